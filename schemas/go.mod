@@ -1,0 +1,3 @@
+module kk.dk/jobogfamilie/schemas
+
+go 1.26.8

@@ -1,0 +1,3 @@
+module kk.dk/jobogfamilie/services
+
+go 1.26.8

@@ -1,0 +1,153 @@
+// Package auth authenticates bearer tokens against the principals of the
+// configuration. The configuration holds SHA-256 hashes of tokens, never the
+// tokens, and every comparison takes the same time whichever hash matches.
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// Kind is what a principal may do.
+type Kind string
+
+// The kinds of principal of CONTRACT.md.
+const (
+	Department  Kind = "department"  // a department system: emits its types
+	Coordinator Kind = "coordinator" // an employee: reads assigned families
+	Auditor     Kind = "auditor"     // reads everything, writes nothing
+)
+
+// Principal is who a request acts as.
+type Principal struct {
+	Name        string            `json:"name"`
+	Kind        Kind              `json:"kind"`
+	Department  events.Department `json:"department,omitempty"`
+	EmployeeID  string            `json:"employeeId,omitempty"`
+	TokenSHA256 string            `json:"tokenSha256"`
+	hash        [sha256.Size]byte
+}
+
+// Config is the principals file (-config / JF_CONFIG).
+type Config struct {
+	Comment    string      `json:"comment,omitempty"`
+	Principals []Principal `json:"principals"`
+}
+
+// Errors of authentication.
+var (
+	ErrNoToken      = errors.New("auth: no bearer token")
+	ErrUnknownToken = errors.New("auth: unknown token")
+)
+
+// Authenticator resolves tokens to principals.
+type Authenticator struct {
+	principals []Principal
+	devTokens  bool
+}
+
+// DevTokens are the well-known tokens of the dev config; a server that
+// accepts them prints a warning.
+var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor"}
+
+// Hash is the hex SHA-256 of a token, as stored in the configuration.
+func Hash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// Parse reads and checks a principals configuration.
+func Parse(b []byte) (*Authenticator, error) {
+	var cfg Config
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("auth: config: %w", err)
+	}
+	if len(cfg.Principals) == 0 {
+		return nil, errors.New("auth: config has no principals")
+	}
+	a := &Authenticator{}
+	seen := map[string]bool{}
+	for i, p := range cfg.Principals {
+		raw, err := hex.DecodeString(p.TokenSHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("auth: principal %d (%s): tokenSha256 must be 64 hex digits", i, p.Name)
+		}
+		if seen[p.TokenSHA256] {
+			return nil, fmt.Errorf("auth: principal %d (%s): token hash used twice", i, p.Name)
+		}
+		seen[p.TokenSHA256] = true
+		copy(p.hash[:], raw)
+		switch p.Kind {
+		case Department:
+			if _, ok := events.ParseDepartment(string(p.Department)); !ok {
+				return nil, fmt.Errorf("auth: principal %d (%s): unknown department %q", i, p.Name, p.Department)
+			}
+		case Coordinator:
+			if !events.ValidID(p.EmployeeID) {
+				return nil, fmt.Errorf("auth: principal %d (%s): employeeId %q is not a valid id", i, p.Name, p.EmployeeID)
+			}
+		case Auditor:
+		default:
+			return nil, fmt.Errorf("auth: principal %d (%s): unknown kind %q", i, p.Name, p.Kind)
+		}
+		a.principals = append(a.principals, p)
+	}
+	for _, t := range DevTokens {
+		if _, err := a.lookup(t); err == nil {
+			a.devTokens = true
+		}
+	}
+	return a, nil
+}
+
+// Load reads a principals file; an empty path means the dev config.
+func Load(path string) (*Authenticator, error) {
+	if path == "" {
+		return Parse(devConfig)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return Parse(b)
+}
+
+// UsesDevTokens reports whether any well-known dev token is accepted.
+func (a *Authenticator) UsesDevTokens() bool { return a.devTokens }
+
+// lookup compares the token's hash with every principal's, always all of
+// them, so that timing does not tell which principal (or none) matched.
+func (a *Authenticator) lookup(token string) (Principal, error) {
+	h := sha256.Sum256([]byte(token))
+	found := -1
+	for i := range a.principals {
+		if subtle.ConstantTimeCompare(h[:], a.principals[i].hash[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return Principal{}, ErrUnknownToken
+	}
+	return a.principals[found], nil
+}
+
+// Authenticate resolves the request's "Authorization: Bearer <token>".
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return Principal{}, ErrNoToken
+	}
+	return a.lookup(strings.TrimSpace(token))
+}

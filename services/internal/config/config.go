@@ -1,0 +1,105 @@
+// Package config reads the settings every Job og Familie process shares:
+// flags with environment fallbacks and the defaults of CONTRACT.md.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// Config is one process's settings.
+type Config struct {
+	HTTPAddr   string // -http / JF_HTTP_ADDR
+	DataDir    string // -data / JF_DATA_DIR
+	NATSURL    string // -nats-url / JF_NATS_URL: external NATS; empty embeds one
+	NATSListen string // -nats-listen / JF_NATS_LISTEN: embedded server's client address, "off" for none
+	ConfigPath string // -config / JF_CONFIG: principals file; empty is the dev config
+	Sync       string // -nats-sync / JF_NATS_SYNC: always | interval | <duration>
+	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
+	Dedupe     time.Duration
+	LogLevel   string // -log-level / JF_LOG_LEVEL
+}
+
+// Defaults are CONTRACT.md's.
+func Defaults() Config {
+	return Config{
+		HTTPAddr:   "127.0.0.1:8080",
+		DataDir:    "./data",
+		NATSListen: "127.0.0.1:4222",
+		Sync:       "interval",
+		Replicas:   1,
+		Dedupe:     eventstore.DefaultDedupeWindow,
+		LogLevel:   "info",
+	}
+}
+
+// FlagSet binds cfg to a flag set whose defaults come from the environment
+// (getenv), falling back to Defaults.
+func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet {
+	d := Defaults()
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&c.HTTPAddr, "http", env("JF_HTTP_ADDR", d.HTTPAddr), "HTTP listen address (JF_HTTP_ADDR)")
+	fs.StringVar(&c.DataDir, "data", env("JF_DATA_DIR", d.DataDir), "data directory (JF_DATA_DIR)")
+	fs.StringVar(&c.NATSURL, "nats-url", env("JF_NATS_URL", ""), "external NATS URL; empty embeds a server (JF_NATS_URL)")
+	fs.StringVar(&c.NATSListen, "nats-listen", env("JF_NATS_LISTEN", d.NATSListen), "embedded NATS client address, or off (JF_NATS_LISTEN)")
+	fs.StringVar(&c.ConfigPath, "config", env("JF_CONFIG", ""), "principals config file; empty uses the dev config (JF_CONFIG)")
+	fs.StringVar(&c.Sync, "nats-sync", env("JF_NATS_SYNC", d.Sync), "embedded store fsync: interval (2m), always, or a duration (JF_NATS_SYNC)")
+	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
+	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
+	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
+	if v := getenv("JF_REPLICAS"); v != "" {
+		_, _ = fmt.Sscan(v, &c.Replicas)
+	}
+	if v := getenv("JF_DEDUPE_WINDOW"); v != "" {
+		if dd, err := time.ParseDuration(v); err == nil {
+			c.Dedupe = dd
+		}
+	}
+	return fs
+}
+
+// Parse reads args (without the program name) and the environment.
+func Parse(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var c Config
+	fs := c.FlagSet(name, getenv)
+	fs.SetOutput(out)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%s: unexpected arguments %v", name, fs.Args())
+	}
+	return c, c.Check()
+}
+
+// Check validates the settings.
+func (c Config) Check() error {
+	if _, err := eventstore.ParseDurability(c.Sync); err != nil {
+		return err
+	}
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		return fmt.Errorf("config: replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	return nil
+}
+
+// Logger makes the process logger (JSON on stderr).
+func (c Config) Logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}

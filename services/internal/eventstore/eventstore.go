@@ -1,0 +1,257 @@
+// Package eventstore is the NATS JetStream event store of Job og Familie:
+// the embedded server, connections, the FAMILY_EVENTS and ACCESS_LOG streams,
+// and publishing with per-family optimistic concurrency and atomic batches.
+//
+// The CloudEvents SDK's NATS JetStream binding is deliberately not used: it
+// cannot set Nats-Msg-Id or expected-sequence headers and acks before the
+// handler runs. Messages carry the structured CloudEvent JSON instead.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names and subjects of CONTRACT.md.
+const (
+	FamilyStream    = "FAMILY_EVENTS"
+	FamilySubjects  = "families.>"
+	AccessLogStream = "ACCESS_LOG"
+	AccessSubjects  = "access.>"
+)
+
+// Durability says how the embedded file store makes writes durable.
+type Durability struct {
+	// SyncAlways fsyncs every write before it is acknowledged (about 1 ms a
+	// message on the reference machine).
+	SyncAlways bool
+	// SyncInterval is the fsync period otherwise (the server's default is
+	// two minutes). A killed process loses nothing either way, because the
+	// data is in the OS page cache; a power cut or kernel crash can lose up
+	// to one interval of acknowledged events on a single node.
+	SyncInterval time.Duration
+}
+
+// ParseDurability reads "always", "interval" (the server default) or a
+// Go duration such as "10s".
+func ParseDurability(s string) (Durability, error) {
+	switch s {
+	case "", "interval", "default":
+		return Durability{}, nil
+	case "always":
+		return Durability{SyncAlways: true}, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return Durability{}, fmt.Errorf("eventstore: durability %q is not always, interval or a positive duration", s)
+	}
+	return Durability{SyncInterval: d}, nil
+}
+
+// EmbeddedOptions configures an in-process nats-server.
+type EmbeddedOptions struct {
+	// StoreDir holds the JetStream file store.
+	StoreDir string
+	// Listen is host:port where the server also accepts clients (so the nats
+	// CLI can look in); "off" or empty keeps it in-process only. Port 0 or -1
+	// picks a free port.
+	Listen     string
+	Durability Durability
+	// ServerName defaults to "jobogfamilie".
+	ServerName string
+}
+
+// StartEmbedded starts a JetStream-enabled nats-server in this process and
+// waits until it accepts connections.
+func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:   o.ServerName,
+		JetStream:    true,
+		StoreDir:     o.StoreDir,
+		SyncAlways:   o.Durability.SyncAlways,
+		SyncInterval: o.Durability.SyncInterval,
+		NoSigs:       true,
+		NoLog:        true,
+		MaxPayload:   8 << 20,
+	}
+	if opts.ServerName == "" {
+		opts.ServerName = "jobogfamilie"
+	}
+	if o.Listen == "" || o.Listen == "off" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: listen address %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: listen port %q: %w", port, err)
+		}
+		if p == 0 {
+			p = -1
+		}
+		opts.Host, opts.Port = host, p
+	}
+	if opts.StoreDir != "" {
+		abs, err := filepath.Abs(opts.StoreDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.StoreDir = abs
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("eventstore: embedded server did not become ready")
+	}
+	return ns, nil
+}
+
+// ConnectOptions are the client options every service uses: reconnect
+// forever, and fail publishes at once while disconnected instead of
+// buffering them, so that ingest answers 503 quickly.
+func ConnectOptions(name string) []nats.Option {
+	return []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.Timeout(2 * time.Second),
+	}
+}
+
+// Connect dials url, or the in-process server when ns is not nil.
+func Connect(url string, ns *server.Server, name string, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append(ConnectOptions(name), extra...)
+	if ns != nil {
+		opts = append(opts, nats.InProcessServer(ns))
+		url = ns.ClientURL()
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: connect %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// StreamOptions are the settings of FAMILY_EVENTS and ACCESS_LOG.
+type StreamOptions struct {
+	// Replicas is 1 on a single node, 3 on a cluster.
+	Replicas int
+	// DedupeWindow is how long JetStream itself remembers Nats-Msg-Id.
+	// Ingest remembers ids forever on top of it; the window only guards
+	// writers that publish straight to NATS.
+	DedupeWindow time.Duration
+}
+
+// DefaultDedupeWindow is long enough for any retry by a department system.
+const DefaultDedupeWindow = 24 * time.Hour
+
+// FamilyStreamConfig is the immutable event store of CONTRACT.md.
+func FamilyStreamConfig(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               FamilyStream,
+		Description:        "Job og Familie: every family event, immutable",
+		Subjects:           []string{FamilySubjects},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		Replicas:           max(o.Replicas, 1),
+		Duplicates:         cmpOr(o.DedupeWindow, DefaultDedupeWindow),
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: true,
+		AllowDirect:        true,
+	}
+}
+
+// AccessLogStreamConfig is the immutable log of who read which family.
+func AccessLogStreamConfig(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        AccessLogStream,
+		Description: "Job og Familie: every read of a family's data, immutable",
+		Subjects:    []string{AccessSubjects},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		Replicas:    max(o.Replicas, 1),
+		Duplicates:  time.Hour,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// EnsureStreams creates or updates both streams; it is safe to call at every
+// start of every service.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o)} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("eventstore: stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Errors of publishing, for callers to map onto their transport.
+var (
+	// ErrConflict: the family was written since the expected sequence.
+	ErrConflict = errors.New("eventstore: family changed concurrently")
+	// ErrUnavailable: the event store could not be reached or did not answer.
+	ErrUnavailable = errors.New("eventstore: event store unavailable")
+	// ErrDuplicateInBatch: a message id of the batch is already stored.
+	ErrDuplicateInBatch = errors.New("eventstore: batch contains a stored message id")
+)
+
+// classify maps NATS and JetStream errors onto the package's sentinels,
+// keeping the original error in the chain.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case 10201, 10158: // batch contains a stored id / id in process
+			return fmt.Errorf("%w: %w", ErrDuplicateInBatch, err)
+		}
+		if apiErr.Code >= 500 || apiErr.Code == 408 {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrNoServers) ||
+		strings.Contains(err.Error(), "nats: ") {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

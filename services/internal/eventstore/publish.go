@@ -1,0 +1,149 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Message is one event to append: its subject, the structured CloudEvent
+// JSON, its id (Nats-Msg-Id) and, when Expect is set, the optimistic
+// concurrency check "the last message under ExpectFilter has sequence
+// ExpectSeq" (0 means none yet).
+type Message struct {
+	Subject      string
+	Data         []byte
+	MsgID        string
+	Expect       bool
+	ExpectFilter string
+	ExpectSeq    uint64
+}
+
+func (m Message) natsMsg() *nats.Msg {
+	msg := nats.NewMsg(m.Subject)
+	msg.Data = m.Data
+	if m.MsgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
+	}
+	if m.Expect {
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(m.ExpectSeq, 10))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, m.ExpectFilter)
+	}
+	return msg
+}
+
+// Publisher appends events to FAMILY_EVENTS.
+type Publisher struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+	// Timeout bounds the wait for an acknowledgement.
+	Timeout time.Duration
+}
+
+// NewPublisher wraps a connection.
+func NewPublisher(nc *nats.Conn) (*Publisher, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{NC: nc, JS: js, Timeout: 5 * time.Second}, nil
+}
+
+// Ack is the outcome of a stored write.
+type Ack struct {
+	// Sequence is the stream sequence of the (last) message.
+	Sequence uint64
+	// Duplicate is set when JetStream recognised the Nats-Msg-Id within
+	// its dedupe window; Sequence is then the original message's.
+	Duplicate bool
+}
+
+func (p *Publisher) available() error {
+	if st := p.NC.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: connection %s", ErrUnavailable, st)
+	}
+	return nil
+}
+
+// Publish appends one message and waits for JetStream's acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, m Message) (Ack, error) {
+	if err := p.available(); err != nil {
+		return Ack{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	ack, err := p.JS.PublishMsg(ctx, m.natsMsg(), jetstream.WithRetryAttempts(0))
+	if err != nil {
+		return Ack{}, classify(err)
+	}
+	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// MaxBatch is the most messages JetStream takes in one atomic batch.
+const MaxBatch = 1000
+
+type batchAck struct {
+	Stream   string              `json:"stream"`
+	Sequence uint64              `json:"seq"`
+	BatchID  string              `json:"batch"`
+	Count    int                 `json:"count"`
+	Error    *jetstream.APIError `json:"error"`
+}
+
+// PublishBatch appends all messages atomically: either every one is stored,
+// consecutively, or none is. It returns the sequence of the last message;
+// message i has sequence last-len(ms)+1+i.
+//
+// nats.go has no helper for atomic batches, so the headers of the protocol
+// (Nats-Batch-Id, Nats-Batch-Sequence, Nats-Batch-Commit) are set here. Only
+// the commit is a request; the server reports a gap or a failed check of any
+// earlier message in its answer to the commit.
+func (p *Publisher) PublishBatch(ctx context.Context, ms []Message) (uint64, error) {
+	if len(ms) == 0 {
+		return 0, errors.New("eventstore: empty batch")
+	}
+	if len(ms) > MaxBatch {
+		return 0, fmt.Errorf("eventstore: batch of %d exceeds %d", len(ms), MaxBatch)
+	}
+	if err := p.available(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	id := uuid.NewString()
+	for i, m := range ms {
+		msg := m.natsMsg()
+		msg.Header.Set("Nats-Batch-Id", id)
+		msg.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(ms)-1 {
+			if err := p.NC.PublishMsg(msg); err != nil {
+				return 0, classify(err)
+			}
+			continue
+		}
+		msg.Header.Set("Nats-Batch-Commit", "1")
+		resp, err := p.NC.RequestMsgWithContext(ctx, msg)
+		if err != nil {
+			return 0, classify(err)
+		}
+		var ack batchAck
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, fmt.Errorf("%w: unreadable batch ack: %w", ErrUnavailable, err)
+		}
+		if ack.Error != nil {
+			return 0, classify(ack.Error)
+		}
+		if ack.Count != len(ms) {
+			return 0, fmt.Errorf("eventstore: batch ack counts %d of %d messages", ack.Count, len(ms))
+		}
+		return ack.Sequence, nil
+	}
+	panic("unreachable")
+}

@@ -1,0 +1,137 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// OpenOptions say where the event store is.
+type OpenOptions struct {
+	// URL of an external NATS; empty starts an embedded server.
+	URL string
+	// Embedded configures the embedded server when URL is empty.
+	Embedded EmbeddedOptions
+	Streams  StreamOptions
+	// Name identifies the client connection.
+	Name string
+	Log  *slog.Logger
+}
+
+// Store is a connection to the event store, with the embedded server when
+// there is one.
+type Store struct {
+	Server *server.Server
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	// ClientURL is where the nats CLI can connect ("" when in-process only).
+	ClientURL string
+	ensured   atomic.Bool
+	log       *slog.Logger
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+// Open connects (starting the embedded server if needed) and makes sure
+// the streams exist, retrying in the background while NATS is unreachable;
+// Ready reports when they do.
+func Open(ctx context.Context, o OpenOptions) (*Store, error) {
+	s := &Store{log: o.Log, done: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	url := o.URL
+	if url == "" {
+		ns, err := StartEmbedded(o.Embedded)
+		if err != nil {
+			return nil, err
+		}
+		s.Server = ns
+		if o.Embedded.Listen != "" && o.Embedded.Listen != "off" {
+			s.ClientURL = ns.ClientURL()
+		}
+	} else {
+		s.ClientURL = url
+	}
+	nc, err := Connect(url, s.Server, o.Name)
+	if err != nil {
+		s.shutdownServer()
+		return nil, err
+	}
+	s.NC = nc
+	s.JS, err = jetstream.New(nc)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() {
+		defer close(s.done)
+		for {
+			ectx, c := context.WithTimeout(bg, 5*time.Second)
+			err := EnsureStreams(ectx, s.JS, o.Streams)
+			c()
+			if err == nil {
+				s.ensured.Store(true)
+				return
+			}
+			s.log.Warn("event store: streams not ready, retrying", "err", err)
+			select {
+			case <-bg.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	// Give a reachable store a moment so that callers start ready.
+	wctx, c := context.WithTimeout(ctx, 10*time.Second)
+	defer c()
+	for !s.ensured.Load() && wctx.Err() == nil {
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return s, nil
+}
+
+// Ready is nil when connected and the streams exist.
+func (s *Store) Ready(context.Context) error {
+	if !s.ensured.Load() {
+		return errors.New("streams not yet created")
+	}
+	if st := s.NC.Status(); st != nats.CONNECTED {
+		return errors.New("nats " + st.String())
+	}
+	return nil
+}
+
+// Close drains the connection and stops the embedded server.
+func (s *Store) Close() {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	if s.NC != nil {
+		_ = s.NC.Drain()
+		for s.NC.IsDraining() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.NC.Close()
+	}
+	s.shutdownServer()
+}
+
+func (s *Store) shutdownServer() {
+	if s.Server != nil {
+		s.Server.Shutdown()
+		s.Server.WaitForShutdown()
+	}
+}

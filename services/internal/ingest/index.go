@@ -1,0 +1,255 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// Index is ingest's view of the event store: each family's state with the
+// stream sequence of its last message, and every event id ever stored with a
+// hash of its content. One ordered consumer over the whole stream feeds it,
+// so the cost of a write does not grow with the size of the stream, and
+// idempotency holds long after JetStream's dedupe window.
+//
+// Writes made through this process update the index as soon as JetStream
+// acknowledges them; the consumer brings in everything else (other
+// processes, direct NATS publishes) and skips what is already applied. That
+// is sound because a write for family F succeeds only if F's last sequence
+// was the one expected, so no message of F can lie between what the index
+// had applied and the acknowledged one.
+type Index struct {
+	log *slog.Logger
+
+	mu       sync.Mutex
+	families map[string]*familyEntry
+	ids      map[idKey]idEntry
+	// applied is the highest stream sequence the consumer has seen.
+	applied atomic.Uint64
+	changed chan struct{} // closed and replaced whenever applied moves
+
+	ready     atomic.Bool
+	decodeErr atomic.Uint64
+}
+
+type idKey [16]byte
+
+type idEntry struct {
+	seq  uint64
+	hash [16]byte
+}
+
+type familyEntry struct {
+	mu      sync.Mutex
+	state   *family.State
+	lastSeq uint64
+}
+
+// NewIndex makes an empty index.
+func NewIndex(log *slog.Logger) *Index {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Index{log: log, families: map[string]*familyEntry{}, ids: map[idKey]idEntry{}, changed: make(chan struct{})}
+}
+
+func keyOf(id string) idKey {
+	h := sha256.Sum256([]byte(id))
+	var k idKey
+	copy(k[:], h[:])
+	return k
+}
+
+func hashOf(h [32]byte) [16]byte {
+	var out [16]byte
+	copy(out[:], h[:])
+	return out
+}
+
+// family returns the entry for id, creating an empty one.
+func (x *Index) family(id string) *familyEntry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	fe, ok := x.families[id]
+	if !ok {
+		fe = &familyEntry{state: family.New(id)}
+		x.families[id] = fe
+	}
+	return fe
+}
+
+// lookupID reports the stored sequence and content hash of an event id.
+func (x *Index) lookupID(id string) (idEntry, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	e, ok := x.ids[keyOf(id)]
+	return e, ok
+}
+
+func (x *Index) rememberID(id string, seq uint64, hash [32]byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := keyOf(id)
+	if _, ok := x.ids[k]; !ok {
+		x.ids[k] = idEntry{seq: seq, hash: hashOf(hash)}
+	}
+}
+
+// Applied is the highest stream sequence the consumer has processed.
+func (x *Index) Applied() uint64 { return x.applied.Load() }
+
+// Ready reports whether the initial catch-up is done.
+func (x *Index) Ready() bool { return x.ready.Load() }
+
+// Families is the number of families known.
+func (x *Index) Families() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.families)
+}
+
+func (x *Index) advance(seq uint64) {
+	x.mu.Lock()
+	if seq > x.applied.Load() {
+		x.applied.Store(seq)
+		close(x.changed)
+		x.changed = make(chan struct{})
+	}
+	x.mu.Unlock()
+}
+
+// WaitApplied blocks until the consumer has processed sequence seq.
+func (x *Index) WaitApplied(ctx context.Context, seq uint64) error {
+	for {
+		x.mu.Lock()
+		ch := x.changed
+		done := x.applied.Load() >= seq
+		x.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ingestStored applies one stored message, whatever its origin. Messages
+// that are not valid catalog events (possible by direct NATS publish) still
+// move the family's last sequence, because they count for the optimistic
+// concurrency check on families.<id>.>.
+func (x *Index) ingestStored(subject string, data []byte, msgID string, seq uint64) {
+	defer x.advance(seq)
+	familyID := subjectFamily(subject)
+	ev, err := events.ParseStructured(data)
+	var env events.Envelope
+	if err == nil {
+		env, err = events.Decode(ev)
+	}
+	if err == nil && env.FamilyID != familyID {
+		err = fmt.Errorf("subject family %q differs from CloudEvent subject %q", familyID, env.FamilyID)
+	}
+	if err == nil {
+		x.rememberID(ev.ID(), seq, events.ContentHash(ev))
+	} else {
+		x.decodeErr.Add(1)
+		if msgID != "" {
+			// Keep the id taken, so it can never be reused for other content.
+			x.rememberID(msgID, seq, sha256.Sum256(data))
+		}
+	}
+	if familyID == "" {
+		return
+	}
+	fe := x.family(familyID)
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if seq <= fe.lastSeq {
+		return
+	}
+	if err == nil {
+		fe.state.Apply(env)
+	}
+	fe.lastSeq = seq
+}
+
+func subjectFamily(subject string) string {
+	tok := strings.SplitN(subject, ".", 3)
+	if len(tok) < 3 || tok[0] != events.SubjectRoot {
+		return ""
+	}
+	return tok[1]
+}
+
+// Run follows the whole stream from the first message until ctx ends. It
+// marks the index ready once it has caught up with the last sequence the
+// stream had when it started. The ordered consumer recreates itself after
+// a NATS restart or leader change, resuming after the last sequence seen.
+func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
+	var stream jetstream.Stream
+	for {
+		var err error
+		stream, err = js.Stream(ctx, eventstore.FamilyStream)
+		if err == nil {
+			break
+		}
+		x.log.Warn("ingest index: waiting for stream", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	target := stream.CachedInfo().State.LastSeq
+	if target == 0 {
+		x.ready.Store(true)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{eventstore.FamilySubjects},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ingest index: consumer: %w", err)
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return fmt.Errorf("ingest index: messages: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		msgs.Stop()
+	}()
+	for {
+		m, err := msgs.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			x.log.Warn("ingest index: next", "err", err)
+			continue
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		x.ingestStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), md.Sequence.Stream)
+		if !x.ready.Load() && md.Sequence.Stream >= target {
+			x.ready.Store(true)
+			x.log.Info("ingest index: caught up", "sequence", md.Sequence.Stream, "families", x.Families())
+		}
+	}
+}

@@ -1,0 +1,481 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/standalone"
+)
+
+// harness is a running standalone against its own NATS server, so tests can
+// stop and restart NATS under it.
+type harness struct {
+	t     *testing.T
+	ns    *server.Server
+	store string
+	port  int
+	sa    *standalone.Standalone
+	js    jetstream.JetStream
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startNATS(t *testing.T, dir string, port int) *server.Server {
+	t.Helper()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, store: t.TempDir()}
+	h.ns = startNATS(t, h.store, -1)
+	h.port = portOf(t, h.ns)
+	t.Cleanup(func() {
+		if h.ns != nil {
+			h.ns.Shutdown()
+			h.ns.WaitForShutdown()
+		}
+	})
+	cfg := config.Defaults()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.NATSURL = h.ns.ClientURL()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sa, err := standalone.Start(context.Background(), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sa.Stop() })
+	h.sa = sa
+	h.js, err = jetstream.New(sa.Store.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitReady()
+	return h
+}
+
+func portOf(t *testing.T, ns *server.Server) int {
+	t.Helper()
+	var port int
+	if _, err := fmt.Sscanf(ns.ClientURL()[strings.LastIndex(ns.ClientURL(), ":")+1:], "%d", &port); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// checkFor polls cond until it returns nil or the time is up.
+func checkFor(t *testing.T, total time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", total, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) waitReady() {
+	h.t.Helper()
+	checkFor(h.t, 15*time.Second, func() error {
+		resp, err := http.Get(h.sa.URL() + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+}
+
+type reply struct {
+	Status  int
+	Body    map[string]any
+	Raw     string
+	Header  http.Header
+	Elapsed time.Duration
+}
+
+func (h *harness) post(dept, token, contentType string, body []byte, hdr map[string]string) reply {
+	h.t.Helper()
+	req, err := http.NewRequest("POST", h.sa.URL()+"/departments/"+dept+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header, Elapsed: time.Since(start)}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+func (h *harness) lastSeq() uint64 {
+	h.t.Helper()
+	s, err := h.js.Stream(context.Background(), eventstore.FamilyStream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// ev builds and marshals a valid event.
+func ev(t *testing.T, dept events.Department, fam string, data events.Payload, opts ...events.BuildOption) []byte {
+	t.Helper()
+	ce, err := events.Build(dept, fam, data, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func enrolment() *events.FamilyEnrolled {
+	return &events.FamilyEnrolled{
+		Members:        []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+		CourseStart:    "2024-01-15",
+		ChildCaseIDs:   []string{"CASE1"},
+		ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
+	}
+}
+
+func praktik(id string) *events.PraktikStarted {
+	return &events.PraktikStarted{PraktikID: id, PersonID: "P1", Employer: "12345678", HoursPerWeek: 10}
+}
+
+func batchOf(parts ...[]byte) []byte { return append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']') }
+
+func TestIngestStatusCodes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	referred := ev(t, events.SOF, "F100", &events.FamilyReferred{Reason: "skolefravær og ledighed"}, events.WithID("ev-referred"))
+	// Stored once before the table so duplicates and id reuse can be tested.
+	if r := h.post("sof", "dev-sof", "application/cloudevents+json", referred, nil); r.Status != 201 {
+		t.Fatalf("setup: %d %s", r.Status, r.Raw)
+	}
+	cpr := bytes.Replace(ev(t, events.BIF, "F100", praktik("PR1")), []byte(`"P1"`), []byte(`"010203-1234"`), 1)
+	tooBig := bytes.Repeat([]byte(" "), 1<<20+10)
+
+	tests := []struct {
+		name        string
+		dept, token string
+		ctype       string
+		body        []byte
+		hdr         map[string]string
+		status      int
+		pointer     string
+	}{
+		{name: "structured event stored", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
+			body: ev(t, events.BIF, "F101", praktik("PR1")), status: 201},
+		{name: "binary event stored", dept: "buf", token: "dev-buf", ctype: "application/json",
+			body: []byte(`{"childId":"C1","reason":"læsevanskeligheder"}`),
+			hdr: map[string]string{"ce-specversion": "1.0", "ce-id": "bin-1", "ce-source": "/departments/buf",
+				"ce-type": "dk.kk.jobogfamilie.ppr.referred.v1", "ce-subject": "F102", "ce-time": "2024-03-01T10:00:00Z"},
+			status: 201},
+		{name: "batch stored", dept: "bif", token: "dev-bif", ctype: "application/cloudevents-batch+json",
+			body: batchOf(ev(t, events.BIF, "F103", praktik("PR1")), ev(t, events.BIF, "F104", praktik("PR1"))), status: 201},
+		{name: "same id same content is a duplicate", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: referred, status: 200},
+		{name: "malformed JSON", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: []byte(`{"specversion":`), status: 400},
+		{name: "missing attribute", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: []byte(`{"specversion":"1.0","id":"x","source":"/departments/sof","type":"dk.kk.jobogfamilie.family.referred.v1","time":"2024-01-01T00:00:00Z","data":{"reason":"r"}}`),
+			status: 400, pointer: "/subject"},
+		{name: "no token", dept: "sof", ctype: "application/cloudevents+json", body: referred, status: 401},
+		{name: "unknown token", dept: "sof", token: "forged", ctype: "application/cloudevents+json", body: referred, status: 401},
+		{name: "another department's token", dept: "sof", token: "dev-bif", ctype: "application/cloudevents+json", body: referred, status: 403},
+		{name: "coordinator token", dept: "sof", token: "dev-coordinator", ctype: "application/cloudevents+json", body: referred, status: 403},
+		{name: "type not owned", dept: "buf", token: "dev-buf", ctype: "application/cloudevents+json",
+			body: ev(t, events.BUF, "F105", praktik("PR1")), status: 403},
+		{name: "invariant broken", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
+			body: ev(t, events.BIF, "F106", &events.PraktikEnded{PraktikID: "PRX", Outcome: "completed"}), status: 409},
+		{name: "same id other content", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: ev(t, events.SOF, "F100", &events.FamilyReferred{Reason: "anden grund"}, events.WithID("ev-referred")), status: 409},
+		{name: "body over 1 MiB", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json", body: tooBig, status: 413},
+		{name: "other content type", dept: "sof", token: "dev-sof", ctype: "text/plain", body: referred, status: 415},
+		{name: "schema failure", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
+			body: bytes.Replace(ev(t, events.BIF, "F107", praktik("PR1")), []byte(`"hoursPerWeek":10`), []byte(`"hoursPerWeek":99`), 1),
+			status: 422, pointer: "/data/hoursPerWeek"},
+		{name: "CPR-like id", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json", body: cpr,
+			status: 422, pointer: "/data/personId"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.post(tc.dept, tc.token, tc.ctype, tc.body, tc.hdr)
+			if r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Raw)
+			}
+			if tc.status >= 400 {
+				if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("Content-Type %q, want application/problem+json", ct)
+				}
+				if r.Body["status"] != float64(tc.status) || r.Body["title"] == "" || r.Body["type"] == "" {
+					t.Errorf("not RFC 9457 problem details: %s", r.Raw)
+				}
+			}
+			if tc.pointer != "" && !strings.Contains(r.Raw, `"pointer":"`+tc.pointer+`"`) {
+				t.Errorf("want pointer %s in %s", tc.pointer, r.Raw)
+			}
+			if tc.status == 200 {
+				evs := r.Body["events"].([]any)
+				if evs[0].(map[string]any)["duplicate"] != true || evs[0].(map[string]any)["sequence"] != float64(1) {
+					t.Errorf("duplicate must report the original sequence 1: %s", r.Raw)
+				}
+			}
+			if tc.status == 201 && r.Body["position"] == nil {
+				t.Errorf("no position: %s", r.Raw)
+			}
+		})
+	}
+
+	t.Run("event store unavailable", func(t *testing.T) {
+		h.ns.Shutdown()
+		h.ns.WaitForShutdown()
+		r := h.post("sof", "dev-sof", "application/cloudevents+json", ev(t, events.SOF, "F108", &events.FamilyReferred{Reason: "r"}), nil)
+		if r.Status != 503 {
+			t.Fatalf("status %d, want 503: %s", r.Status, r.Raw)
+		}
+		if r.Elapsed > 3*time.Second {
+			t.Errorf("503 took %s; it must come quickly", r.Elapsed)
+		}
+	})
+}
+
+func TestConcurrentConflictingWritesOneWins(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	enrol := func(i int) []byte {
+		return ev(t, events.SOF, "F200", enrolment(), events.WithID(fmt.Sprintf("enrol-%d", i)))
+	}
+	bodies := make([][]byte, 20)
+	for i := range bodies {
+		bodies[i] = enrol(i)
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, len(bodies))
+	for i := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = h.post("sof", "dev-sof", "application/cloudevents+json", bodies[i], nil).Status
+		}()
+	}
+	wg.Wait()
+	won, lost := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case 201:
+			won++
+		case 409:
+			lost++
+		default:
+			t.Errorf("unexpected status %d", s)
+		}
+	}
+	if won != 1 || lost != 19 {
+		t.Fatalf("%d succeeded and %d conflicted; want exactly 1 and 19 (%v)", won, lost, statuses)
+	}
+	if got := h.lastSeq(); got != 1 {
+		t.Fatalf("stream holds %d messages, want 1", got)
+	}
+}
+
+// Two ingest processes with their own caches on one stream: only JetStream's
+// expected-sequence check can keep them from both accepting conflicting
+// writes.
+func TestConflictingWritesAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg := h.sa.Config
+	cfg.HTTPAddr = "127.0.0.1:0"
+	other, err := standalone.Start(context.Background(), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Stop() })
+	urls := []string{h.sa.URL(), other.URL()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := ev(t, events.SOF, "F300", enrolment(), events.WithID(fmt.Sprintf("x-enrol-%d", i)))
+			req, _ := http.NewRequest("POST", urls[i%2]+"/departments/sof/v1/events", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer dev-sof")
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 201 {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			} else if resp.StatusCode != 409 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d writes succeeded across two processes; want 1", won)
+	}
+}
+
+func TestIdempotentAfterDedupeWindow(t *testing.T) {
+	t.Parallel()
+	window := 500 * time.Millisecond
+	h := newHarness(t, func(c *config.Config) { c.Dedupe = window })
+	body := ev(t, events.BIF, "F400", praktik("PR1"), events.WithID("late-retry"))
+	first := h.post("bif", "dev-bif", "application/cloudevents+json", body, nil)
+	if first.Status != 201 {
+		t.Fatalf("first: %d %s", first.Status, first.Raw)
+	}
+	// Let JetStream forget the Nats-Msg-Id.
+	time.Sleep(3 * window)
+
+	// A fresh process, whose index knows the id only from the stream.
+	cfg := h.sa.Config
+	cfg.HTTPAddr = "127.0.0.1:0"
+	fresh, err := standalone.Start(context.Background(), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fresh.Stop() })
+	for _, base := range []string{h.sa.URL(), fresh.URL()} {
+		hh := &harness{t: t, sa: h.sa}
+		if base == fresh.URL() {
+			hh.sa = fresh
+		}
+		hh.waitReady()
+		again := hh.post("bif", "dev-bif", "application/cloudevents+json", body, nil)
+		if again.Status != 200 || !strings.Contains(again.Raw, `"duplicate":true`) || !strings.Contains(again.Raw, `"sequence":1`) {
+			t.Fatalf("%s: re-send after the window: %d %s", base, again.Status, again.Raw)
+		}
+		changed := ev(t, events.BIF, "F400", praktik("PR2"), events.WithID("late-retry"))
+		if r := hh.post("bif", "dev-bif", "application/cloudevents+json", changed, nil); r.Status != 409 {
+			t.Fatalf("%s: same id, other content: %d %s", base, r.Status, r.Raw)
+		}
+	}
+	if got := h.lastSeq(); got != 1 {
+		t.Fatalf("stream holds %d messages, want 1", got)
+	}
+}
+
+func TestBatchIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	good1 := ev(t, events.BIF, "F500", praktik("PR1"))
+	good2 := ev(t, events.BIF, "F501", praktik("PR1"))
+	invalid := bytes.Replace(ev(t, events.BIF, "F502", praktik("PR1")), []byte(`"12345678"`), []byte(`"123"`), 1)
+	conflict := ev(t, events.BIF, "F500", &events.PraktikEnded{PraktikID: "NOPE", Outcome: "job"})
+
+	r := h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, invalid, good2), nil)
+	if r.Status != 422 || r.Body["index"] != float64(1) || !strings.Contains(r.Raw, `"/1/data/employer"`) {
+		t.Fatalf("invalid event in batch: %d %s", r.Status, r.Raw)
+	}
+	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, good2, conflict), nil)
+	if r.Status != 409 || r.Body["index"] != float64(2) {
+		t.Fatalf("invariant in batch: %d %s", r.Status, r.Raw)
+	}
+	if got := h.lastSeq(); got != 0 {
+		t.Fatalf("a refused batch stored %d messages", got)
+	}
+	// The same family twice in one batch, checked in order.
+	end := ev(t, events.BIF, "F500", &events.PraktikEnded{PraktikID: "PR1", Outcome: "job"})
+	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, good2, end), nil)
+	if r.Status != 201 || r.Body["position"] != float64(3) {
+		t.Fatalf("good batch: %d %s", r.Status, r.Raw)
+	}
+	// Re-sending it is a duplicate of every event, with the same sequences.
+	r2 := h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, good2, end), nil)
+	if r2.Status != 200 || strings.Count(r2.Raw, `"duplicate":true`) != 3 {
+		t.Fatalf("re-sent batch: %d %s", r2.Status, r2.Raw)
+	}
+	tooMany := make([][]byte, 501)
+	for i := range tooMany {
+		tooMany[i] = ev(t, events.BIF, "F503", &events.EducationStarted{PersonID: "P1", Programme: "hf"})
+	}
+	if r := h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(tooMany...), nil); r.Status != 400 && r.Status != 413 {
+		t.Fatalf("batch of 501: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestRecoversWhenNATSReturns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	post := func(fam string) reply {
+		return h.post("sof", "dev-sof", "application/cloudevents+json", ev(t, events.SOF, fam, &events.FamilyReferred{Reason: "r"}), nil)
+	}
+	if r := post("F600"); r.Status != 201 {
+		t.Fatalf("before: %d %s", r.Status, r.Raw)
+	}
+	h.ns.Shutdown()
+	h.ns.WaitForShutdown()
+	if r := post("F601"); r.Status != 503 {
+		t.Fatalf("while down: %d %s", r.Status, r.Raw)
+	}
+	h.ns = startNATS(t, h.store, h.port)
+	checkFor(t, 20*time.Second, func() error {
+		if r := post("F602"); r.Status != 201 {
+			return fmt.Errorf("after restart: %d %s", r.Status, r.Raw)
+		}
+		return nil
+	})
+	if got := h.lastSeq(); got != 2 {
+		t.Fatalf("stream holds %d messages, want 2", got)
+	}
+}

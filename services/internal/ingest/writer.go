@@ -1,0 +1,233 @@
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// Item is one validated event to store.
+type Item struct {
+	Env events.Envelope
+	// Data is the structured CloudEvent JSON as it will be stored.
+	Data []byte
+	// Hash is events.ContentHash of the event.
+	Hash [32]byte
+}
+
+// Result is what happened to one event.
+type Result struct {
+	ID        string `json:"id"`
+	Sequence  uint64 `json:"sequence"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// Refusal is a 409: an event breaks an invariant, or reuses a stored id for
+// other content. Index is its position in the request.
+type Refusal struct {
+	Index   int
+	Rule    string
+	Detail  string
+	Pointer string
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("event %d refused (%s): %s", r.Index, r.Rule, r.Detail)
+}
+
+// ErrBusy: the family kept changing under concurrent writers; the client
+// may retry.
+var ErrBusy = errors.New("ingest: family changed concurrently too often")
+
+// Writer stores events with per-family optimistic concurrency.
+type Writer struct {
+	Index     *Index
+	Publisher *eventstore.Publisher
+	// MaxAttempts bounds retries after concurrency conflicts.
+	MaxAttempts int
+}
+
+// Write stores items all-or-nothing. Events already stored with the same
+// content are reported as duplicates with their original sequence; the rest
+// are checked against their families' state and appended in one atomic
+// batch (or one plain publish for a single event).
+func (w *Writer) Write(ctx context.Context, items []Item) ([]Result, error) {
+	attempts := cmp.Or(w.MaxAttempts, 20)
+	for range attempts {
+		res, retryAt, err := w.try(ctx, items)
+		if err == nil || retryAt == 0 {
+			return res, err
+		}
+		// Someone else wrote first; let the index catch up with the stream
+		// and decide again on fresh state.
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = w.Index.WaitApplied(wctx, retryAt)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: index did not catch up to %d: %w", eventstore.ErrUnavailable, retryAt, err)
+		}
+	}
+	return nil, ErrBusy
+}
+
+// try makes one attempt. A non-zero retryAt asks the caller to wait until
+// the index has applied that sequence and try again.
+func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uint64, _ error) {
+	results := make([]Result, len(items))
+	var pending []int
+	for i, it := range items {
+		id := it.Env.ID()
+		results[i].ID = id
+		if e, ok := w.Index.lookupID(id); ok {
+			if e.hash != hashOf(it.Hash) {
+				return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
+					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", id, e.seq)}
+			}
+			results[i].Sequence, results[i].Duplicate = e.seq, true
+			continue
+		}
+		pending = append(pending, i)
+	}
+	if len(pending) == 0 {
+		return results, 0, nil
+	}
+
+	// Lock the families in a fixed order so concurrent batches cannot
+	// deadlock.
+	var famIDs []string
+	for _, i := range pending {
+		famIDs = append(famIDs, items[i].Env.FamilyID)
+	}
+	slices.Sort(famIDs)
+	famIDs = slices.Compact(famIDs)
+	entries := make(map[string]*familyEntry, len(famIDs))
+	for _, f := range famIDs {
+		fe := w.Index.family(f)
+		fe.mu.Lock()
+		entries[f] = fe
+	}
+	unlock := func() {
+		for _, fe := range entries {
+			fe.mu.Unlock()
+		}
+	}
+
+	single := len(pending) == 1
+	states := make(map[string]*family.State, len(famIDs))
+	for _, i := range pending {
+		env := items[i].Env
+		st, ok := states[env.FamilyID]
+		if !ok {
+			st = entries[env.FamilyID].state
+			if !single {
+				st = st.Clone()
+			}
+			states[env.FamilyID] = st
+		}
+		if err := st.Check(env); err != nil {
+			unlock()
+			ref := &Refusal{Index: i, Rule: "invariant", Detail: err.Error()}
+			var ie *family.InvariantError
+			if errors.As(err, &ie) {
+				ref.Rule, ref.Detail, ref.Pointer = ie.Rule, ie.Detail, ie.Pointer
+			}
+			return nil, 0, ref
+		}
+		if !single {
+			st.Apply(env)
+		}
+	}
+
+	msgs := make([]eventstore.Message, len(pending))
+	expected := map[string]bool{}
+	for k, i := range pending {
+		env := items[i].Env
+		m := eventstore.Message{Subject: env.Subject(), Data: items[i].Data, MsgID: env.ID()}
+		if !expected[env.FamilyID] {
+			expected[env.FamilyID] = true
+			m.Expect, m.ExpectFilter, m.ExpectSeq = true, events.FamilyFilter(env.FamilyID), entries[env.FamilyID].lastSeq
+		}
+		msgs[k] = m
+	}
+
+	var last uint64
+	if single {
+		ack, err := w.Publisher.Publish(ctx, msgs[0])
+		if err == nil && ack.Duplicate {
+			// Stored before, by a write the index has not seen yet.
+			unlock()
+			return nil, ack.Sequence, nil
+		}
+		if err != nil {
+			unlock()
+			return w.afterFailure(ctx, err)
+		}
+		last = ack.Sequence
+	} else {
+		seq, err := w.Publisher.PublishBatch(ctx, msgs)
+		if err != nil {
+			unlock()
+			return w.afterFailure(ctx, err)
+		}
+		last = seq
+	}
+
+	first := last - uint64(len(pending)) + 1
+	for k, i := range pending {
+		seq := first + uint64(k)
+		env := items[i].Env
+		fe := entries[env.FamilyID]
+		if single {
+			fe.state.Apply(env)
+		}
+		fe.lastSeq = seq
+		w.Index.rememberID(env.ID(), seq, items[i].Hash)
+		results[i].Sequence = seq
+	}
+	if !single {
+		for f, st := range states {
+			entries[f].state = st
+		}
+	}
+	unlock()
+	return results, 0, nil
+}
+
+// afterFailure decides whether a failed publish is worth another attempt:
+// a concurrency conflict or a duplicate id in a batch means the stream holds
+// messages the index has not applied yet.
+func (w *Writer) afterFailure(ctx context.Context, err error) ([]Result, uint64, error) {
+	if !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrDuplicateInBatch) {
+		return nil, 0, err
+	}
+	last, serr := w.streamLastSeq(ctx)
+	if serr != nil {
+		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, serr)
+	}
+	if last <= w.Index.Applied() {
+		// Nothing new to learn: the conflict cannot resolve by waiting.
+		return nil, 0, fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	return nil, last, nil
+}
+
+func (w *Writer) streamLastSeq(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := w.Publisher.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}

@@ -1,0 +1,100 @@
+// Package standalone runs every Job og Familie service in one process on
+// one HTTP listener, with an embedded NATS JetStream server. It is both the
+// `standalone` binary and the end-to-end harness of the tests.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/server"
+)
+
+// Standalone is the running system.
+type Standalone struct {
+	Config config.Config
+	Store  *eventstore.Store
+	Ingest *ingest.Service
+	Auth   *auth.Authenticator
+	HTTP   *server.Server
+	Log    *slog.Logger
+
+	cancel context.CancelFunc
+	served chan error
+	once   sync.Once
+}
+
+// Start opens the store (embedded unless cfg.NATSURL is set), mounts the
+// services and starts serving HTTP. Stop (or ending ctx) shuts it down.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalone, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	authn, err := auth.Load(cfg.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := ingest.StoreOptions(cfg, "standalone", log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	store, err := eventstore.Open(ctx, opts)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &Standalone{Config: cfg, Store: store, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	s.Ingest, err = ingest.New(ctx, store, authn, events.Departments, log)
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	ops := server.NewOps()
+	s.Ingest.Register(ops.Registry)
+	ops.AddCheck("eventstore", store.Ready)
+	ops.AddCheck("ingest-index", s.Ingest.Ready)
+	mux := http.NewServeMux()
+	ops.Mount(mux)
+	s.Ingest.Mount(mux)
+	s.HTTP, err = server.Listen(cfg.HTTPAddr, mux)
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	go func() { s.served <- s.HTTP.Serve(ctx) }()
+	return s, nil
+}
+
+func (s *Standalone) abort() {
+	s.cancel()
+	s.Store.Close()
+}
+
+// URL is the HTTP base URL.
+func (s *Standalone) URL() string { return s.HTTP.URL() }
+
+// Wait blocks until the HTTP server stopped (after ctx ended), then closes
+// the store.
+func (s *Standalone) Wait() error {
+	err := <-s.served
+	s.once.Do(func() { s.cancel(); s.Store.Close() })
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Stop shuts everything down gracefully.
+func (s *Standalone) Stop() error {
+	s.cancel()
+	return s.Wait()
+}

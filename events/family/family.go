@@ -1,0 +1,347 @@
+// Package family folds the events of one family into its current state, the
+// family overview of DOMAIN.md, and says whether a new event would break an
+// invariant of the event catalog.
+//
+// Both sides of the system use it, so the rules are written once: ingest
+// checks every event (or a batch, against a Clone) with Check before storing
+// it and answers 409 when it fails; the projector folds every stored event
+// with Apply and serves Overview and CanRead to coordinators.
+//
+// Check is strict and Apply is lenient. Events can reach the stream without
+// passing ingest (department systems may publish to NATS directly), so Apply
+// accepts anything and folds what it can: ending a praktik that is not open
+// just leaves it not open, a second enrolment replaces the first, and so on.
+// Apply never fails and never panics.
+//
+// Events are applied in stream order, the order in which they were stored,
+// not sorted by their CloudEvents time. A backfilled event whose time lies
+// before events stored earlier is applied when it arrives: the state is what
+// the store knew, in the order it learned it, so a replay of the stream
+// always yields the same state as the live fold did. Only where a field is
+// itself about time does the time win over arrival: LastEventTime is the
+// latest event time seen, and the latest school absence of a child is the
+// period that ends last, so backfilling an older period does not hide a
+// newer one.
+package family
+
+import (
+	"cmp"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// Status is where a family stands in Job og Familie.
+type Status string
+
+// The statuses of DOMAIN.md's overview.
+const (
+	// StatusKnown: events about the family exist (a baseline), but it has
+	// not been referred or enrolled.
+	StatusKnown Status = "known"
+	// StatusReferred: referred (visiteret), not yet enrolled; also a family
+	// whose course ended and that has been referred again.
+	StatusReferred Status = "referred"
+	// StatusEnrolled: a course is active.
+	StatusEnrolled Status = "enrolled"
+	// StatusEnded: the last course ended.
+	StatusEnded Status = "ended"
+)
+
+type consentKey struct{ personID, scope string }
+
+type benefitKey struct{ personID, benefit string }
+
+// State is one family's folded state. The zero value is not ready for use;
+// call New.
+//
+// A State is not safe for concurrent mutation, but once no goroutine calls
+// Apply on it any number of goroutines may call its read methods (Check,
+// Overview, CanRead, …): none of them mutates or caches anything. The
+// projector can therefore publish a Clone and keep applying to the original.
+type State struct {
+	familyID string
+	status   Status
+	// enrolments counts family.enrolled events, so that a course that has
+	// ended is still known once the family has been referred again.
+	enrolments     int
+	referralReason string
+
+	courseStart, plannedEnd, courseEndReason string
+
+	// members is replaced as a whole by each enrolment and never modified
+	// in place, so clones can share it.
+	members []Member
+
+	caseworker string
+	makkerpar  Makkerpar
+	team       map[string]string // employeeId → role
+
+	consents   map[consentKey]struct{} // in force
+	benefits   map[benefitKey]struct{} // active
+	childCases map[string]ChildCase    // open, by caseId
+	measures   map[string]Measure      // open, by measureId
+	praktik    map[string]Praktik      // open, by praktikId
+	subsidies  map[string]WageSubsidy  // open, by subsidyId
+	courses    map[string]LanguageCourse
+	goals      map[string]Goal          // every goal ever set, closed or not
+	absence    map[string]SchoolAbsence // latest period per child
+
+	// Append-only records in stream order. Elements are never modified, and
+	// Clone clips the slices' capacity, so clones share the backing arrays
+	// and an append on either side never writes where the other reads.
+	employments []Employment
+	educations  []Education
+	evaluations []Evaluation
+
+	perDept  EventCounts
+	total    int
+	lastTime time.Time
+}
+
+// New returns the state of a family of which no event has been applied yet.
+func New(familyID string) *State {
+	s := &State{familyID: familyID, status: StatusKnown}
+	s.ensureMaps()
+	return s
+}
+
+// ensureMaps makes the maps that are still nil, so that Apply cannot panic
+// on a State that was not made by New.
+func (s *State) ensureMaps() {
+	if s.team == nil {
+		s.team = map[string]string{}
+	}
+	if s.consents == nil {
+		s.consents = map[consentKey]struct{}{}
+	}
+	if s.benefits == nil {
+		s.benefits = map[benefitKey]struct{}{}
+	}
+	if s.childCases == nil {
+		s.childCases = map[string]ChildCase{}
+	}
+	if s.measures == nil {
+		s.measures = map[string]Measure{}
+	}
+	if s.praktik == nil {
+		s.praktik = map[string]Praktik{}
+	}
+	if s.subsidies == nil {
+		s.subsidies = map[string]WageSubsidy{}
+	}
+	if s.courses == nil {
+		s.courses = map[string]LanguageCourse{}
+	}
+	if s.goals == nil {
+		s.goals = map[string]Goal{}
+	}
+	if s.absence == nil {
+		s.absence = map[string]SchoolAbsence{}
+	}
+	if s.status == "" {
+		s.status = StatusKnown
+	}
+}
+
+// Clone returns a deep copy: applying events to either leaves the other as
+// it was. Ingest checks a batch against a clone and throws it away when one
+// event fails. Map values are plain structs, so copying the maps suffices;
+// the append-only slices are shared with their capacity clipped.
+func (s *State) Clone() *State {
+	c := *s
+	c.team = maps.Clone(s.team)
+	c.consents = maps.Clone(s.consents)
+	c.benefits = maps.Clone(s.benefits)
+	c.childCases = maps.Clone(s.childCases)
+	c.measures = maps.Clone(s.measures)
+	c.praktik = maps.Clone(s.praktik)
+	c.subsidies = maps.Clone(s.subsidies)
+	c.courses = maps.Clone(s.courses)
+	c.goals = maps.Clone(s.goals)
+	c.absence = maps.Clone(s.absence)
+	c.members = slices.Clip(s.members)
+	c.employments = slices.Clip(s.employments)
+	c.educations = slices.Clip(s.educations)
+	c.evaluations = slices.Clip(s.evaluations)
+	return &c
+}
+
+// FamilyID is the family whose events the state folds.
+func (s *State) FamilyID() string { return s.familyID }
+
+// Status is where the family stands now.
+func (s *State) Status() Status { return s.status }
+
+// Events is the number of events applied.
+func (s *State) Events() int { return s.total }
+
+// foreign reports whether e belongs to another family than s. An empty id on
+// either side matches, so that tests and tools can fold without one.
+func (s *State) foreign(e events.Envelope) bool {
+	return s.familyID != "" && e.FamilyID != "" && e.FamilyID != s.familyID
+}
+
+// foldable reports whether e carries a payload that Apply and Check can
+// read: non-nil, and of the Go type its catalog entry names.
+func foldable(e events.Envelope) bool {
+	if e.Data == nil {
+		return false
+	}
+	if v := reflect.ValueOf(e.Data); v.Kind() == reflect.Pointer && v.IsNil() {
+		return false
+	}
+	return e.Data.EventName() == e.Spec.Name
+}
+
+// Apply folds e into the state. It never fails and never panics: an event
+// that breaks an invariant is folded as well as it can be (see the package
+// comment), because it is in the store and the overview must reflect the
+// store. An event of another family is ignored; one whose payload is nil or
+// does not match its type is only counted.
+func (s *State) Apply(e events.Envelope) {
+	if s == nil || s.foreign(e) {
+		return
+	}
+	s.ensureMaps()
+	s.count(e)
+	if !foldable(e) {
+		return
+	}
+	t := e.Time().UTC()
+	switch d := e.Data.(type) {
+	case *events.FamilyReferred:
+		// A referral during an active course changes nothing; after a course
+		// ended it starts a new referral.
+		if s.status != StatusEnrolled {
+			s.status = StatusReferred
+		}
+		s.referralReason = d.Reason
+	case *events.FamilyEnrolled:
+		s.enrol(d)
+	case *events.ConsentGiven:
+		s.consents[consentKey{d.PersonID, d.Scope}] = struct{}{}
+	case *events.ConsentWithdrawn:
+		delete(s.consents, consentKey{d.PersonID, d.Scope})
+	case *events.CaseworkerAssigned:
+		// The family has one caseworker: a new one replaces the previous.
+		s.caseworker = d.EmployeeID
+	case *events.MakkerparAssigned:
+		s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
+	case *events.TeamMemberJoined:
+		s.team[d.EmployeeID] = d.Role
+	case *events.TeamMemberLeft:
+		delete(s.team, d.EmployeeID)
+	case *events.ChildCaseOpened:
+		s.childCases[d.CaseID] = ChildCase{CaseID: d.CaseID, ChildID: d.ChildID, LegalBasis: d.LegalBasis}
+	case *events.ChildCaseClosed:
+		delete(s.childCases, d.CaseID)
+	case *events.MeasureStarted:
+		s.measures[d.MeasureID] = Measure{MeasureID: d.MeasureID, Kind: d.Kind, ChildID: d.ChildID, Purpose: d.Purpose}
+	case *events.MeasureEnded:
+		delete(s.measures, d.MeasureID)
+	case *events.GoalSet:
+		// A goalId set twice (only possible around ingest) redefines the
+		// goal from scratch: the later definition is what the plan says.
+		s.goals[d.GoalID] = Goal{GoalID: d.GoalID, Title: d.Title, Domain: d.Domain,
+			PersonID: d.PersonID, Due: d.Due, ExpressedBy: d.ExpressedBy}
+	case *events.GoalProgressed:
+		// Progress on a goal never set is dropped: there is no goal to show
+		// it on, and inventing one would make its later goal.set look like
+		// a duplicate. Progress on a closed goal is still recorded.
+		if g, ok := s.goals[d.GoalID]; ok {
+			g.LatestAchievement = d.Achievement
+			s.goals[d.GoalID] = g
+		}
+	case *events.GoalClosed:
+		if g, ok := s.goals[d.GoalID]; ok {
+			g.Closed, g.Outcome = true, d.Outcome
+			s.goals[d.GoalID] = g
+		}
+	case *events.BenefitGranted:
+		s.benefits[benefitKey{d.PersonID, d.Benefit}] = struct{}{}
+	case *events.BenefitEnded:
+		delete(s.benefits, benefitKey{d.PersonID, d.Benefit})
+	case *events.PraktikStarted:
+		s.praktik[d.PraktikID] = Praktik{PraktikID: d.PraktikID, PersonID: d.PersonID,
+			Employer: d.Employer, HoursPerWeek: d.HoursPerWeek, PlannedEnd: d.PlannedEnd}
+	case *events.PraktikEnded:
+		delete(s.praktik, d.PraktikID)
+	case *events.WageSubsidyStarted:
+		s.subsidies[d.SubsidyID] = WageSubsidy{SubsidyID: d.SubsidyID, PersonID: d.PersonID,
+			Employer: d.Employer, Sector: d.Sector, PlannedEnd: d.PlannedEnd}
+	case *events.WageSubsidyEnded:
+		delete(s.subsidies, d.SubsidyID)
+	case *events.LanguageCourseStarted:
+		s.courses[d.CourseID] = LanguageCourse{CourseID: d.CourseID, PersonID: d.PersonID, Level: d.Level}
+	case *events.LanguageCourseEnded:
+		delete(s.courses, d.CourseID)
+	case *events.EmploymentStarted:
+		s.employments = append(s.employments, Employment{PersonID: d.PersonID, Kind: d.Kind,
+			HoursPerWeek: d.HoursPerWeek, Time: t})
+	case *events.EducationStarted:
+		s.educations = append(s.educations, Education{PersonID: d.PersonID, Programme: d.Programme, Time: t})
+	case *events.SchoolAbsenceNoted:
+		// The latest period is the one that ends last, whatever order the
+		// periods arrive in; of two that end the same day the later
+		// arrival wins, since it is a correction of the earlier one.
+		if cur, ok := s.absence[d.ChildID]; !ok || d.PeriodEnd >= cur.PeriodEnd {
+			s.absence[d.ChildID] = newSchoolAbsence(d)
+		}
+	case *events.CourseEnded:
+		s.status = StatusEnded
+		s.courseEndReason = d.Reason
+	case *events.EvaluationRecorded:
+		s.evaluations = append(s.evaluations, Evaluation{Kind: d.Kind,
+			FamilySatisfaction: d.FamilySatisfaction, ChildWellbeing: d.ChildWellbeing, Time: t})
+	}
+	// meeting.held, ppr.referred, leisure.started, wellbeing.measured,
+	// gp.consultation-held, health.assessed and health.referred are part of
+	// the timeline only; they are counted above and change no state.
+}
+
+// count records e in the per-department and total counts and the latest
+// event time, for every event, foldable or not.
+func (s *State) count(e events.Envelope) {
+	s.total++
+	switch e.Department {
+	case events.SOF:
+		s.perDept.SOF++
+	case events.BIF:
+		s.perDept.BIF++
+	case events.BUF:
+		s.perDept.BUF++
+	case events.SUF:
+		s.perDept.SUF++
+	}
+	if t := e.Time(); t.After(s.lastTime) {
+		s.lastTime = t.UTC()
+	}
+}
+
+// enrol starts a course. A second enrolment (only possible around ingest, or
+// after the previous course ended) replaces course dates and members; child
+// cases and benefits named in it are opened in addition to those already
+// open, and an already open child case keeps what childcase.opened said.
+func (s *State) enrol(d *events.FamilyEnrolled) {
+	s.status = StatusEnrolled
+	s.enrolments++
+	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
+	members := make([]Member, 0, len(d.Members))
+	for _, m := range d.Members {
+		members = append(members, Member{PersonID: m.PersonID, Role: m.Role, BirthYear: m.BirthYear})
+	}
+	slices.SortStableFunc(members, func(a, b Member) int { return cmp.Compare(a.PersonID, b.PersonID) })
+	s.members = members
+	for _, id := range d.ChildCaseIDs {
+		if _, open := s.childCases[id]; !open {
+			s.childCases[id] = ChildCase{CaseID: id}
+		}
+	}
+	for _, b := range d.ParentBenefits {
+		s.benefits[benefitKey{b.PersonID, b.Benefit}] = struct{}{}
+	}
+}

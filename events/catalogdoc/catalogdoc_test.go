@@ -1,0 +1,109 @@
+package catalogdoc
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+const committed = "../../docs/catalog.md"
+
+// TestCatalogDocIsCurrent fails when docs/catalog.md no longer matches the
+// catalog and the schemas, so that the document developers read cannot
+// quietly drift from what ingest enforces.
+func TestCatalogDocIsCurrent(t *testing.T) {
+	t.Parallel()
+	want, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatalf("%v: run `make catalog` in the repository root", err)
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(gl), len(wl)) {
+		var g, w string
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if g != w {
+			t.Fatalf("docs/catalog.md is out of date: run `make catalog` in the repository root.\nfirst difference, line %d:\n have: %s\n want: %s", i+1, g, w)
+		}
+	}
+}
+
+func TestRenderIsDeterministic(t *testing.T) {
+	t.Parallel()
+	a, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Fatal("two renders differ")
+	}
+}
+
+// TestExampleEvents runs each documented example through ingest's own parser
+// and validator, so that a developer who copies one gets an event ingest
+// accepts.
+func TestExampleEvents(t *testing.T) {
+	t.Parallel()
+	doc, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range events.Catalog() {
+		t.Run(spec.Name, func(t *testing.T) {
+			t.Parallel()
+			b, err := exampleEvent(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(doc, b) {
+				t.Error("the example is not in the document")
+			}
+			if !bytes.Contains(doc, []byte("\n## "+spec.Name+"\n")) {
+				t.Error("no section in the document")
+			}
+			ev, err := events.ParseStructured(b)
+			if err != nil {
+				t.Fatalf("ingest would not parse the example: %v", err)
+			}
+			env, err := events.Validate(ev)
+			if err != nil {
+				t.Fatalf("ingest would refuse the example: %v", err)
+			}
+			if !env.Spec.OwnedBy(env.Department) {
+				t.Errorf("the example is sent by %s, which does not own %s", env.Department, spec.Name)
+			}
+		})
+	}
+}
+
+func TestAnchor(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"praktik.started":      "praktikstarted",
+		"team.member-joined":   "teammember-joined",
+		"gp.consultation-held": "gpconsultation-held",
+		"A b_C":                "a-b_c",
+	} {
+		if got := anchor(in); got != want {
+			t.Errorf("anchor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -70,7 +70,7 @@ type Spec struct {
 	// Invariant says when an event of this type is refused (409), in English
 	// and Danish; empty when any well-formed event is accepted.
 	Invariant, InvariantDa string
-	newData func() Payload
+	newData                func() Payload
 }
 
 // Type is the CloudEvents type, e.g. "dk.kk.jobogfamilie.praktik.started.v1".

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,9 @@ type Publisher struct {
 	JS jetstream.JetStream
 	// Timeout bounds the wait for an acknowledgement.
 	Timeout time.Duration
+
+	mu   sync.Mutex
+	lost chan struct{} // closed when the connection drops
 }
 
 // NewPublisher wraps a connection.
@@ -53,7 +57,46 @@ func NewPublisher(nc *nats.Conn) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{NC: nc, JS: js, Timeout: 5 * time.Second}, nil
+	p := &Publisher{NC: nc, JS: js, Timeout: 5 * time.Second, lost: make(chan struct{})}
+	// A request in flight when the connection drops would otherwise wait
+	// for its whole timeout: the server that would answer it is gone.
+	nc.SetDisconnectErrHandler(func(*nats.Conn, error) {
+		p.mu.Lock()
+		select {
+		case <-p.lost:
+		default:
+			close(p.lost)
+		}
+		p.mu.Unlock()
+	})
+	nc.SetReconnectHandler(func(*nats.Conn) {
+		p.mu.Lock()
+		select {
+		case <-p.lost:
+			p.lost = make(chan struct{})
+		default:
+		}
+		p.mu.Unlock()
+	})
+	return p, nil
+}
+
+// requestContext bounds a wait for an acknowledgement by the timeout and
+// by the connection staying up.
+func (p *Publisher) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	p.mu.Lock()
+	lost := p.lost
+	p.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {})
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { stop(); cancel() }
 }
 
 // Ack is the outcome of a stored write.
@@ -77,7 +120,7 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Ack, error) {
 	if err := p.available(); err != nil {
 		return Ack{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	ctx, cancel := p.requestContext(ctx)
 	defer cancel()
 	ack, err := p.JS.PublishMsg(ctx, m.natsMsg(), jetstream.WithRetryAttempts(0))
 	if err != nil {
@@ -115,7 +158,7 @@ func (p *Publisher) PublishBatch(ctx context.Context, ms []Message) (uint64, err
 	if err := p.available(); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	ctx, cancel := p.requestContext(ctx)
 	defer cancel()
 	id := uuid.NewString()
 	for i, m := range ms {

@@ -192,7 +192,9 @@ func praktik(id string) *events.PraktikStarted {
 	return &events.PraktikStarted{PraktikID: id, PersonID: "P1", Employer: "12345678", HoursPerWeek: 10}
 }
 
-func batchOf(parts ...[]byte) []byte { return append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']') }
+func batchOf(parts ...[]byte) []byte {
+	return append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
+}
 
 func TestIngestStatusCodes(t *testing.T) {
 	t.Parallel()
@@ -228,7 +230,7 @@ func TestIngestStatusCodes(t *testing.T) {
 		{name: "malformed JSON", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
 			body: []byte(`{"specversion":`), status: 400},
 		{name: "missing attribute", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
-			body: []byte(`{"specversion":"1.0","id":"x","source":"/departments/sof","type":"dk.kk.jobogfamilie.family.referred.v1","time":"2024-01-01T00:00:00Z","data":{"reason":"r"}}`),
+			body:   []byte(`{"specversion":"1.0","id":"x","source":"/departments/sof","type":"dk.kk.jobogfamilie.family.referred.v1","time":"2024-01-01T00:00:00Z","data":{"reason":"r"}}`),
 			status: 400, pointer: "/subject"},
 		{name: "no token", dept: "sof", ctype: "application/cloudevents+json", body: referred, status: 401},
 		{name: "unknown token", dept: "sof", token: "forged", ctype: "application/cloudevents+json", body: referred, status: 401},
@@ -243,7 +245,7 @@ func TestIngestStatusCodes(t *testing.T) {
 		{name: "body over 1 MiB", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json", body: tooBig, status: 413},
 		{name: "other content type", dept: "sof", token: "dev-sof", ctype: "text/plain", body: referred, status: 415},
 		{name: "schema failure", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
-			body: bytes.Replace(ev(t, events.BIF, "F107", praktik("PR1")), []byte(`"hoursPerWeek":10`), []byte(`"hoursPerWeek":99`), 1),
+			body:   bytes.Replace(ev(t, events.BIF, "F107", praktik("PR1")), []byte(`"hoursPerWeek":10`), []byte(`"hoursPerWeek":99`), 1),
 			status: 422, pointer: "/data/hoursPerWeek"},
 		{name: "CPR-like id", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json", body: cpr,
 			status: 422, pointer: "/data/personId"},
@@ -359,13 +361,14 @@ func TestConflictingWritesAcrossProcesses(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			resp.Body.Close()
+			defer resp.Body.Close()
 			if resp.StatusCode == 201 {
 				mu.Lock()
 				won++
 				mu.Unlock()
 			} else if resp.StatusCode != 409 {
-				t.Errorf("status %d", resp.StatusCode)
+				b, _ := io.ReadAll(resp.Body)
+				t.Errorf("status %d %s", resp.StatusCode, b)
 			}
 		}()
 	}

@@ -62,7 +62,7 @@ func (w *Writer) Write(ctx context.Context, items []Item) ([]Result, error) {
 	attempts := cmp.Or(w.MaxAttempts, 20)
 	for range attempts {
 		res, retryAt, err := w.try(ctx, items)
-		if err == nil || retryAt == 0 {
+		if retryAt == 0 {
 			return res, err
 		}
 		// Someone else wrote first; let the index catch up with the stream

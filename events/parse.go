@@ -1,0 +1,582 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+)
+
+const (
+	// MaxDepth is how deeply a structured CloudEvent may nest objects and
+	// arrays, the event object itself counting as one level. The payloads of
+	// the catalog need four; the limit keeps hostile input from costing
+	// stack and time in the decoders and the schema validator.
+	MaxDepth = 32
+	// MaxBatch is the most events one application/cloudevents-batch+json
+	// request may carry.
+	MaxBatch = 500
+	// maxExtensionLength bounds the string value of an extension attribute,
+	// which no rule of the catalog looks at and so must not carry payloads.
+	maxExtensionLength = 1024
+)
+
+// The CloudEvents attributes with a meaning of their own; every other
+// top-level member is an extension.
+const (
+	attrSpecVersion     = "specversion"
+	attrID              = "id"
+	attrSource          = "source"
+	attrType            = "type"
+	attrSubject         = "subject"
+	attrTime            = "time"
+	attrDataContentType = "datacontenttype"
+	attrDataSchema      = "dataschema"
+	attrData            = "data"
+	attrDataBase64      = "data_base64"
+)
+
+// requiredAttrs are required by this catalog; CloudEvents itself leaves
+// subject and time optional, but a family event without them has no meaning.
+var requiredAttrs = []string{attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime}
+
+// extensionName is the CloudEvents 1.0 rule for extension attribute names.
+var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+
+// contentTypeJSON is what datacontenttype is set to on every parsed event, so
+// that stored events say the same thing however the client spelled it.
+const contentTypeJSON = "application/json"
+
+// ParseStructured strictly parses one CloudEvent in structured mode
+// (application/cloudevents+json). It checks the form of the event: JSON
+// syntax, UTF-8, duplicate members, nesting depth, attribute JSON types, the
+// required attributes and that data is a JSON object. It does not apply the
+// catalog rules; call Validate for those. Every error is an *Error of
+// KindMalformed.
+func ParseStructured(b []byte) (cloudevents.Event, error) {
+	if ps := checkJSON(b, "", MaxDepth); len(ps) > 0 {
+		return cloudevents.Event{}, malformed(ps)
+	}
+	ev, ps := parseEvent(b, "")
+	if len(ps) > 0 {
+		return cloudevents.Event{}, malformed(ps)
+	}
+	return ev, nil
+}
+
+// ParseBatch strictly parses an application/cloudevents-batch+json body: a
+// JSON array of 1 to MaxBatch structured CloudEvents, each held to the rules
+// of ParseStructured. Problems name the event by its index ("/3/data/x"), and
+// the problems of every event are reported, so that a client can fix a batch
+// in one round trip.
+func ParseBatch(b []byte) ([]cloudevents.Event, error) {
+	// One more level than a single event: the array holds the events.
+	if ps := checkJSON(b, "", MaxDepth+1); len(ps) > 0 {
+		return nil, malformed(ps)
+	}
+	var raws []json.RawMessage
+	if firstByte(b) != '[' || json.Unmarshal(b, &raws) != nil {
+		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must be a JSON array of CloudEvents"}})
+	}
+	switch {
+	case len(raws) == 0:
+		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must hold at least one event"}})
+	case len(raws) > MaxBatch:
+		return nil, malformed([]Problem{{Pointer: "", Detail: fmt.Sprintf("a batch holds at most %d events, not %d", MaxBatch, len(raws))}})
+	}
+	evs := make([]cloudevents.Event, len(raws))
+	var all []Problem
+	for i, raw := range raws {
+		ev, ps := parseEvent(raw, "/"+strconv.Itoa(i))
+		evs[i] = ev
+		all = append(all, ps...)
+	}
+	if len(all) > 0 {
+		return nil, malformed(all)
+	}
+	return evs, nil
+}
+
+// FromBinary reads a CloudEvent in HTTP binary mode: the attributes in ce-*
+// headers (percent-encoded as the HTTP binding says), the data as an
+// application/json body held to the same rules as data in structured mode.
+// Problems use the pointers of the structured form ("/id", "/data/x"), so
+// that clients see the same errors whichever mode they use.
+func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
+	var ps []Problem
+	attrs := map[string]string{}
+	exts := map[string]any{}
+	var contentTypes []string
+	// Walk every key rather than using h.Get: a hand-built header map may
+	// hold keys that are not canonical, and two spellings of one attribute
+	// must not let one of them win silently.
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if lk == "content-type" {
+			contentTypes = append(contentTypes, h[k]...)
+			continue
+		}
+		name, ok := strings.CutPrefix(lk, "ce-")
+		if !ok {
+			continue
+		}
+		ptr := "/" + escapeToken(name)
+		vs := h[k]
+		if seen[name] || len(vs) != 1 {
+			ps = append(ps, Problem{ptr, "header ce-" + name + " must appear exactly once"})
+			seen[name] = true
+			continue
+		}
+		seen[name] = true
+		v, err := url.PathUnescape(vs[0])
+		if err != nil || !utf8.ValidString(v) {
+			ps = append(ps, Problem{ptr, "header ce-" + name + " is not valid percent-encoded UTF-8"})
+			continue
+		}
+		switch name {
+		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema:
+			attrs[name] = v
+		case attrDataContentType:
+			ps = append(ps, Problem{ptr, "in binary mode the data content type is the Content-Type header, not ce-datacontenttype"})
+		default:
+			if !extensionName.MatchString(name) {
+				ps = append(ps, Problem{ptr, "header ce-" + name + " does not name a CloudEvents attribute"})
+				continue
+			}
+			if len(v) > maxExtensionLength {
+				ps = append(ps, Problem{ptr, fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength)})
+				continue
+			}
+			exts[name] = v
+		}
+	}
+	switch {
+	case len(contentTypes) == 0:
+		ps = append(ps, Problem{"/" + attrDataContentType, "Content-Type must be application/json"})
+	case len(contentTypes) > 1:
+		ps = append(ps, Problem{"/" + attrDataContentType, "Content-Type must appear exactly once"})
+	case !isJSONContentType(contentTypes[0]):
+		ps = append(ps, Problem{"/" + attrDataContentType, "Content-Type must be application/json"})
+	}
+	data, dps := parseData(body, "/"+attrData)
+	ps = append(ps, dps...)
+	ev, aps := assemble("", attrs, exts, data)
+	ps = append(ps, aps...)
+	if len(ps) > 0 {
+		return cloudevents.Event{}, malformed(ps)
+	}
+	return ev, nil
+}
+
+// parseEvent reads one structured event whose JSON form checkJSON has
+// already accepted; prefix is its pointer within the request.
+func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
+	var members map[string]json.RawMessage
+	if firstByte(b) != '{' || json.Unmarshal(b, &members) != nil {
+		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
+	}
+	names := make([]string, 0, len(members))
+	for k := range members {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+
+	var ps []Problem
+	attrs := map[string]string{}
+	exts := map[string]any{}
+	var data []byte
+	for _, name := range names {
+		raw := members[name]
+		ptr := prefix + "/" + escapeToken(name)
+		switch name {
+		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema, attrDataContentType:
+			s, ok := jsonString(raw)
+			if !ok {
+				ps = append(ps, Problem{ptr, "must be a JSON string"})
+				continue
+			}
+			if name == attrDataContentType {
+				if !isJSONContentType(s) {
+					ps = append(ps, Problem{ptr, "must be application/json"})
+				}
+				continue
+			}
+			attrs[name] = s
+		case attrDataBase64:
+			ps = append(ps, Problem{ptr, "data_base64 is not accepted: send data as a JSON object"})
+		case attrData:
+			var dps []Problem
+			data, dps = parseData(raw, ptr)
+			ps = append(ps, dps...)
+		default:
+			v, detail := extensionValue(name, raw)
+			if detail != "" {
+				ps = append(ps, Problem{ptr, detail})
+				continue
+			}
+			exts[name] = v
+		}
+	}
+	if _, ok := members[attrData]; !ok {
+		ps = append(ps, Problem{prefix + "/" + attrData, "required: the event's data as a JSON object"})
+	}
+	ev, aps := assemble(prefix, attrs, exts, data)
+	return ev, append(ps, aps...)
+}
+
+// parseData checks that raw, the event's data, is one strict JSON object and
+// returns it compacted: stored events are written one per line (NATS
+// messages, JSON Lines exports), so data must not carry newlines.
+func parseData(raw []byte, ptr string) ([]byte, []Problem) {
+	// Data sits one level inside the event.
+	if ps := checkJSON(raw, ptr, MaxDepth-1); len(ps) > 0 {
+		return nil, ps
+	}
+	if firstByte(raw) != '{' {
+		return nil, []Problem{{ptr, "must be a JSON object"}}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, []Problem{{ptr, "must be a JSON object"}}
+	}
+	return buf.Bytes(), nil
+}
+
+// assemble checks the string attributes common to both modes and builds the
+// event. The SDK's setters trim white space and accept values silently, so
+// the checks happen on the raw strings first.
+func assemble(prefix string, attrs map[string]string, exts map[string]any, data []byte) (cloudevents.Event, []Problem) {
+	var ps []Problem
+	for _, name := range requiredAttrs {
+		if _, ok := attrs[name]; !ok {
+			ps = append(ps, Problem{prefix + "/" + name, "required attribute missing"})
+		}
+	}
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var t time.Time
+	for _, name := range names {
+		v, ptr := attrs[name], prefix+"/"+name
+		switch {
+		case v == "":
+			ps = append(ps, Problem{ptr, "must not be empty"})
+			continue
+		case strings.TrimSpace(v) != v:
+			ps = append(ps, Problem{ptr, "must not begin or end with white space"})
+			continue
+		}
+		switch name {
+		case attrSpecVersion:
+			if v != cloudevents.VersionV1 {
+				ps = append(ps, Problem{ptr, "must be \"1.0\""})
+			}
+		case attrTime:
+			var err error
+			t, err = time.Parse(time.RFC3339Nano, v)
+			switch {
+			case err != nil:
+				ps = append(ps, Problem{ptr, "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
+			case t.IsZero():
+				// The SDK stores the zero time as "no time"; say what is
+				// wrong with it instead of calling it missing later.
+				ps = append(ps, Problem{ptr, "must not be before " + minTime.Format(time.DateOnly)})
+			}
+		case attrSource:
+			if _, err := url.Parse(v); err != nil {
+				ps = append(ps, Problem{ptr, "must be a URI reference, e.g. /departments/bif"})
+			}
+		case attrDataSchema:
+			if u, err := url.Parse(v); err != nil || !u.IsAbs() {
+				ps = append(ps, Problem{ptr, "must be an absolute URI"})
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return cloudevents.Event{}, ps
+	}
+
+	ev := cloudevents.NewEvent()
+	ev.SetID(attrs[attrID])
+	ev.SetSource(attrs[attrSource])
+	ev.SetType(attrs[attrType])
+	ev.SetSubject(attrs[attrSubject])
+	ev.SetTime(t)
+	ev.SetDataContentType(contentTypeJSON)
+	if s, ok := attrs[attrDataSchema]; ok {
+		ev.SetDataSchema(s)
+	}
+	extNames := make([]string, 0, len(exts))
+	for k := range exts {
+		extNames = append(extNames, k)
+	}
+	slices.Sort(extNames)
+	for _, k := range extNames {
+		ev.SetExtension(k, exts[k])
+	}
+	ev.DataEncoded = data
+	ev.DataBase64 = false
+	ps = append(ps, fieldErrors(prefix, ev)...)
+	return ev, ps
+}
+
+// fieldErrors reports what the SDK's setters refused, keyed by attribute.
+func fieldErrors(prefix string, ev cloudevents.Event) []Problem {
+	keys := make([]string, 0, len(ev.FieldErrors))
+	for k := range ev.FieldErrors {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var ps []Problem
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, "extension:")
+		ps = append(ps, Problem{prefix + "/" + escapeToken(name), "not a valid value: " + ev.FieldErrors[k].Error()})
+	}
+	return ps
+}
+
+// extensionValue accepts the extension attribute types CloudEvents maps to
+// JSON: string, boolean and (32-bit) integer. It returns a problem detail
+// when the member is not an acceptable extension.
+func extensionValue(name string, raw json.RawMessage) (any, string) {
+	if !extensionName.MatchString(name) {
+		return nil, "not a CloudEvents 1.0 attribute; extension names are 1-20 lower-case letters or digits"
+	}
+	switch name {
+	case "schemaurl", "datacontentencoding":
+		return nil, "a CloudEvents 0.3 attribute; this API speaks CloudEvents 1.0 only"
+	}
+	switch c := firstByte(raw); {
+	case c == '"':
+		s, _ := jsonString(raw)
+		if len(s) > maxExtensionLength {
+			return nil, fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength)
+		}
+		return s, ""
+	case c == 't' || c == 'f':
+		return c == 't', ""
+	case c == '-' || (c >= '0' && c <= '9'):
+		if n, err := strconv.ParseInt(string(raw), 10, 32); err == nil {
+			return int32(n), ""
+		}
+	}
+	return nil, "an extension attribute must be a string, a boolean or a 32-bit integer"
+}
+
+// isJSONContentType accepts application/json, with at most a charset
+// parameter of UTF-8 (RFC 8259 allows no other encoding).
+func isJSONContentType(s string) bool {
+	mt, params, err := mime.ParseMediaType(s)
+	if err != nil || mt != contentTypeJSON {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonString(raw []byte) (string, bool) {
+	if firstByte(raw) != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+func firstByte(b []byte) byte {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func malformed(ps []Problem) *Error {
+	return &Error{Kind: KindMalformed, Detail: "malformed CloudEvent", Problems: ps}
+}
+
+var tokenEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// escapeToken escapes one reference token of a JSON pointer (RFC 6901).
+func escapeToken(s string) string { return tokenEscaper.Replace(s) }
+
+// container is one open object or array while checkJSON walks a document.
+type container struct {
+	ptr     string
+	object  bool
+	keys    map[string]struct{}
+	wantKey bool
+	key     string
+	index   int
+}
+
+// checkJSON is the strict pass that encoding/json and the SDK's lenient
+// parser leave out: it walks b token by token and reports invalid JSON,
+// invalid UTF-8 and lone surrogate escapes (which decoders silently turn
+// into U+FFFD), duplicate object members (which decoders resolve as "last
+// one wins", so two readers could see different events), nesting deeper than
+// limit, and data after the value. Pointers are prefixed with base.
+func checkJSON(b []byte, base string, limit int) []Problem {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var (
+		stack []*container
+		ps    []Problem
+		done  bool
+	)
+	// where is the pointer of the position the decoder is at, for errors.
+	where := func() string {
+		if len(stack) == 0 {
+			return base
+		}
+		top := stack[len(stack)-1]
+		if top.object && !top.wantKey {
+			return top.ptr + "/" + escapeToken(top.key)
+		}
+		return top.ptr
+	}
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if !done {
+				ps = append(ps, Problem{where(), "unexpected end of JSON input"})
+			}
+			return ps
+		}
+		if err != nil {
+			var se *json.SyntaxError
+			detail := "invalid JSON"
+			if errors.As(err, &se) {
+				detail = fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+			}
+			if done {
+				detail = "unexpected data after the JSON value"
+			}
+			return append(ps, Problem{where(), detail})
+		}
+		if done {
+			return append(ps, Problem{base, "unexpected data after the JSON value"})
+		}
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, utf8.RuneError) {
+			if badString(b[before:dec.InputOffset()]) {
+				return append(ps, Problem{where(), "invalid UTF-8 or unpaired surrogate escape in a JSON string"})
+			}
+		}
+		var top *container
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				done = len(stack) == 0
+				continue
+			}
+			key, _ := tok.(string)
+			top.key, top.wantKey = key, false
+			if _, dup := top.keys[key]; dup {
+				ps = append(ps, Problem{where(), "duplicate member " + strconv.Quote(key)})
+			}
+			top.keys[key] = struct{}{}
+			continue
+		}
+		if tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			done = len(stack) == 0
+			continue
+		}
+		// tok begins a value: find its pointer and move the parent on.
+		ptr := base
+		if top != nil {
+			if top.object {
+				ptr = top.ptr + "/" + escapeToken(top.key)
+				top.wantKey = true
+			} else {
+				ptr = top.ptr + "/" + strconv.Itoa(top.index)
+				top.index++
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= limit {
+				return append(ps, Problem{ptr, fmt.Sprintf("nested deeper than %d levels", MaxDepth)})
+			}
+			c := &container{ptr: ptr, object: tok == json.Delim('{')}
+			if c.object {
+				c.keys, c.wantKey = map[string]struct{}{}, true
+			}
+			stack = append(stack, c)
+		default:
+			done = len(stack) == 0
+		}
+	}
+}
+
+// badString reports whether raw, the bytes of one JSON string token (with
+// the separators before it), holds invalid UTF-8 or an escaped surrogate
+// that is not part of a pair. Only called when the decoded string contains
+// U+FFFD, which is how encoding/json hides both.
+func badString(raw []byte) bool {
+	if !utf8.Valid(raw) {
+		return true
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(raw[i+1:])
+		if !ok {
+			return true
+		}
+		i += 4
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+				if lo, ok := hex4(raw[i+3:]); ok && lo >= 0xDC00 && lo < 0xE000 {
+					i += 6
+					continue
+				}
+			}
+			return true
+		case r >= 0xDC00 && r < 0xE000:
+			return true
+		}
+	}
+	return false
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(n), err == nil
+}

@@ -25,6 +25,8 @@ const (
 	Department  Kind = "department"  // a department system: emits its types
 	Coordinator Kind = "coordinator" // an employee: reads assigned families
 	Auditor     Kind = "auditor"     // reads everything, writes nothing
+	// Operator runs the system: rebuilds read models. Reads no family data.
+	Operator Kind = "operator"
 )
 
 // Principal is who a request acts as.
@@ -57,7 +59,7 @@ type Authenticator struct {
 
 // DevTokens are the well-known tokens of the dev config; a server that
 // accepts them prints a warning.
-var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor"}
+var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor", "dev-operator"}
 
 // Hash is the hex SHA-256 of a token, as stored in the configuration.
 func Hash(token string) string {
@@ -97,7 +99,7 @@ func Parse(b []byte) (*Authenticator, error) {
 			if !events.ValidID(p.EmployeeID) {
 				return nil, fmt.Errorf("auth: principal %d (%s): employeeId %q is not a valid id", i, p.Name, p.EmployeeID)
 			}
-		case Auditor:
+		case Auditor, Operator:
 		default:
 			return nil, fmt.Errorf("auth: principal %d (%s): unknown kind %q", i, p.Name, p.Kind)
 		}

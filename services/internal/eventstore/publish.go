@@ -109,6 +109,9 @@ type Ack struct {
 }
 
 func (p *Publisher) available() error {
+	if p == nil || p.NC == nil {
+		return fmt.Errorf("%w: no connection", ErrUnavailable)
+	}
 	if st := p.NC.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("%w: connection %s", ErrUnavailable, st)
 	}

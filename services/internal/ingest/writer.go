@@ -133,12 +133,13 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		}
 		if err := st.Check(env); err != nil {
 			unlock()
-			ref := &Refusal{Index: i, Rule: "invariant", Detail: err.Error()}
 			var ie *family.InvariantError
-			if errors.As(err, &ie) {
-				ref.Rule, ref.Detail, ref.Pointer = ie.Rule, ie.Detail, ie.Pointer
+			if !errors.As(err, &ie) {
+				// A validated envelope the fold cannot read is our bug, not
+				// the client's conflict.
+				return nil, 0, fmt.Errorf("ingest: checking event %d: %w", i, err)
 			}
-			return nil, 0, ref
+			return nil, 0, &Refusal{Index: i, Rule: ie.Rule, Detail: ie.Detail, Pointer: ie.Pointer}
 		}
 		if !single {
 			st.Apply(env)

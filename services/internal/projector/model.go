@@ -1,0 +1,468 @@
+package projector
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// migrations are the read model's schema, in order; migration i brings the
+// schema to version i+1. Append only: a released migration is never edited,
+// because read models already migrated by it would not be migrated again.
+//
+// Times are stored as Unix nanoseconds (UTC) so that the timeline sorts by
+// (time, sequence) on one index. The timeline's primary key is the stream
+// sequence, so inserts append to the end of the table's B-tree.
+var migrations = []string{
+	// 1: the first schema.
+	`
+CREATE TABLE checkpoint (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	sequence INTEGER NOT NULL
+);
+INSERT INTO checkpoint (id, sequence) VALUES (1, 0);
+
+CREATE TABLE timeline (
+	sequence    INTEGER PRIMARY KEY,
+	family_id   TEXT    NOT NULL,
+	event_id    TEXT    NOT NULL,
+	time_ns     INTEGER NOT NULL,
+	recorded_ns INTEGER NOT NULL,
+	department  TEXT    NOT NULL,
+	type        TEXT    NOT NULL,
+	title       TEXT    NOT NULL,
+	data        TEXT    NOT NULL,
+	actor       TEXT    NOT NULL
+);
+-- The timeline API pages by (time, sequence) within a family.
+CREATE INDEX timeline_family_time ON timeline (family_id, time_ns, sequence);
+-- Stream order within a family: SSE resume, refolding a family's state
+-- after a restart, and the audit service's family -> sequences lookups.
+CREATE INDEX timeline_family_seq ON timeline (family_id, sequence);
+
+CREATE TABLE families (
+	family_id     TEXT    PRIMARY KEY,
+	status        TEXT    NOT NULL,
+	overview      TEXT    NOT NULL,
+	last_sequence INTEGER NOT NULL,
+	events        INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE family_access (
+	family_id   TEXT NOT NULL,
+	employee_id TEXT NOT NULL,
+	PRIMARY KEY (family_id, employee_id)
+) WITHOUT ROWID;
+CREATE INDEX family_access_employee ON family_access (employee_id, family_id);
+
+CREATE TABLE quarantine (
+	sequence    INTEGER PRIMARY KEY,
+	subject     TEXT    NOT NULL,
+	reason      TEXT    NOT NULL,
+	raw         BLOB    NOT NULL,
+	recorded_ns INTEGER NOT NULL
+);
+`,
+}
+
+// SchemaVersion is the version the migrations bring a read model to.
+var SchemaVersion = len(migrations)
+
+// readModel is one SQLite read model file: a single writer connection,
+// owned by whoever applies events to it (the live consumer, or a rebuild
+// before the swap), and a pool of read-only connections for the API.
+//
+// Readers take mu for reading around each query; retiring the model after
+// a rebuild takes it for writing, so the file is closed only once no query
+// runs on it, and a reader that finds it closed retries on the new model.
+type readModel struct {
+	path string
+
+	wdb *sql.DB
+	w   *sql.Conn // the one writer connection
+	rdb *sql.DB   // readers
+
+	// Prepared on w; used inside each batch's transaction.
+	insTimeline, upsFamily, delAccess, insAccess, insQuarantine, setCheckpoint, familyRows *sql.Stmt
+
+	// Owned by the applier (the goroutine that holds the apply lock).
+	checkpoint uint64
+	states     map[string]*family.State
+	// fresh is set while the model has never held an event of any family,
+	// so that the first event of a family needs no look-up of stored rows.
+	fresh bool
+
+	mu     sync.RWMutex
+	closed bool
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // reader statements by SQL text
+}
+
+// dsn builds a modernc.org/sqlite data source name with pragmas that every
+// connection runs when it opens.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	// NORMAL in WAL mode: a commit is not fsynced, a checkpoint is. A power
+	// cut can lose the last commits, never corrupt the file; the lost
+	// batches are simply fetched again, because the consumer is positioned
+	// from the checkpoint stored in the file.
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+		q.Add("_pragma", "cache_size(-8000)")
+	} else {
+		q.Add("_pragma", "cache_size(-32000)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// openModel opens (creating it if needed) and migrates the read model at
+// path.
+func openModel(ctx context.Context, path string) (*readModel, error) {
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	wdb.SetConnMaxLifetime(0)
+	m := &readModel{path: path, wdb: wdb, states: map[string]*family.State{}, stmts: map[string]*sql.Stmt{}}
+	fail := func(err error) (*readModel, error) {
+		m.close()
+		return nil, fmt.Errorf("projector: read model %s: %w", filepath.Base(path), err)
+	}
+	if m.w, err = wdb.Conn(ctx); err != nil {
+		return fail(err)
+	}
+	if err := migrate(ctx, m.w); err != nil {
+		return fail(err)
+	}
+	if err := m.w.QueryRowContext(ctx, `SELECT sequence FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint); err != nil {
+		return fail(err)
+	}
+	var n int
+	if err := m.w.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM timeline LIMIT 1)`).Scan(&n); err != nil {
+		return fail(err)
+	}
+	m.fresh = n == 0
+	for _, s := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&m.insTimeline, `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&m.upsFamily, `INSERT INTO families (family_id, status, overview, last_sequence, events) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (family_id) DO UPDATE SET status = excluded.status, overview = excluded.overview,
+			last_sequence = excluded.last_sequence, events = excluded.events`},
+		{&m.delAccess, `DELETE FROM family_access WHERE family_id = ?`},
+		{&m.insAccess, `INSERT OR IGNORE INTO family_access (family_id, employee_id) VALUES (?, ?)`},
+		{&m.insQuarantine, `INSERT INTO quarantine (sequence, subject, reason, raw, recorded_ns) VALUES (?, ?, ?, ?, ?)`},
+		{&m.setCheckpoint, `UPDATE checkpoint SET sequence = ? WHERE id = 1`},
+		{&m.familyRows, `SELECT sequence, event_id, time_ns, department, type, data, actor FROM timeline
+			WHERE family_id = ? ORDER BY sequence`},
+	} {
+		if *s.dst, err = m.w.PrepareContext(ctx, s.sql); err != nil {
+			return fail(err)
+		}
+	}
+	if m.rdb, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		return fail(err)
+	}
+	m.rdb.SetMaxOpenConns(8)
+	m.rdb.SetMaxIdleConns(8)
+	m.rdb.SetConnMaxIdleTime(0)
+	if err := m.rdb.PingContext(ctx); err != nil {
+		return fail(err)
+	}
+	return m, nil
+}
+
+// migrate brings the schema to SchemaVersion, one transaction per
+// migration, so that a crash leaves the file at some whole version.
+func migrate(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))`); err != nil {
+		return err
+	}
+	var have int
+	if err := c.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary's %d; run a rebuild with this binary", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := c.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, v); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// close releases every connection. It is for the owner of the model; the
+// API side goes through retire.
+func (m *readModel) close() {
+	m.stmtMu.Lock()
+	for _, s := range m.stmts {
+		_ = s.Close()
+	}
+	m.stmts = map[string]*sql.Stmt{}
+	m.stmtMu.Unlock()
+	if m.rdb != nil {
+		_ = m.rdb.Close()
+	}
+	if m.w != nil {
+		_ = m.w.Close()
+	}
+	if m.wdb != nil {
+		_ = m.wdb.Close()
+	}
+}
+
+// retire waits for the queries running on the model, closes it and, when
+// remove is set, deletes its files.
+func (m *readModel) retire(remove bool) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.close()
+	if !remove {
+		return nil
+	}
+	return removeModelFiles(m.path)
+}
+
+func removeModelFiles(path string) error {
+	var errs []error
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// acquire takes the model for one read; ok is false once it is retired.
+func (m *readModel) acquire() bool {
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (m *readModel) release() { m.mu.RUnlock() }
+
+// stmt returns a reader statement for query, prepared once per model. The
+// timeline's filters make a bounded number of distinct queries.
+func (m *readModel) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	m.stmtMu.Lock()
+	defer m.stmtMu.Unlock()
+	if s, ok := m.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := m.rdb.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.stmts) < 512 {
+		m.stmts[query] = s
+	}
+	return s, nil
+}
+
+// storedCheckpoint reads the committed checkpoint through a reader.
+func (m *readModel) storedCheckpoint(ctx context.Context) (uint64, error) {
+	var cp uint64
+	err := m.rdb.QueryRowContext(ctx, `SELECT sequence FROM checkpoint WHERE id = 1`).Scan(&cp)
+	return cp, err
+}
+
+// digest is a SHA-256 over everything the model holds, in a fixed order:
+// the checkpoint, every timeline row, every family's overview and status,
+// the access table and the quarantine. Two models built from the same
+// stream have the same digest, however and whenever they were built.
+func (m *readModel) digest(ctx context.Context) (string, error) {
+	h := sha256.New()
+	field := func(vals ...any) {
+		for _, v := range vals {
+			var b []byte
+			switch x := v.(type) {
+			case int64:
+				b = strconv.AppendInt(nil, x, 10)
+			case string:
+				b = []byte(x)
+			case []byte:
+				b = x
+			default:
+				b = fmt.Append(nil, x)
+			}
+			var n [8]byte
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+	}
+	queries := []struct {
+		tag  string
+		sql  string
+		cols int
+	}{
+		{"checkpoint", `SELECT sequence FROM checkpoint`, 1},
+		{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline ORDER BY sequence`, 10},
+		{"families", `SELECT family_id, status, overview, last_sequence, events FROM families ORDER BY family_id`, 5},
+		{"access", `SELECT family_id, employee_id FROM family_access ORDER BY family_id, employee_id`, 2},
+		{"quarantine", `SELECT sequence, subject, reason, raw, recorded_ns FROM quarantine ORDER BY sequence`, 5},
+	}
+	for _, q := range queries {
+		field(q.tag)
+		rows, err := m.rdb.QueryContext(ctx, q.sql)
+		if err != nil {
+			return "", err
+		}
+		vals := make([]any, q.cols)
+		ptrs := make([]any, q.cols)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return "", err
+			}
+			field(vals...)
+		}
+		if err := rows.Close(); err != nil {
+			return "", err
+		}
+		if err := rows.Err(); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Files: the read models live in <data>/projector as readmodel-<n>.db, and
+// the file CURRENT names the one in use. A rebuild writes readmodel-<n+1>.db
+// beside it and swaps by rewriting CURRENT (write, fsync, rename), so that
+// a crash at any moment leaves CURRENT naming a complete model.
+
+const currentFile = "CURRENT"
+
+func modelName(n int) string { return fmt.Sprintf("readmodel-%d.db", n) }
+
+func modelNumber(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, "readmodel-")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, ".db")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0
+}
+
+// currentModel reads CURRENT; without one it is model 1.
+func currentModel(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, currentFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, ok := modelNumber(strings.TrimSpace(string(b)))
+	if !ok {
+		return 0, fmt.Errorf("projector: %s names no read model: %q", currentFile, b)
+	}
+	return n, nil
+}
+
+// setCurrent points CURRENT at model n, durably.
+func setCurrent(dir string, n int) error {
+	tmp := filepath.Join(dir, currentFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(modelName(n) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, currentFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// removeStale deletes read model files other than model keep: the remains
+// of a rebuild that did not finish, or of a swap whose old file was not yet
+// deleted.
+func removeStale(dir string, keep int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		base := name
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			base = strings.TrimSuffix(base, suffix)
+		}
+		n, ok := modelNumber(base)
+		if ok && n != keep {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

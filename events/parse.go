@@ -55,6 +55,11 @@ var requiredAttrs = []string{attrSpecVersion, attrID, attrSource, attrType, attr
 // extensionName is the CloudEvents 1.0 rule for extension attribute names.
 var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 
+// timePattern is the RFC 3339 form time.Parse is held to: it also takes a
+// one-digit hour, a comma before the fraction, offsets beyond ±23:59 and
+// more than nine fraction digits (which it silently drops).
+var timePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+
 // contentTypeJSON is what datacontenttype is set to on every parsed event, so
 // that stored events say the same thing however the client spelled it.
 const contentTypeJSON = "application/json"
@@ -293,14 +298,21 @@ func assemble(prefix string, attrs map[string]string, exts map[string]any, data 
 			}
 		case attrTime:
 			var err error
-			t, err = time.Parse(time.RFC3339Nano, v)
+			if !timePattern.MatchString(v) {
+				err = errors.New("not RFC 3339")
+			} else {
+				t, err = time.Parse(time.RFC3339Nano, v)
+			}
 			switch {
 			case err != nil:
 				ps = append(ps, Problem{ptr, "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
-			case t.IsZero():
-				// The SDK stores the zero time as "no time"; say what is
-				// wrong with it instead of calling it missing later.
+			case t.IsZero() || t.UTC().Year() < 1:
+				// The SDK stores the zero time as "no time", and a time
+				// that is before year 1 in UTC cannot be written in RFC
+				// 3339 again; Validate would refuse both as too early.
 				ps = append(ps, Problem{ptr, "must not be before " + minTime.Format(time.DateOnly)})
+			case t.UTC().Year() > 9999:
+				ps = append(ps, Problem{ptr, "must not be more than 24 hours in the future"})
 			}
 		case attrSource:
 			if _, err := url.Parse(v); err != nil {

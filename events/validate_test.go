@@ -364,6 +364,15 @@ func TestValidateBatchPrefixesPointers(t *testing.T) {
 	}
 	_, err = testValidator.ValidateBatch([]cloudevents.Event{good, bad, worse})
 	asError(t, err, KindMalformed, "/1/subject", "/2/time")
+
+	hours := sdkEvent(t)
+	data := praktikData()
+	data["hoursPerWeek"] = 0
+	if err := hours.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		t.Fatal(err)
+	}
+	_, err = testValidator.ValidateBatch([]cloudevents.Event{good, good, good, hours})
+	asError(t, err, KindInvalid, "/3/data/hoursPerWeek")
 }
 
 // TestDataRules covers the rules JSON Schema cannot express, on the typed

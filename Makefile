@@ -35,3 +35,8 @@ run: build
 
 clean:
 	rm -rf $(BIN)
+
+# bench measures raw JetStream and SQLite limits and the services against
+# them, in one run, and prints the figures (see docs/PERFORMANCE.md).
+bench:
+	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)

@@ -1,0 +1,321 @@
+// Package bench measures the system against the raw limits of its parts,
+// in one run on one machine, and prints the figures. It backs `make bench`;
+// speed targets are checked here, never by timed tests.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/standalone"
+)
+
+// Options size a run.
+type Options struct {
+	// Preload is how many events are in the stream before measuring.
+	Preload int
+	// Families spreads events over this many families.
+	Families int
+	// RawCount is how many messages the raw publish measurement sends.
+	RawCount int
+	// BatchRequests of BatchSize events each are sent by BatchClients.
+	BatchRequests, BatchSize, BatchClients int
+	// SingleCount single events are sent by SingleClients.
+	SingleCount, SingleClients int
+	// Sync is the embedded store's durability setting.
+	Sync string
+	Dir  string
+	Out  io.Writer
+}
+
+// Defaults are the sizes of the issue's targets.
+func Defaults() Options {
+	return Options{Preload: 1_000_000, Families: 10_000, RawCount: 200_000,
+		BatchRequests: 2000, BatchSize: 100, BatchClients: 4,
+		SingleCount: 60_000, SingleClients: 32, Sync: "interval", Out: os.Stdout}
+}
+
+// Run executes every measurement and prints a report.
+func Run(ctx context.Context, o Options) error {
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "jfbench-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
+	p("# make bench: %s, %d cores, %s, store sync %s", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), o.Sync)
+
+	dur, err := eventstore.ParseDurability(o.Sync)
+	if err != nil {
+		return err
+	}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir + "/nats", Listen: "127.0.0.1:-1", Durability: dur})
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
+		return err
+	}
+
+	gen := newGenerator(o.Families)
+	start := time.Now()
+	if _, err := rawPublish(ctx, js, gen, o.Preload, func(n int) {
+		p("  preload: %d/%d events", n, o.Preload)
+	}); err != nil {
+		return err
+	}
+	p("preloaded %d events over %d families in %s (message size ~%d bytes)", o.Preload, o.Families, time.Since(start).Round(time.Millisecond), gen.size)
+
+	spent, err := rawPublish(ctx, js, gen, o.RawCount, nil)
+	if err != nil {
+		return err
+	}
+	raw := float64(o.RawCount) / spent.Seconds()
+	p("raw JetStream async publish (limit): %.0f msg/s over %d messages", raw, o.RawCount)
+
+	cfg := config.Defaults()
+	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL = "127.0.0.1:0", dir+"/data", ns.ClientURL()
+	start = time.Now()
+	sa, err := standalone.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer sa.Stop()
+	for sa.Ingest.Ready(ctx) != nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	p("ingest index caught up with %d events in %s", o.Preload+o.RawCount, time.Since(start).Round(time.Millisecond))
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
+	url := sa.URL()
+
+	// Batch ingest.
+	var sent atomic.Int64
+	errs := &errCount{}
+	start = time.Now()
+	runClients(o.BatchClients, o.BatchRequests, func(c, i int) {
+		parts := make([][]byte, o.BatchSize)
+		for k := range parts {
+			parts[k] = gen.ingestEvent(c*1000 + k%7)
+		}
+		body := append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
+		if post(client, url, "application/cloudevents-batch+json", body, errs) {
+			sent.Add(int64(o.BatchSize))
+		}
+	})
+	batchRate := float64(sent.Load()) / time.Since(start).Seconds()
+	p("batch ingest (%d per request, %d clients): %.0f events/s = %.2f x raw (target >= 0.5), errors %d",
+		o.BatchSize, o.BatchClients, batchRate, batchRate/raw, errs.n.Load())
+
+	// Single events from concurrent clients.
+	lat := make([]time.Duration, o.SingleCount)
+	errs = &errCount{}
+	start = time.Now()
+	runClients(o.SingleClients, o.SingleCount, func(c, i int) {
+		body := gen.ingestEvent(c)
+		t0 := time.Now()
+		post(client, url, "application/cloudevents+json", body, errs)
+		lat[i] = time.Since(t0)
+	})
+	singleRate := float64(o.SingleCount) / time.Since(start).Seconds()
+	slices.Sort(lat)
+	p("single events (%d clients): %.0f events/s = %.2f x raw (target >= 0.25), errors %d",
+		o.SingleClients, singleRate, singleRate/raw, errs.n.Load())
+	p("single-event latency: p50 %s, p90 %s, p99 %s (target p99 <= 10ms), max %s",
+		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	p("process heap in use after ingest: %d MiB (ingest index of %d events, embedded NATS, clients)", ms.HeapInuse>>20, o.Preload+o.RawCount+int(sent.Load())+o.SingleCount)
+	return nil
+}
+
+type errCount struct {
+	n     atomic.Int64
+	first sync.Once
+	msg   atomic.Value
+}
+
+func post(c *http.Client, url, ctype string, body []byte, errs *errCount) bool {
+	req, _ := http.NewRequest("POST", url+"/departments/bif/v1/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer dev-bif")
+	req.Header.Set("Content-Type", ctype)
+	resp, err := c.Do(req)
+	if err != nil {
+		errs.n.Add(1)
+		errs.first.Do(func() { fmt.Fprintln(os.Stderr, "bench: first error:", err) })
+		return false
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		errs.n.Add(1)
+		errs.first.Do(func() { fmt.Fprintln(os.Stderr, "bench: first error:", resp.StatusCode, string(b)) })
+		return false
+	}
+	return true
+}
+
+// runClients runs total calls of fn over n goroutines; fn gets the client
+// number and the call's index.
+func runClients(n, total int, fn func(client, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for c := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				fn(c, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)].Round(time.Microsecond)
+}
+
+// rawPublish sends n generated events with plain async publishes: the
+// limit ingest is measured against. Messages are made in chunks before
+// their chunk is timed, so the figure is JetStream's, not the generator's.
+func rawPublish(ctx context.Context, js jetstream.JetStream, g *generator, n int, progress func(int)) (time.Duration, error) {
+	var spent time.Duration
+	const chunk = 50_000
+	for done := 0; done < n; {
+		size := min(chunk, n-done)
+		msgs := make([]*nats.Msg, size)
+		for i := range msgs {
+			subj, id, data := g.stored()
+			msgs[i] = nats.NewMsg(subj)
+			msgs[i].Data = data
+			msgs[i].Header.Set(jetstream.MsgIDHeader, id)
+		}
+		start := time.Now()
+		for _, m := range msgs {
+			if _, err := js.PublishMsgAsync(m); err != nil {
+				return spent, err
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return spent, ctx.Err()
+		case <-time.After(5 * time.Minute):
+			return spent, fmt.Errorf("bench: async publishes not acknowledged")
+		}
+		spent += time.Since(start)
+		done += size
+		if progress != nil && done%200_000 == 0 {
+			progress(done)
+		}
+	}
+	return spent, nil
+}
+
+// generator makes valid catalog events without invariants (meetings,
+// employment, education), spread over families, with unique ids.
+type generator struct {
+	mu       sync.Mutex
+	families int
+	n        int
+	size     int
+	base     time.Time
+}
+
+func newGenerator(families int) *generator {
+	return &generator{families: families, base: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (g *generator) next() (int, string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	return g.n, fmt.Sprintf("bench-%09d", g.n)
+}
+
+func (g *generator) payload(n int) (events.Department, events.Payload) {
+	switch n % 3 {
+	case 0:
+		return events.SOF, &events.MeetingHeld{Kind: "network", Participants: []string{"E1001", "E1002", "E2001"}}
+	case 1:
+		return events.BIF, &events.EmploymentStarted{PersonID: fmt.Sprintf("P%d", n%50_000), Kind: "small-job", HoursPerWeek: 12}
+	}
+	return events.BIF, &events.EducationStarted{PersonID: fmt.Sprintf("P%d", n%50_000), Programme: "hf-enkeltfag"}
+}
+
+// stored returns a preload message: subject, id and structured JSON.
+func (g *generator) stored() (string, string, []byte) {
+	n, id := g.next()
+	dept, data := g.payload(n)
+	fam := fmt.Sprintf("F%05d", n%g.families)
+	ce, err := events.Build(dept, fam, data, events.WithID(id), events.WithTime(g.base.Add(time.Duration(n)*time.Minute)))
+	if err != nil {
+		panic(err)
+	}
+	events.StampSchema(&ce)
+	b, err := events.Marshal(ce)
+	if err != nil {
+		panic(err)
+	}
+	g.size = len(b)
+	return events.Subject(fam, dept, data.EventName()), id, b
+}
+
+// ingestEvent returns a structured BIF event for a family of this client,
+// so concurrent clients do not contend for one family.
+func (g *generator) ingestEvent(client int) []byte {
+	n, id := g.next()
+	fam := fmt.Sprintf("B%03d-%02d", client, n%16)
+	data := &events.EmploymentStarted{PersonID: fmt.Sprintf("P%d", n%50_000), Kind: "small-job", HoursPerWeek: 12}
+	if n%2 == 0 {
+		data.Kind = "ordinary"
+	}
+	ce, err := events.Build(events.BIF, fam, data, events.WithID(strings.Replace(id, "bench", "ingest", 1)))
+	if err != nil {
+		panic(err)
+	}
+	b, err := events.Marshal(ce)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

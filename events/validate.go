@@ -129,8 +129,11 @@ func (p *problems) err() error {
 	list := slices.Clone(p.list)
 	// Schema causes come in map order; sort so that the same event always
 	// gets the same answer.
-	slices.SortStableFunc(list, func(a, b Problem) int {
-		return strings.Compare(a.Pointer, b.Pointer)
+	slices.SortFunc(list, func(a, b Problem) int {
+		if c := strings.Compare(a.Pointer, b.Pointer); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Detail, b.Detail)
 	})
 	list = slices.Compact(list)
 	return &Error{Kind: k, Detail: detailFor(k), Problems: list}
@@ -155,7 +158,9 @@ func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) {
 		ps.add(KindMalformed, p.Pointer, p.Detail)
 		refused[strings.TrimPrefix(p.Pointer, "/")] = true
 	}
-	// present reports a required attribute as missing when it is empty.
+	// present says whether a required attribute is there to check. One the
+	// SDK refused is reported already; an empty one is how the SDK holds an
+	// attribute that was never set.
 	present := func(name, value string) bool {
 		if refused[name] {
 			return false

@@ -15,6 +15,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/server"
 )
 
@@ -23,9 +24,11 @@ type Standalone struct {
 	Config config.Config
 	Store  *eventstore.Store
 	Ingest *ingest.Service
-	Auth   *auth.Authenticator
-	HTTP   *server.Server
-	Log    *slog.Logger
+	// Projector maintains the read model and serves the coordinator API.
+	Projector *projector.Projector
+	Auth      *auth.Authenticator
+	HTTP      *server.Server
+	Log       *slog.Logger
 
 	cancel context.CancelFunc
 	served chan error
@@ -58,13 +61,24 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 		s.abort()
 		return nil, err
 	}
+	s.Projector, err = projector.New(ctx, projector.Options{
+		DataDir: cfg.DataDir, NC: store.NC, JS: store.JS, Auth: authn, Log: log.With("component", "projector"),
+	})
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	s.Projector.Start(ctx)
 	ops := server.NewOps()
 	s.Ingest.Register(ops.Registry)
+	s.Projector.Register(ops.Registry)
 	ops.AddCheck("eventstore", store.Ready)
 	ops.AddCheck("ingest-index", s.Ingest.Ready)
+	ops.AddCheck("projector", s.Projector.Ready)
 	mux := http.NewServeMux()
 	ops.Mount(mux)
 	s.Ingest.Mount(mux)
+	s.Projector.Mount(mux)
 	s.HTTP, err = server.Listen(cfg.HTTPAddr, mux)
 	if err != nil {
 		s.abort()
@@ -76,6 +90,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 
 func (s *Standalone) abort() {
 	s.cancel()
+	if s.Projector != nil {
+		_ = s.Projector.Close()
+	}
 	s.Store.Close()
 }
 
@@ -86,7 +103,14 @@ func (s *Standalone) URL() string { return s.HTTP.URL() }
 // the store.
 func (s *Standalone) Wait() error {
 	err := <-s.served
-	s.once.Do(func() { s.cancel(); s.Store.Close() })
+	s.once.Do(func() {
+		s.cancel()
+		// The projector stops before the store it reads from closes.
+		if perr := s.Projector.Close(); perr != nil && err == nil {
+			err = perr
+		}
+		s.Store.Close()
+	})
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -1,0 +1,334 @@
+package projector
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// message is one stream message as the projector reads it, decoded once:
+// either a valid catalog event with its title, or the reason it is
+// quarantined.
+type message struct {
+	seq      uint64
+	subject  string
+	recorded time.Time
+	raw      []byte
+	env      events.Envelope
+	title    string
+	reason   string // why it is quarantined; "" for a valid event
+	// pending is the number of messages the server had not yet delivered
+	// when it sent this one; 0 means the batch can end here.
+	pending uint64
+	msg     jetstream.Msg // nil for messages not read from a consumer
+}
+
+// maxReason bounds a quarantine reason; the whole message is kept in raw.
+const maxReason = 2000
+
+// decode reads a stored message by the same rules ingest accepts events by
+// (events.ParseStructured, events.Decode), and checks that the subject it
+// is stored under agrees with the event: family, department and type. It
+// never fails: what is not a valid catalog event is marked for quarantine.
+func decode(seq uint64, subject string, data []byte, recorded time.Time) message {
+	m := message{seq: seq, subject: subject, recorded: recorded, raw: data}
+	m.reason = check(&m)
+	if len(m.reason) > maxReason {
+		m.reason = m.reason[:maxReason]
+	}
+	if m.reason == "" {
+		m.title = events.Title(m.env)
+	}
+	return m
+}
+
+func check(m *message) string {
+	parts, err := events.ParseSubject(m.subject)
+	if err != nil {
+		return "subject: " + err.Error()
+	}
+	ev, err := events.ParseStructured(m.raw)
+	if err != nil {
+		return err.Error()
+	}
+	env, err := events.Decode(ev)
+	if err != nil {
+		return err.Error()
+	}
+	switch {
+	case env.FamilyID != parts.FamilyID:
+		return fmt.Sprintf("subject/family mismatch: subject names family %q, the event's subject is %q", parts.FamilyID, env.FamilyID)
+	case env.Department != parts.Department:
+		return fmt.Sprintf("subject/department mismatch: subject names %s, the event's source is %s", parts.Department, env.Department)
+	case env.Spec.Name != parts.Name:
+		return fmt.Sprintf("subject/type mismatch: subject names %q, the event's type is %q", parts.Name, env.Spec.Name)
+	case !env.Spec.OwnedBy(env.Department):
+		return fmt.Sprintf("type %s is not owned by department %s", env.Spec.Name, env.Department)
+	}
+	m.env = env
+	return ""
+}
+
+// Entry is one timeline entry as the coordinator API serves it.
+type Entry struct {
+	ID         string          `json:"id"`
+	Sequence   uint64          `json:"sequence"`
+	Time       time.Time       `json:"time"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Department string          `json:"department"`
+	Type       string          `json:"type"`
+	Title      string          `json:"title"`
+	Data       json.RawMessage `json:"data"`
+	Actor      string          `json:"actor"`
+}
+
+func entryOf(m *message) Entry {
+	return Entry{
+		ID:         m.env.ID(),
+		Sequence:   m.seq,
+		Time:       m.env.Time().UTC(),
+		RecordedAt: m.recorded.UTC(),
+		Department: string(m.env.Department),
+		Type:       m.env.Spec.Type(),
+		Title:      m.title,
+		Data:       json.RawMessage(m.env.Event.Data()),
+		Actor:      m.env.Event.Source(),
+	}
+}
+
+// errGap: a message arrived whose sequence is not the one after the
+// checkpoint. The stream denies deletes, so sequences are consecutive; a
+// gap means the consumer is out of step (e.g. redeliveries pending) and must
+// be positioned again from the checkpoint.
+var errGap = errors.New("projector: gap in the stream sequence")
+
+// batchResult is what one committed batch did.
+type batchResult struct {
+	events, quarantined int
+	last                uint64
+	// entries are the new timeline entries per family, for live
+	// subscribers; only filled for families wants reports true.
+	entries map[string][]Entry
+}
+
+// applyOptions vary between the live consumer and a rebuild.
+type applyOptions struct {
+	// allowGap accepts a first message after a gap: the first message a
+	// freshly positioned consumer delivers is the first that exists after
+	// the checkpoint.
+	allowGap bool
+	// beforeCommit and afterCommit are test hooks (see hooks); an error
+	// stops the batch there.
+	beforeCommit, afterCommit func(last uint64) error
+	// wants reports whether entries of a family should be returned.
+	wants func(familyID string) bool
+}
+
+type touched struct {
+	state  *family.State
+	before []string // Assigned() before the batch
+	last   uint64
+}
+
+// apply applies a batch to the model in one transaction that also stores
+// the checkpoint. Messages at or below the checkpoint are skipped, so a
+// batch delivered again after a crash changes nothing. On any error the
+// transaction is rolled back and the in-memory states of the families the
+// batch touched are dropped, to be folded again from the stored rows when
+// they are next needed: memory never runs ahead of the file.
+func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) (res batchResult, err error) {
+	cp := m.checkpoint
+	res.last = cp
+	if len(batch) == 0 || batch[len(batch)-1].seq <= cp {
+		return res, nil
+	}
+	tx, err := m.w.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	fams := map[string]*touched{}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		_ = tx.Rollback()
+		for id := range fams {
+			delete(m.states, id)
+		}
+	}()
+	stmt := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
+	insTimeline, insQuarantine := stmt(m.insTimeline), stmt(m.insQuarantine)
+	first := true
+	for i := range batch {
+		msg := &batch[i]
+		if msg.seq <= cp {
+			continue
+		}
+		if msg.seq != cp+1 && !(first && o.allowGap) {
+			return res, fmt.Errorf("%w: expected %d, got %d", errGap, cp+1, msg.seq)
+		}
+		first = false
+		cp = msg.seq
+		if msg.reason != "" {
+			if _, err := insQuarantine.ExecContext(ctx, int64(msg.seq), msg.subject, msg.reason, msg.raw, msg.recorded.UnixNano()); err != nil {
+				return res, fmt.Errorf("quarantine %d: %w", msg.seq, err)
+			}
+			res.quarantined++
+			continue
+		}
+		id := msg.env.FamilyID
+		t, ok := fams[id]
+		if !ok {
+			st, err := m.state(ctx, tx, id)
+			if err != nil {
+				return res, err
+			}
+			t = &touched{state: st, before: st.Assigned()}
+			fams[id] = t
+		}
+		t.state.Apply(msg.env)
+		t.last = msg.seq
+		ev := msg.env.Event
+		if _, err := insTimeline.ExecContext(ctx, int64(msg.seq), id, ev.ID(), ev.Time().UnixNano(), msg.recorded.UnixNano(),
+			string(msg.env.Department), ev.Type(), msg.title, ev.Data(), ev.Source()); err != nil {
+			return res, fmt.Errorf("timeline %d: %w", msg.seq, err)
+		}
+		res.events++
+		if o.wants != nil && o.wants(id) {
+			if res.entries == nil {
+				res.entries = map[string][]Entry{}
+			}
+			res.entries[id] = append(res.entries[id], entryOf(msg))
+		}
+	}
+	if cp == m.checkpoint {
+		return res, nil
+	}
+	if len(fams) > 0 {
+		upsFamily, delAccess, insAccess := stmt(m.upsFamily), stmt(m.delAccess), stmt(m.insAccess)
+		for id, t := range fams {
+			ov, err := json.Marshal(t.state.Overview())
+			if err != nil {
+				return res, fmt.Errorf("overview of %s: %w", id, err)
+			}
+			if _, err := upsFamily.ExecContext(ctx, id, string(t.state.Status()), ov, int64(t.last), t.state.Events()); err != nil {
+				return res, fmt.Errorf("family %s: %w", id, err)
+			}
+			after := t.state.Assigned()
+			if slices.Equal(after, t.before) {
+				continue
+			}
+			if _, err := delAccess.ExecContext(ctx, id); err != nil {
+				return res, fmt.Errorf("access of %s: %w", id, err)
+			}
+			for _, emp := range after {
+				if _, err := insAccess.ExecContext(ctx, id, emp); err != nil {
+					return res, fmt.Errorf("access of %s: %w", id, err)
+				}
+			}
+		}
+	}
+	if _, err := stmt(m.setCheckpoint).ExecContext(ctx, int64(cp)); err != nil {
+		return res, fmt.Errorf("checkpoint: %w", err)
+	}
+	if o.beforeCommit != nil {
+		if err := o.beforeCommit(cp); err != nil {
+			return res, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	m.checkpoint = cp
+	res.last = cp
+	if res.events > 0 {
+		m.fresh = false
+	}
+	if o.afterCommit != nil {
+		if err := o.afterCommit(cp); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// state returns the family's folded state. After a restart (or after a
+// failed batch) the state is not in memory: it is folded again from the
+// family's stored timeline rows, in stream order, the first time an event
+// of the family arrives. Rows are stored only for valid events, and those
+// are exactly what the live fold applied, so the refolded state is the
+// state the live fold had. The cost is one indexed scan per family per
+// process lifetime, and none at all while the model is fresh.
+func (m *readModel) state(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
+	if st, ok := m.states[id]; ok {
+		return st, nil
+	}
+	st := family.New(id)
+	if !m.fresh {
+		if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), id, st); err != nil {
+			return nil, fmt.Errorf("refold %s: %w", id, err)
+		}
+	}
+	m.states[id] = st
+	return st, nil
+}
+
+// fold applies the family's stored rows to st.
+func (m *readModel) fold(ctx context.Context, q *sql.Stmt, id string, st *family.State) error {
+	rows, err := q.QueryContext(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq                      int64
+			eventID, dept, typ, actr string
+			timeNS                   int64
+			data                     []byte
+		)
+		if err := rows.Scan(&seq, &eventID, &timeNS, &dept, &typ, &data, &actr); err != nil {
+			return err
+		}
+		env, err := storedEnvelope(id, eventID, timeNS, dept, typ, data, actr)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", seq, err)
+		}
+		st.Apply(env)
+	}
+	return rows.Err()
+}
+
+// storedEnvelope rebuilds the envelope of a stored timeline row. The row
+// was validated when it was stored, so the payload is decoded without the
+// schema check (the decoder is the same one events.Decode ends with).
+func storedEnvelope(familyID, eventID string, timeNS int64, dept, typ string, data []byte, actor string) (events.Envelope, error) {
+	spec, ok := events.ByType(typ)
+	if !ok {
+		return events.Envelope{}, fmt.Errorf("type %q is not in the catalog", typ)
+	}
+	payload := spec.NewData()
+	if err := json.Unmarshal(data, payload); err != nil {
+		return events.Envelope{}, err
+	}
+	ev := cloudevents.NewEvent()
+	ev.SetID(eventID)
+	ev.SetSource(actor)
+	ev.SetType(typ)
+	ev.SetSubject(familyID)
+	ev.SetTime(time.Unix(0, timeNS).UTC())
+	ev.DataEncoded = data
+	return events.Envelope{Event: ev, Spec: spec, Department: events.Department(dept), FamilyID: familyID, Data: payload}, nil
+}

@@ -1,0 +1,72 @@
+package projector
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the projector's Prometheus collectors. They exist from New
+// on, so that the projector works whether or not anyone registers them.
+type metrics struct {
+	lag         prometheus.Gauge
+	applied     prometheus.Gauge
+	events      prometheus.Counter
+	quarantined prometheus.Counter
+	batch       prometheus.Histogram
+	batchSize   prometheus.Histogram
+	sseClients  prometheus.Gauge
+	sseDropped  prometheus.Counter
+	accessFail  prometheus.Counter
+	rebuilds    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_lag", Help: "The stream's last sequence minus the sequence the read model has applied.",
+		}),
+		applied: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_applied_sequence", Help: "The last stream sequence the read model has applied (X-Position).",
+		}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jf_projector_events_applied_total", Help: "Events applied to the timeline; its rate is events a second.",
+		}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jf_projector_quarantined_total", Help: "Messages that were not valid catalog events, written to the quarantine table.",
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jf_projector_batch_duration_seconds", Help: "Time to apply and commit one batch.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "jf_projector_batch_messages", Help: "Messages per applied batch.",
+			Buckets: []float64{1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000},
+		}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_sse_subscribers", Help: "Open timeline streams.",
+		}),
+		sseDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jf_projector_sse_dropped_total", Help: "Timeline streams ended because the client did not keep up.",
+		}),
+		accessFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jf_projector_access_log_failures_total", Help: "Reads refused (503) because the access log could not be written.",
+		}),
+		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",
+		}, []string{"outcome"}),
+	}
+}
+
+// Register adds the projector's metrics to reg.
+func (p *Projector) Register(reg prometheus.Registerer) {
+	m := p.metrics
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.rebuilds)
+}
+
+func (m *metrics) observe(res batchResult, d time.Duration) {
+	m.events.Add(float64(res.events))
+	m.quarantined.Add(float64(res.quarantined))
+	m.batch.Observe(d.Seconds())
+	m.batchSize.Observe(float64(res.events + res.quarantined))
+}

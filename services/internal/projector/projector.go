@@ -1,0 +1,521 @@
+// Package projector maintains the read model of Job og Familie and serves
+// the coordinator API from it (CONTRACT.md, "Coordinator API").
+//
+// # Consuming
+//
+// One durable pull consumer, named "projector", reads the whole
+// FAMILY_EVENTS stream (per-family filtered consumers are slow at scale).
+// Messages are fetched in batches of up to BatchSize, or what is available,
+// decoded once by the catalog's rules (events.ParseStructured and
+// events.Decode) while the previous batch is written, and applied to the
+// SQLite read model in ONE transaction that also stores the checkpoint: the
+// last stream sequence applied. The batch is acknowledged (AckAll on its
+// last message) only after the commit.
+//
+// The checkpoint in the file is the truth; the consumer's own position is a
+// hint. At every start the consumer is reused only when it has delivered
+// and had acknowledged exactly up to the checkpoint; otherwise it is
+// deleted and created again (same name) to deliver from checkpoint+1.
+// Messages at or below the checkpoint are skipped. A crash between apply
+// and commit therefore re-fetches the batch, and a crash between commit and
+// ack skips it: neither duplicates nor gaps, and no wait for AckWait.
+// One projector process per NATS deployment owns the durable consumer.
+//
+// # Read model
+//
+// <data>/projector/readmodel-<n>.db (WAL mode, synchronous=NORMAL, one
+// writer connection, a pool of readers), named by <data>/projector/CURRENT.
+// Its schema is created by versioned migrations (schema_migrations). Tables:
+// timeline (one row per valid event: family, sequence, id, time, recordedAt
+// = the JetStream timestamp, department, type, Danish title, data, actor =
+// source), families (status and the overview JSON from
+// family.State.Overview, the only place domain rules live), family_access
+// (the employees family.State.Assigned names), quarantine and checkpoint.
+// The timeline's (family_id, sequence) index is the family → sequences
+// index an audit service can use to find a family's messages in the stream.
+//
+// # Family state
+//
+// The projector keeps each family's family.State in memory. After a
+// restart a family's state is rebuilt lazily, by folding its stored
+// timeline rows in sequence order the first time a new event of the family
+// arrives; no snapshot is stored, so there is nothing that could disagree
+// with the rows.
+//
+// # Poison messages
+//
+// A message that is not a valid catalog event (invalid JSON, unknown type,
+// schema failure, subject that disagrees with the event, type not owned by
+// the department; possible by direct NATS publish) is written to the
+// quarantine table with its sequence and reason and counted in
+// jf_projector_quarantined_total. It advances the checkpoint like any other
+// message and never stops the projector.
+//
+// # Rebuild
+//
+// Rebuild builds a fresh model from sequence 1 beside the live one with an
+// ordered (ephemeral) consumer, and once it has caught up swaps it in
+// atomically; see rebuild.go.
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// ConsumerName is the durable consumer's identity on FAMILY_EVENTS. Never
+// rename it: a new name is a new consumer, and the old one would keep its
+// state on the server.
+const ConsumerName = "projector"
+
+// Defaults.
+const (
+	DefaultBatchSize = 1000
+	// ackWait is generous: an unacknowledged batch is never waited for
+	// (the consumer is positioned from the checkpoint at every start), so
+	// the only effect of a short wait would be needless redeliveries.
+	ackWait = 2 * time.Minute
+	// maxAckPending lets the client prefetch while a batch is written.
+	maxAckPending = 20000
+)
+
+// Options configure a projector.
+type Options struct {
+	// DataDir is the process's data directory; the read models live in
+	// DataDir/projector.
+	DataDir string
+	// NC and JS are the connection to the event store.
+	NC *nats.Conn
+	JS jetstream.JetStream
+	// Auth authenticates API requests.
+	Auth *auth.Authenticator
+	Log  *slog.Logger
+	// BatchSize is the most messages applied in one transaction.
+	BatchSize int
+}
+
+// Projector is the projector and its coordinator API.
+type Projector struct {
+	opts Options
+	dir  string
+	log  *slog.Logger
+
+	// model is the read model the API reads; swapped by a rebuild.
+	model atomic.Pointer[readModel]
+	// modelNo is the number of the current model file.
+	modelNo int
+
+	// applyMu is held while a batch is applied, and by a rebuild while it
+	// swaps models, so that the swap happens between two batches.
+	applyMu sync.Mutex
+
+	applied atomic.Uint64
+	posMu   sync.Mutex
+	posCh   chan struct{} // closed and replaced whenever applied moves
+
+	consumerReady atomic.Bool
+	streamLast    atomic.Uint64
+
+	subs    *subscribers
+	metrics *metrics
+	rebuild rebuildState
+
+	// hooks are for tests: called in the live applier between apply and
+	// commit and between commit and ack; an error stops the projector
+	// there, as a crash would.
+	hooks struct {
+		beforeCommit, afterCommit func(last uint64) error
+	}
+	// heartbeat is the SSE comment interval.
+	heartbeat time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	runErr error
+	done   chan struct{}
+	closed sync.Once
+}
+
+// New opens (creating and migrating if needed) the current read model.
+// Start begins consuming.
+func New(ctx context.Context, o Options) (*Projector, error) {
+	if o.JS == nil || o.NC == nil {
+		return nil, errors.New("projector: no event store connection")
+	}
+	if o.Auth == nil {
+		return nil, errors.New("projector: no authenticator")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	dir := filepath.Join(o.DataDir, "projector")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	n, err := currentModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeStale(dir, n); err != nil {
+		o.Log.Warn("projector: could not remove stale read model files", "err", err)
+	}
+	m, err := openModel(ctx, filepath.Join(dir, modelName(n)))
+	if err != nil {
+		return nil, err
+	}
+	p := &Projector{
+		opts: o, dir: dir, log: o.Log, modelNo: n,
+		posCh:     make(chan struct{}),
+		subs:      newSubscribers(),
+		metrics:   newMetrics(),
+		heartbeat: 15 * time.Second,
+		done:      make(chan struct{}),
+	}
+	p.model.Store(m)
+	p.applied.Store(m.checkpoint)
+	p.metrics.applied.Set(float64(m.checkpoint))
+	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
+	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return p, nil
+}
+
+// Start runs the consumer (and the lag gauge) in the background until ctx
+// ends or Close is called.
+func (p *Projector) Start(ctx context.Context) {
+	stop := context.AfterFunc(ctx, p.cancel)
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		defer close(p.done)
+		defer stop()
+		p.runErr = p.run(p.ctx)
+		if p.runErr != nil && p.ctx.Err() == nil {
+			p.log.Error("projector stopped", "err", p.runErr)
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		p.watchLag(p.ctx)
+	}()
+}
+
+// Done is closed when the consumer has stopped.
+func (p *Projector) Done() <-chan struct{} { return p.done }
+
+// Close stops the consumer, waits for it and closes the read model.
+func (p *Projector) Close() error {
+	p.closed.Do(func() {
+		p.cancel()
+		p.wg.Wait()
+		p.rebuild.wait()
+		p.subs.closeAll()
+		p.applyMu.Lock()
+		defer p.applyMu.Unlock()
+		_ = p.model.Load().retire(false)
+	})
+	if errors.Is(p.runErr, context.Canceled) {
+		return nil
+	}
+	return p.runErr
+}
+
+// Ready is nil once the read model is open and migrated and the durable
+// consumer exists.
+func (p *Projector) Ready(context.Context) error {
+	if !p.consumerReady.Load() {
+		return errors.New("durable consumer not yet created")
+	}
+	return nil
+}
+
+// Position is the last stream sequence the read model has applied.
+func (p *Projector) Position() uint64 { return p.applied.Load() }
+
+// setApplied publishes a new position to readers and waiters.
+func (p *Projector) setApplied(seq uint64) {
+	p.posMu.Lock()
+	if seq != p.applied.Load() {
+		p.applied.Store(seq)
+		close(p.posCh)
+		p.posCh = make(chan struct{})
+	}
+	p.posMu.Unlock()
+	p.metrics.applied.Set(float64(seq))
+	if last := p.streamLast.Load(); last >= seq {
+		p.metrics.lag.Set(float64(last - seq))
+	}
+}
+
+// WaitFor blocks until the read model has applied sequence seq.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.posMu.Lock()
+		ch := p.posCh
+		done := p.applied.Load() >= seq
+		p.posMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Digest is a SHA-256 over the whole read model (see readModel.digest):
+// equal digests mean equal projections.
+func (p *Projector) Digest(ctx context.Context) (string, error) {
+	m, release, err := p.acquire()
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return m.digest(ctx)
+}
+
+// acquire takes the current read model for one read.
+func (p *Projector) acquire() (*readModel, func(), error) {
+	for range 1000 {
+		m := p.model.Load()
+		if m.acquire() {
+			return m, m.release, nil
+		}
+		// Retired between Load and acquire: the next Load sees the new one.
+	}
+	return nil, nil, errors.New("projector: read model unavailable")
+}
+
+// run consumes until ctx ends, positioning the consumer again after any
+// failure (NATS restart, consumer deleted, a gap).
+func (p *Projector) run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := p.consume(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, errStopped) {
+			return err
+		}
+		p.log.Warn("projector: consumer interrupted, positioning again from the checkpoint", "err", err, "checkpoint", p.Position())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// errStopped wraps an error of a test hook: the projector stops as if the
+// process had died there.
+var errStopped = errors.New("projector: stopped by hook")
+
+// stopping wraps a test hook so that its error stops the projector.
+func stopping(hook func(uint64) error) func(uint64) error {
+	if hook == nil {
+		return nil
+	}
+	return func(seq uint64) error {
+		if err := hook(seq); err != nil {
+			return fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return nil
+	}
+}
+
+// position returns the durable consumer, positioned right after the
+// checkpoint cp.
+func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp uint64) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "Job og Familie projector: the read model of the coordinator API",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if cp > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = cp + 1
+	}
+	cons, err := stream.Consumer(ctx, ConsumerName)
+	switch {
+	case err == nil:
+		info := cons.CachedInfo()
+		if info.Delivered.Stream == cp && info.AckFloor.Stream == cp && info.Config.AckPolicy == jetstream.AckAllPolicy {
+			return cons, nil
+		}
+		p.log.Info("projector: positioning the consumer at the checkpoint", "checkpoint", cp,
+			"delivered", info.Delivered.Stream, "acked", info.AckFloor.Stream)
+		if err := stream.DeleteConsumer(ctx, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, err
+	}
+	return stream.CreateConsumer(ctx, cfg)
+}
+
+// consume runs one session of the durable consumer: fetching and decoding
+// in one goroutine, applying in this one, so that decoding the next batch
+// overlaps writing this one.
+func (p *Projector) consume(ctx context.Context) error {
+	stream, err := p.opts.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	p.noteStreamLast(stream.CachedInfo().State.LastSeq)
+	p.applyMu.Lock()
+	cp := p.model.Load().checkpoint
+	p.applyMu.Unlock()
+	cons, err := p.position(ctx, stream, cp)
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	p.consumerReady.Store(true)
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.opts.BatchSize))
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []message, 1)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		defer it.Stop()
+		for {
+			b, err := readBatch(sctx, it, p.opts.BatchSize)
+			if len(b) > 0 {
+				select {
+				case batches <- b:
+				case <-sctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	first := true
+	for b := range batches {
+		start := time.Now()
+		p.applyMu.Lock()
+		m := p.model.Load()
+		res, err := m.apply(ctx, b, applyOptions{
+			allowGap:     first,
+			beforeCommit: stopping(p.hooks.beforeCommit),
+			afterCommit:  stopping(p.hooks.afterCommit),
+			wants:        p.subs.has,
+		})
+		if err == nil {
+			p.setApplied(res.last)
+		} else if res.last > p.Position() {
+			// Committed, then a hook stopped it before the ack.
+			p.setApplied(res.last)
+		}
+		p.applyMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		first = false
+		// AckAll: acknowledging the last message acknowledges the batch.
+		if err := b[len(b)-1].msg.Ack(); err != nil {
+			p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
+		}
+		p.metrics.observe(res, time.Since(start))
+		p.subs.publish(res.entries)
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// readBatch waits for one message, then takes more while the server says
+// more are pending, up to max: a batch is whatever is available, so that a
+// single new event is applied at once and a backlog in large batches.
+func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
+	var batch []message
+	for len(batch) < max {
+		var (
+			msg jetstream.Msg
+			err error
+		)
+		if len(batch) == 0 {
+			msg, err = it.Next(jetstream.NextContext(ctx))
+		} else {
+			msg, err = it.Next(jetstream.NextMaxWait(2 * time.Second))
+			if errors.Is(err, nats.ErrTimeout) {
+				return batch, nil
+			}
+		}
+		if err != nil {
+			return batch, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return batch, fmt.Errorf("metadata: %w", err)
+		}
+		m := decode(md.Sequence.Stream, msg.Subject(), msg.Data(), md.Timestamp)
+		m.pending, m.msg = md.NumPending, msg
+		batch = append(batch, m)
+		if md.NumPending == 0 {
+			break
+		}
+	}
+	return batch, nil
+}
+
+// noteStreamLast records the stream's last sequence for the lag gauge.
+func (p *Projector) noteStreamLast(last uint64) {
+	p.streamLast.Store(last)
+	if a := p.Position(); last >= a {
+		p.metrics.lag.Set(float64(last - a))
+	} else {
+		p.metrics.lag.Set(0)
+	}
+}
+
+// watchLag updates jf_projector_lag every second from the stream's info.
+func (p *Projector) watchLag(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := p.opts.JS.Stream(ictx, eventstore.FamilyStream)
+		if err == nil {
+			p.noteStreamLast(s.CachedInfo().State.LastSeq)
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,233 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// ErrRebuildRunning: a rebuild was asked for while one runs.
+var ErrRebuildRunning = errors.New("projector: a rebuild is already running")
+
+// Rebuild states.
+const (
+	RebuildIdle    = "idle"
+	RebuildRunning = "running"
+	RebuildDone    = "done"
+	RebuildFailed  = "failed"
+)
+
+// RebuildStatus is the progress of the latest rebuild, as GET
+// /v1/admin/rebuild shows it.
+type RebuildStatus struct {
+	State      string     `json:"state"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// Applied is the sequence the new read model has reached; Target is
+	// the live read model's position it must reach before the swap.
+	Applied uint64 `json:"applied"`
+	Target  uint64 `json:"target"`
+	// Model is the file being built, or the one swapped in.
+	Model string `json:"model,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+type rebuildState struct {
+	mu     sync.Mutex
+	status RebuildStatus
+	wg     sync.WaitGroup
+}
+
+func (r *rebuildState) wait() { r.wg.Wait() }
+
+func (r *rebuildState) update(f func(*RebuildStatus)) {
+	r.mu.Lock()
+	f(&r.status)
+	r.mu.Unlock()
+}
+
+// RebuildStatus reports the latest rebuild.
+func (p *Projector) RebuildStatus() RebuildStatus {
+	p.rebuild.mu.Lock()
+	defer p.rebuild.mu.Unlock()
+	s := p.rebuild.status
+	if s.State == "" {
+		s.State = RebuildIdle
+	}
+	return s
+}
+
+// begin marks a rebuild as running, or fails if one is.
+func (p *Projector) beginRebuild() error {
+	p.rebuild.mu.Lock()
+	defer p.rebuild.mu.Unlock()
+	if p.rebuild.status.State == RebuildRunning {
+		return ErrRebuildRunning
+	}
+	now := time.Now().UTC()
+	p.rebuild.status = RebuildStatus{State: RebuildRunning, StartedAt: &now}
+	p.rebuild.wg.Add(1)
+	return nil
+}
+
+func (p *Projector) endRebuild(err error) {
+	now := time.Now().UTC()
+	p.rebuild.update(func(s *RebuildStatus) {
+		s.FinishedAt = &now
+		if err != nil {
+			s.State, s.Error = RebuildFailed, err.Error()
+		} else {
+			s.State = RebuildDone
+		}
+	})
+	outcome := "done"
+	if err != nil {
+		outcome = "failed"
+		p.log.Error("projector: rebuild failed", "err", err)
+	} else {
+		p.log.Info("projector: rebuild swapped in", "model", p.RebuildStatus().Model, "position", p.Position())
+	}
+	p.metrics.rebuilds.WithLabelValues(outcome).Inc()
+	p.rebuild.wg.Done()
+}
+
+// Rebuild builds a fresh read model from sequence 1 beside the live one and,
+// once it has caught up with the live model, swaps it in atomically: the
+// API reads the old model until the swap and the new one after it, without
+// a failed read, and the live consumer continues on the new model. The old
+// file is removed. It blocks until done.
+func (p *Projector) Rebuild(ctx context.Context) error {
+	if err := p.beginRebuild(); err != nil {
+		return err
+	}
+	err := p.rebuildModel(ctx)
+	p.endRebuild(err)
+	return err
+}
+
+// StartRebuild starts a rebuild in the background (for the admin API) and
+// returns its first status.
+func (p *Projector) StartRebuild() (RebuildStatus, error) {
+	if err := p.beginRebuild(); err != nil {
+		return p.RebuildStatus(), err
+	}
+	go func() { p.endRebuild(p.rebuildModel(p.ctx)) }()
+	return p.RebuildStatus(), nil
+}
+
+func (p *Projector) rebuildModel(ctx context.Context) error {
+	p.applyMu.Lock()
+	n := p.modelNo + 1
+	p.applyMu.Unlock()
+	path := filepath.Join(p.dir, modelName(n))
+	if err := removeModelFiles(path); err != nil {
+		return err
+	}
+	p.rebuild.update(func(s *RebuildStatus) { s.Model = modelName(n) })
+	m, err := openModel(ctx, path)
+	if err != nil {
+		return err
+	}
+	swapped := false
+	defer func() {
+		if !swapped {
+			m.close()
+			_ = removeModelFiles(path)
+		}
+	}()
+
+	stream, err := p.opts.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return fmt.Errorf("projector: rebuild: stream: %w", err)
+	}
+	// An ordered consumer is ephemeral: nothing is left on the server when
+	// the rebuild ends, however it ends.
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return fmt.Errorf("projector: rebuild: consumer: %w", err)
+	}
+	var it jetstream.MessagesContext
+	defer func() {
+		if it != nil {
+			it.Stop()
+		}
+	}()
+	var pending []message
+	first := true
+	// applyUpTo applies the stream to m up to sequence target, in batches,
+	// keeping messages beyond it for later.
+	applyUpTo := func(target uint64) error {
+		for m.checkpoint < target {
+			if len(pending) == 0 {
+				if it == nil {
+					if it, err = cons.Messages(jetstream.PullMaxMessages(2 * p.opts.BatchSize)); err != nil {
+						return fmt.Errorf("projector: rebuild: messages: %w", err)
+					}
+				}
+				b, err := readBatch(ctx, it, p.opts.BatchSize)
+				if len(b) == 0 {
+					if err == nil {
+						err = errors.New("no messages")
+					}
+					return fmt.Errorf("projector: rebuild: fetch: %w", err)
+				}
+				pending = b
+			}
+			k := 0
+			for k < len(pending) && pending[k].seq <= target {
+				k++
+			}
+			if k == 0 {
+				// Sequences up to target exist (the live model applied
+				// them), and the stream denies deletes.
+				return fmt.Errorf("projector: rebuild: the stream skips from %d to %d", m.checkpoint, pending[0].seq)
+			}
+			if _, err := m.apply(ctx, pending[:k], applyOptions{allowGap: first}); err != nil {
+				return fmt.Errorf("projector: rebuild: %w", err)
+			}
+			first = false
+			pending = pending[k:]
+			p.rebuild.update(func(s *RebuildStatus) { s.Applied = m.checkpoint })
+		}
+		return nil
+	}
+
+	for {
+		target := p.Position()
+		p.rebuild.update(func(s *RebuildStatus) { s.Target = target })
+		if m.checkpoint < target {
+			if err := applyUpTo(target); err != nil {
+				return err
+			}
+			continue
+		}
+		// Caught up: hold the live applier between two batches, apply what
+		// it committed meanwhile, and swap.
+		p.applyMu.Lock()
+		target = p.Position()
+		if err := applyUpTo(target); err != nil {
+			p.applyMu.Unlock()
+			return err
+		}
+		if err := setCurrent(p.dir, n); err != nil {
+			p.applyMu.Unlock()
+			return fmt.Errorf("projector: rebuild: swap: %w", err)
+		}
+		old := p.model.Swap(m)
+		p.modelNo = n
+		swapped = true
+		p.applyMu.Unlock()
+		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = m.checkpoint, target })
+		if err := old.retire(true); err != nil {
+			p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.path), "err", err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,72 @@
+package projector
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/server"
+)
+
+// StoreOptions turns process settings into event store options: an
+// external NATS when cfg.NATSURL is set, an embedded one in
+// <data>/nats otherwise.
+func StoreOptions(cfg config.Config, log *slog.Logger) (eventstore.OpenOptions, error) {
+	dur, err := eventstore.ParseDurability(cfg.Sync)
+	if err != nil {
+		return eventstore.OpenOptions{}, err
+	}
+	return eventstore.OpenOptions{
+		URL: cfg.NATSURL,
+		Embedded: eventstore.EmbeddedOptions{
+			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Durability: dur,
+		},
+		Streams: eventstore.StreamOptions{Replicas: cfg.Replicas, DedupeWindow: cfg.Dedupe},
+		Name:    "projector",
+		Log:     log,
+	}, nil
+}
+
+// Run is the projector process: the projector, the coordinator and admin
+// API and the operational endpoints, until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	authn, err := auth.Load(cfg.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if authn.UsesDevTokens() {
+		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
+	}
+	opts, err := StoreOptions(cfg, log)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.Open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: store.NC, JS: store.JS, Auth: authn, Log: log})
+	if err != nil {
+		return err
+	}
+	p.Start(ctx)
+	defer p.Close()
+	ops := server.NewOps()
+	p.Register(ops.Registry)
+	ops.AddCheck("eventstore", store.Ready)
+	ops.AddCheck("projector", p.Ready)
+	mux := http.NewServeMux()
+	ops.Mount(mux)
+	p.Mount(mux)
+	srv, err := server.Listen(cfg.HTTPAddr, mux)
+	if err != nil {
+		return err
+	}
+	log.Info("projector listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir, "position", p.Position())
+	return srv.Serve(ctx)
+}

@@ -1,0 +1,180 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
+)
+
+// handleStream is GET /v1/families/{familyId}/timeline/stream: Server-Sent
+// Events, one per new timeline entry in stream order, with id: = its
+// sequence. With Last-Event-ID the stored entries after that sequence are
+// sent first, then the live ones. A comment line is sent every 15 s so
+// that proxies keep the connection open. A client that cannot keep up is
+// disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
+// never slows the projector or other clients. The stream also ends when the
+// coordinator's assignment to the family ends.
+func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
+	pr, _, release, why, err := p.openFamily(w, r)
+	if err != nil {
+		return err
+	}
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	familyID := r.PathValue("familyId")
+	if len(r.URL.Query()) > 0 {
+		return problem.BadRequest("the timeline stream takes no query parameters; resume with the Last-Event-ID header")
+	}
+	var after uint64
+	resume := false
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		if after, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
+			return problem.BadRequest("Last-Event-ID must be the id: (sequence) of an event of this stream")
+		}
+		resume = true
+	}
+	if err := p.logAccess(r, pr, familyID, why); err != nil {
+		return err
+	}
+	release()
+	released = true
+
+	if !resume {
+		// Live from here on: what is applied now is not new.
+		after = p.Position()
+	}
+	// Subscribe before reading what is stored after `after`, so that
+	// nothing committed in between is missed; entries that come both ways
+	// are sent once, by sequence.
+	sub := p.subs.subscribe(familyID)
+	defer p.subs.unsubscribe(sub)
+
+	rc := http.NewResponseController(w)
+	// The server's write timeout is for ordinary requests; a stream lives
+	// as long as the client wants it.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	p.setPosition(w)
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: 2000\n: timeline of %s from sequence %d\n\n", familyID, after); err != nil {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	ctx := r.Context()
+	last, err := p.sendStored(ctx, w, rc, familyID, after)
+	if err != nil {
+		return nil
+	}
+	heartbeat := time.NewTicker(p.heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.dropped:
+			return nil
+		case <-heartbeat.C:
+			if _, err := fmt.Fprintf(w, ": heartbeat %d\n\n", p.Position()); err != nil {
+				return nil
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		case es := <-sub.ch:
+			if !p.stillAllowed(ctx, pr, familyID) {
+				return nil
+			}
+			for _, e := range es {
+				if e.Sequence <= last {
+					continue
+				}
+				if err := writeEvent(w, e); err != nil {
+					return nil
+				}
+				last = e.Sequence
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// sendStored sends the family's stored entries after sequence after, in
+// stream order, page by page, and returns the last sequence sent.
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64) (uint64, error) {
+	last := after
+	for {
+		m, release, err := p.acquire()
+		if err != nil {
+			return last, err
+		}
+		st, err := m.stmt(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
+			FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence LIMIT 500`)
+		if err != nil {
+			release()
+			return last, err
+		}
+		rows, err := st.QueryContext(ctx, familyID, int64(last))
+		if err != nil {
+			release()
+			return last, err
+		}
+		entries, err := scanEntries(rows)
+		release()
+		if err != nil {
+			return last, err
+		}
+		for _, e := range entries {
+			if err := writeEvent(w, e); err != nil {
+				return last, err
+			}
+			last = e.Sequence
+		}
+		if err := rc.Flush(); err != nil {
+			return last, err
+		}
+		if len(entries) < 500 {
+			return last, nil
+		}
+	}
+}
+
+// stillAllowed re-checks a coordinator's assignment before live entries
+// are sent, so that a stream ends with the assignment.
+func (p *Projector) stillAllowed(ctx context.Context, pr auth.Principal, familyID string) bool {
+	if pr.Kind != auth.Coordinator {
+		return true
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return false
+	}
+	defer release()
+	return authorize(ctx, m, pr, familyID) == nil
+}
+
+func writeEvent(w http.ResponseWriter, e Entry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Sequence, b)
+	return err
+}

@@ -1,0 +1,115 @@
+package projector
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// subscriberBuffer is how many batches of entries a timeline stream may
+// have waiting. A client that falls further behind is dropped rather than
+// slowing the projector or anyone else; it resumes with Last-Event-ID.
+const subscriberBuffer = 64
+
+// subscriber is one open timeline stream.
+type subscriber struct {
+	familyID string
+	ch       chan []Entry
+	// dropped is closed when the subscriber fell behind or the projector
+	// closed; the stream then ends.
+	dropped chan struct{}
+}
+
+// subscribers are the open timeline streams by family. The applier only
+// ever does non-blocking sends to them.
+type subscribers struct {
+	mu      sync.RWMutex
+	byFam   map[string]map[*subscriber]struct{}
+	dropped prometheus.Counter
+	gauge   prometheus.Gauge
+}
+
+func newSubscribers() *subscribers {
+	return &subscribers{byFam: map[string]map[*subscriber]struct{}{}}
+}
+
+func (s *subscribers) subscribe(familyID string) *subscriber {
+	sub := &subscriber{familyID: familyID, ch: make(chan []Entry, subscriberBuffer), dropped: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.byFam[familyID]
+	if set == nil {
+		set = map[*subscriber]struct{}{}
+		s.byFam[familyID] = set
+	}
+	set[sub] = struct{}{}
+	if s.gauge != nil {
+		s.gauge.Inc()
+	}
+	return sub
+}
+
+// unsubscribe removes sub; it is safe after a drop.
+func (s *subscribers) unsubscribe(sub *subscriber) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removeLocked(sub)
+}
+
+func (s *subscribers) removeLocked(sub *subscriber) bool {
+	set := s.byFam[sub.familyID]
+	if _, ok := set[sub]; !ok {
+		return false
+	}
+	delete(set, sub)
+	if len(set) == 0 {
+		delete(s.byFam, sub.familyID)
+	}
+	if s.gauge != nil {
+		s.gauge.Dec()
+	}
+	return true
+}
+
+// has reports whether anyone streams the family, so that the applier
+// builds entries only for those families.
+func (s *subscribers) has(familyID string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byFam[familyID]) > 0
+}
+
+// publish hands each family's new entries to its streams, dropping those
+// whose buffer is full.
+func (s *subscribers) publish(entries map[string][]Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for fam, es := range entries {
+		for sub := range s.byFam[fam] {
+			select {
+			case sub.ch <- es:
+			default:
+				s.removeLocked(sub)
+				close(sub.dropped)
+				if s.dropped != nil {
+					s.dropped.Inc()
+				}
+			}
+		}
+	}
+}
+
+// closeAll ends every stream, at shutdown.
+func (s *subscribers) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range s.byFam {
+		for sub := range set {
+			s.removeLocked(sub)
+			close(sub.dropped)
+		}
+	}
+}

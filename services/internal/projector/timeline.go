@@ -1,0 +1,306 @@
+package projector
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/problem"
+)
+
+// Timeline limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 500
+)
+
+// timelineQuery is one page request of a family's timeline.
+type timelineQuery struct {
+	familyID    string
+	desc        bool
+	limit       int
+	from, to    *int64 // Unix ns; from inclusive, to exclusive
+	departments []string
+	types       []string // CloudEvents types
+	after       *cursorPos
+}
+
+type cursorPos struct {
+	T int64  `json:"t"`
+	S uint64 `json:"s"`
+}
+
+// cursor is what nextCursor encodes: base64url of this JSON. It carries the
+// query's order and filters besides the position, so that the next page is
+// the same query, and the position as (time, sequence) of the last entry
+// returned, so that pages follow each other by key and not by offset: new
+// events arriving between two pages never shift or repeat entries.
+type cursor struct {
+	V      int       `json:"v"`
+	Family string    `json:"fam"`
+	Order  string    `json:"o"`
+	From   *int64    `json:"from,omitempty"`
+	To     *int64    `json:"to,omitempty"`
+	Depts  []string  `json:"d,omitempty"`
+	Types  []string  `json:"y,omitempty"`
+	Pos    cursorPos `json:"p"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, false
+	}
+	var c cursor
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&c) != nil || c.V != 1 || (c.Order != "asc" && c.Order != "desc") {
+		return cursor{}, false
+	}
+	return c, true
+}
+
+var timelineParams = []string{"order", "limit", "cursor", "from", "to", "department", "type"}
+
+// parseTimeline reads and checks the query parameters; every mistake is a
+// 400 that says which parameter is wrong.
+func parseTimeline(familyID string, q url.Values) (timelineQuery, error) {
+	bad := func(detail string) (timelineQuery, error) { return timelineQuery{}, problem.BadRequest(detail) }
+	for k, vs := range q {
+		if !slices.Contains(timelineParams, k) {
+			return bad("unknown query parameter " + strconv.Quote(k) + "; the timeline takes " + strings.Join(timelineParams, ", "))
+		}
+		if len(vs) > 1 {
+			return bad("query parameter " + strconv.Quote(k) + " given more than once; separate several values with commas")
+		}
+	}
+	tq := timelineQuery{familyID: familyID, desc: true, limit: DefaultLimit}
+	switch o := q.Get("order"); o {
+	case "", "desc":
+	case "asc":
+		tq.desc = false
+	default:
+		return bad("order must be asc or desc")
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return bad("limit must be an integer from 1 to " + strconv.Itoa(MaxLimit))
+		}
+		tq.limit = n
+	}
+	var err error
+	if tq.from, err = timeParam(q, "from"); err != nil {
+		return timelineQuery{}, err
+	}
+	if tq.to, err = timeParam(q, "to"); err != nil {
+		return timelineQuery{}, err
+	}
+	if tq.from != nil && tq.to != nil && *tq.from >= *tq.to {
+		return bad("from must lie before to")
+	}
+	if v := q.Get("department"); v != "" {
+		for _, d := range strings.Split(v, ",") {
+			if _, ok := events.ParseDepartment(strings.TrimSpace(d)); !ok {
+				return bad("unknown department " + strconv.Quote(d) + "; one of sof, bif, buf, suf")
+			}
+			tq.departments = append(tq.departments, strings.TrimSpace(d))
+		}
+		slices.Sort(tq.departments)
+		tq.departments = slices.Compact(tq.departments)
+	}
+	if v := q.Get("type"); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimSpace(t)
+			spec, ok := events.ByType(t)
+			if !ok {
+				spec, ok = events.ByName(t)
+			}
+			if !ok {
+				return bad("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
+			}
+			tq.types = append(tq.types, spec.Type())
+		}
+		slices.Sort(tq.types)
+		tq.types = slices.Compact(tq.types)
+	}
+	if v := q.Get("cursor"); v != "" {
+		c, ok := decodeCursor(v)
+		if !ok || c.Family != familyID {
+			return bad("cursor is not a nextCursor of this family's timeline")
+		}
+		// The cursor's query wins; parameters given again must agree.
+		mismatch := (q.Has("order") && (c.Order == "desc") != tq.desc) ||
+			(q.Has("from") && !equalPtr(c.From, tq.from)) ||
+			(q.Has("to") && !equalPtr(c.To, tq.to)) ||
+			(q.Has("department") && !slices.Equal(c.Depts, tq.departments)) ||
+			(q.Has("type") && !slices.Equal(c.Types, tq.types))
+		if mismatch {
+			return bad("cursor was issued for another order or other filters; repeat them unchanged or leave them out")
+		}
+		tq.desc, tq.from, tq.to, tq.departments, tq.types = c.Order == "desc", c.From, c.To, c.Depts, c.Types
+		pos := c.Pos
+		tq.after = &pos
+	}
+	return tq, nil
+}
+
+func equalPtr(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// timeParam reads an RFC 3339 time or a date (midnight UTC).
+func timeParam(q url.Values, name string) (*int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		t, err = time.Parse(time.DateOnly, v)
+	}
+	if err != nil || t.Year() < 1900 || t.Year() > 2200 {
+		return nil, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01)")
+	}
+	ns := t.UnixNano()
+	return &ns, nil
+}
+
+func (tq timelineQuery) order() string {
+	if tq.desc {
+		return "desc"
+	}
+	return "asc"
+}
+
+// sql builds the page query: one family, the filters, keyset pagination on
+// (time_ns, sequence), which the index timeline_family_time serves.
+func (tq timelineQuery) sql() (string, []any) {
+	var b strings.Builder
+	args := []any{tq.familyID}
+	b.WriteString(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE family_id = ?`)
+	if tq.from != nil {
+		b.WriteString(` AND time_ns >= ?`)
+		args = append(args, *tq.from)
+	}
+	if tq.to != nil {
+		b.WriteString(` AND time_ns < ?`)
+		args = append(args, *tq.to)
+	}
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		b.WriteString(` AND ` + col + ` IN (?` + strings.Repeat(`, ?`, len(vals)-1) + `)`)
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("department", tq.departments)
+	in("type", tq.types)
+	dir, cmp := "ASC", ">"
+	if tq.desc {
+		dir, cmp = "DESC", "<"
+	}
+	if tq.after != nil {
+		b.WriteString(` AND (time_ns, sequence) ` + cmp + ` (?, ?)`)
+		args = append(args, tq.after.T, int64(tq.after.S))
+	}
+	b.WriteString(` ORDER BY time_ns ` + dir + `, sequence ` + dir + ` LIMIT ?`)
+	args = append(args, tq.limit+1)
+	return b.String(), args
+}
+
+// TimelinePage is the body of GET /v1/families/{familyId}/timeline.
+type TimelinePage struct {
+	FamilyID   string  `json:"familyId"`
+	Entries    []Entry `json:"entries"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+// page runs the query; nextCursor is set when more entries follow.
+func (tq timelineQuery) page(ctx context.Context, m *readModel) (TimelinePage, error) {
+	query, args := tq.sql()
+	st, err := m.stmt(ctx, query)
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	entries, err := scanEntries(rows)
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	out := TimelinePage{FamilyID: tq.familyID, Entries: entries}
+	if len(entries) > tq.limit {
+		out.Entries = entries[:tq.limit]
+		last := out.Entries[tq.limit-1]
+		c := cursor{V: 1, Family: tq.familyID, Order: tq.order(), From: tq.from, To: tq.to,
+			Depts: tq.departments, Types: tq.types, Pos: cursorPos{T: last.Time.UnixNano(), S: last.Sequence}}
+		s := c.encode()
+		out.NextCursor = &s
+	}
+	return out, nil
+}
+
+func scanEntries(rows *sql.Rows) ([]Entry, error) {
+	defer rows.Close()
+	entries := []Entry{}
+	for rows.Next() {
+		var (
+			e        Entry
+			seq      int64
+			tns, rns int64
+			data     []byte
+		)
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &data, &e.Actor); err != nil {
+			return nil, err
+		}
+		e.Sequence = uint64(seq)
+		e.Time = time.Unix(0, tns).UTC()
+		e.RecordedAt = time.Unix(0, rns).UTC()
+		e.Data = json.RawMessage(data)
+		entries = append(entries, e)
+	}
+	return entries, rows.Err()
+}
+
+// handleTimeline serves one page of a family's timeline.
+func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	pr, m, release, why, err := p.openFamily(w, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	familyID := r.PathValue("familyId")
+	tq, err := parseTimeline(familyID, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	page, err := tq.page(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	if err := p.logAccess(r, pr, familyID, why); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -181,7 +180,7 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 	case !isJSONContentType(contentTypes[0]):
 		ps = append(ps, Problem{"/" + attrDataContentType, "Content-Type must be application/json"})
 	}
-	data, dps := parseData(body, "/"+attrData)
+	data, dps := parseData(body, "/"+attrData, false)
 	ps = append(ps, dps...)
 	ev, aps := assemble("", attrs, exts, data)
 	ps = append(ps, aps...)
@@ -194,8 +193,8 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 // parseEvent reads one structured event whose JSON form checkJSON has
 // already accepted; prefix is its pointer within the request.
 func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
-	var members map[string]json.RawMessage
-	if firstByte(b) != '{' || json.Unmarshal(b, &members) != nil {
+	members, ok := topMembers(b)
+	if !ok {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
 	names := make([]string, 0, len(members))
@@ -229,7 +228,7 @@ func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
 			ps = append(ps, Problem{ptr, "data_base64 is not accepted: send data as a JSON object"})
 		case attrData:
 			var dps []Problem
-			data, dps = parseData(raw, ptr)
+			data, dps = parseData(raw, ptr, true)
 			ps = append(ps, dps...)
 		default:
 			v, detail := extensionValue(name, raw)
@@ -250,10 +249,13 @@ func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
 // parseData checks that raw, the event's data, is one strict JSON object and
 // returns it compacted: stored events are written one per line (NATS
 // messages, JSON Lines exports), so data must not carry newlines.
-func parseData(raw []byte, ptr string) ([]byte, []Problem) {
-	// Data sits one level inside the event.
-	if ps := checkJSON(raw, ptr, MaxDepth-1); len(ps) > 0 {
-		return nil, ps
+func parseData(raw []byte, ptr string, checked bool) ([]byte, []Problem) {
+	// Data sits one level inside the event; inside a structured event the
+	// whole document has been checked already.
+	if !checked {
+		if ps := checkJSON(raw, ptr, MaxDepth-1); len(ps) > 0 {
+			return nil, ps
+		}
 	}
 	if firstByte(raw) != '{' {
 		return nil, []Problem{{ptr, "must be a JSON object"}}
@@ -414,6 +416,10 @@ func jsonString(raw []byte) (string, bool) {
 	if firstByte(raw) != '"' {
 		return "", false
 	}
+	// Most attributes hold no escapes; checkJSON has vetted their bytes.
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
 	return s, json.Unmarshal(raw, &s) == nil
 }
@@ -434,156 +440,6 @@ var tokenEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // escapeToken escapes one reference token of a JSON pointer (RFC 6901).
 func escapeToken(s string) string { return tokenEscaper.Replace(s) }
-
-// container is one open object or array while checkJSON walks a document.
-type container struct {
-	ptr     string
-	object  bool
-	keys    map[string]struct{}
-	wantKey bool
-	key     string
-	index   int
-}
-
-// checkJSON is the strict pass that encoding/json and the SDK's lenient
-// parser leave out: it walks b token by token and reports invalid JSON,
-// invalid UTF-8 and lone surrogate escapes (which decoders silently turn
-// into U+FFFD), duplicate object members (which decoders resolve as "last
-// one wins", so two readers could see different events), nesting deeper than
-// limit, and data after the value. Pointers are prefixed with base.
-func checkJSON(b []byte, base string, limit int) []Problem {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var (
-		stack []*container
-		ps    []Problem
-		done  bool
-	)
-	// where is the pointer of the position the decoder is at, for errors.
-	where := func() string {
-		if len(stack) == 0 {
-			return base
-		}
-		top := stack[len(stack)-1]
-		if top.object && !top.wantKey {
-			return top.ptr + "/" + escapeToken(top.key)
-		}
-		return top.ptr
-	}
-	for {
-		before := dec.InputOffset()
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if !done {
-				ps = append(ps, Problem{where(), "unexpected end of JSON input"})
-			}
-			return ps
-		}
-		if err != nil {
-			var se *json.SyntaxError
-			detail := "invalid JSON"
-			if errors.As(err, &se) {
-				detail = fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
-			}
-			if done {
-				detail = "unexpected data after the JSON value"
-			}
-			return append(ps, Problem{where(), detail})
-		}
-		if done {
-			return append(ps, Problem{base, "unexpected data after the JSON value"})
-		}
-		if s, ok := tok.(string); ok && strings.ContainsRune(s, utf8.RuneError) {
-			if badString(b[before:dec.InputOffset()]) {
-				return append(ps, Problem{where(), "invalid UTF-8 or unpaired surrogate escape in a JSON string"})
-			}
-		}
-		var top *container
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if top != nil && top.object && top.wantKey {
-			if tok == json.Delim('}') {
-				stack = stack[:len(stack)-1]
-				done = len(stack) == 0
-				continue
-			}
-			key, _ := tok.(string)
-			top.key, top.wantKey = key, false
-			if _, dup := top.keys[key]; dup {
-				ps = append(ps, Problem{where(), "duplicate member " + strconv.Quote(key)})
-			}
-			top.keys[key] = struct{}{}
-			continue
-		}
-		if tok == json.Delim(']') {
-			stack = stack[:len(stack)-1]
-			done = len(stack) == 0
-			continue
-		}
-		// tok begins a value: find its pointer and move the parent on.
-		ptr := base
-		if top != nil {
-			if top.object {
-				ptr = top.ptr + "/" + escapeToken(top.key)
-				top.wantKey = true
-			} else {
-				ptr = top.ptr + "/" + strconv.Itoa(top.index)
-				top.index++
-			}
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= limit {
-				return append(ps, Problem{ptr, fmt.Sprintf("nested deeper than %d levels", MaxDepth)})
-			}
-			c := &container{ptr: ptr, object: tok == json.Delim('{')}
-			if c.object {
-				c.keys, c.wantKey = map[string]struct{}{}, true
-			}
-			stack = append(stack, c)
-		default:
-			done = len(stack) == 0
-		}
-	}
-}
-
-// badString reports whether raw, the bytes of one JSON string token (with
-// the separators before it), holds invalid UTF-8 or an escaped surrogate
-// that is not part of a pair. Only called when the decoded string contains
-// U+FFFD, which is how encoding/json hides both.
-func badString(raw []byte) bool {
-	if !utf8.Valid(raw) {
-		return true
-	}
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		i++
-		if i >= len(raw) || raw[i] != 'u' {
-			continue
-		}
-		r, ok := hex4(raw[i+1:])
-		if !ok {
-			return true
-		}
-		i += 4
-		switch {
-		case r >= 0xD800 && r < 0xDC00:
-			if i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-				if lo, ok := hex4(raw[i+3:]); ok && lo >= 0xDC00 && lo < 0xE000 {
-					i += 6
-					continue
-				}
-			}
-			return true
-		case r >= 0xDC00 && r < 0xE000:
-			return true
-		}
-	}
-	return false
-}
 
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 4 {

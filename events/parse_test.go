@@ -323,7 +323,9 @@ func TestFromBinary(t *testing.T) {
 	}
 }
 
-func TestBadString(t *testing.T) {
+// TestStringsStrict: invalid UTF-8 and unpaired surrogate escapes, which
+// decoders silently turn into U+FFFD, are refused; pairs are not.
+func TestStringsStrict(t *testing.T) {
 	t.Parallel()
 	cases := map[string]bool{
 		`"plain"`:               false,
@@ -350,8 +352,8 @@ func TestBadString(t *testing.T) {
 		`"\ud83d\ude00x\ude00"`: true,
 	}
 	for in, want := range cases {
-		if got := badString([]byte(in)); got != want {
-			t.Errorf("badString(%s) = %v, want %v", in, got, want)
+		if got := len(checkJSON([]byte(in), "", MaxDepth)) > 0; got != want {
+			t.Errorf("checkJSON(%s) refused = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -1,0 +1,357 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// checkJSON is the strict pass that encoding/json and the SDK's lenient
+// parser leave out. It reports invalid JSON, invalid UTF-8 and lone
+// surrogate escapes (which decoders silently turn into U+FFFD), duplicate
+// object members (which decoders resolve as "last one wins", so two readers
+// could see different events), nesting deeper than limit, and data after
+// the value. Pointers are prefixed with base.
+//
+// It is a single pass over the bytes that allocates only for the pointer of
+// a problem: every stored event goes through it when ingest and the
+// projector read the stream, so it must cost little next to the I/O.
+func checkJSON(b []byte, base string, limit int) []Problem {
+	c := jsonChecker{b: b, base: base, limit: limit}
+	c.ws()
+	if c.i >= len(b) {
+		return []Problem{{base, "unexpected end of JSON input"}}
+	}
+	if !c.value(0) {
+		return c.ps
+	}
+	c.ws()
+	if c.i < len(b) {
+		return append(c.ps, Problem{base, "unexpected data after the JSON value"})
+	}
+	return c.ps
+}
+
+type jsonChecker struct {
+	b     []byte
+	i     int
+	base  string
+	limit int
+	// path leads to the value being read; it becomes a pointer only when
+	// a problem is reported.
+	path []pathElem
+	ps   []Problem
+	// top, when not nil, collects the members of the top-level object.
+	top map[string][]byte
+}
+
+// topMembers returns the members of a JSON object that checkJSON accepted,
+// name to raw value, without decoding it a second time.
+func topMembers(b []byte) (map[string][]byte, bool) {
+	c := jsonChecker{b: b, limit: MaxDepth + 1, top: map[string][]byte{}}
+	c.ws()
+	if c.i >= len(b) || b[c.i] != '{' || !c.value(0) || len(c.ps) > 0 {
+		return nil, false
+	}
+	return c.top, true
+}
+
+// pathElem is an object member name, or an array index when key is nil.
+type pathElem struct {
+	key []byte
+	idx int
+}
+
+func (c *jsonChecker) ptr() string {
+	var sb strings.Builder
+	sb.WriteString(c.base)
+	for _, e := range c.path {
+		sb.WriteByte('/')
+		if e.key == nil {
+			sb.WriteString(strconv.Itoa(e.idx))
+		} else {
+			sb.WriteString(escapeToken(string(e.key)))
+		}
+	}
+	return sb.String()
+}
+
+// fail records a fatal problem at the current value and stops the scan.
+func (c *jsonChecker) fail(detail string) bool {
+	c.ps = append(c.ps, Problem{c.ptr(), detail})
+	return false
+}
+
+func (c *jsonChecker) syntax(what string) bool {
+	if c.i >= len(c.b) {
+		return c.fail("unexpected end of JSON input")
+	}
+	return c.fail(fmt.Sprintf("invalid JSON at byte %d: %s", c.i+1, what))
+}
+
+func (c *jsonChecker) ws() {
+	for c.i < len(c.b) {
+		switch c.b[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+func (c *jsonChecker) value(depth int) bool {
+	if c.i >= len(c.b) {
+		return c.syntax("")
+	}
+	switch ch := c.b[c.i]; {
+	case ch == '{':
+		if depth >= c.limit {
+			return c.fail(fmt.Sprintf("nested deeper than %d levels", MaxDepth))
+		}
+		return c.object(depth)
+	case ch == '[':
+		if depth >= c.limit {
+			return c.fail(fmt.Sprintf("nested deeper than %d levels", MaxDepth))
+		}
+		return c.array(depth)
+	case ch == '"':
+		_, ok := c.str(false)
+		return ok
+	case ch == 't':
+		return c.literal("true")
+	case ch == 'f':
+		return c.literal("false")
+	case ch == 'n':
+		return c.literal("null")
+	case ch == '-' || (ch >= '0' && ch <= '9'):
+		return c.number()
+	default:
+		return c.syntax(fmt.Sprintf("invalid character %s looking for beginning of value", quoteByte(ch)))
+	}
+}
+
+func quoteByte(ch byte) string {
+	if ch < utf8.RuneSelf {
+		return strconv.QuoteRune(rune(ch))
+	}
+	return fmt.Sprintf("byte 0x%02x", ch)
+}
+
+func (c *jsonChecker) literal(word string) bool {
+	if !bytes.HasPrefix(c.b[c.i:], []byte(word)) {
+		return c.syntax("invalid literal, expected " + word)
+	}
+	c.i += len(word)
+	return true
+}
+
+func (c *jsonChecker) digits() int {
+	n := 0
+	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
+		c.i++
+		n++
+	}
+	return n
+}
+
+func (c *jsonChecker) number() bool {
+	if c.b[c.i] == '-' {
+		c.i++
+	}
+	switch {
+	case c.i < len(c.b) && c.b[c.i] == '0':
+		c.i++
+	case c.digits() == 0:
+		return c.syntax("invalid number")
+	}
+	if c.i < len(c.b) && c.b[c.i] == '.' {
+		c.i++
+		if c.digits() == 0 {
+			return c.syntax("invalid number: digits expected after the decimal point")
+		}
+	}
+	if c.i < len(c.b) && (c.b[c.i] == 'e' || c.b[c.i] == 'E') {
+		c.i++
+		if c.i < len(c.b) && (c.b[c.i] == '+' || c.b[c.i] == '-') {
+			c.i++
+		}
+		if c.digits() == 0 {
+			return c.syntax("invalid number: digits expected in the exponent")
+		}
+	}
+	return true
+}
+
+// str reads a string at c.i (on its opening quote). When key is set it
+// returns the string's bytes, decoded if it holds escapes, for the
+// duplicate-member check; otherwise it returns nil.
+func (c *jsonChecker) str(key bool) ([]byte, bool) {
+	start := c.i
+	c.i++
+	escaped := false
+	for c.i < len(c.b) {
+		ch := c.b[c.i]
+		switch {
+		case ch == '"':
+			c.i++
+			if !key {
+				return nil, true
+			}
+			raw := c.b[start+1 : c.i-1]
+			if !escaped {
+				return raw, true
+			}
+			var s string
+			if err := json.Unmarshal(c.b[start:c.i], &s); err != nil {
+				return nil, c.syntax("invalid string")
+			}
+			return []byte(s), true
+		case ch == '\\':
+			escaped = true
+			if !c.escape() {
+				return nil, false
+			}
+		case ch < 0x20:
+			return nil, c.syntax("control character in string")
+		case ch < utf8.RuneSelf:
+			c.i++
+		default:
+			r, size := utf8.DecodeRune(c.b[c.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return nil, c.fail("invalid UTF-8 or unpaired surrogate escape in a JSON string")
+			}
+			c.i += size
+		}
+	}
+	return nil, c.syntax("")
+}
+
+// escape reads one escape sequence at c.i (on its backslash), including a
+// whole surrogate pair; a surrogate that is not part of a pair is refused.
+func (c *jsonChecker) escape() bool {
+	if c.i+1 >= len(c.b) {
+		c.i = len(c.b)
+		return c.syntax("")
+	}
+	switch c.b[c.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		c.i += 2
+		return true
+	case 'u':
+	default:
+		c.i++
+		return c.syntax("invalid escape in string")
+	}
+	r, ok := hex4(c.b[c.i+2:])
+	if !ok {
+		c.i += 2
+		return c.syntax("invalid \\u escape in string")
+	}
+	c.i += 6
+	switch {
+	case r >= 0xD800 && r < 0xDC00:
+		if c.i+1 < len(c.b) && c.b[c.i] == '\\' && c.b[c.i+1] == 'u' {
+			if lo, ok := hex4(c.b[c.i+2:]); ok && lo >= 0xDC00 && lo < 0xE000 {
+				c.i += 6
+				return true
+			}
+		}
+		return c.fail("invalid UTF-8 or unpaired surrogate escape in a JSON string")
+	case r >= 0xDC00 && r < 0xE000:
+		return c.fail("invalid UTF-8 or unpaired surrogate escape in a JSON string")
+	}
+	return true
+}
+
+func (c *jsonChecker) object(depth int) bool {
+	c.i++ // {
+	c.ws()
+	if c.i < len(c.b) && c.b[c.i] == '}' {
+		c.i++
+		return true
+	}
+	// Objects in events are small: a linear search beats a map.
+	var keys [][]byte
+	for {
+		c.ws()
+		if c.i >= len(c.b) || c.b[c.i] != '"' {
+			return c.syntax("object member name expected")
+		}
+		key, ok := c.str(true)
+		if !ok {
+			return false
+		}
+		if key == nil {
+			key = []byte{}
+		}
+		c.path = append(c.path, pathElem{key: key})
+		for _, k := range keys {
+			if bytes.Equal(k, key) {
+				c.ps = append(c.ps, Problem{c.ptr(), "duplicate member " + strconv.Quote(string(key))})
+				break
+			}
+		}
+		keys = append(keys, key)
+		c.ws()
+		if c.i >= len(c.b) || c.b[c.i] != ':' {
+			return c.syntax("':' expected after object member name")
+		}
+		c.i++
+		c.ws()
+		start := c.i
+		if !c.value(depth + 1) {
+			return false
+		}
+		if depth == 0 && c.top != nil {
+			c.top[string(key)] = c.b[start:c.i]
+		}
+		c.path = c.path[:len(c.path)-1]
+		c.ws()
+		if c.i >= len(c.b) {
+			return c.syntax("")
+		}
+		switch c.b[c.i] {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			return true
+		default:
+			return c.syntax("',' or '}' expected after object member")
+		}
+	}
+}
+
+func (c *jsonChecker) array(depth int) bool {
+	c.i++ // [
+	c.ws()
+	if c.i < len(c.b) && c.b[c.i] == ']' {
+		c.i++
+		return true
+	}
+	for idx := 0; ; idx++ {
+		c.path = append(c.path, pathElem{idx: idx})
+		c.ws()
+		if !c.value(depth + 1) {
+			return false
+		}
+		c.path = c.path[:len(c.path)-1]
+		c.ws()
+		if c.i >= len(c.b) {
+			return c.syntax("")
+		}
+		switch c.b[c.i] {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			return true
+		default:
+			return c.syntax("',' or ']' expected after array element")
+		}
+	}
+}

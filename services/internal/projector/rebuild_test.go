@@ -1,0 +1,323 @@
+package projector_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/projector"
+)
+
+// TestRebuildSwap: a rebuild over HTTP while readers read without pause;
+// no read fails, the projection is the same afterwards, the old file is
+// gone, and the live consumer goes on with the new model.
+func TestRebuildSwap(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-RB"
+	s.enrol(fam, "E1001")
+	var last uint64
+	for i := range 40 {
+		last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)})
+	}
+	s.waitApplied(last)
+	ctx := context.Background()
+	before, err := s.sa.Projector.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldFile := projector.ModelFile(s.sa.Projector)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, failures atomic.Int64
+	var firstFailure atomic.Value
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, path := range []string{"/v1/families/" + fam + "/timeline?limit=50", "/v1/families/" + fam} {
+					r := s.get(path, "dev-coordinator", nil)
+					reads.Add(1)
+					if r.Status != 200 || (strings.HasSuffix(path, "50") && !strings.Contains(r.Raw, `"sequence"`)) {
+						failures.Add(1)
+						firstFailure.CompareAndSwap(nil, fmt.Sprintf("%s: %d %s", path, r.Status, r.Raw))
+					}
+				}
+			}
+		}()
+	}
+	// Writes continue during the rebuild too.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.post(events.SUF, fam, &events.HealthAssessed{PersonID: "P1", BarrierToWork: i%2 == 0})
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+
+	r := s.do("POST", "/v1/admin/rebuild", "dev-operator", nil, nil)
+	if r.Status != 202 || r.Body["state"] != "running" {
+		t.Fatalf("start: %d %s", r.Status, r.Raw)
+	}
+	if r := s.do("POST", "/v1/admin/rebuild", "dev-coordinator", nil, nil); r.Status != 403 {
+		t.Errorf("coordinator started a rebuild: %d", r.Status)
+	}
+	checkFor(t, 30*time.Second, func() error {
+		r := s.get("/v1/admin/rebuild", "dev-operator", nil)
+		if r.Body["state"] != "done" {
+			return fmt.Errorf("%s", r.Raw)
+		}
+		return nil
+	})
+	// Keep reading a little on the new model, then stop everything.
+	n := reads.Load()
+	checkFor(t, 10*time.Second, func() error {
+		if reads.Load() < n+10 {
+			return errors.New("readers stalled")
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+	if f := failures.Load(); f > 0 {
+		t.Errorf("%d of %d reads failed during the rebuild; first: %v", f, reads.Load(), firstFailure.Load())
+	}
+	newFile := projector.ModelFile(s.sa.Projector)
+	if newFile == oldFile {
+		t.Fatalf("still on %s", oldFile)
+	}
+	if _, err := os.Stat(oldFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old read model %s not removed: %v", oldFile, err)
+	}
+	cur, err := os.ReadFile(filepath.Join(filepath.Dir(newFile), "CURRENT"))
+	if err != nil || strings.TrimSpace(string(cur)) != filepath.Base(newFile) {
+		t.Errorf("CURRENT says %q, model is %s (%v)", cur, newFile, err)
+	}
+	// The live consumer applies to the new model.
+	pos := s.post(events.SOF, fam, &events.MeetingHeld{Kind: "network"})
+	p := s.timeline(fam, "limit=1", "dev-coordinator", minPos(pos))
+	if len(p.Entries) != 1 || p.Entries[0].Sequence != pos {
+		t.Fatalf("after the swap: %+v", p.Entries)
+	}
+	// A second rebuild of the settled stream gives the same projection.
+	after, _ := s.sa.Projector.Digest(ctx)
+	if err := s.sa.Projector.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.sa.Projector.Digest(ctx)
+	if after != again {
+		t.Errorf("digest %s after the first rebuild, %s after the second", after, again)
+	}
+	if before == after {
+		t.Errorf("digest unchanged although events were added")
+	}
+}
+
+// TestRebuildCommand: the CLI triggers a rebuild and follows it.
+func TestRebuildCommand(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	s.waitApplied(s.enrol("FAM-CLI", "E1001"))
+	var out, errOut bytes.Buffer
+	getenv := func(string) string { return "" }
+	code := projector.RebuildCommand(context.Background(), []string{"-url", s.sa.URL(), "-token", "dev-operator", "-interval", "20ms"}, getenv, &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "rebuild done") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := projector.RebuildCommand(context.Background(), []string{"-url", s.sa.URL(), "-token", "dev-coordinator"}, getenv, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "403") {
+		t.Errorf("coordinator token: exit %d: %s", code, errOut.String())
+	}
+	if code := projector.RebuildCommand(context.Background(), nil, getenv, &out, &errOut); code != 2 {
+		t.Errorf("no token: exit %d", code)
+	}
+}
+
+// store is an embedded NATS with the streams, for tests that run the
+// projector without the standalone.
+func newStore(t *testing.T) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off"},
+		Name:     "test", Log: quietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	checkFor(t, 10*time.Second, func() error { return st.Ready(context.Background()) })
+	return st
+}
+
+func newProjector(t *testing.T, st *eventstore.Store, dir string, batch int, setup func(*projector.Projector)) *projector.Projector {
+	t.Helper()
+	authn, err := auth.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := projector.New(context.Background(), projector.Options{DataDir: dir, NC: st.NC, JS: st.JS, Auth: authn, Log: quietLog(), BatchSize: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(p)
+	}
+	p.Start(context.Background())
+	return p
+}
+
+// publish stores valid events straight on the stream, as ingest would.
+func publish(t *testing.T, st *eventstore.Store, from, n int) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	var last uint64
+	for i := from; i < from+n; i++ {
+		fam := fmt.Sprintf("F%d", i%5)
+		var data events.Payload
+		dept := events.SOF
+		switch {
+		case i < 5:
+			data = enrolment()
+		case i%7 == 0:
+			data = &events.CaseworkerAssigned{EmployeeID: fmt.Sprintf("E%d", 1000+i%3)}
+		case i%5 == 1:
+			dept, data = events.BIF, &events.EmploymentStarted{PersonID: "P1", Kind: "small-job", HoursPerWeek: float64(i%30 + 1)}
+		case i%3 == 0:
+			dept, data = events.BUF, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)}
+		default:
+			dept, data = events.SUF, &events.HealthAssessed{PersonID: "P1", BarrierToWork: i%2 == 0}
+		}
+		ce, err := events.Build(dept, fam, data, events.WithTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i*7919%1000)*time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := events.Marshal(ce)
+		if i%11 == 0 {
+			b = []byte("poison " + fmt.Sprint(i))
+		}
+		ack, err := st.JS.Publish(ctx, events.Subject(fam, dept, data.EventName()), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+	return last
+}
+
+func waitPosition(t *testing.T, p *projector.Projector, pos uint64) {
+	t.Helper()
+	checkFor(t, 20*time.Second, func() error {
+		if got := p.Position(); got < pos {
+			return fmt.Errorf("at %d, want %d", got, pos)
+		}
+		return nil
+	})
+}
+
+// TestCrashRecovery stops the projector between apply and commit and
+// between commit and ack, restarts it on the same files each time, and
+// compares the projection with one built cleanly from the same stream.
+func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	dir := t.TempDir()
+	last := publish(t, st, 0, 60)
+	crashAt := func(beforeCommit bool, at uint64) func(*projector.Projector) {
+		hook := func(seq uint64) error {
+			if seq >= at {
+				return errors.New("simulated crash")
+			}
+			return nil
+		}
+		return func(p *projector.Projector) {
+			if beforeCommit {
+				projector.SetHooks(p, hook, nil)
+			} else {
+				projector.SetHooks(p, nil, hook)
+			}
+		}
+	}
+	for i, c := range []struct {
+		name         string
+		beforeCommit bool
+		at           uint64
+	}{
+		{"between commit and ack", false, 20},
+		{"between apply and commit", true, 33},
+		{"between apply and commit, first batch", true, 1},
+		{"between commit and ack, again", false, 47},
+	} {
+		p := newProjector(t, st, dir, 7, crashAt(c.beforeCommit, c.at))
+		select {
+		case <-p.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the hook did not stop the projector", c.name)
+		}
+		if err := p.Close(); err == nil || !strings.Contains(err.Error(), "simulated crash") {
+			t.Fatalf("%s: stopped with %v", c.name, err)
+		}
+		if i == 1 {
+			// New events between crashes: families folded again from rows.
+			last = publish(t, st, 60, 25)
+		}
+	}
+	p := newProjector(t, st, dir, 7, nil)
+	last = max(last, publish(t, st, 85, 30))
+	waitPosition(t, p, last)
+	got, err := p.Digest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One projector owns the durable consumer at a time.
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clean := newProjector(t, st, t.TempDir(), 1000, nil)
+	defer clean.Close()
+	waitPosition(t, clean, last)
+	want, err := clean.Digest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("projection after crashes %s, clean %s", got, want)
+	}
+	if err := clean.Rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, _ := clean.Digest(context.Background())
+	if rebuilt != want {
+		t.Errorf("rebuilt %s, clean %s", rebuilt, want)
+	}
+	rows, _ := projector.Quarantined(context.Background(), clean)
+	if len(rows) == 0 {
+		t.Error("no poison message quarantined")
+	}
+}

@@ -1,0 +1,64 @@
+package projector
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSlowSubscriberDropped: a stream whose client does not read is
+// dropped when its buffer is full, without blocking the publisher or
+// disturbing another stream of the same family.
+func TestSlowSubscriberDropped(t *testing.T) {
+	t.Parallel()
+	s := newSubscribers()
+	slow := s.subscribe("F1")
+	fast := s.subscribe("F1")
+	got := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-fast.ch:
+				got++
+			case <-fast.dropped:
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	for i := range 10 * subscriberBuffer {
+		s.publish(map[string][]Entry{"F1": {{Sequence: uint64(i + 1)}}})
+		if i%subscriberBuffer == 0 {
+			// Let the reading client keep up.
+			for s.has("F1") && len(fast.ch) > 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("publishing took %s", d)
+	}
+	select {
+	case <-slow.dropped:
+	default:
+		t.Fatal("the slow subscriber was not dropped")
+	}
+	if len(slow.ch) != subscriberBuffer {
+		t.Errorf("slow buffer holds %d", len(slow.ch))
+	}
+	select {
+	case <-fast.dropped:
+		t.Fatal("the reading subscriber was dropped")
+	default:
+	}
+	s.unsubscribe(slow) // safe after the drop
+	s.closeAll()
+	<-done
+	if got == 0 {
+		t.Error("the reading subscriber got nothing")
+	}
+	if s.has("F1") {
+		t.Error("subscribers left after closeAll")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"kk.dk/jobogfamilie/services/internal/bench"
 )
@@ -25,11 +26,25 @@ func main() {
 	flag.IntVar(&o.SingleClients, "single-clients", o.SingleClients, "concurrent single-event clients")
 	flag.StringVar(&o.Sync, "sync", o.Sync, "embedded store fsync: interval or always")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := bench.Run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "jfbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

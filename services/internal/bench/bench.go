@@ -22,9 +22,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
-	"kk.dk/jobogfamilie/services/internal/standalone"
+	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/server"
 )
 
 // Options size a run.
@@ -104,33 +105,39 @@ func Run(ctx context.Context, o Options) error {
 	raw := float64(o.RawCount) / spent.Seconds()
 	p("raw JetStream async publish (limit): %.0f msg/s over %d messages", raw, o.RawCount)
 
-	cfg := config.Defaults()
-	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL = "127.0.0.1:0", dir+"/data", ns.ClientURL()
+	// Ingest runs as it is deployed: the department service alone in its
+	// process, against the shared event store.
 	start = time.Now()
-	sa, err := standalone.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	url, stopIngest, err := startIngest(ctx, ns.ClientURL())
 	if err != nil {
 		return err
 	}
-	defer sa.Stop()
-	for sa.Ingest.Ready(ctx) != nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+	defer stopIngest()
 	p("ingest index caught up with %d events in %s", o.Preload+o.RawCount, time.Since(start).Round(time.Millisecond))
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
-	url := sa.URL()
 
 	// Batch ingest.
 	var sent atomic.Int64
 	errs := &errCount{}
 	start = time.Now()
-	runClients(o.BatchClients, o.BatchRequests, func(c, i int) {
+	// Request bodies are made before the clock starts, so that the figure
+	// is the server's, not the generator's.
+	batches := make([][]byte, o.BatchRequests)
+	for i := range batches {
 		parts := make([][]byte, o.BatchSize)
 		for k := range parts {
-			parts[k] = gen.ingestEvent(c*1000 + k%7)
+			parts[k] = gen.ingestEvent(i%o.BatchClients*1000 + k%7)
 		}
-		body := append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
-		if post(client, url, "application/cloudevents-batch+json", body, errs) {
+		batches[i] = append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
+	}
+	singles := make([][]byte, o.SingleCount)
+	for i := range singles {
+		singles[i] = gen.ingestEvent(i % o.SingleClients)
+	}
+	start = time.Now()
+	runClients(o.BatchClients, o.BatchRequests, func(c, i int) {
+		if post(client, url, "application/cloudevents-batch+json", batches[i], errs) {
 			sent.Add(int64(o.BatchSize))
 		}
 	})
@@ -143,9 +150,8 @@ func Run(ctx context.Context, o Options) error {
 	errs = &errCount{}
 	start = time.Now()
 	runClients(o.SingleClients, o.SingleCount, func(c, i int) {
-		body := gen.ingestEvent(c)
 		t0 := time.Now()
-		post(client, url, "application/cloudevents+json", body, errs)
+		post(client, url, "application/cloudevents+json", singles[i], errs)
 		lat[i] = time.Since(t0)
 	})
 	singleRate := float64(o.SingleCount) / time.Since(start).Seconds()
@@ -158,6 +164,44 @@ func Run(ctx context.Context, o Options) error {
 	runtime.ReadMemStats(&ms)
 	p("process heap in use after ingest: %d MiB (ingest index of %d events, embedded NATS, clients)", ms.HeapInuse>>20, o.Preload+o.RawCount+int(sent.Load())+o.SingleCount)
 	return nil
+}
+
+// startIngest runs the ingest API of all departments against natsURL and
+// waits until its index has caught up with the stream.
+func startIngest(ctx context.Context, natsURL string) (string, func(), error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(ctx)
+	store, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: natsURL, Name: "bench-ingest", Log: log})
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	authn, err := auth.Load("")
+	if err != nil {
+		cancel()
+		store.Close()
+		return "", nil, err
+	}
+	svc, err := ingest.New(ctx, store, authn, events.Departments, log)
+	if err != nil {
+		cancel()
+		store.Close()
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	svc.Mount(mux)
+	srv, err := server.Listen("127.0.0.1:0", mux)
+	if err != nil {
+		cancel()
+		store.Close()
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ctx); close(done) }()
+	for svc.Ready(ctx) != nil && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return srv.URL(), func() { cancel(); <-done; store.Close() }, ctx.Err()
 }
 
 type errCount struct {

@@ -155,6 +155,11 @@ func (x *Index) WaitApplied(ctx context.Context, seq uint64) error {
 func (x *Index) ingestStored(subject string, data []byte, msgID string, seq uint64) {
 	defer x.advance(seq)
 	familyID := subjectFamily(subject)
+	if familyID != "" && x.appliedFor(familyID, seq) {
+		// Written through this process: state and id are recorded already,
+		// so the cost of decoding is saved.
+		return
+	}
 	ev, err := events.ParseStructured(data)
 	var env events.Envelope
 	if err == nil {
@@ -185,6 +190,19 @@ func (x *Index) ingestStored(subject string, data []byte, msgID string, seq uint
 		fe.state.Apply(env)
 	}
 	fe.lastSeq = seq
+}
+
+// appliedFor reports whether the family's state already includes seq.
+func (x *Index) appliedFor(familyID string, seq uint64) bool {
+	x.mu.Lock()
+	fe, ok := x.families[familyID]
+	x.mu.Unlock()
+	if !ok {
+		return false
+	}
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return seq <= fe.lastSeq
 }
 
 func subjectFamily(subject string) string {

@@ -482,3 +482,40 @@ func TestRecoversWhenNATSReturns(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want 2", got)
 	}
 }
+
+func TestOperationalEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(h.sa.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if s, _ := get("/healthz"); s != 200 {
+		t.Fatalf("healthz %d", s)
+	}
+	if r := h.post("bif", "dev-bif", "application/cloudevents+json", ev(t, events.BIF, "F700", praktik("PR1")), nil); r.Status != 201 {
+		t.Fatalf("post %d %s", r.Status, r.Raw)
+	}
+	h.post("bif", "dev-bif", "application/cloudevents+json", []byte("{"), nil)
+	s, body := get("/metrics")
+	if s != 200 || !strings.Contains(body, `jf_ingest_events_total{department="bif",outcome="stored"} 1`) ||
+		!strings.Contains(body, `jf_ingest_events_total{department="bif",outcome="rejected"} 1`) {
+		t.Fatalf("metrics %d:\n%s", s, body)
+	}
+	h.ns.Shutdown()
+	h.ns.WaitForShutdown()
+	checkFor(t, 5*time.Second, func() error {
+		if s, body := get("/readyz"); s != 503 {
+			return fmt.Errorf("readyz %d %s while NATS is down", s, body)
+		}
+		return nil
+	})
+	if s, _ := get("/healthz"); s != 200 {
+		t.Fatalf("healthz %d while NATS is down: the process itself is alive", s)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,48 +149,73 @@ func (x *Index) WaitApplied(ctx context.Context, seq uint64) error {
 	}
 }
 
-// ingestStored applies one stored message, whatever its origin. Messages
-// that are not valid catalog events (possible by direct NATS publish) still
-// move the family's last sequence, because they count for the optimistic
-// concurrency check on families.<id>.>.
-func (x *Index) ingestStored(subject string, data []byte, msgID string, seq uint64) {
-	defer x.advance(seq)
-	familyID := subjectFamily(subject)
-	if familyID != "" && x.appliedFor(familyID, seq) {
-		// Written through this process: state and id are recorded already,
-		// so the cost of decoding is saved.
-		return
+// stored is one message of the stream, decoded.
+type stored struct {
+	seq      uint64
+	familyID string
+	env      events.Envelope
+	err      error
+	id       string
+	hash     [32]byte
+	// own marks a message written through this process, whose state and id
+	// are recorded already; decoding it is skipped.
+	own bool
+}
+
+// decodeStored decodes one message; it is safe to run for many messages at
+// once, so catching up uses every core.
+func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint64) stored {
+	st := stored{seq: seq, familyID: subjectFamily(subject)}
+	if st.familyID != "" && x.appliedFor(st.familyID, seq) {
+		st.own = true
+		return st
 	}
 	ev, err := events.ParseStructured(data)
-	var env events.Envelope
 	if err == nil {
-		env, err = events.Decode(ev)
+		st.env, err = events.Decode(ev)
 	}
-	if err == nil && env.FamilyID != familyID {
-		err = fmt.Errorf("subject family %q differs from CloudEvent subject %q", familyID, env.FamilyID)
+	if err == nil && st.env.FamilyID != st.familyID {
+		err = fmt.Errorf("subject family %q differs from CloudEvent subject %q", st.familyID, st.env.FamilyID)
 	}
-	if err == nil {
-		x.rememberID(ev.ID(), seq, events.ContentHash(ev))
-	} else {
-		x.decodeErr.Add(1)
-		if msgID != "" {
-			// Keep the id taken, so it can never be reused for other content.
-			x.rememberID(msgID, seq, sha256.Sum256(data))
-		}
+	st.err = err
+	switch {
+	case err == nil:
+		st.id, st.hash = ev.ID(), events.ContentHash(ev)
+	case msgID != "":
+		// Keep the id taken, so it can never be reused for other content.
+		st.id, st.hash = msgID, sha256.Sum256(data)
 	}
-	if familyID == "" {
+	return st
+}
+
+// applyStored folds one decoded message in; messages must come in stream
+// order. Messages that are not valid catalog events (possible by direct
+// NATS publish) still move the family's last sequence, because they count
+// for the optimistic concurrency check on families.<id>.>.
+func (x *Index) applyStored(st stored) {
+	defer x.advance(st.seq)
+	if st.own {
 		return
 	}
-	fe := x.family(familyID)
+	if st.err != nil {
+		x.decodeErr.Add(1)
+	}
+	if st.id != "" {
+		x.rememberID(st.id, st.seq, st.hash)
+	}
+	if st.familyID == "" {
+		return
+	}
+	fe := x.family(st.familyID)
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
-	if seq <= fe.lastSeq {
+	if st.seq <= fe.lastSeq {
 		return
 	}
-	if err == nil {
-		fe.state.Apply(env)
+	if st.err == nil {
+		fe.state.Apply(st.env)
 	}
-	fe.lastSeq = seq
+	fe.lastSeq = st.seq
 }
 
 // appliedFor reports whether the family's state already includes seq.
@@ -251,6 +277,42 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		<-ctx.Done()
 		msgs.Stop()
 	}()
+
+	// Decoding runs on every core; folding stays in stream order.
+	type job struct {
+		msg  jetstream.Msg
+		seq  uint64
+		st   stored
+		done chan struct{}
+	}
+	work := make(chan *job, 1024)
+	ordered := make(chan *job, 4096)
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		go func() {
+			for j := range work {
+				m := j.msg
+				j.st = x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq)
+				close(j.done)
+			}
+		}()
+	}
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for j := range ordered {
+			<-j.done
+			x.applyStored(j.st)
+			if !x.ready.Load() && j.st.seq >= target {
+				x.ready.Store(true)
+				x.log.Info("ingest index: caught up", "sequence", j.st.seq, "families", x.Families())
+			}
+		}
+	}()
+	defer func() {
+		close(work)
+		close(ordered)
+		<-applied
+	}()
 	for {
 		m, err := msgs.Next()
 		if err != nil {
@@ -264,10 +326,8 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		if err != nil {
 			continue
 		}
-		x.ingestStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), md.Sequence.Stream)
-		if !x.ready.Load() && md.Sequence.Stream >= target {
-			x.ready.Store(true)
-			x.log.Info("ingest index: caught up", "sequence", md.Sequence.Stream, "families", x.Families())
-		}
+		j := &job{msg: m, seq: md.Sequence.Stream, done: make(chan struct{})}
+		ordered <- j
+		work <- j
 	}
 }

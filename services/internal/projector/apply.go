@@ -115,7 +115,9 @@ var errGap = errors.New("projector: gap in the stream sequence")
 // batchResult is what one committed batch did.
 type batchResult struct {
 	events, quarantined int
-	last                uint64
+	// last is the model's checkpoint after the batch; consistent the
+	// position up to which overviews and access agree with it.
+	last, consistent uint64
 	// entries are the new timeline entries per family, for live
 	// subscribers; only filled for families wants reports true.
 	entries map[string][]Entry
@@ -127,6 +129,10 @@ type applyOptions struct {
 	// freshly positioned consumer delivers is the first that exists after
 	// the checkpoint.
 	allowGap bool
+	// flush writes the overview and access rows of every family changed
+	// since the last flush in the same transaction, which makes the model
+	// consistent up to its checkpoint.
+	flush bool
 	// beforeCommit and afterCommit are test hooks (see hooks); an error
 	// stops the batch there.
 	beforeCommit, afterCommit func(last uint64) error
@@ -134,39 +140,58 @@ type applyOptions struct {
 	wants func(familyID string) bool
 }
 
-type touched struct {
-	state  *family.State
-	before []string // Assigned() before the batch
-	last   uint64
+// dirtyFamily is a family whose overview and access rows are behind its
+// timeline rows.
+type dirtyFamily struct {
+	before []string // Assigned() as last written
+	last   uint64   // the family's last sequence
+	force  bool     // rewrite access whatever before says (after a repair)
 }
 
 // apply applies a batch to the model in one transaction that also stores
 // the checkpoint. Messages at or below the checkpoint are skipped, so a
-// batch delivered again after a crash changes nothing. On any error the
-// transaction is rolled back and the in-memory states of the families the
-// batch touched are dropped, to be folded again from the stored rows when
-// they are next needed: memory never runs ahead of the file.
+// batch delivered again after a crash changes nothing.
+//
+// Timeline and quarantine rows are written for every batch. A family's
+// overview and access rows are written at flushes only: while catching up,
+// a family touched by every batch would otherwise have its overview
+// marshalled and rewritten once per batch. The checkpoint row stores both
+// positions; the API publishes the consistent one, so X-Min-Position and
+// X-Position always speak of a model whose overviews, access and timeline
+// agree. A model whose file was left between two flushes is repaired on
+// open: the families with rows after the consistent position are refolded
+// and written.
+//
+// On any error the transaction is rolled back and the in-memory states are
+// dropped, to be folded again from the stored rows: memory never runs
+// ahead of the file.
 func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) (res batchResult, err error) {
 	cp := m.checkpoint
-	res.last = cp
-	if len(batch) == 0 || batch[len(batch)-1].seq <= cp {
+	res.last, res.consistent = cp, m.consistent
+	fresh := len(batch) > 0 && batch[len(batch)-1].seq > cp
+	flush := o.flush && (len(m.dirty) > 0 || m.repair || m.consistent < cp)
+	if !fresh && !flush {
 		return res, nil
 	}
 	tx, err := m.w.BeginTx(ctx, nil)
 	if err != nil {
 		return res, err
 	}
-	fams := map[string]*touched{}
 	committed := false
 	defer func() {
 		if committed {
 			return
 		}
 		_ = tx.Rollback()
-		for id := range fams {
-			delete(m.states, id)
-		}
+		m.states = map[string]*family.State{}
+		m.dirty = map[string]*dirtyFamily{}
+		m.repair = true
 	}()
+	if m.repair {
+		if err := m.markRepair(ctx, tx); err != nil {
+			return res, fmt.Errorf("repair: %w", err)
+		}
+	}
 	stmt := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
 	insTimeline, insQuarantine := stmt(m.insTimeline), stmt(m.insQuarantine)
 	first := true
@@ -188,17 +213,17 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 			continue
 		}
 		id := msg.env.FamilyID
-		t, ok := fams[id]
-		if !ok {
-			st, err := m.state(ctx, tx, id)
-			if err != nil {
-				return res, err
-			}
-			t = &touched{state: st, before: st.Assigned()}
-			fams[id] = t
+		st, err := m.state(ctx, tx, id)
+		if err != nil {
+			return res, err
 		}
-		t.state.Apply(msg.env)
-		t.last = msg.seq
+		d, ok := m.dirty[id]
+		if !ok {
+			d = &dirtyFamily{before: st.Assigned()}
+			m.dirty[id] = d
+		}
+		st.Apply(msg.env)
+		d.last = msg.seq
 		ev := msg.env.Event
 		if _, err := insTimeline.ExecContext(ctx, int64(msg.seq), id, ev.ID(), ev.Time().UnixNano(), msg.recorded.UnixNano(),
 			string(msg.env.Department), ev.Type(), msg.title, ev.Data(), ev.Source()); err != nil {
@@ -212,34 +237,14 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 			res.entries[id] = append(res.entries[id], entryOf(msg))
 		}
 	}
-	if cp == m.checkpoint {
-		return res, nil
-	}
-	if len(fams) > 0 {
-		upsFamily, delAccess, insAccess := stmt(m.upsFamily), stmt(m.delAccess), stmt(m.insAccess)
-		for id, t := range fams {
-			ov, err := json.Marshal(t.state.Overview())
-			if err != nil {
-				return res, fmt.Errorf("overview of %s: %w", id, err)
-			}
-			if _, err := upsFamily.ExecContext(ctx, id, string(t.state.Status()), ov, int64(t.last), t.state.Events()); err != nil {
-				return res, fmt.Errorf("family %s: %w", id, err)
-			}
-			after := t.state.Assigned()
-			if slices.Equal(after, t.before) {
-				continue
-			}
-			if _, err := delAccess.ExecContext(ctx, id); err != nil {
-				return res, fmt.Errorf("access of %s: %w", id, err)
-			}
-			for _, emp := range after {
-				if _, err := insAccess.ExecContext(ctx, id, emp); err != nil {
-					return res, fmt.Errorf("access of %s: %w", id, err)
-				}
-			}
+	consistent := m.consistent
+	if o.flush {
+		if err := m.flush(ctx, tx); err != nil {
+			return res, err
 		}
+		consistent = cp
 	}
-	if _, err := stmt(m.setCheckpoint).ExecContext(ctx, int64(cp)); err != nil {
+	if _, err := stmt(m.setCheckpoint).ExecContext(ctx, int64(cp), int64(consistent)); err != nil {
 		return res, fmt.Errorf("checkpoint: %w", err)
 	}
 	if o.beforeCommit != nil {
@@ -251,8 +256,11 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	m.checkpoint = cp
-	res.last = cp
+	m.checkpoint, m.consistent, m.repair = cp, consistent, false
+	if o.flush {
+		m.dirty = map[string]*dirtyFamily{}
+	}
+	res.last, res.consistent = cp, consistent
 	if res.events > 0 {
 		m.fresh = false
 	}
@@ -262,6 +270,64 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		}
 	}
 	return res, nil
+}
+
+// markRepair starts over from the file: the in-memory states are dropped
+// and every family with timeline rows after the consistent position is
+// marked dirty, to be refolded from its rows and written at the next flush.
+func (m *readModel) markRepair(ctx context.Context, tx *sql.Tx) error {
+	m.states = map[string]*family.State{}
+	m.dirty = map[string]*dirtyFamily{}
+	rows, err := tx.QueryContext(ctx, `SELECT family_id, max(sequence) FROM timeline WHERE sequence > ? GROUP BY family_id`, int64(m.consistent))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   string
+			last int64
+		)
+		if err := rows.Scan(&id, &last); err != nil {
+			return err
+		}
+		m.dirty[id] = &dirtyFamily{last: uint64(last), force: true}
+	}
+	return rows.Err()
+}
+
+// flush writes the overview, status and access rows of the dirty families.
+func (m *readModel) flush(ctx context.Context, tx *sql.Tx) error {
+	if len(m.dirty) == 0 {
+		return nil
+	}
+	upsFamily, delAccess, insAccess := tx.StmtContext(ctx, m.upsFamily), tx.StmtContext(ctx, m.delAccess), tx.StmtContext(ctx, m.insAccess)
+	for id, d := range m.dirty {
+		st, err := m.state(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ov, err := json.Marshal(st.Overview())
+		if err != nil {
+			return fmt.Errorf("overview of %s: %w", id, err)
+		}
+		if _, err := upsFamily.ExecContext(ctx, id, string(st.Status()), ov, int64(d.last), st.Events()); err != nil {
+			return fmt.Errorf("family %s: %w", id, err)
+		}
+		after := st.Assigned()
+		if !d.force && slices.Equal(after, d.before) {
+			continue
+		}
+		if _, err := delAccess.ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("access of %s: %w", id, err)
+		}
+		for _, emp := range after {
+			if _, err := insAccess.ExecContext(ctx, id, emp); err != nil {
+				return fmt.Errorf("access of %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }
 
 // state returns the family's folded state. After a restart (or after a

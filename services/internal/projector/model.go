@@ -75,7 +75,14 @@ CREATE TABLE quarantine (
 	reason      TEXT    NOT NULL,
 	raw         BLOB    NOT NULL,
 	recorded_ns INTEGER NOT NULL
-);
+	);
+`,
+	// 2: overviews are written once per flush rather than once per batch;
+	// overviews is the sequence up to which families, overviews and access
+	// agree with the timeline (see readModel.apply).
+	`
+ALTER TABLE checkpoint ADD COLUMN overviews INTEGER NOT NULL DEFAULT 0;
+UPDATE checkpoint SET overviews = sequence;
 `,
 }
 
@@ -100,8 +107,19 @@ type readModel struct {
 	insTimeline, upsFamily, delAccess, insAccess, insQuarantine, setCheckpoint, familyRows *sql.Stmt
 
 	// Owned by the applier (the goroutine that holds the apply lock).
-	checkpoint uint64
-	states     map[string]*family.State
+	//
+	// checkpoint is the last sequence applied to the timeline and
+	// quarantine; consistent is the last sequence up to which the
+	// families and family_access tables agree with the timeline (the
+	// position the API publishes). dirty are the families whose
+	// overview and access have not been written since consistent.
+	checkpoint, consistent uint64
+	states                 map[string]*family.State
+	dirty                  map[string]*dirtyFamily
+	// repair is set when the in-memory states and dirty set are not to be
+	// trusted (after a failed batch, or a stop between two flushes): the
+	// next flush first refolds every family with rows after consistent.
+	repair bool
 	// fresh is set while the model has never held an event of any family,
 	// so that the first event of a family needs no look-up of stored rows.
 	fresh bool
@@ -145,7 +163,7 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
 	wdb.SetConnMaxLifetime(0)
-	m := &readModel{path: path, wdb: wdb, states: map[string]*family.State{}, stmts: map[string]*sql.Stmt{}}
+	m := &readModel{path: path, wdb: wdb, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
 	fail := func(err error) (*readModel, error) {
 		m.close()
 		return nil, fmt.Errorf("projector: read model %s: %w", filepath.Base(path), err)
@@ -156,9 +174,10 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	if err := migrate(ctx, m.w); err != nil {
 		return fail(err)
 	}
-	if err := m.w.QueryRowContext(ctx, `SELECT sequence FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint); err != nil {
+	if err := m.w.QueryRowContext(ctx, `SELECT sequence, overviews FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint, &m.consistent); err != nil {
 		return fail(err)
 	}
+	m.repair = m.consistent < m.checkpoint
 	var n int
 	if err := m.w.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM timeline LIMIT 1)`).Scan(&n); err != nil {
 		return fail(err)
@@ -176,7 +195,7 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 		{&m.delAccess, `DELETE FROM family_access WHERE family_id = ?`},
 		{&m.insAccess, `INSERT OR IGNORE INTO family_access (family_id, employee_id) VALUES (?, ?)`},
 		{&m.insQuarantine, `INSERT INTO quarantine (sequence, subject, reason, raw, recorded_ns) VALUES (?, ?, ?, ?, ?)`},
-		{&m.setCheckpoint, `UPDATE checkpoint SET sequence = ? WHERE id = 1`},
+		{&m.setCheckpoint, `UPDATE checkpoint SET sequence = ?, overviews = ? WHERE id = 1`},
 		{&m.familyRows, `SELECT sequence, event_id, time_ns, department, type, data, actor FROM timeline
 			WHERE family_id = ? ORDER BY sequence`},
 	} {
@@ -192,6 +211,13 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	m.rdb.SetConnMaxIdleTime(0)
 	if err := m.rdb.PingContext(ctx); err != nil {
 		return fail(err)
+	}
+	if m.repair {
+		// A stop between two flushes: bring overviews and access up to
+		// the timeline before anything is served.
+		if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
+			return fail(err)
+		}
 	}
 	return m, nil
 }
@@ -304,13 +330,6 @@ func (m *readModel) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// storedCheckpoint reads the committed checkpoint through a reader.
-func (m *readModel) storedCheckpoint(ctx context.Context) (uint64, error) {
-	var cp uint64
-	err := m.rdb.QueryRowContext(ctx, `SELECT sequence FROM checkpoint WHERE id = 1`).Scan(&cp)
-	return cp, err
-}
-
 // digest is a SHA-256 over everything the model holds, in a fixed order:
 // the checkpoint, every timeline row, every family's overview and status,
 // the access table and the quarantine. Two models built from the same
@@ -341,7 +360,7 @@ func (m *readModel) digest(ctx context.Context) (string, error) {
 		sql  string
 		cols int
 	}{
-		{"checkpoint", `SELECT sequence FROM checkpoint`, 1},
+		{"checkpoint", `SELECT sequence, overviews FROM checkpoint`, 2},
 		{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline ORDER BY sequence`, 10},
 		{"families", `SELECT family_id, status, overview, last_sequence, events FROM families ORDER BY family_id`, 5},
 		{"access", `SELECT family_id, employee_id FROM family_access ORDER BY family_id, employee_id`, 2},

@@ -90,6 +90,11 @@ const (
 	ackWait = 2 * time.Minute
 	// maxAckPending lets the client prefetch while a batch is written.
 	maxAckPending = 20000
+	// flushEvery and maxDirty bound how far, while catching up, the
+	// published position may trail the timeline rows, and how many
+	// families wait for their overview to be written.
+	flushEvery = time.Second
+	maxDirty   = 50_000
 )
 
 // Options configure a projector.
@@ -189,8 +194,8 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 		done:      make(chan struct{}),
 	}
 	p.model.Store(m)
-	p.applied.Store(m.checkpoint)
-	p.metrics.applied.Set(float64(m.checkpoint))
+	p.applied.Store(m.consistent)
+	p.metrics.applied.Set(float64(m.consistent))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return p, nil
@@ -386,7 +391,18 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	p.noteStreamLast(stream.CachedInfo().State.LastSeq)
 	p.applyMu.Lock()
-	cp := p.model.Load().checkpoint
+	m := p.model.Load()
+	cp := m.checkpoint
+	if m.consistent < cp {
+		// The last session stopped between two flushes; the consumer
+		// starts after the checkpoint, so flush before new messages.
+		res, err := m.apply(ctx, nil, applyOptions{flush: true})
+		if err != nil {
+			p.applyMu.Unlock()
+			return fmt.Errorf("flush: %w", err)
+		}
+		p.setApplied(res.consistent)
+	}
 	p.applyMu.Unlock()
 	cons, err := p.position(ctx, stream, cp)
 	if err != nil {
@@ -420,21 +436,27 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 	}()
 	first := true
+	lastFlush := time.Now()
 	for b := range batches {
 		start := time.Now()
 		p.applyMu.Lock()
 		m := p.model.Load()
+		// Flush overviews once caught up (every batch in steady state),
+		// and at least every flushEvery while catching up.
+		flush := b[len(b)-1].pending == 0 || start.Sub(lastFlush) >= flushEvery || len(m.dirty) >= maxDirty
 		res, err := m.apply(ctx, b, applyOptions{
 			allowGap:     first,
+			flush:        flush,
 			beforeCommit: stopping(p.hooks.beforeCommit),
 			afterCommit:  stopping(p.hooks.afterCommit),
 			wants:        p.subs.has,
 		})
-		if err == nil {
-			p.setApplied(res.last)
-		} else if res.last > p.Position() {
-			// Committed, then a hook stopped it before the ack.
-			p.setApplied(res.last)
+		if res.consistent > p.Position() {
+			// Also when a hook stopped it after the commit.
+			p.setApplied(res.consistent)
+		}
+		if flush && err == nil {
+			lastFlush = start
 		}
 		p.applyMu.Unlock()
 		if err != nil {

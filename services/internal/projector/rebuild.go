@@ -161,6 +161,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	}()
 	var pending []message
 	first := true
+	lastFlush := time.Now()
 	// applyUpTo applies the stream to m up to sequence target, in batches,
 	// keeping messages beyond it for later.
 	applyUpTo := func(target uint64) error {
@@ -189,8 +190,12 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 				// them), and the stream denies deletes.
 				return fmt.Errorf("projector: rebuild: the stream skips from %d to %d", m.checkpoint, pending[0].seq)
 			}
-			if _, err := m.apply(ctx, pending[:k], applyOptions{allowGap: first}); err != nil {
+			flush := time.Since(lastFlush) >= flushEvery || len(m.dirty) >= maxDirty
+			if _, err := m.apply(ctx, pending[:k], applyOptions{allowGap: first, flush: flush}); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
+			}
+			if flush {
+				lastFlush = time.Now()
 			}
 			first = false
 			pending = pending[k:]
@@ -215,6 +220,14 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		if err := applyUpTo(target); err != nil {
 			p.applyMu.Unlock()
 			return err
+		}
+		if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
+			p.applyMu.Unlock()
+			return fmt.Errorf("projector: rebuild: %w", err)
+		}
+		if m.checkpoint != target || m.consistent != target {
+			p.applyMu.Unlock()
+			return fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.checkpoint, m.consistent, target)
 		}
 		if err := setCurrent(p.dir, n); err != nil {
 			p.applyMu.Unlock()

@@ -161,7 +161,7 @@ func TestRebuildCommand(t *testing.T) {
 
 // store is an embedded NATS with the streams, for tests that run the
 // projector without the standalone.
-func newStore(t *testing.T) *eventstore.Store {
+func newStore(t testing.TB) *eventstore.Store {
 	t.Helper()
 	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
 		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off"},
@@ -175,7 +175,7 @@ func newStore(t *testing.T) *eventstore.Store {
 	return st
 }
 
-func newProjector(t *testing.T, st *eventstore.Store, dir string, batch int, setup func(*projector.Projector)) *projector.Projector {
+func newProjector(t testing.TB, st *eventstore.Store, dir string, batch int, setup func(*projector.Projector)) *projector.Projector {
 	t.Helper()
 	authn, err := auth.Load("")
 	if err != nil {

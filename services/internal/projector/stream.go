@@ -56,8 +56,12 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Subscribe before reading what is stored after `after`, so that
 	// nothing committed in between is missed; entries that come both ways
-	// are sent once, by sequence.
+	// are sent once, by sequence. The applier collects entries only for
+	// families with subscribers, so subscribe between two batches: a
+	// batch either sees the subscriber or is committed before the read.
+	p.applyMu.Lock()
 	sub := p.subs.subscribe(familyID)
+	p.applyMu.Unlock()
 	defer p.subs.unsubscribe(sub)
 
 	rc := http.NewResponseController(w)

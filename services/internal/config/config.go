@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -102,4 +103,23 @@ func (c Config) Logger() *slog.Logger {
 		lvl = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// StoreOptions turns the settings into event store options: an external
+// NATS when NATSURL is set, an embedded one in <data>/nats otherwise. name
+// identifies the process's connection.
+func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOptions, error) {
+	dur, err := eventstore.ParseDurability(c.Sync)
+	if err != nil {
+		return eventstore.OpenOptions{}, err
+	}
+	return eventstore.OpenOptions{
+		URL: c.NATSURL,
+		Embedded: eventstore.EmbeddedOptions{
+			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.NATSListen, Durability: dur,
+		},
+		Streams: eventstore.StreamOptions{Replicas: c.Replicas, DedupeWindow: c.Dedupe},
+		Name:    name,
+		Log:     log,
+	}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -39,23 +38,6 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
-// StoreOptions turns process settings into event store options.
-func StoreOptions(cfg config.Config, name string, log *slog.Logger) (eventstore.OpenOptions, error) {
-	dur, err := eventstore.ParseDurability(cfg.Sync)
-	if err != nil {
-		return eventstore.OpenOptions{}, err
-	}
-	return eventstore.OpenOptions{
-		URL: cfg.NATSURL,
-		Embedded: eventstore.EmbeddedOptions{
-			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Durability: dur,
-		},
-		Streams: eventstore.StreamOptions{Replicas: cfg.Replicas, DedupeWindow: cfg.Dedupe},
-		Name:    name,
-		Log:     log,
-	}, nil
-}
-
 // Run is a department process: the ingest API of depts, its operational
 // endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, depts []events.Department, log *slog.Logger) error {
@@ -66,7 +48,7 @@ func Run(ctx context.Context, cfg config.Config, depts []events.Department, log 
 	if authn.UsesDevTokens() {
 		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
 	}
-	opts, err := StoreOptions(cfg, fmt.Sprintf("ingest-%v", depts), log)
+	opts, err := cfg.StoreOptions(fmt.Sprintf("ingest-%v", depts), log)
 	if err != nil {
 		return err
 	}

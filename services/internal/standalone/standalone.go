@@ -45,7 +45,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 	if err != nil {
 		return nil, err
 	}
-	opts, err := ingest.StoreOptions(cfg, "standalone", log)
+	opts, err := cfg.StoreOptions("standalone", log)
 	if err != nil {
 		return nil, err
 	}

@@ -168,10 +168,16 @@ type dirtyFamily struct {
 func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) (res batchResult, err error) {
 	cp := m.checkpoint
 	res.last, res.consistent = cp, m.consistent
-	fresh := len(batch) > 0 && batch[len(batch)-1].seq > cp
+	news := len(batch) > 0 && batch[len(batch)-1].seq > cp
 	flush := o.flush && (len(m.dirty) > 0 || m.repair || m.consistent < cp)
-	if !fresh && !flush {
+	if !news && !flush {
 		return res, nil
+	}
+	if m.repair && m.bulk {
+		// Refolding needs the family index.
+		if err := m.setBulk(ctx, false); err != nil {
+			return res, err
+		}
 	}
 	tx, err := m.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -185,7 +191,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		_ = tx.Rollback()
 		m.states = map[string]*family.State{}
 		m.dirty = map[string]*dirtyFamily{}
-		m.repair = true
+		m.repair, m.complete = true, false
 	}()
 	if m.repair {
 		if err := m.markRepair(ctx, tx); err != nil {
@@ -261,9 +267,6 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		m.dirty = map[string]*dirtyFamily{}
 	}
 	res.last, res.consistent = cp, consistent
-	if res.events > 0 {
-		m.fresh = false
-	}
 	if o.afterCommit != nil {
 		if err := o.afterCommit(cp); err != nil {
 			return res, err
@@ -336,13 +339,13 @@ func (m *readModel) flush(ctx context.Context, tx *sql.Tx) error {
 // of the family arrives. Rows are stored only for valid events, and those
 // are exactly what the live fold applied, so the refolded state is the
 // state the live fold had. The cost is one indexed scan per family per
-// process lifetime, and none at all while the model is fresh.
+// process lifetime, and none at all while the model is complete.
 func (m *readModel) state(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
 	if st, ok := m.states[id]; ok {
 		return st, nil
 	}
 	st := family.New(id)
-	if !m.fresh {
+	if !m.complete {
 		if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), id, st); err != nil {
 			return nil, fmt.Errorf("refold %s: %w", id, err)
 		}

@@ -49,3 +49,30 @@ func ModelFile(p *Projector) string {
 	m := p.model.Load()
 	return m.path
 }
+
+// SetBulkThreshold changes the backlog from which an empty model is bulk
+// loaded; call it before Start.
+func SetBulkThreshold(p *Projector, n uint64) { p.bulkThreshold = n }
+
+// Indexes lists the current read model's indexes.
+func Indexes(ctx context.Context, p *Projector) ([]string, error) {
+	m, release, err := p.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := m.rdb.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -86,6 +86,44 @@ UPDATE checkpoint SET overviews = sequence;
 `,
 }
 
+// timelineIndexes are the timeline's secondary indexes as migration 1
+// creates them. A bulk load drops them and creates them again at its end:
+// building an index by sorting once is far cheaper than inserting every
+// row into two B-trees keyed by family, where each batch dirties a page per
+// family.
+var timelineIndexes = []string{
+	`CREATE INDEX IF NOT EXISTS timeline_family_time ON timeline (family_id, time_ns, sequence)`,
+	`CREATE INDEX IF NOT EXISTS timeline_family_seq ON timeline (family_id, sequence)`,
+}
+
+// setBulk drops (on) or builds (off) the timeline's secondary indexes. A
+// bulk load needs a complete model, because folding a family again from
+// its rows needs the family index.
+func (m *readModel) setBulk(ctx context.Context, on bool) error {
+	if on == m.bulk || (on && !m.complete) {
+		return nil
+	}
+	stmts := timelineIndexes
+	if on {
+		stmts = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
+	}
+	tx, err := m.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("bulk load: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("bulk load: %w", err)
+	}
+	m.bulk = on
+	return nil
+}
+
 // SchemaVersion is the version the migrations bring a read model to.
 var SchemaVersion = len(migrations)
 
@@ -120,9 +158,13 @@ type readModel struct {
 	// trusted (after a failed batch, or a stop between two flushes): the
 	// next flush first refolds every family with rows after consistent.
 	repair bool
-	// fresh is set while the model has never held an event of any family,
-	// so that the first event of a family needs no look-up of stored rows.
-	fresh bool
+	// complete is set while states holds every family that has rows: the
+	// model started empty and no batch has failed since. The first event
+	// of a family then needs no look-up of stored rows, and the timeline's
+	// secondary indexes may be dropped for a bulk load.
+	complete bool
+	// bulk is set while the timeline's secondary indexes are dropped.
+	bulk bool
 
 	mu     sync.RWMutex
 	closed bool
@@ -182,7 +224,13 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	if err := m.w.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM timeline LIMIT 1)`).Scan(&n); err != nil {
 		return fail(err)
 	}
-	m.fresh = n == 0
+	m.complete = n == 0
+	// A bulk load that stopped before it ended left the indexes dropped.
+	for _, q := range timelineIndexes {
+		if _, err := m.w.ExecContext(ctx, q); err != nil {
+			return fail(err)
+		}
+	}
 	for _, s := range []struct {
 		dst **sql.Stmt
 		sql string

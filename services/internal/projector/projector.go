@@ -146,6 +146,11 @@ type Projector struct {
 	}
 	// heartbeat is the SSE comment interval.
 	heartbeat time.Duration
+	// bulkThreshold is the backlog from which an empty read model is
+	// loaded without its timeline indexes (see timelineIndexes).
+	bulkThreshold uint64
+	// loading is set during such a bulk load; the projector is not ready.
+	loading atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -187,11 +192,12 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	p := &Projector{
 		opts: o, dir: dir, log: o.Log, modelNo: n,
-		posCh:     make(chan struct{}),
-		subs:      newSubscribers(),
-		metrics:   newMetrics(),
-		heartbeat: 15 * time.Second,
-		done:      make(chan struct{}),
+		posCh:         make(chan struct{}),
+		subs:          newSubscribers(),
+		metrics:       newMetrics(),
+		heartbeat:     15 * time.Second,
+		bulkThreshold: 10_000,
+		done:          make(chan struct{}),
 	}
 	p.model.Store(m)
 	p.applied.Store(m.consistent)
@@ -246,6 +252,9 @@ func (p *Projector) Close() error {
 func (p *Projector) Ready(context.Context) error {
 	if !p.consumerReady.Load() {
 		return errors.New("durable consumer not yet created")
+	}
+	if p.loading.Load() {
+		return fmt.Errorf("loading the read model from scratch: at %d of %d", p.Position(), p.streamLast.Load())
 	}
 	return nil
 }
@@ -389,10 +398,21 @@ func (p *Projector) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
-	p.noteStreamLast(stream.CachedInfo().State.LastSeq)
+	streamLast := stream.CachedInfo().State.LastSeq
+	p.noteStreamLast(streamLast)
 	p.applyMu.Lock()
 	m := p.model.Load()
 	cp := m.checkpoint
+	if streamLast >= cp+p.bulkThreshold && m.complete {
+		// An empty model far behind: load it without the timeline indexes
+		// and build them once caught up.
+		if err := m.setBulk(ctx, true); err != nil {
+			p.applyMu.Unlock()
+			return err
+		}
+		p.log.Info("projector: bulk loading the read model", "backlog", streamLast-cp)
+	}
+	p.loading.Store(m.bulk)
 	if m.consistent < cp {
 		// The last session stopped between two flushes; the consumer
 		// starts after the checkpoint, so flush before new messages.
@@ -458,6 +478,13 @@ func (p *Projector) consume(ctx context.Context) error {
 		if flush && err == nil {
 			lastFlush = start
 		}
+		if err == nil && m.bulk && b[len(b)-1].pending == 0 {
+			err = m.setBulk(ctx, false)
+			if err == nil {
+				p.log.Info("projector: bulk load done, indexes built", "position", res.last, "took", time.Since(start))
+			}
+		}
+		p.loading.Store(m.bulk)
 		p.applyMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)

@@ -162,6 +162,11 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	var pending []message
 	first := true
 	lastFlush := time.Now()
+	if t := p.Position(); t >= p.bulkThreshold {
+		if err := m.setBulk(ctx, true); err != nil {
+			return fmt.Errorf("projector: rebuild: %w", err)
+		}
+	}
 	// applyUpTo applies the stream to m up to sequence target, in batches,
 	// keeping messages beyond it for later.
 	applyUpTo := func(target uint64) error {
@@ -210,6 +215,14 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		if m.checkpoint < target {
 			if err := applyUpTo(target); err != nil {
 				return err
+			}
+			continue
+		}
+		if m.bulk {
+			// Build the indexes before taking the live applier's lock;
+			// what arrives meanwhile is applied with them.
+			if err := m.setBulk(ctx, false); err != nil {
+				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue
 		}

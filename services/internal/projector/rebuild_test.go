@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -256,6 +257,7 @@ func TestCrashRecovery(t *testing.T) {
 			return nil
 		}
 		return func(p *projector.Projector) {
+			projector.SetBulkThreshold(p, 10) // crash during bulk loads too
 			if beforeCommit {
 				projector.SetHooks(p, hook, nil)
 			} else {
@@ -287,7 +289,7 @@ func TestCrashRecovery(t *testing.T) {
 			last = publish(t, st, 60, 25)
 		}
 	}
-	p := newProjector(t, st, dir, 7, nil)
+	p := newProjector(t, st, dir, 7, func(p *projector.Projector) { projector.SetBulkThreshold(p, 10) })
 	last = max(last, publish(t, st, 85, 30))
 	waitPosition(t, p, last)
 	got, err := p.Digest(context.Background())
@@ -295,11 +297,14 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if idx, _ := projector.Indexes(context.Background(), p); len(idx) != 3 {
+		t.Errorf("indexes after crashes during a bulk load: %v", idx)
+	}
 	// One projector owns the durable consumer at a time.
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	clean := newProjector(t, st, t.TempDir(), 1000, nil)
+	clean := newProjector(t, st, t.TempDir(), 1000, func(p *projector.Projector) { projector.SetBulkThreshold(p, 10) })
 	defer clean.Close()
 	waitPosition(t, clean, last)
 	want, err := clean.Digest(context.Background())
@@ -319,5 +324,12 @@ func TestCrashRecovery(t *testing.T) {
 	rows, _ := projector.Quarantined(context.Background(), clean)
 	if len(rows) == 0 {
 		t.Error("no poison message quarantined")
+	}
+	idx, err := projector.Indexes(context.Background(), clean)
+	if err != nil || !slices.Equal(idx, []string{"family_access_employee", "timeline_family_seq", "timeline_family_time"}) {
+		t.Errorf("indexes after bulk load and rebuild: %v %v", idx, err)
+	}
+	if err := clean.Ready(context.Background()); err != nil {
+		t.Errorf("not ready after catching up: %v", err)
 	}
 }

@@ -40,16 +40,14 @@ const maxReason = 2000
 // (events.ParseStructured, events.Decode), and checks that the subject it
 // is stored under agrees with the event: family, department and type. It
 // never fails: what is not a valid catalog event is marked for quarantine.
-func decode(seq uint64, subject string, data []byte, recorded time.Time) message {
-	m := message{seq: seq, subject: subject, recorded: recorded, raw: data}
-	m.reason = check(&m)
+func (m *message) decode() {
+	m.reason = check(m)
 	if len(m.reason) > maxReason {
 		m.reason = m.reason[:maxReason]
 	}
 	if m.reason == "" {
 		m.title = events.Title(m.env)
 	}
-	return m
 }
 
 func check(m *message) string {

@@ -65,6 +65,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -429,7 +430,9 @@ func (p *Projector) consume(ctx context.Context) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	p.consumerReady.Store(true)
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.opts.BatchSize))
+	// Prefetch several batches, so that the server's delivery overlaps
+	// decoding and applying.
+	it, err := cons.Messages(jetstream.PullMaxMessages(8 * p.opts.BatchSize))
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}
@@ -530,14 +533,37 @@ func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]me
 		if err != nil {
 			return batch, fmt.Errorf("metadata: %w", err)
 		}
-		m := decode(md.Sequence.Stream, msg.Subject(), msg.Data(), md.Timestamp)
-		m.pending, m.msg = md.NumPending, msg
-		batch = append(batch, m)
+		batch = append(batch, message{seq: md.Sequence.Stream, subject: msg.Subject(), recorded: md.Timestamp,
+			raw: msg.Data(), pending: md.NumPending, msg: msg})
 		if md.NumPending == 0 {
 			break
 		}
 	}
+	decodeAll(batch)
 	return batch, nil
+}
+
+// decodeAll decodes a batch on every core: validating an event costs more
+// than applying it, and the applier needs only part of one core.
+func decodeAll(batch []message) {
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
+	if workers <= 1 {
+		for i := range batch {
+			batch[i].decode()
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for lo := 0; lo < len(batch); lo += chunk {
+		part := batch[lo:min(lo+chunk, len(batch))]
+		wg.Go(func() {
+			for i := range part {
+				part[i].decode()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // noteStreamLast records the stream's last sequence for the lag gauge.

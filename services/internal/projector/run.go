@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
@@ -34,6 +36,7 @@ func StoreOptions(cfg config.Config, log *slog.Logger) (eventstore.OpenOptions, 
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	tuneGC(os.Getenv)
 	authn, err := auth.Load(cfg.ConfigPath)
 	if err != nil {
 		return err
@@ -69,4 +72,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("projector listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir, "position", p.Position())
 	return srv.Serve(ctx)
+}
+
+// tuneGC trades memory for speed while catching up, unless the operator
+// set GOGC or GOMEMLIMIT: decoding and applying a backlog allocates fast,
+// and with the default GOGC=100 the collector took a quarter of the CPU.
+// GOGC=300 under a 224 MiB soft limit keeps the process well inside its
+// 300 MB budget (SQLite's page caches come on top of the Go heap).
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(224 << 20)
+	}
 }

@@ -11,7 +11,7 @@ func SetHooks(p *Projector, beforeCommit, afterCommit func(last uint64) error) {
 }
 
 // SetHeartbeat changes the SSE heartbeat interval; call it before serving.
-func SetHeartbeat(p *Projector, d time.Duration) { p.heartbeat = d }
+func SetHeartbeat(p *Projector, d time.Duration) { p.heartbeat.Store(int64(d)) }
 
 // QuarantineRow is a row of the quarantine table.
 type QuarantineRow struct {

@@ -145,8 +145,15 @@ type Projector struct {
 	hooks struct {
 		beforeCommit, afterCommit func(last uint64) error
 	}
-	// heartbeat is the SSE comment interval.
-	heartbeat time.Duration
+	// heartbeat is the SSE comment interval, in nanoseconds.
+	heartbeat atomic.Int64
+	// ahead is set when the read model has applied more than the stream
+	// holds: the stream was replaced, and only a rebuild can fix that.
+	ahead atomic.Bool
+	// session cancels the running consumer session, so that it is
+	// positioned again from the checkpoint.
+	sessionMu sync.Mutex
+	session   context.CancelFunc
 	// bulkThreshold is the backlog from which an empty read model is
 	// loaded without its timeline indexes (see timelineIndexes).
 	bulkThreshold uint64
@@ -196,11 +203,11 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 		posCh:         make(chan struct{}),
 		subs:          newSubscribers(),
 		metrics:       newMetrics(),
-		heartbeat:     15 * time.Second,
 		bulkThreshold: 10_000,
 		done:          make(chan struct{}),
 	}
 	p.model.Store(m)
+	p.heartbeat.Store(int64(15 * time.Second))
 	p.applied.Store(m.consistent)
 	p.metrics.applied.Set(float64(m.consistent))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
@@ -253,6 +260,9 @@ func (p *Projector) Close() error {
 func (p *Projector) Ready(context.Context) error {
 	if !p.consumerReady.Load() {
 		return errors.New("durable consumer not yet created")
+	}
+	if p.ahead.Load() {
+		return fmt.Errorf("the read model (at %d) is ahead of the stream (at %d): the stream was replaced; run projector rebuild", p.Position(), p.streamLast.Load())
 	}
 	if p.loading.Load() {
 		return fmt.Errorf("loading the read model from scratch: at %d of %d", p.Position(), p.streamLast.Load())
@@ -404,6 +414,11 @@ func (p *Projector) consume(ctx context.Context) error {
 	p.applyMu.Lock()
 	m := p.model.Load()
 	cp := m.checkpoint
+	p.ahead.Store(streamLast < cp)
+	if streamLast < cp {
+		p.log.Error("projector: the read model is ahead of the stream; the stream was replaced, run projector rebuild",
+			"checkpoint", cp, "stream", streamLast)
+	}
 	if streamLast >= cp+p.bulkThreshold && m.complete {
 		// An empty model far behind: load it without the timeline indexes
 		// and build them once caught up.
@@ -438,6 +453,9 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	p.sessionMu.Lock()
+	p.session = cancel
+	p.sessionMu.Unlock()
 	batches := make(chan []message, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -505,6 +523,16 @@ func (p *Projector) consume(ctx context.Context) error {
 		return err
 	default:
 		return ctx.Err()
+	}
+}
+
+// reposition ends the running consumer session; the next one starts right
+// after the current model's checkpoint.
+func (p *Projector) reposition() {
+	p.sessionMu.Lock()
+	defer p.sessionMu.Unlock()
+	if p.session != nil {
+		p.session()
 	}
 }
 

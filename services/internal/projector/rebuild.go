@@ -209,8 +209,23 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		return nil
 	}
 
+	// The live position, or, when the live model is ahead of a replaced
+	// stream, the stream's end.
+	liveTarget := func() (uint64, error) {
+		if !p.ahead.Load() {
+			return p.Position(), nil
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("projector: rebuild: stream: %w", err)
+		}
+		return info.State.LastSeq, nil
+	}
 	for {
-		target := p.Position()
+		target, err := liveTarget()
+		if err != nil {
+			return err
+		}
 		p.rebuild.update(func(s *RebuildStatus) { s.Target = target })
 		if m.checkpoint < target {
 			if err := applyUpTo(target); err != nil {
@@ -229,7 +244,10 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		// Caught up: hold the live applier between two batches, apply what
 		// it committed meanwhile, and swap.
 		p.applyMu.Lock()
-		target = p.Position()
+		if target, err = liveTarget(); err != nil {
+			p.applyMu.Unlock()
+			return err
+		}
 		if err := applyUpTo(target); err != nil {
 			p.applyMu.Unlock()
 			return err
@@ -249,6 +267,11 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		old := p.model.Swap(m)
 		p.modelNo = n
 		swapped = true
+		if p.ahead.Swap(false) {
+			// The live consumer waits beyond the old model's checkpoint.
+			p.setApplied(m.consistent)
+			p.reposition()
+		}
 		p.applyMu.Unlock()
 		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = m.checkpoint, target })
 		if err := old.retire(true); err != nil {

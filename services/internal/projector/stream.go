@@ -85,11 +85,15 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	heartbeat := time.NewTicker(p.heartbeat)
+	heartbeat := time.NewTicker(time.Duration(p.heartbeat.Load()))
 	defer heartbeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-p.ctx.Done():
+			// Shutting down: end the stream so the server can stop; the
+			// client resumes elsewhere with Last-Event-ID.
 			return nil
 		case <-sub.dropped:
 			return nil

@@ -272,8 +272,9 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			p.setApplied(m.consistent)
 			p.reposition()
 		}
+		// From here on m belongs to the live applier.
 		p.applyMu.Unlock()
-		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = m.checkpoint, target })
+		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = target, target })
 		if err := old.retire(true); err != nil {
 			p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.path), "err", err)
 		}

@@ -37,7 +37,7 @@ type message struct {
 const maxReason = 2000
 
 // decode reads a stored message by the same rules ingest accepts events by
-// (events.ParseStructured, events.Decode), and checks that the subject it
+// (events.ParseStructured, then events.Decode's validation), and checks that the subject it
 // is stored under agrees with the event: family, department and type. It
 // never fails: what is not a valid catalog event is marked for quarantine.
 func (m *message) decode() {
@@ -59,7 +59,11 @@ func check(m *message) string {
 	if err != nil {
 		return err.Error()
 	}
-	env, err := events.Decode(ev)
+	// The catalog's rules, with "now" being when the stream recorded the
+	// message, so that a replay next year decides exactly as the live
+	// projector did (an event may not lie more than a day in the future).
+	recorded := m.recorded
+	env, err := events.Validator{Now: func() time.Time { return recorded }}.Validate(ev)
 	if err != nil {
 		return err.Error()
 	}

@@ -6,8 +6,10 @@
 // One durable pull consumer, named "projector", reads the whole
 // FAMILY_EVENTS stream (per-family filtered consumers are slow at scale).
 // Messages are fetched in batches of up to BatchSize, or what is available,
-// decoded once by the catalog's rules (events.ParseStructured and
-// events.Decode) while the previous batch is written, and applied to the
+// decoded once by the catalog's rules (events.ParseStructured and the
+// validation of events.Decode, with the message's JetStream timestamp as
+// "now", so that a replay decides as the live projector did) while the
+// previous batch is written, and applied to the
 // SQLite read model in ONE transaction that also stores the checkpoint: the
 // last stream sequence applied. The batch is acknowledged (AckAll on its
 // last message) only after the commit.

@@ -40,3 +40,10 @@ clean:
 # them, in one run, and prints the figures (see docs/PERFORMANCE.md).
 bench:
 	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)
+
+# demo loads the demo data (50 synthetic families over 2023–2024) into a
+# running system through its ingest API, e.g. one started by `make run`.
+# DEMOFLAGS: -url, -seed, -families, or -sof-url … per department.
+.PHONY: demo
+demo:
+	$(GO) run ./services/cmd/demo $(DEMOFLAGS)

@@ -1,6 +1,8 @@
 // Command standalone runs the whole Job og Familie backend in one process:
 // an embedded NATS JetStream server, the four department ingest services,
 // and (as they land) the projector and audit APIs, on one HTTP listener.
+// With -demo it also loads the demo data through its own ingest API once it
+// is ready, and keeps running.
 package main
 
 import (
@@ -15,11 +17,19 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/demo"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
+// demoFlags ask the standalone to load the demo data once it is ready.
+type demoFlags struct {
+	load     bool
+	seed     int64
+	families int
+}
+
 func main() {
-	cfg, err := config.Parse("standalone", os.Args[1:], os.Getenv, os.Stderr)
+	cfg, df, err := parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -30,13 +40,31 @@ func main() {
 	log := cfg.Logger().With("service", "standalone")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := realMain(ctx, cfg, log); err != nil {
+	if err := realMain(ctx, cfg, df, log); err != nil {
 		log.Error("stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+// parse is config.Parse plus the standalone's own -demo flags.
+func parse(args []string) (config.Config, demoFlags, error) {
+	var cfg config.Config
+	var df demoFlags
+	fs := cfg.FlagSet("standalone", os.Getenv)
+	fs.SetOutput(os.Stderr)
+	fs.BoolVar(&df.load, "demo", false, "load the demo data (synthetic families, through the ingest API) once ready; loading again stores nothing new")
+	fs.Int64Var(&df.seed, "demo-seed", 1, "seed of the demo data")
+	fs.IntVar(&df.families, "demo-families", demo.DefaultFamilies, "number of demo families")
+	if err := fs.Parse(args); err != nil {
+		return cfg, df, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, df, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	return cfg, df, cfg.Check()
+}
+
+func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Logger) error {
 	s, err := standalone.Start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -54,5 +82,19 @@ func realMain(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	fmt.Fprintln(os.Stderr)
 	log.Info("standalone running", "http", s.URL(), "nats", s.Store.ClientURL, "data", cfg.DataDir)
+	if df.load {
+		// The demo goes through the HTTP API like any department system,
+		// so it exercises what a newcomer will use; the server keeps
+		// running whatever the outcome.
+		go func() {
+			st, err := demo.Load(ctx, demo.Options{BaseURL: s.URL(), Seed: df.seed, Families: df.families, Progress: os.Stderr})
+			if err != nil {
+				log.Error("demo data not loaded", "err", err)
+				return
+			}
+			log.Info("demo data loaded", "families", st.Families, "events", st.Events, "new", st.Stored(), "duplicates", st.Duplicates)
+			fmt.Fprintf(os.Stderr, "demo: try  curl -s -H 'Authorization: Bearer dev-coordinator' %s/v1/families\n", s.URL())
+		}()
+	}
 	return s.Wait()
 }

@@ -1,0 +1,80 @@
+// Command demo loads the demo data (internal/demo: synthetic Tingbjerg-like
+// families over 2023 and 2024) into a running Job og Familie system through
+// its ingest API, with the dev department tokens. Loading the same seed
+// again stores nothing new.
+//
+//	demo -url http://127.0.0.1:8080 -seed 1 -families 50
+//
+// Against one process per department, give each its URL with -sof-url,
+// -bif-url, -buf-url and -suf-url.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/demo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := realMain(ctx, os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(out)
+	o := demo.Options{Progress: out, DepartmentURLs: map[events.Department]string{}}
+	fs.StringVar(&o.BaseURL, "url", envOr("JF_DEMO_URL", "http://127.0.0.1:8080"), "base URL of the ingest API, e.g. the standalone's (JF_DEMO_URL)")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic data; the same seed gives the same events")
+	fs.IntVar(&o.Families, "families", demo.DefaultFamilies, "number of families")
+	deptURLs := map[events.Department]*string{}
+	for _, d := range events.Departments {
+		deptURLs[d] = fs.String(string(d)+"-url", "", "base URL of "+string(d)+"'s ingest service, if not -url")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected arguments %v", fs.Args())
+	}
+	for d, u := range deptURLs {
+		if *u != "" {
+			o.DepartmentURLs[d] = *u
+		}
+	}
+	start := time.Now()
+	st, err := demo.Load(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "demo: done in %s: %d events of %d families (%d new, %d already stored) in %d requests\n",
+		time.Since(start).Round(100*time.Millisecond), st.Events, st.Families, st.Stored(), st.Duplicates, st.Requests)
+	if len(o.DepartmentURLs) == 0 {
+		fmt.Fprintf(out, "demo: try  curl -s -H 'Authorization: Bearer dev-coordinator' %s/v1/families\n", o.BaseURL)
+	}
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

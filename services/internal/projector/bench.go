@@ -1,0 +1,493 @@
+package projector
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// BenchOptions size a run of Bench.
+type BenchOptions struct {
+	// Events are preloaded over Families families, one of which (BIG)
+	// gets BigFamily of them.
+	Events, Families, BigFamily int
+	// RawInsert rows measure the raw SQLite limit.
+	RawInsert int
+	// Queries timeline reads and Writes read-your-writes round trips.
+	Queries, Writes int
+	// Projector is the projector binary to run as a child process; empty
+	// means this executable.
+	Projector string
+	Dir       string
+	Out       io.Writer
+}
+
+// DefaultBenchOptions are the sizes of the issue's targets.
+func DefaultBenchOptions() BenchOptions {
+	return BenchOptions{Events: 1_000_000, Families: 10_000, BigFamily: 10_000, RawInsert: 300_000,
+		Queries: 2000, Writes: 500, Out: os.Stdout}
+}
+
+// Bench measures the projector against the raw limits of its parts in one
+// run on this machine and prints the figures (docs/PERFORMANCE.md):
+//
+//   - raw JetStream fetch: an ordered consumer reads the preloaded stream;
+//   - raw batched SQLite insert: the timeline rows, 1000 a transaction, into
+//     a table with only its primary key;
+//   - catch-up: a projector process with an empty read model reads the
+//     whole stream (target ≥ 0.7 × the lower raw limit), with its peak RSS
+//     (target ≤ 300 MB);
+//   - timeline query: the latest 100 entries of a family with BigFamily
+//     events, over HTTP with the access log (target p99 ≤ 5 ms);
+//   - read-your-writes: an event stored on JetStream as ingest stores it,
+//     then GET with X-Min-Position (target p99 ≤ 25 ms).
+//
+// The projector runs as its own process (this executable with the
+// projector's flags, or opts.Projector), so that its RSS is its own.
+func Bench(ctx context.Context, o BenchOptions) error {
+	out := o.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "jfbench-projector-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	nc, err := eventstore.Connect(ns.ClientURL(), nil, "bench")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	gen := newBenchEvents(o.Families, o.BigFamily)
+	if err := gen.publish(ctx, js, o.Events); err != nil {
+		return err
+	}
+	p("preloaded %d events over %d families (family BIG: %d) in %s", o.Events, o.Families, o.BigFamily, time.Since(start).Round(time.Millisecond))
+
+	fetch, err := rawFetch(ctx, js, o.Events)
+	if err != nil {
+		return err
+	}
+	p("raw JetStream fetch (limit): %.0f msg/s", fetch)
+	insert, err := rawInsert(ctx, filepath.Join(dir, "raw.db"), gen, o.RawInsert, false)
+	if err != nil {
+		return err
+	}
+	p("raw batched SQLite insert, primary key only (limit): %.0f rows/s", insert)
+	indexed, err := rawInsert(ctx, filepath.Join(dir, "raw-indexed.db"), gen, o.RawInsert, true)
+	if err != nil {
+		return err
+	}
+	p("raw batched SQLite insert with the timeline's two indexes: %.0f rows/s", indexed)
+	limit := min(fetch, insert)
+
+	exe := o.Projector
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "projector.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", ns.ClientURL(), "-data", filepath.Join(dir, "data"), "-log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = os.Environ()
+	start = time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	base := "http://" + addr
+	var peak int64
+	for {
+		if rss := rssOf(cmd.Process.Pid, "VmRSS"); rss > peak {
+			peak = rss
+		}
+		pos, _ := position(base)
+		if pos >= uint64(o.Events) {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("the projector exited (%v); see %s", err, logf.Name())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	took := time.Since(start)
+	rate := float64(o.Events) / took.Seconds()
+	peak = max(peak, rssOf(cmd.Process.Pid, "VmHWM"))
+	p("catch-up of %d events (process start to applied): %s = %.0f events/s = %.2f x the lower raw limit (target >= 0.7), %.2f x the indexed insert",
+		o.Events, took.Round(time.Millisecond), rate, rate/limit, rate/min(fetch, indexed))
+	p("projector peak RSS while catching up: %d MB (target <= 300)", peak>>20)
+
+	// Readiness comes once the indexes are built.
+	for ready(base) != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lat, err := timelineLatency(ctx, base, o.Queries)
+	if err != nil {
+		return err
+	}
+	p("timeline query (latest 100 of %d, %d sequential GETs): p50 %s, p99 %s (target p99 <= 5ms)",
+		o.BigFamily, o.Queries, pct(lat, 50), pct(lat, 99))
+	lat, err = rywLatency(ctx, js, base, gen, o.Writes)
+	if err != nil {
+		return err
+	}
+	p("read-your-writes (JetStream write as ingest does it, then GET with X-Min-Position, %d times): p50 %s, p99 %s (target p99 <= 25ms)",
+		o.Writes, pct(lat, 50), pct(lat, 99))
+	return nil
+}
+
+// benchEvents makes valid catalog events fast, from templates.
+type benchEvents struct {
+	families, big int
+	n             int
+	base          time.Time
+}
+
+func newBenchEvents(families, big int) *benchEvents {
+	return &benchEvents{families: families, big: big, base: time.Now().UTC().Add(-365 * 24 * time.Hour)}
+}
+
+// next returns the subject and CloudEvent JSON of event i.
+func (g *benchEvents) next(i int) (string, []byte) {
+	// The big family's events are spread evenly over the stream.
+	fam := "F" + strconv.Itoa(i%g.families)
+	k := i / g.families
+	if g.big > 0 && i%(max(1, g.n/g.big)) == 0 {
+		fam, k = "BIG", i/max(1, g.n/g.big)
+	}
+	var dept, name, data string
+	switch {
+	case k == 0:
+		dept, name = "sof", "family.enrolled"
+		data = `{"members":[{"personId":"P1","role":"parent"},{"personId":"C1","role":"child"}],"courseStart":"2024-01-15","childCaseIds":["CASE1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}`
+	case k == 1:
+		dept, name, data = "sof", "caseworker.assigned", `{"employeeId":"E1001"}`
+	case k%4 == 0:
+		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
+	case k%4 == 1:
+		dept, name, data = "suf", "health.assessed", `{"personId":"P1","barrierToWork":`+strconv.FormatBool(i%2 == 0)+`}`
+	case k%4 == 2:
+		dept, name, data = "bif", "employment.started", `{"personId":"P1","kind":"small-job","hoursPerWeek":`+strconv.Itoa(i%30+1)+`}`
+	default:
+		dept, name, data = "sof", "meeting.held", `{"kind":"family","participants":["E1001","E1002"]}`
+	}
+	t := g.base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+	ev := `{"specversion":"1.0","id":"bench-` + strconv.Itoa(i) + `","source":"/departments/` + dept +
+		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + t +
+		`","datacontenttype":"application/json","data":` + data + `}`
+	return "families." + fam + "." + dept + "." + name, []byte(ev)
+}
+
+func (g *benchEvents) publish(ctx context.Context, js jetstream.JetStream, n int) error {
+	g.n = n
+	var futures []jetstream.PubAckFuture
+	for i := range n {
+		subj, b := g.next(i)
+		f, err := js.PublishAsync(subj, b)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+		if len(futures) == 4000 || i == n-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return err
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			futures = futures[:0]
+		}
+	}
+	return nil
+}
+
+// rawFetch reads n messages with an ordered consumer and nothing else.
+func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
+	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(8000))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	start := time.Now()
+	for range n {
+		if _, err := it.Next(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// rawInsert inserts n timeline-shaped rows, 1000 a transaction, into a
+// table with only its primary key (or, indexed, also the timeline's two
+// indexes), with the read model's settings.
+func rawInsert(ctx context.Context, path string, g *benchEvents, n int, indexed bool) (float64, error) {
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE timeline (sequence INTEGER PRIMARY KEY, family_id TEXT NOT NULL, event_id TEXT NOT NULL,
+		time_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL, department TEXT NOT NULL, type TEXT NOT NULL, title TEXT NOT NULL,
+		data TEXT NOT NULL, actor TEXT NOT NULL)`); err != nil {
+		return 0, err
+	}
+	if indexed {
+		for _, q := range timelineIndexes {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				return 0, err
+			}
+		}
+	}
+	st, err := db.PrepareContext(ctx, `INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	type row struct {
+		fam, id, dept, typ string
+		data               []byte
+	}
+	rows := make([]row, 0, 1000)
+	var spent time.Duration // in SQLite only, not making rows
+	for lo := 0; lo < n; lo += 1000 {
+		rows = rows[:0]
+		for i := lo; i < min(lo+1000, n); i++ {
+			subj, b := g.next(i)
+			tok := strings.SplitN(subj, ".", 4)
+			var ev struct{ ID, Type string }
+			_ = json.Unmarshal(b, &ev)
+			rows = append(rows, row{tok[1], ev.ID, tok[2], ev.Type, b[strings.Index(string(b), `"data":`)+7 : len(b)-1]})
+		}
+		t0 := time.Now()
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		ts := tx.StmtContext(ctx, st)
+		for j, r := range rows {
+			seq := lo + j + 1
+			if _, err := ts.ExecContext(ctx, seq, r.fam, r.id, int64(seq)*1e9, time.Now().UnixNano(), r.dept, r.typ, "Trivsel målt for C1: 12 (SDQ)", r.data, "/departments/"+r.dept); err != nil {
+				_ = tx.Rollback()
+				return 0, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+		spent += time.Since(t0)
+	}
+	return float64(n) / spent.Seconds(), nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// rssOf reads a size field (VmRSS, VmHWM) of /proc/<pid>/status in bytes.
+func rssOf(pid int, field string) int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+var benchClient = &http.Client{Timeout: 10 * time.Second}
+
+func benchGet(url, token string, hdr map[string]string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
+// position reads X-Position from the cheapest endpoint that carries it.
+func position(base string) (uint64, error) {
+	resp, err := benchGet(base+"/v1/admin/rebuild", "dev-operator", nil)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(resp.Header.Get(HeaderPosition), 10, 64)
+}
+
+func ready(base string) error {
+	resp, err := benchGet(base+"/readyz", "", nil)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+func timelineLatency(ctx context.Context, base string, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		t0 := time.Now()
+		resp, err := benchGet(base+"/v1/families/BIG/timeline?limit=100", "dev-coordinator", nil)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("timeline: %s", resp.Status)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *benchEvents, n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		subj, b := g.next(g.n + i)
+		t0 := time.Now()
+		ack, err := js.Publish(ctx, subj, b)
+		if err != nil {
+			return nil, err
+		}
+		fam := strings.SplitN(subj, ".", 3)[1]
+		resp, err := benchGet(base+"/v1/families/"+fam+"/timeline?limit=1", "dev-auditor",
+			map[string]string{HeaderMinPosition: strconv.FormatUint(ack.Sequence, 10)})
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("read-your-writes: %s", resp.Status)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+func pct(lat []time.Duration, q int) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	i := min(len(s)-1, len(s)*q/100)
+	return s[i].Round(10 * time.Microsecond)
+}
+
+// BenchCommand is `projector bench [-events N] [-families N] [-big N]`.
+func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := DefaultBenchOptions()
+	o.Out = stdout
+	fs := flag.NewFlagSet("projector bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.Events, "events", o.Events, "events in the stream")
+	fs.IntVar(&o.Families, "families", o.Families, "families they belong to")
+	fs.IntVar(&o.BigFamily, "big", o.BigFamily, "events of the family BIG, whose timeline is queried")
+	fs.IntVar(&o.RawInsert, "raw-insert", o.RawInsert, "rows of the raw SQLite insert")
+	fs.IntVar(&o.Queries, "queries", o.Queries, "timeline queries")
+	fs.IntVar(&o.Writes, "writes", o.Writes, "read-your-writes round trips")
+	fs.StringVar(&o.Projector, "projector", "", "projector binary to run (default: this one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := Bench(ctx, o); err != nil {
+		fmt.Fprintln(stderr, "projector bench:", err)
+		return 1
+	}
+	return 0
+}

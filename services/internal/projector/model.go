@@ -184,8 +184,11 @@ func dsn(path string, readOnly bool) string {
 	// batches are simply fetched again, because the consumer is positioned
 	// from the checkpoint stored in the file.
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
+		// Readers sort little (the family list); the writer's index
+		// builds after a bulk load sort a million keys, which may spill
+		// to a temporary file rather than into the process's memory.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "query_only(1)")
 		q.Add("_pragma", "cache_size(-8000)")
 	} else {

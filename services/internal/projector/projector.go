@@ -479,14 +479,12 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 	}()
 	first := true
-	lastFlush := time.Now()
+	var fl flusher
 	for b := range batches {
 		start := time.Now()
 		p.applyMu.Lock()
 		m := p.model.Load()
-		// Flush overviews once caught up (every batch in steady state),
-		// and at least every flushEvery while catching up.
-		flush := b[len(b)-1].pending == 0 || start.Sub(lastFlush) >= flushEvery || len(m.dirty) >= maxDirty
+		flush := fl.due(m, b[len(b)-1].pending == 0)
 		res, err := m.apply(ctx, b, applyOptions{
 			allowGap:     first,
 			flush:        flush,
@@ -499,7 +497,7 @@ func (p *Projector) consume(ctx context.Context) error {
 			p.setApplied(res.consistent)
 		}
 		if flush && err == nil {
-			lastFlush = start
+			fl.done(start)
 		}
 		if err == nil && m.bulk && b[len(b)-1].pending == 0 {
 			err = m.setBulk(ctx, false)
@@ -526,6 +524,36 @@ func (p *Projector) consume(ctx context.Context) error {
 	default:
 		return ctx.Err()
 	}
+}
+
+// flusher decides when a batch also writes the overviews (see
+// readModel.apply): always once caught up, so that in steady state every
+// batch is published at once. While catching up, a flush rewrites the
+// overview of nearly every family, so it comes at most every flushEvery
+// and never takes more than a tenth of the time; during a bulk load,
+// when the projector is not ready and nobody reads, only at its end.
+type flusher struct {
+	last time.Time
+	took time.Duration
+}
+
+func (f *flusher) due(m *readModel, caughtUp bool) bool {
+	switch {
+	case caughtUp || len(m.dirty) >= maxDirty:
+		return true
+	case m.bulk:
+		return false
+	}
+	if f.last.IsZero() {
+		f.last = time.Now()
+	}
+	return time.Since(f.last) >= max(flushEvery, 10*f.took)
+}
+
+// done records a flush that began at start.
+func (f *flusher) done(start time.Time) {
+	f.last = time.Now()
+	f.took = f.last.Sub(start)
 }
 
 // reposition ends the running consumer session; the next one starts right

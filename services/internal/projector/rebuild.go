@@ -161,7 +161,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	}()
 	var pending []message
 	first := true
-	lastFlush := time.Now()
+	var fl flusher
 	if t := p.Position(); t >= p.bulkThreshold {
 		if err := m.setBulk(ctx, true); err != nil {
 			return fmt.Errorf("projector: rebuild: %w", err)
@@ -195,12 +195,13 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 				// them), and the stream denies deletes.
 				return fmt.Errorf("projector: rebuild: the stream skips from %d to %d", m.checkpoint, pending[0].seq)
 			}
-			flush := time.Since(lastFlush) >= flushEvery || len(m.dirty) >= maxDirty
+			t0 := time.Now()
+			flush := fl.due(m, false)
 			if _, err := m.apply(ctx, pending[:k], applyOptions{allowGap: first, flush: flush}); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			if flush {
-				lastFlush = time.Now()
+				fl.done(t0)
 			}
 			first = false
 			pending = pending[k:]

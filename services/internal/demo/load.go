@@ -49,10 +49,11 @@ type Stats struct {
 	// or was stored before (Duplicates).
 	Events     int
 	Duplicates int
-	// Requests is the number of batches posted.
-	Requests      int
-	PerDepartment map[events.Department]int
-	PerType       map[string]int
+	// Requests is the number of batches posted; Retries counts those
+	// sent again (503, or a 409 from a lagging view: see errStale).
+	Requests, Retries int
+	PerDepartment     map[events.Department]int
+	PerType           map[string]int
 }
 
 // Stored is the number of events the load added to the store.
@@ -196,7 +197,19 @@ type batchResponse struct {
 
 // errRetry marks answers worth sending again: the batch carries the same
 // ids, so a retry after an unknown outcome cannot store anything twice.
-var errRetry = errors.New("retry")
+//
+// errStale is a 409 from an ingest service whose view of the family lags
+// behind another process's write. With one process per department, each
+// ingest checks against its own copy of the stream, which learns of the
+// other departments' events a moment after they are stored: a batch posted
+// right after its family's enrolment by SOF may find the family not yet
+// enrolled at BIF. The demo's events are proven in order against the
+// family model, so such a conflict clears once the view has caught up;
+// it is retried briefly, and a real conflict still fails the load.
+var (
+	errRetry = errors.New("retry")
+	errStale = fmt.Errorf("conflict with a lagging view: %w", errRetry)
+)
 
 // post sends one batch, retrying while the store is unavailable, and
 // returns how many of its events were stored before.
@@ -211,12 +224,25 @@ func (l *loader) post(ctx context.Context, b []Event) (int, error) {
 		body = append(body, e.JSON...)
 	}
 	body = append(body, ']')
-	wait := 250 * time.Millisecond
+	wait, conflicts := 250*time.Millisecond, 0
 	for attempt := 1; ; attempt++ {
 		dups, err := l.try(ctx, dept, body, b)
+		if errors.Is(err, errStale) && conflicts < 40 {
+			// About four seconds in all, far more than a view lags.
+			conflicts++
+			attempt--
+			l.stats.Retries++
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Duration(conflicts) * 5 * time.Millisecond):
+			}
+			continue
+		}
 		if err == nil || !errors.Is(err, errRetry) || attempt == 8 {
 			return dups, err
 		}
+		l.stats.Retries++
 		l.progress("demo: %v; retrying in %s", err, wait)
 		select {
 		case <-ctx.Done():
@@ -250,6 +276,9 @@ func (l *loader) try(ctx context.Context, dept events.Department, body []byte, b
 	case http.StatusOK, http.StatusCreated:
 	case http.StatusServiceUnavailable:
 		return 0, fmt.Errorf("demo: %s ingest: 503 %s: %w", dept, bytes.TrimSpace(raw), errRetry)
+	case http.StatusConflict:
+		return 0, fmt.Errorf("demo: %s ingest refused a batch of %d events (%s … %s): 409 %s: %w",
+			dept, len(b), b[0].ID, b[len(b)-1].ID, bytes.TrimSpace(raw), errStale)
 	default:
 		return 0, fmt.Errorf("demo: %s ingest refused a batch of %d events (%s … %s): %d %s",
 			dept, len(b), b[0].ID, b[len(b)-1].ID, resp.StatusCode, bytes.TrimSpace(raw))

@@ -1,0 +1,553 @@
+package deploytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/demo"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/projector"
+)
+
+// natsUsers are the users of deploy/nats/accounts.conf; the server reads
+// each one's password hash from JF_NATS_<USER>_HASH.
+var natsUsers = []string{"sof", "bif", "buf", "suf", "projector", "audit", "admin", "sys"}
+
+// passwords are this run's, random: the deploy files hold none.
+var passwords = map[string]string{}
+
+func TestMain(m *testing.M) {
+	for _, u := range natsUsers {
+		b := make([]byte, 12)
+		_, _ = rand.Read(b)
+		passwords[u] = hex.EncodeToString(b)
+		// The lowest cost keeps the many connections of the tests fast;
+		// the server accepts any bcrypt cost.
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[u]), bcrypt.MinCost)
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv(hashVar(u), string(h))
+	}
+	os.Exit(m.Run())
+}
+
+func hashVar(user string) string { return "JF_NATS_" + strings.ToUpper(user) + "_HASH" }
+
+// repo is the path of the repository's root from this package.
+func repo(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", ".."}, parts...)...)
+}
+
+var nodes = []string{"nats-1", "nats-2", "nats-3"}
+
+// checkFor polls cond until it returns nil or the time is up.
+func checkFor(t *testing.T, total time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", total, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestNATSConfigsParse reads each node's config as nats-server does and
+// checks what the deployment relies on.
+func TestNATSConfigsParse(t *testing.T) {
+	t.Parallel()
+	for _, node := range nodes {
+		opts, err := server.ProcessConfigFile(repo("deploy", "nats", node+".conf"))
+		if err != nil {
+			t.Fatalf("%s: %v", node, err)
+		}
+		if opts.ServerName != node || !opts.JetStream || opts.StoreDir != "/var/lib/nats/jetstream" {
+			t.Errorf("%s: server_name %q, jetstream %v, store_dir %q", node, opts.ServerName, opts.JetStream, opts.StoreDir)
+		}
+		if opts.Cluster.Name != "jobogfamilie" || opts.Cluster.Port != 6222 || len(opts.Routes) != 3 {
+			t.Errorf("%s: cluster %q port %d with %d routes", node, opts.Cluster.Name, opts.Cluster.Port, len(opts.Routes))
+		}
+		if opts.Port != 4222 || opts.HTTPHost != "127.0.0.1" {
+			t.Errorf("%s: clients on %d, monitoring on %q", node, opts.Port, opts.HTTPHost)
+		}
+		if opts.SystemAccount != "SYS" {
+			t.Errorf("%s: system account %q", node, opts.SystemAccount)
+		}
+		users := map[string]*server.User{}
+		for _, u := range opts.Users {
+			users[u.Username] = u
+		}
+		for _, name := range natsUsers {
+			u, ok := users[name]
+			if !ok {
+				t.Errorf("%s: no user %s", node, name)
+				continue
+			}
+			// The hash came from the environment, never from the file.
+			if u.Password != os.Getenv(hashVar(name)) || !strings.HasPrefix(u.Password, "$2a$") {
+				t.Errorf("%s: user %s's password is not the bcrypt hash of %s", node, name, hashVar(name))
+			}
+		}
+	}
+}
+
+// cluster is the three nodes, started from the deploy configs.
+type cluster struct {
+	servers []*server.Server
+	urls    []string // client URLs
+}
+
+// freePorts finds ports nobody listens on. The routes must name each
+// other's ports before the servers start, so -1 (any port) cannot be used.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// startCluster starts the three nodes from deploy/nats, changing only what
+// a test on one machine must: addresses and ports on the loopback
+// interface, routes to those ports, a temporary store, no monitoring port.
+// Accounts, users, permissions, JetStream and cluster settings are the
+// files'.
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	ports := freePorts(t, len(nodes))
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	c := &cluster{}
+	for i, node := range nodes {
+		opts, err := server.ProcessConfigFile(repo("deploy", "nats", node+".conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Host, opts.Port = "127.0.0.1", -1
+		opts.HTTPPort = 0
+		opts.StoreDir = t.TempDir()
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		opts.NoLog, opts.NoSigs = true, true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("%s: %v", node, err)
+		}
+		go s.Start()
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatalf("%s did not become ready", node)
+		}
+		c.servers = append(c.servers, s)
+		c.urls = append(c.urls, s.ClientURL())
+	}
+	checkFor(t, 30*time.Second, func() error {
+		leader := ""
+		for _, s := range c.servers {
+			if !s.JetStreamIsClustered() || !s.JetStreamIsCurrent() {
+				return fmt.Errorf("%s: JetStream not clustered and current yet", s.Name())
+			}
+			if s.JetStreamIsLeader() {
+				leader = s.Name()
+			}
+		}
+		if leader == "" {
+			return errors.New("no JetStream meta leader")
+		}
+		return nil
+	})
+	return c
+}
+
+// url is the cluster's client URL list with a user's credentials, the form
+// JF_NATS_URL takes in deploy/ (every URL carries them).
+func (c *cluster) url(user string) string {
+	var us []string
+	for _, u := range c.urls {
+		us = append(us, strings.Replace(u, "nats://", "nats://"+user+":"+passwords[user]+"@", 1))
+	}
+	return strings.Join(us, ",")
+}
+
+// connect connects as user; violations of its permissions arrive on the
+// returned channel.
+func (c *cluster) connect(t *testing.T, user string) (*nats.Conn, <-chan error) {
+	t.Helper()
+	errs := make(chan error, 16)
+	nc, err := nats.Connect(c.url(user), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, errs
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runService runs a service's Run until the test ends.
+func runService(t *testing.T, name string, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("%s stopped: %v", name, err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func serviceConfig(t *testing.T, c *cluster, user string) config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	cfg.DataDir = t.TempDir()
+	cfg.NATSURL = c.url(user)
+	cfg.Replicas = 3
+	return cfg
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	checkFor(t, 30*time.Second, func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s/readyz: %d %s", addr, resp.StatusCode, b)
+		}
+		return nil
+	})
+}
+
+// TestClusterFromDeployConfigs starts the cluster as deployed and runs the
+// services on it as the NATS users of the deployment: the streams come up
+// at three replicas, the permissions are enough for ingest, projector and
+// the access log, and they refuse what they must refuse.
+func TestClusterFromDeployConfigs(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+
+	// One ingest process per department and the projector, each as its
+	// own NATS user. SOF starts first and creates the streams as the sof
+	// user; the others then find them (stream update). Starting all at
+	// once works as well, but concurrent creations of a replicated stream
+	// can take a retry of several seconds.
+	deptCfg := map[events.Department]config.Config{}
+	for _, d := range events.Departments {
+		cfg := serviceConfig(t, c, string(d))
+		deptCfg[d] = cfg
+		runService(t, string(d), func(ctx context.Context) error {
+			return ingest.Run(ctx, cfg, []events.Department{d}, quietLog())
+		})
+		if d == events.SOF {
+			waitReady(t, cfg.HTTPAddr)
+		}
+	}
+	sofCfg, bifCfg, projCfg := deptCfg[events.SOF], deptCfg[events.BIF], serviceConfig(t, c, "projector")
+	runService(t, "projector", func(ctx context.Context) error { return projector.Run(ctx, projCfg, quietLog()) })
+	waitReady(t, projCfg.HTTPAddr)
+	for _, cfg := range deptCfg {
+		waitReady(t, cfg.HTTPAddr)
+	}
+
+	admin, _ := c.connect(t, "admin")
+	ajs, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
+		checkFor(t, 20*time.Second, func() error {
+			s, err := ajs.Stream(ctx, name)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+				return fmt.Errorf("%s: %d replicas, cluster %+v", name, info.Config.Replicas, info.Cluster)
+			}
+			for _, r := range info.Cluster.Replicas {
+				if !r.Current {
+					return fmt.Errorf("%s: replica %s not current", name, r.Name)
+				}
+			}
+			if !info.Config.DenyDelete || !info.Config.DenyPurge {
+				return fmt.Errorf("%s: deletes or purges allowed", name)
+			}
+			return nil
+		})
+	}
+
+	t.Run("department publishes only its own subjects", func(t *testing.T) {
+		nc, errs := c.connect(t, "bif")
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := streamMsgs(t, ajs, eventstore.FamilyStream)
+
+		// A SOF subject: the server refuses the publish.
+		foreign := "families.F1.sof.family.referred"
+		if err := nc.Publish(foreign, rawEvent(t, events.SOF, "F1", &events.FamilyReferred{Reason: "forsøg"})); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, foreign)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err = js.Publish(pctx, foreign, rawEvent(t, events.SOF, "F1", &events.FamilyReferred{Reason: "forsøg"}))
+		cancel()
+		if err == nil {
+			t.Fatalf("a JetStream publish to %s as bif was acknowledged", foreign)
+		}
+		expectViolation(t, errs, foreign)
+
+		// Its own subject: stored.
+		own := "families.F1.bif.praktik.started"
+		ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: own, Header: nats.Header{jetstream.MsgIDHeader: []string{"deploytest-bif-1"}},
+			Data: rawEvent(t, events.BIF, "F1", &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})})
+		if err != nil {
+			t.Fatalf("bif publishing %s: %v", own, err)
+		}
+		m, err := ajs.Stream(ctx, eventstore.FamilyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.GetMsg(ctx, ack.Sequence)
+		if err != nil || got.Subject != own {
+			t.Fatalf("sequence %d: %v, %+v", ack.Sequence, err, got)
+		}
+		if after := streamMsgs(t, ajs, eventstore.FamilyStream); after != before+1 {
+			t.Errorf("stream went from %d to %d messages, want one more", before, after)
+		}
+
+		// Nor may a department service delete the stream.
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = js.DeleteStream(dctx, eventstore.FamilyStream)
+		cancel()
+		if err == nil {
+			t.Fatal("bif deleted FAMILY_EVENTS")
+		}
+		expectViolation(t, errs, "$JS.API.STREAM.DELETE."+eventstore.FamilyStream)
+	})
+
+	t.Run("projector and audit write no family events", func(t *testing.T) {
+		for _, user := range []string{"projector", "audit", "admin"} {
+			nc, errs := c.connect(t, user)
+			subj := "families.F1.sof.family.referred"
+			if err := nc.Publish(subj, rawEvent(t, events.SOF, "F1", &events.FamilyReferred{Reason: "forsøg"})); err != nil {
+				t.Fatal(err)
+			}
+			expectViolation(t, errs, subj)
+		}
+		// The audit user reads but does not write the access log either.
+		nc, errs := c.connect(t, "audit")
+		if err := nc.Publish("access.F1", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, "access.F1")
+	})
+
+	t.Run("services work as their users", func(t *testing.T) {
+		fam := "FDEPLOY1"
+		post := func(cfg config.Config, dept events.Department, evs ...[]byte) uint64 {
+			t.Helper()
+			body := append(append([]byte("["), bytes.Join(evs, []byte(","))...), ']')
+			var r struct {
+				Position uint64
+				Rule     string
+			}
+			// A 409 "concurrency" asks the client to send again: this
+			// ingest may not have seen the other department's write to
+			// the family yet.
+			checkFor(t, 10*time.Second, func() error {
+				req, err := http.NewRequest("POST", "http://"+cfg.HTTPAddr+"/departments/"+string(dept)+"/v1/events", bytes.NewReader(body))
+				if err != nil {
+					return err
+				}
+				req.Header.Set("Authorization", "Bearer dev-"+string(dept))
+				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				r.Rule = ""
+				_ = json.Unmarshal(b, &r)
+				switch {
+				case resp.StatusCode == http.StatusCreated:
+					return nil
+				case resp.StatusCode == http.StatusConflict && r.Rule == "concurrency":
+					return fmt.Errorf("%s ingest: %d %s", dept, resp.StatusCode, b)
+				}
+				t.Fatalf("%s ingest: %d %s", dept, resp.StatusCode, b)
+				return nil
+			})
+			return r.Position
+		}
+		post(sofCfg, events.SOF,
+			rawEvent(t, events.SOF, fam, &events.FamilyEnrolled{
+				Members:        []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+				CourseStart:    "2024-01-15",
+				ChildCaseIDs:   []string{"CASE1"},
+				ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
+			}),
+			rawEvent(t, events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}))
+		pos := post(bifCfg, events.BIF, rawEvent(t, events.BIF, fam,
+			&events.PraktikStarted{PraktikID: "PR9", PersonID: "P1", Employer: "12345678", HoursPerWeek: 12}))
+
+		req, err := http.NewRequest("GET", "http://"+projCfg.HTTPAddr+"/v1/families/"+fam+"/timeline", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer dev-coordinator")
+		req.Header.Set("X-Min-Position", strconv.FormatUint(pos, 10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("timeline: %d %s", resp.StatusCode, b)
+		}
+		var tl struct{ Entries []json.RawMessage }
+		if err := json.Unmarshal(b, &tl); err != nil || len(tl.Entries) != 3 {
+			t.Fatalf("timeline of %s has %d entries (%v), want 3: %s", fam, len(tl.Entries), err, b)
+		}
+		// The read was logged through the projector's NATS user.
+		if n := streamMsgs(t, ajs, eventstore.AccessLogStream); n == 0 {
+			t.Error("the coordinator's read left no access-log entry")
+		}
+	})
+
+	t.Run("demo loads into one process per department", func(t *testing.T) {
+		before := streamMsgs(t, ajs, eventstore.FamilyStream)
+		urls := map[events.Department]string{}
+		for d, cfg := range deptCfg {
+			urls[d] = "http://" + cfg.HTTPAddr
+		}
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		st, err := demo.Load(lctx, demo.Options{DepartmentURLs: urls, Seed: 3, Families: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each ingest process checks against its own view of the stream,
+		// which lags the other departments' writes: see demo's errStale.
+		t.Logf("demo: %d events in %d requests, %d retried", st.Events, st.Requests, st.Retries)
+		if st.Duplicates != 0 || streamMsgs(t, ajs, eventstore.FamilyStream) != before+uint64(st.Events) {
+			t.Fatalf("demo stored %d of %d events; the stream grew from %d to %d",
+				st.Stored(), st.Events, before, streamMsgs(t, ajs, eventstore.FamilyStream))
+		}
+	})
+}
+
+var eventSeq struct {
+	sync.Mutex
+	n int
+}
+
+// rawEvent is a valid structured CloudEvent with a fresh id.
+func rawEvent(t *testing.T, dept events.Department, fam string, data events.Payload) []byte {
+	t.Helper()
+	eventSeq.Lock()
+	eventSeq.n++
+	id := fmt.Sprintf("deploytest-%s-%d", dept, eventSeq.n)
+	eventSeq.Unlock()
+	ce, err := events.Build(dept, fam, data, events.WithID(id), events.WithTime(time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// expectViolation waits for the server's permissions violation naming subj.
+func expectViolation(t *testing.T, errs <-chan error, subj string) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subj+`"`) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no permissions violation for %s", subj)
+		}
+	}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}

@@ -181,6 +181,15 @@ func (p *Projector) logAccess(r *http.Request, pr auth.Principal, familyID, why 
 	return nil
 }
 
+// startAccessLog starts logAccess and returns a wait for its outcome, so
+// that the access log's round trip to JetStream overlaps the query; the
+// data is still written only after the acknowledgement.
+func (p *Projector) startAccessLog(r *http.Request, pr auth.Principal, familyID, why string) func() error {
+	done := make(chan error, 1)
+	go func() { done <- p.logAccess(r, pr, familyID, why) }()
+	return func() error { return <-done }
+}
+
 // openFamily is the common start of every read of one family's data:
 // authenticate, honour X-Min-Position, take the read model, authorize,
 // read X-Purpose. The caller logs the access once its own parameters are
@@ -282,12 +291,14 @@ func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error
 		return problem.BadRequest("the overview takes no query parameters")
 	}
 	familyID := r.PathValue("familyId")
+	logged := p.startAccessLog(r, pr, familyID, why)
 	var ov []byte
-	if err := m.rdb.QueryRowContext(r.Context(), `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov); err != nil {
+	qerr := m.rdb.QueryRowContext(r.Context(), `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
+	if err := logged(); err != nil {
 		return err
 	}
-	if err := p.logAccess(r, pr, familyID, why); err != nil {
-		return err
+	if qerr != nil {
+		return qerr
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -295,12 +295,13 @@ func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	page, err := tq.page(r.Context(), m)
-	if err != nil {
+	logged := p.startAccessLog(r, pr, familyID, why)
+	page, qerr := tq.page(r.Context(), m)
+	if err := logged(); err != nil {
 		return err
 	}
-	if err := p.logAccess(r, pr, familyID, why); err != nil {
-		return err
+	if qerr != nil {
+		return qerr
 	}
 	return writeJSON(w, http.StatusOK, page)
 }

@@ -98,6 +98,9 @@ const (
 	// families wait for their overview to be written.
 	flushEvery = time.Second
 	maxDirty   = 50_000
+	// cheapFlush is how many waiting families a flush writes in well under
+	// a millisecond.
+	cheapFlush = 256
 )
 
 // Options configure a projector.
@@ -527,11 +530,12 @@ func (p *Projector) consume(ctx context.Context) error {
 }
 
 // flusher decides when a batch also writes the overviews (see
-// readModel.apply): always once caught up, so that in steady state every
-// batch is published at once. While catching up, a flush rewrites the
-// overview of nearly every family, so it comes at most every flushEvery
-// and never takes more than a tenth of the time; during a bulk load,
-// when the projector is not ready and nobody reads, only at its end.
+// readModel.apply): always once caught up, and whenever few families
+// wait, so that in steady state, even under sustained load, every batch is
+// published at once. While catching up over many families a flush
+// rewrites the overview of nearly every family, so it comes at most every
+// flushEvery and never takes more than a tenth of the time; during a bulk
+// load, when the projector is not ready and nobody reads, only at its end.
 type flusher struct {
 	last time.Time
 	took time.Duration
@@ -543,6 +547,8 @@ func (f *flusher) due(m *readModel, caughtUp bool) bool {
 		return true
 	case m.bulk:
 		return false
+	case len(m.dirty) <= cheapFlush:
+		return true
 	}
 	if f.last.IsZero() {
 		f.last = time.Now()

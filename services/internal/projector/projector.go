@@ -98,8 +98,8 @@ const (
 	// families wait for their overview to be written.
 	flushEvery = time.Second
 	maxDirty   = 50_000
-	// cheapFlush is how many waiting families a flush writes in well under
-	// a millisecond.
+	// cheapFlush is how many waiting families a flush writes in a few
+	// milliseconds.
 	cheapFlush = 256
 )
 

@@ -1,0 +1,326 @@
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/standalone"
+)
+
+// node is one nats-server of the test cluster, restartable on its ports
+// and store.
+type node struct {
+	name        string
+	port, route int
+	dir         string
+	routes      []*url.URL
+	srv         *server.Server
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	opts := &server.Options{
+		ServerName: n.name, Host: "127.0.0.1", Port: n.port,
+		JetStream: true, StoreDir: n.dir, NoSigs: true, NoLog: true,
+		Cluster: server.ClusterOpts{Name: "jf-test", Host: "127.0.0.1", Port: n.route},
+		Routes:  n.routes,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(20 * time.Second) {
+		t.Fatalf("%s not ready", n.name)
+	}
+	n.srv = srv
+}
+
+func (n *node) stop() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+		n.srv = nil
+	}
+}
+
+func startCluster(t *testing.T) []*node {
+	t.Helper()
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), port: freePort(t), route: freePort(t), dir: t.TempDir()}
+	}
+	for _, n := range nodes {
+		for _, o := range nodes {
+			if o != n {
+				n.routes = append(n.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", o.route)})
+			}
+		}
+	}
+	for _, n := range nodes {
+		n.start(t)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+	checkFor(t, 30*time.Second, func() error {
+		for _, n := range nodes {
+			if n.srv.JetStreamIsLeader() {
+				return nil
+			}
+		}
+		return fmt.Errorf("no JetStream meta leader yet")
+	})
+	return nodes
+}
+
+func checkFor(t *testing.T, total time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", total, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func streamLeader(nodes []*node) *node {
+	for _, n := range nodes {
+		if n.srv != nil && n.srv.JetStreamIsStreamLeader("$G", eventstore.FamilyStream) {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures runs the whole
+// system against three nats-servers with the streams at R3, ingests
+// continuously, stops the stream leader and then another node and brings
+// them back. Every event that got a 2xx must then appear exactly once in
+// its family's timeline, and the projector must have carried on.
+func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	nodes := startCluster(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
+	}
+	cfg := config.Defaults()
+	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
+	sa, err := standalone.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sa.Stop() })
+	checkFor(t, 60*time.Second, func() error {
+		resp, err := http.Get(sa.URL() + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("readyz %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+
+	const writers = 4
+	var (
+		mu    sync.Mutex
+		acked = map[string]string{} // event id -> family
+		stop  atomic.Bool
+		wg    sync.WaitGroup
+		fails atomic.Int64
+	)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				fam := fmt.Sprintf("C%d-%d", w, i%5)
+				id := fmt.Sprintf("cluster-%d-%d", w, i)
+				ce, err := events.Build(events.BIF, fam, &events.EducationStarted{PersonID: "P1", Programme: "hf"}, events.WithID(id))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := events.Marshal(ce)
+				// A client retries with the same id until it gets an answer;
+				// that is what makes a lost acknowledgement harmless.
+				for attempt := 0; ; attempt++ {
+					status := post(client, sa.URL(), body)
+					if status == 201 || status == 200 {
+						mu.Lock()
+						acked[id] = fam
+						mu.Unlock()
+						break
+					}
+					fails.Add(1)
+					if status != 503 && status != 0 {
+						t.Errorf("event %s: status %d", id, status)
+						return
+					}
+					if attempt > 300 {
+						t.Errorf("event %s: no answer after %d attempts", id, attempt)
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	waitMore := func(n int) {
+		t.Helper()
+		target := count() + n
+		checkFor(t, 60*time.Second, func() error {
+			if c := count(); c < target {
+				return fmt.Errorf("%d of %d events acknowledged", c, target)
+			}
+			return nil
+		})
+	}
+	waitMore(50)
+	leader := streamLeader(nodes)
+	if leader == nil {
+		t.Fatal("no stream leader")
+	}
+	t.Logf("stopping the stream leader %s after %d events", leader.name, count())
+	leader.stop()
+	waitMore(50)
+	leader.start(t)
+	waitMore(50)
+	var other *node
+	for _, n := range nodes {
+		if n != leader {
+			other = n
+			break
+		}
+	}
+	t.Logf("stopping %s after %d events", other.name, count())
+	other.stop()
+	waitMore(50)
+	other.start(t)
+	waitMore(50)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d events acknowledged, %d failed attempts retried", count(), fails.Load())
+
+	// Every acknowledged event exactly once in its family's timeline.
+	families := map[string]bool{}
+	for _, fam := range acked {
+		families[fam] = true
+	}
+	seen := map[string]int{}
+	checkFor(t, 60*time.Second, func() error {
+		clear(seen)
+		for fam := range families {
+			if err := timeline(client, sa.URL(), fam, seen); err != nil {
+				return err
+			}
+		}
+		for id := range acked {
+			if seen[id] != 1 {
+				return fmt.Errorf("event %s appears %d times in the timeline", id, seen[id])
+			}
+		}
+		return nil
+	})
+	for id, n := range seen {
+		if _, ok := acked[id]; !ok {
+			t.Errorf("event %s is in the timeline %d times but was never acknowledged", id, n)
+		}
+	}
+}
+
+func post(c *http.Client, base string, body []byte) int {
+	req, _ := http.NewRequest("POST", base+"/departments/bif/v1/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer dev-bif")
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// timeline counts the ids of a family's whole timeline into seen.
+func timeline(c *http.Client, base, fam string, seen map[string]int) error {
+	cursor := ""
+	for {
+		u := base + "/v1/families/" + fam + "/timeline?order=asc&limit=500"
+		if cursor != "" {
+			u = base + "/v1/families/" + fam + "/timeline?cursor=" + url.QueryEscape(cursor)
+		}
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "Bearer dev-auditor")
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Entries []struct {
+				ID       string `json:"id"`
+				Sequence uint64 `json:"sequence"`
+			} `json:"entries"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("timeline %s: status %d", fam, resp.StatusCode)
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Entries {
+			seen[e.ID]++
+		}
+		if page.NextCursor == nil {
+			return nil
+		}
+		cursor = *page.NextCursor
+	}
+}
+

@@ -323,4 +323,3 @@ func timeline(c *http.Client, base, fam string, seen map[string]int) error {
 		cursor = *page.NextCursor
 	}
 }
-

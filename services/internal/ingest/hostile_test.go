@@ -129,4 +129,3 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 	}
 	t.Fatal("the server kept a slowloris connection open for 20 s")
 }
-

@@ -5,7 +5,7 @@ BIN       := bin
 BINARIES  := sof bif buf suf projector audit standalone
 TESTFLAGS ?= -race -shuffle=on -count=1 -timeout 30m
 
-.PHONY: all build test vet fmt catalog run bench clean
+.PHONY: all build test vet fmt catalog run bench clean loadtest
 
 all: build
 
@@ -47,3 +47,31 @@ bench:
 .PHONY: demo
 demo:
 	$(GO) run ./services/cmd/demo $(DEMOFLAGS)
+
+# deploy-check checks deploy/ as far as this machine allows: the cluster,
+# permission and consistency tests of services/internal/deploytest (also
+# part of make test), the image's program list against BINARIES, the
+# systemd units with systemd-analyze verify and security (skipped without
+# it), and compose.yaml with compose-go (the loader of docker compose v2)
+# and, if its plugin is installed, docker compose config. Building and
+# running the image needs a Docker engine and is not done here.
+.PHONY: deploy-check
+deploy-check: build
+	cd services && $(GO) test -count=1 ./internal/deploytest/
+	@grep -qx 'ARG BINARIES="$(BINARIES)"' deploy/container/Containerfile || \
+		{ echo "deploy-check: ARG BINARIES of deploy/container/Containerfile is not the Makefile's BINARIES ($(BINARIES))"; exit 1; }
+	@echo "deploy-check: the image's programs are the Makefile's BINARIES"
+	@sh deploy/check-systemd.sh $(BIN)
+	cd deploy/composecheck && GOWORK=off $(GO) run . ../compose.yaml ../dev.env "$(BINARIES)"
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose -f deploy/compose.yaml --env-file deploy/dev.env config -q && \
+		echo "deploy-check: docker compose config accepts deploy/compose.yaml"; \
+	else \
+		echo "deploy-check: no docker compose plugin; docker compose config skipped"; \
+	fi
+
+# loadtest runs 32 concurrent department clients for a minute and checks that
+# acknowledged, stored and projected events agree (make test runs it briefly).
+LOAD_DURATION ?= 60s
+loadtest:
+	JF_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -v -run TestLoadCountsAgree ./services/internal/loadtest/

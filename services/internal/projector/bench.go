@@ -479,6 +479,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.Queries, "queries", o.Queries, "timeline queries")
 	fs.IntVar(&o.Writes, "writes", o.Writes, "read-your-writes round trips")
 	fs.StringVar(&o.Projector, "projector", "", "projector binary to run (default: this one)")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the stream, read models and the projector's log (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

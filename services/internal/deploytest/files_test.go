@@ -1,0 +1,139 @@
+package deploytest
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func read(t *testing.T, parts ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(repo(parts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// makeBinaries is the Makefile's BINARIES: what `make build` builds.
+func makeBinaries(t *testing.T) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^BINARIES\s*:?=\s*(.+)$`).FindStringSubmatch(read(t, "Makefile"))
+	if m == nil {
+		t.Fatal("no BINARIES in the Makefile")
+	}
+	return strings.Fields(m[1])
+}
+
+// TestDeployFilesAgree keeps the image, the units and compose in step with
+// the Makefile and with each other.
+func TestDeployFilesAgree(t *testing.T) {
+	t.Parallel()
+	bins := makeBinaries(t)
+
+	cf := read(t, "deploy", "container", "Containerfile")
+	m := regexp.MustCompile(`(?m)^ARG BINARIES="([^"]*)"$`).FindStringSubmatch(cf)
+	if m == nil || !slices.Equal(strings.Fields(m[1]), bins) {
+		t.Errorf("Containerfile's ARG BINARIES %q differs from the Makefile's %v", m, bins)
+	}
+
+	compose := read(t, "deploy", "compose.yaml")
+	for _, b := range bins {
+		unit := read(t, "deploy", "systemd", "jobogfamilie-"+b+".service")
+		if !strings.Contains(unit, "\nExecStart=/opt/jobogfamilie/bin/"+b) {
+			t.Errorf("jobogfamilie-%s.service does not run /opt/jobogfamilie/bin/%s", b, b)
+		}
+		if !strings.Contains(compose, `command: ["`+b+`"`) {
+			t.Errorf("compose.yaml has no service running %s", b)
+		}
+	}
+
+	// The server in compose is the one the services are built and tested
+	// against.
+	gomod := read(t, "services", "go.mod")
+	v := regexp.MustCompile(`github\.com/nats-io/nats-server/v2 v(\d+\.\d+)\.`).FindStringSubmatch(gomod)
+	img := regexp.MustCompile(`image: docker\.io/library/nats:(\d+\.\d+)-alpine`).FindStringSubmatch(compose)
+	if v == nil || img == nil || v[1] != img[1] {
+		t.Errorf("compose runs nats %v, services/go.mod has nats-server %v", img, v)
+	}
+
+	// Every password variable of the server config is provided by compose,
+	// the dev env file and the example for production.
+	vars := regexp.MustCompile(`\$(JF_NATS_[A-Z]+_HASH)`).FindAllStringSubmatch(read(t, "deploy", "nats", "accounts.conf"), -1)
+	if len(vars) != len(natsUsers) {
+		t.Errorf("accounts.conf reads %d hash variables, want %d", len(vars), len(natsUsers))
+	}
+	example := read(t, "deploy", "systemd", "env", "nats.env.example")
+	for _, v := range vars {
+		if !strings.Contains(compose, "${"+v[1]+":?") || !strings.Contains(example, "\n"+v[1]+"='") {
+			t.Errorf("%s is not set by compose.yaml or nats.env.example", v[1])
+		}
+	}
+}
+
+// TestSystemdUnitsHardened checks the settings every unit must keep, here
+// where systemd-analyze may be missing (make deploy-check runs it).
+func TestSystemdUnitsHardened(t *testing.T) {
+	t.Parallel()
+	want := []string{
+		"User=", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ReadWritePaths=",
+		"EnvironmentFile=/etc/jobogfamilie/", "Restart=on-failure", "TimeoutStopSec=", "CapabilityBoundingSet=\n",
+	}
+	units, err := os.ReadDir(repo("deploy", "systemd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, u := range units {
+		if !strings.HasSuffix(u.Name(), ".service") {
+			continue
+		}
+		n++
+		text := read(t, "deploy", "systemd", u.Name())
+		for _, w := range want {
+			if !strings.Contains(text, "\n"+w) {
+				t.Errorf("%s lacks %q", u.Name(), strings.TrimSpace(w))
+			}
+		}
+		if strings.Contains(text, "\nUser=root") {
+			t.Errorf("%s runs as root", u.Name())
+		}
+	}
+	if n != len(makeBinaries(t))+1 { // and the NATS node template
+		t.Errorf("%d units in deploy/systemd", n)
+	}
+}
+
+// TestDevEnvHashesMatch: the dev env file's hashes are of its passwords, so
+// that compose's servers accept compose's services.
+func TestDevEnvHashesMatch(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open(repo("deploy", "dev.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		env[k] = strings.Trim(v, "'")
+	}
+	for _, u := range natsUsers {
+		pw, hash := env["JF_NATS_"+strings.ToUpper(u)+"_PASSWORD"], env[hashVar(u)]
+		if !strings.HasPrefix(pw, "dev-only-") {
+			t.Errorf("dev password of %s does not say it is dev-only", u)
+		}
+		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)); err != nil {
+			t.Errorf("%s: %s does not match the password: %v", u, hashVar(u), err)
+		}
+	}
+}

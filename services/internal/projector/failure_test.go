@@ -74,3 +74,17 @@ func TestStreamReplaced(t *testing.T) {
 	}
 	waitPosition(t, p, ack.Sequence)
 }
+
+// TestReadiness: not ready until the consumer exists; ready after.
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	ctx := context.Background()
+	p := newProjectorStopped(t, st, t.TempDir())
+	if err := p.Ready(ctx); err == nil {
+		t.Fatal("ready before Start")
+	}
+	p.Start(ctx)
+	defer p.Close()
+	checkFor(t, 10*time.Second, func() error { return p.Ready(ctx) })
+}

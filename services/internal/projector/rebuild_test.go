@@ -178,18 +178,29 @@ func newStore(t testing.TB) *eventstore.Store {
 
 func newProjector(t testing.TB, st *eventstore.Store, dir string, batch int, setup func(*projector.Projector)) *projector.Projector {
 	t.Helper()
-	authn, err := auth.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := projector.New(context.Background(), projector.Options{DataDir: dir, NC: st.NC, JS: st.JS, Auth: authn, Log: quietLog(), BatchSize: batch})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProjectorStopped(t, st, dir, batch)
 	if setup != nil {
 		setup(p)
 	}
 	p.Start(context.Background())
+	return p
+}
+
+// newProjectorStopped opens a projector without starting it.
+func newProjectorStopped(t testing.TB, st *eventstore.Store, dir string, batch ...int) *projector.Projector {
+	t.Helper()
+	authn, err := auth.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := projector.Options{DataDir: dir, NC: st.NC, JS: st.JS, Auth: authn, Log: quietLog()}
+	if len(batch) > 0 {
+		o.BatchSize = batch[0]
+	}
+	p, err := projector.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 

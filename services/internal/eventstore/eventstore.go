@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -69,20 +71,24 @@ type EmbeddedOptions struct {
 	Durability Durability
 	// ServerName defaults to "jobogfamilie".
 	ServerName string
+	// MaxStore caps the bytes JetStream may use on disk (0: the server's
+	// default, a share of the free space).
+	MaxStore int64
 }
 
 // StartEmbedded starts a JetStream-enabled nats-server in this process and
 // waits until it accepts connections.
 func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	opts := &server.Options{
-		ServerName:   o.ServerName,
-		JetStream:    true,
-		StoreDir:     o.StoreDir,
-		SyncAlways:   o.Durability.SyncAlways,
-		SyncInterval: o.Durability.SyncInterval,
-		NoSigs:       true,
-		NoLog:        true,
-		MaxPayload:   8 << 20,
+		ServerName:        o.ServerName,
+		JetStream:         true,
+		StoreDir:          o.StoreDir,
+		SyncAlways:        o.Durability.SyncAlways,
+		SyncInterval:      o.Durability.SyncInterval,
+		NoSigs:            true,
+		NoLog:             true,
+		MaxPayload:        8 << 20,
+		JetStreamMaxStore: o.MaxStore,
 	}
 	if opts.ServerName == "" {
 		opts.ServerName = "jobogfamilie"
@@ -109,18 +115,71 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 			return nil, err
 		}
 		opts.StoreDir = abs
+		if err := CheckWritableDir(abs); err != nil {
+			return nil, fmt.Errorf("eventstore: store directory: %w", err)
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
 	}
+	// The server's own log is off; keep its errors to explain a failed start.
+	logs := &errorLog{}
+	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if !ns.ReadyForConnections(30*time.Second) || !ns.JetStreamEnabled() {
 		ns.Shutdown()
+		if last := logs.last(); last != "" {
+			return nil, fmt.Errorf("eventstore: embedded server did not start: %s", last)
+		}
 		return nil, errors.New("eventstore: embedded server did not become ready")
 	}
 	return ns, nil
 }
+
+// CheckWritableDir makes dir if needed and proves it can be written, so
+// that a wrong path, missing permission or full disk is reported as such
+// at start instead of as a server that never becomes ready.
+func CheckWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	_, werr := f.Write([]byte("ok"))
+	serr := f.Sync()
+	cerr := f.Close()
+	_ = os.Remove(name)
+	return errors.Join(werr, serr, cerr)
+}
+
+// errorLog keeps the embedded server's last error.
+type errorLog struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (l *errorLog) set(format string, v ...any) {
+	l.mu.Lock()
+	l.msg = fmt.Sprintf(format, v...)
+	l.mu.Unlock()
+}
+
+func (l *errorLog) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msg
+}
+
+func (l *errorLog) Noticef(string, ...any)         {}
+func (l *errorLog) Warnf(string, ...any)           {}
+func (l *errorLog) Debugf(string, ...any)          {}
+func (l *errorLog) Tracef(string, ...any)          {}
+func (l *errorLog) Errorf(format string, v ...any) { l.set(format, v...) }
+func (l *errorLog) Fatalf(format string, v ...any) { l.set(format, v...) }
 
 // ConnectOptions are the client options every service uses: reconnect
 // forever, and fail publishes at once while disconnected instead of
@@ -224,6 +283,10 @@ var (
 	ErrUnavailable = errors.New("eventstore: event store unavailable")
 	// ErrDuplicateInBatch: a message id of the batch is already stored.
 	ErrDuplicateInBatch = errors.New("eventstore: batch contains a stored message id")
+	// ErrStoreFull: the store has no room left (disk or storage limit). It
+	// also matches ErrUnavailable: nothing can be written until an operator
+	// makes room, but nothing stored is harmed.
+	ErrStoreFull = errors.New("eventstore: event store is full")
 )
 
 // classify maps NATS and JetStream errors onto the package's sentinels,
@@ -239,6 +302,8 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrConflict, err)
 		case 10201, 10158: // batch contains a stored id / id in process
 			return fmt.Errorf("%w: %w", ErrDuplicateInBatch, err)
+		case 10023, 10047: // insufficient resources / storage resources exceeded
+			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrStoreFull, err)
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 408 {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)

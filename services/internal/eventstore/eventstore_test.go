@@ -2,6 +2,8 @@ package eventstore_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +120,22 @@ func TestParseDurability(t *testing.T) {
 		if _, err := eventstore.ParseDurability(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestUnwritableStoreDirIsReportedAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := dir + "/not-a-dir"
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: file + "/nats", Listen: "off"})
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("err %v, want one that names the cause", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("took %s to report", time.Since(start))
 	}
 }

@@ -294,6 +294,10 @@ func writeProblem(err error, batch bool) error {
 		p := problem.Conflict("concurrency", "the family changed concurrently; retry with the same event id")
 		p.Rule = "concurrency"
 		return p
+	case errors.Is(err, eventstore.ErrStoreFull):
+		p := problem.Unavailable("the event store has no room left (disk or storage limit); nothing of this request was stored. Retry with the same event id once an operator has made room")
+		p.Type, p.Title = problem.TypeBase+"store-full", "Event store full"
+		return p
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return problem.Unavailable("the event store is unavailable or did not confirm the write; retry with the same event id (retries are idempotent)")
 	}

@@ -519,3 +519,48 @@ func TestOperationalEndpoints(t *testing.T) {
 		t.Fatalf("healthz %d while NATS is down: the process itself is alive", s)
 	}
 }
+
+// TestFullStoreGivesClearErrorAndKeepsWhatIsStored: when the store has no
+// room left, writes get a 503 that says so; what was stored stays intact
+// and duplicates are still recognised.
+func TestFullStoreGivesClearErrorAndKeepsWhatIsStored(t *testing.T) {
+	t.Parallel()
+	h := &harness{t: t, store: t.TempDir()}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: h.store, Listen: "127.0.0.1:-1", MaxStore: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ns = ns
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	cfg := config.Defaults()
+	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL = "127.0.0.1:0", t.TempDir(), ns.ClientURL()
+	h.sa, err = standalone.Start(context.Background(), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.sa.Stop() })
+	h.js, _ = jetstream.New(h.sa.Store.NC)
+	h.waitReady()
+
+	var stored [][]byte
+	var full reply
+	for i := 0; i < 2000; i++ {
+		body := ev(t, events.BIF, fmt.Sprintf("F%d", i%10), &events.EducationStarted{PersonID: "P1", Programme: strings.Repeat("x", 200)})
+		r := h.post("bif", "dev-bif", "application/cloudevents+json", body, nil)
+		if r.Status == 201 {
+			stored = append(stored, body)
+			continue
+		}
+		full = r
+		break
+	}
+	if full.Status != 503 || full.Body["type"] != "https://jobogfamilie.kk.dk/problems/store-full" {
+		t.Fatalf("a full store answered %d %s", full.Status, full.Raw)
+	}
+	if len(stored) == 0 || h.lastSeq() != uint64(len(stored)) {
+		t.Fatalf("%d events acknowledged, stream holds %d", len(stored), h.lastSeq())
+	}
+	if r := h.post("bif", "dev-bif", "application/cloudevents+json", stored[0], nil); r.Status != 200 {
+		t.Fatalf("a stored event re-sent to a full store: %d %s", r.Status, r.Raw)
+	}
+}

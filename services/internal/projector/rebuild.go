@@ -235,9 +235,13 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			continue
 		}
 		if m.bulk {
-			// Build the indexes before taking the live applier's lock;
-			// what arrives meanwhile is applied with them.
+			// Build the indexes and write every overview before taking the
+			// live applier's lock, which then waits only for what arrived
+			// meanwhile.
 			if err := m.setBulk(ctx, false); err != nil {
+				return fmt.Errorf("projector: rebuild: %w", err)
+			}
+			if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue

@@ -3,6 +3,7 @@ package projector_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +88,58 @@ func TestReadiness(t *testing.T) {
 	p.Start(ctx)
 	defer p.Close()
 	checkFor(t, 10*time.Second, func() error { return p.Ready(ctx) })
+}
+
+// TestNATSRestart: the projector rides out a restart of NATS and applies
+// what is stored afterwards, neither losing nor repeating anything.
+func TestNATSRestart(t *testing.T) {
+	t.Parallel()
+	storeDir := t.TempDir()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := ns.ClientURL()
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{URL: url, Name: "test", Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	defer p.Close()
+	waitPosition(t, p, publish(t, st, 0, 20))
+	before, _ := p.Digest(context.Background())
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	host, port, _ := strings.Cut(strings.TrimPrefix(url, "nats://"), ":")
+	ns, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: host + ":" + port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	checkFor(t, 20*time.Second, func() error { return st.Ready(context.Background()) })
+	var last uint64
+	checkFor(t, 20*time.Second, func() error {
+		ack, err := st.JS.Publish(context.Background(), "families.F1.sof.family.referred", []byte("not json after restart"))
+		if err != nil {
+			return err
+		}
+		last = ack.Sequence
+		return nil
+	})
+	last = max(last, publish(t, st, 20, 15))
+	waitPosition(t, p, last)
+	after, _ := p.Digest(context.Background())
+	if before == after {
+		t.Error("nothing applied after the restart")
+	}
+	// The same stream projected from scratch gives the same projection.
+	p.Close()
+	clean := newProjector(t, st, t.TempDir(), 0, nil)
+	defer clean.Close()
+	waitPosition(t, clean, last)
+	if want, _ := clean.Digest(context.Background()); want != after {
+		t.Errorf("after a NATS restart %s, from scratch %s", after, want)
+	}
 }

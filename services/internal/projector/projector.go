@@ -6,13 +6,13 @@
 // One durable pull consumer, named "projector", reads the whole
 // FAMILY_EVENTS stream (per-family filtered consumers are slow at scale).
 // Messages are fetched in batches of up to BatchSize, or what is available,
-// decoded once by the catalog's rules (events.ParseStructured and the
-// validation of events.Decode, with the message's JetStream timestamp as
-// "now", so that a replay decides as the live projector did) while the
-// previous batch is written, and applied to the
-// SQLite read model in ONE transaction that also stores the checkpoint: the
-// last stream sequence applied. The batch is acknowledged (AckAll on its
-// last message) only after the commit.
+// decoded once, on every core, by the catalog's rules (events.ParseStructured
+// and the validation of events.Decode, with the message's JetStream
+// timestamp as "now", so that a replay decides as the live projector did)
+// while the previous batch is written, and applied to the SQLite read model
+// in ONE transaction that also stores the checkpoint: the last stream
+// sequence applied. The batch is acknowledged (AckAll on its last message)
+// only after the commit.
 //
 // The checkpoint in the file is the truth; the consumer's own position is a
 // hint. At every start the consumer is reused only when it has delivered
@@ -35,6 +35,15 @@
 // (the employees family.State.Assigned names), quarantine and checkpoint.
 // The timeline's (family_id, sequence) index is the family → sequences
 // index an audit service can use to find a family's messages in the stream.
+//
+// Overviews and access rows are written at flushes (every batch once caught
+// up or while few families wait; while catching up at most every second and
+// never more than a tenth of the time). The checkpoint row keeps both the
+// timeline's position and the flushed one; the API publishes the flushed
+// one as X-Position, so every read sees timeline, overviews and access in
+// agreement. An empty model far behind the stream is bulk loaded: without
+// the timeline's secondary indexes, which are built by one sort at the end
+// (the projector is not ready meanwhile).
 //
 // # Family state
 //

@@ -45,8 +45,10 @@ func FuzzIngestHTTP(f *testing.F) {
 		f.Fatal(err)
 	}
 	// No publisher connection: writes that get this far fail as unavailable.
+	idx := ingest.NewIndex(quietLog())
+	ingest.MarkReady(idx)
 	svc := &ingest.Service{Departments: events.Departments, Auth: authn,
-		Writer: &ingest.Writer{Index: ingest.NewIndex(quietLog()), Publisher: nil}, Log: quietLog()}
+		Writer: &ingest.Writer{Index: idx, Publisher: nil}, Log: quietLog()}
 	mux := http.NewServeMux()
 	svc.Mount(mux)
 	allowed := map[int]bool{400: true, 403: true, 409: true, 413: true, 415: true, 422: true, 503: true}

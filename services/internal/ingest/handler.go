@@ -123,6 +123,12 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		return 0, "forbidden", problem.Forbidden(fmt.Sprintf("principal %q may not emit events for department %s", p.Name, dept))
 	}
 
+	if !s.Writer.Index.Ready() {
+		// Deciding on a state that has not caught up with the stream would
+		// only produce conflicts and misjudged duplicates.
+		p := problem.Unavailable(fmt.Sprintf("ingest is catching up with the event store (at sequence %d); retry shortly", s.Writer.Index.Applied()))
+		return 0, "unavailable", p
+	}
 	ces, batch, err := s.decode(w, r)
 	if err != nil {
 		return 0, "rejected", err

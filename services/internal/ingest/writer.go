@@ -80,6 +80,9 @@ func (w *Writer) Write(ctx context.Context, items []Item) ([]Result, error) {
 // try makes one attempt. A non-zero retryAt asks the caller to wait until
 // the index has applied that sequence and try again.
 func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uint64, _ error) {
+	// What the index had applied when this attempt began: a conflict is
+	// worth another attempt if the stream holds more than that.
+	known := w.Index.Applied()
 	results := make([]Result, len(items))
 	var pending []int
 	for i, it := range items {
@@ -168,14 +171,14 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		}
 		if err != nil {
 			unlock()
-			return w.afterFailure(ctx, err)
+			return w.afterFailure(ctx, err, known)
 		}
 		last = ack.Sequence
 	} else {
 		seq, err := w.Publisher.PublishBatch(ctx, msgs)
 		if err != nil {
 			unlock()
-			return w.afterFailure(ctx, err)
+			return w.afterFailure(ctx, err, known)
 		}
 		last = seq
 	}
@@ -204,7 +207,7 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 // afterFailure decides whether a failed publish is worth another attempt:
 // a concurrency conflict or a duplicate id in a batch means the stream holds
 // messages the index has not applied yet.
-func (w *Writer) afterFailure(ctx context.Context, err error) ([]Result, uint64, error) {
+func (w *Writer) afterFailure(ctx context.Context, err error, known uint64) ([]Result, uint64, error) {
 	if !errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrDuplicateInBatch) {
 		return nil, 0, err
 	}
@@ -212,8 +215,10 @@ func (w *Writer) afterFailure(ctx context.Context, err error) ([]Result, uint64,
 	if serr != nil {
 		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, serr)
 	}
-	if last <= w.Index.Applied() {
-		// Nothing new to learn: the conflict cannot resolve by waiting.
+	if last <= known {
+		// The index knew the whole stream and the write still conflicted:
+		// waiting cannot resolve it.
+		w.Index.log.Warn("ingest: conflict the index cannot explain", "err", err, "streamLast", last, "applied", known)
 		return nil, 0, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return nil, last, nil

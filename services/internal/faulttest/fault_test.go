@@ -1,0 +1,246 @@
+package faulttest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/loadtest"
+)
+
+var standaloneBin string
+
+// TestMain builds the real standalone binary once: these tests kill and
+// signal a process, which only a separate process allows.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jf-faulttest-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	standaloneBin = filepath.Join(dir, "standalone")
+	build := exec.Command("go", "build", "-o", standaloneBin, "kk.dk/jobogfamilie/services/cmd/standalone")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the standalone:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running standalone process.
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func start(t *testing.T, addr, data string) *proc {
+	t.Helper()
+	cmd := exec.Command(standaloneBin, "-http", addr, "-data", data, "-nats-listen", "off", "-log-level", "warn")
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("standalone exited (%v):\n%s", err, p.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standalone not ready:\n%s", p.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writers post events for their own families until stopped; every event is
+// retried with the same id until it gets a 2xx, as a department system
+// would, across crashes and restarts of the server.
+type writers struct {
+	mu      sync.Mutex
+	acked   map[string]bool
+	url     atomic.Value
+	stop    atomic.Bool
+	retries atomic.Int64
+	wg      sync.WaitGroup
+}
+
+func startWriters(t *testing.T, n int, url string) *writers {
+	w := &writers{acked: map[string]bool{}}
+	w.url.Store(url)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for c := range n {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for i := 0; !w.stop.Load(); i++ {
+				id := fmt.Sprintf("fault-%d-%d", c, i)
+				ce, err := events.Build(events.SOF, fmt.Sprintf("K%d", c), &events.MeetingHeld{Kind: "network"}, events.WithID(id))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := events.Marshal(ce)
+				for {
+					req, _ := http.NewRequest("POST", w.url.Load().(string)+"/departments/sof/v1/events", bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer dev-sof")
+					req.Header.Set("Content-Type", "application/cloudevents+json")
+					resp, err := client.Do(req)
+					if err == nil {
+						rb, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode == 201 || resp.StatusCode == 200 {
+							w.mu.Lock()
+							w.acked[id] = true
+							w.mu.Unlock()
+							break
+						}
+						if resp.StatusCode != 503 {
+							t.Errorf("event %s: status %d %s", id, resp.StatusCode, rb)
+							return
+						}
+					}
+					w.retries.Add(1)
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	return w
+}
+
+func (w *writers) count() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
+
+func (w *writers) waitFor(t *testing.T, n int) {
+	t.Helper()
+	target := w.count() + n
+	deadline := time.Now().Add(60 * time.Second)
+	for w.count() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d events acknowledged", w.count(), target)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *writers) finish() { w.stop.Store(true); w.wg.Wait() }
+
+// checkExactlyOnce: every acknowledged event is in the read model once,
+// and nothing else is.
+func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int) {
+	t.Helper()
+	var fams []string
+	for c := range clients {
+		fams = append(fams, fmt.Sprintf("K%d", c))
+	}
+	// The stream's last sequence is at most the number of distinct events;
+	// X-Min-Position waits for the projector to reach what the writers saw.
+	ids, err := loadtest.ReadModelIDs(&http.Client{Timeout: 10 * time.Second}, p.url, fams, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ids) < len(w.acked) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		if ids, err = loadtest.ReadModelIDs(&http.Client{Timeout: 10 * time.Second}, p.url, fams, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := range w.acked {
+		if ids[id] != 1 {
+			t.Errorf("acknowledged event %s is %d times in the read model", id, ids[id])
+		}
+	}
+	for id, n := range ids {
+		if !w.acked[id] {
+			t.Errorf("event %s (%d times) in the read model was never acknowledged", id, n)
+		}
+	}
+	t.Logf("%d events acknowledged, all exactly once in the read model; %d attempts retried", len(w.acked), w.retries.Load())
+}
+
+func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
+	addr, data := freeAddr(t), t.TempDir()
+	p := start(t, addr, data)
+	const clients = 8
+	w := startWriters(t, clients, p.url)
+	w.waitFor(t, 200)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	t.Logf("killed with -9 after %d events", w.count())
+	p = start(t, addr, data)
+	w.waitFor(t, 200)
+	w.finish()
+	checkExactlyOnce(t, p, w, clients)
+}
+
+func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
+	addr, data := freeAddr(t), t.TempDir()
+	p := start(t, addr, data)
+	const clients = 8
+	w := startWriters(t, clients, p.url)
+	w.waitFor(t, 200)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit 30 s after SIGTERM\n%s", p.logs)
+	}
+	t.Logf("stopped by SIGTERM after %d events", w.count())
+	p = start(t, addr, data)
+	w.waitFor(t, 100)
+	w.finish()
+	if t.Failed() {
+		t.Logf("logs:\n%s", p.logs)
+	}
+	checkExactlyOnce(t, p, w, clients)
+}

@@ -164,23 +164,19 @@ type stored struct {
 
 // decodeStored decodes one message; it is safe to run for many messages at
 // once, so catching up uses every core.
-func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint64) stored {
+func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint64, recorded time.Time) stored {
 	st := stored{seq: seq, familyID: subjectFamily(subject)}
 	if st.familyID != "" && x.appliedFor(st.familyID, seq) {
 		st.own = true
 		return st
 	}
-	ev, err := events.ParseStructured(data)
-	if err == nil {
-		st.env, err = events.Decode(ev)
-	}
-	if err == nil && st.env.FamilyID != st.familyID {
-		err = fmt.Errorf("subject family %q differs from CloudEvent subject %q", st.familyID, st.env.FamilyID)
-	}
-	st.err = err
+	// The same rule as the projector's, so that ingest's view of a family
+	// is the coordinators' view.
+	env, err := events.DecodeStored(subject, data, recorded)
+	st.env, st.err = env, err
 	switch {
 	case err == nil:
-		st.id, st.hash = ev.ID(), events.ContentHash(ev)
+		st.id, st.hash = env.ID(), events.ContentHash(env.Event)
 	case msgID != "":
 		// Keep the id taken, so it can never be reused for other content.
 		st.id, st.hash = msgID, sha256.Sum256(data)
@@ -280,10 +276,11 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 
 	// Decoding runs on every core; folding stays in stream order.
 	type job struct {
-		msg  jetstream.Msg
-		seq  uint64
-		st   stored
-		done chan struct{}
+		msg      jetstream.Msg
+		seq      uint64
+		recorded time.Time
+		st       stored
+		done     chan struct{}
 	}
 	work := make(chan *job, 1024)
 	ordered := make(chan *job, 4096)
@@ -291,7 +288,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		go func() {
 			for j := range work {
 				m := j.msg
-				j.st = x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq)
+				j.st = x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
 				close(j.done)
 			}
 		}()
@@ -326,7 +323,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		if err != nil {
 			continue
 		}
-		j := &job{msg: m, seq: md.Sequence.Stream, done: make(chan struct{})}
+		j := &job{msg: m, seq: md.Sequence.Stream, recorded: md.Timestamp, done: make(chan struct{})}
 		ordered <- j
 		work <- j
 	}

@@ -344,6 +344,7 @@ func TestConflictingWritesAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = other.Stop() })
+	(&harness{t: t, sa: other}).waitReady()
 	urls := []string{h.sa.URL(), other.URL()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -51,31 +51,12 @@ func (m *message) decode() {
 }
 
 func check(m *message) string {
-	parts, err := events.ParseSubject(m.subject)
-	if err != nil {
-		return "subject: " + err.Error()
-	}
-	ev, err := events.ParseStructured(m.raw)
-	if err != nil {
-		return err.Error()
-	}
-	// The catalog's rules, with "now" being when the stream recorded the
-	// message, so that a replay next year decides exactly as the live
-	// projector did (an event may not lie more than a day in the future).
-	recorded := m.recorded
-	env, err := events.Validator{Now: func() time.Time { return recorded }}.Validate(ev)
+	// Judged as every reader of the stream judges it (events.DecodeStored),
+	// with "now" being when the stream recorded the message, so that a
+	// replay next year decides exactly as the live projector did.
+	env, err := events.DecodeStored(m.subject, m.raw, m.recorded)
 	if err != nil {
 		return err.Error()
-	}
-	switch {
-	case env.FamilyID != parts.FamilyID:
-		return fmt.Sprintf("subject/family mismatch: subject names family %q, the event's subject is %q", parts.FamilyID, env.FamilyID)
-	case env.Department != parts.Department:
-		return fmt.Sprintf("subject/department mismatch: subject names %s, the event's source is %s", parts.Department, env.Department)
-	case env.Spec.Name != parts.Name:
-		return fmt.Sprintf("subject/type mismatch: subject names %q, the event's type is %q", parts.Name, env.Spec.Name)
-	case !env.Spec.OwnedBy(env.Department):
-		return fmt.Sprintf("type %s is not owned by department %s", env.Spec.Name, env.Department)
 	}
 	m.env = env
 	return ""

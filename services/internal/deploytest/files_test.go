@@ -3,6 +3,8 @@ package deploytest
 import (
 	"bufio"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -135,5 +137,37 @@ func TestDevEnvHashesMatch(t *testing.T) {
 		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)); err != nil {
 			t.Errorf("%s: %s does not match the password: %v", u, hashVar(u), err)
 		}
+	}
+}
+
+// TestImageEntrypoint runs the image's entrypoint with stand-in programs:
+// the first argument picks one of JF_BINARIES and gets the rest; a program
+// that was not built, or is not one of them, is refused with a message.
+func TestImageEntrypoint(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sof"), []byte("#!/bin/sh\necho \"sof ran with $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command("/bin/sh", append([]string{repo("deploy", "container", "entrypoint.sh")}, args...)...)
+		cmd.Env = append(os.Environ(), "JF_BIN_DIR="+dir, "JF_BINARIES=sof audit standalone")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run("sof", "-http", "0.0.0.0:8080"); code != 0 || out != "sof ran with -http 0.0.0.0:8080\n" {
+		t.Errorf("sof: exit %d, %q", code, out)
+	}
+	if out, code := run("audit", "serve"); code != 127 || !strings.Contains(out, "audit is not in this image") {
+		t.Errorf("audit, not built: exit %d, %q", code, out)
+	}
+	if out, code := run("bash"); code != 64 || !strings.Contains(out, "usage:") {
+		t.Errorf("bash: exit %d, %q", code, out)
 	}
 }

@@ -38,8 +38,7 @@ type Index struct {
 	families map[string]*familyEntry
 	ids      map[idKey]idEntry
 	// applied is the highest stream sequence the consumer has seen.
-	applied atomic.Uint64
-	changed chan struct{} // closed and replaced whenever applied moves
+	applied eventstore.Position
 
 	ready     atomic.Bool
 	decodeErr atomic.Uint64
@@ -63,7 +62,7 @@ func NewIndex(log *slog.Logger) *Index {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Index{log: log, families: map[string]*familyEntry{}, ids: map[idKey]idEntry{}, changed: make(chan struct{})}
+	return &Index{log: log, families: map[string]*familyEntry{}, ids: map[idKey]idEntry{}}
 }
 
 func keyOf(id string) idKey {
@@ -121,33 +120,10 @@ func (x *Index) Families() int {
 	return len(x.families)
 }
 
-func (x *Index) advance(seq uint64) {
-	x.mu.Lock()
-	if seq > x.applied.Load() {
-		x.applied.Store(seq)
-		close(x.changed)
-		x.changed = make(chan struct{})
-	}
-	x.mu.Unlock()
-}
+func (x *Index) advance(seq uint64) { x.applied.Advance(seq) }
 
 // WaitApplied blocks until the consumer has processed sequence seq.
-func (x *Index) WaitApplied(ctx context.Context, seq uint64) error {
-	for {
-		x.mu.Lock()
-		ch := x.changed
-		done := x.applied.Load() >= seq
-		x.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (x *Index) WaitApplied(ctx context.Context, seq uint64) error { return x.applied.Wait(ctx, seq) }
 
 // stored is one message of the stream, decoded.
 type stored struct {

@@ -142,9 +142,7 @@ type Projector struct {
 	// swaps models, so that the swap happens between two batches.
 	applyMu sync.Mutex
 
-	applied atomic.Uint64
-	posMu   sync.Mutex
-	posCh   chan struct{} // closed and replaced whenever applied moves
+	applied eventstore.Position
 
 	consumerReady atomic.Bool
 	streamLast    atomic.Uint64
@@ -214,7 +212,6 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	p := &Projector{
 		opts: o, dir: dir, log: o.Log, modelNo: n,
-		posCh:         make(chan struct{}),
 		subs:          newSubscribers(),
 		metrics:       newMetrics(),
 		bulkThreshold: 10_000,
@@ -222,7 +219,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	p.model.Store(m)
 	p.heartbeat.Store(int64(15 * time.Second))
-	p.applied.Store(m.consistent)
+	p.applied.Set(m.consistent)
 	p.metrics.applied.Set(float64(m.consistent))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -289,13 +286,7 @@ func (p *Projector) Position() uint64 { return p.applied.Load() }
 
 // setApplied publishes a new position to readers and waiters.
 func (p *Projector) setApplied(seq uint64) {
-	p.posMu.Lock()
-	if seq != p.applied.Load() {
-		p.applied.Store(seq)
-		close(p.posCh)
-		p.posCh = make(chan struct{})
-	}
-	p.posMu.Unlock()
+	p.applied.Set(seq)
 	p.metrics.applied.Set(float64(seq))
 	if last := p.streamLast.Load(); last >= seq {
 		p.metrics.lag.Set(float64(last - seq))
@@ -303,22 +294,7 @@ func (p *Projector) setApplied(seq uint64) {
 }
 
 // WaitFor blocks until the read model has applied sequence seq.
-func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
-	for {
-		p.posMu.Lock()
-		ch := p.posCh
-		done := p.applied.Load() >= seq
-		p.posMu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error { return p.applied.Wait(ctx, seq) }
 
 // Digest is a SHA-256 over the whole read model (see readModel.digest):
 // equal digests mean equal projections.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -13,25 +12,6 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/server"
 )
-
-// StoreOptions turns process settings into event store options: an
-// external NATS when cfg.NATSURL is set, an embedded one in
-// <data>/nats otherwise.
-func StoreOptions(cfg config.Config, log *slog.Logger) (eventstore.OpenOptions, error) {
-	dur, err := eventstore.ParseDurability(cfg.Sync)
-	if err != nil {
-		return eventstore.OpenOptions{}, err
-	}
-	return eventstore.OpenOptions{
-		URL: cfg.NATSURL,
-		Embedded: eventstore.EmbeddedOptions{
-			StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen, Durability: dur,
-		},
-		Streams: eventstore.StreamOptions{Replicas: cfg.Replicas, DedupeWindow: cfg.Dedupe},
-		Name:    "projector",
-		Log:     log,
-	}, nil
-}
 
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
@@ -44,7 +24,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if authn.UsesDevTokens() {
 		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
 	}
-	opts, err := StoreOptions(cfg, log)
+	opts, err := cfg.StoreOptions("projector", log)
 	if err != nil {
 		return err
 	}

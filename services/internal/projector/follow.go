@@ -1,0 +1,262 @@
+package projector
+
+// A Follower is a read model of its own for `audit serve`: the projector's
+// decode and apply code fed by an ordered consumer. It needs nothing of
+// NATS beyond reading (no durable consumer, no acks), so it runs beside
+// the projector under a read-only NATS user without touching the
+// projector's durable consumer, which one projector per deployment owns.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// FollowerFile is the follower's read model file in its directory.
+const FollowerFile = "readmodel.db"
+
+// FollowerOptions configure a Follower.
+type FollowerOptions struct {
+	// Dir holds the follower's read model (FollowerFile).
+	Dir string
+	JS  jetstream.JetStream
+	Log *slog.Logger
+	// BatchSize is the most messages applied in one transaction.
+	BatchSize int
+}
+
+// Follower keeps a read model up to date with FAMILY_EVENTS.
+type Follower struct {
+	o FollowerOptions
+	m *readModel
+
+	applyMu sync.Mutex
+	applied atomic.Uint64
+	posMu   sync.Mutex
+	posCh   chan struct{}
+
+	caughtUp atomic.Bool // has reached the stream's end once
+	loading  atomic.Bool // bulk loading without the timeline indexes
+	ahead    atomic.Bool // the model is beyond the stream: it was replaced
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Follow opens (creating if needed) the follower's model in o.Dir and
+// follows the stream in the background until Close.
+func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
+	if o.JS == nil {
+		return nil, errors.New("projector: follower: no event store connection")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("projector: follower: %w", err)
+	}
+	m, err := openModel(ctx, filepath.Join(o.Dir, FollowerFile))
+	if err != nil {
+		return nil, err
+	}
+	f := &Follower{o: o, m: m, posCh: make(chan struct{}), done: make(chan struct{})}
+	f.applied.Store(m.consistent)
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel = cancel
+	stop := context.AfterFunc(ctx, cancel)
+	go func() {
+		defer close(f.done)
+		defer stop()
+		f.run(bg)
+	}()
+	return f, nil
+}
+
+// Close stops following and closes the model.
+func (f *Follower) Close() error {
+	f.once.Do(func() {
+		f.cancel()
+		<-f.done
+		f.applyMu.Lock()
+		defer f.applyMu.Unlock()
+		_ = f.m.retire(false)
+	})
+	return nil
+}
+
+// Ready is nil once the model has caught up with the stream.
+func (f *Follower) Ready(context.Context) error {
+	switch {
+	case f.ahead.Load():
+		return fmt.Errorf("the read model (at %d) is ahead of the stream: the stream was replaced; remove %s", f.Position(), f.m.path)
+	case f.loading.Load() || !f.caughtUp.Load():
+		return fmt.Errorf("catching up with the stream: at %d", f.Position())
+	}
+	return nil
+}
+
+// AuditView is the audit service's access to the follower's model.
+func (f *Follower) AuditView() *AuditView { return &AuditView{src: f} }
+
+// Position is the stream sequence up to which the model is consistent.
+func (f *Follower) Position() uint64 { return f.applied.Load() }
+
+// WaitFor blocks until the model has applied sequence seq.
+func (f *Follower) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		f.posMu.Lock()
+		ch := f.posCh
+		done := f.applied.Load() >= seq
+		f.posMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (f *Follower) setApplied(seq uint64) {
+	f.posMu.Lock()
+	defer f.posMu.Unlock()
+	if seq != f.applied.Load() {
+		f.applied.Store(seq)
+		close(f.posCh)
+		f.posCh = make(chan struct{})
+	}
+}
+
+func (f *Follower) acquire() (*readModel, func(), error) {
+	if !f.m.acquire() {
+		return nil, nil, errors.New("projector: follower closed")
+	}
+	return f.m, f.m.release, nil
+}
+
+func (f *Follower) current() *readModel { return f.m }
+
+func (f *Follower) lockApply() func() {
+	f.applyMu.Lock()
+	return f.applyMu.Unlock
+}
+
+// run follows until ctx ends, starting again from the checkpoint after
+// any failure.
+func (f *Follower) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.o.Log.Warn("projector: follower interrupted, starting again from the checkpoint", "err", err, "position", f.Position())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// session reads from the checkpoint on with a new ordered consumer.
+func (f *Follower) session(ctx context.Context) error {
+	stream, err := f.o.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	last := stream.CachedInfo().State.LastSeq
+	f.applyMu.Lock()
+	m := f.m
+	cp := m.checkpoint
+	f.ahead.Store(last < cp)
+	if last >= cp+10_000 && m.complete {
+		// Far behind with an empty model: load without the timeline
+		// indexes, as the projector does.
+		if err := m.setBulk(ctx, true); err != nil {
+			f.applyMu.Unlock()
+			return err
+		}
+	}
+	f.loading.Store(m.bulk)
+	if m.consistent < cp {
+		res, err := m.apply(ctx, nil, applyOptions{flush: true})
+		if err != nil {
+			f.applyMu.Unlock()
+			return err
+		}
+		f.setApplied(res.consistent)
+	}
+	f.applyMu.Unlock()
+	if last == cp {
+		f.caughtUp.Store(true)
+	}
+	if last < cp {
+		// Wait for the operator; nothing the stream holds applies.
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if cp > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cp+1
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(8 * f.o.BatchSize))
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	defer it.Stop()
+	first := true
+	var fl flusher
+	for {
+		b, err := readBatch(ctx, it, f.o.BatchSize)
+		if len(b) > 0 {
+			end := b[len(b)-1].pending == 0
+			f.applyMu.Lock()
+			start := time.Now()
+			flush := fl.due(m, end)
+			res, aerr := m.apply(ctx, b, applyOptions{allowGap: first, flush: flush})
+			if aerr == nil && flush {
+				fl.done(start)
+			}
+			if aerr == nil && m.bulk && end {
+				aerr = m.setBulk(ctx, false)
+			}
+			f.loading.Store(m.bulk)
+			f.applyMu.Unlock()
+			if res.consistent > f.Position() {
+				f.setApplied(res.consistent)
+			}
+			if aerr != nil {
+				return fmt.Errorf("apply: %w", aerr)
+			}
+			first = false
+			if end {
+				f.caughtUp.Store(true)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -26,9 +27,11 @@ type Standalone struct {
 	Ingest *ingest.Service
 	// Projector maintains the read model and serves the coordinator API.
 	Projector *projector.Projector
-	Auth      *auth.Authenticator
-	HTTP      *server.Server
-	Log       *slog.Logger
+	// Audit is the auditor API, on the projector's read model.
+	Audit *audit.Service
+	Auth  *auth.Authenticator
+	HTTP  *server.Server
+	Log   *slog.Logger
 
 	cancel context.CancelFunc
 	served chan error
@@ -69,9 +72,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 		return nil, err
 	}
 	s.Projector.Start(ctx)
+	s.Audit, err = audit.New(audit.Options{
+		NC: store.NC, JS: store.JS, View: s.Projector.AuditView(), Auth: authn,
+		Log: log.With("component", "audit"), DataDir: cfg.DataDir,
+	})
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
 	ops := server.NewOps()
 	s.Ingest.Register(ops.Registry)
 	s.Projector.Register(ops.Registry)
+	s.Audit.Register(ops.Registry)
 	ops.AddCheck("eventstore", store.Ready)
 	ops.AddCheck("ingest-index", s.Ingest.Ready)
 	ops.AddCheck("projector", s.Projector.Ready)
@@ -79,6 +91,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 	ops.Mount(mux)
 	s.Ingest.Mount(mux)
 	s.Projector.Mount(mux)
+	s.Audit.Mount(mux)
 	s.HTTP, err = server.Listen(cfg.HTTPAddr, mux)
 	if err != nil {
 		s.abort()

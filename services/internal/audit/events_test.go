@@ -1,0 +1,228 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// TestReplayEqualsPosted posts events of every department through ingest
+// (one with an extension attribute, one backfilled) and replays them: every
+// attribute and the data come back with the bytes the department sent,
+// each line is the stored message with sequence and recordedAt added, and
+// the filters select what they say, by the read model's index and by the
+// CLI's filtered consumer alike.
+func TestReplayEqualsPosted(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	at := func(m int) events.BuildOption { return events.WithTime(base.Add(time.Duration(m) * time.Minute)) }
+
+	var all []posted
+	all = append(all, s.post(events.SOF, "FAM-A", &events.FamilyReferred{Reason: "Skolefravær og ledighed", Note: "æøå \"citat\" \u2028"}, at(0)))
+	all = append(all, s.post(events.SOF, "FAM-B", enrolment(), at(1)))
+	all = append(all, s.post(events.BIF, "FAM-A", &events.EmploymentStarted{PersonID: "P1", Kind: "small-job", HoursPerWeek: 12.5}, at(2)))
+	// An extension attribute and a system in the source.
+	ce, err := events.Build(events.BUF, "FAM-A", &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14.25}, at(3), events.WithSystem("skolesystem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	b, err := events.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, s.postRaw(events.BUF, b))
+	all = append(all, s.post(events.SUF, "FAM-B", &events.HealthAssessed{PersonID: "P1", BarrierToWork: true}, at(4)))
+	// Backfilled: recorded last, happened a year before.
+	all = append(all, s.post(events.BIF, "FAM-A", &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"}, events.WithTime(base.AddDate(-1, 0, 0))))
+	last := all[len(all)-1].Sequence
+	s.waitApplied(last)
+
+	objs, texts := s.lines("/v1/audit/events")
+	if len(objs) != len(all) {
+		t.Fatalf("replay has %d lines, posted %d", len(objs), len(all))
+	}
+	stream, err := s.sa.Store.JS.Stream(context.Background(), eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range all {
+		got := objs[i]
+		if seq := seqOf(t, got); seq != p.Sequence {
+			t.Fatalf("line %d: sequence %d, posted at %d (not in stream order)", i+1, seq, p.Sequence)
+		}
+		// Every member the department sent, byte for byte.
+		var sent map[string]json.RawMessage
+		if err := json.Unmarshal(p.JSON, &sent); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range sent {
+			if !bytes.Equal(got[k], v) {
+				t.Errorf("event %s: %s is %s, posted %s", p.ID, k, got[k], v)
+			}
+		}
+		// Nothing else but what ingest stamps and the two line members.
+		for k := range got {
+			if _, ok := sent[k]; !ok && k != "dataschema" && k != "sequence" && k != "recordedAt" {
+				t.Errorf("event %s: unexpected member %s", p.ID, k)
+			}
+		}
+		// The line is the stored message with the members appended.
+		msg, err := stream.GetMsg(context.Background(), p.Sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(msg.Data[:len(msg.Data)-1]) + `,"sequence":` + strconv.FormatUint(p.Sequence, 10) +
+			`,"recordedAt":"` + msg.Time.UTC().Format(time.RFC3339Nano) + `"}`
+		if texts[i] != want {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, texts[i], want)
+		}
+	}
+
+	// Filters: the API's (the read model's index for a family) and the
+	// CLI's (a filtered consumer without a read model) give the same lines.
+	recordedAt := func(i int) time.Time {
+		var tm time.Time
+		if err := json.Unmarshal(objs[i]["recordedAt"], &tm); err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	for _, tc := range []struct {
+		name  string
+		query url.Values
+		want  []int // indexes into all
+	}{
+		{"family", url.Values{"family": {"FAM-A"}}, []int{0, 2, 3, 5}},
+		{"family and type", url.Values{"family": {"FAM-A"}, "type": {"employment.started,dk.kk.jobogfamilie.benefit.granted.v1"}}, []int{2, 5}},
+		{"type", url.Values{"type": {"health.assessed"}}, []int{4}},
+		{"after", url.Values{"after": {strconv.FormatUint(all[3].Sequence, 10)}}, []int{4, 5}},
+		{"family after", url.Values{"family": {"FAM-B"}, "after": {strconv.FormatUint(all[1].Sequence, 10)}}, []int{4}},
+		{"from", url.Values{"from": {recordedAt(4).Format(time.RFC3339Nano)}}, []int{4, 5}},
+		{"family from to", url.Values{"family": {"FAM-A"}, "from": {recordedAt(2).Format(time.RFC3339Nano)}, "to": {recordedAt(5).Format(time.RFC3339Nano)}}, []int{2, 3}},
+		{"to", url.Values{"to": {recordedAt(1).Format(time.RFC3339Nano)}}, []int{0}},
+		{"unknown family", url.Values{"family": {"FAM-NONE"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, texts[i])
+			}
+			_, got := s.lines("/v1/audit/events?" + tc.query.Encode())
+			if !slices.Equal(got, want) {
+				t.Errorf("API: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			args := []string{"-nats-url", s.sa.Store.ClientURL}
+			for k, v := range tc.query {
+				args = append(args, "-"+k, v[0])
+			}
+			var out, errOut bytes.Buffer
+			if code := audit.Command(context.Background(), "replay", args, func(string) string { return "" }, &out, &errOut); code != 0 {
+				t.Fatalf("audit replay %v: exit %d: %s", args, code, errOut.String())
+			}
+			_, cli := splitLines(t, out.String())
+			if !slices.Equal(cli, want) {
+				t.Errorf("CLI: got\n%s\nwant\n%s", strings.Join(cli, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+
+	// The CLI through a running audit API gives the same bytes.
+	var out, errOut bytes.Buffer
+	args := []string{"-url", s.sa.URL(), "-token", "dev-auditor", "-family", "FAM-B", "-purpose", "Revision 2024"}
+	if code := audit.Command(context.Background(), "replay", args, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("audit replay -url: exit %d: %s", code, errOut.String())
+	}
+	if _, got := splitLines(t, out.String()); !slices.Equal(got, []string{texts[1], texts[4]}) {
+		t.Errorf("audit replay -url: %s", out.String())
+	}
+
+	// Bad parameters are a 400 that names them.
+	for _, q := range []string{"family=123456-7890", "type=nope", "after=-1", "from=yesterday", "famliy=FAM-A",
+		"from=2024-05-02&to=2024-05-01"} {
+		if r := s.get("/v1/audit/events?"+q, "dev-auditor", nil); r.Status != 400 {
+			t.Errorf("%s: %d %s", q, r.Status, r.Raw)
+		}
+	}
+}
+
+// TestReplayStoredAsIs shows what an auditor gets of messages that are not
+// valid catalog events (published straight to NATS, quarantined by the
+// projector): each is a line of its own, in stream order, also in a
+// family's replay through the read model's index.
+func TestReplayStoredAsIs(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	good := s.post(events.SOF, "FAM-Q", &events.FamilyReferred{Reason: "Henvist"})
+	js := s.sa.Store.JS
+	ctx := context.Background()
+	pub := func(subject string, data []byte) uint64 {
+		ack, err := js.Publish(ctx, subject, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	notJSON := pub("families.FAM-Q.sof.family.referred", []byte("not json\n"))
+	pretty := pub("families.FAM-Q.bif.unknown.type", []byte("{\n  \"id\": \"x\"\n}\n"))
+	collision := pub("families.FAM-Q.sof.family.referred", []byte(`{"specversion":"1.0","sequence":7}`))
+	s.waitApplied(collision)
+
+	objs, texts := s.lines("/v1/audit/events?family=FAM-Q")
+	if len(objs) != 4 {
+		t.Fatalf("family replay: %d lines: %v", len(objs), texts)
+	}
+	for i, want := range []uint64{good.Sequence, notJSON, pretty, collision} {
+		if got := seqOf(t, objs[i]); got != want {
+			t.Errorf("line %d: sequence %d, want %d", i+1, got, want)
+		}
+	}
+	if got := str(objs[1], "raw"); got != "bm90IGpzb24K" || str(objs[1], "natsSubject") != "families.FAM-Q.sof.family.referred" {
+		t.Errorf("not JSON: %s", texts[1])
+	}
+	if got := str(objs[2], "id"); got != "x" || strings.Contains(texts[2], "\n") {
+		t.Errorf("pretty JSON: %s", texts[2])
+	}
+	if string(objs[3]["event"]) != `{"specversion":"1.0","sequence":7}` {
+		t.Errorf("collision: %s", texts[3])
+	}
+}
+
+func TestAppendLine(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 5, 1, 9, 30, 0, 120000000, time.UTC)
+	for _, tc := range []struct {
+		name string
+		data string
+		want string
+	}{
+		{"event", `{"id":"a","data":{"x":1}}`, `{"id":"a","data":{"x":1},"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"white space around", " {\"id\":\"a\"} \n", `{"id":"a","sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"empty object", `{}`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"several lines", "{\n\"id\": \"a\"\n}", `{"id":"a","sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"sequence in data only", `{"data":{"sequence":1}}`, `{"data":{"sequence":1},"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"sequence extension", `{"sequence":"1"}`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","event":{"sequence":"1"}}`},
+		{"array", `[1]`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","event":[1]}`},
+		{"broken", `{"id":`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","raw":"eyJpZCI6"}`},
+		{"empty", ``, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","raw":""}`},
+	} {
+		got := string(audit.AppendLine(nil, audit.Stored{Sequence: 7, Subject: "families.F.sof.x", RecordedAt: at, Data: []byte(tc.data)}))
+		if got != tc.want+"\n" {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Errorf("%s: not JSON: %s", tc.name, got)
+		}
+	}
+}

@@ -1,0 +1,320 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// The files of an export archive.
+const (
+	EventsFile   = "events.jsonl"
+	ChainFile    = "events.chain"
+	ManifestFile = "manifest.json"
+)
+
+// ExportFormat names the archive format in its manifest.
+const ExportFormat = "jobogfamilie-audit-export/1"
+
+// ChainAlgorithm describes the hash chain in the manifest, so that anyone
+// can check an archive without this program.
+const ChainAlgorithm = "sha256-chain: h0 = 32 zero bytes; h_i = SHA-256(h_(i-1) || line_i), line_i being line i of " +
+	EventsFile + " without its newline; " + ChainFile + " holds hex(h_i) on line i"
+
+// DefaultLinkEvery is how often the manifest records a link of the chain.
+const DefaultLinkEvery = 1000
+
+// Manifest is manifest.json: what the archive holds and the end of its
+// hash chain. Keep the final hash somewhere else too (a case file, a
+// signed mail): whoever can rewrite every file of the archive can also
+// rewrite the manifest.
+type Manifest struct {
+	Format        string    `json:"format"`
+	Stream        string    `json:"stream"`
+	Count         uint64    `json:"count"`
+	FirstSequence uint64    `json:"firstSequence"`
+	LastSequence  uint64    `json:"lastSequence"`
+	CreatedAt     time.Time `json:"createdAt"`
+	Chain         Chain     `json:"chain"`
+}
+
+// Chain is the hash chain over the lines of events.jsonl.
+type Chain struct {
+	Algorithm string `json:"algorithm"`
+	Final     string `json:"final"`
+	// Every is the distance between two recorded links.
+	Every int    `json:"every"`
+	Links []Link `json:"links"`
+}
+
+// Link is h_Line, the chain after line Line (1-based).
+type Link struct {
+	Line     uint64 `json:"line"`
+	Sequence uint64 `json:"sequence"`
+	Hash     string `json:"hash"`
+}
+
+// chain is a running hash chain.
+type chain struct {
+	h [sha256.Size]byte
+}
+
+func (c *chain) add(line []byte) {
+	s := sha256.New()
+	s.Write(c.h[:])
+	s.Write(line)
+	s.Sum(c.h[:0])
+}
+
+func (c *chain) hex() string { return hex.EncodeToString(c.h[:]) }
+
+// ExportOptions configure Export.
+type ExportOptions struct {
+	// FromSeq and ToSeq bound the range (inclusive); 0 is the stream's
+	// first and last sequence.
+	FromSeq, ToSeq uint64
+	// LinkEvery is how often the manifest records a link; 0 is
+	// DefaultLinkEvery.
+	LinkEvery int
+	// Progress, when set, is called about once a second.
+	Progress func(done, total uint64)
+}
+
+// Export writes an archive of a range of FAMILY_EVENTS to dir: events.jsonl
+// (the lines of a replay), events.chain and manifest.json, written last:
+// an archive without a manifest is incomplete.
+func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOptions) (Manifest, error) {
+	if o.LinkEvery <= 0 {
+		o.LinkEvery = DefaultLinkEvery
+	}
+	stream, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("audit: export: %w", err)
+	}
+	state := stream.CachedInfo().State
+	from, to := max(o.FromSeq, state.FirstSeq, 1), state.LastSeq
+	if o.ToSeq > 0 {
+		if o.ToSeq > state.LastSeq {
+			return Manifest{}, fmt.Errorf("audit: export: -to-seq %d is beyond the stream's last sequence %d", o.ToSeq, state.LastSeq)
+		}
+		to = o.ToSeq
+	}
+	if from > to {
+		return Manifest{}, fmt.Errorf("audit: export: empty range %d..%d (the stream holds %d..%d)", from, to, state.FirstSeq, state.LastSeq)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return Manifest{}, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+		return Manifest{}, fmt.Errorf("audit: export: %s already holds an archive", dir)
+	}
+	ev, err := os.Create(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer ev.Close()
+	ch, err := os.Create(filepath.Join(dir, ChainFile))
+	if err != nil {
+		return Manifest{}, err
+	}
+	defer ch.Close()
+	evw, chw := bufio.NewWriterSize(ev, 256<<10), bufio.NewWriterSize(ch, 64<<10)
+
+	m := Manifest{Format: ExportFormat, Stream: eventstore.FamilyStream, FirstSequence: from, LastSequence: to,
+		Chain: Chain{Algorithm: ChainAlgorithm, Every: o.LinkEvery, Links: []Link{}}}
+	var (
+		c        chain
+		line     []byte
+		expected = from
+		total    = to - from + 1
+		tick     = time.Now()
+	)
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	err = scan(ctx, js, eventstore.FamilyStream, cfg, to, func(s Stored) (bool, error) {
+		if s.Sequence != expected {
+			return false, fmt.Errorf("audit: export: the stream skips from %d to %d", expected, s.Sequence)
+		}
+		expected++
+		line = AppendLine(line[:0], s)
+		if _, err := evw.Write(line); err != nil {
+			return false, err
+		}
+		c.add(line[:len(line)-1])
+		m.Count++
+		if _, err := fmt.Fprintln(chw, c.hex()); err != nil {
+			return false, err
+		}
+		if m.Count%uint64(o.LinkEvery) == 0 {
+			m.Chain.Links = append(m.Chain.Links, Link{Line: m.Count, Sequence: s.Sequence, Hash: c.hex()})
+		}
+		if o.Progress != nil && time.Since(tick) >= time.Second {
+			o.Progress(m.Count, total)
+			tick = time.Now()
+		}
+		return true, nil
+	})
+	if err == nil && m.Count != total {
+		err = fmt.Errorf("audit: export: read %d messages of %d..%d", m.Count, from, to)
+	}
+	if err != nil {
+		return Manifest{}, err
+	}
+	for _, f := range []struct {
+		w *bufio.Writer
+		f *os.File
+	}{{evw, ev}, {chw, ch}} {
+		if err := f.w.Flush(); err != nil {
+			return Manifest{}, err
+		}
+		if err := f.f.Sync(); err != nil {
+			return Manifest{}, err
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(m.Count, total)
+	}
+	m.Chain.Final = c.hex()
+	m.CreatedAt = time.Now().UTC()
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := writeFileSync(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ExportCheck is the outcome of VerifyExport.
+type ExportCheck struct {
+	OK    bool   `json:"ok"`
+	Lines uint64 `json:"lines"`
+	Final string `json:"final"`
+	// Line is the first line found tampered (1-based); 0 when the
+	// problem is not one line's (or there is none).
+	Line    uint64 `json:"line,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// VerifyExport checks an archive: every line's sequence follows the one
+// before (a deleted or added line is named by its position), the chain
+// recomputed over the lines agrees with events.chain line by line (a
+// changed line is named), with the manifest's links and with its final
+// hash (which catches a rewritten events.chain), and the count and range
+// agree with the manifest.
+func VerifyExport(dir string) (ExportCheck, error) {
+	var m Manifest
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return ExportCheck{}, fmt.Errorf("audit: verify-export: %w (an archive without a manifest is incomplete)", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return ExportCheck{}, fmt.Errorf("audit: verify-export: %s: %w", ManifestFile, err)
+	}
+	if m.Format != ExportFormat {
+		return ExportCheck{}, fmt.Errorf("audit: verify-export: unknown format %q", m.Format)
+	}
+	fail := func(line uint64, format string, args ...any) (ExportCheck, error) {
+		return ExportCheck{Line: line, Problem: fmt.Sprintf(format, args...)}, nil
+	}
+	if m.Count == 0 || m.LastSequence < m.FirstSequence || m.LastSequence-m.FirstSequence+1 != m.Count {
+		return fail(0, "the manifest is inconsistent: %d events for sequences %d..%d", m.Count, m.FirstSequence, m.LastSequence)
+	}
+	ev, err := os.Open(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return ExportCheck{}, fmt.Errorf("audit: verify-export: %w", err)
+	}
+	defer ev.Close()
+	var chainLines *bufio.Scanner
+	if f, err := os.Open(filepath.Join(dir, ChainFile)); err == nil {
+		defer f.Close()
+		chainLines = bufio.NewScanner(f)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return ExportCheck{}, err
+	}
+	links := map[uint64]Link{}
+	for _, l := range m.Chain.Links {
+		links[l.Line] = l
+	}
+	r := bufio.NewReaderSize(ev, 1<<20)
+	var (
+		c        chain
+		n        uint64
+		expected = m.FirstSequence
+	)
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			break
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return ExportCheck{}, err
+		}
+		n++
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		var head struct {
+			Sequence *uint64 `json:"sequence"`
+		}
+		if json.Unmarshal(line, &head) != nil || head.Sequence == nil {
+			return fail(n, "line %d is not a line of an export (no JSON object with a sequence): changed", n)
+		}
+		switch seq := *head.Sequence; {
+		case n > m.Count:
+			return fail(n, "line %d (sequence %d) is beyond the %d lines of the manifest: added", n, seq, m.Count)
+		case seq > expected:
+			return fail(n, "line %d holds sequence %d where %d was expected: the lines of sequences %d..%d are missing (deleted)", n, seq, expected, expected, seq-1)
+		case seq < expected:
+			return fail(n, "line %d holds sequence %d where %d was expected: added or moved", n, seq, expected)
+		}
+		expected++
+		c.add(line)
+		if chainLines != nil {
+			if !chainLines.Scan() {
+				return fail(n, "%s ends before line %d", ChainFile, n)
+			}
+			if chainLines.Text() != c.hex() {
+				return fail(n, "line %d (sequence %d) does not match its hash in %s: changed", n, *head.Sequence, ChainFile)
+			}
+		}
+		if l, ok := links[n]; ok && l.Hash != c.hex() {
+			return fail(n, "the chain breaks at or before line %d (the manifest's link there differs): a line in %d..%d was changed",
+				n, n-uint64(max(m.Chain.Every, 1))+1, n)
+		}
+	}
+	if n < m.Count {
+		return fail(n+1, "the archive ends after line %d; the manifest holds %d lines: lines %d..%d are missing", n, m.Count, n+1, m.Count)
+	}
+	if c.hex() != m.Chain.Final {
+		return fail(0, "the chain over all %d lines is %s, the manifest says %s: the archive or its manifest was changed", n, c.hex(), m.Chain.Final)
+	}
+	return ExportCheck{OK: true, Lines: n, Final: c.hex()}, nil
+}

@@ -1,0 +1,130 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/projector"
+)
+
+// Verification states.
+const (
+	VerifyIdle    = "idle"
+	VerifyRunning = "running"
+	VerifyDone    = "done"
+	VerifyFailed  = "failed"
+)
+
+// VerifyStatus is the running or latest verification, as GET
+// /v1/audit/verify shows it.
+type VerifyStatus struct {
+	State      string                   `json:"state"`
+	StartedAt  *time.Time               `json:"startedAt,omitempty"`
+	FinishedAt *time.Time               `json:"finishedAt,omitempty"`
+	Progress   projector.VerifyProgress `json:"progress"`
+	Result     *projector.VerifyResult  `json:"result,omitempty"`
+	Error      string                   `json:"error,omitempty"`
+}
+
+// errVerifyRunning: a verification was asked for while one runs.
+var errVerifyRunning = errors.New("audit: a verification is running")
+
+// Verify replays the whole stream into a fresh temporary projection and
+// compares it with the live read model (see projector.AuditView.Verify).
+// One runs at a time: each replays the whole history.
+func (s *Service) Verify(ctx context.Context) (projector.VerifyResult, error) {
+	s.verifyMu.Lock()
+	if s.verify.State == VerifyRunning {
+		s.verifyMu.Unlock()
+		return projector.VerifyResult{}, errVerifyRunning
+	}
+	now := time.Now().UTC()
+	s.verify = VerifyStatus{State: VerifyRunning, StartedAt: &now}
+	s.verifyMu.Unlock()
+
+	res, err := s.view.Verify(ctx, s.reader.JS, projector.VerifyOptions{
+		Dir: s.verifyDir,
+		Progress: func(p projector.VerifyProgress) {
+			s.verifyMu.Lock()
+			s.verify.Progress = p
+			s.verifyMu.Unlock()
+		},
+	})
+	end := time.Now().UTC()
+	s.verifyMu.Lock()
+	s.verify.FinishedAt = &end
+	outcome := "failed"
+	if err != nil {
+		s.verify.State, s.verify.Error = VerifyFailed, err.Error()
+	} else {
+		s.verify.State, s.verify.Result = VerifyDone, &res
+		outcome = "match"
+		if !res.Match {
+			outcome = "mismatch"
+		}
+	}
+	s.verifyMu.Unlock()
+	s.metrics.verifies.WithLabelValues(outcome).Inc()
+	if err == nil && !res.Match {
+		s.log.Warn("audit: the read model differs from a replay of the stream", "events", res.Events,
+			"live", res.Live, "replay", res.Replay, "difference", res.FirstDifference)
+	}
+	return res, err
+}
+
+// VerifyStatus reports the running or latest verification.
+func (s *Service) VerifyStatus() VerifyStatus {
+	s.verifyMu.Lock()
+	defer s.verifyMu.Unlock()
+	return s.verify
+}
+
+// handleVerify is POST /v1/audit/verify: it answers when the verification
+// is done, 200 whatever the outcome (match says it); GET /v1/audit/verify
+// follows it meanwhile.
+func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.auditor(r); err != nil {
+		return err
+	}
+	if len(r.URL.Query()) > 0 {
+		return problem.BadRequest("POST /v1/audit/verify takes no query parameters")
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
+	res, err := s.Verify(r.Context())
+	if errors.Is(err, errVerifyRunning) {
+		return problem.Conflict("verify-running", "a verification is running; follow it with GET /v1/audit/verify")
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return nil
+		}
+		return storeProblem(err)
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
+// handleVerifyStatus is GET /v1/audit/verify.
+func (s *Service) handleVerifyStatus(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.auditor(r); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.VerifyStatus())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}

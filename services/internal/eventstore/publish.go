@@ -193,3 +193,26 @@ func (p *Publisher) PublishBatch(ctx context.Context, ms []Message) (uint64, err
 	}
 	panic("unreachable")
 }
+
+// LastSequence is the stream sequence of the last message under filter
+// (wildcards allowed, e.g. families.F1.>), 0 when there is none: what a
+// reader's view must have applied to be current for that filter.
+func (p *Publisher) LastSequence(ctx context.Context, filter string) (uint64, error) {
+	if err := p.available(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := p.requestContext(ctx)
+	defer cancel()
+	st, err := p.JS.Stream(ctx, FamilyStream)
+	if err != nil {
+		return 0, classify(err)
+	}
+	m, err := st.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, classify(err)
+	}
+	return m.Sequence, nil
+}

@@ -565,3 +565,37 @@ func TestFullStoreGivesClearErrorAndKeepsWhatIsStored(t *testing.T) {
 		t.Fatalf("a stored event re-sent to a full store: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestCrossDepartmentWriteRightAfterAnother: with one ingest process per
+// department, a write that depends on another department's write a moment
+// earlier must be checked against a current view of the family, not
+// refused because this process had not yet heard of the earlier write.
+func TestCrossDepartmentWriteRightAfterAnother(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg := h.sa.Config
+	cfg.HTTPAddr = "127.0.0.1:0"
+	other, err := standalone.Start(context.Background(), cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Stop() })
+	suf := &harness{t: t, sa: other}
+	suf.waitReady()
+	for i := range 30 {
+		fam := fmt.Sprintf("X%d", i)
+		consent := ev(t, events.SOF, fam, &events.ConsentGiven{PersonID: "P1", Scope: "gp-cooperation"})
+		if r := h.post("sof", "dev-sof", "application/cloudevents+json", consent, nil); r.Status != 201 {
+			t.Fatalf("consent: %d %s", r.Status, r.Raw)
+		}
+		gp := ev(t, events.SUF, fam, &events.GPConsultationHeld{PersonID: "P1", Category: "physical"})
+		if r := suf.post("suf", "dev-suf", "application/cloudevents+json", gp, nil); r.Status != 201 {
+			t.Fatalf("family %s: a consultation right after the consent, through another process: %d %s", fam, r.Status, r.Raw)
+		}
+	}
+	// And a real refusal is still a refusal.
+	gp := ev(t, events.SUF, "X-none", &events.GPConsultationHeld{PersonID: "P1", Category: "physical"})
+	if r := suf.post("suf", "dev-suf", "application/cloudevents+json", gp, nil); r.Status != 409 || r.Body["rule"] != "gp-consent-missing" {
+		t.Fatalf("without consent: %d %s", r.Status, r.Raw)
+	}
+}

@@ -135,12 +135,23 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 			states[env.FamilyID] = st
 		}
 		if err := st.Check(env); err != nil {
+			cached := entries[env.FamilyID].lastSeq
 			unlock()
 			var ie *family.InvariantError
 			if !errors.As(err, &ie) {
 				// A validated envelope the fold cannot read is our bug, not
 				// the client's conflict.
 				return nil, 0, fmt.Errorf("ingest: checking event %d: %w", i, err)
+			}
+			// Refuse only on a current view: another process (another
+			// department's service) may have written the family since the
+			// index last heard of it.
+			last, lerr := w.Publisher.LastSequence(ctx, events.FamilyFilter(env.FamilyID))
+			if lerr != nil {
+				return nil, 0, lerr
+			}
+			if last > cached {
+				return nil, last, nil
 			}
 			return nil, 0, &Refusal{Index: i, Rule: ie.Rule, Detail: ie.Detail, Pointer: ie.Pointer}
 		}

@@ -41,9 +41,7 @@ type Follower struct {
 	m *readModel
 
 	applyMu sync.Mutex
-	applied atomic.Uint64
-	posMu   sync.Mutex
-	posCh   chan struct{}
+	applied eventstore.Position
 
 	caughtUp atomic.Bool // has reached the stream's end once
 	loading  atomic.Bool // bulk loading without the timeline indexes
@@ -73,8 +71,8 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Follower{o: o, m: m, posCh: make(chan struct{}), done: make(chan struct{})}
-	f.applied.Store(m.consistent)
+	f := &Follower{o: o, m: m, done: make(chan struct{})}
+	f.applied.Set(m.consistent)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
@@ -116,32 +114,9 @@ func (f *Follower) AuditView() *AuditView { return &AuditView{src: f} }
 func (f *Follower) Position() uint64 { return f.applied.Load() }
 
 // WaitFor blocks until the model has applied sequence seq.
-func (f *Follower) WaitFor(ctx context.Context, seq uint64) error {
-	for {
-		f.posMu.Lock()
-		ch := f.posCh
-		done := f.applied.Load() >= seq
-		f.posMu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (f *Follower) WaitFor(ctx context.Context, seq uint64) error { return f.applied.Wait(ctx, seq) }
 
-func (f *Follower) setApplied(seq uint64) {
-	f.posMu.Lock()
-	defer f.posMu.Unlock()
-	if seq != f.applied.Load() {
-		f.applied.Store(seq)
-		close(f.posCh)
-		f.posCh = make(chan struct{})
-	}
-}
+func (f *Follower) setApplied(seq uint64) { f.applied.Advance(seq) }
 
 func (f *Follower) acquire() (*readModel, func(), error) {
 	if !f.m.acquire() {

@@ -1,0 +1,155 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
+)
+
+// TestExport writes archives of the stream with the CLI, checks them with
+// verify-export, and tampers with copies: a changed line, a deleted line,
+// an added line, a rewritten chain file and a truncated archive are each
+// found, and a line is named where one is to blame.
+func TestExport(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	var last posted
+	for i := range 7 {
+		last = s.post(events.SOF, fmt.Sprintf("FAM-X%d", i%3), &events.MeetingHeld{Kind: "family", Participants: []string{"E1001"}})
+	}
+	getenv := func(string) string { return "" }
+	run := func(name string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := audit.Command(context.Background(), name, args, getenv, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	// The whole stream; the lines are the replay's, the manifest says so.
+	dir := filepath.Join(t.TempDir(), "all")
+	if code, out, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", dir, "-link-every", "3"); code != 0 {
+		t.Fatalf("export: %d %s %s", code, out, errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, audit.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, replay := s.lines("/v1/audit/events")
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if !slices.Equal(lines, replay) {
+		t.Fatalf("export lines differ from the replay:\n%s\n---\n%s", b, strings.Join(replay, "\n"))
+	}
+	var m audit.Manifest
+	mb, _ := os.ReadFile(filepath.Join(dir, audit.ManifestFile))
+	if err := json.Unmarshal(mb, &m); err != nil {
+		t.Fatal(err)
+	}
+	h := make([]byte, 32)
+	for _, l := range lines {
+		s := sha256.Sum256(append(h, l...))
+		h = s[:]
+	}
+	if m.Count != 7 || m.FirstSequence != 1 || m.LastSequence != last.Sequence || m.Chain.Final != hex.EncodeToString(h) ||
+		len(m.Chain.Links) != 2 || m.Chain.Links[1].Line != 6 || m.CreatedAt.IsZero() {
+		t.Fatalf("manifest: %s", mb)
+	}
+	if code, out, errOut := run("verify-export", dir); code != 0 || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("verify-export of an intact archive: %d %s %s", code, out, errOut)
+	}
+	// An archive is never overwritten.
+	if code, _, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", dir); code != 1 || !strings.Contains(errOut, "already holds") {
+		t.Errorf("export over an archive: %d %s", code, errOut)
+	}
+
+	// A range.
+	part := filepath.Join(t.TempDir(), "part")
+	if code, out, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", part, "-from-seq", "2", "-to-seq", "5"); code != 0 {
+		t.Fatalf("export range: %d %s %s", code, out, errOut)
+	}
+	pb, _ := os.ReadFile(filepath.Join(part, audit.EventsFile))
+	if got := strings.Split(strings.TrimSuffix(string(pb), "\n"), "\n"); !slices.Equal(got, lines[1:5]) {
+		t.Errorf("range export: %s", pb)
+	}
+	if res, err := audit.VerifyExport(part); err != nil || !res.OK || res.Lines != 4 {
+		t.Errorf("verify-export of the range: %+v %v", res, err)
+	}
+
+	// Tampered copies of the whole archive.
+	copyArchive := func(edit func(dir string)) string {
+		d := t.TempDir()
+		for _, f := range []string{audit.EventsFile, audit.ChainFile, audit.ManifestFile} {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		edit(d)
+		return d
+	}
+	writeLines := func(d string, ls []string) {
+		if err := os.WriteFile(filepath.Join(d, audit.EventsFile), []byte(strings.Join(ls, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := slices.Clone(lines)
+	changed[3] = strings.Replace(changed[3], `"family"`, `"network"`, 1)
+	if changed[3] == lines[3] {
+		t.Fatal("the change changed nothing")
+	}
+	for _, tc := range []struct {
+		name    string
+		edit    func(d string)
+		line    uint64
+		problem string
+	}{
+		{"changed line", func(d string) { writeLines(d, changed) }, 4, "changed"},
+		{"deleted line", func(d string) { writeLines(d, slices.Delete(slices.Clone(lines), 2, 3)) }, 3, "missing (deleted)"},
+		{"added line", func(d string) { writeLines(d, slices.Insert(slices.Clone(lines), 5, lines[4])) }, 6, "holds sequence 5 where 6 was expected: added"},
+		{"line added at the end", func(d string) { writeLines(d, append(slices.Clone(lines), lines[6])) }, 8, "beyond the 7 lines"},
+		{"truncated", func(d string) { writeLines(d, lines[:5]) }, 6, "lines 6..7 are missing"},
+		{"changed line and chain file rewritten to match", func(d string) {
+			writeLines(d, changed)
+			var chain []string
+			h := make([]byte, 32)
+			for _, l := range changed {
+				s := sha256.Sum256(append(h, l...))
+				h = s[:]
+				chain = append(chain, hex.EncodeToString(h))
+			}
+			_ = os.WriteFile(filepath.Join(d, audit.ChainFile), []byte(strings.Join(chain, "\n")+"\n"), 0o600)
+		}, 6, "link there differs"},
+		{"changed line without the chain file", func(d string) {
+			writeLines(d, changed)
+			_ = os.Remove(filepath.Join(d, audit.ChainFile))
+		}, 6, "a line in 4..6 was changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := copyArchive(tc.edit)
+			res, err := audit.VerifyExport(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK || res.Line != tc.line || !strings.Contains(res.Problem, tc.problem) {
+				t.Errorf("got line %d %q, want line %d %q", res.Line, res.Problem, tc.line, tc.problem)
+			}
+			code, out, errOut := run("verify-export", d)
+			if code != 1 || !strings.Contains(errOut, "TAMPERED") || !strings.Contains(out, `"line": `+strconv.FormatUint(tc.line, 10)) {
+				t.Errorf("verify-export CLI: %d %s %s", code, out, errOut)
+			}
+		})
+	}
+}

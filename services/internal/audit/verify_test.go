@@ -1,0 +1,145 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
+	"kk.dk/jobogfamilie/services/internal/projector"
+)
+
+// verifyResult is the body of POST /v1/audit/verify.
+type verifyResult struct {
+	Events          uint64                `json:"events"`
+	Live            string                `json:"live"`
+	Replay          string                `json:"replay"`
+	Match           bool                  `json:"match"`
+	FirstDifference *projector.Difference `json:"firstDifference"`
+}
+
+func (s *system) verify() verifyResult {
+	s.t.Helper()
+	r := s.do("POST", "/v1/audit/verify", "dev-auditor", nil, nil)
+	if r.Status != 200 {
+		s.t.Fatalf("POST /v1/audit/verify: %d %s", r.Status, r.Raw)
+	}
+	var v verifyResult
+	if err := json.Unmarshal([]byte(r.Raw), &v); err != nil {
+		s.t.Fatal(err)
+	}
+	return v
+}
+
+// tamper changes the live read model's file behind the projector's back,
+// as someone with access to the disk could.
+func (s *system) tamper(stmt string, args ...any) {
+	s.t.Helper()
+	path, err := s.sa.Projector.AuditView().ModelPath()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(stmt, args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		s.t.Fatalf("%s changed %d rows", stmt, n)
+	}
+}
+
+// TestVerify replays the stream into a fresh projection and compares it
+// with the live read model: they agree; then rows of the live model's
+// SQLite file are changed or deleted directly, and verify names the first
+// family and entry that differ.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	var last posted
+	for _, fam := range []string{"FAM-V1", "FAM-V2", "FAM-V3"} {
+		s.post(events.SOF, fam, enrolment())
+		s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+		last = s.post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
+	}
+	// A message the projector quarantines is part of what is verified.
+	ack, err := s.sa.Store.JS.Publish(context.Background(), "families.FAM-V2.sof.family.referred", []byte(`{"not":"an event"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitApplied(ack.Sequence)
+
+	v := s.verify()
+	if !v.Match || v.Events != ack.Sequence || v.Live != v.Replay || v.FirstDifference != nil || len(v.Live) != 64 {
+		t.Fatalf("untouched model: %+v", v)
+	}
+	// The verify digest is the projector's own digest of its model.
+	if d, err := s.sa.Projector.Digest(context.Background()); err != nil || d != v.Live {
+		t.Errorf("projector digest %s (%v), verify's live digest %s", d, err, v.Live)
+	}
+	if r := s.get("/v1/audit/verify", "dev-auditor", nil); r.Status != 200 || r.Body["state"] != "done" {
+		t.Errorf("GET /v1/audit/verify: %d %s", r.Status, r.Raw)
+	}
+
+	// A changed timeline row (the praktik of FAM-V2).
+	praktik := last.Sequence - 3
+	s.tamper(`UPDATE timeline SET title = 'Praktik startet hos 87654321, 37 t/uge' WHERE sequence = ?`, praktik)
+	v = s.verify()
+	if d := v.FirstDifference; v.Match || v.Live == v.Replay || d == nil || d.Table != "timeline" || d.Sequence != praktik ||
+		d.FamilyID != "FAM-V2" || !strings.Contains(d.Detail, "title differs") {
+		t.Fatalf("changed row: %+v %+v", v, v.FirstDifference)
+	}
+
+	// A missing row before it: named first.
+	enrolled := praktik - 2
+	s.tamper(`DELETE FROM timeline WHERE sequence = ?`, enrolled)
+	v = s.verify()
+	if d := v.FirstDifference; v.Match || d == nil || d.Table != "timeline" || d.Sequence != enrolled || d.FamilyID != "FAM-V2" ||
+		!strings.Contains(d.Detail, "missing from the live read model") {
+		t.Fatalf("missing row: %+v %+v", v, v.FirstDifference)
+	}
+
+	// On a model whose timeline is intact again, a changed overview names
+	// the family and where its overview differs.
+	s2 := startSystem(t, false)
+	s2.post(events.SOF, "FAM-O", enrolment())
+	p := s2.post(events.SOF, "FAM-O", &events.CaseworkerAssigned{EmployeeID: "E1002"})
+	s2.waitApplied(p.Sequence)
+	s2.tamper(`UPDATE families SET overview = replace(overview, '"caseworker":"E1002"', '"caseworker":"E1001"') WHERE family_id = ?`, "FAM-O")
+	v = s2.verify()
+	if d := v.FirstDifference; v.Match || d == nil || d.Table != "families" || d.FamilyID != "FAM-O" ||
+		!strings.Contains(d.Detail, `/caseworker: live "E1001", replay "E1002"`) {
+		t.Fatalf("changed overview: %+v %+v", v, v.FirstDifference)
+	}
+	s2.tamper(`DELETE FROM family_access WHERE family_id = ?`, "FAM-O")
+	s2.tamper(`UPDATE families SET overview = replace(overview, '"caseworker":"E1001"', '"caseworker":"E1002"') WHERE family_id = ?`, "FAM-O")
+	v = s2.verify()
+	if d := v.FirstDifference; v.Match || d == nil || d.Table != "access" || d.FamilyID != "FAM-O" || d.EmployeeID != "E1002" {
+		t.Fatalf("missing access: %+v %+v", v, v.FirstDifference)
+	}
+
+	// The CLI: through the API, and against the model file and NATS.
+	for _, args := range [][]string{
+		{"-url", s.sa.URL(), "-token", "dev-auditor"},
+		{"-nats-url", s.sa.Store.ClientURL, "-model", s.sa.Config.DataDir, "-tmp", t.TempDir()},
+	} {
+		var out, errOut bytes.Buffer
+		code := audit.Command(context.Background(), "verify", args, func(string) string { return "" }, &out, &errOut)
+		var res verifyResult
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("audit verify %v: %v: %s %s", args, err, out.String(), errOut.String())
+		}
+		if code != 1 || res.Match || res.FirstDifference == nil || res.FirstDifference.Sequence != enrolled ||
+			!strings.Contains(errOut.String(), "MISMATCH") {
+			t.Errorf("audit verify %v: exit %d: %s %s", args, code, out.String(), errOut.String())
+		}
+	}
+}

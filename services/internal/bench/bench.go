@@ -6,6 +6,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -275,8 +276,16 @@ func rawPublish(ctx context.Context, js jetstream.JetStream, g *generator, n int
 		}
 		start := time.Now()
 		for _, m := range msgs {
-			if _, err := js.PublishMsgAsync(m); err != nil {
-				return spent, err
+			for {
+				_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second))
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+					return spent, err
+				}
+				// The server is behind: let it catch up, then go on.
+				<-js.PublishAsyncComplete()
 			}
 		}
 		select {

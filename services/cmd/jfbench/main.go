@@ -1,6 +1,8 @@
 // Command jfbench runs `make bench`: it measures the raw limits of
 // JetStream and the real services on the same machine in one run and
-// prints the figures.
+// prints the figures. -phases picks the measurements: ingest (the
+// department services) and audit (replay, as-of, verify), each on a fresh
+// embedded NATS of its own size.
 package main
 
 import (
@@ -9,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
+	"strings"
 
 	"kk.dk/jobogfamilie/services/internal/bench"
 )
@@ -26,6 +30,12 @@ func main() {
 	flag.IntVar(&o.SingleClients, "single-clients", o.SingleClients, "concurrent single-event clients")
 	flag.StringVar(&o.Sync, "sync", o.Sync, "embedded store fsync: interval or always")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")
+	ao := bench.AuditDefaults()
+	flag.IntVar(&ao.Events, "audit-events", ao.Events, "events in the stream of the audit phase")
+	flag.IntVar(&ao.Families, "audit-families", ao.Families, "families the audit phase's events are spread over")
+	flag.IntVar(&ao.BigFamily, "audit-big", ao.BigFamily, "events of the audit phase's big family (as-of timeline)")
+	flag.IntVar(&ao.AsOfQueries, "audit-asof", ao.AsOfQueries, "as-of timeline reads of the big family")
+	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -42,9 +52,25 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := bench.Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "jfbench:", err)
-		pprof.StopCPUProfile()
-		os.Exit(1)
+	run := map[string]func() error{
+		"ingest": func() error { return bench.Run(ctx, o) },
+		"audit": func() error {
+			if o.Dir != "" {
+				ao.Dir = filepath.Join(o.Dir, "audit")
+			}
+			return bench.Audit(ctx, ao)
+		},
+	}
+	for _, ph := range strings.Split(*phases, ",") {
+		fn, ok := run[strings.TrimSpace(ph)]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit)\n", ph)
+			os.Exit(2)
+		}
+		if err := fn(); err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			pprof.StopCPUProfile()
+			os.Exit(1)
+		}
 	}
 }

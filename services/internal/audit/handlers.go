@@ -3,7 +3,6 @@ package audit
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -269,7 +268,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err := s.logAccess(r, pr, fam, why); err != nil {
 		return err
 	}
-	b, err := json.Marshal(view)
+	b, err := view.AppendJSON(make([]byte, 0, 64<<10))
 	if err != nil {
 		return err
 	}

@@ -34,26 +34,25 @@ type Stored struct {
 // one message.
 func AppendLine(dst []byte, s Stored) []byte {
 	body := bytes.TrimSpace(s.Data)
-	if len(body) >= 2 && body[0] == '{' && body[len(body)-1] == '}' && json.Valid(body) {
-		if bytes.IndexByte(body, '\n') >= 0 || bytes.IndexByte(body, '\r') >= 0 {
+	sh := scanJSON(body)
+	if sh.object && !sh.collides {
+		if sh.multiline {
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, body)
 			body = buf.Bytes()
 		}
-		if !hasTopLevel(body, "sequence", "recordedAt") {
-			dst = append(dst, body[:len(body)-1]...)
-			if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendMeta(dst, s)
-			return append(dst, '}', '\n')
+		dst = append(dst, body[:len(body)-1]...)
+		if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+			dst = append(dst, ',')
 		}
+		dst = appendMeta(dst, s)
+		return append(dst, '}', '\n')
 	}
 	dst = append(dst, '{')
 	dst = appendMeta(dst, s)
 	dst = append(dst, `,"natsSubject":`...)
 	dst = strconv.AppendQuote(dst, s.Subject)
-	if json.Valid(body) {
+	if sh.valid {
 		var buf bytes.Buffer
 		_ = json.Compact(&buf, body)
 		dst = append(dst, `,"event":`...)
@@ -72,40 +71,4 @@ func appendMeta(dst []byte, s Stored) []byte {
 	dst = append(dst, `,"recordedAt":"`...)
 	dst = s.RecordedAt.UTC().AppendFormat(dst, time.RFC3339Nano)
 	return append(dst, '"')
-}
-
-// hasTopLevel reports whether the JSON object obj has a member with one of
-// the names. The byte search makes the usual case free; only an object
-// that mentions a name anywhere is tokenized.
-func hasTopLevel(obj []byte, names ...string) bool {
-	found := false
-	for _, n := range names {
-		if bytes.Contains(obj, []byte(`"`+n+`"`)) {
-			found = true
-		}
-	}
-	if !found {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil { // {
-		return true
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return true
-		}
-		key, _ := tok.(string)
-		for _, n := range names {
-			if key == n {
-				return true
-			}
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -90,14 +90,71 @@ func (r *Reader) Replay(ctx context.Context, q Query, emit func(Stored) error) e
 	if q.Until == 0 || q.After >= q.Until {
 		return nil
 	}
-	switch {
-	case q.FamilyID == "":
-		return r.replayStream(ctx, q, emit)
-	case r.View != nil:
-		return r.replayIndexed(ctx, q, emit)
-	default:
-		return r.replayFiltered(ctx, q, emit)
+	return pipelined(ctx, func(ctx context.Context, emit func(Stored) error) error {
+		switch {
+		case q.FamilyID == "":
+			return r.replayStream(ctx, q, emit)
+		case r.View != nil:
+			return r.replayIndexed(ctx, q, emit)
+		default:
+			return r.replayFiltered(ctx, q, emit)
+		}
+	}, emit)
+}
+
+// pipelineBatch is how many messages the reader hands to the writer at a
+// time.
+const pipelineBatch = 256
+
+// pipelined runs produce in a goroutine of its own and calls emit with
+// what it produces, in order, in this one: reading the stream (the NATS
+// client's work) and writing lines (validating and copying the JSON) then
+// overlap, on separate cores when there are any. Batches keep the hand-over
+// cheap; a few in flight bound the memory.
+func pipelined(ctx context.Context, produce func(context.Context, func(Stored) error) error, emit func(Stored) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []Stored, 4)
+	produced := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		b := make([]Stored, 0, pipelineBatch)
+		send := func() error {
+			select {
+			case batches <- b:
+				b = make([]Stored, 0, pipelineBatch)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := produce(ctx, func(s Stored) error {
+			b = append(b, s)
+			if len(b) == pipelineBatch {
+				return send()
+			}
+			return nil
+		})
+		if err == nil && len(b) > 0 {
+			err = send()
+		}
+		produced <- err
+	}()
+	var emitErr error
+	for b := range batches {
+		for _, s := range b {
+			if emitErr != nil {
+				break
+			}
+			if emitErr = emit(s); emitErr != nil {
+				cancel() // stop the reader; drain what it sent
+			}
+		}
 	}
+	if err := <-produced; emitErr == nil && err != nil {
+		return err
+	}
+	return emitErr
 }
 
 // typeFilter matches a subject families.<id>.<dept>.<name> by its name.

@@ -1,8 +1,10 @@
 package audit_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"testing"
 	"time"
 
@@ -117,6 +119,25 @@ func TestAsOfBackfill(t *testing.T) {
 	want, _ := json.Marshal(ov)
 	if string(got) != string(want) {
 		t.Errorf("as-of overview of now:\n%s\nlive overview:\n%s", got, want)
+	}
+
+	// The hand-written JSON is the JSON of the view.
+	view, err := s.sa.Projector.AuditView().AsOf(context.Background(), fam, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand, err := view.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reflected, _ := json.Marshal(view)
+	var x, y any
+	if err := json.Unmarshal(hand, &x); err != nil {
+		t.Fatalf("AppendJSON: %v: %s", err, hand)
+	}
+	_ = json.Unmarshal(reflected, &y)
+	if !reflect.DeepEqual(x, y) {
+		t.Errorf("AppendJSON:\n%s\njson.Marshal:\n%s", hand, reflected)
 	}
 
 	for _, tc := range []struct {

@@ -11,11 +11,15 @@ package projector
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
@@ -230,6 +234,108 @@ type AsOfView struct {
 	Entries []Entry `json:"entries"`
 }
 
+// foldBatch is how many rows foldRows decodes in one piece of work.
+const foldBatch = 256
+
+// foldRows reads a family's timeline rows in stream order and folds them,
+// as the projector folds a family again after a restart (readModel.fold).
+// Reading the rows (SQLite) and decoding their payloads (JSON) are the
+// cost of an as-of view of a long history; they overlap, and decoding
+// runs on every core, while the fold itself applies the envelopes in
+// stream order.
+func foldRows(ctx context.Context, familyID string, rows *sql.Rows) ([]Entry, *family.State, error) {
+	type decoded struct {
+		envs []events.Envelope
+		err  error
+	}
+	var (
+		entries []Entry
+		futures []chan decoded
+		sem     = make(chan struct{}, runtime.GOMAXPROCS(0))
+	)
+	decode := func(batch []Entry) chan decoded {
+		out := make(chan decoded, 1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			envs := make([]events.Envelope, len(batch))
+			for i, e := range batch {
+				env, err := storedEnvelope(familyID, e.ID, e.Time.UnixNano(), e.Department, e.Type, e.Data, e.Actor)
+				if err != nil {
+					out <- decoded{err: fmt.Errorf("projector: row %d: %w", e.Sequence, err)}
+					return
+				}
+				envs[i] = env
+			}
+			out <- decoded{envs: envs}
+		}()
+		return out
+	}
+	all, err := scanEntriesFunc(rows, func(batch []Entry) {
+		futures = append(futures, decode(batch))
+	})
+	if err != nil {
+		// Wait for the decoders started so far.
+		for _, f := range futures {
+			<-f
+		}
+		return nil, nil, err
+	}
+	entries = all
+	st := family.New(familyID)
+	var first error
+	for _, f := range futures {
+		d := <-f
+		if first == nil && d.err != nil {
+			first = d.err
+		}
+		if first == nil {
+			for _, env := range d.envs {
+				st.Apply(env)
+			}
+		}
+	}
+	if first != nil {
+		return nil, nil, first
+	}
+	return entries, st, ctx.Err()
+}
+
+// scanEntriesFunc is scanEntries that hands every foldBatch entries to
+// batch as they are read.
+func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
+	defer rows.Close()
+	entries := []Entry{}
+	from := 0
+	for rows.Next() {
+		var (
+			e        Entry
+			seq      int64
+			tns, rns int64
+			data     []byte
+		)
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &data, &e.Actor); err != nil {
+			return nil, err
+		}
+		e.Sequence = uint64(seq)
+		e.Time = time.Unix(0, tns).UTC()
+		e.RecordedAt = time.Unix(0, rns).UTC()
+		e.Data = json.RawMessage(data)
+		entries = append(entries, e)
+		if len(entries)-from == foldBatch {
+			batch(entries[from:len(entries):len(entries)])
+			from = len(entries)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if from < len(entries) {
+		batch(entries[from:])
+	}
+	return entries, nil
+}
+
 // ErrUnknownFamily: the read model holds no event of the family.
 var ErrUnknownFamily = errors.New("projector: no events of the family have been projected")
 
@@ -267,17 +373,9 @@ func (v *AuditView) AsOf(ctx context.Context, familyID string, t time.Time) (AsO
 	if err != nil {
 		return AsOfView{}, err
 	}
-	entries, err := scanEntries(rows)
+	entries, st, err := foldRows(ctx, familyID, rows)
 	if err != nil {
 		return AsOfView{}, err
-	}
-	st := family.New(familyID)
-	for _, e := range entries {
-		env, err := storedEnvelope(familyID, e.ID, e.Time.UnixNano(), e.Department, e.Type, e.Data, e.Actor)
-		if err != nil {
-			return AsOfView{}, fmt.Errorf("projector: row %d: %w", e.Sequence, err)
-		}
-		st.Apply(env)
 	}
 	slices.SortFunc(entries, func(a, b Entry) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
@@ -288,4 +386,80 @@ func (v *AuditView) AsOf(ctx context.Context, familyID string, t time.Time) (AsO
 	out.Overview = st.Overview()
 	out.Entries = entries
 	return out, nil
+}
+
+// AppendJSON appends the view as a JSON object with the fields
+// json.Marshal gives it. The entries are written by hand: encoding ten
+// thousand of them by reflection (which also compacts every data object
+// again) cost more than reading and folding them. Their data is written
+// as stored; it was compacted and validated when it was projected.
+func (v AsOfView) AppendJSON(dst []byte) ([]byte, error) {
+	ov, err := json.Marshal(v.Overview)
+	if err != nil {
+		return dst, err
+	}
+	n := len(ov) + 128
+	for _, e := range v.Entries {
+		n += len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + 160
+	}
+	dst = slices.Grow(dst, n)
+	dst = append(dst, `{"familyId":`...)
+	dst = appendString(dst, v.FamilyID)
+	dst = append(dst, `,"asOf":"`...)
+	dst = v.AsOf.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","position":`...)
+	dst = strconv.AppendUint(dst, v.Position, 10)
+	dst = append(dst, `,"overview":`...)
+	dst = append(dst, ov...)
+	dst = append(dst, `,"entries":[`...)
+	for i, e := range v.Entries {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, e.ID)
+		dst = append(dst, `,"sequence":`...)
+		dst = strconv.AppendUint(dst, e.Sequence, 10)
+		dst = append(dst, `,"time":"`...)
+		dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `","recordedAt":"`...)
+		dst = e.RecordedAt.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `","department":`...)
+		dst = appendString(dst, e.Department)
+		dst = append(dst, `,"type":`...)
+		dst = appendString(dst, e.Type)
+		dst = append(dst, `,"title":`...)
+		dst = appendString(dst, e.Title)
+		dst = append(dst, `,"data":`...)
+		if len(e.Data) == 0 {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, e.Data...)
+		}
+		dst = append(dst, `,"actor":`...)
+		dst = appendString(dst, e.Actor)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...), nil
+}
+
+// appendString appends s as a JSON string. Valid UTF-8 without characters
+// that need escaping is copied; anything else goes through json.Marshal.
+func appendString(dst []byte, s string) []byte {
+	simple := utf8.ValidString(s)
+	for i := 0; simple && i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			simple = false
+		case c == 0xE2 && strings.HasPrefix(s[i:], "\u2028"), c == 0xE2 && strings.HasPrefix(s[i:], "\u2029"):
+			simple = false // JavaScript line terminators, escaped by json.Marshal
+		}
+	}
+	if simple {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
 }

@@ -35,8 +35,6 @@ type AuditView struct {
 // auditSource is what Projector and Follower have in common.
 type auditSource interface {
 	acquire() (*readModel, func(), error)
-	// current is the model in use; stable while lockApply is held.
-	current() *readModel
 	// lockApply holds the applier between two batches until the returned
 	// function is called.
 	lockApply() func()
@@ -48,8 +46,6 @@ type auditSource interface {
 
 // AuditView is the audit service's access to the projector's read model.
 func (p *Projector) AuditView() *AuditView { return &AuditView{src: p} }
-
-func (p *Projector) current() *readModel { return p.model.Load() }
 
 func (p *Projector) lockApply() func() {
 	p.applyMu.Lock()

@@ -125,8 +125,6 @@ func (f *Follower) acquire() (*readModel, func(), error) {
 	return f.m, f.m.release, nil
 }
 
-func (f *Follower) current() *readModel { return f.m }
-
 func (f *Follower) lockApply() func() {
 	f.applyMu.Lock()
 	return f.applyMu.Unlock

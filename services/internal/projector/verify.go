@@ -84,30 +84,30 @@ type Difference struct {
 // The live model keeps applying meanwhile; the pin only holds its snapshot.
 func (v *AuditView) Verify(ctx context.Context, js jetstream.JetStream, o VerifyOptions) (VerifyResult, error) {
 	report(o, VerifyProgress{Phase: PhasePin})
+	// The apply lock first, then the model: the order Projector.Close
+	// takes them in. Under the lock the model acquired is the live one (a
+	// rebuild swaps under it, and only Close retires the live model).
+	unlock := v.src.lockApply()
 	m, release, err := v.src.acquire()
 	if err != nil {
+		unlock()
+		return VerifyResult{}, err
+	}
+	snap, cp, err := v.pin(ctx, m)
+	unlock()
+	if err != nil {
+		release()
 		return VerifyResult{}, err
 	}
 	defer release()
-	snap, cp, err := v.pin(ctx, m)
-	if err != nil {
-		return VerifyResult{}, err
-	}
 	defer func() { _ = snap.Rollback() }()
 	return verifySnapshot(ctx, js, snap, cp, o)
 }
 
-// pin takes a read transaction on m whose first read happens while the
-// applier is held between two batches, after a flush: its snapshot is a
-// model consistent up to its checkpoint.
+// pin takes a read transaction on m, the live model, whose first read
+// happens while the caller holds the applier between two batches, after a
+// flush: its snapshot is a model consistent up to its checkpoint.
 func (v *AuditView) pin(ctx context.Context, m *readModel) (*sql.Tx, uint64, error) {
-	unlock := v.src.lockApply()
-	defer unlock()
-	// A rebuild swaps models under the apply lock: m is still the live
-	// model, or the caller must start again.
-	if v.src.current() != m {
-		return nil, 0, errors.New("projector: the read model was swapped by a rebuild; verify again")
-	}
 	if m.consistent < m.checkpoint {
 		res, err := m.apply(ctx, nil, applyOptions{flush: true})
 		if err != nil {

@@ -35,6 +35,7 @@ func main() {
 	flag.IntVar(&ao.Families, "audit-families", ao.Families, "families the audit phase's events are spread over")
 	flag.IntVar(&ao.BigFamily, "audit-big", ao.BigFamily, "events of the audit phase's big family (as-of timeline)")
 	flag.IntVar(&ao.AsOfQueries, "audit-asof", ao.AsOfQueries, "as-of timeline reads of the big family")
+	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
@@ -52,6 +53,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *replayChild != "" {
+		if err := bench.ReplayChild(ctx, *replayChild, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	run := map[string]func() error{
 		"ingest": func() error { return bench.Run(ctx, o) },
 		"audit": func() error {

@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,10 +52,11 @@ func AuditDefaults() AuditOptions {
 //
 //   - raw JetStream fetch: an ordered consumer reads the whole stream and
 //     does nothing with it;
-//   - full replay to JSON Lines, in process (what `audit replay` does,
-//     written to io.Discard) and over HTTP (GET /v1/audit/events read by a
-//     client in the same process), against the raw rate (target >= 0.6x),
-//     with the process heap before, at its peak during, and after;
+//   - full replay to JSON Lines, by audit replay's code in a process of
+//     its own writing to /dev/null (with that process's peak RSS), and over
+//     HTTP (GET /v1/audit/events read by a client in this process, with
+//     the live heap before, during and after), against the raw rate
+//     (target >= 0.6x);
 //   - the as-of timeline of a family with BigFamily events over HTTP
 //     (target <= 200 ms);
 //   - verify: a replay of the whole stream into a fresh projection and
@@ -110,27 +114,18 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	}
 	p("raw JetStream fetch (limit): %.0f msg/s", raw)
 
-	// Replay in process, as the CLI does.
-	reader := &audit.Reader{NC: nc, JS: js}
-	var lines atomic.Int64
-	rate, mem, err := measureHeap(func() error {
-		bw := bufio.NewWriterSize(io.Discard, 256<<10)
-		var line []byte
-		return reader.Replay(ctx, audit.Query{}, func(s audit.Stored) error {
-			line = audit.AppendLine(line[:0], s)
-			lines.Add(1)
-			_, err := bw.Write(line)
-			return err
-		})
-	}, &lines)
+	// Replay as `audit replay` does, in a process of its own, so that its
+	// memory is its own and not the embedded NATS server's.
+	child, err := replayInChild(ctx, ns.ClientURL())
 	if err != nil {
 		return err
 	}
-	if lines.Load() != int64(o.Events) {
-		return fmt.Errorf("bench: replay wrote %d lines of %d", lines.Load(), o.Events)
+	if child.Lines != int64(o.Events) {
+		return fmt.Errorf("bench: the replay process wrote %d lines of %d", child.Lines, o.Events)
 	}
-	p("full replay to JSON Lines, in process (audit replay): %.0f events/s = %.2f x raw fetch (target >= 0.6); heap in use before %d MiB, peak %d MiB, after %d MiB",
-		rate, rate/raw, mem.before>>20, mem.peak>>20, mem.after>>20)
+	rate := float64(child.Lines) / child.Seconds
+	p("full replay to JSON Lines, audit replay's code in a process of its own (to /dev/null): %.0f events/s = %.2f x raw fetch (target >= 0.6); its peak RSS %d MiB for a %d MiB stream",
+		rate, rate/raw, child.PeakRSS>>20, size>>20)
 
 	// The API, on a projector that has not started yet.
 	authn, err := auth.Load("")
@@ -159,8 +154,8 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	defer func() { stopServer(); <-served }()
 	base := srv.URL()
 
-	lines.Store(0)
-	rate, mem, err = measureHeap(func() error {
+	var lines atomic.Int64
+	rate, mem, err := measureHeap(func() error {
 		resp, err := benchRequest(ctx, "GET", base+"/v1/audit/events")
 		if err != nil {
 			return err
@@ -187,7 +182,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	if lines.Load() != int64(o.Events) {
 		return fmt.Errorf("bench: GET /v1/audit/events gave %d lines of %d", lines.Load(), o.Events)
 	}
-	p("full replay to JSON Lines over HTTP (GET /v1/audit/events, client in process): %.0f events/s = %.2f x raw fetch (target >= 0.6); heap in use before %d MiB, peak %d MiB, after %d MiB",
+	p("full replay to JSON Lines over HTTP (GET /v1/audit/events, client in process): %.0f events/s = %.2f x raw fetch (target >= 0.6); live heap (embedded NATS included) before %d MiB, at most %d MiB during, after %d MiB",
 		rate, rate/raw, mem.before>>20, mem.peak>>20, mem.after>>20)
 
 	// The read model.
@@ -265,19 +260,25 @@ func benchRequest(ctx context.Context, method, url string) (*http.Response, erro
 	return http.DefaultClient.Do(req)
 }
 
-// heap is the process heap in use around a measurement.
+// heap is the live heap around a measurement.
 type heap struct{ before, peak, after uint64 }
 
-// measureHeap runs fn, returning the rate of n over its run and the heap
-// in use before (after a GC), at its peak (sampled every 50 ms) and after
-// (after a GC): flat memory shows as a peak near before, however long the
-// stream.
+// liveHeap is the heap the last GC found live: garbage not yet collected
+// does not count, so a replay that keeps nothing shows none.
+func liveHeap() uint64 {
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
+}
+
+// measureHeap runs fn, returning the rate of n over its run and the live
+// heap before (after a GC), the most any GC during the run found live
+// (sampled every 50 ms), and after (after a GC): flat memory shows as a
+// peak near before, however long the stream.
 func measureHeap(fn func() error, n *atomic.Int64) (float64, heap, error) {
 	var h heap
-	var ms runtime.MemStats
 	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	h.before = ms.HeapInuse
+	h.before = liveHeap()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var peak atomic.Uint64
@@ -289,10 +290,8 @@ func measureHeap(fn func() error, n *atomic.Int64) (float64, heap, error) {
 			case <-done:
 				return
 			case <-t.C:
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
+				if l := liveHeap(); l > peak.Load() {
+					peak.Store(l)
 				}
 			}
 		}
@@ -304,9 +303,92 @@ func measureHeap(fn func() error, n *atomic.Int64) (float64, heap, error) {
 	wg.Wait()
 	h.peak = max(peak.Load(), h.before)
 	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	h.after = ms.HeapInuse
+	h.after = liveHeap()
 	return float64(n.Load()) / took.Seconds(), h, err
+}
+
+// ChildReport is what the replay process reports.
+type ChildReport struct {
+	Lines   int64   `json:"lines"`
+	Seconds float64 `json:"seconds"`
+	PeakRSS int64   `json:"peakRSS"`
+}
+
+// ReplayChildFlag makes jfbench the replay process of the audit bench.
+const ReplayChildFlag = "audit-replay-child"
+
+// replayInChild runs this executable as the replay process.
+func replayInChild(ctx context.Context, natsURL string) (ChildReport, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return ChildReport{}, err
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, exe, "-"+ReplayChildFlag, natsURL)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return ChildReport{}, fmt.Errorf("bench: replay process: %v: %s", err, errOut.String())
+	}
+	var r ChildReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return ChildReport{}, fmt.Errorf("bench: replay process said %q: %w", out.String(), err)
+	}
+	return r, nil
+}
+
+// ReplayChild is the replay process: the whole stream through
+// audit.Reader and audit.AppendLine, as `audit replay` writes it, to
+// /dev/null; it reports the lines, the time and its peak RSS on out.
+func ReplayChild(ctx context.Context, natsURL string, out io.Writer) error {
+	nc, err := eventstore.Connect(natsURL, nil, "bench-audit-replay")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	bw := bufio.NewWriterSize(devnull, 256<<10)
+	var (
+		line []byte
+		n    int64
+	)
+	start := time.Now()
+	err = (&audit.Reader{NC: nc, JS: js}).Replay(ctx, audit.Query{}, func(s audit.Stored) error {
+		line = audit.AppendLine(line[:0], s)
+		n++
+		_, err := bw.Write(line)
+		return err
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	took := time.Since(start)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(ChildReport{Lines: n, Seconds: took.Seconds(), PeakRSS: peakRSS()})
+}
+
+// peakRSS is this process's VmHWM in bytes (Linux), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // rawFetch reads n messages with an ordered consumer and nothing else,

@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
@@ -142,4 +144,54 @@ func TestVerify(t *testing.T) {
 			t.Errorf("audit verify %v: exit %d: %s %s", args, code, out.String(), errOut.String())
 		}
 	}
+}
+
+// TestVerifyWhileWriting verifies while departments keep writing: the live
+// model is pinned between two of the projector's batches, and the replay
+// stops exactly at the pinned checkpoint, so the two agree.
+func TestVerifyWhileWriting(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var batch [][]byte
+			for k := range 20 {
+				ce, err := events.Build(events.SOF, fmt.Sprintf("FAM-W%d", k), &events.MeetingHeld{Kind: "team", Participants: []string{"E1001"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := events.Marshal(ce)
+				batch = append(batch, b)
+			}
+			body := append(append([]byte("["), bytes.Join(batch, []byte(","))...), ']')
+			r := s.do("POST", "/departments/sof/v1/events", "dev-sof", body, map[string]string{"Content-Type": "application/cloudevents-batch+json"})
+			if r.Status != 201 {
+				t.Errorf("batch %d: %d %s", i, r.Status, r.Raw)
+				return
+			}
+		}
+	}()
+	checkFor(t, 10*time.Second, func() error {
+		if s.sa.Projector.Position() < 200 {
+			return errNotYet
+		}
+		return nil
+	})
+	for range 3 {
+		v := s.verify()
+		if !v.Match || v.Events == 0 {
+			t.Errorf("verify while writing: %+v %+v", v, v.FirstDifference)
+		}
+	}
+	close(stop)
+	<-done
 }

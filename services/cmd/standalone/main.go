@@ -70,7 +70,10 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nJob og Familie standalone\n")
-	fmt.Fprintf(os.Stderr, "  API          %s  (POST /departments/{sof,bif,buf,suf}/v1/events)\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  ingest       %s/departments/{sof,bif,buf,suf}/v1/events\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  coordinator  %s/v1/families\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  auditor      %s/v1/audit/events\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics\n", s.URL())
 	if s.Store.ClientURL != "" {
 		fmt.Fprintf(os.Stderr, "  NATS         %s  (nats --server %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL)
 	} else {

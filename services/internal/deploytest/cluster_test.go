@@ -396,12 +396,22 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			}
 			expectViolation(t, errs, subj)
 		}
-		// The audit user reads but does not write the access log either.
+		// The audit user records auditors' reads in the access log, and
+		// nothing outside it.
 		nc, errs := c.connect(t, "audit")
-		if err := nc.Publish("access.F1", []byte(`{}`)); err != nil {
+		if err := nc.Publish("access.other.subject.x", []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
-		expectViolation(t, errs, "access.F1")
+		expectViolation(t, errs, "access.other.subject.x")
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, subj := range []string{"access.F1", "access.bulk.audit"} {
+			if _, err := js.Publish(context.Background(), subj, []byte(`{"kind":"auditor"}`)); err != nil {
+				t.Fatalf("audit user writing %s: %v", subj, err)
+			}
+		}
 	})
 
 	t.Run("services work as their users", func(t *testing.T) {

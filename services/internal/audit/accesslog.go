@@ -2,13 +2,9 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -17,65 +13,24 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
-// Access log subjects. A read of one family's data is appended to
-// access.<familyId>, as the coordinator API does. A read of every family
-// at once (a replay without a family filter) is appended once to
-// BulkAccessSubject, which has three tokens and so can never be a family's
-// subject; a family's access log includes those entries, because such a
-// read covered the family too.
+// Access log subjects and the purpose header, as the coordinator API
+// records them (package accesslog).
 const (
-	accessPrefix      = "access."
-	BulkAccessSubject = "access.bulk.audit"
+	accessPrefix      = accesslog.Prefix
+	BulkAccessSubject = accesslog.BulkSubject
 	// BulkFamily is the familyId of an entry on BulkAccessSubject.
-	BulkFamily = "*"
+	BulkFamily    = accesslog.BulkFamily
+	HeaderPurpose = accesslog.HeaderPurpose
 )
 
-// HeaderPurpose is the request header with the reason for a read.
-const HeaderPurpose = "X-Purpose"
-
-// maxPurpose is the longest purpose accepted, as for the coordinator API.
-const maxPurpose = 200
-
-// AccessEntry is one record of ACCESS_LOG, in the form the projector writes.
-type AccessEntry struct {
-	Time       time.Time `json:"time"`
-	FamilyID   string    `json:"familyId"`
-	Principal  string    `json:"principal"`
-	Kind       auth.Kind `json:"kind"`
-	EmployeeID string    `json:"employeeId"`
-	Endpoint   string    `json:"endpoint"`
-	Purpose    string    `json:"purpose"`
-}
-
-// purpose reads X-Purpose by the coordinator API's rule: optional, at most
-// 200 characters of printable UTF-8, because it is stored forever.
-func purpose(r *http.Request) (string, error) {
-	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxPurpose ||
-		strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0 {
-		return "", problem.BadRequest(HeaderPurpose + " must be printable UTF-8 of at most " + strconv.Itoa(maxPurpose) + " characters")
-	}
-	return v, nil
-}
+// AccessEntry is one record of ACCESS_LOG.
+type AccessEntry = accesslog.Entry
 
 // logAccess appends an auditor's read to ACCESS_LOG and waits for the
 // acknowledgement; family data is never sent before it, and a read that
 // cannot be logged is refused (503), as in the coordinator API.
 func (s *Service) logAccess(r *http.Request, pr auth.Principal, familyID, why string) error {
-	subject, fam := accessPrefix+familyID, familyID
-	if familyID == "" {
-		subject, fam = BulkAccessSubject, BulkFamily
-	}
-	b, err := json.Marshal(AccessEntry{
-		Time: time.Now().UTC(), FamilyID: fam, Principal: pr.Name, Kind: pr.Kind,
-		EmployeeID: pr.EmployeeID, Endpoint: r.Method + " " + r.URL.RequestURI(), Purpose: why,
-	})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if _, err := s.reader.JS.Publish(ctx, subject, b); err != nil {
+	if err := accesslog.Record(r.Context(), s.reader.JS, r, pr, familyID, why); err != nil {
 		s.metrics.accessFail.Inc()
 		s.log.Warn("audit: access log unavailable, read refused", "family", familyID, "err", err)
 		return problem.Unavailable("the access log could not be written; family data is never served unlogged")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -133,7 +134,7 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	why, err := purpose(r)
+	why, err := accesslog.Purpose(r)
 	if err != nil {
 		return err
 	}
@@ -244,7 +245,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 			return problem.BadRequest("asOf must be an RFC 3339 time, e.g. 2024-05-01T09:30:00Z")
 		}
 	}
-	why, err := purpose(r)
+	why, err := accesslog.Purpose(r)
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,12 @@ package audit
 
 import (
 	"context"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 
-	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
-	"kk.dk/jobogfamilie/services/internal/server"
 )
 
 // Run is `audit serve`: the auditor API alone, with a read model of its
@@ -20,44 +17,20 @@ import (
 // projector's file is written by one process only, and the audit NATS user
 // may only read: the follower needs nothing else.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	authn, err := auth.Load(cfg.ConfigPath)
-	if err != nil {
-		return err
-	}
-	if authn.UsesDevTokens() {
-		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
-	}
-	opts, err := cfg.StoreOptions("audit", log)
-	if err != nil {
-		return err
-	}
-	store, err := eventstore.Open(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	f, err := projector.Follow(ctx, projector.FollowerOptions{
-		Dir: filepath.Join(cfg.DataDir, "audit"), JS: store.JS, Log: log.With("component", "follower"),
+	return process.Serve(ctx, cfg, "audit", log, func(ctx context.Context, p *process.Parts) (func(), error) {
+		f, err := projector.Follow(ctx, projector.FollowerOptions{
+			Dir: filepath.Join(cfg.DataDir, "audit"), JS: p.Store.JS, Log: log.With("component", "follower"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		svc, err := New(Options{NC: p.Store.NC, JS: p.Store.JS, View: f.AuditView(), Auth: p.Auth, Log: log, DataDir: cfg.DataDir})
+		if err != nil {
+			return func() { f.Close() }, err
+		}
+		svc.Register(p.Ops.Registry)
+		p.Ops.AddCheck("read-model", f.Ready)
+		svc.Mount(p.Mux)
+		return func() { f.Close() }, nil
 	})
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	svc, err := New(Options{NC: store.NC, JS: store.JS, View: f.AuditView(), Auth: authn, Log: log, DataDir: cfg.DataDir})
-	if err != nil {
-		return err
-	}
-	ops := server.NewOps()
-	svc.Register(ops.Registry)
-	ops.AddCheck("eventstore", store.Ready)
-	ops.AddCheck("read-model", f.Ready)
-	mux := http.NewServeMux()
-	ops.Mount(mux)
-	svc.Mount(mux)
-	srv, err := server.Listen(cfg.HTTPAddr, mux)
-	if err != nil {
-		return err
-	}
-	log.Info("audit listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir, "position", f.Position())
-	return srv.Serve(ctx)
 }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"log/slog"
-	"net/http"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
-	"kk.dk/jobogfamilie/services/internal/server"
 )
 
 // New makes the ingest service for depts on an open store and starts
@@ -41,37 +40,14 @@ func (s *Service) Ready(context.Context) error {
 // Run is a department process: the ingest API of depts, its operational
 // endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, depts []events.Department, log *slog.Logger) error {
-	authn, err := auth.Load(cfg.ConfigPath)
-	if err != nil {
-		return err
-	}
-	if authn.UsesDevTokens() {
-		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
-	}
-	opts, err := cfg.StoreOptions(fmt.Sprintf("ingest-%v", depts), log)
-	if err != nil {
-		return err
-	}
-	store, err := eventstore.Open(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	svc, err := New(ctx, store, authn, depts, log)
-	if err != nil {
-		return err
-	}
-	ops := server.NewOps()
-	svc.Register(ops.Registry)
-	ops.AddCheck("eventstore", store.Ready)
-	ops.AddCheck("ingest-index", svc.Ready)
-	mux := http.NewServeMux()
-	ops.Mount(mux)
-	svc.Mount(mux)
-	srv, err := server.Listen(cfg.HTTPAddr, mux)
-	if err != nil {
-		return err
-	}
-	log.Info("ingest listening", "departments", depts, "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir)
-	return srv.Serve(ctx)
+	return process.Serve(ctx, cfg, fmt.Sprintf("ingest-%v", depts), log, func(ctx context.Context, p *process.Parts) (func(), error) {
+		svc, err := New(ctx, p.Store, p.Auth, depts, log)
+		if err != nil {
+			return nil, err
+		}
+		svc.Register(p.Ops.Registry)
+		p.Ops.AddCheck("ingest-index", svc.Ready)
+		svc.Mount(p.Mux)
+		return nil, nil
+	})
 }

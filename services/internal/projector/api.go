@@ -5,12 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -19,16 +18,16 @@ import (
 
 // Headers of the coordinator API.
 const (
-	HeaderPosition    = "X-Position"     // on every response: the sequence the read model has applied
-	HeaderMinPosition = "X-Min-Position" // on a request: wait until the read model applied it
-	HeaderPurpose     = "X-Purpose"      // on a request: why the family is read, for the access log
+	HeaderPosition    = "X-Position"            // on every response: the sequence the read model has applied
+	HeaderMinPosition = "X-Min-Position"        // on a request: wait until the read model applied it
+	HeaderPurpose     = accesslog.HeaderPurpose // on a request: why the family is read, for the access log
 )
 
 const (
 	// MinPositionWait is how long a read waits for X-Min-Position.
 	MinPositionWait = 5 * time.Second
 	// MaxPurpose is the longest X-Purpose accepted, in characters.
-	MaxPurpose = 200
+	MaxPurpose = accesslog.MaxPurpose
 )
 
 // Mount registers the coordinator and admin API on mux.
@@ -100,17 +99,6 @@ func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// purpose reads X-Purpose: optional, at most MaxPurpose characters of
-// printable UTF-8, because it is stored in the immutable access log.
-func purpose(r *http.Request) (string, error) {
-	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose ||
-		strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0 {
-		return "", problem.BadRequest(HeaderPurpose + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
-	}
-	return v, nil
-}
-
 // authorize decides whether pr may read the family. A coordinator may read
 // the families it is assigned to now (caseworker, makkerpar, team, per the
 // family fold's Assigned). For a coordinator an unknown family and one it
@@ -148,32 +136,12 @@ func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID st
 	return problem.Forbidden("only coordinators and auditors read family data")
 }
 
-// accessEntry is one record of the ACCESS_LOG stream.
-type accessEntry struct {
-	Time       time.Time `json:"time"`
-	FamilyID   string    `json:"familyId"`
-	Principal  string    `json:"principal"`
-	Kind       auth.Kind `json:"kind"`
-	EmployeeID string    `json:"employeeId"`
-	Endpoint   string    `json:"endpoint"`
-	Purpose    string    `json:"purpose"`
-}
-
-// logAccess appends the read to ACCESS_LOG on access.<familyId> and waits
-// for JetStream's acknowledgement. It is called after authorization and
-// before any data is written; when it fails the read is refused (503):
-// there are no unlogged reads.
+// logAccess appends the read to ACCESS_LOG and waits for JetStream's
+// acknowledgement. It is called after authorization and before any data is
+// written; when it fails the read is refused (503): there are no unlogged
+// reads.
 func (p *Projector) logAccess(r *http.Request, pr auth.Principal, familyID, why string) error {
-	b, err := json.Marshal(accessEntry{
-		Time: time.Now().UTC(), FamilyID: familyID, Principal: pr.Name, Kind: pr.Kind,
-		EmployeeID: pr.EmployeeID, Endpoint: r.Method + " " + r.URL.RequestURI(), Purpose: why,
-	})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	if _, err := p.opts.JS.Publish(ctx, "access."+familyID, b); err != nil {
+	if err := accesslog.Record(r.Context(), p.opts.JS, r, pr, familyID, why); err != nil {
 		p.metrics.accessFail.Inc()
 		p.log.Warn("projector: access log unavailable, read refused", "family", familyID, "err", err)
 		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
@@ -201,7 +169,7 @@ func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.
 	if err = p.waitMinPosition(w, r); err != nil {
 		return
 	}
-	if why, err = purpose(r); err != nil {
+	if why, err = accesslog.Purpose(r); err != nil {
 		return
 	}
 	if m, release, err = p.acquire(); err != nil {

@@ -2,56 +2,29 @@ package projector
 
 import (
 	"context"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime/debug"
 
-	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
-	"kk.dk/jobogfamilie/services/internal/server"
 )
 
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	tuneGC(os.Getenv)
-	authn, err := auth.Load(cfg.ConfigPath)
-	if err != nil {
-		return err
-	}
-	if authn.UsesDevTokens() {
-		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
-	}
-	opts, err := cfg.StoreOptions("projector", log)
-	if err != nil {
-		return err
-	}
-	store, err := eventstore.Open(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: store.NC, JS: store.JS, Auth: authn, Log: log})
-	if err != nil {
-		return err
-	}
-	p.Start(ctx)
-	defer p.Close()
-	ops := server.NewOps()
-	p.Register(ops.Registry)
-	ops.AddCheck("eventstore", store.Ready)
-	ops.AddCheck("projector", p.Ready)
-	mux := http.NewServeMux()
-	ops.Mount(mux)
-	p.Mount(mux)
-	srv, err := server.Listen(cfg.HTTPAddr, mux)
-	if err != nil {
-		return err
-	}
-	log.Info("projector listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir, "position", p.Position())
-	return srv.Serve(ctx)
+	return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, ps *process.Parts) (func(), error) {
+		p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: ps.Store.NC, JS: ps.Store.JS, Auth: ps.Auth, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		p.Start(ctx)
+		p.Register(ps.Ops.Registry)
+		ps.Ops.AddCheck("projector", p.Ready)
+		p.Mount(ps.Mux)
+		return func() { _ = p.Close() }, nil
+	})
 }
 
 // tuneGC trades memory for speed while catching up, unless the operator

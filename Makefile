@@ -78,3 +78,14 @@ deploy-check: build
 LOAD_DURATION ?= 60s
 loadtest:
 	JF_LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -v -run TestLoadCountsAgree ./services/internal/loadtest/
+
+# nats-cli builds the official NATS CLI (natscli), pinned, into bin/nats, in a
+# throwaway module: `go install ...@latest` needs the module proxy's version
+# list, which not every proxy serves.
+NATSCLI_VERSION ?= v0.3.0
+.PHONY: nats-cli
+nats-cli:
+	@mkdir -p $(BIN)
+	d=$$(mktemp -d) && cd $$d && $(GO) mod init natscli-build >/dev/null 2>&1 && \
+		$(GO) get github.com/nats-io/natscli/nats@$(NATSCLI_VERSION) && \
+		$(GO) build -o $(CURDIR)/$(BIN)/nats github.com/nats-io/natscli/nats && rm -rf $$d

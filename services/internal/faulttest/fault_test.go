@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/loadtest"
 )
 
@@ -59,9 +62,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func start(t *testing.T, addr, data string) *proc {
+func start(t *testing.T, addr, data string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(standaloneBin, "-http", addr, "-data", data, "-nats-listen", "off", "-log-level", "warn")
+	args := append([]string{"-http", addr, "-data", data, "-nats-listen", "off", "-log-level", "warn"}, extra...)
+	cmd := exec.Command(standaloneBin, args...)
 	p := &proc{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
@@ -199,6 +203,14 @@ func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int) {
 		}
 	}
 	t.Logf("%d events acknowledged, all exactly once in the read model; %d attempts retried", len(w.acked), w.retries.Load())
+	v, err := loadtest.Verify(&http.Client{Timeout: 60 * time.Second}, p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v["match"] != true {
+		t.Fatalf("verify after the fault: %v", v)
+	}
+	t.Logf("verify: %v events, live and replayed read models match", v["events"])
 }
 
 func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
@@ -242,5 +254,41 @@ func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
 	if t.Failed() {
 		t.Logf("logs:\n%s", p.logs)
 	}
+	checkExactlyOnce(t, p, w, clients)
+}
+
+// TestNATSRestartUnderLoad: the services run against an external NATS,
+// which is stopped under load and started again on the same store.
+func TestNATSRestartUnderLoad(t *testing.T) {
+	store := t.TempDir()
+	natsAddr := freeAddr(t)
+	startNATS := func() *server.Server {
+		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	ns := startNATS()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	addr := freeAddr(t)
+	p := start(t, addr, t.TempDir(), "-nats-url", "nats://"+natsAddr)
+	const clients = 8
+	w := startWriters(t, clients, p.url)
+	w.waitFor(t, 200)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	t.Logf("NATS stopped after %d events", w.count())
+	// Keep NATS away until the clients have felt it.
+	felt := w.retries.Load() + 3*clients
+	for deadline := time.Now().Add(30 * time.Second); w.retries.Load() < felt; {
+		if time.Now().After(deadline) {
+			t.Fatalf("clients saw no failures while NATS was down (%d retries)", w.retries.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ns = startNATS()
+	w.waitFor(t, 200)
+	w.finish()
 	checkExactlyOnce(t, p, w, clients)
 }

@@ -216,3 +216,27 @@ func ReadModelIDs(c *http.Client, base string, families []string, position uint6
 	}
 	return ids, nil
 }
+
+// Verify asks the audit API to replay the whole stream into a fresh
+// projection and compare it with the live read model; it returns the
+// answer ({"events","live","replay","match",...}).
+func Verify(c *http.Client, base string) (map[string]any, error) {
+	req, err := http.NewRequest("POST", base+"/v1/audit/verify", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer dev-auditor")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return out, fmt.Errorf("verify: status %d: %v", resp.StatusCode, out)
+	}
+	return out, nil
+}

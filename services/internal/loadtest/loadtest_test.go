@@ -99,6 +99,14 @@ func TestLoadCountsAgree(t *testing.T) {
 	if uint64(res.Acked) != info.State.Msgs || res.Acked != inModel {
 		t.Fatalf("counts differ: acknowledged %d, stream %d, read model %d", res.Acked, info.State.Msgs, inModel)
 	}
+	v, err := loadtest.Verify(&http.Client{Timeout: 5 * time.Minute}, sa.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v["match"] != true {
+		t.Fatalf("verify after the load: %v", v)
+	}
+	t.Logf("verify: %v events, live and replayed read models match", v["events"])
 }
 
 // batchEvery makes every tenth request a batch unless JF_LOAD_BATCH_EVERY

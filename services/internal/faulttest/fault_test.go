@@ -292,3 +292,30 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	w.finish()
 	checkExactlyOnce(t, p, w, clients)
 }
+
+// TestUnwritableDataDirIsNamed: a data directory the process cannot use
+// stops it at once with the path and the reason, for the event store's part
+// and for the read model's.
+func TestUnwritableDataDirIsNamed(t *testing.T) {
+	for _, part := range []string{"nats", "projector"} {
+		t.Run(part, func(t *testing.T) {
+			data := t.TempDir()
+			if err := os.WriteFile(filepath.Join(data, part), []byte("in the way"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(standaloneBin, "-http", freeAddr(t), "-data", data, "-nats-listen", "off")
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("started with %s/%s in the way:\n%s", data, part, out)
+			}
+			want := filepath.Join(data, part) + ": not a directory"
+			if !bytes.Contains(out, []byte(want)) {
+				t.Fatalf("the error does not say %q:\n%s", want, out)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("took %s to stop", time.Since(start))
+			}
+		})
+	}
+}

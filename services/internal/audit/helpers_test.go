@@ -2,39 +2,21 @@ package audit_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"strings"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// checkFor polls cond until it returns nil or the time is up.
-func checkFor(t testing.TB, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var (
+	quietLog = testenv.QuietLog
+	checkFor = testenv.CheckFor
+)
 
 // system is a running standalone: ingest, projector and the audit API on
 // one mux over real HTTP, with an embedded NATS (listening on a free port
@@ -46,59 +28,18 @@ type system struct {
 
 func startSystem(t testing.TB, listen bool) *system {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = "off"
+	cfg := testenv.Config(t)
 	if listen {
 		cfg.NATSListen = "127.0.0.1:0"
 	}
-	sa, err := standalone.Start(context.Background(), cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sa.Stop() })
-	s := &system{t: t, sa: sa}
-	checkFor(t, 20*time.Second, func() error {
-		if r := s.do("GET", "/readyz", "", nil, nil); r.Status != 200 {
-			return fmt.Errorf("readyz %d %s", r.Status, r.Raw)
-		}
-		return nil
-	})
-	return s
+	return &system{t: t, sa: testenv.Start(t, cfg)}
 }
 
-type reply struct {
-	Status int
-	Raw    string
-	Body   map[string]any
-	Header http.Header
-}
+type reply = testenv.Reply
 
 func (s *system) do(method, path, token string, body []byte, hdr map[string]string) reply {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.sa.URL()+path, bytes.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
-	r := reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testenv.Do(s.t, s.sa.URL(), method, path, token, body, hdr)
 }
 
 func (s *system) get(path, token string, hdr map[string]string) reply {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -103,20 +104,7 @@ func startCluster(t *testing.T) []*node {
 	return nodes
 }
 
-func checkFor(t *testing.T, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var checkFor = testenv.CheckFor
 
 func streamLeader(nodes []*node) *node {
 	for _, n := range nodes {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -21,21 +22,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
-// checkFor polls cond until it returns nil or the time is up.
-func checkFor(t *testing.T, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var checkFor = testenv.CheckFor
 
 // TestLoadThroughIngest loads a demo into a real standalone through its
 // HTTP API, then loads it again: the first load stores every event, the

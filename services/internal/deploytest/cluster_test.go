@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -65,21 +65,7 @@ func repo(parts ...string) string {
 
 var nodes = []string{"nats-1", "nats-2", "nats-3"}
 
-// checkFor polls cond until it returns nil or the time is up.
-func checkFor(t *testing.T, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
+var checkFor = testenv.CheckFor
 
 // TestNATSConfigsParse reads each node's config as nats-server does and
 // checks what the deployment relies on.
@@ -231,7 +217,7 @@ func (c *cluster) connect(t *testing.T, user string) (*nats.Conn, <-chan error) 
 	return nc, errs
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quietLog = testenv.QuietLog
 
 // runService runs a service's Run until the test ends.
 func runService(t *testing.T, name string, run func(context.Context) error) {

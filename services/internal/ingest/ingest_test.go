@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,7 +33,7 @@ type harness struct {
 	js    jetstream.JetStream
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var quietLog = testenv.QuietLog
 
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
@@ -85,21 +85,7 @@ func portOf(t *testing.T, ns *server.Server) int {
 	return port
 }
 
-// checkFor polls cond until it returns nil or the time is up.
-func checkFor(t *testing.T, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var checkFor = testenv.CheckFor
 
 func (h *harness) waitReady() {
 	h.t.Helper()

@@ -1,13 +1,9 @@
 package projector_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 	"strconv"
 	"testing"
 	"time"
@@ -15,27 +11,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// checkFor polls cond until it returns nil or the time is up.
-func checkFor(t testing.TB, total time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var (
+	quietLog = testenv.QuietLog
+	checkFor = testenv.CheckFor
+)
 
 // system is a running standalone with its embedded NATS, in-process only.
 type system struct {
@@ -46,54 +28,15 @@ type system struct {
 
 func startSystem(t testing.TB) *system {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.NATSListen = "off"
-	sa, err := standalone.Start(context.Background(), cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sa.Stop() })
-	s := &system{t: t, sa: sa, js: sa.Store.JS}
-	checkFor(t, 20*time.Second, func() error {
-		r := s.do("GET", "/readyz", "", nil, nil)
-		if r.Status != 200 {
-			return fmt.Errorf("readyz %d %s", r.Status, r.Raw)
-		}
-		return nil
-	})
-	return s
+	sa := testenv.Start(t, testenv.Config(t))
+	return &system{t: t, sa: sa, js: sa.Store.JS}
 }
 
-type reply struct {
-	Status int
-	Raw    string
-	Body   map[string]any
-	Header http.Header
-}
+type reply = testenv.Reply
 
 func (s *system) do(method, path, token string, body []byte, hdr map[string]string) reply {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.sa.URL()+path, bytes.NewReader(body))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testenv.Do(s.t, s.sa.URL(), method, path, token, body, hdr)
 }
 
 func (s *system) get(path, token string, hdr map[string]string) reply {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -100,8 +100,16 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	}
 
 	start := time.Now()
-	gen := newAuditEvents(o.Events, o.Families, o.BigFamily)
-	size, err := gen.publish(ctx, js)
+	// Every tenth event of BIG is backfilled a year, so as-of has work to do.
+	gen := &benchdata.Events{N: o.Events, Families: max(o.Families, 1), Big: min(o.BigFamily, o.Events),
+		Base: time.Now().UTC().Add(-2 * 365 * 24 * time.Hour), Spacing: time.Minute,
+		IDPrefix: "audit-bench-", Stamp: true, BackfillBig: true}
+	var halfway time.Time // recorded about halfway through BIG's events
+	size, err := gen.Publish(ctx, js, func(i int) {
+		if i == gen.N/2 {
+			halfway = time.Now().UTC()
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -197,7 +205,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	p("projector caught up with %d events in %s (to serve as-of and verify)", o.Events, time.Since(start).Round(time.Millisecond))
 
 	// As-of timelines of BIG: now (everything) and halfway through.
-	half := gen.halfway
+	half := halfway
 	var lat []time.Duration
 	var bodySize int
 	for i := range o.AsOfQueries {
@@ -410,92 +418,4 @@ func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, erro
 		}
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-// auditEvents makes valid catalog events fast, from templates: families
-// F<n>, and BIG with its events spread evenly over the stream, every tenth
-// of them backfilled a year.
-type auditEvents struct {
-	n, families, big int
-	base             time.Time
-	halfway          time.Time // recorded about halfway through BIG's events
-}
-
-func newAuditEvents(n, families, big int) *auditEvents {
-	return &auditEvents{n: n, families: max(families, 1), big: min(big, n), base: time.Now().UTC().Add(-2 * 365 * 24 * time.Hour)}
-}
-
-// schema is the dataschema ingest stamps on events of the type.
-func (g *auditEvents) schema(name string) string {
-	spec, ok := events.ByName(name)
-	if !ok {
-		panic("bench: unknown event " + name)
-	}
-	return spec.SchemaURL()
-}
-
-func (g *auditEvents) next(i int) (string, []byte) {
-	fam, k := "F"+strconv.Itoa(i%g.families), i/g.families
-	every := max(1, g.n/max(g.big, 1))
-	if g.big > 0 && i%every == 0 && i/every < g.big {
-		fam, k = "BIG", i/every
-	}
-	var dept, name, data string
-	switch {
-	case k == 0:
-		dept, name = "sof", "family.enrolled"
-		data = `{"members":[{"personId":"P1","role":"parent"},{"personId":"C1","role":"child"}],"courseStart":"2024-01-15","childCaseIds":["CASE1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}`
-	case k == 1:
-		dept, name, data = "sof", "caseworker.assigned", `{"employeeId":"E1001"}`
-	case k%4 == 0:
-		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
-	case k%4 == 1:
-		dept, name, data = "suf", "health.assessed", `{"personId":"P1","barrierToWork":`+strconv.FormatBool(i%2 == 0)+`}`
-	case k%4 == 2:
-		dept, name, data = "bif", "employment.started", `{"personId":"P1","kind":"small-job","hoursPerWeek":`+strconv.Itoa(i%30+1)+`}`
-	default:
-		dept, name, data = "sof", "meeting.held", `{"kind":"family","participants":["E1001","E1002"]}`
-	}
-	at := g.base.Add(time.Duration(i) * time.Minute)
-	if fam == "BIG" && k%10 == 9 {
-		at = at.AddDate(-1, 0, 0)
-	}
-	ev := `{"specversion":"1.0","id":"audit-bench-` + strconv.Itoa(i) + `","source":"/departments/` + dept +
-		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
-		`","datacontenttype":"application/json","dataschema":"` + g.schema(name) + `","data":` + data + `}`
-	return "families." + fam + "." + dept + "." + name, []byte(ev)
-}
-
-// publish stores the events with async publishes, a window at a time, and
-// notes when BIG is halfway.
-func (g *auditEvents) publish(ctx context.Context, js jetstream.JetStream) (int, error) {
-	var (
-		size    int
-		futures []jetstream.PubAckFuture
-	)
-	for i := range g.n {
-		subj, b := g.next(i)
-		size += len(b)
-		f, err := js.PublishAsync(subj, b)
-		if err != nil {
-			return size, err
-		}
-		futures = append(futures, f)
-		if len(futures) == 4000 || i == g.n-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					return size, err
-				case <-ctx.Done():
-					return size, ctx.Err()
-				}
-			}
-			futures = futures[:0]
-		}
-		if i == g.n/2 {
-			g.halfway = time.Now().UTC()
-		}
-	}
-	return size, nil
 }

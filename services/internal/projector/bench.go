@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"net"
 	"net/http"
 	"os"
@@ -97,8 +98,9 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	}
 
 	start := time.Now()
-	gen := newBenchEvents(o.Families, o.BigFamily)
-	if err := gen.publish(ctx, js, o.Events); err != nil {
+	gen := &benchdata.Events{N: o.Events, Families: o.Families, Big: o.BigFamily,
+		Base: time.Now().UTC().Add(-365 * 24 * time.Hour), Spacing: time.Second, IDPrefix: "bench-"}
+	if _, err := gen.Publish(ctx, js, nil); err != nil {
 		return err
 	}
 	p("preloaded %d events over %d families (family BIG: %d) in %s", o.Events, o.Families, o.BigFamily, time.Since(start).Round(time.Millisecond))
@@ -197,74 +199,6 @@ func Bench(ctx context.Context, o BenchOptions) error {
 	return nil
 }
 
-// benchEvents makes valid catalog events fast, from templates.
-type benchEvents struct {
-	families, big int
-	n             int
-	base          time.Time
-}
-
-func newBenchEvents(families, big int) *benchEvents {
-	return &benchEvents{families: families, big: big, base: time.Now().UTC().Add(-365 * 24 * time.Hour)}
-}
-
-// next returns the subject and CloudEvent JSON of event i.
-func (g *benchEvents) next(i int) (string, []byte) {
-	// The big family's events are spread evenly over the stream.
-	fam := "F" + strconv.Itoa(i%g.families)
-	k := i / g.families
-	if g.big > 0 && i%(max(1, g.n/g.big)) == 0 {
-		fam, k = "BIG", i/max(1, g.n/g.big)
-	}
-	var dept, name, data string
-	switch {
-	case k == 0:
-		dept, name = "sof", "family.enrolled"
-		data = `{"members":[{"personId":"P1","role":"parent"},{"personId":"C1","role":"child"}],"courseStart":"2024-01-15","childCaseIds":["CASE1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}`
-	case k == 1:
-		dept, name, data = "sof", "caseworker.assigned", `{"employeeId":"E1001"}`
-	case k%4 == 0:
-		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
-	case k%4 == 1:
-		dept, name, data = "suf", "health.assessed", `{"personId":"P1","barrierToWork":`+strconv.FormatBool(i%2 == 0)+`}`
-	case k%4 == 2:
-		dept, name, data = "bif", "employment.started", `{"personId":"P1","kind":"small-job","hoursPerWeek":`+strconv.Itoa(i%30+1)+`}`
-	default:
-		dept, name, data = "sof", "meeting.held", `{"kind":"family","participants":["E1001","E1002"]}`
-	}
-	t := g.base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
-	ev := `{"specversion":"1.0","id":"bench-` + strconv.Itoa(i) + `","source":"/departments/` + dept +
-		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + t +
-		`","datacontenttype":"application/json","data":` + data + `}`
-	return "families." + fam + "." + dept + "." + name, []byte(ev)
-}
-
-func (g *benchEvents) publish(ctx context.Context, js jetstream.JetStream, n int) error {
-	g.n = n
-	var futures []jetstream.PubAckFuture
-	for i := range n {
-		subj, b := g.next(i)
-		f, err := js.PublishAsync(subj, b)
-		if err != nil {
-			return err
-		}
-		futures = append(futures, f)
-		if len(futures) == 4000 || i == n-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					return err
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			futures = futures[:0]
-		}
-	}
-	return nil
-}
-
 // rawFetch reads n messages with an ordered consumer and nothing else.
 func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
 	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
@@ -288,7 +222,7 @@ func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, erro
 // rawInsert inserts n timeline-shaped rows, 1000 a transaction, into a
 // table with only its primary key (or, indexed, also the timeline's two
 // indexes), with the read model's settings.
-func rawInsert(ctx context.Context, path string, g *benchEvents, n int, indexed bool) (float64, error) {
+func rawInsert(ctx context.Context, path string, g *benchdata.Events, n int, indexed bool) (float64, error) {
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return 0, err
@@ -321,7 +255,7 @@ func rawInsert(ctx context.Context, path string, g *benchEvents, n int, indexed 
 	for lo := 0; lo < n; lo += 1000 {
 		rows = rows[:0]
 		for i := lo; i < min(lo+1000, n); i++ {
-			subj, b := g.next(i)
+			subj, b := g.Next(i)
 			tok := strings.SplitN(subj, ".", 4)
 			var ev struct{ ID, Type string }
 			_ = json.Unmarshal(b, &ev)
@@ -433,10 +367,10 @@ func timelineLatency(ctx context.Context, base string, n int) ([]time.Duration, 
 	return lat, nil
 }
 
-func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *benchEvents, n int) ([]time.Duration, error) {
+func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *benchdata.Events, n int) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
-		subj, b := g.next(g.n + i)
+		subj, b := g.Next(g.N + i)
 		t0 := time.Now()
 		ack, err := js.Publish(ctx, subj, b)
 		if err != nil {

@@ -1,0 +1,103 @@
+// Package benchdata makes valid catalog events fast, from templates, for
+// the benches: families F<n> and one big family, BIG, whose events are
+// spread evenly over the stream. Building each event through package
+// events would cost more than the systems being measured.
+package benchdata
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// Events generates N events over Families families, Big of them for BIG.
+type Events struct {
+	N, Families, Big int
+	// Base is the time of event 0; event i happened Spacing later per i.
+	Base    time.Time
+	Spacing time.Duration
+	// IDPrefix starts every event id.
+	IDPrefix string
+	// Stamp sets dataschema as ingest does.
+	Stamp bool
+	// BackfillBig moves every tenth event of BIG a year back in time, so
+	// that its time lies before events recorded earlier.
+	BackfillBig bool
+}
+
+// Next returns the subject and CloudEvent JSON of event i.
+func (g *Events) Next(i int) (string, []byte) {
+	fam, k := "F"+strconv.Itoa(i%max(g.Families, 1)), i/max(g.Families, 1)
+	every := max(1, g.N/max(g.Big, 1))
+	if g.Big > 0 && i%every == 0 && i/every < g.Big {
+		fam, k = "BIG", i/every
+	}
+	var dept, name, data string
+	switch {
+	case k == 0:
+		dept, name = "sof", "family.enrolled"
+		data = `{"members":[{"personId":"P1","role":"parent"},{"personId":"C1","role":"child"}],"courseStart":"2024-01-15","childCaseIds":["CASE1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}`
+	case k == 1:
+		dept, name, data = "sof", "caseworker.assigned", `{"employeeId":"E1001"}`
+	case k%4 == 0:
+		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
+	case k%4 == 1:
+		dept, name, data = "suf", "health.assessed", `{"personId":"P1","barrierToWork":`+strconv.FormatBool(i%2 == 0)+`}`
+	case k%4 == 2:
+		dept, name, data = "bif", "employment.started", `{"personId":"P1","kind":"small-job","hoursPerWeek":`+strconv.Itoa(i%30+1)+`}`
+	default:
+		dept, name, data = "sof", "meeting.held", `{"kind":"family","participants":["E1001","E1002"]}`
+	}
+	at := g.Base.Add(time.Duration(i) * g.Spacing)
+	if g.BackfillBig && fam == "BIG" && k%10 == 9 {
+		at = at.AddDate(-1, 0, 0)
+	}
+	schema := ""
+	if g.Stamp {
+		spec, _ := events.ByName(name)
+		schema = `,"dataschema":"` + spec.SchemaURL() + `"`
+	}
+	ev := `{"specversion":"1.0","id":"` + g.IDPrefix + strconv.Itoa(i) + `","source":"/departments/` + dept +
+		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
+		`","datacontenttype":"application/json"` + schema + `,"data":` + data + `}`
+	return "families." + fam + "." + dept + "." + name, []byte(ev)
+}
+
+// Publish stores all N events with async publishes, a window at a time,
+// and returns their total size; after is called with each index once it
+// has been sent (may be nil).
+func (g *Events) Publish(ctx context.Context, js jetstream.JetStream, after func(i int)) (int, error) {
+	var (
+		size    int
+		futures []jetstream.PubAckFuture
+	)
+	for i := range g.N {
+		subj, b := g.Next(i)
+		size += len(b)
+		f, err := js.PublishAsync(subj, b)
+		if err != nil {
+			return size, err
+		}
+		futures = append(futures, f)
+		if len(futures) == 4000 || i == g.N-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return size, err
+				case <-ctx.Done():
+					return size, ctx.Err()
+				}
+			}
+			futures = futures[:0]
+		}
+		if after != nil {
+			after(i)
+		}
+	}
+	return size, nil
+}

@@ -5,16 +5,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"kk.dk/jobogfamilie/services/internal/audit"
-	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/process"
 )
 
 func main() {
@@ -29,22 +26,7 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	cfg, err := config.Parse("audit serve", os.Args[2:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit serve:", err)
-		os.Exit(2)
-	}
-	log := cfg.Logger().With("service", "audit")
-	if err := realMain(ctx, cfg, log); err != nil {
-		log.Error("stopped", "err", err)
-		os.Exit(1)
-	}
-	log.Info("stopped")
-}
-
-func realMain(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return audit.Run(ctx, cfg, log)
+	code := process.Main(ctx, "audit", os.Args[2:], audit.Run)
+	stop()
+	os.Exit(code)
 }

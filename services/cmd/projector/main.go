@@ -7,15 +7,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
 )
 
@@ -30,22 +26,7 @@ func main() {
 			os.Exit(projector.BenchCommand(ctx, os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
-	cfg, err := config.Parse("projector", os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "projector:", err)
-		os.Exit(2)
-	}
-	log := cfg.Logger().With("service", "projector")
-	if err := realMain(ctx, cfg, log); err != nil {
-		log.Error("stopped", "err", err)
-		os.Exit(1)
-	}
-	log.Info("stopped")
-}
-
-func realMain(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return projector.Run(ctx, cfg, log)
+	code := process.Main(ctx, "projector", os.Args[1:], projector.Run)
+	stop()
+	os.Exit(code)
 }

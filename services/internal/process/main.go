@@ -1,0 +1,37 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"kk.dk/jobogfamilie/services/internal/config"
+)
+
+// Run is a process's body, given its settings and logger; it returns when
+// ctx ends (SIGINT/SIGTERM) or it fails.
+type Run func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+
+// Main is the main function every server binary shares: flags with
+// environment fallbacks, the logger, then run until ctx ends. It returns
+// the exit code: 0, 1 when run failed, 2 for bad flags.
+func Main(ctx context.Context, name string, args []string, run Run) int {
+	cfg, err := config.Parse(name, args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	log := cfg.Logger().With("service", name)
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -71,33 +71,13 @@ func Audit(ctx context.Context, o AuditOptions) error {
 		out = os.Stdout
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	dir := o.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "jfbench-audit-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
 	p("# audit bench: %s, %d cores, %s", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version())
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	st, err := benchdata.OpenStore(ctx, o.Dir, "bench-audit", eventstore.Durability{})
 	if err != nil {
 		return err
 	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, err := eventstore.Connect(ns.ClientURL(), nil, "bench-audit")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
-		return err
-	}
+	defer st.Close()
+	nc, js, dir := st.NC, st.JS, st.Dir
 
 	start := time.Now()
 	// Every tenth event of BIG is backfilled a year, so as-of has work to do.
@@ -124,7 +104,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 
 	// Replay as `audit replay` does, in a process of its own, so that its
 	// memory is its own and not the embedded NATS server's.
-	child, err := replayInChild(ctx, ns.ClientURL())
+	child, err := replayInChild(ctx, st.URL)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"log/slog"
 	"net/http"
 	"os"
@@ -56,15 +57,6 @@ func Defaults() Options {
 
 // Run executes every measurement and prints a report.
 func Run(ctx context.Context, o Options) error {
-	dir := o.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "jfbench-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
 	p := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 	p("# make bench: %s, %d cores, %s, store sync %s", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), o.Sync)
 
@@ -72,23 +64,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir + "/nats", Listen: "127.0.0.1:-1", Durability: dur})
+	st, err := benchdata.OpenStore(ctx, o.Dir, "bench-ingest-raw", dur)
 	if err != nil {
 		return err
 	}
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return err
-	}
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
-		return err
-	}
+	defer st.Close()
+	js, natsURL := st.JS, st.URL
 
 	gen := newGenerator(o.Families)
 	start := time.Now()
@@ -109,7 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	// Ingest runs as it is deployed: the department service alone in its
 	// process, against the shared event store.
 	start = time.Now()
-	url, stopIngest, err := startIngest(ctx, ns.ClientURL())
+	url, stopIngest, err := startIngest(ctx, natsURL)
 	if err != nil {
 		return err
 	}

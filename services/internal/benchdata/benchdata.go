@@ -6,12 +6,16 @@ package benchdata
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
 // Events generates N events over Families families, Big of them for BIG.
@@ -101,3 +105,58 @@ func (g *Events) Publish(ctx context.Context, js jetstream.JetStream, after func
 	}
 	return size, nil
 }
+
+// Store is a benchmark's event store: an embedded NATS with its file store
+// under dir (a temporary directory when dir is ""), listening on a free
+// port, the streams created. Close removes a temporary directory.
+type Store struct {
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	URL string
+	Dir string
+
+	close func()
+}
+
+// OpenStore starts the store; name identifies its client connection.
+func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability) (*Store, error) {
+	var cleanup []func()
+	closeAll := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "jfbench-*")
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { os.RemoveAll(d) })
+		dir = d
+	}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0", Durability: dur})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cleanup = append(cleanup, func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := eventstore.Connect(ns.ClientURL(), nil, name)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cleanup = append(cleanup, nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &Store{NC: nc, JS: js, URL: ns.ClientURL(), Dir: dir, close: closeAll}, nil
+}
+
+// Close stops the server and removes a temporary directory.
+func (s *Store) Close() { s.close() }

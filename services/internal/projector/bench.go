@@ -70,32 +70,12 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		out = os.Stdout
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	dir := o.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "jfbench-projector-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	st, err := benchdata.OpenStore(ctx, o.Dir, "bench", eventstore.Durability{})
 	if err != nil {
 		return err
 	}
-	defer ns.Shutdown()
-	nc, err := eventstore.Connect(ns.ClientURL(), nil, "bench")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
-		return err
-	}
+	defer st.Close()
+	js, dir := st.JS, st.Dir
 
 	start := time.Now()
 	gen := &benchdata.Events{N: o.Events, Families: o.Families, Big: o.BigFamily,
@@ -137,7 +117,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", ns.ClientURL(), "-data", filepath.Join(dir, "data"), "-log-level", "warn")
+	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", st.URL, "-data", filepath.Join(dir, "data"), "-log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	start = time.Now()

@@ -297,8 +297,8 @@ func foldRows(ctx context.Context, familyID string, rows *sql.Rows) ([]Entry, *f
 	return entries, st, ctx.Err()
 }
 
-// scanEntriesFunc is scanEntries that hands every foldBatch entries to
-// batch as they are read.
+// scanEntriesFunc reads timeline rows into entries, handing every
+// foldBatch of them to batch (when not nil) as they are read.
 func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 	defer rows.Close()
 	entries := []Entry{}
@@ -318,7 +318,7 @@ func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 		e.RecordedAt = time.Unix(0, rns).UTC()
 		e.Data = json.RawMessage(data)
 		entries = append(entries, e)
-		if len(entries)-from == foldBatch {
+		if batch != nil && len(entries)-from == foldBatch {
 			batch(entries[from:len(entries):len(entries)])
 			from = len(entries)
 		}
@@ -326,7 +326,7 @@ func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if from < len(entries) {
+	if batch != nil && from < len(entries) {
 		batch(entries[from:])
 	}
 	return entries, nil

@@ -261,27 +261,7 @@ func (tq timelineQuery) page(ctx context.Context, m *readModel) (TimelinePage, e
 	return out, nil
 }
 
-func scanEntries(rows *sql.Rows) ([]Entry, error) {
-	defer rows.Close()
-	entries := []Entry{}
-	for rows.Next() {
-		var (
-			e        Entry
-			seq      int64
-			tns, rns int64
-			data     []byte
-		)
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &data, &e.Actor); err != nil {
-			return nil, err
-		}
-		e.Sequence = uint64(seq)
-		e.Time = time.Unix(0, tns).UTC()
-		e.RecordedAt = time.Unix(0, rns).UTC()
-		e.Data = json.RawMessage(data)
-		entries = append(entries, e)
-	}
-	return entries, rows.Err()
-}
+func scanEntries(rows *sql.Rows) ([]Entry, error) { return scanEntriesFunc(rows, nil) }
 
 // handleTimeline serves one page of a family's timeline.
 func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {

@@ -1,0 +1,74 @@
+package events
+
+import (
+	"encoding/json"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"kk.dk/jobogfamilie/schemas"
+)
+
+// benchEvent is a parsed, valid event of a catalog type carrying the
+// type's published example as its data, as ingest and the projector see
+// events.
+func benchEvent(b *testing.B, name string) cloudevents.Event {
+	b.Helper()
+	spec, ok := ByName(name)
+	if !ok {
+		b.Fatalf("no catalog type %s", name)
+	}
+	data, ok := schemas.Example(name)
+	if !ok {
+		b.Fatalf("no example of %s", name)
+	}
+	ev := praktikEvent()
+	ev["type"], ev["source"], ev["data"] = spec.Type(), "/departments/"+string(spec.Owners[0]), json.RawMessage(data)
+	return mustParse(b, ev)
+}
+
+func benchValidate(b *testing.B, ev cloudevents.Event) {
+	if _, err := testValidator.Validate(ev); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := testValidator.Validate(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidatePraktikStarted is a typical small event: four ids or
+// codes, a number and a date.
+func BenchmarkValidatePraktikStarted(b *testing.B) {
+	benchValidate(b, benchEvent(b, "praktik.started"))
+}
+
+// BenchmarkValidateFamilyEnrolled is the largest event of the catalog:
+// arrays of objects with uniqueItems.
+func BenchmarkValidateFamilyEnrolled(b *testing.B) {
+	benchValidate(b, benchEvent(b, "family.enrolled"))
+}
+
+// BenchmarkValidateEveryType validates the example of every catalog type in
+// turn; ns/op is per event.
+func BenchmarkValidateEveryType(b *testing.B) {
+	var evs []cloudevents.Event
+	for _, spec := range Catalog() {
+		evs = append(evs, benchEvent(b, spec.Name))
+	}
+	for _, ev := range evs {
+		if _, err := testValidator.Validate(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := testValidator.Validate(evs[i%len(evs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

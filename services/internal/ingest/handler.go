@@ -63,7 +63,13 @@ func (s *Service) Register(reg prometheus.Registerer) {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5},
 		}, []string{"department", "status"}),
 	}
-	reg.MustRegister(m.events, m.requests)
+	reg.MustRegister(m.events, m.requests,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jf_ingest_batch_requests_total", Help: "Batch requests (of more than one new event) sent to JetStream.",
+		}, func() float64 { r, _ := s.Writer.BatchStats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "jf_ingest_atomic_batches_total", Help: "JetStream atomic batches that carried them: batch requests that arrive together share one.",
+		}, func() float64 { _, b := s.Writer.BatchStats(); return float64(b) }))
 	s.metrics = m
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
@@ -52,6 +53,26 @@ type Writer struct {
 	Publisher *eventstore.Publisher
 	// MaxAttempts bounds retries after concurrency conflicts.
 	MaxAttempts int
+	// MaxBatchesInFlight bounds the combined atomic batches being stored at
+	// once (see batcher); 0 means 2.
+	MaxBatchesInFlight int
+
+	batchOnce sync.Once
+	batches   *batcher
+}
+
+// BatchStats reports how many batch requests were stored and in how many
+// JetStream atomic batches.
+func (w *Writer) BatchStats() (requests, batches uint64) {
+	b := w.batcher()
+	return b.jobs.Load(), b.sent.Load()
+}
+
+func (w *Writer) batcher() *batcher {
+	w.batchOnce.Do(func() {
+		w.batches = &batcher{pub: w.Publisher, maxActive: cmp.Or(w.MaxBatchesInFlight, 1)}
+	})
+	return w.batches
 }
 
 // Write stores items all-or-nothing. Events already stored with the same
@@ -186,7 +207,7 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		}
 		last = ack.Sequence
 	} else {
-		seq, err := w.Publisher.PublishBatch(ctx, msgs)
+		seq, err := w.batcher().publish(msgs)
 		if err != nil {
 			unlock()
 			return w.afterFailure(ctx, err, known)

@@ -30,12 +30,14 @@ func main() {
 	flag.IntVar(&o.SingleClients, "single-clients", o.SingleClients, "concurrent single-event clients")
 	flag.StringVar(&o.Sync, "sync", o.Sync, "embedded store fsync: interval or always")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")
+	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the batch and single-event phases (batch.pprof, single.pprof) here")
 	ao := bench.AuditDefaults()
 	flag.IntVar(&ao.Events, "audit-events", ao.Events, "events in the stream of the audit phase")
 	flag.IntVar(&ao.Families, "audit-families", ao.Families, "families the audit phase's events are spread over")
 	flag.IntVar(&ao.BigFamily, "audit-big", ao.BigFamily, "events of the audit phase's big family (as-of timeline)")
 	flag.IntVar(&ao.AsOfQueries, "audit-asof", ao.AsOfQueries, "as-of timeline reads of the big family")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
+	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
 	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
@@ -53,6 +55,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *ingestChild != "" {
+		if err := bench.IngestChild(ctx, *ingestChild, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *replayChild != "" {
 		if err := bench.ReplayChild(ctx, *replayChild, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "jfbench:", err)

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -25,6 +25,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/server"
@@ -46,6 +47,9 @@ type Options struct {
 	Sync string
 	Dir  string
 	Out  io.Writer
+	// ProfileDir, when set, receives a CPU profile of the ingest process in
+	// each measured phase (batch.pprof, single.pprof).
+	ProfileDir string
 }
 
 // Defaults are the sizes of the targets.
@@ -90,11 +94,19 @@ func Run(ctx context.Context, o Options) error {
 	// Ingest runs as it is deployed: the department service alone in its
 	// process, against the shared event store.
 	start = time.Now()
-	url, stopIngest, err := startIngest(ctx, natsURL)
+	child, err := startIngestChild(ctx, natsURL)
 	if err != nil {
 		return err
 	}
-	defer stopIngest()
+	defer child.Stop()
+	url := child.URL
+	profileFile := func(name string) string {
+		if o.ProfileDir == "" {
+			return ""
+		}
+		f, _ := filepath.Abs(filepath.Join(o.ProfileDir, name))
+		return f
+	}
 	p("ingest index caught up with %d events in %s", o.Preload+o.RawCount, time.Since(start).Round(time.Millisecond))
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
@@ -118,72 +130,87 @@ func Run(ctx context.Context, o Options) error {
 		singles[i] = gen.ingestEvent(i % o.SingleClients)
 	}
 	start = time.Now()
-	runClients(o.BatchClients, o.BatchRequests, func(c, i int) {
-		if post(client, url, "application/cloudevents-batch+json", batches[i], errs) {
-			sent.Add(int64(o.BatchSize))
-		}
-	})
+	if err := child.Profile(profileFile("batch.pprof"), func() {
+		runClients(o.BatchClients, o.BatchRequests, func(c, i int) {
+			if post(client, url, "application/cloudevents-batch+json", batches[i], errs) {
+				sent.Add(int64(o.BatchSize))
+			}
+		})
+	}); err != nil {
+		return err
+	}
 	batchRate := float64(sent.Load()) / time.Since(start).Seconds()
 	p("batch ingest (%d per request, %d clients): %.0f events/s = %.2f x raw (target >= 0.5), errors %d",
 		o.BatchSize, o.BatchClients, batchRate, batchRate/raw, errs.n.Load())
+	if st, err := child.Stats(); err == nil {
+		p("  %d batch requests went to JetStream in %d atomic batches", st.BatchRequests, st.AtomicBatches)
+	}
 
 	// Single events from concurrent clients.
 	lat := make([]time.Duration, o.SingleCount)
 	errs = &errCount{}
 	start = time.Now()
-	runClients(o.SingleClients, o.SingleCount, func(c, i int) {
-		t0 := time.Now()
-		post(client, url, "application/cloudevents+json", singles[i], errs)
-		lat[i] = time.Since(t0)
-	})
+	if err := child.Profile(profileFile("single.pprof"), func() {
+		runClients(o.SingleClients, o.SingleCount, func(c, i int) {
+			t0 := time.Now()
+			post(client, url, "application/cloudevents+json", singles[i], errs)
+			lat[i] = time.Since(t0)
+		})
+	}); err != nil {
+		return err
+	}
 	singleRate := float64(o.SingleCount) / time.Since(start).Seconds()
 	slices.Sort(lat)
 	p("single events (%d clients): %.0f events/s = %.2f x raw (target >= 0.25), errors %d",
 		o.SingleClients, singleRate, singleRate/raw, errs.n.Load())
 	p("single-event latency: p50 %s, p90 %s, p99 %s (target p99 <= 10ms), max %s",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	p("process heap in use after ingest: %d MiB (ingest index of %d events, embedded NATS, clients)", ms.HeapInuse>>20, o.Preload+o.RawCount+int(sent.Load())+o.SingleCount)
+	cs, err := child.Stats()
+	if err != nil {
+		return err
+	}
+	p("ingest process: heap in use %d MiB, peak RSS %d MiB (its index of %d events)", cs.HeapInuse>>20, cs.PeakRSS>>20, o.Preload+o.RawCount+int(sent.Load())+o.SingleCount)
 	return nil
 }
 
 // startIngest runs the ingest API of all departments against natsURL and
-// waits until its index has caught up with the stream.
-func startIngest(ctx context.Context, natsURL string) (string, func(), error) {
+// waits until its index has caught up with the stream; mount adds the
+// bench's own endpoints.
+func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux, *ingest.Service)) (string, *ingest.Service, func(), error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	store, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: natsURL, Name: "bench-ingest", Log: log})
 	if err != nil {
 		cancel()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	authn, err := auth.Load("")
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	svc, err := ingest.New(ctx, store, authn, events.Departments, log)
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	mux := http.NewServeMux()
 	svc.Mount(mux)
+	mount(mux, svc)
 	srv, err := server.Listen("127.0.0.1:0", mux)
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ctx); close(done) }()
 	for svc.Ready(ctx) != nil && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv.URL(), func() { cancel(); <-done; store.Close() }, ctx.Err()
+	return srv.URL(), svc, func() { cancel(); <-done; store.Close() }, ctx.Err()
 }
 
 type errCount struct {

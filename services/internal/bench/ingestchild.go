@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/ingest"
+)
+
+// IngestChildFlag makes jfbench the ingest process of the ingest bench.
+const IngestChildFlag = "ingest-child"
+
+// childStats is what the ingest process reports after a phase.
+type childStats struct {
+	BatchRequests uint64 `json:"batchRequests"`
+	AtomicBatches uint64 `json:"atomicBatches"`
+	HeapInuse     uint64 `json:"heapInuse"`
+	PeakRSS       int64  `json:"peakRSS"`
+}
+
+// IngestChild is the ingest process of the bench: the ingest API of every
+// department against natsURL, in a process of its own as a department
+// service is deployed, so that its CPU and heap are not shared with the
+// NATS server. Once its index has caught up it writes its URL as one line
+// on out; it runs until stdin closes (the bench has ended) or ctx ends.
+// Besides the ingest API it serves GET /bench/stats and starts and stops
+// CPU profiles on POST and DELETE /bench/profile?file=…, so that the bench
+// can profile each phase in the process that does the work.
+func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	var mu sync.Mutex
+	var prof *os.File
+	url, _, stop, err := startIngest(ctx, natsURL, func(mux *http.ServeMux, svc *ingest.Service) {
+		mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			reqs, batches := svc.Writer.BatchStats()
+			_ = json.NewEncoder(w).Encode(childStats{BatchRequests: reqs, AtomicBatches: batches, HeapInuse: ms.HeapInuse, PeakRSS: peakRSS()})
+		})
+		mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			f, err := os.Create(r.URL.Query().Get("file"))
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			prof = f
+		})
+		mux.HandleFunc("DELETE /bench/profile", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+				prof = nil
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintln(out, url)
+	<-ctx.Done()
+	return nil
+}
+
+// ingestProcess is the bench's handle on its ingest process.
+type ingestProcess struct {
+	URL  string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	errs *bytes.Buffer
+}
+
+// startIngestChild starts the ingest process against natsURL and waits
+// until its index has caught up with the stream.
+func startIngestChild(ctx context.Context, natsURL string) (*ingestProcess, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-"+IngestChildFlag, natsURL)
+	errs := &bytes.Buffer{}
+	cmd.Stderr = errs
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("bench: ingest process: %v: %s", err, errs.String())
+	}
+	return &ingestProcess{URL: line[:len(line)-1], cmd: cmd, in: in, errs: errs}, nil
+}
+
+// Stop ends the ingest process.
+func (p *ingestProcess) Stop() {
+	p.in.Close()
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Stats asks the ingest process for its figures.
+func (p *ingestProcess) Stats() (childStats, error) {
+	var st childStats
+	resp, err := http.Get(p.URL + "/bench/stats")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// Profile runs fn under a CPU profile of the ingest process, written to
+// file; with file empty it only runs fn.
+func (p *ingestProcess) Profile(file string, fn func()) error {
+	if file == "" {
+		fn()
+		return nil
+	}
+	resp, err := http.Post(p.URL+"/bench/profile?file="+file, "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("bench: starting the ingest profile: %s", resp.Status)
+	}
+	fn()
+	req, _ := http.NewRequest(http.MethodDelete, p.URL+"/bench/profile", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}

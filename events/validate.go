@@ -349,18 +349,38 @@ type compiled struct {
 	once sync.Once
 	sch  *jsonschema.Schema
 	err  error
+	// fast is the schema's fast path (see fastschema.go), or nil when the
+	// schema uses something the fast path does not handle; fastErr says
+	// what.
+	fast    *fastSchema
+	fastErr error
 }
 
 var schemaCache sync.Map // CloudEvents type → *compiled
 
-// compiledSchema returns the compiled schema of a type. Compiling is far
-// slower than validating, so each schema is compiled once per process;
-// sync.Once makes concurrent first uses wait for one compilation.
+// compiledSchema returns the compiled schema of a type.
 func compiledSchema(ceType string) (*jsonschema.Schema, error) {
+	cs := compiledEntry(ceType)
+	return cs.sch, cs.err
+}
+
+// compiledEntry returns the compiled schema of a type with its fast path.
+// Compiling is far slower than validating, so each schema is compiled once
+// per process; sync.Once makes concurrent first uses wait for one
+// compilation.
+func compiledEntry(ceType string) *compiled {
 	c, _ := schemaCache.LoadOrStore(ceType, &compiled{})
 	cs := c.(*compiled)
-	cs.once.Do(func() { cs.sch, cs.err = compileSchema(ceType) })
-	return cs.sch, cs.err
+	cs.once.Do(func() {
+		cs.sch, cs.err = compileSchema(ceType)
+		if cs.err != nil {
+			return
+		}
+		// The same bytes the embedded loader gives jsonschema.
+		raw, _ := schemas.Lookup(ceType)
+		cs.fast, cs.fastErr = compileFast(raw)
+	})
+	return cs
 }
 
 func compileSchema(ceType string) (*jsonschema.Schema, error) {

@@ -1,0 +1,583 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"kk.dk/jobogfamilie/schemas"
+)
+
+// schemaValid is the verdict of jsonschema, the slow path, on data.
+func schemaValid(ceType string, raw []byte) (bool, string) {
+	sch, err := compiledSchema(ceType)
+	if err != nil {
+		return false, err.Error()
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return false, err.Error()
+	}
+	if err := sch.Validate(inst); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
+// fastFor returns the fast path of a catalog type, failing the test if it
+// has none.
+func fastFor(t testing.TB, ceType string) *fastSchema {
+	t.Helper()
+	cs := compiledEntry(ceType)
+	if cs.err != nil {
+		t.Fatalf("%s: %v", ceType, cs.err)
+	}
+	if cs.fast == nil {
+		t.Fatalf("%s has no fast path: %v", ceType, cs.fastErr)
+	}
+	return cs.fast
+}
+
+// checkFast asserts the promise of the fast path for one data and returns
+// both verdicts.
+func checkFast(t *testing.T, ceType string, data []byte) (fast, slow bool) {
+	t.Helper()
+	fast = fastFor(t, ceType).valid(data)
+	slow, why := schemaValid(ceType, data)
+	if fast && !slow {
+		t.Errorf("%s: the fast path accepts data jsonschema refuses (%s):\n%s", ceType, why, data)
+	}
+	return fast, slow
+}
+
+func TestEveryCatalogTypeHasAFastPath(t *testing.T) {
+	t.Parallel()
+	types := schemas.Types()
+	if len(types) != len(Catalog()) || len(types) < 35 {
+		t.Errorf("%d schemas for %d catalog types", len(types), len(Catalog()))
+	}
+	for _, spec := range Catalog() {
+		fastFor(t, spec.Type())
+	}
+}
+
+// testdataExample is one file of the schema package's testdata.
+type testdataExample struct {
+	spec  Spec
+	file  string
+	valid bool
+	data  []byte
+}
+
+func testdataExamples(t testing.TB) []testdataExample {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(schemaTestdata, "*", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples in %s: %v", schemaTestdata, err)
+	}
+	var out []testdataExample
+	for _, file := range files {
+		spec, ok := ByName(filepath.Base(filepath.Dir(file)))
+		if !ok {
+			t.Fatalf("%s: not a catalog type", file)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(file)
+		out = append(out, testdataExample{spec, file, strings.HasPrefix(base, "valid-"), data})
+	}
+	return out
+}
+
+// TestFastPathOnTheExamples runs the fast path and jsonschema on every
+// example of the schema package, valid and invalid: what the fast path
+// accepts jsonschema accepts, and every valid example takes the fast path.
+func TestFastPathOnTheExamples(t *testing.T) {
+	t.Parallel()
+	validFiles := 0
+	for _, ex := range testdataExamples(t) {
+		fast, slow := checkFast(t, ex.spec.Type(), ex.data)
+		if ex.valid {
+			validFiles++
+			if !slow {
+				t.Errorf("%s: jsonschema refuses a valid example", ex.file)
+			}
+			if !fast {
+				t.Errorf("%s: a valid example does not take the fast path", ex.file)
+			}
+		}
+	}
+	if validFiles < 35 {
+		t.Errorf("only %d valid examples", validFiles)
+	}
+}
+
+// TestFastPathOnTheEventsTestInputs runs both paths on the data of the
+// events the other tests and the fuzzers start from.
+func TestFastPathOnTheEventsTestInputs(t *testing.T) {
+	t.Parallel()
+	n := 0
+	for _, s := range eventSeeds() {
+		ev, err := ParseStructured([]byte(s))
+		if err != nil {
+			continue
+		}
+		if _, ok := ByType(ev.Type()); !ok || len(ev.Data()) == 0 {
+			continue
+		}
+		checkFast(t, ev.Type(), ev.Data())
+		n++
+	}
+	for _, data := range []string{binaryBody, `{}`, `{"a":1,"a":2}`, nested(MaxDepth)} {
+		checkFast(t, praktikType, []byte(data))
+		n++
+	}
+	if n < 35 {
+		t.Errorf("only %d inputs", n)
+	}
+}
+
+// mutations are values put in place of each member and item of the valid
+// examples: the edges of the keywords the schemas use and the forms the
+// fast path leaves to jsonschema.
+var mutations = []string{
+	// strings: lengths in code points, escapes, CPR numbers, patterns
+	`""`, `"a"`, `"P-17"`, `" P-17"`, `"P-17\n"`, `"P\u002d17"`, `"\u0050-17"`, `"P\/17"`, `"P-\u00e6"`, `"P-æ"`,
+	`"` + strings.Repeat("a", 64) + `"`, `"` + strings.Repeat("a", 65) + `"`,
+	`"` + strings.Repeat("æ", 64) + `"`, `"` + strings.Repeat("æ", 65) + `"`,
+	`"` + strings.Repeat("\\u00e6", 64) + `"`, `"` + strings.Repeat("😀", 100) + `"`, `"` + strings.Repeat("\\ud83d\\ude00", 100) + `"`,
+	`"` + strings.Repeat("x", 200) + `"`, `"` + strings.Repeat("x", 201) + `"`, `"` + strings.Repeat("x", 2000) + `"`, `"` + strings.Repeat("x", 2001) + `"`,
+	`"0101901234"`, `"010190-1234"`, `"010190-12345"`, `"01019o1234"`, `"\u0030101901234"`, `"cpr 010190-1234 in text"`,
+	`"cpr 0101901234"`, `"x0101901234"`, `"010190-1234\n"`, `"12345678"`, `"1234567"`, `"123456789"`, `"１２３４５６７８"`,
+	`"abc"`, `"a-b"`, `"-ab"`, `"Abc"`, `"\ud800"`, `"\u0000"`,
+	// dates
+	`"2024-02-29"`, `"2023-02-29"`, `"1900-02-29"`, `"2000-02-29"`, `"0000-02-29"`, `"2024-04-31"`, `"2024-12-31"`,
+	`"2024-13-01"`, `"2024-00-10"`, `"2024-01-00"`, `"2024-1-01"`, `"2024-01-01T00:00:00Z"`, `"2024\u002d01-01"`,
+	// enum values of the catalog, right and almost right
+	`"parent"`, `"child"`, `"Parent"`, `"parent "`, `"p\u0061rent"`, `"kontanthjaelp"`, `"other"`, `"family"`, `"final"`,
+	`"employment"`, `"achieved"`, `"ordinary"`, `"mental-health"`, `"family-plan"`, `"completed"`, `"midway"`,
+	// numbers
+	`0`, `-0`, `1`, `-1`, `1.0`, `1.5`, `0.5`, `0.999`, `36.9999`, `37`, `37.0`, `37.0001`, `60`, `60.5`, `366`, `367`,
+	`1000`, `-1000`, `1000.5`, `-1000.5`, `-1000.0`, `5`, `6`, `1900`, `2100`, `2100.1`, `1899.9`,
+	`1e1`, `1E1`, `10e-1`, `1.0e0`, `999999999999999`, `1000000000000000`, `-999999999999999`, `12345678901234567890`,
+	`0.1000000000000000000000000000001`, `36.99999999999999999999999999`,
+	// other types
+	`null`, `true`, `false`, `[]`, `{}`, `["P-17"]`, `{"a": 1}`,
+}
+
+// leafPaths lists the paths to every member and item of a decoded value.
+func leafPaths(v any, path []any, out *[][]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			p := append(slices.Clone(path), k)
+			*out = append(*out, p)
+			leafPaths(e, p, out)
+		}
+	case []any:
+		for i, e := range v {
+			p := append(slices.Clone(path), i)
+			*out = append(*out, p)
+			leafPaths(e, p, out)
+		}
+	}
+}
+
+// deepCopy copies a decoded JSON value.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = deepCopy(e)
+		}
+		return s
+	}
+	return v
+}
+
+// setAt puts x at path in v; a path of one member removes it instead when
+// x is nil.
+func setAt(v any, path []any, x any) {
+	for i, seg := range path {
+		last := i == len(path)-1
+		switch c := v.(type) {
+		case map[string]any:
+			if last {
+				c[seg.(string)] = x
+				return
+			}
+			v = c[seg.(string)]
+		case []any:
+			if last {
+				c[seg.(int)] = x
+				return
+			}
+			v = c[seg.(int)]
+		}
+	}
+}
+
+func marshalRaw(t *testing.T, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(buf.Bytes())
+}
+
+// TestFastPathOnMutatedExamples puts each of the mutations in place of each
+// member and item of each valid example, removes members, duplicates items
+// and adds members, and holds both paths to their promise on the results.
+func TestFastPathOnMutatedExamples(t *testing.T) {
+	t.Parallel()
+	var cases, fastValid, slowValid int
+	for _, ex := range testdataExamples(t) {
+		if !ex.valid {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(ex.data))
+		dec.UseNumber()
+		var doc any
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		var paths [][]any
+		leafPaths(doc, nil, &paths)
+		check := func(v any) {
+			cases++
+			fast, slow := checkFast(t, ex.spec.Type(), marshalRaw(t, v))
+			if fast {
+				fastValid++
+			}
+			if slow {
+				slowValid++
+			}
+		}
+		for _, path := range paths {
+			for _, m := range mutations {
+				v := deepCopy(doc)
+				setAt(v, path, json.RawMessage(m))
+				check(v)
+			}
+			// Remove the member, or duplicate the item.
+			v := deepCopy(doc)
+			parent := v
+			for _, seg := range path[:len(path)-1] {
+				switch c := parent.(type) {
+				case map[string]any:
+					parent = c[seg.(string)]
+				case []any:
+					parent = c[seg.(int)]
+				}
+			}
+			switch c := parent.(type) {
+			case map[string]any:
+				delete(c, path[len(path)-1].(string))
+			case []any:
+				dup := append(slices.Clone(c), deepCopy(c[path[len(path)-1].(int)]))
+				setAt(v, path[:len(path)-1], dup)
+			}
+			check(v)
+		}
+		for _, extra := range []string{"extra", "", "note", "Note"} {
+			v := deepCopy(doc)
+			v.(map[string]any)[extra] = "x"
+			check(v)
+		}
+	}
+	// The mutations must reach both verdicts, and the fast path must
+	// accept a good share of what jsonschema accepts.
+	t.Logf("%d cases: jsonschema accepts %d, the fast path %d", cases, slowValid, fastValid)
+	if slowValid == 0 || slowValid == cases || fastValid < slowValid/2 {
+		t.Errorf("%d cases: jsonschema accepts %d, the fast path %d", cases, slowValid, fastValid)
+	}
+}
+
+// TestFastPathHandWritten has data the walk must get right in detail.
+func TestFastPathHandWritten(t *testing.T) {
+	t.Parallel()
+	const enrolled = "dk.kk.jobogfamilie.family.enrolled.v1"
+	members := func(m ...string) string {
+		return `{"members": [` + strings.Join(m, ",") + `], "courseStart": "2024-01-01", "childCaseIds": ["C-1"],
+			"parentBenefits": [{"personId": "M", "benefit": "other"}]}`
+	}
+	cases := []struct {
+		typ, data string
+		fast      bool // the verdict wanted of the fast path
+	}{
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10}`, true},
+		{praktikType, ` { "praktikId" : "P-17" , "personId":"person_42","employer":"12345678","hoursPerWeek":1 } `, true},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":37.0}`, true},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":0.99}`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":37.01}`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":1e1}`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10,"hoursPerWeek":10}`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":010}`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10}x`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10`, false},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10,}`, false},
+		{praktikType, `{"praktik\u0049d":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10}`, false},
+		{praktikType, `{"praktikId":"P\u002d17","personId":"person_42","employer":"12345678","hoursPerWeek":10}`, true},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10,"plannedEnd":"2024-02-29"}`, true},
+		{praktikType, `{"praktikId":"P-17","personId":"person_42","employer":"12345678","hoursPerWeek":10,"plannedEnd":"2023-02-29"}`, false},
+		{praktikType, "{\"praktikId\":\"P-17\xff\",\"personId\":\"person_42\",\"employer\":\"12345678\",\"hoursPerWeek\":10}", false},
+		{praktikType, `{"praktikId":"0101901234","personId":"person_42","employer":"12345678","hoursPerWeek":10}`, false},
+		{"dk.kk.jobogfamilie.meeting.held.v1", `{"meetingId":"M-1","kind":"team","participants":["A","B","A"]}`, false},
+		{enrolled, members(`{"personId":"M","role":"parent"}`, `{"personId":"C","role":"child"}`), true},
+		{enrolled, members(`{"personId":"M","role":"parent"}`, `{"personId":"M","role":"child"}`), true},
+		{enrolled, members(`{"personId":"M","role":"parent"}`, `{"role":"parent","personId":"M"}`), false},
+		{enrolled, members(`{"personId":"M","role":"parent","birthYear":1980}`, `{"personId":"M","role":"parent","birthYear":1981}`), false},
+		{enrolled, members(`{"personId":"M","role":"parent"}`, `{"personId":"\u004d","role":"child"}`), false},
+		{enrolled, members(`{"personId":"M","role":"parent","birthYear":1980.5}`, `{"personId":"C","role":"child"}`), false},
+		{enrolled, members(`{"personId":"M","role":"parent","birthYear":1980.0}`, `{"personId":"C","role":"child"}`), false},
+		{enrolled, members(`{"personId":"M","role":"parent"}`), false},
+	}
+	for _, c := range cases {
+		fast, _ := checkFast(t, c.typ, []byte(c.data))
+		if fast != c.fast {
+			t.Errorf("fast path %v, want %v: %s", fast, c.fast, c.data)
+		}
+	}
+}
+
+// TestFastPathGivesUpOnEscapedKeys: items that differ only in escapes are
+// equal once decoded; the walk, which compares them raw, must leave them
+// to jsonschema.
+func TestFastPathGivesUpOnEscapedKeys(t *testing.T) {
+	t.Parallel()
+	const typ = "dk.kk.jobogfamilie.meeting.held.v1"
+	for _, data := range []string{
+		`{"meetingId":"M-1","kind":"team","participants":["A","\u0041"]}`,
+		`{"meetingId":"M-1","kind":"team","participants":["A\/","A/"]}`,
+	} {
+		if fast, _ := checkFast(t, typ, []byte(data)); fast {
+			t.Errorf("fast path sure of %s", data)
+		}
+	}
+}
+
+// TestIsDateIsTimeParse holds isDate to what jsonschema v6 does for format
+// "date": time.Parse("2006-01-02", s).
+func TestIsDateIsTimeParse(t *testing.T) {
+	t.Parallel()
+	check := func(y, m, d int) {
+		b := fmt.Appendf(nil, "%04d-%02d-%02d", y, m, d)
+		_, err := time.Parse("2006-01-02", string(b))
+		if got := isDate(b); got != (err == nil) {
+			t.Fatalf("isDate(%s) = %v, time.Parse: %v", b, got, err)
+		}
+	}
+	// Every month and day of the years of the leap rule's cases ...
+	for _, y := range []int{0, 1, 4, 100, 400, 1600, 1900, 2000, 2023, 2024, 2100, 2400, 9996, 9999} {
+		for m := 0; m <= 13; m++ {
+			for d := 0; d <= 32; d++ {
+				check(y, m, d)
+			}
+		}
+	}
+	// ... and the days around the ends of February and of the year in every
+	// year, which is all the year decides.
+	for y := range 10000 {
+		for _, md := range [][2]int{{1, 0}, {1, 1}, {2, 28}, {2, 29}, {2, 30}, {12, 31}, {12, 32}, {13, 1}} {
+			check(y, md[0], md[1])
+		}
+	}
+	for _, s := range []string{"", "2024-01-0", "2024-01-011", "+024-01-01", "-024-01-01", "2024/01/01", "2024-01-01 ",
+		" 2024-01-01", "2024-1-01", "2024-01-1", "२०२४-01-01", "2024-0a-01", "20240-1-01"} {
+		_, err := time.Parse("2006-01-02", s)
+		if got := isDate([]byte(s)); got != (err == nil) {
+			t.Errorf("isDate(%q) = %v, time.Parse: %v", s, got, err)
+		}
+	}
+}
+
+// compileBoth compiles a schema for both paths, as validate.go does for the
+// catalog's.
+func compileBoth(t *testing.T, schema string) (*fastSchema, error, *jsonschema.Schema) {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource("mem:///s.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("mem:///s.json")
+	if err != nil {
+		t.Fatalf("%s: %v", schema, err)
+	}
+	fast, ferr := compileFast([]byte(schema))
+	return fast, ferr, sch
+}
+
+// TestFastCompilerRefuses: a schema with anything the fast path does not
+// fully understand gets no fast path.
+func TestFastCompilerRefuses(t *testing.T) {
+	t.Parallel()
+	for _, schema := range []string{
+		`{"type": "string", "format": "email"}`,
+		`{"type": "string", "format": "date-time"}`,
+		`{"anyOf": [{"type": "string"}]}`,
+		`{"allOf": [{"type": "string"}]}`,
+		`{"oneOf": [{"type": "string"}]}`,
+		`{"$defs": {"a": {"type": "string"}}, "$ref": "#/$defs/a"}`,
+		`{"not": {"type": "string"}}`,
+		`{"not": {"pattern": "a", "minLength": 2}}`,
+		`{"type": "number", "minimum": 1.5}`,
+		`{"type": "number", "maximum": 1e20}`,
+		`{"type": "number", "exclusiveMinimum": 1}`,
+		`{"type": "number", "multipleOf": 2}`,
+		`{"const": "a"}`,
+		`{"enum": [1, "a"]}`,
+		`{"type": "array", "uniqueItems": true, "items": {"type": "number"}}`,
+		`{"type": "array", "uniqueItems": true}`,
+		`{"type": "array", "prefixItems": [{"type": "string"}]}`,
+		`{"type": "array", "contains": {"type": "string"}}`,
+		`{"type": "object", "patternProperties": {"^a": {"type": "string"}}}`,
+		`{"type": "object", "propertyNames": {"maxLength": 3}}`,
+		`{"type": "object", "unevaluatedProperties": false}`,
+		`{"type": "object", "required": ["a"]}`,
+		`{"type": "object", "dependentRequired": {"a": ["b"]}}`,
+		`{"type": "object", "minProperties": 1}`,
+		`{"type": "string", "contentEncoding": "base64"}`,
+		`{"type": "object", "properties": {"a": {"$schema": "https://json-schema.org/draft/2020-12/schema"}}}`,
+		`{"$schema": "http://json-schema.org/draft-07/schema#"}`,
+		`{"type": "string", "x-unknown": true}`,
+	} {
+		if fast, err, _ := compileBoth(t, schema); err == nil || fast != nil {
+			t.Errorf("fast path for %s", schema)
+		}
+	}
+}
+
+// TestFastPathSyntheticSchemas covers the forms of the supported keywords
+// that the catalog does not use today.
+func TestFastPathSyntheticSchemas(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		schema string
+		data   map[string]bool // data → the verdict wanted of the fast path
+	}{
+		{`{"type": ["string", "null"], "maxLength": 2}`, map[string]bool{`"ab"`: true, `null`: true, `"abc"`: false, `1`: false, `"\u00e6\u00e6"`: true}},
+		{`{"maxLength": 2, "minimum": 3}`, map[string]bool{`"ab"`: true, `3`: true, `2.5`: false, `[]`: true, `{"a": 1}`: true, `true`: true}},
+		{`{"type": "integer", "minimum": -5, "maximum": 5}`, map[string]bool{`-5`: true, `5`: true, `-6`: false, `5.0`: false, `"5"`: false}},
+		{`{"type": "number", "minimum": -5, "maximum": 5}`, map[string]bool{`-5`: true, `-5.1`: false, `-4.9`: true, `4.9`: true, `5.1`: false, `-0.0`: true}},
+		{`{"not": {"pattern": "^a"}}`, map[string]bool{`"b"`: true, `"a"`: false, `1`: false, `null`: false}},
+		{`{"enum": ["a", "b"]}`, map[string]bool{`"a"`: true, `"c"`: false, `1`: false, `null`: false}},
+		{`{"type": "object", "properties": {"a": true, "b": false}, "additionalProperties": {"type": "integer"}}`,
+			map[string]bool{`{"a": [1, {"x": null}]}`: true, `{"b": 1}`: false, `{"c": 1}`: true, `{"c": "x"}`: false}},
+		{`{"type": "object"}`, map[string]bool{`{"c": 1, "c": 2}`: true, `{"a": {"b": [1, 2, {"c": "d"}]}}`: true}},
+		{`{"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": 3}`,
+			map[string]bool{`["a", "b"]`: true, `["a", "a"]`: false, `["a", "b", "c", "d"]`: false, `[]`: true}},
+		{`{"type": "array", "items": {"type": "object", "required": ["k", "n"], "properties": {"k": {"type": "string"}, "n": {"type": "integer"}}}, "uniqueItems": true}`,
+			map[string]bool{`[{"k": "a", "n": 1}, {"k": "b", "n": 1}]`: true, `[{"k": "a", "n": 1}, {"k": "a", "n": 2}]`: false}},
+		{`{"type": "array", "uniqueItems": false}`, map[string]bool{`[1, 1]`: true}},
+		{`false`, map[string]bool{`1`: false, `{}`: false}},
+		{`true`, map[string]bool{`1`: true, `{"a": "b"}`: true}},
+		// checkJSON refuses unpaired surrogates; so does the walk, even
+		// where jsonschema would not mind the U+FFFD they decode to.
+		{`{"type": "string"}`, map[string]bool{`"\ud83d\ude00"`: true, `"\ud83d"`: false, `"\ude00"`: false, `"\ud83d\u0041"`: false}},
+		{`{"type": "string", "maxLength": 1}`, map[string]bool{`"\ud83d\ude00"`: true, `"\ud83d"`: false, `"\ud83d\ud83d"`: false}},
+	}
+	for _, c := range cases {
+		fast, err, sch := compileBoth(t, c.schema)
+		if err != nil {
+			t.Errorf("no fast path for %s: %v", c.schema, err)
+			continue
+		}
+		for data, want := range c.data {
+			got := fast.valid([]byte(data))
+			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got && sch.Validate(inst) != nil {
+				t.Errorf("%s: the fast path accepts %s, which jsonschema refuses", c.schema, data)
+			}
+			if got != want {
+				t.Errorf("%s: fast path %v for %s, want %v", c.schema, got, data, want)
+			}
+		}
+	}
+}
+
+// FuzzFastPath holds the fast path to its promise for any data under any
+// catalog type: what it finds valid, jsonschema finds valid, and checkJSON,
+// which runs before it in Validate, accepts.
+func FuzzFastPath(f *testing.F) {
+	catalog := Catalog()
+	index := map[string]uint{}
+	for i, spec := range catalog {
+		index[spec.Name] = uint(i)
+	}
+	for _, ex := range testdataExamples(f) {
+		f.Add(index[ex.spec.Name], ex.data)
+	}
+	for _, s := range eventSeeds() {
+		if ev, err := ParseStructured([]byte(s)); err == nil {
+			if spec, ok := ByType(ev.Type()); ok {
+				f.Add(index[spec.Name], ev.Data())
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ uint, data []byte) {
+		spec := catalog[typ%uint(len(catalog))]
+		if !fastFor(t, spec.Type()).valid(data) {
+			return
+		}
+		if ok, why := schemaValid(spec.Type(), data); !ok {
+			t.Fatalf("%s: the fast path accepts data jsonschema refuses (%s): %s", spec.Name, why, data)
+		}
+		if ps := checkJSON(data, "", MaxDepth-1); len(ps) > 0 {
+			t.Fatalf("%s: the fast path accepts data checkJSON refuses (%v): %s", spec.Name, ps, data)
+		}
+	})
+}
+
+// BenchmarkFastSchemaValid is the fast path alone on the example of every
+// catalog type; ns/op is per example.
+func BenchmarkFastSchemaValid(b *testing.B) {
+	type example struct {
+		fast *fastSchema
+		data []byte
+	}
+	var exs []example
+	for _, spec := range Catalog() {
+		data, _ := schemas.Example(spec.Name)
+		fast := fastFor(b, spec.Type())
+		if !fast.valid(data) {
+			b.Fatalf("%s: the example does not take the fast path", spec.Name)
+		}
+		exs = append(exs, example{fast, data})
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ex := exs[i%len(exs)]
+		ex.fast.valid(ex.data)
+		i++
+	}
+}

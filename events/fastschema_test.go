@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,22 @@ import (
 
 	"kk.dk/jobogfamilie/schemas"
 )
+
+// fastPathHits counts the data the fast path found valid in this test run.
+var fastPathHits atomic.Int64
+
+// TestMain holds every Validate of every test of the package to the
+// promise of the fast path: what it finds valid, jsonschema finds valid.
+// A broken promise panics, failing the run wherever it happens.
+func TestMain(m *testing.M) {
+	fastPathCheck = func(ceType string, raw []byte) {
+		fastPathHits.Add(1)
+		if ok, why := schemaValid(ceType, raw); !ok {
+			panic(fmt.Sprintf("the fast path accepted data of %s that jsonschema refuses (%s): %s", ceType, why, raw))
+		}
+	}
+	os.Exit(m.Run())
+}
 
 // schemaValid is the verdict of jsonschema, the slow path, on data.
 func schemaValid(ceType string, raw []byte) (bool, string) {
@@ -521,6 +538,18 @@ func TestFastPathSyntheticSchemas(t *testing.T) {
 				t.Errorf("%s: fast path %v for %s, want %v", c.schema, got, data, want)
 			}
 		}
+	}
+}
+
+// TestFastPathIsUsed: Validate takes the fast path for valid events (the
+// counter is TestMain's hook's).
+func TestFastPathIsUsed(t *testing.T) {
+	before := fastPathHits.Load()
+	if _, err := testValidator.Validate(mustParse(t, praktikEvent())); err != nil {
+		t.Fatal(err)
+	}
+	if fastPathHits.Load() == before {
+		t.Error("a valid event did not take the fast path")
 	}
 }
 

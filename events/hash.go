@@ -65,6 +65,9 @@ func canonicalJSON(b []byte) ([]byte, bool) {
 	if len(b) == 0 {
 		return nil, false
 	}
+	if c, ok := fastCanonical(b); ok {
+		return c, true
+	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
 		return nil, false

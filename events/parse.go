@@ -70,10 +70,11 @@ const contentTypeJSON = "application/json"
 // catalog rules; call Validate for those. Every error is an *Error of
 // KindMalformed.
 func ParseStructured(b []byte) (cloudevents.Event, error) {
-	if ps := checkJSON(b, "", MaxDepth); len(ps) > 0 {
+	ps, members := checkJSONMembers(b, "", MaxDepth)
+	if len(ps) > 0 {
 		return cloudevents.Event{}, malformed(ps)
 	}
-	ev, ps := parseEvent(b, "")
+	ev, ps := parseMembers(members, "")
 	if len(ps) > 0 {
 		return cloudevents.Event{}, malformed(ps)
 	}
@@ -87,11 +88,11 @@ func ParseStructured(b []byte) (cloudevents.Event, error) {
 // in one round trip.
 func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	// One more level than a single event: the array holds the events.
-	if ps := checkJSON(b, "", MaxDepth+1); len(ps) > 0 {
+	ps, raws := checkJSONElements(b, "", MaxDepth+1)
+	if len(ps) > 0 {
 		return nil, malformed(ps)
 	}
-	var raws []json.RawMessage
-	if firstByte(b) != '[' || json.Unmarshal(b, &raws) != nil {
+	if firstByte(b) != '[' {
 		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must be a JSON array of CloudEvents"}})
 	}
 	switch {
@@ -195,6 +196,15 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
 	members, ok := topMembers(b)
 	if !ok {
+		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
+	}
+	return parseMembers(members, prefix)
+}
+
+// parseMembers reads one structured event from its top-level members (nil
+// when it is not a JSON object).
+func parseMembers(members map[string][]byte, prefix string) (cloudevents.Event, []Problem) {
+	if members == nil {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
 	names := make([]string, 0, len(members))

@@ -21,18 +21,29 @@ import (
 // projector read the stream, so it must cost little next to the I/O.
 func checkJSON(b []byte, base string, limit int) []Problem {
 	c := jsonChecker{b: b, base: base, limit: limit}
-	c.ws()
-	if c.i >= len(b) {
-		return []Problem{{base, "unexpected end of JSON input"}}
+	return c.run()
+}
+
+// checkJSONMembers is checkJSON that also returns the members of the
+// top-level value when it is an object (nil otherwise), in the same pass.
+func checkJSONMembers(b []byte, base string, limit int) ([]Problem, map[string][]byte) {
+	c := jsonChecker{b: b, base: base, limit: limit, top: map[string][]byte{}}
+	ps := c.run()
+	if firstByte(b) != '{' {
+		return ps, nil
 	}
-	if !c.value(0) {
-		return c.ps
+	return ps, c.top
+}
+
+// checkJSONElements is checkJSON that also returns the elements of the
+// top-level value when it is an array (nil otherwise), in the same pass.
+func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]byte) {
+	c := jsonChecker{b: b, base: base, limit: limit, collecting: true}
+	ps := c.run()
+	if firstByte(b) != '[' {
+		return ps, nil
 	}
-	c.ws()
-	if c.i < len(b) {
-		return append(c.ps, Problem{base, "unexpected data after the JSON value"})
-	}
-	return c.ps
+	return ps, c.elems
 }
 
 type jsonChecker struct {
@@ -46,6 +57,26 @@ type jsonChecker struct {
 	ps   []Problem
 	// top, when not nil, collects the members of the top-level object.
 	top map[string][]byte
+	// elems, when collecting is set, collects the elements of the
+	// top-level array.
+	collecting bool
+	elems      [][]byte
+}
+
+// run checks the whole of c.b, as checkJSON does.
+func (c *jsonChecker) run() []Problem {
+	c.ws()
+	if c.i >= len(c.b) {
+		return []Problem{{c.base, "unexpected end of JSON input"}}
+	}
+	if !c.value(0) {
+		return c.ps
+	}
+	c.ws()
+	if c.i < len(c.b) {
+		return append(c.ps, Problem{c.base, "unexpected data after the JSON value"})
+	}
+	return c.ps
 }
 
 // topMembers returns the members of a JSON object that checkJSON accepted,
@@ -336,8 +367,12 @@ func (c *jsonChecker) array(depth int) bool {
 	for idx := 0; ; idx++ {
 		c.path = append(c.path, pathElem{idx: idx})
 		c.ws()
+		start := c.i
 		if !c.value(depth + 1) {
 			return false
+		}
+		if depth == 0 && c.collecting {
+			c.elems = append(c.elems, c.b[start:c.i])
 		}
 		c.path = c.path[:len(c.path)-1]
 		c.ws()

@@ -90,12 +90,10 @@ type State struct {
 	goals      map[string]Goal          // every goal ever set, closed or not
 	absence    map[string]SchoolAbsence // latest period per child
 
-	// Append-only records in stream order. Elements are never modified, and
-	// Clone clips the slices' capacity, so clones share the backing arrays
-	// and an append on either side never writes where the other reads.
-	employments []Employment
-	educations  []Education
-	evaluations []Evaluation
+	// Append-only records in stream order; clones share them (see records).
+	employments records[Employment]
+	educations  records[Education]
+	evaluations records[Evaluation]
 
 	perDept  EventCounts
 	total    int
@@ -164,9 +162,9 @@ func (s *State) Clone() *State {
 	c.goals = maps.Clone(s.goals)
 	c.absence = maps.Clone(s.absence)
 	c.members = slices.Clip(s.members)
-	c.employments = slices.Clip(s.employments)
-	c.educations = slices.Clip(s.educations)
-	c.evaluations = slices.Clip(s.evaluations)
+	c.employments = s.employments.clone()
+	c.educations = s.educations.clone()
+	c.evaluations = s.evaluations.clone()
 	return &c
 }
 
@@ -280,10 +278,10 @@ func (s *State) Apply(e events.Envelope) {
 	case *events.LanguageCourseEnded:
 		delete(s.courses, d.CourseID)
 	case *events.EmploymentStarted:
-		s.employments = append(s.employments, Employment{PersonID: d.PersonID, Kind: d.Kind,
+		s.employments.add(Employment{PersonID: d.PersonID, Kind: d.Kind,
 			HoursPerWeek: d.HoursPerWeek, Time: t})
 	case *events.EducationStarted:
-		s.educations = append(s.educations, Education{PersonID: d.PersonID, Programme: d.Programme, Time: t})
+		s.educations.add(Education{PersonID: d.PersonID, Programme: d.Programme, Time: t})
 	case *events.SchoolAbsenceNoted:
 		// The latest period is the one that ends last, whatever order the
 		// periods arrive in; of two that end the same day the later
@@ -295,7 +293,7 @@ func (s *State) Apply(e events.Envelope) {
 		s.status = StatusEnded
 		s.courseEndReason = d.Reason
 	case *events.EvaluationRecorded:
-		s.evaluations = append(s.evaluations, Evaluation{Kind: d.Kind,
+		s.evaluations.add(Evaluation{Kind: d.Kind,
 			FamilySatisfaction: d.FamilySatisfaction, ChildWellbeing: d.ChildWellbeing, Time: t})
 	}
 	// meeting.held, ppr.referred, leisure.started, wellbeing.measured,

@@ -244,24 +244,15 @@ func (s *State) Overview() Overview {
 		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Benefit, b.Benefit))
 	})
 	// Records without ids: stable sorts keep stream order among equals.
-	o.Employments = slices.Clone(s.employments)
-	if o.Employments == nil {
-		o.Employments = []Employment{}
-	}
+	o.Employments = s.employments.all()
 	slices.SortStableFunc(o.Employments, func(a, b Employment) int {
 		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), a.Time.Compare(b.Time))
 	})
-	o.Educations = slices.Clone(s.educations)
-	if o.Educations == nil {
-		o.Educations = []Education{}
-	}
+	o.Educations = s.educations.all()
 	slices.SortStableFunc(o.Educations, func(a, b Education) int {
 		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), a.Time.Compare(b.Time))
 	})
-	o.Evaluations = slices.Clone(s.evaluations)
-	if o.Evaluations == nil {
-		o.Evaluations = []Evaluation{}
-	}
+	o.Evaluations = s.evaluations.all()
 	slices.SortStableFunc(o.Evaluations, func(a, b Evaluation) int { return a.Time.Compare(b.Time) })
 	return o
 }

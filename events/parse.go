@@ -88,7 +88,7 @@ func ParseStructured(b []byte) (cloudevents.Event, error) {
 // in one round trip.
 func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	// One more level than a single event: the array holds the events.
-	ps, raws := checkJSONElements(b, "", MaxDepth+1)
+	ps, raws, members := checkJSONElements(b, "", MaxDepth+1)
 	if len(ps) > 0 {
 		return nil, malformed(ps)
 	}
@@ -103,8 +103,8 @@ func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	}
 	evs := make([]cloudevents.Event, len(raws))
 	var all []Problem
-	for i, raw := range raws {
-		ev, ps := parseEvent(raw, "/"+strconv.Itoa(i))
+	for i := range raws {
+		ev, ps := parseMembers(members[i], "/"+strconv.Itoa(i))
 		evs[i] = ev
 		all = append(all, ps...)
 	}
@@ -189,16 +189,6 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 		return cloudevents.Event{}, malformed(ps)
 	}
 	return ev, nil
-}
-
-// parseEvent reads one structured event whose JSON form checkJSON has
-// already accepted; prefix is its pointer within the request.
-func parseEvent(b []byte, prefix string) (cloudevents.Event, []Problem) {
-	members, ok := topMembers(b)
-	if !ok {
-		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
-	}
-	return parseMembers(members, prefix)
 }
 
 // parseMembers reads one structured event from its top-level members (nil
@@ -327,11 +317,14 @@ func assemble(prefix string, attrs map[string]string, exts map[string]any, data 
 				ps = append(ps, Problem{ptr, "must not be more than 24 hours in the future"})
 			}
 		case attrSource:
-			if _, err := url.Parse(v); err != nil {
+			// The SDK stores the parsed URI and writes it back in its own
+			// spelling ("//" becomes ""); a source it would rewrite could
+			// not be read back from the stream as it was sent.
+			if u, err := url.Parse(v); err != nil || u.String() != v {
 				ps = append(ps, Problem{ptr, "must be a URI reference, e.g. /departments/bif"})
 			}
 		case attrDataSchema:
-			if u, err := url.Parse(v); err != nil || !u.IsAbs() {
+			if u, err := url.Parse(v); err != nil || !u.IsAbs() || u.String() != v {
 				ps = append(ps, Problem{ptr, "must be an absolute URI"})
 			}
 		}

@@ -36,14 +36,15 @@ func checkJSONMembers(b []byte, base string, limit int) ([]Problem, map[string][
 }
 
 // checkJSONElements is checkJSON that also returns the elements of the
-// top-level value when it is an array (nil otherwise), in the same pass.
-func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]byte) {
+// top-level value when it is an array (nil otherwise) and the members of
+// each element that is an object (nil for the others), in the same pass.
+func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]byte, []map[string][]byte) {
 	c := jsonChecker{b: b, base: base, limit: limit, collecting: true}
 	ps := c.run()
 	if firstByte(b) != '[' {
-		return ps, nil
+		return ps, nil, nil
 	}
-	return ps, c.elems
+	return ps, c.elems, c.members
 }
 
 type jsonChecker struct {
@@ -58,9 +59,20 @@ type jsonChecker struct {
 	// top, when not nil, collects the members of the top-level object.
 	top map[string][]byte
 	// elems, when collecting is set, collects the elements of the
-	// top-level array.
+	// top-level array, and members the members of each element that is an
+	// object (nil for other elements).
 	collecting bool
 	elems      [][]byte
+	members    []map[string][]byte
+}
+
+// topDepth is the depth of the object whose members top collects: the
+// top-level value, or each element of the top-level array.
+func (c *jsonChecker) topDepth() int {
+	if c.collecting {
+		return 1
+	}
+	return 0
 }
 
 // run checks the whole of c.b, as checkJSON does.
@@ -77,17 +89,6 @@ func (c *jsonChecker) run() []Problem {
 		return append(c.ps, Problem{c.base, "unexpected data after the JSON value"})
 	}
 	return c.ps
-}
-
-// topMembers returns the members of a JSON object that checkJSON accepted,
-// name to raw value, without decoding it a second time.
-func topMembers(b []byte) (map[string][]byte, bool) {
-	c := jsonChecker{b: b, limit: MaxDepth + 1, top: map[string][]byte{}}
-	c.ws()
-	if c.i >= len(b) || b[c.i] != '{' || !c.value(0) || len(c.ps) > 0 {
-		return nil, false
-	}
-	return c.top, true
 }
 
 // pathElem is an object member name, or an array index when key is nil.
@@ -337,7 +338,7 @@ func (c *jsonChecker) object(depth int) bool {
 		if !c.value(depth + 1) {
 			return false
 		}
-		if depth == 0 && c.top != nil {
+		if c.top != nil && depth == c.topDepth() {
 			c.top[string(key)] = c.b[start:c.i]
 		}
 		c.path = c.path[:len(c.path)-1]
@@ -368,11 +369,19 @@ func (c *jsonChecker) array(depth int) bool {
 		c.path = append(c.path, pathElem{idx: idx})
 		c.ws()
 		start := c.i
+		collect := depth == 0 && c.collecting
+		if collect {
+			c.top = nil
+			if c.i < len(c.b) && c.b[c.i] == '{' {
+				c.top = map[string][]byte{}
+			}
+		}
 		if !c.value(depth + 1) {
 			return false
 		}
-		if depth == 0 && c.collecting {
+		if collect {
 			c.elems = append(c.elems, c.b[start:c.i])
+			c.members = append(c.members, c.top)
 		}
 		c.path = c.path[:len(c.path)-1]
 		c.ws()

@@ -1,0 +1,214 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// modelSource serves one open model to an AuditView.
+type modelSource struct{ m *readModel }
+
+func (s modelSource) acquire() (*readModel, func(), error)  { return s.m, func() {}, nil }
+func (s modelSource) lockApply() func()                     { return func() {} }
+func (s modelSource) setApplied(uint64)                     {}
+func (s modelSource) Position() uint64                      { return s.m.consistent }
+func (s modelSource) WaitFor(context.Context, uint64) error { return nil }
+func (s modelSource) view() *AuditView                      { return &AuditView{src: s} }
+
+// referenceAsOf is the as-of view the plain way: every row read, decoded
+// with storedEnvelope and folded in stream order, the entries sorted by
+// (time, sequence).
+func referenceAsOf(t *testing.T, m *readModel, fam string, at time.Time) AsOfView {
+	t.Helper()
+	rows, err := m.rdb.Query(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
+		FROM timeline WHERE family_id = ? ORDER BY sequence`, fam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	st := family.New(fam)
+	entries := []Entry{}
+	for rows.Next() {
+		var (
+			e        Entry
+			seq      int64
+			tns, rns int64
+			data     []byte
+		)
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &data, &e.Actor); err != nil {
+			t.Fatal(err)
+		}
+		if rns > at.UnixNano() {
+			continue
+		}
+		e.Sequence, e.Time, e.RecordedAt, e.Data = uint64(seq), time.Unix(0, tns).UTC(), time.Unix(0, rns).UTC(), data
+		env, err := storedEnvelope(fam, e.ID, tns, e.Department, e.Type, data, e.Actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Apply(env)
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(entries, func(a, b Entry) int { return a.Time.Compare(b.Time) })
+	return AsOfView{FamilyID: fam, AsOf: at.UTC(), Position: m.consistent, Overview: st.Overview(), Entries: entries}
+}
+
+// TestAsOfMatchesReference: the as-of view, read in batches on several
+// goroutines with its entries encoded as they are read, is the plain
+// fold's view, for families longer than a batch, with backfilled events,
+// recording times out of stream order, and strings that need escaping.
+func TestAsOfMatchesReference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, err := openModel(ctx, filepath.Join(t.TempDir(), modelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+
+	payloads := []events.Payload{
+		&events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+			CourseStart: "2024-01-15", ChildCaseIDs: []string{"CASE1"}},
+		&events.CaseworkerAssigned{EmployeeID: "E1"},
+		&events.BenefitGranted{PersonID: "P1", Benefit: "kontanthjaelp"},
+		&events.GoalSet{GoalID: "G1", Title: `Job <snart> & "godt"`, Domain: "employment", ExpressedBy: "family"},
+		&events.GoalProgressed{GoalID: "G1", Achievement: "some"},
+		&events.MeetingHeld{Kind: "family", Participants: []string{"P1", "E1"}},
+		&events.EmploymentStarted{PersonID: "P1", Kind: "flexjob", HoursPerWeek: 12.5},
+		&events.TeamMemberJoined{EmployeeID: "E2", Role: "familiekonsulent"},
+		&events.TeamMemberLeft{EmployeeID: "E2"},
+		&events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 0.1 + 0.2},
+	}
+	titles := []string{"Familien er indskrevet", `Citat "her" \ og <b>&</b>`, "linje\u2028skift\u2029", "æøå ÆØÅ", "tab\there", "\x7f del", "ugyldig \xff utf-8"}
+	base := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
+	recorded := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	const n = 3*foldBatch + 17
+	var seq int64
+	insert := func(fam string, i int) {
+		seq++
+		p := payloads[i%len(payloads)]
+		data, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := events.ByName(p.EventName())
+		happened := base.Add(time.Duration(i) * time.Hour)
+		if i%10 == 3 {
+			happened = happened.AddDate(-1, 0, 0) // backfilled
+		}
+		if i%7 == 0 {
+			happened = base.Add(time.Duration(i-1) * time.Hour) // same time as another event
+		}
+		rec := recorded.Add(time.Duration(i) * time.Second)
+		if i%13 == 5 {
+			rec = rec.Add(-90 * time.Second) // recorded before rows earlier in the stream
+		}
+		if _, err := m.w.ExecContext(ctx, `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, fam, fmt.Sprintf("ev-%s-%d", fam, i), happened.UnixNano(), rec.UnixNano(),
+			string(spec.Owners[0]), spec.Type(), titles[i%len(titles)], string(data), "urn:kk:"+string(spec.Owners[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		insert("FAM-LONG", i)
+		if i%5 == 0 {
+			insert("FAM-OTHER", i)
+		}
+	}
+
+	src := modelSource{m}
+	for _, fam := range []string{"FAM-LONG", "FAM-OTHER"} {
+		for _, at := range []time.Time{
+			recorded.Add(-time.Second), recorded, recorded.Add(100 * time.Second), recorded.Add(400 * time.Second),
+			recorded.Add(400*time.Second + 1), recorded.Add(time.Hour),
+		} {
+			got, err := src.view().AsOf(ctx, fam, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := referenceAsOf(t, m, fam, at)
+			if !reflect.DeepEqual(got.Entries, want.Entries) {
+				t.Fatalf("%s as of %s: %d entries differ from the reference's %d", fam, at, len(got.Entries), len(want.Entries))
+			}
+			if !reflect.DeepEqual(got.Overview, want.Overview) {
+				t.Fatalf("%s as of %s: overview\n%+v\nreference\n%+v", fam, at, got.Overview, want.Overview)
+			}
+			hand, err := got.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := want.AppendJSON(nil) // encodes the entries there and then
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(hand) != string(plain) {
+				t.Fatalf("%s as of %s: AppendJSON of the view read differs from that of the reference", fam, at)
+			}
+			reflected, err := json.Marshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x, y any
+			if err := json.Unmarshal(hand, &x); err != nil {
+				t.Fatalf("AppendJSON: %v", err)
+			}
+			_ = json.Unmarshal(reflected, &y)
+			if !reflect.DeepEqual(x, y) {
+				t.Fatalf("%s as of %s: AppendJSON is not json.Marshal's view", fam, at)
+			}
+		}
+	}
+	if _, err := src.view().AsOf(ctx, "FAM-NONE", recorded); err != ErrUnknownFamily {
+		t.Fatalf("unknown family: %v", err)
+	}
+}
+
+// TestAppendString: every string is written as json.Marshal writes it.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", "æøå", `"`, `\`, "<>&", "\x00\x1f", "\x7f", "\u2028", "a\u2029b", "\xff", "\xe2\x80",
+		"\ufffd", "😀", "tab\t", "mixed æ \"q\" <x> \u2028 \xc3"} {
+		want, _ := json.Marshal(s)
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("%q: %s, json.Marshal %s", s, got[1:], want)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"plain", "æøå", "<\u2028>", "\xff\xfe", `"\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: %s, json.Marshal %s", s, got, want)
+		}
+	})
+}
+
+// TestReadersMapTheModel: reader connections read the file through a
+// memory map (dsn).
+func TestReadersMapTheModel(t *testing.T) {
+	t.Parallel()
+	m, err := openModel(context.Background(), filepath.Join(t.TempDir(), modelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	var size int64
+	if err := m.rdb.QueryRow(`PRAGMA mmap_size`).Scan(&size); err != nil || size <= 0 {
+		t.Fatalf("mmap_size %d %v", size, err)
+	}
+}

@@ -269,14 +269,16 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err := s.logAccess(r, pr, fam, why); err != nil {
 		return err
 	}
-	b, err := view.AppendJSON(make([]byte, 0, 64<<10))
+	b, err := view.AppendJSON(nil)
 	if err != nil {
 		return err
 	}
+	b = append(b, '\n')
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 	return nil
 }
 

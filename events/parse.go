@@ -54,10 +54,58 @@ var requiredAttrs = []string{attrSpecVersion, attrID, attrSource, attrType, attr
 // extensionName is the CloudEvents 1.0 rule for extension attribute names.
 var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 
-// timePattern is the RFC 3339 form time.Parse is held to: it also takes a
+// rfc3339Shape is the RFC 3339 form time.Parse is held to: it also takes a
 // one-digit hour, a comma before the fraction, offsets beyond ±23:59 and
-// more than nine fraction digits (which it silently drops).
-var timePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+// more than nine fraction digits (which it silently drops). It accepts
+// what `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+// matches, without a regular expression: every stored event's time goes
+// through it.
+func rfc3339Shape(v string) bool {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if len(v) < 20 || !digits(v[0:4]) || v[4] != '-' || !digits(v[5:7]) || v[7] != '-' || !digits(v[8:10]) ||
+		v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' || !digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
+		return false
+	}
+	rest := v[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && digits(rest[1:3]) && rest[3] == ':' && digits(rest[4:6]) &&
+		(rest[1] <= '1' || (rest[1] == '2' && rest[2] <= '3')) && rest[4] <= '5'
+}
+
+// simplePath reports whether s is a path that url.Parse reads and String
+// writes back unchanged: a slash, then unreserved characters and slashes,
+// not two slashes first (which would start an authority).
+func simplePath(s string) bool {
+	if len(s) == 0 || s[0] != '/' || (len(s) > 1 && s[1] == '/') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
 
 // contentTypeJSON is what datacontenttype is set to on every parsed event, so
 // that stored events say the same thing however the client spelled it.
@@ -209,31 +257,32 @@ func parseMembers(members map[string][]byte, prefix string) (cloudevents.Event, 
 	var data []byte
 	for _, name := range names {
 		raw := members[name]
-		ptr := prefix + "/" + escapeToken(name)
+		// The pointer is only needed for a problem.
+		ptr := func() string { return prefix + "/" + escapeToken(name) }
 		switch name {
 		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema, attrDataContentType:
 			s, ok := jsonString(raw)
 			if !ok {
-				ps = append(ps, Problem{ptr, "must be a JSON string"})
+				ps = append(ps, Problem{ptr(), "must be a JSON string"})
 				continue
 			}
 			if name == attrDataContentType {
 				if !isJSONContentType(s) {
-					ps = append(ps, Problem{ptr, "must be application/json"})
+					ps = append(ps, Problem{ptr(), "must be application/json"})
 				}
 				continue
 			}
 			attrs[name] = s
 		case attrDataBase64:
-			ps = append(ps, Problem{ptr, "data_base64 is not accepted: send data as a JSON object"})
+			ps = append(ps, Problem{ptr(), "data_base64 is not accepted: send data as a JSON object"})
 		case attrData:
 			var dps []Problem
-			data, dps = parseData(raw, ptr, true)
+			data, dps = parseData(raw, ptr(), true)
 			ps = append(ps, dps...)
 		default:
 			v, detail := extensionValue(name, raw)
 			if detail != "" {
-				ps = append(ps, Problem{ptr, detail})
+				ps = append(ps, Problem{ptr(), detail})
 				continue
 			}
 			exts[name] = v
@@ -284,48 +333,52 @@ func assemble(prefix string, attrs map[string]string, exts map[string]any, data 
 	slices.Sort(names)
 	var t time.Time
 	for _, name := range names {
-		v, ptr := attrs[name], prefix+"/"+name
+		v := attrs[name]
+		ptr := func() string { return prefix + "/" + name }
 		switch {
 		case v == "":
-			ps = append(ps, Problem{ptr, "must not be empty"})
+			ps = append(ps, Problem{ptr(), "must not be empty"})
 			continue
 		case strings.TrimSpace(v) != v:
-			ps = append(ps, Problem{ptr, "must not begin or end with white space"})
+			ps = append(ps, Problem{ptr(), "must not begin or end with white space"})
 			continue
 		}
 		switch name {
 		case attrSpecVersion:
 			if v != cloudevents.VersionV1 {
-				ps = append(ps, Problem{ptr, "must be \"1.0\""})
+				ps = append(ps, Problem{ptr(), "must be \"1.0\""})
 			}
 		case attrTime:
 			var err error
-			if !timePattern.MatchString(v) {
+			if !rfc3339Shape(v) {
 				err = errors.New("not RFC 3339")
 			} else {
 				t, err = time.Parse(time.RFC3339Nano, v)
 			}
 			switch {
 			case err != nil:
-				ps = append(ps, Problem{ptr, "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
+				ps = append(ps, Problem{ptr(), "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
 			case t.IsZero() || t.UTC().Year() < 1:
 				// The SDK stores the zero time as "no time", and a time
 				// that is before year 1 in UTC cannot be written in RFC
 				// 3339 again; Validate would refuse both as too early.
-				ps = append(ps, Problem{ptr, "must not be before " + minTime.Format(time.DateOnly)})
+				ps = append(ps, Problem{ptr(), "must not be before " + minTime.Format(time.DateOnly)})
 			case t.UTC().Year() > 9999:
-				ps = append(ps, Problem{ptr, "must not be more than 24 hours in the future"})
+				ps = append(ps, Problem{ptr(), "must not be more than 24 hours in the future"})
 			}
 		case attrSource:
 			// The SDK stores the parsed URI and writes it back in its own
 			// spelling ("//" becomes ""); a source it would rewrite could
 			// not be read back from the stream as it was sent.
+			if simplePath(v) {
+				break // written back as it is
+			}
 			if u, err := url.Parse(v); err != nil || u.String() != v {
-				ps = append(ps, Problem{ptr, "must be a URI reference, e.g. /departments/bif"})
+				ps = append(ps, Problem{ptr(), "must be a URI reference, e.g. /departments/bif"})
 			}
 		case attrDataSchema:
 			if u, err := url.Parse(v); err != nil || !u.IsAbs() || u.String() != v {
-				ps = append(ps, Problem{ptr, "must be an absolute URI"})
+				ps = append(ps, Problem{ptr(), "must be an absolute URI"})
 			}
 		}
 	}
@@ -403,6 +456,9 @@ func extensionValue(name string, raw json.RawMessage) (any, string) {
 // isJSONContentType accepts application/json, with at most a charset
 // parameter of UTF-8 (RFC 8259 allows no other encoding).
 func isJSONContentType(s string) bool {
+	if s == contentTypeJSON {
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(s)
 	if err != nil || mt != contentTypeJSON {
 		return false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"kk.dk/jobogfamilie/services/internal/config"
 )
@@ -28,6 +29,19 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 		return 2
 	}
 	log := cfg.Logger().With("service", name)
+	if path := os.Getenv("JF_CPUPROFILE"); path != "" {
+		// For measuring a service as deployed, e.g. the projector process
+		// that `projector bench` starts: a CPU profile of the whole run.
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("JF_CPUPROFILE", "err", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)
 		return 1

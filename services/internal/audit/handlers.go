@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"net/url"
@@ -269,16 +270,19 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err := s.logAccess(r, pr, fam, why); err != nil {
 		return err
 	}
-	b, err := view.AppendJSON(nil)
+	// The entries were encoded as they were read; they are written from
+	// there rather than copied into one body first (3.4 MB for 10k).
+	enc, err := view.Encode()
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	w.Header().Set("Content-Length", strconv.Itoa(enc.Len()+1))
+	if _, err := enc.WriteTo(w); err == nil {
+		_, _ = io.WriteString(w, "\n")
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -155,6 +156,14 @@ func TestAsOfMatchesReference(t *testing.T) {
 			}
 			if string(hand) != string(plain) {
 				t.Fatalf("%s as of %s: AppendJSON of the view read differs from that of the reference", fam, at)
+			}
+			enc, err := got.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var written bytes.Buffer
+			if n, err := enc.WriteTo(&written); err != nil || n != int64(len(hand)) || enc.Len() != len(hand) || written.String() != string(hand) {
+				t.Fatalf("%s as of %s: Encode: WriteTo wrote %d bytes (%v), Len %d, AppendJSON %d; same %v", fam, at, n, err, enc.Len(), len(hand), written.String() == string(hand))
 			}
 			reflected, err := json.Marshal(want)
 			if err != nil {

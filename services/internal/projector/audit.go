@@ -9,11 +9,13 @@ package projector
 // consistent up to its checkpoint.
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"slices"
 	"strconv"
@@ -493,46 +495,104 @@ func (v *AuditView) AsOf(ctx context.Context, familyID string, t time.Time) (AsO
 }
 
 // AppendJSON appends the view as a JSON object with the fields
-// json.Marshal gives it. The entries are written by hand: encoding ten
-// thousand of them by reflection (which also compacts every data object
-// again) cost more than reading and folding them. Their data is written
-// as stored; it was compacted and validated when it was projected. A view
-// from AsOf has its entries encoded already, while they were read.
+// json.Marshal gives it (see Encode).
 func (v AsOfView) AppendJSON(dst []byte) ([]byte, error) {
-	ov, err := json.Marshal(v.Overview)
+	enc, err := v.Encode()
 	if err != nil {
 		return dst, err
 	}
-	pre := len(v.encoded) == len(v.Entries)
-	n := len(ov) + 128
-	for i := range v.Entries {
-		if pre {
-			n += len(v.encoded[i]) + 1
-		} else {
-			n += entryJSONSize(&v.Entries[i])
-		}
-	}
-	dst = slices.Grow(dst, n)
-	dst = append(dst, `{"familyId":`...)
-	dst = appendString(dst, v.FamilyID)
-	dst = append(dst, `,"asOf":"`...)
-	dst = v.AsOf.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","position":`...)
-	dst = strconv.AppendUint(dst, v.Position, 10)
-	dst = append(dst, `,"overview":`...)
-	dst = append(dst, ov...)
-	dst = append(dst, `,"entries":[`...)
-	for i := range v.Entries {
+	dst = slices.Grow(dst, enc.Len())
+	dst = append(dst, enc.head...)
+	for i, e := range enc.entries {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		if pre {
-			dst = append(dst, v.encoded[i]...)
-		} else {
-			dst = appendEntry(dst, &v.Entries[i])
+		dst = append(dst, e...)
+	}
+	return append(dst, enc.tail...), nil
+}
+
+// EncodedView is the JSON encoding of an as-of view in pieces: the
+// members before the entries, each entry, and the end.
+type EncodedView struct {
+	head    []byte
+	entries [][]byte
+	tail    string
+}
+
+// Encode encodes the view as a JSON object with the fields json.Marshal
+// gives it. The entries are written by hand: encoding ten thousand of
+// them by reflection (which also compacts every data object again) cost
+// more than reading and folding them. Their data is written as stored; it
+// was compacted and validated when it was projected. A view from AsOf has
+// its entries encoded already, while they were read, and they are not
+// copied again: WriteTo writes them where they are.
+func (v AsOfView) Encode() (EncodedView, error) {
+	ov, err := json.Marshal(v.Overview)
+	if err != nil {
+		return EncodedView{}, err
+	}
+	head := make([]byte, 0, len(ov)+len(v.FamilyID)+128)
+	head = append(head, `{"familyId":`...)
+	head = appendString(head, v.FamilyID)
+	head = append(head, `,"asOf":"`...)
+	head = v.AsOf.AppendFormat(head, time.RFC3339Nano)
+	head = append(head, `","position":`...)
+	head = strconv.AppendUint(head, v.Position, 10)
+	head = append(head, `,"overview":`...)
+	head = append(head, ov...)
+	head = append(head, `,"entries":[`...)
+	entries := v.encoded
+	if len(entries) != len(v.Entries) {
+		n := 0
+		for i := range v.Entries {
+			n += entryJSONSize(&v.Entries[i])
+		}
+		buf := make([]byte, 0, n)
+		entries = make([][]byte, len(v.Entries))
+		for i := range v.Entries {
+			from := len(buf)
+			buf = appendEntry(buf, &v.Entries[i])
+			entries[i] = buf[from:len(buf):len(buf)]
 		}
 	}
-	return append(dst, "]}"...), nil
+	return EncodedView{head: head, entries: entries, tail: "]}"}, nil
+}
+
+// Len is the length of the encoding.
+func (e EncodedView) Len() int {
+	n := len(e.head) + len(e.tail)
+	for _, b := range e.entries {
+		n += len(b)
+	}
+	return n + max(len(e.entries)-1, 0)
+}
+
+// WriteTo writes the encoding to w.
+func (e EncodedView) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	_, _ = bw.Write(e.head)
+	for i, b := range e.entries {
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(b)
+	}
+	_, _ = bw.WriteString(e.tail)
+	err := bw.Flush() // the first error of any write
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // entryJSONSize is the size of an entry's encoding at most, unless one

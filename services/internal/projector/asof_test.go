@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestAsOfMatchesReference(t *testing.T) {
 	titles := []string{"Familien er indskrevet", `Citat "her" \ og <b>&</b>`, "linje\u2028skift\u2029", "æøå ÆØÅ", "tab\there", "\x7f del", "ugyldig \xff utf-8"}
 	base := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
 	recorded := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	const n = 3*foldBatch + 17
+	const n = asOfSplit + foldBatch + 17
 	var seq int64
 	insert := func(fam string, i int) {
 		seq++
@@ -128,9 +129,34 @@ func TestAsOfMatchesReference(t *testing.T) {
 			insert("FAM-OTHER", i)
 		}
 	}
+	// The families table says how long a family is, which decides
+	// whether its rows are read in two halves.
+	for _, f := range []struct {
+		id     string
+		events int
+	}{{"FAM-LONG", n}, {"FAM-OTHER", n/5 + 1}} {
+		if _, err := m.w.ExecContext(ctx, `INSERT INTO families (family_id, status, overview, last_sequence, events) VALUES (?, 'known', '{}', ?, ?)`,
+			f.id, seq, f.events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
 
 	src := modelSource{m}
-	for _, fam := range []string{"FAM-LONG", "FAM-OTHER"} {
+	for _, c := range []struct {
+		fam   string
+		split bool
+	}{{"FAM-LONG", true}, {"FAM-LONG", false}, {"FAM-OTHER", false}} {
+		fam := c.fam
+		if !c.split {
+			// Every helper connection taken: one connection reads all.
+			for range cap(asOfHelpers) {
+				asOfHelpers <- struct{}{}
+			}
+		}
+		before := m.rdb.Stats().InUse
 		for _, at := range []time.Time{
 			recorded.Add(-time.Second), recorded, recorded.Add(100 * time.Second), recorded.Add(400 * time.Second),
 			recorded.Add(400*time.Second + 1), recorded.Add(time.Hour),
@@ -177,6 +203,18 @@ func TestAsOfMatchesReference(t *testing.T) {
 			if !reflect.DeepEqual(x, y) {
 				t.Fatalf("%s as of %s: AppendJSON is not json.Marshal's view", fam, at)
 			}
+		}
+		if !c.split {
+			for range cap(asOfHelpers) {
+				<-asOfHelpers
+			}
+		}
+		if in := m.rdb.Stats().InUse; in != before {
+			t.Fatalf("%s: %d reader connections in use after the views, %d before", fam, in, before)
+		}
+		// The first case is the first to take two connections at once.
+		if open := m.rdb.Stats().OpenConnections; c.split && open < 2 {
+			t.Fatalf("%s: read with %d connection, not in two halves", fam, open)
 		}
 	}
 	if _, err := src.view().AsOf(ctx, "FAM-NONE", recorded); err != ErrUnknownFamily {

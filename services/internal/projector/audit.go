@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -256,19 +257,18 @@ type asOfBatch struct {
 
 // foldRows reads a family's timeline rows in stream order and folds them,
 // as the projector folds a family again after a restart (readModel.fold).
-// Reading the rows (SQLite) is the cost of an as-of view of a long
-// history; everything else is done beside it, on the other cores, in
-// batches of foldBatch rows: decoding the payloads for the fold and
-// encoding each entry as the response will show it. What is left after
-// the last row is applying the payloads in stream order and the sort.
+// The rows come in parts, each in stream order and the parts one after
+// the other in the stream. Reading the rows (SQLite) is the cost of an
+// as-of view of a long history: the parts are read at once, and
+// everything else is done beside them, in batches of foldBatch rows:
+// decoding the payloads for the fold and encoding each entry as the
+// response will show it. What is left after the last row is applying the
+// payloads in stream order and the sort.
 //
 // The entries are returned sorted by when they happened (time, then
 // sequence), with their encodings (AsOfView.encoded) in the same order.
-func foldRows(ctx context.Context, familyID string, rows *sql.Rows) ([]Entry, [][]byte, *family.State, error) {
-	var (
-		futures []chan *asOfBatch
-		sem     = make(chan struct{}, runtime.GOMAXPROCS(0))
-	)
+func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry, [][]byte, *family.State, error) {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	work := func(entries []Entry) chan *asOfBatch {
 		out := make(chan *asOfBatch, 1)
 		sem <- struct{}{}
@@ -295,14 +295,30 @@ func foldRows(ctx context.Context, familyID string, rows *sql.Rows) ([]Entry, []
 		}()
 		return out
 	}
-	_, err := scanEntriesFunc(rows, func(entries []Entry) {
-		futures = append(futures, work(entries))
-	})
-	batches := make([]*asOfBatch, len(futures))
-	for i, f := range futures {
-		batches[i] = <-f // every worker started is waited for
-		if err == nil {
-			err = batches[i].err
+	// Each part is scanned on a goroutine of its own, the first on this
+	// one; the batches are then taken in part order.
+	partFutures := make([][]chan *asOfBatch, len(parts))
+	errs := make([]error, len(parts))
+	scan := func(p int) {
+		_, errs[p] = scanEntriesFunc(parts[p], func(entries []Entry) {
+			partFutures[p] = append(partFutures[p], work(entries))
+		})
+	}
+	var wg sync.WaitGroup
+	for p := 1; p < len(parts); p++ {
+		wg.Go(func() { scan(p) })
+	}
+	scan(0)
+	wg.Wait()
+	err := errors.Join(errs...)
+	var batches []*asOfBatch
+	for _, futures := range partFutures {
+		for _, f := range futures {
+			b := <-f // every worker started is waited for
+			batches = append(batches, b)
+			if err == nil {
+				err = b.err
+			}
 		}
 	}
 	if err != nil {
@@ -450,6 +466,23 @@ func cmpInt(a, b int64) int {
 // ErrUnknownFamily: the read model holds no event of the family.
 var ErrUnknownFamily = errors.New("projector: no events of the family have been projected")
 
+// asOfSplit is the size of a family (its events in the families table)
+// from which AsOf reads its rows in two halves on two connections at
+// once, when it runs on more than one core. Reading a row is a seek in
+// the timeline per row, and the seeks of one query run on one core.
+const asOfSplit = 4 * foldBatch
+
+// asOfHelpers bounds the views that read with a second connection at
+// once. Such a view holds its first connection while it takes the second,
+// so at most this many wait for one; with fewer of them than the pool's
+// connections, the pool cannot be taken entirely by readers that wait
+// for another. Without a free one, a view reads with one connection.
+var asOfHelpers = make(chan struct{}, 2)
+
+// asOfRows is the query of a span of a family's rows known at a moment.
+const asOfRows = `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
+	FROM timeline WHERE family_id = ? AND recorded_ns <= ? AND sequence BETWEEN ? AND ? ORDER BY sequence`
+
 // AsOf reads the family's timeline and overview as they were known at t:
 // only events whose JetStream timestamp (recordedAt) is at or before t.
 // A backfilled event (its time before events recorded earlier) is left out
@@ -464,27 +497,55 @@ func (v *AuditView) AsOf(ctx context.Context, familyID string, t time.Time) (AsO
 	}
 	defer release()
 	out := AsOfView{FamilyID: familyID, AsOf: t.UTC(), Position: v.src.Position(), Entries: []Entry{}}
-	// One read transaction, so that rows applied meanwhile do not make
-	// the existence check and the rows disagree.
+	// The family's rows are those up to its last sequence when the read
+	// transaction began, so that rows applied meanwhile do not make the
+	// existence check and the rows disagree. Rows are only ever appended,
+	// so the span lo..hi holds the same rows in any later transaction:
+	// a second connection reads its upper half in one of its own.
 	tx, err := m.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return AsOfView{}, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM timeline WHERE family_id = ? LIMIT 1`, familyID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	var lo, hi, size sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT min(sequence) FROM timeline WHERE family_id = ?1),
+		(SELECT max(sequence) FROM timeline WHERE family_id = ?1), (SELECT events FROM families WHERE family_id = ?1)`,
+		familyID).Scan(&lo, &hi, &size)
+	if err != nil {
+		return AsOfView{}, err
+	}
+	if !lo.Valid {
 		return AsOfView{}, ErrUnknownFamily
 	}
+	var parts []*sql.Rows
+	first := hi.Int64
+	if size.Int64 >= asOfSplit && runtime.GOMAXPROCS(0) > 1 {
+		select {
+		case asOfHelpers <- struct{}{}:
+			defer func() { <-asOfHelpers }()
+			tx2, err := m.rdb.BeginTx(ctx, nil)
+			if err != nil {
+				return AsOfView{}, err
+			}
+			defer func() { _ = tx2.Rollback() }()
+			first = lo.Int64 + (hi.Int64-lo.Int64)/2
+			upper, err := tx2.QueryContext(ctx, asOfRows, familyID, t.UnixNano(), first+1, hi.Int64)
+			if err != nil {
+				return AsOfView{}, err
+			}
+			parts = append(parts, upper)
+		default:
+		}
+	}
+	lower, err := tx.QueryContext(ctx, asOfRows, familyID, t.UnixNano(), lo.Int64, first)
 	if err != nil {
+		for _, r := range parts {
+			r.Close()
+		}
 		return AsOfView{}, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
-		FROM timeline WHERE family_id = ? AND recorded_ns <= ? ORDER BY sequence`, familyID, t.UnixNano())
-	if err != nil {
-		return AsOfView{}, err
-	}
-	entries, encoded, st, err := foldRows(ctx, familyID, rows)
+	parts = append([]*sql.Rows{lower}, parts...)
+	entries, encoded, st, err := foldRows(ctx, familyID, parts...)
 	if err != nil {
 		return AsOfView{}, err
 	}

@@ -446,22 +446,37 @@ func (p *Projector) consume(ctx context.Context) error {
 	p.sessionMu.Lock()
 	p.session = cancel
 	p.sessionMu.Unlock()
+	// Three stages, so that receiving, decoding and applying overlap:
+	// while one batch is applied the next is decoded and the one after
+	// that received.
+	received := make(chan []message, 1)
 	batches := make(chan []message, 1)
 	errc := make(chan error, 1)
 	go func() {
-		defer close(batches)
+		defer close(received)
 		defer it.Stop()
 		for {
-			b, err := readBatch(sctx, it, p.opts.BatchSize)
+			b, err := receiveBatch(sctx, it, p.opts.BatchSize)
 			if len(b) > 0 {
 				select {
-				case batches <- b:
+				case received <- b:
 				case <-sctx.Done():
 					return
 				}
 			}
 			if err != nil {
 				errc <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(batches)
+		for b := range received {
+			decodeAll(b)
+			select {
+			case batches <- b:
+			case <-sctx.Done():
 				return
 			}
 		}
@@ -561,6 +576,13 @@ func (p *Projector) reposition() {
 // more are pending, up to max: a batch is whatever is available, so that a
 // single new event is applied at once and a backlog in large batches.
 func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
+	batch, err := receiveBatch(ctx, it, max)
+	decodeAll(batch)
+	return batch, err
+}
+
+// receiveBatch is readBatch without the decoding.
+func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
 	var batch []message
 	for len(batch) < max {
 		var (
@@ -588,7 +610,6 @@ func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]me
 			break
 		}
 	}
-	decodeAll(batch)
 	return batch, nil
 }
 

@@ -459,8 +459,13 @@ func TestRecoversWhenNATSReturns(t *testing.T) {
 		t.Fatalf("while down: %d %s", r.Status, r.Raw)
 	}
 	h.ns = startNATS(t, h.store, h.port)
+	// A 503 means the outcome is unknown; a client sends the same event
+	// again, as this one does, and a write that did land is answered as a
+	// duplicate.
+	after := ev(t, events.SOF, "F602", &events.FamilyReferred{Reason: "r"})
 	checkFor(t, 20*time.Second, func() error {
-		if r := post("F602"); r.Status != 201 {
+		r := h.post("sof", "dev-sof", "application/cloudevents+json", after, nil)
+		if r.Status != 201 && r.Status != 200 {
 			return fmt.Errorf("after restart: %d %s", r.Status, r.Raw)
 		}
 		return nil

@@ -55,7 +55,7 @@ type Options struct {
 // Defaults are the sizes of the targets.
 func Defaults() Options {
 	return Options{Preload: 1_000_000, Families: 10_000, RawCount: 200_000,
-		BatchRequests: 2000, BatchSize: 100, BatchClients: 4,
+		BatchRequests: 2000, BatchSize: 100, BatchClients: 16,
 		SingleCount: 60_000, SingleClients: 32, Sync: "interval", Out: os.Stdout}
 }
 

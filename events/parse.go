@@ -91,6 +91,23 @@ func rfc3339Shape(v string) bool {
 		(rest[1] <= '1' || (rest[1] == '2' && rest[2] <= '3')) && rest[4] <= '5'
 }
 
+// compactJSON reports whether the valid JSON document b has no white
+// space outside its strings, so that json.Compact would return it as it is.
+func compactJSON(b []byte) bool {
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
+}
+
 // simplePath reports whether s is a path that url.Parse reads and String
 // writes back unchanged: a slash, then unreserved characters and slashes,
 // not two slashes first (which would start an authority).
@@ -308,6 +325,10 @@ func parseData(raw []byte, ptr string, checked bool) ([]byte, []Problem) {
 	}
 	if firstByte(raw) != '{' {
 		return nil, []Problem{{ptr, "must be a JSON object"}}
+	}
+	if compactJSON(raw) {
+		// As ingest stores it: compacting would only copy it.
+		return raw, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {

@@ -1,8 +1,11 @@
 package events
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +42,57 @@ func FuzzSimplePath(f *testing.F) {
 		u, err := url.Parse(s)
 		if err != nil || u.String() != s || u.Path != s || u.RawPath != "" {
 			t.Fatalf("simplePath(%q) but url.Parse gives %#v, %v", s, u, err)
+		}
+	})
+}
+
+var (
+	idRegexp     = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	cprRegexp    = regexp.MustCompile(`^[0-9]{6}-?[0-9]{4}$`)
+	sourceRegexp = regexp.MustCompile(`^/departments/([^/]*)(?:/([A-Za-z0-9_-]{1,64}))?$`)
+)
+
+var idSeeds = []string{
+	"", "F1", "F-1001", "person_42", "0101701234", "010170-1234", "010170-123", "01017012345", "a b", "æ",
+	strings.Repeat("a", 64), strings.Repeat("a", 65), "/departments/bif", "/departments/bif/jobcenter", "/departments/",
+	"/departments/bif/", "/departments/bif/a/b", "/departments/b\nf", "/departments/bif/" + strings.Repeat("x", 65),
+	"/departments/\xff", "departments/bif",
+}
+
+// FuzzHandWrittenPatterns holds the hand-written id, CPR and source checks
+// to the patterns they replace.
+func FuzzHandWrittenPatterns(f *testing.F) {
+	for _, s := range idSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := idShaped(s), idRegexp.MatchString(s); got != want {
+			t.Fatalf("idShaped(%q) = %v, the pattern says %v", s, got, want)
+		}
+		if got, want := LooksLikeCPR(s), cprRegexp.MatchString(s); got != want {
+			t.Fatalf("LooksLikeCPR(%q) = %v, the pattern says %v", s, got, want)
+		}
+		m := sourceRegexp.FindStringSubmatch(s)
+		dept, ok := sourceDepartment(s)
+		if ok != (m != nil) || (ok && dept != m[1]) {
+			t.Fatalf("sourceDepartment(%q) = %q, %v; the pattern says %q", s, dept, ok, m)
+		}
+	})
+}
+
+// FuzzCompactJSON: a document compactJSON calls compact is what
+// json.Compact makes of it.
+func FuzzCompactJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a": 1}`, `{"a":"b c"}`, `{"a":"\" "}`, `{"a":"\\"," b":2}`, "{\"a\":[1,\n2]}", `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || !compactJSON(b) {
+			return
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil || !bytes.Equal(buf.Bytes(), b) {
+			t.Fatalf("compactJSON(%q) but json.Compact gives %q (%v)", b, buf.Bytes(), err)
 		}
 	})
 }

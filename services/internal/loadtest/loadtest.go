@@ -167,6 +167,10 @@ func post(c *http.Client, u, token, ctype string, body []byte) int {
 	return resp.StatusCode
 }
 
+// readModelWait bounds how long ReadModelIDs keeps asking while the read
+// model has not reached the position.
+const readModelWait = 30 * time.Second
+
 // ReadModelIDs lists the event ids in the read model's timelines of the
 // families, as an auditor sees them, waiting first (X-Min-Position) until
 // the read model has applied position.
@@ -180,30 +184,45 @@ func ReadModelIDs(c *http.Client, base string, families []string, position uint6
 			if cursor != "" {
 				u = base + "/v1/families/" + fam + "/timeline?cursor=" + url.QueryEscape(cursor)
 			}
-			req, _ := http.NewRequest("GET", u, nil)
-			req.Header.Set("Authorization", "Bearer dev-auditor")
-			req.Header.Set("X-Min-Position", fmt.Sprint(position))
-			req.Header.Set("X-Purpose", "load test count")
-			resp, err := c.Do(req)
-			if err != nil {
-				return nil, err
-			}
 			var page struct {
 				Entries []struct {
 					ID string `json:"id"`
 				} `json:"entries"`
 				NextCursor *string `json:"nextCursor"`
 			}
-			err = json.NewDecoder(resp.Body).Decode(&page)
-			resp.Body.Close()
+			// A 503 says the read model has not applied position within
+			// the API's wait; like any client, ask again, for a while.
+			var status int
+			var body []byte
+			for deadline := time.Now().Add(readModelWait); ; {
+				req, _ := http.NewRequest("GET", u, nil)
+				req.Header.Set("Authorization", "Bearer dev-auditor")
+				req.Header.Set("X-Min-Position", fmt.Sprint(position))
+				req.Header.Set("X-Purpose", "load test count")
+				resp, err := c.Do(req)
+				if err != nil {
+					return nil, err
+				}
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return nil, err
+				}
+				status = resp.StatusCode
+				if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+					break
+				}
+			}
 			switch {
-			case resp.StatusCode == 404:
+			case status == 404:
 				// A family that never got an event.
 				page.NextCursor = nil
-			case resp.StatusCode != 200:
-				return nil, fmt.Errorf("timeline of %s: status %d", fam, resp.StatusCode)
-			case err != nil:
-				return nil, err
+			case status != 200:
+				return nil, fmt.Errorf("timeline of %s: status %d: %s", fam, status, body)
+			default:
+				if err := json.Unmarshal(body, &page); err != nil {
+					return nil, err
+				}
 			}
 			for _, e := range page.Entries {
 				ids[e.ID]++

@@ -54,7 +54,9 @@ type Writer struct {
 	// MaxAttempts bounds retries after concurrency conflicts.
 	MaxAttempts int
 	// MaxBatchesInFlight bounds the combined atomic batches being stored at
-	// once (see batcher); 0 means 2.
+	// once (see batcher); 0 means 1: the server commits atomic batches one
+	// at a time anyway, and requests that wait meanwhile form the next,
+	// larger group. Two in flight measured no different at 16 clients.
 	MaxBatchesInFlight int
 
 	batchOnce sync.Once

@@ -153,7 +153,7 @@ func ParseStructured(b []byte) (cloudevents.Event, error) {
 // in one round trip.
 func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	// One more level than a single event: the array holds the events.
-	ps, raws, members := checkJSONElements(b, "", MaxDepth+1)
+	ps, members := checkJSONElements(b, "", MaxDepth+1)
 	if len(ps) > 0 {
 		return nil, malformed(ps)
 	}
@@ -161,14 +161,14 @@ func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must be a JSON array of CloudEvents"}})
 	}
 	switch {
-	case len(raws) == 0:
+	case len(members) == 0:
 		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must hold at least one event"}})
-	case len(raws) > MaxBatch:
-		return nil, malformed([]Problem{{Pointer: "", Detail: fmt.Sprintf("a batch holds at most %d events, not %d", MaxBatch, len(raws))}})
+	case len(members) > MaxBatch:
+		return nil, malformed([]Problem{{Pointer: "", Detail: fmt.Sprintf("a batch holds at most %d events, not %d", MaxBatch, len(members))}})
 	}
-	evs := make([]cloudevents.Event, len(raws))
+	evs := make([]cloudevents.Event, len(members))
 	var all []Problem
-	for i := range raws {
+	for i := range members {
 		ev, ps := parseMembers(members[i], "/"+strconv.Itoa(i))
 		evs[i] = ev
 		all = append(all, ps...)

@@ -35,16 +35,16 @@ func checkJSONMembers(b []byte, base string, limit int) ([]Problem, map[string][
 	return ps, c.top
 }
 
-// checkJSONElements is checkJSON that also returns the elements of the
-// top-level value when it is an array (nil otherwise) and the members of
-// each element that is an object (nil for the others), in the same pass.
-func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]byte, []map[string][]byte) {
+// checkJSONElements is checkJSON that also returns, when the top-level
+// value is an array, one entry per element: the element's members when it
+// is an object, nil otherwise. It returns nil for anything but an array.
+func checkJSONElements(b []byte, base string, limit int) ([]Problem, []map[string][]byte) {
 	c := jsonChecker{b: b, base: base, limit: limit, collecting: true}
 	ps := c.run()
 	if firstByte(b) != '[' {
-		return ps, nil, nil
+		return ps, nil
 	}
-	return ps, c.elems, c.members
+	return ps, c.members
 }
 
 type jsonChecker struct {
@@ -58,11 +58,9 @@ type jsonChecker struct {
 	ps   []Problem
 	// top, when not nil, collects the members of the top-level object.
 	top map[string][]byte
-	// elems, when collecting is set, collects the elements of the
-	// top-level array, and members the members of each element that is an
-	// object (nil for other elements).
+	// members, when collecting is set, collects for each element of the
+	// top-level array its members when it is an object (nil otherwise).
 	collecting bool
-	elems      [][]byte
 	members    []map[string][]byte
 }
 
@@ -368,7 +366,6 @@ func (c *jsonChecker) array(depth int) bool {
 	for idx := 0; ; idx++ {
 		c.path = append(c.path, pathElem{idx: idx})
 		c.ws()
-		start := c.i
 		collect := depth == 0 && c.collecting
 		if collect {
 			c.top = nil
@@ -380,7 +377,6 @@ func (c *jsonChecker) array(depth int) bool {
 			return false
 		}
 		if collect {
-			c.elems = append(c.elems, c.b[start:c.i])
 			c.members = append(c.members, c.top)
 		}
 		c.path = c.path[:len(c.path)-1]

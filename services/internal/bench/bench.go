@@ -176,25 +176,25 @@ func Run(ctx context.Context, o Options) error {
 // startIngest runs the ingest API of all departments against natsURL and
 // waits until its index has caught up with the stream; mount adds the
 // bench's own endpoints.
-func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux, *ingest.Service)) (string, *ingest.Service, func(), error) {
+func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux, *ingest.Service)) (string, func(), error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(ctx)
 	store, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: natsURL, Name: "bench-ingest", Log: log})
 	if err != nil {
 		cancel()
-		return "", nil, nil, err
+		return "", nil, err
 	}
 	authn, err := auth.Load("")
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, nil, err
+		return "", nil, err
 	}
 	svc, err := ingest.New(ctx, store, authn, events.Departments, log)
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, nil, err
+		return "", nil, err
 	}
 	mux := http.NewServeMux()
 	svc.Mount(mux)
@@ -203,14 +203,14 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	if err != nil {
 		cancel()
 		store.Close()
-		return "", nil, nil, err
+		return "", nil, err
 	}
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ctx); close(done) }()
 	for svc.Ready(ctx) != nil && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv.URL(), svc, func() { cancel(); <-done; store.Close() }, ctx.Err()
+	return srv.URL(), func() { cancel(); <-done; store.Close() }, ctx.Err()
 }
 
 type errCount struct {

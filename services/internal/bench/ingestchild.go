@@ -46,7 +46,7 @@ func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 	}()
 	var mu sync.Mutex
 	var prof *os.File
-	url, _, stop, err := startIngest(ctx, natsURL, func(mux *http.ServeMux, svc *ingest.Service) {
+	url, stop, err := startIngest(ctx, natsURL, func(mux *http.ServeMux, svc *ingest.Service) {
 		mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

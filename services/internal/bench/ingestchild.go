@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,12 +151,23 @@ func (p *ingestProcess) Stats() (childStats, error) {
 }
 
 // Profile runs fn under a CPU profile of the ingest process, written to
-// file; with file empty it only runs fn.
+// file, and one of this process (the clients and the NATS server), written
+// beside it with "-bench" before the extension; with file empty it only
+// runs fn.
 func (p *ingestProcess) Profile(file string, fn func()) error {
 	if file == "" {
 		fn()
 		return nil
 	}
+	own, err := os.Create(strings.TrimSuffix(file, filepath.Ext(file)) + "-bench" + filepath.Ext(file))
+	if err != nil {
+		return err
+	}
+	defer own.Close()
+	if err := pprof.StartCPUProfile(own); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
 	resp, err := http.Post(p.URL+"/bench/profile?file="+file, "", nil)
 	if err != nil {
 		return err

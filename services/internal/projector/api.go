@@ -109,8 +109,7 @@ func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID st
 	switch pr.Kind {
 	case auth.Auditor:
 		if events.ValidID(familyID) {
-			var one int
-			err := m.rdb.QueryRowContext(ctx, `SELECT 1 FROM families WHERE family_id = ?`, familyID).Scan(&one)
+			err := exists(ctx, m, `SELECT 1 FROM families WHERE family_id = ?`, familyID)
 			if err == nil {
 				return nil
 			}
@@ -121,9 +120,8 @@ func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID st
 		return problem.NotFound("no events of family " + strconv.Quote(familyID) + " have been projected")
 	case auth.Coordinator:
 		if events.ValidID(familyID) {
-			var one int
-			err := m.rdb.QueryRowContext(ctx, `SELECT 1 FROM family_access WHERE family_id = ? AND employee_id = ?`,
-				familyID, pr.EmployeeID).Scan(&one)
+			err := exists(ctx, m, `SELECT 1 FROM family_access WHERE family_id = ? AND employee_id = ?`,
+				familyID, pr.EmployeeID)
 			if err == nil {
 				return nil
 			}
@@ -134,6 +132,17 @@ func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID st
 		return problem.Forbidden("employee " + pr.EmployeeID + " is not assigned to this family (or it does not exist)")
 	}
 	return problem.Forbidden("only coordinators and auditors read family data")
+}
+
+// exists runs a query of one row, prepared once per read model;
+// sql.ErrNoRows when it finds none.
+func exists(ctx context.Context, m *readModel, query string, args ...any) error {
+	st, err := m.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	var one int
+	return st.QueryRowContext(ctx, args...).Scan(&one)
 }
 
 // logAccess appends the read to ACCESS_LOG and waits for JetStream's

@@ -259,3 +259,48 @@ func TestReadersMapTheModel(t *testing.T) {
 		t.Fatalf("mmap_size %d %v", size, err)
 	}
 }
+
+// TestTimelinePageJSON: the timeline's encoder writes what writeJSON, that
+// is json.Marshal and a newline, writes for the same page; data is copied
+// as stored, so there the two may differ in escaping only.
+func TestTimelinePageJSON(t *testing.T) {
+	at := time.Date(2024, 5, 1, 9, 30, 0, 120, time.FixedZone("", 7200)).UTC()
+	entry := func(i int, s, data string) Entry {
+		return Entry{ID: fmt.Sprintf("ev-%d", i), Sequence: uint64(i) * 977, Time: at.Add(time.Duration(i) * time.Hour),
+			RecordedAt: at.Add(time.Duration(i) * time.Second), Department: "BIF", Type: "dk.kk.jobogfamilie.bif.praktik-started.v1",
+			Title: "Praktik startet " + s, Data: json.RawMessage(data), Actor: "medarbejder " + s}
+	}
+	cursor := "eyJ2IjoxfQ<&>"
+	plain := `{"note":"æøå \\u2028 \\\"q\\\"","n":1.5,"a":[true,null]}`
+	for _, page := range []TimelinePage{
+		{FamilyID: "F1"},
+		{FamilyID: "F1", Entries: []Entry{}},
+		{FamilyID: "F<1>&", Entries: []Entry{entry(1, "æøå", plain), entry(2, `"<x>" \u2028`, plain), {ID: "no-data"}}, NextCursor: &cursor},
+		{FamilyID: "F2", Entries: []Entry{entry(3, "\xff", `{}`), entry(4, "", plain)}},
+	} {
+		want, err := json.Marshal(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := page.appendJSON(nil); string(got) != string(want)+"\n" {
+			t.Errorf("page %+v:\n got %s\nwant %s", page, got, want)
+		}
+	}
+	// Stored data with characters json.Marshal escapes for HTML: the same
+	// JSON value.
+	page := TimelinePage{FamilyID: "F3", Entries: []Entry{entry(5, "", `{"note":"<b> & </b>"}`)}}
+	want, err := json.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(page.appendJSON(nil), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("got %v, json.Marshal %v", a, b)
+	}
+}

@@ -283,5 +283,46 @@ func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error
 	if qerr != nil {
 		return qerr
 	}
-	return writeJSON(w, http.StatusOK, page)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(page.appendJSON(nil))
+	return nil
+}
+
+// appendJSON appends the page as json.Marshal writes it, and a newline as
+// writeJSON does. The entries' data is stored compact and valid, so it is
+// copied as stored rather than checked and compacted again (json.Marshal
+// would also escape <, > and & in it: the same JSON value).
+func (tp *TimelinePage) appendJSON(dst []byte) []byte {
+	size := 64 + len(tp.FamilyID)
+	for i := range tp.Entries {
+		size += entryJSONSize(&tp.Entries[i])
+	}
+	if tp.NextCursor != nil {
+		size += len(*tp.NextCursor)
+	}
+	dst = slices.Grow(dst, size)
+	dst = append(dst, `{"familyId":`...)
+	dst = appendString(dst, tp.FamilyID)
+	dst = append(dst, `,"entries":`...)
+	if tp.Entries == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range tp.Entries {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendEntry(dst, &tp.Entries[i])
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"nextCursor":`...)
+	if tp.NextCursor == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendString(dst, *tp.NextCursor)
+	}
+	return append(dst, "}\n"...)
 }

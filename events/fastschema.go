@@ -63,8 +63,8 @@ type fastNode struct {
 
 	// strings
 	minLength, maxLength int // -1: none
-	pattern              *regexp.Regexp
-	notPatterns          []*regexp.Regexp // "not": {"pattern": ...}
+	pattern              func([]byte) bool
+	notPatterns          []func([]byte) bool // "not": {"pattern": ...}
 	hasEnum              bool
 	enum                 []string
 	date                 bool // "format": "date", asserted
@@ -136,24 +136,26 @@ func compileFast(schema []byte) (*fastSchema, error) {
 	return &fastSchema{root: root}, nil
 }
 
-var fastRegexps sync.Map // pattern → *regexp.Regexp
+var fastRegexps sync.Map // pattern → func([]byte) bool
 
-// fastRegexp compiles a pattern as jsonschema v6 does by default: with
-// regexp.Compile of the standard library.
-func fastRegexp(v any) (*regexp.Regexp, error) {
+// fastRegexp compiles a pattern as jsonschema v6 does by default, with
+// regexp.Compile of the standard library, and returns its matcher (a
+// hand-written one for the catalog's patterns, see patternMatchers).
+func fastRegexp(v any) (func([]byte) bool, error) {
 	s, ok := v.(string)
 	if !ok {
 		return nil, fmt.Errorf("pattern %v is not a string", v)
 	}
-	if re, ok := fastRegexps.Load(s); ok {
-		return re.(*regexp.Regexp), nil
+	if m, ok := fastRegexps.Load(s); ok {
+		return m.(func([]byte) bool), nil
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
 		return nil, err
 	}
-	fastRegexps.Store(s, re)
-	return re, nil
+	m := patternMatcher(s, re)
+	fastRegexps.Store(s, m)
+	return m, nil
 }
 
 // fastCount reads a non-negative integer keyword value (minLength, ...).
@@ -258,7 +260,7 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 			if !ok {
 				return nil, unsupported(kw)
 			}
-			var re *regexp.Regexp
+			var re func([]byte) bool
 			for ikw, ival := range inner {
 				switch {
 				case ikw == "pattern":
@@ -671,11 +673,11 @@ func (w *fastWalker) string(n *fastNode, key []span) bool {
 	if n.date && !isDate(s) {
 		return false
 	}
-	if n.pattern != nil && !n.pattern.Match(s) {
+	if n.pattern != nil && !n.pattern(s) {
 		return false
 	}
-	for _, re := range n.notPatterns {
-		if re.Match(s) {
+	for _, match := range n.notPatterns {
+		if match(s) {
 			return false
 		}
 	}

@@ -20,7 +20,7 @@ var ErrSubject = errors.New("events: malformed subject")
 func ValidID(s string) bool { return idShaped(s) && !LooksLikeCPR(s) }
 
 // idShaped reports whether s matches IDPattern.
-func idShaped(s string) bool {
+func idShaped[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}
@@ -33,16 +33,11 @@ func idShaped(s string) bool {
 	return true
 }
 
-// LooksLikeCPR reports whether s has the shape of a Danish CPR number.
-func LooksLikeCPR(s string) bool {
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
-	}
+// LooksLikeCPR reports whether s has the shape of a Danish CPR number
+// (CPRPattern).
+func LooksLikeCPR(s string) bool { return cprShaped(s) }
+
+func cprShaped[T string | []byte](s T) bool {
 	switch len(s) {
 	case 10:
 		return digits(s)
@@ -50,4 +45,13 @@ func LooksLikeCPR(s string) bool {
 		return s[6] == '-' && digits(s[:6]) && digits(s[7:])
 	}
 	return false
+}
+
+func digits[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

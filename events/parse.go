@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 const (
@@ -352,7 +354,11 @@ func assemble(prefix string, attrs map[string]string, exts map[string]any, data 
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	var t time.Time
+	var (
+		t      time.Time
+		source url.URL
+		schema *types.URI
+	)
 	for _, name := range names {
 		v := attrs[name]
 		ptr := func() string { return prefix + "/" + name }
@@ -392,31 +398,41 @@ func assemble(prefix string, attrs map[string]string, exts map[string]any, data 
 			// spelling ("//" becomes ""); a source it would rewrite could
 			// not be read back from the stream as it was sent.
 			if simplePath(v) {
-				break // written back as it is
+				source = url.URL{Path: v} // what url.Parse makes of it
+				break
 			}
-			if u, err := url.Parse(v); err != nil || u.String() != v {
+			u, err := url.Parse(v)
+			if err != nil || u.String() != v {
 				ps = append(ps, Problem{ptr(), "must be a URI reference, e.g. /departments/bif"})
+				break
 			}
+			source = *u
 		case attrDataSchema:
-			if u, err := url.Parse(v); err != nil || !u.IsAbs() || u.String() != v {
+			u, err := url.Parse(v)
+			if err != nil || !u.IsAbs() || u.String() != v {
 				ps = append(ps, Problem{ptr(), "must be an absolute URI"})
+				break
 			}
+			schema = &types.URI{URL: *u}
 		}
 	}
 	if len(ps) > 0 {
 		return cloudevents.Event{}, ps
 	}
 
-	ev := cloudevents.NewEvent()
-	ev.SetID(attrs[attrID])
-	ev.SetSource(attrs[attrSource])
-	ev.SetType(attrs[attrType])
-	ev.SetSubject(attrs[attrSubject])
-	ev.SetTime(t)
-	ev.SetDataContentType(contentTypeJSON)
-	if s, ok := attrs[attrDataSchema]; ok {
-		ev.SetDataSchema(s)
-	}
+	// What the SDK's setters make of the values checked above (none of
+	// them empty or padded with white space), without parsing the URIs
+	// again: TestAssembleAsTheSetters holds the two to each other.
+	subject, contentType := attrs[attrSubject], contentTypeJSON
+	ev := cloudevents.Event{Context: &event.EventContextV1{
+		ID:              attrs[attrID],
+		Source:          types.URIRef{URL: source},
+		Type:            attrs[attrType],
+		Subject:         &subject,
+		Time:            &types.Timestamp{Time: t},
+		DataContentType: &contentType,
+		DataSchema:      schema,
+	}}
 	extNames := make([]string, 0, len(exts))
 	for k := range exts {
 		extNames = append(extNames, k)

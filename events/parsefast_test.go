@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 )
 
 // timeRegexp is the pattern rfc3339Shape implements by hand.
@@ -40,7 +44,7 @@ func FuzzSimplePath(f *testing.F) {
 			return
 		}
 		u, err := url.Parse(s)
-		if err != nil || u.String() != s || u.Path != s || u.RawPath != "" {
+		if err != nil || u.String() != s || !reflect.DeepEqual(*u, url.URL{Path: s}) {
 			t.Fatalf("simplePath(%q) but url.Parse gives %#v, %v", s, u, err)
 		}
 	})
@@ -95,4 +99,48 @@ func FuzzCompactJSON(f *testing.F) {
 			t.Fatalf("compactJSON(%q) but json.Compact gives %q (%v)", b, buf.Bytes(), err)
 		}
 	})
+}
+
+// settersEvent is how assemble built events before it filled the SDK's
+// context itself: through the SDK's setters.
+func settersEvent(attrs map[string]string, t time.Time) cloudevents.Event {
+	ev := cloudevents.NewEvent()
+	ev.SetID(attrs["id"])
+	ev.SetSource(attrs["source"])
+	ev.SetType(attrs["type"])
+	ev.SetSubject(attrs["subject"])
+	ev.SetTime(t)
+	ev.SetDataContentType(contentTypeJSON)
+	if s, ok := attrs["dataschema"]; ok {
+		ev.SetDataSchema(s)
+	}
+	return ev
+}
+
+// TestAssembleAsTheSetters: the event assemble fills in is the one the
+// SDK's setters make of the same attributes.
+func TestAssembleAsTheSetters(t *testing.T) {
+	for _, source := range []string{"/departments/bif", "/departments/sof/system_1", "/a.b~c", "urn:kk:bif",
+		"https://kk.dk/departments/bif?x=1#f", "/departments/b%20f", "departments/bif", "/æ"} {
+		for _, schema := range []string{"", "https://schemas.kk.dk/praktik.started.v1.json", "urn:x:y"} {
+			attrs := map[string]string{"specversion": "1.0", "id": "ev-1", "source": source,
+				"type": "dk.kk.jobogfamilie.praktik.started.v1", "subject": "F1", "time": "2024-05-01T09:30:00.5+02:00"}
+			if schema != "" {
+				attrs["dataschema"] = schema
+			}
+			got, ps := assemble("", attrs, map[string]any{"traceparent": "00-x"}, []byte(`{}`))
+			if len(ps) > 0 {
+				if u, err := url.Parse(source); err == nil && u.String() == source {
+					t.Errorf("source %q, schema %q: %v", source, schema, ps)
+				}
+				continue
+			}
+			tm, _ := time.Parse(time.RFC3339Nano, attrs["time"])
+			want := settersEvent(attrs, tm)
+			want.SetExtension("traceparent", "00-x")
+			if !reflect.DeepEqual(got.Context, want.Context) || len(got.FieldErrors) > 0 {
+				t.Errorf("source %q, schema %q:\n got %#v\nwant %#v", source, schema, got.Context, want.Context)
+			}
+		}
+	}
 }

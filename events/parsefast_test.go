@@ -128,7 +128,11 @@ func TestAssembleAsTheSetters(t *testing.T) {
 			if schema != "" {
 				attrs["dataschema"] = schema
 			}
-			got, ps := assemble("", attrs, map[string]any{"traceparent": "00-x"}, []byte(`{}`))
+			var set attrSet
+			for name, v := range attrs {
+				set.put(name, v)
+			}
+			got, ps := assemble("", &set, map[string]any{"traceparent": "00-x"}, []byte(`{}`))
 			if len(ps) > 0 {
 				if u, err := url.Parse(source); err == nil && u.String() == source {
 					t.Errorf("source %q, schema %q: %v", source, schema, ps)

@@ -26,8 +26,8 @@ func checkJSON(b []byte, base string, limit int) []Problem {
 
 // checkJSONMembers is checkJSON that also returns the members of the
 // top-level value when it is an object (nil otherwise), in the same pass.
-func checkJSONMembers(b []byte, base string, limit int) ([]Problem, map[string][]byte) {
-	c := jsonChecker{b: b, base: base, limit: limit, top: map[string][]byte{}}
+func checkJSONMembers(b []byte, base string, limit int) ([]Problem, []member) {
+	c := jsonChecker{b: b, base: base, limit: limit, top: make([]member, 0, topMembers)}
 	ps := c.run()
 	if firstByte(b) != '{' {
 		return ps, nil
@@ -38,7 +38,7 @@ func checkJSONMembers(b []byte, base string, limit int) ([]Problem, map[string][
 // checkJSONElements is checkJSON that also returns, when the top-level
 // value is an array, one entry per element: the element's members when it
 // is an object, nil otherwise. It returns nil for anything but an array.
-func checkJSONElements(b []byte, base string, limit int) ([]Problem, []map[string][]byte) {
+func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]member) {
 	c := jsonChecker{b: b, base: base, limit: limit, collecting: true}
 	ps := c.run()
 	if firstByte(b) != '[' {
@@ -57,12 +57,21 @@ type jsonChecker struct {
 	path []pathElem
 	ps   []Problem
 	// top, when not nil, collects the members of the top-level object.
-	top map[string][]byte
+	top []member
 	// members, when collecting is set, collects for each element of the
 	// top-level array its members when it is an object (nil otherwise).
 	collecting bool
-	members    []map[string][]byte
+	members    [][]member
 }
+
+// member is one member of an object: its name and its value as written.
+type member struct {
+	name string
+	raw  []byte
+}
+
+// topMembers is room for the members of a typical event.
+const topMembers = 12
 
 // topDepth is the depth of the object whose members top collects: the
 // top-level value, or each element of the top-level array.
@@ -337,7 +346,7 @@ func (c *jsonChecker) object(depth int) bool {
 			return false
 		}
 		if c.top != nil && depth == c.topDepth() {
-			c.top[string(key)] = c.b[start:c.i]
+			c.top = append(c.top, member{string(key), c.b[start:c.i]})
 		}
 		c.path = c.path[:len(c.path)-1]
 		c.ws()
@@ -370,7 +379,7 @@ func (c *jsonChecker) array(depth int) bool {
 		if collect {
 			c.top = nil
 			if c.i < len(c.b) && c.b[c.i] == '{' {
-				c.top = map[string][]byte{}
+				c.top = make([]member, 0, topMembers)
 			}
 		}
 		if !c.value(depth + 1) {

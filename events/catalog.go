@@ -71,13 +71,26 @@ type Spec struct {
 	// and Danish; empty when any well-formed event is accepted.
 	Invariant, InvariantDa string
 	newData                func() Payload
+	// typ and schemaURL are Type and SchemaURL, made once: every event
+	// read asks for them.
+	typ, schemaURL string
 }
 
 // Type is the CloudEvents type, e.g. "dk.kk.jobogfamilie.praktik.started.v1".
-func (s Spec) Type() string { return TypePrefix + s.Name + TypeSuffix }
+func (s Spec) Type() string {
+	if s.typ != "" {
+		return s.typ
+	}
+	return TypePrefix + s.Name + TypeSuffix
+}
 
 // SchemaURL is the $id of the type's JSON Schema, stamped as dataschema.
-func (s Spec) SchemaURL() string { return SchemaBaseURL + s.Type() + ".json" }
+func (s Spec) SchemaURL() string {
+	if s.schemaURL != "" {
+		return s.schemaURL
+	}
+	return SchemaBaseURL + s.Type() + ".json"
+}
 
 // OwnedBy reports whether d may emit events of this type.
 func (s Spec) OwnedBy(d Department) bool { return slices.Contains(s.Owners, d) }
@@ -92,8 +105,9 @@ func spec[T any, P interface {
 	*T
 	Payload
 }](name string, owners []Department, da, en, inv, invDa string) Spec {
+	typ := TypePrefix + name + TypeSuffix
 	return Spec{Name: name, Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa,
-		newData: func() Payload { return P(new(T)) }}
+		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json"}
 }
 
 func owners(d ...Department) []Department { return d }

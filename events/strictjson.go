@@ -70,6 +70,31 @@ type member struct {
 	raw  []byte
 }
 
+// memberName is string(key), without a copy for the names every event has.
+func memberName(key []byte) string {
+	switch string(key) {
+	case attrSpecVersion:
+		return attrSpecVersion
+	case attrID:
+		return attrID
+	case attrSource:
+		return attrSource
+	case attrType:
+		return attrType
+	case attrSubject:
+		return attrSubject
+	case attrTime:
+		return attrTime
+	case attrDataContentType:
+		return attrDataContentType
+	case attrDataSchema:
+		return attrDataSchema
+	case attrData:
+		return attrData
+	}
+	return string(key)
+}
+
 // topMembers is room for the members of a typical event.
 const topMembers = 12
 
@@ -313,8 +338,10 @@ func (c *jsonChecker) object(depth int) bool {
 		c.i++
 		return true
 	}
-	// Objects in events are small: a linear search beats a map.
-	var keys [][]byte
+	// Objects in events are small: a linear search beats a map, and the
+	// names of a typical one fit on the stack.
+	var names [16][]byte
+	keys := names[:0]
 	for {
 		c.ws()
 		if c.i >= len(c.b) || c.b[c.i] != '"' {
@@ -346,7 +373,7 @@ func (c *jsonChecker) object(depth int) bool {
 			return false
 		}
 		if c.top != nil && depth == c.topDepth() {
-			c.top = append(c.top, member{string(key), c.b[start:c.i]})
+			c.top = append(c.top, member{memberName(key), c.b[start:c.i]})
 		}
 		c.path = c.path[:len(c.path)-1]
 		c.ws()

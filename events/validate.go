@@ -395,7 +395,10 @@ func compiledSchema(ceType string) (*jsonschema.Schema, error) {
 // per process; sync.Once makes concurrent first uses wait for one
 // compilation.
 func compiledEntry(ceType string) *compiled {
-	c, _ := schemaCache.LoadOrStore(ceType, &compiled{})
+	c, ok := schemaCache.Load(ceType)
+	if !ok {
+		c, _ = schemaCache.LoadOrStore(ceType, &compiled{})
+	}
 	cs := c.(*compiled)
 	cs.once.Do(func() {
 		cs.sch, cs.err = compileSchema(ceType)

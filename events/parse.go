@@ -267,9 +267,17 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 	if members == nil {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
-	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.name, b.name) })
-
 	var ps []Problem
+	// Each problem of the loop below is about one member; they are
+	// reported in the order of the members' names (only a failing event
+	// pays for the sort).
+	var at []string
+	problem := func(name string, p ...Problem) {
+		ps = append(ps, p...)
+		for range p {
+			at = append(at, name)
+		}
+	}
 	var attrs attrSet
 	var exts map[string]any
 	var data []byte
@@ -282,27 +290,27 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema, attrDataContentType:
 			s, ok := jsonString(raw)
 			if !ok {
-				ps = append(ps, Problem{ptr(), "must be a JSON string"})
+				problem(name, Problem{ptr(), "must be a JSON string"})
 				continue
 			}
 			if name == attrDataContentType {
 				if !isJSONContentType(s) {
-					ps = append(ps, Problem{ptr(), "must be application/json"})
+					problem(name, Problem{ptr(), "must be application/json"})
 				}
 				continue
 			}
 			attrs.put(name, s)
 		case attrDataBase64:
-			ps = append(ps, Problem{ptr(), "data_base64 is not accepted: send data as a JSON object"})
+			problem(name, Problem{ptr(), "data_base64 is not accepted: send data as a JSON object"})
 		case attrData:
 			hasData = true
 			var dps []Problem
 			data, dps = parseData(raw, ptr(), true)
-			ps = append(ps, dps...)
+			problem(name, dps...)
 		default:
 			v, detail := extensionValue(name, raw)
 			if detail != "" {
-				ps = append(ps, Problem{ptr(), detail})
+				problem(name, Problem{ptr(), detail})
 				continue
 			}
 			if exts == nil {
@@ -310,6 +318,18 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 			}
 			exts[name] = v
 		}
+	}
+	if len(ps) > 1 {
+		order := make([]int, len(ps))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(at[i], at[j]) })
+		sorted := make([]Problem, len(ps))
+		for k, i := range order {
+			sorted[k] = ps[i]
+		}
+		ps = sorted
 	}
 	if !hasData {
 		ps = append(ps, Problem{prefix + "/" + attrData, "required: the event's data as a JSON object"})
@@ -594,12 +614,16 @@ func jsonString(raw []byte) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
+// firstByte is the first byte of b after JSON white space, 0 if none.
 func firstByte(b []byte) byte {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 {
-		return 0
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
 	}
-	return b[0]
+	return 0
 }
 
 func malformed(ps []Problem) *Error {

@@ -3,9 +3,11 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +148,23 @@ func TestAssembleAsTheSetters(t *testing.T) {
 				t.Errorf("source %q, schema %q:\n got %#v\nwant %#v", source, schema, got.Context, want.Context)
 			}
 		}
+	}
+}
+
+// TestProblemsInNameOrder: the problems of the members come in the order
+// of the members' names, whatever the order in the document.
+func TestProblemsInNameOrder(t *testing.T) {
+	_, err := ParseStructured([]byte(`{"type":1,"zz":{},"data":[],"data_base64":"x","id":2,"datacontenttype":"text/plain","source":3}`))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%v", err)
+	}
+	var got []string
+	for _, p := range e.Problems {
+		got = append(got, p.Pointer)
+	}
+	want := []string{"/data", "/data_base64", "/datacontenttype", "/id", "/source", "/type", "/zz"}
+	if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("problems at %v, want them to begin with %v", got, want)
 	}
 }

@@ -26,6 +26,7 @@ type message struct {
 	raw      []byte
 	env      events.Envelope
 	title    string
+	actor    string // the event's source, written out once
 	reason   string // why it is quarantined; "" for a valid event
 	// pending is the number of messages the server had not yet delivered
 	// when it sent this one; 0 means the batch can end here.
@@ -47,6 +48,7 @@ func (m *message) decode() {
 	}
 	if m.reason == "" {
 		m.title = events.Title(m.env)
+		m.actor = m.env.Event.Source()
 	}
 }
 
@@ -85,7 +87,7 @@ func entryOf(m *message) Entry {
 		Type:       m.env.Spec.Type(),
 		Title:      m.title,
 		Data:       json.RawMessage(m.env.Event.Data()),
-		Actor:      m.env.Event.Source(),
+		Actor:      m.actor,
 	}
 }
 
@@ -223,7 +225,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		d.last = msg.seq
 		ev := msg.env.Event
 		if _, err := insTimeline.ExecContext(rowCtx, int64(msg.seq), id, ev.ID(), ev.Time().UnixNano(), msg.recorded.UnixNano(),
-			string(msg.env.Department), ev.Type(), msg.title, ev.Data(), ev.Source()); err != nil {
+			string(msg.env.Department), ev.Type(), msg.title, ev.Data(), msg.actor); err != nil {
 			return res, fmt.Errorf("timeline %d: %w", msg.seq, err)
 		}
 		res.events++

@@ -47,8 +47,11 @@ type Publisher struct {
 	// Timeout bounds the wait for an acknowledgement.
 	Timeout time.Duration
 
-	mu   sync.Mutex
-	lost chan struct{} // closed when the connection drops
+	mu sync.Mutex
+	// conn is cancelled when the connection drops, and replaced when it
+	// is back.
+	conn       context.Context
+	connCancel context.CancelFunc
 }
 
 // NewPublisher wraps a connection.
@@ -57,24 +60,19 @@ func NewPublisher(nc *nats.Conn) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{NC: nc, JS: js, Timeout: 5 * time.Second, lost: make(chan struct{})}
+	p := &Publisher{NC: nc, JS: js, Timeout: 5 * time.Second}
+	p.conn, p.connCancel = context.WithCancel(context.Background())
 	// A request in flight when the connection drops would otherwise wait
 	// for its whole timeout: the server that would answer it is gone.
 	nc.SetDisconnectErrHandler(func(*nats.Conn, error) {
 		p.mu.Lock()
-		select {
-		case <-p.lost:
-		default:
-			close(p.lost)
-		}
+		p.connCancel()
 		p.mu.Unlock()
 	})
 	nc.SetReconnectHandler(func(*nats.Conn) {
 		p.mu.Lock()
-		select {
-		case <-p.lost:
-			p.lost = make(chan struct{})
-		default:
+		if p.conn.Err() != nil {
+			p.conn, p.connCancel = context.WithCancel(context.Background())
 		}
 		p.mu.Unlock()
 	})
@@ -82,20 +80,14 @@ func NewPublisher(nc *nats.Conn) (*Publisher, error) {
 }
 
 // requestContext bounds a wait for an acknowledgement by the timeout and
-// by the connection staying up.
+// by the connection staying up (without a goroutine a request: the
+// callback runs only if the connection drops).
 func (p *Publisher) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	p.mu.Lock()
-	lost := p.lost
+	conn := p.conn
 	p.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {})
-	go func() {
-		select {
-		case <-lost:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(conn, cancel)
 	return ctx, func() { stop(); cancel() }
 }
 

@@ -254,6 +254,12 @@ func TestClone(t *testing.T) {
 		goalSet("G2"), benefitEnded("P2", "other"), praktikEnded("PR1"), subsidyEnded("S1"), langEnded("L1"),
 		absence("C1", "2024-02-01", "2024-02-28", 20, 5), ev(&events.EmploymentStarted{PersonID: "P2", Kind: "flexjob"}),
 		ev(&events.EducationStarted{PersonID: "P1", Programme: "AMU"}), evaluation(), ended(), referred(),
+		// What only adds to a map: new entries.
+		consent("P2", events.ScopeGPCooperation), caseOpened("CC2"), measureStarted("M2"), granted("P1", "other"),
+		praktikStarted("PR2"), subsidyStarted("S2"), langStarted("L2"),
+		ev(&events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: events.RoleParent}},
+			CourseStart: "2024-06-01", PlannedEnd: "2025-06-01", ChildCaseIDs: []string{"CC3"},
+			ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "uddannelseshjaelp"}}}),
 	}
 	marshal := func(s *family.State) string {
 		b, err := json.Marshal(s.Overview())
@@ -287,6 +293,26 @@ func TestClone(t *testing.T) {
 		}
 		if got := marshal(c); got != want {
 			t.Fatalf("clone changed:\n%s\nwas\n%s", got, want)
+		}
+	})
+	t.Run("each change alone, on either side", func(t *testing.T) {
+		// Alone, so that no earlier change has made either side's map its
+		// own already.
+		t.Parallel()
+		for _, e := range changes {
+			orig := fold(t, base...)
+			want := marshal(orig)
+			c := orig.Clone()
+			c.Apply(e)
+			if got := marshal(orig); got != want {
+				t.Errorf("%s on the clone changed the original:\n%s\nwas\n%s", e.Spec.Name, got, want)
+			}
+			orig = fold(t, base...)
+			c = orig.Clone()
+			orig.Apply(e)
+			if got := marshal(c); got != want {
+				t.Errorf("%s on the original changed the clone:\n%s\nwas\n%s", e.Spec.Name, got, want)
+			}
 		}
 	})
 	t.Run("appending to both sides of shared records keeps them apart", func(t *testing.T) {

@@ -98,6 +98,9 @@ type State struct {
 	perDept  EventCounts
 	total    int
 	lastTime time.Time
+
+	// shared marks the maps a clone may also hold (see Clone and own).
+	shared uint16
 }
 
 // New returns the state of a family of which no event has been applied yet.
@@ -147,25 +150,43 @@ func (s *State) ensureMaps() {
 
 // Clone returns a deep copy: applying events to either leaves the other as
 // it was. Ingest checks a batch against a clone and throws it away when one
-// event fails. Map values are plain structs, so copying the maps suffices;
-// the append-only slices are shared with their capacity clipped.
+// event fails. The two share their maps until either writes to one, which
+// copies that map first (Clone therefore marks s too, and is called where
+// Apply may be); map values are plain structs, so copying a map suffices.
+// The append-only slices are shared with their capacity clipped.
 func (s *State) Clone() *State {
+	s.shared = sharedAll
 	c := *s
-	c.team = maps.Clone(s.team)
-	c.consents = maps.Clone(s.consents)
-	c.benefits = maps.Clone(s.benefits)
-	c.childCases = maps.Clone(s.childCases)
-	c.measures = maps.Clone(s.measures)
-	c.praktik = maps.Clone(s.praktik)
-	c.subsidies = maps.Clone(s.subsidies)
-	c.courses = maps.Clone(s.courses)
-	c.goals = maps.Clone(s.goals)
-	c.absence = maps.Clone(s.absence)
 	c.members = slices.Clip(s.members)
 	c.employments = s.employments.clone()
 	c.educations = s.educations.clone()
 	c.evaluations = s.evaluations.clone()
 	return &c
+}
+
+// The bits of State.shared: which maps the state may share with a clone.
+const (
+	sharedTeam uint16 = 1 << iota
+	sharedConsents
+	sharedBenefits
+	sharedChildCases
+	sharedMeasures
+	sharedPraktik
+	sharedSubsidies
+	sharedCourses
+	sharedGoals
+	sharedAbsence
+	sharedAll = 1<<iota - 1
+)
+
+// own returns *m for writing: a copy of its own first, when the map may
+// be shared with a clone.
+func own[K comparable, V any](s *State, m *map[K]V, bit uint16) map[K]V {
+	if s.shared&bit != 0 {
+		*m = maps.Clone(*m)
+		s.shared &^= bit
+	}
+	return *m
 }
 
 // FamilyID is the family whose events the state folds.
@@ -221,30 +242,30 @@ func (s *State) Apply(e events.Envelope) {
 	case *events.FamilyEnrolled:
 		s.enrol(d)
 	case *events.ConsentGiven:
-		s.consents[consentKey{d.PersonID, d.Scope}] = struct{}{}
+		own(s, &s.consents, sharedConsents)[consentKey{d.PersonID, d.Scope}] = struct{}{}
 	case *events.ConsentWithdrawn:
-		delete(s.consents, consentKey{d.PersonID, d.Scope})
+		delete(own(s, &s.consents, sharedConsents), consentKey{d.PersonID, d.Scope})
 	case *events.CaseworkerAssigned:
 		// The family has one caseworker: a new one replaces the previous.
 		s.caseworker = d.EmployeeID
 	case *events.MakkerparAssigned:
 		s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
 	case *events.TeamMemberJoined:
-		s.team[d.EmployeeID] = d.Role
+		own(s, &s.team, sharedTeam)[d.EmployeeID] = d.Role
 	case *events.TeamMemberLeft:
-		delete(s.team, d.EmployeeID)
+		delete(own(s, &s.team, sharedTeam), d.EmployeeID)
 	case *events.ChildCaseOpened:
-		s.childCases[d.CaseID] = ChildCase{CaseID: d.CaseID, ChildID: d.ChildID, LegalBasis: d.LegalBasis}
+		own(s, &s.childCases, sharedChildCases)[d.CaseID] = ChildCase{CaseID: d.CaseID, ChildID: d.ChildID, LegalBasis: d.LegalBasis}
 	case *events.ChildCaseClosed:
-		delete(s.childCases, d.CaseID)
+		delete(own(s, &s.childCases, sharedChildCases), d.CaseID)
 	case *events.MeasureStarted:
-		s.measures[d.MeasureID] = Measure{MeasureID: d.MeasureID, Kind: d.Kind, ChildID: d.ChildID, Purpose: d.Purpose}
+		own(s, &s.measures, sharedMeasures)[d.MeasureID] = Measure{MeasureID: d.MeasureID, Kind: d.Kind, ChildID: d.ChildID, Purpose: d.Purpose}
 	case *events.MeasureEnded:
-		delete(s.measures, d.MeasureID)
+		delete(own(s, &s.measures, sharedMeasures), d.MeasureID)
 	case *events.GoalSet:
 		// A goalId set twice (only possible around ingest) redefines the
 		// goal from scratch: the later definition is what the plan says.
-		s.goals[d.GoalID] = Goal{GoalID: d.GoalID, Title: d.Title, Domain: d.Domain,
+		own(s, &s.goals, sharedGoals)[d.GoalID] = Goal{GoalID: d.GoalID, Title: d.Title, Domain: d.Domain,
 			PersonID: d.PersonID, Due: d.Due, ExpressedBy: d.ExpressedBy}
 	case *events.GoalProgressed:
 		// Progress on a goal never set is dropped: there is no goal to show
@@ -252,31 +273,31 @@ func (s *State) Apply(e events.Envelope) {
 		// a duplicate. Progress on a closed goal is still recorded.
 		if g, ok := s.goals[d.GoalID]; ok {
 			g.LatestAchievement = d.Achievement
-			s.goals[d.GoalID] = g
+			own(s, &s.goals, sharedGoals)[d.GoalID] = g
 		}
 	case *events.GoalClosed:
 		if g, ok := s.goals[d.GoalID]; ok {
 			g.Closed, g.Outcome = true, d.Outcome
-			s.goals[d.GoalID] = g
+			own(s, &s.goals, sharedGoals)[d.GoalID] = g
 		}
 	case *events.BenefitGranted:
-		s.benefits[benefitKey{d.PersonID, d.Benefit}] = struct{}{}
+		own(s, &s.benefits, sharedBenefits)[benefitKey{d.PersonID, d.Benefit}] = struct{}{}
 	case *events.BenefitEnded:
-		delete(s.benefits, benefitKey{d.PersonID, d.Benefit})
+		delete(own(s, &s.benefits, sharedBenefits), benefitKey{d.PersonID, d.Benefit})
 	case *events.PraktikStarted:
-		s.praktik[d.PraktikID] = Praktik{PraktikID: d.PraktikID, PersonID: d.PersonID,
+		own(s, &s.praktik, sharedPraktik)[d.PraktikID] = Praktik{PraktikID: d.PraktikID, PersonID: d.PersonID,
 			Employer: d.Employer, HoursPerWeek: d.HoursPerWeek, PlannedEnd: d.PlannedEnd}
 	case *events.PraktikEnded:
-		delete(s.praktik, d.PraktikID)
+		delete(own(s, &s.praktik, sharedPraktik), d.PraktikID)
 	case *events.WageSubsidyStarted:
-		s.subsidies[d.SubsidyID] = WageSubsidy{SubsidyID: d.SubsidyID, PersonID: d.PersonID,
+		own(s, &s.subsidies, sharedSubsidies)[d.SubsidyID] = WageSubsidy{SubsidyID: d.SubsidyID, PersonID: d.PersonID,
 			Employer: d.Employer, Sector: d.Sector, PlannedEnd: d.PlannedEnd}
 	case *events.WageSubsidyEnded:
-		delete(s.subsidies, d.SubsidyID)
+		delete(own(s, &s.subsidies, sharedSubsidies), d.SubsidyID)
 	case *events.LanguageCourseStarted:
-		s.courses[d.CourseID] = LanguageCourse{CourseID: d.CourseID, PersonID: d.PersonID, Level: d.Level}
+		own(s, &s.courses, sharedCourses)[d.CourseID] = LanguageCourse{CourseID: d.CourseID, PersonID: d.PersonID, Level: d.Level}
 	case *events.LanguageCourseEnded:
-		delete(s.courses, d.CourseID)
+		delete(own(s, &s.courses, sharedCourses), d.CourseID)
 	case *events.EmploymentStarted:
 		s.employments.add(Employment{PersonID: d.PersonID, Kind: d.Kind,
 			HoursPerWeek: d.HoursPerWeek, Time: t})
@@ -287,7 +308,7 @@ func (s *State) Apply(e events.Envelope) {
 		// periods arrive in; of two that end the same day the later
 		// arrival wins, since it is a correction of the earlier one.
 		if cur, ok := s.absence[d.ChildID]; !ok || d.PeriodEnd >= cur.PeriodEnd {
-			s.absence[d.ChildID] = newSchoolAbsence(d)
+			own(s, &s.absence, sharedAbsence)[d.ChildID] = newSchoolAbsence(d)
 		}
 	case *events.CourseEnded:
 		s.status = StatusEnded
@@ -336,10 +357,10 @@ func (s *State) enrol(d *events.FamilyEnrolled) {
 	s.members = members
 	for _, id := range d.ChildCaseIDs {
 		if _, open := s.childCases[id]; !open {
-			s.childCases[id] = ChildCase{CaseID: id}
+			own(s, &s.childCases, sharedChildCases)[id] = ChildCase{CaseID: id}
 		}
 	}
 	for _, b := range d.ParentBenefits {
-		s.benefits[benefitKey{b.PersonID, b.Benefit}] = struct{}{}
+		own(s, &s.benefits, sharedBenefits)[benefitKey{b.PersonID, b.Benefit}] = struct{}{}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/google/uuid"
 )
 
@@ -110,7 +112,17 @@ func Marshal(ev cloudevents.Event) ([]byte, error) {
 // which ingest does to every event it stores. An event of a type outside the
 // catalog is left alone.
 func StampSchema(ev *cloudevents.Event) {
-	if spec, ok := ByType(ev.Type()); ok && ev.Context != nil {
-		ev.SetDataSchema(spec.SchemaURL())
+	spec, ok := ByType(ev.Type())
+	if !ok || ev.Context == nil {
+		return
 	}
+	if ec, ok := ev.Context.(*event.EventContextV1); ok {
+		// What SetDataSchema stores, without parsing the URL every time.
+		if u, ok := absoluteURI(spec.SchemaURL()); ok {
+			ec.DataSchema = &types.URI{URL: u}
+			delete(ev.FieldErrors, "dataschema")
+			return
+		}
+	}
+	ev.SetDataSchema(spec.SchemaURL())
 }

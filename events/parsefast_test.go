@@ -168,3 +168,19 @@ func TestProblemsInNameOrder(t *testing.T) {
 		t.Fatalf("problems at %v, want them to begin with %v", got, want)
 	}
 }
+
+// TestStampSchemaAsTheSetter: StampSchema sets what SetDataSchema would.
+func TestStampSchemaAsTheSetter(t *testing.T) {
+	for _, spec := range Catalog() {
+		for range 2 { // the second time from the remembered URL
+			stamped := cloudevents.NewEvent()
+			stamped.SetType(spec.Type())
+			set := stamped.Clone()
+			StampSchema(&stamped)
+			set.SetDataSchema(spec.SchemaURL())
+			if !reflect.DeepEqual(stamped.Context, set.Context) {
+				t.Fatalf("%s: %#v, the setter %#v", spec.Name, stamped.Context, set.Context)
+			}
+		}
+	}
+}

@@ -267,15 +267,17 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 	if members == nil {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
-	var ps []Problem
 	// Each problem of the loop below is about one member; they are
 	// reported in the order of the members' names (only a failing event
 	// pays for the sort).
-	var at []string
-	problem := func(name string, p ...Problem) {
-		ps = append(ps, p...)
-		for range p {
-			at = append(at, name)
+	type memberProblem struct {
+		name string
+		p    Problem
+	}
+	var found []memberProblem
+	problem := func(name string, ps ...Problem) {
+		for _, p := range ps {
+			found = append(found, memberProblem{name, p})
 		}
 	}
 	var attrs attrSet
@@ -319,17 +321,10 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 			exts[name] = v
 		}
 	}
-	if len(ps) > 1 {
-		order := make([]int, len(ps))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(at[i], at[j]) })
-		sorted := make([]Problem, len(ps))
-		for k, i := range order {
-			sorted[k] = ps[i]
-		}
-		ps = sorted
+	slices.SortStableFunc(found, func(a, b memberProblem) int { return strings.Compare(a.name, b.name) })
+	var ps []Problem
+	for _, f := range found {
+		ps = append(ps, f.p)
 	}
 	if !hasData {
 		ps = append(ps, Problem{prefix + "/" + attrData, "required: the event's data as a JSON object"})

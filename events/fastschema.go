@@ -689,13 +689,8 @@ func (w *fastWalker) string(n *fastNode, key []span) bool {
 // month of 01-12 and a day that month has (TestIsDateIsTimeParse holds it
 // to that).
 func isDate(s []byte) bool {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+	if !dateShaped(s) {
 		return false
-	}
-	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
 	}
 	year := int(s[0]-'0')*1000 + int(s[1]-'0')*100 + int(s[2]-'0')*10 + int(s[3]-'0')
 	month := int(s[5]-'0')*10 + int(s[6]-'0')

@@ -65,16 +65,7 @@ var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 // matches, without a regular expression: every stored event's time goes
 // through it.
 func rfc3339Shape(v string) bool {
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
-	}
-	if len(v) < 20 || !digits(v[0:4]) || v[4] != '-' || !digits(v[5:7]) || v[7] != '-' || !digits(v[8:10]) ||
-		v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' || !digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
+	if len(v) < 20 || !dateShaped(v[:10]) || v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' || !digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
 		return false
 	}
 	rest := v[19:]

@@ -11,10 +11,8 @@ var patternMatchers = map[string]func([]byte) bool{
 	IDPattern:                                idShaped[[]byte],
 	CPRPattern:                               cprShaped[[]byte],
 	`(^|[^0-9])[0-9]{6}-?[0-9]{4}([^0-9]|$)`: containsCPR,
-	`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`: func(s []byte) bool {
-		return len(s) == 10 && digits(s[:4]) && s[4] == '-' && digits(s[5:7]) && s[7] == '-' && digits(s[8:])
-	},
-	`^[0-9]{8}$`: func(s []byte) bool { return len(s) == 8 && digits(s) },
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`:           dateShaped[[]byte],
+	`^[0-9]{8}$`:                             func(s []byte) bool { return len(s) == 8 && digits(s) },
 	`^[a-z0-9][a-z0-9-]{0,63}$`: func(s []byte) bool {
 		if len(s) == 0 || len(s) > 64 || s[0] == '-' {
 			return false
@@ -35,6 +33,11 @@ func patternMatcher(pattern string, re *regexp.Regexp) func([]byte) bool {
 		return m
 	}
 	return re.Match
+}
+
+// dateShaped reports whether s has the shape YYYY-MM-DD (any digits).
+func dateShaped[T string | []byte](s T) bool {
+	return len(s) == 10 && digits(s[:4]) && s[4] == '-' && digits(s[5:7]) && s[7] == '-' && digits(s[8:])
 }
 
 // containsCPR reports whether s holds a CPR-shaped number: a run of

@@ -45,23 +45,21 @@ func TestRequestEndsWhenConnectionDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	for deadline := time.Now().Add(10 * time.Second); nc.Status() != nats.CONNECTED; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no reconnect")
+	// testenv.CheckFor would be the helper, but it imports this package.
+	waitFor := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
 		}
 	}
+	waitFor("no reconnect", func() bool { return nc.Status() == nats.CONNECTED })
 	// The reconnect handler runs after the status changes.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	waitFor("the reconnect handler did not run", func() bool {
 		p.mu.Lock()
-		live := p.conn.Err() == nil
-		p.mu.Unlock()
-		if live {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reconnect handler did not run")
-		}
-	}
+		defer p.mu.Unlock()
+		return p.conn.Err() == nil
+	})
 	ctx2, done2 := p.requestContext(context.Background())
 	defer done2()
 	select {

@@ -10,6 +10,7 @@ package projector
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -181,7 +182,7 @@ func (v *AuditView) FamilyRefs(ctx context.Context, q RefQuery) ([]Ref, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(refs, func(a, b Ref) int { return cmpUint(a.Sequence, b.Sequence) })
+	slices.SortFunc(refs, func(a, b Ref) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	if len(refs) > q.Limit {
 		// Both lists hold their first Limit rows, so the first Limit of
 		// the merge are the first Limit overall.
@@ -209,16 +210,6 @@ func queryRefs(ctx context.Context, m *readModel, query string, args ...any) ([]
 		refs = append(refs, Ref{Sequence: uint64(seq), RecordedAt: time.Unix(0, rns).UTC()})
 	}
 	return refs, rows.Err()
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // AsOfView is a family as the read model shows it to someone who knew
@@ -366,9 +357,9 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 	// the times.
 	slices.SortFunc(keys, func(a, b key) int {
 		if a.t != b.t {
-			return cmpInt(a.t, b.t)
+			return cmp.Compare(a.t, b.t)
 		}
-		return cmpUint(a.seq, b.seq)
+		return cmp.Compare(a.seq, b.seq)
 	})
 	entries := make([]Entry, len(keys))
 	encoded := make([][]byte, len(keys))
@@ -451,16 +442,6 @@ func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 		return nil, nil
 	}
 	return entries, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ErrUnknownFamily: the read model holds no event of the family.

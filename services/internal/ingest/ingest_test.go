@@ -89,18 +89,7 @@ var checkFor = testenv.CheckFor
 
 func (h *harness) waitReady() {
 	h.t.Helper()
-	checkFor(h.t, 15*time.Second, func() error {
-		resp, err := http.Get(h.sa.URL() + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d %s", resp.StatusCode, b)
-		}
-		return nil
-	})
+	testenv.WaitReady(h.t, h.sa.URL())
 }
 
 type reply struct {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"kk.dk/jobogfamilie/services/internal/config"
 )
@@ -41,6 +42,19 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 			return 1
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if path := os.Getenv("JF_TRACE"); path != "" {
+		// An execution trace of the whole run (go tool trace): where the
+		// goroutines of a pipeline wait for each other.
+		f, err := os.Create(path)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			log.Error("JF_TRACE", "err", err)
+			return 1
+		}
+		defer func() { trace.Stop(); f.Close() }()
 	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)

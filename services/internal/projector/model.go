@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,12 @@ func (m *readModel) setBulk(ctx context.Context, on bool) error {
 		return nil
 	}
 	stmts := timelineIndexes
+	if !on {
+		// The sort that builds the indexes takes SQLite memory of its own;
+		// the heap the load left behind is garbage by now, so give it
+		// back first rather than hold both at once.
+		debug.FreeOSMemory()
+	}
 	if on {
 		stmts = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
 	}

@@ -1,0 +1,344 @@
+package events
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// decodePlain decodes data into v, a pointer to a payload struct, exactly as
+// encoding/json would, for the plain JSON that catalog payloads are: members
+// named exactly as the fields' tags, strings without escapes, numbers that
+// fit their fields, no nulls. It reports false on anything else, and then v
+// may be partly written: the caller decodes a fresh value with encoding/json,
+// which also explains whatever is wrong.
+//
+// Every stored event's payload is decoded once by ingest, the projector and
+// audit; encoding/json's reflection and its separate validity scan were a
+// third of the cost of reading an event. A fuzz test holds the two to the
+// same result whenever decodePlain reports true.
+func decodePlain(data []byte, v any) bool {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	p := planFor(rv.Type().Elem())
+	if p == nil {
+		return false
+	}
+	d := plainDecoder{b: data}
+	if !d.value(p, rv.Elem()) {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+// decodePlan is how values of one Go type are decoded.
+type decodePlan struct {
+	kind   reflect.Kind
+	typ    reflect.Type
+	fields []fieldPlan // of a struct
+	elem   *decodePlan // of a slice
+}
+
+type fieldPlan struct {
+	name  string // the member name, as the tag gives it
+	index int
+	plan  *decodePlan
+}
+
+var plans sync.Map // reflect.Type -> *decodePlan, nil when unsupported
+
+func planFor(t reflect.Type) *decodePlan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*decodePlan)
+	}
+	p := buildPlan(t, 0)
+	plans.Store(t, p)
+	return p
+}
+
+// buildPlan returns nil for a type with anything the plain subset leaves
+// to encoding/json: pointers, maps, interfaces, embedded or untagged
+// fields, tag options that change decoding, names used twice.
+func buildPlan(t reflect.Type, depth int) *decodePlan {
+	if depth > 8 {
+		return nil
+	}
+	p := &decodePlan{kind: t.Kind(), typ: t}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		return p
+	case reflect.Slice:
+		if p.elem = buildPlan(t.Elem(), depth+1); p.elem == nil {
+			return nil
+		}
+		return p
+	case reflect.Struct:
+		seen := map[string]bool{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || f.Anonymous {
+				return nil
+			}
+			tag, ok := f.Tag.Lookup("json")
+			if !ok {
+				return nil
+			}
+			name, opts, _ := strings.Cut(tag, ",")
+			if name == "" || name == "-" || (opts != "" && opts != "omitempty") || seen[strings.ToLower(name)] {
+				return nil
+			}
+			seen[strings.ToLower(name)] = true
+			fp := buildPlan(f.Type, depth+1)
+			if fp == nil {
+				return nil
+			}
+			p.fields = append(p.fields, fieldPlan{name: name, index: i, plan: fp})
+		}
+		if len(p.fields) > 64 {
+			return nil
+		}
+		return p
+	}
+	return nil
+}
+
+type plainDecoder struct {
+	b []byte
+	i int
+}
+
+func (d *plainDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *plainDecoder) value(p *decodePlan, v reflect.Value) bool {
+	d.ws()
+	switch p.kind {
+	case reflect.String:
+		s, ok := d.str()
+		if ok {
+			v.SetString(string(s))
+		}
+		return ok
+	case reflect.Bool:
+		switch {
+		case d.word("true"):
+			v.SetBool(true)
+		case d.word("false"):
+			v.SetBool(false)
+		default:
+			return false
+		}
+		return true
+	case reflect.Int, reflect.Int64:
+		n, isInt, ok := d.number()
+		if !ok || !isInt {
+			return false
+		}
+		i, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || v.OverflowInt(i) {
+			return false
+		}
+		v.SetInt(i)
+		return true
+	case reflect.Float64:
+		n, _, ok := d.number()
+		if !ok {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(n), 64)
+		if err != nil {
+			return false
+		}
+		v.SetFloat(f)
+		return true
+	case reflect.Slice:
+		return d.slice(p, v)
+	case reflect.Struct:
+		return d.object(p, v)
+	}
+	return false
+}
+
+// str reads a string without escapes or control characters and returns
+// its contents, which are valid UTF-8.
+func (d *plainDecoder) str() ([]byte, bool) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, false
+	}
+	start := d.i + 1
+	ascii := true
+	for j := start; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			s := d.b[start:j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			d.i = j + 1
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+func (d *plainDecoder) word(w string) bool {
+	if len(d.b)-d.i < len(w) || string(d.b[d.i:d.i+len(w)]) != w {
+		return false
+	}
+	d.i += len(w)
+	return true
+}
+
+// number reads a number as JSON's grammar writes it and says whether it
+// is written as an integer (no fraction, no exponent).
+func (d *plainDecoder) number() ([]byte, bool, bool) {
+	b, start, j := d.b, d.i, d.i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	default:
+		return nil, false, false
+	}
+	isInt := true
+	if j < len(b) && b[j] == '.' {
+		isInt = false
+		j++
+		k := j
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if j == k {
+			return nil, false, false
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		isInt = false
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		k := j
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		if j == k {
+			return nil, false, false
+		}
+	}
+	d.i = j
+	return b[start:j], isInt, true
+}
+
+func (d *plainDecoder) slice(p *decodePlan, v reflect.Value) bool {
+	if d.i >= len(d.b) || d.b[d.i] != '[' {
+		return false
+	}
+	d.i++
+	s := reflect.MakeSlice(p.typ, 0, 0)
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == ']' {
+		d.i++
+		v.Set(s)
+		return true
+	}
+	for {
+		s = reflect.Append(s, reflect.Zero(p.elem.typ))
+		if !d.value(p.elem, s.Index(s.Len()-1)) {
+			return false
+		}
+		d.ws()
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			v.Set(s)
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (d *plainDecoder) object(p *decodePlan, v reflect.Value) bool {
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return false
+	}
+	d.i++
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+		return true
+	}
+	var seen uint64
+	for {
+		d.ws()
+		key, ok := d.str()
+		if !ok {
+			return false
+		}
+		f := -1
+		for k := range p.fields {
+			if p.fields[k].name == string(key) {
+				f = k
+				break
+			}
+		}
+		// An unknown name, or a known one twice: encoding/json matches
+		// names without regard to case and merges repeated objects;
+		// neither is plain.
+		if f < 0 || seen&(1<<f) != 0 {
+			return false
+		}
+		seen |= 1 << f
+		d.ws()
+		if d.i >= len(d.b) || d.b[d.i] != ':' {
+			return false
+		}
+		d.i++
+		fp := &p.fields[f]
+		if !d.value(fp.plan, v.Field(fp.index)) {
+			return false
+		}
+		d.ws()
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return true
+		default:
+			return false
+		}
+	}
+}

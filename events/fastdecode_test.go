@@ -1,0 +1,117 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stdDecode is the decoding decodePlain stands in for (validateData's).
+func stdDecode(spec Spec, data []byte) (Payload, error) {
+	v := spec.NewData()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return v, dec.Decode(v)
+}
+
+// sameAsStd fails t when decodePlain accepts data and encoding/json does
+// not, or decodes it to another value.
+func sameAsStd(t *testing.T, spec Spec, data []byte) bool {
+	t.Helper()
+	got := spec.NewData()
+	if !decodePlain(data, got) {
+		return false
+	}
+	want, err := stdDecode(spec, data)
+	if err != nil {
+		t.Fatalf("%s: decodePlain accepts what encoding/json refuses (%v): %s", spec.Name, err, data)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: decodePlain gives %#v, encoding/json %#v, for %s", spec.Name, got, want, data)
+	}
+	return true
+}
+
+// TestDecodePlainEveryType: every catalog payload type has a plan, and
+// every valid example of the schema package decodes the plain way, to the
+// value encoding/json gives.
+func TestDecodePlainEveryType(t *testing.T) {
+	for _, spec := range Catalog() {
+		if planFor(reflect.TypeOf(spec.NewData()).Elem()) == nil {
+			t.Errorf("%s: no plain decoding for %T", spec.Name, spec.NewData())
+		}
+	}
+	n := 0
+	for _, ex := range testdataExamples(t) {
+		if ps := checkJSON(ex.data, "", MaxDepth-1); len(ps) > 0 {
+			continue
+		}
+		ok := sameAsStd(t, ex.spec, ex.data)
+		if ex.valid && !ok {
+			t.Errorf("%s: the valid example %s does not decode the plain way", ex.spec.Name, ex.file)
+		}
+		if ok {
+			n++
+		}
+	}
+	if n < len(Catalog()) {
+		t.Errorf("only %d examples decoded the plain way", n)
+	}
+}
+
+// TestDecodePlainLeavesTheRest: what the plain subset leaves out goes to
+// encoding/json, whatever encoding/json then makes of it.
+func TestDecodePlainLeavesTheRest(t *testing.T) {
+	spec, ok := ByName("schoolabsence.noted")
+	if !ok {
+		t.Fatal("schoolabsence.noted is not in the catalog")
+	}
+	valid := `{"childId":"C1","periodStart":"2025-01-01","periodEnd":"2025-01-31","schoolDays":20,"absentDays":{"sickness":1,"authorised":0,"unauthorised":2}}`
+	if !sameAsStd(t, spec, []byte(valid)) {
+		t.Fatalf("the plain form does not decode: %s", valid)
+	}
+	for name, data := range map[string]string{
+		"escape in a string":       strings.Replace(valid, `"C1"`, `"C\u0031"`, 1),
+		"escaped member name":      strings.Replace(valid, `"childId"`, `"child\u0049d"`, 1),
+		"null":                     strings.Replace(valid, `"C1"`, `null`, 1),
+		"unknown member":           strings.Replace(valid, `"childId"`, `"kidId"`, 1),
+		"member in another case":   strings.Replace(valid, `"childId"`, `"ChildID"`, 1),
+		"member twice":             strings.Replace(valid, `"schoolDays":20`, `"schoolDays":20,"schoolDays":21`, 1),
+		"fraction into an int":     strings.Replace(valid, `:20`, `:20.0`, 1),
+		"exponent into an int":     strings.Replace(valid, `:20`, `:2e1`, 1),
+		"int too large":            strings.Replace(valid, `:20`, `:99999999999999999999`, 1),
+		"leading zero":             strings.Replace(valid, `:20`, `:020`, 1),
+		"string for an int":        strings.Replace(valid, `:20`, `:"20"`, 1),
+		"trailing data":            valid + `x`,
+		"cut short":                valid[:len(valid)-1],
+		"invalid UTF-8":            strings.Replace(valid, `"C1"`, "\"C\xff\"", 1),
+		"control character":        strings.Replace(valid, `"C1"`, "\"C\x01\"", 1),
+		"array for an object":      strings.Replace(valid, `{"sickness":1,"authorised":0,"unauthorised":2}`, `[1,0,2]`, 1),
+		"not an object at the top": `["C1"]`,
+	} {
+		if decodePlain([]byte(data), spec.NewData()) {
+			t.Errorf("%s: decodePlain accepts %s", name, data)
+		}
+	}
+	if decodePlain([]byte(valid), SchoolAbsenceNoted{}) {
+		t.Error("decodePlain accepts a value that is not a pointer")
+	}
+}
+
+// FuzzDecodePlain: whatever decodePlain accepts, encoding/json decodes
+// without error to the same value.
+func FuzzDecodePlain(f *testing.F) {
+	catalog := Catalog()
+	index := map[string]uint{}
+	for i, spec := range catalog {
+		index[spec.Name] = uint(i)
+	}
+	for _, ex := range testdataExamples(f) {
+		f.Add(index[ex.spec.Name], ex.data)
+	}
+	f.Fuzz(func(t *testing.T, typ uint, data []byte) {
+		sameAsStd(t, catalog[typ%uint(len(catalog))], data)
+	})
+}

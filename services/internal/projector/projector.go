@@ -581,21 +581,16 @@ func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]me
 	return batch, err
 }
 
-// receiveBatch is readBatch without the decoding.
+// receiveBatch is readBatch without the decoding. After the first message
+// it waits at most batchWait in all for the rest: one deadline per batch
+// rather than a timer per message.
 func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
 	var batch []message
+	rest := ctx // after the first message, ctx with the batch's deadline
 	for len(batch) < max {
-		var (
-			msg jetstream.Msg
-			err error
-		)
-		if len(batch) == 0 {
-			msg, err = it.Next(jetstream.NextContext(ctx))
-		} else {
-			msg, err = it.Next(jetstream.NextMaxWait(2 * time.Second))
-			if errors.Is(err, nats.ErrTimeout) {
-				return batch, nil
-			}
+		msg, err := it.Next(jetstream.NextContext(rest))
+		if len(batch) > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return batch, nil
 		}
 		if err != nil {
 			return batch, err
@@ -603,6 +598,14 @@ func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([
 		md, err := msg.Metadata()
 		if err != nil {
 			return batch, fmt.Errorf("metadata: %w", err)
+		}
+		if batch == nil {
+			// The server says how many more there are: room for them
+			// at once, rather than growing a slice of large elements.
+			batch = make([]message, 0, min(uint64(max), md.NumPending+1))
+			var cancel context.CancelFunc
+			rest, cancel = context.WithTimeout(ctx, batchWait)
+			defer cancel()
 		}
 		batch = append(batch, message{seq: md.Sequence.Stream, subject: msg.Subject(), recorded: md.Timestamp,
 			raw: msg.Data(), pending: md.NumPending, msg: msg})
@@ -612,6 +615,10 @@ func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([
 	}
 	return batch, nil
 }
+
+// batchWait is how long a batch waits for the messages the server said
+// were pending when its first message came.
+const batchWait = 2 * time.Second
 
 // decodeAll decodes a batch on every core: validating an event costs more
 // than applying it, and the applier needs only part of one core.

@@ -115,3 +115,30 @@ func FuzzDecodePlain(f *testing.F) {
 		sameAsStd(t, catalog[typ%uint(len(catalog))], data)
 	})
 }
+
+// TestDecodeData: a stored row's data decodes as json.Unmarshal decodes
+// it, the plain way or not (an unknown member is ignored, as json.Unmarshal
+// ignores it), and what json.Unmarshal refuses is an error.
+func TestDecodeData(t *testing.T) {
+	spec, ok := ByName("schoolabsence.noted")
+	if !ok {
+		t.Fatal("schoolabsence.noted is not in the catalog")
+	}
+	plain := `{"childId":"C1","periodStart":"2025-01-01","periodEnd":"2025-01-31","schoolDays":20,"absentDays":{"sickness":1,"authorised":0,"unauthorised":2}}`
+	for _, data := range []string{plain, strings.Replace(plain, `"childId"`, `"note":"x","childId"`, 1)} {
+		got, err := spec.DecodeData([]byte(data))
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		want := spec.NewData()
+		if err := json.Unmarshal([]byte(data), want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: DecodeData gives %#v, json.Unmarshal %#v", data, got, want)
+		}
+	}
+	if _, err := spec.DecodeData([]byte(`{"schoolDays":"20"}`)); err == nil {
+		t.Error("DecodeData accepts a string for an int")
+	}
+}

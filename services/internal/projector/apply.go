@@ -378,14 +378,11 @@ func (m *readModel) fold(ctx context.Context, q *sql.Stmt, id string, st *family
 // was validated when it was stored, so the payload is decoded without the
 // schema check (the decoder is the same one events.Decode ends with).
 func storedEnvelope(familyID, eventID string, timeNS int64, dept, typ string, data []byte, actor string) (events.Envelope, error) {
-	spec, ok := events.ByType(typ)
-	if !ok {
-		return events.Envelope{}, fmt.Errorf("type %q is not in the catalog", typ)
-	}
-	payload := spec.NewData()
-	if err := json.Unmarshal(data, payload); err != nil {
+	payload, err := storedPayload(typ, data)
+	if err != nil {
 		return events.Envelope{}, err
 	}
+	spec, _ := events.ByType(typ)
 	ev := cloudevents.NewEvent()
 	ev.SetID(eventID)
 	ev.SetSource(actor)

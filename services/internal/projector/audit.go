@@ -383,11 +383,7 @@ func storedPayload(typ string, data []byte) (events.Payload, error) {
 	if !ok {
 		return nil, fmt.Errorf("type %q is not in the catalog", typ)
 	}
-	payload := spec.NewData()
-	if err := json.Unmarshal(data, payload); err != nil {
-		return nil, err
-	}
-	return payload, nil
+	return spec.DecodeData(data)
 }
 
 // dataChunk is the size of the buffers scanEntriesFunc copies the rows'

@@ -28,6 +28,9 @@ type message struct {
 	title    string
 	actor    string // the event's source, written out once
 	reason   string // why it is quarantined; "" for a valid event
+	// row is the event's timeline row, its values boxed for the driver
+	// while decoding rather than on the applying goroutine.
+	row []any
 	// pending is the number of messages the server had not yet delivered
 	// when it sent this one; 0 means the batch can end here.
 	pending uint64
@@ -49,6 +52,9 @@ func (m *message) decode() {
 	if m.reason == "" {
 		m.title = events.Title(m.env)
 		m.actor = m.env.Event.Source()
+		ev := m.env.Event
+		m.row = []any{int64(m.seq), m.env.FamilyID, ev.ID(), ev.Time().UnixNano(), m.recorded.UnixNano(),
+			string(m.env.Department), ev.Type(), m.title, ev.Data(), m.actor}
 	}
 }
 
@@ -223,9 +229,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		}
 		st.Apply(msg.env)
 		d.last = msg.seq
-		ev := msg.env.Event
-		if _, err := insTimeline.ExecContext(rowCtx, int64(msg.seq), id, ev.ID(), ev.Time().UnixNano(), msg.recorded.UnixNano(),
-			string(msg.env.Department), ev.Type(), msg.title, ev.Data(), msg.actor); err != nil {
+		if _, err := insTimeline.ExecContext(rowCtx, msg.row...); err != nil {
 			return res, fmt.Errorf("timeline %d: %w", msg.seq, err)
 		}
 		res.events++

@@ -603,9 +603,11 @@ func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([
 			// The server says how many more there are: room for them
 			// at once, rather than growing a slice of large elements.
 			batch = make([]message, 0, min(uint64(max), md.NumPending+1))
-			var cancel context.CancelFunc
-			rest, cancel = context.WithTimeout(ctx, batchWait)
-			defer cancel()
+			if md.NumPending > 0 {
+				var cancel context.CancelFunc
+				rest, cancel = context.WithTimeout(ctx, batchWait)
+				defer cancel()
+			}
 		}
 		batch = append(batch, message{seq: md.Sequence.Stream, subject: msg.Subject(), recorded: md.Timestamp,
 			raw: msg.Data(), pending: md.NumPending, msg: msg})

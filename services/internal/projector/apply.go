@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -199,45 +200,36 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	stmt := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
 	insTimeline, insQuarantine := stmt(m.insTimeline), stmt(m.insQuarantine)
 	rowCtx := rowContext(ctx)
-	first := true
-	for i := range batch {
-		msg := &batch[i]
-		if msg.seq <= cp {
-			continue
-		}
-		if msg.seq != cp+1 && !(first && o.allowGap) {
-			return res, fmt.Errorf("%w: expected %d, got %d", errGap, cp+1, msg.seq)
-		}
-		first = false
-		cp = msg.seq
-		if msg.reason != "" {
-			if _, err := insQuarantine.ExecContext(rowCtx, int64(msg.seq), msg.subject, msg.reason, msg.raw, msg.recorded.UnixNano()); err != nil {
-				return res, fmt.Errorf("quarantine %d: %w", msg.seq, err)
-			}
-			res.quarantined++
-			continue
-		}
-		id := msg.env.FamilyID
-		st, err := m.state(ctx, tx, id)
-		if err != nil {
+	fresh, last, err := after(batch, cp, o.allowGap)
+	if err != nil {
+		return res, err
+	}
+	cp = last
+	// The families' folds. With every state in memory (a complete model,
+	// as during a bulk load) they need no SQL, so a large batch folds on
+	// another core while this goroutine writes its rows; the fold is
+	// waited for before anything else touches the states, including the
+	// rollback above. Otherwise a state missing from memory is folded
+	// again from the stored rows through this transaction, so all folds
+	// come before this batch's rows are written.
+	if m.complete && len(fresh) >= parallelFold {
+		folded := make(chan error, 1)
+		go func() { folded <- m.foldEvents(ctx, tx, fresh) }()
+		var foldErr error
+		wait := sync.OnceFunc(func() { foldErr = <-folded })
+		defer wait()
+		if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
 			return res, err
 		}
-		d, ok := m.dirty[id]
-		if !ok {
-			d = &dirtyFamily{before: st.Assigned()}
-			m.dirty[id] = d
+		if wait(); foldErr != nil {
+			return res, foldErr
 		}
-		st.Apply(msg.env)
-		d.last = msg.seq
-		if _, err := insTimeline.ExecContext(rowCtx, msg.row...); err != nil {
-			return res, fmt.Errorf("timeline %d: %w", msg.seq, err)
+	} else {
+		if err := m.foldEvents(ctx, tx, fresh); err != nil {
+			return res, err
 		}
-		res.events++
-		if o.wants != nil && o.wants(id) {
-			if res.entries == nil {
-				res.entries = map[string][]Entry{}
-			}
-			res.entries[id] = append(res.entries[id], entryOf(msg))
+		if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
+			return res, err
 		}
 	}
 	consistent := m.consistent
@@ -270,6 +262,80 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		}
 	}
 	return res, nil
+}
+
+// parallelFold is the smallest batch whose folds run beside its inserts:
+// below it, starting a goroutine costs more than it saves.
+var parallelFold = 64
+
+// after returns the messages of batch after the checkpoint cp and the
+// sequence of the last one. They must follow cp without a gap (but for the
+// first, with allowGap): a gap fails the batch before anything is written.
+func after(batch []message, cp uint64, allowGap bool) ([]message, uint64, error) {
+	lo := 0
+	for lo < len(batch) && batch[lo].seq <= cp {
+		lo++
+	}
+	fresh := batch[lo:]
+	for i := range fresh {
+		seq := fresh[i].seq
+		if seq != cp+1 && !(i == 0 && allowGap) {
+			return nil, cp, fmt.Errorf("%w: expected %d, got %d", errGap, cp+1, seq)
+		}
+		cp = seq
+	}
+	return fresh, cp, nil
+}
+
+// foldEvents applies the valid events of msgs to their families' states,
+// in order, and marks the families dirty.
+func (m *readModel) foldEvents(ctx context.Context, tx *sql.Tx, msgs []message) error {
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.reason != "" {
+			continue
+		}
+		id := msg.env.FamilyID
+		st, err := m.state(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		d, ok := m.dirty[id]
+		if !ok {
+			d = &dirtyFamily{before: st.Assigned()}
+			m.dirty[id] = d
+		}
+		st.Apply(msg.env)
+		d.last = msg.seq
+	}
+	return nil
+}
+
+// writeRows inserts the timeline row of every valid event of msgs and the
+// quarantine row of every other message, and collects the entries of the
+// families wants asks for. It touches no family state.
+func (m *readModel) writeRows(ctx context.Context, insTimeline, insQuarantine *sql.Stmt, msgs []message, wants func(string) bool, res *batchResult) error {
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.reason != "" {
+			if _, err := insQuarantine.ExecContext(ctx, int64(msg.seq), msg.subject, msg.reason, msg.raw, msg.recorded.UnixNano()); err != nil {
+				return fmt.Errorf("quarantine %d: %w", msg.seq, err)
+			}
+			res.quarantined++
+			continue
+		}
+		if _, err := insTimeline.ExecContext(ctx, msg.row...); err != nil {
+			return fmt.Errorf("timeline %d: %w", msg.seq, err)
+		}
+		res.events++
+		if id := msg.env.FamilyID; wants != nil && wants(id) {
+			if res.entries == nil {
+				res.entries = map[string][]Entry{}
+			}
+			res.entries[id] = append(res.entries[id], entryOf(msg))
+		}
+	}
+	return nil
 }
 
 // markRepair starts over from the file: the in-memory states are dropped

@@ -22,7 +22,8 @@ func DecodeStored(subject string, data []byte, recorded time.Time) (Envelope, er
 	if err != nil {
 		return Envelope{}, err
 	}
-	env, err := Validator{Now: func() time.Time { return recorded }}.Validate(ev)
+	// ParseStructured held the whole document, data included, to checkJSON.
+	env, err := Validator{Now: func() time.Time { return recorded }}.validate(ev, true)
 	if err != nil {
 		return Envelope{}, err
 	}

@@ -161,7 +161,12 @@ func detailFor(k Kind) string {
 }
 
 // Validate is the package function Validate with this validator's clock.
-func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) {
+func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) { return v.validate(ev, false) }
+
+// validate is Validate; dataChecked says that the event's data was held to
+// checkJSON already, as ParseStructured holds the whole document, so that
+// DecodeStored does not check every stored event's data twice.
+func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, error) {
 	var ps problems
 	if ev.Context == nil {
 		ps.add(KindMalformed, "", "not a CloudEvent: no attributes")
@@ -252,7 +257,7 @@ func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) {
 	case len(raw) == 0:
 		ps.add(KindMalformed, "/"+attrData, "required: the event's data as a JSON object")
 	default:
-		if dps := checkJSON(raw, "/"+attrData, MaxDepth-1); len(dps) > 0 {
+		if dps := checkData(raw, dataChecked); len(dps) > 0 {
 			for _, p := range dps {
 				ps.add(KindMalformed, p.Pointer, p.Detail)
 			}
@@ -347,6 +352,16 @@ func validateData(ps *problems, spec Spec, raw []byte) Payload {
 		}
 	}
 	return data
+}
+
+// checkData holds an event's data to checkJSON, unless it was already
+// (inside a structured event the whole document is; data sits one level
+// inside it, hence MaxDepth-1).
+func checkData(raw []byte, checked bool) []Problem {
+	if checked {
+		return nil
+	}
+	return checkJSON(raw, "/"+attrData, MaxDepth-1)
 }
 
 // decodeProblem turns an encoding/json error into a pointer and detail.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -205,32 +204,14 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		return res, err
 	}
 	cp = last
-	// The families' folds. With every state in memory (a complete model,
-	// as during a bulk load) they need no SQL, so a large batch folds on
-	// another core while this goroutine writes its rows; the fold is
-	// waited for before anything else touches the states, including the
-	// rollback above. Otherwise a state missing from memory is folded
-	// again from the stored rows through this transaction, so all folds
-	// come before this batch's rows are written.
-	if m.complete && len(fresh) >= parallelFold {
-		folded := make(chan error, 1)
-		go func() { folded <- m.foldEvents(ctx, tx, fresh) }()
-		var foldErr error
-		wait := sync.OnceFunc(func() { foldErr = <-folded })
-		defer wait()
-		if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
-			return res, err
-		}
-		if wait(); foldErr != nil {
-			return res, foldErr
-		}
-	} else {
-		if err := m.foldEvents(ctx, tx, fresh); err != nil {
-			return res, err
-		}
-		if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
-			return res, err
-		}
+	// All folds come before this batch's rows are written: a state missing
+	// from memory is folded again from the stored rows, which must not
+	// include this batch's.
+	if err := m.foldEvents(ctx, tx, fresh); err != nil {
+		return res, err
+	}
+	if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
+		return res, err
 	}
 	consistent := m.consistent
 	if o.flush {
@@ -263,10 +244,6 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	}
 	return res, nil
 }
-
-// parallelFold is the smallest batch whose folds run beside its inserts:
-// below it, starting a goroutine costs more than it saves.
-var parallelFold = 64
 
 // after returns the messages of batch after the checkpoint cp and the
 // sequence of the last one. They must follow cp without a gap (but for the

@@ -5,12 +5,11 @@ import (
 	"testing"
 )
 
-// TestFoldBesideInserts: a large batch on a complete model folds the
-// families' states on another goroutine while its rows are written; the
-// projection must be the one that batches of a single event, folded
-// inline, give. The stream is stored before either projector starts, so
-// the first reads it in batches of up to 1000.
-func TestFoldBesideInserts(t *testing.T) {
+// TestBatchSizeDoesNotChangeTheProjection: the same stream projected in
+// batches of up to 1000 and in batches of one gives the same read model.
+// The stream is stored before either projector starts, so the first reads
+// it in full batches.
+func TestBatchSizeDoesNotChangeTheProjection(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	last := fill(t, st, 3000, 40)

@@ -287,19 +287,11 @@ func (d *plainDecoder) slice(p *decodePlan, v reflect.Value) bool {
 		if !d.value(p.elem, s.Index(s.Len()-1)) {
 			return false
 		}
-		d.ws()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			v.Set(s)
-			return true
-		default:
-			return false
+		if more, ok := d.next(']'); !more {
+			if ok {
+				v.Set(s)
+			}
+			return ok
 		}
 	}
 }
@@ -344,18 +336,27 @@ func (d *plainDecoder) object(p *decodePlan, v reflect.Value) bool {
 		if !d.value(fp.plan, v.Field(fp.index)) {
 			return false
 		}
-		d.ws()
-		if d.i >= len(d.b) {
-			return false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
+		if more, ok := d.next('}'); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows an element of an array or object: a comma
+// (more follows) or the closing bracket (ok, no more); anything else is
+// neither.
+func (d *plainDecoder) next(closing byte) (more, ok bool) {
+	d.ws()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return true, true
+	case closing:
+		d.i++
+		return false, true
+	}
+	return false, false
 }

@@ -103,14 +103,7 @@ func TestDecodePlainLeavesTheRest(t *testing.T) {
 // FuzzDecodePlain: whatever decodePlain accepts, encoding/json decodes
 // without error to the same value.
 func FuzzDecodePlain(f *testing.F) {
-	catalog := Catalog()
-	index := map[string]uint{}
-	for i, spec := range catalog {
-		index[spec.Name] = uint(i)
-	}
-	for _, ex := range testdataExamples(f) {
-		f.Add(index[ex.spec.Name], ex.data)
-	}
+	catalog := addDataSeeds(f)
 	f.Fuzz(func(t *testing.T, typ uint, data []byte) {
 		sameAsStd(t, catalog[typ%uint(len(catalog))], data)
 	})

@@ -553,10 +553,10 @@ func TestFastPathIsUsed(t *testing.T) {
 	}
 }
 
-// FuzzFastPath holds the fast path to its promise for any data under any
-// catalog type: what it finds valid, jsonschema finds valid, and checkJSON,
-// which runs before it in Validate, accepts.
-func FuzzFastPath(f *testing.F) {
+// addDataSeeds seeds a fuzz target that takes (type, data) with the data
+// of every schema example and every seed event, the type as an index into
+// the catalog it returns.
+func addDataSeeds(f *testing.F) []Spec {
 	catalog := Catalog()
 	index := map[string]uint{}
 	for i, spec := range catalog {
@@ -572,6 +572,14 @@ func FuzzFastPath(f *testing.F) {
 			}
 		}
 	}
+	return catalog
+}
+
+// FuzzFastPath holds the fast path to its promise for any data under any
+// catalog type: what it finds valid, jsonschema finds valid, and checkJSON,
+// which runs before it in Validate, accepts.
+func FuzzFastPath(f *testing.F) {
+	catalog := addDataSeeds(f)
 	f.Fuzz(func(t *testing.T, typ uint, data []byte) {
 		spec := catalog[typ%uint(len(catalog))]
 		if !fastFor(t, spec.Type()).valid(data) {

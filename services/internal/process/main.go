@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
@@ -30,31 +31,31 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 		return 2
 	}
 	log := cfg.Logger().With("service", name)
-	if path := os.Getenv("JF_CPUPROFILE"); path != "" {
-		// For measuring a service as deployed, e.g. the projector process
-		// that `projector bench` starts: a CPU profile of the whole run.
+	// For measuring a service as deployed, e.g. the projector process that
+	// `projector bench` starts: a CPU profile and an execution trace (go
+	// tool trace: where the goroutines of a pipeline wait for each other)
+	// of the whole run.
+	for _, r := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"JF_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"JF_TRACE", trace.Start, trace.Stop},
+	} {
+		path := os.Getenv(r.env)
+		if path == "" {
+			continue
+		}
 		f, err := os.Create(path)
 		if err == nil {
-			err = pprof.StartCPUProfile(f)
+			err = r.start(f)
 		}
 		if err != nil {
-			log.Error("JF_CPUPROFILE", "err", err)
+			log.Error(r.env, "err", err)
 			return 1
 		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
-	if path := os.Getenv("JF_TRACE"); path != "" {
-		// An execution trace of the whole run (go tool trace): where the
-		// goroutines of a pipeline wait for each other.
-		f, err := os.Create(path)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			log.Error("JF_TRACE", "err", err)
-			return 1
-		}
-		defer func() { trace.Stop(); f.Close() }()
+		defer func() { r.stop(); f.Close() }()
 	}
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)

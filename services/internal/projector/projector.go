@@ -452,11 +452,20 @@ func (p *Projector) consume(ctx context.Context) error {
 	received := make(chan []message, 1)
 	batches := make(chan []message, 1)
 	errc := make(chan error, 1)
+	// Applied batches come back to be received into again: while catching
+	// up, a fresh slice per batch was a tenth of the bytes the projector
+	// allocated, and so of its collections.
+	spare := make(chan []message, 2)
 	go func() {
 		defer close(received)
 		defer it.Stop()
 		for {
-			b, err := receiveBatch(sctx, it, p.opts.BatchSize)
+			var buf []message
+			select {
+			case buf = <-spare:
+			default:
+			}
+			b, err := receiveBatch(sctx, it, p.opts.BatchSize, buf)
 			if len(b) > 0 {
 				select {
 				case received <- b:
@@ -520,6 +529,11 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 		p.metrics.observe(res, time.Since(start))
 		p.subs.publish(res.entries)
+		clear(b) // what it refers to is garbage now
+		select {
+		case spare <- b[:0]:
+		default:
+		}
 	}
 	select {
 	case err := <-errc:
@@ -576,15 +590,16 @@ func (p *Projector) reposition() {
 // more are pending, up to max: a batch is whatever is available, so that a
 // single new event is applied at once and a backlog in large batches.
 func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
-	batch, err := receiveBatch(ctx, it, max)
+	batch, err := receiveBatch(ctx, it, max, nil)
 	decodeAll(batch)
 	return batch, err
 }
 
 // receiveBatch is readBatch without the decoding. After the first message
 // it waits at most batchWait in all for the rest: one deadline per batch
-// rather than a timer per message.
-func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
+// rather than a timer per message. The batch goes into spare's array when
+// that has room for the messages pending.
+func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int, spare []message) ([]message, error) {
 	var batch []message
 	rest := ctx // after the first message, ctx with the batch's deadline
 	for len(batch) < max {
@@ -602,7 +617,12 @@ func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([
 		if batch == nil {
 			// The server says how many more there are: room for them
 			// at once, rather than growing a slice of large elements.
-			batch = make([]message, 0, min(uint64(max), md.NumPending+1))
+			n := min(uint64(max), md.NumPending+1)
+			if uint64(cap(spare)) >= n {
+				batch = spare[:0]
+			} else {
+				batch = make([]message, 0, n)
+			}
 			if md.NumPending > 0 {
 				var cancel context.CancelFunc
 				rest, cancel = context.WithTimeout(ctx, batchWait)

@@ -77,6 +77,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -610,32 +612,91 @@ func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int, sp
 		if err != nil {
 			return batch, err
 		}
-		md, err := msg.Metadata()
+		md, err := metadataOf(msg)
 		if err != nil {
 			return batch, fmt.Errorf("metadata: %w", err)
 		}
 		if batch == nil {
 			// The server says how many more there are: room for them
 			// at once, rather than growing a slice of large elements.
-			n := min(uint64(max), md.NumPending+1)
+			n := min(uint64(max), md.pending+1)
 			if uint64(cap(spare)) >= n {
 				batch = spare[:0]
 			} else {
 				batch = make([]message, 0, n)
 			}
-			if md.NumPending > 0 {
+			if md.pending > 0 {
 				var cancel context.CancelFunc
 				rest, cancel = context.WithTimeout(ctx, batchWait)
 				defer cancel()
 			}
 		}
-		batch = append(batch, message{seq: md.Sequence.Stream, subject: msg.Subject(), recorded: md.Timestamp,
-			raw: msg.Data(), pending: md.NumPending, msg: msg})
-		if md.NumPending == 0 {
+		batch = append(batch, message{seq: md.seq, subject: msg.Subject(), recorded: md.recorded,
+			raw: msg.Data(), pending: md.pending, msg: msg})
+		if md.pending == 0 {
 			break
 		}
 	}
 	return batch, nil
+}
+
+// delivery is what the projector reads of a message's JetStream metadata.
+type delivery struct {
+	seq, pending uint64
+	recorded     time.Time
+}
+
+// metadataOf reads a message's stream sequence, the time the stream stored
+// it and the number of messages pending after it from its reply subject,
+// without the metadata struct msg.Metadata allocates for every message.
+// A reply subject of another form is left to msg.Metadata.
+func metadataOf(msg jetstream.Msg) (delivery, error) {
+	if d, ok := parseAckSubject(msg.Reply()); ok {
+		return d, nil
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return delivery{}, err
+	}
+	return delivery{seq: md.Sequence.Stream, pending: md.NumPending, recorded: md.Timestamp}, nil
+}
+
+// parseAckSubject reads the two forms of a JetStream acknowledgement
+// subject:
+//
+//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
+//	$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>]
+func parseAckSubject(s string) (delivery, bool) {
+	rest, ok := strings.CutPrefix(s, "$JS.ACK.")
+	if !ok {
+		return delivery{}, false
+	}
+	var tok [10]string // after $JS.ACK.; a v2 subject's last token is ignored
+	n := 0
+	for n < len(tok) {
+		var more bool
+		tok[n], rest, more = strings.Cut(rest, ".")
+		n++
+		if !more {
+			break
+		}
+	}
+	var seq, tm, pending string
+	switch n {
+	case 7: // v1: stream, consumer, delivered, sseq, cseq, tm, pending
+		seq, tm, pending = tok[3], tok[5], tok[6]
+	case 9, 10: // v2
+		seq, tm, pending = tok[5], tok[7], tok[8]
+	default:
+		return delivery{}, false
+	}
+	sq, err1 := strconv.ParseUint(seq, 10, 64)
+	ns, err2 := strconv.ParseInt(tm, 10, 64)
+	pd, err3 := strconv.ParseUint(pending, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return delivery{}, false
+	}
+	return delivery{seq: sq, pending: pd, recorded: time.Unix(0, ns)}, true
 }
 
 // batchWait is how long a batch waits for the messages the server said

@@ -136,6 +136,9 @@ type applyOptions struct {
 	beforeCommit, afterCommit func(last uint64) error
 	// wants reports whether entries of a family should be returned.
 	wants func(familyID string) bool
+	// prepared are rows of dirty families computed ahead of the flush
+	// (see endBulk); the flush computes the others.
+	prepared map[string]familyRow
 }
 
 // dirtyFamily is a family whose overview and access rows are behind its
@@ -192,6 +195,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 		m.repair, m.complete = true, false
 	}()
 	if m.repair {
+		o.prepared = nil // computed from states about to be dropped
 		if err := m.markRepair(ctx, tx); err != nil {
 			return res, fmt.Errorf("repair: %w", err)
 		}
@@ -215,7 +219,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	}
 	consistent := m.consistent
 	if o.flush {
-		if err := m.flush(ctx, tx); err != nil {
+		if err := m.flush(ctx, tx, o.prepared); err != nil {
 			return res, err
 		}
 		consistent = cp
@@ -339,26 +343,61 @@ func (m *readModel) markRepair(ctx context.Context, tx *sql.Tx) error {
 	return rows.Err()
 }
 
-// flush writes the overview, status and access rows of the dirty families.
-func (m *readModel) flush(ctx context.Context, tx *sql.Tx) error {
+// familyRow is what a flush writes of a family: its families row and its
+// access rows.
+type familyRow struct {
+	status   string
+	overview []byte
+	events   int
+	assigned []string
+}
+
+func familyRowOf(id string, st *family.State) (familyRow, error) {
+	ov, err := json.Marshal(st.Overview())
+	if err != nil {
+		return familyRow{}, fmt.Errorf("overview of %s: %w", id, err)
+	}
+	return familyRow{string(st.Status()), ov, st.Events(), st.Assigned()}, nil
+}
+
+// prepareFlush computes the rows of the dirty families whose states are in
+// memory, for a flush with nothing applied in between. It only reads
+// states, so that it may run while the applier does other work.
+func (m *readModel) prepareFlush() map[string]familyRow {
+	rows := make(map[string]familyRow, len(m.dirty))
+	for id := range m.dirty {
+		if st, ok := m.states[id]; ok {
+			if r, err := familyRowOf(id, st); err == nil {
+				rows[id] = r
+			}
+		}
+	}
+	return rows
+}
+
+// flush writes the overview, status and access rows of the dirty families,
+// taking those in prepared as they are.
+func (m *readModel) flush(ctx context.Context, tx *sql.Tx, prepared map[string]familyRow) error {
 	if len(m.dirty) == 0 {
 		return nil
 	}
 	upsFamily, delAccess, insAccess := tx.StmtContext(ctx, m.upsFamily), tx.StmtContext(ctx, m.delAccess), tx.StmtContext(ctx, m.insAccess)
 	rowCtx := rowContext(ctx)
 	for id, d := range m.dirty {
-		st, err := m.state(ctx, tx, id)
-		if err != nil {
-			return err
+		r, ok := prepared[id]
+		if !ok {
+			st, err := m.state(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if r, err = familyRowOf(id, st); err != nil {
+				return err
+			}
 		}
-		ov, err := json.Marshal(st.Overview())
-		if err != nil {
-			return fmt.Errorf("overview of %s: %w", id, err)
-		}
-		if _, err := upsFamily.ExecContext(rowCtx, id, string(st.Status()), ov, int64(d.last), st.Events()); err != nil {
+		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events); err != nil {
 			return fmt.Errorf("family %s: %w", id, err)
 		}
-		after := st.Assigned()
+		after := r.assigned
 		if !d.force && slices.Equal(after, d.before) {
 			continue
 		}

@@ -3,12 +3,15 @@ package projector_test
 import (
 	"context"
 	"testing"
+
+	"kk.dk/jobogfamilie/services/internal/projector"
 )
 
 // TestBatchSizeDoesNotChangeTheProjection: the same stream projected in
-// batches of up to 1000 and in batches of one gives the same read model.
-// The stream is stored before either projector starts, so the first reads
-// it in full batches.
+// batches of up to 1000, in batches of one, and as a bulk load (indexes
+// built and overviews written at its end) gives the same read model. The
+// stream is stored before any projector starts, so the first and the last
+// read it in full batches.
 func TestBatchSizeDoesNotChangeTheProjection(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
@@ -17,17 +20,28 @@ func TestBatchSizeDoesNotChangeTheProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	last++
-	digest := func(batch int) string {
-		p := newProjector(t, st, t.TempDir(), batch, nil)
+	digest := func(batch int, bulk bool) string {
+		p := newProjector(t, st, t.TempDir(), batch, func(p *projector.Projector) {
+			if bulk {
+				projector.SetBulkThreshold(p, 10)
+			}
+		})
 		defer p.Close()
 		waitPosition(t, p, last)
+		if idx, _ := projector.Indexes(context.Background(), p); len(idx) != 3 {
+			t.Errorf("indexes after batches of %d (bulk load %v): %v", batch, bulk, idx)
+		}
 		d, err := p.Digest(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
 	}
-	if large, single := digest(1000), digest(1); large != single {
+	single := digest(1, false)
+	if large := digest(1000, false); large != single {
 		t.Errorf("batches of 1000 give %s, batches of one %s", large, single)
+	}
+	if bulk := digest(1000, true); bulk != single {
+		t.Errorf("a bulk load gives %s, batches of one %s", bulk, single)
 	}
 }

@@ -131,6 +131,20 @@ func (m *readModel) setBulk(ctx context.Context, on bool) error {
 	return nil
 }
 
+// endBulk ends a bulk load: it builds the timeline's indexes, then
+// flushes. The index build keeps one core busy and leaves the other idle,
+// so the overviews are computed there meanwhile.
+func (m *readModel) endBulk(ctx context.Context) (batchResult, error) {
+	rows := make(chan map[string]familyRow, 1)
+	go func() { rows <- m.prepareFlush() }()
+	err := m.setBulk(ctx, false)
+	prepared := <-rows
+	if err != nil {
+		return batchResult{last: m.checkpoint, consistent: m.consistent}, err
+	}
+	return m.apply(ctx, nil, applyOptions{flush: true, prepared: prepared})
+}
+
 // SchemaVersion is the version the migrations bring a read model to.
 var SchemaVersion = len(migrations)
 

@@ -498,7 +498,9 @@ func (p *Projector) consume(ctx context.Context) error {
 		start := time.Now()
 		p.applyMu.Lock()
 		m := p.model.Load()
-		flush := fl.due(m, b[len(b)-1].pending == 0)
+		caughtUp := b[len(b)-1].pending == 0
+		// A bulk load ends with its own flush, after the index build.
+		flush := fl.due(m, caughtUp) && !(m.bulk && caughtUp)
 		res, err := m.apply(ctx, b, applyOptions{
 			allowGap:     first,
 			flush:        flush,
@@ -506,18 +508,19 @@ func (p *Projector) consume(ctx context.Context) error {
 			afterCommit:  stopping(p.hooks.afterCommit),
 			wants:        p.subs.has,
 		})
-		if res.consistent > p.Position() {
-			// Also when a hook stopped it after the commit.
-			p.setApplied(res.consistent)
-		}
 		if flush && err == nil {
 			fl.done(start)
 		}
-		if err == nil && m.bulk && b[len(b)-1].pending == 0 {
-			err = m.setBulk(ctx, false)
-			if err == nil {
+		if err == nil && m.bulk && caughtUp {
+			var end batchResult
+			if end, err = m.endBulk(ctx); err == nil {
+				res.last, res.consistent = end.last, end.consistent
 				p.log.Info("projector: bulk load done, indexes built", "position", res.last, "took", time.Since(start))
 			}
+		}
+		if res.consistent > p.Position() {
+			// Also when a hook stopped it after the commit.
+			p.setApplied(res.consistent)
 		}
 		p.loading.Store(m.bulk)
 		p.applyMu.Unlock()

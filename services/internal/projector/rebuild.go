@@ -238,10 +238,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			// Build the indexes and write every overview before taking the
 			// live applier's lock, which then waits only for what arrived
 			// meanwhile.
-			if err := m.setBulk(ctx, false); err != nil {
-				return fmt.Errorf("projector: rebuild: %w", err)
-			}
-			if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
+			if _, err := m.endBulk(ctx); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Department is one of the four municipal administrations that emit events.
@@ -74,6 +75,16 @@ type Spec struct {
 	// typ and schemaURL are Type and SchemaURL, made once: every event
 	// read asks for them.
 	typ, schemaURL string
+	// cache is shared by every copy of a catalog Spec; nil in any other.
+	cache *typeCache
+}
+
+// typeCache holds what reading an event of a catalog type needs beyond its
+// Spec, found on first use: at hand in the Spec, it costs no look-up in a
+// map keyed by the type for every event read.
+type typeCache struct {
+	compiled atomic.Pointer[compiled]
+	plan     atomic.Pointer[decodePlan]
 }
 
 // Type is the CloudEvents type, e.g. "dk.kk.jobogfamilie.praktik.started.v1".
@@ -107,7 +118,8 @@ func spec[T any, P interface {
 }](name string, owners []Department, da, en, inv, invDa string) Spec {
 	typ := TypePrefix + name + TypeSuffix
 	return Spec{Name: name, Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa,
-		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json"}
+		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json",
+		cache: &typeCache{}}
 }
 
 func owners(d ...Department) []Department { return d }
@@ -230,16 +242,20 @@ type SubjectParts struct {
 // ParseSubject splits a subject made by Subject. It does not require the name
 // to be in the catalog, so that unknown types can be reported by name.
 func ParseSubject(subject string) (SubjectParts, error) {
-	tok := strings.SplitN(subject, ".", 4)
-	if len(tok) != 4 || tok[0] != SubjectRoot || tok[3] == "" {
+	// strings.SplitN(subject, ".", 4), without allocating its result:
+	// every stored event's subject is parsed.
+	root, rest, ok1 := strings.Cut(subject, ".")
+	family, rest, ok2 := strings.Cut(rest, ".")
+	dept, name, ok3 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || !ok3 || root != SubjectRoot || name == "" {
 		return SubjectParts{}, fmt.Errorf("%w: %q is not families.<familyId>.<dept>.<name>", ErrSubject, subject)
 	}
-	if !ValidID(tok[1]) {
-		return SubjectParts{}, fmt.Errorf("%w: family id %q", ErrSubject, tok[1])
+	if !ValidID(family) {
+		return SubjectParts{}, fmt.Errorf("%w: family id %q", ErrSubject, family)
 	}
-	d, ok := ParseDepartment(tok[2])
+	d, ok := ParseDepartment(dept)
 	if !ok {
-		return SubjectParts{}, fmt.Errorf("%w: department %q", ErrSubject, tok[2])
+		return SubjectParts{}, fmt.Errorf("%w: department %q", ErrSubject, dept)
 	}
-	return SubjectParts{FamilyID: tok[1], Department: d, Name: tok[3]}, nil
+	return SubjectParts{FamilyID: family, Department: d, Name: name}, nil
 }

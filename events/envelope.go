@@ -22,6 +22,20 @@ type Envelope struct {
 	FamilyID string
 	// Data is the typed payload, e.g. *PraktikStarted.
 	Data Payload
+	// source is Event.Source() as validation read it, "" in an envelope
+	// made elsewhere.
+	source string
+}
+
+// Source is the CloudEvent source, Event.Source(). The SDK writes that
+// afresh from a parsed URL on every call; an envelope that Validate,
+// Decode or DecodeStored made keeps the string it checked instead (so it
+// does not follow later changes to Event).
+func (e Envelope) Source() string {
+	if e.source != "" {
+		return e.source
+	}
+	return e.Event.Source()
 }
 
 // ID is the CloudEvent id.

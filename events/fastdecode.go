@@ -25,12 +25,37 @@ func decodePlain(data []byte, v any) bool {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false
 	}
-	p := planFor(rv.Type().Elem())
+	return decodeByPlan(planFor(rv.Type().Elem()), data, rv.Elem())
+}
+
+// decodePlain is decodePlain for v, a payload of this type, with the plan
+// that the Spec keeps once it has it.
+func (s Spec) decodePlain(data []byte, v Payload) bool {
+	if s.cache == nil {
+		return decodePlain(data, v)
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return false
+	}
+	p := s.cache.plan.Load()
+	if p == nil || p.typ != rv.Type().Elem() {
+		if p = planFor(rv.Type().Elem()); p == nil {
+			return false
+		}
+		s.cache.plan.Store(p)
+	}
+	return decodeByPlan(p, data, rv.Elem())
+}
+
+// decodeByPlan decodes data into v by p, the plan of v's type (nil: no
+// plain decoding).
+func decodeByPlan(p *decodePlan, data []byte, v reflect.Value) bool {
 	if p == nil {
 		return false
 	}
 	d := plainDecoder{b: data}
-	if !d.value(p, rv.Elem()) {
+	if !d.value(p, v) {
 		return false
 	}
 	d.ws()
@@ -43,7 +68,7 @@ func decodePlain(data []byte, v any) bool {
 // takes decodePlain's way.
 func (s Spec) DecodeData(data []byte) (Payload, error) {
 	p := s.NewData()
-	if decodePlain(data, p) {
+	if s.decodePlain(data, p) {
 		return p, nil
 	}
 	p = s.NewData()
@@ -198,6 +223,9 @@ func (d *plainDecoder) str() ([]byte, bool) {
 	start := d.i + 1
 	ascii := true
 	for j := start; j < len(d.b); j++ {
+		if plainASCII[d.b[j]] {
+			continue
+		}
 		switch c := d.b[j]; {
 		case c == '"':
 			s := d.b[start:j]

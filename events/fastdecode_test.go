@@ -21,7 +21,13 @@ func stdDecode(spec Spec, data []byte) (Payload, error) {
 func sameAsStd(t *testing.T, spec Spec, data []byte) bool {
 	t.Helper()
 	got := spec.NewData()
-	if !decodePlain(data, got) {
+	ok := decodePlain(data, got)
+	// The way validateData takes, with the plan the Spec keeps.
+	kept := spec.NewData()
+	if spec.decodePlain(data, kept) != ok || (ok && !reflect.DeepEqual(kept, got)) {
+		t.Fatalf("%s: Spec.decodePlain does not agree with decodePlain on %s", spec.Name, data)
+	}
+	if !ok {
 		return false
 	}
 	want, err := stdDecode(spec, data)

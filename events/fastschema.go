@@ -534,6 +534,14 @@ func (w *fastWalker) str() (start, end int, escaped, ascii, ok bool) {
 	start = w.i
 	ascii = true
 	for w.i < len(w.b) {
+		// The printable ASCII run, with a local index (w.i is memory).
+		i := w.i
+		for i < len(w.b) && plainASCII[w.b[i]] {
+			i++
+		}
+		if w.i = i; w.i >= len(w.b) {
+			break
+		}
 		c := w.b[w.i]
 		switch {
 		case c == '"':
@@ -661,7 +669,7 @@ func (w *fastWalker) string(n *fastNode, key []span) bool {
 		// JSON Schema counts code points.
 		count := len(s)
 		if !ascii || escaped {
-			count = utf8.RuneCount(s)
+			count = runeCount(s)
 		}
 		if count < n.minLength || (n.maxLength >= 0 && count > n.maxLength) {
 			return false
@@ -682,6 +690,19 @@ func (w *fastWalker) string(n *fastNode, key []span) bool {
 		}
 	}
 	return true
+}
+
+// runeCount is utf8.RuneCount(s) for s that is valid UTF-8, as str and
+// unescape make sure: the bytes that begin a code point. utf8.RuneCount
+// copies an s of more than 32 bytes into a new string first.
+func runeCount(s []byte) int {
+	n := 0
+	for _, c := range s {
+		if c&0xC0 != 0x80 {
+			n++
+		}
+	}
+	return n
 }
 
 // isDate reports whether s is a date as jsonschema v6 checks format

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -130,11 +128,19 @@ const contentTypeJSON = "application/json"
 // catalog rules; call Validate for those. Every error is an *Error of
 // KindMalformed.
 func ParseStructured(b []byte) (cloudevents.Event, error) {
-	ps, members := checkJSONMembers(b, "", MaxDepth)
+	var attrs attrSet
+	return parseStructured(b, &attrs)
+}
+
+// parseStructured is ParseStructured that also leaves the string
+// attributes the event was assembled from in attrs, for validate.
+func parseStructured(b []byte, attrs *attrSet) (cloudevents.Event, error) {
+	var c jsonChecker
+	ps, members := checkJSONMembers(&c, b, "", MaxDepth)
 	if len(ps) > 0 {
 		return cloudevents.Event{}, malformed(ps)
 	}
-	ev, ps := parseMembers(members, "")
+	ev, ps := parseMembers(members, "", attrs)
 	if len(ps) > 0 {
 		return cloudevents.Event{}, malformed(ps)
 	}
@@ -164,7 +170,8 @@ func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	evs := make([]cloudevents.Event, len(members))
 	var all []Problem
 	for i := range members {
-		ev, ps := parseMembers(members[i], "/"+strconv.Itoa(i))
+		var attrs attrSet
+		ev, ps := parseMembers(members[i], "/"+strconv.Itoa(i), &attrs)
 		evs[i] = ev
 		all = append(all, ps...)
 	}
@@ -241,7 +248,7 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 	case !isJSONContentType(contentTypes[0]):
 		ps = append(ps, Problem{"/" + attrDataContentType, "Content-Type must be application/json"})
 	}
-	data, dps := parseData(body, "/"+attrData, false)
+	data, dps := parseData(body, "", false, false)
 	ps = append(ps, dps...)
 	ev, aps := assemble("", &attrs, exts, data)
 	ps = append(ps, aps...)
@@ -252,9 +259,9 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 }
 
 // parseMembers reads one structured event from its top-level members (nil
-// when it is not a JSON object). A name appears once: checkJSON refuses
-// duplicates.
-func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem) {
+// when it is not a JSON object) and leaves its string attributes in attrs,
+// which must be empty. A name appears once: checkJSON refuses duplicates.
+func parseMembers(members []member, prefix string, attrs *attrSet) (cloudevents.Event, []Problem) {
 	if members == nil {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
@@ -271,17 +278,28 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 			found = append(found, memberProblem{name, p})
 		}
 	}
-	var attrs attrSet
 	var exts map[string]any
 	var data []byte
 	hasData := false
+	// The attributes that differ from event to event, id, subject and
+	// time, are copied out of the document into values, which holds them
+	// all in one allocation rather than one each.
+	var values strings.Builder
+	n := 0
+	for _, m := range members {
+		switch m.name {
+		case attrID, attrSubject, attrTime:
+			n += len(m.raw)
+		}
+	}
+	values.Grow(n)
 	for _, m := range members {
 		name, raw := m.name, m.raw
 		// The pointer is only needed for a problem.
 		ptr := func() string { return prefix + "/" + escapeToken(name) }
 		switch name {
 		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema, attrDataContentType:
-			s, ok := jsonString(raw)
+			s, ok := attrString(name, raw, &values)
 			if !ok {
 				problem(name, Problem{ptr(), "must be a JSON string"})
 				continue
@@ -298,7 +316,7 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 		case attrData:
 			hasData = true
 			var dps []Problem
-			data, dps = parseData(raw, ptr(), true)
+			data, dps = parseData(raw, prefix, true, m.compact)
 			problem(name, dps...)
 		default:
 			v, detail := extensionValue(name, raw)
@@ -320,7 +338,7 @@ func parseMembers(members []member, prefix string) (cloudevents.Event, []Problem
 	if !hasData {
 		ps = append(ps, Problem{prefix + "/" + attrData, "required: the event's data as a JSON object"})
 	}
-	ev, aps := assemble(prefix, &attrs, exts, data)
+	ev, aps := assemble(prefix, attrs, exts, data)
 	return ev, append(ps, aps...)
 }
 
@@ -366,25 +384,29 @@ func (a *attrSet) get(name string) (string, bool) {
 
 // parseData checks that raw, the event's data, is one strict JSON object and
 // returns it compacted: stored events are written one per line (NATS
-// messages, JSON Lines exports), so data must not carry newlines.
-func parseData(raw []byte, ptr string, checked bool) ([]byte, []Problem) {
+// messages, JSON Lines exports), so data must not carry newlines. Problems
+// point at prefix + "/data", a pointer made only for a problem. checked
+// says that raw was held to checkJSON already, compact that it was found
+// to be compact then.
+func parseData(raw []byte, prefix string, checked, compact bool) ([]byte, []Problem) {
+	ptr := func() string { return prefix + "/" + attrData }
 	// Data sits one level inside the event; inside a structured event the
 	// whole document has been checked already.
 	if !checked {
-		if ps := checkJSON(raw, ptr, MaxDepth-1); len(ps) > 0 {
+		if ps := checkJSON(raw, ptr(), MaxDepth-1); len(ps) > 0 {
 			return nil, ps
 		}
 	}
 	if firstByte(raw) != '{' {
-		return nil, []Problem{{ptr, "must be a JSON object"}}
+		return nil, []Problem{{ptr(), "must be a JSON object"}}
 	}
-	if compactJSON(raw) {
+	if compact || compactJSON(raw) {
 		// As ingest stores it: compacting would only copy it.
 		return raw, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, []Problem{{ptr, "must be a JSON object"}}
+		return nil, []Problem{{ptr(), "must be a JSON object"}}
 	}
 	return buf.Bytes(), nil
 }
@@ -400,9 +422,10 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 		}
 	}
 	var (
-		t      time.Time
-		source url.URL
-		schema *types.URI
+		t         time.Time
+		source    url.URL
+		schema    url.URL
+		hasSchema bool
 	)
 	for i, name := range attrNames {
 		if !attrs.set[i] {
@@ -461,7 +484,7 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 				ps = append(ps, Problem{ptr(), "must be an absolute URI"})
 				break
 			}
-			schema = &types.URI{URL: u}
+			schema, hasSchema = u, true
 		}
 	}
 	if len(ps) > 0 {
@@ -471,19 +494,21 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 	// What the SDK's setters make of the values checked above (none of
 	// them empty or padded with white space), without parsing the URIs
 	// again: TestAssembleAsTheSetters holds the two to each other.
-	subject, _ := attrs.get(attrSubject)
-	id, _ := attrs.get(attrID)
-	typ, _ := attrs.get(attrType)
-	contentType := contentTypeJSON
-	ev := cloudevents.Event{Context: &event.EventContextV1{
-		ID:              id,
+	ec := &eventContext{contentType: contentTypeJSON, time: types.Timestamp{Time: t}}
+	ec.subject, _ = attrs.get(attrSubject)
+	ec.ctx = event.EventContextV1{
 		Source:          types.URIRef{URL: source},
-		Type:            typ,
-		Subject:         &subject,
-		Time:            &types.Timestamp{Time: t},
-		DataContentType: &contentType,
-		DataSchema:      schema,
-	}}
+		Subject:         &ec.subject,
+		Time:            &ec.time,
+		DataContentType: &ec.contentType,
+	}
+	ec.ctx.ID, _ = attrs.get(attrID)
+	ec.ctx.Type, _ = attrs.get(attrType)
+	if hasSchema {
+		ec.schema = types.URI{URL: schema}
+		ec.ctx.DataSchema = &ec.schema
+	}
+	ev := cloudevents.Event{Context: &ec.ctx}
 	extNames := make([]string, 0, len(exts))
 	for k := range exts {
 		extNames = append(extNames, k)
@@ -498,37 +523,53 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 	return ev, ps
 }
 
-// absoluteURIs remembers dataschema values that passed absoluteURI: nearly
-// every event carries its type's schema URL, one of a few dozen, and
-// parsing it again for every stored event was a tenth of decoding one.
-var absoluteURIs struct {
-	sync.Map // string -> url.URL
-	n        atomic.Int32
+// eventContext is the SDK's context of an event together with the values
+// its attribute pointers point to, so that assemble allocates them once,
+// not five times: every stored event read is assembled.
+type eventContext struct {
+	ctx         event.EventContextV1
+	subject     string
+	contentType string
+	time        types.Timestamp
+	schema      types.URI
 }
 
-// maxAbsoluteURIs bounds absoluteURIs, whatever clients send.
-const maxAbsoluteURIs = 256
+// schemaURLs are the catalog's schema URLs, parsed once, each as
+// absoluteURI would: nearly every event carries its type's as dataschema,
+// and parsing it again for every stored event was a tenth of decoding one.
+// Built once and only read, it needs no lock.
+var schemaURLs = func() map[string]url.URL {
+	m := map[string]url.URL{}
+	for _, s := range catalog {
+		if u, ok := parseAbsoluteURI(s.SchemaURL()); ok {
+			m[s.SchemaURL()] = u
+		}
+	}
+	return m
+}()
 
 // absoluteURI parses v, which must be an absolute URI that url.URL writes
 // back as it is.
 func absoluteURI(v string) (url.URL, bool) {
-	if u, ok := absoluteURIs.Load(v); ok {
-		return u.(url.URL), true
+	if u, ok := schemaURLs[v]; ok {
+		return u, true
 	}
+	return parseAbsoluteURI(v)
+}
+
+func parseAbsoluteURI(v string) (url.URL, bool) {
 	u, err := url.Parse(v)
 	if err != nil || !u.IsAbs() || u.String() != v {
 		return url.URL{}, false
-	}
-	if absoluteURIs.n.Load() < maxAbsoluteURIs {
-		if _, loaded := absoluteURIs.LoadOrStore(v, *u); !loaded {
-			absoluteURIs.n.Add(1)
-		}
 	}
 	return *u, true
 }
 
 // fieldErrors reports what the SDK's setters refused, keyed by attribute.
 func fieldErrors(prefix string, ev cloudevents.Event) []Problem {
+	if len(ev.FieldErrors) == 0 {
+		return nil
+	}
 	keys := make([]string, 0, len(ev.FieldErrors))
 	for k := range ev.FieldErrors {
 		keys = append(keys, k)
@@ -586,6 +627,59 @@ func isJSONContentType(s string) bool {
 		}
 	}
 	return true
+}
+
+// commonAttrs are the attribute values that most events share, each
+// mapped to itself: the catalog's types and schema URLs and the
+// departments' sources.
+var commonAttrs = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range catalog {
+		m[s.Type()], m[s.SchemaURL()] = s.Type(), s.SchemaURL()
+	}
+	for _, d := range Departments {
+		src := "/departments/" + string(d)
+		m[src] = src
+	}
+	return m
+}()
+
+// attrString is jsonString for the value of the attribute name, which
+// allocates less: a value that most events share is a constant's or
+// commonAttrs' string rather than a copy of its own, and id, subject and
+// time are appended to values, which has room for them, as a part of its
+// string. (A Builder only ever appends to its bytes, so a string it
+// returned earlier never changes.)
+func attrString(name string, raw []byte, values *strings.Builder) (string, bool) {
+	// The test of jsonString's own fast way: the document has been held
+	// to checkJSON, so a string without a backslash holds its value as it
+	// is. Any other (no value of commonAttrs holds a quote or a
+	// backslash) is jsonString's.
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return jsonString(raw)
+	}
+	inner := raw[1 : len(raw)-1]
+	switch name {
+	case attrSpecVersion:
+		if string(inner) == cloudevents.VersionV1 {
+			return cloudevents.VersionV1, true
+		}
+	case attrDataContentType:
+		if string(inner) == contentTypeJSON {
+			return contentTypeJSON, true
+		}
+	case attrSource, attrType, attrDataSchema:
+		if s, ok := commonAttrs[string(inner)]; ok {
+			return s, true
+		}
+	case attrID, attrSubject, attrTime:
+		if values.Cap()-values.Len() >= len(inner) {
+			start := values.Len()
+			values.Write(inner)
+			return values.String()[start:], true
+		}
+	}
+	return jsonString(raw)
 }
 
 func jsonString(raw []byte) (string, bool) {

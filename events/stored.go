@@ -18,28 +18,33 @@ func DecodeStored(subject string, data []byte, recorded time.Time) (Envelope, er
 	if err != nil {
 		return Envelope{}, &Error{Kind: KindMalformed, Detail: "subject: " + err.Error()}
 	}
-	ev, err := ParseStructured(data)
+	var attrs attrSet
+	ev, err := parseStructured(data, &attrs)
 	if err != nil {
 		return Envelope{}, err
 	}
-	// ParseStructured held the whole document, data included, to checkJSON.
-	env, err := Validator{Now: func() time.Time { return recorded }}.validate(ev, true)
+	env, err := Validator{Now: func() time.Time { return recorded }}.validate(ev, &attrs)
 	if err != nil {
 		return Envelope{}, err
 	}
-	var detail string
-	switch {
-	case env.FamilyID != parts.FamilyID:
-		detail = fmt.Sprintf("subject/family mismatch: subject names family %q, the event's subject is %q", parts.FamilyID, env.FamilyID)
-	case env.Department != parts.Department:
-		detail = fmt.Sprintf("subject/department mismatch: subject names %s, the event's source is %s", parts.Department, env.Department)
-	case env.Spec.Name != parts.Name:
-		detail = fmt.Sprintf("subject/type mismatch: subject names %q, the event's type is %q", parts.Name, env.Spec.Name)
-	case !env.Spec.OwnedBy(env.Department):
-		detail = fmt.Sprintf("type %s is not owned by department %s", env.Spec.Name, env.Department)
-	}
-	if detail != "" {
+	if detail := storedMismatch(parts, env); detail != "" {
 		return Envelope{}, &Error{Kind: KindInvalid, Detail: detail}
 	}
 	return env, nil
+}
+
+// storedMismatch says how a valid event disagrees with the subject it is
+// stored under, or "".
+func storedMismatch(parts SubjectParts, env Envelope) string {
+	switch {
+	case env.FamilyID != parts.FamilyID:
+		return fmt.Sprintf("subject/family mismatch: subject names family %q, the event's subject is %q", parts.FamilyID, env.FamilyID)
+	case env.Department != parts.Department:
+		return fmt.Sprintf("subject/department mismatch: subject names %s, the event's source is %s", parts.Department, env.Department)
+	case env.Spec.Name != parts.Name:
+		return fmt.Sprintf("subject/type mismatch: subject names %q, the event's type is %q", parts.Name, env.Spec.Name)
+	case !env.Spec.OwnedBy(env.Department):
+		return fmt.Sprintf("type %s is not owned by department %s", env.Spec.Name, env.Department)
+	}
+	return ""
 }

@@ -13,8 +13,8 @@ import (
 // parser leave out. It reports invalid JSON, invalid UTF-8 and lone
 // surrogate escapes (which decoders silently turn into U+FFFD), duplicate
 // object members (which decoders resolve as "last one wins", so two readers
-// could see different events), nesting deeper than limit, and data after
-// the value. Pointers are prefixed with base.
+// could see different events), nesting deeper than limit (at most
+// maxCheckDepth), and data after the value. Pointers are prefixed with base.
 //
 // It is a single pass over the bytes that allocates only for the pointer of
 // a problem: every stored event goes through it when ingest and the
@@ -26,13 +26,16 @@ func checkJSON(b []byte, base string, limit int) []Problem {
 
 // checkJSONMembers is checkJSON that also returns the members of the
 // top-level value when it is an object (nil otherwise), in the same pass.
-func checkJSONMembers(b []byte, base string, limit int) ([]Problem, []member) {
-	c := jsonChecker{b: b, base: base, limit: limit, top: make([]member, 0, topMembers)}
+// c is a zero jsonChecker of the caller's: the members of a typical event
+// are held in it and so need no allocation (a checker of checkJSONMembers'
+// own could not be returned from).
+func checkJSONMembers(c *jsonChecker, b []byte, base string, limit int) ([]Problem, []member) {
+	c.b, c.base, c.limit, c.collectTop = b, base, limit, true
 	ps := c.run()
 	if firstByte(b) != '{' {
 		return ps, nil
 	}
-	return ps, c.top
+	return ps, c.collected()
 }
 
 // checkJSONElements is checkJSON that also returns, when the top-level
@@ -47,17 +50,34 @@ func checkJSONElements(b []byte, base string, limit int) ([]Problem, [][]member)
 	return ps, c.members
 }
 
+// maxCheckDepth is the deepest limit checkJSON takes: a batch's, one level
+// more than an event's.
+const maxCheckDepth = MaxDepth + 1
+
 type jsonChecker struct {
 	b     []byte
 	i     int
 	base  string
 	limit int
-	// path leads to the value being read; it becomes a pointer only when
-	// a problem is reported.
-	path []pathElem
-	ps   []Problem
-	// top, when not nil, collects the members of the top-level object.
-	top []member
+	// path[:npath] leads to the value being read; it becomes a pointer
+	// only when a problem is reported. Each level of nesting adds one
+	// element, so limit bounds npath. An array in place, not a slice that
+	// grows, so that the checker needs no allocation of its own.
+	path  [maxCheckDepth]pathElem
+	npath int
+	ps    []Problem
+	// spaces counts the bytes of white space skipped so far.
+	spaces int
+	// collectTop says to collect the members of the object at topDepth
+	// (in a batch, of the element being read): into top while they fit
+	// (ntop counts them), then into more, which holds them all. An array
+	// in place again: escape analysis does not tell the checker's fields
+	// apart, so any slice or pointer it held to the caller's memory would
+	// move that memory to the heap.
+	collectTop bool
+	top        [topMembers]member
+	ntop       int
+	more       []member
 	// members, when collecting is set, collects for each element of the
 	// top-level array its members when it is an object (nil otherwise).
 	collecting bool
@@ -68,6 +88,9 @@ type jsonChecker struct {
 type member struct {
 	name string
 	raw  []byte
+	// compact says that raw has no white space outside its strings, as
+	// compactJSON would find: the checker skipped none inside it.
+	compact bool
 }
 
 // memberName is string(key), without a copy for the names every event has.
@@ -107,6 +130,27 @@ func (c *jsonChecker) topDepth() int {
 	return 0
 }
 
+// addTop records a member of the object at topDepth.
+func (c *jsonChecker) addTop(m member) {
+	if c.more == nil && c.ntop < len(c.top) {
+		c.top[c.ntop] = m
+		c.ntop++
+		return
+	}
+	if c.more == nil {
+		c.more = append(make([]member, 0, 2*len(c.top)), c.top[:]...)
+	}
+	c.more = append(c.more, m)
+}
+
+// collected returns the members addTop recorded, not nil.
+func (c *jsonChecker) collected() []member {
+	if c.more != nil {
+		return c.more
+	}
+	return c.top[:c.ntop]
+}
+
 // run checks the whole of c.b, as checkJSON does.
 func (c *jsonChecker) run() []Problem {
 	c.ws()
@@ -132,7 +176,7 @@ type pathElem struct {
 func (c *jsonChecker) ptr() string {
 	var sb strings.Builder
 	sb.WriteString(c.base)
-	for _, e := range c.path {
+	for _, e := range c.path[:c.npath] {
 		sb.WriteByte('/')
 		if e.key == nil {
 			sb.WriteString(strconv.Itoa(e.idx))
@@ -161,6 +205,7 @@ func (c *jsonChecker) ws() {
 		switch c.b[c.i] {
 		case ' ', '\t', '\n', '\r':
 			c.i++
+			c.spaces++
 		default:
 			return
 		}
@@ -258,6 +303,16 @@ func (c *jsonChecker) str(key bool) ([]byte, bool) {
 	c.i++
 	escaped := false
 	for c.i < len(c.b) {
+		// Most of a string is printable ASCII, which needs no more than
+		// a look in plainASCII, and a local index (c.i is memory).
+		i := c.i
+		for i < len(c.b) && plainASCII[c.b[i]] {
+			i++
+		}
+		c.i = i
+		if c.i >= len(c.b) {
+			break
+		}
 		ch := c.b[c.i]
 		switch {
 		case ch == '"':
@@ -293,6 +348,15 @@ func (c *jsonChecker) str(key bool) ([]byte, bool) {
 	}
 	return nil, c.syntax("")
 }
+
+// plainASCII holds the bytes that stand for themselves in a JSON string:
+// printable ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // escape reads one escape sequence at c.i (on its backslash), including a
 // whole surrogate pair; a surrogate that is not part of a pair is refused.
@@ -354,7 +418,8 @@ func (c *jsonChecker) object(depth int) bool {
 		if key == nil {
 			key = []byte{}
 		}
-		c.path = append(c.path, pathElem{key: key})
+		c.path[c.npath] = pathElem{key: key}
+		c.npath++
 		for _, k := range keys {
 			if bytes.Equal(k, key) {
 				c.ps = append(c.ps, Problem{c.ptr(), "duplicate member " + strconv.Quote(string(key))})
@@ -368,14 +433,14 @@ func (c *jsonChecker) object(depth int) bool {
 		}
 		c.i++
 		c.ws()
-		start := c.i
+		start, spaces := c.i, c.spaces
 		if !c.value(depth + 1) {
 			return false
 		}
-		if c.top != nil && depth == c.topDepth() {
-			c.top = append(c.top, member{memberName(key), c.b[start:c.i]})
+		if c.collectTop && depth == c.topDepth() {
+			c.addTop(member{memberName(key), c.b[start:c.i], c.spaces == spaces})
 		}
-		c.path = c.path[:len(c.path)-1]
+		c.npath--
 		c.ws()
 		if c.i >= len(c.b) {
 			return c.syntax("")
@@ -400,22 +465,28 @@ func (c *jsonChecker) array(depth int) bool {
 		return true
 	}
 	for idx := 0; ; idx++ {
-		c.path = append(c.path, pathElem{idx: idx})
+		c.path[c.npath] = pathElem{idx: idx}
+		c.npath++
 		c.ws()
 		collect := depth == 0 && c.collecting
 		if collect {
-			c.top = nil
-			if c.i < len(c.b) && c.b[c.i] == '{' {
-				c.top = make([]member, 0, topMembers)
-			}
+			c.collectTop = c.i < len(c.b) && c.b[c.i] == '{'
+			c.ntop, c.more = 0, nil
 		}
 		if !c.value(depth + 1) {
 			return false
 		}
 		if collect {
-			c.members = append(c.members, c.top)
+			// The element's own copy: the next one reuses the buffer.
+			var ms []member
+			if c.collectTop {
+				ms = make([]member, len(c.collected()))
+				copy(ms, c.collected())
+			}
+			c.members = append(c.members, ms)
+			c.collectTop = false
 		}
-		c.path = c.path[:len(c.path)-1]
+		c.npath--
 		c.ws()
 		if c.i >= len(c.b) {
 			return c.syntax("")

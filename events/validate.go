@@ -161,12 +161,15 @@ func detailFor(k Kind) string {
 }
 
 // Validate is the package function Validate with this validator's clock.
-func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) { return v.validate(ev, false) }
+func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) { return v.validate(ev, nil) }
 
-// validate is Validate; dataChecked says that the event's data was held to
-// checkJSON already, as ParseStructured holds the whole document, so that
-// DecodeStored does not check every stored event's data twice.
-func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, error) {
+// validate is Validate. parsed, when not nil, holds the string attributes
+// ParseStructured assembled ev from, so that DecodeStored does not pay
+// twice for what parsing did already: the data was held to checkJSON with
+// the whole document, and source and dataschema are the strings the SDK
+// would write afresh from its parsed URLs on every call (assemble accepts
+// only URIs that the SDK writes back as they were sent).
+func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, error) {
 	var ps problems
 	if ev.Context == nil {
 		ps.add(KindMalformed, "", "not a CloudEvent: no attributes")
@@ -199,8 +202,15 @@ func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, e
 			ps.add(KindInvalid, "/"+attrID, detail)
 		}
 	}
+	var src, schema string
+	if parsed != nil {
+		src, _ = parsed.get(attrSource)
+		schema, _ = parsed.get(attrDataSchema)
+	} else {
+		src, schema = ev.Source(), ev.DataSchema()
+	}
 	var dept Department
-	if src := ev.Source(); present(attrSource, src) {
+	if present(attrSource, src) {
 		if name, ok := sourceDepartment(src); !ok {
 			ps.add(KindInvalid, "/"+attrSource, "must be /departments/<dept> or /departments/<dept>/<system>")
 		} else if d, ok := ParseDepartment(name); !ok {
@@ -246,7 +256,7 @@ func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, e
 	// A client that names another schema than the one its data is checked
 	// against is out of step with the catalog; better to say so than to
 	// store an event that claims to follow a schema it was never held to.
-	if ds := ev.DataSchema(); ds != "" && known && ds != spec.SchemaURL() {
+	if schema != "" && known && schema != spec.SchemaURL() {
 		ps.add(KindInvalid, "/"+attrDataSchema, "must be "+spec.SchemaURL()+" or absent")
 	}
 
@@ -257,7 +267,7 @@ func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, e
 	case len(raw) == 0:
 		ps.add(KindMalformed, "/"+attrData, "required: the event's data as a JSON object")
 	default:
-		if dps := checkData(raw, dataChecked); len(dps) > 0 {
+		if dps := checkData(raw, parsed != nil); len(dps) > 0 {
 			for _, p := range dps {
 				ps.add(KindMalformed, p.Pointer, p.Detail)
 			}
@@ -275,7 +285,7 @@ func (v Validator) validate(ev cloudevents.Event, dataChecked bool) (Envelope, e
 	if err := ps.err(); err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{Event: ev, Spec: spec, Department: dept, FamilyID: ev.Subject(), Data: data}, nil
+	return Envelope{Event: ev, Spec: spec, Department: dept, FamilyID: ev.Subject(), Data: data, source: src}, nil
 }
 
 // checkEventID returns why id is not acceptable, or "". Ids are printable
@@ -295,7 +305,7 @@ func checkEventID(id string) string {
 // validateData checks raw against the type's schema, decodes it into the
 // typed payload and applies the Go-level rules.
 func validateData(ps *problems, spec Spec, raw []byte) Payload {
-	cs := compiledEntry(spec.Type())
+	cs := spec.compiledEntry()
 	if cs.err != nil {
 		ps.add(KindInvalid, "/"+attrType, cs.err.Error())
 		return nil
@@ -329,7 +339,7 @@ func validateData(ps *problems, spec Spec, raw []byte) Payload {
 	// encoding/json would, at a fraction of the cost; anything else is
 	// decoded afresh by encoding/json, which also explains what is wrong.
 	data := spec.NewData()
-	if !decodePlain(raw, data) {
+	if !spec.decodePlain(raw, data) {
 		data = spec.NewData()
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
@@ -430,6 +440,21 @@ func compiledEntry(ceType string) *compiled {
 		raw, _ := schemas.Lookup(ceType)
 		cs.fast, cs.fastErr = compileFast(raw)
 	})
+	return cs
+}
+
+// compiledEntry is compiledEntry(s.Type()), which a catalog Spec keeps
+// once it has it. The entry is still made in schemaCache, so that the
+// first uses of a type share one compilation however they look it up.
+func (s Spec) compiledEntry() *compiled {
+	if s.cache == nil {
+		return compiledEntry(s.Type())
+	}
+	cs := s.cache.compiled.Load()
+	if cs == nil {
+		cs = compiledEntry(s.Type())
+		s.cache.compiled.Store(cs)
+	}
 	return cs
 }
 

@@ -522,6 +522,7 @@ func TestValidateConcurrently(t *testing.T) {
 	t.Parallel()
 	// A fresh cache entry, so that the first uses race to compile it.
 	schemaCache.Delete(praktikType)
+	byType[praktikType].cache.compiled.Store(nil)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {

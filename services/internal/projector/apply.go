@@ -51,7 +51,7 @@ func (m *message) decode() {
 	}
 	if m.reason == "" {
 		m.title = events.Title(m.env)
-		m.actor = m.env.Event.Source()
+		m.actor = m.env.Source()
 		ev := m.env.Event
 		m.row = []any{int64(m.seq), m.env.FamilyID, ev.ID(), ev.Time().UnixNano(), m.recorded.UnixNano(),
 			string(m.env.Department), ev.Type(), m.title, ev.Data(), m.actor}

@@ -207,13 +207,14 @@ func (f *Follower) session(ctx context.Context) error {
 			end := b[len(b)-1].pending == 0
 			f.applyMu.Lock()
 			start := time.Now()
-			flush := fl.due(m, end)
+			// A bulk load ends with its own flush, after the index build.
+			flush := fl.due(m, end) && !(m.bulk && end)
 			res, aerr := m.apply(ctx, b, applyOptions{allowGap: first, flush: flush})
 			if aerr == nil && flush {
 				fl.done(start)
 			}
 			if aerr == nil && m.bulk && end {
-				aerr = m.setBulk(ctx, false)
+				res, aerr = m.endBulk(ctx)
 			}
 			f.loading.Store(m.bulk)
 			f.applyMu.Unlock()

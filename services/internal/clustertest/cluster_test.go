@@ -47,6 +47,15 @@ func freePort(t *testing.T) int {
 
 func (n *node) start(t *testing.T) {
 	t.Helper()
+	if err := n.tryStart(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart starts the node on its ports. A server that cannot listen on
+// them (another process took a port between freePort and now) is never
+// ready, and says nothing when started without a log.
+func (n *node) tryStart(ready time.Duration) error {
 	opts := &server.Options{
 		ServerName: n.name, Host: "127.0.0.1", Port: n.port,
 		JetStream: true, StoreDir: n.dir, NoSigs: true, NoLog: true,
@@ -55,13 +64,16 @@ func (n *node) start(t *testing.T) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(20 * time.Second) {
-		t.Fatalf("%s not ready", n.name)
+	if !srv.ReadyForConnections(ready) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fmt.Errorf("%s not ready", n.name)
 	}
 	n.srv = srv
+	return nil
 }
 
 func (n *node) stop() {
@@ -74,19 +86,31 @@ func (n *node) stop() {
 
 func startCluster(t *testing.T) []*node {
 	t.Helper()
-	nodes := make([]*node, 3)
-	for i := range nodes {
-		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), port: freePort(t), route: freePort(t), dir: t.TempDir()}
-	}
-	for _, n := range nodes {
-		for _, o := range nodes {
-			if o != n {
-				n.routes = append(n.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", o.route)})
+	// Ports are chosen before the servers start, because each node's
+	// routes name the others'; with every package's tests running at once,
+	// another process may take one meanwhile. Then the cluster starts again
+	// on fresh ports.
+	var nodes []*node
+	for attempt := 1; ; attempt++ {
+		nodes = newNodes(t)
+		err := func() error {
+			for _, n := range nodes {
+				if err := n.tryStart(10 * time.Second); err != nil {
+					return err
+				}
 			}
+			return nil
+		}()
+		if err == nil {
+			break
 		}
-	}
-	for _, n := range nodes {
-		n.start(t)
+		for _, n := range nodes {
+			n.stop()
+		}
+		if attempt == 3 {
+			t.Fatalf("the cluster did not start in %d attempts: %v", attempt, err)
+		}
+		t.Logf("attempt %d: %v; starting again on other ports", attempt, err)
 	}
 	t.Cleanup(func() {
 		for _, n := range nodes {
@@ -101,6 +125,22 @@ func startCluster(t *testing.T) []*node {
 		}
 		return fmt.Errorf("no JetStream meta leader yet")
 	})
+	return nodes
+}
+
+// newNodes makes three nodes on fresh ports, each routed to the others.
+func newNodes(t *testing.T) []*node {
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), port: freePort(t), route: freePort(t), dir: t.TempDir()}
+	}
+	for _, n := range nodes {
+		for _, o := range nodes {
+			if o != n {
+				n.routes = append(n.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", o.route)})
+			}
+		}
+	}
 	return nodes
 }
 

@@ -207,8 +207,7 @@ func (f *Follower) session(ctx context.Context) error {
 			end := b[len(b)-1].pending == 0
 			f.applyMu.Lock()
 			start := time.Now()
-			// A bulk load ends with its own flush, after the index build.
-			flush := fl.due(m, end) && !(m.bulk && end)
+			flush := fl.due(m, end)
 			res, aerr := m.apply(ctx, b, applyOptions{allowGap: first, flush: flush})
 			if aerr == nil && flush {
 				fl.done(start)

@@ -136,7 +136,7 @@ func (m *readModel) setBulk(ctx context.Context, on bool) error {
 // so the overviews are computed there meanwhile.
 func (m *readModel) endBulk(ctx context.Context) (batchResult, error) {
 	rows := make(chan map[string]familyRow, 1)
-	go func() { rows <- prepareWhileSorting(m.prepareFlush) }()
+	go func() { rows <- m.prepareFlushBesideSort() }()
 	err := m.setBulk(ctx, false)
 	prepared := <-rows
 	if err != nil {
@@ -145,20 +145,20 @@ func (m *readModel) endBulk(ctx context.Context) (batchResult, error) {
 	return m.apply(ctx, nil, applyOptions{flush: true, prepared: prepared})
 }
 
-// sortingMu serialises prepareWhileSorting, which changes the process's
+// sortingMu serialises prepareFlushBesideSort, which changes the process's
 // GC setting: a rebuild may end its bulk load while the live model does.
 var sortingMu sync.Mutex
 
-// prepareWhileSorting runs prepare while an index build sorts. setBulk
-// returned the heap to the system for the sort's memory; the overviews'
-// JSON is garbage soon after it is made, and under GOGC=300 it would grow
-// the heap back to its limit beside the sort, so it is collected often
-// meanwhile (on a core the build leaves idle).
-func prepareWhileSorting[T any](prepare func() T) T {
+// prepareFlushBesideSort is prepareFlush while an index build sorts.
+// setBulk returned the heap to the system for the sort's memory; the
+// overviews' JSON is garbage soon after it is made, and under GOGC=300 it
+// would grow the heap back to its limit beside the sort, so it is
+// collected often meanwhile (on a core the build leaves idle).
+func (m *readModel) prepareFlushBesideSort() map[string]familyRow {
 	sortingMu.Lock()
 	defer sortingMu.Unlock()
 	defer debug.SetGCPercent(debug.SetGCPercent(50))
-	return prepare()
+	return m.prepareFlush()
 }
 
 // SchemaVersion is the version the migrations bring a read model to.

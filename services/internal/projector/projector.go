@@ -499,8 +499,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.applyMu.Lock()
 		m := p.model.Load()
 		caughtUp := b[len(b)-1].pending == 0
-		// A bulk load ends with its own flush, after the index build.
-		flush := fl.due(m, caughtUp) && !(m.bulk && caughtUp)
+		flush := fl.due(m, caughtUp)
 		res, err := m.apply(ctx, b, applyOptions{
 			allowGap:     first,
 			flush:        flush,
@@ -554,7 +553,8 @@ func (p *Projector) consume(ctx context.Context) error {
 // published at once. While catching up over many families a flush
 // rewrites the overview of nearly every family, so it comes at most every
 // flushEvery and never takes more than a tenth of the time; during a bulk
-// load, when the projector is not ready and nobody reads, only at its end.
+// load, when the projector is not ready and nobody reads, not at all (but
+// for too many waiting families): endBulk flushes after the index build.
 type flusher struct {
 	last time.Time
 	took time.Duration
@@ -562,11 +562,11 @@ type flusher struct {
 
 func (f *flusher) due(m *readModel, caughtUp bool) bool {
 	switch {
-	case caughtUp || len(m.dirty) >= maxDirty:
+	case len(m.dirty) >= maxDirty:
 		return true
 	case m.bulk:
 		return false
-	case len(m.dirty) <= cheapFlush:
+	case caughtUp || len(m.dirty) <= cheapFlush:
 		return true
 	}
 	if f.last.IsZero() {

@@ -254,48 +254,13 @@ func (d *plainDecoder) word(w string) bool {
 // number reads a number as JSON's grammar writes it and says whether it
 // is written as an integer (no fraction, no exponent).
 func (d *plainDecoder) number() ([]byte, bool, bool) {
-	b, start, j := d.b, d.i, d.i
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	switch {
-	case j < len(b) && b[j] == '0':
-		j++
-	case j < len(b) && b[j] >= '1' && b[j] <= '9':
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-	default:
+	end, isInt, problem := scanNumber(d.b, d.i)
+	if problem != "" {
 		return nil, false, false
 	}
-	isInt := true
-	if j < len(b) && b[j] == '.' {
-		isInt = false
-		j++
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return nil, false, false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		isInt = false
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == k {
-			return nil, false, false
-		}
-	}
-	d.i = j
-	return b[start:j], isInt, true
+	n := d.b[d.i:end]
+	d.i = end
+	return n, isInt, true
 }
 
 func (d *plainDecoder) slice(p *decodePlan, v reflect.Value) bool {

@@ -258,41 +258,60 @@ func (c *jsonChecker) literal(word string) bool {
 	return true
 }
 
-func (c *jsonChecker) digits() int {
-	n := 0
-	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
-		c.i++
-		n++
-	}
-	return n
-}
-
 func (c *jsonChecker) number() bool {
-	if c.b[c.i] == '-' {
-		c.i++
-	}
-	switch {
-	case c.i < len(c.b) && c.b[c.i] == '0':
-		c.i++
-	case c.digits() == 0:
-		return c.syntax("invalid number")
-	}
-	if c.i < len(c.b) && c.b[c.i] == '.' {
-		c.i++
-		if c.digits() == 0 {
-			return c.syntax("invalid number: digits expected after the decimal point")
-		}
-	}
-	if c.i < len(c.b) && (c.b[c.i] == 'e' || c.b[c.i] == 'E') {
-		c.i++
-		if c.i < len(c.b) && (c.b[c.i] == '+' || c.b[c.i] == '-') {
-			c.i++
-		}
-		if c.digits() == 0 {
-			return c.syntax("invalid number: digits expected in the exponent")
-		}
+	end, _, problem := scanNumber(c.b, c.i)
+	c.i = end
+	if problem != "" {
+		return c.syntax(problem)
 	}
 	return true
+}
+
+// scanNumber reads the JSON number at b[i:]. It returns where the number
+// ends and whether it is written as an integer (no fraction, no exponent),
+// or where it stops being a number and why.
+func scanNumber(b []byte, i int) (end int, isInt bool, problem string) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	default:
+		start := i
+		if i = skipDigits(b, i); i == start {
+			return i, false, "invalid number"
+		}
+	}
+	isInt = true
+	if i < len(b) && b[i] == '.' {
+		isInt = false
+		start := i + 1
+		if i = skipDigits(b, start); i == start {
+			return i, false, "invalid number: digits expected after the decimal point"
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		if i = skipDigits(b, i); i == start {
+			return i, false, "invalid number: digits expected in the exponent"
+		}
+	}
+	return i, isInt, ""
+}
+
+// skipDigits returns the index of the first byte at or after i that is not
+// a decimal digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // str reads a string at c.i (on its opening quote). When key is set it

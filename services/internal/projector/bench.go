@@ -226,11 +226,13 @@ func rawInsert(ctx context.Context, path string, g *benchdata.Events, n int) (in
 	}
 	defer st.Close()
 	type row struct {
-		fam, id, dept, typ string
-		data               []byte
+		fam, id, dept, typ, actor string
+		recorded                  int64
+		data                      []byte
 	}
 	rows := make([]row, 0, 1000)
-	var spent time.Duration // in SQLite only, not making rows
+	rowCtx := rowContext(ctx) // as the projector's inserts: no interrupt goroutine per row
+	var spent time.Duration   // in SQLite only, not making rows
 	for lo := 0; lo < n; lo += 1000 {
 		rows = rows[:0]
 		for i := lo; i < min(lo+1000, n); i++ {
@@ -238,7 +240,7 @@ func rawInsert(ctx context.Context, path string, g *benchdata.Events, n int) (in
 			tok := strings.SplitN(subj, ".", 4)
 			var ev struct{ ID, Type string }
 			_ = json.Unmarshal(b, &ev)
-			rows = append(rows, row{tok[1], ev.ID, tok[2], ev.Type, b[strings.Index(string(b), `"data":`)+7 : len(b)-1]})
+			rows = append(rows, row{tok[1], ev.ID, tok[2], ev.Type, "/departments/" + tok[2], time.Now().UnixNano(), b[strings.Index(string(b), `"data":`)+7 : len(b)-1]})
 		}
 		t0 := time.Now()
 		tx, err := db.BeginTx(ctx, nil)
@@ -247,8 +249,8 @@ func rawInsert(ctx context.Context, path string, g *benchdata.Events, n int) (in
 		}
 		ts := tx.StmtContext(ctx, st)
 		for j, w := range rows {
-			seq := lo + j + 1
-			if _, err := ts.ExecContext(ctx, seq, w.fam, w.id, int64(seq)*1e9, time.Now().UnixNano(), w.dept, w.typ, "Trivsel målt for C1: 12 (SDQ)", w.data, "/departments/"+w.dept); err != nil {
+			seq := int64(lo + j + 1)
+			if _, err := ts.ExecContext(rowCtx, seq, w.fam, w.id, seq*1e9, w.recorded, w.dept, w.typ, "Trivsel målt for C1: 12 (SDQ)", w.data, w.actor); err != nil {
 				_ = tx.Rollback()
 				return r, err
 			}

@@ -268,11 +268,12 @@ func (p *Projector) Close() error {
 	return p.runErr
 }
 
-// Ready is nil once the read model is open and migrated and the durable
-// consumer exists.
+// Ready is nil once the read model is open and migrated and a consumer
+// session has begun (with the durable consumer, or an ordered one while
+// catching up a backlog).
 func (p *Projector) Ready(context.Context) error {
 	if !p.consumerReady.Load() {
-		return errors.New("durable consumer not yet created")
+		return errors.New("consumer not yet created")
 	}
 	if p.ahead.Load() {
 		return fmt.Errorf("the read model (at %d) is ahead of the stream (at %d): the stream was replaced; run projector rebuild", p.Position(), p.streamLast.Load())
@@ -330,6 +331,9 @@ func (p *Projector) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, errCaughtUp) {
+			continue
+		}
 		if errors.Is(err, errStopped) {
 			return err
 		}
@@ -358,6 +362,15 @@ func stopping(hook func(uint64) error) func(uint64) error {
 		}
 		return nil
 	}
+}
+
+// orderedFrom is the ordered consumer that starts right after the
+// checkpoint cp.
+func orderedFrom(cp uint64) jetstream.OrderedConsumerConfig {
+	if cp == 0 {
+		return jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	}
+	return jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: cp + 1}
 }
 
 // position returns the durable consumer, positioned right after the
@@ -393,9 +406,22 @@ func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp ui
 	return stream.CreateConsumer(ctx, cfg)
 }
 
-// consume runs one session of the durable consumer: fetching and decoding
-// in one goroutine, applying in this one, so that decoding the next batch
+// errCaughtUp ends a catch-up session (see consume): the next session
+// starts at once, with the durable consumer.
+var errCaughtUp = errors.New("projector: caught up")
+
+// consume runs one consumer session: fetching and decoding in one
+// goroutine, applying in this one, so that decoding the next batch
 // overlaps writing this one.
+//
+// A projector far behind (bulkThreshold or more) catches up as a rebuild
+// reads, with an ordered consumer, and ends the session once caught up
+// (errCaughtUp). The server keeps no acknowledgement state for an ordered
+// consumer: delivering a backlog of 1M events to the durable one took the
+// server a third more CPU, on the two cores the projector shares with it.
+// Nothing else changes: the checkpoint in the read model is the position
+// either way. Every later session uses the durable consumer and
+// acknowledges each commit.
 func (p *Projector) consume(ctx context.Context) error {
 	stream, err := p.opts.JS.Stream(ctx, eventstore.FamilyStream)
 	if err != nil {
@@ -411,7 +437,8 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.log.Error("projector: the read model is ahead of the stream; the stream was replaced, run projector rebuild",
 			"checkpoint", cp, "stream", streamLast)
 	}
-	if streamLast >= cp+p.bulkThreshold && m.complete {
+	catchUp := streamLast >= cp+p.bulkThreshold
+	if catchUp && m.complete {
 		// An empty model far behind: load it without the timeline indexes
 		// and build them once caught up.
 		if err := m.setBulk(ctx, true); err != nil {
@@ -432,7 +459,12 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.setApplied(res.consistent)
 	}
 	p.applyMu.Unlock()
-	cons, err := p.position(ctx, stream, cp)
+	var cons jetstream.Consumer
+	if catchUp {
+		cons, err = stream.OrderedConsumer(ctx, orderedFrom(cp))
+	} else {
+		cons, err = p.position(ctx, stream, cp)
+	}
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
@@ -528,12 +560,17 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 		first = false
 		// AckAll: acknowledging the last message acknowledges the batch.
-		if err := b[len(b)-1].msg.Ack(); err != nil {
-			p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
+		if !catchUp {
+			if err := b[len(b)-1].msg.Ack(); err != nil {
+				p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
+			}
 		}
 		p.metrics.observe(res, time.Since(start))
 		p.subs.publish(res.entries)
 		clear(b) // what it refers to is garbage now
+		if catchUp && caughtUp {
+			return errCaughtUp
+		}
 		select {
 		case spare <- b[:0]:
 		default:

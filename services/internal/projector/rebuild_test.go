@@ -344,3 +344,40 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("not ready after catching up: %v", err)
 	}
 }
+
+// TestFarBehindCatchesUpBeforeTheDurableConsumer: a projector far behind
+// reads the backlog with an ordered consumer, so that the server keeps no
+// acknowledgement state for it, and positions the durable consumer only
+// once caught up. The durable consumer then delivers just the events after
+// the backlog, and each commit is acknowledged.
+func TestFarBehindCatchesUpBeforeTheDurableConsumer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	backlog := publish(t, st, 0, 60)
+	p := newProjector(t, st, t.TempDir(), 7, func(p *projector.Projector) { projector.SetBulkThreshold(p, 10) })
+	defer p.Close()
+	waitPosition(t, p, backlog)
+	durable := func(delivered, acked uint64) {
+		t.Helper()
+		checkFor(t, 10*time.Second, func() error {
+			c, err := st.JS.Consumer(ctx, eventstore.FamilyStream, projector.ConsumerName)
+			if err != nil {
+				return err
+			}
+			i := c.CachedInfo()
+			if i.Delivered.Consumer != delivered || i.AckFloor.Stream != acked {
+				return fmt.Errorf("durable consumer delivered %d (stream %d), acknowledged up to %d; want %d delivered, acknowledged up to %d",
+					i.Delivered.Consumer, i.Delivered.Stream, i.AckFloor.Stream, delivered, acked)
+			}
+			return nil
+		})
+	}
+	durable(0, backlog)
+	last := publish(t, st, 60, 5)
+	waitPosition(t, p, last)
+	durable(5, last)
+	if err := p.Ready(ctx); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+}

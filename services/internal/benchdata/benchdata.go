@@ -6,9 +6,11 @@ package benchdata
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +33,20 @@ type Events struct {
 	// BackfillBig moves every tenth event of BIG a year back in time, so
 	// that its time lies before events recorded earlier.
 	BackfillBig bool
+	// AsIngest makes and stores the events as ingest does: ids shaped as
+	// ingest's (UUIDv7 strings; IDPrefix is not used), dataschema set,
+	// and each published with the headers ingest sets, Nats-Msg-Id and
+	// the family's expected last sequence. The stream keeps the headers,
+	// and every reader of the stream receives them.
+	AsIngest bool
+
+	last map[string]uint64 // with AsIngest: each family's last sequence
+	seq  uint64            // with AsIngest: the stream's last sequence
+}
+
+// ingestID is an id shaped like the UUIDv7 strings ingest gives events.
+func ingestID(i int) string {
+	return fmt.Sprintf("019a%04x-%04x-7%03x-8%03x-%012x", i>>48&0xffff, i>>32&0xffff, i>>20&0xfff, i>>12&0xff, i)
 }
 
 // Next returns the subject and CloudEvent JSON of event i.
@@ -60,15 +76,49 @@ func (g *Events) Next(i int) (string, []byte) {
 	if g.BackfillBig && fam == "BIG" && k%10 == 9 {
 		at = at.AddDate(-1, 0, 0)
 	}
-	schema := ""
-	if g.Stamp {
+	schema, id := "", g.IDPrefix+strconv.Itoa(i)
+	if g.AsIngest {
+		id = ingestID(i)
+	}
+	if g.Stamp || g.AsIngest {
 		spec, _ := events.ByName(name)
 		schema = `,"dataschema":"` + spec.SchemaURL() + `"`
 	}
-	ev := `{"specversion":"1.0","id":"` + g.IDPrefix + strconv.Itoa(i) + `","source":"/departments/` + dept +
+	ev := `{"specversion":"1.0","id":"` + id + `","source":"/departments/` + dept +
 		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
 		`","datacontenttype":"application/json"` + schema + `,"data":` + data + `}`
 	return "families." + fam + "." + dept + "." + name, []byte(ev)
+}
+
+// Msg is event i as it is published: with AsIngest, with ingest's headers
+// and the family's last sequence as the expected one, assuming that every
+// message made before it is stored, in order (after Publish).
+func (g *Events) Msg(i int) *nats.Msg {
+	subj, b := g.Next(i)
+	m := &nats.Msg{Subject: subj, Data: b}
+	if g.AsIngest {
+		fam := strings.SplitN(subj, ".", 3)[1]
+		m.Header = nats.Header{}
+		m.Header.Set(jetstream.MsgIDHeader, ingestID(i))
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(g.last[fam], 10))
+		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, "families."+fam+".>")
+		g.seq++
+		g.last[fam] = g.seq
+	}
+	return m
+}
+
+// start reads the stream's last sequence, from which AsIngest counts.
+func (g *Events) start(ctx context.Context, js jetstream.JetStream) error {
+	if !g.AsIngest || g.last != nil {
+		return nil
+	}
+	s, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return err
+	}
+	g.seq, g.last = s.CachedInfo().State.LastSeq, map[string]uint64{}
+	return nil
 }
 
 // Publish stores all N events with async publishes, a window at a time,
@@ -79,10 +129,13 @@ func (g *Events) Publish(ctx context.Context, js jetstream.JetStream, after func
 		size    int
 		futures []jetstream.PubAckFuture
 	)
+	if err := g.start(ctx, js); err != nil {
+		return 0, err
+	}
 	for i := range g.N {
-		subj, b := g.Next(i)
-		size += len(b)
-		f, err := js.PublishAsync(subj, b)
+		m := g.Msg(i)
+		size += len(m.Data)
+		f, err := js.PublishMsgAsync(m)
 		if err != nil {
 			return size, err
 		}

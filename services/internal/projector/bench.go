@@ -52,6 +52,8 @@ func DefaultBenchOptions() BenchOptions {
 // Bench measures the projector against the raw limits of its parts in one
 // run on this machine and prints the figures (docs/PERFORMANCE.md):
 //
+//   - the stream is preloaded with events as ingest stores them (ids,
+//     dataschema, and the headers every reader receives);
 //   - raw JetStream fetch: an ordered consumer reads the preloaded stream;
 //   - raw batched SQLite insert: the timeline rows, 1000 a transaction, into
 //     a table with only its primary key, then the timeline's two indexes
@@ -83,7 +85,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 
 	start := time.Now()
 	gen := &benchdata.Events{N: o.Events, Families: o.Families, Big: o.BigFamily,
-		Base: time.Now().UTC().Add(-365 * 24 * time.Hour), Spacing: time.Second, IDPrefix: "bench-"}
+		Base: time.Now().UTC().Add(-365 * 24 * time.Hour), Spacing: time.Second, AsIngest: true}
 	if _, err := gen.Publish(ctx, js, nil); err != nil {
 		return err
 	}
@@ -359,13 +361,13 @@ func timelineLatency(ctx context.Context, base string, n int) ([]time.Duration, 
 func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *benchdata.Events, n int) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
-		subj, b := g.Next(g.N + i)
+		m := g.Msg(g.N + i)
 		t0 := time.Now()
-		ack, err := js.Publish(ctx, subj, b)
+		ack, err := js.PublishMsg(ctx, m)
 		if err != nil {
 			return nil, err
 		}
-		fam := strings.SplitN(subj, ".", 3)[1]
+		fam := strings.SplitN(m.Subject, ".", 3)[1]
 		resp, err := benchGet(base+"/v1/families/"+fam+"/timeline?limit=1", "dev-auditor",
 			map[string]string{HeaderMinPosition: strconv.FormatUint(ack.Sequence, 10)})
 		if err != nil {

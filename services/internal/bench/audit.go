@@ -83,7 +83,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 	// Every tenth event of BIG is backfilled a year, so as-of has work to do.
 	gen := &benchdata.Events{N: o.Events, Families: max(o.Families, 1), Big: min(o.BigFamily, o.Events),
 		Base: time.Now().UTC().Add(-2 * 365 * 24 * time.Hour), Spacing: time.Minute,
-		IDPrefix: "audit-bench-", Stamp: true, BackfillBig: true}
+		BackfillBig: true}
 	var halfway time.Time // recorded about halfway through BIG's events
 	size, err := gen.Publish(ctx, js, func(i int) {
 		if i == gen.N/2 {

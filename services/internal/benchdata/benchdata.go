@@ -20,28 +20,22 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
-// Events generates N events over Families families, Big of them for BIG.
+// Events generates N events over Families families, Big of them for BIG,
+// as ingest makes and stores them: a UUIDv7-shaped id, dataschema set, and
+// published with the headers ingest sets, Nats-Msg-Id and the family's
+// expected last sequence. The stream keeps the headers, and every reader
+// receives them.
 type Events struct {
 	N, Families, Big int
 	// Base is the time of event 0; event i happened Spacing later per i.
 	Base    time.Time
 	Spacing time.Duration
-	// IDPrefix starts every event id.
-	IDPrefix string
-	// Stamp sets dataschema as ingest does.
-	Stamp bool
 	// BackfillBig moves every tenth event of BIG a year back in time, so
 	// that its time lies before events recorded earlier.
 	BackfillBig bool
-	// AsIngest makes and stores the events as ingest does: ids shaped as
-	// ingest's (UUIDv7 strings; IDPrefix is not used), dataschema set,
-	// and each published with the headers ingest sets, Nats-Msg-Id and
-	// the family's expected last sequence. The stream keeps the headers,
-	// and every reader of the stream receives them.
-	AsIngest bool
 
-	last map[string]uint64 // with AsIngest: each family's last sequence
-	seq  uint64            // with AsIngest: the stream's last sequence
+	last map[string]uint64 // each family's last sequence
+	seq  uint64            // the stream's last sequence
 }
 
 // ingestID is an id shaped like the UUIDv7 strings ingest gives events.
@@ -76,41 +70,31 @@ func (g *Events) Next(i int) (string, []byte) {
 	if g.BackfillBig && fam == "BIG" && k%10 == 9 {
 		at = at.AddDate(-1, 0, 0)
 	}
-	schema, id := "", g.IDPrefix+strconv.Itoa(i)
-	if g.AsIngest {
-		id = ingestID(i)
-	}
-	if g.Stamp || g.AsIngest {
-		spec, _ := events.ByName(name)
-		schema = `,"dataschema":"` + spec.SchemaURL() + `"`
-	}
-	ev := `{"specversion":"1.0","id":"` + id + `","source":"/departments/` + dept +
+	spec, _ := events.ByName(name)
+	ev := `{"specversion":"1.0","id":"` + ingestID(i) + `","source":"/departments/` + dept +
 		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
-		`","datacontenttype":"application/json"` + schema + `,"data":` + data + `}`
+		`","datacontenttype":"application/json","dataschema":"` + spec.SchemaURL() + `","data":` + data + `}`
 	return "families." + fam + "." + dept + "." + name, []byte(ev)
 }
 
-// Msg is event i as it is published: with AsIngest, with ingest's headers
-// and the family's last sequence as the expected one, assuming that every
-// message made before it is stored, in order (after Publish).
+// Msg is event i as ingest publishes it, with the family's last sequence
+// as the expected one, assuming that every message made before it is
+// stored, in order (after Publish).
 func (g *Events) Msg(i int) *nats.Msg {
 	subj, b := g.Next(i)
-	m := &nats.Msg{Subject: subj, Data: b}
-	if g.AsIngest {
-		fam := strings.SplitN(subj, ".", 3)[1]
-		m.Header = nats.Header{}
-		m.Header.Set(jetstream.MsgIDHeader, ingestID(i))
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(g.last[fam], 10))
-		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, "families."+fam+".>")
-		g.seq++
-		g.last[fam] = g.seq
-	}
+	fam := strings.SplitN(subj, ".", 3)[1]
+	m := &nats.Msg{Subject: subj, Data: b, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, ingestID(i))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(g.last[fam], 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, "families."+fam+".>")
+	g.seq++
+	g.last[fam] = g.seq
 	return m
 }
 
-// start reads the stream's last sequence, from which AsIngest counts.
+// start reads the stream's last sequence, from which Msg counts.
 func (g *Events) start(ctx context.Context, js jetstream.JetStream) error {
-	if !g.AsIngest || g.last != nil {
+	if g.last != nil {
 		return nil
 	}
 	s, err := js.Stream(ctx, eventstore.FamilyStream)

@@ -85,7 +85,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 
 	start := time.Now()
 	gen := &benchdata.Events{N: o.Events, Families: o.Families, Big: o.BigFamily,
-		Base: time.Now().UTC().Add(-365 * 24 * time.Hour), Spacing: time.Second, AsIngest: true}
+		Base: time.Now().UTC().Add(-365 * 24 * time.Hour), Spacing: time.Second}
 	if _, err := gen.Publish(ctx, js, nil); err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ type Events struct {
 
 // ingestID is an id shaped like the UUIDv7 strings ingest gives events.
 func ingestID(i int) string {
-	return fmt.Sprintf("019a%04x-%04x-7%03x-8%03x-%012x", i>>48&0xffff, i>>32&0xffff, i>>20&0xfff, i>>12&0xff, i)
+	return fmt.Sprintf("019a0000-0000-7000-8000-%012x", i)
 }
 
 // Next returns the subject and CloudEvent JSON of event i.

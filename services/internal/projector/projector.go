@@ -168,8 +168,9 @@ type Projector struct {
 	// positioned again from the checkpoint.
 	sessionMu sync.Mutex
 	session   context.CancelFunc
-	// bulkThreshold is the backlog from which an empty read model is
-	// loaded without its timeline indexes (see timelineIndexes).
+	// bulkThreshold is the backlog from which a session reads with an
+	// ordered consumer until caught up (see consume), and an empty read
+	// model is loaded without its timeline indexes (see timelineIndexes).
 	bulkThreshold uint64
 	// loading is set during such a bulk load; the projector is not ready.
 	loading atomic.Bool

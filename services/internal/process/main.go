@@ -34,7 +34,9 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 	// For measuring a service as deployed, e.g. the projector process that
 	// `projector bench` starts: a CPU profile and an execution trace (go
 	// tool trace: where the goroutines of a pipeline wait for each other)
-	// of the whole run.
+	// of the whole run, and a heap profile written at the end (its
+	// alloc_space: what the whole run allocated, by where).
+	var heap io.Writer
 	for _, r := range []struct {
 		env   string
 		start func(io.Writer) error
@@ -42,6 +44,8 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 	}{
 		{"JF_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
 		{"JF_TRACE", trace.Start, trace.Stop},
+		{"JF_MEMPROFILE", func(w io.Writer) error { heap = w; return nil },
+			func() { _ = pprof.Lookup("allocs").WriteTo(heap, 0) }},
 	} {
 		path := os.Getenv(r.env)
 		if path == "" {

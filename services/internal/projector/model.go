@@ -97,6 +97,13 @@ var timelineIndexes = []string{
 	`CREATE INDEX IF NOT EXISTS timeline_family_seq ON timeline (family_id, sequence)`,
 }
 
+// dropTimelineIndexes drops timelineIndexes for a bulk load.
+var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
+
+// insertTimeline inserts one timeline row.
+const insertTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // setBulk drops (on) or builds (off) the timeline's secondary indexes. A
 // bulk load needs a complete model, because folding a family again from
 // its rows needs the family index.
@@ -112,7 +119,7 @@ func (m *readModel) setBulk(ctx context.Context, on bool) error {
 		debug.FreeOSMemory()
 	}
 	if on {
-		stmts = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
+		stmts = dropTimelineIndexes
 	}
 	tx, err := m.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -288,8 +295,7 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&m.insTimeline, `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&m.insTimeline, insertTimeline},
 		{&m.upsFamily, `INSERT INTO families (family_id, status, overview, last_sequence, events) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (family_id) DO UPDATE SET status = excluded.status, overview = excluded.overview,
 			last_sequence = excluded.last_sequence, events = excluded.events`},

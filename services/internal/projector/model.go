@@ -102,7 +102,7 @@ var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, 
 
 // insertTimeline inserts one timeline row.
 const insertTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // setBulk drops (on) or builds (off) the timeline's secondary indexes. A
 // bulk load needs a complete model, because folding a family again from

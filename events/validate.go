@@ -160,6 +160,11 @@ func detailFor(k Kind) string {
 	return "the event breaks the rules of the catalog"
 }
 
+// ReservedExtensionPrefix starts the names of extension attributes that no
+// event may carry: the audit replay adds its own (jfsequence, jfrecordedat)
+// to the stored events.
+const ReservedExtensionPrefix = "jf"
+
 // Validate is the package function Validate with this validator's clock.
 func (v Validator) Validate(ev cloudevents.Event) (Envelope, error) { return v.validate(ev, nil) }
 
@@ -179,6 +184,12 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	for _, p := range fieldErrors("", ev) {
 		ps.add(KindMalformed, p.Pointer, p.Detail)
 		refused[strings.TrimPrefix(p.Pointer, "/")] = true
+	}
+	// Replay lines add attributes named jf… (jfsequence, jfrecordedat).
+	for name := range ev.Extensions() {
+		if strings.HasPrefix(name, ReservedExtensionPrefix) {
+			ps.add(KindInvalid, "/"+name, "reserved: attributes named "+ReservedExtensionPrefix+"… are added by the audit replay")
+		}
 	}
 	// present says whether a required attribute is there to check. One the
 	// SDK refused is reported already; an empty one is how the SDK holds an

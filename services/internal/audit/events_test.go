@@ -19,7 +19,8 @@ import (
 // TestReplayEqualsPosted posts events of every department through ingest
 // (one with an extension attribute, one backfilled) and replays them: every
 // attribute and the data come back with the bytes the department sent,
-// each line is the stored message with sequence and recordedAt added, and
+// each line is the stored message with jfsequence and jfrecordedat added
+// and a strict CloudEvent, and
 // the filters select what they say, by the read model's index and by the
 // CLI's filtered consumer alike.
 func TestReplayEqualsPosted(t *testing.T) {
@@ -74,7 +75,7 @@ func TestReplayEqualsPosted(t *testing.T) {
 		}
 		// Nothing else but what ingest stamps and the two line members.
 		for k := range got {
-			if _, ok := sent[k]; !ok && k != "dataschema" && k != "sequence" && k != "recordedAt" {
+			if _, ok := sent[k]; !ok && k != "dataschema" && k != audit.ExtSequence && k != audit.ExtRecordedAt {
 				t.Errorf("event %s: unexpected member %s", p.ID, k)
 			}
 		}
@@ -83,21 +84,20 @@ func TestReplayEqualsPosted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := string(msg.Data[:len(msg.Data)-1]) + `,"sequence":` + strconv.FormatUint(p.Sequence, 10) +
-			`,"recordedAt":"` + msg.Time.UTC().Format(time.RFC3339Nano) + `"}`
+		want := string(msg.Data[:len(msg.Data)-1]) + `,"jfsequence":"` + strconv.FormatUint(p.Sequence, 10) +
+			`","jfrecordedat":"` + msg.Time.UTC().Format(time.RFC3339Nano) + `"}`
 		if texts[i] != want {
 			t.Errorf("line %d:\n got %s\nwant %s", i+1, texts[i], want)
+		}
+		if _, seq, at := audit.StrictLine(t, []byte(texts[i])); seq != p.Sequence || !at.Equal(msg.Time) {
+			t.Errorf("line %d: strict reader sees jfsequence %d, jfrecordedat %v", i+1, seq, at)
 		}
 	}
 
 	// Filters: the API's (the read model's index for a family) and the
 	// CLI's (a filtered consumer without a read model) give the same lines.
 	recordedAt := func(i int) time.Time {
-		var tm time.Time
-		if err := json.Unmarshal(objs[i]["recordedAt"], &tm); err != nil {
-			t.Fatal(err)
-		}
-		return tm
+		return recordedAtOf(t, objs[i])
 	}
 	for _, tc := range []struct {
 		name  string
@@ -160,7 +160,8 @@ func TestReplayEqualsPosted(t *testing.T) {
 // TestReplayStoredAsIs shows what an auditor gets of messages that are not
 // valid catalog events (published straight to NATS, quarantined by the
 // projector): each is a line of its own, in stream order, also in a
-// family's replay through the read model's index.
+// family's replay through the read model's index, and a strict CloudEvent:
+// a stored CloudEvent as it is, anything else as an unreadable message.
 func TestReplayStoredAsIs(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t, false)
@@ -175,31 +176,86 @@ func TestReplayStoredAsIs(t *testing.T) {
 		return ack.Sequence
 	}
 	notJSON := pub("families.FAM-Q.sof.family.referred", []byte("not json\n"))
-	pretty := pub("families.FAM-Q.bif.unknown.type", []byte("{\n  \"id\": \"x\"\n}\n"))
-	collision := pub("families.FAM-Q.sof.family.referred", []byte(`{"specversion":"1.0","sequence":7}`))
-	s.waitApplied(collision)
+	pretty := pub("families.FAM-Q.bif.unknown.type", []byte("{\n  \"specversion\": \"1.0\", \"id\": \"x\", \"source\": \"/x\", \"type\": \"x\"\n}\n"))
+	collision := pub("families.FAM-Q.sof.family.referred", []byte(`{"specversion":"1.0","id":"y","source":"/y","type":"y","jfsequence":"7"}`))
+	notCE := pub("families.FAM-Q.sof.family.referred", []byte(`{"specversion":"1.0","recordedAt":"2024-01-01T00:00:00Z"}`))
+	s.waitApplied(notCE)
 
 	objs, texts := s.lines("/v1/audit/events?family=FAM-Q")
-	if len(objs) != 4 {
+	if len(objs) != 5 {
 		t.Fatalf("family replay: %d lines: %v", len(objs), texts)
 	}
-	for i, want := range []uint64{good.Sequence, notJSON, pretty, collision} {
-		if got := seqOf(t, objs[i]); got != want {
-			t.Errorf("line %d: sequence %d, want %d", i+1, got, want)
+	for i, want := range []uint64{good.Sequence, notJSON, pretty, collision, notCE} {
+		ev, seq, _ := audit.StrictLine(t, []byte(texts[i]))
+		if seq != want {
+			t.Errorf("line %d: sequence %d, want %d", i+1, seq, want)
+		}
+		unreadable := i == 1 || i >= 3
+		if unreadable != (ev.Type() == audit.UnreadableType) {
+			t.Errorf("line %d: type %s: %s", i+1, ev.Type(), texts[i])
+		}
+		if unreadable && (ev.ID() != "FAMILY_EVENTS/"+strconv.FormatUint(seq, 10) || ev.Source() != audit.UnreadableSource ||
+			str(objs[i], audit.ExtNATSSubject) != "families.FAM-Q.sof.family.referred" || ev.Time().IsZero()) {
+			t.Errorf("line %d: unreadable message: %s", i+1, texts[i])
 		}
 	}
-	if got := str(objs[1], "raw"); got != "bm90IGpzb24K" || str(objs[1], "natsSubject") != "families.FAM-Q.sof.family.referred" {
+	if got := str(objs[1], "data_base64"); got != "bm90IGpzb24K" {
 		t.Errorf("not JSON: %s", texts[1])
 	}
 	if got := str(objs[2], "id"); got != "x" || strings.Contains(texts[2], "\n") {
 		t.Errorf("pretty JSON: %s", texts[2])
 	}
-	if string(objs[3]["event"]) != `{"specversion":"1.0","sequence":7}` {
+	if string(objs[3]["data"]) != `{"specversion":"1.0","id":"y","source":"/y","type":"y","jfsequence":"7"}` {
 		t.Errorf("collision: %s", texts[3])
+	}
+	if string(objs[4]["data"]) != `{"specversion":"1.0","recordedAt":"2024-01-01T00:00:00Z"}` {
+		t.Errorf("not a CloudEvent: %s", texts[4])
 	}
 }
 
 func TestAppendLine(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 5, 1, 9, 30, 0, 120000000, time.UTC)
+	const (
+		ce   = `"specversion":"1.0","id":"a","source":"/s","type":"t"`
+		ext  = `"jfsequence":"7","jfrecordedat":"2024-05-01T09:30:00.12Z"`
+		head = `{"specversion":"1.0","id":"FAMILY_EVENTS/7","source":"/audit","type":"dk.kk.jobogfamilie.audit.unreadable.v1",` +
+			`"time":"2024-05-01T09:30:00.12Z",` + ext + `,"jfnatssubject":"families.F.sof.x",`
+	)
+	for _, tc := range []struct {
+		name string
+		data string
+		want string
+	}{
+		{"event", `{` + ce + `,"data":{"x":1}}`, `{` + ce + `,"data":{"x":1},` + ext + `}`},
+		{"white space around", " {" + ce + "} \n", `{` + ce + `,` + ext + `}`},
+		{"several lines", "{\n" + ce + "\n}", `{` + ce + `,` + ext + `}`},
+		{"extension", `{` + ce + `,"traceparent":"00-1","n":-2147483648,"b":true}`, `{` + ce + `,"traceparent":"00-1","n":-2147483648,"b":true,` + ext + `}`},
+		{"base64 data", `{` + ce + `,"data_base64":"eA=="}`, `{` + ce + `,"data_base64":"eA==",` + ext + `}`},
+		{"reserved attribute", `{` + ce + `,"jfsequence":"1"}`, head + `"datacontenttype":"application/json","data":{` + ce + `,"jfsequence":"1"}}`},
+		{"upper case", `{` + ce + `,"recordedAt":"x"}`, head + `"datacontenttype":"application/json","data":{` + ce + `,"recordedAt":"x"}}`},
+		{"integer out of range", `{` + ce + `,"n":2147483648}`, head + `"datacontenttype":"application/json","data":{` + ce + `,"n":2147483648}}`},
+		{"no type", `{"specversion":"1.0","id":"a","source":"/s"}`, head + `"datacontenttype":"application/json","data":{"specversion":"1.0","id":"a","source":"/s"}}`},
+		{"bad time", `{` + ce + `,"time":"yesterday"}`, head + `"datacontenttype":"application/json","data":{` + ce + `,"time":"yesterday"}}`},
+		{"empty object", `{}`, head + `"datacontenttype":"application/json","data":{}}`},
+		{"array", `[1]`, head + `"datacontenttype":"application/json","data":[1]}`},
+		{"broken", `{"id":`, head + `"datacontenttype":"application/octet-stream","data_base64":"eyJpZCI6"}`},
+		{"empty", ``, head + `"datacontenttype":"application/octet-stream","data_base64":""}`},
+	} {
+		got := string(audit.AppendLine(nil, audit.Stored{Sequence: 7, Subject: "families.F.sof.x", RecordedAt: at, Data: []byte(tc.data)}))
+		if got != tc.want+"\n" {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+			continue
+		}
+		if _, seq, rec := audit.StrictLine(t, []byte(got)); seq != 7 || !rec.Equal(at) {
+			t.Errorf("%s: jfsequence %d, jfrecordedat %v", tc.name, seq, rec)
+		}
+	}
+}
+
+// TestAppendRecordLine: access-log lines are records, not CloudEvents,
+// with "sequence" and "recordedAt".
+func TestAppendRecordLine(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 5, 1, 9, 30, 0, 120000000, time.UTC)
 	for _, tc := range []struct {
@@ -207,22 +263,15 @@ func TestAppendLine(t *testing.T) {
 		data string
 		want string
 	}{
-		{"event", `{"id":"a","data":{"x":1}}`, `{"id":"a","data":{"x":1},"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
-		{"white space around", " {\"id\":\"a\"} \n", `{"id":"a","sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"record", `{"familyId":"F","kind":"read"}`, `{"familyId":"F","kind":"read","sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
 		{"empty object", `{}`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
-		{"several lines", "{\n\"id\": \"a\"\n}", `{"id":"a","sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
-		{"sequence in data only", `{"data":{"sequence":1}}`, `{"data":{"sequence":1},"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
-		{"sequence extension", `{"sequence":"1"}`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","event":{"sequence":"1"}}`},
-		{"array", `[1]`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","event":[1]}`},
-		{"broken", `{"id":`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","raw":"eyJpZCI6"}`},
-		{"empty", ``, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"families.F.sof.x","raw":""}`},
+		{"several lines", "{\n\"a\": 1\n}", `{"a":1,"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z"}`},
+		{"collision", `{"sequence":"1"}`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"access.F","event":{"sequence":"1"}}`},
+		{"broken", `{"id":`, `{"sequence":7,"recordedAt":"2024-05-01T09:30:00.12Z","natsSubject":"access.F","raw":"eyJpZCI6"}`},
 	} {
-		got := string(audit.AppendLine(nil, audit.Stored{Sequence: 7, Subject: "families.F.sof.x", RecordedAt: at, Data: []byte(tc.data)}))
+		got := string(audit.AppendRecordLine(nil, audit.Stored{Sequence: 7, Subject: "access.F", RecordedAt: at, Data: []byte(tc.data)}))
 		if got != tc.want+"\n" {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
-		}
-		if !json.Valid([]byte(got)) {
-			t.Errorf("%s: not JSON: %s", tc.name, got)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,8 +27,13 @@ const (
 	ManifestFile = "manifest.json"
 )
 
-// ExportFormat names the archive format in its manifest.
-const ExportFormat = "jobogfamilie-audit-export/1"
+// ExportFormat names the archive format in its manifest. In format 2 the
+// lines of events.jsonl are replay lines, CloudEvents with the stream
+// sequence in jfsequence; VerifyExport also checks archives of format 1,
+// whose lines had it in "sequence".
+const ExportFormat = "jobogfamilie-audit-export/2"
+
+const exportFormat1 = "jobogfamilie-audit-export/1"
 
 // ChainAlgorithm describes the hash chain in the manifest, so that anyone
 // can check an archive without this program.
@@ -240,7 +246,7 @@ func VerifyExport(dir string) (ExportCheck, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return ExportCheck{}, fmt.Errorf("audit: verify-export: %s: %w", ManifestFile, err)
 	}
-	if m.Format != ExportFormat {
+	if m.Format != ExportFormat && m.Format != exportFormat1 {
 		return ExportCheck{}, fmt.Errorf("audit: verify-export: unknown format %q", m.Format)
 	}
 	fail := func(line uint64, format string, args ...any) (ExportCheck, error) {
@@ -281,13 +287,11 @@ func VerifyExport(dir string) (ExportCheck, error) {
 		}
 		n++
 		line = bytes.TrimSuffix(line, []byte("\n"))
-		var head struct {
-			Sequence *uint64 `json:"sequence"`
-		}
-		if json.Unmarshal(line, &head) != nil || head.Sequence == nil {
+		seq, ok := lineSequence(line, m.Format)
+		if !ok {
 			return fail(n, "line %d is not a line of an export (no JSON object with a sequence): changed", n)
 		}
-		switch seq := *head.Sequence; {
+		switch {
 		case n > m.Count:
 			return fail(n, "line %d (sequence %d) is beyond the %d lines of the manifest: added", n, seq, m.Count)
 		case seq > expected:
@@ -302,7 +306,7 @@ func VerifyExport(dir string) (ExportCheck, error) {
 				return fail(n, "%s ends before line %d", ChainFile, n)
 			}
 			if chainLines.Text() != c.hex() {
-				return fail(n, "line %d (sequence %d) does not match its hash in %s: changed", n, *head.Sequence, ChainFile)
+				return fail(n, "line %d (sequence %d) does not match its hash in %s: changed", n, seq, ChainFile)
 			}
 		}
 		if l, ok := links[n]; ok && l.Hash != c.hex() {
@@ -317,4 +321,28 @@ func VerifyExport(dir string) (ExportCheck, error) {
 		return fail(0, "the chain over all %d lines is %s, the manifest says %s: the archive or its manifest was changed", n, c.hex(), m.Chain.Final)
 	}
 	return ExportCheck{OK: true, Lines: n, Final: c.hex()}, nil
+}
+
+// lineSequence is the stream sequence a line of an archive of format
+// holds.
+func lineSequence(line []byte, format string) (uint64, bool) {
+	if format == exportFormat1 {
+		var head struct {
+			Sequence *uint64 `json:"sequence"`
+		}
+		if json.Unmarshal(line, &head) != nil || head.Sequence == nil {
+			return 0, false
+		}
+		return *head.Sequence, true
+	}
+	var head map[string]json.RawMessage
+	if json.Unmarshal(line, &head) != nil {
+		return 0, false
+	}
+	var v string
+	if json.Unmarshal(head[ExtSequence], &v) != nil {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	return seq, err == nil
 }

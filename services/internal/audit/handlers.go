@@ -152,7 +152,7 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set(HeaderLastSequence, strconv.FormatUint(q.Until, 10))
-	return s.streamLines(w, r, "events", func(emit func(Stored) error) error {
+	return s.streamLines(w, r, "events", AppendLine, func(emit func(Stored) error) error {
 		return s.reader.Replay(ctx, q, emit)
 	})
 }
@@ -173,13 +173,14 @@ func (s *Service) waitIndex(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// streamLines writes what run emits as JSON Lines. The status line is
+// streamLines writes what run emits as JSON Lines, each line made by
+// appendLine. The status line is
 // sent with the first line (or at the end), so that a failure before any
 // data is still a problem response; a failure after it aborts the
 // connection, so that a client never takes a cut stream for a whole one.
 // The write timeout of the server is lifted: a replay of the whole history
 // takes as long as it takes.
-func (s *Service) streamLines(w http.ResponseWriter, r *http.Request, endpoint string, run func(emit func(Stored) error) error) error {
+func (s *Service) streamLines(w http.ResponseWriter, r *http.Request, endpoint string, appendLine func([]byte, Stored) []byte, run func(emit func(Stored) error) error) error {
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
@@ -202,7 +203,7 @@ func (s *Service) streamLines(w http.ResponseWriter, r *http.Request, endpoint s
 	)
 	err := run(func(st Stored) error {
 		start()
-		line = AppendLine(line[:0], st)
+		line = appendLine(line[:0], st)
 		n++
 		_, err := bw.Write(line)
 		return err
@@ -288,7 +289,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 
 // handleAccessLog is GET /v1/audit/access-log?family=&from=&to=: the
 // entries of ACCESS_LOG, each as stored with its sequence and recordedAt,
-// as JSON Lines. Reading the access log is not itself logged: it holds no
+// as JSON Lines (records, not CloudEvents: see AppendRecordLine). Reading the access log is not itself logged: it holds no
 // family data.
 func (s *Service) handleAccessLog(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.auditor(r); err != nil {
@@ -311,7 +312,7 @@ func (s *Service) handleAccessLog(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ctx := r.Context()
-	return s.streamLines(w, r, "access-log", func(emit func(Stored) error) error {
+	return s.streamLines(w, r, "access-log", AppendRecordLine, func(emit func(Stored) error) error {
 		return s.reader.AccessLog(ctx, aq, emit)
 	})
 }

@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"kk.dk/jobogfamilie/services/internal/testenv"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/standalone"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 var (
@@ -121,13 +123,24 @@ func splitLines(t testing.TB, raw string) ([]map[string]json.RawMessage, []strin
 	return objs, texts
 }
 
+// seqOf is the stream sequence of a replay line (jfsequence, a String).
 func seqOf(t testing.TB, m map[string]json.RawMessage) uint64 {
 	t.Helper()
-	var n uint64
-	if err := json.Unmarshal(m["sequence"], &n); err != nil {
-		t.Fatalf("sequence: %v", err)
+	n, err := strconv.ParseUint(str(m, audit.ExtSequence), 10, 64)
+	if err != nil {
+		t.Fatalf("%s %s: %v", audit.ExtSequence, m[audit.ExtSequence], err)
 	}
 	return n
+}
+
+// recordedAtOf is the recording time of a replay line (jfrecordedat).
+func recordedAtOf(t testing.TB, m map[string]json.RawMessage) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, str(m, audit.ExtRecordedAt))
+	if err != nil {
+		t.Fatalf("%s %s: %v", audit.ExtRecordedAt, m[audit.ExtRecordedAt], err)
+	}
+	return at
 }
 
 func str(m map[string]json.RawMessage, k string) string {

@@ -9,8 +9,13 @@ import (
 type shape struct {
 	valid     bool // one JSON value, as json.Valid decides
 	object    bool // ... and it is an object
-	collides  bool // ... with a member named sequence or recordedAt
 	multiline bool // ... with a line break in its white space
+	// recordCollides: the object has a member named sequence or
+	// recordedAt (AppendRecordLine adds them).
+	recordCollides bool
+	// cloudEvent: the object is a CloudEvent that the SDKs' strict readers
+	// accept, without attributes named jf… (AppendLine adds them).
+	cloudEvent bool
 }
 
 // maxDepth is encoding/json's nesting limit, so that scanJSON and
@@ -32,15 +37,17 @@ func scanJSON(b []byte) shape {
 	if !ok || s.i != len(b) {
 		return shape{}
 	}
-	return shape{valid: true, object: s.top, collides: s.collides, multiline: s.multiline}
+	return shape{valid: true, object: s.top, multiline: s.multiline,
+		recordCollides: s.recordCollides, cloudEvent: s.top && s.ce.ok()}
 }
 
 type scanner struct {
-	b         []byte
-	i         int
-	top       bool // the value is an object
-	collides  bool
-	multiline bool
+	b              []byte
+	i              int
+	top            bool // the value is an object
+	recordCollides bool
+	multiline      bool
+	ce             ceCheck // the top-level members, when top
 }
 
 func (s *scanner) ws() {
@@ -193,14 +200,17 @@ func (s *scanner) object(depth int) bool {
 		if !ok {
 			return false
 		}
-		if depth == 1 && s.top && !s.collides {
+		top := depth == 1 && s.top
+		if top {
 			if raw == nil {
 				// Escapes: decode the name to compare it.
 				var name string
 				_ = json.Unmarshal(s.b[start:s.i], &name)
 				raw = []byte(name)
 			}
-			s.collides = string(raw) == "sequence" || string(raw) == "recordedAt"
+			if string(raw) == "sequence" || string(raw) == "recordedAt" {
+				s.recordCollides = true
+			}
 		}
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
@@ -208,8 +218,12 @@ func (s *scanner) object(depth int) bool {
 		}
 		s.i++
 		s.ws()
+		vstart := s.i
 		if !s.value(depth) {
 			return false
+		}
+		if top {
+			s.ce.member(raw, s.b[vstart:s.i])
 		}
 		s.ws()
 		if s.i >= len(s.b) {

@@ -55,10 +55,7 @@ func TestAsOfBackfill(t *testing.T) {
 	a := s.post(events.SOF, fam, enrolment(), events.WithTime(happened))
 	s.waitApplied(a.Sequence)
 	objs, _ := s.lines("/v1/audit/events?family=" + fam)
-	var t1 time.Time
-	if err := json.Unmarshal(objs[0]["recordedAt"], &t1); err != nil {
-		t.Fatal(err)
-	}
+	t1 := recordedAtOf(t, objs[0])
 	// Make sure T2 lies strictly after T1 (timestamps are nanoseconds).
 	checkFor(t, time.Second, func() error {
 		if time.Now().After(t1.Add(time.Millisecond)) {
@@ -69,10 +66,7 @@ func TestAsOfBackfill(t *testing.T) {
 	b := s.post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"}, events.WithTime(happened.AddDate(0, -3, 0)))
 	s.waitApplied(b.Sequence)
 	objs, _ = s.lines("/v1/audit/events?family=" + fam)
-	var t2 time.Time
-	if err := json.Unmarshal(objs[1]["recordedAt"], &t2); err != nil {
-		t.Fatal(err)
-	}
+	t2 := recordedAtOf(t, objs[1])
 	if !t2.After(t1) {
 		t.Fatalf("T2 %s is not after T1 %s", t2, t1)
 	}

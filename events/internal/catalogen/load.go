@@ -273,7 +273,7 @@ func hasDuplicates(s []string) bool {
 const freeTextGuard = "(^|[^0-9])[0-9]{6}-?[0-9]{4}([^0-9]|$)"
 
 // checkFreeText makes every free-text string of the schema either personal
-// (encrypted per family, gone on erasure) or plain text, so that a new
+// (what erasing a family's data must remove) or plain text, so that a new
 // free-text field cannot reach the store unclassified, and refuses pointers
 // that name anything else.
 func (t *Type) checkFreeText() error {

@@ -163,7 +163,8 @@ To add a type:
    ` + "`english`" + ` terms, ` + "`title`" + ` (` + "`da`" + ` and ` + "`en`" + ` templates of the timeline's line, in
    Go text/template syntax over the data's fields, e.g.
    ` + "`{{titled \"Mål sat\" (cut .title)}}`" + `, with the helpers of ` + "`events/title.go`" + ` and
-   ` + "`da`" + ` for an enum field's Danish word), ` + "`personal`" + ` (JSON pointers of personal
+   ` + "`da`" + ` for an enum field's Danish word, and ` + "`example`" + `: the ` + "`da`" + ` and ` + "`en`" + ` titles
+   of the first valid example, which the tests check), ` + "`personal`" + ` (JSON pointers of personal
    free text: reasons, notes, titles, purposes, names; ` + "`events.Spec.Personal`" + `
    lists them for what must go when a family's data is erased), ` + "`plainText`" + ` (free text that says
    nothing about a person, such as a legal reference), and ` + "`invariant`" + ` (` + "`en`" + ` and

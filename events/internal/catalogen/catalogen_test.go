@@ -88,7 +88,8 @@ const exampleType = `{
     "danish": "Hjemmebesøg planlagt",
     "english": "Home visit planned",
     "title": {"da": "{{titled (print \"Hjemmebesøg planlagt\" (prefixed \" den \" .date)) (da .kind)}}",
-              "en": "{{titled (print \"Home visit planned\" (prefixed \" on \" .date)) .kind}}"},
+              "en": "{{titled (print \"Home visit planned\" (prefixed \" on \" .date)) .kind}}",
+              "example": {"da": "Hjemmebesøg planlagt den 2019-03-04: anmeldt", "en": "Home visit planned on 2019-03-04: announced"}},
     "personal": ["/purpose"],
     "invariant": {"en": "family enrolled", "da": "familien er optaget"}
   },
@@ -127,6 +128,7 @@ func TestAddingAnEventType(t *testing.T) {
 			`return titled(("Hjemmebesøg planlagt" + prefixed(" den ", d.Date)), da(wordsVisitPlannedKind, d.Kind)), true`,
 			`"unannounced": "uanmeldt",`},
 		NamesFile:  {`"visit.planned",`},
+		TitlesFile: {`{"Hjemmebesøg planlagt den 2019-03-04: anmeldt", "Home visit planned on 2019-03-04: announced"},`},
 		CountsFile: nil,
 	} {
 		added := addedLines(string(before[name]), string(after[name]))
@@ -137,6 +139,45 @@ func TestAddingAnEventType(t *testing.T) {
 		}
 		if removed := addedLines(string(after[name]), string(before[name])); removed != "" {
 			t.Errorf("%s: adding a type changed existing lines:\n%s", name, removed)
+		}
+	}
+}
+
+// TestAddingADepartment shows that a department is one entry in
+// events/departments.json: its constant, the list, the codes for messages,
+// its Danish name and its member of the per-department counts follow.
+func TestAddingADepartment(t *testing.T) {
+	t.Parallel()
+	fsys := repoFS(t)
+	before, err := generate(t, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depts := string(fsys[DepartmentsFile].Data)
+	i := strings.LastIndex(depts, "}")
+	depts = depts[:i+1] + `,
+  {"code": "kff", "danish": "Kultur- og Fritidsforvaltningen", "about": "culture and leisure"}` + depts[i+1:]
+	fsys[DepartmentsFile] = &fstest.MapFile{Data: []byte(depts)}
+	after, err := generate(t, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		CatalogFile: {`KFF Department = "kff" // Kultur- og Fritidsforvaltningen: culture and leisure`,
+			`var Departments = []Department{SOF, BIF, BUF, SUF, KFF}`, `const DepartmentCodes = "sof, bif, buf, suf, kff"`,
+			`KFF: "Kultur- og Fritidsforvaltningen",`},
+		CountsFile: {"KFF int `json:\"kff\"`", "case events.KFF:", "c.KFF++"},
+	} {
+		added := addedLines(string(before[name]), string(after[name]))
+		for _, line := range want {
+			if !strings.Contains(added, line) {
+				t.Errorf("%s: no added line %q in\n%s", name, line, added)
+			}
+		}
+	}
+	for _, name := range []string{PayloadsFile, NamesFile, TitlesFile} {
+		if !bytes.Equal(before[name], after[name]) {
+			t.Errorf("%s changed with a new department", name)
 		}
 	}
 }

@@ -46,13 +46,18 @@ type Type struct {
 	File   string // path of the schema, relative to the repository root
 	Schema *Node  // the whole schema, in file order
 
-	Seq       int
-	Go        string
-	Owners    []string // department codes; nil means any department
-	Danish    string
-	English   string
-	TitleDa   string
-	TitleEn   string
+	Seq     int
+	Go      string
+	Owners  []string // department codes; nil means any department
+	Danish  string
+	English string
+	TitleDa string
+	TitleEn string
+	// ExampleDa and ExampleEn are the titles of the first valid example
+	// (schemas/testdata/<name>/valid-*.json), which a test of package
+	// events checks.
+	ExampleDa string
+	ExampleEn string
 	Personal  []string // JSON pointers of personal free text
 	PlainText []string // JSON pointers of free text that is not personal
 	InvEn     string
@@ -67,8 +72,12 @@ type annotation struct {
 	Danish  string          `json:"danish"`
 	English string          `json:"english"`
 	Title   struct {
-		Da string `json:"da"`
-		En string `json:"en"`
+		Da      string `json:"da"`
+		En      string `json:"en"`
+		Example struct {
+			Da string `json:"da"`
+			En string `json:"en"`
+		} `json:"example"`
 	} `json:"title"`
 	Personal  []string `json:"personal"`
 	PlainText []string `json:"plainText"`
@@ -152,7 +161,7 @@ func loadType(root fs.FS, file string) (*Type, error) {
 		return nil, fmt.Errorf("x-jf: %w", err)
 	}
 	t := &Type{Name: name, File: file, Schema: n, Seq: a.Seq, Go: a.Go, Danish: a.Danish, English: a.English,
-		TitleDa: a.Title.Da, TitleEn: a.Title.En, Personal: a.Personal, PlainText: a.PlainText}
+		TitleDa: a.Title.Da, TitleEn: a.Title.En, ExampleDa: a.Title.Example.Da, ExampleEn: a.Title.Example.En, Personal: a.Personal, PlainText: a.PlainText}
 	if a.Invariant != nil {
 		t.InvEn, t.InvDa = a.Invariant.En, a.Invariant.Da
 		if t.InvEn == "" || t.InvDa == "" {
@@ -176,6 +185,8 @@ func loadType(root fs.FS, file string) (*Type, error) {
 		return nil, errors.New("x-jf: danish and english terms are required")
 	case t.TitleDa == "" || t.TitleEn == "":
 		return nil, errors.New("x-jf: title needs da and en")
+	case t.ExampleDa == "" || t.ExampleEn == "":
+		return nil, errors.New("x-jf: title needs example da and en: the titles of the first valid example")
 	}
 	return t, nil
 }

@@ -26,9 +26,11 @@ vet:
 fmt:
 	gofmt -l -w events schemas services
 
-# catalog regenerates docs/catalog.md from the catalog and the schemas.
+# catalog regenerates what is made from the catalog's data (the schemas'
+# "x-jf" annotations and events/departments.json): the Go payload types,
+# catalog table, titles and department constants, and docs/catalog.md.
 catalog:
-	$(GO) run ./events/cmd/catalogdoc > docs/catalog.md.tmp && mv docs/catalog.md.tmp docs/catalog.md
+	cd events && $(GO) generate ./...
 
 run: build
 	$(BIN)/standalone

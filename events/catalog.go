@@ -11,19 +11,14 @@ import (
 	"sync/atomic"
 )
 
-// Department is one of the four municipal administrations that emit events.
+//go:generate go run ./cmd/catalogen -root ..
+//go:generate sh -c "go run ./cmd/catalogdoc > ../docs/catalog.md.tmp && mv ../docs/catalog.md.tmp ../docs/catalog.md"
+
+// Department is one of the municipal administrations that emit events. The
+// departments are data (events/departments.json); the constants SOF, BIF,
+// BUF, SUF, the list Departments and DepartmentCodes are generated from it
+// into catalog_gen.go.
 type Department string
-
-// The departments of the City of Copenhagen that take part in Job og Familie.
-const (
-	SOF Department = "sof" // Socialforvaltningen: child welfare, owner of the project
-	BIF Department = "bif" // Beskæftigelses- og Integrationsforvaltningen: job centre, benefits
-	BUF Department = "buf" // Børne- og Ungdomsforvaltningen: schools, daycare, PPR, absence
-	SUF Department = "suf" // Sundheds- og Omsorgsforvaltningen: health, general practice
-)
-
-// Departments lists every department, in a fixed order.
-var Departments = []Department{SOF, BIF, BUF, SUF}
 
 // ParseDepartment returns the department with that lower-case code.
 func ParseDepartment(s string) (Department, bool) {
@@ -33,15 +28,8 @@ func ParseDepartment(s string) (Department, bool) {
 
 // DanishName is the department's full Danish name.
 func (d Department) DanishName() string {
-	switch d {
-	case SOF:
-		return "Socialforvaltningen"
-	case BIF:
-		return "Beskæftigelses- og Integrationsforvaltningen"
-	case BUF:
-		return "Børne- og Ungdomsforvaltningen"
-	case SUF:
-		return "Sundheds- og Omsorgsforvaltningen"
+	if n, ok := departmentNames[d]; ok {
+		return n
 	}
 	return string(d)
 }
@@ -71,7 +59,12 @@ type Spec struct {
 	// Invariant says when an event of this type is refused (409), in English
 	// and Danish; empty when any well-formed event is accepted.
 	Invariant, InvariantDa string
-	newData                func() Payload
+	// Personal are the JSON pointers (into data) of the personal free text:
+	// reasons, notes, titles, purposes, names. They are what erasure must
+	// make unreadable; every other field is an id, a code, a date or a
+	// number, or free text that says nothing about a person.
+	Personal []string
+	newData  func() Payload
 	// typ and schemaURL are Type and SchemaURL, made once: every event
 	// read asks for them.
 	typ, schemaURL string
@@ -115,79 +108,14 @@ func (s Spec) AnyOwner() bool { return len(s.Owners) == len(Departments) }
 func spec[T any, P interface {
 	*T
 	Payload
-}](name string, owners []Department, da, en, inv, invDa string) Spec {
+}](name string, owners []Department, da, en, inv, invDa string, personal []string) Spec {
 	typ := TypePrefix + name + TypeSuffix
-	return Spec{Name: name, Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa,
+	return Spec{Name: name, Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa, Personal: personal,
 		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json",
 		cache: &typeCache{}}
 }
 
 func owners(d ...Department) []Department { return d }
-
-// catalog is version 1 of the event catalog, in the order of DOMAIN.md.
-var catalog = []Spec{
-	spec[FamilyReferred]("family.referred", anyDept, "Familie visiteret/henvist", "Family referred", "", ""),
-	spec[FamilyEnrolled]("family.enrolled", owners(SOF), "Familie optaget i forløb", "Family enrolled",
-		"at least one parent and one child member; no course already active for the family",
-		"mindst én forælder og ét barn; familien må ikke allerede være i et aktivt forløb"),
-	spec[ConsentGiven]("consent.given", owners(SOF, BIF), "Samtykke givet", "Consent given", "", ""),
-	spec[ConsentWithdrawn]("consent.withdrawn", owners(SOF, BIF), "Samtykke trukket tilbage", "Consent withdrawn",
-		"that consent was given and not withdrawn", "samtykket er givet og ikke trukket tilbage"),
-	spec[CaseworkerAssigned]("caseworker.assigned", owners(SOF), "Sagsbehandler tildelt", "Caseworker assigned",
-		"family enrolled", "familien er optaget"),
-	spec[MakkerparAssigned]("makkerpar.assigned", owners(SOF, BIF), "Makkerpar tildelt", "Primary contact pair assigned",
-		"family enrolled", "familien er optaget"),
-	spec[TeamMemberJoined]("team.member-joined", anyDept, "Medlem tilknyttet teamet", "Team member joined",
-		"family enrolled", "familien er optaget"),
-	spec[TeamMemberLeft]("team.member-left", anyDept, "Medlem forladt teamet", "Team member left",
-		"that member joined and has not left", "medlemmet er tilknyttet og ikke udtrådt"),
-	spec[ChildCaseOpened]("childcase.opened", owners(SOF), "Børnesag åbnet", "Child case opened",
-		"caseId not already open", "sagen er ikke allerede åben"),
-	spec[ChildCaseClosed]("childcase.closed", owners(SOF), "Børnesag lukket", "Child case closed",
-		"caseId open", "sagen er åben"),
-	spec[MeasureStarted]("measure.started", owners(SOF), "Foranstaltning iværksat", "Measure started",
-		"measureId not already open", "foranstaltningen er ikke allerede i gang"),
-	spec[MeasureEnded]("measure.ended", owners(SOF), "Foranstaltning ophørt", "Measure ended",
-		"measureId open", "foranstaltningen er i gang"),
-	spec[GoalSet]("goal.set", anyDept, "Mål sat i Familiens Plan", "Goal set in the family plan",
-		"family enrolled; goalId new", "familien er optaget; målet findes ikke i forvejen"),
-	spec[GoalProgressed]("goal.progressed", anyDept, "Målopfølgning", "Goal progressed",
-		"goal set and not closed", "målet er sat og ikke afsluttet"),
-	spec[GoalClosed]("goal.closed", anyDept, "Mål afsluttet", "Goal closed",
-		"goal set and not closed", "målet er sat og ikke afsluttet"),
-	spec[MeetingHeld]("meeting.held", anyDept, "Møde afholdt", "Meeting held", "", ""),
-	spec[BenefitGranted]("benefit.granted", owners(BIF), "Ydelse bevilget", "Benefit granted",
-		"that benefit not already active for the person", "ydelsen er ikke allerede aktiv for personen"),
-	spec[BenefitEnded]("benefit.ended", owners(BIF), "Ydelse ophørt", "Benefit ended",
-		"that benefit active for the person", "ydelsen er aktiv for personen"),
-	spec[PraktikStarted]("praktik.started", owners(BIF), "Virksomhedspraktik startet", "Company internship started",
-		"praktikId not already open", "praktikken er ikke allerede i gang"),
-	spec[PraktikEnded]("praktik.ended", owners(BIF), "Virksomhedspraktik afsluttet", "Company internship ended",
-		"praktikId open", "praktikken er i gang"),
-	spec[WageSubsidyStarted]("wagesubsidy.started", owners(BIF), "Løntilskud startet", "Wage subsidy started",
-		"subsidyId not already open", "løntilskuddet er ikke allerede i gang"),
-	spec[WageSubsidyEnded]("wagesubsidy.ended", owners(BIF), "Løntilskud afsluttet", "Wage subsidy ended",
-		"subsidyId open", "løntilskuddet er i gang"),
-	spec[LanguageCourseStarted]("languagecourse.started", owners(BIF), "Sprogkursus startet", "Language course started",
-		"courseId not already open", "kurset er ikke allerede i gang"),
-	spec[LanguageCourseEnded]("languagecourse.ended", owners(BIF), "Sprogkursus afsluttet", "Language course ended",
-		"courseId open", "kurset er i gang"),
-	spec[EmploymentStarted]("employment.started", owners(BIF), "Ansættelse startet", "Employment started", "", ""),
-	spec[EducationStarted]("education.started", owners(BIF), "Uddannelse startet", "Education started", "", ""),
-	spec[SchoolAbsenceNoted]("schoolabsence.noted", owners(BUF), "Skolefravær registreret", "School absence noted", "", ""),
-	spec[PPRReferred]("ppr.referred", owners(BUF), "Henvist til PPR", "Referred to educational psychology (PPR)", "", ""),
-	spec[LeisureStarted]("leisure.started", owners(BUF), "Fritidsaktivitet startet", "Leisure activity started", "", ""),
-	spec[WellbeingMeasured]("wellbeing.measured", owners(BUF), "Trivsel målt", "Well-being measured", "", ""),
-	spec[GPConsultationHeld]("gp.consultation-held", owners(SUF), "Konsultation hos egen læge", "GP consultation held",
-		"consent gp-cooperation given (and not withdrawn) for that person",
-		"samtykke til samarbejde med egen læge er givet for personen"),
-	spec[HealthAssessed]("health.assessed", owners(SUF), "Helbred vurderet", "Health assessed", "", ""),
-	spec[HealthReferred]("health.referred", owners(SUF), "Henvist til sundhedstilbud", "Health referral", "", ""),
-	spec[CourseEnded]("course.ended", owners(SOF), "Forløb afsluttet", "Course ended",
-		"family enrolled", "familien er optaget"),
-	spec[EvaluationRecorded]("evaluation.recorded", owners(SOF), "Evaluering registreret", "Evaluation recorded",
-		"family enrolled or ended", "familien er optaget eller har afsluttet forløbet"),
-}
 
 var (
 	byName = map[string]Spec{}

@@ -116,6 +116,9 @@ const fastBound = 1e15
 var fastAnnotations = map[string]bool{
 	"title": true, "description": true, "$comment": true, "examples": true, "default": true,
 	"deprecated": true, "readOnly": true, "writeOnly": true,
+	// The catalog's own data in the schemas (owners, terms, titles,
+	// personal fields), which no validator asserts.
+	"x-jf": true,
 }
 
 const draft2020 = "https://json-schema.org/draft/2020-12/schema"

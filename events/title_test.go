@@ -108,14 +108,16 @@ func TestTitleEveryType(t *testing.T) {
 	for _, spec := range events.Catalog() {
 		t.Run(spec.Name, func(t *testing.T) {
 			t.Parallel()
-			ex, ok := titleExamples[spec.Name]
-			if !ok {
+			// A type added since has its example in its schema only
+			// (TestTitleOfSchemaExamples); these are the catalog's first.
+			if ex, ok := titleExamples[spec.Name]; ok {
+				got := events.Title(envelope(spec, ex.data))
+				checkTitle(t, got)
+				if got != ex.want {
+					t.Errorf("Title = %q, want %q", got, ex.want)
+				}
+			} else if _, ok := exampleTitles[spec.Name]; !ok {
 				t.Fatal("no example payload")
-			}
-			got := events.Title(envelope(spec, ex.data))
-			checkTitle(t, got)
-			if got != ex.want {
-				t.Errorf("Title = %q, want %q", got, ex.want)
 			}
 
 			zero := events.Title(envelope(spec, spec.NewData()))
@@ -125,8 +127,9 @@ func TestTitleEveryType(t *testing.T) {
 			}
 		})
 	}
-	if len(titleExamples) != len(events.Catalog()) {
-		t.Errorf("%d examples for %d catalog types", len(titleExamples), len(events.Catalog()))
+	if len(titleExamples) < 35 || len(exampleTitles) != len(events.Catalog()) {
+		t.Errorf("%d examples and %d schema examples for %d catalog types",
+			len(titleExamples), len(exampleTitles), len(events.Catalog()))
 	}
 }
 

@@ -225,7 +225,7 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 		if name, ok := sourceDepartment(src); !ok {
 			ps.add(KindInvalid, "/"+attrSource, "must be /departments/<dept> or /departments/<dept>/<system>")
 		} else if d, ok := ParseDepartment(name); !ok {
-			ps.add(KindInvalid, "/"+attrSource, fmt.Sprintf("unknown department %q; one of sof, bif, buf, suf", name))
+			ps.add(KindInvalid, "/"+attrSource, fmt.Sprintf("unknown department %q; one of %s", name, DepartmentCodes))
 		} else {
 			dept = d
 		}

@@ -79,6 +79,15 @@ func writeType(b *bytes.Buffer, spec events.Spec) error {
 		fmt.Fprintf(b, "| refused (409) unless | %s |\n", cell(spec.Invariant))
 		fmt.Fprintf(b, "| afvises (409) medmindre | %s |\n", cell(spec.InvariantDa))
 	}
+	if len(spec.Personal) == 0 {
+		b.WriteString("| personal free text | — |\n")
+	} else {
+		var ps []string
+		for _, p := range spec.Personal {
+			ps = append(ps, code(p))
+		}
+		fmt.Fprintf(b, "| personal free text | %s |\n", strings.Join(ps, ", "))
+	}
 	b.WriteString("\n")
 	if notes := schemaNotes(root.Description); notes != "" {
 		fmt.Fprintf(b, "%s\n\n", notes)

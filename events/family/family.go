@@ -326,16 +326,7 @@ func (s *State) Apply(e events.Envelope) {
 // event time, for every event, foldable or not.
 func (s *State) count(e events.Envelope) {
 	s.total++
-	switch e.Department {
-	case events.SOF:
-		s.perDept.SOF++
-	case events.BIF:
-		s.perDept.BIF++
-	case events.BUF:
-		s.perDept.BUF++
-	case events.SUF:
-		s.perDept.SUF++
-	}
+	s.perDept.Add(e.Department)
 	if t := e.Time(); t.After(s.lastTime) {
 		s.lastTime = t.UTC()
 	}

@@ -191,14 +191,6 @@ type Evaluation struct {
 	Time               time.Time `json:"time,omitzero"`
 }
 
-// EventCounts counts events per department.
-type EventCounts struct {
-	SOF int `json:"sof"`
-	BIF int `json:"bif"`
-	BUF int `json:"buf"`
-	SUF int `json:"suf"`
-}
-
 // Overview returns the family overview. The result shares nothing with s.
 func (s *State) Overview() Overview {
 	o := Overview{

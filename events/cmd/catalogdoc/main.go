@@ -1,5 +1,6 @@
-// Command catalogdoc writes docs/catalog.md to stdout; run it through
-// `make catalog` from the repository root.
+// Command catalogdoc writes docs/catalog.md to stdout. `go generate ./...`
+// in events (or `make catalog`) runs it after catalogen, so that the
+// document is rendered from the freshly generated catalog.
 package main
 
 import (

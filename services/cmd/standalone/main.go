@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/demo"
@@ -70,7 +72,8 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nJob og Familie standalone\n")
-	fmt.Fprintf(os.Stderr, "  ingest       %s/departments/{sof,bif,buf,suf}/v1/events\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  ingest       %s/departments/{%s}/v1/events\n", s.URL(),
+		strings.ReplaceAll(events.DepartmentCodes, " ", ""))
 	fmt.Fprintf(os.Stderr, "  coordinator  %s/v1/families\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  auditor      %s/v1/audit/events\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics\n", s.URL())

@@ -115,7 +115,7 @@ func parseTimeline(familyID string, q url.Values) (timelineQuery, error) {
 	if v := q.Get("department"); v != "" {
 		for _, d := range strings.Split(v, ",") {
 			if _, ok := events.ParseDepartment(strings.TrimSpace(d)); !ok {
-				return bad("unknown department " + strconv.Quote(d) + "; one of sof, bif, buf, suf")
+				return bad("unknown department " + strconv.Quote(d) + "; one of " + events.DepartmentCodes)
 			}
 			tq.departments = append(tq.departments, strings.TrimSpace(d))
 		}

@@ -35,7 +35,7 @@ type Store struct {
 	// Embedded is the embedded server with its keys (nil with a URL).
 	Embedded *Embedded
 	NC       *nats.Conn
-	JS     jetstream.JetStream
+	JS       jetstream.JetStream
 	// ClientURL is where the nats CLI can connect ("" when in-process only).
 	ClientURL string
 	// OperatorKey is the seed file of the read-only operator key for the
@@ -43,9 +43,9 @@ type Store struct {
 	OperatorKey string
 	ensured     atomic.Bool
 	lastErr     atomic.Pointer[error]
-	log       *slog.Logger
-	stop      context.CancelFunc
-	done      chan struct{}
+	log         *slog.Logger
+	stop        context.CancelFunc
+	done        chan struct{}
 }
 
 // Open connects (starting the embedded server, which creates the streams,

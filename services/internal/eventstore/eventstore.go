@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -315,7 +316,19 @@ func ConnectOptions(name string) []nats.Option {
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.Timeout(2 * time.Second),
+		nats.ErrorHandler(asyncError),
 	}
+}
+
+// asyncError reports the connection's asynchronous errors, except the
+// refusals the permissions intend: an ordered consumer deletes its
+// predecessor after a reset, which no service may (the server removes
+// the idle consumer itself).
+func asyncError(nc *nats.Conn, _ *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), "$JS.API.CONSUMER.DELETE.") {
+		return
+	}
+	slog.Warn("nats: asynchronous error", "connection", nc.Opts.Name, "err", err)
 }
 
 // Connect dials url, or the in-process server when ns is not nil.

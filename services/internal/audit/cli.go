@@ -26,11 +26,11 @@ import (
 // Usage is the audit binary's synopsis.
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
-  audit replay -nats-url URL [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
+  audit replay -nats-url URL [-nats-nkey FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
-  audit verify -nats-url URL [-model FILE|DATADIR] [-tmp DIR]
+  audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
-  audit export -nats-url URL -out DIR [-from-seq N] [-to-seq M]
+  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M]
   audit verify-export DIR`
 
 // Command runs a CLI subcommand (replay, verify, export, verify-export)
@@ -110,11 +110,19 @@ func apiError(resp *http.Response) error {
 
 // connect opens a NATS connection for a CLI command; the streams must
 // exist (nothing is created).
-func connect(natsURL string) (*nats.Conn, jetstream.JetStream, error) {
+func connect(natsURL, nkey string) (*nats.Conn, jetstream.JetStream, error) {
 	if natsURL == "" {
 		return nil, nil, usageError("give -nats-url (or JF_NATS_URL), or -url of a running audit API")
 	}
-	nc, err := eventstore.Connect(natsURL, nil, "audit-cli")
+	var auth []nats.Option
+	if nkey != "" {
+		opt, err := nats.NkeyOptionFromSeed(nkey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nkey %s: %w", nkey, err)
+		}
+		auth = append(auth, opt)
+	}
+	nc, err := eventstore.Connect(natsURL, nil, "audit-cli", auth...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,6 +138,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
 	family := fs.String("family", "", "only this family's events")
@@ -183,7 +192,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return out.Flush()
 	}
-	nc, js, err := connect(*natsURL)
+	nc, js, err := connect(*natsURL, *natsNKey)
 	if err != nil {
 		return err
 	}
@@ -216,6 +225,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
 	model := fs.String("model", envOr(getenv, "JF_DATA_DIR", "./data"), "the live read model: a projector's data directory (its CURRENT model) or a model file (JF_DATA_DIR)")
@@ -247,7 +257,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 			return err
 		}
 	} else {
-		nc, js, err := connect(*natsURL)
+		nc, js, err := connect(*natsURL, *natsNKey)
 		if err != nil {
 			return err
 		}
@@ -320,6 +330,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	out := fs.String("out", "", "directory to write the archive to (created; must not hold one)")
 	var o ExportOptions
 	fs.Uint64Var(&o.FromSeq, "from-seq", 0, "first stream sequence (default: the first)")
@@ -331,7 +342,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	if fs.NArg() > 0 || *out == "" {
 		return usageError("give -out DIR")
 	}
-	nc, js, err := connect(*natsURL)
+	nc, js, err := connect(*natsURL, *natsNKey)
 	if err != nil {
 		return err
 	}

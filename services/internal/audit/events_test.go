@@ -123,7 +123,7 @@ func TestReplayEqualsPosted(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("API: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			args := []string{"-nats-url", s.sa.Store.ClientURL}
+			args := []string{"-nats-url", s.sa.Store.ClientURL, "-nats-nkey", s.sa.Store.OperatorKey}
 			for k, v := range tc.query {
 				args = append(args, "-"+k, v[0])
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,6 +40,12 @@ func TestServe(t *testing.T) {
 	cfg.HTTPAddr = freeAddr(t)
 	cfg.DataDir = t.TempDir()
 	cfg.NATSURL = s.sa.Store.ClientURL
+	// The audit service appends to the access log: it needs a service
+	// key, which the operator's read-only key is not.
+	cfg.NATSNKey = filepath.Join(t.TempDir(), "service.nk")
+	if err := s.sa.Store.Embedded.Service.WriteSeedFile(cfg.NATSNKey); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- audit.Run(ctx, cfg, quietLog()) }()

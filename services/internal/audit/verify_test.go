@@ -131,7 +131,7 @@ func TestVerify(t *testing.T) {
 	// The CLI: through the API, and against the model file and NATS.
 	for _, args := range [][]string{
 		{"-url", s.sa.URL(), "-token", "dev-auditor"},
-		{"-nats-url", s.sa.Store.ClientURL, "-model", s.sa.Config.DataDir, "-tmp", t.TempDir()},
+		{"-nats-url", s.sa.Store.ClientURL, "-nats-nkey", s.sa.Store.OperatorKey, "-model", s.sa.Config.DataDir, "-tmp", t.TempDir()},
 	} {
 		var out, errOut bytes.Buffer
 		code := audit.Command(context.Background(), "verify", args, func(string) string { return "" }, &out, &errOut)

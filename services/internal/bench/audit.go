@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/audit"
@@ -104,7 +105,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 
 	// Replay as `audit replay` does, in a process of its own, so that its
 	// memory is its own and not the embedded NATS server's.
-	child, err := replayInChild(ctx, st.URL)
+	child, err := replayInChild(ctx, st.URL, st.NKey)
 	if err != nil {
 		return err
 	}
@@ -311,13 +312,14 @@ type ChildReport struct {
 const ReplayChildFlag = "audit-replay-child"
 
 // replayInChild runs this executable as the replay process.
-func replayInChild(ctx context.Context, natsURL string) (ChildReport, error) {
+func replayInChild(ctx context.Context, natsURL, nkey string) (ChildReport, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return ChildReport{}, err
 	}
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, "-"+ReplayChildFlag, natsURL)
+	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		return ChildReport{}, fmt.Errorf("bench: replay process: %v: %s", err, errOut.String())
@@ -333,7 +335,15 @@ func replayInChild(ctx context.Context, natsURL string) (ChildReport, error) {
 // audit.Reader and audit.AppendLine, as `audit replay` writes it, to
 // /dev/null; it reports the lines, the time and its peak RSS on out.
 func ReplayChild(ctx context.Context, natsURL string, out io.Writer) error {
-	nc, err := eventstore.Connect(natsURL, nil, "bench-audit-replay")
+	var auth []nats.Option
+	if f := os.Getenv("JF_NATS_NKEY"); f != "" {
+		opt, err := nats.NkeyOptionFromSeed(f)
+		if err != nil {
+			return err
+		}
+		auth = append(auth, opt)
+	}
+	nc, err := eventstore.Connect(natsURL, nil, "bench-audit-replay", auth...)
 	if err != nil {
 		return err
 	}

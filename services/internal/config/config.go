@@ -20,6 +20,7 @@ type Config struct {
 	DataDir    string // -data / JF_DATA_DIR
 	NATSURL    string // -nats-url / JF_NATS_URL: external NATS; empty embeds one
 	NATSListen string // -nats-listen / JF_NATS_LISTEN: embedded server's client address, "off" for none
+	NATSNKey   string // -nats-nkey / JF_NATS_NKEY: NKey seed file for -nats-url
 	ConfigPath string // -config / JF_CONFIG: principals file; empty is the dev config
 	Sync       string // -nats-sync / JF_NATS_SYNC: always | interval | <duration>
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
@@ -54,6 +55,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.StringVar(&c.HTTPAddr, "http", env("JF_HTTP_ADDR", d.HTTPAddr), "HTTP listen address (JF_HTTP_ADDR)")
 	fs.StringVar(&c.DataDir, "data", env("JF_DATA_DIR", d.DataDir), "data directory (JF_DATA_DIR)")
 	fs.StringVar(&c.NATSURL, "nats-url", env("JF_NATS_URL", ""), "external NATS URL; empty embeds a server (JF_NATS_URL)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", env("JF_NATS_NKEY", ""), "NKey seed file to authenticate to -nats-url with (JF_NATS_NKEY)")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("JF_NATS_LISTEN", d.NATSListen), "embedded NATS client address, or off (JF_NATS_LISTEN)")
 	fs.StringVar(&c.ConfigPath, "config", env("JF_CONFIG", ""), "principals config file; empty uses the dev config (JF_CONFIG)")
 	fs.StringVar(&c.Sync, "nats-sync", env("JF_NATS_SYNC", d.Sync), "embedded store fsync: interval (2m), always, or a duration (JF_NATS_SYNC)")
@@ -106,15 +108,17 @@ func (c Config) Logger() *slog.Logger {
 }
 
 // StoreOptions turns the settings into event store options: an external
-// NATS when NATSURL is set, an embedded one in <data>/nats otherwise. name
-// identifies the process's connection.
+// NATS when NATSURL is set, an embedded one in <data>/nats otherwise (with
+// its keys for outside clients there too). name identifies the process's
+// connection.
 func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOptions, error) {
 	dur, err := eventstore.ParseDurability(c.Sync)
 	if err != nil {
 		return eventstore.OpenOptions{}, err
 	}
 	return eventstore.OpenOptions{
-		URL: c.NATSURL,
+		URL:      c.NATSURL,
+		NKeyFile: c.NATSNKey,
 		Embedded: eventstore.EmbeddedOptions{
 			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.NATSListen, Durability: dur,
 		},

@@ -63,6 +63,8 @@ func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	log.Info(name+" listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir)
+	// With an embedded server that listens, nats_nkey is the operator's
+	// read-only key: nats --server <nats> --nkey <nats_nkey> stream info FAMILY_EVENTS.
+	log.Info(name+" listening", "http", srv.URL(), "nats", store.ClientURL, "nats_nkey", store.OperatorKey, "data", cfg.DataDir)
 	return srv.Serve(ctx)
 }

@@ -123,7 +123,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", st.URL, "-data", filepath.Join(dir, "data"), "-log-level", "warn")
+	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey, "-data", filepath.Join(dir, "data"), "-log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	start = time.Now()

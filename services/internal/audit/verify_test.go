@@ -12,7 +12,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // verifyResult is the body of POST /v1/audit/verify.
@@ -21,7 +21,7 @@ type verifyResult struct {
 	Live            string                `json:"live"`
 	Replay          string                `json:"replay"`
 	Match           bool                  `json:"match"`
-	FirstDifference *projector.Difference `json:"firstDifference"`
+	FirstDifference *readmodel.Difference `json:"firstDifference"`
 }
 
 func (s *system) verify() verifyResult {

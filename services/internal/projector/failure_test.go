@@ -17,23 +17,23 @@ func TestNoUnloggedReads(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
-	s.waitApplied(s.enrol("FAM-NOLOG", "E1001"))
+	s.WaitApplied(s.enrol("FAM-NOLOG", "E1001"))
 	if err := s.js.DeleteStream(ctx, eventstore.AccessLogStream); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/v1/families/FAM-NOLOG", "/v1/families/FAM-NOLOG/timeline", "/v1/families/FAM-NOLOG/timeline/stream"} {
-		r := s.get(path, "dev-coordinator", nil)
+		r := s.Get(path, "dev-coordinator", nil)
 		if r.Status != 503 || r.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s without an access log: %d %s", path, r.Status, r.Raw)
 		}
 	}
-	if r := s.get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("list: %d", r.Status)
 	}
 	if err := eventstore.EnsureStreams(ctx, s.js, eventstore.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("with the access log back: %d %s", r.Status, r.Raw)
 	}
 }

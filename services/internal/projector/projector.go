@@ -128,7 +128,7 @@ type Projector struct {
 	session   context.CancelFunc
 	// bulkThreshold is the backlog from which a session reads with an
 	// ordered consumer until caught up (see consume), and an empty read
-	// model is loaded without its timeline indexes (see timelineIndexes).
+	// model is loaded without its timeline indexes (see readmodel.Model.SetBulk).
 	bulkThreshold uint64
 	// loading is set during such a bulk load; the projector is not ready.
 	loading atomic.Bool

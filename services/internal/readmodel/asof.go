@@ -188,7 +188,7 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 
 // storedPayload decodes a stored row's data as storedEnvelope does: the
 // row was validated when it was stored, so without the schema check, and
-// a row it cannot read fails the view as it fails the projector's fold.
+// a row it cannot read fails the view as it fails the fold of Model.Apply.
 func storedPayload(typ string, data []byte) (events.Payload, error) {
 	spec, ok := events.ByType(typ)
 	if !ok {

@@ -359,7 +359,7 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 }
 
 // Close releases every connection. It is for the owner of the model; the
-// API side goes through retire.
+// API side goes through Retire.
 func (m *Model) Close() {
 	m.stmtMu.Lock()
 	for _, s := range m.stmts {

@@ -234,7 +234,7 @@ func verifySnapshot(ctx context.Context, js jetstream.JetStream, live *sql.Tx, c
 
 // replayModel builds a fresh model at path from stream sequence 1 exactly
 // up to target, the way a rebuild does: an ordered consumer, the
-// projector's batch reader and decoder, and Model.Apply. The timeline
+// batch reader and decoder the projector uses, and Model.Apply. The timeline
 // indexes are never built, because the digest does not use them.
 func replayModel(ctx context.Context, js jetstream.JetStream, path string, target uint64, o VerifyOptions) (*Model, error) {
 	batch := o.BatchSize

@@ -2,7 +2,9 @@
 // JetStream and the real services on the same machine in one run and
 // prints the figures. -phases picks the measurements: ingest (the
 // department services) and audit (replay, as-of, verify), each on a fresh
-// embedded NATS of its own size.
+// embedded NATS of its own size. `jfbench projector -projector
+// bin/projector` measures the projector (catch-up, queries,
+// read-your-writes, RSS) as its own process.
 package main
 
 import (
@@ -19,6 +21,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "projector" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := bench.ProjectorCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	o := bench.Defaults()
 	flag.IntVar(&o.Preload, "preload", o.Preload, "events in the stream before measuring")
 	flag.IntVar(&o.Families, "families", o.Families, "families the preload is spread over")

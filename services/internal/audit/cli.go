@@ -20,7 +20,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Usage is the audit binary's synopsis.
@@ -237,20 +237,20 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 		return usageError(fmt.Sprintf("unexpected arguments %v", fs.Args()))
 	}
 	start := time.Now()
-	progress := func(p projector.VerifyProgress) {
+	progress := func(p readmodel.VerifyProgress) {
 		switch p.Phase {
-		case projector.PhaseReplay:
+		case readmodel.PhaseReplay:
 			pct := 100.0
 			if p.Target > 0 {
 				pct = 100 * float64(p.Applied) / float64(p.Target)
 			}
 			fmt.Fprintf(stderr, "verify: replay %d of %d (%.0f%%) %s\n", p.Applied, p.Target, pct, time.Since(start).Round(time.Second))
-		case projector.PhaseDone:
+		case readmodel.PhaseDone:
 		default:
 			fmt.Fprintf(stderr, "verify: %s %s\n", p.Phase, time.Since(start).Round(time.Second))
 		}
 	}
-	var res projector.VerifyResult
+	var res readmodel.VerifyResult
 	if api.url != "" {
 		var err error
 		if res, err = verifyRemote(ctx, api, progress); err != nil {
@@ -262,12 +262,12 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 			return err
 		}
 		defer nc.Close()
-		path, err := projector.ResolveModel(*model)
+		path, err := readmodel.ResolveModel(*model)
 		if err != nil {
 			return fmt.Errorf("the live read model: %w", err)
 		}
 		fmt.Fprintf(stderr, "verify: live read model %s\n", path)
-		if res, err = projector.VerifyFile(ctx, js, path, projector.VerifyOptions{Dir: *tmp, Progress: progress}); err != nil {
+		if res, err = readmodel.VerifyFile(ctx, js, path, readmodel.VerifyOptions{Dir: *tmp, Progress: progress}); err != nil {
 			return err
 		}
 	}
@@ -283,9 +283,9 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 
 // verifyRemote runs POST /v1/audit/verify and follows its progress with
 // GET /v1/audit/verify until the answer comes.
-func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.VerifyProgress)) (projector.VerifyResult, error) {
+func verifyRemote(ctx context.Context, api apiFlags, progress func(readmodel.VerifyProgress)) (readmodel.VerifyResult, error) {
 	type answer struct {
-		res projector.VerifyResult
+		res readmodel.VerifyResult
 		err error
 	}
 	done := make(chan answer, 1)
@@ -300,7 +300,7 @@ func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.Ver
 			done <- answer{err: apiError(resp)}
 			return
 		}
-		var res projector.VerifyResult
+		var res readmodel.VerifyResult
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		done <- answer{res, err}
 	}()
@@ -311,7 +311,7 @@ func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.Ver
 		case a := <-done:
 			return a.res, a.err
 		case <-ctx.Done():
-			return projector.VerifyResult{}, ctx.Err()
+			return readmodel.VerifyResult{}, ctx.Err()
 		case <-tick.C:
 			resp, err := api.request(ctx, http.MethodGet, "/v1/audit/verify")
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,8 +15,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +24,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/server"
@@ -380,22 +378,10 @@ func ReplayChild(ctx context.Context, natsURL string, out io.Writer) error {
 }
 
 // peakRSS is this process's VmHWM in bytes (Linux), or 0.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func peakRSS() int64 { return rssOf(os.Getpid(), "VmHWM") }
 
-// rawFetch reads n messages with an ordered consumer and nothing else,
-// as the projector's bench does.
+// rawFetch reads n messages with an ordered consumer and nothing else:
+// the JetStream limit of every reader of the stream.
 func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
 	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {

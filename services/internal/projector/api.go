@@ -2,25 +2,25 @@ package projector
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
-	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Headers of the coordinator API.
 const (
-	HeaderPosition    = "X-Position"            // on every response: the sequence the read model has applied
-	HeaderMinPosition = "X-Min-Position"        // on a request: wait until the read model applied it
-	HeaderPurpose     = accesslog.HeaderPurpose // on a request: why the family is read, for the access log
+	HeaderPosition    = readmodel.HeaderPosition // on every response: the sequence the read model has applied
+	HeaderMinPosition = "X-Min-Position"         // on a request: wait until the read model applied it
+	HeaderPurpose     = accesslog.HeaderPurpose  // on a request: why the family is read, for the access log
 )
 
 const (
@@ -105,44 +105,24 @@ func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) erro
 // is not assigned to are both 403, so that the answer does not tell whether
 // a family exists; an auditor reads every family and gets 404 for unknown
 // ones.
-func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID string) error {
+func authorize(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) error {
 	switch pr.Kind {
 	case auth.Auditor:
 		if events.ValidID(familyID) {
-			err := exists(ctx, m, `SELECT 1 FROM families WHERE family_id = ?`, familyID)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if ok, err := m.HasFamily(ctx, familyID); ok || err != nil {
 				return err
 			}
 		}
 		return problem.NotFound("no events of family " + strconv.Quote(familyID) + " have been projected")
 	case auth.Coordinator:
 		if events.ValidID(familyID) {
-			err := exists(ctx, m, `SELECT 1 FROM family_access WHERE family_id = ? AND employee_id = ?`,
-				familyID, pr.EmployeeID)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if ok, err := m.HasAccess(ctx, familyID, pr.EmployeeID); ok || err != nil {
 				return err
 			}
 		}
 		return problem.Forbidden("employee " + pr.EmployeeID + " is not assigned to this family (or it does not exist)")
 	}
 	return problem.Forbidden("only coordinators and auditors read family data")
-}
-
-// exists runs a query of one row, prepared once per read model;
-// sql.ErrNoRows when it finds none.
-func exists(ctx context.Context, m *readModel, query string, args ...any) error {
-	st, err := m.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	var one int
-	return st.QueryRowContext(ctx, args...).Scan(&one)
 }
 
 // logAccess appends the read to ACCESS_LOG and waits for JetStream's
@@ -171,7 +151,7 @@ func (p *Projector) startAccessLog(r *http.Request, pr auth.Principal, familyID,
 // authenticate, honour X-Min-Position, take the read model, authorize,
 // read X-Purpose. The caller logs the access once its own parameters are
 // checked, and must call release.
-func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.Principal, m *readModel, release func(), why string, err error) {
+func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.Principal, m *readmodel.Model, release func(), why string, err error) {
 	if pr, err = p.reader(r); err != nil {
 		return
 	}
@@ -204,12 +184,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 // FamilySummary is one family of GET /v1/families.
-type FamilySummary struct {
-	FamilyID     string `json:"familyId"`
-	Status       string `json:"status"`
-	Events       int    `json:"events"`
-	LastSequence uint64 `json:"lastSequence"`
-}
+type FamilySummary = readmodel.FamilySummary
 
 // handleFamilies lists the families the principal may read, with status:
 // a coordinator's assigned families, every family for an auditor. The list
@@ -230,27 +205,8 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	defer release()
-	var rows *sql.Rows
-	if pr.Kind == auth.Auditor {
-		rows, err = m.rdb.QueryContext(r.Context(), `SELECT family_id, status, events, last_sequence FROM families ORDER BY family_id`)
-	} else {
-		rows, err = m.rdb.QueryContext(r.Context(), `SELECT f.family_id, f.status, f.events, f.last_sequence
-			FROM family_access a JOIN families f ON f.family_id = a.family_id
-			WHERE a.employee_id = ? ORDER BY f.family_id`, pr.EmployeeID)
-	}
+	out, err := m.Families(r.Context(), pr.EmployeeID, pr.Kind == auth.Auditor)
 	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []FamilySummary{}
-	for rows.Next() {
-		var f FamilySummary
-		if err := rows.Scan(&f.FamilyID, &f.Status, &f.Events, &f.LastSequence); err != nil {
-			return err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"families": out})
@@ -268,9 +224,36 @@ func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error
 		return problem.BadRequest("the overview takes no query parameters")
 	}
 	familyID := r.PathValue("familyId")
+	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
+		ov, err := m.Overview(ctx, familyID)
+		return append(ov, '\n'), err
+	})
+}
+
+// handleTimeline serves one page of a family's timeline.
+func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	pr, m, release, why, err := p.openFamily(w, r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	familyID := r.PathValue("familyId")
+	tq, err := readmodel.ParseTimeline(familyID, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
+		page, err := m.Timeline(ctx, tq)
+		return page.AppendJSON(nil), err
+	})
+}
+
+// serveLogged runs query beside the access log's round trip and writes
+// the JSON it returns once the access is logged: family data is never
+// served unlogged.
+func (p *Projector) serveLogged(w http.ResponseWriter, r *http.Request, pr auth.Principal, familyID, why string, query func(context.Context) ([]byte, error)) error {
 	logged := p.startAccessLog(r, pr, familyID, why)
-	var ov []byte
-	qerr := m.rdb.QueryRowContext(r.Context(), `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
+	body, qerr := query(r.Context())
 	if err := logged(); err != nil {
 		return err
 	}
@@ -279,7 +262,8 @@ func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(ov, '\n'))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 	return nil
 }
 

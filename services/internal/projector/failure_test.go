@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -18,28 +19,26 @@ func TestNoUnloggedReads(t *testing.T) {
 	t.Parallel()
 	// An operator's damage: only an admin outside the services may do it.
 	n := testenv.StartNATS(t)
-	cfg := testenv.Config(t)
-	n.Use(t, &cfg)
-	sa := testenv.Start(t, cfg)
-	s := &system{t: t, sa: sa, js: sa.Store.JS}
+	ts := testenv.StartSystem(t, func(cfg *config.Config) { n.Use(t, cfg) })
+	s := &system{System: ts, js: ts.SA.Store.JS}
 	ctx := context.Background()
-	s.waitApplied(s.enrol("FAM-NOLOG", "E1001"))
+	s.WaitApplied(s.enrol("FAM-NOLOG", "E1001"))
 	if err := n.Admin.DeleteStream(ctx, eventstore.AccessLogStream); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/v1/families/FAM-NOLOG", "/v1/families/FAM-NOLOG/timeline", "/v1/families/FAM-NOLOG/timeline/stream"} {
-		r := s.get(path, "dev-coordinator", nil)
+		r := s.Get(path, "dev-coordinator", nil)
 		if r.Status != 503 || r.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s without an access log: %d %s", path, r.Status, r.Raw)
 		}
 	}
-	if r := s.get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("list: %d", r.Status)
 	}
 	if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("with the access log back: %d %s", r.Status, r.Raw)
 	}
 }

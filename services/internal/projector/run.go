@@ -2,12 +2,12 @@ package projector
 
 import (
 	"context"
-	"kk.dk/jobogfamilie/services/internal/process"
 	"log/slog"
 	"os"
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/process"
 )
 
 // Run is the projector process: the projector, the coordinator and admin

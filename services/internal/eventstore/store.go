@@ -22,6 +22,9 @@ type OpenOptions struct {
 	// Name identifies the client connection.
 	Name string
 	Log  *slog.Logger
+	// Guard, when set, is asked before the streams are created, so that a
+	// stream the process has seen hold messages is not created again empty.
+	Guard *Guard
 }
 
 // Store is a connection to the event store, with the embedded server when
@@ -76,7 +79,10 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 		defer close(s.done)
 		for {
 			ectx, c := context.WithTimeout(bg, 5*time.Second)
-			err := EnsureStreams(ectx, s.JS, o.Streams)
+			err := o.Guard.MayCreate(ectx, s.JS)
+			if err == nil {
+				err = EnsureStreams(ectx, s.JS, o.Streams)
+			}
 			c()
 			if err == nil {
 				s.ensured.Store(true)
@@ -93,7 +99,7 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 	// Give a reachable store a moment so that callers start ready.
 	wctx, c := context.WithTimeout(ctx, 10*time.Second)
 	defer c()
-	for !s.ensured.Load() && wctx.Err() == nil {
+	for !s.ensured.Load() && !o.Guard.Refusing() && wctx.Err() == nil {
 		select {
 		case <-s.done:
 		case <-time.After(10 * time.Millisecond):

@@ -237,7 +237,7 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 	var found []Mismatch
 	for _, name := range guardedStreams {
 		failed := map[string]bool{}
-		for _, m := range inspect(name, infos[name], seen[name], from[name]) {
+		for _, m := range inspect(name, infos[name], seen[name], from[name], g.o.HighWaterFile) {
 			found = append(found, m)
 			failed[m.Check] = true
 		}
@@ -305,16 +305,16 @@ func (g *Guard) raise() (map[string]uint64, map[string]string) {
 
 // inspect checks one stream's info (nil: missing) against the highest
 // sequence seen of it.
-func inspect(name string, info *jetstream.StreamInfo, seen uint64, from string) []Mismatch {
+func inspect(name string, info *jetstream.StreamInfo, seen uint64, from, hwFile string) []Mismatch {
 	miss := func(check, format string, a ...any) Mismatch {
 		return Mismatch{Stream: name, Check: check, Detail: name + " " + fmt.Sprintf(format, a...)}
 	}
 	if info == nil {
-		out := []Mismatch{miss(CheckPresent, "is missing")}
-		if seen > 0 {
-			out = append(out, miss(CheckLastSequence, "held sequence %d, which this process has seen (%s)", seen, from))
+		if seen == 0 {
+			return []Mismatch{miss(CheckPresent, "is missing")}
 		}
-		return out
+		detail := missingDetail(name, seen, from, hwFile)
+		return []Mismatch{{name, CheckPresent, detail}, {name, CheckLastSequence, detail}}
 	}
 	var out []Mismatch
 	cfg, state := info.Config, info.State
@@ -356,9 +356,11 @@ func inspect(name string, info *jetstream.StreamInfo, seen uint64, from string) 
 }
 
 func integrityError(ms []Mismatch) error {
-	details := make([]string, len(ms))
-	for i, m := range ms {
-		details[i] = m.Detail
+	var details []string
+	for _, m := range ms {
+		if !slices.Contains(details, m.Detail) {
+			details = append(details, m.Detail)
+		}
 	}
 	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(details, "; "))
 }
@@ -420,9 +422,7 @@ func (g *Guard) MayCreate(ctx context.Context, js jetstream.JetStream) error {
 		_, err := js.Stream(ctx, name)
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			found = append(found, Mismatch{Stream: name, Check: CheckPresent, Detail: fmt.Sprintf(
-				"%s is missing, but this process has seen it hold sequence %d (%s): it is not created again empty; restore it, or remove %s if its loss is accepted",
-				name, seen[name], from[name], cmpOrString(g.o.HighWaterFile, "the high-water file"))})
+			found = append(found, Mismatch{Stream: name, Check: CheckPresent, Detail: missingDetail(name, seen[name], from[name], g.o.HighWaterFile)})
 			g.ok.WithLabelValues(name, CheckPresent).Set(0)
 			g.failures.WithLabelValues(name, CheckPresent).Inc()
 		case err != nil:
@@ -456,11 +456,15 @@ func (g *Guard) Refusing() bool {
 	return len(g.mismatches) > 0
 }
 
-func cmpOrString(s, def string) string {
-	if s != "" {
-		return s
+// missingDetail says that a stream the process has seen hold messages is
+// missing, and what an operator can do.
+func missingDetail(name string, seen uint64, from, hwFile string) string {
+	undo := "restart the process"
+	if hwFile != "" {
+		undo = "remove " + hwFile
 	}
-	return def
+	return fmt.Sprintf("%s is missing, but this process has seen it hold sequence %d (%s): it is not created again empty; restore it, or %s if its loss is accepted",
+		name, seen, from, undo)
 }
 
 // writeHighWater replaces path atomically: a crash leaves the old mark or

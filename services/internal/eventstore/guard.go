@@ -86,6 +86,8 @@ type Guard struct {
 	mismatches []Mismatch
 	// checkErr: the last run could not complete (NATS unreachable).
 	checkErr error
+	// logged is when the findings were last logged.
+	logged time.Time
 
 	ok       *prometheus.GaugeVec
 	failures *prometheus.CounterVec
@@ -176,8 +178,8 @@ func (g *Guard) HighWater(stream string) uint64 {
 }
 
 // Start checks at once, then every interval until ctx ends or stop is
-// called; until a check has completed, it tries again every second. stop
-// returns once no check runs any more.
+// called; until a check has passed, it checks every second. stop returns
+// once no check runs any more.
 func (g *Guard) Start(ctx context.Context, js jetstream.JetStream) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	g.run(ctx, js)
@@ -187,7 +189,9 @@ func (g *Guard) Start(ctx context.Context, js jetstream.JetStream) (stop func())
 		for {
 			wait := g.o.Interval
 			g.mu.Lock()
-			if !g.verified || g.checkErr != nil {
+			if !g.verified || g.checkErr != nil || len(g.mismatches) > 0 {
+				// Until it is known to be intact, look again soon: a
+				// restored stream is then writable again within a second.
 				wait = min(wait, time.Second)
 			}
 			g.mu.Unlock()
@@ -252,13 +256,7 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 			}
 		}
 	}
-	g.mu.Lock()
-	was := len(g.mismatches) > 0
-	g.verified, g.mismatches, g.checkErr = true, found, nil
-	g.mu.Unlock()
-	for _, m := range found {
-		g.log.Error("event store integrity check failed", "stream", m.Stream, "check", m.Check, "detail", m.Detail)
-	}
+	was := g.record(found)
 	if len(found) > 0 {
 		return integrityError(found)
 	}
@@ -266,6 +264,26 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 		g.log.Info("event store integrity checks pass again")
 	}
 	return nil
+}
+
+// record makes found the current findings and logs them when they are
+// new, and once an interval while they last (checks run every second
+// then). It reports whether there were findings before.
+func (g *Guard) record(found []Mismatch) (was bool) {
+	g.mu.Lock()
+	was = len(g.mismatches) > 0
+	say := len(found) > 0 && (!slices.Equal(g.mismatches, found) || time.Since(g.logged) >= g.o.Interval)
+	if say {
+		g.logged = time.Now()
+	}
+	g.verified, g.mismatches, g.checkErr = true, found, nil
+	g.mu.Unlock()
+	if say {
+		for _, m := range found {
+			g.log.Error("event store integrity check failed", "stream", m.Stream, "check", m.Check, "detail", m.Detail)
+		}
+	}
+	return was
 }
 
 // raise reads every source, raises the high-water mark to what they have
@@ -432,17 +450,7 @@ func (g *Guard) MayCreate(ctx context.Context, js jetstream.JetStream) error {
 	if len(found) == 0 {
 		return nil
 	}
-	g.mu.Lock()
-	again := slices.Equal(g.mismatches, found)
-	g.verified, g.mismatches, g.checkErr = true, found, nil
-	g.mu.Unlock()
-	if !again {
-		// Asked every second while refused: said once is loud enough, the
-		// periodic check repeats it.
-		for _, m := range found {
-			g.log.Error("event store integrity check failed", "stream", m.Stream, "check", m.Check, "detail", m.Detail)
-		}
-	}
+	g.record(found)
 	return integrityError(found)
 }
 

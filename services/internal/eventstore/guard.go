@@ -79,7 +79,7 @@ type Guard struct {
 	// sources report what the process has seen of each stream.
 	sources map[string][]seenSource
 	// high is the high-water mark: the highest sequence seen per stream,
-	// as stored in HighWaterFile, and whose source.
+	// as stored in HighWaterFile.
 	high map[string]uint64
 	// verified: a check has completed; mismatches are its findings.
 	verified   bool

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -80,6 +82,24 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	_, err = js.Publish(ctx, subject, b)
-	return err
+	ack, err := js.Publish(ctx, subject, b)
+	if err != nil {
+		return err
+	}
+	acknowledged(js).Advance(ack.Sequence)
+	return nil
 }
+
+// acked is the highest ACCESS_LOG sequence acknowledged to Record, per
+// connection: each process's event store guard checks that the stream
+// still holds it (see Acknowledged).
+var acked sync.Map // jetstream.JetStream → *eventstore.Position
+
+func acknowledged(js jetstream.JetStream) *eventstore.Position {
+	p, _ := acked.LoadOrStore(js, new(eventstore.Position))
+	return p.(*eventstore.Position)
+}
+
+// Acknowledged is the highest sequence of an entry Record has had
+// acknowledged on js: ACCESS_LOG must never again end below it.
+func Acknowledged(js jetstream.JetStream) uint64 { return acknowledged(js).Load() }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
@@ -30,6 +31,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		svc.Register(p.Ops.Registry)
 		p.Ops.AddCheck("read-model", f.Ready)
+		p.Guard.Seen(eventstore.FamilyStream, "audit read model", f.Position)
 		svc.Mount(p.Mux)
 		return func() { f.Close() }, nil
 	})

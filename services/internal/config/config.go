@@ -3,12 +3,14 @@
 package config
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -26,6 +28,9 @@ type Config struct {
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
 	Dedupe     time.Duration
 	LogLevel   string // -log-level / JF_LOG_LEVEL
+	// StoreCheckInterval is how often the streams' integrity is checked
+	// (-store-check-interval / JF_STORE_CHECK_INTERVAL).
+	StoreCheckInterval time.Duration
 }
 
 // Defaults are CONTRACT.md's.
@@ -38,6 +43,8 @@ func Defaults() Config {
 		Replicas:   1,
 		Dedupe:     eventstore.DefaultDedupeWindow,
 		LogLevel:   "info",
+
+		StoreCheckInterval: eventstore.DefaultCheckInterval,
 	}
 }
 
@@ -62,12 +69,18 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
 	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
+	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)
 	}
 	if v := getenv("JF_DEDUPE_WINDOW"); v != "" {
 		if dd, err := time.ParseDuration(v); err == nil {
 			c.Dedupe = dd
+		}
+	}
+	if v := getenv("JF_STORE_CHECK_INTERVAL"); v != "" {
+		if dd, err := time.ParseDuration(v); err == nil {
+			c.StoreCheckInterval = dd
 		}
 	}
 	return fs
@@ -94,6 +107,9 @@ func (c Config) Check() error {
 	}
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		return fmt.Errorf("config: replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	if c.StoreCheckInterval <= 0 {
+		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}
 	return nil
 }
@@ -126,4 +142,24 @@ func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOpti
 		Name:    name,
 		Log:     log,
 	}, nil
+}
+
+// GuardOptions are the event store guard's options for the process named
+// name: its high-water mark is <data>/<name>/store-highwater.json (the
+// name reduced to letters, digits and dashes).
+func (c Config) GuardOptions(name string, log *slog.Logger) eventstore.GuardOptions {
+	dir := strings.Trim(strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r == ' ' || r == '_':
+			return '-'
+		}
+		return -1
+	}, name), "-")
+	return eventstore.GuardOptions{
+		HighWaterFile: filepath.Join(c.DataDir, cmp.Or(dir, "process"), "store-highwater.json"),
+		Interval:      c.StoreCheckInterval,
+		Log:           log,
+	}
 }

@@ -88,6 +88,11 @@ type EmbeddedOptions struct {
 	// whose processes reach the server through Listen and must get back in
 	// after a restart; empty generates one at each start, kept in memory.
 	ServiceSeed []byte
+	// MayCreate, when set, is asked before the streams are created: a
+	// stream that is missing although this process has seen it hold
+	// messages must not come back empty (Guard.MayCreate). Its refusal
+	// leaves the streams as they are; the guard reports why.
+	MayCreate func(context.Context, jetstream.JetStream) error
 	// Admin is an extra key with every right, for tests that play an
 	// operator who damages the store; the binaries never set it.
 	Admin *Identity
@@ -219,7 +224,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		ns.WaitForShutdown()
 		return nil, err
 	}
-	if err := setupStreams(ns, setup, o.Streams); err != nil {
+	if err := setupStreams(ns, setup, o.Streams, o.MayCreate); err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return nil, err
@@ -246,7 +251,7 @@ func waitReady(ns *server.Server, logs *errorLog, timeout time.Duration) error {
 
 // setupStreams creates or updates the streams in process with the setup
 // key, whose connection ends here.
-func setupStreams(ns *server.Server, setup Identity, so StreamOptions) error {
+func setupStreams(ns *server.Server, setup Identity, so StreamOptions, mayCreate func(context.Context, jetstream.JetStream) error) error {
 	nc, err := nats.Connect(ns.ClientURL(), nats.Name("setup"), nats.InProcessServer(ns), setup.Option())
 	if err != nil {
 		return fmt.Errorf("eventstore: setup connection: %w", err)
@@ -258,6 +263,12 @@ func setupStreams(ns *server.Server, setup Identity, so StreamOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if mayCreate != nil {
+		if err := mayCreate(ctx, js); err != nil {
+			// Not created: the services stay not ready and say why.
+			return nil
+		}
+	}
 	return EnsureStreams(ctx, js, so)
 }
 

@@ -26,6 +26,9 @@ type OpenOptions struct {
 	// Name identifies the client connection.
 	Name string
 	Log  *slog.Logger
+	// Guard, when set, is asked before the streams are created, so that a
+	// stream the process has seen hold messages is not created again empty.
+	Guard *Guard
 }
 
 // Store is a connection to the event store, with the embedded server when
@@ -62,6 +65,9 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 	if url == "" {
 		emb := o.Embedded
 		emb.Streams = o.Streams
+		if o.Guard != nil {
+			emb.MayCreate = o.Guard.MayCreate
+		}
 		e, err := StartEmbedded(emb)
 		if err != nil {
 			return nil, err
@@ -117,7 +123,7 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 	// Give a reachable store a moment so that callers start ready.
 	wctx, c := context.WithTimeout(ctx, 10*time.Second)
 	defer c()
-	for !s.ensured.Load() && wctx.Err() == nil {
+	for !s.ensured.Load() && !o.Guard.Refusing() && wctx.Err() == nil {
 		select {
 		case <-s.done:
 		case <-time.After(10 * time.Millisecond):

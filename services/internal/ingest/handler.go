@@ -45,6 +45,8 @@ type Service struct {
 	Writer      *Writer
 	Log         *slog.Logger
 	metrics     *metrics
+	// guard, when set, refuses writes while the event store is damaged.
+	guard *eventstore.Guard
 }
 
 type metrics struct {
@@ -129,6 +131,13 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		return 0, "forbidden", problem.Forbidden(fmt.Sprintf("principal %q may not emit events for department %s", p.Name, dept))
 	}
 
+	if err := s.guard.Refusal(); err != nil {
+		// The index cannot be trusted on a truncated or replaced stream:
+		// an old id would be taken as new.
+		p := problem.Unavailable(err.Error() + "; writes are refused")
+		p.Type, p.Title = problem.TypeBase+"store-integrity", "Event store integrity check failed"
+		return 0, "unavailable", p
+	}
 	if !s.Writer.Index.Ready() {
 		// Deciding on a state that has not caught up with the stream would
 		// only produce conflicts and misjudged duplicates.

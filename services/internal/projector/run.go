@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/process"
 )
 
@@ -22,6 +23,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		p.Start(ctx)
 		p.Register(ps.Ops.Registry)
 		ps.Ops.AddCheck("projector", p.Ready)
+		ps.Guard.Seen(eventstore.FamilyStream, "projector read model", p.Position)
 		p.Mount(ps.Mux)
 		return func() { _ = p.Close() }, nil
 	})

@@ -176,7 +176,7 @@ func cprAt(syms []byte, i int) int {
 	}
 	// Six digits, then four either at once or after one separator.
 	if run(syms, i) >= 6 {
-		if date6(syms[i:i+6]) {
+		if date6(syms[i : i+6]) {
 			j := i + 6
 			if run(syms, j) == 4 {
 				return 10

@@ -66,7 +66,8 @@ func checkAttrContent(ps *problems, ev cloudevents.Event, src, schema string) ma
 	slices.Sort(names)
 	for _, name := range names {
 		if d := attrProblem(name); d != "" {
-			ps.add(KindInvalid, "/"+escapeToken(name), "the extension's name "+d)
+			// At the event: a pointer with the name would repeat it.
+			ps.add(KindInvalid, "", "an extension's name "+d)
 			continue
 		}
 		switch v := exts[name].(type) {

@@ -54,6 +54,18 @@ func sourceDepartment(src string) (string, bool) {
 	return dept, true
 }
 
+// SourceDepartment returns the department a CloudEvent source names, and
+// whether it names one of the catalog's; the system part is not checked
+// (Validate does that). Ingest uses it to refuse another department's
+// events before it looks at anything else.
+func SourceDepartment(src string) (Department, bool) {
+	name, ok := sourceDepartment(src)
+	if !ok {
+		return "", false
+	}
+	return ParseDepartment(name)
+}
+
 // Validator applies the catalog rules to CloudEvents. Its zero value is
 // ready to use; Now exists so that tests can fix the clock.
 type Validator struct {
@@ -139,7 +151,11 @@ func (p *problems) err() error {
 	if p.malformed {
 		k = KindMalformed
 	}
-	list := slices.Clone(p.list)
+	list := slices.DeleteFunc(slices.Clone(p.list), func(pr Problem) bool {
+		// A pointer through a member name that holds a CPR number would
+		// repeat it; the content rules report such a name at its parent.
+		return ContainsCPR(pr.Pointer)
+	})
 	// Schema causes come in map order; sort so that the same event always
 	// gets the same answer.
 	slices.SortFunc(list, func(a, b Problem) int {

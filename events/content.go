@@ -91,15 +91,31 @@ func checkAttrContent(ps *problems, ev cloudevents.Event, src, schema string) ma
 // syntactically valid JSON document to the content rules, with pointers
 // under base.
 func checkDataContent(raw []byte, base string) []Problem {
-	w := contentWalker{b: raw}
-	w.value(base)
+	var stack [8]pathElem
+	w := contentWalker{b: raw, base: base, path: stack[:0]}
+	w.value()
 	return w.ps
 }
 
 type contentWalker struct {
-	b  []byte
-	i  int
-	ps []Problem
+	b    []byte
+	i    int
+	ps   []Problem
+	base string
+	// path leads to the value being read: member names (decoded) or
+	// array indexes (key nil). A pointer is made of it only for a
+	// problem, which is rare.
+	path []pathElem
+}
+
+func (w *contentWalker) ptr() string {
+	c := jsonChecker{base: w.base, npath: len(w.path)}
+	copy(c.path[:], w.path)
+	return c.ptr()
+}
+
+func (w *contentWalker) fail(detail string) {
+	w.ps = append(w.ps, Problem{w.ptr(), detail})
 }
 
 func (w *contentWalker) ws() {
@@ -108,11 +124,12 @@ func (w *contentWalker) ws() {
 	}
 }
 
-// value walks the value at w.i; ptr is its pointer. It returns false on
-// anything that is not JSON, which checkJSON has reported already.
-func (w *contentWalker) value(ptr string) bool {
+// value walks the value at w.i. It returns false on anything that is not
+// JSON, which checkJSON has reported already, or when it is nested deeper
+// than checkJSON allows.
+func (w *contentWalker) value() bool {
 	w.ws()
-	if w.i >= len(w.b) {
+	if w.i >= len(w.b) || len(w.path) >= maxCheckDepth {
 		return false
 	}
 	switch c := w.b[w.i]; {
@@ -128,20 +145,24 @@ func (w *contentWalker) value(ptr string) bool {
 			if !ok {
 				return false
 			}
-			kptr := ptr + "/" + escapeToken(key)
-			if d := textProblem(key); d != "" {
-				// A pointer with the name in it would repeat it: point at
-				// the object instead.
-				w.ps = append(w.ps, Problem{ptr, "a member name " + d})
-				kptr = ptr
+			// A pointer with a refused name in it would repeat it: point
+			// at the object, for what the member holds too.
+			d := textProblem(key)
+			if d != "" {
+				w.fail("a member name " + d)
+			} else {
+				w.path = append(w.path, pathElem{key: key})
 			}
 			w.ws()
 			if w.i >= len(w.b) || w.b[w.i] != ':' {
 				return false
 			}
 			w.i++
-			if !w.value(kptr) {
+			if !w.value() {
 				return false
+			}
+			if d == "" {
+				w.path = w.path[:len(w.path)-1]
 			}
 			w.ws()
 			if w.i < len(w.b) && w.b[w.i] == ',' {
@@ -156,9 +177,11 @@ func (w *contentWalker) value(ptr string) bool {
 				w.i++
 				return true
 			}
-			if !w.value(ptr + "/" + strconv.Itoa(idx)) {
+			w.path = append(w.path, pathElem{idx: idx})
+			if !w.value() {
 				return false
 			}
+			w.path = w.path[:len(w.path)-1]
 			w.ws()
 			if w.i < len(w.b) && w.b[w.i] == ',' {
 				w.i++
@@ -170,7 +193,7 @@ func (w *contentWalker) value(ptr string) bool {
 			return false
 		}
 		if d := textProblem(s); d != "" {
-			w.ps = append(w.ps, Problem{ptr, d})
+			w.fail(d)
 		}
 		return true
 	case c == '-' || ('0' <= c && c <= '9'):
@@ -179,7 +202,7 @@ func (w *contentWalker) value(ptr string) bool {
 			return false
 		}
 		if bytes.ContainsAny(w.b[w.i:end], "eE") {
-			w.ps = append(w.ps, Problem{ptr, detailExponent})
+			w.fail(detailExponent)
 		}
 		w.i = end
 		return true
@@ -191,10 +214,11 @@ func (w *contentWalker) value(ptr string) bool {
 	}
 }
 
-// str reads the string at w.i, decoded.
-func (w *contentWalker) str() (string, bool) {
+// str reads the string at w.i: its raw bytes when it has no escapes,
+// decoded otherwise.
+func (w *contentWalker) str() ([]byte, bool) {
 	if w.i >= len(w.b) || w.b[w.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := w.i
 	escaped := false
@@ -206,20 +230,34 @@ func (w *contentWalker) str() (string, bool) {
 		case '"':
 			w.i++
 			if !escaped {
-				return string(w.b[start+1 : w.i-1]), true
+				return w.b[start+1 : w.i-1], true
 			}
 			var s string
 			if err := json.Unmarshal(w.b[start:w.i], &s); err != nil {
-				return "", false
+				return nil, false
 			}
-			return s, true
+			return []byte(s), true
 		}
 	}
-	return "", false
+	return nil, false
 }
 
-// textProblem returns why a string of the data is refused, or "".
-func textProblem(s string) string {
+// textProblem returns why a string of the data is refused, or "". Most
+// strings are short ASCII with few digits, which it clears without a copy.
+func textProblem(b []byte) string {
+	digits, plain := 0, true
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			digits++
+		case c < 0x20 || c >= 0x7F:
+			plain = false
+		}
+	}
+	if plain && digits < 10 {
+		return ""
+	}
+	s := string(b)
 	if _, bad := ControlIn(s); bad {
 		return detailControl
 	}

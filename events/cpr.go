@@ -23,16 +23,19 @@ package events
 // soft hyphen: Unicode category Cf) are ignored, so they cannot split a
 // number that a reader would see whole.
 //
-// What it leaves alone, so that ordinary numbers pass: the first six
+// What it leaves alone, so that ordinary numbers and ids pass: the first six
 // digits must be a real date DDMMYY (month 01–12, a day that month has;
 // 29 February only in years divisible by four, since some century makes
 // those leap years); a digit run longer than the pattern (a 12-digit
 // number, 0101901234 inside 120101901234) is some other number; CVR
 // numbers (8 digits), dates (2024-01-15), times and phone numbers do not
-// have the shape. The modulus-11 check is not applied: CPR numbers issued
-// since 2007 need not satisfy it.
+// have the shape; nor does a UUID in canonical form (8-4-4-4-12 hex
+// digits), which is taken as a whole as the machine-made id it is. The
+// modulus-11 check is not applied: CPR numbers issued since 2007 need not
+// satisfy it.
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,7 +48,7 @@ func ContainsCPR(s string) bool {
 	if !mayHoldCPR(s) {
 		return false
 	}
-	syms := foldCPR(s)
+	syms := foldCPR(withoutUUIDs(s))
 	for i := range syms {
 		if n := cprAt(syms, i); n > 0 {
 			return true
@@ -60,24 +63,78 @@ func LooksLikeCPR(s string) bool {
 	if !mayHoldCPR(s) {
 		return false
 	}
-	syms := foldCPR(s)
+	syms := foldCPR(withoutUUIDs(s))
 	return len(syms) > 0 && cprAt(syms, 0) == len(syms)
 }
 
+// withoutUUIDs returns s with every UUID in canonical form (8-4-4-4-12 hex
+// digits, not part of a longer word) replaced by a letter. A UUID is a
+// machine-made id, the kind department systems and Build use as event ids,
+// and a random one holds a run that reads as a CPR number about once in two
+// thousand (ab010190-1234-…, or ten digits in its last group).
+func withoutUUIDs(s string) string {
+	if len(s) < 36 || strings.IndexByte(s, '-') < 0 {
+		return s
+	}
+	var b []byte
+	for i := 0; i+36 <= len(s); i++ {
+		if isUUID(s[i:i+36]) && (i == 0 || !isWordByte(s[i-1])) && (i+36 == len(s) || !isWordByte(s[i+36])) {
+			if b == nil {
+				b = []byte(s)
+			}
+			for j := i; j < i+36; j++ {
+				b[j] = 'u'
+			}
+			i += 35
+		}
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+func isUUID(s string) bool {
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isWordByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c >= utf8.RuneSelf
+}
+
 // mayHoldCPR is the cheap test that lets most strings through unfolded:
-// ASCII text with fewer than ten digits holds no CPR number.
-func mayHoldCPR[T string | []byte](s T) bool {
-	n := 0
+// text with fewer than ten ASCII digits and no other Unicode number holds
+// no CPR number (letters, marks and the rest never fold to digits).
+func mayHoldCPR(s string) bool {
+	n, ascii := 0, true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c >= utf8.RuneSelf:
-			return true
-		case '0' <= c && c <= '9':
-			n++
-			if n >= 10 {
+		if '0' <= c && c <= '9' {
+			if n++; n >= 10 {
 				return true
 			}
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if ascii {
+		return false
+	}
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.IsNumber(r) {
+			return true
 		}
 	}
 	return false
@@ -97,66 +154,60 @@ const (
 func foldCPR(s string) []byte {
 	syms := make([]byte, 0, len(s))
 	for _, r := range s {
-		syms = append(syms, foldRune(r)...)
+		syms = appendFold(syms, r)
 	}
 	return syms
 }
 
-var noSym = []byte{}
-
-// foldRune returns the symbols one rune stands for: none for a format
-// character, one otherwise (NFKC may decompose a rune into several, e.g.
-// ⑽ into "(10)").
-func foldRune(r rune) []byte {
+// appendFold appends the symbols one rune stands for: none for a format
+// character, one mostly, several where NFKC decomposes a rune (⑽ is
+// "(10)").
+func appendFold(syms []byte, r rune) []byte {
 	switch {
 	case '0' <= r && r <= '9':
-		return []byte{byte(r - '0')}
+		return append(syms, byte(r-'0'))
 	case r == '-':
-		return []byte{symDash}
+		return append(syms, symDash)
 	case r == ' ':
-		return []byte{symSpace}
+		return append(syms, symSpace)
 	case r == '/':
-		return []byte{symSlash}
+		return append(syms, symSlash)
 	case r == '.':
-		return []byte{symDot}
-	case r < utf8.RuneSelf:
-		return []byte{symOther}
+		return append(syms, symDot)
+	case r < utf8.RuneSelf, unicode.IsLetter(r), unicode.IsMark(r):
+		return append(syms, symOther)
 	case unicode.Is(unicode.Cf, r):
 		// Zero-width space (U+200B), joiners, word joiner (U+2060), byte
 		// order mark (U+FEFF), soft hyphen (U+00AD): invisible.
-		return noSym
+		return syms
 	case r >= 0x2010 && r <= 0x2015, r == 0x2212, r == 0xFE63, r == 0xFF0D:
-		return []byte{symDash}
+		return append(syms, symDash)
 	case unicode.IsSpace(r):
-		return []byte{symSpace}
+		return append(syms, symSpace)
 	case unicode.Is(unicode.Nd, r):
-		if d, ok := digitValue(r); ok {
-			return []byte{d}
-		}
-		return []byte{symOther}
+		return append(syms, digitValue(r))
 	}
 	// Compatibility forms: full-width solidus and full stop, mathematical
 	// and circled digits, …
 	folded := norm.NFKC.String(string(r))
 	if folded == string(r) {
-		return []byte{symOther}
+		return append(syms, symOther)
 	}
-	var out []byte
 	for _, fr := range folded {
 		if fr == r {
-			return []byte{symOther}
+			return append(syms, symOther)
 		}
-		out = append(out, foldRune(fr)...)
+		syms = appendFold(syms, fr)
 	}
-	return out
+	return syms
 }
 
 // digitValue is the value of a Unicode decimal digit: its NFKC form when
 // that is an ASCII digit (full-width, mathematical), otherwise its place in
 // its script's run of ten, which Unicode lays out from zero to nine.
-func digitValue(r rune) (byte, bool) {
+func digitValue(r rune) byte {
 	if nf := norm.NFKC.String(string(r)); len(nf) == 1 && '0' <= nf[0] && nf[0] <= '9' {
-		return nf[0] - '0', true
+		return nf[0] - '0'
 	}
 	// Walk back to the start of the digits around r: runs of ten that
 	// follow each other without a gap keep their values modulo ten.
@@ -164,7 +215,7 @@ func digitValue(r rune) (byte, bool) {
 	for unicode.Is(unicode.Nd, start-1) && r-start < 100 {
 		start--
 	}
-	return byte((r - start) % 10), true
+	return byte((r - start) % 10)
 }
 
 // cprAt returns the length of the CPR number starting at syms[i], or 0.

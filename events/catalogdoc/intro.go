@@ -69,7 +69,8 @@ evaluations compare against.
   written ` + "`DD.MM.YY`" + ` followed by a separator and four digits; with full-width or other
   Unicode digits, and with invisible characters (zero-width space, soft hyphen) between
   the digits. The first six digits must be a real date (` + "`DDMMYY`" + `), and a longer run of
-  digits is some other number, so CVR numbers, dates, times and ordinary numbers pass.
+  digits is some other number, so CVR numbers, dates, times and ordinary numbers pass;
+  a UUID in canonical form (` + "`8-4-4-4-12`" + ` hex digits) is taken as a whole, as the id it is.
 - Attributes hold no control characters; text in ` + "`data`" + ` holds none but tab and newline
   (NUL, DEL and the others: 422). Numbers are written without exponent (` + "`10`" + `, not
   ` + "`1e1`" + `), and integer fields without fraction (` + "`10`" + `, not ` + "`10.0`" + `): 422.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
@@ -55,14 +58,68 @@ type Entry struct {
 func Subject(familyID string) string { return Prefix + familyID }
 
 // Purpose reads X-Purpose: optional, at most MaxPurpose characters of
-// printable UTF-8.
+// printable UTF-8 (400 otherwise), holding no CPR number and no control or
+// other invisible character (422, naming the header). It also vets the
+// query string, which Record stores with the endpoint: a parameter that
+// holds a CPR number or a control character is refused (422, naming
+// "?<parameter>"). Every read that records an access calls it first, so
+// nothing reaches the immutable log unchecked.
 func Purpose(r *http.Request) (string, error) {
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose ||
-		strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0 {
+	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose {
 		return "", problem.BadRequest(HeaderPurpose + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
 	}
+	switch {
+	case strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+		return "", refused(HeaderPurpose, "must be printable text without control or invisible characters")
+	case events.ContainsCPR(v):
+		return "", refused(HeaderPurpose, "holds what looks like a CPR number; the purpose is stored for good and must not hold one")
+	}
+	if err := checkQuery(r); err != nil {
+		return "", err
+	}
 	return v, nil
+}
+
+// checkQuery refuses a query string whose parameters (names or values)
+// hold a CPR number or a control character. Values are not echoed.
+func checkQuery(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return problem.BadRequest("the query string cannot be read: " + err.Error())
+	}
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if bad(name) {
+			return refused("?", "a query parameter's name holds a CPR number or a control character; the query is stored in the access log")
+		}
+		for _, v := range q[name] {
+			if bad(v) {
+				return refused("?"+name, "holds a CPR number or a control character; the query is stored in the access log")
+			}
+		}
+	}
+	return nil
+}
+
+func bad(s string) bool {
+	_, ctl := events.AttributeControlIn(s)
+	return ctl || events.ContainsCPR(s)
+}
+
+// refused is the 422 for a header or query parameter, named in the
+// problem's pointer.
+func refused(name, detail string) *problem.Problem {
+	p := problem.New(http.StatusUnprocessableEntity, "invalid-request", "Invalid request", name+" "+detail)
+	p.Errors = []problem.Field{{Pointer: name, Detail: detail}}
+	return p
 }
 
 // Record appends the read of r by pr to the log of familyID (BulkSubject

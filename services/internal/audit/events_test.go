@@ -150,7 +150,7 @@ func TestReplayEqualsPosted(t *testing.T) {
 	}
 
 	// Bad parameters are a 400 that names them.
-	for _, q := range []string{"family=123456-7890", "type=nope", "after=-1", "from=yesterday", "famliy=FAM-A",
+	for _, q := range []string{"family=010190-1234", "type=nope", "after=-1", "from=yesterday", "famliy=FAM-A",
 		"from=2024-05-02&to=2024-05-01"} {
 		if r := s.Get("/v1/audit/events?"+q, "dev-auditor", nil); r.Status != 400 {
 			t.Errorf("%s: %d %s", q, r.Status, r.Raw)

@@ -2,18 +2,19 @@ package projector
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/openapi"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Headers of the coordinator API.
@@ -30,30 +31,73 @@ const (
 	MaxPurpose = accesslog.MaxPurpose
 )
 
-// Mount registers the coordinator and admin API on mux.
-func (p *Projector) Mount(mux *http.ServeMux) {
-	mux.Handle("GET /v1/families", p.handle(p.handleFamilies))
-	mux.Handle("GET /v1/families/{familyId}", p.handle(p.handleOverview))
-	mux.Handle("GET /v1/families/{familyId}/timeline", p.handle(p.handleTimeline))
-	mux.Handle("GET /v1/families/{familyId}/timeline/stream", p.handle(p.handleStream))
-	mux.Handle("POST /v1/admin/rebuild", p.handle(p.handleRebuildStart))
-	mux.Handle("GET /v1/admin/rebuild", p.handle(p.handleRebuildStatus))
+// NewService is the projector service on p: it opens the read model
+// under <data>/projector, starts consuming until ctx ends or Stop, and
+// registers its metrics and what it reads of the stream with the guard.
+func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	pj.Start(ctx)
+	if p.Metrics != nil {
+		pj.Register(p.Metrics)
+	}
+	if p.Guard != nil {
+		p.Guard.Seen(eventstore.FamilyStream, "projector read model", pj.Position)
+	}
+	return pj, nil
 }
 
-// handle turns a handler that returns an error into an http.Handler: the
-// error becomes problem details, and every response carries X-Position.
-func (p *Projector) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// Routes are the coordinator API and the admin API.
+func (p *Projector) Routes() []service.Route {
+	routes := []service.Route{
+		// Coordinator API.
+		{Method: "GET", Pattern: "/v1/families", Handle: p.handleFamilies},
+		{Method: "GET", Pattern: "/v1/families/{familyId}", Handle: p.handleOverview},
+		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline", Handle: p.handleTimeline},
+		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline/stream", Handle: p.handleStream},
+		// Admin API.
+		{Method: "POST", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStart},
+		{Method: "GET", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStatus},
+	}
+	// Further route families of the projector are appended here, each with
+	// its handle_<thing>.go and its paths in the OpenAPI fragment of API.
+	for i := range routes {
+		routes[i].Handle = p.positioned(routes[i].Handle)
+	}
+	return routes
+}
+
+// positioned makes every answer, a problem too, carry X-Position.
+func (p *Projector) positioned(h problem.HandlerFunc) problem.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		p.setPosition(w)
-		if err := h(w, r); err != nil {
-			var pr *problem.Problem
-			if !errors.As(err, &pr) && r.Context().Err() == nil {
-				p.log.Error("projector: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
+		err := h(w, r)
+		if err != nil {
 			p.setPosition(w)
-			problem.Write(w, err)
 		}
-	})
+		return err
+	}
+}
+
+// Checks: ready once the read model is open and a consumer runs.
+func (p *Projector) Checks() map[string]service.Check {
+	return map[string]service.Check{"projector": p.Ready}
+}
+
+// API is the OpenAPI description of Routes.
+func (p *Projector) API() openapi.Fragment { return openapi.Coordinator() }
+
+// Stop stops consuming and closes the read model.
+func (p *Projector) Stop() {
+	if err := p.Close(); err != nil {
+		p.log.Error("projector: closing", "err", err)
+	}
 }
 
 func (p *Projector) setPosition(w http.ResponseWriter) {
@@ -65,7 +109,7 @@ func (p *Projector) setPosition(w http.ResponseWriter) {
 func (p *Projector) reader(r *http.Request) (auth.Principal, error) {
 	pr, err := p.opts.Auth.Authenticate(r)
 	if err != nil {
-		return auth.Principal{}, problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
+		return auth.Principal{}, errUnauthorized()
 	}
 	switch pr.Kind {
 	case auth.Coordinator, auth.Auditor:
@@ -90,39 +134,10 @@ func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) erro
 	ctx, cancel := context.WithTimeout(r.Context(), MinPositionWait)
 	defer cancel()
 	if err := p.WaitFor(ctx, n); err != nil {
-		pr := problem.Unavailable("the read model has not applied position " + strconv.FormatUint(n, 10) +
-			" within " + MinPositionWait.String() + "; it is at " + strconv.FormatUint(p.Position(), 10))
-		pr.Position = n
-		return pr
+		return notAppliedProblem(n, p.Position())
 	}
 	p.setPosition(w)
 	return nil
-}
-
-// authorize decides whether pr may read the family. A coordinator may read
-// the families it is assigned to now (caseworker, makkerpar, team, per the
-// family fold's Assigned). For a coordinator an unknown family and one it
-// is not assigned to are both 403, so that the answer does not tell whether
-// a family exists; an auditor reads every family and gets 404 for unknown
-// ones.
-func authorize(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) error {
-	switch pr.Kind {
-	case auth.Auditor:
-		if events.ValidID(familyID) {
-			if ok, err := m.HasFamily(ctx, familyID); ok || err != nil {
-				return err
-			}
-		}
-		return problem.NotFound("no events of family " + strconv.Quote(familyID) + " have been projected")
-	case auth.Coordinator:
-		if events.ValidID(familyID) {
-			if ok, err := m.HasAccess(ctx, familyID, pr.EmployeeID); ok || err != nil {
-				return err
-			}
-		}
-		return problem.Forbidden("employee " + pr.EmployeeID + " is not assigned to this family (or it does not exist)")
-	}
-	return problem.Forbidden("only coordinators and auditors read family data")
 }
 
 // logAccess appends the read to ACCESS_LOG and waits for JetStream's
@@ -133,7 +148,7 @@ func (p *Projector) logAccess(r *http.Request, pr auth.Principal, familyID, why 
 	if err := accesslog.Record(r.Context(), p.opts.JS, r, pr, familyID, why); err != nil {
 		p.metrics.accessFail.Inc()
 		p.log.Warn("projector: access log unavailable, read refused", "family", familyID, "err", err)
-		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+		return accessLogProblem()
 	}
 	return nil
 }
@@ -169,136 +184,4 @@ func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.
 		m, release = nil, nil
 	}
 	return
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-	return nil
-}
-
-// FamilySummary is one family of GET /v1/families.
-type FamilySummary = readmodel.FamilySummary
-
-// handleFamilies lists the families the principal may read, with status:
-// a coordinator's assigned families, every family for an auditor. The list
-// carries no family data beyond the status and is not access-logged.
-func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error {
-	pr, err := p.reader(r)
-	if err != nil {
-		return err
-	}
-	if len(r.URL.Query()) > 0 {
-		return problem.BadRequest("GET /v1/families takes no query parameters")
-	}
-	if err := p.waitMinPosition(w, r); err != nil {
-		return err
-	}
-	m, release, err := p.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
-	out, err := m.Families(r.Context(), pr.EmployeeID, pr.Kind == auth.Auditor)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"families": out})
-}
-
-// handleOverview serves the family overview exactly as the family fold
-// made it (family.State.Overview), stored at the last applied batch.
-func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
-	if err != nil {
-		return err
-	}
-	defer release()
-	if len(r.URL.Query()) > 0 {
-		return problem.BadRequest("the overview takes no query parameters")
-	}
-	familyID := r.PathValue("familyId")
-	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
-		ov, err := m.Overview(ctx, familyID)
-		return append(ov, '\n'), err
-	})
-}
-
-// handleTimeline serves one page of a family's timeline.
-func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
-	if err != nil {
-		return err
-	}
-	defer release()
-	familyID := r.PathValue("familyId")
-	tq, err := readmodel.ParseTimeline(familyID, r.URL.Query())
-	if err != nil {
-		return err
-	}
-	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
-		page, err := m.Timeline(ctx, tq)
-		return page.AppendJSON(nil), err
-	})
-}
-
-// serveLogged runs query beside the access log's round trip and writes
-// the JSON it returns once the access is logged: family data is never
-// served unlogged.
-func (p *Projector) serveLogged(w http.ResponseWriter, r *http.Request, pr auth.Principal, familyID, why string, query func(context.Context) ([]byte, error)) error {
-	logged := p.startAccessLog(r, pr, familyID, why)
-	body, qerr := query(r.Context())
-	if err := logged(); err != nil {
-		return err
-	}
-	if qerr != nil {
-		return qerr
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	return nil
-}
-
-// handleRebuildStart starts a rebuild (operators only): 202 with its
-// status, 409 while one runs.
-func (p *Projector) handleRebuildStart(w http.ResponseWriter, r *http.Request) error {
-	if err := p.operator(r); err != nil {
-		return err
-	}
-	st, err := p.StartRebuild()
-	if errors.Is(err, ErrRebuildRunning) {
-		return problem.Conflict("rebuild-running", "a rebuild is already running; follow it with GET /v1/admin/rebuild")
-	}
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Location", "/v1/admin/rebuild")
-	return writeJSON(w, http.StatusAccepted, st)
-}
-
-// handleRebuildStatus reports the latest rebuild (operators only).
-func (p *Projector) handleRebuildStatus(w http.ResponseWriter, r *http.Request) error {
-	if err := p.operator(r); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p.RebuildStatus())
-}
-
-func (p *Projector) operator(r *http.Request) error {
-	pr, err := p.opts.Auth.Authenticate(r)
-	if err != nil {
-		return problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
-	}
-	if pr.Kind != auth.Operator {
-		return problem.Forbidden("only the operator rebuilds the read model")
-	}
-	return nil
 }

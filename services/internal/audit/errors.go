@@ -9,10 +9,6 @@ import (
 
 // The audit API's errors and the problems they are answered with.
 
-func errUnauthorized() *problem.Problem {
-	return problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
-}
-
 // errVerifyRunning: a verification was asked for while one runs (409).
 var errVerifyRunning error = verifyRunning{}
 

@@ -186,7 +186,7 @@ func (s *Service) Stop() {
 func (s *Service) auditor(r *http.Request) (auth.Principal, error) {
 	pr, err := s.auth.Authenticate(r)
 	if err != nil {
-		return auth.Principal{}, errUnauthorized()
+		return auth.Principal{}, err
 	}
 	if pr.Kind != auth.Auditor {
 		return auth.Principal{}, problem.Forbidden("only auditors use the audit API")

@@ -49,7 +49,7 @@ func (s *Service) handleEvents(dept events.Department) problem.HandlerFunc {
 func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Department) (int, string, error) {
 	p, err := s.Auth.Authenticate(r)
 	if err != nil {
-		return 0, "unauthorized", problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
+		return 0, "unauthorized", err
 	}
 	if p.Kind != auth.Department || p.Department != dept {
 		return 0, "forbidden", problem.Forbidden(fmt.Sprintf("principal %q may not emit events for department %s", p.Name, dept))

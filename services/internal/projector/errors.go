@@ -8,10 +8,6 @@ import (
 
 // The projector's errors and the problems they are answered with.
 
-func errUnauthorized() *problem.Problem {
-	return problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
-}
-
 // notAppliedProblem: the read model did not reach an X-Min-Position in
 // time.
 func notAppliedProblem(want, at uint64) *problem.Problem {

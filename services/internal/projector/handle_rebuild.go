@@ -33,7 +33,7 @@ func (p *Projector) handleRebuildStatus(w http.ResponseWriter, r *http.Request) 
 func (p *Projector) operator(r *http.Request) error {
 	pr, err := p.opts.Auth.Authenticate(r)
 	if err != nil {
-		return errUnauthorized()
+		return err
 	}
 	if pr.Kind != auth.Operator {
 		return problem.Forbidden("only the operator rebuilds the read model")

@@ -109,7 +109,7 @@ func (p *Projector) setPosition(w http.ResponseWriter) {
 func (p *Projector) reader(r *http.Request) (auth.Principal, error) {
 	pr, err := p.opts.Auth.Authenticate(r)
 	if err != nil {
-		return auth.Principal{}, errUnauthorized()
+		return auth.Principal{}, err
 	}
 	switch pr.Kind {
 	case auth.Coordinator, auth.Auditor:

@@ -89,8 +89,9 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 			return nil, err
 		}
 		run.services = append(run.services, svc)
-		for _, name := range slices.Sorted(maps.Keys(svc.Checks())) {
-			ops.AddCheck(name, server.Check(svc.Checks()[name]))
+		checks := svc.Checks()
+		for _, name := range slices.Sorted(maps.Keys(checks)) {
+			ops.AddCheck(name, checks[name])
 		}
 		api = append(api, svc.API())
 	}
@@ -120,8 +121,8 @@ func (r *Running) abort() {
 	r.stop()
 }
 
-// stop stops the services in the reverse order of their start, then the
-// guard, then closes the store.
+// stop stops the guard, then the services in the reverse order of their
+// start, then closes the store they read from.
 func (r *Running) stop() {
 	if r.stopGuard != nil {
 		r.stopGuard()

@@ -18,6 +18,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/openapi"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/server"
 )
 
 // Parts are what every service is built on; a process makes them once.
@@ -44,7 +45,7 @@ type Route struct {
 }
 
 // Check is one readiness condition; nil means ready.
-type Check func(ctx context.Context) error
+type Check = server.Check
 
 // Service is a running service.
 type Service interface {

@@ -7,25 +7,16 @@ import (
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/process"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	tuneGC(os.Getenv)
-	return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, ps *process.Parts) (func(), error) {
-		p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: ps.Store.NC, JS: ps.Store.JS, Auth: ps.Auth, Log: log})
-		if err != nil {
-			return nil, err
-		}
-		p.Start(ctx)
-		p.Register(ps.Ops.Registry)
-		ps.Ops.AddCheck("projector", p.Ready)
-		ps.Guard.Seen(eventstore.FamilyStream, "projector read model", p.Position)
-		p.Mount(ps.Mux)
-		return func() { _ = p.Close() }, nil
+	return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, p service.Parts) (service.Service, error) {
+		return NewService(ctx, p)
 	})
 }
 

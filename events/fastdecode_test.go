@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 // stdDecode is the decoding decodePlain stands in for (validateData's).
@@ -21,7 +23,7 @@ func stdDecode(spec Spec, data []byte) (Payload, error) {
 func sameAsStd(t *testing.T, spec Spec, data []byte) bool {
 	t.Helper()
 	got := spec.NewData()
-	ok := decodePlain(data, got)
+	ok := jsonscan.DecodePlain(data, got)
 	// The way validateData takes, with the plan the Spec keeps.
 	kept := spec.NewData()
 	if spec.decodePlain(data, kept) != ok || (ok && !reflect.DeepEqual(kept, got)) {
@@ -45,7 +47,7 @@ func sameAsStd(t *testing.T, spec Spec, data []byte) bool {
 // value encoding/json gives.
 func TestDecodePlainEveryType(t *testing.T) {
 	for _, spec := range Catalog() {
-		if planFor(reflect.TypeOf(spec.NewData()).Elem()) == nil {
+		if jsonscan.PlanFor(reflect.TypeOf(spec.NewData()).Elem()) == nil {
 			t.Errorf("%s: no plain decoding for %T", spec.Name, spec.NewData())
 		}
 	}
@@ -97,11 +99,11 @@ func TestDecodePlainLeavesTheRest(t *testing.T) {
 		"array for an object":      strings.Replace(valid, `{"sickness":1,"authorised":0,"unauthorised":2}`, `[1,0,2]`, 1),
 		"not an object at the top": `["C1"]`,
 	} {
-		if decodePlain([]byte(data), spec.NewData()) {
+		if jsonscan.DecodePlain([]byte(data), spec.NewData()) {
 			t.Errorf("%s: decodePlain accepts %s", name, data)
 		}
 	}
-	if decodePlain([]byte(valid), SchoolAbsenceNoted{}) {
+	if jsonscan.DecodePlain([]byte(valid), SchoolAbsenceNoted{}) {
 		t.Error("decodePlain accepts a value that is not a pointer")
 	}
 }

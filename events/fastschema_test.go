@@ -10,11 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"kk.dk/jobogfamilie/schemas"
+
+	"kk.dk/jobogfamilie/events/internal/fastschema"
 )
 
 // fastPathHits counts the data the fast path found valid in this test run.
@@ -51,7 +52,7 @@ func schemaValid(ceType string, raw []byte) (bool, string) {
 
 // fastFor returns the fast path of a catalog type, failing the test if it
 // has none.
-func fastFor(t testing.TB, ceType string) *fastSchema {
+func fastFor(t testing.TB, ceType string) *fastschema.Schema {
 	t.Helper()
 	cs := compiledEntry(ceType)
 	if cs.err != nil {
@@ -67,7 +68,7 @@ func fastFor(t testing.TB, ceType string) *fastSchema {
 // both verdicts.
 func checkFast(t *testing.T, ceType string, data []byte) (fast, slow bool) {
 	t.Helper()
-	fast = fastFor(t, ceType).valid(data)
+	fast = fastFor(t, ceType).Valid(data)
 	slow, why := schemaValid(ceType, data)
 	if fast && !slow {
 		t.Errorf("%s: the fast path accepts data jsonschema refuses (%s):\n%s", ceType, why, data)
@@ -393,44 +394,9 @@ func TestFastPathGivesUpOnEscapedKeys(t *testing.T) {
 	}
 }
 
-// TestIsDateIsTimeParse holds isDate to what jsonschema v6 does for format
-// "date": time.Parse("2006-01-02", s).
-func TestIsDateIsTimeParse(t *testing.T) {
-	t.Parallel()
-	check := func(y, m, d int) {
-		b := fmt.Appendf(nil, "%04d-%02d-%02d", y, m, d)
-		_, err := time.Parse("2006-01-02", string(b))
-		if got := isDate(b); got != (err == nil) {
-			t.Fatalf("isDate(%s) = %v, time.Parse: %v", b, got, err)
-		}
-	}
-	// Every month and day of the years of the leap rule's cases ...
-	for _, y := range []int{0, 1, 4, 100, 400, 1600, 1900, 2000, 2023, 2024, 2100, 2400, 9996, 9999} {
-		for m := 0; m <= 13; m++ {
-			for d := 0; d <= 32; d++ {
-				check(y, m, d)
-			}
-		}
-	}
-	// ... and the days around the ends of February and of the year in every
-	// year, which is all the year decides.
-	for y := range 10000 {
-		for _, md := range [][2]int{{1, 0}, {1, 1}, {2, 28}, {2, 29}, {2, 30}, {12, 31}, {12, 32}, {13, 1}} {
-			check(y, md[0], md[1])
-		}
-	}
-	for _, s := range []string{"", "2024-01-0", "2024-01-011", "+024-01-01", "-024-01-01", "2024/01/01", "2024-01-01 ",
-		" 2024-01-01", "2024-1-01", "2024-01-1", "२०२४-01-01", "2024-0a-01", "20240-1-01"} {
-		_, err := time.Parse("2006-01-02", s)
-		if got := isDate([]byte(s)); got != (err == nil) {
-			t.Errorf("isDate(%q) = %v, time.Parse: %v", s, got, err)
-		}
-	}
-}
-
 // compileBoth compiles a schema for both paths, as validate.go does for the
 // catalog's.
-func compileBoth(t *testing.T, schema string) (*fastSchema, error, *jsonschema.Schema) {
+func compileBoth(t *testing.T, schema string) (*fastschema.Schema, error, *jsonschema.Schema) {
 	t.Helper()
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
 	if err != nil {
@@ -446,7 +412,7 @@ func compileBoth(t *testing.T, schema string) (*fastSchema, error, *jsonschema.S
 	if err != nil {
 		t.Fatalf("%s: %v", schema, err)
 	}
-	fast, ferr := compileFast([]byte(schema))
+	fast, ferr := fastschema.Compile([]byte(schema), patternMatchers)
 	return fast, ferr, sch
 }
 
@@ -526,7 +492,7 @@ func TestFastPathSyntheticSchemas(t *testing.T) {
 			continue
 		}
 		for data, want := range c.data {
-			got := fast.valid([]byte(data))
+			got := fast.Valid([]byte(data))
 			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
@@ -582,7 +548,7 @@ func FuzzFastPath(f *testing.F) {
 	catalog := addDataSeeds(f)
 	f.Fuzz(func(t *testing.T, typ uint, data []byte) {
 		spec := catalog[typ%uint(len(catalog))]
-		if !fastFor(t, spec.Type()).valid(data) {
+		if !fastFor(t, spec.Type()).Valid(data) {
 			return
 		}
 		if ok, why := schemaValid(spec.Type(), data); !ok {
@@ -598,14 +564,14 @@ func FuzzFastPath(f *testing.F) {
 // catalog type; ns/op is per example.
 func BenchmarkFastSchemaValid(b *testing.B) {
 	type example struct {
-		fast *fastSchema
+		fast *fastschema.Schema
 		data []byte
 	}
 	var exs []example
 	for _, spec := range Catalog() {
 		data, _ := schemas.Example(spec.Name)
 		fast := fastFor(b, spec.Type())
-		if !fast.valid(data) {
+		if !fast.Valid(data) {
 			b.Fatalf("%s: the example does not take the fast path", spec.Name)
 		}
 		exs = append(exs, example{fast, data})
@@ -614,7 +580,7 @@ func BenchmarkFastSchemaValid(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		ex := exs[i%len(exs)]
-		ex.fast.valid(ex.data)
+		ex.fast.Valid(ex.data)
 		i++
 	}
 }

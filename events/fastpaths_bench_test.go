@@ -1,0 +1,205 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"kk.dk/jobogfamilie/schemas"
+)
+
+// The benchmarks here measure each hand-written fast path against the
+// library it stands in for, on the example of every catalog type; ns/op is
+// per example. docs/PERFORMANCE.md records the ratios: a fast path stays
+// only while it is at least twice as fast as its library.
+
+type benchExample struct {
+	spec Spec
+	data []byte
+}
+
+func benchExamples(b *testing.B) []benchExample {
+	b.Helper()
+	var exs []benchExample
+	for _, spec := range Catalog() {
+		data, ok := schemas.Example(spec.Name)
+		if !ok {
+			b.Fatalf("no example of %s", spec.Name)
+		}
+		exs = append(exs, benchExample{spec, data})
+	}
+	return exs
+}
+
+// loop runs f on the examples in turn.
+func loop(b *testing.B, exs []benchExample, f func(benchExample)) {
+	b.Helper()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f(exs[i%len(exs)])
+		i++
+	}
+}
+
+// BenchmarkSchemaFastPath: the fast schema walk against jsonschema, which
+// decodes the data and validates the decoded value.
+func BenchmarkSchemaFastPath(b *testing.B) {
+	noFastPathCheck(b)
+	exs := benchExamples(b)
+	b.Run("fast", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if cs := ex.spec.compiledEntry(); cs.fast == nil || !cs.fast.Valid(ex.data) {
+				b.Fatalf("%s: not valid on the fast path", ex.spec.Name)
+			}
+		})
+	})
+	b.Run("jsonschema", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(ex.data))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := ex.spec.compiledEntry().sch.Validate(inst); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// BenchmarkDecodePayload: the plain decoder against json.Unmarshal into
+// the payload's Go type.
+func BenchmarkDecodePayload(b *testing.B) {
+	exs := benchExamples(b)
+	b.Run("plain", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if !ex.spec.decodePlain(ex.data, ex.spec.NewData()) {
+				b.Fatalf("%s: not plain", ex.spec.Name)
+			}
+		})
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if err := json.Unmarshal(ex.data, ex.spec.NewData()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// BenchmarkStrictCheck: the strict single pass (validity, UTF-8, lone
+// surrogates, duplicate members, depth) against json.Valid, which checks
+// validity only and so is a lower bound of what a library check costs.
+func BenchmarkStrictCheck(b *testing.B) {
+	exs := benchExamples(b)
+	b.Run("checkJSON", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if ps := checkJSON(ex.data, "", MaxDepth); ps != nil {
+				b.Fatal(ps)
+			}
+		})
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if !json.Valid(ex.data) {
+				b.Fatal("invalid")
+			}
+		})
+	})
+}
+
+// benchEvents is the example of every catalog type as a stamped event,
+// as ingest stores it.
+func benchEvents(b *testing.B) []cloudevents.Event {
+	b.Helper()
+	var evs []cloudevents.Event
+	for _, spec := range Catalog() {
+		ev := benchEvent(b, spec.Name)
+		StampSchema(&ev)
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func loopEvents(b *testing.B, evs []cloudevents.Event, f func(cloudevents.Event)) {
+	b.Helper()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f(evs[i%len(evs)])
+		i++
+	}
+}
+
+// BenchmarkMarshalEvent: Marshal, which takes the hand-written encoder
+// where it can, against json.Marshal, which runs the SDK's writer.
+func BenchmarkMarshalEvent(b *testing.B) {
+	evs := benchEvents(b)
+	b.Run("fast", func(b *testing.B) {
+		loopEvents(b, evs, func(ev cloudevents.Event) {
+			if _, err := Marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		loopEvents(b, evs, func(ev cloudevents.Event) {
+			if _, err := json.Marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+}
+
+// BenchmarkCanonicalData: canonicalJSON, which takes the hand-written
+// canonical form of the content hash where it can, against a decode by jsonschema.UnmarshalJSON (which keeps numbers
+// as written) and json.Marshal.
+func BenchmarkCanonicalData(b *testing.B) {
+	exs := benchExamples(b)
+	b.Run("fast", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if _, ok := canonicalJSON(ex.data); !ok {
+				b.Fatal("not JSON")
+			}
+		})
+	})
+	b.Run("library", func(b *testing.B) {
+		loop(b, exs, func(ex benchExample) {
+			if _, ok := slowCanonical(ex.data); !ok {
+				b.Fatal("not JSON")
+			}
+		})
+	})
+}
+
+// BenchmarkPatterns: the hand-written matchers against the regexps of
+// their patterns, on samples that match and samples that do not.
+func BenchmarkPatterns(b *testing.B) {
+	type pat struct {
+		match func([]byte) bool
+		re    *regexp.Regexp
+	}
+	var pats []pat
+	for pattern, m := range patternMatchers {
+		pats = append(pats, pat{m, regexp.MustCompile(pattern)})
+	}
+	samples := make([][]byte, len(patternSamples))
+	for i, s := range patternSamples {
+		samples[i] = []byte(s)
+	}
+	// ns/op is per match of one sample against one pattern.
+	run := func(b *testing.B, f func(p pat, s []byte)) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			f(pats[i%len(pats)], samples[i%len(samples)])
+			i++
+		}
+	}
+	b.Run("hand", func(b *testing.B) { run(b, func(p pat, s []byte) { p.match(s) }) })
+	b.Run("regexp", func(b *testing.B) { run(b, func(p pat, s []byte) { p.re.Match(s) }) })
+}

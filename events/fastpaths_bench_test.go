@@ -91,27 +91,6 @@ func BenchmarkDecodePayload(b *testing.B) {
 	})
 }
 
-// BenchmarkStrictCheck: the strict single pass (validity, UTF-8, lone
-// surrogates, duplicate members, depth) against json.Valid, which checks
-// validity only and so is a lower bound of what a library check costs.
-func BenchmarkStrictCheck(b *testing.B) {
-	exs := benchExamples(b)
-	b.Run("checkJSON", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
-			if ps := checkJSON(ex.data, "", MaxDepth); ps != nil {
-				b.Fatal(ps)
-			}
-		})
-	})
-	b.Run("json.Valid", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
-			if !json.Valid(ex.data) {
-				b.Fatal("invalid")
-			}
-		})
-	})
-}
-
 // benchEvents is the example of every catalog type as a stamped event,
 // as ingest stores it.
 func benchEvents(b *testing.B) []cloudevents.Event {
@@ -150,27 +129,6 @@ func BenchmarkMarshalEvent(b *testing.B) {
 		loopEvents(b, evs, func(ev cloudevents.Event) {
 			if _, err := json.Marshal(ev); err != nil {
 				b.Fatal(err)
-			}
-		})
-	})
-}
-
-// BenchmarkCanonicalData: canonicalJSON, which takes the hand-written
-// canonical form of the content hash where it can, against a decode by jsonschema.UnmarshalJSON (which keeps numbers
-// as written) and json.Marshal.
-func BenchmarkCanonicalData(b *testing.B) {
-	exs := benchExamples(b)
-	b.Run("fast", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
-			if _, ok := canonicalJSON(ex.data); !ok {
-				b.Fatal("not JSON")
-			}
-		})
-	})
-	b.Run("library", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
-			if _, ok := slowCanonical(ex.data); !ok {
-				b.Fatal("not JSON")
 			}
 		})
 	})

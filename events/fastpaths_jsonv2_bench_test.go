@@ -3,23 +3,12 @@
 package events
 
 import (
-	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
 	"testing"
 )
 
-// With GOEXPERIMENT=jsonv2 the fast paths are also measured against
-// encoding/json/v2, whose jsontext checks what checkJSON checks (UTF-8,
-// duplicate names) by default.
-
-func BenchmarkStrictCheckJSONv2(b *testing.B) {
-	exs := benchExamples(b)
-	loop(b, exs, func(ex benchExample) {
-		if !jsontext.Value(ex.data).IsValid() {
-			b.Fatal("invalid")
-		}
-	})
-}
+// With GOEXPERIMENT=jsonv2 the plain decoder is also measured against
+// encoding/json/v2.
 
 func BenchmarkDecodePayloadJSONv2(b *testing.B) {
 	exs := benchExamples(b)

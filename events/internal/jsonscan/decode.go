@@ -45,7 +45,7 @@ type Plan struct {
 	kind   reflect.Kind
 	typ    reflect.Type
 	fields []fieldPlan // of a struct
-	elem   *Plan // of a slice
+	elem   *Plan       // of a slice
 }
 
 type fieldPlan struct {

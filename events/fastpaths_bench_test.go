@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"testing"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"kk.dk/jobogfamilie/schemas"
@@ -85,49 +84,6 @@ func BenchmarkDecodePayload(b *testing.B) {
 	b.Run("encoding_json", func(b *testing.B) {
 		loop(b, exs, func(ex benchExample) {
 			if err := json.Unmarshal(ex.data, ex.spec.NewData()); err != nil {
-				b.Fatal(err)
-			}
-		})
-	})
-}
-
-// benchEvents is the example of every catalog type as a stamped event,
-// as ingest stores it.
-func benchEvents(b *testing.B) []cloudevents.Event {
-	b.Helper()
-	var evs []cloudevents.Event
-	for _, spec := range Catalog() {
-		ev := benchEvent(b, spec.Name)
-		StampSchema(&ev)
-		evs = append(evs, ev)
-	}
-	return evs
-}
-
-func loopEvents(b *testing.B, evs []cloudevents.Event, f func(cloudevents.Event)) {
-	b.Helper()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		f(evs[i%len(evs)])
-		i++
-	}
-}
-
-// BenchmarkMarshalEvent: Marshal, which takes the hand-written encoder
-// where it can, against json.Marshal, which runs the SDK's writer.
-func BenchmarkMarshalEvent(b *testing.B) {
-	evs := benchEvents(b)
-	b.Run("fast", func(b *testing.B) {
-		loopEvents(b, evs, func(ev cloudevents.Event) {
-			if _, err := Marshal(ev); err != nil {
-				b.Fatal(err)
-			}
-		})
-	})
-	b.Run("encoding_json", func(b *testing.B) {
-		loopEvents(b, evs, func(ev cloudevents.Event) {
-			if _, err := json.Marshal(ev); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -441,3 +441,42 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Against an external NATS, where a process never creates the streams, a
+// stream it has seen hold messages that is missing is reported as lost at
+// once, not waited for as a setup step not yet run.
+func TestMissingSeenStreamIsReportedAtOnceOnAnExternalServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := newAdmin(t)
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", Admin: &admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+	if err := adminJS(t, e.Server, admin).DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "service.nk")
+	if err := e.Service.WriteSeedFile(key); err != nil {
+		t.Fatal(err)
+	}
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return 12 })
+
+	started := time.Now()
+	s, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: e.ClientURL(), NKeyFile: key, Name: "test", Guard: g, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("open took %s with a seen stream missing", took)
+	}
+	if err := g.Ready(ctx); err == nil || !strings.Contains(err.Error(), "FAMILY_EVENTS is missing, but this process has seen it hold sequence 12") {
+		t.Fatalf("guard: %v", err)
+	}
+}

@@ -261,6 +261,7 @@ func TestDepartmentProcessHighWaterMarkCatchesStreamReplacedWhileDown(t *testing
 	mark := filepath.Join(cfg.DataDir, "ingest-sof", "store-highwater.json")
 
 	sof := runDepartment(t, cfg)
+	testenv.WaitReady(t, sof.url)
 	postReferrals(t, sof.url, 12)
 	// The mark is written by the check after the index has seen the events.
 	testenv.CheckFor(t, 10*time.Second, func() error {
@@ -297,7 +298,8 @@ type deptProcess struct {
 	stop func()
 }
 
-// runDepartment runs the SOF process (what bin/sof runs) until stop.
+// runDepartment runs the SOF process (what bin/sof runs) until stop. It
+// returns once the process answers /healthz, ready or not.
 func runDepartment(t *testing.T, cfg config.Config) deptProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,5 +1,6 @@
-// Command projector runs the projector and the coordinator API against the
-// event store (an external NATS with -nats-url, or an embedded one).
+// Command projector runs the projector, the coordinator API and the web app
+// (/app/) against the event store (an external NATS with -nats-url, or an
+// embedded one).
 // `projector rebuild` asks a running projector to rebuild its read model;
 // `projector bench` measures the projector against the raw limits of
 // JetStream and SQLite on this machine.
@@ -13,6 +14,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/webapp"
 )
 
 func main() {
@@ -26,7 +28,7 @@ func main() {
 			os.Exit(projector.BenchCommand(ctx, os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
-	code := process.Main(ctx, "projector", os.Args[1:], projector.Run)
+	code := process.Main(ctx, "projector", os.Args[1:], projector.RunWith(webapp.MountProjector))
 	stop()
 	os.Exit(code)
 }

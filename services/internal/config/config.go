@@ -25,6 +25,10 @@ type Config struct {
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
 	Dedupe     time.Duration
 	LogLevel   string // -log-level / JF_LOG_LEVEL
+	// AppSecureCookie marks the web app's session cookie Secure; set it
+	// whenever the app is reached over TLS (-app-secure-cookie /
+	// JF_APP_SECURE_COOKIE).
+	AppSecureCookie bool
 }
 
 // Defaults are CONTRACT.md's.
@@ -60,6 +64,8 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
 	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
+	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", env("JF_APP_SECURE_COOKIE", "") == "true" || env("JF_APP_SECURE_COOKIE", "") == "1",
+		"mark the web app's session cookie Secure: set it behind TLS (JF_APP_SECURE_COOKIE)")
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)
 	}

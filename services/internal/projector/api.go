@@ -209,6 +209,8 @@ type FamilySummary struct {
 	Status       string `json:"status"`
 	Events       int    `json:"events"`
 	LastSequence uint64 `json:"lastSequence"`
+	// Overview is the family's overview, for the web app's list.
+	Overview json.RawMessage `json:"-"`
 }
 
 // handleFamilies lists the families the principal may read, with status:
@@ -225,32 +227,8 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 	if err := p.waitMinPosition(w, r); err != nil {
 		return err
 	}
-	m, release, err := p.acquire()
+	out, err := p.Families(r.Context(), pr)
 	if err != nil {
-		return err
-	}
-	defer release()
-	var rows *sql.Rows
-	if pr.Kind == auth.Auditor {
-		rows, err = m.rdb.QueryContext(r.Context(), `SELECT family_id, status, events, last_sequence FROM families ORDER BY family_id`)
-	} else {
-		rows, err = m.rdb.QueryContext(r.Context(), `SELECT f.family_id, f.status, f.events, f.last_sequence
-			FROM family_access a JOIN families f ON f.family_id = a.family_id
-			WHERE a.employee_id = ? ORDER BY f.family_id`, pr.EmployeeID)
-	}
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	out := []FamilySummary{}
-	for rows.Next() {
-		var f FamilySummary
-		if err := rows.Scan(&f.FamilyID, &f.Status, &f.Events, &f.LastSequence); err != nil {
-			return err
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"families": out})
@@ -259,23 +237,20 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 // handleOverview serves the family overview exactly as the family fold
 // made it (family.State.Overview), stored at the last applied batch.
 func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
+	pr, why, err := p.openRead(w, r)
 	if err != nil {
 		return err
 	}
-	defer release()
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("the overview takes no query parameters")
 	}
-	familyID := r.PathValue("familyId")
-	logged := p.startAccessLog(r, pr, familyID, why)
 	var ov []byte
-	qerr := m.rdb.QueryRowContext(r.Context(), `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
-	if err := logged(); err != nil {
+	err = p.ReadFamily(r, pr, r.PathValue("familyId"), why, func(fr *FamilyRead) (err error) {
+		ov, err = fr.OverviewJSON()
 		return err
-	}
-	if qerr != nil {
-		return qerr
+	})
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

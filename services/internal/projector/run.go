@@ -13,18 +13,32 @@ import (
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	tuneGC(os.Getenv)
-	return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, ps *process.Parts) (func(), error) {
-		p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: ps.Store.NC, JS: ps.Store.JS, Auth: ps.Auth, Log: log})
-		if err != nil {
-			return nil, err
-		}
-		p.Start(ctx)
-		p.Register(ps.Ops.Registry)
-		ps.Ops.AddCheck("projector", p.Ready)
-		p.Mount(ps.Mux)
-		return func() { _ = p.Close() }, nil
-	})
+	return RunWith(nil)(ctx, cfg, log)
+}
+
+// RunWith is Run that also calls mount, when not nil, to add routes that
+// read through the projector (the web app).
+func RunWith(mount func(*Projector, *process.Parts, config.Config) error) func(context.Context, config.Config, *slog.Logger) error {
+	return func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		tuneGC(os.Getenv)
+		return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, ps *process.Parts) (func(), error) {
+			p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: ps.Store.NC, JS: ps.Store.JS, Auth: ps.Auth, Log: log})
+			if err != nil {
+				return nil, err
+			}
+			p.Start(ctx)
+			p.Register(ps.Ops.Registry)
+			ps.Ops.AddCheck("projector", p.Ready)
+			p.Mount(ps.Mux)
+			if mount != nil {
+				if err := mount(p, ps, cfg); err != nil {
+					_ = p.Close()
+					return nil, err
+				}
+			}
+			return func() { _ = p.Close() }, nil
+		})
+	}
 }
 
 // tuneGC trades memory for speed while catching up, unless the operator

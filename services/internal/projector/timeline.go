@@ -265,23 +265,22 @@ func scanEntries(rows *sql.Rows) ([]Entry, error) { return scanEntriesFunc(rows,
 
 // handleTimeline serves one page of a family's timeline.
 func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
+	pr, why, err := p.openRead(w, r)
 	if err != nil {
 		return err
 	}
-	defer release()
 	familyID := r.PathValue("familyId")
-	tq, err := parseTimeline(familyID, r.URL.Query())
+	tq, err := ParseTimeline(familyID, r.URL.Query())
 	if err != nil {
 		return err
 	}
-	logged := p.startAccessLog(r, pr, familyID, why)
-	page, qerr := tq.page(r.Context(), m)
-	if err := logged(); err != nil {
+	var page TimelinePage
+	err = p.ReadFamily(r, pr, familyID, why, func(fr *FamilyRead) (err error) {
+		page, err = fr.Timeline(tq)
 		return err
-	}
-	if qerr != nil {
-		return qerr
+	})
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -16,8 +16,10 @@ import (
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/server"
+	"kk.dk/jobogfamilie/services/internal/webapp"
 )
 
 // Standalone is the running system.
@@ -92,6 +94,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 	s.Ingest.Mount(mux)
 	s.Projector.Mount(mux)
 	s.Audit.Mount(mux)
+	if err := webapp.MountProjector(s.Projector, &process.Parts{Auth: authn, Store: store, Mux: mux, Log: log}, cfg); err != nil {
+		s.abort()
+		return nil, err
+	}
 	s.HTTP, err = server.Listen(cfg.HTTPAddr, mux)
 	if err != nil {
 		s.abort()

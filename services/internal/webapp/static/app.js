@@ -10,6 +10,7 @@
   var prepend = !list.hasAttribute("data-static");
   var count = 0;
   var es = new EventSource(url);
+  es.onopen = function () { list.setAttribute("data-live-open", "1"); };
   es.addEventListener("entry", function (ev) {
     var e;
     try { e = JSON.parse(ev.data); } catch (err) { return; }

@@ -276,9 +276,11 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	unfiltered, _ := projector.ParseTimeline(fam, url.Values{})
-	goalQ, _ := projector.ParseTimeline(fam, url.Values{"order": {"asc"}, "limit": {"500"},
-		"type": {"goal.set,goal.progressed,goal.closed"}})
-	absQ, _ := projector.ParseTimeline(fam, url.Values{"order": {"asc"}, "limit": {"500"}, "type": {"schoolabsence.noted"}})
+	// Goal history and absence periods: the latest historyLimit of each,
+	// so that the page's cost does not grow with the family's history; the
+	// timeline's type filter shows older ones.
+	goalQ, _ := projector.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"goal.set,goal.progressed,goal.closed"}})
+	absQ, _ := projector.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"schoolabsence.noted"}})
 
 	var (
 		ov                     family.Overview
@@ -306,10 +308,10 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		if goalEntries, err = allEntries(fr, goalQ); err != nil {
+		if goalEntries, err = latest(fr, goalQ); err != nil {
 			return err
 		}
-		absentees, err = allEntries(fr, absQ)
+		absentees, err = latest(fr, absQ)
 		return err
 	})
 	if err != nil {
@@ -357,26 +359,19 @@ func filterQuery(f filterView) url.Values {
 	return q
 }
 
-// maxGoalPages bounds the history read for goals and absence: 20 pages of
-// 500 entries.
-const maxGoalPages = 20
+// historyLimit is how many of the latest goal and school absence entries
+// the family page reads.
+const historyLimit = 500
 
-func allEntries(fr *projector.FamilyRead, tq projector.TimelineQuery) ([]projector.Entry, error) {
-	var out []projector.Entry
-	for range maxGoalPages {
-		p, err := fr.Timeline(tq)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Entries...)
-		if p.NextCursor == nil {
-			break
-		}
-		if tq, err = projector.ParseTimeline(p.FamilyID, url.Values{"cursor": {*p.NextCursor}, "limit": {"500"}}); err != nil {
-			return nil, err
-		}
+// latest reads the query's one page, newest first, and returns it in
+// time order.
+func latest(fr *projector.FamilyRead, tq projector.TimelineQuery) ([]projector.Entry, error) {
+	p, err := fr.Timeline(tq)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	slices.Reverse(p.Entries)
+	return p.Entries, nil
 }
 
 // goalData is what the goal events say about a goal.

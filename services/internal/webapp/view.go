@@ -167,8 +167,8 @@ type absenceData struct {
 	} `json:"absentDays"`
 }
 
-// absenceOf groups schoolabsence.noted entries (stream order) by child and
-// period; a period noted again replaces the earlier figures.
+// absenceOf groups schoolabsence.noted entries (in time order) by child
+// and period; a period noted again replaces the earlier figures.
 func absenceOf(entries []projector.Entry) []childAbsence {
 	byChild := map[string]map[string]absencePeriod{}
 	for _, e := range entries {

@@ -41,10 +41,10 @@ clean:
 # bench measures raw JetStream and SQLite limits and the services against
 # them, each in one run, and prints the figures (see docs/PERFORMANCE.md):
 # ingest on a stream of 1M events, then the projector (catch-up, queries,
-# read-your-writes, RSS) as its own process.
+# read-your-writes, RSS) as its own process, bin/projector.
 bench: build
 	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)
-	$(BIN)/projector bench $(PROJECTOR_BENCHFLAGS)
+	$(GO) run ./services/cmd/jfbench projector -projector $(BIN)/projector $(PROJECTOR_BENCHFLAGS)
 
 # demo loads the demo data (50 synthetic families over 2023–2024) into a
 # running system through its ingest API, e.g. one started by `make run`.

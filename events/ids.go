@@ -5,19 +5,21 @@ import "errors"
 // IDPattern is the pattern every pseudonymous id (familyId, personId, …) matches.
 const IDPattern = `^[A-Za-z0-9_-]{1,64}$`
 
-// CPRPattern matches values that look like a Danish CPR number; such values are
-// refused wherever an id is expected, so that no CPR number enters the store.
+// CPRPattern is the pattern the catalog's JSON Schemas use to keep CPR
+// numbers out of id fields (in a "not"), for clients that validate with the
+// schemas themselves. Ingest goes further with ContainsCPR (cpr.go), which
+// knows the other notations.
 const CPRPattern = `^[0-9]{6}-?[0-9]{4}$`
 
 // ErrSubject is returned for a NATS subject that is not a family event subject.
 var ErrSubject = errors.New("events: malformed subject")
 
-// ValidID reports whether s is a well-formed pseudonymous id that does not
-// look like a CPR number. Ids are also safe as NATS subject tokens.
+// ValidID reports whether s is a well-formed pseudonymous id that holds no
+// CPR number (ContainsCPR). Ids are also safe as NATS subject tokens.
 //
 // Every stored event's subject and ids go through these checks, so they are
-// written out by hand; tests fuzz them against IDPattern and CPRPattern.
-func ValidID(s string) bool { return idShaped(s) && !LooksLikeCPR(s) }
+// written out by hand; tests fuzz idShaped against IDPattern.
+func ValidID(s string) bool { return idShaped(s) && !ContainsCPR(s) }
 
 // idShaped reports whether s matches IDPattern.
 func idShaped[T string | []byte](s T) bool {
@@ -33,10 +35,7 @@ func idShaped[T string | []byte](s T) bool {
 	return true
 }
 
-// LooksLikeCPR reports whether s has the shape of a Danish CPR number
-// (CPRPattern).
-func LooksLikeCPR(s string) bool { return cprShaped(s) }
-
+// cprShaped is CPRPattern written out, the matcher of the schemas' pattern.
 func cprShaped[T string | []byte](s T) bool {
 	switch len(s) {
 	case 10:

@@ -75,8 +75,8 @@ func FuzzHandWrittenPatterns(f *testing.F) {
 		if got, want := idShaped(s), idRegexp.MatchString(s); got != want {
 			t.Fatalf("idShaped(%q) = %v, the pattern says %v", s, got, want)
 		}
-		if got, want := LooksLikeCPR(s), cprRegexp.MatchString(s); got != want {
-			t.Fatalf("LooksLikeCPR(%q) = %v, the pattern says %v", s, got, want)
+		if got, want := cprShaped(s), cprRegexp.MatchString(s); got != want {
+			t.Fatalf("cprShaped(%q) = %v, the pattern says %v", s, got, want)
 		}
 		m := sourceRegexp.FindStringSubmatch(s)
 		dept, ok := sourceDepartment(s)

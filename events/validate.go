@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"math/big"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +52,18 @@ func sourceDepartment(src string) (string, bool) {
 		return "", false
 	}
 	return dept, true
+}
+
+// SourceDepartment returns the department a CloudEvent source names, and
+// whether it names one of the catalog's; the system part is not checked
+// (Validate does that). Ingest uses it to refuse another department's
+// events before it looks at anything else.
+func SourceDepartment(src string) (Department, bool) {
+	name, ok := sourceDepartment(src)
+	if !ok {
+		return "", false
+	}
+	return ParseDepartment(name)
 }
 
 // Validator applies the catalog rules to CloudEvents. Its zero value is
@@ -140,7 +151,11 @@ func (p *problems) err() error {
 	if p.malformed {
 		k = KindMalformed
 	}
-	list := slices.Clone(p.list)
+	list := slices.DeleteFunc(slices.Clone(p.list), func(pr Problem) bool {
+		// A pointer through a member name that holds a CPR number would
+		// repeat it; the content rules report such a name at its parent.
+		return ContainsCPR(pr.Pointer)
+	})
 	// Schema causes come in map order; sort so that the same event always
 	// gets the same answer.
 	slices.SortFunc(list, func(a, b Problem) int {
@@ -208,17 +223,23 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	if sv := ev.SpecVersion(); sv != cloudevents.VersionV1 && !refused[attrSpecVersion] {
 		ps.add(KindMalformed, "/"+attrSpecVersion, "must be \"1.0\"")
 	}
-	if id := ev.ID(); present(attrID, id) {
-		if detail := checkEventID(id); detail != "" {
-			ps.add(KindInvalid, "/"+attrID, detail)
-		}
-	}
 	var src, schema string
 	if parsed != nil {
 		src, _ = parsed.get(attrSource)
 		schema, _ = parsed.get(attrDataSchema)
 	} else {
 		src, schema = ev.Source(), ev.DataSchema()
+	}
+	// What an attribute holds comes first: one that holds a CPR number or
+	// a control character gets no other check, whose message might repeat
+	// it.
+	for name := range checkAttrContent(&ps, ev, src, schema) {
+		refused[name] = true
+	}
+	if id := ev.ID(); present(attrID, id) {
+		if detail := checkEventID(id); detail != "" {
+			ps.add(KindInvalid, "/"+attrID, detail)
+		}
 	}
 	var dept Department
 	if present(attrSource, src) {
@@ -239,8 +260,6 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	}
 	if sub := ev.Subject(); present(attrSubject, sub) {
 		switch {
-		case LooksLikeCPR(sub):
-			ps.add(KindInvalid, "/"+attrSubject, "looks like a CPR number; the subject must be a pseudonymous familyId")
 		case !ValidID(sub):
 			ps.add(KindInvalid, "/"+attrSubject, "must be a familyId matching "+IDPattern)
 		}
@@ -267,7 +286,7 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	// A client that names another schema than the one its data is checked
 	// against is out of step with the catalog; better to say so than to
 	// store an event that claims to follow a schema it was never held to.
-	if schema != "" && known && schema != spec.SchemaURL() {
+	if schema != "" && known && schema != spec.SchemaURL() && !refused[attrDataSchema] {
 		ps.add(KindInvalid, "/"+attrDataSchema, "must be "+spec.SchemaURL()+" or absent")
 	}
 
@@ -288,8 +307,16 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 			ps.add(KindMalformed, "/"+attrData, "must be a JSON object")
 			break
 		}
+		var said map[string]bool
+		for _, p := range checkDataContent(raw, "/"+attrData) {
+			ps.add(KindInvalid, p.Pointer, p.Detail)
+			if said == nil {
+				said = map[string]bool{}
+			}
+			said[p.Pointer] = true
+		}
 		if known {
-			data = validateData(&ps, spec, raw)
+			data = validateData(&ps, spec, raw, said)
 		}
 	}
 
@@ -314,8 +341,9 @@ func checkEventID(id string) string {
 }
 
 // validateData checks raw against the type's schema, decodes it into the
-// typed payload and applies the Go-level rules.
-func validateData(ps *problems, spec Spec, raw []byte) Payload {
+// typed payload and applies the Go-level rules. The schema's findings at a
+// pointer in said (refused by the content rules already) are left out.
+func validateData(ps *problems, spec Spec, raw []byte, said map[string]bool) Payload {
 	cs := spec.compiledEntry()
 	if cs.err != nil {
 		ps.add(KindInvalid, "/"+attrType, cs.err.Error())
@@ -341,7 +369,9 @@ func validateData(ps *problems, spec Spec, raw []byte) Payload {
 				ps.add(KindInvalid, "/"+attrData, err.Error())
 			} else {
 				for _, p := range schemaProblems(ve, inst) {
-					ps.add(KindInvalid, p.Pointer, p.Detail)
+					if !said[p.Pointer] {
+						ps.add(KindInvalid, p.Pointer, p.Detail)
+					}
 				}
 			}
 		}
@@ -504,9 +534,6 @@ func (embeddedLoader) Load(url string) (any, error) {
 
 var english = message.NewPrinter(language.English)
 
-// cprInside finds a CPR-like number within free text.
-var cprInside = regexp.MustCompile(`(^|[^0-9])[0-9]{6}-?[0-9]{4}($|[^0-9])`)
-
 // schemaProblems flattens a validation error to its leaves, the failures
 // that say what is wrong with a value; the inner nodes only say "failed".
 func schemaProblems(ve *jsonschema.ValidationError, inst any) []Problem {
@@ -550,7 +577,7 @@ func leafDetail(k jsonschema.ErrorKind, value any) string {
 			if LooksLikeCPR(s) {
 				return "looks like a CPR number; use a pseudonymous id"
 			}
-			if cprInside.MatchString(s) {
+			if ContainsCPR(s) {
 				return "contains what looks like a CPR number; CPR numbers must not be stored"
 			}
 		}

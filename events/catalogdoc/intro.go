@@ -81,11 +81,24 @@ evaluations compare against.
 ## Ids, CPR numbers and free text
 
 - ` + "`familyId`" + `, ` + "`personId`" + `, ` + "`employeeId`" + ` and every ` + "`…Id`" + ` are pseudonymous tokens matching
-  ` + "`{idpattern}`" + `. A value that looks like a CPR number
-  (` + "`{cprpattern}`" + `) is refused (422) wherever an id is expected.
-- No names, no CPR numbers, no free-text diagnoses. Health events carry coded
-  categories only. Free-text fields are short and refuse anything that contains a
-  CPR-like number. Data about criminal offences never enters the store.
+  ` + "`{idpattern}`" + `. The schemas also refuse the plain CPR shape
+  (` + "`{cprpattern}`" + `) in ids and any 6+4 digit run in free text.
+- No CPR number enters the store, in any notation. Every attribute (` + "`id`" + `, ` + "`source`" + ` with
+  its system part, ` + "`subject`" + `, ` + "`type`" + `, ` + "`dataschema`" + `, every extension's name and value, in
+  structured, binary and batch mode) and every string of ` + "`data`" + `, member names included,
+  is refused (422, with a pointer such as ` + "`/id`" + `, ` + "`/source`" + `, ` + "`/cpr`" + ` for an extension or
+  ` + "`/data/reason`" + `) when it holds something that reads as a CPR number: ten digits; six and
+  four digits separated by a hyphen or any Unicode dash, a space, ` + "`/`" + ` or ` + "`.`" + `; the date
+  written ` + "`DD.MM.YY`" + ` followed by a separator and four digits; with full-width or other
+  Unicode digits, and with invisible characters (zero-width space, soft hyphen) between
+  the digits. The first six digits must be a real date (` + "`DDMMYY`" + `), and a longer run of
+  digits is some other number, so CVR numbers, dates, times and ordinary numbers pass;
+  a UUID in canonical form (` + "`8-4-4-4-12`" + ` hex digits) is taken as a whole, as the id it is.
+- Attributes hold no control characters; text in ` + "`data`" + ` holds none but tab and newline
+  (NUL, DEL and the others: 422). Numbers are written without exponent (` + "`10`" + `, not
+  ` + "`1e1`" + `), and integer fields without fraction (` + "`10`" + `, not ` + "`10.0`" + `): 422.
+- No names, no free-text diagnoses. Health events carry coded categories only.
+  Free-text fields are short. Data about criminal offences never enters the store.
 - Dates in data are ` + "`YYYY-MM-DD`" + `.
 - Data objects accept no fields other than those listed for the type.
 - Events are immutable: a correction is a new event.
@@ -135,11 +148,11 @@ failures add ` + "`errors: [{\"pointer\": \"/data/…\", \"detail\": \"…\"}]`"
 |---|---|
 | 400 | malformed JSON or CloudEvent, a required attribute missing |
 | 401 | no token or an unknown one |
-| 403 | the token of another department, or a type the department does not own |
+| 403 | the token of another department, a type the department does not own, or the ` + "`source`" + ` of another department; decided before the event's content is looked at, and in a batch with the event's ` + "`index`" + ` |
 | 409 | the type's rule below ("refused (409) unless") is broken, a concurrency conflict, or an ` + "`id`" + ` sent before with different content |
 | 413 | body over 1 MiB |
 | 415 | another content type |
-| 422 | ` + "`data`" + ` does not satisfy the type's schema, or an id looks like a CPR number |
+| 422 | ` + "`data`" + ` does not satisfy the type's schema, or an attribute, extension or string of ` + "`data`" + ` holds a CPR number or a control character |
 | 503 | the event store is unavailable: send again later, with the same ` + "`id`" + ` |
 
 Department systems with NATS credentials may instead publish the structured CloudEvent

@@ -3,7 +3,9 @@
 // prints the figures. -phases picks the measurements: ingest (the
 // department services), audit (replay, as-of, verify) and webapp (the
 // family page of a family with 10,000 events), each on a fresh embedded
-// NATS of its own size.
+// NATS of its own size. `jfbench projector -projector bin/projector`
+// measures the projector (catch-up, queries, read-your-writes, RSS) as its
+// own process.
 package main
 
 import (
@@ -20,6 +22,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "projector" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := bench.ProjectorCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	o := bench.Defaults()
 	flag.IntVar(&o.Preload, "preload", o.Preload, "events in the stream before measuring")
 	flag.IntVar(&o.Families, "families", o.Families, "families the preload is spread over")

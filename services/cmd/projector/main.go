@@ -1,9 +1,7 @@
 // Command projector runs the projector, the coordinator API and the web app
 // (/app/) against the event store (an external NATS with -nats-url, or an
 // embedded one).
-// `projector rebuild` asks a running projector to rebuild its read model;
-// `projector bench` measures the projector against the raw limits of
-// JetStream and SQLite on this machine.
+// `projector rebuild` asks a running projector to rebuild its read model.
 package main
 
 import (
@@ -20,13 +18,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "rebuild":
-			os.Exit(projector.RebuildCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
-		case "bench":
-			os.Exit(projector.BenchCommand(ctx, os.Args[2:], os.Stdout, os.Stderr))
-		}
+	if len(os.Args) > 1 && os.Args[1] == "rebuild" {
+		os.Exit(projector.RebuildCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
 	code := process.Main(ctx, "projector", os.Args[1:], projector.RunWith(webapp.MountProjector))
 	stop()

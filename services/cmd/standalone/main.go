@@ -2,7 +2,9 @@
 // an embedded NATS JetStream server, the four department ingest services,
 // and (as they land) the projector and audit APIs, on one HTTP listener.
 // With -demo it also loads the demo data through its own ingest API once it
-// is ready, and keeps running.
+// is ready, and keeps running. `standalone setup-streams -nats-url URL` is
+// the setup step of a deployment on an external NATS: it creates or
+// updates the streams as the admin user (deploy/README.md).
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -31,6 +34,12 @@ type demoFlags struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "setup-streams" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := standalone.SetupStreamsCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	cfg, df, err := parse(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -77,8 +86,11 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 	fmt.Fprintf(os.Stderr, "  coordinator  %s/v1/families\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  auditor      %s/v1/audit/events\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics\n", s.URL())
-	if s.Store.ClientURL != "" {
-		fmt.Fprintf(os.Stderr, "  NATS         %s  (nats --server %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL)
+	if s.Store.OperatorKey != "" {
+		fmt.Fprintf(os.Stderr, "  NATS         %s  (read-only: nats --server %s --nkey %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL, s.Store.OperatorKey)
+		fmt.Fprintf(os.Stderr, "  NATS keys    %s  (operator.nk reads; sof.nk, bif.nk, buf.nk, suf.nk publish their department's events)\n", filepath.Dir(s.Store.OperatorKey))
+	} else if s.Store.ClientURL != "" {
+		fmt.Fprintf(os.Stderr, "  NATS         %s\n", s.Store.ClientURL)
 	} else {
 		fmt.Fprintf(os.Stderr, "  NATS         in-process only (-nats-listen off)\n")
 	}
@@ -87,7 +99,7 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		fmt.Fprintf(os.Stderr, "  WARNING      dev tokens accepted: %v\n               never expose this process; pass -config with your own token hashes\n", auth.DevTokens)
 	}
 	fmt.Fprintln(os.Stderr)
-	log.Info("standalone running", "http", s.URL(), "nats", s.Store.ClientURL, "data", cfg.DataDir)
+	log.Info("standalone running", "http", s.URL(), "nats", s.Store.ClientURL, "nats_nkey", s.Store.OperatorKey, "data", cfg.DataDir)
 	if df.load {
 		// The demo goes through the HTTP API like any department system,
 		// so it exercises what a newcomer will use; the server keeps

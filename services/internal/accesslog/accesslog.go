@@ -8,15 +8,20 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -53,14 +58,72 @@ type Entry struct {
 func Subject(familyID string) string { return Prefix + familyID }
 
 // Purpose reads X-Purpose: optional, at most MaxPurpose characters of
-// printable UTF-8.
+// printable UTF-8 (400 otherwise), holding no CPR number and no control or
+// other invisible character (422, naming the header). It also vets the
+// query string, which Record stores with the endpoint: a parameter that
+// holds a CPR number or a control character is refused (422, naming
+// "?<parameter>"). Every read that records an access calls it first, so
+// nothing reaches the immutable log unchecked.
 func Purpose(r *http.Request) (string, error) {
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose ||
-		strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0 {
+	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose {
 		return "", problem.BadRequest(HeaderPurpose + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
 	}
+	switch {
+	case strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+		return "", refused(HeaderPurpose, "must be printable text without control or invisible characters")
+	case events.ContainsCPR(v):
+		return "", refused(HeaderPurpose, "holds what looks like a CPR number; the purpose is stored for good and must not hold one")
+	}
+	if err := checkQuery(r); err != nil {
+		return "", err
+	}
 	return v, nil
+}
+
+// CheckQuery is Purpose's check of the query string alone, for reads
+// whose purpose does not come in X-Purpose (the web app's).
+func CheckQuery(r *http.Request) error { return checkQuery(r) }
+
+// checkQuery refuses a query string whose parameters (names or values)
+// hold a CPR number or a control character. Values are not echoed.
+func checkQuery(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return problem.BadRequest("the query string cannot be read: " + err.Error())
+	}
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if bad(name) {
+			return refused("?", "a query parameter's name holds a CPR number or a control character; the query is stored in the access log")
+		}
+		for _, v := range q[name] {
+			if bad(v) {
+				return refused("?"+name, "holds a CPR number or a control character; the query is stored in the access log")
+			}
+		}
+	}
+	return nil
+}
+
+func bad(s string) bool {
+	_, ctl := events.AttributeControlIn(s)
+	return ctl || events.ContainsCPR(s)
+}
+
+// refused is the 422 for a header or query parameter, named in the
+// problem's pointer.
+func refused(name, detail string) *problem.Problem {
+	p := problem.New(http.StatusUnprocessableEntity, "invalid-request", "Invalid request", name+" "+detail)
+	p.Errors = []problem.Field{{Pointer: name, Detail: detail}}
+	return p
 }
 
 // Record appends the read of r by pr to the log of familyID (BulkSubject
@@ -80,6 +143,24 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	_, err = js.Publish(ctx, subject, b)
-	return err
+	ack, err := js.Publish(ctx, subject, b)
+	if err != nil {
+		return err
+	}
+	acknowledged(js).Advance(ack.Sequence)
+	return nil
 }
+
+// acked is the highest ACCESS_LOG sequence acknowledged to Record, per
+// connection: each process's event store guard checks that the stream
+// still holds it (see Acknowledged).
+var acked sync.Map // jetstream.JetStream → *eventstore.Position
+
+func acknowledged(js jetstream.JetStream) *eventstore.Position {
+	p, _ := acked.LoadOrStore(js, new(eventstore.Position))
+	return p.(*eventstore.Position)
+}
+
+// Acknowledged is the highest sequence of an entry Record has had
+// acknowledged on js: ACCESS_LOG must never again end below it.
+func Acknowledged(js jetstream.JetStream) uint64 { return acknowledged(js).Load() }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestAccessLog: a coordinator reads a family's timeline with a purpose
@@ -19,30 +20,30 @@ func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t, false)
 	const fam = "FAM-AL"
-	s.post(events.SOF, fam, enrolment())
-	p := s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
-	s.post(events.SOF, "FAM-OTHER", enrolment())
-	q := s.post(events.SOF, "FAM-OTHER", &events.CaseworkerAssigned{EmployeeID: "E1001"})
-	s.waitApplied(q.Sequence)
+	s.Post(events.SOF, fam, testenv.Enrolment())
+	p := s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+	s.Post(events.SOF, "FAM-OTHER", testenv.Enrolment())
+	q := s.Post(events.SOF, "FAM-OTHER", &events.CaseworkerAssigned{EmployeeID: "E1001"})
+	s.WaitApplied(q.Sequence)
 	_ = p
 
 	before := time.Now().UTC()
 	const why = "Forberedelse af netværksmøde"
-	if r := s.get("/v1/families/"+fam+"/timeline", "dev-coordinator", map[string]string{"X-Purpose": why}); r.Status != 200 {
+	if r := s.Get("/v1/families/"+fam+"/timeline", "dev-coordinator", map[string]string{"X-Purpose": why}); r.Status != 200 {
 		t.Fatalf("timeline: %d %s", r.Status, r.Raw)
 	}
-	if r := s.get("/v1/families/"+fam, "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/"+fam, "dev-coordinator", nil); r.Status != 200 {
 		t.Fatalf("overview: %d %s", r.Status, r.Raw)
 	}
-	if r := s.get("/v1/families/"+fam, "dev-coordinator-2", nil); r.Status != 403 {
+	if r := s.Get("/v1/families/"+fam, "dev-coordinator-2", nil); r.Status != 403 {
 		t.Fatalf("unassigned coordinator: %d %s", r.Status, r.Raw)
 	}
-	if r := s.get("/v1/families/FAM-OTHER", "dev-coordinator", map[string]string{"X-Purpose": "Andet"}); r.Status != 200 {
+	if r := s.Get("/v1/families/FAM-OTHER", "dev-coordinator", map[string]string{"X-Purpose": "Andet"}); r.Status != 200 {
 		t.Fatalf("other family: %d %s", r.Status, r.Raw)
 	}
 	between := time.Now().UTC()
 	// The auditor's own read of the family, and a replay of all families.
-	if r := s.get("/v1/audit/families/"+fam+"/timeline", "dev-auditor", map[string]string{"X-Purpose": "Aktindsigt sag 2024-17"}); r.Status != 200 {
+	if r := s.Get("/v1/audit/families/"+fam+"/timeline", "dev-auditor", map[string]string{"X-Purpose": "Aktindsigt sag 2024-17"}); r.Status != 200 {
 		t.Fatalf("as-of: %d %s", r.Status, r.Raw)
 	}
 	s.lines("/v1/audit/events")
@@ -107,8 +108,8 @@ func TestAccessLog(t *testing.T) {
 func TestAccessMatrix(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t, false)
-	p := s.post(events.SOF, "FAM-M", enrolment())
-	s.waitApplied(p.Sequence)
+	p := s.Post(events.SOF, "FAM-M", testenv.Enrolment())
+	s.WaitApplied(p.Sequence)
 	reads := []struct{ method, path string }{
 		{"GET", "/v1/audit/events"},
 		{"GET", "/v1/audit/events?family=FAM-M"},
@@ -129,7 +130,7 @@ func TestAccessMatrix(t *testing.T) {
 		{"dev-auditor", 200},
 	} {
 		for _, e := range reads {
-			r := s.do(e.method, e.path, tc.token, nil, nil)
+			r := s.Do(e.method, e.path, tc.token, nil, nil)
 			if r.Status != tc.status {
 				t.Errorf("%s %s with %q: %d %s", e.method, e.path, tc.token, r.Status, r.Raw)
 			}
@@ -153,7 +154,7 @@ func TestAccessMatrix(t *testing.T) {
 		{"POST", "/departments/bif/v1/events", b, "application/cloudevents+json"},
 		{"POST", "/v1/admin/rebuild", nil, ""},
 	} {
-		r := s.do(w.method, w.path, "dev-auditor", w.body, map[string]string{"Content-Type": w.ctype})
+		r := s.Do(w.method, w.path, "dev-auditor", w.body, map[string]string{"Content-Type": w.ctype})
 		if r.Status != 403 {
 			t.Errorf("auditor %s %s: %d %s", w.method, w.path, r.Status, r.Raw)
 		}

@@ -27,7 +27,7 @@
 //
 // The standalone mounts the API on its mux with its projector's read
 // model. `audit serve` runs it alone with a read model of its own, kept by
-// a projector.Follower under <data>/audit: the projector's own apply code
+// a readmodel.Follower under <data>/audit: the projector's own apply code
 // fed by an ordered consumer, so the audit service needs only read access
 // to NATS and never touches the projector's durable consumer or its files.
 package audit
@@ -47,7 +47,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Options configure the service.
@@ -55,7 +55,7 @@ type Options struct {
 	NC *nats.Conn
 	JS jetstream.JetStream
 	// View is the read model: the projector's, or a Follower's.
-	View *projector.AuditView
+	View *readmodel.View
 	Auth *auth.Authenticator
 	Log  *slog.Logger
 	// DataDir is the process's data directory; verifications build their
@@ -66,7 +66,7 @@ type Options struct {
 // Service is the auditor API.
 type Service struct {
 	reader    *Reader
-	view      *projector.AuditView
+	view      *readmodel.View
 	auth      *auth.Authenticator
 	log       *slog.Logger
 	verifyDir string
@@ -115,7 +115,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // position.
 func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(projector.HeaderPosition, strconv.FormatUint(s.view.Position(), 10))
+		w.Header().Set(readmodel.HeaderPosition, strconv.FormatUint(s.view.Position(), 10))
 		if err := h(w, r); err != nil {
 			var pr *problem.Problem
 			if !errors.As(err, &pr) && r.Context().Err() == nil {

@@ -20,17 +20,17 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Usage is the audit binary's synopsis.
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
-  audit replay -nats-url URL [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
+  audit replay -nats-url URL [-nats-nkey FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
-  audit verify -nats-url URL [-model FILE|DATADIR] [-tmp DIR]
+  audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
-  audit export -nats-url URL -out DIR [-from-seq N] [-to-seq M]
+  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M]
   audit verify-export DIR`
 
 // Command runs a CLI subcommand (replay, verify, export, verify-export)
@@ -110,11 +110,19 @@ func apiError(resp *http.Response) error {
 
 // connect opens a NATS connection for a CLI command; the streams must
 // exist (nothing is created).
-func connect(natsURL string) (*nats.Conn, jetstream.JetStream, error) {
+func connect(natsURL, nkey string) (*nats.Conn, jetstream.JetStream, error) {
 	if natsURL == "" {
 		return nil, nil, usageError("give -nats-url (or JF_NATS_URL), or -url of a running audit API")
 	}
-	nc, err := eventstore.Connect(natsURL, nil, "audit-cli")
+	var auth []nats.Option
+	if nkey != "" {
+		opt, err := nats.NkeyOptionFromSeed(nkey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nkey %s: %w", nkey, err)
+		}
+		auth = append(auth, opt)
+	}
+	nc, err := eventstore.Connect(natsURL, nil, "audit-cli", auth...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,6 +138,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
 	family := fs.String("family", "", "only this family's events")
@@ -183,7 +192,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return out.Flush()
 	}
-	nc, js, err := connect(*natsURL)
+	nc, js, err := connect(*natsURL, *natsNKey)
 	if err != nil {
 		return err
 	}
@@ -216,6 +225,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
 	model := fs.String("model", envOr(getenv, "JF_DATA_DIR", "./data"), "the live read model: a projector's data directory (its CURRENT model) or a model file (JF_DATA_DIR)")
@@ -227,37 +237,37 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 		return usageError(fmt.Sprintf("unexpected arguments %v", fs.Args()))
 	}
 	start := time.Now()
-	progress := func(p projector.VerifyProgress) {
+	progress := func(p readmodel.VerifyProgress) {
 		switch p.Phase {
-		case projector.PhaseReplay:
+		case readmodel.PhaseReplay:
 			pct := 100.0
 			if p.Target > 0 {
 				pct = 100 * float64(p.Applied) / float64(p.Target)
 			}
 			fmt.Fprintf(stderr, "verify: replay %d of %d (%.0f%%) %s\n", p.Applied, p.Target, pct, time.Since(start).Round(time.Second))
-		case projector.PhaseDone:
+		case readmodel.PhaseDone:
 		default:
 			fmt.Fprintf(stderr, "verify: %s %s\n", p.Phase, time.Since(start).Round(time.Second))
 		}
 	}
-	var res projector.VerifyResult
+	var res readmodel.VerifyResult
 	if api.url != "" {
 		var err error
 		if res, err = verifyRemote(ctx, api, progress); err != nil {
 			return err
 		}
 	} else {
-		nc, js, err := connect(*natsURL)
+		nc, js, err := connect(*natsURL, *natsNKey)
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
-		path, err := projector.ResolveModel(*model)
+		path, err := readmodel.ResolveModel(*model)
 		if err != nil {
 			return fmt.Errorf("the live read model: %w", err)
 		}
 		fmt.Fprintf(stderr, "verify: live read model %s\n", path)
-		if res, err = projector.VerifyFile(ctx, js, path, projector.VerifyOptions{Dir: *tmp, Progress: progress}); err != nil {
+		if res, err = readmodel.VerifyFile(ctx, js, path, readmodel.VerifyOptions{Dir: *tmp, Progress: progress}); err != nil {
 			return err
 		}
 	}
@@ -273,9 +283,9 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 
 // verifyRemote runs POST /v1/audit/verify and follows its progress with
 // GET /v1/audit/verify until the answer comes.
-func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.VerifyProgress)) (projector.VerifyResult, error) {
+func verifyRemote(ctx context.Context, api apiFlags, progress func(readmodel.VerifyProgress)) (readmodel.VerifyResult, error) {
 	type answer struct {
-		res projector.VerifyResult
+		res readmodel.VerifyResult
 		err error
 	}
 	done := make(chan answer, 1)
@@ -290,7 +300,7 @@ func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.Ver
 			done <- answer{err: apiError(resp)}
 			return
 		}
-		var res projector.VerifyResult
+		var res readmodel.VerifyResult
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		done <- answer{res, err}
 	}()
@@ -301,7 +311,7 @@ func verifyRemote(ctx context.Context, api apiFlags, progress func(projector.Ver
 		case a := <-done:
 			return a.res, a.err
 		case <-ctx.Done():
-			return projector.VerifyResult{}, ctx.Err()
+			return readmodel.VerifyResult{}, ctx.Err()
 		case <-tick.C:
 			resp, err := api.request(ctx, http.MethodGet, "/v1/audit/verify")
 			if err != nil {
@@ -320,6 +330,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	out := fs.String("out", "", "directory to write the archive to (created; must not hold one)")
 	var o ExportOptions
 	fs.Uint64Var(&o.FromSeq, "from-seq", 0, "first stream sequence (default: the first)")
@@ -331,7 +342,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	if fs.NArg() > 0 || *out == "" {
 		return usageError("give -out DIR")
 	}
-	nc, js, err := connect(*natsURL)
+	nc, js, err := connect(*natsURL, *natsNKey)
 	if err != nil {
 		return err
 	}

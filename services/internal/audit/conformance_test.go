@@ -29,7 +29,7 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t, false)
 	ctx := context.Background()
-	st, err := demo.Load(ctx, demo.Options{BaseURL: s.sa.URL(), Seed: 7, Families: 12})
+	st, err := demo.Load(ctx, demo.Options{BaseURL: s.SA.URL(), Seed: 7, Families: 12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 			t.Errorf("the demo load has no %s", spec.Name)
 		}
 	}
-	backfill := s.post(events.BIF, demo.FamilyID(7, 1), &events.BenefitGranted{PersonID: "P-BACKFILL", Benefit: "other"},
+	backfill := s.Post(events.BIF, demo.FamilyID(7, 1), &events.BenefitGranted{PersonID: "P-BACKFILL", Benefit: "other"},
 		events.WithTime(time.Now().AddDate(-3, 0, 0)))
 	ce, err := events.Build(events.BUF, demo.FamilyID(7, 2), &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14.25},
 		events.WithSystem("skolesystem"))
@@ -50,7 +50,7 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.postRaw(events.BUF, b)
+	s.PostRaw(events.BUF, b)
 	var last uint64
 	for _, data := range []string{
 		"not json\n",
@@ -61,15 +61,15 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 		`{"specversion":"1.0","id":"z","source":"/z","type":"z","sequence":1,"recordedAt":"2024-01-01T00:00:00Z"}`,
 		`{"hello":"world"}`,
 	} {
-		ack, err := s.sa.Store.JS.Publish(ctx, "families."+demo.FamilyID(7, 3)+".sof.family.referred", []byte(data))
+		ack, err := s.SA.Store.JS.Publish(ctx, "families."+demo.FamilyID(7, 3)+".sof.family.referred", []byte(data))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = ack.Sequence
 	}
-	s.waitApplied(last)
+	s.WaitApplied(last)
 
-	r := s.get("/v1/audit/events", "dev-auditor", nil)
+	r := s.Get("/v1/audit/events", "dev-auditor", nil)
 	if r.Status != 200 {
 		t.Fatalf("replay: %d %s", r.Status, r.Raw)
 	}
@@ -95,7 +95,7 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 		t.Errorf("%d unreadable messages, want 6", unreadable)
 	}
 	// A family's replay (through the read model's index) too.
-	fam := s.get("/v1/audit/events?family="+demo.FamilyID(7, 3), "dev-auditor", nil)
+	fam := s.Get("/v1/audit/events?family="+demo.FamilyID(7, 3), "dev-auditor", nil)
 	for _, l := range strings.Split(strings.TrimSuffix(fam.Raw, "\n"), "\n") {
 		audit.StrictLine(t, []byte(l))
 	}

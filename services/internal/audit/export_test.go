@@ -27,7 +27,7 @@ func TestExport(t *testing.T) {
 	s := startSystem(t, true)
 	var last posted
 	for i := range 7 {
-		last = s.post(events.SOF, fmt.Sprintf("FAM-X%d", i%3), &events.MeetingHeld{Kind: "family", Participants: []string{"E1001"}})
+		last = s.Post(events.SOF, fmt.Sprintf("FAM-X%d", i%3), &events.MeetingHeld{Kind: "family", Participants: []string{"E1001"}})
 	}
 	getenv := func(string) string { return "" }
 	run := func(name string, args ...string) (int, string, string) {
@@ -38,7 +38,7 @@ func TestExport(t *testing.T) {
 
 	// The whole stream; the lines are the replay's, the manifest says so.
 	dir := filepath.Join(t.TempDir(), "all")
-	if code, out, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", dir, "-link-every", "3"); code != 0 {
+	if code, out, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", dir, "-link-every", "3"); code != 0 {
 		t.Fatalf("export: %d %s %s", code, out, errOut)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, audit.EventsFile))
@@ -68,13 +68,13 @@ func TestExport(t *testing.T) {
 		t.Fatalf("verify-export of an intact archive: %d %s %s", code, out, errOut)
 	}
 	// An archive is never overwritten.
-	if code, _, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", dir); code != 1 || !strings.Contains(errOut, "already holds") {
+	if code, _, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", dir); code != 1 || !strings.Contains(errOut, "already holds") {
 		t.Errorf("export over an archive: %d %s", code, errOut)
 	}
 
 	// A range.
 	part := filepath.Join(t.TempDir(), "part")
-	if code, out, errOut := run("export", "-nats-url", s.sa.Store.ClientURL, "-out", part, "-from-seq", "2", "-to-seq", "5"); code != 0 {
+	if code, out, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", part, "-from-seq", "2", "-to-seq", "5"); code != 0 {
 		t.Fatalf("export range: %d %s %s", code, out, errOut)
 	}
 	pb, _ := os.ReadFile(filepath.Join(part, audit.EventsFile))

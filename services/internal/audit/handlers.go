@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,9 +13,10 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // HeaderLastSequence is on every JSON Lines response: the stream sequence
@@ -262,7 +262,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	view, err := s.view.AsOf(ctx, fam, asOf)
-	if errors.Is(err, projector.ErrUnknownFamily) {
+	if errors.Is(err, readmodel.ErrUnknownFamily) {
 		return problem.NotFound("no events of family " + strconv.Quote(fam) + " have been stored")
 	}
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Query selects stored messages of FAMILY_EVENTS.
@@ -53,7 +53,7 @@ type Reader struct {
 	// in its family → sequences index and fetched by sequence; without
 	// one (the CLI against NATS alone), by a consumer filtered on the
 	// family's subjects, which is slower: the server scans the stream.
-	View *projector.AuditView
+	View *readmodel.View
 	// Workers is how many direct gets are in flight for a family read.
 	Workers int
 }
@@ -228,7 +228,7 @@ func (r *Reader) replayIndexed(ctx context.Context, q Query, emit func(Stored) e
 	}
 	after := q.After
 	for {
-		refs, err := r.View.FamilyRefs(ctx, projector.RefQuery{
+		refs, err := r.View.FamilyRefs(ctx, readmodel.RefQuery{
 			FamilyID: q.FamilyID, After: after, Until: q.Until, Types: q.Types, From: q.From, To: q.To, Limit: 1000,
 		})
 		if err != nil {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 func freeAddr(t *testing.T) string {
@@ -32,13 +34,19 @@ func TestServe(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t, true)
 	const fam = "FAM-S"
-	s.post(events.SOF, fam, enrolment())
-	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+	s.Post(events.SOF, fam, testenv.Enrolment())
+	s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
 
 	cfg := config.Defaults()
 	cfg.HTTPAddr = freeAddr(t)
 	cfg.DataDir = t.TempDir()
-	cfg.NATSURL = s.sa.Store.ClientURL
+	cfg.NATSURL = s.SA.Store.ClientURL
+	// The audit service appends to the access log: it needs a service
+	// key, which the operator's read-only key is not.
+	cfg.NATSNKey = filepath.Join(t.TempDir(), "service.nk")
+	if err := s.SA.Store.Embedded.Service.WriteSeedFile(cfg.NATSNKey); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- audit.Run(ctx, cfg, quietLog()) }()
@@ -67,8 +75,8 @@ func TestServe(t *testing.T) {
 		return nil
 	})
 	// Events stored while it runs are followed.
-	last := s.post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"})
-	s.waitApplied(last.Sequence)
+	last := s.Post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"})
+	s.WaitApplied(last.Sequence)
 
 	_, want := s.lines("/v1/audit/events?family=" + fam)
 	code, b := get("/v1/audit/events?family=" + fam)
@@ -92,7 +100,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("audit serve verify: %+v %v", res, err)
 	}
 	// Its own model holds what the projector's does.
-	if d, err := s.sa.Projector.Digest(context.Background()); err != nil || d != res.Live {
+	if d, err := s.SA.Projector.Digest(context.Background()); err != nil || d != res.Live {
 		t.Errorf("projector digest %s, audit serve's model %s", d, res.Live)
 	}
 }

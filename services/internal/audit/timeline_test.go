@@ -10,6 +10,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // asOf is the body of the as-of timeline.
@@ -29,15 +30,15 @@ type asOf struct {
 }
 
 func (s *system) asOf(fam string, t time.Time) asOf {
-	s.t.Helper()
+	s.T.Helper()
 	path := "/v1/audit/families/" + fam + "/timeline?asOf=" + url.QueryEscape(t.Format(time.RFC3339Nano))
-	r := s.get(path, "dev-auditor", nil)
+	r := s.Get(path, "dev-auditor", nil)
 	if r.Status != 200 {
-		s.t.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
+		s.T.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
 	}
 	var v asOf
 	if err := json.Unmarshal([]byte(r.Raw), &v); err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	return v
 }
@@ -52,8 +53,8 @@ func TestAsOfBackfill(t *testing.T) {
 	s := startSystem(t, false)
 	const fam = "FAM-ASOF"
 	happened := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
-	a := s.post(events.SOF, fam, enrolment(), events.WithTime(happened))
-	s.waitApplied(a.Sequence)
+	a := s.Post(events.SOF, fam, testenv.Enrolment(), events.WithTime(happened))
+	s.WaitApplied(a.Sequence)
 	objs, _ := s.lines("/v1/audit/events?family=" + fam)
 	t1 := recordedAtOf(t, objs[0])
 	// Make sure T2 lies strictly after T1 (timestamps are nanoseconds).
@@ -63,8 +64,8 @@ func TestAsOfBackfill(t *testing.T) {
 		}
 		return errNotYet
 	})
-	b := s.post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"}, events.WithTime(happened.AddDate(0, -3, 0)))
-	s.waitApplied(b.Sequence)
+	b := s.Post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"}, events.WithTime(happened.AddDate(0, -3, 0)))
+	s.WaitApplied(b.Sequence)
 	objs, _ = s.lines("/v1/audit/events?family=" + fam)
 	t2 := recordedAtOf(t, objs[1])
 	if !t2.After(t1) {
@@ -104,7 +105,7 @@ func TestAsOfBackfill(t *testing.T) {
 	}
 	// The as-of overview of the present is the coordinators' overview.
 	now := s.asOf(fam, time.Now().UTC())
-	live := s.get("/v1/families/"+fam, "dev-auditor", nil)
+	live := s.Get("/v1/families/"+fam, "dev-auditor", nil)
 	var ov family.Overview
 	if err := json.Unmarshal([]byte(live.Raw), &ov); err != nil {
 		t.Fatal(err)
@@ -116,7 +117,7 @@ func TestAsOfBackfill(t *testing.T) {
 	}
 
 	// The hand-written JSON is the JSON of the view.
-	view, err := s.sa.Projector.AuditView().AsOf(context.Background(), fam, time.Now())
+	view, err := s.SA.Projector.AuditView().AsOf(context.Background(), fam, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestAsOfBackfill(t *testing.T) {
 		{"/v1/audit/families/" + fam + "/timeline?order=asc", 400},
 		{"/v1/audit/families/" + fam + "/timeline", 200},
 	} {
-		if r := s.get(tc.path, "dev-auditor", nil); r.Status != tc.status {
+		if r := s.Get(tc.path, "dev-auditor", nil); r.Status != tc.status {
 			t.Errorf("%s: %d %s", tc.path, r.Status, r.Raw)
 		}
 	}

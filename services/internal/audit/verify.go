@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Verification states.
@@ -25,8 +25,8 @@ type VerifyStatus struct {
 	State      string                   `json:"state"`
 	StartedAt  *time.Time               `json:"startedAt,omitempty"`
 	FinishedAt *time.Time               `json:"finishedAt,omitempty"`
-	Progress   projector.VerifyProgress `json:"progress"`
-	Result     *projector.VerifyResult  `json:"result,omitempty"`
+	Progress   readmodel.VerifyProgress `json:"progress"`
+	Result     *readmodel.VerifyResult  `json:"result,omitempty"`
 	Error      string                   `json:"error,omitempty"`
 }
 
@@ -34,21 +34,21 @@ type VerifyStatus struct {
 var errVerifyRunning = errors.New("audit: a verification is running")
 
 // Verify replays the whole stream into a fresh temporary projection and
-// compares it with the live read model (see projector.AuditView.Verify).
+// compares it with the live read model (see readmodel.View.Verify).
 // One runs at a time: each replays the whole history.
-func (s *Service) Verify(ctx context.Context) (projector.VerifyResult, error) {
+func (s *Service) Verify(ctx context.Context) (readmodel.VerifyResult, error) {
 	s.verifyMu.Lock()
 	if s.verify.State == VerifyRunning {
 		s.verifyMu.Unlock()
-		return projector.VerifyResult{}, errVerifyRunning
+		return readmodel.VerifyResult{}, errVerifyRunning
 	}
 	now := time.Now().UTC()
 	s.verify = VerifyStatus{State: VerifyRunning, StartedAt: &now}
 	s.verifyMu.Unlock()
 
-	res, err := s.view.Verify(ctx, s.reader.JS, projector.VerifyOptions{
+	res, err := s.view.Verify(ctx, s.reader.JS, readmodel.VerifyOptions{
 		Dir: s.verifyDir,
-		Progress: func(p projector.VerifyProgress) {
+		Progress: func(p readmodel.VerifyProgress) {
 			s.verifyMu.Lock()
 			s.verify.Progress = p
 			s.verifyMu.Unlock()

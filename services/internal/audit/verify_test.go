@@ -12,7 +12,8 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // verifyResult is the body of POST /v1/audit/verify.
@@ -21,18 +22,18 @@ type verifyResult struct {
 	Live            string                `json:"live"`
 	Replay          string                `json:"replay"`
 	Match           bool                  `json:"match"`
-	FirstDifference *projector.Difference `json:"firstDifference"`
+	FirstDifference *readmodel.Difference `json:"firstDifference"`
 }
 
 func (s *system) verify() verifyResult {
-	s.t.Helper()
-	r := s.do("POST", "/v1/audit/verify", "dev-auditor", nil, nil)
+	s.T.Helper()
+	r := s.Do("POST", "/v1/audit/verify", "dev-auditor", nil, nil)
 	if r.Status != 200 {
-		s.t.Fatalf("POST /v1/audit/verify: %d %s", r.Status, r.Raw)
+		s.T.Fatalf("POST /v1/audit/verify: %d %s", r.Status, r.Raw)
 	}
 	var v verifyResult
 	if err := json.Unmarshal([]byte(r.Raw), &v); err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	return v
 }
@@ -40,22 +41,22 @@ func (s *system) verify() verifyResult {
 // tamper changes the live read model's file behind the projector's back,
 // as someone with access to the disk could.
 func (s *system) tamper(stmt string, args ...any) {
-	s.t.Helper()
-	path, err := s.sa.Projector.AuditView().ModelPath()
+	s.T.Helper()
+	path, err := s.SA.Projector.AuditView().ModelPath()
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	defer db.Close()
 	res, err := db.Exec(stmt, args...)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		s.t.Fatalf("%s changed %d rows", stmt, n)
+		s.T.Fatalf("%s changed %d rows", stmt, n)
 	}
 }
 
@@ -68,26 +69,26 @@ func TestVerify(t *testing.T) {
 	s := startSystem(t, true)
 	var last posted
 	for _, fam := range []string{"FAM-V1", "FAM-V2", "FAM-V3"} {
-		s.post(events.SOF, fam, enrolment())
-		s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
-		last = s.post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
+		s.Post(events.SOF, fam, testenv.Enrolment())
+		s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+		last = s.Post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
 	}
 	// A message the projector quarantines is part of what is verified.
-	ack, err := s.sa.Store.JS.Publish(context.Background(), "families.FAM-V2.sof.family.referred", []byte(`{"not":"an event"}`))
+	ack, err := s.SA.Store.JS.Publish(context.Background(), "families.FAM-V2.sof.family.referred", []byte(`{"not":"an event"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.waitApplied(ack.Sequence)
+	s.WaitApplied(ack.Sequence)
 
 	v := s.verify()
 	if !v.Match || v.Events != ack.Sequence || v.Live != v.Replay || v.FirstDifference != nil || len(v.Live) != 64 {
 		t.Fatalf("untouched model: %+v", v)
 	}
 	// The verify digest is the projector's own digest of its model.
-	if d, err := s.sa.Projector.Digest(context.Background()); err != nil || d != v.Live {
+	if d, err := s.SA.Projector.Digest(context.Background()); err != nil || d != v.Live {
 		t.Errorf("projector digest %s (%v), verify's live digest %s", d, err, v.Live)
 	}
-	if r := s.get("/v1/audit/verify", "dev-auditor", nil); r.Status != 200 || r.Body["state"] != "done" {
+	if r := s.Get("/v1/audit/verify", "dev-auditor", nil); r.Status != 200 || r.Body["state"] != "done" {
 		t.Errorf("GET /v1/audit/verify: %d %s", r.Status, r.Raw)
 	}
 
@@ -112,9 +113,9 @@ func TestVerify(t *testing.T) {
 	// On a model whose timeline is intact again, a changed overview names
 	// the family and where its overview differs.
 	s2 := startSystem(t, false)
-	s2.post(events.SOF, "FAM-O", enrolment())
-	p := s2.post(events.SOF, "FAM-O", &events.CaseworkerAssigned{EmployeeID: "E1002"})
-	s2.waitApplied(p.Sequence)
+	s2.Post(events.SOF, "FAM-O", testenv.Enrolment())
+	p := s2.Post(events.SOF, "FAM-O", &events.CaseworkerAssigned{EmployeeID: "E1002"})
+	s2.WaitApplied(p.Sequence)
 	s2.tamper(`UPDATE families SET overview = replace(overview, '"caseworker":"E1002"', '"caseworker":"E1001"') WHERE family_id = ?`, "FAM-O")
 	v = s2.verify()
 	if d := v.FirstDifference; v.Match || d == nil || d.Table != "families" || d.FamilyID != "FAM-O" ||
@@ -130,8 +131,8 @@ func TestVerify(t *testing.T) {
 
 	// The CLI: through the API, and against the model file and NATS.
 	for _, args := range [][]string{
-		{"-url", s.sa.URL(), "-token", "dev-auditor"},
-		{"-nats-url", s.sa.Store.ClientURL, "-model", s.sa.Config.DataDir, "-tmp", t.TempDir()},
+		{"-url", s.SA.URL(), "-token", "dev-auditor"},
+		{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-model", s.SA.Config.DataDir, "-tmp", t.TempDir()},
 	} {
 		var out, errOut bytes.Buffer
 		code := audit.Command(context.Background(), "verify", args, func(string) string { return "" }, &out, &errOut)
@@ -173,7 +174,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 				batch = append(batch, b)
 			}
 			body := append(append([]byte("["), bytes.Join(batch, []byte(","))...), ']')
-			r := s.do("POST", "/departments/sof/v1/events", "dev-sof", body, map[string]string{"Content-Type": "application/cloudevents-batch+json"})
+			r := s.Do("POST", "/departments/sof/v1/events", "dev-sof", body, map[string]string{"Content-Type": "application/cloudevents-batch+json"})
 			if r.Status != 201 {
 				t.Errorf("batch %d: %d %s", i, r.Status, r.Raw)
 				return
@@ -181,7 +182,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 		}
 	}()
 	checkFor(t, 10*time.Second, func() error {
-		if s.sa.Projector.Position() < 200 {
+		if s.SA.Projector.Position() < 200 {
 			return errNotYet
 		}
 		return nil

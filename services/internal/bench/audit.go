@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,16 +15,16 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/server"
@@ -104,7 +103,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 
 	// Replay as `audit replay` does, in a process of its own, so that its
 	// memory is its own and not the embedded NATS server's.
-	child, err := replayInChild(ctx, st.URL)
+	child, err := replayInChild(ctx, st.URL, st.NKey)
 	if err != nil {
 		return err
 	}
@@ -311,13 +310,14 @@ type ChildReport struct {
 const ReplayChildFlag = "audit-replay-child"
 
 // replayInChild runs this executable as the replay process.
-func replayInChild(ctx context.Context, natsURL string) (ChildReport, error) {
+func replayInChild(ctx context.Context, natsURL, nkey string) (ChildReport, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return ChildReport{}, err
 	}
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, "-"+ReplayChildFlag, natsURL)
+	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		return ChildReport{}, fmt.Errorf("bench: replay process: %v: %s", err, errOut.String())
@@ -333,7 +333,15 @@ func replayInChild(ctx context.Context, natsURL string) (ChildReport, error) {
 // audit.Reader and audit.AppendLine, as `audit replay` writes it, to
 // /dev/null; it reports the lines, the time and its peak RSS on out.
 func ReplayChild(ctx context.Context, natsURL string, out io.Writer) error {
-	nc, err := eventstore.Connect(natsURL, nil, "bench-audit-replay")
+	var auth []nats.Option
+	if f := os.Getenv("JF_NATS_NKEY"); f != "" {
+		opt, err := nats.NkeyOptionFromSeed(f)
+		if err != nil {
+			return err
+		}
+		auth = append(auth, opt)
+	}
+	nc, err := eventstore.Connect(natsURL, nil, "bench-audit-replay", auth...)
 	if err != nil {
 		return err
 	}
@@ -370,22 +378,10 @@ func ReplayChild(ctx context.Context, natsURL string, out io.Writer) error {
 }
 
 // peakRSS is this process's VmHWM in bytes (Linux), or 0.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func peakRSS() int64 { return rssOf(os.Getpid(), "VmHWM") }
 
-// rawFetch reads n messages with an ordered consumer and nothing else,
-// as the projector's bench does.
+// rawFetch reads n messages with an ordered consumer and nothing else:
+// the JetStream limit of every reader of the stream.
 func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
 	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {

@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options) error {
 	// Ingest runs as it is deployed: the department service alone in its
 	// process, against the shared event store.
 	start = time.Now()
-	child, err := startIngestChild(ctx, natsURL)
+	child, err := startIngestChild(ctx, natsURL, st.NKey)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func Run(ctx context.Context, o Options) error {
 func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux, *ingest.Service)) (string, func(), error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(ctx)
-	store, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: natsURL, Name: "bench-ingest", Log: log})
+	store, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: natsURL, NKeyFile: os.Getenv("JF_NATS_NKEY"), Name: "bench-ingest", Log: log})
 	if err != nil {
 		cancel()
 		return "", nil, err

@@ -99,12 +99,13 @@ type ingestProcess struct {
 
 // startIngestChild starts the ingest process against natsURL and waits
 // until its index has caught up with the stream.
-func startIngestChild(ctx context.Context, natsURL string) (*ingestProcess, error) {
+func startIngestChild(ctx context.Context, natsURL, nkey string) (*ingestProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-"+IngestChildFlag, natsURL)
+	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
 	errs := &bytes.Buffer{}
 	cmd.Stderr = errs
 	in, err := cmd.StdinPipe()

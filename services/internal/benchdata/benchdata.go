@@ -150,7 +150,10 @@ type Store struct {
 	NC  *nats.Conn
 	JS  jetstream.JetStream
 	URL string
-	Dir string
+	// NKey is the seed file of the server's service key, for processes
+	// that connect to URL (-nats-nkey, JF_NATS_NKEY).
+	NKey string
+	Dir  string
 
 	close func()
 }
@@ -177,7 +180,12 @@ func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability)
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := eventstore.Connect(ns.ClientURL(), nil, name)
+	nkey := filepath.Join(dir, "nats", "service.nk")
+	if err := ns.Service.WriteSeedFile(nkey); err != nil {
+		closeAll()
+		return nil, err
+	}
+	nc, err := eventstore.Connect(ns.ClientURL(), nil, name, ns.Service.Option())
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -188,11 +196,11 @@ func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability)
 		closeAll()
 		return nil, err
 	}
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{}); err != nil {
+	if err := eventstore.CheckStreams(ctx, js); err != nil {
 		closeAll()
 		return nil, err
 	}
-	return &Store{NC: nc, JS: js, URL: ns.ClientURL(), Dir: dir, close: closeAll}, nil
+	return &Store{NC: nc, JS: js, URL: ns.ClientURL(), NKey: nkey, Dir: dir, close: closeAll}, nil
 }
 
 // Close stops the server and removes a temporary directory.

@@ -3,12 +3,14 @@
 package config
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -20,6 +22,7 @@ type Config struct {
 	DataDir    string // -data / JF_DATA_DIR
 	NATSURL    string // -nats-url / JF_NATS_URL: external NATS; empty embeds one
 	NATSListen string // -nats-listen / JF_NATS_LISTEN: embedded server's client address, "off" for none
+	NATSNKey   string // -nats-nkey / JF_NATS_NKEY: NKey seed file for -nats-url
 	ConfigPath string // -config / JF_CONFIG: principals file; empty is the dev config
 	Sync       string // -nats-sync / JF_NATS_SYNC: always | interval | <duration>
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
@@ -29,6 +32,9 @@ type Config struct {
 	// whenever the app is reached over TLS (-app-secure-cookie /
 	// JF_APP_SECURE_COOKIE).
 	AppSecureCookie bool
+	// StoreCheckInterval is how often the streams' integrity is checked
+	// (-store-check-interval / JF_STORE_CHECK_INTERVAL).
+	StoreCheckInterval time.Duration
 }
 
 // Defaults are CONTRACT.md's.
@@ -41,6 +47,8 @@ func Defaults() Config {
 		Replicas:   1,
 		Dedupe:     eventstore.DefaultDedupeWindow,
 		LogLevel:   "info",
+
+		StoreCheckInterval: eventstore.DefaultCheckInterval,
 	}
 }
 
@@ -58,6 +66,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.StringVar(&c.HTTPAddr, "http", env("JF_HTTP_ADDR", d.HTTPAddr), "HTTP listen address (JF_HTTP_ADDR)")
 	fs.StringVar(&c.DataDir, "data", env("JF_DATA_DIR", d.DataDir), "data directory (JF_DATA_DIR)")
 	fs.StringVar(&c.NATSURL, "nats-url", env("JF_NATS_URL", ""), "external NATS URL; empty embeds a server (JF_NATS_URL)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", env("JF_NATS_NKEY", ""), "NKey seed file to authenticate to -nats-url with (JF_NATS_NKEY)")
 	fs.StringVar(&c.NATSListen, "nats-listen", env("JF_NATS_LISTEN", d.NATSListen), "embedded NATS client address, or off (JF_NATS_LISTEN)")
 	fs.StringVar(&c.ConfigPath, "config", env("JF_CONFIG", ""), "principals config file; empty uses the dev config (JF_CONFIG)")
 	fs.StringVar(&c.Sync, "nats-sync", env("JF_NATS_SYNC", d.Sync), "embedded store fsync: interval (2m), always, or a duration (JF_NATS_SYNC)")
@@ -66,12 +75,18 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
 	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", env("JF_APP_SECURE_COOKIE", "") == "true" || env("JF_APP_SECURE_COOKIE", "") == "1",
 		"mark the web app's session cookie Secure: set it behind TLS (JF_APP_SECURE_COOKIE)")
+	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)
 	}
 	if v := getenv("JF_DEDUPE_WINDOW"); v != "" {
 		if dd, err := time.ParseDuration(v); err == nil {
 			c.Dedupe = dd
+		}
+	}
+	if v := getenv("JF_STORE_CHECK_INTERVAL"); v != "" {
+		if dd, err := time.ParseDuration(v); err == nil {
+			c.StoreCheckInterval = dd
 		}
 	}
 	return fs
@@ -99,6 +114,9 @@ func (c Config) Check() error {
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		return fmt.Errorf("config: replicas must be 1, 3 or 5, not %d", c.Replicas)
 	}
+	if c.StoreCheckInterval <= 0 {
+		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
+	}
 	return nil
 }
 
@@ -112,15 +130,17 @@ func (c Config) Logger() *slog.Logger {
 }
 
 // StoreOptions turns the settings into event store options: an external
-// NATS when NATSURL is set, an embedded one in <data>/nats otherwise. name
-// identifies the process's connection.
+// NATS when NATSURL is set, an embedded one in <data>/nats otherwise (with
+// its keys for outside clients there too). name identifies the process's
+// connection.
 func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOptions, error) {
 	dur, err := eventstore.ParseDurability(c.Sync)
 	if err != nil {
 		return eventstore.OpenOptions{}, err
 	}
 	return eventstore.OpenOptions{
-		URL: c.NATSURL,
+		URL:      c.NATSURL,
+		NKeyFile: c.NATSNKey,
 		Embedded: eventstore.EmbeddedOptions{
 			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.NATSListen, Durability: dur,
 		},
@@ -128,4 +148,24 @@ func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOpti
 		Name:    name,
 		Log:     log,
 	}, nil
+}
+
+// GuardOptions are the event store guard's options for the process named
+// name: its high-water mark is <data>/<name>/store-highwater.json (the
+// name reduced to letters, digits and dashes).
+func (c Config) GuardOptions(name string, log *slog.Logger) eventstore.GuardOptions {
+	dir := strings.Trim(strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r == ' ' || r == '_':
+			return '-'
+		}
+		return -1
+	}, name), "-")
+	return eventstore.GuardOptions{
+		HighWaterFile: filepath.Join(c.DataDir, cmp.Or(dir, "process"), "store-highwater.json"),
+		Interval:      c.StoreCheckInterval,
+		Log:           log,
+	}
 }

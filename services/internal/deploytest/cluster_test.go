@@ -31,6 +31,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
 // natsUsers are the users of deploy/nats/accounts.conf; the server reads
@@ -268,11 +269,51 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
 
+	// A service started before the setup step is not ready, and says why.
+	early := serviceConfig(t, c, "sof")
+	runService(t, "sof before setup", func(ctx context.Context) error {
+		return ingest.Run(ctx, early, []events.Department{events.SOF}, quietLog())
+	})
+	checkFor(t, 20*time.Second, func() error {
+		resp, err := http.Get("http://" + early.HTTPAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "setup-streams") {
+			return fmt.Errorf("readyz before the setup step: %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+
+	// The setup step, as deploy/README.md runs it: the admin user creates
+	// the streams.
+	setup := serviceConfig(t, c, "admin")
+	var out bytes.Buffer
+	if err := standalone.SetupStreams(context.Background(), setup, &out); err != nil {
+		t.Fatalf("setup-streams as admin: %v", err)
+	}
+	t.Logf("setup-streams: %s", out.String())
+	for _, user := range []string{"sof", "projector", "audit"} {
+		if err := standalone.SetupStreams(context.Background(), serviceConfig(t, c, user), io.Discard); err == nil {
+			t.Errorf("setup-streams as %s succeeded", user)
+		}
+	}
+	waitReady(t, early.HTTPAddr)
+
+	// Every user's rights, before the services run (the projector's
+	// consumer is created and deleted by the table).
+	users := map[string]*natsClient{}
+	for _, u := range natsUsers {
+		users[u] = dial(t, c.url(u))
+	}
+	t.Run("least privilege", func(t *testing.T) {
+		checkTable(t, 3, users, deployTable)
+	})
+
 	// One ingest process per department and the projector, each as its
-	// own NATS user. SOF starts first and creates the streams as the sof
-	// user; the others then find them (stream update). Starting all at
-	// once works as well, but concurrent creations of a replicated stream
-	// can take a retry of several seconds.
+	// own NATS user.
 	deptCfg := map[events.Department]config.Config{}
 	for _, d := range events.Departments {
 		cfg := serviceConfig(t, c, string(d))
@@ -280,9 +321,6 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		runService(t, string(d), func(ctx context.Context) error {
 			return ingest.Run(ctx, cfg, []events.Department{d}, quietLog())
 		})
-		if d == events.SOF {
-			waitReady(t, cfg.HTTPAddr)
-		}
 	}
 	sofCfg, bifCfg, projCfg := deptCfg[events.SOF], deptCfg[events.BIF], serviceConfig(t, c, "projector")
 	runService(t, "projector", func(ctx context.Context) error { return projector.Run(ctx, projCfg, quietLog()) })
@@ -472,6 +510,25 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		if n := streamMsgs(t, ajs, eventstore.AccessLogStream); n == 0 {
 			t.Error("the coordinator's read left no access-log entry")
 		}
+	})
+
+	t.Run("hostile", func(t *testing.T) {
+		clients := map[string]*natsClient{"anonymous": dial(t, strings.Join(c.urls, ","), nats.MaxReconnects(0))}
+		if clients["anonymous"].nc != nil {
+			t.Fatal("the cluster accepted an anonymous client")
+		}
+		for u, cl := range users {
+			clients[u] = cl
+		}
+		checkFor(t, 20*time.Second, func() error {
+			_, err := ajs.Consumer(ctx, eventstore.FamilyStream, "projector")
+			return err
+		})
+		before := streamStates(t, ajs)
+		added := runHostile(t, "deploy", 3, clients)
+		checkIntact(t, ajs, before, added)
+		// The projector made its consumer again and goes on.
+		waitReady(t, projCfg.HTTPAddr)
 	})
 
 	t.Run("demo loads into one process per department", func(t *testing.T) {

@@ -8,12 +8,16 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,11 +78,53 @@ type EmbeddedOptions struct {
 	// MaxStore caps the bytes JetStream may use on disk (0: the server's
 	// default, a share of the free space).
 	MaxStore int64
+	// Streams are created or updated once at start, with a setup key that
+	// is dropped afterwards.
+	Streams StreamOptions
+	// KeyDir keeps the seeds of the operator's and the departments' keys
+	// (operator.nk, sof.nk, …) when the server listens; empty is StoreDir.
+	KeyDir string
+	// ServiceSeed is the seed of the service key, for a test or benchmark
+	// whose processes reach the server through Listen and must get back in
+	// after a restart; empty generates one at each start, kept in memory.
+	ServiceSeed []byte
+	// MayCreate, when set, is asked before the streams are created: a
+	// stream that is missing although this process has seen it hold
+	// messages must not come back empty (Guard.MayCreate). Its refusal
+	// leaves the streams as they are; the guard reports why.
+	MayCreate func(context.Context, jetstream.JetStream) error
+	// Admin is an extra key with every right, for tests that play an
+	// operator who damages the store; the binaries never set it.
+	Admin *Identity
 }
 
-// StartEmbedded starts a JetStream-enabled nats-server in this process and
-// waits until it accepts connections.
-func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
+// Embedded is a running embedded server and the keys of its users.
+type Embedded struct {
+	*server.Server
+	// Service is the key of the processes in this binary: ingest,
+	// projector and audit (RoleService).
+	Service Identity
+	// KeyDir holds the outer roles' seed files ("" when in-process only).
+	KeyDir string
+}
+
+// KeyFile is the seed file of an outer role (RoleOperator or a
+// department), "" when the server does not listen.
+func (e *Embedded) KeyFile(role string) string {
+	if e.KeyDir == "" {
+		return ""
+	}
+	return KeyFile(e.KeyDir, role)
+}
+
+// Listening reports whether Listen names an address for outside clients.
+func listening(listen string) bool { return listen != "" && listen != "off" }
+
+// StartEmbedded starts a JetStream-enabled nats-server in this process,
+// waits until it accepts connections and creates or updates the streams.
+// It accepts only its NKey users (see Permissions). A listen address that
+// is in use fails at once.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName:        o.ServerName,
 		JetStream:         true,
@@ -93,7 +139,7 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	if opts.ServerName == "" {
 		opts.ServerName = "jobogfamilie"
 	}
-	if o.Listen == "" || o.Listen == "off" {
+	if !listening(o.Listen) {
 		opts.DontListen = true
 	} else {
 		host, port, err := net.SplitHostPort(o.Listen)
@@ -107,6 +153,14 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 		if p == 0 {
 			p = -1
 		}
+		if p > 0 {
+			// The server would only log this and never become ready.
+			l, err := net.Listen("tcp", net.JoinHostPort(host, port))
+			if err != nil {
+				return nil, fmt.Errorf("NATS port %s is in use: %w", o.Listen, err)
+			}
+			_ = l.Close()
+		}
 		opts.Host, opts.Port = host, p
 	}
 	if opts.StoreDir != "" {
@@ -119,22 +173,103 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 			return nil, fmt.Errorf("eventstore: store directory: %w", err)
 		}
 	}
+	e := &Embedded{}
+	var err error
+	if len(o.ServiceSeed) > 0 {
+		e.Service, err = IdentityFromSeed(o.ServiceSeed)
+	} else {
+		e.Service, err = NewIdentity()
+	}
+	if err != nil {
+		return nil, err
+	}
+	setup, err := NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]Identity{RoleService: e.Service, RoleSetup: setup}
+	if listening(o.Listen) {
+		e.KeyDir = cmp.Or(o.KeyDir, opts.StoreDir)
+		if e.KeyDir == "" {
+			return nil, errors.New("eventstore: a listening embedded server needs a key directory")
+		}
+		outer, err := LoadOrCreateKeys(e.KeyDir)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(ids, outer)
+	}
+	if o.Admin != nil {
+		// No permissions: everything is allowed.
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: o.Admin.Public()})
+	}
+	for _, role := range slices.Sorted(maps.Keys(ids)) {
+		u, err := nkeyUser(ids[role], role)
+		if err != nil {
+			return nil, err
+		}
+		opts.Nkeys = append(opts.Nkeys, u)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
 	}
+	e.Server = ns
 	// The server's own log is off; keep its errors to explain a failed start.
 	logs := &errorLog{}
 	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30*time.Second) || !ns.JetStreamEnabled() {
+	if err := waitReady(ns, logs, 30*time.Second); err != nil {
 		ns.Shutdown()
-		if last := logs.last(); last != "" {
-			return nil, fmt.Errorf("eventstore: embedded server did not start: %s", last)
-		}
-		return nil, errors.New("eventstore: embedded server did not become ready")
+		ns.WaitForShutdown()
+		return nil, err
 	}
-	return ns, nil
+	if err := setupStreams(ns, setup, o.Streams, o.MayCreate); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
+	}
+	return e, nil
+}
+
+// waitReady waits for the server, and gives up at once when it logged an
+// error (such as a port taken between the check and its listen).
+func waitReady(ns *server.Server, logs *errorLog, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ns.ReadyForConnections(50*time.Millisecond) && ns.JetStreamEnabled() {
+			return nil
+		}
+		if last := logs.last(); last != "" {
+			return fmt.Errorf("eventstore: embedded server did not start: %s", last)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("eventstore: embedded server did not become ready")
+		}
+	}
+}
+
+// setupStreams creates or updates the streams in process with the setup
+// key, whose connection ends here.
+func setupStreams(ns *server.Server, setup Identity, so StreamOptions, mayCreate func(context.Context, jetstream.JetStream) error) error {
+	nc, err := nats.Connect(ns.ClientURL(), nats.Name("setup"), nats.InProcessServer(ns), setup.Option())
+	if err != nil {
+		return fmt.Errorf("eventstore: setup connection: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if mayCreate != nil {
+		if err := mayCreate(ctx, js); err != nil {
+			// Not created: the services stay not ready and say why.
+			return nil
+		}
+	}
+	return EnsureStreams(ctx, js, so)
 }
 
 // CheckWritableDir makes dir if needed and proves it can be written, so
@@ -192,7 +327,19 @@ func ConnectOptions(name string) []nats.Option {
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
 		nats.Timeout(2 * time.Second),
+		nats.ErrorHandler(asyncError),
 	}
+}
+
+// asyncError reports the connection's asynchronous errors, except the
+// refusals the permissions intend: an ordered consumer deletes its
+// predecessor after a reset, which no service may (the server removes
+// the idle consumer itself).
+func asyncError(nc *nats.Conn, _ *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), "$JS.API.CONSUMER.DELETE.") {
+		return
+	}
+	slog.Warn("nats: asynchronous error", "connection", nc.Opts.Name, "err", err)
 }
 
 // Connect dials url, or the in-process server when ns is not nil.
@@ -264,12 +411,30 @@ func cmpOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// EnsureStreams creates or updates both streams; it is safe to call at every
-// start of every service.
+// EnsureStreams creates or updates both streams. Only the setup step may:
+// the embedded server's setup key at its start, and in deploy/ the admin
+// user (`standalone setup-streams`). Services check with CheckStreams.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("eventstore: stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// ErrStreamsMissing: a stream does not exist, and services do not create
+// streams.
+var ErrStreamsMissing = errors.New("eventstore: stream missing: run the admin setup step (standalone setup-streams -nats-url nats://admin:…@host:4222, deploy/README.md)")
+
+// CheckStreams reports whether both streams exist (stream info only).
+func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, name := range []string{FamilyStream, AccessLogStream} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("%s: %w", name, ErrStreamsMissing)
+			}
+			return fmt.Errorf("eventstore: stream %s: %w", name, err)
 		}
 	}
 	return nil

@@ -2,11 +2,13 @@ package eventstore_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -32,9 +34,14 @@ func TestStreamsAreImmutableAndEnsuredIdempotently(t *testing.T) {
 	t.Parallel()
 	s := openStore(t)
 	ctx := context.Background()
-	// A second service starting against the same store changes nothing.
-	if err := eventstore.EnsureStreams(ctx, s.JS, eventstore.StreamOptions{}); err != nil {
-		t.Fatalf("second ensure: %v", err)
+	// A service only checks that the streams are there.
+	if err := eventstore.CheckStreams(ctx, s.JS); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	// Nor may it change them: the embedded server made them with its
+	// setup key, and the service's key has no stream create or update.
+	if err := eventstore.EnsureStreams(ctx, s.JS, eventstore.StreamOptions{}); err == nil {
+		t.Fatal("the service's connection could update the streams")
 	}
 	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
 		st, err := s.JS.Stream(ctx, name)
@@ -61,10 +68,8 @@ func TestStreamsAreImmutableAndEnsuredIdempotently(t *testing.T) {
 	if err := fam.Purge(ctx); err == nil {
 		t.Fatal("the stream could be purged")
 	}
-	if err := s.JS.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
-		// Deleting the whole stream is an operator action guarded by NATS
-		// permissions in deployment (deploy/nats), not by the stream.
-		t.Logf("delete stream: %v", err)
+	if err := s.JS.DeleteStream(ctx, eventstore.FamilyStream); err == nil {
+		t.Fatal("the service's connection deleted the stream")
 	}
 }
 
@@ -137,5 +142,56 @@ func TestUnwritableStoreDirIsReportedAtOnce(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("took %s to report", time.Since(start))
+	}
+}
+
+// TestNATSPortInUseIsReportedAtOnce: a second standalone on the same NATS
+// port says so within two seconds instead of waiting for a server that
+// cannot start.
+func TestNATSPortInUseIsReportedAtOnce(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	start := time.Now()
+	_, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: addr})
+	if err == nil || !strings.Contains(err.Error(), "NATS port "+addr+" is in use") {
+		t.Fatalf("err %v, want one that says the NATS port is in use", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %s to report", d)
+	}
+}
+
+// TestNoAnonymousClients: the embedded server refuses a client without a
+// key, and the in-process connection works with the service key only.
+func TestNoAnonymousClients(t *testing.T) {
+	t.Parallel()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Shutdown(); e.WaitForShutdown() }()
+	if nc, err := nats.Connect(e.ClientURL()); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("anonymous client: %v", err)
+	}
+	if nc, err := nats.Connect(e.ClientURL(), nats.InProcessServer(e.Server)); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous in-process client was accepted")
+	}
+	nc, err := nats.Connect(e.ClientURL(), nats.InProcessServer(e.Server), e.Service.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := eventstore.CheckStreams(context.Background(), js); err != nil {
+		t.Fatalf("the streams made at start: %v", err)
 	}
 }

@@ -20,7 +20,8 @@ func TestRequestEndsWhenConnectionDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ns.Addr().(*net.TCPAddr)
-	nc, err := nats.Connect(ns.ClientURL(), ConnectOptions("test")...)
+	seed := ns.Service.Seed()
+	nc, err := nats.Connect(ns.ClientURL(), append(ConnectOptions("test"), ns.Service.Option())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestRequestEndsWhenConnectionDrops(t *testing.T) {
 		t.Fatal("the wait went on after the connection dropped")
 	}
 
-	ns, err = StartEmbedded(EmbeddedOptions{StoreDir: dir, Listen: addr.String()})
+	ns, err = StartEmbedded(EmbeddedOptions{StoreDir: dir, Listen: addr.String(), ServiceSeed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/loadtest"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 var standaloneBin string
@@ -263,16 +264,16 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	store := t.TempDir()
 	natsAddr := freeAddr(t)
 	startNATS := func() *server.Server {
-		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr})
+		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr, ServiceSeed: testenv.ServiceSeed()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ns
+		return ns.Server
 	}
 	ns := startNATS()
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	addr := freeAddr(t)
-	p := start(t, addr, t.TempDir(), "-nats-url", "nats://"+natsAddr)
+	p := start(t, addr, t.TempDir(), "-nats-url", "nats://"+natsAddr, "-nats-nkey", testenv.ServiceKeyFile(t))
 	const clients = 8
 	w := startWriters(t, clients, p.url)
 	w.waitFor(t, 200)

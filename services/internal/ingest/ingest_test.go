@@ -37,11 +37,11 @@ var quietLog = testenv.QuietLog
 
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), ServiceSeed: testenv.ServiceSeed()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ns
+	return ns.Server
 }
 
 func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
@@ -59,6 +59,7 @@ func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.NATSURL = h.ns.ClientURL()
+	cfg.NATSNKey = testenv.ServiceKeyFile(t)
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -507,14 +508,15 @@ func TestOperationalEndpoints(t *testing.T) {
 func TestFullStoreGivesClearErrorAndKeepsWhatIsStored(t *testing.T) {
 	t.Parallel()
 	h := &harness{t: t, store: t.TempDir()}
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: h.store, Listen: "127.0.0.1:-1", MaxStore: 256 << 10})
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: h.store, Listen: "127.0.0.1:-1", MaxStore: 256 << 10, ServiceSeed: testenv.ServiceSeed()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ns = ns
+	h.ns = ns.Server
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	cfg := config.Defaults()
 	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL = "127.0.0.1:0", t.TempDir(), ns.ClientURL()
+	cfg.NATSNKey = testenv.ServiceKeyFile(t)
 	h.sa, err = standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,13 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
+// Guard makes the service refuse writes while g finds the event store
+// damaged, and tells g what the index has seen of the stream.
+func (s *Service) Guard(g *eventstore.Guard) {
+	s.guard = g
+	g.Seen(eventstore.FamilyStream, "ingest index", s.Writer.Index.Applied)
+}
+
 // Run is a department process: the ingest API of depts, its operational
 // endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, depts []events.Department, log *slog.Logger) error {
@@ -46,6 +53,7 @@ func Run(ctx context.Context, cfg config.Config, depts []events.Department, log 
 			return nil, err
 		}
 		svc.Register(p.Ops.Registry)
+		svc.Guard(p.Guard)
 		p.Ops.AddCheck("ingest-index", svc.Ready)
 		svc.Mount(p.Mux)
 		return nil, nil

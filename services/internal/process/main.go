@@ -32,7 +32,7 @@ func Main(ctx context.Context, name string, args []string, run Run) int {
 	}
 	log := cfg.Logger().With("service", name)
 	// For measuring a service as deployed, e.g. the projector process that
-	// `projector bench` starts: a CPU profile and an execution trace (go
+	// `jfbench projector` starts: a CPU profile and an execution trace (go
 	// tool trace: where the goroutines of a pipeline wait for each other)
 	// of the whole run, and a heap profile written at the end (its
 	// alloc_space: what the whole run allocated, by where).

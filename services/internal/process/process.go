@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -18,6 +19,9 @@ import (
 type Parts struct {
 	Auth  *auth.Authenticator
 	Store *eventstore.Store
+	// Guard checks the streams' integrity; register with Seen what the
+	// process reads of them.
+	Guard *eventstore.Guard
 	// Ops serves /healthz, /readyz and /metrics; add readiness checks and
 	// metrics to it.
 	Ops *server.Ops
@@ -44,13 +48,21 @@ func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	guard, err := eventstore.NewGuard(cfg.GuardOptions(name, log))
+	if err != nil {
+		return err
+	}
+	opts.Guard = guard
 	store, err := eventstore.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	p := &Parts{Auth: authn, Store: store, Ops: server.NewOps(), Mux: http.NewServeMux(), Log: log}
+	p := &Parts{Auth: authn, Store: store, Guard: guard, Ops: server.NewOps(), Mux: http.NewServeMux(), Log: log}
 	p.Ops.AddCheck("eventstore", store.Ready)
+	p.Ops.AddCheck("store-integrity", guard.Ready)
+	guard.Register(p.Ops.Registry)
+	guard.Seen(eventstore.AccessLogStream, "access log entries acknowledged", func() uint64 { return accesslog.Acknowledged(store.JS) })
 	stop, err := build(ctx, p)
 	if stop != nil {
 		defer stop()
@@ -58,11 +70,15 @@ func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	stopGuard := guard.Start(ctx, store.JS)
+	defer stopGuard()
 	p.Ops.Mount(p.Mux)
 	srv, err := server.Listen(cfg.HTTPAddr, p.Mux)
 	if err != nil {
 		return err
 	}
-	log.Info(name+" listening", "http", srv.URL(), "nats", store.ClientURL, "data", cfg.DataDir)
+	// With an embedded server that listens, nats_nkey is the operator's
+	// read-only key: nats --server <nats> --nkey <nats_nkey> stream info FAMILY_EVENTS.
+	log.Info(name+" listening", "http", srv.URL(), "nats", store.ClientURL, "nats_nkey", store.OperatorKey, "data", cfg.DataDir)
 	return srv.Serve(ctx)
 }

@@ -2,25 +2,25 @@ package projector
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
-	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // Headers of the coordinator API.
 const (
-	HeaderPosition    = "X-Position"            // on every response: the sequence the read model has applied
-	HeaderMinPosition = "X-Min-Position"        // on a request: wait until the read model applied it
-	HeaderPurpose     = accesslog.HeaderPurpose // on a request: why the family is read, for the access log
+	HeaderPosition    = readmodel.HeaderPosition // on every response: the sequence the read model has applied
+	HeaderMinPosition = "X-Min-Position"         // on a request: wait until the read model applied it
+	HeaderPurpose     = accesslog.HeaderPurpose  // on a request: why the family is read, for the access log
 )
 
 const (
@@ -105,44 +105,24 @@ func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) erro
 // is not assigned to are both 403, so that the answer does not tell whether
 // a family exists; an auditor reads every family and gets 404 for unknown
 // ones.
-func authorize(ctx context.Context, m *readModel, pr auth.Principal, familyID string) error {
+func authorize(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) error {
 	switch pr.Kind {
 	case auth.Auditor:
 		if events.ValidID(familyID) {
-			err := exists(ctx, m, `SELECT 1 FROM families WHERE family_id = ?`, familyID)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if ok, err := m.HasFamily(ctx, familyID); ok || err != nil {
 				return err
 			}
 		}
 		return problem.NotFound("no events of family " + strconv.Quote(familyID) + " have been projected")
 	case auth.Coordinator:
 		if events.ValidID(familyID) {
-			err := exists(ctx, m, `SELECT 1 FROM family_access WHERE family_id = ? AND employee_id = ?`,
-				familyID, pr.EmployeeID)
-			if err == nil {
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if ok, err := m.HasAccess(ctx, familyID, pr.EmployeeID); ok || err != nil {
 				return err
 			}
 		}
 		return problem.Forbidden("employee " + pr.EmployeeID + " is not assigned to this family (or it does not exist)")
 	}
 	return problem.Forbidden("only coordinators and auditors read family data")
-}
-
-// exists runs a query of one row, prepared once per read model;
-// sql.ErrNoRows when it finds none.
-func exists(ctx context.Context, m *readModel, query string, args ...any) error {
-	st, err := m.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	var one int
-	return st.QueryRowContext(ctx, args...).Scan(&one)
 }
 
 // logAccess appends the read to ACCESS_LOG and waits for JetStream's
@@ -171,7 +151,7 @@ func (p *Projector) startAccessLog(r *http.Request, pr auth.Principal, familyID,
 // authenticate, honour X-Min-Position, take the read model, authorize,
 // read X-Purpose. The caller logs the access once its own parameters are
 // checked, and must call release.
-func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.Principal, m *readModel, release func(), why string, err error) {
+func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.Principal, m *readmodel.Model, release func(), why string, err error) {
 	if pr, err = p.reader(r); err != nil {
 		return
 	}
@@ -204,14 +184,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 // FamilySummary is one family of GET /v1/families.
-type FamilySummary struct {
-	FamilyID     string `json:"familyId"`
-	Status       string `json:"status"`
-	Events       int    `json:"events"`
-	LastSequence uint64 `json:"lastSequence"`
-	// Overview is the family's overview, for the web app's list.
-	Overview json.RawMessage `json:"-"`
-}
+type FamilySummary = readmodel.FamilySummary
 
 // handleFamilies lists the families the principal may read, with status:
 // a coordinator's assigned families, every family for an auditor. The list
@@ -227,7 +200,7 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 	if err := p.waitMinPosition(w, r); err != nil {
 		return err
 	}
-	out, err := p.Families(r.Context(), pr)
+	out, err := p.families(r.Context(), pr, false)
 	if err != nil {
 		return err
 	}
@@ -244,17 +217,47 @@ func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("the overview takes no query parameters")
 	}
-	var ov []byte
-	err = p.ReadFamily(r, pr, r.PathValue("familyId"), why, func(fr *FamilyRead) (err error) {
-		ov, err = fr.OverviewJSON()
+	var body []byte
+	err = p.ReadFamily(r, pr, r.PathValue("familyId"), why, func(fr *FamilyRead) error {
+		ov, err := fr.OverviewJSON()
+		body = append(ov, '\n')
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	return writeBody(w, body)
+}
+
+// handleTimeline serves one page of a family's timeline.
+func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	pr, why, err := p.openRead(w, r)
+	if err != nil {
+		return err
+	}
+	familyID := r.PathValue("familyId")
+	tq, err := readmodel.ParseTimeline(familyID, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	var body []byte
+	err = p.ReadFamily(r, pr, familyID, why, func(fr *FamilyRead) error {
+		page, err := fr.Timeline(tq)
+		body = page.AppendJSON(nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeBody(w, body)
+}
+
+// writeBody writes JSON already encoded, as writeJSON would.
+func writeBody(w http.ResponseWriter, body []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(ov, '\n'))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 	return nil
 }
 

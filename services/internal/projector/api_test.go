@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestEndToEnd drives the whole path over HTTP: events of all four
@@ -23,7 +24,7 @@ func TestEndToEnd(t *testing.T) {
 	at := func(min int) events.BuildOption { return events.WithTime(base.Add(time.Duration(min) * time.Minute)) }
 
 	s.post(events.SOF, fam, &events.FamilyReferred{Reason: "Kompleks sag"}, at(0))
-	s.post(events.SOF, fam, enrolment(), at(1))
+	s.post(events.SOF, fam, testenv.Enrolment(), at(1))
 	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}, at(2))
 	s.post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10}, at(3))
 	s.post(events.BUF, fam, &events.SchoolAbsenceNoted{ChildID: "C1", PeriodStart: "2024-02-01", PeriodEnd: "2024-02-29",
@@ -34,7 +35,7 @@ func TestEndToEnd(t *testing.T) {
 	last := s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14.5}, events.WithTime(backfill))
 
 	// Read-your-writes: the last position is applied before the answer.
-	r := s.get("/v1/families/"+fam+"/timeline", "dev-coordinator", minPos(last))
+	r := s.Get("/v1/families/"+fam+"/timeline", "dev-coordinator", minPos(last))
 	if r.Status != 200 {
 		t.Fatalf("timeline: %d %s", r.Status, r.Raw)
 	}
@@ -97,7 +98,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Overview from the family fold.
-	r = s.get("/v1/families/"+fam, "dev-coordinator", nil)
+	r = s.Get("/v1/families/"+fam, "dev-coordinator", nil)
 	if r.Status != 200 {
 		t.Fatalf("overview: %d %s", r.Status, r.Raw)
 	}
@@ -120,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The family list.
-	r = s.get("/v1/families", "dev-coordinator", nil)
+	r = s.Get("/v1/families", "dev-coordinator", nil)
 	if r.Status != 200 || !strings.Contains(r.Raw, `"familyId":"`+fam+`","status":"enrolled"`) {
 		t.Errorf("families: %d %s", r.Status, r.Raw)
 	}
@@ -140,14 +141,14 @@ func TestReadYourWrites(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	r := s.get("/v1/families/FAM-RYW", "dev-coordinator", minPos(1_000_000))
+	r := s.Get("/v1/families/FAM-RYW", "dev-coordinator", minPos(1_000_000))
 	if r.Status != 503 || r.Body["position"] != float64(1_000_000) || r.Header.Get("X-Position") == "" {
 		t.Errorf("unreached position: %d %s", r.Status, r.Raw)
 	}
 	if d := time.Since(start); d < 4*time.Second || d > 10*time.Second {
 		t.Errorf("waited %s, want about 5s", d)
 	}
-	if r := s.get("/v1/families/FAM-RYW", "dev-coordinator", map[string]string{"X-Min-Position": "soon"}); r.Status != 400 {
+	if r := s.Get("/v1/families/FAM-RYW", "dev-coordinator", map[string]string{"X-Min-Position": "soon"}); r.Status != 400 {
 		t.Errorf("bad X-Min-Position: %d", r.Status)
 	}
 }
@@ -163,7 +164,7 @@ func TestAuthorization(t *testing.T) {
 	s.enrol("FAM-C", "E1003")
 	s.post(events.SOF, "FAM-C", &events.TeamMemberJoined{EmployeeID: "E1002", Role: "mentor"})
 	last := s.post(events.BIF, "FAM-C", &events.TeamMemberLeft{EmployeeID: "E1002"})
-	s.waitApplied(last)
+	s.WaitApplied(last)
 
 	for _, tc := range []struct {
 		name, token, path string
@@ -189,7 +190,7 @@ func TestAuthorization(t *testing.T) {
 		{"operator rebuild status", "dev-operator", "/v1/admin/rebuild", 200},
 		{"coordinator rebuild status", "dev-coordinator", "/v1/admin/rebuild", 403},
 	} {
-		r := s.get(tc.path, tc.token, nil)
+		r := s.Get(tc.path, tc.token, nil)
 		if r.Status != tc.want {
 			t.Errorf("%s: GET %s: %d, want %d: %s", tc.name, tc.path, r.Status, tc.want, r.Raw)
 		}
@@ -201,7 +202,7 @@ func TestAuthorization(t *testing.T) {
 		}
 	}
 	list := func(token string) []string {
-		r := s.get("/v1/families", token, nil)
+		r := s.Get("/v1/families", token, nil)
 		var body struct {
 			Families []struct{ FamilyID, Status string }
 		}
@@ -229,7 +230,7 @@ func TestAuthorization(t *testing.T) {
 func TestBadParameters(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	s.waitApplied(s.enrol("FAM-P", "E1001"))
+	s.WaitApplied(s.enrol("FAM-P", "E1001"))
 	other := s.timeline("FAM-P", "limit=1", "dev-coordinator", nil)
 	if other.NextCursor == nil {
 		t.Fatal("no cursor")
@@ -240,18 +241,18 @@ func TestBadParameters(t *testing.T) {
 		"cursor=" + url.QueryEscape("eyJ2IjoxfQ"), "cursor=" + *other.NextCursor + "&order=asc",
 		"cursor=" + *other.NextCursor + "&department=sof", "bogus=1", "limit=1&limit=2",
 	} {
-		r := s.get("/v1/families/FAM-P/timeline?"+q, "dev-coordinator", nil)
+		r := s.Get("/v1/families/FAM-P/timeline?"+q, "dev-coordinator", nil)
 		if r.Status != 400 || r.Body["detail"] == nil {
 			t.Errorf("%s: %d %s", q, r.Status, r.Raw)
 		}
 	}
 	// A cursor of another family.
-	s.waitApplied(s.enrol("FAM-Q", "E1001"))
-	if r := s.get("/v1/families/FAM-Q/timeline?cursor="+*other.NextCursor, "dev-coordinator", nil); r.Status != 400 {
+	s.WaitApplied(s.enrol("FAM-Q", "E1001"))
+	if r := s.Get("/v1/families/FAM-Q/timeline?cursor="+*other.NextCursor, "dev-coordinator", nil); r.Status != 400 {
 		t.Errorf("foreign cursor: %d", r.Status)
 	}
 	// The cursor alone continues the query.
-	if r := s.get("/v1/families/FAM-P/timeline?cursor="+*other.NextCursor, "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/FAM-P/timeline?cursor="+*other.NextCursor, "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("cursor alone: %d %s", r.Status, r.Raw)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // benchEvents is the stream size of BenchmarkCatchUp (JF_BENCH_EVENTS).
@@ -38,7 +39,7 @@ func fill(tb testing.TB, st *eventstore.Store, n, fams int) uint64 {
 		)
 		switch k := i / fams; {
 		case k == 0:
-			dept, data = events.SOF, enrolment()
+			dept, data = events.SOF, testenv.Enrolment()
 		case k == 1:
 			dept, data = events.SOF, &events.CaseworkerAssigned{EmployeeID: "E" + strconv.Itoa(1000+i%7)}
 		case k%4 == 0:

@@ -2,7 +2,7 @@ package projector
 
 import (
 	"context"
-	"os"
+	"database/sql"
 	"time"
 )
 
@@ -24,32 +24,20 @@ type QuarantineRow struct {
 
 // Quarantined lists the quarantine table.
 func Quarantined(ctx context.Context, p *Projector) ([]QuarantineRow, error) {
-	m, release, err := p.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	rows, err := m.rdb.QueryContext(ctx, `SELECT sequence, subject, reason, raw FROM quarantine ORDER BY sequence`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []QuarantineRow
-	for rows.Next() {
+	err := queryModel(ctx, p, `SELECT sequence, subject, reason, raw FROM quarantine ORDER BY sequence`, func(rows *sql.Rows) error {
 		var q QuarantineRow
 		if err := rows.Scan(&q.Sequence, &q.Subject, &q.Reason, &q.Raw); err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, q)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
-// ModelFile is the base name of the current read model file.
-func ModelFile(p *Projector) string {
-	m := p.model.Load()
-	return m.path
-}
+// ModelFile is the current read model file.
+func ModelFile(p *Projector) string { return p.model.Load().Path() }
 
 // SetBulkThreshold changes the backlog from which an empty model is bulk
 // loaded; call it before Start.
@@ -57,25 +45,40 @@ func SetBulkThreshold(p *Projector, n uint64) { p.bulkThreshold = n }
 
 // Indexes lists the current read model's indexes.
 func Indexes(ctx context.Context, p *Projector) ([]string, error) {
-	m, release, err := p.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	rows, err := m.rdb.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
+	err := queryModel(ctx, p, `SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`, func(rows *sql.Rows) error {
 		var n string
 		if err := rows.Scan(&n); err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, n)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
-func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
+// queryModel runs a query on the current read model's file, opened
+// read-only beside the projector's connections, and hands scan each row.
+func queryModel(ctx context.Context, p *Projector, query string, scan func(*sql.Rows) error) error {
+	m, release, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	db, err := sql.Open("sqlite", "file:"+m.Path()+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

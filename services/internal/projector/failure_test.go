@@ -8,32 +8,37 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestNoUnloggedReads: when the access log cannot be written, family data
 // is refused with 503; lists carry no family data and still work.
 func TestNoUnloggedReads(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t)
+	// An operator's damage: only an admin outside the services may do it.
+	n := testenv.StartNATS(t)
+	ts := testenv.StartSystem(t, func(cfg *config.Config) { n.Use(t, cfg) })
+	s := &system{System: ts, js: ts.SA.Store.JS}
 	ctx := context.Background()
-	s.waitApplied(s.enrol("FAM-NOLOG", "E1001"))
-	if err := s.js.DeleteStream(ctx, eventstore.AccessLogStream); err != nil {
+	s.WaitApplied(s.enrol("FAM-NOLOG", "E1001"))
+	if err := n.Admin.DeleteStream(ctx, eventstore.AccessLogStream); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/v1/families/FAM-NOLOG", "/v1/families/FAM-NOLOG/timeline", "/v1/families/FAM-NOLOG/timeline/stream"} {
-		r := s.get(path, "dev-coordinator", nil)
+		r := s.Get(path, "dev-coordinator", nil)
 		if r.Status != 503 || r.Header.Get("Content-Type") != "application/problem+json" {
 			t.Errorf("%s without an access log: %d %s", path, r.Status, r.Raw)
 		}
 	}
-	if r := s.get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("list: %d", r.Status)
 	}
-	if err := eventstore.EnsureStreams(ctx, s.js, eventstore.StreamOptions{}); err != nil {
+	if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/FAM-NOLOG", "dev-coordinator", nil); r.Status != 200 {
 		t.Errorf("with the access log back: %d %s", r.Status, r.Raw)
 	}
 }
@@ -43,15 +48,22 @@ func TestNoUnloggedReads(t *testing.T) {
 // back in step and the projector follows the new stream.
 func TestStreamReplaced(t *testing.T) {
 	t.Parallel()
-	st := newStore(t)
+	n := testenv.StartNATS(t)
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		URL: n.ClientURL(), NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
 	ctx := context.Background()
 	p := newProjector(t, st, t.TempDir(), 0, nil)
 	defer p.Close()
 	waitPosition(t, p, publish(t, st, 0, 30))
-	if err := st.JS.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+	if err := n.Admin.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventstore.EnsureStreams(ctx, st.JS, eventstore.StreamOptions{}); err != nil {
+	if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	last := publish(t, st, 0, 12)
@@ -95,12 +107,12 @@ func TestReadiness(t *testing.T) {
 func TestNATSRestart(t *testing.T) {
 	t.Parallel()
 	storeDir := t.TempDir()
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "127.0.0.1:0"})
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "127.0.0.1:0", ServiceSeed: testenv.ServiceSeed()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := ns.ClientURL()
-	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{URL: url, Name: "test", Log: quietLog()})
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{URL: url, NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +125,7 @@ func TestNATSRestart(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	host, port, _ := strings.Cut(strings.TrimPrefix(url, "nats://"), ":")
-	ns, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: host + ":" + port})
+	ns, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: host + ":" + port, ServiceSeed: testenv.ServiceSeed()})
 	if err != nil {
 		t.Fatal(err)
 	}

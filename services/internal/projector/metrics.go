@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // metrics are the projector's Prometheus collectors. They exist from New
@@ -64,9 +66,9 @@ func (p *Projector) Register(reg prometheus.Registerer) {
 	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.rebuilds)
 }
 
-func (m *metrics) observe(res batchResult, d time.Duration) {
-	m.events.Add(float64(res.events))
-	m.quarantined.Add(float64(res.quarantined))
+func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {
+	m.events.Add(float64(res.Events))
+	m.quarantined.Add(float64(res.Quarantined))
 	m.batch.Observe(d.Seconds())
-	m.batchSize.Observe(float64(res.events + res.quarantined))
+	m.batchSize.Observe(float64(res.Events + res.Quarantined))
 }

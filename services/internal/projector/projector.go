@@ -10,9 +10,9 @@
 // and the validation of events.Decode, with the message's JetStream
 // timestamp as "now", so that a replay decides as the live projector did)
 // while the previous batch is written, and applied to the SQLite read model
-// in ONE transaction that also stores the checkpoint: the last stream
-// sequence applied. The batch is acknowledged (AckAll on its last message)
-// only after the commit.
+// (package readmodel) in ONE transaction that also stores the checkpoint:
+// the last stream sequence applied. The batch is acknowledged (AckAll on
+// its last message) only after the commit.
 //
 // The checkpoint in the file is the truth; the consumer's own position is a
 // hint. At every start the consumer is reused only when it has delivered
@@ -25,42 +25,10 @@
 //
 // # Read model
 //
-// <data>/projector/readmodel-<n>.db (WAL mode, synchronous=NORMAL, one
-// writer connection, a pool of readers), named by <data>/projector/CURRENT.
-// Its schema is created by versioned migrations (schema_migrations). Tables:
-// timeline (one row per valid event: family, sequence, id, time, recordedAt
-// = the JetStream timestamp, department, type, Danish title, data, actor =
-// source), families (status and the overview JSON from
-// family.State.Overview, the only place domain rules live), family_access
-// (the employees family.State.Assigned names), quarantine and checkpoint.
-// The timeline's (family_id, sequence) index is the family → sequences
-// index an audit service can use to find a family's messages in the stream.
-//
-// Overviews and access rows are written at flushes (every batch once caught
-// up or while few families wait; while catching up at most every second and
-// never more than a tenth of the time). The checkpoint row keeps both the
-// timeline's position and the flushed one; the API publishes the flushed
-// one as X-Position, so every read sees timeline, overviews and access in
-// agreement. An empty model far behind the stream is bulk loaded: without
-// the timeline's secondary indexes, which are built by one sort at the end
-// (the projector is not ready meanwhile).
-//
-// # Family state
-//
-// The projector keeps each family's family.State in memory. After a
-// restart a family's state is rebuilt lazily, by folding its stored
-// timeline rows in sequence order the first time a new event of the family
-// arrives; no snapshot is stored, so there is nothing that could disagree
-// with the rows.
-//
-// # Poison messages
-//
-// A message that is not a valid catalog event (invalid JSON, unknown type,
-// schema failure, subject that disagrees with the event, type not owned by
-// the department; possible by direct NATS publish) is written to the
-// quarantine table with its sequence and reason and counted in
-// jf_projector_quarantined_total. It advances the checkpoint like any other
-// message and never stops the projector.
+// The read model (package readmodel) is <data>/projector/readmodel-<n>.db,
+// named by <data>/projector/CURRENT. The projector publishes its flushed
+// position as X-Position, and counts quarantined messages in
+// jf_projector_quarantined_total.
 //
 // # Rebuild
 //
@@ -76,9 +44,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +53,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // ConsumerName is the durable consumer's identity on FAMILY_EVENTS. Never
@@ -97,21 +63,13 @@ const ConsumerName = "projector"
 
 // Defaults.
 const (
-	DefaultBatchSize = 1000
+	DefaultBatchSize = readmodel.DefaultBatchSize
 	// ackWait is generous: an unacknowledged batch is never waited for
 	// (the consumer is positioned from the checkpoint at every start), so
 	// the only effect of a short wait would be needless redeliveries.
 	ackWait = 2 * time.Minute
 	// maxAckPending lets the client prefetch while a batch is written.
 	maxAckPending = 20000
-	// flushEvery and maxDirty bound how far, while catching up, the
-	// published position may trail the timeline rows, and how many
-	// families wait for their overview to be written.
-	flushEvery = time.Second
-	maxDirty   = 50_000
-	// cheapFlush is how many waiting families a flush writes in a few
-	// milliseconds.
-	cheapFlush = 256
 )
 
 // Options configure a projector.
@@ -136,7 +94,7 @@ type Projector struct {
 	log  *slog.Logger
 
 	// model is the read model the API reads; swapped by a rebuild.
-	model atomic.Pointer[readModel]
+	model atomic.Pointer[readmodel.Model]
 	// modelNo is the number of the current model file.
 	modelNo int
 
@@ -170,7 +128,7 @@ type Projector struct {
 	session   context.CancelFunc
 	// bulkThreshold is the backlog from which a session reads with an
 	// ordered consumer until caught up (see consume), and an empty read
-	// model is loaded without its timeline indexes (see timelineIndexes).
+	// model is loaded without its timeline indexes (see readmodel.Model.SetBulk).
 	bulkThreshold uint64
 	// loading is set during such a bulk load; the projector is not ready.
 	loading atomic.Bool
@@ -202,14 +160,14 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
-	n, err := currentModel(dir)
+	n, err := readmodel.Current(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := removeStale(dir, n); err != nil {
+	if err := readmodel.RemoveStale(dir, n); err != nil {
 		o.Log.Warn("projector: could not remove stale read model files", "err", err)
 	}
-	m, err := openModel(ctx, filepath.Join(dir, modelName(n)))
+	m, err := readmodel.Open(ctx, filepath.Join(dir, readmodel.ModelName(n)))
 	if err != nil {
 		return nil, err
 	}
@@ -222,8 +180,8 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	p.model.Store(m)
 	p.heartbeat.Store(int64(15 * time.Second))
-	p.applied.Set(m.consistent)
-	p.metrics.applied.Set(float64(m.consistent))
+	p.applied.Set(m.Consistent())
+	p.metrics.applied.Set(float64(m.Consistent()))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	return p, nil
@@ -261,7 +219,7 @@ func (p *Projector) Close() error {
 		p.subs.closeAll()
 		p.applyMu.Lock()
 		defer p.applyMu.Unlock()
-		_ = p.model.Load().retire(false)
+		_ = p.model.Load().Retire(false)
 	})
 	if errors.Is(p.runErr, context.Canceled) {
 		return nil
@@ -300,7 +258,7 @@ func (p *Projector) setApplied(seq uint64) {
 // WaitFor blocks until the read model has applied sequence seq.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error { return p.applied.Wait(ctx, seq) }
 
-// Digest is a SHA-256 over the whole read model (see readModel.digest):
+// Digest is a SHA-256 over the whole read model (see readmodel.Model.Digest):
 // equal digests mean equal projections.
 func (p *Projector) Digest(ctx context.Context) (string, error) {
 	m, release, err := p.acquire()
@@ -308,20 +266,37 @@ func (p *Projector) Digest(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer release()
-	return m.digest(ctx)
+	return m.Digest(ctx)
 }
 
 // acquire takes the current read model for one read.
-func (p *Projector) acquire() (*readModel, func(), error) {
+func (p *Projector) acquire() (*readmodel.Model, func(), error) {
 	for range 1000 {
 		m := p.model.Load()
-		if m.acquire() {
-			return m, m.release, nil
+		if m.Acquire() {
+			return m, m.Release, nil
 		}
 		// Retired between Load and acquire: the next Load sees the new one.
 	}
 	return nil, nil, errors.New("projector: read model unavailable")
 }
+
+// AuditView is the audit service's access to the projector's read model.
+func (p *Projector) AuditView() *readmodel.View { return readmodel.NewView(viewSource{p}) }
+
+// viewSource is the projector as a readmodel.View's source.
+type viewSource struct{ p *Projector }
+
+func (s viewSource) Acquire() (*readmodel.Model, func(), error) { return s.p.acquire() }
+
+func (s viewSource) LockApply() func() {
+	s.p.applyMu.Lock()
+	return s.p.applyMu.Unlock
+}
+
+func (s viewSource) SetApplied(seq uint64)                         { s.p.setApplied(seq) }
+func (s viewSource) Position() uint64                              { return s.p.Position() }
+func (s viewSource) WaitFor(ctx context.Context, seq uint64) error { return s.p.WaitFor(ctx, seq) }
 
 // run consumes until ctx ends, positioning the consumer again after any
 // failure (NATS restart, consumer deleted, a gap).
@@ -432,32 +407,35 @@ func (p *Projector) consume(ctx context.Context) error {
 	p.noteStreamLast(streamLast)
 	p.applyMu.Lock()
 	m := p.model.Load()
-	cp := m.checkpoint
+	cp := m.Checkpoint()
 	p.ahead.Store(streamLast < cp)
 	if streamLast < cp {
 		p.log.Error("projector: the read model is ahead of the stream; the stream was replaced, run projector rebuild",
 			"checkpoint", cp, "stream", streamLast)
 	}
 	catchUp := streamLast >= cp+p.bulkThreshold
-	if catchUp && m.complete {
+	if catchUp {
 		// An empty model far behind: load it without the timeline indexes
-		// and build them once caught up.
-		if err := m.setBulk(ctx, true); err != nil {
+		// and build them once caught up (SetBulk leaves any other model
+		// as it is).
+		if err := m.SetBulk(ctx, true); err != nil {
 			p.applyMu.Unlock()
 			return err
 		}
-		p.log.Info("projector: bulk loading the read model", "backlog", streamLast-cp)
+		if m.Bulk() {
+			p.log.Info("projector: bulk loading the read model", "backlog", streamLast-cp)
+		}
 	}
-	p.loading.Store(m.bulk)
-	if m.consistent < cp {
+	p.loading.Store(m.Bulk())
+	if m.Consistent() < cp {
 		// The last session stopped between two flushes; the consumer
 		// starts after the checkpoint, so flush before new messages.
-		res, err := m.apply(ctx, nil, applyOptions{flush: true})
+		res, err := m.Apply(ctx, nil, readmodel.ApplyOptions{Flush: true})
 		if err != nil {
 			p.applyMu.Unlock()
-			return fmt.Errorf("flush: %w", err)
+			return fmt.Errorf("Flush: %w", err)
 		}
-		p.setApplied(res.consistent)
+		p.setApplied(res.Consistent)
 	}
 	p.applyMu.Unlock()
 	var cons jetstream.Consumer
@@ -484,23 +462,23 @@ func (p *Projector) consume(ctx context.Context) error {
 	// Three stages, so that receiving, decoding and applying overlap:
 	// while one batch is applied the next is decoded and the one after
 	// that received.
-	received := make(chan []message, 1)
-	batches := make(chan []message, 1)
+	received := make(chan []readmodel.Message, 1)
+	batches := make(chan []readmodel.Message, 1)
 	errc := make(chan error, 1)
 	// Applied batches come back to be received into again: while catching
 	// up, a fresh slice per batch was a tenth of the bytes the projector
 	// allocated, and so of its collections.
-	spare := make(chan []message, 2)
+	spare := make(chan []readmodel.Message, 2)
 	go func() {
 		defer close(received)
 		defer it.Stop()
 		for {
-			var buf []message
+			var buf []readmodel.Message
 			select {
 			case buf = <-spare:
 			default:
 			}
-			b, err := receiveBatch(sctx, it, p.opts.BatchSize, buf)
+			b, err := readmodel.ReceiveBatch(sctx, it, p.opts.BatchSize, buf)
 			if len(b) > 0 {
 				select {
 				case received <- b:
@@ -517,7 +495,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	go func() {
 		defer close(batches)
 		for b := range received {
-			decodeAll(b)
+			readmodel.DecodeAll(b)
 			select {
 			case batches <- b:
 			case <-sctx.Done():
@@ -526,35 +504,35 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 	}()
 	first := true
-	var fl flusher
+	var fl readmodel.Flusher
 	for b := range batches {
 		start := time.Now()
 		p.applyMu.Lock()
 		m := p.model.Load()
-		caughtUp := b[len(b)-1].pending == 0
-		flush := fl.due(m, caughtUp)
-		res, err := m.apply(ctx, b, applyOptions{
-			allowGap:     first,
-			flush:        flush,
-			beforeCommit: stopping(p.hooks.beforeCommit),
-			afterCommit:  stopping(p.hooks.afterCommit),
-			wants:        p.subs.has,
+		caughtUp := b[len(b)-1].Pending() == 0
+		flush := fl.Due(m, caughtUp)
+		res, err := m.Apply(ctx, b, readmodel.ApplyOptions{
+			AllowGap:     first,
+			Flush:        flush,
+			BeforeCommit: stopping(p.hooks.beforeCommit),
+			AfterCommit:  stopping(p.hooks.afterCommit),
+			Wants:        p.subs.has,
 		})
 		if flush && err == nil {
-			fl.done(start)
+			fl.Done(start)
 		}
-		if err == nil && m.bulk && caughtUp {
-			var end batchResult
-			if end, err = m.endBulk(ctx); err == nil {
-				res.last, res.consistent = end.last, end.consistent
-				p.log.Info("projector: bulk load done, indexes built", "position", res.last, "took", time.Since(start))
+		if err == nil && m.Bulk() && caughtUp {
+			var end readmodel.BatchResult
+			if end, err = m.EndBulk(ctx); err == nil {
+				res.Last, res.Consistent = end.Last, end.Consistent
+				p.log.Info("projector: bulk load done, indexes built", "position", res.Last, "took", time.Since(start))
 			}
 		}
-		if res.consistent > p.Position() {
+		if res.Consistent > p.Position() {
 			// Also when a hook stopped it after the commit.
-			p.setApplied(res.consistent)
+			p.setApplied(res.Consistent)
 		}
-		p.loading.Store(m.bulk)
+		p.loading.Store(m.Bulk())
 		p.applyMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
@@ -562,12 +540,12 @@ func (p *Projector) consume(ctx context.Context) error {
 		first = false
 		// AckAll: acknowledging the last message acknowledges the batch.
 		if !catchUp {
-			if err := b[len(b)-1].msg.Ack(); err != nil {
+			if err := b[len(b)-1].Ack(); err != nil {
 				p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
 			}
 		}
 		p.metrics.observe(res, time.Since(start))
-		p.subs.publish(res.entries)
+		p.subs.publish(res.Entries)
 		clear(b) // what it refers to is garbage now
 		if catchUp && caughtUp {
 			return errCaughtUp
@@ -585,40 +563,6 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 }
 
-// flusher decides when a batch also writes the overviews (see
-// readModel.apply): always once caught up, and whenever few families
-// wait, so that in steady state, even under sustained load, every batch is
-// published at once. While catching up over many families a flush
-// rewrites the overview of nearly every family, so it comes at most every
-// flushEvery and never takes more than a tenth of the time; during a bulk
-// load, when the projector is not ready and nobody reads, not at all (but
-// for too many waiting families): endBulk flushes after the index build.
-type flusher struct {
-	last time.Time
-	took time.Duration
-}
-
-func (f *flusher) due(m *readModel, caughtUp bool) bool {
-	switch {
-	case len(m.dirty) >= maxDirty:
-		return true
-	case m.bulk:
-		return false
-	case caughtUp || len(m.dirty) <= cheapFlush:
-		return true
-	}
-	if f.last.IsZero() {
-		f.last = time.Now()
-	}
-	return time.Since(f.last) >= max(flushEvery, 10*f.took)
-}
-
-// done records a flush that began at start.
-func (f *flusher) done(start time.Time) {
-	f.last = time.Now()
-	f.took = f.last.Sub(start)
-}
-
 // reposition ends the running consumer session; the next one starts right
 // after the current model's checkpoint.
 func (p *Projector) reposition() {
@@ -627,144 +571,6 @@ func (p *Projector) reposition() {
 	if p.session != nil {
 		p.session()
 	}
-}
-
-// readBatch waits for one message, then takes more while the server says
-// more are pending, up to max: a batch is whatever is available, so that a
-// single new event is applied at once and a backlog in large batches.
-func readBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]message, error) {
-	batch, err := receiveBatch(ctx, it, max, nil)
-	decodeAll(batch)
-	return batch, err
-}
-
-// receiveBatch is readBatch without the decoding. After the first message
-// it waits at most batchWait in all for the rest: one deadline per batch
-// rather than a timer per message. The batch goes into spare's array when
-// that has room for the messages pending.
-func receiveBatch(ctx context.Context, it jetstream.MessagesContext, max int, spare []message) ([]message, error) {
-	var batch []message
-	rest := ctx // after the first message, ctx with the batch's deadline
-	for len(batch) < max {
-		msg, err := it.Next(jetstream.NextContext(rest))
-		if len(batch) > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return batch, nil
-		}
-		if err != nil {
-			return batch, err
-		}
-		md, err := metadataOf(msg)
-		if err != nil {
-			return batch, fmt.Errorf("metadata: %w", err)
-		}
-		if batch == nil {
-			// The server says how many more there are: room for them
-			// at once, rather than growing a slice of large elements.
-			n := min(uint64(max), md.pending+1)
-			if uint64(cap(spare)) >= n {
-				batch = spare[:0]
-			} else {
-				batch = make([]message, 0, n)
-			}
-			if md.pending > 0 {
-				var cancel context.CancelFunc
-				rest, cancel = context.WithTimeout(ctx, batchWait)
-				defer cancel()
-			}
-		}
-		batch = append(batch, message{seq: md.seq, subject: msg.Subject(), recorded: md.recorded,
-			raw: msg.Data(), pending: md.pending, msg: msg})
-		if md.pending == 0 {
-			break
-		}
-	}
-	return batch, nil
-}
-
-// delivery is what the projector reads of a message's JetStream metadata.
-type delivery struct {
-	seq, pending uint64
-	recorded     time.Time
-}
-
-// metadataOf reads a message's stream sequence, the time the stream stored
-// it and the number of messages pending after it from its reply subject,
-// without the metadata struct msg.Metadata allocates for every message.
-// A reply subject of another form is left to msg.Metadata.
-func metadataOf(msg jetstream.Msg) (delivery, error) {
-	if d, ok := parseAckSubject(msg.Reply()); ok {
-		return d, nil
-	}
-	md, err := msg.Metadata()
-	if err != nil {
-		return delivery{}, err
-	}
-	return delivery{seq: md.Sequence.Stream, pending: md.NumPending, recorded: md.Timestamp}, nil
-}
-
-// parseAckSubject reads the two forms of a JetStream acknowledgement
-// subject:
-//
-//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
-//	$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>]
-func parseAckSubject(s string) (delivery, bool) {
-	rest, ok := strings.CutPrefix(s, "$JS.ACK.")
-	if !ok {
-		return delivery{}, false
-	}
-	var tok [10]string // after $JS.ACK.; a v2 subject's last token is ignored
-	n := 0
-	for n < len(tok) {
-		var more bool
-		tok[n], rest, more = strings.Cut(rest, ".")
-		n++
-		if !more {
-			break
-		}
-	}
-	var seq, tm, pending string
-	switch n {
-	case 7: // v1: stream, consumer, delivered, sseq, cseq, tm, pending
-		seq, tm, pending = tok[3], tok[5], tok[6]
-	case 9, 10: // v2
-		seq, tm, pending = tok[5], tok[7], tok[8]
-	default:
-		return delivery{}, false
-	}
-	sq, err1 := strconv.ParseUint(seq, 10, 64)
-	ns, err2 := strconv.ParseInt(tm, 10, 64)
-	pd, err3 := strconv.ParseUint(pending, 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return delivery{}, false
-	}
-	return delivery{seq: sq, pending: pd, recorded: time.Unix(0, ns)}, true
-}
-
-// batchWait is how long a batch waits for the messages the server said
-// were pending when its first message came.
-const batchWait = 2 * time.Second
-
-// decodeAll decodes a batch on every core: validating an event costs more
-// than applying it, and the applier needs only part of one core.
-func decodeAll(batch []message) {
-	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
-	if workers <= 1 {
-		for i := range batch {
-			batch[i].decode()
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (len(batch) + workers - 1) / workers
-	for lo := 0; lo < len(batch); lo += chunk {
-		part := batch[lo:min(lo+chunk, len(batch))]
-		wg.Go(func() {
-			for i := range part {
-				part[i].decode()
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // noteStreamLast records the stream's last sequence for the lag gauge.

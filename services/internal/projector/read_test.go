@@ -35,7 +35,7 @@ func TestPaginationWhileAppending(t *testing.T) {
 		last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)},
 			events.WithTime(base.Add(time.Duration(i)*time.Minute)))
 	}
-	s.waitApplied(last)
+	s.WaitApplied(last)
 	before := map[uint64]bool{}
 	for _, e := range s.timeline(fam, "limit=500", "dev-coordinator", nil).Entries {
 		before[e.Sequence] = true
@@ -110,15 +110,15 @@ type sseEvent struct {
 // openStream opens the family's timeline stream; events arrive on the
 // returned channel, which closes when the stream ends.
 func (s *system) openStream(ctx context.Context, fam, token, lastID string) (*http.Response, <-chan sseEvent, <-chan string) {
-	s.t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.sa.URL()+"/v1/families/"+fam+"/timeline/stream", nil)
+	s.T.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.SA.URL()+"/v1/families/"+fam+"/timeline/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
 	ch := make(chan sseEvent, 100)
 	comments := make(chan string, 100)
@@ -177,9 +177,9 @@ func receive(t *testing.T, ch <-chan sseEvent, n int) []sseEvent {
 func TestStream(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	projector.SetHeartbeat(s.sa.Projector, 50*time.Millisecond)
+	projector.SetHeartbeat(s.SA.Projector, 50*time.Millisecond)
 	const fam = "FAM-SSE"
-	s.waitApplied(s.enrol(fam, "E1001"))
+	s.WaitApplied(s.enrol(fam, "E1001"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp, ch, comments := s.openStream(ctx, fam, "dev-coordinator", "")
@@ -262,7 +262,7 @@ func TestPoisonMessages(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
 	ctx := context.Background()
-	s.waitApplied(s.enrol("F1", "E1001"))
+	s.WaitApplied(s.enrol("F1", "E1001"))
 	valid, err := events.Build(events.SOF, "F2", &events.FamilyReferred{Reason: "x"})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestPoisonMessages(t *testing.T) {
 	if len(p.Entries) != 3 || p.Entries[0].Sequence != last {
 		t.Fatalf("valid events after poison: %+v", p.Entries)
 	}
-	rows, err := projector.Quarantined(ctx, s.sa.Projector)
+	rows, err := projector.Quarantined(ctx, s.SA.Projector)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestPoisonMessages(t *testing.T) {
 	if rows[0].Raw != "not json" || rows[0].Subject != "families.F1.sof.family.referred" || rows[0].Sequence == 0 {
 		t.Errorf("first quarantined: %+v", rows[0])
 	}
-	r := s.get("/metrics", "", nil)
+	r := s.Get("/metrics", "", nil)
 	if !strings.Contains(r.Raw, "jf_projector_quarantined_total 6") {
 		t.Errorf("metric: %s", grep(r.Raw, "jf_projector_quarantined"))
 	}
@@ -315,7 +315,7 @@ func TestPoisonMessages(t *testing.T) {
 		t.Errorf("metrics: %s", grep(r.Raw, "jf_projector"))
 	}
 	// The quarantine advanced the checkpoint: the position is the stream's.
-	if got := s.sa.Projector.Position(); got != last {
+	if got := s.SA.Projector.Position(); got != last {
 		t.Errorf("position %d, want %d", got, last)
 	}
 }
@@ -337,12 +337,12 @@ func TestAccessLog(t *testing.T) {
 	s := startSystem(t)
 	ctx := context.Background()
 	const fam = "FAM-LOG"
-	s.waitApplied(s.enrol(fam, "E1001"))
+	s.WaitApplied(s.enrol(fam, "E1001"))
 	purpose := map[string]string{"X-Purpose": "Forberedelse af netværksmøde"}
-	if r := s.get("/v1/families/"+fam, "dev-coordinator", purpose); r.Status != 200 {
+	if r := s.Get("/v1/families/"+fam, "dev-coordinator", purpose); r.Status != 200 {
 		t.Fatal(r.Status, r.Raw)
 	}
-	if r := s.get("/v1/families/"+fam+"/timeline?limit=5", "dev-auditor", nil); r.Status != 200 {
+	if r := s.Get("/v1/families/"+fam+"/timeline?limit=5", "dev-auditor", nil); r.Status != 200 {
 		t.Fatal(r.Status, r.Raw)
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -352,10 +352,10 @@ func TestAccessLog(t *testing.T) {
 	}
 	cancel()
 	// Refused reads are not logged as reads.
-	if r := s.get("/v1/families/"+fam, "dev-coordinator-2", nil); r.Status != 403 {
+	if r := s.Get("/v1/families/"+fam, "dev-coordinator-2", nil); r.Status != 403 {
 		t.Fatal(r.Status)
 	}
-	if r := s.get("/v1/families/"+fam, "dev-coordinator", map[string]string{"X-Purpose": strings.Repeat("x", 201)}); r.Status != 400 {
+	if r := s.Get("/v1/families/"+fam, "dev-coordinator", map[string]string{"X-Purpose": strings.Repeat("x", 201)}); r.Status != 400 {
 		t.Errorf("long purpose: %d", r.Status)
 	}
 

@@ -2,15 +2,14 @@ package projector
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
-	"net/url"
 
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // The principal-level reads below are the one way family data leaves the
@@ -39,6 +38,11 @@ func (p *Projector) openRead(w http.ResponseWriter, r *http.Request) (auth.Princ
 // not access-logged; callers show no more of the overview than the
 // assignment and course facts a coordinator's list needs.
 func (p *Projector) Families(ctx context.Context, pr auth.Principal) ([]FamilySummary, error) {
+	return p.families(ctx, pr, true)
+}
+
+// families is Families, with or without the overviews.
+func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews bool) ([]FamilySummary, error) {
 	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
 		return nil, problem.Forbidden("only coordinators and auditors read family data")
 	}
@@ -47,29 +51,10 @@ func (p *Projector) Families(ctx context.Context, pr auth.Principal) ([]FamilySu
 		return nil, err
 	}
 	defer release()
-	var rows *sql.Rows
-	if pr.Kind == auth.Auditor {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT family_id, status, events, last_sequence, overview FROM families ORDER BY family_id`)
-	} else {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT f.family_id, f.status, f.events, f.last_sequence, f.overview
-			FROM family_access a JOIN families f ON f.family_id = a.family_id
-			WHERE a.employee_id = ? ORDER BY f.family_id`, pr.EmployeeID)
+	if overviews {
+		return m.FamilyOverviews(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []FamilySummary{}
-	for rows.Next() {
-		var f FamilySummary
-		var ov []byte
-		if err := rows.Scan(&f.FamilyID, &f.Status, &f.Events, &f.LastSequence, &ov); err != nil {
-			return nil, err
-		}
-		f.Overview = json.RawMessage(ov)
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	return m.Families(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
 }
 
 // Authorize tells whether pr may read the family, without reading or
@@ -91,12 +76,13 @@ func (p *Projector) Authorize(ctx context.Context, pr auth.Principal, familyID s
 // read model, under one authorization and one access-log entry.
 type FamilyRead struct {
 	ctx      context.Context
-	m        *readModel
+	m        *readmodel.Model
 	familyID string
 }
 
-// ReadFamily authorizes pr for the family, starts its access-log entry
-// (endpoint from r, the given purpose), runs read, and returns only once
+// ReadFamily authorizes pr for the family, refuses a query string the
+// access log may not store (accesslog.CheckQuery: 422), starts its
+// access-log entry (endpoint from r, the given purpose), runs read, and returns only once
 // the entry is acknowledged: read's results may be shown only when
 // ReadFamily returns nil. When the log cannot be written the answer is a
 // 503 problem and the results must be thrown away.
@@ -112,6 +98,11 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 	if err := authorize(r.Context(), m, pr, familyID); err != nil {
 		return err
 	}
+	// The endpoint is logged with its query: the API's reads checked it
+	// with X-Purpose; a caller with its own purpose (the web app) may not.
+	if err := accesslog.CheckQuery(r); err != nil {
+		return err
+	}
 	logged := p.startAccessLog(r, pr, familyID, purpose)
 	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID})
 	if err := logged(); err != nil {
@@ -121,18 +112,10 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 }
 
 // OverviewJSON is the family overview as stored (family.State.Overview).
-func (fr *FamilyRead) OverviewJSON() ([]byte, error) {
-	var ov []byte
-	err := fr.m.rdb.QueryRowContext(fr.ctx, `SELECT overview FROM families WHERE family_id = ?`, fr.familyID).Scan(&ov)
-	return ov, err
-}
+func (fr *FamilyRead) OverviewJSON() ([]byte, error) { return fr.m.Overview(fr.ctx, fr.familyID) }
 
 // LastSequence is the stream sequence of the family's latest event.
-func (fr *FamilyRead) LastSequence() (uint64, error) {
-	var n uint64
-	err := fr.m.rdb.QueryRowContext(fr.ctx, `SELECT last_sequence FROM families WHERE family_id = ?`, fr.familyID).Scan(&n)
-	return n, err
-}
+func (fr *FamilyRead) LastSequence() (uint64, error) { return fr.m.LastSequence(fr.ctx, fr.familyID) }
 
 // Overview is the family overview, decoded.
 func (fr *FamilyRead) Overview() (family.Overview, error) {
@@ -144,43 +127,21 @@ func (fr *FamilyRead) Overview() (family.Overview, error) {
 	return o, json.Unmarshal(b, &o)
 }
 
-// TimelineQuery is a checked request for one page of a family's timeline
-// (the parameters of GET /v1/families/{familyId}/timeline).
-type TimelineQuery struct{ q timelineQuery }
-
-// ParseTimeline checks the timeline parameters; mistakes are 400 problems.
-func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
-	tq, err := parseTimeline(familyID, q)
-	return TimelineQuery{tq}, err
-}
-
-// Limit is the page size.
-func (tq TimelineQuery) Limit() int { return tq.q.limit }
-
-// Filtered reports whether the query filters by department, type or time.
-func (tq TimelineQuery) Filtered() bool {
-	return tq.q.from != nil || tq.q.to != nil || len(tq.q.departments) > 0 || len(tq.q.types) > 0
-}
-
-// Timeline runs the query; the query's family must be the read's.
-func (fr *FamilyRead) Timeline(tq TimelineQuery) (TimelinePage, error) {
-	if tq.q.familyID != fr.familyID {
-		return TimelinePage{}, problem.BadRequest("the timeline query is for another family")
+// Timeline runs the query (readmodel.ParseTimeline); the query's family
+// must be the read's.
+func (fr *FamilyRead) Timeline(tq readmodel.TimelineQuery) (readmodel.TimelinePage, error) {
+	if tq.FamilyID() != fr.familyID {
+		return readmodel.TimelinePage{}, problem.BadRequest("the timeline query is for another family")
 	}
-	return tq.q.page(fr.ctx, fr.m)
+	return fr.m.Timeline(fr.ctx, tq)
 }
 
 // Count is how many entries the query's filters keep (all pages).
-func (fr *FamilyRead) Count(tq TimelineQuery) (int, error) {
-	q := tq.q
-	q.after, q.limit = nil, 0
-	query, args := q.sql()
-	// The page query ends in ORDER BY … LIMIT ?; count its rows instead.
-	query = `SELECT count(*) FROM (` + query + `)`
-	args[len(args)-1] = -1
-	var n int
-	err := fr.m.rdb.QueryRowContext(fr.ctx, query, args...).Scan(&n)
-	return n, err
+func (fr *FamilyRead) Count(tq readmodel.TimelineQuery) (int, error) {
+	if tq.FamilyID() != fr.familyID {
+		return 0, problem.BadRequest("the timeline query is for another family")
+	}
+	return fr.m.TimelineCount(fr.ctx, tq)
 }
 
 // Live is a subscription to a family's new timeline entries.
@@ -194,7 +155,7 @@ type Live struct {
 }
 
 // Entries delivers batches of new entries in stream order.
-func (l *Live) Entries() <-chan []Entry { return l.sub.ch }
+func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
 
 // Dropped is closed when the subscriber fell behind or the projector
 // stops; the client reconnects.

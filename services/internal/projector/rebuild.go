@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // ErrRebuildRunning: a rebuild was asked for while one runs.
@@ -126,20 +127,20 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	p.applyMu.Lock()
 	n := p.modelNo + 1
 	p.applyMu.Unlock()
-	path := filepath.Join(p.dir, modelName(n))
-	if err := removeModelFiles(path); err != nil {
+	path := filepath.Join(p.dir, readmodel.ModelName(n))
+	if err := readmodel.RemoveFiles(path); err != nil {
 		return err
 	}
-	p.rebuild.update(func(s *RebuildStatus) { s.Model = modelName(n) })
-	m, err := openModel(ctx, path)
+	p.rebuild.update(func(s *RebuildStatus) { s.Model = readmodel.ModelName(n) })
+	m, err := readmodel.Open(ctx, path)
 	if err != nil {
 		return err
 	}
 	swapped := false
 	defer func() {
 		if !swapped {
-			m.close()
-			_ = removeModelFiles(path)
+			m.Close()
+			_ = readmodel.RemoveFiles(path)
 		}
 	}()
 
@@ -159,25 +160,25 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			it.Stop()
 		}
 	}()
-	var pending []message
+	var pending []readmodel.Message
 	first := true
-	var fl flusher
+	var fl readmodel.Flusher
 	if t := p.Position(); t >= p.bulkThreshold {
-		if err := m.setBulk(ctx, true); err != nil {
+		if err := m.SetBulk(ctx, true); err != nil {
 			return fmt.Errorf("projector: rebuild: %w", err)
 		}
 	}
 	// applyUpTo applies the stream to m up to sequence target, in batches,
 	// keeping messages beyond it for later.
 	applyUpTo := func(target uint64) error {
-		for m.checkpoint < target {
+		for m.Checkpoint() < target {
 			if len(pending) == 0 {
 				if it == nil {
 					if it, err = cons.Messages(jetstream.PullMaxMessages(8 * p.opts.BatchSize)); err != nil {
 						return fmt.Errorf("projector: rebuild: messages: %w", err)
 					}
 				}
-				b, err := readBatch(ctx, it, p.opts.BatchSize)
+				b, err := readmodel.ReadBatch(ctx, it, p.opts.BatchSize)
 				if len(b) == 0 {
 					if err == nil {
 						err = errors.New("no messages")
@@ -187,25 +188,25 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 				pending = b
 			}
 			k := 0
-			for k < len(pending) && pending[k].seq <= target {
+			for k < len(pending) && pending[k].Seq() <= target {
 				k++
 			}
 			if k == 0 {
 				// Sequences up to target exist (the live model applied
 				// them), and the stream denies deletes.
-				return fmt.Errorf("projector: rebuild: the stream skips from %d to %d", m.checkpoint, pending[0].seq)
+				return fmt.Errorf("projector: rebuild: the stream skips from %d to %d", m.Checkpoint(), pending[0].Seq())
 			}
 			t0 := time.Now()
-			flush := fl.due(m, false)
-			if _, err := m.apply(ctx, pending[:k], applyOptions{allowGap: first, flush: flush}); err != nil {
+			flush := fl.Due(m, false)
+			if _, err := m.Apply(ctx, pending[:k], readmodel.ApplyOptions{AllowGap: first, Flush: flush}); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			if flush {
-				fl.done(t0)
+				fl.Done(t0)
 			}
 			first = false
 			pending = pending[k:]
-			p.rebuild.update(func(s *RebuildStatus) { s.Applied = m.checkpoint })
+			p.rebuild.update(func(s *RebuildStatus) { s.Applied = m.Checkpoint() })
 		}
 		return nil
 	}
@@ -228,17 +229,17 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			return err
 		}
 		p.rebuild.update(func(s *RebuildStatus) { s.Target = target })
-		if m.checkpoint < target {
+		if m.Checkpoint() < target {
 			if err := applyUpTo(target); err != nil {
 				return err
 			}
 			continue
 		}
-		if m.bulk {
+		if m.Bulk() {
 			// Build the indexes and write every overview before taking the
 			// live applier's lock, which then waits only for what arrived
 			// meanwhile.
-			if _, err := m.endBulk(ctx); err != nil {
+			if _, err := m.EndBulk(ctx); err != nil {
 				return fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue
@@ -254,15 +255,15 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			p.applyMu.Unlock()
 			return err
 		}
-		if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
+		if _, err := m.Apply(ctx, nil, readmodel.ApplyOptions{Flush: true}); err != nil {
 			p.applyMu.Unlock()
 			return fmt.Errorf("projector: rebuild: %w", err)
 		}
-		if m.checkpoint != target || m.consistent != target {
+		if m.Checkpoint() != target || m.Consistent() != target {
 			p.applyMu.Unlock()
-			return fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.checkpoint, m.consistent, target)
+			return fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.Checkpoint(), m.Consistent(), target)
 		}
-		if err := setCurrent(p.dir, n); err != nil {
+		if err := readmodel.SetCurrent(p.dir, n); err != nil {
 			p.applyMu.Unlock()
 			return fmt.Errorf("projector: rebuild: swap: %w", err)
 		}
@@ -271,14 +272,14 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		swapped = true
 		if p.ahead.Swap(false) {
 			// The live consumer waits beyond the old model's checkpoint.
-			p.setApplied(m.consistent)
+			p.setApplied(m.Consistent())
 			p.reposition()
 		}
 		// From here on m belongs to the live applier.
 		p.applyMu.Unlock()
 		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = target, target })
-		if err := old.retire(true); err != nil {
-			p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.path), "err", err)
+		if err := old.Retire(true); err != nil {
+			p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.Path()), "err", err)
 		}
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestRebuildSwap: a rebuild over HTTP while readers read without pause;
@@ -32,13 +33,13 @@ func TestRebuildSwap(t *testing.T) {
 	for i := range 40 {
 		last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)})
 	}
-	s.waitApplied(last)
+	s.WaitApplied(last)
 	ctx := context.Background()
-	before, err := s.sa.Projector.Digest(ctx)
+	before, err := s.SA.Projector.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldFile := projector.ModelFile(s.sa.Projector)
+	oldFile := projector.ModelFile(s.SA.Projector)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -55,7 +56,7 @@ func TestRebuildSwap(t *testing.T) {
 				default:
 				}
 				for _, path := range []string{"/v1/families/" + fam + "/timeline?limit=50", "/v1/families/" + fam} {
-					r := s.get(path, "dev-coordinator", nil)
+					r := s.Get(path, "dev-coordinator", nil)
 					reads.Add(1)
 					if r.Status != 200 || (strings.HasSuffix(path, "50") && !strings.Contains(r.Raw, `"sequence"`)) {
 						failures.Add(1)
@@ -80,15 +81,15 @@ func TestRebuildSwap(t *testing.T) {
 		}
 	}()
 
-	r := s.do("POST", "/v1/admin/rebuild", "dev-operator", nil, nil)
+	r := s.Do("POST", "/v1/admin/rebuild", "dev-operator", nil, nil)
 	if r.Status != 202 || r.Body["state"] != "running" {
 		t.Fatalf("start: %d %s", r.Status, r.Raw)
 	}
-	if r := s.do("POST", "/v1/admin/rebuild", "dev-coordinator", nil, nil); r.Status != 403 {
+	if r := s.Do("POST", "/v1/admin/rebuild", "dev-coordinator", nil, nil); r.Status != 403 {
 		t.Errorf("coordinator started a rebuild: %d", r.Status)
 	}
 	checkFor(t, 30*time.Second, func() error {
-		r := s.get("/v1/admin/rebuild", "dev-operator", nil)
+		r := s.Get("/v1/admin/rebuild", "dev-operator", nil)
 		if r.Body["state"] != "done" {
 			return fmt.Errorf("%s", r.Raw)
 		}
@@ -107,7 +108,7 @@ func TestRebuildSwap(t *testing.T) {
 	if f := failures.Load(); f > 0 {
 		t.Errorf("%d of %d reads failed during the rebuild; first: %v", f, reads.Load(), firstFailure.Load())
 	}
-	newFile := projector.ModelFile(s.sa.Projector)
+	newFile := projector.ModelFile(s.SA.Projector)
 	if newFile == oldFile {
 		t.Fatalf("still on %s", oldFile)
 	}
@@ -125,11 +126,11 @@ func TestRebuildSwap(t *testing.T) {
 		t.Fatalf("after the swap: %+v", p.Entries)
 	}
 	// A second rebuild of the settled stream gives the same projection.
-	after, _ := s.sa.Projector.Digest(ctx)
-	if err := s.sa.Projector.Rebuild(ctx); err != nil {
+	after, _ := s.SA.Projector.Digest(ctx)
+	if err := s.SA.Projector.Rebuild(ctx); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := s.sa.Projector.Digest(ctx)
+	again, _ := s.SA.Projector.Digest(ctx)
 	if after != again {
 		t.Errorf("digest %s after the first rebuild, %s after the second", after, again)
 	}
@@ -142,16 +143,16 @@ func TestRebuildSwap(t *testing.T) {
 func TestRebuildCommand(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	s.waitApplied(s.enrol("FAM-CLI", "E1001"))
+	s.WaitApplied(s.enrol("FAM-CLI", "E1001"))
 	var out, errOut bytes.Buffer
 	getenv := func(string) string { return "" }
-	code := projector.RebuildCommand(context.Background(), []string{"-url", s.sa.URL(), "-token", "dev-operator", "-interval", "20ms"}, getenv, &out, &errOut)
+	code := projector.RebuildCommand(context.Background(), []string{"-url", s.SA.URL(), "-token", "dev-operator", "-interval", "20ms"}, getenv, &out, &errOut)
 	if code != 0 || !strings.Contains(out.String(), "rebuild done") {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errOut.String())
 	}
 	out.Reset()
 	errOut.Reset()
-	if code := projector.RebuildCommand(context.Background(), []string{"-url", s.sa.URL(), "-token", "dev-coordinator"}, getenv, &out, &errOut); code != 1 ||
+	if code := projector.RebuildCommand(context.Background(), []string{"-url", s.SA.URL(), "-token", "dev-coordinator"}, getenv, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), "403") {
 		t.Errorf("coordinator token: exit %d: %s", code, errOut.String())
 	}
@@ -215,7 +216,7 @@ func publish(t *testing.T, st *eventstore.Store, from, n int) uint64 {
 		dept := events.SOF
 		switch {
 		case i < 5:
-			data = enrolment()
+			data = testenv.Enrolment()
 		case i%7 == 0:
 			data = &events.CaseworkerAssigned{EmployeeID: fmt.Sprintf("E%d", 1000+i%3)}
 		case i%5 == 1:
@@ -242,9 +243,12 @@ func publish(t *testing.T, st *eventstore.Store, from, n int) uint64 {
 	return last
 }
 
+// waitPosition waits until p applied pos. The bound is generous: a
+// projector applying batches of one event, under the race detector on a
+// machine busy with other tests, applies 3000 events in over 20 s.
 func waitPosition(t *testing.T, p *projector.Projector, pos uint64) {
 	t.Helper()
-	checkFor(t, 20*time.Second, func() error {
+	checkFor(t, time.Minute, func() error {
 		if got := p.Position(); got < pos {
 			return fmt.Errorf("at %d, want %d", got, pos)
 		}

@@ -2,12 +2,13 @@ package projector
 
 import (
 	"context"
-	"kk.dk/jobogfamilie/services/internal/process"
 	"log/slog"
 	"os"
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/process"
 )
 
 // Run is the projector process: the projector, the coordinator and admin
@@ -29,6 +30,7 @@ func RunWith(mount func(*Projector, *process.Parts, config.Config) error) func(c
 			p.Start(ctx)
 			p.Register(ps.Ops.Registry)
 			ps.Ops.AddCheck("projector", p.Ready)
+			ps.Guard.Seen(eventstore.FamilyStream, "projector read model", p.Position)
 			p.Mount(ps.Mux)
 			if mount != nil {
 				if err := mount(p, ps, cfg); err != nil {

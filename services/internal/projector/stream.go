@@ -11,6 +11,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // handleStream is GET /v1/families/{familyId}/timeline/stream: Server-Sent
@@ -133,18 +134,7 @@ func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *h
 		if err != nil {
 			return last, err
 		}
-		st, err := m.stmt(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
-			FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence LIMIT 500`)
-		if err != nil {
-			release()
-			return last, err
-		}
-		rows, err := st.QueryContext(ctx, familyID, int64(last))
-		if err != nil {
-			release()
-			return last, err
-		}
-		entries, err := scanEntries(rows)
+		entries, err := m.EntriesAfter(ctx, familyID, last, 500)
 		release()
 		if err != nil {
 			return last, err
@@ -178,7 +168,7 @@ func (p *Projector) stillAllowed(ctx context.Context, pr auth.Principal, familyI
 	return authorize(ctx, m, pr, familyID) == nil
 }
 
-func writeEvent(w http.ResponseWriter, e Entry) error {
+func writeEvent(w http.ResponseWriter, e readmodel.Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // subscriberBuffer is how many batches of entries a timeline stream may
@@ -14,7 +16,7 @@ const subscriberBuffer = 64
 // subscriber is one open timeline stream.
 type subscriber struct {
 	familyID string
-	ch       chan []Entry
+	ch       chan []readmodel.Entry
 	// dropped is closed when the subscriber fell behind or the projector
 	// closed; the stream then ends.
 	dropped chan struct{}
@@ -34,7 +36,7 @@ func newSubscribers() *subscribers {
 }
 
 func (s *subscribers) subscribe(familyID string) *subscriber {
-	sub := &subscriber{familyID: familyID, ch: make(chan []Entry, subscriberBuffer), dropped: make(chan struct{})}
+	sub := &subscriber{familyID: familyID, ch: make(chan []readmodel.Entry, subscriberBuffer), dropped: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.byFam[familyID]
@@ -81,7 +83,7 @@ func (s *subscribers) has(familyID string) bool {
 
 // publish hands each family's new entries to its streams, dropping those
 // whose buffer is full.
-func (s *subscribers) publish(entries map[string][]Entry) {
+func (s *subscribers) publish(entries map[string][]readmodel.Entry) {
 	if len(entries) == 0 {
 		return
 	}

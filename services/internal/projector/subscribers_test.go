@@ -3,6 +3,8 @@ package projector
 import (
 	"testing"
 	"time"
+
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // TestSlowSubscriberDropped: a stream whose client does not read is
@@ -28,7 +30,7 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	}()
 	start := time.Now()
 	for i := range 10 * subscriberBuffer {
-		s.publish(map[string][]Entry{"F1": {{Sequence: uint64(i + 1)}}})
+		s.publish(map[string][]readmodel.Entry{"F1": {{Sequence: uint64(i + 1)}}})
 		if i%subscriberBuffer == 0 {
 			// Let the reading client keep up.
 			for s.has("F1") && len(fast.ch) > 0 {

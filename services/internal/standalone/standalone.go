@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
@@ -26,6 +27,8 @@ import (
 type Standalone struct {
 	Config config.Config
 	Store  *eventstore.Store
+	// Guard checks the streams' integrity.
+	Guard  *eventstore.Guard
 	Ingest *ingest.Service
 	// Projector maintains the read model and serves the coordinator API.
 	Projector *projector.Projector
@@ -35,9 +38,10 @@ type Standalone struct {
 	HTTP  *server.Server
 	Log   *slog.Logger
 
-	cancel context.CancelFunc
-	served chan error
-	once   sync.Once
+	cancel    context.CancelFunc
+	stopGuard func()
+	served    chan error
+	once      sync.Once
 }
 
 // Start opens the store (embedded unless cfg.NATSURL is set), mounts the
@@ -54,18 +58,25 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 	if err != nil {
 		return nil, err
 	}
+	guard, err := eventstore.NewGuard(cfg.GuardOptions("standalone", log))
+	if err != nil {
+		return nil, err
+	}
+	opts.Guard = guard
 	ctx, cancel := context.WithCancel(ctx)
 	store, err := eventstore.Open(ctx, opts)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	s := &Standalone{Config: cfg, Store: store, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	s := &Standalone{Config: cfg, Store: store, Guard: guard, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	guard.Seen(eventstore.AccessLogStream, "access log entries acknowledged", func() uint64 { return accesslog.Acknowledged(store.JS) })
 	s.Ingest, err = ingest.New(ctx, store, authn, events.Departments, log)
 	if err != nil {
 		s.abort()
 		return nil, err
 	}
+	s.Ingest.Guard(guard)
 	s.Projector, err = projector.New(ctx, projector.Options{
 		DataDir: cfg.DataDir, NC: store.NC, JS: store.JS, Auth: authn, Log: log.With("component", "projector"),
 	})
@@ -74,6 +85,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 		return nil, err
 	}
 	s.Projector.Start(ctx)
+	guard.Seen(eventstore.FamilyStream, "projector read model", s.Projector.Position)
 	s.Audit, err = audit.New(audit.Options{
 		NC: store.NC, JS: store.JS, View: s.Projector.AuditView(), Auth: authn,
 		Log: log.With("component", "audit"), DataDir: cfg.DataDir,
@@ -89,6 +101,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 	ops.AddCheck("eventstore", store.Ready)
 	ops.AddCheck("ingest-index", s.Ingest.Ready)
 	ops.AddCheck("projector", s.Projector.Ready)
+	guard.Register(ops.Registry)
+	ops.AddCheck("store-integrity", guard.Ready)
+	s.stopGuard = guard.Start(ctx, store.JS)
 	mux := http.NewServeMux()
 	ops.Mount(mux)
 	s.Ingest.Mount(mux)
@@ -109,6 +124,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 
 func (s *Standalone) abort() {
 	s.cancel()
+	if s.stopGuard != nil {
+		s.stopGuard()
+	}
 	if s.Projector != nil {
 		_ = s.Projector.Close()
 	}
@@ -124,6 +142,7 @@ func (s *Standalone) Wait() error {
 	err := <-s.served
 	s.once.Do(func() {
 		s.cancel()
+		s.stopGuard()
 		// The projector stops before the store it reads from closes.
 		if perr := s.Projector.Close(); perr != nil && err == nil {
 			err = perr

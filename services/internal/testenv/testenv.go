@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
@@ -114,4 +115,88 @@ func Start(t testing.TB, cfg config.Config) *standalone.Standalone {
 	t.Cleanup(func() { _ = sa.Stop() })
 	WaitReady(t, sa.URL())
 	return sa
+}
+
+// System is a running standalone (ingest, projector and the audit API on
+// one mux over real HTTP, with an embedded NATS), driven as its clients
+// drive it.
+type System struct {
+	T  testing.TB
+	SA *standalone.Standalone
+}
+
+// StartSystem starts a standalone with Config(t, mutate...) until the test
+// ends.
+func StartSystem(t testing.TB, mutate ...func(*config.Config)) *System {
+	t.Helper()
+	return &System{T: t, SA: Start(t, Config(t, mutate...))}
+}
+
+// Do sends one request to the standalone.
+func (s *System) Do(method, path, token string, body []byte, hdr map[string]string) Reply {
+	s.T.Helper()
+	return Do(s.T, s.SA.URL(), method, path, token, body, hdr)
+}
+
+// Get sends a GET to the standalone.
+func (s *System) Get(path, token string, hdr map[string]string) Reply {
+	s.T.Helper()
+	return s.Do("GET", path, token, nil, hdr)
+}
+
+// Posted is an event as its department sent it, with the stream position
+// ingest stored it at.
+type Posted struct {
+	ID       string
+	Sequence uint64
+	JSON     []byte
+}
+
+// Post builds one event and sends it through the real ingest API.
+func (s *System) Post(dept events.Department, fam string, data events.Payload, opts ...events.BuildOption) Posted {
+	s.T.Helper()
+	ce, err := events.Build(dept, fam, data, opts...)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	b, err := events.Marshal(ce)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return s.PostRaw(dept, b)
+}
+
+// PostRaw sends one structured CloudEvent through the real ingest API; it
+// must be stored (201).
+func (s *System) PostRaw(dept events.Department, b []byte) Posted {
+	s.T.Helper()
+	r := s.Do("POST", "/departments/"+string(dept)+"/v1/events", "dev-"+string(dept), b,
+		map[string]string{"Content-Type": "application/cloudevents+json"})
+	if r.Status != 201 {
+		s.T.Fatalf("POST %s: %d %s", dept, r.Status, r.Raw)
+	}
+	var id struct{ ID string }
+	_ = json.Unmarshal(b, &id)
+	return Posted{ID: id.ID, Sequence: uint64(r.Body["position"].(float64)), JSON: b}
+}
+
+// WaitApplied waits until the projector applied position pos.
+func (s *System) WaitApplied(pos uint64) {
+	s.T.Helper()
+	CheckFor(s.T, 15*time.Second, func() error {
+		if got := s.SA.Projector.Position(); got < pos {
+			return fmt.Errorf("projector at %d, want %d", got, pos)
+		}
+		return nil
+	})
+}
+
+// Enrolment is a family.enrolled payload of a parent and a child.
+func Enrolment() *events.FamilyEnrolled {
+	return &events.FamilyEnrolled{
+		Members:        []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+		CourseStart:    "2024-01-15",
+		ChildCaseIDs:   []string{"CASE1"},
+		ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // PageSize is the number of timeline entries a page shows.
@@ -33,9 +34,10 @@ var Purposes = []string{
 const otherPurpose = "Andet"
 
 // checkPurpose validates a purpose exactly as the API validates X-Purpose
-// (accesslog.Purpose): the one place the app checks a purpose.
+// (accesslog.Purpose): the one place the app checks a purpose. The query
+// strings of the app's reads are checked by Projector.ReadFamily.
 func checkPurpose(s string) (string, error) {
-	return accesslog.Purpose(&http.Request{Header: http.Header{accesslog.HeaderPurpose: {s}}})
+	return accesslog.Purpose(&http.Request{URL: &url.URL{}, Header: http.Header{accesslog.HeaderPurpose: {s}}})
 }
 
 // composePurpose makes the logged purpose from the form's choice and text.
@@ -166,7 +168,7 @@ type entryView struct {
 	New      bool
 }
 
-func viewEntry(e projector.Entry, seenSeq uint64, seen bool) entryView {
+func viewEntry(e readmodel.Entry, seenSeq uint64, seen bool) entryView {
 	v := entryView{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department), Time: e.Time,
 		New: seen && e.Sequence > seenSeq}
 	if e.RecordedAt.Sub(e.Time) > time.Hour {
@@ -270,23 +272,23 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, ss, http.StatusBadRequest, "Datoen i filteret er ikke gyldig (brug ÅÅÅÅ-MM-DD).")
 		return
 	}
-	tq, err := projector.ParseTimeline(fam, vals)
+	tq, err := readmodel.ParseTimeline(fam, vals)
 	if err != nil {
 		a.errorPage(w, r, ss, http.StatusBadRequest, "Filteret eller siden i tidslinjen er ikke gyldig. Nulstil filteret og prøv igen.")
 		return
 	}
-	unfiltered, _ := projector.ParseTimeline(fam, url.Values{})
+	unfiltered, _ := readmodel.ParseTimeline(fam, url.Values{})
 	// Goal history and absence periods: the latest historyLimit of each,
 	// so that the page's cost does not grow with the family's history; the
 	// timeline's type filter shows older ones.
-	goalQ, _ := projector.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"goal.set,goal.progressed,goal.closed"}})
-	absQ, _ := projector.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"schoolabsence.noted"}})
+	goalQ, _ := readmodel.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"goal.set,goal.progressed,goal.closed"}})
+	absQ, _ := readmodel.ParseTimeline(fam, url.Values{"limit": {itoa(historyLimit)}, "type": {"schoolabsence.noted"}})
 
 	var (
 		ov                     family.Overview
-		page                   projector.TimelinePage
+		page                   readmodel.TimelinePage
 		shown, total           int
-		goalEntries, absentees []projector.Entry
+		goalEntries, absentees []readmodel.Entry
 		lastSeq                uint64
 	)
 	err = a.opts.Projector.ReadFamily(r, ss.principal, fam, purpose, func(fr *projector.FamilyRead) error {
@@ -365,7 +367,7 @@ const historyLimit = 500
 
 // latest reads the query's one page, newest first, and returns it in
 // time order.
-func latest(fr *projector.FamilyRead, tq projector.TimelineQuery) ([]projector.Entry, error) {
+func latest(fr *projector.FamilyRead, tq readmodel.TimelineQuery) ([]readmodel.Entry, error) {
 	p, err := fr.Timeline(tq)
 	if err != nil {
 		return nil, err
@@ -383,7 +385,7 @@ type goalData struct {
 
 // goalsOf groups Familiens Plan by domain, each goal with its history
 // (linked to its timeline entries).
-func goalsOf(ov family.Overview, entries []projector.Entry, base string, now time.Time) []goalDomain {
+func goalsOf(ov family.Overview, entries []readmodel.Entry, base string, now time.Time) []goalDomain {
 	history := map[string][]goalStep{}
 	for _, e := range entries {
 		var d goalData

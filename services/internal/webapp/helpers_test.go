@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
@@ -46,9 +47,9 @@ type env struct {
 	app   string // base URL of the app with the test clock
 }
 
-func start(t *testing.T, secure bool) *env {
+func start(t *testing.T, secure bool, mutate ...func(*config.Config)) *env {
 	t.Helper()
-	sa := testenv.Start(t, testenv.Config(t))
+	sa := testenv.Start(t, testenv.Config(t, mutate...))
 	c := &clock{t: time.Now()}
 	a, err := webapp.New(webapp.Options{Projector: sa.Projector, Auth: sa.Auth, NC: sa.Store.NC, JS: sa.Store.JS,
 		SecureCookie: secure, Now: c.Now, Log: testenv.QuietLog()})

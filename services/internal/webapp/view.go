@@ -15,7 +15,7 @@ import (
 	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // copenhagen is the time zone every time is shown in.
@@ -169,7 +169,7 @@ type absenceData struct {
 
 // absenceOf groups schoolabsence.noted entries (in time order) by child
 // and period; a period noted again replaces the earlier figures.
-func absenceOf(entries []projector.Entry) []childAbsence {
+func absenceOf(entries []readmodel.Entry) []childAbsence {
 	byChild := map[string]map[string]absencePeriod{}
 	for _, e := range entries {
 		var d absenceData

@@ -228,6 +228,11 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 		if v.Text == "" {
 			v.Text = "Adressen findes ikke i Job og Familie. Gå til forsiden og find familien der."
 		}
+	case http.StatusUnprocessableEntity:
+		v.Heading = "Forespørgslen blev afvist"
+		if v.Text == "" {
+			v.Text = "Adressen indeholder noget, der ligner et CPR-nummer, eller et kontroltegn. Adressen gemmes i adgangsloggen og må ikke indeholde det. Fjern det, og prøv igen."
+		}
 	case http.StatusServiceUnavailable:
 		v.Heading = "Systemet kan ikke vise data lige nu"
 		if v.Text == "" {

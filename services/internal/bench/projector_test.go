@@ -1,4 +1,4 @@
-package projector_test
+package bench_test
 
 import (
 	"bytes"
@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/bench"
 )
 
-// TestBenchSmall runs `projector bench` at a small size against the real
+// TestBenchSmall runs `jfbench projector` at a small size against the real
 // projector binary and checks that it measures what docs/PERFORMANCE.md
 // says: every figure is printed, and the catch-up's ratios are to the
 // right rates (the limit is the lower of the raw fetch and the raw insert
@@ -27,11 +27,11 @@ func TestBenchSmall(t *testing.T) {
 		t.Fatalf("building the projector: %v\n%s", err, out)
 	}
 	var out bytes.Buffer
-	o := projector.BenchOptions{Events: 3000, Families: 30, BigFamily: 300, Queries: 5, Writes: 2,
+	o := bench.ProjectorOptions{Events: 3000, Families: 30, BigFamily: 300, Queries: 5, Writes: 2,
 		Projector: bin, Dir: filepath.Join(dir, "bench"), Out: &out}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := projector.Bench(ctx, o); err != nil {
+	if err := bench.Projector(ctx, o); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()

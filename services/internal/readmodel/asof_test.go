@@ -1,4 +1,4 @@
-package projector
+package readmodel
 
 import (
 	"bytes"
@@ -16,20 +16,20 @@ import (
 	"kk.dk/jobogfamilie/events/family"
 )
 
-// modelSource serves one open model to an AuditView.
-type modelSource struct{ m *readModel }
+// modelSource serves one open model to a View.
+type modelSource struct{ m *Model }
 
-func (s modelSource) acquire() (*readModel, func(), error)  { return s.m, func() {}, nil }
-func (s modelSource) lockApply() func()                     { return func() {} }
-func (s modelSource) setApplied(uint64)                     {}
+func (s modelSource) Acquire() (*Model, func(), error)      { return s.m, func() {}, nil }
+func (s modelSource) LockApply() func()                     { return func() {} }
+func (s modelSource) SetApplied(uint64)                     {}
 func (s modelSource) Position() uint64                      { return s.m.consistent }
 func (s modelSource) WaitFor(context.Context, uint64) error { return nil }
-func (s modelSource) view() *AuditView                      { return &AuditView{src: s} }
+func (s modelSource) view() *View                           { return &View{src: s} }
 
 // referenceAsOf is the as-of view the plain way: every row read, decoded
 // with storedEnvelope and folded in stream order, the entries sorted by
 // (time, sequence).
-func referenceAsOf(t *testing.T, m *readModel, fam string, at time.Time) AsOfView {
+func referenceAsOf(t *testing.T, m *Model, fam string, at time.Time) AsOfView {
 	t.Helper()
 	rows, err := m.rdb.Query(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
 		FROM timeline WHERE family_id = ? ORDER BY sequence`, fam)
@@ -74,11 +74,11 @@ func referenceAsOf(t *testing.T, m *readModel, fam string, at time.Time) AsOfVie
 func TestAsOfMatchesReference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := openModel(ctx, filepath.Join(t.TempDir(), modelName(1)))
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.close()
+	defer m.Close()
 
 	payloads := []events.Payload{
 		&events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
@@ -249,11 +249,11 @@ func FuzzAppendString(f *testing.F) {
 // memory map (dsn).
 func TestReadersMapTheModel(t *testing.T) {
 	t.Parallel()
-	m, err := openModel(context.Background(), filepath.Join(t.TempDir(), modelName(1)))
+	m, err := Open(context.Background(), filepath.Join(t.TempDir(), ModelName(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.close()
+	defer m.Close()
 	var size int64
 	if err := m.rdb.QueryRow(`PRAGMA mmap_size`).Scan(&size); err != nil || size <= 0 {
 		t.Fatalf("mmap_size %d %v", size, err)
@@ -282,7 +282,7 @@ func TestTimelinePageJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := page.appendJSON(nil); string(got) != string(want)+"\n" {
+		if got := page.AppendJSON(nil); string(got) != string(want)+"\n" {
 			t.Errorf("page %+v:\n got %s\nwant %s", page, got, want)
 		}
 	}
@@ -294,7 +294,7 @@ func TestTimelinePageJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var a, b any
-	if err := json.Unmarshal(page.appendJSON(nil), &a); err != nil {
+	if err := json.Unmarshal(page.AppendJSON(nil), &a); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(want, &b); err != nil {

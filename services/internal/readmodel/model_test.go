@@ -1,7 +1,8 @@
-package projector
+package readmodel
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,13 +13,13 @@ import (
 func TestMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), modelName(1))
+	path := filepath.Join(t.TempDir(), ModelName(1))
 	versions := func() []int {
-		m, err := openModel(ctx, path)
+		m, err := Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer m.close()
+		defer m.Close()
 		rows, err := m.rdb.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 		if err != nil {
 			t.Fatal(err)
@@ -43,15 +44,15 @@ func TestMigrations(t *testing.T) {
 	if again := versions(); len(again) != len(first) {
 		t.Fatalf("second open: %v", again)
 	}
-	m, err := openModel(ctx, path)
+	m, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.w.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, SchemaVersion+1); err != nil {
 		t.Fatal(err)
 	}
-	m.close()
-	if _, err := openModel(ctx, path); err == nil || !strings.Contains(err.Error(), "newer") {
+	m.Close()
+	if _, err := Open(ctx, path); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("newer schema opened: %v", err)
 	}
 }
@@ -61,21 +62,21 @@ func TestMigrations(t *testing.T) {
 func TestModelFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if n, err := currentModel(dir); err != nil || n != 1 {
+	if n, err := Current(dir); err != nil || n != 1 {
 		t.Fatalf("no CURRENT: %d %v", n, err)
 	}
-	if err := setCurrent(dir, 7); err != nil {
+	if err := SetCurrent(dir, 7); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := currentModel(dir); err != nil || n != 7 {
+	if n, err := Current(dir); err != nil || n != 7 {
 		t.Fatalf("CURRENT: %d %v", n, err)
 	}
 	for _, f := range []string{"readmodel-6.db", "readmodel-6.db-wal", "readmodel-7.db", "readmodel-8.db-shm", "other.db"} {
-		if err := writeFile(filepath.Join(dir, f)); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := removeStale(dir, 7); err != nil {
+	if err := RemoveStale(dir, 7); err != nil {
 		t.Fatal(err)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, "*"))

@@ -1,4 +1,4 @@
-package projector
+package readmodel
 
 import (
 	"context"
@@ -16,10 +16,10 @@ import (
 	"kk.dk/jobogfamilie/events/family"
 )
 
-// message is one stream message as the projector reads it, decoded once:
+// Message is one stream message as the read model reads it, decoded once:
 // either a valid catalog event with its title, or the reason it is
 // quarantined.
-type message struct {
+type Message struct {
 	seq      uint64
 	subject  string
 	recorded time.Time
@@ -37,6 +37,16 @@ type message struct {
 	msg     jetstream.Msg // nil for messages not read from a consumer
 }
 
+// Seq is the message's stream sequence.
+func (m *Message) Seq() uint64 { return m.seq }
+
+// Pending is how many messages the server had not yet delivered when it
+// sent this one; 0 means a batch can end here.
+func (m *Message) Pending() uint64 { return m.pending }
+
+// Ack acknowledges the message (with AckAll, every message before it too).
+func (m *Message) Ack() error { return m.msg.Ack() }
+
 // maxReason bounds a quarantine reason; the whole message is kept in raw.
 const maxReason = 2000
 
@@ -44,7 +54,7 @@ const maxReason = 2000
 // (events.ParseStructured, then events.Decode's validation), and checks that the subject it
 // is stored under agrees with the event: family, department and type. It
 // never fails: what is not a valid catalog event is marked for quarantine.
-func (m *message) decode() {
+func (m *Message) decode() {
 	m.reason = check(m)
 	if len(m.reason) > maxReason {
 		m.reason = m.reason[:maxReason]
@@ -58,7 +68,7 @@ func (m *message) decode() {
 	}
 }
 
-func check(m *message) string {
+func check(m *Message) string {
 	// Judged as every reader of the stream judges it (events.DecodeStored),
 	// with "now" being when the stream recorded the message, so that a
 	// replay next year decides exactly as the live projector did.
@@ -70,20 +80,8 @@ func check(m *message) string {
 	return ""
 }
 
-// Entry is one timeline entry as the coordinator API serves it.
-type Entry struct {
-	ID         string          `json:"id"`
-	Sequence   uint64          `json:"sequence"`
-	Time       time.Time       `json:"time"`
-	RecordedAt time.Time       `json:"recordedAt"`
-	Department string          `json:"department"`
-	Type       string          `json:"type"`
-	Title      string          `json:"title"`
-	Data       json.RawMessage `json:"data"`
-	Actor      string          `json:"actor"`
-}
-
-func entryOf(m *message) Entry {
+// entryOf is the timeline entry of a valid event.
+func entryOf(m *Message) Entry {
 	return Entry{
 		ID:         m.env.ID(),
 		Sequence:   m.seq,
@@ -108,36 +106,36 @@ func rowContext(ctx context.Context) context.Context { return context.WithoutCan
 // checkpoint. The stream denies deletes, so sequences are consecutive; a
 // gap means the consumer is out of step (e.g. redeliveries pending) and must
 // be positioned again from the checkpoint.
-var errGap = errors.New("projector: gap in the stream sequence")
+var errGap = errors.New("readmodel: gap in the stream sequence")
 
-// batchResult is what one committed batch did.
-type batchResult struct {
-	events, quarantined int
-	// last is the model's checkpoint after the batch; consistent the
+// BatchResult is what one committed batch did.
+type BatchResult struct {
+	Events, Quarantined int
+	// Last is the model's checkpoint after the batch; Consistent the
 	// position up to which overviews and access agree with it.
-	last, consistent uint64
-	// entries are the new timeline entries per family, for live
-	// subscribers; only filled for families wants reports true.
-	entries map[string][]Entry
+	Last, Consistent uint64
+	// Entries are the new timeline entries per family, for live
+	// subscribers; only filled for families Wants reports true.
+	Entries map[string][]Entry
 }
 
-// applyOptions vary between the live consumer and a rebuild.
-type applyOptions struct {
-	// allowGap accepts a first message after a gap: the first message a
+// ApplyOptions vary between the live consumer and a rebuild.
+type ApplyOptions struct {
+	// AllowGap accepts a first message after a gap: the first message a
 	// freshly positioned consumer delivers is the first that exists after
 	// the checkpoint.
-	allowGap bool
-	// flush writes the overview and access rows of every family changed
+	AllowGap bool
+	// Flush writes the overview and access rows of every family changed
 	// since the last flush in the same transaction, which makes the model
 	// consistent up to its checkpoint.
-	flush bool
-	// beforeCommit and afterCommit are test hooks (see hooks); an error
-	// stops the batch there.
-	beforeCommit, afterCommit func(last uint64) error
-	// wants reports whether entries of a family should be returned.
-	wants func(familyID string) bool
+	Flush bool
+	// BeforeCommit and AfterCommit are the projector's test hooks; an
+	// error stops the batch there.
+	BeforeCommit, AfterCommit func(last uint64) error
+	// Wants reports whether entries of a family should be returned.
+	Wants func(familyID string) bool
 	// prepared are rows of dirty families computed ahead of the flush
-	// (see endBulk); the flush computes the others.
+	// (see EndBulk); the flush computes the others.
 	prepared map[string]familyRow
 }
 
@@ -149,7 +147,7 @@ type dirtyFamily struct {
 	force  bool     // rewrite access whatever before says (after a repair)
 }
 
-// apply applies a batch to the model in one transaction that also stores
+// Apply applies a batch to the model in one transaction that also stores
 // the checkpoint. Messages at or below the checkpoint are skipped, so a
 // batch delivered again after a crash changes nothing.
 //
@@ -166,17 +164,17 @@ type dirtyFamily struct {
 // On any error the transaction is rolled back and the in-memory states are
 // dropped, to be folded again from the stored rows: memory never runs
 // ahead of the file.
-func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) (res batchResult, err error) {
+func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res BatchResult, err error) {
 	cp := m.checkpoint
-	res.last, res.consistent = cp, m.consistent
+	res.Last, res.Consistent = cp, m.consistent
 	news := len(batch) > 0 && batch[len(batch)-1].seq > cp
-	flush := o.flush && (len(m.dirty) > 0 || m.repair || m.consistent < cp)
+	flush := o.Flush && (len(m.dirty) > 0 || m.repair || m.consistent < cp)
 	if !news && !flush {
 		return res, nil
 	}
 	if m.repair && m.bulk {
 		// Refolding needs the family index.
-		if err := m.setBulk(ctx, false); err != nil {
+		if err := m.SetBulk(ctx, false); err != nil {
 			return res, err
 		}
 	}
@@ -203,7 +201,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	stmt := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
 	insTimeline, insQuarantine := stmt(m.insTimeline), stmt(m.insQuarantine)
 	rowCtx := rowContext(ctx)
-	fresh, last, err := after(batch, cp, o.allowGap)
+	fresh, last, err := after(batch, cp, o.AllowGap)
 	if err != nil {
 		return res, err
 	}
@@ -214,11 +212,11 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	if err := m.foldEvents(ctx, tx, fresh); err != nil {
 		return res, err
 	}
-	if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.wants, &res); err != nil {
+	if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.Wants, &res); err != nil {
 		return res, err
 	}
 	consistent := m.consistent
-	if o.flush {
+	if o.Flush {
 		if err := m.flush(ctx, tx, o.prepared); err != nil {
 			return res, err
 		}
@@ -227,8 +225,8 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	if _, err := stmt(m.setCheckpoint).ExecContext(ctx, int64(cp), int64(consistent)); err != nil {
 		return res, fmt.Errorf("checkpoint: %w", err)
 	}
-	if o.beforeCommit != nil {
-		if err := o.beforeCommit(cp); err != nil {
+	if o.BeforeCommit != nil {
+		if err := o.BeforeCommit(cp); err != nil {
 			return res, err
 		}
 	}
@@ -237,12 +235,12 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 	}
 	committed = true
 	m.checkpoint, m.consistent, m.repair = cp, consistent, false
-	if o.flush {
+	if o.Flush {
 		m.dirty = map[string]*dirtyFamily{}
 	}
-	res.last, res.consistent = cp, consistent
-	if o.afterCommit != nil {
-		if err := o.afterCommit(cp); err != nil {
+	res.Last, res.Consistent = cp, consistent
+	if o.AfterCommit != nil {
+		if err := o.AfterCommit(cp); err != nil {
 			return res, err
 		}
 	}
@@ -252,7 +250,7 @@ func (m *readModel) apply(ctx context.Context, batch []message, o applyOptions) 
 // after returns the messages of batch after the checkpoint cp and the
 // sequence of the last one. They must follow cp without a gap (but for the
 // first, with allowGap): a gap fails the batch before anything is written.
-func after(batch []message, cp uint64, allowGap bool) ([]message, uint64, error) {
+func after(batch []Message, cp uint64, allowGap bool) ([]Message, uint64, error) {
 	lo := 0
 	for lo < len(batch) && batch[lo].seq <= cp {
 		lo++
@@ -270,7 +268,7 @@ func after(batch []message, cp uint64, allowGap bool) ([]message, uint64, error)
 
 // foldEvents applies the valid events of msgs to their families' states,
 // in order, and marks the families dirty.
-func (m *readModel) foldEvents(ctx context.Context, tx *sql.Tx, msgs []message) error {
+func (m *Model) foldEvents(ctx context.Context, tx *sql.Tx, msgs []Message) error {
 	for i := range msgs {
 		msg := &msgs[i]
 		if msg.reason != "" {
@@ -295,25 +293,25 @@ func (m *readModel) foldEvents(ctx context.Context, tx *sql.Tx, msgs []message) 
 // writeRows inserts the timeline row of every valid event of msgs and the
 // quarantine row of every other message, and collects the entries of the
 // families wants asks for. It touches no family state.
-func (m *readModel) writeRows(ctx context.Context, insTimeline, insQuarantine *sql.Stmt, msgs []message, wants func(string) bool, res *batchResult) error {
+func (m *Model) writeRows(ctx context.Context, insTimeline, insQuarantine *sql.Stmt, msgs []Message, wants func(string) bool, res *BatchResult) error {
 	for i := range msgs {
 		msg := &msgs[i]
 		if msg.reason != "" {
 			if _, err := insQuarantine.ExecContext(ctx, int64(msg.seq), msg.subject, msg.reason, msg.raw, msg.recorded.UnixNano()); err != nil {
 				return fmt.Errorf("quarantine %d: %w", msg.seq, err)
 			}
-			res.quarantined++
+			res.Quarantined++
 			continue
 		}
 		if _, err := insTimeline.ExecContext(ctx, msg.row...); err != nil {
 			return fmt.Errorf("timeline %d: %w", msg.seq, err)
 		}
-		res.events++
+		res.Events++
 		if id := msg.env.FamilyID; wants != nil && wants(id) {
-			if res.entries == nil {
-				res.entries = map[string][]Entry{}
+			if res.Entries == nil {
+				res.Entries = map[string][]Entry{}
 			}
-			res.entries[id] = append(res.entries[id], entryOf(msg))
+			res.Entries[id] = append(res.Entries[id], entryOf(msg))
 		}
 	}
 	return nil
@@ -322,7 +320,7 @@ func (m *readModel) writeRows(ctx context.Context, insTimeline, insQuarantine *s
 // markRepair starts over from the file: the in-memory states are dropped
 // and every family with timeline rows after the consistent position is
 // marked dirty, to be refolded from its rows and written at the next flush.
-func (m *readModel) markRepair(ctx context.Context, tx *sql.Tx) error {
+func (m *Model) markRepair(ctx context.Context, tx *sql.Tx) error {
 	m.states = map[string]*family.State{}
 	m.dirty = map[string]*dirtyFamily{}
 	rows, err := tx.QueryContext(ctx, `SELECT family_id, max(sequence) FROM timeline WHERE sequence > ? GROUP BY family_id`, int64(m.consistent))
@@ -363,7 +361,7 @@ func familyRowOf(id string, st *family.State) (familyRow, error) {
 // prepareFlush computes the rows of the dirty families whose states are in
 // memory, for a flush with nothing applied in between. It only reads
 // states, so that it may run while the applier does other work.
-func (m *readModel) prepareFlush() map[string]familyRow {
+func (m *Model) prepareFlush() map[string]familyRow {
 	rows := make(map[string]familyRow, len(m.dirty))
 	for id := range m.dirty {
 		if st, ok := m.states[id]; ok {
@@ -377,7 +375,7 @@ func (m *readModel) prepareFlush() map[string]familyRow {
 
 // flush writes the overview, status and access rows of the dirty families,
 // taking those in prepared as they are.
-func (m *readModel) flush(ctx context.Context, tx *sql.Tx, prepared map[string]familyRow) error {
+func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]familyRow) error {
 	if len(m.dirty) == 0 {
 		return nil
 	}
@@ -420,7 +418,7 @@ func (m *readModel) flush(ctx context.Context, tx *sql.Tx, prepared map[string]f
 // are exactly what the live fold applied, so the refolded state is the
 // state the live fold had. The cost is one indexed scan per family per
 // process lifetime, and none at all while the model is complete.
-func (m *readModel) state(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
+func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
 	if st, ok := m.states[id]; ok {
 		return st, nil
 	}
@@ -435,7 +433,7 @@ func (m *readModel) state(ctx context.Context, tx *sql.Tx, id string) (*family.S
 }
 
 // fold applies the family's stored rows to st.
-func (m *readModel) fold(ctx context.Context, q *sql.Stmt, id string, st *family.State) error {
+func (m *Model) fold(ctx context.Context, q *sql.Stmt, id string, st *family.State) error {
 	rows, err := q.QueryContext(ctx, id)
 	if err != nil {
 		return err

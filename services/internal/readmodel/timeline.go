@@ -1,11 +1,9 @@
-package projector
+package readmodel
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -22,8 +20,8 @@ const (
 	MaxLimit     = 500
 )
 
-// timelineQuery is one page request of a family's timeline.
-type timelineQuery struct {
+// TimelineQuery is one page request of a family's timeline.
+type TimelineQuery struct {
 	familyID    string
 	desc        bool
 	limit       int
@@ -75,10 +73,10 @@ func decodeCursor(s string) (cursor, bool) {
 
 var timelineParams = []string{"order", "limit", "cursor", "from", "to", "department", "type"}
 
-// parseTimeline reads and checks the query parameters; every mistake is a
+// ParseTimeline reads and checks the query parameters; every mistake is a
 // 400 that says which parameter is wrong.
-func parseTimeline(familyID string, q url.Values) (timelineQuery, error) {
-	bad := func(detail string) (timelineQuery, error) { return timelineQuery{}, problem.BadRequest(detail) }
+func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
+	bad := func(detail string) (TimelineQuery, error) { return TimelineQuery{}, problem.BadRequest(detail) }
 	for k, vs := range q {
 		if !slices.Contains(timelineParams, k) {
 			return bad("unknown query parameter " + strconv.Quote(k) + "; the timeline takes " + strings.Join(timelineParams, ", "))
@@ -87,7 +85,7 @@ func parseTimeline(familyID string, q url.Values) (timelineQuery, error) {
 			return bad("query parameter " + strconv.Quote(k) + " given more than once; separate several values with commas")
 		}
 	}
-	tq := timelineQuery{familyID: familyID, desc: true, limit: DefaultLimit}
+	tq := TimelineQuery{familyID: familyID, desc: true, limit: DefaultLimit}
 	switch o := q.Get("order"); o {
 	case "", "desc":
 	case "asc":
@@ -104,10 +102,10 @@ func parseTimeline(familyID string, q url.Values) (timelineQuery, error) {
 	}
 	var err error
 	if tq.from, err = timeParam(q, "from"); err != nil {
-		return timelineQuery{}, err
+		return TimelineQuery{}, err
 	}
 	if tq.to, err = timeParam(q, "to"); err != nil {
-		return timelineQuery{}, err
+		return TimelineQuery{}, err
 	}
 	if tq.from != nil && tq.to != nil && *tq.from >= *tq.to {
 		return bad("from must lie before to")
@@ -182,7 +180,7 @@ func timeParam(q url.Values, name string) (*int64, error) {
 	return &ns, nil
 }
 
-func (tq timelineQuery) order() string {
+func (tq TimelineQuery) order() string {
 	if tq.desc {
 		return "desc"
 	}
@@ -191,7 +189,7 @@ func (tq timelineQuery) order() string {
 
 // sql builds the page query: one family, the filters, keyset pagination on
 // (time_ns, sequence), which the index timeline_family_time serves.
-func (tq timelineQuery) sql() (string, []any) {
+func (tq TimelineQuery) sql() (string, []any) {
 	var b strings.Builder
 	args := []any{tq.familyID}
 	b.WriteString(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE family_id = ?`)
@@ -227,6 +225,17 @@ func (tq timelineQuery) sql() (string, []any) {
 	return b.String(), args
 }
 
+// FamilyID is the family the query reads.
+func (tq TimelineQuery) FamilyID() string { return tq.familyID }
+
+// Limit is the page size.
+func (tq TimelineQuery) Limit() int { return tq.limit }
+
+// Filtered reports whether the query filters by department, type or time.
+func (tq TimelineQuery) Filtered() bool {
+	return tq.from != nil || tq.to != nil || len(tq.departments) > 0 || len(tq.types) > 0
+}
+
 // TimelinePage is the body of GET /v1/families/{familyId}/timeline.
 type TimelinePage struct {
 	FamilyID   string  `json:"familyId"`
@@ -234,18 +243,11 @@ type TimelinePage struct {
 	NextCursor *string `json:"nextCursor"`
 }
 
-// page runs the query; nextCursor is set when more entries follow.
-func (tq timelineQuery) page(ctx context.Context, m *readModel) (TimelinePage, error) {
+// Timeline reads one page of a family's timeline; NextCursor is set when
+// more entries follow.
+func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
 	query, args := tq.sql()
-	st, err := m.stmt(ctx, query)
-	if err != nil {
-		return TimelinePage{}, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return TimelinePage{}, err
-	}
-	entries, err := scanEntries(rows)
+	entries, err := m.entries(ctx, query, args...)
 	if err != nil {
 		return TimelinePage{}, err
 	}
@@ -261,39 +263,24 @@ func (tq timelineQuery) page(ctx context.Context, m *readModel) (TimelinePage, e
 	return out, nil
 }
 
-func scanEntries(rows *sql.Rows) ([]Entry, error) { return scanEntriesFunc(rows, nil) }
-
-// handleTimeline serves one page of a family's timeline.
-func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
-	pr, why, err := p.openRead(w, r)
-	if err != nil {
-		return err
-	}
-	familyID := r.PathValue("familyId")
-	tq, err := ParseTimeline(familyID, r.URL.Query())
-	if err != nil {
-		return err
-	}
-	var page TimelinePage
-	err = p.ReadFamily(r, pr, familyID, why, func(fr *FamilyRead) (err error) {
-		page, err = fr.Timeline(tq)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(page.appendJSON(nil))
-	return nil
+// TimelineCount is how many entries the query's filters keep, on all its
+// pages.
+func (m *Model) TimelineCount(ctx context.Context, tq TimelineQuery) (int, error) {
+	tq.after, tq.limit = nil, 0
+	query, args := tq.sql()
+	// The page query ends in ORDER BY … LIMIT ?; count its rows instead,
+	// with no limit (-1).
+	args[len(args)-1] = -1
+	var n int
+	err := m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+query+`)`, args...).Scan(&n)
+	return n, err
 }
 
-// appendJSON appends the page as json.Marshal writes it, and a newline as
+// AppendJSON appends the page as json.Marshal writes it, and a newline as
 // writeJSON does. The entries' data is stored compact and valid, so it is
 // copied as stored rather than checked and compacted again (json.Marshal
 // would also escape <, > and & in it: the same JSON value).
-func (tp *TimelinePage) appendJSON(dst []byte) []byte {
+func (tp *TimelinePage) AppendJSON(dst []byte) []byte {
 	size := 64 + len(tp.FamilyID)
 	for i := range tp.Entries {
 		size += entryJSONSize(&tp.Entries[i])

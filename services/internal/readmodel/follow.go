@@ -1,4 +1,4 @@
-package projector
+package readmodel
 
 // A Follower is a read model of its own for `audit serve`: the projector's
 // decode and apply code fed by an ordered consumer. It needs nothing of
@@ -38,7 +38,7 @@ type FollowerOptions struct {
 // Follower keeps a read model up to date with FAMILY_EVENTS.
 type Follower struct {
 	o FollowerOptions
-	m *readModel
+	m *Model
 
 	applyMu sync.Mutex
 	applied eventstore.Position
@@ -56,7 +56,7 @@ type Follower struct {
 // follows the stream in the background until Close.
 func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	if o.JS == nil {
-		return nil, errors.New("projector: follower: no event store connection")
+		return nil, errors.New("readmodel: follower: no event store connection")
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -65,9 +65,9 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 		o.BatchSize = DefaultBatchSize
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("projector: follower: %w", err)
+		return nil, fmt.Errorf("readmodel: follower: %w", err)
 	}
-	m, err := openModel(ctx, filepath.Join(o.Dir, FollowerFile))
+	m, err := Open(ctx, filepath.Join(o.Dir, FollowerFile))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (f *Follower) Close() error {
 		<-f.done
 		f.applyMu.Lock()
 		defer f.applyMu.Unlock()
-		_ = f.m.retire(false)
+		_ = f.m.Retire(false)
 	})
 	return nil
 }
@@ -107,8 +107,8 @@ func (f *Follower) Ready(context.Context) error {
 	return nil
 }
 
-// AuditView is the audit service's access to the follower's model.
-func (f *Follower) AuditView() *AuditView { return &AuditView{src: f} }
+// View is the audit service's access to the follower's model.
+func (f *Follower) View() *View { return &View{src: followerSource{f}} }
 
 // Position is the stream sequence up to which the model is consistent.
 func (f *Follower) Position() uint64 { return f.applied.Load() }
@@ -118,17 +118,24 @@ func (f *Follower) WaitFor(ctx context.Context, seq uint64) error { return f.app
 
 func (f *Follower) setApplied(seq uint64) { f.applied.Advance(seq) }
 
-func (f *Follower) acquire() (*readModel, func(), error) {
-	if !f.m.acquire() {
-		return nil, nil, errors.New("projector: follower closed")
+// followerSource is the follower as a View's Source.
+type followerSource struct{ f *Follower }
+
+func (s followerSource) Acquire() (*Model, func(), error) {
+	if !s.f.m.Acquire() {
+		return nil, nil, errors.New("readmodel: follower closed")
 	}
-	return f.m, f.m.release, nil
+	return s.f.m, s.f.m.Release, nil
 }
 
-func (f *Follower) lockApply() func() {
-	f.applyMu.Lock()
-	return f.applyMu.Unlock
+func (s followerSource) LockApply() func() {
+	s.f.applyMu.Lock()
+	return s.f.applyMu.Unlock
 }
+
+func (s followerSource) SetApplied(seq uint64)                         { s.f.setApplied(seq) }
+func (s followerSource) Position() uint64                              { return s.f.Position() }
+func (s followerSource) WaitFor(ctx context.Context, seq uint64) error { return s.f.WaitFor(ctx, seq) }
 
 // run follows until ctx ends, starting again from the checkpoint after
 // any failure.
@@ -139,7 +146,7 @@ func (f *Follower) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		f.o.Log.Warn("projector: follower interrupted, starting again from the checkpoint", "err", err, "position", f.Position())
+		f.o.Log.Warn("readmodel: follower interrupted, starting again from the checkpoint", "err", err, "position", f.Position())
 		select {
 		case <-ctx.Done():
 			return
@@ -163,19 +170,19 @@ func (f *Follower) session(ctx context.Context) error {
 	if last >= cp+10_000 && m.complete {
 		// Far behind with an empty model: load without the timeline
 		// indexes, as the projector does.
-		if err := m.setBulk(ctx, true); err != nil {
+		if err := m.SetBulk(ctx, true); err != nil {
 			f.applyMu.Unlock()
 			return err
 		}
 	}
 	f.loading.Store(m.bulk)
 	if m.consistent < cp {
-		res, err := m.apply(ctx, nil, applyOptions{flush: true})
+		res, err := m.Apply(ctx, nil, ApplyOptions{Flush: true})
 		if err != nil {
 			f.applyMu.Unlock()
 			return err
 		}
-		f.setApplied(res.consistent)
+		f.setApplied(res.Consistent)
 	}
 	f.applyMu.Unlock()
 	if last == cp {
@@ -200,25 +207,25 @@ func (f *Follower) session(ctx context.Context) error {
 	}
 	defer it.Stop()
 	first := true
-	var fl flusher
+	var fl Flusher
 	for {
-		b, err := readBatch(ctx, it, f.o.BatchSize)
+		b, err := ReadBatch(ctx, it, f.o.BatchSize)
 		if len(b) > 0 {
 			end := b[len(b)-1].pending == 0
 			f.applyMu.Lock()
 			start := time.Now()
-			flush := fl.due(m, end)
-			res, aerr := m.apply(ctx, b, applyOptions{allowGap: first, flush: flush})
+			flush := fl.Due(m, end)
+			res, aerr := m.Apply(ctx, b, ApplyOptions{AllowGap: first, Flush: flush})
 			if aerr == nil && flush {
-				fl.done(start)
+				fl.Done(start)
 			}
 			if aerr == nil && m.bulk && end {
-				res, aerr = m.endBulk(ctx)
+				res, aerr = m.EndBulk(ctx)
 			}
 			f.loading.Store(m.bulk)
 			f.applyMu.Unlock()
-			if res.consistent > f.Position() {
-				f.setApplied(res.consistent)
+			if res.Consistent > f.Position() {
+				f.setApplied(res.Consistent)
 			}
 			if aerr != nil {
 				return fmt.Errorf("apply: %w", aerr)

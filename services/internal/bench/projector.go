@@ -1,15 +1,13 @@
-package projector
+package bench
 
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"net"
 	"net/http"
 	"os"
@@ -23,11 +21,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/benchdata"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
-// BenchOptions size a run of Bench.
-type BenchOptions struct {
+// ProjectorOptions size a run of Bench.
+type ProjectorOptions struct {
 	// Events are preloaded over Families families, one of which (BIG)
 	// gets BigFamily of them.
 	Events, Families, BigFamily int
@@ -36,20 +37,19 @@ type BenchOptions struct {
 	RawInsert int
 	// Queries timeline reads and Writes read-your-writes round trips.
 	Queries, Writes int
-	// Projector is the projector binary to run as a child process; empty
-	// means this executable.
+	// Projector is the projector binary to run as a child process.
 	Projector string
 	Dir       string
 	Out       io.Writer
 }
 
-// DefaultBenchOptions are the sizes of the issue's targets.
-func DefaultBenchOptions() BenchOptions {
-	return BenchOptions{Events: 1_000_000, Families: 10_000, BigFamily: 10_000,
-		Queries: 2000, Writes: 500, Out: os.Stdout}
+// ProjectorDefaults are the sizes docs/PERFORMANCE.md reports.
+func ProjectorDefaults() ProjectorOptions {
+	return ProjectorOptions{Events: 1_000_000, Families: 10_000, BigFamily: 10_000,
+		Queries: 2000, Writes: 500, Projector: "bin/projector", Out: os.Stdout}
 }
 
-// Bench measures the projector against the raw limits of its parts in one
+// Projector measures the projector against the raw limits of its parts in one
 // run on this machine and prints the figures (docs/PERFORMANCE.md):
 //
 //   - the stream is preloaded with events as ingest stores them (ids,
@@ -69,9 +69,9 @@ func DefaultBenchOptions() BenchOptions {
 //   - read-your-writes: an event stored on JetStream as ingest stores it,
 //     then GET with X-Min-Position (target p99 ≤ 25 ms).
 //
-// The projector runs as its own process (this executable with the
-// projector's flags, or opts.Projector), so that its RSS is its own.
-func Bench(ctx context.Context, o BenchOptions) error {
+// The projector runs as its own process (o.Projector), so that its RSS is
+// its own.
+func Projector(ctx context.Context, o ProjectorOptions) error {
 	out := o.Out
 	if out == nil {
 		out = os.Stdout
@@ -110,9 +110,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 
 	exe := o.Projector
 	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return err
-		}
+		return errors.New("no projector binary to run")
 	}
 	addr, err := freeAddr()
 	if err != nil {
@@ -123,7 +121,7 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", st.URL, "-data", filepath.Join(dir, "data"), "-log-level", "warn")
+	cmd := exec.CommandContext(ctx, exe, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey, "-data", filepath.Join(dir, "data"), "-log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	start = time.Now()
@@ -169,34 +167,14 @@ func Bench(ctx context.Context, o BenchOptions) error {
 		return err
 	}
 	p("timeline query (latest 100 of %d, %d sequential GETs): p50 %s, p99 %s (target p99 <= 5ms)",
-		o.BigFamily, o.Queries, pct(lat, 50), pct(lat, 99))
+		o.BigFamily, o.Queries, percentile(lat, 50), percentile(lat, 99))
 	lat, err = rywLatency(ctx, js, base, gen, o.Writes)
 	if err != nil {
 		return err
 	}
 	p("read-your-writes (JetStream write as ingest does it, then GET with X-Min-Position, %d times): p50 %s, p99 %s (target p99 <= 25ms)",
-		o.Writes, pct(lat, 50), pct(lat, 99))
+		o.Writes, percentile(lat, 50), percentile(lat, 99))
 	return nil
-}
-
-// rawFetch reads n messages with an ordered consumer and nothing else.
-func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
-	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return 0, err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8000))
-	if err != nil {
-		return 0, err
-	}
-	defer it.Stop()
-	start := time.Now()
-	for range n {
-		if _, err := it.Next(); err != nil {
-			return 0, err
-		}
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // insertRates are the raw SQLite rates, in rows a second.
@@ -238,38 +216,17 @@ func rawInsert(ctx context.Context, dir string, g *benchdata.Events, n int) (ins
 // dropped first and built after the insert, in built. Only time spent in
 // SQLite counts, not making the rows.
 func rawTimeline(ctx context.Context, path string, g *benchdata.Events, n int, bulk bool) (spent, built time.Duration, err error) {
-	db, err := sql.Open("sqlite", dsn(path, false))
+	raw, err := readmodel.OpenRawTimeline(ctx, path)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer c.Close()
-	if err := migrate(ctx, c); err != nil {
-		return 0, 0, err
-	}
+	defer raw.Close()
 	if bulk {
-		for _, q := range dropTimelineIndexes {
-			if _, err := c.ExecContext(ctx, q); err != nil {
-				return 0, 0, err
-			}
+		if err := raw.DropIndexes(ctx); err != nil {
+			return 0, 0, err
 		}
 	}
-	st, err := c.PrepareContext(ctx, insertTimeline)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer st.Close()
-	type row struct {
-		fam, id, dept, typ, actor string
-		recorded                  int64
-		data                      []byte
-	}
-	rows := make([]row, 0, 1000)
-	rowCtx := rowContext(ctx)
+	rows := make([][]any, 0, 1000)
 	for lo := 0; lo < n; lo += 1000 {
 		rows = rows[:0]
 		for i := lo; i < min(lo+1000, n); i++ {
@@ -277,32 +234,20 @@ func rawTimeline(ctx context.Context, path string, g *benchdata.Events, n int, b
 			tok := strings.SplitN(subj, ".", 4)
 			var ev struct{ ID, Type string }
 			_ = json.Unmarshal(b, &ev)
-			rows = append(rows, row{tok[1], ev.ID, tok[2], ev.Type, "/departments/" + tok[2], time.Now().UnixNano(), b[strings.Index(string(b), `"data":`)+7 : len(b)-1]})
+			seq := int64(i + 1)
+			rows = append(rows, []any{seq, tok[1], ev.ID, seq * 1e9, time.Now().UnixNano(), tok[2], ev.Type,
+				"Trivsel målt for C1: 12 (SDQ)", b[strings.Index(string(b), `"data":`)+7 : len(b)-1], "/departments/" + tok[2]})
 		}
 		t0 := time.Now()
-		tx, err := c.BeginTx(ctx, nil)
-		if err != nil {
-			return 0, 0, err
-		}
-		ts := tx.StmtContext(ctx, st)
-		for j, w := range rows {
-			seq := int64(lo + j + 1)
-			if _, err := ts.ExecContext(rowCtx, seq, w.fam, w.id, seq*1e9, w.recorded, w.dept, w.typ, "Trivsel målt for C1: 12 (SDQ)", w.data, w.actor); err != nil {
-				_ = tx.Rollback()
-				return 0, 0, err
-			}
-		}
-		if err := tx.Commit(); err != nil {
+		if err := raw.Insert(ctx, rows); err != nil {
 			return 0, 0, err
 		}
 		spent += time.Since(t0)
 	}
 	if bulk {
 		t0 := time.Now()
-		for _, q := range timelineIndexes {
-			if _, err := c.ExecContext(ctx, q); err != nil {
-				return 0, 0, err
-			}
+		if err := raw.BuildIndexes(ctx); err != nil {
+			return 0, 0, err
 		}
 		built = time.Since(t0)
 	}
@@ -361,7 +306,7 @@ func position(base string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(resp.Header.Get(HeaderPosition), 10, 64)
+	return strconv.ParseUint(resp.Header.Get(projector.HeaderPosition), 10, 64)
 }
 
 func ready(base string) error {
@@ -405,7 +350,7 @@ func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *ben
 		}
 		fam := strings.SplitN(m.Subject, ".", 3)[1]
 		resp, err := benchGet(base+"/v1/families/"+fam+"/timeline?limit=1", "dev-auditor",
-			map[string]string{HeaderMinPosition: strconv.FormatUint(ack.Sequence, 10)})
+			map[string]string{projector.HeaderMinPosition: strconv.FormatUint(ack.Sequence, 10)})
 		if err != nil {
 			return nil, err
 		}
@@ -417,21 +362,19 @@ func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *ben
 	return lat, nil
 }
 
-func pct(lat []time.Duration, q int) time.Duration {
+func percentile(lat []time.Duration, q int) time.Duration {
 	if len(lat) == 0 {
 		return 0
 	}
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	i := min(len(s)-1, len(s)*q/100)
-	return s[i].Round(10 * time.Microsecond)
+	s := slices.Sorted(slices.Values(lat))
+	return s[min(len(s)-1, len(s)*q/100)].Round(10 * time.Microsecond)
 }
 
-// BenchCommand is `projector bench [-events N] [-families N] [-big N]`.
-func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o := DefaultBenchOptions()
+// ProjectorCommand is `jfbench projector [-projector bin/projector] [-events N] [-families N] [-big N]`.
+func ProjectorCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := ProjectorDefaults()
 	o.Out = stdout
-	fs := flag.NewFlagSet("projector bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("jfbench projector", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.Events, "events", o.Events, "events in the stream")
 	fs.IntVar(&o.Families, "families", o.Families, "families they belong to")
@@ -439,7 +382,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.RawInsert, "raw-insert", o.RawInsert, "rows of the raw SQLite insert (default: -events)")
 	fs.IntVar(&o.Queries, "queries", o.Queries, "timeline queries")
 	fs.IntVar(&o.Writes, "writes", o.Writes, "read-your-writes round trips")
-	fs.StringVar(&o.Projector, "projector", "", "projector binary to run (default: this one)")
+	fs.StringVar(&o.Projector, "projector", o.Projector, "projector binary to run")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the stream, read models and the projector's log (default: a temporary one, removed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -447,8 +390,8 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return 2
 	}
-	if err := Bench(ctx, o); err != nil {
-		fmt.Fprintln(stderr, "projector bench:", err)
+	if err := Projector(ctx, o); err != nil {
+		fmt.Fprintln(stderr, "jfbench projector:", err)
 		return 1
 	}
 	return 0

@@ -1,19 +1,13 @@
-package projector
+package readmodel
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -80,7 +74,7 @@ CREATE TABLE quarantine (
 `,
 	// 2: overviews are written once per flush rather than once per batch;
 	// overviews is the sequence up to which families, overviews and access
-	// agree with the timeline (see readModel.apply).
+	// agree with the timeline (see Model.Apply).
 	`
 ALTER TABLE checkpoint ADD COLUMN overviews INTEGER NOT NULL DEFAULT 0;
 UPDATE checkpoint SET overviews = sequence;
@@ -104,10 +98,10 @@ var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, 
 const insertTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// setBulk drops (on) or builds (off) the timeline's secondary indexes. A
+// SetBulk drops (on) or builds (off) the timeline's secondary indexes. A
 // bulk load needs a complete model, because folding a family again from
 // its rows needs the family index.
-func (m *readModel) setBulk(ctx context.Context, on bool) error {
+func (m *Model) SetBulk(ctx context.Context, on bool) error {
 	if on == m.bulk || (on && !m.complete) {
 		return nil
 	}
@@ -138,18 +132,18 @@ func (m *readModel) setBulk(ctx context.Context, on bool) error {
 	return nil
 }
 
-// endBulk ends a bulk load: it builds the timeline's indexes, then
+// EndBulk ends a bulk load: it builds the timeline's indexes, then
 // flushes. The index build keeps one core busy and leaves the other idle,
 // so the overviews are computed there meanwhile.
-func (m *readModel) endBulk(ctx context.Context) (batchResult, error) {
+func (m *Model) EndBulk(ctx context.Context) (BatchResult, error) {
 	rows := make(chan map[string]familyRow, 1)
 	go func() { rows <- m.prepareFlushBesideSort() }()
-	err := m.setBulk(ctx, false)
+	err := m.SetBulk(ctx, false)
 	prepared := <-rows
 	if err != nil {
-		return batchResult{last: m.checkpoint, consistent: m.consistent}, err
+		return BatchResult{Last: m.checkpoint, Consistent: m.consistent}, err
 	}
-	return m.apply(ctx, nil, applyOptions{flush: true, prepared: prepared})
+	return m.Apply(ctx, nil, ApplyOptions{Flush: true, prepared: prepared})
 }
 
 // sortingMu serialises prepareFlushBesideSort, which changes the process's
@@ -161,7 +155,7 @@ var sortingMu sync.Mutex
 // overviews' JSON is garbage soon after it is made, and under GOGC=300 it
 // would grow the heap back to its limit beside the sort, so it is
 // collected often meanwhile (on a core the build leaves idle).
-func (m *readModel) prepareFlushBesideSort() map[string]familyRow {
+func (m *Model) prepareFlushBesideSort() map[string]familyRow {
 	sortingMu.Lock()
 	defer sortingMu.Unlock()
 	defer debug.SetGCPercent(debug.SetGCPercent(50))
@@ -171,14 +165,14 @@ func (m *readModel) prepareFlushBesideSort() map[string]familyRow {
 // SchemaVersion is the version the migrations bring a read model to.
 var SchemaVersion = len(migrations)
 
-// readModel is one SQLite read model file: a single writer connection,
+// Model is one SQLite read model file: a single writer connection,
 // owned by whoever applies events to it (the live consumer, or a rebuild
 // before the swap), and a pool of read-only connections for the API.
 //
 // Readers take mu for reading around each query; retiring the model after
 // a rebuild takes it for writing, so the file is closed only once no query
 // runs on it, and a reader that finds it closed retries on the new model.
-type readModel struct {
+type Model struct {
 	path string
 
 	wdb *sql.DB
@@ -255,9 +249,9 @@ func dsn(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// openModel opens (creating it if needed) and migrates the read model at
+// Open opens (creating it if needed) and migrates the read model at
 // path.
-func openModel(ctx context.Context, path string) (*readModel, error) {
+func Open(ctx context.Context, path string) (*Model, error) {
 	wdb, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -265,10 +259,10 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
 	wdb.SetConnMaxLifetime(0)
-	m := &readModel{path: path, wdb: wdb, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
-	fail := func(err error) (*readModel, error) {
-		m.close()
-		return nil, fmt.Errorf("projector: read model %s: %w", filepath.Base(path), err)
+	m := &Model{path: path, wdb: wdb, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
+	fail := func(err error) (*Model, error) {
+		m.Close()
+		return nil, fmt.Errorf("readmodel: read model %s: %w", filepath.Base(path), err)
 	}
 	if m.w, err = wdb.Conn(ctx); err != nil {
 		return fail(err)
@@ -322,7 +316,7 @@ func openModel(ctx context.Context, path string) (*readModel, error) {
 	if m.repair {
 		// A stop between two flushes: bring overviews and access up to
 		// the timeline before anything is served.
-		if _, err := m.apply(ctx, nil, applyOptions{flush: true}); err != nil {
+		if _, err := m.Apply(ctx, nil, ApplyOptions{Flush: true}); err != nil {
 			return fail(err)
 		}
 	}
@@ -364,9 +358,9 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 	return nil
 }
 
-// close releases every connection. It is for the owner of the model; the
-// API side goes through retire.
-func (m *readModel) close() {
+// Close releases every connection. It is for the owner of the model; the
+// API side goes through Retire.
+func (m *Model) Close() {
 	m.stmtMu.Lock()
 	for _, s := range m.stmts {
 		_ = s.Close()
@@ -384,31 +378,21 @@ func (m *readModel) close() {
 	}
 }
 
-// retire waits for the queries running on the model, closes it and, when
+// Retire waits for the queries running on the model, closes it and, when
 // remove is set, deletes its files.
-func (m *readModel) retire(remove bool) error {
+func (m *Model) Retire(remove bool) error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-	m.close()
+	m.Close()
 	if !remove {
 		return nil
 	}
-	return removeModelFiles(m.path)
+	return RemoveFiles(m.path)
 }
 
-func removeModelFiles(path string) error {
-	var errs []error
-	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// acquire takes the model for one read; ok is false once it is retired.
-func (m *readModel) acquire() bool {
+// Acquire takes the model for one read; ok is false once it is retired.
+func (m *Model) Acquire() bool {
 	m.mu.RLock()
 	if m.closed {
 		m.mu.RUnlock()
@@ -417,11 +401,11 @@ func (m *readModel) acquire() bool {
 	return true
 }
 
-func (m *readModel) release() { m.mu.RUnlock() }
+func (m *Model) Release() { m.mu.RUnlock() }
 
 // stmt returns a reader statement for query, prepared once per model. The
 // timeline's filters make a bounded number of distinct queries.
-func (m *readModel) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+func (m *Model) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	m.stmtMu.Lock()
 	defer m.stmtMu.Unlock()
 	if s, ok := m.stmts[query]; ok {
@@ -437,158 +421,21 @@ func (m *readModel) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// digest is a SHA-256 over everything the model holds, in a fixed order:
-// the checkpoint, every timeline row, every family's overview and status,
-// the access table and the quarantine. Two models built from the same
-// stream have the same digest, however and whenever they were built.
-func (m *readModel) digest(ctx context.Context) (string, error) {
-	h := sha256.New()
-	field := func(vals ...any) {
-		for _, v := range vals {
-			var b []byte
-			switch x := v.(type) {
-			case int64:
-				b = strconv.AppendInt(nil, x, 10)
-			case string:
-				b = []byte(x)
-			case []byte:
-				b = x
-			default:
-				b = fmt.Append(nil, x)
-			}
-			var n [8]byte
-			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-			h.Write(n[:])
-			h.Write(b)
-		}
-	}
-	queries := []struct {
-		tag  string
-		sql  string
-		cols int
-	}{
-		{"checkpoint", `SELECT sequence, overviews FROM checkpoint`, 2},
-		{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline ORDER BY sequence`, 10},
-		{"families", `SELECT family_id, status, overview, last_sequence, events FROM families ORDER BY family_id`, 5},
-		{"access", `SELECT family_id, employee_id FROM family_access ORDER BY family_id, employee_id`, 2},
-		{"quarantine", `SELECT sequence, subject, reason, raw, recorded_ns FROM quarantine ORDER BY sequence`, 5},
-	}
-	for _, q := range queries {
-		field(q.tag)
-		rows, err := m.rdb.QueryContext(ctx, q.sql)
-		if err != nil {
-			return "", err
-		}
-		vals := make([]any, q.cols)
-		ptrs := make([]any, q.cols)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return "", err
-			}
-			field(vals...)
-		}
-		if err := rows.Close(); err != nil {
-			return "", err
-		}
-		if err := rows.Err(); err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+// Digest is a SHA-256 over everything the model holds (see digest.go):
+// equal digests mean equal projections.
+func (m *Model) Digest(ctx context.Context) (string, error) { return digest(ctx, m.rdb) }
 
-// Files: the read models live in <data>/projector as readmodel-<n>.db, and
-// the file CURRENT names the one in use. A rebuild writes readmodel-<n+1>.db
-// beside it and swaps by rewriting CURRENT (write, fsync, rename), so that
-// a crash at any moment leaves CURRENT naming a complete model.
+// Path is the model's file.
+func (m *Model) Path() string { return m.path }
 
-const currentFile = "CURRENT"
+// Checkpoint is the last sequence applied to the timeline and the
+// quarantine. Only the applier may ask.
+func (m *Model) Checkpoint() uint64 { return m.checkpoint }
 
-func modelName(n int) string { return fmt.Sprintf("readmodel-%d.db", n) }
+// Consistent is the sequence up to which overviews and access agree with
+// the timeline: the position to publish. Only the applier may ask.
+func (m *Model) Consistent() uint64 { return m.consistent }
 
-func modelNumber(name string) (int, bool) {
-	s, ok := strings.CutPrefix(name, "readmodel-")
-	if !ok {
-		return 0, false
-	}
-	s, ok = strings.CutSuffix(s, ".db")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n > 0
-}
-
-// currentModel reads CURRENT; without one it is model 1.
-func currentModel(dir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, currentFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return 1, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, ok := modelNumber(strings.TrimSpace(string(b)))
-	if !ok {
-		return 0, fmt.Errorf("projector: %s names no read model: %q", currentFile, b)
-	}
-	return n, nil
-}
-
-// setCurrent points CURRENT at model n, durably.
-func setCurrent(dir string, n int) error {
-	tmp := filepath.Join(dir, currentFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(modelName(n) + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, currentFile)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// removeStale deletes read model files other than model keep: the remains
-// of a rebuild that did not finish, or of a swap whose old file was not yet
-// deleted.
-func removeStale(dir string, keep int) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, e := range entries {
-		name := e.Name()
-		base := name
-		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
-			base = strings.TrimSuffix(base, suffix)
-		}
-		n, ok := modelNumber(base)
-		if ok && n != keep {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+// Bulk reports whether a bulk load runs (the timeline's secondary indexes
+// are dropped). Only the applier may ask.
+func (m *Model) Bulk() bool { return m.bulk }

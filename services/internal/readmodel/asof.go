@@ -1,12 +1,4 @@
-package projector
-
-// This file is the read side the audit service (services/internal/audit)
-// needs of a read model: the family → sequences index, the timeline as it
-// was known at a moment, and the live model pinned at one checkpoint for
-// verification (verify.go). It reads only, with one exception: pinning
-// flushes the applier's pending overviews first, exactly as the projector
-// does at the start of every consumer session, so that the pinned model is
-// consistent up to its checkpoint.
+package readmodel
 
 import (
 	"bufio"
@@ -20,10 +12,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -32,185 +22,6 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 )
-
-// AuditView is the audit service's access to a read model: the
-// coordinators' model of a Projector (in the standalone) or the model a
-// Follower keeps for `audit serve`.
-type AuditView struct {
-	src auditSource
-}
-
-// auditSource is what Projector and Follower have in common.
-type auditSource interface {
-	acquire() (*readModel, func(), error)
-	// lockApply holds the applier between two batches until the returned
-	// function is called.
-	lockApply() func()
-	// setApplied publishes a position a flush under lockApply reached.
-	setApplied(seq uint64)
-	Position() uint64
-	WaitFor(ctx context.Context, seq uint64) error
-}
-
-// AuditView is the audit service's access to the projector's read model.
-func (p *Projector) AuditView() *AuditView { return &AuditView{src: p} }
-
-func (p *Projector) lockApply() func() {
-	p.applyMu.Lock()
-	return p.applyMu.Unlock
-}
-
-// Position is the stream sequence up to which the model is consistent.
-func (v *AuditView) Position() uint64 { return v.src.Position() }
-
-// WaitFor blocks until the model has applied sequence seq.
-func (v *AuditView) WaitFor(ctx context.Context, seq uint64) error { return v.src.WaitFor(ctx, seq) }
-
-// ModelPath is the file of the model in use now.
-func (v *AuditView) ModelPath() (string, error) {
-	m, release, err := v.src.acquire()
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	return m.path, nil
-}
-
-// Ref is where one stored message of a family sits in the stream.
-type Ref struct {
-	Sequence   uint64
-	RecordedAt time.Time
-}
-
-// RefQuery selects a family's stored messages from the read model.
-type RefQuery struct {
-	FamilyID string
-	// After and Until bound the sequences: After < sequence <= Until;
-	// Until 0 is no upper bound.
-	After, Until uint64
-	// Types keeps only these event types; empty keeps all.
-	Types []events.Spec
-	// From (inclusive) and To (exclusive) bound the JetStream timestamp;
-	// zero is unbounded.
-	From, To time.Time
-	// Limit is the most refs returned; the caller pages with After.
-	Limit int
-}
-
-// FamilyRefs lists a family's stored messages in stream order, from the
-// timeline's (family_id, sequence) index and the quarantine: the
-// quarantine holds what was stored under the family's subjects but is not
-// a valid catalog event, and an auditor sees everything stored. A filtered
-// consumer over the stream would find the same messages, at a cost that
-// grows with the whole stream rather than with the family.
-func (v *AuditView) FamilyRefs(ctx context.Context, q RefQuery) ([]Ref, error) {
-	if q.Limit <= 0 {
-		q.Limit = 1000
-	}
-	m, release, err := v.src.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-
-	var b strings.Builder
-	args := []any{q.FamilyID, int64(q.After)}
-	b.WriteString(`SELECT sequence, recorded_ns FROM timeline WHERE family_id = ? AND sequence > ?`)
-	if q.Until > 0 {
-		b.WriteString(` AND sequence <= ?`)
-		args = append(args, int64(q.Until))
-	}
-	if len(q.Types) > 0 {
-		b.WriteString(` AND type IN (?` + strings.Repeat(`, ?`, len(q.Types)-1) + `)`)
-		for _, s := range q.Types {
-			args = append(args, s.Type())
-		}
-	}
-	if !q.From.IsZero() {
-		b.WriteString(` AND recorded_ns >= ?`)
-		args = append(args, q.From.UnixNano())
-	}
-	if !q.To.IsZero() {
-		b.WriteString(` AND recorded_ns < ?`)
-		args = append(args, q.To.UnixNano())
-	}
-	b.WriteString(` ORDER BY sequence LIMIT ?`)
-	args = append(args, q.Limit)
-	refs, err := queryRefs(ctx, m, b.String(), args...)
-	if err != nil {
-		return nil, err
-	}
-
-	// The quarantine is small and has no family column: its subjects say
-	// the family. substr, not LIKE, because ids may contain '_'.
-	prefix := events.SubjectRoot + "." + q.FamilyID + "."
-	qargs := []any{int64(q.After), len(prefix), prefix}
-	query := `SELECT sequence, subject, recorded_ns FROM quarantine WHERE sequence > ? AND substr(subject, 1, ?) = ?`
-	if q.Until > 0 {
-		query += ` AND sequence <= ?`
-		qargs = append(qargs, int64(q.Until))
-	}
-	st, err := m.stmt(ctx, query+` ORDER BY sequence`)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, qargs...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			seq, rns int64
-			subject  string
-		)
-		if err := rows.Scan(&seq, &subject, &rns); err != nil {
-			return nil, err
-		}
-		at := time.Unix(0, rns).UTC()
-		if (!q.From.IsZero() && at.Before(q.From)) || (!q.To.IsZero() && !at.Before(q.To)) {
-			continue
-		}
-		if len(q.Types) > 0 && !slices.ContainsFunc(q.Types, func(s events.Spec) bool {
-			parts, err := events.ParseSubject(subject)
-			return err == nil && parts.Name == s.Name
-		}) {
-			continue
-		}
-		refs = append(refs, Ref{Sequence: uint64(seq), RecordedAt: at})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(refs, func(a, b Ref) int { return cmp.Compare(a.Sequence, b.Sequence) })
-	if len(refs) > q.Limit {
-		// Both lists hold their first Limit rows, so the first Limit of
-		// the merge are the first Limit overall.
-		refs = refs[:q.Limit]
-	}
-	return refs, nil
-}
-
-func queryRefs(ctx context.Context, m *readModel, query string, args ...any) ([]Ref, error) {
-	st, err := m.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var refs []Ref
-	for rows.Next() {
-		var seq, rns int64
-		if err := rows.Scan(&seq, &rns); err != nil {
-			return nil, err
-		}
-		refs = append(refs, Ref{Sequence: uint64(seq), RecordedAt: time.Unix(0, rns).UTC()})
-	}
-	return refs, rows.Err()
-}
 
 // AsOfView is a family as the read model shows it to someone who knew
 // only what had been recorded up to a moment.
@@ -247,7 +58,7 @@ type asOfBatch struct {
 }
 
 // foldRows reads a family's timeline rows in stream order and folds them,
-// as the projector folds a family again after a restart (readModel.fold).
+// as the projector folds a family again after a restart (Model.fold).
 // The rows come in parts, each in stream order and the parts one after
 // the other in the stream. Reading the rows (SQLite) is the cost of an
 // as-of view of a long history: the parts are read at once, and
@@ -275,7 +86,7 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 				e := &entries[i]
 				payload, err := storedPayload(e.Type, e.Data)
 				if err != nil {
-					b.err = fmt.Errorf("projector: row %d: %w", e.Sequence, err)
+					b.err = fmt.Errorf("readmodel: row %d: %w", e.Sequence, err)
 					break
 				}
 				b.payloads[i] = payload
@@ -291,7 +102,7 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 	partFutures := make([][]chan *asOfBatch, len(parts))
 	errs := make([]error, len(parts))
 	scan := func(p int) {
-		_, errs[p] = scanEntriesFunc(parts[p], func(entries []Entry) {
+		_, errs[p] = scanEntries(parts[p], func(entries []Entry) {
 			partFutures[p] = append(partFutures[p], work(entries))
 		})
 	}
@@ -377,7 +188,7 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 
 // storedPayload decodes a stored row's data as storedEnvelope does: the
 // row was validated when it was stored, so without the schema check, and
-// a row it cannot read fails the view as it fails the projector's fold.
+// a row it cannot read fails the view as it fails the fold of Model.Apply.
 func storedPayload(typ string, data []byte) (events.Payload, error) {
 	spec, ok := events.ByType(typ)
 	if !ok {
@@ -386,62 +197,8 @@ func storedPayload(typ string, data []byte) (events.Payload, error) {
 	return spec.DecodeData(data)
 }
 
-// dataChunk is the size of the buffers scanEntriesFunc copies the rows'
-// data into.
-const dataChunk = 64 << 10
-
-// scanEntriesFunc reads timeline rows into entries. With batch set, it
-// hands the rows to batch foldBatch at a time, each batch a slice of its
-// own, and returns none. The data of the rows is copied into shared
-// buffers rather than one allocation a row.
-func scanEntriesFunc(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
-	defer rows.Close()
-	entries := []Entry{}
-	if batch != nil {
-		entries = make([]Entry, 0, foldBatch)
-	}
-	// Declared once: what Scan writes into escapes to the heap.
-	var (
-		e        Entry
-		seq      int64
-		tns, rns int64
-		raw      sql.RawBytes
-		chunk    []byte
-	)
-	for rows.Next() {
-		e = Entry{}
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor); err != nil {
-			return nil, err
-		}
-		e.Sequence = uint64(seq)
-		e.Time = time.Unix(0, tns).UTC()
-		e.RecordedAt = time.Unix(0, rns).UTC()
-		if cap(chunk)-len(chunk) < len(raw) || chunk == nil {
-			chunk = make([]byte, 0, max(dataChunk, len(raw)))
-		}
-		from := len(chunk)
-		chunk = append(chunk, raw...)
-		e.Data = json.RawMessage(chunk[from:len(chunk):len(chunk)])
-		entries = append(entries, e)
-		if batch != nil && len(entries) == foldBatch {
-			batch(entries)
-			entries = make([]Entry, 0, foldBatch)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if batch != nil {
-		if len(entries) > 0 {
-			batch(entries)
-		}
-		return nil, nil
-	}
-	return entries, nil
-}
-
 // ErrUnknownFamily: the read model holds no event of the family.
-var ErrUnknownFamily = errors.New("projector: no events of the family have been projected")
+var ErrUnknownFamily = errors.New("readmodel: no events of the family have been projected")
 
 // asOfSplit is the size of a family (its events in the families table)
 // from which AsOf reads its rows in two halves on two connections at
@@ -467,8 +224,8 @@ const asOfRows = `SELECT sequence, event_id, time_ns, recorded_ns, department, t
 // The overview is folded again from the stored rows in stream order, the
 // order in which the projector folded them, never from a stored overview,
 // which only knows the present.
-func (v *AuditView) AsOf(ctx context.Context, familyID string, t time.Time) (AsOfView, error) {
-	m, release, err := v.src.acquire()
+func (v *View) AsOf(ctx context.Context, familyID string, t time.Time) (AsOfView, error) {
+	m, release, err := v.src.Acquire()
 	if err != nil {
 		return AsOfView{}, err
 	}
@@ -631,78 +388,4 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	return n, err
-}
-
-// entryJSONSize is the size of an entry's encoding at most, unless one
-// of its strings needs escaping.
-func entryJSONSize(e *Entry) int {
-	// The member names, quotes and punctuation are 103 bytes, two times
-	// at most 35, a sequence at most 20, and data at least 4 (null).
-	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197
-}
-
-// appendEntry appends e as a JSON object with the fields json.Marshal
-// gives it.
-func appendEntry(dst []byte, e *Entry) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, e.ID)
-	dst = append(dst, `,"sequence":`...)
-	dst = strconv.AppendUint(dst, e.Sequence, 10)
-	dst = append(dst, `,"time":"`...)
-	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","recordedAt":"`...)
-	dst = e.RecordedAt.AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","department":`...)
-	dst = appendString(dst, e.Department)
-	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, e.Type)
-	dst = append(dst, `,"title":`...)
-	dst = appendString(dst, e.Title)
-	dst = append(dst, `,"data":`...)
-	if len(e.Data) == 0 {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, e.Data...)
-	}
-	dst = append(dst, `,"actor":`...)
-	dst = appendString(dst, e.Actor)
-	return append(dst, '}')
-}
-
-// plainJSON[c] is set for the ASCII bytes json.Marshal writes unescaped.
-var plainJSON = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString appends s as a JSON string. Valid UTF-8 without characters
-// that need escaping is copied, after one pass over it; anything else goes
-// through json.Marshal.
-func appendString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if !plainJSON[c] {
-				return appendMarshalled(dst, s)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
-			// Invalid UTF-8, or a JavaScript line terminator, which
-			// json.Marshal escapes.
-			return appendMarshalled(dst, s)
-		}
-		i += n
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
-
-func appendMarshalled(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }

@@ -1,4 +1,4 @@
-package projector
+package readmodel
 
 import (
 	"strings"
@@ -27,7 +27,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("families.*.bif.>", valid)
 	recorded := time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		m := &message{seq: 1, subject: subject, raw: data, recorded: recorded}
+		m := &Message{seq: 1, subject: subject, raw: data, recorded: recorded}
 		m.decode()
 		if m.reason == "" {
 			parts, err := events.ParseSubject(subject)

@@ -1,4 +1,4 @@
-package projector
+package readmodel
 
 import (
 	"strings"
@@ -27,7 +27,7 @@ func TestDecodeIsDeterministic(t *testing.T) {
 		{happened.Add(-23 * time.Hour), true},
 		{happened.Add(24 * 365 * time.Hour), true}, // a replay next year
 	} {
-		m := message{seq: 1, subject: "families.F1.sof.meeting.held", recorded: c.recorded, raw: raw}
+		m := Message{seq: 1, subject: "families.F1.sof.meeting.held", recorded: c.recorded, raw: raw}
 		m.decode()
 		if (m.reason == "") != c.valid {
 			t.Errorf("recorded %s: reason %q, want valid %v", c.recorded, m.reason, c.valid)

@@ -1,0 +1,84 @@
+package events
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestContentRules: every place text enters a structured or binary event
+// is held to the CPR and control-character rules, and numbers to the
+// no-exponent rule, each answered with its pointer.
+func TestContentRules(t *testing.T) {
+	t.Parallel()
+	const base = `{"specversion":"1.0","id":"ID","source":"SRC","type":"dk.kk.jobogfamilie.praktik.started.v1","subject":"SUB","time":"2024-01-15T09:00:00Z"EXT,"data":{"praktikId":"PR1","personId":"P1","employer":"12345678","hoursPerWeek":HOURS,"plannedEnd":"2024-06-30"}}`
+	// build fills in base: the pairs given first, the defaults for the
+	// placeholders left.
+	build := func(pairs ...string) string {
+		s := strings.NewReplacer(pairs...).Replace(base)
+		return strings.NewReplacer("ID", "e1", "SRC", "/departments/bif", "SUB", "F1", "EXT", "", "HOURS", "10").Replace(s)
+	}
+	for _, c := range []struct {
+		name, doc, pointer string
+	}{
+		{"valid", build(), ""},
+		{"valid extension", build("EXT", `,"ref":"9999991234"`), ""},
+		{"id", build("ID", "0101901234"), "/id"},
+		{"id with hyphen", build("ID", "010190-1234"), "/id"},
+		{"source system", build("SRC", "/departments/bif/0101901234"), "/source"},
+		{"subject", build("SUB", "F0101901234"), "/subject"},
+		{"extension", build("EXT", `,"cpr":"0101901234"`), "/cpr"},
+		{"integer extension", build("EXT", `,"cpr":1501901234`), "/cpr"},
+		{"extension control", build("EXT", `,"note":"a\u0007b"`), "/note"},
+		{"subject control", build("SUB", `F1\u0000`), "/subject"},
+		{"data en dash", strings.Replace(build(), `"PR1"`, `"010190–1234"`, 1), "/data/praktikId"},
+		{"data NUL", strings.Replace(build(), `"12345678"`, `"1234\u00005678"`, 1), "/data/employer"},
+		{"exponent", build("HOURS", "1e1"), "/data/hoursPerWeek"},
+		{"exponent upper", build("HOURS", "10E0"), "/data/hoursPerWeek"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := ParseStructured([]byte(c.doc))
+			if err == nil {
+				_, err = Validate(ev)
+			}
+			if c.pointer == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindInvalid {
+				t.Fatalf("got %v, want an invalid event at %s", err, c.pointer)
+			}
+			found := false
+			for _, p := range e.Problems {
+				found = found || p.Pointer == c.pointer
+				if strings.Contains(p.Detail, "0101") || strings.Contains(p.Pointer, "0101") {
+					t.Errorf("the answer repeats the value: %+v", p)
+				}
+			}
+			if !found {
+				t.Errorf("problems %+v, want one at %s", e.Problems, c.pointer)
+			}
+		})
+	}
+
+	t.Run("binary header", func(t *testing.T) {
+		t.Parallel()
+		h := http.Header{}
+		for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "b1", "ce-source": "/departments/bif", "ce-type": "dk.kk.jobogfamilie.praktik.started.v1", "ce-subject": "F1", "ce-time": "2024-01-15T09:00:00Z", "ce-cpr": "010190 1234", "Content-Type": "application/json"} {
+			h.Set(k, v)
+		}
+		ev, err := FromBinary(h, []byte(`{"praktikId":"PR1","personId":"P1","employer":"12345678","hoursPerWeek":10}`))
+		if err == nil {
+			_, err = Validate(ev)
+		}
+		var e *Error
+		if !errors.As(err, &e) || len(e.Problems) != 1 || e.Problems[0].Pointer != "/cpr" {
+			t.Fatalf("got %v, want one problem at /cpr", err)
+		}
+	})
+}

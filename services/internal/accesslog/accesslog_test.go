@@ -1,0 +1,64 @@
+package accesslog_test
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/problem"
+)
+
+// TestPurpose: what Purpose lets into the immutable access log, and the
+// answer for what it refuses: 422 naming the header or the parameter,
+// without the value.
+func TestPurpose(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, purpose, query string
+		status               int
+		pointer              string
+	}{
+		{"none", "", "", 0, ""},
+		{"Danish text", "Forberedelse af netværksmøde 15.01.2024", "", 0, ""},
+		{"near misses", "Sag 9999991234, CVR 12345678, 2024-01-15 kl. 09:30", "", 0, ""},
+		{"harmless query", "", "order=asc&limit=5&department=sof", 0, ""},
+		{"CPR", "Opslag 010190-1234", "", 422, "X-Purpose"},
+		{"CPR, ten digits", "0101901234", "", 422, "X-Purpose"},
+		{"CPR, en dash", "010190\u20131234", "", 422, "X-Purpose"},
+		{"CPR, full-width", "０１０１９０１２３４", "", 422, "X-Purpose"},
+		{"CPR, dotted date", "01.01.90-1234", "", 422, "X-Purpose"},
+		{"tab", "a\tb", "", 422, "X-Purpose"},
+		{"zero-width space", "a\u200bb", "", 422, "X-Purpose"},
+		{"too long", strings.Repeat("x", accesslog.MaxPurpose+1), "", 400, ""},
+		{"CPR in a query value", "", "department=010190-1234", 422, "?department"},
+		{"control character in a query value", "", "type=a%00b", 422, "?type"},
+		{"CPR as a query name", "", "0101901234=x", 422, "?"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/v1/families/F1?"+c.query, nil)
+			if c.purpose != "" {
+				r.Header[accesslog.HeaderPurpose] = []string{c.purpose}
+			}
+			got, err := accesslog.Purpose(r)
+			if c.status == 0 {
+				if err != nil || got != strings.TrimSpace(c.purpose) {
+					t.Fatalf("Purpose = %q, %v; want %q", got, err, c.purpose)
+				}
+				return
+			}
+			var p *problem.Problem
+			if !errors.As(err, &p) || p.Status != c.status {
+				t.Fatalf("Purpose error %v, want status %d", err, c.status)
+			}
+			if c.pointer != "" && (len(p.Errors) != 1 || p.Errors[0].Pointer != c.pointer) {
+				t.Errorf("errors %+v, want one at %s", p.Errors, c.pointer)
+			}
+			if strings.Contains(p.Detail, "1234") {
+				t.Errorf("the answer repeats the value: %s", p.Detail)
+			}
+		})
+	}
+}

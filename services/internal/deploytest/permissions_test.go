@@ -1,0 +1,511 @@
+package deploytest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// natsClient is one credential's connection; the server's permission
+// violations arrive on errs. nc is nil when the server refused the
+// connection itself (an anonymous client).
+type natsClient struct {
+	nc      *nats.Conn
+	errs    chan error
+	dialErr error
+}
+
+func dial(t *testing.T, url string, opts ...nats.Option) *natsClient {
+	t.Helper()
+	c := &natsClient{errs: make(chan error, 64)}
+	opts = append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case c.errs <- err:
+		default:
+		}
+	}))
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		c.dialErr = err
+		return c
+	}
+	t.Cleanup(nc.Close)
+	c.nc = nc
+	return c
+}
+
+// try sends one request and reports whether the server let it through to
+// JetStream or a stream: true when anything answered (a JetStream error
+// such as "not found" included: the permission was granted), false when
+// the server refused it as a permissions violation, when nothing can
+// answer or JetStream is not enabled (the system account) or when the
+// client could not connect at all.
+func (c *natsClient) try(t *testing.T, subject string, hdr nats.Header, body []byte) (bool, string) {
+	t.Helper()
+	if c.nc == nil {
+		return false, "connection refused: " + c.dialErr.Error()
+	}
+	for len(c.errs) > 0 {
+		<-c.errs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		m   *nats.Msg
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Header: hdr, Data: body})
+		done <- result{m, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			switch {
+			case r.err == nil && strings.Contains(string(r.m.Data), `"err_code":10039`):
+				// "JetStream not enabled for account": the system
+				// account's users reach no stream at all.
+				return false, string(r.m.Data)
+			case r.err == nil:
+				return true, string(r.m.Data)
+			case errors.Is(r.err, nats.ErrNoResponders), errors.Is(r.err, nats.ErrPermissionViolation):
+				return false, r.err.Error()
+			}
+			t.Fatalf("%s: no answer and no refusal: %v", subject, r.err)
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
+				return false, err.Error()
+			}
+		}
+	}
+}
+
+// probe is one request of the least-privilege tables.
+type probe struct {
+	name    string
+	subject string
+	body    func(t *testing.T) []byte
+}
+
+func jsonBody(v any) func(*testing.T) []byte {
+	return func(t *testing.T) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+// defusedUpdate is a stream update that JetStream itself refuses (it
+// cannot change the storage type), so that a principal allowed to update
+// is seen to be allowed without the update taking effect.
+func defusedUpdate(cfg jetstream.StreamConfig) func(*testing.T) []byte {
+	cfg.MaxMsgs = 5
+	cfg.Storage = jetstream.MemoryStorage
+	return jsonBody(cfg)
+}
+
+const permFamily = "FPERM"
+
+// probes are the JetStream API subjects and stream subjects of the
+// tables, in this order.
+func probes(replicas int) []probe {
+	so := eventstore.StreamOptions{Replicas: replicas}
+	fam, acc := eventstore.FamilyStream, eventstore.AccessLogStream
+	projectorCfg := map[string]any{"stream_name": fam, "config": map[string]any{
+		"durable_name": "projector", "ack_policy": "all", "deliver_policy": "all"}}
+	ephemeralCfg := map[string]any{"stream_name": fam, "config": map[string]any{
+		"name": "probe", "ack_policy": "none", "deliver_policy": "all", "inactive_threshold": int64(time.Minute)}}
+	ps := []probe{
+		{"STREAM.INFO FAMILY_EVENTS", "$JS.API.STREAM.INFO." + fam, nil},
+		{"STREAM.INFO ACCESS_LOG", "$JS.API.STREAM.INFO." + acc, nil},
+		{"STREAM.CREATE FAMILY_EVENTS", "$JS.API.STREAM.CREATE." + fam, jsonBody(eventstore.FamilyStreamConfig(so))},
+		{"STREAM.UPDATE FAMILY_EVENTS", "$JS.API.STREAM.UPDATE." + fam, defusedUpdate(eventstore.FamilyStreamConfig(so))},
+		{"STREAM.UPDATE ACCESS_LOG", "$JS.API.STREAM.UPDATE." + acc, defusedUpdate(eventstore.AccessLogStreamConfig(so))},
+		{"STREAM.DELETE FAMILY_EVENTS", "$JS.API.STREAM.DELETE." + fam, nil},
+		{"STREAM.DELETE ACCESS_LOG", "$JS.API.STREAM.DELETE." + acc, nil},
+		{"STREAM.PURGE FAMILY_EVENTS", "$JS.API.STREAM.PURGE." + fam, jsonBody(map[string]any{})},
+		{"STREAM.MSG.DELETE FAMILY_EVENTS", "$JS.API.STREAM.MSG.DELETE." + fam, jsonBody(map[string]any{"seq": 1})},
+		{"STREAM.MSG.GET FAMILY_EVENTS", "$JS.API.STREAM.MSG.GET." + fam, jsonBody(map[string]any{"seq": 1})},
+		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
+		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
+		{"CONSUMER.CREATE ephemeral", "$JS.API.CONSUMER.CREATE." + fam + ".probe", jsonBody(ephemeralCfg)},
+		{"CONSUMER.CREATE projector", "$JS.API.CONSUMER.CREATE." + fam + ".projector", jsonBody(projectorCfg)},
+		{"CONSUMER.INFO projector", "$JS.API.CONSUMER.INFO." + fam + ".projector", nil},
+		{"CONSUMER.DELETE projector", "$JS.API.CONSUMER.DELETE." + fam + ".projector", nil},
+	}
+	for _, d := range events.Departments {
+		ps = append(ps, probe{"publish families.F." + string(d), events.Subject(permFamily, d, "meeting.held"),
+			func(t *testing.T) []byte { return rawEvent(t, d, permFamily, &events.MeetingHeld{Kind: "network"}) }})
+	}
+	return append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})})
+}
+
+// checkTable runs every probe as every user and compares with allowed:
+// probe name → the users who may.
+func checkTable(t *testing.T, replicas int, clients map[string]*natsClient, allowed map[string][]string) {
+	t.Helper()
+	ps := probes(replicas)
+	if len(ps) != len(allowed) {
+		t.Fatalf("%d probes, %d rows in the table", len(ps), len(allowed))
+	}
+	users := slices.Sorted(func(yield func(string) bool) {
+		for u := range clients {
+			if !yield(u) {
+				return
+			}
+		}
+	})
+	for _, p := range ps {
+		want, ok := allowed[p.name]
+		if !ok {
+			t.Fatalf("no row for %s", p.name)
+		}
+		for _, u := range users {
+			var body []byte
+			if p.body != nil {
+				body = p.body(t)
+			}
+			var hdr nats.Header
+			if strings.HasPrefix(p.subject, "families.") || strings.HasPrefix(p.subject, "access.") {
+				hdr = nats.Header{jetstream.MsgIDHeader: []string{fmt.Sprintf("perm-%s-%s-%d", u, p.name, time.Now().UnixNano())}}
+			}
+			got, detail := clients[u].try(t, p.subject, hdr, body)
+			if w := slices.Contains(want, u); got != w {
+				t.Errorf("%s as %s: allowed %v, want %v (%s)", p.name, u, got, w, detail)
+			}
+		}
+	}
+}
+
+// deployTable is deploy/nats/accounts.conf's least privilege.
+var deployTable = map[string][]string{
+	"STREAM.INFO FAMILY_EVENTS":                {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"STREAM.INFO ACCESS_LOG":                   {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"STREAM.CREATE FAMILY_EVENTS":              {"admin"},
+	"STREAM.UPDATE FAMILY_EVENTS":              {"admin"},
+	"STREAM.UPDATE ACCESS_LOG":                 {"admin"},
+	"STREAM.DELETE FAMILY_EVENTS":              nil,
+	"STREAM.DELETE ACCESS_LOG":                 nil,
+	"STREAM.PURGE FAMILY_EVENTS":               nil,
+	"STREAM.MSG.DELETE FAMILY_EVENTS":          nil,
+	"STREAM.MSG.GET FAMILY_EVENTS":             {"audit", "admin"},
+	"DIRECT.GET FAMILY_EVENTS":                 {"sof", "bif", "buf", "suf", "audit", "admin"},
+	"DIRECT.GET FAMILY_EVENTS last by subject": {"sof", "bif", "buf", "suf", "audit", "admin"},
+	"CONSUMER.CREATE ephemeral":                {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"CONSUMER.CREATE projector":                {"projector"},
+	"CONSUMER.INFO projector":                  {"projector", "admin"},
+	"CONSUMER.DELETE projector":                {"projector"},
+	"publish families.F.sof":                   {"sof"},
+	"publish families.F.bif":                   {"bif"},
+	"publish families.F.buf":                   {"buf"},
+	"publish families.F.suf":                   {"suf"},
+	"publish access.F":                         {"projector", "audit"},
+}
+
+// standaloneTable is the standalone's generated keys' least privilege.
+var standaloneTable = map[string][]string{
+	"STREAM.INFO FAMILY_EVENTS":                {"operator"},
+	"STREAM.INFO ACCESS_LOG":                   {"operator"},
+	"STREAM.CREATE FAMILY_EVENTS":              nil,
+	"STREAM.UPDATE FAMILY_EVENTS":              nil,
+	"STREAM.UPDATE ACCESS_LOG":                 nil,
+	"STREAM.DELETE FAMILY_EVENTS":              nil,
+	"STREAM.DELETE ACCESS_LOG":                 nil,
+	"STREAM.PURGE FAMILY_EVENTS":               nil,
+	"STREAM.MSG.DELETE FAMILY_EVENTS":          nil,
+	"STREAM.MSG.GET FAMILY_EVENTS":             {"operator"},
+	"DIRECT.GET FAMILY_EVENTS":                 {"operator"},
+	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator"},
+	"CONSUMER.CREATE ephemeral":                {"operator"},
+	"CONSUMER.CREATE projector":                nil,
+	"CONSUMER.INFO projector":                  {"operator"},
+	"CONSUMER.DELETE projector":                nil,
+	"publish families.F.sof":                   {"sof"},
+	"publish families.F.bif":                   {"bif"},
+	"publish families.F.buf":                   {"buf"},
+	"publish families.F.suf":                   {"suf"},
+	"publish access.F":                         nil,
+}
+
+// hostileCase is one row of testdata/hostile-nats.json.
+type hostileCase struct {
+	Attack     string `json:"attack"`
+	Credential string `json:"credential"`
+	Expect     string `json:"expect"`
+	Why        string `json:"why"`
+}
+
+func loadHostile(t *testing.T) []hostileCase {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "hostile-nats.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Attacks map[string]string `json:"attacks"`
+		Cases   []hostileCase     `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, c := range doc.Cases {
+		k := c.Attack + " " + c.Credential
+		if seen[k] || doc.Attacks[c.Attack] == "" || (c.Expect != "allowed" && c.Expect != "refused") {
+			t.Fatalf("hostile-nats.json: case %s is repeated, names an unknown attack or expects %q", k, c.Expect)
+		}
+		if c.Expect == "allowed" && c.Why == "" {
+			t.Fatalf("hostile-nats.json: %s is allowed without a why", k)
+		}
+		seen[k] = true
+	}
+	return doc.Cases
+}
+
+// hostileAttack builds an attack's request; allowed stream updates are
+// defused (see defusedUpdate).
+func hostileAttack(t *testing.T, attack string, replicas int, allowed bool) (string, nats.Header, []byte) {
+	t.Helper()
+	so := eventstore.StreamOptions{Replicas: replicas}
+	fam, acc := eventstore.FamilyStream, eventstore.AccessLogStream
+	msgID := func() nats.Header {
+		return nats.Header{jetstream.MsgIDHeader: []string{fmt.Sprintf("hostile-%d", time.Now().UnixNano())}}
+	}
+	update := func(cfg jetstream.StreamConfig) []byte {
+		if allowed {
+			return defusedUpdate(cfg)(t)
+		}
+		cfg.MaxMsgs = 5
+		return jsonBody(cfg)(t)
+	}
+	switch attack {
+	case "forge-caseworker-assigned":
+		return events.Subject("FHOSTILE", events.SOF, "caseworker.assigned"), msgID(),
+			rawEvent(t, events.SOF, "FHOSTILE", &events.CaseworkerAssigned{EmployeeID: "E9999"})
+	case "forge-access-log":
+		return "access.FHOSTILE", msgID(), jsonBody(map[string]any{
+			"time": time.Now().UTC(), "familyId": "FHOSTILE", "principal": "dev-coordinator",
+			"kind": "coordinator", "employeeId": "E1001", "endpoint": "/v1/families/FHOSTILE", "purpose": "forged"})(t)
+	case "update-family-maxmsgs":
+		return "$JS.API.STREAM.UPDATE." + fam, nil, update(eventstore.FamilyStreamConfig(so))
+	case "update-access-maxmsgs":
+		return "$JS.API.STREAM.UPDATE." + acc, nil, update(eventstore.AccessLogStreamConfig(so))
+	case "delete-family-stream":
+		return "$JS.API.STREAM.DELETE." + fam, nil, nil
+	case "delete-access-stream":
+		return "$JS.API.STREAM.DELETE." + acc, nil, nil
+	case "purge-family":
+		return "$JS.API.STREAM.PURGE." + fam, nil, []byte(`{}`)
+	case "purge-access":
+		return "$JS.API.STREAM.PURGE." + acc, nil, []byte(`{}`)
+	case "delete-family-msg":
+		return "$JS.API.STREAM.MSG.DELETE." + fam, nil, []byte(`{"seq":1}`)
+	case "delete-access-msg":
+		return "$JS.API.STREAM.MSG.DELETE." + acc, nil, []byte(`{"seq":1}`)
+	case "delete-projector-consumer":
+		return "$JS.API.CONSUMER.DELETE." + fam + ".projector", nil, nil
+	}
+	t.Fatalf("unknown attack %s", attack)
+	return "", nil, nil
+}
+
+// runHostile runs the cases of one side ("standalone" or "deploy") with
+// its clients (by credential name) and returns how many messages the
+// allowed cases added to each stream.
+func runHostile(t *testing.T, side string, replicas int, clients map[string]*natsClient) map[string]uint64 {
+	t.Helper()
+	added := map[string]uint64{}
+	n := 0
+	for _, c := range loadHostile(t) {
+		name, ok := strings.CutPrefix(c.Credential, side+":")
+		if !ok {
+			continue
+		}
+		cl, ok := clients[name]
+		if !ok {
+			t.Fatalf("no client for %s", c.Credential)
+		}
+		n++
+		subj, hdr, body := hostileAttack(t, c.Attack, replicas, c.Expect == "allowed")
+		got, detail := cl.try(t, subj, hdr, body)
+		if got != (c.Expect == "allowed") {
+			t.Errorf("%s as %s: allowed %v, want %s (%s)", c.Attack, c.Credential, got, c.Expect, detail)
+			continue
+		}
+		if !got {
+			continue
+		}
+		var apiErr struct {
+			Error *struct{ Description string } `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(detail), &apiErr)
+		switch {
+		case strings.HasPrefix(subj, "families."), strings.HasPrefix(subj, "access."):
+			if apiErr.Error != nil {
+				t.Errorf("%s as %s: not stored: %s", c.Attack, c.Credential, detail)
+			} else if strings.HasPrefix(subj, "families.") {
+				added[eventstore.FamilyStream]++
+			} else {
+				added[eventstore.AccessLogStream]++
+			}
+		case strings.Contains(subj, ".STREAM.UPDATE.") && apiErr.Error == nil:
+			t.Errorf("%s as %s: the defused update was applied: %s", c.Attack, c.Credential, detail)
+		}
+	}
+	t.Logf("%s: %d hostile cases", side, n)
+	if n == 0 {
+		t.Fatalf("no hostile cases for %s", side)
+	}
+	return added
+}
+
+// streamState is what the attacks must not change.
+type streamState struct{ first, msgs uint64 }
+
+func streamStates(t *testing.T, js jetstream.JetStream) map[string]streamState {
+	t.Helper()
+	st := map[string]streamState{}
+	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
+		s, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.MaxMsgs != -1 || !info.Config.DenyDelete || !info.Config.DenyPurge {
+			t.Errorf("%s: max msgs %d, deny delete %v, deny purge %v", name, info.Config.MaxMsgs, info.Config.DenyDelete, info.Config.DenyPurge)
+		}
+		st[name] = streamState{info.State.FirstSeq, info.State.Msgs}
+	}
+	return st
+}
+
+// checkIntact: both streams hold what they held before and what the
+// allowed cases added, from the same first message, and the projector's
+// consumer exists.
+func checkIntact(t *testing.T, js jetstream.JetStream, before map[string]streamState, added map[string]uint64) {
+	t.Helper()
+	checkFor(t, 20*time.Second, func() error {
+		after := streamStates(t, js)
+		for name, b := range before {
+			want := streamState{b.first, b.msgs + added[name]}
+			if after[name] != want {
+				return fmt.Errorf("%s: first %d, %d messages; want first %d, %d", name, after[name].first, after[name].msgs, want.first, want.msgs)
+			}
+		}
+		_, err := js.Consumer(context.Background(), eventstore.FamilyStream, "projector")
+		return err
+	})
+}
+
+// TestStandaloneKeys: a listening embedded server keeps its operator's
+// and departments' seeds in its key directory, owner only, reuses them,
+// and grants each exactly what CONTRACT.md says; no key is no access.
+func TestStandaloneKeys(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "nats")
+	start := func() *eventstore.Embedded {
+		e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: "127.0.0.1:-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := start()
+	seeds := map[string][]byte{}
+	for _, role := range eventstore.OuterRoles() {
+		fi, err := os.Stat(e.KeyFile(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", role, fi.Mode().Perm())
+		}
+		seeds[role], _ = os.ReadFile(e.KeyFile(role))
+		if !strings.HasPrefix(string(seeds[role]), "SU") {
+			t.Errorf("%s.nk does not hold a user seed", role)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("key directory: %v, %v", fi.Mode(), err)
+	}
+	// A second start reuses the keys; a deleted one is made again.
+	e.Shutdown()
+	e.WaitForShutdown()
+	if err := os.Remove(e.KeyFile("suf")); err != nil {
+		t.Fatal(err)
+	}
+	e = start()
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+	for _, role := range eventstore.OuterRoles() {
+		b, err := os.ReadFile(e.KeyFile(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reused := string(b) == string(seeds[role]); reused != (role != "suf") {
+			t.Errorf("%s: reused %v", role, reused)
+		}
+	}
+
+	clients := map[string]*natsClient{"anonymous": dial(t, e.ClientURL(), nats.MaxReconnects(0))}
+	if clients["anonymous"].nc != nil {
+		t.Fatal("the embedded server accepted an anonymous client")
+	}
+	for _, role := range eventstore.OuterRoles() {
+		opt, err := nats.NkeyOptionFromSeed(e.KeyFile(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[role] = dial(t, e.ClientURL(), opt)
+		if clients[role].nc == nil {
+			t.Fatalf("%s: %v", role, clients[role].dialErr)
+		}
+	}
+
+	// The service key's connection: a projector consumer and some
+	// messages to attack.
+	svc := dial(t, e.ClientURL(), e.Service.Option())
+	js, err := jetstream.New(svc.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateConsumer(ctx, eventstore.FamilyStream, jetstream.ConsumerConfig{Durable: "projector", AckPolicy: jetstream.AckAllPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := js.Publish(ctx, events.Subject("FSEED", events.SOF, "meeting.held"), rawEvent(t, events.SOF, "FSEED", &events.MeetingHeld{Kind: "family"})); err != nil {
+			t.Fatal(i, err)
+		}
+		if _, err := js.Publish(ctx, "access.FSEED", []byte(`{"familyId":"FSEED"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("least privilege", func(t *testing.T) {
+		checkTable(t, 1, clients, standaloneTable)
+	})
+	t.Run("hostile", func(t *testing.T) {
+		before := streamStates(t, js)
+		added := runHostile(t, "standalone", 1, clients)
+		checkIntact(t, js, before, added)
+	})
+}

@@ -1,0 +1,260 @@
+package eventstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+// The embedded server accepts no anonymous client: every connection is an
+// NKey user with the permissions of its role. The processes inside the
+// binary use keys generated at each start and kept in memory only; people
+// and department systems outside it use the keys kept in the key
+// directory (<data>/nats), made on the first start that listens.
+
+// Identity is an NKey user: its seed signs the server's challenge.
+type Identity struct {
+	seed []byte
+	pub  string
+}
+
+// NewIdentity generates a user key.
+func NewIdentity() (Identity, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return Identity{}, err
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return Identity{}, err
+	}
+	return IdentityFromSeed(seed)
+}
+
+// IdentityFromSeed reads a user seed ("SU…"), as kept in a seed file.
+func IdentityFromSeed(seed []byte) (Identity, error) {
+	seed = bytes.TrimSpace(seed)
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		return Identity{}, fmt.Errorf("eventstore: nkey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return Identity{}, err
+	}
+	if !nkeys.IsValidPublicUserKey(pub) {
+		return Identity{}, errors.New("eventstore: nkey seed is not a user key (SU…)")
+	}
+	return Identity{seed: append([]byte(nil), seed...), pub: pub}, nil
+}
+
+// Public is the user's public key ("U…"), what the server knows of it.
+func (i Identity) Public() string { return i.pub }
+
+// Seed is the user's secret.
+func (i Identity) Seed() []byte { return append([]byte(nil), i.seed...) }
+
+// Option authenticates a nats.go connection as this user.
+func (i Identity) Option() nats.Option {
+	return nats.Nkey(i.pub, func(nonce []byte) ([]byte, error) {
+		kp, err := nkeys.FromSeed(i.seed)
+		if err != nil {
+			return nil, err
+		}
+		defer kp.Wipe()
+		return kp.Sign(nonce)
+	})
+}
+
+// WriteSeedFile writes the seed where `nats --nkey` and -nats-nkey read
+// it, readable by the owner only.
+func (i Identity) WriteSeedFile(path string) error {
+	return writeSecret(path, append(i.Seed(), '\n'))
+}
+
+// Roles of the embedded server's users.
+const (
+	// RoleSetup creates or updates the streams once at start; its key is
+	// dropped afterwards.
+	RoleSetup = "setup"
+	// RoleService is the processes inside the binary: ingest, projector
+	// and audit on one connection.
+	RoleService = "service"
+	// RoleOperator is people with the nats CLI: read-only.
+	RoleOperator = "operator"
+)
+
+// Departments whose systems get a key of their own (CONTRACT.md: publish
+// to their own families.*.<dept>.> only). The names are events.Departments'.
+var Departments = []string{"sof", "bif", "buf", "suf"}
+
+// projectorConsumer is the projector's durable consumer on FAMILY_EVENTS
+// (projector.ConsumerName): only the service may create, change or delete
+// it.
+const projectorConsumer = "projector"
+
+// notTheProjectorsConsumer keeps everyone but the service from creating
+// (and so changing) the projector's durable consumer.
+var notTheProjectorsConsumer = []string{
+	"$JS.API.CONSUMER.CREATE.*.projector",
+	"$JS.API.CONSUMER.CREATE.*.projector.>",
+	"$JS.API.CONSUMER.DURABLE.CREATE.*.projector",
+}
+
+func perms(pub, deny, sub []string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: pub, Deny: deny},
+		Subscribe: &server.SubjectPermission{Allow: sub},
+	}
+}
+
+// inbox is where replies (publish acks, API answers, pulled messages)
+// arrive.
+var inbox = []string{"_INBOX.>"}
+
+// Permissions are what a role may do on the embedded server. There is no
+// stream delete, purge or message delete for anyone, stream create and
+// update only for the setup key, and consumer delete only for the service
+// on the projector's durable consumer (it repositions it by deleting and
+// creating it).
+func Permissions(role string) (*server.Permissions, error) {
+	streams := []string{FamilyStream, AccessLogStream}
+	var pub []string
+	switch role {
+	case RoleSetup:
+		pub = []string{"$JS.API.INFO"}
+		for _, s := range streams {
+			pub = append(pub, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s)
+		}
+		return perms(pub, nil, inbox), nil
+	case RoleService:
+		pub = []string{
+			FamilySubjects, AccessSubjects,
+			"$JS.API.CONSUMER.INFO." + FamilyStream + "." + projectorConsumer,
+			"$JS.API.CONSUMER.DELETE." + FamilyStream + "." + projectorConsumer,
+			"$JS.ACK." + FamilyStream + "." + projectorConsumer + ".>",
+		}
+		for _, s := range streams {
+			pub = append(pub,
+				"$JS.API.STREAM.INFO."+s,
+				"$JS.API.STREAM.MSG.GET."+s,
+				"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
+		}
+		return perms(pub, nil, inbox), nil
+	case RoleOperator:
+		pub = []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.FC.>"}
+		for _, s := range streams {
+			pub = append(pub,
+				"$JS.API.STREAM.INFO."+s,
+				"$JS.API.STREAM.MSG.GET."+s,
+				"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+				"$JS.API.CONSUMER.NAMES."+s, "$JS.API.CONSUMER.LIST."+s,
+				"$JS.API.CONSUMER.INFO."+s+".*",
+				// Ordered consumers, as `nats stream view` and `audit
+				// replay` read.
+				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
+		}
+		return perms(pub, notTheProjectorsConsumer, inbox), nil
+	}
+	for _, d := range Departments {
+		if role == d {
+			// A JetStream publish needs only its subject and the inbox
+			// where the acknowledgement arrives.
+			return perms([]string{"families.*." + d + ".>"}, nil, inbox), nil
+		}
+	}
+	return nil, fmt.Errorf("eventstore: no NATS role %q", role)
+}
+
+// OuterRoles are the users that a listening embedded server keeps keys
+// for in its key directory: the operator's and one per department.
+func OuterRoles() []string { return append([]string{RoleOperator}, Departments...) }
+
+// KeyFile is the seed file of role in dir (<data>/nats/operator.nk).
+func KeyFile(dir, role string) string { return filepath.Join(dir, role+".nk") }
+
+// LoadOrCreateKeys reads the outer roles' seed files in dir, making the
+// directory (owner only) and any missing key. A key that exists is reused,
+// so that the department systems' and operators' copies stay valid.
+func LoadOrCreateKeys(dir string) (map[string]Identity, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("eventstore: key directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		// The keys are secrets: nobody but the owner lists or reads them.
+		if err := os.Chmod(dir, fi.Mode().Perm()&0o700); err != nil {
+			return nil, fmt.Errorf("eventstore: key directory: %w", err)
+		}
+	}
+	ids := map[string]Identity{}
+	for _, role := range OuterRoles() {
+		path := KeyFile(dir, role)
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			id, err := IdentityFromSeed(b)
+			if err != nil {
+				return nil, fmt.Errorf("eventstore: %s: %w", path, err)
+			}
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, err
+			}
+			ids[role] = id
+		case errors.Is(err, fs.ErrNotExist):
+			id, err := NewIdentity()
+			if err != nil {
+				return nil, err
+			}
+			if err := id.WriteSeedFile(path); err != nil {
+				return nil, fmt.Errorf("eventstore: %s: %w", path, err)
+			}
+			ids[role] = id
+		default:
+			return nil, fmt.Errorf("eventstore: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// writeSecret writes b to path with mode 0600, replacing it atomically.
+func writeSecret(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".nk-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	_, werr := tmp.Write(b)
+	serr := tmp.Sync()
+	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
+		return err
+	}
+	return os.Rename(name, path)
+}
+
+// nkeyUser is a user of the embedded server.
+func nkeyUser(id Identity, role string) (*server.NkeyUser, error) {
+	p, err := Permissions(role)
+	if err != nil {
+		return nil, err
+	}
+	return &server.NkeyUser{Nkey: id.Public(), Permissions: p}, nil
+}

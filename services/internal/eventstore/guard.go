@@ -1,0 +1,510 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultCheckInterval is how often a Guard checks the streams.
+const DefaultCheckInterval = 10 * time.Second
+
+// The checks a Guard makes on each stream, as named in its metrics.
+const (
+	// CheckPresent: the stream exists.
+	CheckPresent = "present"
+	// CheckLimits: no limit that deletes messages (MaxMsgs, MaxBytes,
+	// MaxAge, MaxMsgsPerSubject, per-message TTLs).
+	CheckLimits = "limits"
+	// CheckRetention: limits retention; interest or work-queue retention
+	// deletes messages once consumed.
+	CheckRetention = "retention"
+	// CheckDenyDelete and CheckDenyPurge: the stream refuses both.
+	CheckDenyDelete = "deny-delete"
+	CheckDenyPurge  = "deny-purge"
+	// CheckFirstSequence: the first message is sequence 1, or the stream
+	// has never held a message.
+	CheckFirstSequence = "first-sequence"
+	// CheckLastSequence: the last sequence is not below what this process
+	// has seen of the stream, now or (by its high-water mark) before.
+	CheckLastSequence = "last-sequence"
+)
+
+var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence}
+
+// guardedStreams are the streams a Guard checks.
+var guardedStreams = []string{FamilyStream, AccessLogStream}
+
+// ErrIntegrity: the event store is not what it must be (a stream missing,
+// truncated or stripped of its protection). Writes are refused until an
+// operator has restored it.
+var ErrIntegrity = errors.New("event store integrity check failed")
+
+// GuardOptions configure a Guard.
+type GuardOptions struct {
+	// HighWaterFile keeps the highest sequence of each stream this process
+	// has seen, across restarts; empty keeps it in memory only.
+	HighWaterFile string
+	// Interval between checks; 0 is DefaultCheckInterval.
+	Interval time.Duration
+	Log      *slog.Logger
+}
+
+// Guard checks, at start and then periodically, that FAMILY_EVENTS and
+// ACCESS_LOG are intact: present, without limits that delete messages,
+// denying delete and purge, starting at sequence 1, and holding at least
+// every sequence this process has seen. The streams' own settings guard
+// against deletes, but a client allowed to update a stream can lower a
+// limit and so truncate it, or delete and recreate it; the Guard notices
+// whatever credential did it. While a check fails, Ready and Refusal
+// report it; the next passing run clears it.
+type Guard struct {
+	o   GuardOptions
+	log *slog.Logger
+
+	runMu sync.Mutex // one check at a time
+
+	mu sync.Mutex
+	// sources report what the process has seen of each stream.
+	sources map[string][]seenSource
+	// high is the high-water mark: the highest sequence seen per stream,
+	// as stored in HighWaterFile.
+	high map[string]uint64
+	// verified: a check has completed; mismatches are its findings.
+	verified   bool
+	mismatches []Mismatch
+	// checkErr: the last run could not complete (NATS unreachable).
+	checkErr error
+	// logged is when the findings were last logged.
+	logged time.Time
+
+	ok       *prometheus.GaugeVec
+	failures *prometheus.CounterVec
+	highMark *prometheus.GaugeVec
+}
+
+type seenSource struct {
+	name string
+	seen func() uint64
+}
+
+// Mismatch is one failed check.
+type Mismatch struct {
+	Stream, Check, Detail string
+}
+
+// highWater is the high-water file's content.
+type highWater struct {
+	Streams map[string]uint64 `json:"streams"`
+}
+
+// NewGuard makes a guard and reads its high-water mark. A high-water file
+// that cannot be read is an error: starting without it would forget what
+// the process had seen.
+func NewGuard(o GuardOptions) (*Guard, error) {
+	if o.Interval <= 0 {
+		o.Interval = DefaultCheckInterval
+	}
+	g := &Guard{
+		o: o, log: o.Log, sources: map[string][]seenSource{}, high: map[string]uint64{},
+		ok: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jf_store_integrity_ok",
+			Help: "1 when the stream passed the integrity check on the last run, 0 otherwise.",
+		}, []string{"stream", "check"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jf_store_integrity_failures_total",
+			Help: "Integrity check runs in which the check failed, by stream and check.",
+		}, []string{"stream", "check"}),
+		highMark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jf_store_highwater_sequence",
+			Help: "The highest sequence of the stream this process has seen (its high-water mark).",
+		}, []string{"stream"}),
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if o.HighWaterFile != "" {
+		b, err := os.ReadFile(o.HighWaterFile)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("eventstore: high-water mark: %w", err)
+		default:
+			var hw highWater
+			if err := json.Unmarshal(b, &hw); err != nil {
+				return nil, fmt.Errorf("eventstore: high-water mark %s: %w", o.HighWaterFile, err)
+			}
+			for s, seq := range hw.Streams {
+				g.high[s] = seq
+			}
+		}
+	}
+	for _, s := range guardedStreams {
+		g.highMark.WithLabelValues(s).Set(float64(g.high[s]))
+	}
+	return g, nil
+}
+
+// Register adds the guard's metrics to reg.
+func (g *Guard) Register(reg prometheus.Registerer) {
+	reg.MustRegister(g.ok, g.failures, g.highMark)
+}
+
+// Seen registers what the process has seen of stream: seen returns the
+// highest sequence of it that the process has read or had acknowledged;
+// name says what that is in reports ("ingest index").
+func (g *Guard) Seen(stream, name string, seen func() uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sources[stream] = append(g.sources[stream], seenSource{name, seen})
+}
+
+// HighWater is the highest sequence of stream the process has seen.
+func (g *Guard) HighWater(stream string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.high[stream]
+}
+
+// Start checks at once, then every interval until ctx ends or stop is
+// called; until a check has passed, it checks every second. stop returns
+// once no check runs any more.
+func (g *Guard) Start(ctx context.Context, js jetstream.JetStream) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	g.run(ctx, js)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			wait := g.o.Interval
+			g.mu.Lock()
+			if !g.verified || g.checkErr != nil || len(g.mismatches) > 0 {
+				// Until it is known to be intact, look again soon: a
+				// restored stream is then writable again within a second.
+				wait = min(wait, time.Second)
+			}
+			g.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			g.run(ctx, js)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (g *Guard) run(ctx context.Context, js jetstream.JetStream) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := g.Check(cctx, js); err != nil && !errors.Is(err, ErrIntegrity) && ctx.Err() == nil {
+		g.log.Warn("event store: integrity not checked", "err", err)
+	}
+}
+
+// Check runs every check now. It returns nil when all pass, an error
+// matching ErrIntegrity when one fails, and another error when the
+// streams could not be looked at (then the previous findings stand).
+func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	// What the process has seen is read before the streams are: anything
+	// seen then is in the stream when it is looked at, if it is intact.
+	seen, from := g.raise()
+	infos := map[string]*jetstream.StreamInfo{}
+	for _, name := range guardedStreams {
+		st, err := js.Stream(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			infos[name] = nil
+		case err != nil:
+			g.mu.Lock()
+			g.checkErr = fmt.Errorf("stream %s: %w", name, err)
+			g.mu.Unlock()
+			return g.checkErr
+		default:
+			infos[name] = st.CachedInfo()
+		}
+	}
+	var found []Mismatch
+	for _, name := range guardedStreams {
+		failed := map[string]bool{}
+		for _, m := range inspect(name, infos[name], seen[name], from[name], g.o.HighWaterFile) {
+			found = append(found, m)
+			failed[m.Check] = true
+		}
+		for _, c := range allChecks {
+			v := 1.0
+			if failed[c] || (infos[name] == nil && c != CheckLastSequence) {
+				v = 0
+			}
+			g.ok.WithLabelValues(name, c).Set(v)
+			if failed[c] {
+				g.failures.WithLabelValues(name, c).Inc()
+			}
+		}
+	}
+	was := g.record(found)
+	if len(found) > 0 {
+		return integrityError(found)
+	}
+	if was {
+		g.log.Info("event store integrity checks pass again")
+	}
+	return nil
+}
+
+// record makes found the current findings and logs them when they are
+// new, and once an interval while they last (checks run every second
+// then). It reports whether there were findings before.
+func (g *Guard) record(found []Mismatch) (was bool) {
+	g.mu.Lock()
+	was = len(g.mismatches) > 0
+	say := len(found) > 0 && (!slices.Equal(g.mismatches, found) || time.Since(g.logged) >= g.o.Interval)
+	if say {
+		g.logged = time.Now()
+	}
+	g.verified, g.mismatches, g.checkErr = true, found, nil
+	g.mu.Unlock()
+	if say {
+		for _, m := range found {
+			g.log.Error("event store integrity check failed", "stream", m.Stream, "check", m.Check, "detail", m.Detail)
+		}
+	}
+	return was
+}
+
+// raise reads every source, raises the high-water mark to what they have
+// seen (writing the file when it rose) and returns the mark with the name
+// of whatever set it.
+func (g *Guard) raise() (map[string]uint64, map[string]string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	seen, from := map[string]uint64{}, map[string]string{}
+	rose := false
+	for _, stream := range guardedStreams {
+		seen[stream] = g.high[stream]
+		from[stream] = "its high-water mark"
+		if g.o.HighWaterFile != "" {
+			from[stream] += " in " + g.o.HighWaterFile
+		}
+		for _, src := range g.sources[stream] {
+			// A source that has seen as much as the mark is named: it
+			// says more than the mark does.
+			if v := src.seen(); v > 0 && v >= seen[stream] {
+				seen[stream], from[stream] = v, src.name
+			}
+		}
+		if seen[stream] > g.high[stream] {
+			g.high[stream], rose = seen[stream], true
+			g.highMark.WithLabelValues(stream).Set(float64(seen[stream]))
+		}
+	}
+	if rose && g.o.HighWaterFile != "" {
+		if err := writeHighWater(g.o.HighWaterFile, g.high); err != nil {
+			// The mark in memory still holds for this run of the process.
+			g.log.Error("event store: writing the high-water mark", "file", g.o.HighWaterFile, "err", err)
+		}
+	}
+	return seen, from
+}
+
+// inspect checks one stream's info (nil: missing) against the highest
+// sequence seen of it.
+func inspect(name string, info *jetstream.StreamInfo, seen uint64, from, hwFile string) []Mismatch {
+	miss := func(check, format string, a ...any) Mismatch {
+		return Mismatch{Stream: name, Check: check, Detail: name + " " + fmt.Sprintf(format, a...)}
+	}
+	if info == nil {
+		if seen == 0 {
+			return []Mismatch{miss(CheckPresent, "is missing")}
+		}
+		detail := missingDetail(name, seen, from, hwFile)
+		return []Mismatch{{name, CheckPresent, detail}, {name, CheckLastSequence, detail}}
+	}
+	var out []Mismatch
+	cfg, state := info.Config, info.State
+	var limits []string
+	if cfg.MaxMsgs > 0 {
+		limits = append(limits, fmt.Sprintf("MaxMsgs=%d", cfg.MaxMsgs))
+	}
+	if cfg.MaxBytes > 0 {
+		limits = append(limits, fmt.Sprintf("MaxBytes=%d", cfg.MaxBytes))
+	}
+	if cfg.MaxAge > 0 {
+		limits = append(limits, fmt.Sprintf("MaxAge=%s", cfg.MaxAge))
+	}
+	if cfg.MaxMsgsPerSubject > 0 {
+		limits = append(limits, fmt.Sprintf("MaxMsgsPerSubject=%d", cfg.MaxMsgsPerSubject))
+	}
+	if cfg.AllowMsgTTL {
+		limits = append(limits, "AllowMsgTTL")
+	}
+	if len(limits) > 0 {
+		out = append(out, miss(CheckLimits, "has limits that delete messages: %s", strings.Join(limits, ", ")))
+	}
+	if cfg.Retention != jetstream.LimitsPolicy {
+		out = append(out, miss(CheckRetention, "retention is %s, not limits: consumed messages are deleted", cfg.Retention))
+	}
+	if !cfg.DenyDelete {
+		out = append(out, miss(CheckDenyDelete, "allows deleting messages (deny delete is off)"))
+	}
+	if !cfg.DenyPurge {
+		out = append(out, miss(CheckDenyPurge, "allows purging (deny purge is off)"))
+	}
+	if state.LastSeq > 0 && state.FirstSeq != 1 {
+		out = append(out, miss(CheckFirstSequence, "first sequence is %d, not 1: messages 1 to %d are gone", state.FirstSeq, state.FirstSeq-1))
+	}
+	if state.LastSeq < seen {
+		out = append(out, miss(CheckLastSequence, "last sequence is %d, below %d, which this process has seen (%s): the stream was replaced or truncated", state.LastSeq, seen, from))
+	}
+	return out
+}
+
+func integrityError(ms []Mismatch) error {
+	var details []string
+	for _, m := range ms {
+		if !slices.Contains(details, m.Detail) {
+			details = append(details, m.Detail)
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrIntegrity, strings.Join(details, "; "))
+}
+
+// Ready is the readiness check: nil once a check has completed and found
+// nothing wrong.
+func (g *Guard) Ready(context.Context) error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case len(g.mismatches) > 0:
+		return integrityError(g.mismatches)
+	case g.checkErr != nil:
+		return fmt.Errorf("integrity not checked: %w", g.checkErr)
+	case !g.verified:
+		return errors.New("integrity not yet checked")
+	}
+	return nil
+}
+
+// Refusal is nil when writes may go ahead: a check has completed and found
+// nothing wrong. Otherwise it says why not (matching ErrIntegrity when a
+// check failed).
+func (g *Guard) Refusal() error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case len(g.mismatches) > 0:
+		return integrityError(g.mismatches)
+	case !g.verified:
+		return fmt.Errorf("%w: the streams have not yet been checked", ErrIntegrity)
+	}
+	return nil
+}
+
+// MayCreate is asked before the streams are created: a stream that is
+// missing although the process has seen it hold messages must not be
+// created again empty, silently. It returns an error matching ErrIntegrity
+// then, and records the finding for Ready and Refusal. A nil guard allows
+// everything.
+func (g *Guard) MayCreate(ctx context.Context, js jetstream.JetStream) error {
+	if g == nil {
+		return nil
+	}
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	seen, from := g.raise()
+	var found []Mismatch
+	for _, name := range guardedStreams {
+		if seen[name] == 0 {
+			continue
+		}
+		_, err := js.Stream(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			found = append(found, Mismatch{Stream: name, Check: CheckPresent, Detail: missingDetail(name, seen[name], from[name], g.o.HighWaterFile)})
+			g.ok.WithLabelValues(name, CheckPresent).Set(0)
+			g.failures.WithLabelValues(name, CheckPresent).Inc()
+		case err != nil:
+			return err
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	g.record(found)
+	return integrityError(found)
+}
+
+// Refusing reports whether the last finding was a failed check.
+func (g *Guard) Refusing() bool {
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.mismatches) > 0
+}
+
+// missingDetail says that a stream the process has seen hold messages is
+// missing, and what an operator can do.
+func missingDetail(name string, seen uint64, from, hwFile string) string {
+	undo := "restart the process"
+	if hwFile != "" {
+		undo = "remove " + hwFile
+	}
+	return fmt.Sprintf("%s is missing, but this process has seen it hold sequence %d (%s): it is not created again empty; restore it, or %s if its loss is accepted",
+		name, seen, from, undo)
+}
+
+// writeHighWater replaces path atomically: a crash leaves the old mark or
+// the new one, never a torn file.
+func writeHighWater(path string, high map[string]uint64) error {
+	b, err := json.MarshalIndent(highWater{Streams: high}, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".store-highwater-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(append(b, '\n'))
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

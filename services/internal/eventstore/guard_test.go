@@ -1,0 +1,393 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// filled publishes n messages to FAMILY_EVENTS and m to ACCESS_LOG and
+// returns the last sequences.
+func filled(t *testing.T, js jetstream.JetStream, n, m int) (fam, acc uint64) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		ack, err := js.Publish(ctx, fmt.Sprintf("families.F%d.sof.family.referred", i%3), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fam = ack.Sequence
+	}
+	for i := range m {
+		ack, err := js.Publish(ctx, fmt.Sprintf("access.F%d", i%3), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc = ack.Sequence
+	}
+	return fam, acc
+}
+
+// updateStream changes a stream's config as any client allowed to update
+// streams can.
+func updateStream(t *testing.T, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	change(&cfg)
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("update %s: %v", name, err)
+	}
+}
+
+func recreate(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// integrityGauges reads jf_store_integrity_ok as "stream/check" → value.
+func integrityGauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "jf_store_integrity_ok" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var stream, check string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "stream":
+					stream = l.GetValue()
+				case "check":
+					check = l.GetValue()
+				}
+			}
+			out[stream+"/"+check] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func failedChecks(g map[string]float64) []string {
+	var out []string
+	for k, v := range g {
+		if v != 1 {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Each way of losing events, or the protection against losing them, is
+// found by its own check, whatever client did it.
+func TestGuardFindsEachKindOfDamage(t *testing.T) {
+	t.Parallel()
+	fam := eventstore.FamilyStreamConfig(eventstore.StreamOptions{})
+	tests := []struct {
+		name string
+		// empty: nothing is published first (the stream never held a
+		// message, so only the damaged setting can fail).
+		empty  bool
+		damage func(t *testing.T, js jetstream.JetStream)
+		// want are the failing checks, as stream/check.
+		want []string
+		// detail is part of the reported reason.
+		detail string
+	}{
+		{
+			name: "MaxMsgs lowered truncates the stream",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/first-sequence", "FAMILY_EVENTS/limits"},
+			detail: "FAMILY_EVENTS first sequence is 16, not 1",
+		},
+		{
+			name: "MaxBytes set",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
+			},
+			want:   []string{"FAMILY_EVENTS/limits"},
+			detail: "MaxBytes=1073741824",
+		},
+		{
+			name: "MaxAge set",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 24 * time.Hour })
+			},
+			want:   []string{"FAMILY_EVENTS/limits"},
+			detail: "MaxAge=24h0m0s",
+		},
+		{
+			name: "MaxMsgsPerSubject set",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1000 })
+			},
+			want:   []string{"FAMILY_EVENTS/limits"},
+			detail: "MaxMsgsPerSubject=1000",
+		},
+		{
+			name: "interest retention",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy })
+			},
+			// Without consumers, every message goes at once.
+			want:   []string{"FAMILY_EVENTS/first-sequence", "FAMILY_EVENTS/retention"},
+			detail: "FAMILY_EVENTS retention is Interest, not limits",
+		},
+		{
+			name: "stream deleted",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				if err := js.DeleteStream(context.Background(), eventstore.FamilyStream); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
+				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/retention"},
+			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
+		},
+		{
+			name:   "stream recreated empty",
+			damage: func(t *testing.T, js jetstream.JetStream) { recreate(t, js, fam) },
+			want:   []string{"FAMILY_EVENTS/last-sequence"},
+			detail: "FAMILY_EVENTS last sequence is 0, below 20, which this process has seen (test reader)",
+		},
+		{
+			name:  "recreated without deny delete",
+			empty: true,
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				c := fam
+				c.DenyDelete = false
+				recreate(t, js, c)
+			},
+			want:   []string{"FAMILY_EVENTS/deny-delete"},
+			detail: "FAMILY_EVENTS allows deleting messages",
+		},
+		{
+			name:  "recreated without deny purge",
+			empty: true,
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				c := fam
+				c.DenyPurge = false
+				recreate(t, js, c)
+			},
+			want:   []string{"FAMILY_EVENTS/deny-purge"},
+			detail: "FAMILY_EVENTS allows purging",
+		},
+		{
+			name: "access log truncated",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				updateStream(t, js, eventstore.AccessLogStream, func(c *jetstream.StreamConfig) {
+					c.MaxMsgs, c.Discard = 1, jetstream.DiscardOld
+				})
+			},
+			want:   []string{"ACCESS_LOG/first-sequence", "ACCESS_LOG/limits"},
+			detail: "ACCESS_LOG first sequence is 3, not 1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t)
+			ctx := context.Background()
+			var famLast, accLast uint64
+			if !tc.empty {
+				famLast, accLast = filled(t, s.JS, 20, 3)
+			}
+			g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			g.Register(reg)
+			g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return famLast })
+			g.Seen(eventstore.AccessLogStream, "test access log", func() uint64 { return accLast })
+			if err := g.Check(ctx, s.JS); err != nil {
+				t.Fatalf("intact store: %v", err)
+			}
+			if got := failedChecks(integrityGauges(t, reg)); len(got) != 0 {
+				t.Fatalf("intact store: failing gauges %v", got)
+			}
+			if err := g.Refusal(); err != nil {
+				t.Fatalf("intact store refuses: %v", err)
+			}
+
+			tc.damage(t, s.JS)
+			err = g.Check(ctx, s.JS)
+			if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), tc.detail) {
+				t.Fatalf("check: %v, want ErrIntegrity with %q", err, tc.detail)
+			}
+			if got := failedChecks(integrityGauges(t, reg)); !slices.Equal(got, tc.want) {
+				t.Errorf("failing gauges %v, want %v", got, tc.want)
+			}
+			for _, fn := range []func() error{g.Refusal, func() error { return g.Ready(ctx) }} {
+				if err := fn(); err == nil || !strings.Contains(err.Error(), tc.detail) {
+					t.Errorf("ready/refusal: %v, want %q", err, tc.detail)
+				}
+			}
+		})
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A client may raise the deny flags but not lift them: the server refuses,
+// and the guard keeps passing. Lifted limits clear the finding on the
+// next check.
+func TestGuardRecoversAndDenyFlagsCannotBeLifted(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := context.Background()
+	filled(t, s.JS, 10, 1)
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lift := range []func(*jetstream.StreamConfig){
+		func(c *jetstream.StreamConfig) { c.DenyDelete = false },
+		func(c *jetstream.StreamConfig) { c.DenyPurge = false },
+	} {
+		cfg := st.CachedInfo().Config
+		lift(&cfg)
+		if _, err := s.JS.UpdateStream(ctx, cfg); err == nil {
+			t.Fatal("the server let a deny flag be lifted; the deny-delete and deny-purge checks must then be tested by update")
+		}
+	}
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatalf("after refused updates: %v", err)
+	}
+
+	updateStream(t, s.JS, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 48 * time.Hour })
+	if err := g.Check(ctx, s.JS); !errors.Is(err, eventstore.ErrIntegrity) {
+		t.Fatalf("with MaxAge: %v", err)
+	}
+	updateStream(t, s.JS, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 0 })
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatalf("after the operator lifted MaxAge: %v", err)
+	}
+	if err := g.Ready(ctx); err != nil {
+		t.Fatalf("ready after recovery: %v", err)
+	}
+}
+
+// The high-water mark outlives the process: a stream deleted and created
+// again empty while the process was down is found at the next start, and
+// a stream that is missing is not created again empty.
+func TestHighWaterMarkSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "nats")
+	mark := filepath.Join(dir, "svc", "store-highwater.json")
+	ctx := context.Background()
+	open := func(g *eventstore.Guard) *eventstore.Store {
+		s, err := eventstore.Open(ctx, eventstore.OpenOptions{
+			Embedded: eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off"}, Name: "test", Guard: g, Log: quietLog(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	newGuard := func() *eventstore.Guard {
+		g, err := eventstore.NewGuard(eventstore.GuardOptions{HighWaterFile: mark, Log: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+
+	// First run: the process sees 12 events and keeps that mark.
+	g := newGuard()
+	s := open(g)
+	last, _ := filled(t, s.JS, 12, 0)
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return last })
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if b, err := os.ReadFile(mark); err != nil || !strings.Contains(string(b), `"FAMILY_EVENTS": 12`) {
+		t.Fatalf("high-water file: %s %v", b, err)
+	}
+
+	// While it is down, the stream is deleted.
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := eventstore.Connect("", ns, "vandal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	// Second run: nothing is recreated, and the guard says why, at once.
+	g = newGuard()
+	if g.HighWater(eventstore.FamilyStream) != 12 {
+		t.Fatalf("high-water mark %d after restart, want 12", g.HighWater(eventstore.FamilyStream))
+	}
+	started := time.Now()
+	s = open(g)
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("open took %s while refusing to create the stream", took)
+	}
+	if err := s.Ready(ctx); err == nil {
+		t.Error("store ready without its stream")
+	}
+	if _, err := s.JS.Stream(ctx, eventstore.FamilyStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("the missing stream was created again: %v", err)
+	}
+	if err := g.Ready(ctx); err == nil || !strings.Contains(err.Error(), "not created again empty") {
+		t.Fatalf("guard: %v", err)
+	}
+	// An operator creates it again empty (as if from a wrong backup): the
+	// guard finds it below the mark.
+	if _, err := s.JS.CreateStream(ctx, eventstore.FamilyStreamConfig(eventstore.StreamOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	err = g.Check(ctx, s.JS)
+	if err == nil || !strings.Contains(err.Error(), "FAMILY_EVENTS last sequence is 0, below 12, which this process has seen (its high-water mark in "+mark+")") {
+		t.Fatalf("check: %v", err)
+	}
+	s.Close()
+}

@@ -1,0 +1,150 @@
+package readmodel
+
+import (
+	"database/sql"
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Entry is one timeline entry as the coordinator API serves it.
+type Entry struct {
+	ID         string          `json:"id"`
+	Sequence   uint64          `json:"sequence"`
+	Time       time.Time       `json:"time"`
+	RecordedAt time.Time       `json:"recordedAt"`
+	Department string          `json:"department"`
+	Type       string          `json:"type"`
+	Title      string          `json:"title"`
+	Data       json.RawMessage `json:"data"`
+	Actor      string          `json:"actor"`
+}
+
+// dataChunk is the size of the buffers scanEntries copies the rows'
+// data into.
+const dataChunk = 64 << 10
+
+// scanEntries reads timeline rows into entries. With batch set, it
+// hands the rows to batch foldBatch at a time, each batch a slice of its
+// own, and returns none. The data of the rows is copied into shared
+// buffers rather than one allocation a row.
+func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
+	defer rows.Close()
+	entries := []Entry{}
+	if batch != nil {
+		entries = make([]Entry, 0, foldBatch)
+	}
+	// Declared once: what Scan writes into escapes to the heap.
+	var (
+		e        Entry
+		seq      int64
+		tns, rns int64
+		raw      sql.RawBytes
+		chunk    []byte
+	)
+	for rows.Next() {
+		e = Entry{}
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor); err != nil {
+			return nil, err
+		}
+		e.Sequence = uint64(seq)
+		e.Time = time.Unix(0, tns).UTC()
+		e.RecordedAt = time.Unix(0, rns).UTC()
+		if cap(chunk)-len(chunk) < len(raw) || chunk == nil {
+			chunk = make([]byte, 0, max(dataChunk, len(raw)))
+		}
+		from := len(chunk)
+		chunk = append(chunk, raw...)
+		e.Data = json.RawMessage(chunk[from:len(chunk):len(chunk)])
+		entries = append(entries, e)
+		if batch != nil && len(entries) == foldBatch {
+			batch(entries)
+			entries = make([]Entry, 0, foldBatch)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if batch != nil {
+		if len(entries) > 0 {
+			batch(entries)
+		}
+		return nil, nil
+	}
+	return entries, nil
+}
+
+// entryJSONSize is the size of an entry's encoding at most, unless one
+// of its strings needs escaping.
+func entryJSONSize(e *Entry) int {
+	// The member names, quotes and punctuation are 103 bytes, two times
+	// at most 35, a sequence at most 20, and data at least 4 (null).
+	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197
+}
+
+// appendEntry appends e as a JSON object with the fields json.Marshal
+// gives it.
+func appendEntry(dst []byte, e *Entry) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, e.ID)
+	dst = append(dst, `,"sequence":`...)
+	dst = strconv.AppendUint(dst, e.Sequence, 10)
+	dst = append(dst, `,"time":"`...)
+	dst = e.Time.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","recordedAt":"`...)
+	dst = e.RecordedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","department":`...)
+	dst = appendString(dst, e.Department)
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, e.Type)
+	dst = append(dst, `,"title":`...)
+	dst = appendString(dst, e.Title)
+	dst = append(dst, `,"data":`...)
+	if len(e.Data) == 0 {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, e.Data...)
+	}
+	dst = append(dst, `,"actor":`...)
+	dst = appendString(dst, e.Actor)
+	return append(dst, '}')
+}
+
+// plainJSON[c] is set for the ASCII bytes json.Marshal writes unescaped.
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string. Valid UTF-8 without characters
+// that need escaping is copied, after one pass over it; anything else goes
+// through json.Marshal.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if !plainJSON[c] {
+				return appendMarshalled(dst, s)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
+			// Invalid UTF-8, or a JavaScript line terminator, which
+			// json.Marshal escapes.
+			return appendMarshalled(dst, s)
+		}
+		i += n
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+func appendMarshalled(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}

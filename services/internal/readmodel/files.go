@@ -1,0 +1,137 @@
+package readmodel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Files: the projector's read models live in <data>/projector as
+// readmodel-<n>.db, and the file CURRENT names the one in use. A rebuild
+// writes readmodel-<n+1>.db beside it and swaps by rewriting CURRENT
+// (write, fsync, rename), so that a crash at any moment leaves CURRENT
+// naming a complete model.
+
+const currentFile = "CURRENT"
+
+// ModelName is the file name of model n.
+func ModelName(n int) string { return fmt.Sprintf("readmodel-%d.db", n) }
+
+func modelNumber(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, "readmodel-")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, ".db")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0
+}
+
+// Current reads CURRENT in dir; without one it is model 1.
+func Current(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, currentFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, ok := modelNumber(strings.TrimSpace(string(b)))
+	if !ok {
+		return 0, fmt.Errorf("readmodel: %s names no read model: %q", currentFile, b)
+	}
+	return n, nil
+}
+
+// SetCurrent points CURRENT at model n, durably.
+func SetCurrent(dir string, n int) error {
+	tmp := filepath.Join(dir, currentFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(ModelName(n) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, currentFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// RemoveStale deletes read model files other than model keep: the remains
+// of a rebuild that did not finish, or of a swap whose old file was not yet
+// deleted.
+func RemoveStale(dir string, keep int) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		base := name
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			base = strings.TrimSuffix(base, suffix)
+		}
+		n, ok := modelNumber(base)
+		if ok && n != keep {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ResolveModel finds the read model a projector data directory names:
+// <data>/projector/CURRENT, or the file itself when path is one.
+func ResolveModel(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return path, nil
+	}
+	dir := filepath.Join(path, "projector")
+	if _, err := os.Stat(dir); err != nil {
+		dir = path
+	}
+	n, err := Current(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, ModelName(n)), nil
+}
+
+// RemoveFiles deletes a model file with its WAL, shared-memory and
+// journal files.
+func RemoveFiles(path string) error {
+	var errs []error
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

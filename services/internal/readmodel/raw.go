@@ -1,0 +1,89 @@
+package readmodel
+
+import (
+	"context"
+	"database/sql"
+)
+
+// RawTimeline is a read model file reduced to its timeline table: the
+// model's schema, connection settings and insert statement, without the
+// model around them. It measures what SQLite itself can do with the rows
+// the model writes (make bench).
+type RawTimeline struct {
+	db  *sql.DB
+	c   *sql.Conn
+	ins *sql.Stmt
+}
+
+// OpenRawTimeline creates and migrates a read model file at path.
+func OpenRawTimeline(ctx context.Context, path string) (*RawTimeline, error) {
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	r := &RawTimeline{db: db}
+	if r.c, err = db.Conn(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, r.c); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.ins, err = r.c.PrepareContext(ctx, insertTimeline); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// DropIndexes drops the timeline's secondary indexes, as a bulk load does.
+func (r *RawTimeline) DropIndexes(ctx context.Context) error {
+	return r.exec(ctx, dropTimelineIndexes)
+}
+
+// BuildIndexes builds the timeline's secondary indexes, as the end of a
+// bulk load does.
+func (r *RawTimeline) BuildIndexes(ctx context.Context) error {
+	return r.exec(ctx, timelineIndexes)
+}
+
+func (r *RawTimeline) exec(ctx context.Context, stmts []string) error {
+	for _, q := range stmts {
+		if _, err := r.c.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Insert inserts timeline rows in one transaction, each the ten values of
+// the model's insert statement (sequence, family_id, event_id, time_ns,
+// recorded_ns, department, type, title, data, actor), with a context that
+// cannot be cancelled, as the model's own inserts.
+func (r *RawTimeline) Insert(ctx context.Context, rows [][]any) error {
+	tx, err := r.c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ts := tx.StmtContext(ctx, r.ins)
+	rowCtx := rowContext(ctx)
+	for _, row := range rows {
+		if _, err := ts.ExecContext(rowCtx, row...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Close closes the file.
+func (r *RawTimeline) Close() error {
+	if r.ins != nil {
+		_ = r.ins.Close()
+	}
+	if r.c != nil {
+		_ = r.c.Close()
+	}
+	return r.db.Close()
+}

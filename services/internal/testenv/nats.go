@@ -1,0 +1,81 @@
+package testenv
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// serviceKey is the NATS service key of every embedded server a test
+// package starts for processes that connect through its URL: a server
+// started again on the same store lets the same processes back in.
+var serviceKey = sync.OnceValue(func() eventstore.Identity {
+	id, err := eventstore.NewIdentity()
+	if err != nil {
+		panic(err)
+	}
+	return id
+})
+
+// ServiceSeed is the seed to start such a server with
+// (eventstore.EmbeddedOptions.ServiceSeed).
+func ServiceSeed() []byte { return serviceKey().Seed() }
+
+// ServiceKeyFile writes the service key's seed file for a process's
+// -nats-nkey (config.Config.NATSNKey).
+func ServiceKeyFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "service.nk")
+	if err := serviceKey().WriteSeedFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// NATS is an embedded server for processes that connect through its URL
+// (Use), with an admin connection that may do what no process may: delete
+// and create streams, as an operator damaging the store would.
+type NATS struct {
+	*eventstore.Embedded
+	AdminNC *nats.Conn
+	Admin   jetstream.JetStream
+}
+
+// StartNATS starts it, in t's temporary directory, stopped at t's end.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	admin, err := eventstore.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
+		StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", ServiceSeed: ServiceSeed(), Admin: &admin,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+	nc, err := nats.Connect(e.ClientURL(), admin.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &NATS{Embedded: e, AdminNC: nc, Admin: js}
+}
+
+// Use points cfg at the server, as the service key.
+func (n *NATS) Use(t testing.TB, cfg *config.Config) {
+	t.Helper()
+	cfg.NATSURL = n.ClientURL()
+	cfg.NATSNKey = ServiceKeyFile(t)
+}

@@ -1,7 +1,10 @@
 package webapp
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 )
@@ -53,7 +56,23 @@ func (a *App) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 
 // handleLogin signs in with a token of the configuration: coordinators and
 // auditors only. The session id is new at every login.
+//
+// Wrong tokens are counted per client address (loginLimiter, clientAddr): past
+// LoginFailures within LoginWindow every login from the address is
+// answered 429 with Retry-After, before the token is looked at.
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
+	client := clientAddr(r, a.opts.TrustedProxies)
+	if wait := a.logins.blocked(client); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		when := "1 minut"
+		if m := (secs + 59) / 60; m > 1 {
+			when = strconv.Itoa(m) + " minutter"
+		}
+		a.errorPage(w, r, nil, http.StatusTooManyRequests,
+			"Der er forsøgt at logge ind med forkerte nøgler for mange gange fra din computer. Prøv igen om "+when+".")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		a.errorPage(w, r, nil, http.StatusBadRequest, "")
@@ -67,6 +86,9 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostForm.Get("next"))
 	pr, err := a.opts.Auth.Token(r.PostForm.Get("token"))
 	if err != nil {
+		if !errors.Is(err, auth.ErrNoToken) {
+			a.logins.failed(client)
+		}
 		a.showLogin(w, r, http.StatusUnauthorized, loginView{Next: next, Error: "Nøglen blev ikke genkendt. Kontrollér den og prøv igen."})
 		return
 	}

@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -54,6 +55,9 @@ type Options struct {
 	JS jetstream.JetStream
 	// SecureCookie marks the session cookie Secure (set it behind TLS).
 	SecureCookie bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client a failed login is counted against (ParseProxies).
+	TrustedProxies []netip.Prefix
 	// Now is the clock of sessions and due dates; time.Now by default.
 	Now func() time.Time
 	Log *slog.Logger
@@ -65,6 +69,7 @@ type App struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	loginKey []byte
+	logins   *loginLimiter
 	static   fs.FS
 }
 
@@ -84,7 +89,8 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	return &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)), static: static}, nil
+	return &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)),
+		logins: newLoginLimiter(o.Now), static: static}, nil
 }
 
 // Mount registers the app under /app/.
@@ -233,6 +239,11 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 		if v.Text == "" {
 			v.Text = "Adressen indeholder noget, der ligner et CPR-nummer, eller et kontroltegn. Adressen gemmes i adgangsloggen og må ikke indeholde det. Fjern det, og prøv igen."
 		}
+	case http.StatusTooManyRequests:
+		v.Heading = "For mange forsøg"
+		if v.Text == "" {
+			v.Text = "Der er forsøgt at logge ind med forkerte nøgler for mange gange fra din computer. Vent lidt, og prøv igen."
+		}
 	case http.StatusServiceUnavailable:
 		v.Heading = "Systemet kan ikke vise data lige nu"
 		if v.Text == "" {
@@ -291,8 +302,12 @@ func (a *App) handleStatic(w http.ResponseWriter, r *http.Request) {
 // MountProjector mounts the app on a process's mux, reading through p: the
 // projector process and the standalone both call it.
 func MountProjector(p *projector.Projector, ps *process.Parts, cfg config.Config) error {
+	proxies, err := ParseProxies(cfg.AppTrustedProxies)
+	if err != nil {
+		return err
+	}
 	a, err := New(Options{Projector: p, Auth: ps.Auth, NC: ps.Store.NC, JS: ps.Store.JS,
-		SecureCookie: cfg.AppSecureCookie, Log: ps.Log.With("component", "webapp")})
+		SecureCookie: cfg.AppSecureCookie, TrustedProxies: proxies, Log: ps.Log.With("component", "webapp")})
 	if err != nil {
 		return err
 	}

@@ -342,3 +342,60 @@ func TestNoUnloggedPages(t *testing.T) {
 		t.Errorf("live without an access log: %d", r.Status)
 	}
 }
+
+// TestLoginRateLimit: after webapp.LoginFailures wrong tokens from one
+// address within webapp.LoginWindow, every login from it is a 429 page in
+// Danish with Retry-After, even with a right token, until the oldest
+// failure has left the window.
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	b := e.browser()
+	// An empty form is not a guess.
+	if r := b.login("", ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("empty token: %d", r.Status)
+	}
+	for i := range webapp.LoginFailures {
+		if r := b.login("wrong-token", ""); r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d", i+1, r.Status)
+		}
+		if i == 0 {
+			e.clock.Add(time.Minute) // the first failure is the oldest by a minute
+		}
+	}
+	limited := func(wantRetry string) {
+		t.Helper()
+		r := b.login("dev-coordinator", "")
+		if r.Status != http.StatusTooManyRequests {
+			t.Fatalf("login past the limit: %d %q", r.Status, r.Location)
+		}
+		if got := r.Header.Get("Retry-After"); got != wantRetry {
+			t.Errorf("Retry-After %q, want %q", got, wantRetry)
+		}
+		if !strings.Contains(r.Body, "For mange forsøg") || !strings.Contains(r.Body, `lang="da"`) {
+			t.Errorf("429 page: %.500s", r.Body)
+		}
+		if strings.Contains(r.Header.Get("Set-Cookie"), "jf_session") {
+			t.Error("a session cookie past the limit")
+		}
+	}
+	limited("540")
+	// Another browser from the same address waits too.
+	e.clock.Add(8 * time.Minute)
+	if r := e.browser().login("dev-coordinator", ""); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "60" {
+		t.Fatalf("other browser, same address: %d %q", r.Status, r.Header.Get("Retry-After"))
+	}
+	// The oldest failure leaves the window: one try is free again, and a
+	// right token signs in.
+	e.clock.Add(time.Minute)
+	if r := b.login("dev-coordinator", "/app/"); r.Status != http.StatusSeeOther || r.Location != "/app/" {
+		t.Fatalf("login after the window: %d %q %.300s", r.Status, r.Location, r.Body)
+	}
+	// A success does not clear the count: nine failures, a minute younger
+	// than the first, are still in the window, so one more wrong token
+	// reaches the limit again until they leave it a minute later.
+	if r := b.login("wrong-token", ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong token after the window: %d", r.Status)
+	}
+	limited("60")
+}

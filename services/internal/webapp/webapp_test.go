@@ -313,6 +313,31 @@ func TestAuthorization(t *testing.T) {
 	}
 }
 
+// TestQueryWithCPRRefused: the family page's query string is stored in
+// the access log with the endpoint, so one holding a CPR number is a 422
+// page, and nothing is logged.
+func TestQueryWithCPRRefused(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-Q", "E1001")
+	b := e.browser()
+	b.login("dev-coordinator", "")
+	if r := b.open("FAM-Q", "Akut henvendelse"); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	before := len(e.accessLog("FAM-Q"))
+	r := b.get("/app/families/FAM-Q?note=" + url.QueryEscape("010190-1234"))
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "CPR-nummer") {
+		t.Fatalf("%d %.400s", r.Status, r.Body)
+	}
+	if strings.Contains(r.Body, "Arbejde 10 timer") {
+		t.Error("422 page shows family data")
+	}
+	if n := len(e.accessLog("FAM-Q")); n != before {
+		t.Errorf("refused read logged: %d entries, want %d", n, before)
+	}
+}
+
 // TestNoUnloggedPages: when the access log cannot be written the family
 // page is a 503 error page without family data.
 func TestNoUnloggedPages(t *testing.T) {

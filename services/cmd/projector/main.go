@@ -12,6 +12,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/service"
 	"kk.dk/jobogfamilie/services/internal/webapp"
 )
 
@@ -21,7 +22,10 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "rebuild" {
 		os.Exit(projector.RebuildCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
-	code := process.Main(ctx, "projector", os.Args[1:], projector.RunWith(webapp.MountProjector))
+	code := process.Main(ctx, "projector", os.Args[1:], projector.RunWith(
+		func(ctx context.Context, p service.Parts, pj *projector.Projector) (service.Service, error) {
+			return webapp.NewService(ctx, p, pj)
+		}))
 	stop()
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // Kind is what a principal may do.
@@ -45,11 +46,21 @@ type Config struct {
 	Principals []Principal `json:"principals"`
 }
 
-// Errors of authentication.
+// Errors of authentication. Both are answered with the same 401, which
+// does not say which of the two it was.
 var (
-	ErrNoToken      = errors.New("auth: no bearer token")
-	ErrUnknownToken = errors.New("auth: unknown token")
+	ErrNoToken      error = authError("auth: no bearer token")
+	ErrUnknownToken error = authError("auth: unknown token")
 )
+
+type authError string
+
+func (e authError) Error() string { return string(e) }
+
+// Problem is the 401 the API answers.
+func (authError) Problem() *problem.Problem {
+	return problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
+}
 
 // Authenticator resolves tokens to principals.
 type Authenticator struct {

@@ -20,6 +20,8 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/service"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 	"kk.dk/jobogfamilie/services/internal/webapp"
@@ -57,8 +59,8 @@ func start(t *testing.T, secure bool, mutate ...func(*config.Config)) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	a.Mount(mux)
-	srv := httptest.NewServer(mux)
+	service.Mount(mux, testenv.QuietLog(), a)
+	srv := httptest.NewServer(problem.Mux(mux))
 	t.Cleanup(srv.Close)
 	return &env{t: t, sa: sa, clock: c, app: srv.URL}
 }

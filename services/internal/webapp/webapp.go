@@ -10,6 +10,15 @@
 // the JSON API calls: the same authorization, and an acknowledged
 // access-log entry with the purpose before any family data is sent.
 //
+// The app is a service of the projector process and of the standalone
+// (NewService), beside the projector's API on the same listener. Its
+// routes are pages (service.Route.Page), not API operations: they are not
+// in the OpenAPI document, and they never hand an error to the error
+// middleware (problem.Handler), which answers problem+json for the APIs.
+// Every failure is written by the app itself as a Danish HTML error page
+// with the right status, since a person reads it in a browser; anything
+// under /app/ no route matches is the app's own 404 page too.
+//
 // Sessions live on the server (a random 256-bit id in an HttpOnly,
 // SameSite=Lax cookie, Secure behind TLS); they end after 8 hours, after
 // 30 minutes idle, and at logout, and the id is new at every login. Every
@@ -34,10 +43,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
-	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/openapi"
 	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 //go:embed templates/*.html
@@ -93,24 +102,63 @@ func New(o Options) (*App, error) {
 		logins: newLoginLimiter(o.Now), static: static}, nil
 }
 
-// Mount registers the app under /app/.
-func (a *App) Mount(mux *http.ServeMux) {
-	h := func(f func(http.ResponseWriter, *http.Request)) http.Handler { return a.secure(http.HandlerFunc(f)) }
-	mux.Handle("GET /app/login", h(a.handleLoginForm))
-	mux.Handle("POST /app/login", h(a.handleLogin))
-	mux.Handle("POST /app/logout", h(a.handleLogout))
-	mux.Handle("GET /app/{$}", h(a.withSession(a.handleFamilies)))
-	mux.Handle("GET /app/families", h(a.withSession(a.handleFamilies)))
-	mux.Handle("GET /app/families/{familyId}", h(a.withSession(a.handleFamily)))
-	mux.Handle("POST /app/families/{familyId}/purpose", h(a.handlePurpose))
-	mux.Handle("GET /app/families/{familyId}/live", h(a.withSession(a.handleLive)))
-	mux.Handle("GET /app/families/{familyId}/access-log", h(a.withSession(a.handleAccessLog)))
-	mux.Handle("GET /app/static/{file}", h(a.handleStatic))
-	mux.Handle("/app/", h(func(w http.ResponseWriter, r *http.Request) {
-		a.errorPage(w, r, nil, http.StatusNotFound, "")
-	}))
-	mux.Handle("GET /app", http.RedirectHandler("/app/", http.StatusMovedPermanently))
+// NewService is the app as a service of the process on p, reading through
+// pj (built before it on the same parts): the projector process and the
+// standalone both run it.
+func NewService(_ context.Context, p service.Parts, pj *projector.Projector) (*App, error) {
+	proxies, err := ParseProxies(p.Config.AppTrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return New(Options{Projector: pj, Auth: p.Auth, NC: p.Store.NC, JS: p.Store.JS,
+		SecureCookie: p.Config.AppSecureCookie, TrustedProxies: proxies, Log: log.With("component", "webapp")})
 }
+
+// Routes are the app's pages under /app/. They are pages, not API
+// operations (service.Route.Page): each writes its own answer, failures
+// included, as a Danish HTML page, and returns no error to the error
+// middleware; they are not in the OpenAPI document.
+func (a *App) Routes() []service.Route {
+	page := func(method, pattern string, f func(http.ResponseWriter, *http.Request)) service.Route {
+		h := a.secure(http.HandlerFunc(f))
+		return service.Route{Method: method, Pattern: pattern, Page: true, Handle: func(w http.ResponseWriter, r *http.Request) error {
+			h.ServeHTTP(w, r)
+			return nil
+		}}
+	}
+	toApp := http.RedirectHandler("/app/", http.StatusMovedPermanently)
+	return []service.Route{
+		page("GET", "/app/login", a.handleLoginForm),
+		page("POST", "/app/login", a.handleLogin),
+		page("POST", "/app/logout", a.handleLogout),
+		page("GET", "/app/{$}", a.withSession(a.handleFamilies)),
+		page("GET", "/app/families", a.withSession(a.handleFamilies)),
+		page("GET", "/app/families/{familyId}", a.withSession(a.handleFamily)),
+		page("POST", "/app/families/{familyId}/purpose", a.handlePurpose),
+		page("GET", "/app/families/{familyId}/live", a.withSession(a.handleLive)),
+		page("GET", "/app/families/{familyId}/access-log", a.withSession(a.handleAccessLog)),
+		page("GET", "/app/static/{file}", a.handleStatic),
+		// Whatever else is under /app/, with any method, is the app's own
+		// 404 page rather than a problem.
+		page("", "/app/", func(w http.ResponseWriter, r *http.Request) { a.errorPage(w, r, nil, http.StatusNotFound, "") }),
+		page("GET", "/app", toApp.ServeHTTP),
+	}
+}
+
+// Checks: none of its own; the app is ready when the projector it reads
+// through is, and the projector's check says so.
+func (a *App) Checks() map[string]service.Check { return nil }
+
+// API is empty: the app's routes are pages, not an API.
+func (a *App) API() openapi.Fragment { return openapi.Fragment(`{"paths": {}}`) }
+
+// Stop releases nothing: sessions live in memory and end with the
+// process, and live views end when the HTTP server stops.
+func (a *App) Stop() {}
 
 // csp allows the app's own script and style only: no inline code, no
 // framing, no foreign form targets.
@@ -297,20 +345,4 @@ func (a *App) handleStatic(w http.ResponseWriter, r *http.Request) {
 	// Static files hold no family data; they may be cached, revalidated.
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(b)
-}
-
-// MountProjector mounts the app on a process's mux, reading through p: the
-// projector process and the standalone both call it.
-func MountProjector(p *projector.Projector, ps *process.Parts, cfg config.Config) error {
-	proxies, err := ParseProxies(cfg.AppTrustedProxies)
-	if err != nil {
-		return err
-	}
-	a, err := New(Options{Projector: p, Auth: ps.Auth, NC: ps.Store.NC, JS: ps.Store.JS,
-		SecureCookie: cfg.AppSecureCookie, TrustedProxies: proxies, Log: ps.Log.With("component", "webapp")})
-	if err != nil {
-		return err
-	}
-	a.Mount(ps.Mux)
-	return nil
 }

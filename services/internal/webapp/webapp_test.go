@@ -424,3 +424,27 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 	limited("60")
 }
+
+// TestStandaloneServesPages: in the standalone, beside the APIs behind the
+// error middleware, what no page of the app matches under /app/ is the
+// app's own Danish HTML page, with any method, while elsewhere it stays a
+// problem.
+func TestStandaloneServesPages(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		ctype, body  string
+	}{
+		{"GET", "/app/nothing", 404, "text/html; charset=utf-8", "Siden findes ikke"},
+		{"DELETE", "/app/families", 404, "text/html; charset=utf-8", "Siden findes ikke"},
+		{"GET", "/app/login", 200, "text/html; charset=utf-8", "<form"},
+		{"GET", "/nowhere", 404, "application/problem+json", `"status":404`},
+	} {
+		r := testenv.Do(t, e.sa.URL(), c.method, c.path, "", nil, nil)
+		if r.Status != c.status || r.Header.Get("Content-Type") != c.ctype || !strings.Contains(r.Raw, c.body) {
+			t.Errorf("%s %s: %d %q, want %d %q with %q: %.200s", c.method, c.path, r.Status, r.Header.Get("Content-Type"), c.status, c.ctype, c.body, r.Raw)
+		}
+	}
+}

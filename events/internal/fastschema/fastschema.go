@@ -1,4 +1,7 @@
-package events
+// Package fastschema is the fast path of the catalog's JSON Schema
+// validation: a type's schema compiled into a small tree that walks the raw
+// data once and answers "certainly valid" or "not sure".
+package fastschema
 
 import (
 	"bytes"
@@ -12,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 // The fast path of schema validation.
@@ -31,8 +36,8 @@ import (
 // escapes where a string's value matters, repeated members, invalid
 // UTF-8), leaving it to jsonschema.
 
-// fastSchema is the fast validator of one type's data.
-type fastSchema struct {
+// Schema is the fast validator of one type's data.
+type Schema struct {
 	root *fastNode
 }
 
@@ -123,42 +128,50 @@ var fastAnnotations = map[string]bool{
 
 const draft2020 = "https://json-schema.org/draft/2020-12/schema"
 
-// compileFast compiles the JSON Schema of a type, as held in the embedded
+// Compile compiles the JSON Schema of a type, as held in the embedded
 // files, into its fast validator, or says why it cannot. The schema is read
 // by jsonschema.UnmarshalJSON, as jsonschema's loader reads it, so that both
-// see the same schema.
-func compileFast(schema []byte) (*fastSchema, error) {
+// see the same schema. matchers are hand-written matchers of patterns,
+// each equivalent to the pattern's regexp; other patterns use the regexp.
+func Compile(schema []byte, matchers map[string]func([]byte) bool) (*Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
 		return nil, err
 	}
-	root, err := compileFastNode(doc, "", true)
+	c := compiler{matchers: matchers}
+	root, err := c.node(doc, "", true)
 	if err != nil {
 		return nil, err
 	}
-	return &fastSchema{root: root}, nil
+	return &Schema{root: root}, nil
 }
 
-var fastRegexps sync.Map // pattern → func([]byte) bool
+type compiler struct {
+	matchers map[string]func([]byte) bool
+}
 
-// fastRegexp compiles a pattern as jsonschema v6 does by default, with
-// regexp.Compile of the standard library, and returns its matcher (a
-// hand-written one for the catalog's patterns, see patternMatchers).
-func fastRegexp(v any) (func([]byte) bool, error) {
+var regexps sync.Map // pattern → func([]byte) bool
+
+// regexp compiles a pattern as jsonschema v6 does by default, with
+// regexp.Compile of the standard library, and returns its matcher (the
+// hand-written one when c has one).
+func (c compiler) regexp(v any) (func([]byte) bool, error) {
 	s, ok := v.(string)
 	if !ok {
 		return nil, fmt.Errorf("pattern %v is not a string", v)
-	}
-	if m, ok := fastRegexps.Load(s); ok {
-		return m.(func([]byte) bool), nil
 	}
 	re, err := regexp.Compile(s)
 	if err != nil {
 		return nil, err
 	}
-	m := patternMatcher(s, re)
-	fastRegexps.Store(s, m)
-	return m, nil
+	if m, ok := c.matchers[s]; ok {
+		return m, nil
+	}
+	if m, ok := regexps.Load(s); ok {
+		return m.(func([]byte) bool), nil
+	}
+	regexps.Store(s, re.Match)
+	return re.Match, nil
 }
 
 // fastCount reads a non-negative integer keyword value (minLength, ...).
@@ -181,17 +194,17 @@ func fastInt(v any) (int64, bool) {
 	return i, err == nil && i >= -fastBound && i <= fastBound
 }
 
-func compileFastNode(v any, at string, root bool) (*fastNode, error) {
+func (c compiler) node(v any, at string, root bool) (*fastNode, error) {
 	switch v := v.(type) {
 	case bool:
 		return &fastNode{never: !v, minLength: -1, maxLength: -1, minItems: -1, maxItems: -1}, nil
 	case map[string]any:
-		return compileFastObject(v, at, root)
+		return c.object(v, at, root)
 	}
 	return nil, fmt.Errorf("%s: a schema must be an object or a boolean", at)
 }
 
-func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error) {
+func (c compiler) object(s map[string]any, at string, root bool) (*fastNode, error) {
 	n := &fastNode{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1}
 	unsupported := func(kw string) error {
 		return fmt.Errorf("%s: the fast path does not support %s: %v", at, kw, s[kw])
@@ -244,13 +257,13 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 				n.addlDenied = true
 				break
 			}
-			addl, err := compileFastNode(val, at+"/additionalProperties", false)
+			addl, err := c.node(val, at+"/additionalProperties", false)
 			if err != nil {
 				return nil, err
 			}
 			n.addl = addl
 		case "pattern":
-			re, err := fastRegexp(val)
+			re, err := c.regexp(val)
 			if err != nil {
 				return nil, unsupported(kw)
 			}
@@ -268,7 +281,7 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 				switch {
 				case ikw == "pattern":
 					var err error
-					if re, err = fastRegexp(ival); err != nil {
+					if re, err = c.regexp(ival); err != nil {
 						return nil, unsupported(kw)
 					}
 				case fastAnnotations[ikw]:
@@ -324,7 +337,7 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 			}
 			n.date = true
 		case "items":
-			items, err := compileFastNode(val, at+"/items", false)
+			items, err := c.node(val, at+"/items", false)
 			if err != nil {
 				return nil, err
 			}
@@ -351,7 +364,7 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 		return nil, fmt.Errorf("%s: more than %d properties", at, maxFastProps)
 	}
 	for _, name := range names {
-		pn, err := compileFastNode(props[name], at+"/properties/"+escapeToken(name), false)
+		pn, err := c.node(props[name], at+"/properties/"+jsonscan.EscapeToken(name), false)
 		if err != nil {
 			return nil, err
 		}
@@ -388,9 +401,9 @@ func compileFastObject(s map[string]any, at string, root bool) (*fastNode, error
 	return n, nil
 }
 
-// valid reports whether data is certainly valid against the schema; false
+// Valid reports whether data is certainly valid against the schema; false
 // means "not sure".
-func (f *fastSchema) valid(data []byte) bool {
+func (f *Schema) Valid(data []byte) bool {
 	w := fastWalker{b: data}
 	w.ws()
 	if !w.value(f.root, nil) {
@@ -413,20 +426,11 @@ type fastWalker struct {
 // span is a range of the data: an unescaped string's contents.
 type span struct{ start, end int32 }
 
-// maxFastDepth bounds the nesting the walk follows; checkJSON has refused
-// anything deeper before validateData runs.
-const maxFastDepth = MaxDepth + 1
+// maxFastDepth bounds the nesting the walk follows; jsonscan.Check has
+// refused anything deeper before the data is validated.
+const maxFastDepth = jsonscan.MaxDepth + 1
 
-func (w *fastWalker) ws() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
+func (w *fastWalker) ws() { w.i = jsonscan.Space(w.b, w.i) }
 
 // value reads the value at w.i. When key is not nil the value is an item
 // of an array with uniqueItems, and it writes its uniqueness keys there.
@@ -461,7 +465,7 @@ func (n *fastNode) scalarOK(t fastTypes) bool {
 }
 
 func (w *fastWalker) literal(word string, n *fastNode, t fastTypes) bool {
-	if len(w.b)-w.i < len(word) || string(w.b[w.i:w.i+len(word)]) != word {
+	if !jsonscan.Literal(w.b, w.i, word) {
 		return false
 	}
 	w.i += len(word)
@@ -531,62 +535,16 @@ func (w *fastWalker) number(n *fastNode) bool {
 }
 
 // str reads a string at w.i (on its opening quote) and returns its raw
-// contents, whether they hold escapes, and whether they are ASCII.
+// contents, whether they hold escapes, and whether they are ASCII. It
+// gives up where jsonscan.Check would refuse the string.
 func (w *fastWalker) str() (start, end int, escaped, ascii, ok bool) {
-	w.i++
-	start = w.i
-	ascii = true
-	for w.i < len(w.b) {
-		// The printable ASCII run, with a local index (w.i is memory).
-		i := w.i
-		for i < len(w.b) && plainASCII[w.b[i]] {
-			i++
-		}
-		if w.i = i; w.i >= len(w.b) {
-			break
-		}
-		c := w.b[w.i]
-		switch {
-		case c == '"':
-			end = w.i
-			w.i++
-			if !ascii && !utf8.Valid(w.b[start:end]) {
-				return 0, 0, false, false, false
-			}
-			return start, end, escaped, ascii, true
-		case c == '\\':
-			if w.i+1 >= len(w.b) {
-				return 0, 0, false, false, false
-			}
-			switch w.b[w.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				w.i += 2
-			case 'u':
-				// A surrogate must come in a pair, as checkJSON insists.
-				r, ok := hex4(w.b[w.i+2:])
-				if !ok || utf16.IsSurrogate(r) && r >= 0xDC00 {
-					return 0, 0, false, false, false
-				}
-				w.i += 6
-				if utf16.IsSurrogate(r) {
-					lo, ok := hex4(w.b[min(w.i+2, len(w.b)):])
-					if !ok || w.b[w.i] != '\\' || w.b[w.i+1] != 'u' || lo < 0xDC00 || lo >= 0xE000 {
-						return 0, 0, false, false, false
-					}
-					w.i += 6
-				}
-			default:
-				return 0, 0, false, false, false
-			}
-			escaped = true
-		case c < 0x20:
-			return 0, 0, false, false, false
-		default:
-			ascii = ascii && c < utf8.RuneSelf
-			w.i++
-		}
+	st, problem := jsonscan.String(w.b, w.i, true)
+	if problem != "" {
+		return 0, 0, false, false, false
 	}
-	return 0, 0, false, false, false
+	start, end = w.i+1, st.End-1
+	w.i = st.End
+	return start, end, st.Escaped, !st.NonASCII, true
 }
 
 // unescape decodes the escapes of a string's raw contents into w.scratch as
@@ -618,7 +576,7 @@ func (w *fastWalker) unescape(s []byte) ([]byte, bool) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r, ok := hex4(s[i+2:])
+			r, ok := jsonscan.Hex4(s[i+2:])
 			if !ok {
 				return nil, false
 			}
@@ -627,7 +585,7 @@ func (w *fastWalker) unescape(s []byte) ([]byte, bool) {
 				if i+1 >= len(s) || s[i] != '\\' || s[i+1] != 'u' {
 					return nil, false
 				}
-				lo, ok := hex4(s[i+2:])
+				lo, ok := jsonscan.Hex4(s[i+2:])
 				if !ok {
 					return nil, false
 				}
@@ -681,7 +639,7 @@ func (w *fastWalker) string(n *fastNode, key []span) bool {
 	if n.hasEnum && !slices.ContainsFunc(n.enum, func(e string) bool { return string(s) == e }) {
 		return false
 	}
-	if n.date && !isDate(s) {
+	if n.date && !IsDate(s) {
 		return false
 	}
 	if n.pattern != nil && !n.pattern(s) {
@@ -708,12 +666,12 @@ func runeCount(s []byte) int {
 	return n
 }
 
-// isDate reports whether s is a date as jsonschema v6 checks format
+// IsDate reports whether s is a date as jsonschema v6 checks format
 // "date": time.Parse("2006-01-02", s) succeeds exactly for YYYY-MM-DD with a
 // month of 01-12 and a day that month has (TestIsDateIsTimeParse holds it
 // to that).
-func isDate(s []byte) bool {
-	if !dateShaped(s) {
+func IsDate(s []byte) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' || !digits(s[:4]) || !digits(s[5:7]) || !digits(s[8:]) {
 		return false
 	}
 	year := int(s[0]-'0')*1000 + int(s[1]-'0')*100 + int(s[2]-'0')*10 + int(s[3]-'0')
@@ -727,6 +685,15 @@ func isDate(s []byte) bool {
 		days = 29
 	}
 	return day <= days
+}
+
+func digits(s []byte) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *fastWalker) object(n *fastNode, key []span) bool {

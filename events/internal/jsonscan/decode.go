@@ -1,15 +1,13 @@
-package events
+package jsonscan
 
 import (
-	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 )
 
-// decodePlain decodes data into v, a pointer to a payload struct, exactly as
+// DecodePlain decodes data into v, a pointer to a payload struct, exactly as
 // encoding/json would, for the plain JSON that catalog payloads are: members
 // named exactly as the fields' tags, strings without escapes, numbers that
 // fit their fields, no nulls. It reports false on anything else, and then v
@@ -19,38 +17,18 @@ import (
 // Every stored event's payload is decoded once by ingest, the projector and
 // audit; encoding/json's reflection and its separate validity scan were a
 // third of the cost of reading an event. A fuzz test holds the two to the
-// same result whenever decodePlain reports true.
-func decodePlain(data []byte, v any) bool {
+// same result whenever DecodePlain reports true.
+func DecodePlain(data []byte, v any) bool {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false
 	}
-	return decodeByPlan(planFor(rv.Type().Elem()), data, rv.Elem())
+	return DecodeByPlan(PlanFor(rv.Type().Elem()), data, rv.Elem())
 }
 
-// decodePlain is decodePlain for v, a payload of this type, with the plan
-// that the Spec keeps once it has it.
-func (s Spec) decodePlain(data []byte, v Payload) bool {
-	if s.cache == nil {
-		return decodePlain(data, v)
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return false
-	}
-	p := s.cache.plan.Load()
-	if p == nil || p.typ != rv.Type().Elem() {
-		if p = planFor(rv.Type().Elem()); p == nil {
-			return false
-		}
-		s.cache.plan.Store(p)
-	}
-	return decodeByPlan(p, data, rv.Elem())
-}
-
-// decodeByPlan decodes data into v by p, the plan of v's type (nil: no
+// DecodeByPlan decodes data into v by p, the plan of v's type (nil: no
 // plain decoding).
-func decodeByPlan(p *decodePlan, data []byte, v reflect.Value) bool {
+func DecodeByPlan(p *Plan, data []byte, v reflect.Value) bool {
 	if p == nil {
 		return false
 	}
@@ -62,41 +40,29 @@ func decodeByPlan(p *decodePlan, data []byte, v reflect.Value) bool {
 	return d.i == len(d.b)
 }
 
-// DecodeData decodes the data of a stored event of this type into its Go
-// type, as json.Unmarshal does, without the schema check: for data that was
-// validated when it was stored (the read model's rows), which is plain and
-// takes decodePlain's way.
-func (s Spec) DecodeData(data []byte) (Payload, error) {
-	p := s.NewData()
-	if s.decodePlain(data, p) {
-		return p, nil
-	}
-	p = s.NewData()
-	if err := json.Unmarshal(data, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// decodePlan is how values of one Go type are decoded.
-type decodePlan struct {
+// Plan is how values of one Go type are decoded.
+type Plan struct {
 	kind   reflect.Kind
 	typ    reflect.Type
 	fields []fieldPlan // of a struct
-	elem   *decodePlan // of a slice
+	elem   *Plan       // of a slice
 }
 
 type fieldPlan struct {
 	name  string // the member name, as the tag gives it
 	index int
-	plan  *decodePlan
+	plan  *Plan
 }
 
-var plans sync.Map // reflect.Type -> *decodePlan, nil when unsupported
+var plans sync.Map // reflect.Type -> *Plan, nil when unsupported
 
-func planFor(t reflect.Type) *decodePlan {
+// Type is the Go type p decodes.
+func (p *Plan) Type() reflect.Type { return p.typ }
+
+// PlanFor is the plan of type t, nil when its values are not plain.
+func PlanFor(t reflect.Type) *Plan {
 	if p, ok := plans.Load(t); ok {
-		return p.(*decodePlan)
+		return p.(*Plan)
 	}
 	p := buildPlan(t, 0)
 	plans.Store(t, p)
@@ -106,11 +72,11 @@ func planFor(t reflect.Type) *decodePlan {
 // buildPlan returns nil for a type with anything the plain subset leaves
 // to encoding/json: pointers, maps, interfaces, embedded or untagged
 // fields, tag options that change decoding, names used twice.
-func buildPlan(t reflect.Type, depth int) *decodePlan {
+func buildPlan(t reflect.Type, depth int) *Plan {
 	if depth > 8 {
 		return nil
 	}
-	p := &decodePlan{kind: t.Kind(), typ: t}
+	p := &Plan{kind: t.Kind(), typ: t}
 	switch t.Kind() {
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
 		return p
@@ -154,18 +120,9 @@ type plainDecoder struct {
 	i int
 }
 
-func (d *plainDecoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *plainDecoder) ws() { d.i = Space(d.b, d.i) }
 
-func (d *plainDecoder) value(p *decodePlan, v reflect.Value) bool {
+func (d *plainDecoder) value(p *Plan, v reflect.Value) bool {
 	d.ws()
 	switch p.kind {
 	case reflect.String:
@@ -214,37 +171,23 @@ func (d *plainDecoder) value(p *decodePlan, v reflect.Value) bool {
 	return false
 }
 
-// str reads a string without escapes or control characters and returns
-// its contents, which are valid UTF-8.
+// str reads a string without escapes and returns its contents, which
+// are valid UTF-8.
 func (d *plainDecoder) str() ([]byte, bool) {
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
 		return nil, false
 	}
-	start := d.i + 1
-	ascii := true
-	for j := start; j < len(d.b); j++ {
-		if plainASCII[d.b[j]] {
-			continue
-		}
-		switch c := d.b[j]; {
-		case c == '"':
-			s := d.b[start:j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false
-			}
-			d.i = j + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
+	st, problem := String(d.b, d.i, true)
+	if problem != "" || st.Escaped {
+		return nil, false
 	}
-	return nil, false
+	s := st.Contents(d.b, d.i)
+	d.i = st.End
+	return s, true
 }
 
 func (d *plainDecoder) word(w string) bool {
-	if len(d.b)-d.i < len(w) || string(d.b[d.i:d.i+len(w)]) != w {
+	if !Literal(d.b, d.i, w) {
 		return false
 	}
 	d.i += len(w)
@@ -254,7 +197,7 @@ func (d *plainDecoder) word(w string) bool {
 // number reads a number as JSON's grammar writes it and says whether it
 // is written as an integer (no fraction, no exponent).
 func (d *plainDecoder) number() ([]byte, bool, bool) {
-	end, isInt, problem := scanNumber(d.b, d.i)
+	end, isInt, problem := Number(d.b, d.i)
 	if problem != "" {
 		return nil, false, false
 	}
@@ -263,7 +206,7 @@ func (d *plainDecoder) number() ([]byte, bool, bool) {
 	return n, isInt, true
 }
 
-func (d *plainDecoder) slice(p *decodePlan, v reflect.Value) bool {
+func (d *plainDecoder) slice(p *Plan, v reflect.Value) bool {
 	if d.i >= len(d.b) || d.b[d.i] != '[' {
 		return false
 	}
@@ -289,7 +232,7 @@ func (d *plainDecoder) slice(p *decodePlan, v reflect.Value) bool {
 	}
 }
 
-func (d *plainDecoder) object(p *decodePlan, v reflect.Value) bool {
+func (d *plainDecoder) object(p *Plan, v reflect.Value) bool {
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return false
 	}

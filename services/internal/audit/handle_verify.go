@@ -2,13 +2,13 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Verification states.
@@ -29,9 +29,6 @@ type VerifyStatus struct {
 	Result     *readmodel.VerifyResult  `json:"result,omitempty"`
 	Error      string                   `json:"error,omitempty"`
 }
-
-// errVerifyRunning: a verification was asked for while one runs.
-var errVerifyRunning = errors.New("audit: a verification is running")
 
 // Verify replays the whole stream into a fresh temporary projection and
 // compares it with the live read model (see readmodel.View.Verify).
@@ -98,7 +95,7 @@ func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	_ = rc.SetReadDeadline(time.Time{})
 	res, err := s.Verify(r.Context())
 	if errors.Is(err, errVerifyRunning) {
-		return problem.Conflict("verify-running", "a verification is running; follow it with GET /v1/audit/verify")
+		return err
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -106,7 +103,7 @@ func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 		}
 		return storeProblem(err)
 	}
-	return writeJSON(w, http.StatusOK, res)
+	return service.JSON(w, http.StatusOK, res)
 }
 
 // handleVerifyStatus is GET /v1/audit/verify.
@@ -114,17 +111,5 @@ func (s *Service) handleVerifyStatus(w http.ResponseWriter, r *http.Request) err
 	if _, err := s.auditor(r); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.VerifyStatus())
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-	return nil
+	return service.JSON(w, http.StatusOK, s.VerifyStatus())
 }

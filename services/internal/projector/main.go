@@ -7,39 +7,34 @@ import (
 	"runtime/debug"
 
 	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/process"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Run is the projector process: the projector, the coordinator and admin
 // API and the operational endpoints, until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return RunWith(nil)(ctx, cfg, log)
+	return RunWith()(ctx, cfg, log)
 }
 
-// RunWith is Run that also calls mount, when not nil, to add routes that
-// read through the projector (the web app).
-func RunWith(mount func(*Projector, *process.Parts, config.Config) error) func(context.Context, config.Config, *slog.Logger) error {
+// RunWith is Run with further services that read through the projector
+// (the web app): each is built after the projector, on the same parts,
+// and stops before it.
+func RunWith(with ...func(context.Context, service.Parts, *Projector) (service.Service, error)) process.Run {
 	return func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		tuneGC(os.Getenv)
-		return process.Serve(ctx, cfg, "projector", log, func(ctx context.Context, ps *process.Parts) (func(), error) {
-			p, err := New(ctx, Options{DataDir: cfg.DataDir, NC: ps.Store.NC, JS: ps.Store.JS, Auth: ps.Auth, Log: log})
-			if err != nil {
-				return nil, err
-			}
-			p.Start(ctx)
-			p.Register(ps.Ops.Registry)
-			ps.Ops.AddCheck("projector", p.Ready)
-			ps.Guard.Seen(eventstore.FamilyStream, "projector read model", p.Position)
-			p.Mount(ps.Mux)
-			if mount != nil {
-				if err := mount(p, ps, cfg); err != nil {
-					_ = p.Close()
-					return nil, err
-				}
-			}
-			return func() { _ = p.Close() }, nil
-		})
+		var pj *Projector
+		builds := []service.Build{func(ctx context.Context, p service.Parts) (service.Service, error) {
+			var err error
+			pj, err = NewService(ctx, p)
+			return pj, err
+		}}
+		for _, build := range with {
+			builds = append(builds, func(ctx context.Context, p service.Parts) (service.Service, error) {
+				return build(ctx, p, pj)
+			})
+		}
+		return process.Serve(ctx, cfg, "projector", log, builds...)
 	}
 }
 

@@ -43,11 +43,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/openapi"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Options configure the service.
@@ -71,6 +73,9 @@ type Service struct {
 	log       *slog.Logger
 	verifyDir string
 	metrics   *metrics
+
+	// follower keeps the read model of `audit serve`; nil on another's.
+	follower *readmodel.Follower
 
 	verifyMu sync.Mutex
 	verify   VerifyStatus
@@ -101,79 +106,90 @@ func New(o Options) (*Service, error) {
 	}, nil
 }
 
-// Mount registers the auditor API on mux.
-func (s *Service) Mount(mux *http.ServeMux) {
-	mux.Handle("GET /v1/audit/events", s.handle(s.handleEvents))
-	mux.Handle("GET /v1/audit/families/{familyId}/timeline", s.handle(s.handleTimeline))
-	mux.Handle("GET /v1/audit/access-log", s.handle(s.handleAccessLog))
-	mux.Handle("POST /v1/audit/verify", s.handle(s.handleVerify))
-	mux.Handle("GET /v1/audit/verify", s.handle(s.handleVerifyStatus))
+// NewService is the auditor API on p. With view nil it keeps a read model
+// of its own under <data>/audit, fed by a readmodel.Follower, and Stop
+// closes it; the standalone passes its projector's view instead.
+func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Service, error) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	var follower *readmodel.Follower
+	if view == nil {
+		f, err := readmodel.Follow(ctx, readmodel.FollowerOptions{
+			Dir: filepath.Join(p.Config.DataDir, "audit"), JS: p.Store.JS, Log: log.With("component", "follower"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		follower, view = f, f.View()
+	}
+	s, err := New(Options{NC: p.Store.NC, JS: p.Store.JS, View: view, Auth: p.Auth, Log: log, DataDir: p.Config.DataDir})
+	if err != nil {
+		if follower != nil {
+			follower.Close()
+		}
+		return nil, err
+	}
+	s.follower = follower
+	if p.Metrics != nil {
+		s.Register(p.Metrics)
+	}
+	if follower != nil && p.Guard != nil {
+		p.Guard.Seen(eventstore.FamilyStream, "audit read model", follower.Position)
+	}
+	return s, nil
 }
 
-// handle turns a handler that returns an error into an http.Handler; the
-// error becomes problem details. Every response says the read model's
-// position.
-func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// Routes are the auditor API.
+func (s *Service) Routes() []service.Route {
+	routes := []service.Route{
+		{Method: "GET", Pattern: "/v1/audit/events", Handle: s.handleEvents},
+		{Method: "GET", Pattern: "/v1/audit/families/{familyId}/timeline", Handle: s.handleTimeline},
+		{Method: "GET", Pattern: "/v1/audit/access-log", Handle: s.handleAccessLog},
+		{Method: "POST", Pattern: "/v1/audit/verify", Handle: s.handleVerify},
+		{Method: "GET", Pattern: "/v1/audit/verify", Handle: s.handleVerifyStatus},
+	}
+	for i := range routes {
+		routes[i].Handle = s.positioned(routes[i].Handle)
+	}
+	return routes
+}
+
+// positioned makes every answer say the read model's position.
+func (s *Service) positioned(h problem.HandlerFunc) problem.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set(readmodel.HeaderPosition, strconv.FormatUint(s.view.Position(), 10))
-		if err := h(w, r); err != nil {
-			var pr *problem.Problem
-			if !errors.As(err, &pr) && r.Context().Err() == nil {
-				s.log.Error("audit: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-			problem.Write(w, err)
-		}
-	})
+		return h(w, r)
+	}
+}
+
+// Checks: with a read model of its own, ready once it is.
+func (s *Service) Checks() map[string]service.Check {
+	if s.follower == nil {
+		return nil
+	}
+	return map[string]service.Check{"read-model": s.follower.Ready}
+}
+
+// API is the OpenAPI description of Routes.
+func (s *Service) API() openapi.Fragment { return openapi.Audit() }
+
+// Stop closes the service's own read model, if it has one.
+func (s *Service) Stop() {
+	if s.follower != nil {
+		s.follower.Close()
+	}
 }
 
 // auditor authenticates the request: auditors only.
 func (s *Service) auditor(r *http.Request) (auth.Principal, error) {
 	pr, err := s.auth.Authenticate(r)
 	if err != nil {
-		return auth.Principal{}, problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
+		return auth.Principal{}, err
 	}
 	if pr.Kind != auth.Auditor {
 		return auth.Principal{}, problem.Forbidden("only auditors use the audit API")
 	}
 	return pr, nil
-}
-
-// storeProblem maps a failure to reach the event store or the read model
-// onto 503, and leaves other errors alone.
-func storeProblem(err error) error {
-	var pr *problem.Problem
-	switch {
-	case err == nil || errors.As(err, &pr):
-		return err
-	case errors.Is(err, ErrBehind):
-		return problem.Unavailable(err.Error())
-	case errors.Is(err, context.Canceled):
-		return err
-	}
-	return problem.Unavailable("the event store could not be read: " + err.Error())
-}
-
-type metrics struct {
-	lines      *prometheus.CounterVec
-	verifies   *prometheus.CounterVec
-	accessFail prometheus.Counter
-}
-
-func newMetrics() *metrics {
-	return &metrics{
-		lines: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jf_audit_lines_total", Help: "JSON Lines written by the audit API, by endpoint.",
-		}, []string{"endpoint"}),
-		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "jf_audit_verifications_total", Help: "Verifications of the read model, by outcome (match, mismatch, failed).",
-		}, []string{"outcome"}),
-		accessFail: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "jf_audit_access_log_failures_total", Help: "Auditor reads refused because the access log could not be written.",
-		}),
-	}
-}
-
-// Register adds the service's metrics to reg.
-func (s *Service) Register(reg prometheus.Registerer) {
-	reg.MustRegister(s.metrics.lines, s.metrics.verifies, s.metrics.accessFail)
 }

@@ -155,6 +155,15 @@ func (a *Authenticator) lookup(token string) (Principal, error) {
 	return a.principals[found], nil
 }
 
+// Token resolves a bearer token given some other way than in a header,
+// such as the web app's login form.
+func (a *Authenticator) Token(token string) (Principal, error) {
+	if strings.TrimSpace(token) == "" {
+		return Principal{}, ErrNoToken
+	}
+	return a.lookup(strings.TrimSpace(token))
+}
+
 // Authenticate resolves the request's "Authorization: Bearer <token>".
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")

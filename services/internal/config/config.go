@@ -28,6 +28,15 @@ type Config struct {
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
 	Dedupe     time.Duration
 	LogLevel   string // -log-level / JF_LOG_LEVEL
+	// AppSecureCookie marks the web app's session cookie Secure; set it
+	// whenever the app is reached over TLS (-app-secure-cookie /
+	// JF_APP_SECURE_COOKIE).
+	AppSecureCookie bool
+	// AppTrustedProxies are the addresses (comma-separated IPs or CIDR
+	// prefixes) of the reverse proxies in front of the web app, whose
+	// X-Forwarded-For names the client that the login rate limit counts
+	// (-app-trusted-proxies / JF_APP_TRUSTED_PROXIES).
+	AppTrustedProxies string
 	// StoreCheckInterval is how often the streams' integrity is checked
 	// (-store-check-interval / JF_STORE_CHECK_INTERVAL).
 	StoreCheckInterval time.Duration
@@ -69,6 +78,10 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
 	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
+	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", env("JF_APP_SECURE_COOKIE", "") == "true" || env("JF_APP_SECURE_COOKIE", "") == "1",
+		"mark the web app's session cookie Secure: set it behind TLS (JF_APP_SECURE_COOKIE)")
+	fs.StringVar(&c.AppTrustedProxies, "app-trusted-proxies", env("JF_APP_TRUSTED_PROXIES", ""),
+		"comma-separated IPs or CIDR prefixes of the reverse proxies whose X-Forwarded-For the web app believes (JF_APP_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)

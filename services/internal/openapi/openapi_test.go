@@ -204,6 +204,23 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 	if ops := sp.operations(); !slices.Equal(routes, ops) {
 		t.Fatalf("routes served and documented differ:\nserved     %v\ndocumented %v", routes, ops)
 	}
+	// The web app's pages are served beside the API and are not part of
+	// it: all of them under /app, none of them documented.
+	if len(s.SA.Pages) == 0 {
+		t.Error("the standalone serves no web app pages")
+	}
+	for _, pg := range s.SA.Pages {
+		path := pg // a page for every method has no method
+		if _, p, ok := strings.Cut(pg, " "); ok {
+			path = p
+		}
+		if !strings.HasPrefix(path, "/app") {
+			t.Errorf("page %q is not under /app", pg)
+		}
+		if _, ok := sp.doc["paths"].(map[string]any)[path]; ok {
+			t.Errorf("page %q is in the OpenAPI document", pg)
+		}
+	}
 
 	s.Post(events.SOF, "F1", testenv.Enrolment())
 	last := s.Post(events.SOF, "F1", &events.CaseworkerAssigned{EmployeeID: "E1001"}).Sequence

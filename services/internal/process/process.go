@@ -33,8 +33,12 @@ type Running struct {
 	Auth  *auth.Authenticator
 	HTTP  *server.Server
 	Log   *slog.Logger
-	// Routes are the operations served, as "METHOD /pattern".
+	// Routes are the API operations served, as "METHOD /pattern"; the
+	// OpenAPI document describes exactly these.
 	Routes []string
+	// Pages are the routes of browser apps (service.Route.Page), which
+	// are not API operations and not in the OpenAPI document.
+	Pages []string
 	// OpenAPI is the document served at /openapi.json.
 	OpenAPI []byte
 
@@ -106,7 +110,8 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(run.OpenAPI)
 	})
-	run.Routes = append(run.Routes, service.Mount(mux, log, run.services...)...)
+	served, pages := service.Mount(mux, log, run.services...)
+	run.Routes, run.Pages = append(run.Routes, served...), pages
 	if run.HTTP, err = server.Listen(cfg.HTTPAddr, problem.Mux(mux)); err != nil {
 		run.abort()
 		return nil, err

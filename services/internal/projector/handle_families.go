@@ -55,12 +55,7 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 	if err := p.waitMinPosition(w, r); err != nil {
 		return err
 	}
-	m, release, err := p.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
-	out, err := m.Families(r.Context(), pr.EmployeeID, pr.Kind == auth.Auditor)
+	out, err := p.families(r.Context(), pr, false)
 	if err != nil {
 		return err
 	}
@@ -68,53 +63,54 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 }
 
 // handleOverview serves the family overview exactly as the family fold
-// made it (family.State.Overview), stored at the last applied batch.
+// made it (family.State.Overview), stored at the last applied batch. It
+// reads through ReadFamily, as the web app does.
 func (p *Projector) handleOverview(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
+	pr, why, err := p.openRead(w, r)
 	if err != nil {
 		return err
 	}
-	defer release()
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("the overview takes no query parameters")
 	}
-	familyID := r.PathValue("familyId")
-	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
-		ov, err := m.Overview(ctx, familyID)
-		return append(ov, '\n'), err
+	var body []byte
+	err = p.ReadFamily(r, pr, r.PathValue("familyId"), why, func(fr *FamilyRead) error {
+		ov, err := fr.OverviewJSON()
+		body = append(ov, '\n')
+		return err
 	})
-}
-
-// handleTimeline serves one page of a family's timeline.
-func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
-	pr, m, release, why, err := p.openFamily(w, r)
 	if err != nil {
 		return err
 	}
-	defer release()
+	return writeBody(w, body)
+}
+
+// handleTimeline serves one page of a family's timeline, through
+// ReadFamily.
+func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	pr, why, err := p.openRead(w, r)
+	if err != nil {
+		return err
+	}
 	familyID := r.PathValue("familyId")
 	tq, err := readmodel.ParseTimeline(familyID, r.URL.Query())
 	if err != nil {
 		return err
 	}
-	return p.serveLogged(w, r, pr, familyID, why, func(ctx context.Context) ([]byte, error) {
-		page, err := m.Timeline(ctx, tq)
-		return page.AppendJSON(nil), err
+	var body []byte
+	err = p.ReadFamily(r, pr, familyID, why, func(fr *FamilyRead) error {
+		page, err := fr.Timeline(tq)
+		body = page.AppendJSON(nil)
+		return err
 	})
-}
-
-// serveLogged runs query beside the access log's round trip and writes
-// the JSON it returns once the access is logged: family data is never
-// served unlogged.
-func (p *Projector) serveLogged(w http.ResponseWriter, r *http.Request, pr auth.Principal, familyID, why string, query func(context.Context) ([]byte, error)) error {
-	logged := p.startAccessLog(r, pr, familyID, why)
-	body, qerr := query(r.Context())
-	if err := logged(); err != nil {
+	if err != nil {
 		return err
 	}
-	if qerr != nil {
-		return qerr
-	}
+	return writeBody(w, body)
+}
+
+// writeBody writes JSON already encoded, as service.JSON would.
+func writeBody(w http.ResponseWriter, body []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

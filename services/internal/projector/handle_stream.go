@@ -23,16 +23,10 @@ import (
 // never slows the projector or other clients. The stream also ends when the
 // coordinator's assignment to the family ends.
 func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
-	pr, _, release, why, err := p.openFamily(w, r)
+	pr, why, err := p.openRead(w, r)
 	if err != nil {
 		return err
 	}
-	released := false
-	defer func() {
-		if !released {
-			release()
-		}
-	}()
 	familyID := r.PathValue("familyId")
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("the timeline stream takes no query parameters; resume with the Last-Event-ID header")
@@ -45,11 +39,10 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		}
 		resume = true
 	}
-	if err := p.logAccess(r, pr, familyID, why); err != nil {
+	// Authorized and access-logged as every read of family data is.
+	if err := p.ReadFamily(r, pr, familyID, why, func(*FamilyRead) error { return nil }); err != nil {
 		return err
 	}
-	release()
-	released = true
 
 	if !resume {
 		// Live from here on: what is applied now is not new.

@@ -161,27 +161,3 @@ func (p *Projector) startAccessLog(r *http.Request, pr auth.Principal, familyID,
 	go func() { done <- p.logAccess(r, pr, familyID, why) }()
 	return func() error { return <-done }
 }
-
-// openFamily is the common start of every read of one family's data:
-// authenticate, honour X-Min-Position, take the read model, authorize,
-// read X-Purpose. The caller logs the access once its own parameters are
-// checked, and must call release.
-func (p *Projector) openFamily(w http.ResponseWriter, r *http.Request) (pr auth.Principal, m *readmodel.Model, release func(), why string, err error) {
-	if pr, err = p.reader(r); err != nil {
-		return
-	}
-	if err = p.waitMinPosition(w, r); err != nil {
-		return
-	}
-	if why, err = accesslog.Purpose(r); err != nil {
-		return
-	}
-	if m, release, err = p.acquire(); err != nil {
-		return
-	}
-	if err = authorize(r.Context(), m, pr, r.PathValue("familyId")); err != nil {
-		release()
-		m, release = nil, nil
-	}
-	return
-}

@@ -35,13 +35,17 @@ type Parts struct {
 	Log     *slog.Logger
 }
 
-// Route is one operation: Method and Pattern (net/http ServeMux syntax)
-// and the handler, which returns its failure for problem.Handler to
-// answer.
+// Route is one operation: Method and Pattern (net/http ServeMux syntax;
+// an empty Method matches every method) and the handler, which returns
+// its failure for problem.Handler to answer.
 type Route struct {
 	Method  string
 	Pattern string
 	Handle  problem.HandlerFunc
+	// Page marks a page of a browser app (text/html), not an operation of
+	// an API: it answers its failures itself, in the app's own pages, and
+	// is not in the OpenAPI document.
+	Page bool
 }
 
 // Check is one readiness condition; nil means ready.
@@ -64,17 +68,24 @@ type Service interface {
 type Build func(ctx context.Context, p Parts) (Service, error)
 
 // Mount registers the routes of svcs on mux, each behind the error
-// middleware, and returns the patterns registered ("GET /v1/families").
-func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) []string {
-	var out []string
+// middleware, and returns the patterns registered ("GET /v1/families"):
+// the API's operations and, apart, the pages of browser apps.
+func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []string) {
 	for _, s := range svcs {
 		for _, r := range s.Routes() {
-			p := r.Method + " " + r.Pattern
+			p := r.Pattern
+			if r.Method != "" {
+				p = r.Method + " " + p
+			}
 			mux.Handle(p, problem.Handler(log, r.Handle))
-			out = append(out, p)
+			if r.Page {
+				pages = append(pages, p)
+			} else {
+				api = append(api, p)
+			}
 		}
 	}
-	return out
+	return api, pages
 }
 
 // JSON writes v as a JSON answer with status; every JSON answer of the

@@ -1,7 +1,8 @@
 // Package standalone runs every Job og Familie service in one process on
 // one HTTP listener, with an embedded NATS JetStream server: the process
-// package's start sequence with all three services on the same parts. It is both the
-// `standalone` binary and the end-to-end harness of the tests.
+// package's start sequence with all three services, and the web app, on
+// the same parts. It is both the `standalone` binary and the end-to-end
+// harness of the tests.
 package standalone
 
 import (
@@ -15,6 +16,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/webapp"
 )
 
 // Standalone is the running system.
@@ -26,11 +28,14 @@ type Standalone struct {
 	Projector *projector.Projector
 	// Audit is the auditor API, on the projector's read model.
 	Audit *audit.Service
+	// App is the coordinators' web app (/app/), reading through Projector.
+	App *webapp.App
 }
 
 // Start opens the store (embedded unless cfg.NATSURL is set), builds the
-// three services on the same parts (the audit API on the projector's read
-// model) and starts serving HTTP. Stop (or ending ctx) shuts it down.
+// three services and the web app on the same parts (the audit API on the
+// projector's read model, the web app through the projector's reads) and
+// starts serving HTTP. Stop (or ending ctx) shuts it down.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalone, error) {
 	if log == nil {
 		log = slog.Default()
@@ -52,6 +57,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 			p.Log = log.With("component", "audit")
 			svc, err := audit.NewService(ctx, p, s.Projector.AuditView())
 			s.Audit = svc
+			return svc, err
+		},
+		func(ctx context.Context, p service.Parts) (service.Service, error) {
+			svc, err := webapp.NewService(ctx, p, s.Projector)
+			s.App = svc
 			return svc, err
 		})
 	if err != nil {

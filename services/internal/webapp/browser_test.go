@@ -41,11 +41,11 @@ func newBrowser(t *testing.T) (context.Context, string) {
 	t.Helper()
 	exe := chromiumPath()
 	if exe == "" {
-		t.Skip("no chromium on PATH (apt-get install chromium, or set JF_CHROMIUM); browser test skipped")
+		testenv.SkipUnlessCI(t, "no chromium on PATH (apt-get install chromium, or set JF_CHROMIUM); browser test skipped")
 	}
 	axe, err := os.ReadFile(axePath)
 	if err != nil {
-		t.Skip("axe-core not installed (npm ci --prefix services/internal/webapp/testdata/axe); browser test skipped")
+		testenv.SkipUnlessCI(t, "axe-core not installed (npm ci --prefix services/internal/webapp/testdata/axe); browser test skipped")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))

@@ -73,20 +73,6 @@ func waitDamageReported(t *testing.T, base, stream, check, reason string, body [
 	}
 }
 
-func update(t *testing.T, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	change(&cfg)
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("update %s: %v", name, err)
-	}
-}
-
 func deleteStream(t *testing.T, js jetstream.JetStream, name string) {
 	t.Helper()
 	if err := js.DeleteStream(context.Background(), name); err != nil {
@@ -120,7 +106,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "truncated by MaxMsgs=5",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckFirstSequence,
 			reason: "FAMILY_EVENTS first sequence is 16, not 1",
@@ -128,19 +114,19 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "MaxBytes set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLimits,
 			reason: "FAMILY_EVENTS has limits that delete messages: MaxBytes=1073741824",
 			// The operator lifts the limit: the next check passes.
 			recover: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = -1 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = -1 })
 			},
 		},
 		{
 			name: "MaxAge set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 30 * 24 * time.Hour })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 30 * 24 * time.Hour })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLimits,
 			reason: "FAMILY_EVENTS has limits that delete messages: MaxAge=720h0m0s",
@@ -187,7 +173,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 			if !tc.empty {
 				postReferrals(t, base, 20)
 			}
-			admin := adminJS(t, h.ns.ClientURL())
+			_, admin := testenv.AdminJS(t, h.ns.ClientURL(), nil)
 			tc.damage(t, admin)
 			waitDamageReported(t, base, tc.stream, tc.check, tc.reason, referral(t, "new-1", "Ledighed"))
 			if tc.recover == nil {
@@ -208,7 +194,8 @@ func natsOnly(t *testing.T) (url string, admin jetstream.JetStream) {
 	t.Helper()
 	ns := startNATS(t, t.TempDir(), -1)
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL(), adminJS(t, ns.ClientURL())
+	_, admin = testenv.AdminJS(t, ns.ClientURL(), nil)
+	return ns.ClientURL(), admin
 }
 
 // startStandalone runs a standalone on cfg (without waiting for it to be
@@ -243,7 +230,7 @@ func TestTruncatedStoreRefusesReusedIDAfterRestart(t *testing.T) {
 	sa, stop := startStandalone(t, cfg)
 	testenv.WaitReady(t, sa.URL())
 	postReferrals(t, sa.URL(), 20)
-	update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
+	testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
 	stop()
 
 	sa, _ = startStandalone(t, cfg)

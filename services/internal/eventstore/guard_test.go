@@ -62,17 +62,6 @@ func openDamageable(t *testing.T) (s *eventstore.Store, admin jetstream.JetStrea
 	return s, admin
 }
 
-func recreate(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
-	t.Helper()
-	ctx := context.Background()
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // integrityGauges reads jf_store_integrity_ok as "stream/check" → value.
 func integrityGauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
@@ -117,6 +106,15 @@ func failedChecks(g map[string]float64) []string {
 func TestGuardFindsEachKindOfDamage(t *testing.T) {
 	t.Parallel()
 	fam := eventstore.FamilyStreamConfig(eventstore.StreamOptions{})
+	// recreatedAs creates FAMILY_EVENTS again, empty, with change made to
+	// its config.
+	recreatedAs := func(change func(*jetstream.StreamConfig)) func(*testing.T, jetstream.JetStream) {
+		return func(t *testing.T, js jetstream.JetStream) {
+			c := fam
+			change(&c)
+			testenv.RecreateStream(t, js, c)
+		}
+	}
 	tests := []struct {
 		name string
 		// empty: nothing is published first (the stream never held a
@@ -184,29 +182,21 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		},
 		{
 			name:   "stream recreated empty",
-			damage: func(t *testing.T, js jetstream.JetStream) { recreate(t, js, fam) },
+			damage: func(t *testing.T, js jetstream.JetStream) { testenv.RecreateStream(t, js, fam) },
 			want:   []string{"FAMILY_EVENTS/last-sequence"},
 			detail: "FAMILY_EVENTS last sequence is 0, below 20, which this process has seen (test reader)",
 		},
 		{
-			name:  "recreated without deny delete",
-			empty: true,
-			damage: func(t *testing.T, js jetstream.JetStream) {
-				c := fam
-				c.DenyDelete = false
-				recreate(t, js, c)
-			},
+			name:   "recreated without deny delete",
+			empty:  true,
+			damage: recreatedAs(func(c *jetstream.StreamConfig) { c.DenyDelete = false }),
 			want:   []string{"FAMILY_EVENTS/deny-delete"},
 			detail: "FAMILY_EVENTS allows deleting messages",
 		},
 		{
-			name:  "recreated without deny purge",
-			empty: true,
-			damage: func(t *testing.T, js jetstream.JetStream) {
-				c := fam
-				c.DenyPurge = false
-				recreate(t, js, c)
-			},
+			name:   "recreated without deny purge",
+			empty:  true,
+			damage: recreatedAs(func(c *jetstream.StreamConfig) { c.DenyPurge = false }),
 			want:   []string{"FAMILY_EVENTS/deny-purge"},
 			detail: "FAMILY_EVENTS allows purging",
 		},

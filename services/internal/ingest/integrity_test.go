@@ -80,13 +80,6 @@ func deleteStream(t *testing.T, js jetstream.JetStream, name string) {
 	}
 }
 
-func createStream(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
-	t.Helper()
-	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // While the service runs, whoever truncates, strips or replaces a stream
 // (here a client without any restriction) makes /readyz 503 with the
 // reason, sets the metric, and ingest refuses writes.
@@ -140,8 +133,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "FAMILY_EVENTS recreated empty",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				deleteStream(t, js, eventstore.FamilyStream)
-				createStream(t, js, famCfg)
+				testenv.RecreateStream(t, js, famCfg)
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLastSequence,
 			reason: "FAMILY_EVENTS last sequence is 0, below 20, which this process has seen",
@@ -150,10 +142,9 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 			name:  "FAMILY_EVENTS recreated without deny delete",
 			empty: true,
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				deleteStream(t, js, eventstore.FamilyStream)
 				c := famCfg
 				c.DenyDelete = false
-				createStream(t, js, c)
+				testenv.RecreateStream(t, js, c)
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckDenyDelete,
 			reason: "FAMILY_EVENTS allows deleting messages (deny delete is off)",
@@ -261,8 +252,7 @@ func TestDepartmentProcessHighWaterMarkCatchesStreamReplacedWhileDown(t *testing
 	sof.stop()
 
 	// While it is down, FAMILY_EVENTS is deleted and created again empty.
-	deleteStream(t, js, eventstore.FamilyStream)
-	createStream(t, js, eventstore.FamilyStreamConfig(eventstore.StreamOptions{}))
+	testenv.RecreateStream(t, js, eventstore.FamilyStreamConfig(eventstore.StreamOptions{}))
 	sof = runDepartment(t, cfg)
 	waitDamageReported(t, sof.url, eventstore.FamilyStream, eventstore.CheckLastSequence,
 		"FAMILY_EVENTS last sequence is 0, below 12, which this process has seen (its high-water mark in "+mark+")",

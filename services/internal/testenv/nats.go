@@ -87,6 +87,19 @@ func UpdateStream(t testing.TB, js jetstream.JetStream, name string, change func
 	}
 }
 
+// RecreateStream deletes the stream cfg names and creates it again, empty,
+// as cfg says: an operator restoring the wrong backup.
+func RecreateStream(t testing.TB, js jetstream.JetStream, cfg jetstream.StreamConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // NATS is an embedded server for processes that connect through its URL
 // (Use), with an admin connection that may do what no process may: delete
 // and create streams, as an operator damaging the store would.

@@ -42,22 +42,12 @@ func filled(t *testing.T, js jetstream.JetStream, n, m int) (fam, acc uint64) {
 	return fam, acc
 }
 
-// openDamageable opens a store as openStore does, and an admin
+// openDamageable opens a store as testenv.OpenStore does, and an admin
 // connection to its server that may update, delete and create streams.
 func openDamageable(t *testing.T) (s *eventstore.Store, admin jetstream.JetStream) {
 	t.Helper()
 	id := testenv.AdminKey()
-	s, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off", Admin: &id},
-		Name:     "test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Ready(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	s = testenv.OpenStore(t, &id)
 	_, admin = testenv.AdminJS(t, "", s.Server)
 	return s, admin
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -98,6 +99,23 @@ func RecreateStream(t testing.TB, js jetstream.JetStream, cfg jetstream.StreamCo
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// OpenStore opens an event store on an in-process NATS server of its own
+// (no listener) in t's temporary directory, closed at t's end, once it is
+// ready; admin, when not nil, is the server's admin key.
+func OpenStore(t testing.TB, admin *eventstore.Identity) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off", Admin: admin},
+		Name:     "test", Log: QuietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	CheckFor(t, 10*time.Second, func() error { return st.Ready(context.Background()) })
+	return st
 }
 
 // NATS is an embedded server for processes that connect through its URL

@@ -8,6 +8,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"kk.dk/jobogfamilie/events/internal/benchloop"
 	"kk.dk/jobogfamilie/schemas"
 )
 
@@ -34,31 +35,20 @@ func benchExamples(b *testing.B) []benchExample {
 	return exs
 }
 
-// loop runs f on the examples in turn.
-func loop(b *testing.B, exs []benchExample, f func(benchExample)) {
-	b.Helper()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		f(exs[i%len(exs)])
-		i++
-	}
-}
-
 // BenchmarkSchemaFastPath: the fast schema walk against jsonschema, which
 // decodes the data and validates the decoded value.
 func BenchmarkSchemaFastPath(b *testing.B) {
 	noFastPathCheck(b)
 	exs := benchExamples(b)
 	b.Run("fast", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
+		benchloop.Cycle(b, exs, func(ex benchExample) {
 			if cs := ex.spec.compiledEntry(); cs.fast == nil || !cs.fast.Valid(ex.data) {
 				b.Fatalf("%s: not valid on the fast path", ex.spec.Name)
 			}
 		})
 	})
 	b.Run("jsonschema", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
+		benchloop.Cycle(b, exs, func(ex benchExample) {
 			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(ex.data))
 			if err != nil {
 				b.Fatal(err)
@@ -75,14 +65,14 @@ func BenchmarkSchemaFastPath(b *testing.B) {
 func BenchmarkDecodePayload(b *testing.B) {
 	exs := benchExamples(b)
 	b.Run("plain", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
+		benchloop.Cycle(b, exs, func(ex benchExample) {
 			if !ex.spec.decodePlain(ex.data, ex.spec.NewData()) {
 				b.Fatalf("%s: not plain", ex.spec.Name)
 			}
 		})
 	})
 	b.Run("encoding_json", func(b *testing.B) {
-		loop(b, exs, func(ex benchExample) {
+		benchloop.Cycle(b, exs, func(ex benchExample) {
 			if err := json.Unmarshal(ex.data, ex.spec.NewData()); err != nil {
 				b.Fatal(err)
 			}

@@ -95,13 +95,9 @@ func (t *Type) pipe(p *parse.PipeNode, lang string) (string, error) {
 	args := c.Args[1:]
 	switch id.Ident {
 	case "print":
-		var parts []string
-		for _, a := range args {
-			e, err := t.arg(a, lang)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, e)
+		parts, err := t.args(args, lang)
+		if err != nil {
+			return "", err
 		}
 		if len(parts) == 0 {
 			return "", fmt.Errorf("%s: print of nothing", c)
@@ -135,15 +131,24 @@ func (t *Type) pipe(p *parse.PipeNode, lang string) (string, error) {
 	if n >= 0 && len(args) != n {
 		return "", fmt.Errorf("%s: %s takes %d arguments", c, id.Ident, n)
 	}
+	parts, err := t.args(args, lang)
+	if err != nil {
+		return "", err
+	}
+	return id.Ident + "(" + strings.Join(parts, ", ") + ")", nil
+}
+
+// args are the Go expressions of the arguments ns.
+func (t *Type) args(ns []parse.Node, lang string) ([]string, error) {
 	var parts []string
-	for _, a := range args {
+	for _, a := range ns {
 		e, err := t.arg(a, lang)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		parts = append(parts, e)
 	}
-	return id.Ident + "(" + strings.Join(parts, ", ") + ")", nil
+	return parts, nil
 }
 
 func (t *Type) arg(n parse.Node, lang string) (string, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"kk.dk/jobogfamilie/events/internal/benchloop"
 	"kk.dk/jobogfamilie/schemas"
 )
 
@@ -29,30 +30,20 @@ func examples(b *testing.B) [][]byte {
 	return exs
 }
 
-func loop(b *testing.B, exs [][]byte, f func([]byte)) {
-	b.Helper()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		f(exs[i%len(exs)])
-		i++
-	}
-}
-
 // BenchmarkCheck: the strict single pass (validity, UTF-8, lone
 // surrogates, duplicate members, depth) against json.Valid, which checks
 // validity only and so is a lower bound of what a library check costs.
 func BenchmarkCheck(b *testing.B) {
 	exs := examples(b)
 	b.Run("Check", func(b *testing.B) {
-		loop(b, exs, func(data []byte) {
+		benchloop.Cycle(b, exs, func(data []byte) {
 			if ps := Check(data, "", MaxDepth); ps != nil {
 				b.Fatal(ps)
 			}
 		})
 	})
 	b.Run("json.Valid", func(b *testing.B) {
-		loop(b, exs, func(data []byte) {
+		benchloop.Cycle(b, exs, func(data []byte) {
 			if !json.Valid(data) {
 				b.Fatal("invalid")
 			}
@@ -78,13 +69,13 @@ func BenchmarkCanonical(b *testing.B) {
 		return c
 	}
 	b.Run("Canonical", func(b *testing.B) {
-		loop(b, exs, func(data []byte) {
+		benchloop.Cycle(b, exs, func(data []byte) {
 			if _, ok := Canonical(data); !ok {
 				library(data)
 			}
 		})
 	})
 	b.Run("library", func(b *testing.B) {
-		loop(b, exs, func(data []byte) { library(data) })
+		benchloop.Cycle(b, exs, func(data []byte) { library(data) })
 	})
 }

@@ -310,20 +310,29 @@ func (c *Checker) object(depth int) bool {
 			c.addTop(Member{memberName(key), c.b[start:c.i], c.spaces == spaces})
 		}
 		c.npath--
-		c.ws()
-		if c.i >= len(c.b) {
-			return c.syntax("")
-		}
-		switch c.b[c.i] {
-		case ',':
-			c.i++
-		case '}':
-			c.i++
-			return true
-		default:
-			return c.syntax("',' or '}' expected after object member")
+		if end, ok := c.next('}', "object member"); end {
+			return ok
 		}
 	}
+}
+
+// next reads what follows an object member or array element: a ',' for
+// another (end false), or the container's close (end and ok), or else a
+// syntax error (end, not ok).
+func (c *Checker) next(close byte, what string) (end, ok bool) {
+	c.ws()
+	if c.i >= len(c.b) {
+		return true, c.syntax("")
+	}
+	switch c.b[c.i] {
+	case ',':
+		c.i++
+		return false, true
+	case close:
+		c.i++
+		return true, true
+	}
+	return true, c.syntax("',' or '" + string(close) + "' expected after " + what)
 }
 
 func (c *Checker) array(depth int) bool {
@@ -356,18 +365,8 @@ func (c *Checker) array(depth int) bool {
 			c.collectTop = false
 		}
 		c.npath--
-		c.ws()
-		if c.i >= len(c.b) {
-			return c.syntax("")
-		}
-		switch c.b[c.i] {
-		case ',':
-			c.i++
-		case ']':
-			c.i++
-			return true
-		default:
-			return c.syntax("',' or ']' expected after array element")
+		if end, ok := c.next(']', "array element"); end {
+			return ok
 		}
 	}
 }

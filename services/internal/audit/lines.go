@@ -71,13 +71,7 @@ func AppendLine(dst []byte, s Stored) []byte {
 	body := bytes.TrimSpace(s.Data)
 	sh := scanJSON(body)
 	if sh.object && sh.cloudEvent {
-		body = oneLine(body, sh)
-		dst = append(dst, body[:len(body)-1]...)
-		if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendExtensions(dst, s)
-		return append(dst, '}', '\n')
+		return extendObject(dst, body, sh, s, appendExtensions)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)
 	dst = strconv.AppendQuote(dst, UnreadableID(s.Sequence))
@@ -110,13 +104,7 @@ func AppendRecordLine(dst []byte, s Stored) []byte {
 	body := bytes.TrimSpace(s.Data)
 	sh := scanJSON(body)
 	if sh.object && !sh.recordCollides {
-		body = oneLine(body, sh)
-		dst = append(dst, body[:len(body)-1]...)
-		if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendRecordMeta(dst, s)
-		return append(dst, '}', '\n')
+		return extendObject(dst, body, sh, s, appendRecordMeta)
 	}
 	dst = append(dst, '{')
 	dst = appendRecordMeta(dst, s)
@@ -137,6 +125,18 @@ func AppendRecordLine(dst []byte, s Stored) []byte {
 
 // oneLine is valid JSON body on one line: as it is, or compacted when it
 // has line breaks in its white space.
+// extendObject appends the JSON object body on one line, with the members
+// add writes for s after its own, and a newline.
+func extendObject(dst, body []byte, sh shape, s Stored, add func([]byte, Stored) []byte) []byte {
+	body = oneLine(body, sh)
+	dst = append(dst, body[:len(body)-1]...)
+	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+		dst = append(dst, ',')
+	}
+	dst = add(dst, s)
+	return append(dst, '}', '\n')
+}
+
 func oneLine(body []byte, sh shape) []byte {
 	if !sh.multiline {
 		return body

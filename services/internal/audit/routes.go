@@ -38,7 +38,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -150,18 +149,7 @@ func (s *Service) Routes() []service.Route {
 		{Method: "POST", Pattern: "/v1/audit/verify", Handle: s.handleVerify},
 		{Method: "GET", Pattern: "/v1/audit/verify", Handle: s.handleVerifyStatus},
 	}
-	for i := range routes {
-		routes[i].Handle = s.positioned(routes[i].Handle)
-	}
-	return routes
-}
-
-// positioned makes every answer say the read model's position.
-func (s *Service) positioned(h problem.HandlerFunc) problem.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set(readmodel.HeaderPosition, strconv.FormatUint(s.view.Position(), 10))
-		return h(w, r)
-	}
+	return service.Positioned(routes, readmodel.HeaderPosition, s.view.Position)
 }
 
 // Checks: with a read model of its own, ready once it is.

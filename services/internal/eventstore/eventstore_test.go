@@ -12,27 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
-
-func openStore(t *testing.T) *eventstore.Store {
-	t.Helper()
-	s, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off"},
-		Name:     "test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Ready(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func TestStreamsAreImmutableAndEnsuredIdempotently(t *testing.T) {
 	t.Parallel()
-	s := openStore(t)
+	s := testenv.OpenStore(t, nil)
 	ctx := context.Background()
 	// A service only checks that the streams are there.
 	if err := eventstore.CheckStreams(ctx, s.JS); err != nil {
@@ -75,7 +60,7 @@ func TestStreamsAreImmutableAndEnsuredIdempotently(t *testing.T) {
 
 func TestPublishBatchIsAtomicAndChecksExpectations(t *testing.T) {
 	t.Parallel()
-	s := openStore(t)
+	s := testenv.OpenStore(t, nil)
 	pub, err := eventstore.NewPublisher(s.NC)
 	if err != nil {
 		t.Fatal(err)

@@ -389,17 +389,27 @@ func (g *Guard) Ready(context.Context) error {
 	if g == nil {
 		return nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	found, checkErr, verified := g.state()
 	switch {
-	case len(g.mismatches) > 0:
-		return integrityError(g.mismatches)
-	case g.checkErr != nil:
-		return fmt.Errorf("integrity not checked: %w", g.checkErr)
-	case !g.verified:
+	case found != nil:
+		return found
+	case checkErr != nil:
+		return fmt.Errorf("integrity not checked: %w", checkErr)
+	case !verified:
 		return errors.New("integrity not yet checked")
 	}
 	return nil
+}
+
+// state is what the last checks left: what they found wrong (nil when
+// nothing), why the last one did not run, and whether one has completed.
+func (g *Guard) state() (found, checkErr error, verified bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.mismatches) > 0 {
+		found = integrityError(g.mismatches)
+	}
+	return found, g.checkErr, g.verified
 }
 
 // Refusal is nil when writes may go ahead: a check has completed and found
@@ -409,12 +419,11 @@ func (g *Guard) Refusal() error {
 	if g == nil {
 		return nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	found, _, verified := g.state()
 	switch {
-	case len(g.mismatches) > 0:
-		return integrityError(g.mismatches)
-	case !g.verified:
+	case found != nil:
+		return found
+	case !verified:
 		return fmt.Errorf("%w: the streams have not yet been checked", ErrIntegrity)
 	}
 	return nil

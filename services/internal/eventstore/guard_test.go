@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // filled publishes n messages to FAMILY_EVENTS and m to ACCESS_LOG and
@@ -42,77 +42,14 @@ func filled(t *testing.T, js jetstream.JetStream, n, m int) (fam, acc uint64) {
 	return fam, acc
 }
 
-// newAdmin is a key with every right on a server started with it
-// (EmbeddedOptions.Admin): the operator who damages the store, which no
-// service's key may.
-func newAdmin(t *testing.T) eventstore.Identity {
-	t.Helper()
-	admin, err := eventstore.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admin
-}
-
-// adminJS connects to the in-process server as admin, until t's end.
-func adminJS(t *testing.T, ns *server.Server, admin eventstore.Identity) jetstream.JetStream {
-	t.Helper()
-	nc, err := eventstore.Connect("", ns, "admin", admin.Option())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
-// openDamageable opens a store as openStore does, and an admin
+// openDamageable opens a store as testenv.OpenStore does, and an admin
 // connection to its server that may update, delete and create streams.
 func openDamageable(t *testing.T) (s *eventstore.Store, admin jetstream.JetStream) {
 	t.Helper()
-	id := newAdmin(t)
-	s, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off", Admin: &id},
-		Name:     "test",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Ready(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s, adminJS(t, s.Server, id)
-}
-
-// updateStream changes a stream's config as any client allowed to update
-// streams can.
-func updateStream(t *testing.T, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	change(&cfg)
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("update %s: %v", name, err)
-	}
-}
-
-func recreate(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
-	t.Helper()
-	ctx := context.Background()
-	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	id := testenv.AdminKey()
+	s = testenv.OpenStore(t, &id)
+	_, admin = testenv.AdminJS(t, "", s.Server)
+	return s, admin
 }
 
 // integrityGauges reads jf_store_integrity_ok as "stream/check" → value.
@@ -159,6 +96,15 @@ func failedChecks(g map[string]float64) []string {
 func TestGuardFindsEachKindOfDamage(t *testing.T) {
 	t.Parallel()
 	fam := eventstore.FamilyStreamConfig(eventstore.StreamOptions{})
+	// recreatedAs creates FAMILY_EVENTS again, empty, with change made to
+	// its config.
+	recreatedAs := func(change func(*jetstream.StreamConfig)) func(*testing.T, jetstream.JetStream) {
+		return func(t *testing.T, js jetstream.JetStream) {
+			c := fam
+			change(&c)
+			testenv.RecreateStream(t, js, c)
+		}
+	}
 	tests := []struct {
 		name string
 		// empty: nothing is published first (the stream never held a
@@ -173,7 +119,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		{
 			name: "MaxMsgs lowered truncates the stream",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
 					c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld
 				})
 			},
@@ -183,7 +129,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		{
 			name: "MaxBytes set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
 			},
 			want:   []string{"FAMILY_EVENTS/limits"},
 			detail: "MaxBytes=1073741824",
@@ -191,7 +137,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		{
 			name: "MaxAge set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 24 * time.Hour })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 24 * time.Hour })
 			},
 			want:   []string{"FAMILY_EVENTS/limits"},
 			detail: "MaxAge=24h0m0s",
@@ -199,7 +145,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		{
 			name: "MaxMsgsPerSubject set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1000 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1000 })
 			},
 			want:   []string{"FAMILY_EVENTS/limits"},
 			detail: "MaxMsgsPerSubject=1000",
@@ -207,7 +153,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		{
 			name: "interest retention",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy })
 			},
 			// Without consumers, every message goes at once.
 			want:   []string{"FAMILY_EVENTS/first-sequence", "FAMILY_EVENTS/retention"},
@@ -226,36 +172,28 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		},
 		{
 			name:   "stream recreated empty",
-			damage: func(t *testing.T, js jetstream.JetStream) { recreate(t, js, fam) },
+			damage: func(t *testing.T, js jetstream.JetStream) { testenv.RecreateStream(t, js, fam) },
 			want:   []string{"FAMILY_EVENTS/last-sequence"},
 			detail: "FAMILY_EVENTS last sequence is 0, below 20, which this process has seen (test reader)",
 		},
 		{
-			name:  "recreated without deny delete",
-			empty: true,
-			damage: func(t *testing.T, js jetstream.JetStream) {
-				c := fam
-				c.DenyDelete = false
-				recreate(t, js, c)
-			},
+			name:   "recreated without deny delete",
+			empty:  true,
+			damage: recreatedAs(func(c *jetstream.StreamConfig) { c.DenyDelete = false }),
 			want:   []string{"FAMILY_EVENTS/deny-delete"},
 			detail: "FAMILY_EVENTS allows deleting messages",
 		},
 		{
-			name:  "recreated without deny purge",
-			empty: true,
-			damage: func(t *testing.T, js jetstream.JetStream) {
-				c := fam
-				c.DenyPurge = false
-				recreate(t, js, c)
-			},
+			name:   "recreated without deny purge",
+			empty:  true,
+			damage: recreatedAs(func(c *jetstream.StreamConfig) { c.DenyPurge = false }),
 			want:   []string{"FAMILY_EVENTS/deny-purge"},
 			detail: "FAMILY_EVENTS allows purging",
 		},
 		{
 			name: "access log truncated",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				updateStream(t, js, eventstore.AccessLogStream, func(c *jetstream.StreamConfig) {
+				testenv.UpdateStream(t, js, eventstore.AccessLogStream, func(c *jetstream.StreamConfig) {
 					c.MaxMsgs, c.Discard = 1, jetstream.DiscardOld
 				})
 			},
@@ -339,11 +277,11 @@ func TestGuardRecoversAndDenyFlagsCannotBeLifted(t *testing.T) {
 		t.Fatalf("after refused updates: %v", err)
 	}
 
-	updateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 48 * time.Hour })
+	testenv.UpdateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 48 * time.Hour })
 	if err := g.Check(ctx, s.JS); !errors.Is(err, eventstore.ErrIntegrity) {
 		t.Fatalf("with MaxAge: %v", err)
 	}
-	updateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 0 })
+	testenv.UpdateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 0 })
 	if err := g.Check(ctx, s.JS); err != nil {
 		t.Fatalf("after the operator lifted MaxAge: %v", err)
 	}
@@ -361,7 +299,7 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	storeDir := filepath.Join(dir, "nats")
 	mark := filepath.Join(dir, "svc", "store-highwater.json")
 	ctx := context.Background()
-	admin := newAdmin(t)
+	admin := testenv.AdminKey()
 	open := func(g *eventstore.Guard) *eventstore.Store {
 		s, err := eventstore.Open(ctx, eventstore.OpenOptions{
 			Embedded: eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off", Admin: &admin}, Name: "test", Guard: g, Log: quietLog(),
@@ -430,7 +368,7 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	}
 	// An operator creates it again empty (as if from a wrong backup): the
 	// guard finds it below the mark.
-	js = adminJS(t, s.Server, admin)
+	_, js = testenv.AdminJS(t, "", s.Server)
 	if _, err := js.CreateStream(ctx, eventstore.FamilyStreamConfig(eventstore.StreamOptions{})); err != nil {
 		t.Fatal(err)
 	}
@@ -448,13 +386,14 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 func TestMissingSeenStreamIsReportedAtOnceOnAnExternalServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	admin := newAdmin(t)
+	admin := testenv.AdminKey()
 	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", Admin: &admin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
-	if err := adminJS(t, e.Server, admin).DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+	_, adminJS := testenv.AdminJS(t, "", e.Server)
+	if err := adminJS.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
 		t.Fatal(err)
 	}
 	key := filepath.Join(t.TempDir(), "service.nk")

@@ -73,30 +73,9 @@ func waitDamageReported(t *testing.T, base, stream, check, reason string, body [
 	}
 }
 
-func update(t *testing.T, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	change(&cfg)
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatalf("update %s: %v", name, err)
-	}
-}
-
 func deleteStream(t *testing.T, js jetstream.JetStream, name string) {
 	t.Helper()
 	if err := js.DeleteStream(context.Background(), name); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func createStream(t *testing.T, js jetstream.JetStream, cfg jetstream.StreamConfig) {
-	t.Helper()
-	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -120,7 +99,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "truncated by MaxMsgs=5",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckFirstSequence,
 			reason: "FAMILY_EVENTS first sequence is 16, not 1",
@@ -128,19 +107,19 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "MaxBytes set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = 1 << 30 })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLimits,
 			reason: "FAMILY_EVENTS has limits that delete messages: MaxBytes=1073741824",
 			// The operator lifts the limit: the next check passes.
 			recover: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = -1 })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxBytes = -1 })
 			},
 		},
 		{
 			name: "MaxAge set",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 30 * 24 * time.Hour })
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 30 * 24 * time.Hour })
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLimits,
 			reason: "FAMILY_EVENTS has limits that delete messages: MaxAge=720h0m0s",
@@ -154,8 +133,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 		{
 			name: "FAMILY_EVENTS recreated empty",
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				deleteStream(t, js, eventstore.FamilyStream)
-				createStream(t, js, famCfg)
+				testenv.RecreateStream(t, js, famCfg)
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckLastSequence,
 			reason: "FAMILY_EVENTS last sequence is 0, below 20, which this process has seen",
@@ -164,10 +142,9 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 			name:  "FAMILY_EVENTS recreated without deny delete",
 			empty: true,
 			damage: func(t *testing.T, js jetstream.JetStream) {
-				deleteStream(t, js, eventstore.FamilyStream)
 				c := famCfg
 				c.DenyDelete = false
-				createStream(t, js, c)
+				testenv.RecreateStream(t, js, c)
 			},
 			stream: eventstore.FamilyStream, check: eventstore.CheckDenyDelete,
 			reason: "FAMILY_EVENTS allows deleting messages (deny delete is off)",
@@ -187,7 +164,7 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 			if !tc.empty {
 				postReferrals(t, base, 20)
 			}
-			admin := adminJS(t, h.ns.ClientURL())
+			_, admin := testenv.AdminJS(t, h.ns.ClientURL(), nil)
 			tc.damage(t, admin)
 			waitDamageReported(t, base, tc.stream, tc.check, tc.reason, referral(t, "new-1", "Ledighed"))
 			if tc.recover == nil {
@@ -208,7 +185,8 @@ func natsOnly(t *testing.T) (url string, admin jetstream.JetStream) {
 	t.Helper()
 	ns := startNATS(t, t.TempDir(), -1)
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL(), adminJS(t, ns.ClientURL())
+	_, admin = testenv.AdminJS(t, ns.ClientURL(), nil)
+	return ns.ClientURL(), admin
 }
 
 // startStandalone runs a standalone on cfg (without waiting for it to be
@@ -243,7 +221,7 @@ func TestTruncatedStoreRefusesReusedIDAfterRestart(t *testing.T) {
 	sa, stop := startStandalone(t, cfg)
 	testenv.WaitReady(t, sa.URL())
 	postReferrals(t, sa.URL(), 20)
-	update(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
+	testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgs, c.Discard = 5, jetstream.DiscardOld })
 	stop()
 
 	sa, _ = startStandalone(t, cfg)
@@ -274,8 +252,7 @@ func TestDepartmentProcessHighWaterMarkCatchesStreamReplacedWhileDown(t *testing
 	sof.stop()
 
 	// While it is down, FAMILY_EVENTS is deleted and created again empty.
-	deleteStream(t, js, eventstore.FamilyStream)
-	createStream(t, js, eventstore.FamilyStreamConfig(eventstore.StreamOptions{}))
+	testenv.RecreateStream(t, js, eventstore.FamilyStreamConfig(eventstore.StreamOptions{}))
 	sof = runDepartment(t, cfg)
 	waitDamageReported(t, sof.url, eventstore.FamilyStream, eventstore.CheckLastSequence,
 		"FAMILY_EVENTS last sequence is 0, below 12, which this process has seen (its high-water mark in "+mark+")",

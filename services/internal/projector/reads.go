@@ -61,15 +61,29 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 // logging anything: 403 for a coordinator not assigned (or an unknown
 // family), 404 for an auditor and an unknown family.
 func (p *Projector) Authorize(ctx context.Context, pr auth.Principal, familyID string) error {
-	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
-		return problem.Forbidden("only coordinators and auditors read family data")
-	}
-	m, release, err := p.acquire()
+	_, release, err := p.authorized(ctx, pr, familyID)
 	if err != nil {
 		return err
 	}
-	defer release()
-	return authorize(ctx, m, pr, familyID)
+	release()
+	return nil
+}
+
+// authorized takes the read model for a read of the family by pr, once pr
+// may read it.
+func (p *Projector) authorized(ctx context.Context, pr auth.Principal, familyID string) (*readmodel.Model, func(), error) {
+	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+		return nil, nil, problem.Forbidden("only coordinators and auditors read family data")
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := authorize(ctx, m, pr, familyID); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return m, release, nil
 }
 
 // FamilyRead is one logged read of one family: its queries run on one
@@ -87,17 +101,11 @@ type FamilyRead struct {
 // ReadFamily returns nil. When the log cannot be written the answer is a
 // 503 problem and the results must be thrown away.
 func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, purpose string, read func(*FamilyRead) error) error {
-	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
-		return problem.Forbidden("only coordinators and auditors read family data")
-	}
-	m, release, err := p.acquire()
+	m, release, err := p.authorized(r.Context(), pr, familyID)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := authorize(r.Context(), m, pr, familyID); err != nil {
-		return err
-	}
 	// The endpoint is logged with its query: the API's reads checked it
 	// with X-Purpose; a caller with its own purpose (the web app) may not.
 	if err := accesslog.CheckQuery(r); err != nil {

@@ -165,16 +165,7 @@ func TestRebuildCommand(t *testing.T) {
 // projector without the standalone.
 func newStore(t testing.TB) *eventstore.Store {
 	t.Helper()
-	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off"},
-		Name:     "test", Log: quietLog(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	checkFor(t, 10*time.Second, func() error { return st.Ready(context.Background()) })
-	return st
+	return testenv.OpenStore(t, nil)
 }
 
 func newProjector(t testing.TB, st *eventstore.Store, dir string, batch int, setup func(*projector.Projector)) *projector.Projector {

@@ -67,22 +67,7 @@ func (p *Projector) Routes() []service.Route {
 	}
 	// Further route families of the projector are appended here, each with
 	// its handle_<thing>.go and its paths in the OpenAPI fragment of API.
-	for i := range routes {
-		routes[i].Handle = p.positioned(routes[i].Handle)
-	}
-	return routes
-}
-
-// positioned makes every answer, a problem too, carry X-Position.
-func (p *Projector) positioned(h problem.HandlerFunc) problem.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		p.setPosition(w)
-		err := h(w, r)
-		if err != nil {
-			p.setPosition(w)
-		}
-		return err
-	}
+	return service.Positioned(routes, HeaderPosition, p.Position)
 }
 
 // Checks: ready once the read model is open and a consumer runs.

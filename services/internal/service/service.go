@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -86,6 +87,28 @@ func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []
 		}
 	}
 	return api, pages
+}
+
+// Positioned makes every route of routes, a problem too, carry header
+// with position(): the read model position a reader compares with
+// X-Min-Position. It is set again after a failure, whose wait may have
+// moved it on.
+func Positioned(routes []Route, header string, position func() uint64) []Route {
+	set := func(w http.ResponseWriter) {
+		w.Header().Set(header, strconv.FormatUint(position(), 10))
+	}
+	for i := range routes {
+		h := routes[i].Handle
+		routes[i].Handle = func(w http.ResponseWriter, r *http.Request) error {
+			set(w)
+			err := h(w, r)
+			if err != nil {
+				set(w)
+			}
+			return err
+		}
+	}
+	return routes
 }
 
 // JSON writes v as a JSON answer with status; every JSON answer of the

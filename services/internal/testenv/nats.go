@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"context"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,6 +41,83 @@ func ServiceKeyFile(t testing.TB) string {
 	return path
 }
 
+// adminKey is the admin key of every embedded server a test package
+// starts: a server started again on the same store knows it again.
+var adminKey = sync.OnceValue(func() eventstore.Identity {
+	id, err := eventstore.NewIdentity()
+	if err != nil {
+		panic(err)
+	}
+	return id
+})
+
+// AdminKey is a key with every right on a server started with it
+// (eventstore.EmbeddedOptions.Admin): the operator who damages the store,
+// which no service's key may.
+func AdminKey() eventstore.Identity { return adminKey() }
+
+// AdminJS connects with AdminKey to the server at url, or to ns in
+// process when it is not nil, until t's end.
+func AdminJS(t testing.TB, url string, ns *server.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := eventstore.Connect(url, ns, "admin", AdminKey().Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// UpdateStream changes a stream's config as any client allowed to update
+// streams can.
+func UpdateStream(t testing.TB, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	change(&cfg)
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("update %s: %v", name, err)
+	}
+}
+
+// RecreateStream deletes the stream cfg names and creates it again, empty,
+// as cfg says: an operator restoring the wrong backup.
+func RecreateStream(t testing.TB, js jetstream.JetStream, cfg jetstream.StreamConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if err := js.DeleteStream(ctx, cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// OpenStore opens an event store on an in-process NATS server of its own
+// (no listener) in t's temporary directory, closed at t's end, once it is
+// ready; admin, when not nil, is the server's admin key.
+func OpenStore(t testing.TB, admin *eventstore.Identity) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off", Admin: admin},
+		Name:     "test", Log: QuietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	CheckFor(t, 10*time.Second, func() error { return st.Ready(context.Background()) })
+	return st
+}
+
 // NATS is an embedded server for processes that connect through its URL
 // (Use), with an admin connection that may do what no process may: delete
 // and create streams, as an operator damaging the store would.
@@ -50,10 +130,7 @@ type NATS struct {
 // StartNATS starts it, in t's temporary directory, stopped at t's end.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
-	admin, err := eventstore.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := AdminKey()
 	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
 		StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", ServiceSeed: ServiceSeed(), Admin: &admin,
 	})
@@ -61,15 +138,7 @@ func StartNATS(t testing.TB) *NATS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
-	nc, err := nats.Connect(e.ClientURL(), admin.Option())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := AdminJS(t, e.ClientURL(), nil)
 	return &NATS{Embedded: e, AdminNC: nc, Admin: js}
 }
 

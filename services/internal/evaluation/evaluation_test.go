@@ -92,23 +92,23 @@ func TestSmallScenario(t *testing.T) {
 			"publicSupport.before.fullTimePersons": 1.0,  // P1 all 52 weeks, P3 none
 			"publicSupport.during.fullTimePersons": 0.58, // P1 91 of 156 days, P3 none
 			"parents.job.share":                    0.5, "parents.job.ordinary.share": 0.5, "parents.praktik.share": 0.0,
-			"benefitExits.employment":              1.0, "benefitExits.education": 0.0,
-			"children.absence.before.meanShare":    0.2, "children.absence.before.over10pct.share": 1.0,
+			"benefitExits.employment": 1.0, "benefitExits.education": 0.0,
+			"children.absence.before.meanShare": 0.2, "children.absence.before.over10pct.share": 1.0,
 			"children.absence.before.unauthorised15pct.share": 0.0,
 			"children.absence.during.meanShare":               0.05,
 			"goals.set.domain.employment":                     1.0, "goals.set.domain.school": 1.0, "goals.achieved.domain.employment": 1.0,
-			"goals.achieved.expressedBy.family":               1.0, "goals.achieved.expressedBy.professional": 0.0,
-			"caseworker.changesPerFamily":                     0.5,
-			"satisfaction.family.mean":                        5.0, "wellbeing.child.mean": 3.0,
-			"measures.openPerFamily.atEnrolment":              0.5, // F1 had M1 open, F3 none
-			"measures.openPerFamily.midway":                   nil,
-			"measures.openPerFamily.atEnd":                    nil,
+			"goals.achieved.expressedBy.family": 1.0, "goals.achieved.expressedBy.professional": 0.0,
+			"caseworker.changesPerFamily": 0.5,
+			"satisfaction.family.mean":    5.0, "wellbeing.child.mean": 3.0,
+			"measures.openPerFamily.atEnrolment": 0.5, // F1 had M1 open, F3 none
+			"measures.openPerFamily.midway":      nil,
+			"measures.openPerFamily.atEnd":       nil,
 		}},
 		{"before the backfill was known", day("2024-06-15"), beforeBackfill, want{"childCases.open": 2.0}},
 		{"a course that ended", day("2024-09-15"), last, want{
 			"families.referred": 1.0, "families.enrolled": 2.0, "families.active": 1.0, "families.ended": 1.0,
-			"childCases.open":              2.0, // only F3's
-			"measures.openPerFamily.atEnd": 1.0, // M2
+			"childCases.open":                      2.0,  // only F3's
+			"measures.openPerFamily.atEnd":         1.0,  // M2
 			"publicSupport.during.fullTimePersons": 0.39, // P1 91 of 234 days
 		}},
 		{"referred again", day("2024-09-25"), last, want{

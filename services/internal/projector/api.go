@@ -38,6 +38,7 @@ func (p *Projector) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /v1/families/{familyId}/timeline/stream", p.handle(p.handleStream))
 	mux.Handle("POST /v1/admin/rebuild", p.handle(p.handleRebuildStart))
 	mux.Handle("GET /v1/admin/rebuild", p.handle(p.handleRebuildStatus))
+	p.mountEvaluation(mux)
 }
 
 // handle turns a handler that returns an error into an http.Handler: the

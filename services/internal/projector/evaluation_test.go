@@ -15,8 +15,8 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/demo"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
 // stored is one event of a replay of the stream.

@@ -2,7 +2,8 @@
 // JetStream and the real services on the same machine in one run and
 // prints the figures. -phases picks the measurements: ingest (the
 // department services) and audit (replay, as-of, verify), each on a fresh
-// embedded NATS of its own size. `jfbench projector -projector
+// embedded NATS of its own size, and evaluation (the evaluation's fold over
+// demo families, in process). `jfbench projector -projector
 // bin/projector` measures the projector (catch-up, queries,
 // read-your-writes, RSS) as its own process.
 package main
@@ -46,7 +47,10 @@ func main() {
 	flag.IntVar(&ao.AsOfQueries, "audit-asof", ao.AsOfQueries, "as-of timeline reads of the big family")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
-	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit")
+	eo := bench.EvaluationOptions{}
+	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
+	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
+	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit, evaluation")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -85,11 +89,12 @@ func main() {
 			}
 			return bench.Audit(ctx, ao)
 		},
+		"evaluation": func() error { return bench.Evaluation(ctx, eo, os.Stdout) },
 	}
 	for _, ph := range strings.Split(*phases, ",") {
 		fn, ok := run[strings.TrimSpace(ph)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit)\n", ph)
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, evaluation)\n", ph)
 			os.Exit(2)
 		}
 		if err := fn(); err != nil {

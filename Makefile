@@ -53,6 +53,13 @@ bench: build
 demo:
 	$(GO) run ./services/cmd/demo $(DEMOFLAGS)
 
+# screenshots starts a standalone with the demo data (50 families) and
+# writes a PNG of each page of the web app into docs/screenshots with
+# headless Chromium (apt-get install chromium).
+.PHONY: screenshots
+screenshots:
+	cd services && JF_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' ./internal/webapp/
+
 # deploy-check checks deploy/ as far as this machine allows: the cluster,
 # permission and consistency tests of services/internal/deploytest (also
 # part of make test), the image's program list against BINARIES, the

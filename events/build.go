@@ -98,9 +98,6 @@ func Marshal(ev cloudevents.Event) ([]byte, error) {
 	if ev.Context == nil {
 		return nil, &Error{Kind: KindMalformed, Detail: "not a CloudEvent: no attributes"}
 	}
-	if b, ok := fastMarshal(ev); ok {
-		return b, nil
-	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, &Error{Kind: KindMalformed, Detail: "cannot encode the CloudEvent: " + err.Error()}

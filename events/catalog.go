@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 //go:generate go run ./cmd/catalogen -root ..
@@ -77,7 +79,7 @@ type Spec struct {
 // map keyed by the type for every event read.
 type typeCache struct {
 	compiled atomic.Pointer[compiled]
-	plan     atomic.Pointer[decodePlan]
+	plan     atomic.Pointer[jsonscan.Plan]
 }
 
 // Type is the CloudEvents type, e.g. "dk.kk.jobogfamilie.praktik.started.v1".

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 // The rules for what text may hold, wherever it enters: no CPR number
@@ -45,7 +47,7 @@ func checkAttrContent(ps *problems, ev cloudevents.Event, src, schema string) ma
 	var refused map[string]bool
 	check := func(name, v string) {
 		if d := attrProblem(v); d != "" {
-			ps.add(KindInvalid, "/"+escapeToken(name), d)
+			ps.add(KindInvalid, "/"+jsonscan.EscapeToken(name), d)
 			if refused == nil {
 				refused = map[string]bool{}
 			}
@@ -91,7 +93,7 @@ func checkAttrContent(ps *problems, ev cloudevents.Event, src, schema string) ma
 // syntactically valid JSON document to the content rules, with pointers
 // under base.
 func checkDataContent(raw []byte, base string) []Problem {
-	var stack [8]pathElem
+	var stack [8]jsonscan.PathElem
 	w := contentWalker{b: raw, base: base, path: stack[:0]}
 	w.value()
 	return w.ps
@@ -105,31 +107,25 @@ type contentWalker struct {
 	// path leads to the value being read: member names (decoded) or
 	// array indexes (key nil). A pointer is made of it only for a
 	// problem, which is rare.
-	path []pathElem
+	path []jsonscan.PathElem
 }
 
 func (w *contentWalker) ptr() string {
-	c := jsonChecker{base: w.base, npath: len(w.path)}
-	copy(c.path[:], w.path)
-	return c.ptr()
+	return jsonscan.Pointer(w.base, w.path)
 }
 
 func (w *contentWalker) fail(detail string) {
 	w.ps = append(w.ps, Problem{w.ptr(), detail})
 }
 
-func (w *contentWalker) ws() {
-	for w.i < len(w.b) && (w.b[w.i] == ' ' || w.b[w.i] == '\t' || w.b[w.i] == '\n' || w.b[w.i] == '\r') {
-		w.i++
-	}
-}
+func (w *contentWalker) ws() { w.i = jsonscan.Space(w.b, w.i) }
 
 // value walks the value at w.i. It returns false on anything that is not
 // JSON, which checkJSON has reported already, or when it is nested deeper
 // than checkJSON allows.
 func (w *contentWalker) value() bool {
 	w.ws()
-	if w.i >= len(w.b) || len(w.path) >= maxCheckDepth {
+	if w.i >= len(w.b) || len(w.path) >= jsonscan.MaxCheckDepth {
 		return false
 	}
 	switch c := w.b[w.i]; {
@@ -151,7 +147,7 @@ func (w *contentWalker) value() bool {
 			if d != "" {
 				w.fail("a member name " + d)
 			} else {
-				w.path = append(w.path, pathElem{key: key})
+				w.path = append(w.path, jsonscan.PathElem{Key: key})
 			}
 			w.ws()
 			if w.i >= len(w.b) || w.b[w.i] != ':' {
@@ -177,7 +173,7 @@ func (w *contentWalker) value() bool {
 				w.i++
 				return true
 			}
-			w.path = append(w.path, pathElem{idx: idx})
+			w.path = append(w.path, jsonscan.PathElem{Idx: idx})
 			if !w.value() {
 				return false
 			}
@@ -197,7 +193,7 @@ func (w *contentWalker) value() bool {
 		}
 		return true
 	case c == '-' || ('0' <= c && c <= '9'):
-		end, _, problem := scanNumber(w.b, w.i)
+		end, _, problem := jsonscan.Number(w.b, w.i)
 		if problem != "" {
 			return false
 		}

@@ -10,6 +10,8 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 // contentHashVersion starts every hashed input, so that a later change of
@@ -65,7 +67,7 @@ func canonicalJSON(b []byte) ([]byte, bool) {
 	if len(b) == 0 {
 		return nil, false
 	}
-	if c, ok := fastCanonical(b); ok {
+	if c, ok := jsonscan.Canonical(b); ok {
 		return c, true
 	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))

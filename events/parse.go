@@ -18,6 +18,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 const (
@@ -135,10 +137,10 @@ func ParseStructured(b []byte) (cloudevents.Event, error) {
 // parseStructured is ParseStructured that also leaves the string
 // attributes the event was assembled from in attrs, for validate.
 func parseStructured(b []byte, attrs *attrSet) (cloudevents.Event, error) {
-	var c jsonChecker
-	ps, members := checkJSONMembers(&c, b, "", MaxDepth)
-	if len(ps) > 0 {
-		return cloudevents.Event{}, malformed(ps)
+	var c jsonscan.Checker
+	sps, members := jsonscan.CheckMembers(&c, b, "", MaxDepth)
+	if len(sps) > 0 {
+		return cloudevents.Event{}, malformed(problemsOf(sps))
 	}
 	ev, ps := parseMembers(members, "", attrs)
 	if len(ps) > 0 {
@@ -154,11 +156,11 @@ func parseStructured(b []byte, attrs *attrSet) (cloudevents.Event, error) {
 // in one round trip.
 func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	// One more level than a single event: the array holds the events.
-	ps, members := checkJSONElements(b, "", MaxDepth+1)
-	if len(ps) > 0 {
-		return nil, malformed(ps)
+	sps, members := jsonscan.CheckElements(b, "", MaxDepth+1)
+	if len(sps) > 0 {
+		return nil, malformed(problemsOf(sps))
 	}
-	if firstByte(b) != '[' {
+	if jsonscan.FirstByte(b) != '[' {
 		return nil, malformed([]Problem{{Pointer: "", Detail: "a batch must be a JSON array of CloudEvents"}})
 	}
 	switch {
@@ -210,7 +212,7 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 		if !ok {
 			continue
 		}
-		ptr := "/" + escapeToken(name)
+		ptr := "/" + jsonscan.EscapeToken(name)
 		vs := h[k]
 		if seen[name] || len(vs) != 1 {
 			ps = append(ps, Problem{ptr, "header ce-" + name + " must appear exactly once"})
@@ -261,7 +263,7 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 // parseMembers reads one structured event from its top-level members (nil
 // when it is not a JSON object) and leaves its string attributes in attrs,
 // which must be empty. A name appears once: checkJSON refuses duplicates.
-func parseMembers(members []member, prefix string, attrs *attrSet) (cloudevents.Event, []Problem) {
+func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (cloudevents.Event, []Problem) {
 	if members == nil {
 		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
 	}
@@ -287,16 +289,16 @@ func parseMembers(members []member, prefix string, attrs *attrSet) (cloudevents.
 	var values strings.Builder
 	n := 0
 	for _, m := range members {
-		switch m.name {
+		switch m.Name {
 		case attrID, attrSubject, attrTime:
-			n += len(m.raw)
+			n += len(m.Raw)
 		}
 	}
 	values.Grow(n)
 	for _, m := range members {
-		name, raw := m.name, m.raw
+		name, raw := m.Name, m.Raw
 		// The pointer is only needed for a problem.
-		ptr := func() string { return prefix + "/" + escapeToken(name) }
+		ptr := func() string { return prefix + "/" + jsonscan.EscapeToken(name) }
 		switch name {
 		case attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime, attrDataSchema, attrDataContentType:
 			s, ok := attrString(name, raw, &values)
@@ -316,7 +318,7 @@ func parseMembers(members []member, prefix string, attrs *attrSet) (cloudevents.
 		case attrData:
 			hasData = true
 			var dps []Problem
-			data, dps = parseData(raw, prefix, true, m.compact)
+			data, dps = parseData(raw, prefix, true, m.Compact)
 			problem(name, dps...)
 		default:
 			v, detail := extensionValue(name, raw)
@@ -397,7 +399,7 @@ func parseData(raw []byte, prefix string, checked, compact bool) ([]byte, []Prob
 			return nil, ps
 		}
 	}
-	if firstByte(raw) != '{' {
+	if jsonscan.FirstByte(raw) != '{' {
 		return nil, []Problem{{ptr(), "must be a JSON object"}}
 	}
 	if compact || compactJSON(raw) {
@@ -578,7 +580,7 @@ func fieldErrors(prefix string, ev cloudevents.Event) []Problem {
 	var ps []Problem
 	for _, k := range keys {
 		name := strings.TrimPrefix(k, "extension:")
-		ps = append(ps, Problem{prefix + "/" + escapeToken(name), "not a valid value: " + ev.FieldErrors[k].Error()})
+		ps = append(ps, Problem{prefix + "/" + jsonscan.EscapeToken(name), "not a valid value: " + ev.FieldErrors[k].Error()})
 	}
 	return ps
 }
@@ -594,7 +596,7 @@ func extensionValue(name string, raw json.RawMessage) (any, string) {
 	case "schemaurl", "datacontentencoding":
 		return nil, "a CloudEvents 0.3 attribute; this API speaks CloudEvents 1.0 only"
 	}
-	switch c := firstByte(raw); {
+	switch c := jsonscan.FirstByte(raw); {
 	case c == '"':
 		s, _ := jsonString(raw)
 		if len(s) > maxExtensionLength {
@@ -683,7 +685,7 @@ func attrString(name string, raw []byte, values *strings.Builder) (string, bool)
 }
 
 func jsonString(raw []byte) (string, bool) {
-	if firstByte(raw) != '"' {
+	if jsonscan.FirstByte(raw) != '"' {
 		return "", false
 	}
 	// Most attributes hold no escapes; checkJSON has vetted their bytes.
@@ -694,31 +696,6 @@ func jsonString(raw []byte) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
-// firstByte is the first byte of b after JSON white space, 0 if none.
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-		default:
-			return c
-		}
-	}
-	return 0
-}
-
 func malformed(ps []Problem) *Error {
 	return &Error{Kind: KindMalformed, Detail: "malformed CloudEvent", Problems: ps}
-}
-
-var tokenEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
-// escapeToken escapes one reference token of a JSON pointer (RFC 6901).
-func escapeToken(s string) string { return tokenEscaper.Replace(s) }
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	return rune(n), err == nil
 }

@@ -1,9 +1,8 @@
 package events
 
-import "regexp"
-
 // patternMatchers are hand-written matchers for the patterns the catalog's
-// schemas use, each equivalent to regexp.MustCompile(pattern).Match (held
+// schemas use, which the schema fast path takes in place of the regexps;
+// each is equivalent to regexp.MustCompile(pattern).Match (held
 // to that by TestPatternMatchers and FuzzPatternMatchers). Every string of
 // every event passes one or two of them, where the regexp engine cost a
 // tenth of the decoding of a stored event.
@@ -24,15 +23,6 @@ var patternMatchers = map[string]func([]byte) bool{
 		}
 		return true
 	},
-}
-
-// patternMatcher is the matcher of a pattern: a hand-written one when
-// there is one, otherwise the compiled regexp's.
-func patternMatcher(pattern string, re *regexp.Regexp) func([]byte) bool {
-	if m, ok := patternMatchers[pattern]; ok {
-		return m
-	}
-	return re.Match
 }
 
 // dateShaped reports whether s has the shape YYYY-MM-DD (any digits).

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 // DecodeStored takes shortcuts that the general functions do not: it keeps
@@ -77,14 +78,14 @@ func checkDecodeStored(t *testing.T, subject string, data []byte) {
 
 // checkParsedAttrs fails t unless the attributes parseStructured leaves
 // for validate are the ones the SDK gives back, and the members
-// checkJSONMembers finds compact are those compactJSON finds compact.
+// jsonscan.CheckMembers finds compact are those compactJSON finds compact.
 func checkParsedAttrs(t *testing.T, data []byte) {
 	t.Helper()
-	var c jsonChecker
-	if ps, members := checkJSONMembers(&c, data, "", MaxDepth); len(ps) == 0 {
+	var c jsonscan.Checker
+	if ps, members := jsonscan.CheckMembers(&c, data, "", MaxDepth); len(ps) == 0 {
 		for _, m := range members {
-			if m.compact != compactJSON(m.raw) {
-				t.Fatalf("member %q: compact %v, compactJSON %v: %s", m.name, m.compact, compactJSON(m.raw), data)
+			if m.Compact != compactJSON(m.Raw) {
+				t.Fatalf("member %q: compact %v, compactJSON %v: %s", m.Name, m.Compact, compactJSON(m.Raw), data)
 			}
 		}
 	}
@@ -115,7 +116,7 @@ func storedSubject(data []byte) string {
 func TestDecodeStoredAsTheSlowPath(t *testing.T) {
 	seeds := eventSeeds()
 	seeds = append(seeds,
-		// More members than checkJSONMembers holds in place.
+		// More members than jsonscan.CheckMembers holds in place.
 		withMember(`"a1": "x", "a2": 2, "a3": true, "a4": "x", "a5": "x", "a6": "x", "a7": "x"`),
 		withMember(`"a1": "x", "a2": "\u00e6", "a3": "x", "a4": "x", "a5": "x", "a6": "x", "a7": "x", "a8": 1, "a9": 1, "b1": 1, "b2": 1`),
 		withMember(`"dataschema": "https://example.com/x.json"`),
@@ -168,18 +169,6 @@ func FuzzParseSubject(f *testing.F) {
 		want, wantErr := parseSubjectSplit(subject)
 		if got != want || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
 			t.Fatalf("%q: %+v, %v; SplitN %+v, %v", subject, got, err, want, wantErr)
-		}
-	})
-}
-
-// FuzzRuneCount holds runeCount to utf8.RuneCount on valid UTF-8.
-func FuzzRuneCount(f *testing.F) {
-	for _, s := range []string{"", "abc", "æøå", "a€b😀c", strings.Repeat("Ære være ", 10)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if utf8.ValidString(s) && runeCount([]byte(s)) != utf8.RuneCountInString(s) {
-			t.Fatalf("%q: runeCount %d, utf8 %d", s, runeCount([]byte(s)), utf8.RuneCountInString(s))
 		}
 	})
 }

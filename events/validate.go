@@ -21,6 +21,9 @@ import (
 	"golang.org/x/text/message"
 
 	"kk.dk/jobogfamilie/schemas"
+
+	"kk.dk/jobogfamilie/events/internal/fastschema"
+	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
 
 const (
@@ -303,7 +306,7 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 			}
 			break
 		}
-		if firstByte(raw) != '{' {
+		if jsonscan.FirstByte(raw) != '{' {
 			ps.add(KindMalformed, "/"+attrData, "must be a JSON object")
 			break
 		}
@@ -351,7 +354,7 @@ func validateData(ps *problems, spec Spec, raw []byte, said map[string]bool) Pay
 	}
 	// The fast path proves most data valid at a fraction of jsonschema's
 	// cost; whatever it is not sure of, jsonschema decides and explains.
-	schemaOK := cs.fast != nil && cs.fast.valid(raw)
+	schemaOK := cs.fast != nil && cs.fast.Valid(raw)
 	if schemaOK && fastPathCheck != nil {
 		fastPathCheck(spec.Type(), raw)
 	}
@@ -422,7 +425,7 @@ func decodeProblem(err error) (string, string) {
 		ptr := "/" + attrData
 		if ute.Field != "" {
 			for _, seg := range strings.Split(ute.Field, ".") {
-				ptr += "/" + escapeToken(seg)
+				ptr += "/" + jsonscan.EscapeToken(seg)
 			}
 		}
 		if ute.Value == "number" || strings.HasPrefix(ute.Value, "number ") {
@@ -432,7 +435,7 @@ func decodeProblem(err error) (string, string) {
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if s, err := strconv.Unquote(name); err == nil {
-			return "/" + attrData + "/" + escapeToken(s), "is not a field of this event type"
+			return "/" + attrData + "/" + jsonscan.EscapeToken(s), "is not a field of this event type"
 		}
 	}
 	return "/" + attrData, "cannot be read as this event type: " + strings.TrimPrefix(err.Error(), "json: ")
@@ -443,10 +446,10 @@ type compiled struct {
 	once sync.Once
 	sch  *jsonschema.Schema
 	err  error
-	// fast is the schema's fast path (see fastschema.go), or nil when the
+	// fast is the schema's fast path (see events/internal/fastschema), or nil when the
 	// schema uses something the fast path does not handle; fastErr says
 	// what.
-	fast    *fastSchema
+	fast    *fastschema.Schema
 	fastErr error
 }
 
@@ -479,7 +482,7 @@ func compiledEntry(ceType string) *compiled {
 		}
 		// The same bytes the embedded loader gives jsonschema.
 		raw, _ := schemas.Lookup(ceType)
-		cs.fast, cs.fastErr = compileFast(raw)
+		cs.fast, cs.fastErr = fastschema.Compile(raw, patternMatchers)
 	})
 	return cs
 }
@@ -546,20 +549,20 @@ func schemaProblems(ve *jsonschema.ValidationError, inst any) []Problem {
 	}
 	ptr := "/" + attrData
 	for _, seg := range ve.InstanceLocation {
-		ptr += "/" + escapeToken(seg)
+		ptr += "/" + jsonscan.EscapeToken(seg)
 	}
 	switch k := ve.ErrorKind.(type) {
 	case *kind.Required:
 		// Point at the missing member, where a form would show the error.
 		ps := make([]Problem, 0, len(k.Missing))
 		for _, m := range k.Missing {
-			ps = append(ps, Problem{ptr + "/" + escapeToken(m), "required"})
+			ps = append(ps, Problem{ptr + "/" + jsonscan.EscapeToken(m), "required"})
 		}
 		return ps
 	case *kind.AdditionalProperties:
 		ps := make([]Problem, 0, len(k.Properties))
 		for _, m := range k.Properties {
-			ps = append(ps, Problem{ptr + "/" + escapeToken(m), "is not a field of this event type"})
+			ps = append(ps, Problem{ptr + "/" + jsonscan.EscapeToken(m), "is not a field of this event type"})
 		}
 		return ps
 	}

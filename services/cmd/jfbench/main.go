@@ -1,11 +1,15 @@
 // Command jfbench runs `make bench`: it measures the raw limits of
 // JetStream and the real services on the same machine in one run and
 // prints the figures. -phases picks the measurements: ingest (the
-// department services) and audit (replay, as-of, verify), each on a fresh
-// embedded NATS of its own size, and evaluation (the evaluation's fold over
-// demo families, in process). `jfbench projector -projector
-// bin/projector` measures the projector (catch-up, queries,
-// read-your-writes, RSS) as its own process.
+// Command jfbench runs `make bench`: it measures the raw limits of
+// JetStream and the real services on the same machine in one run and
+// prints the figures. -phases picks the measurements: ingest (the
+// department services), audit (replay, as-of, verify) and webapp (the
+// family page of a family with 10,000 events), each on a fresh embedded
+// NATS of its own size, and evaluation (the evaluation's fold over demo
+// families, in process). `jfbench projector -projector bin/projector`
+// measures the projector (catch-up, queries, read-your-writes, RSS) as its
+// own process.
 package main
 
 import (
@@ -45,12 +49,15 @@ func main() {
 	flag.IntVar(&ao.Families, "audit-families", ao.Families, "families the audit phase's events are spread over")
 	flag.IntVar(&ao.BigFamily, "audit-big", ao.BigFamily, "events of the audit phase's big family (as-of timeline)")
 	flag.IntVar(&ao.AsOfQueries, "audit-asof", ao.AsOfQueries, "as-of timeline reads of the big family")
+	wo := bench.WebAppDefaults()
+	flag.IntVar(&wo.Events, "webapp-events", wo.Events, "events of the family whose web app page the webapp phase times")
+	flag.IntVar(&wo.Views, "webapp-views", wo.Views, "family page views the webapp phase times")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
 	eo := bench.EvaluationOptions{}
 	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
 	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
-	phases := flag.String("phases", "ingest,audit", "comma-separated phases to run: ingest, audit, evaluation")
+	phases := flag.String("phases", "ingest,audit,webapp", "comma-separated phases to run: ingest, audit, webapp, evaluation")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -89,12 +96,18 @@ func main() {
 			}
 			return bench.Audit(ctx, ao)
 		},
+		"webapp": func() error {
+			if o.Dir != "" {
+				wo.Dir = filepath.Join(o.Dir, "webapp")
+			}
+			return bench.WebApp(ctx, wo)
+		},
 		"evaluation": func() error { return bench.Evaluation(ctx, eo, os.Stdout) },
 	}
 	for _, ph := range strings.Split(*phases, ",") {
 		fn, ok := run[strings.TrimSpace(ph)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, evaluation)\n", ph)
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, webapp, evaluation)\n", ph)
 			os.Exit(2)
 		}
 		if err := fn(); err != nil {

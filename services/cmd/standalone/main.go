@@ -85,7 +85,7 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		strings.ReplaceAll(events.DepartmentCodes, " ", ""))
 	fmt.Fprintf(os.Stderr, "  coordinator  %s/v1/families\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  auditor      %s/v1/audit/events\n", s.URL())
-	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics\n", s.URL())
+	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics  /openapi.json\n", s.URL())
 	if s.Store.OperatorKey != "" {
 		fmt.Fprintf(os.Stderr, "  NATS         %s  (read-only: nats --server %s --nkey %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL, s.Store.OperatorKey)
 		fmt.Fprintf(os.Stderr, "  NATS keys    %s  (operator.nk reads; sof.nk, bif.nk, buf.nk, suf.nk publish their department's events)\n", filepath.Dir(s.Store.OperatorKey))

@@ -85,6 +85,10 @@ func Purpose(r *http.Request) (string, error) {
 	return v, nil
 }
 
+// CheckQuery is Purpose's check of the query string alone, for reads
+// whose purpose does not come in X-Purpose (the web app's).
+func CheckQuery(r *http.Request) error { return checkQuery(r) }
+
 // checkQuery refuses a query string whose parameters (names or values)
 // hold a CPR number or a control character. Values are not echoed.
 func checkQuery(r *http.Request) error {

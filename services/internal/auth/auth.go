@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // Kind is what a principal may do.
@@ -48,11 +49,21 @@ type Config struct {
 	Principals []Principal `json:"principals"`
 }
 
-// Errors of authentication.
+// Errors of authentication. Both are answered with the same 401, which
+// does not say which of the two it was.
 var (
-	ErrNoToken      = errors.New("auth: no bearer token")
-	ErrUnknownToken = errors.New("auth: unknown token")
+	ErrNoToken      error = authError("auth: no bearer token")
+	ErrUnknownToken error = authError("auth: unknown token")
 )
+
+type authError string
+
+func (e authError) Error() string { return string(e) }
+
+// Problem is the 401 the API answers.
+func (authError) Problem() *problem.Problem {
+	return problem.Unauthorized("send Authorization: Bearer <token> with a token of the configuration")
+}
 
 // Authenticator resolves tokens to principals.
 type Authenticator struct {
@@ -145,6 +156,15 @@ func (a *Authenticator) lookup(token string) (Principal, error) {
 		return Principal{}, ErrUnknownToken
 	}
 	return a.principals[found], nil
+}
+
+// Token resolves a bearer token given some other way than in a header,
+// such as the web app's login form.
+func (a *Authenticator) Token(token string) (Principal, error) {
+	if strings.TrimSpace(token) == "" {
+		return Principal{}, ErrNoToken
+	}
+	return a.lookup(strings.TrimSpace(token))
 }
 
 // Authenticate resolves the request's "Authorization: Bearer <token>".

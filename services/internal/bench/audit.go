@@ -28,6 +28,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/server"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // AuditOptions size the audit measurements.
@@ -130,7 +131,7 @@ func Audit(ctx context.Context, o AuditOptions) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	svc.Mount(mux)
+	service.Mount(mux, quiet, svc)
 	srv, err := server.Listen("127.0.0.1:0", mux)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/server"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // Options size a run.
@@ -190,14 +191,14 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 		store.Close()
 		return "", nil, err
 	}
-	svc, err := ingest.New(ctx, store, authn, events.Departments, log)
+	svc, err := ingest.NewService(ctx, service.Parts{Store: store, Auth: authn, Log: log}, events.Departments)
 	if err != nil {
 		cancel()
 		store.Close()
 		return "", nil, err
 	}
 	mux := http.NewServeMux()
-	svc.Mount(mux)
+	service.Mount(mux, log, svc)
 	mount(mux, svc)
 	srv, err := server.Listen("127.0.0.1:0", mux)
 	if err != nil {

@@ -171,6 +171,11 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
+	// Services never create the streams: the deployment's setup step does,
+	// as its admin user (here the cluster has no users).
+	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatalf("setup-streams: %v", err)
+	}
 	sa, err := standalone.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
@@ -28,9 +29,23 @@ type Config struct {
 	Replicas   int    // -replicas / JF_REPLICAS: stream replicas (3 on a cluster)
 	Dedupe     time.Duration
 	LogLevel   string // -log-level / JF_LOG_LEVEL
+	// AppSecureCookie marks the web app's session cookie Secure; set it
+	// whenever the app is reached over TLS (-app-secure-cookie /
+	// JF_APP_SECURE_COOKIE).
+	AppSecureCookie bool
+	// AppTrustedProxies are the addresses (comma-separated IPs or CIDR
+	// prefixes) of the reverse proxies in front of the web app, whose
+	// X-Forwarded-For names the client that the login rate limit counts
+	// (-app-trusted-proxies / JF_APP_TRUSTED_PROXIES).
+	AppTrustedProxies string
 	// StoreCheckInterval is how often the streams' integrity is checked
 	// (-store-check-interval / JF_STORE_CHECK_INTERVAL).
 	StoreCheckInterval time.Duration
+	// EvaluationTarget is the evaluation's families.target
+	// (-evaluation-target / JF_EVALUATION_TARGET); EvaluationThreshold the
+	// smallest count a suppressed evaluation shows
+	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
+	EvaluationTarget, EvaluationThreshold int
 }
 
 // Defaults are CONTRACT.md's.
@@ -45,6 +60,9 @@ func Defaults() Config {
 		LogLevel:   "info",
 
 		StoreCheckInterval: eventstore.DefaultCheckInterval,
+
+		EvaluationTarget:    evaluation.DefaultTarget,
+		EvaluationThreshold: evaluation.DefaultThreshold,
 	}
 }
 
@@ -69,7 +87,20 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
 	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
+	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", env("JF_APP_SECURE_COOKIE", "") == "true" || env("JF_APP_SECURE_COOKIE", "") == "1",
+		"mark the web app's session cookie Secure: set it behind TLS (JF_APP_SECURE_COOKIE)")
+	fs.StringVar(&c.AppTrustedProxies, "app-trusted-proxies", env("JF_APP_TRUSTED_PROXIES", ""),
+		"comma-separated IPs or CIDR prefixes of the reverse proxies whose X-Forwarded-For the web app believes (JF_APP_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
+	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
+	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
+		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
+		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
+	}
+	if v := getenv("JF_EVALUATION_THRESHOLD"); v != "" {
+		_, _ = fmt.Sscan(v, &c.EvaluationThreshold)
+	}
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)
 	}
@@ -107,6 +138,12 @@ func (c Config) Check() error {
 	}
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		return fmt.Errorf("config: replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	if c.EvaluationTarget < 1 {
+		return fmt.Errorf("config: evaluation-target must be at least 1, not %d", c.EvaluationTarget)
+	}
+	if c.EvaluationThreshold < 2 {
+		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
 	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,6 +40,52 @@ func filled(t *testing.T, js jetstream.JetStream, n, m int) (fam, acc uint64) {
 		acc = ack.Sequence
 	}
 	return fam, acc
+}
+
+// newAdmin is a key with every right on a server started with it
+// (EmbeddedOptions.Admin): the operator who damages the store, which no
+// service's key may.
+func newAdmin(t *testing.T) eventstore.Identity {
+	t.Helper()
+	admin, err := eventstore.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin
+}
+
+// adminJS connects to the in-process server as admin, until t's end.
+func adminJS(t *testing.T, ns *server.Server, admin eventstore.Identity) jetstream.JetStream {
+	t.Helper()
+	nc, err := eventstore.Connect("", ns, "admin", admin.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// openDamageable opens a store as openStore does, and an admin
+// connection to its server that may update, delete and create streams.
+func openDamageable(t *testing.T) (s *eventstore.Store, admin jetstream.JetStream) {
+	t.Helper()
+	id := newAdmin(t)
+	s, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		Embedded: eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "off", Admin: &id},
+		Name:     "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, adminJS(t, s.Server, id)
 }
 
 // updateStream changes a stream's config as any client allowed to update
@@ -219,7 +266,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := openStore(t)
+			s, admin := openDamageable(t)
 			ctx := context.Background()
 			var famLast, accLast uint64
 			if !tc.empty {
@@ -243,7 +290,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 				t.Fatalf("intact store refuses: %v", err)
 			}
 
-			tc.damage(t, s.JS)
+			tc.damage(t, admin)
 			err = g.Check(ctx, s.JS)
 			if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), tc.detail) {
 				t.Fatalf("check: %v, want ErrIntegrity with %q", err, tc.detail)
@@ -267,14 +314,14 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // next check.
 func TestGuardRecoversAndDenyFlagsCannotBeLifted(t *testing.T) {
 	t.Parallel()
-	s := openStore(t)
+	s, admin := openDamageable(t)
 	ctx := context.Background()
 	filled(t, s.JS, 10, 1)
 	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.JS.Stream(ctx, eventstore.FamilyStream)
+	st, err := admin.Stream(ctx, eventstore.FamilyStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +331,7 @@ func TestGuardRecoversAndDenyFlagsCannotBeLifted(t *testing.T) {
 	} {
 		cfg := st.CachedInfo().Config
 		lift(&cfg)
-		if _, err := s.JS.UpdateStream(ctx, cfg); err == nil {
+		if _, err := admin.UpdateStream(ctx, cfg); err == nil {
 			t.Fatal("the server let a deny flag be lifted; the deny-delete and deny-purge checks must then be tested by update")
 		}
 	}
@@ -292,11 +339,11 @@ func TestGuardRecoversAndDenyFlagsCannotBeLifted(t *testing.T) {
 		t.Fatalf("after refused updates: %v", err)
 	}
 
-	updateStream(t, s.JS, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 48 * time.Hour })
+	updateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 48 * time.Hour })
 	if err := g.Check(ctx, s.JS); !errors.Is(err, eventstore.ErrIntegrity) {
 		t.Fatalf("with MaxAge: %v", err)
 	}
-	updateStream(t, s.JS, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 0 })
+	updateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxAge = 0 })
 	if err := g.Check(ctx, s.JS); err != nil {
 		t.Fatalf("after the operator lifted MaxAge: %v", err)
 	}
@@ -314,9 +361,10 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	storeDir := filepath.Join(dir, "nats")
 	mark := filepath.Join(dir, "svc", "store-highwater.json")
 	ctx := context.Background()
+	admin := newAdmin(t)
 	open := func(g *eventstore.Guard) *eventstore.Store {
 		s, err := eventstore.Open(ctx, eventstore.OpenOptions{
-			Embedded: eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off"}, Name: "test", Guard: g, Log: quietLog(),
+			Embedded: eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off", Admin: &admin}, Name: "test", Guard: g, Log: quietLog(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -345,11 +393,11 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	}
 
 	// While it is down, the stream is deleted.
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off"})
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off", Admin: &admin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := eventstore.Connect("", ns, "vandal")
+	nc, err := eventstore.Connect("", ns.Server, "vandal", admin.Option())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,12 +430,53 @@ func TestHighWaterMarkSurvivesARestart(t *testing.T) {
 	}
 	// An operator creates it again empty (as if from a wrong backup): the
 	// guard finds it below the mark.
-	if _, err := s.JS.CreateStream(ctx, eventstore.FamilyStreamConfig(eventstore.StreamOptions{})); err != nil {
+	js = adminJS(t, s.Server, admin)
+	if _, err := js.CreateStream(ctx, eventstore.FamilyStreamConfig(eventstore.StreamOptions{})); err != nil {
 		t.Fatal(err)
 	}
+	js.Conn().Close()
 	err = g.Check(ctx, s.JS)
 	if err == nil || !strings.Contains(err.Error(), "FAMILY_EVENTS last sequence is 0, below 12, which this process has seen (its high-water mark in "+mark+")") {
 		t.Fatalf("check: %v", err)
 	}
 	s.Close()
+}
+
+// Against an external NATS, where a process never creates the streams, a
+// stream it has seen hold messages that is missing is reported as lost at
+// once, not waited for as a setup step not yet run.
+func TestMissingSeenStreamIsReportedAtOnceOnAnExternalServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := newAdmin(t)
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", Admin: &admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+	if err := adminJS(t, e.Server, admin).DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "service.nk")
+	if err := e.Service.WriteSeedFile(key); err != nil {
+		t.Fatal(err)
+	}
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return 12 })
+
+	started := time.Now()
+	s, err := eventstore.Open(ctx, eventstore.OpenOptions{URL: e.ClientURL(), NKeyFile: key, Name: "test", Guard: g, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("open took %s with a seen stream missing", took)
+	}
+	if err := g.Ready(ctx); err == nil || !strings.Contains(err.Error(), "FAMILY_EVENTS is missing, but this process has seen it hold sequence 12") {
+		t.Fatalf("guard: %v", err)
+	}
 }

@@ -27,7 +27,9 @@ type OpenOptions struct {
 	Name string
 	Log  *slog.Logger
 	// Guard, when set, is asked before the streams are created, so that a
-	// stream the process has seen hold messages is not created again empty.
+	// stream the process has seen hold messages is not created again
+	// empty, and while they are checked, so that such a stream's loss is
+	// reported at once rather than as a setup step not yet run.
 	Guard *Guard
 }
 
@@ -105,7 +107,12 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 		defer close(s.done)
 		for {
 			ectx, c := context.WithTimeout(bg, 5*time.Second)
-			err := CheckStreams(ectx, s.JS)
+			// A stream missing that this process has seen hold messages
+			// was lost, not yet to be set up: the guard says so at once.
+			err := o.Guard.MayCreate(ectx, s.JS)
+			if err == nil {
+				err = CheckStreams(ectx, s.JS)
+			}
 			c()
 			if err == nil {
 				s.ensured.Store(true)

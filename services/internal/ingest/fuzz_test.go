@@ -11,6 +11,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/ingest"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
 // FuzzIngestHTTP drives the whole decoding path of the ingest handler
@@ -50,7 +51,7 @@ func FuzzIngestHTTP(f *testing.F) {
 	svc := &ingest.Service{Departments: events.Departments, Auth: authn,
 		Writer: &ingest.Writer{Index: idx, Publisher: nil}, Log: quietLog()}
 	mux := http.NewServeMux()
-	svc.Mount(mux)
+	service.Mount(mux, quietLog(), svc)
 	allowed := map[int]bool{400: true, 403: true, 409: true, 413: true, 415: true, 422: true, 503: true}
 	f.Fuzz(func(t *testing.T, ctype, ce string, body []byte) {
 		req := httptest.NewRequest("POST", "/departments/bif/v1/events", bytes.NewReader(body))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,12 +91,13 @@ func (x *Index) family(id string) *familyEntry {
 	return fe
 }
 
-// lookupID reports the stored sequence and content hash of an event id.
-func (x *Index) lookupID(id string) (idEntry, bool) {
+// Stored reports whether event id is stored: at which sequence, and
+// whether with the content whose events.ContentHash is hash.
+func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	e, ok := x.ids[keyOf(id)]
-	return e, ok
+	x.mu.Unlock()
+	return e.seq, e.hash == hashOf(hash), ok
 }
 
 func (x *Index) rememberID(id string, seq uint64, hash [32]byte) {
@@ -104,6 +106,55 @@ func (x *Index) rememberID(id string, seq uint64, hash [32]byte) {
 	k := keyOf(id)
 	if _, ok := x.ids[k]; !ok {
 		x.ids[k] = idEntry{seq: seq, hash: hashOf(hash)}
+	}
+}
+
+// Locked is a set of families held for one write: while it is held no
+// other write through this index decides on them, and the consumer does
+// not apply their messages.
+type Locked struct {
+	x       *Index
+	entries map[string]*familyEntry
+}
+
+// Lock takes the families (in any order, repeats allowed) in a fixed
+// order, so that concurrent writes cannot deadlock. Unlock releases them.
+func (x *Index) Lock(familyIDs []string) *Locked {
+	ids := slices.Clone(familyIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids))}
+	for _, f := range ids {
+		fe := x.family(f)
+		fe.mu.Lock()
+		l.entries[f] = fe
+	}
+	return l
+}
+
+// State is the family's state as the index knows it. Writes change it only
+// for what the stream acknowledged (Stored, Replace).
+func (l *Locked) State(familyID string) *family.State { return l.entries[familyID].state }
+
+// LastSequence is the stream sequence of the family's last event the index
+// knows: a write expects it.
+func (l *Locked) LastSequence(familyID string) uint64 { return l.entries[familyID].lastSeq }
+
+// Stored records that event id of the family, with content hash, was
+// acknowledged at seq.
+func (l *Locked) Stored(familyID, id string, seq uint64, hash [32]byte) {
+	l.entries[familyID].lastSeq = seq
+	l.x.rememberID(id, seq, hash)
+}
+
+// Replace makes st the family's state, once the events it folded in are
+// acknowledged.
+func (l *Locked) Replace(familyID string, st *family.State) { l.entries[familyID].state = st }
+
+// Unlock releases the families.
+func (l *Locked) Unlock() {
+	for _, fe := range l.entries {
+		fe.mu.Unlock()
 	}
 }
 

@@ -35,9 +35,37 @@ type harness struct {
 
 var quietLog = testenv.QuietLog
 
+// adminKey is the key of the operator who damages the store in a test,
+// which no service's key may: every server the package starts knows it.
+var adminKey = sync.OnceValue(func() eventstore.Identity {
+	id, err := eventstore.NewIdentity()
+	if err != nil {
+		panic(err)
+	}
+	return id
+})
+
+// adminJS connects to the server at url with the admin key, until t's end.
+func adminJS(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := eventstore.Connect(url, nil, "admin", adminKey().Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), ServiceSeed: testenv.ServiceSeed()})
+	admin := adminKey()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
+		StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), ServiceSeed: testenv.ServiceSeed(), Admin: &admin,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

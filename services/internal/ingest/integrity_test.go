@@ -187,12 +187,13 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 			if !tc.empty {
 				postReferrals(t, base, 20)
 			}
-			tc.damage(t, h.js)
+			admin := adminJS(t, h.ns.ClientURL())
+			tc.damage(t, admin)
 			waitDamageReported(t, base, tc.stream, tc.check, tc.reason, referral(t, "new-1", "Ledighed"))
 			if tc.recover == nil {
 				return
 			}
-			tc.recover(t, h.js)
+			tc.recover(t, admin)
 			testenv.WaitReady(t, base)
 			if r := postTo(t, base, referral(t, "new-1", "Ledighed")); r.Status != http.StatusCreated {
 				t.Fatalf("write after recovery: %d %s", r.Status, r.Raw)
@@ -201,22 +202,13 @@ func TestDamagedStoreIsReportedAndWritesRefused(t *testing.T) {
 	}
 }
 
-// natsOnly is a NATS server of its own for a test, and an unrestricted
-// client of it.
-func natsOnly(t *testing.T) (url string, js jetstream.JetStream) {
+// natsOnly is a NATS server of its own for a test, and an admin client
+// of it.
+func natsOnly(t *testing.T) (url string, admin jetstream.JetStream) {
 	t.Helper()
 	ns := startNATS(t, t.TempDir(), -1)
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := eventstore.Connect(ns.ClientURL(), nil, "operator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err = jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.ClientURL(), js
+	return ns.ClientURL(), adminJS(t, ns.ClientURL())
 }
 
 // startStandalone runs a standalone on cfg (without waiting for it to be
@@ -246,7 +238,8 @@ func startStandalone(t *testing.T, cfg config.Config) (*standalone.Standalone, f
 func TestTruncatedStoreRefusesReusedIDAfterRestart(t *testing.T) {
 	t.Parallel()
 	url, js := natsOnly(t)
-	cfg := testenv.Config(t, func(c *config.Config) { c.NATSURL, c.StoreCheckInterval = url, fastChecks })
+	nkey := testenv.ServiceKeyFile(t)
+	cfg := testenv.Config(t, func(c *config.Config) { c.NATSURL, c.NATSNKey, c.StoreCheckInterval = url, nkey, fastChecks })
 	sa, stop := startStandalone(t, cfg)
 	testenv.WaitReady(t, sa.URL())
 	postReferrals(t, sa.URL(), 20)
@@ -263,10 +256,12 @@ func TestTruncatedStoreRefusesReusedIDAfterRestart(t *testing.T) {
 func TestDepartmentProcessHighWaterMarkCatchesStreamReplacedWhileDown(t *testing.T) {
 	t.Parallel()
 	url, js := natsOnly(t)
-	cfg := testenv.Config(t, func(c *config.Config) { c.NATSURL, c.StoreCheckInterval = url, fastChecks })
+	nkey := testenv.ServiceKeyFile(t)
+	cfg := testenv.Config(t, func(c *config.Config) { c.NATSURL, c.NATSNKey, c.StoreCheckInterval = url, nkey, fastChecks })
 	mark := filepath.Join(cfg.DataDir, "ingest-sof", "store-highwater.json")
 
 	sof := runDepartment(t, cfg)
+	testenv.WaitReady(t, sof.url)
 	postReferrals(t, sof.url, 12)
 	// The mark is written by the check after the index has seen the events.
 	testenv.CheckFor(t, 10*time.Second, func() error {
@@ -303,7 +298,8 @@ type deptProcess struct {
 	stop func()
 }
 
-// runDepartment runs the SOF process (what bin/sof runs) until stop.
+// runDepartment runs the SOF process (what bin/sof runs) until stop. It
+// returns once the process answers /healthz, ready or not.
 func runDepartment(t *testing.T, cfg config.Config) deptProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -60,8 +60,18 @@ type Writer struct {
 	// four 9–21 % (docs/PERFORMANCE.md): the groups only get smaller.
 	MaxBatchesInFlight int
 
+	// Log defaults to slog.Default.
+	Log *slog.Logger
+
 	batchOnce sync.Once
 	batches   *batcher
+}
+
+func (w *Writer) log() *slog.Logger {
+	if w.Log != nil {
+		return w.Log
+	}
+	return slog.Default()
 }
 
 // BatchStats reports how many batch requests were stored and in how many
@@ -112,12 +122,12 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	for i, it := range items {
 		id := it.Env.ID()
 		results[i].ID = id
-		if e, ok := w.Index.lookupID(id); ok {
-			if e.hash != hashOf(it.Hash) {
+		if seq, same, ok := w.Index.Stored(id, it.Hash); ok {
+			if !same {
 				return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
-					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", id, e.seq)}
+					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", id, seq)}
 			}
-			results[i].Sequence, results[i].Duplicate = e.seq, true
+			results[i].Sequence, results[i].Duplicate = seq, true
 			continue
 		}
 		pending = append(pending, i)
@@ -126,41 +136,27 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		return results, 0, nil
 	}
 
-	// Lock the families in a fixed order so concurrent batches cannot
-	// deadlock.
 	var famIDs []string
 	for _, i := range pending {
 		famIDs = append(famIDs, items[i].Env.FamilyID)
 	}
-	slices.Sort(famIDs)
-	famIDs = slices.Compact(famIDs)
-	entries := make(map[string]*familyEntry, len(famIDs))
-	for _, f := range famIDs {
-		fe := w.Index.family(f)
-		fe.mu.Lock()
-		entries[f] = fe
-	}
-	unlock := func() {
-		for _, fe := range entries {
-			fe.mu.Unlock()
-		}
-	}
+	fams := w.Index.Lock(famIDs)
 
 	single := len(pending) == 1
-	states := make(map[string]*family.State, len(famIDs))
+	states := map[string]*family.State{}
 	for _, i := range pending {
 		env := items[i].Env
 		st, ok := states[env.FamilyID]
 		if !ok {
-			st = entries[env.FamilyID].state
+			st = fams.State(env.FamilyID)
 			if !single {
 				st = st.Clone()
 			}
 			states[env.FamilyID] = st
 		}
 		if err := st.Check(env); err != nil {
-			cached := entries[env.FamilyID].lastSeq
-			unlock()
+			cached := fams.LastSequence(env.FamilyID)
+			fams.Unlock()
 			var ie *family.InvariantError
 			if !errors.As(err, &ie) {
 				// A validated envelope the fold cannot read is our bug, not
@@ -191,7 +187,7 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		m := eventstore.Message{Subject: env.Subject(), Data: items[i].Data, MsgID: env.ID()}
 		if !expected[env.FamilyID] {
 			expected[env.FamilyID] = true
-			m.Expect, m.ExpectFilter, m.ExpectSeq = true, events.FamilyFilter(env.FamilyID), entries[env.FamilyID].lastSeq
+			m.Expect, m.ExpectFilter, m.ExpectSeq = true, events.FamilyFilter(env.FamilyID), fams.LastSequence(env.FamilyID)
 		}
 		msgs[k] = m
 	}
@@ -201,18 +197,18 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		ack, err := w.Publisher.Publish(ctx, msgs[0])
 		if err == nil && ack.Duplicate {
 			// Stored before, by a write the index has not seen yet.
-			unlock()
+			fams.Unlock()
 			return nil, ack.Sequence, nil
 		}
 		if err != nil {
-			unlock()
+			fams.Unlock()
 			return w.afterFailure(ctx, err, known)
 		}
 		last = ack.Sequence
 	} else {
 		seq, err := w.batcher().publish(msgs)
 		if err != nil {
-			unlock()
+			fams.Unlock()
 			return w.afterFailure(ctx, err, known)
 		}
 		last = seq
@@ -222,20 +218,18 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	for k, i := range pending {
 		seq := first + uint64(k)
 		env := items[i].Env
-		fe := entries[env.FamilyID]
 		if single {
-			fe.state.Apply(env)
+			fams.State(env.FamilyID).Apply(env)
 		}
-		fe.lastSeq = seq
-		w.Index.rememberID(env.ID(), seq, items[i].Hash)
+		fams.Stored(env.FamilyID, env.ID(), seq, items[i].Hash)
 		results[i].Sequence = seq
 	}
 	if !single {
 		for f, st := range states {
-			entries[f].state = st
+			fams.Replace(f, st)
 		}
 	}
-	unlock()
+	fams.Unlock()
 	return results, 0, nil
 }
 
@@ -253,7 +247,7 @@ func (w *Writer) afterFailure(ctx context.Context, err error, known uint64) ([]R
 	if last <= known {
 		// The index knew the whole stream and the write still conflicted:
 		// waiting cannot resolve it.
-		w.Index.log.Warn("ingest: conflict the index cannot explain", "err", err, "streamLast", last, "applied", known)
+		w.log().Warn("ingest: conflict the index cannot explain", "err", err, "streamLast", last, "applied", known)
 		return nil, 0, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return nil, last, nil

@@ -1,12 +1,15 @@
-// Package problem writes RFC 9457 problem details. Handlers return a
-// *Problem (or any error) and one function turns it into the response, so
-// that no handler formats error bodies by hand.
+// Package problem is the one error map of the HTTP APIs: handlers return a
+// *Problem, an error that knows its problem (Problemer), or any other
+// error, and Handler turns it into an RFC 9457 response, so that no
+// handler formats error bodies by hand.
 package problem
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 )
 
@@ -65,13 +68,64 @@ func Unavailable(detail string) *Problem {
 	return p
 }
 
-// Write sends err as problem details; errors that are not a *Problem become
-// a 500 whose detail does not leak internals.
-func Write(w http.ResponseWriter, err error) {
+// Problemer is an error of a package that knows which problem it is,
+// e.g. a typed conflict that names the broken rule.
+type Problemer interface {
+	error
+	Problem() *Problem
+}
+
+// From maps err to its problem: a *Problem in its chain, or the problem of
+// a Problemer in it; anything else is a 500 whose detail does not leak
+// internals.
+func From(err error) *Problem {
 	var p *Problem
-	if !errors.As(err, &p) {
-		p = New(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the failure is logged")
+	if errors.As(err, &p) {
+		return p
 	}
+	var pe Problemer
+	if errors.As(err, &pe) {
+		if p := pe.Problem(); p != nil {
+			return p
+		}
+	}
+	return internal()
+}
+
+func internal() *Problem {
+	return New(http.StatusInternalServerError, "internal", "Internal error", "the server failed; the failure is logged")
+}
+
+// StatusOf is the status the answer to err has.
+func StatusOf(err error) int { return From(err).Status }
+
+// HandlerFunc is an HTTP handler that returns its failure instead of
+// answering it. Once it has written a response it returns nil (a stream
+// cut after its first byte is not answered again).
+type HandlerFunc func(http.ResponseWriter, *http.Request) error
+
+// Handler is the error middleware: it runs h and answers the error h
+// returns as problem details. Errors that are not problems are logged on
+// log (unless the client left) and answered as a 500.
+func Handler(log *slog.Logger, h HandlerFunc) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		p := From(err)
+		if p.Status == http.StatusInternalServerError && !(errors.Is(err, context.Canceled) && r.Context().Err() != nil) {
+			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		write(w, p)
+	})
+}
+
+// write sends p as problem details.
+func write(w http.ResponseWriter, p *Problem) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
@@ -83,4 +137,55 @@ func Write(w http.ResponseWriter, err error) {
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// Mux answers what mux has no route for as problem details: 404 for an
+// unknown path, 405 with the mux's Allow header for a known path with
+// another method. Everything else, redirects to a cleaned path included,
+// is mux's own answer.
+func Mux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// The mux's own answer says which of the two it is (and which
+		// methods it allows); it is small, so it is held, not streamed.
+		rec := &recorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			write(w, New(http.StatusNotFound, "not-found", "Not found", "no resource at "+r.URL.Path+"; GET /openapi.json lists this server's API"))
+		case http.StatusMethodNotAllowed:
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			write(w, New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+				r.Method+" is not served at "+r.URL.Path+"; allowed: "+allow))
+		default:
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.status)
+			_, _ = w.Write(rec.body)
+		}
+	})
+}
+
+type recorder struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	r.body = append(r.body, b...)
+	return len(b), nil
 }

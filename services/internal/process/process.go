@@ -1,84 +1,175 @@
-// Package process starts every Job og Familie binary the same way: tokens,
-// the event store, the operational endpoints, the HTTP listener, and a
-// graceful stop in the reverse order. Each binary adds only its own parts.
+// Package process starts every Job og Familie server the same way: tokens,
+// the event store and its integrity guard, the services of the binary on
+// those parts, the operational endpoints and /openapi.json, the HTTP
+// listener, and a graceful stop in the reverse order. A binary names only
+// its services.
 package process
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/openapi"
+	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/server"
+	"kk.dk/jobogfamilie/services/internal/service"
 )
 
-// Parts are what a process builds on.
-type Parts struct {
-	Auth  *auth.Authenticator
+// Running is a started process.
+type Running struct {
+	Name  string
 	Store *eventstore.Store
-	// Guard checks the streams' integrity; register with Seen what the
-	// process reads of them.
+	// Guard checks the streams' integrity.
 	Guard *eventstore.Guard
-	// Ops serves /healthz, /readyz and /metrics; add readiness checks and
-	// metrics to it.
-	Ops *server.Ops
-	// Mux is where the process mounts its API.
-	Mux *http.ServeMux
-	Log *slog.Logger
+	Auth  *auth.Authenticator
+	HTTP  *server.Server
+	Log   *slog.Logger
+	// Routes are the API operations served, as "METHOD /pattern"; the
+	// OpenAPI document describes exactly these.
+	Routes []string
+	// Pages are the routes of browser apps (service.Route.Page), which
+	// are not API operations and not in the OpenAPI document.
+	Pages []string
+	// OpenAPI is the document served at /openapi.json.
+	OpenAPI []byte
+
+	services  []service.Service
+	cancel    context.CancelFunc
+	stopGuard func()
+	served    chan error
+	once      sync.Once
 }
 
-// Build adds a process's own parts; the returned func (may be nil) runs
-// at shutdown, after the HTTP server has stopped and before the store
-// closes.
-type Build func(ctx context.Context, p *Parts) (stop func(), err error)
-
-// Serve runs a process named name until ctx ends.
-func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger, build Build) error {
+// Start opens the store, builds the services in order on the same parts,
+// and starts serving HTTP. Wait returns when ctx ends (or Stop is called)
+// and everything has stopped.
+func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger, builds ...service.Build) (*Running, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	authn, err := auth.Load(cfg.ConfigPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if authn.UsesDevTokens() {
 		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
 	}
 	opts, err := cfg.StoreOptions(name, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	guard, err := eventstore.NewGuard(cfg.GuardOptions(name, log))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts.Guard = guard
+	ctx, cancel := context.WithCancel(ctx)
 	store, err := eventstore.Open(ctx, opts)
 	if err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
-	defer store.Close()
-	p := &Parts{Auth: authn, Store: store, Guard: guard, Ops: server.NewOps(), Mux: http.NewServeMux(), Log: log}
-	p.Ops.AddCheck("eventstore", store.Ready)
-	p.Ops.AddCheck("store-integrity", guard.Ready)
-	guard.Register(p.Ops.Registry)
+	run := &Running{Name: name, Store: store, Guard: guard, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	ops := server.NewOps()
+	ops.AddCheck("eventstore", store.Ready)
+	ops.AddCheck("store-integrity", guard.Ready)
+	guard.Register(ops.Registry)
 	guard.Seen(eventstore.AccessLogStream, "access log entries acknowledged", func() uint64 { return accesslog.Acknowledged(store.JS) })
-	stop, err := build(ctx, p)
-	if stop != nil {
-		defer stop()
+	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log}
+	api := []openapi.Fragment{openapi.Ops()}
+	for _, build := range builds {
+		svc, err := build(ctx, parts)
+		if err != nil {
+			run.abort()
+			return nil, err
+		}
+		run.services = append(run.services, svc)
+		checks := svc.Checks()
+		for _, name := range slices.Sorted(maps.Keys(checks)) {
+			ops.AddCheck(name, checks[name])
+		}
+		api = append(api, svc.API())
 	}
-	if err != nil {
-		return err
+	if run.OpenAPI, err = openapi.Document(name, api...); err != nil {
+		run.abort()
+		return nil, err
 	}
-	stopGuard := guard.Start(ctx, store.JS)
-	defer stopGuard()
-	p.Ops.Mount(p.Mux)
-	srv, err := server.Listen(cfg.HTTPAddr, p.Mux)
+	run.stopGuard = guard.Start(ctx, store.JS)
+	mux := http.NewServeMux()
+	run.Routes = append(ops.Mount(mux), "GET /openapi.json")
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(run.OpenAPI)
+	})
+	served, pages := service.Mount(mux, log, run.services...)
+	run.Routes, run.Pages = append(run.Routes, served...), pages
+	if run.HTTP, err = server.Listen(cfg.HTTPAddr, problem.Mux(mux)); err != nil {
+		run.abort()
+		return nil, err
+	}
+	go func() { run.served <- run.HTTP.Serve(ctx) }()
+	return run, nil
+}
+
+// abort undoes a Start that failed half way.
+func (r *Running) abort() {
+	r.cancel()
+	r.stop()
+}
+
+// stop stops the guard, then the services in the reverse order of their
+// start, then closes the store they read from.
+func (r *Running) stop() {
+	if r.stopGuard != nil {
+		r.stopGuard()
+	}
+	for _, svc := range slices.Backward(r.services) {
+		svc.Stop()
+	}
+	r.Store.Close()
+}
+
+// URL is the HTTP base URL.
+func (r *Running) URL() string { return r.HTTP.URL() }
+
+// Wait blocks until the HTTP server stopped (after ctx ended, or Stop),
+// then stops the services and closes the store.
+func (r *Running) Wait() error {
+	err := <-r.served
+	r.once.Do(func() {
+		r.cancel()
+		r.stop()
+	})
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Stop shuts everything down gracefully.
+func (r *Running) Stop() error {
+	r.cancel()
+	return r.Wait()
+}
+
+// Serve runs a process named name with the services builds make, until
+// ctx ends.
+func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger, builds ...service.Build) error {
+	run, err := Start(ctx, cfg, name, log, builds...)
 	if err != nil {
 		return err
 	}
 	// With an embedded server that listens, nats_nkey is the operator's
 	// read-only key: nats --server <nats> --nkey <nats_nkey> stream info FAMILY_EVENTS.
-	log.Info(name+" listening", "http", srv.URL(), "nats", store.ClientURL, "nats_nkey", store.OperatorKey, "data", cfg.DataDir)
-	return srv.Serve(ctx)
+	log.Info(name+" listening", "http", run.URL(), "nats", run.Store.ClientURL, "nats_nkey", run.Store.OperatorKey, "data", cfg.DataDir)
+	return run.Wait()
 }

@@ -14,9 +14,6 @@ import (
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
-// ErrRebuildRunning: a rebuild was asked for while one runs.
-var ErrRebuildRunning = errors.New("projector: a rebuild is already running")
-
 // Rebuild states.
 const (
 	RebuildIdle    = "idle"

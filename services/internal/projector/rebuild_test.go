@@ -243,9 +243,10 @@ func publish(t *testing.T, st *eventstore.Store, from, n int) uint64 {
 	return last
 }
 
-// waitPosition waits until p applied pos. The bound is generous: a
-// projector applying batches of one event, under the race detector on a
-// machine busy with other tests, applies 3000 events in over 20 s.
+// waitPosition waits until p applied pos. The bound only ends a test
+// that would otherwise hang: under the race detector SQLite runs about ten
+// times slower, and a projector applying 3000 batches of one event on a
+// machine busy with other tests takes several seconds.
 func waitPosition(t *testing.T, p *projector.Projector, pos uint64) {
 	t.Helper()
 	checkFor(t, time.Minute, func() error {

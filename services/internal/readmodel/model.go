@@ -175,9 +175,14 @@ var SchemaVersion = len(migrations)
 type Model struct {
 	path string
 
-	wdb *sql.DB
-	w   *sql.Conn // the one writer connection
-	rdb *sql.DB   // readers
+	// w is the writer: a pool of exactly one connection that never
+	// expires. The statements below are prepared on the pool, not on a
+	// *sql.Conn, because Tx.StmtContext reuses a pool's statement on the
+	// connection it was prepared on but prepares a *sql.Conn's again in
+	// every transaction: parsing the SQL then cost more than applying a
+	// batch of a few events.
+	w   *sql.DB
+	rdb *sql.DB // readers
 
 	// Prepared on w; used inside each batch's transaction.
 	insTimeline, upsFamily, delAccess, insAccess, insQuarantine, setCheckpoint, familyRows *sql.Stmt
@@ -252,20 +257,18 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating it if needed) and migrates the read model at
 // path.
 func Open(ctx context.Context, path string) (*Model, error) {
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxIdleTime(0)
-	wdb.SetConnMaxLifetime(0)
-	m := &Model{path: path, wdb: wdb, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	m := &Model{path: path, w: w, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
 	fail := func(err error) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("readmodel: read model %s: %w", filepath.Base(path), err)
-	}
-	if m.w, err = wdb.Conn(ctx); err != nil {
-		return fail(err)
 	}
 	if err := migrate(ctx, m.w); err != nil {
 		return fail(err)
@@ -325,7 +328,7 @@ func Open(ctx context.Context, path string) (*Model, error) {
 
 // migrate brings the schema to SchemaVersion, one transaction per
 // migration, so that a crash leaves the file at some whole version.
-func migrate(ctx context.Context, c *sql.Conn) error {
+func migrate(ctx context.Context, c *sql.DB) error {
 	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))`); err != nil {
@@ -372,9 +375,6 @@ func (m *Model) Close() {
 	}
 	if m.w != nil {
 		_ = m.w.Close()
-	}
-	if m.wdb != nil {
-		_ = m.wdb.Close()
 	}
 }
 

@@ -8,6 +8,7 @@ package readmodel
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 )
 
@@ -17,19 +18,35 @@ type FamilySummary struct {
 	Status       string `json:"status"`
 	Events       int    `json:"events"`
 	LastSequence uint64 `json:"lastSequence"`
+	// Overview is the family's overview JSON, set by FamilyOverviews only
+	// (the web app's list); it is not part of GET /v1/families.
+	Overview json.RawMessage `json:"-"`
 }
 
 // Families lists every family (all) or those employee is assigned to,
 // by id.
 func (m *Model) Families(ctx context.Context, employee string, all bool) ([]FamilySummary, error) {
+	return m.families(ctx, employee, all, false)
+}
+
+// FamilyOverviews is Families with each family's overview.
+func (m *Model) FamilyOverviews(ctx context.Context, employee string, all bool) ([]FamilySummary, error) {
+	return m.families(ctx, employee, all, true)
+}
+
+func (m *Model) families(ctx context.Context, employee string, all, overviews bool) ([]FamilySummary, error) {
+	cols := `f.family_id, f.status, f.events, f.last_sequence`
+	if overviews {
+		cols += `, f.overview`
+	}
 	var (
 		rows *sql.Rows
 		err  error
 	)
 	if all {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT family_id, status, events, last_sequence FROM families ORDER BY family_id`)
+		rows, err = m.rdb.QueryContext(ctx, `SELECT `+cols+` FROM families f ORDER BY f.family_id`)
 	} else {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT f.family_id, f.status, f.events, f.last_sequence
+		rows, err = m.rdb.QueryContext(ctx, `SELECT `+cols+`
 			FROM family_access a JOIN families f ON f.family_id = a.family_id
 			WHERE a.employee_id = ? ORDER BY f.family_id`, employee)
 	}
@@ -40,7 +57,11 @@ func (m *Model) Families(ctx context.Context, employee string, all bool) ([]Fami
 	out := []FamilySummary{}
 	for rows.Next() {
 		var f FamilySummary
-		if err := rows.Scan(&f.FamilyID, &f.Status, &f.Events, &f.LastSequence); err != nil {
+		dst := []any{&f.FamilyID, &f.Status, &f.Events, &f.LastSequence}
+		if overviews {
+			dst = append(dst, &f.Overview)
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return nil, err
 		}
 		out = append(out, f)
@@ -54,6 +75,14 @@ func (m *Model) Overview(ctx context.Context, familyID string) ([]byte, error) {
 	var ov []byte
 	err := m.rdb.QueryRowContext(ctx, `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
 	return ov, err
+}
+
+// LastSequence is the stream sequence of the family's latest event, as of
+// the last flush.
+func (m *Model) LastSequence(ctx context.Context, familyID string) (uint64, error) {
+	var n uint64
+	err := m.rdb.QueryRowContext(ctx, `SELECT last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&n)
+	return n, err
 }
 
 // HasFamily reports whether the model holds events of the family.

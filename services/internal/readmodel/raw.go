@@ -10,8 +10,7 @@ import (
 // model around them. It measures what SQLite itself can do with the rows
 // the model writes (make bench).
 type RawTimeline struct {
-	db  *sql.DB
-	c   *sql.Conn
+	db  *sql.DB // a pool of one connection, as the model's writer
 	ins *sql.Stmt
 }
 
@@ -21,16 +20,16 @@ func OpenRawTimeline(ctx context.Context, path string) (*RawTimeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	r := &RawTimeline{db: db}
-	if r.c, err = db.Conn(ctx); err != nil {
+	if err := migrate(ctx, r.db); err != nil {
 		r.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, r.c); err != nil {
-		r.Close()
-		return nil, err
-	}
-	if r.ins, err = r.c.PrepareContext(ctx, insertTimeline); err != nil {
+	if r.ins, err = r.db.PrepareContext(ctx, insertTimeline); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -50,7 +49,7 @@ func (r *RawTimeline) BuildIndexes(ctx context.Context) error {
 
 func (r *RawTimeline) exec(ctx context.Context, stmts []string) error {
 	for _, q := range stmts {
-		if _, err := r.c.ExecContext(ctx, q); err != nil {
+		if _, err := r.db.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
@@ -62,7 +61,7 @@ func (r *RawTimeline) exec(ctx context.Context, stmts []string) error {
 // recorded_ns, department, type, title, data, actor), with a context that
 // cannot be cancelled, as the model's own inserts.
 func (r *RawTimeline) Insert(ctx context.Context, rows [][]any) error {
-	tx, err := r.c.BeginTx(ctx, nil)
+	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -81,9 +80,6 @@ func (r *RawTimeline) Insert(ctx context.Context, rows [][]any) error {
 func (r *RawTimeline) Close() error {
 	if r.ins != nil {
 		_ = r.ins.Close()
-	}
-	if r.c != nil {
-		_ = r.c.Close()
 	}
 	return r.db.Close()
 }

@@ -225,6 +225,17 @@ func (tq TimelineQuery) sql() (string, []any) {
 	return b.String(), args
 }
 
+// FamilyID is the family the query reads.
+func (tq TimelineQuery) FamilyID() string { return tq.familyID }
+
+// Limit is the page size.
+func (tq TimelineQuery) Limit() int { return tq.limit }
+
+// Filtered reports whether the query filters by department, type or time.
+func (tq TimelineQuery) Filtered() bool {
+	return tq.from != nil || tq.to != nil || len(tq.departments) > 0 || len(tq.types) > 0
+}
+
 // TimelinePage is the body of GET /v1/families/{familyId}/timeline.
 type TimelinePage struct {
 	FamilyID   string  `json:"familyId"`
@@ -250,6 +261,19 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 		out.NextCursor = &s
 	}
 	return out, nil
+}
+
+// TimelineCount is how many entries the query's filters keep, on all its
+// pages.
+func (m *Model) TimelineCount(ctx context.Context, tq TimelineQuery) (int, error) {
+	tq.after, tq.limit = nil, 0
+	query, args := tq.sql()
+	// The page query ends in ORDER BY … LIMIT ?; count its rows instead,
+	// with no limit (-1).
+	args[len(args)-1] = -1
+	var n int
+	err := m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+query+`)`, args...).Scan(&n)
+	return n, err
 }
 
 // AppendJSON appends the page as json.Marshal writes it, and a newline as

@@ -105,8 +105,9 @@ func NewOps() *Ops {
 // AddCheck adds a readiness condition.
 func (o *Ops) AddCheck(name string, fn Check) { o.checks = append(o.checks, namedCheck{name, fn}) }
 
-// Mount registers the operational endpoints on mux.
-func (o *Ops) Mount(mux *http.ServeMux) {
+// Mount registers the operational endpoints on mux and returns their
+// patterns.
+func (o *Ops) Mount(mux *http.ServeMux) []string {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -131,4 +132,5 @@ func (o *Ops) Mount(mux *http.ServeMux) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": status})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	return []string{"GET /healthz", "GET /readyz", "GET /metrics"}
 }

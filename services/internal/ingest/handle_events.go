@@ -1,0 +1,177 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/service"
+)
+
+type response struct {
+	Events   []Result `json:"events"`
+	Position uint64   `json:"position"`
+}
+
+// handleEvents is POST /departments/{dept}/v1/events; it counts every
+// request by outcome and status, an error by the status it will be
+// answered with.
+func (s *Service) handleEvents(dept events.Department) problem.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		start := time.Now()
+		n, outcome, err := s.serve(w, r, dept)
+		status := http.StatusOK
+		switch {
+		case err != nil:
+			status = problem.StatusOf(err)
+		case outcome == "stored":
+			status = http.StatusCreated
+		}
+		if s.metrics != nil {
+			s.metrics.events.WithLabelValues(string(dept), outcome).Add(float64(max(n, 1)))
+			s.metrics.requests.WithLabelValues(string(dept), strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		}
+		return err
+	}
+}
+
+// serve handles one request; it returns how many events it carried and an
+// outcome label for metrics.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Department) (int, string, error) {
+	p, err := s.Auth.Authenticate(r)
+	if err != nil {
+		return 0, "unauthorized", err
+	}
+	if p.Kind != auth.Department || p.Department != dept {
+		return 0, "forbidden", problem.Forbidden(fmt.Sprintf("principal %q may not emit events for department %s", p.Name, dept))
+	}
+
+	if err := s.guard.Refusal(); err != nil {
+		// The index cannot be trusted on a truncated or replaced stream:
+		// an old id would be taken as new.
+		return 0, "unavailable", integrityProblem(err)
+	}
+	if !s.Writer.Index.Ready() {
+		// Deciding on a state that has not caught up with the stream would
+		// only produce conflicts and misjudged duplicates.
+		return 0, "unavailable", catchingUpProblem(s.Writer.Index.Applied())
+	}
+	ces, batch, err := s.decode(w, r)
+	if err != nil {
+		return 0, "rejected", err
+	}
+	// Whether the department may send these events at all is decided
+	// before their content: a department has no business learning what
+	// another one's events must hold.
+	for i, ce := range ces {
+		if err := owned(ce, dept); err != nil {
+			return len(ces), "forbidden", indexed(err, i, batch)
+		}
+	}
+	items := make([]Item, len(ces))
+	ids := make(map[string]int, len(ces))
+	for i, ce := range ces {
+		env, err := events.Validate(ce)
+		if err != nil {
+			return len(ces), "rejected", eventsProblem(err, i, batch)
+		}
+		if j, dup := ids[ce.ID()]; dup {
+			return len(ces), "rejected", indexed(problem.BadRequest(fmt.Sprintf(
+				"event id %q appears at index %d and %d of the batch", ce.ID(), j, i)), i, batch)
+		}
+		ids[ce.ID()] = i
+		events.StampSchema(&ce)
+		data, err := events.Marshal(ce)
+		if err != nil {
+			return len(ces), "rejected", indexed(problem.BadRequest(err.Error()), i, batch)
+		}
+		items[i] = Item{Env: env, Data: data, Hash: events.ContentHash(ce)}
+	}
+
+	results, err := s.Writer.Write(r.Context(), items)
+	if err != nil {
+		return len(ces), outcomeOf(err), writeProblem(err, batch)
+	}
+	resp := response{Events: results}
+	created := false
+	for _, res := range results {
+		resp.Position = max(resp.Position, res.Sequence)
+		created = created || !res.Duplicate
+	}
+	status, outcome := http.StatusOK, "duplicate"
+	if created {
+		status, outcome = http.StatusCreated, "stored"
+	}
+	w.Header().Set("X-Position", strconv.FormatUint(resp.Position, 10))
+	return len(ces), outcome, service.JSON(w, status, resp)
+}
+
+// owned refuses an event whose type (when the catalog knows it) dept does
+// not own, or whose source names another department. An unknown type or a
+// source that names no department is left to validation (422). Values are
+// not echoed: a source may hold what validation would refuse.
+func owned(ce cloudevents.Event, dept events.Department) *problem.Problem {
+	if d, ok := events.SourceDepartment(ce.Source()); ok && d != dept {
+		return problem.Forbidden(fmt.Sprintf("the source names department %s; %s may send only its own events", d, dept))
+	}
+	if spec, ok := events.ByType(ce.Type()); ok && !spec.OwnedBy(dept) {
+		return problem.Forbidden(fmt.Sprintf("type %s is not owned by %s (owners: %v)", spec.Type(), dept, spec.Owners))
+	}
+	return nil
+}
+
+// decode reads the body in the request's CloudEvents mode.
+func (s *Service) decode(w http.ResponseWriter, r *http.Request) ([]cloudevents.Event, bool, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	switch mt {
+	case ContentStructured, ContentBatch, ContentJSON:
+	default:
+		return nil, false, problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			fmt.Sprintf("Content-Type %q: send %s, %s, or %s with ce-* headers", r.Header.Get("Content-Type"),
+				ContentStructured, ContentBatch, ContentJSON))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, false, problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+				fmt.Sprintf("the body exceeds %d bytes", MaxBody))
+		}
+		return nil, false, problem.BadRequest("reading the body: " + err.Error())
+	}
+	switch mt {
+	case ContentStructured:
+		ev, err := events.ParseStructured(body)
+		if err != nil {
+			return nil, false, eventsProblem(err, 0, false)
+		}
+		return []cloudevents.Event{ev}, false, nil
+	case ContentBatch:
+		evs, err := events.ParseBatch(body)
+		if err != nil {
+			return nil, true, eventsProblem(err, -1, true)
+		}
+		return evs, true, nil
+	default:
+		if r.Header.Get("ce-specversion") == "" {
+			return nil, false, problem.BadRequest("binary mode needs ce-specversion, ce-id, ce-source, ce-type, ce-subject and ce-time headers; or send " + ContentStructured)
+		}
+		ev, err := events.FromBinary(r.Header, body)
+		if err != nil {
+			return nil, false, eventsProblem(err, 0, false)
+		}
+		return []cloudevents.Event{ev}, false, nil
+	}
+}

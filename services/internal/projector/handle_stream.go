@@ -1,0 +1,171 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
+)
+
+// handleStream is GET /v1/families/{familyId}/timeline/stream: Server-Sent
+// Events, one per new timeline entry in stream order, with id: = its
+// sequence. With Last-Event-ID the stored entries after that sequence are
+// sent first, then the live ones. A comment line is sent every 15 s so
+// that proxies keep the connection open. A client that cannot keep up is
+// disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
+// never slows the projector or other clients. The stream also ends when the
+// coordinator's assignment to the family ends.
+func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
+	pr, why, err := p.openRead(w, r)
+	if err != nil {
+		return err
+	}
+	familyID := r.PathValue("familyId")
+	if len(r.URL.Query()) > 0 {
+		return problem.BadRequest("the timeline stream takes no query parameters; resume with the Last-Event-ID header")
+	}
+	var after uint64
+	resume := false
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		if after, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
+			return problem.BadRequest("Last-Event-ID must be the id: (sequence) of an event of this stream")
+		}
+		resume = true
+	}
+	// Authorized and access-logged as every read of family data is.
+	if err := p.ReadFamily(r, pr, familyID, why, func(*FamilyRead) error { return nil }); err != nil {
+		return err
+	}
+
+	if !resume {
+		// Live from here on: what is applied now is not new.
+		after = p.Position()
+	}
+	// Subscribe before reading what is stored after `after`, so that
+	// nothing committed in between is missed; entries that come both ways
+	// are sent once, by sequence. The applier collects entries only for
+	// families with subscribers, so subscribe between two batches: a
+	// batch either sees the subscriber or is committed before the read.
+	p.applyMu.Lock()
+	sub := p.subs.subscribe(familyID)
+	p.applyMu.Unlock()
+	defer p.subs.unsubscribe(sub)
+
+	rc := http.NewResponseController(w)
+	// The server's write timeout is for ordinary requests; a stream lives
+	// as long as the client wants it.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	p.setPosition(w)
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: 2000\n: timeline of %s from sequence %d\n\n", familyID, after); err != nil {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	ctx := r.Context()
+	last, err := p.sendStored(ctx, w, rc, familyID, after)
+	if err != nil {
+		return nil
+	}
+	heartbeat := time.NewTicker(time.Duration(p.heartbeat.Load()))
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.ctx.Done():
+			// Shutting down: end the stream so the server can stop; the
+			// client resumes elsewhere with Last-Event-ID.
+			return nil
+		case <-sub.dropped:
+			return nil
+		case <-heartbeat.C:
+			if _, err := fmt.Fprintf(w, ": heartbeat %d\n\n", p.Position()); err != nil {
+				return nil
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		case es := <-sub.ch:
+			if !p.stillAllowed(ctx, pr, familyID) {
+				return nil
+			}
+			for _, e := range es {
+				if e.Sequence <= last {
+					continue
+				}
+				if err := writeEvent(w, e); err != nil {
+					return nil
+				}
+				last = e.Sequence
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// sendStored sends the family's stored entries after sequence after, in
+// stream order, page by page, and returns the last sequence sent.
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64) (uint64, error) {
+	last := after
+	for {
+		m, release, err := p.acquire()
+		if err != nil {
+			return last, err
+		}
+		entries, err := m.EntriesAfter(ctx, familyID, last, 500)
+		release()
+		if err != nil {
+			return last, err
+		}
+		for _, e := range entries {
+			if err := writeEvent(w, e); err != nil {
+				return last, err
+			}
+			last = e.Sequence
+		}
+		if err := rc.Flush(); err != nil {
+			return last, err
+		}
+		if len(entries) < 500 {
+			return last, nil
+		}
+	}
+}
+
+// stillAllowed re-checks a coordinator's assignment before live entries
+// are sent, so that a stream ends with the assignment.
+func (p *Projector) stillAllowed(ctx context.Context, pr auth.Principal, familyID string) bool {
+	if pr.Kind != auth.Coordinator {
+		return true
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return false
+	}
+	defer release()
+	return authorize(ctx, m, pr, familyID) == nil
+}
+
+func writeEvent(w http.ResponseWriter, e readmodel.Entry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Sequence, b)
+	return err
+}

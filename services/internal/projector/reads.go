@@ -1,0 +1,183 @@
+package projector
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
+)
+
+// The principal-level reads below are the one way family data leaves the
+// read model: the JSON API and the web app both call them, so both
+// authorize the same way and both log every read in ACCESS_LOG, with its
+// acknowledgement, before any data is handed back.
+
+// openRead is the common start of the API's reads of one family:
+// authenticate, honour X-Min-Position, read X-Purpose.
+func (p *Projector) openRead(w http.ResponseWriter, r *http.Request) (auth.Principal, string, error) {
+	pr, err := p.reader(r)
+	if err != nil {
+		return pr, "", err
+	}
+	if err := p.waitMinPosition(w, r); err != nil {
+		return pr, "", err
+	}
+	why, err := accesslog.Purpose(r)
+	return pr, why, err
+}
+
+// Families lists the families pr may read, with status: a coordinator's
+// assigned families, every family for an auditor. Each summary carries the
+// family's overview for the caller's own list (it is not part of the JSON
+// of GET /v1/families). A list is not a read of one family's data and is
+// not access-logged; callers show no more of the overview than the
+// assignment and course facts a coordinator's list needs.
+func (p *Projector) Families(ctx context.Context, pr auth.Principal) ([]FamilySummary, error) {
+	return p.families(ctx, pr, true)
+}
+
+// families is Families, with or without the overviews.
+func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews bool) ([]FamilySummary, error) {
+	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+		return nil, problem.Forbidden("only coordinators and auditors read family data")
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if overviews {
+		return m.FamilyOverviews(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
+	}
+	return m.Families(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
+}
+
+// Authorize tells whether pr may read the family, without reading or
+// logging anything: 403 for a coordinator not assigned (or an unknown
+// family), 404 for an auditor and an unknown family.
+func (p *Projector) Authorize(ctx context.Context, pr auth.Principal, familyID string) error {
+	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+		return problem.Forbidden("only coordinators and auditors read family data")
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return authorize(ctx, m, pr, familyID)
+}
+
+// FamilyRead is one logged read of one family: its queries run on one
+// read model, under one authorization and one access-log entry.
+type FamilyRead struct {
+	ctx      context.Context
+	m        *readmodel.Model
+	familyID string
+}
+
+// ReadFamily authorizes pr for the family, refuses a query string the
+// access log may not store (accesslog.CheckQuery: 422), starts its
+// access-log entry (endpoint from r, the given purpose), runs read, and returns only once
+// the entry is acknowledged: read's results may be shown only when
+// ReadFamily returns nil. When the log cannot be written the answer is a
+// 503 problem and the results must be thrown away.
+func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, purpose string, read func(*FamilyRead) error) error {
+	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+		return problem.Forbidden("only coordinators and auditors read family data")
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := authorize(r.Context(), m, pr, familyID); err != nil {
+		return err
+	}
+	// The endpoint is logged with its query: the API's reads checked it
+	// with X-Purpose; a caller with its own purpose (the web app) may not.
+	if err := accesslog.CheckQuery(r); err != nil {
+		return err
+	}
+	logged := p.startAccessLog(r, pr, familyID, purpose)
+	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID})
+	if err := logged(); err != nil {
+		return err
+	}
+	return rerr
+}
+
+// OverviewJSON is the family overview as stored (family.State.Overview).
+func (fr *FamilyRead) OverviewJSON() ([]byte, error) { return fr.m.Overview(fr.ctx, fr.familyID) }
+
+// LastSequence is the stream sequence of the family's latest event.
+func (fr *FamilyRead) LastSequence() (uint64, error) { return fr.m.LastSequence(fr.ctx, fr.familyID) }
+
+// Overview is the family overview, decoded.
+func (fr *FamilyRead) Overview() (family.Overview, error) {
+	var o family.Overview
+	b, err := fr.OverviewJSON()
+	if err != nil {
+		return o, err
+	}
+	return o, json.Unmarshal(b, &o)
+}
+
+// Timeline runs the query (readmodel.ParseTimeline); the query's family
+// must be the read's.
+func (fr *FamilyRead) Timeline(tq readmodel.TimelineQuery) (readmodel.TimelinePage, error) {
+	if tq.FamilyID() != fr.familyID {
+		return readmodel.TimelinePage{}, problem.BadRequest("the timeline query is for another family")
+	}
+	return fr.m.Timeline(fr.ctx, tq)
+}
+
+// Count is how many entries the query's filters keep (all pages).
+func (fr *FamilyRead) Count(tq readmodel.TimelineQuery) (int, error) {
+	if tq.FamilyID() != fr.familyID {
+		return 0, problem.BadRequest("the timeline query is for another family")
+	}
+	return fr.m.TimelineCount(fr.ctx, tq)
+}
+
+// Live is a subscription to a family's new timeline entries.
+type Live struct {
+	p   *Projector
+	sub *subscriber
+	pr  auth.Principal
+	fam string
+	// After is the position from which entries are new.
+	After uint64
+}
+
+// Entries delivers batches of new entries in stream order.
+func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
+
+// Dropped is closed when the subscriber fell behind or the projector
+// stops; the client reconnects.
+func (l *Live) Dropped() <-chan struct{} { return l.sub.dropped }
+
+// StillAllowed re-checks a coordinator's assignment, so that a live view
+// ends with it.
+func (l *Live) StillAllowed(ctx context.Context) bool { return l.p.stillAllowed(ctx, l.pr, l.fam) }
+
+// Close ends the subscription.
+func (l *Live) Close() { l.p.subs.unsubscribe(l.sub) }
+
+// Subscribe authorizes pr, logs the read with its purpose (acknowledged),
+// and subscribes to the family's entries applied from now on.
+func (p *Projector) Subscribe(r *http.Request, pr auth.Principal, familyID, purpose string) (*Live, error) {
+	if err := p.ReadFamily(r, pr, familyID, purpose, func(*FamilyRead) error { return nil }); err != nil {
+		return nil, err
+	}
+	// Subscribe between two batches, as handleStream does.
+	p.applyMu.Lock()
+	after := p.Position()
+	sub := p.subs.subscribe(familyID)
+	p.applyMu.Unlock()
+	return &Live{p: p, sub: sub, pr: pr, fam: familyID, After: after}, nil
+}

@@ -1,0 +1,103 @@
+// Package service is the one shape every Job og Familie service has: a
+// constructor that takes the shared Parts and returns a Service, whose
+// routes, readiness checks, OpenAPI fragment and stop a process runs. The
+// process package runs the services of one binary on one listener; the
+// standalone runs all of them on the same parts.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/openapi"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/server"
+)
+
+// Parts are what every service is built on; a process makes them once.
+type Parts struct {
+	Config config.Config
+	// Store is the open event store (NATS connection and JetStream).
+	Store *eventstore.Store
+	Auth  *auth.Authenticator
+	// Guard checks the streams' integrity; a service registers with Seen
+	// what it reads of them.
+	Guard *eventstore.Guard
+	// Metrics is where a service registers its metrics.
+	Metrics prometheus.Registerer
+	Log     *slog.Logger
+}
+
+// Route is one operation: Method and Pattern (net/http ServeMux syntax;
+// an empty Method matches every method) and the handler, which returns
+// its failure for problem.Handler to answer.
+type Route struct {
+	Method  string
+	Pattern string
+	Handle  problem.HandlerFunc
+	// Page marks a page of a browser app (text/html), not an operation of
+	// an API: it answers its failures itself, in the app's own pages, and
+	// is not in the OpenAPI document.
+	Page bool
+}
+
+// Check is one readiness condition; nil means ready.
+type Check = server.Check
+
+// Service is a running service.
+type Service interface {
+	// Routes are the operations it serves.
+	Routes() []Route
+	// Checks are its readiness conditions, by name, for /readyz.
+	Checks() map[string]Check
+	// API is the OpenAPI description of Routes.
+	API() openapi.Fragment
+	// Stop releases what it holds; it runs after the HTTP server stopped
+	// and before the event store closes.
+	Stop()
+}
+
+// Build makes a service from the parts.
+type Build func(ctx context.Context, p Parts) (Service, error)
+
+// Mount registers the routes of svcs on mux, each behind the error
+// middleware, and returns the patterns registered ("GET /v1/families"):
+// the API's operations and, apart, the pages of browser apps.
+func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []string) {
+	for _, s := range svcs {
+		for _, r := range s.Routes() {
+			p := r.Pattern
+			if r.Method != "" {
+				p = r.Method + " " + p
+			}
+			mux.Handle(p, problem.Handler(log, r.Handle))
+			if r.Page {
+				pages = append(pages, p)
+			} else {
+				api = append(api, p)
+			}
+		}
+	}
+	return api, pages
+}
+
+// JSON writes v as a JSON answer with status; every JSON answer of the
+// APIs is written by it.
+func JSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}

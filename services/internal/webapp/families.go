@@ -1,0 +1,136 @@
+package webapp
+
+import (
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// DueSoon is how far ahead a goal's due date counts as soon.
+const DueSoon = 14 * 24 * time.Hour
+
+// familyRow is one family of the list.
+type familyRow struct {
+	FamilyID    string
+	Status      string
+	CourseStart string
+	PlannedEnd  string
+	Caseworker  string
+	Makkerpar   *family.Makkerpar
+	DueSoon     int
+	Overdue     int
+	// New is the number of events since the person last opened the
+	// family; Seen is false when they never did.
+	New  int
+	Seen bool
+}
+
+type familiesView struct {
+	page
+	Families []familyRow
+	Total    int
+	Status   string
+	Sort     string
+	Query    string
+	Statuses []option
+	Sorts    []option
+}
+
+type option struct{ Value, Label string }
+
+var statusOptions = []option{{"", "Alle"}, {"enrolled", "I forløb"}, {"referred", "Visiteret"}, {"ended", "Afsluttet"}, {"known", "Kendt"}}
+
+var sortOptions = []option{{"family", "Familie-id"}, {"status", "Status"}, {"start", "Forløbsstart"}, {"due", "Mål der forfalder"}, {"new", "Nye hændelser"}}
+
+// handleFamilies is the person's families: a coordinator's assigned ones,
+// every family for an auditor (who can search by id).
+func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
+	ss := sessionFrom(r.Context())
+	list, err := a.opts.Projector.Families(r.Context(), ss.principal)
+	if err != nil {
+		a.fail(w, r, ss, err)
+		return
+	}
+	q := r.URL.Query()
+	v := familiesView{page: a.pageOf(r, ss, "Mine familier"), Status: q.Get("status"), Sort: q.Get("sort"),
+		Query: strings.TrimSpace(q.Get("q")), Statuses: statusOptions, Sorts: sortOptions, Total: len(list)}
+	if v.Auditor {
+		v.Title = "Alle familier"
+	}
+	if !slices.ContainsFunc(statusOptions, func(o option) bool { return o.Value == v.Status }) {
+		v.Status = ""
+	}
+	if !slices.ContainsFunc(sortOptions, func(o option) bool { return o.Value == v.Sort }) {
+		v.Sort = "family"
+	}
+	seenBy := a.sessions.seenOf(ss.principal.Name)
+	today := a.opts.Now()
+	for _, f := range list {
+		if v.Status != "" && f.Status != v.Status {
+			continue
+		}
+		if v.Auditor && v.Query != "" && !strings.Contains(strings.ToLower(f.FamilyID), strings.ToLower(v.Query)) {
+			continue
+		}
+		var ov family.Overview
+		if err := json.Unmarshal(f.Overview, &ov); err != nil {
+			a.fail(w, r, ss, err)
+			return
+		}
+		row := familyRow{FamilyID: f.FamilyID, Status: f.Status, CourseStart: ov.CourseStart, PlannedEnd: ov.PlannedEnd,
+			Caseworker: ov.Caseworker, Makkerpar: ov.Makkerpar}
+		for _, g := range ov.Goals {
+			switch dueState(g, today) {
+			case "overdue":
+				row.Overdue++
+			case "soon":
+				row.DueSoon++
+			}
+		}
+		if s, ok := seenBy[f.FamilyID]; ok {
+			row.Seen, row.New = true, max(0, f.Events-s.events)
+		} else {
+			row.New = f.Events
+		}
+		v.Families = append(v.Families, row)
+	}
+	slices.SortStableFunc(v.Families, func(x, y familyRow) int {
+		switch v.Sort {
+		case "status":
+			return cmp.Compare(x.Status, y.Status)
+		case "start":
+			return cmp.Compare(y.CourseStart, x.CourseStart)
+		case "due":
+			return cmp.Compare(y.Overdue*1000+y.DueSoon, x.Overdue*1000+x.DueSoon)
+		case "new":
+			return cmp.Compare(y.New, x.New)
+		}
+		return cmp.Compare(x.FamilyID, y.FamilyID)
+	})
+	a.render(w, http.StatusOK, "families", v)
+}
+
+// dueState is "overdue", "soon" (within DueSoon) or "" for an open goal's
+// due date; closed goals are never due.
+func dueState(g family.Goal, now time.Time) string {
+	if g.Closed || g.Due == "" {
+		return ""
+	}
+	due, err := time.ParseInLocation(time.DateOnly, g.Due, copenhagen)
+	if err != nil {
+		return ""
+	}
+	day := time.Date(now.In(copenhagen).Year(), now.In(copenhagen).Month(), now.In(copenhagen).Day(), 0, 0, 0, 0, copenhagen)
+	switch {
+	case due.Before(day):
+		return "overdue"
+	case due.Sub(day) <= DueSoon:
+		return "soon"
+	}
+	return ""
+}

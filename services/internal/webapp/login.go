@@ -1,0 +1,132 @@
+package webapp
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+)
+
+// page is what every page's layout needs.
+type page struct {
+	Title string
+	// User is the signed-in person's name; empty on the login page.
+	User    string
+	Auditor bool
+	CSRF    string
+	// Script includes the app's script.
+	Script bool
+}
+
+func (a *App) pageOf(r *http.Request, ss *session, title string) page {
+	if ss == nil {
+		ss = sessionFrom(r.Context())
+	}
+	p := page{Title: title}
+	if ss != nil {
+		p.User, p.Auditor, p.CSRF = ss.principal.Name, ss.principal.Kind == auth.Auditor, ss.csrf
+	}
+	return p
+}
+
+type loginView struct {
+	page
+	Next    string
+	Expired bool
+	Out     bool
+	Error   string
+	Token   string
+}
+
+func (a *App) showLogin(w http.ResponseWriter, r *http.Request, status int, v loginView) {
+	nonce := random(32)
+	a.setCookie(w, a.loginCookieName(), nonce, int(SessionIdle.Seconds()))
+	v.page = page{Title: "Log ind", CSRF: loginCSRF(a.loginKey, nonce)}
+	a.render(w, status, "login", v)
+}
+
+func (a *App) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	a.showLogin(w, r, http.StatusOK, loginView{
+		Next: safeNext(q.Get("next")), Expired: q.Get("expired") == "1", Out: q.Get("out") == "1",
+	})
+}
+
+// handleLogin signs in with a token of the configuration: coordinators and
+// auditors only. The session id is new at every login.
+//
+// Wrong tokens are counted per client address (loginLimiter, clientAddr): past
+// LoginFailures within LoginWindow every login from the address is
+// answered 429 with Retry-After, before the token is looked at.
+func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
+	client := clientAddr(r, a.opts.TrustedProxies)
+	if wait := a.logins.blocked(client); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		when := "1 minut"
+		if m := (secs + 59) / 60; m > 1 {
+			when = strconv.Itoa(m) + " minutter"
+		}
+		a.errorPage(w, r, nil, http.StatusTooManyRequests,
+			"Der er forsøgt at logge ind med forkerte nøgler for mange gange fra din computer. Prøv igen om "+when+".")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		a.errorPage(w, r, nil, http.StatusBadRequest, "")
+		return
+	}
+	nonce := cookieValue(r, a.loginCookieName())
+	if nonce == "" || !validCSRF(loginCSRF(a.loginKey, nonce), r.PostForm.Get("csrf")) {
+		a.errorPage(w, r, nil, http.StatusForbidden, "Formularen var for gammel eller kom ikke fra Job og Familie. Åbn login-siden igen og prøv igen.")
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	pr, err := a.opts.Auth.Token(r.PostForm.Get("token"))
+	if err != nil {
+		if !errors.Is(err, auth.ErrNoToken) {
+			a.logins.failed(client)
+		}
+		a.showLogin(w, r, http.StatusUnauthorized, loginView{Next: next, Error: "Nøglen blev ikke genkendt. Kontrollér den og prøv igen."})
+		return
+	}
+	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+		a.showLogin(w, r, http.StatusForbidden, loginView{Next: next,
+			Error: "Denne nøgle hører til et system eller en driftsansvarlig, ikke en medarbejder. Kun koordinatorer og revisorer kan logge ind i Job og Familie."})
+		return
+	}
+	// A session the browser still holds ends here: the new one has a new id.
+	if old := cookieValue(r, a.sessionCookieName()); old != "" {
+		a.sessions.remove(old)
+	}
+	id, _, ok := a.sessions.create(pr)
+	if !ok {
+		a.errorPage(w, r, nil, http.StatusServiceUnavailable, "Der er for mange samtidige sessioner. Prøv igen om lidt.")
+		return
+	}
+	a.setCookie(w, a.loginCookieName(), "", -1)
+	// No Max-Age: the cookie ends with the browser; the server ends the
+	// session after SessionLifetime or SessionIdle anyway.
+	a.setCookie(w, a.sessionCookieName(), id, 0)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// handleLogout ends the session on the server.
+func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	id := cookieValue(r, a.sessionCookieName())
+	ss, res := a.sessions.get(id)
+	if res != validSession {
+		a.toLogin(w, r, res == expiredSession, "")
+		return
+	}
+	if err := r.ParseForm(); err != nil || !validCSRF(ss.csrf, r.PostForm.Get("csrf")) {
+		a.errorPage(w, r, ss, http.StatusForbidden, "Formularen kom ikke fra Job og Familie.")
+		return
+	}
+	a.sessions.remove(id)
+	a.setCookie(w, a.sessionCookieName(), "", -1)
+	http.Redirect(w, r, "/app/login?out=1", http.StatusSeeOther)
+}

@@ -1,0 +1,41 @@
+package webapp
+
+import "testing"
+
+// TestSafeNext: only this app's own paths are followed after login.
+func TestSafeNext(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                           "/app/",
+		"/app/families/F1?purpose=x": "/app/families/F1?purpose=x",
+		"/app/families?status=ended": "/app/families?status=ended",
+		"https://evil.example/app/":  "/app/",
+		"//evil.example/app/":        "/app/",
+		"/\\evil.example":            "/app/",
+		"/app/\\\\evil.example":      "/app/",
+		"/v1/families":               "/app/",
+		"/app/../v1/families":        "/app/",
+		"javascript:alert(1)":        "/app/",
+		"/app/x\r\nSet-Cookie: a=b":  "/app/",
+		"https:/app/families":        "/app/",
+		"/app/families/F1#e12":       "/app/families/F1",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestComposePurpose(t *testing.T) {
+	t.Parallel()
+	for _, tc := range [][3]string{
+		{"Akut henvendelse", "", "Akut henvendelse"},
+		{"Akut henvendelse", "  opkald \n fra skolen ", "Akut henvendelse: opkald fra skolen"},
+		{"Andet", "tilsyn", "tilsyn"},
+		{"", "", ""},
+	} {
+		if got := composePurpose(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("composePurpose(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}

@@ -30,14 +30,16 @@ at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + f
   ` + "`course.ended`" + ` (or asOf). Measures "per course" use each family's latest course.
 - **Suppression** (` + "`suppress=true`" + `, the default): a count of families, persons,
   children or child cases from 1 to 4, and any aggregate resting on 1 to 4 units, is
-  ` + "`\"value\":null,\"suppressed\":true`" + `. A zero is shown. Complementary suppression: for
-  each additive relation below, when exactly one of its cells is suppressed, the
-  smallest shown positive part (else total) is suppressed too, until none can be
-  derived. The threshold (5) is the projector's ` + "`EvaluationThreshold`" + `. ` + "`suppress=false`" + `
+  ` + "`\"value\":null,\"suppressed\":true,\"count\":0`" + ` (the count would give it away). A
+  zero is shown. Complementary suppression: for each additive relation below, when
+  exactly one of its cells is suppressed, the smallest shown positive part (else
+  total) is suppressed too, until none can be derived. The threshold (5) is
+  ` + "`-evaluation-threshold`" + ` / ` + "`JF_EVALUATION_THRESHOLD`" + `, the target (50)
+  ` + "`-evaluation-target`" + ` / ` + "`JF_EVALUATION_TARGET`" + `. ` + "`suppress=false`" + `
   gives exact figures to analysts and auditors and is first written to the access log
   (` + "`access.bulk.evaluation`" + `, with ` + "`X-Purpose`" + `).
 - ` + "`count`" + ` is the number of units a figure rests on (families, persons, children,
-  answers); for a count it is the value itself. A mean or share over no unit has
+  answers); for a count it is the value itself; 0 when suppressed. A mean or share over no unit has
   ` + "`\"value\":null`" + ` and is not suppressed.
 
 Relations used for complementary suppression:

@@ -5,7 +5,8 @@ package evaluation
 // Primary: a count of families, persons, children or child cases from 1
 // to threshold-1, and any aggregate (mean, median, share, full-time
 // persons, goals) resting on 1 to threshold-1 units, becomes
-// {"value":null,"suppressed":true}. A zero is shown: it tells nothing
+// {"value":null,"suppressed":true,"count":0}: the count would give the
+// hidden value (or the small number of units) away. A zero is shown: it tells nothing
 // about anyone.
 //
 // Complementary: for every Relation (e.g. enrolled = active + ended), a
@@ -53,7 +54,7 @@ func Suppress(ms map[string]Measure, threshold int) {
 
 func hide(ms map[string]Measure, name string) {
 	m := ms[name]
-	m.Value, m.Suppressed = nil, true
+	m.Value, m.Suppressed, m.Count = nil, true, 0
 	ms[name] = m
 }
 

@@ -48,7 +48,7 @@ func TestSuppress(t *testing.T) {
 			ms := cells(tc.cells)
 			evaluation.Suppress(ms, evaluation.DefaultThreshold)
 			for _, n := range tc.hidden {
-				if !ms[n].Suppressed || ms[n].Value != nil {
+				if !ms[n].Suppressed || ms[n].Value != nil || ms[n].Count != 0 {
 					t.Errorf("%s shown: %+v", n, ms[n])
 				}
 			}

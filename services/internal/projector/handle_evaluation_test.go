@@ -281,7 +281,7 @@ func TestEvaluationAccess(t *testing.T) {
 	}
 	csv := s.Get("/v1/evaluation?format=csv", "dev-analyst", nil)
 	if lines := strings.Split(strings.TrimSpace(csv.Raw), "\n"); len(lines) != len(evaluation.Catalog)+1 ||
-		!strings.Contains(csv.Raw, "families.enrolled,,true,1,families") {
+		!strings.Contains(csv.Raw, "families.enrolled,,true,0,families") {
 		t.Errorf("csv: %d lines\n%s", len(lines), csv.Raw)
 	}
 	var series evaluation.Series

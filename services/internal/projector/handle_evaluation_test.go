@@ -85,22 +85,38 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 		}
 	}
 	out := map[string]float64{}
-	var parents, withJob, answers, satisfaction float64
+	var parents, answers, satisfaction, wellAnswers, wellbeing float64
+	// started counts the parents who started each kind of activity during
+	// their family's latest course.
+	started := map[string]float64{}
 	for id, evs := range byFamily {
 		slices.SortFunc(evs, func(a, b stored) int {
 			return cmp.Or(a.env.Time().Compare(b.env.Time()), cmp.Compare(a.seq, b.seq))
 		})
 		st := family.New(id)
 		var start, end time.Time
+		// starts are the raw starts of praktik, wage subsidy and language
+		// course by person, with their times.
+		type personStart struct {
+			person string
+			at     time.Time
+		}
+		starts := map[string][]personStart{}
 		for _, s := range evs {
 			st.Apply(s.env)
-			switch s.env.Data.(type) {
+			switch d := s.env.Data.(type) {
 			case *events.FamilyEnrolled:
 				start, end = s.env.Time(), time.Time{}
 			case *events.CourseEnded:
 				if end.IsZero() {
 					end = s.env.Time()
 				}
+			case *events.PraktikStarted:
+				starts["praktik"] = append(starts["praktik"], personStart{d.PersonID, s.env.Time()})
+			case *events.WageSubsidyStarted:
+				starts["wageSubsidy"] = append(starts["wageSubsidy"], personStart{d.PersonID, s.env.Time()})
+			case *events.LanguageCourseStarted:
+				starts["languageCourse"] = append(starts["languageCourse"], personStart{d.PersonID, s.env.Time()})
 			}
 		}
 		ov := st.Overview()
@@ -125,10 +141,24 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 					continue
 				}
 				parents++
-				if slices.ContainsFunc(ov.Employments, func(e family.Employment) bool {
-					return e.PersonID == m.PersonID && !e.Time.Before(start) && !e.Time.After(until)
-				}) {
-					withJob++
+				during := func(person string, at time.Time) bool {
+					return person == m.PersonID && !at.Before(start) && !at.After(until)
+				}
+				if slices.ContainsFunc(ov.Employments, func(e family.Employment) bool { return during(e.PersonID, e.Time) }) {
+					started["job"]++
+				}
+				for _, k := range evaluation.EmploymentKinds {
+					if slices.ContainsFunc(ov.Employments, func(e family.Employment) bool { return e.Kind == k && during(e.PersonID, e.Time) }) {
+						started["job."+k]++
+					}
+				}
+				if slices.ContainsFunc(ov.Educations, func(e family.Education) bool { return during(e.PersonID, e.Time) }) {
+					started["education"]++
+				}
+				for kind, ss := range starts {
+					if slices.ContainsFunc(ss, func(p personStart) bool { return during(p.person, p.at) }) {
+						started[kind]++
+					}
 				}
 			}
 		}
@@ -146,9 +176,25 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 				break
 			}
 		}
+		for i := len(ov.Evaluations) - 1; i >= 0; i-- {
+			if v := ov.Evaluations[i].ChildWellbeing; v != 0 {
+				wellAnswers++
+				wellbeing += float64(v)
+				break
+			}
+		}
 	}
 	if parents > 0 {
-		out["parents.job.share"] = float64(int(withJob/parents*1000+0.5)) / 1000
+		kinds := []string{"job", "education", "praktik", "wageSubsidy", "languageCourse"}
+		for _, k := range evaluation.EmploymentKinds {
+			kinds = append(kinds, "job."+k)
+		}
+		for _, k := range kinds {
+			out["parents."+k+".share"] = float64(int(started[k]/parents*1000+0.5)) / 1000
+		}
+	}
+	if wellAnswers > 0 {
+		out["wellbeing.child.mean"] = float64(int(wellbeing/wellAnswers*1000+0.5)) / 1000
 	}
 	if answers > 0 {
 		out["satisfaction.family.mean"] = float64(int(satisfaction/answers*1000+0.5)) / 1000
@@ -212,6 +258,14 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 			}
 			if asOf == "2024-06-30" && known.After(all[len(all)-1].recorded) && want["families.enrolled"] < 20 {
 				t.Fatalf("demo mid-2024 has %v families enrolled; the comparison would test little", want["families.enrolled"])
+			}
+			if known.After(all[len(all)-1].recorded) && asOf == "2025-06-01" {
+				for _, m := range []string{"parents.job.share", "parents.praktik.share", "parents.wageSubsidy.share", "parents.languageCourse.share",
+					"parents.education.share", "wellbeing.child.mean", "satisfaction.family.mean"} {
+					if want[m] == 0 {
+						t.Errorf("the demo gives %s = 0 by 2025-06-01; the comparison would test little", m)
+					}
+				}
 			}
 		}
 	}

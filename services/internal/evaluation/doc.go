@@ -17,7 +17,9 @@ func Markdown() string {
 
 ` + "`GET /v1/evaluation?asOf=&knownAt=&suppress=&format=json|csv`" + ` (analysts and auditors) answers
 every measure below at one moment, ` + "`GET /v1/evaluation/series?from=&to=&step=month|quarter`" + `
-at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + fmt.Sprint(MaxPoints) + ` moments).
+at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + fmt.Sprint(MaxPoints) + ` moments). The web app's
+` + "`/app/evaluation`" + ` shows analysts and auditors the main measures month by month as
+charts with their tables and CSV, always suppressed.
 
 - **asOf** (a date, meaning that day at 00:00 UTC, or an RFC 3339 time; default now):
   the figures describe what had happened by then, on the events' CloudEvents ` + "`time`" + `.

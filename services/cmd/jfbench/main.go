@@ -1,9 +1,13 @@
 // Command jfbench runs `make bench`: it measures the raw limits of
 // JetStream and the real services on the same machine in one run and
 // prints the figures. -phases picks the measurements: ingest (the
+// Command jfbench runs `make bench`: it measures the raw limits of
+// JetStream and the real services on the same machine in one run and
+// prints the figures. -phases picks the measurements: ingest (the
 // department services), audit (replay, as-of, verify) and webapp (the
 // family page of a family with 10,000 events), each on a fresh embedded
-// NATS of its own size. `jfbench projector -projector bin/projector`
+// NATS of its own size, and evaluation (the evaluation's fold over demo
+// families, in process). `jfbench projector -projector bin/projector`
 // measures the projector (catch-up, queries, read-your-writes, RSS) as its
 // own process.
 package main
@@ -50,7 +54,10 @@ func main() {
 	flag.IntVar(&wo.Views, "webapp-views", wo.Views, "family page views the webapp phase times")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
-	phases := flag.String("phases", "ingest,audit,webapp", "comma-separated phases to run: ingest, audit, webapp")
+	eo := bench.EvaluationOptions{}
+	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
+	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
+	phases := flag.String("phases", "ingest,audit,webapp", "comma-separated phases to run: ingest, audit, webapp, evaluation")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -95,11 +102,12 @@ func main() {
 			}
 			return bench.WebApp(ctx, wo)
 		},
+		"evaluation": func() error { return bench.Evaluation(ctx, eo, os.Stdout) },
 	}
 	for _, ph := range strings.Split(*phases, ",") {
 		fn, ok := run[strings.TrimSpace(ph)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, webapp)\n", ph)
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, webapp, evaluation)\n", ph)
 			os.Exit(2)
 		}
 		if err := fn(); err != nil {

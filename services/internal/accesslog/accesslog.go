@@ -33,6 +33,10 @@ import (
 const (
 	Prefix      = "access."
 	BulkSubject = "access.bulk.audit"
+	// EvaluationSubject records reads of the evaluation's exact,
+	// unsuppressed figures (suppress=false): no family's data, but not
+	// safe to publish either.
+	EvaluationSubject = "access.bulk.evaluation"
 	// BulkFamily is the familyId of an entry on BulkSubject.
 	BulkFamily = "*"
 )
@@ -134,6 +138,16 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 	if familyID == "" {
 		subject, fam = BulkSubject, BulkFamily
 	}
+	return record(ctx, js, r, pr, subject, fam, purpose)
+}
+
+// RecordEvaluation appends a read of the evaluation's exact figures to
+// EvaluationSubject and waits for the acknowledgement.
+func RecordEvaluation(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, purpose string) error {
+	return record(ctx, js, r, pr, EvaluationSubject, BulkFamily, purpose)
+}
+
+func record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, subject, fam, purpose string) error {
 	b, err := json.Marshal(Entry{
 		Time: time.Now().UTC(), FamilyID: fam, Principal: pr.Name, Kind: pr.Kind,
 		EmployeeID: pr.EmployeeID, Endpoint: r.Method + " " + r.URL.RequestURI(), Purpose: purpose,

@@ -28,6 +28,9 @@ const (
 	Auditor     Kind = "auditor"     // reads everything, writes nothing
 	// Operator runs the system: rebuilds read models. Reads no family data.
 	Operator Kind = "operator"
+	// Analyst follows the pilot's effects: the evaluation's aggregates
+	// only, never a family.
+	Analyst Kind = "analyst"
 )
 
 // Principal is who a request acts as.
@@ -70,7 +73,7 @@ type Authenticator struct {
 
 // DevTokens are the well-known tokens of the dev config; a server that
 // accepts them prints a warning.
-var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor", "dev-operator"}
+var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor", "dev-operator", "dev-analyst"}
 
 // Hash is the hex SHA-256 of a token, as stored in the configuration.
 func Hash(token string) string {
@@ -110,7 +113,7 @@ func Parse(b []byte) (*Authenticator, error) {
 			if !events.ValidID(p.EmployeeID) {
 				return nil, fmt.Errorf("auth: principal %d (%s): employeeId %q is not a valid id", i, p.Name, p.EmployeeID)
 			}
-		case Auditor, Operator:
+		case Auditor, Operator, Analyst:
 		default:
 			return nil, fmt.Errorf("auth: principal %d (%s): unknown kind %q", i, p.Name, p.Kind)
 		}

@@ -31,6 +31,7 @@ func TestDevConfigPrincipals(t *testing.T) {
 		{header: "Bearer dev-coordinator-2", kind: auth.Coordinator, emp: "E1002"},
 		{header: "Bearer dev-auditor", kind: auth.Auditor},
 		{header: "Bearer dev-operator", kind: auth.Operator},
+		{header: "Bearer dev-analyst", kind: auth.Analyst},
 		{header: "", err: auth.ErrNoToken},
 		{header: "Basic dev-sof", err: auth.ErrNoToken},
 		{header: "Bearer ", err: auth.ErrNoToken},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
@@ -40,6 +41,11 @@ type Config struct {
 	// StoreCheckInterval is how often the streams' integrity is checked
 	// (-store-check-interval / JF_STORE_CHECK_INTERVAL).
 	StoreCheckInterval time.Duration
+	// EvaluationTarget is the evaluation's families.target
+	// (-evaluation-target / JF_EVALUATION_TARGET); EvaluationThreshold the
+	// smallest count a suppressed evaluation shows
+	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
+	EvaluationTarget, EvaluationThreshold int
 }
 
 // Defaults are CONTRACT.md's.
@@ -54,6 +60,9 @@ func Defaults() Config {
 		LogLevel:   "info",
 
 		StoreCheckInterval: eventstore.DefaultCheckInterval,
+
+		EvaluationTarget:    evaluation.DefaultTarget,
+		EvaluationThreshold: evaluation.DefaultThreshold,
 	}
 }
 
@@ -83,6 +92,15 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.StringVar(&c.AppTrustedProxies, "app-trusted-proxies", env("JF_APP_TRUSTED_PROXIES", ""),
 		"comma-separated IPs or CIDR prefixes of the reverse proxies whose X-Forwarded-For the web app believes (JF_APP_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
+	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
+	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
+		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
+		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
+	}
+	if v := getenv("JF_EVALUATION_THRESHOLD"); v != "" {
+		_, _ = fmt.Sscan(v, &c.EvaluationThreshold)
+	}
 	if v := getenv("JF_REPLICAS"); v != "" {
 		_, _ = fmt.Sscan(v, &c.Replicas)
 	}
@@ -120,6 +138,12 @@ func (c Config) Check() error {
 	}
 	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
 		return fmt.Errorf("config: replicas must be 1, 3 or 5, not %d", c.Replicas)
+	}
+	if c.EvaluationTarget < 1 {
+		return fmt.Errorf("config: evaluation-target must be at least 1, not %d", c.EvaluationTarget)
+	}
+	if c.EvaluationThreshold < 2 {
+		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
 	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)

@@ -61,7 +61,8 @@ func Ingest(depts []events.Department) Fragment {
 	return b
 }
 
-// Coordinator is the projector's coordinator API and its admin rebuild.
+// Coordinator is the projector's coordinator API, its admin rebuild and
+// the evaluation API.
 func Coordinator() Fragment { return file("coordinator.json") }
 
 // Audit is the auditor API.

@@ -248,6 +248,8 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		aAccess   = "GET /v1/audit/access-log"
 		verify    = "POST /v1/audit/verify"
 		verifySt  = "GET /v1/audit/verify"
+		eval      = "GET /v1/evaluation"
+		evalSer   = "GET /v1/evaluation/series"
 	)
 	table := []request{
 		{name: "healthz", op: "GET /healthz", path: "/healthz", status: 200},
@@ -315,6 +317,19 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "verify status", op: verifySt, path: "/v1/audit/verify", token: "dev-auditor", status: 200},
 		{name: "verify status no token", op: verifySt, path: "/v1/audit/verify", status: 401},
 		{name: "verify status coordinator", op: verifySt, path: "/v1/audit/verify", token: "dev-coordinator", status: 403},
+
+		{name: "evaluation", op: eval, path: "/v1/evaluation?asOf=2024-06-30", token: "dev-analyst", hdr: min, status: 200},
+		{name: "evaluation csv", op: eval, path: "/v1/evaluation?format=csv", token: "dev-analyst", status: 200},
+		{name: "evaluation exact", op: eval, path: "/v1/evaluation?suppress=false", token: "dev-auditor", hdr: map[string]string{"X-Purpose": "Kvartalsrapport"}, status: 200},
+		{name: "evaluation asOf", op: eval, path: "/v1/evaluation?asOf=yesterday", token: "dev-analyst", status: 400},
+		{name: "evaluation no token", op: eval, path: "/v1/evaluation", status: 401},
+		{name: "evaluation coordinator", op: eval, path: "/v1/evaluation", token: "dev-coordinator", status: 403},
+		{name: "evaluation purpose", op: eval, path: "/v1/evaluation?suppress=false", token: "dev-analyst", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
+		{name: "evaluation series", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", token: "dev-analyst", status: 200},
+		{name: "evaluation series csv", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01&step=quarter&format=csv", token: "dev-analyst", status: 200},
+		{name: "evaluation series bounds", op: evalSer, path: "/v1/evaluation/series?from=2024-12-01&to=2024-01-01", token: "dev-analyst", status: 400},
+		{name: "evaluation series no token", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", status: 401},
+		{name: "evaluation series coordinator", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", token: "dev-coordinator", status: 403},
 
 		// Last: it swaps the read model.
 		{name: "rebuild", op: rebuild, path: "/v1/admin/rebuild", token: "dev-operator", status: 202},

@@ -85,6 +85,10 @@ type Options struct {
 	Log  *slog.Logger
 	// BatchSize is the most messages applied in one transaction.
 	BatchSize int
+	// EvaluationTarget is families.target (0: evaluation.DefaultTarget);
+	// EvaluationThreshold the smallest count the evaluation shows when it
+	// suppresses (0: evaluation.DefaultThreshold).
+	EvaluationTarget, EvaluationThreshold int
 }
 
 // Projector is the projector and its coordinator API.
@@ -109,6 +113,7 @@ type Projector struct {
 
 	subs    *subscribers
 	metrics *metrics
+	eval    evalCache
 	rebuild rebuildState
 
 	// hooks are for tests: called in the live applier between apply and

@@ -39,7 +39,8 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log})
+	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log,
+		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	return pj, nil
 }
 
-// Routes are the coordinator API and the admin API.
+// Routes are the coordinator API, the admin API and the evaluation API.
 func (p *Projector) Routes() []service.Route {
 	routes := []service.Route{
 		// Coordinator API.
@@ -64,6 +65,9 @@ func (p *Projector) Routes() []service.Route {
 		// Admin API.
 		{Method: "POST", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStart},
 		{Method: "GET", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStatus},
+		// Evaluation API (analysts and auditors).
+		{Method: "GET", Pattern: "/v1/evaluation", Handle: p.handleEvaluation},
+		{Method: "GET", Pattern: "/v1/evaluation/series", Handle: p.handleEvaluationSeries},
 	}
 	// Further route families of the projector are appended here, each with
 	// its handle_<thing>.go and its paths in the OpenAPI fragment of API.

@@ -96,7 +96,8 @@ func checkA11y(t *testing.T, ctx context.Context, axe, name string) {
 
 // TestBrowser drives the app in headless Chromium as a coordinator would:
 // login → families → purpose → family page → filter → a live event →
-// logout, with axe-core's WCAG 2.1 A/AA rules on every page.
+// logout, then an auditor's access log and evaluation, with axe-core's
+// WCAG 2.1 A/AA rules on every page.
 func TestBrowser(t *testing.T) {
 	ctx, axe := newBrowser(t)
 	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
@@ -183,6 +184,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("access log page %q", s)
 	}
 	checkA11y(t, ctx, axe, "access log")
+	run("evaluation", chromedp.Navigate(base+"/app/evaluation"), chromedp.WaitVisible("svg.chart", chromedp.ByQuery))
+	checkA11y(t, ctx, axe, "evaluation")
 	run("404", chromedp.Navigate(base+"/app/nothing"), chromedp.WaitVisible("h1", chromedp.ByQuery))
 	checkA11y(t, ctx, axe, "error page")
 }

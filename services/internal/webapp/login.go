@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/projector"
 )
 
 // page is what every page's layout needs.
@@ -15,7 +17,10 @@ type page struct {
 	// User is the signed-in person's name; empty on the login page.
 	User    string
 	Auditor bool
-	CSRF    string
+	// Analyst sees the evaluation only; Evaluation is whether the person
+	// may see it (analysts and auditors).
+	Analyst, Evaluation bool
+	CSRF                string
 	// Script includes the app's script.
 	Script bool
 }
@@ -27,6 +32,7 @@ func (a *App) pageOf(r *http.Request, ss *session, title string) page {
 	p := page{Title: title}
 	if ss != nil {
 		p.User, p.Auditor, p.CSRF = ss.principal.Name, ss.principal.Kind == auth.Auditor, ss.csrf
+		p.Analyst, p.Evaluation = ss.principal.Kind == auth.Analyst, projector.EvaluationReader(ss.principal)
 	}
 	return p
 }
@@ -54,8 +60,9 @@ func (a *App) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleLogin signs in with a token of the configuration: coordinators and
-// auditors only. The session id is new at every login.
+// handleLogin signs in with a token of the configuration: coordinators,
+// auditors and analysts only. The session id is new at every login; an
+// analyst lands on the evaluation, whatever next says.
 //
 // Wrong tokens are counted per client address (loginLimiter, clientAddr): past
 // LoginFailures within LoginWindow every login from the address is
@@ -92,9 +99,15 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.showLogin(w, r, http.StatusUnauthorized, loginView{Next: next, Error: "Nøglen blev ikke genkendt. Kontrollér den og prøv igen."})
 		return
 	}
-	if pr.Kind != auth.Coordinator && pr.Kind != auth.Auditor {
+	switch pr.Kind {
+	case auth.Coordinator, auth.Auditor:
+	case auth.Analyst:
+		if !strings.HasPrefix(next, "/app/evaluation") {
+			next = "/app/evaluation"
+		}
+	default:
 		a.showLogin(w, r, http.StatusForbidden, loginView{Next: next,
-			Error: "Denne nøgle hører til et system eller en driftsansvarlig, ikke en medarbejder. Kun koordinatorer og revisorer kan logge ind i Job og Familie."})
+			Error: "Denne nøgle hører til et system eller en driftsansvarlig, ikke en medarbejder. Kun koordinatorer, revisorer og analytikere kan logge ind i Job og Familie."})
 		return
 	}
 	// A session the browser still holds ends here: the new one has a new id.

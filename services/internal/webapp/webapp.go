@@ -2,6 +2,8 @@
 // login with a token of the configuration, the families a person is
 // assigned to, and one family's overview, Familiens Plan, school absence
 // and timeline, live. Auditors also see every family and who read it.
+// Analysts see the evaluation's suppressed aggregates (/app/evaluation),
+// as charts with their tables and CSV, and no family page.
 //
 // Pages are rendered on the server with html/template and work without
 // JavaScript; the app's own small script (embedded, like its CSS) adds
@@ -135,12 +137,14 @@ func (a *App) Routes() []service.Route {
 		page("GET", "/app/login", a.handleLoginForm),
 		page("POST", "/app/login", a.handleLogin),
 		page("POST", "/app/logout", a.handleLogout),
-		page("GET", "/app/{$}", a.withSession(a.handleFamilies)),
-		page("GET", "/app/families", a.withSession(a.handleFamilies)),
-		page("GET", "/app/families/{familyId}", a.withSession(a.handleFamily)),
+		page("GET", "/app/{$}", a.withSession(a.noAnalyst(a.handleFamilies))),
+		page("GET", "/app/families", a.withSession(a.noAnalyst(a.handleFamilies))),
+		page("GET", "/app/families/{familyId}", a.withSession(a.noAnalyst(a.handleFamily))),
 		page("POST", "/app/families/{familyId}/purpose", a.handlePurpose),
-		page("GET", "/app/families/{familyId}/live", a.withSession(a.handleLive)),
-		page("GET", "/app/families/{familyId}/access-log", a.withSession(a.handleAccessLog)),
+		page("GET", "/app/families/{familyId}/live", a.withSession(a.noAnalyst(a.handleLive))),
+		page("GET", "/app/families/{familyId}/access-log", a.withSession(a.noAnalyst(a.handleAccessLog))),
+		page("GET", "/app/evaluation", a.withSession(a.evaluationOnly(a.handleEvaluation))),
+		page("GET", "/app/evaluation/series.csv", a.withSession(a.evaluationOnly(a.handleEvaluationCSV))),
 		page("GET", "/app/static/{file}", a.handleStatic),
 		// Whatever else is under /app/, with any method, is the app's own
 		// 404 page rather than a problem.

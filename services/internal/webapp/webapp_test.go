@@ -105,8 +105,8 @@ func TestLoginRefused(t *testing.T) {
 		status      int
 		text        string
 	}{
-		{"department", "dev-sof", 403, "Kun koordinatorer og revisorer"},
-		{"operator", "dev-operator", 403, "Kun koordinatorer og revisorer"},
+		{"department", "dev-sof", 403, "Kun koordinatorer, revisorer og analytikere"},
+		{"operator", "dev-operator", 403, "Kun koordinatorer, revisorer og analytikere"},
 		{"unknown", "not-a-token", 401, "Nøglen blev ikke genkendt"},
 		{"empty", "", 401, "Nøglen blev ikke genkendt"},
 	} {

@@ -1,0 +1,73 @@
+package evaluation
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Markdown is docs/EVALUATION.md: the catalog of measures with their
+// definitions in Danish and English, and the rules every figure follows.
+// A test holds the file to it.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString(`# Evaluation: the catalog of measures
+
+<!-- Generated from services/internal/evaluation (catalog.go) by
+     UPDATE_EVALUATION_DOC=1 go test ./internal/evaluation/; do not edit. -->
+
+` + "`GET /v1/evaluation?asOf=&knownAt=&suppress=&format=json|csv`" + ` (analysts and auditors) answers
+every measure below at one moment, ` + "`GET /v1/evaluation/series?from=&to=&step=month|quarter`" + `
+at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + fmt.Sprint(MaxPoints) + ` moments). The web app's
+` + "`/app/evaluation`" + ` shows analysts and auditors the main measures month by month as
+charts with their tables and CSV, always suppressed.
+
+- **asOf** (a date, meaning that day at 00:00 UTC, or an RFC 3339 time; default now):
+  the figures describe what had happened by then, on the events' CloudEvents ` + "`time`" + `.
+  Each family's events are folded in the order of their time, then stream sequence,
+  so a backfilled event counts from when it happened.
+- **knownAt** (RFC 3339, default now): only events recorded (JetStream timestamp) by
+  then count, so a published figure can be computed again, identically, after later
+  backfills. ` + "`position`" + ` is the stream sequence the read model had applied.
+- **The course** runs from the time of ` + "`family.enrolled`" + ` to the time of
+  ` + "`course.ended`" + ` (or asOf). Measures "per course" use each family's latest course.
+- **Suppression** (` + "`suppress=true`" + `, the default): a count of families, persons,
+  children or child cases from 1 to 4, and any aggregate resting on 1 to 4 units, is
+  ` + "`\"value\":null,\"suppressed\":true,\"count\":0`" + ` (the count would give it away). A
+  zero is shown. Complementary suppression: for each additive relation below, when
+  exactly one of its cells is suppressed, the smallest shown positive part (else
+  total) is suppressed too, until none can be derived. The threshold (5) is
+  ` + "`-evaluation-threshold`" + ` / ` + "`JF_EVALUATION_THRESHOLD`" + `, the target (50)
+  ` + "`-evaluation-target`" + ` / ` + "`JF_EVALUATION_TARGET`" + `. ` + "`suppress=false`" + `
+  gives exact figures to analysts and auditors and is first written to the access log
+  (` + "`access.bulk.evaluation`" + `, with ` + "`X-Purpose`" + `).
+- ` + "`count`" + ` is the number of units a figure rests on (families, persons, children,
+  answers); for a count it is the value itself; 0 when suppressed. A mean or share over no unit has
+  ` + "`\"value\":null`" + ` and is not suppressed.
+
+Relations used for complementary suppression:
+
+`)
+	for _, r := range Relations {
+		fmt.Fprintf(&b, "- %s = %s\n", strings.Join(quote(r.Totals), " + "), strings.Join(quote(r.Parts), " + "))
+	}
+	b.WriteString("\n## Measures\n\n| measure | unit | units counted | dansk | English |\n|---|---|---|---|---|\n")
+	for _, d := range Catalog {
+		of := d.CountOf
+		switch d.Kind {
+		case Config:
+			of = "—"
+		case Count:
+			of = "(the value)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", d.Name, d.Unit, of, d.Da, d.En)
+	}
+	return b.String()
+}
+
+func quote(ns []string) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = "`" + n + "`"
+	}
+	return out
+}

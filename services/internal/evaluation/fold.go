@@ -1,0 +1,278 @@
+package evaluation
+
+import (
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// interval is a span of time; a zero end is open.
+type interval struct{ start, end int64 }
+
+type absence struct {
+	periodStart, periodEnd string
+	schoolDays, absent     int
+	unauthorised           int
+}
+
+type start struct {
+	at   int64
+	kind string
+}
+
+// person is what the fold keeps of one person's history.
+type person struct {
+	benefits    map[string]int64 // benefit → start, while active
+	onBenefit   []interval       // closed spans on any one benefit
+	praktik     []int64
+	subsidies   []int64
+	courses     []int64
+	jobs        []start
+	educations  []int64
+	exits       []start // benefit.ended: time and reason
+	absences    []absence
+	openActive  int // number of active benefits
+	activeSince int64
+}
+
+// course is one enrolment.
+type course struct {
+	start           int64
+	startDate       string
+	midway          int64
+	ended           bool
+	end             int64
+	endDate         string
+	parents         []string
+	children        []string
+	measuresAtStart int
+	measuresMidway  int
+	midwayTaken     bool
+	measuresAtEnd   int
+	caseworkers     int
+	makkerpar       int
+}
+
+type goal struct {
+	domain, expressedBy string
+	achieved            bool
+}
+
+// familyFold folds one family's events in the order of their time.
+type familyFold struct {
+	status          status
+	referral        int64 // latest family.referred, 0 before one
+	firstEnrolment  int64
+	referralToFirst int64 // -1 when no referral preceded the first enrolment
+	courses         int
+	course          course
+	childCases      map[string]struct{}
+	measures        map[string]struct{}
+	persons         map[string]*person
+	goals           map[string]*goal
+	goalOrder       []string
+	satisfaction    int
+	wellbeing       int
+}
+
+type status uint8
+
+const (
+	statusKnown status = iota
+	statusReferred
+	statusEnrolled
+	statusEnded
+)
+
+func newFamilyFold() *familyFold {
+	return &familyFold{childCases: map[string]struct{}{}, measures: map[string]struct{}{},
+		persons: map[string]*person{}, goals: map[string]*goal{}, referralToFirst: -1}
+}
+
+func (f *familyFold) person(id string) *person {
+	p := f.persons[id]
+	if p == nil {
+		p = &person{benefits: map[string]int64{}}
+		f.persons[id] = p
+	}
+	return p
+}
+
+func (p *person) grant(benefit string, t int64) {
+	if _, ok := p.benefits[benefit]; ok {
+		return
+	}
+	p.benefits[benefit] = t
+	if p.openActive == 0 {
+		p.activeSince = t
+	}
+	p.openActive++
+}
+
+func (p *person) end(benefit string, t int64) {
+	if _, ok := p.benefits[benefit]; !ok {
+		return
+	}
+	delete(p.benefits, benefit)
+	p.openActive--
+	if p.openActive == 0 {
+		p.onBenefit = append(p.onBenefit, interval{p.activeSince, t})
+	}
+}
+
+// covered is how long, within [from, to), the person was on any benefit,
+// given that nothing after now has been folded.
+func (p *person) covered(from, to, now int64) int64 {
+	var d int64
+	add := func(a, b int64) {
+		a, b = max(a, from), min(b, to)
+		if b > a {
+			d += b - a
+		}
+	}
+	for _, iv := range p.onBenefit {
+		add(iv.start, iv.end)
+	}
+	if p.openActive > 0 {
+		add(p.activeSince, max(now, to))
+	}
+	return d
+}
+
+// advanceTo takes the snapshots due before time t: the open measures
+// midway through the course, when t passes it.
+func (f *familyFold) advanceTo(t int64) {
+	c := &f.course
+	if f.status == statusEnrolled && !c.midwayTaken && t > c.midway {
+		c.midwayTaken, c.measuresMidway = true, len(f.measures)
+	}
+}
+
+// apply folds one event of the family at time t (Unix nanoseconds).
+// Like events/family, it never fails: what cannot be folded is ignored.
+func (f *familyFold) apply(t int64, d events.Payload) {
+	f.advanceTo(t)
+	c := &f.course
+	during := f.courses > 0 && t >= c.start && (!c.ended || t <= c.end)
+	switch d := d.(type) {
+	case *events.FamilyReferred:
+		if f.status != statusEnrolled {
+			f.status = statusReferred
+		}
+		f.referral = t
+	case *events.FamilyEnrolled:
+		if f.courses == 0 {
+			f.firstEnrolment = t
+			if f.referral != 0 {
+				f.referralToFirst = t - f.referral
+			}
+		}
+		f.courses++
+		f.status = statusEnrolled
+		*c = course{start: t, startDate: dateOf(t)}
+		c.midway = t + int64(365*24*time.Hour)
+		if cs, err1 := time.Parse(time.DateOnly, d.CourseStart); err1 == nil {
+			if pe, err2 := time.Parse(time.DateOnly, d.PlannedEnd); err2 == nil && pe.After(cs) {
+				c.midway = t + int64(pe.Sub(cs)/2)
+			}
+		}
+		for _, m := range d.Members {
+			switch m.Role {
+			case events.RoleParent:
+				c.parents = append(c.parents, m.PersonID)
+			case events.RoleChild:
+				c.children = append(c.children, m.PersonID)
+			}
+		}
+		for _, id := range d.ChildCaseIDs {
+			f.childCases[id] = struct{}{}
+		}
+		for _, b := range d.ParentBenefits {
+			f.person(b.PersonID).grant(b.Benefit, t)
+		}
+		c.measuresAtStart = len(f.measures)
+	case *events.CourseEnded:
+		if f.status == statusEnrolled {
+			f.status = statusEnded
+			c.ended, c.end, c.endDate, c.measuresAtEnd = true, t, dateOf(t), len(f.measures)
+		}
+	case *events.CaseworkerAssigned:
+		if during {
+			c.caseworkers++
+		}
+	case *events.MakkerparAssigned:
+		if during {
+			c.makkerpar++
+		}
+	case *events.ChildCaseOpened:
+		f.childCases[d.CaseID] = struct{}{}
+	case *events.ChildCaseClosed:
+		delete(f.childCases, d.CaseID)
+	case *events.MeasureStarted:
+		f.measures[d.MeasureID] = struct{}{}
+	case *events.MeasureEnded:
+		delete(f.measures, d.MeasureID)
+	case *events.BenefitGranted:
+		f.person(d.PersonID).grant(d.Benefit, t)
+	case *events.BenefitEnded:
+		p := f.person(d.PersonID)
+		if _, ok := p.benefits[d.Benefit]; ok {
+			p.exits = append(p.exits, start{t, d.Reason})
+		}
+		p.end(d.Benefit, t)
+	case *events.PraktikStarted:
+		p := f.person(d.PersonID)
+		p.praktik = append(p.praktik, t)
+	case *events.WageSubsidyStarted:
+		p := f.person(d.PersonID)
+		p.subsidies = append(p.subsidies, t)
+	case *events.LanguageCourseStarted:
+		p := f.person(d.PersonID)
+		p.courses = append(p.courses, t)
+	case *events.EmploymentStarted:
+		p := f.person(d.PersonID)
+		p.jobs = append(p.jobs, start{t, d.Kind})
+	case *events.EducationStarted:
+		p := f.person(d.PersonID)
+		p.educations = append(p.educations, t)
+	case *events.SchoolAbsenceNoted:
+		p := f.person(d.ChildID)
+		a := d.AbsentDays
+		p.absences = append(p.absences, absence{d.PeriodStart, d.PeriodEnd, d.SchoolDays,
+			a.Sickness + a.Authorised + a.Unauthorised, a.Unauthorised})
+	case *events.GoalSet:
+		if _, ok := f.goals[d.GoalID]; !ok {
+			f.goalOrder = append(f.goalOrder, d.GoalID)
+		}
+		f.goals[d.GoalID] = &goal{domain: d.Domain, expressedBy: d.ExpressedBy}
+	case *events.GoalClosed:
+		if g, ok := f.goals[d.GoalID]; ok {
+			g.achieved = d.Outcome == "achieved"
+		}
+	case *events.EvaluationRecorded:
+		if d.FamilySatisfaction != 0 {
+			f.satisfaction = d.FamilySatisfaction
+		}
+		if d.ChildWellbeing != 0 {
+			f.wellbeing = d.ChildWellbeing
+		}
+	}
+}
+
+func dateOf(ns int64) string { return time.Unix(0, ns).UTC().Format(time.DateOnly) }
+
+// Relevant reports whether events of the catalog name (e.g.
+// "praktik.started") change any measure; the others need not be read.
+func Relevant(name string) bool { return relevant[name] }
+
+var relevant = map[string]bool{
+	"family.referred": true, "family.enrolled": true, "course.ended": true,
+	"caseworker.assigned": true, "makkerpar.assigned": true,
+	"childcase.opened": true, "childcase.closed": true,
+	"measure.started": true, "measure.ended": true,
+	"benefit.granted": true, "benefit.ended": true,
+	"praktik.started": true, "wagesubsidy.started": true, "languagecourse.started": true,
+	"employment.started": true, "education.started": true,
+	"schoolabsence.noted": true, "goal.set": true, "goal.closed": true,
+	"evaluation.recorded": true,
+}

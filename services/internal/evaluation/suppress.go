@@ -1,0 +1,75 @@
+package evaluation
+
+// Suppress applies disclosure control to exact measures, in place.
+//
+// Primary: a count of families, persons, children or child cases from 1
+// to threshold-1, and any aggregate (mean, median, share, full-time
+// persons, goals) resting on 1 to threshold-1 units, becomes
+// {"value":null,"suppressed":true,"count":0}: the count would give the
+// hidden value (or the small number of units) away. A zero is shown: it tells nothing
+// about anyone.
+//
+// Complementary: for every Relation (e.g. enrolled = active + ended), a
+// cell that is the only suppressed one of its relation could be derived
+// from the others, so one more cell is suppressed: the smallest shown
+// part (or, without one, the smallest shown total). This repeats until no
+// relation has exactly one suppressed cell.
+func Suppress(ms map[string]Measure, threshold int) {
+	if threshold <= 0 {
+		threshold = DefaultThreshold
+	}
+	for _, d := range Catalog {
+		m, ok := ms[d.Name]
+		if !ok || d.Kind == Config {
+			continue
+		}
+		if m.Count >= 1 && m.Count < threshold {
+			hide(ms, d.Name)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range Relations {
+			cells := append(append([]string(nil), r.Totals...), r.Parts...)
+			hidden := 0
+			for _, c := range cells {
+				if ms[c].Suppressed {
+					hidden++
+				}
+			}
+			if hidden != 1 {
+				continue
+			}
+			pick := smallestShown(ms, r.Parts)
+			if pick == "" {
+				pick = smallestShown(ms, r.Totals)
+			}
+			if pick != "" {
+				hide(ms, pick)
+				changed = true
+			}
+		}
+	}
+}
+
+func hide(ms map[string]Measure, name string) {
+	m := ms[name]
+	m.Value, m.Suppressed, m.Count = nil, true, 0
+	ms[name] = m
+}
+
+func smallestShown(ms map[string]Measure, names []string) string {
+	pick, best := "", 0.0
+	for _, n := range names {
+		m, ok := ms[n]
+		if !ok || m.Suppressed || m.Value == nil {
+			continue
+		}
+		// A shown zero protects nothing only when others are positive: a
+		// positive cell is preferred.
+		if pick == "" || (*m.Value > 0) != (best > 0) && *m.Value > 0 || (*m.Value > 0) == (best > 0) && *m.Value < best {
+			pick, best = n, *m.Value
+		}
+	}
+	return pick
+}

@@ -1,0 +1,366 @@
+package projector_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/demo"
+	"kk.dk/jobogfamilie/services/internal/evaluation"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// stored is one event of a replay of the stream.
+type stored struct {
+	seq      uint64
+	recorded time.Time
+	env      events.Envelope
+}
+
+// replay reads the whole stream with an ordered consumer and decodes each
+// message as every reader of the stream does.
+func replay(t *testing.T, js jetstream.JetStream) []stored {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []stored
+	for uint64(len(out)) < info.State.LastSeq {
+		batch, err := cons.Fetch(int(min(500, info.State.LastSeq-uint64(len(out)))), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			md, err := msg.Metadata()
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := events.DecodeStored(msg.Subject(), msg.Data(), md.Timestamp)
+			if err != nil {
+				t.Fatalf("sequence %d: %v", md.Sequence.Stream, err)
+			}
+			out = append(out, stored{md.Sequence.Stream, md.Timestamp, env})
+		}
+		if err := batch.Error(); err != nil {
+			t.Fatal(err)
+		}
+		if got == 0 {
+			t.Fatalf("replay stalled at %d of %d messages", len(out), info.State.LastSeq)
+		}
+	}
+	return out
+}
+
+// reference computes, independently of package evaluation, the measures
+// that the family fold of events/family can tell: each family's events
+// known at knownAt and happened by asOf, folded in the order of their time
+// with family.State.
+func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
+	byFamily := map[string][]stored{}
+	for _, s := range all {
+		if !s.recorded.After(knownAt) && !s.env.Time().After(asOf) {
+			byFamily[s.env.FamilyID] = append(byFamily[s.env.FamilyID], s)
+		}
+	}
+	out := map[string]float64{}
+	var parents, answers, satisfaction, wellAnswers, wellbeing float64
+	// started counts the parents who started each kind of activity during
+	// their family's latest course.
+	started := map[string]float64{}
+	for id, evs := range byFamily {
+		slices.SortFunc(evs, func(a, b stored) int {
+			return cmp.Or(a.env.Time().Compare(b.env.Time()), cmp.Compare(a.seq, b.seq))
+		})
+		st := family.New(id)
+		var start, end time.Time
+		// starts are the raw starts of praktik, wage subsidy and language
+		// course by person, with their times.
+		type personStart struct {
+			person string
+			at     time.Time
+		}
+		starts := map[string][]personStart{}
+		for _, s := range evs {
+			st.Apply(s.env)
+			switch d := s.env.Data.(type) {
+			case *events.FamilyEnrolled:
+				start, end = s.env.Time(), time.Time{}
+			case *events.CourseEnded:
+				if end.IsZero() {
+					end = s.env.Time()
+				}
+			case *events.PraktikStarted:
+				starts["praktik"] = append(starts["praktik"], personStart{d.PersonID, s.env.Time()})
+			case *events.WageSubsidyStarted:
+				starts["wageSubsidy"] = append(starts["wageSubsidy"], personStart{d.PersonID, s.env.Time()})
+			case *events.LanguageCourseStarted:
+				starts["languageCourse"] = append(starts["languageCourse"], personStart{d.PersonID, s.env.Time()})
+			}
+		}
+		ov := st.Overview()
+		switch {
+		case ov.Status == family.StatusReferred:
+			out["families.referred"]++
+		}
+		if ov.CourseStart != "" {
+			out["families.enrolled"]++
+			if ov.Status == family.StatusEnrolled {
+				out["families.active"]++
+				out["childCases.open"] += float64(len(ov.ChildCases))
+			} else {
+				out["families.ended"]++
+			}
+			until := asOf
+			if !end.IsZero() {
+				until = end
+			}
+			for _, m := range ov.Members {
+				if m.Role != events.RoleParent {
+					continue
+				}
+				parents++
+				during := func(person string, at time.Time) bool {
+					return person == m.PersonID && !at.Before(start) && !at.After(until)
+				}
+				if slices.ContainsFunc(ov.Employments, func(e family.Employment) bool { return during(e.PersonID, e.Time) }) {
+					started["job"]++
+				}
+				for _, k := range evaluation.EmploymentKinds {
+					if slices.ContainsFunc(ov.Employments, func(e family.Employment) bool { return e.Kind == k && during(e.PersonID, e.Time) }) {
+						started["job."+k]++
+					}
+				}
+				if slices.ContainsFunc(ov.Educations, func(e family.Education) bool { return during(e.PersonID, e.Time) }) {
+					started["education"]++
+				}
+				for kind, ss := range starts {
+					if slices.ContainsFunc(ss, func(p personStart) bool { return during(p.person, p.at) }) {
+						started[kind]++
+					}
+				}
+			}
+		}
+		for _, g := range ov.Goals {
+			out["goals.set.domain."+g.Domain]++
+			out["goals.set.expressedBy."+g.ExpressedBy]++
+			if g.Closed && g.Outcome == "achieved" {
+				out["goals.achieved.domain."+g.Domain]++
+			}
+		}
+		for i := len(ov.Evaluations) - 1; i >= 0; i-- {
+			if v := ov.Evaluations[i].FamilySatisfaction; v != 0 {
+				answers++
+				satisfaction += float64(v)
+				break
+			}
+		}
+		for i := len(ov.Evaluations) - 1; i >= 0; i-- {
+			if v := ov.Evaluations[i].ChildWellbeing; v != 0 {
+				wellAnswers++
+				wellbeing += float64(v)
+				break
+			}
+		}
+	}
+	if parents > 0 {
+		kinds := []string{"job", "education", "praktik", "wageSubsidy", "languageCourse"}
+		for _, k := range evaluation.EmploymentKinds {
+			kinds = append(kinds, "job."+k)
+		}
+		for _, k := range kinds {
+			out["parents."+k+".share"] = float64(int(started[k]/parents*1000+0.5)) / 1000
+		}
+	}
+	if wellAnswers > 0 {
+		out["wellbeing.child.mean"] = float64(int(wellbeing/wellAnswers*1000+0.5)) / 1000
+	}
+	if answers > 0 {
+		out["satisfaction.family.mean"] = float64(int(satisfaction/answers*1000+0.5)) / 1000
+	}
+	return out
+}
+
+type evalAnswer struct {
+	AsOf     time.Time                     `json:"asOf"`
+	KnownAt  time.Time                     `json:"knownAt"`
+	Position uint64                        `json:"position"`
+	Measures map[string]evaluation.Measure `json:"measures"`
+}
+
+func TestEvaluationAgreesWithReplay(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	if _, err := demo.Load(context.Background(), demo.Options{BaseURL: s.SA.URL(), Seed: 7, Families: 50}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("demo loaded")
+	all := replay(t, s.js)
+	t.Logf("replayed %d events", len(all))
+	last := all[len(all)-1].seq
+	s.WaitApplied(last)
+
+	// Several knownAt values: before anything, midway through the load, now.
+	knowns := []time.Time{all[0].recorded.Add(-time.Second), all[len(all)/2].recorded, time.Now().UTC()}
+	asOfs := []string{"2023-03-01", "2023-11-15", "2024-06-30", "2024-12-31", "2025-06-01"}
+	for _, known := range knowns {
+		for _, asOf := range asOfs {
+			path := fmt.Sprintf("/v1/evaluation?suppress=false&asOf=%s&knownAt=%s", asOf, known.Format(time.RFC3339Nano))
+			r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
+			if r.Status != 200 {
+				t.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
+			}
+			var a evalAnswer
+			if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Position != last {
+				t.Fatalf("position %d, want %d", a.Position, last)
+			}
+			at, _ := time.Parse(time.DateOnly, asOf)
+			want := reference(all, at, known)
+			for name, m := range a.Measures {
+				d, _ := evaluation.Lookup(name)
+				w, checked := want[name]
+				if !checked && d.Kind == evaluation.Count || strings.HasPrefix(name, "goals.set.") || name == "goals.achieved.domain.employment" {
+					checked = true // a count the reference never met is zero
+				}
+				if !checked {
+					continue
+				}
+				if m.Value == nil || *m.Value != w {
+					if d.Kind == evaluation.Count && strings.HasPrefix(name, "benefitExits.") {
+						continue // not folded by events/family
+					}
+					t.Errorf("asOf %s knownAt %s: %s = %v, replay says %v", asOf, known.Format(time.RFC3339Nano), name, m.Value, w)
+				}
+			}
+			if asOf == "2024-06-30" && known.After(all[len(all)-1].recorded) && want["families.enrolled"] < 20 {
+				t.Fatalf("demo mid-2024 has %v families enrolled; the comparison would test little", want["families.enrolled"])
+			}
+			if known.After(all[len(all)-1].recorded) && asOf == "2025-06-01" {
+				for _, m := range []string{"parents.job.share", "parents.praktik.share", "parents.wageSubsidy.share", "parents.languageCourse.share",
+					"parents.education.share", "wellbeing.child.mean", "satisfaction.family.mean"} {
+					if want[m] == 0 {
+						t.Errorf("the demo gives %s = 0 by 2025-06-01; the comparison would test little", m)
+					}
+				}
+			}
+		}
+	}
+
+	// Suppressed by default: the figures are rounded off from the exact
+	// ones only by suppression, and no relation gives a hidden cell away.
+	r := s.Get("/v1/evaluation?asOf=2023-03-01", "dev-analyst", nil)
+	var a evalAnswer
+	if err := json.Unmarshal([]byte(r.Raw), &a); err != nil || r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	for name, m := range a.Measures {
+		if m.Suppressed != (m.Value == nil) && m.Suppressed {
+			t.Errorf("%s suppressed with a value", name)
+		}
+		d, _ := evaluation.Lookup(name)
+		if d.Kind == evaluation.Count && !m.Suppressed && *m.Value >= 1 && *m.Value < 5 {
+			t.Errorf("%s = %v shown", name, *m.Value)
+		}
+	}
+}
+
+func TestEvaluationAccess(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	pos := s.enrol("F1", "E1001")
+	s.WaitApplied(pos)
+	tests := []struct {
+		token, query string
+		status       int
+	}{
+		{"dev-analyst", "", 200},
+		{"dev-auditor", "", 200},
+		{"dev-analyst", "?format=csv&asOf=2024-06-01", 200},
+		{"dev-coordinator", "", 403},
+		{"dev-operator", "", 403},
+		{"dev-sof", "", 403},
+		{"", "", 401},
+		{"dev-analyst", "?asOf=yesterday", 400},
+		{"dev-analyst", "?knownAt=2024-06-01", 400},
+		{"dev-analyst", "?suppress=maybe", 400},
+		{"dev-analyst", "?format=xml", 400},
+		{"dev-analyst", "?familyId=F1", 400},
+		{"dev-analyst", "/series?from=2024-01-01&to=2024-12-01", 200},
+		{"dev-analyst", "/series?from=2024-01-01&to=2024-12-01&step=quarter&format=csv", 200},
+		{"dev-analyst", "/series?from=2024-12-01&to=2024-01-01", 400},
+		{"dev-analyst", "/series?from=2024-01-01", 400},
+		{"dev-analyst", "/series?from=2024-01-01&to=2024-12-01&step=week", 400},
+		{"dev-coordinator", "/series?from=2024-01-01&to=2024-12-01", 403},
+	}
+	for _, tc := range tests {
+		path := "/v1/evaluation" + tc.query
+		if strings.HasPrefix(tc.query, "/") {
+			path = "/v1/evaluation" + tc.query
+		}
+		r := s.Get(path, tc.token, nil)
+		if r.Status != tc.status {
+			t.Errorf("%s %s: %d, want %d: %s", tc.token, path, r.Status, tc.status, r.Raw)
+			continue
+		}
+		if tc.status >= 400 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%s: %s is not a problem", path, r.Header.Get("Content-Type"))
+		}
+		if tc.status == 200 && strings.Contains(r.Raw, "F1") {
+			t.Errorf("%s names a family: %s", path, r.Raw)
+		}
+	}
+	csv := s.Get("/v1/evaluation?format=csv", "dev-analyst", nil)
+	if lines := strings.Split(strings.TrimSpace(csv.Raw), "\n"); len(lines) != len(evaluation.Catalog)+1 ||
+		!strings.Contains(csv.Raw, "families.enrolled,,true,0,families") {
+		t.Errorf("csv: %d lines\n%s", len(lines), csv.Raw)
+	}
+	var series evaluation.Series
+	r := s.Get("/v1/evaluation/series?from=2024-01-01&to=2024-12-01", "dev-analyst", nil)
+	if err := json.Unmarshal([]byte(r.Raw), &series); err != nil || len(series.AsOf) != 12 ||
+		len(series.Measures["families.active"].Values) != 12 {
+		t.Fatalf("series: %v %s", err, r.Raw)
+	}
+
+	// Exact figures are logged, with the purpose, before they are sent.
+	r = s.Get("/v1/evaluation?suppress=false", "dev-analyst", map[string]string{"X-Purpose": "Kvartalsrapport"})
+	if r.Status != 200 || !strings.Contains(r.Raw, `"families.enrolled":{"value":1,"suppressed":false`) {
+		t.Fatalf("exact: %d %s", r.Status, r.Raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(ctx, eventstore.AccessLogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, "access.bulk.evaluation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), "Kvartalsrapport") || !strings.Contains(string(msg.Data), `"kind":"analyst"`) {
+		t.Fatalf("access log entry %s", msg.Data)
+	}
+}

@@ -86,7 +86,7 @@ func SetupStreams(ctx context.Context, cfg config.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{Replicas: cfg.Replicas, DedupeWindow: cfg.Dedupe}); err != nil {
+	if err := ensureWhileClusterForms(ctx, js, cfg, out); err != nil {
 		select {
 		case perr := <-refused:
 			return fmt.Errorf("this NATS user may not create or update the streams (run it as the admin user): %w", perr)
@@ -104,4 +104,32 @@ func SetupStreams(ctx context.Context, cfg config.Config, out io.Writer) error {
 			name, info.Config.Subjects, info.Config.Replicas, info.Config.DenyDelete, info.Config.DenyPurge, info.State.Msgs)
 	}
 	return nil
+}
+
+// errNoPeers is JetStream's "no suitable peers for placement": a cluster
+// that has just started may not yet know all its peers, so an R3 stream
+// cannot be placed for a few seconds.
+const errNoPeers = 10005
+
+// ensureWhileClusterForms runs EnsureStreams, and while the cluster answers
+// that it has too few peers for the replicas asked, says so and tries
+// again until ctx ends.
+func ensureWhileClusterForms(ctx context.Context, js jetstream.JetStream, cfg config.Config, out io.Writer) error {
+	said := false
+	for {
+		err := eventstore.EnsureStreams(ctx, js, eventstore.StreamOptions{Replicas: cfg.Replicas, DedupeWindow: cfg.Dedupe})
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errNoPeers {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(out, "waiting for %d cluster peers to place the streams (%v)\n", cfg.Replicas, apiErr.Description)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -31,6 +31,9 @@ const (
 	// Analyst follows the pilot's effects: the evaluation's aggregates
 	// only, never a family.
 	Analyst Kind = "analyst"
+	// DPO is the data protection officer: answers citizens' access
+	// requests and erases families whose purpose has ended.
+	DPO Kind = "dpo"
 )
 
 // Principal is who a request acts as.
@@ -73,7 +76,7 @@ type Authenticator struct {
 
 // DevTokens are the well-known tokens of the dev config; a server that
 // accepts them prints a warning.
-var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor", "dev-operator", "dev-analyst"}
+var DevTokens = []string{"dev-sof", "dev-bif", "dev-buf", "dev-suf", "dev-coordinator", "dev-coordinator-2", "dev-auditor", "dev-operator", "dev-analyst", "dev-dpo"}
 
 // Hash is the hex SHA-256 of a token, as stored in the configuration.
 func Hash(token string) string {
@@ -113,7 +116,7 @@ func Parse(b []byte) (*Authenticator, error) {
 			if !events.ValidID(p.EmployeeID) {
 				return nil, fmt.Errorf("auth: principal %d (%s): employeeId %q is not a valid id", i, p.Name, p.EmployeeID)
 			}
-		case Auditor, Operator, Analyst:
+		case Auditor, Operator, Analyst, DPO:
 		default:
 			return nil, fmt.Errorf("auth: principal %d (%s): unknown kind %q", i, p.Name, p.Kind)
 		}

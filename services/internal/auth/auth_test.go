@@ -32,6 +32,7 @@ func TestDevConfigPrincipals(t *testing.T) {
 		{header: "Bearer dev-auditor", kind: auth.Auditor},
 		{header: "Bearer dev-operator", kind: auth.Operator},
 		{header: "Bearer dev-analyst", kind: auth.Analyst},
+		{header: "Bearer dev-dpo", kind: auth.DPO},
 		{header: "", err: auth.ErrNoToken},
 		{header: "Basic dev-sof", err: auth.ErrNoToken},
 		{header: "Bearer ", err: auth.ErrNoToken},

@@ -1,0 +1,255 @@
+// Package consent is the policy that decides which events coordinators
+// see, as data: which departments' events about a person need which
+// consent scope in force for that person. The projector applies it in one
+// place that every coordinator read goes through (the overview, the
+// timeline, its stream, the family list and the web app); auditors are
+// not gated.
+//
+// The rule is judged now: what counts is the consent in force when the
+// entry is read, not when the event happened. Withdrawing a consent hides
+// the person's gated events from then on; giving it again shows them again.
+package consent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// Rule says that events of Department about a person are shown to
+// coordinators only while that person has a consent of Scope in force.
+// An empty Scope shows them always.
+type Rule struct {
+	Department events.Department
+	Scope      string
+}
+
+// Policy is the table: one rule per department. An event about no person
+// (none of PersonFields in its data) is shown whatever its rule says.
+var Policy = []Rule{
+	{Department: events.SOF, Scope: ""},
+	{Department: events.BIF, Scope: ""},
+	{Department: events.BUF, Scope: events.ScopeDataSharing},
+	{Department: events.SUF, Scope: events.ScopeDataSharing},
+}
+
+// PersonFields are the members of an event's data that say which person
+// the event is about.
+var PersonFields = []string{"personId", "childId"}
+
+// ErrPolicy is a policy that cannot be evaluated for a department: no
+// rule, or more than one.
+var ErrPolicy = errors.New("consent: the policy has no single rule for the department")
+
+// ruleOf is the scope that d's events about a person need.
+func ruleOf(policy []Rule, d string) (string, error) {
+	var (
+		scope string
+		n     int
+	)
+	for _, r := range policy {
+		if string(r.Department) == d {
+			scope, n = r.Scope, n+1
+		}
+	}
+	if n != 1 {
+		return "", fmt.Errorf("%w %q", ErrPolicy, d)
+	}
+	return scope, nil
+}
+
+type key struct{ person, scope string }
+
+// Gate is the policy applied to one family's consents in force: it says
+// of each entry whether it is hidden.
+type Gate struct {
+	policy   []Rule
+	inForce  map[key]bool
+	closed   bool
+	through  uint64
+}
+
+// ConsentEvent is a consent.given or consent.withdrawn of the family, as
+// stored: CloudEvents type and data.
+type ConsentEvent struct {
+	Sequence uint64
+	Type     string
+	Data     []byte
+}
+
+var (
+	typeGiven     = typeOf("consent.given")
+	typeWithdrawn = typeOf("consent.withdrawn")
+)
+
+func typeOf(name string) string {
+	s, ok := events.ByName(name)
+	if !ok {
+		panic("consent: no catalog type " + name)
+	}
+	return s.Type()
+}
+
+// IsConsentType reports whether t (a CloudEvents type) changes consents.
+func IsConsentType(t string) bool { return t == typeGiven || t == typeWithdrawn }
+
+// New folds the family's consents: those in force at a position (inForce,
+// as the family's overview holds them) and the consent events stored after
+// it, in stream order. through is the last sequence the caller read
+// consent events up to: a gated entry stored after it is hidden, since the
+// consents it would be judged by are not known yet. An event that cannot
+// be read is an error, and the gate it returns is closed.
+func New(policy []Rule, inForce []family.Consent, later []ConsentEvent, through uint64) (*Gate, error) {
+	g := &Gate{policy: policy, inForce: map[key]bool{}, through: through}
+	for _, c := range inForce {
+		g.inForce[key{c.PersonID, c.Scope}] = true
+	}
+	for _, e := range later {
+		var d struct {
+			PersonID string `json:"personId"`
+			Scope    string `json:"scope"`
+		}
+		if err := json.Unmarshal(e.Data, &d); err != nil || d.PersonID == "" || d.Scope == "" {
+			return Closed(policy), fmt.Errorf("consent: event %d cannot be read", e.Sequence)
+		}
+		switch e.Type {
+		case typeGiven:
+			g.inForce[key{d.PersonID, d.Scope}] = true
+		case typeWithdrawn:
+			delete(g.inForce, key{d.PersonID, d.Scope})
+		default:
+			return Closed(policy), fmt.Errorf("consent: event %d is a %s, not a consent", e.Sequence, e.Type)
+		}
+	}
+	for _, d := range events.Departments {
+		if _, err := ruleOf(policy, string(d)); err != nil {
+			return Closed(policy), err
+		}
+	}
+	return g, nil
+}
+
+// Closed is the gate that fails closed: every entry of a department whose
+// rule needs a consent, or that has no rule, is hidden, whoever it is
+// about.
+func Closed(policy []Rule) *Gate { return &Gate{policy: policy, closed: true} }
+
+// IsClosed reports whether the gate fails closed.
+func (g *Gate) IsClosed() bool { return g.closed }
+
+// Through is the last sequence whose consents the gate knows; 0 when it
+// is not bounded (closed).
+func (g *Gate) Through() uint64 { return g.through }
+
+// Shown are the persons whose events need scope and are shown now, that
+// is, who have a consent of scope in force, sorted.
+func (g *Gate) Shown(scope string) []string {
+	out := []string{}
+	if g.closed {
+		return out
+	}
+	for k := range g.inForce {
+		if k.scope == scope {
+			out = append(out, k.person)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Hidden are the persons among members whose events of departments that
+// need scope are hidden now.
+func (g *Gate) Hidden(scope string, members []string) []string {
+	var out []string
+	for _, p := range members {
+		if g.closed || !g.inForce[key{p, scope}] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Group is one scope of the policy as a query applies it: entries of
+// Departments that name a person not in Shown are hidden.
+type Group struct {
+	Scope       string
+	Departments []string
+	Shown       []string
+}
+
+// Groups are the policy's scopes with their departments and the persons
+// shown, for a query that excludes hidden entries (readmodel.Hide); whole
+// are the departments hidden whatever their entries are about (every
+// department with a scope, or without a single rule, when the gate is
+// closed).
+func (g *Gate) Groups() (groups []Group, whole []string) {
+	byScope := map[string]int{}
+	for _, d := range events.Departments {
+		scope, err := ruleOf(g.policy, string(d))
+		switch {
+		case err != nil || (g.closed && scope != ""):
+			whole = append(whole, string(d))
+		case scope != "":
+			i, ok := byScope[scope]
+			if !ok {
+				i = len(groups)
+				byScope[scope] = i
+				groups = append(groups, Group{Scope: scope, Shown: g.Shown(scope)})
+			}
+			groups[i].Departments = append(groups[i].Departments, string(d))
+		}
+	}
+	return groups, whole
+}
+
+// HiddenEntry reports whether an entry of department dept with this data,
+// stored at sequence seq, is hidden from coordinators now. It never fails:
+// an entry it cannot judge is hidden.
+func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
+	scope, err := ruleOf(g.policy, dept)
+	if err != nil {
+		return true
+	}
+	if scope == "" {
+		return false
+	}
+	if g.closed {
+		return true
+	}
+	persons, ok := personsOf(data)
+	if !ok {
+		return true
+	}
+	for _, p := range persons {
+		if seq > g.through || !g.inForce[key{p, scope}] {
+			return true
+		}
+	}
+	return false
+}
+
+// personsOf reads the PersonFields of an event's data; ok is false when
+// the data is not a JSON object or one of them is not a string.
+func personsOf(data []byte) ([]string, bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, false
+	}
+	var out []string
+	for _, f := range PersonFields {
+		raw, ok := m[f]
+		if !ok {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}

@@ -1,0 +1,211 @@
+package consent_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/consent"
+)
+
+func ce(name, data string) consent.ConsentEvent {
+	s, _ := events.ByName(name)
+	return consent.ConsentEvent{Type: s.Type(), Data: []byte(data)}
+}
+
+// TestPolicyTable runs every row of the policy: for each department, an
+// event about a person with data-sharing in force, without it, after it
+// was withdrawn, after it was given again, and an event about no person.
+func TestPolicyTable(t *testing.T) {
+	if len(consent.Policy) != len(events.Departments) {
+		t.Fatalf("the policy has %d rules for %d departments", len(consent.Policy), len(events.Departments))
+	}
+	states := []struct {
+		name  string
+		later []consent.ConsentEvent
+		// shownGated: whether an event about P1 of a department whose
+		// rule needs data-sharing is shown.
+		shownGated bool
+	}{
+		{"no consent", nil, false},
+		{"given", []consent.ConsentEvent{ce("consent.given", `{"personId":"P1","scope":"data-sharing"}`)}, true},
+		{"other scope", []consent.ConsentEvent{ce("consent.given", `{"personId":"P1","scope":"gp-cooperation"}`)}, false},
+		{"other person", []consent.ConsentEvent{ce("consent.given", `{"personId":"P2","scope":"data-sharing"}`)}, false},
+		{"withdrawn", []consent.ConsentEvent{
+			ce("consent.given", `{"personId":"P1","scope":"data-sharing"}`),
+			ce("consent.withdrawn", `{"personId":"P1","scope":"data-sharing"}`)}, false},
+		{"given again", []consent.ConsentEvent{
+			ce("consent.given", `{"personId":"P1","scope":"data-sharing"}`),
+			ce("consent.withdrawn", `{"personId":"P1","scope":"data-sharing"}`),
+			ce("consent.given", `{"personId":"P1","scope":"data-sharing"}`)}, true},
+	}
+	for _, rule := range consent.Policy {
+		want := map[events.Department]string{events.SOF: "", events.BIF: "", events.BUF: "data-sharing", events.SUF: "data-sharing"}[rule.Department]
+		if rule.Scope != want {
+			t.Errorf("rule %s needs %q, the issue says %q", rule.Department, rule.Scope, want)
+		}
+		for _, st := range states {
+			g, err := consent.New(consent.Policy, nil, st.later, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gated := rule.Scope != ""
+			for _, c := range []struct {
+				data  string
+				shown bool
+			}{
+				{`{"personId":"P1","barrierToWork":true}`, !gated || st.shownGated},
+				{`{"childId":"P1","instrument":"SDQ","score":3}`, !gated || st.shownGated},
+				{`{"kind":"family","participants":["P1"]}`, true}, // about no person
+			} {
+				if got := !g.HiddenEntry(string(rule.Department), []byte(c.data), 5); got != c.shown {
+					t.Errorf("%s, %s, %s: shown %v, want %v", rule.Department, st.name, c.data, got, c.shown)
+				}
+			}
+		}
+	}
+}
+
+// TestConsentsInForce starts from the overview's consents and folds
+// later events; Shown and Hidden say the same.
+func TestConsentsInForce(t *testing.T) {
+	g, err := consent.New(consent.Policy, []family.Consent{{PersonID: "P1", Scope: "data-sharing"}, {PersonID: "C1", Scope: "data-sharing"}},
+		[]consent.ConsentEvent{ce("consent.withdrawn", `{"personId":"C1","scope":"data-sharing"}`), ce("consent.given", `{"personId":"P2","scope":"gp-cooperation"}`)}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Shown("data-sharing"); !slices.Equal(got, []string{"P1"}) {
+		t.Errorf("shown %v", got)
+	}
+	if got := g.Hidden("data-sharing", []string{"P1", "P2", "C1"}); !slices.Equal(got, []string{"P2", "C1"}) {
+		t.Errorf("hidden %v", got)
+	}
+	groups, whole := g.Groups()
+	if len(whole) != 0 || len(groups) != 1 || !slices.Equal(groups[0].Departments, []string{"buf", "suf"}) || !slices.Equal(groups[0].Shown, []string{"P1"}) {
+		t.Errorf("groups %+v, whole %v", groups, whole)
+	}
+	// Judged by what is known: an entry stored after the consents read
+	// is hidden, even for a person with consent.
+	if !g.HiddenEntry("buf", []byte(`{"childId":"P1"}`), 10) || g.HiddenEntry("buf", []byte(`{"childId":"P1"}`), 9) {
+		t.Error("an entry after the consents read must be hidden, one before shown")
+	}
+}
+
+// TestFailsClosed: a consent event that cannot be read, or a policy
+// without a rule for a department, closes the gate: every entry of a
+// gated department is hidden, whoever it is about; the others are shown.
+func TestFailsClosed(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy []consent.Rule
+		later  []consent.ConsentEvent
+	}{
+		{"unreadable consent", consent.Policy, []consent.ConsentEvent{{Type: "dk.kk.jobogfamilie.consent.given.v1", Data: []byte(`{"personId":`)}}},
+		{"not a consent", consent.Policy, []consent.ConsentEvent{ce("goal.set", `{"personId":"P1","scope":"data-sharing"}`)}},
+		{"department without rule", consent.Policy[:3], nil},
+		{"department twice", append(slices.Clone(consent.Policy), consent.Rule{Department: events.SOF, Scope: "family-plan"}), nil},
+	}
+	for _, c := range cases {
+		given := []family.Consent{{PersonID: "P1", Scope: "data-sharing"}}
+		g, err := consent.New(c.policy, given, c.later, 10)
+		if err == nil || !g.IsClosed() {
+			t.Errorf("%s: err %v, closed %v", c.name, err, g.IsClosed())
+			continue
+		}
+		if c.name == "department without rule" && !errors.Is(err, consent.ErrPolicy) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		for _, d := range []string{"buf", "suf"} {
+			for _, data := range []string{`{"childId":"P1"}`, `{"kind":"x"}`} {
+				if !g.HiddenEntry(d, []byte(data), 1) {
+					t.Errorf("%s: %s %s shown by a closed gate", c.name, d, data)
+				}
+			}
+		}
+		if c.name == "unreadable consent" && (g.HiddenEntry("sof", []byte(`{"personId":"P1"}`), 1) || g.HiddenEntry("bif", []byte(`{"personId":"P1"}`), 1)) {
+			t.Error("a closed gate hides SOF or BIF")
+		}
+		_, whole := g.Groups()
+		if !slices.Contains(whole, "buf") || !slices.Contains(whole, "suf") {
+			t.Errorf("%s: closed gate's whole departments %v", c.name, whole)
+		}
+	}
+	// Data that is not an object, or a person field that is not a
+	// string, cannot be judged: hidden.
+	g, _ := consent.New(consent.Policy, []family.Consent{{PersonID: "P1", Scope: "data-sharing"}}, nil, 10)
+	for _, data := range []string{`[1]`, `{"personId":7}`, `not json`} {
+		if !g.HiddenEntry("suf", []byte(data), 1) {
+			t.Errorf("%s shown", data)
+		}
+	}
+}
+
+// TestFilterOverview: the overview with the hidden entries taken out is
+// the fold of the entries shown, for a family with an event of every
+// type a gated department may send about a person.
+func TestFilterOverview(t *testing.T) {
+	type item struct {
+		d    events.Department
+		p    events.Payload
+		time string
+	}
+	items := []item{
+		{events.SOF, &events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}, {PersonID: "C2", Role: "child"}},
+			CourseStart: "2024-01-01", ChildCaseIDs: []string{"CC0"}}, "2024-01-01T09:00:00Z"},
+		{events.SOF, &events.ConsentGiven{PersonID: "C2", Scope: "data-sharing"}, "2024-01-02T09:00:00Z"},
+		{events.BUF, &events.SchoolAbsenceNoted{ChildID: "C1", PeriodStart: "2024-01-01", PeriodEnd: "2024-01-31", SchoolDays: 20,
+			AbsentDays: events.AbsentDays{Sickness: 1}}, "2024-02-01T09:00:00Z"},
+		{events.BUF, &events.SchoolAbsenceNoted{ChildID: "C2", PeriodStart: "2024-01-01", PeriodEnd: "2024-01-31", SchoolDays: 20,
+			AbsentDays: events.AbsentDays{Sickness: 2}}, "2024-02-01T09:00:00Z"},
+		{events.BUF, &events.GoalSet{GoalID: "G1", Title: "Trives i skolen", Domain: "school", PersonID: "C1", ExpressedBy: "family"}, "2024-02-02T09:00:00Z"},
+		{events.SOF, &events.GoalProgressed{GoalID: "G1", Achievement: "partly"}, "2024-02-03T09:00:00Z"},
+		{events.SOF, &events.GoalSet{GoalID: "G2", Title: "Job", Domain: "work", PersonID: "P1", ExpressedBy: "family"}, "2024-02-02T09:00:00Z"},
+		{events.BUF, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 5}, "2024-02-04T09:00:00Z"},
+		{events.SUF, &events.HealthAssessed{PersonID: "P1", BarrierToWork: true}, "2024-03-01T09:00:00Z"},
+		{events.BUF, &events.MeetingHeld{Kind: "family"}, "2024-02-05T09:00:00Z"},
+	}
+	g, err := consent.New(consent.Policy, nil, []consent.ConsentEvent{ce("consent.given", `{"personId":"C2","scope":"data-sharing"}`)}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, shown := family.New("F1"), family.New("F1")
+	var hidden []consent.Entry
+	var last time.Time
+	for i, it := range items {
+		spec, _ := events.ByName(it.p.EventName())
+		e := cloudevents.NewEvent()
+		e.SetID("e" + string(rune('a'+i)))
+		tm, _ := time.Parse(time.RFC3339, it.time)
+		e.SetTime(tm)
+		data, _ := json.Marshal(it.p)
+		env := events.Envelope{Spec: spec, Department: it.d, FamilyID: "F1", Data: it.p, Event: e}
+		all.Apply(env)
+		if g.HiddenEntry(string(it.d), data, uint64(i+1)) {
+			hidden = append(hidden, consent.Entry{Department: string(it.d), Type: spec.Type(), Data: data})
+			continue
+		}
+		shown.Apply(env)
+		if tm.After(last) {
+			last = tm
+		}
+	}
+	if len(hidden) != 4 {
+		t.Fatalf("%d hidden, want C1's absence, goal and well-being and P1's health", len(hidden))
+	}
+	got := all.Overview()
+	if n := consent.FilterOverview(&got, hidden, last); n != 4 {
+		t.Errorf("took out %d", n)
+	}
+	if want := shown.Overview(); !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Errorf("filtered overview\n%s\nwant the fold of the entries shown\n%s", g, w)
+	}
+}

@@ -67,10 +67,10 @@ type key struct{ person, scope string }
 // Gate is the policy applied to one family's consents in force: it says
 // of each entry whether it is hidden.
 type Gate struct {
-	policy   []Rule
-	inForce  map[key]bool
-	closed   bool
-	through  uint64
+	policy  []Rule
+	inForce map[key]bool
+	closed  bool
+	through uint64
 }
 
 // ConsentEvent is a consent.given or consent.withdrawn of the family, as

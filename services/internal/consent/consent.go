@@ -109,20 +109,8 @@ func New(policy []Rule, inForce []family.Consent, later []ConsentEvent, through 
 		g.inForce[key{c.PersonID, c.Scope}] = true
 	}
 	for _, e := range later {
-		var d struct {
-			PersonID string `json:"personId"`
-			Scope    string `json:"scope"`
-		}
-		if err := json.Unmarshal(e.Data, &d); err != nil || d.PersonID == "" || d.Scope == "" {
-			return Closed(policy), fmt.Errorf("consent: event %d cannot be read", e.Sequence)
-		}
-		switch e.Type {
-		case typeGiven:
-			g.inForce[key{d.PersonID, d.Scope}] = true
-		case typeWithdrawn:
-			delete(g.inForce, key{d.PersonID, d.Scope})
-		default:
-			return Closed(policy), fmt.Errorf("consent: event %d is a %s, not a consent", e.Sequence, e.Type)
+		if err := g.fold(e); err != nil {
+			return Closed(policy), err
 		}
 	}
 	for _, d := range events.Departments {
@@ -132,6 +120,47 @@ func New(policy []Rule, inForce []family.Consent, later []ConsentEvent, through 
 	}
 	return g, nil
 }
+
+// fold applies one consent event.
+func (g *Gate) fold(e ConsentEvent) error {
+	var d struct {
+		PersonID string `json:"personId"`
+		Scope    string `json:"scope"`
+	}
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.PersonID == "" || d.Scope == "" {
+		return fmt.Errorf("consent: event %d cannot be read", e.Sequence)
+	}
+	switch e.Type {
+	case typeGiven:
+		g.inForce[key{d.PersonID, d.Scope}] = true
+	case typeWithdrawn:
+		delete(g.inForce, key{d.PersonID, d.Scope})
+	default:
+		return fmt.Errorf("consent: event %d is a %s, not a consent", e.Sequence, e.Type)
+	}
+	return nil
+}
+
+// Observe moves the gate on over one more event of the family, stored
+// after what it knows (a live stream's): a consent event changes what it
+// shows from then on. An event it knows already changes nothing. A
+// consent event it cannot read is an error, and the caller closes the
+// gate.
+func (g *Gate) Observe(e ConsentEvent) error {
+	if g.closed || e.Sequence <= g.through {
+		return nil
+	}
+	if IsConsentType(e.Type) {
+		if err := g.fold(e); err != nil {
+			return err
+		}
+	}
+	g.through = e.Sequence
+	return nil
+}
+
+// Policy is the table the gate applies.
+func (g *Gate) Policy() []Rule { return g.policy }
 
 // Closed is the gate that fails closed: every entry of a department whose
 // rule needs a consent, or that has no rule, is hidden, whoever it is

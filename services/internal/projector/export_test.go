@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"kk.dk/jobogfamilie/services/internal/consent"
 )
 
 // SetHooks installs the crash hooks; call it before Start.
@@ -81,4 +85,28 @@ func queryModel(ctx context.Context, p *Projector, query string, scan func(*sql.
 		}
 	}
 	return rows.Err()
+}
+
+// SetConsentFailure makes every consent gate's read fail with err (nil
+// restores it).
+func SetConsentFailure(p *Projector, err error) {
+	if err == nil {
+		p.consentFail.Store(nil)
+		return
+	}
+	p.consentFail.Store(&err)
+}
+
+// SetConsentPolicy replaces the consent policy (nil restores it).
+func SetConsentPolicy(p *Projector, policy []consent.Rule) {
+	if policy == nil {
+		p.consentPolicy.Store(nil)
+		return
+	}
+	p.consentPolicy.Store(&policy)
+}
+
+// ConsentGateErrors is the count of jf_projector_consent_gate_errors_total.
+func ConsentGateErrors(p *Projector) float64 {
+	return testutil.ToFloat64(p.metrics.consentErrors)
 }

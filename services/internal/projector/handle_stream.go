@@ -17,7 +17,10 @@ import (
 // handleStream is GET /v1/families/{familyId}/timeline/stream: Server-Sent
 // Events, one per new timeline entry in stream order, with id: = its
 // sequence. With Last-Event-ID the stored entries after that sequence are
-// sent first, then the live ones. A comment line is sent every 15 s so
+// sent first, then the live ones. For a coordinator, an entry the consent
+// gate hides is an "event: hidden" with its id and no content; a consent
+// withdrawn while the stream is open hides the person's entries that
+// arrive after it. A comment line is sent every 15 s so
 // that proxies keep the connection open. A client that cannot keep up is
 // disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
 // never slows the projector or other clients. The stream also ends when the
@@ -57,6 +60,12 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	sub := p.subs.subscribe(familyID)
 	p.applyMu.Unlock()
 	defer p.subs.unsubscribe(sub)
+	// The consent gate, read once subscribed: entries after what it knows
+	// are judged as they come, consent events among them included.
+	gt, err := p.liveGate(r.Context(), pr, familyID)
+	if err != nil {
+		return err
+	}
 
 	rc := http.NewResponseController(w)
 	// The server's write timeout is for ordinary requests; a stream lives
@@ -75,7 +84,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctx := r.Context()
-	last, err := p.sendStored(ctx, w, rc, familyID, after)
+	last, err := p.sendStored(ctx, w, rc, familyID, after, gt)
 	if err != nil {
 		return nil
 	}
@@ -106,7 +115,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 				if e.Sequence <= last {
 					continue
 				}
-				if err := writeEvent(w, e); err != nil {
+				if err := writeEvent(w, e, gt); err != nil {
 					return nil
 				}
 				last = e.Sequence
@@ -120,7 +129,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 
 // sendStored sends the family's stored entries after sequence after, in
 // stream order, page by page, and returns the last sequence sent.
-func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64) (uint64, error) {
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64, gt *gate) (uint64, error) {
 	last := after
 	for {
 		m, release, err := p.acquire()
@@ -133,7 +142,7 @@ func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *h
 			return last, err
 		}
 		for _, e := range entries {
-			if err := writeEvent(w, e); err != nil {
+			if err := writeEvent(w, e, gt); err != nil {
 				return last, err
 			}
 			last = e.Sequence
@@ -161,7 +170,14 @@ func (p *Projector) stillAllowed(ctx context.Context, pr auth.Principal, familyI
 	return authorize(ctx, m, pr, familyID) == nil
 }
 
-func writeEvent(w http.ResponseWriter, e readmodel.Entry) error {
+// writeEvent sends one entry, or, when the consent gate hides it, an
+// event "hidden" that carries its id (so that Last-Event-ID resumes after
+// it) and nothing of the entry.
+func writeEvent(w http.ResponseWriter, e readmodel.Entry, gt *gate) error {
+	if gt.hidden(e) {
+		_, err := fmt.Fprintf(w, "id: %d\nevent: hidden\ndata: {\"hiddenByConsent\":1}\n\n", e.Sequence)
+		return err
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err

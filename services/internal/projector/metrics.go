@@ -20,7 +20,9 @@ type metrics struct {
 	sseClients  prometheus.Gauge
 	sseDropped  prometheus.Counter
 	accessFail  prometheus.Counter
-	rebuilds    *prometheus.CounterVec
+	// consentErrors counts consent gates that failed closed.
+	consentErrors prometheus.Counter
+	rebuilds      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -54,6 +56,9 @@ func newMetrics() *metrics {
 		accessFail: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jf_projector_access_log_failures_total", Help: "Reads refused (503) because the access log could not be written.",
 		}),
+		consentErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jf_projector_consent_gate_errors_total", Help: "Coordinator reads whose consent state or policy could not be evaluated; their gated entries were hidden.",
+		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",
 		}, []string{"outcome"}),
@@ -63,7 +68,7 @@ func newMetrics() *metrics {
 // Register adds the projector's metrics to reg.
 func (p *Projector) Register(reg prometheus.Registerer) {
 	m := p.metrics
-	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.rebuilds)
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds)
 }
 
 func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {

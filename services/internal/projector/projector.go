@@ -41,6 +41,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"kk.dk/jobogfamilie/services/internal/consent"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -122,6 +123,10 @@ type Projector struct {
 	hooks struct {
 		beforeCommit, afterCommit func(last uint64) error
 	}
+	// consentFail, when set, fails every consent gate's read (tests).
+	consentFail atomic.Pointer[error]
+	// consentPolicy replaces consent.Policy (tests); nil is the policy.
+	consentPolicy atomic.Pointer[[]consent.Rule]
 	// heartbeat is the SSE comment interval, in nanoseconds.
 	heartbeat atomic.Int64
 	// ahead is set when the read model has applied more than the stream

@@ -51,10 +51,33 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 		return nil, err
 	}
 	defer release()
+	var out []FamilySummary
 	if overviews {
-		return m.FamilyOverviews(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
+		out, err = m.FamilyOverviews(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
+	} else {
+		out, err = m.Families(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
 	}
-	return m.Families(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
+	if err != nil || pr.Kind == auth.Auditor {
+		return out, err
+	}
+	// A coordinator's list counts, and its overviews show, only what the
+	// consent gate shows: a hidden event changes neither the number of
+	// events nor the last sequence.
+	for i := range out {
+		f := &out[i]
+		gt := p.gateFor(ctx, m, pr, f.FamilyID)
+		rows, shown, _, lastSeq, err := m.Hidden(ctx, f.FamilyID, f.LastSequence, gt.hide)
+		if err != nil {
+			return nil, err
+		}
+		f.Events, f.LastSequence, f.HiddenByConsent = shown, lastSeq, len(rows)
+		if overviews && len(rows) > 0 {
+			if f.Overview, _, err = gt.overview(ctx, m, f.FamilyID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // Authorize tells whether pr may read the family, without reading or
@@ -92,6 +115,12 @@ type FamilyRead struct {
 	ctx      context.Context
 	m        *readmodel.Model
 	familyID string
+	// gate is the consent gate of a coordinator's read; nil for an
+	// auditor's.
+	gate *gate
+	// hidden is the number of the family's entries the gate hides, once
+	// the overview has been read.
+	hidden int
 }
 
 // ReadFamily authorizes pr for the family, refuses a query string the
@@ -112,18 +141,41 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 		return err
 	}
 	logged := p.startAccessLog(r, pr, familyID, purpose)
-	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID})
+	gt := p.gateFor(r.Context(), m, pr, familyID)
+	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID, gate: gt})
 	if err := logged(); err != nil {
 		return err
 	}
 	return rerr
 }
 
-// OverviewJSON is the family overview as stored (family.State.Overview).
-func (fr *FamilyRead) OverviewJSON() ([]byte, error) { return fr.m.Overview(fr.ctx, fr.familyID) }
+// OverviewJSON is the family overview as stored (family.State.Overview),
+// with "hiddenByConsent": for a coordinator, without what the consent
+// gate hides (consent.FilterOverview) and with how many entries it hid;
+// for an auditor whole, with 0.
+func (fr *FamilyRead) OverviewJSON() ([]byte, error) {
+	b, n, err := fr.gate.overview(fr.ctx, fr.m, fr.familyID)
+	fr.hidden = n
+	return b, err
+}
 
-// LastSequence is the stream sequence of the family's latest event.
-func (fr *FamilyRead) LastSequence() (uint64, error) { return fr.m.LastSequence(fr.ctx, fr.familyID) }
+// HiddenByConsent is how many of the family's entries the consent gate
+// hides from this read, as of the overview read last.
+func (fr *FamilyRead) HiddenByConsent() int { return fr.hidden }
+
+// LastSequence is the stream sequence of the family's latest event that
+// the read shows.
+func (fr *FamilyRead) LastSequence() (uint64, error) {
+	if fr.gate == nil {
+		return fr.m.LastSequence(fr.ctx, fr.familyID)
+	}
+	_, last, err := fr.m.OverviewAt(fr.ctx, fr.familyID)
+	if err != nil {
+		return 0, err
+	}
+	_, _, _, seq, err := fr.m.Hidden(fr.ctx, fr.familyID, last, fr.gate.hide)
+	return seq, err
+}
 
 // Overview is the family overview, decoded.
 func (fr *FamilyRead) Overview() (family.Overview, error) {
@@ -141,7 +193,7 @@ func (fr *FamilyRead) Timeline(tq readmodel.TimelineQuery) (readmodel.TimelinePa
 	if tq.FamilyID() != fr.familyID {
 		return readmodel.TimelinePage{}, problem.BadRequest("the timeline query is for another family")
 	}
-	return fr.m.Timeline(fr.ctx, tq)
+	return fr.m.Timeline(fr.ctx, fr.gated(tq))
 }
 
 // Count is how many entries the query's filters keep (all pages).
@@ -149,21 +201,53 @@ func (fr *FamilyRead) Count(tq readmodel.TimelineQuery) (int, error) {
 	if tq.FamilyID() != fr.familyID {
 		return 0, problem.BadRequest("the timeline query is for another family")
 	}
-	return fr.m.TimelineCount(fr.ctx, tq)
+	return fr.m.TimelineCount(fr.ctx, fr.gated(tq))
+}
+
+// gated is tq without what the read's consent gate hides.
+func (fr *FamilyRead) gated(tq readmodel.TimelineQuery) readmodel.TimelineQuery {
+	if fr.gate == nil {
+		return tq
+	}
+	return tq.WithHide(fr.gate.hide)
 }
 
 // Live is a subscription to a family's new timeline entries.
 type Live struct {
-	p   *Projector
-	sub *subscriber
-	pr  auth.Principal
-	fam string
+	p    *Projector
+	sub  *subscriber
+	pr   auth.Principal
+	fam  string
+	gate *gate
 	// After is the position from which entries are new.
 	After uint64
 }
 
-// Entries delivers batches of new entries in stream order.
+// Entries delivers batches of new entries in stream order; pass each
+// batch through Shown before showing any of it.
 func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
+
+// Shown is what the consent gate shows of a batch of Entries, in order,
+// and how many it hid. Consent events in the batch change what is shown
+// from then on.
+func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
+	if l.gate == nil {
+		return es, 0
+	}
+	out := make([]readmodel.Entry, 0, len(es))
+	hidden := 0
+	for _, e := range es {
+		if e.Sequence <= l.After {
+			continue
+		}
+		if l.gate.hidden(e) {
+			hidden++
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, hidden
+}
 
 // Dropped is closed when the subscriber fell behind or the projector
 // stops; the client reconnects.
@@ -187,5 +271,22 @@ func (p *Projector) Subscribe(r *http.Request, pr auth.Principal, familyID, purp
 	after := p.Position()
 	sub := p.subs.subscribe(familyID)
 	p.applyMu.Unlock()
-	return &Live{p: p, sub: sub, pr: pr, fam: familyID, After: after}, nil
+	gt, err := p.liveGate(r.Context(), pr, familyID)
+	if err != nil {
+		p.subs.unsubscribe(sub)
+		return nil, err
+	}
+	return &Live{p: p, sub: sub, pr: pr, fam: familyID, gate: gt, After: after}, nil
+}
+
+// liveGate is the consent gate of a stream, read once it is subscribed:
+// it knows every consent stored before the first entry it will be
+// handed, and observes those after.
+func (p *Projector) liveGate(ctx context.Context, pr auth.Principal, familyID string) (*gate, error) {
+	m, release, err := p.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return p.gateFor(ctx, m, pr, familyID), nil
 }

@@ -21,6 +21,9 @@ type FamilySummary struct {
 	// Overview is the family's overview JSON, set by FamilyOverviews only
 	// (the web app's list); it is not part of GET /v1/families.
 	Overview json.RawMessage `json:"-"`
+	// HiddenByConsent is how many of the family's events the consent gate
+	// hides from a coordinator (Events and LastSequence leave them out).
+	HiddenByConsent int `json:"hiddenByConsent"`
 }
 
 // Families lists every family (all) or those employee is assigned to,

@@ -29,6 +29,14 @@ type TimelineQuery struct {
 	departments []string
 	types       []string // CloudEvents types
 	after       *cursorPos
+	hide        *Hide
+}
+
+// WithHide is the query without the entries h hides (a coordinator's
+// read); its count of them is the page's HiddenByConsent.
+func (tq TimelineQuery) WithHide(h *Hide) TimelineQuery {
+	tq.hide = h
+	return tq
 }
 
 type cursorPos struct {
@@ -188,11 +196,28 @@ func (tq TimelineQuery) order() string {
 }
 
 // sql builds the page query: one family, the filters, keyset pagination on
-// (time_ns, sequence), which the index timeline_family_time serves.
-func (tq TimelineQuery) sql() (string, []any) {
+// (time_ns, sequence), which the index timeline_family_time serves; the
+// entries the query's Hide hides are left out.
+func (tq TimelineQuery) sql() (string, []any, error) {
+	where, args, err := tq.where(false)
+	if err != nil {
+		return "", nil, err
+	}
+	dir := "ASC"
+	if tq.desc {
+		dir = "DESC"
+	}
+	args = append(args, tq.limit+1)
+	return `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE ` +
+		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + ` LIMIT ?`, args, nil
+}
+
+// where is the query's condition: the rows it shows, or with hidden those
+// its Hide hides.
+func (tq TimelineQuery) where(hidden bool) (string, []any, error) {
 	var b strings.Builder
 	args := []any{tq.familyID}
-	b.WriteString(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE family_id = ?`)
+	b.WriteString(`family_id = ?`)
 	if tq.from != nil {
 		b.WriteString(` AND time_ns >= ?`)
 		args = append(args, *tq.from)
@@ -212,17 +237,29 @@ func (tq TimelineQuery) sql() (string, []any) {
 	}
 	in("department", tq.departments)
 	in("type", tq.types)
-	dir, cmp := "ASC", ">"
+	cmp := ">"
 	if tq.desc {
-		dir, cmp = "DESC", "<"
+		cmp = "<"
 	}
 	if tq.after != nil {
 		b.WriteString(` AND (time_ns, sequence) ` + cmp + ` (?, ?)`)
 		args = append(args, tq.after.T, int64(tq.after.S))
 	}
-	b.WriteString(` ORDER BY time_ns ` + dir + `, sequence ` + dir + ` LIMIT ?`)
-	args = append(args, tq.limit+1)
-	return b.String(), args
+	if tq.hide != nil {
+		x, xargs, err := tq.hide.expr()
+		if err != nil {
+			return "", nil, err
+		}
+		if hidden {
+			b.WriteString(` AND ` + x)
+		} else {
+			b.WriteString(` AND NOT ` + x)
+		}
+		args = append(args, xargs...)
+	} else if hidden {
+		b.WriteString(` AND 0`)
+	}
+	return b.String(), args, nil
 }
 
 // FamilyID is the family the query reads.
@@ -241,12 +278,20 @@ type TimelinePage struct {
 	FamilyID   string  `json:"familyId"`
 	Entries    []Entry `json:"entries"`
 	NextCursor *string `json:"nextCursor"`
+	// HiddenByConsent is how many entries the query's Hide left out of
+	// this page: those between the previous page's last entry and this
+	// page's last (to the end on the last page), so that the pages' counts
+	// add up to all the query hides.
+	HiddenByConsent int `json:"hiddenByConsent"`
 }
 
 // Timeline reads one page of a family's timeline; NextCursor is set when
 // more entries follow.
 func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
-	query, args := tq.sql()
+	query, args, err := tq.sql()
+	if err != nil {
+		return TimelinePage{}, err
+	}
 	entries, err := m.entries(ctx, query, args...)
 	if err != nil {
 		return TimelinePage{}, err
@@ -260,19 +305,62 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 		s := c.encode()
 		out.NextCursor = &s
 	}
+	if tq.hide != nil {
+		if out.HiddenByConsent, err = m.hiddenOnPage(ctx, tq, out); err != nil {
+			return TimelinePage{}, err
+		}
+	}
 	return out, nil
+}
+
+// hiddenOnPage counts the entries tq's Hide left out of the page: after
+// the cursor and, unless it is the last page, up to its last entry.
+func (m *Model) hiddenOnPage(ctx context.Context, tq TimelineQuery, page TimelinePage) (int, error) {
+	where, args, err := tq.where(true)
+	if err != nil {
+		return 0, err
+	}
+	if page.NextCursor != nil {
+		last := page.Entries[len(page.Entries)-1]
+		cmp := "<="
+		if tq.desc {
+			cmp = ">="
+		}
+		where += ` AND (time_ns, sequence) ` + cmp + ` (?, ?)`
+		args = append(args, last.Time.UnixNano(), int64(last.Sequence))
+	}
+	st, err := m.stmt(ctx, `SELECT count(*) FROM timeline WHERE `+where)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = st.QueryRowContext(ctx, args...).Scan(&n)
+	return n, err
 }
 
 // TimelineCount is how many entries the query's filters keep, on all its
 // pages.
 func (m *Model) TimelineCount(ctx context.Context, tq TimelineQuery) (int, error) {
-	tq.after, tq.limit = nil, 0
-	query, args := tq.sql()
-	// The page query ends in ORDER BY … LIMIT ?; count its rows instead,
-	// with no limit (-1).
-	args[len(args)-1] = -1
+	tq.after = nil
+	where, args, err := tq.where(false)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	err := m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+query+`)`, args...).Scan(&n)
+	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE `+where, args...).Scan(&n)
+	return n, err
+}
+
+// HiddenCount is how many entries the query's filters keep that its Hide
+// hides, on all its pages.
+func (m *Model) HiddenCount(ctx context.Context, tq TimelineQuery) (int, error) {
+	tq.after = nil
+	where, args, err := tq.where(true)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE `+where, args...).Scan(&n)
 	return n, err
 }
 
@@ -310,5 +398,7 @@ func (tp *TimelinePage) AppendJSON(dst []byte) []byte {
 	} else {
 		dst = appendString(dst, *tp.NextCursor)
 	}
+	dst = append(dst, `,"hiddenByConsent":`...)
+	dst = strconv.AppendInt(dst, int64(tp.HiddenByConsent), 10)
 	return append(dst, "}\n"...)
 }

@@ -217,6 +217,9 @@ type familyView struct {
 	Filtered  bool
 	Shown     int
 	Hidden    int
+	// ByConsent is how many of the family's entries the consent gate
+	// hides from this coordinator.
+	ByConsent int
 	NextPage  string
 	FirstPage string
 	Paged     bool
@@ -290,6 +293,7 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		shown, total           int
 		goalEntries, absentees []readmodel.Entry
 		lastSeq                uint64
+		byConsent              int
 	)
 	err = a.opts.Projector.ReadFamily(r, ss.principal, fam, purpose, func(fr *projector.FamilyRead) error {
 		var err error
@@ -299,6 +303,7 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		if ov, err = fr.Overview(); err != nil {
 			return err
 		}
+		byConsent = fr.HiddenByConsent()
 		if page, err = fr.Timeline(tq); err != nil {
 			return err
 		}
@@ -322,7 +327,7 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 	}
 	before, seenBefore := a.sessions.markSeen(ss.principal.Name, fam, seen{events: ov.TotalEvents, sequence: lastSeq})
 	v := familyView{page: a.pageOf(r, ss, "Familie "+fam), FamilyID: fam, Purpose: purpose, Ov: ov,
-		Filter: filter, Filtered: tq.Filtered(), Shown: shown, Hidden: max(0, total-shown),
+		Filter: filter, Filtered: tq.Filtered(), Shown: shown, Hidden: max(0, total-shown), ByConsent: byConsent,
 		Paged: vals.Has("cursor"), SeenFirst: !seenBefore,
 		LiveURL: "/app/families/" + url.PathEscape(fam) + "/live"}
 	v.Script = true

@@ -74,10 +74,8 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			if !live.StillAllowed(r.Context()) || !a.sessions.alive(id) {
 				return
 			}
-			for _, e := range es {
-				if e.Sequence <= live.After {
-					continue
-				}
+			shown, _ := live.Shown(es)
+			for _, e := range shown {
 				b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
 					Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
 				if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Sequence, b); err != nil {

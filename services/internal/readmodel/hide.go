@@ -1,0 +1,216 @@
+package readmodel
+
+// What a consent gate (package consent) hides from a coordinator's reads,
+// applied in SQL so that the timeline's filters, counts and pages are
+// those of the entries shown. The read model knows no policy: the
+// projector turns its gate into a Hide.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// Hide is what a query leaves out: every entry of Whole, and the entries
+// of each group's departments whose data names, in one of Fields, a person
+// not in the group's Shown, or that were stored after Through (their
+// consents were not read yet). An entry that names no person in Fields is
+// kept unless its department is in Whole.
+type Hide struct {
+	Groups  []HideGroup
+	Whole   []string
+	Fields  []string
+	Through uint64
+}
+
+// HideGroup is one consent scope: its departments and the persons who
+// have it in force.
+type HideGroup struct {
+	Departments []string
+	Shown       []string
+}
+
+// expr is the SQL condition true of a hidden timeline row, with its
+// arguments.
+func (h *Hide) expr() (string, []any, error) {
+	var (
+		b    strings.Builder
+		args []any
+	)
+	in := func(vals []string) {
+		b.WriteString(`department IN (?` + strings.Repeat(`, ?`, len(vals)-1) + `)`)
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	b.WriteString(`(0`)
+	if len(h.Whole) > 0 {
+		b.WriteString(` OR `)
+		in(h.Whole)
+	}
+	for _, g := range h.Groups {
+		if len(g.Departments) == 0 {
+			continue
+		}
+		shown, err := json.Marshal(append([]string{}, g.Shown...))
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString(` OR (`)
+		in(g.Departments)
+		b.WriteString(` AND (0`)
+		for _, f := range h.Fields {
+			if !simpleField(f) {
+				return "", nil, fmt.Errorf("readmodel: person field %q", f)
+			}
+			x := `json_extract(data, '$.` + f + `')`
+			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` NOT IN (SELECT value FROM json_each(?))))`)
+			args = append(args, int64(h.Through), string(shown))
+		}
+		b.WriteString(`))`)
+	}
+	b.WriteString(`)`)
+	return b.String(), args, nil
+}
+
+func simpleField(f string) bool {
+	if f == "" {
+		return false
+	}
+	for _, c := range f {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// ConsentRead is what a gate is folded from: the consents in force as the
+// family's overview holds them at the family's last flush, and the consent
+// events stored after it, up to Through, the family's last sequence when
+// they were read.
+type ConsentRead struct {
+	InForce []family.Consent
+	Later   []ConsentRow
+	Through uint64
+}
+
+// ConsentRow is a stored consent event.
+type ConsentRow struct {
+	Sequence uint64
+	Type     string
+	Data     []byte
+}
+
+// OverviewAt is the family's overview JSON and the sequence it was
+// folded up to.
+func (m *Model) OverviewAt(ctx context.Context, familyID string) ([]byte, uint64, error) {
+	var (
+		ov   []byte
+		last uint64
+	)
+	err := m.rdb.QueryRowContext(ctx, `SELECT overview, last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&ov, &last)
+	return ov, last, err
+}
+
+// ErrNoFamily is a family the model holds no overview of.
+var ErrNoFamily = errors.New("readmodel: no such family")
+
+// Consents reads the family's consents: the overview's, then the events
+// stored since its flush that isConsent picks.
+func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(typ string) bool) (ConsentRead, error) {
+	var (
+		out  ConsentRead
+		raw  sql.NullString
+		last int64
+	)
+	st, err := m.stmt(ctx, `SELECT json_extract(overview, '$.consents'), last_sequence FROM families WHERE family_id = ?`)
+	if err != nil {
+		return out, err
+	}
+	if err := st.QueryRowContext(ctx, familyID).Scan(&raw, &last); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return out, ErrNoFamily
+		}
+		return out, err
+	}
+	if !raw.Valid {
+		return out, errors.New("readmodel: the overview holds no consents")
+	}
+	if err := json.Unmarshal([]byte(raw.String), &out.InForce); err != nil {
+		return out, fmt.Errorf("readmodel: the overview's consents: %w", err)
+	}
+	out.Through = uint64(last)
+	rows, err := m.query(ctx, `SELECT sequence, type, data FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence`, familyID, last)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			seq  int64
+			typ  string
+			data []byte
+		)
+		if err := rows.Scan(&seq, &typ, &data); err != nil {
+			return out, err
+		}
+		out.Through = uint64(seq)
+		if isConsent(typ) {
+			out.Later = append(out.Later, ConsentRow{Sequence: uint64(seq), Type: typ, Data: data})
+		}
+	}
+	return out, rows.Err()
+}
+
+// HiddenRow is a hidden timeline row as the overview's filter needs it.
+type HiddenRow struct {
+	Department, Type string
+	Data             []byte
+}
+
+// Hidden reads the family's hidden rows up to sequence until, and the
+// latest time, sequence and number of the rows shown up to it.
+func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hide) (hidden []HiddenRow, shown int, lastTime time.Time, lastSeq uint64, err error) {
+	x, xargs, err := h.expr()
+	if err != nil {
+		return nil, 0, time.Time{}, 0, err
+	}
+	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h THEN data END, h, time_ns, sequence FROM (
+		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ? AND sequence <= ?)`,
+		append(xargs, familyID, int64(until))...)
+	if err != nil {
+		return nil, 0, time.Time{}, 0, err
+	}
+	defer rows.Close()
+	var maxT int64
+	for rows.Next() {
+		var (
+			r        HiddenRow
+			isHidden bool
+			tns, seq int64
+		)
+		if err := rows.Scan(&r.Department, &r.Type, &r.Data, &isHidden, &tns, &seq); err != nil {
+			return nil, 0, time.Time{}, 0, err
+		}
+		if isHidden {
+			hidden = append(hidden, r)
+			continue
+		}
+		shown++
+		if shown == 1 || tns > maxT {
+			maxT = tns
+		}
+		lastSeq = max(lastSeq, uint64(seq))
+	}
+	if shown > 0 {
+		lastTime = time.Unix(0, maxT).UTC()
+	}
+	return hidden, shown, lastTime, lastSeq, rows.Err()
+}

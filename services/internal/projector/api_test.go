@@ -15,7 +15,9 @@ import (
 
 // TestEndToEnd drives the whole path over HTTP: events of all four
 // departments posted through ingest (one backfilled with an earlier time),
-// then the timeline and overview read as the assigned coordinator.
+// then the timeline and overview read as the assigned coordinator. Both
+// persons consent to data sharing, so that BUF and SUF events are shown
+// (TestConsentGate covers the rest).
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -26,6 +28,8 @@ func TestEndToEnd(t *testing.T) {
 	s.post(events.SOF, fam, &events.FamilyReferred{Reason: "Kompleks sag"}, at(0))
 	s.post(events.SOF, fam, testenv.Enrolment(), at(1))
 	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}, at(2))
+	s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, at(2))
+	s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, at(2))
 	s.post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10}, at(3))
 	s.post(events.BUF, fam, &events.SchoolAbsenceNoted{ChildID: "C1", PeriodStart: "2024-02-01", PeriodEnd: "2024-02-29",
 		SchoolDays: 20, AbsentDays: events.AbsentDays{Sickness: 1, Authorised: 1, Unauthorised: 5}}, at(4))
@@ -43,11 +47,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("X-Position %q, want %d", got, last)
 	}
 	p := s.timeline(fam, "", "dev-coordinator", nil)
-	if len(p.Entries) != 7 || p.NextCursor != nil || p.FamilyID != fam {
+	if len(p.Entries) != 9 || p.NextCursor != nil || p.FamilyID != fam || p.HiddenByConsent != 0 {
 		t.Fatalf("got %d entries, cursor %v: %+v", len(p.Entries), p.NextCursor, p)
 	}
 	// Default order: newest first by time; the backfill is last.
-	wantTypes := []string{"health.assessed", "schoolabsence.noted", "praktik.started", "caseworker.assigned",
+	wantTypes := []string{"health.assessed", "schoolabsence.noted", "praktik.started", "consent.given", "consent.given", "caseworker.assigned",
 		"family.enrolled", "family.referred", "wellbeing.measured"}
 	for i, e := range p.Entries {
 		if want := events.TypePrefix + wantTypes[i] + events.TypeSuffix; e.Type != want {
@@ -60,7 +64,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("entry %d actor %q department %q", i, e.Actor, e.Department)
 		}
 	}
-	if e := p.Entries[6]; !e.Time.Equal(backfill) || e.Sequence != last || !e.RecordedAt.After(base) {
+	if e := p.Entries[8]; !e.Time.Equal(backfill) || e.Sequence != last || !e.RecordedAt.After(base) {
 		t.Errorf("backfilled entry: %+v", e)
 	}
 	if got := p.Entries[2].Title; got != "Praktik startet hos 12345678, 10 t/uge" {
@@ -71,8 +75,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// Ascending order, filters.
 	asc := s.timeline(fam, "order=asc", "dev-coordinator", nil)
-	if asc.Entries[0].Type != events.TypePrefix+"wellbeing.measured.v1" || asc.Entries[6].Type != events.TypePrefix+"health.assessed.v1" {
-		t.Errorf("asc order wrong: first %s last %s", asc.Entries[0].Type, asc.Entries[6].Type)
+	if asc.Entries[0].Type != events.TypePrefix+"wellbeing.measured.v1" || asc.Entries[8].Type != events.TypePrefix+"health.assessed.v1" {
+		t.Errorf("asc order wrong: first %s last %s", asc.Entries[0].Type, asc.Entries[8].Type)
 	}
 	for _, tc := range []struct {
 		query string
@@ -113,10 +117,10 @@ func TestEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Raw), &ov); err != nil {
 		t.Fatal(err)
 	}
-	if ov.FamilyID != fam || ov.Status != "enrolled" || ov.Caseworker != "E1001" || len(ov.Praktik) != 1 || ov.Total != 7 {
+	if ov.FamilyID != fam || ov.Status != "enrolled" || ov.Caseworker != "E1001" || len(ov.Praktik) != 1 || ov.Total != 9 {
 		t.Errorf("overview: %s", r.Raw)
 	}
-	if ov.PerDept["sof"] != 3 || ov.PerDept["bif"] != 1 || ov.PerDept["buf"] != 2 || ov.PerDept["suf"] != 1 {
+	if ov.PerDept["sof"] != 5 || ov.PerDept["bif"] != 1 || ov.PerDept["buf"] != 2 || ov.PerDept["suf"] != 1 {
 		t.Errorf("events per department: %v", ov.PerDept)
 	}
 

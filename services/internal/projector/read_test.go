@@ -104,7 +104,9 @@ func TestPaginationWhileAppending(t *testing.T) {
 // sseEvent is one parsed Server-Sent Event.
 type sseEvent struct {
 	id   uint64
+	kind string // the event: line; "" for an entry
 	data entry
+	raw  string // the data: line
 }
 
 // openStream opens the family's timeline stream; events arrive on the
@@ -138,7 +140,10 @@ func (s *system) openStream(ctx context.Context, fam, token, lastID string) (*ht
 			switch {
 			case strings.HasPrefix(line, "id: "):
 				ev.id, _ = strconv.ParseUint(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				ev.kind = line[7:]
 			case strings.HasPrefix(line, "data: "):
+				ev.raw = line[6:]
 				_ = json.Unmarshal([]byte(line[6:]), &ev.data)
 			case strings.HasPrefix(line, ":"):
 				select {

@@ -137,4 +137,3 @@ func withHidden(ov []byte, n int) []byte {
 	out = strconv.AppendInt(out, int64(n), 10)
 	return append(out, '}')
 }
-

@@ -231,7 +231,7 @@ func TestConsentGateFailsClosed(t *testing.T) {
 	}
 	pj := s.SA.Projector
 	for _, c := range []struct {
-		name  string
+		name   string
 		break_ func()
 	}{
 		{"consent state unreadable", func() { projector.SetConsentFailure(pj, errors.New("disk on fire")) }},

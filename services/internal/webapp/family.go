@@ -207,16 +207,16 @@ type filterView struct {
 
 type familyView struct {
 	page
-	FamilyID  string
-	Purpose   string
-	Ov        family.Overview
-	Goals     []goalDomain
-	Children  []childAbsence
-	Entries   []entryView
-	Filter    filterView
-	Filtered  bool
-	Shown     int
-	Hidden    int
+	FamilyID string
+	Purpose  string
+	Ov       family.Overview
+	Goals    []goalDomain
+	Children []childAbsence
+	Entries  []entryView
+	Filter   filterView
+	Filtered bool
+	Shown    int
+	Hidden   int
 	// ByConsent is how many of the family's entries the consent gate
 	// hides from this coordinator.
 	ByConsent int

@@ -96,7 +96,9 @@ func (e *env) waitApplied(pos uint64) {
 }
 
 // enrol makes an enrolled family with caseworker emp, a goal and a school
-// absence period, and waits until it is projected.
+// absence period, and waits until it is projected. The child consents to
+// data sharing, so that coordinators see the absence (TestConsentLine
+// covers a family without it).
 func (e *env) enrol(fam, emp string) {
 	e.t.Helper()
 	e.post(events.SOF, fam, &events.FamilyEnrolled{
@@ -106,6 +108,7 @@ func (e *env) enrol(fam, emp string) {
 		ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
 	})
 	e.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: emp})
+	e.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing})
 	e.post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Arbejde 10 timer om ugen", Domain: "employment", ExpressedBy: "family"})
 	e.waitApplied(e.post(events.BUF, fam, &events.SchoolAbsenceNoted{ChildID: "C1", PeriodStart: "2024-01-01", PeriodEnd: "2024-03-31",
 		SchoolDays: 60, AbsentDays: events.AbsentDays{Sickness: 3, Authorised: 1, Unauthorised: 5}}))

@@ -148,6 +148,8 @@ func (s *Service) Routes() []service.Route {
 		{Method: "GET", Pattern: "/v1/audit/access-log", Handle: s.handleAccessLog},
 		{Method: "POST", Pattern: "/v1/audit/verify", Handle: s.handleVerify},
 		{Method: "GET", Pattern: "/v1/audit/verify", Handle: s.handleVerifyStatus},
+		// Privacy (the data protection officer).
+		{Method: "GET", Pattern: "/v1/privacy/families/{familyId}/access-report", Handle: s.handleAccessReport},
 	}
 	return service.Positioned(routes, readmodel.HeaderPosition, s.view.Position)
 }

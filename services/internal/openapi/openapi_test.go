@@ -250,6 +250,7 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		verifySt  = "GET /v1/audit/verify"
 		eval      = "GET /v1/evaluation"
 		evalSer   = "GET /v1/evaluation/series"
+		report    = "GET /v1/privacy/families/{familyId}/access-report"
 	)
 	table := []request{
 		{name: "healthz", op: "GET /healthz", path: "/healthz", status: 200},
@@ -330,6 +331,15 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "evaluation series bounds", op: evalSer, path: "/v1/evaluation/series?from=2024-12-01&to=2024-01-01", token: "dev-analyst", status: 400},
 		{name: "evaluation series no token", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", status: 401},
 		{name: "evaluation series coordinator", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", token: "dev-coordinator", status: 403},
+
+		{name: "access report", op: report, path: "/v1/privacy/families/F1/access-report?personId=P1", token: "dev-dpo", status: 200},
+		{name: "access report html", op: report, path: "/v1/privacy/families/F1/access-report", token: "dev-dpo", hdr: map[string]string{"Accept": "text/html"}, status: 200},
+		{name: "access report person", op: report, path: "/v1/privacy/families/F1/access-report?personId=NOPE", token: "dev-dpo", status: 404},
+		{name: "access report param", op: report, path: "/v1/privacy/families/F1/access-report?includeEmployees=1", token: "dev-dpo", status: 400},
+		{name: "access report no token", op: report, path: "/v1/privacy/families/F1/access-report", status: 401},
+		{name: "access report auditor", op: report, path: "/v1/privacy/families/F1/access-report", token: "dev-auditor", status: 403},
+		{name: "access report unknown", op: report, path: "/v1/privacy/families/NOPE/access-report", token: "dev-dpo", status: 404},
+		{name: "access report purpose", op: report, path: "/v1/privacy/families/F1/access-report", token: "dev-dpo", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
 
 		// Last: it swaps the read model.
 		{name: "rebuild", op: rebuild, path: "/v1/admin/rebuild", token: "dev-operator", status: 202},

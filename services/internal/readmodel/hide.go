@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,4 +214,50 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 		lastTime = time.Unix(0, maxT).UTC()
 	}
 	return hidden, shown, lastTime, lastSeq, rows.Err()
+}
+
+// Persons lists, sorted, the persons a family's data is about: the
+// members of its overview and every personId or childId its events name.
+// It is ErrUnknownFamily when the model holds no events of the family.
+func (v *View) Persons(ctx context.Context, familyID string) ([]string, error) {
+	m, release, err := v.src.Acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := m.query(ctx, `SELECT json_extract(value, '$.personId') FROM families, json_each(families.overview, '$.members')
+		WHERE family_id = ?
+		UNION SELECT json_extract(data, '$.personId') FROM timeline WHERE family_id = ?
+		UNION SELECT json_extract(data, '$.childId') FROM timeline WHERE family_id = ?`, familyID, familyID, familyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p sql.NullString
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		if p.Valid && p.String != "" {
+			out = append(out, p.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		if ok, err := m.HasFamily(ctx, familyID); err != nil || !ok {
+			return nil, cmpErr(err, ErrUnknownFamily)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
 }

@@ -265,9 +265,9 @@ var (
 	reportCSS  = mustRead("report/accessreport.css")
 	reportTmpl = template.Must(template.New("accessreport.html").Funcs(template.FuncMap{
 		"endpoint": endpointDanish,
-		"when": danishTime,
-		"date": func(t *time.Time) string { return danishDate(*t) },
-		"css":  func() template.CSS { return template.CSS(reportCSS) },
+		"when":     danishTime,
+		"date":     func(t *time.Time) string { return danishDate(*t) },
+		"css":      func() template.CSS { return template.CSS(reportCSS) },
 	}).ParseFS(reportFiles, "report/accessreport.html"))
 	// The page's only style is inline; the policy allows exactly it.
 	reportCSP = "default-src 'none'; style-src 'sha256-" + cssHash() + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

@@ -491,13 +491,20 @@ func (f *sim) youngest() int {
 }
 
 // consents: the plan, data sharing and cooperation with the GP, given in
-// the first week; some are withdrawn later.
+// the first week, data sharing also for each child, by the parents on the
+// child's behalf, so that coordinators see the school's and health
+// service's events; some are withdrawn later.
 func (f *sim) consents() {
 	for i := range f.parents {
 		p := &f.parents[i]
 		t := f.within(f.enrolment, 1, 7)
 		f.add(t, events.SOF, &events.ConsentGiven{PersonID: p.id, Scope: events.ScopeFamilyPlan})
 		f.add(t.Add(5*time.Minute), events.SOF, &events.ConsentGiven{PersonID: p.id, Scope: events.ScopeDataSharing})
+		if i == 0 {
+			for j, c := range f.children {
+				f.add(t.Add(time.Duration(6+j)*time.Minute), events.SOF, &events.ConsentGiven{PersonID: c.id, Scope: events.ScopeDataSharing})
+			}
+		}
 		if i == 0 || f.chance(0.8) {
 			p.gpFrom = t.Add(10 * time.Minute)
 			f.add(p.gpFrom, pick(f, events.SOF, events.BIF), &events.ConsentGiven{PersonID: p.id, Scope: events.ScopeGPCooperation})

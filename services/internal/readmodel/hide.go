@@ -120,6 +120,12 @@ func (m *Model) OverviewAt(ctx context.Context, familyID string) ([]byte, uint64
 	return ov, last, err
 }
 
+// cachedConsents are a family's consents in force at its last flush.
+type cachedConsents struct {
+	last    int64
+	inForce []family.Consent
+}
+
 // ErrNoFamily is a family the model holds no overview of.
 var ErrNoFamily = errors.New("readmodel: no such family")
 
@@ -131,21 +137,36 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 		raw  sql.NullString
 		last int64
 	)
-	st, err := m.stmt(ctx, `SELECT json_extract(overview, '$.consents'), last_sequence FROM families WHERE family_id = ?`)
+	st, err := m.stmt(ctx, `SELECT last_sequence FROM families WHERE family_id = ?`)
 	if err != nil {
 		return out, err
 	}
-	if err := st.QueryRowContext(ctx, familyID).Scan(&raw, &last); err != nil {
+	if err := st.QueryRowContext(ctx, familyID).Scan(&last); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return out, ErrNoFamily
 		}
 		return out, err
 	}
-	if !raw.Valid {
-		return out, errors.New("readmodel: the overview holds no consents")
-	}
-	if err := json.Unmarshal([]byte(raw.String), &out.InForce); err != nil {
-		return out, fmt.Errorf("readmodel: the overview's consents: %w", err)
+	// An overview is the fold of the family's events up to its last
+	// sequence, so its consents at one last sequence never change: they
+	// are parsed out of it once (a long history's overview is large).
+	if c, ok := m.consents.Load(familyID); ok && c.(cachedConsents).last == last {
+		out.InForce = c.(cachedConsents).inForce
+	} else {
+		st, err := m.stmt(ctx, `SELECT json_extract(overview, '$.consents') FROM families WHERE family_id = ? AND last_sequence = ?`)
+		if err != nil {
+			return out, err
+		}
+		if err := st.QueryRowContext(ctx, familyID, last).Scan(&raw); err != nil {
+			return out, err
+		}
+		if !raw.Valid {
+			return out, errors.New("readmodel: the overview holds no consents")
+		}
+		if err := json.Unmarshal([]byte(raw.String), &out.InForce); err != nil {
+			return out, fmt.Errorf("readmodel: the overview's consents: %w", err)
+		}
+		m.consents.Store(familyID, cachedConsents{last: last, inForce: out.InForce})
 	}
 	out.Through = uint64(last)
 	rows, err := m.query(ctx, `SELECT sequence, type, data FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence`, familyID, last)

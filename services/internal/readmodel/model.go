@@ -214,6 +214,10 @@ type Model struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // reader statements by SQL text
+
+	// consents caches each family's consents in force by its last
+	// sequence (Consents).
+	consents sync.Map // family id → cachedConsents
 }
 
 // readerMmap is the most of a read model a reader connection maps: address

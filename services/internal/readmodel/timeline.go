@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -288,6 +289,9 @@ type TimelinePage struct {
 // Timeline reads one page of a family's timeline; NextCursor is set when
 // more entries follow.
 func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
+	if tq.hide != nil {
+		return m.timelineHidden(ctx, tq)
+	}
 	query, args, err := tq.sql()
 	if err != nil {
 		return TimelinePage{}, err
@@ -305,37 +309,78 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 		s := c.encode()
 		out.NextCursor = &s
 	}
-	if tq.hide != nil {
-		if out.HiddenByConsent, err = m.hiddenOnPage(ctx, tq, out); err != nil {
-			return TimelinePage{}, err
-		}
-	}
 	return out, nil
 }
 
-// hiddenOnPage counts the entries tq's Hide left out of the page: after
-// the cursor and, unless it is the last page, up to its last entry.
-func (m *Model) hiddenOnPage(ctx context.Context, tq TimelineQuery, page TimelinePage) (int, error) {
-	where, args, err := tq.where(true)
+// timelineHidden is Timeline with the query's Hide: one pass over the
+// filtered rows in page order, in which SQL says of each row whether it is
+// hidden; hidden rows are counted and dropped (their data is not read),
+// until the page and the one entry after it are found. The hidden rows
+// counted are those up to the page's last entry, or all on the last page.
+func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
+	h := tq.hide
+	tq.hide = nil
+	where, args, err := tq.where(false)
 	if err != nil {
-		return 0, err
+		return TimelinePage{}, err
 	}
-	if page.NextCursor != nil {
-		last := page.Entries[len(page.Entries)-1]
-		cmp := "<="
-		if tq.desc {
-			cmp = ">="
+	x, xargs, err := h.expr()
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	dir := "ASC"
+	if tq.desc {
+		dir = "DESC"
+	}
+	query := `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, CASE WHEN h THEN NULL ELSE data END, actor, h FROM (
+		SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, ` + x + ` AS h FROM timeline WHERE ` +
+		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + `)`
+	rows, err := m.query(ctx, query, append(xargs, args...)...)
+	if err != nil {
+		return TimelinePage{}, err
+	}
+	defer rows.Close()
+	out := TimelinePage{FamilyID: tq.familyID, Entries: []Entry{}}
+	var (
+		seq, tns, rns int64
+		raw           sql.RawBytes
+		hidden        bool
+		more          bool
+		atLast        int // hidden rows before the page's last entry
+	)
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &hidden); err != nil {
+			return TimelinePage{}, err
 		}
-		where += ` AND (time_ns, sequence) ` + cmp + ` (?, ?)`
-		args = append(args, last.Time.UnixNano(), int64(last.Sequence))
+		if hidden {
+			out.HiddenByConsent++
+			continue
+		}
+		if len(out.Entries) == tq.limit {
+			more = true
+			break
+		}
+		e.Sequence = uint64(seq)
+		e.Time = time.Unix(0, tns).UTC()
+		e.RecordedAt = time.Unix(0, rns).UTC()
+		e.Data = json.RawMessage(slices.Clone(raw))
+		out.Entries = append(out.Entries, e)
+		atLast = out.HiddenByConsent
 	}
-	st, err := m.stmt(ctx, `SELECT count(*) FROM timeline WHERE `+where)
-	if err != nil {
-		return 0, err
+	if err := rows.Err(); err != nil {
+		return TimelinePage{}, err
 	}
-	var n int
-	err = st.QueryRowContext(ctx, args...).Scan(&n)
-	return n, err
+	if more {
+		// Hidden rows after the page's last entry belong to the next page.
+		out.HiddenByConsent = atLast
+		last := out.Entries[len(out.Entries)-1]
+		c := cursor{V: 1, Family: tq.familyID, Order: tq.order(), From: tq.from, To: tq.to,
+			Depts: tq.departments, Types: tq.types, Pos: cursorPos{T: last.Time.UnixNano(), S: last.Sequence}}
+		s := c.encode()
+		out.NextCursor = &s
+	}
+	return out, nil
 }
 
 // TimelineCount is how many entries the query's filters keep, on all its

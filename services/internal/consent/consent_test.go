@@ -209,3 +209,22 @@ func TestFilterOverview(t *testing.T) {
 		t.Errorf("filtered overview\n%s\nwant the fold of the entries shown\n%s", g, w)
 	}
 }
+
+// TestFilterOverviewClosed: what a closed gate hides about no person
+// leaves the overview too: a BUF referral's reason, a BUF follow-up's
+// achievement and outcome.
+func TestFilterOverviewClosed(t *testing.T) {
+	o := family.Overview{ReferralReason: "Bekymring fra skolen", TotalEvents: 4, EventsPerDepartment: family.EventCounts{SOF: 1, BUF: 3},
+		Goals: []family.Goal{{GoalID: "G1", LatestAchievement: "partly", Closed: true, Outcome: "achieved"}}}
+	hidden := []consent.Entry{
+		{Department: "buf", Type: events.TypePrefix + "family.referred" + events.TypeSuffix, Data: []byte(`{"reason":"Bekymring fra skolen"}`)},
+		{Department: "buf", Type: events.TypePrefix + "goal.progressed" + events.TypeSuffix, Data: []byte(`{"goalId":"G1","achievement":"partly"}`)},
+		{Department: "buf", Type: events.TypePrefix + "goal.closed" + events.TypeSuffix, Data: []byte(`{"goalId":"G1","outcome":"achieved"}`)},
+	}
+	if n := consent.FilterOverview(&o, hidden, time.Time{}); n != 3 {
+		t.Errorf("took out %d", n)
+	}
+	if o.ReferralReason != "" || o.Goals[0].LatestAchievement != "" || o.Goals[0].Outcome != "" || o.TotalEvents != 1 || o.EventsPerDepartment.BUF != 0 {
+		t.Errorf("closed gate's overview: %+v", o)
+	}
+}

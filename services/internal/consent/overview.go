@@ -17,15 +17,23 @@ type Entry struct {
 }
 
 var (
-	typeSchoolAbsence = typeOf("schoolabsence.noted")
-	typeGoalSet       = typeOf("goal.set")
+	typeSchoolAbsence  = typeOf("schoolabsence.noted")
+	typeGoalSet        = typeOf("goal.set")
+	typeGoalProgressed = typeOf("goal.progressed")
+	typeGoalClosed     = typeOf("goal.closed")
+	typeReferred       = typeOf("family.referred")
 )
 
 // FilterOverview takes out of o what the hidden entries put into it, so
 // that the overview a coordinator sees is the fold of the entries shown:
 // the counts per department and the total, the latest event time (which
 // becomes lastShown, the latest time of an entry shown), a child's school
-// absence, and a goal whose goal.set is hidden. It returns how many
+// absence, and a goal whose goal.set is hidden. An open gate hides only
+// events about a person, and of those only these change the overview. A
+// closed gate hides events about no person too; for them FilterOverview
+// leaves out more than they may have put in: the referral reason when a
+// family.referred is hidden, the latest achievement or outcome of a goal
+// when a goal.progressed or goal.closed of it is. It returns how many
 // entries it took out.
 func FilterOverview(o *family.Overview, hidden []Entry, lastShown time.Time) int {
 	if len(hidden) == 0 {
@@ -56,6 +64,18 @@ func FilterOverview(o *family.Overview, hidden []Entry, lastShown time.Time) int
 			children = append(children, d.ChildID)
 		case typeGoalSet:
 			goals = append(goals, d.GoalID)
+		case typeReferred:
+			o.ReferralReason = ""
+		case typeGoalProgressed, typeGoalClosed:
+			for i := range o.Goals {
+				if o.Goals[i].GoalID == d.GoalID {
+					if e.Type == typeGoalProgressed {
+						o.Goals[i].LatestAchievement = ""
+					} else {
+						o.Goals[i].Outcome = ""
+					}
+				}
+			}
 		}
 	}
 	o.SchoolAbsence = slices.DeleteFunc(o.SchoolAbsence, func(a family.SchoolAbsence) bool { return slices.Contains(children, a.ChildID) })

@@ -23,6 +23,8 @@ import (
 type gate struct {
 	g    *consent.Gate
 	hide *readmodel.Hide
+	// failed logs and counts a live gate that closes.
+	failed func(error)
 }
 
 // gateFor is the gate of pr's read of the family on m.
@@ -36,7 +38,12 @@ func (p *Projector) gateFor(ctx context.Context, m *readmodel.Model, pr auth.Pri
 		p.log.Error("projector: consent gate failed; hiding every entry it gates", "family", familyID, "err", err)
 		g = consent.Closed(p.policy())
 	}
-	return newGate(g)
+	gt := newGate(g)
+	gt.failed = func(err error) {
+		p.metrics.consentErrors.Inc()
+		p.log.Error("projector: consent gate of a stream failed; hiding every entry it gates from now on", "family", familyID, "err", err)
+	}
+	return gt
 }
 
 func (p *Projector) policy() []consent.Rule {
@@ -78,6 +85,9 @@ func (gt *gate) observe(e readmodel.Entry) {
 	}
 	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data}); err != nil {
 		gt.g = consent.Closed(gt.g.Policy())
+		if gt.failed != nil {
+			gt.failed(err)
+		}
 	}
 }
 

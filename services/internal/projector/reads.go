@@ -227,13 +227,10 @@ type Live struct {
 // batch through Shown before showing any of it.
 func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
 
-// Shown is what the consent gate shows of a batch of Entries, in order,
-// and how many it hid. Consent events in the batch change what is shown
+// Shown is what the consent gate shows of a batch of Entries that is new
+// (after After), in order, and how many it hid. Consent events in the batch change what is shown
 // from then on.
 func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
-	if l.gate == nil {
-		return es, 0
-	}
 	out := make([]readmodel.Entry, 0, len(es))
 	hidden := 0
 	for _, e := range es {

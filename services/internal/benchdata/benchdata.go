@@ -57,6 +57,11 @@ func (g *Events) Next(i int) (string, []byte) {
 		data = `{"members":[{"personId":"P1","role":"parent"},{"personId":"C1","role":"child"}],"courseStart":"2024-01-15","childCaseIds":["CASE1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}`
 	case k == 1:
 		dept, name, data = "sof", "caseworker.assigned", `{"employeeId":"E1001"}`
+	case k == 2 || k == 3:
+		// Both persons consent to data sharing, so that the coordinator's
+		// reads measure the consent gate showing BUF and SUF events.
+		person := map[int]string{2: "P1", 3: "C1"}[k]
+		dept, name, data = "sof", "consent.given", `{"personId":"`+person+`","scope":"data-sharing"}`
 	case k%4 == 0:
 		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
 	case k%4 == 1:

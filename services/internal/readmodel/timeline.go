@@ -200,7 +200,7 @@ func (tq TimelineQuery) order() string {
 // (time_ns, sequence), which the index timeline_family_time serves; the
 // entries the query's Hide hides are left out.
 func (tq TimelineQuery) sql() (string, []any, error) {
-	where, args, err := tq.where(false)
+	where, args, err := tq.where()
 	if err != nil {
 		return "", nil, err
 	}
@@ -213,9 +213,8 @@ func (tq TimelineQuery) sql() (string, []any, error) {
 		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + ` LIMIT ?`, args, nil
 }
 
-// where is the query's condition: the rows it shows, or with hidden those
-// its Hide hides.
-func (tq TimelineQuery) where(hidden bool) (string, []any, error) {
+// where is the query's condition: the rows it shows.
+func (tq TimelineQuery) where() (string, []any, error) {
 	var b strings.Builder
 	args := []any{tq.familyID}
 	b.WriteString(`family_id = ?`)
@@ -251,14 +250,8 @@ func (tq TimelineQuery) where(hidden bool) (string, []any, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		if hidden {
-			b.WriteString(` AND ` + x)
-		} else {
-			b.WriteString(` AND NOT ` + x)
-		}
+		b.WriteString(` AND NOT ` + x)
 		args = append(args, xargs...)
-	} else if hidden {
-		b.WriteString(` AND 0`)
 	}
 	return b.String(), args, nil
 }
@@ -320,7 +313,7 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
 	h := tq.hide
 	tq.hide = nil
-	where, args, err := tq.where(false)
+	where, args, err := tq.where()
 	if err != nil {
 		return TimelinePage{}, err
 	}
@@ -387,20 +380,7 @@ func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelineP
 // pages.
 func (m *Model) TimelineCount(ctx context.Context, tq TimelineQuery) (int, error) {
 	tq.after = nil
-	where, args, err := tq.where(false)
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE `+where, args...).Scan(&n)
-	return n, err
-}
-
-// HiddenCount is how many entries the query's filters keep that its Hide
-// hides, on all its pages.
-func (m *Model) HiddenCount(ctx context.Context, tq TimelineQuery) (int, error) {
-	tq.after = nil
-	where, args, err := tq.where(true)
+	where, args, err := tq.where()
 	if err != nil {
 		return 0, err
 	}

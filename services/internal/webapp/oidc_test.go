@@ -143,7 +143,7 @@ func TestOIDCLogin(t *testing.T) {
 
 	// People whose claims give no web-app role are refused.
 	for _, user := range []map[string]any{
-		{"roles": []string{"coordinator"}},   // no employee id
+		{"roles": []string{"coordinator"}},    // no employee id
 		{"roles": []string{"department:sof"}}, // a system
 		{"roles": []string{"everyone"}},       // no known role
 		{"roles": []string{"auditor"}, "nonce": "another-login"},

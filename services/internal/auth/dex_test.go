@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,4 +87,69 @@ func TestDex(t *testing.T) {
 	if err != nil || pr.Kind != auth.Coordinator || pr.EmployeeID != "E1001" || pr.Name != "Mette Jensen" {
 		t.Fatalf("principal of Dex's ID token: %+v %v (claims %v)", pr, err, claims)
 	}
+}
+
+// passwordGrant logs user in at Dex as client and returns the ID token.
+func passwordGrant(t *testing.T, issuer, client, secret, user, password string) string {
+	t.Helper()
+	res, err := http.PostForm(issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {client}, "client_secret": {secret},
+		"username": {user}, "password": {password}, "scope": {"openid profile email groups"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 || tok.IDToken == "" {
+		t.Fatalf("password grant for %s: %d %v", user, res.StatusCode, err)
+	}
+	return tok.IDToken
+}
+
+// TestDexDeployConfig runs Dex on the compose file's idp config and logs
+// each of the five persons in with the claims settings the compose file
+// gives the standalone (groups, preferred_username).
+func TestDexDeployConfig(t *testing.T) {
+	t.Parallel()
+	dex := dextest.StartConfig(t, filepath.Join("..", "..", "..", "deploy", "dex", "config.yaml"), "JF_OIDC_CLIENT_SECRET=s3cret")
+	p, err := oidc.NewProvider(context.Background(), dex.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver := p.Verifier(&oidc.Config{ClientID: "jf-app"})
+	for _, tc := range []struct {
+		user string
+		want auth.Principal
+	}{
+		{"coordinator@jobogfamilie.test", auth.Principal{Name: "Mette Koordinator", Kind: auth.Coordinator, EmployeeID: "E1001"}},
+		{"auditor@jobogfamilie.test", auth.Principal{Name: "Anders Revisor", Kind: auth.Auditor}},
+		{"analyst@jobogfamilie.test", auth.Principal{Name: "Aisha Analytiker", Kind: auth.Analyst}},
+		{"dpo@jobogfamilie.test", auth.Principal{Name: "Dorte Databeskyttelse", Kind: auth.DPO}},
+		{"operator@jobogfamilie.test", auth.Principal{Name: "Ole Drift", Kind: auth.Operator}},
+	} {
+		idt, err := ver.Verify(context.Background(), passwordGrant(t, dex.Issuer, "jf-app", "s3cret", tc.user, "dev-password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		if err := idt.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		pr, err := auth.PrincipalFromClaims(claims, "groups", "preferred_username")
+		if err != nil || pr != tc.want {
+			t.Errorf("%s: %+v %v, want %+v", tc.user, pr, err, tc.want)
+		}
+	}
+	// The departments' clients are registered with their secrets.
+	res, err := http.PostForm(dex.Issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {"jf-sof"}, "client_secret": {"wrong"},
+		"username": {"auditor@jobogfamilie.test"}, "password": {"dev-password"}, "scope": {"openid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("jf-sof with a wrong secret: %d", res.StatusCode)
+	}
+	passwordGrant(t, dex.Issuer, "jf-sof", "dev-sof-secret", "auditor@jobogfamilie.test", "dev-password")
 }

@@ -61,16 +61,8 @@ type Dex struct {
 // with the test.
 func Start(t testing.TB, clients []Client, users []User) *Dex {
 	t.Helper()
-	bin := Binary()
-	if st, err := os.Stat(bin); err != nil || st.IsDir() {
-		testenv.SkipUnlessCI(t, "no Dex binary at "+bin+" (bash deploy/dex/build.sh builds it); Dex test skipped")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	checkBinary(t)
+	addr := freeAddr(t)
 	issuer := "http://" + addr + "/dex"
 	var b strings.Builder
 	fmt.Fprintf(&b, "issuer: %s\nstorage:\n  type: memory\nweb:\n  http: %s\n", issuer, addr)
@@ -102,16 +94,63 @@ func Start(t testing.TB, clients []Client, users []User) *Dex {
 		}
 		b.WriteString("]\n")
 	}
+	return run(t, addr, b.String())
+}
+
+// StartConfig runs Dex on a config file of its own, such as
+// deploy/dex/config.yaml, with its issuer and listen address moved to a
+// free loopback port; env is added to Dex's environment.
+func StartConfig(t testing.TB, path string, env ...string) *Dex {
+	t.Helper()
+	checkBinary(t)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	lines := strings.Split(string(raw), "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "issuer:"):
+			lines[i] = "issuer: http://" + addr + "/dex"
+		case strings.HasPrefix(l, "  http:") && i > 0 && strings.HasPrefix(lines[i-1], "web:"):
+			lines[i] = "  http: " + addr
+		}
+	}
+	return run(t, addr, strings.Join(lines, "\n"), env...)
+}
+
+func checkBinary(t testing.TB) {
+	t.Helper()
+	if st, err := os.Stat(Binary()); err != nil || st.IsDir() {
+		testenv.SkipUnlessCI(t, "no Dex binary at "+Binary()+" (bash deploy/dex/build.sh builds it); Dex test skipped")
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func run(t testing.TB, addr, config string, env ...string) *Dex {
+	t.Helper()
+	issuer := "http://" + addr + "/dex"
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "dex.yaml")
-	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "dex.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", cfg)
+	cmd := exec.Command(Binary(), "serve", cfg)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

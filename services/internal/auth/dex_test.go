@@ -84,7 +84,7 @@ func TestDex(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, err := auth.PrincipalFromClaims(claims, "groups", "preferred_username")
-	if err != nil || pr.Kind != auth.Coordinator || pr.EmployeeID != "E1001" || pr.Name != "Mette Jensen" {
+	if err != nil || pr.Kind != auth.Coordinator || pr.EmployeeID != "E1001" || pr.Name != "E1001" {
 		t.Fatalf("principal of Dex's ID token: %+v %v (claims %v)", pr, err, claims)
 	}
 }
@@ -122,11 +122,11 @@ func TestDexDeployConfig(t *testing.T) {
 		user string
 		want auth.Principal
 	}{
-		{"coordinator@jobogfamilie.test", auth.Principal{Name: "Mette Koordinator", Kind: auth.Coordinator, EmployeeID: "E1001"}},
-		{"auditor@jobogfamilie.test", auth.Principal{Name: "Anders Revisor", Kind: auth.Auditor}},
-		{"analyst@jobogfamilie.test", auth.Principal{Name: "Aisha Analytiker", Kind: auth.Analyst}},
-		{"dpo@jobogfamilie.test", auth.Principal{Name: "Dorte Databeskyttelse", Kind: auth.DPO}},
-		{"operator@jobogfamilie.test", auth.Principal{Name: "Ole Drift", Kind: auth.Operator}},
+		{"coordinator@jobogfamilie.test", auth.Principal{Name: "E1001", Kind: auth.Coordinator, EmployeeID: "E1001"}},
+		{"auditor@jobogfamilie.test", auth.Principal{Name: "auditor", Kind: auth.Auditor}},
+		{"analyst@jobogfamilie.test", auth.Principal{Name: "analyst", Kind: auth.Analyst}},
+		{"dpo@jobogfamilie.test", auth.Principal{Name: "dpo", Kind: auth.DPO}},
+		{"operator@jobogfamilie.test", auth.Principal{Name: "operator", Kind: auth.Operator}},
 	} {
 		idt, err := ver.Verify(context.Background(), passwordGrant(t, dex.Issuer, "jf-app", "s3cret", tc.user, "dev-password"))
 		if err != nil {

@@ -268,7 +268,10 @@ func PrincipalFromClaims(claims map[string]any, roleClaim, employeeClaim string)
 		}
 		p.EmployeeID = emp
 	}
-	for _, c := range []string{"name", "preferred_username", "sub", "client_id"} {
+	// The name is what the access log records and what the web app keeps
+	// "last seen" by, so it must name one person: the IdP's unique user
+	// name, else the subject; never a display name, which two people share.
+	for _, c := range []string{"preferred_username", "sub", "client_id"} {
 		if s, _ := claims[c].(string); s != "" {
 			p.Name = s
 			break

@@ -87,8 +87,8 @@ func TestOIDCAcceptsAccessTokens(t *testing.T) {
 		claims map[string]any
 		want   auth.Principal
 	}{
-		{map[string]any{"roles": []string{"coordinator", "everyone"}, "employee_id": "E2001", "name": "Mette Jensen"},
-			auth.Principal{Name: "Mette Jensen", Kind: auth.Coordinator, EmployeeID: "E2001"}},
+		{map[string]any{"roles": []string{"coordinator", "everyone"}, "employee_id": "E2001", "name": "Mette Jensen", "preferred_username": "mette.jensen@kk.dk"},
+			auth.Principal{Name: "mette.jensen@kk.dk", Kind: auth.Coordinator, EmployeeID: "E2001"}},
 		{map[string]any{"roles": "auditor"}, auth.Principal{Name: "user-1", Kind: auth.Auditor}},
 		{map[string]any{"roles": []string{"analyst"}}, auth.Principal{Name: "user-1", Kind: auth.Analyst}},
 		{map[string]any{"roles": []string{"dpo"}}, auth.Principal{Name: "user-1", Kind: auth.DPO}},

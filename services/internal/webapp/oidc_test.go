@@ -94,13 +94,13 @@ func TestOIDCLogin(t *testing.T) {
 	}
 
 	// A coordinator logs in and lands where they were going.
-	idp.SetUser(map[string]any{"sub": "mj", "name": "Mette Jensen", "roles": []string{"coordinator"}, "employee_id": "E1001"})
+	idp.SetUser(map[string]any{"sub": "mj", "preferred_username": "mette.jensen@kk.dk", "roles": []string{"coordinator"}, "employee_id": "E1001"})
 	r := b.oidcLogin("/app/families/FAM-OIDC")
 	if r.Status != 303 || r.Location != "/app/families/FAM-OIDC" {
 		t.Fatalf("callback: %d %q %.300s", r.Status, r.Location, r.Body)
 	}
 	fams := b.get("/app/")
-	if fams.Status != 200 || !strings.Contains(fams.Body, "Mette Jensen") || !strings.Contains(fams.Body, "FAM-OIDC") {
+	if fams.Status != 200 || !strings.Contains(fams.Body, "mette.jensen@kk.dk") || !strings.Contains(fams.Body, "FAM-OIDC") {
 		t.Fatalf("families after login: %d %.500s", fams.Status, fams.Body)
 	}
 
@@ -196,7 +196,7 @@ func TestBrowserOIDC(t *testing.T) {
 	ctx, axe := newBrowser(t)
 	e, idp := startOIDC(t, true)
 	e.enrol("FAM-UI", "E1001")
-	idp.SetUser(map[string]any{"sub": "mj", "name": "Mette Jensen", "roles": []string{"coordinator"}, "employee_id": "E1001"})
+	idp.SetUser(map[string]any{"sub": "mj", "preferred_username": "mette.jensen@kk.dk", "roles": []string{"coordinator"}, "employee_id": "E1001"})
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
 		if err := chromedp.Run(ctx, actions...); err != nil {
@@ -210,7 +210,7 @@ func TestBrowserOIDC(t *testing.T) {
 	run("login", chromedp.Click("#oidc-login", chromedp.ByID), chromedp.WaitVisible(`a[href="/app/families/FAM-UI"]`, chromedp.ByQuery))
 	var who string
 	run("who", chromedp.Text(".who", &who, chromedp.ByQuery))
-	if !strings.Contains(who, "Mette Jensen") {
+	if !strings.Contains(who, "mette.jensen@kk.dk") {
 		t.Errorf("signed in as %q", who)
 	}
 	run("logout", chromedp.Click(`.logout button`, chromedp.ByQuery), chromedp.WaitVisible(".notice", chromedp.ByQuery))

@@ -1,6 +1,7 @@
 package webapp_test
 
 import (
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/dextest"
 	"kk.dk/jobogfamilie/services/internal/idptest"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -221,5 +223,60 @@ func TestBrowserOIDC(t *testing.T) {
 	}
 	if n := len(idp.Logouts()); n != 1 {
 		t.Errorf("the IdP saw %d end-session requests, want 1", n)
+	}
+}
+
+// TestBrowserDex logs in through Dex, a real OIDC provider, in headless
+// Chromium: the app's login sends the browser to Dex's password form, Dex
+// sends it back with a code, and the app signs the coordinator in from the
+// ID token's groups and preferred_username; logout ends Dex's session too.
+func TestBrowserDex(t *testing.T) {
+	ctx, _ := newBrowser(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appAddr := l.Addr().String()
+	l.Close()
+	app := "http://" + appAddr
+	dex := dextest.Start(t, []dextest.Client{{ID: "jf-app", Secret: "app-secret", RedirectURIs: []string{app + "/app/login/callback"}}},
+		[]dextest.User{{Email: "mette@kk.dk", Password: "pw-mette", Name: "Mette Jensen", Username: "E1001", Groups: []string{"coordinator"}}})
+	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t, func(c *config.Config) {
+		c.HTTPAddr = appAddr
+		c.OIDC = config.OIDC{Issuer: dex.Issuer, Audience: "jf-app", RoleClaim: "groups", EmployeeClaim: "preferred_username",
+			ClientID: "jf-app", ClientSecret: "app-secret", JWKSLifetime: auth.DefaultJWKSLifetime}
+	}))}
+	e.app = e.sa.URL()
+	if e.app != app {
+		t.Fatalf("standalone at %s, not %s", e.app, app)
+	}
+	e.enrol("FAM-DEX", "E1001")
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	run("login page", chromedp.Navigate(app+"/app/"), chromedp.WaitVisible("#oidc-login", chromedp.ByID),
+		chromedp.Click("#oidc-login", chromedp.ByID), chromedp.WaitVisible("#password", chromedp.ByID))
+	var at string
+	run("at Dex", chromedp.Location(&at))
+	if !strings.HasPrefix(at, dex.Issuer) {
+		t.Fatalf("password form at %s, not Dex", at)
+	}
+	run("Dex login", chromedp.SendKeys("#login", "mette@kk.dk", chromedp.ByID), chromedp.SendKeys("#password", "pw-mette", chromedp.ByID),
+		chromedp.Click("#submit-login", chromedp.ByID), chromedp.WaitVisible(`a[href="/app/families/FAM-DEX"]`, chromedp.ByQuery))
+	var who string
+	run("who", chromedp.Text(".who", &who, chromedp.ByQuery))
+	if !strings.Contains(who, "E1001") {
+		t.Errorf("signed in as %q", who)
+	}
+	// Dex's discovery has no end_session_endpoint: logout ends the
+	// session here and lands on the login page.
+	run("logout", chromedp.Click(`.logout button`, chromedp.ByQuery), chromedp.WaitVisible(".notice", chromedp.ByQuery))
+	var loc string
+	run("after logout", chromedp.Location(&loc))
+	if !strings.HasPrefix(loc, app+"/app/login") {
+		t.Errorf("after logout at %s", loc)
 	}
 }

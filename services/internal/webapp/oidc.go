@@ -149,6 +149,10 @@ func (a *App) baseURL(r *http.Request) string {
 
 // handleOIDCStart sends the browser to the IdP's login.
 func (a *App) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
+	if a.oidc == nil {
+		a.errorPage(w, r, nil, http.StatusNotFound, "")
+		return
+	}
 	p, _, err := a.oidc.discover()
 	if err != nil {
 		a.opts.Log.Warn("webapp: oidc discovery failed", "issuer", a.oidc.cfg.Issuer, "err", err)
@@ -168,6 +172,10 @@ func (a *App) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 // must verify (issuer, audience, expiry, signature) and carry the nonce.
 // Its claims give the person's role and employee id.
 func (a *App) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
+	if a.oidc == nil {
+		a.errorPage(w, r, nil, http.StatusNotFound, "")
+		return
+	}
 	q := r.URL.Query()
 	f, ok := a.openFlow(cookieValue(r, a.oidcCookieName()))
 	a.setCookie(w, a.oidcCookieName(), "", -1)

@@ -280,3 +280,23 @@ func TestBrowserDex(t *testing.T) {
 		t.Errorf("after logout at %s", loc)
 	}
 }
+
+// TestNoOIDC: without an IdP the login page has the token form only, and
+// the IdP's routes are not there.
+func TestNoOIDC(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	b := e.browser()
+	lp := b.get("/app/login")
+	if lp.Status != 200 || strings.Contains(lp.Body, "oidc-login") || !strings.Contains(lp.Body, `id="token"`) {
+		t.Fatalf("login page: %d %.500s", lp.Status, lp.Body)
+	}
+	if csp := lp.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "form-action 'self'") {
+		t.Fatalf("CSP %q", csp)
+	}
+	for _, p := range []string{"/app/login/oidc", "/app/login/callback?code=x&state=y"} {
+		if r := b.get(p); r.Status != 404 {
+			t.Fatalf("%s without an IdP: %d", p, r.Status)
+		}
+	}
+}

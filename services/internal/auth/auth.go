@@ -1,6 +1,8 @@
-// Package auth authenticates bearer tokens against the principals of the
-// configuration. The configuration holds SHA-256 hashes of tokens, never the
-// tokens, and every comparison takes the same time whichever hash matches.
+// Package auth authenticates bearer tokens: static tokens against the
+// principals of the configuration, and, with an issuer configured, the JWT
+// access tokens (RFC 9068) of the municipality's IdP (Verifier). The
+// configuration holds SHA-256 hashes of tokens, never the tokens, and every
+// comparison takes the same time whichever hash matches.
 package auth
 
 import (

@@ -1,5 +1,7 @@
 // Package webapp is the coordinators' web app, in Danish, under /app/:
-// login with a token of the configuration, the families a person is
+// login through the municipality's IdP (oidc.go: the authorization code
+// flow with PKCE, state and nonce) or, without one or with the dev config,
+// with a token of the configuration; the families a person is
 // assigned to, and one family's overview, Familiens Plan, school absence
 // and timeline, live. Auditors also see every family and who read it.
 // Analysts see the evaluation's suppressed aggregates (/app/evaluation),
@@ -23,8 +25,9 @@
 //
 // Sessions live on the server (a random 256-bit id in an HttpOnly,
 // SameSite=Lax cookie, Secure behind TLS); they end after 8 hours, after
-// 30 minutes idle, and at logout, and the id is new at every login. Every
-// POST carries a CSRF token.
+// 30 minutes idle, and at logout (which also ends the IdP's session where
+// it supports RP-initiated logout), and the id is new at every login.
+// Every POST carries a CSRF token.
 package webapp
 
 import (

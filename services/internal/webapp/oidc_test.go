@@ -1,6 +1,7 @@
 package webapp_test
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -177,7 +179,14 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	body, _ := events.Marshal(ce)
 	ct := map[string]string{"Content-Type": "application/cloudevents+json"}
-	sof := idp.AccessToken(t, map[string]any{"sub": "sof-system", "roles": "department:sof"})
+	// SOF's system gets its token with the client credentials grant.
+	idp.AddClient(idptest.Client{ID: "jf-sof", Secret: "sof-secret", Claims: map[string]any{"roles": []string{"department:sof"}}})
+	cc := clientcredentials.Config{ClientID: "jf-sof", ClientSecret: "sof-secret", TokenURL: idp.URL + "/token"}
+	sofTok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sof := sofTok.AccessToken
 	if r := testenv.Do(t, e.app, "POST", "/departments/sof/v1/events", sof, body, ct); r.Status != 201 {
 		t.Fatalf("department JWT: %d %s", r.Status, r.Raw)
 	}

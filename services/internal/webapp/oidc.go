@@ -219,7 +219,12 @@ func (a *App) oidcPrincipal(ctx context.Context, p *oidc.Provider, tok *oauth2.T
 	if raw == "" {
 		return auth.Principal{}, "", errors.New("the token response has no id_token")
 	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: a.oidc.cfg.ClientID, Now: a.opts.Now}).Verify(ctx, raw)
+	// The same algorithm allow-list as the APIs' access tokens.
+	algs := make([]string, len(auth.AllowedAlgorithms))
+	for i, alg := range auth.AllowedAlgorithms {
+		algs[i] = string(alg)
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: a.oidc.cfg.ClientID, Now: a.opts.Now, SupportedSigningAlgs: algs}).Verify(ctx, raw)
 	if err != nil {
 		return auth.Principal{}, "", err
 	}

@@ -1,6 +1,8 @@
-// Package auth authenticates bearer tokens against the principals of the
-// configuration. The configuration holds SHA-256 hashes of tokens, never the
-// tokens, and every comparison takes the same time whichever hash matches.
+// Package auth authenticates bearer tokens: static tokens against the
+// principals of the configuration, and, with an issuer configured, the JWT
+// access tokens (RFC 9068) of the municipality's IdP (Verifier). The
+// configuration holds SHA-256 hashes of tokens, never the tokens, and every
+// comparison takes the same time whichever hash matches.
 package auth
 
 import (
@@ -72,7 +74,15 @@ func (authError) Problem() *problem.Problem {
 type Authenticator struct {
 	principals []Principal
 	devTokens  bool
+	oidc       *Verifier
 }
+
+// UseOIDC makes the authenticator accept the JWT access tokens that v
+// verifies, next to the configuration's static tokens.
+func (a *Authenticator) UseOIDC(v *Verifier) { a.oidc = v }
+
+// OIDC is the verifier of JWT access tokens; nil when none is configured.
+func (a *Authenticator) OIDC() *Verifier { return a.oidc }
 
 // DevTokens are the well-known tokens of the dev config; a server that
 // accepts them prints a warning.
@@ -170,12 +180,20 @@ func (a *Authenticator) Token(token string) (Principal, error) {
 	return a.lookup(strings.TrimSpace(token))
 }
 
-// Authenticate resolves the request's "Authorization: Bearer <token>".
+// Authenticate resolves the request's "Authorization: Bearer <token>": a
+// static token of the configuration, or, with an OIDC verifier, a JWT
+// access token of its issuer (a *TokenError names the check a refused one
+// failed; ErrKeysUnavailable when the issuer's keys cannot be fetched).
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return Principal{}, ErrNoToken
 	}
-	return a.lookup(strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	p, err := a.lookup(token)
+	if err != nil && a.oidc != nil && LooksLikeJWT(token) {
+		return a.oidc.Verify(r.Context(), token)
+	}
+	return p, err
 }

@@ -46,6 +46,53 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// OIDC: JWT access tokens of an IdP next to the static tokens, and
+	// the web app's login through it (see OIDCFlags).
+	OIDC OIDC
+}
+
+// OIDC are the identity provider's settings; an empty Issuer means none.
+type OIDC struct {
+	Issuer        string        // -oidc-issuer / JF_OIDC_ISSUER
+	Audience      string        // -oidc-audience / JF_OIDC_AUDIENCE
+	RoleClaim     string        // -oidc-role-claim / JF_OIDC_ROLE_CLAIM
+	EmployeeClaim string        // -oidc-employee-claim / JF_OIDC_EMPLOYEE_CLAIM
+	ClientID      string        // -oidc-client-id / JF_OIDC_CLIENT_ID: the web app's login
+	ClientSecret  string        // -oidc-client-secret / JF_OIDC_CLIENT_SECRET
+	JWKSLifetime  time.Duration // -oidc-jwks-lifetime / JF_OIDC_JWKS_LIFETIME
+}
+
+// flags binds the OIDC settings to fs.
+func (o *OIDC) flags(fs *flag.FlagSet, env func(key, def string) string) {
+	fs.StringVar(&o.Issuer, "oidc-issuer", env("JF_OIDC_ISSUER", ""), "OIDC issuer URL whose JWT access tokens are accepted; empty for none (JF_OIDC_ISSUER)")
+	fs.StringVar(&o.Audience, "oidc-audience", env("JF_OIDC_AUDIENCE", ""), "the aud every JWT access token must contain (JF_OIDC_AUDIENCE)")
+	fs.StringVar(&o.RoleClaim, "oidc-role-claim", env("JF_OIDC_ROLE_CLAIM", "roles"), "claim with the role; a dotted name reaches into objects (JF_OIDC_ROLE_CLAIM)")
+	fs.StringVar(&o.EmployeeClaim, "oidc-employee-claim", env("JF_OIDC_EMPLOYEE_CLAIM", "employee_id"), "claim with a coordinator's employee id (JF_OIDC_EMPLOYEE_CLAIM)")
+	fs.StringVar(&o.ClientID, "oidc-client-id", env("JF_OIDC_CLIENT_ID", ""), "the web app's OIDC client id; set, people log in through the IdP (JF_OIDC_CLIENT_ID)")
+	fs.StringVar(&o.ClientSecret, "oidc-client-secret", env("JF_OIDC_CLIENT_SECRET", ""), "the web app's OIDC client secret (JF_OIDC_CLIENT_SECRET)")
+	o.JWKSLifetime = 10 * time.Minute
+	if v := env("JF_OIDC_JWKS_LIFETIME", ""); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			o.JWKSLifetime = d
+		}
+	}
+	fs.DurationVar(&o.JWKSLifetime, "oidc-jwks-lifetime", o.JWKSLifetime, "how long the IdP's keys are cached; a removed key stops verifying within it (JF_OIDC_JWKS_LIFETIME)")
+}
+
+func (o OIDC) check() error {
+	switch {
+	case o.Issuer == "" && (o.Audience != "" || o.ClientID != ""):
+		return fmt.Errorf("config: oidc-audience and oidc-client-id need oidc-issuer")
+	case o.Issuer == "":
+		return nil
+	case o.Audience == "":
+		return fmt.Errorf("config: oidc-issuer needs oidc-audience, the aud this API requires")
+	case o.ClientID != "" && o.ClientSecret == "":
+		return fmt.Errorf("config: oidc-client-id needs oidc-client-secret")
+	case o.JWKSLifetime <= 0:
+		return fmt.Errorf("config: oidc-jwks-lifetime must be positive, not %s", o.JWKSLifetime)
+	}
+	return nil
 }
 
 // Defaults are CONTRACT.md's.
@@ -95,6 +142,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	c.OIDC.flags(fs, env)
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -148,7 +196,7 @@ func (c Config) Check() error {
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}
-	return nil
+	return c.OIDC.check()
 }
 
 // Logger makes the process logger (JSON on stderr).

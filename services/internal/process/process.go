@@ -60,6 +60,15 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	if o := cfg.OIDC; o.Issuer != "" {
+		v, err := auth.NewVerifier(auth.OIDCOptions{Issuer: o.Issuer, Audience: o.Audience,
+			RoleClaim: o.RoleClaim, EmployeeClaim: o.EmployeeClaim, JWKSLifetime: o.JWKSLifetime})
+		if err != nil {
+			return nil, err
+		}
+		authn.UseOIDC(v)
+		log.Info("JWT access tokens accepted", "issuer", o.Issuer, "audience", o.Audience)
+	}
 	if authn.UsesDevTokens() {
 		log.Warn("DEV TOKENS ACCEPTED: this process runs with the dev config; never expose it. Pass -config with your own token hashes.")
 	}

@@ -47,6 +47,8 @@ type env struct {
 	sa    *standalone.Standalone
 	clock *clock
 	app   string // base URL of the app with the test clock
+	// token is a department's bearer token; dev-<dept> when nil.
+	token func(events.Department) string
 }
 
 func start(t *testing.T, secure bool, mutate ...func(*config.Config)) *env {
@@ -77,7 +79,11 @@ func (e *env) post(dept events.Department, fam string, data events.Payload, opts
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := testenv.Do(e.t, e.sa.URL(), "POST", "/departments/"+string(dept)+"/v1/events", "dev-"+string(dept), b,
+	token := "dev-" + string(dept)
+	if e.token != nil {
+		token = e.token(dept)
+	}
+	r := testenv.Do(e.t, e.sa.URL(), "POST", "/departments/"+string(dept)+"/v1/events", token, b,
 		map[string]string{"Content-Type": "application/cloudevents+json"})
 	if r.Status != 201 {
 		e.t.Fatalf("POST %s: %d %s", data.EventName(), r.Status, r.Raw)

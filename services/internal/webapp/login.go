@@ -44,12 +44,15 @@ type loginView struct {
 	Out     bool
 	Error   string
 	Token   string
+	// OIDC offers the IdP's login; TokenForm the token form.
+	OIDC, TokenForm bool
 }
 
 func (a *App) showLogin(w http.ResponseWriter, r *http.Request, status int, v loginView) {
 	nonce := random(32)
 	a.setCookie(w, a.loginCookieName(), nonce, int(SessionIdle.Seconds()))
 	v.page = page{Title: "Log ind", CSRF: loginCSRF(a.loginKey, nonce)}
+	v.OIDC, v.TokenForm = a.oidc != nil, a.tokenLogin
 	a.render(w, status, "login", v)
 }
 
@@ -68,6 +71,10 @@ func (a *App) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 // LoginFailures within LoginWindow every login from the address is
 // answered 429 with Retry-After, before the token is looked at.
 func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if !a.tokenLogin {
+		a.errorPage(w, r, nil, http.StatusForbidden, "Log ind med kommunens login.")
+		return
+	}
 	client := clientAddr(r, a.opts.TrustedProxies)
 	if wait := a.logins.blocked(client); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
@@ -99,6 +106,14 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 		a.showLogin(w, r, http.StatusUnauthorized, loginView{Next: next, Error: "Nøglen blev ikke genkendt. Kontrollér den og prøv igen."})
 		return
 	}
+	a.startSession(w, r, pr, next, "")
+}
+
+// startSession signs pr in, after a token or an IdP login (idToken is the
+// IdP's ID token then): coordinators, auditors and analysts only. The
+// session id is new at every login; an analyst lands on the evaluation,
+// whatever next says.
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, pr auth.Principal, next, idToken string) {
 	switch pr.Kind {
 	case auth.Coordinator, auth.Auditor:
 	case auth.Analyst:
@@ -106,19 +121,23 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 			next = "/app/evaluation"
 		}
 	default:
-		a.showLogin(w, r, http.StatusForbidden, loginView{Next: next,
-			Error: "Denne nøgle hører til et system eller en driftsansvarlig, ikke en medarbejder. Kun koordinatorer, revisorer og analytikere kan logge ind i Job og Familie."})
+		msg := "Denne nøgle hører til et system eller en driftsansvarlig, ikke en medarbejder. Kun koordinatorer, revisorer og analytikere kan logge ind i Job og Familie."
+		if idToken != "" {
+			msg = "Din rolle giver ikke adgang til web-appen. Kun koordinatorer, revisorer og analytikere kan logge ind i Job og Familie."
+		}
+		a.showLogin(w, r, http.StatusForbidden, loginView{Next: next, Error: msg})
 		return
 	}
 	// A session the browser still holds ends here: the new one has a new id.
 	if old := cookieValue(r, a.sessionCookieName()); old != "" {
 		a.sessions.remove(old)
 	}
-	id, _, ok := a.sessions.create(pr)
+	id, ss, ok := a.sessions.create(pr)
 	if !ok {
 		a.errorPage(w, r, nil, http.StatusServiceUnavailable, "Der er for mange samtidige sessioner. Prøv igen om lidt.")
 		return
 	}
+	ss.idToken = idToken
 	a.setCookie(w, a.loginCookieName(), "", -1)
 	// No Max-Age: the cookie ends with the browser; the server ends the
 	// session after SessionLifetime or SessionIdle anyway.
@@ -126,7 +145,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// handleLogout ends the session on the server.
+// handleLogout ends the session on the server, and at the IdP.
 func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	id := cookieValue(r, a.sessionCookieName())
@@ -141,5 +160,11 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	a.sessions.remove(id)
 	a.setCookie(w, a.sessionCookieName(), "", -1)
+	// After a login through the IdP, its session ends too where it
+	// supports RP-initiated logout; it sends the browser back here.
+	if end := a.endSessionURL(r, ss.idToken); end != "" {
+		http.Redirect(w, r, end, http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/app/login?out=1", http.StatusSeeOther)
 }

@@ -31,6 +31,9 @@ type session struct {
 	csrf      string
 	// purposes are the reasons given for opening each family, by familyId.
 	purposes map[string]string
+	// idToken is the IdP's ID token of a login through it, the hint of
+	// its RP-initiated logout.
+	idToken string
 }
 
 // seen is what a person had seen of a family when last opening it.

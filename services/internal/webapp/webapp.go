@@ -1,5 +1,7 @@
 // Package webapp is the coordinators' web app, in Danish, under /app/:
-// login with a token of the configuration, the families a person is
+// login through the municipality's IdP (oidc.go: the authorization code
+// flow with PKCE, state and nonce) or, without one or with the dev config,
+// with a token of the configuration; the families a person is
 // assigned to, and one family's overview, Familiens Plan, school absence
 // and timeline, live. Auditors also see every family and who read it.
 // Analysts see the evaluation's suppressed aggregates (/app/evaluation),
@@ -23,8 +25,9 @@
 //
 // Sessions live on the server (a random 256-bit id in an HttpOnly,
 // SameSite=Lax cookie, Secure behind TLS); they end after 8 hours, after
-// 30 minutes idle, and at logout, and the id is new at every login. Every
-// POST carries a CSRF token.
+// 30 minutes idle, and at logout (which also ends the IdP's session where
+// it supports RP-initiated logout), and the id is new at every login.
+// Every POST carries a CSRF token.
 package webapp
 
 import (
@@ -69,6 +72,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client a failed login is counted against (ParseProxies).
 	TrustedProxies []netip.Prefix
+	// OIDC, when set, logs people in through the IdP; the token form
+	// then stays only with the dev config.
+	OIDC *OIDCLogin
 	// Now is the clock of sessions and due dates; time.Now by default.
 	Now func() time.Time
 	Log *slog.Logger
@@ -82,6 +88,11 @@ type App struct {
 	loginKey []byte
 	logins   *loginLimiter
 	static   fs.FS
+	// oidc is the IdP login; nil without one. tokenLogin is whether the
+	// token form is offered (no IdP login, or the dev config).
+	oidc       *oidcClient
+	tokenLogin bool
+	csp        string
 }
 
 // New makes the app.
@@ -100,8 +111,21 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	return &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)),
-		logins: newLoginLimiter(o.Now), static: static}, nil
+	a := &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)),
+		logins: newLoginLimiter(o.Now), static: static, tokenLogin: true, csp: csp}
+	if o.OIDC != nil {
+		if a.oidc, err = newOIDCClient(*o.OIDC); err != nil {
+			return nil, err
+		}
+		origin, err := issuerOrigin(o.OIDC.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		a.tokenLogin = o.Auth.UsesDevTokens()
+		// Logout's form is answered with a redirect to the IdP.
+		a.csp = strings.Replace(csp, "form-action 'self'", "form-action 'self' "+origin, 1)
+	}
+	return a, nil
 }
 
 // NewService is the app as a service of the process on p, reading through
@@ -116,8 +140,13 @@ func NewService(_ context.Context, p service.Parts, pj *projector.Projector) (*A
 	if log == nil {
 		log = slog.Default()
 	}
-	return New(Options{Projector: pj, Auth: p.Auth, NC: p.Store.NC, JS: p.Store.JS,
-		SecureCookie: p.Config.AppSecureCookie, TrustedProxies: proxies, Log: log.With("component", "webapp")})
+	o := Options{Projector: pj, Auth: p.Auth, NC: p.Store.NC, JS: p.Store.JS,
+		SecureCookie: p.Config.AppSecureCookie, TrustedProxies: proxies, Log: log.With("component", "webapp")}
+	if c := p.Config.OIDC; c.Issuer != "" && c.ClientID != "" {
+		o.OIDC = &OIDCLogin{Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+			RoleClaim: c.RoleClaim, EmployeeClaim: c.EmployeeClaim}
+	}
+	return New(o)
 }
 
 // Routes are the app's pages under /app/. They are pages, not API
@@ -137,6 +166,8 @@ func (a *App) Routes() []service.Route {
 		page("GET", "/app/login", a.handleLoginForm),
 		page("POST", "/app/login", a.handleLogin),
 		page("POST", "/app/logout", a.handleLogout),
+		page("GET", "/app/login/oidc", a.handleOIDCStart),
+		page("GET", "/app/login/callback", a.handleOIDCCallback),
 		page("GET", "/app/{$}", a.withSession(a.noAnalyst(a.handleFamilies))),
 		page("GET", "/app/families", a.withSession(a.noAnalyst(a.handleFamilies))),
 		page("GET", "/app/families/{familyId}", a.withSession(a.noAnalyst(a.handleFamily))),
@@ -172,7 +203,7 @@ const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 func (a *App) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		h.Set("Content-Security-Policy", a.csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")

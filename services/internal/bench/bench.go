@@ -117,6 +117,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer peer.Stop()
+	peerRaw, err := rawIntoPeerStream(ctx, natsURL, st.AdminNKey, gen, min(o.RawCount, 50_000))
+	if err != nil {
+		return err
+	}
+	p("raw JetStream async publish into the peer's stream (empty but for the peer's writes): %.0f msg/s", peerRaw)
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
 

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -117,10 +118,45 @@ func ForwarderChild(ctx context.Context, natsURL string, out io.Writer) error {
 	return nil
 }
 
-// peerFigures are one side's figures of a comparison with the forwarder.
-type peerFigures struct {
-	batchRate, singleRate float64
-	lat                   []time.Duration // sorted
+// rawIntoPeerStream publishes n generated events asynchronously into the
+// forwarder's stream, as rawPublish does into FAMILY_EVENTS, with the key
+// in adminNKey: the raw limit of a stream that holds only the peer's
+// writes, where FAMILY_EVENTS holds the whole preload.
+func rawIntoPeerStream(ctx context.Context, natsURL, adminNKey string, g *generator, n int) (float64, error) {
+	opt, err := nats.NkeyOptionFromSeed(adminNKey)
+	if err != nil {
+		return 0, err
+	}
+	nc, err := nats.Connect(natsURL, opt)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return 0, err
+	}
+	msgs := make([]*nats.Msg, n)
+	for i := range msgs {
+		_, id, data := g.stored()
+		msgs[i] = nats.NewMsg("forward.raw")
+		msgs[i].Data = data
+		msgs[i].Header.Set(jetstream.MsgIDHeader, id)
+	}
+	start := time.Now()
+	for _, m := range msgs {
+		if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(5*time.Second)); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(5 * time.Minute):
+		return 0, fmt.Errorf("bench: async publishes into the peer's stream not acknowledged")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // measureBatches sends the batch bodies to url from clients concurrent

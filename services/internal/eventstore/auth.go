@@ -131,9 +131,16 @@ var inbox = []string{"_INBOX.>"}
 // Permissions are what a role may do on the embedded server. There is no
 // stream delete, purge or message delete for anyone, stream create and
 // update only for the setup key, and consumer delete only for the service
-// on the projector's durable consumer, projectorConsumer (it repositions
-// it by deleting and creating it).
-func Permissions(role, projectorConsumer string) (*server.Permissions, error) {
+// on the projector's durable consumer (it repositions it by deleting and
+// creating it): the single projector's, "projector".
+func Permissions(role string) (*server.Permissions, error) {
+	return PermissionsFor(role, ProjectorConsumer(""))
+}
+
+// PermissionsFor is Permissions on a server whose projector reads through
+// the durable consumer projectorConsumer (a read replica's,
+// ProjectorConsumer(instance)).
+func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error) {
 	streams := []string{FamilyStream, AccessLogStream}
 	var pub []string
 	switch role {
@@ -261,7 +268,7 @@ func writeSecret(path string, b []byte) error {
 
 // nkeyUser is a user of the embedded server.
 func nkeyUser(id Identity, role, projectorConsumer string) (*server.NkeyUser, error) {
-	p, err := Permissions(role, projectorConsumer)
+	p, err := PermissionsFor(role, projectorConsumer)
 	if err != nil {
 		return nil, err
 	}

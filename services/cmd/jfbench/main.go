@@ -54,6 +54,7 @@ func main() {
 	flag.IntVar(&wo.Views, "webapp-views", wo.Views, "family page views the webapp phase times")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
+	forwarderChild := flag.String(bench.ForwarderChildFlag, "", "internal: be the ingest phase's peer forwarder process against this NATS URL")
 	eo := bench.EvaluationOptions{}
 	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
 	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
@@ -76,6 +77,13 @@ func main() {
 	defer stop()
 	if *ingestChild != "" {
 		if err := bench.IngestChild(ctx, *ingestChild, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "jfbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *forwarderChild != "" {
+		if err := bench.ForwarderChild(ctx, *forwarderChild, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "jfbench:", err)
 			os.Exit(1)
 		}

@@ -110,6 +110,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	p("ingest index caught up with %d events in %s", o.Preload+o.RawCount, time.Since(start).Round(time.Millisecond))
 
+	// The peer: a minimal forwarder in a process of its own, on a stream
+	// of its own on the same server (forwarder.go).
+	peer, err := startChild(ctx, ForwarderChildFlag, natsURL, st.AdminNKey)
+	if err != nil {
+		return err
+	}
+	defer peer.Stop()
+	peerRaw, err := rawIntoPeerStream(ctx, natsURL, st.AdminNKey, gen, min(o.RawCount, 50_000))
+	if err != nil {
+		return err
+	}
+	p("raw JetStream async publish into the peer's stream (empty but for the peer's writes): %.0f msg/s", peerRaw)
+
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
 
 	// Batch ingest.
@@ -146,6 +159,14 @@ func Run(ctx context.Context, o Options) error {
 	if st, err := child.Stats(); err == nil {
 		p("  %d batch requests went to JetStream in %d atomic batches", st.BatchRequests, st.AtomicBatches)
 	}
+	var peerBatch float64
+	if err := peer.Profile(profileFile("peer-batch.pprof"), func() {
+		peerBatch = measureBatches(client, peer.URL, batches, o.BatchSize, o.BatchClients, errs)
+	}); err != nil {
+		return err
+	}
+	p("peer forwarder, non-atomic batches (same requests): %.0f events/s = %.2f x raw; ingest / forwarder = %.2f (goal >= 0.8), errors %d",
+		peerBatch, peerBatch/raw, batchRate/peerBatch, errs.n.Load())
 
 	// Single events from concurrent clients.
 	lat := make([]time.Duration, o.SingleCount)
@@ -166,6 +187,16 @@ func Run(ctx context.Context, o Options) error {
 		o.SingleClients, singleRate, singleRate/raw, errs.n.Load())
 	p("single-event latency: p50 %s, p90 %s, p99 %s (target p99 <= 10ms), max %s",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))
+	errs = &errCount{}
+	var peerSingle float64
+	var peerLat []time.Duration
+	if err := peer.Profile(profileFile("peer-single.pprof"), func() {
+		peerSingle, peerLat = measureSingles(client, peer.URL, singles, o.SingleClients, errs)
+	}); err != nil {
+		return err
+	}
+	p("peer forwarder, single events (same requests): %.0f events/s = %.2f x raw, p50 %s, p99 %s; ingest / forwarder = %.2f (goal >= 1.0 with ingest p99 <= 10ms), errors %d",
+		peerSingle, peerSingle/raw, pct(peerLat, 50), pct(peerLat, 99), singleRate/peerSingle, errs.n.Load())
 	cs, err := child.Stats()
 	if err != nil {
 		return err

@@ -46,38 +46,10 @@ func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	var mu sync.Mutex
-	var prof *os.File
 	url, stop, err := startIngest(ctx, natsURL, func(mux *http.ServeMux, svc *ingest.Service) {
-		mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
+		mountChildEndpoints(mux, func() childStats {
 			reqs, batches := svc.Writer.BatchStats()
-			_ = json.NewEncoder(w).Encode(childStats{BatchRequests: reqs, AtomicBatches: batches, HeapInuse: ms.HeapInuse, PeakRSS: peakRSS()})
-		})
-		mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			defer mu.Unlock()
-			f, err := os.Create(r.URL.Query().Get("file"))
-			if err == nil {
-				if err = pprof.StartCPUProfile(f); err != nil {
-					f.Close()
-				}
-			}
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			prof = f
-		})
-		mux.HandleFunc("DELETE /bench/profile", func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			defer mu.Unlock()
-			if prof != nil {
-				pprof.StopCPUProfile()
-				prof.Close()
-				prof = nil
-			}
+			return childStats{BatchRequests: reqs, AtomicBatches: batches}
 		})
 	})
 	if err != nil {
@@ -89,7 +61,47 @@ func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 	return nil
 }
 
-// ingestProcess is the bench's handle on its ingest process.
+// mountChildEndpoints serves a bench child's GET /bench/stats (stats, with
+// the process's heap and peak RSS) and its CPU profile start and stop on
+// POST and DELETE /bench/profile?file=….
+func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
+	var mu sync.Mutex
+	var prof *os.File
+	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st := stats()
+		st.HeapInuse, st.PeakRSS = ms.HeapInuse, peakRSS()
+		_ = json.NewEncoder(w).Encode(st)
+	})
+	mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.Create(r.URL.Query().Get("file"))
+		if err == nil {
+			if err = pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		prof = f
+	})
+	mux.HandleFunc("DELETE /bench/profile", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+			prof = nil
+		}
+	})
+}
+
+// ingestProcess is the bench's handle on a child process: ingest's or the
+// peer forwarder's.
 type ingestProcess struct {
 	URL  string
 	cmd  *exec.Cmd
@@ -100,11 +112,17 @@ type ingestProcess struct {
 // startIngestChild starts the ingest process against natsURL and waits
 // until its index has caught up with the stream.
 func startIngestChild(ctx context.Context, natsURL, nkey string) (*ingestProcess, error) {
+	return startChild(ctx, IngestChildFlag, natsURL, nkey)
+}
+
+// startChild starts jfbench again as the child that flag names, against
+// natsURL with the key nkey, and waits for its URL.
+func startChild(ctx context.Context, flag, natsURL, nkey string) (*ingestProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-"+IngestChildFlag, natsURL)
+	cmd := exec.CommandContext(ctx, exe, "-"+flag, natsURL)
 	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
 	errs := &bytes.Buffer{}
 	cmd.Stderr = errs
@@ -122,7 +140,7 @@ func startIngestChild(ctx context.Context, natsURL, nkey string) (*ingestProcess
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("bench: ingest process: %v: %s", err, errs.String())
+		return nil, fmt.Errorf("bench: %s process: %v: %s", flag, err, errs.String())
 	}
 	return &ingestProcess{URL: line[:len(line)-1], cmd: cmd, in: in, errs: errs}, nil
 }

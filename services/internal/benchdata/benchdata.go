@@ -158,7 +158,11 @@ type Store struct {
 	// NKey is the seed file of the server's service key, for processes
 	// that connect to URL (-nats-nkey, JF_NATS_NKEY).
 	NKey string
-	Dir  string
+	// AdminNKey is the seed file of a key with every right, for a bench
+	// that needs a stream of its own beside the system's (the peer
+	// forwarder's).
+	AdminNKey string
+	Dir       string
 
 	close func()
 }
@@ -179,7 +183,12 @@ func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability)
 		cleanup = append(cleanup, func() { os.RemoveAll(d) })
 		dir = d
 	}
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0", Durability: dur})
+	admin, err := eventstore.NewIdentity()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0", Durability: dur, Admin: &admin})
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -187,6 +196,11 @@ func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability)
 	cleanup = append(cleanup, func() { ns.Shutdown(); ns.WaitForShutdown() })
 	nkey := filepath.Join(dir, "nats", "service.nk")
 	if err := ns.Service.WriteSeedFile(nkey); err != nil {
+		closeAll()
+		return nil, err
+	}
+	adminKey := filepath.Join(dir, "nats", "admin.nk")
+	if err := admin.WriteSeedFile(adminKey); err != nil {
 		closeAll()
 		return nil, err
 	}
@@ -205,7 +219,7 @@ func OpenStore(ctx context.Context, dir, name string, dur eventstore.Durability)
 		closeAll()
 		return nil, err
 	}
-	return &Store{NC: nc, JS: js, URL: ns.ClientURL(), NKey: nkey, Dir: dir, close: closeAll}, nil
+	return &Store{NC: nc, JS: js, URL: ns.ClientURL(), NKey: nkey, AdminNKey: adminKey, Dir: dir, close: closeAll}, nil
 }
 
 // Close stops the server and removes a temporary directory.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// Instance names one of several projector processes on one NATS
+	// deployment (read replicas): its durable consumer is
+	// projector-<instance> and its state <data>/projector-<instance>/.
+	// Empty is the single projector's names (-instance / JF_INSTANCE).
+	Instance string
 	// OIDC: JWT access tokens of an IdP next to the static tokens, and
 	// the web app's login through it (see OIDCFlags).
 	OIDC OIDC
@@ -143,6 +149,8 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
 	c.OIDC.flags(fs, env)
+	fs.StringVar(&c.Instance, "instance", env("JF_INSTANCE", ""),
+		"this projector's name among several on one NATS (read replicas): consumer projector-<instance>, data <data>/projector-<instance> (JF_INSTANCE)")
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -193,11 +201,18 @@ func (c Config) Check() error {
 	if c.EvaluationThreshold < 2 {
 		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
 	}
+	if c.Instance != "" && !instanceName.MatchString(c.Instance) {
+		return fmt.Errorf("config: instance must be 1 to 32 lower-case letters, digits and inner dashes, not %q", c.Instance)
+	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}
 	return c.OIDC.check()
 }
+
+// instanceName is what -instance accepts: a NATS consumer name's and a
+// directory name's safe characters.
+var instanceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 // Logger makes the process logger (JSON on stderr).
 func (c Config) Logger() *slog.Logger {
@@ -222,6 +237,7 @@ func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOpti
 		NKeyFile: c.NATSNKey,
 		Embedded: eventstore.EmbeddedOptions{
 			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.NATSListen, Durability: dur,
+			ProjectorConsumer: eventstore.ProjectorConsumer(c.Instance),
 		},
 		Streams: eventstore.StreamOptions{Replicas: c.Replicas, DedupeWindow: c.Dedupe},
 		Name:    name,
@@ -231,8 +247,13 @@ func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOpti
 
 // GuardOptions are the event store guard's options for the process named
 // name: its high-water mark is <data>/<name>/store-highwater.json (the
-// name reduced to letters, digits and dashes).
+// name reduced to letters, digits and dashes), or
+// <data>/<name>-<instance>/… with an instance, so that replicas sharing a
+// data directory keep their own.
 func (c Config) GuardOptions(name string, log *slog.Logger) eventstore.GuardOptions {
+	if c.Instance != "" {
+		name += "-" + c.Instance
+	}
 	dir := strings.Trim(strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-':

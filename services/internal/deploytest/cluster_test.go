@@ -309,7 +309,7 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		users[u] = dial(t, c.url(u))
 	}
 	t.Run("least privilege", func(t *testing.T) {
-		checkTable(t, 3, users, deployTable)
+		checkTable(t, 3, deployConsumers, users, deployTable)
 	})
 
 	// One ingest process per department and the projector, each as its

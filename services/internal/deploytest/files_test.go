@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
 func read(t *testing.T, parts ...string) string {
@@ -75,6 +77,55 @@ func TestDeployFilesAgree(t *testing.T) {
 		if !strings.Contains(compose, "${"+v[1]+":?") || !strings.Contains(example, "\n"+v[1]+"='") {
 			t.Errorf("%s is not set by compose.yaml or nats.env.example", v[1])
 		}
+	}
+}
+
+// TestReplicasAgree keeps compose's projector read replicas, the load
+// balancer in front of them and the NATS permissions of their consumers in
+// step: every JF_INSTANCE of compose has its consumer in accounts.conf (and
+// in the least-privilege table) and its container in both of nginx's
+// upstreams, and nothing else is there.
+func TestReplicasAgree(t *testing.T) {
+	t.Parallel()
+	compose := read(t, "deploy", "compose.yaml")
+	accounts := read(t, "deploy", "nats", "accounts.conf")
+	lb := read(t, "deploy", "lb", "nginx.conf")
+	var instances []string
+	for _, m := range regexp.MustCompile(`(?m)^  (projector-[a-z0-9-]+):\n(?:    .*\n)*?      JF_INSTANCE: ([a-z0-9-]+)\n`).FindAllStringSubmatch(compose, -1) {
+		if m[1] != eventstore.ProjectorConsumer(m[2]) {
+			t.Errorf("compose service %s runs instance %s", m[1], m[2])
+		}
+		instances = append(instances, m[2])
+	}
+	if len(instances) < 2 {
+		t.Fatalf("compose runs %d projector replicas, want two", len(instances))
+	}
+	consumers := []string{eventstore.ProjectorConsumer("")}
+	for _, in := range instances {
+		c := eventstore.ProjectorConsumer(in)
+		consumers = append(consumers, c)
+		for _, line := range []string{
+			`"$JS.API.CONSUMER.INFO.FAMILY_EVENTS.` + c + `"`,
+			`"$JS.API.CONSUMER.DELETE.FAMILY_EVENTS.` + c + `"`,
+			`"$JS.ACK.FAMILY_EVENTS.` + c + `.>"`,
+		} {
+			if strings.Count(accounts, line) != 1 {
+				t.Errorf("accounts.conf grants %s %d times, want once (the projector user)", line, strings.Count(accounts, line))
+			}
+		}
+		// The four departments, audit and admin may not create it.
+		if n := strings.Count(accounts, `"$JS.API.CONSUMER.CREATE.*.`+c+`"`); n != 6 {
+			t.Errorf("accounts.conf denies creating %s to %d users, want 6", c, n)
+		}
+		if n := strings.Count(lb, "server "+c+":8080 "); n != 2 {
+			t.Errorf("nginx.conf names %s in %d upstreams, want 2", c, n)
+		}
+	}
+	if !slices.Equal(consumers, deployConsumers) {
+		t.Errorf("compose's consumers %v, the least-privilege table's %v", consumers, deployConsumers)
+	}
+	if n := strings.Count(lb, "    server "); n != 2*len(instances) {
+		t.Errorf("nginx.conf has %d upstream servers, want %d", n, 2*len(instances))
 	}
 }
 

@@ -123,12 +123,11 @@ func defusedUpdate(cfg jetstream.StreamConfig) func(*testing.T) []byte {
 const permFamily = "FPERM"
 
 // probes are the JetStream API subjects and stream subjects of the
-// tables, in this order.
-func probes(replicas int) []probe {
+// tables, in this order; consumers are the projectors' durable consumers
+// (one per read replica) whose creation, info and deletion are probed.
+func probes(replicas int, consumers []string) []probe {
 	so := eventstore.StreamOptions{Replicas: replicas}
 	fam, acc := eventstore.FamilyStream, eventstore.AccessLogStream
-	projectorCfg := map[string]any{"stream_name": fam, "config": map[string]any{
-		"durable_name": "projector", "ack_policy": "all", "deliver_policy": "all"}}
 	ephemeralCfg := map[string]any{"stream_name": fam, "config": map[string]any{
 		"name": "probe", "ack_policy": "none", "deliver_policy": "all", "inactive_threshold": int64(time.Minute)}}
 	ps := []probe{
@@ -145,9 +144,14 @@ func probes(replicas int) []probe {
 		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
 		{"CONSUMER.CREATE ephemeral", "$JS.API.CONSUMER.CREATE." + fam + ".probe", jsonBody(ephemeralCfg)},
-		{"CONSUMER.CREATE projector", "$JS.API.CONSUMER.CREATE." + fam + ".projector", jsonBody(projectorCfg)},
-		{"CONSUMER.INFO projector", "$JS.API.CONSUMER.INFO." + fam + ".projector", nil},
-		{"CONSUMER.DELETE projector", "$JS.API.CONSUMER.DELETE." + fam + ".projector", nil},
+	}
+	for _, c := range consumers {
+		cfg := map[string]any{"stream_name": fam, "config": map[string]any{
+			"durable_name": c, "ack_policy": "all", "deliver_policy": "all"}}
+		ps = append(ps,
+			probe{"CONSUMER.CREATE " + c, "$JS.API.CONSUMER.CREATE." + fam + "." + c, jsonBody(cfg)},
+			probe{"CONSUMER.INFO " + c, "$JS.API.CONSUMER.INFO." + fam + "." + c, nil},
+			probe{"CONSUMER.DELETE " + c, "$JS.API.CONSUMER.DELETE." + fam + "." + c, nil})
 	}
 	for _, d := range events.Departments {
 		ps = append(ps, probe{"publish families.F." + string(d), events.Subject(permFamily, d, "meeting.held"),
@@ -158,9 +162,9 @@ func probes(replicas int) []probe {
 
 // checkTable runs every probe as every user and compares with allowed:
 // probe name → the users who may.
-func checkTable(t *testing.T, replicas int, clients map[string]*natsClient, allowed map[string][]string) {
+func checkTable(t *testing.T, replicas int, consumers []string, clients map[string]*natsClient, allowed map[string][]string) {
 	t.Helper()
-	ps := probes(replicas)
+	ps := probes(replicas, consumers)
 	if len(ps) != len(allowed) {
 		t.Fatalf("%d probes, %d rows in the table", len(ps), len(allowed))
 	}
@@ -211,12 +215,23 @@ var deployTable = map[string][]string{
 	"CONSUMER.CREATE projector":                {"projector"},
 	"CONSUMER.INFO projector":                  {"projector", "admin"},
 	"CONSUMER.DELETE projector":                {"projector"},
+	"CONSUMER.CREATE projector-a":              {"projector"},
+	"CONSUMER.INFO projector-a":                {"projector", "admin"},
+	"CONSUMER.DELETE projector-a":              {"projector"},
+	"CONSUMER.CREATE projector-b":              {"projector"},
+	"CONSUMER.INFO projector-b":                {"projector", "admin"},
+	"CONSUMER.DELETE projector-b":              {"projector"},
 	"publish families.F.sof":                   {"sof"},
 	"publish families.F.bif":                   {"bif"},
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         {"projector", "audit"},
 }
+
+// deployConsumers are the projectors' durable consumers of
+// deploy/nats/accounts.conf: the single projector's and compose.yaml's
+// two read replicas' (-instance a and b).
+var deployConsumers = []string{"projector", "projector-a", "projector-b"}
 
 // standaloneTable is the standalone's generated keys' least privilege.
 var standaloneTable = map[string][]string{
@@ -501,11 +516,58 @@ func TestStandaloneKeys(t *testing.T) {
 	}
 
 	t.Run("least privilege", func(t *testing.T) {
-		checkTable(t, 1, clients, standaloneTable)
+		checkTable(t, 1, []string{"projector"}, clients, standaloneTable)
 	})
 	t.Run("hostile", func(t *testing.T) {
 		before := streamStates(t, js)
 		added := runHostile(t, "standalone", 1, clients)
 		checkIntact(t, js, before, added)
 	})
+}
+
+// TestEmbeddedReplicaConsumer: an embedded server that serves a read
+// replica (-instance a) gives its service key the rights on that replica's
+// consumer, projector-a, and keeps the operator's key from creating or
+// deleting it, as it does for the single projector's.
+func TestEmbeddedReplicaConsumer(t *testing.T) {
+	t.Parallel()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
+		StoreDir: filepath.Join(t.TempDir(), "nats"), Listen: "127.0.0.1:-1", ProjectorConsumer: eventstore.ProjectorConsumer("a"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+	opt, err := nats.NkeyOptionFromSeed(e.KeyFile(eventstore.RoleOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*natsClient{"operator": dial(t, e.ClientURL(), opt), "service": dial(t, e.ClientURL(), e.Service.Option())}
+	for u, c := range clients {
+		if c.nc == nil {
+			t.Fatalf("%s: %v", u, c.dialErr)
+		}
+	}
+	// probes in order: each consumer is created, read and deleted.
+	allowed := map[string][]string{
+		"CONSUMER.CREATE projector-a": {"service"},
+		"CONSUMER.INFO projector-a":   {"operator", "service"},
+		"CONSUMER.DELETE projector-a": {"service"},
+	}
+	for _, p := range probes(1, []string{"projector-a"}) {
+		want, ok := allowed[p.name]
+		if !ok {
+			continue
+		}
+		for _, u := range []string{"operator", "service"} {
+			var body []byte
+			if p.body != nil {
+				body = p.body(t)
+			}
+			got, detail := clients[u].try(t, p.subject, nil, body)
+			if w := slices.Contains(want, u); got != w {
+				t.Errorf("%s as %s: allowed %v, want %v (%s)", p.name, u, got, w, detail)
+			}
+		}
+	}
 }

@@ -95,17 +95,26 @@ const (
 // to their own families.*.<dept>.> only). The names are events.Departments'.
 var Departments = []string{"sof", "bif", "buf", "suf"}
 
-// projectorConsumer is the projector's durable consumer on FAMILY_EVENTS
-// (projector.ConsumerName): only the service may create, change or delete
-// it.
-const projectorConsumer = "projector"
+// ProjectorConsumer is the name of the durable consumer on FAMILY_EVENTS
+// of the projector named instance (config -instance): "projector" for the
+// single projector of a deployment, "projector-<instance>" for each of
+// several read replicas. Never rename one: a new name is a new consumer,
+// and the old one would keep its state on the server.
+func ProjectorConsumer(instance string) string {
+	if instance == "" {
+		return "projector"
+	}
+	return "projector-" + instance
+}
 
 // notTheProjectorsConsumer keeps everyone but the service from creating
-// (and so changing) the projector's durable consumer.
-var notTheProjectorsConsumer = []string{
-	"$JS.API.CONSUMER.CREATE.*.projector",
-	"$JS.API.CONSUMER.CREATE.*.projector.>",
-	"$JS.API.CONSUMER.DURABLE.CREATE.*.projector",
+// (and so changing) the projector's durable consumer named consumer.
+func notTheProjectorsConsumer(consumer string) []string {
+	return []string{
+		"$JS.API.CONSUMER.CREATE.*." + consumer,
+		"$JS.API.CONSUMER.CREATE.*." + consumer + ".>",
+		"$JS.API.CONSUMER.DURABLE.CREATE.*." + consumer,
+	}
 }
 
 func perms(pub, deny, sub []string) *server.Permissions {
@@ -123,8 +132,15 @@ var inbox = []string{"_INBOX.>"}
 // stream delete, purge or message delete for anyone, stream create and
 // update only for the setup key, and consumer delete only for the service
 // on the projector's durable consumer (it repositions it by deleting and
-// creating it).
+// creating it): the single projector's, "projector".
 func Permissions(role string) (*server.Permissions, error) {
+	return PermissionsFor(role, ProjectorConsumer(""))
+}
+
+// PermissionsFor is Permissions on a server whose projector reads through
+// the durable consumer projectorConsumer (a read replica's,
+// ProjectorConsumer(instance)).
+func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error) {
 	streams := []string{FamilyStream, AccessLogStream}
 	var pub []string
 	switch role {
@@ -164,7 +180,7 @@ func Permissions(role string) (*server.Permissions, error) {
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
-		return perms(pub, notTheProjectorsConsumer, inbox), nil
+		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	for _, d := range Departments {
 		if role == d {
@@ -251,8 +267,8 @@ func writeSecret(path string, b []byte) error {
 }
 
 // nkeyUser is a user of the embedded server.
-func nkeyUser(id Identity, role string) (*server.NkeyUser, error) {
-	p, err := Permissions(role)
+func nkeyUser(id Identity, role, projectorConsumer string) (*server.NkeyUser, error) {
+	p, err := PermissionsFor(role, projectorConsumer)
 	if err != nil {
 		return nil, err
 	}

@@ -96,6 +96,10 @@ type EmbeddedOptions struct {
 	// Admin is an extra key with every right, for tests that play an
 	// operator who damages the store; the binaries never set it.
 	Admin *Identity
+	// ProjectorConsumer is the durable consumer of the projector that
+	// this server serves (ProjectorConsumer(instance)): only the service
+	// key may create, change or delete it. Empty is "projector".
+	ProjectorConsumer string
 }
 
 // Embedded is a running embedded server and the keys of its users.
@@ -204,7 +208,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: o.Admin.Public()})
 	}
 	for _, role := range slices.Sorted(maps.Keys(ids)) {
-		u, err := nkeyUser(ids[role], role)
+		u, err := nkeyUser(ids[role], role, cmp.Or(o.ProjectorConsumer, ProjectorConsumer("")))
 		if err != nil {
 			return nil, err
 		}

@@ -21,12 +21,16 @@
 // Messages at or below the checkpoint are skipped. A crash between apply
 // and commit therefore re-fetches the batch, and a crash between commit and
 // ack skips it: neither duplicates nor gaps, and no wait for AckWait.
-// One projector process per NATS deployment owns the durable consumer.
+// Several projector processes may run on one NATS deployment (read
+// replicas behind a load balancer), each with its own read model and its
+// own durable consumer: Options.Instance names them (see
+// eventstore.ProjectorConsumer). Each replica owns its consumer alone.
 //
 // # Read model
 //
 // The read model (package readmodel) is <data>/projector/readmodel-<n>.db,
-// named by <data>/projector/CURRENT. The projector publishes its flushed
+// named by <data>/projector/CURRENT (<data>/projector-<instance>/ for an
+// instance). The projector publishes its flushed
 // position as X-Position, and counts quarantined messages in
 // jf_projector_quarantined_total.
 //
@@ -57,9 +61,9 @@ import (
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
-// ConsumerName is the durable consumer's identity on FAMILY_EVENTS. Never
-// rename it: a new name is a new consumer, and the old one would keep its
-// state on the server.
+// ConsumerName is the durable consumer's identity on FAMILY_EVENTS of the
+// projector without an instance. Never rename it: a new name is a new
+// consumer, and the old one would keep its state on the server.
 const ConsumerName = "projector"
 
 // Defaults.
@@ -76,8 +80,12 @@ const (
 // Options configure a projector.
 type Options struct {
 	// DataDir is the process's data directory; the read models live in
-	// DataDir/projector.
+	// DataDir/projector, or DataDir/projector-<Instance>.
 	DataDir string
+	// Instance names this projector among several on one NATS deployment:
+	// its durable consumer is eventstore.ProjectorConsumer(Instance).
+	// Empty is the single projector's names.
+	Instance string
 	// NC and JS are the connection to the event store.
 	NC *nats.Conn
 	JS jetstream.JetStream
@@ -97,6 +105,8 @@ type Projector struct {
 	opts Options
 	dir  string
 	log  *slog.Logger
+	// consumer is the durable consumer's name.
+	consumer string
 
 	// model is the read model the API reads; swapped by a rebuild.
 	model atomic.Pointer[readmodel.Model]
@@ -166,7 +176,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	dir := filepath.Join(o.DataDir, "projector")
+	dir := filepath.Join(o.DataDir, eventstore.ProjectorConsumer(o.Instance))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
@@ -182,7 +192,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 		return nil, err
 	}
 	p := &Projector{
-		opts: o, dir: dir, log: o.Log, modelNo: n,
+		opts: o, dir: dir, log: o.Log, modelNo: n, consumer: eventstore.ProjectorConsumer(o.Instance),
 		subs:          newSubscribers(),
 		metrics:       newMetrics(),
 		bulkThreshold: 10_000,
@@ -363,7 +373,7 @@ func orderedFrom(cp uint64) jetstream.OrderedConsumerConfig {
 // checkpoint cp.
 func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp uint64) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
+		Durable:       p.consumer,
 		Description:   "Job og Familie projector: the read model of the coordinator API",
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       ackWait,
@@ -374,7 +384,7 @@ func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp ui
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = cp + 1
 	}
-	cons, err := stream.Consumer(ctx, ConsumerName)
+	cons, err := stream.Consumer(ctx, p.consumer)
 	switch {
 	case err == nil:
 		info := cons.CachedInfo()
@@ -383,7 +393,7 @@ func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp ui
 		}
 		p.log.Info("projector: positioning the consumer at the checkpoint", "checkpoint", cp,
 			"delivered", info.Delivered.Stream, "acked", info.AckFloor.Stream)
-		if err := stream.DeleteConsumer(ctx, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := stream.DeleteConsumer(ctx, p.consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, err
 		}
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):

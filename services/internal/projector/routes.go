@@ -32,14 +32,14 @@ const (
 )
 
 // NewService is the projector service on p: it opens the read model
-// under <data>/projector, starts consuming until ctx ends or Stop, and
+// under <data>/projector (<data>/projector-<instance> with -instance), starts consuming until ctx ends or Stop, and
 // registers its metrics and what it reads of the stream with the guard.
 func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	log := p.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log,
+	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, Instance: p.Config.Instance, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log,
 		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold})
 	if err != nil {
 		return nil, err

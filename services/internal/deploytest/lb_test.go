@@ -1,0 +1,123 @@
+package deploytest
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLoadBalancer runs deploy/lb/nginx.conf with the nginx on this machine
+// (skipped without one), its two upstream replicas played by two HTTP
+// servers that name themselves: API reads go to both, to the other while
+// one is down, and the web app's requests of one session stay on one
+// replica.
+func TestLoadBalancer(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("no nginx on this machine: deploy/lb/nginx.conf not run")
+	}
+	replica := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, name)
+		}))
+	}
+	a, b := replica("a"), replica("b")
+	defer b.Close()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := strings.NewReplacer(
+		"server projector-a:8080", "server "+a.Listener.Addr().String(),
+		"server projector-b:8080", "server "+b.Listener.Addr().String(),
+		"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
+		"/tmp/", dir+"/",
+	).Replace(read(t, "deploy", "lb", "nginx.conf"))
+	if strings.Count(conf, "server 127.0.0.1:") != 4 {
+		t.Fatalf("nginx.conf's upstreams are not the two replicas of compose twice:\n%s", conf)
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-t", "-c", path).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	// No pipes: nginx's workers would hold them open past the master.
+	cmd := exec.Command(bin, "-c", path, "-g", "daemon off;")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// SIGTERM: the master stops its workers, then itself.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("nginx did not stop on SIGTERM")
+		}
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	get := func(path, cookie string) (string, error) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", "jf_session="+cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return "", fmt.Errorf("status %d %s", resp.StatusCode, body)
+		}
+		return string(body), nil
+	}
+	checkFor(t, 10*time.Second, func() error { _, err := get("/readyz", ""); return err })
+
+	served := map[string]int{}
+	for range 10 {
+		who, err := get("/v1/families/F1/timeline", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served[who]++
+	}
+	if served["a"] == 0 || served["b"] == 0 {
+		t.Errorf("API reads served %v: want both replicas", served)
+	}
+	for _, s := range []string{"s1", "s2", "s3", "s4"} {
+		first, err := get("/app/families", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			if who, err := get("/app/families", s); err != nil || who != first {
+				t.Errorf("session %s went to %s, then %q (%v): the web app's sessions must stay on one replica", s, first, who, err)
+			}
+		}
+	}
+	a.Close()
+	for i := range 6 {
+		if who, err := get("/v1/families/F1/timeline", ""); err != nil || who != "b" {
+			t.Errorf("read %d with a down: %q, %v; want b", i, who, err)
+		}
+	}
+}

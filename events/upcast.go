@@ -225,3 +225,25 @@ func splitType(ceType string) (string, int, bool) {
 	}
 	return rest[:i], v, true
 }
+
+// UpcastPayload is a payload as the latest version of its type (p itself
+// when it is of the latest version): for code that holds payloads rather
+// than envelopes, such as a fold fed from the read model's rows.
+func UpcastPayload(p Payload) (Payload, error) {
+	spec, ok := SpecOf(p)
+	if !ok {
+		return nil, fmt.Errorf("%T is no payload type of the catalog", p)
+	}
+	if spec.IsLatest() {
+		return p, nil
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	latest, data, err := UpcastData(spec.Type(), data)
+	if err != nil {
+		return nil, err
+	}
+	return latest.DecodeData(data)
+}

@@ -19,6 +19,10 @@ type Entry struct {
 	Title      string          `json:"title"`
 	Data       json.RawMessage `json:"data"`
 	Actor      string          `json:"actor"`
+	// StoredType is the CloudEvents type as stored when the event was
+	// stored as an earlier version of Type (Type and Data are the
+	// latest version's); absent otherwise.
+	StoredType string `json:"storedType,omitempty"`
 }
 
 // dataChunk is the size of the buffers scanEntries copies the rows'
@@ -45,7 +49,7 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 	)
 	for rows.Next() {
 		e = Entry{}
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor); err != nil {
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &e.StoredType); err != nil {
 			return nil, err
 		}
 		e.Sequence = uint64(seq)

@@ -192,7 +192,7 @@ func (tq TimelineQuery) order() string {
 func (tq TimelineQuery) sql() (string, []any) {
 	var b strings.Builder
 	args := []any{tq.familyID}
-	b.WriteString(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE family_id = ?`)
+	b.WriteString(`SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type FROM timeline WHERE family_id = ?`)
 	if tq.from != nil {
 		b.WriteString(` AND time_ns >= ?`)
 		args = append(args, *tq.from)

@@ -58,7 +58,7 @@ type goal struct {
 	// goal counts in each of its domains.
 	domains     []string
 	expressedBy string
-	achieved            bool
+	achieved    bool
 }
 
 // familyFold folds one family's events in the order of their time.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
@@ -66,6 +67,10 @@ type Spec struct {
 	// differs from the previous version and how an event of that version
 	// is read as this one (Upcast).
 	Change, UpcastRule string
+	// Since is the day (YYYY-MM-DD) a version after the first was
+	// published; the version before it is deprecated from then
+	// (Deprecated).
+	Since string
 	// Owners are the departments allowed to emit it.
 	Owners []Department
 	// Danish and English are the terms a caseworker and a developer use.
@@ -122,6 +127,24 @@ func (s Spec) IsLatest() bool {
 	return latest[s.Name].Version == s.Version
 }
 
+// Deprecated is when a version stopped being the latest: the day its
+// successor was published (UTC midnight); zero for the latest version.
+func (s Spec) Deprecated() time.Time {
+	if s.IsLatest() {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.DateOnly, Versions(s.Name)[s.Version].Since)
+	return t
+}
+
+// Successor is the version after s; false for the latest.
+func (s Spec) Successor() (Spec, bool) {
+	if s.IsLatest() {
+		return Spec{}, false
+	}
+	return Versions(s.Name)[s.Version], true
+}
+
 // Key names one version of a type where the catalog name alone does not:
 // the name for version 1 (as in schemas/testdata/<name>/), the name and
 // the version for the later ones ("goal.set.v2").
@@ -152,9 +175,9 @@ func (s Spec) AnyOwner() bool { return len(s.Owners) == len(Departments) }
 func spec[T any, P interface {
 	*T
 	Payload
-}](name string, version int, owners []Department, da, en, inv, invDa string, personal []string, change, upcast string) Spec {
+}](name string, version int, owners []Department, da, en, inv, invDa string, personal []string, change, upcast, since string) Spec {
 	typ := TypeOf(name, version)
-	return Spec{Name: name, Version: version, Change: change, UpcastRule: upcast,
+	return Spec{Name: name, Version: version, Change: change, UpcastRule: upcast, Since: since,
 		Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa, Personal: personal,
 		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json",
 		cache: &typeCache{}}

@@ -109,13 +109,13 @@ func writeVersions(b *bytes.Buffer, latest events.Spec) error {
 		return nil
 	}
 	fmt.Fprintf(b, "### Versions of %s\n\n", latest.Name)
-	b.WriteString("| version | CloudEvents type | data schema | what changed | upcast from the version before |\n|---|---|---|---|---|\n")
+	b.WriteString("| version | CloudEvents type | data schema | published | what changed | upcast from the version before |\n|---|---|---|---|---|---|\n")
 	for _, v := range vs {
-		change, up := v.Change, v.UpcastRule
+		change, up, since := v.Change, v.UpcastRule, v.Since
 		if v.Version == 1 {
-			change, up = "the first version", "—"
+			change, up, since = "the first version", "—", "—"
 		}
-		fmt.Fprintf(b, "| %d | %s | <%s> | %s | %s |\n", v.Version, code(v.Type()), v.SchemaURL(), cell(change), cell(up))
+		fmt.Fprintf(b, "| %d | %s | <%s> | %s | %s | %s |\n", v.Version, code(v.Type()), v.SchemaURL(), since, cell(change), cell(up))
 	}
 	b.WriteString("\nAn event of an earlier version is accepted with a `Deprecation` header until its sunset, stored as sent, and read everywhere as the newest version.\n\n")
 	for _, v := range vs[:len(vs)-1] {

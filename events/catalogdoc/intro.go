@@ -238,7 +238,7 @@ To add a type:
 
 A new version of a type is a new schema file with the next version in its name, the
 same ` + "`seq`" + ` and owners, its own ` + "`go`" + ` name, and in its ` + "`\"x-jf\"`" + ` a ` + "`change`" + ` and an
-` + "`upcast`" + ` text; then one upcaster from the version before in ` + "`events/upcast.go`" + ` (the
+` + "`upcast`" + ` text and ` + "`since`" + ` (the day it is published, from which the version before is deprecated); then one upcaster from the version before in ` + "`events/upcast.go`" + ` (the
 package refuses to start without it, and a test holds every valid example of the
 version before, upcast, to the new schema) and the read paths' code for the new
 shape, which the compiler points to.

@@ -139,8 +139,8 @@ func genCatalog(c *Catalog, b *bytes.Buffer) error {
 			}
 			personal = "[]string{" + strings.Join(qs, ", ") + "}"
 		}
-		fmt.Fprintf(b, "\tspec[%s](%q, %d, %s, %q, %q, %q, %q, %s, %q, %q),\n",
-			t.Go, t.Name, t.Version, owners, t.Danish, t.English, t.InvEn, t.InvDa, personal, t.Change, t.Upcast)
+		fmt.Fprintf(b, "\tspec[%s](%q, %d, %s, %q, %q, %q, %q, %s, %q, %q, %q),\n",
+			t.Go, t.Name, t.Version, owners, t.Danish, t.English, t.InvEn, t.InvDa, personal, t.Change, t.Upcast, t.Since)
 	}
 	b.WriteString("}\n\n")
 

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Paths of the data, relative to the repository root.
@@ -56,6 +57,9 @@ type Type struct {
 	// from the previous version and how an event of that version is read
 	// as this one (events/upcast.go implements it).
 	Change, Upcast string
+	// Since is the day (YYYY-MM-DD) a version after the first was
+	// published, from which the version before it is deprecated.
+	Since string
 
 	Seq     int
 	Go      string
@@ -98,6 +102,7 @@ type annotation struct {
 	} `json:"invariant"`
 	Change string `json:"change"`
 	Upcast string `json:"upcast"`
+	Since  string `json:"since"`
 }
 
 // fieldAnnotation is the "x-jf" keyword inside a schema: the Go type of a
@@ -185,7 +190,7 @@ func loadType(root fs.FS, file string) (*Type, error) {
 	if err := strictUnmarshal(raw.Raw, &a); err != nil {
 		return nil, fmt.Errorf("x-jf: %w", err)
 	}
-	t := &Type{Name: name, File: file, Schema: n, Version: version, Change: a.Change, Upcast: a.Upcast, Seq: a.Seq, Go: a.Go, Danish: a.Danish, English: a.English,
+	t := &Type{Name: name, File: file, Schema: n, Version: version, Change: a.Change, Upcast: a.Upcast, Since: a.Since, Seq: a.Seq, Go: a.Go, Danish: a.Danish, English: a.English,
 		TitleDa: a.Title.Da, TitleEn: a.Title.En, ExampleDa: a.Title.Example.Da, ExampleEn: a.Title.Example.En, Personal: a.Personal, PlainText: a.PlainText}
 	if a.Invariant != nil {
 		t.InvEn, t.InvDa = a.Invariant.En, a.Invariant.Da
@@ -212,12 +217,19 @@ func loadType(root fs.FS, file string) (*Type, error) {
 		return nil, errors.New("x-jf: title needs da and en")
 	case t.ExampleDa == "" || t.ExampleEn == "":
 		return nil, errors.New("x-jf: title needs example da and en: the titles of the first valid example")
-	case t.Version == 1 && (t.Change != "" || t.Upcast != ""):
-		return nil, errors.New("x-jf: change and upcast describe a version after the first")
+	case t.Version == 1 && (t.Change != "" || t.Upcast != "" || t.Since != ""):
+		return nil, errors.New("x-jf: change, upcast and since describe a version after the first")
 	case t.Version > 1 && (t.Change == "" || t.Upcast == ""):
 		return nil, errors.New("x-jf: a version after the first says its change and its upcast rule from the previous version")
+	case t.Version > 1 && !isDate(t.Since):
+		return nil, errors.New("x-jf: a version after the first says since (YYYY-MM-DD) it is published")
 	}
 	return t, nil
+}
+
+func isDate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
 }
 
 func strictUnmarshal(b []byte, v any) error {

@@ -46,6 +46,12 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// Sunsets end the acceptance of earlier versions of event types
+	// (-sunset-<name>.v<version>, -sunset-file / JF_SUNSET_FILE; see
+	// sunset.go).
+	Sunsets      Sunsets
+	SunsetFile   string
+	sunsetSet Sunsets
 }
 
 // Defaults are CONTRACT.md's.
@@ -95,6 +101,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	c.sunsetFlags(fs, getenv)
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -127,6 +134,9 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%s: unexpected arguments %v", name, fs.Args())
+	}
+	if err := c.loadSunsets(); err != nil {
+		return c, err
 	}
 	return c, c.Check()
 }

@@ -84,7 +84,7 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 func entryJSONSize(e *Entry) int {
 	// The member names, quotes and punctuation are 103 bytes, two times
 	// at most 35, a sequence at most 20, and data at least 4 (null).
-	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197
+	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197 + len(e.StoredType) + 16
 }
 
 // appendEntry appends e as a JSON object with the fields json.Marshal
@@ -112,6 +112,10 @@ func appendEntry(dst []byte, e *Entry) []byte {
 	}
 	dst = append(dst, `,"actor":`...)
 	dst = appendString(dst, e.Actor)
+	if e.StoredType != "" {
+		dst = append(dst, `,"storedType":`...)
+		dst = appendString(dst, e.StoredType)
+	}
 	return append(dst, '}')
 }
 

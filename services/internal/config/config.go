@@ -49,9 +49,9 @@ type Config struct {
 	// Sunsets end the acceptance of earlier versions of event types
 	// (-sunset-<name>.v<version>, -sunset-file / JF_SUNSET_FILE; see
 	// sunset.go).
-	Sunsets      Sunsets
-	SunsetFile   string
-	sunsetSet Sunsets
+	Sunsets    Sunsets
+	SunsetFile string
+	sunsetSet  Sunsets
 }
 
 // Defaults are CONTRACT.md's.

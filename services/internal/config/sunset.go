@@ -23,7 +23,9 @@ import (
 type Sunsets map[string]time.Time
 
 // sunsetKey is how flags and the file name a version: <name>.v<version>.
-func sunsetKey(s events.Spec) string { return s.Name + events.VersionSeparator + strconv.Itoa(s.Version) }
+func sunsetKey(s events.Spec) string {
+	return s.Name + events.VersionSeparator + strconv.Itoa(s.Version)
+}
 
 // sunsetFlags registers -sunset-file and a -sunset-<name>.v<version> flag
 // for every earlier version of the catalog; a latest version has none, as

@@ -140,6 +140,13 @@ func chain(ceType string, data []byte, step func(string) (string, Upcaster, bool
 // version's schema and rules: an upcaster that writes something that
 // version refuses is an error, not a silently odd read model.
 func Upcast(env Envelope) (Envelope, error) {
+	if env.Data != nil {
+		// The payload's Go type says which version it is, whatever
+		// Spec an envelope made in code was given.
+		if s, ok := SpecOf(env.Data); ok && s.Name == env.Spec.Name && s.Version != env.Spec.Version {
+			env.Spec = s
+		}
+	}
 	if env.Spec.Name == "" || env.Spec.IsLatest() {
 		return env, nil
 	}

@@ -80,7 +80,7 @@ func (s *State) Check(e events.Envelope) error {
 			Problems: []events.Problem{{Pointer: "/subject",
 				Detail: fmt.Sprintf("family %q checked against the state of family %q", e.FamilyID, s.familyID)}}}
 	}
-	if !e.Spec.IsLatest() && e.Spec.Name != "" {
+	if e.Data != nil || (!e.Spec.IsLatest() && e.Spec.Name != "") {
 		up, err := events.Upcast(e)
 		if err != nil {
 			return err

@@ -211,7 +211,7 @@ func (s *State) foreign(e events.Envelope) bool {
 // version's schema accepted, so a fault of the upcaster) is left as it is,
 // and counted but not folded.
 func latest(e events.Envelope) events.Envelope {
-	if e.Spec.Name == "" || e.Spec.IsLatest() {
+	if e.Data == nil && (e.Spec.Name == "" || e.Spec.IsLatest()) {
 		return e
 	}
 	if up, err := events.Upcast(e); err == nil {

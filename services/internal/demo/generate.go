@@ -114,7 +114,7 @@ func (f *sim) emit() ([]Event, []string) {
 		}
 		// Build has validated the event; the envelope is made here rather
 		// than by validating it a second time.
-		spec, _ := events.ByName(it.data.EventName())
+		spec, _ := events.SpecOf(it.data)
 		env := events.Envelope{Event: ce, Spec: spec, Department: it.dept, FamilyID: f.id, Data: it.data}
 		if !env.Spec.OwnedBy(it.dept) {
 			panic(fmt.Sprintf("demo: %s planned for %s, which does not own it", env.Spec.Name, it.dept))

@@ -130,7 +130,9 @@ func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
 			if !ok {
 				return bad("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
 			}
-			tq.types = append(tq.types, spec.Type())
+			// Rows hold the latest version of each type: a filter on
+			// any version selects the type's events, however stored.
+			tq.types = append(tq.types, spec.Latest().Type())
 		}
 		slices.Sort(tq.types)
 		tq.types = slices.Compact(tq.types)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -344,4 +345,83 @@ func mixedNext(t *testing.T, seq uint64) Message {
 		t.Fatal(msg.reason)
 	}
 	return msg
+}
+
+// TestVersionsReadPaths names the read model's read paths beside apply
+// (TestVersionsGoldenDigest) and verify's replay (TestRedrive): the as-of
+// view, the timeline query and the live entries that SSE sends all
+// present the mixed stream as the latest versions, with storedType.
+func TestVersionsReadPaths(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lines := readFixture(t)
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	batch := make([]Message, len(lines))
+	for i, l := range lines {
+		batch[i] = Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event}
+	}
+	DecodeAll(batch)
+	res, err := m.Apply(ctx, batch, ApplyOptions{Flush: true, Wants: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(path string, entries []Entry) {
+		t.Helper()
+		if len(entries) != len(lines) {
+			t.Fatalf("%s: %d entries", path, len(entries))
+		}
+		stored := 0
+		for _, e := range entries {
+			spec, _ := events.ByType(e.Type)
+			if !spec.IsLatest() {
+				t.Errorf("%s: entry %d of type %s", path, e.Sequence, e.Type)
+			}
+			if e.StoredType != "" {
+				stored++
+				if b, _ := json.Marshal(e); !strings.Contains(string(b), `"storedType":"`+e.StoredType+`"`) {
+					t.Errorf("%s: entry JSON without storedType: %s", path, b)
+				}
+			}
+		}
+		if stored != 3 {
+			t.Errorf("%s: %d entries with a storedType, want 3", path, stored)
+		}
+	}
+	// The live entries (what the projector sends to SSE subscribers).
+	check("live", res.Entries["F-GOLD"])
+	// The as-of view, a moment after the last event.
+	view, err := modelSource{m}.view().AsOf(ctx, "F-GOLD", lines[len(lines)-1].Recorded.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("as-of", view.Entries)
+	if js, err := view.AppendJSON(nil); err != nil || !strings.Contains(string(js), `"storedType":"dk.kk.jobogfamilie.goal.set.v1"`) ||
+		!strings.Contains(string(js), `"domains":["family","employment"]`) {
+		t.Errorf("as-of JSON: %v %.300s", err, js)
+	}
+	// The timeline query.
+	tq, err := ParseTimeline("F-GOLD", url.Values{"limit": {"100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := m.Timeline(ctx, tq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("timeline", page.Entries)
+	// A type filter on either version selects the type's events, however
+	// stored.
+	for _, typ := range []string{events.TypeOf("goal.set", 1), events.TypeOf("goal.set", 2), "goal.set"} {
+		tq, err := ParseTimeline("F-GOLD", url.Values{"type": {typ}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page, err := m.Timeline(ctx, tq); err != nil || len(page.Entries) != 3 {
+			t.Errorf("type=%s: %d entries, %v; want the 3 goal.set", typ, len(page.Entries), err)
+		}
+	}
 }

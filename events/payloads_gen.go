@@ -263,7 +263,9 @@ type PraktikStartedV2 struct {
 type PraktikEmployer struct {
 	// The company's CVR number, 8 digits.
 	Cvr string `json:"cvr"`
-	// The production unit's P-number, 10 digits, when known.
+	// The production unit's P-number, 10 digits, when known. Like every string it
+	// is held to the CPR rule: a P-number whose first six digits read as a date
+	// is refused as a possible CPR number.
 	PNumber string `json:"pNumber,omitempty"`
 }
 

@@ -192,3 +192,29 @@ func TestCatalogVersions(t *testing.T) {
 		t.Errorf("UnknownVersion of an unknown name = %q", got)
 	}
 }
+
+// BenchmarkDecodeLatest is what reading a stored event costs as the latest
+// version: a v1 praktik.started (decode, upcast, the v2 schema check) and
+// a v2 one (decode only), beside DecodeStored of the v1 one.
+func BenchmarkDecodeLatest(b *testing.B) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	v1, _ := Build(BIF, "F1", &PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10}, WithTime(at))
+	v2, _ := Build(BIF, "F1", &PraktikStartedV2{PraktikID: "PR1", PersonID: "P1", Employer: PraktikEmployer{Cvr: "12345678"}, HoursPerWeek: 10}, WithTime(at))
+	b1, _ := Marshal(v1)
+	b2, _ := Marshal(v2)
+	const subject = "families.F1.bif.praktik.started"
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		decode func(string, []byte, time.Time) (Envelope, error)
+	}{{"stored-v1", b1, DecodeStored}, {"latest-v1", b1, DecodeLatest}, {"latest-v2", b2, DecodeLatest}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.decode(subject, c.data, at); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

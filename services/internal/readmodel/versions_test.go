@@ -425,3 +425,17 @@ func TestVersionsReadPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownVersionQuarantined: a stored event of a version this build
+// does not know is quarantined, and the reason says which versions it
+// knows, for the operator who deploys the build that does (and re-drives).
+func TestUnknownVersionQuarantined(t *testing.T) {
+	t.Parallel()
+	lines := readFixture(t)
+	raw := strings.Replace(string(lines[3].Event), events.TypeOf("praktik.started", 1), "dk.kk.jobogfamilie.praktik.started.v3", 1)
+	m := Message{seq: 1, subject: lines[3].Subject, recorded: lines[3].Recorded, raw: []byte(raw)}
+	m.decode()
+	if !strings.Contains(m.reason, "version 3 of praktik.started is not known to this build, which knows versions 1 to 2") {
+		t.Errorf("reason %q", m.reason)
+	}
+}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -79,7 +80,12 @@ func Build(dept Department, familyID string, data Payload, opts ...BuildOption) 
 	ev := cloudevents.NewEvent()
 	ev.SetID(o.id)
 	ev.SetSource(source)
-	ev.SetType(TypePrefix + data.EventName() + TypeSuffix)
+	spec, ok := specOf(data)
+	if !ok {
+		return cloudevents.Event{}, &Error{Kind: KindInvalid, Detail: detailFor(KindInvalid),
+			Problems: []Problem{{"/" + attrData, fmt.Sprintf("%T is no payload type of the catalog", data)}}}
+	}
+	ev.SetType(spec.Type())
 	ev.SetSubject(familyID)
 	ev.SetTime(o.time.UTC())
 	ev.SetDataContentType(contentTypeJSON)

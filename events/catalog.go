@@ -6,9 +6,12 @@ package events
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"kk.dk/jobogfamilie/events/internal/jsonscan"
 )
@@ -37,9 +40,10 @@ func (d Department) DanishName() string {
 }
 
 const (
-	// TypePrefix and TypeSuffix wrap a catalog name into its CloudEvents type.
-	TypePrefix = "dk.kk.jobogfamilie."
-	TypeSuffix = ".v1"
+	// TypePrefix and VersionSeparator wrap a catalog name and a version
+	// into its CloudEvents type: TypePrefix + name + ".v" + version.
+	TypePrefix       = "dk.kk.jobogfamilie."
+	VersionSeparator = ".v"
 	// SchemaBaseURL is where the JSON Schemas are published; a schema's $id is
 	// SchemaBaseURL + type + ".json", and ingest stamps it as dataschema.
 	SchemaBaseURL = "https://jobogfamilie.kk.dk/schemas/"
@@ -52,8 +56,21 @@ var anyDept = Departments
 
 // Spec describes one event type of the catalog.
 type Spec struct {
-	// Name is the catalog name, e.g. "praktik.started".
+	// Name is the catalog name, e.g. "praktik.started". It is the same for
+	// every version of a type, and so is the subject an event is stored
+	// under.
 	Name string
+	// Version counts from 1; each version is a Spec of its own, with its
+	// own schema and Go payload type.
+	Version int
+	// Change and UpcastRule say, for a version after the first, what
+	// differs from the previous version and how an event of that version
+	// is read as this one (Upcast).
+	Change, UpcastRule string
+	// Since is the day (YYYY-MM-DD) a version after the first was
+	// published; the version before it is deprecated from then
+	// (Deprecated).
+	Since string
 	// Owners are the departments allowed to emit it.
 	Owners []Department
 	// Danish and English are the terms a caseworker and a developer use.
@@ -72,6 +89,9 @@ type Spec struct {
 	typ, schemaURL string
 	// cache is shared by every copy of a catalog Spec; nil in any other.
 	cache *typeCache
+	// newest is the latest version of the name, set at init: every
+	// event read asks whether it needs an upcast.
+	newest int
 }
 
 // typeCache holds what reading an event of a catalog type needs beyond its
@@ -87,7 +107,52 @@ func (s Spec) Type() string {
 	if s.typ != "" {
 		return s.typ
 	}
-	return TypePrefix + s.Name + TypeSuffix
+	return TypeOf(s.Name, s.Version)
+}
+
+// TypeOf is the CloudEvents type of a version of a catalog name.
+func TypeOf(name string, version int) string {
+	return TypePrefix + name + VersionSeparator + strconv.Itoa(version)
+}
+
+// Latest is the newest version of the type, the shape every read path
+// presents (see Upcast).
+func (s Spec) Latest() Spec { return latest[s.Name] }
+
+// IsLatest reports whether s is the newest version of its type.
+func (s Spec) IsLatest() bool {
+	if s.newest != 0 {
+		return s.newest == s.Version
+	}
+	return latest[s.Name].Version == s.Version
+}
+
+// Deprecated is when a version stopped being the latest: the day its
+// successor was published (UTC midnight); zero for the latest version.
+func (s Spec) Deprecated() time.Time {
+	if s.IsLatest() {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.DateOnly, Versions(s.Name)[s.Version].Since)
+	return t
+}
+
+// Successor is the version after s; false for the latest.
+func (s Spec) Successor() (Spec, bool) {
+	if s.IsLatest() {
+		return Spec{}, false
+	}
+	return Versions(s.Name)[s.Version], true
+}
+
+// Key names one version of a type where the catalog name alone does not:
+// the name for version 1 (as in schemas/testdata/<name>/), the name and
+// the version for the later ones ("goal.set.v2").
+func (s Spec) Key() string {
+	if s.Version == 1 {
+		return s.Name
+	}
+	return s.Name + VersionSeparator + strconv.Itoa(s.Version)
 }
 
 // SchemaURL is the $id of the type's JSON Schema, stamped as dataschema.
@@ -110,9 +175,10 @@ func (s Spec) AnyOwner() bool { return len(s.Owners) == len(Departments) }
 func spec[T any, P interface {
 	*T
 	Payload
-}](name string, owners []Department, da, en, inv, invDa string, personal []string) Spec {
-	typ := TypePrefix + name + TypeSuffix
-	return Spec{Name: name, Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa, Personal: personal,
+}](name string, version int, owners []Department, da, en, inv, invDa string, personal []string, change, upcast, since string) Spec {
+	typ := TypeOf(name, version)
+	return Spec{Name: name, Version: version, Change: change, UpcastRule: upcast, Since: since,
+		Owners: owners, Danish: da, English: en, Invariant: inv, InvariantDa: invDa, Personal: personal,
 		newData: func() Payload { return P(new(T)) }, typ: typ, schemaURL: SchemaBaseURL + typ + ".json",
 		cache: &typeCache{}}
 }
@@ -120,31 +186,87 @@ func spec[T any, P interface {
 func owners(d ...Department) []Department { return d }
 
 var (
-	byName = map[string]Spec{}
 	byType = map[string]Spec{}
+	// latest is the newest version of each catalog name.
+	latest = map[string]Spec{}
+	// byGo is the Spec of each Go payload type, for Build.
+	byGo = map[reflect.Type]Spec{}
+	// current is the newest version of each type, in catalog order.
+	current []Spec
 )
 
 func init() {
+	newest := map[string]int{}
 	for _, s := range catalog {
-		if _, dup := byName[s.Name]; dup {
-			panic("events: duplicate catalog name " + s.Name)
+		newest[s.Name] = max(newest[s.Name], s.Version)
+	}
+	for i := range catalog {
+		catalog[i].newest = newest[catalog[i].Name]
+	}
+	for _, s := range catalog {
+		if _, dup := byType[s.Type()]; dup {
+			panic("events: duplicate catalog type " + s.Type())
+		}
+		if prev, ok := latest[s.Name]; (ok && prev.Version+1 != s.Version) || (!ok && s.Version != 1) {
+			panic(fmt.Sprintf("events: version %d of %s does not follow the versions before it", s.Version, s.Name))
 		}
 		if got := s.NewData().EventName(); got != s.Name {
 			panic(fmt.Sprintf("events: payload of %s names itself %s", s.Name, got))
 		}
-		byName[s.Name] = s
+		latest[s.Name] = s
 		byType[s.Type()] = s
+		byGo[reflect.TypeOf(s.NewData())] = s
 	}
+	for _, s := range catalog {
+		if s.IsLatest() {
+			current = append(current, s)
+		}
+	}
+	checkUpcasters()
 }
 
-// Catalog returns every event type, in catalog order.
-func Catalog() []Spec { return slices.Clone(catalog) }
+// Catalog returns the newest version of every event type, in catalog order:
+// what a department system emits today, and the shape every read path
+// presents. AllVersions adds the earlier versions.
+func Catalog() []Spec { return slices.Clone(current) }
 
-// ByName looks a type up by its catalog name ("praktik.started").
-func ByName(name string) (Spec, bool) { s, ok := byName[name]; return s, ok }
+// AllVersions returns every version of every event type, in catalog order,
+// the versions of a type one after the other from version 1.
+func AllVersions() []Spec { return slices.Clone(catalog) }
 
-// ByType looks a type up by its CloudEvents type.
+// Versions returns the versions of a catalog name, from version 1.
+func Versions(name string) []Spec {
+	var out []Spec
+	for _, s := range catalog {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ByName looks up the newest version of a type by its catalog name
+// ("praktik.started").
+func ByName(name string) (Spec, bool) { s, ok := latest[name]; return s, ok }
+
+// ByKey looks up one version of a type by its key (Spec.Key): the name for
+// version 1, "<name>.v<version>" for a later one.
+func ByKey(key string) (Spec, bool) {
+	if name, v, ok := splitType(TypePrefix + key); ok {
+		if s, ok := byType[TypeOf(name, v)]; ok {
+			return s, true
+		}
+	}
+	return ByType(TypeOf(key, 1))
+}
+
+// ByType looks a type up by its CloudEvents type, any version.
 func ByType(ceType string) (Spec, bool) { s, ok := byType[ceType]; return s, ok }
+
+// SpecOf looks up the type and version whose Go payload type p is.
+func SpecOf(p Payload) (Spec, bool) { s, ok := byGo[reflect.TypeOf(p)]; return s, ok }
+
+func specOf(p Payload) (Spec, bool) { return SpecOf(p) }
 
 // Subject is the NATS subject an event is stored under:
 // families.<familyId>.<dept>.<name>, the catalog name's dots becoming tokens.

@@ -23,43 +23,46 @@ var departmentNames = map[Department]string{
 	SUF: "Sundheds- og Omsorgsforvaltningen",
 }
 
-// catalog is version 1 of the event catalog, in the order of the schemas' seq.
+// catalog is every version of every event type, in the order of the
+// schemas' seq and, within a name, of the versions.
 var catalog = []Spec{
-	spec[FamilyReferred]("family.referred", anyDept, "Familie visiteret/henvist", "Family referred", "", "", []string{"/reason", "/note"}),
-	spec[FamilyEnrolled]("family.enrolled", owners(SOF), "Familie optaget i forløb", "Family enrolled", "at least one parent and one child member; no course already active for the family", "mindst én forælder og ét barn; familien må ikke allerede være i et aktivt forløb", nil),
-	spec[ConsentGiven]("consent.given", owners(SOF, BIF), "Samtykke givet", "Consent given", "", "", nil),
-	spec[ConsentWithdrawn]("consent.withdrawn", owners(SOF, BIF), "Samtykke trukket tilbage", "Consent withdrawn", "that consent was given and not withdrawn", "samtykket er givet og ikke trukket tilbage", nil),
-	spec[CaseworkerAssigned]("caseworker.assigned", owners(SOF), "Sagsbehandler tildelt", "Caseworker assigned", "family enrolled", "familien er optaget", nil),
-	spec[MakkerparAssigned]("makkerpar.assigned", owners(SOF, BIF), "Makkerpar tildelt", "Primary contact pair assigned", "family enrolled", "familien er optaget", nil),
-	spec[TeamMemberJoined]("team.member-joined", anyDept, "Medlem tilknyttet teamet", "Team member joined", "family enrolled", "familien er optaget", nil),
-	spec[TeamMemberLeft]("team.member-left", anyDept, "Medlem forladt teamet", "Team member left", "that member joined and has not left", "medlemmet er tilknyttet og ikke udtrådt", nil),
-	spec[ChildCaseOpened]("childcase.opened", owners(SOF), "Børnesag åbnet", "Child case opened", "caseId not already open", "sagen er ikke allerede åben", nil),
-	spec[ChildCaseClosed]("childcase.closed", owners(SOF), "Børnesag lukket", "Child case closed", "caseId open", "sagen er åben", []string{"/reason"}),
-	spec[MeasureStarted]("measure.started", owners(SOF), "Foranstaltning iværksat", "Measure started", "measureId not already open", "foranstaltningen er ikke allerede i gang", []string{"/purpose"}),
-	spec[MeasureEnded]("measure.ended", owners(SOF), "Foranstaltning ophørt", "Measure ended", "measureId open", "foranstaltningen er i gang", []string{"/reason"}),
-	spec[GoalSet]("goal.set", anyDept, "Mål sat i Familiens Plan", "Goal set in the family plan", "family enrolled; goalId new", "familien er optaget; målet findes ikke i forvejen", []string{"/title"}),
-	spec[GoalProgressed]("goal.progressed", anyDept, "Målopfølgning", "Goal progressed", "goal set and not closed", "målet er sat og ikke afsluttet", []string{"/note"}),
-	spec[GoalClosed]("goal.closed", anyDept, "Mål afsluttet", "Goal closed", "goal set and not closed", "målet er sat og ikke afsluttet", nil),
-	spec[MeetingHeld]("meeting.held", anyDept, "Møde afholdt", "Meeting held", "", "", nil),
-	spec[BenefitGranted]("benefit.granted", owners(BIF), "Ydelse bevilget", "Benefit granted", "that benefit not already active for the person", "ydelsen er ikke allerede aktiv for personen", nil),
-	spec[BenefitEnded]("benefit.ended", owners(BIF), "Ydelse ophørt", "Benefit ended", "that benefit active for the person", "ydelsen er aktiv for personen", nil),
-	spec[PraktikStarted]("praktik.started", owners(BIF), "Virksomhedspraktik startet", "Company internship started", "praktikId not already open", "praktikken er ikke allerede i gang", nil),
-	spec[PraktikEnded]("praktik.ended", owners(BIF), "Virksomhedspraktik afsluttet", "Company internship ended", "praktikId open", "praktikken er i gang", nil),
-	spec[WageSubsidyStarted]("wagesubsidy.started", owners(BIF), "Løntilskud startet", "Wage subsidy started", "subsidyId not already open", "løntilskuddet er ikke allerede i gang", nil),
-	spec[WageSubsidyEnded]("wagesubsidy.ended", owners(BIF), "Løntilskud afsluttet", "Wage subsidy ended", "subsidyId open", "løntilskuddet er i gang", nil),
-	spec[LanguageCourseStarted]("languagecourse.started", owners(BIF), "Sprogkursus startet", "Language course started", "courseId not already open", "kurset er ikke allerede i gang", nil),
-	spec[LanguageCourseEnded]("languagecourse.ended", owners(BIF), "Sprogkursus afsluttet", "Language course ended", "courseId open", "kurset er i gang", nil),
-	spec[EmploymentStarted]("employment.started", owners(BIF), "Ansættelse startet", "Employment started", "", "", nil),
-	spec[EducationStarted]("education.started", owners(BIF), "Uddannelse startet", "Education started", "", "", []string{"/programme"}),
-	spec[SchoolAbsenceNoted]("schoolabsence.noted", owners(BUF), "Skolefravær registreret", "School absence noted", "", "", nil),
-	spec[PPRReferred]("ppr.referred", owners(BUF), "Henvist til PPR", "Referred to educational psychology (PPR)", "", "", []string{"/reason"}),
-	spec[LeisureStarted]("leisure.started", owners(BUF), "Fritidsaktivitet startet", "Leisure activity started", "", "", []string{"/name"}),
-	spec[WellbeingMeasured]("wellbeing.measured", owners(BUF), "Trivsel målt", "Well-being measured", "", "", nil),
-	spec[GPConsultationHeld]("gp.consultation-held", owners(SUF), "Konsultation hos egen læge", "GP consultation held", "consent gp-cooperation given (and not withdrawn) for that person", "samtykke til samarbejde med egen læge er givet for personen", nil),
-	spec[HealthAssessed]("health.assessed", owners(SUF), "Helbred vurderet", "Health assessed", "", "", nil),
-	spec[HealthReferred]("health.referred", owners(SUF), "Henvist til sundhedstilbud", "Health referral", "", "", nil),
-	spec[CourseEnded]("course.ended", owners(SOF), "Forløb afsluttet", "Course ended", "family enrolled", "familien er optaget", nil),
-	spec[EvaluationRecorded]("evaluation.recorded", owners(SOF), "Evaluering registreret", "Evaluation recorded", "family enrolled or ended", "familien er optaget eller har afsluttet forløbet", []string{"/note"}),
+	spec[FamilyReferred]("family.referred", 1, anyDept, "Familie visiteret/henvist", "Family referred", "", "", []string{"/reason", "/note"}, "", "", ""),
+	spec[FamilyEnrolled]("family.enrolled", 1, owners(SOF), "Familie optaget i forløb", "Family enrolled", "at least one parent and one child member; no course already active for the family", "mindst én forælder og ét barn; familien må ikke allerede være i et aktivt forløb", nil, "", "", ""),
+	spec[ConsentGiven]("consent.given", 1, owners(SOF, BIF), "Samtykke givet", "Consent given", "", "", nil, "", "", ""),
+	spec[ConsentWithdrawn]("consent.withdrawn", 1, owners(SOF, BIF), "Samtykke trukket tilbage", "Consent withdrawn", "that consent was given and not withdrawn", "samtykket er givet og ikke trukket tilbage", nil, "", "", ""),
+	spec[CaseworkerAssigned]("caseworker.assigned", 1, owners(SOF), "Sagsbehandler tildelt", "Caseworker assigned", "family enrolled", "familien er optaget", nil, "", "", ""),
+	spec[MakkerparAssigned]("makkerpar.assigned", 1, owners(SOF, BIF), "Makkerpar tildelt", "Primary contact pair assigned", "family enrolled", "familien er optaget", nil, "", "", ""),
+	spec[TeamMemberJoined]("team.member-joined", 1, anyDept, "Medlem tilknyttet teamet", "Team member joined", "family enrolled", "familien er optaget", nil, "", "", ""),
+	spec[TeamMemberLeft]("team.member-left", 1, anyDept, "Medlem forladt teamet", "Team member left", "that member joined and has not left", "medlemmet er tilknyttet og ikke udtrådt", nil, "", "", ""),
+	spec[ChildCaseOpened]("childcase.opened", 1, owners(SOF), "Børnesag åbnet", "Child case opened", "caseId not already open", "sagen er ikke allerede åben", nil, "", "", ""),
+	spec[ChildCaseClosed]("childcase.closed", 1, owners(SOF), "Børnesag lukket", "Child case closed", "caseId open", "sagen er åben", []string{"/reason"}, "", "", ""),
+	spec[MeasureStarted]("measure.started", 1, owners(SOF), "Foranstaltning iværksat", "Measure started", "measureId not already open", "foranstaltningen er ikke allerede i gang", []string{"/purpose"}, "", "", ""),
+	spec[MeasureEnded]("measure.ended", 1, owners(SOF), "Foranstaltning ophørt", "Measure ended", "measureId open", "foranstaltningen er i gang", []string{"/reason"}, "", "", ""),
+	spec[GoalSet]("goal.set", 1, anyDept, "Mål sat i Familiens Plan", "Goal set in the family plan", "family enrolled; goalId new", "familien er optaget; målet findes ikke i forvejen", []string{"/title"}, "", "", ""),
+	spec[GoalSetV2]("goal.set", 2, anyDept, "Mål sat i Familiens Plan", "Goal set in the family plan", "family enrolled; goalId new", "familien er optaget; målet findes ikke i forvejen", []string{"/title", "/description"}, "domain (one area of life) becomes domains, 1–3 distinct areas, since a goal often spans employment and family; an optional description (personal free text, at most 1000 characters).", "\"domain\": \"<d>\" becomes \"domains\": [\"<d>\"]; no description.", "2026-12-05"),
+	spec[GoalProgressed]("goal.progressed", 1, anyDept, "Målopfølgning", "Goal progressed", "goal set and not closed", "målet er sat og ikke afsluttet", []string{"/note"}, "", "", ""),
+	spec[GoalClosed]("goal.closed", 1, anyDept, "Mål afsluttet", "Goal closed", "goal set and not closed", "målet er sat og ikke afsluttet", nil, "", "", ""),
+	spec[MeetingHeld]("meeting.held", 1, anyDept, "Møde afholdt", "Meeting held", "", "", nil, "", "", ""),
+	spec[BenefitGranted]("benefit.granted", 1, owners(BIF), "Ydelse bevilget", "Benefit granted", "that benefit not already active for the person", "ydelsen er ikke allerede aktiv for personen", nil, "", "", ""),
+	spec[BenefitEnded]("benefit.ended", 1, owners(BIF), "Ydelse ophørt", "Benefit ended", "that benefit active for the person", "ydelsen er aktiv for personen", nil, "", "", ""),
+	spec[PraktikStarted]("praktik.started", 1, owners(BIF), "Virksomhedspraktik startet", "Company internship started", "praktikId not already open", "praktikken er ikke allerede i gang", nil, "", "", ""),
+	spec[PraktikStartedV2]("praktik.started", 2, owners(BIF), "Virksomhedspraktik startet", "Company internship started", "praktikId not already open", "praktikken er ikke allerede i gang", nil, "employer is an object: the company's CVR number and, optionally, the P-number of the production unit where the praktik takes place.", "\"employer\": \"<cvr>\" becomes \"employer\": {\"cvr\": \"<cvr>\"}.", "2026-12-05"),
+	spec[PraktikEnded]("praktik.ended", 1, owners(BIF), "Virksomhedspraktik afsluttet", "Company internship ended", "praktikId open", "praktikken er i gang", nil, "", "", ""),
+	spec[WageSubsidyStarted]("wagesubsidy.started", 1, owners(BIF), "Løntilskud startet", "Wage subsidy started", "subsidyId not already open", "løntilskuddet er ikke allerede i gang", nil, "", "", ""),
+	spec[WageSubsidyEnded]("wagesubsidy.ended", 1, owners(BIF), "Løntilskud afsluttet", "Wage subsidy ended", "subsidyId open", "løntilskuddet er i gang", nil, "", "", ""),
+	spec[LanguageCourseStarted]("languagecourse.started", 1, owners(BIF), "Sprogkursus startet", "Language course started", "courseId not already open", "kurset er ikke allerede i gang", nil, "", "", ""),
+	spec[LanguageCourseEnded]("languagecourse.ended", 1, owners(BIF), "Sprogkursus afsluttet", "Language course ended", "courseId open", "kurset er i gang", nil, "", "", ""),
+	spec[EmploymentStarted]("employment.started", 1, owners(BIF), "Ansættelse startet", "Employment started", "", "", nil, "", "", ""),
+	spec[EducationStarted]("education.started", 1, owners(BIF), "Uddannelse startet", "Education started", "", "", []string{"/programme"}, "", "", ""),
+	spec[SchoolAbsenceNoted]("schoolabsence.noted", 1, owners(BUF), "Skolefravær registreret", "School absence noted", "", "", nil, "", "", ""),
+	spec[PPRReferred]("ppr.referred", 1, owners(BUF), "Henvist til PPR", "Referred to educational psychology (PPR)", "", "", []string{"/reason"}, "", "", ""),
+	spec[LeisureStarted]("leisure.started", 1, owners(BUF), "Fritidsaktivitet startet", "Leisure activity started", "", "", []string{"/name"}, "", "", ""),
+	spec[WellbeingMeasured]("wellbeing.measured", 1, owners(BUF), "Trivsel målt", "Well-being measured", "", "", nil, "", "", ""),
+	spec[GPConsultationHeld]("gp.consultation-held", 1, owners(SUF), "Konsultation hos egen læge", "GP consultation held", "consent gp-cooperation given (and not withdrawn) for that person", "samtykke til samarbejde med egen læge er givet for personen", nil, "", "", ""),
+	spec[HealthAssessed]("health.assessed", 1, owners(SUF), "Helbred vurderet", "Health assessed", "", "", nil, "", "", ""),
+	spec[HealthReferred]("health.referred", 1, owners(SUF), "Henvist til sundhedstilbud", "Health referral", "", "", nil, "", "", ""),
+	spec[CourseEnded]("course.ended", 1, owners(SOF), "Forløb afsluttet", "Course ended", "family enrolled", "familien er optaget", nil, "", "", ""),
+	spec[EvaluationRecorded]("evaluation.recorded", 1, owners(SOF), "Evaluering registreret", "Evaluation recorded", "family enrolled or ended", "familien er optaget eller har afsluttet forløbet", []string{"/note"}, "", "", ""),
 }
 
 // titleDa is the Danish title of a catalog payload, from its schema's title template.
@@ -104,6 +107,9 @@ func titleDa(p Payload) (string, bool) {
 	case *GoalSet:
 		// {{titled "Mål sat" (cut .title)}}
 		return titled("Mål sat", cut(d.Title)), true
+	case *GoalSetV2:
+		// {{titled "Mål sat" (cut .title)}}
+		return titled("Mål sat", cut(d.Title)), true
 	case *GoalProgressed:
 		// {{titled (print "Målopfølgning" (prefixed " " .goalId)) (da .achievement)}}
 		return titled(("Målopfølgning" + prefixed(" ", d.GoalID)), da(wordsGoalProgressedAchievement, d.Achievement)), true
@@ -122,6 +128,9 @@ func titleDa(p Payload) (string, bool) {
 	case *PraktikStarted:
 		// Praktik startet{{prefixed " hos " .employer}}{{prefixed ", " (hours .hoursPerWeek)}}
 		return "Praktik startet" + prefixed(" hos ", d.Employer) + prefixed(", ", hours(d.HoursPerWeek)), true
+	case *PraktikStartedV2:
+		// Praktik startet{{prefixed " hos " .employer.cvr}}{{prefixed ", P-nr. " .employer.pNumber}}{{prefixed ", " (hours .hoursPerWeek)}}
+		return "Praktik startet" + prefixed(" hos ", d.Employer.Cvr) + prefixed(", P-nr. ", d.Employer.PNumber) + prefixed(", ", hours(d.HoursPerWeek)), true
 	case *PraktikEnded:
 		// {{titled (print "Praktik" (prefixed " " .praktikId) " afsluttet") (da .outcome)}}
 		return titled(("Praktik" + prefixed(" ", d.PraktikID) + " afsluttet"), da(wordsPraktikEndedOutcome, d.Outcome)), true
@@ -216,6 +225,9 @@ func titleEn(p Payload) (string, bool) {
 	case *GoalSet:
 		// {{titled "Goal set" (cut .title)}}
 		return titled("Goal set", cut(d.Title)), true
+	case *GoalSetV2:
+		// {{titled "Goal set" (cut .title)}}
+		return titled("Goal set", cut(d.Title)), true
 	case *GoalProgressed:
 		// {{titled (print "Goal" (prefixed " " .goalId) " followed up") .achievement}}
 		return titled(("Goal" + prefixed(" ", d.GoalID) + " followed up"), d.Achievement), true
@@ -234,6 +246,9 @@ func titleEn(p Payload) (string, bool) {
 	case *PraktikStarted:
 		// Internship started{{prefixed " at " .employer}}{{prefixed ", " (hoursEn .hoursPerWeek)}}
 		return "Internship started" + prefixed(" at ", d.Employer) + prefixed(", ", hoursEn(d.HoursPerWeek)), true
+	case *PraktikStartedV2:
+		// Internship started{{prefixed " at " .employer.cvr}}{{prefixed ", P-no. " .employer.pNumber}}{{prefixed ", " (hoursEn .hoursPerWeek)}}
+		return "Internship started" + prefixed(" at ", d.Employer.Cvr) + prefixed(", P-no. ", d.Employer.PNumber) + prefixed(", ", hoursEn(d.HoursPerWeek)), true
 	case *PraktikEnded:
 		// {{titled (print "Internship" (prefixed " " .praktikId) " ended") .outcome}}
 		return titled(("Internship" + prefixed(" ", d.PraktikID) + " ended"), d.Outcome), true

@@ -22,6 +22,10 @@ type Envelope struct {
 	FamilyID string
 	// Data is the typed payload, e.g. *PraktikStarted.
 	Data Payload
+	// StoredType is the CloudEvents type as stored when Upcast read the
+	// event as a later version than it was stored in (Event, Spec and Data
+	// are then the latest version's); "" when the event is as stored.
+	StoredType string
 	// source is Event.Source() as validation read it, "" in an envelope
 	// made elsewhere.
 	source string

@@ -79,10 +79,10 @@ func checkFast(t *testing.T, ceType string, data []byte) (fast, slow bool) {
 func TestEveryCatalogTypeHasAFastPath(t *testing.T) {
 	t.Parallel()
 	types := schemas.Types()
-	if len(types) != len(Catalog()) || len(types) < 35 {
-		t.Errorf("%d schemas for %d catalog types", len(types), len(Catalog()))
+	if len(types) != len(AllVersions()) || len(types) < 37 {
+		t.Errorf("%d schemas for %d catalog types", len(types), len(AllVersions()))
 	}
-	for _, spec := range Catalog() {
+	for _, spec := range AllVersions() {
 		fastFor(t, spec.Type())
 	}
 }
@@ -103,7 +103,7 @@ func testdataExamples(t testing.TB) []testdataExample {
 	}
 	var out []testdataExample
 	for _, file := range files {
-		spec, ok := ByName(filepath.Base(filepath.Dir(file)))
+		spec, ok := ByKey(filepath.Base(filepath.Dir(file)))
 		if !ok {
 			t.Fatalf("%s: not a catalog type", file)
 		}

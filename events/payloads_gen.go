@@ -159,6 +159,27 @@ type GoalSet struct {
 	ExpressedBy string `json:"expressedBy"`
 }
 
+// GoalSetV2 is the data of goal.set: Goal set in the family plan (Mål sat i
+// Familiens Plan).
+type GoalSetV2 struct {
+	// Pseudonymous id of the goal.
+	GoalID string `json:"goalId"`
+	// The goal in the family's words, free text without names, CPR numbers or
+	// diagnoses; at most 200 characters.
+	Title string `json:"title"`
+	// Areas of life the goal is about, 1–3 distinct ones.
+	Domains []string `json:"domains"`
+	// What the goal means to the family, in their or the professional's words:
+	// free text without names, CPR numbers or diagnoses; at most 1000 characters.
+	Description string `json:"description,omitempty"`
+	// Pseudonymous id of the family member the goal is about, if one.
+	PersonID string `json:"personId,omitempty"`
+	// When the goal should be reached, YYYY-MM-DD.
+	Due string `json:"due,omitempty"`
+	// Who expressed the goal.
+	ExpressedBy string `json:"expressedBy"`
+}
+
 // GoalProgressed is the data of goal.progressed: Goal progressed
 // (Målopfølgning).
 type GoalProgressed struct {
@@ -220,6 +241,32 @@ type PraktikStarted struct {
 	HoursPerWeek float64 `json:"hoursPerWeek"`
 	// Planned end date, YYYY-MM-DD.
 	PlannedEnd string `json:"plannedEnd,omitempty"`
+}
+
+// PraktikStartedV2 is the data of praktik.started: Company internship started
+// (Virksomhedspraktik startet).
+type PraktikStartedV2 struct {
+	// Pseudonymous id of the praktik.
+	PraktikID string `json:"praktikId"`
+	// Pseudonymous id of the person.
+	PersonID string `json:"personId"`
+	// Where the praktik takes place: the company and its production unit.
+	Employer PraktikEmployer `json:"employer"`
+	// Hours a week.
+	HoursPerWeek float64 `json:"hoursPerWeek"`
+	// Planned end date, YYYY-MM-DD.
+	PlannedEnd string `json:"plannedEnd,omitempty"`
+}
+
+// PraktikEmployer is where the praktik takes place: the company and its
+// production unit.
+type PraktikEmployer struct {
+	// The company's CVR number, 8 digits.
+	Cvr string `json:"cvr"`
+	// The production unit's P-number, 10 digits, when known. Like every string it
+	// is held to the CPR rule: a P-number whose first six digits read as a date
+	// is refused as a possible CPR number.
+	PNumber string `json:"pNumber,omitempty"`
 }
 
 // PraktikEnded is the data of praktik.ended: Company internship ended
@@ -442,6 +489,9 @@ func (*MeasureEnded) EventName() string { return "measure.ended" }
 // EventName is "goal.set".
 func (*GoalSet) EventName() string { return "goal.set" }
 
+// EventName is "goal.set".
+func (*GoalSetV2) EventName() string { return "goal.set" }
+
 // EventName is "goal.progressed".
 func (*GoalProgressed) EventName() string { return "goal.progressed" }
 
@@ -459,6 +509,9 @@ func (*BenefitEnded) EventName() string { return "benefit.ended" }
 
 // EventName is "praktik.started".
 func (*PraktikStarted) EventName() string { return "praktik.started" }
+
+// EventName is "praktik.started".
+func (*PraktikStartedV2) EventName() string { return "praktik.started" }
 
 // EventName is "praktik.ended".
 func (*PraktikEnded) EventName() string { return "praktik.ended" }

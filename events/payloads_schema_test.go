@@ -31,7 +31,7 @@ const schemaTestdata = "../schemas/testdata"
 func TestPayloadSchemasCoverTheCatalog(t *testing.T) {
 	t.Parallel()
 	var types []string
-	for _, s := range Catalog() {
+	for _, s := range AllVersions() {
 		types = append(types, s.Type())
 	}
 	slices.Sort(types)
@@ -45,8 +45,8 @@ func TestPayloadSchemasCoverTheCatalog(t *testing.T) {
 // accepts, and data ingest accepted always decodes into the struct.
 func TestPayloadsMatchSchemas(t *testing.T) {
 	t.Parallel()
-	for _, spec := range Catalog() {
-		t.Run(spec.Name, func(t *testing.T) {
+	for _, spec := range AllVersions() {
+		t.Run(spec.Key(), func(t *testing.T) {
 			t.Parallel()
 			raw, ok := schemas.Lookup(spec.Type())
 			if !ok {
@@ -168,8 +168,8 @@ func jsonSchemaType(typ reflect.Type) string {
 // omitempty that would drop a valid value shows up as a difference.
 func TestPayloadExamplesRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, spec := range Catalog() {
-		files, err := filepath.Glob(filepath.Join(schemaTestdata, spec.Name, "valid-*.json"))
+	for _, spec := range AllVersions() {
+		files, err := filepath.Glob(filepath.Join(schemaTestdata, spec.Key(), "valid-*.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestPayloadExamplesRoundTrip(t *testing.T) {
 			t.Errorf("%s: no valid example in %s", spec.Name, schemaTestdata)
 		}
 		for _, file := range files {
-			t.Run(spec.Name+"/"+strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			t.Run(spec.Key()+"/"+strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
 				t.Parallel()
 				b, err := os.ReadFile(file)
 				if err != nil {

@@ -109,7 +109,7 @@ func storedSubject(data []byte) string {
 		return "families.F-1001.bif.praktik.started"
 	}
 	dept, _ := sourceDepartment(ev.Source())
-	name := strings.TrimSuffix(strings.TrimPrefix(ev.Type(), TypePrefix), TypeSuffix)
+	name, _, _ := splitType(ev.Type())
 	return Subject(ev.Subject(), Department(dept), name)
 }
 

@@ -116,7 +116,7 @@ func TestTitleEveryType(t *testing.T) {
 				if got != ex.want {
 					t.Errorf("Title = %q, want %q", got, ex.want)
 				}
-			} else if _, ok := exampleTitles[spec.Name]; !ok {
+			} else if _, ok := exampleTitles[spec.Key()]; !ok {
 				t.Fatal("no example payload")
 			}
 
@@ -127,9 +127,9 @@ func TestTitleEveryType(t *testing.T) {
 			}
 		})
 	}
-	if len(titleExamples) < 35 || len(exampleTitles) != len(events.Catalog()) {
+	if len(titleExamples) < 35 || len(exampleTitles) != len(events.AllVersions()) {
 		t.Errorf("%d examples and %d schema examples for %d catalog types",
-			len(titleExamples), len(exampleTitles), len(events.Catalog()))
+			len(titleExamples), len(exampleTitles), len(events.AllVersions()))
 	}
 }
 

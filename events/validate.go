@@ -258,7 +258,11 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	var known bool
 	if typ := ev.Type(); present(attrType, typ) {
 		if spec, known = ByType(typ); !known {
-			ps.add(KindInvalid, "/"+attrType, "not an event type of the catalog")
+			detail := "not an event type of the catalog"
+			if why := UnknownVersion(typ); why != "" {
+				detail += ": " + why
+			}
+			ps.add(KindInvalid, "/"+attrType, detail)
 		}
 	}
 	if sub := ev.Subject(); present(attrSubject, sub) {

@@ -2,9 +2,10 @@
 
 package schemas_test
 
-// catalogNames is the catalog, in its order. This module cannot import
-// package events (events imports schemas), so the list is generated here
-// too; the events module's payload test checks it against events.Catalog.
+// catalogNames is the catalog, in its order, each version after the
+// first as <name>.v<version>. This module cannot import package events
+// (events imports schemas), so the list is generated here too; the events
+// module's payload test checks it against events.AllVersions.
 var catalogNames = []string{
 	"family.referred",
 	"family.enrolled",
@@ -19,12 +20,14 @@ var catalogNames = []string{
 	"measure.started",
 	"measure.ended",
 	"goal.set",
+	"goal.set.v2",
 	"goal.progressed",
 	"goal.closed",
 	"meeting.held",
 	"benefit.granted",
 	"benefit.ended",
 	"praktik.started",
+	"praktik.started.v2",
 	"praktik.ended",
 	"wagesubsidy.started",
 	"wagesubsidy.ended",

@@ -69,6 +69,9 @@ func writeType(b *bytes.Buffer, spec events.Spec) error {
 	b.WriteString("| | |\n|---|---|\n")
 	fmt.Fprintf(b, "| owner(s) | %s |\n", cell(ownerNames(spec)))
 	fmt.Fprintf(b, "| CloudEvents type | %s |\n", code(spec.Type()))
+	if spec.Version > 1 {
+		fmt.Fprintf(b, "| versions | %d; see [its versions](#versions-of-%s) |\n", spec.Version, anchor(spec.Name))
+	}
 	fmt.Fprintf(b, "| data schema | <%s> |\n", spec.SchemaURL())
 	fmt.Fprintf(b, "| subject | the familyId, e.g. %s |\n", code(exampleFamily))
 	fmt.Fprintf(b, "| NATS subject | %s, e.g. %s |\n",
@@ -93,8 +96,47 @@ func writeType(b *bytes.Buffer, spec events.Spec) error {
 		fmt.Fprintf(b, "%s\n\n", notes)
 	}
 
+	writeFields(b, &root)
+	fmt.Fprintf(b, "\nExample (structured mode):\n\n```json\n%s```\n\n", example)
+	return writeVersions(b, spec)
+}
+
+// writeVersions lists a type's earlier versions: what changed, the upcast
+// rule, and each earlier version's fields.
+func writeVersions(b *bytes.Buffer, latest events.Spec) error {
+	vs := events.Versions(latest.Name)
+	if len(vs) < 2 {
+		return nil
+	}
+	fmt.Fprintf(b, "### Versions of %s\n\n", latest.Name)
+	b.WriteString("| version | CloudEvents type | data schema | published | what changed | upcast from the version before |\n|---|---|---|---|---|---|\n")
+	for _, v := range vs {
+		change, up, since := v.Change, v.UpcastRule, v.Since
+		if v.Version == 1 {
+			change, up, since = "the first version", "—", "—"
+		}
+		fmt.Fprintf(b, "| %d | %s | <%s> | %s | %s | %s |\n", v.Version, code(v.Type()), v.SchemaURL(), since, cell(change), cell(up))
+	}
+	b.WriteString("\nAn event of an earlier version is accepted with a `Deprecation` header until its sunset, stored as sent, and read everywhere as the newest version.\n\n")
+	for _, v := range vs[:len(vs)-1] {
+		raw, ok := schemas.Lookup(v.Type())
+		if !ok {
+			return fmt.Errorf("no schema for %s", v.Type())
+		}
+		var root schema
+		if err := json.Unmarshal(raw, &root); err != nil {
+			return fmt.Errorf("schema: %w", err)
+		}
+		fmt.Fprintf(b, "Fields of version %d (%s):\n\n", v.Version, code(v.Type()))
+		writeFields(b, &root)
+		b.WriteString("\n")
+	}
+	return nil
+}
+
+func writeFields(b *bytes.Buffer, root *schema) {
 	b.WriteString("| field | type | required | constraints | description |\n|---|---|---|---|---|\n")
-	for _, f := range flatten("", &root, nil) {
+	for _, f := range flatten("", root, nil) {
 		req := "no"
 		if f.required {
 			req = "yes"
@@ -106,8 +148,6 @@ func writeType(b *bytes.Buffer, spec events.Spec) error {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n",
 			code(f.path), f.schema.jsonType(), req, cell(cons), cell(f.schema.Description))
 	}
-	fmt.Fprintf(b, "\nExample (structured mode):\n\n```json\n%s```\n\n", example)
-	return nil
 }
 
 // schemaNotes is what a schema's description says beyond the terms and
@@ -131,9 +171,9 @@ func exampleDepartment(spec events.Spec) events.Department { return spec.Owners[
 // the schema's first valid example, so that the documented example is one the
 // schema tests have accepted.
 func exampleEvent(spec events.Spec) ([]byte, error) {
-	data, ok := schemas.Example(spec.Name)
+	data, ok := schemas.Example(spec.Key())
 	if !ok {
-		return nil, fmt.Errorf("no valid example in schemas/testdata/%s", spec.Name)
+		return nil, fmt.Errorf("no valid example in schemas/testdata/%s", spec.Key())
 	}
 	dept := exampleDepartment(spec)
 	ev := struct {

@@ -13,7 +13,7 @@ import (
 func intro() string {
 	r := strings.NewReplacer(
 		"{prefix}", events.TypePrefix,
-		"{suffix}", events.TypeSuffix,
+		"{suffix}", events.VersionSeparator+"<version>",
 		"{schemas}", events.SchemaBaseURL,
 		"{idpattern}", events.IDPattern,
 		"{cprpattern}", events.CPRPattern,
@@ -23,8 +23,25 @@ func intro() string {
 		"{count}", fmt.Sprint(len(events.Catalog())),
 		"{depts}", orList(events.Departments, "`", "`"),
 		"{devtokens}", andList(events.Departments, "`dev-", "`"),
+		"{versiontable}", versionTable(),
 	)
 	return r.Replace(introTemplate)
+}
+
+// versionTable is a row per type with more than one version.
+func versionTable() string {
+	var rows []string
+	for _, s := range events.Catalog() {
+		if s.Version == 1 {
+			continue
+		}
+		var vs []string
+		for _, v := range events.Versions(s.Name) {
+			vs = append(vs, "`"+v.Type()+"`")
+		}
+		rows = append(rows, fmt.Sprintf("| [%s](#%s) | %s | v%d |", s.Name, anchor(s.Name), strings.Join(vs, ", "), s.Version))
+	}
+	return strings.Join(rows, "\n")
 }
 
 // orList is "`sof`, `bif`, `buf` or `suf`".
@@ -64,7 +81,7 @@ in JSON. These attributes are required:
 | ` + "`specversion`" + ` | ` + "`1.0`" + ` |
 | ` + "`id`" + ` | 1–128 printable ASCII characters without spaces, chosen by the sender, unique for the event. Sending the same event again with the same ` + "`id`" + ` is safe (it is stored once); the same ` + "`id`" + ` with different content is refused. |
 | ` + "`source`" + ` | ` + "`/departments/<dept>`" + ` or ` + "`/departments/<dept>/<system>`" + `, where ` + "`<dept>`" + ` is {depts}: the department that emits the event; ` + "`<system>`" + ` is up to 64 letters, digits, ` + "`_`" + ` or ` + "`-`" + ` |
-| ` + "`type`" + ` | ` + "`{prefix}<name>{suffix}`" + `, e.g. ` + "`{prefix}praktik.started{suffix}`" + `; the department must own the type |
+| ` + "`type`" + ` | ` + "`{prefix}<name>{suffix}`" + `, e.g. ` + "`{prefix}employment.started.v1`" + `; the department must own the type. A type may have several versions (see [Versions](#versions)) |
 | ` + "`subject`" + ` | the family's pseudonymous familyId |
 | ` + "`time`" + ` | when it happened, RFC 3339 (e.g. ` + "`{time}`" + `); may lie in the past (backfill), but not before 1900 nor more than 24 hours ahead of the clock |
 | ` + "`datacontenttype`" + ` | ` + "`application/json`" + ` |
@@ -129,7 +146,7 @@ curl -X POST http://127.0.0.1:8080/departments/bif/v1/events \
   -H 'ce-specversion: 1.0' \
   -H 'ce-id: bif-praktik.started-0001' \
   -H 'ce-source: /departments/bif' \
-  -H 'ce-type: {prefix}praktik.started{suffix}' \
+  -H 'ce-type: {prefix}praktik.started.v2' \
   -H 'ce-subject: {family}' \
   -H 'ce-time: {time}' \
   --data-binary '{"praktikId":"PR-3310","personId":"P-mor-01","employer":"12345678","hoursPerWeek":12.5}'
@@ -159,7 +176,37 @@ Department systems with NATS credentials may instead publish the structured Clou
 to their own subjects (` + "`{subjectroot}.*.<dept>.>`" + `) on the stream ` + "`FAMILY_EVENTS`" + `, with the
 header ` + "`Nats-Msg-Id`" + ` set to the event ` + "`id`" + `.
 
-` + addingType
+` + versions + addingType
+
+// versions is how a type changes without rewriting what is stored.
+const versions = `## Versions
+
+A type's shape changes by a new version next to the old one: a schema of its own
+(` + "`{prefix}<name>.v2.json`" + `, its ` + "`dataschema`" + `), while every stored event keeps the
+bytes it was stored with. Each version after the first says what changed and its
+upcast rule: how an event of the version before is read as this one. The upcasts
+are one registry (` + "`events/upcast.go`" + `, one function per version to the next; a chain
+v1 → v2 → v3 composes), and every read path presents the newest version: the
+timeline and overview, rebuild, verify, the as-of view, the evaluation, the web app
+and its live updates, and ingest's invariants (a ` + "`goal.progressed`" + ` for a goal set in
+v1 is accepted after v2 arrived). A timeline entry's ` + "`type`" + ` is the newest version's,
+and its ` + "`storedType`" + ` the type as stored when that is an earlier one. The audit replay
+returns the stored events as stored, or upcast with ` + "`?upcast=true`" + ` (and the stored
+type in the ` + "`jfstoredtype`" + ` attribute).
+
+Ingest accepts every version. An event of an earlier version is answered as
+before, plus the headers ` + "`Deprecation`" + ` (RFC 9745, the date it was deprecated),
+` + "`Link: <next version's schema>; rel=\"successor-version\"`" + ` and, once an end is configured,
+` + "`Sunset`" + ` (RFC 8594). After that date (` + "`-sunset-<name>.v<version>`" + ` or ` + "`-sunset-file`" + `) it is refused
+with 422, naming the version to send instead. A stored event of a version this build
+does not know is quarantined with that reason; after a deploy that knows it,
+` + "`POST /v1/admin/quarantine/redrive`" + ` applies it.
+
+| type | versions | newest |
+|---|---|---|
+{versiontable}
+
+`
 
 // addingType is for the project's own developers: the catalog is data, and
 // this is how it grows.
@@ -186,8 +233,16 @@ To add a type:
    ` + "`\"x-jf\": {\"go\": \"…\"}`" + `. A free-text field is a string with the CPR guard
    ` + "`\"not\": {\"pattern\": \"(^|[^0-9])[0-9]{6}-?[0-9]{4}([^0-9]|$)\"}`" + `; every one is
    either ` + "`personal`" + ` or ` + "`plainText`" + `.
-2. Add examples in ` + "`schemas/testdata/<name>/`" + `: at least one ` + "`valid-*.json`" + ` (the
+2. Add examples in ` + "`schemas/testdata/<name>/`" + ` (a later version's in
+   ` + "`schemas/testdata/<name>.v<version>/`" + `): at least one ` + "`valid-*.json`" + ` (the
    first by name is the one shown here) and two ` + "`invalid-*.json`" + `.
+
+A new version of a type is a new schema file with the next version in its name, the
+same ` + "`seq`" + ` and owners, its own ` + "`go`" + ` name, and in its ` + "`\"x-jf\"`" + ` a ` + "`change`" + ` and an
+` + "`upcast`" + ` text and ` + "`since`" + ` (the day it is published, from which the version before is deprecated); then one upcaster from the version before in ` + "`events/upcast.go`" + ` (the
+package refuses to start without it, and a test holds every valid example of the
+version before, upcast, to the new schema) and the read paths' code for the new
+shape, which the compiler points to.
 3. Run ` + "`go generate ./...`" + ` in ` + "`events`" + `. It writes the payload struct
    (` + "`events/payloads_gen.go`" + `), the catalog entry, titles and department constants
    (` + "`events/catalog_gen.go`" + `), the per-department counts

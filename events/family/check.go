@@ -80,6 +80,13 @@ func (s *State) Check(e events.Envelope) error {
 			Problems: []events.Problem{{Pointer: "/subject",
 				Detail: fmt.Sprintf("family %q checked against the state of family %q", e.FamilyID, s.familyID)}}}
 	}
+	if e.Data != nil || (!e.Spec.IsLatest() && e.Spec.Name != "") {
+		up, err := events.Upcast(e)
+		if err != nil {
+			return err
+		}
+		e = up
+	}
 	if !foldable(e) {
 		return &events.Error{Kind: events.KindInvalid,
 			Detail: fmt.Sprintf("payload %T does not belong to type %q", e.Data, e.Spec.Name)}
@@ -148,7 +155,7 @@ func (s *State) Check(e events.Envelope) error {
 			return refuse(RuleMeasureNotOpen, "/data/measureId", "measure %s is not running", d.MeasureID)
 		}
 
-	case *events.GoalSet:
+	case *events.GoalSetV2:
 		if err := enrolled(); err != nil {
 			return err
 		}
@@ -174,7 +181,7 @@ func (s *State) Check(e events.Envelope) error {
 			return refuse(RuleBenefitNotActive, "/data/benefit", "person %s does not receive %s", d.PersonID, d.Benefit)
 		}
 
-	case *events.PraktikStarted:
+	case *events.PraktikStartedV2:
 		if _, ok := s.praktik[d.PraktikID]; ok {
 			return refuse(RulePraktikOpen, "/data/praktikId", "praktik %s is already open", d.PraktikID)
 		}

@@ -204,6 +204,22 @@ func (s *State) foreign(e events.Envelope) bool {
 	return s.familyID != "" && e.FamilyID != "" && e.FamilyID != s.familyID
 }
 
+// latest is e as the latest version of its type (events.Upcast), the
+// shape Apply and Check read: a goal set in v1 is the same goal for a
+// goal.progressed sent after v2 arrived, and praktik.ended closes a praktik
+// started in either version. An event the upcast refuses (which its
+// version's schema accepted, so a fault of the upcaster) is left as it is,
+// and counted but not folded.
+func latest(e events.Envelope) events.Envelope {
+	if e.Data == nil && (e.Spec.Name == "" || e.Spec.IsLatest()) {
+		return e
+	}
+	if up, err := events.Upcast(e); err == nil {
+		return up
+	}
+	return e
+}
+
 // foldable reports whether e carries a payload that Apply and Check can
 // read: non-nil, and of the Go type its catalog entry names.
 func foldable(e events.Envelope) bool {
@@ -227,6 +243,7 @@ func (s *State) Apply(e events.Envelope) {
 	}
 	s.ensureMaps()
 	s.count(e)
+	e = latest(e)
 	if !foldable(e) {
 		return
 	}
@@ -262,11 +279,11 @@ func (s *State) Apply(e events.Envelope) {
 		own(s, &s.measures, sharedMeasures)[d.MeasureID] = Measure{MeasureID: d.MeasureID, Kind: d.Kind, ChildID: d.ChildID, Purpose: d.Purpose}
 	case *events.MeasureEnded:
 		delete(own(s, &s.measures, sharedMeasures), d.MeasureID)
-	case *events.GoalSet:
+	case *events.GoalSetV2:
 		// A goalId set twice (only possible around ingest) redefines the
 		// goal from scratch: the later definition is what the plan says.
-		own(s, &s.goals, sharedGoals)[d.GoalID] = Goal{GoalID: d.GoalID, Title: d.Title, Domain: d.Domain,
-			PersonID: d.PersonID, Due: d.Due, ExpressedBy: d.ExpressedBy}
+		own(s, &s.goals, sharedGoals)[d.GoalID] = Goal{GoalID: d.GoalID, Title: d.Title, Domains: d.Domains,
+			Description: d.Description, PersonID: d.PersonID, Due: d.Due, ExpressedBy: d.ExpressedBy}
 	case *events.GoalProgressed:
 		// Progress on a goal never set is dropped: there is no goal to show
 		// it on, and inventing one would make its later goal.set look like
@@ -284,7 +301,7 @@ func (s *State) Apply(e events.Envelope) {
 		own(s, &s.benefits, sharedBenefits)[benefitKey{d.PersonID, d.Benefit}] = struct{}{}
 	case *events.BenefitEnded:
 		delete(own(s, &s.benefits, sharedBenefits), benefitKey{d.PersonID, d.Benefit})
-	case *events.PraktikStarted:
+	case *events.PraktikStartedV2:
 		own(s, &s.praktik, sharedPraktik)[d.PraktikID] = Praktik{PraktikID: d.PraktikID, PersonID: d.PersonID,
 			Employer: d.Employer, HoursPerWeek: d.HoursPerWeek, PlannedEnd: d.PlannedEnd}
 	case *events.PraktikEnded:

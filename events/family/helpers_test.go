@@ -15,7 +15,7 @@ const fam = "F1"
 // ev wraps a payload the way the parser would: its catalog entry, its first
 // owner as the department, family F1 and no CloudEvent attributes.
 func ev(data events.Payload) events.Envelope {
-	spec, ok := events.ByName(data.EventName())
+	spec, ok := events.SpecOf(data)
 	if !ok {
 		panic("not in catalog: " + data.EventName())
 	}

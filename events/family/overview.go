@@ -109,11 +109,11 @@ type Benefit struct {
 
 // Praktik is an open company internship.
 type Praktik struct {
-	PraktikID    string  `json:"praktikId"`
-	PersonID     string  `json:"personId"`
-	Employer     string  `json:"employer"`
-	HoursPerWeek float64 `json:"hoursPerWeek"`
-	PlannedEnd   string  `json:"plannedEnd,omitempty"`
+	PraktikID    string                 `json:"praktikId"`
+	PersonID     string                 `json:"personId"`
+	Employer     events.PraktikEmployer `json:"employer"`
+	HoursPerWeek float64                `json:"hoursPerWeek"`
+	PlannedEnd   string                 `json:"plannedEnd,omitempty"`
 }
 
 // WageSubsidy is an open employment with wage subsidy.
@@ -149,9 +149,12 @@ type Education struct {
 
 // Goal is a goal of Familiens Plan with its latest follow-up.
 type Goal struct {
-	GoalID      string `json:"goalId"`
-	Title       string `json:"title"`
-	Domain      string `json:"domain"`
+	GoalID string `json:"goalId"`
+	Title  string `json:"title"`
+	// Domains are 1–3 areas of life (goal.set.v2; a v1 goal has one).
+	Domains []string `json:"domains"`
+	// Description is personal free text, set only in v2.
+	Description string `json:"description,omitempty"`
 	PersonID    string `json:"personId,omitempty"`
 	Due         string `json:"due,omitempty"`
 	ExpressedBy string `json:"expressedBy"`

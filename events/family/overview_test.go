@@ -125,7 +125,7 @@ func TestOverviewContent(t *testing.T) {
 	check("benefits from enrolment and benefit.granted", len(o.Benefits) == 6 &&
 		slices.Contains(o.Benefits, family.Benefit{PersonID: "P1", Benefit: "kontanthjaelp"}))
 	check("open praktik only", len(o.Praktik) == 4 &&
-		o.Praktik[0] == family.Praktik{PraktikID: "PRA", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
+		o.Praktik[0] == family.Praktik{PraktikID: "PRA", PersonID: "P1", Employer: events.PraktikEmployer{Cvr: "12345678"}, HoursPerWeek: 10})
 	check("wage subsidies", len(o.WageSubsidies) == 5 && o.WageSubsidies[0].Sector == "public")
 	check("language courses", len(o.LanguageCourses) == 5 && o.LanguageCourses[0].Level == "DU2")
 	check("goals with latest achievement and closed ones", len(o.Goals) == 5 &&
@@ -162,7 +162,7 @@ func TestOverviewJSON(t *testing.T) {
 			`"makkerpar":{"jobConsultantId":"E2","familyWorkerId":"E3"}`, `"caseworker":"E1"`,
 			`"latestAchievement":"improving"`, `"expressedBy":"family"`, `"unauthorisedShare":0.05`,
 			`"absentDays":{"sickness":1,"authorised":0,"unauthorised":3}`, `"lastEventTime":"2024-`,
-			`{"praktikId":"PRA","personId":"P1","employer":"12345678","hoursPerWeek":10}`} {
+			`{"praktikId":"PRA","personId":"P1","employer":{"cvr":"12345678"},"hoursPerWeek":10}`} {
 			if !strings.Contains(got, key) {
 				t.Errorf("missing %s in\n%s", key, got)
 			}

@@ -124,7 +124,7 @@ func TestAddingAnEventType(t *testing.T) {
 	for name, want := range map[string][]string{
 		PayloadsFile: {"type VisitPlanned struct {", "\tDate string `json:\"date\"`", "\tPurpose string `json:\"purpose,omitempty\"`",
 			`func (*VisitPlanned) EventName() string { return "visit.planned" }`},
-		CatalogFile: {`spec[VisitPlanned]("visit.planned", owners(SOF, BUF), "Hjemmebesøg planlagt", "Home visit planned", "family enrolled", "familien er optaget", []string{"/purpose"}),`,
+		CatalogFile: {`spec[VisitPlanned]("visit.planned", 1, owners(SOF, BUF), "Hjemmebesøg planlagt", "Home visit planned", "family enrolled", "familien er optaget", []string{"/purpose"}, "", "", ""),`,
 			`return titled(("Hjemmebesøg planlagt" + prefixed(" den ", d.Date)), da(wordsVisitPlannedKind, d.Kind)), true`,
 			`"unannounced": "uanmeldt",`},
 		NamesFile:  {`"visit.planned",`},

@@ -121,7 +121,7 @@ func genCatalog(c *Catalog, b *bytes.Buffer) error {
 	}
 	b.WriteString("}\n\n")
 
-	b.WriteString("// catalog is version 1 of the event catalog, in the order of the schemas' seq.\nvar catalog = []Spec{\n")
+	b.WriteString("// catalog is every version of every event type, in the order of the\n// schemas' seq and, within a name, of the versions.\nvar catalog = []Spec{\n")
 	for _, t := range c.Types {
 		owners := "anyDept"
 		if t.Owners != nil {
@@ -139,8 +139,8 @@ func genCatalog(c *Catalog, b *bytes.Buffer) error {
 			}
 			personal = "[]string{" + strings.Join(qs, ", ") + "}"
 		}
-		fmt.Fprintf(b, "\tspec[%s](%q, %s, %q, %q, %q, %q, %s),\n",
-			t.Go, t.Name, owners, t.Danish, t.English, t.InvEn, t.InvDa, personal)
+		fmt.Fprintf(b, "\tspec[%s](%q, %d, %s, %q, %q, %q, %q, %s, %q, %q, %q),\n",
+			t.Go, t.Name, t.Version, owners, t.Danish, t.English, t.InvEn, t.InvDa, personal, t.Change, t.Upcast, t.Since)
 	}
 	b.WriteString("}\n\n")
 
@@ -220,9 +220,9 @@ func genCounts(c *Catalog, b *bytes.Buffer) error {
 
 func genNames(c *Catalog, b *bytes.Buffer) error {
 	b.WriteString("package schemas_test\n\n")
-	b.WriteString("// catalogNames is the catalog, in its order. This module cannot import\n// package events (events imports schemas), so the list is generated here\n// too; the events module's payload test checks it against events.Catalog.\nvar catalogNames = []string{\n")
+	b.WriteString("// catalogNames is the catalog, in its order, each version after the\n// first as <name>.v<version>. This module cannot import package events\n// (events imports schemas), so the list is generated here too; the events\n// module's payload test checks it against events.AllVersions.\nvar catalogNames = []string{\n")
 	for _, t := range c.Types {
-		fmt.Fprintf(b, "\t%q,\n", t.Name)
+		fmt.Fprintf(b, "\t%q,\n", t.Key())
 	}
 	b.WriteString("}\n")
 	return nil
@@ -232,7 +232,7 @@ func genTitleExamples(c *Catalog, b *bytes.Buffer) error {
 	b.WriteString("package events_test\n\n")
 	b.WriteString("// exampleTitles are the Danish and English titles of each type's first\n// valid example in schemas/testdata, from the schemas' title examples.\nvar exampleTitles = map[string][2]string{\n")
 	for _, t := range c.Types {
-		fmt.Fprintf(b, "\t%q: {%q, %q},\n", t.Name, t.ExampleDa, t.ExampleEn)
+		fmt.Fprintf(b, "\t%q: {%q, %q},\n", t.Key(), t.ExampleDa, t.ExampleEn)
 	}
 	b.WriteString("}\n")
 	return nil

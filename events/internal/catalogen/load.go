@@ -19,7 +19,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Paths of the data, relative to the repository root.
@@ -27,7 +29,7 @@ const (
 	SchemaDir       = "schemas"
 	DepartmentsFile = "events/departments.json"
 	schemaPrefix    = "dk.kk.jobogfamilie."
-	schemaSuffix    = ".v1.json"
+	schemaSuffix    = ".json"
 )
 
 // Department is one entry of events/departments.json.
@@ -45,6 +47,19 @@ type Type struct {
 	Name   string // catalog name, from the schema file's name
 	File   string // path of the schema, relative to the repository root
 	Schema *Node  // the whole schema, in file order
+	// Version is the type's version, from the schema file's name (.v2.json);
+	// every version of a name is a Type of its own, and versions count up
+	// from 1 without gaps.
+	Version int
+	// Latest says that no later version of the name exists.
+	Latest bool
+	// Change and Upcast say, for a version after the first, what differs
+	// from the previous version and how an event of that version is read
+	// as this one (events/upcast.go implements it).
+	Change, Upcast string
+	// Since is the day (YYYY-MM-DD) a version after the first was
+	// published, from which the version before it is deprecated.
+	Since string
 
 	Seq     int
 	Go      string
@@ -85,6 +100,9 @@ type annotation struct {
 		En string `json:"en"`
 		Da string `json:"da"`
 	} `json:"invariant"`
+	Change string `json:"change"`
+	Upcast string `json:"upcast"`
+	Since  string `json:"since"`
 }
 
 // fieldAnnotation is the "x-jf" keyword inside a schema: the Go type of a
@@ -122,7 +140,15 @@ func Load(root fs.FS) (*Catalog, error) {
 		}
 		c.Types = append(c.Types, t)
 	}
-	slices.SortStableFunc(c.Types, func(a, b *Type) int { return a.Seq - b.Seq })
+	slices.SortStableFunc(c.Types, func(a, b *Type) int {
+		if a.Seq != b.Seq {
+			return a.Seq - b.Seq
+		}
+		return a.Version - b.Version
+	})
+	for i, t := range c.Types {
+		t.Latest = i+1 == len(c.Types) || c.Types[i+1].Name != t.Name
+	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -131,6 +157,7 @@ func Load(root fs.FS) (*Catalog, error) {
 
 var (
 	catalogName = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$`)
+	versioned   = regexp.MustCompile(`^(.*)\.v([1-9][0-9]?)$`)
 	goIdent     = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
 	deptCode    = regexp.MustCompile(`^[a-z]{2,16}$`)
 )
@@ -141,9 +168,12 @@ func loadType(root fs.FS, file string) (*Type, error) {
 	if ok {
 		name, ok = strings.CutSuffix(name, schemaSuffix)
 	}
-	if !ok || !catalogName.MatchString(name) {
-		return nil, fmt.Errorf("not named %s<name>%s", schemaPrefix, schemaSuffix)
+	m := versioned.FindStringSubmatch(name)
+	if !ok || m == nil || !catalogName.MatchString(m[1]) {
+		return nil, fmt.Errorf("not named %s<name>.v<version>%s", schemaPrefix, schemaSuffix)
 	}
+	name = m[1]
+	version, _ := strconv.Atoi(m[2])
 	b, err := fs.ReadFile(root, file)
 	if err != nil {
 		return nil, err
@@ -160,7 +190,7 @@ func loadType(root fs.FS, file string) (*Type, error) {
 	if err := strictUnmarshal(raw.Raw, &a); err != nil {
 		return nil, fmt.Errorf("x-jf: %w", err)
 	}
-	t := &Type{Name: name, File: file, Schema: n, Seq: a.Seq, Go: a.Go, Danish: a.Danish, English: a.English,
+	t := &Type{Name: name, File: file, Schema: n, Version: version, Change: a.Change, Upcast: a.Upcast, Since: a.Since, Seq: a.Seq, Go: a.Go, Danish: a.Danish, English: a.English,
 		TitleDa: a.Title.Da, TitleEn: a.Title.En, ExampleDa: a.Title.Example.Da, ExampleEn: a.Title.Example.En, Personal: a.Personal, PlainText: a.PlainText}
 	if a.Invariant != nil {
 		t.InvEn, t.InvDa = a.Invariant.En, a.Invariant.Da
@@ -187,8 +217,19 @@ func loadType(root fs.FS, file string) (*Type, error) {
 		return nil, errors.New("x-jf: title needs da and en")
 	case t.ExampleDa == "" || t.ExampleEn == "":
 		return nil, errors.New("x-jf: title needs example da and en: the titles of the first valid example")
+	case t.Version == 1 && (t.Change != "" || t.Upcast != "" || t.Since != ""):
+		return nil, errors.New("x-jf: change, upcast and since describe a version after the first")
+	case t.Version > 1 && (t.Change == "" || t.Upcast == ""):
+		return nil, errors.New("x-jf: a version after the first says its change and its upcast rule from the previous version")
+	case t.Version > 1 && !isDate(t.Since):
+		return nil, errors.New("x-jf: a version after the first says since (YYYY-MM-DD) it is published")
 	}
 	return t, nil
+}
+
+func isDate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
 }
 
 func strictUnmarshal(b []byte, v any) error {
@@ -222,15 +263,28 @@ func (c *Catalog) check() error {
 		errs = append(errs, fmt.Errorf("%s: no departments", DepartmentsFile))
 	}
 	seqs, names, goNames := map[int]string{}, map[string]string{}, map[string]string{}
+	var prev *Type
 	for _, t := range c.Types {
-		if prev, dup := seqs[t.Seq]; dup {
-			errs = append(errs, fmt.Errorf("%s: seq %d is also %s's", t.File, t.Seq, prev))
+		if other, dup := seqs[t.Seq]; dup && other != t.Name {
+			errs = append(errs, fmt.Errorf("%s: seq %d is also %s's", t.File, t.Seq, other))
 		}
 		seqs[t.Seq] = t.Name
-		if prev, dup := names[t.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s: catalog name %s is also %s's", t.File, t.Name, prev))
+		if other, dup := names[t.Key()]; dup {
+			errs = append(errs, fmt.Errorf("%s: catalog name %s is also %s's", t.File, t.Key(), other))
 		}
-		names[t.Name] = t.File
+		names[t.Key()] = t.File
+		// The versions of a name share its place and owners, and count
+		// up from 1, so that every stored version has a chain of
+		// upcasts to the latest.
+		switch {
+		case prev != nil && prev.Name == t.Name && prev.Version+1 != t.Version:
+			errs = append(errs, fmt.Errorf("%s: version %d follows version %d of %s", t.File, t.Version, prev.Version, t.Name))
+		case (prev == nil || prev.Name != t.Name) && t.Version != 1:
+			errs = append(errs, fmt.Errorf("%s: %s has no version 1", t.File, t.Name))
+		case prev != nil && prev.Name == t.Name && !slices.Equal(prev.Owners, t.Owners):
+			errs = append(errs, fmt.Errorf("%s: the owners differ from version %d's", t.File, prev.Version))
+		}
+		prev = t
 		for _, o := range t.Owners {
 			if !codes[o] {
 				errs = append(errs, fmt.Errorf("%s: owner %q is no department of %s", t.File, o, DepartmentsFile))
@@ -315,6 +369,16 @@ func (t *Type) checkFreeText() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Key names one version of a type where the catalog name alone does not:
+// the name for version 1 (its examples are in schemas/testdata/<name>/),
+// the name and the version after it (testdata/<name>.v2/).
+func (t *Type) Key() string {
+	if t.Version == 1 {
+		return t.Name
+	}
+	return t.Name + ".v" + strconv.Itoa(t.Version)
 }
 
 // title is the title template in a language, "da" or "en".

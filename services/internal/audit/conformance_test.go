@@ -100,11 +100,24 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSuffix(fam.Raw, "\n"), "\n") {
 		audit.StrictLine(t, []byte(l))
 	}
+	// The upcast replay (the demo holds v1 and v2 events): every line as
+	// strict, and the upcast ones carry the stored type.
+	up := s.Get("/v1/audit/events?upcast=true", "dev-auditor", nil)
+	upcast := 0
+	for _, l := range strings.Split(strings.TrimSuffix(up.Raw, "\n"), "\n") {
+		ev, _, _ := audit.StrictLine(t, []byte(l))
+		if _, ok := ev.Extensions()[audit.ExtStoredType]; ok {
+			upcast++
+		}
+	}
+	if upcast == 0 {
+		t.Error("the upcast replay of the demo upcast nothing")
+	}
 
 	t.Run("javascript", func(t *testing.T) {
 		dir := t.TempDir()
 		replay := filepath.Join(dir, "replay.jsonl")
-		if err := os.WriteFile(replay, []byte(r.Raw+fam.Raw), 0o600); err != nil {
+		if err := os.WriteFile(replay, []byte(r.Raw+fam.Raw+up.Raw), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out, err := strictJS(t, replay)

@@ -95,7 +95,7 @@ func parseRange(q url.Values) (from, to time.Time, err error) {
 // ParseEventsQuery reads the query of GET /v1/audit/events.
 func ParseEventsQuery(q url.Values) (Query, error) {
 	var out Query
-	if err := checkParams(q, "family", "from", "to", "type", "after"); err != nil {
+	if err := checkParams(q, "family", "from", "to", "type", "after", "upcast"); err != nil {
 		return out, err
 	}
 	var err error
@@ -117,11 +117,19 @@ func ParseEventsQuery(q url.Values) (Query, error) {
 			return out, problem.BadRequest("after must be a stream sequence (a non-negative integer)")
 		}
 	}
+	switch q.Get("upcast") {
+	case "", "false":
+	case "true":
+		out.Upcast = true
+	default:
+		return out, problem.BadRequest("upcast must be true or false")
+	}
 	return out, nil
 }
 
 // handleEvents is GET /v1/audit/events: the stored CloudEvents q selects,
-// in stream order, as JSON Lines, streamed.
+// in stream order, as JSON Lines, streamed; with upcast=true, each as the
+// latest version of its type (AppendUpcastLine).
 func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	pr, err := s.auditor(r)
 	if err != nil {
@@ -148,7 +156,11 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set(HeaderLastSequence, strconv.FormatUint(q.Until, 10))
-	return s.streamLines(w, r, "events", AppendLine, func(emit func(Stored) error) error {
+	appendLine := AppendLine
+	if q.Upcast {
+		appendLine = AppendUpcastLine
+	}
+	return s.streamLines(w, r, "events", appendLine, func(emit func(Stored) error) error {
 		return s.reader.Replay(ctx, q, emit)
 	})
 }

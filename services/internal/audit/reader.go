@@ -35,6 +35,10 @@ type Query struct {
 	// Until is the last sequence read; 0 is the stream's last sequence
 	// when the read starts, so that a replay is a snapshot and ends.
 	Until uint64
+	// Upcast presents each event as the latest version of its type
+	// (AppendUpcastLine) instead of as stored; it changes the lines, not
+	// what is read.
+	Upcast bool
 }
 
 // ErrBehind: the read model has not applied the stream up to the end of

@@ -75,7 +75,7 @@ func (g *Events) Next(i int) (string, []byte) {
 	if g.BackfillBig && fam == "BIG" && k%10 == 9 {
 		at = at.AddDate(-1, 0, 0)
 	}
-	spec, _ := events.ByName(name)
+	spec, _ := events.ByType(events.TypeOf(name, 1))
 	ev := `{"specversion":"1.0","id":"` + ingestID(i) + `","source":"/departments/` + dept +
 		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
 		`","datacontenttype":"application/json","dataschema":"` + spec.SchemaURL() + `","data":` + data + `}`

@@ -47,6 +47,12 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// Sunsets end the acceptance of earlier versions of event types
+	// (-sunset-<name>.v<version>, -sunset-file / JF_SUNSET_FILE; see
+	// sunset.go).
+	Sunsets    Sunsets
+	SunsetFile string
+	sunsetSet  Sunsets
 	// Instance names one of several projector processes on one NATS
 	// deployment (read replicas): its durable consumer is
 	// projector-<instance> and its state <data>/projector-<instance>/.
@@ -151,6 +157,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	c.OIDC.flags(fs, env)
 	fs.StringVar(&c.Instance, "instance", env("JF_INSTANCE", ""),
 		"this projector's name among several on one NATS (read replicas): consumer projector-<instance>, data <data>/projector-<instance> (JF_INSTANCE)")
+	c.sunsetFlags(fs, getenv)
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -183,6 +190,9 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%s: unexpected arguments %v", name, fs.Args())
+	}
+	if err := c.loadSunsets(); err != nil {
+		return c, err
 	}
 	return c, c.Check()
 }

@@ -217,9 +217,9 @@ func TestFilterOverviewClosed(t *testing.T) {
 	o := family.Overview{ReferralReason: "Bekymring fra skolen", TotalEvents: 4, EventsPerDepartment: family.EventCounts{SOF: 1, BUF: 3},
 		Goals: []family.Goal{{GoalID: "G1", LatestAchievement: "partly", Closed: true, Outcome: "achieved"}}}
 	hidden := []consent.Entry{
-		{Department: "buf", Type: events.TypePrefix + "family.referred" + events.TypeSuffix, Data: []byte(`{"reason":"Bekymring fra skolen"}`)},
-		{Department: "buf", Type: events.TypePrefix + "goal.progressed" + events.TypeSuffix, Data: []byte(`{"goalId":"G1","achievement":"partly"}`)},
-		{Department: "buf", Type: events.TypePrefix + "goal.closed" + events.TypeSuffix, Data: []byte(`{"goalId":"G1","outcome":"achieved"}`)},
+		{Department: "buf", Type: events.TypeOf("family.referred", 1), Data: []byte(`{"reason":"Bekymring fra skolen"}`)},
+		{Department: "buf", Type: events.TypeOf("goal.progressed", 1), Data: []byte(`{"goalId":"G1","achievement":"partly"}`)},
+		{Department: "buf", Type: events.TypeOf("goal.closed", 1), Data: []byte(`{"goalId":"G1","outcome":"achieved"}`)},
 	}
 	if n := consent.FilterOverview(&o, hidden, time.Time{}); n != 3 {
 		t.Errorf("took out %d", n)

@@ -114,7 +114,7 @@ func (f *sim) emit() ([]Event, []string) {
 		}
 		// Build has validated the event; the envelope is made here rather
 		// than by validating it a second time.
-		spec, _ := events.ByName(it.data.EventName())
+		spec, _ := events.SpecOf(it.data)
 		env := events.Envelope{Event: ce, Spec: spec, Department: it.dept, FamilyID: f.id, Data: it.data}
 		if !env.Spec.OwnedBy(it.dept) {
 			panic(fmt.Sprintf("demo: %s planned for %s, which does not own it", env.Spec.Name, it.dept))
@@ -623,7 +623,11 @@ func (f *sim) goal(domain string, t time.Time, again bool) {
 		dept = events.SOF
 	}
 	g.Title = pick(f, goalTitles[domain]...)
-	f.add(t, dept, g)
+	if upgraded(dept, t) {
+		f.add(t, dept, f.goalV2(g))
+	} else {
+		f.add(t, dept, g)
+	}
 
 	due, _ := time.Parse(time.DateOnly, g.Due)
 	outcome := pick(f, "achieved", "achieved", "achieved", "not-achieved", "cancelled", "open")
@@ -727,8 +731,18 @@ func (f *sim) employment(i int) {
 	}
 	pr := f.next("PR")
 	weeks := 13
-	f.add(start, events.BIF, &events.PraktikStarted{PraktikID: pr, PersonID: p.id, Employer: f.cvr(),
-		HoursPerWeek: float64(pick(f, 8, 10, 12, 15, 20, 25)), PlannedEnd: ymd(start.Add(days(7 * weeks)))})
+	started := &events.PraktikStarted{PraktikID: pr, PersonID: p.id, Employer: f.cvr(),
+		HoursPerWeek: float64(pick(f, 8, 10, 12, 15, 20, 25)), PlannedEnd: ymd(start.Add(days(7 * weeks)))}
+	if upgraded(events.BIF, start) {
+		employer := events.PraktikEmployer{Cvr: started.Employer}
+		if f.chance(0.7) {
+			employer.PNumber = f.pNumber()
+		}
+		f.add(start, events.BIF, &events.PraktikStartedV2{PraktikID: pr, PersonID: p.id, Employer: employer,
+			HoursPerWeek: started.HoursPerWeek, PlannedEnd: started.PlannedEnd})
+	} else {
+		f.add(start, events.BIF, started)
+	}
 	end := f.within(start, 7*weeks-20, 7*weeks)
 	outcome := map[int]string{0: "completed", 1: "job", 2: "education", 3: "cancelled", 4: "completed"}[path]
 	if end.After(f.end) && !f.courseEnd.IsZero() {
@@ -785,6 +799,49 @@ func (f *sim) employment(i int) {
 }
 
 // cvr is an employer's CVR number: eight digits, never starting with 0.
+// The department systems move to the v2 event types on different days, as
+// they would: BIF's job-centre system in January 2024, the others in September.
+// Before that they send v1, so the demo holds both versions of goal.set
+// and praktik.started, mixed within families.
+var upgrades = map[events.Department]time.Time{events.BIF: date(2024, 1, 1)}
+
+const upgradeOthers = "2024-09-01"
+
+func upgraded(d events.Department, t time.Time) bool {
+	at, ok := upgrades[d]
+	if !ok {
+		at, _ = time.Parse(time.DateOnly, upgradeOthers)
+	}
+	return !t.Before(at)
+}
+
+// goalV2 is the goal as a system that sends goal.set.v2 states it: some
+// goals span a second domain, and some have a description.
+func (f *sim) goalV2(g *events.GoalSet) *events.GoalSetV2 {
+	v2 := &events.GoalSetV2{GoalID: g.GoalID, Title: g.Title, Domains: []string{g.Domain}, PersonID: g.PersonID, Due: g.Due, ExpressedBy: g.ExpressedBy}
+	if f.chance(0.4) {
+		second := pick(f, "family", "economy", "health", "child-wellbeing")
+		if second != g.Domain {
+			v2.Domains = append(v2.Domains, second)
+		}
+	}
+	if f.chance(0.5) {
+		v2.Description = pick(f, goalDescriptions...)
+	}
+	return v2
+}
+
+var goalDescriptions = []string{
+	"Familien vil have mere ro i hverdagen, så der er tid til lektier og aftensmad.",
+	"Målet er aftalt på netværksmødet; familien følger selv op hver måned.",
+	"Det vigtigste for familien er, at arbejdstiden passer med at hente børnene.",
+	"Skridt for skridt: først faste mødetider, så flere timer.",
+}
+
+// pNumber is a synthetic P-number: 1000 and six digits, which no date
+// and hence no CPR number begins with (month 00).
+func (f *sim) pNumber() string { return fmt.Sprintf("1000%06d", f.r.IntN(1_000_000)) }
+
 func (f *sim) cvr() string { return fmt.Sprintf("%d%07d", f.intn(1, 4), f.r.IntN(10_000_000)) }
 
 // teenJobs: a leisure-time job for a teenager, as the pilot encouraged.

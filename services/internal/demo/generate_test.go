@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -87,17 +88,36 @@ func TestGenerateIsPlausible(t *testing.T) {
 	}
 }
 
-// TestGenerateCoversCatalog: even a small demo has every event type.
+// TestGenerateCoversCatalog: even a small demo has every event type, in
+// every version, and some family holds both versions of a type.
 func TestGenerateCoversCatalog(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
+	perFamily := map[string]map[string]bool{}
 	for _, e := range Generate(1, 12) {
-		seen[e.Type] = true
-	}
-	for _, s := range events.Catalog() {
-		if !seen[s.Name] {
-			t.Errorf("no %s in a demo of 12 families", s.Name)
+		var ce struct{ Type string }
+		if err := json.Unmarshal(e.JSON, &ce); err != nil {
+			t.Fatal(err)
 		}
+		seen[ce.Type] = true
+		if perFamily[e.FamilyID] == nil {
+			perFamily[e.FamilyID] = map[string]bool{}
+		}
+		perFamily[e.FamilyID][ce.Type] = true
+	}
+	for _, s := range events.AllVersions() {
+		if !seen[s.Type()] {
+			t.Errorf("no %s in a demo of 12 families", s.Type())
+		}
+	}
+	mixed := 0
+	for _, types := range perFamily {
+		if types[events.TypeOf("goal.set", 1)] && types[events.TypeOf("goal.set", 2)] {
+			mixed++
+		}
+	}
+	if mixed == 0 {
+		t.Error("no family has goals of both versions")
 	}
 }
 

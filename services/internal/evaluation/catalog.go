@@ -141,8 +141,8 @@ func buildCatalog() []Definition {
 	for _, what := range []struct{ name, da, en string }{{"set", "sat (goal.set)", "set (goal.set)"}, {"achieved", "nået (goal.closed med udfald achieved)", "achieved (goal.closed, outcome achieved)"}} {
 		for _, d := range GoalDomains {
 			c = append(c, Definition{"goals." + what.name + ".domain." + d, Goals, Aggregate, "families",
-				"Mål i Familiens Plan " + what.da + " inden for domænet " + d + ".",
-				"Goals of Familiens Plan " + what.en + " in the domain " + d + "."})
+				"Mål i Familiens Plan " + what.da + " inden for domænet " + d + "; et mål med flere domæner tælles i hvert.",
+				"Goals of Familiens Plan " + what.en + " in the domain " + d + "; a goal of several domains counts in each."})
 		}
 		for _, b := range GoalExpressedBy {
 			c = append(c, Definition{"goals." + what.name + ".expressedBy." + b, Goals, Aggregate, "families",

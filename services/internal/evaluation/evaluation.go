@@ -37,8 +37,17 @@ type Event struct {
 
 // FromEnvelope is the Event of a decoded stored envelope; ok is false
 // when no measure depends on its type.
+//
+// The fold reads the latest version of each type: an envelope of an
+// earlier version is upcast here, so that a caller that decoded with
+// events.DecodeStored rather than DecodeLatest still counts it.
 func FromEnvelope(seq uint64, recorded time.Time, env events.Envelope) (Event, bool) {
 	if env.Data == nil || !Relevant(env.Spec.Name) {
+		return Event{}, false
+	}
+	if up, err := events.Upcast(env); err == nil {
+		env = up
+	} else {
 		return Event{}, false
 	}
 	return Event{Sequence: seq, FamilyID: env.FamilyID, Time: env.Time().UnixNano(),

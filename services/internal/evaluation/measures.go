@@ -50,9 +50,15 @@ func (a *acc) add(f *familyFold, at int64) {
 	goalFamilies := map[string]bool{}
 	for _, id := range f.goalOrder {
 		g := f.goals[id]
-		names := []string{"goals.set.domain." + g.domain, "goals.set.expressedBy." + g.expressedBy}
+		names := []string{"goals.set.expressedBy." + g.expressedBy}
+		for _, d := range g.domains {
+			names = append(names, "goals.set.domain."+d)
+		}
 		if g.achieved {
-			names = append(names, "goals.achieved.domain."+g.domain, "goals.achieved.expressedBy."+g.expressedBy)
+			names = append(names, "goals.achieved.expressedBy."+g.expressedBy)
+			for _, d := range g.domains {
+				names = append(names, "goals.achieved.domain."+d)
+			}
 		}
 		for _, n := range names {
 			a.sums[n]++

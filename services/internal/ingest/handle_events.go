@@ -79,10 +79,17 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	}
 	items := make([]Item, len(ces))
 	ids := make(map[string]int, len(ces))
+	var earlier []events.Spec
 	for i, ce := range ces {
 		env, err := events.Validate(ce)
 		if err != nil {
 			return len(ces), "rejected", eventsProblem(err, i, batch)
+		}
+		if !env.Spec.IsLatest() {
+			if p := s.sunset(env.Spec); p != nil {
+				return len(ces), "rejected", indexed(p, i, batch)
+			}
+			earlier = append(earlier, env.Spec)
 		}
 		if j, dup := ids[ce.ID()]; dup {
 			return len(ces), "rejected", indexed(problem.BadRequest(fmt.Sprintf(
@@ -112,6 +119,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		status, outcome = http.StatusCreated, "stored"
 	}
 	w.Header().Set("X-Position", strconv.FormatUint(resp.Position, 10))
+	s.deprecation(w.Header(), earlier)
 	return len(ces), outcome, service.JSON(w, status, resp)
 }
 

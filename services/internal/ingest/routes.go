@@ -5,6 +5,8 @@
 package ingest
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +40,11 @@ type Service struct {
 	Writer      *Writer
 	Log         *slog.Logger
 	metrics     *metrics
+	// Sunsets end the acceptance of earlier versions of event types
+	// (config.Sunsets); Now is the clock they are judged by (time.Now
+	// when nil).
+	Sunsets map[string]time.Time
+	Now     func() time.Time
 	// guard, when set, refuses writes while the event store is damaged.
 	guard *eventstore.Guard
 	stop  context.CancelFunc
@@ -61,7 +68,8 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 			log.Error("ingest index stopped", "err", err)
 		}
 	}()
-	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log, stop: stop}
+	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log, stop: stop,
+		Sunsets: p.Config.Sunsets}
 	if p.Guard != nil {
 		s.guard = p.Guard
 		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Applied)

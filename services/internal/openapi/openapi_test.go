@@ -243,6 +243,7 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		stream    = "GET /v1/families/{familyId}/timeline/stream"
 		rebuild   = "POST /v1/admin/rebuild"
 		rebuildSt = "GET /v1/admin/rebuild"
+		redrive   = "POST /v1/admin/quarantine/redrive"
 		aEvents   = "GET /v1/audit/events"
 		aTimeline = "GET /v1/audit/families/{familyId}/timeline"
 		aAccess   = "GET /v1/audit/access-log"
@@ -297,6 +298,9 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "rebuild status coordinator", op: rebuildSt, path: "/v1/admin/rebuild", token: "dev-coordinator", status: 403},
 		{name: "rebuild no token", op: rebuild, path: "/v1/admin/rebuild", status: 401},
 		{name: "rebuild coordinator", op: rebuild, path: "/v1/admin/rebuild", token: "dev-coordinator", status: 403},
+		{name: "redrive", op: redrive, path: "/v1/admin/quarantine/redrive", token: "dev-operator", status: 200},
+		{name: "redrive no token", op: redrive, path: "/v1/admin/quarantine/redrive", status: 401},
+		{name: "redrive auditor", op: redrive, path: "/v1/admin/quarantine/redrive", token: "dev-auditor", status: 403},
 
 		{name: "audit events", op: aEvents, path: "/v1/audit/events?family=F1", token: "dev-auditor", status: 200},
 		{name: "audit events param", op: aEvents, path: "/v1/audit/events?nope=1", token: "dev-auditor", status: 400},

@@ -44,7 +44,8 @@ func (s *system) overview(fam, token string) consentOverview {
 func names(p page) []string {
 	var out []string
 	for _, e := range p.Entries {
-		out = append(out, strings.TrimSuffix(strings.TrimPrefix(e.Type, events.TypePrefix), events.TypeSuffix))
+		spec, _ := events.ByType(e.Type)
+		out = append(out, spec.Name)
 	}
 	return out
 }

@@ -104,6 +104,10 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 		starts := map[string][]personStart{}
 		for _, s := range evs {
 			st.Apply(s.env)
+			// The reference reads the latest version, as the evaluation does.
+			if up, err := events.Upcast(s.env); err == nil {
+				s.env = up
+			}
 			switch d := s.env.Data.(type) {
 			case *events.FamilyEnrolled:
 				start, end = s.env.Time(), time.Time{}
@@ -111,7 +115,7 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 				if end.IsZero() {
 					end = s.env.Time()
 				}
-			case *events.PraktikStarted:
+			case *events.PraktikStartedV2:
 				starts["praktik"] = append(starts["praktik"], personStart{d.PersonID, s.env.Time()})
 			case *events.WageSubsidyStarted:
 				starts["wageSubsidy"] = append(starts["wageSubsidy"], personStart{d.PersonID, s.env.Time()})
@@ -163,11 +167,14 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 			}
 		}
 		for _, g := range ov.Goals {
-			out["goals.set.domain."+g.Domain]++
-			out["goals.set.expressedBy."+g.ExpressedBy]++
-			if g.Closed && g.Outcome == "achieved" {
-				out["goals.achieved.domain."+g.Domain]++
+			// A goal of several domains counts in each of them.
+			for _, d := range g.Domains {
+				out["goals.set.domain."+d]++
+				if g.Closed && g.Outcome == "achieved" {
+					out["goals.achieved.domain."+d]++
+				}
 			}
+			out["goals.set.expressedBy."+g.ExpressedBy]++
 		}
 		for i := len(ov.Evaluations) - 1; i >= 0; i-- {
 			if v := ov.Evaluations[i].FamilySatisfaction; v != 0 {

@@ -33,6 +33,12 @@ func TestRebuildSwap(t *testing.T) {
 	for i := range 40 {
 		last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)})
 	}
+	// Both versions of goal.set and praktik.started: the rebuild reads
+	// them as the live consumer did (the digests below compare).
+	s.post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Job", Domain: "employment", ExpressedBy: "family"})
+	s.post(events.SOF, fam, &events.GoalSetV2{GoalID: "G2", Title: "Familien", Domains: []string{"family", "school"}, ExpressedBy: "family"})
+	s.post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
+	last = s.post(events.SOF, fam, &events.GoalProgressed{GoalID: "G1", Achievement: "improving"})
 	s.WaitApplied(last)
 	ctx := context.Background()
 	before, err := s.SA.Projector.Digest(ctx)
@@ -136,6 +142,20 @@ func TestRebuildSwap(t *testing.T) {
 	}
 	if before == after {
 		t.Errorf("digest unchanged although events were added")
+	}
+	// The rebuilt model presents the v1 events as v2, with storedType.
+	tl := s.timeline(fam, "type=goal.set,praktik.started&limit=10", "dev-coordinator", nil)
+	stored := 0
+	for _, e := range tl.Entries {
+		if spec, _ := events.ByType(e.Type); !spec.IsLatest() {
+			t.Errorf("rebuilt entry %d of type %s", e.Sequence, e.Type)
+		}
+		if e.StoredType != "" {
+			stored++
+		}
+	}
+	if len(tl.Entries) != 3 || stored != 2 {
+		t.Errorf("rebuilt timeline: %d entries, %d with storedType: %+v", len(tl.Entries), stored, tl.Entries)
 	}
 }
 

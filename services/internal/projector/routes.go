@@ -65,6 +65,7 @@ func (p *Projector) Routes() []service.Route {
 		// Admin API.
 		{Method: "POST", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStart},
 		{Method: "GET", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStatus},
+		{Method: "POST", Pattern: "/v1/admin/quarantine/redrive", Handle: p.handleRedrive},
 		// Evaluation API (analysts and auditors).
 		{Method: "GET", Pattern: "/v1/evaluation", Handle: p.handleEvaluation},
 		{Method: "GET", Pattern: "/v1/evaluation/series", Handle: p.handleEvaluationSeries},

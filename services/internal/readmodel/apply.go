@@ -64,15 +64,19 @@ func (m *Message) decode() {
 		m.actor = m.env.Source()
 		ev := m.env.Event
 		m.row = []any{int64(m.seq), m.env.FamilyID, ev.ID(), ev.Time().UnixNano(), m.recorded.UnixNano(),
-			string(m.env.Department), ev.Type(), m.title, ev.Data(), m.actor}
+			string(m.env.Department), ev.Type(), m.title, ev.Data(), m.actor, m.env.StoredType}
 	}
 }
 
 func check(m *Message) string {
 	// Judged as every reader of the stream judges it (events.DecodeStored),
 	// with "now" being when the stream recorded the message, so that a
-	// replay next year decides exactly as the live projector did.
-	env, err := events.DecodeStored(m.subject, m.raw, m.recorded)
+	// replay next year decides exactly as the live projector did; then
+	// read as the latest version of its type (events.Upcast). This is the
+	// one place the read model decodes a message: apply, rebuild, verify's
+	// replay and the as-of view all come through it, and what they write
+	// and fold is the latest version's shape.
+	env, err := events.DecodeLatest(m.subject, m.raw, m.recorded)
 	if err != nil {
 		return err.Error()
 	}
@@ -92,6 +96,7 @@ func entryOf(m *Message) Entry {
 		Title:      m.title,
 		Data:       json.RawMessage(m.env.Event.Data()),
 		Actor:      m.actor,
+		StoredType: m.env.StoredType,
 	}
 }
 

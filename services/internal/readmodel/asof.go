@@ -214,7 +214,7 @@ const asOfSplit = 4 * foldBatch
 var asOfHelpers = make(chan struct{}, 2)
 
 // asOfRows is the query of a span of a family's rows known at a moment.
-const asOfRows = `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
+const asOfRows = `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type
 	FROM timeline WHERE family_id = ? AND recorded_ns <= ? AND sequence BETWEEN ? AND ? ORDER BY sequence`
 
 // AsOf reads the family's timeline and overview as they were known at t:

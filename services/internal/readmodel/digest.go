@@ -34,7 +34,7 @@ type digestTable struct {
 // digestTables are the tables as the digest reads them, in its order.
 var digestTables = []digestTable{
 	{"checkpoint", `SELECT sequence, overviews FROM checkpoint`, 2, 0},
-	{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline ORDER BY sequence`, 10, 1},
+	{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type FROM timeline ORDER BY sequence`, 11, 1},
 	{"families", `SELECT family_id, status, overview, last_sequence, events FROM families ORDER BY family_id`, 5, 1},
 	{"access", `SELECT family_id, employee_id FROM family_access ORDER BY family_id, employee_id`, 2, 2},
 	{"quarantine", `SELECT sequence, subject, reason, raw, recorded_ns FROM quarantine ORDER BY sequence`, 5, 1},
@@ -213,7 +213,7 @@ func walkTable(t digestTable, lc, rc *rowCursor) (*Difference, error) {
 // columnNames are the digest queries' columns, for the details.
 var columnNames = map[string][]string{
 	"checkpoint": {"sequence", "overviews"},
-	"timeline":   {"sequence", "family_id", "event_id", "time_ns", "recorded_ns", "department", "type", "title", "data", "actor"},
+	"timeline":   {"sequence", "family_id", "event_id", "time_ns", "recorded_ns", "department", "type", "title", "data", "actor", "stored_type"},
 	"families":   {"family_id", "status", "overview", "last_sequence", "events"},
 	"access":     {"family_id", "employee_id"},
 	"quarantine": {"sequence", "subject", "reason", "raw", "recorded_ns"},

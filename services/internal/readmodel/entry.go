@@ -19,6 +19,10 @@ type Entry struct {
 	Title      string          `json:"title"`
 	Data       json.RawMessage `json:"data"`
 	Actor      string          `json:"actor"`
+	// StoredType is the CloudEvents type as stored when the event was
+	// stored as an earlier version of Type (Type and Data are the
+	// latest version's); absent otherwise.
+	StoredType string `json:"storedType,omitempty"`
 }
 
 // dataChunk is the size of the buffers scanEntries copies the rows'
@@ -45,7 +49,7 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 	)
 	for rows.Next() {
 		e = Entry{}
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor); err != nil {
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &e.StoredType); err != nil {
 			return nil, err
 		}
 		e.Sequence = uint64(seq)
@@ -80,7 +84,7 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 func entryJSONSize(e *Entry) int {
 	// The member names, quotes and punctuation are 103 bytes, two times
 	// at most 35, a sequence at most 20, and data at least 4 (null).
-	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197
+	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197 + len(e.StoredType) + 16
 }
 
 // appendEntry appends e as a JSON object with the fields json.Marshal
@@ -108,6 +112,10 @@ func appendEntry(dst []byte, e *Entry) []byte {
 	}
 	dst = append(dst, `,"actor":`...)
 	dst = appendString(dst, e.Actor)
+	if e.StoredType != "" {
+		dst = append(dst, `,"storedType":`...)
+		dst = appendString(dst, e.StoredType)
+	}
 	return append(dst, '}')
 }
 

@@ -79,6 +79,20 @@ CREATE TABLE quarantine (
 ALTER TABLE checkpoint ADD COLUMN overviews INTEGER NOT NULL DEFAULT 0;
 UPDATE checkpoint SET overviews = sequence;
 `,
+	// 3: versioned event types. A row holds its event as the latest
+	// version of its type (events.DecodeLatest), and stored_type the type
+	// as stored when that is an earlier version. Rows written before hold
+	// the shape of the type as stored, and overviews the shape of then:
+	// the model is emptied and the projector replays the stream from its
+	// start, as a rebuild does.
+	`
+DELETE FROM timeline;
+DELETE FROM families;
+DELETE FROM family_access;
+DELETE FROM quarantine;
+UPDATE checkpoint SET sequence = 0, overviews = 0;
+ALTER TABLE timeline ADD COLUMN stored_type TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // timelineIndexes are the timeline's secondary indexes as migration 1
@@ -94,9 +108,14 @@ var timelineIndexes = []string{
 // dropTimelineIndexes drops timelineIndexes for a bulk load.
 var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
 
-// insertTimeline inserts one timeline row.
-const insertTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
+// insertTimeline inserts one timeline row; insertRawTimeline one without
+// a stored type (RawTimeline's rows are of the latest versions).
+const (
+	insertTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertRawTimeline = `INSERT INTO timeline (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 // SetBulk drops (on) or builds (off) the timeline's secondary indexes. A
 // bulk load needs a complete model, because folding a family again from

@@ -115,7 +115,7 @@ func (m *Model) exists(ctx context.Context, query string, args ...any) (bool, er
 // EntriesAfter reads at most limit of the family's entries after sequence
 // after, in stream order.
 func (m *Model) EntriesAfter(ctx context.Context, familyID string, after uint64, limit int) ([]Entry, error) {
-	return m.entries(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor
+	return m.entries(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type
 		FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence LIMIT ?`, familyID, int64(after), limit)
 }
 

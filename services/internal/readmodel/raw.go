@@ -29,7 +29,7 @@ func OpenRawTimeline(ctx context.Context, path string) (*RawTimeline, error) {
 		r.Close()
 		return nil, err
 	}
-	if r.ins, err = r.db.PrepareContext(ctx, insertTimeline); err != nil {
+	if r.ins, err = r.db.PrepareContext(ctx, insertRawTimeline); err != nil {
 		r.Close()
 		return nil, err
 	}

@@ -139,7 +139,9 @@ func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
 			if !ok {
 				return bad("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
 			}
-			tq.types = append(tq.types, spec.Type())
+			// Rows hold the latest version of each type: a filter on
+			// any version selects the type's events, however stored.
+			tq.types = append(tq.types, spec.Latest().Type())
 		}
 		slices.Sort(tq.types)
 		tq.types = slices.Compact(tq.types)
@@ -209,7 +211,7 @@ func (tq TimelineQuery) sql() (string, []any, error) {
 		dir = "DESC"
 	}
 	args = append(args, tq.limit+1)
-	return `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor FROM timeline WHERE ` +
+	return `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type FROM timeline WHERE ` +
 		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + ` LIMIT ?`, args, nil
 }
 
@@ -325,8 +327,8 @@ func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelineP
 	if tq.desc {
 		dir = "DESC"
 	}
-	query := `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, CASE WHEN h THEN NULL ELSE data END, actor, h FROM (
-		SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, ` + x + ` AS h FROM timeline WHERE ` +
+	query := `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, CASE WHEN h THEN NULL ELSE data END, actor, stored_type, h FROM (
+		SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type, ` + x + ` AS h FROM timeline WHERE ` +
 		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + `)`
 	rows, err := m.query(ctx, query, append(xargs, args...)...)
 	if err != nil {
@@ -343,7 +345,7 @@ func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelineP
 	)
 	for rows.Next() {
 		var e Entry
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &hidden); err != nil {
+		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &e.StoredType, &hidden); err != nil {
 			return TimelinePage{}, err
 		}
 		if hidden {

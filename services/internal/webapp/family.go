@@ -178,9 +178,11 @@ func viewEntry(e readmodel.Entry, seenSeq uint64, seen bool) entryView {
 	return v
 }
 
-// goalView is a goal of Familiens Plan with its history.
+// goalView is a goal of Familiens Plan with its history. It is listed
+// under its first domain; Also are the others (goal.set.v2 gives 1–3).
 type goalView struct {
 	family.Goal
+	Also     []string
 	DueState string
 	History  []goalStep
 }
@@ -389,7 +391,9 @@ type goalData struct {
 }
 
 // goalsOf groups Familiens Plan by domain, each goal with its history
-// (linked to its timeline entries).
+// (linked to its timeline entries). A goal of several domains is listed
+// once, under the first its department named, with the others beside it:
+// listing it under each would show one goal as several.
 func goalsOf(ov family.Overview, entries []readmodel.Entry, base string, now time.Time) []goalDomain {
 	history := map[string][]goalStep{}
 	for _, e := range entries {
@@ -404,7 +408,11 @@ func goalsOf(ov family.Overview, entries []readmodel.Entry, base string, now tim
 	}
 	byDomain := map[string][]goalView{}
 	for _, g := range ov.Goals {
-		byDomain[g.Domain] = append(byDomain[g.Domain], goalView{Goal: g, DueState: dueState(g, now), History: history[g.GoalID]})
+		first, also := "", []string(nil)
+		if len(g.Domains) > 0 {
+			first, also = g.Domains[0], g.Domains[1:]
+		}
+		byDomain[first] = append(byDomain[first], goalView{Goal: g, Also: also, DueState: dueState(g, now), History: history[g.GoalID]})
 	}
 	var out []goalDomain
 	for _, d := range slices.Sorted(func(yield func(string) bool) {

@@ -1,0 +1,71 @@
+package ingest
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/problem"
+)
+
+// An earlier version of an event type is accepted, stored as sent and
+// read everywhere as the latest version, until the sunset configured for
+// it. Its answer says so in the headers a client library can act on:
+// Deprecation (RFC 9745), Link to the successor's schema
+// (rel="successor-version", RFC 5829) and, once one is configured, Sunset
+// (RFC 8594).
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// sunset refuses an event of an earlier version whose sunset has come:
+// 422, naming the version to send instead.
+func (s *Service) sunset(spec events.Spec) *problem.Problem {
+	at, ok := s.Sunsets[spec.Type()]
+	if !ok || s.now().Before(at) {
+		return nil
+	}
+	next := spec.Latest()
+	p := problem.New(http.StatusUnprocessableEntity, "version-sunset", "Event type version no longer accepted",
+		fmt.Sprintf("%s is no longer accepted since %s: send %s (schema %s)", spec.Type(), at.UTC().Format(time.RFC3339), next.Type(), next.SchemaURL()))
+	p.Errors = []problem.Field{{Pointer: "/type", Detail: "no longer accepted; send " + next.Type()}}
+	return p
+}
+
+// deprecation sets the headers of an answer to events of earlier versions:
+// one Link per successor, and the earliest Deprecation and Sunset of them.
+func (s *Service) deprecation(h http.Header, earlier []events.Spec) {
+	if len(earlier) == 0 {
+		return
+	}
+	var deprecated, sunset time.Time
+	var links []string
+	for _, spec := range earlier {
+		if d := spec.Deprecated(); deprecated.IsZero() || d.Before(deprecated) {
+			deprecated = d
+		}
+		if at, ok := s.Sunsets[spec.Type()]; ok && (sunset.IsZero() || at.Before(sunset)) {
+			sunset = at
+		}
+		next, _ := spec.Successor()
+		link := "<" + next.SchemaURL() + `>; rel="successor-version"`
+		if !slices.Contains(links, link) {
+			links = append(links, link)
+		}
+	}
+	// RFC 9745: an Item of type Date, @<seconds since the epoch>.
+	h.Set("Deprecation", "@"+strconv.FormatInt(deprecated.Unix(), 10))
+	for _, l := range links {
+		h.Add("Link", l)
+	}
+	if !sunset.IsZero() {
+		h.Set("Sunset", sunset.UTC().Format(http.TimeFormat))
+	}
+}

@@ -1,0 +1,30 @@
+package projector
+
+import (
+	"net/http"
+
+	"kk.dk/jobogfamilie/services/internal/service"
+)
+
+// handleRedrive is POST /v1/admin/quarantine/redrive (operators only):
+// after a deploy that added a version or an upcaster, the quarantined
+// messages that now decode move to the timeline (readmodel.Model.Redrive),
+// and the answer lists what moved and what did not, with its reason.
+func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error {
+	if err := p.operator(r); err != nil {
+		return err
+	}
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	m, release, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := m.Redrive(r.Context())
+	if err != nil {
+		return err
+	}
+	p.opts.Log.Info("quarantine re-driven", "moved", len(res.Moved), "notMoved", len(res.NotMoved))
+	return service.JSON(w, http.StatusOK, res)
+}

@@ -46,6 +46,10 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// IngestCacheFamilies bounds the family states an ingest process keeps
+	// in memory; the rest are read from its local index store
+	// (-ingest-cache-families / JF_INGEST_CACHE_FAMILIES).
+	IngestCacheFamilies int
 }
 
 // Defaults are CONTRACT.md's.
@@ -63,6 +67,7 @@ func Defaults() Config {
 
 		EvaluationTarget:    evaluation.DefaultTarget,
 		EvaluationThreshold: evaluation.DefaultThreshold,
+		IngestCacheFamilies: 20000,
 	}
 }
 
@@ -95,6 +100,11 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	fs.IntVar(&c.IngestCacheFamilies, "ingest-cache-families", d.IngestCacheFamilies,
+		"family states an ingest process keeps in memory (JF_INGEST_CACHE_FAMILIES)")
+	if v := getenv("JF_INGEST_CACHE_FAMILIES"); v != "" {
+		_, _ = fmt.Sscan(v, &c.IngestCacheFamilies)
+	}
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -144,6 +154,9 @@ func (c Config) Check() error {
 	}
 	if c.EvaluationThreshold < 2 {
 		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
+	}
+	if c.IngestCacheFamilies < 1 {
+		return fmt.Errorf("config: ingest-cache-families must be at least 1, not %d", c.IngestCacheFamilies)
 	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)

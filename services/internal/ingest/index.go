@@ -73,7 +73,11 @@ type Index struct {
 	// stored the one the store is complete up to.
 	applied eventstore.Position
 	stored  atomic.Uint64
+	// acked is the highest sequence JetStream acknowledged to a write
+	// through this index.
+	acked eventstore.Position
 
+	read      atomic.Uint64
 	ready     atomic.Bool
 	failed    atomic.Bool
 	progress  atomic.Pointer[string]
@@ -340,9 +344,11 @@ func (x *Index) acquire(id string) (*familyEntry, error) {
 		fe = el.Value.(*familyEntry)
 	} else {
 		x.cache[id] = x.lru.PushFront(fe)
-		x.evict()
 	}
+	// Held before evicting, so that the entry being handed out stays the
+	// family's one entry.
 	fe.refs++
+	x.evict()
 	return fe, nil
 }
 
@@ -414,6 +420,7 @@ func (l *Locked) LastSequence(familyID string) uint64 { return l.entries[familyI
 // acknowledged at seq. The ids reach the store at Unlock.
 func (l *Locked) Stored(familyID, id string, seq uint64, hash [32]byte) {
 	l.entries[familyID].lastSeq = seq
+	l.x.acked.Advance(seq)
 	if l.ids == nil {
 		l.ids = l.x.db.NewBatch()
 	}
@@ -455,6 +462,14 @@ func (x *Index) fail(err error) {
 
 // Applied is the highest stream sequence the consumer has processed.
 func (x *Index) Applied() uint64 { return x.applied.Load() }
+
+// Seen is the highest stream sequence this index knows exists: applied by
+// the consumer or acknowledged to a write.
+func (x *Index) Seen() uint64 { return max(x.applied.Load(), x.acked.Load()) }
+
+// Read is the number of messages read from the stream since the start: the
+// tail after the store's sequence, or the whole stream in a rebuild.
+func (x *Index) Read() uint64 { return x.read.Load() }
 
 // StoredSequence is the stream sequence the local store is complete up to.
 func (x *Index) StoredSequence() uint64 { return x.stored.Load() }
@@ -803,6 +818,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 			x.log.Warn("ingest index: next", "err", err)
 			continue
 		}
+		x.read.Add(1)
 		md, err := m.Metadata()
 		if err != nil {
 			continue

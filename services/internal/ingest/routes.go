@@ -75,7 +75,7 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 		stop: func() { stop(); <-done }}
 	if p.Guard != nil {
 		s.guard = p.Guard
-		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Applied)
+		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Seen)
 	}
 	if p.Metrics != nil {
 		s.metrics = newMetrics(s.Writer)

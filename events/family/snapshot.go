@@ -125,3 +125,11 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	return nil
 }
+
+// DropRecords forgets the append-only records (employments, educations,
+// evaluations), which Check never reads: what is left is bounded by the
+// family's open matters, not by its history. Ingest keeps states so; the
+// Overview of such a state lacks those records.
+func (s *State) DropRecords() {
+	s.employments, s.educations, s.evaluations = records[Employment]{}, records[Education]{}, records[Evaluation]{}
+}

@@ -105,3 +105,26 @@ func TestSnapshotTolerant(t *testing.T) {
 		t.Fatal("a truncated snapshot was accepted")
 	}
 }
+
+// A state without its records checks every event as the full one does.
+func TestDropRecordsKeepsChecks(t *testing.T) {
+	full := richState(t)
+	lean := richState(t)
+	lean.DropRecords()
+	if o := lean.Overview(); len(o.Employments)+len(o.Educations)+len(o.Evaluations) != 0 {
+		t.Fatalf("records left: %d %d %d", len(o.Employments), len(o.Educations), len(o.Evaluations))
+	}
+	b, _ := lean.MarshalBinary()
+	if len(b) > 4096 {
+		t.Errorf("a state without records encodes to %d bytes", len(b))
+	}
+	next := []events.Envelope{praktikStarted("PR1"), praktikEnded("PR1"), praktikEnded("PR1"), goalSet("G1"), goalClosed("G1"),
+		consent("P1", "health"), withdraw("P2", "school"), withdraw("P2", "school"), ended(), enrolled(), caseClosed("CC1")}
+	for i, e := range next {
+		if e1, e2 := full.Check(e), lean.Check(e); fmt.Sprint(e1) != fmt.Sprint(e2) {
+			t.Fatalf("event %d: check %v without records, %v with", i, e2, e1)
+		}
+		full.Apply(e)
+		lean.Apply(e)
+	}
+}

@@ -447,6 +447,8 @@ func (l *Locked) Unlock() {
 		l.ids = nil
 	}
 	for _, fe := range l.entries {
+		// A write folded its events in; Check needs no records.
+		fe.state.DropRecords()
 		fe.mu.Unlock()
 		l.x.release(fe)
 	}
@@ -521,14 +523,23 @@ func decodeStored(subject string, data []byte, msgID string, seq uint64, recorde
 type consumerState struct {
 	dirty map[string]*familyEntry
 	batch *pebble.Batch
-	n     int
+	n     int // messages since the last flush
+	ids   int // ids in batch
 	last  uint64
 	meta  indexMeta
+	// flushed is when flush last committed.
+	flushed time.Time
 }
 
-// flushEvery bounds the messages applied between two commits to the store,
-// and so the ids held in memory.
-const flushEvery = 8192
+// idsEvery bounds the messages applied between two commits of their ids,
+// and so the ids held in memory. Ids may be stored ahead of the store's
+// sequence, as a write's are.
+const idsEvery = 8192
+
+// flushEvery bounds the messages applied between two commits of the
+// families and the sequence: each commit encodes every family changed
+// since the last, so during a rebuild it is rare.
+const flushEvery = 500_000
 
 // applyStored folds one message in; messages must come in stream order.
 // Messages that are not valid catalog events (possible by direct NATS
@@ -574,8 +585,24 @@ func (x *Index) applyStored(cs *consumerState, seq uint64, familyID string, deco
 	}
 	if st.err == nil {
 		fe.state.Apply(st.env)
+		fe.state.DropRecords()
 	}
 	fe.lastSeq = seq
+	cs.ids++
+	return nil
+}
+
+// commitIDs commits the ids the consumer applied since the last commit.
+func (x *Index) commitIDs(cs *consumerState) error {
+	if err := cs.batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("ingest index: commit: %w", err)
+	}
+	cs.batch.Close()
+	cs.batch = x.db.NewBatch()
+	x.mu.Lock()
+	clear(x.pending)
+	x.mu.Unlock()
+	cs.ids = 0
 	return nil
 }
 
@@ -601,6 +628,7 @@ func (x *Index) flush(cs *consumerState) error {
 		}
 		_ = cs.batch.Set(append([]byte{prefixFamily}, id...), append(v, snap...), nil)
 	}
+	cs.flushed = time.Now()
 	cs.meta.Sequence = cs.last
 	m, _ := json.Marshal(cs.meta)
 	_ = cs.batch.Set(metaKey, m, nil)
@@ -609,6 +637,7 @@ func (x *Index) flush(cs *consumerState) error {
 	}
 	cs.batch.Close()
 	cs.batch = x.db.NewBatch()
+	cs.ids = 0
 	x.stored.Store(cs.last)
 	x.mu.Lock()
 	clear(x.pending)
@@ -740,7 +769,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 			}
 		}()
 	}
-	cs := &consumerState{dirty: map[string]*familyEntry{}, batch: x.db.NewBatch(), meta: meta, last: from}
+	cs := &consumerState{dirty: map[string]*familyEntry{}, batch: x.db.NewBatch(), meta: meta, last: from, flushed: time.Now()}
 	applied := make(chan error, 1)
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -776,8 +805,11 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 					x.fail(fmt.Errorf("applying sequence %d: %w", j.seq, err))
 					continue
 				}
-				if cs.n >= flushEvery {
+				switch {
+				case cs.n >= flushEvery || len(cs.dirty) >= x.capacity/2:
 					failed = x.flush(cs)
+				case cs.ids >= idsEvery:
+					failed = x.commitIDs(cs)
 				}
 				if !x.ready.Load() {
 					if j.seq >= target {
@@ -793,7 +825,9 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 					}
 				}
 			case <-tick.C:
-				if failed == nil {
+				// Caught up, the families are committed within a tick;
+				// while reading a long stream, every five seconds.
+				if failed == nil && (x.ready.Load() || time.Since(cs.flushed) >= 5*time.Second) {
 					failed = x.flush(cs)
 				}
 				if failed != nil && !x.failed.Load() {

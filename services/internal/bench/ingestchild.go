@@ -29,6 +29,7 @@ type childStats struct {
 	AtomicBatches uint64 `json:"atomicBatches"`
 	HeapInuse     uint64 `json:"heapInuse"`
 	PeakRSS       int64  `json:"peakRSS"`
+	RSS           int64  `json:"rss"`
 }
 
 // IngestChild is the ingest process of the bench: the ingest API of every
@@ -53,7 +54,7 @@ func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			reqs, batches := svc.Writer.BatchStats()
-			_ = json.NewEncoder(w).Encode(childStats{BatchRequests: reqs, AtomicBatches: batches, HeapInuse: ms.HeapInuse, PeakRSS: peakRSS()})
+			_ = json.NewEncoder(w).Encode(childStats{BatchRequests: reqs, AtomicBatches: batches, HeapInuse: ms.HeapInuse, PeakRSS: peakRSS(), RSS: rssOf(os.Getpid(), "VmRSS")})
 		})
 		mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
@@ -97,15 +98,16 @@ type ingestProcess struct {
 	errs *bytes.Buffer
 }
 
-// startIngestChild starts the ingest process against natsURL and waits
-// until its index has caught up with the stream.
-func startIngestChild(ctx context.Context, natsURL, nkey string) (*ingestProcess, error) {
+// startIngestChild starts the ingest process against natsURL, with its
+// data (the index store) in dataDir, and waits until its index has caught
+// up with the stream.
+func startIngestChild(ctx context.Context, natsURL, nkey, dataDir string) (*ingestProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-"+IngestChildFlag, natsURL)
-	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
+	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey, "JF_DATA_DIR="+dataDir)
 	errs := &bytes.Buffer{}
 	cmd.Stderr = errs
 	in, err := cmd.StdinPipe()

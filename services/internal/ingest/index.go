@@ -728,6 +728,8 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		x.log.Info("ingest index: ready from the local store", "sequence", from)
 	} else {
 		x.log.Info("ingest index: reading the stream", "from", from+1, "to", target, "rebuilding", rebuilding)
+		s := newProgress(from, target, rebuilding).line(from, 0)
+		x.progress.Store(&s)
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventstore.FamilySubjects}, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 0 {
@@ -899,12 +901,19 @@ func (p *progress) at(seq uint64) (string, bool) {
 		return "", false
 	}
 	p.next = now.Add(5 * time.Second)
-	read, total := seq-p.from, p.target-p.from
-	rate := float64(read) / now.Sub(p.start).Seconds()
-	left := time.Duration(float64(p.target-seq) / max(rate, 1) * float64(time.Second)).Round(time.Second)
+	return p.line(seq, float64(seq-p.from)/now.Sub(p.start).Seconds()), true
+}
+
+// line says how far the read is at seq, at rate events a second.
+func (p *progress) line(seq uint64, rate float64) string {
 	what := "catching up with the event store"
 	if p.rebuilding {
 		what = "rebuilding the index from the event store"
 	}
-	return fmt.Sprintf("%s: %d of %d events read (%.0f/s, about %s left)", what, read, total, rate, left), true
+	s := fmt.Sprintf("%s: %d of %d events read", what, seq-p.from, p.target-p.from)
+	if rate > 0 {
+		left := time.Duration(float64(p.target-seq) / rate * float64(time.Second)).Round(time.Second)
+		s += fmt.Sprintf(" (%.0f/s, about %s left)", rate, left)
+	}
+	return s
 }

@@ -31,3 +31,9 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("tail progress %q", s)
 	}
 }
+
+func TestProgressBeforeAnyRate(t *testing.T) {
+	if s := newProgress(0, 10, true).line(0, 0); s != "rebuilding the index from the event store: 0 of 10 events read" {
+		t.Fatalf("first line %q", s)
+	}
+}

@@ -151,6 +151,11 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 	if x.capacity <= 0 {
 		x.capacity = DefaultCacheFamilies
 	}
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("ingest index: %w", err)
+		}
+	}
 	db, err := openStore(o.Dir)
 	if err != nil && o.Dir != "" && !isLocked(err) {
 		x.log.Error("ingest index: the local store cannot be read; rebuilding it from the stream", "dir", o.Dir, "err", err)
@@ -196,10 +201,6 @@ func openStore(dir string) (*pebble.DB, error) {
 		o.FS = vfs.NewMem()
 	} else if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
-	}
-	if o.FS == nil {
-		// A store that exists but lacks its files is unreadable, not new.
-		o.ErrorIfNotExists = false
 	}
 	return pebble.Open(dir, o)
 }

@@ -24,7 +24,7 @@ for i in $(seq "$rounds"); do
 		"$tmp/$b" -phases ingest $flags >"$out"
 		batch=$(sed -n 's/^batch ingest[^:]*: \([0-9]*\) events\/s.*/\1/p' "$out")
 		single=$(sed -n 's/^single events[^:]*: \([0-9]*\) events\/s.*/\1/p' "$out")
-		p99=$(sed -n 's/^single-event latency:.* p99 \([^ ]*\) .*/\1/p' "$out")
+		p99=$(sed -n "s/^single-event latency:.*, p99 \([^ ]*\) (.*/\1/p" "$out")
 		echo "round $i $b: batch ${batch:-?} events/s, single ${single:-?} events/s, single p99 ${p99:-?}"
 		echo "$i $b ${batch:-0} ${single:-0}" >>"$tmp/all"
 	done

@@ -228,10 +228,16 @@ func (x *Index) meta() (indexMeta, bool) {
 	return m, true
 }
 
-// Close closes the store. The index must not be used after.
+// Close closes the store. The index must not be used after. The memtable
+// is written out first, so that the next start replays no log.
 func (x *Index) Close() error {
 	var err error
-	x.closeOnce.Do(func() { err = x.db.Close() })
+	x.closeOnce.Do(func() {
+		if ferr := x.db.Flush(); ferr != nil {
+			x.log.Warn("ingest index: flushing the store at close", "err", ferr)
+		}
+		err = x.db.Close()
+	})
 	return err
 }
 

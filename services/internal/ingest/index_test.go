@@ -227,6 +227,16 @@ func TestIngestRestartKeepsIdempotency(t *testing.T) {
 	}
 	start()
 	check("store lost")
+	// Once idle, the store covers the whole stream.
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		m := testenv.Do(t, p.sa.URL(), "GET", "/metrics", "", nil, nil).Raw
+		for _, want := range []string{"jf_ingest_index_cached_families ", "jf_ingest_index_stored_sequence 4\n"} {
+			if !strings.Contains(m, want) {
+				return errString("metrics lack " + want)
+			}
+		}
+		return nil
+	})
 	if got := h.lastSeq(); got != 4 {
 		t.Fatalf("stream holds %d messages, want 4", got)
 	}

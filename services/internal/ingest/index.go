@@ -557,7 +557,9 @@ const flushEvery = 500_000
 func (x *Index) applyStored(cs *consumerState, seq uint64, familyID string, decode func() stored) error {
 	defer x.advance(cs, seq)
 	if familyID == "" {
-		return nil
+		// Not a family's subject: only its id is kept, so that it is never
+		// taken again for other content.
+		return x.rememberID(cs, seq, decode())
 	}
 	fe, ok := cs.dirty[familyID]
 	if !ok {
@@ -576,25 +578,33 @@ func (x *Index) applyStored(cs *consumerState, seq uint64, familyID string, deco
 	if st.err != nil {
 		x.decodeErr.Add(1)
 	}
-	if st.id != "" {
-		k := keyOf(st.id)
-		_, known, err := x.lookupID(k)
-		if err != nil {
-			return err
-		}
-		if !known {
-			e := idEntry{seq: seq, hash: hashOf(st.hash)}
-			x.mu.Lock()
-			x.pending[k] = e
-			x.mu.Unlock()
-			_ = cs.batch.Set(idDBKey(k), idValue(e), nil)
-		}
+	if err := x.rememberID(cs, seq, st); err != nil {
+		return err
 	}
 	if st.err == nil {
 		fe.state.Apply(st.env)
 		fe.state.DropRecords()
 	}
 	fe.lastSeq = seq
+	return nil
+}
+
+// rememberID records the message's id, unless the id is stored already:
+// the first message with an id keeps it.
+func (x *Index) rememberID(cs *consumerState, seq uint64, st stored) error {
+	if st.id == "" {
+		return nil
+	}
+	k := keyOf(st.id)
+	_, known, err := x.lookupID(k)
+	if err != nil || known {
+		return err
+	}
+	e := idEntry{seq: seq, hash: hashOf(st.hash)}
+	x.mu.Lock()
+	x.pending[k] = e
+	x.mu.Unlock()
+	_ = cs.batch.Set(idDBKey(k), idValue(e), nil)
 	cs.ids++
 	return nil
 }

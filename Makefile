@@ -46,6 +46,14 @@ bench: build
 	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)
 	$(GO) run ./services/cmd/jfbench projector -projector $(BIN)/projector $(PROJECTOR_BENCHFLAGS)
 
+# bench-compare runs the ingest phase of BASE's build and of this work tree
+# alternately (BENCH_ROUNDS times each) and prints new ÷ old throughput.
+BASE ?= $(shell git merge-base HEAD main)
+BENCH_ROUNDS ?= 3
+.PHONY: bench-compare
+bench-compare:
+	sh services/cmd/jfbench/compare-builds.sh $(BASE) $(BENCH_ROUNDS) $(BENCHFLAGS)
+
 # demo loads the demo data (50 synthetic families over 2023–2024) into a
 # running system through its ingest API, e.g. one started by `make run`.
 # DEMOFLAGS: -url, -seed, -families, or -sof-url … per department.

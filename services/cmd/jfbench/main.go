@@ -52,13 +52,16 @@ func main() {
 	wo := bench.WebAppDefaults()
 	flag.IntVar(&wo.Events, "webapp-events", wo.Events, "events of the family whose web app page the webapp phase times")
 	flag.IntVar(&wo.Views, "webapp-views", wo.Views, "family page views the webapp phase times")
+	ro := bench.RestartDefaults()
+	restartSizes := flag.String("restart-sizes", "1000000,10000000", "comma-separated stream lengths of the restart phase")
+	flag.IntVar(&ro.Families, "restart-families", ro.Families, "families the restart phase's events are spread over")
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
 	forwarderChild := flag.String(bench.ForwarderChildFlag, "", "internal: be the ingest phase's peer forwarder process against this NATS URL")
 	eo := bench.EvaluationOptions{}
 	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
 	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
-	phases := flag.String("phases", "ingest,audit,webapp", "comma-separated phases to run: ingest, audit, webapp, evaluation")
+	phases := flag.String("phases", "ingest,restart,audit,webapp", "comma-separated phases to run: ingest, restart, audit, webapp, evaluation")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -111,11 +114,23 @@ func main() {
 			return bench.WebApp(ctx, wo)
 		},
 		"evaluation": func() error { return bench.Evaluation(ctx, eo, os.Stdout) },
+		"restart": func() error {
+			ro.Sizes = nil
+			for _, f := range strings.Split(*restartSizes, ",") {
+				var n int
+				if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n < 1 {
+					return fmt.Errorf("-restart-sizes: %q is not a positive count", f)
+				}
+				ro.Sizes = append(ro.Sizes, n)
+			}
+			ro.Sync, ro.Dir = o.Sync, o.Dir
+			return bench.Restart(ctx, ro)
+		},
 	}
 	for _, ph := range strings.Split(*phases, ",") {
 		fn, ok := run[strings.TrimSpace(ph)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, audit, webapp, evaluation)\n", ph)
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, restart, audit, webapp, evaluation)\n", ph)
 			os.Exit(2)
 		}
 		if err := fn(); err != nil {

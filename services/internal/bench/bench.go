@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) error {
 	// Ingest runs as it is deployed: the department service alone in its
 	// process, against the shared event store.
 	start = time.Now()
-	child, err := startIngestChild(ctx, natsURL, st.NKey)
+	child, err := startIngestChild(ctx, natsURL, st.NKey, filepath.Join(st.Dir, "ingest"))
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,10 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 		store.Close()
 		return "", nil, err
 	}
-	svc, err := ingest.NewService(ctx, service.Parts{Store: store, Auth: authn, Log: log}, events.Departments)
+	// The index store lives in JF_DATA_DIR, as in a department process.
+	parts := service.Parts{Store: store, Auth: authn, Log: log}
+	parts.Config.DataDir = os.Getenv("JF_DATA_DIR")
+	svc, err := ingest.NewService(ctx, parts, events.Departments)
 	if err != nil {
 		cancel()
 		store.Close()
@@ -242,7 +245,7 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	for svc.Ready(ctx) != nil && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv.URL(), func() { cancel(); <-done; store.Close() }, ctx.Err()
+	return srv.URL(), func() { cancel(); <-done; svc.Stop(); store.Close() }, ctx.Err()
 }
 
 type errCount struct {

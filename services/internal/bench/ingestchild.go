@@ -29,6 +29,7 @@ type childStats struct {
 	AtomicBatches uint64 `json:"atomicBatches"`
 	HeapInuse     uint64 `json:"heapInuse"`
 	PeakRSS       int64  `json:"peakRSS"`
+	RSS           int64  `json:"rss"`
 }
 
 // IngestChild is the ingest process of the bench: the ingest API of every
@@ -71,7 +72,7 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		st := stats()
-		st.HeapInuse, st.PeakRSS = ms.HeapInuse, peakRSS()
+		st.HeapInuse, st.PeakRSS, st.RSS = ms.HeapInuse, peakRSS(), rssOf(os.Getpid(), "VmRSS")
 		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
@@ -109,21 +110,23 @@ type ingestProcess struct {
 	errs *bytes.Buffer
 }
 
-// startIngestChild starts the ingest process against natsURL and waits
-// until its index has caught up with the stream.
-func startIngestChild(ctx context.Context, natsURL, nkey string) (*ingestProcess, error) {
-	return startChild(ctx, IngestChildFlag, natsURL, nkey)
+// startIngestChild starts the ingest process against natsURL, with its
+// data (the index store) in dataDir, and waits until its index has caught
+// up with the stream.
+func startIngestChild(ctx context.Context, natsURL, nkey, dataDir string) (*ingestProcess, error) {
+	return startChild(ctx, IngestChildFlag, natsURL, nkey, "JF_DATA_DIR="+dataDir)
 }
 
 // startChild starts jfbench again as the child that flag names, against
-// natsURL with the key nkey, and waits for its URL.
-func startChild(ctx context.Context, flag, natsURL, nkey string) (*ingestProcess, error) {
+// natsURL with the key nkey and the environment env added, and waits for
+// its URL.
+func startChild(ctx context.Context, flag, natsURL, nkey string, env ...string) (*ingestProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-"+flag, natsURL)
-	cmd.Env = append(os.Environ(), "JF_NATS_NKEY="+nkey)
+	cmd.Env = append(append(os.Environ(), "JF_NATS_NKEY="+nkey), env...)
 	errs := &bytes.Buffer{}
 	cmd.Stderr = errs
 	in, err := cmd.StdinPipe()

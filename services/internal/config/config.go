@@ -61,6 +61,10 @@ type Config struct {
 	// OIDC: JWT access tokens of an IdP next to the static tokens, and
 	// the web app's login through it (see OIDCFlags).
 	OIDC OIDC
+	// IngestCacheFamilies bounds the family states an ingest process keeps
+	// in memory; the rest are read from its local index store
+	// (-ingest-cache-families / JF_INGEST_CACHE_FAMILIES).
+	IngestCacheFamilies int
 }
 
 // OIDC are the identity provider's settings; an empty Issuer means none.
@@ -122,6 +126,7 @@ func Defaults() Config {
 
 		EvaluationTarget:    evaluation.DefaultTarget,
 		EvaluationThreshold: evaluation.DefaultThreshold,
+		IngestCacheFamilies: 20000,
 	}
 }
 
@@ -158,6 +163,11 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.StringVar(&c.Instance, "instance", env("JF_INSTANCE", ""),
 		"this projector's name among several on one NATS (read replicas): consumer projector-<instance>, data <data>/projector-<instance> (JF_INSTANCE)")
 	c.sunsetFlags(fs, getenv)
+	fs.IntVar(&c.IngestCacheFamilies, "ingest-cache-families", d.IngestCacheFamilies,
+		"family states an ingest process keeps in memory (JF_INGEST_CACHE_FAMILIES)")
+	if v := getenv("JF_INGEST_CACHE_FAMILIES"); v != "" {
+		_, _ = fmt.Sscan(v, &c.IngestCacheFamilies)
+	}
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -213,6 +223,9 @@ func (c Config) Check() error {
 	}
 	if c.Instance != "" && !instanceName.MatchString(c.Instance) {
 		return fmt.Errorf("config: instance must be 1 to 32 lower-case letters, digits and inner dashes, not %q", c.Instance)
+	}
+	if c.IngestCacheFamilies < 1 {
+		return fmt.Errorf("config: ingest-cache-families must be at least 1, not %d", c.IngestCacheFamilies)
 	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)

@@ -295,10 +295,10 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 }
 
 // TestUnwritableDataDirIsNamed: a data directory the process cannot use
-// stops it at once with the path and the reason, for the event store's part
-// and for the read model's.
+// stops it at once with the path and the reason, for the event store's part,
+// the read model's and ingest's index store.
 func TestUnwritableDataDirIsNamed(t *testing.T) {
-	for _, part := range []string{"nats", "projector"} {
+	for _, part := range []string{"nats", "projector", "ingest"} {
 		t.Run(part, func(t *testing.T) {
 			data := t.TempDir()
 			if err := os.WriteFile(filepath.Join(data, part), []byte("in the way"), 0o600); err != nil {

@@ -21,8 +21,8 @@ func integrityProblem(err error) *problem.Problem {
 
 // catchingUpProblem is the 503 while the index has not caught up with the
 // stream.
-func catchingUpProblem(applied uint64) *problem.Problem {
-	return problem.Unavailable(fmt.Sprintf("ingest is catching up with the event store (at sequence %d); retry shortly", applied))
+func catchingUpProblem(progress string) *problem.Problem {
+	return problem.Unavailable(fmt.Sprintf("ingest is not ready, %s; retry shortly", progress))
 }
 
 // eventsProblem maps a parse or validation error of package events; i is

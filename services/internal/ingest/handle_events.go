@@ -63,7 +63,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	if !s.Writer.Index.Ready() {
 		// Deciding on a state that has not caught up with the stream would
 		// only produce conflicts and misjudged duplicates.
-		return 0, "unavailable", catchingUpProblem(s.Writer.Index.Applied())
+		return 0, "unavailable", catchingUpProblem(s.Writer.Index.Progress())
 	}
 	ces, batch, err := s.decode(w, r)
 	if err != nil {

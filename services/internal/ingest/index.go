@@ -1,11 +1,15 @@
 package ingest
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,6 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
@@ -20,29 +27,62 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
+// DefaultCacheFamilies is how many family states the index keeps in memory
+// by default (-ingest-cache-families).
+const DefaultCacheFamilies = 20000
+
 // Index is ingest's view of the event store: each family's state with the
 // stream sequence of its last message, and every event id ever stored with a
-// hash of its content. One ordered consumer over the whole stream feeds it,
-// so the cost of a write does not grow with the size of the stream, and
-// idempotency holds long after JetStream's dedupe window.
+// hash of its content. Both live in a local Pebble store, with the stream
+// sequence up to which it is complete; memory holds only a bounded cache of
+// hot families and the ids of the last few thousand messages not yet
+// committed to the store. At start the index reads only the stream's tail
+// after that sequence; a lost or unreadable store is rebuilt from the
+// whole stream.
 //
-// Writes made through this process update the index as soon as JetStream
-// acknowledges them; the consumer brings in everything else (other
-// processes, direct NATS publishes) and skips what is already applied. That
-// is sound because a write for family F succeeds only if F's last sequence
-// was the one expected, so no message of F can lie between what the index
-// had applied and the acknowledged one.
+// One ordered consumer over the stream feeds it, so the cost of a write
+// does not grow with the size of the stream, and idempotency holds long
+// after JetStream's dedupe window. Writes made through this process update
+// the family as soon as JetStream acknowledges them, and store their ids at
+// once; the consumer brings in everything else (other processes, direct
+// NATS publishes) and skips what is already applied. That is sound because
+// a write for family F succeeds only if F's last sequence was the one
+// expected, so no message of F can lie between what the index had applied
+// and the acknowledged one.
+//
+// The store is written without fsync: the stream is the record, and
+// Pebble's write-ahead log recovers a prefix of what was written, so the
+// stored sequence never claims more than the families and ids stored
+// before it. A family state may be stored ahead of that sequence (written
+// by this process); the tail's messages up to the family's own last
+// sequence are then skipped, as they are when applied live.
 type Index struct {
 	log *slog.Logger
+	db  *pebble.DB
+	dir string // "" for a store in memory
 
-	mu       sync.Mutex
-	families map[string]*familyEntry
-	ids      map[idKey]idEntry
-	// applied is the highest stream sequence the consumer has seen.
+	mu sync.Mutex
+	// cache holds the hot families, most recently used at the front.
+	cache    map[string]*list.Element
+	lru      list.List
+	capacity int
+	// pending are ids the consumer applied that are not committed yet.
+	pending map[idKey]idEntry
+
+	// applied is the highest stream sequence the consumer has processed;
+	// stored the one the store is complete up to.
 	applied eventstore.Position
+	stored  atomic.Uint64
+	// acked is the highest sequence JetStream acknowledged to a write
+	// through this index.
+	acked eventstore.Position
 
+	read      atomic.Uint64
 	ready     atomic.Bool
+	failed    atomic.Bool
+	progress  atomic.Pointer[string]
 	decodeErr atomic.Uint64
+	closeOnce sync.Once
 }
 
 type idKey [16]byte
@@ -53,17 +93,167 @@ type idEntry struct {
 }
 
 type familyEntry struct {
+	id      string
 	mu      sync.Mutex
 	state   *family.State
 	lastSeq uint64
+	// refs counts the writes and the consumer's unflushed changes holding
+	// the entry (guarded by Index.mu): it is not evicted while held.
+	refs int
 }
 
-// NewIndex makes an empty index.
+// Keys of the store: 'i' + idKey → hash(16) seq(8); 'f' + family id →
+// last sequence(8) and the family.State snapshot; the meta key → indexMeta.
+const (
+	prefixID     = 'i'
+	prefixFamily = 'f'
+)
+
+var metaKey = []byte("meta")
+
+// indexMeta says what the store covers: the stream sequence it is complete
+// up to, the stream (by its creation time, so a replaced stream is not
+// mistaken for it) and the fold the family states were made with.
+type indexMeta struct {
+	Sequence      uint64    `json:"sequence"`
+	StreamCreated time.Time `json:"streamCreated"`
+	Fold          int       `json:"fold"`
+}
+
+// IndexOptions configure OpenIndex.
+type IndexOptions struct {
+	// Dir is the store's directory; empty keeps it in memory.
+	Dir string
+	// CacheFamilies bounds the family states kept in memory
+	// (DefaultCacheFamilies when 0).
+	CacheFamilies int
+	Log           *slog.Logger
+}
+
+// NewIndex makes an empty index whose store is in memory.
 func NewIndex(log *slog.Logger) *Index {
-	if log == nil {
-		log = slog.Default()
+	x, err := OpenIndex(IndexOptions{Log: log})
+	if err != nil {
+		panic(err) // an empty store in memory cannot fail to open
 	}
-	return &Index{log: log, families: map[string]*familyEntry{}, ids: map[idKey]idEntry{}}
+	return x
+}
+
+// OpenIndex opens (or creates) the index's store. A store that cannot be
+// read is removed, to be rebuilt from the stream by Run; one locked by
+// another process is an error.
+func OpenIndex(o IndexOptions) (*Index, error) {
+	x := &Index{log: o.Log, dir: o.Dir, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
+		capacity: o.CacheFamilies}
+	if x.log == nil {
+		x.log = slog.Default()
+	}
+	if x.capacity <= 0 {
+		x.capacity = DefaultCacheFamilies
+	}
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("ingest index: %w", err)
+		}
+	}
+	db, err := openStore(o.Dir)
+	if err != nil && o.Dir != "" && !isLocked(err) {
+		x.log.Error("ingest index: the local store cannot be read; rebuilding it from the stream", "dir", o.Dir, "err", err)
+		if rerr := os.RemoveAll(o.Dir); rerr != nil {
+			return nil, fmt.Errorf("ingest index: removing the unreadable store %s: %w", o.Dir, rerr)
+		}
+		db, err = openStore(o.Dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest index: opening %s: %w", o.Dir, err)
+	}
+	x.db = db
+	if m, ok := x.meta(); ok {
+		x.stored.Store(m.Sequence)
+		x.applied.Set(m.Sequence)
+	}
+	return x, nil
+}
+
+func isLocked(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "lock") && !errors.Is(err, pebble.ErrCorruption)
+}
+
+func openStore(dir string) (*pebble.DB, error) {
+	o := &pebble.Options{
+		// Small memtables and cache: the store's working set is the ids of
+		// new events and the families written, and memory must not grow
+		// with history. Bloom filters make the lookup of a new id (the
+		// common case) a filter check per level.
+		MemTableSize:                8 << 20,
+		MemTableStopWritesThreshold: 4,
+		Cache:                       pebble.NewCache(16 << 20),
+		Logger:                      quietPebble{},
+	}
+	defer o.Cache.Unref()
+	o.Levels = make([]pebble.LevelOptions, 7)
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].FilterType = pebble.TableFilter
+	}
+	if dir == "" {
+		o.FS = vfs.NewMem()
+	} else if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return pebble.Open(dir, o)
+}
+
+// quietPebble keeps Pebble's informational lines out of the process log;
+// its errors still reach the callers.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("ingest index store: "+format, args...))
+}
+
+func (x *Index) meta() (indexMeta, bool) {
+	var m indexMeta
+	v, c, err := x.db.Get(metaKey)
+	if err != nil {
+		return m, false
+	}
+	defer c.Close()
+	if json.Unmarshal(v, &m) != nil {
+		return indexMeta{}, false
+	}
+	return m, true
+}
+
+// Close closes the store. The index must not be used after. The memtable
+// is written out first, so that the next start replays no log.
+func (x *Index) Close() error {
+	var err error
+	x.closeOnce.Do(func() {
+		if ferr := x.db.Flush(); ferr != nil {
+			x.log.Warn("ingest index: flushing the store at close", "err", ferr)
+		}
+		err = x.db.Close()
+	})
+	return err
+}
+
+// reset empties the store, for a rebuild.
+func (x *Index) reset() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.db.DeleteRange([]byte{0}, []byte{0xff}, pebble.NoSync); err != nil {
+		return err
+	}
+	x.cache = map[string]*list.Element{}
+	x.lru.Init()
+	x.pending = map[idKey]idEntry{}
+	x.stored.Store(0)
+	x.applied.Set(0)
+	return nil
 }
 
 func keyOf(id string) idKey {
@@ -79,34 +269,122 @@ func hashOf(h [32]byte) [16]byte {
 	return out
 }
 
-// family returns the entry for id, creating an empty one.
-func (x *Index) family(id string) *familyEntry {
+func idDBKey(k idKey) []byte { return append([]byte{prefixID}, k[:]...) }
+
+func idValue(e idEntry) []byte {
+	v := make([]byte, 24)
+	copy(v, e.hash[:])
+	binary.BigEndian.PutUint64(v[16:], e.seq)
+	return v
+}
+
+// lookupID finds a stored id: among the consumer's uncommitted ones first,
+// then in the store.
+func (x *Index) lookupID(k idKey) (idEntry, bool, error) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	fe, ok := x.families[id]
-	if !ok {
-		fe = &familyEntry{state: family.New(id)}
-		x.families[id] = fe
+	e, ok := x.pending[k]
+	x.mu.Unlock()
+	if ok {
+		return e, true, nil
 	}
-	return fe
+	v, c, err := x.db.Get(idDBKey(k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return idEntry{}, false, nil
+	}
+	if err != nil {
+		return idEntry{}, false, fmt.Errorf("ingest index: %w", err)
+	}
+	defer c.Close()
+	if len(v) != 24 {
+		return idEntry{}, false, fmt.Errorf("ingest index: id entry of %d bytes", len(v))
+	}
+	copy(e.hash[:], v)
+	e.seq = binary.BigEndian.Uint64(v[16:])
+	return e, true, nil
 }
 
 // Stored reports whether event id is stored: at which sequence, and
 // whether with the content whose events.ContentHash is hash.
-func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool) {
-	x.mu.Lock()
-	e, ok := x.ids[keyOf(id)]
-	x.mu.Unlock()
-	return e.seq, e.hash == hashOf(hash), ok
+func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool, err error) {
+	e, ok, err := x.lookupID(keyOf(id))
+	return e.seq, e.hash == hashOf(hash), ok, err
 }
 
-func (x *Index) rememberID(id string, seq uint64, hash [32]byte) {
+// acquire returns the family's entry, loaded from the store when it is not
+// cached, and holds it (release lets it go).
+func (x *Index) acquire(id string) (*familyEntry, error) {
+	x.mu.Lock()
+	if el, ok := x.cache[id]; ok {
+		x.lru.MoveToFront(el)
+		fe := el.Value.(*familyEntry)
+		fe.refs++
+		x.mu.Unlock()
+		return fe, nil
+	}
+	x.mu.Unlock()
+	fe := &familyEntry{id: id}
+	v, c, err := x.db.Get(append([]byte{prefixFamily}, id...))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		fe.state = family.New(id)
+	case err != nil:
+		return nil, fmt.Errorf("ingest index: family %s: %w", id, err)
+	default:
+		st := &family.State{}
+		if len(v) < 8 {
+			err = fmt.Errorf("entry of %d bytes", len(v))
+		} else {
+			fe.lastSeq = binary.BigEndian.Uint64(v)
+			err = st.UnmarshalBinary(v[8:])
+		}
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ingest index: family %s: %w (remove %s to rebuild the index)", id, err, x.dir)
+		}
+		fe.state = st
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	k := keyOf(id)
-	if _, ok := x.ids[k]; !ok {
-		x.ids[k] = idEntry{seq: seq, hash: hashOf(hash)}
+	if el, ok := x.cache[id]; ok {
+		// Loaded meanwhile by another caller: theirs is the one.
+		x.lru.MoveToFront(el)
+		fe = el.Value.(*familyEntry)
+	} else {
+		x.cache[id] = x.lru.PushFront(fe)
 	}
+	// Held before evicting, so that the entry being handed out stays the
+	// family's one entry.
+	fe.refs++
+	x.evict()
+	return fe, nil
+}
+
+// evict drops the least recently used families that nobody holds until
+// the cache is within its capacity. Their state is in the store, or in the
+// stream after the store's sequence, where the consumer finds it again.
+func (x *Index) evict() {
+	el := x.lru.Back()
+	for len(x.cache) > x.capacity && el != nil {
+		prev := el.Prev()
+		if fe := el.Value.(*familyEntry); fe.refs == 0 {
+			x.lru.Remove(el)
+			delete(x.cache, fe.id)
+		}
+		el = prev
+	}
+}
+
+func (x *Index) release(fe *familyEntry) {
+	x.mu.Lock()
+	fe.refs--
+	x.mu.Unlock()
+}
+
+// CachedFamilies is the number of family states in memory.
+func (x *Index) CachedFamilies() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.cache)
 }
 
 // Locked is a set of families held for one write: while it is held no
@@ -115,21 +393,26 @@ func (x *Index) rememberID(id string, seq uint64, hash [32]byte) {
 type Locked struct {
 	x       *Index
 	entries map[string]*familyEntry
+	ids     *pebble.Batch
 }
 
 // Lock takes the families (in any order, repeats allowed) in a fixed
 // order, so that concurrent writes cannot deadlock. Unlock releases them.
-func (x *Index) Lock(familyIDs []string) *Locked {
+func (x *Index) Lock(familyIDs []string) (*Locked, error) {
 	ids := slices.Clone(familyIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids))}
 	for _, f := range ids {
-		fe := x.family(f)
+		fe, err := x.acquire(f)
+		if err != nil {
+			l.Unlock()
+			return nil, err
+		}
 		fe.mu.Lock()
 		l.entries[f] = fe
 	}
-	return l
+	return l, nil
 }
 
 // State is the family's state as the index knows it. Writes change it only
@@ -141,37 +424,75 @@ func (l *Locked) State(familyID string) *family.State { return l.entries[familyI
 func (l *Locked) LastSequence(familyID string) uint64 { return l.entries[familyID].lastSeq }
 
 // Stored records that event id of the family, with content hash, was
-// acknowledged at seq.
+// acknowledged at seq. The ids reach the store at Unlock.
 func (l *Locked) Stored(familyID, id string, seq uint64, hash [32]byte) {
 	l.entries[familyID].lastSeq = seq
-	l.x.rememberID(id, seq, hash)
+	l.x.acked.Advance(seq)
+	if l.ids == nil {
+		l.ids = l.x.db.NewBatch()
+	}
+	_ = l.ids.Set(idDBKey(keyOf(id)), idValue(idEntry{seq: seq, hash: hashOf(hash)}), nil)
 }
 
 // Replace makes st the family's state, once the events it folded in are
 // acknowledged.
 func (l *Locked) Replace(familyID string, st *family.State) { l.entries[familyID].state = st }
 
-// Unlock releases the families.
+// Unlock stores the ids recorded and releases the families. The ids are
+// committed before the families are released, so the consumer, which
+// takes the family before it decides a message is already applied, never
+// passes a message whose id is not stored.
 func (l *Locked) Unlock() {
-	for _, fe := range l.entries {
-		fe.mu.Unlock()
+	if l.ids != nil {
+		if err := l.ids.Commit(pebble.NoSync); err != nil {
+			// Idempotency can no longer be promised for these ids: stop
+			// taking writes until the process restarts and reads the
+			// stream again.
+			l.x.fail(fmt.Errorf("storing event ids: %w", err))
+		}
+		l.ids.Close()
+		l.ids = nil
 	}
+	for _, fe := range l.entries {
+		// A write folded its events in; Check needs no records.
+		fe.state.DropRecords()
+		fe.mu.Unlock()
+		l.x.release(fe)
+	}
+}
+
+// fail marks the index unusable: the local store failed.
+func (x *Index) fail(err error) {
+	x.log.Error("ingest index: the local store failed; writes are refused until a restart", "dir", x.dir, "err", err)
+	s := fmt.Sprintf("the local store failed (%v); restart the process", err)
+	x.progress.Store(&s)
+	x.failed.Store(true)
 }
 
 // Applied is the highest stream sequence the consumer has processed.
 func (x *Index) Applied() uint64 { return x.applied.Load() }
 
+// Seen is the highest stream sequence this index knows exists: applied by
+// the consumer or acknowledged to a write.
+func (x *Index) Seen() uint64 { return max(x.applied.Load(), x.acked.Load()) }
+
+// Read is the number of messages read from the stream since the start: the
+// tail after the store's sequence, or the whole stream in a rebuild.
+func (x *Index) Read() uint64 { return x.read.Load() }
+
+// StoredSequence is the stream sequence the local store is complete up to.
+func (x *Index) StoredSequence() uint64 { return x.stored.Load() }
+
 // Ready reports whether the initial catch-up is done.
-func (x *Index) Ready() bool { return x.ready.Load() }
+func (x *Index) Ready() bool { return x.ready.Load() && !x.failed.Load() }
 
-// Families is the number of families known.
-func (x *Index) Families() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.families)
+// Progress says how far the initial catch-up or rebuild is, while it runs.
+func (x *Index) Progress() string {
+	if p := x.progress.Load(); p != nil {
+		return *p
+	}
+	return fmt.Sprintf("catching up with the event store (at sequence %d)", x.Applied())
 }
-
-func (x *Index) advance(seq uint64) { x.applied.Advance(seq) }
 
 // WaitApplied blocks until the consumer has processed sequence seq.
 func (x *Index) WaitApplied(ctx context.Context, seq uint64) error { return x.applied.Wait(ctx, seq) }
@@ -184,19 +505,12 @@ type stored struct {
 	err      error
 	id       string
 	hash     [32]byte
-	// own marks a message written through this process, whose state and id
-	// are recorded already; decoding it is skipped.
-	own bool
 }
 
 // decodeStored decodes one message; it is safe to run for many messages at
 // once, so catching up uses every core.
-func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint64, recorded time.Time) stored {
+func decodeStored(subject string, data []byte, msgID string, seq uint64, recorded time.Time) stored {
 	st := stored{seq: seq, familyID: subjectFamily(subject)}
-	if st.familyID != "" && x.appliedFor(st.familyID, seq) {
-		st.own = true
-		return st
-	}
 	// The same rule as the projector's, so that ingest's view of a family
 	// is the coordinators' view.
 	env, err := events.DecodeStored(subject, data, recorded)
@@ -211,47 +525,147 @@ func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint
 	return st
 }
 
-// applyStored folds one decoded message in; messages must come in stream
-// order. Messages that are not valid catalog events (possible by direct
-// NATS publish) still move the family's last sequence, because they count
-// for the optimistic concurrency check on families.<id>.>.
-func (x *Index) applyStored(st stored) {
-	defer x.advance(st.seq)
-	if st.own {
-		return
+// consumerState is what the consumer has applied since its last flush to
+// the store.
+type consumerState struct {
+	dirty map[string]*familyEntry
+	batch *pebble.Batch
+	n     int // messages since the last flush
+	ids   int // ids in batch
+	last  uint64
+	meta  indexMeta
+	// flushed is when flush last committed.
+	flushed time.Time
+}
+
+// idsEvery bounds the messages applied between two commits of their ids,
+// and so the ids held in memory. Ids may be stored ahead of the store's
+// sequence, as a write's are.
+const idsEvery = 8192
+
+// flushEvery bounds the messages applied between two commits of the
+// families and the sequence: each commit encodes every family changed
+// since the last, so during a rebuild it is rare.
+const flushEvery = 500_000
+
+// applyStored folds one message in; messages must come in stream order.
+// Messages that are not valid catalog events (possible by direct NATS
+// publish) still move the family's last sequence, because they count for
+// the optimistic concurrency check on families.<id>.>. A message this
+// process wrote itself is already applied: its family's last sequence is
+// at or past it, and its id is stored.
+func (x *Index) applyStored(cs *consumerState, seq uint64, familyID string, decode func() stored) error {
+	defer x.advance(cs, seq)
+	if familyID == "" {
+		// Not a family's subject: only its id is kept, so that it is never
+		// taken again for other content.
+		return x.rememberID(cs, seq, decode())
 	}
+	fe, ok := cs.dirty[familyID]
+	if !ok {
+		var err error
+		if fe, err = x.acquire(familyID); err != nil {
+			return err
+		}
+		cs.dirty[familyID] = fe
+	}
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if seq <= fe.lastSeq {
+		return nil
+	}
+	st := decode()
 	if st.err != nil {
 		x.decodeErr.Add(1)
 	}
-	if st.id != "" {
-		x.rememberID(st.id, st.seq, st.hash)
-	}
-	if st.familyID == "" {
-		return
-	}
-	fe := x.family(st.familyID)
-	fe.mu.Lock()
-	defer fe.mu.Unlock()
-	if st.seq <= fe.lastSeq {
-		return
+	if err := x.rememberID(cs, seq, st); err != nil {
+		return err
 	}
 	if st.err == nil {
 		fe.state.Apply(st.env)
+		fe.state.DropRecords()
 	}
-	fe.lastSeq = st.seq
+	fe.lastSeq = seq
+	return nil
 }
 
-// appliedFor reports whether the family's state already includes seq.
-func (x *Index) appliedFor(familyID string, seq uint64) bool {
-	x.mu.Lock()
-	fe, ok := x.families[familyID]
-	x.mu.Unlock()
-	if !ok {
-		return false
+// rememberID records the message's id, unless the id is stored already:
+// the first message with an id keeps it.
+func (x *Index) rememberID(cs *consumerState, seq uint64, st stored) error {
+	if st.id == "" {
+		return nil
 	}
-	fe.mu.Lock()
-	defer fe.mu.Unlock()
-	return seq <= fe.lastSeq
+	k := keyOf(st.id)
+	_, known, err := x.lookupID(k)
+	if err != nil || known {
+		return err
+	}
+	e := idEntry{seq: seq, hash: hashOf(st.hash)}
+	x.mu.Lock()
+	x.pending[k] = e
+	x.mu.Unlock()
+	_ = cs.batch.Set(idDBKey(k), idValue(e), nil)
+	cs.ids++
+	return nil
+}
+
+// commitIDs commits the ids the consumer applied since the last commit.
+func (x *Index) commitIDs(cs *consumerState) error {
+	if err := cs.batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("ingest index: commit: %w", err)
+	}
+	cs.batch.Close()
+	cs.batch = x.db.NewBatch()
+	x.mu.Lock()
+	clear(x.pending)
+	x.mu.Unlock()
+	cs.ids = 0
+	return nil
+}
+
+func (x *Index) advance(cs *consumerState, seq uint64) {
+	cs.n++
+	cs.last = seq
+	x.applied.Advance(seq)
+}
+
+// flush commits what the consumer applied: its ids, the families it
+// changed and the sequence the store is now complete up to.
+func (x *Index) flush(cs *consumerState) error {
+	if cs.n == 0 {
+		return nil
+	}
+	for id, fe := range cs.dirty {
+		fe.mu.Lock()
+		snap, err := fe.state.MarshalBinary()
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(snap)), fe.lastSeq)
+		fe.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("ingest index: family %s: %w", id, err)
+		}
+		_ = cs.batch.Set(append([]byte{prefixFamily}, id...), append(v, snap...), nil)
+	}
+	cs.flushed = time.Now()
+	cs.meta.Sequence = cs.last
+	m, _ := json.Marshal(cs.meta)
+	_ = cs.batch.Set(metaKey, m, nil)
+	if err := cs.batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("ingest index: commit: %w", err)
+	}
+	cs.batch.Close()
+	cs.batch = x.db.NewBatch()
+	cs.ids = 0
+	x.stored.Store(cs.last)
+	x.mu.Lock()
+	clear(x.pending)
+	for _, fe := range cs.dirty {
+		fe.refs--
+	}
+	x.evict()
+	x.mu.Unlock()
+	clear(cs.dirty)
+	cs.n = 0
+	return nil
 }
 
 func subjectFamily(subject string) string {
@@ -262,11 +676,49 @@ func subjectFamily(subject string) string {
 	return tok[1]
 }
 
-// Run follows the whole stream from the first message until ctx ends. It
-// marks the index ready once it has caught up with the last sequence the
-// stream had when it started. The ordered consumer recreates itself after
-// a NATS restart or leader change, resuming after the last sequence seen.
+// start checks the store against the stream and says where to read from:
+// a store of another stream, of another fold, or past the stream's end is
+// emptied and rebuilt.
+func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
+	want := indexMeta{StreamCreated: info.Created.UTC(), Fold: family.SnapshotVersion}
+	m, ok := x.meta()
+	var why string
+	switch {
+	case !ok && x.stored.Load() == 0 && x.isEmpty():
+		return want, nil
+	case !ok:
+		why = "the store has no readable sequence"
+	case !m.StreamCreated.Equal(want.StreamCreated):
+		why = "the store was made from another stream"
+	case m.Fold != want.Fold:
+		why = fmt.Sprintf("the store's family states are of fold %d, this build's of %d", m.Fold, want.Fold)
+	case m.Sequence > info.State.LastSeq:
+		why = fmt.Sprintf("the store covers sequence %d, past the stream's last %d", m.Sequence, info.State.LastSeq)
+	default:
+		want.Sequence = m.Sequence
+		return want, nil
+	}
+	x.log.Warn("ingest index: rebuilding the local store from the stream", "reason", why, "dir", x.dir)
+	return want, x.reset()
+}
+
+func (x *Index) isEmpty() bool {
+	it, err := x.db.NewIter(nil)
+	if err != nil {
+		return false
+	}
+	defer it.Close()
+	return !it.First()
+}
+
+// Run follows the stream from the store's sequence until ctx ends, then
+// commits what it applied and closes the store. It marks the index ready
+// once it has caught up with the last sequence the stream had when it
+// started, and logs its progress meanwhile. The ordered consumer recreates
+// itself after a NATS restart or leader change, resuming after the last
+// sequence seen.
 func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
+	defer x.Close()
 	var stream jetstream.Stream
 	for {
 		var err error
@@ -281,18 +733,30 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	target := stream.CachedInfo().State.LastSeq
-	if target == 0 {
-		x.ready.Store(true)
+	info := stream.CachedInfo()
+	meta, err := x.start(info)
+	if err != nil {
+		return fmt.Errorf("ingest index: %w", err)
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{eventstore.FamilySubjects},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	from, target := meta.Sequence, info.State.LastSeq
+	rebuilding := from == 0 && target > 0
+	if from >= target {
+		x.ready.Store(true)
+		x.log.Info("ingest index: ready from the local store", "sequence", from)
+	} else {
+		x.log.Info("ingest index: reading the stream", "from", from+1, "to", target, "rebuilding", rebuilding)
+		s := newProgress(from, target, rebuilding).line(from, 0)
+		x.progress.Store(&s)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventstore.FamilySubjects}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("ingest index: consumer: %w", err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(2048))
 	if err != nil {
 		return fmt.Errorf("ingest index: messages: %w", err)
 	}
@@ -305,37 +769,98 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 	type job struct {
 		msg      jetstream.Msg
 		seq      uint64
+		familyID string
 		recorded time.Time
 		st       stored
 		done     chan struct{}
+		skip     bool
 	}
 	work := make(chan *job, 1024)
-	ordered := make(chan *job, 4096)
+	ordered := make(chan *job, 2048)
 	for range max(runtime.GOMAXPROCS(0), 1) {
 		go func() {
 			for j := range work {
-				m := j.msg
-				j.st = x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
+				if !j.skip {
+					m := j.msg
+					j.st = decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
+				}
 				close(j.done)
 			}
 		}()
 	}
-	applied := make(chan struct{})
+	cs := &consumerState{dirty: map[string]*familyEntry{}, batch: x.db.NewBatch(), meta: meta, last: from, flushed: time.Now()}
+	applied := make(chan error, 1)
 	go func() {
-		defer close(applied)
-		for j := range ordered {
-			<-j.done
-			x.applyStored(j.st)
-			if !x.ready.Load() && j.st.seq >= target {
-				x.ready.Store(true)
-				x.log.Info("ingest index: caught up", "sequence", j.st.seq, "families", x.Families())
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		prog := newProgress(from, target, rebuilding)
+		var failed error
+		for {
+			select {
+			case j, ok := <-ordered:
+				if !ok {
+					if failed == nil {
+						failed = x.flush(cs)
+					}
+					cs.batch.Close()
+					applied <- failed
+					return
+				}
+				<-j.done
+				if failed != nil {
+					continue
+				}
+				decode := func() stored {
+					if j.skip {
+						// Its family was evicted and read back from the
+						// store since: fold it after all.
+						m := j.msg
+						return decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
+					}
+					return j.st
+				}
+				if err := x.applyStored(cs, j.seq, j.familyID, decode); err != nil {
+					failed = err
+					x.fail(fmt.Errorf("applying sequence %d: %w", j.seq, err))
+					continue
+				}
+				switch {
+				case cs.n >= flushEvery || len(cs.dirty) >= x.capacity/2:
+					failed = x.flush(cs)
+				case cs.ids >= idsEvery:
+					failed = x.commitIDs(cs)
+				}
+				if !x.ready.Load() {
+					if j.seq >= target {
+						if failed == nil {
+							failed = x.flush(cs)
+						}
+						x.ready.Store(true)
+						x.progress.Store(nil)
+						x.log.Info("ingest index: caught up", "sequence", j.seq, "read", j.seq-from, "took", time.Since(prog.start).Round(time.Millisecond))
+					} else if s, ok := prog.at(j.seq); ok {
+						x.progress.Store(&s)
+						x.log.Info("ingest index: " + s)
+					}
+				}
+			case <-tick.C:
+				// Caught up, the families are committed within a tick;
+				// while reading a long stream, every five seconds.
+				if failed == nil && (x.ready.Load() || time.Since(cs.flushed) >= 5*time.Second) {
+					failed = x.flush(cs)
+				}
+				if failed != nil && !x.failed.Load() {
+					x.fail(failed)
+				}
 			}
 		}
 	}()
 	defer func() {
 		close(work)
 		close(ordered)
-		<-applied
+		if err := <-applied; err != nil {
+			x.log.Error("ingest index: final commit", "err", err)
+		}
 	}()
 	for {
 		m, err := msgs.Next()
@@ -346,12 +871,66 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 			x.log.Warn("ingest index: next", "err", err)
 			continue
 		}
+		x.read.Add(1)
 		md, err := m.Metadata()
 		if err != nil {
 			continue
 		}
-		j := &job{msg: m, seq: md.Sequence.Stream, recorded: md.Timestamp, done: make(chan struct{})}
+		j := &job{msg: m, seq: md.Sequence.Stream, familyID: subjectFamily(m.Subject()), recorded: md.Timestamp, done: make(chan struct{})}
+		// A message this process wrote is applied already: skip decoding.
+		j.skip = j.familyID != "" && x.appliedFor(j.familyID, j.seq)
 		ordered <- j
 		work <- j
 	}
+}
+
+// appliedFor reports whether the family's cached state already includes
+// seq (a family not cached is decided when its message is applied).
+func (x *Index) appliedFor(familyID string, seq uint64) bool {
+	x.mu.Lock()
+	el, ok := x.cache[familyID]
+	x.mu.Unlock()
+	if !ok {
+		return false
+	}
+	fe := el.Value.(*familyEntry)
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return seq <= fe.lastSeq
+}
+
+// progress reports a long read of the stream every five seconds: events
+// read, their rate and the time left.
+type progress struct {
+	from, target uint64
+	rebuilding   bool
+	start, next  time.Time
+}
+
+func newProgress(from, target uint64, rebuilding bool) *progress {
+	now := time.Now()
+	return &progress{from: from, target: target, rebuilding: rebuilding, start: now, next: now.Add(5 * time.Second)}
+}
+
+func (p *progress) at(seq uint64) (string, bool) {
+	now := time.Now()
+	if now.Before(p.next) {
+		return "", false
+	}
+	p.next = now.Add(5 * time.Second)
+	return p.line(seq, float64(seq-p.from)/now.Sub(p.start).Seconds()), true
+}
+
+// line says how far the read is at seq, at rate events a second.
+func (p *progress) line(seq uint64, rate float64) string {
+	what := "catching up with the event store"
+	if p.rebuilding {
+		what = "rebuilding the index from the event store"
+	}
+	s := fmt.Sprintf("%s: %d of %d events read", what, seq-p.from, p.target-p.from)
+	if rate > 0 {
+		left := time.Duration(float64(p.target-seq) / rate * float64(time.Second)).Round(time.Second)
+		s += fmt.Sprintf(" (%.0f/s, about %s left)", rate, left)
+	}
+	return s
 }

@@ -318,6 +318,7 @@ func TestConflictingWritesAcrossProcesses(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -373,6 +374,7 @@ func TestIdempotentAfterDedupeWindow(t *testing.T) {
 	// A fresh process, whose index knows the id only from the stream.
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
 	fresh, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -560,6 +562,7 @@ func TestCrossDepartmentWriteRightAfterAnother(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,12 @@ func newMetrics(w *Writer) *metrics {
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "jf_ingest_atomic_batches_total", Help: "JetStream atomic batches that carried them: batch requests that arrive together share one.",
 			}, func() float64 { _, b := w.BatchStats(); return float64(b) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "jf_ingest_index_cached_families", Help: "Family states the ingest index holds in memory (bounded by -ingest-cache-families).",
+			}, func() float64 { return float64(w.Index.CachedFamilies()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "jf_ingest_index_stored_sequence", Help: "The stream sequence the ingest index's local store is complete up to.",
+			}, func() float64 { return float64(w.Index.StoredSequence()) }),
 		},
 	}
 }

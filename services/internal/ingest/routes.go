@@ -9,8 +9,8 @@ import (
 
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -62,17 +62,27 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(ctx)
-	idx := NewIndex(log)
+	dir := ""
+	if p.Config.DataDir != "" {
+		dir = filepath.Join(p.Config.DataDir, "ingest", "index")
+	}
+	idx, err := OpenIndex(IndexOptions{Dir: dir, CacheFamilies: p.Config.IngestCacheFamilies, Log: log})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := idx.Run(ctx, p.Store.JS); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("ingest index stopped", "err", err)
 		}
 	}()
-	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log, stop: stop,
-		Sunsets: p.Config.Sunsets}
+	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log,
+		stop: func() { stop(); <-done }, Sunsets: p.Config.Sunsets}
 	if p.Guard != nil {
 		s.guard = p.Guard
-		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Applied)
+		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Seen)
 	}
 	if p.Metrics != nil {
 		s.metrics = newMetrics(s.Writer)
@@ -98,7 +108,7 @@ func (s *Service) Checks() map[string]service.Check {
 // API is the OpenAPI description of the departments' endpoints.
 func (s *Service) API() openapi.Fragment { return openapi.Ingest(s.Departments) }
 
-// Stop stops following the stream.
+// Stop stops following the stream and closes the index's store.
 func (s *Service) Stop() {
 	if s.stop != nil {
 		s.stop()
@@ -108,7 +118,7 @@ func (s *Service) Stop() {
 // Ready is nil once the index has caught up with the stream.
 func (s *Service) Ready(context.Context) error {
 	if !s.Writer.Index.Ready() {
-		return fmt.Errorf("catching up with the event store (at sequence %d)", s.Writer.Index.Applied())
+		return errors.New(s.Writer.Index.Progress())
 	}
 	return nil
 }

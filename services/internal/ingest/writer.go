@@ -122,7 +122,11 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	for i, it := range items {
 		id := it.Env.ID()
 		results[i].ID = id
-		if seq, same, ok := w.Index.Stored(id, it.Hash); ok {
+		seq, same, ok, err := w.Index.Stored(id, it.Hash)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		}
+		if ok {
 			if !same {
 				return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
 					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", id, seq)}
@@ -140,7 +144,10 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	for _, i := range pending {
 		famIDs = append(famIDs, items[i].Env.FamilyID)
 	}
-	fams := w.Index.Lock(famIDs)
+	fams, err := w.Index.Lock(famIDs)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
 
 	single := len(pending) == 1
 	states := map[string]*family.State{}

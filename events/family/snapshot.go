@@ -1,0 +1,135 @@
+package family
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// SnapshotVersion names the fold rules a snapshot was made with. A store of
+// snapshots (ingest's index) made under another version is folded again
+// from the events: raise it whenever Apply folds an event differently or
+// State gains a field that older snapshots cannot supply by its zero value.
+const SnapshotVersion = 1
+
+// snapshot is State as stored: every field, exported for encoding/json.
+// Decoding ignores members it does not know and leaves missing ones at
+// their zero value, so a field added later reads from older snapshots as
+// zero (see SnapshotVersion for when that is not enough).
+type snapshot struct {
+	V               int       `json:"v"`
+	FamilyID        string    `json:"familyId"`
+	Status          Status    `json:"status"`
+	Enrolments      int       `json:"enrolments,omitempty"`
+	ReferralReason  string    `json:"referralReason,omitempty"`
+	CourseStart     string    `json:"courseStart,omitempty"`
+	PlannedEnd      string    `json:"plannedEnd,omitempty"`
+	CourseEndReason string    `json:"courseEndReason,omitempty"`
+	Members         []Member  `json:"members,omitempty"`
+	Caseworker      string    `json:"caseworker,omitempty"`
+	Makkerpar       Makkerpar `json:"makkerpar,omitzero"`
+
+	Team       map[string]string         `json:"team,omitempty"`
+	Consents   []Consent                 `json:"consents,omitempty"`
+	Benefits   []Benefit                 `json:"benefits,omitempty"`
+	ChildCases map[string]ChildCase      `json:"childCases,omitempty"`
+	Measures   map[string]Measure        `json:"measures,omitempty"`
+	Praktik    map[string]Praktik        `json:"praktik,omitempty"`
+	Subsidies  map[string]WageSubsidy    `json:"subsidies,omitempty"`
+	Courses    map[string]LanguageCourse `json:"courses,omitempty"`
+	Goals      map[string]Goal           `json:"goals,omitempty"`
+	Absence    map[string]SchoolAbsence  `json:"absence,omitempty"`
+
+	Employments []Employment `json:"employments,omitempty"`
+	Educations  []Education  `json:"educations,omitempty"`
+	Evaluations []Evaluation `json:"evaluations,omitempty"`
+
+	PerDept  EventCounts `json:"perDept"`
+	Total    int         `json:"total"`
+	LastTime time.Time   `json:"lastTime,omitzero"`
+}
+
+// MarshalBinary encodes the whole state, so that UnmarshalBinary gives a
+// state that checks and folds every later event as this one would.
+func (s *State) MarshalBinary() ([]byte, error) {
+	p := snapshot{
+		V: SnapshotVersion, FamilyID: s.familyID, Status: s.status, Enrolments: s.enrolments,
+		ReferralReason: s.referralReason, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
+		CourseEndReason: s.courseEndReason, Members: s.members, Caseworker: s.caseworker,
+		Makkerpar: s.makkerpar, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
+		Praktik: s.praktik, Subsidies: s.subsidies, Courses: s.courses, Goals: s.goals,
+		Absence: s.absence, Employments: s.employments.all(), Educations: s.educations.all(),
+		Evaluations: s.evaluations.all(), PerDept: s.perDept, Total: s.total, LastTime: s.lastTime,
+	}
+	for k := range s.consents {
+		p.Consents = append(p.Consents, Consent{PersonID: k.personID, Scope: k.scope})
+	}
+	for k := range s.benefits {
+		p.Benefits = append(p.Benefits, Benefit{PersonID: k.personID, Benefit: k.benefit})
+	}
+	// Sets in a fixed order, so that equal states encode equally.
+	slices.SortFunc(p.Consents, func(a, b Consent) int { return cmpPair(a.PersonID, a.Scope, b.PersonID, b.Scope) })
+	slices.SortFunc(p.Benefits, func(a, b Benefit) int { return cmpPair(a.PersonID, a.Benefit, b.PersonID, b.Benefit) })
+	return json.Marshal(p)
+}
+
+func cmpPair(a1, a2, b1, b2 string) int {
+	switch {
+	case a1 < b1:
+		return -1
+	case a1 > b1:
+		return 1
+	case a2 < b2:
+		return -1
+	case a2 > b2:
+		return 1
+	}
+	return 0
+}
+
+// UnmarshalBinary replaces s with the state MarshalBinary encoded. A
+// snapshot of a newer SnapshotVersion is refused: its fold may hold what
+// this one cannot read.
+func (s *State) UnmarshalBinary(b []byte) error {
+	var p snapshot
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fmt.Errorf("family: snapshot: %w", err)
+	}
+	if p.V > SnapshotVersion {
+		return fmt.Errorf("family: snapshot of version %d, newer than %d", p.V, SnapshotVersion)
+	}
+	*s = State{
+		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason,
+		courseStart: p.CourseStart, plannedEnd: p.PlannedEnd, courseEndReason: p.CourseEndReason,
+		members: p.Members, caseworker: p.Caseworker, makkerpar: p.Makkerpar, team: p.Team,
+		childCases: p.ChildCases, measures: p.Measures, praktik: p.Praktik, subsidies: p.Subsidies,
+		courses: p.Courses, goals: p.Goals, absence: p.Absence,
+		perDept: p.PerDept, total: p.Total, lastTime: p.LastTime,
+	}
+	s.ensureMaps()
+	for _, c := range p.Consents {
+		s.consents[consentKey{c.PersonID, c.Scope}] = struct{}{}
+	}
+	for _, c := range p.Benefits {
+		s.benefits[benefitKey{c.PersonID, c.Benefit}] = struct{}{}
+	}
+	for _, v := range p.Employments {
+		s.employments.add(v)
+	}
+	for _, v := range p.Educations {
+		s.educations.add(v)
+	}
+	for _, v := range p.Evaluations {
+		s.evaluations.add(v)
+	}
+	return nil
+}
+
+// DropRecords forgets the append-only records (employments, educations,
+// evaluations), which Check never reads: what is left is bounded by the
+// family's open matters, not by its history. Ingest keeps states so; the
+// Overview of such a state lacks those records.
+func (s *State) DropRecords() {
+	s.employments, s.educations, s.evaluations = records[Employment]{}, records[Education]{}, records[Evaluation]{}
+}

@@ -41,10 +41,12 @@ clean:
 # bench measures raw JetStream and SQLite limits and the services against
 # them, each in one run, and prints the figures (see docs/PERFORMANCE.md):
 # ingest on a stream of 1M events, then the projector (catch-up, queries,
-# read-your-writes, RSS) as its own process, bin/projector.
+# read-your-writes, RSS) as its own process, bin/projector; then the
+# evaluation of 10,000 families over 10M events in such a process.
 bench: build
 	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)
 	$(GO) run ./services/cmd/jfbench projector -projector $(BIN)/projector $(PROJECTOR_BENCHFLAGS)
+	$(GO) run ./services/cmd/jfbench evaluation -projector $(BIN)/projector $(EVALUATION_BENCHFLAGS)
 
 # bench-compare runs the ingest phase of BASE's build and of this work tree
 # alternately (BENCH_ROUNDS times each) and prints new ÷ old throughput.

@@ -6,10 +6,10 @@
 // prints the figures. -phases picks the measurements: ingest (the
 // department services), audit (replay, as-of, verify) and webapp (the
 // family page of a family with 10,000 events), each on a fresh embedded
-// NATS of its own size, and evaluation (the evaluation's fold over demo
-// families, in process). `jfbench projector -projector bin/projector`
+// NATS of its own size. `jfbench projector -projector bin/projector`
 // measures the projector (catch-up, queries, read-your-writes, RSS) as its
-// own process.
+// own process; `jfbench evaluation -projector bin/projector` the
+// evaluation of 10,000 families over 10M events in such a process.
 package main
 
 import (
@@ -29,6 +29,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "projector" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		code := bench.ProjectorCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "evaluation" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := bench.EvaluationCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
@@ -58,10 +64,7 @@ func main() {
 	replayChild := flag.String(bench.ReplayChildFlag, "", "internal: be the audit phase's replay process against this NATS URL")
 	ingestChild := flag.String(bench.IngestChildFlag, "", "internal: be the ingest phase's ingest process against this NATS URL")
 	forwarderChild := flag.String(bench.ForwarderChildFlag, "", "internal: be the ingest phase's peer forwarder process against this NATS URL")
-	eo := bench.EvaluationOptions{}
-	flag.IntVar(&eo.Families, "evaluation-families", 1000, "demo families of the evaluation phase")
-	flag.IntVar(&eo.Runs, "evaluation-runs", 5, "evaluations of each kind the evaluation phase measures")
-	phases := flag.String("phases", "ingest,restart,audit,webapp", "comma-separated phases to run: ingest, restart, audit, webapp, evaluation")
+	phases := flag.String("phases", "ingest,restart,audit,webapp", "comma-separated phases to run: ingest, restart, audit, webapp")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -113,7 +116,6 @@ func main() {
 			}
 			return bench.WebApp(ctx, wo)
 		},
-		"evaluation": func() error { return bench.Evaluation(ctx, eo, os.Stdout) },
 		"restart": func() error {
 			ro.Sizes = nil
 			for _, f := range strings.Split(*restartSizes, ",") {
@@ -130,7 +132,7 @@ func main() {
 	for _, ph := range strings.Split(*phases, ",") {
 		fn, ok := run[strings.TrimSpace(ph)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, restart, audit, webapp, evaluation)\n", ph)
+			fmt.Fprintf(os.Stderr, "jfbench: unknown phase %q (ingest, restart, audit, webapp)\n", ph)
 			os.Exit(2)
 		}
 		if err := fn(); err != nil {

@@ -77,3 +77,42 @@ func TestBenchSmall(t *testing.T) {
 	num(`timeline query \(latest 100 of 300, 5 sequential GETs\): p50 [^,]+, p99 ([\d.]+)`)
 	num(`read-your-writes .*2 times\): p50 [^,]+, p99 ([\d.]+)`)
 }
+
+// TestEvaluationBenchSmall runs `jfbench evaluation` at a small size
+// against the real projector binary: the demo families published straight
+// onto the stream are applied (the evaluation finds them enrolled), and
+// every figure is printed.
+func TestEvaluationBenchSmall(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "projector")
+	build := exec.Command("go", "build", "-o", bin, "kk.dk/jobogfamilie/services/cmd/projector")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the projector: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	o := bench.EvaluationOptions{Families: 20, Events: 5000, Runs: 2, Projector: bin, Dir: filepath.Join(dir, "bench"), Out: &out}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := bench.Evaluation(ctx, o); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	text := out.String()
+	t.Log(text)
+	for _, pattern := range []string{
+		`preloaded 5000 events over 20 families \((\d+) of the demo's kind, (\d+) filling\)`,
+		`one asOf +cold \(first after ready\) [^;]+; warm 2 runs: p50 [^,]+, max \S+ \(target <= 2s\)`,
+		`24-month series +cold \(first after ready\) [^;]+; warm 2 runs: p50 [^,]+, max \S+ \(target <= 10s\)`,
+		`projector RSS (\d+) MB, peak (\d+) MB`,
+	} {
+		if !regexp.MustCompile(pattern).MatchString(text) {
+			t.Errorf("no line matches %q", pattern)
+		}
+	}
+	m := regexp.MustCompile(`families enrolled by 2024-12-31: (\d+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no count of enrolled families (or it was suppressed) in:\n%s", text)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 10 {
+		t.Errorf("the evaluation found %d of 20 demo families enrolled: the bench's events were not applied", n)
+	}
+}

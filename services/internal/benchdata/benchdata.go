@@ -33,6 +33,11 @@ type Events struct {
 	// BackfillBig moves every tenth event of BIG a year back in time, so
 	// that its time lies before events recorded earlier.
 	BackfillBig bool
+	// Name is the id of family n (nil: "F<n>"); Skip leaves out each
+	// family's first Skip templates (2: no enrolment, no caseworker), for
+	// events that fill up families made elsewhere.
+	Name func(n int) string
+	Skip int
 
 	last map[string]uint64 // each family's last sequence
 	seq  uint64            // the stream's last sequence
@@ -45,7 +50,10 @@ func ingestID(i int) string {
 
 // Next returns the subject and CloudEvent JSON of event i.
 func (g *Events) Next(i int) (string, []byte) {
-	fam, k := "F"+strconv.Itoa(i%max(g.Families, 1)), i/max(g.Families, 1)
+	fam, k := "F"+strconv.Itoa(i%max(g.Families, 1)), i/max(g.Families, 1)+g.Skip
+	if g.Name != nil {
+		fam = g.Name(i % max(g.Families, 1))
+	}
 	every := max(1, g.N/max(g.Big, 1))
 	if g.Big > 0 && i%every == 0 && i/every < g.Big {
 		fam, k = "BIG", i/every

@@ -44,6 +44,21 @@ charts with their tables and CSV, always suppressed.
   answers); for a count it is the value itself; 0 when suppressed. A mean or share over no unit has
   ` + "`\"value\":null`" + ` and is not suppressed.
 
+How the figures are computed:
+
+- The projector reads the events of the types the measures below name from its read model's timeline
+  (so ` + "`audit verify`" + ` covers what they rest on) into an index held in memory:
+  family by family, each family's events in the order the fold reads them. It reads
+  them all once the projector is ready after a start or a rebuild, then on each
+  request only the rows applied since. An evaluation is one pass over the index; a
+  series folds each family once for all its moments.
+- The figures are checked against a second computation, independent of the fold, over
+  a replay of the stream (the demo's families at several asOf and knownAt; every
+  measure, equal), and against hand-computed figures of a small scenario (backfills
+  through knownAt, re-enrolment, a course that ends, a child case closed before the end).
+- The web app's tables give each mean, share and sum of goals with its count
+  ("n = 12"): no figure without its count.
+
 Relations used for complementary suppression:
 
 `)

@@ -19,7 +19,8 @@ import (
 	"cmp"
 	"errors"
 	"slices"
-	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
@@ -144,48 +145,119 @@ func Moments(from, to time.Time, step string) ([]time.Time, error) {
 
 // Compute evaluates evs (in any order) at asOf as known at knownAt.
 func Compute(evs []Event, asOf, knownAt time.Time, o Options) Result {
-	r := computeAt(evs, []time.Time{asOf}, knownAt, o)[0]
-	return r
+	return indexOf(evs).Compute(asOf, knownAt, o)
 }
 
 // ComputeSeries evaluates evs at every moment of moments (ascending) as
 // known at knownAt, folding each family once.
 func ComputeSeries(evs []Event, moments []time.Time, knownAt time.Time, o Options) []Result {
-	return computeAt(evs, moments, knownAt, o)
+	return indexOf(evs).ComputeSeries(moments, knownAt, o)
 }
 
-func computeAt(evs []Event, moments []time.Time, knownAt time.Time, o Options) []Result {
+func indexOf(evs []Event) *Index {
+	x := NewIndex()
+	for _, e := range evs {
+		x.Add(e)
+	}
+	return x
+}
+
+// Index holds the events an evaluation reads, family by family, each
+// family's in the order the fold reads them (time, then sequence), so
+// that an evaluation is one pass over them: nothing is grouped or sorted
+// per request. It is safe for concurrent use; Add waits for evaluations
+// under way.
+type Index struct {
+	mu       sync.RWMutex
+	ids      map[string]int
+	families []familyEvents
+	// order is the families in the order of their ids, so that sums are
+	// added in the same order whenever they are computed.
+	order  []int
+	sorted bool
+	n      int
+}
+
+type familyEvents struct {
+	id  string
+	evs []Event
+}
+
+// NewIndex is an empty index.
+func NewIndex() *Index { return &Index{ids: map[string]int{}} }
+
+// Add puts e in its family's order; an event of a time before the
+// family's latest (a backfill) is inserted where it belongs.
+func (x *Index) Add(e Event) {
+	if e.Data == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	i, ok := x.ids[e.FamilyID]
+	if !ok {
+		i = len(x.families)
+		x.ids[e.FamilyID] = i
+		x.families = append(x.families, familyEvents{id: e.FamilyID})
+		x.order = append(x.order, i)
+		x.sorted = false
+	}
+	f := &x.families[i]
+	less := func(a, b Event) int { return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Sequence, b.Sequence)) }
+	if n := len(f.evs); n == 0 || less(f.evs[n-1], e) < 0 {
+		f.evs = append(f.evs, e)
+	} else {
+		at, _ := slices.BinarySearchFunc(f.evs, e, less)
+		f.evs = slices.Insert(f.evs, at, e)
+	}
+	x.n++
+}
+
+// Len is the number of events held.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n
+}
+
+// Compute evaluates the index at asOf as known at knownAt.
+func (x *Index) Compute(asOf, knownAt time.Time, o Options) Result {
+	return x.ComputeSeries([]time.Time{asOf}, knownAt, o)[0]
+}
+
+// ComputeSeries evaluates the index at every moment of moments
+// (ascending) as known at knownAt, folding each family once.
+func (x *Index) ComputeSeries(moments []time.Time, knownAt time.Time, o Options) []Result {
 	if o.Threshold <= 0 {
 		o.Threshold = DefaultThreshold
 	}
 	known := knownAt.UnixNano()
-	byFamily := map[string][]Event{}
-	for _, e := range evs {
-		if e.Recorded <= known && e.Data != nil {
-			byFamily[e.FamilyID] = append(byFamily[e.FamilyID], e)
-		}
+	x.mu.Lock()
+	if !x.sorted {
+		slices.SortFunc(x.order, func(a, b int) int { return strings.Compare(x.families[a].id, x.families[b].id) })
+		x.sorted = true
 	}
-	ids := make([]string, 0, len(byFamily))
-	for id := range byFamily {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	x.mu.Unlock()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
 	accs := make([]*acc, len(moments))
 	for i := range accs {
 		accs[i] = newAcc()
 	}
-	for _, id := range ids {
-		fe := byFamily[id]
-		slices.SortFunc(fe, func(a, b Event) int {
-			return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Sequence, b.Sequence))
-		})
-		f := newFamilyFold()
+	ats := make([]int64, len(moments))
+	for i, m := range moments {
+		ats[i] = m.UnixNano()
+	}
+	f := newFamilyFold()
+	for _, fi := range x.order {
+		fe := x.families[fi].evs
+		f.reset()
 		next := 0
-		for i, m := range moments {
-			at := m.UnixNano()
-			for next < len(fe) && fe[next].Time <= at {
-				f.apply(fe[next].Time, fe[next].Data)
-				next++
+		for i, at := range ats {
+			for ; next < len(fe) && fe[next].Time <= at; next++ {
+				if fe[next].Recorded <= known {
+					f.apply(fe[next].Time, fe[next].Data)
+				}
 			}
 			f.advanceTo(at)
 			accs[i].add(f, at)

@@ -92,6 +92,16 @@ func newFamilyFold() *familyFold {
 		persons: map[string]*person{}, goals: map[string]*goal{}, referralToFirst: -1}
 }
 
+// reset empties f for the next family, keeping its maps' room.
+func (f *familyFold) reset() {
+	clear(f.childCases)
+	clear(f.measures)
+	clear(f.persons)
+	clear(f.goals)
+	*f = familyFold{childCases: f.childCases, measures: f.measures, persons: f.persons, goals: f.goals,
+		goalOrder: f.goalOrder[:0], referralToFirst: -1}
+}
+
 func (f *familyFold) person(id string) *person {
 	p := f.persons[id]
 	if p == nil {

@@ -1,31 +1,114 @@
 package evaluation
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
 )
 
-// acc accumulates the families' contributions at one moment.
+// acc accumulates the families' contributions at one moment, by the
+// measure's place in the Catalog: no name is built or hashed per family.
 type acc struct {
-	counts  map[string]int     // counts: the value is the count
-	sums    map[string]float64 // aggregates: sum of values…
-	units   map[string]int     // …over this many units
-	lists   map[string][]float64
-	nothing bool
+	counts []int     // counts: the value is the count
+	sums   []float64 // aggregates: sum of values…
+	units  []int     // …over this many units
+	days   []float64 // referralToEnrolment.medianDays
+	// goalSeen marks the goal measures a family has already been counted
+	// in as a unit.
+	goalSeen []bool
 }
 
 func newAcc() *acc {
-	return &acc{counts: map[string]int{}, sums: map[string]float64{}, units: map[string]int{}, lists: map[string][]float64{}}
+	n := len(Catalog)
+	return &acc{counts: make([]int, n), sums: make([]float64, n), units: make([]int, n), goalSeen: make([]bool, n)}
 }
 
-func (a *acc) mean(name string, v float64) { a.sums[name] += v; a.units[name]++ }
+// index is each measure's place in the Catalog.
+var index = func() map[string]int {
+	m := make(map[string]int, len(Catalog))
+	for i, d := range Catalog {
+		m[d.Name] = i
+	}
+	return m
+}()
+
+func at(name string) int {
+	i, ok := index[name]
+	if !ok {
+		panic("evaluation: no measure " + name)
+	}
+	return i
+}
+
+// The places of the measures the fold adds to, found once.
+var (
+	mReferred, mEnrolled, mActive, mEnded = at("families.referred"), at("families.enrolled"), at("families.active"), at("families.ended")
+	mChildCases, mMedianDays              = at("childCases.open"), at("referralToEnrolment.medianDays")
+	mAtEnrolment, mMidway, mAtEnd         = at("measures.openPerFamily.atEnrolment"), at("measures.openPerFamily.midway"), at("measures.openPerFamily.atEnd")
+	mCaseworker, mMakkerpar               = at("caseworker.changesPerFamily"), at("makkerpar.changesPerFamily")
+	mSatisfaction, mWellbeing             = at("satisfaction.family.mean"), at("wellbeing.child.mean")
+	mPraktik, mSubsidy, mCourse           = at("parents.praktik.share"), at("parents.wageSubsidy.share"), at("parents.languageCourse.share")
+	mEducation, mJob                      = at("parents.education.share"), at("parents.job.share")
+	mExitJob, mExitEducation              = at("benefitExits.employment"), at("benefitExits.education")
+	mSupportBefore, mSupportDuring        = at("publicSupport.before.fullTimePersons"), at("publicSupport.during.fullTimePersons")
+	mJobKind                              = places("parents.job.", EmploymentKinds, ".share")
+	// mAbsence is [before, during][mean share, over 10 %, unauthorised 15 %].
+	mAbsence = [2][3]int{
+		{at("children.absence.before.meanShare"), at("children.absence.before.over10pct.share"), at("children.absence.before.unauthorised15pct.share")},
+		{at("children.absence.during.meanShare"), at("children.absence.during.over10pct.share"), at("children.absence.during.unauthorised15pct.share")},
+	}
+	// goalPlaces maps a goal's domain or expressedBy to its set and
+	// achieved measures.
+	goalDomain      = goalPlaces("domain", GoalDomains)
+	goalExpressedBy = goalPlaces("expressedBy", GoalExpressedBy)
+)
+
+func places(prefix string, names []string, suffix string) []int {
+	out := make([]int, len(names))
+	for i, n := range names {
+		out[i] = at(prefix + n + suffix)
+	}
+	return out
+}
+
+func goalPlaces(by string, values []string) map[string][2]int {
+	m := map[string][2]int{}
+	for _, v := range values {
+		m[v] = [2]int{at("goals.set." + by + "." + v), at("goals.achieved." + by + "." + v)}
+	}
+	return m
+}
+
+func (a *acc) mean(i int, v float64) { a.sums[i] += v; a.units[i]++ }
 
 // share adds one unit to a share: yes counts it in.
-func (a *acc) share(name string, yes bool) {
-	a.units[name]++
+func (a *acc) share(i int, yes bool) {
+	a.units[i]++
 	if yes {
-		a.sums[name]++
+		a.sums[i]++
+	}
+}
+
+// goal adds one goal to measure i, and the family as a unit once.
+func (a *acc) goal(i int) {
+	a.sums[i]++
+	if !a.goalSeen[i] {
+		a.goalSeen[i] = true
+		a.units[i]++
+	}
+}
+
+// goalPlace counts a goal at p, the places of a "goals.set" measure and
+// of its "goals.achieved" twin, the latter only if the goal was achieved.
+// A value the catalog does not know has no places and is not counted.
+func (a *acc) goalPlace(p [2]int, achieved bool) {
+	if p == [2]int{} {
+		return
+	}
+	a.goal(p[0])
+	if achieved {
+		a.goal(p[1])
 	}
 }
 
@@ -33,102 +116,108 @@ const week = int64(7 * 24 * time.Hour)
 
 // add takes the contribution of family f at moment at (nanoseconds).
 func (a *acc) add(f *familyFold, at int64) {
-	switch f.status {
-	case statusReferred:
-		a.counts["families.referred"]++
+	if f.status == statusReferred {
+		a.counts[mReferred]++
 	}
 	if f.courses > 0 {
-		a.counts["families.enrolled"]++
+		a.counts[mEnrolled]++
 		if f.status == statusEnrolled {
-			a.counts["families.active"]++
-			a.counts["childCases.open"] += len(f.childCases)
+			a.counts[mActive]++
+			a.counts[mChildCases] += len(f.childCases)
 		} else {
-			a.counts["families.ended"]++
+			a.counts[mEnded]++
 		}
 		a.course(f, at)
 	}
-	goalFamilies := map[string]bool{}
-	for _, id := range f.goalOrder {
-		g := f.goals[id]
-		names := []string{"goals.set.expressedBy." + g.expressedBy}
-		for _, d := range g.domains {
-			names = append(names, "goals.set.domain."+d)
-		}
-		if g.achieved {
-			names = append(names, "goals.achieved.expressedBy."+g.expressedBy)
+	if len(f.goalOrder) > 0 {
+		clear(a.goalSeen)
+		for _, id := range f.goalOrder {
+			g := f.goals[id]
+			a.goalPlace(goalExpressedBy[g.expressedBy], g.achieved)
 			for _, d := range g.domains {
-				names = append(names, "goals.achieved.domain."+d)
-			}
-		}
-		for _, n := range names {
-			a.sums[n]++
-			if !goalFamilies[n] {
-				goalFamilies[n] = true
-				a.units[n]++
+				a.goalPlace(goalDomain[d], g.achieved)
 			}
 		}
 	}
 	if f.satisfaction != 0 {
-		a.mean("satisfaction.family.mean", float64(f.satisfaction))
+		a.mean(mSatisfaction, float64(f.satisfaction))
 	}
 	if f.wellbeing != 0 {
-		a.mean("wellbeing.child.mean", float64(f.wellbeing))
+		a.mean(mWellbeing, float64(f.wellbeing))
 	}
+}
+
+// anyIn reports whether a time of ts (ascending, as the fold appends
+// them) lies in [from, to].
+func anyIn(ts []int64, from, to int64) bool {
+	i, _ := slices.BinarySearch(ts, from)
+	return i < len(ts) && ts[i] <= to
 }
 
 // course takes the contribution of an enrolled family's latest course.
 func (a *acc) course(f *familyFold, at int64) {
 	c := &f.course
 	if f.referralToFirst >= 0 {
-		a.lists["referralToEnrolment.medianDays"] = append(a.lists["referralToEnrolment.medianDays"],
-			float64(f.referralToFirst)/float64(24*time.Hour))
+		a.days = append(a.days, float64(f.referralToFirst)/float64(24*time.Hour))
 	}
-	a.mean("measures.openPerFamily.atEnrolment", float64(c.measuresAtStart))
+	a.mean(mAtEnrolment, float64(c.measuresAtStart))
 	if c.midwayTaken {
-		a.mean("measures.openPerFamily.midway", float64(c.measuresMidway))
+		a.mean(mMidway, float64(c.measuresMidway))
 	} else if c.midway <= at && f.status == statusEnrolled {
-		a.mean("measures.openPerFamily.midway", float64(len(f.measures)))
+		a.mean(mMidway, float64(len(f.measures)))
 	}
 	if c.ended {
-		a.mean("measures.openPerFamily.atEnd", float64(c.measuresAtEnd))
+		a.mean(mAtEnd, float64(c.measuresAtEnd))
 	}
-	a.mean("caseworker.changesPerFamily", float64(max(0, c.caseworkers-1)))
-	a.mean("makkerpar.changesPerFamily", float64(max(0, c.makkerpar-1)))
+	a.mean(mCaseworker, float64(max(0, c.caseworkers-1)))
+	a.mean(mMakkerpar, float64(max(0, c.makkerpar-1)))
 
 	end := at
 	if c.ended {
 		end = c.end
 	}
-	in := func(t int64) bool { return t >= c.start && t <= end }
-	anyIn := func(ts []int64) bool { return slices.ContainsFunc(ts, in) }
+	var none person
 	for _, id := range c.parents {
 		p := f.persons[id]
 		if p == nil {
-			p = &person{}
+			p = &none
 		}
-		a.share("parents.praktik.share", anyIn(p.praktik))
-		a.share("parents.wageSubsidy.share", anyIn(p.subsidies))
-		a.share("parents.languageCourse.share", anyIn(p.courses))
-		a.share("parents.education.share", anyIn(p.educations))
-		a.share("parents.job.share", slices.ContainsFunc(p.jobs, func(s start) bool { return in(s.at) }))
-		for _, k := range EmploymentKinds {
-			a.share("parents.job."+k+".share", slices.ContainsFunc(p.jobs, func(s start) bool { return in(s.at) && s.kind == k }))
+		a.share(mPraktik, anyIn(p.praktik, c.start, end))
+		a.share(mSubsidy, anyIn(p.subsidies, c.start, end))
+		a.share(mCourse, anyIn(p.courses, c.start, end))
+		a.share(mEducation, anyIn(p.educations, c.start, end))
+		var job bool
+		var kinds [8]bool
+		i, _ := slices.BinarySearchFunc(p.jobs, c.start, func(s start, t int64) int { return cmp.Compare(s.at, t) })
+		for ; i < len(p.jobs) && p.jobs[i].at <= end; i++ {
+			job = true
+			if k := slices.Index(EmploymentKinds, p.jobs[i].kind); k >= 0 {
+				kinds[k] = true
+			}
 		}
-		exit := func(reason string) bool {
-			return slices.ContainsFunc(p.exits, func(s start) bool { return in(s.at) && s.kind == reason })
+		a.share(mJob, job)
+		for k, m := range mJobKind {
+			a.share(m, kinds[k])
 		}
-		if exit("employment") {
-			a.counts["benefitExits.employment"]++
+		var exitJob, exitEducation bool
+		for _, s := range p.exits {
+			if s.at >= c.start && s.at <= end {
+				exitJob = exitJob || s.kind == "employment"
+				exitEducation = exitEducation || s.kind == "education"
+			}
 		}
-		if exit("education") {
-			a.counts["benefitExits.education"]++
+		if exitJob {
+			a.counts[mExitJob]++
+		}
+		if exitEducation {
+			a.counts[mExitEducation]++
 		}
 		before := c.start - 52*week
-		a.mean("publicSupport.before.fullTimePersons", float64(p.covered(before, c.start, at))/float64(c.start-before))
+		a.mean(mSupportBefore, float64(p.covered(before, c.start, at))/float64(c.start-before))
 		if end > c.start {
-			a.mean("publicSupport.during.fullTimePersons", float64(p.covered(c.start, end, at))/float64(end-c.start))
+			a.mean(mSupportDuring, float64(p.covered(c.start, end, at))/float64(end-c.start))
 		} else {
-			a.units["publicSupport.during.fullTimePersons"]++
+			a.units[mSupportDuring]++
 		}
 	}
 	for _, id := range c.children {
@@ -136,26 +225,23 @@ func (a *acc) course(f *familyFold, at int64) {
 		if p == nil {
 			continue
 		}
-		var b, d [3]int // school days, absent, unauthorised
+		var v [2][3]int // before, during: school days, absent, unauthorised
 		for _, ab := range p.absences {
 			switch {
 			case ab.periodEnd < c.startDate:
-				b[0], b[1], b[2] = b[0]+ab.schoolDays, b[1]+ab.absent, b[2]+ab.unauthorised
+				v[0][0], v[0][1], v[0][2] = v[0][0]+ab.schoolDays, v[0][1]+ab.absent, v[0][2]+ab.unauthorised
 			case !c.ended || ab.periodStart <= c.endDate:
-				d[0], d[1], d[2] = d[0]+ab.schoolDays, d[1]+ab.absent, d[2]+ab.unauthorised
+				v[1][0], v[1][1], v[1][2] = v[1][0]+ab.schoolDays, v[1][1]+ab.absent, v[1][2]+ab.unauthorised
 			}
 		}
-		for _, x := range []struct {
-			name string
-			v    [3]int
-		}{{"before", b}, {"during", d}} {
-			if x.v[0] == 0 {
+		for when, x := range v {
+			if x[0] == 0 {
 				continue
 			}
-			share := float64(x.v[1]) / float64(x.v[0])
-			a.mean("children.absence."+x.name+".meanShare", share)
-			a.share("children.absence."+x.name+".over10pct.share", share > 0.10)
-			a.share("children.absence."+x.name+".unauthorised15pct.share", float64(x.v[2]) >= 0.15*float64(x.v[0]))
+			share := float64(x[1]) / float64(x[0])
+			a.mean(mAbsence[when][0], share)
+			a.share(mAbsence[when][1], share > 0.10)
+			a.share(mAbsence[when][2], float64(x[2]) >= 0.15*float64(x[0]))
 		}
 	}
 }
@@ -163,16 +249,16 @@ func (a *acc) course(f *familyFold, at int64) {
 // measures turns the accumulated sums into the catalog's measures, exact.
 func (a *acc) measures(o Options) map[string]Measure {
 	out := make(map[string]Measure, len(Catalog))
-	for _, d := range Catalog {
+	for i, d := range Catalog {
 		m := Measure{Unit: d.Unit}
 		switch {
 		case d.Kind == Config:
 			m.Value = num(float64(o.Target))
 		case d.Kind == Count:
-			m.Count = a.counts[d.Name]
+			m.Count = a.counts[i]
 			m.Value = num(float64(m.Count))
-		case d.Name == "referralToEnrolment.medianDays":
-			l := a.lists[d.Name]
+		case i == mMedianDays:
+			l := a.days
 			m.Count = len(l)
 			if len(l) > 0 {
 				slices.Sort(l)
@@ -183,14 +269,14 @@ func (a *acc) measures(o Options) map[string]Measure {
 				m.Value = num(round(med, 1))
 			}
 		default:
-			m.Count = a.units[d.Name]
+			m.Count = a.units[i]
 			switch {
 			case d.Unit == Goals:
-				m.Value = num(a.sums[d.Name])
+				m.Value = num(a.sums[i])
 			case d.Unit == FullTimePersons:
-				m.Value = num(round(a.sums[d.Name], 2))
+				m.Value = num(round(a.sums[i], 2))
 			case m.Count > 0:
-				m.Value = num(round(a.sums[d.Name]/float64(m.Count), 3))
+				m.Value = num(round(a.sums[i]/float64(m.Count), 3))
 			}
 		}
 		out[d.Name] = m

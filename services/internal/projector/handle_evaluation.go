@@ -19,20 +19,21 @@ import (
 )
 
 // evalCache holds the events an evaluation reads, as read from the
-// current read model up to a position. They are read once and then only
-// the rows after it, so an evaluation costs a fold, not a scan of the
-// timeline. A rebuild swaps the model, and the cache starts again.
+// current read model up to a position, in an evaluation.Index (by family,
+// in fold order). They are read once, in the background as soon as the
+// projector is ready, and then only the rows after that position, so an
+// evaluation costs one pass of the fold, not a scan of the timeline. A
+// rebuild swaps the model, and the cache starts again.
 type evalCache struct {
-	mu     sync.Mutex
-	model  *readmodel.Model
-	upTo   uint64
-	events []evaluation.Event
+	mu    sync.Mutex
+	model *readmodel.Model
+	upTo  uint64
+	index *evaluation.Index
 }
 
-// evaluationEvents returns the events up to the published position and
-// that position. The slice is only ever appended to, so the caller may
-// read it without the lock.
-func (p *Projector) evaluationEvents(ctx context.Context) ([]evaluation.Event, uint64, error) {
+// evaluationEvents brings the cache up to the published position and
+// returns it and that position.
+func (p *Projector) evaluationEvents(ctx context.Context) (*evaluation.Index, uint64, error) {
 	m, release, err := p.acquire()
 	if err != nil {
 		return nil, 0, err
@@ -42,17 +43,39 @@ func (p *Projector) evaluationEvents(ctx context.Context) ([]evaluation.Event, u
 	c := &p.eval
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.model != m || pos < c.upTo {
-		c.model, c.upTo, c.events = m, 0, nil
+	if c.model != m || pos < c.upTo || c.index == nil {
+		c.model, c.upTo, c.index = m, 0, evaluation.NewIndex()
 	}
 	if pos > c.upTo {
-		evs := c.events
-		if err := m.EvaluationEvents(ctx, c.upTo, pos, func(e evaluation.Event) { evs = append(evs, e) }); err != nil {
+		x := c.index
+		if err := m.EvaluationEvents(ctx, c.upTo, pos, x.Add); err != nil {
+			c.model, c.upTo, c.index = nil, 0, nil // half read: start again
 			return nil, 0, err
 		}
-		c.events, c.upTo = evs, pos
+		c.upTo = pos
 	}
-	return c.events[:len(c.events):len(c.events)], c.upTo, nil
+	return c.index, c.upTo, nil
+}
+
+// warmEvaluation reads the evaluation's events once the projector is
+// ready, so that the first evaluation does not wait for the read.
+func (p *Projector) warmEvaluation(ctx context.Context) {
+	for p.Ready(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t0 := time.Now()
+	x, pos, err := p.evaluationEvents(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("projector: the evaluation's events could not be read ahead", "err", err)
+		}
+		return
+	}
+	p.log.Info("projector: the evaluation's events read", "events", x.Len(), "position", pos, "took", time.Since(t0))
 }
 
 // evaluationReader authenticates a reader of the evaluation: analysts and
@@ -78,11 +101,11 @@ func EvaluationReader(pr auth.Principal) bool {
 // disclosure control when suppress. Exact figures (suppress false) must be
 // access-logged by the caller before they are shown.
 func (p *Projector) Evaluation(ctx context.Context, asOf, knownAt time.Time, suppress bool) (evaluation.Result, error) {
-	evs, pos, err := p.evaluationEvents(ctx)
+	x, pos, err := p.evaluationEvents(ctx)
 	if err != nil {
 		return evaluation.Result{}, err
 	}
-	res := evaluation.Compute(evs, asOf, knownAt, p.evaluationOptions(suppress))
+	res := x.Compute(asOf, knownAt, p.evaluationOptions(suppress))
 	res.Position = pos
 	return res, nil
 }
@@ -94,11 +117,11 @@ func (p *Projector) EvaluationSeries(ctx context.Context, from, to time.Time, st
 	if err != nil {
 		return nil, seriesProblem()
 	}
-	evs, pos, err := p.evaluationEvents(ctx)
+	x, pos, err := p.evaluationEvents(ctx)
 	if err != nil {
 		return nil, err
 	}
-	results := evaluation.ComputeSeries(evs, moments, knownAt, p.evaluationOptions(suppress))
+	results := x.ComputeSeries(moments, knownAt, p.evaluationOptions(suppress))
 	for i := range results {
 		results[i].Position = pos
 	}

@@ -225,6 +225,11 @@ func (p *Projector) Start(ctx context.Context) {
 		defer p.wg.Done()
 		p.watchLag(p.ctx)
 	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.warmEvaluation(p.ctx)
+	}()
 }
 
 // Done is closed when the consumer has stopped.

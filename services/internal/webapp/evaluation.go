@@ -213,6 +213,17 @@ func value(results []evaluation.Result, i int, name string) (*float64, bool) {
 	return m.Value, m.Suppressed
 }
 
+// cell is a measure's figure as a table shows it: a mean, share or sum
+// of goals with the number of units it rests on beside it ("n = 12"), so
+// that no figure stands without its count; a count is its own.
+func cell(m evaluation.Measure, name string, share bool) string {
+	s := formatValue(m.Value, m.Suppressed, share)
+	if d, ok := evaluation.Lookup(name); ok && d.Kind == evaluation.Aggregate && !m.Suppressed {
+		s += " (n = " + strconv.Itoa(m.Count) + ")"
+	}
+	return s
+}
+
 func formatValue(v *float64, suppressed, share bool) string {
 	switch {
 	case suppressed:
@@ -233,9 +244,9 @@ func chartView(c evalChart, results []evaluation.Result, from, to string) evalCh
 		v.Columns = []string{"Domæne", "Nåede mål"}
 		last := len(results) - 1
 		for _, l := range c.Lines {
-			val, sup := value(results, last, l.Measure)
-			v.Suppressed = v.Suppressed || sup
-			v.Rows = append(v.Rows, evalRow{Label: l.Label, Cells: []string{formatValue(val, sup, c.Share)}})
+			m := results[last].Measures[l.Measure]
+			v.Suppressed = v.Suppressed || m.Suppressed
+			v.Rows = append(v.Rows, evalRow{Label: l.Label, Cells: []string{cell(m, l.Measure, c.Share)}})
 		}
 		v.SVG = barChart(c, results[last])
 		return v
@@ -244,12 +255,12 @@ func chartView(c evalChart, results []evaluation.Result, from, to string) evalCh
 	for _, l := range c.Lines {
 		v.Columns = append(v.Columns, l.Label)
 	}
-	for i, res := range results {
+	for _, res := range results {
 		row := evalRow{Label: monthLabel(res.AsOf)}
 		for _, l := range c.Lines {
-			val, sup := value(results, i, l.Measure)
-			v.Suppressed = v.Suppressed || sup
-			row.Cells = append(row.Cells, formatValue(val, sup, c.Share))
+			m := res.Measures[l.Measure]
+			v.Suppressed = v.Suppressed || m.Suppressed
+			row.Cells = append(row.Cells, cell(m, l.Measure, c.Share))
 		}
 		v.Rows = append(v.Rows, row)
 	}

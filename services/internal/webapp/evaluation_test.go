@@ -79,6 +79,18 @@ func TestEvaluationPage(t *testing.T) {
 			t.Errorf("%s: %s %d, want %d: %.300s", tc.name, tc.path, r.Status, tc.status, r.Body)
 		}
 	}
+	// Five families: the figures are shown, each mean or share with the
+	// number of parents or children it rests on.
+	for _, f := range []string{"F2", "F3", "F4", "F5"} {
+		e.enrol(f, "E1001")
+	}
+	e.clock.Add(time.Minute)
+	r = a.get("/app/evaluation")
+	for _, want := range []string{"<td>5</td>", "<td>0 % (n = 5)</td>"} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("evaluation page of five families lacks %q", want)
+		}
+	}
 	if r := e.browser().get("/app/evaluation"); r.Status != 303 || !strings.HasPrefix(r.Location, "/app/login") {
 		t.Errorf("unsigned: %d %q", r.Status, r.Location)
 	}

@@ -60,6 +60,7 @@ var catalog = []Spec{
 	spec[HealthReferred]("health.referred", owners(SUF), "Henvist til sundhedstilbud", "Health referral", "", "", nil),
 	spec[CourseEnded]("course.ended", owners(SOF), "Forløb afsluttet", "Course ended", "family enrolled", "familien er optaget", nil),
 	spec[EvaluationRecorded]("evaluation.recorded", owners(SOF), "Evaluering registreret", "Evaluation recorded", "family enrolled or ended", "familien er optaget eller har afsluttet forløbet", []string{"/note"}),
+	spec[FamilyErased]("family.erased", owners(Service), "Familiens personoplysninger slettet", "Family erased", "", "", nil),
 }
 
 // titleDa is the Danish title of a catalog payload, from its schema's title template.
@@ -170,6 +171,9 @@ func titleDa(p Payload) (string, bool) {
 	case *EvaluationRecorded:
 		// {{titled (evaluationHead .kind) (list (score "familiens tilfredshed" .familySatisfaction) (score "barnets trivsel" .childWellbeing))}}
 		return titled(evaluationHead(d.Kind), list(score("familiens tilfredshed", d.FamilySatisfaction), score("barnets trivsel", d.ChildWellbeing))), true
+	case *FamilyErased:
+		// {{titled "Familiens personoplysninger slettet" (cut .reason)}}
+		return titled("Familiens personoplysninger slettet", cut(d.Reason)), true
 	}
 	return "", false
 }
@@ -282,6 +286,9 @@ func titleEn(p Payload) (string, bool) {
 	case *EvaluationRecorded:
 		// {{titled (evaluationHeadEn .kind) (list (score "family satisfaction" .familySatisfaction) (score "child well-being" .childWellbeing))}}
 		return titled(evaluationHeadEn(d.Kind), list(score("family satisfaction", d.FamilySatisfaction), score("child well-being", d.ChildWellbeing))), true
+	case *FamilyErased:
+		// {{titled "Family's personal data erased" (cut .reason)}}
+		return titled("Family's personal data erased", cut(d.Reason)), true
 	}
 	return "", false
 }

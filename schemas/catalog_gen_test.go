@@ -41,4 +41,5 @@ var catalogNames = []string{
 	"health.referred",
 	"course.ended",
 	"evaluation.recorded",
+	"family.erased",
 }

@@ -130,7 +130,7 @@ func Permissions(role string) (*server.Permissions, error) {
 	switch role {
 	case RoleSetup:
 		pub = []string{"$JS.API.INFO"}
-		for _, s := range streams {
+		for _, s := range append(streams, KeyStream) {
 			pub = append(pub, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s)
 		}
 		return perms(pub, nil, inbox), nil
@@ -149,6 +149,15 @@ func Permissions(role string) (*server.Permissions, error) {
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
+		// The data keys (package shred): read, create, and destroy by
+		// a secure delete of the key's message and a purge marker.
+		pub = append(pub, KeySubjects,
+			"$JS.API.STREAM.INFO."+KeyStream,
+			"$JS.API.STREAM.MSG.GET."+KeyStream,
+			"$JS.API.STREAM.MSG.DELETE."+KeyStream,
+			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>",
+			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		return perms(pub, nil, inbox), nil
 	case RoleOperator:
 		pub = []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.FC.>"}

@@ -4,6 +4,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Config is one process's settings.
@@ -46,6 +48,19 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// MasterKeyFile holds the master key that wraps the families' data
+	// keys (-master-key-file / JF_MASTER_KEY_FILE); JF_MASTER_KEY, read
+	// from the environment only, holds the key itself instead. With
+	// neither, the dev config makes one in <data>/keys/master.key.
+	MasterKeyFile, MasterKey string
+	// Encryption encrypts personal fields at ingest and makes readers
+	// quarantine a personal field stored in the clear (-encryption /
+	// JF_ENCRYPTION, default on; off only to measure its cost).
+	Encryption bool
+	// RetentionYears is how long a family's data is kept after its course
+	// ended, or after its last event when it was never enrolled
+	// (-retention-years / JF_RETENTION_YEARS, default 5).
+	RetentionYears int
 }
 
 // Defaults are CONTRACT.md's.
@@ -63,6 +78,9 @@ func Defaults() Config {
 
 		EvaluationTarget:    evaluation.DefaultTarget,
 		EvaluationThreshold: evaluation.DefaultThreshold,
+
+		Encryption:     true,
+		RetentionYears: 5,
 	}
 }
 
@@ -95,6 +113,15 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", env("JF_MASTER_KEY_FILE", ""),
+		"file holding the master key that wraps the data keys (JF_MASTER_KEY_FILE; or the key itself in JF_MASTER_KEY)")
+	c.MasterKey = getenv("JF_MASTER_KEY")
+	fs.BoolVar(&c.Encryption, "encryption", env("JF_ENCRYPTION", "true") != "false" && env("JF_ENCRYPTION", "") != "0",
+		"encrypt personal fields at ingest and refuse them in the clear (JF_ENCRYPTION)")
+	fs.IntVar(&c.RetentionYears, "retention-years", d.RetentionYears, "years a family's data is kept after its course ended (JF_RETENTION_YEARS)")
+	if v := getenv("JF_RETENTION_YEARS"); v != "" {
+		_, _ = fmt.Sscan(v, &c.RetentionYears)
+	}
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
 	}
@@ -145,10 +172,32 @@ func (c Config) Check() error {
 	if c.EvaluationThreshold < 2 {
 		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
 	}
+	if c.RetentionYears < 1 {
+		return fmt.Errorf("config: retention-years must be at least 1, not %d", c.RetentionYears)
+	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}
 	return nil
+}
+
+// LoadMasterKey is the master key the settings name: the file, else
+// JF_MASTER_KEY, else, when dev (the dev config), the one in
+// <data>/keys/master.key, made on first start.
+func (c Config) LoadMasterKey(dev bool) (shred.MasterKey, error) {
+	switch {
+	case c.MasterKeyFile != "":
+		return shred.LoadMasterKeyFile(c.MasterKeyFile)
+	case c.MasterKey != "":
+		m, err := shred.ParseMasterKey(c.MasterKey)
+		if err != nil {
+			return m, fmt.Errorf("JF_MASTER_KEY: %w", err)
+		}
+		return m, nil
+	case dev:
+		return shred.LoadOrCreateDevMasterKey(c.DataDir)
+	}
+	return shred.MasterKey{}, errors.New("config: no master key: pass -master-key-file (JF_MASTER_KEY_FILE) or set JF_MASTER_KEY (docs/PRIVACY.md)")
 }
 
 // Logger makes the process logger (JSON on stderr).

@@ -18,6 +18,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Index is ingest's view of the event store: each family's state with the
@@ -43,6 +44,10 @@ type Index struct {
 
 	ready     atomic.Bool
 	decodeErr atomic.Uint64
+
+	// Keys decrypt the events' personal fields (package shred), so that
+	// a re-sent event's content hash is that of the stored one.
+	Keys *shred.Keyring
 }
 
 type idKey [16]byte
@@ -199,7 +204,7 @@ func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint
 	}
 	// The same rule as the projector's, so that ingest's view of a family
 	// is the coordinators' view.
-	env, err := events.DecodeStored(subject, data, recorded)
+	env, err := x.Keys.Decode(context.Background(), subject, data, recorded)
 	st.env, st.err = env, err
 	switch {
 	case err == nil:

@@ -56,12 +56,13 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 	}
 	ctx, stop := context.WithCancel(ctx)
 	idx := NewIndex(log)
+	idx.Keys = p.Keys
 	go func() {
 		if err := idx.Run(ctx, p.Store.JS); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("ingest index stopped", "err", err)
 		}
 	}()
-	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log, stop: stop}
+	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Keys: p.Keys, Log: log}, Log: log, stop: stop}
 	if p.Guard != nil {
 		s.guard = p.Guard
 		p.Guard.Seen(eventstore.FamilyStream, "ingest index", idx.Applied)

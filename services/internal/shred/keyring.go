@@ -283,7 +283,7 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 	keyed := bytes.Contains(raw, keyMember)
 	if keyed {
 		var err error
-		if plain, err = k.open(ctx, subject, raw); err != nil {
+		if plain, _, err = k.open(ctx, subject, raw); err != nil {
 			return events.Envelope{}, err
 		}
 	}
@@ -300,39 +300,50 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 	return env, nil
 }
 
+// Plain is a stored event as ingest received it: raw itself unless it is
+// keyed, else with its personal fields decrypted, or for an erased
+// family the tombstone, whose fields' names it returns. The audit replay
+// reads the stream through it.
+func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
+	if !bytes.Contains(raw, keyMember) {
+		return raw, nil, nil
+	}
+	return k.open(ctx, subject, raw)
+}
+
 // open decrypts a keyed event's personal fields and drops its jfkeyid.
-func (k *Keyring) open(ctx context.Context, subject string, raw []byte) ([]byte, error) {
+func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byte, erasedFields []string, _ error) {
 	if k == nil {
-		return nil, fmt.Errorf("%w: the event is encrypted and this reader has no key store", ErrUnknownKey)
+		return nil, nil, fmt.Errorf("%w: the event is encrypted and this reader has no key store", ErrUnknownKey)
 	}
 	parts, err := events.ParseSubject(subject)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var top object
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("shred: %w", err)
+		return nil, nil, fmt.Errorf("shred: %w", err)
 	}
 	keyID, ok := stringMember(top, Extension)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is not a string", ErrUnknownKey, Extension)
+		return nil, nil, fmt.Errorf("%w: %s is not a string", ErrUnknownKey, Extension)
 	}
 	if f, ok := familyOfKey(keyID); !ok || f != parts.FamilyID {
-		return nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
+		return nil, nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
 	}
 	typ, _ := stringMember(top, "type")
 	spec, ok := events.ByType(typ)
 	if !ok {
-		return nil, fmt.Errorf("shred: encrypted event of unknown type %q", typ)
+		return nil, nil, fmt.Errorf("shred: encrypted event of unknown type %q", typ)
 	}
 	id, _ := stringMember(top, "id")
 	var data object
 	if err := json.Unmarshal(top["data"], &data); err != nil {
-		return nil, fmt.Errorf("shred: data: %w", err)
+		return nil, nil, fmt.Errorf("shred: data: %w", err)
 	}
 	a, erased, err := k.readKey(ctx, parts.FamilyID, keyID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, f := range fields(spec) {
 		v, ok := stringMember(data, f)
@@ -341,21 +352,23 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) ([]byte,
 		}
 		if erased {
 			data[f] = marshalString(Tombstone)
+			erasedFields = append(erasedFields, f)
 			continue
 		}
 		p, err := openField(a, keyID, id, f, v)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		data[f] = marshalString(p)
 	}
 	db, err := json.Marshal(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	top["data"] = db
 	delete(top, Extension)
-	return json.Marshal(top)
+	b, err := json.Marshal(top)
+	return b, erasedFields, err
 }
 
 // Destroy destroys a family's data key: the key's message is overwritten

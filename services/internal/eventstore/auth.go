@@ -173,6 +173,10 @@ func Permissions(role string) (*server.Permissions, error) {
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
+		// The wrapped data keys, for `audit export -master-key-file`:
+		// without the master key they open nothing.
+		pub = append(pub, "$JS.API.STREAM.INFO."+KeyStream,
+			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>")
 		return perms(pub, notTheProjectorsConsumer, inbox), nil
 	}
 	for _, d := range Departments {

@@ -32,8 +32,10 @@ type Running struct {
 	// Guard checks the streams' integrity.
 	Guard *eventstore.Guard
 	Auth  *auth.Authenticator
-	HTTP  *server.Server
-	Log   *slog.Logger
+	// Keys are the families' data keys (package shred).
+	Keys *shred.Keyring
+	HTTP *server.Server
+	Log  *slog.Logger
 	// Routes are the API operations served, as "METHOD /pattern"; the
 	// OpenAPI document describes exactly these.
 	Routes []string
@@ -92,6 +94,7 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	}
 	keys := shred.New(store.JS, master)
 	keys.Required = cfg.Encryption
+	run.Keys = keys
 	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log, Keys: keys}
 	api := []openapi.Fragment{openapi.Ops()}
 	for _, build := range builds {

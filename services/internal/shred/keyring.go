@@ -393,8 +393,21 @@ func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.SecureDeleteMsg(ctx, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("shred: erase key %s: %w", id, err)
+	// The server sometimes answers a delete of a message it has just
+	// stored with "no message found"; asked again, it erases it. The
+	// purge below removes the message whatever happens here.
+	for attempt := 0; ; attempt++ {
+		err := s.SecureDeleteMsg(ctx, e.Revision())
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if attempt == 4 {
+			if _, gerr := s.GetMsg(ctx, e.Revision()); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+				break
+			}
+			return fmt.Errorf("shred: erase key %s: %w", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := kv.Purge(ctx, id); err != nil {
 		return fmt.Errorf("shred: purge key %s: %w", id, err)

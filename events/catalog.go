@@ -31,6 +31,21 @@ func ParseDepartment(s string) (Department, bool) {
 	return d, slices.Contains(Departments, d)
 }
 
+// Service is the emitter of the types no department owns: the service
+// itself records them (family.erased). It is no department: no department
+// token may post its types through ingest, and a stored event names it as
+// source /departments/service and subject families.<id>.service.<name>.
+const Service Department = "service"
+
+// parseEmitter is ParseDepartment that also accepts Service: who may
+// have stored an event.
+func parseEmitter(s string) (Department, bool) {
+	if s == string(Service) {
+		return Service, true
+	}
+	return ParseDepartment(s)
+}
+
 // DanishName is the department's full Danish name.
 func (d Department) DanishName() string {
 	if n, ok := departmentNames[d]; ok {
@@ -305,7 +320,7 @@ func ParseSubject(subject string) (SubjectParts, error) {
 	if !ValidID(family) {
 		return SubjectParts{}, fmt.Errorf("%w: family id %q", ErrSubject, family)
 	}
-	d, ok := ParseDepartment(dept)
+	d, ok := parseEmitter(dept)
 	if !ok {
 		return SubjectParts{}, fmt.Errorf("%w: department %q", ErrSubject, dept)
 	}

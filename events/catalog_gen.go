@@ -63,6 +63,7 @@ var catalog = []Spec{
 	spec[HealthReferred]("health.referred", 1, owners(SUF), "Henvist til sundhedstilbud", "Health referral", "", "", nil, "", "", ""),
 	spec[CourseEnded]("course.ended", 1, owners(SOF), "Forløb afsluttet", "Course ended", "family enrolled", "familien er optaget", nil, "", "", ""),
 	spec[EvaluationRecorded]("evaluation.recorded", 1, owners(SOF), "Evaluering registreret", "Evaluation recorded", "family enrolled or ended", "familien er optaget eller har afsluttet forløbet", []string{"/note"}, "", "", ""),
+	spec[FamilyErased]("family.erased", 1, owners(Service), "Familiens personoplysninger slettet", "Family erased", "", "", nil, "", "", ""),
 }
 
 // titleDa is the Danish title of a catalog payload, from its schema's title template.
@@ -179,6 +180,9 @@ func titleDa(p Payload) (string, bool) {
 	case *EvaluationRecorded:
 		// {{titled (evaluationHead .kind) (list (score "familiens tilfredshed" .familySatisfaction) (score "barnets trivsel" .childWellbeing))}}
 		return titled(evaluationHead(d.Kind), list(score("familiens tilfredshed", d.FamilySatisfaction), score("barnets trivsel", d.ChildWellbeing))), true
+	case *FamilyErased:
+		// {{titled "Familiens personoplysninger slettet" (cut .reason)}}
+		return titled("Familiens personoplysninger slettet", cut(d.Reason)), true
 	}
 	return "", false
 }
@@ -297,6 +301,9 @@ func titleEn(p Payload) (string, bool) {
 	case *EvaluationRecorded:
 		// {{titled (evaluationHeadEn .kind) (list (score "family satisfaction" .familySatisfaction) (score "child well-being" .childWellbeing))}}
 		return titled(evaluationHeadEn(d.Kind), list(score("family satisfaction", d.FamilySatisfaction), score("child well-being", d.ChildWellbeing))), true
+	case *FamilyErased:
+		// {{titled "Family's personal data erased" (cut .reason)}}
+		return titled("Family's personal data erased", cut(d.Reason)), true
 	}
 	return "", false
 }

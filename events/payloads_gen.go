@@ -450,6 +450,14 @@ type EvaluationRecorded struct {
 	Note string `json:"note,omitempty"`
 }
 
+// FamilyErased is the data of family.erased: Family erased (Familiens
+// personoplysninger slettet).
+type FamilyErased struct {
+	// The legal ground of the erasure, as the data protection officer gave it,
+	// without names, CPR numbers or diagnoses; at most 500 characters.
+	Reason string `json:"reason"`
+}
+
 // EventName is "family.referred".
 func (*FamilyReferred) EventName() string { return "family.referred" }
 
@@ -560,3 +568,6 @@ func (*CourseEnded) EventName() string { return "course.ended" }
 
 // EventName is "evaluation.recorded".
 func (*EvaluationRecorded) EventName() string { return "evaluation.recorded" }
+
+// EventName is "family.erased".
+func (*FamilyErased) EventName() string { return "family.erased" }

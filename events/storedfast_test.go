@@ -26,7 +26,7 @@ func parseSubjectSplit(subject string) (SubjectParts, error) {
 	if !ValidID(tok[1]) {
 		return SubjectParts{}, fmt.Errorf("%w: family id %q", ErrSubject, tok[1])
 	}
-	d, ok := ParseDepartment(tok[2])
+	d, ok := parseEmitter(tok[2])
 	if !ok {
 		return SubjectParts{}, fmt.Errorf("%w: department %q", ErrSubject, tok[2])
 	}

@@ -42,4 +42,5 @@ var exampleTitles = map[string][2]string{
 	"health.referred":        {"Henvist til sundhedstilbud: physiotherapy (P-far-02)", "Referred to a health service: physiotherapy (P-far-02)"},
 	"course.ended":           {"Forløb afsluttet: gennemført", "Course ended: completed"},
 	"evaluation.recorded":    {"Midtvejsevaluering registreret: familiens tilfredshed 4/5, barnets trivsel 3/5", "Evaluation (midway) recorded: family satisfaction 4/5, child well-being 3/5"},
+	"family.erased":          {"Familiens personoplysninger slettet: Opbevaringsperioden er udløbet (GDPR art. 5, stk. 1, litra e)", "Family's personal data erased: Opbevaringsperioden er udløbet (GDPR art. 5, stk. 1, litra e)"},
 }

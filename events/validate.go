@@ -248,7 +248,7 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	if present(attrSource, src) {
 		if name, ok := sourceDepartment(src); !ok {
 			ps.add(KindInvalid, "/"+attrSource, "must be /departments/<dept> or /departments/<dept>/<system>")
-		} else if d, ok := ParseDepartment(name); !ok {
+		} else if d, ok := parseEmitter(name); !ok {
 			ps.add(KindInvalid, "/"+attrSource, fmt.Sprintf("unknown department %q; one of %s", name, DepartmentCodes))
 		} else {
 			dept = d

@@ -44,4 +44,5 @@ var catalogNames = []string{
 	"health.referred",
 	"course.ended",
 	"evaluation.recorded",
+	"family.erased",
 }

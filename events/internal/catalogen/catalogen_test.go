@@ -82,7 +82,7 @@ const exampleType = `{
   "title": "dk.kk.jobogfamilie.visit.planned.v1",
   "description": "Hjemmebesøg planlagt / home visit planned. Owners: sof, buf.",
   "x-jf": {
-    "seq": 36,
+    "seq": 37,
     "go": "VisitPlanned",
     "owners": ["sof", "buf"],
     "danish": "Hjemmebesøg planlagt",
@@ -212,8 +212,8 @@ func TestRefuses(t *testing.T) {
 	}{
 		{"owner that is no department", `"owners": ["sof", "buf"]`, `"owners": ["sof", "xyz"]`, "", `owner "xyz" is no department`},
 		{"owner twice", `"owners": ["sof", "buf"]`, `"owners": ["sof", "sof"]`, "", "an owner is listed twice"},
-		{"owners neither list nor any", `"owners": ["sof", "buf"]`, `"owners": "all"`, "", `list of department codes or "any"`},
-		{"duplicate seq", `"seq": 36`, `"seq": 12`, "", "seq 12 is also"},
+		{"owners neither list nor any", `"owners": ["sof", "buf"]`, `"owners": "all"`, "", `list of department codes, "any" or "service"`},
+		{"duplicate seq", `"seq": 37`, `"seq": 12`, "", "seq 12 is also"},
 		{"duplicate Go type", `"go": "VisitPlanned"`, `"go": "GoalSet"`, "", "Go type GoalSet is also made by"},
 		{"Go type of package events", `"go": "VisitPlanned"`, `"go": "Spec"`, "", "Go type Spec is taken"},
 		{"personal pointer not in the schema", `"personal": ["/purpose"]`, `"personal": ["/purpose", "/reason"]`, "", "pointer /reason is no free-text string"},
@@ -224,7 +224,7 @@ func TestRefuses(t *testing.T) {
 		{"title with a wrong number of arguments", `(prefixed \" den \" .date)`, `(prefixed .date)`, "", "prefixed takes 2 arguments"},
 		{"da of a field without words", `(da .kind)`, `(da .date)`, "", "field .date has no Danish words"},
 		{"a code without a Danish word", `"unannounced": "uanmeldt"`, `"unknown": "ukendt"`, "", `no Danish word for the code "unannounced"`},
-		{"unknown annotation member", `"seq": 36,`, `"seq": 36, "colour": "red",`, "", `unknown field "colour"`},
+		{"unknown annotation member", `"seq": 37,`, `"seq": 37, "colour": "red",`, "", `unknown field "colour"`},
 		{"department twice", "", "", `[{"code": "sof", "danish": "S"}, {"code": "sof", "danish": "S"}]`, `department "sof" twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -127,6 +127,10 @@ func genCatalog(c *Catalog, b *bytes.Buffer) error {
 		if t.Owners != nil {
 			var os []string
 			for _, o := range t.Owners {
+				if o == ServiceOwner {
+					os = append(os, "Service")
+					continue
+				}
 				os = append(os, strings.ToUpper(o))
 			}
 			owners = "owners(" + strings.Join(os, ", ") + ")"

@@ -61,9 +61,10 @@ type Type struct {
 	// published, from which the version before it is deprecated.
 	Since string
 
-	Seq     int
-	Go      string
-	Owners  []string // department codes; nil means any department
+	Seq    int
+	Go     string
+	Owners []string // department codes; nil means any department, ["service"] none
+
 	Danish  string
 	English string
 	TitleDa string
@@ -200,8 +201,12 @@ func loadType(root fs.FS, file string) (*Type, error) {
 	}
 	var anyOwner string
 	if err := json.Unmarshal(a.Owners, &anyOwner); err == nil {
-		if anyOwner != "any" {
-			return nil, fmt.Errorf(`x-jf: owners is a list of department codes or "any", not %q`, anyOwner)
+		switch anyOwner {
+		case "any":
+		case ServiceOwner:
+			t.Owners = []string{ServiceOwner}
+		default:
+			return nil, fmt.Errorf(`x-jf: owners is a list of department codes, "any" or "service", not %q`, anyOwner)
 		}
 	} else if err := json.Unmarshal(a.Owners, &t.Owners); err != nil || len(t.Owners) == 0 {
 		return nil, fmt.Errorf(`x-jf: owners is a list of department codes or "any"`)
@@ -286,7 +291,7 @@ func (c *Catalog) check() error {
 		}
 		prev = t
 		for _, o := range t.Owners {
-			if !codes[o] {
+			if !codes[o] && (o != ServiceOwner || len(t.Owners) != 1) {
 				errs = append(errs, fmt.Errorf("%s: owner %q is no department of %s", t.File, o, DepartmentsFile))
 			}
 		}
@@ -388,3 +393,7 @@ func (t *Type) title(lang string) string {
 	}
 	return t.TitleDa
 }
+
+// ServiceOwner, as a type's owners, says that no department owns it: the
+// service itself emits it (events.Service).
+const ServiceOwner = "service"

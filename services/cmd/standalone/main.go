@@ -5,6 +5,8 @@
 // is ready, and keeps running. `standalone setup-streams -nats-url URL` is
 // the setup step of a deployment on an external NATS: it creates or
 // updates the streams as the admin user (deploy/README.md).
+// `standalone rotate-master-key` rewraps the data keys with a new master
+// key (docs/PRIVACY.md).
 package main
 
 import (
@@ -37,6 +39,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "setup-streams" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := standalone.SetupStreamsCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "rotate-master-key" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := standalone.RotateMasterKeyCommand(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}

@@ -18,9 +18,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Usage is the audit binary's synopsis.
@@ -336,6 +338,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.Uint64Var(&o.FromSeq, "from-seq", 0, "first stream sequence (default: the first)")
 	fs.Uint64Var(&o.ToSeq, "to-seq", 0, "last stream sequence (default: the last now)")
 	fs.IntVar(&o.LinkEvery, "link-every", DefaultLinkEvery, "record a link of the hash chain in the manifest every so many lines")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -347,6 +350,13 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer nc.Close()
+	if *masterFile != "" || getenv("JF_MASTER_KEY") != "" {
+		m, err := config.Config{MasterKeyFile: *masterFile, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
+		if err != nil {
+			return err
+		}
+		o.Keys = shred.New(js, m)
+	}
 	start := time.Now()
 	o.Progress = func(done, total uint64) {
 		rate := float64(done) / max(time.Since(start).Seconds(), 1e-3)

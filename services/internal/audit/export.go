@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // The files of an export archive.
@@ -97,6 +98,10 @@ type ExportOptions struct {
 	LinkEvery int
 	// Progress, when set, is called about once a second.
 	Progress func(done, total uint64)
+	// Keys, when set, decrypt the personal fields as a replay does (an
+	// erased family's read as the tombstone, named in jferased); without,
+	// encrypted events are written as unreadable lines, as stored.
+	Keys *shred.Keyring
 }
 
 // Export writes an archive of a range of FAMILY_EVENTS to dir: events.jsonl
@@ -154,6 +159,11 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 			return false, fmt.Errorf("audit: export: the stream skips from %d to %d", expected, s.Sequence)
 		}
 		expected++
+		if o.Keys != nil {
+			if plain, erased, err := o.Keys.Plain(ctx, s.Subject, s.Data); err == nil {
+				s.Data, s.Erased = plain, erased
+			}
+		}
 		line = AppendLine(line[:0], s)
 		if _, err := evw.Write(line); err != nil {
 			return false, err

@@ -44,7 +44,8 @@ func (s *Service) Verify(ctx context.Context) (readmodel.VerifyResult, error) {
 	s.verifyMu.Unlock()
 
 	res, err := s.view.Verify(ctx, s.reader.JS, readmodel.VerifyOptions{
-		Dir: s.verifyDir,
+		Dir:  s.verifyDir,
+		Keys: s.reader.Keys,
 		Progress: func(p readmodel.VerifyProgress) {
 			s.verifyMu.Lock()
 			s.verify.Progress = p

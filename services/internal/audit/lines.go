@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -16,6 +17,9 @@ type Stored struct {
 	Subject    string
 	RecordedAt time.Time
 	Data       []byte
+	// Erased names the personal fields that read as erased (package
+	// shred); the line says so in ExtErased.
+	Erased []string
 }
 
 // The extension attributes a replay line adds to a stored CloudEvent. The
@@ -30,6 +34,9 @@ const (
 	ExtRecordedAt = "jfrecordedat"
 	// ExtNATSSubject is the NATS subject of an unreadable message.
 	ExtNATSSubject = "jfnatssubject"
+	// ExtErased names, comma-separated, the personal fields of an erased
+	// family's event, which read as the tombstone "[slettet]".
+	ExtErased = "jferased"
 )
 
 // The attributes of the CloudEvent a replay writes for a stored message
@@ -150,7 +157,12 @@ func appendExtensions(dst []byte, s Stored) []byte {
 	dst = append(dst, `"`+ExtSequence+`":"`...)
 	dst = strconv.AppendUint(dst, s.Sequence, 10)
 	dst = append(dst, `","`+ExtRecordedAt+`":`...)
-	return appendTime(dst, s.RecordedAt)
+	dst = appendTime(dst, s.RecordedAt)
+	if len(s.Erased) > 0 {
+		dst = append(dst, `,"`+ExtErased+`":`...)
+		dst = appendJSONString(dst, strings.Join(s.Erased, ","))
+	}
+	return dst
 }
 
 func appendTime(dst []byte, t time.Time) []byte {

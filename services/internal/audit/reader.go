@@ -17,6 +17,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Query selects stored messages of FAMILY_EVENTS.
@@ -60,6 +61,10 @@ type Reader struct {
 	View *readmodel.View
 	// Workers is how many direct gets are in flight for a family read.
 	Workers int
+	// Keys decrypt the events' personal fields (package shred): a replay
+	// shows them as coordinators see them, and an erased family's as the
+	// tombstone with jferased naming the fields.
+	Keys *shred.Keyring
 }
 
 // LastSequence is the stream's last sequence now.
@@ -94,6 +99,9 @@ func (r *Reader) Replay(ctx context.Context, q Query, emit func(Stored) error) e
 	if q.Until == 0 || q.After >= q.Until {
 		return nil
 	}
+	if r.Keys != nil {
+		emit = r.decrypting(ctx, emit)
+	}
 	return pipelined(ctx, func(ctx context.Context, emit func(Stored) error) error {
 		switch {
 		case q.FamilyID == "":
@@ -104,6 +112,19 @@ func (r *Reader) Replay(ctx context.Context, q Query, emit func(Stored) error) e
 			return r.replayFiltered(ctx, q, emit)
 		}
 	}, emit)
+}
+
+// decrypting passes emit each message with its personal fields
+// decrypted. A message that does not decrypt (a key the bucket never
+// held) is passed on as stored: its jfkeyid makes its line an
+// unreadable one, as the projector quarantines it.
+func (r *Reader) decrypting(ctx context.Context, emit func(Stored) error) func(Stored) error {
+	return func(s Stored) error {
+		if plain, erased, err := r.Keys.Plain(ctx, s.Subject, s.Data); err == nil {
+			s.Data, s.Erased = plain, erased
+		}
+		return emit(s)
+	}
 }
 
 // pipelineBatch is how many messages the reader hands to the writer at a

@@ -49,6 +49,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Options configure the service.
@@ -62,6 +63,8 @@ type Options struct {
 	// DataDir is the process's data directory; verifications build their
 	// temporary projection in DataDir/audit/verify.
 	DataDir string
+	// Keys decrypt the events' personal fields (package shred).
+	Keys *shred.Keyring
 }
 
 // Service is the auditor API.
@@ -95,7 +98,7 @@ func New(o Options) (*Service, error) {
 		o.Log = slog.Default()
 	}
 	return &Service{
-		reader:    &Reader{NC: o.NC, JS: o.JS, View: o.View},
+		reader:    &Reader{NC: o.NC, JS: o.JS, View: o.View, Keys: o.Keys},
 		view:      o.View,
 		auth:      o.Auth,
 		log:       o.Log,
@@ -116,14 +119,14 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 	var follower *readmodel.Follower
 	if view == nil {
 		f, err := readmodel.Follow(ctx, readmodel.FollowerOptions{
-			Dir: filepath.Join(p.Config.DataDir, "audit"), JS: p.Store.JS, Log: log.With("component", "follower"),
+			Dir: filepath.Join(p.Config.DataDir, "audit"), JS: p.Store.JS, Log: log.With("component", "follower"), Keys: p.Keys,
 		})
 		if err != nil {
 			return nil, err
 		}
 		follower, view = f, f.View()
 	}
-	s, err := New(Options{NC: p.Store.NC, JS: p.Store.JS, View: view, Auth: p.Auth, Log: log, DataDir: p.Config.DataDir})
+	s, err := New(Options{NC: p.Store.NC, JS: p.Store.JS, View: view, Auth: p.Auth, Log: log, DataDir: p.Config.DataDir, Keys: p.Keys})
 	if err != nil {
 		if follower != nil {
 			follower.Close()

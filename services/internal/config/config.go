@@ -4,6 +4,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Config is one process's settings.
@@ -65,6 +67,19 @@ type Config struct {
 	// in memory; the rest are read from its local index store
 	// (-ingest-cache-families / JF_INGEST_CACHE_FAMILIES).
 	IngestCacheFamilies int
+	// MasterKeyFile holds the master key that wraps the families' data
+	// keys (-master-key-file / JF_MASTER_KEY_FILE); JF_MASTER_KEY, read
+	// from the environment only, holds the key itself instead. With
+	// neither, the dev config makes one in <data>/keys/master.key.
+	MasterKeyFile, MasterKey string
+	// Encryption encrypts personal fields at ingest and makes readers
+	// quarantine a personal field stored in the clear (-encryption /
+	// JF_ENCRYPTION, default on; off only to measure its cost).
+	Encryption bool
+	// RetentionYears is how long a family's data is kept after its course
+	// ended, or after its last event when it was never enrolled
+	// (-retention-years / JF_RETENTION_YEARS, default 5).
+	RetentionYears int
 }
 
 // OIDC are the identity provider's settings; an empty Issuer means none.
@@ -127,6 +142,9 @@ func Defaults() Config {
 		EvaluationTarget:    evaluation.DefaultTarget,
 		EvaluationThreshold: evaluation.DefaultThreshold,
 		IngestCacheFamilies: 20000,
+
+		Encryption:     true,
+		RetentionYears: 5,
 	}
 }
 
@@ -167,6 +185,15 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 		"family states an ingest process keeps in memory (JF_INGEST_CACHE_FAMILIES)")
 	if v := getenv("JF_INGEST_CACHE_FAMILIES"); v != "" {
 		_, _ = fmt.Sscan(v, &c.IngestCacheFamilies)
+	}
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", env("JF_MASTER_KEY_FILE", ""),
+		"file holding the master key that wraps the data keys (JF_MASTER_KEY_FILE; or the key itself in JF_MASTER_KEY)")
+	c.MasterKey = getenv("JF_MASTER_KEY")
+	fs.BoolVar(&c.Encryption, "encryption", env("JF_ENCRYPTION", "true") != "false" && env("JF_ENCRYPTION", "") != "0",
+		"encrypt personal fields at ingest and refuse them in the clear (JF_ENCRYPTION)")
+	fs.IntVar(&c.RetentionYears, "retention-years", d.RetentionYears, "years a family's data is kept after its course ended (JF_RETENTION_YEARS)")
+	if v := getenv("JF_RETENTION_YEARS"); v != "" {
+		_, _ = fmt.Sscan(v, &c.RetentionYears)
 	}
 	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
 		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
@@ -227,6 +254,9 @@ func (c Config) Check() error {
 	if c.IngestCacheFamilies < 1 {
 		return fmt.Errorf("config: ingest-cache-families must be at least 1, not %d", c.IngestCacheFamilies)
 	}
+	if c.RetentionYears < 1 {
+		return fmt.Errorf("config: retention-years must be at least 1, not %d", c.RetentionYears)
+	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}
@@ -236,6 +266,25 @@ func (c Config) Check() error {
 // instanceName is what -instance accepts: a NATS consumer name's and a
 // directory name's safe characters.
 var instanceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+
+// LoadMasterKey is the master key the settings name: the file, else
+// JF_MASTER_KEY, else, when dev (the dev config), the one in
+// <data>/keys/master.key, made on first start.
+func (c Config) LoadMasterKey(dev bool) (shred.MasterKey, error) {
+	switch {
+	case c.MasterKeyFile != "":
+		return shred.LoadMasterKeyFile(c.MasterKeyFile)
+	case c.MasterKey != "":
+		m, err := shred.ParseMasterKey(c.MasterKey)
+		if err != nil {
+			return m, fmt.Errorf("JF_MASTER_KEY: %w", err)
+		}
+		return m, nil
+	case dev:
+		return shred.LoadOrCreateDevMasterKey(c.DataDir)
+	}
+	return shred.MasterKey{}, errors.New("config: no master key: pass -master-key-file (JF_MASTER_KEY_FILE) or set JF_MASTER_KEY (docs/PRIVACY.md)")
+}
 
 // Logger makes the process logger (JSON on stderr).
 func (c Config) Logger() *slog.Logger {

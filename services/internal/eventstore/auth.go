@@ -146,7 +146,7 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 	switch role {
 	case RoleSetup:
 		pub = []string{"$JS.API.INFO"}
-		for _, s := range streams {
+		for _, s := range append(streams, KeyStream) {
 			pub = append(pub, "$JS.API.STREAM.INFO."+s, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s)
 		}
 		return perms(pub, nil, inbox), nil
@@ -165,6 +165,15 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
+		// The data keys (package shred): read, create, and destroy by
+		// a secure delete of the key's message and a purge marker.
+		pub = append(pub, KeySubjects,
+			"$JS.API.STREAM.INFO."+KeyStream,
+			"$JS.API.STREAM.MSG.GET."+KeyStream,
+			"$JS.API.STREAM.MSG.DELETE."+KeyStream,
+			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>",
+			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		return perms(pub, nil, inbox), nil
 	case RoleOperator:
 		pub = []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.FC.>"}
@@ -180,6 +189,10 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
+		// The wrapped data keys, for `audit export -master-key-file`:
+		// without the master key they open nothing.
+		pub = append(pub, "$JS.API.STREAM.INFO."+KeyStream,
+			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>")
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	for _, d := range Departments {

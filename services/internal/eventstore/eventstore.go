@@ -419,7 +419,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 // the embedded server's setup key at its start, and in deploy/ the admin
 // user (`standalone setup-streams`). Services check with CheckStreams.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
-	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o)} {
+	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o), KeyStreamConfig(o)} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("eventstore: stream %s: %w", cfg.Name, err)
 		}

@@ -25,6 +25,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // DefaultCacheFamilies is how many family states the index keeps in memory
@@ -83,6 +84,10 @@ type Index struct {
 	progress  atomic.Pointer[string]
 	decodeErr atomic.Uint64
 	closeOnce sync.Once
+
+	// Keys decrypt the events' personal fields (package shred), so that
+	// a re-sent event's content hash is that of the stored one.
+	Keys *shred.Keyring
 }
 
 type idKey [16]byte
@@ -127,7 +132,9 @@ type IndexOptions struct {
 	// CacheFamilies bounds the family states kept in memory
 	// (DefaultCacheFamilies when 0).
 	CacheFamilies int
-	Log           *slog.Logger
+	// Keys decrypt the stored events' personal fields (Index.Keys).
+	Keys *shred.Keyring
+	Log  *slog.Logger
 }
 
 // NewIndex makes an empty index whose store is in memory.
@@ -143,7 +150,7 @@ func NewIndex(log *slog.Logger) *Index {
 // read is removed, to be rebuilt from the stream by Run; one locked by
 // another process is an error.
 func OpenIndex(o IndexOptions) (*Index, error) {
-	x := &Index{log: o.Log, dir: o.Dir, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
+	x := &Index{log: o.Log, dir: o.Dir, Keys: o.Keys, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
 		capacity: o.CacheFamilies}
 	if x.log == nil {
 		x.log = slog.Default()
@@ -507,13 +514,13 @@ type stored struct {
 	hash     [32]byte
 }
 
-// decodeStored decodes one message; it is safe to run for many messages at
-// once, so catching up uses every core.
-func decodeStored(subject string, data []byte, msgID string, seq uint64, recorded time.Time) stored {
+// decodeStored decodes one message, its personal fields decrypted; it is
+// safe to run for many messages at once, so catching up uses every core.
+func (x *Index) decodeStored(subject string, data []byte, msgID string, seq uint64, recorded time.Time) stored {
 	st := stored{seq: seq, familyID: subjectFamily(subject)}
 	// The same rule as the projector's, so that ingest's view of a family
 	// is the coordinators' view.
-	env, err := events.DecodeStored(subject, data, recorded)
+	env, err := x.Keys.Decode(context.Background(), subject, data, recorded)
 	st.env, st.err = env, err
 	switch {
 	case err == nil:
@@ -782,7 +789,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 			for j := range work {
 				if !j.skip {
 					m := j.msg
-					j.st = decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
+					j.st = x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
 				}
 				close(j.done)
 			}
@@ -815,7 +822,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 						// Its family was evicted and read back from the
 						// store since: fold it after all.
 						m := j.msg
-						return decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
+						return x.decodeStored(m.Subject(), m.Data(), m.Headers().Get(jetstream.MsgIDHeader), j.seq, j.recorded)
 					}
 					return j.st
 				}

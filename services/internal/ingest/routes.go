@@ -66,7 +66,7 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 	if p.Config.DataDir != "" {
 		dir = filepath.Join(p.Config.DataDir, "ingest", "index")
 	}
-	idx, err := OpenIndex(IndexOptions{Dir: dir, CacheFamilies: p.Config.IngestCacheFamilies, Log: log})
+	idx, err := OpenIndex(IndexOptions{Dir: dir, CacheFamilies: p.Config.IngestCacheFamilies, Keys: p.Keys, Log: log})
 	if err != nil {
 		stop()
 		return nil, err
@@ -78,7 +78,7 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 			log.Error("ingest index stopped", "err", err)
 		}
 	}()
-	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Log: log}, Log: log,
+	s := &Service{Departments: depts, Auth: p.Auth, Writer: &Writer{Index: idx, Publisher: pub, Keys: p.Keys, Log: log}, Log: log,
 		stop: func() { stop(); <-done }, Sunsets: p.Config.Sunsets}
 	if p.Guard != nil {
 		s.guard = p.Guard

@@ -124,3 +124,6 @@ func sameJSON(a, b json.RawMessage) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }
+
+// Erasure is the data protection officer's erasure and retention API.
+func Erasure() Fragment { return file("erasure.json") }

@@ -22,6 +22,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/server"
 	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Running is a started process.
@@ -31,8 +32,10 @@ type Running struct {
 	// Guard checks the streams' integrity.
 	Guard *eventstore.Guard
 	Auth  *auth.Authenticator
-	HTTP  *server.Server
-	Log   *slog.Logger
+	// Keys are the families' data keys (package shred).
+	Keys *shred.Keyring
+	HTTP *server.Server
+	Log  *slog.Logger
 	// Routes are the API operations served, as "METHOD /pattern"; the
 	// OpenAPI document describes exactly these.
 	Routes []string
@@ -93,7 +96,15 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	ops.AddCheck("store-integrity", guard.Ready)
 	guard.Register(ops.Registry)
 	guard.Seen(eventstore.AccessLogStream, "access log entries acknowledged", func() uint64 { return accesslog.Acknowledged(store.JS) })
-	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log}
+	master, err := cfg.LoadMasterKey(authn.UsesDevTokens())
+	if err != nil {
+		run.abort()
+		return nil, err
+	}
+	keys := shred.New(store.JS, master)
+	keys.Required = cfg.Encryption
+	run.Keys = keys
+	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log, Keys: keys}
 	api := []openapi.Fragment{openapi.Ops()}
 	for _, build := range builds {
 		svc, err := build(ctx, parts)

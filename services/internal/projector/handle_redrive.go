@@ -21,7 +21,7 @@ func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	defer release()
-	res, err := m.Redrive(r.Context())
+	res, err := m.Redrive(r.Context(), p.opts.Keys)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // ConsumerName is the durable consumer's identity on FAMILY_EVENTS of the
@@ -98,6 +99,8 @@ type Options struct {
 	// EvaluationThreshold the smallest count the evaluation shows when it
 	// suppresses (0: evaluation.DefaultThreshold).
 	EvaluationTarget, EvaluationThreshold int
+	// Keys decrypt the events' personal fields (package shred).
+	Keys *shred.Keyring
 }
 
 // Projector is the projector and its coordinator API.
@@ -520,7 +523,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	go func() {
 		defer close(batches)
 		for b := range received {
-			readmodel.DecodeAll(b)
+			readmodel.DecodeAll(b, p.opts.Keys)
 			select {
 			case batches <- b:
 			case <-sctx.Done():

@@ -175,7 +175,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 						return fmt.Errorf("projector: rebuild: messages: %w", err)
 					}
 				}
-				b, err := readmodel.ReadBatch(ctx, it, p.opts.BatchSize)
+				b, err := readmodel.ReadBatch(ctx, it, p.opts.BatchSize, p.opts.Keys)
 				if len(b) == 0 {
 					if err == nil {
 						err = errors.New("no messages")

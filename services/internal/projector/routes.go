@@ -39,7 +39,7 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, Instance: p.Config.Instance, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log,
+	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, Instance: p.Config.Instance, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log, Keys: p.Keys,
 		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold})
 	if err != nil {
 		return nil, err

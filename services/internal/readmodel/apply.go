@@ -14,6 +14,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Message is one stream message as the read model reads it, decoded once:
@@ -35,6 +36,8 @@ type Message struct {
 	// when it sent this one; 0 means the batch can end here.
 	pending uint64
 	msg     jetstream.Msg // nil for messages not read from a consumer
+	// keys decrypt the event's personal fields.
+	keys *shred.Keyring
 }
 
 // Seq is the message's stream sequence.
@@ -71,12 +74,18 @@ func (m *Message) decode() {
 func check(m *Message) string {
 	// Judged as every reader of the stream judges it (events.DecodeStored),
 	// with "now" being when the stream recorded the message, so that a
-	// replay next year decides exactly as the live projector did; then
-	// read as the latest version of its type (events.Upcast). This is the
-	// one place the read model decodes a message: apply, rebuild, verify's
-	// replay and the as-of view all come through it, and what they write
-	// and fold is the latest version's shape.
-	env, err := events.DecodeLatest(m.subject, m.raw, m.recorded)
+	// replay next year decides exactly as the live projector did. The
+	// personal fields are decrypted first (package shred): a key the
+	// store never held or a personal field in the clear quarantines the
+	// event, and an erased family's fields read as the tombstone. Then it
+	// is read as the latest version of its type (events.Upcast). This is
+	// the one place the read model decodes a message: apply, rebuild,
+	// verify's replay and the as-of view all come through it, and what
+	// they write and fold is the latest version's shape.
+	env, err := m.keys.Decode(context.Background(), m.subject, m.raw, m.recorded)
+	if err == nil {
+		env, err = events.Upcast(env)
+	}
 	if err != nil {
 		return err.Error()
 	}
@@ -86,7 +95,7 @@ func check(m *Message) string {
 
 // entryOf is the timeline entry of a valid event.
 func entryOf(m *Message) Entry {
-	return Entry{
+	e := Entry{
 		ID:         m.env.ID(),
 		Sequence:   m.seq,
 		Time:       m.env.Time().UTC(),
@@ -98,6 +107,8 @@ func entryOf(m *Message) Entry {
 		Actor:      m.actor,
 		StoredType: m.env.StoredType,
 	}
+	e.markErased()
+	return e
 }
 
 // rowContext is the context for the single-row statements of a batch.
@@ -122,6 +133,9 @@ type BatchResult struct {
 	// Entries are the new timeline entries per family, for live
 	// subscribers; only filled for families Wants reports true.
 	Entries map[string][]Entry
+	// Erased: the batch erased a family; its rows were rewritten and the
+	// file scrubbed.
+	Erased bool
 }
 
 // ApplyOptions vary between the live consumer and a rebuild.
@@ -220,6 +234,12 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 	if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.Wants, &res); err != nil {
 		return res, err
 	}
+	erased := erasures(fresh)
+	for id, seq := range erased {
+		if err := m.eraseFamily(ctx, tx, id, seq, o.prepared); err != nil {
+			return res, err
+		}
+	}
 	consistent := m.consistent
 	if o.Flush {
 		if err := m.flush(ctx, tx, o.prepared); err != nil {
@@ -244,6 +264,12 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		m.dirty = map[string]*dirtyFamily{}
 	}
 	res.Last, res.Consistent = cp, consistent
+	res.Erased = len(erased) > 0
+	if res.Erased {
+		if err := m.Scrub(ctx); err != nil {
+			return res, err
+		}
+	}
 	if o.AfterCommit != nil {
 		if err := o.AfterCommit(cp); err != nil {
 			return res, err

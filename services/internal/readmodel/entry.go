@@ -3,6 +3,7 @@ package readmodel
 import (
 	"database/sql"
 	"encoding/json"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -23,6 +24,16 @@ type Entry struct {
 	// stored as an earlier version of Type (Type and Data are the
 	// latest version's); absent otherwise.
 	StoredType string `json:"storedType,omitempty"`
+	// Erased is set for an erased family's event that had personal
+	// fields; ErasedFields names them (they read as "[slettet]").
+	Erased       bool     `json:"erased,omitempty"`
+	ErasedFields []string `json:"erasedFields,omitempty"`
+}
+
+// markErased sets Erased and ErasedFields from the entry's data.
+func (e *Entry) markErased() {
+	e.ErasedFields = shred.ErasedFields(e.Type, e.Data)
+	e.Erased = len(e.ErasedFields) > 0
 }
 
 // dataChunk is the size of the buffers scanEntries copies the rows'
@@ -61,6 +72,7 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 		from := len(chunk)
 		chunk = append(chunk, raw...)
 		e.Data = json.RawMessage(chunk[from:len(chunk):len(chunk)])
+		e.markErased()
 		entries = append(entries, e)
 		if batch != nil && len(entries) == foldBatch {
 			batch(entries)
@@ -84,7 +96,14 @@ func scanEntries(rows *sql.Rows, batch func([]Entry)) ([]Entry, error) {
 func entryJSONSize(e *Entry) int {
 	// The member names, quotes and punctuation are 103 bytes, two times
 	// at most 35, a sequence at most 20, and data at least 4 (null).
-	return len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197 + len(e.StoredType) + 16
+	n := len(e.ID) + len(e.Title) + len(e.Data) + len(e.Actor) + len(e.Type) + len(e.Department) + 197 + len(e.StoredType) + 16
+	for _, f := range e.ErasedFields {
+		n += len(f) + 3
+	}
+	if e.Erased {
+		n += 32
+	}
+	return n
 }
 
 // appendEntry appends e as a JSON object with the fields json.Marshal
@@ -115,6 +134,16 @@ func appendEntry(dst []byte, e *Entry) []byte {
 	if e.StoredType != "" {
 		dst = append(dst, `,"storedType":`...)
 		dst = appendString(dst, e.StoredType)
+	}
+	if e.Erased {
+		dst = append(dst, `,"erased":true,"erasedFields":[`...)
+		for i, f := range e.ErasedFields {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, f)
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}')
 }

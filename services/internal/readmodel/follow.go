@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // FollowerFile is the follower's read model file in its directory.
@@ -33,6 +34,8 @@ type FollowerOptions struct {
 	Log *slog.Logger
 	// BatchSize is the most messages applied in one transaction.
 	BatchSize int
+	// Keys decrypt the events' personal fields (package shred).
+	Keys *shred.Keyring
 }
 
 // Follower keeps a read model up to date with FAMILY_EVENTS.
@@ -209,7 +212,7 @@ func (f *Follower) session(ctx context.Context) error {
 	first := true
 	var fl Flusher
 	for {
-		b, err := ReadBatch(ctx, it, f.o.BatchSize)
+		b, err := ReadBatch(ctx, it, f.o.BatchSize, f.o.Keys)
 		if len(b) > 0 {
 			end := b[len(b)-1].pending == 0
 			f.applyMu.Lock()

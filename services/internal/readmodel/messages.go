@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // ReadBatch waits for one message, then takes more while the server says
 // more are pending, up to max: a batch is whatever is available, so that a
 // single new event is applied at once and a backlog in large batches.
-func ReadBatch(ctx context.Context, it jetstream.MessagesContext, max int) ([]Message, error) {
+func ReadBatch(ctx context.Context, it jetstream.MessagesContext, max int, keys *shred.Keyring) ([]Message, error) {
 	batch, err := ReceiveBatch(ctx, it, max, nil)
-	DecodeAll(batch)
+	DecodeAll(batch, keys)
 	return batch, err
 }
 
@@ -129,8 +131,12 @@ func parseAckSubject(s string) (delivery, bool) {
 const batchWait = 2 * time.Second
 
 // DecodeAll decodes a batch on every core: validating an event costs more
-// than applying it, and the applier needs only part of one core.
-func DecodeAll(batch []Message) {
+// than applying it, and the applier needs only part of one core. keys
+// decrypt the events' personal fields (package shred).
+func DecodeAll(batch []Message, keys *shred.Keyring) {
+	for i := range batch {
+		batch[i].keys = keys
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
 	if workers <= 1 {
 		for i := range batch {

@@ -256,6 +256,9 @@ func dsn(path string, readOnly bool) string {
 	// batches are simply fetched again, because the consumer is positioned
 	// from the checkpoint stored in the file.
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted and overwritten content is zeroed: an erased family's
+	// rows leave nothing behind in free pages (Scrub).
+	q.Add("_pragma", "secure_delete(ON)")
 	if readOnly {
 		// Readers sort little (the family list); the writer's index
 		// builds after a bulk load sort a million keys, which may spill

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // RedriveResult says what a re-drive of the quarantine did: the messages
@@ -38,9 +39,10 @@ type Redriven struct {
 // is folded again from all its rows in stream order, and its overview and
 // access written, in the same transaction. So verify, which compares with
 // such a replay, matches afterwards. Messages that still do not decode
-// stay, with this build's reason. The caller holds the apply lock; live
+// stay, with this build's reason. keys decrypt the personal fields, as
+// the projector's apply does. The caller holds the apply lock; live
 // subscribers are not sent the moved entries (they are history).
-func (m *Model) Redrive(ctx context.Context) (res RedriveResult, err error) {
+func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveResult, err error) {
 	res = RedriveResult{Moved: []Redriven{}, NotMoved: []Redriven{}, Position: m.checkpoint}
 	tx, err := m.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -62,7 +64,7 @@ func (m *Model) Redrive(ctx context.Context) (res RedriveResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	DecodeAll(msgs)
+	DecodeAll(msgs, keys)
 	insTimeline := tx.StmtContext(ctx, m.insTimeline)
 	families := map[string]bool{}
 	for i := range msgs {

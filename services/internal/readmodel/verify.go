@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // VerifyOptions configure a verification.
@@ -27,6 +28,8 @@ type VerifyOptions struct {
 	BatchSize int
 	// Progress, when set, is called as the replay advances.
 	Progress func(VerifyProgress)
+	// Keys decrypt the events' personal fields, as the live model's did.
+	Keys *shred.Keyring
 }
 
 // Verification phases, in order.
@@ -276,7 +279,7 @@ func replayModel(ctx context.Context, js jetstream.JetStream, path string, targe
 	first := true
 	last := time.Now()
 	for m.checkpoint < target {
-		b, err := ReadBatch(ctx, it, batch)
+		b, err := ReadBatch(ctx, it, batch, o.Keys)
 		if len(b) == 0 {
 			if err == nil {
 				err = errors.New("no messages")

@@ -147,7 +147,7 @@ func buildModel(t *testing.T, lines []storedLine) *Model {
 	for i, l := range lines {
 		batch[i] = Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event}
 	}
-	DecodeAll(batch)
+	DecodeAll(batch, nil)
 	for _, msg := range batch {
 		if msg.reason != "" {
 			t.Fatalf("message %d quarantined: %s", msg.seq, msg.reason)
@@ -257,7 +257,7 @@ func TestRedrive(t *testing.T) {
 	}
 	junk := Message{seq: uint64(len(lines) + 1), subject: "families.F-GOLD.sof.goal.set", recorded: lines[0].Recorded, raw: []byte(`{"not":"an event"}`)}
 	batch = append(batch, junk)
-	DecodeAll(batch)
+	DecodeAll(batch, nil)
 	// As the build before v2 judged them: goal.set.v2 and praktik.started.v2
 	// were no catalog types.
 	older := 0
@@ -279,7 +279,7 @@ func TestRedrive(t *testing.T) {
 		t.Fatal("the model with quarantined v2 messages already equals the replay")
 	}
 
-	res, err := m.Redrive(ctx)
+	res, err := m.Redrive(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestRedrive(t *testing.T) {
 	if !strings.Contains(string(ov), `"latestAchievement":"achieved"`) {
 		t.Errorf("the event after the redrive did not fold on the refolded state:\n%s", ov)
 	}
-	again, err := m.Redrive(ctx)
+	again, err := m.Redrive(ctx, nil)
 	if err != nil || len(again.Moved) != 0 || len(again.NotMoved) != 1 {
 		t.Errorf("a second redrive: %+v, %v", again, err)
 	}
@@ -323,7 +323,7 @@ func buildModelWith(t *testing.T, lines []storedLine, extra ...Message) *Model {
 	for _, e := range extra {
 		batch = append(batch, Message{seq: e.seq, subject: e.subject, recorded: e.recorded, raw: e.raw})
 	}
-	DecodeAll(batch)
+	DecodeAll(batch, nil)
 	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestVersionsReadPaths(t *testing.T) {
 	for i, l := range lines {
 		batch[i] = Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event}
 	}
-	DecodeAll(batch)
+	DecodeAll(batch, nil)
 	res, err := m.Apply(ctx, batch, ApplyOptions{Flush: true, Wants: func(string) bool { return true }})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/openapi"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/server"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Parts are what every service is built on; a process makes them once.
@@ -34,6 +35,9 @@ type Parts struct {
 	// Metrics is where a service registers its metrics.
 	Metrics prometheus.Registerer
 	Log     *slog.Logger
+	// Keys are the families' data keys (package shred): ingest encrypts
+	// personal fields with them, every reader of the stream decrypts.
+	Keys *shred.Keyring
 }
 
 // Route is one operation: Method and Pattern (net/http ServeMux syntax;

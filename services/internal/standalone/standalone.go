@@ -12,6 +12,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/erasure"
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
@@ -30,6 +31,8 @@ type Standalone struct {
 	Audit *audit.Service
 	// App is the coordinators' web app (/app/), reading through Projector.
 	App *webapp.App
+	// Erasure is the data protection officer's erasure and retention API.
+	Erasure *erasure.Service
 }
 
 // Start opens the store (embedded unless cfg.NATSURL is set), builds the
@@ -57,6 +60,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 			p.Log = log.With("component", "audit")
 			svc, err := audit.NewService(ctx, p, s.Projector.AuditView())
 			s.Audit = svc
+			return svc, err
+		},
+		func(ctx context.Context, p service.Parts) (service.Service, error) {
+			p.Log = log.With("component", "erasure")
+			svc, err := erasure.NewService(ctx, p, s.Projector.AuditView())
+			s.Erasure = svc
 			return svc, err
 		},
 		func(ctx context.Context, p service.Parts) (service.Service, error) {

@@ -1,0 +1,191 @@
+// Package erasure is the data protection officer's API: erasing a
+// family's personal data by crypto-shredding (package shred) and listing
+// the families whose retention period is over.
+//
+// An erasure is two steps, in this order: family.erased is appended to
+// the stream and acknowledged, then the family's data key is destroyed.
+// A crash between them leaves the record without the destruction, never
+// the reverse; Resume, run at every start, finishes it.
+package erasure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/shred"
+)
+
+// Eraser erases families.
+type Eraser struct {
+	JS   jetstream.JetStream
+	Pub  *eventstore.Publisher
+	Keys *shred.Keyring
+	Log  *slog.Logger
+	// AfterRecord, when set, runs between the two steps: the crash test's
+	// hook.
+	AfterRecord func()
+}
+
+// Result is what an erasure did.
+type Result struct {
+	FamilyID string `json:"familyId"`
+	// Sequence is family.erased's stream sequence.
+	Sequence uint64 `json:"sequence"`
+	// Recorded is false when family.erased was stored before (a repeated
+	// erasure).
+	Recorded bool `json:"recorded"`
+	// KeyDestroyed: the family's data key is gone.
+	KeyDestroyed bool `json:"keyDestroyed"`
+}
+
+// ErrNoFamily: the stream holds nothing about the family.
+var ErrNoFamily = errors.New("erasure: no such family")
+
+// ErasedID is the event id of a family's family.erased: one per family,
+// so that JetStream's deduplication also catches a repeated request.
+func ErasedID(familyID string) string { return "erased-" + familyID }
+
+// Erase records family.erased for the family (unless stored already) and
+// waits for its acknowledgement, then destroys the family's data key.
+func (e *Eraser) Erase(ctx context.Context, familyID, reason string) (Result, error) {
+	res := Result{FamilyID: familyID}
+	s, err := e.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return res, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, shred.ErasedSubject(familyID))
+	switch {
+	case err == nil:
+		res.Sequence = m.Sequence
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		last, err := e.Pub.LastSequence(ctx, events.FamilyFilter(familyID))
+		if err != nil {
+			return res, err
+		}
+		if last == 0 {
+			return res, ErrNoFamily
+		}
+		ev, err := events.Build(events.Service, familyID, &events.FamilyErased{Reason: reason},
+			events.WithID(ErasedID(familyID)), events.WithTime(time.Now().UTC()))
+		if err != nil {
+			return res, err
+		}
+		events.StampSchema(&ev)
+		b, err := events.Marshal(ev)
+		if err != nil {
+			return res, err
+		}
+		ack, err := e.Pub.Publish(ctx, eventstore.Message{Subject: shred.ErasedSubject(familyID), Data: b, MsgID: ErasedID(familyID)})
+		if err != nil {
+			return res, err
+		}
+		res.Sequence, res.Recorded = ack.Sequence, !ack.Duplicate
+	default:
+		return res, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	if e.AfterRecord != nil {
+		e.AfterRecord()
+	}
+	if err := e.Keys.Destroy(ctx, familyID); err != nil {
+		return res, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	res.KeyDestroyed = true
+	e.log().Info("family erased", "family", familyID, "sequence", res.Sequence, "recorded", res.Recorded)
+	return res, nil
+}
+
+func (e *Eraser) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
+}
+
+// Resume destroys the key of every family whose family.erased is stored
+// while its key still exists: what a crash between the two steps of an
+// erasure left. It reads the family.erased subjects only.
+func (e *Eraser) Resume(ctx context.Context) (int, error) {
+	cons, err := e.JS.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.SubjectRoot + ".*." + string(events.Service) + "." + shred.ErasedType},
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		msg, err := cons.Next(jetstream.FetchContext(fctx))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		parts, err := events.ParseSubject(msg.Subject())
+		if err != nil {
+			continue
+		}
+		exists, err := e.Keys.KeyExists(ctx, parts.FamilyID)
+		if err != nil {
+			return n, err
+		}
+		if exists {
+			if err := e.Keys.Destroy(ctx, parts.FamilyID); err != nil {
+				return n, err
+			}
+			e.log().Warn("erasure resumed: key destroyed after a stop between the two steps", "family", parts.FamilyID)
+			n++
+		}
+		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
+			return n, nil
+		}
+	}
+}
+
+// Due is a family whose retention period is over.
+type Due struct {
+	FamilyID string `json:"familyId"`
+	Status   string `json:"status"`
+	// Basis is what the period counts from: course-ended (the family's
+	// course ended) or last-event (never enrolled, or referred again).
+	Basis string    `json:"basis"`
+	Since time.Time `json:"since"`
+	DueAt time.Time `json:"dueAt"`
+}
+
+// DueFamilies are the families, not erased yet, whose data is kept
+// longer than years after their course ended, or after their last event
+// when they never were enrolled. A family in a course is never due.
+func DueFamilies(ctx context.Context, v *readmodel.View, years int, now time.Time) ([]Due, error) {
+	fams, err := v.RetentionFamilies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Due{}
+	for _, f := range fams {
+		if f.Erased || f.Status == "enrolled" {
+			continue
+		}
+		d := Due{FamilyID: f.FamilyID, Status: f.Status, Basis: "last-event", Since: f.LastEvent}
+		if f.Status == "ended" && !f.CourseEnded.IsZero() {
+			d.Basis, d.Since = "course-ended", f.CourseEnded
+		}
+		if d.Since.IsZero() {
+			continue
+		}
+		d.DueAt = d.Since.AddDate(years, 0, 0)
+		if !d.DueAt.After(now) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

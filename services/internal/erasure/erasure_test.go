@@ -1,0 +1,318 @@
+package erasure_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/erasure"
+	"kk.dk/jobogfamilie/services/internal/shred"
+	"kk.dk/jobogfamilie/services/internal/standalone"
+	"kk.dk/jobogfamilie/services/internal/testenv"
+)
+
+const (
+	marker  = "MARKER-zq7Xv-henvisningsgrund"
+	marker2 = "MARKER-p3Lk-maal"
+	fam     = "F-ERASE"
+	coord   = "dev-coordinator"
+	dpo     = "dev-dpo"
+	auditor = "dev-auditor"
+)
+
+// TestMain runs a standalone as a child process when the crash test asks
+// for one: it kills itself between the two steps of an erasure.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("ERASURE_TEST_CHILD_DATA"); dir != "" {
+		child(dir, os.Getenv("ERASURE_TEST_CHILD_HTTP"))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func child(dir, addr string) {
+	cfg := config.Defaults()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen = dir, addr, "off"
+	sa, err := standalone.Start(context.Background(), cfg, testenv.QuietLog())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	sa.Erasure.Eraser.AfterRecord = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	select {}
+}
+
+// post stores a family with personal text: a referral with the marker,
+// an enrolment, the coordinator's assignment, a goal with the marker.
+func post(t *testing.T, do func(method, path, token string, body []byte) testenv.Reply) uint64 {
+	t.Helper()
+	at := time.Date(2024, 1, 10, 9, 0, 0, 0, time.UTC)
+	var last uint64
+	for i, p := range []struct {
+		dept events.Department
+		data events.Payload
+	}{
+		{events.SOF, &events.FamilyReferred{Reason: marker, Note: marker + " note"}},
+		{events.SOF, testenv.Enrolment()},
+		{events.SOF, &events.CaseworkerAssigned{EmployeeID: "E1001"}},
+		{events.SOF, &events.GoalSet{GoalID: "G1", PersonID: "P1", Title: marker2, Domain: "family", ExpressedBy: "family"}},
+	} {
+		ev, err := events.Build(p.dept, fam, p.data, events.WithID(fmt.Sprintf("erase-test-%d", i)), events.WithTime(at.Add(time.Duration(i)*time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := events.Marshal(ev)
+		r := do("POST", "/departments/"+string(p.dept)+"/v1/events", "dev-"+string(p.dept), b)
+		if r.Status != 201 {
+			t.Fatalf("post %d: %d %s", i, r.Status, r.Raw)
+		}
+		last = uint64(r.Body["position"].(float64))
+	}
+	return last
+}
+
+// grepDir lists the files under dir that hold any of needles.
+func grepDir(t *testing.T, dir string, needles ...string) []string {
+	t.Helper()
+	var hits []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				hits = append(hits, path+": "+n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+// TestEraseEndToEnd posts a family with a marker string, reads it on
+// every path, erases it, and checks every read path, the whole data
+// directory and verify.
+func TestEraseEndToEnd(t *testing.T) {
+	sa, err := standalone.Start(context.Background(), testenv.Config(t), testenv.QuietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = sa.Stop()
+		}
+	})
+	testenv.WaitReady(t, sa.URL())
+	s := &testenv.System{T: t, SA: sa}
+	do := func(method, path, token string, body []byte) testenv.Reply {
+		return s.Do(method, path, token, body, map[string]string{"Content-Type": "application/cloudevents+json", "X-Purpose": "test"})
+	}
+	last := post(t, do)
+	s.WaitApplied(last)
+	dataDir := s.SA.Config.DataDir
+
+	// Before: plaintext on the read paths, ciphertext in the stream.
+	if r := s.Get("/v1/families/"+fam+"/timeline", coord, nil); r.Status != 200 || !strings.Contains(r.Raw, marker) || !strings.Contains(r.Raw, marker2) {
+		t.Fatalf("timeline before: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Get("/v1/audit/events?family="+fam, auditor, nil); r.Status != 200 || !strings.Contains(r.Raw, marker) {
+		t.Fatalf("audit replay before: %d %s", r.Status, r.Raw)
+	}
+	if hits := grepDir(t, filepath.Join(dataDir, "nats"), marker, marker2); len(hits) > 0 {
+		t.Fatalf("plaintext in the stream's files: %v", hits)
+	}
+
+	// Erase, as the DPO only; twice is safe.
+	if r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", coord, []byte(`{"reason":"Art. 17"}`), nil); r.Status != 403 {
+		t.Fatalf("coordinator erase: %d", r.Status)
+	}
+	if r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", dpo, []byte(`{}`), nil); r.Status != 400 {
+		t.Fatalf("erase without a reason: %d", r.Status)
+	}
+	if r := s.Do("POST", "/v1/privacy/families/NOPE/erase", dpo, []byte(`{"reason":"Art. 17"}`), nil); r.Status != 404 {
+		t.Fatalf("erase of an unknown family: %d", r.Status)
+	}
+	r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", dpo, []byte(`{"reason":"Anmodning efter GDPR art. 17"}`), nil)
+	if r.Status != 201 || r.Body["keyDestroyed"] != true {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	erasedAt := uint64(r.Body["sequence"].(float64))
+	if r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", dpo, []byte(`{"reason":"igen"}`), nil); r.Status != 200 || uint64(r.Body["sequence"].(float64)) != erasedAt {
+		t.Fatalf("erase again: %d %s", r.Status, r.Raw)
+	}
+	s.WaitApplied(erasedAt)
+
+	// Every read path: the tombstone, typed, and no marker.
+	check := func(what, body string, wantTyped string) {
+		t.Helper()
+		if strings.Contains(body, marker) || strings.Contains(body, marker2) {
+			t.Errorf("%s: the marker is still there: %s", what, body)
+		}
+		if !strings.Contains(body, shred.Tombstone) || (wantTyped != "" && !strings.Contains(body, wantTyped)) {
+			t.Errorf("%s: no tombstone %q: %s", what, wantTyped, body)
+		}
+	}
+	tl := s.Get("/v1/families/"+fam+"/timeline", coord, nil)
+	check("timeline", tl.Raw, `"erased":true,"erasedFields":["reason","note"]`)
+	if !strings.Contains(tl.Raw, `"erasedFields":["title"]`) {
+		t.Errorf("timeline: goal.set's title not named erased: %s", tl.Raw)
+	}
+	check("overview", s.Get("/v1/families/"+fam, coord, nil).Raw, "")
+	check("audit replay", s.Get("/v1/audit/events?family="+fam, auditor, nil).Raw, `"jferased":"reason,note"`)
+	check("as-of", s.Get("/v1/audit/families/"+fam+"/timeline?asOf="+time.Now().UTC().Format(time.RFC3339Nano), auditor, nil).Raw, `"erased":true`)
+	if r := s.Do("POST", "/v1/audit/verify", auditor, nil, nil); r.Status != 200 || r.Body["match"] != true {
+		t.Fatalf("verify after erasure: %d %s", r.Status, r.Raw)
+	}
+	exp := t.TempDir() + "/archive"
+	if _, err := audit.Export(context.Background(), s.SA.Running.Store.JS, exp, audit.ExportOptions{Keys: s.SA.Running.Keys}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.VerifyExport(exp); err != nil {
+		t.Fatalf("export's chain: %v", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(exp, audit.EventsFile))
+	check("export", string(b), `"jferased":"reason,note"`)
+
+	// Structured data stays: the counts and ids.
+	if ov := s.Get("/v1/families/"+fam, coord, nil); ov.Body["totalEvents"] == nil || ov.Body["status"] != "enrolled" {
+		t.Errorf("overview lost structured data: %s", ov.Raw)
+	}
+	// Nothing more is written about the family.
+	ev, _ := events.Build(events.SOF, fam, &events.FamilyReferred{Reason: "again"})
+	eb, _ := events.Marshal(ev)
+	if r := do("POST", "/departments/sof/v1/events", "dev-sof", eb); r.Status != 409 {
+		t.Errorf("post after erasure: %d %s", r.Status, r.Raw)
+	}
+
+	// No byte of the text anywhere in the data directory, once stopped.
+	stopped = true
+	if err := s.SA.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if hits := grepDir(t, dataDir, marker, marker2); len(hits) > 0 {
+		t.Fatalf("erased text left in the data directory: %v", hits)
+	}
+}
+
+// TestEraseResumesAfterKill kills a standalone between the two steps of
+// an erasure (family.erased stored, key not destroyed) and restarts it:
+// the start finishes the erasure.
+func TestEraseResumesAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "ERASURE_TEST_CHILD_DATA="+dir, "ERASURE_TEST_CHILD_HTTP="+addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	base := "http://" + addr
+	testenv.WaitReady(t, base)
+	do := func(method, path, token string, body []byte) testenv.Reply {
+		return testenv.Do(t, base, method, path, token, body, map[string]string{"Content-Type": "application/cloudevents+json"})
+	}
+	post(t, do)
+	// The request dies with the process.
+	req := func() error {
+		_, err := httpPost(base+"/v1/privacy/families/"+fam+"/erase", dpo, `{"reason":"Art. 17"}`)
+		return err
+	}
+	if err := req(); err == nil {
+		t.Fatal("the erase request answered: the child was not killed")
+	}
+	werr := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, not SIGKILL", werr)
+	}
+
+	cfg := testenv.Config(t, func(c *config.Config) { c.DataDir = dir })
+	sa := testenv.Start(t, cfg)
+	keys := sa.Running.Keys
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		ok, err := keys.KeyExists(context.Background(), fam)
+		if err != nil || ok {
+			return fmt.Errorf("key still exists (%v)", err)
+		}
+		return nil
+	})
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		r := testenv.Do(t, sa.URL(), "GET", "/v1/families/"+fam+"/timeline", coord, nil, nil)
+		if r.Status != 200 || strings.Contains(r.Raw, marker) || !strings.Contains(r.Raw, `"erased":true`) {
+			return fmt.Errorf("timeline: %d %s", r.Status, r.Raw)
+		}
+		return nil
+	})
+	// Repeating the request now finds the erasure recorded.
+	r := testenv.Do(t, sa.URL(), "POST", "/v1/privacy/families/"+fam+"/erase", dpo, []byte(`{"reason":"Art. 17"}`), nil)
+	if r.Status != 200 || r.Body["keyDestroyed"] != true || r.Body["recorded"] != false {
+		t.Fatalf("erase after restart: %d %s", r.Status, r.Raw)
+	}
+	if r := testenv.Do(t, sa.URL(), "POST", "/v1/audit/verify", auditor, nil, nil); r.Status != 200 || r.Body["match"] != true {
+		t.Fatalf("verify: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestDue lists a family whose last event is older than the retention
+// period, and not one in a course.
+func TestDue(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) { c.RetentionYears = 1 })
+	old := time.Now().UTC().AddDate(-2, 0, 0)
+	p := s.Post(events.SOF, "F-OLD", &events.FamilyReferred{Reason: "gammel"}, events.WithTime(old))
+	q := s.Post(events.SOF, "F-NEW", &events.FamilyReferred{Reason: "ny"})
+	s.Post(events.SOF, "F-IN", &events.FamilyReferred{Reason: "i forløb"}, events.WithTime(old))
+	r := s.Post(events.SOF, "F-IN", testenv.Enrolment(), events.WithTime(old.Add(time.Hour)))
+	s.WaitApplied(max(p.Sequence, q.Sequence, r.Sequence))
+	if r := s.Get("/v1/privacy/due", coord, nil); r.Status != 403 {
+		t.Fatalf("due as coordinator: %d", r.Status)
+	}
+	got := s.Get("/v1/privacy/due", dpo, nil)
+	if got.Status != 200 {
+		t.Fatalf("due: %d %s", got.Status, got.Raw)
+	}
+	fams := got.Body["families"].([]any)
+	if len(fams) != 1 || fams[0].(map[string]any)["familyId"] != "F-OLD" || fams[0].(map[string]any)["basis"] != "last-event" {
+		t.Fatalf("due: %s", got.Raw)
+	}
+	_ = erasure.ErasedID
+}
+
+func httpPost(url, token, body string) (int, error) {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,164 @@
+package erasure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/openapi"
+	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/service"
+)
+
+// Service is the erasure and retention API of the data protection
+// officer (auth.DPO).
+type Service struct {
+	Eraser *Eraser
+	view   *readmodel.View
+	auth   *auth.Authenticator
+	years  int
+	log    *slog.Logger
+	stop   context.CancelFunc
+	// Now is the clock of the retention rule.
+	Now func() time.Time
+}
+
+// NewService is the API on p, reading due families from view (the
+// projector's read model). It resumes erasures a stop left half done.
+func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Service, error) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	pub, err := eventstore.NewPublisher(p.Store.NC)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	s := &Service{Eraser: &Eraser{JS: p.Store.JS, Pub: pub, Keys: p.Keys, Log: log}, view: view, auth: p.Auth,
+		years: p.Config.RetentionYears, log: log, stop: stop, Now: time.Now}
+	if s.years <= 0 {
+		s.years = 5
+	}
+	go func() {
+		for {
+			n, err := s.Eraser.Resume(ctx)
+			if err == nil {
+				if n > 0 {
+					log.Warn("erasures resumed", "families", n)
+				}
+				return
+			}
+			log.Error("resuming erasures", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
+	return s, nil
+}
+
+// Routes are the erasure and retention API.
+func (s *Service) Routes() []service.Route {
+	return []service.Route{
+		{Method: "POST", Pattern: "/v1/privacy/families/{familyId}/erase", Handle: s.handleErase},
+		{Method: "GET", Pattern: "/v1/privacy/due", Handle: s.handleDue},
+	}
+}
+
+// Checks: none of its own.
+func (s *Service) Checks() map[string]service.Check { return nil }
+
+// API is the OpenAPI description of Routes.
+func (s *Service) API() openapi.Fragment { return openapi.Erasure() }
+
+// Stop ends a resume still running.
+func (s *Service) Stop() { s.stop() }
+
+func (s *Service) dpo(r *http.Request) error {
+	pr, err := s.auth.Authenticate(r)
+	if err != nil {
+		return err
+	}
+	if pr.Kind != auth.DPO {
+		return problem.Forbidden("only the data protection officer (dpo) erases families and lists those due")
+	}
+	return nil
+}
+
+// handleErase is POST /v1/privacy/families/{familyId}/erase.
+func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
+	if err := s.dpo(r); err != nil {
+		return err
+	}
+	id := r.PathValue("familyId")
+	if !events.ValidID(id) {
+		return problem.BadRequest("familyId must match " + events.IDPattern)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<10))
+	if err != nil {
+		return problem.BadRequest("reading the body: " + err.Error())
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return problem.BadRequest(`the body is {"reason": "<the legal ground>"}: ` + err.Error())
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	if req.Reason == "" || len([]rune(req.Reason)) > 500 {
+		return problem.BadRequest("reason is required, at most 500 characters: the legal ground of the erasure")
+	}
+	// The reason is stored in the clear: held to the catalog's rules (no
+	// CPR number, no control characters) before anything is done.
+	ev, err := events.Build(events.Service, id, &events.FamilyErased{Reason: req.Reason})
+	if err == nil {
+		_, err = events.Validate(ev)
+	}
+	if err != nil {
+		return problem.BadRequest("reason: " + err.Error())
+	}
+	res, err := s.Eraser.Erase(r.Context(), id, req.Reason)
+	switch {
+	case errors.Is(err, ErrNoFamily):
+		return problem.NotFound("the event store holds nothing about family " + id)
+	case errors.Is(err, eventstore.ErrUnavailable):
+		return problem.Unavailable(err.Error())
+	case err != nil:
+		return err
+	}
+	status := http.StatusOK
+	if res.Recorded {
+		status = http.StatusCreated
+	}
+	return service.JSON(w, status, res)
+}
+
+// handleDue is GET /v1/privacy/due.
+func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
+	if err := s.dpo(r); err != nil {
+		return err
+	}
+	if len(r.URL.Query()) > 0 {
+		return problem.BadRequest("GET /v1/privacy/due takes no query parameters")
+	}
+	now := s.Now().UTC()
+	due, err := DueFamilies(r.Context(), s.view, s.years, now)
+	if err != nil {
+		return err
+	}
+	return service.JSON(w, http.StatusOK, map[string]any{"asOf": now, "retentionYears": s.years, "families": due})
+}

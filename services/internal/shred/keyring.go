@@ -1,0 +1,477 @@
+package shred
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// Keyring is a process's access to the data keys: it makes a family's key
+// at its first personal field, unwraps keys once and keeps them in memory,
+// and knows which families are erased. A nil *Keyring is encryption off
+// with no key store: keyed events do not decode.
+type Keyring struct {
+	js     jetstream.JetStream
+	master MasterKey
+	// Required: ingest encrypts personal fields, and a reader quarantines
+	// a personal field stored in the clear. Off only for measuring the
+	// cost of encryption (make bench).
+	Required bool
+	// Wait bounds how long a read waits for an unreachable key store
+	// before it gives the event up as unreadable.
+	Wait time.Duration
+
+	mu     sync.RWMutex
+	kv     jetstream.KeyValue
+	events jetstream.Stream
+	keys   map[string]cipher.AEAD // by key id
+	erased map[string]bool        // by family id
+}
+
+// New makes a keyring on js with the master key. The bucket is bound on
+// first use: a process starts before the setup step made it.
+func New(js jetstream.JetStream, master MasterKey) *Keyring {
+	return &Keyring{js: js, master: master, Required: true, Wait: 30 * time.Second,
+		keys: map[string]cipher.AEAD{}, erased: map[string]bool{}}
+}
+
+// MasterID is the id of the keyring's master key.
+func (k *Keyring) MasterID() string { return k.master.ID() }
+
+func (k *Keyring) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	k.mu.RLock()
+	kv := k.kv
+	k.mu.RUnlock()
+	if kv != nil {
+		return kv, nil
+	}
+	kv, err := k.js.KeyValue(ctx, eventstore.KeyBucket)
+	if err != nil {
+		return nil, fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
+	}
+	k.mu.Lock()
+	k.kv = kv
+	k.mu.Unlock()
+	return kv, nil
+}
+
+func (k *Keyring) cached(keyID string) (cipher.AEAD, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	a, ok := k.keys[keyID]
+	return a, ok
+}
+
+func (k *Keyring) remember(keyID string, dataKey []byte) (cipher.AEAD, error) {
+	a, err := newGCM(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.keys[keyID] = a
+	k.mu.Unlock()
+	return a, nil
+}
+
+// markErased records that a family is erased and forgets its key.
+func (k *Keyring) markErased(familyID string) {
+	k.mu.Lock()
+	k.erased[familyID] = true
+	delete(k.keys, KeyID(familyID))
+	k.mu.Unlock()
+}
+
+// Erased reports whether family.erased is stored for the family: known
+// in memory, or else asked of the stream (the family's last message on
+// the subject of its family.erased).
+func (k *Keyring) Erased(ctx context.Context, familyID string) (bool, error) {
+	k.mu.RLock()
+	e := k.erased[familyID]
+	s := k.events
+	k.mu.RUnlock()
+	if e {
+		return true, nil
+	}
+	if s == nil {
+		var err error
+		if s, err = k.js.Stream(ctx, eventstore.FamilyStream); err != nil {
+			return false, err
+		}
+		k.mu.Lock()
+		k.events = s
+		k.mu.Unlock()
+	}
+	_, err := s.GetLastMsgForSubject(ctx, ErasedSubject(familyID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	k.markErased(familyID)
+	return true, nil
+}
+
+// familyKey is the data key to encrypt a family's fields with, made and
+// stored on the family's first personal field.
+func (k *Keyring) familyKey(ctx context.Context, familyID string) (string, cipher.AEAD, error) {
+	id := KeyID(familyID)
+	if a, ok := k.cached(id); ok {
+		return id, a, nil
+	}
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	for range 3 {
+		e, err := kv.Get(ctx, id)
+		if err == nil {
+			dk, err := k.master.unwrap(id, e.Value())
+			if err != nil {
+				return "", nil, err
+			}
+			a, err := k.remember(id, dk)
+			return id, a, err
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return "", nil, fmt.Errorf("shred: get key %s: %w", id, err)
+		}
+		// No key: a new family, or an erased one, whose key is gone
+		// for good.
+		erased, err := k.Erased(ctx, familyID)
+		if err != nil {
+			return "", nil, err
+		}
+		if erased {
+			return "", nil, ErrErased
+		}
+		dk := make([]byte, 32)
+		if _, err := rand.Read(dk); err != nil {
+			return "", nil, err
+		}
+		w, err := k.master.wrap(id, dk)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := kv.Create(ctx, id, w); err == nil {
+			a, err := k.remember(id, dk)
+			return id, a, err
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", nil, fmt.Errorf("shred: create key %s: %w", id, err)
+		}
+		// Another process made it first: read theirs.
+	}
+	return "", nil, fmt.Errorf("shred: key %s: created and destroyed concurrently", id)
+}
+
+// Seal encrypts the personal fields of one event as ingest will store it
+// (stored: the structured CloudEvent), and names its key in the jfkeyid
+// extension. An event without personal fields is stored as it is. An
+// event about an erased family is refused with ErrErased.
+func (k *Keyring) Seal(ctx context.Context, env events.Envelope, stored []byte) ([]byte, error) {
+	if k == nil {
+		return stored, nil
+	}
+	k.mu.RLock()
+	erased := k.erased[env.FamilyID]
+	k.mu.RUnlock()
+	if erased {
+		return nil, ErrErased
+	}
+	if !k.Required || len(env.Spec.Personal) == 0 || !HasPersonal(env.Spec, env.Event.Data()) {
+		return stored, nil
+	}
+	id, a, err := k.familyKey(ctx, env.FamilyID)
+	if err != nil {
+		return nil, err
+	}
+	var top object
+	if err := json.Unmarshal(stored, &top); err != nil {
+		return nil, fmt.Errorf("shred: seal: %w", err)
+	}
+	var data object
+	if err := json.Unmarshal(top["data"], &data); err != nil {
+		return nil, fmt.Errorf("shred: seal data: %w", err)
+	}
+	for _, f := range fields(env.Spec) {
+		plain, ok := stringMember(data, f)
+		if !ok {
+			continue
+		}
+		v, err := sealField(a, id, env.ID(), f, plain)
+		if err != nil {
+			return nil, err
+		}
+		data[f] = marshalString(v)
+	}
+	db, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	top["data"] = db
+	top[Extension] = marshalString(id)
+	return json.Marshal(top)
+}
+
+// readKey is the data key of keyID for reading: nil with erased set when
+// the family is erased and its key destroyed.
+func (k *Keyring) readKey(ctx context.Context, familyID, keyID string) (a cipher.AEAD, erased bool, err error) {
+	if a, ok := k.cached(keyID); ok {
+		return a, false, nil
+	}
+	deadline := time.Now().Add(k.Wait)
+	for {
+		a, erased, err = k.fetchKey(ctx, familyID, keyID)
+		if err == nil || errors.Is(err, ErrUnknownKey) || errors.Is(err, errOtherMaster) || time.Now().After(deadline) || ctx.Err() != nil {
+			return a, erased, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (k *Keyring) fetchKey(ctx context.Context, familyID, keyID string) (cipher.AEAD, bool, error) {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	e, err := kv.Get(gctx, keyID)
+	if err == nil {
+		dk, err := k.master.unwrap(keyID, e.Value())
+		if err != nil {
+			return nil, false, err
+		}
+		a, err := k.remember(keyID, dk)
+		return a, false, err
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, false, err
+	}
+	// The key is destroyed only after family.erased is acknowledged: a
+	// missing key of a family without one was never held.
+	erased, err := k.Erased(gctx, familyID)
+	if err != nil {
+		return nil, false, err
+	}
+	if !erased {
+		return nil, false, fmt.Errorf("%w: %s: the bucket holds no such key and family %s is not erased", ErrUnknownKey, keyID, familyID)
+	}
+	return nil, true, nil
+}
+
+var keyMember = []byte(`"` + Extension + `"`)
+
+// Decode reads a stored event as every reader of the stream does: its
+// personal fields decrypted (or, for an erased family, the tombstone),
+// then events.DecodeStored. It fails, for the caller to quarantine the
+// event, when the key is unknown, a field does not open, or a personal
+// field is stored in the clear. k may be nil: keyed events then fail.
+func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, recorded time.Time) (events.Envelope, error) {
+	plain := raw
+	keyed := bytes.Contains(raw, keyMember)
+	if keyed {
+		var err error
+		if plain, _, err = k.open(ctx, subject, raw); err != nil {
+			return events.Envelope{}, err
+		}
+	}
+	env, err := events.DecodeStored(subject, plain, recorded)
+	if err != nil {
+		return env, err
+	}
+	if !keyed && k != nil && k.Required && HasPersonal(env.Spec, env.Event.Data()) {
+		return events.Envelope{}, fmt.Errorf("%w: %s of %s was published without encryption (CONTRACT: personal fields go through ingest, or are encrypted with the family's key)", ErrPlaintext, env.Spec.Personal, env.Spec.Name)
+	}
+	if k != nil && env.Spec.Name == ErasedType && env.Department == events.Service {
+		k.markErased(env.FamilyID)
+	}
+	return env, nil
+}
+
+// Plain is a stored event as ingest received it: raw itself unless it is
+// keyed, else with its personal fields decrypted, or for an erased
+// family the tombstone, whose fields' names it returns. The audit replay
+// reads the stream through it.
+func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
+	if !bytes.Contains(raw, keyMember) {
+		return raw, nil, nil
+	}
+	return k.open(ctx, subject, raw)
+}
+
+// open decrypts a keyed event's personal fields and drops its jfkeyid.
+func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byte, erasedFields []string, _ error) {
+	if k == nil {
+		return nil, nil, fmt.Errorf("%w: the event is encrypted and this reader has no key store", ErrUnknownKey)
+	}
+	parts, err := events.ParseSubject(subject)
+	if err != nil {
+		return nil, nil, err
+	}
+	var top object
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, nil, fmt.Errorf("shred: %w", err)
+	}
+	keyID, ok := stringMember(top, Extension)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s is not a string", ErrUnknownKey, Extension)
+	}
+	if f, ok := familyOfKey(keyID); !ok || f != parts.FamilyID {
+		return nil, nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
+	}
+	typ, _ := stringMember(top, "type")
+	spec, ok := events.ByType(typ)
+	if !ok {
+		return nil, nil, fmt.Errorf("shred: encrypted event of unknown type %q", typ)
+	}
+	id, _ := stringMember(top, "id")
+	var data object
+	if err := json.Unmarshal(top["data"], &data); err != nil {
+		return nil, nil, fmt.Errorf("shred: data: %w", err)
+	}
+	a, erased, err := k.readKey(ctx, parts.FamilyID, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range fields(spec) {
+		v, ok := stringMember(data, f)
+		if !ok {
+			continue
+		}
+		if erased {
+			data[f] = marshalString(Tombstone)
+			erasedFields = append(erasedFields, f)
+			continue
+		}
+		p, err := openField(a, keyID, id, f, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		data[f] = marshalString(p)
+	}
+	db, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	top["data"] = db
+	delete(top, Extension)
+	b, err := json.Marshal(top)
+	return b, erasedFields, err
+}
+
+// Destroy destroys a family's data key: the key's message is overwritten
+// on disk (a secure delete), then a purge marker replaces it, so that the
+// bucket's history holds nothing of it. Destroying a key that is gone
+// already does nothing. Call it only after family.erased is acknowledged.
+func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
+	k.markErased(familyID)
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	id := KeyID(familyID)
+	e, err := kv.Get(ctx, id)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("shred: get key %s: %w", id, err)
+	}
+	s, err := k.js.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		return err
+	}
+	// The server sometimes answers a delete of a message it has just
+	// stored with "no message found"; asked again, it erases it. The
+	// purge below removes the message whatever happens here.
+	for attempt := 0; ; attempt++ {
+		err := s.SecureDeleteMsg(ctx, e.Revision())
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if attempt == 4 {
+			if _, gerr := s.GetMsg(ctx, e.Revision()); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+				break
+			}
+			return fmt.Errorf("shred: erase key %s: %w", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := kv.Purge(ctx, id); err != nil {
+		return fmt.Errorf("shred: purge key %s: %w", id, err)
+	}
+	return nil
+}
+
+// KeyExists reports whether the bucket holds the family's data key.
+func (k *Keyring) KeyExists(ctx context.Context, familyID string) (bool, error) {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = kv.Get(ctx, KeyID(familyID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Rewrap wraps every data key of the bucket, now wrapped by old, by the
+// keyring's master key instead (master key rotation). Keys wrapped by
+// the new key already are left alone, so that a rotation interrupted
+// half-way can be run again. It returns how many keys it rewrapped.
+func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (int, error) {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	var ids []string
+	for id := range lister.Keys() {
+		ids = append(ids, id)
+	}
+	n := 0
+	for _, id := range ids {
+		e, err := kv.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if _, err := k.master.unwrap(id, e.Value()); err == nil {
+			continue
+		}
+		dk, err := old.unwrap(id, e.Value())
+		if err != nil {
+			return n, err
+		}
+		w, err := k.master.wrap(id, dk)
+		if err != nil {
+			return n, err
+		}
+		if _, err := kv.Update(ctx, id, w, e.Revision()); err != nil {
+			return n, fmt.Errorf("shred: rewrap %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}

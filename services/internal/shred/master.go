@@ -1,0 +1,136 @@
+package shred
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// MasterKey wraps the data keys. The operator provides it (a file or an
+// environment variable); it is never stored in the bucket or the repo.
+type MasterKey struct {
+	id   string
+	aead cipher.AEAD
+}
+
+// ID names the key without revealing it: the first 16 hex digits of a
+// SHA-256 of it. A wrapped data key records the ID it was wrapped with.
+func (m MasterKey) ID() string { return m.id }
+
+// ParseMasterKey reads a master key written as 64 hex digits or as the
+// standard base64 of 32 bytes, surrounding white space ignored.
+func ParseMasterKey(text string) (MasterKey, error) {
+	s := strings.TrimSpace(text)
+	var key []byte
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		key = b
+	} else if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {
+		key = b
+	} else {
+		return MasterKey{}, errors.New("shred: a master key is 32 bytes written as 64 hex digits or base64")
+	}
+	a, err := newGCM(key)
+	if err != nil {
+		return MasterKey{}, err
+	}
+	sum := sha256.Sum256(append([]byte("jobogfamilie master key id\x00"), key...))
+	return MasterKey{id: hex.EncodeToString(sum[:8]), aead: a}, nil
+}
+
+// NewMasterKeyText makes a fresh master key, written as hex.
+func NewMasterKeyText() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// LoadMasterKeyFile reads a master key file.
+func LoadMasterKeyFile(path string) (MasterKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return MasterKey{}, fmt.Errorf("shred: master key file: %w", err)
+	}
+	m, err := ParseMasterKey(string(b))
+	if err != nil {
+		return MasterKey{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// DevMasterKeyFile is where the standalone's dev configuration keeps the
+// master key it makes on first start: <data>/keys/master.key.
+func DevMasterKeyFile(dataDir string) string { return filepath.Join(dataDir, "keys", "master.key") }
+
+// LoadOrCreateDevMasterKey reads the dev master key file, making it (mode
+// 0600, its directory 0700) when it does not exist. Only the dev
+// configuration does this: a production operator provides the key.
+func LoadOrCreateDevMasterKey(dataDir string) (MasterKey, error) {
+	path := DevMasterKeyFile(dataDir)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return MasterKey{}, err
+		}
+		text, err := NewMasterKeyText()
+		if err != nil {
+			return MasterKey{}, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return MasterKey{}, fmt.Errorf("shred: dev master key: %w", err)
+		}
+		if _, err := f.WriteString(text + "\n"); err != nil {
+			f.Close()
+			return MasterKey{}, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return MasterKey{}, err
+		}
+		if err := f.Close(); err != nil {
+			return MasterKey{}, err
+		}
+	}
+	return LoadMasterKeyFile(path)
+}
+
+// wrap seals a data key under the master key, bound to its key id.
+func (m MasterKey) wrap(keyID string, dataKey []byte) ([]byte, error) {
+	nonce := make([]byte, m.aead.NonceSize(), m.aead.NonceSize()+len(dataKey)+m.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	ct := m.aead.Seal(nonce, nonce, dataKey, []byte("jfkey\x00"+keyID))
+	return []byte("v1:" + m.id + ":" + base64.RawStdEncoding.EncodeToString(ct)), nil
+}
+
+// errOtherMaster: a data key was wrapped by another master key.
+var errOtherMaster = errors.New("shred: data key wrapped by another master key")
+
+// unwrap opens a wrapped data key.
+func (m MasterKey) unwrap(keyID string, v []byte) ([]byte, error) {
+	parts := strings.SplitN(string(v), ":", 3)
+	if len(parts) != 3 || parts[0] != "v1" {
+		return nil, fmt.Errorf("shred: data key %s: not a wrapped key", keyID)
+	}
+	if parts[1] != m.id {
+		return nil, fmt.Errorf("%w: key %s is wrapped by master key %s, this process has %s", errOtherMaster, keyID, parts[1], m.id)
+	}
+	ct, err := base64.RawStdEncoding.DecodeString(parts[2])
+	if err != nil || len(ct) < m.aead.NonceSize()+m.aead.Overhead() {
+		return nil, fmt.Errorf("shred: data key %s: not a wrapped key", keyID)
+	}
+	k, err := m.aead.Open(nil, ct[:m.aead.NonceSize()], ct[m.aead.NonceSize():], []byte("jfkey\x00"+keyID))
+	if err != nil {
+		return nil, fmt.Errorf("shred: data key %s does not open with master key %s", keyID, m.id)
+	}
+	return k, nil
+}

@@ -1,0 +1,211 @@
+// Package shred is erasure by crypto-shredding. Ingest encrypts every
+// personal free-text field of an event (the catalog's Spec.Personal) with
+// AES-256-GCM under its family's data key before the event is published;
+// the readers decrypt while they read. The data keys live in the NATS KV
+// bucket JF_KEYS, each wrapped by the operator's master key. Erasing a
+// family records family.erased on the stream and then destroys its key:
+// from then on its personal fields read as a tombstone, and the stream,
+// which keeps every event, holds only ciphertext nobody can open.
+package shred
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+const (
+	// Bucket is the KV bucket of the data keys.
+	Bucket = "JF_KEYS"
+	// Extension is the CloudEvents extension attribute that names the
+	// data key an event's personal fields are encrypted with.
+	Extension = "jfkeyid"
+	// Prefix starts an encrypted field's value: jfenc:v1:<base64 of the
+	// 12-byte nonce and the sealed text>.
+	Prefix = "jfenc:v1:"
+	// Tombstone is what an erased field reads as. It is valid where any
+	// personal field is (a non-empty string of at most 100 characters),
+	// so that an erased event decodes like any other; the entries that
+	// carry one say so with "erased": true and the fields' names.
+	Tombstone = "[slettet]"
+	// ErasedType is the catalog name of the event that records an erasure.
+	ErasedType = "family.erased"
+)
+
+// KeyID is the id of a family's data key: <familyId>.0 (the generation
+// after the dot leaves room for a second key of a family).
+func KeyID(familyID string) string { return familyID + ".0" }
+
+// familyOfKey is KeyID's inverse.
+func familyOfKey(keyID string) (string, bool) {
+	f, ok := strings.CutSuffix(keyID, ".0")
+	return f, ok && events.ValidID(f)
+}
+
+// ErasedSubject is the subject family.erased of a family is stored under.
+func ErasedSubject(familyID string) string {
+	return events.Subject(familyID, events.Service, ErasedType)
+}
+
+var (
+	// ErrErased: the family's data was erased; nothing more is written
+	// about it.
+	ErrErased = errors.New("shred: the family's personal data is erased")
+	// ErrUnknownKey: an event names a data key the bucket never held
+	// for a family that was never erased. Its event is quarantined, not
+	// read as erased.
+	ErrUnknownKey = errors.New("shred: unknown data key")
+	// ErrPlaintext: an event carries a personal field in the clear (a
+	// direct publish that bypassed ingest).
+	ErrPlaintext = errors.New("shred: personal field in plaintext")
+	// ErrCorrupt: an encrypted field does not open with its key.
+	ErrCorrupt = errors.New("shred: encrypted field does not open")
+)
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// aad binds a sealed field to its key, event and field: a value copied
+// into another event or field does not open.
+func aad(keyID, eventID, field string) []byte {
+	return []byte(keyID + "\x00" + eventID + "\x00" + field)
+}
+
+func sealField(a cipher.AEAD, keyID, eventID, field, plain string) (string, error) {
+	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	ct := a.Seal(nonce, nonce, []byte(plain), aad(keyID, eventID, field))
+	return Prefix + base64.RawStdEncoding.EncodeToString(ct), nil
+}
+
+func openField(a cipher.AEAD, keyID, eventID, field, v string) (string, error) {
+	b64, ok := strings.CutPrefix(v, Prefix)
+	if !ok {
+		return "", fmt.Errorf("%w: /data/%s is not %s…", ErrCorrupt, field, Prefix)
+	}
+	ct, err := base64.RawStdEncoding.DecodeString(b64)
+	if err != nil || len(ct) < a.NonceSize()+a.Overhead() {
+		return "", fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
+	}
+	pt, err := a.Open(nil, ct[:a.NonceSize()], ct[a.NonceSize():], aad(keyID, eventID, field))
+	if err != nil {
+		return "", fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
+	}
+	return string(pt), nil
+}
+
+// fields are the top-level member names of the personal pointers of spec.
+func fields(spec events.Spec) []string {
+	out := make([]string, 0, len(spec.Personal))
+	for _, p := range spec.Personal {
+		out = append(out, strings.TrimPrefix(p, "/"))
+	}
+	return out
+}
+
+// object is a JSON object's members, for rewriting an event.
+type object = map[string]json.RawMessage
+
+func stringMember(o object, name string) (string, bool) {
+	raw, ok := o[name]
+	if !ok {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func marshalString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// HasPersonal reports whether data (an event's data object) holds any of
+// spec's personal fields.
+func HasPersonal(spec events.Spec, data []byte) bool {
+	if len(spec.Personal) == 0 {
+		return false
+	}
+	var d object
+	if json.Unmarshal(data, &d) != nil {
+		return false
+	}
+	for _, f := range fields(spec) {
+		if _, ok := d[f]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// EraseData replaces every personal field of data with Tombstone. It
+// returns data unchanged when it holds none (a row of a type without
+// personal fields keeps its bytes), and else the object written as
+// encoding/json writes a map, as Open writes the events it decrypts.
+func EraseData(spec events.Spec, data []byte) ([]byte, bool) {
+	if len(spec.Personal) == 0 {
+		return data, false
+	}
+	var d object
+	if json.Unmarshal(data, &d) != nil {
+		return data, false
+	}
+	changed := false
+	for _, f := range fields(spec) {
+		if _, ok := d[f]; ok {
+			d[f] = marshalString(Tombstone)
+			changed = true
+		}
+	}
+	if !changed {
+		return data, false
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return data, false
+	}
+	return b, true
+}
+
+var tombstoneJSON = []byte(`"` + Tombstone + `"`)
+
+// ErasedFields are the names of the personal fields of an event of type
+// ceType whose data reads as erased; nil for most events, cheaply.
+func ErasedFields(ceType string, data []byte) []string {
+	if !bytes.Contains(data, tombstoneJSON) {
+		return nil
+	}
+	spec, ok := events.ByType(ceType)
+	if !ok || len(spec.Personal) == 0 {
+		return nil
+	}
+	var d object
+	if json.Unmarshal(data, &d) != nil {
+		return nil
+	}
+	var out []string
+	for _, f := range fields(spec) {
+		if s, ok := stringMember(d, f); ok && s == Tombstone {
+			out = append(out, f)
+		}
+	}
+	return out
+}

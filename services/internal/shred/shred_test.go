@@ -1,0 +1,184 @@
+package shred_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
+	"kk.dk/jobogfamilie/services/internal/testenv"
+)
+
+const marker = "Mærkestreng-7Q2 om familiens forhold"
+
+func stored(t *testing.T, dept events.Department, fam string, data events.Payload, id string) (events.Envelope, []byte) {
+	t.Helper()
+	ev, err := events.Build(dept, fam, data, events.WithID(id), events.WithTime(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.StampSchema(&ev)
+	b, err := events.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := events.DecodeStored(events.Subject(fam, dept, data.EventName()), b, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, b
+}
+
+func keyring(t *testing.T) (*shred.Keyring, *eventstore.Store) {
+	t.Helper()
+	st := testenv.OpenStore(t, nil)
+	m, err := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shred.New(st.JS, m), st
+}
+
+// TestSealDecodeErase follows one family's personal field through the
+// key's whole life: sealed at ingest, read back, erased, read as a
+// tombstone; and the errors that must never read as erased.
+func TestSealDecodeErase(t *testing.T) {
+	ctx := context.Background()
+	k, st := keyring(t)
+	env, b := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e1")
+	sealed, err := k.Seal(ctx, env, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte(marker)) || !bytes.Contains(sealed, []byte(`"jfkeyid":"F-1.0"`)) || !bytes.Contains(sealed, []byte(shred.Prefix)) {
+		t.Fatalf("sealed event: %s", sealed)
+	}
+	subj := env.Subject()
+	got, err := k.Decode(ctx, subj, sealed, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Data.(*events.FamilyReferred).Reason; r != marker {
+		t.Fatalf("decrypted reason %q", r)
+	}
+	// Another keyring, as another process, reads it from the bucket.
+	m2 := shred.New(st.JS, mustMaster(t, k))
+	if got, err := m2.Decode(ctx, subj, sealed, time.Now()); err != nil || got.Data.(*events.FamilyReferred).Reason != marker {
+		t.Fatalf("second keyring: %v", err)
+	}
+
+	// A key id the bucket never held is an error, never "erased".
+	env2, b2 := stored(t, events.BIF, "F-2", &events.FamilyReferred{Reason: marker}, "e2")
+	sealed2, err := k.Seal(ctx, env2, b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.ReplaceAll(sealed, []byte("F-1"), []byte("F-9"))
+	if _, err := shred.New(st.JS, mustMaster(t, k)).Decode(ctx, events.Subject("F-9", events.BIF, "family.referred"), forged, time.Now()); !errors.Is(err, shred.ErrUnknownKey) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	// A personal field in the clear (a direct publish) is refused.
+	if _, err := k.Decode(ctx, subj, b, time.Now()); !errors.Is(err, shred.ErrPlaintext) {
+		t.Fatalf("plaintext: %v", err)
+	}
+
+	// Destroying the key without family.erased on the stream makes the
+	// events unreadable, not erased.
+	if err := k.Destroy(ctx, "F-2"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := shred.New(st.JS, mustMaster(t, k))
+	if _, err := fresh.Decode(ctx, env2.Subject(), sealed2, time.Now()); !errors.Is(err, shred.ErrUnknownKey) {
+		t.Fatalf("destroyed key without family.erased: %v", err)
+	}
+
+	// Erasure: family.erased first, then the key.
+	erased, err := events.Build(events.Service, "F-1", &events.FamilyErased{Reason: "Art. 17"}, events.WithID("erase-F-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, _ := events.Marshal(erased)
+	if _, err := st.JS.Publish(ctx, shred.ErasedSubject("F-1"), eb); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Destroy(ctx, "F-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Destroy(ctx, "F-1"); err != nil {
+		t.Fatalf("destroying again: %v", err)
+	}
+	if ok, err := k.KeyExists(ctx, "F-1"); ok || err != nil {
+		t.Fatalf("key exists after destroy: %v %v", ok, err)
+	}
+	for _, r := range []*shred.Keyring{k, shred.New(st.JS, mustMaster(t, k))} {
+		got, err := r.Decode(ctx, subj, sealed, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reason := got.Data.(*events.FamilyReferred).Reason; reason != shred.Tombstone {
+			t.Fatalf("erased reason %q", reason)
+		}
+		if f := shred.ErasedFields(got.Spec.Type(), got.Event.Data()); len(f) != 1 || f[0] != "reason" {
+			t.Fatalf("erased fields %v", f)
+		}
+	}
+	// Nothing more is written about an erased family.
+	if _, err := k.Seal(ctx, env, b); !errors.Is(err, shred.ErrErased) {
+		t.Fatalf("seal after erasure: %v", err)
+	}
+	// The bucket's history holds no message of the key.
+	ks, err := st.JS.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ks.GetLastMsgForSubject(ctx, "$KV.JF_KEYS.F-1.0"); err == nil && len(m.Data) > 0 {
+		t.Fatalf("key message left: %q", m.Data)
+	} else if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatal(err)
+	}
+}
+
+// TestRewrap rotates the master key: every data key opens with the new
+// one only, and the events still read.
+func TestRewrap(t *testing.T) {
+	ctx := context.Background()
+	k, st := keyring(t)
+	env, b := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e1")
+	sealed, err := k.Seal(ctx, env, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := shred.NewMasterKeyText()
+	next, err := shred.ParseMasterKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := shred.New(st.JS, next)
+	n, err := rotated.Rewrap(ctx, mustMaster(t, k))
+	if err != nil || n != 1 {
+		t.Fatalf("rewrap: %d %v", n, err)
+	}
+	if n, err := rotated.Rewrap(ctx, mustMaster(t, k)); err != nil || n != 0 {
+		t.Fatalf("rewrap again: %d %v", n, err)
+	}
+	got, err := rotated.Decode(ctx, env.Subject(), sealed, time.Now())
+	if err != nil || got.Data.(*events.FamilyReferred).Reason != marker {
+		t.Fatalf("after rotation: %v", err)
+	}
+	old := shred.New(st.JS, mustMaster(t, k))
+	old.Wait = 0
+	if _, err := old.Decode(ctx, env.Subject(), sealed, time.Now()); err == nil {
+		t.Fatal("the old master key still opens a rewrapped key")
+	}
+}
+
+func mustMaster(t *testing.T, k *shred.Keyring) shred.MasterKey {
+	t.Helper()
+	return shred.MasterOf(k)
+}

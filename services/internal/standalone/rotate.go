@@ -1,0 +1,75 @@
+package standalone
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
+)
+
+// RotateUsage is the rotate-master-key command's synopsis.
+const RotateUsage = `usage: standalone rotate-master-key -old-key-file OLD -master-key-file NEW [-data DIR | -nats-url URL -nats-nkey FILE]
+
+Rewraps every data key of the JF_KEYS bucket, now wrapped by the master key
+in OLD, with the master key in NEW (or JF_MASTER_KEY). Stop the services
+first; start them again with the new key. Without -nats-url it opens the
+embedded store of -data; with it, it connects as the given user, which needs
+the services' rights on the bucket. Running it again is safe.`
+
+// RotateMasterKeyCommand is ` + "`standalone rotate-master-key`" + `.
+func RotateMasterKeyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var cfg config.Config
+	fs := cfg.FlagSet("standalone rotate-master-key", getenv)
+	fs.SetOutput(stderr)
+	oldFile := fs.String("old-key-file", "", "file holding the master key the data keys are wrapped by now")
+	fs.Usage = func() { fmt.Fprintln(stderr, RotateUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *oldFile == "" || (cfg.MasterKeyFile == "" && cfg.MasterKey == "") {
+		fmt.Fprintln(stderr, RotateUsage)
+		return 2
+	}
+	n, err := RotateMasterKey(ctx, cfg, *oldFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "standalone rotate-master-key:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "rewrapped %d data keys\n", n)
+	return 0
+}
+
+// RotateMasterKey rewraps the bucket's data keys from the key in oldFile
+// to cfg's master key.
+func RotateMasterKey(ctx context.Context, cfg config.Config, oldFile string) (int, error) {
+	old, err := shred.LoadMasterKeyFile(oldFile)
+	if err != nil {
+		return 0, err
+	}
+	next, err := cfg.LoadMasterKey(false)
+	if err != nil {
+		return 0, err
+	}
+	if cfg.NATSURL == "" {
+		cfg.NATSListen = "off"
+	}
+	opts, err := cfg.StoreOptions("rotate-master-key", slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, err
+	}
+	st, err := eventstore.Open(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return shred.New(st.JS, next).Rewrap(ctx, old)
+}

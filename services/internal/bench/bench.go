@@ -357,6 +357,11 @@ type generator struct {
 	base     time.Time
 }
 
+// genSpacing is the time between two generated events: 10M of them,
+// the restart phase's largest stream, span about three years from 2020,
+// so that none lies in the future, which the catalog refuses.
+const genSpacing = 10 * time.Second
+
 func newGenerator(families int) *generator {
 	return &generator{families: families, base: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
@@ -383,7 +388,7 @@ func (g *generator) stored() (string, string, []byte) {
 	n, id := g.next()
 	dept, data := g.payload(n)
 	fam := fmt.Sprintf("F%05d", n%g.families)
-	ce, err := events.Build(dept, fam, data, events.WithID(id), events.WithTime(g.base.Add(time.Duration(n)*time.Minute)))
+	ce, err := events.Build(dept, fam, data, events.WithID(id), events.WithTime(g.base.Add(time.Duration(n)*genSpacing)))
 	if err != nil {
 		panic(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
@@ -34,6 +35,13 @@ type harness struct {
 }
 
 var quietLog = testenv.QuietLog
+
+// masterKeyFile is the dev master key h's process made in its data
+// directory: another process on the same stream needs it to read the data
+// keys that h's process wrapped.
+func (h *harness) masterKeyFile() string {
+	return shred.DevMasterKeyFile(h.sa.Config.DataDir)
+}
 
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
@@ -319,6 +327,7 @@ func TestConflictingWritesAcrossProcesses(t *testing.T) {
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.MasterKeyFile = h.masterKeyFile()
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -375,6 +384,7 @@ func TestIdempotentAfterDedupeWindow(t *testing.T) {
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.MasterKeyFile = h.masterKeyFile()
 	fresh, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -563,6 +573,7 @@ func TestCrossDepartmentWriteRightAfterAnother(t *testing.T) {
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.MasterKeyFile = h.masterKeyFile()
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func TestPersonalFields(t *testing.T) {
 		"meeting.held", "benefit.granted", "benefit.ended", "praktik.started", "praktik.ended",
 		"wagesubsidy.started", "wagesubsidy.ended", "languagecourse.started", "languagecourse.ended",
 		"employment.started", "schoolabsence.noted", "wellbeing.measured", "gp.consultation-held",
-		"health.assessed", "health.referred", "course.ended", "praktik.started.v2"}
+		"health.assessed", "health.referred", "course.ended", "praktik.started.v2", "family.erased"}
 	for _, name := range none {
 		want[name] = nil
 	}

@@ -182,7 +182,7 @@ func TestCatalogVersions(t *testing.T) {
 			t.Errorf("%s v2 schema %s", name, vs[1].SchemaURL())
 		}
 	}
-	if len(Catalog()) != 35 || len(AllVersions()) != 37 {
+	if len(Catalog()) != 36 || len(AllVersions()) != 38 {
 		t.Errorf("Catalog %d types, AllVersions %d", len(Catalog()), len(AllVersions()))
 	}
 	if got := UnknownVersion("dk.kk.jobogfamilie.goal.set.v3"); !strings.Contains(got, "version 3 of goal.set") {

@@ -133,3 +133,23 @@ func (s *State) UnmarshalBinary(b []byte) error {
 func (s *State) DropRecords() {
 	s.employments, s.educations, s.evaluations = records[Employment]{}, records[Education]{}, records[Evaluation]{}
 }
+
+// DropPersonal blanks the personal free text the state holds (the
+// referral's reason, measures' purposes, goals' titles and descriptions):
+// Check never reads it, and a state kept on disk without it (ingest's
+// index) holds nothing that erasing a family must reach.
+func (s *State) DropPersonal() {
+	s.referralReason = ""
+	for id, m := range s.measures {
+		if m.Purpose != "" {
+			m.Purpose = ""
+			own(s, &s.measures, sharedMeasures)[id] = m
+		}
+	}
+	for id, g := range s.goals {
+		if g.Title != "" || g.Description != "" {
+			g.Title, g.Description = "", ""
+			own(s, &s.goals, sharedGoals)[id] = g
+		}
+	}
+}

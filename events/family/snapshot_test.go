@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"kk.dk/jobogfamilie/events"
@@ -106,17 +107,30 @@ func TestSnapshotTolerant(t *testing.T) {
 	}
 }
 
-// A state without its records checks every event as the full one does.
+// A state without its records and its personal text checks every event
+// as the full one does.
 func TestDropRecordsKeepsChecks(t *testing.T) {
 	full := richState(t)
 	lean := richState(t)
 	lean.DropRecords()
+	lean.DropPersonal()
 	if o := lean.Overview(); len(o.Employments)+len(o.Educations)+len(o.Evaluations) != 0 {
 		t.Fatalf("records left: %d %d %d", len(o.Employments), len(o.Educations), len(o.Evaluations))
 	}
 	b, _ := lean.MarshalBinary()
 	if len(b) > 4096 {
 		t.Errorf("a state without records encodes to %d bytes", len(b))
+	}
+	// The personal free text of richState's events is in the full state
+	// and not in the lean one.
+	fb, _ := full.MarshalBinary()
+	for _, text := range []string{"Job inden sommer", "trivsel"} {
+		if !strings.Contains(string(fb), text) {
+			t.Errorf("the full state lacks %q, so this test shows nothing", text)
+		}
+		if strings.Contains(string(b), text) {
+			t.Errorf("personal text %q left in the state without it", text)
+		}
 	}
 	next := []events.Envelope{praktikStarted("PR1"), praktikEnded("PR1"), praktikEnded("PR1"), goalSet("G1"), goalClosed("G1"),
 		consent("P1", "health"), withdraw("P2", "school"), withdraw("P2", "school"), ended(), enrolled(), caseClosed("CC1")}

@@ -461,8 +461,10 @@ func (l *Locked) Unlock() {
 		l.ids = nil
 	}
 	for _, fe := range l.entries {
-		// A write folded its events in; Check needs no records.
+		// A write folded its events in; Check needs no records and no
+		// personal text, which the store must never hold (erasure).
 		fe.state.DropRecords()
+		fe.state.DropPersonal()
 		fe.mu.Unlock()
 		l.x.release(fe)
 	}
@@ -591,6 +593,7 @@ func (x *Index) applyStored(cs *consumerState, seq uint64, familyID string, deco
 	if st.err == nil {
 		fe.state.Apply(st.env)
 		fe.state.DropRecords()
+		fe.state.DropPersonal()
 	}
 	fe.lastSeq = seq
 	return nil

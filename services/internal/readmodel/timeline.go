@@ -360,6 +360,7 @@ func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelineP
 		e.Time = time.Unix(0, tns).UTC()
 		e.RecordedAt = time.Unix(0, rns).UTC()
 		e.Data = json.RawMessage(slices.Clone(raw))
+		e.markErased()
 		out.Entries = append(out.Entries, e)
 		atLast = out.HiddenByConsent
 	}

@@ -32,7 +32,7 @@ const Usage = `usage:
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
   audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
-  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M]
+  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-master-key-file FILE]
   audit verify-export DIR`
 
 // Command runs a CLI subcommand (replay, verify, export, verify-export)
@@ -338,6 +338,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.Uint64Var(&o.FromSeq, "from-seq", 0, "first stream sequence (default: the first)")
 	fs.Uint64Var(&o.ToSeq, "to-seq", 0, "last stream sequence (default: the last now)")
 	fs.IntVar(&o.LinkEvery, "link-every", DefaultLinkEvery, "record a link of the hash chain in the manifest every so many lines")
+	fs.StringVar(&o.Family, "family", "", "export only this family's events (its archive before erasure)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
@@ -49,13 +51,17 @@ const DefaultLinkEvery = 1000
 // signed mail): whoever can rewrite every file of the archive can also
 // rewrite the manifest.
 type Manifest struct {
-	Format        string    `json:"format"`
-	Stream        string    `json:"stream"`
-	Count         uint64    `json:"count"`
-	FirstSequence uint64    `json:"firstSequence"`
-	LastSequence  uint64    `json:"lastSequence"`
-	CreatedAt     time.Time `json:"createdAt"`
-	Chain         Chain     `json:"chain"`
+	Format        string `json:"format"`
+	Stream        string `json:"stream"`
+	Count         uint64 `json:"count"`
+	FirstSequence uint64 `json:"firstSequence"`
+	LastSequence  uint64 `json:"lastSequence"`
+	// Family, when set, is the one family whose events the archive
+	// holds: its lines keep their stream sequences, ascending with gaps
+	// (the other families' events), from FirstSequence to LastSequence.
+	Family    string    `json:"family,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	Chain     Chain     `json:"chain"`
 }
 
 // Chain is the hash chain over the lines of events.jsonl.
@@ -102,6 +108,9 @@ type ExportOptions struct {
 	// erased family's read as the tombstone, named in jferased); without,
 	// encrypted events are written as unreadable lines, as stored.
 	Keys *shred.Keyring
+	// Family, when set, exports only that family's events (the archive
+	// of a family before its erasure); the range still bounds them.
+	Family string
 }
 
 // Export writes an archive of a range of FAMILY_EVENTS to dir: events.jsonl
@@ -126,6 +135,9 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if from > to {
 		return Manifest{}, fmt.Errorf("audit: export: empty range %d..%d (the stream holds %d..%d)", from, to, state.FirstSeq, state.LastSeq)
 	}
+	if o.Family != "" && !events.ValidID(o.Family) {
+		return Manifest{}, fmt.Errorf("audit: export: family %q is not an id (%s)", o.Family, events.IDPattern)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Manifest{}, err
 	}
@@ -145,7 +157,7 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	evw, chw := bufio.NewWriterSize(ev, 256<<10), bufio.NewWriterSize(ch, 64<<10)
 
 	m := Manifest{Format: ExportFormat, Stream: eventstore.FamilyStream, FirstSequence: from, LastSequence: to,
-		Chain: Chain{Algorithm: ChainAlgorithm, Every: o.LinkEvery, Links: []Link{}}}
+		Family: o.Family, Chain: Chain{Algorithm: ChainAlgorithm, Every: o.LinkEvery, Links: []Link{}}}
 	var (
 		c        chain
 		line     []byte
@@ -154,11 +166,22 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 		tick     = time.Now()
 	)
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
+	if o.Family != "" {
+		cfg.FilterSubjects = []string{events.FamilyFilter(o.Family)}
+	}
 	err = scan(ctx, js, eventstore.FamilyStream, cfg, to, func(s Stored) (bool, error) {
-		if s.Sequence != expected {
+		switch {
+		case o.Family != "" && s.Sequence < expected:
+			return false, fmt.Errorf("audit: export: the stream goes back from %d to %d", expected, s.Sequence)
+		case o.Family != "":
+			if m.Count == 0 {
+				m.FirstSequence = s.Sequence
+			}
+			m.LastSequence = s.Sequence
+		case s.Sequence != expected:
 			return false, fmt.Errorf("audit: export: the stream skips from %d to %d", expected, s.Sequence)
 		}
-		expected++
+		expected = s.Sequence + 1
 		if o.Keys != nil {
 			if plain, erased, err := o.Keys.Plain(ctx, s.Subject, s.Data); err == nil {
 				s.Data, s.Erased = plain, erased
@@ -177,12 +200,17 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 			m.Chain.Links = append(m.Chain.Links, Link{Line: m.Count, Sequence: s.Sequence, Hash: c.hex()})
 		}
 		if o.Progress != nil && time.Since(tick) >= time.Second {
-			o.Progress(m.Count, total)
+			// A family's export reports its place in the range.
+			o.Progress(min(max(m.Count, s.Sequence-from+1), total), total)
 			tick = time.Now()
 		}
 		return true, nil
 	})
-	if err == nil && m.Count != total {
+	switch {
+	case err != nil:
+	case o.Family != "" && m.Count == 0:
+		err = fmt.Errorf("audit: export: the stream holds no event of family %s in %d..%d", o.Family, from, to)
+	case o.Family == "" && m.Count != total:
 		err = fmt.Errorf("audit: export: read %d messages of %d..%d", m.Count, from, to)
 	}
 	if err != nil {
@@ -200,7 +228,7 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 		}
 	}
 	if o.Progress != nil {
-		o.Progress(m.Count, total)
+		o.Progress(total, total)
 	}
 	m.Chain.Final = c.hex()
 	m.CreatedAt = time.Now().UTC()
@@ -262,7 +290,8 @@ func VerifyExport(dir string) (ExportCheck, error) {
 	fail := func(line uint64, format string, args ...any) (ExportCheck, error) {
 		return ExportCheck{Line: line, Problem: fmt.Sprintf(format, args...)}, nil
 	}
-	if m.Count == 0 || m.LastSequence < m.FirstSequence || m.LastSequence-m.FirstSequence+1 != m.Count {
+	if m.Count == 0 || m.LastSequence < m.FirstSequence || (m.Family == "" && m.LastSequence-m.FirstSequence+1 != m.Count) ||
+		m.LastSequence-m.FirstSequence+1 < m.Count {
 		return fail(0, "the manifest is inconsistent: %d events for sequences %d..%d", m.Count, m.FirstSequence, m.LastSequence)
 	}
 	ev, err := os.Open(filepath.Join(dir, EventsFile))
@@ -304,12 +333,19 @@ func VerifyExport(dir string) (ExportCheck, error) {
 		switch {
 		case n > m.Count:
 			return fail(n, "line %d (sequence %d) is beyond the %d lines of the manifest: added", n, seq, m.Count)
+		case m.Family != "" && seq < expected:
+			return fail(n, "line %d holds sequence %d, not after the line before it (%d): added or moved", n, seq, expected-1)
+		case m.Family != "" && (seq > m.LastSequence || (n == 1 && seq != m.FirstSequence)):
+			return fail(n, "line %d holds sequence %d, outside the manifest's %d..%d: added, or the first line deleted", n, seq, m.FirstSequence, m.LastSequence)
+		case m.Family != "" && !lineOfFamily(line, m.Family):
+			return fail(n, "line %d (sequence %d) is not an event of family %s: added or changed", n, seq, m.Family)
+		case m.Family != "":
 		case seq > expected:
 			return fail(n, "line %d holds sequence %d where %d was expected: the lines of sequences %d..%d are missing (deleted)", n, seq, expected, expected, seq-1)
 		case seq < expected:
 			return fail(n, "line %d holds sequence %d where %d was expected: added or moved", n, seq, expected)
 		}
-		expected++
+		expected = seq + 1
 		c.add(line)
 		if chainLines != nil {
 			if !chainLines.Scan() {
@@ -327,10 +363,27 @@ func VerifyExport(dir string) (ExportCheck, error) {
 	if n < m.Count {
 		return fail(n+1, "the archive ends after line %d; the manifest holds %d lines: lines %d..%d are missing", n, m.Count, n+1, m.Count)
 	}
+	if m.Family != "" && expected != m.LastSequence+1 {
+		return fail(n, "the last line holds sequence %d, the manifest's last is %d: the last lines were deleted", expected-1, m.LastSequence)
+	}
 	if c.hex() != m.Chain.Final {
 		return fail(0, "the chain over all %d lines is %s, the manifest says %s: the archive or its manifest was changed", n, c.hex(), m.Chain.Final)
 	}
 	return ExportCheck{OK: true, Lines: n, Final: c.hex()}, nil
+}
+
+// lineOfFamily reports whether a replay line is an event of family: its
+// CloudEvents subject, or for an unreadable line the NATS subject it was
+// stored under.
+func lineOfFamily(line []byte, family string) bool {
+	var head struct {
+		Subject     string `json:"subject"`
+		NATSSubject string `json:"jfnatssubject"`
+	}
+	if json.Unmarshal(line, &head) != nil {
+		return false
+	}
+	return head.Subject == family || strings.HasPrefix(head.NATSSubject, strings.TrimSuffix(events.FamilyFilter(family), ">"))
 }
 
 // lineSequence is the stream sequence a line of an archive of format

@@ -85,6 +85,51 @@ func TestExport(t *testing.T) {
 		t.Errorf("verify-export of the range: %+v %v", res, err)
 	}
 
+	// One family's events: FAM-X1's are lines 2 and 5 of the stream.
+	fam := filepath.Join(t.TempDir(), "family")
+	if code, out, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", fam, "-family", "FAM-X1"); code != 0 {
+		t.Fatalf("export of a family: %d %s %s", code, out, errOut)
+	}
+	fb, _ := os.ReadFile(filepath.Join(fam, audit.EventsFile))
+	famLines := strings.Split(strings.TrimSuffix(string(fb), "\n"), "\n")
+	if !slices.Equal(famLines, []string{lines[1], lines[4]}) {
+		t.Errorf("family export: %s", fb)
+	}
+	var fm audit.Manifest
+	fmb, _ := os.ReadFile(filepath.Join(fam, audit.ManifestFile))
+	if err := json.Unmarshal(fmb, &fm); err != nil || fm.Family != "FAM-X1" || fm.Count != 2 || fm.FirstSequence != 2 || fm.LastSequence != 5 {
+		t.Errorf("family manifest: %s %v", fmb, err)
+	}
+	if res, err := audit.VerifyExport(fam); err != nil || !res.OK || res.Lines != 2 {
+		t.Errorf("verify-export of the family: %+v %v", res, err)
+	}
+	if code, _, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", filepath.Join(t.TempDir(), "none"), "-family", "FAM-NONE"); code != 1 || !strings.Contains(errOut, "no event of family FAM-NONE") {
+		t.Errorf("export of a family without events: %d %s", code, errOut)
+	}
+	tamperFamily := func(ls []string) audit.ExportCheck {
+		d := t.TempDir()
+		for _, f := range []string{audit.ChainFile, audit.ManifestFile} {
+			b, _ := os.ReadFile(filepath.Join(fam, f))
+			if err := os.WriteFile(filepath.Join(d, f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, audit.EventsFile), []byte(strings.Join(ls, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res, err := audit.VerifyExport(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := tamperFamily(famLines[:1]); res.OK || !strings.Contains(res.Problem, "missing") {
+		t.Errorf("family archive without its last line: %+v", res)
+	}
+	if res := tamperFamily([]string{famLines[0], lines[2], famLines[1]}); res.OK || !strings.Contains(res.Problem, "not an event of family FAM-X1") {
+		t.Errorf("family archive with another family's line: %+v", res)
+	}
+
 	// Tampered copies of the whole archive.
 	copyArchive := func(edit func(dir string)) string {
 		d := t.TempDir()

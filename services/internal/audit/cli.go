@@ -33,7 +33,8 @@ const Usage = `usage:
   audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
   audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-master-key-file FILE]
-  audit verify-export DIR`
+  audit verify-export DIR
+  audit erase-due -url http://host:port -token DPO_TOKEN [-yes -reason TEXT -archive DIR -nats-url URL [-nats-nkey FILE] -master-key-file FILE]`
 
 // Command runs a CLI subcommand (replay, verify, export, verify-export)
 // and returns the process exit code: 0 done (and, for the checks, all is
@@ -49,6 +50,8 @@ func Command(ctx context.Context, name string, args []string, getenv func(string
 		err = exportCommand(ctx, args, getenv, stdout, stderr)
 	case "verify-export":
 		err = verifyExportCommand(args, stdout, stderr)
+	case "erase-due":
+		err = eraseDueCommand(ctx, args, getenv, stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, Usage)
 		return 2

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/shred"
+)
+
+// dueFamily is one family of GET /v1/privacy/due.
+type dueFamily struct {
+	FamilyID string    `json:"familyId"`
+	Status   string    `json:"status"`
+	Basis    string    `json:"basis"`
+	Since    time.Time `json:"since"`
+	DueAt    time.Time `json:"dueAt"`
+}
+
+// eraseResult is the answer of POST /v1/privacy/families/{id}/erase.
+type eraseResult struct {
+	Sequence     uint64 `json:"sequence"`
+	Recorded     bool   `json:"recorded"`
+	KeyDestroyed bool   `json:"keyDestroyed"`
+}
+
+// eraseDueCommand is `audit erase-due`: it lists the families whose
+// retention period has ended (GET /v1/privacy/due) and, only when the
+// person running it says -yes, archives each one (export -family, checked
+// by verify-export) and then erases it (POST …/erase), one family at a
+// time, stopping at the first failure. Without -yes it changes nothing.
+func eraseDueCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit erase-due", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", getenv("JF_PRIVACY_URL"), "base URL of the API that serves /v1/privacy (JF_PRIVACY_URL)")
+	token := fs.String("token", getenv("JF_TOKEN"), "the data protection officer's bearer token (JF_TOKEN)")
+	yes := fs.Bool("yes", false, "archive and erase the families listed; without it nothing is changed")
+	reason := fs.String("reason", "", "the legal ground recorded in each family.erased (with -yes)")
+	archive := fs.String("archive", "", "directory that receives one archive per family, <archive>/<familyId> (with -yes)")
+	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL the archives are read from (JF_NATS_URL)")
+	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url (JF_NATS_NKEY)")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: the archives hold the plaintext (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError("erase-due takes flags only")
+	case *base == "" || *token == "":
+		return usageError("give -url and -token (a dpo token)")
+	case *yes && (strings.TrimSpace(*reason) == "" || *archive == "" || *natsURL == ""):
+		return usageError("-yes needs -reason, -archive and -nats-url: every family is archived before it is erased")
+	case *yes && *masterFile == "" && getenv("JF_MASTER_KEY") == "":
+		return usageError("-yes needs -master-key-file (or JF_MASTER_KEY): an archive without the plaintext would keep nothing of what erasure removes")
+	}
+	api := privacyAPI{base: strings.TrimRight(*base, "/"), token: *token}
+	due, err := api.due(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d families due for erasure\n", len(due))
+	for _, d := range due {
+		fmt.Fprintf(stdout, "  %s  %s since %s, due %s\n", d.FamilyID, d.Basis, d.Since.Format(time.DateOnly), d.DueAt.Format(time.DateOnly))
+	}
+	if !*yes || len(due) == 0 {
+		if len(due) > 0 {
+			fmt.Fprintln(stdout, "nothing archived or erased: run again with -yes -reason … -archive DIR to do it")
+		}
+		return nil
+	}
+	m, err := config.Config{MasterKeyFile: *masterFile, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
+	if err != nil {
+		return err
+	}
+	nc, js, err := connect(*natsURL, *natsNKey)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	keys := shred.New(js, m)
+	for i, d := range due {
+		dir := filepath.Join(*archive, d.FamilyID)
+		man, err := archiveFamily(ctx, js, keys, dir, d.FamilyID)
+		if err != nil {
+			return fmt.Errorf("family %s not erased (%d of %d erased): archive: %w", d.FamilyID, i, len(due), err)
+		}
+		res, err := api.erase(ctx, d.FamilyID, *reason)
+		if err != nil {
+			return fmt.Errorf("family %s archived in %s, not erased (%d of %d erased): %w", d.FamilyID, dir, i, len(due), err)
+		}
+		fmt.Fprintf(stdout, "erased %s: %d events archived in %s (chain %s), family.erased at sequence %d, key destroyed %t\n",
+			d.FamilyID, man.Count, dir, man.Chain.Final, res.Sequence, res.KeyDestroyed)
+	}
+	return nil
+}
+
+// archiveFamily exports family's events to dir, decrypted, and checks the
+// archive; an archive left by an earlier run that stopped before erasing
+// is checked and kept rather than written again.
+func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+		var m Manifest
+		b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			return Manifest{}, err
+		}
+		if m.Family != family {
+			return Manifest{}, fmt.Errorf("%s holds an archive of %q, not of family %s", dir, m.Family, family)
+		}
+		return m, checkArchive(dir)
+	}
+	m, err := Export(ctx, js, dir, ExportOptions{Family: family, Keys: keys})
+	if err != nil {
+		return Manifest{}, err
+	}
+	return m, checkArchive(dir)
+}
+
+func checkArchive(dir string) error {
+	res, err := VerifyExport(dir)
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("verify-export %s: %s", dir, res.Problem)
+	}
+	return nil
+}
+
+// privacyAPI is the data protection officer's side of a running API.
+type privacyAPI struct {
+	base, token string
+}
+
+func (a privacyAPI) do(ctx context.Context, method, path string, body []byte, into any, ok ...int) error {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	for _, code := range ok {
+		if resp.StatusCode == code {
+			return json.NewDecoder(resp.Body).Decode(into)
+		}
+	}
+	return apiError(resp)
+}
+
+func (a privacyAPI) due(ctx context.Context) ([]dueFamily, error) {
+	var res struct {
+		Families []dueFamily `json:"families"`
+	}
+	if err := a.do(ctx, http.MethodGet, "/v1/privacy/due", nil, &res, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return res.Families, nil
+}
+
+func (a privacyAPI) erase(ctx context.Context, family, reason string) (eraseResult, error) {
+	body, err := json.Marshal(map[string]string{"reason": reason})
+	if err != nil {
+		return eraseResult{}, err
+	}
+	var res eraseResult
+	err = a.do(ctx, http.MethodPost, "/v1/privacy/families/"+family+"/erase", body, &res, http.StatusCreated, http.StatusOK)
+	if err == nil && !res.KeyDestroyed {
+		err = errors.New("the API recorded the erasure but did not destroy the key yet; it resumes on its restart")
+	}
+	return res, err
+}

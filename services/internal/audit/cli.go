@@ -149,6 +149,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	to := fs.String("to", "", "only events recorded before this RFC 3339 time or date")
 	after := fs.Uint64("after", 0, "only events after this stream sequence")
 	why := fs.String("purpose", "", "the purpose recorded in the access log (with -url)")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -201,7 +202,11 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	defer nc.Close()
 	// Without a read model a family is read with a filtered consumer:
 	// correct, but the server scans the stream; -url uses the index.
-	r := &Reader{NC: nc, JS: js}
+	keys, err := masterKeys(js, *masterFile, getenv)
+	if err != nil {
+		return err
+	}
+	r := &Reader{NC: nc, JS: js, Keys: keys}
 	var line []byte
 	err = r.Replay(ctx, q, func(s Stored) error {
 		line = AppendLine(line[:0], s)
@@ -350,12 +355,8 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer nc.Close()
-	if *masterFile != "" || getenv("JF_MASTER_KEY") != "" {
-		m, err := config.Config{MasterKeyFile: *masterFile, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
-		if err != nil {
-			return err
-		}
-		o.Keys = shred.New(js, m)
+	if o.Keys, err = masterKeys(js, *masterFile, getenv); err != nil {
+		return err
 	}
 	start := time.Now()
 	o.Progress = func(done, total uint64) {
@@ -389,4 +390,18 @@ func verifyExportCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "verify-export: intact: %d lines, chain %s\n", res.Lines, res.Final)
 	return nil
+}
+
+// masterKeys is the keyring of the master key in file or JF_MASTER_KEY,
+// nil when neither is given: a replay or export then writes encrypted
+// events as unreadable lines.
+func masterKeys(js jetstream.JetStream, file string, getenv func(string) string) (*shred.Keyring, error) {
+	if file == "" && getenv("JF_MASTER_KEY") == "" {
+		return nil, nil
+	}
+	m, err := config.Config{MasterKeyFile: file, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
+	if err != nil {
+		return nil, err
+	}
+	return shred.New(js, m), nil
 }

@@ -307,7 +307,7 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 // back in place of its ciphertext (or, for an erased family, the
 // tombstone, whose fields' names it returns) and the jfkeyid member
 // removed. Every other byte is raw's. The audit replay reads the stream
-// through it.
+// through it. k may be nil: a keyed event then fails with ErrNoKeys.
 func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
 	if !bytes.Contains(raw, keyMember) {
 		return raw, nil, nil
@@ -328,7 +328,7 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 		return raw, nil, false, nil
 	}
 	if k == nil {
-		return nil, nil, true, fmt.Errorf("%w: the event is encrypted and this reader has no key store", ErrUnknownKey)
+		return nil, nil, true, ErrNoKeys
 	}
 	parts, err := events.ParseSubject(subject)
 	if err != nil {

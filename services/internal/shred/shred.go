@@ -70,6 +70,10 @@ var (
 	// ErrPlaintext: an event carries a personal field in the clear (a
 	// direct publish that bypassed ingest).
 	ErrPlaintext = errors.New("shred: personal field in plaintext")
+	// ErrNoKeys: an event's personal fields are encrypted and the reader
+	// was given no master key (a nil *Keyring): it cannot be read, and is
+	// never taken for plaintext.
+	ErrNoKeys = errors.New("shred: the event's personal fields are encrypted (jfkeyid) and this reader has no master key")
 	// ErrCorrupt: an encrypted field does not open with its key.
 	ErrCorrupt = errors.New("shred: encrypted field does not open")
 )

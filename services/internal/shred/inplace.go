@@ -48,7 +48,9 @@ func members(doc []byte, i int) ([]member, error) {
 		if !ok {
 			return nil, errShape
 		}
-		if err := json.Unmarshal(doc[i:end], &m.name); err != nil {
+		if name := doc[i+1 : end-1]; bytes.IndexByte(name, '\\') < 0 {
+			m.name = string(name)
+		} else if err := json.Unmarshal(doc[i:end], &m.name); err != nil {
 			return nil, errShape
 		}
 		i = skipSpace(doc, end)
@@ -125,8 +127,12 @@ func skipValue(b []byte, i int) (int, bool) {
 		return i, false
 	default:
 		start := i
-		for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[i])) {
-			i++
+	scalar:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n', '{', '[', '"', ':':
+				break scalar
+			}
 		}
 		return i, i > start
 	}

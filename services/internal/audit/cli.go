@@ -28,7 +28,7 @@ import (
 // Usage is the audit binary's synopsis.
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
-  audit replay -nats-url URL [-nats-nkey FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
+  audit replay -nats-url URL [-nats-nkey FILE] [-master-key-file FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
   audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
@@ -371,6 +371,20 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	return nil
 }
 
+// masterKeys is the keyring of the master key in file or JF_MASTER_KEY,
+// nil when neither is given: a replay or export then writes encrypted
+// events as unreadable lines.
+func masterKeys(js jetstream.JetStream, file string, getenv func(string) string) (*shred.Keyring, error) {
+	if file == "" && getenv("JF_MASTER_KEY") == "" {
+		return nil, nil
+	}
+	m, err := config.Config{MasterKeyFile: file, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
+	if err != nil {
+		return nil, err
+	}
+	return shred.New(js, m), nil
+}
+
 func verifyExportCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
 		return usageError("give the archive's directory")
@@ -390,18 +404,4 @@ func verifyExportCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "verify-export: intact: %d lines, chain %s\n", res.Lines, res.Final)
 	return nil
-}
-
-// masterKeys is the keyring of the master key in file or JF_MASTER_KEY,
-// nil when neither is given: a replay or export then writes encrypted
-// events as unreadable lines.
-func masterKeys(js jetstream.JetStream, file string, getenv func(string) string) (*shred.Keyring, error) {
-	if file == "" && getenv("JF_MASTER_KEY") == "" {
-		return nil, nil
-	}
-	m, err := config.Config{MasterKeyFile: file, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
-	if err != nil {
-		return nil, err
-	}
-	return shred.New(js, m), nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
@@ -123,6 +124,29 @@ func (k *Keyring) Erased(ctx context.Context, familyID string) (bool, error) {
 	return true, nil
 }
 
+// whileConnected is ctx cancelled as soon as the connection to NATS is
+// not up, or is not up now.
+func (k *Keyring) whileConnected(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	nc := k.js.Conn()
+	if nc == nil {
+		return ctx, cancel
+	}
+	ch := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	if nc.Status() != nats.CONNECTED {
+		cancel()
+	}
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+		nc.RemoveStatusListener(ch)
+	}()
+	return ctx, cancel
+}
+
 // familyKey is the data key to encrypt a family's fields with, made and
 // stored on the family's first personal field.
 func (k *Keyring) familyKey(ctx context.Context, familyID string) (string, cipher.AEAD, error) {
@@ -130,6 +154,10 @@ func (k *Keyring) familyKey(ctx context.Context, familyID string) (string, ciphe
 	if a, ok := k.cached(id); ok {
 		return id, a, nil
 	}
+	// Ingest answers 503 at once when the event store goes down: a
+	// request to the bucket would otherwise wait for its whole timeout.
+	ctx, cancel := k.whileConnected(ctx)
+	defer cancel()
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return "", nil, err

@@ -28,7 +28,7 @@ import (
 // Usage is the audit binary's synopsis.
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
-  audit replay -nats-url URL [-nats-nkey FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
+  audit replay -nats-url URL [-nats-nkey FILE] [-master-key-file FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
   audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
@@ -152,6 +152,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	to := fs.String("to", "", "only events recorded before this RFC 3339 time or date")
 	after := fs.Uint64("after", 0, "only events after this stream sequence")
 	why := fs.String("purpose", "", "the purpose recorded in the access log (with -url)")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -204,7 +205,11 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	defer nc.Close()
 	// Without a read model a family is read with a filtered consumer:
 	// correct, but the server scans the stream; -url uses the index.
-	r := &Reader{NC: nc, JS: js}
+	keys, err := masterKeys(js, *masterFile, getenv)
+	if err != nil {
+		return err
+	}
+	r := &Reader{NC: nc, JS: js, Keys: keys}
 	var line []byte
 	err = r.Replay(ctx, q, func(s Stored) error {
 		line = AppendLine(line[:0], s)
@@ -354,12 +359,8 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer nc.Close()
-	if *masterFile != "" || getenv("JF_MASTER_KEY") != "" {
-		m, err := config.Config{MasterKeyFile: *masterFile, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
-		if err != nil {
-			return err
-		}
-		o.Keys = shred.New(js, m)
+	if o.Keys, err = masterKeys(js, *masterFile, getenv); err != nil {
+		return err
 	}
 	start := time.Now()
 	o.Progress = func(done, total uint64) {
@@ -372,6 +373,20 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	fmt.Fprintf(stdout, "exported %d events, sequences %d..%d, to %s\nchain final hash %s\n", m.Count, m.FirstSequence, m.LastSequence, *out, m.Chain.Final)
 	return nil
+}
+
+// masterKeys is the keyring of the master key in file or JF_MASTER_KEY,
+// nil when neither is given: a replay or export then writes encrypted
+// events as unreadable lines.
+func masterKeys(js jetstream.JetStream, file string, getenv func(string) string) (*shred.Keyring, error) {
+	if file == "" && getenv("JF_MASTER_KEY") == "" {
+		return nil, nil
+	}
+	m, err := config.Config{MasterKeyFile: file, MasterKey: getenv("JF_MASTER_KEY")}.LoadMasterKey(false)
+	if err != nil {
+		return nil, err
+	}
+	return shred.New(js, m), nil
 }
 
 func verifyExportCommand(args []string, stdout, stderr io.Writer) error {

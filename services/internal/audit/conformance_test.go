@@ -12,6 +12,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/demo"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -22,7 +23,9 @@ const jsSDKDir = "testdata/cejs"
 
 // TestReplayLinesAreStrictCloudEvents replays a stream with events of
 // every catalog type (the demo's families, baselines and backfills among
-// them), an event with an extension attribute, and every form of message
+// them, and an erased demo family: family.erased, which the service alone
+// writes, and events whose personal fields read as the tombstone), an
+// event with an extension attribute, and every form of message
 // a direct NATS publish can leave, and holds each line to the Go SDK's
 // strict reader and, when node and the pinned SDK are installed, to the
 // JavaScript SDK's strict constructor.
@@ -34,8 +37,15 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The data protection officer erases one demo family: the service
+	// appends family.erased, and the family's personal fields read as
+	// erased from then on.
+	erased := demo.FamilyID(7, 4)
+	if r := s.Do("POST", "/v1/privacy/families/"+erased+"/erase", "dev-dpo", []byte(`{"reason":"Anmodning efter GDPR art. 17"}`), nil); r.Status != 201 {
+		t.Fatalf("erase %s: %d %s", erased, r.Status, r.Raw)
+	}
 	for _, spec := range events.Catalog() {
-		if st.PerType[spec.Name] == 0 {
+		if st.PerType[spec.Name] == 0 && spec.Name != shred.ErasedType {
 			t.Errorf("the demo load has no %s", spec.Name)
 		}
 	}
@@ -78,9 +88,21 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 	if uint64(len(lines)) != last {
 		t.Fatalf("replay: %d lines, the stream holds %d messages", len(lines), last)
 	}
-	unreadable := 0
+	unreadable, erasedLines, tombstoned := 0, 0, 0
+	names := map[string]bool{}
 	for i, l := range lines {
 		ev, seq, _ := audit.StrictLine(t, []byte(l))
+		if spec, ok := events.ByType(ev.Type()); ok {
+			names[spec.Name] = true
+		}
+		if ev.Subject() == erased {
+			if ev.Type() == events.TypeOf(shred.ErasedType, 1) {
+				erasedLines++
+			}
+			if f, _ := ev.Extensions()[audit.ExtErased].(string); f != "" && strings.Contains(l, shred.Tombstone) {
+				tombstoned++
+			}
+		}
 		if seq != uint64(i+1) {
 			t.Fatalf("line %d: jfsequence %d", i+1, seq)
 		}
@@ -90,6 +112,14 @@ func TestReplayLinesAreStrictCloudEvents(t *testing.T) {
 		if ev.Type() == audit.UnreadableType {
 			unreadable++
 		}
+	}
+	for _, spec := range events.Catalog() {
+		if !names[spec.Name] {
+			t.Errorf("the replay has no %s", spec.Name)
+		}
+	}
+	if erasedLines != 1 || tombstoned == 0 {
+		t.Errorf("the erased family %s: %d family.erased lines, %d lines with erased fields", erased, erasedLines, tombstoned)
 	}
 	// All but the CloudEvent spread over several lines.
 	if unreadable != 6 {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -80,12 +83,18 @@ func TestReplayEqualsPosted(t *testing.T) {
 				t.Errorf("event %s: unexpected member %s", p.ID, k)
 			}
 		}
-		// The line is the stored message with the members appended.
+		// The line is the stored message, its personal fields
+		// decrypted in place and its jfkeyid removed, with the members
+		// appended.
 		msg, err := stream.GetMsg(context.Background(), p.Sequence)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := string(msg.Data[:len(msg.Data)-1]) + `,"jfsequence":"` + strconv.FormatUint(p.Sequence, 10) +
+		plain := asPosted(t, msg.Data, p.JSON)
+		if i == 0 && plain == string(msg.Data) {
+			t.Fatalf("the personal fields are stored in the clear: %s", msg.Data)
+		}
+		want := plain[:len(plain)-1] + `,"jfsequence":"` + strconv.FormatUint(p.Sequence, 10) +
 			`","jfrecordedat":"` + msg.Time.UTC().Format(time.RFC3339Nano) + `"}`
 		if texts[i] != want {
 			t.Errorf("line %d:\n got %s\nwant %s", i+1, texts[i], want)
@@ -124,7 +133,8 @@ func TestReplayEqualsPosted(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("API: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey}
+			args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey,
+				"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)}
 			for k, v := range tc.query {
 				args = append(args, "-"+k, v[0])
 			}
@@ -139,9 +149,44 @@ func TestReplayEqualsPosted(t *testing.T) {
 		})
 	}
 
-	// The CLI through a running audit API gives the same bytes.
+	// Without the master key the CLI cannot read an encrypted event: it
+	// writes it as an unreadable line that says why, never the
+	// ciphertext as the event's text.
 	var out, errOut bytes.Buffer
-	args := []string{"-url", s.SA.URL(), "-token", "dev-auditor", "-family", "FAM-B", "-purpose", "Revision 2024"}
+	args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-family", "FAM-A"}
+	if code := audit.Command(context.Background(), "replay", args, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("audit replay without a master key: exit %d: %s", code, errOut.String())
+	}
+	nokey, nokeyTexts := splitLines(t, out.String())
+	if len(nokey) != 4 || nokeyTexts[1] != texts[2] || nokeyTexts[2] != texts[3] || nokeyTexts[3] != texts[5] {
+		t.Fatalf("replay without a master key:\n%s", out.String())
+	}
+	ev, seq, _ := audit.StrictLine(t, []byte(nokeyTexts[0]))
+	if ev.Type() != audit.UnreadableType || seq != all[0].Sequence || !strings.Contains(str(nokey[0], audit.ExtReason), "no master key") ||
+		strings.Contains(nokeyTexts[0], "Skolefravær") {
+		t.Errorf("an encrypted event without a master key: %s", nokeyTexts[0])
+	}
+	// A master key that is not the one the keys are wrapped with does not
+	// open them either.
+	wrong := filepath.Join(t.TempDir(), "wrong.key")
+	text, _ := shred.NewMasterKeyText()
+	if err := os.WriteFile(wrong, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	wrongArgs := append(args, "-master-key-file", wrong, "-type", "family.referred")
+	if code := audit.Command(context.Background(), "replay", wrongArgs, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("audit replay with another master key: exit %d: %s", code, errOut.String())
+	}
+	if objs, lines := splitLines(t, out.String()); len(objs) != 1 || str(objs[0], "type") != audit.UnreadableType || str(objs[0], audit.ExtReason) == "" || strings.Contains(lines[0], "Skolefravær") {
+		t.Errorf("replay with another master key: %s", out.String())
+	}
+
+	// The CLI through a running audit API gives the same bytes.
+	out.Reset()
+	errOut.Reset()
+	args = []string{"-url", s.SA.URL(), "-token", "dev-auditor", "-family", "FAM-B", "-purpose", "Revision 2024"}
 	if code := audit.Command(context.Background(), "replay", args, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("audit replay -url: exit %d: %s", code, errOut.String())
 	}

@@ -106,7 +106,8 @@ type ExportOptions struct {
 	Progress func(done, total uint64)
 	// Keys, when set, decrypt the personal fields as a replay does (an
 	// erased family's read as the tombstone, named in jferased); without,
-	// encrypted events are written as unreadable lines, as stored.
+	// encrypted events are written as unreadable lines, as stored, with
+	// jfreason saying why.
 	Keys *shred.Keyring
 	// Family, when set, exports only that family's events (the archive
 	// of a family before its erasure); the range still bounds them.
@@ -182,11 +183,7 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 			return false, fmt.Errorf("audit: export: the stream skips from %d to %d", expected, s.Sequence)
 		}
 		expected = s.Sequence + 1
-		if o.Keys != nil {
-			if plain, erased, err := o.Keys.Plain(ctx, s.Subject, s.Data); err == nil {
-				s.Data, s.Erased = plain, erased
-			}
-		}
+		open(ctx, o.Keys, &s)
 		line = AppendLine(line[:0], s)
 		if _, err := evw.Write(line); err != nil {
 			return false, err

@@ -3,13 +3,16 @@ package audit_test
 import (
 	"bufio"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -88,4 +91,48 @@ func str(m map[string]json.RawMessage, k string) string {
 	var s string
 	_ = json.Unmarshal(m[k], &s)
 	return s
+}
+
+// asPosted is a stored message as a replay must show it, worked out from
+// what the department posted rather than by package shred: each personal
+// field, which the stream holds as a jfenc value, holds the posted JSON
+// string token again, byte for byte, and the jfkeyid member appended at
+// ingest is gone; nothing else changes. It fails the test when a posted
+// personal field is stored in the clear.
+func asPosted(t testing.TB, stored, posted []byte) string {
+	t.Helper()
+	var ev struct {
+		Type    string                     `json:"type"`
+		Subject string                     `json:"subject"`
+		Data    map[string]json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(posted, &ev); err != nil {
+		t.Fatal(err)
+	}
+	spec, ok := events.ByType(ev.Type)
+	if !ok {
+		t.Fatalf("posted type %s", ev.Type)
+	}
+	out, sealed := string(stored), false
+	for _, p := range spec.Personal {
+		name := strings.TrimPrefix(p, "/")
+		tok, ok := ev.Data[name]
+		if !ok {
+			continue
+		}
+		re := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `":"` + regexp.QuoteMeta(shred.Prefix) + `[A-Za-z0-9+/]+"`)
+		if n := len(re.FindAllStringIndex(out, -1)); n != 1 {
+			t.Fatalf("stored %s holds %d encrypted %s", stored, n, name)
+		}
+		out = re.ReplaceAllLiteralString(out, `"`+name+`":`+string(tok))
+		sealed = true
+	}
+	if sealed {
+		key := `,"` + shred.Extension + `":"` + shred.KeyID(ev.Subject) + `"`
+		if strings.Count(out, key) != 1 || !strings.HasSuffix(out, key+"}") {
+			t.Fatalf("stored %s: no %s appended", stored, key)
+		}
+		out = strings.Replace(out, key, "", 1)
+	}
+	return out
 }

@@ -20,6 +20,10 @@ type Stored struct {
 	// Erased names the personal fields that read as erased (package
 	// shred); the line says so in ExtErased.
 	Erased []string
+	// Unreadable says, when it is known, why the message could not be
+	// read as an event (a key that does not open its personal fields);
+	// its unreadable line says so in ExtReason.
+	Unreadable string
 }
 
 // The extension attributes a replay line adds to a stored CloudEvent. The
@@ -37,6 +41,9 @@ const (
 	// ExtErased names, comma-separated, the personal fields of an erased
 	// family's event, which read as the tombstone "[slettet]".
 	ExtErased = "jferased"
+	// ExtReason says why a message is unreadable, when the replay knows
+	// (an encrypted event and no master key, or a key that does not open).
+	ExtReason = "jfreason"
 )
 
 // The attributes of the CloudEvent a replay writes for a stored message
@@ -88,6 +95,10 @@ func AppendLine(dst []byte, s Stored) []byte {
 	dst = appendExtensions(dst, s)
 	dst = append(dst, `,"`+ExtNATSSubject+`":`...)
 	dst = appendJSONString(dst, s.Subject)
+	if s.Unreadable != "" {
+		dst = append(dst, `,"`+ExtReason+`":`...)
+		dst = appendJSONString(dst, s.Unreadable)
+	}
 	if sh.valid {
 		dst = append(dst, `,"datacontenttype":"application/json","data":`...)
 		dst = append(dst, oneLine(body, sh)...)

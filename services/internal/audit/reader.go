@@ -99,9 +99,7 @@ func (r *Reader) Replay(ctx context.Context, q Query, emit func(Stored) error) e
 	if q.Until == 0 || q.After >= q.Until {
 		return nil
 	}
-	if r.Keys != nil {
-		emit = r.decrypting(ctx, emit)
-	}
+	emit = r.decrypting(ctx, emit)
 	return pipelined(ctx, func(ctx context.Context, emit func(Stored) error) error {
 		switch {
 		case q.FamilyID == "":
@@ -116,15 +114,26 @@ func (r *Reader) Replay(ctx context.Context, q Query, emit func(Stored) error) e
 
 // decrypting passes emit each message with its personal fields
 // decrypted. A message that does not decrypt (a key the bucket never
-// held) is passed on as stored: its jfkeyid makes its line an
-// unreadable one, as the projector quarantines it.
+// held, or no keys: a reader without a master key) is passed on as
+// stored, with the reason: its jfkeyid makes its line an unreadable one,
+// as the projector quarantines it, so that ciphertext never passes for
+// the text.
 func (r *Reader) decrypting(ctx context.Context, emit func(Stored) error) func(Stored) error {
 	return func(s Stored) error {
-		if plain, erased, err := r.Keys.Plain(ctx, s.Subject, s.Data); err == nil {
-			s.Data, s.Erased = plain, erased
-		}
+		open(ctx, r.Keys, &s)
 		return emit(s)
 	}
+}
+
+// open decrypts s's personal fields with keys (which may be nil), or
+// records why they do not open.
+func open(ctx context.Context, keys *shred.Keyring, s *Stored) {
+	plain, erased, err := keys.Plain(ctx, s.Subject, s.Data)
+	if err != nil {
+		s.Unreadable = err.Error()
+		return
+	}
+	s.Data, s.Erased = plain, erased
 }
 
 // pipelineBatch is how many messages the reader hands to the writer at a

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -70,8 +71,10 @@ func TestReplayUpcast(t *testing.T) {
 	if !strings.Contains(stored[2], `"domain":"employment"`) || !strings.Contains(upcast[2], `"domains":["employment"]`) {
 		t.Errorf("goal data:\n%s\n%s", stored[2], upcast[2])
 	}
-	// The stored line holds the stored bytes: the message's JSON with the
-	// replay's extensions appended, nothing else.
+	// The stored line holds the stored bytes: the message's JSON, its
+	// personal title decrypted in place (the posted token) and its
+	// jfkeyid removed, with the replay's extensions appended, nothing
+	// else.
 	msg, err := s.SA.Store.JS.Stream(context.Background(), "FAMILY_EVENTS")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +83,10 @@ func TestReplayUpcast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(stored[2], strings.TrimSuffix(string(raw.Data), "}")) {
+	if bytes.Contains(raw.Data, []byte(`"title":"Job"`)) {
+		t.Errorf("the title is stored in the clear: %s", raw.Data)
+	}
+	if !strings.HasPrefix(stored[2], strings.TrimSuffix(asPosted(t, raw.Data, last.JSON), "}")+`,"jfsequence":`) {
 		t.Errorf("stored line is not the stored bytes:\n%s\n%s", stored[2], raw.Data)
 	}
 	r := s.Get("/v1/audit/events?upcast=yes", "dev-auditor", nil)

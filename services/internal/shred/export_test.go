@@ -1,5 +1,17 @@
 package shred
 
+import "context"
+
 // MasterOf is the keyring's master key, for tests that make a second
 // process's keyring.
 func MasterOf(k *Keyring) MasterKey { return k.master }
+
+// SealV1 seals text as the first version did (the decoded text, under
+// the version-less AAD), for the test that such values still open.
+func SealV1(k *Keyring, familyID, eventID, field, text string) (string, error) {
+	_, a, err := k.familyKey(context.Background(), familyID)
+	if err != nil {
+		return "", err
+	}
+	return seal(a, PrefixV1, KeyID(familyID), eventID, field, []byte(text))
+}

@@ -5,12 +5,13 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
@@ -123,6 +124,29 @@ func (k *Keyring) Erased(ctx context.Context, familyID string) (bool, error) {
 	return true, nil
 }
 
+// whileConnected is ctx cancelled as soon as the connection to NATS is
+// not up, or is not up now.
+func (k *Keyring) whileConnected(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	nc := k.js.Conn()
+	if nc == nil {
+		return ctx, cancel
+	}
+	ch := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	if nc.Status() != nats.CONNECTED {
+		cancel()
+	}
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+		nc.RemoveStatusListener(ch)
+	}()
+	return ctx, cancel
+}
+
 // familyKey is the data key to encrypt a family's fields with, made and
 // stored on the family's first personal field.
 func (k *Keyring) familyKey(ctx context.Context, familyID string) (string, cipher.AEAD, error) {
@@ -130,6 +154,10 @@ func (k *Keyring) familyKey(ctx context.Context, familyID string) (string, ciphe
 	if a, ok := k.cached(id); ok {
 		return id, a, nil
 	}
+	// Ingest answers 503 at once when the event store goes down: a
+	// request to the bucket would otherwise wait for its whole timeout.
+	ctx, cancel := k.whileConnected(ctx)
+	defer cancel()
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return "", nil, err
@@ -196,32 +224,35 @@ func (k *Keyring) Seal(ctx context.Context, env events.Envelope, stored []byte) 
 	if err != nil {
 		return nil, err
 	}
-	var top object
-	if err := json.Unmarshal(stored, &top); err != nil {
+	ev, err := parseEvent(stored)
+	if err != nil {
 		return nil, fmt.Errorf("shred: seal: %w", err)
 	}
-	var data object
-	if err := json.Unmarshal(top["data"], &data); err != nil {
-		return nil, fmt.Errorf("shred: seal data: %w", err)
+	if ev.keyAt >= 0 {
+		return nil, fmt.Errorf("shred: seal: the event carries %s already", Extension)
 	}
-	for _, f := range fields(env.Spec) {
-		plain, ok := stringMember(data, f)
-		if !ok {
+	// Each personal string's token, as posted (its escapes included), is
+	// what is encrypted, and its ciphertext takes its place: nothing
+	// else of the event changes but the key id appended as its last
+	// member.
+	fs := fields(env.Spec)
+	var edits []edit
+	for _, m := range ev.data {
+		if !slices.Contains(fs, m.name) || stored[m.valStart] != '"' {
 			continue
 		}
-		v, err := sealField(a, id, env.ID(), f, plain)
+		v, err := sealField(a, id, env.ID(), m.name, stored[m.valStart:m.valEnd])
 		if err != nil {
 			return nil, err
 		}
-		data[f] = marshalString(v)
+		edits = append(edits, edit{m.valStart, m.valEnd, marshalString(v)})
 	}
-	db, err := json.Marshal(data)
-	if err != nil {
-		return nil, err
+	if len(edits) == 0 {
+		return stored, nil
 	}
-	top["data"] = db
-	top[Extension] = marshalString(id)
-	return json.Marshal(top)
+	last := ev.top[len(ev.top)-1]
+	edits = append(edits, edit{last.valEnd, last.valEnd, append([]byte(`,"`+Extension+`":`), marshalString(id)...)})
+	return apply(stored, edits), nil
 }
 
 // readKey is the data key of keyID for reading: nil with erased set when
@@ -279,11 +310,10 @@ var keyMember = []byte(`"` + Extension + `"`)
 // event, when the key is unknown, a field does not open, or a personal
 // field is stored in the clear. k may be nil: keyed events then fail.
 func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, recorded time.Time) (events.Envelope, error) {
-	plain := raw
-	keyed := bytes.Contains(raw, keyMember)
-	if keyed {
+	plain, keyed := raw, false
+	if bytes.Contains(raw, keyMember) {
 		var err error
-		if plain, _, err = k.open(ctx, subject, raw); err != nil {
+		if plain, _, keyed, err = k.open(ctx, subject, raw); err != nil {
 			return events.Envelope{}, err
 		}
 	}
@@ -301,74 +331,87 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 }
 
 // Plain is a stored event as ingest received it: raw itself unless it is
-// keyed, else with its personal fields decrypted, or for an erased
-// family the tombstone, whose fields' names it returns. The audit replay
-// reads the stream through it.
+// keyed, else raw with each personal field's posted JSON string token put
+// back in place of its ciphertext (or, for an erased family, the
+// tombstone, whose fields' names it returns) and the jfkeyid member
+// removed. Every other byte is raw's. The audit replay reads the stream
+// through it. k may be nil: a keyed event then fails with ErrNoKeys.
 func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
 	if !bytes.Contains(raw, keyMember) {
 		return raw, nil, nil
 	}
-	return k.open(ctx, subject, raw)
+	plain, erased, _, err := k.open(ctx, subject, raw)
+	return plain, erased, err
 }
 
-// open decrypts a keyed event's personal fields and drops its jfkeyid.
-func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byte, erasedFields []string, _ error) {
+// open decrypts a keyed event's personal fields in place and removes its
+// jfkeyid member. An event without a jfkeyid member (whose text merely
+// holds the name) is returned as it is, with keyed false.
+func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byte, erasedFields []string, keyed bool, _ error) {
+	ev, err := parseEvent(raw)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("shred: %w", err)
+	}
+	if ev.keyAt < 0 {
+		return raw, nil, false, nil
+	}
 	if k == nil {
-		return nil, nil, fmt.Errorf("%w: the event is encrypted and this reader has no key store", ErrUnknownKey)
+		return nil, nil, true, ErrNoKeys
 	}
 	parts, err := events.ParseSubject(subject)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, true, err
 	}
-	var top object
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, nil, fmt.Errorf("shred: %w", err)
-	}
-	keyID, ok := stringMember(top, Extension)
+	keyID, ok := stringAt(raw, ev.top[ev.keyAt])
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %s is not a string", ErrUnknownKey, Extension)
+		return nil, nil, true, fmt.Errorf("%w: %s is not a string", ErrUnknownKey, Extension)
 	}
 	if f, ok := familyOfKey(keyID); !ok || f != parts.FamilyID {
-		return nil, nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
+		return nil, nil, true, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
 	}
-	typ, _ := stringMember(top, "type")
+	typ := topString(raw, ev, "type")
 	spec, ok := events.ByType(typ)
 	if !ok {
-		return nil, nil, fmt.Errorf("shred: encrypted event of unknown type %q", typ)
+		return nil, nil, true, fmt.Errorf("shred: encrypted event of unknown type %q", typ)
 	}
-	id, _ := stringMember(top, "id")
-	var data object
-	if err := json.Unmarshal(top["data"], &data); err != nil {
-		return nil, nil, fmt.Errorf("shred: data: %w", err)
-	}
+	id := topString(raw, ev, "id")
 	a, erased, err := k.readKey(ctx, parts.FamilyID, keyID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, true, err
 	}
-	for _, f := range fields(spec) {
-		v, ok := stringMember(data, f)
+	fs := fields(spec)
+	edits := []edit{removal(ev.top, ev.keyAt)}
+	for _, m := range ev.data {
+		if !slices.Contains(fs, m.name) {
+			continue
+		}
+		v, ok := stringAt(raw, m)
 		if !ok {
 			continue
 		}
 		if erased {
-			data[f] = marshalString(Tombstone)
-			erasedFields = append(erasedFields, f)
+			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
+			erasedFields = append(erasedFields, m.name)
 			continue
 		}
-		p, err := openField(a, keyID, id, f, v)
+		token, err := openField(a, keyID, id, m.name, v)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, true, err
 		}
-		data[f] = marshalString(p)
+		edits = append(edits, edit{m.valStart, m.valEnd, token})
 	}
-	db, err := json.Marshal(data)
-	if err != nil {
-		return nil, nil, err
+	return apply(raw, edits), erasedFields, true, nil
+}
+
+// topString is the value of the event's top-level string member name, or
+// "" when it is not one.
+func topString(doc []byte, ev event, name string) string {
+	m, ok, _ := find(ev.top, name)
+	if !ok {
+		return ""
 	}
-	top["data"] = db
-	delete(top, Extension)
-	b, err := json.Marshal(top)
-	return b, erasedFields, err
+	s, _ := stringAt(doc, m)
+	return s
 }
 
 // Destroy destroys a family's data key: the key's message is overwritten

@@ -28,9 +28,13 @@ const (
 	// Extension is the CloudEvents extension attribute that names the
 	// data key an event's personal fields are encrypted with.
 	Extension = "jfkeyid"
-	// Prefix starts an encrypted field's value: jfenc:v1:<base64 of the
-	// 12-byte nonce and the sealed text>.
-	Prefix = "jfenc:v1:"
+	// Prefix starts an encrypted field's value: jfenc:v2:<base64 of the
+	// 12-byte nonce and the sealed JSON string token of the field, as it
+	// was posted, escapes and quotes included>.
+	Prefix = "jfenc:v2:"
+	// PrefixV1 starts a value sealed by the first version, which sealed
+	// the decoded text: it still opens, as that text written as JSON.
+	PrefixV1 = "jfenc:v1:"
 	// Tombstone is what an erased field reads as. It is valid where any
 	// personal field is (a non-empty string of at most 100 characters),
 	// so that an erased event decodes like any other; the entries that
@@ -66,6 +70,10 @@ var (
 	// ErrPlaintext: an event carries a personal field in the clear (a
 	// direct publish that bypassed ingest).
 	ErrPlaintext = errors.New("shred: personal field in plaintext")
+	// ErrNoKeys: an event's personal fields are encrypted and the reader
+	// was given no master key (a nil *Keyring): it cannot be read, and is
+	// never taken for plaintext.
+	ErrNoKeys = errors.New("shred: the event's personal fields are encrypted (jfkeyid) and this reader has no master key")
 	// ErrCorrupt: an encrypted field does not open with its key.
 	ErrCorrupt = errors.New("shred: encrypted field does not open")
 )
@@ -79,34 +87,62 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 }
 
 // aad binds a sealed field to its key, event and field: a value copied
-// into another event or field does not open.
-func aad(keyID, eventID, field string) []byte {
-	return []byte(keyID + "\x00" + eventID + "\x00" + field)
+// into another event or field does not open. v2 binds the version too.
+func aad(version, keyID, eventID, field string) []byte {
+	if version == PrefixV1 {
+		return []byte(keyID + "\x00" + eventID + "\x00" + field)
+	}
+	return []byte(version + "\x00" + keyID + "\x00" + eventID + "\x00" + field)
 }
 
-func sealField(a cipher.AEAD, keyID, eventID, field, plain string) (string, error) {
+// sealField encrypts token, a personal field's JSON string token as it
+// is written in the event.
+func sealField(a cipher.AEAD, keyID, eventID, field string, token []byte) (string, error) {
+	return seal(a, Prefix, keyID, eventID, field, token)
+}
+
+func seal(a cipher.AEAD, version, keyID, eventID, field string, plain []byte) (string, error) {
 	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(plain)+a.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	ct := a.Seal(nonce, nonce, []byte(plain), aad(keyID, eventID, field))
-	return Prefix + base64.RawStdEncoding.EncodeToString(ct), nil
+	ct := a.Seal(nonce, nonce, plain, aad(version, keyID, eventID, field))
+	return version + base64.RawStdEncoding.EncodeToString(ct), nil
 }
 
-func openField(a cipher.AEAD, keyID, eventID, field, v string) (string, error) {
+// openField is the JSON string token that v, a sealed field's value,
+// holds: for v2 the token as it was posted; for v1 the text written as
+// encoding/json writes a string, without HTML escapes.
+func openField(a cipher.AEAD, keyID, eventID, field, v string) ([]byte, error) {
+	version := Prefix
 	b64, ok := strings.CutPrefix(v, Prefix)
 	if !ok {
-		return "", fmt.Errorf("%w: /data/%s is not %s…", ErrCorrupt, field, Prefix)
+		version = PrefixV1
+		if b64, ok = strings.CutPrefix(v, PrefixV1); !ok {
+			return nil, fmt.Errorf("%w: /data/%s is not %s…", ErrCorrupt, field, Prefix)
+		}
 	}
 	ct, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil || len(ct) < a.NonceSize()+a.Overhead() {
-		return "", fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
+		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
 	}
-	pt, err := a.Open(nil, ct[:a.NonceSize()], ct[a.NonceSize():], aad(keyID, eventID, field))
+	pt, err := a.Open(nil, ct[:a.NonceSize()], ct[a.NonceSize():], aad(version, keyID, eventID, field))
 	if err != nil {
-		return "", fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
+		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
 	}
-	return string(pt), nil
+	if version == PrefixV1 {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(string(pt)); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	}
+	if end, ok := skipString(pt, 0); len(pt) == 0 || pt[0] != '"' || !ok || end != len(pt) || !json.Valid(pt) {
+		return nil, fmt.Errorf("%w: /data/%s does not hold a JSON string", ErrCorrupt, field)
+	}
+	return pt, nil
 }
 
 // fields are the top-level member names of the personal pointers of spec.
@@ -156,33 +192,23 @@ func HasPersonal(spec events.Spec, data []byte) bool {
 	return false
 }
 
-// EraseData replaces every personal field of data with Tombstone. It
-// returns data unchanged when it holds none (a row of a type without
-// personal fields keeps its bytes), and else the object written as
-// encoding/json writes a map, as Open writes the events it decrypts.
+// EraseData replaces the value of every personal field of data with the
+// Tombstone, in place: every other byte of data stays as it is, as when
+// Keyring.Plain opens an erased family's event. It returns data unchanged
+// when it holds none (a row of a type without personal fields).
 func EraseData(spec events.Spec, data []byte) ([]byte, bool) {
 	if len(spec.Personal) == 0 {
 		return data, false
 	}
-	var d object
-	if json.Unmarshal(data, &d) != nil {
-		return data, false
-	}
-	changed := false
-	for _, f := range fields(spec) {
-		if _, ok := d[f]; ok {
-			d[f] = marshalString(Tombstone)
-			changed = true
-		}
-	}
-	if !changed {
-		return data, false
-	}
-	b, err := json.Marshal(d)
+	ms, err := members(data, 0)
 	if err != nil {
 		return data, false
 	}
-	return b, true
+	edits, _ := eraseTokens(ms, fields(spec))
+	if len(edits) == 0 {
+		return data, false
+	}
+	return apply(data, edits), true
 }
 
 var tombstoneJSON = []byte(`"` + Tombstone + `"`)

@@ -56,8 +56,16 @@ func TestSealDecodeErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, []byte(marker)) || !bytes.Contains(sealed, []byte(`"jfkeyid":"F-1.0"`)) || !bytes.Contains(sealed, []byte(shred.Prefix)) {
+	if bytes.Contains(sealed, []byte(marker)) || !bytes.HasSuffix(sealed, []byte(`,"jfkeyid":"F-1.0"}`)) || !bytes.Contains(sealed, []byte(shred.Prefix)) {
 		t.Fatalf("sealed event: %s", sealed)
+	}
+	// A reader without keys never takes the event for plaintext.
+	var none *shred.Keyring
+	if _, _, err := none.Plain(ctx, env.Subject(), sealed); !errors.Is(err, shred.ErrNoKeys) {
+		t.Fatalf("plain without keys: %v", err)
+	}
+	if _, err := none.Decode(ctx, env.Subject(), sealed, time.Now()); !errors.Is(err, shred.ErrNoKeys) {
+		t.Fatalf("decode without keys: %v", err)
 	}
 	subj := env.Subject()
 	got, err := k.Decode(ctx, subj, sealed, time.Now())

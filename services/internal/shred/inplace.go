@@ -1,0 +1,265 @@
+package shred
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// The stored form of an event is the posted one with as little changed as
+// possible: sealing replaces the value of each personal string member by
+// its ciphertext and appends the jfkeyid member; opening puts the posted
+// string token back and removes jfkeyid. Every other byte (member order,
+// white space, escapes, the other members' values) stays as it is, so that
+// the audit replay shows what the department sent, byte for byte.
+
+// member is one member of a JSON object, by byte offsets into the
+// document: the name token starts at nameStart, the value is
+// doc[valStart:valEnd].
+type member struct {
+	name                        string
+	nameStart, valStart, valEnd int
+}
+
+var errShape = errors.New("not a JSON object")
+
+// members are the members of the JSON object whose '{' is at or after
+// doc[i] (after white space), in the order written. It reads the members'
+// names and skips their values; it checks the structure it walks, not
+// every byte of the values (the readers validate the event after it).
+func members(doc []byte, i int) ([]member, error) {
+	i = skipSpace(doc, i)
+	if i >= len(doc) || doc[i] != '{' {
+		return nil, errShape
+	}
+	i = skipSpace(doc, i+1)
+	var out []member
+	if i < len(doc) && doc[i] == '}' {
+		return out, nil
+	}
+	for {
+		if i >= len(doc) || doc[i] != '"' {
+			return nil, errShape
+		}
+		m := member{nameStart: i}
+		end, ok := skipString(doc, i)
+		if !ok {
+			return nil, errShape
+		}
+		if name := doc[i+1 : end-1]; bytes.IndexByte(name, '\\') < 0 {
+			m.name = string(name)
+		} else if err := json.Unmarshal(doc[i:end], &m.name); err != nil {
+			return nil, errShape
+		}
+		i = skipSpace(doc, end)
+		if i >= len(doc) || doc[i] != ':' {
+			return nil, errShape
+		}
+		m.valStart = skipSpace(doc, i+1)
+		if m.valEnd, ok = skipValue(doc, m.valStart); !ok {
+			return nil, errShape
+		}
+		out = append(out, m)
+		i = skipSpace(doc, m.valEnd)
+		if i >= len(doc) {
+			return nil, errShape
+		}
+		switch doc[i] {
+		case ',':
+			i = skipSpace(doc, i+1)
+		case '}':
+			return out, nil
+		default:
+			return nil, errShape
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString is the end of the JSON string token whose quote is at b[i].
+func skipString(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return len(b), false
+}
+
+// skipValue is the end of the JSON value that starts at b[i].
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return i, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end, ok := skipString(b, i)
+				if !ok {
+					return end, false
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+		return i, false
+	default:
+		start := i
+	scalar:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n', '{', '[', '"', ':':
+				break scalar
+			}
+		}
+		return i, i > start
+	}
+}
+
+// find is the one member named name, with false when there is none. Two
+// members of the same name are an error: which one a reader takes differs
+// between JSON libraries.
+func find(ms []member, name string) (member, bool, error) {
+	var (
+		found member
+		ok    bool
+	)
+	for _, m := range ms {
+		if m.name == name {
+			if ok {
+				return member{}, false, fmt.Errorf("%w: two members %q", errShape, name)
+			}
+			found, ok = m, true
+		}
+	}
+	return found, ok, nil
+}
+
+// stringAt decodes the value of m when it is a JSON string.
+func stringAt(doc []byte, m member) (string, bool) {
+	if doc[m.valStart] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(doc[m.valStart:m.valEnd], &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// edit replaces doc[start:end] by with.
+type edit struct {
+	start, end int
+	with       []byte
+}
+
+// apply makes the edits, which do not overlap, in a new document.
+func apply(doc []byte, edits []edit) []byte {
+	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
+	n := len(doc)
+	for _, e := range edits {
+		n += len(e.with) - (e.end - e.start)
+	}
+	out := make([]byte, 0, n)
+	at := 0
+	for _, e := range edits {
+		out = append(out, doc[at:e.start]...)
+		out = append(out, e.with...)
+		at = e.end
+	}
+	return append(out, doc[at:]...)
+}
+
+// removal is the edit that removes members[i] of an object and the comma
+// that separates it from a neighbour: from the end of the previous value,
+// or, for the first member, up to the next member's name.
+func removal(ms []member, i int) edit {
+	switch {
+	case i > 0:
+		return edit{ms[i-1].valEnd, ms[i].valEnd, nil}
+	case len(ms) > 1:
+		return edit{ms[0].nameStart, ms[1].nameStart, nil}
+	default:
+		return edit{ms[0].nameStart, ms[0].valEnd, nil}
+	}
+}
+
+// event is the parts of a stored event that sealing and opening edit.
+type event struct {
+	top, data []member
+	// dataAt is the data member; keyAt is jfkeyid's index in top, -1
+	// when there is none.
+	dataAt member
+	keyAt  int
+}
+
+func parseEvent(doc []byte) (event, error) {
+	top, err := members(doc, 0)
+	if err != nil {
+		return event{}, err
+	}
+	ev := event{top: top, keyAt: -1}
+	if _, _, err := find(top, Extension); err != nil {
+		return event{}, err
+	}
+	for i, m := range top {
+		if m.name == Extension {
+			ev.keyAt = i
+		}
+	}
+	d, ok, err := find(top, "data")
+	if err != nil {
+		return event{}, err
+	}
+	if !ok || doc[d.valStart] != '{' {
+		return ev, nil
+	}
+	ev.dataAt = d
+	if ev.data, err = members(doc, d.valStart); err != nil {
+		return event{}, err
+	}
+	for _, m := range ev.data {
+		if _, _, err := find(ev.data, m.name); err != nil {
+			return event{}, err
+		}
+	}
+	return ev, nil
+}
+
+// eraseTokens is the edits that put the tombstone in place of every
+// personal field of data, and the fields' names.
+func eraseTokens(ms []member, fs []string) ([]edit, []string) {
+	var (
+		edits []edit
+		names []string
+	)
+	for _, m := range ms {
+		if slices.Contains(fs, m.name) {
+			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
+			names = append(names, m.name)
+		}
+	}
+	return edits, names
+}

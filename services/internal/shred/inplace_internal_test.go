@@ -1,0 +1,53 @@
+package shred
+
+import (
+	"encoding/json"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// FuzzMembers holds the in-place editor's scanner to events.ScanStored
+// (itself held to json.Valid) on every valid object: the same members,
+// names unescaped and values as written; on anything else it must not
+// panic. Removing a member or erasing the personal fields leaves valid
+// JSON.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "d":"x\"y\\", "e":true,"f":null,"g":-1.5e3}`,
+		`{"data":{"reason":"\u00e6 <>","note":"\\"},"jfkeyid":"F-1.0"}`, `{"\u0061":{}}`, `[1]`, `{"a"}`, `{"a":}`, `{"a":1,}`,
+		"{\"reason\":\"x\"\n}", `{"a":"\ud83d\ude00"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	spec, _ := events.ByName("family.referred")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ms, err := members(b, 0)
+		n := 0
+		valid, object := events.ScanStored(b, func(name, value []byte) { n++ })
+		if !valid || !object {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", b, err)
+		}
+		if len(ms) != n {
+			t.Fatalf("%q: %d members, want %d", b, len(ms), n)
+		}
+		i := 0
+		events.ScanStored(b, func(name, value []byte) {
+			if ms[i].name != string(name) || string(b[ms[i].valStart:ms[i].valEnd]) != string(value) {
+				t.Fatalf("%q: member %d is %q=%q, want %q=%q", b, i, ms[i].name, b[ms[i].valStart:ms[i].valEnd], name, value)
+			}
+			i++
+		})
+		for i := range ms {
+			if out := apply(b, []edit{removal(ms, i)}); !json.Valid(out) {
+				t.Fatalf("%q without member %d: %q", b, i, out)
+			}
+		}
+		if out, _ := EraseData(spec, b); !json.Valid(out) {
+			t.Fatalf("%q erased: %q", b, out)
+		}
+	})
+}

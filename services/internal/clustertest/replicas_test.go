@@ -120,6 +120,9 @@ func TestReadReplicas(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
+	// The processes of one deployment share its master key: the replicas
+	// open the data keys that ingest wrapped.
+	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
 	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
 		t.Fatalf("setup-streams: %v", err)
 	}

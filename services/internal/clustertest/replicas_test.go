@@ -120,6 +120,9 @@ func TestReadReplicas(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
+	// The processes of one deployment share its master key: the replicas
+	// open the data keys that ingest wrapped.
+	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
 	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
 		t.Fatalf("setup-streams: %v", err)
 	}
@@ -260,6 +263,27 @@ func TestReadReplicas(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d reads, served %v", reads, lb.served)
+
+	// A third replica given another master key (its own dev key, as each
+	// process made before) is not ready, and its readiness says why,
+	// naming both keys.
+	c := cfg
+	c.Instance, c.DataDir, c.MasterKeyFile = "c", t.TempDir(), testenv.MasterKeyFile(t)
+	wrong, err := process.Start(context.Background(), c, "projector", testenv.QuietLog(), func(ctx context.Context, p service.Parts) (service.Service, error) {
+		return projector.NewService(ctx, p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wrong.Stop() })
+	checkFor(t, 10*time.Second, func() error {
+		r := testenv.Do(t, wrong.URL(), "GET", "/readyz", "", nil, nil)
+		if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Raw, "master-key") ||
+			!strings.Contains(r.Raw, a.Keys.MasterID()) || !strings.Contains(r.Raw, wrong.Keys.MasterID()) {
+			return fmt.Errorf("readyz of a replica with another master key: %d %s", r.Status, r.Raw)
+		}
+		return nil
+	})
 }
 
 // checkTimeline: the timeline body (read from instance in) holds every

@@ -111,6 +111,9 @@ func TestNATSConfigsParse(t *testing.T) {
 type cluster struct {
 	servers []*server.Server
 	urls    []string // client URLs
+	// masterKeyFile is the deployment's master key, which every process
+	// reads (JF_MASTER_KEY_FILE in deploy/systemd/env).
+	masterKeyFile string
 }
 
 // freePorts finds ports nobody listens on. The routes must name each
@@ -145,7 +148,7 @@ func startCluster(t *testing.T) *cluster {
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	c := &cluster{}
+	c := &cluster{masterKeyFile: testenv.MasterKeyFile(t)}
 	for i, node := range nodes {
 		opts, err := server.ProcessConfigFile(repo("deploy", "nats", node+".conf"))
 		if err != nil {
@@ -242,6 +245,7 @@ func serviceConfig(t *testing.T, c *cluster, user string) config.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.NATSURL = c.url(user)
 	cfg.Replicas = 3
+	cfg.MasterKeyFile = c.masterKeyFile
 	return cfg
 }
 
@@ -359,6 +363,23 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			return nil
 		})
 	}
+	// The data keys' bucket, made by the same setup step: replicated like
+	// the streams, history 1.
+	checkFor(t, 20*time.Second, func() error {
+		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
+		if err != nil {
+			return err
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return err
+		}
+		info := st.(*jetstream.KeyValueBucketStatus).StreamInfo()
+		if st.History() != 1 || info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			return fmt.Errorf("%s: history %d, %d replicas, cluster %+v", eventstore.KeyBucket, st.History(), info.Config.Replicas, info.Cluster)
+		}
+		return nil
+	})
 
 	t.Run("department publishes only its own subjects", func(t *testing.T) {
 		nc, errs := c.connect(t, "bif")
@@ -476,7 +497,12 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			})
 			return r.Position
 		}
+		// The referral's reason is personal: sof's ingest encrypts it
+		// with the family's new data key, and the projector, reading
+		// that key with the shared master key, shows it.
+		const reason = "Henvist af deploytest"
 		post(sofCfg, events.SOF,
+			rawEvent(t, events.SOF, fam, &events.FamilyReferred{Reason: reason}),
 			rawEvent(t, events.SOF, fam, &events.FamilyEnrolled{
 				Members:        []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
 				CourseStart:    "2024-01-15",
@@ -503,8 +529,25 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			t.Fatalf("timeline: %d %s", resp.StatusCode, b)
 		}
 		var tl struct{ Entries []json.RawMessage }
-		if err := json.Unmarshal(b, &tl); err != nil || len(tl.Entries) != 3 {
-			t.Fatalf("timeline of %s has %d entries (%v), want 3: %s", fam, len(tl.Entries), err, b)
+		if err := json.Unmarshal(b, &tl); err != nil || len(tl.Entries) != 4 {
+			t.Fatalf("timeline of %s has %d entries (%v), want 4: %s", fam, len(tl.Entries), err, b)
+		}
+		if !bytes.Contains(b, []byte(reason)) {
+			t.Errorf("the timeline does not show the decrypted reason: %s", b)
+		}
+		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Get(ctx, fam+".0"); err != nil {
+			t.Errorf("the data key of %s: %v", fam, err)
+		}
+		stored, err := ajs.Stream(ctx, eventstore.FamilyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := stored.GetLastMsgForSubject(ctx, events.Subject(fam, events.SOF, "family.referred")); err != nil || bytes.Contains(m.Data, []byte(reason)) {
+			t.Errorf("the stored referral holds its reason in the clear (%v)", err)
 		}
 		// The read was logged through the projector's NATS user.
 		if n := streamMsgs(t, ajs, eventstore.AccessLogStream); n == 0 {

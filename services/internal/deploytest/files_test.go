@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 func read(t *testing.T, parts ...string) string {
@@ -77,6 +78,44 @@ func TestDeployFilesAgree(t *testing.T) {
 		if !strings.Contains(compose, "${"+v[1]+":?") || !strings.Contains(example, "\n"+v[1]+"='") {
 			t.Errorf("%s is not set by compose.yaml or nats.env.example", v[1])
 		}
+	}
+}
+
+// TestMasterKeySettings: every process that reads or writes the data keys
+// is told where the deployment's one master key is: each systemd env
+// example names JF_MASTER_KEY_FILE, and each compose service on the
+// cluster gets the shared JF_MASTER_KEY of dev.env.
+func TestMasterKeySettings(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"sof", "projector", "audit", "standalone"} {
+		env := read(t, "deploy", "systemd", "env", f+".env.example")
+		if !strings.Contains(env, "\nJF_MASTER_KEY_FILE=/etc/jobogfamilie/master.key\n") {
+			t.Errorf("%s.env.example does not set JF_MASTER_KEY_FILE", f)
+		}
+	}
+	compose := read(t, "deploy", "compose.yaml")
+	services := regexp.MustCompile(`(?m)^  ([a-z0-9-]+):\n((?:    .*\n|\n)*)`).FindAllStringSubmatch(compose, -1)
+	n := 0
+	for _, m := range services {
+		name, body := m[1], m[2]
+		if !strings.Contains(body, "JF_NATS_URL:") || name == "setup-streams" {
+			continue
+		}
+		n++
+		if !strings.Contains(body, "      JF_MASTER_KEY: ${JF_MASTER_KEY:?see deploy/dev.env}\n") {
+			t.Errorf("compose service %s does not get the shared JF_MASTER_KEY", name)
+		}
+	}
+	if n != 7 { // four departments, two projector replicas, audit
+		t.Errorf("%d compose services on the cluster, want 7", n)
+	}
+	dev := read(t, "deploy", "dev.env")
+	m := regexp.MustCompile(`(?m)^JF_MASTER_KEY=([0-9a-f]{64})$`).FindStringSubmatch(dev)
+	if m == nil {
+		t.Fatal("dev.env has no JF_MASTER_KEY of 64 hex digits")
+	}
+	if _, err := shred.ParseMasterKey(m[1]); err != nil {
+		t.Errorf("dev.env's JF_MASTER_KEY: %v", err)
 	}
 }
 

@@ -153,6 +153,22 @@ func probes(replicas int, consumers []string) []probe {
 			probe{"CONSUMER.INFO " + c, "$JS.API.CONSUMER.INFO." + fam + "." + c, nil},
 			probe{"CONSUMER.DELETE " + c, "$JS.API.CONSUMER.DELETE." + fam + "." + c, nil})
 	}
+	// The data keys' bucket (package shred): read by every process that
+	// decrypts, written (a family's new key) by ingest, destroyed by no
+	// service user here, and its stream purged or deleted by nobody. An
+	// allowed message delete or purge would hit nothing: no such sequence,
+	// no such key.
+	key := eventstore.KeyStream
+	ps = append(ps,
+		probe{"STREAM.INFO KV_JF_KEYS", "$JS.API.STREAM.INFO." + key, nil},
+		probe{"STREAM.CREATE KV_JF_KEYS", "$JS.API.STREAM.CREATE." + key, jsonBody(eventstore.KeyStreamConfig(so))},
+		probe{"STREAM.UPDATE KV_JF_KEYS", "$JS.API.STREAM.UPDATE." + key, defusedUpdate(eventstore.KeyStreamConfig(so))},
+		probe{"STREAM.PURGE KV_JF_KEYS", "$JS.API.STREAM.PURGE." + key, jsonBody(map[string]any{"filter": "$KV." + eventstore.KeyBucket + ".FNOBODY.0"})},
+		probe{"STREAM.MSG.DELETE KV_JF_KEYS", "$JS.API.STREAM.MSG.DELETE." + key, jsonBody(map[string]any{"seq": uint64(1) << 40})},
+		probe{"publish data key", "$KV." + eventstore.KeyBucket + "." + permFamily + ".0", func(*testing.T) []byte { return []byte("probe") }},
+		probe{"DIRECT.GET KV_JF_KEYS", "$JS.API.DIRECT.GET." + key, jsonBody(map[string]any{"seq": 1})},
+		probe{"DIRECT.GET KV_JF_KEYS data key", "$JS.API.DIRECT.GET." + key + ".$KV." + eventstore.KeyBucket + "." + permFamily + ".0", nil},
+	)
 	for _, d := range events.Departments {
 		ps = append(ps, probe{"publish families.F." + string(d), events.Subject(permFamily, d, "meeting.held"),
 			func(t *testing.T) []byte { return rawEvent(t, d, permFamily, &events.MeetingHeld{Kind: "network"}) }})
@@ -186,8 +202,13 @@ func checkTable(t *testing.T, replicas int, consumers []string, clients map[stri
 				body = p.body(t)
 			}
 			var hdr nats.Header
-			if strings.HasPrefix(p.subject, "families.") || strings.HasPrefix(p.subject, "access.") {
+			switch {
+			case strings.HasPrefix(p.subject, "families."), strings.HasPrefix(p.subject, "access."):
 				hdr = nats.Header{jetstream.MsgIDHeader: []string{fmt.Sprintf("perm-%s-%s-%d", u, p.name, time.Now().UnixNano())}}
+			case strings.HasPrefix(p.subject, "$KV."):
+				// As a new key is created: stored once, refused (and so
+				// answered) after.
+				hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}
 			}
 			got, detail := clients[u].try(t, p.subject, hdr, body)
 			if w := slices.Contains(want, u); got != w {
@@ -226,6 +247,17 @@ var deployTable = map[string][]string{
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         {"projector", "audit"},
+	// Ingest reads and creates the families' data keys; the projector
+	// and audit read them; only admin (setup-streams) creates or
+	// updates the bucket, and no user purges it or deletes a key.
+	"STREAM.INFO KV_JF_KEYS":         {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"STREAM.CREATE KV_JF_KEYS":       {"admin"},
+	"STREAM.UPDATE KV_JF_KEYS":       {"admin"},
+	"STREAM.PURGE KV_JF_KEYS":        nil,
+	"STREAM.MSG.DELETE KV_JF_KEYS":   nil,
+	"publish data key":               {"sof", "bif", "buf", "suf", "admin"},
+	"DIRECT.GET KV_JF_KEYS":          {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"DIRECT.GET KV_JF_KEYS data key": {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 }
 
 // deployConsumers are the projectors' durable consumers of
@@ -256,6 +288,16 @@ var standaloneTable = map[string][]string{
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         nil,
+	// The operator reads the wrapped keys (audit export); the
+	// departments' direct publishers reach nothing of the bucket.
+	"STREAM.INFO KV_JF_KEYS":         {"operator"},
+	"STREAM.CREATE KV_JF_KEYS":       nil,
+	"STREAM.UPDATE KV_JF_KEYS":       nil,
+	"STREAM.PURGE KV_JF_KEYS":        nil,
+	"STREAM.MSG.DELETE KV_JF_KEYS":   nil,
+	"publish data key":               nil,
+	"DIRECT.GET KV_JF_KEYS":          {"operator"},
+	"DIRECT.GET KV_JF_KEYS data key": {"operator"},
 }
 
 // hostileCase is one row of testdata/hostile-nats.json.

@@ -129,10 +129,13 @@ func perms(pub, deny, sub []string) *server.Permissions {
 var inbox = []string{"_INBOX.>"}
 
 // Permissions are what a role may do on the embedded server. There is no
-// stream delete, purge or message delete for anyone, stream create and
-// update only for the setup key, and consumer delete only for the service
-// on the projector's durable consumer (it repositions it by deleting and
-// creating it): the single projector's, "projector".
+// stream delete or purge for anyone, stream create and update only for
+// the setup key, message delete only for the service on the data keys'
+// bucket (erasure destroys a key), and consumer delete only for the
+// service on the projector's durable consumer (it repositions it by
+// deleting and creating it): the single projector's, "projector". The
+// operator reads the wrapped data keys; the departments' keys reach
+// nothing of them.
 func Permissions(role string) (*server.Permissions, error) {
 	return PermissionsFor(role, ProjectorConsumer(""))
 }
@@ -165,13 +168,14 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
-		// The data keys (package shred): read, create, and destroy by
-		// a secure delete of the key's message and a purge marker.
-		pub = append(pub, KeySubjects,
-			"$JS.API.STREAM.INFO."+KeyStream,
+		// The data keys (package shred): read, create (ingest), and
+		// destroy (erasure) by a secure delete of the key's message and
+		// a purge marker; list them for rotate-master-key. Never a
+		// purge or delete of the bucket's stream.
+		pub = append(pub, KeyReadSubjects()...)
+		pub = append(pub, KeyValueSubjects,
 			"$JS.API.STREAM.MSG.GET."+KeyStream,
 			"$JS.API.STREAM.MSG.DELETE."+KeyStream,
-			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>",
 			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
 			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		return perms(pub, nil, inbox), nil
@@ -190,9 +194,8 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
 		// The wrapped data keys, for `audit export -master-key-file`:
-		// without the master key they open nothing.
-		pub = append(pub, "$JS.API.STREAM.INFO."+KeyStream,
-			"$JS.API.DIRECT.GET."+KeyStream, "$JS.API.DIRECT.GET."+KeyStream+".>")
+		// without the master key they open nothing. Read only.
+		pub = append(pub, KeyReadSubjects()...)
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	for _, d := range Departments {
@@ -203,6 +206,24 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		}
 	}
 	return nil, fmt.Errorf("eventstore: no NATS role %q", role)
+}
+
+// KeyValueSubjects are the subjects of the data keys' values,
+// $KV.JF_KEYS.<familyId>.<generation> (shred.KeyID): the only subjects
+// anyone but the setup step may write to the bucket.
+const KeyValueSubjects = "$KV." + KeyBucket + ".*.*"
+
+// KeyReadSubjects are the JetStream API subjects that read the data keys
+// of JF_KEYS (package shred), wrapped by the master key: the bucket's
+// stream info (binding the bucket), a key's last value by its subject,
+// and a message by its sequence (the master key readiness check). Every
+// process that decrypts needs them; none of them writes or destroys a key.
+func KeyReadSubjects() []string {
+	return []string{
+		"$JS.API.STREAM.INFO." + KeyStream,
+		"$JS.API.DIRECT.GET." + KeyStream,
+		"$JS.API.DIRECT.GET." + KeyStream + "." + KeyValueSubjects,
+	}
 }
 
 // OuterRoles are the users that a listening embedded server keeps keys

@@ -20,7 +20,11 @@ const (
 // history 1, replicated like the event streams. Unlike the event streams
 // it allows deleting a message: erasure overwrites a destroyed key's
 // message on disk (a secure delete) before it purges the key, so that no
-// copy of the wrapped key stays in the bucket's files.
+// copy of the wrapped key stays in the bucket's files. Nor may it deny
+// purges: JetStream refuses the purge marker's rollup on a stream with
+// DenyPurge. What stops a stream purge or delete of the bucket, and a
+// message delete by anyone but erasure, is the NATS permissions
+// (PermissionsFor, deploy/nats/accounts.conf).
 func KeyStreamConfig(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              KeyStream,

@@ -104,6 +104,11 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	keys := shred.New(store.JS, master)
 	keys.Required = cfg.Encryption
 	run.Keys = keys
+	// Every process of a deployment must hold the same master key; its
+	// id is logged to compare, and a process whose key did not wrap the
+	// bucket's newest data key is not ready and says whose did.
+	log.Info("master key", "id", master.ID())
+	ops.AddCheck("master-key", keys.CheckMaster)
 	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log, Keys: keys}
 	api := []openapi.Fragment{openapi.Ops()}
 	for _, build := range builds {

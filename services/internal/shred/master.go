@@ -1,6 +1,7 @@
 package shred
 
 import (
+	"context"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
 // MasterKey wraps the data keys. The operator provides it (a file or an
@@ -112,8 +118,63 @@ func (m MasterKey) wrap(keyID string, dataKey []byte) ([]byte, error) {
 	return []byte("v1:" + m.id + ":" + base64.RawStdEncoding.EncodeToString(ct)), nil
 }
 
-// errOtherMaster: a data key was wrapped by another master key.
-var errOtherMaster = errors.New("shred: data key wrapped by another master key")
+// ErrOtherMaster: a data key was wrapped by another master key than the
+// process's: the processes of one deployment were given different master
+// keys (a dev config makes one per data directory), or the process runs
+// with the old key after a rotation. Its error names both keys' ids.
+var ErrOtherMaster = errors.New("shred: data key wrapped by another master key")
+
+var errOtherMaster = ErrOtherMaster
+
+// otherMaster is ErrOtherMaster for the data key keyID, wrapped by the
+// master key whose id is wrappedBy.
+func (m MasterKey) otherMaster(keyID, wrappedBy string) error {
+	return fmt.Errorf("%w: data key %s is wrapped by master key %s, this process has master key %s; "+
+		"give every process of the deployment the same -master-key-file (JF_MASTER_KEY_FILE)", errOtherMaster, keyID, wrappedBy, m.id)
+}
+
+// wrappedBy is the id of the master key a wrapped data key names.
+func wrappedBy(v []byte) (string, bool) {
+	parts := strings.SplitN(string(v), ":", 3)
+	if len(parts) != 3 || parts[0] != "v1" {
+		return "", false
+	}
+	return parts[1], true
+}
+
+// CheckMaster is a readiness check: it fails, naming both master keys'
+// ids, when the newest data key in the bucket is wrapped by another
+// master key than the keyring's, for then this process can open none of
+// the keys the others make. A bucket that does not exist yet, is empty,
+// or whose newest message is a destroyed key's marker passes.
+func (k *Keyring) CheckMaster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := k.js.Stream(ctx, eventstore.KeyStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	if last == 0 {
+		return nil
+	}
+	msg, err := s.GetMsg(ctx, last)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
+	}
+	id, ok := wrappedBy(msg.Data)
+	if !ok || id == k.master.id {
+		return nil
+	}
+	keyID, _ := strings.CutPrefix(msg.Subject, "$KV."+eventstore.KeyBucket+".")
+	return k.master.otherMaster(keyID, id)
+}
 
 // unwrap opens a wrapped data key.
 func (m MasterKey) unwrap(keyID string, v []byte) ([]byte, error) {
@@ -122,7 +183,7 @@ func (m MasterKey) unwrap(keyID string, v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("shred: data key %s: not a wrapped key", keyID)
 	}
 	if parts[1] != m.id {
-		return nil, fmt.Errorf("%w: key %s is wrapped by master key %s, this process has %s", errOtherMaster, keyID, parts[1], m.id)
+		return nil, m.otherMaster(keyID, parts[1])
 	}
 	ct, err := base64.RawStdEncoding.DecodeString(parts[2])
 	if err != nil || len(ct) < m.aead.NonceSize()+m.aead.Overhead() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,4 +190,54 @@ func TestRewrap(t *testing.T) {
 func mustMaster(t *testing.T, k *shred.Keyring) shred.MasterKey {
 	t.Helper()
 	return shred.MasterOf(k)
+}
+
+// TestOtherMasterKey: a process whose master key is not the one that
+// wrapped a family's data key (two processes of a deployment given
+// different keys) says so at once, naming both keys' ids, in the error
+// a reader quarantines with and in its readiness check; it never waits
+// for the key or reads the event as erased.
+func TestOtherMasterKey(t *testing.T) {
+	ctx := context.Background()
+	k, st := keyring(t)
+	if err := k.CheckMaster(ctx); err != nil {
+		t.Fatalf("empty bucket: %v", err)
+	}
+	env, b := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e1")
+	sealed, err := k.Seal(ctx, env, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.CheckMaster(ctx); err != nil {
+		t.Fatalf("same master key: %v", err)
+	}
+	text, _ := shred.NewMasterKeyText()
+	other, err := shred.ParseMasterKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := shred.New(st.JS, other)
+	start := time.Now()
+	_, err = wrong.Decode(ctx, env.Subject(), sealed, time.Now())
+	if !errors.Is(err, shred.ErrOtherMaster) {
+		t.Fatalf("decode with another master key: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s to give up: a wrong master key is not a slow key store", d)
+	}
+	ours, theirs := k.MasterID(), other.ID()
+	for _, want := range []string{"F-1.0", "wrapped by master key " + ours, "this process has master key " + theirs, "JF_MASTER_KEY_FILE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	err = wrong.CheckMaster(ctx)
+	if !errors.Is(err, shred.ErrOtherMaster) || !strings.Contains(err.Error(), ours) || !strings.Contains(err.Error(), theirs) {
+		t.Fatalf("readiness check with another master key: %v", err)
+	}
+	// Nor does ingest seal with a key it cannot open.
+	env2, b2 := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e2")
+	if _, err := wrong.Seal(ctx, env2, b2); !errors.Is(err, shred.ErrOtherMaster) {
+		t.Fatalf("seal with another master key: %v", err)
+	}
 }

@@ -17,8 +17,26 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
+
+// MasterKeyFile writes a fresh master key (mode 0600) for the processes
+// of one test deployment to share, as -master-key-file: each process's
+// dev config would otherwise make its own in its data directory, and none
+// could open the data keys another made.
+func MasterKeyFile(t testing.TB) string {
+	t.Helper()
+	text, err := shred.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/master.key"
+	if err := os.WriteFile(path, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // QuietLog discards everything: test output stays readable.
 func QuietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

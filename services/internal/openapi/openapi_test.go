@@ -225,8 +225,18 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 	// F9 was last heard of seven years ago: due for erasure, then erased.
 	s.Post(events.BIF, "F9", &events.BenefitGranted{PersonID: "P9", Benefit: "other"}, events.WithTime(time.Now().AddDate(-7, 0, 0)))
 	s.Post(events.SOF, "F1", testenv.Enrolment())
-	last := s.Post(events.SOF, "F1", &events.CaseworkerAssigned{EmployeeID: "E1001"}).Sequence
+	s.Post(events.SOF, "F1", &events.CaseworkerAssigned{EmployeeID: "E1001"})
+	// A message no version decodes: quarantined, and left there by the
+	// redrive, whose answer then lists it.
+	ack, err := s.SA.Store.JS.Publish(context.Background(), "families.F1.sof.family.referred", []byte("not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ack.Sequence
 	s.WaitApplied(last)
+	if r := s.Do("POST", "/v1/admin/quarantine/redrive", "dev-operator", nil, nil); r.Status != 200 || !strings.Contains(r.Raw, `"notMoved":[{`) {
+		t.Fatalf("redrive: %d %s, want the quarantined message not moved", r.Status, r.Raw)
+	}
 	if r := s.Get("/v1/privacy/due", "dev-dpo", nil); r.Status != 200 || !strings.Contains(r.Raw, `"familyId":"F9"`) {
 		t.Fatalf("GET /v1/privacy/due: %d %s, want F9 due", r.Status, r.Raw)
 	}

@@ -236,6 +236,10 @@ func TestErasedFamily(t *testing.T) {
 			t.Errorf("seed %d: %s is %s, readable by %s: %v", seed, id, st.Status(), ErasureCoordinator, st.CanRead(ErasureCoordinator))
 		}
 	}
+	// README.md and docs/PRIVACY.md name make demo's erased family.
+	if got := ErasedFamily(1, DefaultFamilies); got != "TB1-007" {
+		t.Errorf("make demo erases %s; the docs say TB1-007", got)
+	}
 	if got := ErasedFamily(1, 1); got != "" {
 		t.Errorf("a demo of one family erases %s", got)
 	}

@@ -57,8 +57,10 @@ bench-compare:
 	sh services/cmd/jfbench/compare-builds.sh $(BASE) $(BENCH_ROUNDS) $(BENCHFLAGS)
 
 # demo loads the demo data (50 synthetic families over 2023–2024) into a
-# running system through its ingest API, e.g. one started by `make run`.
-# DEMOFLAGS: -url, -seed, -families, or -sof-url … per department.
+# running system through its ingest API, e.g. one started by `make run`,
+# then erases one family whose course ended as dev-dpo (docs/PRIVACY.md).
+# DEMOFLAGS: -url, -seed, -families, -dpo-token (empty: erase none), or
+# -sof-url … per department.
 .PHONY: demo
 demo:
 	$(GO) run ./services/cmd/demo $(DEMOFLAGS)

@@ -1,12 +1,15 @@
 // Command demo loads the demo data (internal/demo: synthetic Tingbjerg-like
 // families over 2023 and 2024) into a running Job og Familie system through
-// its ingest API, with the dev department tokens. Loading the same seed
-// again stores nothing new.
+// its ingest API, with the dev department tokens, then has the data
+// protection officer (-dpo-token, default dev-dpo) erase one family whose
+// course has ended (demo.ErasedFamily), so that the demo shows an erasure.
+// Loading the same seed again stores nothing new and erases nothing more.
 //
 //	demo -url http://127.0.0.1:8080 -seed 1 -families 50
 //
 // Against one process per department, give each its URL with -sof-url,
-// -bif-url, -buf-url and -suf-url.
+// -bif-url, -buf-url and -suf-url; the erasure is then left out unless
+// -dpo-token is given, and goes to -url. -dpo-token="" erases nothing.
 package main
 
 import (
@@ -44,6 +47,7 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.BaseURL, "url", envOr("JF_DEMO_URL", "http://127.0.0.1:8080"), "base URL of the ingest API, e.g. the standalone's (JF_DEMO_URL)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic data; the same seed gives the same events")
 	fs.IntVar(&o.Families, "families", demo.DefaultFamilies, "number of families")
+	fs.StringVar(&o.DPOToken, "dpo-token", envOr("JF_DEMO_DPO_TOKEN", "dev-dpo"), "data protection officer's token that erases one demo family at -url; '' erases none (JF_DEMO_DPO_TOKEN)")
 	deptURLs := map[events.Department]*string{}
 	for _, d := range events.Departments {
 		deptURLs[d] = fs.String(string(d)+"-url", "", "base URL of "+string(d)+"'s ingest service, if not -url")
@@ -59,6 +63,11 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 			o.DepartmentURLs[d] = *u
 		}
 	}
+	if len(o.DepartmentURLs) > 0 && !isSet(fs, "dpo-token") && os.Getenv("JF_DEMO_DPO_TOKEN") == "" {
+		// The departments' processes serve no privacy API: erase only
+		// when told where and with which token.
+		o.DPOToken = ""
+	}
 	start := time.Now()
 	st, err := demo.Load(ctx, o)
 	if err != nil {
@@ -66,10 +75,19 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "demo: done in %s: %d events of %d families (%d new, %d already stored) in %d requests\n",
 		time.Since(start).Round(100*time.Millisecond), st.Events, st.Families, st.Stored(), st.Duplicates, st.Requests)
+	if st.Erased != "" {
+		fmt.Fprintf(out, "demo: family %s is erased: its personal text reads [slettet] (docs/PRIVACY.md)\n", st.Erased)
+	}
 	if len(o.DepartmentURLs) == 0 {
 		fmt.Fprintf(out, "demo: try  curl -s -H 'Authorization: Bearer dev-coordinator' %s/v1/families\n", o.BaseURL)
 	}
 	return nil
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func envOr(key, def string) string {

@@ -2,7 +2,8 @@
 // an embedded NATS JetStream server, the four department ingest services,
 // and (as they land) the projector and audit APIs, on one HTTP listener.
 // With -demo it also loads the demo data through its own ingest API once it
-// is ready, and keeps running. `standalone setup-streams -nats-url URL` is
+// is ready (with the dev tokens, erasing one family as make demo does), and
+// keeps running. `standalone setup-streams -nats-url URL` is
 // the setup step of a deployment on an external NATS: it creates or
 // updates the streams as the admin user (deploy/README.md).
 // `standalone rotate-master-key` rewraps the data keys with a new master
@@ -71,7 +72,7 @@ func parse(args []string) (config.Config, demoFlags, error) {
 	var df demoFlags
 	fs := cfg.FlagSet("standalone", os.Getenv)
 	fs.SetOutput(os.Stderr)
-	fs.BoolVar(&df.load, "demo", false, "load the demo data (synthetic families, through the ingest API) once ready; loading again stores nothing new")
+	fs.BoolVar(&df.load, "demo", false, "load the demo data (synthetic families, through the ingest API) once ready and, with the dev tokens, erase one of them as dev-dpo; loading again stores nothing new")
 	fs.Int64Var(&df.seed, "demo-seed", 1, "seed of the demo data")
 	fs.IntVar(&df.families, "demo-families", demo.DefaultFamilies, "number of demo families")
 	if err := fs.Parse(args); err != nil {
@@ -112,13 +113,18 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		// The demo goes through the HTTP API like any department system,
 		// so it exercises what a newcomer will use; the server keeps
 		// running whatever the outcome.
+		o := demo.Options{BaseURL: s.URL(), Seed: df.seed, Families: df.families, Progress: os.Stderr}
+		if s.Auth.UsesDevTokens() {
+			// As make demo does: one family erased by the dev dpo.
+			o.DPOToken = "dev-dpo"
+		}
 		go func() {
-			st, err := demo.Load(ctx, demo.Options{BaseURL: s.URL(), Seed: df.seed, Families: df.families, Progress: os.Stderr})
+			st, err := demo.Load(ctx, o)
 			if err != nil {
 				log.Error("demo data not loaded", "err", err)
 				return
 			}
-			log.Info("demo data loaded", "families", st.Families, "events", st.Events, "new", st.Stored(), "duplicates", st.Duplicates)
+			log.Info("demo data loaded", "families", st.Families, "events", st.Events, "new", st.Stored(), "duplicates", st.Duplicates, "erased", st.Erased)
 			fmt.Fprintf(os.Stderr, "demo: try  curl -s -H 'Authorization: Bearer dev-coordinator' %s/v1/families\n", s.URL())
 		}()
 	}

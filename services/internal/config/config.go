@@ -267,6 +267,13 @@ func (c Config) Check() error {
 // directory name's safe characters.
 var instanceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
+// NoMasterKey is the error of a process that needs the operator's master
+// key and was given none: any process with a principals file (-config).
+const NoMasterKey = "config: no master key: the families' data keys are wrapped by the operator's master key, " +
+	"and only the dev config (no -config) makes one itself; pass -master-key-file (JF_MASTER_KEY_FILE) naming a file " +
+	"that holds 32 random bytes as 64 hex digits or base64 (umask 077; openssl rand -hex 32 > master.key), " +
+	"or set JF_MASTER_KEY to the key; all processes of a deployment use the same key (docs/PRIVACY.md)"
+
 // LoadMasterKey is the master key the settings name: the file, else
 // JF_MASTER_KEY, else, when dev (the dev config), the one in
 // <data>/keys/master.key, made on first start.
@@ -283,7 +290,7 @@ func (c Config) LoadMasterKey(dev bool) (shred.MasterKey, error) {
 	case dev:
 		return shred.LoadOrCreateDevMasterKey(c.DataDir)
 	}
-	return shred.MasterKey{}, errors.New("config: no master key: pass -master-key-file (JF_MASTER_KEY_FILE) or set JF_MASTER_KEY (docs/PRIVACY.md)")
+	return shred.MasterKey{}, errors.New(NoMasterKey)
 }
 
 // Logger makes the process logger (JSON on stderr).

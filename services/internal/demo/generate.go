@@ -130,7 +130,36 @@ func (f *sim) emit() ([]Event, []string) {
 		}
 		out = append(out, Event{Department: it.dept, FamilyID: f.id, Type: env.Spec.Name, ID: id, Time: ce.Time(), JSON: b})
 	}
+	f.state = st
 	return out, refused
+}
+
+// ErasureCoordinator is the employee whose families ErasedFamily chooses
+// from: dev-coordinator's, so that the erasure shows where a newcomer looks.
+const ErasureCoordinator = "E1001"
+
+// ErasedFamily is the family that a load given a data protection officer's
+// token erases (Options.DPOToken): the first family after family 1 (the
+// README's example) whose course has ended and whom ErasureCoordinator may
+// still read. It is "" when no family of the first families qualifies. As
+// family n is the same whatever the number of families, a larger load of
+// the same seed chooses the same family.
+//
+// The generator itself never emits family.erased: no department owns it,
+// the service records it when the data protection officer erases.
+func ErasedFamily(seed int64, families int) string {
+	if families <= 0 {
+		families = DefaultFamilies
+	}
+	for n := 2; n <= families; n++ {
+		f := newSim(seed, n)
+		f.plan()
+		f.emit()
+		if f.state.Status() == family.StatusEnded && f.state.CanRead(ErasureCoordinator) {
+			return f.id
+		}
+	}
+	return ""
 }
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -166,6 +195,8 @@ type sim struct {
 	team                        []string // employees in the team now, in joining order
 	cases                       []childCase
 	ids                         map[string]int // counters per id prefix
+	// state is the family model after the kept events (set by emit).
+	state *family.State
 }
 
 type person struct {

@@ -88,8 +88,15 @@ func TestGenerateIsPlausible(t *testing.T) {
 	}
 }
 
-// TestGenerateCoversCatalog: even a small demo has every event type, in
-// every version, and some family holds both versions of a type.
+// postable reports whether some department may post the type: the types
+// only the service records (family.erased) are not.
+func postable(s events.Spec) bool {
+	return slices.ContainsFunc(events.Departments, s.OwnedBy)
+}
+
+// TestGenerateCoversCatalog: even a small demo has every event type that a
+// department posts, in every version, and none that only the service
+// records; and some family holds both versions of a type.
 func TestGenerateCoversCatalog(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
@@ -105,10 +112,20 @@ func TestGenerateCoversCatalog(t *testing.T) {
 		}
 		perFamily[e.FamilyID][ce.Type] = true
 	}
+	serviceOnly := 0
 	for _, s := range events.AllVersions() {
-		if !seen[s.Type()] {
+		switch {
+		case !postable(s):
+			serviceOnly++
+			if seen[s.Type()] {
+				t.Errorf("the demo generates %s, which no department may post", s.Type())
+			}
+		case !seen[s.Type()]:
 			t.Errorf("no %s in a demo of 12 families", s.Type())
 		}
+	}
+	if serviceOnly == 0 {
+		t.Error("the catalog has no type that only the service records (family.erased)")
 	}
 	mixed := 0
 	for _, types := range perFamily {
@@ -184,5 +201,46 @@ func TestBatchesKeepFamilyOrder(t *testing.T) {
 		if len(b) > 3 {
 			t.Fatalf("batch of %d with a limit of 3", len(b))
 		}
+	}
+}
+
+// TestErasedFamily: the family a load erases has an ended course, the dev
+// coordinator reads it, it is not family 1 (the README's example), and a
+// larger demo of the same seed chooses the same family.
+func TestErasedFamily(t *testing.T) {
+	t.Parallel()
+	for _, seed := range []int64{1, 11} {
+		id := ErasedFamily(seed, 12)
+		if id == "" || id == FamilyID(seed, 1) {
+			t.Fatalf("seed %d: erased family %q", seed, id)
+		}
+		if got := ErasedFamily(seed, DefaultFamilies); got != id {
+			t.Errorf("seed %d: %s in a demo of 12, %s in one of %d", seed, id, got, DefaultFamilies)
+		}
+		st := family.New(id)
+		for _, e := range Generate(seed, 12) {
+			if e.FamilyID != id {
+				continue
+			}
+			ce, err := events.ParseStructured(e.JSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := events.Decode(ce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Apply(env)
+		}
+		if st.Status() != family.StatusEnded || !st.CanRead(ErasureCoordinator) {
+			t.Errorf("seed %d: %s is %s, readable by %s: %v", seed, id, st.Status(), ErasureCoordinator, st.CanRead(ErasureCoordinator))
+		}
+	}
+	// README.md and docs/PRIVACY.md name make demo's erased family.
+	if got := ErasedFamily(1, DefaultFamilies); got != "TB1-007" {
+		t.Errorf("make demo erases %s; the docs say TB1-007", got)
+	}
+	if got := ErasedFamily(1, 1); got != "" {
+		t.Errorf("a demo of one family erases %s", got)
 	}
 }

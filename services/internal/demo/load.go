@@ -40,6 +40,12 @@ type Options struct {
 	// ReadyTimeout bounds the wait for /readyz before posting; 0 is two
 	// minutes.
 	ReadyTimeout time.Duration
+	// DPOToken, when set, is a data protection officer's bearer token
+	// (dev-dpo in the dev config): after the events, the load erases one
+	// family, ErasedFamily, through POST /v1/privacy/families/{id}/erase
+	// at BaseURL, so that the demo shows an erased family. Empty erases
+	// nothing.
+	DPOToken string
 }
 
 // Stats is what a load did.
@@ -54,6 +60,10 @@ type Stats struct {
 	Requests, Retries int
 	PerDepartment     map[events.Department]int
 	PerType           map[string]int
+	// Erased is the family erased (Options.DPOToken), "" if none.
+	// ErasureRecorded is false when it was erased by an earlier load.
+	Erased          string
+	ErasureRecorded bool
 }
 
 // Stored is the number of events the load added to the store.
@@ -77,6 +87,9 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 		if l.url(d) == "" {
 			return l.stats, fmt.Errorf("demo: no URL for department %s", d)
 		}
+	}
+	if o.DPOToken != "" && o.BaseURL == "" {
+		return l.stats, errors.New("demo: a DPO token erases a family at the base URL, and there is none")
 	}
 	if err := l.waitReady(ctx); err != nil {
 		return l.stats, err
@@ -110,7 +123,85 @@ func Load(ctx context.Context, o Options) (Stats, error) {
 			lastLine = time.Now()
 		}
 	}
+	if o.DPOToken != "" {
+		if err := l.erase(ctx, ErasedFamily(o.Seed, o.Families)); err != nil {
+			return l.stats, err
+		}
+	}
 	return l.stats, nil
+}
+
+// ErasureReason is the legal ground the demo's erasure gives.
+const ErasureReason = "Demo: familien har anmodet om sletning (GDPR art. 17)"
+
+// erase has the data protection officer erase the family, once all its
+// events are stored. An erasure repeated by a second load answers 200 and
+// changes nothing.
+func (l *loader) erase(ctx context.Context, familyID string) error {
+	if familyID == "" {
+		l.progress("demo: no family of %d has an ended course that the dev coordinator reads; none erased", l.o.Families)
+		return nil
+	}
+	body, err := json.Marshal(map[string]string{"reason": ErasureReason})
+	if err != nil {
+		return err
+	}
+	url := strings.TrimRight(l.o.BaseURL, "/") + "/v1/privacy/families/" + familyID + "/erase"
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+l.o.DPOToken)
+		status, raw, err := l.do(req)
+		switch {
+		case err == nil && (status == http.StatusCreated || status == http.StatusOK):
+			var r struct {
+				Recorded     bool `json:"recorded"`
+				KeyDestroyed bool `json:"keyDestroyed"`
+			}
+			if err := json.Unmarshal(raw, &r); err != nil || !r.KeyDestroyed {
+				return fmt.Errorf("demo: erasing family %s: unexpected answer %d %s", familyID, status, bytes.TrimSpace(raw))
+			}
+			l.stats.Erased, l.stats.ErasureRecorded = familyID, r.Recorded
+			if r.Recorded {
+				l.progress("demo: family %s erased (its personal text now reads [slettet])", familyID)
+			} else {
+				l.progress("demo: family %s was erased before", familyID)
+			}
+			return nil
+		case err == nil && status != http.StatusServiceUnavailable:
+			return fmt.Errorf("demo: erasing family %s: %d %s", familyID, status, bytes.TrimSpace(raw))
+		case attempt == 8:
+			if err == nil {
+				err = fmt.Errorf("%d %s", status, bytes.TrimSpace(raw))
+			}
+			return fmt.Errorf("demo: erasing family %s: %w", familyID, err)
+		}
+		l.stats.Retries++
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// do sends req and reads the answer.
+func (l *loader) do(req *http.Request) (int, []byte, error) {
+	resp, err := l.o.Client.Do(req)
+	if err != nil {
+		if req.Context().Err() != nil {
+			return 0, nil, req.Context().Err()
+		}
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, raw, err
 }
 
 // familyWindow is how many families are loaded side by side: enough that

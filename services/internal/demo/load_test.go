@@ -9,6 +9,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/testenv"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,8 +26,9 @@ import (
 var checkFor = testenv.CheckFor
 
 // TestLoadThroughIngest loads a demo into a real standalone through its
-// HTTP API, then loads it again: the first load stores every event, the
-// second only finds duplicates.
+// HTTP API, with the dev data protection officer's token, then loads it
+// again: the first load stores every event and erases one family, the
+// second only finds duplicates and an erasure done before.
 func TestLoadThroughIngest(t *testing.T) {
 	t.Parallel()
 	cfg := config.Defaults()
@@ -44,7 +46,7 @@ func TestLoadThroughIngest(t *testing.T) {
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := demo.Load(ctx, demo.Options{BaseURL: sa.URL(), Seed: seed, Families: families, Progress: &progress})
+	st, err := demo.Load(ctx, demo.Options{BaseURL: sa.URL(), Seed: seed, Families: families, Progress: &progress, DPOToken: "dev-dpo"})
 	if err != nil {
 		t.Fatalf("load: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -53,12 +55,23 @@ func TestLoadThroughIngest(t *testing.T) {
 	if st.Families != families || st.Events != len(want) || st.Duplicates != 0 || st.Stored() != len(want) || st.Retries != 0 {
 		t.Fatalf("stats %+v, want %d events, no duplicates, no retries", st, len(want))
 	}
-	if got := streamMsgs(t, sa); got != uint64(st.Events) {
-		t.Fatalf("stream holds %d messages, the load posted %d", got, st.Events)
+	erased := demo.ErasedFamily(seed, families)
+	if erased == "" || st.Erased != erased || !st.ErasureRecorded {
+		t.Fatalf("erased %q (recorded %v), want %q recorded now", st.Erased, st.ErasureRecorded, erased)
 	}
+	// The departments' events and the service's one family.erased.
+	if got := streamMsgs(t, sa); got != uint64(st.Events)+1 {
+		t.Fatalf("stream holds %d messages, the load posted %d and erased one family", got, st.Events)
+	}
+	// Every type a department may post is loaded; family.erased, which
+	// only the service records, is not posted but recorded by the erasure.
 	for _, s := range events.Catalog() {
-		if st.PerType[s.Name] == 0 {
+		postable := slices.ContainsFunc(events.Departments, s.OwnedBy)
+		if postable && st.PerType[s.Name] == 0 {
 			t.Errorf("no %s loaded", s.Name)
+		}
+		if !postable && st.PerType[s.Name] != 0 {
+			t.Errorf("%d %s posted by a department", st.PerType[s.Name], s.Name)
 		}
 	}
 	sum := 0
@@ -95,20 +108,77 @@ func TestLoadThroughIngest(t *testing.T) {
 			assigned++
 		}
 	}
-	if got := coordinatorFamilies(t, sa.URL(), st.Events); got != assigned || assigned == 0 {
+	// The erased family stays listed: erasure keeps every event.
+	if got := coordinatorFamilies(t, sa.URL(), st.Events+1); got != assigned || assigned == 0 {
 		t.Errorf("dev-coordinator lists %d families, the fold assigns E1001 to %d", got, assigned)
 	}
+	// The erased family's personal text reads as tombstones on the
+	// coordinator's timeline; another family's does not.
+	if n := erasedEntries(t, sa.URL(), erased, st.Events+1); n == 0 {
+		t.Errorf("no entry of the erased family %s says erased", erased)
+	}
+	if n := erasedEntries(t, sa.URL(), demo.FamilyID(seed, 1), st.Events+1); n != 0 {
+		t.Errorf("%d entries of family %s say erased", n, demo.FamilyID(seed, 1))
+	}
 
-	again, err := demo.Load(ctx, demo.Options{BaseURL: sa.URL(), Seed: seed, Families: families})
+	again, err := demo.Load(ctx, demo.Options{BaseURL: sa.URL(), Seed: seed, Families: families, DPOToken: "dev-dpo"})
 	if err != nil {
 		t.Fatalf("second load: %v", err)
 	}
 	if again.Events != st.Events || again.Duplicates != again.Events || again.Stored() != 0 {
 		t.Fatalf("second load %+v, want all %d duplicates", again, st.Events)
 	}
-	if got := streamMsgs(t, sa); got != uint64(st.Events) {
-		t.Fatalf("after the second load the stream holds %d messages, want %d", got, st.Events)
+	if again.Erased != erased || again.ErasureRecorded {
+		t.Errorf("second load erased %q (recorded %v), want %s erased before", again.Erased, again.ErasureRecorded, erased)
 	}
+	if got := streamMsgs(t, sa); got != uint64(st.Events)+1 {
+		t.Fatalf("after the second load the stream holds %d messages, want %d", got, st.Events+1)
+	}
+}
+
+// erasedEntries counts the entries of the family's timeline (all on one
+// page) that say erased, once the read model has applied position.
+func erasedEntries(t *testing.T, base, familyID string, position int) int {
+	t.Helper()
+	var n int
+	checkFor(t, 30*time.Second, func() error {
+		req, err := http.NewRequest("GET", base+"/v1/families/"+familyID+"/timeline?limit=500", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer dev-coordinator")
+		req.Header.Set("X-Min-Position", strconv.Itoa(position))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET timeline of %s: %d %s", familyID, resp.StatusCode, b)
+		}
+		var body struct {
+			Entries []struct {
+				Erased       bool     `json:"erased"`
+				ErasedFields []string `json:"erasedFields"`
+			} `json:"entries"`
+			NextCursor *string `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			return err
+		}
+		if body.NextCursor != nil || len(body.Entries) == 0 {
+			return fmt.Errorf("timeline of %s: %d entries, next cursor %v", familyID, len(body.Entries), body.NextCursor)
+		}
+		n = 0
+		for _, e := range body.Entries {
+			if e.Erased && len(e.ErasedFields) > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 func streamMsgs(t *testing.T, sa *standalone.Standalone) uint64 {

@@ -17,6 +17,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/dextest"
 	"kk.dk/jobogfamilie/services/internal/idptest"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -39,6 +40,9 @@ func startOIDC(t *testing.T, dev bool) (*env, *idptest.IdP) {
 				t.Fatal(err)
 			}
 			c.ConfigPath = path
+			// Without the dev config the operator provides the master
+			// key: here a fresh one, in a file as in production.
+			c.MasterKeyFile = testMasterKeyFile(t)
 		}
 	}))}
 	e.app = e.sa.URL()
@@ -48,6 +52,21 @@ func startOIDC(t *testing.T, dev bool) (*env, *idptest.IdP) {
 	}
 	idp.AddClient(idptest.Client{ID: "jf-app", Secret: "app-secret", RedirectURIs: []string{e.app + "/app/login/callback"}})
 	return e, idp
+}
+
+// testMasterKeyFile writes a new master key (64 hex digits, mode 0600) to
+// a file of the test's own.
+func testMasterKeyFile(t *testing.T) string {
+	t.Helper()
+	text, err := shred.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(path, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // oidcLogin follows the login through the IdP as a browser would and

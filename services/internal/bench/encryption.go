@@ -50,7 +50,8 @@ type EncryptionOptions struct {
 	Dir                string
 	// ProfileDir, when set, receives CPU profiles of the ingest processes
 	// in each round (ingest-<on|off>-<round>.pprof, with the bench
-	// process's beside them as -bench.pprof).
+	// process's beside them as -bench.pprof) and of each projector
+	// process, its whole run (projector-<on|off>-<round>.pprof).
 	ProfileDir string
 	Out        io.Writer
 }
@@ -579,6 +580,13 @@ func timelineRound(ctx context.Context, o EncryptionOptions, st *benchdata.Store
 	cmd := exec.CommandContext(ctx, o.Projector, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey, "-data", data, "-log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), encryptionEnv(master, m)...)
+	if o.ProfileDir != "" {
+		f, err := filepath.Abs(filepath.Join(o.ProfileDir, fmt.Sprintf("projector-%s-%d.pprof", m.name, r+1)))
+		if err != nil {
+			return res, err
+		}
+		cmd.Env = append(cmd.Env, "JF_CPUPROFILE="+f)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, err
@@ -685,7 +693,7 @@ func EncryptionCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	parts := fs.String("parts", strings.Join(o.Parts, ","), "comma-separated measurements: ingest, timeline")
 	fs.StringVar(&o.Projector, "projector", o.Projector, "projector binary to run")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the stores and the projectors' logs (default: temporary ones, removed)")
-	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the ingest processes, a round and mode each, here")
+	fs.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the ingest and projector processes, a round and mode each, here")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -624,23 +624,29 @@ func timelineRound(ctx context.Context, o EncryptionOptions, st *benchdata.Store
 	if res.lat, err = timelineLatency(ctx, url, o.Queries); err != nil {
 		return res, err
 	}
+	// Published asynchronously, a window of 4000 at a time (the store's
+	// client allows 4096 unacknowledged).
 	var futures []jetstream.PubAckFuture
 	start = time.Now()
-	for _, msg := range burst {
+	for i, msg := range burst {
 		f, err := st.JS.PublishMsgAsync(msg)
 		if err != nil {
 			return res, err
 		}
 		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return res, err
-		case <-ctx.Done():
-			return res, ctx.Err()
+		if len(futures) < 4000 && i < len(burst)-1 {
+			continue
 		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return res, err
+			case <-ctx.Done():
+				return res, ctx.Err()
+			}
+		}
+		futures = futures[:0]
 	}
 	if err := waitFor(total + uint64(len(burst))); err != nil {
 		return res, err

@@ -41,11 +41,14 @@ clean:
 # bench measures raw JetStream and SQLite limits and the services against
 # them, each in one run, and prints the figures (see docs/PERFORMANCE.md):
 # ingest on a stream of 1M events, then the projector (catch-up, queries,
-# read-your-writes, RSS) as its own process, bin/projector; then the
-# evaluation of 10,000 families over 10M events in such a process.
+# read-your-writes, RSS) as its own process, bin/projector; the cost of
+# encrypting personal fields, on against off, at ingest and in the
+# projector; then the evaluation of 10,000 families over 10M events in
+# such a process.
 bench: build
 	$(GO) run ./services/cmd/jfbench $(BENCHFLAGS)
 	$(GO) run ./services/cmd/jfbench projector -projector $(BIN)/projector $(PROJECTOR_BENCHFLAGS)
+	$(GO) run ./services/cmd/jfbench encryption -projector $(BIN)/projector $(ENCRYPTION_BENCHFLAGS)
 	$(GO) run ./services/cmd/jfbench evaluation -projector $(BIN)/projector $(EVALUATION_BENCHFLAGS)
 
 # bench-compare runs the ingest phase of BASE's build and of this work tree

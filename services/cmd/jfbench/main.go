@@ -1,14 +1,13 @@
 // Command jfbench runs `make bench`: it measures the raw limits of
 // JetStream and the real services on the same machine in one run and
 // prints the figures. -phases picks the measurements: ingest (the
-// Command jfbench runs `make bench`: it measures the raw limits of
-// JetStream and the real services on the same machine in one run and
-// prints the figures. -phases picks the measurements: ingest (the
 // department services), audit (replay, as-of, verify) and webapp (the
 // family page of a family with 10,000 events), each on a fresh embedded
 // NATS of its own size. `jfbench projector -projector bin/projector`
 // measures the projector (catch-up, queries, read-your-writes, RSS) as its
-// own process; `jfbench evaluation -projector bin/projector` the
+// own process; `jfbench encryption -projector bin/projector` the cost of
+// encrypting personal fields, on against off, at ingest and in the
+// projector's timeline; `jfbench evaluation -projector bin/projector` the
 // evaluation of 10,000 families over 10M events in such a process.
 package main
 
@@ -29,6 +28,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "projector" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		code := bench.ProjectorCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "encryption" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := bench.EncryptionCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}

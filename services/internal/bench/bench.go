@@ -30,6 +30,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/server"
 	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // Options size a run.
@@ -225,6 +226,20 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	// The index store lives in JF_DATA_DIR, as in a department process.
 	parts := service.Parts{Store: store, Auth: authn, Log: log}
 	parts.Config.DataDir = os.Getenv("JF_DATA_DIR")
+	// With JF_MASTER_KEY, personal fields are encrypted as in a
+	// department process, unless JF_ENCRYPTION is false (the encryption
+	// phase); without it the process has no key store, for the phases
+	// whose streams are published directly in plaintext.
+	if text := os.Getenv("JF_MASTER_KEY"); text != "" {
+		master, err := shred.ParseMasterKey(text)
+		if err != nil {
+			cancel()
+			store.Close()
+			return "", nil, err
+		}
+		parts.Keys = shred.New(store.JS, master)
+		parts.Keys.Required = os.Getenv("JF_ENCRYPTION") != "false"
+	}
 	svc, err := ingest.NewService(ctx, parts, events.Departments)
 	if err != nil {
 		cancel()

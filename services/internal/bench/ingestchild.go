@@ -125,6 +125,12 @@ func startChild(ctx context.Context, flag, natsURL, nkey string, env ...string) 
 	if err != nil {
 		return nil, err
 	}
+	return startChildOf(ctx, exe, flag, natsURL, nkey, env...)
+}
+
+// startChildOf is startChild with the jfbench binary exe: a test, whose
+// own executable is not jfbench, passes one it built.
+func startChildOf(ctx context.Context, exe, flag, natsURL, nkey string, env ...string) (*ingestProcess, error) {
 	cmd := exec.CommandContext(ctx, exe, "-"+flag, natsURL)
 	cmd.Env = append(append(os.Environ(), "JF_NATS_NKEY="+nkey), env...)
 	errs := &bytes.Buffer{}

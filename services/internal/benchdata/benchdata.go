@@ -38,10 +38,23 @@ type Events struct {
 	// events that fill up families made elsewhere.
 	Name func(n int) string
 	Skip int
+	// Personal puts personal free text into half of each family's
+	// events after its first four: family.referred (reason and note) in
+	// place of wellbeing.measured, and goal.set (title and description)
+	// and education.started (programme) in turn in place of
+	// employment.started. Each text holds PersonalMarker.
+	Personal bool
+	// Seal, when set, rewrites each message's data before it is
+	// published, as ingest encrypts personal fields (package shred).
+	Seal func(subject string, data []byte) ([]byte, error)
 
 	last map[string]uint64 // each family's last sequence
 	seq  uint64            // the stream's last sequence
 }
+
+// PersonalMarker is in every personal text of Events with Personal, so
+// that a test can grep a store's files for it.
+const PersonalMarker = "jfbench-personal-text"
 
 // ingestID is an id shaped like the UUIDv7 strings ingest gives events.
 func ingestID(i int) string {
@@ -59,6 +72,7 @@ func (g *Events) Next(i int) (string, []byte) {
 		fam, k = "BIG", i/every
 	}
 	var dept, name, data string
+	ver := 1
 	switch {
 	case k == 0:
 		dept, name = "sof", "family.enrolled"
@@ -70,6 +84,12 @@ func (g *Events) Next(i int) (string, []byte) {
 		// reads measure the consent gate showing BUF and SUF events.
 		person := map[int]string{2: "P1", 3: "C1"}[k]
 		dept, name, data = "sof", "consent.given", `{"personId":"`+person+`","scope":"data-sharing"}`
+	case g.Personal && k%4 == 0:
+		dept, name, data = "sof", "family.referred", `{"reason":"Langvarig ledighed hos begge forældre og bekymring for barnets trivsel i skolen (`+PersonalMarker+` `+strconv.Itoa(i)+`)","note":"Henvist via SSP-møde, familien ønsker hjælp (`+PersonalMarker+`)"}`
+	case g.Personal && k%8 == 2:
+		dept, name, ver, data = "sof", "goal.set", 2, `{"goalId":"G`+strconv.Itoa(i)+`","title":"Mor er i praktik mindst 15 timer om ugen (`+PersonalMarker+`)","domains":["employment","family"],"description":"Praktikken skal passe med at hente børnene kl. 15, så hverdagen hænger sammen (`+PersonalMarker+` `+strconv.Itoa(i)+`)","personId":"P1","expressedBy":"family"}`
+	case g.Personal && k%8 == 6:
+		dept, name, data = "bif", "education.started", `{"personId":"P1","programme":"HF-enkeltfag dansk og matematik (`+PersonalMarker+` `+strconv.Itoa(i)+`)"}`
 	case k%4 == 0:
 		dept, name, data = "buf", "wellbeing.measured", `{"childId":"C1","instrument":"SDQ","score":`+strconv.Itoa(i%40)+`}`
 	case k%4 == 1:
@@ -83,9 +103,9 @@ func (g *Events) Next(i int) (string, []byte) {
 	if g.BackfillBig && fam == "BIG" && k%10 == 9 {
 		at = at.AddDate(-1, 0, 0)
 	}
-	spec, _ := events.ByType(events.TypeOf(name, 1))
+	spec, _ := events.ByType(events.TypeOf(name, ver))
 	ev := `{"specversion":"1.0","id":"` + ingestID(i) + `","source":"/departments/` + dept +
-		`","type":"dk.kk.jobogfamilie.` + name + `.v1","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
+		`","type":"` + spec.Type() + `","subject":"` + fam + `","time":"` + at.Format(time.RFC3339) +
 		`","datacontenttype":"application/json","dataschema":"` + spec.SchemaURL() + `","data":` + data + `}`
 	return "families." + fam + "." + dept + "." + name, []byte(ev)
 }
@@ -97,6 +117,13 @@ func (g *Events) Msg(i int) *nats.Msg {
 	subj, b := g.Next(i)
 	fam := strings.SplitN(subj, ".", 3)[1]
 	m := &nats.Msg{Subject: subj, Data: b, Header: nats.Header{}}
+	if g.Seal != nil {
+		sealed, err := g.Seal(subj, b)
+		if err != nil {
+			panic(fmt.Sprintf("benchdata: sealing event %d: %v", i, err))
+		}
+		m.Data = sealed
+	}
 	m.Header.Set(jetstream.MsgIDHeader, ingestID(i))
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(g.last[fam], 10))
 	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, "families."+fam+".>")

@@ -50,6 +50,10 @@ type Running struct {
 	stopGuard func()
 	served    chan error
 	once      sync.Once
+	// waitErr holds what the server ended with, so that Wait and Stop can
+	// be called again (a test's Stop and its cleanup's) and answer alike.
+	waitOnce sync.Once
+	waitErr  error
 }
 
 // Start opens the store, builds the services in order on the same parts,
@@ -169,15 +173,18 @@ func (r *Running) URL() string { return r.HTTP.URL() }
 // Wait blocks until the HTTP server stopped (after ctx ended, or Stop),
 // then stops the services and closes the store.
 func (r *Running) Wait() error {
-	err := <-r.served
-	r.once.Do(func() {
-		r.cancel()
-		r.stop()
+	r.waitOnce.Do(func() {
+		err := <-r.served
+		r.once.Do(func() {
+			r.cancel()
+			r.stop()
+		})
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		r.waitErr = err
 	})
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
+	return r.waitErr
 }
 
 // Stop shuts everything down gracefully.

@@ -414,10 +414,18 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := m.GetMsg(ctx, ack.Sequence)
-		if err != nil || got.Subject != own {
-			t.Fatalf("sequence %d: %v, %+v", ack.Sequence, err, got)
-		}
+		// The stream allows direct gets, which any replica answers: a
+		// follower may not have applied the acknowledged message yet.
+		checkFor(t, 5*time.Second, func() error {
+			got, err := m.GetMsg(ctx, ack.Sequence)
+			if err != nil {
+				return fmt.Errorf("sequence %d: %w", ack.Sequence, err)
+			}
+			if got.Subject != own {
+				return fmt.Errorf("sequence %d is on %s, want %s", ack.Sequence, got.Subject, own)
+			}
+			return nil
+		})
 		if after := streamMsgs(t, ajs, eventstore.FamilyStream); after != before+1 {
 			t.Errorf("stream went from %d to %d messages, want one more", before, after)
 		}
@@ -539,15 +547,24 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := kv.Get(ctx, fam+".0"); err != nil {
-			t.Errorf("the data key of %s: %v", fam, err)
-		}
+		// Direct gets, answered by any replica, may lag: retried.
+		checkFor(t, 5*time.Second, func() error {
+			if _, err := kv.Get(ctx, fam+".0"); err != nil {
+				return fmt.Errorf("the data key of %s: %w", fam, err)
+			}
+			return nil
+		})
 		stored, err := ajs.Stream(ctx, eventstore.FamilyStream)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m, err := stored.GetLastMsgForSubject(ctx, events.Subject(fam, events.SOF, "family.referred")); err != nil || bytes.Contains(m.Data, []byte(reason)) {
-			t.Errorf("the stored referral holds its reason in the clear (%v)", err)
+		var referral *jetstream.RawStreamMsg
+		checkFor(t, 5*time.Second, func() error {
+			referral, err = stored.GetLastMsgForSubject(ctx, events.Subject(fam, events.SOF, "family.referred"))
+			return err
+		})
+		if bytes.Contains(referral.Data, []byte(reason)) {
+			t.Error("the stored referral holds its reason in the clear")
 		}
 		// The read was logged through the projector's NATS user.
 		if n := streamMsgs(t, ajs, eventstore.AccessLogStream); n == 0 {

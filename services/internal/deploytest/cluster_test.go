@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -26,12 +25,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/demo"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // natsUsers are the users of deploy/nats/accounts.conf; the server reads
@@ -569,6 +571,74 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		// The read was logged through the projector's NATS user.
 		if n := streamMsgs(t, ajs, eventstore.AccessLogStream); n == 0 {
 			t.Error("the coordinator's read left no access-log entry")
+		}
+	})
+
+	t.Run("audit erases as the audit user", func(t *testing.T) {
+		// The split deployment's erasure: audit serve, as its NATS user,
+		// records family.erased and destroys the family's data key; the
+		// family written above (its referral's reason encrypted) is the
+		// one erased.
+		fam := "FDEPLOY1"
+		auditCfg := serviceConfig(t, c, "audit")
+		runService(t, "audit", func(ctx context.Context) error { return audit.Run(ctx, auditCfg, quietLog()) })
+		waitReady(t, auditCfg.HTTPAddr)
+		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			_, err := kv.Get(ctx, shred.KeyID(fam))
+			return err
+		})
+		erase := func() (int, []byte) {
+			req, err := http.NewRequest("POST", "http://"+auditCfg.HTTPAddr+"/v1/privacy/families/"+fam+"/erase",
+				strings.NewReader(`{"reason":"Anmodning efter GDPR art. 17"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer dev-dpo")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, b
+		}
+		code, b := erase()
+		var r struct {
+			Sequence     uint64
+			Recorded     bool
+			KeyDestroyed bool
+		}
+		if err := json.Unmarshal(b, &r); code != http.StatusCreated || err != nil || !r.Recorded || !r.KeyDestroyed || r.Sequence == 0 {
+			t.Fatalf("erase as dpo on audit: %d %s", code, b)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			if _, err := kv.Get(ctx, shred.KeyID(fam)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return fmt.Errorf("the data key of %s after erasure: %v", fam, err)
+			}
+			return nil
+		})
+		stored, err := ajs.Stream(ctx, eventstore.FamilyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			m, err := stored.GetLastMsgForSubject(ctx, shred.ErasedSubject(fam))
+			if err != nil {
+				return err
+			}
+			if m.Sequence != r.Sequence {
+				return fmt.Errorf("family.erased at %d, the answer said %d", m.Sequence, r.Sequence)
+			}
+			return nil
+		})
+		// Repeating is safe: the same record, nothing new.
+		if code, b := erase(); code != http.StatusOK {
+			t.Errorf("erasing again: %d %s", code, b)
 		}
 	})
 

@@ -17,6 +17,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // natsClient is one credential's connection; the server's permission
@@ -173,6 +174,11 @@ func probes(replicas int, consumers []string) []probe {
 		ps = append(ps, probe{"publish families.F." + string(d), events.Subject(permFamily, d, "meeting.held"),
 			func(t *testing.T) []byte { return rawEvent(t, d, permFamily, &events.MeetingHeld{Kind: "network"}) }})
 	}
+	// The service's one event: erasure records family.erased.
+	ps = append(ps, probe{"publish family.erased", shred.ErasedSubject(permFamily),
+		func(t *testing.T) []byte {
+			return rawEvent(t, events.Service, permFamily, &events.FamilyErased{Reason: "probe"})
+		}})
 	return append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})})
 }
 
@@ -247,15 +253,19 @@ var deployTable = map[string][]string{
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         {"projector", "audit"},
+	// Erasure runs in audit serve: it records family.erased, then
+	// destroys the key (a secure message delete and a purge marker).
+	"publish family.erased": {"audit"},
 	// Ingest reads and creates the families' data keys; the projector
 	// and audit read them; only admin (setup-streams) creates or
-	// updates the bucket, and no user purges it or deletes a key.
+	// updates the bucket, no user purges it, and only audit (erasure)
+	// deletes a key.
 	"STREAM.INFO KV_JF_KEYS":         {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"STREAM.CREATE KV_JF_KEYS":       {"admin"},
 	"STREAM.UPDATE KV_JF_KEYS":       {"admin"},
 	"STREAM.PURGE KV_JF_KEYS":        nil,
-	"STREAM.MSG.DELETE KV_JF_KEYS":   nil,
-	"publish data key":               {"sof", "bif", "buf", "suf", "admin"},
+	"STREAM.MSG.DELETE KV_JF_KEYS":   {"audit"},
+	"publish data key":               {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS":          {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS data key": {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 }
@@ -288,6 +298,7 @@ var standaloneTable = map[string][]string{
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         nil,
+	"publish family.erased":                    nil,
 	// The operator reads the wrapped keys (audit export); the
 	// departments' direct publishers reach nothing of the bucket.
 	"STREAM.INFO KV_JF_KEYS":         {"operator"},

@@ -82,3 +82,41 @@ func TestContentRules(t *testing.T) {
 		}
 	})
 }
+
+// TestPNumberAndTheCPRRule: a P-number is an id, and DOMAIN.md refuses any
+// id that may be a CPR number. The detector refuses a P-number whose first
+// six digits read as a date (DDMMYY), and only that one.
+func TestPNumberAndTheCPRRule(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pNumber string
+		refused bool
+	}{
+		{"1000123456", false}, // month 00: no date
+		{"1013456789", false}, // month 13
+		{"1032000001", false}, // day 10, month 32
+		{"1012345678", true},  // 10 December (19)34 or (20)34
+		{"1001000000", true},  // 10 January (19)00
+		{"3102991234", false}, // 31 February
+	} {
+		t.Run(c.pNumber, func(t *testing.T) {
+			t.Parallel()
+			doc := `{"specversion":"1.0","id":"p1","source":"/departments/bif","type":"dk.kk.jobogfamilie.praktik.started.v2","subject":"F1","time":"2024-01-15T09:00:00Z","data":{"praktikId":"PR1","personId":"P1","employer":{"cvr":"12345678","pNumber":"` + c.pNumber + `"},"hoursPerWeek":10}}`
+			ev, err := ParseStructured([]byte(doc))
+			if err == nil {
+				_, err = Validate(ev)
+			}
+			if !c.refused {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindInvalid || len(e.Problems) != 1 ||
+				e.Problems[0].Pointer != "/data/employer/pNumber" || e.Problems[0].Detail != detailCPR {
+				t.Fatalf("got %v, want one CPR problem at /data/employer/pNumber", err)
+			}
+		})
+	}
+}

@@ -263,9 +263,11 @@ type PraktikStartedV2 struct {
 type PraktikEmployer struct {
 	// The company's CVR number, 8 digits.
 	Cvr string `json:"cvr"`
-	// The production unit's P-number, 10 digits, when known. Like every string it
-	// is held to the CPR rule: a P-number whose first six digits read as a date
-	// is refused as a possible CPR number.
+	// The production unit's P-number, 10 digits, when known. A P-number is an id,
+	// and an id that may be a CPR number is refused (DOMAIN.md): one whose first
+	// six digits read as a date DDMMYY (1012345678: 10 December '34) is refused
+	// with 422 at /data/employer/pNumber, since no check tells it from a CPR
+	// number. Send such a praktik with the CVR number alone.
 	PNumber string `json:"pNumber,omitempty"`
 }
 

@@ -70,6 +70,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	st, err := benchdata.OpenStore(ctx, o.Dir, "bench-ingest-raw", dur)
 	if err != nil {
 		return err

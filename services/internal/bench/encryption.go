@@ -96,6 +96,11 @@ func Encryption(ctx context.Context, o EncryptionOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.ProfileDir != "" {
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	if o.Rounds < 1 {
 		return errors.New("encryption: -rounds must be at least 1")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // The stored form of an event is the posted one with as little changed as
@@ -157,10 +158,15 @@ func find(ms []member, name string) (member, bool, error) {
 	return found, ok, nil
 }
 
-// stringAt decodes the value of m when it is a JSON string.
+// stringAt decodes the value of m when it is a JSON string. A token
+// without escapes, control characters or invalid UTF-8 (the key ids, the
+// ciphertexts, most ids and types) is its own text.
 func stringAt(doc []byte, m member) (string, bool) {
 	if doc[m.valStart] != '"' {
 		return "", false
+	}
+	if tok := doc[m.valStart+1 : m.valEnd-1]; plainToken(tok) {
+		return string(tok), true
 	}
 	var s string
 	if json.Unmarshal(doc[m.valStart:m.valEnd], &s) != nil {
@@ -262,4 +268,17 @@ func eraseTokens(ms []member, fs []string) ([]edit, []string) {
 		}
 	}
 	return edits, names
+}
+
+// plainToken reports whether the inside of a JSON string token reads as
+// it is written: no escape, no control character, valid UTF-8.
+func plainToken(tok []byte) bool {
+	ascii := true
+	for _, c := range tok {
+		if c == '\\' || c < 0x20 {
+			return false
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	return ascii || utf8.Valid(tok)
 }

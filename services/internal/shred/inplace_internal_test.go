@@ -51,3 +51,24 @@ func FuzzMembers(f *testing.F) {
 		}
 	})
 }
+
+// TestStringAtAsJSON: stringAt reads a member's string as encoding/json
+// does, on the fast path (a plain token) and off it.
+func TestStringAtAsJSON(t *testing.T) {
+	for _, tok := range []string{
+		`""`, `"F1.0"`, `"jfenc:v2:AbC+/9"`, `"æøå"`, `"a\"b"`, `"\u00e6"`, `"tab\there"`,
+		"\"raw\ttab\"", "\"bad \xff utf8\"", `"\ud83d\ude00"`, "\"\xed\xa0\x80\"",
+	} {
+		doc := []byte(`{"v":` + tok + `}`)
+		ms, err := members(doc, 0)
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		got, ok := stringAt(doc, ms[0])
+		var want string
+		wantOK := json.Unmarshal([]byte(tok), &want) == nil
+		if ok != wantOK || got != want {
+			t.Errorf("%q: stringAt %q, %v; encoding/json %q, %v", tok, got, ok, want, wantOK)
+		}
+	}
+}

@@ -217,38 +217,43 @@ func (k *Keyring) Seal(ctx context.Context, env events.Envelope, stored []byte) 
 	if erased {
 		return nil, ErrErased
 	}
-	if !k.Required || len(env.Spec.Personal) == 0 || !HasPersonal(env.Spec, env.Event.Data()) {
+	if !k.Required || len(env.Spec.Personal) == 0 {
 		return stored, nil
-	}
-	id, a, err := k.familyKey(ctx, env.FamilyID)
-	if err != nil {
-		return nil, err
 	}
 	ev, err := parseEvent(stored)
 	if err != nil {
 		return nil, fmt.Errorf("shred: seal: %w", err)
 	}
+	// The personal string members: none (a type whose personal fields
+	// are optional and absent) leaves the event as it is, without a key.
+	fs := fields(env.Spec)
+	var personal []member
+	for _, m := range ev.data {
+		if slices.Contains(fs, m.name) && stored[m.valStart] == '"' {
+			personal = append(personal, m)
+		}
+	}
+	if len(personal) == 0 {
+		return stored, nil
+	}
 	if ev.keyAt >= 0 {
 		return nil, fmt.Errorf("shred: seal: the event carries %s already", Extension)
+	}
+	id, a, err := k.familyKey(ctx, env.FamilyID)
+	if err != nil {
+		return nil, err
 	}
 	// Each personal string's token, as posted (its escapes included), is
 	// what is encrypted, and its ciphertext takes its place: nothing
 	// else of the event changes but the key id appended as its last
 	// member.
-	fs := fields(env.Spec)
-	var edits []edit
-	for _, m := range ev.data {
-		if !slices.Contains(fs, m.name) || stored[m.valStart] != '"' {
-			continue
-		}
+	edits := make([]edit, 0, len(personal)+1)
+	for _, m := range personal {
 		v, err := sealField(a, id, env.ID(), m.name, stored[m.valStart:m.valEnd])
 		if err != nil {
 			return nil, err
 		}
-		edits = append(edits, edit{m.valStart, m.valEnd, marshalString(v)})
-	}
-	if len(edits) == 0 {
-		return stored, nil
+		edits = append(edits, edit{m.valStart, m.valEnd, quoted(v)})
 	}
 	last := ev.top[len(ev.top)-1]
 	edits = append(edits, edit{last.valEnd, last.valEnd, append([]byte(`,"`+Extension+`":`), marshalString(id)...)})

@@ -167,8 +167,11 @@ func encryptionEnv(master string, m encMode) []string {
 type ingestTally struct {
 	batchEvents, singleEvents int
 	batchTime, singleTime     time.Duration
-	batchLat, singleLat       []time.Duration
-	errors                    int64
+	// batchCPU and singleCPU are the CPU time the ingest process spent
+	// on each phase (user and system, /proc/<pid>/stat).
+	batchCPU, singleCPU time.Duration
+	batchLat, singleLat []time.Duration
+	errors              int64
 }
 
 // ingestMix is the text of the mix the ingest part sends.
@@ -257,7 +260,9 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 			var bt, st time.Duration
 			var ok atomic.Int64
 			var singleLat []time.Duration
+			pid := procs[k].cmd.Process.Pid
 			if err := procs[k].Profile(profile, func() {
+				cpu0 := cpuOf(pid)
 				start := time.Now()
 				runClients(o.BatchClients, len(batches), func(c, i int) {
 					t0 := time.Now()
@@ -271,6 +276,8 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 					lat[i] = time.Since(t0)
 				})
 				bt = time.Since(start)
+				cpu1 := cpuOf(pid)
+				t.batchCPU += cpu1 - cpu0
 				singleLat = make([]time.Duration, len(singles))
 				start = time.Now()
 				runClients(o.SingleClients, len(singles), func(c, i int) {
@@ -285,6 +292,7 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 					singleLat[i] = time.Since(t0)
 				})
 				st = time.Since(start)
+				t.singleCPU += cpuOf(pid) - cpu1
 			}); err != nil {
 				return err
 			}
@@ -328,6 +336,16 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 		pct(on.singleLat, 50), pct(off.singleLat, 50), pct(on.singleLat, 99), pct(off.singleLat, 99),
 		ratio(pct(on.singleLat, 99), pct(off.singleLat, 99)), 1+encryptionTarget,
 		verdict(ratio(pct(on.singleLat, 99), pct(off.singleLat, 99)) <= 1+encryptionTarget))
+	// The rates move with whatever else the two cores run; the ingest
+	// process's own CPU time for the same events does much less.
+	perK := func(cpu time.Duration, n int) float64 {
+		return float64(cpu.Microseconds()) / 1000 / float64(max(n, 1)) * 1000
+	}
+	bOn, bOff := perK(on.batchCPU, on.batchEvents), perK(off.batchCPU, off.batchEvents)
+	sOn, sOff := perK(on.singleCPU, on.singleEvents), perK(off.singleCPU, off.singleEvents)
+	p("  ingest CPU per 1,000 events: batches on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s; single events on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s",
+		bOn, bOff, bOn/bOff, 1+encryptionTarget, verdict(bOn/bOff <= 1+encryptionTarget),
+		sOn, sOff, sOn/sOff, 1+encryptionTarget, verdict(sOn/sOff <= 1+encryptionTarget))
 	p("  errors: on %d, off %d", on.errors, off.errors)
 	return nil
 }
@@ -451,6 +469,7 @@ func checkStored(ctx context.Context, js jetstream.JetStream, on bool) error {
 type timelineTally struct {
 	caughtUp, liveEvents int
 	catchUp, live        time.Duration
+	catchUpCPU           time.Duration
 	lat                  []time.Duration
 }
 
@@ -520,6 +539,7 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 			t := &tally[k]
 			t.caughtUp += res.events
 			t.catchUp += res.catchUp
+			t.catchUpCPU += res.catchUpCPU
 			t.liveEvents += len(burst[k])
 			t.live += res.live
 			t.lat = append(t.lat, res.lat...)
@@ -541,6 +561,10 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 	p("encryption, timeline over %d rounds, an encrypted stream against a plaintext one of the same events (the projector checked to show the plaintext):", o.Rounds)
 	p("  catch-up (empty read model to applied and ready): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
 		cuOn, cuOff, cuOn/cuOff, 1-encryptionTarget, verdict(cuOn/cuOff >= 1-encryptionTarget))
+	cpuOn := float64(on.catchUpCPU.Milliseconds()) / float64(max(on.caughtUp, 1)) * 1000
+	cpuOff := float64(off.catchUpCPU.Milliseconds()) / float64(max(off.caughtUp, 1)) * 1000
+	p("  catch-up, the projector's CPU per 1,000 events: on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s",
+		cpuOn, cpuOff, cpuOn/cpuOff, 1+encryptionTarget, verdict(cpuOn/cpuOff <= 1+encryptionTarget))
 	p("  live apply (a burst published after ready, until applied): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
 		liveOn, liveOff, liveOn/liveOff, 1-encryptionTarget, verdict(liveOn/liveOff >= 1-encryptionTarget))
 	p("  timeline query: p50 on %s, off %s: on / off = %.2f; p99 on %s, off %s: on / off = %.2f (target <= %.2f)%s",
@@ -552,8 +576,11 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 type timelineResult struct {
 	events  int
 	catchUp time.Duration
-	lat     []time.Duration
-	live    time.Duration
+	// catchUpCPU is the CPU time the projector process used from its
+	// start until it had caught up and was ready.
+	catchUpCPU time.Duration
+	lat        []time.Duration
+	live       time.Duration
 }
 
 // timelineRound runs a projector of mode m on st with an empty read model
@@ -623,6 +650,7 @@ func timelineRound(ctx context.Context, o EncryptionOptions, st *benchdata.Store
 		return res, err
 	}
 	res.catchUp = time.Since(start)
+	res.catchUpCPU = cpuOf(cmd.Process.Pid)
 	if err := checkShown(url, m); err != nil {
 		return res, err
 	}
@@ -717,4 +745,28 @@ func EncryptionCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return 1
 	}
 	return 0
+}
+
+// cpuOf is the CPU time (user and system) process pid has used, from
+// /proc/<pid>/stat, counted in clock ticks of 1/100 s (USER_HZ, 100 on
+// Linux); 0 when it cannot be read.
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// the fields after it start at the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }

@@ -338,11 +338,8 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 		verdict(ratio(pct(on.singleLat, 99), pct(off.singleLat, 99)) <= 1+encryptionTarget))
 	// The rates move with whatever else the two cores run; the ingest
 	// process's own CPU time for the same events does much less.
-	perK := func(cpu time.Duration, n int) float64 {
-		return float64(cpu.Microseconds()) / 1000 / float64(max(n, 1)) * 1000
-	}
-	bOn, bOff := perK(on.batchCPU, on.batchEvents), perK(off.batchCPU, off.batchEvents)
-	sOn, sOff := perK(on.singleCPU, on.singleEvents), perK(off.singleCPU, off.singleEvents)
+	bOn, bOff := cpuPerThousand(on.batchCPU, on.batchEvents), cpuPerThousand(off.batchCPU, off.batchEvents)
+	sOn, sOff := cpuPerThousand(on.singleCPU, on.singleEvents), cpuPerThousand(off.singleCPU, off.singleEvents)
 	p("  ingest CPU per 1,000 events: batches on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s; single events on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s",
 		bOn, bOff, bOn/bOff, 1+encryptionTarget, verdict(bOn/bOff <= 1+encryptionTarget),
 		sOn, sOff, sOn/sOff, 1+encryptionTarget, verdict(sOn/sOff <= 1+encryptionTarget))
@@ -561,8 +558,7 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 	p("encryption, timeline over %d rounds, an encrypted stream against a plaintext one of the same events (the projector checked to show the plaintext):", o.Rounds)
 	p("  catch-up (empty read model to applied and ready): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
 		cuOn, cuOff, cuOn/cuOff, 1-encryptionTarget, verdict(cuOn/cuOff >= 1-encryptionTarget))
-	cpuOn := float64(on.catchUpCPU.Milliseconds()) / float64(max(on.caughtUp, 1)) * 1000
-	cpuOff := float64(off.catchUpCPU.Milliseconds()) / float64(max(off.caughtUp, 1)) * 1000
+	cpuOn, cpuOff := cpuPerThousand(on.catchUpCPU, on.caughtUp), cpuPerThousand(off.catchUpCPU, off.caughtUp)
 	p("  catch-up, the projector's CPU per 1,000 events: on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s",
 		cpuOn, cpuOff, cpuOn/cpuOff, 1+encryptionTarget, verdict(cpuOn/cpuOff <= 1+encryptionTarget))
 	p("  live apply (a burst published after ready, until applied): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
@@ -745,6 +741,11 @@ func EncryptionCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return 1
 	}
 	return 0
+}
+
+// cpuPerThousand is cpu in milliseconds per 1,000 of n events.
+func cpuPerThousand(cpu time.Duration, n int) float64 {
+	return float64(cpu.Microseconds()) / float64(max(n, 1))
 }
 
 // cpuOf is the CPU time (user and system) process pid has used, from

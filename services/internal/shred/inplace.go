@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+
+	"kk.dk/jobogfamilie/events"
 )
 
 // The stored form of an event is the posted one with as little changed as
@@ -18,11 +20,16 @@ import (
 
 // member is one member of a JSON object, by byte offsets into the
 // document: the name token starts at nameStart, the value is
-// doc[valStart:valEnd].
+// doc[valStart:valEnd]. name is the name's text: a slice of the document
+// itself unless the name holds an escape, so that reading an event's
+// members allocates nothing per member.
 type member struct {
-	name                        string
+	name                        []byte
 	nameStart, valStart, valEnd int
 }
+
+// is reports whether the member is named s.
+func (m member) is(s string) bool { return string(m.name) == s }
 
 var errShape = errors.New("not a JSON object")
 
@@ -31,12 +38,18 @@ var errShape = errors.New("not a JSON object")
 // names and skips their values; it checks the structure it walks, not
 // every byte of the values (the readers validate the event after it).
 func members(doc []byte, i int) ([]member, error) {
+	// Most objects of the catalog have fewer members than this: one
+	// allocation for the slice.
+	return appendMembers(make([]member, 0, 12), doc, i)
+}
+
+// appendMembers is members appended to out, whose spare capacity it uses.
+func appendMembers(out []member, doc []byte, i int) ([]member, error) {
 	i = skipSpace(doc, i)
 	if i >= len(doc) || doc[i] != '{' {
 		return nil, errShape
 	}
 	i = skipSpace(doc, i+1)
-	var out []member
 	if i < len(doc) && doc[i] == '}' {
 		return out, nil
 	}
@@ -50,9 +63,13 @@ func members(doc []byte, i int) ([]member, error) {
 			return nil, errShape
 		}
 		if name := doc[i+1 : end-1]; bytes.IndexByte(name, '\\') < 0 {
-			m.name = string(name)
-		} else if err := json.Unmarshal(doc[i:end], &m.name); err != nil {
-			return nil, errShape
+			m.name = name
+		} else {
+			var s string
+			if err := json.Unmarshal(doc[i:end], &s); err != nil {
+				return nil, errShape
+			}
+			m.name = []byte(s)
 		}
 		i = skipSpace(doc, end)
 		if i >= len(doc) || doc[i] != ':' {
@@ -86,14 +103,20 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString is the end of the JSON string token whose quote is at b[i].
+// It looks for the next quote and then for an escape before it, each with
+// bytes.IndexByte, as most tokens hold no escape.
 func skipString(b []byte, i int) (int, bool) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			break
 		}
+		e := bytes.IndexByte(b[i:i+q], '\\')
+		if e < 0 {
+			return i + q + 1, true
+		}
+		// The escape and the byte it escapes (perhaps that quote).
+		i += e + 2
 	}
 	return len(b), false
 }
@@ -148,7 +171,7 @@ func find(ms []member, name string) (member, bool, error) {
 		ok    bool
 	)
 	for _, m := range ms {
-		if m.name == name {
+		if m.is(name) {
 			if ok {
 				return member{}, false, fmt.Errorf("%w: two members %q", errShape, name)
 			}
@@ -173,6 +196,19 @@ func stringAt(doc []byte, m member) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// textAt is stringAt's text as bytes: for a plain token (every sealed
+// value) a slice of doc itself.
+func textAt(doc []byte, m member) ([]byte, bool) {
+	if doc[m.valStart] != '"' {
+		return nil, false
+	}
+	if tok := doc[m.valStart+1 : m.valEnd-1]; plainToken(tok) {
+		return tok, true
+	}
+	s, ok := stringAt(doc, m)
+	return []byte(s), ok
 }
 
 // edit replaces doc[start:end] by with.
@@ -222,16 +258,17 @@ type event struct {
 }
 
 func parseEvent(doc []byte) (event, error) {
-	top, err := members(doc, 0)
+	// One slice for the members of the event and of its data.
+	top, err := appendMembers(make([]member, 0, 24), doc, 0)
 	if err != nil {
 		return event{}, err
 	}
-	ev := event{top: top, keyAt: -1}
+	ev := event{top: top[:len(top):len(top)], keyAt: -1}
 	if _, _, err := find(top, Extension); err != nil {
 		return event{}, err
 	}
 	for i, m := range top {
-		if m.name == Extension {
+		if m.is(Extension) {
 			ev.keyAt = i
 		}
 	}
@@ -243,11 +280,11 @@ func parseEvent(doc []byte) (event, error) {
 		return ev, nil
 	}
 	ev.dataAt = d
-	if ev.data, err = members(doc, d.valStart); err != nil {
+	if ev.data, err = appendMembers(top[len(top):], doc, d.valStart); err != nil {
 		return event{}, err
 	}
 	for _, m := range ev.data {
-		if _, _, err := find(ev.data, m.name); err != nil {
+		if _, _, err := find(ev.data, string(m.name)); err != nil {
 			return event{}, err
 		}
 	}
@@ -256,15 +293,15 @@ func parseEvent(doc []byte) (event, error) {
 
 // eraseTokens is the edits that put the tombstone in place of every
 // personal field of data, and the fields' names.
-func eraseTokens(ms []member, fs []string) ([]edit, []string) {
+func eraseTokens(ms []member, spec events.Spec) ([]edit, []string) {
 	var (
 		edits []edit
 		names []string
 	)
 	for _, m := range ms {
-		if slices.Contains(fs, m.name) {
+		if personal(spec, m) {
 			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
-			names = append(names, m.name)
+			names = append(names, string(m.name))
 		}
 	}
 	return edits, names

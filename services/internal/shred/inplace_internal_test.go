@@ -36,7 +36,7 @@ func FuzzMembers(f *testing.F) {
 		}
 		i := 0
 		events.ScanStored(b, func(name, value []byte) {
-			if ms[i].name != string(name) || string(b[ms[i].valStart:ms[i].valEnd]) != string(value) {
+			if string(ms[i].name) != string(name) || string(b[ms[i].valStart:ms[i].valEnd]) != string(value) {
 				t.Fatalf("%q: member %d is %q=%q, want %q=%q", b, i, ms[i].name, b[ms[i].valStart:ms[i].valEnd], name, value)
 			}
 			i++

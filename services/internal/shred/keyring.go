@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -226,14 +225,13 @@ func (k *Keyring) Seal(ctx context.Context, env events.Envelope, stored []byte) 
 	}
 	// The personal string members: none (a type whose personal fields
 	// are optional and absent) leaves the event as it is, without a key.
-	fs := fields(env.Spec)
-	var personal []member
+	var sealed []member
 	for _, m := range ev.data {
-		if slices.Contains(fs, m.name) && stored[m.valStart] == '"' {
-			personal = append(personal, m)
+		if personal(env.Spec, m) && stored[m.valStart] == '"' {
+			sealed = append(sealed, m)
 		}
 	}
-	if len(personal) == 0 {
+	if len(sealed) == 0 {
 		return stored, nil
 	}
 	if ev.keyAt >= 0 {
@@ -247,9 +245,9 @@ func (k *Keyring) Seal(ctx context.Context, env events.Envelope, stored []byte) 
 	// what is encrypted, and its ciphertext takes its place: nothing
 	// else of the event changes but the key id appended as its last
 	// member.
-	edits := make([]edit, 0, len(personal)+1)
-	for _, m := range personal {
-		v, err := sealField(a, id, env.ID(), m.name, stored[m.valStart:m.valEnd])
+	edits := make([]edit, 0, len(sealed)+1)
+	for _, m := range sealed {
+		v, err := sealField(a, id, env.ID(), string(m.name), stored[m.valStart:m.valEnd])
 		if err != nil {
 			return nil, err
 		}
@@ -384,22 +382,22 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 	if err != nil {
 		return nil, nil, true, err
 	}
-	fs := fields(spec)
-	edits := []edit{removal(ev.top, ev.keyAt)}
+	edits := make([]edit, 1, len(ev.data)+1)
+	edits[0] = removal(ev.top, ev.keyAt)
 	for _, m := range ev.data {
-		if !slices.Contains(fs, m.name) {
+		if !personal(spec, m) {
 			continue
 		}
-		v, ok := stringAt(raw, m)
+		v, ok := textAt(raw, m)
 		if !ok {
 			continue
 		}
 		if erased {
 			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
-			erasedFields = append(erasedFields, m.name)
+			erasedFields = append(erasedFields, string(m.name))
 			continue
 		}
-		token, err := openField(a, keyID, id, m.name, v)
+		token, err := openField(a, keyID, id, string(m.name), v)
 		if err != nil {
 			return nil, nil, true, err
 		}

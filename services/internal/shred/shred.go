@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"kk.dk/jobogfamilie/events"
@@ -113,21 +112,26 @@ func seal(a cipher.AEAD, version, keyID, eventID, field string, plain []byte) (s
 
 // openField is the JSON string token that v, a sealed field's value,
 // holds: for v2 the token as it was posted; for v1 the text written as
-// encoding/json writes a string, without HTML escapes.
-func openField(a cipher.AEAD, keyID, eventID, field, v string) ([]byte, error) {
+// encoding/json writes a string, without HTML escapes. v is the value's
+// text; it is decrypted in a buffer of its own.
+func openField(a cipher.AEAD, keyID, eventID, field string, v []byte) ([]byte, error) {
 	version := Prefix
-	b64, ok := strings.CutPrefix(v, Prefix)
+	b64, ok := bytes.CutPrefix(v, []byte(Prefix))
 	if !ok {
 		version = PrefixV1
-		if b64, ok = strings.CutPrefix(v, PrefixV1); !ok {
+		if b64, ok = bytes.CutPrefix(v, []byte(PrefixV1)); !ok {
 			return nil, fmt.Errorf("%w: /data/%s is not %s…", ErrCorrupt, field, Prefix)
 		}
 	}
-	ct, err := base64.RawStdEncoding.DecodeString(b64)
-	if err != nil || len(ct) < a.NonceSize()+a.Overhead() {
+	ct := make([]byte, base64.RawStdEncoding.DecodedLen(len(b64)))
+	n, err := base64.RawStdEncoding.Decode(ct, b64)
+	if err != nil || n < a.NonceSize()+a.Overhead() {
 		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
 	}
-	pt, err := a.Open(nil, ct[:a.NonceSize()], ct[a.NonceSize():], aad(version, keyID, eventID, field))
+	ct = ct[:n]
+	// The plaintext takes the ciphertext's place in its buffer.
+	ns := a.NonceSize()
+	pt, err := a.Open(ct[ns:ns], ct[:ns], ct[ns:], aad(version, keyID, eventID, field))
 	if err != nil {
 		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
 	}
@@ -153,6 +157,17 @@ func fields(spec events.Spec) []string {
 		out = append(out, strings.TrimPrefix(p, "/"))
 	}
 	return out
+}
+
+// personal reports whether m, a member of an event's data, is one of
+// spec's personal fields, without allocating.
+func personal(spec events.Spec, m member) bool {
+	for _, p := range spec.Personal {
+		if strings.TrimPrefix(p, "/") == string(m.name) {
+			return true
+		}
+	}
+	return false
 }
 
 // object is a JSON object's members, for rewriting an event.
@@ -194,9 +209,8 @@ func HasPersonal(spec events.Spec, data []byte) bool {
 	if err != nil {
 		return false
 	}
-	fs := fields(spec)
 	for _, m := range ms {
-		if slices.Contains(fs, m.name) {
+		if personal(spec, m) {
 			return true
 		}
 	}
@@ -215,7 +229,7 @@ func EraseData(spec events.Spec, data []byte) ([]byte, bool) {
 	if err != nil {
 		return data, false
 	}
-	edits, _ := eraseTokens(ms, fields(spec))
+	edits, _ := eraseTokens(ms, spec)
 	if len(edits) == 0 {
 		return data, false
 	}

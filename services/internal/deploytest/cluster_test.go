@@ -591,6 +591,30 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			_, err := kv.Get(ctx, shred.KeyID(fam))
 			return err
 		})
+		// The keys are written once: an ingest user, which may create
+		// keys on any family's key subject, cannot replace one.
+		snc, _ := c.connect(t, "sof")
+		sjs, err := jetstream.New(snc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		skv, err := sjs.KeyValue(ctx, eventstore.KeyBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := kv.Get(ctx, shred.KeyID(fam))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := skv.Put(ctx, shred.KeyID(fam), []byte("v1:replaced")); err == nil {
+			t.Fatal("the sof user replaced a family's data key")
+		}
+		if err := skv.Delete(ctx, shred.KeyID(fam)); err == nil {
+			t.Fatal("the sof user marked a family's data key deleted")
+		}
+		if now, err := kv.Get(ctx, shred.KeyID(fam)); err != nil || now.Revision() != key.Revision() || !bytes.Equal(now.Value(), key.Value()) {
+			t.Fatalf("the data key after the refused writes: %v", err)
+		}
 		erase := func() (int, []byte) {
 			req, err := http.NewRequest("POST", "http://"+auditCfg.HTTPAddr+"/v1/privacy/families/"+fam+"/erase",
 				strings.NewReader(`{"reason":"Anmodning efter GDPR art. 17"}`))

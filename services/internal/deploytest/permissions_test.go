@@ -254,7 +254,7 @@ var deployTable = map[string][]string{
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         {"projector", "audit"},
 	// Erasure runs in audit serve: it records family.erased, then
-	// destroys the key (a secure message delete and a purge marker).
+	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
 	// Ingest reads and creates the families' data keys; the projector
 	// and audit read them; only admin (setup-streams) creates or

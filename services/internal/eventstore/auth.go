@@ -170,7 +170,7 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		}
 		// The data keys (package shred): read, create (ingest), and
 		// destroy (erasure) by a secure delete of the key's message and
-		// a purge marker; list them for rotate-master-key. Never a
+		// a delete marker; list them for rotate-master-key. Never a
 		// purge or delete of the bucket's stream.
 		pub = append(pub, KeyReadSubjects()...)
 		pub = append(pub, KeyValueSubjects,

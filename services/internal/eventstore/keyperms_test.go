@@ -130,7 +130,7 @@ func TestKeyBucketPermissions(t *testing.T) {
 	}
 
 	// The service's life of a key, as package shred lives it: create,
-	// read, destroy (secure delete, then a purge marker).
+	// read, destroy (secure delete, then a delete marker).
 	vjs, err := jetstream.New(clients[eventstore.RoleService].nc)
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +153,8 @@ func TestKeyBucketPermissions(t *testing.T) {
 	if err := ks.SecureDeleteMsg(ctx, rev); err != nil {
 		t.Fatalf("service erasing a key's message: %v", err)
 	}
-	if err := kv.Purge(ctx, "F1.0"); err != nil {
-		t.Fatalf("service purging a key: %v", err)
+	if err := kv.Delete(ctx, "F1.0"); err != nil {
+		t.Fatalf("service marking a key deleted: %v", err)
 	}
 	if _, err := kv.Create(ctx, "F2.0", []byte("v1:wrapped")); err != nil {
 		t.Fatal(err)

@@ -418,8 +418,9 @@ func topString(doc []byte, ev event, name string) string {
 }
 
 // Destroy destroys a family's data key: the key's message is overwritten
-// on disk (a secure delete), then a purge marker replaces it, so that the
-// bucket's history holds nothing of it. Destroying a key that is gone
+// on disk (a secure delete), then a delete marker takes its place, so that
+// the bucket's history holds nothing of it and no new key can be made for
+// the family (the bucket's keys are written once). Destroying a key that is gone
 // already does nothing. Call it only after family.erased is acknowledged.
 func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
 	k.markErased(familyID)
@@ -440,25 +441,41 @@ func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
 		return err
 	}
 	// The server sometimes answers a delete of a message it has just
-	// stored with "no message found"; asked again, it erases it. The
-	// purge below removes the message whatever happens here.
+	// stored with "no message found" and keeps it; asked again, it
+	// erases it. Until the message is gone the server refuses the delete
+	// marker (the bucket's keys are written once), so a refused marker
+	// sends the delete again, unless a concurrent Destroy wrote it.
+	var last error
 	for attempt := 0; ; attempt++ {
-		err := s.SecureDeleteMsg(ctx, e.Revision())
-		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+		if err := s.SecureDeleteMsg(ctx, e.Revision()); err != nil && !msgGone(ctx, s, e.Revision()) {
+			last = fmt.Errorf("shred: erase key %s: %w", id, err)
+		} else if err := kv.Delete(ctx, id); err == nil {
+			return nil
+		} else if !isPerSubjectLimit(err) {
+			return fmt.Errorf("shred: mark key %s deleted: %w", id, err)
+		} else if _, gerr := kv.Get(ctx, id); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return nil
+		} else {
+			last = fmt.Errorf("shred: mark key %s deleted: %w", id, err)
 		}
-		if attempt == 4 {
-			if _, gerr := s.GetMsg(ctx, e.Revision()); errors.Is(gerr, jetstream.ErrMsgNotFound) {
-				break
-			}
-			return fmt.Errorf("shred: erase key %s: %w", id, err)
+		if attempt == 20 || ctx.Err() != nil {
+			return last
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := kv.Purge(ctx, id); err != nil {
-		return fmt.Errorf("shred: purge key %s: %w", id, err)
-	}
-	return nil
+}
+
+// msgGone reports whether the bucket's stream holds no message seq.
+func msgGone(ctx context.Context, s jetstream.Stream, seq uint64) bool {
+	_, err := s.GetMsg(ctx, seq)
+	return errors.Is(err, jetstream.ErrMsgNotFound)
+}
+
+// isPerSubjectLimit reports whether the server refused a write because
+// the subject holds its one message already (JetStream's error 10077).
+func isPerSubjectLimit(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10077
 }
 
 // KeyExists reports whether the bucket holds the family's data key.
@@ -478,7 +495,29 @@ func (k *Keyring) KeyExists(ctx context.Context, familyID string) (bool, error) 
 // keyring's master key instead (master key rotation). Keys wrapped by
 // the new key already are left alone, so that a rotation interrupted
 // half-way can be run again. It returns how many keys it rewrapped.
-func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (int, error) {
+//
+// The bucket's keys are written once (eventstore.KeyStreamConfig): a
+// rewrap replaces each, so it lifts that rule for its run and sets it
+// again at its end, which takes a connection that may update streams
+// (the admin's). An interrupted rotation leaves the rule lifted until it
+// is run again, or until the setup step runs.
+func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) {
+	s, err := k.js.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		return 0, fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.DiscardNewPerSubject {
+		cfg.DiscardNewPerSubject = false
+		if _, err := k.js.UpdateStream(ctx, cfg); err != nil {
+			return 0, fmt.Errorf("shred: rewrap: lifting the write-once rule of %s (run as the admin user): %w", eventstore.KeyStream, err)
+		}
+		defer func() {
+			cfg.DiscardNewPerSubject = true
+			if _, uerr := k.js.UpdateStream(context.WithoutCancel(ctx), cfg); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("shred: rewrap: setting the write-once rule of %s again (run the setup step): %w", eventstore.KeyStream, uerr))
+			}
+		}()
+	}
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return 0, err
@@ -494,7 +533,6 @@ func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (int, error) {
 	for id := range lister.Keys() {
 		ids = append(ids, id)
 	}
-	n := 0
 	for _, id := range ids {
 		e, err := kv.Get(ctx, id)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -157,7 +157,14 @@ func TestSealDecodeErase(t *testing.T) {
 // one only, and the events still read.
 func TestRewrap(t *testing.T) {
 	ctx := context.Background()
-	k, st := keyring(t)
+	adminKey := testenv.AdminKey()
+	st := testenv.OpenStore(t, &adminKey)
+	_, admin := testenv.AdminJS(t, "", st.Server)
+	m, err := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := shred.New(st.JS, m)
 	env, b := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e1")
 	sealed, err := k.Seal(ctx, env, b)
 	if err != nil {
@@ -168,10 +175,21 @@ func TestRewrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated := shred.New(st.JS, next)
+	// The bucket's keys are written once: a service may not rewrap.
+	if _, err := shred.New(st.JS, next).Rewrap(ctx, mustMaster(t, k)); err == nil || !strings.Contains(err.Error(), "admin") {
+		t.Fatalf("a rewrap as the service: %v, want a refusal that names the admin", err)
+	}
+	rotated := shred.New(admin, next)
 	n, err := rotated.Rewrap(ctx, mustMaster(t, k))
 	if err != nil || n != 1 {
 		t.Fatalf("rewrap: %d %v", n, err)
+	}
+	ks, err := st.JS.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ks.CachedInfo().Config.DiscardNewPerSubject {
+		t.Fatal("the rewrap left the bucket's keys rewritable")
 	}
 	if n, err := rotated.Rewrap(ctx, mustMaster(t, k)); err != nil || n != 0 {
 		t.Fatalf("rewrap again: %d %v", n, err)

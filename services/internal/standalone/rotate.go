@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -19,8 +21,9 @@ const RotateUsage = `usage: standalone rotate-master-key -old-key-file OLD -mast
 Rewraps every data key of the JF_KEYS bucket, now wrapped by the master key
 in OLD, with the master key in NEW (or JF_MASTER_KEY). Stop the services
 first; start them again with the new key. Without -nats-url it opens the
-embedded store of -data; with it, it connects as the given user, which needs
-the services' rights on the bucket. Running it again is safe.`
+embedded store of -data; with it, it connects as the given user, which must
+be the admin: the bucket's keys are written once, and a rewrap lifts that
+rule for its run. Running it again is safe.`
 
 // RotateMasterKeyCommand is ` + "`standalone rotate-master-key`" + `.
 func RotateMasterKeyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -59,17 +62,36 @@ func RotateMasterKey(ctx context.Context, cfg config.Config, oldFile string) (in
 	if err != nil {
 		return 0, err
 	}
-	if cfg.NATSURL == "" {
-		cfg.NATSListen = "off"
-	}
 	opts, err := cfg.StoreOptions("rotate-master-key", slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, err
+	}
+	// A rewrap lifts the bucket's write-once rule for its run, which
+	// only an admin may: on NATS the user given, on the embedded server
+	// an admin key made for this run.
+	var admin eventstore.Identity
+	if cfg.NATSURL == "" {
+		opts.Embedded.Listen = "off"
+		if admin, err = eventstore.NewIdentity(); err != nil {
+			return 0, err
+		}
+		opts.Embedded.Admin = &admin
 	}
 	st, err := eventstore.Open(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
-	return shred.New(st.JS, next).Rewrap(ctx, old)
+	js := st.JS
+	if cfg.NATSURL == "" {
+		nc, err := eventstore.Connect("", st.Server, "rotate-master-key", admin.Option())
+		if err != nil {
+			return 0, err
+		}
+		defer nc.Close()
+		if js, err = jetstream.New(nc); err != nil {
+			return 0, err
+		}
+	}
+	return shred.New(js, next).Rewrap(ctx, old)
 }

@@ -137,12 +137,22 @@ func ParseStructured(b []byte) (cloudevents.Event, error) {
 // parseStructured is ParseStructured that also leaves the string
 // attributes the event was assembled from in attrs, for validate.
 func parseStructured(b []byte, attrs *attrSet) (cloudevents.Event, error) {
+	return parseOpening(b, attrs, nil)
+}
+
+// parseOpening is parseStructured that, when op is not nil, has op open
+// the data of an event that carries op's extension (see opening). An
+// error of op's Open is returned as it is.
+func parseOpening(b []byte, attrs *attrSet, op *opening) (cloudevents.Event, error) {
 	var c jsonscan.Checker
 	sps, members := jsonscan.CheckMembers(&c, b, "", MaxDepth)
 	if len(sps) > 0 {
 		return cloudevents.Event{}, malformed(problemsOf(sps))
 	}
-	ev, ps := parseMembers(members, "", attrs)
+	ev, ps, err := parseMembers(members, "", attrs, op)
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
 	if len(ps) > 0 {
 		return cloudevents.Event{}, malformed(ps)
 	}
@@ -173,7 +183,7 @@ func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	var all []Problem
 	for i := range members {
 		var attrs attrSet
-		ev, ps := parseMembers(members[i], "/"+strconv.Itoa(i), &attrs)
+		ev, ps, _ := parseMembers(members[i], "/"+strconv.Itoa(i), &attrs, nil)
 		evs[i] = ev
 		all = append(all, ps...)
 	}
@@ -263,9 +273,11 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 // parseMembers reads one structured event from its top-level members (nil
 // when it is not a JSON object) and leaves its string attributes in attrs,
 // which must be empty. A name appears once: checkJSON refuses duplicates.
-func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (cloudevents.Event, []Problem) {
+// op, when not nil, opens the data of an event that carries its
+// extension; when its Open fails, parseMembers stops with Open's error.
+func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet, op *opening) (cloudevents.Event, []Problem, error) {
 	if members == nil {
-		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}
+		return cloudevents.Event{}, []Problem{{prefix, "a CloudEvent must be a JSON object"}}, nil
 	}
 	// Each problem of the loop below is about one member; they are
 	// reported in the order of the members' names (only a failing event
@@ -283,6 +295,13 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (clo
 	var exts map[string]any
 	var data []byte
 	hasData := false
+	// keyed says that the event carries op's extension, whose value is
+	// key when it is a JSON string. (Not kept in op: escape analysis
+	// would then have op's Open escape with key.)
+	var (
+		keyed bool
+		key   string
+	)
 	// The attributes that differ from event to event, id, subject and
 	// time, are copied out of the document into values, which holds them
 	// all in one allocation rather than one each.
@@ -294,7 +313,24 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (clo
 			n += len(m.Raw)
 		}
 	}
+	// op's extension is not one of the event's: it is taken out of
+	// members (the checker's, which nothing reads after this), so that
+	// the loop below is the one of every event.
+	var keyRaw []byte
+	if op != nil {
+		for i, m := range members {
+			if m.Name == op.Extension {
+				keyed, keyRaw = true, m.Raw
+				members = slices.Delete(members, i, i+1)
+				n += len(keyRaw)
+				break
+			}
+		}
+	}
 	values.Grow(n)
+	if keyed {
+		key, _ = valuesString(keyRaw, &values)
+	}
 	for _, m := range members {
 		name, raw := m.Name, m.Raw
 		// The pointer is only needed for a problem.
@@ -332,6 +368,22 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (clo
 			exts[name] = v
 		}
 	}
+	// data is nil unless it is an object, and then compacted: as posted
+	// unless white space in it was compacted away, which the posted
+	// strings that Open puts back in place of others do not change.
+	if keyed && data != nil {
+		opened, ok, err := op.open(attrs, key, data)
+		if err != nil {
+			return cloudevents.Event{}, nil, err
+		}
+		if ok {
+			// What Open returns is held to every rule that data read
+			// here is: strict JSON, then compacted.
+			var dps []Problem
+			data, dps = parseData(opened, prefix, false, false)
+			problem(attrData, dps...)
+		}
+	}
 	slices.SortStableFunc(found, func(a, b memberProblem) int { return strings.Compare(a.name, b.name) })
 	var ps []Problem
 	for _, f := range found {
@@ -341,7 +393,7 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet) (clo
 		ps = append(ps, Problem{prefix + "/" + attrData, "required: the event's data as a JSON object"})
 	}
 	ev, aps := assemble(prefix, attrs, exts, data)
-	return ev, append(ps, aps...)
+	return ev, append(ps, aps...), nil
 }
 
 // attrSet holds the string attributes of an event, in the order of their
@@ -391,7 +443,14 @@ func (a *attrSet) get(name string) (string, bool) {
 // says that raw was held to checkJSON already, compact that it was found
 // to be compact then.
 func parseData(raw []byte, prefix string, checked, compact bool) ([]byte, []Problem) {
-	ptr := func() string { return prefix + "/" + attrData }
+	ptr := func() string {
+		if prefix == "" {
+			// A constant: data opened by DecodeStoredWith is checked
+			// here, and its pointer must not cost an allocation.
+			return "/" + attrData
+		}
+		return prefix + "/" + attrData
+	}
 	// Data sits one level inside the event; inside a structured event the
 	// whole document has been checked already.
 	if !checked {
@@ -680,6 +739,19 @@ func attrString(name string, raw []byte, values *strings.Builder) (string, bool)
 			values.Write(inner)
 			return values.String()[start:], true
 		}
+	}
+	return jsonString(raw)
+}
+
+// valuesString is jsonString that, as attrString does for id, subject
+// and time, appends a value without escapes to values when it has room
+// for it, rather than allocating a string of its own.
+func valuesString(raw []byte, values *strings.Builder) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 &&
+		values.Cap()-values.Len() >= len(raw)-2 {
+		start := values.Len()
+		values.Write(raw[1 : len(raw)-1])
+		return values.String()[start:], true
 	}
 	return jsonString(raw)
 }

@@ -55,3 +55,122 @@ func TestDecodeStored(t *testing.T) {
 		t.Fatalf("a type stored by a department that does not own it: %v", err)
 	}
 }
+
+// TestDecodeStoredWith: an event that carries the opener's extension is
+// read with the data Open gives, held to every rule of DecodeStored, and
+// without the extension; any other event is read as DecodeStored reads
+// it, without Open.
+func TestDecodeStoredWith(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	ce, err := events.Build(events.BIF, "F1", &events.FamilyReferred{Reason: "sealed"}, events.WithID("e1"), events.WithTime(at.Add(-time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.StampSchema(&ce)
+	plain, _ := events.Marshal(ce)
+	const subject = "families.F1.bif.family.referred"
+	keyed := []byte(strings.TrimSuffix(string(plain), "}") + `,"xkey":"k-1","deptref":"R-7"}`)
+	errOpen := errors.New("does not open")
+	var calls int
+	opener := func(data string, err error) events.Opener {
+		return events.Opener{Extension: "xkey", Open: func(spec events.Spec, eventID, key string, stored []byte) ([]byte, error) {
+			calls++
+			if spec.Name != "family.referred" || eventID != "e1" || key != "k-1" || string(stored) != `{"reason":"sealed"}` {
+				t.Errorf("Open(%s, %q, %q, %s)", spec.Name, eventID, key, stored)
+			}
+			return []byte(data), err
+		}}
+	}
+	decode := func(b []byte, o events.Opener) (events.Envelope, bool, error) {
+		calls = 0
+		return events.DecodeStoredWith(subject, b, at, o)
+	}
+
+	env, opened, err := decode(keyed, opener("{\n\"reason\" : \"opened \\u00e6\"}", nil))
+	if err != nil || !opened || calls != 1 {
+		t.Fatalf("opened %v, %d calls: %v", opened, calls, err)
+	}
+	if got := string(env.Event.Data()); got != `{"reason":"opened \u00e6"}` {
+		t.Fatalf("data %s: the data opened, compacted", got)
+	}
+	if r := env.Data.(*events.FamilyReferred).Reason; r != "opened æ" {
+		t.Fatalf("payload %q", r)
+	}
+	if exts := env.Event.Extensions(); len(exts) != 1 || exts["deptref"] != "R-7" {
+		t.Fatalf("extensions %v: the opener's must not be one", exts)
+	}
+
+	// Not keyed: DecodeStored's reading, and Open is not called.
+	want, err := events.DecodeStored(subject, plain, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []events.Opener{opener("{}", nil), {}, {Extension: "xkey"}} {
+		env, opened, err := decode(plain, o)
+		if err != nil || opened || calls != 0 || string(env.Event.Data()) != string(want.Event.Data()) || env.ID() != want.ID() {
+			t.Fatalf("not keyed: opened %v, %d calls, data %s: %v", opened, calls, env.Event.Data(), err)
+		}
+	}
+	// The zero Opener opens nothing: the extension is one as any other,
+	// which the catalog refuses for a name that starts with jf only.
+	if env, opened, err := decode(keyed, events.Opener{}); err != nil || opened || env.Event.Extensions()["xkey"] != "k-1" {
+		t.Fatalf("zero Opener: opened %v, extensions %v: %v", opened, env.Event.Extensions(), err)
+	}
+
+	// Open's error, unchanged.
+	if _, opened, err := decode(keyed, opener("", errOpen)); err != errOpen || opened {
+		t.Fatalf("Open's error: opened %v: %v", opened, err)
+	}
+	// A key that is not a JSON string is given as "".
+	o := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, key string, _ []byte) ([]byte, error) {
+		if key != "" {
+			t.Errorf("key %q", key)
+		}
+		return nil, errOpen
+	}}
+	for _, v := range []string{`1`, `true`, `null`, `{"k":"k-1"}`, `["k-1"]`, `1.5`} {
+		b := []byte(strings.Replace(string(keyed), `"xkey":"k-1"`, `"xkey":`+v, 1))
+		if _, _, err := decode(b, o); err != errOpen {
+			t.Fatalf("key %s: %v", v, err)
+		}
+	}
+
+	// What Open gives is held to every rule: strict JSON, an object, the
+	// schema, the content rules.
+	var ee *events.Error
+	for _, c := range []struct {
+		data string
+		kind events.Kind
+	}{
+		{`{"reason":"\ud800"}`, events.KindMalformed},
+		{"{\"reason\":\"a\xffb\"}", events.KindMalformed},
+		{`{"reason":"a","reason":"b"}`, events.KindMalformed},
+		{`{"reason":"a"} {}`, events.KindMalformed},
+		{`["reason"]`, events.KindMalformed},
+		{``, events.KindMalformed},
+		{`{}`, events.KindInvalid},
+		{`{"reason":"a","other":1}`, events.KindInvalid},
+		{`{"reason":"CPR 010190-1234"}`, events.KindInvalid},
+	} {
+		_, _, err := decode(keyed, opener(c.data, nil))
+		if !errors.As(err, &ee) || ee.Kind != c.kind {
+			t.Fatalf("Open gave %q: %v, want kind %v", c.data, err, c.kind)
+		}
+	}
+
+	// Open is not called for an event that DecodeStored refuses for what
+	// Open needs: a type the catalog does not know, data that is not an
+	// object; nor when the subject is not a family's.
+	for _, c := range []struct{ subject, from, to string }{
+		{subject, `"dk.kk.jobogfamilie.family.referred.v1"`, `"dk.kk.jobogfamilie.family.referred.v9"`},
+		{subject, `"data":{"reason":"sealed"}`, `"data":["sealed"]`},
+		{"families.F1", "", ""},
+	} {
+		b := []byte(strings.Replace(string(keyed), c.from, c.to, 1))
+		calls = 0
+		if _, opened, err := events.DecodeStoredWith(c.subject, b, at, opener("{}", nil)); !errors.As(err, &ee) || opened || calls != 0 {
+			t.Fatalf("%s %s: opened %v, %d calls: %v", c.subject, b, opened, calls, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -219,4 +220,72 @@ func TestEnvelopeSource(t *testing.T) {
 	if (Envelope{Event: cloudevents.NewEvent()}).Source() != "" {
 		t.Error("the source of an event without one")
 	}
+}
+
+// checkDecodeStoredWith fails t unless DecodeStoredWith reads data with
+// an opener's extension added, and an Open that gives the data back as
+// it is, as DecodeStored reads data: the parse that leaves the extension
+// out and checks the data Open gave once more must come to the same
+// event, or the same refusal.
+func checkDecodeStoredWith(t *testing.T, subject string, data []byte) {
+	t.Helper()
+	i := jsonscan.Space(data, 0)
+	if i >= len(data) || data[i] != '{' || strings.Contains(string(data), "xkey") {
+		return
+	}
+	sep := ","
+	if j := jsonscan.Space(data, i+1); j < len(data) && data[j] == '}' {
+		sep = ""
+	}
+	keyed := append(append(append([]byte{}, data[:i+1]...), `"xkey":"k-1"`+sep...), data[i+1:]...)
+	calls := 0
+	o := Opener{Extension: "xkey", Open: func(spec Spec, eventID, key string, d []byte) ([]byte, error) {
+		calls++
+		if key != "k-1" {
+			t.Errorf("key %q", key)
+		}
+		return d, nil
+	}}
+	got, opened, err := DecodeStoredWith(subject, keyed, testNow, o)
+	want, wantErr := DecodeStored(subject, data, testNow)
+	if opened != (calls == 1) || calls > 1 || (err == nil && !opened) {
+		t.Fatalf("%s %s: opened %v, %d calls: %v", subject, keyed, opened, calls, err)
+	}
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("%s %s:\nDecodeStoredWith: %v\n      DecodeStored: %v", subject, data, err, wantErr)
+	}
+	if err != nil {
+		// Problems that name a byte of the document are a byte apart.
+		var e, we *Error
+		if !errors.As(err, &e) || !errors.As(wantErr, &we) || e.Kind != we.Kind ||
+			(len(jsonscan.Check(data, "", MaxDepth)) == 0 && err.Error() != wantErr.Error()) {
+			t.Fatalf("%s %s:\nDecodeStoredWith: %v\n      DecodeStored: %v", subject, data, err, wantErr)
+		}
+		return
+	}
+	if !reflect.DeepEqual(got.Event, want.Event) || got.Spec.Name != want.Spec.Name || got.Spec.cache != want.Spec.cache ||
+		got.Department != want.Department || got.FamilyID != want.FamilyID || !reflect.DeepEqual(got.Data, want.Data) ||
+		got.Source() != want.Source() {
+		t.Fatalf("%s %s:\nDecodeStoredWith: %#v\n      DecodeStored: %#v", subject, data, got, want)
+	}
+}
+
+func TestDecodeStoredWithAsDecodeStored(t *testing.T) {
+	for _, s := range eventSeeds() {
+		data := []byte(s)
+		subject := storedSubject(data)
+		for _, sub := range []string{subject, "families.F-1001.bif.praktik.ended", "nope"} {
+			checkDecodeStoredWith(t, sub, data)
+		}
+	}
+}
+
+// FuzzDecodeStoredWith holds DecodeStoredWith to DecodeStored.
+func FuzzDecodeStoredWith(f *testing.F) {
+	for _, s := range eventSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeStoredWith(t, storedSubject(data), data)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
@@ -211,6 +212,20 @@ func textAt(doc []byte, m member) ([]byte, bool) {
 	return []byte(s), ok
 }
 
+// checkedTextAt is textAt for a document that events' strict checker
+// has passed (the data events.DecodeStoredWith hands its Opener): there
+// no string holds a control character or invalid UTF-8, so a token
+// without a backslash is its own text, found without plainToken's walk
+// over every byte of it.
+func checkedTextAt(doc []byte, m member) ([]byte, bool) {
+	if doc[m.valStart] == '"' {
+		if tok := doc[m.valStart+1 : m.valEnd-1]; bytes.IndexByte(tok, '\\') < 0 {
+			return tok, true
+		}
+	}
+	return textAt(doc, m)
+}
+
 // edit replaces doc[start:end] by with.
 type edit struct {
 	start, end int
@@ -305,6 +320,18 @@ func eraseTokens(ms []member, spec events.Spec) ([]edit, []string) {
 		}
 	}
 	return edits, names
+}
+
+// personalName is the name of m, a member of an event's data, when it is
+// one of spec's personal fields: spec's own string, which costs no
+// allocation, as string(m.name) would.
+func personalName(spec events.Spec, m member) (string, bool) {
+	for _, p := range spec.Personal {
+		if name := strings.TrimPrefix(p, "/"); name == string(m.name) {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // plainToken reports whether the inside of a JSON string token reads as

@@ -1,8 +1,10 @@
 package shred
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
 )
@@ -69,6 +71,15 @@ func TestStringAtAsJSON(t *testing.T) {
 		wantOK := json.Unmarshal([]byte(tok), &want) == nil
 		if ok != wantOK || got != want {
 			t.Errorf("%q: stringAt %q, %v; encoding/json %q, %v", tok, got, ok, want, wantOK)
+		}
+		// What events' strict checker passes (valid JSON and UTF-8, no
+		// control character in a string) checkedTextAt reads as textAt.
+		if json.Valid(doc) && utf8.Valid(doc) && !bytes.ContainsFunc(doc, func(r rune) bool { return r < 0x20 }) {
+			text, ok := textAt(doc, ms[0])
+			checked, cok := checkedTextAt(doc, ms[0])
+			if ok != cok || string(text) != string(checked) {
+				t.Errorf("%q: checkedTextAt %q, %v; textAt %q, %v", tok, checked, cok, text, ok)
+			}
 		}
 	}
 }

@@ -312,15 +312,26 @@ var keyMember = []byte(`"` + Extension + `"`)
 // then events.DecodeStored. It fails, for the caller to quarantine the
 // event, when the key is unknown, a field does not open, or a personal
 // field is stored in the clear. k may be nil: keyed events then fail.
+//
+// A keyed event is read in one pass, events.DecodeStoredWith: the data
+// member alone is opened (openData) while the event is parsed, and
+// validated as opened. It reads as Plain's output read by DecodeStored.
 func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, recorded time.Time) (events.Envelope, error) {
-	plain, keyed := raw, false
+	var (
+		env   events.Envelope
+		keyed bool
+		err   error
+	)
 	if bytes.Contains(raw, keyMember) {
-		var err error
-		if plain, _, keyed, err = k.open(ctx, subject, raw); err != nil {
-			return events.Envelope{}, err
-		}
+		env, keyed, err = events.DecodeStoredWith(subject, raw, recorded, events.Opener{
+			Extension: Extension,
+			Open: func(spec events.Spec, eventID, keyID string, data []byte) ([]byte, error) {
+				return k.openData(ctx, subject, spec, eventID, keyID, data)
+			},
+		})
+	} else {
+		env, err = events.DecodeStored(subject, raw, recorded)
 	}
-	env, err := events.DecodeStored(subject, plain, recorded)
 	if err != nil {
 		return env, err
 	}
@@ -404,6 +415,61 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 		edits = append(edits, edit{m.valStart, m.valEnd, token})
 	}
 	return apply(raw, edits), erasedFields, true, nil
+}
+
+// openData is the data of a keyed event as posted: data, the event's data
+// member as stored, with each personal field's posted JSON string token
+// in place of its ciphertext, or, for an erased family, the tombstone.
+// keyID is the event's jfkeyid, "" when it is not a string. It is open
+// for the data alone, which events.DecodeStoredWith hands it while it
+// reads the event: the errors are open's.
+func (k *Keyring) openData(ctx context.Context, subject string, spec events.Spec, eventID, keyID string, data []byte) ([]byte, error) {
+	if k == nil {
+		return nil, ErrNoKeys
+	}
+	parts, err := events.ParseSubject(subject)
+	if err != nil {
+		return nil, err
+	}
+	if keyID == "" {
+		return nil, fmt.Errorf("%w: %s is not a string, or empty", ErrUnknownKey, Extension)
+	}
+	if f, ok := familyOfKey(keyID); !ok || f != parts.FamilyID {
+		return nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
+	}
+	a, erased, err := k.readKey(ctx, parts.FamilyID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := members(data, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shred: %w", err)
+	}
+	var room [4]edit
+	edits := room[:0]
+	for _, m := range ms {
+		field, ok := personalName(spec, m)
+		if !ok {
+			continue
+		}
+		v, ok := checkedTextAt(data, m)
+		if !ok {
+			continue
+		}
+		if erased {
+			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
+			continue
+		}
+		token, err := openField(a, keyID, eventID, field, v)
+		if err != nil {
+			return nil, err
+		}
+		edits = append(edits, edit{m.valStart, m.valEnd, token})
+	}
+	if len(edits) == 0 {
+		return data, nil
+	}
+	return apply(data, edits), nil
 }
 
 // topString is the value of the event's top-level string member name, or

@@ -59,7 +59,7 @@ type EncryptionOptions struct {
 // EncryptionDefaults finish in a few minutes on 2 cores.
 func EncryptionDefaults() EncryptionOptions {
 	return EncryptionOptions{Rounds: 3, BatchRequests: 300, BatchSize: 100, BatchClients: 16, Singles: 6000, SingleClients: 32,
-		Events: 200_000, Families: 2000, BigFamily: 10_000, Queries: 1000, Live: 20_000,
+		Events: 200_000, Families: 2000, BigFamily: 10_000, Queries: 3000, Live: 20_000,
 		Parts: []string{"ingest", "timeline"}, Projector: "bin/projector", Out: os.Stdout}
 }
 

@@ -72,10 +72,15 @@ type familyFold struct {
 	childCases      map[string]struct{}
 	measures        map[string]struct{}
 	persons         map[string]*person
-	goals           map[string]*goal
-	goalOrder       []string
-	satisfaction    int
-	wellbeing       int
+	// goals in the order they were first set; goalAt indexes them by id.
+	goals        []goal
+	goalAt       map[string]int
+	satisfaction int
+	wellbeing    int
+	// spare are persons of families folded before, emptied for reuse:
+	// an evaluation folds every family, and allocating each person's
+	// maps and slices again was most of its garbage.
+	spare []*person
 }
 
 type status uint8
@@ -89,26 +94,44 @@ const (
 
 func newFamilyFold() *familyFold {
 	return &familyFold{childCases: map[string]struct{}{}, measures: map[string]struct{}{},
-		persons: map[string]*person{}, goals: map[string]*goal{}, referralToFirst: -1}
+		persons: map[string]*person{}, goalAt: map[string]int{}, referralToFirst: -1}
 }
 
-// reset empties f for the next family, keeping its maps' room.
+// reset empties f for the next family, keeping its maps', slices' and
+// persons' room.
 func (f *familyFold) reset() {
 	clear(f.childCases)
 	clear(f.measures)
+	for _, p := range f.persons {
+		p.reset()
+		f.spare = append(f.spare, p)
+	}
 	clear(f.persons)
-	clear(f.goals)
-	*f = familyFold{childCases: f.childCases, measures: f.measures, persons: f.persons, goals: f.goals,
-		goalOrder: f.goalOrder[:0], referralToFirst: -1}
+	clear(f.goalAt)
+	*f = familyFold{childCases: f.childCases, measures: f.measures, persons: f.persons,
+		goals: f.goals[:0], goalAt: f.goalAt, spare: f.spare, referralToFirst: -1,
+		course: course{parents: f.course.parents[:0], children: f.course.children[:0]}}
 }
 
 func (f *familyFold) person(id string) *person {
 	p := f.persons[id]
 	if p == nil {
-		p = &person{benefits: map[string]int64{}}
+		if n := len(f.spare); n > 0 {
+			p, f.spare = f.spare[n-1], f.spare[:n-1]
+		} else {
+			p = &person{benefits: map[string]int64{}}
+		}
 		f.persons[id] = p
 	}
 	return p
+}
+
+// reset empties p for another person, keeping its room.
+func (p *person) reset() {
+	clear(p.benefits)
+	*p = person{benefits: p.benefits, onBenefit: p.onBenefit[:0], praktik: p.praktik[:0],
+		subsidies: p.subsidies[:0], courses: p.courses[:0], jobs: p.jobs[:0],
+		educations: p.educations[:0], exits: p.exits[:0], absences: p.absences[:0]}
 }
 
 func (p *person) grant(benefit string, t int64) {
@@ -182,7 +205,7 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 		}
 		f.courses++
 		f.status = statusEnrolled
-		*c = course{start: t, startDate: dateOf(t)}
+		*c = course{start: t, startDate: dateOf(t), parents: c.parents[:0], children: c.children[:0]}
 		c.midway = t + int64(365*24*time.Hour)
 		if cs, err1 := time.Parse(time.DateOnly, d.CourseStart); err1 == nil {
 			if pe, err2 := time.Parse(time.DateOnly, d.PlannedEnd); err2 == nil && pe.After(cs) {
@@ -254,13 +277,16 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 		p.absences = append(p.absences, absence{d.PeriodStart, d.PeriodEnd, d.SchoolDays,
 			a.Sickness + a.Authorised + a.Unauthorised, a.Unauthorised})
 	case *events.GoalSetV2:
-		if _, ok := f.goals[d.GoalID]; !ok {
-			f.goalOrder = append(f.goalOrder, d.GoalID)
+		g := goal{domains: d.Domains, expressedBy: d.ExpressedBy}
+		if i, ok := f.goalAt[d.GoalID]; ok {
+			f.goals[i] = g
+		} else {
+			f.goalAt[d.GoalID] = len(f.goals)
+			f.goals = append(f.goals, g)
 		}
-		f.goals[d.GoalID] = &goal{domains: d.Domains, expressedBy: d.ExpressedBy}
 	case *events.GoalClosed:
-		if g, ok := f.goals[d.GoalID]; ok {
-			g.achieved = d.Outcome == "achieved"
+		if i, ok := f.goalAt[d.GoalID]; ok {
+			f.goals[i].achieved = d.Outcome == "achieved"
 		}
 	case *events.EvaluationRecorded:
 		if d.FamilySatisfaction != 0 {

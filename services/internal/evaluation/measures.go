@@ -129,10 +129,10 @@ func (a *acc) add(f *familyFold, at int64) {
 		}
 		a.course(f, at)
 	}
-	if len(f.goalOrder) > 0 {
+	if len(f.goals) > 0 {
 		clear(a.goalSeen)
-		for _, id := range f.goalOrder {
-			g := f.goals[id]
+		for i := range f.goals {
+			g := &f.goals[i]
 			a.goalPlace(goalExpressedBy[g.expressedBy], g.achieved)
 			for _, d := range g.domains {
 				a.goalPlace(goalDomain[d], g.achieved)

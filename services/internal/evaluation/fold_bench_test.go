@@ -1,0 +1,41 @@
+package evaluation_test
+
+import (
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/demo"
+	"kk.dk/jobogfamilie/services/internal/evaluation"
+)
+
+// BenchmarkCompute is one evaluation (one asOf) of the demo's families,
+// 2,000 of them, held in an index as the projector holds them: the fold
+// that every warm GET /v1/evaluation runs.
+func BenchmarkCompute(b *testing.B) {
+	x := evaluation.NewIndex()
+	recorded := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range demo.Generate(1, 2000) {
+		ev, err := events.ParseStructured(e.JSON)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env, err := events.Validator{Now: func() time.Time { return recorded }}.Validate(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if fe, ok := evaluation.FromEnvelope(uint64(i+1), recorded, env); ok {
+			x.Add(fe)
+		}
+	}
+	asOf := time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC)
+	o := evaluation.Options{Target: 50, Suppress: true}
+	if r := x.Compute(asOf, recorded, o); r.Measures["families.enrolled"].Value == nil {
+		b.Fatal("no families enrolled")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		x.Compute(asOf, recorded, o)
+	}
+	b.ReportMetric(float64(x.Len()), "events")
+}

@@ -413,7 +413,7 @@ func scan(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstr
 	if err != nil {
 		return fmt.Errorf("audit: consumer on %s: %w", stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8000))
+	it, err := cons.Messages(eventstore.Pull(8000)...)
 	if err != nil {
 		return fmt.Errorf("audit: consumer on %s: %w", stream, err)
 	}

@@ -388,7 +388,7 @@ func rawFetch(ctx context.Context, js jetstream.JetStream, n int) (float64, erro
 	if err != nil {
 		return 0, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8000))
+	it, err := cons.Messages(eventstore.Pull(8000)...)
 	if err != nil {
 		return 0, err
 	}

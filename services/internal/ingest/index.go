@@ -766,7 +766,7 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("ingest index: consumer: %w", err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(2048))
+	msgs, err := cons.Messages(eventstore.Pull(2048)...)
 	if err != nil {
 		return fmt.Errorf("ingest index: messages: %w", err)
 	}

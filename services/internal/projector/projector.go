@@ -478,7 +478,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	p.consumerReady.Store(true)
 	// Prefetch several batches, so that the server's delivery overlaps
 	// decoding and applying.
-	it, err := cons.Messages(jetstream.PullMaxMessages(8 * p.opts.BatchSize))
+	it, err := cons.Messages(eventstore.Pull(8 * p.opts.BatchSize)...)
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}

@@ -171,7 +171,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		for m.Checkpoint() < target {
 			if len(pending) == 0 {
 				if it == nil {
-					if it, err = cons.Messages(jetstream.PullMaxMessages(8 * p.opts.BatchSize)); err != nil {
+					if it, err = cons.Messages(eventstore.Pull(8 * p.opts.BatchSize)...); err != nil {
 						return fmt.Errorf("projector: rebuild: messages: %w", err)
 					}
 				}

@@ -204,7 +204,7 @@ func (f *Follower) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8 * f.o.BatchSize))
+	it, err := cons.Messages(eventstore.Pull(8 * f.o.BatchSize)...)
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)
 	}

@@ -270,7 +270,7 @@ func replayModel(ctx context.Context, js jetstream.JetStream, path string, targe
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: verify: consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(8 * batch))
+	it, err := cons.Messages(eventstore.Pull(8 * batch)...)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: verify: messages: %w", err)
 	}

@@ -18,6 +18,7 @@ package evaluation
 import (
 	"cmp"
 	"errors"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -189,11 +190,24 @@ func NewIndex() *Index { return &Index{ids: map[string]int{}} }
 // Add puts e in its family's order; an event of a time before the
 // family's latest (a backfill) is inserted where it belongs.
 func (x *Index) Add(e Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.add(e)
+}
+
+// AddAll adds the events of evs, as Add.
+func (x *Index) AddAll(evs []Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, e := range evs {
+		x.add(e)
+	}
+}
+
+func (x *Index) add(e Event) {
 	if e.Data == nil {
 		return
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
 	i, ok := x.ids[e.FamilyID]
 	if !ok {
 		i = len(x.families)
@@ -211,6 +225,21 @@ func (x *Index) Add(e Event) {
 		f.evs = slices.Insert(f.evs, at, e)
 	}
 	x.n++
+}
+
+// All yields the events held, family by family in fold order.
+func (x *Index) All() iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		x.mu.RLock()
+		defer x.mu.RUnlock()
+		for _, f := range x.families {
+			for _, e := range f.evs {
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Len is the number of events held.

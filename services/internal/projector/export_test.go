@@ -3,11 +3,14 @@ package projector
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kk.dk/jobogfamilie/services/internal/consent"
+	"kk.dk/jobogfamilie/services/internal/evaluation"
 )
 
 // SetHooks installs the crash hooks; call it before Start.
@@ -109,4 +112,47 @@ func SetConsentPolicy(p *Projector, policy []consent.Rule) {
 // ConsentGateErrors is the count of jf_projector_consent_gate_errors_total.
 func ConsentGateErrors(p *Projector) float64 {
 	return testutil.ToFloat64(p.metrics.consentErrors)
+}
+
+// EvaluationRowsRead is the number of events the evaluation's cache has
+// read from the timeline's rows (rather than been fed by the consumer).
+func EvaluationRowsRead(p *Projector) int {
+	p.eval.mu.Lock()
+	defer p.eval.mu.Unlock()
+	return p.eval.rowsRead
+}
+
+// EvaluationFromRows computes the evaluation as the cache would from the
+// current model's rows alone, up to the model's position, with exact
+// figures.
+func EvaluationFromRows(ctx context.Context, p *Projector, asOf, knownAt time.Time) (evaluation.Result, error) {
+	m, release, err := p.acquire()
+	if err != nil {
+		return evaluation.Result{}, err
+	}
+	defer release()
+	x := evaluation.NewIndex()
+	pos := p.Position()
+	if err := m.EvaluationEvents(ctx, 0, pos, x.Add); err != nil {
+		return evaluation.Result{}, err
+	}
+	res := x.Compute(asOf, knownAt, p.evaluationOptions(false))
+	res.Position = pos
+	return res, nil
+}
+
+// EvaluationCacheHolds tells whether any event in the evaluation's cache
+// has text in its data.
+func EvaluationCacheHolds(p *Projector, text string) (bool, error) {
+	found := false
+	err := p.evaluate(context.Background(), func(x *evaluation.Index, _ uint64) {
+		for e := range x.All() {
+			b, _ := json.Marshal(e.Data)
+			if strings.Contains(string(b), text) {
+				found = true
+				return
+			}
+		}
+	})
+	return found, err
 }

@@ -18,43 +18,164 @@ import (
 	"kk.dk/jobogfamilie/services/internal/service"
 )
 
-// evalCache holds the events an evaluation reads, as read from the
-// current read model up to a position, in an evaluation.Index (by family,
-// in fold order). They are read once, in the background as soon as the
-// projector is ready, and then only the rows after that position, so an
-// evaluation costs one pass of the fold, not a scan of the timeline. A
-// rebuild swaps the model, and the cache starts again.
+// evalCache holds the events an evaluation reads, of the current read
+// model up to a position, in an evaluation.Index (by family, in fold
+// order), so that an evaluation costs one pass of the fold, not a scan of
+// the timeline.
+//
+// The consumer feeds it: after each batch it commits, the batch's
+// evaluation events go into the index (or, while an evaluation holds the
+// index, into fed, which the next evaluation adds). So a projector that
+// caught up from an empty read model holds them all when it is ready.
+// What the index lacks, because the projector started on a model that
+// already held rows or because the cache was dropped, is read from the
+// timeline's rows: in the background as soon as the projector is ready
+// (warmEvaluation), or by the first evaluation that needs it.
+//
+// An erasure or a redrive rewrites rows that the index holds, and a
+// failed batch may have been rolled back: each drops the cache, and the
+// rows are read again. A rebuild swaps the model, and the cache starts
+// again on the new one.
 type evalCache struct {
+	// read is held by an evaluation, and by the consumer while it adds to
+	// the index (TryLock: the consumer never waits for an evaluation). It
+	// guards the index's content and upTo.
+	read sync.Mutex
+	// mu guards the fields below; it is held briefly.
 	mu    sync.Mutex
 	model *readmodel.Model
-	upTo  uint64
 	index *evaluation.Index
+	// upTo: the index holds the events of the sequences up to here.
+	upTo uint64
+	// rowsRead counts the events read from the timeline's rows.
+	rowsRead int
+	// fed are the events of the batches applied after fedFrom up to fedTo
+	// that are not in the index yet. fedTo is 0 until a batch is fed.
+	fed            []evaluation.Event
+	fedFrom, fedTo uint64
 }
 
-// evaluationEvents brings the cache up to the published position and
-// returns it and that position.
-func (p *Projector) evaluationEvents(ctx context.Context) (*evaluation.Index, uint64, error) {
-	m, release, err := p.acquire()
-	if err != nil {
-		return nil, 0, err
-	}
-	defer release()
-	pos := p.Position()
-	c := &p.eval
+// start makes an empty cache for m, which the consumer feeds from its next
+// batch on.
+func (c *evalCache) start(m *readmodel.Model) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.model != m || pos < c.upTo || c.index == nil {
-		c.model, c.upTo, c.index = m, 0, evaluation.NewIndex()
+	c.reset(m)
+}
+
+// reset empties the cache for m (nil: until an evaluation starts it
+// again); c.mu is held.
+func (c *evalCache) reset(m *readmodel.Model) {
+	c.model, c.upTo, c.fed, c.fedFrom, c.fedTo = m, 0, nil, 0, 0
+	c.index = nil
+	if m != nil {
+		c.index = evaluation.NewIndex()
 	}
-	if pos > c.upTo {
-		x := c.index
-		if err := m.EvaluationEvents(ctx, c.upTo, pos, x.Add); err != nil {
-			c.model, c.upTo, c.index = nil, 0, nil // half read: start again
-			return nil, 0, err
+}
+
+// applied takes the evaluation events evs of a batch that the consumer
+// applied to m after the checkpoint before: res and err are what Apply
+// returned.
+func (c *evalCache) applied(m *readmodel.Model, before uint64, res readmodel.BatchResult, err error, evs []evaluation.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.model != m || c.index == nil {
+		return
+	}
+	if err != nil || res.Erased {
+		c.reset(nil)
+		return
+	}
+	if res.Last <= before {
+		return
+	}
+	if c.fedTo != before { // the first batch fed, or one after a gap
+		c.fed, c.fedFrom = nil, before
+	}
+	c.fed, c.fedTo = append(c.fed, evs...), res.Last
+	if c.upTo == c.fedFrom && c.read.TryLock() {
+		c.index.AddAll(c.fed)
+		c.upTo, c.fed, c.fedFrom = c.fedTo, nil, c.fedTo
+		c.read.Unlock()
+	}
+}
+
+// drop empties the cache: rows it holds were rewritten.
+func (c *evalCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reset(nil)
+}
+
+// evaluate brings the cache up to date and calls fn with the index and
+// the position its events reach, while no other evaluation and no
+// consumer changes it.
+func (p *Projector) evaluate(ctx context.Context, fn func(x *evaluation.Index, upTo uint64)) error {
+	m, release, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	c := &p.eval
+	c.read.Lock()
+	defer c.read.Unlock()
+	var x *evaluation.Index
+	var upTo uint64
+	// A second round reads the rows the consumer applied during the
+	// first, when it could not feed them (the evaluation held the index).
+	for round := 0; round < 3; round++ {
+		c.mu.Lock()
+		if c.model != m || c.index == nil {
+			c.reset(m)
 		}
-		c.upTo = pos
+		x, upTo = c.index, c.upTo
+		fed, fedFrom, fedTo := c.fed, c.fedFrom, c.fedTo
+		c.fed, c.fedFrom = nil, fedTo
+		c.mu.Unlock()
+		// The rows between the index and what was fed (or, with nothing
+		// fed, the published position) are read from the timeline; they
+		// are committed.
+		end := fedFrom
+		if fedTo == 0 {
+			end = p.Position()
+		}
+		if end > upTo {
+			n := 0
+			err := m.EvaluationEvents(ctx, upTo, end, func(e evaluation.Event) { x.Add(e); n++ })
+			c.mu.Lock()
+			c.rowsRead += n
+			c.mu.Unlock()
+			if err != nil {
+				c.mu.Lock()
+				if c.index == x {
+					c.reset(nil) // half read: start again
+				}
+				c.mu.Unlock()
+				return err
+			}
+			upTo = end
+		}
+		if fedTo > upTo {
+			lo := 0
+			for lo < len(fed) && fed[lo].Sequence <= upTo {
+				lo++
+			}
+			x.AddAll(fed[lo:])
+			upTo = fedTo
+		}
+		c.mu.Lock()
+		gap := false
+		if c.index == x {
+			c.upTo = upTo
+			gap = c.fedTo > upTo && c.fedFrom > upTo
+		}
+		c.mu.Unlock()
+		if !gap {
+			break
+		}
 	}
-	return c.index, c.upTo, nil
+	fn(x, upTo)
+	return nil
 }
 
 // warmEvaluation reads the evaluation's events once the projector is
@@ -68,14 +189,12 @@ func (p *Projector) warmEvaluation(ctx context.Context) {
 		}
 	}
 	t0 := time.Now()
-	x, pos, err := p.evaluationEvents(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			p.log.Warn("projector: the evaluation's events could not be read ahead", "err", err)
-		}
-		return
+	err := p.evaluate(ctx, func(x *evaluation.Index, upTo uint64) {
+		p.log.Info("projector: the evaluation's events read", "events", x.Len(), "position", upTo, "took", time.Since(t0))
+	})
+	if err != nil && ctx.Err() == nil {
+		p.log.Warn("projector: the evaluation's events could not be read ahead", "err", err)
 	}
-	p.log.Info("projector: the evaluation's events read", "events", x.Len(), "position", pos, "took", time.Since(t0))
 }
 
 // evaluationReader authenticates a reader of the evaluation: analysts and
@@ -100,32 +219,28 @@ func EvaluationReader(pr auth.Principal) bool {
 // Evaluation is the catalog's measures at asOf as known at knownAt, with
 // disclosure control when suppress. Exact figures (suppress false) must be
 // access-logged by the caller before they are shown.
-func (p *Projector) Evaluation(ctx context.Context, asOf, knownAt time.Time, suppress bool) (evaluation.Result, error) {
-	x, pos, err := p.evaluationEvents(ctx)
-	if err != nil {
-		return evaluation.Result{}, err
-	}
-	res := x.Compute(asOf, knownAt, p.evaluationOptions(suppress))
-	res.Position = pos
-	return res, nil
+func (p *Projector) Evaluation(ctx context.Context, asOf, knownAt time.Time, suppress bool) (res evaluation.Result, err error) {
+	err = p.evaluate(ctx, func(x *evaluation.Index, upTo uint64) {
+		res = x.Compute(asOf, knownAt, p.evaluationOptions(suppress))
+		res.Position = upTo
+	})
+	return res, err
 }
 
 // EvaluationSeries is the measures at every step from from to to (one
 // result per moment), as Evaluation. A wrong series is a 400 problem.
-func (p *Projector) EvaluationSeries(ctx context.Context, from, to time.Time, step string, knownAt time.Time, suppress bool) ([]evaluation.Result, error) {
+func (p *Projector) EvaluationSeries(ctx context.Context, from, to time.Time, step string, knownAt time.Time, suppress bool) (results []evaluation.Result, err error) {
 	moments, err := evaluation.Moments(from, to, step)
 	if err != nil {
 		return nil, seriesProblem()
 	}
-	x, pos, err := p.evaluationEvents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	results := x.ComputeSeries(moments, knownAt, p.evaluationOptions(suppress))
-	for i := range results {
-		results[i].Position = pos
-	}
-	return results, nil
+	err = p.evaluate(ctx, func(x *evaluation.Index, upTo uint64) {
+		results = x.ComputeSeries(moments, knownAt, p.evaluationOptions(suppress))
+		for i := range results {
+			results[i].Position = upTo
+		}
+	})
+	return results, err
 }
 
 func seriesProblem() *problem.Problem {

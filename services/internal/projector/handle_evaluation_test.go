@@ -17,6 +17,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/demo"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
@@ -392,4 +393,77 @@ func show(v *float64) any {
 		return nil
 	}
 	return *v
+}
+
+// TestEvaluationCacheFollowsTheConsumer: a projector that starts on an
+// empty read model has the evaluation's events fed by its consumer, batch
+// by batch, and reads none from the timeline's rows; its figures are
+// those computed from the rows. An erasure drops the cache, which is read
+// again from the rewritten rows and holds the erased text no more.
+func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	p := s.SA.Projector
+	if _, err := demo.Load(context.Background(), demo.Options{BaseURL: s.SA.URL(), Seed: 3, Families: 20}); err != nil {
+		t.Fatal(err)
+	}
+	const fam, marker = "EVAL-CACHE-1", "Programme-MARKER-4711"
+	s.enrol(fam, "E1001")
+	last := s.post(events.BIF, fam, &events.EducationStarted{PersonID: "P1", Programme: marker})
+	s.WaitApplied(last)
+
+	// agree compares every exact figure of the API with the figures of
+	// the same index read from the rows alone.
+	agree := func(pos uint64) {
+		t.Helper()
+		for _, asOf := range []string{"2023-06-30", "2024-12-31", time.Now().UTC().Format(time.DateOnly)} {
+			path := "/v1/evaluation?suppress=false&asOf=" + asOf
+			r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
+			if r.Status != 200 {
+				t.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
+			}
+			var a evalAnswer
+			if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Position != pos {
+				t.Fatalf("position %d, want %d", a.Position, pos)
+			}
+			at, _ := time.Parse(time.DateOnly, asOf)
+			want, err := projector.EvaluationFromRows(context.Background(), p, at, a.KnownAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.Position != pos {
+				t.Fatalf("rows read up to %d, want %d", want.Position, pos)
+			}
+			for _, d := range evaluation.Catalog {
+				got, w := a.Measures[d.Name], want.Measures[d.Name]
+				if fmt.Sprint(show(got.Value)) != fmt.Sprint(show(w.Value)) {
+					t.Errorf("asOf %s: %s = %v from the cache, %v from the rows", asOf, d.Name, show(got.Value), show(w.Value))
+				}
+			}
+		}
+	}
+	agree(last)
+	if n := projector.EvaluationRowsRead(p); n != 0 {
+		t.Errorf("%d events read from the rows; the consumer should have fed them all", n)
+	}
+	if held, err := projector.EvaluationCacheHolds(p, marker); err != nil || !held {
+		t.Fatalf("the cache does not hold the family's programme (%v): the test would test nothing", err)
+	}
+
+	r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Anmodning efter GDPR art. 17"}`), nil)
+	if r.Status != 201 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	erasedAt := uint64(r.Body["sequence"].(float64))
+	s.WaitApplied(erasedAt)
+	agree(erasedAt)
+	if held, err := projector.EvaluationCacheHolds(p, marker); err != nil || held {
+		t.Errorf("after the erasure the cache holds the erased programme (%v)", err)
+	}
+	if n := projector.EvaluationRowsRead(p); n == 0 {
+		t.Errorf("after the erasure nothing was read again from the rows")
+	}
 }

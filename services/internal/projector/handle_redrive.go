@@ -22,6 +22,11 @@ func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error 
 	}
 	defer release()
 	res, err := m.Redrive(r.Context(), p.opts.Keys)
+	if len(res.Moved) > 0 || err != nil {
+		// The evaluation's cache holds no event of the moved rows.
+		p.eval.drop()
+		p.rewarmEvaluation()
+	}
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -202,6 +203,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 		done:          make(chan struct{}),
 	}
 	p.model.Store(m)
+	p.eval.start(m)
 	p.heartbeat.Store(int64(15 * time.Second))
 	p.applied.Set(m.Consistent())
 	p.metrics.applied.Set(float64(m.Consistent()))
@@ -228,6 +230,12 @@ func (p *Projector) Start(ctx context.Context) {
 		defer p.wg.Done()
 		p.watchLag(p.ctx)
 	}()
+	p.rewarmEvaluation()
+}
+
+// rewarmEvaluation reads the evaluation's events into its cache in the
+// background, once the projector is ready.
+func (p *Projector) rewarmEvaluation() {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -533,19 +541,24 @@ func (p *Projector) consume(ctx context.Context) error {
 	}()
 	first := true
 	var fl readmodel.Flusher
+	var evs []evaluation.Event // a batch's, for the evaluation's cache
 	for b := range batches {
 		start := time.Now()
 		p.applyMu.Lock()
 		m := p.model.Load()
 		caughtUp := b[len(b)-1].Pending() == 0
 		flush := fl.Due(m, caughtUp)
+		before := m.Checkpoint()
+		evs = evs[:0]
 		res, err := m.Apply(ctx, b, readmodel.ApplyOptions{
 			AllowGap:     first,
 			Flush:        flush,
 			BeforeCommit: stopping(p.hooks.beforeCommit),
 			AfterCommit:  stopping(p.hooks.afterCommit),
 			Wants:        p.subs.has,
+			Evaluated:    func(e evaluation.Event) { evs = append(evs, e) },
 		})
+		p.eval.applied(m, before, res, err, evs)
 		if flush && err == nil {
 			fl.Done(start)
 		}
@@ -571,6 +584,9 @@ func (p *Projector) consume(ctx context.Context) error {
 			if err := b[len(b)-1].Ack(); err != nil {
 				p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
 			}
+		}
+		if res.Erased {
+			p.rewarmEvaluation() // the cache was dropped
 		}
 		p.metrics.observe(res, time.Since(start))
 		p.subs.publish(res.Entries)

@@ -14,6 +14,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
@@ -153,6 +154,10 @@ type ApplyOptions struct {
 	BeforeCommit, AfterCommit func(last uint64) error
 	// Wants reports whether entries of a family should be returned.
 	Wants func(familyID string) bool
+	// Evaluated, when not nil, is called after the commit with each event
+	// of the batch stored in the timeline that an evaluation reads, in
+	// stream order: what EvaluationEvents reads from their rows.
+	Evaluated func(evaluation.Event)
 	// prepared are rows of dirty families computed ahead of the flush
 	// (see EndBulk); the flush computes the others.
 	prepared map[string]familyRow
@@ -265,6 +270,9 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 	}
 	res.Last, res.Consistent = cp, consistent
 	res.Erased = len(erased) > 0
+	if o.Evaluated != nil {
+		evaluated(fresh, o.Evaluated)
+	}
 	if res.Erased {
 		if err := m.Scrub(ctx); err != nil {
 			return res, err
@@ -276,6 +284,20 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		}
 	}
 	return res, nil
+}
+
+// evaluated calls fn with the evaluation's event of each stored (valid)
+// message of msgs that an evaluation reads.
+func evaluated(msgs []Message, fn func(evaluation.Event)) {
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.reason != "" {
+			continue
+		}
+		if e, ok := evaluation.FromEnvelope(msg.seq, msg.recorded, msg.env); ok {
+			fn(e)
+		}
+	}
 }
 
 // after returns the messages of batch after the checkpoint cp and the

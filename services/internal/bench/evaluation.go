@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,8 +51,9 @@ func EvaluationDefaults() EvaluationOptions {
 // process that has caught up with a stream of o.Events events over
 // o.Families families: the first request of each after the projector is
 // ready (cold) and o.Runs more (warm, p50 and max), with the process's
-// RSS. The events are published straight onto JetStream, not through
-// ingest: first the filling events, then the demo families' own.
+// RSS; then the first evaluation after a restart on the same read model.
+// The events are published straight onto JetStream, not through ingest:
+// first the filling events, then the demo families' own.
 func Evaluation(ctx context.Context, o EvaluationOptions) error {
 	out := o.Out
 	if out == nil {
@@ -81,55 +83,21 @@ func Evaluation(ctx context.Context, o EvaluationOptions) error {
 		total, o.Families, len(demoEvents), fill, time.Since(start).Round(time.Millisecond))
 	demoEvents = nil
 
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
 	logf, err := os.Create(filepath.Join(st.Dir, "projector-evaluation.log"))
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, o.Projector, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey,
-		"-data", filepath.Join(st.Dir, "data-evaluation"), "-log-level", "warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = os.Environ()
-	start = time.Now()
-	if err := cmd.Start(); err != nil {
+	dataDir := filepath.Join(st.Dir, "data-evaluation")
+	proc, err := startEvaluationProjector(ctx, o.Projector, st, dataDir, logf, uint64(total))
+	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	}()
-	base := "http://" + addr
-	for {
-		if pos, _ := position(base); pos >= uint64(total) && ready(base) == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("the projector exited (%v); see %s", err, logf.Name())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	pid := cmd.Process.Pid
-	p("evaluation: projector caught up and ready in %s; RSS %d MB", time.Since(start).Round(time.Millisecond), rssOf(pid, "VmRSS")>>20)
+	defer proc.stop()
+	p("evaluation: projector caught up and ready in %s; RSS %d MB", proc.ready.Round(time.Millisecond), rssOf(proc.pid, "VmRSS")>>20)
 
-	one := base + "/v1/evaluation?asOf=2024-12-31"
-	defer func() {
-		// What the figures rest on: the families the evaluation found.
-		if n, err := enrolled(ctx, one); err == nil {
-			p("evaluation: families enrolled by 2024-12-31: %s", n)
-		}
-	}()
-	series := base + "/v1/evaluation/series?from=2023-01-01&to=2024-12-01&step=month"
+	one := proc.base + "/v1/evaluation?asOf=2024-12-31"
+	series := proc.base + "/v1/evaluation/series?from=2023-01-01&to=2024-12-01&step=month"
 	for _, k := range []struct{ name, url, target string }{
 		{"one asOf", one, "2s"}, {"24-month series", series, "10s"},
 	} {
@@ -149,8 +117,86 @@ func Evaluation(ctx context.Context, o EvaluationOptions) error {
 		p("evaluation: %-16s cold (first after ready) %s; warm %d runs: p50 %s, max %s (target <= %s)",
 			k.name, cold.Round(time.Millisecond), len(warm), warm[len(warm)/2].Round(time.Millisecond), warm[len(warm)-1].Round(time.Millisecond), k.target)
 	}
-	p("evaluation: projector RSS %d MB, peak %d MB", rssOf(pid, "VmRSS")>>20, rssOf(pid, "VmHWM")>>20)
+	p("evaluation: projector RSS %d MB, peak %d MB", rssOf(proc.pid, "VmRSS")>>20, rssOf(proc.pid, "VmHWM")>>20)
+	// What the figures rest on: the families the evaluation found.
+	n, err := enrolled(ctx, one)
+	if err != nil {
+		return err
+	}
+	p("evaluation: families enrolled by 2024-12-31: %s", n)
+
+	// A restart on the same read model: the index is in memory only, so
+	// the restarted projector reads it from the timeline's rows once
+	// ready, and the first evaluation waits for that read.
+	proc.stop()
+	if proc, err = startEvaluationProjector(ctx, o.Projector, st, dataDir, logf, uint64(total)); err != nil {
+		return err
+	}
+	defer proc.stop()
+	one = proc.base + "/v1/evaluation?asOf=2024-12-31"
+	first, err := timedGet(ctx, one)
+	if err != nil {
+		return err
+	}
+	again, err := timedGet(ctx, one)
+	if err != nil {
+		return err
+	}
+	p("evaluation: restarted on its read model: ready in %s; one asOf first %s (waits for the index to be read from the rows), then %s; RSS %d MB",
+		proc.ready.Round(time.Millisecond), first.Round(time.Millisecond), again.Round(time.Millisecond), rssOf(proc.pid, "VmRSS")>>20)
 	return nil
+}
+
+// evaluationProjector is a projector process of the evaluation bench.
+type evaluationProjector struct {
+	base  string
+	pid   int
+	ready time.Duration // from its start to applied and ready
+	stop  func()
+}
+
+// startEvaluationProjector runs the projector binary on st with its read
+// model in dataDir and waits until it has applied total events and is
+// ready.
+func startEvaluationProjector(ctx context.Context, bin string, st *benchdata.Store, dataDir string, logf *os.File, total uint64) (*evaluationProjector, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey,
+		"-data", dataDir, "-log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = os.Environ()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		})
+	}
+	base := "http://" + addr
+	for {
+		if pos, _ := position(base); pos >= total && ready(base) == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			stop()
+			return nil, ctx.Err()
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return nil, fmt.Errorf("the projector exited (%v); see %s", err, logf.Name())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return &evaluationProjector{base: base, pid: cmd.Process.Pid, ready: time.Since(start), stop: stop}, nil
 }
 
 // publishDemo stores the demo's events as ingest would, without the

@@ -46,12 +46,15 @@ charts with their tables and CSV, always suppressed.
 
 How the figures are computed:
 
-- The projector reads the events of the types the measures below name from its read model's timeline
-  (so ` + "`audit verify`" + ` covers what they rest on) into an index held in memory:
-  family by family, each family's events in the order the fold reads them. It reads
-  them all once the projector is ready after a start or a rebuild, then on each
-  request only the rows applied since. An evaluation is one pass over the index; a
-  series folds each family once for all its moments.
+- The projector holds the events of the types the measures below name, as its read
+  model's timeline stores them (so ` + "`audit verify`" + ` covers what they rest on), in an
+  index in memory: family by family, each family's events in the order the fold reads
+  them. Its consumer adds each batch's events once the batch is committed. What the
+  index lacks (after a start on a read model that already holds rows, a rebuild, an
+  erasure or a redrive, each of which empties it) is read from the timeline's rows in
+  the background once the projector is ready, or by the first request that needs it.
+  An evaluation is one pass over the index; a series folds each family once for all
+  its moments. ` + "`position`" + ` is the last sequence the index holds.
 - The figures are checked against a second computation, independent of the fold, over
   a replay of the stream (the demo's families at several asOf and knownAt; every
   measure, equal), and against hand-computed figures of a small scenario (backfills

@@ -228,6 +228,22 @@ type evalAnswer struct {
 	Measures map[string]evaluation.Measure `json:"measures"`
 }
 
+// exactEvaluation is the analyst's GET /v1/evaluation?suppress=false&query,
+// with a purpose; anything but 200 fails the test.
+func (s *system) exactEvaluation(query string) evalAnswer {
+	s.T.Helper()
+	path := "/v1/evaluation?suppress=false&" + query
+	r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
+	if r.Status != 200 {
+		s.T.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
+	}
+	var a evalAnswer
+	if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
+		s.T.Fatal(err)
+	}
+	return a
+}
+
 func TestEvaluationAgreesWithReplay(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -250,15 +266,7 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 	asOfs := []string{"2023-03-01", "2023-11-15", "2024-06-30", "2024-12-31", "2025-06-01"}
 	for _, known := range knowns {
 		for _, asOf := range asOfs {
-			path := fmt.Sprintf("/v1/evaluation?suppress=false&asOf=%s&knownAt=%s", asOf, known.Format(time.RFC3339Nano))
-			r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
-			if r.Status != 200 {
-				t.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
-			}
-			var a evalAnswer
-			if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
-				t.Fatal(err)
-			}
+			a := s.exactEvaluation(fmt.Sprintf("asOf=%s&knownAt=%s", asOf, known.Format(time.RFC3339Nano)))
 			if a.Position != last {
 				t.Fatalf("position %d, want %d", a.Position, last)
 			}
@@ -417,15 +425,7 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	agree := func(pos uint64) {
 		t.Helper()
 		for _, asOf := range []string{"2023-06-30", "2024-12-31", time.Now().UTC().Format(time.DateOnly)} {
-			path := "/v1/evaluation?suppress=false&asOf=" + asOf
-			r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
-			if r.Status != 200 {
-				t.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
-			}
-			var a evalAnswer
-			if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
-				t.Fatal(err)
-			}
+			a := s.exactEvaluation("asOf=" + asOf)
 			if a.Position != pos {
 				t.Fatalf("position %d, want %d", a.Position, pos)
 			}

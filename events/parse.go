@@ -369,19 +369,19 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet, op *
 		}
 	}
 	// data is nil unless it is an object, and then compacted: as posted
-	// unless white space in it was compacted away, which the posted
-	// strings that Open puts back in place of others do not change.
+	// unless white space in it was compacted away. The string tokens that
+	// Open puts in place of others keep it compact and strict.
 	if keyed && data != nil {
-		opened, ok, err := op.open(attrs, key, data)
+		opened, ok, dps, err := op.open(attrs, key, data)
 		if err != nil {
 			return cloudevents.Event{}, nil, err
 		}
 		if ok {
-			// What Open returns is held to every rule that data read
-			// here is: strict JSON, then compacted.
-			var dps []Problem
-			data, dps = parseData(opened, prefix, false, false)
-			problem(attrData, dps...)
+			data = opened
+			if dps != nil {
+				data = nil
+				problem(attrData, dps...)
+			}
 		}
 	}
 	slices.SortStableFunc(found, func(a, b memberProblem) int { return strings.Compare(a.name, b.name) })

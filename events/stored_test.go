@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -57,9 +58,9 @@ func TestDecodeStored(t *testing.T) {
 }
 
 // TestDecodeStoredWith: an event that carries the opener's extension is
-// read with the data Open gives, held to every rule of DecodeStored, and
-// without the extension; any other event is read as DecodeStored reads
-// it, without Open.
+// read with the tokens Open gives in place of its personal fields, held to
+// every rule of DecodeStored, and without the extension; any other event
+// is read as DecodeStored reads it, without Open.
 func TestDecodeStoredWith(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -73,13 +74,18 @@ func TestDecodeStoredWith(t *testing.T) {
 	keyed := []byte(strings.TrimSuffix(string(plain), "}") + `,"xkey":"k-1","deptref":"R-7"}`)
 	errOpen := errors.New("does not open")
 	var calls int
-	opener := func(data string, err error) events.Opener {
-		return events.Opener{Extension: "xkey", Open: func(spec events.Spec, eventID, key string, stored []byte) ([]byte, error) {
+	// opener's Open puts token in place of reason, or gives err.
+	opener := func(token string, err error) events.Opener {
+		return events.Opener{Extension: "xkey", Open: func(spec events.Spec, familyID, eventID, key string, stored []byte, fields []events.Field) error {
 			calls++
-			if spec.Name != "family.referred" || eventID != "e1" || key != "k-1" || string(stored) != `{"reason":"sealed"}` {
-				t.Errorf("Open(%s, %q, %q, %s)", spec.Name, eventID, key, stored)
+			if spec.Name != "family.referred" || familyID != "F1" || eventID != "e1" || key != "k-1" || string(stored) != `{"reason":"sealed"}` ||
+				len(fields) != 1 || fields[0].Name != "reason" || string(fields[0].Value) != `"sealed"` {
+				t.Errorf("Open(%s, %q, %q, %q, %s, %+v)", spec.Name, familyID, eventID, key, stored, fields)
 			}
-			return []byte(data), err
+			if len(fields) == 1 && token != "" {
+				fields[0].Token = []byte(token)
+			}
+			return err
 		}}
 	}
 	decode := func(b []byte, o events.Opener) (events.Envelope, bool, error) {
@@ -87,12 +93,12 @@ func TestDecodeStoredWith(t *testing.T) {
 		return events.DecodeStoredWith(subject, b, at, o)
 	}
 
-	env, opened, err := decode(keyed, opener("{\n\"reason\" : \"opened \\u00e6\"}", nil))
+	env, opened, err := decode(keyed, opener(`"opened \u00e6"`, nil))
 	if err != nil || !opened || calls != 1 {
 		t.Fatalf("opened %v, %d calls: %v", opened, calls, err)
 	}
 	if got := string(env.Event.Data()); got != `{"reason":"opened \u00e6"}` {
-		t.Fatalf("data %s: the data opened, compacted", got)
+		t.Fatalf("data %s: the token in the field's place", got)
 	}
 	if r := env.Data.(*events.FamilyReferred).Reason; r != "opened æ" {
 		t.Fatalf("payload %q", r)
@@ -100,13 +106,17 @@ func TestDecodeStoredWith(t *testing.T) {
 	if exts := env.Event.Extensions(); len(exts) != 1 || exts["deptref"] != "R-7" {
 		t.Fatalf("extensions %v: the opener's must not be one", exts)
 	}
+	// No token: the field as stored.
+	if env, opened, err := decode(keyed, opener("", nil)); err != nil || !opened || string(env.Event.Data()) != `{"reason":"sealed"}` {
+		t.Fatalf("no token: opened %v, data %s: %v", opened, env.Event.Data(), err)
+	}
 
 	// Not keyed: DecodeStored's reading, and Open is not called.
 	want, err := events.DecodeStored(subject, plain, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []events.Opener{opener("{}", nil), {}, {Extension: "xkey"}} {
+	for _, o := range []events.Opener{opener(`"x"`, nil), {}, {Extension: "xkey"}} {
 		env, opened, err := decode(plain, o)
 		if err != nil || opened || calls != 0 || string(env.Event.Data()) != string(want.Event.Data()) || env.ID() != want.ID() {
 			t.Fatalf("not keyed: opened %v, %d calls, data %s: %v", opened, calls, env.Event.Data(), err)
@@ -123,11 +133,11 @@ func TestDecodeStoredWith(t *testing.T) {
 		t.Fatalf("Open's error: opened %v: %v", opened, err)
 	}
 	// A key that is not a JSON string is given as "".
-	o := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, key string, _ []byte) ([]byte, error) {
+	o := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, key string, _ []byte, _ []events.Field) error {
 		if key != "" {
 			t.Errorf("key %q", key)
 		}
-		return nil, errOpen
+		return errOpen
 	}}
 	for _, v := range []string{`1`, `true`, `null`, `{"k":"k-1"}`, `["k-1"]`, `1.5`} {
 		b := []byte(strings.Replace(string(keyed), `"xkey":"k-1"`, `"xkey":`+v, 1))
@@ -136,26 +146,58 @@ func TestDecodeStoredWith(t *testing.T) {
 		}
 	}
 
-	// What Open gives is held to every rule: strict JSON, an object, the
-	// schema, the content rules.
+	// A token is held to every rule: one strict JSON string, then the
+	// schema and the content rules.
 	var ee *events.Error
 	for _, c := range []struct {
-		data string
-		kind events.Kind
+		token string
+		kind  events.Kind
 	}{
-		{`{"reason":"\ud800"}`, events.KindMalformed},
-		{"{\"reason\":\"a\xffb\"}", events.KindMalformed},
-		{`{"reason":"a","reason":"b"}`, events.KindMalformed},
-		{`{"reason":"a"} {}`, events.KindMalformed},
-		{`["reason"]`, events.KindMalformed},
-		{``, events.KindMalformed},
-		{`{}`, events.KindInvalid},
-		{`{"reason":"a","other":1}`, events.KindInvalid},
-		{`{"reason":"CPR 010190-1234"}`, events.KindInvalid},
+		{`"\ud800"`, events.KindMalformed},
+		{"\"a\xffb\"", events.KindMalformed},
+		{`"a" "b"`, events.KindMalformed},
+		{`"a","other":1`, events.KindMalformed},
+		{`"a`, events.KindMalformed},
+		{`1`, events.KindMalformed},
+		{`{"a":"b"}`, events.KindMalformed},
+		{" ", events.KindMalformed},
+		{`""`, events.KindInvalid},
+		{`"CPR 010190-1234"`, events.KindInvalid},
 	} {
-		_, _, err := decode(keyed, opener(c.data, nil))
+		_, _, err := decode(keyed, opener(c.token, nil))
 		if !errors.As(err, &ee) || ee.Kind != c.kind {
-			t.Fatalf("Open gave %q: %v, want kind %v", c.data, err, c.kind)
+			t.Fatalf("Open gave %q: %v, want kind %v", c.token, err, c.kind)
+		}
+	}
+
+	// Only the personal fields that hold strings are given to Open, each
+	// found by its name, escaped or not, among members of every kind.
+	ref, err := events.Build(events.BIF, "F1", &events.FamilyReferred{Reason: "r", Note: "n"}, events.WithID("e1"), events.WithTime(at.Add(-time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.StampSchema(&ref)
+	refb, _ := events.Marshal(ref)
+	var got []string
+	seen := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, _ string, _ []byte, fields []events.Field) error {
+		got = got[:0]
+		for _, f := range fields {
+			got = append(got, f.Name+"="+string(f.Value))
+		}
+		return nil
+	}}
+	for _, c := range []struct{ data, want string }{
+		{`{"reason":"r","note":"n"}`, `[reason="r" note="n"]`},
+		{`{"note":"n","reason":"r"}`, `[note="n" reason="r"]`},
+		{`{"reaso\u006e":"r"}`, `[reason="r"]`},
+		{`{"reason":"r","note":null}`, `[reason="r"]`},
+		{`{"reason":"r \"x\" {[","note":"n"}`, `[reason="r \"x\" {[" note="n"]`},
+	} {
+		b := []byte(strings.TrimSuffix(strings.Replace(string(refb), `"data":{"reason":"r","note":"n"}`, `"data":`+c.data, 1), "}") + `,"xkey":"k-1"}`)
+		got = nil
+		_, _, err := events.DecodeStoredWith(subject, b, at, seen)
+		if s := fmt.Sprint(got); s != c.want {
+			t.Fatalf("data %s: fields %s, want %s (%v)", c.data, s, c.want, err)
 		}
 	}
 
@@ -169,7 +211,7 @@ func TestDecodeStoredWith(t *testing.T) {
 	} {
 		b := []byte(strings.Replace(string(keyed), c.from, c.to, 1))
 		calls = 0
-		if _, opened, err := events.DecodeStoredWith(c.subject, b, at, opener("{}", nil)); !errors.As(err, &ee) || opened || calls != 0 {
+		if _, opened, err := events.DecodeStoredWith(c.subject, b, at, opener(`"x"`, nil)); !errors.As(err, &ee) || opened || calls != 0 {
 			t.Fatalf("%s %s: opened %v, %d calls: %v", c.subject, b, opened, calls, err)
 		}
 	}

@@ -223,10 +223,10 @@ func TestEnvelopeSource(t *testing.T) {
 }
 
 // checkDecodeStoredWith fails t unless DecodeStoredWith reads data with
-// an opener's extension added, and an Open that gives the data back as
-// it is, as DecodeStored reads data: the parse that leaves the extension
-// out and checks the data Open gave once more must come to the same
-// event, or the same refusal.
+// an opener's extension added, and an Open that gives every personal
+// field back as it is, as DecodeStored reads data: the parse that leaves
+// the extension out and puts the fields back must come to the same event,
+// or the same refusal.
 func checkDecodeStoredWith(t *testing.T, subject string, data []byte) {
 	t.Helper()
 	i := jsonscan.Space(data, 0)
@@ -239,12 +239,16 @@ func checkDecodeStoredWith(t *testing.T, subject string, data []byte) {
 	}
 	keyed := append(append(append([]byte{}, data[:i+1]...), `"xkey":"k-1"`+sep...), data[i+1:]...)
 	calls := 0
-	o := Opener{Extension: "xkey", Open: func(spec Spec, eventID, key string, d []byte) ([]byte, error) {
+	o := Opener{Extension: "xkey", Open: func(spec Spec, familyID, eventID, key string, d []byte, fields []Field) error {
 		calls++
 		if key != "k-1" {
 			t.Errorf("key %q", key)
 		}
-		return d, nil
+		// Each field given back as it is: the data then reads as stored.
+		for i := range fields {
+			fields[i].Token = fields[i].Value
+		}
+		return nil
 	}}
 	got, opened, err := DecodeStoredWith(subject, keyed, testNow, o)
 	want, wantErr := DecodeStored(subject, data, testNow)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -313,9 +314,9 @@ var keyMember = []byte(`"` + Extension + `"`)
 // event, when the key is unknown, a field does not open, or a personal
 // field is stored in the clear. k may be nil: keyed events then fail.
 //
-// A keyed event is read in one pass, events.DecodeStoredWith: the data
-// member alone is opened (openData) while the event is parsed, and
-// validated as opened. It reads as Plain's output read by DecodeStored.
+// A keyed event is read in one pass, events.DecodeStoredWith: the
+// personal fields alone are opened (openFields) while the event is
+// parsed, and the event is validated as opened. It reads as Plain's output read by DecodeStored.
 func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, recorded time.Time) (events.Envelope, error) {
 	var (
 		env   events.Envelope
@@ -325,8 +326,8 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 	if bytes.Contains(raw, keyMember) {
 		env, keyed, err = events.DecodeStoredWith(subject, raw, recorded, events.Opener{
 			Extension: Extension,
-			Open: func(spec events.Spec, eventID, keyID string, data []byte) ([]byte, error) {
-				return k.openData(ctx, subject, spec, eventID, keyID, data)
+			Open: func(spec events.Spec, familyID, eventID, keyID string, _ []byte, fields []events.Field) error {
+				return k.openFields(ctx, familyID, eventID, keyID, fields)
 			},
 		})
 	} else {
@@ -412,64 +413,58 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 		if err != nil {
 			return nil, nil, true, err
 		}
+		// Nothing reads the event after this to check the token strictly
+		// (events.DecodeStoredWith does, for openFields).
+		if !json.Valid(token) {
+			return nil, nil, true, fmt.Errorf("%w: /data/%s does not hold a JSON string", ErrCorrupt, m.name)
+		}
 		edits = append(edits, edit{m.valStart, m.valEnd, token})
 	}
 	return apply(raw, edits), erasedFields, true, nil
 }
 
-// openData is the data of a keyed event as posted: data, the event's data
-// member as stored, with each personal field's posted JSON string token
-// in place of its ciphertext, or, for an erased family, the tombstone.
-// keyID is the event's jfkeyid, "" when it is not a string. It is open
-// for the data alone, which events.DecodeStoredWith hands it while it
-// reads the event: the errors are open's.
-func (k *Keyring) openData(ctx context.Context, subject string, spec events.Spec, eventID, keyID string, data []byte) ([]byte, error) {
+// openFields opens the personal fields of a keyed event of family
+// familyID, which events.DecodeStoredWith hands it while it reads the
+// event: each field's Token is the posted JSON string token of its
+// ciphertext, or, for an erased family, the tombstone. keyID is the
+// event's jfkeyid, "" when it is not a string. The errors are open's.
+func (k *Keyring) openFields(ctx context.Context, familyID, eventID, keyID string, fields []events.Field) error {
 	if k == nil {
-		return nil, ErrNoKeys
-	}
-	parts, err := events.ParseSubject(subject)
-	if err != nil {
-		return nil, err
+		return ErrNoKeys
 	}
 	if keyID == "" {
-		return nil, fmt.Errorf("%w: %s is not a string, or empty", ErrUnknownKey, Extension)
+		return fmt.Errorf("%w: %s is not a string, or empty", ErrUnknownKey, Extension)
 	}
-	if f, ok := familyOfKey(keyID); !ok || f != parts.FamilyID {
-		return nil, fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, parts.FamilyID)
+	if f, ok := familyOfKey(keyID); !ok || f != familyID {
+		return fmt.Errorf("%w: %q is not the key of family %s", ErrUnknownKey, keyID, familyID)
 	}
-	a, erased, err := k.readKey(ctx, parts.FamilyID, keyID)
+	a, erased, err := k.readKey(ctx, familyID, keyID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ms, err := members(data, 0)
-	if err != nil {
-		return nil, fmt.Errorf("shred: %w", err)
-	}
-	var room [4]edit
-	edits := room[:0]
-	for _, m := range ms {
-		field, ok := personalName(spec, m)
-		if !ok {
-			continue
-		}
-		v, ok := checkedTextAt(data, m)
-		if !ok {
-			continue
-		}
+	for i := range fields {
+		f := &fields[i]
 		if erased {
-			edits = append(edits, edit{m.valStart, m.valEnd, tombstoneJSON})
+			f.Token = tombstoneJSON
 			continue
 		}
-		token, err := openField(a, keyID, eventID, field, v)
-		if err != nil {
-			return nil, err
+		v := f.Value[1 : len(f.Value)-1]
+		if bytes.IndexByte(v, '\\') >= 0 {
+			// A sealed value is base64 under its prefix, which needs no
+			// escape: openField refuses the text of any other.
+			var s string
+			if err := json.Unmarshal(f.Value, &s); err != nil {
+				return fmt.Errorf("%w: /data/%s", ErrCorrupt, f.Name)
+			}
+			v = []byte(s)
 		}
-		edits = append(edits, edit{m.valStart, m.valEnd, token})
+		token, err := openField(a, keyID, eventID, f.Name, v)
+		if err != nil {
+			return err
+		}
+		f.Token = token
 	}
-	if len(edits) == 0 {
-		return data, nil
-	}
-	return apply(data, edits), nil
+	return nil
 }
 
 // topString is the value of the event's top-level string member name, or

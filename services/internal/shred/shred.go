@@ -89,10 +89,17 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // aad binds a sealed field to its key, event and field: a value copied
 // into another event or field does not open. v2 binds the version too.
 func aad(version, keyID, eventID, field string) []byte {
-	if version == PrefixV1 {
-		return []byte(keyID + "\x00" + eventID + "\x00" + field)
+	return appendAAD(nil, version, keyID, eventID, field)
+}
+
+// appendAAD is aad appended to b.
+func appendAAD(b []byte, version, keyID, eventID, field string) []byte {
+	if version != PrefixV1 {
+		b = append(append(b, version...), 0)
 	}
-	return []byte(version + "\x00" + keyID + "\x00" + eventID + "\x00" + field)
+	b = append(append(b, keyID...), 0)
+	b = append(append(b, eventID...), 0)
+	return append(b, field...)
 }
 
 // sealField encrypts token, a personal field's JSON string token as it
@@ -113,7 +120,9 @@ func seal(a cipher.AEAD, version, keyID, eventID, field string, plain []byte) (s
 // openField is the JSON string token that v, a sealed field's value,
 // holds: for v2 the token as it was posted; for v1 the text written as
 // encoding/json writes a string, without HTML escapes. v is the value's
-// text; it is decrypted in a buffer of its own.
+// text; it is decrypted in a buffer of its own. The token is checked to
+// be one string token in its quotes; its bytes are held to JSON by the
+// reader (events.DecodeStoredWith's strict check, or json.Valid in open).
 func openField(a cipher.AEAD, keyID, eventID, field string, v []byte) ([]byte, error) {
 	version := Prefix
 	b64, ok := bytes.CutPrefix(v, []byte(Prefix))
@@ -123,7 +132,11 @@ func openField(a cipher.AEAD, keyID, eventID, field string, v []byte) ([]byte, e
 			return nil, fmt.Errorf("%w: /data/%s is not %s…", ErrCorrupt, field, Prefix)
 		}
 	}
-	ct := make([]byte, base64.RawStdEncoding.DecodedLen(len(b64)))
+	// One buffer: the ciphertext, then the additional data.
+	dl := base64.RawStdEncoding.DecodedLen(len(b64))
+	buf := make([]byte, dl, dl+len(version)+len(keyID)+len(eventID)+len(field)+3)
+	ad := appendAAD(buf[dl:dl], version, keyID, eventID, field)
+	ct := buf[:dl]
 	n, err := base64.RawStdEncoding.Decode(ct, b64)
 	if err != nil || n < a.NonceSize()+a.Overhead() {
 		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
@@ -131,7 +144,7 @@ func openField(a cipher.AEAD, keyID, eventID, field string, v []byte) ([]byte, e
 	ct = ct[:n]
 	// The plaintext takes the ciphertext's place in its buffer.
 	ns := a.NonceSize()
-	pt, err := a.Open(ct[ns:ns], ct[:ns], ct[ns:], aad(version, keyID, eventID, field))
+	pt, err := a.Open(ct[ns:ns], ct[:ns], ct[ns:], ad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: /data/%s", ErrCorrupt, field)
 	}
@@ -144,7 +157,7 @@ func openField(a cipher.AEAD, keyID, eventID, field string, v []byte) ([]byte, e
 		}
 		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 	}
-	if end, ok := skipString(pt, 0); len(pt) == 0 || pt[0] != '"' || !ok || end != len(pt) || !json.Valid(pt) {
+	if end, ok := skipString(pt, 0); len(pt) == 0 || pt[0] != '"' || !ok || end != len(pt) {
 		return nil, fmt.Errorf("%w: /data/%s does not hold a JSON string", ErrCorrupt, field)
 	}
 	return pt, nil

@@ -9,6 +9,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -123,7 +124,11 @@ func String(b []byte, i int, strict bool) (Str, string) {
 	i++
 	for i < len(b) {
 		// Most of a string is printable ASCII, which needs no more than a
-		// look in plainASCII.
+		// look in plainASCII: eight bytes at a time while none of them is
+		// special (long runs, such as sealed values' base64, are common).
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && plainASCII[b[i]] {
 			i++
 		}
@@ -162,6 +167,19 @@ func String(b []byte, i int, strict bool) (Str, string) {
 	}
 	s.End = len(b)
 	return s, ProblemEnd
+}
+
+// special8 reports whether any of the eight bytes of w is not plainASCII:
+// a control character (below 0x20), a quote, a backslash or a byte of
+// 0x80 and up. Each test is exact for "any byte" (a borrow only runs
+// upwards from a byte that matches).
+func special8(w uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	q, bs := w^(ones*'"'), w^(ones*'\\')
+	return ((q-ones)&^q|(bs-ones)&^bs|(w-ones*0x20)&^w|w)&high != 0
 }
 
 // plainASCII holds the bytes that stand for themselves in a JSON string:

@@ -120,13 +120,20 @@ const (
 // refuses invalid UTF-8 and surrogate escapes that are not a pair, as the
 // catalog does; otherwise it accepts what json.Valid accepts.
 func String(b []byte, i int, strict bool) (Str, string) {
+	return scanString(b, i, strict, true)
+}
+
+// scanString is String; words says to step over eight plain bytes at a
+// time where it can (without, it is the byte-at-a-time reference that
+// tests hold the steps to).
+func scanString(b []byte, i int, strict, words bool) (Str, string) {
 	s := Str{}
 	i++
 	for i < len(b) {
 		// Most of a string is printable ASCII, which needs no more than a
 		// look in plainASCII: eight bytes at a time while none of them is
 		// special (long runs, such as sealed values' base64, are common).
-		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+		for words && i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
 			i += 8
 		}
 		for i < len(b) && plainASCII[b[i]] {

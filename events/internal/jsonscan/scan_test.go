@@ -1,49 +1,8 @@
 package jsonscan
 
-import (
-	"testing"
-	"unicode/utf8"
-)
+import "testing"
 
-// stringByBytes is String as a loop over single bytes: the reference that
-// String's eight-byte steps are held to.
-func stringByBytes(b []byte, i int, strict bool) (Str, string) {
-	s := Str{}
-	for i++; i < len(b); {
-		switch c := b[i]; {
-		case c == '"':
-			s.End = i + 1
-			return s, ""
-		case c == '\\':
-			s.Escaped = true
-			end, problem := escape(b, i, strict)
-			if problem != "" {
-				s.End = end
-				return s, problem
-			}
-			i = end
-		case c < 0x20:
-			s.End = i
-			return s, ProblemControl
-		case c < utf8.RuneSelf:
-			i++
-		case !strict:
-			s.NonASCII = true
-			i++
-		default:
-			s.NonASCII = true
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size <= 1 {
-				s.End = i
-				return s, ProblemUTF8
-			}
-			i += size
-		}
-	}
-	s.End = len(b)
-	return s, ProblemEnd
-}
-
+// checkString holds String to its byte-at-a-time reference on b.
 func checkString(t *testing.T, b []byte) {
 	t.Helper()
 	if len(b) == 0 || b[0] != '"' {
@@ -51,7 +10,7 @@ func checkString(t *testing.T, b []byte) {
 	}
 	for _, strict := range []bool{true, false} {
 		got, gp := String(b, 0, strict)
-		want, wp := stringByBytes(b, 0, strict)
+		want, wp := scanString(b, 0, strict, false)
 		if got != want || gp != wp {
 			t.Fatalf("String(%q, strict %v) = %+v %q, want %+v %q", b, strict, got, gp, want, wp)
 		}

@@ -474,6 +474,19 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.setApplied(res.Consistent)
 	}
 	p.applyMu.Unlock()
+	if catchUp {
+		// A long backlog needs most families' data keys: read them all at
+		// once rather than a round trip to the key store at each family's
+		// first sealed event. Without them the reads fetch keys as usual.
+		pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := p.opts.Keys.Preload(pctx)
+		pcancel()
+		if err != nil {
+			p.log.Warn("projector: preloading the data keys", "err", err, "preloaded", n)
+		} else if n > 0 {
+			p.log.Info("projector: data keys preloaded", "keys", n)
+		}
+	}
 	var cons jetstream.Consumer
 	if catchUp {
 		cons, err = stream.OrderedConsumer(ctx, orderedFrom(cp))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +84,21 @@ func (k *Keyring) remember(keyID string, dataKey []byte) (cipher.AEAD, error) {
 	k.keys[keyID] = a
 	k.mu.Unlock()
 	return a, nil
+}
+
+// preloaded keeps a preloaded key unless its family is known erased (its
+// key read before it was destroyed) or the key is held already.
+func (k *Keyring) preloaded(keyID string, a cipher.AEAD) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if f, ok := familyOfKey(keyID); !ok || k.erased[f] {
+		return false
+	}
+	if _, ok := k.keys[keyID]; ok {
+		return false
+	}
+	k.keys[keyID] = a
+	return true
 }
 
 // markErased records that a family is erased and forgets its key.
@@ -304,6 +320,76 @@ func (k *Keyring) fetchKey(ctx context.Context, familyID, keyID string) (cipher.
 		return nil, false, fmt.Errorf("%w: %s: the bucket holds no such key and family %s is not erased", ErrUnknownKey, keyID, familyID)
 	}
 	return nil, true, nil
+}
+
+// Preload reads every data key the bucket holds into memory, as one read
+// of the bucket's stream, and returns how many it added. A reader about to
+// catch up on a long stream calls it: fetched one by one, each family's
+// key would cost its first event a round trip to the key store. A key
+// that does not unwrap with this master key is left for the read that
+// needs it, which reports why; the context bounds the whole read.
+//
+// It reads the stream with an ordered consumer, the last message of each
+// key, rather than the bucket's watcher: stopping a watcher deletes its
+// consumer, which the services may not do on the key stream (the request
+// would wait for its timeout); an ordered consumer is left to expire.
+func (k *Keyring) Preload(ctx context.Context) (int, error) {
+	if k == nil {
+		return 0, nil
+	}
+	s, err := k.js.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		return 0, fmt.Errorf("shred: preload: %w", err)
+	}
+	if s.CachedInfo().State.Msgs == 0 {
+		return 0, nil
+	}
+	prefix := "$KV." + eventstore.KeyBucket + "."
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	if err != nil {
+		return 0, fmt.Errorf("shred: preload: %w", err)
+	}
+	n := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("shred: preload: %w", err)
+		}
+		batch, err := c.FetchNoWait(1000)
+		if err != nil {
+			return n, fmt.Errorf("shred: preload: %w", err)
+		}
+		got, done := 0, false
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				return n, fmt.Errorf("shred: preload: %w", err)
+			}
+			done = meta.NumPending == 0
+			if op := m.Headers().Get("KV-Operation"); op != "" || len(m.Data()) == 0 {
+				// A destroyed key: its delete marker.
+				continue
+			}
+			keyID := strings.TrimPrefix(m.Subject(), prefix)
+			if _, ok := k.cached(keyID); ok {
+				continue
+			}
+			dk, err := k.master.unwrap(keyID, m.Data())
+			if err != nil {
+				continue
+			}
+			if a, err := newGCM(dk); err == nil && k.preloaded(keyID, a) {
+				n++
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return n, fmt.Errorf("shred: preload: %w", err)
+		}
+		if done || got == 0 {
+			return n, nil
+		}
+	}
 }
 
 var keyMember = []byte(`"` + Extension + `"`)

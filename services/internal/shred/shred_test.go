@@ -259,3 +259,60 @@ func TestOtherMasterKey(t *testing.T) {
 		t.Fatalf("seal with another master key: %v", err)
 	}
 }
+
+// TestPreload: a reader about to catch up reads every data key at once,
+// then opens sealed events without the key store; a key of a family it
+// knows erased is not among them.
+func TestPreload(t *testing.T) {
+	ctx := context.Background()
+	k, st := keyring(t)
+	sealed := map[string][]byte{}
+	for i, fam := range []string{"F-1", "F-2", "F-3"} {
+		env, b := stored(t, events.BIF, fam, &events.FamilyReferred{Reason: marker}, "e"+string(rune('1'+i)))
+		s, err := k.Seal(ctx, env, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed[fam] = s
+	}
+	if n, err := (*shred.Keyring)(nil).Preload(ctx); n != 0 || err != nil {
+		t.Fatalf("nil keyring: %d %v", n, err)
+	}
+
+	r := shred.New(st.JS, mustMaster(t, k))
+	r.Wait = 0
+	// The reader has read F-3's family.erased; its key is not destroyed
+	// yet.
+	erased, err := events.Build(events.Service, "F-3", &events.FamilyErased{Reason: "Art. 17"}, events.WithID("erase-F-3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, _ := events.Marshal(erased)
+	if _, err := r.Decode(ctx, shred.ErasedSubject("F-3"), eb, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Preload(ctx); n != 2 || err != nil {
+		t.Fatalf("preload: %d keys, %v; want F-1's and F-2's", n, err)
+	}
+	if n, err := r.Preload(ctx); n != 0 || err != nil {
+		t.Fatalf("preload again: %d keys, %v; want none new", n, err)
+	}
+
+	// Without the key store: the preloaded keys open their events, and
+	// F-3's is not there to open.
+	st.NC.Close()
+	for _, fam := range []string{"F-1", "F-2"} {
+		got, err := r.Decode(ctx, events.Subject(fam, events.BIF, "family.referred"), sealed[fam], time.Now())
+		if err != nil || got.Data.(*events.FamilyReferred).Reason != marker {
+			t.Fatalf("%s after preload, the store closed: %v", fam, err)
+		}
+	}
+	if got, err := r.Decode(ctx, events.Subject("F-3", events.BIF, "family.referred"), sealed["F-3"], time.Now()); err == nil {
+		t.Fatalf("F-3 read as %+v: its key must not have been preloaded", got.Data)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := shred.New(st.JS, mustMaster(t, k)).Preload(cctx); err == nil {
+		t.Fatal("preload on a cancelled context and a closed connection: no error")
+	}
+}

@@ -15,3 +15,9 @@ func SealV1(k *Keyring, familyID, eventID, field, text string) (string, error) {
 	}
 	return seal(a, PrefixV1, KeyID(familyID), eventID, field, []byte(text))
 }
+
+// MakeKey makes a family's data key, as its first sealed field would.
+func MakeKey(k *Keyring, familyID string) error {
+	_, _, err := k.familyKey(context.Background(), familyID)
+	return err
+}

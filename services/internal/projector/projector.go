@@ -376,6 +376,21 @@ func stopping(hook func(uint64) error) func(uint64) error {
 	}
 }
 
+// preloadKeys reads every data key at once before a long read of the
+// stream, which needs most families' keys, rather than a round trip to
+// the key store at each family's first sealed event. Without them the
+// reads fetch keys as usual.
+func (p *Projector) preloadKeys(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := p.opts.Keys.Preload(ctx)
+	if err != nil {
+		p.log.Warn("projector: preloading the data keys", "err", err, "preloaded", n)
+	} else if n > 0 {
+		p.log.Info("projector: data keys preloaded", "keys", n)
+	}
+}
+
 // orderedFrom is the ordered consumer that starts right after the
 // checkpoint cp.
 func orderedFrom(cp uint64) jetstream.OrderedConsumerConfig {
@@ -475,17 +490,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	p.applyMu.Unlock()
 	if catchUp {
-		// A long backlog needs most families' data keys: read them all at
-		// once rather than a round trip to the key store at each family's
-		// first sealed event. Without them the reads fetch keys as usual.
-		pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-		n, err := p.opts.Keys.Preload(pctx)
-		pcancel()
-		if err != nil {
-			p.log.Warn("projector: preloading the data keys", "err", err, "preloaded", n)
-		} else if n > 0 {
-			p.log.Info("projector: data keys preloaded", "keys", n)
-		}
+		p.preloadKeys(ctx)
 	}
 	var cons jetstream.Consumer
 	if catchUp {

@@ -145,6 +145,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projector: rebuild: stream: %w", err)
 	}
+	p.preloadKeys(ctx)
 	// An ordered consumer is ephemeral: nothing is left on the server when
 	// the rebuild ends, however it ends.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})

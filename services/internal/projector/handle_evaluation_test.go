@@ -232,16 +232,7 @@ type evalAnswer struct {
 // with a purpose; anything but 200 fails the test.
 func (s *system) exactEvaluation(query string) evalAnswer {
 	s.T.Helper()
-	path := "/v1/evaluation?suppress=false&" + query
-	r := s.Get(path, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
-	if r.Status != 200 {
-		s.T.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
-	}
-	var a evalAnswer
-	if err := json.Unmarshal([]byte(r.Raw), &a); err != nil {
-		s.T.Fatal(err)
-	}
-	return a
+	return getOK[evalAnswer](s, "/v1/evaluation?suppress=false&"+query, "dev-analyst", map[string]string{"X-Purpose": "Kontrol af evalueringen"})
 }
 
 func TestEvaluationAgreesWithReplay(t *testing.T) {
@@ -303,11 +294,7 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 
 	// Suppressed by default: the figures are rounded off from the exact
 	// ones only by suppression, and no relation gives a hidden cell away.
-	r := s.Get("/v1/evaluation?asOf=2023-03-01", "dev-analyst", nil)
-	var a evalAnswer
-	if err := json.Unmarshal([]byte(r.Raw), &a); err != nil || r.Status != 200 {
-		t.Fatalf("%d %s", r.Status, r.Raw)
-	}
+	a := getOK[evalAnswer](s, "/v1/evaluation?asOf=2023-03-01", "dev-analyst", nil)
 	for name, m := range a.Measures {
 		if m.Suppressed != (m.Value == nil) && m.Suppressed {
 			t.Errorf("%s suppressed with a value", name)

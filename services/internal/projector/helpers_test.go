@@ -52,15 +52,22 @@ func (s *system) timeline(fam, query, token string, hdr map[string]string) page 
 	if query != "" {
 		path += "?" + query
 	}
+	return getOK[page](s, path, token, hdr)
+}
+
+// getOK is GET path's JSON answer; anything but 200, or a body that does
+// not decode into T, fails the test.
+func getOK[T any](s *system, path, token string, hdr map[string]string) T {
+	s.T.Helper()
 	r := s.Get(path, token, hdr)
 	if r.Status != 200 {
 		s.T.Fatalf("GET %s: %d %s", path, r.Status, r.Raw)
 	}
-	var p page
-	if err := json.Unmarshal([]byte(r.Raw), &p); err != nil {
-		s.T.Fatal(err)
+	var v T
+	if err := json.Unmarshal([]byte(r.Raw), &v); err != nil {
+		s.T.Fatalf("GET %s: %v: %s", path, err, r.Raw)
 	}
-	return p
+	return v
 }
 
 // enrol makes an enrolled family with caseworker emp; it returns the

@@ -33,14 +33,13 @@ type Opener struct {
 	// under family familyID, with id eventID ("" when it has none): for
 	// each of fields it sets Token to the JSON string token to put in
 	// place of Value, or leaves it nil to keep Value. key is the
-	// extension's value when it is a JSON string, else "". data is the
-	// event's data member as stored, compacted as DecodeStored compacts
-	// it and held to its strict checks; fields are its top-level members
-	// that spec.Personal names and whose values are JSON strings, in the
-	// order written. Each Token is held to DecodeStored's rules for a
+	// extension's value when it is a JSON string, else "". fields are
+	// the top-level members of the event's data (as stored, held to
+	// DecodeStored's strict checks) that spec.Personal names and whose
+	// values are JSON strings, in the order written. Each Token is held to DecodeStored's rules for a
 	// string (one strict JSON string token), and the event with the
 	// tokens in place is then validated as if stored that way.
-	Open func(spec Spec, familyID, eventID, key string, data []byte, fields []Field) error
+	Open func(spec Spec, familyID, eventID, key string, fields []Field) error
 }
 
 // A Field is a personal field of the data an Opener opens.
@@ -96,7 +95,7 @@ func (op *opening) open(attrs *attrSet, key string, data []byte) ([]byte, bool, 
 	}
 	id, _ := attrs.get(attrID)
 	fields := personalFields(spec, data)
-	if err := op.Open(spec, op.family, id, key, data, fields); err != nil {
+	if err := op.Open(spec, op.family, id, key, fields); err != nil {
 		return nil, false, nil, err
 	}
 	op.opened = true

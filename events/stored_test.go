@@ -76,11 +76,11 @@ func TestDecodeStoredWith(t *testing.T) {
 	var calls int
 	// opener's Open puts token in place of reason, or gives err.
 	opener := func(token string, err error) events.Opener {
-		return events.Opener{Extension: "xkey", Open: func(spec events.Spec, familyID, eventID, key string, stored []byte, fields []events.Field) error {
+		return events.Opener{Extension: "xkey", Open: func(spec events.Spec, familyID, eventID, key string, fields []events.Field) error {
 			calls++
-			if spec.Name != "family.referred" || familyID != "F1" || eventID != "e1" || key != "k-1" || string(stored) != `{"reason":"sealed"}` ||
+			if spec.Name != "family.referred" || familyID != "F1" || eventID != "e1" || key != "k-1" ||
 				len(fields) != 1 || fields[0].Name != "reason" || string(fields[0].Value) != `"sealed"` {
-				t.Errorf("Open(%s, %q, %q, %q, %s, %+v)", spec.Name, familyID, eventID, key, stored, fields)
+				t.Errorf("Open(%s, %q, %q, %q, %+v)", spec.Name, familyID, eventID, key, fields)
 			}
 			if len(fields) == 1 && token != "" {
 				fields[0].Token = []byte(token)
@@ -133,7 +133,7 @@ func TestDecodeStoredWith(t *testing.T) {
 		t.Fatalf("Open's error: opened %v: %v", opened, err)
 	}
 	// A key that is not a JSON string is given as "".
-	o := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, key string, _ []byte, _ []events.Field) error {
+	o := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, key string, _ []events.Field) error {
 		if key != "" {
 			t.Errorf("key %q", key)
 		}
@@ -179,7 +179,7 @@ func TestDecodeStoredWith(t *testing.T) {
 	events.StampSchema(&ref)
 	refb, _ := events.Marshal(ref)
 	var got []string
-	seen := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, _ string, _ []byte, fields []events.Field) error {
+	seen := events.Opener{Extension: "xkey", Open: func(_ events.Spec, _, _, _ string, fields []events.Field) error {
 		got = got[:0]
 		for _, f := range fields {
 			got = append(got, f.Name+"="+string(f.Value))

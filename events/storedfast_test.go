@@ -239,7 +239,7 @@ func checkDecodeStoredWith(t *testing.T, subject string, data []byte) {
 	}
 	keyed := append(append(append([]byte{}, data[:i+1]...), `"xkey":"k-1"`+sep...), data[i+1:]...)
 	calls := 0
-	o := Opener{Extension: "xkey", Open: func(spec Spec, familyID, eventID, key string, d []byte, fields []Field) error {
+	o := Opener{Extension: "xkey", Open: func(spec Spec, familyID, eventID, key string, fields []Field) error {
 		calls++
 		if key != "k-1" {
 			t.Errorf("key %q", key)

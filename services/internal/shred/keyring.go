@@ -402,7 +402,8 @@ var keyMember = []byte(`"` + Extension + `"`)
 //
 // A keyed event is read in one pass, events.DecodeStoredWith: the
 // personal fields alone are opened (openFields) while the event is
-// parsed, and the event is validated as opened. It reads as Plain's output read by DecodeStored.
+// parsed, and the event is validated as opened. It reads as Plain's
+// output read by DecodeStored.
 func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, recorded time.Time) (events.Envelope, error) {
 	var (
 		env   events.Envelope
@@ -412,7 +413,7 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 	if bytes.Contains(raw, keyMember) {
 		env, keyed, err = events.DecodeStoredWith(subject, raw, recorded, events.Opener{
 			Extension: Extension,
-			Open: func(spec events.Spec, familyID, eventID, keyID string, _ []byte, fields []events.Field) error {
+			Open: func(_ events.Spec, familyID, eventID, keyID string, fields []events.Field) error {
 				return k.openFields(ctx, familyID, eventID, keyID, fields)
 			},
 		})

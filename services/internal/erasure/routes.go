@@ -58,6 +58,10 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 				}
 				return
 			}
+			if ctx.Err() != nil {
+				// Stopping: the next start resumes them.
+				return
+			}
 			log.Error("resuming erasures", "err", err)
 			select {
 			case <-ctx.Done():

@@ -104,12 +104,28 @@ func Marshal(ev cloudevents.Event) ([]byte, error) {
 	if ev.Context == nil {
 		return nil, &Error{Kind: KindMalformed, Detail: "not a CloudEvent: no attributes"}
 	}
+	if b, ok := appendStructured(make([]byte, 0, 256+len(ev.DataEncoded)), ev); ok {
+		if marshalCheck != nil {
+			marshalCheck(ev, b)
+		}
+		return b, nil
+	}
+	return marshalJSON(ev)
+}
+
+// marshalJSON is Marshal the library way: the SDK's writer, compacted and
+// checked by encoding/json.
+func marshalJSON(ev cloudevents.Event) ([]byte, error) {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, &Error{Kind: KindMalformed, Detail: "cannot encode the CloudEvent: " + err.Error()}
 	}
 	return b, nil
 }
+
+// marshalCheck, when set (by tests), is called with every event Marshal
+// encodes on its fast path, and what that path wrote.
+var marshalCheck func(ev cloudevents.Event, fast []byte)
 
 // StampSchema sets dataschema to the published schema of the event's type,
 // which ingest does to every event it stores. An event of a type outside the

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"testing"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"kk.dk/jobogfamilie/events/internal/benchloop"
@@ -106,4 +107,31 @@ func BenchmarkPatterns(b *testing.B) {
 	}
 	b.Run("hand", func(b *testing.B) { run(b, func(p pat, s []byte) { p.match(s) }) })
 	b.Run("regexp", func(b *testing.B) { run(b, func(p pat, s []byte) { p.re.Match(s) }) })
+}
+
+// BenchmarkMarshalFastPath: Marshal's encoder against json.Marshal (the
+// SDK's writer, compacted by encoding/json), on every catalog type's
+// example as ingest stores it.
+func BenchmarkMarshalFastPath(b *testing.B) {
+	check := marshalCheck
+	marshalCheck = nil
+	b.Cleanup(func() { marshalCheck = check })
+	var evs []cloudevents.Event
+	for _, ex := range benchExamples(b) {
+		evs = append(evs, structuredEvent(b, ex.spec.Type(), ex.data, ""))
+	}
+	b.Run("fast", func(b *testing.B) {
+		benchloop.Cycle(b, evs, func(ev cloudevents.Event) {
+			if _, err := Marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		benchloop.Cycle(b, evs, func(ev cloudevents.Event) {
+			if _, err := marshalJSON(ev); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
 }

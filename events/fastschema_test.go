@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"kk.dk/jobogfamilie/schemas"
@@ -22,13 +23,19 @@ import (
 var fastPathHits atomic.Int64
 
 // TestMain holds every Validate of every test of the package to the
-// promise of the fast path: what it finds valid, jsonschema finds valid.
-// A broken promise panics, failing the run wherever it happens.
+// promise of the fast path: what it finds valid, jsonschema finds valid;
+// and every Marshal to the library's bytes. A broken promise panics,
+// failing the run wherever it happens.
 func TestMain(m *testing.M) {
 	fastPathCheck = func(ceType string, raw []byte) {
 		fastPathHits.Add(1)
 		if ok, why := schemaValid(ceType, raw); !ok {
 			panic(fmt.Sprintf("the fast path accepted data of %s that jsonschema refuses (%s): %s", ceType, why, raw))
+		}
+	}
+	marshalCheck = func(ev cloudevents.Event, fast []byte) {
+		if want, err := marshalJSON(ev); err != nil || !bytes.Equal(fast, want) {
+			panic(fmt.Sprintf("Marshal's fast path wrote\n%s\nwhere the library writes\n%s (%v)", fast, want, err))
 		}
 	}
 	os.Exit(m.Run())

@@ -3,8 +3,9 @@
 // strings, numbers, escapes, JSON pointers), and the readers built on them:
 // the strict check every event passes (Check), the decoding of plain
 // payloads without reflection per value (DecodePlain), the canonical form
-// the content hash covers (Canonical) and the shape of a stored message a
-// replay needs (Shape). Each exists because a benchmark beside it shows it
+// the content hash covers (Canonical), the compaction of an encoded event's
+// data (AppendCompact) and the shape of a stored message a replay needs
+// (Shape). Each exists because a benchmark beside it shows it
 // at least twice as fast as the library way; tests hold each to that way.
 package jsonscan
 

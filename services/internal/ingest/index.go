@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
@@ -210,6 +211,7 @@ func openStore(dir string) (*pebble.DB, error) {
 		MemTableStopWritesThreshold: 4,
 		Cache:                       pebble.NewCache(2*memTableSize + blockCache),
 		Logger:                      quietPebble{},
+		Comparer:                    storeComparer,
 	}
 	defer o.Cache.Unref()
 	o.Levels = make([]pebble.LevelOptions, 7)
@@ -224,6 +226,16 @@ func openStore(dir string) (*pebble.DB, error) {
 	}
 	return pebble.Open(dir, o)
 }
+
+// storeComparer is Pebble's default order with the whole key as the
+// prefix its bloom filters are built from, as they are without a Split: so
+// that StoredAll's iterator may seek by prefix and consult them, and the
+// store stays readable by builds without it (same name, same filters).
+var storeComparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Split = func(key []byte) int { return len(key) }
+	return &c
+}()
 
 // quietPebble keeps Pebble's informational lines out of the process log;
 // its errors still reach the callers.
@@ -328,6 +340,63 @@ func (x *Index) lookupID(k idKey) (idEntry, bool, error) {
 func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool, err error) {
 	e, ok, err := x.lookupID(keyOf(id))
 	return e.seq, e.hash == hashOf(hash), ok, err
+}
+
+// IDState is what the index knows of one event id (StoredAll).
+type IDState struct {
+	// Stored: the id is stored, at Sequence; SameContent: with the
+	// content hash asked about.
+	Stored, SameContent bool
+	Sequence            uint64
+}
+
+// StoredAll is Stored for each of ids with the content hash of the same
+// index. It reads the store with one iterator, in key order: a lookup on
+// its own builds an iterator over every level of the store, which for a
+// batch's new ids cost more than the seeks.
+func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
+	out := make([]IDState, len(ids))
+	if len(ids) == 1 {
+		e, ok, err := x.lookupID(keyOf(ids[0]))
+		out[0] = IDState{Stored: ok, SameContent: e.hash == hashOf(hashes[0]), Sequence: e.seq}
+		return out, err
+	}
+	keys := make([][]byte, len(ids))
+	order := make([]int, 0, len(ids))
+	x.mu.Lock()
+	for i, id := range ids {
+		k := keyOf(id)
+		if e, ok := x.pending[k]; ok {
+			out[i] = IDState{Stored: true, SameContent: e.hash == hashOf(hashes[i]), Sequence: e.seq}
+			continue
+		}
+		keys[i] = idDBKey(k)
+		order = append(order, i)
+	}
+	x.mu.Unlock()
+	if len(order) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("ingest index: %w", err)
+	}
+	for _, i := range order {
+		if !it.SeekPrefixGE(keys[i]) || !bytes.Equal(it.Key(), keys[i]) {
+			continue
+		}
+		v := it.Value()
+		if len(v) != 24 {
+			it.Close()
+			return nil, fmt.Errorf("ingest index: id entry of %d bytes", len(v))
+		}
+		out[i] = IDState{Stored: true, SameContent: [16]byte(v[:16]) == hashOf(hashes[i]), Sequence: binary.BigEndian.Uint64(v[16:])}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("ingest index: %w", err)
+	}
+	return out, nil
 }
 
 // acquire returns the family's entry, loaded from the store when it is not

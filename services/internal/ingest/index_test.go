@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,8 @@ func TestIndexRestartReadsOnlyTheTail(t *testing.T) {
 	stop()
 
 	h.mustPost("bif", ev(t, events.BIF, "T1", praktik("PR2")))
-	last := h.mustPost("bif", ev(t, events.BIF, "T2", praktik("PR1")))
+	tail := ev(t, events.BIF, "T2", praktik("PR1"))
+	last := h.mustPost("bif", tail)
 	x, _ = runIndex(t, h, dir, 1)
 	if x.Read() != 2 {
 		t.Fatalf("restart read %d messages; want the tail of 2", x.Read())
@@ -97,6 +99,13 @@ func TestIndexRestartReadsOnlyTheTail(t *testing.T) {
 	}
 	if _, _, ok, _ := x.Stored("never-sent", hash); ok {
 		t.Fatal("an id never sent is known")
+	}
+	// A batch's lookup answers each id as Stored does.
+	tailID, tailHash := hashOf(t, tail)
+	got, err := x.StoredAll([]string{"never-sent", tailID, id, id}, [][32]byte{hash, tailHash, {1}, hash})
+	want := []ingest.IDState{{}, {Stored: true, SameContent: true, Sequence: last}, {Stored: true, Sequence: 1}, {Stored: true, SameContent: true, Sequence: 1}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("StoredAll = %+v, %v; want %+v", got, err, want)
 	}
 	for fam, want := range map[string][2]uint64{"T1": {3, 6}, "T2": {2, 7}, "T3": {1, 4}} {
 		l, err := x.Lock([]string{fam})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 )
 
 // TestStoreCachesBlocks: once the store's ids are in tables, looking up
@@ -46,4 +47,111 @@ func TestStoreCachesBlocks(t *testing.T) {
 	if after.Size == 0 || hits < 10*misses {
 		t.Fatalf("block cache after 20,000 lookups of new ids: %d bytes held, %d hits, %d misses; want the tables' index and filter blocks held", after.Size, hits, misses)
 	}
+}
+
+// TestStoreReadsTablesWrittenWithoutSplit: a store whose tables were
+// written by builds with Pebble's default comparer (no Split) answers
+// StoredAll: its filters were built from whole keys, which is what the
+// store's comparer looks them up by. Were they not, a stored id would be
+// taken as new.
+func TestStoreReadsTablesWrittenWithoutSplit(t *testing.T) {
+	dir := t.TempDir()
+	o := &pebble.Options{Logger: quietPebble{}}
+	o.Levels = make([]pebble.LevelOptions, 7)
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].FilterType = pebble.TableFilter
+	}
+	old, err := pebble.Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 300)
+	hashes := make([][32]byte, len(ids))
+	b := old.NewBatch()
+	for i := range ids {
+		ids[i] = fmt.Sprintf("old-%d", i)
+		hashes[i][0] = byte(i)
+		_ = b.Set(idDBKey(keyOf(ids[i])), idValue(idEntry{seq: uint64(i + 1), hash: hashOf(hashes[i])}), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := db.Metrics().Levels[0].NumFiles + db.Metrics().Levels[6].NumFiles; n == 0 {
+		t.Fatal("the ids are not in tables")
+	}
+	x := &Index{db: db, pending: map[idKey]idEntry{}}
+	got, err := x.StoredAll(append(ids, "new"), append(hashes, [32]byte{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if want := (IDState{Stored: true, SameContent: true, Sequence: uint64(i + 1)}); got[i] != want {
+			t.Fatalf("StoredAll: %s is %+v, want %+v", ids[i], got[i], want)
+		}
+	}
+	if got[len(ids)].Stored {
+		t.Fatal("StoredAll: an id never written is stored")
+	}
+}
+
+// BenchmarkLookupIDs: looking up a batch request's 100 new ids one Get at
+// a time, and with StoredAll's one iterator, in a store of 1M ids (as
+// tables and a memtable, as a running ingest has them); ns/op is per id.
+func BenchmarkLookupIDs(b *testing.B) {
+	db, err := openStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	v := make([]byte, 24)
+	for i := range 10_000 {
+		bt := db.NewBatch()
+		for j := range 100 {
+			_ = bt.Set(idDBKey(keyOf(fmt.Sprintf("stored-%d-%d", i, j))), v, nil)
+		}
+		if err := bt.Commit(pebble.NoSync); err != nil {
+			b.Fatal(err)
+		}
+	}
+	x := &Index{db: db, pending: map[idKey]idEntry{}}
+	const batch = 100
+	ids := make([]string, 100*batch)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("new-%d", i)
+	}
+	hashes := make([][32]byte, batch)
+	b.Run("get", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, _, ok, err := x.Stored(ids[i%len(ids)], hashes[0]); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+			i++
+		}
+	})
+	b.Run("iterator", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if i%batch == 0 {
+				at := i % len(ids)
+				if _, err := x.StoredAll(ids[at:at+batch], hashes); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i++
+		}
+	})
 }

@@ -123,23 +123,27 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	// worth another attempt if the stream holds more than that.
 	known := w.Index.Applied()
 	results := make([]Result, len(items))
-	var pending []int
+	ids := make([]string, len(items))
+	hashes := make([][32]byte, len(items))
 	for i, it := range items {
-		id := it.Env.ID()
-		results[i].ID = id
-		seq, same, ok, err := w.Index.Stored(id, it.Hash)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
-		}
-		if ok {
-			if !same {
-				return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
-					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", id, seq)}
-			}
-			results[i].Sequence, results[i].Duplicate = seq, true
+		ids[i], hashes[i] = it.Env.ID(), it.Hash
+		results[i].ID = ids[i]
+	}
+	have, err := w.Index.StoredAll(ids, hashes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	var pending []int
+	for i, k := range have {
+		if !k.Stored {
+			pending = append(pending, i)
 			continue
 		}
-		pending = append(pending, i)
+		if !k.SameContent {
+			return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
+				Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", ids[i], k.Sequence)}
+		}
+		results[i].Sequence, results[i].Duplicate = k.Sequence, true
 	}
 	if len(pending) == 0 {
 		return results, 0, nil

@@ -319,27 +319,42 @@ func (x *Index) lookupID(k idKey) (idEntry, bool, error) {
 	if ok {
 		return e, true, nil
 	}
-	v, c, err := x.db.Get(idDBKey(k))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return idEntry{}, false, nil
-	}
+	it, err := x.db.NewIter(&idIterOptions)
 	if err != nil {
 		return idEntry{}, false, fmt.Errorf("ingest index: %w", err)
 	}
-	defer c.Close()
+	e, ok, err = seekID(it, idDBKey(k))
+	if cerr := it.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ingest index: %w", cerr)
+	}
+	return e, ok && err == nil, err
+}
+
+// idIterOptions are those of the iterators that look ids up. Pebble
+// consults the bottom level's bloom filters only when asked (for a point
+// Get it does not): nearly every id lives in that level, so without them
+// every new id, the common case, cost a search of an index and a data
+// block, where the filter mostly answers alone.
+var idIterOptions = pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}, UseL6Filters: true}
+
+// seekID looks key up with it: by prefix (the whole key, storeComparer),
+// which is what lets the tables' bloom filters answer.
+func seekID(it *pebble.Iterator, key []byte) (idEntry, bool, error) {
+	if !it.SeekPrefixGE(key) || !bytes.Equal(it.Key(), key) {
+		return idEntry{}, false, it.Error()
+	}
+	v := it.Value()
 	if len(v) != 24 {
 		return idEntry{}, false, fmt.Errorf("ingest index: id entry of %d bytes", len(v))
 	}
-	copy(e.hash[:], v)
-	e.seq = binary.BigEndian.Uint64(v[16:])
-	return e, true, nil
+	return idEntry{hash: [16]byte(v[:16]), seq: binary.BigEndian.Uint64(v[16:])}, true, nil
 }
 
 // Stored reports whether event id is stored: at which sequence, and
 // whether with the content whose events.ContentHash is hash.
 func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool, err error) {
 	e, ok, err := x.lookupID(keyOf(id))
-	return e.seq, e.hash == hashOf(hash), ok, err
+	return e.seq, ok && e.hash == hashOf(hash), ok, err
 }
 
 // IDState is what the index knows of one event id (StoredAll).
@@ -351,16 +366,11 @@ type IDState struct {
 }
 
 // StoredAll is Stored for each of ids with the content hash of the same
-// index. It reads the store with one iterator, in key order: a lookup on
-// its own builds an iterator over every level of the store, which for a
-// batch's new ids cost more than the seeks.
+// index. It reads the store with one iterator, in key order: an iterator
+// spans every level of the store, and building one for each of a batch's
+// ids cost more than the seeks.
 func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
 	out := make([]IDState, len(ids))
-	if len(ids) == 1 {
-		e, ok, err := x.lookupID(keyOf(ids[0]))
-		out[0] = IDState{Stored: ok, SameContent: e.hash == hashOf(hashes[0]), Sequence: e.seq}
-		return out, err
-	}
 	keys := make([][]byte, len(ids))
 	order := make([]int, 0, len(ids))
 	x.mu.Lock()
@@ -378,23 +388,17 @@ func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
 		return out, nil
 	}
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	it, err := x.db.NewIter(&idIterOptions)
 	if err != nil {
 		return nil, fmt.Errorf("ingest index: %w", err)
 	}
+	defer it.Close()
 	for _, i := range order {
-		if !it.SeekPrefixGE(keys[i]) || !bytes.Equal(it.Key(), keys[i]) {
-			continue
+		e, ok, err := seekID(it, keys[i])
+		if err != nil {
+			return nil, err
 		}
-		v := it.Value()
-		if len(v) != 24 {
-			it.Close()
-			return nil, fmt.Errorf("ingest index: id entry of %d bytes", len(v))
-		}
-		out[i] = IDState{Stored: true, SameContent: [16]byte(v[:16]) == hashOf(hashes[i]), Sequence: binary.BigEndian.Uint64(v[16:])}
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("ingest index: %w", err)
+		out[i] = IDState{Stored: ok, SameContent: ok && e.hash == hashOf(hashes[i]), Sequence: e.seq}
 	}
 	return out, nil
 }

@@ -1,9 +1,10 @@
 #!/bin/sh
 # compare-builds.sh BASE [ROUNDS] [jfbench flags]: runs jfbench's ingest phase of
 # the build at commit BASE and of the work tree alternately, ROUNDS times each
-# (old first), and prints each run's batch and single-event throughput and
-# single-event p99, then new ÷ old for each round. The machine's speed drifts:
-# only runs taken alternately, as here, compare two builds.
+# (old first), and prints each run's batch and single-event throughput,
+# single-event p99 and ingest ÷ forwarder ratios, then new ÷ old for each
+# round. The machine's speed drifts: only runs taken alternately, as here,
+# compare two builds.
 set -eu
 base=${1:?usage: compare-builds.sh BASE [ROUNDS] [jfbench flags]}
 rounds=${2:-3}
@@ -25,7 +26,8 @@ for i in $(seq "$rounds"); do
 		batch=$(sed -n 's/^batch ingest[^:]*: \([0-9]*\) events\/s.*/\1/p' "$out")
 		single=$(sed -n 's/^single events[^:]*: \([0-9]*\) events\/s.*/\1/p' "$out")
 		p99=$(sed -n "s/^single-event latency:.*, p99 \([^ ]*\) (.*/\1/p" "$out")
-		echo "round $i $b: batch ${batch:-?} events/s, single ${single:-?} events/s, single p99 ${p99:-?}"
+		fwd=$(sed -n 's/^peer forwarder.*ingest \/ forwarder = \([0-9.]*\).*/\1/p' "$out" | tr '\n' ' ')
+		echo "round $i $b: batch ${batch:-?} events/s, single ${single:-?} events/s, single p99 ${p99:-?}; ingest / forwarder (batch, single): ${fwd:-?}"
 		echo "$i $b ${batch:-0} ${single:-0}" >>"$tmp/all"
 	done
 done

@@ -13,7 +13,7 @@ import (
 // Output: members sorted by name, no white space, strings and numbers as
 // written, exactly as the library way writes them.
 func Canonical(doc []byte) ([]byte, bool) {
-	c := canonicalizer{in: doc, out: make([]byte, 0, len(doc))}
+	c := canonicalizer{copier{in: doc, out: make([]byte, 0, len(doc))}}
 	if !c.value(0) {
 		return nil, false
 	}
@@ -24,13 +24,53 @@ func Canonical(doc []byte) ([]byte, bool) {
 	return c.out, true
 }
 
-type canonicalizer struct {
+type canonicalizer struct{ copier }
+
+// copier is what the readers that write their input out again share: the
+// input, where they are in it, the output, and the tokens copied as they
+// are.
+type copier struct {
 	in  []byte
 	pos int
 	out []byte
 }
 
-func (c *canonicalizer) space() { c.pos = Space(c.in, c.pos) }
+func (c *copier) space() { c.pos = Space(c.in, c.pos) }
+
+// next copies what follows an element of a container: a comma (more) or
+// its closing bracket; anything else is not JSON.
+func (c *copier) next(closing byte) (more, ok bool) {
+	c.space()
+	if c.pos >= len(c.in) {
+		return false, false
+	}
+	switch b := c.in[c.pos]; b {
+	case ',', closing:
+		c.out = append(c.out, b)
+		c.pos++
+		return b == ',', true
+	}
+	return false, false
+}
+
+func (c *copier) literal(word string) bool {
+	if !Literal(c.in, c.pos, word) {
+		return false
+	}
+	c.pos += len(word)
+	c.out = append(c.out, word...)
+	return true
+}
+
+func (c *copier) number() bool {
+	end, _, problem := Number(c.in, c.pos)
+	if problem != "" {
+		return false
+	}
+	c.out = append(c.out, c.in[c.pos:end]...)
+	c.pos = end
+	return true
+}
 
 // str reads a plain string and returns it with its quotes.
 func (c *canonicalizer) str() ([]byte, bool) {
@@ -47,25 +87,6 @@ func (c *canonicalizer) str() ([]byte, bool) {
 	}
 	c.pos = st.End
 	return s, true
-}
-
-func (c *canonicalizer) literal(word string) bool {
-	if !Literal(c.in, c.pos, word) {
-		return false
-	}
-	c.pos += len(word)
-	c.out = append(c.out, word...)
-	return true
-}
-
-func (c *canonicalizer) number() bool {
-	end, _, problem := Number(c.in, c.pos)
-	if problem != "" {
-		return false
-	}
-	c.out = append(c.out, c.in[c.pos:end]...)
-	c.pos = end
-	return true
 }
 
 func (c *canonicalizer) value(depth int) bool {
@@ -92,20 +113,8 @@ func (c *canonicalizer) value(depth int) bool {
 			if !c.value(depth + 1) {
 				return false
 			}
-			c.space()
-			if c.pos >= len(c.in) {
-				return false
-			}
-			switch c.in[c.pos] {
-			case ',':
-				c.pos++
-				c.out = append(c.out, ',')
-			case ']':
-				c.pos++
-				c.out = append(c.out, ']')
-				return true
-			default:
-				return false
+			if more, ok := c.next(']'); !more {
+				return ok
 			}
 		}
 	case ch == '"':

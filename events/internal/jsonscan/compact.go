@@ -11,7 +11,7 @@ package jsonscan
 // document; this reads strings eight bytes at a time (String) and copies
 // them whole.
 func AppendCompact(dst, src []byte) ([]byte, bool) {
-	c := compactor{in: src, out: dst}
+	c := compactor{copier{in: src, out: dst}}
 	if !c.value(0) {
 		return dst, false
 	}
@@ -21,14 +21,10 @@ func AppendCompact(dst, src []byte) ([]byte, bool) {
 	return c.out, true
 }
 
-type compactor struct {
-	in  []byte
-	pos int
-	out []byte
-}
+type compactor struct{ copier }
 
 func (c *compactor) value(depth int) bool {
-	c.pos = Space(c.in, c.pos)
+	c.space()
 	if c.pos >= len(c.in) {
 		return false
 	}
@@ -46,23 +42,8 @@ func (c *compactor) value(depth int) bool {
 	case b == 'n':
 		return c.literal("null")
 	default:
-		end, _, problem := Number(c.in, c.pos)
-		if problem != "" {
-			return false
-		}
-		c.out = append(c.out, c.in[c.pos:end]...)
-		c.pos = end
-		return true
+		return c.number()
 	}
-}
-
-func (c *compactor) literal(word string) bool {
-	if !Literal(c.in, c.pos, word) {
-		return false
-	}
-	c.out = append(c.out, word...)
-	c.pos += len(word)
-	return true
 }
 
 // str copies the string at c.pos, escaping what HTML escaping rewrites.
@@ -106,11 +87,11 @@ func (c *compactor) container(depth int, closing byte, members bool) bool {
 	}
 	for {
 		if members {
-			c.pos = Space(c.in, c.pos)
+			c.space()
 			if c.pos >= len(c.in) || c.in[c.pos] != '"' || !c.str() {
 				return false
 			}
-			c.pos = Space(c.in, c.pos)
+			c.space()
 			if c.pos >= len(c.in) || c.in[c.pos] != ':' {
 				return false
 			}
@@ -120,20 +101,8 @@ func (c *compactor) container(depth int, closing byte, members bool) bool {
 		if !c.value(depth + 1) {
 			return false
 		}
-		c.pos = Space(c.in, c.pos)
-		if c.pos >= len(c.in) {
-			return false
-		}
-		switch c.in[c.pos] {
-		case ',':
-			c.out = append(c.out, ',')
-			c.pos++
-		case closing:
-			c.out = append(c.out, closing)
-			c.pos++
-			return true
-		default:
-			return false
+		if more, ok := c.next(closing); !more {
+			return ok
 		}
 	}
 }

@@ -19,16 +19,7 @@ func TestStoreCachesBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	v := make([]byte, 24)
-	for i := range 200 {
-		b := db.NewBatch()
-		for j := range 1000 {
-			_ = b.Set(idDBKey(keyOf(fmt.Sprintf("stored-%d-%d", i, j))), v, nil)
-		}
-		if err := b.Commit(pebble.NoSync); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storeIDs(t, db, 200, 1000)
 	if err := db.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +51,7 @@ func TestLookupsUseBottomLevelFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	b := db.NewBatch()
-	for i := range 20_000 {
-		_ = b.Set(idDBKey(keyOf(fmt.Sprintf("stored-%d", i))), make([]byte, 24), nil)
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		t.Fatal(err)
-	}
+	storeIDs(t, db, 1, 20_000)
 	if err := db.Compact([]byte{prefixID}, []byte{prefixID + 1}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -161,16 +146,7 @@ func BenchmarkLookupIDs(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	v := make([]byte, 24)
-	for i := range 10_000 {
-		bt := db.NewBatch()
-		for j := range 100 {
-			_ = bt.Set(idDBKey(keyOf(fmt.Sprintf("stored-%d-%d", i, j))), v, nil)
-		}
-		if err := bt.Commit(pebble.NoSync); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storeIDs(b, db, 10_000, 100)
 	for db.Metrics().Compact.NumInProgress > 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -211,4 +187,20 @@ func BenchmarkLookupIDs(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// storeIDs commits batches × perBatch ids to db, as ingest's writes and
+// consumer do.
+func storeIDs(tb testing.TB, db *pebble.DB, batches, perBatch int) {
+	tb.Helper()
+	v := make([]byte, 24)
+	for i := range batches {
+		b := db.NewBatch()
+		for j := range perBatch {
+			_ = b.Set(idDBKey(keyOf(fmt.Sprintf("stored-%d-%d", i, j))), v, nil)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

@@ -85,13 +85,13 @@ func appendStructured(b []byte, ev cloudevents.Event) ([]byte, bool) {
 // printable ASCII but for the quote, the backslash and the characters HTML
 // escaping rewrites.
 func appendMember(b []byte, name, value string) ([]byte, bool) {
-	if !plainString(value) {
+	b, ok := appendName(b, name)
+	if !ok || !plainString(value) {
 		return b, false
 	}
-	b, ok := appendName(b, name)
 	b = append(b, '"')
 	b = append(b, value...)
-	return append(b, '"'), ok
+	return append(b, '"'), true
 }
 
 // appendName appends `,"name":` when the name is written as it is.

@@ -229,7 +229,7 @@ func openStore(dir string) (*pebble.DB, error) {
 
 // storeComparer is Pebble's default order with the whole key as the
 // prefix its bloom filters are built from, as they are without a Split: so
-// that StoredAll's iterator may seek by prefix and consult them, and the
+// that the id lookups (seekID) may seek by prefix and consult them, and the
 // store stays readable by builds without it (same name, same filters).
 var storeComparer = func() *pebble.Comparer {
 	c := *pebble.DefaultComparer
@@ -365,8 +365,7 @@ type IDState struct {
 	Sequence            uint64
 }
 
-// StoredAll is Stored for each of ids with the content hash of the same
-// index. It reads the store with one iterator, in key order: an iterator
+// StoredAll is Stored for each of ids, ids[i] with hashes[i]. It reads the store with one iterator, in key order: an iterator
 // spans every level of the store, and building one for each of a batch's
 // ids cost more than the seeks.
 func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {

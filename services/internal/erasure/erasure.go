@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
@@ -119,12 +120,21 @@ func (e *Eraser) Resume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		// No erasure was ever recorded: nothing to wait for.
+		return 0, nil
+	}
 	n := 0
 	for {
 		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		msg, err := cons.Next(jetstream.FetchContext(fctx))
 		cancel()
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) {
+		// The fetch's expiry ends as nats.ErrTimeout or as the context's
+		// deadline, whichever comes first: either way nothing is left.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
 			return n, nil
 		}
 		if err != nil {

@@ -316,3 +316,19 @@ func httpPost(url, token, body string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// TestResumeWithNothingToResume: on a stream without erasures, resuming
+// finds nothing and says so at once; it is not an error (which the start
+// would log, and retry every few seconds for as long as the process runs).
+func TestResumeWithNothingToResume(t *testing.T) {
+	s := testenv.StartSystem(t)
+	s.WaitApplied(s.Post(events.SOF, "F-KEEP", &events.FamilyReferred{Reason: "bliver"}).Sequence)
+	start := time.Now()
+	n, err := s.SA.Erasure.Eraser.Resume(context.Background())
+	if err != nil || n != 0 {
+		t.Fatalf("Resume = %d, %v; want 0 and no error", n, err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Resume took %v to find nothing; want it at once", took)
+	}
+}

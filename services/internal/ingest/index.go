@@ -350,13 +350,6 @@ func seekID(it *pebble.Iterator, key []byte) (idEntry, bool, error) {
 	return idEntry{hash: [16]byte(v[:16]), seq: binary.BigEndian.Uint64(v[16:])}, true, nil
 }
 
-// Stored reports whether event id is stored: at which sequence, and
-// whether with the content whose events.ContentHash is hash.
-func (x *Index) Stored(id string, hash [32]byte) (seq uint64, sameContent, ok bool, err error) {
-	e, ok, err := x.lookupID(keyOf(id))
-	return e.seq, ok && e.hash == hashOf(hash), ok, err
-}
-
 // IDState is what the index knows of one event id (StoredAll).
 type IDState struct {
 	// Stored: the id is stored, at Sequence; SameContent: with the
@@ -365,7 +358,9 @@ type IDState struct {
 	Sequence            uint64
 }
 
-// StoredAll is Stored for each of ids, ids[i] with hashes[i]. It reads the store with one iterator, in key order: an iterator
+// StoredAll reports for each of ids whether it is stored: at which
+// sequence, and whether with the content whose events.ContentHash is
+// hashes[i]. It reads the store with one iterator, in key order: an iterator
 // spans every level of the store, and building one for each of a batch's
 // ids cost more than the seeks.
 func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {

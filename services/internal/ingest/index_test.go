@@ -90,17 +90,9 @@ func TestIndexRestartReadsOnlyTheTail(t *testing.T) {
 	if x.StoredSequence() != last {
 		t.Fatalf("store covers %d after catching up; want %d", x.StoredSequence(), last)
 	}
+	// An id never sent, one of the tail, and the first with other and with
+	// its own content.
 	id, hash := hashOf(t, first)
-	if seq, same, ok, err := x.Stored(id, hash); err != nil || !ok || !same || seq != 1 {
-		t.Fatalf("Stored(%s) = %d %v %v %v; want sequence 1 with the same content", id, seq, same, ok, err)
-	}
-	if _, same, ok, _ := x.Stored(id, [32]byte{1}); !ok || same {
-		t.Fatalf("Stored(%s, other content) = same %v ok %v; want a known id with other content", id, same, ok)
-	}
-	if _, _, ok, _ := x.Stored("never-sent", hash); ok {
-		t.Fatal("an id never sent is known")
-	}
-	// A batch's lookup answers each id as Stored does.
 	tailID, tailHash := hashOf(t, tail)
 	got, err := x.StoredAll([]string{"never-sent", tailID, id, id}, [][32]byte{hash, tailHash, {1}, hash})
 	want := []ingest.IDState{{}, {Stored: true, SameContent: true, Sequence: last}, {Stored: true, Sequence: 1}, {Stored: true, SameContent: true, Sequence: 1}}
@@ -147,8 +139,8 @@ func TestIndexRebuildsUnreadableOrForeignStore(t *testing.T) {
 		t.Fatalf("rebuild read %d messages; want the whole stream of 2", x.Read())
 	}
 	id, hash := hashOf(t, body)
-	if seq, same, ok, err := x.Stored(id, hash); err != nil || !ok || !same || seq != 1 {
-		t.Fatalf("after the rebuild Stored(%s) = %d %v %v %v", id, seq, same, ok, err)
+	if got := lookup(t, x, id, hash); got != (ingest.IDState{Stored: true, SameContent: true, Sequence: 1}) {
+		t.Fatalf("after the rebuild %s is %+v", id, got)
 	}
 	stop()
 
@@ -167,13 +159,23 @@ func TestIndexRebuildsUnreadableOrForeignStore(t *testing.T) {
 	if x.Read() != 1 || x.StoredSequence() != 1 {
 		t.Fatalf("on a replaced stream the index read %d and stored up to %d; want 1 and 1", x.Read(), x.StoredSequence())
 	}
-	if _, _, ok, _ := x.Stored(id, hash); ok {
+	if lookup(t, x, id, hash).Stored {
 		t.Fatal("an id of the replaced stream is still known")
 	}
 	id3, hash3 := hashOf(t, other)
-	if seq, _, ok, _ := x.Stored(id3, hash3); !ok || seq != 1 {
-		t.Fatalf("the new stream's event: sequence %d known %v", seq, ok)
+	if got := lookup(t, x, id3, hash3); !got.Stored || got.Sequence != 1 {
+		t.Fatalf("the new stream's event: %+v", got)
 	}
+}
+
+// lookup is what the index knows of one id.
+func lookup(t *testing.T, x *ingest.Index, id string, hash [32]byte) ingest.IDState {
+	t.Helper()
+	got, err := x.StoredAll([]string{id}, [][32]byte{hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got[0]
 }
 
 // Idempotency and the families' states hold across restarts of the

@@ -54,7 +54,7 @@ func main() {
 	flag.IntVar(&o.SingleClients, "single-clients", o.SingleClients, "concurrent single-event clients")
 	flag.StringVar(&o.Sync, "sync", o.Sync, "embedded store fsync: interval or always")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")
-	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles of the batch and single-event phases (batch.pprof, single.pprof) here")
+	flag.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU profiles and execution traces of the batch and single-event phases (batch.pprof, batch.trace, single.pprof …, the peer's peer-batch.pprof …) here")
 	ao := bench.AuditDefaults()
 	flag.IntVar(&ao.Events, "audit-events", ao.Events, "events in the stream of the audit phase")
 	flag.IntVar(&ao.Families, "audit-families", ao.Families, "families the audit phase's events are spread over")

@@ -49,8 +49,10 @@ type Options struct {
 	Sync string
 	Dir  string
 	Out  io.Writer
-	// ProfileDir, when set, receives a CPU profile of the ingest process in
-	// each measured phase (batch.pprof, single.pprof).
+	// ProfileDir, when set, receives a CPU profile and an execution trace
+	// of the ingest process and of the peer in each measured phase
+	// (batch.pprof and batch.trace, peer-single.pprof …), and a CPU profile
+	// of the bench process beside each (batch-bench.pprof …).
 	ProfileDir string
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +39,9 @@ type childStats struct {
 // NATS server. Once its index has caught up it writes its URL as one line
 // on out; it runs until stdin closes (the bench has ended) or ctx ends.
 // Besides the ingest API it serves GET /bench/stats and starts and stops
-// CPU profiles on POST and DELETE /bench/profile?file=…, so that the bench
-// can profile each phase in the process that does the work.
+// CPU profiles and execution traces on POST and DELETE
+// /bench/profile?file=…, so that the bench can profile each phase in the
+// process that does the work.
 func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -63,11 +65,12 @@ func IngestChild(ctx context.Context, natsURL string, out io.Writer) error {
 }
 
 // mountChildEndpoints serves a bench child's GET /bench/stats (stats, with
-// the process's heap and peak RSS) and its CPU profile start and stop on
-// POST and DELETE /bench/profile?file=….
+// the process's heap and peak RSS) and the start and stop of its CPU
+// profile, written to file, and execution trace, written beside it with the
+// extension .trace, on POST and DELETE /bench/profile?file=….
 func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 	var mu sync.Mutex
-	var prof *os.File
+	var prof, tr *os.File
 	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -78,7 +81,8 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 	mux.HandleFunc("POST /bench/profile", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
-		f, err := os.Create(r.URL.Query().Get("file"))
+		file := r.URL.Query().Get("file")
+		f, err := os.Create(file)
 		if err == nil {
 			if err = pprof.StartCPUProfile(f); err != nil {
 				f.Close()
@@ -89,6 +93,22 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 			return
 		}
 		prof = f
+		// An execution trace beside it shows what the CPU profile cannot:
+		// where a request waits (go tool trace -pprof=sync).
+		t, err := os.Create(strings.TrimSuffix(file, filepath.Ext(file)) + ".trace")
+		if err == nil {
+			if err = trace.Start(t); err != nil {
+				t.Close()
+			}
+		}
+		if err != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+			prof = nil
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		tr = t
 	})
 	mux.HandleFunc("DELETE /bench/profile", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -97,6 +117,11 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 			pprof.StopCPUProfile()
 			prof.Close()
 			prof = nil
+		}
+		if tr != nil {
+			trace.Stop()
+			tr.Close()
+			tr = nil
 		}
 	})
 }

@@ -82,33 +82,21 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 		mu.Lock()
 		defer mu.Unlock()
 		file := r.URL.Query().Get("file")
-		f, err := os.Create(file)
-		if err == nil {
-			if err = pprof.StartCPUProfile(f); err != nil {
-				f.Close()
-			}
-		}
+		f, err := startInto(file, pprof.StartCPUProfile)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		prof = f
 		// An execution trace beside it shows what the CPU profile cannot:
 		// where a request waits (go tool trace -pprof=sync).
-		t, err := os.Create(strings.TrimSuffix(file, filepath.Ext(file)) + ".trace")
-		if err == nil {
-			if err = trace.Start(t); err != nil {
-				t.Close()
-			}
-		}
+		t, err := startInto(beside(file, ".trace"), trace.Start)
 		if err != nil {
 			pprof.StopCPUProfile()
-			prof.Close()
-			prof = nil
+			f.Close()
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		tr = t
+		prof, tr = f, t
 	})
 	mux.HandleFunc("DELETE /bench/profile", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -124,6 +112,26 @@ func mountChildEndpoints(mux *http.ServeMux, stats func() childStats) {
 			tr = nil
 		}
 	})
+}
+
+// startInto creates file and starts a recording (a CPU profile or an
+// execution trace) into it; the file is closed if the recording does not
+// start.
+func startInto(file string, start func(io.Writer) error) (*os.File, error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// beside is file's name without its extension, followed by suffix.
+func beside(file, suffix string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file)) + suffix
 }
 
 // ingestProcess is the bench's handle on a child process: ingest's or the
@@ -212,7 +220,7 @@ func (p *ingestProcess) Profile(file string, fn func()) error {
 		fn()
 		return nil
 	}
-	own, err := os.Create(strings.TrimSuffix(file, filepath.Ext(file)) + "-bench" + filepath.Ext(file))
+	own, err := os.Create(beside(file, "-bench"+filepath.Ext(file)))
 	if err != nil {
 		return err
 	}

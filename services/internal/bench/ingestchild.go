@@ -220,14 +220,11 @@ func (p *ingestProcess) Profile(file string, fn func()) error {
 		fn()
 		return nil
 	}
-	own, err := os.Create(beside(file, "-bench"+filepath.Ext(file)))
+	own, err := startInto(beside(file, "-bench"+filepath.Ext(file)), pprof.StartCPUProfile)
 	if err != nil {
 		return err
 	}
 	defer own.Close()
-	if err := pprof.StartCPUProfile(own); err != nil {
-		return err
-	}
 	defer pprof.StopCPUProfile()
 	resp, err := http.Post(p.URL+"/bench/profile?file="+file, "", nil)
 	if err != nil {

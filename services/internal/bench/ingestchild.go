@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,7 +227,7 @@ func (p *ingestProcess) Profile(file string, fn func()) error {
 	}
 	defer own.Close()
 	defer pprof.StopCPUProfile()
-	resp, err := http.Post(p.URL+"/bench/profile?file="+file, "", nil)
+	resp, err := http.Post(p.URL+"/bench/profile?file="+url.QueryEscape(file), "", nil)
 	if err != nil {
 		return err
 	}

@@ -177,6 +177,10 @@ func csrf(t *testing.T, p page) string {
 	return m[1]
 }
 
+// shown is the page's body without its CSRF tokens: they are random
+// base64, which may hold any short text (a family id) by chance.
+func (p page) shown() string { return csrfField.ReplaceAllString(p.Body, "") }
+
 // login signs in with token and returns the answer to the POST.
 func (b *browser) login(token, next string) page {
 	b.t.Helper()

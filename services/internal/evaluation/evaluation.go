@@ -124,7 +124,9 @@ const MaxPoints = 240
 var ErrSeries = errors.New("evaluation: a series needs from ≤ to, step month or quarter, and at most 240 moments")
 
 // Moments are the moments of a series: from, then every step after it,
-// up to and including to.
+// up to and including to. A day that a month lacks is that month's last
+// (from 31 January: 29 February, 31 March, 30 April), so that every month
+// has its moment.
 func Moments(from, to time.Time, step string) ([]time.Time, error) {
 	months := map[string]int{StepMonth: 1, StepQuarter: 3}[step]
 	if months == 0 || to.Before(from) {
@@ -132,7 +134,7 @@ func Moments(from, to time.Time, step string) ([]time.Time, error) {
 	}
 	var out []time.Time
 	for i := 0; ; i++ {
-		t := from.AddDate(0, i*months, 0)
+		t := addMonths(from, i*months)
 		if t.After(to) {
 			break
 		}
@@ -142,6 +144,15 @@ func Moments(from, to time.Time, step string) ([]time.Time, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// addMonths is t n months later, on the same day or, where that month is
+// shorter, on its last (time.AddDate would run over into the next month).
+func addMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(d, last)-1)
 }
 
 // Compute evaluates evs (in any order) at asOf as known at knownAt.

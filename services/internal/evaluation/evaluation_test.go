@@ -1,6 +1,7 @@
 package evaluation_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +188,31 @@ func TestCatalogHasEveryMeasure(t *testing.T) {
 			if !seen[n] {
 				t.Fatalf("relation names unknown measure %s", n)
 			}
+		}
+	}
+}
+
+func TestMomentsKeepEveryMonth(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		from, to, step string
+		want           []string
+	}{
+		{"2024-01-31", "2024-05-31", evaluation.StepMonth, []string{"2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31"}},
+		{"2023-01-31", "2023-03-01", evaluation.StepMonth, []string{"2023-01-31", "2023-02-28"}},
+		{"2024-08-31", "2025-03-01", evaluation.StepQuarter, []string{"2024-08-31", "2024-11-30", "2025-02-28"}},
+		{"2024-01-15", "2024-03-15", evaluation.StepMonth, []string{"2024-01-15", "2024-02-15", "2024-03-15"}},
+	} {
+		ms, err := evaluation.Moments(day(c.from), day(c.to), c.step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Format(time.DateOnly))
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s to %s by %s: %v, want %v", c.from, c.to, c.step, got, c.want)
 		}
 	}
 }

@@ -62,6 +62,16 @@ var Catalog = buildCatalog()
 // Relations are the additive identities among the catalog's counts.
 var Relations = buildRelations()
 
+// SameUnits maps an aggregate to the count whose units its Measure.Count
+// counts, always: the aggregate's count is that figure again, so it is
+// suppressed whenever that count is.
+var SameUnits = map[string]string{
+	"measures.openPerFamily.atEnrolment": "families.enrolled",
+	"measures.openPerFamily.atEnd":       "families.ended",
+	"caseworker.changesPerFamily":        "families.enrolled",
+	"makkerpar.changesPerFamily":         "families.enrolled",
+}
+
 func buildCatalog() []Definition {
 	c := []Definition{
 		{"families.target", Families, Config, "",

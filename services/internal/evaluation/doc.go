@@ -35,7 +35,8 @@ charts with their tables and CSV, always suppressed.
   ` + "`\"value\":null,\"suppressed\":true,\"count\":0`" + ` (the count would give it away). A
   zero is shown. Complementary suppression: for each additive relation below, when
   exactly one of its cells is suppressed, the smallest shown positive part (else
-  total) is suppressed too, until none can be derived. The threshold (5) is
+  total) is suppressed too, until none can be derived. An aggregate whose count is
+  always a count of the catalog (below) is suppressed with that count. The threshold (5) is
   ` + "`-evaluation-threshold`" + ` / ` + "`JF_EVALUATION_THRESHOLD`" + `, the target (50)
   ` + "`-evaluation-target`" + ` / ` + "`JF_EVALUATION_TARGET`" + `. ` + "`suppress=false`" + `
   gives exact figures to analysts and auditors and is first written to the access log
@@ -67,6 +68,12 @@ Relations used for complementary suppression:
 `)
 	for _, r := range Relations {
 		fmt.Fprintf(&b, "- %s = %s\n", strings.Join(quote(r.Totals), " + "), strings.Join(quote(r.Parts), " + "))
+	}
+	b.WriteString("\nAggregates whose count is always a count of the catalog:\n\n")
+	for _, d := range Catalog {
+		if c, ok := SameUnits[d.Name]; ok {
+			fmt.Fprintf(&b, "- the count of `%s` is `%s`\n", d.Name, c)
+		}
 	}
 	b.WriteString("\n## Measures\n\n| measure | unit | units counted | dansk | English |\n|---|---|---|---|---|\n")
 	for _, d := range Catalog {

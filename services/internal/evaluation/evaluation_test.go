@@ -126,6 +126,11 @@ func TestSmallScenario(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := evaluation.Compute(s.evs, tc.asOf, tc.knownAt, exact)
+			for agg, count := range evaluation.SameUnits {
+				if a, c := r.Measures[agg], r.Measures[count]; c.Value == nil || float64(a.Count) != *c.Value {
+					t.Errorf("the count of %s is %d, not %s (%v)", agg, a.Count, count, show(c.Value))
+				}
+			}
 			for name, w := range tc.want {
 				m, ok := r.Measures[name]
 				if !ok {

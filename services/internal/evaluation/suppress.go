@@ -13,7 +13,8 @@ package evaluation
 // cell that is the only suppressed one of its relation could be derived
 // from the others, so one more cell is suppressed: the smallest shown
 // part (or, without one, the smallest shown total). This repeats until no
-// relation has exactly one suppressed cell.
+// relation has exactly one suppressed cell. Last, an aggregate whose
+// count is a suppressed count again (SameUnits) is suppressed with it.
 func Suppress(ms map[string]Measure, threshold int) {
 	if threshold <= 0 {
 		threshold = DefaultThreshold
@@ -48,6 +49,11 @@ func Suppress(ms map[string]Measure, threshold int) {
 				hide(ms, pick)
 				changed = true
 			}
+		}
+	}
+	for agg, count := range SameUnits {
+		if _, ok := ms[agg]; ok && ms[count].Suppressed {
+			hide(ms, agg)
 		}
 	}
 }

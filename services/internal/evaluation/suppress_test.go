@@ -35,6 +35,11 @@ func TestSuppress(t *testing.T) {
 		{"zero is shown and not enough to protect",
 			map[string][2]float64{"families.enrolled": {4, 4}, "families.active": {4, 4}, "families.ended": {0, 0}},
 			[]string{"families.enrolled", "families.active"}, []string{"families.ended"}},
+		{"active small: the means over the ended families hidden with them",
+			map[string][2]float64{"families.enrolled": {10, 10}, "families.active": {3, 3}, "families.ended": {7, 7},
+				"measures.openPerFamily.atEnd": {1.5, 7}, "measures.openPerFamily.atEnrolment": {2, 10}, "caseworker.changesPerFamily": {0.5, 10}},
+			[]string{"families.active", "families.ended", "measures.openPerFamily.atEnd"},
+			[]string{"families.enrolled", "measures.openPerFamily.atEnrolment", "caseworker.changesPerFamily"}},
 		{"mean over four units",
 			map[string][2]float64{"satisfaction.family.mean": {4.5, 4}, "wellbeing.child.mean": {3, 5}},
 			[]string{"satisfaction.family.mean"}, []string{"wellbeing.child.mean"}},
@@ -67,6 +72,12 @@ func TestSuppress(t *testing.T) {
 				}
 				if hidden == 1 {
 					t.Errorf("relation %v has one suppressed cell: derivable", r)
+				}
+			}
+			// No aggregate may show a suppressed count as its own.
+			for agg, count := range evaluation.SameUnits {
+				if ms[count].Suppressed && !ms[agg].Suppressed {
+					t.Errorf("%s shown with the count of %s, which is suppressed", agg, count)
 				}
 			}
 		})

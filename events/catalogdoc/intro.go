@@ -74,7 +74,7 @@ backend: the envelope every event travels in, how to send it, and for each of th
 ## The envelope: a CloudEvent 1.0
 
 Every event is a [CloudEvent 1.0](https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md)
-in JSON. These attributes are required:
+in JSON, with these attributes (all required but ` + "`datacontenttype`" + `):
 
 | attribute | value |
 |---|---|
@@ -84,7 +84,7 @@ in JSON. These attributes are required:
 | ` + "`type`" + ` | ` + "`{prefix}<name>{suffix}`" + `, e.g. ` + "`{prefix}employment.started.v1`" + `; the department must own the type. A type may have several versions (see [Versions](#versions)) |
 | ` + "`subject`" + ` | the family's pseudonymous familyId |
 | ` + "`time`" + ` | when it happened, RFC 3339 (e.g. ` + "`{time}`" + `); may lie in the past (backfill), but not before 1900 nor more than 24 hours ahead of the clock |
-| ` + "`datacontenttype`" + ` | ` + "`application/json`" + ` |
+| ` + "`datacontenttype`" + ` | optional; when present, ` + "`application/json`" + ` |
 | ` + "`data`" + ` | a JSON object valid against the type's JSON Schema, ` + "`{schemas}<type>.json`" + ` |
 
 The service stamps ` + "`dataschema`" + ` with the schema URL; a sender may leave it out or

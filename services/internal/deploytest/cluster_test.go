@@ -37,8 +37,29 @@ import (
 )
 
 // natsUsers are the users of deploy/nats/accounts.conf; the server reads
-// each one's password hash from JF_NATS_<USER>_HASH.
-var natsUsers = []string{"sof", "bif", "buf", "suf", "projector", "audit", "admin", "sys"}
+// each one's password hash from JF_NATS_<USER>_HASH (hashVar). The
+// <dept>-system users are the department systems' direct publishers.
+var natsUsers = []string{
+	"sof", "bif", "buf", "suf",
+	"sof-system", "bif-system", "buf-system", "suf-system",
+	"projector", "audit", "admin", "sys",
+}
+
+// natsAccounts are the accounts of deploy/nats/accounts.conf's users: a
+// department system's user is alone in its department's account, which
+// reaches nothing of JOBOGFAMILIE but that department's family subjects.
+var natsAccounts = map[string]string{
+	"sof-system": "SOF_SYSTEM", "bif-system": "BIF_SYSTEM", "buf-system": "BUF_SYSTEM", "suf-system": "SUF_SYSTEM",
+	"sys": "SYS",
+}
+
+// natsAccount is user's account in deploy/nats/accounts.conf.
+func natsAccount(user string) string {
+	if a, ok := natsAccounts[user]; ok {
+		return a
+	}
+	return "JOBOGFAMILIE"
+}
 
 // passwords are this run's, random: the deploy files hold none.
 var passwords = map[string]string{}
@@ -59,7 +80,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func hashVar(user string) string { return "JF_NATS_" + strings.ToUpper(user) + "_HASH" }
+// envVar is the environment variable JF_NATS_<USER>_<what> of a NATS
+// user; a dash of the user's name is an underscore there.
+func envVar(user, what string) string {
+	return "JF_NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_" + what
+}
+
+func hashVar(user string) string { return envVar(user, "HASH") }
 
 // repo is the path of the repository's root from this package.
 func repo(parts ...string) string {
@@ -95,6 +122,10 @@ func TestNATSConfigsParse(t *testing.T) {
 		for _, u := range opts.Users {
 			users[u.Username] = u
 		}
+		// Every user is one the tables below prove.
+		if len(users) != len(natsUsers) {
+			t.Errorf("%s: %d users, the tests know %d", node, len(users), len(natsUsers))
+		}
 		for _, name := range natsUsers {
 			u, ok := users[name]
 			if !ok {
@@ -104,6 +135,9 @@ func TestNATSConfigsParse(t *testing.T) {
 			// The hash came from the environment, never from the file.
 			if u.Password != os.Getenv(hashVar(name)) || !strings.HasPrefix(u.Password, "$2a$") {
 				t.Errorf("%s: user %s's password is not the bcrypt hash of %s", node, name, hashVar(name))
+			}
+			if u.Account == nil || u.Account.Name != natsAccount(name) {
+				t.Errorf("%s: user %s is not in account %s", node, name, natsAccount(name))
 			}
 		}
 	}
@@ -440,6 +474,147 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 			t.Fatal("bif deleted FAMILY_EVENTS")
 		}
 		expectViolation(t, errs, "$JS.API.STREAM.DELETE."+eventstore.FamilyStream)
+	})
+
+	t.Run("department systems publish only their own subjects", func(t *testing.T) {
+		// CONTRACT.md: a department system may publish directly, limited
+		// to its families.*.<dept>.>. Its <dept>-system user, alone in its
+		// department's account, gets the stream's acknowledgement through
+		// the import, and nothing else: the least-privilege table and the
+		// hostile corpus try the JetStream API as these users too.
+		for i, d := range events.Departments {
+			user := string(d) + "-system"
+			nc, errs := c.connect(t, user)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := events.Subject("FSYSTEM1", d, "meeting.held")
+			msg := &nats.Msg{Subject: own, Header: nats.Header{jetstream.MsgIDHeader: []string{"deploytest-" + user + "-1"}},
+				Data: rawEvent(t, d, "FSYSTEM1", &events.MeetingHeld{Kind: "network"})}
+			ack, err := js.PublishMsg(ctx, msg)
+			if err != nil || ack.Stream != eventstore.FamilyStream || ack.Duplicate {
+				t.Fatalf("%s publishing %s: %+v, %v", user, own, ack, err)
+			}
+			// The headers cross the import: the event id deduplicates.
+			again, err := js.PublishMsg(ctx, msg)
+			if err != nil || !again.Duplicate || again.Sequence != ack.Sequence {
+				t.Fatalf("%s publishing %s again: %+v, %v", user, own, again, err)
+			}
+			checkFor(t, 5*time.Second, func() error {
+				s, err := ajs.Stream(ctx, eventstore.FamilyStream)
+				if err != nil {
+					return err
+				}
+				got, err := s.GetMsg(ctx, ack.Sequence)
+				if err != nil {
+					return err
+				}
+				if got.Subject != own {
+					return fmt.Errorf("sequence %d is on %s, want %s", ack.Sequence, got.Subject, own)
+				}
+				return nil
+			})
+
+			// Another department's subject: refused, never acknowledged.
+			other := events.Departments[(i+1)%len(events.Departments)]
+			foreign := events.Subject("FSYSTEM1", other, "meeting.held")
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err = js.Publish(pctx, foreign, rawEvent(t, other, "FSYSTEM1", &events.MeetingHeld{Kind: "network"}))
+			cancel()
+			if err == nil {
+				t.Fatalf("%s's publish to %s was acknowledged", user, foreign)
+			}
+			expectViolation(t, errs, foreign)
+
+			// No stream information: the JetStream API is refused (the
+			// least-privilege table tries every subject of it).
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err = js.Stream(sctx, eventstore.FamilyStream)
+			cancel()
+			if err == nil {
+				t.Fatalf("%s read the stream information", user)
+			}
+			expectViolation(t, errs, "$JS.API.STREAM.INFO."+eventstore.FamilyStream)
+		}
+	})
+
+	t.Run("department systems see no other replies and redirect no acks", func(t *testing.T) {
+		nc, errs := c.connect(t, "sof-system")
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The services' consumers pull the events onto their _INBOX
+		// subjects. The system's _INBOX.> is its own account's: it
+		// receives none of them, nor any other user's reply.
+		spy, err := nc.SubscribeSync("_INBOX.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.SubscribeSync(">"); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, errs, ">")
+		bif, _ := c.connect(t, "bif")
+		bjs, err := jetstream.New(bif)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := events.Subject("FSYSTEM2", events.BIF, "meeting.held")
+		if _, err := bjs.Publish(ctx, seen, rawEvent(t, events.BIF, "FSYSTEM2", &events.MeetingHeld{Kind: "network"})); err != nil {
+			t.Fatal(err)
+		}
+		oc, err := bjs.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{seen}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+			t.Fatalf("bif reading %s: %v", seen, err)
+		}
+		if m, err := spy.NextMsg(time.Second); err == nil {
+			t.Fatalf("sof-system received %s on %s: %.80s", m.Subject, m.Sub.Subject, m.Data)
+		}
+
+		// A publish names where its acknowledgement goes. Across the
+		// import the server replaces that reply subject, so naming
+		// another department's subject, the access log or a data key
+		// stores nothing there.
+		fam := "FSYSTEM3"
+		before := streamMsgs(t, ajs, eventstore.FamilyStream)
+		accessBefore := streamMsgs(t, ajs, eventstore.AccessLogStream)
+		keysBefore := streamMsgs(t, ajs, eventstore.KeyStream)
+		own := events.Subject(fam, events.SOF, "meeting.held")
+		redirects := []string{events.Subject(fam, events.BIF, "meeting.held"), "access." + fam, "$KV." + eventstore.KeyBucket + "." + fam + ".0"}
+		for _, reply := range redirects {
+			if err := nc.PublishMsg(&nats.Msg{Subject: own, Reply: reply,
+				Header: nats.Header{jetstream.MsgIDHeader: []string{"deploytest-redirect-" + reply}},
+				Data:   rawEvent(t, events.SOF, fam, &events.MeetingHeld{Kind: "network"})}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := js.Publish(ctx, own, rawEvent(t, events.SOF, fam, &events.MeetingHeld{Kind: "network"})); err != nil {
+			t.Fatal(err)
+		}
+		// The acknowledgements, had they gone there, would be stored
+		// right after the publishes: give them a second.
+		time.Sleep(time.Second)
+		if after := streamMsgs(t, ajs, eventstore.FamilyStream); after != before+uint64(len(redirects))+1 {
+			t.Errorf("%s went from %d to %d messages, want the %d publishes only", eventstore.FamilyStream, before, after, len(redirects)+1)
+		}
+		if after := streamMsgs(t, ajs, eventstore.AccessLogStream); after != accessBefore {
+			t.Errorf("%s went from %d to %d messages", eventstore.AccessLogStream, accessBefore, after)
+		}
+		if after := streamMsgs(t, ajs, eventstore.KeyStream); after != keysBefore {
+			t.Errorf("%s went from %d to %d messages", eventstore.KeyStream, keysBefore, after)
+		}
+		stored, err := ajs.Stream(ctx, eventstore.FamilyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := stored.GetLastMsgForSubject(ctx, redirects[0]); err == nil {
+			t.Errorf("%s holds %s", redirects[0], m.Data)
+		}
 	})
 
 	t.Run("projector and audit write no family events", func(t *testing.T) {

@@ -248,11 +248,13 @@ var deployTable = map[string][]string{
 	"CONSUMER.CREATE projector-b":              {"projector"},
 	"CONSUMER.INFO projector-b":                {"projector", "admin"},
 	"CONSUMER.DELETE projector-b":              {"projector"},
-	"publish families.F.sof":                   {"sof"},
-	"publish families.F.bif":                   {"bif"},
-	"publish families.F.buf":                   {"buf"},
-	"publish families.F.suf":                   {"suf"},
-	"publish access.F":                         {"projector", "audit"},
+	// A department's ingest service and its system's direct publisher,
+	// which may do nothing else of this table.
+	"publish families.F.sof": {"sof", "sof-system"},
+	"publish families.F.bif": {"bif", "bif-system"},
+	"publish families.F.buf": {"buf", "buf-system"},
+	"publish families.F.suf": {"suf", "suf-system"},
+	"publish access.F":       {"projector", "audit"},
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},

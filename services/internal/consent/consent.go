@@ -164,7 +164,7 @@ func (g *Gate) Policy() []Rule { return g.policy }
 
 // Closed is the gate that fails closed: every entry of a department whose
 // rule needs a consent, or that has no rule, is hidden, whoever it is
-// about.
+// about. Entries of no department (the service's) are shown.
 func Closed(policy []Rule) *Gate { return &Gate{policy: policy, closed: true} }
 
 // IsClosed reports whether the gate fails closed.
@@ -214,7 +214,9 @@ type Group struct {
 // shown, for a query that excludes hidden entries (readmodel.Hide); whole
 // are the departments hidden whatever their entries are about (every
 // department with a scope, or without a single rule, when the gate is
-// closed).
+// closed). Both name only departments (events.Departments): what else
+// stored an event is outside the policy and never hidden (HiddenEntry
+// judges alike).
 func (g *Gate) Groups() (groups []Group, whole []string) {
 	byScope := map[string]int{}
 	for _, d := range events.Departments {
@@ -237,8 +239,14 @@ func (g *Gate) Groups() (groups []Group, whole []string) {
 
 // HiddenEntry reports whether an entry of department dept with this data,
 // stored at sequence seq, is hidden from coordinators now. It never fails:
-// an entry it cannot judge is hidden.
+// an entry of a department it cannot judge is hidden. An entry of an
+// emitter outside the policy, which is no department (the service's own
+// family.erased), is never hidden by consent, as Groups leaves it out of
+// what a query hides.
 func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
+	if _, ok := events.ParseDepartment(dept); !ok {
+		return false
+	}
 	scope, err := ruleOf(g.policy, dept)
 	if err != nil {
 		return true

@@ -147,6 +147,39 @@ func TestFailsClosed(t *testing.T) {
 	}
 }
 
+// TestServiceOutsidePolicy: an entry the service itself stored
+// (family.erased, of no department) is outside the policy: neither a gate
+// nor a closed one hides it, and no group or whole department of the
+// query's Hide names it, so the stream and the timeline agree on it.
+func TestServiceOutsidePolicy(t *testing.T) {
+	open, err := consent.New(consent.Policy, nil, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := consent.Closed(consent.Policy)
+	for _, g := range []*consent.Gate{open, closed} {
+		for _, data := range []string{`{"reason":"Art. 17"}`, `{"personId":"P1"}`, `not json`} {
+			if g.HiddenEntry(string(events.Service), []byte(data), 11) {
+				t.Errorf("closed %v: a service entry %s is hidden", g.IsClosed(), data)
+			}
+		}
+		groups, whole := g.Groups()
+		for _, gr := range groups {
+			if slices.Contains(gr.Departments, string(events.Service)) {
+				t.Errorf("closed %v: group %+v names the service", g.IsClosed(), gr)
+			}
+		}
+		if slices.Contains(whole, string(events.Service)) {
+			t.Errorf("closed %v: whole %v names the service", g.IsClosed(), whole)
+		}
+	}
+	// A department of the policy's list without a rule is still hidden.
+	g, _ := consent.New(consent.Policy[:3], nil, nil, 10)
+	if !g.HiddenEntry("suf", []byte(`{"kind":"x"}`), 1) {
+		t.Error("a department without a rule is shown")
+	}
+}
+
 // TestFilterOverview: the overview with the hidden entries taken out is
 // the fold of the entries shown, for a family with an event of every
 // type a gated department may send about a person.

@@ -213,6 +213,44 @@ func TestConsentGateStream(t *testing.T) {
 	}
 }
 
+// TestConsentGateErasedEntry: family.erased, which the service stores
+// (department "service", outside the consent policy), is shown to a
+// coordinator by the stream as by the timeline, and neither counts it as
+// hidden by consent.
+func TestConsentGateErasedEntry(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-CONSENT-ERASED"
+	s.enrol(fam, "E1001")
+	s.WaitApplied(s.post(events.SUF, fam, &events.HealthAssessed{PersonID: "P1"})) // hidden: no consent
+	r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Anmodning efter GDPR art. 17"}`),
+		map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	erasedAt := uint64(r.Body["sequence"].(float64))
+	s.WaitApplied(erasedAt)
+	p := s.timeline(fam, "order=asc", "dev-coordinator", nil)
+	if len(p.Entries) == 0 || p.Entries[len(p.Entries)-1].Sequence != erasedAt || p.HiddenByConsent != 1 {
+		t.Fatalf("timeline: %v, %d hidden; want family.erased last and only the SUF entry hidden", names(p), p.HiddenByConsent)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, ch, _ := s.openStream(ctx, fam, "dev-coordinator", "0")
+	hidden := 0
+	for _, ev := range receive(t, ch, len(p.Entries)+p.HiddenByConsent) {
+		if ev.kind == "hidden" {
+			hidden++
+		}
+		if ev.id == erasedAt && (ev.kind != "" || ev.data.Type != p.Entries[len(p.Entries)-1].Type) {
+			t.Errorf("the stream sends family.erased (%d) as %q %s; the timeline shows it", ev.id, ev.kind, ev.raw)
+		}
+	}
+	if hidden != p.HiddenByConsent {
+		t.Errorf("the stream hides %d entries, the timeline %d", hidden, p.HiddenByConsent)
+	}
+}
+
 // TestConsentGateFailsClosed: when the consent state cannot be read, or
 // the policy has no rule for a department, every BUF and SUF entry is
 // hidden from coordinators (events about no person too), the error is

@@ -137,29 +137,32 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 		raw  sql.NullString
 		last int64
 	)
-	st, err := m.stmt(ctx, `SELECT last_sequence FROM families WHERE family_id = ?`)
+	// An overview is the fold of the family's events up to its last
+	// sequence, so its consents at one last sequence never change: they
+	// are parsed out of it once (a long history's overview is large). The
+	// last sequence and, unless they are cached for it, the consents are
+	// read in one statement, so both are of the same write of the row: a
+	// flush between two reads would leave no row at the first's last
+	// sequence.
+	c, cached := m.consents.Load(familyID)
+	known := int64(-1)
+	if cached {
+		known = c.(cachedConsents).last
+	}
+	st, err := m.stmt(ctx, `SELECT last_sequence, CASE WHEN last_sequence = ? THEN NULL ELSE json_extract(overview, '$.consents') END
+		FROM families WHERE family_id = ?`)
 	if err != nil {
 		return out, err
 	}
-	if err := st.QueryRowContext(ctx, familyID).Scan(&last); err != nil {
+	if err := st.QueryRowContext(ctx, known, familyID).Scan(&last, &raw); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return out, ErrNoFamily
 		}
 		return out, err
 	}
-	// An overview is the fold of the family's events up to its last
-	// sequence, so its consents at one last sequence never change: they
-	// are parsed out of it once (a long history's overview is large).
-	if c, ok := m.consents.Load(familyID); ok && c.(cachedConsents).last == last {
+	if cached && last == known {
 		out.InForce = c.(cachedConsents).inForce
 	} else {
-		st, err := m.stmt(ctx, `SELECT json_extract(overview, '$.consents') FROM families WHERE family_id = ? AND last_sequence = ?`)
-		if err != nil {
-			return out, err
-		}
-		if err := st.QueryRowContext(ctx, familyID, last).Scan(&raw); err != nil {
-			return out, err
-		}
 		if !raw.Valid {
 			return out, errors.New("readmodel: the overview holds no consents")
 		}

@@ -1,0 +1,82 @@
+package readmodel
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/consent"
+)
+
+// eventAt is the decoded message of an event of fam stored at seq.
+func eventAt(t *testing.T, fam string, seq uint64, d events.Department, p events.Payload, at time.Time) Message {
+	t.Helper()
+	ce, err := events.Build(d, fam, p, events.WithTime(at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.StampSchema(&ce)
+	b, err := events.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := events.SpecOf(p)
+	msgs := []Message{{seq: seq, subject: events.Subject(fam, d, spec.Name), recorded: at.Add(time.Second), raw: b}}
+	DecodeAll(msgs, nil)
+	if msgs[0].reason != "" {
+		t.Fatal(msgs[0].reason)
+	}
+	return msgs[0]
+}
+
+// TestConsentsUnderConcurrentFlushes: Consents, which every coordinator's
+// consent gate is folded from, never fails while the family is flushed
+// again and again beside it (a gate that cannot be folded fails closed and
+// hides every BUF and SUF entry), and always finds the consent in force.
+func TestConsentsUnderConcurrentFlushes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const fam = "F-FLUSHED"
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	at := func(seq uint64) time.Time { return base.Add(time.Duration(seq) * time.Minute) }
+	given := eventAt(t, fam, 1, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, at(1))
+	if _, err := m.Apply(ctx, []Message{given}, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	var meetings []Message
+	for seq := uint64(2); seq <= 600; seq++ {
+		meetings = append(meetings, eventAt(t, fam, seq, events.SOF, &events.MeetingHeld{Kind: "team"}, at(seq)))
+	}
+	var written atomic.Bool
+	go func() {
+		defer written.Store(true)
+		for _, msg := range meetings {
+			if _, err := m.Apply(ctx, []Message{msg}, ApplyOptions{Flush: true}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	reads, fails := 0, 0
+	for !written.Load() {
+		cr, err := m.Consents(ctx, fam, consent.IsConsentType)
+		reads++
+		if err != nil || len(cr.InForce) != 1 || cr.InForce[0].PersonID != "P1" {
+			if fails == 0 {
+				t.Errorf("Consents while the family is flushed: %+v, %v", cr, err)
+			}
+			fails++
+		}
+	}
+	if fails > 0 {
+		t.Errorf("%d of %d reads failed", fails, reads)
+	}
+}

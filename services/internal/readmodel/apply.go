@@ -212,6 +212,7 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 			return
 		}
 		_ = tx.Rollback()
+		m.rewritesDone()
 		m.states = map[string]*family.State{}
 		m.dirty = map[string]*dirtyFamily{}
 		m.repair, m.complete = true, false
@@ -264,6 +265,7 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
+	m.rewritesDone()
 	m.checkpoint, m.consistent, m.repair = cp, consistent, false
 	if o.Flush {
 		m.dirty = map[string]*dirtyFamily{}
@@ -445,6 +447,7 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 				return err
 			}
 		}
+		m.rewrite(id)
 		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events); err != nil {
 			return fmt.Errorf("family %s: %w", id, err)
 		}

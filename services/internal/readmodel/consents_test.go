@@ -80,3 +80,52 @@ func TestConsentsUnderConcurrentFlushes(t *testing.T) {
 		t.Errorf("%d of %d reads failed", fails, reads)
 	}
 }
+
+// TestRedriveWithdrawnConsent: a consent.withdrawn that an older build
+// quarantined is re-driven after its family's consents were read (and
+// cached) at the family's last sequence, which the re-drive leaves as it
+// was. Consents, which the coordinator's gate is folded from, then no
+// longer holds the consent in force: BUF and SUF information reaches
+// coordinators only while a data-sharing consent is in force.
+func TestRedriveWithdrawnConsent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const fam = "F-REDRIVEN"
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+	batch := []Message{
+		eventAt(t, fam, 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, at(0)),
+		eventAt(t, fam, 2, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, at(1)),
+		eventAt(t, fam, 3, events.SOF, &events.ConsentWithdrawn{PersonID: "P1", Scope: events.ScopeDataSharing}, at(2)),
+		eventAt(t, fam, 4, events.SUF, &events.HealthAssessed{PersonID: "P1", BarrierToWork: true}, at(3)),
+	}
+	// As an older build judged the withdrawal.
+	batch[2].reason = "events: invalid: the event breaks the rules of the catalog; /type: not an event type of the catalog"
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := m.Consents(ctx, fam, consent.IsConsentType)
+	if err != nil || len(before.InForce) != 1 || before.Through != 4 {
+		t.Fatalf("before the re-drive: %+v, %v", before, err)
+	}
+	res, err := m.Redrive(ctx, nil)
+	if err != nil || len(res.Moved) != 1 || res.Moved[0].Sequence != 3 {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	after, err := m.Consents(ctx, fam, consent.IsConsentType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.InForce) != 0 || len(after.Later) != 0 || after.Through != 4 {
+		t.Errorf("after the re-drive Consents holds %+v in force (later %+v, through %d); the overview holds none", after.InForce, after.Later, after.Through)
+	}
+	// The cache serves the new consents from now on.
+	if again, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || len(again.InForce) != 0 {
+		t.Errorf("read again: %+v, %v", again.InForce, err)
+	}
+}

@@ -235,8 +235,12 @@ type Model struct {
 	stmts  map[string]*sql.Stmt // reader statements by SQL text
 
 	// consents caches each family's consents in force by its last
-	// sequence (Consents).
-	consents sync.Map // family id → cachedConsents
+	// sequence (Consents); every write of an overview row replaces the
+	// family's entry (see cachedConsents).
+	consents sync.Map // family id → *cachedConsents
+	// rewritten are the families whose overview rows the open write
+	// transaction wrote. Owned by the applier.
+	rewritten []string
 }
 
 // readerMmap is the most of a read model a reader connection maps: address

@@ -28,10 +28,11 @@ var evaluationRows = func() string {
 // rows were validated when stored; a row that cannot be decoded fails the
 // read, as it fails the fold of Apply.
 func (m *Model) EvaluationEvents(ctx context.Context, after, upTo uint64, fn func(evaluation.Event)) error {
-	q, err := m.stmt(ctx, evaluationRows)
+	q, done, err := m.stmt(ctx, evaluationRows)
 	if err != nil {
 		return err
 	}
+	defer done()
 	rows, err := q.QueryContext(ctx, after, upTo)
 	if err != nil {
 		return err

@@ -201,11 +201,12 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 // one statement, so both are of the same write of the row: a flush
 // between two reads would leave no row at the first's last sequence.
 func (m *Model) consentsInForce(ctx context.Context, familyID string) (int64, []family.Consent, error) {
-	st, err := m.stmt(ctx, `SELECT last_sequence, CASE WHEN last_sequence = ? THEN NULL ELSE json_extract(overview, '$.consents') END
+	st, done, err := m.stmt(ctx, `SELECT last_sequence, CASE WHEN last_sequence = ? THEN NULL ELSE json_extract(overview, '$.consents') END
 		FROM families WHERE family_id = ?`)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer done()
 	for fresh := false; ; fresh = true {
 		found, _ := m.consents.Load(familyID)
 		c, _ := found.(*cachedConsents)

@@ -433,23 +433,34 @@ func (m *Model) Acquire() bool {
 
 func (m *Model) Release() { m.mu.RUnlock() }
 
-// stmt returns a reader statement for query, prepared once per model. The
-// timeline's filters make a bounded number of distinct queries.
-func (m *Model) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// maxStmts bounds the reader statements a model keeps prepared.
+const maxStmts = 512
+
+// stmt returns a reader statement for query, and done, to call once the
+// statement is used. The statements of the first maxStmts distinct
+// queries are prepared once per model and kept until it closes; any other
+// query's (the timeline's filters make many distinct queries) is closed
+// by done, so they never pile up. Rows read from a statement outlive its
+// close: it takes effect once they are closed.
+func (m *Model) stmt(ctx context.Context, query string) (st *sql.Stmt, done func(), err error) {
 	m.stmtMu.Lock()
 	defer m.stmtMu.Unlock()
 	if s, ok := m.stmts[query]; ok {
-		return s, nil
+		return s, keep, nil
 	}
 	s, err := m.rdb.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, keep, err
 	}
-	if len(m.stmts) < 512 {
+	if len(m.stmts) < maxStmts {
 		m.stmts[query] = s
+		return s, keep, nil
 	}
-	return s, nil
+	return s, func() { _ = s.Close() }, nil
 }
+
+// keep is done for a statement the model keeps.
+func keep() {}
 
 // Digest is a SHA-256 over everything the model holds (see digest.go):
 // equal digests mean equal projections.

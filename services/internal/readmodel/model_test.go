@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -86,5 +88,50 @@ func TestModelFiles(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "CURRENT other.db readmodel-7.db" {
 		t.Errorf("left %v", names)
+	}
+}
+
+// TestDistinctQueriesCloseStatements: past the statements a model keeps
+// prepared, a reader query's statement is closed once it is used, so any
+// number of distinct queries (the timeline's filters make many) leaves a
+// bounded number of statements open; the rows of a query read after its
+// statement is closed are whole.
+func TestDistinctQueriesCloseStatements(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	const rows = 3
+	for seq := 1; seq <= rows; seq++ {
+		if _, err := m.w.ExecContext(ctx, insertRawTimeline, seq, "F1", "e"+strconv.Itoa(seq), seq, seq, "sof", "t", "title", `{}`, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// database/sql records every open statement (and connection) among
+	// the dependencies of its DB until it is closed.
+	dep := reflect.ValueOf(m.rdb).Elem().FieldByName("dep")
+	if !dep.IsValid() || dep.Kind() != reflect.Map {
+		t.Skip("database/sql keeps no dependency map to count statements by")
+	}
+	const queries = 3 * maxStmts
+	for i := range queries {
+		r, err := m.query(ctx, `SELECT sequence FROM timeline WHERE family_id = ? AND `+strconv.Itoa(i)+` >= 0 ORDER BY sequence`, "F1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for r.Next() {
+			n++
+		}
+		if err := r.Err(); err != nil || n != rows {
+			t.Fatalf("query %d: %d rows, %v", i, n, err)
+		}
+		_ = r.Close()
+	}
+	if open, most := dep.Len(), maxStmts+8; open > most {
+		t.Errorf("%d distinct queries left %d statements and connections open, want at most %d", queries, open, most)
 	}
 }

@@ -100,10 +100,11 @@ func (m *Model) HasAccess(ctx context.Context, familyID, employee string) (bool,
 
 // exists runs a query of one row, prepared once per model.
 func (m *Model) exists(ctx context.Context, query string, args ...any) (bool, error) {
-	st, err := m.stmt(ctx, query)
+	st, done, err := m.stmt(ctx, query)
 	if err != nil {
 		return false, err
 	}
+	defer done()
 	var one int
 	err = st.QueryRowContext(ctx, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -130,9 +131,10 @@ func (m *Model) entries(ctx context.Context, query string, args ...any) ([]Entry
 
 // query runs a query on the reader pool, prepared once per model.
 func (m *Model) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := m.stmt(ctx, query)
+	st, done, err := m.stmt(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	return st.QueryContext(ctx, args...)
 }

@@ -143,7 +143,12 @@ func write(w http.ResponseWriter, p *Problem) {
 // unknown path, 405 with the mux's Allow header for a known path with
 // another method. Everything else, redirects to a cleaned path included,
 // is mux's own answer.
-func Mux(mux *http.ServeMux) http.Handler {
+func Mux(mux *http.ServeMux) http.Handler { return MuxWith(mux, nil) }
+
+// MuxWith is Mux whose 404 and 405 answers also carry the headers that
+// headers, when not nil, sets for the request: those that the routes at
+// or above the request's path carry on every answer.
+func MuxWith(mux *http.ServeMux, headers func(http.Header, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
@@ -154,6 +159,9 @@ func Mux(mux *http.ServeMux) http.Handler {
 		// methods it allows); it is small, so it is held, not streamed.
 		rec := &recorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
+		if headers != nil && (rec.status == http.StatusNotFound || rec.status == http.StatusMethodNotAllowed) {
+			headers(w.Header(), r)
+		}
 		switch rec.status {
 		case http.StatusNotFound:
 			write(w, New(http.StatusNotFound, "not-found", "Not found", "no resource at "+r.URL.Path+"; GET /openapi.json lists this server's API"))

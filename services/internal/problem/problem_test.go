@@ -113,3 +113,29 @@ func TestMuxAnswersUnmatchedAsProblems(t *testing.T) {
 		}
 	}
 }
+
+// MuxWith adds headers to the mux's 404 and 405 answers only: a route's
+// answer and a redirect are as the mux gives them.
+func TestMuxWithHeadersOnUnmatched(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/families", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("list")) })
+	mux.HandleFunc("GET /tree/", func(w http.ResponseWriter, r *http.Request) {})
+	h := problem.MuxWith(mux, func(h http.Header, r *http.Request) { h.Set("X-Seen", r.Method+" "+r.URL.Path) })
+	for _, c := range []struct {
+		method, path string
+		status       int
+		seen         string
+	}{
+		{"GET", "/v1/families", 200, ""},
+		{"GET", "/tree", http.StatusTemporaryRedirect, ""},
+		{"GET", "/nowhere", 404, "GET /nowhere"},
+		{"DELETE", "/v1/families", 405, "DELETE /v1/families"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		if rec.Code != c.status || rec.Header().Get("X-Seen") != c.seen {
+			t.Errorf("%s %s: %d X-Seen %q, want %d %q", c.method, c.path, rec.Code, rec.Header().Get("X-Seen"), c.status, c.seen)
+		}
+	}
+}

@@ -139,9 +139,9 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(run.OpenAPI)
 	})
-	served, pages := service.Mount(mux, log, run.services...)
+	served, pages, fallback := service.Mount(mux, log, run.services...)
 	run.Routes, run.Pages = append(run.Routes, served...), pages
-	if run.HTTP, err = server.Listen(cfg.HTTPAddr, problem.Mux(mux)); err != nil {
+	if run.HTTP, err = server.Listen(cfg.HTTPAddr, problem.MuxWith(mux, fallback)); err != nil {
 		run.abort()
 		return nil, err
 	}

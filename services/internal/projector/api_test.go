@@ -166,6 +166,43 @@ func TestReadYourWrites(t *testing.T) {
 	}
 }
 
+// TestPositionOnFallbackAnswers: every answer of the coordinator API
+// carries X-Position, the server's own 404 for an unknown path beneath it
+// and 405 for a method it does not serve too; a path outside the APIs
+// that publish a position carries none.
+func TestPositionOnFallbackAnswers(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	last := s.enrol("F1", "E1001")
+	s.WaitApplied(last)
+	want := strconv.FormatUint(last, 10)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/families/F1/nope", 404},
+		{"GET", "/v1/families/F1/timeline/stream/nope", 404},
+		{"POST", "/v1/families/F1/timeline", 405},
+		{"DELETE", "/v1/families/F1", 405},
+		{"PUT", "/v1/families", 405},
+		{"GET", "/v1/admin/quarantine/redrive", 405},
+		{"GET", "/v1/evaluation/nope", 404},
+	} {
+		r := s.Do(c.method, c.path, "dev-coordinator", nil, nil)
+		if r.Status != c.status || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %d %s, want %d problem details", c.method, c.path, r.Status, r.Header.Get("Content-Type"), c.status)
+		}
+		if got := r.Header.Get("X-Position"); got != want {
+			t.Errorf("%s %s: X-Position %q, want %s", c.method, c.path, got, want)
+		}
+	}
+	for _, path := range []string{"/nowhere", "/v1/familiesX"} {
+		if r := s.Get(path, "dev-coordinator", nil); r.Status != 404 || r.Header.Get("X-Position") != "" {
+			t.Errorf("GET %s: %d X-Position %q, want 404 without", path, r.Status, r.Header.Get("X-Position"))
+		}
+	}
+}
+
 // TestAuthorization: access follows the assignment events.
 func TestAuthorization(t *testing.T) {
 	t.Parallel()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,6 +52,10 @@ type Route struct {
 	// an API: it answers its failures itself, in the app's own pages, and
 	// is not in the OpenAPI document.
 	Page bool
+	// Headers, when set, sets the headers that every answer at the
+	// route's path or beneath it carries: the server's own answers there
+	// too, 404 and 405 (see Mount). Positioned sets it.
+	Headers func(http.Header)
 }
 
 // Check is one readiness condition; nil means ready.
@@ -74,8 +79,12 @@ type Build func(ctx context.Context, p Parts) (Service, error)
 
 // Mount registers the routes of svcs on mux, each behind the error
 // middleware, and returns the patterns registered ("GET /v1/families"):
-// the API's operations and, apart, the pages of browser apps.
-func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []string) {
+// the API's operations and, apart, the pages of browser apps. fallback
+// sets, on an answer the server gives itself where no route answers
+// (problem.MuxWith's 404 and 405), the Headers of every route whose path
+// is the request's or above it.
+func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []string, fallback func(http.Header, *http.Request)) {
+	var above []headed
 	for _, s := range svcs {
 		for _, r := range s.Routes() {
 			p := r.Pattern
@@ -88,29 +97,80 @@ func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []
 			} else {
 				api = append(api, p)
 			}
+			if r.Headers != nil {
+				above = append(above, headed{segments(r.Pattern), r.Headers})
+			}
 		}
 	}
-	return api, pages
+	return api, pages, func(h http.Header, r *http.Request) {
+		path := segments(r.URL.Path)
+		for _, a := range above {
+			if a.covers(path) {
+				a.set(h)
+			}
+		}
+	}
+}
+
+// headed is a route's path, as segments, and its Headers.
+type headed struct {
+	pattern []string
+	set     func(http.Header)
+}
+
+// covers reports whether a path (as segments) is the pattern's path or
+// beneath it: each of the pattern's segments is the path's, a wildcard
+// any one segment and a {name...} the rest.
+func (a headed) covers(path []string) bool {
+	for i, p := range a.pattern {
+		switch {
+		case p == "{$}":
+			return len(path) == i
+		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "...}"):
+			return true
+		case i >= len(path):
+			return false
+		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
+			if path[i] == "" {
+				return false
+			}
+		case p != path[i]:
+			return false
+		}
+	}
+	return true
+}
+
+// segments are the segments of a path (of a pattern without its method);
+// none for "/".
+func segments(path string) []string {
+	path = strings.Trim(path, "/")
+	if path == "" {
+		return nil
+	}
+	return strings.Split(path, "/")
 }
 
 // Positioned makes every route of routes, a problem too, carry header
 // with position(): the read model position a reader compares with
 // X-Min-Position. It is set again after a failure, whose wait may have
-// moved it on.
+// moved it on. The server's own 404 and 405 answers at or beneath the
+// routes' paths carry it too (Route.Headers).
 func Positioned(routes []Route, header string, position func() uint64) []Route {
-	set := func(w http.ResponseWriter) {
-		w.Header().Set(header, strconv.FormatUint(position(), 10))
+	set := func(h http.Header) {
+		h.Set(header, strconv.FormatUint(position(), 10))
 	}
 	for i := range routes {
 		h := routes[i].Handle
 		routes[i].Handle = func(w http.ResponseWriter, r *http.Request) error {
-			set(w)
+			set(w.Header())
 			err := h(w, r)
 			if err != nil {
-				set(w)
+				set(w.Header())
 			}
 			return err
 		}
+		routes[i].Headers = set
 	}
 	return routes
 }

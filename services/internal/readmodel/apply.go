@@ -212,7 +212,6 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 			return
 		}
 		_ = tx.Rollback()
-		m.rewritesDone()
 		m.states = map[string]*family.State{}
 		m.dirty = map[string]*dirtyFamily{}
 		m.repair, m.complete = true, false
@@ -265,7 +264,6 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	m.rewritesDone()
 	m.checkpoint, m.consistent, m.repair = cp, consistent, false
 	if o.Flush {
 		m.dirty = map[string]*dirtyFamily{}
@@ -403,14 +401,27 @@ type familyRow struct {
 	overview []byte
 	events   int
 	assigned []string
+	// consents are the overview's consents in force again, in a column of
+	// their own: the consent gate reads them at every coordinator read,
+	// and a long history's overview is large.
+	consents []byte
 }
 
 func familyRowOf(id string, st *family.State) (familyRow, error) {
-	ov, err := json.Marshal(st.Overview())
+	o := st.Overview()
+	ov, err := json.Marshal(o)
 	if err != nil {
 		return familyRow{}, fmt.Errorf("overview of %s: %w", id, err)
 	}
-	return familyRow{string(st.Status()), ov, st.Events(), st.Assigned()}, nil
+	inForce := o.Consents
+	if inForce == nil {
+		inForce = []family.Consent{}
+	}
+	cs, err := json.Marshal(inForce)
+	if err != nil {
+		return familyRow{}, fmt.Errorf("consents of %s: %w", id, err)
+	}
+	return familyRow{string(st.Status()), ov, st.Events(), st.Assigned(), cs}, nil
 }
 
 // prepareFlush computes the rows of the dirty families whose states are in
@@ -447,8 +458,7 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 				return err
 			}
 		}
-		m.rewrite(id)
-		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events); err != nil {
+		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events, r.consents); err != nil {
 			return fmt.Errorf("family %s: %w", id, err)
 		}
 		after := r.assigned

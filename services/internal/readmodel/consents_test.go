@@ -82,9 +82,8 @@ func TestConsentsUnderConcurrentFlushes(t *testing.T) {
 }
 
 // TestRedriveWithdrawnConsent: a consent.withdrawn that an older build
-// quarantined is re-driven after its family's consents were read (and
-// cached) at the family's last sequence, which the re-drive leaves as it
-// was. Consents, which the coordinator's gate is folded from, then no
+// quarantined is re-driven after its family's consents were read at the
+// family's last sequence, which the re-drive leaves as it was. Consents, which the coordinator's gate is folded from, then no
 // longer holds the consent in force: BUF and SUF information reaches
 // coordinators only while a data-sharing consent is in force.
 func TestRedriveWithdrawnConsent(t *testing.T) {
@@ -124,8 +123,43 @@ func TestRedriveWithdrawnConsent(t *testing.T) {
 	if len(after.InForce) != 0 || len(after.Later) != 0 || after.Through != 4 {
 		t.Errorf("after the re-drive Consents holds %+v in force (later %+v, through %d); the overview holds none", after.InForce, after.Later, after.Through)
 	}
-	// The cache serves the new consents from now on.
 	if again, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || len(again.InForce) != 0 {
 		t.Errorf("read again: %+v, %v", again.InForce, err)
+	}
+}
+
+// TestConsentsMigrated: a model written before the consents had a column
+// of their own gets it filled from the overviews when it is opened.
+func TestConsentsMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const fam = "F-MIGRATED"
+	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), ModelName(1))
+	m, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []Message{
+		eventAt(t, fam, 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, at),
+		eventAt(t, fam, 2, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, at.Add(time.Hour)),
+	}
+	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The file as the schema before migration 4 left it.
+	for _, q := range []string{`ALTER TABLE families DROP COLUMN consents`, `DELETE FROM schema_migrations WHERE version = 4`} {
+		if _, err := m.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+	if m, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	got, err := m.Consents(ctx, fam, consent.IsConsentType)
+	if err != nil || len(got.InForce) != 1 || got.InForce[0].PersonID != "P1" || got.Through != 2 {
+		t.Fatalf("after the migration: %+v, %v", got, err)
 	}
 }

@@ -120,44 +120,6 @@ func (m *Model) OverviewAt(ctx context.Context, familyID string) ([]byte, uint64
 	return ov, last, err
 }
 
-// cachedConsents are a family's consents in force at its last flush.
-//
-// The cache (Model.consents) must never serve consents that the family's
-// overview row no longer holds: a re-drive, a repair or an erasure may
-// rewrite the row under the same last sequence. So every write of a row
-// replaces the family's entry by rewriting before it, and by an empty
-// entry of its own once its transaction ends (rewritesDone). A reader
-// caches what it read only in place of the entry it found before reading
-// (compare and swap), and never in place of rewriting; and an entry it
-// found counts only if it is still there once the row is read. Every
-// entry is a distinct pointer, and a family's entry is never deleted, so
-// a replaced one is told apart.
-type cachedConsents struct {
-	last    int64 // -1: none cached
-	inForce []family.Consent
-}
-
-// rewriting is the entry of a family whose overview row a transaction
-// writes that has not ended.
-var rewriting = &cachedConsents{last: -1}
-
-// rewrite marks the cache of a family whose overview row the open write
-// transaction writes. Only the applier calls it, before the write.
-func (m *Model) rewrite(familyID string) {
-	m.consents.Store(familyID, rewriting)
-	m.rewritten = append(m.rewritten, familyID)
-}
-
-// rewritesDone ends the marks of rewrite once the write transaction has
-// committed or rolled back: what readers read from then on may be
-// cached again.
-func (m *Model) rewritesDone() {
-	for _, id := range m.rewritten {
-		m.consents.Store(id, &cachedConsents{last: -1})
-	}
-	m.rewritten = nil
-}
-
 // ErrNoFamily is a family the model holds no overview of.
 var ErrNoFamily = errors.New("readmodel: no such family")
 
@@ -193,63 +155,30 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 	return out, rows.Err()
 }
 
-// consentsInForce reads the family's last sequence and the consents its
-// overview holds at it. An overview is the fold of the family's events up
-// to its last sequence, so the consents of one write of it are parsed out
-// of it once (a long history's overview is large) and cached. The last
-// sequence and, unless they are cached for it, the consents are read in
-// one statement, so both are of the same write of the row: a flush
-// between two reads would leave no row at the first's last sequence.
+// consentsInForce reads the family's last sequence and the consents in
+// force at it, in one statement, so that both are of the same write of
+// the row.
 func (m *Model) consentsInForce(ctx context.Context, familyID string) (int64, []family.Consent, error) {
-	st, done, err := m.stmt(ctx, `SELECT last_sequence, CASE WHEN last_sequence = ? THEN NULL ELSE json_extract(overview, '$.consents') END
-		FROM families WHERE family_id = ?`)
+	st, done, err := m.stmt(ctx, `SELECT last_sequence, consents FROM families WHERE family_id = ?`)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer done()
-	for fresh := false; ; fresh = true {
-		found, _ := m.consents.Load(familyID)
-		c, _ := found.(*cachedConsents)
-		known := int64(-1)
-		if c != nil && !fresh {
-			known = c.last
+	var (
+		last int64
+		raw  []byte
+	)
+	if err := st.QueryRowContext(ctx, familyID).Scan(&last, &raw); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, ErrNoFamily
 		}
-		var (
-			last int64
-			raw  sql.NullString
-		)
-		if err := st.QueryRowContext(ctx, known, familyID).Scan(&last, &raw); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return 0, nil, ErrNoFamily
-			}
-			return 0, nil, err
-		}
-		if known >= 0 && last == known {
-			// The entry found is the row's, unless a write replaced it
-			// before the row was read: then the consents are read
-			// themselves.
-			if now, _ := m.consents.Load(familyID); now == found {
-				return last, c.inForce, nil
-			}
-			continue
-		}
-		if !raw.Valid {
-			return 0, nil, errors.New("readmodel: the overview holds no consents")
-		}
-		var inForce []family.Consent
-		if err := json.Unmarshal([]byte(raw.String), &inForce); err != nil {
-			return 0, nil, fmt.Errorf("readmodel: the overview's consents: %w", err)
-		}
-		// Cached in place of the entry found before the read, so not if a
-		// write began since (or had not ended).
-		switch {
-		case found == nil:
-			m.consents.LoadOrStore(familyID, &cachedConsents{last: last, inForce: inForce})
-		case found != any(rewriting):
-			m.consents.CompareAndSwap(familyID, found, &cachedConsents{last: last, inForce: inForce})
-		}
-		return last, inForce, nil
+		return 0, nil, err
 	}
+	var inForce []family.Consent
+	if err := json.Unmarshal(raw, &inForce); err != nil {
+		return 0, nil, fmt.Errorf("readmodel: the family's consents: %w", err)
+	}
+	return last, inForce, nil
 }
 
 // HiddenRow is a hidden timeline row as the overview's filter needs it.

@@ -93,6 +93,13 @@ DELETE FROM quarantine;
 UPDATE checkpoint SET sequence = 0, overviews = 0;
 ALTER TABLE timeline ADD COLUMN stored_type TEXT NOT NULL DEFAULT '';
 `,
+	// 4: the consents in force, which every coordinator read's consent
+	// gate needs, in a column of their own beside the overview that also
+	// holds them (Model.Consents).
+	`
+ALTER TABLE families ADD COLUMN consents TEXT NOT NULL DEFAULT '[]';
+UPDATE families SET consents = coalesce(json_extract(overview, '$.consents'), '[]');
+`,
 }
 
 // timelineIndexes are the timeline's secondary indexes as migration 1
@@ -233,14 +240,6 @@ type Model struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // reader statements by SQL text
-
-	// consents caches each family's consents in force by its last
-	// sequence (Consents); every write of an overview row replaces the
-	// family's entry (see cachedConsents).
-	consents sync.Map // family id → *cachedConsents
-	// rewritten are the families whose overview rows the open write
-	// transaction wrote. Owned by the applier.
-	rewritten []string
 }
 
 // readerMmap is the most of a read model a reader connection maps: address
@@ -323,9 +322,9 @@ func Open(ctx context.Context, path string) (*Model, error) {
 		sql string
 	}{
 		{&m.insTimeline, insertTimeline},
-		{&m.upsFamily, `INSERT INTO families (family_id, status, overview, last_sequence, events) VALUES (?, ?, ?, ?, ?)
+		{&m.upsFamily, `INSERT INTO families (family_id, status, overview, last_sequence, events, consents) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (family_id) DO UPDATE SET status = excluded.status, overview = excluded.overview,
-			last_sequence = excluded.last_sequence, events = excluded.events`},
+			last_sequence = excluded.last_sequence, events = excluded.events, consents = excluded.consents`},
 		{&m.delAccess, `DELETE FROM family_access WHERE family_id = ?`},
 		{&m.insAccess, `INSERT OR IGNORE INTO family_access (family_id, employee_id) VALUES (?, ?)`},
 		{&m.insQuarantine, `INSERT INTO quarantine (sequence, subject, reason, raw, recorded_ns) VALUES (?, ?, ?, ?, ?)`},

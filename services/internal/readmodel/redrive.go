@@ -54,7 +54,6 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 			return
 		}
 		_ = tx.Rollback()
-		m.rewritesDone()
 		// The in-memory states may have been refolded with rows that
 		// were rolled back: fold them again from the file.
 		m.states = map[string]*family.State{}
@@ -121,7 +120,6 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		return res, err
 	}
 	committed = true
-	m.rewritesDone()
 	m.consistent = m.checkpoint
 	m.dirty = map[string]*dirtyFamily{}
 	return res, nil

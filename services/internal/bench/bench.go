@@ -259,6 +259,7 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	srv, err := server.Listen("127.0.0.1:0", mux)
 	if err != nil {
 		cancel()
+		svc.Stop()
 		store.Close()
 		return "", nil, err
 	}
@@ -267,7 +268,12 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	for svc.Ready(ctx) != nil && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv.URL(), func() { cancel(); <-done; svc.Stop(); store.Close() }, ctx.Err()
+	stop := func() { cancel(); <-done; svc.Stop(); store.Close() }
+	if err := ctx.Err(); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return srv.URL(), stop, nil
 }
 
 type errCount struct {

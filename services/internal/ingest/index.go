@@ -84,7 +84,12 @@ type Index struct {
 	failed    atomic.Bool
 	progress  atomic.Pointer[string]
 	decodeErr atomic.Uint64
-	closeOnce sync.Once
+
+	// gate guards the store against Close: the writes' use of it (StoredAll,
+	// and a Locked from Lock to Unlock) holds it for reading, Close for
+	// writing, and closed is set once the store is closed.
+	gate   sync.RWMutex
+	closed bool
 
 	// Keys decrypt the events' personal fields (package shred), so that
 	// a re-sent event's content hash is that of the stored one.
@@ -260,18 +265,39 @@ func (x *Index) meta() (indexMeta, bool) {
 	return m, true
 }
 
-// Close closes the store. The index must not be used after. The memtable
-// is written out first, so that the next start replays no log.
+// ErrClosed is what the index answers once its store is closed: the
+// process is stopping, and a write is refused as unavailable.
+var ErrClosed = errors.New("ingest index: closed")
+
+// Close closes the store, once the writes holding families have unlocked
+// them; from then on StoredAll and Lock return ErrClosed. Run closes the
+// store when it ends; Close must not be called while Run runs. The
+// memtable is written out first, so that the next start replays no log.
 func (x *Index) Close() error {
-	var err error
-	x.closeOnce.Do(func() {
-		if ferr := x.db.Flush(); ferr != nil {
-			x.log.Warn("ingest index: flushing the store at close", "err", ferr)
-		}
-		err = x.db.Close()
-	})
-	return err
+	x.gate.Lock()
+	defer x.gate.Unlock()
+	if x.closed {
+		return nil
+	}
+	x.closed = true
+	if err := x.db.Flush(); err != nil {
+		x.log.Warn("ingest index: flushing the store at close", "err", err)
+	}
+	return x.db.Close()
 }
+
+// enter holds the store open for a write's use of it (leave lets it go),
+// or returns ErrClosed.
+func (x *Index) enter() error {
+	x.gate.RLock()
+	if x.closed {
+		x.gate.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (x *Index) leave() { x.gate.RUnlock() }
 
 // reset empties the store, for a rebuild.
 func (x *Index) reset() error {
@@ -364,6 +390,10 @@ type IDState struct {
 // spans every level of the store, and building one for each of a batch's
 // ids cost more than the seeks.
 func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
+	if err := x.enter(); err != nil {
+		return nil, err
+	}
+	defer x.leave()
 	out := make([]IDState, len(ids))
 	keys := make([][]byte, len(ids))
 	order := make([]int, 0, len(ids))
@@ -481,15 +511,22 @@ type Locked struct {
 	x       *Index
 	entries map[string]*familyEntry
 	ids     *pebble.Batch
+	// held: the store is held open until Unlock.
+	held bool
 }
 
 // Lock takes the families (in any order, repeats allowed) in a fixed
 // order, so that concurrent writes cannot deadlock. Unlock releases them.
+// The store stays open while they are held; once it is closed, Lock
+// returns ErrClosed.
 func (x *Index) Lock(familyIDs []string) (*Locked, error) {
+	if err := x.enter(); err != nil {
+		return nil, err
+	}
 	ids := slices.Clone(familyIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids))}
+	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids)), held: true}
 	for _, f := range ids {
 		fe, err := x.acquire(f)
 		if err != nil {
@@ -547,6 +584,10 @@ func (l *Locked) Unlock() {
 		fe.state.DropPersonal()
 		fe.mu.Unlock()
 		l.x.release(fe)
+	}
+	if l.held {
+		l.held = false
+		l.x.leave()
 	}
 }
 

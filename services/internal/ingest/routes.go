@@ -51,7 +51,9 @@ type Service struct {
 }
 
 // NewService makes the ingest service for depts on p and starts following
-// the stream in the background until ctx ends or Stop.
+// the stream in the background until Stop. The end of ctx does not stop
+// it: a process ends ctx to drain its HTTP server, and the requests in
+// flight then still need the index; Stop comes after the drain.
 func NewService(ctx context.Context, p service.Parts, depts []events.Department) (*Service, error) {
 	log := p.Log
 	if log == nil {
@@ -61,7 +63,7 @@ func NewService(ctx context.Context, p service.Parts, depts []events.Department)
 	if err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(ctx)
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	dir := ""
 	if p.Config.DataDir != "" {
 		dir = filepath.Join(p.Config.DataDir, "ingest", "index")
@@ -108,7 +110,8 @@ func (s *Service) Checks() map[string]service.Check {
 // API is the OpenAPI description of the departments' endpoints.
 func (s *Service) API() openapi.Fragment { return openapi.Ingest(s.Departments) }
 
-// Stop stops following the stream and closes the index's store.
+// Stop stops following the stream and closes the index's store, once the
+// writes in progress are done with it; a write after it is answered 503.
 func (s *Service) Stop() {
 	if s.stop != nil {
 		s.stop()

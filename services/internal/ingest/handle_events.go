@@ -80,28 +80,49 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	items := make([]Item, len(ces))
 	ids := make(map[string]int, len(ces))
 	var earlier []events.Spec
+	// The events of versions past their sunset, refused unless their ids
+	// are stored already (sunsetRefusal), and the first event refused
+	// otherwise: the batch is refused for whichever comes first.
+	var sunset []int
+	var refused error
+	refusedAt := len(ces)
 	for i, ce := range ces {
 		env, err := events.Validate(ce)
 		if err != nil {
-			return len(ces), "rejected", eventsProblem(err, i, batch)
-		}
-		if !env.Spec.IsLatest() {
-			if p := s.sunset(env.Spec); p != nil {
-				return len(ces), "rejected", indexed(p, i, batch)
-			}
-			earlier = append(earlier, env.Spec)
+			refused, refusedAt = eventsProblem(err, i, batch), i
+			break
 		}
 		if j, dup := ids[ce.ID()]; dup {
-			return len(ces), "rejected", indexed(problem.BadRequest(fmt.Sprintf(
-				"event id %q appears at index %d and %d of the batch", ce.ID(), j, i)), i, batch)
+			refused, refusedAt = indexed(problem.BadRequest(fmt.Sprintf(
+				"event id %q appears at index %d and %d of the batch", ce.ID(), j, i)), i, batch), i
+			break
 		}
 		ids[ce.ID()] = i
 		events.StampSchema(&ce)
 		data, err := events.Marshal(ce)
 		if err != nil {
-			return len(ces), "rejected", indexed(problem.BadRequest(err.Error()), i, batch)
+			refused, refusedAt = indexed(problem.BadRequest(err.Error()), i, batch), i
+			break
 		}
 		items[i] = Item{Env: env, Data: data, Hash: events.ContentHash(ce)}
+		if !env.Spec.IsLatest() {
+			if s.sunset(env.Spec) != nil {
+				sunset = append(sunset, i)
+			}
+			earlier = append(earlier, env.Spec)
+		}
+	}
+	if len(sunset) > 0 {
+		i, p, err := s.sunsetRefusal(items, sunset)
+		if err != nil {
+			return len(ces), outcomeOf(err), writeProblem(err, batch)
+		}
+		if p != nil && i < refusedAt {
+			return len(ces), "rejected", indexed(p, i, batch)
+		}
+	}
+	if refused != nil {
+		return len(ces), "rejected", refused
 	}
 
 	results, err := s.Writer.Write(r.Context(), items)

@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // An earlier version of an event type is accepted, stored as sent and
 // read everywhere as the latest version, until the sunset configured for
-// it. Its answer says so in the headers a client library can act on:
-// Deprecation (RFC 9745), Link to the successor's schema
+// it; after it, an event of that version is refused unless its id is
+// stored already (a re-send of one stored before, answered as any
+// re-send). Its answer says so in the headers a client library can act
+// on: Deprecation (RFC 9745), Link to the successor's schema
 // (rel="successor-version", RFC 5829) and, once one is configured, Sunset
 // (RFC 8594).
 
@@ -37,6 +40,29 @@ func (s *Service) sunset(spec events.Spec) *problem.Problem {
 		fmt.Sprintf("%s is no longer accepted since %s: send %s (schema %s)", spec.Type(), at.UTC().Format(time.RFC3339), next.Type(), next.SchemaURL()))
 	p.Errors = []problem.Field{{Pointer: "/type", Detail: "no longer accepted; send " + next.Type()}}
 	return p
+}
+
+// sunsetRefusal decides on the events at sunset (indices into items), all
+// of versions past their sunset: the first whose id is not stored yet is
+// refused (its index and problem). An id stored is a client's re-send of
+// what it sent before the sunset: the write answers it as any re-send, a
+// duplicate with its original sequence, or 409 when its content differs.
+func (s *Service) sunsetRefusal(items []Item, sunset []int) (int, *problem.Problem, error) {
+	ids := make([]string, len(sunset))
+	hashes := make([][32]byte, len(sunset))
+	for k, i := range sunset {
+		ids[k], hashes[k] = items[i].Env.ID(), items[i].Hash
+	}
+	have, err := s.Writer.Index.StoredAll(ids, hashes)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	for k, i := range sunset {
+		if !have[k].Stored {
+			return i, s.sunset(items[i].Env.Spec), nil
+		}
+	}
+	return 0, nil, nil
 }
 
 // deprecation sets the headers of an answer to events of earlier versions:

@@ -2,9 +2,11 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +85,87 @@ func TestVersions(t *testing.T) {
 			Description: "PLACEHOLDER", ExpressedBy: "family"})), "PLACEHOLDER", `Mor 010203-1234 \u0007`, 1)), nil)
 	if bad.Status != http.StatusUnprocessableEntity || !strings.Contains(bad.Raw, "/data/description") {
 		t.Errorf("a description with a CPR number: %d %s", bad.Status, bad.Raw)
+	}
+}
+
+// TestResendAfterSunsetIsDuplicate: an event of an earlier version stored
+// before its sunset and re-sent unchanged after it is answered as any
+// re-send, 200 duplicate with its original sequence, alone or in a batch;
+// a batch with a new event of that version is still refused with 422, and
+// the stored id with other content is 409.
+func TestResendAfterSunsetIsDuplicate(t *testing.T) {
+	t.Parallel()
+	sunset := time.Now().Add(time.Hour)
+	h := newHarness(t, func(c *config.Config) {
+		c.Sunsets = config.Sunsets{events.TypeOf("praktik.started", 1): sunset}
+	})
+	var past atomic.Bool
+	h.sa.Ingest.Now = func() time.Time {
+		if past.Load() {
+			return sunset.Add(time.Minute)
+		}
+		return time.Now()
+	}
+	const fam = "FAM-SUNSET-RESEND"
+	type result struct {
+		ID        string `json:"id"`
+		Sequence  uint64 `json:"sequence"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	post := func(what, ctype string, body []byte, want int) []result {
+		t.Helper()
+		r := h.post("bif", "dev-bif", ctype, body, nil)
+		if r.Status != want {
+			t.Fatalf("%s: %d %s, want %d", what, r.Status, r.Raw, want)
+		}
+		var out struct{ Events []result }
+		_ = json.Unmarshal([]byte(r.Raw), &out)
+		return out.Events
+	}
+	single := func(what string, body []byte, want int) []result {
+		t.Helper()
+		return post(what, "application/cloudevents+json", body, want)
+	}
+	batch := func(what string, want int, parts ...[]byte) []result {
+		t.Helper()
+		return post(what, "application/cloudevents-batch+json", batchOf(parts...), want)
+	}
+	a := ev(t, events.BIF, fam, praktik("PR1"), events.WithID("sunset-a"))
+	b := ev(t, events.BIF, fam, praktik("PR2"), events.WithID("sunset-b"))
+	c := ev(t, events.BIF, fam, &events.PraktikEnded{PraktikID: "PR2", Outcome: "job"}, events.WithID("sunset-c"))
+	stored := append(single("a before the sunset", a, http.StatusCreated), batch("b, c before the sunset", http.StatusCreated, b, c)...)
+
+	past.Store(true)
+	duplicates := func(what string, got []result, want ...result) {
+		t.Helper()
+		for i, w := range want {
+			w.Duplicate = true
+			if i >= len(got) || got[i] != w {
+				t.Fatalf("%s: %+v, want duplicates of %+v", what, got, want)
+			}
+		}
+	}
+	duplicates("a re-sent after the sunset", single("a re-sent", a, http.StatusOK), stored[0])
+	duplicates("b, c re-sent after the sunset", batch("b, c re-sent", http.StatusOK, b, c), stored[1:]...)
+	v2 := ev(t, events.BIF, fam, &events.PraktikStartedV2{PraktikID: "PR3", PersonID: "P1", Employer: events.PraktikEmployer{Cvr: "12345678"}, HoursPerWeek: 10})
+	got := batch("b re-sent with a new v2 event", http.StatusCreated, b, v2)
+	duplicates("b beside a new v2 event", got[:1], stored[1])
+	if len(got) != 2 || got[1].Duplicate || got[1].Sequence != stored[2].Sequence+1 {
+		t.Fatalf("the new v2 event beside b: %+v", got)
+	}
+
+	// A new event of the sunset version refuses the whole batch.
+	before := h.lastSeq()
+	r := h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(a, ev(t, events.BIF, fam, praktik("PR4"))), nil)
+	if r.Status != http.StatusUnprocessableEntity || r.Body["index"] != float64(1) || !strings.Contains(r.Raw, "version-sunset") {
+		t.Fatalf("a re-sent with a new v1 event: %d %s, want 422 version-sunset at index 1", r.Status, r.Raw)
+	}
+	if h.lastSeq() != before {
+		t.Error("a refused batch was stored")
+	}
+	// A stored id with other content is the 409 it always is.
+	if r := h.post("bif", "dev-bif", "application/cloudevents+json", ev(t, events.BIF, fam, praktik("PR5"), events.WithID("sunset-a")), nil); r.Status != http.StatusConflict || !strings.Contains(r.Raw, "id-reused") {
+		t.Fatalf("a's id with other content after the sunset: %d %s, want 409 id-reused", r.Status, r.Raw)
 	}
 }
 

@@ -64,12 +64,24 @@ func NewPublisher(nc *nats.Conn) (*Publisher, error) {
 	p.conn, p.connCancel = context.WithCancel(context.Background())
 	// A request in flight when the connection drops would otherwise wait
 	// for its whole timeout: the server that would answer it is gone.
-	nc.SetDisconnectErrHandler(func(*nats.Conn, error) {
+	// A connection has one handler of each kind, and several publishers
+	// may share it (the standalone's ingest and erasure): each handler
+	// calls the one it replaces, so that every publisher is told.
+	handlersMu.Lock()
+	defer handlersMu.Unlock()
+	prevDisconnect, prevReconnect := nc.DisconnectErrHandler(), nc.ReconnectHandler()
+	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		if prevDisconnect != nil {
+			prevDisconnect(c, err)
+		}
 		p.mu.Lock()
 		p.connCancel()
 		p.mu.Unlock()
 	})
-	nc.SetReconnectHandler(func(*nats.Conn) {
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		if prevReconnect != nil {
+			prevReconnect(c)
+		}
 		p.mu.Lock()
 		if p.conn.Err() != nil {
 			p.conn, p.connCancel = context.WithCancel(context.Background())
@@ -78,6 +90,11 @@ func NewPublisher(nc *nats.Conn) (*Publisher, error) {
 	})
 	return p, nil
 }
+
+// handlersMu makes reading a connection's handlers and replacing them one
+// step, so that publishers made at once on a connection all stay in its
+// chain.
+var handlersMu sync.Mutex
 
 // requestContext bounds a wait for an acknowledgement by the timeout and
 // by the connection staying up (without a goroutine a request: the

@@ -7,6 +7,7 @@ package accesslog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -139,6 +140,50 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 		subject, fam = BulkSubject, BulkFamily
 	}
 	return record(ctx, js, r, pr, subject, fam, purpose)
+}
+
+// MaxInFlight is how many of RecordEach's entries are published at once.
+const MaxInFlight = 32
+
+// RecordEach appends the read of r by pr to the log of each of familyIDs,
+// one entry per family on access.<familyId>, for a page that shows data of
+// several families (a coordinator's list of the families assigned to
+// them). The entries are published together, up to MaxInFlight at a time,
+// and RecordEach waits for every acknowledgement; it returns the first
+// error, and the caller sends no family data unless it returns nil. A read
+// of every family is recorded once, by Record with an empty familyID.
+func RecordEach(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, familyIDs []string, purpose string) error {
+	if slices.Contains(familyIDs, "") {
+		return errors.New("accesslog: a family id is empty")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		slots = make(chan struct{}, MaxInFlight)
+	)
+	for _, fam := range familyIDs {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := record(ctx, js, r, pr, Subject(fam), fam, purpose); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // RecordEvaluation appends a read of the evaluation's exact figures to

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // DueSoon is how far ahead a goal's due date counts as soon.
@@ -48,7 +51,9 @@ var statusOptions = []option{{"", "Alle"}, {"enrolled", "I forløb"}, {"referred
 var sortOptions = []option{{"family", "Familie-id"}, {"status", "Status"}, {"start", "Forløbsstart"}, {"due", "Mål der forfalder"}, {"new", "Nye hændelser"}}
 
 // handleFamilies is the person's families: a coordinator's assigned ones,
-// every family for an auditor (who can search by id).
+// every family for an auditor (who can search by id). The list shows
+// family data (course dates, caseworker, makkerpar, goals' due state), so
+// its read is in the access log before it is rendered (recordList).
 func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
 	list, err := a.opts.Projector.Families(r.Context(), ss.principal)
@@ -99,6 +104,10 @@ func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Families = append(v.Families, row)
 	}
+	if err := a.recordList(r, ss, v.Families); err != nil {
+		a.fail(w, r, ss, err)
+		return
+	}
 	slices.SortStableFunc(v.Families, func(x, y familyRow) int {
 		switch v.Sort {
 		case "status":
@@ -113,6 +122,36 @@ func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 		return cmp.Compare(x.FamilyID, y.FamilyID)
 	})
 	a.render(w, http.StatusOK, "families", v)
+}
+
+// recordList records the list's read in the access log, as every view of
+// family data is, and waits for the acknowledgement: an auditor's list
+// covers every family, so it is one entry on the bulk subject, which each
+// family's access log includes; a coordinator's is one entry on
+// access.<familyId> for each family listed (after the status filter). No
+// purpose is asked for a list: the entries' purpose is empty, and their
+// endpoint (with the query) names the page. It fails with a 503 problem
+// when the log cannot be written, so that the list is not shown.
+func (a *App) recordList(r *http.Request, ss *session, rows []familyRow) error {
+	if err := accesslog.CheckQuery(r); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case ss.principal.Kind == auth.Auditor:
+		err = accesslog.Record(r.Context(), a.opts.JS, r, ss.principal, "", "")
+	case len(rows) > 0:
+		ids := make([]string, len(rows))
+		for i, f := range rows {
+			ids[i] = f.FamilyID
+		}
+		err = accesslog.RecordEach(r.Context(), a.opts.JS, r, ss.principal, ids, "")
+	}
+	if err != nil {
+		a.opts.Log.Warn("webapp: access log unavailable, list refused", "err", err)
+		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+	}
+	return nil
 }
 
 // dueState is "overdue", "soon" (within DueSoon) or "" for an open goal's

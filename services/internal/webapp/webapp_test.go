@@ -31,6 +31,10 @@ func TestFamilyPage(t *testing.T) {
 	if list.Status != 200 || !strings.Contains(list.Body, `href="/app/families/FAM-A"`) || !strings.Contains(list.Body, "I forløb") {
 		t.Fatalf("families: %d %.500s", list.Status, list.Body)
 	}
+	// The list is one access-log entry for the family, without a purpose.
+	if log := e.accessLog("FAM-A"); len(log) != 1 || log[0]["endpoint"] != "GET /app/" || log[0]["purpose"] != "" {
+		t.Fatalf("access log after the list: %v", log)
+	}
 	// The purpose form comes before any family data and writes no log.
 	form := b.get("/app/families/FAM-A")
 	if strings.Contains(form.Body, "Arbejde 10 timer") {
@@ -46,8 +50,8 @@ func TestFamilyPage(t *testing.T) {
 		"text": {strings.Repeat("x", 201)}}); r.Status != 400 {
 		t.Errorf("purpose of 201 characters: %d", r.Status)
 	}
-	if n := len(e.accessLog("FAM-A")); n != 0 {
-		t.Fatalf("%d access log entries before the purpose", n)
+	if n := len(e.accessLog("FAM-A")); n != 1 {
+		t.Fatalf("%d access log entries before the purpose, want the list's one", n)
 	}
 	fp := b.open("FAM-A", "Opfølgning på Familiens Plan")
 	if fp.Status != 200 {
@@ -69,8 +73,8 @@ func TestFamilyPage(t *testing.T) {
 		}
 	}
 	log := e.accessLog("FAM-A")
-	if len(log) != 1 || log[0]["purpose"] != "Opfølgning på Familiens Plan" || log[0]["endpoint"] != "GET /app/families/FAM-A" ||
-		log[0]["employeeId"] != "E1001" {
+	if len(log) != 2 || log[1]["purpose"] != "Opfølgning på Familiens Plan" || log[1]["endpoint"] != "GET /app/families/FAM-A" ||
+		log[1]["employeeId"] != "E1001" {
 		t.Fatalf("access log: %v", log)
 	}
 	// Every view is logged, filters and paging included; the purpose is
@@ -78,8 +82,8 @@ func TestFamilyPage(t *testing.T) {
 	if r := b.get("/app/families/FAM-A?department=buf"); r.Status != 200 || !strings.Contains(r.Body, "er skjult af filteret") {
 		t.Fatalf("filtered: %d %.300s", r.Status, r.Body)
 	}
-	if n := len(e.accessLog("FAM-A")); n != 2 {
-		t.Errorf("%d access log entries after two views", n)
+	if n := len(e.accessLog("FAM-A")); n != 3 {
+		t.Errorf("%d access log entries after the list and two views", n)
 	}
 	// ?purpose= is accepted and reloads without it.
 	b2 := e.browser()

@@ -45,7 +45,21 @@ type Principal struct {
 	Department  events.Department `json:"department,omitempty"`
 	EmployeeID  string            `json:"employeeId,omitempty"`
 	TokenSHA256 string            `json:"tokenSha256"`
-	hash        [sha256.Size]byte
+	// ID is an IdP principal's stable identity: OIDCPrefix and the
+	// token's sub, the start of its name. It is empty for a static
+	// principal of the configuration, whose name is its identity (Key).
+	ID   string `json:"-"`
+	hash [sha256.Size]byte
+}
+
+// Key is what identifies the person for good, for state kept about them
+// across logins: the ID of an IdP principal, whose name also holds their
+// IdP user name (which may change), else the name.
+func (p Principal) Key() string {
+	if p.ID != "" {
+		return p.ID
+	}
+	return p.Name
 }
 
 // Config is the principals file (-config / JF_CONFIG).
@@ -116,6 +130,9 @@ func Parse(b []byte) (*Authenticator, error) {
 			return nil, fmt.Errorf("auth: principal %d (%s): token hash used twice", i, p.Name)
 		}
 		seen[p.TokenSHA256] = true
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(p.Name)), OIDCPrefix) {
+			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is an IdP user's; choose another name", i, p.Name, OIDCPrefix)
+		}
 		copy(p.hash[:], raw)
 		switch p.Kind {
 		case Department:

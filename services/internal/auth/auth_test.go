@@ -67,11 +67,18 @@ func TestConfigRejectsBadEntries(t *testing.T) {
 		"CPR employee id":   `{"principals":[{"name":"x","kind":"coordinator","employeeId":"0102031234","tokenSha256":"` + h + `"}]}`,
 		"same hash twice":   `{"principals":[{"name":"x","kind":"auditor","tokenSha256":"` + h + `"},{"name":"y","kind":"auditor","tokenSha256":"` + h + `"}]}`,
 		"plain token field": `{"principals":[{"name":"x","kind":"auditor","token":"secret","tokenSha256":"` + h + `"}]}`,
+		// IdP users' names are oidc:<sub>; none may be taken for a static principal.
+		"IdP name":            `{"principals":[{"name":"oidc:user-1","kind":"auditor","tokenSha256":"` + h + `"}]}`,
+		"IdP name, uppercase": `{"principals":[{"name":" OIDC:user-1","kind":"auditor","tokenSha256":"` + h + `"}]}`,
 	}
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := auth.Parse([]byte(cfg)); err == nil {
+			_, err := auth.Parse([]byte(cfg))
+			if err == nil {
 				t.Fatalf("accepted %s", cfg)
+			}
+			if strings.HasPrefix(name, "IdP name") && !strings.Contains(err.Error(), `"oidc:"`) {
+				t.Errorf("the error does not say why: %v", err)
 			}
 		})
 	}

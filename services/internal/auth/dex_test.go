@@ -84,7 +84,8 @@ func TestDex(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, err := auth.PrincipalFromClaims(claims, "groups", "preferred_username")
-	if err != nil || pr.Kind != auth.Coordinator || pr.EmployeeID != "E1001" || pr.Name != "E1001" {
+	sub, _ := claims["sub"].(string)
+	if err != nil || sub == "" || pr.Kind != auth.Coordinator || pr.EmployeeID != "E1001" || pr.Name != "oidc:"+sub+" (E1001)" || pr.Key() != "oidc:"+sub {
 		t.Fatalf("principal of Dex's ID token: %+v %v (claims %v)", pr, err, claims)
 	}
 }
@@ -118,15 +119,18 @@ func TestDexDeployConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ver := p.Verifier(&oidc.Config{ClientID: "jf-app"})
+	// Each is named by Dex's sub, with the user name beside it: the
+	// auditor is not the static principal "auditor".
+	subs := map[string]bool{}
 	for _, tc := range []struct {
-		user string
-		want auth.Principal
+		user, username string
+		want           auth.Principal
 	}{
-		{"coordinator@jobogfamilie.test", auth.Principal{Name: "E1001", Kind: auth.Coordinator, EmployeeID: "E1001"}},
-		{"auditor@jobogfamilie.test", auth.Principal{Name: "auditor", Kind: auth.Auditor}},
-		{"analyst@jobogfamilie.test", auth.Principal{Name: "analyst", Kind: auth.Analyst}},
-		{"dpo@jobogfamilie.test", auth.Principal{Name: "dpo", Kind: auth.DPO}},
-		{"operator@jobogfamilie.test", auth.Principal{Name: "operator", Kind: auth.Operator}},
+		{"coordinator@jobogfamilie.test", "E1001", auth.Principal{Kind: auth.Coordinator, EmployeeID: "E1001"}},
+		{"auditor@jobogfamilie.test", "auditor", auth.Principal{Kind: auth.Auditor}},
+		{"analyst@jobogfamilie.test", "analyst", auth.Principal{Kind: auth.Analyst}},
+		{"dpo@jobogfamilie.test", "dpo", auth.Principal{Kind: auth.DPO}},
+		{"operator@jobogfamilie.test", "operator", auth.Principal{Kind: auth.Operator}},
 	} {
 		idt, err := ver.Verify(context.Background(), passwordGrant(t, dex.Issuer, "jf-app", "s3cret", tc.user, "dev-password"))
 		if err != nil {
@@ -136,6 +140,12 @@ func TestDexDeployConfig(t *testing.T) {
 		if err := idt.Claims(&claims); err != nil {
 			t.Fatal(err)
 		}
+		sub, _ := claims["sub"].(string)
+		if sub == "" || subs[sub] {
+			t.Fatalf("%s: sub %q missing or another user's", tc.user, sub)
+		}
+		subs[sub] = true
+		tc.want.ID, tc.want.Name = "oidc:"+sub, "oidc:"+sub+" ("+tc.username+")"
 		pr, err := auth.PrincipalFromClaims(claims, "groups", "preferred_username")
 		if err != nil || pr != tc.want {
 			t.Errorf("%s: %+v %v, want %+v", tc.user, pr, err, tc.want)

@@ -214,8 +214,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 
 // PrincipalFromClaims maps a verified token's claims to a principal: the
 // one known role in roleClaim (a string or a list; values that are no role
-// are ignored), and for a coordinator the employee id in employeeClaim.
-// The web app uses it for an ID token's claims too.
+// are ignored), for a coordinator the employee id in employeeClaim, and
+// the name and ID of the token's sub (oidcName). The web app uses it for an
+// ID token's claims too.
 func PrincipalFromClaims(claims map[string]any, roleClaim, employeeClaim string) (Principal, error) {
 	var roles []string
 	switch r := claimAt(claims, roleClaim).(type) {
@@ -268,19 +269,40 @@ func PrincipalFromClaims(claims map[string]any, roleClaim, employeeClaim string)
 		}
 		p.EmployeeID = emp
 	}
-	// The name is what the access log records and what the web app keeps
-	// "last seen" by, so it must name one person: the IdP's unique user
-	// name, else the subject; never a display name, which two people share.
-	for _, c := range []string{"preferred_username", "sub", "client_id"} {
-		if s, _ := claims[c].(string); s != "" {
-			p.Name = s
-			break
-		}
-	}
-	if p.Name == "" {
+	p.ID, p.Name = oidcName(claims)
+	if p.ID == "" {
 		return Principal{}, refuse("sub", "the token has no sub")
 	}
 	return p, nil
+}
+
+// OIDCPrefix begins the name of every principal of the IdP; a static
+// principal's name may not begin with it (Parse), so that no IdP user can
+// be taken for one.
+const OIDCPrefix = "oidc:"
+
+// oidcName is an IdP principal's identity and name. The name is what the
+// access log records as who read, and the web app keeps "last seen" by
+// the identity, so it must be one person's for good: OIDC Core makes only
+// the issuer's sub a stable, unique identifier (one issuer is configured),
+// while preferred_username may be shared, reused or changed, and any
+// display name is. The identity is OIDCPrefix and sub, or, in a token
+// without one, the client_id (as "oidc:client:<client_id>"); the name is
+// the identity with preferred_username beside it, in parentheses, for the
+// people who read the log.
+func oidcName(claims map[string]any) (id, name string) {
+	if sub, _ := claims["sub"].(string); sub != "" {
+		id = OIDCPrefix + sub
+	} else if client, _ := claims["client_id"].(string); client != "" {
+		id = OIDCPrefix + "client:" + client
+	} else {
+		return "", ""
+	}
+	name = id
+	if user, _ := claims["preferred_username"].(string); strings.TrimSpace(user) != "" {
+		name += " (" + strings.TrimSpace(user) + ")"
+	}
+	return id, name
 }
 
 // claimAt finds a claim by a dotted name. A claim whose own name has a

@@ -88,22 +88,22 @@ func TestOIDCAcceptsAccessTokens(t *testing.T) {
 		want   auth.Principal
 	}{
 		{map[string]any{"roles": []string{"coordinator", "everyone"}, "employee_id": "E2001", "name": "Mette Jensen", "preferred_username": "mette.jensen@kk.dk"},
-			auth.Principal{Name: "mette.jensen@kk.dk", Kind: auth.Coordinator, EmployeeID: "E2001"}},
-		{map[string]any{"roles": "auditor"}, auth.Principal{Name: "user-1", Kind: auth.Auditor}},
-		{map[string]any{"roles": []string{"analyst"}}, auth.Principal{Name: "user-1", Kind: auth.Analyst}},
-		{map[string]any{"roles": []string{"dpo"}}, auth.Principal{Name: "user-1", Kind: auth.DPO}},
-		{map[string]any{"roles": []string{"operator"}}, auth.Principal{Name: "user-1", Kind: auth.Operator}},
+			auth.Principal{Name: "oidc:user-1 (mette.jensen@kk.dk)", ID: "oidc:user-1", Kind: auth.Coordinator, EmployeeID: "E2001"}},
+		{map[string]any{"roles": "auditor"}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Auditor}},
+		{map[string]any{"roles": []string{"analyst"}}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Analyst}},
+		{map[string]any{"roles": []string{"dpo"}}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.DPO}},
+		{map[string]any{"roles": []string{"operator"}}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Operator}},
 		{map[string]any{"roles": []string{"department:sof"}, "sub": "sof-system"},
-			auth.Principal{Name: "sof-system", Kind: auth.Department, Department: events.SOF}},
+			auth.Principal{Name: "oidc:sof-system", ID: "oidc:sof-system", Kind: auth.Department, Department: events.SOF}},
 		{map[string]any{"roles": []string{"department:suf"}, "sub": "suf-system"},
-			auth.Principal{Name: "suf-system", Kind: auth.Department, Department: events.SUF}},
+			auth.Principal{Name: "oidc:suf-system", ID: "oidc:suf-system", Kind: auth.Department, Department: events.SUF}},
 		// The same role twice is one role.
-		{map[string]any{"roles": []string{"auditor", "auditor"}}, auth.Principal{Name: "user-1", Kind: auth.Auditor}},
+		{map[string]any{"roles": []string{"auditor", "auditor"}}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Auditor}},
 		// Leeway: expired 50 s ago and valid from 50 s on still pass.
 		{map[string]any{"roles": "auditor", "exp": time.Now().Add(-50 * time.Second).Unix(), "nbf": time.Now().Add(50 * time.Second).Unix()},
-			auth.Principal{Name: "user-1", Kind: auth.Auditor}},
+			auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Auditor}},
 		// aud as a list containing the audience.
-		{map[string]any{"roles": "auditor", "aud": []string{"other", audience}}, auth.Principal{Name: "user-1", Kind: auth.Auditor}},
+		{map[string]any{"roles": "auditor", "aud": []string{"other", audience}}, auth.Principal{Name: "oidc:user-1", ID: "oidc:user-1", Kind: auth.Auditor}},
 	}
 	for _, tc := range tests {
 		p, err := authenticate(a, idp.AccessToken(t, tc.claims))
@@ -318,5 +318,57 @@ func TestOIDCOptions(t *testing.T) {
 	a, _ := auth.Load("")
 	if _, err := authenticate(a, "a.b.c"); !errors.Is(err, auth.ErrUnknownToken) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestOIDCPrincipalName: an IdP user's name, the access log's "who", is
+// made from sub, the one stable and unique identifier OIDC gives, in a
+// namespace no static principal may use; preferred_username, which two
+// people may share in turn and one may change, is only kept beside it to
+// be read, and Key, what the web app keeps state by, is without it.
+func TestOIDCPrincipalName(t *testing.T) {
+	t.Parallel()
+	name := func(claims map[string]any) auth.Principal {
+		t.Helper()
+		claims["roles"] = "auditor"
+		p, err := auth.PrincipalFromClaims(claims, "roles", "employee_id")
+		if err != nil {
+			t.Fatalf("%v: %v", claims, err)
+		}
+		return p
+	}
+	a := name(map[string]any{"sub": "11111111-aaaa", "preferred_username": "jens"})
+	b := name(map[string]any{"sub": "22222222-bbbb", "preferred_username": "jens"})
+	if a.Name != "oidc:11111111-aaaa (jens)" || a.Key() != "oidc:11111111-aaaa" {
+		t.Errorf("name %q, key %q", a.Name, a.Key())
+	}
+	if a.Name == b.Name || a.Key() == b.Key() {
+		t.Errorf("two subjects with one user name are one principal: %+v, %+v", a, b)
+	}
+	// A user name that is a static principal's does not make the user it.
+	c := name(map[string]any{"sub": "33333333-cccc", "preferred_username": "auditor"})
+	if c.Name != "oidc:33333333-cccc (auditor)" || c.Key() != "oidc:33333333-cccc" {
+		t.Errorf("IdP user named auditor: name %q, key %q", c.Name, c.Key())
+	}
+	// The same subject under a new user name is the same person.
+	if d := name(map[string]any{"sub": "33333333-cccc", "preferred_username": "revisor"}); d.Key() != c.Key() {
+		t.Errorf("a renamed user has key %q, was %q", d.Key(), c.Key())
+	}
+	for _, tc := range []struct {
+		claims    map[string]any
+		name, key string
+	}{
+		{map[string]any{"sub": "44444444-dddd"}, "oidc:44444444-dddd", "oidc:44444444-dddd"},
+		{map[string]any{"sub": "44444444-dddd", "preferred_username": "  "}, "oidc:44444444-dddd", "oidc:44444444-dddd"},
+		// A token of the client credentials grant without sub.
+		{map[string]any{"client_id": "jf-sof"}, "oidc:client:jf-sof", "oidc:client:jf-sof"},
+	} {
+		if p := name(tc.claims); p.Name != tc.name || p.Key() != tc.key {
+			t.Errorf("%v: name %q, key %q; want %q, %q", tc.claims, p.Name, p.Key(), tc.name, tc.key)
+		}
+	}
+	// A static principal is its name.
+	if p := (auth.Principal{Name: "coordinator E1001", Kind: auth.Coordinator}); p.Key() != p.Name {
+		t.Errorf("static principal's key %q", p.Key())
 	}
 }

@@ -46,7 +46,7 @@ func TestOIDCProvider(t *testing.T) {
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "at+jwt" || h.Algorithm != "RS256" || h.KeyID == "" {
 		t.Fatalf("access token header: alg %s, typ %q, kid %q; want RS256, at+jwt and a kid", h.Algorithm, typ, h.KeyID)
 	}
-	want := auth.Principal{Name: "jf-bif", Kind: auth.Department, Department: "bif"}
+	want := auth.Principal{Name: "oidc:jf-bif", ID: "oidc:jf-bif", Kind: auth.Department, Department: "bif"}
 	if p, err := v.Verify(ctx, tok); err != nil || p != want {
 		t.Fatalf("jf-bif's access token: %+v %v, want %+v", p, err, want)
 	}

@@ -73,7 +73,7 @@ func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 	if !slices.ContainsFunc(sortOptions, func(o option) bool { return o.Value == v.Sort }) {
 		v.Sort = "family"
 	}
-	seenBy := a.sessions.seenOf(ss.principal.Name)
+	seenBy := a.sessions.seenOf(ss.principal.Key())
 	today := a.opts.Now()
 	for _, f := range list {
 		if v.Status != "" && f.Status != v.Status {

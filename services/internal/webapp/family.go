@@ -327,7 +327,7 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, ss, err)
 		return
 	}
-	before, seenBefore := a.sessions.markSeen(ss.principal.Name, fam, seen{events: ov.TotalEvents, sequence: lastSeq})
+	before, seenBefore := a.sessions.markSeen(ss.principal.Key(), fam, seen{events: ov.TotalEvents, sequence: lastSeq})
 	v := familyView{page: a.pageOf(r, ss, "Familie "+fam), FamilyID: fam, Purpose: purpose, Ov: ov,
 		Filter: filter, Filtered: tq.Filtered(), Shown: shown, Hidden: max(0, total-shown), ByConsent: byConsent,
 		Paged: vals.Has("cursor"), SeenFirst: !seenBefore,

@@ -220,6 +220,46 @@ func TestOIDCLogin(t *testing.T) {
 	}
 }
 
+// TestOIDCPersonIsSubject: an IdP user is their sub. The access log names
+// them oidc:<sub> with their user name beside it, and "new since you last
+// opened it" follows the sub: it survives a change of user name, and a
+// user name another person had before does not bring theirs along.
+func TestOIDCPersonIsSubject(t *testing.T) {
+	t.Parallel()
+	e, idp := startOIDC(t, false)
+	e.enrol("FAM-SUB", "E1001")
+	login := func(sub, username string) *browser {
+		t.Helper()
+		idp.SetUser(map[string]any{"sub": sub, "preferred_username": username, "roles": []string{"coordinator"}, "employee_id": "E1001"})
+		b := e.browser()
+		if r := b.oidcLogin("/app/"); r.Status != 303 {
+			t.Fatalf("login of %s: %d %.300s", sub, r.Status, r.Body)
+		}
+		return b
+	}
+	if r := login("mj-1", "mette").open("FAM-SUB", "Akut henvendelse"); r.Status != 200 {
+		t.Fatalf("family page: %d", r.Status)
+	}
+	log := e.accessLog("FAM-SUB")
+	if last := log[len(log)-1]; last["principal"] != "oidc:mj-1 (mette)" || last["purpose"] != "Akut henvendelse" {
+		t.Fatalf("access log entry %v", last)
+	}
+	// The same person under a new user name has opened the family.
+	if r := login("mj-1", "mette.jensen").get("/app/"); r.Status != 200 || !strings.Contains(r.Body, "oidc:mj-1 (mette.jensen)") ||
+		strings.Contains(r.Body, "Ikke åbnet endnu") {
+		t.Errorf("renamed user's list: %d %.600s", r.Status, r.Body)
+	}
+	// Another person given the old user name has not.
+	if r := login("mh-2", "mette").get("/app/"); r.Status != 200 || !strings.Contains(r.Body, "Ikke åbnet endnu") {
+		t.Errorf("another person with the old user name: %d %.600s", r.Status, r.Body)
+	}
+	for _, entry := range e.accessLog("FAM-SUB") {
+		if p, _ := entry["principal"].(string); !strings.HasPrefix(p, "oidc:mj-1 (") && !strings.HasPrefix(p, "oidc:mh-2 (") {
+			t.Errorf("access log names %q", p)
+		}
+	}
+}
+
 // TestBrowserOIDC logs in through the IdP in headless Chromium, with
 // axe-core's WCAG 2.1 A/AA rules on the login page, and logs out of both.
 func TestBrowserOIDC(t *testing.T) {

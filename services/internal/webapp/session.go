@@ -47,8 +47,9 @@ type seen struct {
 type sessions struct {
 	mu   sync.Mutex
 	byID map[[sha256.Size]byte]*session
-	// lastSeen is per person (principal name), not per session: "new since
-	// you last opened it" survives logging out and in again.
+	// lastSeen is per person (auth.Principal.Key: an IdP user's sub, not
+	// their user name), not per session: "new since you last opened it"
+	// survives logging out and in again.
 	lastSeen map[string]map[string]seen
 	now      func() time.Time
 }

@@ -34,7 +34,7 @@ func TestOIDCProviderIngest(t *testing.T) {
 		t.Fatalf("POST with jf-bif's token for another resource: %d %s, want 401 naming the aud check", r.Status, r.Raw)
 	}
 	if r := sys.Do("POST", "/departments/sof/v1/events", op.Token(t, "jf-bif", oidcprovidertest.API), ev(t, events.SOF, "F-OP1", testenv.Enrolment()), ct); r.Status != 403 ||
-		!strings.Contains(r.Raw, `principal \"jf-bif\" may not emit events for department sof`) {
+		!strings.Contains(r.Raw, `principal \"oidc:jf-bif\" may not emit events for department sof`) {
 		t.Fatalf("POST to sof with jf-bif's access token: %d %s, want 403", r.Status, r.Raw)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
@@ -179,7 +180,10 @@ func probes(replicas int, consumers []string) []probe {
 		func(t *testing.T) []byte {
 			return rawEvent(t, events.Service, permFamily, &events.FamilyErased{Reason: "probe"})
 		}})
-	return append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})})
+	return append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})},
+		// A read of every family at once: an audit replay, or an auditor's
+		// list of families in the web app, which the projector serves.
+		probe{"publish access.bulk.audit", accesslog.BulkSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})})
 }
 
 // checkTable runs every probe as every user and compares with allowed:
@@ -250,11 +254,12 @@ var deployTable = map[string][]string{
 	"CONSUMER.DELETE projector-b":              {"projector"},
 	// A department's ingest service and its system's direct publisher,
 	// which may do nothing else of this table.
-	"publish families.F.sof": {"sof", "sof-system"},
-	"publish families.F.bif": {"bif", "bif-system"},
-	"publish families.F.buf": {"buf", "buf-system"},
-	"publish families.F.suf": {"suf", "suf-system"},
-	"publish access.F":       {"projector", "audit"},
+	"publish families.F.sof":    {"sof", "sof-system"},
+	"publish families.F.bif":    {"bif", "bif-system"},
+	"publish families.F.buf":    {"buf", "buf-system"},
+	"publish families.F.suf":    {"suf", "suf-system"},
+	"publish access.F":          {"projector", "audit"},
+	"publish access.bulk.audit": {"projector", "audit"},
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
@@ -300,6 +305,7 @@ var standaloneTable = map[string][]string{
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
 	"publish access.F":                         nil,
+	"publish access.bulk.audit":                nil,
 	"publish family.erased":                    nil,
 	// The operator reads the wrapped keys (audit export); the
 	// departments' direct publishers reach nothing of the bucket.

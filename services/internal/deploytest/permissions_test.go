@@ -579,6 +579,148 @@ func TestStandaloneKeys(t *testing.T) {
 	t.Run("least privilege", func(t *testing.T) {
 		checkTable(t, 1, []string{"projector"}, clients, standaloneTable)
 	})
+	// A department's key: a connection of its own, whose permissions
+	// violations arrive on its errs.
+	deptKey := func(t *testing.T, role string) *natsClient {
+		t.Helper()
+		opt, err := nats.NkeyOptionFromSeed(e.KeyFile(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, e.ClientURL(), opt)
+		if c.nc == nil {
+			t.Fatalf("%s: %v", role, c.dialErr)
+		}
+		return c
+	}
+	t.Run("department keys publish only their own subjects", func(t *testing.T) {
+		// CONTRACT.md: a department system may publish directly, limited
+		// to its families.*.<dept>.>. Its key, alone in its department's
+		// account, gets the stream's acknowledgement through the import,
+		// and nothing else: the least-privilege table and the hostile
+		// corpus try the JetStream API with these keys too.
+		for i, d := range events.Departments {
+			role := string(d)
+			c := deptKey(t, role)
+			djs, err := jetstream.New(c.nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := events.Subject("FKEY1", d, "meeting.held")
+			msg := &nats.Msg{Subject: own, Header: nats.Header{jetstream.MsgIDHeader: []string{"standalone-" + role + "-1"}},
+				Data: rawEvent(t, d, "FKEY1", &events.MeetingHeld{Kind: "network"})}
+			ack, err := djs.PublishMsg(ctx, msg)
+			if err != nil || ack.Stream != eventstore.FamilyStream || ack.Duplicate {
+				t.Fatalf("%s.nk publishing %s: %+v, %v", role, own, ack, err)
+			}
+			// The headers cross the import: the event id deduplicates.
+			again, err := djs.PublishMsg(ctx, msg)
+			if err != nil || !again.Duplicate || again.Sequence != ack.Sequence {
+				t.Fatalf("%s.nk publishing %s again: %+v, %v", role, own, again, err)
+			}
+			fam, err := js.Stream(ctx, eventstore.FamilyStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fam.GetMsg(ctx, ack.Sequence)
+			if err != nil || got.Subject != own {
+				t.Fatalf("sequence %d: %v, %v; want it on %s", ack.Sequence, got, err, own)
+			}
+
+			// Another department's subject: refused, never acknowledged.
+			other := events.Departments[(i+1)%len(events.Departments)]
+			foreign := events.Subject("FKEY1", other, "meeting.held")
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err = djs.Publish(pctx, foreign, rawEvent(t, other, "FKEY1", &events.MeetingHeld{Kind: "network"}))
+			cancel()
+			if err == nil {
+				t.Fatalf("%s.nk's publish to %s was acknowledged", role, foreign)
+			}
+			expectViolation(t, c.errs, foreign)
+
+			// No stream information: the JetStream API is refused (the
+			// least-privilege table tries every subject of it).
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err = djs.Stream(sctx, eventstore.FamilyStream)
+			cancel()
+			if err == nil {
+				t.Fatalf("%s.nk read the stream information", role)
+			}
+			expectViolation(t, c.errs, "$JS.API.STREAM.INFO."+eventstore.FamilyStream)
+		}
+	})
+	t.Run("department keys see no other replies and redirect no acks", func(t *testing.T) {
+		c := deptKey(t, "sof")
+		sjs, err := jetstream.New(c.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The services' consumers pull the events onto their _INBOX
+		// subjects. The key's _INBOX.> is its own account's: it receives
+		// none of them, nor any other user's reply.
+		spy, err := c.nc.SubscribeSync("_INBOX.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.nc.SubscribeSync(">"); err != nil {
+			t.Fatal(err)
+		}
+		expectViolation(t, c.errs, ">")
+		seen := events.Subject("FKEY2", events.BIF, "meeting.held")
+		if _, err := js.Publish(ctx, seen, rawEvent(t, events.BIF, "FKEY2", &events.MeetingHeld{Kind: "network"})); err != nil {
+			t.Fatal(err)
+		}
+		oc, err := js.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{seen}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil {
+			t.Fatalf("the service reading %s: %v", seen, err)
+		}
+		if m, err := spy.NextMsg(time.Second); err == nil {
+			t.Errorf("sof.nk received %s on %s: %.80s", m.Subject, m.Sub.Subject, m.Data)
+		}
+
+		// A publish names where its acknowledgement goes. Across the
+		// import the server replaces that reply subject, so naming
+		// another department's subject, the access log or a data key
+		// stores nothing there.
+		fam := "FKEY3"
+		before := streamMsgs(t, js, eventstore.FamilyStream)
+		accessBefore := streamMsgs(t, js, eventstore.AccessLogStream)
+		keysBefore := streamMsgs(t, js, eventstore.KeyStream)
+		own := events.Subject(fam, events.SOF, "meeting.held")
+		redirects := []string{events.Subject(fam, events.BIF, "meeting.held"), "access." + fam, "$KV." + eventstore.KeyBucket + "." + fam + ".0"}
+		for _, reply := range redirects {
+			if err := c.nc.PublishMsg(&nats.Msg{Subject: own, Reply: reply,
+				Header: nats.Header{jetstream.MsgIDHeader: []string{"standalone-redirect-" + reply}},
+				Data:   rawEvent(t, events.SOF, fam, &events.MeetingHeld{Kind: "network"})}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := sjs.Publish(ctx, own, rawEvent(t, events.SOF, fam, &events.MeetingHeld{Kind: "network"})); err != nil {
+			t.Fatal(err)
+		}
+		// The acknowledgements, had they gone there, would be stored
+		// right after the publishes: give them a second.
+		time.Sleep(time.Second)
+		if after := streamMsgs(t, js, eventstore.FamilyStream); after != before+uint64(len(redirects))+1 {
+			t.Errorf("%s went from %d to %d messages, want the %d publishes only", eventstore.FamilyStream, before, after, len(redirects)+1)
+		}
+		if after := streamMsgs(t, js, eventstore.AccessLogStream); after != accessBefore {
+			t.Errorf("%s went from %d to %d messages", eventstore.AccessLogStream, accessBefore, after)
+		}
+		if after := streamMsgs(t, js, eventstore.KeyStream); after != keysBefore {
+			t.Errorf("%s went from %d to %d messages", eventstore.KeyStream, keysBefore, after)
+		}
+		stored, err := js.Stream(ctx, eventstore.FamilyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := stored.GetLastMsgForSubject(ctx, redirects[0]); err == nil {
+			t.Errorf("%s holds %s", redirects[0], m.Data)
+		}
+	})
 	t.Run("hostile", func(t *testing.T) {
 		before := streamStates(t, js)
 		added := runHostile(t, "standalone", 1, clients)

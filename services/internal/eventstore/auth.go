@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -17,7 +20,9 @@ import (
 // NKey user with the permissions of its role. The processes inside the
 // binary use keys generated at each start and kept in memory only; people
 // and department systems outside it use the keys kept in the key
-// directory (<data>/nats), made on the first start that listens.
+// directory (<data>/nats), made on the first start that listens. Each
+// department's key is in an account of its own (embeddedUsers); every
+// other user is in the services' account, which holds the streams.
 
 // Identity is an NKey user: its seed signs the server's challenge.
 type Identity struct {
@@ -198,12 +203,12 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		pub = append(pub, KeyReadSubjects()...)
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
-	for _, d := range Departments {
-		if role == d {
-			// A JetStream publish needs only its subject and the inbox
-			// where the acknowledgement arrives.
-			return perms([]string{"families.*." + d + ".>"}, nil, inbox), nil
-		}
+	if isDepartment(role) {
+		// A JetStream publish needs only its subject and the inbox where
+		// the acknowledgement arrives. On the embedded server the key is
+		// in an account of its own (embeddedUsers): its _INBOX.> holds its
+		// own replies only.
+		return perms([]string{DepartmentSubjects(role)}, nil, inbox), nil
 	}
 	return nil, fmt.Errorf("eventstore: no NATS role %q", role)
 }
@@ -307,4 +312,64 @@ func nkeyUser(id Identity, role, projectorConsumer string) (*server.NkeyUser, er
 		return nil, err
 	}
 	return &server.NkeyUser{Nkey: id.Public(), Permissions: p}, nil
+}
+
+// ServicesAccount is the embedded server's account of the services, the
+// setup and the operator's key, which holds the streams: the server's
+// global account, under which the streams have always been stored.
+const ServicesAccount = server.DEFAULT_GLOBAL_ACCOUNT
+
+// DepartmentAccount is the account of a department's key on the embedded
+// server ("SOF_SYSTEM"), named as deploy/nats/accounts.conf names the
+// department systems' accounts.
+func DepartmentAccount(dept string) string { return strings.ToUpper(dept) + "_SYSTEM" }
+
+// DepartmentSubjects are the subjects a department's key may publish on.
+func DepartmentSubjects(dept string) string { return "families.*." + dept + ".>" }
+
+func isDepartment(role string) bool { return slices.Contains(Departments, role) }
+
+// embeddedUsers are the embedded server's users of ids (role → key) and
+// its accounts. Every role but a department's is a user of the services'
+// account. A department's key is alone in an account of its own, which
+// imports from the services' account only that department's subjects,
+// exported to it alone (a service import, so that the stream's publish
+// acknowledgement comes back to the publisher). A user of the services'
+// account, even one that may publish on nothing but its department's
+// subjects, could do more: subscribed to _INBOX.> it would receive every
+// reply in the account, the events the services' consumers pull
+// included, and a publish whose reply subject names another stream's
+// subject (another department's, access.<family>, a data key's) makes the
+// stream store its acknowledgement there, since the server checks no
+// reply subject against the permissions. Across the import the server
+// replaces the reply subject, and the department's account carries
+// nothing but its own replies. No accounts (nil) when there is no
+// department key: all users are then in the global account.
+func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server.NkeyUser, []*server.Account, error) {
+	services := server.NewAccount(ServicesAccount)
+	var users []*server.NkeyUser
+	var depts []*server.Account
+	for _, role := range slices.Sorted(maps.Keys(ids)) {
+		u, err := nkeyUser(ids[role], role, projectorConsumer)
+		if err != nil {
+			return nil, nil, err
+		}
+		if isDepartment(role) {
+			acc := server.NewAccount(DepartmentAccount(role))
+			subj := DepartmentSubjects(role)
+			if err := services.AddServiceExport(subj, []*server.Account{acc}); err != nil {
+				return nil, nil, fmt.Errorf("eventstore: export %s to %s: %w", subj, acc.Name, err)
+			}
+			if err := acc.AddServiceImport(services, subj, ""); err != nil {
+				return nil, nil, fmt.Errorf("eventstore: import %s into %s: %w", subj, acc.Name, err)
+			}
+			u.Account = acc
+			depts = append(depts, acc)
+		}
+		users = append(users, u)
+	}
+	if len(depts) == 0 {
+		return users, nil, nil
+	}
+	return users, append([]*server.Account{services}, depts...), nil
 }

@@ -17,7 +17,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,13 +206,12 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		// No permissions: everything is allowed.
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: o.Admin.Public()})
 	}
-	for _, role := range slices.Sorted(maps.Keys(ids)) {
-		u, err := nkeyUser(ids[role], role, cmp.Or(o.ProjectorConsumer, ProjectorConsumer("")))
-		if err != nil {
-			return nil, err
-		}
-		opts.Nkeys = append(opts.Nkeys, u)
+	users, accounts, err := embeddedUsers(ids, cmp.Or(o.ProjectorConsumer, ProjectorConsumer("")))
+	if err != nil {
+		return nil, err
 	}
+	opts.Nkeys = append(opts.Nkeys, users...)
+	opts.Accounts = accounts
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: embedded server: %w", err)
@@ -224,6 +222,11 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()
 	if err := waitReady(ns, logs, 30*time.Second); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
+	}
+	if err := enableServicesJetStream(ns); err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return nil, err
@@ -251,6 +254,25 @@ func waitReady(ns *server.Server, logs *errorLog, timeout time.Duration) error {
 			return errors.New("eventstore: embedded server did not become ready")
 		}
 	}
+}
+
+// enableServicesJetStream enables JetStream in the services' account, with
+// the server's limits only, and so restores its streams. The server
+// enables it there by itself only when the global account is its only
+// one; with the departments' accounts beside it, an account's JetStream
+// is switched on here, and in no department's account.
+func enableServicesJetStream(ns *server.Server) error {
+	acc, err := ns.LookupAccount(ServicesAccount)
+	if err != nil {
+		return fmt.Errorf("eventstore: services' account: %w", err)
+	}
+	if acc.JetStreamEnabled() {
+		return nil
+	}
+	if err := acc.EnableJetStream(nil, nil); err != nil {
+		return fmt.Errorf("eventstore: JetStream in the services' account: %w", err)
+	}
+	return nil
 }
 
 // setupStreams creates or updates the streams in process with the setup

@@ -180,3 +180,86 @@ func TestNoAnonymousClients(t *testing.T) {
 		t.Fatalf("the streams made at start: %v", err)
 	}
 }
+
+// TestDepartmentAccountsKeepTheServicesStreams: a listening embedded
+// server puts each department's key in an account of its own, without
+// JetStream, and keeps the streams in the services' account, the global
+// account: the streams stored by a server with no such accounts (as
+// before, or with -nats-listen off) are all there after a restart with
+// them.
+func TestDepartmentAccountsKeepTheServicesStreams(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start := func(listen string) *eventstore.Embedded {
+		t.Helper()
+		e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: dir, Listen: listen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	connect := func(e *eventstore.Embedded) jetstream.JetStream {
+		t.Helper()
+		nc, err := nats.Connect(e.ClientURL(), nats.InProcessServer(e.Server), e.Service.Option())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	ctx := context.Background()
+	e := start("off")
+	js := connect(e)
+	for i := range 3 {
+		if _, err := js.Publish(ctx, "families.F1.sof.family.referred", []byte(`{}`)); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	e.Shutdown()
+	e.WaitForShutdown()
+
+	e = start("127.0.0.1:-1")
+	defer func() { e.Shutdown(); e.WaitForShutdown() }()
+	svc, err := e.LookupAccount(eventstore.ServicesAccount)
+	if err != nil || !svc.JetStreamEnabled() {
+		t.Fatalf("services' account: %v, JetStream %v", err, err == nil && svc.JetStreamEnabled())
+	}
+	for _, d := range eventstore.Departments {
+		acc, err := e.LookupAccount(eventstore.DepartmentAccount(d))
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		if acc.JetStreamEnabled() {
+			t.Errorf("%s: JetStream is enabled", acc.Name)
+		}
+		if n := acc.NumConnections(); n != 0 {
+			t.Errorf("%s: %d connections before any", acc.Name, n)
+		}
+	}
+	js = connect(e)
+	fam, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := fam.CachedInfo().State.Msgs; n != 3 {
+		t.Fatalf("%s holds %d messages after the restart, want 3", eventstore.FamilyStream, n)
+	}
+	// A department's key connects to its own account.
+	opt, err := nats.NkeyOptionFromSeed(e.KeyFile("bif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(e.ClientURL(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	acc, _ := e.LookupAccount(eventstore.DepartmentAccount("bif"))
+	if n := acc.NumConnections(); n != 1 {
+		t.Errorf("%s: %d connections, want bif.nk's", acc.Name, n)
+	}
+}

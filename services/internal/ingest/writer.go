@@ -116,6 +116,31 @@ func (w *Writer) Write(ctx context.Context, items []Item) ([]Result, error) {
 	return nil, ErrBusy
 }
 
+// sameAsErased reports whether it, whose id is stored with other content,
+// is the stored event as far as anyone can know after its family's
+// erasure. An index that learned the id from the stream once the family's
+// data key was destroyed (a rebuild, or a restart's tail) read its personal
+// fields as the tombstone, and holds the hash of that: so the event, its
+// personal fields put as the tombstone, is compared again, only for an
+// erased family.
+func (w *Writer) sameAsErased(ctx context.Context, it Item) (bool, error) {
+	data, ok := shred.EraseData(it.Env.Spec, it.Env.Event.Data())
+	if !ok || w.Keys == nil {
+		return false, nil
+	}
+	erased, err := w.Keys.Erased(ctx, it.Env.FamilyID)
+	if err != nil || !erased {
+		return false, err
+	}
+	ev := it.Env.Event.Clone()
+	ev.DataEncoded = data
+	have, err := w.Index.StoredAll([]string{it.Env.ID()}, [][32]byte{events.ContentHash(ev)})
+	if err != nil {
+		return false, err
+	}
+	return have[0].SameContent, nil
+}
+
 // try makes one attempt. A non-zero retryAt asks the caller to wait until
 // the index has applied that sequence and try again.
 func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uint64, _ error) {
@@ -140,6 +165,14 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 			continue
 		}
 		if !k.SameContent {
+			same, err := w.sameAsErased(ctx, items[i])
+			if err != nil {
+				return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+			}
+			if same {
+				results[i].Sequence, results[i].Duplicate = k.Sequence, true
+				continue
+			}
 			return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
 				Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", ids[i], k.Sequence)}
 		}

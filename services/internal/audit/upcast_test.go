@@ -3,6 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +94,48 @@ func TestReplayUpcast(t *testing.T) {
 	r := s.Get("/v1/audit/events?upcast=yes", "dev-auditor", nil)
 	if r.Status != 400 {
 		t.Errorf("upcast=yes: %d", r.Status)
+	}
+}
+
+// TestTypeFilterFamilyLikeStream: a type filter selects the same stored
+// events of a family whether the replay reads the family from the read
+// model's index (family=) or the whole stream: by catalog name, whichever
+// version the filter names and whichever version each event was stored
+// as (the timeline holds every event as its newest version).
+func TestTypeFilterFamilyLikeStream(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam, other = "FAM-TF", "FAM-TF-OTHER"
+	s.Post(events.SOF, fam, &events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+		CourseStart: "2024-01-15", ChildCaseIDs: []string{"CASE1"}, ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}}})
+	s.Post(events.BIF, fam, &events.PraktikStarted{PraktikID: "PR1", PersonID: "P1", Employer: "12345678", HoursPerWeek: 10})
+	s.Post(events.BIF, fam, &events.PraktikStartedV2{PraktikID: "PR2", PersonID: "P1", Employer: events.PraktikEmployer{Cvr: "87654321"}, HoursPerWeek: 12})
+	s.Post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Job", Domain: "employment", ExpressedBy: "family"})
+	s.Post(events.BIF, other, &events.PraktikStarted{PraktikID: "PR3", PersonID: "P3", Employer: "12345678", HoursPerWeek: 8})
+	last := s.Post(events.SOF, fam, &events.GoalSetV2{GoalID: "G2", Title: "Familien", Domains: []string{"family"}, ExpressedBy: "family"})
+	s.WaitApplied(last.Sequence)
+
+	for _, c := range []struct {
+		filter string
+		want   int
+	}{
+		{events.TypeOf("praktik.started", 1), 2},
+		{events.TypeOf("praktik.started", 2), 2},
+		{"praktik.started", 2},
+		{events.TypeOf("goal.set", 1), 2},
+		{events.TypeOf("goal.set", 2) + "," + events.TypeOf("praktik.started", 1), 4},
+	} {
+		streamObjs, streamLines := s.lines("/v1/audit/events?" + url.Values{"type": {c.filter}}.Encode())
+		var stream []string
+		for i, m := range streamObjs {
+			if str(m, "subject") == fam {
+				stream = append(stream, streamLines[i])
+			}
+		}
+		_, family := s.lines("/v1/audit/events?" + url.Values{"type": {c.filter}, "family": {fam}}.Encode())
+		if len(stream) != c.want || !slices.Equal(family, stream) {
+			t.Errorf("type=%s: %d lines of %s from the whole stream, %d with family=, want %d and the same lines:\nstream: %q\nfamily: %q",
+				c.filter, len(stream), fam, len(family), c.want, stream, family)
+		}
 	}
 }

@@ -72,7 +72,8 @@ type RefQuery struct {
 	// After and Until bound the sequences: After < sequence <= Until;
 	// Until 0 is no upper bound.
 	After, Until uint64
-	// Types keeps only these event types; empty keeps all.
+	// Types keeps only the events of these types' catalog names, in any
+	// version; empty keeps all.
 	Types []events.Spec
 	// From (inclusive) and To (exclusive) bound the JetStream timestamp;
 	// zero is unbounded.
@@ -105,9 +106,21 @@ func (v *View) FamilyRefs(ctx context.Context, q RefQuery) ([]Ref, error) {
 		args = append(args, int64(q.Until))
 	}
 	if len(q.Types) > 0 {
-		b.WriteString(` AND type IN (?` + strings.Repeat(`, ?`, len(q.Types)-1) + `)`)
+		// A type selects its catalog name, as the stream's subjects do:
+		// the timeline holds an event as its newest version, whichever
+		// version was stored or asked for, so every version's type of the
+		// name is matched.
+		var types []string
 		for _, s := range q.Types {
-			args = append(args, s.Type())
+			for _, v := range append([]events.Spec{s}, events.Versions(s.Name)...) {
+				if !slices.Contains(types, v.Type()) {
+					types = append(types, v.Type())
+				}
+			}
+		}
+		b.WriteString(` AND type IN (?` + strings.Repeat(`, ?`, len(types)-1) + `)`)
+		for _, t := range types {
+			args = append(args, t)
 		}
 	}
 	if !q.From.IsZero() {

@@ -38,9 +38,10 @@ type eraseResult struct {
 
 // eraseDueCommand is `audit erase-due`: it lists the families whose
 // retention period has ended (GET /v1/privacy/due) and, only when the
-// person running it says -yes, archives each one (export -family, checked
-// by verify-export) and then erases it (POST …/erase), one family at a
-// time, stopping at the first failure. Without -yes it changes nothing.
+// person running it says -yes, archives each one (export -family, with
+// the plaintext, checked by verify-export) and then erases it (POST
+// …/erase), one family at a time, stopping at the first failure. Without
+// -yes it changes nothing.
 func eraseDueCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit erase-due", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -90,6 +91,11 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 	}
 	defer nc.Close()
 	keys := shred.New(js, m)
+	// A master key other than the deployment's opens no data key: every
+	// archive would hold ciphertext only.
+	if err := keys.CheckMaster(ctx); err != nil {
+		return fmt.Errorf("nothing archived or erased: %w", err)
+	}
 	for i, d := range due {
 		dir := filepath.Join(*archive, d.FamilyID)
 		man, err := archiveFamily(ctx, js, keys, dir, d.FamilyID)
@@ -108,7 +114,9 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 
 // archiveFamily exports family's events to dir, decrypted, and checks the
 // archive; an archive left by an earlier run that stopped before erasing
-// is checked and kept rather than written again.
+// is checked and kept rather than written again. Either way the archive
+// must hold the plaintext: an event that does not decrypt stops it,
+// named by its sequence, before anything is erased.
 func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		var m Manifest
@@ -124,13 +132,15 @@ func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyr
 		}
 		return m, checkArchive(dir)
 	}
-	m, err := Export(ctx, js, dir, ExportOptions{Family: family, Keys: keys})
+	m, err := Export(ctx, js, dir, ExportOptions{Family: family, Keys: keys, Plaintext: true})
 	if err != nil {
 		return Manifest{}, err
 	}
 	return m, checkArchive(dir)
 }
 
+// checkArchive runs verify-export on dir and makes sure that no line
+// holds an event as stored, encrypted.
 func checkArchive(dir string) error {
 	res, err := VerifyExport(dir)
 	if err != nil {
@@ -138,6 +148,13 @@ func checkArchive(dir string) error {
 	}
 	if !res.OK {
 		return fmt.Errorf("verify-export %s: %s", dir, res.Problem)
+	}
+	line, seq, reason, err := FirstCiphertext(dir)
+	if err != nil {
+		return err
+	}
+	if line != 0 {
+		return fmt.Errorf("%s line %d, sequence %d: %w: %s", dir, line, seq, ErrCiphertext, reason)
 	}
 	return nil
 }

@@ -112,7 +112,16 @@ type ExportOptions struct {
 	// Family, when set, exports only that family's events (the archive
 	// of a family before its erasure); the range still bounds them.
 	Family string
+	// Plaintext, when set, makes Export fail, with ErrCiphertext naming
+	// the sequence, at the first event whose personal fields Keys do not
+	// open, rather than write it as an unreadable line: the archive made
+	// before an erasure must hold the plaintext the erasure removes.
+	Plaintext bool
 }
+
+// ErrCiphertext: an export with Plaintext met an event it cannot
+// decrypt, or an archive holds such an event's unreadable line.
+var ErrCiphertext = errors.New("the event's personal fields do not decrypt: the archive would hold ciphertext, not the plaintext")
 
 // Export writes an archive of a range of FAMILY_EVENTS to dir: events.jsonl
 // (the lines of a replay), events.chain and manifest.json, written last:
@@ -184,6 +193,9 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 		}
 		expected = s.Sequence + 1
 		open(ctx, o.Keys, &s)
+		if o.Plaintext && s.Unreadable != "" {
+			return false, fmt.Errorf("audit: export: sequence %d (%s): %w: %s", s.Sequence, s.Subject, ErrCiphertext, s.Unreadable)
+		}
 		line = AppendLine(line[:0], s)
 		if _, err := evw.Write(line); err != nil {
 			return false, err
@@ -367,6 +379,45 @@ func VerifyExport(dir string) (ExportCheck, error) {
 		return fail(0, "the chain over all %d lines is %s, the manifest says %s: the archive or its manifest was changed", n, c.hex(), m.Chain.Final)
 	}
 	return ExportCheck{OK: true, Lines: n, Final: c.hex()}, nil
+}
+
+// FirstCiphertext finds the first line of an archive's events.jsonl that
+// holds an event as stored because its personal fields did not decrypt:
+// an unreadable line with a reason, or one whose data still carries the
+// key id of encrypted fields. It returns the line (1-based) and the
+// sequence it holds, line 0 when every line holds the plaintext.
+func FirstCiphertext(dir string) (line, seq uint64, reason string, err error) {
+	f, err := os.Open(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for n := uint64(1); ; n++ {
+		b, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(b) == 0 {
+			return 0, 0, "", nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, "", err
+		}
+		var head struct {
+			Type     string `json:"type"`
+			Sequence string `json:"jfsequence"`
+			Reason   string `json:"jfreason"`
+		}
+		if err := json.Unmarshal(b, &head); err != nil {
+			return 0, 0, "", fmt.Errorf("%s line %d: %w", EventsFile, n, err)
+		}
+		if head.Type != UnreadableType || (head.Reason == "" && !bytes.Contains(b, []byte(`"`+shred.Extension+`"`))) {
+			continue
+		}
+		seq, _ := strconv.ParseUint(head.Sequence, 10, 64)
+		if head.Reason == "" {
+			head.Reason = "stored encrypted"
+		}
+		return n, seq, head.Reason, nil
+	}
 }
 
 // lineOfFamily reports whether a replay line is an event of family: its

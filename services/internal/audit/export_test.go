@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -196,5 +197,48 @@ func TestExport(t *testing.T) {
 				t.Errorf("verify-export CLI: %d %s %s", code, out, errOut)
 			}
 		})
+	}
+}
+
+// TestExportPlaintext: an export with Plaintext fails at the first event
+// whose personal fields do not decrypt, naming its sequence, and writes
+// no manifest; without it the event is an unreadable line, which
+// FirstCiphertext finds. With the keys every line holds the plaintext.
+func TestExportPlaintext(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam, reason = "FAM-PT", "MARKER-plaintext-henvisning"
+	s.Post(events.BIF, fam, &events.MeetingHeld{Kind: "family", Participants: []string{"E1001"}})
+	enc := s.Post(events.SOF, fam, &events.FamilyReferred{Reason: reason})
+	s.WaitApplied(enc.Sequence)
+	ctx := context.Background()
+
+	dir := filepath.Join(t.TempDir(), "no-keys")
+	_, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam, Plaintext: true})
+	if !errors.Is(err, audit.ErrCiphertext) || !strings.Contains(err.Error(), fmt.Sprintf("sequence %d", enc.Sequence)) {
+		t.Fatalf("export with Plaintext and no keys: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, audit.ManifestFile)); err == nil {
+		t.Error("an export that failed wrote its manifest")
+	}
+
+	dir = filepath.Join(t.TempDir(), "as-stored")
+	if _, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam}); err != nil {
+		t.Fatal(err)
+	}
+	line, seq, why, err := audit.FirstCiphertext(dir)
+	if err != nil || line != 2 || seq != enc.Sequence || why == "" {
+		t.Errorf("FirstCiphertext of an archive without keys: line %d, sequence %d, %q, %v", line, seq, why, err)
+	}
+
+	dir = filepath.Join(t.TempDir(), "plain")
+	if _, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam, Keys: s.SA.Keys, Plaintext: true}); err != nil {
+		t.Fatal(err)
+	}
+	if line, seq, why, err := audit.FirstCiphertext(dir); err != nil || line != 0 {
+		t.Errorf("FirstCiphertext of a decrypted archive: line %d, sequence %d, %q, %v", line, seq, why, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, audit.EventsFile)); !strings.Contains(string(b), reason) {
+		t.Errorf("the archive lacks the plaintext: %s", b)
 	}
 }

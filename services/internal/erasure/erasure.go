@@ -33,6 +33,9 @@ type Eraser struct {
 	// AfterRecord, when set, runs between the two steps: the crash test's
 	// hook.
 	AfterRecord func()
+	// BeforeRecord, when set, runs after the family's last sequence is
+	// looked up and before family.erased is stored: the race test's hook.
+	BeforeRecord func()
 }
 
 // Result is what an erasure did.
@@ -50,13 +53,25 @@ type Result struct {
 // ErrNoFamily: the stream holds nothing about the family.
 var ErrNoFamily = errors.New("erasure: no such family")
 
+// ErrChanged: the family's last event is not at the sequence the caller
+// gave (the last one its archive holds): events were stored since, and
+// erasing would make them unreadable without their being archived.
+var ErrChanged = errors.New("erasure: the family's events are not those archived")
+
 // ErasedID is the event id of a family's family.erased: one per family,
 // so that JetStream's deduplication also catches a repeated request.
 func ErasedID(familyID string) string { return "erased-" + familyID }
 
 // Erase records family.erased for the family (unless stored already) and
 // waits for its acknowledgement, then destroys the family's data key.
-func (e *Eraser) Erase(ctx context.Context, familyID, reason string) (Result, error) {
+//
+// lastSequence, when not 0, is the stream sequence of the family's last
+// event the caller has archived: family.erased is then recorded only if
+// it is still the family's last, checked by JetStream as it stores it
+// (the expected last sequence of the family's subjects), else Erase fails
+// with ErrChanged and nothing is done. A family erased before is erased
+// whatever lastSequence says.
+func (e *Eraser) Erase(ctx context.Context, familyID, reason string, lastSequence uint64) (Result, error) {
 	res := Result{FamilyID: familyID}
 	s, err := e.JS.Stream(ctx, eventstore.FamilyStream)
 	if err != nil {
@@ -74,6 +89,9 @@ func (e *Eraser) Erase(ctx context.Context, familyID, reason string) (Result, er
 		if last == 0 {
 			return res, ErrNoFamily
 		}
+		if lastSequence != 0 && last != lastSequence {
+			return res, changed(familyID, lastSequence, last)
+		}
 		ev, err := events.Build(events.Service, familyID, &events.FamilyErased{Reason: reason},
 			events.WithID(ErasedID(familyID)), events.WithTime(time.Now().UTC()))
 		if err != nil {
@@ -84,7 +102,22 @@ func (e *Eraser) Erase(ctx context.Context, familyID, reason string) (Result, er
 		if err != nil {
 			return res, err
 		}
-		ack, err := e.Pub.Publish(ctx, eventstore.Message{Subject: shred.ErasedSubject(familyID), Data: b, MsgID: ErasedID(familyID)})
+		if e.BeforeRecord != nil {
+			e.BeforeRecord()
+		}
+		msg := eventstore.Message{Subject: shred.ErasedSubject(familyID), Data: b, MsgID: ErasedID(familyID)}
+		if lastSequence != 0 {
+			// An event stored since the look-up above fails the write.
+			msg.Expect, msg.ExpectFilter, msg.ExpectSeq = true, events.FamilyFilter(familyID), lastSequence
+		}
+		ack, err := e.Pub.Publish(ctx, msg)
+		if errors.Is(err, eventstore.ErrConflict) {
+			last, lerr := e.Pub.LastSequence(ctx, events.FamilyFilter(familyID))
+			if lerr != nil {
+				return res, fmt.Errorf("%w: family %s has events after sequence %d", ErrChanged, familyID, lastSequence)
+			}
+			return res, changed(familyID, lastSequence, last)
+		}
 		if err != nil {
 			return res, err
 		}
@@ -101,6 +134,13 @@ func (e *Eraser) Erase(ctx context.Context, familyID, reason string) (Result, er
 	res.KeyDestroyed = true
 	e.log().Info("family erased", "family", familyID, "sequence", res.Sequence, "recorded", res.Recorded)
 	return res, nil
+}
+
+func changed(familyID string, archived, last uint64) error {
+	if last > archived {
+		return fmt.Errorf("%w: family %s has events after sequence %d (its last is at %d): archive them, then erase", ErrChanged, familyID, archived, last)
+	}
+	return fmt.Errorf("%w: family %s's last event is at sequence %d, not %d", ErrChanged, familyID, last, archived)
 }
 
 func (e *Eraser) log() *slog.Logger {

@@ -303,6 +303,79 @@ func TestDue(t *testing.T) {
 	_ = erasure.ErasedID
 }
 
+// TestEraseWithLastSequence: an erase request that names the last
+// sequence archived erases only while that is still the family's last
+// event; else it answers 409 family-changed and erases nothing.
+func TestEraseWithLastSequence(t *testing.T) {
+	s := testenv.StartSystem(t)
+	first := s.Post(events.SOF, "F-ARCH", &events.FamilyReferred{Reason: "først"})
+	second := s.Post(events.SOF, "F-ARCH", &events.FamilyReferred{Reason: "siden"})
+	s.WaitApplied(second.Sequence)
+	erase := func(body string) testenv.Reply {
+		return s.Do("POST", "/v1/privacy/families/F-ARCH/erase", dpo, []byte(body), map[string]string{"Content-Type": "application/json"})
+	}
+	for _, c := range []struct {
+		last   uint64
+		detail string
+	}{
+		{first.Sequence, fmt.Sprintf("has events after sequence %d (its last is at %d)", first.Sequence, second.Sequence)},
+		{second.Sequence + 1, fmt.Sprintf("last event is at sequence %d, not %d", second.Sequence, second.Sequence+1)},
+	} {
+		r := erase(fmt.Sprintf(`{"reason":"Art. 17","lastSequence":%d}`, c.last))
+		if r.Status != 409 || r.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.HasSuffix(fmt.Sprint(r.Body["type"]), "/family-changed") || !strings.Contains(fmt.Sprint(r.Body["detail"]), c.detail) {
+			t.Errorf("erase with lastSequence %d: %d %s", c.last, r.Status, r.Raw)
+		}
+	}
+	if r := erase(`{"reason":"Art. 17","lastSequence":0}`); r.Status != 400 {
+		t.Errorf("erase with lastSequence 0: %d %s", r.Status, r.Raw)
+	}
+	if ok, err := s.SA.Keys.KeyExists(context.Background(), "F-ARCH"); err != nil || !ok {
+		t.Fatalf("a refused erasure destroyed the key (%v)", err)
+	}
+	if got := s.Get("/v1/audit/events?family=F-ARCH", auditor, nil).Raw; strings.Contains(got, "family.erased") || !strings.Contains(got, "siden") {
+		t.Fatalf("a refused erasure recorded family.erased: %s", got)
+	}
+	r := erase(fmt.Sprintf(`{"reason":"Art. 17","lastSequence":%d}`, second.Sequence))
+	if r.Status != 201 || r.Body["keyDestroyed"] != true {
+		t.Fatalf("erase with the last sequence: %d %s", r.Status, r.Raw)
+	}
+	// Erased before: the erasure is answered whatever lastSequence says.
+	if r := erase(fmt.Sprintf(`{"reason":"Art. 17","lastSequence":%d}`, first.Sequence)); r.Status != 200 {
+		t.Errorf("erase again: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestEraseWithLastSequenceRace: an event stored after the erasure
+// looked up the family's last sequence and before it stores family.erased
+// fails the write (JetStream's expected last sequence of the family's
+// subjects): 409, and nothing is erased.
+func TestEraseWithLastSequenceRace(t *testing.T) {
+	s := testenv.StartSystem(t)
+	p := s.Post(events.SOF, "F-RACE", &events.FamilyReferred{Reason: "først"})
+	s.WaitApplied(p.Sequence)
+	var late testenv.Posted
+	s.SA.Erasure.Eraser.BeforeRecord = func() {
+		late = s.Post(events.SOF, "F-RACE", &events.FamilyReferred{Reason: "imellem"})
+	}
+	r := s.Do("POST", "/v1/privacy/families/F-RACE/erase", dpo, []byte(fmt.Sprintf(`{"reason":"Art. 17","lastSequence":%d}`, p.Sequence)),
+		map[string]string{"Content-Type": "application/json"})
+	want := fmt.Sprintf("has events after sequence %d (its last is at %d)", p.Sequence, late.Sequence)
+	if r.Status != 409 || !strings.Contains(fmt.Sprint(r.Body["detail"]), want) {
+		t.Fatalf("erase with an event stored during it: %d %s, want 409 %q", r.Status, r.Raw, want)
+	}
+	if ok, err := s.SA.Keys.KeyExists(context.Background(), "F-RACE"); err != nil || !ok {
+		t.Fatalf("a refused erasure destroyed the key (%v)", err)
+	}
+	st, err := s.SA.Store.JS.Stream(context.Background(), "FAMILY_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetLastMsgForSubject(context.Background(), shred.ErasedSubject("F-RACE")); err == nil {
+		t.Fatal("a refused erasure stored family.erased")
+	}
+}
+
 func httpPost(url, token, body string) (int, error) {
 	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {

@@ -115,12 +115,20 @@ func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 		return problem.BadRequest("reading the body: " + err.Error())
 	}
 	var req struct {
-		Reason string `json:"reason"`
+		Reason       string  `json:"reason"`
+		LastSequence *uint64 `json:"lastSequence"`
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return problem.BadRequest(`the body is {"reason": "<the legal ground>"}: ` + err.Error())
+		return problem.BadRequest(`the body is {"reason": "<the legal ground>"}, optionally with "lastSequence": <the last sequence archived>: ` + err.Error())
+	}
+	var last uint64
+	if req.LastSequence != nil {
+		if *req.LastSequence == 0 {
+			return problem.BadRequest("lastSequence, when given, is the stream sequence of the family's last event archived: at least 1")
+		}
+		last = *req.LastSequence
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	if req.Reason == "" || len([]rune(req.Reason)) > 500 {
@@ -135,10 +143,12 @@ func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem.BadRequest("reason: " + err.Error())
 	}
-	res, err := s.Eraser.Erase(r.Context(), id, req.Reason)
+	res, err := s.Eraser.Erase(r.Context(), id, req.Reason, last)
 	switch {
 	case errors.Is(err, ErrNoFamily):
 		return problem.NotFound("the event store holds nothing about family " + id)
+	case errors.Is(err, ErrChanged):
+		return problem.Conflict("family-changed", strings.TrimPrefix(err.Error(), ErrChanged.Error()+": ")+"; nothing was erased")
 	case errors.Is(err, eventstore.ErrUnavailable):
 		return problem.Unavailable(err.Error())
 	case err != nil:

@@ -385,6 +385,9 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "erase coordinator", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-coordinator", body: reason("GDPR art. 17"), hdr: jsonBody, status: 403},
 		{name: "erase operator", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-operator", body: reason("GDPR art. 17"), hdr: jsonBody, status: 403},
 		{name: "erase unknown", op: erase, path: "/v1/privacy/families/NOPE/erase", token: "dev-dpo", body: reason("GDPR art. 17"), hdr: jsonBody, status: 404},
+		{name: "erase last sequence 0", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-dpo", body: []byte(`{"reason":"GDPR art. 17","lastSequence":0}`), hdr: jsonBody, status: 400},
+		// F9's one event is the stream's first: a later sequence is not its last.
+		{name: "erase family changed", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-dpo", body: []byte(`{"reason":"GDPR art. 17","lastSequence":2}`), hdr: jsonBody, status: 409},
 		{name: "erase", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-dpo", body: reason("Opbevaringsperioden er udløbet"), hdr: jsonBody, status: 201},
 		{name: "erase again", op: erase, path: "/v1/privacy/families/F9/erase", token: "dev-dpo", body: reason("Opbevaringsperioden er udløbet"), hdr: jsonBody, status: 200},
 

@@ -16,7 +16,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
@@ -98,11 +100,13 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 	}
 	for i, d := range due {
 		dir := filepath.Join(*archive, d.FamilyID)
-		man, err := archiveFamily(ctx, js, keys, dir, d.FamilyID)
+		man, err := archiveFamily(ctx, js, keys, dir, d.FamilyID, stdout)
 		if err != nil {
 			return fmt.Errorf("family %s not erased (%d of %d erased): archive: %w", d.FamilyID, i, len(due), err)
 		}
-		res, err := api.erase(ctx, d.FamilyID, *reason)
+		// The API erases only while the archive's last event is the
+		// family's last: one stored since is archived by the next run.
+		res, err := api.erase(ctx, d.FamilyID, *reason, man.LastSequence)
 		if err != nil {
 			return fmt.Errorf("family %s archived in %s, not erased (%d of %d erased): %w", d.FamilyID, dir, i, len(due), err)
 		}
@@ -113,30 +117,159 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 }
 
 // archiveFamily exports family's events to dir, decrypted, and checks the
-// archive; an archive left by an earlier run that stopped before erasing
-// is checked and kept rather than written again. Either way the archive
-// must hold the plaintext: an event that does not decrypt stops it,
-// named by its sequence, before anything is erased.
-func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
-	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
-		var m Manifest
-		b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-		if err == nil {
-			err = json.Unmarshal(b, &m)
-		}
-		if err != nil {
-			return Manifest{}, err
-		}
-		if m.Family != family {
-			return Manifest{}, fmt.Errorf("%s holds an archive of %q, not of family %s", dir, m.Family, family)
-		}
-		return m, checkArchive(dir)
+// archive. An archive left by an earlier run that stopped before erasing
+// is checked and kept while it holds every event the stream now holds of
+// the family (the same count and last sequence); when the stream has
+// moved on (an event stored since, e.g. a backfill that kept the family
+// due), the family is exported again beside it and the new archive,
+// checked, takes its place. Either way the archive must hold the
+// plaintext: an event that does not decrypt stops it, named by its
+// sequence, before anything is erased.
+func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string, stdout io.Writer) (Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return exportArchive(ctx, js, keys, dir, family)
 	}
-	m, err := Export(ctx, js, dir, ExportOptions{Family: family, Keys: keys, Plaintext: true})
+	var m Manifest
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
 	if err != nil {
 		return Manifest{}, err
 	}
-	return m, checkArchive(dir)
+	if m.Family != family {
+		return Manifest{}, fmt.Errorf("%s holds an archive of %q, not of family %s", dir, m.Family, family)
+	}
+	if err := checkArchive(dir); err != nil {
+		return Manifest{}, err
+	}
+	count, last, err := familyInStream(ctx, js, family)
+	if err != nil {
+		return Manifest{}, err
+	}
+	switch {
+	case count == m.Count && last == m.LastSequence:
+		return m, nil
+	case count < m.Count || last < m.LastSequence:
+		return Manifest{}, fmt.Errorf("%s holds %d events up to sequence %d, the stream now %d up to %d: the archive holds events the stream no longer has; it is kept as it is",
+			dir, m.Count, m.LastSequence, count, last)
+	}
+	fmt.Fprintf(stdout, "%s: the archive in %s holds %d events up to sequence %d, the stream now %d up to %d: archiving it again\n",
+		family, dir, m.Count, m.LastSequence, count, last)
+	return exportArchive(ctx, js, keys, dir, family)
+}
+
+// familyInStream is what FAMILY_EVENTS holds of family now: the number of
+// its events and the sequence of its last.
+func familyInStream(ctx context.Context, js jetstream.JetStream, family string) (count, last uint64, err error) {
+	s, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(events.FamilyFilter(family)))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range info.State.Subjects {
+		count += n
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, events.FamilyFilter(family))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return count, 0, nil
+	case err != nil:
+		return 0, 0, err
+	}
+	return count, msg.Sequence, nil
+}
+
+// exportArchive exports family into a new directory beside dir, checks
+// it, and only then puts it in dir's place, so that dir never holds an
+// incomplete archive, nor, when it held one before, none: the two
+// directories are exchanged in one step where the file system can, and
+// the old archive is removed after.
+func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
+	parent, base := filepath.Split(filepath.Clean(dir))
+	if parent == "" {
+		parent = "."
+	}
+	if err := os.MkdirAll(parent, 0o750); err != nil {
+		return Manifest{}, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".new-")
+	if err != nil {
+		return Manifest{}, err
+	}
+	// After the swap tmp holds the archive replaced, or nothing.
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o750); err != nil {
+		return Manifest{}, err
+	}
+	m, err := Export(ctx, js, tmp, ExportOptions{Family: family, Keys: keys, Plaintext: true})
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := checkArchive(tmp); err != nil {
+		return Manifest{}, err
+	}
+	if err := syncDir(tmp); err != nil {
+		return Manifest{}, err
+	}
+	if err := putInPlace(tmp, dir); err != nil {
+		return Manifest{}, err
+	}
+	if err := syncDir(parent); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// putInPlace moves the directory tmp to dir. A dir that exists must be an
+// archive (manifest.json) or what an export that stopped left (its events
+// and chain, no manifest): it is exchanged with tmp, whose caller removes
+// it.
+func putInPlace(tmp, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.Rename(tmp, dir)
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != EventsFile && n != ChainFile && n != ManifestFile {
+			return fmt.Errorf("%s holds %s: not an archive, left as it is", dir, n)
+		}
+	}
+	if err := exchangeDirs(tmp, dir); !errors.Is(err, errNoExchange) {
+		return err
+	}
+	// Two renames: the old archive stays beside dir until the new one is
+	// in place, and is put back if it cannot be.
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if rerr := os.Rename(old, dir); rerr != nil {
+			return fmt.Errorf("%w; the archive that was in %s is in %s", err, dir, old)
+		}
+		return err
+	}
+	return os.Rename(old, tmp)
+}
+
+// errNoExchange: the file system cannot exchange two directories in one
+// step.
+var errNoExchange = errors.New("audit: directories cannot be exchanged here")
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // checkArchive runs verify-export on dir and makes sure that no line
@@ -196,8 +329,8 @@ func (a privacyAPI) due(ctx context.Context) ([]dueFamily, error) {
 	return res.Families, nil
 }
 
-func (a privacyAPI) erase(ctx context.Context, family, reason string) (eraseResult, error) {
-	body, err := json.Marshal(map[string]string{"reason": reason})
+func (a privacyAPI) erase(ctx context.Context, family, reason string, lastSequence uint64) (eraseResult, error) {
+	body, err := json.Marshal(map[string]any{"reason": reason, "lastSequence": lastSequence})
 	if err != nil {
 		return eraseResult{}, err
 	}

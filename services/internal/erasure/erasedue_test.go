@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,4 +240,147 @@ func TestEraseDueRefusesArchiveOfCiphertext(t *testing.T) {
 	if !strings.Contains(replayOf(t, s, "F-OLD"), reason) {
 		t.Fatal("F-OLD was erased")
 	}
+}
+
+// TestEraseDueArchivesEventsStoredSince: an archive left by an earlier
+// run is reused only while it holds every event the stream holds of the
+// family. An event stored since (a backfill, so the family stays due) makes
+// erase-due archive the family again, the new archive taking the old
+// one's place, before it erases.
+func TestEraseDueArchivesEventsStoredSince(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) {
+		c.RetentionYears = 1
+		c.NATSListen = "127.0.0.1:0"
+	})
+	first := dueFamily(t, s, "MARKER-first-henvisning")
+	archive := t.TempDir()
+	keys := shred.New(s.SA.Store.JS, masterKey(t, s))
+	if _, err := audit.Export(context.Background(), s.SA.Store.JS, filepath.Join(archive, "F-OLD"), audit.ExportOptions{Family: "F-OLD", Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	const late = "MARKER-late-note"
+	p := s.Post(events.SOF, "F-OLD", &events.FamilyReferred{Reason: late}, events.WithTime(time.Now().UTC().AddDate(-2, 0, 1)))
+	s.WaitApplied(p.Sequence)
+
+	code, out, errOut := eraseDue(t, s, archive, shred.DevMasterKeyFile(s.SA.Config.DataDir))
+	if code != 0 || !strings.Contains(out, "archiving it again") || !strings.Contains(out, "erased F-OLD: 2 events archived") {
+		t.Fatalf("erase-due over a stale archive: %d\n%s\n%s", code, out, errOut)
+	}
+	dir := filepath.Join(archive, "F-OLD")
+	if res, err := audit.VerifyExport(dir); err != nil || !res.OK || res.Lines != 2 {
+		t.Fatalf("verify-export of the new archive: %+v %v", res, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, audit.EventsFile))
+	if !strings.Contains(string(b), late) || !strings.Contains(string(b), fmt.Sprintf(`"jfsequence":"%d"`, first)) {
+		t.Fatalf("the archive lacks an event: %s", b)
+	}
+	if entries, _ := os.ReadDir(archive); len(entries) != 1 {
+		t.Errorf("the archive directory holds %d entries, want F-OLD only: %v", len(entries), entries)
+	}
+	if got := replayOf(t, s, "F-OLD"); strings.Contains(got, late) {
+		t.Errorf("F-OLD not erased: %s", got)
+	}
+}
+
+// TestEraseDueEventStoredBeforeErase: an event stored after erase-due
+// archived the family and before its erase request reached the API makes
+// the API refuse the erasure (409, the request naming the archive's last
+// sequence): nothing is erased, and the next run archives the event and
+// erases.
+func TestEraseDueEventStoredBeforeErase(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) {
+		c.RetentionYears = 1
+		c.NATSListen = "127.0.0.1:0"
+	})
+	first := dueFamily(t, s, "MARKER-first-henvisning")
+	const late = "MARKER-between-note"
+	var (
+		mu     sync.Mutex
+		bodies []string
+	)
+	target, err := url.Parse(s.SA.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/erase") {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			mu.Lock()
+			bodies = append(bodies, string(b))
+			n := len(bodies)
+			mu.Unlock()
+			if n == 1 {
+				// Stored between the archive and the erasure.
+				s.Post(events.SOF, "F-OLD", &events.FamilyReferred{Reason: late}, events.WithTime(time.Now().UTC().AddDate(-2, 0, 1)))
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	run := func() (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := audit.Command(context.Background(), "erase-due", []string{"-url", front.URL, "-token", dpo,
+			"-yes", "-reason", "Opbevaringsperioden er udløbet", "-archive", t.TempDir(),
+			"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey,
+			"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)},
+			func(string) string { return "" }, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := run()
+	if code != 1 || !strings.Contains(errOut, "not erased") || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "family-changed") {
+		t.Fatalf("erase-due with an event stored before the erasure: %d\n%s\n%s", code, out, errOut)
+	}
+	if want := fmt.Sprintf(`"lastSequence":%d`, first); len(bodies) != 1 || !strings.Contains(bodies[0], want) {
+		t.Fatalf("erase requests %q, want one with %s", bodies, want)
+	}
+	if !strings.Contains(replayOf(t, s, "F-OLD"), late) {
+		t.Fatal("F-OLD erased with an event its archive lacks")
+	}
+	if code, out, errOut := run(); code != 0 || !strings.Contains(out, "erased F-OLD: 2 events archived") {
+		t.Fatalf("erase-due again: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestEraseDueLeavesForeignDirectory: a family's directory in the archive
+// that holds anything but an archive's files is not replaced, and the
+// family is not erased.
+func TestEraseDueLeavesForeignDirectory(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) {
+		c.RetentionYears = 1
+		c.NATSListen = "127.0.0.1:0"
+	})
+	const reason = "MARKER-foreign-henvisning"
+	dueFamily(t, s, reason)
+	archive := t.TempDir()
+	note := filepath.Join(archive, "F-OLD", "notes.txt")
+	if err := os.MkdirAll(filepath.Dir(note), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(note, []byte("sagsnoter"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := eraseDue(t, s, archive, shred.DevMasterKeyFile(s.SA.Config.DataDir))
+	if code != 1 || !strings.Contains(errOut, "family F-OLD not erased") || !strings.Contains(errOut, "notes.txt") {
+		t.Fatalf("erase-due over a foreign directory: %d\n%s\n%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(note); err != nil || string(b) != "sagsnoter" {
+		t.Errorf("the directory was changed: %q %v", b, err)
+	}
+	if entries, _ := os.ReadDir(archive); len(entries) != 1 {
+		t.Errorf("the archive directory holds %d entries: %v", len(entries), entries)
+	}
+	if !strings.Contains(replayOf(t, s, "F-OLD"), reason) {
+		t.Fatal("F-OLD was erased")
+	}
+}
+
+func masterKey(t *testing.T, s *testenv.System) shred.MasterKey {
+	t.Helper()
+	m, err := shred.LoadMasterKeyFile(shred.DevMasterKeyFile(s.SA.Config.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -185,9 +185,8 @@ func familyInStream(ctx context.Context, js jetstream.JetStream, family string) 
 
 // exportArchive exports family into a new directory beside dir, checks
 // it, and only then puts it in dir's place, so that dir never holds an
-// incomplete archive, nor, when it held one before, none: the two
-// directories are exchanged in one step where the file system can, and
-// the old archive is removed after.
+// incomplete archive; an old archive there is removed once the new one
+// is in its place.
 func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
 	parent, base := filepath.Split(filepath.Clean(dir))
 	if parent == "" {
@@ -226,8 +225,10 @@ func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyr
 
 // putInPlace moves the directory tmp to dir. A dir that exists must be an
 // archive (manifest.json) or what an export that stopped left (its events
-// and chain, no manifest): it is exchanged with tmp, whose caller removes
-// it.
+// and chain, no manifest): it is moved aside to tmp's name, whose caller
+// removes it, once tmp is in its place. A stop between the two renames
+// leaves dir without an archive and the old one beside it; the family is
+// not erased then, and the next run exports it again.
 func putInPlace(tmp, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -241,11 +242,6 @@ func putInPlace(tmp, dir string) error {
 			return fmt.Errorf("%s holds %s: not an archive, left as it is", dir, n)
 		}
 	}
-	if err := exchangeDirs(tmp, dir); !errors.Is(err, errNoExchange) {
-		return err
-	}
-	// Two renames: the old archive stays beside dir until the new one is
-	// in place, and is put back if it cannot be.
 	old := tmp + ".old"
 	if err := os.Rename(dir, old); err != nil {
 		return err
@@ -258,10 +254,6 @@ func putInPlace(tmp, dir string) error {
 	}
 	return os.Rename(old, tmp)
 }
-
-// errNoExchange: the file system cannot exchange two directories in one
-// step.
-var errNoExchange = errors.New("audit: directories cannot be exchanged here")
 
 func syncDir(dir string) error {
 	f, err := os.Open(dir)

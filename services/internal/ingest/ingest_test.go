@@ -114,7 +114,13 @@ type reply struct {
 
 func (h *harness) post(dept, token, contentType string, body []byte, hdr map[string]string) reply {
 	h.t.Helper()
-	req, err := http.NewRequest("POST", h.sa.URL()+"/departments/"+dept+"/v1/events", bytes.NewReader(body))
+	return h.postTo("/departments/"+dept+"/v1/events", token, contentType, body, hdr)
+}
+
+// postTo posts body to path of the running system.
+func (h *harness) postTo(path, token, contentType string, body []byte, hdr map[string]string) reply {
+	h.t.Helper()
+	req, err := http.NewRequest("POST", h.sa.URL()+path, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -248,19 +248,8 @@ func TestResendAfterErasure(t *testing.T) {
 		t.Fatalf("store: %d %s", first.Status, first.Raw)
 	}
 	seq := first.Body["events"].([]any)[0].(map[string]any)["sequence"]
-	req, err := http.NewRequest("POST", h.sa.URL()+"/v1/privacy/families/"+fam+"/erase", strings.NewReader(`{"reason":"Art. 17"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer dev-dpo")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("erase: %d", resp.StatusCode)
+	if r := h.postTo("/v1/privacy/families/"+fam+"/erase", "dev-dpo", "application/json", []byte(`{"reason":"Art. 17"}`), nil); r.Status != 201 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
 	}
 	h2 := secondProcess(t, h)
 	for _, p := range []struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/consent"
 )
 
@@ -128,12 +129,13 @@ func TestRedriveWithdrawnConsent(t *testing.T) {
 	}
 }
 
-// TestConsentsMigrated: a model written before the consents had a column
-// of their own gets it filled from the overviews when it is opened.
-func TestConsentsMigrated(t *testing.T) {
+// TestRefold: a model whose families were folded with another
+// family.SnapshotVersion is emptied when it is opened, to be replayed from
+// the stream's start; one of this build's fold is kept as it is.
+func TestRefold(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	const fam = "F-MIGRATED"
+	const fam = "F-REFOLD"
 	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 	path := filepath.Join(t.TempDir(), ModelName(1))
 	m, err := Open(ctx, path)
@@ -147,19 +149,63 @@ func TestConsentsMigrated(t *testing.T) {
 	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)
 	}
-	// The file as the schema before migration 4 left it.
-	for _, q := range []string{`ALTER TABLE families DROP COLUMN consents`, `DELETE FROM schema_migrations WHERE version = 4`} {
-		if _, err := m.w.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+	m.Close()
+	if m, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || m.Checkpoint() != 2 || len(got.InForce) != 1 {
+		t.Fatalf("reopened at the same fold: checkpoint %d, consents %+v, %v", m.Checkpoint(), got, err)
+	}
+	if _, err := m.w.ExecContext(ctx, `UPDATE checkpoint SET fold = ?`, family.SnapshotVersion-1); err != nil {
+		t.Fatal(err)
 	}
 	m.Close()
 	if m, err = Open(ctx, path); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	got, err := m.Consents(ctx, fam, consent.IsConsentType)
-	if err != nil || len(got.InForce) != 1 || got.InForce[0].PersonID != "P1" || got.Through != 2 {
-		t.Fatalf("after the migration: %+v, %v", got, err)
+	var rows, fold int
+	if err := m.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM timeline) + (SELECT count(*) FROM families), fold FROM checkpoint`).Scan(&rows, &fold); err != nil {
+		t.Fatal(err)
+	}
+	if m.Checkpoint() != 0 || rows != 0 || fold != family.SnapshotVersion {
+		t.Fatalf("reopened after another fold: checkpoint %d, %d rows, fold %d; want an empty model of fold %d", m.Checkpoint(), rows, fold, family.SnapshotVersion)
+	}
+	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || len(got.InForce) != 1 {
+		t.Fatalf("replayed: %+v, %v", got, err)
+	}
+}
+
+// TestDigestCoversConsents: the consents column, which the coordinators'
+// consent gate reads, is part of the digest that verify compares: a
+// consent no event gave, written into it, changes the digest.
+func TestDigestCoversConsents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const fam = "F-DIGEST"
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	batch := []Message{eventAt(t, fam, 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))}
+	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := m.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.w.ExecContext(ctx, `UPDATE families SET consents = '[{"personId":"P1","scope":"data-sharing"}]' WHERE family_id = ?`, fam); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || len(got.InForce) != 1 {
+		t.Fatalf("the forged consent: %+v, %v", got, err)
+	}
+	if after, err := m.Digest(ctx); err != nil || after == before {
+		t.Errorf("digest %s unchanged by a forged consent (%v)", after, err)
 	}
 }

@@ -35,7 +35,7 @@ type digestTable struct {
 var digestTables = []digestTable{
 	{"checkpoint", `SELECT sequence, overviews FROM checkpoint`, 2, 0},
 	{"timeline", `SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type FROM timeline ORDER BY sequence`, 11, 1},
-	{"families", `SELECT family_id, status, overview, last_sequence, events FROM families ORDER BY family_id`, 5, 1},
+	{"families", `SELECT family_id, status, overview, last_sequence, events, consents FROM families ORDER BY family_id`, 6, 1},
 	{"access", `SELECT family_id, employee_id FROM family_access ORDER BY family_id, employee_id`, 2, 2},
 	{"quarantine", `SELECT sequence, subject, reason, raw, recorded_ns FROM quarantine ORDER BY sequence`, 5, 1},
 }
@@ -214,7 +214,7 @@ func walkTable(t digestTable, lc, rc *rowCursor) (*Difference, error) {
 var columnNames = map[string][]string{
 	"checkpoint": {"sequence", "overviews"},
 	"timeline":   {"sequence", "family_id", "event_id", "time_ns", "recorded_ns", "department", "type", "title", "data", "actor", "stored_type"},
-	"families":   {"family_id", "status", "overview", "last_sequence", "events"},
+	"families":   {"family_id", "status", "overview", "last_sequence", "events", "consents"},
 	"access":     {"family_id", "employee_id"},
 	"quarantine": {"sequence", "subject", "reason", "raw", "recorded_ns"},
 }

@@ -95,10 +95,13 @@ ALTER TABLE timeline ADD COLUMN stored_type TEXT NOT NULL DEFAULT '';
 `,
 	// 4: the consents in force, which every coordinator read's consent
 	// gate needs, in a column of their own beside the overview that also
-	// holds them (Model.Consents).
+	// holds them (Model.Consents); and fold, the family.SnapshotVersion the
+	// families' rows were folded with (the rows before were folded with
+	// version 1). Open empties a model of another fold, which the
+	// projector then replays from the stream's start (see refold).
 	`
 ALTER TABLE families ADD COLUMN consents TEXT NOT NULL DEFAULT '[]';
-UPDATE families SET consents = coalesce(json_extract(overview, '$.consents'), '[]');
+ALTER TABLE checkpoint ADD COLUMN fold INTEGER NOT NULL DEFAULT 1;
 `,
 }
 
@@ -302,6 +305,9 @@ func Open(ctx context.Context, path string) (*Model, error) {
 	if err := migrate(ctx, m.w); err != nil {
 		return fail(err)
 	}
+	if err := refold(ctx, m.w); err != nil {
+		return fail(err)
+	}
 	if err := m.w.QueryRowContext(ctx, `SELECT sequence, overviews FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint, &m.consistent); err != nil {
 		return fail(err)
 	}
@@ -353,6 +359,35 @@ func Open(ctx context.Context, path string) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// refold empties a model whose families' rows were folded with another
+// family.SnapshotVersion than this build's (as migration 3 empties it): the
+// overviews, access and consents follow the fold's rules, so the projector
+// replays the stream from its start, as a rebuild does. The stream holds
+// everything the model is made of.
+func refold(ctx context.Context, c *sql.DB) error {
+	var fold int
+	if err := c.QueryRowContext(ctx, `SELECT fold FROM checkpoint WHERE id = 1`).Scan(&fold); err != nil {
+		return err
+	}
+	if fold == family.SnapshotVersion {
+		return nil
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM timeline`, `DELETE FROM families`, `DELETE FROM family_access`, `DELETE FROM quarantine`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("refold: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET sequence = 0, overviews = 0, fold = ? WHERE id = 1`, family.SnapshotVersion); err != nil {
+		return fmt.Errorf("refold: %w", err)
+	}
+	return tx.Commit()
 }
 
 // migrate brings the schema to SchemaVersion, one transaction per

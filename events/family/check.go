@@ -3,6 +3,7 @@ package family
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
 )
@@ -37,7 +38,8 @@ func (e *InvariantError) Is(target error) bool { return target == ErrInvariant }
 const (
 	RuleCourseActive          = "course-active"            // family.enrolled while a course is active
 	RuleParentAndChild        = "members-parent-and-child" // family.enrolled without a parent or a child
-	RuleNotEnrolled           = "not-enrolled"             // needs an active course
+	RuleFamilyErased          = "family-erased"            // any event after family.erased
+	RuleNotEnrolled           = "not-enrolled"             // needs an active course, from its start
 	RuleNeverEnrolled         = "never-enrolled"           // evaluation.recorded before any course
 	RuleConsentNotInForce     = "consent-not-in-force"     // consent.withdrawn of a consent not in force
 	RuleGPConsentMissing      = "gp-consent-missing"       // gp.consultation-held without gp-cooperation consent
@@ -98,7 +100,14 @@ func (s *State) Check(e events.Envelope) error {
 		if s.status != StatusEnrolled {
 			return refuse(RuleNotEnrolled, "/subject", "family %s has no active course (status %s)", s.familyID, s.status)
 		}
+		if t := e.Time(); t.Before(s.enrolledAt) {
+			return refuse(RuleNotEnrolled, "/time", "the event is dated %s, before family %s's course began (%s)",
+				t.UTC().Format(time.RFC3339), s.familyID, s.enrolledAt.Format(time.RFC3339))
+		}
 		return nil
+	}
+	if s.erased {
+		return refuse(RuleFamilyErased, "/subject", "family %s is erased: no event about it is stored after that", s.familyID)
 	}
 
 	switch d := e.Data.(type) {

@@ -19,9 +19,15 @@
 // the store knew, in the order it learned it, so a replay of the stream
 // always yields the same state as the live fold did. Only where a field is
 // itself about time does the time win over arrival: LastEventTime is the
-// latest event time seen, and the latest school absence of a child is the
+// latest event time seen; the latest school absence of a child is the
 // period that ends last, so backfilling an older period does not hide a
-// newer one.
+// newer one; and who is assigned (the caseworker, the makkerpar, each team
+// member) and which consents are in force are decided by the latest event
+// in time about each (of two at the same time, the later stored), so a
+// backfilled assignment or consent.given older than the latest decision
+// changes nothing: it cannot give back access or a consent that was ended
+// after it. Check refuses an event that needs an active course and is
+// dated before the course began, and every event about an erased family.
 package family
 
 import (
@@ -29,6 +35,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
@@ -76,9 +83,17 @@ type State struct {
 	// in place, so clones can share it.
 	members []Member
 
+	// enrolledAt is the time of the latest family.enrolled.
+	enrolledAt time.Time
+	// erased: family.erased is applied; no event may follow it.
+	erased bool
+
 	caseworker string
 	makkerpar  Makkerpar
 	team       map[string]string // employeeId → role
+	// decided is, for each matter whose latest event in time wins (see
+	// the package comment; slot names the matter), that event's time.
+	decided map[string]time.Time
 
 	consents   map[consentKey]struct{} // in force
 	benefits   map[benefitKey]struct{} // active
@@ -115,6 +130,9 @@ func New(familyID string) *State {
 func (s *State) ensureMaps() {
 	if s.team == nil {
 		s.team = map[string]string{}
+	}
+	if s.decided == nil {
+		s.decided = map[string]time.Time{}
 	}
 	if s.consents == nil {
 		s.consents = map[consentKey]struct{}{}
@@ -176,6 +194,7 @@ const (
 	sharedCourses
 	sharedGoals
 	sharedAbsence
+	sharedDecided
 	sharedAll = 1<<iota - 1
 )
 
@@ -257,20 +276,34 @@ func (s *State) Apply(e events.Envelope) {
 		}
 		s.referralReason = d.Reason
 	case *events.FamilyEnrolled:
-		s.enrol(d)
+		s.enrol(d, t)
+	case *events.FamilyErased:
+		s.erased = true
 	case *events.ConsentGiven:
-		own(s, &s.consents, sharedConsents)[consentKey{d.PersonID, d.Scope}] = struct{}{}
+		if s.newest(slot("consent", d.PersonID, d.Scope), t) {
+			own(s, &s.consents, sharedConsents)[consentKey{d.PersonID, d.Scope}] = struct{}{}
+		}
 	case *events.ConsentWithdrawn:
-		delete(own(s, &s.consents, sharedConsents), consentKey{d.PersonID, d.Scope})
+		if s.newest(slot("consent", d.PersonID, d.Scope), t) {
+			delete(own(s, &s.consents, sharedConsents), consentKey{d.PersonID, d.Scope})
+		}
 	case *events.CaseworkerAssigned:
 		// The family has one caseworker: a new one replaces the previous.
-		s.caseworker = d.EmployeeID
+		if s.newest(slot("caseworker"), t) {
+			s.caseworker = d.EmployeeID
+		}
 	case *events.MakkerparAssigned:
-		s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
+		if s.newest(slot("makkerpar"), t) {
+			s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
+		}
 	case *events.TeamMemberJoined:
-		own(s, &s.team, sharedTeam)[d.EmployeeID] = d.Role
+		if s.newest(slot("team", d.EmployeeID), t) {
+			own(s, &s.team, sharedTeam)[d.EmployeeID] = d.Role
+		}
 	case *events.TeamMemberLeft:
-		delete(own(s, &s.team, sharedTeam), d.EmployeeID)
+		if s.newest(slot("team", d.EmployeeID), t) {
+			delete(own(s, &s.team, sharedTeam), d.EmployeeID)
+		}
 	case *events.ChildCaseOpened:
 		own(s, &s.childCases, sharedChildCases)[d.CaseID] = ChildCase{CaseID: d.CaseID, ChildID: d.ChildID, LegalBasis: d.LegalBasis}
 	case *events.ChildCaseClosed:
@@ -339,6 +372,22 @@ func (s *State) Apply(e events.Envelope) {
 	// the timeline only; they are counted above and change no state.
 }
 
+// slot names a matter whose latest event in time wins: its kind and ids.
+func slot(kind string, ids ...string) string {
+	return strings.Join(append([]string{kind}, ids...), "\x00")
+}
+
+// newest reports whether an event at t is not older than the latest event
+// applied to the matter slot, and if so records t as that. The first event
+// about a matter always is.
+func (s *State) newest(slot string, t time.Time) bool {
+	if last, ok := s.decided[slot]; ok && t.Before(last) {
+		return false
+	}
+	own(s, &s.decided, sharedDecided)[slot] = t
+	return true
+}
+
 // count records e in the per-department and total counts and the latest
 // event time, for every event, foldable or not.
 func (s *State) count(e events.Envelope) {
@@ -353,9 +402,10 @@ func (s *State) count(e events.Envelope) {
 // after the previous course ended) replaces course dates and members; child
 // cases and benefits named in it are opened in addition to those already
 // open, and an already open child case keeps what childcase.opened said.
-func (s *State) enrol(d *events.FamilyEnrolled) {
+func (s *State) enrol(d *events.FamilyEnrolled, t time.Time) {
 	s.status = StatusEnrolled
 	s.enrolments++
+	s.enrolledAt = t
 	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
 	members := make([]Member, 0, len(d.Members))
 	for _, m := range d.Members {

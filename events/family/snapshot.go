@@ -11,7 +11,7 @@ import (
 // snapshots (ingest's index) made under another version is folded again
 // from the events: raise it whenever Apply folds an event differently or
 // State gains a field that older snapshots cannot supply by its zero value.
-const SnapshotVersion = 1
+const SnapshotVersion = 2
 
 // snapshot is State as stored: every field, exported for encoding/json.
 // Decoding ignores members it does not know and leaves missing ones at
@@ -27,8 +27,12 @@ type snapshot struct {
 	PlannedEnd      string    `json:"plannedEnd,omitempty"`
 	CourseEndReason string    `json:"courseEndReason,omitempty"`
 	Members         []Member  `json:"members,omitempty"`
+	EnrolledAt      time.Time `json:"enrolledAt,omitzero"`
+	Erased          bool      `json:"erased,omitempty"`
 	Caseworker      string    `json:"caseworker,omitempty"`
 	Makkerpar       Makkerpar `json:"makkerpar,omitzero"`
+	// Decided is State.decided.
+	Decided map[string]time.Time `json:"decided,omitempty"`
 
 	Team       map[string]string         `json:"team,omitempty"`
 	Consents   []Consent                 `json:"consents,omitempty"`
@@ -56,8 +60,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	p := snapshot{
 		V: SnapshotVersion, FamilyID: s.familyID, Status: s.status, Enrolments: s.enrolments,
 		ReferralReason: s.referralReason, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
-		CourseEndReason: s.courseEndReason, Members: s.members, Caseworker: s.caseworker,
-		Makkerpar: s.makkerpar, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
+		CourseEndReason: s.courseEndReason, Members: s.members, EnrolledAt: s.enrolledAt, Erased: s.erased,
+		Caseworker: s.caseworker, Makkerpar: s.makkerpar, Decided: s.decided, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
 		Praktik: s.praktik, Subsidies: s.subsidies, Courses: s.courses, Goals: s.goals,
 		Absence: s.absence, Employments: s.employments.all(), Educations: s.educations.all(),
 		Evaluations: s.evaluations.all(), PerDept: s.perDept, Total: s.total, LastTime: s.lastTime,
@@ -102,7 +106,8 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	*s = State{
 		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason,
 		courseStart: p.CourseStart, plannedEnd: p.PlannedEnd, courseEndReason: p.CourseEndReason,
-		members: p.Members, caseworker: p.Caseworker, makkerpar: p.Makkerpar, team: p.Team,
+		members: p.Members, enrolledAt: p.EnrolledAt, erased: p.Erased, caseworker: p.Caseworker,
+		makkerpar: p.Makkerpar, decided: p.Decided, team: p.Team,
 		childCases: p.ChildCases, measures: p.Measures, praktik: p.Praktik, subsidies: p.Subsidies,
 		courses: p.Courses, goals: p.Goals, absence: p.Absence,
 		perDept: p.PerDept, total: p.Total, lastTime: p.LastTime,

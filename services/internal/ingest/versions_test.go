@@ -229,39 +229,3 @@ func secondProcess(t *testing.T, h *harness) *harness {
 	h2.waitReady()
 	return h2
 }
-
-// TestResendAfterErasure: an event stored before its family was erased,
-// re-sent unchanged, is a duplicate with its original sequence both to
-// the process that stored it and to one whose index learned the id from
-// the stream after the family's data key was destroyed (it reads the
-// personal fields as the tombstone). The same id with other non-personal
-// content (another time) stays 409 to both.
-func TestResendAfterErasure(t *testing.T) {
-	h := newHarness(t)
-	const fam = "F-ERASED-RESEND"
-	at := time.Date(2024, 5, 2, 9, 0, 0, 0, time.UTC)
-	referred := &events.FamilyReferred{Reason: "Bekymring for skolefravær", Note: "Mor ringede"}
-	body := ev(t, events.SOF, fam, referred, events.WithID("erased-resend-1"), events.WithTime(at))
-	other := ev(t, events.SOF, fam, referred, events.WithID("erased-resend-1"), events.WithTime(at.Add(time.Hour)))
-	first := h.post("sof", "dev-sof", "application/cloudevents+json", body, nil)
-	if first.Status != 201 {
-		t.Fatalf("store: %d %s", first.Status, first.Raw)
-	}
-	seq := first.Body["events"].([]any)[0].(map[string]any)["sequence"]
-	if r := h.postTo("/v1/privacy/families/"+fam+"/erase", "dev-dpo", "application/json", []byte(`{"reason":"Art. 17"}`), nil); r.Status != 201 {
-		t.Fatalf("erase: %d %s", r.Status, r.Raw)
-	}
-	h2 := secondProcess(t, h)
-	for _, p := range []struct {
-		name string
-		h    *harness
-	}{{"the process that stored it", h}, {"a process whose index read the stream", h2}} {
-		r := p.h.post("sof", "dev-sof", "application/cloudevents+json", body, nil)
-		if r.Status != 200 || !strings.Contains(r.Raw, `"duplicate":true`) || r.Body["events"].([]any)[0].(map[string]any)["sequence"] != seq {
-			t.Errorf("re-send to %s: %d %s, want 200 duplicate at sequence %v", p.name, r.Status, r.Raw, seq)
-		}
-		if r := p.h.post("sof", "dev-sof", "application/cloudevents+json", other, nil); r.Status != 409 || !strings.Contains(r.Raw, "id-reused") {
-			t.Errorf("the id with another time to %s: %d %s, want 409 id-reused", p.name, r.Status, r.Raw)
-		}
-	}
-}

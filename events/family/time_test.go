@@ -1,0 +1,120 @@
+package family_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
+)
+
+func rule(err error) string {
+	var ie *family.InvariantError
+	if errors.As(err, &ie) {
+		return ie.Rule
+	}
+	return ""
+}
+
+// TestErasedRefusesEveryEvent: after family.erased, Check refuses every
+// event about the family, also in a state read back from its snapshot (as
+// ingest's index keeps it across a restart).
+func TestErasedRefusesEveryEvent(t *testing.T) {
+	s := fold(t, at(enrolled(), "e1", "2024-01-01T09:00:00Z"), at(ev(&events.FamilyErased{Reason: "Art. 17"}), "x", "2024-02-01T09:00:00Z"))
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back family.State
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*family.State{s, &back} {
+		for _, e := range []events.Envelope{caseworker("E1"), granted("P1", "boligstoette"), consent("P1", "data-sharing"), referred()} {
+			if err := st.Check(e); rule(err) != family.RuleFamilyErased {
+				t.Errorf("%s after family.erased: %v, want %s", e.Spec.Name, err, family.RuleFamilyErased)
+			}
+		}
+	}
+	if err := fold(t, at(enrolled(), "e1", "2024-01-01T09:00:00Z")).Check(at(caseworker("E1"), "w1", "2024-01-02T09:00:00Z")); err != nil {
+		t.Errorf("before an erasure: %v", err)
+	}
+}
+
+// TestLatestInTimeDecides: who is assigned and which consents are in force
+// follow the latest event in time about each, so a backfilled assignment,
+// team change or consent older than the latest decision changes nothing;
+// of two at the same time the later stored wins.
+func TestLatestInTimeDecides(t *testing.T) {
+	s := fold(t,
+		at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+		at(caseworker("E-NEW"), "w2", "2024-06-01T09:00:00Z"),
+		at(makkerpar("JC-NEW", "FW-NEW"), "m2", "2024-06-01T09:00:00Z"),
+		at(joined("T1"), "t1", "2024-02-01T09:00:00Z"),
+		at(left("T1"), "t2", "2024-05-01T09:00:00Z"),
+		at(consent("C1", "data-sharing"), "c1", "2024-01-10T09:00:00Z"),
+		at(withdraw("C1", "data-sharing"), "c2", "2024-06-01T09:00:00Z"),
+		at(consent("C2", "data-sharing"), "c3", "2024-06-01T09:00:00Z"),
+	)
+	// The history backfilled: each dated before the latest decision.
+	for _, e := range []events.Envelope{
+		at(caseworker("E-OLD"), "w1", "2024-01-05T09:00:00Z"),
+		at(makkerpar("JC-OLD", "FW-OLD"), "m1", "2024-01-05T09:00:00Z"),
+		at(joined("T1"), "t0", "2024-03-01T09:00:00Z"),
+		at(consent("C1", "data-sharing"), "c0", "2024-02-01T09:00:00Z"),
+		at(withdraw("C2", "data-sharing"), "c4", "2024-03-01T09:00:00Z"),
+	} {
+		if err := s.Check(e); err != nil {
+			t.Fatalf("%s backfilled: %v", e.Spec.Name, err)
+		}
+		s.Apply(e)
+	}
+	o := s.Overview()
+	if o.Caseworker != "E-NEW" || o.Makkerpar == nil || o.Makkerpar.JobConsultantID != "JC-NEW" {
+		t.Errorf("caseworker %q, makkerpar %+v: a backfilled assignment replaced the later one", o.Caseworker, o.Makkerpar)
+	}
+	if got, want := s.Assigned(), []string{"E-NEW", "FW-NEW", "JC-NEW"}; !slices.Equal(got, want) {
+		t.Errorf("assigned %v, want %v", got, want)
+	}
+	if got := o.Consents; len(got) != 1 || got[0].PersonID != "C2" {
+		t.Errorf("consents in force %+v, want only C2's: C1 withdrew after the backfilled consent, C2 gave after the backfilled withdrawal", got)
+	}
+	// Same time: the later stored wins.
+	s = fold(t, at(caseworker("E1"), "w1", "2024-06-01T09:00:00Z"), at(caseworker("E2"), "w2", "2024-06-01T09:00:00Z"))
+	if o := s.Overview(); o.Caseworker != "E2" {
+		t.Errorf("of two assignments at one time, %q holds; want the later stored, E2", o.Caseworker)
+	}
+	// A later event in time still replaces.
+	s.Apply(at(caseworker("E3"), "w3", "2024-07-01T09:00:00Z"))
+	if o := s.Overview(); o.Caseworker != "E3" || s.CanRead("E2") {
+		t.Errorf("caseworker %q after a later assignment", o.Caseworker)
+	}
+}
+
+// TestNeedsCourseFromItsStart: an event that needs an active course is
+// refused when it is dated before the course began, so that the history in
+// time order never has it outside a course.
+func TestNeedsCourseFromItsStart(t *testing.T) {
+	s := fold(t, at(enrolled(), "e1", "2024-03-01T09:00:00Z"))
+	for _, e := range []events.Envelope{
+		at(ended(), "x1", "2024-01-10T09:00:00Z"),
+		at(caseworker("E1"), "x2", "2024-02-28T09:00:00Z"),
+		at(goalSet("G1"), "x3", "2024-02-01T09:00:00Z"),
+	} {
+		err := s.Check(e)
+		var ie *family.InvariantError
+		if !errors.As(err, &ie) || ie.Rule != family.RuleNotEnrolled || ie.Pointer != "/time" {
+			t.Errorf("%s dated before the course began: %v, want %s at /time", e.Spec.Name, err, family.RuleNotEnrolled)
+		}
+	}
+	for _, e := range []events.Envelope{
+		at(caseworker("E1"), "y1", "2024-03-01T09:00:00Z"),
+		at(ended(), "y2", "2024-09-01T09:00:00Z"),
+	} {
+		if err := s.Check(e); err != nil {
+			t.Errorf("%s dated in the course: %v", e.Spec.Name, err)
+		}
+		s.Apply(e)
+	}
+}

@@ -96,7 +96,14 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		return res, nil
 	}
 	// Every dirty family is written, the re-driven ones folded afresh from
-	// all their rows, so the model is consistent up to its checkpoint.
+	// all their rows, so the model is consistent up to its checkpoint. A
+	// failed batch left the families changed since the last consistent
+	// position to repair (Apply's repair): they are written too.
+	if m.repair {
+		if err := m.markRepair(ctx, tx); err != nil {
+			return res, fmt.Errorf("repair: %w", err)
+		}
+	}
 	rows := tx.StmtContext(ctx, m.familyRows)
 	for id := range families {
 		st := family.New(id)
@@ -120,7 +127,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		return res, err
 	}
 	committed = true
-	m.consistent = m.checkpoint
+	m.consistent, m.repair = m.checkpoint, false
 	m.dirty = map[string]*dirtyFamily{}
 	return res, nil
 }

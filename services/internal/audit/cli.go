@@ -240,6 +240,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 	api.bind(fs, getenv)
 	model := fs.String("model", envOr(getenv, "JF_DATA_DIR", "./data"), "the live read model: a projector's data directory (its CURRENT model) or a model file (JF_DATA_DIR)")
 	tmp := fs.String("tmp", "", "where the temporary projection is built (default: the system's temporary directory)")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file, with -model: the replay decrypts personal fields as the projector did (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -277,7 +278,14 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 			return fmt.Errorf("the live read model: %w", err)
 		}
 		fmt.Fprintf(stderr, "verify: live read model %s\n", path)
-		if res, err = readmodel.VerifyFile(ctx, js, path, readmodel.VerifyOptions{Dir: *tmp, Progress: progress}); err != nil {
+		keys, err := masterKeys(js, *masterFile, getenv)
+		if err != nil {
+			return err
+		}
+		if keys == nil {
+			fmt.Fprintln(stderr, "verify: no -master-key-file: an event whose personal fields are encrypted cannot be replayed and will be a difference")
+		}
+		if res, err = readmodel.VerifyFile(ctx, js, path, readmodel.VerifyOptions{Dir: *tmp, Progress: progress, Keys: keys}); err != nil {
 			return err
 		}
 	}

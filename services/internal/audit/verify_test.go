@@ -13,6 +13,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -144,6 +145,22 @@ func TestVerify(t *testing.T) {
 			!strings.Contains(errOut.String(), "MISMATCH") {
 			t.Errorf("audit verify %v: exit %d: %s %s", args, code, out.String(), errOut.String())
 		}
+	}
+}
+
+// TestVerifyCLIWithPersonalFields: the CLI against the model file and
+// NATS replays with the master key, so a model holding events with
+// encrypted personal fields matches.
+func TestVerifyCLIWithPersonalFields(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	s.Post(events.SOF, "FAM-P", &events.FamilyReferred{Reason: "Bekymring fra skolen"})
+	s.WaitApplied(s.Post(events.SOF, "FAM-P", testenv.Enrolment()).Sequence)
+	var out, errOut bytes.Buffer
+	args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-model", s.SA.Config.DataDir,
+		"-tmp", t.TempDir(), "-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)}
+	if code := audit.Command(context.Background(), "verify", args, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Errorf("audit verify of an untouched model: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 }
 

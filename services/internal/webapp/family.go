@@ -231,7 +231,13 @@ type familyView struct {
 }
 
 // timelineValues turns the page's filter form into the API's parameters.
-// The form's "to" is a day included; the API's is exclusive.
+// The form's dates are days in Copenhagen, as the page shows every time:
+// "from" is the start of its day there and "to", a day included, the
+// start of the next (the API's is exclusive), each as an RFC 3339 time,
+// since the API reads a bare date as midnight UTC. A day is not always 24
+// hours long: the next day is the calendar's. The same form gives the
+// same instants, so a page's cursor agrees with the filters it is
+// repeated with.
 func timelineValues(q url.Values) (url.Values, filterView, error) {
 	f := filterView{Department: q.Get("department"), Type: q.Get("type"), From: q.Get("from"), To: q.Get("to")}
 	v := url.Values{"order": {"desc"}, "limit": {itoa(PageSize)}}
@@ -242,14 +248,18 @@ func timelineValues(q url.Values) (url.Values, filterView, error) {
 		v.Set("type", f.Type)
 	}
 	if f.From != "" {
-		v.Set("from", f.From)
-	}
-	if f.To != "" {
-		d, err := time.Parse(time.DateOnly, f.To)
+		d, err := time.ParseInLocation(time.DateOnly, f.From, copenhagen)
 		if err != nil {
 			return nil, f, err
 		}
-		v.Set("to", d.AddDate(0, 0, 1).Format(time.DateOnly))
+		v.Set("from", d.Format(time.RFC3339))
+	}
+	if f.To != "" {
+		d, err := time.ParseInLocation(time.DateOnly, f.To, copenhagen)
+		if err != nil {
+			return nil, f, err
+		}
+		v.Set("to", d.AddDate(0, 0, 1).Format(time.RFC3339))
 	}
 	if c := q.Get("cursor"); c != "" {
 		v.Set("cursor", c)

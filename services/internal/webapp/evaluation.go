@@ -233,7 +233,7 @@ func formatValue(v *float64, suppressed, share bool) string {
 	case share:
 		return percent(*v)
 	}
-	return strconv.FormatFloat(*v, 'f', -1, 64)
+	return decimal(*v)
 }
 
 func monthLabel(t time.Time) string { return months[t.Month()-1] + " " + strconv.Itoa(t.Year()) }
@@ -290,7 +290,7 @@ func axisLabel(v float64, share bool) string {
 	if share {
 		return percent(v)
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	return decimal(v)
 }
 
 // lineChart draws c's lines over the moments of results. A suppressed

@@ -104,8 +104,16 @@ func expressedBy(code string) string {
 	return code
 }
 
+// decimal is a number as the pages and their charts show it: in Danish,
+// with a decimal comma ("2,5"). Files for machines (the evaluation's CSV)
+// keep the decimal point.
+func decimal(f float64) string {
+	return strings.Replace(strconv.FormatFloat(f, 'f', -1, 64), ".", ",", 1)
+}
+
+// percent is a share as a percentage with at most one decimal: "12,5 %".
 func percent(f float64) string {
-	return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + " %"
+	return decimal(math.Round(f*1000)/10) + " %"
 }
 
 var funcs = template.FuncMap{

@@ -14,8 +14,9 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
-// DueSoon is how far ahead a goal's due date counts as soon.
-const DueSoon = 14 * 24 * time.Hour
+// DueSoonDays is how many calendar days ahead a goal's due date counts
+// as soon ("inden 14 dage").
+const DueSoonDays = 14
 
 // familyRow is one family of the list.
 type familyRow struct {
@@ -154,21 +155,24 @@ func (a *App) recordList(r *http.Request, ss *session, rows []familyRow) error {
 	return nil
 }
 
-// dueState is "overdue", "soon" (within DueSoon) or "" for an open goal's
-// due date; closed goals are never due.
+// dueState is "overdue", "soon" (within DueSoonDays) or "" for an open
+// goal's due date; closed goals are never due. It compares calendar
+// dates, today's being Copenhagen's: counted in hours, the days up to a
+// due date are one hour longer or shorter when the clocks change between.
 func dueState(g family.Goal, now time.Time) string {
 	if g.Closed || g.Due == "" {
 		return ""
 	}
-	due, err := time.ParseInLocation(time.DateOnly, g.Due, copenhagen)
+	due, err := time.Parse(time.DateOnly, g.Due)
 	if err != nil {
 		return ""
 	}
-	day := time.Date(now.In(copenhagen).Year(), now.In(copenhagen).Month(), now.In(copenhagen).Day(), 0, 0, 0, 0, copenhagen)
+	y, m, d := now.In(copenhagen).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC) // a date, as due is
 	switch {
-	case due.Before(day):
+	case due.Before(today):
 		return "overdue"
-	case due.Sub(day) <= DueSoon:
+	case !due.After(today.AddDate(0, 0, DueSoonDays)):
 		return "soon"
 	}
 	return ""

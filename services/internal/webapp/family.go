@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
@@ -42,14 +43,58 @@ func checkPurpose(s string) (string, error) {
 
 // composePurpose makes the logged purpose from the form's choice and text.
 func composePurpose(choice, text string) string {
-	choice, text = strings.TrimSpace(choice), strings.Join(strings.Fields(text), " ")
+	choice, text = strings.TrimSpace(choice), purposeText(text)
 	switch {
 	case choice == otherPurpose || choice == "":
 		return text
 	case text == "":
 		return choice
 	}
-	return choice + ": " + text
+	return choice + purposeSep + text
+}
+
+// purposeSep joins a choice and its text in the logged purpose.
+const purposeSep = ": "
+
+// purposeText is the form's text as the purpose holds it: its runs of
+// white space made one space.
+func purposeText(text string) string { return strings.Join(strings.Fields(text), " ") }
+
+// textRoom is how many characters the text may have beside choice, the
+// logged purpose holding at most accesslog.MaxPurpose.
+func textRoom(choice string) int {
+	choice = strings.TrimSpace(choice)
+	if choice == otherPurpose || choice == "" {
+		return accesslog.MaxPurpose
+	}
+	return accesslog.MaxPurpose - utf8.RuneCountInString(choice) - utf8.RuneCountInString(purposeSep)
+}
+
+// purposeTextMax is the room the form promises for the text: what is left
+// beside the longest choice, so that it holds whichever is chosen.
+func purposeTextMax() int {
+	room := accesslog.MaxPurpose
+	for _, p := range Purposes {
+		room = min(room, textRoom(p))
+	}
+	return room
+}
+
+// purposeProblem says, in Danish, what is wrong with a purpose that
+// checkPurpose refused: which part is too long and by how much, or that
+// it holds what it may not.
+func purposeProblem(choice, text string) string {
+	n, room := utf8.RuneCountInString(purposeText(text)), textRoom(choice)
+	switch {
+	case n > room && room == accesslog.MaxPurpose:
+		return "Årsagen er " + itoa(n) + " tegn; den må højst være " + itoa(room) + " tegn. Forkort den."
+	case n > room && room > 0:
+		return "Uddybningen er " + itoa(n) + " tegn; ved siden af årsagen »" + strings.TrimSpace(choice) + "« er der plads til højst " +
+			itoa(room) + " tegn. Forkort uddybningen."
+	case utf8.RuneCountInString(composePurpose(choice, text)) > accesslog.MaxPurpose:
+		return "Årsagen må højst være " + itoa(accesslog.MaxPurpose) + " tegn."
+	}
+	return "Årsagen må kun indeholde almindelig tekst og intet CPR-nummer."
 }
 
 type purposeView struct {
@@ -60,12 +105,14 @@ type purposeView struct {
 	Other    string
 	Choice   string
 	Text     string
-	Error    string
+	// TextMax is the room for the text beside any choice.
+	TextMax int
+	Error   string
 }
 
 func (a *App) showPurpose(w http.ResponseWriter, r *http.Request, ss *session, status int, v purposeView) {
 	v.page = a.pageOf(r, ss, "Hvorfor åbner du familien?")
-	v.Purposes, v.Other = Purposes, otherPurpose
+	v.Purposes, v.Other, v.TextMax = Purposes, otherPurpose, purposeTextMax()
 	a.render(w, status, "purpose", v)
 }
 
@@ -118,7 +165,7 @@ func (a *App) handlePurpose(w http.ResponseWriter, r *http.Request) {
 	}
 	checked, err := checkPurpose(purpose)
 	if err != nil {
-		v.Error = "Årsagen må højst være 200 tegn og kun indeholde almindelig tekst."
+		v.Error = purposeProblem(v.Choice, v.Text)
 		a.showPurpose(w, r, ss, http.StatusBadRequest, v)
 		return
 	}

@@ -1,6 +1,9 @@
 package webapp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestSafeNext: only this app's own paths are followed after login.
 func TestSafeNext(t *testing.T) {
@@ -36,6 +39,22 @@ func TestComposePurpose(t *testing.T) {
 	} {
 		if got := composePurpose(tc[0], tc[1]); got != tc[2] {
 			t.Errorf("composePurpose(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}
+
+// TestPurposeProblem: the purpose form's error names the part that is too
+// long, or else says what the purpose may not hold.
+func TestPurposeProblem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range [][3]string{
+		{"Akut henvendelse", strings.Repeat("x", 200), "Uddybningen er 200 tegn; ved siden af årsagen »Akut henvendelse« er der plads til højst 182 tegn. Forkort uddybningen."},
+		{"Andet", strings.Repeat("x", 201), "Årsagen er 201 tegn; den må højst være 200 tegn. Forkort den."},
+		{"", "  " + strings.Repeat("x ", 101), "Årsagen er 201 tegn; den må højst være 200 tegn. Forkort den."},
+		{"Akut henvendelse", "opkald\u200b fra skolen", "Årsagen må kun indeholde almindelig tekst og intet CPR-nummer."},
+	} {
+		if got := purposeProblem(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("purposeProblem(%q, %.20q…) = %q, want %q", tc[0], tc[1], got, tc[2])
 		}
 	}
 }

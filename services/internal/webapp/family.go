@@ -53,6 +53,25 @@ func composePurpose(choice, text string) string {
 	return choice + purposeSep + text
 }
 
+// splitPurpose is composePurpose undone, for showing a purpose in the
+// form again: a purpose that begins with one of the choices is that choice
+// and the rest; any other is Andet's text.
+func splitPurpose(purpose string) (choice, text string) {
+	purpose = purposeText(purpose)
+	for _, c := range Purposes {
+		if purpose == c {
+			return c, ""
+		}
+		if rest, ok := strings.CutPrefix(purpose, c+purposeSep); ok {
+			return c, rest
+		}
+	}
+	if purpose == "" {
+		return "", ""
+	}
+	return otherPurpose, purpose
+}
+
 // purposeSep joins a choice and its text in the logged purpose.
 const purposeSep = ": "
 
@@ -179,13 +198,20 @@ func (a *App) handlePurpose(w http.ResponseWriter, r *http.Request) {
 func (a *App) purposeOf(w http.ResponseWriter, r *http.Request, ss *session, fam string) (purpose string, done bool) {
 	q := r.URL.Query()
 	if q.Has("purpose") {
-		checked, err := checkPurpose(composePurpose("", q.Get("purpose")))
+		typed := q.Get("purpose")
+		checked, err := checkPurpose(composePurpose("", typed))
 		if err != nil || checked == "" {
 			q.Del("purpose")
 			u := *r.URL
 			u.RawQuery = q.Encode()
-			a.showPurpose(w, r, ss, http.StatusBadRequest, purposeView{FamilyID: fam, Next: u.RequestURI(),
-				Text: q.Get("purpose"), Error: "Årsagen må højst være 200 tegn og kun indeholde almindelig tekst."})
+			v := purposeView{FamilyID: fam, Next: u.RequestURI()}
+			v.Choice, v.Text = splitPurpose(typed)
+			if err != nil {
+				v.Error = purposeProblem(v.Choice, v.Text)
+			} else {
+				v.Error = "Vælg en årsag, eller skriv den under Andet."
+			}
+			a.showPurpose(w, r, ss, http.StatusBadRequest, v)
 			return "", true
 		}
 		a.sessions.setPurpose(ss, fam, checked)

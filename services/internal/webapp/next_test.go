@@ -58,3 +58,18 @@ func TestPurposeProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitPurpose: a purpose shown in the form again is split into the
+// choice and text that compose it.
+func TestSplitPurpose(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"Akut henvendelse", "Akut henvendelse: opkald fra skolen", "tilsyn", "Akut: henvendelse", ""} {
+		c, text := splitPurpose(p)
+		if got := composePurpose(c, text); got != p {
+			t.Errorf("splitPurpose(%q) = %q, %q, which compose %q", p, c, text, got)
+		}
+	}
+	if c, text := splitPurpose(" Akut henvendelse:   opkald\n fra skolen"); c != "Akut henvendelse" || text != "opkald fra skolen" {
+		t.Errorf("splitPurpose: %q, %q", c, text)
+	}
+}

@@ -70,3 +70,38 @@ func TestPurposeTextRoom(t *testing.T) {
 		t.Errorf("Andet + %d characters: %d", accesslog.MaxPurpose+1, r.Status)
 	}
 }
+
+// TestPurposeQueryRefusedKeepsText: a ?purpose= that fails the check (one
+// carried through the login, say) shows the purpose form again with what
+// was typed, split into its choice and text as the form had them, and
+// says what is wrong; the form returns to the page without ?purpose=.
+func TestPurposeQueryRefusedKeepsText(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-P", "E1001")
+	b := e.browser()
+	b.login("dev-coordinator", "/app/")
+	long := strings.Repeat("x", 190)
+	for _, tc := range []struct {
+		name, purpose string
+		want          []string
+	}{
+		{"free text", "Møde med skolen " + long, []string{">Møde med skolen " + long + "</textarea>",
+			`value="Andet" checked`, "Årsagen er 206 tegn; den må højst være 200 tegn"}},
+		{"choice and text", "Akut henvendelse: opkald fra skolen " + long, []string{">opkald fra skolen " + long + "</textarea>",
+			`value="Akut henvendelse" checked`, "Uddybningen er 208 tegn; ved siden af årsagen »Akut henvendelse« er der plads til højst 182 tegn"}},
+	} {
+		r := b.get("/app/families/FAM-P?department=buf&purpose=" + url.QueryEscape(tc.purpose))
+		if r.Status != 400 {
+			t.Fatalf("%s: status %d", tc.name, r.Status)
+		}
+		for _, want := range append(tc.want, `name="next" value="/app/families/FAM-P?department=buf"`) {
+			if !strings.Contains(r.Body, want) {
+				t.Errorf("%s: the form again lacks %q", tc.name, want)
+			}
+		}
+	}
+	if log := e.accessLog("FAM-P"); len(log) != 0 {
+		t.Errorf("a refused purpose is in the access log: %v", log)
+	}
+}

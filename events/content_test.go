@@ -120,3 +120,34 @@ func TestPNumberAndTheCPRRule(t *testing.T) {
 		})
 	}
 }
+
+// TestFreeTextCPRNotations: a CPR number in a free-text field is refused in
+// every notation the catalog names, whichever Unicode dash, white space or
+// invisible character stands between the digits.
+func TestFreeTextCPRNotations(t *testing.T) {
+	t.Parallel()
+	for name, note := range map[string]string{
+		"plain hyphen":                     "ring 010190-1234",
+		"U+058A Armenian hyphen":           "ring 010190\u058a1234",
+		"U+2E3A two-em dash":               "ring 010190\u2e3a1234",
+		"U+301C wave dash":                 "ring 010190\u301c1234",
+		"tab":                              "ring 010190\t1234",
+		"newline":                          "ring 010190\n1234",
+		"U+FE00 variation selector":        "ring 0101\ufe00901234",
+		"U+034F combining grapheme joiner": "ring 0101\u034f901234",
+		"U+3164 Hangul filler":             "ring 0101\u3164901234",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ev := praktikEvent()
+			ev["type"] = "dk.kk.jobogfamilie.evaluation.recorded.v1"
+			ev["source"] = "/departments/sof"
+			ev["data"] = map[string]any{"kind": "midway", "note": note}
+			_, err := testValidator.Validate(mustParse(t, ev))
+			e := asError(t, err, KindInvalid, "/data/note")
+			if d := detailAt(e, "/data/note"); d != detailCPR {
+				t.Errorf("detail at /data/note = %q, want %q", d, detailCPR)
+			}
+		})
+	}
+}

@@ -11,17 +11,21 @@ package events
 //
 //   - ten digits in a row (0101901234);
 //   - six digits, one separator and four digits, the separator being a
-//     hyphen or any Unicode dash (U+2010–U+2015, U+2212, U+FE63, U+FF0D),
-//     a space (any Unicode space), a slash or a full stop
+//     hyphen or any Unicode dash (general category Pd or the Dash property:
+//     U+2010–U+2015, U+2212, U+FF0D, U+058A, U+301C, …), a space (any
+//     Unicode white space: tab, line breaks and the no-break and other
+//     Unicode spaces included), a slash or a full stop
 //     (010190-1234, 010190 1234, 010190/1234, 010190.1234);
 //   - the date written with full stops, then a separator and four digits
 //     (01.01.90-1234, 01.01.90 1234).
 //
 // Folding: every Unicode decimal digit counts as its ASCII digit (full-width
-// ０１０１９０, Arabic-Indic, mathematical digits, …), and invisible format
-// characters (zero-width space, joiners, word joiner, byte order mark,
-// soft hyphen: Unicode category Cf) are ignored, so they cannot split a
-// number that a reader would see whole.
+// ０１０１９０, Arabic-Indic, mathematical digits, …), and invisible
+// characters are ignored, so they cannot split a number that a reader would
+// see whole: the format characters (zero-width space, joiners, word joiner,
+// byte order mark, soft hyphen: Unicode category Cf) and the other code
+// points Unicode declares default-ignorable (combining grapheme joiner,
+// variation selectors, the Hangul fillers, …).
 //
 // What it leaves alone, so that ordinary numbers and ids pass: the first six
 // digits must be a real date DDMMYY (month 01–12, a day that month has;
@@ -159,33 +163,38 @@ func foldCPR(s string) []byte {
 	return syms
 }
 
-// appendFold appends the symbols one rune stands for: none for a format
-// character, one mostly, several where NFKC decomposes a rune (⑽ is
-// "(10)").
+// appendFold appends the symbols one rune stands for: none for an
+// invisible character, one mostly, several where NFKC decomposes a rune (⑽
+// is "(10)").
 func appendFold(syms []byte, r rune) []byte {
-	switch {
-	case '0' <= r && r <= '9':
-		return append(syms, byte(r-'0'))
-	case r == '-':
-		return append(syms, symDash)
-	case r == ' ':
-		return append(syms, symSpace)
-	case r == '/':
-		return append(syms, symSlash)
-	case r == '.':
-		return append(syms, symDot)
-	case r < utf8.RuneSelf, unicode.IsLetter(r), unicode.IsMark(r):
+	if r < utf8.RuneSelf {
+		switch r {
+		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return append(syms, byte(r-'0'))
+		case '-':
+			return append(syms, symDash)
+		case ' ', '\t', '\n', '\v', '\f', '\r':
+			return append(syms, symSpace)
+		case '/':
+			return append(syms, symSlash)
+		case '.':
+			return append(syms, symDot)
+		}
 		return append(syms, symOther)
-	case unicode.Is(unicode.Cf, r):
-		// Zero-width space (U+200B), joiners, word joiner (U+2060), byte
-		// order mark (U+FEFF), soft hyphen (U+00AD): invisible.
+	}
+	switch {
+	case invisible(r):
 		return syms
-	case r >= 0x2010 && r <= 0x2015, r == 0x2212, r == 0xFE63, r == 0xFF0D:
+	case unicode.Is(unicode.Pd, r), unicode.Is(unicode.Dash, r):
+		// Hyphens, dashes and minus signs of every script: U+2010–U+2015,
+		// U+2212, U+058A, U+05BE, U+1400, U+1806, U+2E3A, U+301C, U+30A0, …
 		return append(syms, symDash)
 	case unicode.IsSpace(r):
 		return append(syms, symSpace)
 	case unicode.Is(unicode.Nd, r):
 		return append(syms, digitValue(r))
+	case unicode.IsLetter(r), unicode.IsMark(r):
+		return append(syms, symOther)
 	}
 	// Compatibility forms: full-width solidus and full stop, mathematical
 	// and circled digits, …
@@ -200,6 +209,19 @@ func appendFold(syms []byte, r rune) []byte {
 		syms = appendFold(syms, fr)
 	}
 	return syms
+}
+
+// invisible reports whether r is drawn as nothing: a format character
+// (category Cf: zero-width space U+200B, joiners, word joiner U+2060, byte
+// order mark U+FEFF, soft hyphen U+00AD, …) or another code point Unicode
+// declares default-ignorable (combining grapheme joiner U+034F, variation
+// selectors U+180B–U+180F and U+FE00–U+FE0F, Hangul fillers U+115F, U+1160,
+// U+3164, U+FFA0, …). Some of these are letters or marks by category, so
+// this is asked before those.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Variation_Selector, r)
 }
 
 // digitValue is the value of a Unicode decimal digit: its NFKC form when

@@ -105,11 +105,12 @@ evaluations compare against.
   structured, binary and batch mode) and every string of ` + "`data`" + `, member names included,
   is refused (422, with a pointer such as ` + "`/id`" + `, ` + "`/source`" + `, ` + "`/cpr`" + ` for an extension or
   ` + "`/data/reason`" + `) when it holds something that reads as a CPR number: ten digits; six and
-  four digits separated by a hyphen or any Unicode dash, a space, ` + "`/`" + ` or ` + "`.`" + `; the date
-  written ` + "`DD.MM.YY`" + ` followed by a separator and four digits; with full-width or other
-  Unicode digits, and with invisible characters (zero-width space, soft hyphen) between
-  the digits. The first six digits must be a real date (` + "`DDMMYY`" + `), and a longer run of
-  digits is some other number, so CVR numbers, dates, times and ordinary numbers pass;
+  four digits separated by a hyphen or any Unicode dash, a space (any Unicode white space,
+  tab and line break included), ` + "`/`" + ` or ` + "`.`" + `; the date written ` + "`DD.MM.YY`" + ` followed by a
+  separator and four digits; with full-width or other Unicode digits, and with invisible
+  characters (zero-width space, soft hyphen, variation selectors) between the digits. The
+  first six digits must be a real date (` + "`DDMMYY`" + `), and a longer run of digits is some
+  other number, so CVR numbers, dates, times and ordinary numbers pass;
   a UUID in canonical form (` + "`8-4-4-4-12`" + ` hex digits) is taken as a whole, as the id it is.
 - Attributes hold no control characters; text in ` + "`data`" + ` holds none but tab and newline
   (NUL, DEL and the others: 422). Numbers are written without exponent (` + "`10`" + `, not

@@ -241,8 +241,8 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 		case attrDataContentType:
 			ps = append(ps, Problem{ptr, "in binary mode the data content type is the Content-Type header, not ce-datacontenttype"})
 		default:
-			if !extensionName.MatchString(name) {
-				ps = append(ps, Problem{ptr, "header ce-" + name + " does not name a CloudEvents attribute"})
+			if detail := extensionNameProblem(name); detail != "" {
+				ps = append(ps, Problem{ptr, detail})
 				continue
 			}
 			if len(v) > maxExtensionLength {
@@ -644,16 +644,35 @@ func fieldErrors(prefix string, ev cloudevents.Event) []Problem {
 	return ps
 }
 
+// extensionNameProblem returns what is wrong with name as the name of an
+// extension attribute, or "" when nothing is. Structured mode, binary mode
+// and Validate all ask it, so that an event is refused for the same names
+// however it arrives. Besides the CloudEvents 1.0 rule for the name, it
+// refuses the names of the data (an extension named data would be written
+// as a second top-level "data" member, which no reader of the store
+// accepts) and the attributes of CloudEvents 0.3, which this API does not
+// speak and the readers of the store refuse.
+func extensionNameProblem(name string) string {
+	switch name {
+	case attrData:
+		return "data is not an extension attribute: send data as a JSON object (in binary mode, the request body)"
+	case attrDataBase64:
+		return "data_base64 is not accepted: send data as a JSON object"
+	case "schemaurl", "datacontentencoding":
+		return "a CloudEvents 0.3 attribute; this API speaks CloudEvents 1.0 only"
+	}
+	if !extensionName.MatchString(name) {
+		return "not a CloudEvents 1.0 attribute; extension names are 1-20 lower-case letters or digits"
+	}
+	return ""
+}
+
 // extensionValue accepts the extension attribute types CloudEvents maps to
 // JSON: string, boolean and (32-bit) integer. It returns a problem detail
 // when the member is not an acceptable extension.
 func extensionValue(name string, raw json.RawMessage) (any, string) {
-	if !extensionName.MatchString(name) {
-		return nil, "not a CloudEvents 1.0 attribute; extension names are 1-20 lower-case letters or digits"
-	}
-	switch name {
-	case "schemaurl", "datacontentencoding":
-		return nil, "a CloudEvents 0.3 attribute; this API speaks CloudEvents 1.0 only"
+	if detail := extensionNameProblem(name); detail != "" {
+		return nil, detail
 	}
 	switch c := jsonscan.FirstByte(raw); {
 	case c == '"':

@@ -203,8 +203,15 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 		ps.add(KindMalformed, p.Pointer, p.Detail)
 		refused[strings.TrimPrefix(p.Pointer, "/")] = true
 	}
-	// Replay lines add attributes named jf… (jfsequence, jfrecordedat).
 	for name := range ev.Extensions() {
+		// The names parsing refuses, for an event built in code: the
+		// SDK's SetExtension takes data, schemaurl and names of any
+		// length. A name that holds a CPR number or a control character
+		// is reported by checkAttrContent, without repeating it.
+		if detail := extensionNameProblem(name); detail != "" && attrProblem(name) == "" {
+			ps.add(KindMalformed, "/"+jsonscan.EscapeToken(name), detail)
+		}
+		// Replay lines add attributes named jf… (jfsequence, jfrecordedat).
 		if strings.HasPrefix(name, ReservedExtensionPrefix) {
 			ps.add(KindInvalid, "/"+name, "reserved: attributes named "+ReservedExtensionPrefix+"… are added by the audit replay")
 		}

@@ -293,6 +293,17 @@ func TestValidateEventsFromElsewhere(t *testing.T) {
 		}, kind: KindMalformed, pointers: []string{"/data/hoursPerWeek"}},
 		{name: "text content type", mutate: func(ev *cloudevents.Event) { ev.SetDataContentType("text/plain") },
 			kind: KindMalformed, pointers: []string{"/datacontenttype"}},
+		{name: "extension named data", mutate: func(ev *cloudevents.Event) { ev.SetExtension("data", "x") },
+			kind: KindMalformed, pointers: []string{"/data"}},
+		{name: "extension named Data", mutate: func(ev *cloudevents.Event) { ev.SetExtension("Data", "x") },
+			kind: KindMalformed, pointers: []string{"/data"}},
+		{name: "extension of CloudEvents 0.3", mutate: func(ev *cloudevents.Event) {
+			ev.SetExtension("schemaurl", "https://x")
+			ev.SetExtension("datacontentencoding", "base64")
+		}, kind: KindMalformed, pointers: []string{"/schemaurl", "/datacontentencoding"}},
+		{name: "extension name longer than 20", mutate: func(ev *cloudevents.Event) { ev.SetExtension("abcdefghijklmnopqrstu", "x") },
+			kind: KindMalformed, pointers: []string{"/abcdefghijklmnopqrstu"}},
+		{name: "extension of an ordinary name", mutate: func(ev *cloudevents.Event) { ev.SetExtension("traceparent", "00-abc-01") }},
 		{name: "json content type with charset", mutate: func(ev *cloudevents.Event) {
 			ev.SetDataContentType("application/json; charset=UTF-8")
 		}},

@@ -23,6 +23,7 @@ import (
 // refused may be a CPR number.
 const (
 	detailCPR         = "holds what looks like a CPR number (DDMMYY-SSSS in any notation); CPR numbers must not be stored"
+	detailCPRShape    = "looks like a CPR number; use a pseudonymous id" // an id of CPRPattern, whatever its digits
 	detailAttrControl = "must not contain control characters"
 	detailControl     = "must not contain control characters (tab and newline are allowed)"
 	detailExponent    = "write numbers without exponent (10, not 1e1)"

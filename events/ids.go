@@ -14,12 +14,15 @@ const CPRPattern = `^[0-9]{6}-?[0-9]{4}$`
 // ErrSubject is returned for a NATS subject that is not a family event subject.
 var ErrSubject = errors.New("events: malformed subject")
 
-// ValidID reports whether s is a well-formed pseudonymous id that holds no
-// CPR number (ContainsCPR). Ids are also safe as NATS subject tokens.
+// ValidID reports whether s is a well-formed pseudonymous id (IDPattern)
+// that neither has the plain CPR shape (CPRPattern, whatever its digits:
+// DOMAIN.md refuses such a value wherever an id is expected, as the
+// schemas do for the ids in data) nor holds a CPR number (ContainsCPR).
+// Ids are also safe as NATS subject tokens.
 //
 // Every stored event's subject and ids go through these checks, so they are
 // written out by hand; tests fuzz idShaped against IDPattern.
-func ValidID(s string) bool { return idShaped(s) && !ContainsCPR(s) }
+func ValidID(s string) bool { return idShaped(s) && !cprShaped(s) && !ContainsCPR(s) }
 
 // idShaped reports whether s matches IDPattern.
 func idShaped[T string | []byte](s T) bool {

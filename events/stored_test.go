@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +33,8 @@ func TestDecodeStored(t *testing.T) {
 		{"other type in the subject", "families.F1.bif.praktik.ended", data, at, "subject/type mismatch"},
 		{"not a family subject", "families.F1", data, at, "subject"},
 		{"not JSON", "families.F1.bif.praktik.started", []byte("nope"), at, "malformed"},
+		{"family of the CPR shape", "families.1234567890.bif.praktik.started",
+			bytes.Replace(data, []byte(`"subject":"F1"`), []byte(`"subject":"1234567890"`), 1), at, "subject"},
 		{"judged at recording: the event lay too far ahead then", "families.F1.bif.praktik.started", data, at.Add(-72 * time.Hour), "/time"},
 		{"judged at recording: a late replay still accepts it", "families.F1.bif.praktik.started", data, at.AddDate(5, 0, 0), ""},
 	}

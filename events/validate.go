@@ -274,6 +274,8 @@ func (v Validator) validate(ev cloudevents.Event, parsed *attrSet) (Envelope, er
 	}
 	if sub := ev.Subject(); present(attrSubject, sub) {
 		switch {
+		case cprShaped(sub):
+			ps.add(KindInvalid, "/"+attrSubject, detailCPRShape)
 		case !ValidID(sub):
 			ps.add(KindInvalid, "/"+attrSubject, "must be a familyId matching "+IDPattern)
 		}
@@ -588,8 +590,8 @@ func leafDetail(k jsonschema.ErrorKind, value any) string {
 	case *kind.Not:
 		// The schemas use "not" to keep CPR numbers out of ids and text.
 		if s, ok := value.(string); ok {
-			if LooksLikeCPR(s) {
-				return "looks like a CPR number; use a pseudonymous id"
+			if LooksLikeCPR(s) || cprShaped(s) {
+				return detailCPRShape
 			}
 			if ContainsCPR(s) {
 				return "contains what looks like a CPR number; CPR numbers must not be stored"

@@ -94,20 +94,14 @@ type OIDC struct {
 }
 
 // flags binds the OIDC settings to fs.
-func (o *OIDC) flags(fs *flag.FlagSet, env func(key, def string) string) {
-	fs.StringVar(&o.Issuer, "oidc-issuer", env("JF_OIDC_ISSUER", ""), "OIDC issuer URL whose JWT access tokens are accepted; empty for none (JF_OIDC_ISSUER)")
-	fs.StringVar(&o.Audience, "oidc-audience", env("JF_OIDC_AUDIENCE", ""), "the aud every JWT access token must contain (JF_OIDC_AUDIENCE)")
-	fs.StringVar(&o.RoleClaim, "oidc-role-claim", env("JF_OIDC_ROLE_CLAIM", "roles"), "claim with the role; a dotted name reaches into objects (JF_OIDC_ROLE_CLAIM)")
-	fs.StringVar(&o.EmployeeClaim, "oidc-employee-claim", env("JF_OIDC_EMPLOYEE_CLAIM", "employee_id"), "claim with a coordinator's employee id (JF_OIDC_EMPLOYEE_CLAIM)")
-	fs.StringVar(&o.ClientID, "oidc-client-id", env("JF_OIDC_CLIENT_ID", ""), "the web app's OIDC client id; set, people log in through the IdP (JF_OIDC_CLIENT_ID)")
-	fs.StringVar(&o.ClientSecret, "oidc-client-secret", env("JF_OIDC_CLIENT_SECRET", ""), "the web app's OIDC client secret (JF_OIDC_CLIENT_SECRET)")
-	o.JWKSLifetime = 10 * time.Minute
-	if v := env("JF_OIDC_JWKS_LIFETIME", ""); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			o.JWKSLifetime = d
-		}
-	}
-	fs.DurationVar(&o.JWKSLifetime, "oidc-jwks-lifetime", o.JWKSLifetime, "how long the IdP's keys are cached; a removed key stops verifying within it (JF_OIDC_JWKS_LIFETIME)")
+func (o *OIDC) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Issuer, "oidc-issuer", "", "OIDC issuer URL whose JWT access tokens are accepted; empty for none (JF_OIDC_ISSUER)")
+	fs.StringVar(&o.Audience, "oidc-audience", "", "the aud every JWT access token must contain (JF_OIDC_AUDIENCE)")
+	fs.StringVar(&o.RoleClaim, "oidc-role-claim", "roles", "claim with the role; a dotted name reaches into objects (JF_OIDC_ROLE_CLAIM)")
+	fs.StringVar(&o.EmployeeClaim, "oidc-employee-claim", "employee_id", "claim with a coordinator's employee id (JF_OIDC_EMPLOYEE_CLAIM)")
+	fs.StringVar(&o.ClientID, "oidc-client-id", "", "the web app's OIDC client id; set, people log in through the IdP (JF_OIDC_CLIENT_ID)")
+	fs.StringVar(&o.ClientSecret, "oidc-client-secret", "", "the web app's OIDC client secret (JF_OIDC_CLIENT_SECRET)")
+	fs.DurationVar(&o.JWKSLifetime, "oidc-jwks-lifetime", 10*time.Minute, "how long the IdP's keys are cached; a removed key stops verifying within it (JF_OIDC_JWKS_LIFETIME)")
 }
 
 func (o OIDC) check() error {
@@ -148,73 +142,126 @@ func Defaults() Config {
 	}
 }
 
-// FlagSet binds cfg to a flag set whose defaults come from the environment
-// (getenv), falling back to Defaults.
-func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet {
+// envFallbacks name each flag's environment variable, which is read when
+// the flag is not given, exactly as the flag would be.
+var envFallbacks = map[string]string{
+	"http":                  "JF_HTTP_ADDR",
+	"data":                  "JF_DATA_DIR",
+	"nats-url":              "JF_NATS_URL",
+	"nats-nkey":             "JF_NATS_NKEY",
+	"nats-listen":           "JF_NATS_LISTEN",
+	"config":                "JF_CONFIG",
+	"nats-sync":             "JF_NATS_SYNC",
+	"replicas":              "JF_REPLICAS",
+	"dedupe-window":         "JF_DEDUPE_WINDOW",
+	"log-level":             "JF_LOG_LEVEL",
+	"app-secure-cookie":     "JF_APP_SECURE_COOKIE",
+	"app-trusted-proxies":   "JF_APP_TRUSTED_PROXIES",
+	"store-check-interval":  "JF_STORE_CHECK_INTERVAL",
+	"evaluation-target":     "JF_EVALUATION_TARGET",
+	"evaluation-threshold":  "JF_EVALUATION_THRESHOLD",
+	"oidc-issuer":           "JF_OIDC_ISSUER",
+	"oidc-audience":         "JF_OIDC_AUDIENCE",
+	"oidc-role-claim":       "JF_OIDC_ROLE_CLAIM",
+	"oidc-employee-claim":   "JF_OIDC_EMPLOYEE_CLAIM",
+	"oidc-client-id":        "JF_OIDC_CLIENT_ID",
+	"oidc-client-secret":    "JF_OIDC_CLIENT_SECRET",
+	"oidc-jwks-lifetime":    "JF_OIDC_JWKS_LIFETIME",
+	"instance":              "JF_INSTANCE",
+	"sunset-file":           "JF_SUNSET_FILE",
+	"ingest-cache-families": "JF_INGEST_CACHE_FAMILIES",
+	"master-key-file":       "JF_MASTER_KEY_FILE",
+	"encryption":            "JF_ENCRYPTION",
+	"retention-years":       "JF_RETENTION_YEARS",
+}
+
+// Flags are a Config's flags (FlagSet), to which a process may add its
+// own. Their Parse also reads the environment fallbacks.
+type Flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+}
+
+// FlagSet binds cfg to a flag set with Defaults; Parse reads the
+// environment (getenv) for the flags the arguments do not give.
+func (c *Config) FlagSet(name string, getenv func(string) string) *Flags {
 	d := Defaults()
-	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&c.HTTPAddr, "http", env("JF_HTTP_ADDR", d.HTTPAddr), "HTTP listen address (JF_HTTP_ADDR)")
-	fs.StringVar(&c.DataDir, "data", env("JF_DATA_DIR", d.DataDir), "data directory (JF_DATA_DIR)")
-	fs.StringVar(&c.NATSURL, "nats-url", env("JF_NATS_URL", ""), "external NATS URL; empty embeds a server (JF_NATS_URL)")
-	fs.StringVar(&c.NATSNKey, "nats-nkey", env("JF_NATS_NKEY", ""), "NKey seed file to authenticate to -nats-url with (JF_NATS_NKEY)")
-	fs.StringVar(&c.NATSListen, "nats-listen", env("JF_NATS_LISTEN", d.NATSListen), "embedded NATS client address, or off (JF_NATS_LISTEN)")
-	fs.StringVar(&c.ConfigPath, "config", env("JF_CONFIG", ""), "principals config file; empty uses the dev config (JF_CONFIG)")
-	fs.StringVar(&c.Sync, "nats-sync", env("JF_NATS_SYNC", d.Sync), "embedded store fsync: interval (2m), always, or a duration (JF_NATS_SYNC)")
+	fs.StringVar(&c.HTTPAddr, "http", d.HTTPAddr, "HTTP listen address (JF_HTTP_ADDR)")
+	fs.StringVar(&c.DataDir, "data", d.DataDir, "data directory (JF_DATA_DIR)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS URL; empty embeds a server (JF_NATS_URL)")
+	fs.StringVar(&c.NATSNKey, "nats-nkey", "", "NKey seed file to authenticate to -nats-url with (JF_NATS_NKEY)")
+	fs.StringVar(&c.NATSListen, "nats-listen", d.NATSListen, "embedded NATS client address, or off (JF_NATS_LISTEN)")
+	fs.StringVar(&c.ConfigPath, "config", "", "principals config file; empty uses the dev config (JF_CONFIG)")
+	fs.StringVar(&c.Sync, "nats-sync", d.Sync, "embedded store fsync: interval (2m), always, or a duration (JF_NATS_SYNC)")
 	fs.IntVar(&c.Replicas, "replicas", d.Replicas, "stream replicas: 1 single node, 3 cluster (JF_REPLICAS)")
 	fs.DurationVar(&c.Dedupe, "dedupe-window", d.Dedupe, "JetStream dedupe window (JF_DEDUPE_WINDOW)")
-	fs.StringVar(&c.LogLevel, "log-level", env("JF_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (JF_LOG_LEVEL)")
-	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", env("JF_APP_SECURE_COOKIE", "") == "true" || env("JF_APP_SECURE_COOKIE", "") == "1",
+	c.LogLevel = d.LogLevel
+	fs.Var(logLevel{&c.LogLevel}, "log-level", "the least `level` logged: debug, info, warn or error (JF_LOG_LEVEL)")
+	fs.BoolVar(&c.AppSecureCookie, "app-secure-cookie", false,
 		"mark the web app's session cookie Secure: set it behind TLS (JF_APP_SECURE_COOKIE)")
-	fs.StringVar(&c.AppTrustedProxies, "app-trusted-proxies", env("JF_APP_TRUSTED_PROXIES", ""),
+	fs.StringVar(&c.AppTrustedProxies, "app-trusted-proxies", "",
 		"comma-separated IPs or CIDR prefixes of the reverse proxies whose X-Forwarded-For the web app believes (JF_APP_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.StoreCheckInterval, "store-check-interval", d.StoreCheckInterval, "how often the streams' integrity is checked (JF_STORE_CHECK_INTERVAL)")
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
-	c.OIDC.flags(fs, env)
-	fs.StringVar(&c.Instance, "instance", env("JF_INSTANCE", ""),
+	c.OIDC.flags(fs)
+	fs.StringVar(&c.Instance, "instance", "",
 		"this projector's name among several on one NATS (read replicas): consumer projector-<instance>, data <data>/projector-<instance> (JF_INSTANCE)")
-	c.sunsetFlags(fs, getenv)
+	c.sunsetFlags(fs)
 	fs.IntVar(&c.IngestCacheFamilies, "ingest-cache-families", d.IngestCacheFamilies,
 		"family states an ingest process keeps in memory (JF_INGEST_CACHE_FAMILIES)")
-	if v := getenv("JF_INGEST_CACHE_FAMILIES"); v != "" {
-		_, _ = fmt.Sscan(v, &c.IngestCacheFamilies)
-	}
-	fs.StringVar(&c.MasterKeyFile, "master-key-file", env("JF_MASTER_KEY_FILE", ""),
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
 		"file holding the master key that wraps the data keys (JF_MASTER_KEY_FILE; or the key itself in JF_MASTER_KEY)")
 	c.MasterKey = getenv("JF_MASTER_KEY")
-	fs.BoolVar(&c.Encryption, "encryption", env("JF_ENCRYPTION", "true") != "false" && env("JF_ENCRYPTION", "") != "0",
+	fs.BoolVar(&c.Encryption, "encryption", d.Encryption,
 		"encrypt personal fields at ingest and refuse them in the clear (JF_ENCRYPTION)")
 	fs.IntVar(&c.RetentionYears, "retention-years", d.RetentionYears, "years a family's data is kept after its course ended (JF_RETENTION_YEARS)")
-	if v := getenv("JF_RETENTION_YEARS"); v != "" {
-		_, _ = fmt.Sscan(v, &c.RetentionYears)
+	return &Flags{FlagSet: fs, getenv: getenv}
+}
+
+// Parse parses args, then sets each flag they do not give from its
+// environment variable, if set, as the flag would be: a value the flag
+// refuses is an error naming the variable, not the default.
+func (f *Flags) Parse(args []string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
 	}
-	if v := getenv("JF_EVALUATION_TARGET"); v != "" {
-		_, _ = fmt.Sscan(v, &c.EvaluationTarget)
-	}
-	if v := getenv("JF_EVALUATION_THRESHOLD"); v != "" {
-		_, _ = fmt.Sscan(v, &c.EvaluationThreshold)
-	}
-	if v := getenv("JF_REPLICAS"); v != "" {
-		_, _ = fmt.Sscan(v, &c.Replicas)
-	}
-	if v := getenv("JF_DEDUPE_WINDOW"); v != "" {
-		if dd, err := time.ParseDuration(v); err == nil {
-			c.Dedupe = dd
+	given := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	var errs []error
+	f.VisitAll(func(fl *flag.Flag) {
+		key, ok := envFallbacks[fl.Name]
+		if !ok || given[fl.Name] {
+			return
 		}
-	}
-	if v := getenv("JF_STORE_CHECK_INTERVAL"); v != "" {
-		if dd, err := time.ParseDuration(v); err == nil {
-			c.StoreCheckInterval = dd
+		if v := f.getenv(key); v != "" {
+			if err := fl.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("config: %s: invalid value %q for -%s: %w", key, v, fl.Name, err))
+			}
 		}
+	})
+	return errors.Join(errs...)
+}
+
+// logLevel is -log-level: a level slog.Level.UnmarshalText reads.
+type logLevel struct{ s *string }
+
+func (l logLevel) String() string {
+	if l.s == nil {
+		return ""
 	}
-	return fs
+	return *l.s
+}
+
+func (l logLevel) Set(v string) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(v)); err != nil {
+		return err
+	}
+	*l.s = v
+	return nil
 }
 
 // Parse reads args (without the program name) and the environment.

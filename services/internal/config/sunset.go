@@ -30,8 +30,8 @@ func sunsetKey(s events.Spec) string {
 // sunsetFlags registers -sunset-file and a -sunset-<name>.v<version> flag
 // for every earlier version of the catalog; a latest version has none, as
 // it cannot end while nothing succeeds it.
-func (c *Config) sunsetFlags(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.SunsetFile, "sunset-file", getenv("JF_SUNSET_FILE"),
+func (c *Config) sunsetFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.SunsetFile, "sunset-file", "",
 		`file of lines "<name>.v<version> <date>": when ingest stops accepting that earlier version (JF_SUNSET_FILE)`)
 	for _, s := range events.AllVersions() {
 		if s.IsLatest() {

@@ -36,6 +36,7 @@ func RotateMasterKeyCommand(ctx context.Context, args []string, getenv func(stri
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(stderr, "standalone rotate-master-key:", err)
 		return 2
 	}
 	if fs.NArg() > 0 || *oldFile == "" || (cfg.MasterKeyFile == "" && cfg.MasterKey == "") {

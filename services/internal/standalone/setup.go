@@ -35,6 +35,7 @@ func SetupStreamsCommand(ctx context.Context, args []string, getenv func(string)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(stderr, "standalone setup-streams:", err)
 		return 2
 	}
 	if fs.NArg() > 0 || cfg.NATSURL == "" {

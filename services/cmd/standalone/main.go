@@ -81,7 +81,7 @@ func parse(args []string) (config.Config, demoFlags, error) {
 	if fs.NArg() > 0 {
 		return cfg, df, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
-	return cfg, df, cfg.Check()
+	return cfg, df, nil
 }
 
 func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Logger) error {

@@ -176,14 +176,18 @@ var envFallbacks = map[string]string{
 }
 
 // Flags are a Config's flags (FlagSet), to which a process may add its
-// own. Their Parse also reads the environment fallbacks.
+// own. Their Parse completes the Config: every process that parses them
+// has read the environment fallbacks and the sunsets and checked the
+// settings.
 type Flags struct {
 	*flag.FlagSet
+	c      *Config
 	getenv func(string) string
 }
 
-// FlagSet binds cfg to a flag set with Defaults; Parse reads the
-// environment (getenv) for the flags the arguments do not give.
+// FlagSet binds cfg to a flag set with Defaults; its Parse reads the
+// environment (getenv) for the flags the arguments do not give, then the
+// sunsets, and checks the settings.
 func (c *Config) FlagSet(name string, getenv func(string) string) *Flags {
 	d := Defaults()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -218,16 +222,28 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *Flags {
 	fs.BoolVar(&c.Encryption, "encryption", d.Encryption,
 		"encrypt personal fields at ingest and refuse them in the clear (JF_ENCRYPTION)")
 	fs.IntVar(&c.RetentionYears, "retention-years", d.RetentionYears, "years a family's data is kept after its course ended (JF_RETENTION_YEARS)")
-	return &Flags{FlagSet: fs, getenv: getenv}
+	return &Flags{FlagSet: fs, c: c, getenv: getenv}
 }
 
-// Parse parses args, then sets each flag they do not give from its
-// environment variable, if set, as the flag would be: a value the flag
-// refuses is an error naming the variable, not the default.
+// Parse parses args, sets each flag they do not give from its
+// environment variable, if set, as the flag would be (a value the flag
+// refuses is an error naming the variable, not the default), reads the
+// sunsets and checks the settings.
 func (f *Flags) Parse(args []string) error {
 	if err := f.FlagSet.Parse(args); err != nil {
 		return err
 	}
+	if err := f.environment(); err != nil {
+		return err
+	}
+	if err := f.c.loadSunsets(); err != nil {
+		return err
+	}
+	return f.c.Check()
+}
+
+// environment sets the flags not given from their environment variables.
+func (f *Flags) environment() error {
 	given := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	var errs []error
@@ -275,10 +291,7 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%s: unexpected arguments %v", name, fs.Args())
 	}
-	if err := c.loadSunsets(); err != nil {
-		return c, err
-	}
-	return c, c.Check()
+	return c, nil
 }
 
 // Check validates the settings.

@@ -42,10 +42,6 @@ func SetupStreamsCommand(ctx context.Context, args []string, getenv func(string)
 		fmt.Fprintln(stderr, SetupUsage)
 		return 2
 	}
-	if err := cfg.Check(); err != nil {
-		fmt.Fprintln(stderr, "standalone setup-streams:", err)
-		return 2
-	}
 	if err := SetupStreams(ctx, cfg, stdout); err != nil {
 		fmt.Fprintln(stderr, "standalone setup-streams:", err)
 		return 1

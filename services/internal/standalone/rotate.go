@@ -63,8 +63,15 @@ func RotateMasterKey(ctx context.Context, cfg config.Config, oldFile string) (in
 	if err != nil {
 		return 0, err
 	}
-	opts, err := cfg.StoreOptions("rotate-master-key", slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	opts, err := cfg.StoreOptions("rotate-master-key", log)
 	if err != nil {
+		return 0, err
+	}
+	// The standalone's guard, with its high-water mark: opening the
+	// embedded store creates the streams that are missing, and a stream
+	// the standalone has seen hold messages must not come back empty.
+	if opts.Guard, err = eventstore.NewGuard(cfg.GuardOptions("standalone", log)); err != nil {
 		return 0, err
 	}
 	// A rewrap lifts the bucket's write-once rule for its run, which
@@ -83,6 +90,9 @@ func RotateMasterKey(ctx context.Context, cfg config.Config, oldFile string) (in
 		return 0, err
 	}
 	defer st.Close()
+	if opts.Guard.Refusing() {
+		return 0, opts.Guard.Refusal()
+	}
 	js := st.JS
 	if cfg.NATSURL == "" {
 		nc, err := eventstore.Connect("", st.Server, "rotate-master-key", admin.Option())

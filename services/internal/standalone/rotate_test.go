@@ -3,12 +3,17 @@ package standalone_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
@@ -75,5 +80,64 @@ func TestRotateMasterKey(t *testing.T) {
 		if strings.Contains(r.Raw, marker) {
 			t.Fatalf("the old key still reads the text: %s", r.Raw)
 		}
+	}
+}
+
+// TestRotateMasterKeyDoesNotCreateALostStream: rotate-master-key opens the
+// embedded store with the standalone's integrity guard, so a FAMILY_EVENTS
+// lost from the data directory, which the standalone had seen hold events,
+// is reported and not created again empty (after which the standalone
+// would start on an empty history).
+func TestRotateMasterKeyDoesNotCreateALostStream(t *testing.T) {
+	cfg := testenv.Config(t, func(c *config.Config) { c.StoreCheckInterval = 100 * time.Millisecond })
+	s := &testenv.System{T: t, SA: testenv.Start(t, cfg)}
+	p := s.Post(events.SOF, "F-LOST", &events.FamilyReferred{Reason: "tabt"})
+	s.WaitApplied(p.Sequence)
+	mark := cfg.GuardOptions("standalone", nil).HighWaterFile
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(mark)
+		if err != nil || !strings.Contains(string(b), fmt.Sprintf(`"FAMILY_EVENTS": %d`, p.Sequence)) {
+			return fmt.Errorf("high-water file %q: %v", b, err)
+		}
+		return nil
+	})
+	if err := s.SA.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	streamDir := func() string {
+		var found string
+		_ = filepath.WalkDir(filepath.Join(cfg.DataDir, "nats"), func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == eventstore.FamilyStream {
+				found = path
+			}
+			return err
+		})
+		return found
+	}
+	dir := streamDir()
+	if dir == "" {
+		t.Fatal("no FAMILY_EVENTS in the data directory")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	text, err := shred.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(newKey, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := standalone.RotateMasterKeyCommand(context.Background(),
+		[]string{"-data", cfg.DataDir, "-old-key-file", shred.DevMasterKeyFile(cfg.DataDir), "-master-key-file", newKey},
+		func(string) string { return "" }, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "FAMILY_EVENTS is missing") {
+		t.Errorf("rotate with FAMILY_EVENTS lost: exit %d, %s%s", code, out.String(), errOut.String())
+	}
+	if dir := streamDir(); dir != "" {
+		t.Errorf("FAMILY_EVENTS was created again: %s", dir)
 	}
 }

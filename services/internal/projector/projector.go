@@ -209,6 +209,10 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	p.metrics.applied.Set(float64(m.Consistent()))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// A stop begins when the process's context ends (see Start), before
+	// the HTTP server drains; the streams end then, not at Close, which
+	// runs only once the server has drained.
+	context.AfterFunc(p.ctx, p.subs.closeAll)
 	return p, nil
 }
 

@@ -247,7 +247,8 @@ func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
 }
 
 // Dropped is closed when the subscriber fell behind or the projector
-// stops; the client reconnects.
+// begins to stop (also at once when it subscribed after that); the
+// client reconnects.
 func (l *Live) Dropped() <-chan struct{} { return l.sub.dropped }
 
 // StillAllowed re-checks a coordinator's assignment, so that a live view

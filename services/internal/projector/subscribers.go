@@ -18,7 +18,7 @@ type subscriber struct {
 	familyID string
 	ch       chan []readmodel.Entry
 	// dropped is closed when the subscriber fell behind or the projector
-	// closed; the stream then ends.
+	// began to stop; the stream then ends.
 	dropped chan struct{}
 }
 
@@ -29,6 +29,9 @@ type subscribers struct {
 	byFam   map[string]map[*subscriber]struct{}
 	dropped prometheus.Counter
 	gauge   prometheus.Gauge
+	// closed is set by closeAll: the projector is stopping, and a stream
+	// opened from then on ends at once.
+	closed bool
 }
 
 func newSubscribers() *subscribers {
@@ -39,6 +42,10 @@ func (s *subscribers) subscribe(familyID string) *subscriber {
 	sub := &subscriber{familyID: familyID, ch: make(chan []readmodel.Entry, subscriberBuffer), dropped: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		close(sub.dropped)
+		return sub
+	}
 	set := s.byFam[familyID]
 	if set == nil {
 		set = map[*subscriber]struct{}{}
@@ -104,10 +111,14 @@ func (s *subscribers) publish(entries map[string][]readmodel.Entry) {
 	}
 }
 
-// closeAll ends every stream, at shutdown.
+// closeAll ends every stream, and every stream opened later, as soon as
+// the projector begins to stop: an open stream would otherwise hold the
+// HTTP server's graceful shutdown, which waits for its handlers, until
+// the shutdown timeout.
 func (s *subscribers) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	for _, set := range s.byFam {
 		for sub := range set {
 			s.removeLocked(sub)

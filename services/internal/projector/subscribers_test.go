@@ -64,3 +64,28 @@ func TestSlowSubscriberDropped(t *testing.T) {
 		t.Error("subscribers left after closeAll")
 	}
 }
+
+// TestSubscribeAfterCloseAll: once the projector has begun to stop, a
+// stream that subscribes ends at once instead of holding the stop.
+func TestSubscribeAfterCloseAll(t *testing.T) {
+	t.Parallel()
+	s := newSubscribers()
+	open := s.subscribe("F1")
+	s.closeAll()
+	select {
+	case <-open.dropped:
+	default:
+		t.Fatal("an open stream was not ended")
+	}
+	late := s.subscribe("F1")
+	select {
+	case <-late.dropped:
+	default:
+		t.Fatal("a stream subscribed after closeAll is not ended")
+	}
+	if s.has("F1") {
+		t.Error("a stream subscribed after closeAll is registered")
+	}
+	s.unsubscribe(late) // safe
+	s.closeAll()        // and again
+}

@@ -29,7 +29,8 @@ var liveHeartbeat = 15 * time.Second
 // handleLive streams the family's new timeline entries to the family page
 // (Server-Sent Events) on the session: logged, with the session's purpose
 // for the family, like every read. It ends with the session or the
-// coordinator's assignment.
+// coordinator's assignment, and as soon as the process begins to stop
+// (live.Dropped), so that it does not hold the graceful stop.
 func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
 	fam := r.PathValue("familyId")

@@ -1,6 +1,7 @@
 package webapp_test
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"net/url"
@@ -369,6 +370,72 @@ func TestNoUnloggedPages(t *testing.T) {
 	}
 	if r := b.get("/app/families/FAM-C/live"); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("live without an access log: %d", r.Status)
+	}
+}
+
+// TestLiveViewsEndAtStop: open live streams, the web app's family view
+// and the API's timeline stream, end as soon as a graceful stop begins,
+// so that the stop neither waits for the shutdown timeout nor fails, and
+// other requests in flight are not cut off.
+func TestLiveViewsEndAtStop(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-L", "E1001")
+	b := e.browser()
+	b.base = e.sa.URL() // the app as the standalone itself serves it
+	if r := b.login("dev-coordinator", "/app/families"); r.Status != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.Status)
+	}
+	if r := b.open("FAM-L", "Akut henvendelse"); r.Status != 200 {
+		t.Fatalf("open: %d", r.Status)
+	}
+	c := *b.c
+	c.Timeout = 0 // a stream lives until the server ends it
+	stream := func(path string, hdr map[string]string) (ended <-chan struct{}) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.sa.URL()+path, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		r := bufio.NewReader(resp.Body)
+		if _, err := r.ReadString('\n'); err != nil { // the stream is open
+			t.Fatalf("%s: %v", path, err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := r.ReadString('\n'); err != nil {
+					return
+				}
+			}
+		}()
+		return done
+	}
+	views := []<-chan struct{}{
+		stream("/app/families/FAM-L/live", nil),
+		stream("/v1/families/FAM-L/timeline/stream", map[string]string{
+			"Authorization": "Bearer dev-coordinator", "X-Purpose": "Akut henvendelse"}),
+	}
+	begun := time.Now()
+	err := e.sa.Stop()
+	if took := time.Since(begun); err != nil || took > 5*time.Second {
+		t.Errorf("graceful stop with open live streams: took %s, err %v", took, err)
+	}
+	for i, ended := range views {
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Errorf("stream %d still open after the stop", i)
+		}
 	}
 }
 

@@ -124,6 +124,11 @@ func defusedUpdate(cfg jetstream.StreamConfig) func(*testing.T) []byte {
 
 const permFamily = "FPERM"
 
+// legacyProjectorCfg creates the projector's consumer by the legacy
+// subject; were it allowed, the consumer would deliver nothing.
+var legacyProjectorCfg = map[string]any{"stream_name": eventstore.FamilyStream, "config": map[string]any{
+	"name": "projector", "ack_policy": "all", "deliver_policy": "all", "filter_subject": "families.nobody.>"}}
+
 // probes are the JetStream API subjects and stream subjects of the
 // tables, in this order; consumers are the projectors' durable consumers
 // (one per read replica) whose creation, info and deletion are probed.
@@ -146,6 +151,10 @@ func probes(replicas int, consumers []string) []probe {
 		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
 		{"CONSUMER.CREATE ephemeral", "$JS.API.CONSUMER.CREATE." + fam + ".probe", jsonBody(ephemeralCfg)},
+		// The legacy create subject names the consumer in the body only,
+		// where no deny list sees it, and creates or updates: whoever may
+		// publish it may change the projector's consumer.
+		{"legacy create named projector", "$JS.API.CONSUMER.CREATE." + fam, jsonBody(legacyProjectorCfg)},
 	}
 	for _, c := range consumers {
 		cfg := map[string]any{"stream_name": fam, "config": map[string]any{
@@ -243,6 +252,7 @@ var deployTable = map[string][]string{
 	"DIRECT.GET FAMILY_EVENTS":                 {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"CONSUMER.CREATE ephemeral":                {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"legacy create named projector":            nil,
 	"CONSUMER.CREATE projector":                {"projector"},
 	"CONSUMER.INFO projector":                  {"projector", "admin"},
 	"CONSUMER.DELETE projector":                {"projector"},
@@ -297,6 +307,7 @@ var standaloneTable = map[string][]string{
 	"DIRECT.GET FAMILY_EVENTS":                 {"operator"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator"},
 	"CONSUMER.CREATE ephemeral":                {"operator"},
+	"legacy create named projector":            nil,
 	"CONSUMER.CREATE projector":                nil,
 	"CONSUMER.INFO projector":                  {"operator"},
 	"CONSUMER.DELETE projector":                nil,
@@ -396,6 +407,8 @@ func hostileAttack(t *testing.T, attack string, replicas int, allowed bool) (str
 		return "$JS.API.STREAM.MSG.DELETE." + acc, nil, []byte(`{"seq":1}`)
 	case "delete-projector-consumer":
 		return "$JS.API.CONSUMER.DELETE." + fam + ".projector", nil, nil
+	case "legacy-create-projector-consumer":
+		return "$JS.API.CONSUMER.CREATE." + fam, nil, jsonBody(legacyProjectorCfg)(t)
 	}
 	t.Fatalf("unknown attack %s", attack)
 	return "", nil, nil
@@ -476,7 +489,7 @@ func streamStates(t *testing.T, js jetstream.JetStream) map[string]streamState {
 
 // checkIntact: both streams hold what they held before and what the
 // allowed cases added, from the same first message, and the projector's
-// consumer exists.
+// consumer exists, unfiltered and not paused.
 func checkIntact(t *testing.T, js jetstream.JetStream, before map[string]streamState, added map[string]uint64) {
 	t.Helper()
 	checkFor(t, 20*time.Second, func() error {
@@ -487,8 +500,15 @@ func checkIntact(t *testing.T, js jetstream.JetStream, before map[string]streamS
 				return fmt.Errorf("%s: first %d, %d messages; want first %d, %d", name, after[name].first, after[name].msgs, want.first, want.msgs)
 			}
 		}
-		_, err := js.Consumer(context.Background(), eventstore.FamilyStream, "projector")
-		return err
+		c, err := js.Consumer(context.Background(), eventstore.FamilyStream, "projector")
+		if err != nil {
+			return err
+		}
+		if info := c.CachedInfo(); info.Config.FilterSubject != "" || len(info.Config.FilterSubjects) > 0 || info.Paused {
+			return fmt.Errorf("the projector's consumer was changed: filter %q %q, paused %v",
+				info.Config.FilterSubject, info.Config.FilterSubjects, info.Paused)
+		}
+		return nil
 	})
 }
 

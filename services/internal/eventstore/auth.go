@@ -194,8 +194,12 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 				"$JS.API.CONSUMER.NAMES."+s, "$JS.API.CONSUMER.LIST."+s,
 				"$JS.API.CONSUMER.INFO."+s+".*",
 				// Ordered consumers, as `nats stream view` and `audit
-				// replay` read.
-				"$JS.API.CONSUMER.CREATE."+s, "$JS.API.CONSUMER.CREATE."+s+".>",
+				// replay` read: created by name, which the deny list
+				// below can refuse for the projector's consumer. Not the
+				// bare legacy CONSUMER.CREATE.<stream>, which names the
+				// consumer in the body only and creates or updates it:
+				// with it the operator could change the projector's.
+				"$JS.API.CONSUMER.CREATE."+s+".>",
 				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
 		}
 		// The wrapped data keys, for `audit export -master-key-file`:

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"strings"
@@ -178,6 +179,84 @@ func TestNoAnonymousClients(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	if err := eventstore.CheckStreams(context.Background(), js); err != nil {
 		t.Fatalf("the streams made at start: %v", err)
+	}
+}
+
+// TestOperatorCannotChangeTheProjectorsConsumer: the read-only operator
+// key reads the stream with an ordered consumer, as `nats stream view` and
+// `audit replay` do, but may not create, and so change, the projector's
+// durable consumer: not by its name, and not by the legacy create subject,
+// which names the consumer in the body only and creates or updates it.
+func TestOperatorCannotChangeTheProjectorsConsumer(t *testing.T) {
+	t.Parallel()
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Shutdown(); e.WaitForShutdown() }()
+	ctx := context.Background()
+	svc, err := nats.Connect(e.ClientURL(), nats.InProcessServer(e.Server), e.Service.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	js, _ := jetstream.New(svc)
+	if _, err := js.Publish(ctx, "families.F1.sof.family.referred", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, eventstore.FamilyStream, jetstream.ConsumerConfig{
+		Durable: eventstore.ProjectorConsumer(""), AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cons.CachedInfo().Config
+
+	opt, err := nats.NkeyOptionFromSeed(e.KeyFile(eventstore.RoleOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := nats.Connect(e.ClientURL(), opt, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	ojs, _ := jetstream.New(op)
+
+	// What the operator is for: an ordered consumer reads the stream.
+	oc, err := ojs.OrderedConsumer(ctx, eventstore.FamilyStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("operator's ordered consumer: %v", err)
+	}
+	if m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || m.Subject() != "families.F1.sof.family.referred" {
+		t.Fatalf("operator reading the stream: %v", err)
+	}
+
+	// The projector's consumer, filtered to nothing and paused for a
+	// year, by name and by the legacy subject (no durable: it takes
+	// none).
+	changed := want
+	changed.Durable, changed.Name = "", eventstore.ProjectorConsumer("")
+	changed.FilterSubject = "families.nobody.>"
+	until := time.Now().Add(365 * 24 * time.Hour)
+	changed.PauseUntil = &until
+	body, _ := json.Marshal(map[string]any{"stream_name": eventstore.FamilyStream, "config": changed})
+	for _, subject := range []string{
+		"$JS.API.CONSUMER.CREATE." + eventstore.FamilyStream + "." + changed.Name,
+		"$JS.API.CONSUMER.CREATE." + eventstore.FamilyStream,
+	} {
+		// Refused, the request has no answer.
+		if resp, err := op.Request(subject, body, time.Second); err == nil {
+			t.Errorf("%s: answered %s", subject, resp.Data)
+		}
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatalf("the projector's consumer: %v", err)
+	}
+	if got := info.Config; got.FilterSubject != want.FilterSubject || got.PauseUntil != nil || info.Paused || got.Durable != want.Durable {
+		t.Errorf("the operator changed the projector's consumer: filter %q, paused %v until %v, durable %q",
+			got.FilterSubject, info.Paused, got.PauseUntil, got.Durable)
 	}
 }
 

@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -86,6 +89,57 @@ func TestStreamReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPosition(t, p, ack.Sequence)
+}
+
+// TestChangedConsumerCreatedAgain: a durable consumer that an admin
+// changed while the projector was stopped (filtered to nothing, or paused
+// for a year), though at the checkpoint, is not reused as it is: the
+// projector creates it again at its checkpoint, as it made it, and every
+// event still arrives.
+func TestChangedConsumerCreatedAgain(t *testing.T) {
+	t.Parallel()
+	for name, change := range map[string]func(context.Context, jetstream.JetStream, jetstream.ConsumerConfig) error{
+		"filtered": func(ctx context.Context, admin jetstream.JetStream, cfg jetstream.ConsumerConfig) error {
+			cfg.FilterSubject = "families.nobody.>"
+			_, err := admin.UpdateConsumer(ctx, eventstore.FamilyStream, cfg)
+			return err
+		},
+		"paused": func(ctx context.Context, admin jetstream.JetStream, cfg jetstream.ConsumerConfig) error {
+			_, err := admin.PauseConsumer(ctx, eventstore.FamilyStream, cfg.Durable, time.Now().Add(365*24*time.Hour))
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			adminKey := testenv.AdminKey()
+			st := testenv.OpenStore(t, &adminKey)
+			_, admin := testenv.AdminJS(t, "", st.Server)
+			dir := t.TempDir()
+			ctx := context.Background()
+			p := newProjector(t, st, dir, 0, nil)
+			waitPosition(t, p, publish(t, st, 0, 20))
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := admin.Consumer(ctx, eventstore.FamilyStream, projector.ConsumerName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := change(ctx, admin, c.CachedInfo().Config); err != nil {
+				t.Fatal(err)
+			}
+			p = newProjector(t, st, dir, 0, nil)
+			defer p.Close()
+			waitPosition(t, p, publish(t, st, 20, 10))
+			c, err = admin.Consumer(ctx, eventstore.FamilyStream, projector.ConsumerName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info := c.CachedInfo(); info.Config.FilterSubject != "" || info.Paused {
+				t.Errorf("the consumer after the start: filter %q, paused %v", info.Config.FilterSubject, info.Paused)
+			}
+		})
+	}
 }
 
 // TestReadiness: not ready until the consumer exists; ready after.

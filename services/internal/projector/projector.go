@@ -16,8 +16,10 @@
 //
 // The checkpoint in the file is the truth; the consumer's own position is a
 // hint. At every start the consumer is reused only when it has delivered
-// and had acknowledged exactly up to the checkpoint; otherwise it is
-// deleted and created again (same name) to deliver from checkpoint+1.
+// and had acknowledged exactly up to the checkpoint and is still as the
+// projector made it (durable, unfiltered, AckAll, not paused: anyone who
+// may create it could have changed it to deliver nothing); otherwise it
+// is deleted and created again (same name) to deliver from checkpoint+1.
 // Messages at or below the checkpoint are skipped. A crash between apply
 // and commit therefore re-fetches the batch, and a crash between commit and
 // ack skips it: neither duplicates nor gaps, and no wait for AckWait.
@@ -423,11 +425,17 @@ func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp ui
 	switch {
 	case err == nil:
 		info := cons.CachedInfo()
-		if info.Delivered.Stream == cp && info.AckFloor.Stream == cp && info.Config.AckPolicy == jetstream.AckAllPolicy {
+		if why := unfit(info, p.consumer, time.Now()); why != "" {
+			// Not as this projector made it: whoever changed it could
+			// make it deliver nothing while the projector looks ready.
+			p.log.Warn("projector: the durable consumer was changed outside the projector; creating it again at the checkpoint",
+				"consumer", p.consumer, "why", why, "checkpoint", cp)
+		} else if info.Delivered.Stream == cp && info.AckFloor.Stream == cp {
 			return cons, nil
+		} else {
+			p.log.Info("projector: positioning the consumer at the checkpoint", "checkpoint", cp,
+				"delivered", info.Delivered.Stream, "acked", info.AckFloor.Stream)
 		}
-		p.log.Info("projector: positioning the consumer at the checkpoint", "checkpoint", cp,
-			"delivered", info.Delivered.Stream, "acked", info.AckFloor.Stream)
 		if err := stream.DeleteConsumer(ctx, p.consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, err
 		}
@@ -435,6 +443,27 @@ func (p *Projector) position(ctx context.Context, stream jetstream.Stream, cp ui
 		return nil, err
 	}
 	return stream.CreateConsumer(ctx, cfg)
+}
+
+// unfit says how the existing consumer info differs from what the
+// projector needs of its durable consumer named name, or "" when it does
+// not: durable, a pull consumer of the whole stream, acknowledging all up
+// to a message, not paused at now. Its position is checked apart.
+func unfit(info *jetstream.ConsumerInfo, name string, now time.Time) string {
+	c := info.Config
+	switch {
+	case c.Durable != name:
+		return fmt.Sprintf("durable name %q, want %q", c.Durable, name)
+	case c.FilterSubject != "" || len(c.FilterSubjects) > 0:
+		return fmt.Sprintf("filtered to %q %q, want the whole stream", c.FilterSubject, c.FilterSubjects)
+	case c.DeliverSubject != "":
+		return "a push consumer, want a pull consumer"
+	case c.AckPolicy != jetstream.AckAllPolicy:
+		return fmt.Sprintf("ack policy %s, want all", c.AckPolicy)
+	case info.Paused || (c.PauseUntil != nil && c.PauseUntil.After(now)):
+		return fmt.Sprintf("paused until %v", c.PauseUntil)
+	}
+	return ""
 }
 
 // errCaughtUp ends a catch-up session (see consume): the next session

@@ -170,9 +170,10 @@ func (f *Follower) session(ctx context.Context) error {
 	m := f.m
 	cp := m.checkpoint
 	f.ahead.Store(last < cp)
-	if last >= cp+10_000 && m.complete {
+	if last >= cp+10_000 {
 		// Far behind with an empty model: load without the timeline
-		// indexes, as the projector does.
+		// indexes, as the projector does (SetBulk leaves any other model
+		// as it is).
 		if err := m.SetBulk(ctx, true); err != nil {
 			f.applyMu.Unlock()
 			return err

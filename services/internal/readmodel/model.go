@@ -128,10 +128,12 @@ const (
 )
 
 // SetBulk drops (on) or builds (off) the timeline's secondary indexes. A
-// bulk load needs a complete model, because folding a family again from
-// its rows needs the family index.
+// bulk load is only for an empty model (a new one, a rebuild's, one
+// emptied by a migration): one that holds rows serves reads, which need
+// the indexes, and folding a family again from its rows needs the family
+// index. For any other model, on does nothing.
 func (m *Model) SetBulk(ctx context.Context, on bool) error {
-	if on == m.bulk || (on && !m.complete) {
+	if on == m.bulk || (on && (!m.complete || m.checkpoint > 0)) {
 		return nil
 	}
 	stmts := timelineIndexes

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
 )
 
 // TestMigrations: a new file is migrated to SchemaVersion in order, a
@@ -133,5 +136,41 @@ func TestDistinctQueriesCloseStatements(t *testing.T) {
 	}
 	if open, most := dep.Len(), maxStmts+8; open > most {
 		t.Errorf("%d distinct queries left %d statements and connections open, want at most %d", queries, open, most)
+	}
+}
+
+// TestBulkOnlyForAnEmptyModel: a bulk load drops the timeline's indexes
+// only in an empty model; one that holds rows serves reads, and keeps
+// them however far behind it is.
+func TestBulkOnlyForAnEmptyModel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	indexes := func(m *Model) int {
+		var n int
+		if err := m.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'timeline' AND name LIKE 'timeline_family_%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	empty, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	if err := empty.SetBulk(ctx, true); err != nil || !empty.Bulk() || indexes(empty) != 0 {
+		t.Fatalf("an empty model: bulk %v, %d indexes, %v", empty.Bulk(), indexes(empty), err)
+	}
+
+	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	batch := []Message{eventAt(t, "F1", 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))}
+	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetBulk(ctx, true); err != nil || m.Bulk() || indexes(m) != len(timelineIndexes) {
+		t.Fatalf("a model that holds rows: bulk %v, %d indexes, %v", m.Bulk(), indexes(m), err)
 	}
 }

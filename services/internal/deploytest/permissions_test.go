@@ -162,6 +162,9 @@ func probes(replicas int, consumers []string) []probe {
 		ps = append(ps,
 			probe{"CONSUMER.CREATE " + c, "$JS.API.CONSUMER.CREATE." + fam + "." + c, jsonBody(cfg)},
 			probe{"CONSUMER.INFO " + c, "$JS.API.CONSUMER.INFO." + fam + "." + c, nil},
+			// A paused consumer delivers nothing, which the projector
+			// notices only when it next positions it.
+			probe{"CONSUMER.PAUSE " + c, "$JS.API.CONSUMER.PAUSE." + fam + "." + c, jsonBody(map[string]any{"pause_until": time.Now().Add(time.Hour).UTC()})},
 			probe{"CONSUMER.DELETE " + c, "$JS.API.CONSUMER.DELETE." + fam + "." + c, nil})
 	}
 	// The data keys' bucket (package shred): read by every process that
@@ -256,12 +259,15 @@ var deployTable = map[string][]string{
 	"CONSUMER.CREATE projector":                {"projector"},
 	"CONSUMER.INFO projector":                  {"projector", "admin"},
 	"CONSUMER.DELETE projector":                {"projector"},
+	"CONSUMER.PAUSE projector":                 nil,
 	"CONSUMER.CREATE projector-a":              {"projector"},
 	"CONSUMER.INFO projector-a":                {"projector", "admin"},
 	"CONSUMER.DELETE projector-a":              {"projector"},
+	"CONSUMER.PAUSE projector-a":               nil,
 	"CONSUMER.CREATE projector-b":              {"projector"},
 	"CONSUMER.INFO projector-b":                {"projector", "admin"},
 	"CONSUMER.DELETE projector-b":              {"projector"},
+	"CONSUMER.PAUSE projector-b":               nil,
 	// A department's ingest service and its system's direct publisher,
 	// which may do nothing else of this table.
 	"publish families.F.sof":    {"sof", "sof-system"},
@@ -311,6 +317,7 @@ var standaloneTable = map[string][]string{
 	"CONSUMER.CREATE projector":                nil,
 	"CONSUMER.INFO projector":                  {"operator"},
 	"CONSUMER.DELETE projector":                nil,
+	"CONSUMER.PAUSE projector":                 nil,
 	"publish families.F.sof":                   {"sof"},
 	"publish families.F.bif":                   {"bif"},
 	"publish families.F.buf":                   {"buf"},

@@ -130,27 +130,42 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 // sendStored sends the family's stored entries after sequence after, in
 // stream order, page by page, and returns the last sequence sent.
 func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64, gt *gate) (uint64, error) {
+	return p.storedAfter(ctx, familyID, after, func(es []readmodel.Entry) error {
+		for _, e := range es {
+			if err := writeEvent(w, e, gt); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	})
+}
+
+// storedPage is how many stored entries a stream reads at a time.
+const storedPage = 500
+
+// storedAfter hands page the family's stored entries after sequence
+// after, in stream order, a page at a time, each page read on the read
+// model then current and handed on once it is released. It returns the
+// last sequence of the pages handed on (after, when none was).
+func (p *Projector) storedAfter(ctx context.Context, familyID string, after uint64, page func([]readmodel.Entry) error) (uint64, error) {
 	last := after
 	for {
 		m, release, err := p.acquire()
 		if err != nil {
 			return last, err
 		}
-		entries, err := m.EntriesAfter(ctx, familyID, last, 500)
+		entries, err := m.EntriesAfter(ctx, familyID, last, storedPage)
 		release()
 		if err != nil {
 			return last, err
 		}
-		for _, e := range entries {
-			if err := writeEvent(w, e, gt); err != nil {
+		if len(entries) > 0 {
+			if err := page(entries); err != nil {
 				return last, err
 			}
-			last = e.Sequence
+			last = entries[len(entries)-1].Sequence
 		}
-		if err := rc.Flush(); err != nil {
-			return last, err
-		}
-		if len(entries) < 500 {
+		if len(entries) < storedPage {
 			return last, nil
 		}
 	}

@@ -212,15 +212,18 @@ func (fr *FamilyRead) gated(tq readmodel.TimelineQuery) readmodel.TimelineQuery 
 	return tq.WithHide(fr.gate.hide)
 }
 
-// Live is a subscription to a family's new timeline entries.
+// Live is a subscription to a family's timeline entries: with Stored,
+// first those stored after a position, then the new ones.
 type Live struct {
 	p    *Projector
 	sub  *subscriber
 	pr   auth.Principal
 	fam  string
 	gate *gate
-	// After is the position from which entries are new.
-	After uint64
+	// last is the last sequence handed on (by Stored or Shown), at first
+	// the position at which it subscribed: an entry at or below it is not
+	// handed on again.
+	last uint64
 }
 
 // Entries delivers batches of new entries in stream order; pass each
@@ -228,15 +231,16 @@ type Live struct {
 func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
 
 // Shown is what the consent gate shows of a batch of Entries that is new
-// (after After), in order, and how many it hid. Consent events in the batch change what is shown
-// from then on.
+// (after what was handed on already), in order, and how many it hid.
+// Consent events in the batch change what is shown from then on.
 func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
 	out := make([]readmodel.Entry, 0, len(es))
 	hidden := 0
 	for _, e := range es {
-		if e.Sequence <= l.After {
+		if e.Sequence <= l.last {
 			continue
 		}
+		l.last = e.Sequence
 		if l.gate.hidden(e) {
 			hidden++
 			continue
@@ -244,6 +248,27 @@ func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
 		out = append(out, e)
 	}
 	return out, hidden
+}
+
+// Stored hands show, a page at a time and in stream order, what the
+// consent gate shows of the family's entries stored after sequence after
+// (a position the caller showed already, or the client's Last-Event-ID);
+// Shown then hands on only entries after them. Call it once, before
+// reading Entries: it is how a view opened at an earlier position misses
+// nothing applied since. It logs nothing: the subscription's read is the
+// one access-log entry, as for the API's stream.
+func (l *Live) Stored(ctx context.Context, after uint64, show func([]readmodel.Entry) error) error {
+	last, err := l.p.storedAfter(ctx, l.fam, after, func(es []readmodel.Entry) error {
+		out := make([]readmodel.Entry, 0, len(es))
+		for _, e := range es {
+			if !l.gate.hidden(e) {
+				out = append(out, e)
+			}
+		}
+		return show(out)
+	})
+	l.last = last
+	return err
 }
 
 // Dropped is closed when the subscriber fell behind or the projector
@@ -259,7 +284,8 @@ func (l *Live) StillAllowed(ctx context.Context) bool { return l.p.stillAllowed(
 func (l *Live) Close() { l.p.subs.unsubscribe(l.sub) }
 
 // Subscribe authorizes pr, logs the read with its purpose (acknowledged),
-// and subscribes to the family's entries applied from now on.
+// and subscribes to the family's entries applied from now on; Stored
+// adds those stored after an earlier position.
 func (p *Projector) Subscribe(r *http.Request, pr auth.Principal, familyID, purpose string) (*Live, error) {
 	if err := p.ReadFamily(r, pr, familyID, purpose, func(*FamilyRead) error { return nil }); err != nil {
 		return nil, err
@@ -274,7 +300,7 @@ func (p *Projector) Subscribe(r *http.Request, pr auth.Principal, familyID, purp
 		p.subs.unsubscribe(sub)
 		return nil, err
 	}
-	return &Live{p: p, sub: sub, pr: pr, fam: familyID, gate: gt, After: after}, nil
+	return &Live{p: p, sub: sub, pr: pr, fam: familyID, gate: gt, last: after}, nil
 }
 
 // liveGate is the consent gate of a stream, read once it is subscribed:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -300,7 +301,9 @@ type familyView struct {
 	Paged     bool
 	NewCount  int
 	SeenFirst bool
-	LiveURL   string
+	// LiveURL is the page's live view, after the family's last sequence
+	// the page read, so that it misses nothing applied since.
+	LiveURL string
 }
 
 // timelineValues turns the page's filter form into the API's parameters.
@@ -414,7 +417,7 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 	v := familyView{page: a.pageOf(r, ss, "Familie "+fam), FamilyID: fam, Purpose: purpose, Ov: ov,
 		Filter: filter, Filtered: tq.Filtered(), Shown: shown, Hidden: max(0, total-shown), ByConsent: byConsent,
 		Paged: vals.Has("cursor"), SeenFirst: !seenBefore,
-		LiveURL: "/app/families/" + url.PathEscape(fam) + "/live"}
+		LiveURL: "/app/families/" + url.PathEscape(fam) + "/live?after=" + strconv.FormatUint(lastSeq, 10)}
 	v.Script = true
 	v.Filter.Departments = departmentOptions()
 	v.Filter.Types = typeOptions()

@@ -2,14 +2,18 @@ package webapp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/projector"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // liveEntry is what the page's script receives of a new entry: the same
@@ -27,13 +31,24 @@ type liveEntry struct {
 var liveHeartbeat = 15 * time.Second
 
 // handleLive streams the family's new timeline entries to the family page
-// (Server-Sent Events) on the session: logged, with the session's purpose
-// for the family, like every read. It ends with the session or the
-// coordinator's assignment, and as soon as the process begins to stop
-// (live.Dropped), so that it does not hold the graceful stop.
+// (Server-Sent Events, id: = the entry's sequence) on the session: logged,
+// with the session's purpose for the family, like every read. The page's
+// URL carries ?after=, the family's last sequence the page showed; a
+// reconnect's Last-Event-ID overrides it. The entries stored after it
+// (applied between the page and the stream, or while it reconnected) are
+// sent first, through the same consent gate, then the new ones, each
+// once. Without either, the stream starts at the position it subscribed
+// at. It ends with the session or the coordinator's assignment, and as
+// soon as the process begins to stop (live.Dropped), so that it does not
+// hold the graceful stop.
 func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
 	fam := r.PathValue("familyId")
+	after, resume, err := liveAfter(r)
+	if err != nil {
+		a.errorPage(w, r, ss, http.StatusBadRequest, "Adressen på den levende tidslinje er ikke gyldig. Genindlæs familiens side.")
+		return
+	}
 	purpose := a.sessions.purpose(ss, fam)
 	if purpose == "" {
 		http.Error(w, "Åbn familien og angiv en årsag først.", http.StatusForbidden)
@@ -52,6 +67,21 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if _, err := fmt.Fprint(w, "retry: 3000\n\n"); err != nil || rc.Flush() != nil {
 		return
+	}
+	send := func(shown []readmodel.Entry) error {
+		for _, e := range shown {
+			b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
+				Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Sequence, b); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	}
+	if resume {
+		if live.Stored(r.Context(), after, send) != nil {
+			return
+		}
 	}
 	id := cookieValue(r, a.sessionCookieName())
 	tick := time.NewTicker(liveHeartbeat)
@@ -76,18 +106,35 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			shown, _ := live.Shown(es)
-			for _, e := range shown {
-				b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
-					Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
-				if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Sequence, b); err != nil {
-					return
-				}
-			}
-			if rc.Flush() != nil {
+			if send(shown) != nil {
 				return
 			}
 		}
 	}
+}
+
+// liveAfter is the sequence after which a live view starts: the
+// Last-Event-ID of a reconnect, else the page's ?after=. Each, when
+// given, must be a sequence (a non-negative integer); resume is false
+// when neither is.
+func liveAfter(r *http.Request) (after uint64, resume bool, err error) {
+	q := r.URL.Query()
+	if vs, ok := q["after"]; ok {
+		if len(vs) != 1 {
+			return 0, false, errors.New("after is given more than once")
+		}
+		if after, err = strconv.ParseUint(vs[0], 10, 64); err != nil {
+			return 0, false, err
+		}
+		resume = true
+	}
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		if after, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
+			return 0, false, err
+		}
+		resume = true
+	}
+	return after, resume, nil
 }
 
 // accessRow is one read of the family as the access-log page shows it.

@@ -1,22 +1,58 @@
 // Job og Familie: live updates of a family's timeline. The page works
-// without this script; it only adds entries that arrive while it is open,
-// and says so in the polite live region without moving focus or scroll.
+// without this script; it only adds the entries applied after the page
+// was made, each once and in the timeline's order, and says so in the
+// polite live region without moving focus or scroll.
 (function () {
   "use strict";
   var list = document.getElementById("tidslinje");
   var region = document.getElementById("live");
   if (!list || !region || !window.EventSource) { return; }
   var url = list.getAttribute("data-live");
-  var prepend = !list.hasAttribute("data-static");
+  var insert = !list.hasAttribute("data-static");
   var count = 0;
+  // Sequences counted already: a reconnect may send an entry again.
+  var seen = {};
+  // The stream resumes after what the page shows (its URL's ?after=, then
+  // the browser's Last-Event-ID); an entry the page shows anyway is not
+  // added again.
   var es = new EventSource(url);
   es.onopen = function () { list.setAttribute("data-live-open", "1"); };
+  // key is an entry's place in the timeline, which is sorted by time, then
+  // sequence, newest first.
+  function key(li) {
+    var tm = li.querySelector("time");
+    return { t: tm ? Date.parse(tm.getAttribute("datetime")) : NaN, s: Number(li.id.slice(1)) };
+  }
+  function newer(a, b) { return a.t > b.t || (a.t === b.t && a.s > b.s); }
+  // place inserts li where the timeline's order puts it; false when that is
+  // below the page's last entry while older pages exist (it is on those).
+  function place(li, k) {
+    var items = list.children, before = null, shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      if (!/^e\d+$/.test(items[i].id)) { continue; }
+      shown++;
+      if (newer(k, key(items[i]))) { before = items[i]; break; }
+    }
+    if (!before && shown > 0 && document.querySelector('.pager a[rel="next"]')) { return false; }
+    // The "no entries" line goes once there is one.
+    for (var j = items.length - 1; j >= 0; j--) {
+      if (!items[j].id) { list.removeChild(items[j]); }
+    }
+    // Keep what the reader looks at in place while the list grows above.
+    var y = window.scrollY, h = document.documentElement.scrollHeight;
+    list.insertBefore(li, before);
+    if (li.getBoundingClientRect().top + window.scrollY < y) {
+      window.scrollTo(0, y + document.documentElement.scrollHeight - h);
+    }
+    return true;
+  }
   es.addEventListener("entry", function (ev) {
     var e;
     try { e = JSON.parse(ev.data); } catch (err) { return; }
-    if (document.getElementById("e" + e.sequence)) { return; }
+    if (seen[e.sequence] || document.getElementById("e" + e.sequence)) { return; }
+    seen[e.sequence] = true;
     count++;
-    if (prepend) {
+    if (insert) {
       var li = document.createElement("li");
       li.id = "e" + e.sequence;
       li.className = "new";
@@ -36,13 +72,10 @@
       m.appendChild(tm);
       li.appendChild(t);
       li.appendChild(m);
-      // Keep what the reader looks at in place while the list grows above.
-      var y = window.scrollY, h = document.documentElement.scrollHeight;
-      list.insertBefore(li, list.firstChild);
-      if (y > list.offsetTop) { window.scrollTo(0, y + document.documentElement.scrollHeight - h); }
+      place(li, { t: Date.parse(e.datetime), s: e.sequence });
     }
     region.textContent = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
-    if (!prepend) { region.textContent += " – vis de nyeste for at se dem"; }
+    if (!insert) { region.textContent += " – vis de nyeste for at se dem"; }
   });
   es.addEventListener("expired", function () {
     es.close();

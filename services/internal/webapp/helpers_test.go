@@ -112,7 +112,7 @@ func (e *env) enrol(fam, emp string) {
 		CourseStart:    "2024-01-15",
 		ChildCaseIDs:   []string{"CASE1"},
 		ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
-	})
+	}, events.WithTime(time.Date(2024, 1, 15, 8, 0, 0, 0, time.UTC))) // the course's start, as its data says
 	e.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: emp})
 	e.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing})
 	e.post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Arbejde 10 timer om ugen", Domain: "employment", ExpressedBy: "family"})

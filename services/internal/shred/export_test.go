@@ -21,3 +21,18 @@ func MakeKey(k *Keyring, familyID string) error {
 	_, _, err := k.familyKey(context.Background(), familyID)
 	return err
 }
+
+// RecoverField opens the sealed value v of field of event eventID with
+// the data key found wrapped by m: what anyone holding m and a copy of the
+// key's message could do.
+func RecoverField(m MasterKey, keyID, eventID, field string, wrapped, v []byte) ([]byte, error) {
+	dk, err := m.unwrap(keyID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newGCM(dk)
+	if err != nil {
+		return nil, err
+	}
+	return openField(a, keyID, eventID, field, v)
+}

@@ -440,7 +440,17 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 // through it. k may be nil: a keyed event then fails with ErrNoKeys.
 func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
 	if !bytes.Contains(raw, keyMember) {
-		return raw, nil, nil
+		// Not keyed: as it is, unless personal fields must be encrypted
+		// and its type has some (see openPlaintext).
+		if k == nil || !k.Required || !personalType(subject) {
+			return raw, nil, nil
+		}
+		ev, err := parseEvent(raw)
+		if err != nil {
+			return raw, nil, nil
+		}
+		plain, erased, _, err := k.openPlaintext(ctx, subject, raw, ev)
+		return plain, erased, err
 	}
 	plain, erased, _, err := k.open(ctx, subject, raw)
 	return plain, erased, err
@@ -455,7 +465,7 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 		return nil, nil, false, fmt.Errorf("shred: %w", err)
 	}
 	if ev.keyAt < 0 {
-		return raw, nil, false, nil
+		return k.openPlaintext(ctx, subject, raw, ev)
 	}
 	if k == nil {
 		return nil, nil, true, ErrNoKeys
@@ -508,6 +518,48 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 		edits = append(edits, edit{m.valStart, m.valEnd, token})
 	}
 	return apply(raw, edits), erasedFields, true, nil
+}
+
+// personalType reports whether the event type named by a family event's
+// subject has personal fields.
+func personalType(subject string) bool {
+	parts, err := events.ParseSubject(subject)
+	if err != nil {
+		return false
+	}
+	spec, ok := events.ByName(parts.Name)
+	return ok && len(spec.Personal) > 0
+}
+
+// openPlaintext is open for an event without a key: as it is, unless
+// personal fields are required to be encrypted and it holds one in the
+// clear (a direct publish around ingest), which Decode refuses too
+// (ErrPlaintext); once its family is erased, those fields read as the
+// tombstone, as an encrypted event's do.
+func (k *Keyring) openPlaintext(ctx context.Context, subject string, raw []byte, ev event) ([]byte, []string, bool, error) {
+	if k == nil || !k.Required {
+		return raw, nil, false, nil
+	}
+	spec, ok := events.ByType(topString(raw, ev, "type"))
+	if !ok {
+		return raw, nil, false, nil
+	}
+	edits, names := eraseTokens(ev.data, spec)
+	if len(edits) == 0 {
+		return raw, nil, false, nil
+	}
+	parts, err := events.ParseSubject(subject)
+	if err != nil {
+		return raw, nil, false, nil
+	}
+	erased, err := k.Erased(ctx, parts.FamilyID)
+	switch {
+	case err != nil:
+		return nil, nil, false, err
+	case erased:
+		return apply(raw, edits), names, false, nil
+	}
+	return nil, nil, false, fmt.Errorf("%w: %s of %s was published without encryption", ErrPlaintext, names, spec.Name)
 }
 
 // openFields opens the personal fields of a keyed event of family
@@ -580,6 +632,12 @@ func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
 	e, err := kv.Get(ctx, id)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
+		// No key (the family had no personal field yet) or a marker
+		// already: the marker still goes in, so that no key can be made
+		// for the family after its erasure; the server refuses a second.
+		if err := kv.Delete(ctx, id); err != nil && !isPerSubjectLimit(err) {
+			return fmt.Errorf("shred: mark key %s deleted: %w", id, err)
+		}
 		return nil
 	case err != nil:
 		return fmt.Errorf("shred: get key %s: %w", id, err)
@@ -645,27 +703,31 @@ func (k *Keyring) KeyExists(ctx context.Context, familyID string) (bool, error) 
 // half-way can be run again. It returns how many keys it rewrapped.
 //
 // The bucket's keys are written once (eventstore.KeyStreamConfig): a
-// rewrap replaces each, so it lifts that rule for its run and sets it
-// again at its end, which takes a connection that may update streams
-// (the admin's). An interrupted rotation leaves the rule lifted until it
-// is run again, or until the setup step runs.
+// rewrap replaces each, so it lifts that rule for its run, and keeps two
+// messages a key meanwhile, so that the one wrapped by the old master key
+// is overwritten on disk (a secure delete) once its successor is stored,
+// rather than dropped with its bytes left in the store's files, where the
+// old key, the one a rotation retires, would open it. At its end, however
+// it ends and whatever state an interrupted run left, it sets the rule
+// and the one message a key again, which takes a connection that may
+// update streams (the admin's). Rerun an interrupted rotation: until
+// then the rule stays lifted.
 func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) {
 	s, err := k.js.Stream(ctx, eventstore.KeyStream)
 	if err != nil {
 		return 0, fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
 	}
-	if cfg := s.CachedInfo().Config; cfg.DiscardNewPerSubject {
-		cfg.DiscardNewPerSubject = false
-		if _, err := k.js.UpdateStream(ctx, cfg); err != nil {
-			return 0, fmt.Errorf("shred: rewrap: lifting the write-once rule of %s (run as the admin user): %w", eventstore.KeyStream, err)
-		}
-		defer func() {
-			cfg.DiscardNewPerSubject = true
-			if _, uerr := k.js.UpdateStream(context.WithoutCancel(ctx), cfg); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("shred: rewrap: setting the write-once rule of %s again (run the setup step): %w", eventstore.KeyStream, uerr))
-			}
-		}()
+	cfg := s.CachedInfo().Config
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	if _, err := k.js.UpdateStream(ctx, cfg); err != nil {
+		return 0, fmt.Errorf("shred: rewrap: lifting the write-once rule of %s (run as the admin user): %w", eventstore.KeyStream, err)
 	}
+	defer func() {
+		cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = true, 1
+		if _, uerr := k.js.UpdateStream(context.WithoutCancel(ctx), cfg); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("shred: rewrap: setting the write-once rule of %s again (run the setup step): %w", eventstore.KeyStream, uerr))
+		}
+	}()
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return 0, err
@@ -689,21 +751,39 @@ func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) 
 		if err != nil {
 			return n, err
 		}
-		if _, err := k.master.unwrap(id, e.Value()); err == nil {
-			continue
+		if _, err := k.master.unwrap(id, e.Value()); err != nil {
+			dk, err := old.unwrap(id, e.Value())
+			if err != nil {
+				return n, err
+			}
+			w, err := k.master.wrap(id, dk)
+			if err != nil {
+				return n, err
+			}
+			if _, err := kv.Update(ctx, id, w, e.Revision()); err != nil {
+				return n, fmt.Errorf("shred: rewrap %s: %w", id, err)
+			}
+			n++
 		}
-		dk, err := old.unwrap(id, e.Value())
-		if err != nil {
+		// The key's earlier message, wrapped by the old master key (this
+		// run's, or one an interrupted run left), is overwritten.
+		if err := k.eraseEarlier(ctx, s, kv, id); err != nil {
 			return n, err
 		}
-		w, err := k.master.wrap(id, dk)
-		if err != nil {
-			return n, err
-		}
-		if _, err := kv.Update(ctx, id, w, e.Revision()); err != nil {
-			return n, fmt.Errorf("shred: rewrap %s: %w", id, err)
-		}
-		n++
 	}
 	return n, nil
+}
+
+// eraseEarlier overwrites on disk every message of key id but its latest.
+func (k *Keyring) eraseEarlier(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, id string) error {
+	hist, err := kv.History(ctx, id)
+	if err != nil {
+		return fmt.Errorf("shred: history of %s: %w", id, err)
+	}
+	for _, e := range hist[:len(hist)-1] {
+		if err := s.SecureDeleteMsg(ctx, e.Revision()); err != nil && !msgGone(ctx, s, e.Revision()) {
+			return fmt.Errorf("shred: erase the earlier message of %s: %w", id, err)
+		}
+	}
+	return nil
 }

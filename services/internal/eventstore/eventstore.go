@@ -495,6 +495,12 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrDuplicateInBatch, err)
 		case 10023, 10047: // insufficient resources / storage resources exceeded
 			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrStoreFull, err)
+		case 10176, 10210, 10211:
+			// An atomic batch the server left incomplete (its first
+			// message refused, unheard, for too many batches in flight,
+			// or staged past its timeout), or refused outright: nothing
+			// of it is stored, and the same ids may be sent again.
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 408 {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)

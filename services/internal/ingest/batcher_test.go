@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
@@ -145,4 +147,26 @@ func TestBatcherConcurrentRequestsAreAllStoredOnce(t *testing.T) {
 		t.Fatalf("%d requests in %d batches", b.jobs.Load(), b.sent.Load())
 	}
 	t.Logf("%d requests went out in %d atomic batches", b.jobs.Load(), b.sent.Load())
+}
+
+// TestBatcherServerBatchesFullIsUnavailable: with as many atomic batches
+// open on the stream as the server allows (another publisher's, left
+// open), the server refuses a new batch's first message unheard and then
+// its commit as incomplete; nothing is stored, and the write is
+// unavailable (503, to be sent again), not a failure of the service.
+func TestBatcherServerBatchesFullIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s, pub := openBatcherStore(t)
+	for i := range 50 {
+		m := nats.NewMsg("families.FX.bif.x")
+		m.Header.Set("Nats-Batch-Id", fmt.Sprintf("open-%d", i))
+		m.Header.Set("Nats-Batch-Sequence", "1")
+		if err := s.NC.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &batcher{pub: pub, maxActive: 1}
+	if _, err := b.publish(familyBatch("A", 2, 0)); !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("a batch the server has no room for: %v, want ErrUnavailable", err)
+	}
 }

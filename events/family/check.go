@@ -100,9 +100,9 @@ func (s *State) Check(e events.Envelope) error {
 		if s.status != StatusEnrolled {
 			return refuse(RuleNotEnrolled, "/subject", "family %s has no active course (status %s)", s.familyID, s.status)
 		}
-		if t := e.Time(); t.Before(s.enrolledAt) {
+		if t := e.Time(); t.Before(s.courseBegan) {
 			return refuse(RuleNotEnrolled, "/time", "the event is dated %s, before family %s's course began (%s)",
-				t.UTC().Format(time.RFC3339), s.familyID, s.enrolledAt.Format(time.RFC3339))
+				t.UTC().Format(time.RFC3339), s.familyID, s.courseBegan.Format(time.RFC3339))
 		}
 		return nil
 	}

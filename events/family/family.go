@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
 )
@@ -83,8 +84,10 @@ type State struct {
 	// in place, so clones can share it.
 	members []Member
 
-	// enrolledAt is the time of the latest family.enrolled.
-	enrolledAt time.Time
+	// courseBegan is when the latest course began: the earlier of its
+	// family.enrolled's time and the first moment, in Copenhagen, of the
+	// courseStart it names (an enrolment recorded after the course began).
+	courseBegan time.Time
 	// erased: family.erased is applied; no event may follow it.
 	erased bool
 
@@ -372,6 +375,15 @@ func (s *State) Apply(e events.Envelope) {
 	// the timeline only; they are counted above and change no state.
 }
 
+// copenhagen is the time zone of the pilot's dates (courseStart).
+var copenhagen = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}()
+
 // slot names a matter whose latest event in time wins: its kind and ids.
 func slot(kind string, ids ...string) string {
 	return strings.Join(append([]string{kind}, ids...), "\x00")
@@ -405,7 +417,10 @@ func (s *State) count(e events.Envelope) {
 func (s *State) enrol(d *events.FamilyEnrolled, t time.Time) {
 	s.status = StatusEnrolled
 	s.enrolments++
-	s.enrolledAt = t
+	s.courseBegan = t
+	if d, err := time.ParseInLocation(time.DateOnly, d.CourseStart, copenhagen); err == nil && d.Before(t) {
+		s.courseBegan = d.UTC()
+	}
 	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
 	members := make([]Member, 0, len(d.Members))
 	for _, m := range d.Members {

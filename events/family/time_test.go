@@ -94,13 +94,32 @@ func TestLatestInTimeDecides(t *testing.T) {
 
 // TestNeedsCourseFromItsStart: an event that needs an active course is
 // refused when it is dated before the course began, so that the history in
-// time order never has it outside a course.
+// time order never has it outside a course. The course began at the
+// enrolment's time or, for an enrolment recorded later, at the first
+// moment of its courseStart day in Copenhagen.
 func TestNeedsCourseFromItsStart(t *testing.T) {
-	s := fold(t, at(enrolled(), "e1", "2024-03-01T09:00:00Z"))
+	recorded := fold(t, at(enrolled(), "e1", "2024-03-01T09:00:00Z")) // courseStart 2024-01-01
 	for _, e := range []events.Envelope{
-		at(ended(), "x1", "2024-01-10T09:00:00Z"),
-		at(caseworker("E1"), "x2", "2024-02-28T09:00:00Z"),
-		at(goalSet("G1"), "x3", "2024-02-01T09:00:00Z"),
+		at(caseworker("E1"), "z1", "2023-12-31T22:30:00Z"), // 23.30 on 31 December in Copenhagen
+		at(goalSet("G1"), "z2", "2023-12-10T09:00:00Z"),
+	} {
+		if err := recorded.Check(e); rule(err) != family.RuleNotEnrolled {
+			t.Errorf("%s dated before the courseStart day: %v, want %s", e.Spec.Name, err, family.RuleNotEnrolled)
+		}
+	}
+	for _, e := range []events.Envelope{
+		at(caseworker("E1"), "z3", "2023-12-31T23:00:00Z"), // 00.00 on 1 January in Copenhagen
+		at(goalSet("G1"), "z4", "2024-02-01T09:00:00Z"),
+	} {
+		if err := recorded.Check(e); err != nil {
+			t.Errorf("%s dated in the course, before its enrolment was recorded: %v", e.Spec.Name, err)
+		}
+	}
+	s := fold(t, at(enrolled(), "e1", "2023-12-01T09:00:00Z")) // before its courseStart
+	for _, e := range []events.Envelope{
+		at(ended(), "x1", "2023-11-10T09:00:00Z"),
+		at(caseworker("E1"), "x2", "2023-11-30T09:00:00Z"),
+		at(goalSet("G1"), "x3", "2023-11-01T09:00:00Z"),
 	} {
 		err := s.Check(e)
 		var ie *family.InvariantError
@@ -109,7 +128,7 @@ func TestNeedsCourseFromItsStart(t *testing.T) {
 		}
 	}
 	for _, e := range []events.Envelope{
-		at(caseworker("E1"), "y1", "2024-03-01T09:00:00Z"),
+		at(caseworker("E1"), "y1", "2023-12-01T09:00:00Z"),
 		at(ended(), "y2", "2024-09-01T09:00:00Z"),
 	} {
 		if err := s.Check(e); err != nil {

@@ -375,6 +375,25 @@ func (s *State) Apply(e events.Envelope) {
 	// the timeline only; they are counted above and change no state.
 }
 
+// ConsentDecisions are the latest consent decision of every person and
+// scope a consent event named, sorted; never nil.
+func (s *State) ConsentDecisions() []ConsentDecision {
+	out := []ConsentDecision{}
+	for sl, at := range s.decided {
+		kind, rest, _ := strings.Cut(sl, "\x00")
+		person, scope, ok := strings.Cut(rest, "\x00")
+		if kind != "consent" || !ok {
+			continue
+		}
+		_, inForce := s.consents[consentKey{person, scope}]
+		out = append(out, ConsentDecision{PersonID: person, Scope: scope, InForce: inForce, At: at})
+	}
+	slices.SortFunc(out, func(a, b ConsentDecision) int {
+		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Scope, b.Scope))
+	})
+	return out
+}
+
 // copenhagen is the time zone of the pilot's dates (courseStart).
 var copenhagen = func() *time.Location {
 	l, err := time.LoadLocation("Europe/Copenhagen")

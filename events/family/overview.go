@@ -85,6 +85,16 @@ type Consent struct {
 	Scope    string `json:"scope"`
 }
 
+// ConsentDecision is the latest consent event in time of a person and
+// scope: whether it left the consent in force, and when it happened. A
+// consent event dated before it changes nothing (see the package comment).
+type ConsentDecision struct {
+	PersonID string    `json:"personId"`
+	Scope    string    `json:"scope"`
+	InForce  bool      `json:"inForce"`
+	At       time.Time `json:"at"`
+}
+
 // ChildCase is an open child case. ChildID and LegalBasis are empty for a
 // case opened by family.enrolled, which names case ids only.
 type ChildCase struct {

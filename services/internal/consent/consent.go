@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
@@ -69,8 +70,11 @@ type key struct{ person, scope string }
 type Gate struct {
 	policy  []Rule
 	inForce map[key]bool
-	closed  bool
-	through uint64
+	// decidedAt is the time of the latest consent event folded of each
+	// person and scope.
+	decidedAt map[key]time.Time
+	closed    bool
+	through   uint64
 }
 
 // ConsentEvent is a consent.given or consent.withdrawn of the family, as
@@ -79,6 +83,9 @@ type ConsentEvent struct {
 	Sequence uint64
 	Type     string
 	Data     []byte
+	// Time is the event's time: of a person's consent events of one
+	// scope, the latest in time decides, as in the family's fold.
+	Time time.Time
 }
 
 var (
@@ -104,9 +111,26 @@ func IsConsentType(t string) bool { return t == typeGiven || t == typeWithdrawn 
 // consents it would be judged by are not known yet. An event that cannot
 // be read is an error, and the gate it returns is closed.
 func New(policy []Rule, inForce []family.Consent, later []ConsentEvent, through uint64) (*Gate, error) {
-	g := &Gate{policy: policy, inForce: map[key]bool{}, through: through}
-	for _, c := range inForce {
-		g.inForce[key{c.PersonID, c.Scope}] = true
+	decided := make([]family.ConsentDecision, len(inForce))
+	for i, c := range inForce {
+		decided[i] = family.ConsentDecision{PersonID: c.PersonID, Scope: c.Scope, InForce: true}
+	}
+	return NewDecided(policy, decided, later, through)
+}
+
+// NewDecided is New from the family's consent decisions (as its row
+// holds them, family.State.ConsentDecisions): a later consent event dated
+// before the decision on its person and scope changes nothing, as in the
+// family's fold, so a backfilled consent.given cannot bring back a consent
+// withdrawn after it.
+func NewDecided(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64) (*Gate, error) {
+	g := &Gate{policy: policy, inForce: map[key]bool{}, decidedAt: map[key]time.Time{}, through: through}
+	for _, d := range decided {
+		k := key{d.PersonID, d.Scope}
+		g.decidedAt[k] = d.At
+		if d.InForce {
+			g.inForce[k] = true
+		}
 	}
 	for _, e := range later {
 		if err := g.fold(e); err != nil {
@@ -130,13 +154,21 @@ func (g *Gate) fold(e ConsentEvent) error {
 	if err := json.Unmarshal(e.Data, &d); err != nil || d.PersonID == "" || d.Scope == "" {
 		return fmt.Errorf("consent: event %d cannot be read", e.Sequence)
 	}
-	switch e.Type {
-	case typeGiven:
-		g.inForce[key{d.PersonID, d.Scope}] = true
-	case typeWithdrawn:
-		delete(g.inForce, key{d.PersonID, d.Scope})
-	default:
+	k := key{d.PersonID, d.Scope}
+	if e.Type != typeGiven && e.Type != typeWithdrawn {
 		return fmt.Errorf("consent: event %d is a %s, not a consent", e.Sequence, e.Type)
+	}
+	if at, ok := g.decidedAt[k]; ok && e.Time.Before(at) {
+		return nil // an older decision than the one in force
+	}
+	if g.decidedAt == nil {
+		g.decidedAt = map[key]time.Time{}
+	}
+	g.decidedAt[k] = e.Time
+	if e.Type == typeGiven {
+		g.inForce[k] = true
+	} else {
+		delete(g.inForce, k)
 	}
 	return nil
 }

@@ -261,3 +261,64 @@ func TestFilterOverviewClosed(t *testing.T) {
 		t.Errorf("closed gate's overview: %+v", o)
 	}
 }
+
+// TestGateDecidesByTime: the gate decides a person's consent by the
+// latest event in time, as the family's fold does. A consent.given dated
+// before a withdrawal, stored after the row the gate starts from (a read
+// before the next flush, or a live stream), shows nothing again.
+func TestGateDecidesByTime(t *testing.T) {
+	t.Parallel()
+	env := func(id string, p events.Payload, ts string) events.Envelope {
+		tm, err := time.Parse(time.RFC3339, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := events.Build(events.SOF, "F1", p, events.WithID(id), events.WithTime(tm))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := events.Validate(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	st := family.New("F1")
+	st.Apply(env("c1", &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, "2024-01-10T09:00:00Z"))
+	st.Apply(env("c2", &events.ConsentWithdrawn{PersonID: "C1", Scope: events.ScopeDataSharing}, "2024-06-01T09:00:00Z"))
+	decided := st.ConsentDecisions() // the row, flushed at sequence 2
+	backfill := env("c0", &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, "2024-02-01T09:00:00Z")
+	st.Apply(backfill) // sequence 3
+	if got := st.Overview().Consents; len(got) != 0 {
+		t.Fatalf("the fold holds %+v in force", got)
+	}
+	absence := []byte(`{"childId":"C1","periodStart":"2024-08-01","periodEnd":"2024-08-31","schoolDays":20,"absentDays":5,"unauthorisedDays":3}`)
+	later := consent.ConsentEvent{Sequence: 3, Type: backfill.Spec.Type(), Data: []byte(`{"personId":"C1","scope":"data-sharing"}`), Time: backfill.Time()}
+	read, err := consent.NewDecided(consent.Policy, decided, []consent.ConsentEvent{later}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !read.HiddenEntry("buf", absence, 4) {
+		t.Error("a read's gate shows C1's BUF entry after a backfilled consent.given older than the withdrawal")
+	}
+	live, err := consent.NewDecided(consent.Policy, decided, nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Observe(later); err != nil {
+		t.Fatal(err)
+	}
+	if !live.HiddenEntry("buf", absence, 4) {
+		t.Error("a live gate shows C1's BUF entry after a backfilled consent.given older than the withdrawal")
+	}
+	// A later consent.given does bring the consent back.
+	if err := live.Observe(consent.ConsentEvent{Sequence: 5, Type: backfill.Spec.Type(), Data: later.Data, Time: time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Observe(consent.ConsentEvent{Sequence: 6, Type: "dk.kk.jobogfamilie.schoolabsence.noted.v1", Data: absence}); err != nil {
+		t.Fatal(err)
+	}
+	if live.HiddenEntry("buf", absence, 6) {
+		t.Error("a consent given after the withdrawal does not show C1's BUF entry")
+	}
+}

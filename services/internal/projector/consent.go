@@ -63,9 +63,9 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	}
 	later := make([]consent.ConsentEvent, len(cr.Later))
 	for i, r := range cr.Later {
-		later[i] = consent.ConsentEvent{Sequence: r.Sequence, Type: r.Type, Data: r.Data}
+		later[i] = consent.ConsentEvent{Sequence: r.Sequence, Type: r.Type, Data: r.Data, Time: r.Time}
 	}
-	return consent.New(p.policy(), cr.InForce, later, cr.Through)
+	return consent.NewDecided(p.policy(), cr.Decided, later, cr.Through)
 }
 
 func newGate(g *consent.Gate) *gate {
@@ -83,7 +83,7 @@ func (gt *gate) observe(e readmodel.Entry) {
 	if gt == nil || gt.g.IsClosed() || e.Sequence <= gt.g.Through() {
 		return
 	}
-	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data}); err != nil {
+	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data, Time: e.Time}); err != nil {
 		gt.g = consent.Closed(gt.g.Policy())
 		if gt.failed != nil {
 			gt.failed(err)

@@ -401,9 +401,10 @@ type familyRow struct {
 	overview []byte
 	events   int
 	assigned []string
-	// consents are the overview's consents in force again, in a column of
-	// their own: the consent gate reads them at every coordinator read,
-	// and a long history's overview is large.
+	// consents are the family's consent decisions (those in force, and
+	// when each was last decided), in a column of their own: the consent
+	// gate reads them at every coordinator read, and a long history's
+	// overview is large.
 	consents []byte
 }
 
@@ -413,11 +414,7 @@ func familyRowOf(id string, st *family.State) (familyRow, error) {
 	if err != nil {
 		return familyRow{}, fmt.Errorf("overview of %s: %w", id, err)
 	}
-	inForce := o.Consents
-	if inForce == nil {
-		inForce = []family.Consent{}
-	}
-	cs, err := json.Marshal(inForce)
+	cs, err := json.Marshal(st.ConsentDecisions())
 	if err != nil {
 		return familyRow{}, fmt.Errorf("consents of %s: %w", id, err)
 	}

@@ -199,7 +199,7 @@ func TestDigestCoversConsents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.w.ExecContext(ctx, `UPDATE families SET consents = '[{"personId":"P1","scope":"data-sharing"}]' WHERE family_id = ?`, fam); err != nil {
+	if _, err := m.w.ExecContext(ctx, `UPDATE families SET consents = '[{"personId":"P1","scope":"data-sharing","inForce":true,"at":"2024-03-01T09:00:00Z"}]' WHERE family_id = ?`, fam); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := m.Consents(ctx, fam, consent.IsConsentType); err != nil || len(got.InForce) != 1 {

@@ -97,6 +97,9 @@ func simpleField(f string) bool {
 // events stored after it, up to Through, the family's last sequence when
 // they were read.
 type ConsentRead struct {
+	// Decided are the family's consent decisions as its row holds them;
+	// InForce those that left a consent in force.
+	Decided []family.ConsentDecision
 	InForce []family.Consent
 	Later   []ConsentRow
 	Through uint64
@@ -107,6 +110,8 @@ type ConsentRow struct {
 	Sequence uint64
 	Type     string
 	Data     []byte
+	// Time is the event's time, by which consents are decided.
+	Time time.Time
 }
 
 // OverviewAt is the family's overview JSON and the sequence it was
@@ -127,38 +132,43 @@ var ErrNoFamily = errors.New("readmodel: no such family")
 // stored since its flush that isConsent picks.
 func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(typ string) bool) (ConsentRead, error) {
 	var out ConsentRead
-	last, inForce, err := m.consentsInForce(ctx, familyID)
+	last, decided, err := m.consentDecisions(ctx, familyID)
 	if err != nil {
 		return out, err
 	}
-	out.InForce = inForce
+	out.Decided, out.InForce = decided, []family.Consent{}
+	for _, d := range decided {
+		if d.InForce {
+			out.InForce = append(out.InForce, family.Consent{PersonID: d.PersonID, Scope: d.Scope})
+		}
+	}
 	out.Through = uint64(last)
-	rows, err := m.query(ctx, `SELECT sequence, type, data FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence`, familyID, last)
+	rows, err := m.query(ctx, `SELECT sequence, type, data, time_ns FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence`, familyID, last)
 	if err != nil {
 		return out, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			seq  int64
-			typ  string
-			data []byte
+			seq, ns int64
+			typ     string
+			data    []byte
 		)
-		if err := rows.Scan(&seq, &typ, &data); err != nil {
+		if err := rows.Scan(&seq, &typ, &data, &ns); err != nil {
 			return out, err
 		}
 		out.Through = uint64(seq)
 		if isConsent(typ) {
-			out.Later = append(out.Later, ConsentRow{Sequence: uint64(seq), Type: typ, Data: data})
+			out.Later = append(out.Later, ConsentRow{Sequence: uint64(seq), Type: typ, Data: data, Time: time.Unix(0, ns).UTC()})
 		}
 	}
 	return out, rows.Err()
 }
 
-// consentsInForce reads the family's last sequence and the consents in
-// force at it, in one statement, so that both are of the same write of
+// consentDecisions reads the family's last sequence and its consent
+// decisions at it, in one statement, so that both are of the same write of
 // the row.
-func (m *Model) consentsInForce(ctx context.Context, familyID string) (int64, []family.Consent, error) {
+func (m *Model) consentDecisions(ctx context.Context, familyID string) (int64, []family.ConsentDecision, error) {
 	st, done, err := m.stmt(ctx, `SELECT last_sequence, consents FROM families WHERE family_id = ?`)
 	if err != nil {
 		return 0, nil, err
@@ -174,11 +184,11 @@ func (m *Model) consentsInForce(ctx context.Context, familyID string) (int64, []
 		}
 		return 0, nil, err
 	}
-	var inForce []family.Consent
-	if err := json.Unmarshal(raw, &inForce); err != nil {
+	var decided []family.ConsentDecision
+	if err := json.Unmarshal(raw, &decided); err != nil {
 		return 0, nil, fmt.Errorf("readmodel: the family's consents: %w", err)
 	}
-	return last, inForce, nil
+	return last, decided, nil
 }
 
 // HiddenRow is a hidden timeline row as the overview's filter needs it.

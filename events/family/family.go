@@ -86,8 +86,9 @@ type State struct {
 
 	// courseBegan is when the latest course began: the earlier of its
 	// family.enrolled's time and the first moment, in Copenhagen, of the
-	// courseStart it names (an enrolment recorded after the course began).
-	courseBegan time.Time
+	// courseStart it names (an enrolment recorded after the course began),
+	// but never before the previous course ended (courseEnded).
+	courseBegan, courseEnded time.Time
 	// erased: family.erased is applied; no event may follow it.
 	erased bool
 
@@ -366,6 +367,7 @@ func (s *State) Apply(e events.Envelope) {
 	case *events.CourseEnded:
 		s.status = StatusEnded
 		s.courseEndReason = d.Reason
+		s.courseEnded = t
 	case *events.EvaluationRecorded:
 		s.evaluations.add(Evaluation{Kind: d.Kind,
 			FamilySatisfaction: d.FamilySatisfaction, ChildWellbeing: d.ChildWellbeing, Time: t})
@@ -439,6 +441,9 @@ func (s *State) enrol(d *events.FamilyEnrolled, t time.Time) {
 	s.courseBegan = t
 	if d, err := time.ParseInLocation(time.DateOnly, d.CourseStart, copenhagen); err == nil && d.Before(t) {
 		s.courseBegan = d.UTC()
+	}
+	if s.courseBegan.Before(s.courseEnded) && !s.courseEnded.After(t) {
+		s.courseBegan = s.courseEnded
 	}
 	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
 	members := make([]Member, 0, len(d.Members))

@@ -28,6 +28,7 @@ type snapshot struct {
 	CourseEndReason string    `json:"courseEndReason,omitempty"`
 	Members         []Member  `json:"members,omitempty"`
 	CourseBegan     time.Time `json:"courseBegan,omitzero"`
+	CourseEnded     time.Time `json:"courseEnded,omitzero"`
 	Erased          bool      `json:"erased,omitempty"`
 	Caseworker      string    `json:"caseworker,omitempty"`
 	Makkerpar       Makkerpar `json:"makkerpar,omitzero"`
@@ -60,7 +61,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	p := snapshot{
 		V: SnapshotVersion, FamilyID: s.familyID, Status: s.status, Enrolments: s.enrolments,
 		ReferralReason: s.referralReason, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
-		CourseEndReason: s.courseEndReason, Members: s.members, CourseBegan: s.courseBegan, Erased: s.erased,
+		CourseEndReason: s.courseEndReason, Members: s.members, CourseBegan: s.courseBegan, CourseEnded: s.courseEnded, Erased: s.erased,
 		Caseworker: s.caseworker, Makkerpar: s.makkerpar, Decided: s.decided, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
 		Praktik: s.praktik, Subsidies: s.subsidies, Courses: s.courses, Goals: s.goals,
 		Absence: s.absence, Employments: s.employments.all(), Educations: s.educations.all(),
@@ -106,7 +107,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	*s = State{
 		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason,
 		courseStart: p.CourseStart, plannedEnd: p.PlannedEnd, courseEndReason: p.CourseEndReason,
-		members: p.Members, courseBegan: p.CourseBegan, erased: p.Erased, caseworker: p.Caseworker,
+		members: p.Members, courseBegan: p.CourseBegan, courseEnded: p.CourseEnded, erased: p.Erased, caseworker: p.Caseworker,
 		makkerpar: p.Makkerpar, decided: p.Decided, team: p.Team,
 		childCases: p.ChildCases, measures: p.Measures, praktik: p.Praktik, subsidies: p.Subsidies,
 		courses: p.Courses, goals: p.Goals, absence: p.Absence,

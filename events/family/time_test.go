@@ -129,11 +129,21 @@ func TestNeedsCourseFromItsStart(t *testing.T) {
 	}
 	for _, e := range []events.Envelope{
 		at(caseworker("E1"), "y1", "2023-12-01T09:00:00Z"),
-		at(ended(), "y2", "2024-09-01T09:00:00Z"),
+		at(ended(), "y2", "2024-03-01T09:00:00Z"),
 	} {
 		if err := s.Check(e); err != nil {
 			t.Errorf("%s dated in the course: %v", e.Spec.Name, err)
 		}
 		s.Apply(e)
+	}
+	// A later course whose courseStart day lies before the previous
+	// course ended began no earlier than that end.
+	s.Apply(at(referred(), "r1", "2024-04-01T09:00:00Z"))
+	s.Apply(at(enrolled(), "e2", "2024-05-01T09:00:00Z")) // courseStart 2024-01-01
+	if err := s.Check(at(goalSet("G9"), "g9", "2024-02-15T09:00:00Z")); rule(err) != family.RuleNotEnrolled {
+		t.Errorf("goal.set dated in the previous course: %v, want %s", err, family.RuleNotEnrolled)
+	}
+	if err := s.Check(at(goalSet("G9"), "g9", "2024-03-15T09:00:00Z")); err != nil {
+		t.Errorf("goal.set dated after the previous course ended, before the enrolment was recorded: %v", err)
 	}
 }

@@ -420,18 +420,20 @@ func FirstCiphertext(dir string) (line, seq uint64, reason string, err error) {
 	}
 }
 
-// lineOfFamily reports whether a replay line is an event of family: its
-// CloudEvents subject, or for an unreadable line the NATS subject it was
-// stored under.
+// lineOfFamily reports whether a replay line may be an event of family:
+// an unreadable line names the NATS subject it was stored under, which
+// must be the family's. A readable line is the stored CloudEvent, whose
+// subject need not be the family's (a direct publish may carry any, and
+// the family's archive holds it all the same): its place in the family's
+// sequences and the hash chain vouch for it.
 func lineOfFamily(line []byte, family string) bool {
 	var head struct {
-		Subject     string `json:"subject"`
 		NATSSubject string `json:"jfnatssubject"`
 	}
 	if json.Unmarshal(line, &head) != nil {
 		return false
 	}
-	return head.Subject == family || strings.HasPrefix(head.NATSSubject, strings.TrimSuffix(events.FamilyFilter(family), ">"))
+	return head.NATSSubject == "" || strings.HasPrefix(head.NATSSubject, strings.TrimSuffix(events.FamilyFilter(family), ">"))
 }
 
 // lineSequence is the stream sequence a line of an archive of format

@@ -82,7 +82,7 @@ func UnreadableID(seq uint64) string {
 // it spans several lines) or, when it is not JSON, data_base64 of the
 // stored bytes.
 func AppendLine(dst []byte, s Stored) []byte {
-	body := bytes.TrimSpace(s.Data)
+	body := trimJSONSpace(s.Data)
 	sh := scanJSON(body)
 	if sh.object && sh.cloudEvent {
 		return extendObject(dst, body, sh, s, appendExtensions)
@@ -119,7 +119,7 @@ func AppendLine(dst []byte, s Stored) []byte {
 // {"sequence","recordedAt","natsSubject","raw":"<base64>"} when it is not
 // JSON at all.
 func AppendRecordLine(dst []byte, s Stored) []byte {
-	body := bytes.TrimSpace(s.Data)
+	body := trimJSONSpace(s.Data)
 	sh := scanJSON(body)
 	if sh.object && !sh.recordCollides {
 		return extendObject(dst, body, sh, s, appendRecordMeta)
@@ -143,12 +143,17 @@ func AppendRecordLine(dst []byte, s Stored) []byte {
 
 // oneLine is valid JSON body on one line: as it is, or compacted when it
 // has line breaks in its white space.
+// trimJSONSpace is b without JSON's white space around it (space, tab,
+// line feed, carriage return): other white space, which bytes.TrimSpace
+// would take off too, leaves a stored message that is not JSON as it is.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\n\r") }
+
 // extendObject appends the JSON object body on one line, with the members
 // add writes for s after its own, and a newline.
 func extendObject(dst, body []byte, sh shape, s Stored, add func([]byte, Stored) []byte) []byte {
 	body = oneLine(body, sh)
 	dst = append(dst, body[:len(body)-1]...)
-	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+	if len(trimJSONSpace(body[1:len(body)-1])) > 0 {
 		dst = append(dst, ',')
 	}
 	dst = add(dst, s)

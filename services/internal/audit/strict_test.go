@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,4 +56,23 @@ func StrictLine(t testing.TB, line []byte) (event.Event, uint64, time.Time) {
 		t.Fatalf("%s %q is not an RFC 3339 time in UTC: %s", ExtRecordedAt, atText, line)
 	}
 	return ev, seq, at
+}
+
+// TestNonJSONSpaceIsUnreadable: a stored message whose only fault is
+// white space around it that JSON does not allow (form feed, vertical tab,
+// no-break space, next line) is not JSON as stored, and the projector
+// quarantines it: its replay line is an unreadable one.
+func TestNonJSONSpaceIsUnreadable(t *testing.T) {
+	t.Parallel()
+	ce := `{"specversion":"1.0","id":"e1","source":"/departments/sof","type":"x","subject":"F1"}`
+	for _, tail := range []string{"\f", "\v", "\u00a0", "\u0085"} {
+		data := []byte(ce + tail)
+		line := AppendLine(nil, Stored{Sequence: 7, Subject: "families.F1.sof.x", RecordedAt: time.Unix(0, 0), Data: data})
+		if !strings.Contains(string(line), UnreadableType) {
+			t.Errorf("stored %q, not JSON, written as a readable event: %s", data, line)
+		}
+	}
+	if line := AppendLine(nil, Stored{Sequence: 7, Subject: "families.F1.sof.x", RecordedAt: time.Unix(0, 0), Data: []byte(" \t" + ce + "\r\n")}); strings.Contains(string(line), UnreadableType) {
+		t.Errorf("JSON with its own white space around it written as unreadable: %s", line)
+	}
 }

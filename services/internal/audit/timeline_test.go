@@ -141,6 +141,10 @@ func TestAsOfBackfill(t *testing.T) {
 	}{
 		{"/v1/audit/families/FAM-NONE/timeline", 404},
 		{"/v1/audit/families/" + fam + "/timeline?asOf=yesterday", 400},
+		// Past 2262 a time has no nanoseconds since 1970 in 64 bits.
+		{"/v1/audit/families/" + fam + "/timeline?asOf=2300-01-01T00:00:00Z", 400},
+		{"/v1/audit/families/" + fam + "/timeline?asOf=1899-12-31T00:00:00Z", 400},
+		{"/v1/audit/families/" + fam + "/timeline?asOf=2200-01-01T00:00:00Z", 200},
 		{"/v1/audit/families/" + fam + "/timeline?order=asc", 400},
 		{"/v1/audit/families/" + fam + "/timeline", 200},
 	} {

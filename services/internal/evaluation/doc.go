@@ -21,11 +21,11 @@ at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + f
 ` + "`/app/evaluation`" + ` shows analysts and auditors the main measures month by month as
 charts with their tables and CSV, always suppressed.
 
-- **asOf** (a date, meaning that day at 00:00 UTC, or an RFC 3339 time; default now):
+- **asOf** (a date, meaning that day at 00:00 UTC, or an RFC 3339 time, from 1900 to 2200; default now):
   the figures describe what had happened by then, on the events' CloudEvents ` + "`time`" + `.
   Each family's events are folded in the order of their time, then stream sequence,
   so a backfilled event counts from when it happened.
-- **knownAt** (RFC 3339, default now): only events recorded (JetStream timestamp) by
+- **knownAt** (RFC 3339, from 1900 to 2200, default now): only events recorded (JetStream timestamp) by
   then count, so a published figure can be computed again, identically, after later
   backfills. ` + "`position`" + ` is the stream sequence the read model had applied.
 - **The course** runs from the time of ` + "`family.enrolled`" + ` to the time of

@@ -121,7 +121,12 @@ const (
 const MaxPoints = 240
 
 // ErrSeries: a series' bounds or step are wrong.
-var ErrSeries = errors.New("evaluation: a series needs from ≤ to, step month or quarter, and at most 240 moments")
+var ErrSeries = errors.New("evaluation: a series needs from ≤ to within the years 1900–2200, step month or quarter, and at most 240 moments")
+
+// InRange reports whether t is a moment the evaluation can fold at: the
+// years 1900 to 2200 (outside them a time's nanoseconds since 1970 do not
+// fit the 64 bits the fold compares).
+func InRange(t time.Time) bool { return t.Year() >= 1900 && t.Year() <= 2200 }
 
 // Moments are the moments of a series: from, then every step after it,
 // up to and including to. A day that a month lacks is that month's last
@@ -129,12 +134,12 @@ var ErrSeries = errors.New("evaluation: a series needs from ≤ to, step month o
 // has its moment.
 func Moments(from, to time.Time, step string) ([]time.Time, error) {
 	months := map[string]int{StepMonth: 1, StepQuarter: 3}[step]
-	if months == 0 || to.Before(from) {
+	if months == 0 || to.Before(from) || !InRange(from) || !InRange(to) {
 		return nil, ErrSeries
 	}
 	var out []time.Time
 	for i := 0; ; i++ {
-		t := addMonths(from, i*months)
+		t := AddMonths(from, i*months)
 		if t.After(to) {
 			break
 		}
@@ -146,9 +151,10 @@ func Moments(from, to time.Time, step string) ([]time.Time, error) {
 	return out, nil
 }
 
-// addMonths is t n months later, on the same day or, where that month is
-// shorter, on its last (time.AddDate would run over into the next month).
-func addMonths(t time.Time, n int) time.Time {
+// AddMonths is t n months later (or earlier), on the same day or, where
+// that month is shorter, on its last (time.AddDate would run over into the
+// next month).
+func AddMonths(t time.Time, n int) time.Time {
 	y, m, d := t.Date()
 	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
 	last := first.AddDate(0, 1, -1).Day()

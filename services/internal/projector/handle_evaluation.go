@@ -284,8 +284,8 @@ func parseEvalParams(q url.Values, now time.Time, allowed ...string) (evalParams
 	}
 	if v := q.Get("knownAt"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return ep, problem.BadRequest("knownAt must be an RFC 3339 time")
+		if err != nil || !evaluation.InRange(t) {
+			return ep, problem.BadRequest("knownAt must be an RFC 3339 time within the years 1900–2200")
 		}
 		ep.knownAt = t
 	}
@@ -314,12 +314,12 @@ func parseMoment(name, v string, def time.Time) (time.Time, error) {
 		}
 		return def, nil
 	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := time.Parse(time.DateOnly, v)
 	if err != nil {
-		return t, problem.BadRequest(name + " must be a date (YYYY-MM-DD) or an RFC 3339 time")
+		t, err = time.Parse(time.RFC3339Nano, v)
+	}
+	if err != nil || !evaluation.InRange(t) {
+		return t, problem.BadRequest(name + " must be a date (YYYY-MM-DD) or an RFC 3339 time within the years 1900–2200")
 	}
 	return t, nil
 }
@@ -451,6 +451,7 @@ func resultRows(rows [][]string, res evaluation.Result, noHeader bool) [][]strin
 func WriteCSV(w http.ResponseWriter, rows [][]string) error {
 	var b bytes.Buffer
 	cw := csv.NewWriter(&b)
+	cw.UseCRLF = true // RFC 4180
 	if err := cw.WriteAll(rows); err != nil {
 		return err
 	}

@@ -454,3 +454,27 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 		t.Errorf("after the erasure nothing was read again from the rows")
 	}
 }
+
+// TestEvaluationMomentsInRange: a moment outside the years 1900–2200, as
+// asOf, knownAt or a series bound, is refused (400): past 2262 a time's
+// nanoseconds since 1970 do not fit, and the figures came out as if
+// nothing, or everything, had happened. The CSV ends its records with
+// CRLF (RFC 4180).
+func TestEvaluationMomentsInRange(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	s.WaitApplied(s.enrol("F1", "E1001"))
+	for _, q := range []string{"/v1/evaluation?asOf=2300-01-01", "/v1/evaluation?knownAt=2300-01-01T00:00:00Z",
+		"/v1/evaluation?asOf=1600-01-01", "/v1/evaluation/series?from=2262-01-01&to=2262-12-01&step=month"} {
+		if r := s.Get(q, "dev-analyst", nil); r.Status != 400 {
+			t.Errorf("%s: %d, want 400", q, r.Status)
+		}
+	}
+	if r := s.Get("/v1/evaluation?asOf=2200-01-01", "dev-analyst", nil); r.Status != 200 {
+		t.Errorf("asOf=2200-01-01: %d", r.Status)
+	}
+	c := s.Get("/v1/evaluation?format=csv", "dev-analyst", nil)
+	if c.Status != 200 || strings.Count(c.Raw, "\r\n") != strings.Count(c.Raw, "\n") {
+		t.Errorf("CSV records do not all end with CRLF: %q", c.Raw)
+	}
+}

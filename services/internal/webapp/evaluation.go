@@ -86,10 +86,13 @@ type evaluationView struct {
 }
 
 // evaluationPeriod reads from and to (dates, 00:00 UTC) of the page's
-// form; without them it is EvaluationMonths monthly moments ending now.
+// form; without them it is EvaluationMonths monthly moments ending today
+// (00:00 UTC): dates, so that a chart's CSV link, which carries them, has
+// the page's moments.
 func evaluationPeriod(r *http.Request, now time.Time) (from, to time.Time, ok bool) {
-	to = now
-	from = to.AddDate(0, 1-EvaluationMonths, 0)
+	y, m, d := now.UTC().Date()
+	to = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	from = evaluation.AddMonths(to, 1-EvaluationMonths)
 	q := r.URL.Query()
 	for k := range q {
 		if k != "from" && k != "to" && k != "chart" {

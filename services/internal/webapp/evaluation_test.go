@@ -42,7 +42,7 @@ func TestEvaluationPage(t *testing.T) {
 
 	csv := a.get("/app/evaluation/series.csv?chart=indskrevne")
 	if csv.Status != 200 || !strings.HasPrefix(csv.Header.Get("Content-Type"), "text/csv") ||
-		!strings.HasPrefix(csv.Body, "asOf,knownAt,position,measure,value,suppressed,count,unit\n") ||
+		!strings.HasPrefix(csv.Body, "asOf,knownAt,position,measure,value,suppressed,count,unit\r\n") ||
 		!strings.Contains(csv.Body, "families.enrolled,,true,0,families") || strings.Contains(csv.Body, "families.active") {
 		t.Errorf("chart CSV: %d %q %.600s", csv.Status, csv.Header.Get("Content-Type"), csv.Body)
 	}

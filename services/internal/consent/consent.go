@@ -104,26 +104,16 @@ func typeOf(name string) string {
 // IsConsentType reports whether t (a CloudEvents type) changes consents.
 func IsConsentType(t string) bool { return t == typeGiven || t == typeWithdrawn }
 
-// New folds the family's consents: those in force at a position (inForce,
-// as the family's overview holds them) and the consent events stored after
-// it, in stream order. through is the last sequence the caller read
+// New folds the family's consents: its consent decisions at a position
+// (as its row holds them, family.State.ConsentDecisions) and the consent
+// events stored after it, in stream order. As in the family's fold, a
+// consent event dated before the decision on its person and scope changes
+// nothing, so a backfilled consent.given cannot bring back a consent
+// withdrawn after it. through is the last sequence the caller read
 // consent events up to: a gated entry stored after it is hidden, since the
 // consents it would be judged by are not known yet. An event that cannot
 // be read is an error, and the gate it returns is closed.
-func New(policy []Rule, inForce []family.Consent, later []ConsentEvent, through uint64) (*Gate, error) {
-	decided := make([]family.ConsentDecision, len(inForce))
-	for i, c := range inForce {
-		decided[i] = family.ConsentDecision{PersonID: c.PersonID, Scope: c.Scope, InForce: true}
-	}
-	return NewDecided(policy, decided, later, through)
-}
-
-// NewDecided is New from the family's consent decisions (as its row
-// holds them, family.State.ConsentDecisions): a later consent event dated
-// before the decision on its person and scope changes nothing, as in the
-// family's fold, so a backfilled consent.given cannot bring back a consent
-// withdrawn after it.
-func NewDecided(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64) (*Gate, error) {
+func New(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64) (*Gate, error) {
 	g := &Gate{policy: policy, inForce: map[key]bool{}, decidedAt: map[key]time.Time{}, through: through}
 	for _, d := range decided {
 		k := key{d.PersonID, d.Scope}

@@ -76,7 +76,7 @@ func TestPolicyTable(t *testing.T) {
 // TestConsentsInForce starts from the overview's consents and folds
 // later events; Shown and Hidden say the same.
 func TestConsentsInForce(t *testing.T) {
-	g, err := consent.New(consent.Policy, []family.Consent{{PersonID: "P1", Scope: "data-sharing"}, {PersonID: "C1", Scope: "data-sharing"}},
+	g, err := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}, family.Consent{PersonID: "C1", Scope: "data-sharing"}),
 		[]consent.ConsentEvent{ce("consent.withdrawn", `{"personId":"C1","scope":"data-sharing"}`), ce("consent.given", `{"personId":"P2","scope":"gp-cooperation"}`)}, 9)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestFailsClosed(t *testing.T) {
 	}
 	for _, c := range cases {
 		given := []family.Consent{{PersonID: "P1", Scope: "data-sharing"}}
-		g, err := consent.New(c.policy, given, c.later, 10)
+		g, err := consent.New(c.policy, inForce(given...), c.later, 10)
 		if err == nil || !g.IsClosed() {
 			t.Errorf("%s: err %v, closed %v", c.name, err, g.IsClosed())
 			continue
@@ -139,7 +139,7 @@ func TestFailsClosed(t *testing.T) {
 	}
 	// Data that is not an object, or a person field that is not a
 	// string, cannot be judged: hidden.
-	g, _ := consent.New(consent.Policy, []family.Consent{{PersonID: "P1", Scope: "data-sharing"}}, nil, 10)
+	g, _ := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}), nil, 10)
 	for _, data := range []string{`[1]`, `{"personId":7}`, `not json`} {
 		if !g.HiddenEntry("suf", []byte(data), 1) {
 			t.Errorf("%s shown", data)
@@ -294,14 +294,14 @@ func TestGateDecidesByTime(t *testing.T) {
 	}
 	absence := []byte(`{"childId":"C1","periodStart":"2024-08-01","periodEnd":"2024-08-31","schoolDays":20,"absentDays":5,"unauthorisedDays":3}`)
 	later := consent.ConsentEvent{Sequence: 3, Type: backfill.Spec.Type(), Data: []byte(`{"personId":"C1","scope":"data-sharing"}`), Time: backfill.Time()}
-	read, err := consent.NewDecided(consent.Policy, decided, []consent.ConsentEvent{later}, 4)
+	read, err := consent.New(consent.Policy, decided, []consent.ConsentEvent{later}, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !read.HiddenEntry("buf", absence, 4) {
 		t.Error("a read's gate shows C1's BUF entry after a backfilled consent.given older than the withdrawal")
 	}
-	live, err := consent.NewDecided(consent.Policy, decided, nil, 2)
+	live, err := consent.New(consent.Policy, decided, nil, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,4 +321,13 @@ func TestGateDecidesByTime(t *testing.T) {
 	if live.HiddenEntry("buf", absence, 6) {
 		t.Error("a consent given after the withdrawal does not show C1's BUF entry")
 	}
+}
+
+// inForce are the decisions of consents given and not withdrawn since.
+func inForce(cs ...family.Consent) []family.ConsentDecision {
+	out := make([]family.ConsentDecision, len(cs))
+	for i, c := range cs {
+		out[i] = family.ConsentDecision{PersonID: c.PersonID, Scope: c.Scope, InForce: true}
+	}
+	return out
 }

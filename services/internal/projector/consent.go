@@ -65,7 +65,7 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	for i, r := range cr.Later {
 		later[i] = consent.ConsentEvent{Sequence: r.Sequence, Type: r.Type, Data: r.Data, Time: r.Time}
 	}
-	return consent.NewDecided(p.policy(), cr.Decided, later, cr.Through)
+	return consent.New(p.policy(), cr.Decided, later, cr.Through)
 }
 
 func newGate(g *consent.Gate) *gate {

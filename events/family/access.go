@@ -16,7 +16,7 @@ func (s *State) CanRead(employeeID string) bool {
 		// Nobody is assigned as "": an unset caseworker must not match.
 		return false
 	}
-	if _, ok := s.team[employeeID]; ok {
+	if s.team[employeeID].now() {
 		return true
 	}
 	return employeeID == s.caseworker ||
@@ -27,13 +27,15 @@ func (s *State) CanRead(employeeID string) bool {
 // Assigned lists the employees who may read the family now (see CanRead),
 // sorted and without duplicates, e.g. to index families by employee.
 func (s *State) Assigned() []string {
-	set := maps.Clone(s.team)
-	if set == nil {
-		set = map[string]string{}
+	set := map[string]struct{}{}
+	for id, h := range s.team {
+		if h.now() {
+			set[id] = struct{}{}
+		}
 	}
 	for _, id := range []string{s.caseworker, s.makkerpar.JobConsultantID, s.makkerpar.FamilyWorkerID} {
 		if id != "" {
-			set[id] = ""
+			set[id] = struct{}{}
 		}
 	}
 	if len(set) == 0 {

@@ -317,6 +317,32 @@ func TestClone(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a decision between two shared ones keeps the histories apart", func(t *testing.T) {
+		// A consent's and a team member's decisions are kept in time
+		// order: a backfilled one goes between two, which must not write
+		// into what the other side still holds.
+		t.Parallel()
+		orig := fold(t, at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+			at(consent("P1", events.ScopeDataSharing), "c1", "2024-02-01T09:00:00Z"),
+			at(withdraw("P1", events.ScopeDataSharing), "c2", "2024-04-01T09:00:00Z"),
+			at(consent("P1", events.ScopeDataSharing), "c3", "2024-06-01T09:00:00Z"),
+			at(joined("E1"), "j1", "2024-02-01T09:00:00Z"),
+			at(left("E1"), "l1", "2024-04-01T09:00:00Z"),
+			at(joined("E1"), "j2", "2024-06-01T09:00:00Z"))
+		want := string(must(orig.MarshalBinary()))
+		c := orig.Clone()
+		c.Apply(at(withdraw("P1", events.ScopeDataSharing), "b1", "2024-03-01T09:00:00Z"))
+		c.Apply(at(left("E1"), "b2", "2024-03-01T09:00:00Z"))
+		if got := string(must(orig.MarshalBinary())); got != want {
+			t.Fatalf("backfilled decisions on the clone changed the original:\n%s\nwas\n%s", got, want)
+		}
+		mine := string(must(c.MarshalBinary()))
+		orig.Apply(at(consent("P1", events.ScopeDataSharing), "b3", "2024-05-01T09:00:00Z"))
+		orig.Apply(at(joined("E1"), "b4", "2024-05-01T09:00:00Z"))
+		if got := string(must(c.MarshalBinary())); got != mine {
+			t.Fatalf("backfilled decisions on the original changed the clone:\n%s\nwas\n%s", got, mine)
+		}
+	})
 	t.Run("appending to both sides of shared records keeps them apart", func(t *testing.T) {
 		t.Parallel()
 		orig := fold(t, base...)

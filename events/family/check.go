@@ -133,7 +133,7 @@ func (s *State) Check(e events.Envelope) error {
 		}
 
 	case *events.ConsentWithdrawn:
-		if _, ok := s.consents[consentKey{d.PersonID, d.Scope}]; !ok {
+		if !s.consents[consentKey{d.PersonID, d.Scope}].now() {
 			return refuse(RuleConsentNotInForce, "/data/scope",
 				"person %s has no %s consent in force to withdraw", d.PersonID, d.Scope)
 		}
@@ -142,7 +142,7 @@ func (s *State) Check(e events.Envelope) error {
 		return enrolled()
 
 	case *events.TeamMemberLeft:
-		if _, ok := s.team[d.EmployeeID]; !ok {
+		if !s.team[d.EmployeeID].now() {
 			return refuse(RuleMemberNotInTeam, "/data/employeeId", "employee %s is not a member of the team", d.EmployeeID)
 		}
 
@@ -218,7 +218,7 @@ func (s *State) Check(e events.Envelope) error {
 		}
 
 	case *events.GPConsultationHeld:
-		if _, ok := s.consents[consentKey{d.PersonID, events.ScopeGPCooperation}]; !ok {
+		if !s.consents[consentKey{d.PersonID, events.ScopeGPCooperation}].now() {
 			return refuse(RuleGPConsentMissing, "/data/personId",
 				"person %s has no gp-cooperation consent in force", d.PersonID)
 		}

@@ -94,12 +94,18 @@ type State struct {
 
 	caseworker string
 	makkerpar  Makkerpar
-	team       map[string]string // employeeId → role
-	// decided is, for each matter whose latest event in time wins (see
-	// the package comment; slot names the matter), that event's time.
+	// decided is, for the caseworker and the makkerpar, whose latest
+	// event in time wins (see the package comment; slot names the
+	// matter), that event's time.
 	decided map[string]time.Time
 
-	consents   map[consentKey]struct{} // in force
+	// team and consents are the decisions about each team member
+	// (employeeId; on: joined, with its role) and each consent (on:
+	// given), in time order (see history). A member is in the team, a
+	// consent in force, when the last decision is on.
+	team     map[string]history
+	consents map[consentKey]history
+
 	benefits   map[benefitKey]struct{} // active
 	childCases map[string]ChildCase    // open, by caseId
 	measures   map[string]Measure      // open, by measureId
@@ -133,13 +139,13 @@ func New(familyID string) *State {
 // on a State that was not made by New.
 func (s *State) ensureMaps() {
 	if s.team == nil {
-		s.team = map[string]string{}
+		s.team = map[string]history{}
 	}
 	if s.decided == nil {
 		s.decided = map[string]time.Time{}
 	}
 	if s.consents == nil {
-		s.consents = map[consentKey]struct{}{}
+		s.consents = map[consentKey]history{}
 	}
 	if s.benefits == nil {
 		s.benefits = map[benefitKey]struct{}{}
@@ -174,7 +180,8 @@ func (s *State) ensureMaps() {
 // it was. Ingest checks a batch against a clone and throws it away when one
 // event fails. The two share their maps until either writes to one, which
 // copies that map first (Clone therefore marks s too, and is called where
-// Apply may be); map values are plain structs, so copying a map suffices.
+// Apply may be); map values are plain structs, or histories that are never
+// modified in place (history.add), so copying a map suffices.
 // The append-only slices are shared with their capacity clipped.
 func (s *State) Clone() *State {
 	s.shared = sharedAll
@@ -284,13 +291,9 @@ func (s *State) Apply(e events.Envelope) {
 	case *events.FamilyErased:
 		s.erased = true
 	case *events.ConsentGiven:
-		if s.newest(slot("consent", d.PersonID, d.Scope), t) {
-			own(s, &s.consents, sharedConsents)[consentKey{d.PersonID, d.Scope}] = struct{}{}
-		}
+		s.decideConsent(consentKey{d.PersonID, d.Scope}, decision{At: t, On: true})
 	case *events.ConsentWithdrawn:
-		if s.newest(slot("consent", d.PersonID, d.Scope), t) {
-			delete(own(s, &s.consents, sharedConsents), consentKey{d.PersonID, d.Scope})
-		}
+		s.decideConsent(consentKey{d.PersonID, d.Scope}, decision{At: t})
 	case *events.CaseworkerAssigned:
 		// The family has one caseworker: a new one replaces the previous.
 		if s.newest(slot("caseworker"), t) {
@@ -301,13 +304,9 @@ func (s *State) Apply(e events.Envelope) {
 			s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
 		}
 	case *events.TeamMemberJoined:
-		if s.newest(slot("team", d.EmployeeID), t) {
-			own(s, &s.team, sharedTeam)[d.EmployeeID] = d.Role
-		}
+		s.decideTeam(d.EmployeeID, decision{At: t, On: true, Role: d.Role})
 	case *events.TeamMemberLeft:
-		if s.newest(slot("team", d.EmployeeID), t) {
-			delete(own(s, &s.team, sharedTeam), d.EmployeeID)
-		}
+		s.decideTeam(d.EmployeeID, decision{At: t})
 	case *events.ChildCaseOpened:
 		own(s, &s.childCases, sharedChildCases)[d.CaseID] = ChildCase{CaseID: d.CaseID, ChildID: d.ChildID, LegalBasis: d.LegalBasis}
 	case *events.ChildCaseClosed:
@@ -381,14 +380,10 @@ func (s *State) Apply(e events.Envelope) {
 // scope a consent event named, sorted; never nil.
 func (s *State) ConsentDecisions() []ConsentDecision {
 	out := []ConsentDecision{}
-	for sl, at := range s.decided {
-		kind, rest, _ := strings.Cut(sl, "\x00")
-		person, scope, ok := strings.Cut(rest, "\x00")
-		if kind != "consent" || !ok {
-			continue
+	for k, h := range s.consents {
+		if d, ok := h.last(); ok {
+			out = append(out, ConsentDecision{PersonID: k.personID, Scope: k.scope, InForce: d.On, At: d.At})
 		}
-		_, inForce := s.consents[consentKey{person, scope}]
-		out = append(out, ConsentDecision{PersonID: person, Scope: scope, InForce: inForce, At: at})
 	}
 	slices.SortFunc(out, func(a, b ConsentDecision) int {
 		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Scope, b.Scope))
@@ -419,6 +414,77 @@ func (s *State) newest(slot string, t time.Time) bool {
 	}
 	own(s, &s.decided, sharedDecided)[slot] = t
 	return true
+}
+
+// decision is one event in the history of a consent or a team member: when
+// it happened, and whether it left the consent in force or the member in
+// the team (on), with the role the member joined in.
+type decision struct {
+	At   time.Time `json:"at"`
+	On   bool      `json:"on,omitempty"`
+	Role string    `json:"role,omitempty"`
+}
+
+// history is the decisions about one matter in time order; of two at the
+// same time the later stored comes later, as it is the later decision. It
+// is never modified in place (add copies), so that clones may share it.
+// A family has few such events, so keeping all of them is cheap, and Check
+// needs all of them: a backfilled decision may fall between any two.
+type history []decision
+
+// add returns h with d placed after every decision not later than d.
+func (h history) add(d decision) history {
+	i := len(h)
+	for i > 0 && d.At.Before(h[i-1].At) {
+		i--
+	}
+	return slices.Concat(h[:i:i], history{d}, h[i:])
+}
+
+// at is the decision in force at t: the last one not later than t (an
+// event at t is stored after those already at t). ok is false when there
+// was none by then.
+func (h history) at(t time.Time) (d decision, ok bool) {
+	i := len(h)
+	for i > 0 && t.Before(h[i-1].At) {
+		i--
+	}
+	if i == 0 {
+		return decision{}, false
+	}
+	return h[i-1], true
+}
+
+// on reports whether the decision in force at t is on.
+func (h history) on(t time.Time) bool {
+	d, _ := h.at(t)
+	return d.On
+}
+
+// last is the decision in force now.
+func (h history) last() (decision, bool) {
+	if len(h) == 0 {
+		return decision{}, false
+	}
+	return h[len(h)-1], true
+}
+
+// now reports whether the decision in force now is on.
+func (h history) now() bool {
+	d, _ := h.last()
+	return d.On
+}
+
+// decideConsent adds d to the history of the consent k.
+func (s *State) decideConsent(k consentKey, d decision) {
+	h := s.consents[k].add(d)
+	own(s, &s.consents, sharedConsents)[k] = h
+}
+
+// decideTeam adds d to the history of the team member id.
+func (s *State) decideTeam(id string, d decision) {
+	h := s.team[id].add(d)
+	own(s, &s.team, sharedTeam)[id] = h
 }
 
 // count records e in the per-department and total counts and the latest

@@ -234,10 +234,14 @@ func (s *State) Overview() Overview {
 		o.Makkerpar = &m
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.team)) {
-		o.Team = append(o.Team, TeamMember{EmployeeID: id, Role: s.team[id]})
+		if d, _ := s.team[id].last(); d.On {
+			o.Team = append(o.Team, TeamMember{EmployeeID: id, Role: d.Role})
+		}
 	}
-	for k := range s.consents {
-		o.Consents = append(o.Consents, Consent{PersonID: k.personID, Scope: k.scope})
+	for k, h := range s.consents {
+		if h.now() {
+			o.Consents = append(o.Consents, Consent{PersonID: k.personID, Scope: k.scope})
+		}
 	}
 	slices.SortFunc(o.Consents, func(a, b Consent) int {
 		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Scope, b.Scope))

@@ -11,7 +11,12 @@ import (
 // snapshots (ingest's index) made under another version is folded again
 // from the events: raise it whenever Apply folds an event differently or
 // State gains a field that older snapshots cannot supply by its zero value.
-const SnapshotVersion = 2
+//
+// Version 3 keeps every decision about a consent or a team member, in time
+// order (snapshot.Team and Consents), where version 2 kept only the time of
+// the latest (in Decided) and who and what was in force; Check needs them
+// all to judge an event as of its time.
+const SnapshotVersion = 3
 
 // snapshot is State as stored: every field, exported for encoding/json.
 // Decoding ignores members it does not know and leaves missing ones at
@@ -34,9 +39,12 @@ type snapshot struct {
 	Makkerpar       Makkerpar `json:"makkerpar,omitzero"`
 	// Decided is State.decided.
 	Decided map[string]time.Time `json:"decided,omitempty"`
+	// Team and Consents are the histories of State.team and
+	// State.consents, each in time order. Their names are not version 2's
+	// (team, consents), which held the members and consents in force.
+	Team     map[string]history `json:"teamDecisions,omitempty"`
+	Consents []consentHistory   `json:"consentDecisions,omitempty"`
 
-	Team       map[string]string         `json:"team,omitempty"`
-	Consents   []Consent                 `json:"consents,omitempty"`
 	Benefits   []Benefit                 `json:"benefits,omitempty"`
 	ChildCases map[string]ChildCase      `json:"childCases,omitempty"`
 	Measures   map[string]Measure        `json:"measures,omitempty"`
@@ -55,6 +63,13 @@ type snapshot struct {
 	LastTime time.Time   `json:"lastTime,omitzero"`
 }
 
+// consentHistory is the history of one person's consent of one scope.
+type consentHistory struct {
+	PersonID  string  `json:"personId"`
+	Scope     string  `json:"scope"`
+	Decisions history `json:"decisions"`
+}
+
 // MarshalBinary encodes the whole state, so that UnmarshalBinary gives a
 // state that checks and folds every later event as this one would.
 func (s *State) MarshalBinary() ([]byte, error) {
@@ -67,14 +82,14 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		Absence: s.absence, Employments: s.employments.all(), Educations: s.educations.all(),
 		Evaluations: s.evaluations.all(), PerDept: s.perDept, Total: s.total, LastTime: s.lastTime,
 	}
-	for k := range s.consents {
-		p.Consents = append(p.Consents, Consent{PersonID: k.personID, Scope: k.scope})
+	for k, h := range s.consents {
+		p.Consents = append(p.Consents, consentHistory{PersonID: k.personID, Scope: k.scope, Decisions: h})
 	}
 	for k := range s.benefits {
 		p.Benefits = append(p.Benefits, Benefit{PersonID: k.personID, Benefit: k.benefit})
 	}
 	// Sets in a fixed order, so that equal states encode equally.
-	slices.SortFunc(p.Consents, func(a, b Consent) int { return cmpPair(a.PersonID, a.Scope, b.PersonID, b.Scope) })
+	slices.SortFunc(p.Consents, func(a, b consentHistory) int { return cmpPair(a.PersonID, a.Scope, b.PersonID, b.Scope) })
 	slices.SortFunc(p.Benefits, func(a, b Benefit) int { return cmpPair(a.PersonID, a.Benefit, b.PersonID, b.Benefit) })
 	return json.Marshal(p)
 }
@@ -115,7 +130,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	}
 	s.ensureMaps()
 	for _, c := range p.Consents {
-		s.consents[consentKey{c.PersonID, c.Scope}] = struct{}{}
+		s.consents[consentKey{c.PersonID, c.Scope}] = c.Decisions
 	}
 	for _, c := range p.Benefits {
 		s.benefits[benefitKey{c.PersonID, c.Benefit}] = struct{}{}
@@ -134,8 +149,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 
 // DropRecords forgets the append-only records (employments, educations,
 // evaluations), which Check never reads: what is left is bounded by the
-// family's open matters, not by its history. Ingest keeps states so; the
-// Overview of such a state lacks those records.
+// family's open matters and its consent and team decisions (a few events),
+// not by the rest of its history. Ingest keeps states so; the Overview of
+// such a state lacks those records.
 func (s *State) DropRecords() {
 	s.employments, s.educations, s.evaluations = records[Employment]{}, records[Education]{}, records[Evaluation]{}
 }

@@ -71,6 +71,13 @@ const (
 // invariant matter: Check returns an *events.Error of kind invalid, which
 // the envelope's parser should have caught.
 //
+// Consents and team membership are judged as of the event's time, as the
+// fold places it (see the package comment): a consent.withdrawn or
+// gp.consultation-held needs the consent in force at its time, a
+// team.member-left the member in the team at its time, whatever was
+// decided before or after. A decision already stored at that very time
+// counts as earlier, since the event would be stored after it.
+//
 // Started/ended pairs (child cases, measures, benefits, praktik, wage
 // subsidies, language courses) are checked against what is open now, as the
 // catalog says ("not already open"): an id that was opened and closed may
@@ -133,17 +140,18 @@ func (s *State) Check(e events.Envelope) error {
 		}
 
 	case *events.ConsentWithdrawn:
-		if !s.consents[consentKey{d.PersonID, d.Scope}].now() {
+		if !s.consents[consentKey{d.PersonID, d.Scope}].on(e.Time()) {
 			return refuse(RuleConsentNotInForce, "/data/scope",
-				"person %s has no %s consent in force to withdraw", d.PersonID, d.Scope)
+				"person %s had no %s consent in force to withdraw at %s", d.PersonID, d.Scope, stamp(e))
 		}
 
 	case *events.CaseworkerAssigned, *events.MakkerparAssigned, *events.TeamMemberJoined, *events.CourseEnded:
 		return enrolled()
 
 	case *events.TeamMemberLeft:
-		if !s.team[d.EmployeeID].now() {
-			return refuse(RuleMemberNotInTeam, "/data/employeeId", "employee %s is not a member of the team", d.EmployeeID)
+		if !s.team[d.EmployeeID].on(e.Time()) {
+			return refuse(RuleMemberNotInTeam, "/data/employeeId",
+				"employee %s was not a member of the team at %s", d.EmployeeID, stamp(e))
 		}
 
 	case *events.ChildCaseOpened:
@@ -218,9 +226,9 @@ func (s *State) Check(e events.Envelope) error {
 		}
 
 	case *events.GPConsultationHeld:
-		if !s.consents[consentKey{d.PersonID, events.ScopeGPCooperation}].now() {
+		if !s.consents[consentKey{d.PersonID, events.ScopeGPCooperation}].on(e.Time()) {
 			return refuse(RuleGPConsentMissing, "/data/personId",
-				"person %s has no gp-cooperation consent in force", d.PersonID)
+				"person %s had no gp-cooperation consent in force at %s", d.PersonID, stamp(e))
 		}
 
 	case *events.EvaluationRecorded:
@@ -233,6 +241,9 @@ func (s *State) Check(e events.Envelope) error {
 	}
 	return nil
 }
+
+// stamp is e's time for a refusal's detail.
+func stamp(e events.Envelope) string { return e.Time().UTC().Format(time.RFC3339) }
 
 func (s *State) goalOpen(id string, refuse func(rule, pointer, format string, args ...any) error) error {
 	g, ok := s.goals[id]

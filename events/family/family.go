@@ -26,8 +26,17 @@
 // in time about each (of two at the same time, the later stored), so a
 // backfilled assignment or consent.given older than the latest decision
 // changes nothing: it cannot give back access or a consent that was ended
-// after it. Check refuses an event that needs an active course and is
-// dated before the course began, and every event about an erased family.
+// after it.
+//
+// Check judges an event as of its time, where the fold places it. For each
+// consent (person and scope) and each team member the state keeps every
+// decision in time order, so that a consent.withdrawn, team.member-left or
+// gp.consultation-held is judged by what held at its time: a backfilled
+// episode that was consistent then is accepted, and a withdrawal or a
+// leaving dated before the consent or the joining it would end is refused,
+// rather than stored and then ignored by the fold. Check refuses an event
+// that needs an active course and is dated before the course began, and
+// every event about an erased family.
 package family
 
 import (

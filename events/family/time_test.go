@@ -44,8 +44,8 @@ func TestErasedRefusesEveryEvent(t *testing.T) {
 
 // TestLatestInTimeDecides: who is assigned and which consents are in force
 // follow the latest event in time about each, so a backfilled assignment,
-// team change or consent older than the latest decision changes nothing;
-// of two at the same time the later stored wins.
+// team change or consent older than the latest decision changes nothing
+// now; of two at the same time the later stored wins.
 func TestLatestInTimeDecides(t *testing.T) {
 	s := fold(t,
 		at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
@@ -63,13 +63,20 @@ func TestLatestInTimeDecides(t *testing.T) {
 		at(makkerpar("JC-OLD", "FW-OLD"), "m1", "2024-01-05T09:00:00Z"),
 		at(joined("T1"), "t0", "2024-03-01T09:00:00Z"),
 		at(consent("C1", "data-sharing"), "c0", "2024-02-01T09:00:00Z"),
-		at(withdraw("C2", "data-sharing"), "c4", "2024-03-01T09:00:00Z"),
 	} {
 		if err := s.Check(e); err != nil {
 			t.Fatalf("%s backfilled: %v", e.Spec.Name, err)
 		}
 		s.Apply(e)
 	}
+	// A withdrawal dated before C2 gave the consent: Check refuses it, as
+	// of its time nothing was in force; published past ingest, the fold
+	// ignores it.
+	w := at(withdraw("C2", "data-sharing"), "c4", "2024-03-01T09:00:00Z")
+	if err := s.Check(w); rule(err) != family.RuleConsentNotInForce {
+		t.Errorf("consent.withdrawn dated before the consent: %v, want %s", err, family.RuleConsentNotInForce)
+	}
+	s.Apply(w)
 	o := s.Overview()
 	if o.Caseworker != "E-NEW" || o.Makkerpar == nil || o.Makkerpar.JobConsultantID != "JC-NEW" {
 		t.Errorf("caseworker %q, makkerpar %+v: a backfilled assignment replaced the later one", o.Caseworker, o.Makkerpar)

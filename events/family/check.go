@@ -36,7 +36,7 @@ func (e *InvariantError) Is(target error) bool { return target == ErrInvariant }
 
 // The rule codes Check returns, as InvariantError.Rule.
 const (
-	RuleCourseActive          = "course-active"            // family.enrolled while a course is active
+	RuleCourseActive          = "course-active"            // family.enrolled while a course is active, or dated before the last one ended
 	RuleParentAndChild        = "members-parent-and-child" // family.enrolled without a parent or a child
 	RuleFamilyErased          = "family-erased"            // any event after family.erased
 	RuleNotEnrolled           = "not-enrolled"             // needs an active course, from its start
@@ -122,6 +122,12 @@ func (s *State) Check(e events.Envelope) error {
 		if s.status == StatusEnrolled {
 			return refuse(RuleCourseActive, "/subject",
 				"family %s is already in a course that started %s and has not ended", s.familyID, s.courseStart)
+		}
+		// A course dated before the previous one ended would overlap it:
+		// at the enrolment's time that course was still active.
+		if t := e.Time(); t.Before(s.courseEnded) {
+			return refuse(RuleCourseActive, "/time", "the enrolment is dated %s, before family %s's previous course ended (%s)",
+				stamp(e), s.familyID, s.courseEnded.Format(time.RFC3339))
 		}
 		// Schema validation already demands this; it is repeated here so
 		// that no caller can enrol a family that is not one.

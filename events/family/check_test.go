@@ -28,6 +28,13 @@ func invariantCases() []invariantCase {
 		{"enrolment while course active refused", h(referred(), enrolled()), enrolled(), family.RuleCourseActive, "/subject"},
 		{"re-enrolment after course ended accepted", h(enrolled(), ended()), enrolled(), "", ""},
 		{"re-enrolment after course ended and new referral accepted", h(enrolled(), ended(), referred()), enrolled(), "", ""},
+		{"re-enrolment dated before the previous course ended refused",
+			h(at(enrolled(), "e1", "2024-01-01T09:00:00Z"), at(ended(), "x1", "2024-06-01T09:00:00Z"),
+				at(referred(), "r1", "2024-06-02T09:00:00Z")),
+			at(enrolled(), "e2", "2024-05-01T09:00:00Z"), family.RuleCourseActive, "/time"},
+		{"re-enrolment dated at the previous course's end accepted",
+			h(at(enrolled(), "e1", "2024-01-01T09:00:00Z"), at(ended(), "x1", "2024-06-01T09:00:00Z")),
+			at(enrolled(), "e2", "2024-06-01T09:00:00Z"), "", ""},
 		{"enrolment without a child refused", nil, ev(&events.FamilyEnrolled{
 			Members: []events.Member{{PersonID: "P1", Role: events.RoleParent}}, CourseStart: "2024-01-01",
 			ChildCaseIDs: []string{"CC0"}, ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "other"}},
@@ -489,5 +496,27 @@ func TestCheckGPConsultationAsOfItsTime(t *testing.T) {
 	}
 	if err := s.Check(at(gp("P1"), "gp", "2024-09-01T09:00:00Z")); rule(err) != family.RuleGPConsentMissing {
 		t.Errorf("gp.consultation-held dated after the withdrawal: %v", err)
+	}
+}
+
+// TestCheckCourseNotBeforePreviousEnd: a course begins "never before the
+// previous course ended" (the fold's courseBegan). An enrolment whose time
+// lies before the previous course.ended (recorded late) was accepted, and
+// then an event that needs an active course, dated inside the previous
+// course, was accepted for the new one.
+func TestCheckCourseNotBeforePreviousEnd(t *testing.T) {
+	s := fold(t,
+		at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+		at(ended(), "x1", "2024-06-01T09:00:00Z"),
+		at(referred(), "r1", "2024-06-02T09:00:00Z"),
+	)
+	e2 := at(enrolled(), "e2", "2024-05-01T09:00:00Z") // courseStart 2024-01-01
+	if err := s.Check(e2); err != nil {
+		t.Logf("enrolment dated before the previous course ended refused: %v", err)
+		return
+	}
+	s.Apply(e2)
+	if err := s.Check(at(goalSet("G1"), "g1", "2024-03-01T09:00:00Z")); err == nil {
+		t.Errorf("goal.set dated 2024-03-01, inside the previous course (ended 2024-06-01), accepted for the new course")
 	}
 }

@@ -35,8 +35,9 @@
 // episode that was consistent then is accepted, and a withdrawal or a
 // leaving dated before the consent or the joining it would end is refused,
 // rather than stored and then ignored by the fold. Check refuses an event
-// that needs an active course and is dated before the course began, and
-// every event about an erased family.
+// that needs an active course and is dated before the course began, a
+// family.enrolled dated before the previous course ended (the two would
+// overlap), and every event about an erased family.
 package family
 
 import (

@@ -173,6 +173,19 @@ failures add ` + "`errors: [{\"pointer\": \"/data/…\", \"detail\": \"…\"}]`"
 | 422 | ` + "`data`" + ` does not satisfy the type's schema, or an attribute, extension or string of ` + "`data`" + ` holds a CPR number or a control character |
 | 503 | the event store is unavailable: send again later, with the same ` + "`id`" + ` |
 
+A rule is judged as of the event's ` + "`time`" + `, where the event falls among the family's
+events, so that a backfill is held to what was true then: a ` + "`consent.withdrawn`" + ` needs
+the consent in force at its time, a ` + "`team.member-left`" + ` the member in the team then, a
+` + "`gp.consultation-held`" + ` the person's ` + "`gp-cooperation`" + ` consent then, an event that needs
+an active course a course that had begun by then, and a ` + "`family.enrolled`" + ` a time no
+earlier than the end of the previous course. A backfilled episode that was consistent at
+its time is accepted (a consent given and withdrawn in January, while one given in
+February was withdrawn in June), and an ending dated before what it would end is refused
+(a withdrawal dated seconds before the consent): send it again with its right time. An
+event stored earlier at the same time counts as earlier. Started and ended pairs (child
+cases, measures, benefits, praktik, wage subsidies, language courses) and goal ids are
+judged against the family's state now.
+
 Department systems with NATS credentials may instead publish the structured CloudEvent
 to their own subjects (` + "`{subjectroot}.*.<dept>.>`" + `) on the stream ` + "`FAMILY_EVENTS`" + `, with the
 header ` + "`Nats-Msg-Id`" + ` set to the event ` + "`id`" + `.

@@ -679,23 +679,15 @@ func dataRules(p Payload) []Problem {
 			ps = append(ps, Problem{"/data/familyWorkerId", "must differ from jobConsultantId: a makkerpar is two people"})
 		}
 	case *FamilyEnrolled:
+		// At least one parent and one child is the catalog's invariant
+		// (409), which family.Check enforces; here only the shape.
 		roles := map[string]string{}
-		var parents, children int
 		for i, m := range d.Members {
-			switch m.Role {
-			case RoleParent:
-				parents++
-			case RoleChild:
-				children++
-			}
 			if _, dup := roles[m.PersonID]; dup {
 				ps = append(ps, Problem{fmt.Sprintf("/data/members/%d/personId", i), "the same person is listed twice"})
 				continue
 			}
 			roles[m.PersonID] = m.Role
-		}
-		if parents == 0 || children == 0 {
-			ps = append(ps, Problem{"/data/members", "must include at least one parent and one child"})
 		}
 		for i, b := range d.ParentBenefits {
 			if roles[b.PersonID] != RoleParent {

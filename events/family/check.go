@@ -129,8 +129,8 @@ func (s *State) Check(e events.Envelope) error {
 			return refuse(RuleCourseActive, "/time", "the enrolment is dated %s, before family %s's previous course ended (%s)",
 				stamp(e), s.familyID, s.courseEnded.Format(time.RFC3339))
 		}
-		// Schema validation already demands this; it is repeated here so
-		// that no caller can enrol a family that is not one.
+		// The catalog states this as an invariant (409), not as the
+		// schema's shape, so validation leaves it to Check.
 		var parents, children int
 		for _, m := range d.Members {
 			switch m.Role {

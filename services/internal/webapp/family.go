@@ -128,6 +128,9 @@ type purposeView struct {
 	// TextMax is the room for the text beside any choice.
 	TextMax int
 	Error   string
+	// Suggested: the choice and text came in a link from another site;
+	// the person confirms them or chooses another.
+	Suggested bool
 }
 
 func (a *App) showPurpose(w http.ResponseWriter, r *http.Request, ss *session, status int, v purposeView) {
@@ -195,31 +198,39 @@ func (a *App) handlePurpose(w http.ResponseWriter, r *http.Request) {
 
 // purposeOf is the session's purpose for the family. A ?purpose= on the
 // URL is taken (checked as the form's) and the page reloaded without it;
-// done is then true and the response written.
+// done is then true and the response written. Only a request this site
+// or the person started sets it (fromOtherSite): the session cookie is
+// SameSite=Lax, so a link on another site arrives with it, and would
+// otherwise choose the purpose the person's reads are logged with for the
+// rest of the session. Such a request gets the purpose form with the
+// value filled in, which the person submits (with its CSRF token) or
+// changes; nothing is read or logged until then.
 func (a *App) purposeOf(w http.ResponseWriter, r *http.Request, ss *session, fam string) (purpose string, done bool) {
 	q := r.URL.Query()
 	if q.Has("purpose") {
 		typed := q.Get("purpose")
-		checked, err := checkPurpose(composePurpose("", typed))
-		if err != nil || checked == "" {
-			q.Del("purpose")
-			u := *r.URL
-			u.RawQuery = q.Encode()
-			v := purposeView{FamilyID: fam, Next: u.RequestURI()}
-			v.Choice, v.Text = splitPurpose(typed)
-			if err != nil {
-				v.Error = purposeProblem(v.Choice, v.Text)
-			} else {
-				v.Error = "Vælg en årsag, eller skriv den under Andet."
-			}
-			a.showPurpose(w, r, ss, http.StatusBadRequest, v)
-			return "", true
-		}
-		a.sessions.setPurpose(ss, fam, checked)
 		q.Del("purpose")
 		u := *r.URL
 		u.RawQuery = q.Encode()
-		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+		checked, err := checkPurpose(composePurpose("", typed))
+		if err == nil && checked != "" && !fromOtherSite(r) {
+			a.sessions.setPurpose(ss, fam, checked)
+			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+			return "", true
+		}
+		v := purposeView{FamilyID: fam, Next: u.RequestURI()}
+		v.Choice, v.Text = splitPurpose(typed)
+		switch {
+		case err != nil:
+			v.Error = purposeProblem(v.Choice, v.Text)
+		case checked == "":
+			v.Error = "Vælg en årsag, eller skriv den under Andet."
+		default:
+			v.Suggested = true
+			a.showPurpose(w, r, ss, http.StatusOK, v)
+			return "", true
+		}
+		a.showPurpose(w, r, ss, http.StatusBadRequest, v)
 		return "", true
 	}
 	if p := a.sessions.purpose(ss, fam); p != "" {
@@ -227,6 +238,19 @@ func (a *App) purposeOf(w http.ResponseWriter, r *http.Request, ss *session, fam
 	}
 	a.showPurpose(w, r, ss, http.StatusOK, purposeView{FamilyID: fam, Next: r.URL.RequestURI()})
 	return "", true
+}
+
+// fromOtherSite is whether the browser says another site started the
+// request (Sec-Fetch-Site "cross-site" or "same-site", or a value this
+// app does not know). A request without the header (an older browser,
+// a script), one the person started themselves ("none": typed, a
+// bookmark) and one from the app's own pages ("same-origin") are not.
+func fromOtherSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "none", "same-origin":
+		return false
+	}
+	return true
 }
 
 // entryView is one timeline entry as shown.

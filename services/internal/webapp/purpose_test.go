@@ -1,6 +1,9 @@
 package webapp_test
 
 import (
+	"cmp"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -103,5 +106,91 @@ func TestPurposeQueryRefusedKeepsText(t *testing.T) {
 	}
 	if log := e.accessLog("FAM-P"); len(log) != 0 {
 		t.Errorf("a refused purpose is in the access log: %v", log)
+	}
+}
+
+// navigate is a browser's GET of path with the Sec-Fetch-Site it sends
+// for a navigation ("" sends none, as an older browser or a script).
+func (b *browser) navigate(site, path string) page {
+	b.t.Helper()
+	req, err := http.NewRequest("GET", b.base+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(raw), Location: resp.Header.Get("Location")}
+}
+
+// TestPurposeQueryFromAnotherSite: the session cookie is SameSite=Lax, so
+// a link on another site opens the family page with the person's
+// session. Its ?purpose= does not choose the purpose the person's reads
+// are logged with: the browser says where the request came from
+// (Sec-Fetch-Site), and a request another site started gets the purpose
+// form with the value filled in, nothing read or logged, and later views
+// are still asked, until the person submits the form (with its CSRF
+// token). From the app's own pages, typed or bookmarked, or without the
+// header, ?purpose= is taken as before.
+func TestPurposeQueryFromAnotherSite(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	for i, site := range []string{"cross-site", "same-site"} {
+		t.Run(site, func(t *testing.T) {
+			fam := "FAM-X" + strconv.Itoa(i)
+			e.enrol(fam, "E1001")
+			b := e.browser()
+			b.login("dev-coordinator", "")
+			r := b.navigate(site, "/app/families/"+fam+"?department=buf&purpose="+url.QueryEscape("Akut henvendelse: valgt af en anden side"))
+			if r.Status != 200 || !strings.Contains(r.Body, "Hvorfor åbner du") {
+				t.Fatalf("?purpose= from %s: %d %q, want the purpose form", site, r.Status, r.Location)
+			}
+			for _, want := range []string{`value="Akut henvendelse" checked`, ">valgt af en anden side</textarea>",
+				"kom fra en anden side", `name="next" value="/app/families/` + fam + `?department=buf"`} {
+				if !strings.Contains(r.Body, want) {
+					t.Errorf("the form lacks %q", want)
+				}
+			}
+			if log := e.accessLog(fam); len(log) != 0 {
+				t.Errorf("a purpose another site chose is in the access log: %v", log)
+			}
+			if p := b.get("/app/families/" + fam); p.Status != 200 || !strings.Contains(p.Body, "Hvorfor åbner du") {
+				t.Errorf("the next view is not asked why: %d", p.Status)
+			}
+			c := b.do("POST", "/app/families/"+fam+"/purpose", url.Values{"csrf": {csrf(t, r)}, "choice": {"Akut henvendelse"},
+				"text": {"valgt af en anden side"}, "next": {"/app/families/" + fam + "?department=buf"}})
+			if c.Status != 303 {
+				t.Fatalf("the form confirmed: %d %.300s", c.Status, c.Body)
+			}
+			if p := b.get(c.Location); p.Status != 200 {
+				t.Fatalf("family page: %d", p.Status)
+			}
+			if log := e.accessLog(fam); len(log) != 1 || log[0]["purpose"] != "Akut henvendelse: valgt af en anden side" {
+				t.Errorf("access log after the person confirmed: %v", log)
+			}
+		})
+	}
+	e.enrol("FAM-S", "E1001")
+	for _, site := range []string{"same-origin", "none", ""} {
+		b := e.browser()
+		b.login("dev-coordinator", "")
+		purpose := "Tilsyn og revision: Sec-Fetch-Site " + cmp.Or(site, "absent")
+		r := b.navigate(site, "/app/families/FAM-S?purpose="+url.QueryEscape(purpose))
+		if r.Status != 303 || r.Location != "/app/families/FAM-S" {
+			t.Fatalf("?purpose= with Sec-Fetch-Site %q: %d %q", site, r.Status, r.Location)
+		}
+		if p := b.navigate(site, r.Location); p.Status != 200 || !strings.Contains(p.Body, purpose) {
+			t.Fatalf("after ?purpose= with Sec-Fetch-Site %q: %d", site, p.Status)
+		}
+		if log := e.accessLog("FAM-S"); len(log) == 0 || log[len(log)-1]["purpose"] != purpose {
+			t.Errorf("Sec-Fetch-Site %q: access log %v, want the last entry's purpose %q", site, log, purpose)
+		}
 	}
 }

@@ -298,6 +298,7 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 
 		{name: "families", op: families, path: "/v1/families", token: "dev-coordinator", hdr: min, status: 200},
 		{name: "families query", op: families, path: "/v1/families?x=1", token: "dev-coordinator", status: 400},
+		{name: "families purpose", op: families, path: "/v1/families", token: "dev-coordinator", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
 		{name: "families no token", op: families, path: "/v1/families", status: 401},
 		{name: "families operator", op: families, path: "/v1/families", token: "dev-operator", status: 403},
 		{name: "families not applied", op: families, path: "/v1/families", token: "dev-coordinator", hdr: map[string]string{"X-Min-Position": "999999999"}, status: 503},

@@ -17,7 +17,8 @@ import (
 )
 
 // TestNoUnloggedReads: when the access log cannot be written, family data
-// is refused with 503; lists carry no family data and still work.
+// is refused with 503, and so is the list of families, which is logged
+// too.
 func TestNoUnloggedReads(t *testing.T) {
 	t.Parallel()
 	// An operator's damage: only an admin outside the services may do it.
@@ -35,8 +36,11 @@ func TestNoUnloggedReads(t *testing.T) {
 			t.Errorf("%s without an access log: %d %s", path, r.Status, r.Raw)
 		}
 	}
-	if r := s.Get("/v1/families", "dev-coordinator", nil); r.Status != 200 {
-		t.Errorf("list: %d", r.Status)
+	if r := s.Get("/v1/families", "dev-coordinator", nil); r.Status != 503 || strings.Contains(r.Raw, "FAM-NOLOG") {
+		t.Errorf("list without an access log: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Get("/v1/families", "dev-auditor", nil); r.Status != 503 || strings.Contains(r.Raw, "FAM-NOLOG") {
+		t.Errorf("auditor's list without an access log: %d %s", r.Status, r.Raw)
 	}
 	if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
@@ -42,8 +43,10 @@ func authorize(ctx context.Context, m *readmodel.Model, pr auth.Principal, famil
 type FamilySummary = readmodel.FamilySummary
 
 // handleFamilies lists the families the principal may read, with status:
-// a coordinator's assigned families, every family for an auditor. The list
-// carries no family data beyond the status and is not access-logged.
+// a coordinator's assigned families, every family for an auditor. The
+// list tells which families exist and their status, event counts and
+// consent counts, so it is in the access log, as the web app's list of the
+// same families is, before it is sent (logList), with X-Purpose.
 func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error {
 	pr, err := p.reader(r)
 	if err != nil {
@@ -55,11 +58,44 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 	if err := p.waitMinPosition(w, r); err != nil {
 		return err
 	}
+	why, err := accesslog.Purpose(r)
+	if err != nil {
+		return err
+	}
 	out, err := p.families(r.Context(), pr, false)
 	if err != nil {
 		return err
 	}
+	if err := p.logList(r, pr, out, why); err != nil {
+		return err
+	}
 	return service.JSON(w, http.StatusOK, map[string]any{"families": out})
+}
+
+// logList records the read of a list of families and waits for the
+// acknowledgement, as the web app's list does: an auditor's list covers
+// every family, so it is one entry on the bulk subject, which each
+// family's access log includes; a coordinator's is one entry on
+// access.<familyId> for each family listed (none for an empty list).
+// When the log cannot be written the list is refused (503).
+func (p *Projector) logList(r *http.Request, pr auth.Principal, list []FamilySummary, why string) error {
+	var err error
+	switch {
+	case pr.Kind == auth.Auditor:
+		err = accesslog.Record(r.Context(), p.opts.JS, r, pr, "", why)
+	case len(list) > 0:
+		ids := make([]string, len(list))
+		for i, f := range list {
+			ids[i] = f.FamilyID
+		}
+		err = accesslog.RecordEach(r.Context(), p.opts.JS, r, pr, ids, why)
+	}
+	if err != nil {
+		p.metrics.accessFail.Inc()
+		p.log.Warn("projector: access log unavailable, list refused", "families", len(list), "err", err)
+		return accessLogProblem()
+	}
+	return nil
 }
 
 // handleOverview serves the family overview exactly as the family fold

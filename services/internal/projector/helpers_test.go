@@ -1,13 +1,17 @@
 package projector_test
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -76,4 +80,27 @@ func (s *system) enrol(fam, emp string) uint64 {
 	s.T.Helper()
 	s.post(events.SOF, fam, testenv.Enrolment())
 	return s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: emp})
+}
+
+// accessEntries are the ACCESS_LOG entries on subject (a filter: "access.>"
+// is every entry), in order.
+func (s *system) accessEntries(subject string) []accesslog.Entry {
+	s.T.Helper()
+	cons, err := s.js.OrderedConsumer(context.Background(), eventstore.AccessLogStream,
+		jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	var out []accesslog.Entry
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			return out
+		}
+		var e accesslog.Entry
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			s.T.Fatal(err)
+		}
+		out = append(out, e)
+	}
 }

@@ -335,6 +335,49 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
+// TestFamiliesListLogged: GET /v1/families tells which families exist,
+// with status and counts, so it is in the access log before it is sent,
+// as the web app's list of the same families is, with X-Purpose: a
+// coordinator's list one entry for each family listed, an auditor's,
+// which covers every family, one entry on access.bulk.audit. A
+// coordinator without families gets an empty list and leaves no entry.
+func TestFamiliesListLogged(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	s.enrol("FAM-L1", "E1001")
+	s.WaitApplied(s.enrol("FAM-L2", "E1001"))
+	purpose := map[string]string{"X-Purpose": "Tilsyn og revision"}
+	for _, tok := range []string{"dev-coordinator", "dev-auditor"} {
+		r := s.Get("/v1/families", tok, purpose)
+		if r.Status != 200 || !strings.Contains(r.Raw, `"FAM-L1"`) || !strings.Contains(r.Raw, `"enrolled"`) {
+			t.Fatalf("%s: GET /v1/families: %d %s", tok, r.Status, r.Raw)
+		}
+	}
+	if r := s.Get("/v1/families", "dev-coordinator-2", nil); r.Status != 200 || r.Raw != "{\"families\":[]}\n" {
+		t.Fatalf("a coordinator without families: %d %q", r.Status, r.Raw)
+	}
+	if r := s.Get("/v1/families", "dev-coordinator", map[string]string{"X-Purpose": "Opkald om 010190-1234"}); r.Status != 422 {
+		t.Errorf("a purpose with a CPR number: %d %s", r.Status, r.Raw)
+	}
+	for _, fam := range []string{"FAM-L1", "FAM-L2"} {
+		got := s.accessEntries("access." + fam)
+		if len(got) != 1 || got[0].FamilyID != fam || got[0].EmployeeID != "E1001" || got[0].Kind != "coordinator" ||
+			got[0].Endpoint != "GET /v1/families" || got[0].Purpose != "Tilsyn og revision" {
+			t.Errorf("%s: access log %+v, want the coordinator's list", fam, got)
+		}
+	}
+	bulk := s.accessEntries("access.bulk.audit")
+	if len(bulk) != 1 || bulk[0].FamilyID != "*" || bulk[0].Kind != "auditor" || bulk[0].Endpoint != "GET /v1/families" ||
+		bulk[0].Purpose != "Tilsyn og revision" {
+		t.Errorf("access.bulk.audit: %+v, want the auditor's list", bulk)
+	}
+	for _, e := range s.accessEntries("access.>") {
+		if e.EmployeeID == "E1002" {
+			t.Errorf("an empty list is logged: %+v", e)
+		}
+	}
+}
+
 // TestAccessLog: every read of a family lands on ACCESS_LOG, with its
 // purpose, before the data is sent.
 func TestAccessLog(t *testing.T) {

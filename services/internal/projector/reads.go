@@ -34,9 +34,10 @@ func (p *Projector) openRead(w http.ResponseWriter, r *http.Request) (auth.Princ
 // Families lists the families pr may read, with status: a coordinator's
 // assigned families, every family for an auditor. Each summary carries the
 // family's overview for the caller's own list (it is not part of the JSON
-// of GET /v1/families). A list is not a read of one family's data and is
-// not access-logged; callers show no more of the overview than the
-// assignment and course facts a coordinator's list needs.
+// of GET /v1/families). Families records nothing: its callers put their
+// list in the access log before they show it (GET /v1/families, the web
+// app's list), and show no more of the overview than the assignment and
+// course facts a coordinator's list needs.
 func (p *Projector) Families(ctx context.Context, pr auth.Principal) ([]FamilySummary, error) {
 	return p.families(ctx, pr, true)
 }

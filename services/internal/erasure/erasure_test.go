@@ -3,6 +3,7 @@ package erasure_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -301,6 +303,78 @@ func TestDue(t *testing.T) {
 		t.Fatalf("due: %s", got.Raw)
 	}
 	_ = erasure.ErasedID
+}
+
+// TestDueListLogged: GET /v1/privacy/due names families with their status
+// and dates, so each family listed has an access-log entry for it before
+// the list is sent, with the dpo's X-Purpose or, without one, the fixed
+// purpose that names the retention list; a family not listed has none.
+// The citizen's access report of a listed family then lists those reads.
+func TestDueListLogged(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) { c.RetentionYears = 1 })
+	old := time.Now().UTC().AddDate(-2, 0, 0)
+	p := s.Post(events.SOF, "F-OLD", &events.FamilyReferred{Reason: "gammel"}, events.WithTime(old))
+	q := s.Post(events.SOF, "F-NEW", &events.FamilyReferred{Reason: "ny"})
+	s.WaitApplied(max(p.Sequence, q.Sequence))
+	if r := s.Get("/v1/privacy/due", dpo, nil); r.Status != 200 || !strings.Contains(r.Raw, `"F-OLD"`) {
+		t.Fatalf("due: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Get("/v1/privacy/due", dpo, map[string]string{"X-Purpose": "Årlig gennemgang"}); r.Status != 200 {
+		t.Fatalf("due with a purpose: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Get("/v1/privacy/due", dpo, map[string]string{"X-Purpose": "Anmodning fra 010101-1234"}); r.Status != 422 {
+		t.Errorf("due with a CPR number in X-Purpose: %d %s", r.Status, r.Raw)
+	}
+	logOf := func(fam string) []map[string]any {
+		t.Helper()
+		r := s.Get("/v1/audit/access-log?family="+fam, auditor, nil)
+		if r.Status != 200 {
+			t.Fatalf("access log of %s: %d %s", fam, r.Status, r.Raw)
+		}
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(r.Raw), "\n") {
+			if line == "" {
+				continue
+			}
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	got := logOf("F-OLD")
+	if len(got) != 2 {
+		t.Fatalf("F-OLD's access log: %v, want the two reads of the due list", got)
+	}
+	for i, purpose := range []string{erasure.DuePurpose, "Årlig gennemgang"} {
+		if e := got[i]; e["familyId"] != "F-OLD" || e["kind"] != "dpo" || e["endpoint"] != "GET /v1/privacy/due" || e["purpose"] != purpose {
+			t.Errorf("entry %d: %v, want the dpo's read with purpose %q", i, e, purpose)
+		}
+	}
+	if got := logOf("F-NEW"); len(got) != 0 {
+		t.Errorf("a family the list does not name is logged: %v", got)
+	}
+	r := s.Get("/v1/privacy/families/F-OLD/access-report", dpo, map[string]string{"X-Purpose": "Anmodning om indsigt"})
+	if r.Status != 200 {
+		t.Fatalf("access report: %d %s", r.Status, r.Raw)
+	}
+	var rep struct {
+		Reads []struct{ Purpose, ReaderKind string }
+	}
+	if err := json.Unmarshal([]byte(r.Raw), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var purposes []string
+	for _, rd := range rep.Reads {
+		if rd.ReaderKind == "dpo" {
+			purposes = append(purposes, rd.Purpose)
+		}
+	}
+	if want := []string{erasure.DuePurpose, "Årlig gennemgang", "Anmodning om indsigt"}; !slices.Equal(purposes, want) {
+		t.Errorf("the access report lists the dpo's reads with purposes %q, want %q", purposes, want)
+	}
 }
 
 // TestEraseWithLastSequence: an erase request that names the last

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/openapi"
@@ -90,20 +91,20 @@ func (s *Service) API() openapi.Fragment { return openapi.Erasure() }
 // Stop ends a resume still running.
 func (s *Service) Stop() { s.stop() }
 
-func (s *Service) dpo(r *http.Request) error {
+func (s *Service) dpo(r *http.Request) (auth.Principal, error) {
 	pr, err := s.auth.Authenticate(r)
 	if err != nil {
-		return err
+		return pr, err
 	}
 	if pr.Kind != auth.DPO {
-		return problem.Forbidden("only the data protection officer (dpo) erases families and lists those due")
+		return pr, problem.Forbidden("only the data protection officer (dpo) erases families and lists those due")
 	}
-	return nil
+	return pr, nil
 }
 
 // handleErase is POST /v1/privacy/families/{familyId}/erase.
 func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
-	if err := s.dpo(r); err != nil {
+	if _, err := s.dpo(r); err != nil {
 		return err
 	}
 	id := r.PathValue("familyId")
@@ -161,18 +162,45 @@ func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 	return service.JSON(w, status, res)
 }
 
-// handleDue is GET /v1/privacy/due.
+// DuePurpose is the purpose a read of the due list is logged with when
+// the request gives no X-Purpose.
+const DuePurpose = "Opbevaringsfristen: listen over familier, der skal slettes"
+
+// handleDue is GET /v1/privacy/due. The list names families with their
+// status and the dates their period counts from and ends, so it is in the
+// access log before it is sent, one entry on access.<familyId> for each
+// family listed (a family's access report lists it), with X-Purpose or
+// DuePurpose; an empty list is no read of a family. Without an access
+// log the answer is 503.
 func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
-	if err := s.dpo(r); err != nil {
+	pr, err := s.dpo(r)
+	if err != nil {
 		return err
 	}
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("GET /v1/privacy/due takes no query parameters")
 	}
+	why, err := accesslog.Purpose(r)
+	if err != nil {
+		return err
+	}
+	if why == "" {
+		why = DuePurpose
+	}
 	now := s.Now().UTC()
 	due, err := DueFamilies(r.Context(), s.view, s.years, now)
 	if err != nil {
 		return err
+	}
+	if len(due) > 0 {
+		ids := make([]string, len(due))
+		for i, d := range due {
+			ids[i] = d.FamilyID
+		}
+		if err := accesslog.RecordEach(r.Context(), s.Eraser.JS, r, pr, ids, why); err != nil {
+			s.log.Warn("erasure: access log unavailable, due list refused", "families", len(ids), "err", err)
+			return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+		}
 	}
 	return service.JSON(w, http.StatusOK, map[string]any{"asOf": now, "retentionYears": s.years, "families": due})
 }

@@ -374,6 +374,7 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		// Due before erased: once erased, F9 is no longer due.
 		{name: "due", op: due, path: "/v1/privacy/due", token: "dev-dpo", status: 200},
 		{name: "due query", op: due, path: "/v1/privacy/due?years=1", token: "dev-dpo", status: 400},
+		{name: "due purpose", op: due, path: "/v1/privacy/due", token: "dev-dpo", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
 		{name: "due no token", op: due, path: "/v1/privacy/due", status: 401},
 		{name: "due coordinator", op: due, path: "/v1/privacy/due", token: "dev-coordinator", status: 403},
 		{name: "due auditor", op: due, path: "/v1/privacy/due", token: "dev-auditor", status: 403},

@@ -8,8 +8,11 @@ import (
 
 // handleRedrive is POST /v1/admin/quarantine/redrive (operators only):
 // after a deploy that added a version or an upcaster, the quarantined
-// messages that now decode move to the timeline (readmodel.Model.Redrive),
-// and the answer lists what moved and what did not, with its reason.
+// messages that now decode move to the timeline (readmodel.Model.Redrive).
+// The operator sees no family data, so the answer says how many moved and
+// how many did not, each by its sequence, and why each that did not
+// stays, with no family or value named (readmodel.RedriveResult.Report):
+// no family, subject or event type.
 func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error {
 	if err := p.operator(r); err != nil {
 		return err
@@ -31,5 +34,5 @@ func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p.opts.Log.Info("quarantine re-driven", "moved", len(res.Moved), "notMoved", len(res.NotMoved))
-	return service.JSON(w, http.StatusOK, res)
+	return service.JSON(w, http.StatusOK, res.Report())
 }

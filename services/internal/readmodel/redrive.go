@@ -4,32 +4,129 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
 // RedriveResult says what a re-drive of the quarantine did: the messages
 // that now decode and moved to the timeline, and those that stay, each
-// with the reason this build gives.
+// with the reason this build gives. It names families and event types,
+// which the operator who asks for a re-drive may not see (CONTRACT.md:
+// no family data); the answer the operator gets is its Report.
 type RedriveResult struct {
-	Moved    []Redriven `json:"moved"`
-	NotMoved []Redriven `json:"notMoved"`
+	Moved    []Redriven
+	NotMoved []Redriven
 	// Position is the model's checkpoint, unchanged by a re-drive.
-	Position uint64 `json:"position"`
+	Position uint64
 }
 
 // Redriven is one quarantined message.
 type Redriven struct {
+	Sequence   uint64
+	Subject    string
+	FamilyID   string
+	Type       string
+	StoredType string // the type as stored, when it was upcast
+	// Reason is why the message stays in quarantine, as the model keeps it.
+	Reason string
+}
+
+// RedriveReport is the operator's answer to a re-drive: how many
+// messages moved to the timeline and how many stay, each by its stream
+// sequence, and for each that stays the reason with no family named and
+// no value of the message quoted (OperatorReason). The sequences are
+// enough to find the messages with the tools that log who reads them.
+type RedriveReport struct {
+	Moved         []RedriveItem `json:"moved"`
+	NotMoved      []RedriveItem `json:"notMoved"`
+	MovedCount    int           `json:"movedCount"`
+	NotMovedCount int           `json:"notMovedCount"`
+	// Position is the model's checkpoint, unchanged by a re-drive.
+	Position uint64 `json:"position"`
+}
+
+// RedriveItem is one message of a RedriveReport.
+type RedriveItem struct {
 	Sequence uint64 `json:"sequence"`
-	Subject  string `json:"subject"`
-	FamilyID string `json:"familyId,omitempty"`
-	Type     string `json:"type,omitempty"`
-	// StoredType is the type as stored, when it was upcast.
-	StoredType string `json:"storedType,omitempty"`
-	// Reason is why the message stays in quarantine.
-	Reason string `json:"reason,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Report is the result as the operator may see it.
+func (res RedriveResult) Report() RedriveReport {
+	rep := RedriveReport{Moved: make([]RedriveItem, len(res.Moved)), NotMoved: make([]RedriveItem, len(res.NotMoved)),
+		MovedCount: len(res.Moved), NotMovedCount: len(res.NotMoved), Position: res.Position}
+	for i, r := range res.Moved {
+		rep.Moved[i] = RedriveItem{Sequence: r.Sequence}
+	}
+	for i, r := range res.NotMoved {
+		rep.NotMoved[i] = RedriveItem{Sequence: r.Sequence, Reason: OperatorReason(r.Subject, r.Reason)}
+	}
+	return rep
+}
+
+// quoted is a quoted string in a reason, as %q writes it.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// Redacted stands for what OperatorReason leaves out.
+const Redacted = "…"
+
+// OperatorReason is a quarantine reason of the message stored under
+// subject, for the operator, who sees no family data: the reasons say
+// what rule the message breaks, but some of them name the family (the
+// subject's, bare, as in a data key's id) or quote what the message held
+// (another family's id, a key id, a subject). The family of the subject
+// is left out wherever it stands as an id of its own, and so is every
+// quoted string; a quote cut off by the reason's length limit is left out
+// to the end.
+func OperatorReason(subject, reason string) string {
+	reason = quoted.ReplaceAllLiteralString(reason, `"`+Redacted+`"`)
+	if strings.Count(reason, `"`)%2 == 1 {
+		// An opening quote whose end the length limit cut off: the last one.
+		reason = reason[:strings.LastIndexByte(reason, '"')] + `"` + Redacted
+	}
+	fam := ""
+	if parts, err := events.ParseSubject(subject); err == nil {
+		fam = parts.FamilyID
+	} else if _, rest, ok := strings.Cut(subject, "."); ok {
+		fam, _, _ = strings.Cut(rest, ".")
+	}
+	if fam != "" {
+		reason = replaceID(reason, subject, Redacted)
+		reason = replaceID(reason, fam, Redacted)
+	}
+	return reason
+}
+
+// replaceID is s with each occurrence of id that is not part of a longer
+// id (an id's characters on neither side) replaced by with.
+func replaceID(s, id, with string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, id)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(id)
+		if (i > 0 && idChar(s[i-1])) || (end < len(s) && idChar(s[end])) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(with)
+		s = s[end:]
+	}
+}
+
+// idChar is whether c may be part of an id (events.IDPattern).
+func idChar(c byte) bool {
+	return c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // Redrive decodes every quarantined message again with this build's rules

@@ -21,10 +21,17 @@ at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + f
 ` + "`/app/evaluation`" + ` shows analysts and auditors the main measures month by month as
 charts with their tables and CSV, always suppressed.
 
-- **asOf** (a date, meaning that day at 00:00 UTC, or an RFC 3339 time, from 1900 to 2200; default now):
+- **asOf** (a date, meaning that day at 00:00 in Copenhagen, or an RFC 3339 time, from 1900 to 2200; default now):
   the figures describe what had happened by then, on the events' CloudEvents ` + "`time`" + `.
   Each family's events are folded in the order of their time, then stream sequence,
-  so a backfilled event counts from when it happened.
+  so a backfilled event counts from when it happened. Every date the evaluation reads
+  is a day in Copenhagen (Europe/Copenhagen), the municipality's: ` + "`asOf=2024-03-01`" + ` is
+  2024-02-29T23:00:00Z, and the answer gives it so (answers give times in UTC).
+- **Series**: ` + "`from`" + ` and ` + "`to`" + ` are read as asOf is. The moments step by
+  Copenhagen's months, at ` + "`from`" + `'s time of day there, so a series from a date is
+  at Copenhagen's midnights in winter and in summer; a day a month lacks is its last
+  (from 31 January: 29 February, 31 March). The web app's dates are Copenhagen's days
+  too, and its default period (24 months) ends today, Copenhagen's day.
 - **knownAt** (RFC 3339, from 1900 to 2200, default now): only events recorded (JetStream timestamp) by
   then count, so a published figure can be computed again, identically, after later
   backfills. ` + "`position`" + ` is the stream sequence the read model had applied.

@@ -23,9 +23,28 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
 )
+
+// Copenhagen is the time zone of the pilot's days. A date the evaluation
+// reads (asOf, a series' bounds, courseStart, a school absence period) is
+// a day in Copenhagen, as the web app's family page reads its date filters
+// and events/family reads courseStart: a Copenhagen municipality's 1 March
+// begins at 00:00 there, an hour (in summer two) before 1 March in UTC.
+var Copenhagen = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}()
+
+// ParseDay is the first moment in Copenhagen of the date s (YYYY-MM-DD).
+func ParseDay(s string) (time.Time, error) {
+	return time.ParseInLocation(time.DateOnly, s, Copenhagen)
+}
 
 // Event is what an evaluation reads of one stored event.
 type Event struct {
@@ -131,12 +150,16 @@ func InRange(t time.Time) bool { return t.Year() >= 1900 && t.Year() <= 2200 }
 // Moments are the moments of a series: from, then every step after it,
 // up to and including to. A day that a month lacks is that month's last
 // (from 31 January: 29 February, 31 March, 30 April), so that every month
-// has its moment.
+// has its moment. The months are Copenhagen's: each moment is at from's
+// time of day there, so a series from a date stays on Copenhagen's
+// midnights when the clocks change (in UTC, 23:00 in winter and 22:00 in
+// summer).
 func Moments(from, to time.Time, step string) ([]time.Time, error) {
 	months := map[string]int{StepMonth: 1, StepQuarter: 3}[step]
 	if months == 0 || to.Before(from) || !InRange(from) || !InRange(to) {
 		return nil, ErrSeries
 	}
+	from = from.In(Copenhagen)
 	var out []time.Time
 	for i := 0; ; i++ {
 		t := AddMonths(from, i*months)

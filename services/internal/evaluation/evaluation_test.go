@@ -221,3 +221,26 @@ func TestMomentsKeepEveryMonth(t *testing.T) {
 		}
 	}
 }
+
+// TestMomentsStayOnCopenhagenMidnights: a series steps by Copenhagen's
+// months, so that from the first moment of a day there (here given in UTC)
+// every moment is a midnight there, in winter (23:00 UTC) and in summer
+// (22:00 UTC) alike.
+func TestMomentsStayOnCopenhagenMidnights(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2024, 1, 31, 23, 0, 0, 0, time.UTC) // 1 February, 00:00 in Copenhagen
+	ms, err := evaluation.Moments(from, time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC), evaluation.StepMonth)
+	if err != nil || len(ms) != 11 {
+		t.Fatalf("%d moments, %v", len(ms), err)
+	}
+	for i, m := range ms {
+		c := m.In(evaluation.Copenhagen)
+		if c.Day() != 1 || c.Hour() != 0 || c.Minute() != 0 || c.Month() != time.Month(2+i) {
+			t.Errorf("moment %d is %s in Copenhagen, want the first of month %d at 00:00", i, c.Format(time.RFC3339), 2+i)
+		}
+	}
+	d, err := evaluation.ParseDay("2024-07-01")
+	if err != nil || !d.Equal(time.Date(2024, 6, 30, 22, 0, 0, 0, time.UTC)) {
+		t.Errorf("ParseDay(2024-07-01) = %s, %v", d.UTC().Format(time.RFC3339), err)
+	}
+}

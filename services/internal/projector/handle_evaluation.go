@@ -306,7 +306,9 @@ func parseEvalParams(q url.Values, now time.Time, allowed ...string) (evalParams
 	return ep, nil
 }
 
-// parseMoment reads a date (that day at 00:00 UTC) or an RFC 3339 time.
+// parseMoment reads a date (that day at 00:00 in Copenhagen: the
+// municipality's day, as the web app's date filters read theirs) or an
+// RFC 3339 time.
 func parseMoment(name, v string, def time.Time) (time.Time, error) {
 	if v == "" {
 		if def.IsZero() {
@@ -314,7 +316,7 @@ func parseMoment(name, v string, def time.Time) (time.Time, error) {
 		}
 		return def, nil
 	}
-	t, err := time.Parse(time.DateOnly, v)
+	t, err := evaluation.ParseDay(v)
 	if err != nil {
 		t, err = time.Parse(time.RFC3339Nano, v)
 	}

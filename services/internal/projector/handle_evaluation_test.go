@@ -261,7 +261,7 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 			if a.Position != last {
 				t.Fatalf("position %d, want %d", a.Position, last)
 			}
-			at, _ := time.Parse(time.DateOnly, asOf)
+			at, _ := evaluation.ParseDay(asOf) // the API reads a date as Copenhagen's day
 			want := referenceFull(all, at, known)
 			if len(a.Measures) != len(evaluation.Catalog) {
 				t.Fatalf("%d measures, the catalog has %d", len(a.Measures), len(evaluation.Catalog))
@@ -416,7 +416,7 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 			if a.Position != pos {
 				t.Fatalf("position %d, want %d", a.Position, pos)
 			}
-			at, _ := time.Parse(time.DateOnly, asOf)
+			at, _ := evaluation.ParseDay(asOf)
 			want, err := projector.EvaluationFromRows(context.Background(), p, at, a.KnownAt)
 			if err != nil {
 				t.Fatal(err)

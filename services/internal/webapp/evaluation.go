@@ -85,13 +85,14 @@ type evaluationView struct {
 	KnownAt  time.Time
 }
 
-// evaluationPeriod reads from and to (dates, 00:00 UTC) of the page's
-// form; without them it is EvaluationMonths monthly moments ending today
-// (00:00 UTC): dates, so that a chart's CSV link, which carries them, has
-// the page's moments.
+// evaluationPeriod reads from and to of the page's form: dates, days in
+// Copenhagen as the family page's filters read theirs, each its first
+// moment there (as the API reads a date). Without them it is
+// EvaluationMonths monthly moments ending today, Copenhagen's day: dates,
+// so that a chart's CSV link, which carries them, has the page's moments.
 func evaluationPeriod(r *http.Request, now time.Time) (from, to time.Time, ok bool) {
-	y, m, d := now.UTC().Date()
-	to = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	y, m, d := now.In(copenhagen).Date()
+	to = time.Date(y, m, d, 0, 0, 0, 0, copenhagen)
 	from = evaluation.AddMonths(to, 1-EvaluationMonths)
 	q := r.URL.Query()
 	for k := range q {
@@ -101,12 +102,12 @@ func evaluationPeriod(r *http.Request, now time.Time) (from, to time.Time, ok bo
 	}
 	var err error
 	if v := q.Get("from"); v != "" {
-		if from, err = time.Parse(time.DateOnly, v); err != nil {
+		if from, err = time.ParseInLocation(time.DateOnly, v, copenhagen); err != nil {
 			return from, to, false
 		}
 	}
 	if v := q.Get("to"); v != "" {
-		if to, err = time.Parse(time.DateOnly, v); err != nil {
+		if to, err = time.ParseInLocation(time.DateOnly, v, copenhagen); err != nil {
 			return from, to, false
 		}
 	}
@@ -239,7 +240,12 @@ func formatValue(v *float64, suppressed, share bool) string {
 	return decimal(*v)
 }
 
-func monthLabel(t time.Time) string { return months[t.Month()-1] + " " + strconv.Itoa(t.Year()) }
+// monthLabel is a moment's month in Copenhagen: a series' moments are
+// Copenhagen's midnights, which are the evening before in UTC.
+func monthLabel(t time.Time) string {
+	t = t.In(copenhagen)
+	return months[t.Month()-1] + " " + strconv.Itoa(t.Year())
+}
 
 func chartView(c evalChart, results []evaluation.Result, from, to string) evalChartView {
 	v := evalChartView{evalChart: c, CSV: "/app/evaluation/series.csv?chart=" + c.ID + "&from=" + from + "&to=" + to}
@@ -329,8 +335,9 @@ func lineChart(c evalChart, results []evaluation.Result) template.HTML {
 	every := max(1, (n+5)/6)
 	for i, res := range results {
 		if i%every == 0 || i == n-1 {
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" font-size="10" fill="#1a1a1a">%s</text>`, x(i), chartH-18, months[res.AsOf.Month()-1])
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" font-size="10" fill="#1a1a1a">%d</text>`, x(i), chartH-6, res.AsOf.Year())
+			at := res.AsOf.In(copenhagen)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" font-size="10" fill="#1a1a1a">%s</text>`, x(i), chartH-18, months[at.Month()-1])
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" text-anchor="middle" font-size="10" fill="#1a1a1a">%d</text>`, x(i), chartH-6, at.Year())
 		}
 	}
 	for _, l := range c.Lines {

@@ -99,16 +99,16 @@ func buildCatalog() []Definition {
 			"Gennemsnitligt antal åbne foranstaltninger (measure.started, ikke afsluttet) pr. familie lige efter indskrivningen i det seneste forløb.",
 			"Mean number of open measures (measure.started, not ended) per family just after the enrolment of its latest course."},
 		{"measures.openPerFamily.midway", PerFamily, Aggregate, "families",
-			"Gennemsnitligt antal åbne foranstaltninger pr. familie midtvejs i det seneste forløb (midt mellem start og planlagt slut; uden planlagt slut: ét år efter start), for familier, hvis forløb har nået midtvejs og ikke er afsluttet før.",
-			"Mean number of open measures per family midway through its latest course (halfway from start to planned end; without a planned end, one year after start), over families whose course has reached midway without ending before it."},
+			"Gennemsnitligt antal åbne foranstaltninger pr. familie midtvejs i det seneste forløb (start plus halvdelen af den planlagte længde, courseStart til planlagt slut; uden planlagt slut: ét år efter start; dog ikke før indskrivningen), for familier, hvis forløb har nået midtvejs og ikke er afsluttet før.",
+			"Mean number of open measures per family midway through its latest course (half its planned length, courseStart to plannedEnd, after its start; without a planned end, one year after start; never before its enrolment), over families whose course has reached midway without ending before it."},
 		{"measures.openPerFamily.atEnd", PerFamily, Aggregate, "families",
 			"Gennemsnitligt antal åbne foranstaltninger pr. familie ved afslutningen af det seneste forløb, for afsluttede familier.",
 			"Mean number of open measures per family at the end of its latest course, over ended families."},
 	}
 	parentShare := func(name, da, en string) Definition {
 		return Definition{"parents." + name + ".share", Share, Aggregate, "parents",
-			"Andel af forældrene i indskrevne familier (aktive og afsluttede, seneste forløb), der " + da + " under forløbet (fra indskrivning til afslutning eller opgørelsestidspunktet).",
-			"Share of the parents of enrolled families (active and ended, latest course) who " + en + " during the course (from enrolment to its end or asOf)."}
+			"Andel af forældrene i indskrevne familier (aktive og afsluttede, seneste forløb), der " + da + " under forløbet (fra forløbets start til afslutning eller opgørelsestidspunktet).",
+			"Share of the parents of enrolled families (active and ended, latest course) who " + en + " during the course (from its start to its end or asOf)."}
 	}
 	c = append(c,
 		parentShare("praktik", "har startet en praktik (praktik.started)", "started a praktik (praktik.started)"),
@@ -134,8 +134,8 @@ func buildCatalog() []Definition {
 			"Forældres tid på offentlig forsørgelse under forløbet (fra start til afslutning eller opgørelsestidspunktet), som helårspersoner.",
 			"Parents' time on public support during the course (from its start to its end or asOf), as full-time persons."},
 	)
-	for _, p := range []struct{ name, da, en string }{{"before", "før forløbet (perioder, der slutter før start)", "before the course (periods that end before its start)"},
-		{"during", "under forløbet (perioder, der slutter på eller efter start og begynder senest ved afslutningen)", "during the course (periods that end on or after its start and begin by its end)"}} {
+	for _, p := range []struct{ name, da, en string }{{"before", "før forløbet (perioder, der slutter før startdagen)", "before the course (periods that end before the day it started)"},
+		{"during", "under forløbet (perioder, der slutter på eller efter startdagen og begynder senest på afslutningsdagen)", "during the course (periods that end on or after the day it started and begin by the day it ended)"}} {
 		c = append(c,
 			Definition{"children.absence." + p.name + ".meanShare", Share, Aggregate, "children",
 				"Børns gennemsnitlige fraværsandel " + p.da + ": pr. barn fraværsdage ÷ skoledage (schoolabsence.noted), gennemsnit over børn med data.",

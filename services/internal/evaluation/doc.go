@@ -35,8 +35,17 @@ charts with their tables and CSV, always suppressed.
 - **knownAt** (RFC 3339, from 1900 to 2200, default now): only events recorded (JetStream timestamp) by
   then count, so a published figure can be computed again, identically, after later
   backfills. ` + "`position`" + ` is the stream sequence the read model had applied.
-- **The course** runs from the time of ` + "`family.enrolled`" + ` to the time of
-  ` + "`course.ended`" + ` (or asOf). Measures "per course" use each family's latest course.
+- **The course** began, as events/family has it, at the earlier of its
+  ` + "`family.enrolled`" + `'s time and the first moment in Copenhagen of its ` + "`courseStart`" + `
+  day (an enrolment recorded after the course began), never before the previous course
+  ended; it runs to the time of ` + "`course.ended`" + ` (or asOf). A family counts as
+  enrolled, active or ended from its ` + "`family.enrolled`" + `'s time (the enrolment had not
+  happened before); what its course counts (activities started, benefit exits,
+  assignments, public support, school absence) counts from when the course began, and
+  the benefits the enrolment names (` + "`parentBenefits`" + `) are public support from then
+  (or from when the parent's last earlier benefit ended, if later). The day a course
+  began or ended, against which school absence periods are split, is its day in
+  Copenhagen. Measures "per course" use each family's latest course.
 - **Suppression** (` + "`suppress=true`" + `, the default): a count of families, persons,
   children or child cases from 1 to 4, and any aggregate resting on 1 to 4 units, is
   ` + "`\"value\":null,\"suppressed\":true,\"count\":0`" + ` (the count would give it away). A

@@ -25,6 +25,27 @@ func (s *scenario) add(fam, at string, d events.Payload) {
 		Recorded: recordBase.Add(time.Duration(seq) * time.Second).UnixNano(), Data: d})
 }
 
+// ev is an event of family fam at the moment at, recorded at its
+// sequence (second seq after recordBase).
+func ev(seq int, fam string, at time.Time, d events.Payload) evaluation.Event {
+	return evaluation.Event{Sequence: uint64(seq), FamilyID: fam, Time: at.UnixNano(),
+		Recorded: recordBase.Add(time.Duration(seq) * time.Second).UnixNano(), Data: d}
+}
+
+// enrol is a family.enrolled of parents, each on kontanthjaelp, and
+// children, with its course starting on the day start.
+func enrol(start string, parents, children []string) *events.FamilyEnrolled {
+	e := &events.FamilyEnrolled{CourseStart: start, PlannedEnd: "2027-01-01", ChildCaseIDs: []string{"K1"}}
+	for _, p := range parents {
+		e.Members = append(e.Members, events.Member{PersonID: p, Role: "parent"})
+		e.ParentBenefits = append(e.ParentBenefits, events.ParentBenefit{PersonID: p, Benefit: "kontanthjaelp"})
+	}
+	for _, c := range children {
+		e.Members = append(e.Members, events.Member{PersonID: c, Role: "child"})
+	}
+	return e
+}
+
 func day(s string) time.Time {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {

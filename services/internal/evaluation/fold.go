@@ -35,22 +35,24 @@ type person struct {
 	activeSince int64
 }
 
-// course is one enrolment.
+// course is one enrolment. It began (start) at the earlier of its
+// family.enrolled's time and the first moment in Copenhagen of the
+// courseStart day it names, never before the previous course ended: the
+// rule of events/family, which lets events that need a course be dated
+// from then (see began).
 type course struct {
 	start           int64
-	startDate       string
+	startDate       string // start's day in Copenhagen
 	midway          int64
 	ended           bool
 	end             int64
-	endDate         string
+	endDate         string // end's day in Copenhagen
 	parents         []string
 	children        []string
 	measuresAtStart int
 	measuresMidway  int
 	midwayTaken     bool
 	measuresAtEnd   int
-	caseworkers     int
-	makkerpar       int
 }
 
 type goal struct {
@@ -65,6 +67,7 @@ type goal struct {
 type familyFold struct {
 	status          status
 	referral        int64 // latest family.referred, 0 before one
+	lastEnd         int64 // the latest course's end, 0 before one ended
 	firstEnrolment  int64
 	referralToFirst int64 // -1 when no referral preceded the first enrolment
 	courses         int
@@ -73,8 +76,12 @@ type familyFold struct {
 	measures        map[string]struct{}
 	persons         map[string]*person
 	// goals in the order they were first set; goalAt indexes them by id.
-	goals        []goal
-	goalAt       map[string]int
+	goals  []goal
+	goalAt map[string]int
+	// assigned are the times of caseworker.assigned and of
+	// makkerpar.assigned, ascending: a course counts those from when it
+	// began, which may be before its family.enrolled was folded.
+	assigned     [2][]int64
 	satisfaction int
 	wellbeing    int
 	// spare are persons of families folded before, emptied for reuse:
@@ -110,7 +117,8 @@ func (f *familyFold) reset() {
 	clear(f.goalAt)
 	*f = familyFold{childCases: f.childCases, measures: f.measures, persons: f.persons,
 		goals: f.goals[:0], goalAt: f.goalAt, spare: f.spare, referralToFirst: -1,
-		course: course{parents: f.course.parents[:0], children: f.course.children[:0]}}
+		assigned: [2][]int64{f.assigned[0][:0], f.assigned[1][:0]},
+		course:   course{parents: f.course.parents[:0], children: f.course.children[:0]}}
 }
 
 func (f *familyFold) person(id string) *person {
@@ -141,6 +149,24 @@ func (p *person) grant(benefit string, t int64) {
 	p.benefits[benefit] = t
 	if p.openActive == 0 {
 		p.activeSince = t
+	}
+	p.openActive++
+}
+
+// grantFrom is grant for a benefit that an enrolment names: the parent
+// was on it when the course began (from), which may be before the
+// enrolment was folded; but not before the person's last span on any
+// benefit ended, so that no time is counted twice.
+func (p *person) grantFrom(benefit string, from int64) {
+	if _, ok := p.benefits[benefit]; ok {
+		return
+	}
+	if n := len(p.onBenefit); n > 0 {
+		from = max(from, p.onBenefit[n-1].end)
+	}
+	p.benefits[benefit] = from
+	if p.openActive == 0 || from < p.activeSince {
+		p.activeSince = from
 	}
 	p.openActive++
 }
@@ -189,7 +215,6 @@ func (f *familyFold) advanceTo(t int64) {
 func (f *familyFold) apply(t int64, d events.Payload) {
 	f.advanceTo(t)
 	c := &f.course
-	during := f.courses > 0 && t >= c.start && (!c.ended || t <= c.end)
 	switch d := d.(type) {
 	case *events.FamilyReferred:
 		if f.status != statusEnrolled {
@@ -205,13 +230,17 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 		}
 		f.courses++
 		f.status = statusEnrolled
-		*c = course{start: t, startDate: dateOf(t), parents: c.parents[:0], children: c.children[:0]}
-		c.midway = t + int64(365*24*time.Hour)
-		if cs, err1 := time.Parse(time.DateOnly, d.CourseStart); err1 == nil {
-			if pe, err2 := time.Parse(time.DateOnly, d.PlannedEnd); err2 == nil && pe.After(cs) {
-				c.midway = t + int64(pe.Sub(cs)/2)
+		start := began(t, d.CourseStart, f.lastEnd)
+		*c = course{start: start, startDate: dateOf(start), parents: c.parents[:0], children: c.children[:0]}
+		// Midway is half the planned length after the start, but not
+		// before the enrolment: what was open then is not known before.
+		c.midway = start + int64(365*24*time.Hour)
+		if cs, err1 := ParseDay(d.CourseStart); err1 == nil {
+			if pe, err2 := ParseDay(d.PlannedEnd); err2 == nil && pe.After(cs) {
+				c.midway = start + int64(pe.Sub(cs)/2)
 			}
 		}
+		c.midway = max(c.midway, t)
 		for _, m := range d.Members {
 			switch m.Role {
 			case events.RoleParent:
@@ -224,22 +253,19 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 			f.childCases[id] = struct{}{}
 		}
 		for _, b := range d.ParentBenefits {
-			f.person(b.PersonID).grant(b.Benefit, t)
+			f.person(b.PersonID).grantFrom(b.Benefit, start)
 		}
 		c.measuresAtStart = len(f.measures)
 	case *events.CourseEnded:
 		if f.status == statusEnrolled {
 			f.status = statusEnded
 			c.ended, c.end, c.endDate, c.measuresAtEnd = true, t, dateOf(t), len(f.measures)
+			f.lastEnd = t
 		}
 	case *events.CaseworkerAssigned:
-		if during {
-			c.caseworkers++
-		}
+		f.assigned[0] = append(f.assigned[0], t)
 	case *events.MakkerparAssigned:
-		if during {
-			c.makkerpar++
-		}
+		f.assigned[1] = append(f.assigned[1], t)
 	case *events.ChildCaseOpened:
 		f.childCases[d.CaseID] = struct{}{}
 	case *events.ChildCaseClosed:
@@ -304,7 +330,24 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 	}
 }
 
-func dateOf(ns int64) string { return time.Unix(0, ns).UTC().Format(time.DateOnly) }
+// dateOf is the day in Copenhagen of ns: the pilot's dates (courseStart,
+// a school absence period) are Copenhagen's days.
+func dateOf(ns int64) string { return time.Unix(0, ns).In(Copenhagen).Format(time.DateOnly) }
+
+// began is when a course enrolled at t began, as events/family has it: at
+// t or, if earlier, at the first moment in Copenhagen of its courseStart
+// day (an enrolment recorded after the course began), but never before
+// the previous course ended (prevEnd; 0 when there is none).
+func began(t int64, courseStart string, prevEnd int64) int64 {
+	b := t
+	if d, err := ParseDay(courseStart); err == nil && InRange(d) && d.UnixNano() < t {
+		b = d.UnixNano()
+	}
+	if b < prevEnd && prevEnd <= t {
+		b = prevEnd
+	}
+	return b
+}
 
 // Relevant reports whether events of the catalog name (e.g.
 // "praktik.started") change any measure; the others need not be read.

@@ -154,6 +154,13 @@ func anyIn(ts []int64, from, to int64) bool {
 	return i < len(ts) && ts[i] <= to
 }
 
+// countIn is how many times of ts (ascending) lie in [from, to].
+func countIn(ts []int64, from, to int64) int {
+	lo, _ := slices.BinarySearch(ts, from)
+	hi, _ := slices.BinarySearch(ts, to+1)
+	return max(0, hi-lo)
+}
+
 // course takes the contribution of an enrolled family's latest course.
 func (a *acc) course(f *familyFold, at int64) {
 	c := &f.course
@@ -169,13 +176,12 @@ func (a *acc) course(f *familyFold, at int64) {
 	if c.ended {
 		a.mean(mAtEnd, float64(c.measuresAtEnd))
 	}
-	a.mean(mCaseworker, float64(max(0, c.caseworkers-1)))
-	a.mean(mMakkerpar, float64(max(0, c.makkerpar-1)))
-
 	end := at
 	if c.ended {
 		end = c.end
 	}
+	a.mean(mCaseworker, float64(max(0, countIn(f.assigned[0], c.start, end)-1)))
+	a.mean(mMakkerpar, float64(max(0, countIn(f.assigned[1], c.start, end)-1)))
 	var none person
 	for _, id := range c.parents {
 		p := f.persons[id]

@@ -11,6 +11,30 @@ import (
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 )
 
+// copenhagen is the time zone of the pilot's days.
+var copenhagen = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+// courseBegan is when a course enrolled at t began, as events/family's
+// Check has it: the earlier of t and 00:00 in Copenhagen of its
+// courseStart day, never before the previous course ended (prevEnd, zero
+// when there is none).
+func courseBegan(t time.Time, courseStart string, prevEnd time.Time) time.Time {
+	b := t
+	if d, err := time.ParseInLocation(time.DateOnly, courseStart, copenhagen); err == nil && d.Before(t) {
+		b = d
+	}
+	if b.Before(prevEnd) && !prevEnd.After(t) {
+		b = prevEnd
+	}
+	return b
+}
+
 // referenceCourse is what the second computation finds of a family's
 // latest course: computed from the raw, ordered events (and the family
 // model of events/family for what was open at a moment), never from
@@ -82,7 +106,7 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 			units[n]++
 		}
 		var c *referenceCourse
-		firstEnrol, lastReferral := time.Time{}, time.Time{}
+		firstEnrol, lastReferral, lastEnd := time.Time{}, time.Time{}, time.Time{}
 		for i, s := range evs {
 			switch d := s.env.Data.(type) {
 			case *events.FamilyReferred:
@@ -94,11 +118,15 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 						days = append(days, firstEnrol.Sub(lastReferral).Hours()/24)
 					}
 				}
-				c = &referenceCourse{enrolAt: i, start: s.env.Time(), midway: s.env.Time().AddDate(0, 0, 365)}
-				cs, e1 := time.Parse(time.DateOnly, d.CourseStart)
-				pe, e2 := time.Parse(time.DateOnly, d.PlannedEnd)
+				start := courseBegan(s.env.Time(), d.CourseStart, lastEnd)
+				c = &referenceCourse{enrolAt: i, start: start, midway: start.Add(365 * 24 * time.Hour)}
+				cs, e1 := time.ParseInLocation(time.DateOnly, d.CourseStart, copenhagen)
+				pe, e2 := time.ParseInLocation(time.DateOnly, d.PlannedEnd, copenhagen)
 				if e1 == nil && e2 == nil && pe.After(cs) {
-					c.midway = s.env.Time().Add(pe.Sub(cs) / 2)
+					c.midway = start.Add(pe.Sub(cs) / 2)
+				}
+				if c.midway.Before(s.env.Time()) { // not known before the enrolment
+					c.midway = s.env.Time()
 				}
 				for _, m := range d.Members {
 					if m.Role == events.RoleParent {
@@ -110,6 +138,7 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 			case *events.CourseEnded:
 				if c != nil && !c.ended {
 					c.ended, c.end = true, s.env.Time()
+					lastEnd = c.end
 				}
 			}
 		}
@@ -136,7 +165,7 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 			mean("measures.openPerFamily.atEnd", float64(len(stateBefore(id, evs, n).Measures)))
 		}
 		var caseworkers, makkerpar int
-		for _, s := range evs[c.enrolAt+1:] {
+		for _, s := range evs {
 			switch s.env.Data.(type) {
 			case *events.CaseworkerAssigned:
 				if inCourse(s.env.Time()) {
@@ -165,15 +194,17 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 				sum["benefitExits.education"]++
 			}
 			from := c.start.Add(-52 * 7 * 24 * time.Hour)
-			mean("publicSupport.before.fullTimePersons", supported(evs, p, from, c.start).Seconds()/c.start.Sub(from).Seconds())
+			mean("publicSupport.before.fullTimePersons", supported(evs, p, c, from, c.start).Seconds()/c.start.Sub(from).Seconds())
 			if until.After(c.start) {
-				mean("publicSupport.during.fullTimePersons", supported(evs, p, c.start, until).Seconds()/until.Sub(c.start).Seconds())
+				mean("publicSupport.during.fullTimePersons", supported(evs, p, c, c.start, until).Seconds()/until.Sub(c.start).Seconds())
 			} else {
 				units["publicSupport.during.fullTimePersons"]++
 			}
 		}
-		startDay := c.start.UTC().Truncate(24 * time.Hour)
-		endDay := c.end.UTC().Truncate(24 * time.Hour)
+		// Periods are split on the days the course began and ended, in
+		// Copenhagen.
+		startDay := c.start.In(copenhagen).Format(time.DateOnly)
+		endDay := c.end.In(copenhagen).Format(time.DateOnly)
 		for _, child := range c.children {
 			var tot [2][3]int
 			for _, s := range evs {
@@ -181,12 +212,10 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 				if !ok || d.ChildID != child {
 					continue
 				}
-				ps, _ := time.Parse(time.DateOnly, d.PeriodStart)
-				pe, _ := time.Parse(time.DateOnly, d.PeriodEnd)
 				w := -1
-				if pe.Before(startDay) {
+				if d.PeriodEnd < startDay {
 					w = 0
-				} else if !c.ended || !ps.After(endDay) {
+				} else if !c.ended || d.PeriodStart <= endDay {
 					w = 1
 				}
 				if w >= 0 {
@@ -256,8 +285,39 @@ func b2f(b bool) float64 {
 
 // supported is how long in [from, to) person was on at least one
 // benefit, by a sweep over the moments their benefits began and ended
-// (benefit.granted, the enrolment's parentBenefits, benefit.ended).
-func supported(evs []stored, person string, from, to time.Time) time.Duration {
+// (benefit.granted, benefit.ended, and the parentBenefits of c's
+// enrolment, which count from when c began). It does not model an
+// enrolment naming a benefit that ended after its course began.
+func supported(evs []stored, person string, c *referenceCourse, from, to time.Time) time.Duration {
+	type change struct {
+		at      time.Time
+		grant   bool
+		benefit string
+	}
+	var changes []change
+	for i, s := range evs {
+		t := s.env.Time()
+		switch x := s.env.Data.(type) {
+		case *events.BenefitGranted:
+			if x.PersonID == person {
+				changes = append(changes, change{t, true, x.Benefit})
+			}
+		case *events.FamilyEnrolled:
+			if i == c.enrolAt {
+				t = c.start
+			}
+			for _, b := range x.ParentBenefits {
+				if b.PersonID == person {
+					changes = append(changes, change{t, true, b.Benefit})
+				}
+			}
+		case *events.BenefitEnded:
+			if x.PersonID == person {
+				changes = append(changes, change{t, false, x.Benefit})
+			}
+		}
+	}
+	slices.SortStableFunc(changes, func(a, b change) int { return a.at.Compare(b.at) })
 	active := map[string]bool{}
 	var d time.Duration
 	last := from
@@ -278,26 +338,14 @@ func supported(evs []stored, person string, from, to time.Time) time.Duration {
 			last = t
 		}
 	}
-	for _, s := range evs {
-		t := s.env.Time()
-		switch x := s.env.Data.(type) {
-		case *events.BenefitGranted:
-			if x.PersonID == person {
-				step(t)
-				active[x.Benefit] = true
-			}
-		case *events.FamilyEnrolled:
-			for _, b := range x.ParentBenefits {
-				if b.PersonID == person {
-					step(t)
-					active[b.Benefit] = true
-				}
-			}
-		case *events.BenefitEnded:
-			if x.PersonID == person && active[x.Benefit] {
-				step(t)
-				delete(active, x.Benefit)
-			}
+	for _, ch := range changes {
+		switch {
+		case ch.grant:
+			step(ch.at)
+			active[ch.benefit] = true
+		case active[ch.benefit]:
+			step(ch.at)
+			delete(active, ch.benefit)
 		}
 	}
 	step(to)

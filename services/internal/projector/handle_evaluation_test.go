@@ -109,7 +109,7 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 			return cmp.Or(a.env.Time().Compare(b.env.Time()), cmp.Compare(a.seq, b.seq))
 		})
 		st := family.New(id)
-		var start, end time.Time
+		var start, end, lastEnd time.Time
 		// starts are the raw starts of praktik, wage subsidy and language
 		// course by person, with their times.
 		type personStart struct {
@@ -122,10 +122,10 @@ func reference(all []stored, asOf, knownAt time.Time) map[string]float64 {
 			// replay gave the latest version, as the evaluation reads it.
 			switch d := s.env.Data.(type) {
 			case *events.FamilyEnrolled:
-				start, end = s.env.Time(), time.Time{}
+				start, end = courseBegan(s.env.Time(), d.CourseStart, lastEnd), time.Time{}
 			case *events.CourseEnded:
-				if end.IsZero() {
-					end = s.env.Time()
+				if !start.IsZero() && end.IsZero() {
+					end, lastEnd = s.env.Time(), s.env.Time()
 				}
 			case *events.PraktikStartedV2:
 				starts["praktik"] = append(starts["praktik"], personStart{d.PersonID, s.env.Time()})

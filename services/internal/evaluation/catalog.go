@@ -30,6 +30,12 @@ const (
 	// goals over Measure.Count units (families, persons, children,
 	// answers): suppressed when 1 up to the threshold units contribute.
 	Aggregate
+	// Proportion is a share of units (parents, children) each of which
+	// counts in or not: an Aggregate whose units counted in
+	// (Measure's countedIn) and counted out are counts of persons too, so
+	// it is also suppressed when either is 1 up to the threshold (the
+	// share and its count would give that count away).
+	Proportion
 )
 
 // Definition is one measure of the catalog, with its definition in Danish
@@ -106,7 +112,7 @@ func buildCatalog() []Definition {
 			"Mean number of open measures per family at the end of its latest course, over ended families."},
 	}
 	parentShare := func(name, da, en string) Definition {
-		return Definition{"parents." + name + ".share", Share, Aggregate, "parents",
+		return Definition{"parents." + name + ".share", Share, Proportion, "parents",
 			"Andel af forældrene i indskrevne familier (aktive og afsluttede, seneste forløb), der " + da + " under forløbet (fra forløbets start til afslutning eller opgørelsestidspunktet).",
 			"Share of the parents of enrolled families (active and ended, latest course) who " + en + " during the course (from its start to its end or asOf)."}
 	}
@@ -140,10 +146,10 @@ func buildCatalog() []Definition {
 			Definition{"children.absence." + p.name + ".meanShare", Share, Aggregate, "children",
 				"Børns gennemsnitlige fraværsandel " + p.da + ": pr. barn fraværsdage ÷ skoledage (schoolabsence.noted), gennemsnit over børn med data.",
 				"Children's mean school absence share " + p.en + ": per child, absent days ÷ school days (schoolabsence.noted), averaged over children with data."},
-			Definition{"children.absence." + p.name + ".over10pct.share", Share, Aggregate, "children",
+			Definition{"children.absence." + p.name + ".over10pct.share", Share, Proportion, "children",
 				"Andel af børn med data, hvis fravær " + p.da + " er over 10 %.",
 				"Share of children with data whose absence " + p.en + " is above 10 %."},
-			Definition{"children.absence." + p.name + ".unauthorised15pct.share", Share, Aggregate, "children",
+			Definition{"children.absence." + p.name + ".unauthorised15pct.share", Share, Proportion, "children",
 				"Andel af børn med data, hvis ulovlige fravær " + p.da + " er mindst 15 %.",
 				"Share of children with data whose unauthorised absence " + p.en + " is 15 % or more."},
 		)

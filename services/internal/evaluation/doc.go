@@ -49,7 +49,12 @@ charts with their tables and CSV, always suppressed.
 - **Suppression** (` + "`suppress=true`" + `, the default): a count of families, persons,
   children or child cases from 1 to 4, and any aggregate resting on 1 to 4 units, is
   ` + "`\"value\":null,\"suppressed\":true,\"count\":0`" + ` (the count would give it away). A
-  zero is shown. Complementary suppression: for each additive relation below, when
+  zero is shown. A share of parents or children that each count in or not (the
+  ` + "`parents.*.share`" + ` measures and the children's ` + "`over10pct`" + ` and ` + "`unauthorised15pct`" + `
+  shares) is, with its count, a count of persons: it is suppressed also when the persons
+  it counts in, or those it leaves out, are 1 to 4 (0.2 of 5 parents is 1 parent, 0.8 of
+  10 leaves 2); how many it counts in is never published.
+  Complementary suppression: for each additive relation below, when
   exactly one of its cells is suppressed, the smallest shown positive part (else
   total) is suppressed too, until none can be derived. An aggregate whose count is
   always a count of the catalog (below) is suppressed with that count. The threshold (5) is

@@ -100,6 +100,11 @@ type Measure struct {
 	// persons, children, answers); for a count, the value itself.
 	Count int  `json:"count"`
 	Unit  Unit `json:"unit"`
+	// countedIn is, for a Proportion, how many of its Count units it
+	// counts in (the share's numerator). Suppression needs it; it is not
+	// published, since a shown share gives it only with its count, and a
+	// suppressed one must not give it at all.
+	countedIn int
 }
 
 // Result is the catalog's measures at one moment.

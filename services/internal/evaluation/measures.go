@@ -284,6 +284,9 @@ func (a *acc) measures(o Options) map[string]Measure {
 			case m.Count > 0:
 				m.Value = num(round(a.sums[i]/float64(m.Count), 3))
 			}
+			if d.Kind == Proportion {
+				m.countedIn = int(a.sums[i])
+			}
 		}
 		out[d.Name] = m
 	}

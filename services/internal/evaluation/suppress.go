@@ -7,7 +7,10 @@ package evaluation
 // persons, goals) resting on 1 to threshold-1 units, becomes
 // {"value":null,"suppressed":true,"count":0}: the count would give the
 // hidden value (or the small number of units) away. A zero is shown: it tells nothing
-// about anyone.
+// about anyone. A Proportion (the share of parents who got a job) is a
+// count of persons divided by its count: it is suppressed also when the
+// units it counts in, or those it counts out, are 1 to threshold-1 (a
+// share of 0.2 of 5 parents is 1 parent; one of 0.8 is 1 parent without).
 //
 // Complementary: for every Relation (e.g. enrolled = active + ended), a
 // cell that is the only suppressed one of its relation could be derived
@@ -19,12 +22,13 @@ func Suppress(ms map[string]Measure, threshold int) {
 	if threshold <= 0 {
 		threshold = DefaultThreshold
 	}
+	small := func(n int) bool { return n >= 1 && n < threshold }
 	for _, d := range Catalog {
 		m, ok := ms[d.Name]
 		if !ok || d.Kind == Config {
 			continue
 		}
-		if m.Count >= 1 && m.Count < threshold {
+		if small(m.Count) || d.Kind == Proportion && (small(m.countedIn) || small(m.Count-m.countedIn)) {
 			hide(ms, d.Name)
 		}
 	}
@@ -60,7 +64,7 @@ func Suppress(ms map[string]Measure, threshold int) {
 
 func hide(ms map[string]Measure, name string) {
 	m := ms[name]
-	m.Value, m.Suppressed, m.Count = nil, true, 0
+	m.Value, m.Suppressed, m.Count, m.countedIn = nil, true, 0, 0
 	ms[name] = m
 }
 

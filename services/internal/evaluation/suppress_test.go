@@ -1,8 +1,12 @@
 package evaluation_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 )
 
@@ -81,5 +85,74 @@ func TestSuppress(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// parentsWithJobs is n families of one parent and one child each,
+// enrolled on 1 March 2024, of whose parents the first jobs left their
+// benefit for a job in April.
+func parentsWithJobs(n, jobs int) []evaluation.Event {
+	var evs []evaluation.Event
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := 1; i <= n; i++ {
+		evs = append(evs, ev(len(evs)+1, fmt.Sprintf("F%d", i), at, enrol("2024-03-01", []string{fmt.Sprintf("P%d", i)}, []string{fmt.Sprintf("C%d", i)})))
+	}
+	later := at.Add(30 * 24 * time.Hour)
+	for i := 1; i <= jobs; i++ {
+		fam, p := fmt.Sprintf("F%d", i), fmt.Sprintf("P%d", i)
+		evs = append(evs, ev(len(evs)+1, fam, later, &events.BenefitEnded{PersonID: p, Benefit: "kontanthjaelp", Reason: "employment"}),
+			ev(len(evs)+2, fam, later, &events.EmploymentStarted{PersonID: p, Kind: "ordinary"}))
+	}
+	return evs
+}
+
+// TestShareKeepsSmallCountsHidden: with suppression on, a count of one
+// person (benefitExits.employment = 1) is hidden, and the share of
+// parents who got a job, shown with its count, must not give the same 1
+// away (0.2 × n = 5 → 1 parent).
+func TestShareKeepsSmallCountsHidden(t *testing.T) {
+	t.Parallel()
+	r := evaluation.Compute(parentsWithJobs(5, 1), time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), recordBase.Add(time.Hour),
+		evaluation.Options{Target: 50, Suppress: true})
+	exits := r.Measures["benefitExits.employment"]
+	if !exits.Suppressed {
+		t.Fatalf("benefitExits.employment not suppressed: %v", show(exits.Value))
+	}
+	for _, name := range []string{"parents.job.share", "parents.job.ordinary.share"} {
+		m := r.Measures[name]
+		if !m.Suppressed && m.Value != nil {
+			t.Errorf("benefitExits.employment (1 person) is suppressed, but %s = %v with count %d discloses %v person(s)",
+				name, *m.Value, m.Count, *m.Value*float64(m.Count))
+		}
+	}
+	// Nobody counted in is no one's figure: a zero share is shown.
+	if m := r.Measures["parents.praktik.share"]; m.Suppressed || show(m.Value) != 0.0 {
+		t.Errorf("parents.praktik.share = %v, suppressed %v; want 0 shown", show(m.Value), m.Suppressed)
+	}
+}
+
+// TestShareKeepsSmallComplementsHidden: the parents a share leaves out
+// are a count of persons too: 8 of 10 parents with a job leaves 2
+// without, hidden; 5 of 10 is shown, without the numerator in the JSON.
+func TestShareKeepsSmallComplementsHidden(t *testing.T) {
+	t.Parallel()
+	o := evaluation.Options{Target: 50, Suppress: true}
+	asOf := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		jobs  int
+		shown bool
+	}{{8, false}, {9, false}, {10, true}, {5, true}, {4, false}} {
+		m := evaluation.Compute(parentsWithJobs(10, c.jobs), asOf, recordBase.Add(time.Hour), o).Measures["parents.job.share"]
+		if m.Suppressed == c.shown {
+			t.Errorf("%d of 10 parents with a job: suppressed %v, want %v", c.jobs, m.Suppressed, !c.shown)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil || len(fields) != 4 {
+			t.Errorf("%d of 10: the measure's JSON %s says more than value, suppressed, count and unit", c.jobs, b)
+		}
 	}
 }

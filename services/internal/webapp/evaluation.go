@@ -222,7 +222,7 @@ func value(results []evaluation.Result, i int, name string) (*float64, bool) {
 // that no figure stands without its count; a count is its own.
 func cell(m evaluation.Measure, name string, share bool) string {
 	s := formatValue(m.Value, m.Suppressed, share)
-	if d, ok := evaluation.Lookup(name); ok && d.Kind == evaluation.Aggregate && !m.Suppressed {
+	if d, ok := evaluation.Lookup(name); ok && (d.Kind == evaluation.Aggregate || d.Kind == evaluation.Proportion) && !m.Suppressed {
 		s += " (n = " + strconv.Itoa(m.Count) + ")"
 	}
 	return s

@@ -53,7 +53,11 @@ charts with their tables and CSV, always suppressed.
   ` + "`parents.*.share`" + ` measures and the children's ` + "`over10pct`" + ` and ` + "`unauthorised15pct`" + `
   shares) is, with its count, a count of persons: it is suppressed also when the persons
   it counts in, or those it leaves out, are 1 to 4 (0.2 of 5 parents is 1 parent, 0.8 of
-  10 leaves 2); how many it counts in is never published.
+  10 leaves 2); how many it counts in is never published. Every figure also keeps how
+  many families its units (for a count, what it counts) come from, and is suppressed
+  when they are 1 to 4 families: five children of one family are still one family's
+  figure. So is a share whose persons counted in, or left out, come from 1 to 4
+  families. The number of families is not published either.
   Complementary suppression: for each additive relation below, when
   exactly one of its cells is suppressed, the smallest shown positive part (else
   total) is suppressed too, until none can be derived. An aggregate whose count is

@@ -105,6 +105,11 @@ type Measure struct {
 	// published, since a shown share gives it only with its count, and a
 	// suppressed one must not give it at all.
 	countedIn int
+	// families is how many families the units come from (for a count,
+	// what it counts); familiesIn and familiesOut, for a Proportion, those
+	// of the units it counts in and leaves out. Suppression needs them;
+	// they are not published.
+	families, familiesIn, familiesOut int
 }
 
 // Result is the catalog's measures at one moment.

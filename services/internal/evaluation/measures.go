@@ -14,14 +14,61 @@ type acc struct {
 	sums   []float64 // aggregates: sum of values…
 	units  []int     // …over this many units
 	days   []float64 // referralToEnrolment.medianDays
-	// goalSeen marks the goal measures a family has already been counted
-	// in as a unit.
-	goalSeen []bool
+	// families are, per measure, how many families its units (for a
+	// count, what it counts) come from; familiesIn and familiesOut, for
+	// a Proportion, those of the units it counts in and leaves out.
+	families, familiesIn, familiesOut []int
+	// seen marks what the family being added has given each measure so
+	// far (seenUnit, seenIn, seenOut); touched lists the measures marked.
+	seen    []uint8
+	touched []int
 }
+
+const (
+	seenUnit uint8 = 1 << iota
+	seenIn
+	seenOut
+)
 
 func newAcc() *acc {
 	n := len(Catalog)
-	return &acc{counts: make([]int, n), sums: make([]float64, n), units: make([]int, n), goalSeen: make([]bool, n)}
+	return &acc{counts: make([]int, n), sums: make([]float64, n), units: make([]int, n),
+		families: make([]int, n), familiesIn: make([]int, n), familiesOut: make([]int, n), seen: make([]uint8, n)}
+}
+
+// from marks measure i as resting on a unit of the family being added.
+func (a *acc) from(i int, what uint8) {
+	if a.seen[i] == 0 {
+		a.touched = append(a.touched, i)
+	}
+	a.seen[i] |= what
+}
+
+// count adds n to the count i.
+func (a *acc) count(i, n int) {
+	if n > 0 {
+		a.counts[i] += n
+		a.from(i, seenUnit)
+	}
+}
+
+// familyDone counts the family just added once in each measure its units
+// went into.
+func (a *acc) familyDone() {
+	for _, i := range a.touched {
+		s := a.seen[i]
+		if s&seenUnit != 0 {
+			a.families[i]++
+		}
+		if s&seenIn != 0 {
+			a.familiesIn[i]++
+		}
+		if s&seenOut != 0 {
+			a.familiesOut[i]++
+		}
+		a.seen[i] = 0
+	}
+	a.touched = a.touched[:0]
 }
 
 // index is each measure's place in the Catalog.
@@ -80,22 +127,25 @@ func goalPlaces(by string, values []string) map[string][2]int {
 	return m
 }
 
-func (a *acc) mean(i int, v float64) { a.sums[i] += v; a.units[i]++ }
+func (a *acc) mean(i int, v float64) { a.sums[i] += v; a.units[i]++; a.from(i, seenUnit) }
 
 // share adds one unit to a share: yes counts it in.
 func (a *acc) share(i int, yes bool) {
 	a.units[i]++
 	if yes {
 		a.sums[i]++
+		a.from(i, seenUnit|seenIn)
+	} else {
+		a.from(i, seenUnit|seenOut)
 	}
 }
 
 // goal adds one goal to measure i, and the family as a unit once.
 func (a *acc) goal(i int) {
 	a.sums[i]++
-	if !a.goalSeen[i] {
-		a.goalSeen[i] = true
+	if a.seen[i]&seenUnit == 0 {
 		a.units[i]++
+		a.from(i, seenUnit)
 	}
 }
 
@@ -116,21 +166,21 @@ const week = int64(7 * 24 * time.Hour)
 
 // add takes the contribution of family f at moment at (nanoseconds).
 func (a *acc) add(f *familyFold, at int64) {
+	defer a.familyDone()
 	if f.status == statusReferred {
-		a.counts[mReferred]++
+		a.count(mReferred, 1)
 	}
 	if f.courses > 0 {
-		a.counts[mEnrolled]++
+		a.count(mEnrolled, 1)
 		if f.status == statusEnrolled {
-			a.counts[mActive]++
-			a.counts[mChildCases] += len(f.childCases)
+			a.count(mActive, 1)
+			a.count(mChildCases, len(f.childCases))
 		} else {
-			a.counts[mEnded]++
+			a.count(mEnded, 1)
 		}
 		a.course(f, at)
 	}
 	if len(f.goals) > 0 {
-		clear(a.goalSeen)
 		for i := range f.goals {
 			g := &f.goals[i]
 			a.goalPlace(goalExpressedBy[g.expressedBy], g.achieved)
@@ -166,6 +216,7 @@ func (a *acc) course(f *familyFold, at int64) {
 	c := &f.course
 	if f.referralToFirst >= 0 {
 		a.days = append(a.days, float64(f.referralToFirst)/float64(24*time.Hour))
+		a.from(mMedianDays, seenUnit)
 	}
 	a.mean(mAtEnrolment, float64(c.measuresAtStart))
 	if c.midwayTaken {
@@ -213,10 +264,10 @@ func (a *acc) course(f *familyFold, at int64) {
 			}
 		}
 		if exitJob {
-			a.counts[mExitJob]++
+			a.count(mExitJob, 1)
 		}
 		if exitEducation {
-			a.counts[mExitEducation]++
+			a.count(mExitEducation, 1)
 		}
 		before := c.start - 52*week
 		a.mean(mSupportBefore, float64(p.covered(before, c.start, at))/float64(c.start-before))
@@ -224,6 +275,7 @@ func (a *acc) course(f *familyFold, at int64) {
 			a.mean(mSupportDuring, float64(p.covered(c.start, end, at))/float64(end-c.start))
 		} else {
 			a.units[mSupportDuring]++
+			a.from(mSupportDuring, seenUnit)
 		}
 	}
 	for _, id := range c.children {
@@ -256,7 +308,7 @@ func (a *acc) course(f *familyFold, at int64) {
 func (a *acc) measures(o Options) map[string]Measure {
 	out := make(map[string]Measure, len(Catalog))
 	for i, d := range Catalog {
-		m := Measure{Unit: d.Unit}
+		m := Measure{Unit: d.Unit, families: a.families[i]}
 		switch {
 		case d.Kind == Config:
 			m.Value = num(float64(o.Target))
@@ -286,6 +338,7 @@ func (a *acc) measures(o Options) map[string]Measure {
 			}
 			if d.Kind == Proportion {
 				m.countedIn = int(a.sums[i])
+				m.familiesIn, m.familiesOut = a.familiesIn[i], a.familiesOut[i]
 			}
 		}
 		out[d.Name] = m

@@ -11,6 +11,10 @@ package evaluation
 // count of persons divided by its count: it is suppressed also when the
 // units it counts in, or those it counts out, are 1 to threshold-1 (a
 // share of 0.2 of 5 parents is 1 parent; one of 0.8 is 1 parent without).
+// And every figure keeps how many families its units (for a count, what
+// it counts) come from: one family's five children are one family, so a
+// figure whose units come from 1 to threshold-1 families is suppressed,
+// and so is a Proportion whose units counted in, or left out, do.
 //
 // Complementary: for every Relation (e.g. enrolled = active + ended), a
 // cell that is the only suppressed one of its relation could be derived
@@ -28,7 +32,8 @@ func Suppress(ms map[string]Measure, threshold int) {
 		if !ok || d.Kind == Config {
 			continue
 		}
-		if small(m.Count) || d.Kind == Proportion && (small(m.countedIn) || small(m.Count-m.countedIn)) {
+		if small(m.Count) || small(m.families) || d.Kind == Proportion &&
+			(small(m.countedIn) || small(m.Count-m.countedIn) || small(m.familiesIn) || small(m.familiesOut)) {
 			hide(ms, d.Name)
 		}
 	}
@@ -64,7 +69,8 @@ func Suppress(ms map[string]Measure, threshold int) {
 
 func hide(ms map[string]Measure, name string) {
 	m := ms[name]
-	m.Value, m.Suppressed, m.Count, m.countedIn = nil, true, 0, 0
+	m.Value, m.Suppressed, m.Count = nil, true, 0
+	m.countedIn, m.families, m.familiesIn, m.familiesOut = 0, 0, 0, 0
 	ms[name] = m
 }
 

@@ -156,3 +156,91 @@ func TestShareKeepsSmallComplementsHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestFewFamiliesKeepTheirFigures: one family with five children is the
+// only family enrolled; families.enrolled (1) is suppressed, and so must
+// be the figures of that one family's children and child cases, though
+// they are five: they are about one family.
+func TestFewFamiliesKeepTheirFigures(t *testing.T) {
+	t.Parallel()
+	kids := []string{"C1", "C2", "C3", "C4", "C5"}
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := enrol("2024-03-01", []string{"P1", "P2"}, kids)
+	e.ChildCaseIDs = []string{"K1", "K2", "K3", "K4", "K5"}
+	evs := []evaluation.Event{ev(1, "F1", at, e)}
+	for i, c := range kids {
+		evs = append(evs, ev(2+i, "F1", at.Add(-24*time.Hour), &events.SchoolAbsenceNoted{ChildID: c,
+			PeriodStart: "2024-01-01", PeriodEnd: "2024-02-28", SchoolDays: 40, AbsentDays: events.AbsentDays{Unauthorised: 8}}))
+	}
+	r := evaluation.Compute(evs, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), recordBase.Add(time.Hour),
+		evaluation.Options{Target: 50, Suppress: true})
+	if !r.Measures["families.enrolled"].Suppressed {
+		t.Fatalf("families.enrolled shown")
+	}
+	for _, name := range []string{"children.absence.before.meanShare", "children.absence.before.unauthorised15pct.share", "childCases.open"} {
+		if m := r.Measures[name]; !m.Suppressed {
+			t.Errorf("families.enrolled = 1 is suppressed, but %s of that one family is shown: %v (n = %d)", name, show(m.Value), m.Count)
+		}
+	}
+}
+
+// TestFewFamiliesAmongMany: among many families, a count of persons, or
+// the persons a share counts in, from fewer than five families is
+// suppressed, however many persons they are; complementary suppression
+// still leaves no relation with one hidden cell.
+func TestFewFamiliesAmongMany(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	later := at.Add(30 * 24 * time.Hour)
+	var evs []evaluation.Event
+	add := func(fam string, when time.Time, d events.Payload) { evs = append(evs, ev(len(evs)+1, fam, when, d)) }
+	// Ten families of three parents; the parents of F1 and F2 (six) all
+	// leave their benefit for a job.
+	for i := 1; i <= 10; i++ {
+		fam := fmt.Sprintf("F%d", i)
+		ps := []string{fam + "-P1", fam + "-P2", fam + "-P3"}
+		add(fam, at, enrol("2024-03-01", ps, []string{fam + "-C1"}))
+		if i <= 2 {
+			for _, p := range ps {
+				add(fam, later, &events.BenefitEnded{PersonID: p, Benefit: "kontanthjaelp", Reason: "employment"})
+				add(fam, later, &events.EmploymentStarted{PersonID: p, Kind: "ordinary"})
+			}
+		}
+		// Goals: every family has one of domain employment; F1 has six
+		// of domain school.
+		add(fam, later, &events.GoalSetV2{GoalID: fam + "-G", Title: "x", Domains: []string{"employment"}, ExpressedBy: "family"})
+		if i == 1 {
+			for g := 0; g < 6; g++ {
+				add(fam, later, &events.GoalSetV2{GoalID: fmt.Sprintf("%s-S%d", fam, g), Title: "x", Domains: []string{"school"}, ExpressedBy: "family"})
+			}
+		}
+	}
+	r := evaluation.Compute(evs, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), recordBase.Add(time.Hour),
+		evaluation.Options{Target: 50, Suppress: true})
+	for _, name := range []string{"benefitExits.employment", "parents.job.share", "parents.job.ordinary.share", "goals.set.domain.school"} {
+		if m := r.Measures[name]; !m.Suppressed {
+			t.Errorf("%s rests on the persons or goals of two families or fewer, but is shown: %v (n = %d)", name, show(m.Value), m.Count)
+		}
+	}
+	for _, name := range []string{"families.enrolled", "parents.praktik.share", "goals.set.expressedBy.family"} {
+		if m := r.Measures[name]; m.Suppressed {
+			t.Errorf("%s suppressed", name)
+		}
+	}
+	// The goals expressed by families (16) are employment's (10) and
+	// school's (6, hidden): employment's is hidden beside it.
+	if m := r.Measures["goals.set.domain.employment"]; !m.Suppressed {
+		t.Errorf("goals.set.domain.employment shown beside the hidden school goals: %v", show(m.Value))
+	}
+	for _, rel := range evaluation.Relations {
+		hidden := 0
+		for _, n := range append(append([]string(nil), rel.Totals...), rel.Parts...) {
+			if r.Measures[n].Suppressed {
+				hidden++
+			}
+		}
+		if hidden == 1 {
+			t.Errorf("relation %v has one suppressed cell: derivable", rel)
+		}
+	}
+}

@@ -88,6 +88,23 @@ How the figures are computed:
 - The web app's tables give each mean, share and sum of goals with its count
   ("n = 12"): no figure without its count.
 
+A known limit: suppression protects each answer, one moment at a time, not what
+several answers give together. Two moments whose figures differ by one family give
+that family away: with five families' satisfaction answers shown at one asOf and six
+one second later, 6 × the second mean − 5 × the first is the sixth family's own answer.
+The same holds for two knownAt around a backfill, for neighbouring moments of a series
+(a month in which one family answered), and for a suppressed figure against its
+complement at another moment. The API lets an analyst or auditor choose any pair of
+moments, and suppressed answers are not access-logged (exact ones are). What an
+operator can do: give the API only to those trusted with exact figures anyway, and
+publish figures outside them only at fixed moments chosen in advance (month ends,
+each with its knownAt recorded), never at moments chosen after the fact. That narrows
+which differences can be taken; it does not close them: two published months that
+differ by one family still give it away. Before publishing, compare each figure's
+count with the previous publication's and hold back one that moved by 1 to 4 (that
+does not catch one family's five children). Closing the gap in the software would need
+suppression across the published moments, or noise; neither is implemented.
+
 Relations used for complementary suppression:
 
 `)

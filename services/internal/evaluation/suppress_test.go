@@ -244,3 +244,36 @@ func TestFewFamiliesAmongMany(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferencingIsAKnownLimit: two suppressed evaluations a second
+// apart, both shown (n = 5, then n = 6), give the sixth family's own
+// satisfaction answer away: 6 × mean₂ − 5 × mean₁. Suppression works one
+// answer at a time; docs/EVALUATION.md says so, and what an operator can
+// do. This test holds the document to the code: when suppression learns
+// to resist differencing, it fails, and the document's known limit must
+// change with it.
+func TestDifferencingIsAKnownLimit(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	var evs []evaluation.Event
+	for i := 1; i <= 6; i++ {
+		fam := fmt.Sprintf("F%d", i)
+		evs = append(evs, ev(len(evs)+1, fam, at, enrol("2024-03-01", []string{"P" + fam}, []string{"C" + fam})))
+		score := 4
+		if i == 6 {
+			score = 1 // the sixth family's own answer
+		}
+		evs = append(evs, ev(len(evs)+1, fam, at.Add(time.Duration(i)*24*time.Hour), &events.EvaluationRecorded{Kind: "midway", FamilySatisfaction: score}))
+	}
+	sixth := at.Add(6 * 24 * time.Hour)
+	o := evaluation.Options{Target: 50, Suppress: true}
+	known := recordBase.Add(time.Hour)
+	r1 := evaluation.Compute(evs, sixth.Add(-time.Second), known, o).Measures["satisfaction.family.mean"]
+	r2 := evaluation.Compute(evs, sixth, known, o).Measures["satisfaction.family.mean"]
+	if r1.Suppressed || r2.Suppressed {
+		t.Fatalf("differencing no longer works (suppressed %v, %v): update docs/EVALUATION.md's known limit", r1.Suppressed, r2.Suppressed)
+	}
+	if derived := float64(r2.Count)**r2.Value - float64(r1.Count)**r1.Value; derived != 1 {
+		t.Fatalf("the difference gives %.2f, not the sixth family's answer 1: update docs/EVALUATION.md's known limit", derived)
+	}
+}

@@ -324,6 +324,65 @@ func TestConcurrentConflictingWritesOneWins(t *testing.T) {
 	}
 }
 
+// A client that re-sends an event while its first request is still in
+// flight gets the answer of any re-send: 200 duplicate with the sequence
+// the first was stored at, not a conflict of the event with itself. The
+// same holds for a batch.
+func TestConcurrentResendsAreDuplicates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	resend := func(t *testing.T, ctype string, body []byte, n int) {
+		t.Helper()
+		replies := make([]reply, 10)
+		var wg sync.WaitGroup
+		for i := range replies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				replies[i] = h.post("bif", "dev-bif", ctype, body, nil)
+			}()
+		}
+		wg.Wait()
+		created := 0
+		var first string
+		for _, r := range replies {
+			switch r.Status {
+			case 201:
+				created++
+			case 200:
+			default:
+				t.Fatalf("an identical re-send got %d %s", r.Status, r.Raw)
+			}
+			evs, _ := json.Marshal(r.Body["events"])
+			if want := strings.ReplaceAll(string(evs), `"duplicate":true`, `"duplicate":false`); first == "" {
+				first = want
+			} else if want != first {
+				t.Errorf("answers name other sequences: %s and %s", first, evs)
+			}
+		}
+		if created != 1 {
+			t.Errorf("%d requests answered 201, want 1", created)
+		}
+		if len(first) == 0 || strings.Count(first, `"sequence"`) != n {
+			t.Errorf("answer %s, want %d events", first, n)
+		}
+	}
+	seq := h.lastSeq()
+	for f := range 5 {
+		fam := fmt.Sprintf("RS%d", f)
+		resend(t, "application/cloudevents+json", ev(t, events.BIF, fam, praktik("PR1"), events.WithID("resend-"+fam)), 1)
+	}
+	for f := range 5 {
+		a, b := fmt.Sprintf("RB%da", f), fmt.Sprintf("RB%db", f)
+		resend(t, "application/cloudevents-batch+json", batchOf(
+			ev(t, events.BIF, a, praktik("PR1"), events.WithID("resend-"+a)),
+			ev(t, events.BIF, b, praktik("PR1"), events.WithID("resend-"+b))), 2)
+	}
+	if got := h.lastSeq() - seq; got != 15 {
+		t.Fatalf("the stream holds %d new messages, want 15 (each event once)", got)
+	}
+}
+
 // Two ingest processes with their own caches on one stream: only JetStream's
 // expected-sequence check can keep them from both accepting conflicting
 // writes.

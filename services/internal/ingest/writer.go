@@ -141,6 +141,41 @@ func (w *Writer) sameAsErased(ctx context.Context, it Item) (bool, error) {
 	return have[0].SameContent, nil
 }
 
+// unstored looks up the ids of items[which]: it answers those stored with
+// the same content as duplicates in results, refuses one stored with other
+// content (id-reused), and returns the indices of those not stored yet.
+func (w *Writer) unstored(ctx context.Context, items []Item, which []int, results []Result) ([]int, error) {
+	ids := make([]string, len(which))
+	hashes := make([][32]byte, len(which))
+	for k, i := range which {
+		ids[k], hashes[k] = items[i].Env.ID(), items[i].Hash
+	}
+	have, err := w.Index.StoredAll(ids, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	var pending []int
+	for k, i := range which {
+		h := have[k]
+		if !h.Stored {
+			pending = append(pending, i)
+			continue
+		}
+		if !h.SameContent {
+			same, err := w.sameAsErased(ctx, items[i])
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+			}
+			if !same {
+				return nil, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
+					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", ids[k], h.Sequence)}
+			}
+		}
+		results[i].Sequence, results[i].Duplicate = h.Sequence, true
+	}
+	return pending, nil
+}
+
 // try makes one attempt. A non-zero retryAt asks the caller to wait until
 // the index has applied that sequence and try again.
 func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uint64, _ error) {
@@ -148,35 +183,16 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	// worth another attempt if the stream holds more than that.
 	known := w.Index.Applied()
 	results := make([]Result, len(items))
-	ids := make([]string, len(items))
-	hashes := make([][32]byte, len(items))
 	for i, it := range items {
-		ids[i], hashes[i] = it.Env.ID(), it.Hash
-		results[i].ID = ids[i]
+		results[i].ID = it.Env.ID()
 	}
-	have, err := w.Index.StoredAll(ids, hashes)
+	all := make([]int, len(items))
+	for i := range all {
+		all[i] = i
+	}
+	pending, err := w.unstored(ctx, items, all, results)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
-	}
-	var pending []int
-	for i, k := range have {
-		if !k.Stored {
-			pending = append(pending, i)
-			continue
-		}
-		if !k.SameContent {
-			same, err := w.sameAsErased(ctx, items[i])
-			if err != nil {
-				return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
-			}
-			if same {
-				results[i].Sequence, results[i].Duplicate = k.Sequence, true
-				continue
-			}
-			return nil, 0, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
-				Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", ids[i], k.Sequence)}
-		}
-		results[i].Sequence, results[i].Duplicate = k.Sequence, true
+		return nil, 0, err
 	}
 	if len(pending) == 0 {
 		return results, 0, nil
@@ -189,6 +205,21 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	fams, err := w.Index.Lock(famIDs)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	// An id may have been stored since it was looked up, by a write that
+	// held the family meanwhile: a client's re-send while its first request
+	// was still in flight. Its event is then in the family's state, and
+	// checking it against that state would refuse it as a conflict with
+	// itself. With the families held, the ids are looked up again: every
+	// event folded into their states has its id in the index by now (Unlock
+	// commits the ids before it releases the families, and the consumer
+	// records an id under the family's lock).
+	if pending, err = w.unstored(ctx, items, pending, results); err != nil || len(pending) == 0 {
+		fams.Unlock()
+		if err != nil {
+			return nil, 0, err
+		}
+		return results, 0, nil
 	}
 
 	single := len(pending) == 1

@@ -169,7 +169,7 @@ failures add ` + "`errors: [{\"pointer\": \"/data/…\", \"detail\": \"…\"}]`"
 | 403 | the token of another department, a type the department does not own, or the ` + "`source`" + ` of another department; decided before the event's content is looked at, and in a batch with the event's ` + "`index`" + ` |
 | 409 | the type's rule below ("refused (409) unless") is broken, a concurrency conflict, or an ` + "`id`" + ` sent before with different content |
 | 413 | body over 1 MiB |
-| 415 | another content type |
+| 415 | another content type, or a ` + "`charset`" + ` other than ` + "`utf-8`" + ` |
 | 422 | ` + "`data`" + ` does not satisfy the type's schema, or an attribute, extension or string of ` + "`data`" + ` holds a CPR number or a control character |
 | 503 | the event store is unavailable: send again later, with the same ` + "`id`" + ` |
 

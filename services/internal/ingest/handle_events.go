@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -160,7 +161,7 @@ func owned(ce cloudevents.Event, dept events.Department) *problem.Problem {
 
 // decode reads the body in the request's CloudEvents mode.
 func (s *Service) decode(w http.ResponseWriter, r *http.Request) ([]cloudevents.Event, bool, error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
 	}
@@ -170,6 +171,13 @@ func (s *Service) decode(w http.ResponseWriter, r *http.Request) ([]cloudevents.
 		return nil, false, problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			fmt.Sprintf("Content-Type %q: send %s, %s, or %s with ce-* headers", r.Header.Get("Content-Type"),
 				ContentStructured, ContentBatch, ContentJSON))
+	}
+	// JSON is UTF-8 (RFC 8259, section 8.1): a body declared in another
+	// charset is another content type, in every mode, and is not read as if
+	// it were UTF-8.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, false, problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			fmt.Sprintf("Content-Type %q: JSON is UTF-8; send charset=utf-8 or no charset", r.Header.Get("Content-Type")))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {

@@ -164,10 +164,10 @@ failures add ` + "`errors: [{\"pointer\": \"/data/…\", \"detail\": \"…\"}]`"
 
 | status | when |
 |---|---|
-| 400 | malformed JSON or CloudEvent, a required attribute missing |
+| 400 | malformed JSON or CloudEvent, a required attribute missing, one event (same ` + "`id`" + `, same content) twice in a batch |
 | 401 | no token or an unknown one |
 | 403 | the token of another department, a type the department does not own, or the ` + "`source`" + ` of another department; decided before the event's content is looked at, and in a batch with the event's ` + "`index`" + ` |
-| 409 | the type's rule below ("refused (409) unless") is broken, a concurrency conflict, or an ` + "`id`" + ` sent before with different content |
+| 409 | the type's rule below ("refused (409) unless") is broken, a concurrency conflict, or an ` + "`id`" + ` sent before, or earlier in the same batch, with different content |
 | 413 | body over 1 MiB |
 | 415 | another content type, or a ` + "`charset`" + ` other than ` + "`utf-8`" + ` |
 | 422 | ` + "`data`" + ` does not satisfy the type's schema, or an attribute, extension or string of ` + "`data`" + ` holds a CPR number or a control character |

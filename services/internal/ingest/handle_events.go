@@ -87,18 +87,16 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	var sunset []int
 	var refused error
 	refusedAt := len(ces)
+	// The first event of the batch that reuses the id of an earlier one
+	// for other content: a 409, as a reuse of a stored id is, once every
+	// event passed validation.
+	var reused *Refusal
 	for i, ce := range ces {
 		env, err := events.Validate(ce)
 		if err != nil {
 			refused, refusedAt = eventsProblem(err, i, batch), i
 			break
 		}
-		if j, dup := ids[ce.ID()]; dup {
-			refused, refusedAt = indexed(problem.BadRequest(fmt.Sprintf(
-				"event id %q appears at index %d and %d of the batch", ce.ID(), j, i)), i, batch), i
-			break
-		}
-		ids[ce.ID()] = i
 		events.StampSchema(&ce)
 		data, err := events.Marshal(ce)
 		if err != nil {
@@ -106,6 +104,23 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 			break
 		}
 		items[i] = Item{Env: env, Data: data, Hash: events.ContentHash(ce)}
+		if j, dup := ids[ce.ID()]; dup {
+			if items[j].Hash != items[i].Hash {
+				if reused == nil {
+					reused = &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
+						Detail: fmt.Sprintf("event id %q is the id of event %d of the batch, with other content", ce.ID(), j)}
+				}
+				continue
+			}
+			// The same event twice in one request is no re-send but a
+			// mistake of the client's, as JetStream's atomic batches and
+			// other batch APIs have it: the request is malformed.
+			p := problem.BadRequest(fmt.Sprintf("event id %q appears at index %d and %d of the batch: send an event once per batch", ce.ID(), j, i))
+			p.Errors = []problem.Field{{Pointer: "/" + strconv.Itoa(i) + "/id", Detail: fmt.Sprintf("the same event as at index %d", j)}}
+			refused, refusedAt = indexed(p, i, batch), i
+			break
+		}
+		ids[ce.ID()] = i
 		if !env.Spec.IsLatest() {
 			if s.sunset(env.Spec) != nil {
 				sunset = append(sunset, i)
@@ -124,6 +139,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	}
 	if refused != nil {
 		return len(ces), "rejected", refused
+	}
+	if reused != nil {
+		return len(ces), outcomeOf(reused), writeProblem(reused, batch)
 	}
 
 	results, err := s.Writer.Write(r.Context(), items)

@@ -489,7 +489,7 @@ func TestIdempotentAfterDedupeWindow(t *testing.T) {
 func TestBatchIsAllOrNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	good1 := ev(t, events.BIF, "F500", praktik("PR1"))
+	good1 := ev(t, events.BIF, "F500", praktik("PR1"), events.WithID("all-or-nothing-1"))
 	good2 := ev(t, events.BIF, "F501", praktik("PR1"))
 	invalid := bytes.Replace(ev(t, events.BIF, "F502", praktik("PR1")), []byte(`"12345678"`), []byte(`"123"`), 1)
 	conflict := ev(t, events.BIF, "F500", &events.PraktikEnded{PraktikID: "NOPE", Outcome: "job"})
@@ -501,6 +501,23 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, good2, conflict), nil)
 	if r.Status != 409 || r.Body["index"] != float64(2) {
 		t.Fatalf("invariant in batch: %d %s", r.Status, r.Raw)
+	}
+	// One id twice in a batch: with other content it is the 409 of an id
+	// reused, with the same content a malformed request.
+	other := ev(t, events.BIF, "F501", praktik("PR2"), events.WithID("all-or-nothing-1"))
+	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, other), nil)
+	if r.Status != 409 || r.Body["index"] != float64(1) || r.Body["rule"] != "id-reused" ||
+		!strings.HasSuffix(r.Body["type"].(string), "/id-reused") || !strings.Contains(r.Raw, `"pointer":"/1/id"`) {
+		t.Fatalf("one id, other content in a batch: %d %s", r.Status, r.Raw)
+	}
+	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good2, good1, good1), nil)
+	if r.Status != 400 || r.Body["index"] != float64(2) || !strings.Contains(r.Raw, `"pointer":"/2/id"`) {
+		t.Fatalf("one event twice in a batch: %d %s", r.Status, r.Raw)
+	}
+	// Validation comes before the conflict, as it does for a stored id.
+	r = h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(good1, other, invalid), nil)
+	if r.Status != 422 || r.Body["index"] != float64(2) {
+		t.Fatalf("one id, other content, and an invalid event in a batch: %d %s", r.Status, r.Raw)
 	}
 	if got := h.lastSeq(); got != 0 {
 		t.Fatalf("a refused batch stored %d messages", got)

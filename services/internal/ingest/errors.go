@@ -54,6 +54,17 @@ func eventsProblem(err error, i int, batch bool) error {
 	return indexed(p, i, batch)
 }
 
+// indexedAt is indexed for a problem whose pointers name the event's own
+// members (/type): in a batch they name them in the event at i (/3/type).
+func indexedAt(p *problem.Problem, i int, batch bool) *problem.Problem {
+	if batch && i >= 0 {
+		for k := range p.Errors {
+			p.Errors[k].Pointer = "/" + strconv.Itoa(i) + p.Errors[k].Pointer
+		}
+	}
+	return indexed(p, i, batch)
+}
+
 func indexed(p *problem.Problem, i int, batch bool) *problem.Problem {
 	if batch && i >= 0 {
 		p.Index = &i

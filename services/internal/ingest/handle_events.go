@@ -116,8 +116,8 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 			// mistake of the client's, as JetStream's atomic batches and
 			// other batch APIs have it: the request is malformed.
 			p := problem.BadRequest(fmt.Sprintf("event id %q appears at index %d and %d of the batch: send an event once per batch", ce.ID(), j, i))
-			p.Errors = []problem.Field{{Pointer: "/" + strconv.Itoa(i) + "/id", Detail: fmt.Sprintf("the same event as at index %d", j)}}
-			refused, refusedAt = indexed(p, i, batch), i
+			p.Errors = []problem.Field{{Pointer: "/id", Detail: fmt.Sprintf("the same event as at index %d", j)}}
+			refused, refusedAt = indexedAt(p, i, batch), i
 			break
 		}
 		ids[ce.ID()] = i
@@ -134,7 +134,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 			return len(ces), outcomeOf(err), writeProblem(err, batch)
 		}
 		if p != nil && i < refusedAt {
-			return len(ces), "rejected", indexed(p, i, batch)
+			return len(ces), "rejected", indexedAt(p, i, batch)
 		}
 	}
 	if refused != nil {

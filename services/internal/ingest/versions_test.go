@@ -157,8 +157,9 @@ func TestResendAfterSunsetIsDuplicate(t *testing.T) {
 	// A new event of the sunset version refuses the whole batch.
 	before := h.lastSeq()
 	r := h.post("bif", "dev-bif", "application/cloudevents-batch+json", batchOf(a, ev(t, events.BIF, fam, praktik("PR4"))), nil)
-	if r.Status != http.StatusUnprocessableEntity || r.Body["index"] != float64(1) || !strings.Contains(r.Raw, "version-sunset") {
-		t.Fatalf("a re-sent with a new v1 event: %d %s, want 422 version-sunset at index 1", r.Status, r.Raw)
+	if r.Status != http.StatusUnprocessableEntity || r.Body["index"] != float64(1) || !strings.Contains(r.Raw, "version-sunset") ||
+		!strings.Contains(r.Raw, `"pointer":"/1/type"`) {
+		t.Fatalf("a re-sent with a new v1 event: %d %s, want 422 version-sunset at index 1, pointer /1/type", r.Status, r.Raw)
 	}
 	if h.lastSeq() != before {
 		t.Error("a refused batch was stored")

@@ -61,11 +61,12 @@ var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 // rfc3339Shape is the RFC 3339 form time.Parse is held to: it also takes a
 // one-digit hour, a comma before the fraction, offsets beyond ±23:59 and
 // more than nine fraction digits (which it silently drops). It accepts
-// what `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+// what `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 // matches, without a regular expression: every stored event's time goes
-// through it.
+// through it. RFC 3339 (section 5.6) allows "t" and "z" for "T" and "Z",
+// which time.Parse does not: upperTime makes them upper case for it.
 func rfc3339Shape(v string) bool {
-	if len(v) < 20 || !dateShaped(v[:10]) || v[10] != 'T' || !digits(v[11:13]) || v[13] != ':' || !digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
+	if len(v) < 20 || !dateShaped(v[:10]) || (v[10] != 'T' && v[10] != 't') || !digits(v[11:13]) || v[13] != ':' || !digits(v[14:16]) || v[16] != ':' || !digits(v[17:19]) {
 		return false
 	}
 	rest := v[19:]
@@ -79,11 +80,22 @@ func rfc3339Shape(v string) bool {
 		}
 		rest = rest[n:]
 	}
-	if rest == "Z" {
+	if rest == "Z" || rest == "z" {
 		return true
 	}
 	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && digits(rest[1:3]) && rest[3] == ':' && digits(rest[4:6]) &&
 		(rest[1] <= '1' || (rest[1] == '2' && rest[2] <= '3')) && rest[4] <= '5'
+}
+
+// upperTime is v, which rfc3339Shape accepts, with "t" and "z" in upper
+// case: the form time.Parse reads. (A stored event's time is written again
+// from the instant, in UTC with "T" and "Z", so an event sent with either
+// has one content hash and is stored alike.)
+func upperTime(v string) string {
+	if v[10] == 'T' && v[len(v)-1] != 'z' {
+		return v
+	}
+	return strings.ToUpper(v)
 }
 
 // compactJSON reports whether the valid JSON document b has no white
@@ -512,7 +524,7 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 			if !rfc3339Shape(v) {
 				err = errors.New("not RFC 3339")
 			} else {
-				t, err = time.Parse(time.RFC3339Nano, v)
+				t, err = time.Parse(time.RFC3339Nano, upperTime(v))
 			}
 			switch {
 			case err != nil:

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 )
 
 // validJSON is a structured praktik.started event written by hand, so that
@@ -112,7 +114,9 @@ func TestParseStructured(t *testing.T) {
 		{name: "time with comma fraction", in: strings.Replace(validJSON, `09:30:00+`, `09:30:00,5+`, 1), pointers: []string{"/time"}},
 		{name: "time with ten fraction digits", in: strings.Replace(validJSON, `09:30:00+`, `09:30:00.1234567891+`, 1), pointers: []string{"/time"}},
 		{name: "time with offset of a day", in: strings.Replace(validJSON, `+02:00`, `+24:00`, 1), pointers: []string{"/time"}},
-		{name: "time in lower case", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"2025-05-01t09:30:00z"`, 1), pointers: []string{"/time"}},
+		{name: "time in lower case", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"2025-05-01t09:30:00z"`, 1)},
+		{name: "time with lower-case t and an offset", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"2025-05-01t09:30:00.25+02:00"`, 1)},
+		{name: "time with a space for T", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"2025-05-01 09:30:00Z"`, 1), pointers: []string{"/time"}},
 		{name: "time with nanoseconds", in: strings.Replace(validJSON, `09:30:00+`, `09:30:00.123456789+`, 1)},
 		{name: "time before year 1 in UTC", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"0000-01-01T00:30:00+01:00"`, 1), pointers: []string{"/time"}},
 		{name: "time after year 9999 in UTC", in: strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"9999-12-31T23:30:00-01:00"`, 1), pointers: []string{"/time"}},
@@ -180,6 +184,38 @@ func TestParseStructuredKeepsWhatWasSent(t *testing.T) {
 	}
 	if got := ev.Time().UTC().Format("15:04"); got != "07:30" {
 		t.Errorf("time %v, want 07:30 UTC", ev.Time())
+	}
+}
+
+// A time in lower case ("t", "z", RFC 3339 section 5.6) is the same event
+// as in upper case: one content hash, and marshalled alike, with "T" and
+// "Z", the form every reader of the stream parses.
+func TestLowerCaseTimeIsTheSameEvent(t *testing.T) {
+	t.Parallel()
+	parse := func(at string) cloudevents.Event {
+		t.Helper()
+		ev, err := ParseStructured([]byte(strings.Replace(validJSON, `"2025-05-01T09:30:00+02:00"`, `"`+at+`"`, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", at, err)
+		}
+		return ev
+	}
+	upper := parse("2025-05-01T07:30:00.5Z")
+	want, err := Marshal(upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(want), `"time":"2025-05-01T07:30:00.5Z"`) {
+		t.Fatalf("marshalled %s", want)
+	}
+	for _, at := range []string{"2025-05-01t07:30:00.5z", "2025-05-01t07:30:00.5Z", "2025-05-01T07:30:00.5z", "2025-05-01t09:30:00.5+02:00"} {
+		ev := parse(at)
+		if ContentHash(ev) != ContentHash(upper) {
+			t.Errorf("%s: another content hash than its upper-case form", at)
+		}
+		if got, err := Marshal(ev); err != nil || string(got) != string(want) {
+			t.Errorf("%s: marshalled %s, %v; want %s", at, got, err, want)
+		}
 	}
 }
 

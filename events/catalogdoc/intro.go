@@ -83,7 +83,7 @@ in JSON, with these attributes (all required but ` + "`datacontenttype`" + `):
 | ` + "`source`" + ` | ` + "`/departments/<dept>`" + ` or ` + "`/departments/<dept>/<system>`" + `, where ` + "`<dept>`" + ` is {depts}: the department that emits the event; ` + "`<system>`" + ` is up to 64 letters, digits, ` + "`_`" + ` or ` + "`-`" + ` |
 | ` + "`type`" + ` | ` + "`{prefix}<name>{suffix}`" + `, e.g. ` + "`{prefix}employment.started.v1`" + `; the department must own the type. A type may have several versions (see [Versions](#versions)) |
 | ` + "`subject`" + ` | the family's pseudonymous familyId |
-| ` + "`time`" + ` | when it happened, RFC 3339 (e.g. ` + "`{time}`" + `); may lie in the past (backfill), but not before 1900 nor more than 24 hours ahead of the clock |
+| ` + "`time`" + ` | when it happened, RFC 3339 (e.g. ` + "`{time}`" + `; ` + "`T`" + ` and ` + "`Z`" + ` may be lower case, and the time is stored in UTC with upper-case ones); may lie in the past (backfill), but not before 1900 nor more than 24 hours ahead of the clock |
 | ` + "`datacontenttype`" + ` | optional; when present, ` + "`application/json`" + ` |
 | ` + "`data`" + ` | a JSON object valid against the type's JSON Schema, ` + "`{schemas}<type>.json`" + ` |
 

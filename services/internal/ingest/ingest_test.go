@@ -486,6 +486,45 @@ func TestIdempotentAfterDedupeWindow(t *testing.T) {
 	}
 }
 
+// RFC 3339 (section 5.6) allows "t" and "z" for "T" and "Z". Ingest
+// accepts them in every mode and stores the time as any other, in UTC
+// with "T" and "Z", which every reader of the stream parses; a re-send in
+// either case is the same event.
+func TestLowerCaseTimeIsStoredInUpperCase(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	event := func(at string) []byte {
+		return []byte(`{"specversion":"1.0","id":"lc-time","source":"/departments/sof","type":"dk.kk.jobogfamilie.family.referred.v1","subject":"TM1","time":"` + at + `","data":{"reason":"r"}}`)
+	}
+	if r := h.post("sof", "dev-sof", "application/cloudevents+json", event("2024-01-01t09:00:00.5z"), nil); r.Status != 201 {
+		t.Fatalf("time 2024-01-01t09:00:00.5z: %d %s, want 201", r.Status, r.Raw)
+	}
+	if r := h.post("sof", "dev-sof", "application/cloudevents+json", event("2024-01-01T10:00:00.5+01:00"), nil); r.Status != 200 {
+		t.Fatalf("the same instant in upper case: %d %s, want 200 duplicate", r.Status, r.Raw)
+	}
+	if r := h.post("sof", "dev-sof", "application/cloudevents-batch+json", batchOf(event("2024-01-01T09:00:00.5Z")), nil); r.Status != 200 {
+		t.Fatalf("the same in a batch: %d %s, want 200 duplicate", r.Status, r.Raw)
+	}
+	hdr := map[string]string{"ce-specversion": "1.0", "ce-id": "lc-time-bin", "ce-source": "/departments/buf",
+		"ce-type": "dk.kk.jobogfamilie.ppr.referred.v1", "ce-subject": "TM1", "ce-time": "2024-03-01t10:00:00+01:00"}
+	if r := h.post("buf", "dev-buf", "application/json", []byte(`{"childId":"C1","reason":"x"}`), hdr); r.Status != 201 {
+		t.Fatalf("binary, ce-time 2024-03-01t10:00:00+01:00: %d %s, want 201", r.Status, r.Raw)
+	}
+	s, err := h.js.Stream(context.Background(), eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range map[uint64]string{1: "2024-01-01T09:00:00.5Z", 2: "2024-03-01T09:00:00Z"} {
+		m, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(m.Data), `"time":"`+want+`"`) {
+			t.Errorf("message %d: %s, want time %s", seq, m.Data, want)
+		}
+	}
+}
+
 func TestBatchIsAllOrNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -205,6 +205,86 @@ func ParseBatch(b []byte) ([]cloudevents.Event, error) {
 	return evs, nil
 }
 
+// Head is what says who may send an event: its type and its source, as
+// sent, each empty when it is missing or not a JSON string.
+type Head struct {
+	Type, Source string
+}
+
+// Heads reads the type and source of the events of a structured body, or
+// of a batch body (batch), once the body is readable: JSON that passes the
+// checks of ParseStructured or ParseBatch that apply to the whole document
+// (syntax, UTF-8, duplicate members, nesting depth), a batch an array. ok
+// is false when it is not readable. An element that is not an object has an
+// empty Head. Nothing else of the events is looked at: ingest asks it
+// whether the sender may send the events of a body that does not parse,
+// so that a department learns nothing of another one's events.
+func Heads(b []byte, batch bool) (heads []Head, ok bool) {
+	if batch {
+		sps, elements := jsonscan.CheckElements(b, "", MaxDepth+1)
+		if len(sps) > 0 || jsonscan.FirstByte(b) != '[' {
+			return nil, false
+		}
+		heads = make([]Head, len(elements))
+		for i, members := range elements {
+			heads[i] = headOf(members)
+		}
+		return heads, true
+	}
+	var c jsonscan.Checker
+	sps, members := jsonscan.CheckMembers(&c, b, "", MaxDepth)
+	if len(sps) > 0 {
+		return nil, false
+	}
+	return []Head{headOf(members)}, true
+}
+
+// BinaryHead is Heads for an event in HTTP binary mode: ce-type and
+// ce-source, each when it appears once and is percent-encoded UTF-8, as
+// FromBinary reads them. The body is not looked at.
+func BinaryHead(h http.Header) Head {
+	var head Head
+	var n [2]int
+	for k, vs := range h {
+		var dst *string
+		var i int
+		switch strings.ToLower(k) {
+		case "ce-" + attrType:
+			dst, i = &head.Type, 0
+		case "ce-" + attrSource:
+			dst, i = &head.Source, 1
+		default:
+			continue
+		}
+		n[i] += len(vs)
+		if len(vs) == 1 {
+			if v, err := url.PathUnescape(vs[0]); err == nil && utf8.ValidString(v) {
+				*dst = v
+			}
+		}
+	}
+	if n[0] != 1 {
+		head.Type = ""
+	}
+	if n[1] != 1 {
+		head.Source = ""
+	}
+	return head
+}
+
+func headOf(members []jsonscan.Member) Head {
+	var h Head
+	for _, m := range members {
+		switch m.Name {
+		case attrType:
+			h.Type, _ = jsonString(m.Raw)
+		case attrSource:
+			h.Source, _ = jsonString(m.Raw)
+		}
+	}
+	return h
+}
+
 // FromBinary reads a CloudEvent in HTTP binary mode: the attributes in ce-*
 // headers (percent-encoded as the HTTP binding says), the data as an
 // application/json body held to the same rules as data in structured mode.

@@ -219,6 +219,43 @@ func TestLowerCaseTimeIsTheSameEvent(t *testing.T) {
 	}
 }
 
+// Heads reads type and source of a body that is readable JSON, however
+// broken its events are otherwise, and nothing of a body that is not.
+func TestHeads(t *testing.T) {
+	t.Parallel()
+	broken := strings.Replace(without("time"), `"/departments/bif"`, `"/depart\u006dents/sof"`, 1)
+	want := Head{Type: "dk.kk.jobogfamilie.praktik.started.v1", Source: "/departments/sof"}
+	if got, ok := Heads([]byte(broken), false); !ok || len(got) != 1 || got[0] != want {
+		t.Errorf("structured: %v %v, want %v", got, ok, want)
+	}
+	got, ok := Heads(batch(validJSON, `[1]`, `{"type": 7, "source": "/departments/suf"}`, broken), true)
+	if !ok || len(got) != 4 || got[1] != (Head{}) || got[2] != (Head{Source: "/departments/suf"}) || got[3] != want {
+		t.Errorf("batch: %v %v", got, ok)
+	}
+	for _, unreadable := range []struct {
+		body  string
+		batch bool
+	}{
+		{`{"type": "x", "type": "y"}`, false},
+		{`{"type": "x"`, false},
+		{"{\"type\": \"\xff\"}", false},
+		{validJSON, true},
+		{"[" + validJSON + ",]", true},
+	} {
+		if got, ok := Heads([]byte(unreadable.body), unreadable.batch); ok {
+			t.Errorf("%q (batch %v): %v, want unreadable", unreadable.body, unreadable.batch, got)
+		}
+	}
+	h := http.Header{"Ce-Type": {"dk.kk.jobogfamilie.praktik.started.v1"}, "Ce-Source": {"/departments/%73of"}}
+	if got := BinaryHead(h); got != want {
+		t.Errorf("binary: %v, want %v", got, want)
+	}
+	h["ce-source"] = []string{"/departments/bif"}
+	if got := BinaryHead(h); got != (Head{Type: want.Type}) {
+		t.Errorf("binary, ce-source twice: %v, want no source", got)
+	}
+}
+
 // batch joins events into a batch body.
 func batch(events ...string) []byte { return []byte("[" + strings.Join(events, ",") + "]") }
 

@@ -66,15 +66,19 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		// only produce conflicts and misjudged duplicates.
 		return 0, "unavailable", catchingUpProblem(s.Writer.Index.Progress())
 	}
-	ces, batch, err := s.decode(w, r)
+	ces, batch, err := s.decode(w, r, dept)
 	if err != nil {
+		if problem.StatusOf(err) == http.StatusForbidden {
+			return 0, "forbidden", err
+		}
 		return 0, "rejected", err
 	}
 	// Whether the department may send these events at all is decided
 	// before their content: a department has no business learning what
-	// another one's events must hold.
+	// another one's events must hold. (For a body that does not parse,
+	// decode has decided it.)
 	for i, ce := range ces {
-		if err := owned(ce, dept); err != nil {
+		if err := owned(ce.Type(), ce.Source(), dept); err != nil {
 			return len(ces), "forbidden", indexed(err, i, batch)
 		}
 	}
@@ -167,18 +171,34 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 // not own, or whose source names another department. An unknown type or a
 // source that names no department is left to validation (422). Values are
 // not echoed: a source may hold what validation would refuse.
-func owned(ce cloudevents.Event, dept events.Department) *problem.Problem {
-	if d, ok := events.SourceDepartment(ce.Source()); ok && d != dept {
+func owned(typ, source string, dept events.Department) *problem.Problem {
+	if d, ok := events.SourceDepartment(source); ok && d != dept {
 		return problem.Forbidden(fmt.Sprintf("the source names department %s; %s may send only its own events", d, dept))
 	}
-	if spec, ok := events.ByType(ce.Type()); ok && !spec.OwnedBy(dept) {
+	if spec, ok := events.ByType(typ); ok && !spec.OwnedBy(dept) {
 		return problem.Forbidden(fmt.Sprintf("type %s is not owned by %s (owners: %v)", spec.Type(), dept, spec.Owners))
 	}
 	return nil
 }
 
-// decode reads the body in the request's CloudEvents mode.
-func (s *Service) decode(w http.ResponseWriter, r *http.Request) ([]cloudevents.Event, bool, error) {
+// foreign is owned for the events of a body that does not parse, by the
+// type and source that can be read of each (events.Heads): the first event
+// dept may not send is refused (403) before whatever else is wrong with the
+// body's events, which would tell what another department's events hold.
+// err, the parse error, is answered when every event may be sent.
+func foreign(heads []events.Head, dept events.Department, batch bool, err error) error {
+	for i, h := range heads {
+		if p := owned(h.Type, h.Source, dept); p != nil {
+			return indexed(p, i, batch)
+		}
+	}
+	return err
+}
+
+// decode reads the body in the request's CloudEvents mode. A body that is
+// readable but does not parse is refused for an event dept may not send
+// (403) before its problems (400) are reported.
+func (s *Service) decode(w http.ResponseWriter, r *http.Request, dept events.Department) ([]cloudevents.Event, bool, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
@@ -210,22 +230,31 @@ func (s *Service) decode(w http.ResponseWriter, r *http.Request) ([]cloudevents.
 	case ContentStructured:
 		ev, err := events.ParseStructured(body)
 		if err != nil {
-			return nil, false, eventsProblem(err, 0, false)
+			heads, _ := events.Heads(body, false)
+			return nil, false, foreign(heads, dept, false, eventsProblem(err, 0, false))
 		}
 		return []cloudevents.Event{ev}, false, nil
 	case ContentBatch:
 		evs, err := events.ParseBatch(body)
 		if err != nil {
-			return nil, true, eventsProblem(err, -1, true)
+			heads, _ := events.Heads(body, true)
+			return nil, true, foreign(heads, dept, true, eventsProblem(err, -1, true))
 		}
 		return evs, true, nil
 	default:
+		// The attributes are headers: readable whatever the body holds.
+		// (err is nil here: the body was read.)
 		if r.Header.Get("ce-specversion") == "" {
-			return nil, false, problem.BadRequest("binary mode needs ce-specversion, ce-id, ce-source, ce-type, ce-subject and ce-time headers; or send " + ContentStructured)
+			err = problem.BadRequest("binary mode needs ce-specversion, ce-id, ce-source, ce-type, ce-subject and ce-time headers; or send " + ContentStructured)
 		}
-		ev, err := events.FromBinary(r.Header, body)
+		var ev cloudevents.Event
+		if err == nil {
+			if ev, err = events.FromBinary(r.Header, body); err != nil {
+				err = eventsProblem(err, 0, false)
+			}
+		}
 		if err != nil {
-			return nil, false, eventsProblem(err, 0, false)
+			return nil, false, foreign([]events.Head{events.BinaryHead(r.Header)}, dept, false, err)
 		}
 		return []cloudevents.Event{ev}, false, nil
 	}

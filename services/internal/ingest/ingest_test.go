@@ -198,6 +198,9 @@ func TestIngestStatusCodes(t *testing.T) {
 		t.Fatalf("setup: %d %s", r.Status, r.Raw)
 	}
 	cpr := bytes.Replace(ev(t, events.BIF, "F100", praktik("PR1")), []byte(`"P1"`), []byte(`"010203-1234"`), 1)
+	// praktik.started is BIF's; SOF sends it, readable JSON, without time.
+	notOwned := []byte(`{"specversion":"1.0","id":"own-1","source":"/departments/sof","type":"dk.kk.jobogfamilie.praktik.started.v2","subject":"F105","data":{"praktikId":"PR1","personId":"P1","employer":{"cvr":"12345678"},"hoursPerWeek":10}}`)
+	ptr := func(i int) *int { return &i }
 	tooBig := bytes.Repeat([]byte(" "), 1<<20+10)
 
 	tests := []struct {
@@ -208,6 +211,7 @@ func TestIngestStatusCodes(t *testing.T) {
 		hdr         map[string]string
 		status      int
 		pointer     string
+		index       *int
 	}{
 		{name: "structured event stored", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
 			body: ev(t, events.BIF, "F101", praktik("PR1")), status: 201},
@@ -231,6 +235,24 @@ func TestIngestStatusCodes(t *testing.T) {
 		{name: "coordinator token", dept: "sof", token: "dev-coordinator", ctype: "application/cloudevents+json", body: referred, status: 403},
 		{name: "type not owned", dept: "buf", token: "dev-buf", ctype: "application/cloudevents+json",
 			body: ev(t, events.BUF, "F105", praktik("PR1")), status: 403},
+		// Owner first: before anything else of the event, only an unreadable
+		// body comes earlier.
+		{name: "type not owned, time missing", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: notOwned, status: 403},
+		{name: "type not owned, time missing, in a batch", dept: "sof", token: "dev-sof", ctype: "application/cloudevents-batch+json",
+			body: batchOf(ev(t, events.SOF, "F105", &events.FamilyReferred{Reason: "r"}), notOwned), status: 403, index: ptr(1)},
+		{name: "type not owned, ce-time missing, binary", dept: "suf", token: "dev-suf", ctype: "application/json",
+			body: []byte(`{"childId":"C1"}`),
+			hdr: map[string]string{"ce-specversion": "1.0", "ce-id": "bin-2", "ce-source": "/departments/suf",
+				"ce-type": "dk.kk.jobogfamilie.ppr.referred.v1", "ce-subject": "F105"},
+			status: 403},
+		{name: "source of another department, subject missing", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body:   []byte(`{"specversion":"1.0","id":"own-2","source":"/departments/bif","type":"dk.kk.jobogfamilie.family.referred.v1","time":"2024-01-01T00:00:00Z","data":{"reason":"r"}}`),
+			status: 403},
+		{name: "type not owned, body unreadable", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
+			body: bytes.Replace(notOwned, []byte(`"id":`), []byte(`"id":"x","id":`), 1), status: 400},
+		{name: "type not owned, batch unreadable", dept: "sof", token: "dev-sof", ctype: "application/cloudevents-batch+json",
+			body: append(batchOf(notOwned), ','), status: 400},
 		{name: "invariant broken", dept: "bif", token: "dev-bif", ctype: "application/cloudevents+json",
 			body: ev(t, events.BIF, "F106", &events.PraktikEnded{PraktikID: "PRX", Outcome: "completed"}), status: 409},
 		{name: "same id other content", dept: "sof", token: "dev-sof", ctype: "application/cloudevents+json",
@@ -267,6 +289,9 @@ func TestIngestStatusCodes(t *testing.T) {
 				if r.Body["status"] != float64(tc.status) || r.Body["title"] == "" || r.Body["type"] == "" {
 					t.Errorf("not RFC 9457 problem details: %s", r.Raw)
 				}
+			}
+			if tc.index != nil && r.Body["index"] != float64(*tc.index) {
+				t.Errorf("want index %d in %s", *tc.index, r.Raw)
 			}
 			if tc.pointer != "" && !strings.Contains(r.Raw, `"pointer":"`+tc.pointer+`"`) {
 				t.Errorf("want pointer %s in %s", tc.pointer, r.Raw)

@@ -176,6 +176,27 @@ func (w *Writer) unstored(ctx context.Context, items []Item, which []int, result
 	return pending, nil
 }
 
+// storedSince looks up the ids of items[which] again and returns the
+// highest sequence of those now stored, 0 when none is.
+func (w *Writer) storedSince(items []Item, which []int) (uint64, error) {
+	ids := make([]string, len(which))
+	hashes := make([][32]byte, len(which))
+	for k, i := range which {
+		ids[k], hashes[k] = items[i].Env.ID(), items[i].Hash
+	}
+	have, err := w.Index.StoredAll(ids, hashes)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	var seq uint64
+	for _, h := range have {
+		if h.Stored {
+			seq = max(seq, h.Sequence)
+		}
+	}
+	return seq, nil
+}
+
 // try makes one attempt. A non-zero retryAt asks the caller to wait until
 // the index has applied that sequence and try again.
 func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uint64, _ error) {
@@ -206,22 +227,6 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
 	}
-	// An id may have been stored since it was looked up, by a write that
-	// held the family meanwhile: a client's re-send while its first request
-	// was still in flight. Its event is then in the family's state, and
-	// checking it against that state would refuse it as a conflict with
-	// itself. With the families held, the ids are looked up again: every
-	// event folded into their states has its id in the index by now (Unlock
-	// commits the ids before it releases the families, and the consumer
-	// records an id under the family's lock).
-	if pending, err = w.unstored(ctx, items, pending, results); err != nil || len(pending) == 0 {
-		fams.Unlock()
-		if err != nil {
-			return nil, 0, err
-		}
-		return results, 0, nil
-	}
-
 	single := len(pending) == 1
 	states := map[string]*family.State{}
 	for _, i := range pending {
@@ -242,6 +247,19 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 				// A validated envelope the fold cannot read is our bug, not
 				// the client's conflict.
 				return nil, 0, fmt.Errorf("ingest: checking event %d: %w", i, err)
+			}
+			// An id may have been stored since it was looked up, by a
+			// write that held the family meanwhile: a client's re-send
+			// while its first request was still in flight. Its event is
+			// then in the family's state, and the check refused it as a
+			// conflict with itself. Every event folded into a state has
+			// its id in the index by the time the family is released
+			// (Unlock commits the ids first, and the consumer records an
+			// id under the family's lock), so a second look finds it; the
+			// next attempt answers it as a duplicate. Only a refusal pays
+			// for this look.
+			if seq, err := w.storedSince(items, pending); err != nil || seq > 0 {
+				return nil, seq, err
 			}
 			// Refuse only on a current view: another process (another
 			// department's service) may have written the family since the

@@ -5,8 +5,8 @@
 #
 # verify wants the ExecStart binaries to exist, so the units are checked
 # from a temporary copy whose /opt/jobogfamilie/bin/ is BINDIR (what `make
-# build` made); a binary that is not built yet (audit, until it lands) and
-# nats-server, if not installed, are stood in for by /bin/true, and said so.
+# build` made); a binary that is not built and nats-server, if not
+# installed, are stood in for by /bin/true, and said so.
 set -eu
 bindir=$(cd "${1:?usage: check-systemd.sh BINDIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,6 +1,6 @@
 // Command standalone runs the whole Job og Familie backend in one process:
 // an embedded NATS JetStream server, the four department ingest services,
-// and (as they land) the projector and audit APIs, on one HTTP listener.
+// the projector and the audit API, on one HTTP listener.
 // With -demo it also loads the demo data through its own ingest API once it
 // is ready (with the dev tokens, erasing one family as make demo does), and
 // keeps running. `standalone setup-streams -nats-url URL` is

@@ -274,3 +274,68 @@ func TestFamilyExportOfDirectPublishes(t *testing.T) {
 		t.Fatalf("verify-export of an untouched family archive: %+v %v", res, err)
 	}
 }
+
+// TestDirectPlaintextPublishIsUnreadable: a department's direct NATS
+// publish that carries a personal field in the clear, which every reader
+// refuses (shred.ErrPlaintext), is an unreadable line with its reason in
+// the replay (also with upcast=true) and in an export with the keys, as
+// docs/PRIVACY.md says ("Direct NATS publishers"), never a readable event.
+func TestDirectPlaintextPublishIsUnreadable(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam, marker = "FAM-RV1", "MARKER-klartekst-direkte"
+	s.Post(events.SOF, fam, &events.FamilyReferred{Reason: "via ingest"})
+	ctx := context.Background()
+	var last uint64
+	// The second is an earlier version of its type (goal.set.v1), which
+	// ?upcast=true presents as the latest.
+	for i, data := range []events.Payload{
+		&events.FamilyReferred{Reason: marker},
+		&events.GoalSet{GoalID: "G1", Title: marker, Domain: "employment", ExpressedBy: "family"},
+	} {
+		ev, err := events.Build(events.SOF, fam, data, events.WithID("direct-"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := events.Marshal(ev)
+		ack, err := s.SA.Store.JS.Publish(ctx, events.Subject(fam, events.SOF, data.EventName()), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+	s.WaitApplied(last)
+	check := func(what string, objs []map[string]json.RawMessage, lines []string) {
+		t.Helper()
+		found := 0
+		for i, l := range lines {
+			if !strings.Contains(l, marker) {
+				continue
+			}
+			found++
+			if str(objs[i], "type") != audit.UnreadableType || !strings.Contains(str(objs[i], audit.ExtReason), "without encryption") {
+				t.Errorf("%s: a direct plaintext publish is a readable event (type %s, jfreason %q): %s", what, str(objs[i], "type"), str(objs[i], audit.ExtReason), l)
+			}
+		}
+		if found != 2 {
+			t.Errorf("%s: %d lines hold the direct publishes, not 2: %s", what, found, strings.Join(lines, "\n"))
+		}
+	}
+	for _, q := range []string{"", "&upcast=true"} {
+		objs, lines := s.lines("/v1/audit/events?family=" + fam + q)
+		check("GET /v1/audit/events"+q, objs, lines)
+	}
+	dir := filepath.Join(t.TempDir(), "fam")
+	if _, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam, Keys: s.SA.Keys}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, audit.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, lines := splitLines(t, string(raw))
+	check("export", objs, lines)
+	if res, err := audit.VerifyExport(dir); err != nil || !res.OK {
+		t.Errorf("verify-export: %+v %v", res, err)
+	}
+}

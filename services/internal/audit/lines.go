@@ -21,8 +21,9 @@ type Stored struct {
 	// shred); the line says so in ExtErased.
 	Erased []string
 	// Unreadable says, when it is known, why the message could not be
-	// read as an event (a key that does not open its personal fields);
-	// its unreadable line says so in ExtReason.
+	// read as an event (a key that does not open its personal fields, or
+	// a personal field published in the clear around ingest): its line is
+	// an unreadable one, whatever its shape, and says so in ExtReason.
 	Unreadable string
 }
 
@@ -74,17 +75,19 @@ func UnreadableID(seq uint64) string {
 //
 // A stored message that cannot be written that way (possible by a direct
 // NATS publish, which the projector quarantines: not JSON, JSON but not a
-// CloudEvent as strict readers take it, or a CloudEvent that has an
-// attribute named jf…) is still written, so that an auditor sees everything
-// the stream holds, as a CloudEvent of type UnreadableType from
-// UnreadableSource with the id UnreadableID, time jfrecordedat, jfsequence,
-// jfrecordedat, jfnatssubject, and as data the stored JSON (compacted when
-// it spans several lines) or, when it is not JSON, data_base64 of the
-// stored bytes.
+// CloudEvent as strict readers take it, a CloudEvent that has an
+// attribute named jf…, or one that every reader refuses, which
+// s.Unreadable says, such as a personal field in the clear) is still
+// written, so that an auditor sees everything the stream holds, as a
+// CloudEvent of type UnreadableType from UnreadableSource with the id
+// UnreadableID, time jfrecordedat, jfsequence, jfrecordedat,
+// jfnatssubject, jfreason when s.Unreadable is set, and as data the
+// stored JSON (compacted when it spans several lines) or, when it is not
+// JSON, data_base64 of the stored bytes.
 func AppendLine(dst []byte, s Stored) []byte {
 	body := trimJSONSpace(s.Data)
 	sh := scanJSON(body)
-	if sh.object && sh.cloudEvent {
+	if sh.object && sh.cloudEvent && s.Unreadable == "" {
 		return extendObject(dst, body, sh, s, appendExtensions)
 	}
 	dst = append(dst, `{"specversion":"1.0","id":`...)

@@ -16,12 +16,13 @@ const ExtStoredType = "jfstoredtype"
 // latest version of its type: for an event stored as an earlier version,
 // the CloudEvent as every read path presents it (events.DecodeLatest: the
 // latest type, dataschema and data; every other attribute as stored), with
-// jfsequence, jfrecordedat and jfstoredtype; for anything else the line
-// AppendLine writes, the stored bytes. What is stored is never changed:
+// jfsequence, jfrecordedat and jfstoredtype; for anything else (an
+// unreadable message included) the line AppendLine writes, the stored
+// bytes. What is stored is never changed:
 // without ?upcast=true, and in the export and its hash chain, a replay
 // holds the stored bytes.
 func AppendUpcastLine(dst []byte, s Stored) []byte {
-	if !earlierVersion(s.Data) {
+	if s.Unreadable != "" || !earlierVersion(s.Data) {
 		return AppendLine(dst, s)
 	}
 	env, err := events.DecodeLatest(s.Subject, s.Data, s.RecordedAt)

@@ -339,3 +339,44 @@ func TestDirectPlaintextPublishIsUnreadable(t *testing.T) {
 		t.Errorf("verify-export: %+v %v", res, err)
 	}
 }
+
+// TestDirectPlaintextOnAnotherSubjectIsErased: a department publishes a
+// goal.set (personal: title) in the clear on one of its own subjects of
+// another name (meeting.held), as CONTRACT.md lets it. docs/PRIVACY.md,
+// "Direct NATS publishers": it is an unreadable line of the replay, "and
+// once the family is erased its personal fields read as the tombstone
+// there too"; the event's type decides, not its subject.
+func TestDirectPlaintextOnAnotherSubjectIsErased(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam, marker = "FAM-RV3", "MARKER-maal-klartekst"
+	s.Post(events.SOF, fam, &events.FamilyReferred{Reason: "via ingest"})
+	ev, err := events.Build(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: marker, Domain: "employment", ExpressedBy: "family"}, events.WithID("direct-gs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := events.Marshal(ev)
+	ack, err := s.SA.Store.JS.Publish(context.Background(), "families."+fam+".sof.meeting.held", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WaitApplied(ack.Sequence)
+	objs, lines := s.lines("/v1/audit/events?family=" + fam)
+	for i, l := range lines {
+		if strings.Contains(l, marker) && str(objs[i], "type") != audit.UnreadableType {
+			t.Errorf("before the erasure the direct publish is a readable event: %s", l)
+		}
+	}
+	if r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Art. 17"}`), nil); r.Status != 201 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	objs, lines = s.lines("/v1/audit/events?family=" + fam)
+	for i, l := range lines {
+		if strings.Contains(l, marker) {
+			t.Errorf("after the erasure the replay still shows the personal text, not as an unreadable line nor as the tombstone: %s", l)
+		}
+		if seqOf(t, objs[i]) == ack.Sequence && str(objs[i], audit.ExtErased) != "title" {
+			t.Errorf("after the erasure the direct publish does not name its erased field: %s", l)
+		}
+	}
+}

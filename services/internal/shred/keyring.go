@@ -441,8 +441,10 @@ func (k *Keyring) Decode(ctx context.Context, subject string, raw []byte, record
 func (k *Keyring) Plain(ctx context.Context, subject string, raw []byte) ([]byte, []string, error) {
 	if !bytes.Contains(raw, keyMember) {
 		// Not keyed: as it is, unless personal fields must be encrypted
-		// and its type has some (see openPlaintext).
-		if k == nil || !k.Required || !personalType(subject) {
+		// and it holds one of its type's (see openPlaintext). The type
+		// is the event's own, not the subject's name: a department may
+		// publish any type on its subjects.
+		if k == nil || !k.Required || !mayHoldPersonal(raw) {
 			return raw, nil, nil
 		}
 		ev, err := parseEvent(raw)
@@ -520,20 +522,49 @@ func (k *Keyring) open(ctx context.Context, subject string, raw []byte) (_ []byt
 	return apply(raw, edits), erasedFields, true, nil
 }
 
-// personalType reports whether the event type named by a family event's
-// subject has personal fields.
-func personalType(subject string) bool {
-	parts, err := events.ParseSubject(subject)
-	if err != nil {
-		return false
+// personalNames are the names of the catalog's personal fields, of every
+// type and version, each with the quote that ends its JSON string token,
+// by the name's first byte.
+var personalNames = func() (out [256][][]byte) {
+	seen := map[string]bool{}
+	for _, spec := range events.AllVersions() {
+		for _, name := range fields(spec) {
+			if name != "" && !seen[name] {
+				seen[name] = true
+				out[name[0]] = append(out[name[0]], []byte(name+`"`))
+			}
+		}
 	}
-	spec, ok := events.ByName(parts.Name)
-	return ok && len(spec.Personal) > 0
+	return out
+}()
+
+// mayHoldPersonal reports whether a stored message may hold a personal
+// field of any type: a member so named is written as a string token of
+// the name, unless it has an escape. Most events hold none, and are passed
+// on without being parsed: one look at what follows each quote.
+func mayHoldPersonal(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return true
+	}
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '"')
+		if j < 0 || i+j+1 >= len(raw) {
+			return false
+		}
+		i += j + 1
+		for _, name := range personalNames[raw[i]] {
+			if bytes.HasPrefix(raw[i:], name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // openPlaintext is open for an event without a key: as it is, unless
-// personal fields are required to be encrypted and it holds one in the
-// clear (a direct publish around ingest), which Decode refuses too
+// personal fields are required to be encrypted and it holds one of its
+// type's (its CloudEvents type and version, whatever its subject names)
+// in the clear (a direct publish around ingest), which Decode refuses too
 // (ErrPlaintext); once its family is erased, those fields read as the
 // tombstone, as an encrypted event's do.
 func (k *Keyring) openPlaintext(ctx context.Context, subject string, raw []byte, ev event) ([]byte, []string, bool, error) {

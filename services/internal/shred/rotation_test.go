@@ -198,3 +198,40 @@ func TestPlainRefusesDirectPlaintext(t *testing.T) {
 		t.Errorf("after erasure: %v, erased fields %v: %s", err, erasedFields, out)
 	}
 }
+
+// TestPlainDecidesByTheEventsType: whether an unkeyed event holds a
+// personal field in the clear is decided by its CloudEvents type, not by
+// the name in its subject: a department may publish any type on its own
+// subjects, here a goal.set (personal: title) on a meeting.held subject,
+// also with the member's name escaped. Plain refuses both
+// (ErrPlaintext), and once the family is erased reads the title as the
+// tombstone.
+func TestPlainDecidesByTheEventsType(t *testing.T) {
+	ctx := context.Background()
+	k, st := keyring(t)
+	_, goal := stored(t, events.SOF, "F-1", &events.GoalSet{GoalID: "G1", Title: marker, Domain: "employment", ExpressedBy: "family"}, "e1")
+	escaped := bytes.Replace(goal, []byte(`"title"`), []byte(`"t\u0069tle"`), 1)
+	if bytes.Equal(escaped, goal) {
+		t.Fatalf("no title member: %s", goal)
+	}
+	subject := events.Subject("F-1", events.SOF, "meeting.held")
+	for _, raw := range [][]byte{goal, escaped} {
+		if out, _, err := k.Plain(ctx, subject, raw); !errors.Is(err, shred.ErrPlaintext) {
+			t.Errorf("Plain of a goal.set in the clear on %s: %v, want ErrPlaintext; %s", subject, err, out)
+		}
+	}
+	erased, _ := events.Build(events.Service, "F-1", &events.FamilyErased{Reason: "Art. 17"}, events.WithID("erase-F-1"))
+	eb, _ := events.Marshal(erased)
+	if _, err := st.JS.Publish(ctx, shred.ErasedSubject("F-1"), eb); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Destroy(ctx, "F-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range [][]byte{goal, escaped} {
+		out, fields, err := shred.New(st.JS, shred.MasterOf(k)).Plain(ctx, subject, raw)
+		if err != nil || bytes.Contains(out, []byte(marker)) || !bytes.Contains(out, []byte(shred.Tombstone)) || len(fields) != 1 || fields[0] != "title" {
+			t.Errorf("after erasure: %v, erased fields %v: %s", err, fields, out)
+		}
+	}
+}

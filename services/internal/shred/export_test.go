@@ -36,3 +36,13 @@ func RecoverField(m MasterKey, keyID, eventID, field string, wrapped, v []byte) 
 	}
 	return openField(a, keyID, eventID, field, v)
 }
+
+// RewrapValue is what a rotation stores for a key: wrapped, now by old,
+// rewrapped by m. For the test of a rotation interrupted half-way.
+func RewrapValue(old, m MasterKey, keyID string, wrapped []byte) ([]byte, error) {
+	dk, err := old.unwrap(keyID, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return m.wrap(keyID, dk)
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -344,7 +345,7 @@ func (k *Keyring) Preload(ctx context.Context) (int, error) {
 	if s.CachedInfo().State.Msgs == 0 {
 		return 0, nil
 	}
-	prefix := "$KV." + eventstore.KeyBucket + "."
+	prefix := keySubjectPrefix
 	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + ">"}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
 	if err != nil {
@@ -648,59 +649,110 @@ func topString(doc []byte, ev event, name string) string {
 	return s
 }
 
-// Destroy destroys a family's data key: the key's message is overwritten
-// on disk (a secure delete), then a delete marker takes its place, so that
-// the bucket's history holds nothing of it and no new key can be made for
-// the family (the bucket's keys are written once). Destroying a key that is gone
-// already does nothing. Call it only after family.erased is acknowledged.
+// Destroy destroys a family's data key: every message the key's subject
+// holds (the key, and an earlier one wrapped by a retired master key that
+// an interrupted rotation left) is overwritten on disk (a secure delete),
+// then a delete marker takes its place, so that the bucket's history holds
+// nothing of it and no new key can be made for the family (the bucket's
+// keys are written once). Destroying a key that is gone already does
+// nothing but erase what of it is left. Call it only after family.erased
+// is acknowledged.
 func (k *Keyring) Destroy(ctx context.Context, familyID string) error {
 	k.markErased(familyID)
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return err
 	}
-	id := KeyID(familyID)
-	e, err := kv.Get(ctx, id)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		// No key (the family had no personal field yet) or a marker
-		// already: the marker still goes in, so that no key can be made
-		// for the family after its erasure; the server refuses a second.
-		if err := kv.Delete(ctx, id); err != nil && !isPerSubjectLimit(err) {
-			return fmt.Errorf("shred: mark key %s deleted: %w", id, err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("shred: get key %s: %w", id, err)
-	}
 	s, err := k.js.Stream(ctx, eventstore.KeyStream)
 	if err != nil {
 		return err
 	}
+	id := KeyID(familyID)
 	// The server sometimes answers a delete of a message it has just
 	// stored with "no message found" and keeps it; asked again, it
-	// erases it. Until the message is gone the server refuses the delete
-	// marker (the bucket's keys are written once), so a refused marker
-	// sends the delete again, unless a concurrent Destroy wrote it.
-	var last error
-	for attempt := 0; ; attempt++ {
-		if err := s.SecureDeleteMsg(ctx, e.Revision()); err != nil && !msgGone(ctx, s, e.Revision()) {
-			last = fmt.Errorf("shred: erase key %s: %w", id, err)
-		} else if err := kv.Delete(ctx, id); err == nil {
-			return nil
-		} else if !isPerSubjectLimit(err) {
-			return fmt.Errorf("shred: mark key %s deleted: %w", id, err)
-		} else if _, gerr := kv.Get(ctx, id); errors.Is(gerr, jetstream.ErrKeyNotFound) {
-			return nil
-		} else {
-			last = fmt.Errorf("shred: mark key %s deleted: %w", id, err)
+	// erases it. While a message is left the server refuses the delete
+	// marker (the bucket's keys are written once), or, while a rotation
+	// has lifted that rule, takes it beside the message: so each round
+	// looks again at what the subject holds, until it is the marker alone.
+	last := fmt.Errorf("shred: destroy key %s: its messages are still there", id)
+	for attempt := 0; attempt <= 20 && ctx.Err() == nil; attempt++ {
+		held, err := keyMessages(ctx, s, id)
+		if err != nil {
+			return fmt.Errorf("shred: messages of key %s: %w", id, err)
 		}
-		if attempt == 20 || ctx.Err() != nil {
-			return last
+		marked := len(held) > 0 && held[len(held)-1].marker
+		values, failed := 0, false
+		for _, m := range held {
+			if m.marker {
+				continue
+			}
+			values++
+			if err := s.SecureDeleteMsg(ctx, m.seq); err != nil && !msgGone(ctx, s, m.seq) {
+				last, failed = fmt.Errorf("shred: erase key %s (message %d): %w", id, m.seq, err), true
+			}
+		}
+		switch {
+		case values == 0 && marked:
+			// Nothing of the key is left, and its marker is there.
+			return nil
+		case failed:
+		case marked:
+			// What was left of the key is erased now: look again.
+			continue
+		default:
+			// No key (the family had no personal field yet), or a key
+			// erased just now: the marker goes in, so that no key can
+			// be made for the family after its erasure, and the next
+			// round checks that it is there alone. A refused marker (a
+			// message the server kept, or a concurrent Destroy's
+			// marker) is looked at again.
+			err := kv.Delete(ctx, id)
+			if err == nil {
+				continue
+			}
+			if !isPerSubjectLimit(err) {
+				return fmt.Errorf("shred: mark key %s deleted: %w", id, err)
+			}
+			last = fmt.Errorf("shred: mark key %s deleted: %w", id, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if err := ctx.Err(); err != nil {
+		return errors.Join(last, err)
+	}
+	return last
 }
+
+// keyMessage is one message the key stream holds on a key's subject.
+type keyMessage struct {
+	seq    uint64
+	marker bool // a delete (or purge) marker, which holds no key
+}
+
+// keyMessages are the messages the key stream holds on the subject of
+// key id, oldest first: read by direct gets of the next message on the
+// subject, which every user that reads keys may ask (no consumer).
+func keyMessages(ctx context.Context, s jetstream.Stream, id string) ([]keyMessage, error) {
+	subject := keySubjectPrefix + id
+	var out []keyMessage
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, keyMessage{seq: m.Sequence, marker: m.Header.Get(kvOperation) != ""})
+		seq = m.Sequence + 1
+	}
+}
+
+// keySubjectPrefix starts the subject of every key of the bucket.
+const keySubjectPrefix = "$KV." + eventstore.KeyBucket + "."
+
+// kvOperation is the header of a key-value delete or purge marker.
+const kvOperation = "KV-Operation"
 
 // msgGone reports whether the bucket's stream holds no message seq.
 func msgGone(ctx context.Context, s jetstream.Stream, seq uint64) bool {
@@ -738,11 +790,16 @@ func (k *Keyring) KeyExists(ctx context.Context, familyID string) (bool, error) 
 // messages a key meanwhile, so that the one wrapped by the old master key
 // is overwritten on disk (a secure delete) once its successor is stored,
 // rather than dropped with its bytes left in the store's files, where the
-// old key, the one a rotation retires, would open it. At its end, however
-// it ends and whatever state an interrupted run left, it sets the rule
-// and the one message a key again, which takes a connection that may
-// update streams (the admin's). Rerun an interrupted rotation: until
-// then the rule stays lifted.
+// old key, the one a rotation retires, would open it. Every key the
+// stream holds a message of is looked at, destroyed ones included: an
+// interrupted run may have left a key's earlier message behind its
+// successor, and an erasure since then may have marked the key deleted;
+// whatever precedes a key's latest message is overwritten before the
+// rule is set again, which would otherwise drop it unerased. At its end,
+// however it ends and whatever state an interrupted run left, it sets
+// the rule and the one message a key again, which takes a connection
+// that may update streams (the admin's). Rerun an interrupted rotation:
+// until then the rule stays lifted.
 func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) {
 	s, err := k.js.Stream(ctx, eventstore.KeyStream)
 	if err != nil {
@@ -763,56 +820,61 @@ func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) 
 	if err != nil {
 		return 0, err
 	}
-	lister, err := kv.ListKeys(ctx)
+	// Every key's subject with how many messages it holds, from the
+	// stream itself: a key-value listing leaves the destroyed keys out.
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(eventstore.KeySubjects))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return 0, nil
-		}
-		return 0, err
+		return 0, fmt.Errorf("shred: keys of %s: %w", eventstore.KeyStream, err)
 	}
-	var ids []string
-	for id := range lister.Keys() {
-		ids = append(ids, id)
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		ids = append(ids, strings.TrimPrefix(subject, keySubjectPrefix))
 	}
+	slices.Sort(ids)
 	for _, id := range ids {
+		earlier := info.State.Subjects[keySubjectPrefix+id] > 1
 		e, err := kv.Get(ctx, id)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			// Destroyed (its marker is its latest message).
+		case err != nil:
 			return n, err
-		}
-		if _, err := k.master.unwrap(id, e.Value()); err != nil {
-			dk, err := old.unwrap(id, e.Value())
-			if err != nil {
-				return n, err
+		default:
+			if _, err := k.master.unwrap(id, e.Value()); err != nil {
+				dk, err := old.unwrap(id, e.Value())
+				if err != nil {
+					return n, err
+				}
+				w, err := k.master.wrap(id, dk)
+				if err != nil {
+					return n, err
+				}
+				if _, err := kv.Update(ctx, id, w, e.Revision()); err != nil {
+					return n, fmt.Errorf("shred: rewrap %s: %w", id, err)
+				}
+				n++
+				earlier = true
 			}
-			w, err := k.master.wrap(id, dk)
-			if err != nil {
-				return n, err
-			}
-			if _, err := kv.Update(ctx, id, w, e.Revision()); err != nil {
-				return n, fmt.Errorf("shred: rewrap %s: %w", id, err)
-			}
-			n++
 		}
 		// The key's earlier message, wrapped by the old master key (this
 		// run's, or one an interrupted run left), is overwritten.
-		if err := k.eraseEarlier(ctx, s, kv, id); err != nil {
-			return n, err
+		if earlier {
+			if err := eraseEarlier(ctx, s, id); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, nil
 }
 
 // eraseEarlier overwrites on disk every message of key id but its latest.
-func (k *Keyring) eraseEarlier(ctx context.Context, s jetstream.Stream, kv jetstream.KeyValue, id string) error {
-	hist, err := kv.History(ctx, id)
+func eraseEarlier(ctx context.Context, s jetstream.Stream, id string) error {
+	held, err := keyMessages(ctx, s, id)
 	if err != nil {
-		return fmt.Errorf("shred: history of %s: %w", id, err)
+		return fmt.Errorf("shred: messages of key %s: %w", id, err)
 	}
-	for _, e := range hist[:len(hist)-1] {
-		if err := s.SecureDeleteMsg(ctx, e.Revision()); err != nil && !msgGone(ctx, s, e.Revision()) {
+	for i := 0; i < len(held)-1; i++ {
+		if err := s.SecureDeleteMsg(ctx, held[i].seq); err != nil && !msgGone(ctx, s, held[i].seq) {
 			return fmt.Errorf("shred: erase the earlier message of %s: %w", id, err)
 		}
 	}

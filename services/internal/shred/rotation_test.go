@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -233,5 +235,157 @@ func TestPlainDecidesByTheEventsType(t *testing.T) {
 		if err != nil || bytes.Contains(out, []byte(marker)) || !bytes.Contains(out, []byte(shred.Tombstone)) || len(fields) != 1 || fields[0] != "title" {
 			t.Errorf("after erasure: %v, erased fields %v: %s", err, fields, out)
 		}
+	}
+}
+
+// TestInterruptedRotationThenErasureLeavesNoOldKey: a rotation killed
+// after it stored a key's rewrapped successor and before it overwrote the
+// old message, then an erasure of that family (the services run with the
+// new key), then the rerun. PRIVACY.md: the erasure's delete marker takes
+// the key's place "so that the bucket's history holds nothing of it", and
+// the retired master key "opens nothing left in the store's files, also
+// after a later erasure": Destroy erases every message the key's subject
+// holds, and the rerun looks at destroyed keys too.
+func TestInterruptedRotationThenErasureLeavesNoOldKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	adminKey := testenv.AdminKey()
+	st := openAt(t, dir, &adminKey)
+	_, admin := testenv.AdminJS(t, "", st.Server)
+	oldM, _ := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	k := shred.New(st.JS, oldM)
+	env, b := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e1")
+	sealed, err := k.Seal(ctx, env, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := admin.KeyValue(ctx, eventstore.KeyBucket)
+	e, err := kv.Get(ctx, "F-1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldWrapped := append([]byte(nil), e.Value()...)
+	text, _ := shred.NewMasterKeyText()
+	newM, _ := shred.ParseMasterKey(text)
+
+	// The first rotation run: rule lifted, F-1.0's successor stored, then
+	// the process is killed before it overwrites the old message.
+	s, _ := admin.Stream(ctx, eventstore.KeyStream)
+	cfg := s.CachedInfo().Config
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	w, err := shred.RewrapValue(oldM, newM, "F-1.0", oldWrapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, "F-1.0", w, e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The DPO erases F-1 (the service runs with the new key).
+	erased, _ := events.Build(events.Service, "F-1", &events.FamilyErased{Reason: "Art. 17"}, events.WithID("erase-F-1"))
+	eb, _ := events.Marshal(erased)
+	if _, err := st.JS.Publish(ctx, shred.ErasedSubject("F-1"), eb); err != nil {
+		t.Fatal(err)
+	}
+	if err := shred.New(st.JS, newM).Destroy(ctx, "F-1"); err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(sealed, []byte(shred.Prefix))
+	j := bytes.IndexByte(sealed[i:], '"')
+	if m, err := s.GetMsg(ctx, e.Revision()); err == nil {
+		pt, rerr := shred.RecoverField(oldM, "F-1.0", "e1", "reason", m.Data, sealed[i:i+j])
+		t.Errorf("after the erasure the key stream still holds F-1.0 wrapped by the retired master key (seq %d); it opens the erased reason: %s (%v)", e.Revision(), pt, rerr)
+	} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("get: %v", err)
+	}
+	if _, err := kv.Get(ctx, "F-1.0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("after the erasure F-1.0 is not marked deleted: %v", err)
+	}
+
+	// The rotation is run again, as PRIVACY.md says.
+	if _, err := shred.New(admin, newM).Rewrap(ctx, oldM); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if _, err := s.GetMsg(ctx, e.Revision()); err == nil {
+		t.Errorf("after the rerun the key stream still holds message %d (F-1.0 wrapped by the retired key)", e.Revision())
+	}
+	st.Close()
+	if f := filesHolding(t, dir, oldWrapped); len(f) != 0 {
+		t.Errorf("after the rerun the data key wrapped by the retired master key is still on disk: %v", f)
+	}
+	if f := filesHolding(t, dir, w); len(f) != 0 {
+		t.Errorf("after the rerun the erased data key wrapped by the new master key is still on disk: %v", f)
+	}
+}
+
+// TestRotationRerunErasesWhatADestroyedKeyLeft: the state that an
+// erasure left, before Destroy erased every message of a key, after a
+// rotation killed half-way: the key's message wrapped by the retired
+// master key, then its delete marker. The rerun looks at destroyed keys
+// too, and overwrites that message before it sets the write-once rule
+// again (which would drop it with its bytes left on disk).
+func TestRotationRerunErasesWhatADestroyedKeyLeft(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	adminKey := testenv.AdminKey()
+	st := openAt(t, dir, &adminKey)
+	_, admin := testenv.AdminJS(t, "", st.Server)
+	oldM, _ := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	k := shred.New(st.JS, oldM)
+	for _, fam := range []string{"F-1", "F-2"} {
+		if err := shred.MakeKey(k, fam); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv, _ := admin.KeyValue(ctx, eventstore.KeyBucket)
+	e, err := kv.Get(ctx, "F-1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldWrapped := append([]byte(nil), e.Value()...)
+	text, _ := shred.NewMasterKeyText()
+	newM, _ := shred.ParseMasterKey(text)
+	s, _ := admin.Stream(ctx, eventstore.KeyStream)
+	cfg := s.CachedInfo().Config
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	w, err := shred.RewrapValue(oldM, newM, "F-1.0", oldWrapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := kv.Update(ctx, "F-1.0", w, e.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the erasure did: the newest message erased, then the marker.
+	ss, _ := st.JS.Stream(ctx, eventstore.KeyStream)
+	if err := ss.SecureDeleteMsg(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "F-1.0"); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := shred.New(admin, newM).Rewrap(ctx, oldM)
+	if err != nil || n != 1 {
+		t.Fatalf("rerun: %d %v", n, err)
+	}
+	if _, err := s.GetMsg(ctx, e.Revision()); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("after the rerun the key stream still holds message %d (F-1.0 wrapped by the retired key): %v", e.Revision(), err)
+	}
+	if _, err := kv.Get(ctx, "F-1.0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the rerun brought F-1.0 back: %v", err)
+	}
+	if _, err := kv.Get(ctx, "F-2.0"); err != nil {
+		t.Errorf("F-2.0: %v", err)
+	}
+	st.Close()
+	if f := filesHolding(t, dir, oldWrapped); len(f) != 0 {
+		t.Errorf("after the rerun the data key wrapped by the retired master key is still on disk: %v", f)
 	}
 }

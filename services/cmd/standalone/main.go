@@ -97,7 +97,7 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics  /openapi.json\n", s.URL())
 	if s.Store.OperatorKey != "" {
 		fmt.Fprintf(os.Stderr, "  NATS         %s  (read-only: nats --server %s --nkey %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL, s.Store.OperatorKey)
-		fmt.Fprintf(os.Stderr, "  NATS keys    %s  (operator.nk reads; sof.nk, bif.nk, buf.nk, suf.nk publish their department's events)\n", filepath.Dir(s.Store.OperatorKey))
+		fmt.Fprintf(os.Stderr, "  NATS keys    %s  (operator.nk reads; audit.nk reads and records the audit CLI's reads in the access log; sof.nk, bif.nk, buf.nk, suf.nk publish their department's events)\n", filepath.Dir(s.Store.OperatorKey))
 	} else if s.Store.ClientURL != "" {
 		fmt.Fprintf(os.Stderr, "  NATS         %s\n", s.Store.ClientURL)
 	} else {

@@ -300,8 +300,8 @@ var deployConsumers = []string{"projector", "projector-a", "projector-b"}
 
 // standaloneTable is the standalone's generated keys' least privilege.
 var standaloneTable = map[string][]string{
-	"STREAM.INFO FAMILY_EVENTS":                {"operator"},
-	"STREAM.INFO ACCESS_LOG":                   {"operator"},
+	"STREAM.INFO FAMILY_EVENTS":                {"operator", "audit"},
+	"STREAM.INFO ACCESS_LOG":                   {"operator", "audit"},
 	"STREAM.CREATE FAMILY_EVENTS":              nil,
 	"STREAM.UPDATE FAMILY_EVENTS":              nil,
 	"STREAM.UPDATE ACCESS_LOG":                 nil,
@@ -309,32 +309,35 @@ var standaloneTable = map[string][]string{
 	"STREAM.DELETE ACCESS_LOG":                 nil,
 	"STREAM.PURGE FAMILY_EVENTS":               nil,
 	"STREAM.MSG.DELETE FAMILY_EVENTS":          nil,
-	"STREAM.MSG.GET FAMILY_EVENTS":             {"operator"},
-	"DIRECT.GET FAMILY_EVENTS":                 {"operator"},
-	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator"},
-	"CONSUMER.CREATE ephemeral":                {"operator"},
+	"STREAM.MSG.GET FAMILY_EVENTS":             {"operator", "audit"},
+	"DIRECT.GET FAMILY_EVENTS":                 {"operator", "audit"},
+	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator", "audit"},
+	"CONSUMER.CREATE ephemeral":                {"operator", "audit"},
 	"legacy create named projector":            nil,
 	"CONSUMER.CREATE projector":                nil,
-	"CONSUMER.INFO projector":                  {"operator"},
+	"CONSUMER.INFO projector":                  {"operator", "audit"},
 	"CONSUMER.DELETE projector":                nil,
 	"CONSUMER.PAUSE projector":                 nil,
 	"publish families.F.sof":                   {"sof"},
 	"publish families.F.bif":                   {"bif"},
 	"publish families.F.buf":                   {"buf"},
 	"publish families.F.suf":                   {"suf"},
-	"publish access.F":                         nil,
-	"publish access.bulk.audit":                nil,
-	"publish family.erased":                    nil,
-	// The operator reads the wrapped keys (audit export); the
-	// departments' direct publishers reach nothing of the bucket.
-	"STREAM.INFO KV_JF_KEYS":         {"operator"},
+	// The audit CLI records its reads of family data, as the deploy
+	// audit user does.
+	"publish access.F":          {"audit"},
+	"publish access.bulk.audit": {"audit"},
+	"publish family.erased":     nil,
+	// The operator and the audit CLI read the wrapped keys (audit
+	// export); the departments' direct publishers reach nothing of the
+	// bucket.
+	"STREAM.INFO KV_JF_KEYS":         {"operator", "audit"},
 	"STREAM.CREATE KV_JF_KEYS":       nil,
 	"STREAM.UPDATE KV_JF_KEYS":       nil,
 	"STREAM.PURGE KV_JF_KEYS":        nil,
 	"STREAM.MSG.DELETE KV_JF_KEYS":   nil,
 	"publish data key":               nil,
-	"DIRECT.GET KV_JF_KEYS":          {"operator"},
-	"DIRECT.GET KV_JF_KEYS data key": {"operator"},
+	"DIRECT.GET KV_JF_KEYS":          {"operator", "audit"},
+	"DIRECT.GET KV_JF_KEYS data key": {"operator", "audit"},
 }
 
 // hostileCase is one row of testdata/hostile-nats.json.
@@ -519,8 +522,8 @@ func checkIntact(t *testing.T, js jetstream.JetStream, before map[string]streamS
 	})
 }
 
-// TestStandaloneKeys: a listening embedded server keeps its operator's
-// and departments' seeds in its key directory, owner only, reuses them,
+// TestStandaloneKeys: a listening embedded server keeps its operator's,
+// its audit CLI's and departments' seeds in its key directory, owner only, reuses them,
 // and grants each exactly what CONTRACT.md says; no key is no access.
 func TestStandaloneKeys(t *testing.T) {
 	t.Parallel()

@@ -94,7 +94,17 @@ const (
 	RoleService = "service"
 	// RoleOperator is people with the nats CLI: read-only.
 	RoleOperator = "operator"
+	// RoleAudit is the audit CLI's (`bin/audit replay`, `export`,
+	// `erase-due`): it reads as the operator does, and appends its reads
+	// of family data to the access log, access.<familyId> and
+	// access.bulk.audit (accesslog.BulkSubject), as the audit user of
+	// deploy/ may: a read that decrypts is recorded before it is made.
+	RoleAudit = "audit"
 )
+
+// AuditReadSubjects are what RoleAudit may publish beyond the operator's
+// reads: the access log of one family, and of a replay of every family.
+var AuditReadSubjects = []string{"access.*", "access.bulk.audit"}
 
 // Departments whose systems get a key of their own (CONTRACT.md: publish
 // to their own families.*.<dept>.> only). The names are events.Departments'.
@@ -184,7 +194,7 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
 			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		return perms(pub, nil, inbox), nil
-	case RoleOperator:
+	case RoleOperator, RoleAudit:
 		pub = []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.FC.>"}
 		for _, s := range streams {
 			pub = append(pub,
@@ -205,6 +215,9 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		// The wrapped data keys, for `audit export -master-key-file`:
 		// without the master key they open nothing. Read only.
 		pub = append(pub, KeyReadSubjects()...)
+		if role == RoleAudit {
+			pub = append(pub, AuditReadSubjects...)
+		}
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	if isDepartment(role) {
@@ -236,8 +249,9 @@ func KeyReadSubjects() []string {
 }
 
 // OuterRoles are the users that a listening embedded server keeps keys
-// for in its key directory: the operator's and one per department.
-func OuterRoles() []string { return append([]string{RoleOperator}, Departments...) }
+// for in its key directory: the operator's, the audit CLI's and one per
+// department.
+func OuterRoles() []string { return append([]string{RoleOperator, RoleAudit}, Departments...) }
 
 // KeyFile is the seed file of role in dir (<data>/nats/operator.nk).
 func KeyFile(dir, role string) string { return filepath.Join(dir, role+".nk") }

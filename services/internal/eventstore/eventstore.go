@@ -111,8 +111,8 @@ type Embedded struct {
 	KeyDir string
 }
 
-// KeyFile is the seed file of an outer role (RoleOperator or a
-// department), "" when the server does not listen.
+// KeyFile is the seed file of an outer role (RoleOperator, RoleAudit or
+// a department), "" when the server does not listen.
 func (e *Embedded) KeyFile(role string) string {
 	if e.KeyDir == "" {
 		return ""

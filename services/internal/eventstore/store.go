@@ -46,11 +46,15 @@ type Store struct {
 	// OperatorKey is the seed file of the read-only operator key for the
 	// nats CLI (`nats --nkey`), "" unless an embedded server listens.
 	OperatorKey string
-	ensured     atomic.Bool
-	lastErr     atomic.Pointer[error]
-	log         *slog.Logger
-	stop        context.CancelFunc
-	done        chan struct{}
+	// AuditKey is the seed file of the audit CLI's key (RoleAudit), which
+	// also records its reads in the access log; "" unless an embedded
+	// server listens.
+	AuditKey string
+	ensured  atomic.Bool
+	lastErr  atomic.Pointer[error]
+	log      *slog.Logger
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 // Open connects (starting the embedded server, which creates the streams,
@@ -78,6 +82,7 @@ func Open(ctx context.Context, o OpenOptions) (*Store, error) {
 		if listening(o.Embedded.Listen) {
 			s.ClientURL = e.ClientURL()
 			s.OperatorKey = e.KeyFile(RoleOperator)
+			s.AuditKey = e.KeyFile(RoleAudit)
 		}
 		auth = append(auth, e.Service.Option())
 	} else {

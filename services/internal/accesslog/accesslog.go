@@ -1,7 +1,8 @@
 // Package accesslog records who read which family's data, when and why, on
 // the ACCESS_LOG stream: every read of a family's data by a person is
-// appended, and acknowledged, before the data is sent. The coordinator API
-// and the audit API both record through it, so entries have one form.
+// appended, and acknowledged, before the data is sent. The coordinator API,
+// the audit API and the audit CLI (RecordCommand) all record through it,
+// so entries have one form.
 package accesslog
 
 import (
@@ -71,19 +72,32 @@ func Subject(familyID string) string { return Prefix + familyID }
 // nothing reaches the immutable log unchecked.
 func Purpose(r *http.Request) (string, error) {
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose {
-		return "", problem.BadRequest(HeaderPurpose + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
-	}
-	switch {
-	case strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
-		return "", refused(HeaderPurpose, "must be printable text without control or invisible characters")
-	case events.ContainsCPR(v):
-		return "", refused(HeaderPurpose, "holds what looks like a CPR number; the purpose is stored for good and must not hold one")
+	if err := checkPurpose(HeaderPurpose, v); err != nil {
+		return "", err
 	}
 	if err := checkQuery(r); err != nil {
 		return "", err
 	}
 	return v, nil
+}
+
+// CheckPurpose holds a purpose given otherwise than in X-Purpose (a
+// command-line tool's -purpose) to Purpose's rules, naming it as name in
+// the problem: at most MaxPurpose characters of printable UTF-8, no CPR
+// number.
+func CheckPurpose(name, v string) error { return checkPurpose(name, v) }
+
+func checkPurpose(name, v string) error {
+	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose {
+		return problem.BadRequest(name + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
+	}
+	switch {
+	case strings.IndexFunc(v, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+		return refused(name, "must be printable text without control or invisible characters")
+	case events.ContainsCPR(v):
+		return refused(name, "holds what looks like a CPR number; the purpose is stored for good and must not hold one")
+	}
+	return nil
 }
 
 // CheckQuery is Purpose's check of the query string alone, for reads
@@ -139,8 +153,58 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 	if familyID == "" {
 		subject, fam = BulkSubject, BulkFamily
 	}
-	return record(ctx, js, r, pr, subject, fam, purpose)
+	return record(ctx, js, endpoint(r), pr, subject, fam, purpose)
 }
+
+// CommandMethod stands in the endpoint of an entry for the HTTP method
+// when a command-line tool read the data: "CLI audit replay -family F1".
+const CommandMethod = "CLI"
+
+// CommandPrincipal is the principal of a read through the command-line
+// tool named tool, which has no token, only NATS credentials: it is named
+// after the tool and the operating system's user who ran it, "cli:<tool>
+// (<osUser>)", with the kind the tool reads as (auth.Auditor for the
+// audit CLI's reads, auth.DPO for erase-due's archive). A user name that
+// is empty, not printable text or holds what looks like a CPR number is
+// recorded as "unknown": the log is kept for good.
+func CommandPrincipal(tool, osUser string, kind auth.Kind) auth.Principal {
+	if osUser == "" || len(osUser) > 64 || bad(osUser) || checkPurpose("user", osUser) != nil {
+		osUser = "unknown"
+	}
+	return auth.Principal{Name: "cli:" + tool + " (" + osUser + ")", Kind: kind}
+}
+
+// RecordCommand appends a read of family data by a command-line tool to
+// the log of familyID (BulkSubject when familyID is empty, a read of
+// every family) and waits for JetStream's acknowledgement; the tool
+// writes no family data unless it returns nil. pr is its
+// CommandPrincipal; command is what was run, the tool's command and the
+// selection, e.g. "audit replay -family F1", recorded as the endpoint
+// "CLI audit replay -family F1". A purpose is required, held to
+// CheckPurpose's rules; neither may hold a CPR number or a control
+// character.
+func RecordCommand(ctx context.Context, js jetstream.JetStream, pr auth.Principal, command, familyID, purpose string) error {
+	switch {
+	case strings.TrimSpace(purpose) == "":
+		return errors.New("accesslog: a read through a command-line tool needs its purpose")
+	case bad(command):
+		return errors.New("accesslog: the command holds a CPR number or a control character")
+	case familyID != "" && !events.ValidID(familyID):
+		return errors.New("accesslog: the family id is not an id (" + events.IDPattern + ")")
+	}
+	if err := checkPurpose("purpose", purpose); err != nil {
+		return err
+	}
+	subject, fam := Subject(familyID), familyID
+	if familyID == "" {
+		subject, fam = BulkSubject, BulkFamily
+	}
+	return record(ctx, js, CommandMethod+" "+command, pr, subject, fam, strings.TrimSpace(purpose))
+}
+
+// endpoint is what an entry records of the request read: its method and
+// its path with the query.
+func endpoint(r *http.Request) string { return r.Method + " " + r.URL.RequestURI() }
 
 // MaxInFlight is how many of RecordEach's entries are published at once.
 const MaxInFlight = 32
@@ -174,7 +238,7 @@ func RecordEach(ctx context.Context, js jetstream.JetStream, r *http.Request, pr
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if err := record(ctx, js, r, pr, Subject(fam), fam, purpose); err != nil {
+			if err := record(ctx, js, endpoint(r), pr, Subject(fam), fam, purpose); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		})
@@ -189,13 +253,13 @@ func RecordEach(ctx context.Context, js jetstream.JetStream, r *http.Request, pr
 // RecordEvaluation appends a read of the evaluation's exact figures to
 // EvaluationSubject and waits for the acknowledgement.
 func RecordEvaluation(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, purpose string) error {
-	return record(ctx, js, r, pr, EvaluationSubject, BulkFamily, purpose)
+	return record(ctx, js, endpoint(r), pr, EvaluationSubject, BulkFamily, purpose)
 }
 
-func record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, subject, fam, purpose string) error {
+func record(ctx context.Context, js jetstream.JetStream, endpoint string, pr auth.Principal, subject, fam, purpose string) error {
 	b, err := json.Marshal(Entry{
 		Time: time.Now().UTC(), FamilyID: fam, Principal: pr.Name, Kind: pr.Kind,
-		EmployeeID: pr.EmployeeID, Endpoint: r.Method + " " + r.URL.RequestURI(), Purpose: purpose,
+		EmployeeID: pr.EmployeeID, Endpoint: endpoint, Purpose: purpose,
 	})
 	if err != nil {
 		return err

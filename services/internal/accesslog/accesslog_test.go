@@ -1,12 +1,14 @@
 package accesslog_test
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -60,5 +62,47 @@ func TestPurpose(t *testing.T) {
 				t.Errorf("the answer repeats the value: %s", p.Detail)
 			}
 		})
+	}
+}
+
+// TestCommandPrincipal: a read through a command-line tool is recorded as
+// the tool and the operating system's user, "cli:<tool> (<user>)"; a user
+// name that could not go into the log for good is recorded as unknown.
+func TestCommandPrincipal(t *testing.T) {
+	t.Parallel()
+	for user, want := range map[string]string{
+		"alice":        "cli:audit (alice)",
+		"":             "cli:audit (unknown)",
+		"0101901234":   "cli:audit (unknown)",
+		"a\tb":         "cli:audit (unknown)",
+		"a\u200bb":     "cli:audit (unknown)",
+		"ÆØÅ-sagsbeh.": "cli:audit (ÆØÅ-sagsbeh.)",
+		"x\x00":        "cli:audit (unknown)",
+	} {
+		pr := accesslog.CommandPrincipal("audit", user, auth.Auditor)
+		if pr.Name != want || pr.Kind != auth.Auditor || pr.EmployeeID != "" {
+			t.Errorf("%q: %+v, want %s", user, pr, want)
+		}
+	}
+}
+
+// TestRecordCommandRefuses: what RecordCommand keeps out of the immutable
+// log before it publishes anything: a read without a purpose, a purpose
+// or a command with a CPR number or a control character, a family id
+// that is not an id.
+func TestRecordCommandRefuses(t *testing.T) {
+	t.Parallel()
+	pr := accesslog.CommandPrincipal("audit", "alice", auth.Auditor)
+	for _, c := range []struct{ name, command, family, purpose string }{
+		{"no purpose", "audit replay", "F1", " "},
+		{"CPR in the purpose", "audit replay", "F1", "Opslag 010190-1234"},
+		{"control character in the purpose", "audit replay", "F1", "a\tb"},
+		{"CPR in the command", "audit replay -family 0101901234", "", "Revision"},
+		{"not an id", "audit replay", "F1.>", "Revision"},
+	} {
+		// A nil connection: a refusal never gets as far as publishing.
+		if err := accesslog.RecordCommand(context.Background(), nil, pr, c.command, c.family, c.purpose); err == nil {
+			t.Errorf("%s: recorded", c.name)
+		}
 	}
 }

@@ -2,12 +2,16 @@ package audit
 
 import (
 	"context"
-	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"fmt"
 	"net/http"
+	"os/user"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
@@ -36,6 +40,83 @@ func (s *Service) logAccess(r *http.Request, pr auth.Principal, familyID, why st
 		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
 	}
 	return nil
+}
+
+// cliAccess records the CLI's reads of family data in ACCESS_LOG, as the
+// API records its requests (package accesslog): the CLI has no token, so
+// its principal names the CLI and the operating system's user who ran it
+// (accesslog.CommandPrincipal, "cli:audit (<user>)"), with the purpose
+// given. A read that decrypts the families' personal fields is recorded,
+// and acknowledged, before any of it is written; one that prints only
+// ciphertext (no master key) is not.
+type cliAccess struct {
+	js      jetstream.JetStream
+	pr      auth.Principal
+	purpose string
+}
+
+// CLITool names the audit CLI in its principal.
+const CLITool = "audit"
+
+// ErasureArchivePurpose is the purpose erase-due records for the archive
+// of each family it erases.
+const ErasureArchivePurpose = "Arkivering før sletning: opbevaringsperioden er udløbet (audit erase-due)"
+
+func newCLIAccess(js jetstream.JetStream, getenv func(string) string, kind auth.Kind, purpose string) cliAccess {
+	return cliAccess{js: js, pr: accesslog.CommandPrincipal(CLITool, osUser(getenv), kind), purpose: purpose}
+}
+
+// record appends the read of familyID's data (every family's when it is
+// empty) by command, e.g. "audit replay -family F1", and waits for the
+// acknowledgement: nothing of the families' data is written unless it
+// returns nil.
+func (a cliAccess) record(ctx context.Context, command, familyID string) error {
+	if err := accesslog.RecordCommand(ctx, a.js, a.pr, command, familyID, a.purpose); err != nil {
+		return fmt.Errorf("nothing read: the read could not be recorded in the access log, and family data is never read unlogged "+
+			"(the NATS user must be one that may publish to %s<familyId> and %s): %w", accessPrefix, BulkAccessSubject, err)
+	}
+	return nil
+}
+
+// osUser is the operating system's user running the CLI: its account's
+// name, else $USER or $LOGNAME; "" when none is known.
+func osUser(getenv func(string) string) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if v := getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// commandFlags is the selection of a replay as the CLI's flags, for the
+// access log's record of the read: only what was parsed (an id, catalog
+// types, times, a sequence), never the text as typed.
+func (q Query) commandFlags() string {
+	var b strings.Builder
+	if q.FamilyID != "" {
+		b.WriteString(" -family " + q.FamilyID)
+	}
+	if len(q.Types) > 0 {
+		types := make([]string, len(q.Types))
+		for i, s := range q.Types {
+			types[i] = s.Type()
+		}
+		b.WriteString(" -type " + strings.Join(types, ","))
+	}
+	if !q.From.IsZero() {
+		b.WriteString(" -from " + q.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		b.WriteString(" -to " + q.To.UTC().Format(time.RFC3339Nano))
+	}
+	if q.After > 0 {
+		b.WriteString(" -after " + strconv.FormatUint(q.After, 10))
+	}
+	return b.String()
 }
 
 // AccessQuery selects access log entries.

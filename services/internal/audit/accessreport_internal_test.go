@@ -15,6 +15,11 @@ func TestEndpointKinds(t *testing.T) {
 		"GET /v1/families/F1/timeline?limit=5":       "timeline",
 		"GET /v1/audit/events":                       "audit-events",
 		"GET /app/evaluation":                        "other",
+		"CLI audit replay":                           "audit-cli-replay",
+		"CLI audit replay -family F1":                "audit-cli-replay",
+		"CLI audit export -family F1 -to-seq 9":      "audit-cli-export",
+		"CLI audit erase-due":                        "erasure-archive",
+		"CLI audit replayed":                         "other",
 	} {
 		got := endpointKind(endpoint)
 		if got != want {

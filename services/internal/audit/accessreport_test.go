@@ -1,16 +1,21 @@
 package audit_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/audit"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -153,5 +158,108 @@ func TestAccessReport(t *testing.T) {
 		if r.Status != c.status || r.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(r.Raw, c.says) {
 			t.Errorf("%s as %q: %d %s", c.path, c.token, r.Status, r.Raw)
 		}
+	}
+}
+
+// TestCLIReadsAreInTheAccessReport: DOMAIN.md, "Every read of a family's
+// data by a person is itself recorded (who, when, which family,
+// purpose)". The audit CLI's reads straight from NATS that decrypt the
+// personal fields (replay and export with -master-key-file) need
+// -purpose and are recorded before anything is written: one entry for
+// the family read, one bulk entry for a replay of every family, named
+// after the CLI and the operating system's user, through the NATS key of
+// the audit CLI (audit.nk of the standalone). The citizen's access report
+// lists them. A key that may not record the read (the read-only
+// operator.nk) reads nothing; a replay without the master key prints no
+// personal text and records nothing.
+func TestCLIReadsAreInTheAccessReport(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	const fam, marker, why = "FAM-RV4", "MARKER-cli-laest", "Revision af sag 2024-17"
+	p := s.Post(events.SOF, fam, &events.FamilyReferred{Reason: marker})
+	s.WaitApplied(p.Sequence)
+	nats := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey}
+	operator := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey}
+	master := []string{"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)}
+	run := func(name string, args ...string) (int, string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := audit.Command(context.Background(), name, args, func(string) string { return "" }, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	reads := func() []audit.AccessRead {
+		t.Helper()
+		r := s.Get("/v1/privacy/families/"+fam+"/access-report", "dev-dpo", nil)
+		if r.Status != 200 {
+			t.Fatalf("access report: %d %s", r.Status, r.Raw)
+		}
+		var rep audit.AccessReport
+		if err := json.Unmarshal([]byte(r.Raw), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Reads
+	}
+
+	// Without -purpose a decrypting read is refused, and nothing printed.
+	args := append(append(append([]string{}, nats...), master...), "-family", fam)
+	if code, out, errOut := run("replay", args...); code != 2 || out != "" || !strings.Contains(errOut, "-purpose") {
+		t.Fatalf("replay with a master key and no -purpose: %d %q %s", code, out, errOut)
+	}
+	if code, out, errOut := run("replay", append(args, "-purpose", "Opslag 010190-1234")...); code != 2 || out != "" {
+		t.Fatalf("replay with a CPR number in -purpose: %d %q %s", code, out, errOut)
+	}
+	if code, out, errOut := run("replay", append(append(append([]string{}, operator...), master...), "-family", fam, "-purpose", why)...); code != 1 || out != "" || !strings.Contains(errOut, "access log") {
+		t.Fatalf("replay as the read-only operator: %d %q %s", code, out, errOut)
+	}
+	if code, out, errOut := run("replay", append(args, "-purpose", why)...); code != 0 || !strings.Contains(out, marker) {
+		t.Fatalf("replay: %d %s %s", code, out, errOut)
+	}
+	all := append(append(append([]string{}, nats...), master...), "-purpose", why)
+	if code, out, errOut := run("replay", all...); code != 0 || !strings.Contains(out, marker) {
+		t.Fatalf("replay of every family: %d %s %s", code, out, errOut)
+	}
+	dir := filepath.Join(t.TempDir(), "fam")
+	if code, out, errOut := run("export", append(append([]string{}, all...), "-out", dir, "-family", fam)...); code != 0 {
+		t.Fatalf("export: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := run("export", append(append(append([]string{}, nats...), master...), "-out", filepath.Join(t.TempDir(), "x"))...); code != 2 || !strings.Contains(errOut, "-purpose") {
+		t.Fatalf("export with a master key and no -purpose: %d %s %s", code, out, errOut)
+	}
+	// Ciphertext only: not a read of the personal text, not recorded.
+	if code, out, errOut := run("replay", append(append([]string{}, operator...), "-family", fam)...); code != 0 || strings.Contains(out, marker) {
+		t.Fatalf("replay without a master key: %d %s %s", code, out, errOut)
+	}
+
+	got := reads()
+	var kinds []string
+	for _, rd := range got {
+		kinds = append(kinds, rd.EndpointKind)
+		if rd.EndpointKind == "access-report" {
+			continue
+		}
+		if rd.Purpose != why || rd.ReaderKind != "auditor" || rd.EmployeeID != "" {
+			t.Errorf("a CLI read in the report: %+v", rd)
+		}
+		if rd.AllFamilies != (rd.EndpointKind == "audit-cli-replay" && len(kinds) == 2) {
+			t.Errorf("a CLI read of one family, or of all, in the report: %+v", rd)
+		}
+	}
+	if want := []string{"audit-cli-replay", "audit-cli-replay", "audit-cli-export", "access-report"}; !slices.Equal(kinds, want) {
+		t.Errorf("the report lists %v, want %v", kinds, want)
+	}
+	// The access log names the CLI and the user who ran it, and what was
+	// run.
+	objs, lines := s.lines("/v1/audit/access-log?family=" + fam)
+	var endpoints []string
+	for i := range objs {
+		if strings.HasPrefix(str(objs[i], "endpoint"), "CLI ") {
+			endpoints = append(endpoints, str(objs[i], "endpoint"))
+			if pr := str(objs[i], "principal"); !strings.HasPrefix(pr, "cli:audit (") || !strings.HasSuffix(pr, ")") {
+				t.Errorf("the principal of a CLI read: %s", lines[i])
+			}
+		}
+	}
+	if want := []string{"CLI audit replay -family " + fam, "CLI audit replay", "CLI audit export -family " + fam}; !slices.Equal(endpoints, want) {
+		t.Errorf("the CLI reads in the access log: %q, want %q", endpoints, want)
 	}
 }

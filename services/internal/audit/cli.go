@@ -18,6 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
+	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
@@ -28,13 +31,20 @@ import (
 // Usage is the audit binary's synopsis.
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
-  audit replay -nats-url URL [-nats-nkey FILE] [-master-key-file FILE] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
+  audit replay -nats-url URL [-nats-nkey FILE] [-master-key-file FILE -purpose TEXT] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
   audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
-  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-master-key-file FILE]
+  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-master-key-file FILE -purpose TEXT]
   audit verify-export DIR
-  audit erase-due -url http://host:port -token DPO_TOKEN [-yes -reason TEXT -archive DIR -nats-url URL [-nats-nkey FILE] -master-key-file FILE]`
+  audit erase-due -url http://host:port -token DPO_TOKEN [-yes -reason TEXT -archive DIR -nats-url URL [-nats-nkey FILE] -master-key-file FILE]
+
+A read from NATS that decrypts (-master-key-file or JF_MASTER_KEY) needs
+-purpose: it is recorded in the access log before anything is written, as
+principal "cli:audit (<os user>)", one entry for the family read
+(access.<familyId>) or one for every family (access.bulk.audit); the NATS
+user must be allowed to publish there. erase-due records each family's
+archive so, with a purpose of its own.`
 
 // Command runs a CLI subcommand (replay, verify, export, verify-export)
 // and returns the process exit code: 0 done (and, for the checks, all is
@@ -151,13 +161,16 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	from := fs.String("from", "", "only events recorded at or after this RFC 3339 time or date")
 	to := fs.String("to", "", "only events recorded before this RFC 3339 time or date")
 	after := fs.Uint64("after", 0, "only events after this stream sequence")
-	why := fs.String("purpose", "", "the purpose recorded in the access log (with -url)")
-	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
+	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log: sent as X-Purpose with -url; required with -master-key-file")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError(fmt.Sprintf("unexpected arguments %v", fs.Args()))
+	}
+	if err := checkPurposeFlag(*why, api.url == "" && decrypts(*masterFile, getenv)); err != nil {
+		return err
 	}
 	params := url.Values{}
 	for k, v := range map[string]string{"family": *family, "type": *types, "from": *from, "to": *to} {
@@ -208,6 +221,12 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	keys, err := masterKeys(js, *masterFile, getenv)
 	if err != nil {
 		return err
+	}
+	if keys != nil {
+		acc := newCLIAccess(js, getenv, auth.Auditor, *why)
+		if err := acc.record(ctx, "audit replay"+q.commandFlags(), q.FamilyID); err != nil {
+			return err
+		}
 	}
 	r := &Reader{NC: nc, JS: js, Keys: keys}
 	var line []byte
@@ -355,12 +374,16 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.Uint64Var(&o.ToSeq, "to-seq", 0, "last stream sequence (default: the last now)")
 	fs.IntVar(&o.LinkEvery, "link-every", DefaultLinkEvery, "record a link of the hash chain in the manifest every so many lines")
 	fs.StringVar(&o.Family, "family", "", "export only this family's events (its archive before erasure)")
-	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
+	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
+	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log; required with -master-key-file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *out == "" {
 		return usageError("give -out DIR")
+	}
+	if err := checkPurposeFlag(*why, decrypts(*masterFile, getenv)); err != nil {
+		return err
 	}
 	nc, js, err := connect(*natsURL, *natsNKey)
 	if err != nil {
@@ -369,6 +392,25 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	defer nc.Close()
 	if o.Keys, err = masterKeys(js, *masterFile, getenv); err != nil {
 		return err
+	}
+	if o.Keys != nil {
+		command := "audit export"
+		if o.Family != "" {
+			if !events.ValidID(o.Family) {
+				return usageError(fmt.Sprintf("-family %q is not an id (%s)", o.Family, events.IDPattern))
+			}
+			command += " -family " + o.Family
+		}
+		if o.FromSeq > 0 {
+			command += " -from-seq " + strconv.FormatUint(o.FromSeq, 10)
+		}
+		if o.ToSeq > 0 {
+			command += " -to-seq " + strconv.FormatUint(o.ToSeq, 10)
+		}
+		acc := newCLIAccess(js, getenv, auth.Auditor, *why)
+		if err := acc.record(ctx, command, o.Family); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	o.Progress = func(done, total uint64) {
@@ -380,6 +422,25 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	fmt.Fprintf(stdout, "exported %d events, sequences %d..%d, to %s\nchain final hash %s\n", m.Count, m.FirstSequence, m.LastSequence, *out, m.Chain.Final)
+	return nil
+}
+
+// decrypts reports whether a command is given a master key (in file or
+// JF_MASTER_KEY), with which it decrypts the families' personal fields.
+func decrypts(file string, getenv func(string) string) bool {
+	return file != "" || getenv("JF_MASTER_KEY") != ""
+}
+
+// checkPurposeFlag checks -purpose, which a read that decrypts requires:
+// it is recorded in the access log for good.
+func checkPurposeFlag(why string, required bool) error {
+	if required && strings.TrimSpace(why) == "" {
+		return usageError("-master-key-file (or JF_MASTER_KEY) decrypts the families' personal fields: give -purpose, why they are read; " +
+			"the read is recorded with it in the access log (ACCESS_LOG) before anything is written")
+	}
+	if err := accesslog.CheckPurpose("-purpose", strings.TrimSpace(why)); err != nil {
+		return usageError(problemDetail(err))
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -98,9 +99,10 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 	if err := keys.CheckMaster(ctx); err != nil {
 		return fmt.Errorf("nothing archived or erased: %w", err)
 	}
+	acc := newCLIAccess(js, getenv, auth.DPO, ErasureArchivePurpose)
 	for i, d := range due {
 		dir := filepath.Join(*archive, d.FamilyID)
-		man, err := archiveFamily(ctx, js, keys, dir, d.FamilyID, stdout)
+		man, err := archiveFamily(ctx, js, keys, acc, dir, d.FamilyID, stdout)
 		if err != nil {
 			return fmt.Errorf("family %s not erased (%d of %d erased): archive: %w", d.FamilyID, i, len(due), err)
 		}
@@ -124,11 +126,12 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 // due), the family is exported again beside it and the new archive,
 // checked, takes its place. Either way the archive must hold the
 // plaintext: an event that does not decrypt stops it, named by its
-// sequence, before anything is erased.
-func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string, stdout io.Writer) (Manifest, error) {
+// sequence, before anything is erased. Each export, which decrypts, is
+// recorded in the access log (acc) before it reads.
+func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, acc cliAccess, dir, family string, stdout io.Writer) (Manifest, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return exportArchive(ctx, js, keys, dir, family)
+		return exportArchive(ctx, js, keys, acc, dir, family)
 	}
 	var m Manifest
 	if err == nil {
@@ -156,7 +159,7 @@ func archiveFamily(ctx context.Context, js jetstream.JetStream, keys *shred.Keyr
 	}
 	fmt.Fprintf(stdout, "%s: the archive in %s holds %d events up to sequence %d, the stream now %d up to %d: archiving it again\n",
 		family, dir, m.Count, m.LastSequence, count, last)
-	return exportArchive(ctx, js, keys, dir, family)
+	return exportArchive(ctx, js, keys, acc, dir, family)
 }
 
 // familyInStream is what FAMILY_EVENTS holds of family now: the number of
@@ -186,8 +189,11 @@ func familyInStream(ctx context.Context, js jetstream.JetStream, family string) 
 // exportArchive exports family into a new directory beside dir, checks
 // it, and only then puts it in dir's place, so that dir never holds an
 // incomplete archive; an old archive there is removed once the new one
-// is in its place.
-func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, dir, family string) (Manifest, error) {
+// is in its place. The read is recorded in the access log first.
+func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyring, acc cliAccess, dir, family string) (Manifest, error) {
+	if err := acc.record(ctx, "audit erase-due", family); err != nil {
+		return Manifest{}, err
+	}
 	parent, base := filepath.Split(filepath.Clean(dir))
 	if parent == "" {
 		parent = "."

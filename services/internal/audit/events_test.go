@@ -133,8 +133,8 @@ func TestReplayEqualsPosted(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("API: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey,
-				"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)}
+			args := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey,
+				"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir), "-purpose", "Revision 2024"}
 			for k, v := range tc.query {
 				args = append(args, "-"+k, v[0])
 			}
@@ -175,7 +175,8 @@ func TestReplayEqualsPosted(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	wrongArgs := append(args, "-master-key-file", wrong, "-type", "family.referred")
+	wrongArgs := []string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey, "-family", "FAM-A",
+		"-master-key-file", wrong, "-type", "family.referred", "-purpose", "Revision 2024"}
 	if code := audit.Command(context.Background(), "replay", wrongArgs, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("audit replay with another master key: exit %d: %s", code, errOut.String())
 	}

@@ -227,9 +227,26 @@ var endpointKinds = []struct{ pattern, kind, danish string }{
 	{"/v1/privacy/families/{}/access-report", "access-report", "Indsigtsrapport (denne slags rapport)"},
 }
 
-// endpointKind is the kind of the logged endpoint ("GET /path?query").
+// commandKinds name the reads of the audit CLI, by its command (the
+// endpoint "CLI audit replay -family F1": accesslog.RecordCommand).
+var commandKinds = []struct{ command, kind, danish string }{
+	{"audit replay", "audit-cli-replay", "Revision: de gemte hændelser, læst med kommandolinjen"},
+	{"audit export", "audit-cli-export", "Revision: eksport af de gemte hændelser"},
+	{"audit erase-due", "erasure-archive", "Arkivering før sletning, da opbevaringsperioden var udløbet"},
+}
+
+// endpointKind is the kind of the logged endpoint ("GET /path?query", or
+// "CLI <command>" for a read through the audit CLI).
 func endpointKind(endpoint string) string {
-	_, path, _ := strings.Cut(endpoint, " ")
+	method, path, _ := strings.Cut(endpoint, " ")
+	if method == accesslog.CommandMethod {
+		for _, k := range commandKinds {
+			if path == k.command || strings.HasPrefix(path, k.command+" ") {
+				return k.kind
+			}
+		}
+		return "other"
+	}
 	path, _, _ = strings.Cut(path, "?")
 	segs := strings.Split(path, "/")
 	for _, k := range endpointKinds {
@@ -253,6 +270,11 @@ func endpointKind(endpoint string) string {
 
 func endpointDanish(kind string) string {
 	for _, k := range endpointKinds {
+		if k.kind == kind {
+			return k.danish
+		}
+	}
+	for _, k := range commandKinds {
 		if k.kind == kind {
 			return k.danish
 		}

@@ -46,7 +46,7 @@ func TestEraseDue(t *testing.T) {
 	api := []string{"-url", s.SA.URL(), "-token", dpo}
 	archive := t.TempDir()
 	withArchive := append(append([]string{}, api...), "-yes", "-reason", "Opbevaringsperioden er udløbet", "-archive", archive,
-		"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey,
+		"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey,
 		"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir))
 
 	// A listing changes nothing.
@@ -85,6 +85,12 @@ func TestEraseDue(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(archive, "F-NEW")); err == nil {
 		t.Error("a family not due was archived")
 	}
+	// The archive's read of the plaintext is in the family's access
+	// report, as the data protection officer's, with its purpose.
+	if r := s.Get("/v1/privacy/families/F-OLD/access-report", dpo, nil); r.Status != 200 ||
+		!strings.Contains(r.Raw, `"endpointKind":"erasure-archive"`) || !strings.Contains(r.Raw, audit.ErasureArchivePurpose) {
+		t.Errorf("the access report of F-OLD lacks the archive's read: %d %s", r.Status, r.Raw)
+	}
 	if got := replayOf(t, s, "F-OLD"); strings.Contains(got, reason) || !strings.Contains(got, shred.Tombstone) {
 		t.Errorf("F-OLD after erase-due: %s", got)
 	}
@@ -114,7 +120,7 @@ func eraseDue(t *testing.T, s *testenv.System, archive, masterKeyFile string) (i
 	var out, errOut bytes.Buffer
 	code := audit.Command(context.Background(), "erase-due", []string{"-url", s.SA.URL(), "-token", dpo,
 		"-yes", "-reason", "Opbevaringsperioden er udløbet", "-archive", archive,
-		"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-master-key-file", masterKeyFile},
+		"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey, "-master-key-file", masterKeyFile},
 		func(string) string { return "" }, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
@@ -323,7 +329,7 @@ func TestEraseDueEventStoredBeforeErase(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := audit.Command(context.Background(), "erase-due", []string{"-url", front.URL, "-token", dpo,
 			"-yes", "-reason", "Opbevaringsperioden er udløbet", "-archive", t.TempDir(),
-			"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey,
+			"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.AuditKey,
 			"-master-key-file", shred.DevMasterKeyFile(s.SA.Config.DataDir)},
 			func(string) string { return "" }, &out, &errOut)
 		return code, out.String(), errOut.String()

@@ -8,7 +8,9 @@ import "testing"
 func TestEndpointKinds(t *testing.T) {
 	t.Parallel()
 	for endpoint, want := range map[string]string{
-		"GET /app/": "web-app-list",
+		"GET /app/":           "web-app-list",
+		"GET /v1/families":    "family-list",
+		"GET /v1/privacy/due": "retention-list",
 		"GET /app/families?status=enrolled&sort=due": "web-app-list",
 		"GET /app/families/F1":                       "web-app",
 		"GET /app/families/F1/live":                  "web-app-live",

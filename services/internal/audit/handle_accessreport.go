@@ -217,6 +217,8 @@ var endpointKinds = []struct{ pattern, kind, danish string }{
 	{"/v1/families/{}", "overview", "Overblik over familien"},
 	{"/v1/families/{}/timeline", "timeline", "Familiens tidslinje"},
 	{"/v1/families/{}/timeline/stream", "timeline-stream", "Familiens tidslinje, løbende"},
+	{"/v1/families", "family-list", "Listen over familier"},
+	{"/v1/privacy/due", "retention-list", "Listen over familier, hvis opbevaringsperiode er udløbet"},
 	{"/app/", "web-app-list", "Listen over familier i webappen"},
 	{"/app/families", "web-app-list", "Listen over familier i webappen"},
 	{"/app/families/{}", "web-app", "Familiens side i webappen"},

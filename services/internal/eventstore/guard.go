@@ -39,9 +39,14 @@ const (
 	// CheckLastSequence: the last sequence is not below what this process
 	// has seen of the stream, now or (by its high-water mark) before.
 	CheckLastSequence = "last-sequence"
+	// CheckContiguous: no message is missing between the first and the
+	// last (a limit lowered and lifted again between two checks deletes
+	// from the middle), for a stream that denies deletes.
+	CheckContiguous = "contiguous"
 )
 
-var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence}
+var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
+	CheckContiguous}
 
 // guardedStreams are the streams a Guard checks.
 var guardedStreams = []string{FamilyStream, AccessLogStream}
@@ -63,8 +68,8 @@ type GuardOptions struct {
 
 // Guard checks, at start and then periodically, that FAMILY_EVENTS and
 // ACCESS_LOG are intact: present, without limits that delete messages,
-// denying delete and purge, starting at sequence 1, and holding at least
-// every sequence this process has seen. The streams' own settings guard
+// denying delete and purge, starting at sequence 1, without a gap, and
+// holding at least every sequence this process has seen. The streams' own settings guard
 // against deletes, but a client allowed to update a stream can lower a
 // limit and so truncate it, or delete and recreate it; the Guard notices
 // whatever credential did it. While a check fails, Ready and Refusal
@@ -241,7 +246,7 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 	var found []Mismatch
 	for _, name := range guardedStreams {
 		failed := map[string]bool{}
-		for _, m := range inspect(name, infos[name], seen[name], from[name], g.o.HighWaterFile) {
+		for _, m := range inspect(name, infos[name], expected(name), seen[name], from[name], g.o.HighWaterFile) {
 			found = append(found, m)
 			failed[m.Check] = true
 		}
@@ -321,9 +326,18 @@ func (g *Guard) raise() (map[string]uint64, map[string]string) {
 	return seen, from
 }
 
-// inspect checks one stream's info (nil: missing) against the highest
-// sequence seen of it.
-func inspect(name string, info *jetstream.StreamInfo, seen uint64, from, hwFile string) []Mismatch {
+// expected is the configuration EnsureStreams gives the guarded stream
+// name.
+func expected(name string) jetstream.StreamConfig {
+	if name == AccessLogStream {
+		return AccessLogStreamConfig(StreamOptions{})
+	}
+	return FamilyStreamConfig(StreamOptions{})
+}
+
+// inspect checks one stream's info (nil: missing) against its expected
+// configuration and the highest sequence seen of it.
+func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfig, seen uint64, from, hwFile string) []Mismatch {
 	miss := func(check, format string, a ...any) Mismatch {
 		return Mismatch{Stream: name, Check: check, Detail: name + " " + fmt.Sprintf(format, a...)}
 	}
@@ -369,6 +383,15 @@ func inspect(name string, info *jetstream.StreamInfo, seen uint64, from, hwFile 
 	}
 	if state.LastSeq < seen {
 		out = append(out, miss(CheckLastSequence, "last sequence is %d, below %d, which this process has seen (%s): the stream was replaced or truncated", state.LastSeq, seen, from))
+	}
+	// A stream that denies deletes holds every sequence from its first to
+	// its last. (Emptied by a limit, its first sequence is its last plus
+	// one: the first-sequence check finds that.)
+	if want.DenyDelete && state.FirstSeq > 0 && state.LastSeq >= state.FirstSeq {
+		if span := state.LastSeq - state.FirstSeq + 1; state.NumDeleted != 0 || state.Msgs != span {
+			out = append(out, miss(CheckContiguous, "holds %d messages from sequence %d to %d, not %d: %d were deleted from the middle",
+				state.Msgs, state.FirstSeq, state.LastSeq, span, max(uint64(state.NumDeleted), span-min(state.Msgs, span))))
+		}
 	}
 	return out
 }

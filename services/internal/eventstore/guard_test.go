@@ -166,7 +166,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
+			want: []string{"FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
 				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/retention"},
 			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
 		},
@@ -246,6 +246,121 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A limit lowered and lifted again between two checks deletes events from
+// the middle of the history: the first and the last sequence stay as they
+// were, and the guard finds the gap.
+func TestGuardFindsEventsDeletedFromTheMiddle(t *testing.T) {
+	t.Parallel()
+	s, admin := openDamageable(t)
+	ctx := context.Background()
+	var last uint64
+	pub := func(subj string) {
+		ack, err := s.JS.Publish(ctx, subj, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = ack.Sequence
+	}
+	pub("families.F0.sof.family.referred") // sequence 1, its subject's only message
+	for range 10 {
+		pub("families.F1.sof.meeting.held")
+	}
+	pub("families.F2.sof.family.referred") // the last, its subject's only message
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	g.Register(reg)
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return last })
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatalf("intact store: %v", err)
+	}
+
+	testenv.UpdateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 1 })
+	testenv.UpdateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = -1 })
+
+	st, err := s.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state := st.CachedInfo().State; state.FirstSeq != 1 || state.LastSeq != last || state.Msgs != 3 {
+		t.Fatalf("premise: first %d, last %d, %d messages; want 1, %d, 3", state.FirstSeq, state.LastSeq, state.Msgs, last)
+	}
+	err = g.Check(ctx, s.JS)
+	const detail = "FAMILY_EVENTS holds 3 messages from sequence 1 to 12, not 12: 9 were deleted from the middle"
+	if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), detail) {
+		t.Fatalf("check: %v, want ErrIntegrity with %q", err, detail)
+	}
+	if got := failedChecks(integrityGauges(t, reg)); !slices.Equal(got, []string{"FAMILY_EVENTS/contiguous"}) {
+		t.Errorf("failing gauges %v", got)
+	}
+}
+
+// What the store holds after ordinary use passes every check, before and
+// after a graceful restart: an empty store, single events, atomic batches,
+// a batch refused on its expectation, duplicates, access-log entries.
+func TestGuardPassesOrdinaryUseAndRestarts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	storeDir := t.TempDir()
+	open := func() *eventstore.Store {
+		s, err := eventstore.Open(ctx, eventstore.OpenOptions{
+			Embedded: eventstore.EmbeddedOptions{StoreDir: storeDir, Listen: "off"}, Name: "test", Log: quietLog(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.CheckFor(t, 10*time.Second, func() error { return s.Ready(ctx) })
+		return s
+	}
+	var famLast, accLast uint64
+	check := func(s *eventstore.Store, when string) {
+		t.Helper()
+		g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return famLast })
+		g.Seen(eventstore.AccessLogStream, "test access log", func() uint64 { return accLast })
+		if err := g.Check(ctx, s.JS); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+	}
+	s := open()
+	check(s, "empty store")
+	pub, err := eventstore.NewPublisher(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(fam, id string, expect bool, seq uint64) eventstore.Message {
+		return eventstore.Message{Subject: "families." + fam + ".bif.x", Data: []byte(`{}`), MsgID: id,
+			Expect: expect, ExpectFilter: "families." + fam + ".>", ExpectSeq: seq}
+	}
+	if famLast, err = pub.PublishBatch(ctx, []eventstore.Message{msg("A", "1", true, 0), msg("A", "2", false, 0), msg("B", "3", true, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.PublishBatch(ctx, []eventstore.Message{msg("C", "4", true, 0), msg("B", "5", true, 0)}); err == nil {
+		t.Fatal("a batch with a stale expectation was stored")
+	}
+	if _, err := pub.Publish(ctx, msg("A", "6", true, 1)); err == nil {
+		t.Fatal("a stale expectation was stored")
+	}
+	for _, id := range []string{"6", "6", "7"} {
+		ack, err := pub.Publish(ctx, msg("D", id, false, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		famLast = ack.Sequence
+	}
+	_, accLast = filled(t, s.JS, 0, 4)
+	check(s, "after use")
+	s.Close()
+	s = open()
+	defer s.Close()
+	check(s, "after a restart")
+}
 
 // A client may raise the deny flags but not lift them: the server refuses,
 // and the guard keeps passing. Lifted limits clear the finding on the

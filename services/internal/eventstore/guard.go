@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -43,10 +44,21 @@ const (
 	// last (a limit lowered and lifted again between two checks deletes
 	// from the middle), for a stream that denies deletes.
 	CheckContiguous = "contiguous"
+	// CheckSubjects: the stream's subjects are the configured ones and no
+	// subject transform rewrites what is published to them (a subject
+	// moved elsewhere is stored in another stream; one added, with a
+	// transform, stores messages no user may publish).
+	CheckSubjects = "subjects"
+	// CheckSources: the stream neither sources nor mirrors another, which
+	// would store messages not published to it.
+	CheckSources = "sources"
+	// CheckRePublish: the stream republishes nothing (a copy of every
+	// message on subjects its readers' permissions do not cover).
+	CheckRePublish = "republish"
 )
 
 var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
-	CheckContiguous}
+	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish}
 
 // guardedStreams are the streams a Guard checks.
 var guardedStreams = []string{FamilyStream, AccessLogStream}
@@ -69,7 +81,9 @@ type GuardOptions struct {
 // Guard checks, at start and then periodically, that FAMILY_EVENTS and
 // ACCESS_LOG are intact: present, without limits that delete messages,
 // denying delete and purge, starting at sequence 1, without a gap, and
-// holding at least every sequence this process has seen. The streams' own settings guard
+// holding at least every sequence this process has seen; with the
+// configured subjects, and no subject transform, source, mirror or
+// republish. The streams' own settings guard
 // against deletes, but a client allowed to update a stream can lower a
 // limit and so truncate it, or delete and recreate it; the Guard notices
 // whatever credential did it. While a check fails, Ready and Refusal
@@ -393,7 +407,41 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 				state.Msgs, state.FirstSeq, state.LastSeq, span, max(uint64(state.NumDeleted), span-min(state.Msgs, span))))
 		}
 	}
+	// What is stored in the stream is what was published to its subjects,
+	// as published, and nothing else; and it goes nowhere else.
+	if !sameSubjects(cfg.Subjects, want.Subjects) {
+		out = append(out, miss(CheckSubjects, "subjects are %q, not %q", cfg.Subjects, want.Subjects))
+	}
+	if !reflect.DeepEqual(cfg.SubjectTransform, want.SubjectTransform) {
+		out = append(out, miss(CheckSubjects, "has a subject transform %s", describe(cfg.SubjectTransform)))
+	}
+	if (len(cfg.Sources) > 0 || len(want.Sources) > 0) && !reflect.DeepEqual(cfg.Sources, want.Sources) {
+		out = append(out, miss(CheckSources, "sources %s", describe(cfg.Sources)))
+	}
+	if !reflect.DeepEqual(cfg.Mirror, want.Mirror) {
+		out = append(out, miss(CheckSources, "mirrors %s", describe(cfg.Mirror)))
+	}
+	if !reflect.DeepEqual(cfg.RePublish, want.RePublish) {
+		out = append(out, miss(CheckRePublish, "republishes its messages: %s", describe(cfg.RePublish)))
+	}
 	return out
+}
+
+// sameSubjects reports whether a and b hold the same subjects, in any
+// order.
+func sameSubjects(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// describe renders a part of a stream's configuration for a report.
+func describe(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // subjects' ">" as such
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprintf("%+v", v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func integrityError(ms []Mismatch) error {

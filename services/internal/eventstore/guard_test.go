@@ -167,7 +167,8 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 				}
 			},
 			want: []string{"FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
-				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/retention"},
+				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present",
+				"FAMILY_EVENTS/republish", "FAMILY_EVENTS/retention", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
 			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
 		},
 		{
@@ -189,6 +190,69 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 			damage: recreatedAs(func(c *jetstream.StreamConfig) { c.DenyPurge = false }),
 			want:   []string{"FAMILY_EVENTS/deny-purge"},
 			detail: "FAMILY_EVENTS allows purging",
+		},
+		{
+			name: "subjects narrowed",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.Subjects = []string{"families.*.sof.>", "families.*.buf.>", "families.*.suf.>", "families.*.service.>"}
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/subjects"},
+			detail: `FAMILY_EVENTS subjects are ["families.*.sof.>" "families.*.buf.>" "families.*.suf.>" "families.*.service.>"], not ["families.>"]`,
+		},
+		{
+			name: "subject added with a transform into the families' subjects",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.Subjects = append(c.Subjects, "adm.>")
+					c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: "adm.*.*.*.*",
+						Destination: "families.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}"}
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/subjects"},
+			detail: `FAMILY_EVENTS has a subject transform {"src":"adm.*.*.*.*"`,
+		},
+		{
+			name: "another stream sourced",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				ctx := context.Background()
+				if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FORGED", Subjects: []string{"forged.>"}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := js.Publish(ctx, "forged.F1", []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.Sources = []*jetstream.StreamSource{{Name: "FORGED"}}
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/sources"},
+			detail: `FAMILY_EVENTS sources [{"name":"FORGED"`,
+		},
+		{
+			name:  "recreated as a mirror",
+			empty: true,
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ELSEWHERE", Subjects: []string{"elsewhere.>"}}); err != nil {
+					t.Fatal(err)
+				}
+				recreatedAs(func(c *jetstream.StreamConfig) {
+					c.Subjects, c.AllowAtomicPublish, c.Mirror = nil, false, &jetstream.StreamSource{Name: "ELSEWHERE"}
+				})(t, js)
+			},
+			want:   []string{"FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
+			detail: `FAMILY_EVENTS mirrors {"name":"ELSEWHERE"`,
+		},
+		{
+			name: "republishing",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.RePublish = &jetstream.RePublish{Source: ">", Destination: "copy.>"}
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/republish"},
+			detail: `FAMILY_EVENTS republishes its messages: {"src":">","dest":"copy.>"}`,
 		},
 		{
 			name: "access log truncated",

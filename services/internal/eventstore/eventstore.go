@@ -495,6 +495,11 @@ func classify(err error) error {
 			return fmt.Errorf("%w: %w", ErrDuplicateInBatch, err)
 		case 10023, 10047: // insufficient resources / storage resources exceeded
 			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrStoreFull, err)
+		case 10060:
+			// Nats-Expected-Stream: another stream has the subject. It
+			// stored nothing; FAMILY_EVENTS was changed (the guard says
+			// how), and nothing can be written there until it is restored.
+			return fmt.Errorf("%w: %w: %w", ErrUnavailable, ErrIntegrity, err)
 		case 10176, 10210, 10211:
 			// An atomic batch the server left incomplete (its first
 			// message refused, unheard, for too many batches in flight,

@@ -3,12 +3,15 @@ package eventstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -90,6 +93,112 @@ func TestPublishBatchIsAtomicAndChecksExpectations(t *testing.T) {
 	}
 	if ack, err := pub.Publish(ctx, msg("A", "6", true, 2)); err != nil || ack.Sequence != 4 {
 		t.Fatalf("single publish: %+v %v", ack, err)
+	}
+}
+
+// A client allowed to update streams narrows FAMILY_EVENTS' subjects and
+// lets a stream of its own take a department's: a write there must not be
+// acknowledged as stored (by that other stream), singly or in a batch,
+// and the guard finds the narrowed subjects.
+func TestPublishIsStoredInFamilyEventsOnly(t *testing.T) {
+	t.Parallel()
+	s, admin := openDamageable(t)
+	ctx := context.Background()
+	last, _ := filled(t, s.JS, 5, 1)
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return last })
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatalf("intact store: %v", err)
+	}
+
+	testenv.UpdateStream(t, admin, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+		c.Subjects = []string{"families.*.sof.>", "families.*.buf.>", "families.*.suf.>", "families.*.service.>"}
+	})
+	if _, err := admin.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "SHADOW", Subjects: []string{"families.*.bif.>"}, Storage: jetstream.FileStorage, AllowAtomicPublish: true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := eventstore.NewPublisher(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(id string) eventstore.Message {
+		return eventstore.Message{Subject: "families.F9.bif.meeting.held", Data: []byte(`{}`), MsgID: id,
+			Expect: true, ExpectFilter: "families.F9.>", ExpectSeq: 0}
+	}
+	ack, err := p.Publish(ctx, msg("moved-1"))
+	t.Logf("single: %v", err)
+	if !errors.Is(err, eventstore.ErrIntegrity) || !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("publish to a subject another stream took: ack %+v, %v; want ErrIntegrity and ErrUnavailable", ack, err)
+	}
+	last, err = p.PublishBatch(ctx, []eventstore.Message{msg("moved-2"), msg("moved-3")})
+	t.Logf("batch: %v", err)
+	if !errors.Is(err, eventstore.ErrIntegrity) || !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Errorf("batch to a subject another stream took: last %d, %v; want ErrIntegrity and ErrUnavailable", last, err)
+	}
+	shadow, err := admin.Stream(ctx, "SHADOW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := shadow.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("SHADOW stored %d messages", n)
+	}
+	if err := g.Check(ctx, s.JS); !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), "FAMILY_EVENTS subjects are") {
+		t.Errorf("guard: %v, want ErrIntegrity about the subjects", err)
+	}
+}
+
+// An acknowledgement that names another stream than FAMILY_EVENTS is not
+// a stored event, whatever answered the publish.
+func TestPublishRefusesAnAckOfAnotherStream(t *testing.T) {
+	t.Parallel()
+	ns, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// It answers as a stream named SHADOW would, checking nothing.
+	sub, err := nc.Subscribe("families.>", func(m *nats.Msg) {
+		if m.Reply == "" {
+			return
+		}
+		ack := map[string]any{"stream": "SHADOW", "seq": 7}
+		if m.Header.Get("Nats-Batch-Commit") != "" {
+			n, _ := strconv.Atoi(m.Header.Get("Nats-Batch-Sequence"))
+			ack["batch"], ack["count"] = m.Header.Get("Nats-Batch-Id"), n
+		}
+		b, _ := json.Marshal(ack)
+		_ = m.Respond(b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	p, err := eventstore.NewPublisher(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m := eventstore.Message{Subject: "families.F1.sof.meeting.held", Data: []byte(`{}`), MsgID: "1"}
+	if ack, err := p.Publish(ctx, m); !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), "SHADOW") {
+		t.Errorf("publish acknowledged by SHADOW: ack %+v, %v; want ErrIntegrity naming SHADOW", ack, err)
+	}
+	if last, err := p.PublishBatch(ctx, []eventstore.Message{m, m}); !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), "SHADOW") {
+		t.Errorf("batch acknowledged by SHADOW: last %d, %v; want ErrIntegrity naming SHADOW", last, err)
 	}
 }
 

@@ -17,7 +17,9 @@ import (
 // Message is one event to append: its subject, the structured CloudEvent
 // JSON, its id (Nats-Msg-Id) and, when Expect is set, the optimistic
 // concurrency check "the last message under ExpectFilter has sequence
-// ExpectSeq" (0 means none yet).
+// ExpectSeq" (0 means none yet). It is sent with Nats-Expected-Stream
+// FAMILY_EVENTS: a stream that has taken its subject from FAMILY_EVENTS
+// refuses it rather than storing it.
 type Message struct {
 	Subject      string
 	Data         []byte
@@ -30,6 +32,7 @@ type Message struct {
 func (m Message) natsMsg() *nats.Msg {
 	msg := nats.NewMsg(m.Subject)
 	msg.Data = m.Data
+	msg.Header.Set(jetstream.ExpectedStreamHeader, FamilyStream)
 	if m.MsgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
 	}
@@ -138,7 +141,21 @@ func (p *Publisher) Publish(ctx context.Context, m Message) (Ack, error) {
 	if err != nil {
 		return Ack{}, classify(err)
 	}
+	if err := ackedBy(ack.Stream); err != nil {
+		return Ack{}, err
+	}
 	return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// ackedBy is nil when an acknowledgement names FAMILY_EVENTS. An
+// acknowledgement of another stream is no stored event: the event is not
+// in the history, whatever stored it.
+func ackedBy(stream string) error {
+	if stream == FamilyStream {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: acknowledged by stream %q, not %s: the event is not in the history",
+		ErrUnavailable, ErrIntegrity, stream, FamilyStream)
 }
 
 // MaxBatch is the most messages JetStream takes in one atomic batch.
@@ -194,6 +211,9 @@ func (p *Publisher) PublishBatch(ctx context.Context, ms []Message) (uint64, err
 		}
 		if ack.Error != nil {
 			return 0, classify(ack.Error)
+		}
+		if err := ackedBy(ack.Stream); err != nil {
+			return 0, err
 		}
 		if ack.Count != len(ms) {
 			return 0, fmt.Errorf("eventstore: batch ack counts %d of %d messages", ack.Count, len(ms))

@@ -378,10 +378,16 @@ func (c Config) StoreOptions(name string, log *slog.Logger) (eventstore.OpenOpti
 			StoreDir: filepath.Join(c.DataDir, "nats"), Listen: c.NATSListen, Durability: dur,
 			ProjectorConsumer: eventstore.ProjectorConsumer(c.Instance),
 		},
-		Streams: eventstore.StreamOptions{Replicas: c.Replicas, DedupeWindow: c.Dedupe},
+		Streams: c.streamOptions(),
 		Name:    name,
 		Log:     log,
 	}, nil
+}
+
+// streamOptions are the streams' settings, as the setup step makes them
+// and the guard checks them.
+func (c Config) streamOptions() eventstore.StreamOptions {
+	return eventstore.StreamOptions{Replicas: c.Replicas, DedupeWindow: c.Dedupe}
 }
 
 // GuardOptions are the event store guard's options for the process named
@@ -405,6 +411,7 @@ func (c Config) GuardOptions(name string, log *slog.Logger) eventstore.GuardOpti
 	return eventstore.GuardOptions{
 		HighWaterFile: filepath.Join(c.DataDir, cmp.Or(dir, "process"), "store-highwater.json"),
 		Interval:      c.StoreCheckInterval,
+		Streams:       c.streamOptions(),
 		Log:           log,
 	}
 }

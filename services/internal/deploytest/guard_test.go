@@ -87,3 +87,28 @@ func TestGuardFindsAdminTransformIntoFamilies(t *testing.T) {
 		}
 	}
 }
+
+// RELIABILITY.md: a cluster at R3 survives the loss of any one machine.
+// The admin lowering both streams to one replica is noticed.
+func TestGuardFindsReplicasLowered(t *testing.T) {
+	t.Parallel()
+	sof, g, admin := guardedCluster(t)
+	ctx := context.Background()
+	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
+		st, err := admin.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		cfg.Replicas = 1
+		if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("admin update %s: %v", name, err)
+		}
+	}
+	err := g.Check(ctx, sof)
+	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3"} {
+		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
+			t.Errorf("guard: %v, want ErrIntegrity with %q", err, want)
+		}
+	}
+}

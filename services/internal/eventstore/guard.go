@@ -55,10 +55,13 @@ const (
 	// CheckRePublish: the stream republishes nothing (a copy of every
 	// message on subjects its readers' permissions do not cover).
 	CheckRePublish = "republish"
+	// CheckReplicas: the stream has the configured replicas; with fewer,
+	// the loss of a machine loses what it was to survive.
+	CheckReplicas = "replicas"
 )
 
 var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
-	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish}
+	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish, CheckReplicas}
 
 // guardedStreams are the streams a Guard checks.
 var guardedStreams = []string{FamilyStream, AccessLogStream}
@@ -75,15 +78,18 @@ type GuardOptions struct {
 	HighWaterFile string
 	// Interval between checks; 0 is DefaultCheckInterval.
 	Interval time.Duration
-	Log      *slog.Logger
+	// Streams are the settings the streams are set up with (as
+	// EnsureStreams takes them): their replicas are checked.
+	Streams StreamOptions
+	Log     *slog.Logger
 }
 
 // Guard checks, at start and then periodically, that FAMILY_EVENTS and
 // ACCESS_LOG are intact: present, without limits that delete messages,
 // denying delete and purge, starting at sequence 1, without a gap, and
 // holding at least every sequence this process has seen; with the
-// configured subjects, and no subject transform, source, mirror or
-// republish. The streams' own settings guard
+// configured subjects and replicas, and no subject transform, source,
+// mirror or republish. The streams' own settings guard
 // against deletes, but a client allowed to update a stream can lower a
 // limit and so truncate it, or delete and recreate it; the Guard notices
 // whatever credential did it. While a check fails, Ready and Refusal
@@ -260,7 +266,7 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 	var found []Mismatch
 	for _, name := range guardedStreams {
 		failed := map[string]bool{}
-		for _, m := range inspect(name, infos[name], expected(name), seen[name], from[name], g.o.HighWaterFile) {
+		for _, m := range inspect(name, infos[name], expected(name, g.o.Streams), seen[name], from[name], g.o.HighWaterFile) {
 			found = append(found, m)
 			failed[m.Check] = true
 		}
@@ -341,12 +347,12 @@ func (g *Guard) raise() (map[string]uint64, map[string]string) {
 }
 
 // expected is the configuration EnsureStreams gives the guarded stream
-// name.
-func expected(name string) jetstream.StreamConfig {
+// name with o.
+func expected(name string, o StreamOptions) jetstream.StreamConfig {
 	if name == AccessLogStream {
-		return AccessLogStreamConfig(StreamOptions{})
+		return AccessLogStreamConfig(o)
 	}
-	return FamilyStreamConfig(StreamOptions{})
+	return FamilyStreamConfig(o)
 }
 
 // inspect checks one stream's info (nil: missing) against its expected
@@ -423,6 +429,9 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 	}
 	if !reflect.DeepEqual(cfg.RePublish, want.RePublish) {
 		out = append(out, miss(CheckRePublish, "republishes its messages: %s", describe(cfg.RePublish)))
+	}
+	if cfg.Replicas != want.Replicas {
+		out = append(out, miss(CheckReplicas, "is at R%d, not the configured R%d", cfg.Replicas, want.Replicas))
 	}
 	return out
 }

@@ -167,7 +167,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 				}
 			},
 			want: []string{"FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
-				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present",
+				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/replicas",
 				"FAMILY_EVENTS/republish", "FAMILY_EVENTS/retention", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
 			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
 		},
@@ -424,6 +424,24 @@ func TestGuardPassesOrdinaryUseAndRestarts(t *testing.T) {
 	s = open()
 	defer s.Close()
 	check(s, "after a restart")
+}
+
+// A stream at fewer replicas than configured (the admin lowered them from
+// 3 to 1) fails the replicas check; deploytest lowers them on the cluster.
+func TestGuardFindsFewerReplicasThanConfigured(t *testing.T) {
+	t.Parallel()
+	s := testenv.OpenStore(t, nil)
+	ctx := context.Background()
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Streams: eventstore.StreamOptions{Replicas: 3}, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Check(ctx, s.JS)
+	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3"} {
+		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
+			t.Errorf("check: %v, want ErrIntegrity with %q", err, want)
+		}
+	}
 }
 
 // A client may raise the deny flags but not lift them: the server refuses,

@@ -58,10 +58,13 @@ const (
 	// CheckReplicas: the stream has the configured replicas; with fewer,
 	// the loss of a machine loses what it was to survive.
 	CheckReplicas = "replicas"
+	// CheckSealed: the stream is not sealed, which refuses every write,
+	// for good.
+	CheckSealed = "sealed"
 )
 
 var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
-	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish, CheckReplicas}
+	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish, CheckReplicas, CheckSealed}
 
 // guardedStreams are the streams a Guard checks.
 var guardedStreams = []string{FamilyStream, AccessLogStream}
@@ -88,8 +91,8 @@ type GuardOptions struct {
 // ACCESS_LOG are intact: present, without limits that delete messages,
 // denying delete and purge, starting at sequence 1, without a gap, and
 // holding at least every sequence this process has seen; with the
-// configured subjects and replicas, and no subject transform, source,
-// mirror or republish. The streams' own settings guard
+// configured subjects and replicas, no subject transform, source,
+// mirror or republish, and not sealed. The streams' own settings guard
 // against deletes, but a client allowed to update a stream can lower a
 // limit and so truncate it, or delete and recreate it; the Guard notices
 // whatever credential did it. While a check fails, Ready and Refusal
@@ -432,6 +435,9 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 	}
 	if cfg.Replicas != want.Replicas {
 		out = append(out, miss(CheckReplicas, "is at R%d, not the configured R%d", cfg.Replicas, want.Replicas))
+	}
+	if cfg.Sealed {
+		out = append(out, miss(CheckSealed, "is sealed: it refuses every write, for good"))
 	}
 	return out
 }

@@ -168,7 +168,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 			},
 			want: []string{"FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
 				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/replicas",
-				"FAMILY_EVENTS/republish", "FAMILY_EVENTS/retention", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
+				"FAMILY_EVENTS/republish", "FAMILY_EVENTS/retention", "FAMILY_EVENTS/sealed", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
 			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
 		},
 		{
@@ -253,6 +253,14 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 			},
 			want:   []string{"FAMILY_EVENTS/republish"},
 			detail: `FAMILY_EVENTS republishes its messages: {"src":">","dest":"copy.>"}`,
+		},
+		{
+			name: "sealed",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) { c.Sealed = true })
+			},
+			want:   []string{"FAMILY_EVENTS/sealed"},
+			detail: "FAMILY_EVENTS is sealed",
 		},
 		{
 			name: "access log truncated",

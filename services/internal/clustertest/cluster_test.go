@@ -308,6 +308,22 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 			t.Errorf("event %s is in the timeline %d times but was never acknowledged", id, n)
 		}
 	}
+	// Leader changes and restarts are no damage: no integrity check of
+	// the event store failed on the way (a failure is counted).
+	resp, err := http.Get(sa.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(l, "jf_store_integrity_failures_total{") {
+			t.Errorf("an integrity check failed through the node failures: %s", l)
+		}
+	}
 }
 
 // post sends one event and returns the status and, for a problem, its

@@ -323,11 +323,17 @@ func runClients(n, total int, fn func(client, i int)) {
 	wg.Wait()
 }
 
+// pct is the p-th percentile of sorted by nearest rank, rounded to the
+// microsecond: the smallest sample that at least p % of the samples do not
+// exceed, the ceil(p*n/100)-th of n (p99 of 100 samples is the 99th, not
+// the largest); 0 without samples. Every phase's percentiles come from it.
 func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
+	n := len(sorted)
+	if n == 0 {
 		return 0
 	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)].Round(time.Microsecond)
+	rank := (p*n + 99) / 100 // ceil(p*n/100), in integers
+	return sorted[min(n-1, max(0, rank-1))].Round(time.Microsecond)
 }
 
 // rawPublish sends n generated events with plain async publishes: the

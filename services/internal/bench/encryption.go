@@ -542,7 +542,7 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 			t.lat = append(t.lat, res.lat...)
 			slices.Sort(res.lat)
 			rate[k] = float64(res.events) / res.catchUp.Seconds()
-			p50[k], p99[k] = percentile(res.lat, 50), percentile(res.lat, 99)
+			p50[k], p99[k] = pct(res.lat, 50), pct(res.lat, 99)
 			p("encryption, timeline round %d, encryption %-3s: catch-up of %d events %s = %.0f events/s; timeline (latest 100 of BIG, %d GETs) p50 %s, p99 %s; live apply of %d events %.0f events/s",
 				r+1, encModes[k].name, res.events, res.catchUp.Round(time.Millisecond), rate[k], len(res.lat), p50[k], p99[k],
 				len(burst[k]), float64(len(burst[k]))/res.live.Seconds())
@@ -554,7 +554,7 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 	liveOn, liveOff := float64(on.liveEvents)/on.live.Seconds(), float64(off.liveEvents)/off.live.Seconds()
 	slices.Sort(on.lat)
 	slices.Sort(off.lat)
-	p50, p99 := ratio(percentile(on.lat, 50), percentile(off.lat, 50)), ratio(percentile(on.lat, 99), percentile(off.lat, 99))
+	p50, p99 := ratio(pct(on.lat, 50), pct(off.lat, 50)), ratio(pct(on.lat, 99), pct(off.lat, 99))
 	p("encryption, timeline over %d rounds, an encrypted stream against a plaintext one of the same events (the projector checked to show the plaintext):", o.Rounds)
 	p("  catch-up (empty read model to applied and ready): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
 		cuOn, cuOff, cuOn/cuOff, 1-encryptionTarget, verdict(cuOn/cuOff >= 1-encryptionTarget))
@@ -564,7 +564,7 @@ func encryptionTimeline(ctx context.Context, o EncryptionOptions, master string,
 	p("  live apply (a burst published after ready, until applied): on %.0f events/s, off %.0f events/s: on / off = %.2f (target >= %.2f)%s",
 		liveOn, liveOff, liveOn/liveOff, 1-encryptionTarget, verdict(liveOn/liveOff >= 1-encryptionTarget))
 	p("  timeline query: p50 on %s, off %s: on / off = %.2f; p99 on %s, off %s: on / off = %.2f (target <= %.2f)%s",
-		percentile(on.lat, 50), percentile(off.lat, 50), p50, percentile(on.lat, 99), percentile(off.lat, 99), p99,
+		pct(on.lat, 50), pct(off.lat, 50), p50, pct(on.lat, 99), pct(off.lat, 99), p99,
 		1+encryptionTarget, verdict(p99 <= 1+encryptionTarget))
 	return nil
 }

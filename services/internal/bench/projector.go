@@ -166,14 +166,16 @@ func Projector(ctx context.Context, o ProjectorOptions) error {
 	if err != nil {
 		return err
 	}
+	slices.Sort(lat)
 	p("timeline query (latest 100 of %d, %d sequential GETs): p50 %s, p99 %s (target p99 <= 5ms)",
-		o.BigFamily, o.Queries, percentile(lat, 50), percentile(lat, 99))
+		o.BigFamily, o.Queries, pct(lat, 50), pct(lat, 99))
 	lat, err = rywLatency(ctx, js, base, gen, o.Writes)
 	if err != nil {
 		return err
 	}
+	slices.Sort(lat)
 	p("read-your-writes (JetStream write as ingest does it, then GET with X-Min-Position, %d times): p50 %s, p99 %s (target p99 <= 25ms)",
-		o.Writes, percentile(lat, 50), percentile(lat, 99))
+		o.Writes, pct(lat, 50), pct(lat, 99))
 	return nil
 }
 
@@ -360,14 +362,6 @@ func rywLatency(ctx context.Context, js jetstream.JetStream, base string, g *ben
 		lat = append(lat, time.Since(t0))
 	}
 	return lat, nil
-}
-
-func percentile(lat []time.Duration, q int) time.Duration {
-	if len(lat) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(lat))
-	return s[min(len(s)-1, len(s)*q/100)].Round(10 * time.Microsecond)
 }
 
 // ProjectorCommand is `jfbench projector [-projector bin/projector] [-events N] [-families N] [-big N]`.

@@ -160,8 +160,9 @@ func rawIntoPeerStream(ctx context.Context, natsURL, adminNKey string, g *genera
 }
 
 // measureBatches sends the batch bodies to url from clients concurrent
-// clients and returns events per second.
-func measureBatches(client *http.Client, url string, batches [][]byte, size, clients int, errs *errCount) float64 {
+// clients and returns events per second and how many events were stored
+// (size for each request answered 201).
+func measureBatches(client *http.Client, url string, batches [][]byte, size, clients int, errs *errCount) (float64, int) {
 	var sent atomic.Int64
 	start := time.Now()
 	runClients(clients, len(batches), func(c, i int) {
@@ -169,7 +170,7 @@ func measureBatches(client *http.Client, url string, batches [][]byte, size, cli
 			sent.Add(int64(size))
 		}
 	})
-	return float64(sent.Load()) / time.Since(start).Seconds()
+	return float64(sent.Load()) / time.Since(start).Seconds(), int(sent.Load())
 }
 
 // measureSingles sends the single events to url from clients concurrent

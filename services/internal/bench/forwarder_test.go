@@ -57,8 +57,8 @@ func TestForwarderStoresWhatItAcknowledges(t *testing.T) {
 	if rate, lat := measureSingles(http.DefaultClient, srv.URL, singles, 2, errs); rate <= 0 || len(lat) != 3 || errs.n.Load() != 0 {
 		t.Fatalf("singles: rate %v, %d latencies, %d errors", rate, len(lat), errs.n.Load())
 	}
-	if rate := measureBatches(http.DefaultClient, srv.URL, [][]byte{batch}, 2, 1, errs); rate <= 0 || errs.n.Load() != 0 {
-		t.Fatalf("batch: rate %v, %d errors", rate, errs.n.Load())
+	if rate, stored := measureBatches(http.DefaultClient, srv.URL, [][]byte{batch}, 2, 1, errs); rate <= 0 || stored != 2 || errs.n.Load() != 0 {
+		t.Fatalf("batch: rate %v, %d stored, %d errors", rate, stored, errs.n.Load())
 	}
 	// Not a JSON array: refused, nothing stored.
 	if post(http.DefaultClient, srv.URL, "application/cloudevents-batch+json", []byte(`{"no":"array"}`), errs) || errs.n.Load() != 1 {

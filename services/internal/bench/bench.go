@@ -181,6 +181,9 @@ func Run(ctx context.Context, o Options) error {
 	}); err != nil {
 		return err
 	}
+	if err := errs.failed("ingest, single events", o.SingleCount); err != nil {
+		return err
+	}
 	p("single events (%d clients): %.0f events/s = %.2f x raw (target >= 0.25), errors %d",
 		o.SingleClients, singleRate, singleRate/raw, errs.n.Load())
 	p("single-event latency: p50 %s, p90 %s, p99 %s (target p99 <= 10ms), max %s",
@@ -193,13 +196,16 @@ func Run(ctx context.Context, o Options) error {
 	}); err != nil {
 		return err
 	}
+	if err := errs.failed("peer forwarder, single events", o.SingleCount); err != nil {
+		return err
+	}
 	p("peer forwarder, single events (same requests): %.0f events/s = %.2f x raw, p50 %s, p99 %s; ingest / forwarder = %.2f (goal >= 1.0 with ingest p99 <= 10ms), errors %d",
 		peerSingle, peerSingle/raw, pct(peerLat, 50), pct(peerLat, 99), singleRate/peerSingle, errs.n.Load())
 	cs, err := child.Stats()
 	if err != nil {
 		return err
 	}
-	p("ingest process: heap in use %d MiB, peak RSS %d MiB (its index of %d events)", cs.HeapInuse>>20, cs.PeakRSS>>20, o.Preload+o.RawCount+batchStored+o.SingleCount)
+	p("ingest process: heap in use %d MiB, peak RSS %d MiB (its index of %d events)", cs.HeapInuse>>20, cs.PeakRSS>>20, o.Preload+o.RawCount+batchStored+len(lat))
 	return nil
 }
 
@@ -266,10 +272,33 @@ func startIngest(ctx context.Context, natsURL string, mount func(*http.ServeMux,
 	return srv.URL(), stop, nil
 }
 
+// errCount counts the failed requests of one measurement and keeps the
+// first failure.
 type errCount struct {
 	n     atomic.Int64
 	first sync.Once
 	msg   atomic.Value
+}
+
+func (e *errCount) add(text string) {
+	e.n.Add(1)
+	e.first.Do(func() {
+		e.msg.Store(text)
+		fmt.Fprintln(os.Stderr, "bench: first error:", text)
+	})
+}
+
+// failed is nil when no request of the measurement failed and otherwise
+// the error that ends the run, naming how many of total requests failed:
+// a rate or a latency of the requests that got through would look like a
+// measurement of the system and is not one.
+func (e *errCount) failed(what string, total int) error {
+	n := e.n.Load()
+	if n == 0 {
+		return nil
+	}
+	first, _ := e.msg.Load().(string)
+	return fmt.Errorf("bench: %s: %d of %d requests failed (first: %s); a run with failed requests reports no figures", what, n, total, first)
 }
 
 func post(c *http.Client, url, ctype string, body []byte, errs *errCount) bool {
@@ -278,15 +307,13 @@ func post(c *http.Client, url, ctype string, body []byte, errs *errCount) bool {
 	req.Header.Set("Content-Type", ctype)
 	resp, err := c.Do(req)
 	if err != nil {
-		errs.n.Add(1)
-		errs.first.Do(func() { fmt.Fprintln(os.Stderr, "bench: first error:", err) })
+		errs.add(err.Error())
 		return false
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
-		errs.n.Add(1)
-		errs.first.Do(func() { fmt.Fprintln(os.Stderr, "bench: first error:", resp.StatusCode, string(b)) })
+		errs.add(fmt.Sprint(resp.StatusCode, " ", strings.TrimSpace(string(b))))
 		return false
 	}
 	return true

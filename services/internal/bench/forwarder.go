@@ -174,16 +174,22 @@ func measureBatches(client *http.Client, url string, batches [][]byte, size, cli
 }
 
 // measureSingles sends the single events to url from clients concurrent
-// clients and returns events per second and the sorted latencies.
+// clients and returns the events stored (answered 201) per second and
+// their latencies, sorted. A request that failed counts in errs only: its
+// event is not in the rate, its latency not in the percentiles.
 func measureSingles(client *http.Client, url string, singles [][]byte, clients int, errs *errCount) (float64, []time.Duration) {
 	lat := make([]time.Duration, len(singles))
 	start := time.Now()
 	runClients(clients, len(singles), func(c, i int) {
 		t0 := time.Now()
-		post(client, url, "application/cloudevents+json", singles[i], errs)
+		stored := post(client, url, "application/cloudevents+json", singles[i], errs)
 		lat[i] = time.Since(t0)
+		if !stored {
+			lat[i] = -1
+		}
 	})
-	rate := float64(len(singles)) / time.Since(start).Seconds()
+	took := time.Since(start)
+	lat = slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
 	slices.Sort(lat)
-	return rate, lat
+	return float64(len(lat)) / took.Seconds(), lat
 }

@@ -158,15 +158,23 @@ func Run(ctx context.Context, o Options) error {
 	}); err != nil {
 		return err
 	}
+	if err := errs.failed("ingest, batches", o.BatchRequests); err != nil {
+		return err
+	}
 	p("batch ingest (%d per request, %d clients): %.0f events/s = %.2f x raw (target >= 0.5), errors %d",
 		o.BatchSize, o.BatchClients, batchRate, batchRate/raw, errs.n.Load())
 	if st, err := child.Stats(); err == nil {
 		p("  %d batch requests went to JetStream in %d atomic batches", st.BatchRequests, st.AtomicBatches)
 	}
+	// Each measurement counts its own errors.
+	errs = &errCount{}
 	var peerBatch float64
 	if err := peer.Profile(profileFile("peer-batch.pprof"), func() {
 		peerBatch, _ = measureBatches(client, peer.URL, batches, o.BatchSize, o.BatchClients, errs)
 	}); err != nil {
+		return err
+	}
+	if err := errs.failed("peer forwarder, batches", o.BatchRequests); err != nil {
 		return err
 	}
 	p("peer forwarder, non-atomic batches (same requests): %.0f events/s = %.2f x raw; ingest / forwarder = %.2f (goal >= 0.8), errors %d",

@@ -199,3 +199,30 @@ func TestRunFailsOnRefusedSingles(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFailsOnRefusedBatches: when ingest, or the peer, refuses batches,
+// Run ends with an error that names how many; the peer's errors are its
+// own, not ingest's carried over; and no figure of the refused phase is
+// printed.
+func TestRunFailsOnRefusedBatches(t *testing.T) {
+	for _, c := range []struct {
+		ingest, peer, who string
+		silent            []string // lines that must not be printed
+	}{
+		{"refuse-batches", "", "ingest, batches", []string{"batch ingest", "peer forwarder", "single"}},
+		{"accept", "refuse-batches", "peer forwarder, batches", []string{"peer forwarder", "single"}},
+	} {
+		t.Run(c.who, func(t *testing.T) {
+			o, out, err := smallRun(t, c.ingest, c.peer, "")
+			want := fmt.Sprintf("%s: %d of %d requests failed", c.who, o.BatchRequests, o.BatchRequests)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run: %v, want an error with %q", err, want)
+			}
+			for _, prefix := range c.silent {
+				if strings.Contains("\n"+out, "\n"+prefix) {
+					t.Errorf("a run whose batches were refused printed %q…", prefix)
+				}
+			}
+		})
+	}
+}

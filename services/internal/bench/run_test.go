@@ -27,7 +27,10 @@ const (
 	fakePeerEnv   = "BENCH_TEST_FAKE_PEER"
 )
 
-const fakeProfileDelay = 500 * time.Millisecond
+// fakeProfileDelay is long beside what the fake's work takes even on a
+// loaded machine, so that a window holding the profile's start and stop
+// cannot be mistaken for one that does not.
+const fakeProfileDelay = 2 * time.Second
 
 // TestMain lets Run start this test binary as its children: the peer
 // forwarder (the real one unless fakePeerEnv is set), and a fake ingest
@@ -139,7 +142,7 @@ func TestRunTimesIngestAsThePeer(t *testing.T) {
 // Refusals here are slow, so that a refused request's latency among the
 // others would be the largest.
 func TestMeasureSinglesCountsOnlyStored(t *testing.T) {
-	const slow = 500 * time.Millisecond
+	const slow = 1500 * time.Millisecond
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if b, _ := io.ReadAll(r.Body); string(b) == "refuse" {
 			time.Sleep(slow)

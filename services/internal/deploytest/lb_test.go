@@ -13,18 +13,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestLoadBalancer runs deploy/lb/nginx.conf with the nginx on this machine
-// (skipped without one), its two upstream replicas played by two HTTP
-// servers that name themselves: API reads go to both, to the other while
-// one is down, and the web app's requests of one session stay on one
-// replica.
+// (.ci/run installs it; skipped without one outside CI), its two upstream
+// replicas played by two HTTP servers that name themselves: API reads go to
+// both, to the other while one is down, and the web app's requests of one
+// session stay on one replica. nginx runs as a process of the test's own,
+// with its prefix, pid file, temporary files and error log in the test's
+// temporary directory: no nginx service is needed, nor started.
 func TestLoadBalancer(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("no nginx on this machine: deploy/lb/nginx.conf not run")
+	bin := nginxBinary()
+	if bin == "" {
+		testenv.SkipUnlessCI(t, "no nginx on this machine: deploy/lb/nginx.conf not run")
 	}
 	replica := func(name string) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,11 +57,13 @@ func TestLoadBalancer(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(bin, "-t", "-c", path).CombinedOutput(); err != nil {
+	// -p and -e: nothing of the package's own prefix (/etc/nginx,
+	// /var/log/nginx) is read or written.
+	if out, err := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-t", "-c", path).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
 	// No pipes: nginx's workers would hold them open past the master.
-	cmd := exec.Command(bin, "-c", path, "-g", "daemon off;")
+	cmd := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-c", path, "-g", "daemon off;")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,4 +126,16 @@ func TestLoadBalancer(t *testing.T) {
 			t.Errorf("read %d with a down: %q, %v; want b", i, who, err)
 		}
 	}
+}
+
+// nginxBinary is nginx's path, or "" without one: on the PATH, or where
+// Debian's package puts it, /usr/sbin, which a user's PATH may lack.
+func nginxBinary() string {
+	if bin, err := exec.LookPath("nginx"); err == nil {
+		return bin
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	return ""
 }

@@ -2,13 +2,17 @@ package faulttest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,6 +55,21 @@ type proc struct {
 	url  string
 	logs *bytes.Buffer
 	done chan error
+}
+
+// stop ends p with SIGTERM, gracefully, or kills it.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("the standalone did not stop 30 s after SIGTERM")
+	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -105,15 +124,46 @@ func start(t *testing.T, addr, data string, extra ...string) *proc {
 // would, across crashes and restarts of the server.
 type writers struct {
 	mu      sync.Mutex
-	acked   map[string]bool
+	acked   map[string]sent
 	url     atomic.Value
 	stop    atomic.Bool
 	retries atomic.Int64
 	wg      sync.WaitGroup
 }
 
+// sent is an acknowledged event: its body as sent, and the position the
+// answer gave it.
+type sent struct {
+	body     []byte
+	position uint64
+}
+
+// post sends one structured event to ingest and returns the answer's
+// status, the position it gives and its body; err is a request that got no
+// answer.
+func post(client *http.Client, url string, body []byte) (status int, position uint64, raw []byte, err error) {
+	req, err := http.NewRequest("POST", url+"/departments/sof/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer dev-sof")
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err = io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	var r struct{ Position uint64 }
+	_ = json.Unmarshal(raw, &r)
+	return resp.StatusCode, r.Position, raw, nil
+}
+
 func startWriters(t *testing.T, n int, url string) *writers {
-	w := &writers{acked: map[string]bool{}}
+	w := &writers{acked: map[string]sent{}}
 	w.url.Store(url)
 	client := &http.Client{Timeout: 5 * time.Second}
 	for c := range n {
@@ -129,21 +179,16 @@ func startWriters(t *testing.T, n int, url string) *writers {
 				}
 				body, _ := events.Marshal(ce)
 				for {
-					req, _ := http.NewRequest("POST", w.url.Load().(string)+"/departments/sof/v1/events", bytes.NewReader(body))
-					req.Header.Set("Authorization", "Bearer dev-sof")
-					req.Header.Set("Content-Type", "application/cloudevents+json")
-					resp, err := client.Do(req)
+					status, pos, rb, err := post(client, w.url.Load().(string), body)
 					if err == nil {
-						rb, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode == 201 || resp.StatusCode == 200 {
+						if status == 201 || status == 200 {
 							w.mu.Lock()
-							w.acked[id] = true
+							w.acked[id] = sent{body: body, position: pos}
 							w.mu.Unlock()
 							break
 						}
-						if resp.StatusCode != 503 {
-							t.Errorf("event %s: status %d %s", id, resp.StatusCode, rb)
+						if status != 503 {
+							t.Errorf("event %s: status %d %s", id, status, rb)
 							return
 						}
 					}
@@ -157,6 +202,13 @@ func startWriters(t *testing.T, n int, url string) *writers {
 }
 
 func (w *writers) count() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
+
+// ackedSoFar is a copy of the events acknowledged so far.
+func (w *writers) ackedSoFar() map[string]sent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.acked)
+}
 
 func (w *writers) waitFor(t *testing.T, n int) {
 	t.Helper()
@@ -172,26 +224,64 @@ func (w *writers) waitFor(t *testing.T, n int) {
 
 func (w *writers) finish() { w.stop.Store(true); w.wg.Wait() }
 
+// resend sends every event of evs again to url, as a department system
+// whose acknowledgement was lost in the fault does (the writers resend only
+// the event whose answer they were waiting for, and a kill rarely falls
+// between the store and the answer): each must be answered 200, a
+// duplicate at the position it was stored at, and be stored no second
+// time, which checkExactlyOnce counts in the stream.
+func resend(t *testing.T, url string, evs map[string]sent) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	wrong := 0
+	for _, id := range slices.Sorted(maps.Keys(evs)) {
+		ev := evs[id]
+		var (
+			status int
+			pos    uint64
+			raw    []byte
+			err    error
+		)
+		// An unavailable store (503) or no answer: asked again, as the
+		// writers do.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			status, pos, raw, err = post(client, url, ev.body)
+			if err == nil && status != 503 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil || status != 200 || pos != ev.position {
+			if wrong++; wrong <= 5 {
+				t.Errorf("event %s, acknowledged at %d, sent again: %d at %d %s %v; want 200 at %d", id, ev.position, status, pos, raw, err, ev.position)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d acknowledged events sent again were not answered as duplicates", wrong, len(evs))
+	} else {
+		t.Logf("%d acknowledged events sent again, each a duplicate", len(evs))
+	}
+}
+
 // checkExactlyOnce: every acknowledged event is in the read model once,
-// and nothing else is.
-func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int) {
+// and nothing else is; then stored counts the messages of FAMILY_EVENTS
+// (it may stop p), which must be the acknowledged events, each once.
+func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int, stored func() uint64) {
 	t.Helper()
 	var fams []string
 	for c := range clients {
 		fams = append(fams, fmt.Sprintf("K%d", c))
 	}
-	// The stream's last sequence is at most the number of distinct events;
-	// X-Min-Position waits for the projector to reach what the writers saw.
-	ids, err := loadtest.ReadModelIDs(&http.Client{Timeout: 10 * time.Second}, p.url, fams, 0)
+	// X-Min-Position waits for the projector to reach every position the
+	// writers were given.
+	var last uint64
+	for _, ev := range w.acked {
+		last = max(last, ev.position)
+	}
+	ids, err := loadtest.ReadModelIDs(&http.Client{Timeout: 10 * time.Second}, p.url, fams, last)
 	if err != nil {
 		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ids) < len(w.acked) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		if ids, err = loadtest.ReadModelIDs(&http.Client{Timeout: 10 * time.Second}, p.url, fams, 0); err != nil {
-			t.Fatal(err)
-		}
 	}
 	for id := range w.acked {
 		if ids[id] != 1 {
@@ -199,11 +289,10 @@ func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int) {
 		}
 	}
 	for id, n := range ids {
-		if !w.acked[id] {
+		if _, ok := w.acked[id]; !ok {
 			t.Errorf("event %s (%d times) in the read model was never acknowledged", id, n)
 		}
 	}
-	t.Logf("%d events acknowledged, all exactly once in the read model; %d attempts retried", len(w.acked), w.retries.Load())
 	v, err := loadtest.Verify(&http.Client{Timeout: 60 * time.Second}, p.url)
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +301,45 @@ func checkExactlyOnce(t *testing.T, p *proc, w *writers, clients int) {
 		t.Fatalf("verify after the fault: %v", v)
 	}
 	t.Logf("verify: %v events, live and replayed read models match", v["events"])
+	if n := stored(); n != uint64(len(w.acked)) {
+		t.Errorf("%s holds %d messages for %d distinct acknowledged events", eventstore.FamilyStream, n, len(w.acked))
+	}
+	if !t.Failed() {
+		t.Logf("%d events acknowledged, each exactly once in the stream and the read model; %d attempts retried", len(w.acked), w.retries.Load())
+	}
+}
+
+// familyMessages is the number of messages of FAMILY_EVENTS on the server
+// ns, read as its admin.
+func familyMessages(t *testing.T, ns *server.Server) uint64 {
+	t.Helper()
+	nc, js := testenv.AdminJS(t, "", ns)
+	defer nc.Close()
+	st, err := js.Stream(context.Background(), eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// storedEvents stops p and counts the messages of FAMILY_EVENTS in its
+// store, in data, opened in this process.
+func storedEvents(t *testing.T, p *proc, data string) func() uint64 {
+	return func() uint64 {
+		t.Helper()
+		p.stop(t)
+		admin := testenv.AdminKey()
+		e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: filepath.Join(data, "nats"), Listen: "off", Admin: &admin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { e.Shutdown(); e.WaitForShutdown() }()
+		return familyMessages(t, e.Server)
+	}
 }
 
 func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
@@ -224,11 +352,13 @@ func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.done
-	t.Logf("killed with -9 after %d events", w.count())
+	before := w.ackedSoFar()
+	t.Logf("killed with -9 after %d events", len(before))
 	p = start(t, addr, data)
+	resend(t, p.url, before)
 	w.waitFor(t, 200)
 	w.finish()
-	checkExactlyOnce(t, p, w, clients)
+	checkExactlyOnce(t, p, w, clients, storedEvents(t, p, data))
 }
 
 func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
@@ -248,14 +378,16 @@ func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no exit 30 s after SIGTERM\n%s", p.logs)
 	}
-	t.Logf("stopped by SIGTERM after %d events", w.count())
+	before := w.ackedSoFar()
+	t.Logf("stopped by SIGTERM after %d events", len(before))
 	p = start(t, addr, data)
+	resend(t, p.url, before)
 	w.waitFor(t, 100)
 	w.finish()
 	if t.Failed() {
 		t.Logf("logs:\n%s", p.logs)
 	}
-	checkExactlyOnce(t, p, w, clients)
+	checkExactlyOnce(t, p, w, clients, storedEvents(t, p, data))
 }
 
 // TestNATSRestartUnderLoad: the services run against an external NATS,
@@ -264,7 +396,8 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	store := t.TempDir()
 	natsAddr := freeAddr(t)
 	startNATS := func() *server.Server {
-		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr, ServiceSeed: testenv.ServiceSeed()})
+		admin := testenv.AdminKey()
+		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr, ServiceSeed: testenv.ServiceSeed(), Admin: &admin})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +412,8 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	w.waitFor(t, 200)
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	t.Logf("NATS stopped after %d events", w.count())
+	before := w.ackedSoFar()
+	t.Logf("NATS stopped after %d events", len(before))
 	// Keep NATS away until the clients have felt it.
 	felt := w.retries.Load() + 3*clients
 	for deadline := time.Now().Add(30 * time.Second); w.retries.Load() < felt; {
@@ -289,9 +423,10 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ns = startNATS()
+	resend(t, p.url, before)
 	w.waitFor(t, 200)
 	w.finish()
-	checkExactlyOnce(t, p, w, clients)
+	checkExactlyOnce(t, p, w, clients, func() uint64 { return familyMessages(t, ns) })
 }
 
 // TestUnwritableDataDirIsNamed: a data directory the process cannot use

@@ -40,6 +40,13 @@ func (s *system) post(dept events.Department, fam string, data events.Payload, o
 	return s.Post(dept, fam, data, opts...).Sequence
 }
 
+// tryPost is post for a goroutine of the test: it returns the error, for
+// t.Error, instead of failing the test.
+func (s *system) tryPost(dept events.Department, fam string, data events.Payload, opts ...events.BuildOption) (uint64, error) {
+	p, err := s.TryPost(dept, fam, data, opts...)
+	return p.Sequence, err
+}
+
 func minPos(pos uint64) map[string]string {
 	return map[string]string{"X-Min-Position": strconv.FormatUint(pos, 10)}
 }

@@ -58,7 +58,10 @@ func TestPaginationWhileAppending(t *testing.T) {
 				if i%2 == 1 {
 					at = base.Add(time.Duration(i%120)*time.Minute + 30*time.Second)
 				}
-				s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "KIDSCREEN", Score: 1}, events.WithTime(at))
+				if _, err := s.tryPost(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "KIDSCREEN", Score: 1}, events.WithTime(at)); err != nil {
+					t.Errorf("append %d while paging: %v", i, err)
+					return
+				}
 			}
 		}()
 		seen := map[uint64]int{}

@@ -62,7 +62,11 @@ func TestRebuildSwap(t *testing.T) {
 				default:
 				}
 				for _, path := range []string{"/v1/families/" + fam + "/timeline?limit=50", "/v1/families/" + fam} {
-					r := s.Get(path, "dev-coordinator", nil)
+					r, err := s.TryGet(path, "dev-coordinator", nil)
+					if err != nil {
+						t.Errorf("GET %s: %v", path, err)
+						return
+					}
 					reads.Add(1)
 					if r.Status != 200 || (strings.HasSuffix(path, "50") && !strings.Contains(r.Raw, `"sequence"`)) {
 						failures.Add(1)
@@ -82,7 +86,10 @@ func TestRebuildSwap(t *testing.T) {
 				return
 			default:
 			}
-			s.post(events.SUF, fam, &events.HealthAssessed{PersonID: "P1", BarrierToWork: i%2 == 0})
+			if _, err := s.tryPost(events.SUF, fam, &events.HealthAssessed{PersonID: "P1", BarrierToWork: i%2 == 0}); err != nil {
+				t.Errorf("write %d during the rebuild: %v", i, err)
+				return
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()

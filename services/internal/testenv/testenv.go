@@ -71,9 +71,20 @@ type Reply struct {
 // Do sends one request to base+path, with a bearer token unless it is "".
 func Do(t testing.TB, base, method, path, token string, body []byte, hdr map[string]string) Reply {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	r, err := Try(base, method, path, token, body, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// Try is Do that returns its error instead of failing the test: for a
+// goroutine the test starts, which may not call t.Fatal (it would end that
+// goroutine, not the test) and reports with t.Error instead.
+func Try(base, method, path, token string, body []byte, hdr map[string]string) (Reply, error) {
+	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
+	if err != nil {
+		return Reply{}, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -83,16 +94,16 @@ func Do(t testing.TB, base, method, path, token string, body []byte, hdr map[str
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return Reply{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
+		return Reply{}, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
 	}
 	r := Reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header}
 	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return r, nil
 }
 
 // WaitReady waits until base/readyz answers 200.
@@ -157,10 +168,20 @@ func (s *System) Do(method, path, token string, body []byte, hdr map[string]stri
 	return Do(s.T, s.SA.URL(), method, path, token, body, hdr)
 }
 
+// TryDo is Do for a goroutine of the test (see Try).
+func (s *System) TryDo(method, path, token string, body []byte, hdr map[string]string) (Reply, error) {
+	return Try(s.SA.URL(), method, path, token, body, hdr)
+}
+
 // Get sends a GET to the standalone.
 func (s *System) Get(path, token string, hdr map[string]string) Reply {
 	s.T.Helper()
 	return s.Do("GET", path, token, nil, hdr)
+}
+
+// TryGet is Get for a goroutine of the test (see Try).
+func (s *System) TryGet(path, token string, hdr map[string]string) (Reply, error) {
+	return s.TryDo("GET", path, token, nil, hdr)
 }
 
 // Posted is an event as its department sent it, with the stream position
@@ -174,29 +195,56 @@ type Posted struct {
 // Post builds one event and sends it through the real ingest API.
 func (s *System) Post(dept events.Department, fam string, data events.Payload, opts ...events.BuildOption) Posted {
 	s.T.Helper()
-	ce, err := events.Build(dept, fam, data, opts...)
+	p, err := s.TryPost(dept, fam, data, opts...)
 	if err != nil {
 		s.T.Fatal(err)
+	}
+	return p
+}
+
+// TryPost is Post for a goroutine of the test (see Try): an event that
+// cannot be built, sent or stored is its error.
+func (s *System) TryPost(dept events.Department, fam string, data events.Payload, opts ...events.BuildOption) (Posted, error) {
+	ce, err := events.Build(dept, fam, data, opts...)
+	if err != nil {
+		return Posted{}, err
 	}
 	b, err := events.Marshal(ce)
 	if err != nil {
-		s.T.Fatal(err)
+		return Posted{}, err
 	}
-	return s.PostRaw(dept, b)
+	return s.TryPostRaw(dept, b)
 }
 
 // PostRaw sends one structured CloudEvent through the real ingest API; it
 // must be stored (201).
 func (s *System) PostRaw(dept events.Department, b []byte) Posted {
 	s.T.Helper()
-	r := s.Do("POST", "/departments/"+string(dept)+"/v1/events", "dev-"+string(dept), b,
+	p, err := s.TryPostRaw(dept, b)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return p
+}
+
+// TryPostRaw is PostRaw for a goroutine of the test (see Try): anything
+// but 201 is its error.
+func (s *System) TryPostRaw(dept events.Department, b []byte) (Posted, error) {
+	r, err := s.TryDo("POST", "/departments/"+string(dept)+"/v1/events", "dev-"+string(dept), b,
 		map[string]string{"Content-Type": "application/cloudevents+json"})
+	if err != nil {
+		return Posted{}, err
+	}
 	if r.Status != 201 {
-		s.T.Fatalf("POST %s: %d %s", dept, r.Status, r.Raw)
+		return Posted{}, fmt.Errorf("POST %s: %d %s", dept, r.Status, r.Raw)
 	}
 	var id struct{ ID string }
 	_ = json.Unmarshal(b, &id)
-	return Posted{ID: id.ID, Sequence: uint64(r.Body["position"].(float64)), JSON: b}
+	pos, ok := r.Body["position"].(float64)
+	if !ok {
+		return Posted{}, fmt.Errorf("POST %s: 201 without a position: %s", dept, r.Raw)
+	}
+	return Posted{ID: id.ID, Sequence: uint64(pos), JSON: b}, nil
 }
 
 // WaitApplied waits until the projector applied position pos.

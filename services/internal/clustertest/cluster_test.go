@@ -199,6 +199,7 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 		mu    sync.Mutex
 		acked = map[string]string{} // event id -> family
 		stop  atomic.Bool
+		ended atomic.Bool // the test ended early: give up retrying too
 		wg    sync.WaitGroup
 		fails atomic.Int64
 	)
@@ -218,7 +219,7 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 				body, _ := events.Marshal(ce)
 				// A client retries with the same id until it gets an answer;
 				// that is what makes a lost acknowledgement harmless.
-				for attempt := 0; ; attempt++ {
+				for attempt := 0; !ended.Load(); attempt++ {
 					status, rule := post(client, sa.URL(), body)
 					if status == 201 || status == 200 {
 						mu.Lock()
@@ -245,6 +246,8 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 			}
 		}()
 	}
+	// A test that fails before its writers finish stops them here.
+	t.Cleanup(func() { ended.Store(true); stop.Store(true); wg.Wait() })
 
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitMore := func(n int) {

@@ -121,12 +121,15 @@ func start(t *testing.T, addr, data string, extra ...string) *proc {
 
 // writers post events for their own families until stopped; every event is
 // retried with the same id until it gets a 2xx, as a department system
-// would, across crashes and restarts of the server.
+// would, across crashes and restarts of the server. They stop at the
+// test's end too, giving up what they were retrying, when the test ended
+// before finish.
 type writers struct {
 	mu      sync.Mutex
 	acked   map[string]sent
 	url     atomic.Value
 	stop    atomic.Bool
+	abandon atomic.Bool
 	retries atomic.Int64
 	wg      sync.WaitGroup
 }
@@ -178,7 +181,7 @@ func startWriters(t *testing.T, n int, url string) *writers {
 					return
 				}
 				body, _ := events.Marshal(ce)
-				for {
+				for !w.abandon.Load() {
 					status, pos, rb, err := post(client, w.url.Load().(string), body)
 					if err == nil {
 						if status == 201 || status == 200 {
@@ -198,6 +201,7 @@ func startWriters(t *testing.T, n int, url string) *writers {
 			}
 		}()
 	}
+	t.Cleanup(func() { w.abandon.Store(true); w.finish() })
 	return w
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,26 +34,16 @@ type node struct {
 	srv         *server.Server
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
+// start starts the node again on its ports, which the other nodes' routes
+// and the services' URLs name: while another process holds one (a
+// client connection's local end, usually), it waits and tries again.
 func (n *node) start(t *testing.T) {
 	t.Helper()
-	if err := n.tryStart(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	testenv.RetryAddrInUse(t, 20, func(int) error { return n.tryStart(20 * time.Second) })
 }
 
-// tryStart starts the node on its ports. A server that cannot listen on
-// them (another process took a port between freePort and now) is never
-// ready, and says nothing when started without a log.
+// tryStart starts the node on its ports; one it cannot listen on fails it
+// at once (testenv.StartServer).
 func (n *node) tryStart(ready time.Duration) error {
 	opts := &server.Options{
 		ServerName: n.name, Host: "127.0.0.1", Port: n.port,
@@ -62,15 +51,9 @@ func (n *node) tryStart(ready time.Duration) error {
 		Cluster: server.ClusterOpts{Name: "jf-test", Host: "127.0.0.1", Port: n.route},
 		Routes:  n.routes,
 	}
-	srv, err := server.NewServer(opts)
+	srv, err := testenv.StartServer(opts, ready)
 	if err != nil {
-		return err
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(ready) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return fmt.Errorf("%s not ready", n.name)
+		return fmt.Errorf("%s: %w", n.name, err)
 	}
 	n.srv = srv
 	return nil
@@ -91,27 +74,18 @@ func startCluster(t *testing.T) []*node {
 	// another process may take one meanwhile. Then the cluster starts again
 	// on fresh ports.
 	var nodes []*node
-	for attempt := 1; ; attempt++ {
+	testenv.RetryAddrInUse(t, 3, func(int) error {
 		nodes = newNodes(t)
-		err := func() error {
-			for _, n := range nodes {
-				if err := n.tryStart(10 * time.Second); err != nil {
-					return err
-				}
-			}
-			return nil
-		}()
-		if err == nil {
-			break
-		}
 		for _, n := range nodes {
-			n.stop()
+			if err := n.tryStart(10 * time.Second); err != nil {
+				for _, n := range nodes {
+					n.stop()
+				}
+				return err
+			}
 		}
-		if attempt == 3 {
-			t.Fatalf("the cluster did not start in %d attempts: %v", attempt, err)
-		}
-		t.Logf("attempt %d: %v; starting again on other ports", attempt, err)
-	}
+		return nil
+	})
 	t.Cleanup(func() {
 		for _, n := range nodes {
 			n.stop()
@@ -131,8 +105,9 @@ func startCluster(t *testing.T) []*node {
 // newNodes makes three nodes on fresh ports, each routed to the others.
 func newNodes(t *testing.T) []*node {
 	nodes := make([]*node, 3)
+	ports := testenv.FreePorts(t, 2*len(nodes))
 	for i := range nodes {
-		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), port: freePort(t), route: freePort(t), dir: t.TempDir()}
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), port: ports[2*i], route: ports[2*i+1], dir: t.TempDir()}
 	}
 	for _, n := range nodes {
 		for _, o := range nodes {

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -153,26 +153,6 @@ type cluster struct {
 	masterKeyFile string
 }
 
-// freePorts finds ports nobody listens on. The routes must name each
-// other's ports before the servers start, so -1 (any port) cannot be used.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // startCluster starts the three nodes from deploy/nats, changing only what
 // a test on one machine must: addresses and ports on the loopback
 // interface, routes to those ports, a temporary store, no monitoring port.
@@ -180,38 +160,47 @@ func freePorts(t *testing.T, n int) []int {
 // files'.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	ports := freePorts(t, len(nodes))
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
 	c := &cluster{masterKeyFile: testenv.MasterKeyFile(t)}
-	for i, node := range nodes {
-		opts, err := server.ProcessConfigFile(repo("deploy", "nats", node+".conf"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Host, opts.Port = "127.0.0.1", -1
-		opts.HTTPPort = 0
-		opts.StoreDir = t.TempDir()
-		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
-		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		opts.NoLog, opts.NoSigs = true, true
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("%s: %v", node, err)
-		}
-		go s.Start()
-		t.Cleanup(func() {
+	t.Cleanup(func() {
+		for _, s := range c.servers {
 			s.Shutdown()
 			s.WaitForShutdown()
-		})
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("%s did not become ready", node)
 		}
-		c.servers = append(c.servers, s)
-		c.urls = append(c.urls, s.ClientURL())
-	}
+	})
+	// The routes name each other's ports, picked before the servers
+	// start: another process may take one meanwhile, and then the cluster
+	// starts again on others.
+	testenv.RetryAddrInUse(t, 3, func(int) error {
+		c.servers, c.urls = nil, nil
+		ports := testenv.FreePorts(t, len(nodes))
+		var routes []string
+		for _, p := range ports {
+			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+		}
+		for i, node := range nodes {
+			opts, err := server.ProcessConfigFile(repo("deploy", "nats", node+".conf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Host, opts.Port = "127.0.0.1", -1
+			opts.HTTPPort = 0
+			opts.StoreDir = t.TempDir()
+			opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
+			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+			opts.NoLog, opts.NoSigs = true, true
+			s, err := testenv.StartServer(opts, 20*time.Second)
+			if err != nil {
+				for _, s := range c.servers {
+					s.Shutdown()
+					s.WaitForShutdown()
+				}
+				return fmt.Errorf("%s: %w", node, err)
+			}
+			c.servers = append(c.servers, s)
+			c.urls = append(c.urls, s.ClientURL())
+		}
+		return nil
+	})
 	checkFor(t, 30*time.Second, func() error {
 		leader := ""
 		for _, s := range c.servers {
@@ -258,27 +247,49 @@ func (c *cluster) connect(t *testing.T, user string) (*nats.Conn, <-chan error) 
 	return nc, errs
 }
 
-var quietLog = testenv.QuietLog
-
-// runService runs a service's Run until the test ends.
-func runService(t *testing.T, name string, run func(context.Context) error) {
+// runService runs a service's Run with cfg until the test ends, on the
+// port it picks itself (127.0.0.1:0), and returns cfg with HTTPAddr where
+// it listens: no other process can take that port first.
+func runService(t *testing.T, name string, cfg config.Config, run func(context.Context, config.Config, *slog.Logger) error) config.Config {
 	t.Helper()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	log, urls := testenv.ListenLog()
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
+	done := make(chan error, 1)
+	stopped := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		if err := run(ctx); err != nil && ctx.Err() == nil {
+		defer close(stopped)
+		err := run(ctx, cfg, log)
+		if err != nil && ctx.Err() == nil {
 			t.Errorf("%s stopped: %v", name, err)
 		}
+		done <- err
 	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(func() { cancel(); <-stopped })
+	select {
+	case u := <-urls:
+		cfg.HTTPAddr = strings.TrimPrefix(u, "http://")
+	case <-done:
+		t.Fatalf("%s did not start", name)
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not listen within a minute", name)
+	}
+	return cfg
 }
 
+// ingestRun is the ingest process of dept.
+func ingestRun(dept events.Department) func(context.Context, config.Config, *slog.Logger) error {
+	return func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+		return ingest.Run(ctx, cfg, []events.Department{dept}, log)
+	}
+}
+
+// serviceConfig is a service's settings as user, on any free port
+// (runService finds which).
 func serviceConfig(t *testing.T, c *cluster, user string) config.Config {
 	t.Helper()
 	cfg := config.Defaults()
-	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.NATSURL = c.url(user)
 	cfg.Replicas = 3
@@ -311,10 +322,7 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 	c := startCluster(t)
 
 	// A service started before the setup step is not ready, and says why.
-	early := serviceConfig(t, c, "sof")
-	runService(t, "sof before setup", func(ctx context.Context) error {
-		return ingest.Run(ctx, early, []events.Department{events.SOF}, quietLog())
-	})
+	early := runService(t, "sof before setup", serviceConfig(t, c, "sof"), ingestRun(events.SOF))
 	checkFor(t, 20*time.Second, func() error {
 		resp, err := http.Get("http://" + early.HTTPAddr + "/readyz")
 		if err != nil {
@@ -357,14 +365,10 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 	// own NATS user.
 	deptCfg := map[events.Department]config.Config{}
 	for _, d := range events.Departments {
-		cfg := serviceConfig(t, c, string(d))
-		deptCfg[d] = cfg
-		runService(t, string(d), func(ctx context.Context) error {
-			return ingest.Run(ctx, cfg, []events.Department{d}, quietLog())
-		})
+		deptCfg[d] = runService(t, string(d), serviceConfig(t, c, string(d)), ingestRun(d))
 	}
-	sofCfg, bifCfg, projCfg := deptCfg[events.SOF], deptCfg[events.BIF], serviceConfig(t, c, "projector")
-	runService(t, "projector", func(ctx context.Context) error { return projector.Run(ctx, projCfg, quietLog()) })
+	projCfg := runService(t, "projector", serviceConfig(t, c, "projector"), projector.Run)
+	sofCfg, bifCfg := deptCfg[events.SOF], deptCfg[events.BIF]
 	waitReady(t, projCfg.HTTPAddr)
 	for _, cfg := range deptCfg {
 		waitReady(t, cfg.HTTPAddr)
@@ -761,8 +765,7 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		// family written above (its referral's reason encrypted) is the
 		// one erased.
 		fam := "FDEPLOY1"
-		auditCfg := serviceConfig(t, c, "audit")
-		runService(t, "audit", func(ctx context.Context) error { return audit.Run(ctx, auditCfg, quietLog()) })
+		auditCfg := runService(t, "audit", serviceConfig(t, c, "audit"), audit.Run)
 		waitReady(t, auditCfg.HTTPAddr)
 		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
 		if err != nil {

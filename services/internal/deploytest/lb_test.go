@@ -3,7 +3,6 @@ package deploytest
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,54 +37,40 @@ func TestLoadBalancer(t *testing.T) {
 	a, b := replica("a"), replica("b")
 	defer b.Close()
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := strings.NewReplacer(
-		"server projector-a:8080", "server "+a.Listener.Addr().String(),
-		"server projector-b:8080", "server "+b.Listener.Addr().String(),
-		"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
-		"/tmp/", dir+"/",
-	).Replace(read(t, "deploy", "lb", "nginx.conf"))
-	if strings.Count(conf, "server 127.0.0.1:") != 4 {
-		t.Fatalf("nginx.conf's upstreams are not the two replicas of compose twice:\n%s", conf)
-	}
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// -p and -e: nothing of the package's own prefix (/etc/nginx,
-	// /var/log/nginx) is read or written.
-	if out, err := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-t", "-c", path).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	// No pipes: nginx's workers would hold them open past the master.
-	cmd := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-c", path, "-g", "daemon off;")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// SIGTERM: the master stops its workers, then itself.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("nginx did not stop on SIGTERM")
+	// nginx's port is in its config, picked before it starts: another
+	// process may take it meanwhile, and then nginx starts again on another.
+	var base string
+	testenv.RetryAddrInUse(t, 3, func(attempt int) error {
+		port := testenv.FreePorts(t, 1)[0]
+		conf := strings.NewReplacer(
+			"server projector-a:8080", "server "+a.Listener.Addr().String(),
+			"server projector-b:8080", "server "+b.Listener.Addr().String(),
+			"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
+			"/tmp/", dir+"/",
+		).Replace(read(t, "deploy", "lb", "nginx.conf"))
+		if strings.Count(conf, "server 127.0.0.1:") != 4 {
+			t.Fatalf("nginx.conf's upstreams are not the two replicas of compose twice:\n%s", conf)
 		}
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		path := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// -p and -e: nothing of the package's own prefix (/etc/nginx,
+		// /var/log/nginx) is read or written.
+		if out, err := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-t", "-c", path).CombinedOutput(); err != nil {
+			t.Fatalf("nginx -t: %v\n%s", err, out)
+		}
+		base = fmt.Sprintf("http://127.0.0.1:%d", port)
+		return startNginx(t, bin, dir, path, fmt.Sprintf("nginx-%d.log", attempt), base)
+	})
+	// A timeout only so that a hung nginx fails the test, not to time it.
+	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(path, cookie string) (string, error) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		if cookie != "" {
 			req.Header.Set("Cookie", "jf_session="+cookie)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return "", err
 		}
@@ -96,7 +81,6 @@ func TestLoadBalancer(t *testing.T) {
 		}
 		return string(body), nil
 	}
-	checkFor(t, 10*time.Second, func() error { _, err := get("/readyz", ""); return err })
 
 	served := map[string]int{}
 	for range 10 {
@@ -124,6 +108,64 @@ func TestLoadBalancer(t *testing.T) {
 	for i := range 6 {
 		if who, err := get("/v1/families/F1/timeline", ""); err != nil || who != "b" {
 			t.Errorf("read %d with a down: %q, %v; want b", i, who, err)
+		}
+	}
+}
+
+// startNginx runs nginx with the config at path, in dir, until the test
+// ends, once a replica answers through it at base; an nginx that exits
+// first (one that cannot bind its port tries for a while, then exits) is
+// the error, with what it wrote to dir/logName.
+func startNginx(t *testing.T, bin, dir, path, logName, base string) error {
+	t.Helper()
+	// A file, not a pipe: nginx's workers would hold a pipe open past the
+	// master.
+	logs, err := os.Create(filepath.Join(dir, logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	cmd := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-c", path, "-g", "daemon off;")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		// SIGTERM: the master stops its workers, then itself.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Error("nginx did not stop on SIGTERM")
+		}
+	}
+	// Ready when a replica names itself through nginx, not when anything
+	// answers on the port: that may be whoever took it, and it may never
+	// answer.
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if resp, err := client.Get(base + "/readyz"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if who := string(body); resp.StatusCode == 200 && (who == "a" || who == "b") {
+				t.Cleanup(stop)
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logs.Name())
+			return fmt.Errorf("nginx exited before it served: %s", out)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			out, _ := os.ReadFile(logs.Name())
+			return fmt.Errorf("nginx did not serve within 30 s: %s", out)
 		}
 	}
 }

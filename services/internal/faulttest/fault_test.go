@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,10 +51,29 @@ func TestMain(m *testing.M) {
 
 // proc is a running standalone process.
 type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	done chan error
+	cmd    *exec.Cmd
+	url    string
+	logs   *logBuffer
+	exited chan struct{} // closed when the process has exited, with err
+	err    error
+}
+
+// logBuffer is a process's output, read while the process writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // stop ends p with SIGTERM, gracefully, or kills it.
@@ -64,52 +83,54 @@ func (p *proc) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.exited
 		t.Errorf("the standalone did not stop 30 s after SIGTERM")
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// start runs the standalone on data until the test ends and waits until
+// it is ready. It listens on a port it picks itself, which no other
+// process can have taken first, and says which when it runs ("standalone
+// running", at level info): a restart listens elsewhere, and its clients
+// follow p.url.
+func start(t *testing.T, data string, extra ...string) *proc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func start(t *testing.T, addr, data string, extra ...string) *proc {
-	t.Helper()
-	args := append([]string{"-http", addr, "-data", data, "-nats-listen", "off", "-log-level", "warn"}, extra...)
+	args := append([]string{"-http", "127.0.0.1:0", "-data", data, "-nats-listen", "off", "-log-level", "info"}, extra...)
 	cmd := exec.Command(standaloneBin, args...)
-	p := &proc{cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, logs: &logBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- cmd.Wait() }()
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			_ = cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
+	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
+		if p.url == "" {
+			p.url = runningURL(p.logs.String())
+		}
+		if p.url != "" {
+			if resp, err := client.Get(p.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return p
+				}
 			}
 		}
 		select {
-		case err := <-p.done:
-			t.Fatalf("standalone exited (%v):\n%s", err, p.logs)
+		case <-p.exited:
+			t.Fatalf("standalone exited (%v):\n%s", p.err, p.logs)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -117,6 +138,18 @@ func start(t *testing.T, addr, data string, extra ...string) *proc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// runningURL is the HTTP URL of the standalone's "standalone running" log
+// line in logs, or "" before it.
+func runningURL(logs string) string {
+	for line := range strings.Lines(logs) {
+		var rec struct{ Msg, HTTP string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "standalone running" {
+			return rec.HTTP
+		}
+	}
+	return ""
 }
 
 // writers post events for their own families until stopped; every event is
@@ -347,18 +380,19 @@ func storedEvents(t *testing.T, p *proc, data string) func() uint64 {
 }
 
 func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
-	addr, data := freeAddr(t), t.TempDir()
-	p := start(t, addr, data)
+	data := t.TempDir()
+	p := start(t, data)
 	const clients = 8
 	w := startWriters(t, clients, p.url)
 	w.waitFor(t, 200)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-p.done
+	<-p.exited
 	before := w.ackedSoFar()
 	t.Logf("killed with -9 after %d events", len(before))
-	p = start(t, addr, data)
+	p = start(t, data)
+	w.url.Store(p.url)
 	resend(t, p.url, before)
 	w.waitFor(t, 200)
 	w.finish()
@@ -366,8 +400,8 @@ func TestKill9MidLoadLosesAndDuplicatesNothing(t *testing.T) {
 }
 
 func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
-	addr, data := freeAddr(t), t.TempDir()
-	p := start(t, addr, data)
+	data := t.TempDir()
+	p := start(t, data)
 	const clients = 8
 	w := startWriters(t, clients, p.url)
 	w.waitFor(t, 200)
@@ -375,16 +409,17 @@ func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs)
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", p.err, p.logs)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no exit 30 s after SIGTERM\n%s", p.logs)
 	}
 	before := w.ackedSoFar()
 	t.Logf("stopped by SIGTERM after %d events", len(before))
-	p = start(t, addr, data)
+	p = start(t, data)
+	w.url.Store(p.url)
 	resend(t, p.url, before)
 	w.waitFor(t, 100)
 	w.finish()
@@ -398,19 +433,23 @@ func TestSIGTERMUnderLoadIsGraceful(t *testing.T) {
 // which is stopped under load and started again on the same store.
 func TestNATSRestartUnderLoad(t *testing.T) {
 	store := t.TempDir()
-	natsAddr := freeAddr(t)
-	startNATS := func() *server.Server {
+	startNATS := func(listen string) (*server.Server, error) {
 		admin := testenv.AdminKey()
-		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: natsAddr, ServiceSeed: testenv.ServiceSeed(), Admin: &admin})
+		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: store, Listen: listen, ServiceSeed: testenv.ServiceSeed(), Admin: &admin})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		return ns.Server
+		return ns.Server, nil
 	}
-	ns := startNATS()
+	// The first start picks its port; the restart must listen where the
+	// standalone connects.
+	ns, err := startNATS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	addr := freeAddr(t)
-	p := start(t, addr, t.TempDir(), "-nats-url", "nats://"+natsAddr, "-nats-nkey", testenv.ServiceKeyFile(t))
+	natsAddr := strings.TrimPrefix(ns.ClientURL(), "nats://")
+	p := start(t, t.TempDir(), "-nats-url", "nats://"+natsAddr, "-nats-nkey", testenv.ServiceKeyFile(t))
 	const clients = 8
 	w := startWriters(t, clients, p.url)
 	w.waitFor(t, 200)
@@ -426,7 +465,13 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ns = startNATS()
+	testenv.RetryAddrInUse(t, 20, func(int) error {
+		again, err := startNATS(natsAddr)
+		if err == nil {
+			ns = again
+		}
+		return err
+	})
 	resend(t, p.url, before)
 	w.waitFor(t, 200)
 	w.finish()
@@ -448,7 +493,7 @@ func TestUnwritableDataDirIsNamed(t *testing.T) {
 			// above what stopping takes, not a speed target.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, standaloneBin, "-http", freeAddr(t), "-data", data, "-nats-listen", "off")
+			cmd := exec.CommandContext(ctx, standaloneBin, "-http", "127.0.0.1:0", "-data", data, "-nats-listen", "off")
 			cmd.WaitDelay = 5 * time.Second
 			out, err := cmd.CombinedOutput()
 			if ctx.Err() != nil {

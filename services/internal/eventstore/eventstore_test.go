@@ -230,19 +230,18 @@ func TestUnwritableStoreDirIsReportedAtOnce(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	// At once: the cause, found before the server starts, not the
+	// readiness wait's "did not become ready" after it (a speed is not
+	// measured here: make bench does that).
 	_, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: file + "/nats", Listen: "off"})
 	if err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("err %v, want one that names the cause", err)
 	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatalf("took %s to report", time.Since(start))
-	}
 }
 
 // TestNATSPortInUseIsReportedAtOnce: a second standalone on the same NATS
-// port says so within two seconds instead of waiting for a server that
-// cannot start.
+// port says so before it starts a server, instead of waiting for one that
+// cannot listen: "is in use" is said only by the check before the start.
 func TestNATSPortInUseIsReportedAtOnce(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -251,13 +250,9 @@ func TestNATSPortInUseIsReportedAtOnce(t *testing.T) {
 	}
 	defer l.Close()
 	addr := l.Addr().String()
-	start := time.Now()
 	_, err = eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: addr})
 	if err == nil || !strings.Contains(err.Error(), "NATS port "+addr+" is in use") {
 		t.Fatalf("err %v, want one that says the NATS port is in use", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("took %s to report", d)
 	}
 }
 

@@ -82,6 +82,11 @@ func Do(t testing.TB, base, method, path, token string, body []byte, hdr map[str
 // goroutine the test starts, which may not call t.Fatal (it would end that
 // goroutine, not the test) and reports with t.Error instead.
 func Try(base, method, path, token string, body []byte, hdr map[string]string) (Reply, error) {
+	return TryWith(http.DefaultClient, base, method, path, token, body, hdr)
+}
+
+// TryWith is Try through client c, such as one with a timeout.
+func TryWith(c *http.Client, base, method, path, token string, body []byte, hdr map[string]string) (Reply, error) {
 	req, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return Reply{}, err
@@ -92,7 +97,7 @@ func Try(base, method, path, token string, body []byte, hdr map[string]string) (
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return Reply{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/standalone"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // guardedCluster is the deploy cluster after the setup step, with a few
@@ -38,7 +39,7 @@ func guardedCluster(t *testing.T) (sof jetstream.JetStream, g *eventstore.Guard,
 		}
 		last = ack.Sequence
 	}
-	g, err = eventstore.NewGuard(serviceConfig(t, c, "sof").GuardOptions("sof", quietLog()))
+	g, err = eventstore.NewGuard(serviceConfig(t, c, "sof").GuardOptions("sof", testenv.QuietLog()))
 	if err != nil {
 		t.Fatal(err)
 	}

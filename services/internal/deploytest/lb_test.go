@@ -68,7 +68,7 @@ func TestLoadBalancer(t *testing.T) {
 	get := func(path, cookie string) (string, error) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		if cookie != "" {
-			req.Header.Set("Cookie", "jf_session="+cookie)
+			req.Header.Set("Cookie", cookie)
 		}
 		resp, err := client.Do(req)
 		if err != nil {
@@ -93,15 +93,28 @@ func TestLoadBalancer(t *testing.T) {
 	if served["a"] == 0 || served["b"] == 0 {
 		t.Errorf("API reads served %v: want both replicas", served)
 	}
-	for _, s := range []string{"s1", "s2", "s3", "s4"} {
-		first, err := get("/app/families", s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 5 {
-			if who, err := get("/app/families", s); err != nil || who != first {
-				t.Errorf("session %s went to %s, then %q (%v): the web app's sessions must stay on one replica", s, first, who, err)
+	// Sessions are spread by their cookie, jf_session or, with
+	// JF_APP_SECURE_COOKIE, __Host-jf_session, wherever it stands in the
+	// Cookie header; each stays on its replica. All from one address, so a
+	// balancer that fell back to the client's address would send all of
+	// them to one replica (16 sessions on one of two: 2^-15 by chance).
+	for _, cookie := range []string{"jf_session=%s", "__Host-jf_session=%s", "theme=dark; __Host-jf_session=%s; lang=da"} {
+		spread := map[string]int{}
+		for i := range 16 {
+			c := fmt.Sprintf(cookie, fmt.Sprintf("session-%d", i))
+			first, err := get("/app/families", c)
+			if err != nil {
+				t.Fatal(err)
 			}
+			spread[first]++
+			for range 3 {
+				if who, err := get("/app/families", c); err != nil || who != first {
+					t.Errorf("session %q went to %s, then %q (%v): the web app's sessions must stay on one replica", c, first, who, err)
+				}
+			}
+		}
+		if spread["a"] == 0 || spread["b"] == 0 {
+			t.Errorf("16 sessions with cookie %q went to %v: the balancer does not hash the session cookie", cookie, spread)
 		}
 	}
 	a.Close()

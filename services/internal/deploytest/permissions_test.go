@@ -96,11 +96,27 @@ func (c *natsClient) try(t *testing.T, subject string, hdr nats.Header, body []b
 	}
 }
 
-// probe is one request of the least-privilege tables.
+// probe is one request of the least-privilege tables. A subject may name
+// serverToken, which stands for the ID of the server the client is
+// connected to.
 type probe struct {
 	name    string
 	subject string
 	body    func(t *testing.T) []byte
+}
+
+// serverToken in a probe's subject is the connected server's ID: the
+// system account's requests to one server ($SYS.REQ.SERVER.<id>.…) reach
+// a real server, so that a refusal is the permissions' and not the lack
+// of a server to answer.
+const serverToken = "{server}"
+
+// subjectFor is p's subject for the client c.
+func (p probe) subjectFor(c *natsClient) string {
+	if c.nc == nil {
+		return p.subject
+	}
+	return strings.ReplaceAll(p.subject, serverToken, c.nc.ConnectedServerId())
 }
 
 func jsonBody(v any) func(*testing.T) []byte {
@@ -192,10 +208,27 @@ func probes(replicas int, consumers []string) []probe {
 		func(t *testing.T) []byte {
 			return rawEvent(t, events.Service, permFamily, &events.FamilyErased{Reason: "probe"})
 		}})
-	return append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})},
+	ps = append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})},
 		// A read of every family at once: an audit replay, or an auditor's
 		// list of families in the web app, which the projector serves.
 		probe{"publish access.bulk.audit", accesslog.BulkSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})})
+	// The system account: the reports `nats server report|list|info`
+	// ask for, and what changes the cluster or a stream, which JetStream
+	// answers from the system account only. Each request that changes
+	// state is one that would do nothing here: the purge of an account
+	// without streams, a peer removal naming no peer, a kick of no
+	// client, and a reload that the test's servers refuse (their ports
+	// are not their files').
+	return append(ps,
+		probe{"SYS ping STATSZ", "$SYS.REQ.SERVER.PING.STATSZ", nil},
+		probe{"SYS ping JSZ", "$SYS.REQ.SERVER.PING.JSZ", nil},
+		probe{"SYS server VARZ", "$SYS.REQ.SERVER." + serverToken + ".VARZ", nil},
+		probe{"SYS account INFO", "$SYS.REQ.ACCOUNT.JOBOGFAMILIE.INFO", nil},
+		probe{"SYS server RELOAD", "$SYS.REQ.SERVER." + serverToken + ".RELOAD", nil},
+		probe{"SYS server KICK", "$SYS.REQ.SERVER." + serverToken + ".KICK", jsonBody(map[string]any{"cid": uint64(1) << 40})},
+		probe{"JS ACCOUNT.PURGE", "$JS.API.ACCOUNT.PURGE.FPERM_NO_ACCOUNT", nil},
+		probe{"JS SERVER.REMOVE", "$JS.API.SERVER.REMOVE", nil},
+	)
 }
 
 // checkTable runs every probe as every user and compares with allowed:
@@ -232,7 +265,7 @@ func checkTable(t *testing.T, replicas int, consumers []string, clients map[stri
 				// answered) after.
 				hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}
 			}
-			got, detail := clients[u].try(t, p.subject, hdr, body)
+			got, detail := clients[u].try(t, p.subjectFor(clients[u]), hdr, body)
 			if w := slices.Contains(want, u); got != w {
 				t.Errorf("%s as %s: allowed %v, want %v (%s)", p.name, u, got, w, detail)
 			}
@@ -291,6 +324,18 @@ var deployTable = map[string][]string{
 	"publish data key":               {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS":          {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS data key": {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	// The system account's sys user asks for reports and changes
+	// nothing: no account purge (it would delete every stream of
+	// JOBOGFAMILIE, the data keys included), no peer removal, no reload,
+	// no kick.
+	"SYS ping STATSZ":   {"sys"},
+	"SYS ping JSZ":      {"sys"},
+	"SYS server VARZ":   {"sys"},
+	"SYS account INFO":  {"sys"},
+	"SYS server RELOAD": nil,
+	"SYS server KICK":   nil,
+	"JS ACCOUNT.PURGE":  nil,
+	"JS SERVER.REMOVE":  nil,
 }
 
 // deployConsumers are the projectors' durable consumers of
@@ -338,6 +383,15 @@ var standaloneTable = map[string][]string{
 	"publish data key":               nil,
 	"DIRECT.GET KV_JF_KEYS":          {"operator", "audit"},
 	"DIRECT.GET KV_JF_KEYS data key": {"operator", "audit"},
+	// No key of the standalone is in the system account.
+	"SYS ping STATSZ":   nil,
+	"SYS ping JSZ":      nil,
+	"SYS server VARZ":   nil,
+	"SYS account INFO":  nil,
+	"SYS server RELOAD": nil,
+	"SYS server KICK":   nil,
+	"JS ACCOUNT.PURGE":  nil,
+	"JS SERVER.REMOVE":  nil,
 }
 
 // hostileCase is one row of testdata/hostile-nats.json.

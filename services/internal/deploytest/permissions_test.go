@@ -167,6 +167,10 @@ func probes(replicas int, consumers []string) []probe {
 		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
 		{"CONSUMER.CREATE ephemeral", "$JS.API.CONSUMER.CREATE." + fam + ".probe", jsonBody(ephemeralCfg)},
+		// Whoever may create a consumer may change one of the same name:
+		// a list of the stream's consumers names them all.
+		{"CONSUMER.NAMES FAMILY_EVENTS", "$JS.API.CONSUMER.NAMES." + fam, nil},
+		{"CONSUMER.LIST FAMILY_EVENTS", "$JS.API.CONSUMER.LIST." + fam, nil},
 		// The legacy create subject names the consumer in the body only,
 		// where no deny list sees it, and creates or updates: whoever may
 		// publish it may change the projector's consumer.
@@ -288,6 +292,8 @@ var deployTable = map[string][]string{
 	"DIRECT.GET FAMILY_EVENTS":                 {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"CONSUMER.CREATE ephemeral":                {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
+	"CONSUMER.NAMES FAMILY_EVENTS":             {"admin"},
+	"CONSUMER.LIST FAMILY_EVENTS":              {"admin"},
 	"legacy create named projector":            nil,
 	"CONSUMER.CREATE projector":                {"projector"},
 	"CONSUMER.INFO projector":                  {"projector", "admin"},
@@ -358,15 +364,20 @@ var standaloneTable = map[string][]string{
 	"DIRECT.GET FAMILY_EVENTS":                 {"operator", "audit"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator", "audit"},
 	"CONSUMER.CREATE ephemeral":                {"operator", "audit"},
-	"legacy create named projector":            nil,
-	"CONSUMER.CREATE projector":                nil,
-	"CONSUMER.INFO projector":                  {"operator", "audit"},
-	"CONSUMER.DELETE projector":                nil,
-	"CONSUMER.PAUSE projector":                 nil,
-	"publish families.F.sof":                   {"sof"},
-	"publish families.F.bif":                   {"bif"},
-	"publish families.F.buf":                   {"buf"},
-	"publish families.F.suf":                   {"suf"},
+	// The operator and the audit CLI learn no consumer's name this way:
+	// they may change any consumer they can name
+	// (TestOperatorCannotFindTheServicesConsumers).
+	"CONSUMER.NAMES FAMILY_EVENTS":  nil,
+	"CONSUMER.LIST FAMILY_EVENTS":   nil,
+	"legacy create named projector": nil,
+	"CONSUMER.CREATE projector":     nil,
+	"CONSUMER.INFO projector":       {"operator", "audit"},
+	"CONSUMER.DELETE projector":     nil,
+	"CONSUMER.PAUSE projector":      nil,
+	"publish families.F.sof":        {"sof"},
+	"publish families.F.bif":        {"bif"},
+	"publish families.F.buf":        {"buf"},
+	"publish families.F.suf":        {"suf"},
 	// The audit CLI records its reads of family data, as the deploy
 	// audit user does.
 	"publish access.F":          {"audit"},

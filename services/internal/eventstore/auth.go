@@ -21,8 +21,9 @@ import (
 // binary use keys generated at each start and kept in memory only; people
 // and department systems outside it use the keys kept in the key
 // directory (<data>/nats), made on the first start that listens. Each
-// department's key is in an account of its own (embeddedUsers); every
-// other user is in the services' account, which holds the streams.
+// department's key and the operator's are in an account of their own
+// (embeddedUsers); every other user is in the services' account, which
+// holds the streams.
 
 // Identity is an NKey user: its seed signs the server's challenge.
 type Identity struct {
@@ -194,30 +195,13 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
 			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		return perms(pub, nil, inbox), nil
-	case RoleOperator, RoleAudit:
-		pub = []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.FC.>"}
-		for _, s := range streams {
-			pub = append(pub,
-				"$JS.API.STREAM.INFO."+s,
-				"$JS.API.STREAM.MSG.GET."+s,
-				"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
-				"$JS.API.CONSUMER.NAMES."+s, "$JS.API.CONSUMER.LIST."+s,
-				"$JS.API.CONSUMER.INFO."+s+".*",
-				// Ordered consumers, as `nats stream view` and `audit
-				// replay` read: created by name, which the deny list
-				// below can refuse for the projector's consumer. Not the
-				// bare legacy CONSUMER.CREATE.<stream>, which names the
-				// consumer in the body only and creates or updates it:
-				// with it the operator could change the projector's.
-				"$JS.API.CONSUMER.CREATE."+s+".>",
-				"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
-		}
-		// The wrapped data keys, for `audit export -master-key-file`:
-		// without the master key they open nothing. Read only.
-		pub = append(pub, KeyReadSubjects()...)
-		if role == RoleAudit {
-			pub = append(pub, AuditReadSubjects...)
-		}
+	case RoleOperator:
+		return perms(OperatorSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
+	case RoleAudit:
+		// The audit CLI's key reads as the operator's does, and records
+		// its reads in the access log, which is in the services' account
+		// (as deploy's audit user does).
+		pub := append(OperatorSubjects(), AuditReadSubjects...)
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	if isDepartment(role) {
@@ -228,6 +212,37 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		return perms([]string{DepartmentSubjects(role)}, nil, inbox), nil
 	}
 	return nil, fmt.Errorf("eventstore: no NATS role %q", role)
+}
+
+// OperatorSubjects are the JetStream API subjects the operator's key
+// reaches, from an account of its own (OperatorAccount) that imports them
+// from the services' account: stream information, messages by sequence
+// or subject (direct gets), the wrapped data keys (for `audit export
+// -master-key-file`; without the master key they open nothing), and
+// pull consumers of its own, as `audit replay|verify|export` (ordered
+// consumers) and `nats stream view` read. A consumer is created by name
+// (not by the bare legacy CONSUMER.CREATE.<stream>, which names it in the
+// body only), and whoever may create one may also change one of that
+// name: so the projector's is refused by name (Permissions' deny list),
+// and the operator learns no other name: it may not list a stream's
+// consumers, and in its own account it receives none of the services'
+// replies, whose acknowledgement subjects name their consumers. The
+// services' ordered consumers have random names (nats.go's NUID, 22
+// characters, drawn in the services' process). A consumer's information
+// is granted by name only. Push consumers cannot deliver to another
+// account: there is no flow control ($JS.FC.>) to answer.
+func OperatorSubjects() []string {
+	pub := []string{"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"}
+	for _, s := range []string{FamilyStream, AccessLogStream} {
+		pub = append(pub,
+			"$JS.API.STREAM.INFO."+s,
+			"$JS.API.STREAM.MSG.GET."+s,
+			"$JS.API.DIRECT.GET."+s, "$JS.API.DIRECT.GET."+s+".>",
+			"$JS.API.CONSUMER.INFO."+s+".*",
+			"$JS.API.CONSUMER.CREATE."+s+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+s+".*")
+	}
+	return append(pub, KeyReadSubjects()...)
 }
 
 // KeyValueSubjects are the subjects of the data keys' values,
@@ -342,37 +357,46 @@ const ServicesAccount = server.DEFAULT_GLOBAL_ACCOUNT
 // department systems' accounts.
 func DepartmentAccount(dept string) string { return strings.ToUpper(dept) + "_SYSTEM" }
 
+// OperatorAccount is the account of the operator's key on the embedded
+// server, which imports OperatorSubjects from the services' account.
+const OperatorAccount = "OPERATOR"
+
 // DepartmentSubjects are the subjects a department's key may publish on.
 func DepartmentSubjects(dept string) string { return "families.*." + dept + ".>" }
 
 func isDepartment(role string) bool { return slices.Contains(Departments, role) }
 
 // embeddedUsers are the embedded server's users of ids (role → key) and
-// its accounts. Every role but a department's is a user of the services'
-// account. A department's key is alone in an account of its own, which
-// imports from the services' account only that department's subjects,
-// exported to it alone (a service import, so that the stream's publish
-// acknowledgement comes back to the publisher). A user of the services'
-// account, even one that may publish on nothing but its department's
-// subjects, could do more: subscribed to _INBOX.> it would receive every
+// its accounts. Every role but a department's and the operator's is a
+// user of the services' account. A department's key is alone in an
+// account of its own, which imports from the services' account only that
+// department's subjects, exported to it alone (a service import, so that
+// the stream's publish acknowledgement comes back to the publisher). A
+// user of the services' account, even one that may publish on nothing but
+// its department's subjects, could do more: subscribed to _INBOX.> it would receive every
 // reply in the account, the events the services' consumers pull
 // included, and a publish whose reply subject names another stream's
 // subject (another department's, access.<family>, a data key's) makes the
 // stream store its acknowledgement there, since the server checks no
 // reply subject against the permissions. Across the import the server
 // replaces the reply subject, and the department's account carries
-// nothing but its own replies. No accounts (nil) when there is no
-// department key: all users are then in the global account.
+// nothing but its own replies. The operator's key is alone in an account
+// of its own too, which imports from the services' account the reading
+// API of OperatorSubjects, exported to it alone: there it sees none of
+// the services' replies, which name their consumers (OperatorSubjects
+// says why that matters). No accounts (nil) when there is no outer key:
+// all users are then in the global account.
 func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server.NkeyUser, []*server.Account, error) {
 	services := server.NewAccount(ServicesAccount)
 	var users []*server.NkeyUser
-	var depts []*server.Account
+	var outer []*server.Account
 	for _, role := range slices.Sorted(maps.Keys(ids)) {
 		u, err := nkeyUser(ids[role], role, projectorConsumer)
 		if err != nil {
 			return nil, nil, err
 		}
-		if isDepartment(role) {
+		switch {
+		case isDepartment(role):
 			acc := server.NewAccount(DepartmentAccount(role))
 			subj := DepartmentSubjects(role)
 			if err := services.AddServiceExport(subj, []*server.Account{acc}); err != nil {
@@ -382,12 +406,26 @@ func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server
 				return nil, nil, fmt.Errorf("eventstore: import %s into %s: %w", subj, acc.Name, err)
 			}
 			u.Account = acc
-			depts = append(depts, acc)
+			outer = append(outer, acc)
+		case role == RoleOperator:
+			acc := server.NewAccount(OperatorAccount)
+			for _, subj := range OperatorSubjects() {
+				// Streamed: a pull's messages and a batch of direct gets
+				// are many answers to one request.
+				if err := services.AddServiceExportWithResponse(subj, server.Streamed, []*server.Account{acc}); err != nil {
+					return nil, nil, fmt.Errorf("eventstore: export %s to %s: %w", subj, acc.Name, err)
+				}
+				if err := acc.AddServiceImport(services, subj, ""); err != nil {
+					return nil, nil, fmt.Errorf("eventstore: import %s into %s: %w", subj, acc.Name, err)
+				}
+			}
+			u.Account = acc
+			outer = append(outer, acc)
 		}
 		users = append(users, u)
 	}
-	if len(depts) == 0 {
+	if len(outer) == 0 {
 		return users, nil, nil
 	}
-	return users, append([]*server.Account{services}, depts...), nil
+	return users, append([]*server.Account{services}, outer...), nil
 }

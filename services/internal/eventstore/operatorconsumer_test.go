@@ -1,0 +1,168 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+)
+
+// TestOperatorCannotFindTheServicesConsumers: the standalone's operator
+// key (operator.nk, RELIABILITY.md: cannot "change or delete a stream, a
+// message or a consumer") may create ordered consumers, which is what
+// `audit replay|verify|export` and `nats stream view` read with, and a
+// consumer create with the name of an existing consumer updates it. The
+// services' ordered consumers (ingest's index follows the whole stream
+// through one) are not the projector's, which is refused by name; they are
+// kept from the operator by their names, which it cannot learn: it may not
+// list a stream's consumers, and in an account of its own it receives none
+// of the services' replies, which name their consumers. Before, it listed
+// them, re-filtered ingest's consumer to families.nobody.> and the service
+// received nothing more (the reviewer's
+// TestReviewOperatorChangesServiceConsumer).
+func TestOperatorCannotFindTheServicesConsumers(t *testing.T) {
+	ctx := context.Background()
+	keyDir := filepath.Join(t.TempDir(), "nats")
+	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", KeyDir: keyDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
+
+	opt, err := nats.NkeyOptionFromSeed(eventstore.KeyFile(keyDir, eventstore.RoleOperator))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := nats.Connect(e.ClientURL(), opt, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close()
+	// The operator listens to every reply it may subscribe to while the
+	// service reads.
+	spy, err := op.SubscribeSync("_INBOX.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	svc, err := eventstore.Connect("", e.Server, "service", e.Service.Option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	sjs, _ := jetstream.New(svc)
+	if _, err := sjs.Publish(ctx, "families.F1.sof.family.referred", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := sjs.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As ingest's index follows the stream.
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventstore.FamilySubjects}, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Stop()
+	if _, err := it.Next(); err != nil {
+		t.Fatal(err)
+	}
+	name := cons.CachedInfo().Name
+
+	// What the operator's key is for still works: its own ordered
+	// consumer reads the stream.
+	ojs, _ := jetstream.New(op)
+	ost, err := ojs.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := ost.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("the operator's ordered consumer: %v", err)
+	}
+	if m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || m.Subject() != "families.F1.sof.family.referred" {
+		t.Fatalf("the operator reading the stream: %v", err)
+	}
+
+	// The operator looks for the service's consumer: by listing the
+	// stream's consumers, and in the replies it received.
+	found := map[string]bool{}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	names := ost.ConsumerNames(lctx)
+	for n := range names.Name() {
+		found[n] = true
+	}
+	cancel()
+	if names.Err() == nil {
+		t.Errorf("the operator listed the consumers: %v", found)
+	}
+	lctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+	infos := ost.ListConsumers(lctx)
+	for ci := range infos.Info() {
+		found[ci.Name] = true
+	}
+	cancel()
+	if infos.Err() == nil {
+		t.Errorf("the operator listed the consumers' information: %v", found)
+	}
+	if _, err := sjs.Publish(ctx, "families.F2.bif.meeting.held", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := it.Next(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := spy.NextMsg(500 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if md, err := m.Metadata(); err == nil {
+			found[md.Consumer] = true
+		}
+	}
+	if found[name] {
+		t.Fatalf("the operator found the service's consumer %s", name)
+	}
+
+	// Then changes every consumer it found, as the reviewer changed the
+	// service's: filtered to nothing.
+	for n := range found {
+		c, err := ost.Consumer(ctx, n)
+		if err != nil {
+			continue
+		}
+		cfg := c.CachedInfo().Config
+		cfg.FilterSubject, cfg.FilterSubjects = "", []string{"families.nobody.>"}
+		_, _ = ojs.UpdateConsumer(ctx, eventstore.FamilyStream, cfg)
+	}
+	if _, err := sjs.Publish(ctx, "families.F3.buf.meeting.held", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		m, err := it.Next()
+		if err == nil && m.Subject() != "families.F3.buf.meeting.held" {
+			err = errors.New("got " + m.Subject())
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("the service's next event: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		info, _ := stream.Consumer(ctx, name)
+		t.Fatalf("the service's consumer %s delivered nothing within 3 s: %+v", name, info)
+	}
+}

@@ -182,6 +182,8 @@ func probes(replicas int, consumers []string) []probe {
 		ps = append(ps,
 			probe{"CONSUMER.CREATE " + c, "$JS.API.CONSUMER.CREATE." + fam + "." + c, jsonBody(cfg)},
 			probe{"CONSUMER.INFO " + c, "$JS.API.CONSUMER.INFO." + fam + "." + c, nil},
+			// A pull takes the messages it gets from the projector.
+			probe{"CONSUMER.MSG.NEXT " + c, "$JS.API.CONSUMER.MSG.NEXT." + fam + "." + c, jsonBody(map[string]any{"batch": 1, "no_wait": true})},
 			// A paused consumer delivers nothing, which the projector
 			// notices only when it next positions it.
 			probe{"CONSUMER.PAUSE " + c, "$JS.API.CONSUMER.PAUSE." + fam + "." + c, jsonBody(map[string]any{"pause_until": time.Now().Add(time.Hour).UTC()})},
@@ -297,14 +299,17 @@ var deployTable = map[string][]string{
 	"legacy create named projector":            nil,
 	"CONSUMER.CREATE projector":                {"projector"},
 	"CONSUMER.INFO projector":                  {"projector", "admin"},
+	"CONSUMER.MSG.NEXT projector":              {"projector"},
 	"CONSUMER.DELETE projector":                {"projector"},
 	"CONSUMER.PAUSE projector":                 nil,
 	"CONSUMER.CREATE projector-a":              {"projector"},
 	"CONSUMER.INFO projector-a":                {"projector", "admin"},
+	"CONSUMER.MSG.NEXT projector-a":            {"projector"},
 	"CONSUMER.DELETE projector-a":              {"projector"},
 	"CONSUMER.PAUSE projector-a":               nil,
 	"CONSUMER.CREATE projector-b":              {"projector"},
 	"CONSUMER.INFO projector-b":                {"projector", "admin"},
+	"CONSUMER.MSG.NEXT projector-b":            {"projector"},
 	"CONSUMER.DELETE projector-b":              {"projector"},
 	"CONSUMER.PAUSE projector-b":               nil,
 	// A department's ingest service and its system's direct publisher,
@@ -372,6 +377,7 @@ var standaloneTable = map[string][]string{
 	"legacy create named projector": nil,
 	"CONSUMER.CREATE projector":     nil,
 	"CONSUMER.INFO projector":       {"operator", "audit"},
+	"CONSUMER.MSG.NEXT projector":   nil,
 	"CONSUMER.DELETE projector":     nil,
 	"CONSUMER.PAUSE projector":      nil,
 	"publish families.F.sof":        {"sof"},
@@ -825,8 +831,8 @@ func TestStandaloneKeys(t *testing.T) {
 
 // TestEmbeddedReplicaConsumer: an embedded server that serves a read
 // replica (-instance a) gives its service key the rights on that replica's
-// consumer, projector-a, and keeps the operator's key from creating or
-// deleting it, as it does for the single projector's.
+// consumer, projector-a, and keeps the operator's key from creating,
+// deleting or pulling from it, as it does for the single projector's.
 func TestEmbeddedReplicaConsumer(t *testing.T) {
 	t.Parallel()
 	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
@@ -848,9 +854,10 @@ func TestEmbeddedReplicaConsumer(t *testing.T) {
 	}
 	// probes in order: each consumer is created, read and deleted.
 	allowed := map[string][]string{
-		"CONSUMER.CREATE projector-a": {"service"},
-		"CONSUMER.INFO projector-a":   {"operator", "service"},
-		"CONSUMER.DELETE projector-a": {"service"},
+		"CONSUMER.CREATE projector-a":   {"service"},
+		"CONSUMER.INFO projector-a":     {"operator", "service"},
+		"CONSUMER.MSG.NEXT projector-a": {"service"},
+		"CONSUMER.DELETE projector-a":   {"service"},
 	}
 	for _, p := range probes(1, []string{"projector-a"}) {
 		want, ok := allowed[p.name]

@@ -124,12 +124,15 @@ func ProjectorConsumer(instance string) string {
 }
 
 // notTheProjectorsConsumer keeps everyone but the service from creating
-// (and so changing) the projector's durable consumer named consumer.
+// (and so changing) the projector's durable consumer named consumer, and
+// from pulling from it: a pull takes the messages it gets from the
+// projector, which then sees a gap and starts over from its checkpoint.
 func notTheProjectorsConsumer(consumer string) []string {
 	return []string{
 		"$JS.API.CONSUMER.CREATE.*." + consumer,
 		"$JS.API.CONSUMER.CREATE.*." + consumer + ".>",
 		"$JS.API.CONSUMER.DURABLE.CREATE.*." + consumer,
+		"$JS.API.CONSUMER.MSG.NEXT.*." + consumer,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -266,9 +267,15 @@ func record(ctx context.Context, js jetstream.JetStream, endpoint string, pr aut
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	ack, err := js.Publish(ctx, subject, b)
+	// Only ACCESS_LOG may store it: a stream that took the subject from it
+	// (a stream update) is refused by the server, and an acknowledgement
+	// of another stream is no entry in the access log.
+	ack, err := js.Publish(ctx, subject, b, jetstream.WithExpectStream(eventstore.AccessLogStream))
 	if err != nil {
 		return err
+	}
+	if ack.Stream != eventstore.AccessLogStream {
+		return fmt.Errorf("accesslog: %w: the entry was acknowledged by stream %q, not %s", eventstore.ErrIntegrity, ack.Stream, eventstore.AccessLogStream)
 	}
 	acknowledged(js).Advance(ack.Sequence)
 	return nil

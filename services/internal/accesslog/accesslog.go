@@ -172,7 +172,7 @@ func CommandPrincipal(tool, osUser string, kind auth.Kind) auth.Principal {
 	if osUser == "" || len(osUser) > 64 || bad(osUser) || checkPurpose("user", osUser) != nil {
 		osUser = "unknown"
 	}
-	return auth.Principal{Name: "cli:" + tool + " (" + osUser + ")", Kind: kind}
+	return auth.Principal{Name: auth.CLIPrefix + tool + " (" + osUser + ")", Kind: kind}
 }
 
 // RecordCommand appends a read of family data by a command-line tool to

@@ -130,8 +130,11 @@ func Parse(b []byte) (*Authenticator, error) {
 			return nil, fmt.Errorf("auth: principal %d (%s): token hash used twice", i, p.Name)
 		}
 		seen[p.TokenSHA256] = true
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(p.Name)), OIDCPrefix) {
+		switch name := strings.ToLower(strings.TrimSpace(p.Name)); {
+		case strings.HasPrefix(name, OIDCPrefix):
 			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is an IdP user's; choose another name", i, p.Name, OIDCPrefix)
+		case strings.HasPrefix(name, CLIPrefix):
+			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is a command-line tool's reader in the access log; choose another name", i, p.Name, CLIPrefix)
 		}
 		copy(p.hash[:], raw)
 		switch p.Kind {

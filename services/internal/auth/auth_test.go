@@ -70,6 +70,8 @@ func TestConfigRejectsBadEntries(t *testing.T) {
 		// IdP users' names are oidc:<sub>; none may be taken for a static principal.
 		"IdP name":            `{"principals":[{"name":"oidc:user-1","kind":"auditor","tokenSha256":"` + h + `"}]}`,
 		"IdP name, uppercase": `{"principals":[{"name":" OIDC:user-1","kind":"auditor","tokenSha256":"` + h + `"}]}`,
+		// A command-line tool's reads are logged as cli:<tool> (<user>).
+		"CLI name": `{"principals":[{"name":"CLI:audit (root)","kind":"auditor","tokenSha256":"` + h + `"}]}`,
 	}
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -77,7 +79,8 @@ func TestConfigRejectsBadEntries(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %s", cfg)
 			}
-			if strings.HasPrefix(name, "IdP name") && !strings.Contains(err.Error(), `"oidc:"`) {
+			if strings.HasPrefix(name, "IdP name") && !strings.Contains(err.Error(), `"oidc:"`) ||
+				name == "CLI name" && !strings.Contains(err.Error(), `"cli:"`) {
 				t.Errorf("the error does not say why: %v", err)
 			}
 		})

@@ -281,6 +281,11 @@ func PrincipalFromClaims(claims map[string]any, roleClaim, employeeClaim string)
 // be taken for one.
 const OIDCPrefix = "oidc:"
 
+// CLIPrefix begins the name of a reader through a command-line tool in
+// the access log (accesslog.CommandPrincipal); a static principal's name
+// may not begin with it either (Parse).
+const CLIPrefix = "cli:"
+
 // oidcName is an IdP principal's identity and name. The name is what the
 // access log records as who read, and the web app keeps "last seen" by
 // the identity, so it must be one person's for good: OIDC Core makes only

@@ -64,6 +64,15 @@ func Defaults() Options {
 
 // Run executes every measurement and prints a report.
 func Run(ctx context.Context, o Options) error {
+	for _, c := range []struct {
+		flag string
+		n    int
+	}{{"raw", o.RawCount}, {"batch-requests", o.BatchRequests}, {"batch-size", o.BatchSize}, {"batch-clients", o.BatchClients},
+		{"single", o.SingleCount}, {"single-clients", o.SingleClients}} {
+		if c.n < 1 {
+			return fmt.Errorf("bench: -%s must be at least 1, not %d: a phase of nothing measures nothing", c.flag, c.n)
+		}
+	}
 	p := func(format string, a ...any) { fmt.Fprintf(o.Out, format+"\n", a...) }
 	p("# make bench: %s, %d cores, %s, store sync %s", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), o.Sync)
 

@@ -171,7 +171,6 @@ type ingestTally struct {
 	// on each phase (user and system, /proc/<pid>/stat).
 	batchCPU, singleCPU time.Duration
 	batchLat, singleLat []time.Duration
-	errors              int64
 }
 
 // ingestMix is the text of the mix the ingest part sends.
@@ -296,6 +295,10 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 			}); err != nil {
 				return err
 			}
+			if n := errs.Load(); n > 0 {
+				return fmt.Errorf("encryption, ingest round %d, encryption %s: %d of %d requests failed (the first is above); a run with failed requests reports no figures",
+					r+1, encModes[k].name, n, len(batches)+len(singles))
+			}
 			t.batchEvents += int(sent.Load())
 			t.batchTime += bt
 			t.batchLat = append(t.batchLat, lat...)
@@ -306,11 +309,10 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 			t.singleEvents += int(ok.Load())
 			t.singleTime += st
 			t.singleLat = append(t.singleLat, lat...)
-			t.errors += errs.Load()
 			rate[k][1] = float64(ok.Load()) / st.Seconds()
 			slices.Sort(lat)
-			p("encryption, ingest round %d, encryption %-3s: batches (%d a request, %d clients) %.0f events/s, p99 %s; single events (%d clients) %.0f events/s, p50 %s, p99 %s; errors %d",
-				r+1, encModes[k].name, o.BatchSize, o.BatchClients, rate[k][0], pct(batchLat, 99), o.SingleClients, rate[k][1], pct(lat, 50), pct(lat, 99), errs.Load())
+			p("encryption, ingest round %d, encryption %-3s: batches (%d a request, %d clients) %.0f events/s, p99 %s; single events (%d clients) %.0f events/s, p50 %s, p99 %s",
+				r+1, encModes[k].name, o.BatchSize, o.BatchClients, rate[k][0], pct(batchLat, 99), o.SingleClients, rate[k][1], pct(lat, 50), pct(lat, 99))
 		}
 		p("encryption, ingest round %d: on / off: batches %.2f, single events %.2f", r+1, rate[0][0]/rate[1][0], rate[0][1]/rate[1][1])
 		for k, m := range encModes {
@@ -343,7 +345,6 @@ func encryptionIngest(ctx context.Context, o EncryptionOptions, master string, p
 	p("  ingest CPU per 1,000 events: batches on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s; single events on %.0f ms, off %.0f ms: on / off = %.2f (target <= %.2f)%s",
 		bOn, bOff, bOn/bOff, 1+encryptionTarget, verdict(bOn/bOff <= 1+encryptionTarget),
 		sOn, sOff, sOn/sOff, 1+encryptionTarget, verdict(sOn/sOff <= 1+encryptionTarget))
-	p("  errors: on %d, off %d", on.errors, off.errors)
 	return nil
 }
 

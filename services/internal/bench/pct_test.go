@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,5 +36,16 @@ func TestPctIsNearestRank(t *testing.T) {
 		if got := pct(ms(c.n), c.p); got != c.want {
 			t.Errorf("pct(1..%d ms, %d) = %v, want %v", c.n, c.p, got, c.want)
 		}
+	}
+}
+
+// TestRunRefusesEmptyPhases: a phase of no requests has no rate and no
+// latency to print; Run says which flag, before it starts anything.
+func TestRunRefusesEmptyPhases(t *testing.T) {
+	o := Defaults()
+	o.SingleCount = 0
+	o.Dir, o.Out = t.TempDir(), io.Discard
+	if err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "-single must be at least 1") {
+		t.Fatalf("Run with -single 0: %v", err)
 	}
 }

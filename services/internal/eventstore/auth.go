@@ -201,9 +201,9 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 	case RoleOperator:
 		return perms(OperatorSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	case RoleAudit:
-		// The audit CLI's key reads as the operator's does, and records
-		// its reads in the access log, which is in the services' account
-		// (as deploy's audit user does).
+		// The audit CLI's key reads as the operator's does, from an
+		// account of its own (AuditAccount), and records its reads in the
+		// access log.
 		pub := append(OperatorSubjects(), AuditReadSubjects...)
 		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
@@ -364,14 +364,19 @@ func DepartmentAccount(dept string) string { return strings.ToUpper(dept) + "_SY
 // server, which imports OperatorSubjects from the services' account.
 const OperatorAccount = "OPERATOR"
 
+// AuditAccount is the account of the audit CLI's key on the embedded
+// server: as the operator's, it imports the reading API, and besides the
+// access log's subjects, so that it sees none of the services' replies.
+const AuditAccount = "AUDIT"
+
 // DepartmentSubjects are the subjects a department's key may publish on.
 func DepartmentSubjects(dept string) string { return "families.*." + dept + ".>" }
 
 func isDepartment(role string) bool { return slices.Contains(Departments, role) }
 
 // embeddedUsers are the embedded server's users of ids (role → key) and
-// its accounts. Every role but a department's and the operator's is a
-// user of the services' account. A department's key is alone in an
+// its accounts. Every role but a department's, the operator's and the
+// audit CLI's is a user of the services' account. A department's key is alone in an
 // account of its own, which imports from the services' account only that
 // department's subjects, exported to it alone (a service import, so that
 // the stream's publish acknowledgement comes back to the publisher). A
@@ -385,14 +390,26 @@ func isDepartment(role string) bool { return slices.Contains(Departments, role) 
 // replaces the reply subject, and the department's account carries
 // nothing but its own replies. The operator's key is alone in an account
 // of its own too, which imports from the services' account the reading
-// API of OperatorSubjects, exported to it alone: there it sees none of
-// the services' replies, which name their consumers (OperatorSubjects
-// says why that matters). No accounts (nil) when there is no outer key:
+// API of OperatorSubjects: there it sees none of the services' replies,
+// which name their consumers (OperatorSubjects says why that matters).
+// The audit CLI's key likewise, with the access log's subjects besides. No accounts (nil) when there is no outer key:
 // all users are then in the global account.
 func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server.NkeyUser, []*server.Account, error) {
 	services := server.NewAccount(ServicesAccount)
 	var users []*server.NkeyUser
 	var outer []*server.Account
+	// The accounts that import each exported subject: one export a
+	// subject, approving all of them.
+	imports := map[string][]*server.Account{}
+	var order []string
+	export := func(acc *server.Account, subjects []string) {
+		for _, subj := range subjects {
+			if _, ok := imports[subj]; !ok {
+				order = append(order, subj)
+			}
+			imports[subj] = append(imports[subj], acc)
+		}
+	}
 	for _, role := range slices.Sorted(maps.Keys(ids)) {
 		u, err := nkeyUser(ids[role], role, projectorConsumer)
 		if err != nil {
@@ -412,20 +429,28 @@ func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server
 			outer = append(outer, acc)
 		case role == RoleOperator:
 			acc := server.NewAccount(OperatorAccount)
-			for _, subj := range OperatorSubjects() {
-				// Streamed: a pull's messages and a batch of direct gets
-				// are many answers to one request.
-				if err := services.AddServiceExportWithResponse(subj, server.Streamed, []*server.Account{acc}); err != nil {
-					return nil, nil, fmt.Errorf("eventstore: export %s to %s: %w", subj, acc.Name, err)
-				}
-				if err := acc.AddServiceImport(services, subj, ""); err != nil {
-					return nil, nil, fmt.Errorf("eventstore: import %s into %s: %w", subj, acc.Name, err)
-				}
-			}
+			export(acc, OperatorSubjects())
+			u.Account = acc
+			outer = append(outer, acc)
+		case role == RoleAudit:
+			acc := server.NewAccount(AuditAccount)
+			export(acc, append(OperatorSubjects(), AuditReadSubjects...))
 			u.Account = acc
 			outer = append(outer, acc)
 		}
 		users = append(users, u)
+	}
+	for _, subj := range order {
+		// Streamed: a pull's messages and a batch of direct gets are many
+		// answers to one request.
+		if err := services.AddServiceExportWithResponse(subj, server.Streamed, imports[subj]); err != nil {
+			return nil, nil, fmt.Errorf("eventstore: export %s: %w", subj, err)
+		}
+		for _, acc := range imports[subj] {
+			if err := acc.AddServiceImport(services, subj, ""); err != nil {
+				return nil, nil, fmt.Errorf("eventstore: import %s into %s: %w", subj, acc.Name, err)
+			}
+		}
 	}
 	if len(outer) == 0 {
 		return users, nil, nil

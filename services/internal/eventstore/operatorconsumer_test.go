@@ -26,7 +26,16 @@ import (
 // them, re-filtered ingest's consumer to families.nobody.> and the service
 // received nothing more (the reviewer's
 // TestReviewOperatorChangesServiceConsumer).
+//
+// The audit CLI's key (audit.nk) reads as the operator's does, from an
+// account of its own as well: the same holds for it.
 func TestOperatorCannotFindTheServicesConsumers(t *testing.T) {
+	for _, role := range []string{eventstore.RoleOperator, eventstore.RoleAudit} {
+		t.Run(role, func(t *testing.T) { cannotFindTheServicesConsumers(t, role) })
+	}
+}
+
+func cannotFindTheServicesConsumers(t *testing.T, role string) {
 	ctx := context.Background()
 	keyDir := filepath.Join(t.TempDir(), "nats")
 	e, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:-1", KeyDir: keyDir})
@@ -35,7 +44,7 @@ func TestOperatorCannotFindTheServicesConsumers(t *testing.T) {
 	}
 	t.Cleanup(func() { e.Shutdown(); e.WaitForShutdown() })
 
-	opt, err := nats.NkeyOptionFromSeed(eventstore.KeyFile(keyDir, eventstore.RoleOperator))
+	opt, err := nats.NkeyOptionFromSeed(eventstore.KeyFile(keyDir, role))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +140,7 @@ func TestOperatorCannotFindTheServicesConsumers(t *testing.T) {
 		}
 	}
 	if found[name] {
-		t.Fatalf("the operator found the service's consumer %s", name)
+		t.Fatalf("the %s key found the service's consumer %s", role, name)
 	}
 
 	// Then changes every consumer it found, as the reviewer changed the

@@ -79,10 +79,10 @@ const Redacted = "…"
 // subject, for the operator, who sees no family data: the reasons say
 // what rule the message breaks, but some of them name the family (the
 // subject's, bare, as in a data key's id) or quote what the message held
-// (another family's id, a key id, a subject). The family of the subject
-// is left out wherever it stands as an id of its own, and so is every
-// quoted string; a quote cut off by the reason's length limit is left out
-// to the end.
+// (another family's id, a key id, a subject) or name an event type. The
+// family of the subject is left out wherever it stands as an id of its
+// own, and so are every quoted string and every event type; a quote cut
+// off by the reason's length limit is left out to the end.
 func OperatorReason(subject, reason string) string {
 	reason = quoted.ReplaceAllLiteralString(reason, `"`+Redacted+`"`)
 	if strings.Count(reason, `"`)%2 == 1 {
@@ -99,8 +99,17 @@ func OperatorReason(subject, reason string) string {
 		reason = replaceID(reason, subject, Redacted)
 		reason = replaceID(reason, fam, Redacted)
 	}
+	// Event types, which some reasons name bare: with the sequence, what
+	// kind of event a family has (a GP consultation) is family data too.
+	reason = ceType.ReplaceAllLiteralString(reason, Redacted)
+	for _, spec := range events.Catalog() {
+		reason = replaceID(reason, spec.Name, Redacted)
+	}
 	return reason
 }
+
+// ceType is a CloudEvents type of the catalog, dk.kk.jobogfamilie.<name>.v<n>.
+var ceType = regexp.MustCompile(`dk\.kk\.jobogfamilie\.[A-Za-z0-9._-]*`)
 
 // replaceID is s with each occurrence of id that is not part of a longer
 // id (an id's characters on neither side) replaced by with.

@@ -45,7 +45,7 @@ func TestOperatorReason(t *testing.T) {
 			t.Fatalf("message %d decoded", m.seq)
 		}
 		got := OperatorReason(m.subject, m.reason)
-		for _, leak := range []string{"FAM-Q", "FAM Q", "FAM-OTHER", m.subject, "P1 mor angst", "mental-health"} {
+		for _, leak := range []string{"FAM-Q", "FAM Q", "FAM-OTHER", m.subject, "P1 mor angst", "mental-health", "consultation", "family.referred"} {
 			if strings.Contains(got, leak) {
 				t.Errorf("message %d: %q names %q (the reason: %q)", m.seq, got, leak, m.reason)
 			}
@@ -69,6 +69,13 @@ func TestOperatorReason(t *testing.T) {
 			`subject names family "…", the event's subject is "…`},
 		{"families.F1.sof.family.referred", `/data/personId: must match the pattern ^[A-Za-z0-9_-]{1,64}$`,
 			`/data/personId: must match the pattern ^[A-Za-z0-9_-]{1,64}$`},
+		// Event types, bare or as CloudEvents types: what kind of event a
+		// family has is family data too.
+		{"families.F1.bif.family.enrolled", "events: type family.enrolled is not owned by department bif",
+			"events: type … is not owned by department bif"},
+		{"families.F1.suf.gp.consultation-held", "unknown type dk.kk.jobogfamilie.gp.consultation-held.v9",
+			"unknown type …"},
+		{"families.F1.sof.goal.set", "goal.set.v2 has no upcaster", "….v2 has no upcaster"},
 	} {
 		if got := OperatorReason(c.subject, c.reason); got != c.want {
 			t.Errorf("OperatorReason(%q, %q) = %q, want %q", c.subject, c.reason, got, c.want)

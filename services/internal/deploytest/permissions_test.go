@@ -217,7 +217,10 @@ func probes(replicas int, consumers []string) []probe {
 	ps = append(ps, probe{"publish access.F", "access." + permFamily, jsonBody(map[string]any{"familyId": permFamily, "kind": "probe"})},
 		// A read of every family at once: an audit replay, or an auditor's
 		// list of families in the web app, which the projector serves.
-		probe{"publish access.bulk.audit", accesslog.BulkSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})})
+		probe{"publish access.bulk.audit", accesslog.BulkSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})},
+		// A read of the evaluation's exact figures, which the projector
+		// serves.
+		probe{"publish access.bulk.evaluation", accesslog.EvaluationSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})})
 	// The system account: the reports `nats server report|list|info`
 	// ask for, and what changes the cluster or a stream, which JetStream
 	// answers from the system account only. Each request that changes
@@ -320,6 +323,8 @@ var deployTable = map[string][]string{
 	"publish families.F.suf":    {"suf", "suf-system"},
 	"publish access.F":          {"projector", "audit"},
 	"publish access.bulk.audit": {"projector", "audit"},
+	// The evaluation's exact figures are served by the projector only.
+	"publish access.bulk.evaluation": {"projector"},
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
@@ -386,9 +391,10 @@ var standaloneTable = map[string][]string{
 	"publish families.F.suf":        {"suf"},
 	// The audit CLI records its reads of family data, as the deploy
 	// audit user does.
-	"publish access.F":          {"audit"},
-	"publish access.bulk.audit": {"audit"},
-	"publish family.erased":     nil,
+	"publish access.F":               {"audit"},
+	"publish access.bulk.audit":      {"audit"},
+	"publish access.bulk.evaluation": nil,
+	"publish family.erased":          nil,
 	// The operator and the audit CLI read the wrapped keys (audit
 	// export); the departments' direct publishers reach nothing of the
 	// bucket.

@@ -163,6 +163,7 @@ func probes(replicas int, consumers []string) []probe {
 		{"STREAM.DELETE ACCESS_LOG", "$JS.API.STREAM.DELETE." + acc, nil},
 		{"STREAM.PURGE FAMILY_EVENTS", "$JS.API.STREAM.PURGE." + fam, jsonBody(map[string]any{})},
 		{"STREAM.MSG.DELETE FAMILY_EVENTS", "$JS.API.STREAM.MSG.DELETE." + fam, jsonBody(map[string]any{"seq": 1})},
+		{"STREAM.MSG.DELETE ACCESS_LOG", "$JS.API.STREAM.MSG.DELETE." + acc, jsonBody(map[string]any{"seq": 1})},
 		{"STREAM.MSG.GET FAMILY_EVENTS", "$JS.API.STREAM.MSG.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
@@ -293,6 +294,7 @@ var deployTable = map[string][]string{
 	"STREAM.DELETE ACCESS_LOG":                 nil,
 	"STREAM.PURGE FAMILY_EVENTS":               nil,
 	"STREAM.MSG.DELETE FAMILY_EVENTS":          nil,
+	"STREAM.MSG.DELETE ACCESS_LOG":             nil,
 	"STREAM.MSG.GET FAMILY_EVENTS":             {"audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS":                 {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"sof", "bif", "buf", "suf", "audit", "admin"},
@@ -331,12 +333,13 @@ var deployTable = map[string][]string{
 	// Ingest reads and creates the families' data keys; the projector
 	// and audit read them; only admin (setup-streams) creates or
 	// updates the bucket, no user purges it, and only audit (erasure)
-	// deletes a key.
+	// and admin (rotate-master-key overwrites each key's message wrapped
+	// by the old master key) delete a key's message.
 	"STREAM.INFO KV_JF_KEYS":         {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"STREAM.CREATE KV_JF_KEYS":       {"admin"},
 	"STREAM.UPDATE KV_JF_KEYS":       {"admin"},
 	"STREAM.PURGE KV_JF_KEYS":        nil,
-	"STREAM.MSG.DELETE KV_JF_KEYS":   {"audit"},
+	"STREAM.MSG.DELETE KV_JF_KEYS":   {"audit", "admin"},
 	"publish data key":               {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS":          {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"DIRECT.GET KV_JF_KEYS data key": {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
@@ -370,6 +373,7 @@ var standaloneTable = map[string][]string{
 	"STREAM.DELETE ACCESS_LOG":                 nil,
 	"STREAM.PURGE FAMILY_EVENTS":               nil,
 	"STREAM.MSG.DELETE FAMILY_EVENTS":          nil,
+	"STREAM.MSG.DELETE ACCESS_LOG":             nil,
 	"STREAM.MSG.GET FAMILY_EVENTS":             {"operator", "audit"},
 	"DIRECT.GET FAMILY_EVENTS":                 {"operator", "audit"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator", "audit"},

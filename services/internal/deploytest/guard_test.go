@@ -3,9 +3,11 @@ package deploytest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,9 +20,9 @@ import (
 // guardedCluster is the deploy cluster after the setup step, with a few
 // events, a guard configured as the sof service's (three replicas) that
 // passes, the sof user's JetStream and the admin's.
-func guardedCluster(t *testing.T) (sof jetstream.JetStream, g *eventstore.Guard, admin jetstream.JetStream) {
+func guardedCluster(t *testing.T) (c *cluster, sof jetstream.JetStream, g *eventstore.Guard, admin jetstream.JetStream) {
 	t.Helper()
-	c := startCluster(t)
+	c = startCluster(t)
 	ctx := context.Background()
 	if err := standalone.SetupStreams(ctx, serviceConfig(t, c, "admin"), io.Discard); err != nil {
 		t.Fatal(err)
@@ -51,16 +53,20 @@ func guardedCluster(t *testing.T) (sof jetstream.JetStream, g *eventstore.Guard,
 	if admin, err = jetstream.New(anc); err != nil {
 		t.Fatal(err)
 	}
-	return sof, g, admin
+	return c, sof, g, admin
 }
 
 // The deploy admin may update the streams, though not publish events. An
-// update adding a subject of its own with a transform into the families'
-// subjects stores what it publishes there as a SOF event: the NATS
-// permissions do not stop that, so the guard must notice it.
+// update adding a subject with a transform into the families' subjects
+// stores what is published there as a SOF event. admin publishes on an
+// allow list, so on a subject of its own (adm.>) it publishes nothing;
+// but it must publish on JetStream's own subjects (the API, a backup's
+// chunk acknowledgements), which a stream without acknowledgements may
+// also capture. The NATS permissions do not stop that, so the guard must
+// notice it, whichever subject the transform starts from.
 func TestGuardFindsAdminTransformIntoFamilies(t *testing.T) {
 	t.Parallel()
-	sof, g, admin := guardedCluster(t)
+	c, sof, g, admin := guardedCluster(t)
 	ctx := context.Background()
 	update := func(change func(*jetstream.StreamConfig)) {
 		st, err := admin.Stream(ctx, eventstore.FamilyStream)
@@ -73,18 +79,41 @@ func TestGuardFindsAdminTransformIntoFamilies(t *testing.T) {
 			t.Fatalf("admin update: %v", err)
 		}
 	}
-	update(func(cfg *jetstream.StreamConfig) {
-		cfg.Subjects = append(cfg.Subjects, "adm.>")
-		cfg.SubjectTransform = &jetstream.SubjectTransformConfig{Source: "adm.*.*.*.*",
-			Destination: "families.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}"}
-	})
-	ack, err := admin.Publish(ctx, "adm.FGUARD.sof.caseworker.assigned",
-		rawEvent(t, events.SOF, "FGUARD", &events.CaseworkerAssigned{EmployeeID: "E9999"}))
-	t.Logf("the admin's publish through the transform: %+v, %v", ack, err)
-	err = g.Check(ctx, sof)
-	for _, want := range []string{`FAMILY_EVENTS subjects are ["families.>" "adm.>"], not ["families.>"]`, "FAMILY_EVENTS has a subject transform"} {
-		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
-			t.Errorf("guard: %v, want ErrIntegrity with %q", err, want)
+	forged := events.Subject("FGUARD", events.SOF, "caseworker.assigned")
+	nc, errs := c.connect(t, "admin")
+	for _, tc := range []struct {
+		prefix  string
+		noAck   bool
+		allowed bool
+	}{
+		{"adm", false, false},
+		{"$JS.SNAPSHOT.ACK.FGUARD", true, true},
+	} {
+		update(func(cfg *jetstream.StreamConfig) {
+			cfg.Subjects = []string{"families.>", tc.prefix + ".>"}
+			cfg.NoAck = tc.noAck
+			cfg.SubjectTransform = &jetstream.SubjectTransformConfig{Source: tc.prefix + ".*.*.*.*",
+				Destination: "families.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.{{wildcard(4)}}"}
+		})
+		before := subjectMsgs(t, admin, eventstore.FamilyStream, forged)
+		subj := tc.prefix + "." + strings.TrimPrefix(forged, "families.")
+		if err := nc.Publish(subj, rawEvent(t, events.SOF, "FGUARD", &events.CaseworkerAssigned{EmployeeID: "E9999"})); err != nil {
+			t.Fatal(err)
+		}
+		if !tc.allowed {
+			expectViolation(t, errs, subj)
+		}
+		time.Sleep(time.Second)
+		after := subjectMsgs(t, admin, eventstore.FamilyStream, forged)
+		t.Logf("admin publishing %s through the transform: %s went from %d to %d messages", subj, forged, before, after)
+		if !tc.allowed && after != before {
+			t.Errorf("admin's refused publish on %s stored %d messages on %s", subj, after-before, forged)
+		}
+		err := g.Check(ctx, sof)
+		for _, want := range []string{fmt.Sprintf(`FAMILY_EVENTS subjects are ["families.>" %q], not ["families.>"]`, tc.prefix+".>"), "FAMILY_EVENTS has a subject transform"} {
+			if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
+				t.Errorf("guard: %v, want ErrIntegrity with %q", err, want)
+			}
 		}
 	}
 }
@@ -93,7 +122,7 @@ func TestGuardFindsAdminTransformIntoFamilies(t *testing.T) {
 // The admin lowering both streams to one replica is noticed.
 func TestGuardFindsReplicasLowered(t *testing.T) {
 	t.Parallel()
-	sof, g, admin := guardedCluster(t)
+	_, sof, g, admin := guardedCluster(t)
 	ctx := context.Background()
 	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
 		st, err := admin.Stream(ctx, name)

@@ -96,6 +96,53 @@ func (c *natsClient) try(t *testing.T, subject string, hdr nats.Header, body []b
 	}
 }
 
+// tryPublish publishes once, with no reply subject, and reports whether
+// the server let it through: true unless it reports a permissions
+// violation naming subject within a second. It is for subjects where
+// nothing answers (unanswered), where try could not tell a refusal from
+// the lack of a responder.
+func (c *natsClient) tryPublish(t *testing.T, subject string, body []byte) (bool, string) {
+	t.Helper()
+	if c.nc == nil {
+		return false, "connection refused: " + c.dialErr.Error()
+	}
+	for len(c.errs) > 0 {
+		<-c.errs
+	}
+	if err := c.nc.Publish(subject, body); err != nil {
+		return false, err.Error()
+	}
+	if err := c.nc.Flush(); err != nil {
+		t.Fatalf("%s: flush: %v", subject, err)
+	}
+	timeout := time.After(time.Second)
+	for {
+		select {
+		case err := <-c.errs:
+			if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
+				return false, err.Error()
+			}
+		case <-timeout:
+			return true, "no permissions violation within a second"
+		}
+	}
+}
+
+// unanswered are the probes' subjects that no stream and no service
+// answers: whether a publish there is allowed is whether the server
+// reports a violation (tryPublish).
+var unanswered = map[string]bool{unansweredSubject: true, inboxSubject: true}
+
+const (
+	// unansweredSubject is no stream's: a user that may publish it may,
+	// with a stream update, store it in a stream (guard_test.go).
+	unansweredSubject = "adm.x"
+	// inboxSubject is where a client waits for a reply: a user that may
+	// publish there can answer another client's request in the
+	// account, JetStream's API and publish acks included.
+	inboxSubject = "_INBOX.deploytest.x"
+)
+
 // probe is one request of the least-privilege tables. A subject may name
 // serverToken, which stands for the ID of the server the client is
 // connected to.
@@ -222,6 +269,12 @@ func probes(replicas int, consumers []string) []probe {
 		// A read of the evaluation's exact figures, which the projector
 		// serves.
 		probe{"publish access.bulk.evaluation", accesslog.EvaluationSubject, jsonBody(map[string]any{"familyId": accesslog.BulkFamily, "kind": "probe"})})
+	// Subjects of no stream: publishing there is what a stream update
+	// with a transform turns into stored events, and an inbox is where
+	// another client waits for its reply.
+	ps = append(ps,
+		probe{"publish adm.x", unansweredSubject, func(*testing.T) []byte { return []byte("probe") }},
+		probe{"publish _INBOX.x", inboxSubject, func(*testing.T) []byte { return []byte("probe") }})
 	// The system account: the reports `nats server report|list|info`
 	// ask for, and what changes the cluster or a stream, which JetStream
 	// answers from the system account only. Each request that changes
@@ -275,7 +328,13 @@ func checkTable(t *testing.T, replicas int, consumers []string, clients map[stri
 				// answered) after.
 				hdr = nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}
 			}
-			got, detail := clients[u].try(t, p.subjectFor(clients[u]), hdr, body)
+			var got bool
+			var detail string
+			if unanswered[p.subject] {
+				got, detail = clients[u].tryPublish(t, p.subject, body)
+			} else {
+				got, detail = clients[u].try(t, p.subjectFor(clients[u]), hdr, body)
+			}
 			if w := slices.Contains(want, u); got != w {
 				t.Errorf("%s as %s: allowed %v, want %v (%s)", p.name, u, got, w, detail)
 			}
@@ -327,6 +386,10 @@ var deployTable = map[string][]string{
 	"publish access.bulk.audit": {"projector", "audit"},
 	// The evaluation's exact figures are served by the projector only.
 	"publish access.bulk.evaluation": {"projector"},
+	// Every user publishes on an allow list: admin too, whose rights were
+	// once everything but a deny list.
+	"publish adm.x":    nil,
+	"publish _INBOX.x": nil,
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
@@ -399,6 +462,8 @@ var standaloneTable = map[string][]string{
 	"publish access.bulk.audit":      {"audit"},
 	"publish access.bulk.evaluation": nil,
 	"publish family.erased":          nil,
+	"publish adm.x":                  nil,
+	"publish _INBOX.x":               nil,
 	// The operator and the audit CLI read the wrapped keys (audit
 	// export); the departments' direct publishers reach nothing of the
 	// bucket.

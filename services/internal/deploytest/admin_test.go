@@ -82,6 +82,45 @@ func TestAdminBacksUpAndRestores(t *testing.T) {
 	}
 }
 
+// TestAdminReceivesNoEvents: deploy/README.md, "Every user subscribes
+// only to _INBOX.>, where replies and pulled messages arrive". admin (and
+// sys) had no subscribe rule, so admin could subscribe to families.> and
+// receive every event as an ingest service published it. The server
+// refuses that subscription now; admin reads the streams through the API.
+func TestAdminReceivesNoEvents(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	ctx := context.Background()
+	if err := standalone.SetupStreams(ctx, serviceConfig(t, c, "admin"), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"admin", "sys"} {
+		nc, errs := c.connect(t, user)
+		for _, subj := range []string{"families.>", ">"} {
+			sub, err := nc.SubscribeSync(subj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			sof, _ := c.connect(t, "sof")
+			sjs, err := jetstream.New(sof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sjs.Publish(ctx, events.Subject("FSPY", events.SOF, "meeting.held"),
+				rawEvent(t, events.SOF, "FSPY", &events.MeetingHeld{Kind: "network"})); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := sub.NextMsg(time.Second); err == nil {
+				t.Errorf("%s, subscribed to %s, received %s: %.80s", user, subj, m.Subject, m.Data)
+			}
+			expectViolation(t, errs, subj)
+		}
+	}
+}
+
 // snapshotChunk is the size of the chunks of a backup, and of the
 // server's window of chunks not acknowledged yet: it sends the next only
 // once the last is acknowledged.

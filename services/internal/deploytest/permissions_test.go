@@ -128,6 +128,33 @@ func (c *natsClient) tryPublish(t *testing.T, subject string, body []byte) (bool
 	}
 }
 
+// trySubscribe subscribes to subject and reports whether the server let
+// it. The server refuses a subscription with a permissions violation,
+// which the client has read, and kept as its last error, by the time the
+// flush that follows is answered.
+func (c *natsClient) trySubscribe(t *testing.T, subject string) (bool, string) {
+	t.Helper()
+	if c.nc == nil {
+		return false, "connection refused: " + c.dialErr.Error()
+	}
+	sub, err := c.nc.SubscribeSync(subject)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer sub.Unsubscribe()
+	if err := c.nc.Flush(); err != nil {
+		t.Fatalf("subscribe %s: flush: %v", subject, err)
+	}
+	if err := c.nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `Subscription to "`+subject+`"`) {
+		return false, err.Error()
+	}
+	return true, "subscribed"
+}
+
+// subscribeProbe is the start of the name of a probe that subscribes to
+// its subject rather than publishing on it.
+const subscribeProbe = "subscribe "
+
 // unanswered are the probes' subjects that no stream and no service
 // answers: whether a publish there is allowed is whether the server
 // reports a violation (tryPublish).
@@ -275,6 +302,12 @@ func probes(replicas int, consumers []string) []probe {
 	ps = append(ps,
 		probe{"publish adm.x", unansweredSubject, func(*testing.T) []byte { return []byte("probe") }},
 		probe{"publish _INBOX.x", inboxSubject, func(*testing.T) []byte { return []byte("probe") }})
+	// Subscriptions: replies and pulled messages arrive on _INBOX.>, and
+	// nothing else is for any user to receive; a subscriber to
+	// families.> would receive every event as it is published.
+	ps = append(ps,
+		probe{subscribeProbe + "_INBOX.>", "_INBOX.>", nil},
+		probe{subscribeProbe + "families.>", "families.>", nil})
 	// The system account: the reports `nats server report|list|info`
 	// ask for, and what changes the cluster or a stream, which JetStream
 	// answers from the system account only. Each request that changes
@@ -330,7 +363,9 @@ func checkTable(t *testing.T, replicas int, consumers []string, clients map[stri
 			}
 			var got bool
 			var detail string
-			if unanswered[p.subject] {
+			if strings.HasPrefix(p.name, subscribeProbe) {
+				got, detail = clients[u].trySubscribe(t, p.subject)
+			} else if unanswered[p.subject] {
 				got, detail = clients[u].tryPublish(t, p.subject, body)
 			} else {
 				got, detail = clients[u].try(t, p.subjectFor(clients[u]), hdr, body)
@@ -390,6 +425,9 @@ var deployTable = map[string][]string{
 	// once everything but a deny list.
 	"publish adm.x":    nil,
 	"publish _INBOX.x": nil,
+	// Every user subscribes to _INBOX.> only, admin and sys included.
+	"subscribe _INBOX.>":   {"sof", "bif", "buf", "suf", "sof-system", "bif-system", "buf-system", "suf-system", "projector", "audit", "admin", "sys"},
+	"subscribe families.>": nil,
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
@@ -464,6 +502,8 @@ var standaloneTable = map[string][]string{
 	"publish family.erased":          nil,
 	"publish adm.x":                  nil,
 	"publish _INBOX.x":               nil,
+	"subscribe _INBOX.>":             {"operator", "audit", "sof", "bif", "buf", "suf"},
+	"subscribe families.>":           nil,
 	// The operator and the audit CLI read the wrapped keys (audit
 	// export); the departments' direct publishers reach nothing of the
 	// bucket.

@@ -15,6 +15,7 @@ import (
 	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
@@ -54,6 +55,26 @@ func departmentName(code string) string {
 		return strings.ToUpper(code) + " (" + d.DanishName() + ")"
 	}
 	return code
+}
+
+// deptCount is one department's count of events in the overview.
+type deptCount struct {
+	Code string // "SOF"
+	Name string // "Socialforvaltningen"
+	N    int
+}
+
+// deptCounts are the overview's counts of events per department, in the
+// catalog's order of departments. For a coordinator they are the counts
+// of the entries shown: the consent gate has taken out what it hides
+// (consent.FilterOverview).
+func deptCounts(c family.EventCounts) []deptCount {
+	n := map[events.Department]int{events.SOF: c.SOF, events.BIF: c.BIF, events.BUF: c.BUF, events.SUF: c.SUF}
+	out := make([]deptCount, 0, len(events.Departments))
+	for _, d := range events.Departments {
+		out = append(out, deptCount{Code: strings.ToUpper(string(d)), Name: d.DanishName(), N: n[d]})
+	}
+	return out
 }
 
 func kindName(k string) string {
@@ -117,7 +138,7 @@ func percent(f float64) string {
 }
 
 var funcs = template.FuncMap{
-	"da": da, "date": date, "dateTime": dateTime, "dept": departmentName, "percent": percent,
+	"da": da, "date": date, "dateTime": dateTime, "dept": departmentName, "deptCounts": deptCounts, "percent": percent,
 	"expressedBy": expressedBy, "iso": func(t time.Time) string { return t.Format(time.RFC3339) },
 }
 

@@ -1,0 +1,86 @@
+package webapp_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// tags matches an HTML tag, for reading a section's text.
+var tags = regexp.MustCompile(`<[^>]+>`)
+
+// section is the text of the page from the element with id from up to
+// the one with id to, without its tags.
+func section(t *testing.T, body, from, to string) string {
+	t.Helper()
+	i, j := strings.Index(body, `id="`+from+`"`), strings.Index(body, `id="`+to+`"`)
+	if i < 0 || j < i {
+		t.Fatalf("no section %s–%s in %.500s", from, to, body)
+	}
+	return tags.ReplaceAllString(body[i:j], "")
+}
+
+// TestOverviewCountsPerDepartment: DOMAIN.md's family overview has "counts
+// of events per department"; Overblik shows them, the four departments
+// each with its count.
+func TestOverviewCountsPerDepartment(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-CNT", "E1001") // 4 SOF events, 1 BUF
+	b := e.browser()
+	b.login("dev-coordinator", "/app/")
+	fp := b.open("FAM-CNT", "Opfølgning på Familiens Plan")
+	if fp.Status != 200 {
+		t.Fatalf("family page: %d", fp.Status)
+	}
+	ov := section(t, fp.Body, "overblik", "plan")
+	for _, want := range []string{"Hændelser pr. forvaltning", "SOF: 4", "BIF: 0", "BUF: 1", "SUF: 0"} {
+		if !strings.Contains(ov, want) {
+			t.Errorf("Overblik lacks %q: %s", want, ov)
+		}
+	}
+	if strings.Contains(ov, "skjult") {
+		t.Errorf("Overblik speaks of hidden entries where consent hides none: %s", ov)
+	}
+}
+
+// TestOverviewCountsWithoutConsent: the counts a coordinator sees are
+// those of the entries shown; what the consent gate hides is not counted,
+// and Overblik says only what the timeline's consent line says, how many
+// are hidden in all, not of which department. An auditor's counts are
+// whole.
+func TestOverviewCountsWithoutConsent(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	const fam = "FAM-CNT-NC"
+	e.post(events.SOF, fam, &events.FamilyEnrolled{
+		Members:     []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+		CourseStart: "2024-01-15", ChildCaseIDs: []string{"CASE1"}, ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
+	})
+	e.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+	e.post(events.BUF, fam, &events.PPRReferred{ChildID: "C1", Reason: "Bekymring for trivsel"})
+	e.waitApplied(e.post(events.BUF, fam, &events.SchoolAbsenceNoted{ChildID: "C1", PeriodStart: "2024-01-01", PeriodEnd: "2024-03-31",
+		SchoolDays: 60, AbsentDays: events.AbsentDays{Unauthorised: 9}}))
+
+	b := e.browser()
+	b.login("dev-coordinator", "/app/")
+	fp := b.open(fam, "Opfølgning på Familiens Plan")
+	ov := section(t, fp.Body, "overblik", "plan")
+	for _, want := range []string{"SOF: 2", "BUF: 0", "uden 2 skjulte hændelser"} {
+		if !strings.Contains(ov, want) {
+			t.Errorf("coordinator's Overblik lacks %q: %s", want, ov)
+		}
+	}
+	if !strings.Contains(fp.Body, "2 hændelser er skjult, fordi samtykke til deling af data mangler.") {
+		t.Errorf("no consent line")
+	}
+	a := e.browser()
+	a.login("dev-auditor", "/app/")
+	ap := a.open(fam, "Tilsyn og revision")
+	ov = section(t, ap.Body, "overblik", "plan")
+	if !strings.Contains(ov, "SOF: 2") || !strings.Contains(ov, "BUF: 2") || strings.Contains(ov, "skjult") {
+		t.Errorf("auditor's Overblik: %s", ov)
+	}
+}

@@ -138,7 +138,7 @@ func percent(f float64) string {
 }
 
 var funcs = template.FuncMap{
-	"da": da, "date": date, "dateTime": dateTime, "dept": departmentName, "deptCounts": deptCounts, "percent": percent,
+	"da": da, "date": date, "dateTime": dateTime, "decimal": decimal, "dept": departmentName, "deptCounts": deptCounts, "percent": percent,
 	"expressedBy": expressedBy, "iso": func(t time.Time) string { return t.Format(time.RFC3339) },
 }
 

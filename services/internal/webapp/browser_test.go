@@ -137,7 +137,7 @@ func TestBrowser(t *testing.T) {
 
 	run("filter", chromedp.SetValue("#department", "buf", chromedp.ByID), chromedp.Submit("#department", chromedp.ByID),
 		chromedp.WaitVisible("#skjult", chromedp.ByID))
-	if s := text("#skjult"); !strings.Contains(s, "1 hændelser passer til filteret; 5 er skjult af filteret") {
+	if s := text("#skjult"); !strings.Contains(s, "1 hændelse passer til filteret; 5 er skjult af filteret") {
 		t.Errorf("filter count %q", s)
 	}
 	checkA11y(t, ctx, axe, "family, filtered")

@@ -4,8 +4,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // TestPraktikHoursDecimalComma: a praktik of 7.5 hours a week is shown in
@@ -51,5 +53,60 @@ func TestDanishSingular(t *testing.T) {
 	fl := b.get("/app/families/FAM-ONE?department=buf")
 	if m := regexp.MustCompile(`<p class="notice" id="skjult">[^<]*</p>`).FindString(fl.Body); !strings.Contains(m, ">1 hændelse passer til filteret;") {
 		t.Errorf("one entry kept by the filter: %q", m)
+	}
+}
+
+// TestAccessLogRoleNames: the access-log page names each reader's role in
+// Danish, the data protection officer's too (its read of the due list and
+// its erasure are in the family's log), never by its code; the erased
+// family's page still renders, without the erased goal.
+func TestAccessLogRoleNames(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	const fam = "FAM-OLD"
+	old := time.Date(2017, 3, 1, 9, 0, 0, 0, time.UTC)
+	e.post(events.SOF, fam, &events.FamilyReferred{Reason: "Henvist af skolen"}, events.WithTime(old))
+	e.post(events.SOF, fam, &events.FamilyEnrolled{
+		Members:     []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},
+		CourseStart: "2017-03-15", ChildCaseIDs: []string{"CASE1"}, ParentBenefits: []events.ParentBenefit{{PersonID: "P1", Benefit: "kontanthjaelp"}},
+	}, events.WithTime(old.AddDate(0, 0, 14)))
+	e.post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Arbejde 10 timer om ugen", Domain: "employment", ExpressedBy: "family"}, events.WithTime(old.AddDate(0, 1, 0)))
+	e.waitApplied(e.post(events.SOF, fam, &events.CourseEnded{Reason: "completed"}, events.WithTime(old.AddDate(1, 0, 0))))
+	r := testenv.Do(t, e.sa.URL(), "GET", "/v1/privacy/due", "dev-dpo", nil, map[string]string{"X-Purpose": "Sletning efter fristen"})
+	if r.Status != 200 || !strings.Contains(string(r.Raw), fam) {
+		t.Fatalf("due: %d %s", r.Status, r.Raw)
+	}
+	r = testenv.Do(t, e.sa.URL(), "POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Opbevaringsfristen er udløbet"}`),
+		map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 && r.Status != 200 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	e.waitApplied(uint64(r.Body["sequence"].(float64))) // family.erased
+	a := e.browser()
+	a.login("dev-auditor", "/app/")
+	fp := a.open(fam, "Tilsyn og revision")
+	if fp.Status != 200 || strings.Contains(fp.Body, "Arbejde 10 timer") {
+		t.Errorf("erased family page: %d, goal title shown: %v", fp.Status, strings.Contains(fp.Body, "Arbejde 10 timer"))
+	}
+	al := a.get("/app/families/" + fam + "/access-log")
+	if al.Status != 200 {
+		t.Fatalf("access log: %d", al.Status)
+	}
+	rows := regexp.MustCompile(`<tr><td>.*?</tr>`).FindAllString(al.Body, -1)
+	roles := map[string]bool{}
+	for _, row := range rows {
+		cells := regexp.MustCompile(`<td>(.*?)</td>`).FindAllStringSubmatch(row, -1)
+		if len(cells) < 3 {
+			t.Fatalf("access log row: %s", row)
+		}
+		roles[cells[2][1]] = true
+	}
+	if !roles["Databeskyttelsesrådgiver"] || !roles["Revisor"] {
+		t.Errorf("roles shown %v, want Databeskyttelsesrådgiver and Revisor", roles)
+	}
+	for role := range roles {
+		if role == "dpo" || role == "auditor" || role == "" {
+			t.Errorf("access log shows the role %q", role)
+		}
 	}
 }

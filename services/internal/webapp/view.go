@@ -16,6 +16,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
@@ -77,14 +78,28 @@ func deptCounts(c family.EventCounts) []deptCount {
 	return out
 }
 
+// kindName is a principal's kind (auth.Kind) as the access log shows it:
+// its Danish name, every kind of auth having one. A kind the app does not
+// know (from a later version) is shown with its code; none is shown as
+// "Ikke angivet".
 func kindName(k string) string {
-	switch k {
-	case "coordinator":
+	switch auth.Kind(k) {
+	case auth.Coordinator:
 		return "Koordinator"
-	case "auditor":
+	case auth.Auditor:
 		return "Revisor"
+	case auth.DPO:
+		return "Databeskyttelsesrådgiver"
+	case auth.Analyst:
+		return "Analytiker"
+	case auth.Operator:
+		return "Drift"
+	case auth.Department:
+		return "Forvaltningens system"
+	case "":
+		return "Ikke angivet"
 	}
-	return k
+	return "Anden rolle (" + k + ")"
 }
 
 // danish are the words for the codes the pages show.

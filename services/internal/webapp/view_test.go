@@ -1,6 +1,11 @@
 package webapp
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"kk.dk/jobogfamilie/services/internal/auth"
+)
 
 // TestDecimalComma: pages and chart labels write decimals in Danish, with
 // a comma; a whole number has none.
@@ -24,3 +29,27 @@ func TestDecimalComma(t *testing.T) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// TestKindNames: the access log names every kind of principal in Danish,
+// not by its code; an unknown kind keeps its code beside words that say
+// what it is.
+func TestKindNames(t *testing.T) {
+	t.Parallel()
+	seen := map[string]auth.Kind{}
+	for _, k := range []auth.Kind{auth.Department, auth.Coordinator, auth.Auditor, auth.Operator, auth.Analyst, auth.DPO} {
+		n := kindName(string(k))
+		if n == string(k) || strings.Contains(n, string(k)) || strings.HasPrefix(n, "Anden rolle") {
+			t.Errorf("kindName(%q) = %q", k, n)
+		}
+		if o, ok := seen[n]; ok {
+			t.Errorf("%q and %q are both %q", o, k, n)
+		}
+		seen[n] = k
+	}
+	if n := kindName("steward"); n != "Anden rolle (steward)" {
+		t.Errorf("kindName(steward) = %q", n)
+	}
+	if n := kindName(""); n != "Ikke angivet" {
+		t.Errorf("kindName(\"\") = %q", n)
+	}
+}

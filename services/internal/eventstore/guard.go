@@ -21,13 +21,19 @@ import (
 // DefaultCheckInterval is how often a Guard checks the streams.
 const DefaultCheckInterval = 10 * time.Second
 
-// The checks a Guard makes on each stream, as named in its metrics.
+// The checks a Guard makes on each stream, as named in its metrics. Not
+// every check applies to every stream (checksOf).
 const (
 	// CheckPresent: the stream exists.
 	CheckPresent = "present"
 	// CheckLimits: no limit that deletes messages (MaxMsgs, MaxBytes,
-	// MaxAge, MaxMsgsPerSubject, per-message TTLs).
+	// MaxAge, per-message TTLs; on the event streams MaxMsgsPerSubject
+	// too, which the data keys' bucket holds at 1 by design).
 	CheckLimits = "limits"
+	// CheckRollup: the data keys' bucket allows no rollups, which would
+	// replace a key, or every key at once. (The event streams deny
+	// purges, without which the server allows no rollups.)
+	CheckRollup = "rollup"
 	// CheckRetention: limits retention; interest or work-queue retention
 	// deletes messages once consumed.
 	CheckRetention = "retention"
@@ -63,11 +69,40 @@ const (
 	CheckSealed = "sealed"
 )
 
-var allChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
+// eventChecks are the checks of the event streams, which keep every
+// message they store.
+var eventChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
 	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish, CheckReplicas, CheckSealed}
 
-// guardedStreams are the streams a Guard checks.
-var guardedStreams = []string{FamilyStream, AccessLogStream}
+// keyChecks are the checks of the data keys' bucket. Its messages are
+// deleted by design: erasure destroys a key (a secure delete of its
+// message, then a delete marker), and a master key rotation replaces
+// each key, lifting the one message a key (MaxMsgsPerSubject 1,
+// DiscardNewPerSubject) while it runs, and until it is run again when
+// it was interrupted. So neither deny delete or purge, nor its sequences,
+// nor the write-once rule are checked: only the settings by which keys
+// would go without an erasure (limits, rollups, retention), or come from
+// elsewhere than a key's subject (subjects, transform, sources, mirror),
+// or be copied elsewhere (republish), and its replicas and seal.
+var keyChecks = []string{CheckPresent, CheckLimits, CheckRollup, CheckRetention, CheckSubjects, CheckSources, CheckRePublish,
+	CheckReplicas, CheckSealed}
+
+// eventStreams are the streams whose history a Guard checks as well as
+// their settings: it keeps a high-water mark of each.
+var eventStreams = []string{FamilyStream, AccessLogStream}
+
+// guardedStreams are the streams a Guard checks: the event streams and
+// the data keys' bucket, without which every family's personal data is
+// unreadable, as if erased.
+var guardedStreams = []string{FamilyStream, AccessLogStream, KeyStream}
+
+// checksOf are the checks that apply to the guarded stream name.
+func checksOf(name string) []string {
+	if name == KeyStream {
+		return keyChecks
+	}
+	return eventChecks
+}
 
 // ErrIntegrity: the event store is not what it must be (a stream missing,
 // truncated or stripped of its protection). Writes are refused until an
@@ -82,7 +117,8 @@ type GuardOptions struct {
 	// Interval between checks; 0 is DefaultCheckInterval.
 	Interval time.Duration
 	// Streams are the settings the streams are set up with (as
-	// EnsureStreams takes them): their replicas are checked.
+	// EnsureStreams takes them): their replicas, and the data keys'
+	// bucket's, are checked.
 	Streams StreamOptions
 	Log     *slog.Logger
 }
@@ -95,8 +131,12 @@ type GuardOptions struct {
 // mirror or republish, and not sealed. The streams' own settings guard
 // against deletes, but a client allowed to update a stream can lower a
 // limit and so truncate it, or delete and recreate it; the Guard notices
-// whatever credential did it. While a check fails, Ready and Refusal
-// report it; the next passing run clears it.
+// whatever credential did it. It checks the data keys' bucket
+// (KV_JF_KEYS) too, for what applies to it (keyChecks): present,
+// without limits that delete keys or rollups, with limits retention,
+// its subjects, replicas, no transform, source, mirror or republish,
+// and not sealed. While a check fails, Ready and Refusal report it; the
+// next passing run clears it.
 type Guard struct {
 	o   GuardOptions
 	log *slog.Logger
@@ -178,7 +218,7 @@ func NewGuard(o GuardOptions) (*Guard, error) {
 			}
 		}
 	}
-	for _, s := range guardedStreams {
+	for _, s := range eventStreams {
 		g.highMark.WithLabelValues(s).Set(float64(g.high[s]))
 	}
 	return g, nil
@@ -273,7 +313,7 @@ func (g *Guard) Check(ctx context.Context, js jetstream.JetStream) error {
 			found = append(found, m)
 			failed[m.Check] = true
 		}
-		for _, c := range allChecks {
+		for _, c := range checksOf(name) {
 			v := 1.0
 			if failed[c] || (infos[name] == nil && c != CheckLastSequence) {
 				v = 0
@@ -322,7 +362,7 @@ func (g *Guard) raise() (map[string]uint64, map[string]string) {
 	defer g.mu.Unlock()
 	seen, from := map[string]uint64{}, map[string]string{}
 	rose := false
-	for _, stream := range guardedStreams {
+	for _, stream := range eventStreams {
 		seen[stream] = g.high[stream]
 		from[stream] = "its high-water mark"
 		if g.o.HighWaterFile != "" {
@@ -352,25 +392,35 @@ func (g *Guard) raise() (map[string]uint64, map[string]string) {
 // expected is the configuration EnsureStreams gives the guarded stream
 // name with o.
 func expected(name string, o StreamOptions) jetstream.StreamConfig {
-	if name == AccessLogStream {
+	switch name {
+	case AccessLogStream:
 		return AccessLogStreamConfig(o)
+	case KeyStream:
+		return KeyStreamConfig(o)
 	}
 	return FamilyStreamConfig(o)
 }
 
 // inspect checks one stream's info (nil: missing) against its expected
-// configuration and the highest sequence seen of it.
+// configuration and, for an event stream, the highest sequence seen of
+// it. It reports only the checks that apply to the stream (checksOf).
 func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfig, seen uint64, from, hwFile string) []Mismatch {
 	miss := func(check, format string, a ...any) Mismatch {
 		return Mismatch{Stream: name, Check: check, Detail: name + " " + fmt.Sprintf(format, a...)}
 	}
 	if info == nil {
+		if name == KeyStream {
+			return []Mismatch{miss(CheckPresent, "is missing: no family's data key, and so no personal field, can be read")}
+		}
 		if seen == 0 {
 			return []Mismatch{miss(CheckPresent, "is missing")}
 		}
 		detail := missingDetail(name, seen, from, hwFile)
 		return []Mismatch{{name, CheckPresent, detail}, {name, CheckLastSequence, detail}}
 	}
+	// The data keys' bucket: its messages are deleted by design, and it
+	// holds one a key (keyChecks).
+	keys := name == KeyStream
 	var out []Mismatch
 	cfg, state := info.Config, info.State
 	var limits []string
@@ -383,37 +433,48 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 	if cfg.MaxAge > 0 {
 		limits = append(limits, fmt.Sprintf("MaxAge=%s", cfg.MaxAge))
 	}
-	if cfg.MaxMsgsPerSubject > 0 {
+	if cfg.MaxMsgsPerSubject > 0 && !keys {
 		limits = append(limits, fmt.Sprintf("MaxMsgsPerSubject=%d", cfg.MaxMsgsPerSubject))
 	}
 	if cfg.AllowMsgTTL {
 		limits = append(limits, "AllowMsgTTL")
 	}
 	if len(limits) > 0 {
-		out = append(out, miss(CheckLimits, "has limits that delete messages: %s", strings.Join(limits, ", ")))
+		what := "messages"
+		if keys {
+			what = "data keys, each an erasure of its family that nothing records"
+		}
+		out = append(out, miss(CheckLimits, "has limits that delete %s: %s", what, strings.Join(limits, ", ")))
+	}
+	if keys && cfg.AllowRollup {
+		out = append(out, miss(CheckRollup, "allows rollups: a rollup message replaces a data key, or every key at once"))
 	}
 	if cfg.Retention != jetstream.LimitsPolicy {
 		out = append(out, miss(CheckRetention, "retention is %s, not limits: consumed messages are deleted", cfg.Retention))
 	}
-	if !cfg.DenyDelete {
-		out = append(out, miss(CheckDenyDelete, "allows deleting messages (deny delete is off)"))
-	}
-	if !cfg.DenyPurge {
-		out = append(out, miss(CheckDenyPurge, "allows purging (deny purge is off)"))
-	}
-	if state.LastSeq > 0 && state.FirstSeq != 1 {
-		out = append(out, miss(CheckFirstSequence, "first sequence is %d, not 1: messages 1 to %d are gone", state.FirstSeq, state.FirstSeq-1))
-	}
-	if state.LastSeq < seen {
-		out = append(out, miss(CheckLastSequence, "last sequence is %d, below %d, which this process has seen (%s): the stream was replaced or truncated", state.LastSeq, seen, from))
-	}
-	// A stream that denies deletes holds every sequence from its first to
-	// its last. (Emptied by a limit, its first sequence is its last plus
-	// one: the first-sequence check finds that.)
-	if want.DenyDelete && state.FirstSeq > 0 && state.LastSeq >= state.FirstSeq {
-		if span := state.LastSeq - state.FirstSeq + 1; state.NumDeleted != 0 || state.Msgs != span {
-			out = append(out, miss(CheckContiguous, "holds %d messages from sequence %d to %d, not %d: %d were deleted from the middle",
-				state.Msgs, state.FirstSeq, state.LastSeq, span, max(uint64(state.NumDeleted), span-min(state.Msgs, span))))
+	// The event streams keep every message: they deny deletes and
+	// purges, and their history is whole. Not so the keys' bucket.
+	if !keys {
+		if !cfg.DenyDelete {
+			out = append(out, miss(CheckDenyDelete, "allows deleting messages (deny delete is off)"))
+		}
+		if !cfg.DenyPurge {
+			out = append(out, miss(CheckDenyPurge, "allows purging (deny purge is off)"))
+		}
+		if state.LastSeq > 0 && state.FirstSeq != 1 {
+			out = append(out, miss(CheckFirstSequence, "first sequence is %d, not 1: messages 1 to %d are gone", state.FirstSeq, state.FirstSeq-1))
+		}
+		if state.LastSeq < seen {
+			out = append(out, miss(CheckLastSequence, "last sequence is %d, below %d, which this process has seen (%s): the stream was replaced or truncated", state.LastSeq, seen, from))
+		}
+		// A stream that denies deletes holds every sequence from its
+		// first to its last. (Emptied by a limit, its first sequence is
+		// its last plus one: the first-sequence check finds that.)
+		if want.DenyDelete && state.FirstSeq > 0 && state.LastSeq >= state.FirstSeq {
+			if span := state.LastSeq - state.FirstSeq + 1; state.NumDeleted != 0 || state.Msgs != span {
+				out = append(out, miss(CheckContiguous, "holds %d messages from sequence %d to %d, not %d: %d were deleted from the middle",
+					state.Msgs, state.FirstSeq, state.LastSeq, span, max(uint64(state.NumDeleted), span-min(state.Msgs, span))))
+			}
 		}
 	}
 	// What is stored in the stream is what was published to its subjects,
@@ -528,7 +589,7 @@ func (g *Guard) MayCreate(ctx context.Context, js jetstream.JetStream) error {
 	defer g.runMu.Unlock()
 	seen, from := g.raise()
 	var found []Mismatch
-	for _, name := range guardedStreams {
+	for _, name := range eventStreams {
 		if seen[name] == 0 {
 			continue
 		}

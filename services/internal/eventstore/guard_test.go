@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -263,6 +264,100 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 			detail: "FAMILY_EVENTS is sealed",
 		},
 		{
+			name: "MaxAge on the key bucket",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				// The server wants no dedupe window longer than MaxAge.
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) { c.MaxAge, c.Duplicates = time.Second, time.Second })
+			},
+			want:   []string{"KV_JF_KEYS/limits"},
+			detail: "KV_JF_KEYS has limits that delete data keys, each an erasure of its family that nothing records: MaxAge=1s",
+		},
+		{
+			name: "MaxMsgs on the key bucket",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				// Discarding the oldest takes the write-once rule off.
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) {
+					c.MaxMsgs, c.Discard, c.DiscardNewPerSubject = 1, jetstream.DiscardOld, false
+				})
+			},
+			want:   []string{"KV_JF_KEYS/limits"},
+			detail: "KV_JF_KEYS has limits that delete data keys, each an erasure of its family that nothing records: MaxMsgs=1",
+		},
+		{
+			name: "rollups allowed on the key bucket",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) { c.AllowRollup = true })
+			},
+			want:   []string{"KV_JF_KEYS/rollup"},
+			detail: "KV_JF_KEYS allows rollups",
+		},
+		{
+			name: "interest retention on the key bucket",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy })
+			},
+			want:   []string{"KV_JF_KEYS/retention"},
+			detail: "KV_JF_KEYS retention is Interest, not limits",
+		},
+		{
+			name: "key bucket sealed",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) { c.Sealed = true })
+			},
+			want:   []string{"KV_JF_KEYS/sealed"},
+			detail: "KV_JF_KEYS is sealed",
+		},
+		{
+			name: "a source writing into the key bucket",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				ctx := context.Background()
+				if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FORGED", Subjects: []string{"forged.>"}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := js.Publish(ctx, "forged.F9.0", []byte("v1:forged")); err != nil {
+					t.Fatal(err)
+				}
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) {
+					c.Sources = []*jetstream.StreamSource{{Name: "FORGED",
+						SubjectTransforms: []jetstream.SubjectTransformConfig{{Source: "forged.>", Destination: "$KV.JF_KEYS.>"}}}}
+				})
+			},
+			want:   []string{"KV_JF_KEYS/sources"},
+			detail: `KV_JF_KEYS sources [{"name":"FORGED"`,
+		},
+		{
+			name: "key bucket given a subject with a transform into the keys' subjects",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) {
+					c.Subjects = append(c.Subjects, "adm.>")
+					c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: "adm.*.*", Destination: "$KV.JF_KEYS.{{wildcard(1)}}.{{wildcard(2)}}"}
+				})
+			},
+			want:   []string{"KV_JF_KEYS/subjects"},
+			detail: `KV_JF_KEYS has a subject transform {"src":"adm.*.*"`,
+		},
+		{
+			name: "key bucket republishing the wrapped keys",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.KeyStream, func(c *jetstream.StreamConfig) {
+					c.RePublish = &jetstream.RePublish{Source: ">", Destination: "copy.>"}
+				})
+			},
+			want:   []string{"KV_JF_KEYS/republish"},
+			detail: `KV_JF_KEYS republishes its messages: {"src":">","dest":"copy.>"}`,
+		},
+		{
+			name: "key bucket deleted",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				if err := js.DeleteStream(context.Background(), eventstore.KeyStream); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"KV_JF_KEYS/limits", "KV_JF_KEYS/present", "KV_JF_KEYS/replicas", "KV_JF_KEYS/republish", "KV_JF_KEYS/retention",
+				"KV_JF_KEYS/rollup", "KV_JF_KEYS/sealed", "KV_JF_KEYS/sources", "KV_JF_KEYS/subjects"},
+			detail: "KV_JF_KEYS is missing: no family's data key, and so no personal field, can be read",
+		},
+		{
 			name: "access log truncated",
 			damage: func(t *testing.T, js jetstream.JetStream) {
 				testenv.UpdateStream(t, js, eventstore.AccessLogStream, func(c *jetstream.StreamConfig) {
@@ -281,6 +376,14 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 			var famLast, accLast uint64
 			if !tc.empty {
 				famLast, accLast = filled(t, s.JS, 20, 3)
+				// A family's data key, as ingest writes it.
+				kv, err := s.JS.KeyValue(ctx, eventstore.KeyBucket)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := kv.Create(ctx, "F0.0", []byte("v1:wrapped")); err != nil {
+					t.Fatal(err)
+				}
 			}
 			g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
 			if err != nil {
@@ -372,7 +475,8 @@ func TestGuardFindsEventsDeletedFromTheMiddle(t *testing.T) {
 
 // What the store holds after ordinary use passes every check, before and
 // after a graceful restart: an empty store, single events, atomic batches,
-// a batch refused on its expectation, duplicates, access-log entries.
+// a batch refused on its expectation, duplicates, access-log entries,
+// families' data keys and an erasure, which deletes a key's message.
 func TestGuardPassesOrdinaryUseAndRestarts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -427,6 +531,22 @@ func TestGuardPassesOrdinaryUseAndRestarts(t *testing.T) {
 		famLast = ack.Sequence
 	}
 	_, accLast = filled(t, s.JS, 0, 4)
+	kv, err := s.JS.KeyValue(ctx, eventstore.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []string{"A", "B", "D"} {
+		if _, err := kv.Create(ctx, shred.KeyID(fam), []byte("v1:wrapped-"+fam)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	master, err := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shred.New(s.JS, master).Destroy(ctx, "B"); err != nil {
+		t.Fatalf("erasure: %v", err)
+	}
 	check(s, "after use")
 	s.Close()
 	s = open()
@@ -445,7 +565,8 @@ func TestGuardFindsFewerReplicasThanConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = g.Check(ctx, s.JS)
-	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3"} {
+	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3",
+		"KV_JF_KEYS is at R1, not the configured R3"} {
 		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
 			t.Errorf("check: %v, want ErrIntegrity with %q", err, want)
 		}
@@ -623,4 +744,114 @@ func TestMissingSeenStreamIsReportedAtOnceOnAnExternalServer(t *testing.T) {
 	if err := g.Ready(ctx); err == nil || !strings.Contains(err.Error(), "FAMILY_EVENTS is missing, but this process has seen it hold sequence 12") {
 		t.Fatalf("guard: %v", err)
 	}
+}
+
+// The data keys' bucket loses messages by design, and its write-once rule
+// is lifted while a master key rotation runs, and after an interrupted
+// one until it is run again: none of that fails a check, and the bucket
+// has gauges for the checks that apply to it only, and no high-water
+// mark.
+func TestGuardPassesKeyErasureAndRotation(t *testing.T) {
+	t.Parallel()
+	s, admin := openDamageable(t)
+	ctx := context.Background()
+	famLast, _ := filled(t, s.JS, 5, 0)
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	g.Register(reg)
+	g.Seen(eventstore.FamilyStream, "test reader", func() uint64 { return famLast })
+	check := func(when string) {
+		t.Helper()
+		if err := g.Check(ctx, s.JS); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if got := failedChecks(integrityGauges(t, reg)); len(got) != 0 {
+			t.Fatalf("%s: failing gauges %v", when, got)
+		}
+	}
+	kv, err := s.JS.KeyValue(ctx, eventstore.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs := map[string]uint64{}
+	for _, fam := range []string{"F1", "F2", "F3", "F4"} {
+		if revs[fam], err = kv.Create(ctx, shred.KeyID(fam), []byte("v1:old-"+fam)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("with keys")
+	var keyGauges []string
+	for k := range integrityGauges(t, reg) {
+		if c, ok := strings.CutPrefix(k, eventstore.KeyStream+"/"); ok {
+			keyGauges = append(keyGauges, c)
+		}
+	}
+	slices.Sort(keyGauges)
+	if want := []string{"limits", "present", "replicas", "republish", "retention", "rollup", "sealed", "sources", "subjects"}; !slices.Equal(keyGauges, want) {
+		t.Errorf("the key bucket's gauges are %v, want %v", keyGauges, want)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() == "jf_store_highwater_sequence" && l.GetValue() == eventstore.KeyStream {
+					t.Errorf("a high-water mark of %s", eventstore.KeyStream)
+				}
+			}
+		}
+	}
+
+	master, err := shred.LoadOrCreateDevMasterKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	erase := func(fam string) {
+		t.Helper()
+		if err := shred.New(s.JS, master).Destroy(ctx, fam); err != nil {
+			t.Fatalf("erasure of %s: %v", fam, err)
+		}
+	}
+	erase("F1")
+	check("after an erasure")
+
+	// A rotation (shred.Keyring.Rewrap) lifts the write-once rule, as the
+	// admin, and stores each key's successor beside it; killed here, it
+	// leaves the bucket so until it is run again. An erasure meanwhile
+	// destroys both of a key's messages.
+	ks, err := admin.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ks.CachedInfo().Config
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []string{"F2", "F3"} {
+		if _, err := kv.Update(ctx, shred.KeyID(fam), []byte("v1:new-"+fam), revs[fam]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("with the write-once rule lifted and keys held twice")
+	erase("F3")
+	check("after an erasure during the rotation")
+
+	// The rotation, run again, overwrites each key's earlier message and
+	// sets the rule again.
+	if err := ks.SecureDeleteMsg(ctx, revs["F2"]); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = true, 1
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	check("after the rotation")
+	erase("F4")
+	check("after an erasure after the rotation")
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -119,12 +122,13 @@ func TestGuardFindsAdminTransformIntoFamilies(t *testing.T) {
 }
 
 // RELIABILITY.md: a cluster at R3 survives the loss of any one machine.
-// The admin lowering both streams to one replica is noticed.
+// The admin lowering both streams and the data keys' bucket to one
+// replica is noticed.
 func TestGuardFindsReplicasLowered(t *testing.T) {
 	t.Parallel()
 	_, sof, g, admin := guardedCluster(t)
 	ctx := context.Background()
-	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream} {
+	for _, name := range []string{eventstore.FamilyStream, eventstore.AccessLogStream, eventstore.KeyStream} {
 		st, err := admin.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -136,9 +140,126 @@ func TestGuardFindsReplicasLowered(t *testing.T) {
 		}
 	}
 	err := g.Check(ctx, sof)
-	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3"} {
+	for _, want := range []string{"FAMILY_EVENTS is at R1, not the configured R3", "ACCESS_LOG is at R1, not the configured R3",
+		"KV_JF_KEYS is at R1, not the configured R3"} {
 		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
 			t.Errorf("guard: %v, want ErrIntegrity with %q", err, want)
 		}
+	}
+}
+
+// sealFamily makes fam's data key as ingest does, by sealing an event
+// with personal text through keys; the event itself is not stored.
+func sealFamily(t *testing.T, keys *shred.Keyring, fam string) {
+	t.Helper()
+	data := &events.FamilyReferred{Reason: "MARKER-guard-" + fam}
+	ev, err := events.Build(events.SOF, fam, data, events.WithID("deploytest-guard-"+fam),
+		events.WithTime(time.Date(2024, 2, 1, 9, 0, 0, 0, time.UTC)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events.StampSchema(&ev)
+	b, err := events.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := events.DecodeStored(events.Subject(fam, events.SOF, data.EventName()), b, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Seal(context.Background(), env, b); err != nil {
+		t.Fatalf("sealing %s: %v", fam, err)
+	}
+}
+
+// The deploy admin, which may update KV_JF_KEYS for the master key
+// rotation, giving the bucket a MaxAge drops every family's data key, an
+// erasure of every family that nothing records; allowing rollups lets a
+// user that may write a key's subject replace it. The services' guard
+// finds both.
+func TestGuardFindsAdminDroppingTheDataKeys(t *testing.T) {
+	t.Parallel()
+	c, sof, g, admin := guardedCluster(t)
+	ctx := context.Background()
+	master, err := shred.LoadMasterKeyFile(c.masterKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealFamily(t, shred.New(sof, master), "FGUARD")
+	if err := g.Check(ctx, sof); err != nil {
+		t.Fatalf("with a data key: %v", err)
+	}
+	st, err := admin.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxAge, cfg.Duplicates, cfg.AllowRollup = time.Second, time.Second, true
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("admin update %s: %v", eventstore.KeyStream, err)
+	}
+	err = g.Check(ctx, sof)
+	for _, want := range []string{"KV_JF_KEYS has limits that delete data keys, each an erasure of its family that nothing records: MaxAge=1s",
+		"KV_JF_KEYS allows rollups"} {
+		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), want) {
+			t.Errorf("guard: %v, want ErrIntegrity with %q", err, want)
+		}
+	}
+}
+
+// A master key rotation lifts the write-once rule of KV_JF_KEYS, and one
+// that was killed leaves it lifted until it is run again. Neither the
+// services' guard nor the rerun, which opens the store with the
+// standalone's guard, takes that for damage: the rerun rewraps every key
+// and sets the rule again, and the guard passes throughout.
+func TestGuardPassesAnInterruptedRotationAndItsRerun(t *testing.T) {
+	t.Parallel()
+	c, sof, g, admin := guardedCluster(t)
+	ctx := context.Background()
+	old, err := shred.LoadMasterKeyFile(c.masterKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := []string{"FGUARD", "FGUARD2"}
+	for _, fam := range fams {
+		sealFamily(t, shred.New(sof, old), fam)
+	}
+	// The first run is killed right after it lifted the rule, as the
+	// admin (shred.Keyring.Rewrap).
+	st, err := admin.Stream(ctx, eventstore.KeyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(ctx, sof); err != nil {
+		t.Fatalf("with the write-once rule lifted: %v", err)
+	}
+
+	text, err := shred.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKeyFile := filepath.Join(t.TempDir(), "new.key")
+	if err := os.WriteFile(newKeyFile, []byte(text+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rcfg := serviceConfig(t, c, "admin")
+	rcfg.MasterKeyFile = newKeyFile
+	if n, err := standalone.RotateMasterKey(ctx, rcfg, c.masterKeyFile); err != nil || n != len(fams) {
+		t.Fatalf("the rerun: %d keys rewrapped, %v; want %d", n, err, len(fams))
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Config.DiscardNewPerSubject || info.Config.MaxMsgsPerSubject != 1 {
+		t.Errorf("after the rerun: discard new per subject %v, %d messages per subject", info.Config.DiscardNewPerSubject, info.Config.MaxMsgsPerSubject)
+	}
+	if err := g.Check(ctx, sof); err != nil {
+		t.Fatalf("after the rerun: %v", err)
 	}
 }

@@ -441,7 +441,20 @@ func cmpOr(d, def time.Duration) time.Duration {
 // the embedded server's setup key at its start, and in deploy/ the admin
 // user (`standalone setup-streams`). Services check with CheckStreams.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
-	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o), KeyStreamConfig(o)} {
+	keys := KeyStreamConfig(o)
+	if st, err := js.Stream(ctx, KeyStream); err == nil {
+		// An interrupted master key rotation left the bucket's write-once
+		// rule lifted (two messages a key, RotationKeysPerSubject): its
+		// rerun overwrites each key's earlier message on disk before it
+		// sets the rule again. Setting it here would make the server drop
+		// those messages with their bytes left in the store's files, where
+		// the retired master key opens them; so it stays lifted until the
+		// rerun.
+		if have := st.CachedInfo().Config; have.MaxMsgsPerSubject == RotationKeysPerSubject && !have.DiscardNewPerSubject {
+			keys.MaxMsgsPerSubject, keys.DiscardNewPerSubject = have.MaxMsgsPerSubject, have.DiscardNewPerSubject
+		}
+	}
+	for _, cfg := range []jetstream.StreamConfig{FamilyStreamConfig(o), AccessLogStreamConfig(o), keys} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("eventstore: stream %s: %w", cfg.Name, err)
 		}

@@ -115,3 +115,60 @@ func TestKeyBucketOfAnOlderReleaseIsUpdated(t *testing.T) {
 		t.Fatal("the updated bucket took a second write")
 	}
 }
+
+// TestSetupKeepsAnInterruptedRotation: a master key rotation interrupted
+// leaves the bucket's write-once rule lifted and a key with two messages,
+// the one wrapped by the retired master key first. The setup (every
+// embedded start, and setup-streams) keeps the rule lifted: setting it
+// would make the server drop the earlier message with its bytes left on
+// disk, where the rotation's rerun could no longer overwrite them. A
+// bucket in any other state gets the rule.
+func TestSetupKeepsAnInterruptedRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	id := testenv.AdminKey()
+	st := testenv.OpenStore(t, &id)
+	_, admin := testenv.AdminJS(t, "", st.Server)
+	kv, err := st.JS.KeyValue(ctx, eventstore.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "F1.0", []byte("v1:old-master")); err != nil {
+		t.Fatal(err)
+	}
+	lifted := func(c *jetstream.StreamConfig) {
+		c.MaxMsgsPerSubject, c.DiscardNewPerSubject = eventstore.RotationKeysPerSubject, false
+	}
+	testenv.UpdateStream(t, admin, eventstore.KeyStream, lifted)
+	if _, err := kv.Put(ctx, "F1.0", []byte("v1:new-master")); err != nil {
+		t.Fatal(err)
+	}
+	held := func() (uint64, jetstream.StreamConfig) {
+		t.Helper()
+		s, err := admin.Stream(ctx, eventstore.KeyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter("$KV."+eventstore.KeyBucket+".F1.0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Subjects["$KV."+eventstore.KeyBucket+".F1.0"], info.Config
+	}
+	if err := eventstore.EnsureStreams(ctx, admin, eventstore.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, cfg := held(); n != 2 || cfg.MaxMsgsPerSubject != eventstore.RotationKeysPerSubject || cfg.DiscardNewPerSubject {
+		t.Fatalf("after the setup, the key holds %d messages (MaxMsgsPerSubject %d, DiscardNewPerSubject %v); want the rotation's 2, left for its rerun",
+			n, cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject)
+	}
+
+	// Any other per-subject setting is the setup's to put right.
+	testenv.UpdateStream(t, admin, eventstore.KeyStream, func(c *jetstream.StreamConfig) { c.MaxMsgsPerSubject = 5 })
+	if err := eventstore.EnsureStreams(ctx, admin, eventstore.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, cfg := held(); cfg.MaxMsgsPerSubject != 1 || !cfg.DiscardNewPerSubject {
+		t.Fatalf("after the setup: MaxMsgsPerSubject %d, DiscardNewPerSubject %v; want the write-once rule", cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject)
+	}
+}

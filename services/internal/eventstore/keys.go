@@ -16,6 +16,11 @@ const (
 	KeySubjects = "$KV." + KeyBucket + ".>"
 )
 
+// RotationKeysPerSubject is how many messages a key's subject holds while
+// a master key rotation runs (shred.Keyring.Rewrap): the key wrapped by
+// the old master key and its successor.
+const RotationKeysPerSubject = 2
+
 // KeyStreamConfig is the KV bucket JF_KEYS as a stream: a KV bucket with
 // history 1, replicated like the event streams, whose keys are written
 // once. Unlike the event streams it allows deleting a message: erasure

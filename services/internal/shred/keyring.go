@@ -806,7 +806,7 @@ func (k *Keyring) Rewrap(ctx context.Context, old MasterKey) (n int, err error) 
 		return 0, fmt.Errorf("shred: key bucket %s: %w", eventstore.KeyBucket, err)
 	}
 	cfg := s.CachedInfo().Config
-	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, 2
+	cfg.DiscardNewPerSubject, cfg.MaxMsgsPerSubject = false, eventstore.RotationKeysPerSubject
 	if _, err := k.js.UpdateStream(ctx, cfg); err != nil {
 		return 0, fmt.Errorf("shred: rewrap: lifting the write-once rule of %s (run as the admin user): %w", eventstore.KeyStream, err)
 	}

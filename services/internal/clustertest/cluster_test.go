@@ -297,6 +297,11 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The guard's gauges are there: a page without them would hide its
+	// failures too.
+	if resp.StatusCode != 200 || !strings.Contains(string(metrics), "\njf_store_integrity_ok{") {
+		t.Fatalf("/metrics: %d, without the integrity checks' gauges:\n%.2000s", resp.StatusCode, metrics)
+	}
 	for _, l := range strings.Split(string(metrics), "\n") {
 		if strings.HasPrefix(l, "jf_store_integrity_failures_total{") {
 			t.Errorf("an integrity check failed through the node failures: %s", l)

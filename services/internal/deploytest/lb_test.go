@@ -35,6 +35,7 @@ func TestLoadBalancer(t *testing.T) {
 		}))
 	}
 	a, b := replica("a"), replica("b")
+	defer a.Close() // closed below, to take it down; a second Close is harmless
 	defer b.Close()
 	dir := t.TempDir()
 	// nginx's port is in its config, picked before it starts: another

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,15 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := nats.Connect(e.ClientURL(), opt, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	// The server's refusals of the key's requests arrive here: a refused
+	// listing is told from a slow one by its permissions violation.
+	violations := make(chan string, 64)
+	op, err := nats.Connect(e.ClientURL(), opt, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case violations <- err.Error():
+		default:
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +115,21 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 	// The operator looks for the service's consumer: by listing the
 	// stream's consumers, and in the replies it received.
 	found := map[string]bool{}
+	refused := func(what, subject string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case v := <-violations:
+				if strings.Contains(v, "Permissions Violation") && strings.Contains(v, subject) {
+					return
+				}
+			case <-deadline:
+				t.Errorf("the %s key %s, or was not refused within 30 s: %v", role, what, found)
+				return
+			}
+		}
+	}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	names := ost.ConsumerNames(lctx)
 	for n := range names.Name() {
@@ -113,7 +137,9 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 	}
 	cancel()
 	if names.Err() == nil {
-		t.Errorf("the operator listed the consumers: %v", found)
+		t.Errorf("the %s key listed the consumers: %v", role, found)
+	} else {
+		refused("listed the consumers", "$JS.API.CONSUMER.NAMES.")
 	}
 	lctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 	infos := ost.ListConsumers(lctx)
@@ -122,7 +148,9 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 	}
 	cancel()
 	if infos.Err() == nil {
-		t.Errorf("the operator listed the consumers' information: %v", found)
+		t.Errorf("the %s key listed the consumers' information: %v", role, found)
+	} else {
+		refused("listed the consumers' information", "$JS.API.CONSUMER.LIST.")
 	}
 	if _, err := sjs.Publish(ctx, "families.F2.bif.meeting.held", []byte(`{}`)); err != nil {
 		t.Fatal(err)
@@ -170,8 +198,9 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 		if err != nil {
 			t.Fatalf("the service's next event: %v", err)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(30 * time.Second):
+		// A bound on a hang, not a speed: the event is on its way at once.
 		info, _ := stream.Consumer(ctx, name)
-		t.Fatalf("the service's consumer %s delivered nothing within 3 s: %+v", name, info)
+		t.Fatalf("the service's consumer %s delivered nothing within 30 s: %+v", name, info)
 	}
 }

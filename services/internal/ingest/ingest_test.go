@@ -120,9 +120,23 @@ func (h *harness) post(dept, token, contentType string, body []byte, hdr map[str
 // postTo posts body to path of the running system.
 func (h *harness) postTo(path, token, contentType string, body []byte, hdr map[string]string) reply {
 	h.t.Helper()
-	req, err := http.NewRequest("POST", h.sa.URL()+path, bytes.NewReader(body))
+	r, err := h.tryPostTo(path, token, contentType, body, hdr)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	return r
+}
+
+// tryPost is post for a goroutine other than the test's: it returns the
+// failure to send, for t.Error, rather than calling t.Fatal.
+func (h *harness) tryPost(dept, token, contentType string, body []byte, hdr map[string]string) (reply, error) {
+	return h.tryPostTo("/departments/"+dept+"/v1/events", token, contentType, body, hdr)
+}
+
+func (h *harness) tryPostTo(path, token, contentType string, body []byte, hdr map[string]string) (reply, error) {
+	req, err := http.NewRequest("POST", h.sa.URL()+path, bytes.NewReader(body))
+	if err != nil {
+		return reply{}, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -136,13 +150,13 @@ func (h *harness) postTo(path, token, contentType string, body []byte, hdr map[s
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		return reply{}, fmt.Errorf("POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header, Elapsed: time.Since(start)}
 	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return r, nil
 }
 
 func (h *harness) lastSeq() uint64 {
@@ -337,7 +351,11 @@ func TestConcurrentConflictingWritesOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i] = h.post("sof", "dev-sof", "application/cloudevents+json", bodies[i], nil).Status
+			r, err := h.tryPost("sof", "dev-sof", "application/cloudevents+json", bodies[i], nil)
+			if err != nil {
+				t.Error(err)
+			}
+			statuses[i] = r.Status
 		}()
 	}
 	wg.Wait()
@@ -375,7 +393,11 @@ func TestConcurrentResendsAreDuplicates(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i] = h.post("bif", "dev-bif", ctype, body, nil)
+				r, err := h.tryPost("bif", "dev-bif", ctype, body, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				replies[i] = r
 			}()
 		}
 		wg.Wait()

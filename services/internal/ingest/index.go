@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -62,6 +64,8 @@ type Index struct {
 	log *slog.Logger
 	db  *pebble.DB
 	dir string // "" for a store in memory
+	// lock is the store directory's lock, held while the index is open.
+	lock *pebble.Lock
 
 	mu sync.Mutex
 	// cache holds the hot families, most recently used at the front.
@@ -152,9 +156,12 @@ func NewIndex(log *slog.Logger) *Index {
 	return x
 }
 
-// OpenIndex opens (or creates) the index's store. A store that cannot be
-// read is removed, to be rebuilt from the stream by Run; one locked by
-// another process is an error.
+// OpenIndex opens (or creates) the index's store. Its directory is locked
+// first, for as long as the index is open: a store another process (or
+// another index of this one) holds is an error, and is left alone. A store
+// that cannot be read is then emptied, to be rebuilt from the stream by Run;
+// one that cannot be reached (no permission, no room, a read-only file
+// system) is an error too, as a rebuild would not help.
 func OpenIndex(o IndexOptions) (*Index, error) {
 	x := &Index{log: o.Log, dir: o.Dir, Keys: o.Keys, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
 		capacity: o.CacheFamilies}
@@ -168,16 +175,23 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("ingest index: %w", err)
 		}
+		lock, err := lockStore(o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		x.lock = lock
 	}
-	db, err := openStore(o.Dir)
-	if err != nil && o.Dir != "" && !isLocked(err) {
+	db, err := openStore(o.Dir, x.lock)
+	if err != nil && o.Dir != "" && unreadable(err) {
 		x.log.Error("ingest index: the local store cannot be read; rebuilding it from the stream", "dir", o.Dir, "err", err)
-		if rerr := os.RemoveAll(o.Dir); rerr != nil {
+		if rerr := clearStore(o.Dir); rerr != nil {
+			x.unlock()
 			return nil, fmt.Errorf("ingest index: removing the unreadable store %s: %w", o.Dir, rerr)
 		}
-		db, err = openStore(o.Dir)
+		db, err = openStore(o.Dir, x.lock)
 	}
 	if err != nil {
+		x.unlock()
 		return nil, fmt.Errorf("ingest index: opening %s: %w", o.Dir, err)
 	}
 	x.db = db
@@ -188,9 +202,71 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 	return x, nil
 }
 
-func isLocked(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "lock") && !errors.Is(err, pebble.ErrCorruption)
+// lockFile is the file in the store's directory that Pebble locks.
+const lockFile = "LOCK"
+
+// lockStore locks the store's directory, as Pebble's Open would; taken
+// before the store is opened, the lock also covers emptying an unreadable
+// store, so that a store in use is never removed.
+func lockStore(dir string) (*pebble.Lock, error) {
+	l, err := pebble.LockDirectory(dir, vfs.Default)
+	if err == nil {
+		return l, nil
+	}
+	// fcntl answers EAGAIN (EACCES on some systems) for a lock another
+	// process holds; Pebble itself refuses a second lock in one process.
+	var errno syscall.Errno
+	var perr *os.PathError
+	if !errors.As(err, &perr) && errors.As(err, &errno) && (errno == syscall.EAGAIN || errno == syscall.EACCES) ||
+		strings.Contains(err.Error(), "held by current process") {
+		return nil, fmt.Errorf("ingest index: the store %s is in use by another process (or another index of this one): "+
+			"each ingest process needs a data directory of its own; the store is left as it is: %w", dir, err)
+	}
+	return nil, fmt.Errorf("ingest index: locking the store %s: %w", dir, err)
+}
+
+// unlock releases the store's directory lock, once the store is closed.
+func (x *Index) unlock() error {
+	if x.lock == nil {
+		return nil
+	}
+	l := x.lock
+	x.lock = nil
+	return l.Close()
+}
+
+// unreadable reports whether err, from opening the store with its directory
+// locked, says that the store's files are damaged or missing, so that a
+// rebuild is the remedy. Pebble reports damage in many shapes (a corruption
+// error, a table "unknown to the objstorage provider", a table whose size
+// is not the manifest's, an empty CURRENT), so the errors that say the
+// store cannot be reached are named instead: with those, the store may well
+// be intact, and a rebuild would fail the same way.
+func unreadable(err error) bool {
+	for _, e := range []error{os.ErrPermission, syscall.EROFS, syscall.ENOSPC, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// clearStore removes the store's files but the lock, which this process
+// holds.
+func clearStore(dir string) error {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.Name() == lockFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // The index store's memtable size, and the block cache beyond the memtables'
@@ -201,7 +277,9 @@ const (
 	blockCache   = 32 << 20
 )
 
-func openStore(dir string) (*pebble.DB, error) {
+// openStore opens the store in dir (in memory when dir is ""), whose
+// directory lock the caller holds (or, when lock is nil, Open takes).
+func openStore(dir string, lock *pebble.Lock) (*pebble.DB, error) {
 	o := &pebble.Options{
 		// Small memtables and cache: the store's working set is the ids of
 		// new events and the families written, and memory must not grow
@@ -217,6 +295,7 @@ func openStore(dir string) (*pebble.DB, error) {
 		Cache:                       pebble.NewCache(2*memTableSize + blockCache),
 		Logger:                      quietPebble{},
 		Comparer:                    storeComparer,
+		Lock:                        lock,
 	}
 	defer o.Cache.Unref()
 	o.Levels = make([]pebble.LevelOptions, 7)
@@ -283,7 +362,7 @@ func (x *Index) Close() error {
 	if err := x.db.Flush(); err != nil {
 		x.log.Warn("ingest index: flushing the store at close", "err", err)
 	}
-	return x.db.Close()
+	return errors.Join(x.db.Close(), x.unlock())
 }
 
 // enter holds the store open for a write's use of it (leave lets it go),

@@ -1,0 +1,145 @@
+package ingest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kk.dk/jobogfamilie/events/family"
+)
+
+// testStreamCreated is the creation time of the stream the test stores
+// were made from.
+var testStreamCreated = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+
+// streamInfo is that stream, ending at last.
+func streamInfo(last uint64) *jetstream.StreamInfo {
+	return &jetstream.StreamInfo{Created: testStreamCreated, State: jetstream.StreamState{LastSeq: last}}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// writeStore makes a store in dir of n ids (sequences 1…n) in two tables,
+// the meta saying it is complete up to n, and closes it.
+func writeStore(t *testing.T, dir string, n int) {
+	t.Helper()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for half := range 2 {
+		b := x.db.NewBatch()
+		for i := half * n / 2; i < (half+1)*n/2; i++ {
+			_ = b.Set(idDBKey(keyOf(fmt.Sprintf("id-%d", i))), idValue(idEntry{seq: uint64(i + 1)}), nil)
+		}
+		if half == 1 {
+			m, _ := json.Marshal(indexMeta{Sequence: uint64(n), StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+			_ = b.Set(metaKey, m, nil)
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if half == 0 {
+			if err := x.db.Compact([]byte{0}, []byte{0xff}, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// holdStoreEnv names the store a child test process holds open.
+const holdStoreEnv = "INGEST_TEST_HOLD_STORE"
+
+// Another process holds the store (the same data directory configured
+// twice, or an old process not gone yet): OpenIndex fails, naming the
+// store, and neither removes the store in use nor opens one beside it.
+func TestIndexRefusesStoreAnotherProcessHolds(t *testing.T) {
+	if dir := os.Getenv(holdStoreEnv); dir != "" {
+		x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+		if err != nil {
+			fmt.Println("child:", err)
+			os.Exit(1)
+		}
+		defer x.Close()
+		fmt.Println("holding")
+		_, _ = io.ReadAll(os.Stdin) // until the parent closes stdin
+		return
+	}
+	dir := t.TempDir()
+	writeStore(t, dir, 4000)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIndexRefusesStoreAnotherProcessHolds$", "-test.count=1")
+	cmd.Env = append(os.Environ(), holdStoreEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "holding\n" {
+		t.Fatalf("child: %q", line)
+	}
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err == nil {
+		m, ok := x.meta()
+		x.Close()
+		t.Fatalf("opened the store another process holds; its meta now %+v %v", m, ok)
+	}
+	if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("error %q does not name the store and its other user", err)
+	}
+	// Once the child is gone, its store is there as it left it.
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	m, ok := x.meta()
+	have, serr := x.StoredAll([]string{"id-0", "id-3999"}, make([][32]byte, 2))
+	if !ok || m.Sequence != 4000 || serr != nil || !have[0].Stored || !have[1].Stored {
+		t.Fatalf("the store the child held: meta %+v %v, ids %+v %v", m, ok, have, serr)
+	}
+}
+
+// A second index of the same store in one process is refused likewise.
+func TestIndexRefusesStoreOpenTwice(t *testing.T) {
+	dir := t.TempDir()
+	writeStore(t, dir, 10)
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if y, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()}); err == nil {
+		y.Close()
+		t.Fatal("a second index of an open store")
+	}
+	if m, ok := x.meta(); !ok || m.Sequence != 10 {
+		t.Fatalf("the open store's meta: %+v %v", m, ok)
+	}
+}

@@ -279,7 +279,15 @@ const (
 
 // openStore opens the store in dir (in memory when dir is ""), whose
 // directory lock the caller holds (or, when lock is nil, Open takes).
-func openStore(dir string, lock *pebble.Lock) (*pebble.DB, error) {
+// Pebble panics on some damaged stores (without its CURRENT file, on a
+// nil pointer in its log's replay): that is an unreadable store too, not
+// a crash at every start.
+func openStore(dir string, lock *pebble.Lock) (db *pebble.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("pebble: opening the store failed: %v", r)
+		}
+	}()
 	o := &pebble.Options{
 		// Small memtables and cache: the store's working set is the ids of
 		// new events and the families written, and memory must not grow

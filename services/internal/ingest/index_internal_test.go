@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,66 @@ func TestIndexRefusesStoreOpenTwice(t *testing.T) {
 	if m, ok := x.meta(); !ok || m.Sequence != 10 {
 		t.Fatalf("the open store's meta: %+v %v", m, ok)
 	}
+}
+
+// checkReopened opens the store in dir as a restart does, on a stream of
+// n messages: either it is rebuilt (start reads from the stream's first
+// message) or it answers every id it claims.
+func checkReopened(t *testing.T, dir string, n int) {
+	t.Helper()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatalf("restart: %v (the damaged store is neither rebuilt nor usable)", err)
+	}
+	defer x.Close()
+	m, err := x.start(streamInfo(uint64(n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sequence == 0 {
+		return // rebuilt from the stream
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("id-%d", i)
+	}
+	got, err := x.StoredAll(ids, make([][32]byte, n))
+	if err != nil {
+		t.Fatalf("the store is trusted up to sequence %d, and StoredAll fails: %v", m.Sequence, err)
+	}
+	for i, g := range got {
+		if !g.Stored {
+			t.Fatalf("the store is trusted up to sequence %d, but id-%d (sequence %d) is unknown", m.Sequence, i, i+1)
+		}
+	}
+}
+
+// Pebble's Open panics on a store whose CURRENT file is gone: the store is
+// rebuilt, rather than the process crashing at every start.
+func TestIndexRebuildsStoreWithoutCurrent(t *testing.T) {
+	dir := t.TempDir()
+	writeStore(t, dir, 4000)
+	if err := os.Remove(filepath.Join(dir, "CURRENT")); err != nil {
+		t.Fatal(err)
+	}
+	checkReopened(t, dir, 4000)
+	// And the lock taken for the failed open is still the index's: a
+	// second open of the rebuilt store is refused, the one after Close is
+	// not.
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()}); err == nil {
+		y.Close()
+		t.Fatal("a second index of an open store")
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
 }

@@ -195,7 +195,14 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 		return nil, fmt.Errorf("ingest index: opening %s: %w", o.Dir, err)
 	}
 	x.db = db
-	if m, ok := x.meta(); ok {
+	m, ok, err := x.meta()
+	if err != nil {
+		x.log.Error("ingest index: the local store's meta cannot be read; rebuilding the store from the stream", "dir", o.Dir, "err", err)
+		if err := x.recreate(); err != nil {
+			x.unlock()
+			return nil, fmt.Errorf("ingest index: emptying the unreadable store %s: %w", o.Dir, err)
+		}
+	} else if ok {
 		x.stored.Store(m.Sequence)
 		x.applied.Set(m.Sequence)
 	}
@@ -339,17 +346,22 @@ func (quietPebble) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("ingest index store: "+format, args...))
 }
 
-func (x *Index) meta() (indexMeta, bool) {
-	var m indexMeta
+// meta reads the store's meta: ok is false when the store has none, and
+// an error says the store cannot be read (or its meta is not one), which
+// is not the same: that store must be rebuilt.
+func (x *Index) meta() (m indexMeta, ok bool, err error) {
 	v, c, err := x.db.Get(metaKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return m, false, nil
+	}
 	if err != nil {
-		return m, false
+		return m, false, fmt.Errorf("ingest index: reading the meta: %w", err)
 	}
 	defer c.Close()
-	if json.Unmarshal(v, &m) != nil {
-		return indexMeta{}, false
+	if err := json.Unmarshal(v, &m); err != nil {
+		return indexMeta{}, false, fmt.Errorf("ingest index: the meta %q: %w", v, err)
 	}
-	return m, true
+	return m, true, nil
 }
 
 // ErrClosed is what the index answers once its store is closed: the
@@ -367,6 +379,10 @@ func (x *Index) Close() error {
 		return nil
 	}
 	x.closed = true
+	if x.db == nil {
+		// recreate failed: the damaged store is closed already.
+		return x.unlock()
+	}
 	if err := x.db.Flush(); err != nil {
 		x.log.Warn("ingest index: flushing the store at close", "err", err)
 	}
@@ -393,6 +409,38 @@ func (x *Index) reset() error {
 	if err := x.db.DeleteRange([]byte{0}, []byte{0xff}, pebble.NoSync); err != nil {
 		return err
 	}
+	x.cache = map[string]*list.Element{}
+	x.lru.Init()
+	x.pending = map[idKey]idEntry{}
+	x.stored.Store(0)
+	x.applied.Set(0)
+	return nil
+}
+
+// recreate replaces a store that cannot be read by an empty one, for a
+// rebuild: its files are removed, where reset's range deletion would leave
+// the damaged tables in place, to be read by compactions and lookups.
+func (x *Index) recreate() error {
+	if x.dir == "" {
+		return x.reset()
+	}
+	x.gate.Lock()
+	defer x.gate.Unlock()
+	// A damaged store may well fail to close cleanly; its files go anyway.
+	if err := x.db.Close(); err != nil {
+		x.log.Warn("ingest index: closing the unreadable store", "dir", x.dir, "err", err)
+	}
+	x.db = nil
+	if err := clearStore(x.dir); err != nil {
+		return err
+	}
+	db, err := openStore(x.dir, x.lock)
+	if err != nil {
+		return err
+	}
+	x.db = db
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	x.cache = map[string]*list.Element{}
 	x.lru.Init()
 	x.pending = map[idKey]idEntry{}
@@ -899,10 +947,18 @@ func subjectFamily(subject string) string {
 // emptied and rebuilt.
 func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
 	want := indexMeta{StreamCreated: info.Created.UTC(), Fold: family.SnapshotVersion}
-	m, ok := x.meta()
+	m, ok, err := x.meta()
+	var empty bool
+	if err == nil && !ok {
+		empty, err = x.isEmpty()
+	}
 	var why string
 	switch {
-	case !ok && x.stored.Load() == 0 && x.isEmpty():
+	case err != nil:
+		// Not a store to trust, nor one to empty by a range deletion.
+		x.log.Warn("ingest index: rebuilding the local store from the stream", "reason", "the store cannot be read", "dir", x.dir, "err", err)
+		return want, x.recreate()
+	case !ok && x.stored.Load() == 0 && empty:
 		return want, nil
 	case !ok:
 		why = "the store has no readable sequence"
@@ -920,13 +976,22 @@ func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
 	return want, x.reset()
 }
 
-func (x *Index) isEmpty() bool {
+// isEmpty reports whether the store holds no key; an error says it cannot
+// be read, which is not empty.
+func (x *Index) isEmpty() (bool, error) {
 	it, err := x.db.NewIter(nil)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("ingest index: %w", err)
 	}
-	defer it.Close()
-	return !it.First()
+	found := it.First()
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("ingest index: reading the store: %w", err)
+	}
+	return !found, nil
 }
 
 // Run follows the stream from the store's sequence until ctx ends, then

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +105,7 @@ func TestIndexRefusesStoreAnotherProcessHolds(t *testing.T) {
 	}
 	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
 	if err == nil {
-		m, ok := x.meta()
+		m, ok, _ := x.meta()
 		x.Close()
 		t.Fatalf("opened the store another process holds; its meta now %+v %v", m, ok)
 	}
@@ -120,10 +122,10 @@ func TestIndexRefusesStoreAnotherProcessHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	m, ok := x.meta()
+	m, ok, err := x.meta()
 	have, serr := x.StoredAll([]string{"id-0", "id-3999"}, make([][32]byte, 2))
-	if !ok || m.Sequence != 4000 || serr != nil || !have[0].Stored || !have[1].Stored {
-		t.Fatalf("the store the child held: meta %+v %v, ids %+v %v", m, ok, have, serr)
+	if err != nil || !ok || m.Sequence != 4000 || serr != nil || !have[0].Stored || !have[1].Stored {
+		t.Fatalf("the store the child held: meta %+v %v %v, ids %+v %v", m, ok, err, have, serr)
 	}
 }
 
@@ -140,7 +142,7 @@ func TestIndexRefusesStoreOpenTwice(t *testing.T) {
 		y.Close()
 		t.Fatal("a second index of an open store")
 	}
-	if m, ok := x.meta(); !ok || m.Sequence != 10 {
+	if m, ok, err := x.meta(); err != nil || !ok || m.Sequence != 10 {
 		t.Fatalf("the open store's meta: %+v %v", m, ok)
 	}
 }
@@ -205,4 +207,134 @@ func TestIndexRebuildsStoreWithoutCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.Close()
+}
+
+// garble flips bytes all through the files matching pattern.
+func garble(t *testing.T, pattern string) {
+	t.Helper()
+	fs, _ := filepath.Glob(pattern)
+	if len(fs) == 0 {
+		t.Fatalf("no %s", pattern)
+	}
+	for _, f := range fs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(b); i += 3 {
+			b[i] ^= 0x33
+		}
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// commitFlushed commits b to x's store and writes it out as a table of
+// its own.
+func commitFlushed(t *testing.T, x *Index, b *pebble.Batch) {
+	t.Helper()
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The table holding the meta and a family is damaged, the ids' table is
+// not, and the stream has been replaced since: the store must be emptied,
+// not taken for one without a meta, whose ids (the old stream's) are kept.
+func TestIndexRebuildsStoreWhoseMetaCannotBeRead(t *testing.T) {
+	dir := t.TempDir()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.db.NewBatch()
+	for i := range 2000 {
+		_ = b.Set(idDBKey(keyOf(fmt.Sprintf("id-%d", i))), idValue(idEntry{seq: uint64(i + 1)}), nil)
+	}
+	commitFlushed(t, x, b)
+	ids, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	b = x.db.NewBatch()
+	st, _ := family.New("F1").MarshalBinary()
+	_ = b.Set(append([]byte{prefixFamily}, "F1"...), append(binary.BigEndian.AppendUint64(nil, 2000), st...), nil)
+	commitFlushed(t, x, b)
+	b = x.db.NewBatch()
+	m, _ := json.Marshal(indexMeta{Sequence: 2000, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	_ = b.Set(metaKey, m, nil)
+	commitFlushed(t, x, b)
+	x.Close()
+	all, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	for _, f := range all {
+		if !slices.Contains(ids, f) {
+			garble(t, f)
+		}
+	}
+
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	// The stream was replaced: another creation time, 10 messages.
+	got, err := x.start(&jetstream.StreamInfo{Created: testStreamCreated.Add(time.Hour), State: jetstream.StreamState{LastSeq: 10}})
+	if err != nil || got.Sequence != 0 {
+		t.Fatalf("start = %+v, %v; want a rebuild", got, err)
+	}
+	have, err := x.StoredAll([]string{"id-5"}, make([][32]byte, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if have[0].Stored {
+		t.Fatalf("the replaced stream's id-5 is still stored (%+v)", have[0])
+	}
+}
+
+// A store without a meta (ids committed before the first sequence was)
+// whose table cannot be read is not an empty store: start empties it.
+func TestIndexStartEmptiesUnreadableStoreWithoutMeta(t *testing.T) {
+	dir := t.TempDir()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.db.NewBatch()
+	for i := range 2000 {
+		_ = b.Set(idDBKey(keyOf(fmt.Sprintf("id-%d", i))), idValue(idEntry{seq: uint64(i + 1)}), nil)
+	}
+	commitFlushed(t, x, b)
+	x.Close()
+	// The table's data, not its footer, index and properties at the end.
+	ts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(ts) != 1 {
+		t.Fatalf("tables %v", ts)
+	}
+	data, err := os.ReadFile(ts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(data)/2; i += 3 {
+		data[i] ^= 0x33
+	}
+	if err := os.WriteFile(ts[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if got, err := x.start(streamInfo(10)); err != nil || got.Sequence != 0 {
+		t.Fatalf("start = %+v, %v; want a rebuild", got, err)
+	}
+	have, err := x.StoredAll([]string{"id-5"}, make([][32]byte, 1))
+	if err != nil {
+		t.Fatalf("after start, the store still cannot be read: %v", err)
+	}
+	if have[0].Stored {
+		t.Fatalf("after start, id-5 is %+v; want an empty store", have[0])
+	}
 }

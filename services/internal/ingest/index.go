@@ -88,6 +88,8 @@ type Index struct {
 	failed    atomic.Bool
 	progress  atomic.Pointer[string]
 	decodeErr atomic.Uint64
+	// damaged is set once a read found the store damaged (markDamaged).
+	damaged atomic.Bool
 
 	// gate guards the store against Close: the writes' use of it (StoredAll,
 	// and a Locked from Lock to Unlock) holds it for reading, Close for
@@ -180,15 +182,22 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 			return nil, err
 		}
 		x.lock = lock
+		if why, err := os.ReadFile(filepath.Join(o.Dir, rebuildMarker)); err == nil {
+			x.log.Error("ingest index: the local store was found damaged; rebuilding it from the stream", "dir", o.Dir, "damage", strings.TrimSpace(string(why)))
+			if err := clearStore(o.Dir); err != nil {
+				x.unlock()
+				return nil, fmt.Errorf("ingest index: removing the damaged store %s: %w", o.Dir, err)
+			}
+		}
 	}
-	db, err := openStore(o.Dir, x.lock)
+	db, err := x.openStore()
 	if err != nil && o.Dir != "" && unreadable(err) {
 		x.log.Error("ingest index: the local store cannot be read; rebuilding it from the stream", "dir", o.Dir, "err", err)
 		if rerr := clearStore(o.Dir); rerr != nil {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: removing the unreadable store %s: %w", o.Dir, rerr)
 		}
-		db, err = openStore(o.Dir, x.lock)
+		db, err = x.openStore()
 	}
 	if err != nil {
 		x.unlock()
@@ -259,21 +268,108 @@ func unreadable(err error) bool {
 }
 
 // clearStore removes the store's files but the lock, which this process
-// holds.
+// holds; the rebuild marker goes last, so that a removal cut short is
+// taken up again at the next start.
 func clearStore(dir string) error {
 	es, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range es {
-		if e.Name() == lockFile {
+		if e.Name() == lockFile || e.Name() == rebuildMarker {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return err
 		}
 	}
+	if err := os.Remove(filepath.Join(dir, rebuildMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	return nil
+}
+
+// rebuildMarker is the file in the store's directory that says the store
+// was found damaged, and is to be rebuilt at the next start.
+const rebuildMarker = "REBUILD"
+
+// openStore opens the index's store and checks what is cheap to check:
+// Pebble's Open reads the manifest and the log, and finds a table missing
+// or of another size than the manifest's; each table's footer, metaindex
+// and properties are read here (a few small reads a table, and a store of
+// 10M events has a few dozen tables). Not the tables' data: reading 450
+// MiB at every start would take restart-to-ready from a tenth of a second
+// to seconds. Damage there is found when a read or a compaction comes
+// upon it (markDamaged).
+func (x *Index) openStore() (*pebble.DB, error) {
+	db, err := openStore(x.dir, x.lock, x.backgroundError)
+	if err != nil || x.dir == "" {
+		return db, err
+	}
+	if _, err := db.SSTables(pebble.WithProperties()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("reading the store's tables: %w", err)
+	}
+	return db, nil
+}
+
+// isDamage reports whether err, from a read of the store, says the store
+// is damaged: a checksum or format error, or a file gone.
+func isDamage(err error) bool {
+	return pebble.IsCorruptionError(err) || errors.Is(err, os.ErrNotExist)
+}
+
+// markDamaged passes err on; when it says the store is damaged, it first
+// marks the store for a rebuild at the next start (rebuildMarker) and
+// stops the index taking writes. The store's checksums are verified as its
+// blocks are read, so a damaged table is found by the first lookup, load
+// of a family or compaction that reads it; without the marker, every
+// restart would trust the store again and stop at the same table.
+func (x *Index) markDamaged(err error) error {
+	if err == nil || !isDamage(err) || !x.damaged.CompareAndSwap(false, true) {
+		return err
+	}
+	if x.dir != "" {
+		if werr := writeMarker(filepath.Join(x.dir, rebuildMarker), err.Error()); werr != nil {
+			x.log.Error("ingest index: marking the damaged store for a rebuild; remove it by hand", "dir", x.dir, "err", werr)
+		}
+	}
+	x.fail(err)
+	return err
+}
+
+// backgroundError is Pebble's report of an error of a flush or a
+// compaction: a compaction reads whole tables, and so may be the first to
+// find one damaged.
+func (x *Index) backgroundError(err error) {
+	if isDamage(err) {
+		_ = x.markDamaged(err)
+	}
+}
+
+// writeMarker writes text to path, durably: the marker must outlive a
+// crash that comes before the next start.
+func writeMarker(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text + "\n")
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // The index store's memtable size, and the block cache beyond the memtables'
@@ -285,11 +381,12 @@ const (
 )
 
 // openStore opens the store in dir (in memory when dir is ""), whose
-// directory lock the caller holds (or, when lock is nil, Open takes).
-// Pebble panics on some damaged stores (without its CURRENT file, on a
+// directory lock the caller holds (or, when lock is nil, Open takes);
+// background, when not nil, is told of the errors of Pebble's flushes
+// and compactions. Pebble panics on some damaged stores (without its CURRENT file, on a
 // nil pointer in its log's replay): that is an unreadable store too, not
 // a crash at every start.
-func openStore(dir string, lock *pebble.Lock) (db *pebble.DB, err error) {
+func openStore(dir string, lock *pebble.Lock, background func(error)) (db *pebble.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("pebble: opening the store failed: %v", r)
@@ -311,6 +408,9 @@ func openStore(dir string, lock *pebble.Lock) (db *pebble.DB, err error) {
 		Logger:                      quietPebble{},
 		Comparer:                    storeComparer,
 		Lock:                        lock,
+	}
+	if background != nil {
+		o.EventListener = &pebble.EventListener{BackgroundError: background}
 	}
 	defer o.Cache.Unref()
 	o.Levels = make([]pebble.LevelOptions, 7)
@@ -434,7 +534,7 @@ func (x *Index) recreate() error {
 	if err := clearStore(x.dir); err != nil {
 		return err
 	}
-	db, err := openStore(x.dir, x.lock)
+	db, err := x.openStore()
 	if err != nil {
 		return err
 	}
@@ -482,13 +582,13 @@ func (x *Index) lookupID(k idKey) (idEntry, bool, error) {
 	}
 	it, err := x.db.NewIter(&idIterOptions)
 	if err != nil {
-		return idEntry{}, false, fmt.Errorf("ingest index: %w", err)
+		return idEntry{}, false, x.markDamaged(fmt.Errorf("ingest index: %w", err))
 	}
 	e, ok, err = seekID(it, idDBKey(k))
 	if cerr := it.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ingest index: %w", cerr)
 	}
-	return e, ok && err == nil, err
+	return e, ok && err == nil, x.markDamaged(err)
 }
 
 // idIterOptions are those of the iterators that look ids up. Pebble
@@ -506,7 +606,7 @@ func seekID(it *pebble.Iterator, key []byte) (idEntry, bool, error) {
 	}
 	v := it.Value()
 	if len(v) != 24 {
-		return idEntry{}, false, fmt.Errorf("ingest index: id entry of %d bytes", len(v))
+		return idEntry{}, false, fmt.Errorf("ingest index: id entry of %d bytes: %w", len(v), pebble.ErrCorruption)
 	}
 	return idEntry{hash: [16]byte(v[:16]), seq: binary.BigEndian.Uint64(v[16:])}, true, nil
 }
@@ -549,13 +649,13 @@ func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
 	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(keys[a], keys[b]) })
 	it, err := x.db.NewIter(&idIterOptions)
 	if err != nil {
-		return nil, fmt.Errorf("ingest index: %w", err)
+		return nil, x.markDamaged(fmt.Errorf("ingest index: %w", err))
 	}
 	defer it.Close()
 	for _, i := range order {
 		e, ok, err := seekID(it, keys[i])
 		if err != nil {
-			return nil, err
+			return nil, x.markDamaged(err)
 		}
 		out[i] = IDState{Stored: ok, SameContent: ok && e.hash == hashOf(hashes[i]), Sequence: e.seq}
 	}
@@ -580,7 +680,7 @@ func (x *Index) acquire(id string) (*familyEntry, error) {
 	case errors.Is(err, pebble.ErrNotFound):
 		fe.state = family.New(id)
 	case err != nil:
-		return nil, fmt.Errorf("ingest index: family %s: %w", id, err)
+		return nil, x.markDamaged(fmt.Errorf("ingest index: family %s: %w", id, err))
 	default:
 		st := &family.State{}
 		if len(v) < 8 {
@@ -591,7 +691,9 @@ func (x *Index) acquire(id string) (*familyEntry, error) {
 		}
 		c.Close()
 		if err != nil {
-			return nil, fmt.Errorf("ingest index: family %s: %w (remove %s to rebuild the index)", id, err, x.dir)
+			// The store holds no state this build cannot read (start
+			// rebuilds a store of another fold): the entry is damaged.
+			return nil, x.markDamaged(fmt.Errorf("ingest index: family %s: %w: %w", id, err, pebble.ErrCorruption))
 		}
 		fe.state = st
 	}
@@ -730,6 +832,9 @@ func (l *Locked) Unlock() {
 func (x *Index) fail(err error) {
 	x.log.Error("ingest index: the local store failed; writes are refused until a restart", "dir", x.dir, "err", err)
 	s := fmt.Sprintf("the local store failed (%v); restart the process", err)
+	if x.damaged.Load() {
+		s = fmt.Sprintf("the local store is damaged (%v); restart the process to rebuild it from the stream", err)
+	}
 	x.progress.Store(&s)
 	x.failed.Store(true)
 }

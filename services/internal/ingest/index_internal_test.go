@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -336,5 +337,130 @@ func TestIndexStartEmptiesUnreadableStoreWithoutMeta(t *testing.T) {
 	}
 	if have[0].Stored {
 		t.Fatalf("after start, id-5 is %+v; want an empty store", have[0])
+	}
+}
+
+// flipBytes flips every step-th byte of the file from its byte from on,
+// up to its byte to (the file's end when to is 0).
+func flipBytes(t *testing.T, path string, from, to, step int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to <= 0 || to > len(b) {
+		to = len(b)
+	}
+	for i := from; i < to; i += step {
+		b[i] ^= 0x5a
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstTable is the oldest of the store's tables, which holds the first
+// half of writeStore's ids.
+func firstTable(t *testing.T, dir string) string {
+	t.Helper()
+	ts, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	slices.Sort(ts)
+	if len(ts) < 2 {
+		t.Fatalf("want two tables, have %v", ts)
+	}
+	return ts[0]
+}
+
+// A table whose data is damaged opens (Pebble reads no table's data at
+// open, nor does the index: that would cost a read of the whole store at
+// every start). The first read that comes upon it marks the store for a
+// rebuild and stops the index taking writes, saying why; the next start
+// rebuilds the store rather than stopping at the same table again.
+func TestIndexDamagedTableIsRebuiltAtNextStart(t *testing.T) {
+	dir := t.TempDir()
+	writeStore(t, dir, 4000)
+	st, err := os.Stat(firstTable(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipBytes(t, firstTable(t, dir), 100, int(st.Size()/2), 7)
+
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := x.start(streamInfo(4000)); err != nil || m.Sequence != 4000 {
+		t.Fatalf("start = %+v, %v; want the store trusted until a read finds the damage", m, err)
+	}
+	MarkReady(x)
+	ids := make([]string, 4000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("id-%d", i)
+	}
+	if _, err := x.StoredAll(ids, make([][32]byte, len(ids))); err == nil {
+		t.Fatal("StoredAll read the damaged table without an error")
+	}
+	if x.Ready() || !strings.Contains(x.Progress(), "damaged") || !strings.Contains(x.Progress(), "rebuild") {
+		t.Fatalf("after the damage was found: ready %v, %q", x.Ready(), x.Progress())
+	}
+	x.Close()
+	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); err != nil {
+		t.Fatalf("the store is not marked for a rebuild: %v", err)
+	}
+
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if m, err := x.start(streamInfo(4000)); err != nil || m.Sequence != 0 {
+		t.Fatalf("restart: start = %+v, %v; want a rebuild", m, err)
+	}
+	got, err := x.StoredAll(ids, make([][32]byte, len(ids)))
+	if err != nil || got[0].Stored {
+		t.Fatalf("restart: the store is not empty: %+v %v", got[0], err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the marker outlived the rebuild: %v", err)
+	}
+}
+
+// What is cheap to check at open is checked: a table whose end (footer,
+// index, properties) is damaged makes the store rebuilt at once.
+func TestIndexChecksTablesEndsAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	writeStore(t, dir, 4000)
+	st, err := os.Stat(firstTable(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipBytes(t, firstTable(t, dir), int(st.Size())-200, 0, 3)
+	checkReopened(t, dir, 4000)
+}
+
+// A family entry that cannot be decoded is damage too: loading the family
+// fails and marks the store for a rebuild.
+func TestIndexUndecodableFamilyMarksStoreForRebuild(t *testing.T) {
+	dir := t.TempDir()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.db.NewBatch()
+	_ = b.Set(append([]byte{prefixFamily}, "F1"...), []byte{1, 2, 3}, nil)
+	m, _ := json.Marshal(indexMeta{Sequence: 3, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	_ = b.Set(metaKey, m, nil)
+	commitFlushed(t, x, b)
+	MarkReady(x)
+	if l, err := x.Lock([]string{"F1"}); err == nil {
+		l.Unlock()
+		t.Fatal("a family entry of 3 bytes was loaded")
+	}
+	if x.Ready() || !strings.Contains(x.Progress(), "rebuild") {
+		t.Fatalf("ready %v, %q", x.Ready(), x.Progress())
+	}
+	x.Close()
+	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); err != nil {
+		t.Fatalf("the store is not marked for a rebuild: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // holds the tables' index and filter blocks: a cache whose whole size the
 // memtables take would read them from the files at every lookup.
 func TestStoreCachesBlocks(t *testing.T) {
-	db, err := openStore(t.TempDir(), nil)
+	db, err := openStore(t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestStoreCachesBlocks(t *testing.T) {
 // up alone and in a batch; Pebble's point Get would not consult them and
 // would search the tables' blocks instead.
 func TestLookupsUseBottomLevelFilters(t *testing.T) {
-	db, err := openStore(t.TempDir(), nil)
+	db, err := openStore(t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestStoreReadsTablesWrittenWithoutSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := openStore(dir, nil)
+	db, err := openStore(dir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestStoreReadsTablesWrittenWithoutSplit(t *testing.T) {
 // the bottom level's bloom filters; one at a time as a single event is
 // (lookupID); and a batch request's 100 with StoredAll's one iterator.
 func BenchmarkLookupIDs(b *testing.B) {
-	db, err := openStore(b.TempDir(), nil)
+	db, err := openStore(b.TempDir(), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -59,7 +59,9 @@ const DefaultCacheFamilies = 20000
 // stored sequence never claims more than the families and ids stored
 // before it. A family state may be stored ahead of that sequence (written
 // by this process); the tail's messages up to the family's own last
-// sequence are then skipped, as they are when applied live.
+// sequence are then skipped, as they are when applied live. The highest
+// sequence any stored id or family refers to is stored with them (the top
+// key), and a store whose top is past the stream's end is rebuilt.
 type Index struct {
 	log *slog.Logger
 	db  *pebble.DB
@@ -91,6 +93,13 @@ type Index struct {
 	// damaged is set once a read found the store damaged (markDamaged).
 	damaged atomic.Bool
 
+	// topMu orders the commits that carry the top key (commitTop); top is
+	// the highest sequence committed with it, or the meta's sequence if
+	// higher. topFound: the store had the key when it was opened.
+	topMu    sync.Mutex
+	top      uint64
+	topFound bool
+
 	// gate guards the store against Close: the writes' use of it (StoredAll,
 	// and a Locked from Lock to Unlock) holds it for reading, Close for
 	// writing, and closed is set once the store is closed.
@@ -120,13 +129,18 @@ type familyEntry struct {
 }
 
 // Keys of the store: 'i' + idKey → hash(16) seq(8); 'f' + family id →
-// last sequence(8) and the family.State snapshot; the meta key → indexMeta.
+// last sequence(8) and the family.State snapshot; the meta key → indexMeta;
+// the top key → the highest stream sequence an id or a family state in the
+// store refers to (8 bytes, commitTop).
 const (
 	prefixID     = 'i'
 	prefixFamily = 'f'
 )
 
-var metaKey = []byte("meta")
+var (
+	metaKey = []byte("meta")
+	topKey  = []byte("top")
+)
 
 // indexMeta says what the store covers: the stream sequence it is complete
 // up to, the stream (by its creation time, so a replaced stream is not
@@ -205,16 +219,23 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 	}
 	x.db = db
 	m, ok, err := x.meta()
+	var top uint64
+	if err == nil {
+		top, x.topFound, err = x.storedTop()
+	}
 	if err != nil {
 		x.log.Error("ingest index: the local store's meta cannot be read; rebuilding the store from the stream", "dir", o.Dir, "err", err)
 		if err := x.recreate(); err != nil {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: emptying the unreadable store %s: %w", o.Dir, err)
 		}
-	} else if ok {
+		return x, nil
+	}
+	if ok {
 		x.stored.Store(m.Sequence)
 		x.applied.Set(m.Sequence)
 	}
+	x.top = max(top, m.Sequence)
 	return x, nil
 }
 
@@ -464,6 +485,51 @@ func (x *Index) meta() (m indexMeta, ok bool, err error) {
 	return m, true, nil
 }
 
+// storedTop reads the top key; ok is false when the store has none (an
+// empty store, or one of an earlier build).
+func (x *Index) storedTop() (top uint64, ok bool, err error) {
+	v, c, err := x.db.Get(topKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("ingest index: reading the top sequence: %w", err)
+	}
+	defer c.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("ingest index: a top sequence of %d bytes: %w", len(v), pebble.ErrCorruption)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// commitTop commits b, whose ids and family states refer to sequences up
+// to seq, and with them the top key when seq raises it. Pebble's log
+// recovers a prefix of the commits, so the stored top is never below a
+// sequence an entry stored before it refers to. Commits carrying the top
+// are ordered by topMu, so that a lower top never lands after a higher
+// one; they are the writes' (one a write, with its ids) and the
+// consumer's (one every few thousand messages), and a commit without fsync
+// is a few microseconds.
+func (x *Index) commitTop(b *pebble.Batch, seq uint64) error {
+	x.topMu.Lock()
+	defer x.topMu.Unlock()
+	if seq > x.top {
+		_ = b.Set(topKey, binary.BigEndian.AppendUint64(nil, seq), nil)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	x.top = max(x.top, seq)
+	return nil
+}
+
+// topSequence is the highest sequence an entry of the store refers to.
+func (x *Index) topSequence() uint64 {
+	x.topMu.Lock()
+	defer x.topMu.Unlock()
+	return x.top
+}
+
 // ErrClosed is what the index answers once its store is closed: the
 // process is stopping, and a write is refused as unavailable.
 var ErrClosed = errors.New("ingest index: closed")
@@ -514,6 +580,9 @@ func (x *Index) reset() error {
 	x.pending = map[idKey]idEntry{}
 	x.stored.Store(0)
 	x.applied.Set(0)
+	x.topMu.Lock()
+	x.top = 0
+	x.topMu.Unlock()
 	return nil
 }
 
@@ -546,6 +615,9 @@ func (x *Index) recreate() error {
 	x.pending = map[idKey]idEntry{}
 	x.stored.Store(0)
 	x.applied.Set(0)
+	x.topMu.Lock()
+	x.top = 0
+	x.topMu.Unlock()
 	return nil
 }
 
@@ -748,6 +820,8 @@ type Locked struct {
 	x       *Index
 	entries map[string]*familyEntry
 	ids     *pebble.Batch
+	// top is the highest sequence of the ids in ids.
+	top uint64
 	// held: the store is held open until Unlock.
 	held bool
 }
@@ -793,6 +867,7 @@ func (l *Locked) Stored(familyID, id string, seq uint64, hash [32]byte) {
 		l.ids = l.x.db.NewBatch()
 	}
 	_ = l.ids.Set(idDBKey(keyOf(id)), idValue(idEntry{seq: seq, hash: hashOf(hash)}), nil)
+	l.top = max(l.top, seq)
 }
 
 // Replace makes st the family's state, once the events it folded in are
@@ -802,10 +877,12 @@ func (l *Locked) Replace(familyID string, st *family.State) { l.entries[familyID
 // Unlock stores the ids recorded and releases the families. The ids are
 // committed before the families are released, so the consumer, which
 // takes the family before it decides a message is already applied, never
-// passes a message whose id is not stored.
+// passes a message whose id is not stored; and with them the top, which
+// covers the families' last sequences the consumer then stores (flush
+// reads them under the family's lock).
 func (l *Locked) Unlock() {
 	if l.ids != nil {
-		if err := l.ids.Commit(pebble.NoSync); err != nil {
+		if err := l.x.commitTop(l.ids, l.top); err != nil {
 			// Idempotency can no longer be promised for these ids: stop
 			// taking writes until the process restarts and reads the
 			// stream again.
@@ -982,7 +1059,7 @@ func (x *Index) rememberID(cs *consumerState, seq uint64, st stored) error {
 
 // commitIDs commits the ids the consumer applied since the last commit.
 func (x *Index) commitIDs(cs *consumerState) error {
-	if err := cs.batch.Commit(pebble.NoSync); err != nil {
+	if err := x.commitTop(cs.batch, cs.last); err != nil {
 		return fmt.Errorf("ingest index: commit: %w", err)
 	}
 	cs.batch.Close()
@@ -1006,10 +1083,12 @@ func (x *Index) flush(cs *consumerState) error {
 	if cs.n == 0 {
 		return nil
 	}
+	top := cs.last
 	for id, fe := range cs.dirty {
 		fe.mu.Lock()
 		snap, err := fe.state.MarshalBinary()
 		v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(snap)), fe.lastSeq)
+		top = max(top, fe.lastSeq)
 		fe.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("ingest index: family %s: %w", id, err)
@@ -1020,7 +1099,7 @@ func (x *Index) flush(cs *consumerState) error {
 	cs.meta.Sequence = cs.last
 	m, _ := json.Marshal(cs.meta)
 	_ = cs.batch.Set(metaKey, m, nil)
-	if err := cs.batch.Commit(pebble.NoSync); err != nil {
+	if err := x.commitTop(cs.batch, top); err != nil {
 		return fmt.Errorf("ingest index: commit: %w", err)
 	}
 	cs.batch.Close()
@@ -1071,8 +1150,21 @@ func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
 		why = "the store was made from another stream"
 	case m.Fold != want.Fold:
 		why = fmt.Sprintf("the store's family states are of fold %d, this build's of %d", m.Fold, want.Fold)
+	case !x.topFound:
+		// Every flush of this build stores the top with the meta or
+		// after it: this store is an earlier build's, whose entries
+		// ahead of its sequence are not known to be in the stream.
+		why = "the store does not record the highest sequence its entries refer to (an earlier build's store)"
 	case m.Sequence > info.State.LastSeq:
 		why = fmt.Sprintf("the store covers sequence %d, past the stream's last %d", m.Sequence, info.State.LastSeq)
+	case x.topSequence() > info.State.LastSeq:
+		// Ids and family states stored ahead of the sequence (this
+		// process's writes, the consumer's ids) whose messages the stream
+		// no longer has: it lost messages it had acknowledged (a server's
+		// crash before its fsync). Trusted, they would make an id a
+		// duplicate of an event that is gone, and a family expect a last
+		// sequence the stream never reaches.
+		why = fmt.Sprintf("the store holds ids or family states of sequences up to %d, past the stream's last %d", x.topSequence(), info.State.LastSeq)
 	default:
 		want.Sequence = m.Sequence
 		return want, nil

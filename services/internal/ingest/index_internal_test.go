@@ -49,6 +49,7 @@ func writeStore(t *testing.T, dir string, n int) {
 		if half == 1 {
 			m, _ := json.Marshal(indexMeta{Sequence: uint64(n), StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
 			_ = b.Set(metaKey, m, nil)
+			_ = b.Set(topKey, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
 		}
 		if err := b.Commit(pebble.Sync); err != nil {
 			t.Fatal(err)
@@ -462,5 +463,134 @@ func TestIndexUndecodableFamilyMarksStoreForRebuild(t *testing.T) {
 	x.Close()
 	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); err != nil {
 		t.Fatalf("the store is not marked for a rebuild: %v", err)
+	}
+}
+
+// storeAhead makes, as ingest does, a store complete up to sequence 8 that
+// also holds what a write acknowledged at sequence 10 stored: the id
+// "ahead", and family F1 with last sequence 10, which the consumer's
+// flush at 8 stored too.
+func storeAhead(t *testing.T, dir string) {
+	t.Helper()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &consumerState{dirty: map[string]*familyEntry{}, batch: x.db.NewBatch(),
+		meta: indexMeta{StreamCreated: testStreamCreated, Fold: family.SnapshotVersion}}
+	for i := range 8 {
+		if err := x.rememberID(cs, uint64(i+1), stored{id: fmt.Sprintf("id-%d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+		x.advance(cs, uint64(i+1))
+	}
+	if err := x.commitIDs(cs); err != nil {
+		t.Fatal(err)
+	}
+	l, err := x.Lock([]string{"F1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Stored("F1", "ahead", 10, [32]byte{})
+	l.Unlock()
+	fe, err := x.acquire("F1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.dirty["F1"] = fe
+	if err := x.flush(cs); err != nil {
+		t.Fatal(err)
+	}
+	cs.batch.Close()
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The stream ends at 8, its server having lost the messages after 8 it
+// had acknowledged (a crash before its fsync): the store's sequence, 8, is
+// not past the end, but its id "ahead" and F1's last sequence 10 are. The
+// store is rebuilt; trusted, "ahead" would be a duplicate of an event that
+// is gone, and every write to F1 would expect sequence 10, which the
+// stream does not have.
+func TestIndexRebuildsStoreWithEntriesPastStreamEnd(t *testing.T) {
+	dir := t.TempDir()
+	storeAhead(t, dir)
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	m, err := x.start(streamInfo(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := x.StoredAll([]string{"ahead"}, make([][32]byte, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := x.Lock([]string{"F1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := l.LastSequence("F1")
+	l.Unlock()
+	if m.Sequence != 0 || have[0].Stored || last != 0 {
+		t.Fatalf("the stream ends at 8; the store is read from %d, with \"ahead\" %+v and F1 at last sequence %d", m.Sequence, have[0], last)
+	}
+}
+
+// Entries ahead of the store's sequence but within the stream are what a
+// restart expects: the store is trusted, and the tail read from 9.
+func TestIndexTrustsStoreWithEntriesWithinStream(t *testing.T) {
+	dir := t.TempDir()
+	storeAhead(t, dir)
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if m, err := x.start(streamInfo(10)); err != nil || m.Sequence != 8 {
+		t.Fatalf("start = %+v, %v; want the store trusted up to 8", m, err)
+	}
+	have, err := x.StoredAll([]string{"id-3", "ahead"}, make([][32]byte, 2))
+	if err != nil || have[0].Sequence != 3 || have[1].Sequence != 10 {
+		t.Fatalf("StoredAll = %+v, %v", have, err)
+	}
+}
+
+// A store of an earlier build records no top: whether its entries ahead
+// of its sequence are in the stream cannot be known, and it is rebuilt
+// once. (Here it holds an id and F1 at sequence 10, the stream ending at
+// 8.)
+func TestIndexRebuildsStoreWithoutTop(t *testing.T) {
+	dir := t.TempDir()
+	x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := x.db.NewBatch()
+	for i := range 8 {
+		_ = b.Set(idDBKey(keyOf(fmt.Sprintf("id-%d", i+1))), idValue(idEntry{seq: uint64(i + 1)}), nil)
+	}
+	_ = b.Set(idDBKey(keyOf("ahead")), idValue(idEntry{seq: 10}), nil)
+	st, _ := family.New("F1").MarshalBinary()
+	_ = b.Set(append([]byte{prefixFamily}, "F1"...), append(binary.BigEndian.AppendUint64(nil, 10), st...), nil)
+	m, _ := json.Marshal(indexMeta{Sequence: 8, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	_ = b.Set(metaKey, m, nil)
+	commitFlushed(t, x, b)
+	x.Close()
+
+	x, err = OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if got, err := x.start(streamInfo(8)); err != nil || got.Sequence != 0 {
+		t.Fatalf("start = %+v, %v; want a rebuild", got, err)
+	}
+	have, err := x.StoredAll([]string{"ahead"}, make([][32]byte, 1))
+	if err != nil || have[0].Stored {
+		t.Fatalf("after start, \"ahead\": %+v %v", have, err)
 	}
 }

@@ -42,8 +42,12 @@ charts with their tables and CSV, always suppressed.
   enrolled, active or ended from its ` + "`family.enrolled`" + `'s time (the enrolment had not
   happened before); what its course counts (activities started, benefit exits,
   assignments, public support, school absence) counts from when the course began, and
-  the benefits the enrolment names (` + "`parentBenefits`" + `) are public support from then
-  (or from when the parent's last earlier benefit ended, if later). The day a course
+  the benefits the enrolment names (` + "`parentBenefits`" + `) are public support from then,
+  as if the enrolment had come first: one the parent was on already runs as its
+  ` + "`benefit.granted`" + ` and ` + "`benefit.ended`" + ` have it (ended since the course began, it is
+  not reopened); one the parent was not on runs to its first ` + "`benefit.ended`" + ` dated from
+  the course's start on, even one dated before the enrolment (a benefit exit then), or
+  on into its next ` + "`benefit.granted`" + `. Time on two benefits at once counts once. The day a course
   began or ended, against which school absence periods are split, is its day in
   Copenhagen. Measures "per course" use each family's latest course.
 - **Suppression** (` + "`suppress=true`" + `, the default): a count of families, persons,

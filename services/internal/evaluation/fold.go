@@ -1,6 +1,8 @@
 package evaluation
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
@@ -22,18 +24,43 @@ type start struct {
 
 // person is what the fold keeps of one person's history.
 type person struct {
-	benefits    map[string]int64 // benefit → start, while active
-	onBenefit   []interval       // closed spans on any one benefit
+	benefits map[string]int64 // benefit → start, while active
+	// onBenefit are the closed spans on any one benefit, ascending and
+	// apart; while openActive benefits are active, the span since
+	// activeSince is open and begins after every closed one.
+	onBenefit []interval
+	// benefitLog is the person's benefit.granted and benefit.ended, and
+	// the benefits enrolments named from when their course began, in the
+	// order of their time (see grantFrom).
+	benefitLog  []benefitEvent
 	praktik     []int64
 	subsidies   []int64
 	courses     []int64
 	jobs        []start
 	educations  []int64
-	exits       []start // benefit.ended: time and reason
 	absences    []absence
 	openActive  int // number of active benefits
 	activeSince int64
 }
+
+// benefitEvent is a change of one benefit of a person, as the fold took it.
+type benefitEvent struct {
+	benefit string
+	at      int64
+	kind    benefitChange
+	reason  string // of an end
+}
+
+type benefitChange uint8
+
+const (
+	benefitGranted benefitChange = iota // granted, or named by an enrolment
+	benefitEnded                        // an active benefit ended: an exit
+	// benefitStray is a benefit.ended that found its benefit not active
+	// when folded: one dated between a course's start and its later
+	// enrolment, which names the benefit, ends it (grantFrom).
+	benefitStray
+)
 
 // course is one enrolment. It began (start) at the earlier of its
 // family.enrolled's time and the first moment in Copenhagen of the
@@ -138,8 +165,8 @@ func (f *familyFold) person(id string) *person {
 func (p *person) reset() {
 	clear(p.benefits)
 	*p = person{benefits: p.benefits, onBenefit: p.onBenefit[:0], praktik: p.praktik[:0],
-		subsidies: p.subsidies[:0], courses: p.courses[:0], jobs: p.jobs[:0],
-		educations: p.educations[:0], exits: p.exits[:0], absences: p.absences[:0]}
+		benefitLog: p.benefitLog[:0], subsidies: p.subsidies[:0], courses: p.courses[:0], jobs: p.jobs[:0],
+		educations: p.educations[:0], absences: p.absences[:0]}
 }
 
 func (p *person) grant(benefit string, t int64) {
@@ -147,39 +174,96 @@ func (p *person) grant(benefit string, t int64) {
 		return
 	}
 	p.benefits[benefit] = t
-	if p.openActive == 0 {
-		p.activeSince = t
-	}
-	p.openActive++
+	p.benefitLog = append(p.benefitLog, benefitEvent{benefit: benefit, at: t, kind: benefitGranted})
+	p.open(t)
 }
 
 // grantFrom is grant for a benefit that an enrolment names: the parent
 // was on it when the course began (from), which may be before the
-// enrolment was folded; but not before the person's last span on any
-// benefit ended, so that no time is counted twice.
+// enrolment was folded. What the fold took of the benefit from then on
+// stands, as if the enrolment had come first: if the parent was on it
+// already, nothing changes (an end since then is not undone); else the
+// first of its changes at or after from that the fold took ends it there
+// (a benefit.ended, an exit with its reason) or carries it on (a
+// benefit.granted), and without one it is active from from on.
 func (p *person) grantFrom(benefit string, from int64) {
-	if _, ok := p.benefits[benefit]; ok {
+	i, _ := slices.BinarySearchFunc(p.benefitLog, from, func(e benefitEvent, t int64) int { return cmp.Compare(e.at, t) })
+	var active bool
+	for _, e := range p.benefitLog[:i] {
+		if e.benefit == benefit && e.kind != benefitStray {
+			active = e.kind == benefitGranted
+		}
+	}
+	if active {
 		return
 	}
-	if n := len(p.onBenefit); n > 0 {
-		from = max(from, p.onBenefit[n-1].end)
+	p.benefitLog = slices.Insert(p.benefitLog, i, benefitEvent{benefit: benefit, at: from, kind: benefitGranted})
+	for j := i + 1; j < len(p.benefitLog); j++ {
+		e := &p.benefitLog[j]
+		if e.benefit != benefit {
+			continue
+		}
+		// The benefit's first change since from, which the fold took
+		// with the benefit not active: a benefit.granted carries it
+		// on, a benefit.ended (stray) ends it there, an exit.
+		if e.kind == benefitStray {
+			e.kind = benefitEnded
+		}
+		p.cover(from, e.at)
+		return
 	}
 	p.benefits[benefit] = from
-	if p.openActive == 0 || from < p.activeSince {
-		p.activeSince = from
-	}
-	p.openActive++
+	p.open(from)
 }
 
-func (p *person) end(benefit string, t int64) {
+func (p *person) end(benefit, reason string, t int64) {
 	if _, ok := p.benefits[benefit]; !ok {
+		p.benefitLog = append(p.benefitLog, benefitEvent{benefit: benefit, at: t, kind: benefitStray, reason: reason})
 		return
 	}
+	p.benefitLog = append(p.benefitLog, benefitEvent{benefit: benefit, at: t, kind: benefitEnded, reason: reason})
 	delete(p.benefits, benefit)
 	p.openActive--
 	if p.openActive == 0 {
 		p.onBenefit = append(p.onBenefit, interval{p.activeSince, t})
 	}
+}
+
+// open begins a span on a benefit at from, which may be before closed
+// spans of other benefits (grantFrom): those it reaches join it.
+func (p *person) open(from int64) {
+	if p.openActive == 0 || from < p.activeSince {
+		p.activeSince = from
+	}
+	p.openActive++
+	p.absorb()
+}
+
+// absorb joins to the open span the closed spans that reach it.
+func (p *person) absorb() {
+	for n := len(p.onBenefit); n > 0 && p.onBenefit[n-1].end >= p.activeSince; n-- {
+		p.activeSince = min(p.activeSince, p.onBenefit[n-1].start)
+		p.onBenefit = p.onBenefit[:n-1]
+	}
+}
+
+// cover adds [from, to) on a benefit, which may lie before spans already
+// taken: time on two benefits at once counts once.
+func (p *person) cover(from, to int64) {
+	if to <= from {
+		return
+	}
+	if p.openActive > 0 && to >= p.activeSince {
+		p.activeSince = min(p.activeSince, from)
+		p.absorb()
+		return
+	}
+	i, _ := slices.BinarySearchFunc(p.onBenefit, from, func(iv interval, t int64) int { return cmp.Compare(iv.end, t) })
+	j := i
+	for ; j < len(p.onBenefit) && p.onBenefit[j].start <= to; j++ {
+		from, to = min(from, p.onBenefit[j].start), max(to, p.onBenefit[j].end)
+	}
+	p.onBenefit = slices.Replace(p.onBenefit, i, j, interval{from, to})
 }
 
 // covered is how long, within [from, to), the person was on any benefit,
@@ -277,11 +361,7 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 	case *events.BenefitGranted:
 		f.person(d.PersonID).grant(d.Benefit, t)
 	case *events.BenefitEnded:
-		p := f.person(d.PersonID)
-		if _, ok := p.benefits[d.Benefit]; ok {
-			p.exits = append(p.exits, start{t, d.Reason})
-		}
-		p.end(d.Benefit, t)
+		f.person(d.PersonID).end(d.Benefit, d.Reason, t)
 	case *events.PraktikStartedV2:
 		p := f.person(d.PersonID)
 		p.praktik = append(p.praktik, t)

@@ -257,10 +257,10 @@ func (a *acc) course(f *familyFold, at int64) {
 			a.share(m, kinds[k])
 		}
 		var exitJob, exitEducation bool
-		for _, s := range p.exits {
-			if s.at >= c.start && s.at <= end {
-				exitJob = exitJob || s.kind == "employment"
-				exitEducation = exitEducation || s.kind == "education"
+		for _, e := range p.benefitLog {
+			if e.kind == benefitEnded && e.at >= c.start && e.at <= end {
+				exitJob = exitJob || e.reason == "employment"
+				exitEducation = exitEducation || e.reason == "education"
 			}
 		}
 		if exitJob {

@@ -42,10 +42,13 @@ func courseBegan(t time.Time, courseStart string, prevEnd time.Time) time.Time {
 type referenceCourse struct {
 	enrolAt    int // index of the latest family.enrolled in the ordered events
 	start, end time.Time
-	ended      bool
-	midway     time.Time
-	parents    []string
-	children   []string
+	// began is when each family.enrolled's course began, by its index in
+	// the ordered events: the benefits it names count from then.
+	began    map[int]time.Time
+	ended    bool
+	midway   time.Time
+	parents  []string
+	children []string
 }
 
 // stateBefore folds evs[:n] with family.State.
@@ -107,6 +110,7 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 		}
 		var c *referenceCourse
 		firstEnrol, lastReferral, lastEnd := time.Time{}, time.Time{}, time.Time{}
+		began := map[int]time.Time{}
 		for i, s := range evs {
 			switch d := s.env.Data.(type) {
 			case *events.FamilyReferred:
@@ -119,7 +123,8 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 					}
 				}
 				start := courseBegan(s.env.Time(), d.CourseStart, lastEnd)
-				c = &referenceCourse{enrolAt: i, start: start, midway: start.Add(365 * 24 * time.Hour)}
+				began[i] = start
+				c = &referenceCourse{enrolAt: i, start: start, began: began, midway: start.Add(365 * 24 * time.Hour)}
 				cs, e1 := time.ParseInLocation(time.DateOnly, d.CourseStart, copenhagen)
 				pe, e2 := time.ParseInLocation(time.DateOnly, d.PlannedEnd, copenhagen)
 				if e1 == nil && e2 == nil && pe.After(cs) {
@@ -285,14 +290,19 @@ func b2f(b bool) float64 {
 
 // supported is how long in [from, to) person was on at least one
 // benefit, by a sweep over the moments their benefits began and ended
-// (benefit.granted, benefit.ended, and the parentBenefits of c's
-// enrolment, which count from when c began). It does not model an
-// enrolment naming a benefit that ended after its course began.
+// (benefit.granted, benefit.ended, and the parentBenefits of each
+// enrolment, which count from when its course began). An enrolment
+// recorded after its course began names benefits from before it: the
+// sweep takes them at the course's start, before any change at that
+// moment, so a benefit.ended dated from then on, though it precedes the
+// enrolment, ends them (and one the parent was on already and that ended
+// since is not reopened).
 func supported(evs []stored, person string, c *referenceCourse, from, to time.Time) time.Duration {
 	type change struct {
 		at      time.Time
 		grant   bool
 		benefit string
+		named   bool // by an enrolment
 	}
 	var changes []change
 	for i, s := range evs {
@@ -300,24 +310,23 @@ func supported(evs []stored, person string, c *referenceCourse, from, to time.Ti
 		switch x := s.env.Data.(type) {
 		case *events.BenefitGranted:
 			if x.PersonID == person {
-				changes = append(changes, change{t, true, x.Benefit})
+				changes = append(changes, change{t, true, x.Benefit, false})
 			}
 		case *events.FamilyEnrolled:
-			if i == c.enrolAt {
-				t = c.start
-			}
 			for _, b := range x.ParentBenefits {
 				if b.PersonID == person {
-					changes = append(changes, change{t, true, b.Benefit})
+					changes = append(changes, change{c.began[i], true, b.Benefit, true})
 				}
 			}
 		case *events.BenefitEnded:
 			if x.PersonID == person {
-				changes = append(changes, change{t, false, x.Benefit})
+				changes = append(changes, change{t, false, x.Benefit, false})
 			}
 		}
 	}
-	slices.SortStableFunc(changes, func(a, b change) int { return a.at.Compare(b.at) })
+	slices.SortStableFunc(changes, func(a, b change) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(b2f(b.named), b2f(a.named)))
+	})
 	active := map[string]bool{}
 	var d time.Duration
 	last := from

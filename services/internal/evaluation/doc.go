@@ -86,9 +86,11 @@ How the figures are computed:
   An evaluation is one pass over the index; a series folds each family once for all
   its moments. ` + "`position`" + ` is the last sequence the index holds.
 - The figures are checked against a second computation, independent of the fold, over
-  a replay of the stream (the demo's families at several asOf and knownAt; every
-  measure, equal), and against hand-computed figures of a small scenario (backfills
-  through knownAt, re-enrolment, a course that ends, a child case closed before the end).
+  a replay of the stream (the demo's families, and families enrolled days after their
+  course began, with what happened in between recorded after the enrolment, at several
+  asOf and knownAt; every measure, equal), and against hand-computed figures of a small
+  scenario (backfills through knownAt, re-enrolment, a course that ends, a child case
+  closed before the end).
 - The web app's tables give each mean, share and sum of goals with its count
   ("n = 12"): no figure without its count.
 

@@ -238,6 +238,15 @@ func (s *system) exactEvaluation(query string) evalAnswer {
 func TestEvaluationAgreesWithReplay(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
+	// Families the demo does not have: enrolments recorded after their
+	// course began, with what happened in between recorded after them.
+	var lateKnownSeq uint64
+	for i, x := range lateEnrolments() {
+		seq := s.post(x.dept, x.fam, x.d, events.WithTime(x.at))
+		if i == lateKnown {
+			lateKnownSeq = seq
+		}
+	}
 	if _, err := demo.Load(context.Background(), demo.Options{BaseURL: s.SA.URL(), Seed: 7, Families: 50, DPOToken: "dev-dpo"}); err != nil {
 		t.Fatal(err)
 	}
@@ -252,9 +261,15 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 		t.Fatalf("the last event is %s of %s, want family.erased of %s", e.Spec.Name, e.FamilyID, demo.ErasedFamily(7, 50))
 	}
 
-	// Several knownAt values: before anything, midway through the load, now.
-	knowns := []time.Time{all[0].recorded.Add(-time.Second), all[len(all)/2].recorded, time.Now().UTC()}
-	asOfs := []string{"2023-03-01", "2023-11-15", "2024-06-30", "2024-12-31", "2025-06-01"}
+	// Several knownAt values: before anything, when a late enrolment was
+	// recorded but not yet the end of the benefit it names, midway through
+	// the load, now.
+	i := slices.IndexFunc(all, func(x stored) bool { return x.seq == lateKnownSeq })
+	if i < 0 {
+		t.Fatalf("sequence %d, LATE2's enrolment, not replayed", lateKnownSeq)
+	}
+	knowns := []time.Time{all[0].recorded.Add(-time.Second), all[i].recorded, all[len(all)/2].recorded, time.Now().UTC()}
+	asOfs := []string{"2023-03-01", "2023-11-15", "2024-03-08", "2024-06-25", "2024-06-30", "2024-09-10", "2024-12-31", "2025-06-01"}
 	for _, known := range knowns {
 		for _, asOf := range asOfs {
 			a := s.exactEvaluation(fmt.Sprintf("asOf=%s&knownAt=%s", asOf, known.Format(time.RFC3339Nano)))

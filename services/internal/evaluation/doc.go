@@ -111,7 +111,10 @@ count with the previous publication's and hold back one that moved by 1 to 4 (th
 does not catch one family's five children). Closing the gap in the software would need
 suppression across the published moments, or noise; neither is implemented.
 
-Relations used for complementary suppression:
+Relations used for complementary suppression. The goals' relations are exact while
+every goal names one domain; a goal of several domains counts in each, and the
+domains then add up to more than the total. They are kept all the same: with
+single-domain goals a hidden domain would follow from the others.
 
 `)
 	for _, r := range Relations {

@@ -575,6 +575,13 @@ func (x *Index) reset() error {
 	if err := x.db.DeleteRange([]byte{0}, []byte{0xff}, pebble.NoSync); err != nil {
 		return err
 	}
+	x.forget()
+	return nil
+}
+
+// forget empties what the index holds in memory of the store, which was
+// emptied; x.mu is held.
+func (x *Index) forget() {
 	x.cache = map[string]*list.Element{}
 	x.lru.Init()
 	x.pending = map[idKey]idEntry{}
@@ -583,7 +590,6 @@ func (x *Index) reset() error {
 	x.topMu.Lock()
 	x.top = 0
 	x.topMu.Unlock()
-	return nil
 }
 
 // recreate replaces a store that cannot be read by an empty one, for a
@@ -610,14 +616,7 @@ func (x *Index) recreate() error {
 	x.db = db
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.cache = map[string]*list.Element{}
-	x.lru.Init()
-	x.pending = map[idKey]idEntry{}
-	x.stored.Store(0)
-	x.applied.Set(0)
-	x.topMu.Lock()
-	x.top = 0
-	x.topMu.Unlock()
+	x.forget()
 	return nil
 }
 

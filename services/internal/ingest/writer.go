@@ -145,14 +145,9 @@ func (w *Writer) sameAsErased(ctx context.Context, it Item) (bool, error) {
 // the same content as duplicates in results, refuses one stored with other
 // content (id-reused), and returns the indices of those not stored yet.
 func (w *Writer) unstored(ctx context.Context, items []Item, which []int, results []Result) ([]int, error) {
-	ids := make([]string, len(which))
-	hashes := make([][32]byte, len(which))
-	for k, i := range which {
-		ids[k], hashes[k] = items[i].Env.ID(), items[i].Hash
-	}
-	have, err := w.Index.StoredAll(ids, hashes)
+	have, err := w.lookUp(items, which)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		return nil, err
 	}
 	var pending []int
 	for k, i := range which {
@@ -168,7 +163,7 @@ func (w *Writer) unstored(ctx context.Context, items []Item, which []int, result
 			}
 			if !same {
 				return nil, &Refusal{Index: i, Rule: "id-reused", Pointer: "/id",
-					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", ids[k], h.Sequence)}
+					Detail: fmt.Sprintf("event id %q is already stored (sequence %d) with other content", items[i].Env.ID(), h.Sequence)}
 			}
 		}
 		results[i].Sequence, results[i].Duplicate = h.Sequence, true
@@ -176,9 +171,8 @@ func (w *Writer) unstored(ctx context.Context, items []Item, which []int, result
 	return pending, nil
 }
 
-// storedSince looks up the ids of items[which] again and returns the
-// highest sequence of those now stored, 0 when none is.
-func (w *Writer) storedSince(items []Item, which []int) (uint64, error) {
+// lookUp asks the index about the ids of items[which], in that order.
+func (w *Writer) lookUp(items []Item, which []int) ([]IDState, error) {
 	ids := make([]string, len(which))
 	hashes := make([][32]byte, len(which))
 	for k, i := range which {
@@ -186,7 +180,17 @@ func (w *Writer) storedSince(items []Item, which []int) (uint64, error) {
 	}
 	have, err := w.Index.StoredAll(ids, hashes)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+	}
+	return have, nil
+}
+
+// storedSince looks up the ids of items[which] again and returns the
+// highest sequence of those now stored, 0 when none is.
+func (w *Writer) storedSince(items []Item, which []int) (uint64, error) {
+	have, err := w.lookUp(items, which)
+	if err != nil {
+		return 0, err
 	}
 	var seq uint64
 	for _, h := range have {

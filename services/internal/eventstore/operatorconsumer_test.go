@@ -23,10 +23,9 @@ import (
 // through one) are not the projector's, which is refused by name; they are
 // kept from the operator by their names, which it cannot learn: it may not
 // list a stream's consumers, and in an account of its own it receives none
-// of the services' replies, which name their consumers. Before, it listed
-// them, re-filtered ingest's consumer to families.nobody.> and the service
-// received nothing more (the reviewer's
-// TestReviewOperatorChangesServiceConsumer).
+// of the services' replies, which name their consumers. With a name it
+// could re-filter ingest's consumer to families.nobody.>, and the service
+// would receive nothing more.
 //
 // The audit CLI's key (audit.nk) reads as the operator's does, from an
 // account of its own as well: the same holds for it.
@@ -171,8 +170,7 @@ func cannotFindTheServicesConsumers(t *testing.T, role string) {
 		t.Fatalf("the %s key found the service's consumer %s", role, name)
 	}
 
-	// Then changes every consumer it found, as the reviewer changed the
-	// service's: filtered to nothing.
+	// Then changes every consumer it found: filtered to nothing.
 	for n := range found {
 		c, err := ost.Consumer(ctx, n)
 		if err != nil {

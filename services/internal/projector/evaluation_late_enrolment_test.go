@@ -174,10 +174,10 @@ func TestFoldAgreesWithReferenceOnLateEnrolments(t *testing.T) {
 	}
 }
 
-// TestFoldAgreesWithReferenceOnLateEnrolmentBenefitEnd: the reviewer's
-// case, an enrolment recorded on 11 March for a course that began on
-// 1 March, naming P1's kontanthjaelp, and a benefit.ended of it dated
-// 5 March recorded after; without and with a grant in January.
+// TestFoldAgreesWithReferenceOnLateEnrolmentBenefitEnd: an enrolment
+// recorded on 11 March for a course that began on 1 March, naming P1's
+// kontanthjaelp, and a benefit.ended of it dated 5 March recorded after;
+// without and with a grant in January.
 func TestFoldAgreesWithReferenceOnLateEnrolmentBenefitEnd(t *testing.T) {
 	t.Parallel()
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

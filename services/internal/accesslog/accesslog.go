@@ -207,6 +207,18 @@ func RecordCommand(ctx context.Context, js jetstream.JetStream, pr auth.Principa
 // its path with the query.
 func endpoint(r *http.Request) string { return r.Method + " " + r.URL.RequestURI() }
 
+// RecordList appends the read of a list of families (familyIDs, the ones
+// listed) by pr: an auditor's list covers every family, so it is one
+// entry on BulkSubject, which each family's access log includes; anyone
+// else's is one entry on access.<familyId> for each family listed (none
+// for an empty list), by RecordEach.
+func RecordList(ctx context.Context, js jetstream.JetStream, r *http.Request, pr auth.Principal, familyIDs []string, purpose string) error {
+	if pr.Kind == auth.Auditor {
+		return Record(ctx, js, r, pr, "", purpose)
+	}
+	return RecordEach(ctx, js, r, pr, familyIDs, purpose)
+}
+
 // MaxInFlight is how many of RecordEach's entries are published at once.
 const MaxInFlight = 32
 

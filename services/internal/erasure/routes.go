@@ -192,15 +192,13 @@ func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(due) > 0 {
-		ids := make([]string, len(due))
-		for i, d := range due {
-			ids[i] = d.FamilyID
-		}
-		if err := accesslog.RecordEach(r.Context(), s.Eraser.JS, r, pr, ids, why); err != nil {
-			s.log.Warn("erasure: access log unavailable, due list refused", "families", len(ids), "err", err)
-			return problem.Unavailable("the access log could not be written; family data is never served unlogged")
-		}
+	ids := make([]string, len(due))
+	for i, d := range due {
+		ids[i] = d.FamilyID
+	}
+	if err := accesslog.RecordEach(r.Context(), s.Eraser.JS, r, pr, ids, why); err != nil {
+		s.log.Warn("erasure: access log unavailable, due list refused", "families", len(ids), "err", err)
+		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
 	}
 	return service.JSON(w, http.StatusOK, map[string]any{"asOf": now, "retentionYears": s.years, "families": due})
 }

@@ -73,24 +73,14 @@ func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error
 }
 
 // logList records the read of a list of families and waits for the
-// acknowledgement, as the web app's list does: an auditor's list covers
-// every family, so it is one entry on the bulk subject, which each
-// family's access log includes; a coordinator's is one entry on
-// access.<familyId> for each family listed (none for an empty list).
+// acknowledgement, as the web app's list does (accesslog.RecordList).
 // When the log cannot be written the list is refused (503).
 func (p *Projector) logList(r *http.Request, pr auth.Principal, list []FamilySummary, why string) error {
-	var err error
-	switch {
-	case pr.Kind == auth.Auditor:
-		err = accesslog.Record(r.Context(), p.opts.JS, r, pr, "", why)
-	case len(list) > 0:
-		ids := make([]string, len(list))
-		for i, f := range list {
-			ids[i] = f.FamilyID
-		}
-		err = accesslog.RecordEach(r.Context(), p.opts.JS, r, pr, ids, why)
+	ids := make([]string, len(list))
+	for i, f := range list {
+		ids[i] = f.FamilyID
 	}
-	if err != nil {
+	if err := accesslog.RecordList(r.Context(), p.opts.JS, r, pr, ids, why); err != nil {
 		p.metrics.accessFail.Inc()
 		p.log.Warn("projector: access log unavailable, list refused", "families", len(list), "err", err)
 		return accessLogProblem()

@@ -10,7 +10,6 @@ import (
 
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
-	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -57,6 +56,12 @@ var sortOptions = []option{{"family", "Familie-id"}, {"status", "Status"}, {"sta
 // its read is in the access log before it is rendered (recordList).
 func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
+	// A query the access log may not store is refused before anything is
+	// read (recordList logs the page with it).
+	if err := accesslog.CheckQuery(r); err != nil {
+		a.fail(w, r, ss, err)
+		return
+	}
 	list, err := a.opts.Projector.Families(r.Context(), ss.principal)
 	if err != nil {
 		a.fail(w, r, ss, err)
@@ -126,29 +131,17 @@ func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 }
 
 // recordList records the list's read in the access log, as every view of
-// family data is, and waits for the acknowledgement: an auditor's list
-// covers every family, so it is one entry on the bulk subject, which each
-// family's access log includes; a coordinator's is one entry on
-// access.<familyId> for each family listed (after the status filter). No
+// family data is, and waits for the acknowledgement
+// (accesslog.RecordList: the families listed after the status filter). No
 // purpose is asked for a list: the entries' purpose is empty, and their
 // endpoint (with the query) names the page. It fails with a 503 problem
 // when the log cannot be written, so that the list is not shown.
 func (a *App) recordList(r *http.Request, ss *session, rows []familyRow) error {
-	if err := accesslog.CheckQuery(r); err != nil {
-		return err
+	ids := make([]string, len(rows))
+	for i, f := range rows {
+		ids[i] = f.FamilyID
 	}
-	var err error
-	switch {
-	case ss.principal.Kind == auth.Auditor:
-		err = accesslog.Record(r.Context(), a.opts.JS, r, ss.principal, "", "")
-	case len(rows) > 0:
-		ids := make([]string, len(rows))
-		for i, f := range rows {
-			ids[i] = f.FamilyID
-		}
-		err = accesslog.RecordEach(r.Context(), a.opts.JS, r, ss.principal, ids, "")
-	}
-	if err != nil {
+	if err := accesslog.RecordList(r.Context(), a.opts.JS, r, ss.principal, ids, ""); err != nil {
 		a.opts.Log.Warn("webapp: access log unavailable, list refused", "err", err)
 		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
 	}

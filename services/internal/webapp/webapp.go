@@ -13,9 +13,9 @@
 // principal-level reads (Families, ReadFamily, Subscribe), the same code
 // the JSON API calls: the same authorization, and an acknowledged
 // access-log entry with the purpose before any family data is sent. The
-// family list, which the API does not log because it carries only
-// statuses, shows more here (course dates, caseworker, goals), so the app
-// records its views itself, without a purpose (recordList).
+// family list shows more here than the API's (course dates, caseworker,
+// goals), and the app records its views itself, as the API records its
+// list, without a purpose (recordList).
 //
 // The app is a service of the projector process and of the standalone
 // (NewService), beside the projector's API on the same listener. Its

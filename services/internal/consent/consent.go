@@ -151,9 +151,6 @@ func (g *Gate) fold(e ConsentEvent) error {
 	if at, ok := g.decidedAt[k]; ok && e.Time.Before(at) {
 		return nil // an older decision than the one in force
 	}
-	if g.decidedAt == nil {
-		g.decidedAt = map[key]time.Time{}
-	}
 	g.decidedAt[k] = e.Time
 	if e.Type == typeGiven {
 		g.inForce[k] = true

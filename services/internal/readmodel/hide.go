@@ -97,10 +97,8 @@ func simpleField(f string) bool {
 // events stored after it, up to Through, the family's last sequence when
 // they were read.
 type ConsentRead struct {
-	// Decided are the family's consent decisions as its row holds them;
-	// InForce those that left a consent in force.
+	// Decided are the family's consent decisions as its row holds them.
 	Decided []family.ConsentDecision
-	InForce []family.Consent
 	Later   []ConsentRow
 	Through uint64
 }
@@ -136,12 +134,7 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 	if err != nil {
 		return out, err
 	}
-	out.Decided, out.InForce = decided, []family.Consent{}
-	for _, d := range decided {
-		if d.InForce {
-			out.InForce = append(out.InForce, family.Consent{PersonID: d.PersonID, Scope: d.Scope})
-		}
-	}
+	out.Decided = decided
 	out.Through = uint64(last)
 	rows, err := m.query(ctx, `SELECT sequence, type, data, time_ns FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence`, familyID, last)
 	if err != nil {

@@ -45,7 +45,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
@@ -306,11 +305,11 @@ func (s *State) Apply(e events.Envelope) {
 		s.decideConsent(consentKey{d.PersonID, d.Scope}, decision{At: t})
 	case *events.CaseworkerAssigned:
 		// The family has one caseworker: a new one replaces the previous.
-		if s.newest(slot("caseworker"), t) {
+		if s.newest(slotCaseworker, t) {
 			s.caseworker = d.EmployeeID
 		}
 	case *events.MakkerparAssigned:
-		if s.newest(slot("makkerpar"), t) {
+		if s.newest(slotMakkerpar, t) {
 			s.makkerpar = Makkerpar{JobConsultantID: d.JobConsultantID, FamilyWorkerID: d.FamilyWorkerID}
 		}
 	case *events.TeamMemberJoined:
@@ -410,10 +409,11 @@ var copenhagen = func() *time.Location {
 	return l
 }()
 
-// slot names a matter whose latest event in time wins: its kind and ids.
-func slot(kind string, ids ...string) string {
-	return strings.Join(append([]string{kind}, ids...), "\x00")
-}
+// The matters whose latest event in time wins (newest's slot).
+const (
+	slotCaseworker = "caseworker"
+	slotMakkerpar  = "makkerpar"
+)
 
 // newest reports whether an event at t is not older than the latest event
 // applied to the matter slot, and if so records t as that. The first event

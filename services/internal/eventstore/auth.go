@@ -107,6 +107,10 @@ const (
 // reads: the access log of one family, and of a replay of every family.
 var AuditReadSubjects = []string{"access.*", "access.bulk.audit"}
 
+// AuditSubjects are what RoleAudit may publish: the operator's reads and
+// AuditReadSubjects.
+func AuditSubjects() []string { return append(OperatorSubjects(), AuditReadSubjects...) }
+
 // Departments whose systems get a key of their own (CONTRACT.md: publish
 // to their own families.*.<dept>.> only). The names are events.Departments'.
 var Departments = []string{"sof", "bif", "buf", "suf"}
@@ -204,8 +208,7 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		// The audit CLI's key reads as the operator's does, from an
 		// account of its own (AuditAccount), and records its reads in the
 		// access log.
-		pub := append(OperatorSubjects(), AuditReadSubjects...)
-		return perms(pub, notTheProjectorsConsumer(projectorConsumer), inbox), nil
+		return perms(AuditSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	}
 	if isDepartment(role) {
 		// A JetStream publish needs only its subject and the inbox where
@@ -434,7 +437,7 @@ func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server
 			outer = append(outer, acc)
 		case role == RoleAudit:
 			acc := server.NewAccount(AuditAccount)
-			export(acc, append(OperatorSubjects(), AuditReadSubjects...))
+			export(acc, AuditSubjects())
 			u.Account = acc
 			outer = append(outer, acc)
 		}

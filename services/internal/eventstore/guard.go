@@ -94,7 +94,7 @@ var eventStreams = []string{FamilyStream, AccessLogStream}
 // guardedStreams are the streams a Guard checks: the event streams and
 // the data keys' bucket, without which every family's personal data is
 // unreadable, as if erased.
-var guardedStreams = []string{FamilyStream, AccessLogStream, KeyStream}
+var guardedStreams = append(slices.Clip(eventStreams), KeyStream)
 
 // checksOf are the checks that apply to the guarded stream name.
 func checksOf(name string) []string {

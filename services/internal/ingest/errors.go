@@ -96,13 +96,9 @@ func writeProblem(err error, batch bool) error {
 		}
 		p.Rule = ref.Rule
 		if ref.Pointer != "" {
-			ptr := ref.Pointer
-			if batch {
-				ptr = "/" + strconv.Itoa(ref.Index) + ptr
-			}
-			p.Errors = []problem.Field{{Pointer: ptr, Detail: ref.Detail}}
+			p.Errors = []problem.Field{{Pointer: ref.Pointer, Detail: ref.Detail}}
 		}
-		return indexed(p, ref.Index, batch)
+		return indexedAt(p, ref.Index, batch)
 	case errors.Is(err, ErrBusy):
 		p := problem.Conflict("concurrency", "the family changed concurrently; retry with the same event id")
 		p.Rule = "concurrency"

@@ -821,8 +821,6 @@ type Locked struct {
 	ids     *pebble.Batch
 	// top is the highest sequence of the ids in ids.
 	top uint64
-	// held: the store is held open until Unlock.
-	held bool
 }
 
 // Lock takes the families (in any order, repeats allowed) in a fixed
@@ -836,7 +834,7 @@ func (x *Index) Lock(familyIDs []string) (*Locked, error) {
 	ids := slices.Clone(familyIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids)), held: true}
+	l := &Locked{x: x, entries: make(map[string]*familyEntry, len(ids))}
 	for _, f := range ids {
 		fe, err := x.acquire(f)
 		if err != nil {
@@ -898,10 +896,7 @@ func (l *Locked) Unlock() {
 		fe.mu.Unlock()
 		l.x.release(fe)
 	}
-	if l.held {
-		l.held = false
-		l.x.leave()
-	}
+	l.x.leave()
 }
 
 // fail marks the index unusable: the local store failed.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -48,14 +47,9 @@ func (s *Service) sunset(spec events.Spec) *problem.Problem {
 // what it sent before the sunset: the write answers it as any re-send, a
 // duplicate with its original sequence, or 409 when its content differs.
 func (s *Service) sunsetRefusal(items []Item, sunset []int) (int, *problem.Problem, error) {
-	ids := make([]string, len(sunset))
-	hashes := make([][32]byte, len(sunset))
-	for k, i := range sunset {
-		ids[k], hashes[k] = items[i].Env.ID(), items[i].Hash
-	}
-	have, err := s.Writer.Index.StoredAll(ids, hashes)
+	have, err := s.Writer.lookUp(items, sunset)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
+		return 0, nil, err
 	}
 	for k, i := range sunset {
 		if !have[k].Stored {

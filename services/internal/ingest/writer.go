@@ -290,7 +290,7 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 		if err != nil {
 			fams.Unlock()
 			if errors.Is(err, shred.ErrErased) {
-				return nil, 0, &Refusal{Index: i, Rule: "family-erased", Pointer: "/subject",
+				return nil, 0, &Refusal{Index: i, Rule: family.RuleFamilyErased, Pointer: "/subject",
 					Detail: fmt.Sprintf("family %s is erased: nothing more is recorded about it", env.FamilyID)}
 			}
 			return nil, 0, fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)

@@ -172,7 +172,7 @@ func (k *Keyring) CheckMaster(ctx context.Context) error {
 	if !ok || id == k.master.id {
 		return nil
 	}
-	keyID, _ := strings.CutPrefix(msg.Subject, "$KV."+eventstore.KeyBucket+".")
+	keyID, _ := strings.CutPrefix(msg.Subject, keySubjectPrefix)
 	return k.master.otherMaster(keyID, id)
 }
 

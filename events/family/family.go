@@ -400,14 +400,37 @@ func (s *State) ConsentDecisions() []ConsentDecision {
 	return out
 }
 
-// copenhagen is the time zone of the pilot's dates (courseStart).
-var copenhagen = func() *time.Location {
+// Copenhagen is the time zone of the pilot's days. A date (courseStart, a
+// school absence's period, the evaluation's asOf, the web app's date
+// filters) is a day in Copenhagen: a Copenhagen municipality's 1 March
+// begins at 00:00 there, an hour (in summer two) before 1 March in UTC.
+var Copenhagen = func() *time.Location {
 	l, err := time.LoadLocation("Europe/Copenhagen")
 	if err != nil {
 		return time.UTC
 	}
 	return l
 }()
+
+// ParseDay is the first moment in Copenhagen of the date s (YYYY-MM-DD).
+func ParseDay(s string) (time.Time, error) {
+	return time.ParseInLocation(time.DateOnly, s, Copenhagen)
+}
+
+// CourseBegan is when a course enrolled at t began: at t or, if earlier,
+// at the first moment in Copenhagen of its courseStart day (an enrolment
+// recorded after the course began), but never before the previous course
+// ended (prevEnd; the zero time when there is none).
+func CourseBegan(t time.Time, courseStart string, prevEnd time.Time) time.Time {
+	began := t
+	if d, err := ParseDay(courseStart); err == nil && d.Before(t) {
+		began = d.UTC()
+	}
+	if began.Before(prevEnd) && !prevEnd.After(t) {
+		began = prevEnd
+	}
+	return began
+}
 
 // The matters whose latest event in time wins (newest's slot).
 const (
@@ -514,13 +537,7 @@ func (s *State) count(e events.Envelope) {
 func (s *State) enrol(d *events.FamilyEnrolled, t time.Time) {
 	s.status = StatusEnrolled
 	s.enrolments++
-	s.courseBegan = t
-	if d, err := time.ParseInLocation(time.DateOnly, d.CourseStart, copenhagen); err == nil && d.Before(t) {
-		s.courseBegan = d.UTC()
-	}
-	if s.courseBegan.Before(s.courseEnded) && !s.courseEnded.After(t) {
-		s.courseBegan = s.courseEnded
-	}
+	s.courseBegan = CourseBegan(t, d.CourseStart, s.courseEnded)
 	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
 	members := make([]Member, 0, len(d.Members))
 	for _, m := range d.Members {

@@ -23,28 +23,18 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 )
 
-// Copenhagen is the time zone of the pilot's days. A date the evaluation
+// Copenhagen is the time zone of the pilot's days: a date the evaluation
 // reads (asOf, a series' bounds, courseStart, a school absence period) is
-// a day in Copenhagen, as the web app's family page reads its date filters
-// and events/family reads courseStart: a Copenhagen municipality's 1 March
-// begins at 00:00 there, an hour (in summer two) before 1 March in UTC.
-var Copenhagen = func() *time.Location {
-	l, err := time.LoadLocation("Europe/Copenhagen")
-	if err != nil {
-		return time.UTC
-	}
-	return l
-}()
+// a day in Copenhagen (family.Copenhagen).
+var Copenhagen = family.Copenhagen
 
 // ParseDay is the first moment in Copenhagen of the date s (YYYY-MM-DD).
-func ParseDay(s string) (time.Time, error) {
-	return time.ParseInLocation(time.DateOnly, s, Copenhagen)
-}
+var ParseDay = family.ParseDay
 
 // Event is what an evaluation reads of one stored event.
 type Event struct {

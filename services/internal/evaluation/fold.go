@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 )
 
 // interval is a span of time; a zero end is open.
@@ -419,14 +420,10 @@ func dateOf(ns int64) string { return time.Unix(0, ns).In(Copenhagen).Format(tim
 // day (an enrolment recorded after the course began), but never before
 // the previous course ended (prevEnd; 0 when there is none).
 func began(t int64, courseStart string, prevEnd int64) int64 {
-	b := t
-	if d, err := ParseDay(courseStart); err == nil && InRange(d) && d.UnixNano() < t {
-		b = d.UnixNano()
+	if d, err := ParseDay(courseStart); err != nil || !InRange(d) {
+		courseStart = "" // a day out of range (as a time in nanoseconds) is none
 	}
-	if b < prevEnd && prevEnd <= t {
-		b = prevEnd
-	}
-	return b
+	return family.CourseBegan(time.Unix(0, t), courseStart, time.Unix(0, prevEnd)).UnixNano()
 }
 
 // Relevant reports whether events of the catalog name (e.g.

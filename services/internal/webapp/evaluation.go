@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/projector"
@@ -102,12 +103,12 @@ func evaluationPeriod(r *http.Request, now time.Time) (from, to time.Time, ok bo
 	}
 	var err error
 	if v := q.Get("from"); v != "" {
-		if from, err = time.ParseInLocation(time.DateOnly, v, copenhagen); err != nil {
+		if from, err = family.ParseDay(v); err != nil {
 			return from, to, false
 		}
 	}
 	if v := q.Get("to"); v != "" {
-		if to, err = time.ParseInLocation(time.DateOnly, v, copenhagen); err != nil {
+		if to, err = family.ParseDay(v); err != nil {
 			return from, to, false
 		}
 	}

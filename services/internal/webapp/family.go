@@ -348,14 +348,14 @@ func timelineValues(q url.Values) (url.Values, filterView, error) {
 		v.Set("type", f.Type)
 	}
 	if f.From != "" {
-		d, err := time.ParseInLocation(time.DateOnly, f.From, copenhagen)
+		d, err := family.ParseDay(f.From)
 		if err != nil {
 			return nil, f, err
 		}
 		v.Set("from", d.Format(time.RFC3339))
 	}
 	if f.To != "" {
-		d, err := time.ParseInLocation(time.DateOnly, f.To, copenhagen)
+		d, err := family.ParseDay(f.To)
 		if err != nil {
 			return nil, f, err
 		}

@@ -21,13 +21,7 @@ import (
 )
 
 // copenhagen is the time zone every time is shown in.
-var copenhagen = func() *time.Location {
-	l, err := time.LoadLocation("Europe/Copenhagen")
-	if err != nil {
-		return time.UTC
-	}
-	return l
-}()
+var copenhagen = family.Copenhagen
 
 func itoa(n int) string { return strconv.Itoa(n) }
 

@@ -73,7 +73,7 @@ func Subject(familyID string) string { return Prefix + familyID }
 // nothing reaches the immutable log unchecked.
 func Purpose(r *http.Request) (string, error) {
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
-	if err := checkPurpose(HeaderPurpose, v); err != nil {
+	if err := CheckPurpose(HeaderPurpose, v); err != nil {
 		return "", err
 	}
 	if err := checkQuery(r); err != nil {
@@ -86,9 +86,7 @@ func Purpose(r *http.Request) (string, error) {
 // command-line tool's -purpose) to Purpose's rules, naming it as name in
 // the problem: at most MaxPurpose characters of printable UTF-8, no CPR
 // number.
-func CheckPurpose(name, v string) error { return checkPurpose(name, v) }
-
-func checkPurpose(name, v string) error {
+func CheckPurpose(name, v string) error {
 	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > MaxPurpose {
 		return problem.BadRequest(name + " must be printable UTF-8 of at most " + strconv.Itoa(MaxPurpose) + " characters")
 	}
@@ -169,7 +167,7 @@ const CommandMethod = "CLI"
 // is empty, not printable text or holds what looks like a CPR number is
 // recorded as "unknown": the log is kept for good.
 func CommandPrincipal(tool, osUser string, kind auth.Kind) auth.Principal {
-	if osUser == "" || len(osUser) > 64 || bad(osUser) || checkPurpose("user", osUser) != nil {
+	if osUser == "" || len(osUser) > 64 || CheckPurpose("user", osUser) != nil {
 		osUser = "unknown"
 	}
 	return auth.Principal{Name: auth.CLIPrefix + tool + " (" + osUser + ")", Kind: kind}
@@ -193,7 +191,7 @@ func RecordCommand(ctx context.Context, js jetstream.JetStream, pr auth.Principa
 	case familyID != "" && !events.ValidID(familyID):
 		return errors.New("accesslog: the family id is not an id (" + events.IDPattern + ")")
 	}
-	if err := checkPurpose("purpose", purpose); err != nil {
+	if err := CheckPurpose("purpose", purpose); err != nil {
 		return err
 	}
 	subject, fam := Subject(familyID), familyID

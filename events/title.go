@@ -106,10 +106,15 @@ func count(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// number formats with a decimal comma, as Danish readers expect.
-func number(f float64) string {
+// Decimal formats a number with a decimal comma, as Danish readers expect
+// ("2,5"): in titles and on the web app's pages. Files for machines keep
+// the decimal point.
+func Decimal(f float64) string {
 	return strings.Replace(strconv.FormatFloat(f, 'f', -1, 64), ".", ",", 1)
 }
+
+// number is Decimal under the name title templates use.
+var number = Decimal
 
 // hours is "10 t/uge", or "" when not given.
 func hours(h float64) string {

@@ -134,12 +134,9 @@ func expressedBy(code string) string {
 	return code
 }
 
-// decimal is a number as the pages and their charts show it: in Danish,
-// with a decimal comma ("2,5"). Files for machines (the evaluation's CSV)
-// keep the decimal point.
-func decimal(f float64) string {
-	return strings.Replace(strconv.FormatFloat(f, 'f', -1, 64), ".", ",", 1)
-}
+// decimal is a number as the pages and their charts show it, with a
+// decimal comma. The evaluation's CSV keeps the decimal point.
+var decimal = events.Decimal
 
 // percent is a share as a percentage with at most one decimal: "12,5 %".
 func percent(f float64) string {

@@ -235,20 +235,29 @@ func (l *Live) Entries() <-chan []readmodel.Entry { return l.sub.ch }
 // (after what was handed on already), in order, and how many it hid.
 // Consent events in the batch change what is shown from then on.
 func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
+	out, last, hidden := l.pass(es, l.last)
+	l.last = last
+	return out, hidden
+}
+
+// pass is what the consent gate shows of es, in order, leaving out the
+// entries at or below after; it returns the last sequence it looked at
+// (after when it looked at none) and how many entries the gate hid.
+func (l *Live) pass(es []readmodel.Entry, after uint64) ([]readmodel.Entry, uint64, int) {
 	out := make([]readmodel.Entry, 0, len(es))
 	hidden := 0
 	for _, e := range es {
-		if e.Sequence <= l.last {
+		if e.Sequence <= after {
 			continue
 		}
-		l.last = e.Sequence
+		after = e.Sequence
 		if l.gate.hidden(e) {
 			hidden++
 			continue
 		}
 		out = append(out, e)
 	}
-	return out, hidden
+	return out, after, hidden
 }
 
 // Stored hands show, a page at a time and in stream order, what the
@@ -260,12 +269,9 @@ func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
 // one access-log entry, as for the API's stream.
 func (l *Live) Stored(ctx context.Context, after uint64, show func([]readmodel.Entry) error) error {
 	last, err := l.p.storedAfter(ctx, l.fam, after, func(es []readmodel.Entry) error {
-		out := make([]readmodel.Entry, 0, len(es))
-		for _, e := range es {
-			if !l.gate.hidden(e) {
-				out = append(out, e)
-			}
-		}
+		// storedAfter pages only entries after the position: none is
+		// left out here.
+		out, _, _ := l.pass(es, 0)
 		return show(out)
 	})
 	l.last = last

@@ -141,17 +141,20 @@ func (w *Writer) sameAsErased(ctx context.Context, it Item) (bool, error) {
 	return have[0].SameContent, nil
 }
 
-// unstored looks up the ids of items[which]: it answers those stored with
-// the same content as duplicates in results, refuses one stored with other
+// unstored looks up the ids of items: it answers those stored with the
+// same content as duplicates in results, refuses one stored with other
 // content (id-reused), and returns the indices of those not stored yet.
-func (w *Writer) unstored(ctx context.Context, items []Item, which []int, results []Result) ([]int, error) {
-	have, err := w.lookUp(items, which)
+func (w *Writer) unstored(ctx context.Context, items []Item, results []Result) ([]int, error) {
+	all := make([]int, len(items))
+	for i := range all {
+		all[i] = i
+	}
+	have, err := w.lookUp(items, all)
 	if err != nil {
 		return nil, err
 	}
 	var pending []int
-	for k, i := range which {
-		h := have[k]
+	for i, h := range have {
 		if !h.Stored {
 			pending = append(pending, i)
 			continue
@@ -211,11 +214,7 @@ func (w *Writer) try(ctx context.Context, items []Item) (_ []Result, retryAt uin
 	for i, it := range items {
 		results[i].ID = it.Env.ID()
 	}
-	all := make([]int, len(items))
-	for i := range all {
-		all[i] = i
-	}
-	pending, err := w.unstored(ctx, items, all, results)
+	pending, err := w.unstored(ctx, items, results)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -92,6 +92,10 @@ type Index struct {
 	decodeErr atomic.Uint64
 	// damaged is set once a read found the store damaged (markDamaged).
 	damaged atomic.Bool
+	// emptied is set when OpenIndex emptied the store for a rebuild (it
+	// was marked damaged, or could not be read): until Run reads the
+	// stream, Progress says the index is being rebuilt.
+	emptied atomic.Bool
 
 	// topMu orders the commits that carry the top key (commitTop); top is
 	// the highest sequence committed with it, or the meta's sequence if
@@ -202,6 +206,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 				x.unlock()
 				return nil, fmt.Errorf("ingest index: removing the damaged store %s: %w", o.Dir, err)
 			}
+			x.emptied.Store(true)
 		}
 	}
 	db, err := x.openStore()
@@ -211,6 +216,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: removing the unreadable store %s: %w", o.Dir, rerr)
 		}
+		x.emptied.Store(true)
 		db, err = x.openStore()
 	}
 	if err != nil {
@@ -229,6 +235,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: emptying the unreadable store %s: %w", o.Dir, err)
 		}
+		x.emptied.Store(true)
 		return x, nil
 	}
 	if ok {
@@ -932,7 +939,11 @@ func (x *Index) Progress() string {
 	if p := x.progress.Load(); p != nil {
 		return *p
 	}
-	return fmt.Sprintf("catching up with the event store (at sequence %d)", x.Applied())
+	what := "catching up with the event store"
+	if x.emptied.Load() {
+		what = "rebuilding the index from the event store"
+	}
+	return fmt.Sprintf("%s (at sequence %d)", what, x.Applied())
 }
 
 // WaitApplied blocks until the consumer has processed sequence seq.

@@ -594,3 +594,39 @@ func TestIndexRebuildsStoreWithoutTop(t *testing.T) {
 		t.Fatalf("after start, \"ahead\": %+v %v", have, err)
 	}
 }
+
+// A store emptied at open for a rebuild (marked damaged, or unreadable)
+// is reported as rebuilding, not as catching up, from the moment it is
+// opened; an intact store is catching up.
+func TestIndexEmptiedAtOpenReportsRebuilding(t *testing.T) {
+	for name, c := range map[string]struct {
+		damage func(t *testing.T, dir string)
+		prefix string
+	}{
+		"marked damaged": {func(t *testing.T, dir string) {
+			if err := writeMarker(filepath.Join(dir, rebuildMarker), "a damaged table"); err != nil {
+				t.Fatal(err)
+			}
+		}, "rebuilding the index from the event store"},
+		"unreadable": {func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "CURRENT")); err != nil {
+				t.Fatal(err)
+			}
+		}, "rebuilding the index from the event store"},
+		"intact": {func(*testing.T, string) {}, "catching up with the event store"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeStore(t, dir, 100)
+			c.damage(t, dir)
+			x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			if p := x.Progress(); !strings.HasPrefix(p, c.prefix) {
+				t.Errorf("Progress() = %q; want it to begin %q", p, c.prefix)
+			}
+		})
+	}
+}

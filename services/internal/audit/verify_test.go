@@ -98,7 +98,7 @@ func TestVerify(t *testing.T) {
 	s.tamper(`UPDATE timeline SET title = 'Praktik startet hos 87654321, 37 t/uge' WHERE sequence = ?`, praktik)
 	v = s.verify()
 	if d := v.FirstDifference; v.Match || v.Live == v.Replay || d == nil || d.Table != "timeline" || d.Sequence != praktik ||
-		d.FamilyID != "FAM-V2" || !strings.Contains(d.Detail, "title differs") {
+		d.FamilyID != "FAM-V2" || !strings.Contains(d.Detail, "title differs") || strings.Contains(d.Detail, "Praktik") {
 		t.Fatalf("changed row: %+v %+v", v, v.FirstDifference)
 	}
 
@@ -112,7 +112,7 @@ func TestVerify(t *testing.T) {
 	}
 
 	// On a model whose timeline is intact again, a changed overview names
-	// the family and where its overview differs.
+	// the family and where its overview differs, not what it holds there.
 	s2 := startSystem(t, false)
 	s2.Post(events.SOF, "FAM-O", testenv.Enrolment())
 	p := s2.Post(events.SOF, "FAM-O", &events.CaseworkerAssigned{EmployeeID: "E1002"})
@@ -120,7 +120,7 @@ func TestVerify(t *testing.T) {
 	s2.tamper(`UPDATE families SET overview = replace(overview, '"caseworker":"E1002"', '"caseworker":"E1001"') WHERE family_id = ?`, "FAM-O")
 	v = s2.verify()
 	if d := v.FirstDifference; v.Match || d == nil || d.Table != "families" || d.FamilyID != "FAM-O" ||
-		!strings.Contains(d.Detail, `/caseworker: live "E1001", replay "E1002"`) {
+		!strings.Contains(d.Detail, "overview differs at /caseworker: live 7 bytes #") || strings.Contains(d.Detail, "E100") {
 		t.Fatalf("changed overview: %+v %+v", v, v.FirstDifference)
 	}
 	s2.tamper(`DELETE FROM family_access WHERE family_id = ?`, "FAM-O")

@@ -7,6 +7,8 @@ package readmodel
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // queryer is a *sql.DB or a *sql.Tx.
@@ -210,21 +213,88 @@ func walkTable(t digestTable, lc, rc *rowCursor) (*Difference, error) {
 	return nil, rc.err
 }
 
-// columnNames are the digest queries' columns, for the details.
-var columnNames = map[string][]string{
-	"checkpoint": {"sequence", "overviews"},
-	"timeline":   {"sequence", "family_id", "event_id", "time_ns", "recorded_ns", "department", "type", "title", "data", "actor", "stored_type"},
-	"families":   {"family_id", "status", "overview", "last_sequence", "events", "consents"},
-	"access":     {"family_id", "employee_id"},
-	"quarantine": {"sequence", "subject", "reason", "raw", "recorded_ns"},
+// column is one column of a digest query, for the details.
+type column struct {
+	name string
+	// personal: the column holds, or may hold, a family's personal data
+	// in the clear, so a difference in it is told without its values.
+	personal bool
+	// opaque: the column's JSON member names are not held to any schema,
+	// so a difference in it is not located by a JSON pointer either.
+	opaque bool
 }
 
+// columns are the digest queries' columns, in their order. The personal
+// ones are the timeline's title (the event's Danish title, which quotes
+// its personal fields: a referral's reason, a goal's description) and
+// data (the event's data with its personal fields decrypted); the
+// families' overview (the referral reason, the members' personIds, the
+// goals, measures and evaluations with their text) and consents (the
+// personIds of who consented); and the quarantine's raw message (a
+// refused message, whose personal fields may be in the clear) and
+// reason (the words refusing it, which may quote it), whose member names
+// no schema holds, so it is opaque. The others are sequences, times,
+// counts, ids (family, event, employee), departments, types, statuses,
+// the NATS subject and the actor (the event's source attribute, which is
+// stored in the clear, held to the content rules like every attribute):
+// they are quoted.
+var columns = map[string][]column{
+	"checkpoint": {{name: "sequence"}, {name: "overviews"}},
+	"timeline": {{name: "sequence"}, {name: "family_id"}, {name: "event_id"}, {name: "time_ns"}, {name: "recorded_ns"},
+		{name: "department"}, {name: "type"}, {name: "title", personal: true}, {name: "data", personal: true},
+		{name: "actor"}, {name: "stored_type"}},
+	"families": {{name: "family_id"}, {name: "status"}, {name: "overview", personal: true}, {name: "last_sequence"},
+		{name: "events"}, {name: "consents", personal: true}},
+	"access":     {{name: "family_id"}, {name: "employee_id"}},
+	"quarantine": {{name: "sequence"}, {name: "subject"}, {name: "reason", personal: true, opaque: true}, {name: "raw", personal: true, opaque: true}, {name: "recorded_ns"}},
+}
+
+// columnDiff says how column i of a row differs between the models. Verify's
+// answer is not logged as a read of a family's data, so for a personal
+// column it gives, for each side, only the length and a keyed hash (an
+// auditor sees that and where the sides differ, not what they hold); the
+// JSON pointer within a personal column is made of the member names its
+// schema fixes and array indices.
 func columnDiff(t digestTable, i int, live, replay []byte) string {
-	col := columnNames[t.tag][i]
-	if ptr, lv, rv, ok := jsonDiff(live, replay); ok {
-		return fmt.Sprintf("%s differs at %s: live %s, replay %s", col, ptr, clip(lv), clip(rv))
+	col := columns[t.tag][i]
+	if col.personal {
+		const withheld = "; personal data, values not shown"
+		if !col.opaque {
+			if ptr, lv, rv, ok := jsonDiff(live, replay); ok {
+				return fmt.Sprintf("%s differs at %s: live %s, replay %s%s", col.name, ptr, fingerprint(lv), fingerprint(rv), withheld)
+			}
+		}
+		return fmt.Sprintf("%s differs: live %s, replay %s%s", col.name, fingerprint(string(live)), fingerprint(string(replay)), withheld)
 	}
-	return fmt.Sprintf("%s differs: live %s, replay %s", col, clip(strconv.Quote(string(live))), clip(strconv.Quote(string(replay))))
+	if ptr, lv, rv, ok := jsonDiff(live, replay); ok {
+		return fmt.Sprintf("%s differs at %s: live %s, replay %s", col.name, ptr, clip(lv), clip(rv))
+	}
+	return fmt.Sprintf("%s differs: live %s, replay %s", col.name, clip(strconv.Quote(string(live))), clip(strconv.Quote(string(replay))))
+}
+
+// fingerprintKey keys fingerprint's hash. It is drawn once per process, so
+// that a short value (a birth year, a status, a personId) cannot be found
+// by hashing guesses; fingerprints compare within one process's answers.
+var fingerprintKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k) // crypto/rand.Read never fails (it panics instead)
+	return k
+})
+
+// fingerprint stands for a personal value in a difference: its length in
+// bytes and the first 8 hex digits of its HMAC-SHA256 under fingerprintKey.
+// A JSON value jsonDiff found absent stays "(absent)".
+func fingerprint(v string) string {
+	if v == absent {
+		return v
+	}
+	m := hmac.New(sha256.New, fingerprintKey())
+	m.Write([]byte(v))
+	unit := "bytes"
+	if len(v) == 1 {
+		unit = "byte"
+	}
+	return fmt.Sprintf("%d %s #%s", len(v), unit, hex.EncodeToString(m.Sum(nil)[:4]))
 }
 
 func clip(s string) string {
@@ -261,6 +331,9 @@ func describe(t digestTable, vals []any, what string) *Difference {
 	return d
 }
 
+// absent is jsonDiff's value for a member or element one side lacks.
+const absent = "(absent)"
+
 // jsonDiff finds the first JSON pointer at which two JSON documents
 // differ, with both values there; ok is false unless both are JSON.
 func jsonDiff(a, b []byte) (ptr, av, bv string, ok bool) {
@@ -274,7 +347,7 @@ func jsonDiff(a, b []byte) (ptr, av, bv string, ok bool) {
 	}
 	enc := func(v any) string {
 		if v == nil {
-			return "(absent)"
+			return absent
 		}
 		b, _ := json.Marshal(v)
 		return string(b)

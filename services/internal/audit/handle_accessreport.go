@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
@@ -299,24 +299,16 @@ var (
 	reportCSP = "default-src 'none'; style-src 'sha256-" + cssHash() + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 
-// copenhagen is the time zone of the page, as in the web app.
-var copenhagen = func() *time.Location {
-	if l, err := time.LoadLocation("Europe/Copenhagen"); err == nil {
-		return l
-	}
-	return time.UTC
-}()
-
 var danishMonths = []string{"jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec."}
 
 // danishTime is "5. mar. 2024 kl. 09.30", as the web app writes times.
 func danishTime(t time.Time) string {
-	t = t.In(copenhagen)
+	t = t.In(family.Copenhagen)
 	return danishDate(t) + fmt.Sprintf(" kl. %02d.%02d", t.Hour(), t.Minute())
 }
 
 func danishDate(t time.Time) string {
-	t = t.In(copenhagen)
+	t = t.In(family.Copenhagen)
 	return fmt.Sprintf("%d. %s %d", t.Day(), danishMonths[t.Month()-1], t.Year())
 }
 

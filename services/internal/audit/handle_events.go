@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
@@ -34,15 +35,19 @@ func checkParams(q url.Values, allowed ...string) error {
 	return nil
 }
 
-// ParseTime reads an RFC 3339 time or a date (midnight UTC), as the
-// coordinator API's from and to do.
+// ParseTime reads an RFC 3339 time, at its own offset, or a date, which is
+// a day in Copenhagen (family.ParseDay): from=2024-03-01 begins at 00:00
+// there, as the access report's "Fra 1. mar. 2024" and its Copenhagen
+// times say, and to=2024-04-01 (exclusive) ends the day before. Every
+// from and to of the audit service (events, access log, access report)
+// is read by it.
 func ParseTime(name, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		t, err = time.Parse(time.DateOnly, v)
+		t, err = family.ParseDay(v)
 	}
 	if err != nil || t.Year() < 1900 || t.Year() > 2200 {
-		return time.Time{}, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01)")
+		return time.Time{}, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01, a day in Copenhagen)")
 	}
 	return t.UTC(), nil
 }

@@ -46,9 +46,12 @@ principal "cli:audit (<os user>)", one entry for the family read
 user must be allowed to publish there. erase-due records each family's
 archive so, with a purpose of its own.`
 
-// Command runs a CLI subcommand (replay, verify, export, verify-export)
-// and returns the process exit code: 0 done (and, for the checks, all is
-// well), 1 failed or found a difference, 2 usage.
+// Command runs a CLI subcommand (replay, verify, export, verify-export,
+// erase-due) and returns the process exit code: 0 done (and, for the
+// checks, all is well), 1 failed or found a difference, 2 usage (an
+// unknown subcommand, flag or argument, a malformed flag value, a missing
+// or conflicting flag). -h (or -help) prints the subcommand's flags on
+// stderr and exits 0, as a Go program whose flags exit on error does.
 func Command(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var err error
 	switch name {
@@ -66,12 +69,18 @@ func Command(ctx context.Context, name string, args []string, getenv func(string
 		fmt.Fprintln(stderr, Usage)
 		return 2
 	}
-	var ue usageError
+	var (
+		ue usageError
+		fe flagError
+	)
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &fe):
+		// The flag package has printed the error and the flags.
+		return 2
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "audit %s: %v\n%s\n", name, err, Usage)
 		return 2
@@ -85,6 +94,24 @@ func Command(ctx context.Context, name string, args []string, getenv func(string
 type usageError string
 
 func (e usageError) Error() string { return string(e) }
+
+// flagError is an error of a subcommand's flags as the flag package finds
+// it: an unknown flag, a malformed value, a flag without its value.
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+
+// parseFlags parses a subcommand's flags; every subcommand parses its
+// flags through it, so that Command exits 2 (usage) for any error in them.
+// -h is flag.ErrHelp, as fs.Parse returns it.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return flagError{err}
+}
 
 // errFound: a check ran and found a difference (already reported).
 var errFound = errors.New("audit: difference found")
@@ -163,7 +190,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	after := fs.Uint64("after", 0, "only events after this stream sequence")
 	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log: sent as X-Purpose with -url; required with -master-key-file")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -260,7 +287,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 	model := fs.String("model", envOr(getenv, "JF_DATA_DIR", "./data"), "the live read model: a projector's data directory (its CURRENT model) or a model file (JF_DATA_DIR)")
 	tmp := fs.String("tmp", "", "where the temporary projection is built (default: the system's temporary directory)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file, with -model: the replay decrypts personal fields as the projector did (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -376,7 +403,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.StringVar(&o.Family, "family", "", "export only this family's events (its archive before erasure)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log; required with -master-key-file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *out == "" {
@@ -459,10 +486,16 @@ func masterKeys(js jetstream.JetStream, file string, getenv func(string) string)
 }
 
 func verifyExportCommand(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+	fs := flag.NewFlagSet("audit verify-export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), "usage: audit verify-export DIR") }
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
 		return usageError("give the archive's directory")
 	}
-	res, err := VerifyExport(args[0])
+	res, err := VerifyExport(fs.Arg(0))
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,10 @@ func SetHooks(p *Projector, beforeCommit, afterCommit func(last uint64) error) {
 // SetHeartbeat changes the SSE heartbeat interval; call it before serving.
 func SetHeartbeat(p *Projector, d time.Duration) { p.heartbeat.Store(int64(d)) }
 
+// SetStreamWriteTimeout changes the deadline of each SSE write; call it
+// before serving.
+func SetStreamWriteTimeout(p *Projector, d time.Duration) { p.streamWriteTimeout.Store(int64(d)) }
+
 // QuarantineRow is a row of the quarantine table.
 type QuarantineRow struct {
 	Sequence uint64

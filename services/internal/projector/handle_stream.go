@@ -3,10 +3,12 @@ package projector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -23,8 +25,11 @@ import (
 // arrive after it. A comment line is sent every 15 s so
 // that proxies keep the connection open. A client that cannot keep up is
 // disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
-// never slows the projector or other clients. The stream also ends when the
-// coordinator's assignment to the family ends.
+// never slows the projector or other clients. A client that stops reading
+// altogether is disconnected too: every write has a deadline
+// (streamWriteTimeout), and a write still blocked when the stream is
+// dropped or the projector stops is cut off at once. The stream also ends
+// when the coordinator's assignment to the family ends.
 func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	pr, why, err := p.openRead(w, r)
 	if err != nil {
@@ -67,24 +72,38 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	rc := http.NewResponseController(w)
 	// The server's write timeout is for ordinary requests; a stream lives
-	// as long as the client wants it.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// as long as the client wants it, but each of its writes has a
+	// deadline of its own.
+	sw := &streamWriter{rc: http.NewResponseController(w), timeout: time.Duration(p.streamWriteTimeout.Load())}
+	// A dropped stream, or one open as the projector stops, ends now,
+	// even when its handler is blocked writing to a client that no
+	// longer reads.
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-sub.dropped:
+		case <-p.ctx.Done():
+		case <-ended:
+			return
+		}
+		sw.interrupt()
+	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	p.setPosition(w)
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprintf(w, "retry: 2000\n: timeline of %s from sequence %d\n\n", familyID, after); err != nil {
-		return nil
-	}
-	if err := rc.Flush(); err != nil {
+	if err := sw.write(func() error {
+		w.WriteHeader(http.StatusOK)
+		_, err := fmt.Fprintf(w, "retry: 2000\n: timeline of %s from sequence %d\n\n", familyID, after)
+		return err
+	}); err != nil {
 		return nil
 	}
 	ctx := r.Context()
-	last, err := p.sendStored(ctx, w, rc, familyID, after, gt)
+	last, err := p.sendStored(ctx, w, sw, familyID, after, gt)
 	if err != nil {
 		return nil
 	}
@@ -101,42 +120,108 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		case <-sub.dropped:
 			return nil
 		case <-heartbeat.C:
-			if _, err := fmt.Fprintf(w, ": heartbeat %d\n\n", p.Position()); err != nil {
-				return nil
-			}
-			if rc.Flush() != nil {
+			if err := sw.write(func() error {
+				_, err := fmt.Fprintf(w, ": heartbeat %d\n\n", p.Position())
+				return err
+			}); err != nil {
 				return nil
 			}
 		case es := <-sub.ch:
 			if !p.stillAllowed(ctx, pr, familyID) {
 				return nil
 			}
-			for _, e := range es {
-				if e.Sequence <= last {
-					continue
+			if err := sw.write(func() error {
+				for _, e := range es {
+					if e.Sequence <= last {
+						continue
+					}
+					if err := writeEvent(w, e, gt); err != nil {
+						return err
+					}
+					last = e.Sequence
 				}
-				if err := writeEvent(w, e, gt); err != nil {
-					return nil
-				}
-				last = e.Sequence
-			}
-			if rc.Flush() != nil {
+				return nil
+			}); err != nil {
 				return nil
 			}
 		}
 	}
 }
 
+// streamWriteTimeout is how long one write of a timeline stream (an
+// event, a page of stored entries, a heartbeat) may take before the
+// client is taken to have stopped reading and is disconnected; it resumes
+// with Last-Event-ID. A client that reads at all drains a write in far
+// less; without the deadline, a write to a client that stopped reading
+// would block its handler, holding the connection and the server's
+// graceful shutdown, for as long as the client stays connected.
+const streamWriteTimeout = 20 * time.Second
+
+// errStreamEnded: the stream was ended (dropped, or the projector stops)
+// before a write began.
+var errStreamEnded = errors.New("projector: the stream has ended")
+
+// streamWriter writes a stream's responses, each under a deadline, and
+// lets the stream be ended while a write blocks.
+type streamWriter struct {
+	rc      *http.ResponseController
+	timeout time.Duration
+
+	mu      sync.Mutex
+	writing bool // a write runs
+	ended   bool // interrupt was called
+}
+
+// write runs fn, which writes to the response, and flushes, with the
+// connection's write deadline timeout from now. It fails once the stream
+// has ended, and when the deadline passes or interrupt cuts it off.
+func (s *streamWriter) write(fn func() error) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return errStreamEnded
+	}
+	err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	s.writing = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.writing = false
+		s.mu.Unlock()
+	}()
+	if err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// interrupt ends the stream: a write that runs fails at once, and no
+// other begins. A stream not writing ends at its handler's next select,
+// with the response finished as usual.
+func (s *streamWriter) interrupt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	if s.writing {
+		_ = s.rc.SetWriteDeadline(time.Now())
+	}
+}
+
 // sendStored sends the family's stored entries after sequence after, in
 // stream order, page by page, and returns the last sequence sent.
-func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, familyID string, after uint64, gt *gate) (uint64, error) {
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, sw *streamWriter, familyID string, after uint64, gt *gate) (uint64, error) {
 	return p.storedAfter(ctx, familyID, after, func(es []readmodel.Entry) error {
-		for _, e := range es {
-			if err := writeEvent(w, e, gt); err != nil {
-				return err
+		return sw.write(func() error {
+			for _, e := range es {
+				if err := writeEvent(w, e, gt); err != nil {
+					return err
+				}
 			}
-		}
-		return rc.Flush()
+			return nil
+		})
 	})
 }
 

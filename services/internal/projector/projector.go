@@ -145,6 +145,9 @@ type Projector struct {
 	consentPolicy atomic.Pointer[[]consent.Rule]
 	// heartbeat is the SSE comment interval, in nanoseconds.
 	heartbeat atomic.Int64
+	// streamWriteTimeout is the deadline of each SSE write, in
+	// nanoseconds (streamWriteTimeout).
+	streamWriteTimeout atomic.Int64
 	// ahead is set when the read model has applied more than the stream
 	// holds: the stream was replaced, and only a rebuild can fix that.
 	ahead atomic.Bool
@@ -207,6 +210,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	p.model.Store(m)
 	p.eval.start(m)
 	p.heartbeat.Store(int64(15 * time.Second))
+	p.streamWriteTimeout.Store(int64(streamWriteTimeout))
 	p.applied.Set(m.Consistent())
 	p.metrics.applied.Set(float64(m.Consistent()))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients

@@ -23,6 +23,9 @@ type metrics struct {
 	// consentErrors counts consent gates that failed closed.
 	consentErrors prometheus.Counter
 	rebuilds      *prometheus.CounterVec
+	// scrubPending is 1 while an erasure's old text may still be in the
+	// read model's files (readmodel.Model.ScrubPending).
+	scrubPending prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -59,6 +62,9 @@ func newMetrics() *metrics {
 		consentErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jf_projector_consent_gate_errors_total", Help: "Coordinator reads whose consent state or policy could not be evaluated; their gated entries were hidden.",
 		}),
+		scrubPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_erasure_scrub_pending", Help: "1 while an erased family's old text may remain in the read model's file or WAL: readers holding a snapshot kept the scrub from finishing; it is retried until it does.",
+		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",
 		}, []string{"outcome"}),
@@ -68,7 +74,7 @@ func newMetrics() *metrics {
 // Register adds the projector's metrics to reg.
 func (p *Projector) Register(reg prometheus.Registerer) {
 	m := p.metrics
-	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds)
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending)
 }
 
 func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {

@@ -226,7 +226,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 // ends or Close is called.
 func (p *Projector) Start(ctx context.Context) {
 	stop := context.AfterFunc(ctx, p.cancel)
-	p.wg.Add(2)
+	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
 		defer close(p.done)
@@ -239,6 +239,10 @@ func (p *Projector) Start(ctx context.Context) {
 	go func() {
 		defer p.wg.Done()
 		p.watchLag(p.ctx)
+	}()
+	go func() {
+		defer p.wg.Done()
+		p.retryScrubs(p.ctx)
 	}()
 	p.rewarmEvaluation()
 }
@@ -614,6 +618,11 @@ func (p *Projector) consume(ctx context.Context) error {
 			Evaluated:    func(e evaluation.Event) { evs = append(evs, e) },
 		})
 		p.eval.applied(m, before, res, err, evs)
+		if res.Scrub != nil {
+			p.log.Warn("projector: an erasure is applied, but readers kept its old text from being scrubbed from the read model's files; retrying",
+				"position", res.Last, "err", res.Scrub)
+		}
+		p.noteScrub(m)
 		if flush && err == nil {
 			fl.Done(start)
 		}
@@ -680,6 +689,45 @@ func (p *Projector) noteStreamLast(last uint64) {
 	} else {
 		p.metrics.lag.Set(0)
 	}
+}
+
+// scrubRetryEvery is how often a pending erasure scrub is tried again
+// while no batch comes to try it.
+const scrubRetryEvery = 10 * time.Second
+
+// retryScrubs tries the live model's pending erasure scrub (see
+// readmodel.Model.ScrubPending) every scrubRetryEvery, between batches,
+// until it succeeds: a reader that held a snapshot (a verify) kept it from
+// finishing, and an idle projector has no batch after which to try it.
+func (p *Projector) retryScrubs(ctx context.Context) {
+	t := time.NewTicker(scrubRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.applyMu.Lock()
+		m := p.model.Load()
+		if m.ScrubPending() {
+			if err := m.RetryScrub(ctx); err == nil {
+				p.log.Info("projector: the pending erasure scrub is done")
+			}
+		}
+		p.noteScrub(m)
+		p.applyMu.Unlock()
+	}
+}
+
+// noteScrub sets jf_projector_erasure_scrub_pending from m, the live
+// model; the caller holds the apply lock.
+func (p *Projector) noteScrub(m *readmodel.Model) {
+	v := 0.0
+	if m.ScrubPending() {
+		v = 1
+	}
+	p.metrics.scrubPending.Set(v)
 }
 
 // watchLag updates jf_projector_lag every second from the stream's info.

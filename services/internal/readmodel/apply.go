@@ -134,9 +134,14 @@ type BatchResult struct {
 	// Entries are the new timeline entries per family, for live
 	// subscribers; only filled for families Wants reports true.
 	Entries map[string][]Entry
-	// Erased: the batch erased a family; its rows were rewritten and the
-	// file scrubbed.
+	// Erased: the batch erased a family; its rows were rewritten.
 	Erased bool
+	// Scrub, when the batch erased a family, is why the old text could not
+	// yet be scrubbed from the file and its WAL (readers held a snapshot
+	// too long): the batch is committed all the same, and the scrub stays
+	// pending (Model.ScrubPending) and is tried again after later
+	// batches, by RetryScrub and at the next open.
+	Scrub error
 }
 
 // ApplyOptions vary between the live consumer and a rebuild.
@@ -187,7 +192,11 @@ type dirtyFamily struct {
 //
 // On any error the transaction is rolled back and the in-memory states are
 // dropped, to be folded again from the stored rows: memory never runs
-// ahead of the file.
+// ahead of the file. Once the transaction is committed the batch is
+// applied, and only a test hook's error fails it: a batch that erases a
+// family scrubs the old text from the file after the commit, and a scrub
+// that readers keep from finishing is reported in BatchResult.Scrub and
+// finished later (see scrub).
 func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res BatchResult, err error) {
 	cp := m.checkpoint
 	res.Last, res.Consistent = cp, m.consistent
@@ -245,6 +254,12 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 			return res, err
 		}
 	}
+	if len(erased) > 0 {
+		// Cleared only once the old text has left the file.
+		if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET scrub = 1 WHERE id = 1`); err != nil {
+			return res, fmt.Errorf("erase: %w", err)
+		}
+	}
 	consistent := m.consistent
 	if o.Flush {
 		if err := m.flush(ctx, tx, o.prepared); err != nil {
@@ -274,9 +289,10 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		evaluated(fresh, o.Evaluated)
 	}
 	if res.Erased {
-		if err := m.Scrub(ctx); err != nil {
-			return res, err
-		}
+		m.scrubPending, m.vacuumed = true, false
+		res.Scrub = m.scrub(ctx, m.scrubWait)
+	} else {
+		m.retryScrub(ctx)
 	}
 	if o.AfterCommit != nil {
 		if err := o.AfterCommit(cp); err != nil {

@@ -3,7 +3,9 @@ package readmodel
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
@@ -31,7 +33,7 @@ func erasures(msgs []Message) map[string]uint64 {
 // reads it once the family's key is destroyed: each personal field the
 // tombstone, and the title made again from that. The family's state is
 // folded again from the rewritten rows, so that its overview holds no
-// personal text either. The old text leaves the file with Scrub.
+// personal text either. The old text leaves the file with scrub.
 func (m *Model) eraseFamily(ctx context.Context, tx *sql.Tx, familyID string, seq uint64, prepared map[string]familyRow) error {
 	rows, err := tx.QueryContext(ctx, `SELECT sequence, event_id, time_ns, department, type, data, actor FROM timeline
 		WHERE family_id = ? AND sequence < ? ORDER BY sequence`, familyID, int64(seq))
@@ -94,26 +96,99 @@ func (m *Model) eraseFamily(ctx context.Context, tx *sql.Tx, familyID string, se
 	return nil
 }
 
-// Scrub removes what erased rows left in the file: secure_delete (on for
+const (
+	// scrubWait is how long the batch that erases a family waits for
+	// readers that hold a snapshot to let the checkpoint empty the WAL.
+	// Reads of the API take milliseconds; a reader that holds its
+	// snapshot longer (Verify pins one for its whole replay) leaves the
+	// scrub pending rather than hold up the applier.
+	scrubWait = 30 * time.Second
+	// scrubRetryEvery is how often a pending scrub is tried again after
+	// later batches.
+	scrubRetryEvery = time.Second
+)
+
+// ScrubPending reports whether an erasure's old text may still be in the
+// model's files: its scrub has not yet succeeded. It is tried again after
+// later batches, at open and by RetryScrub. Only the applier may ask.
+func (m *Model) ScrubPending() bool { return m.scrubPending }
+
+// RetryScrub tries a pending scrub once, without waiting for readers; nil
+// when none is pending or it succeeded. It is for the applier, between
+// batches.
+func (m *Model) RetryScrub(ctx context.Context) error {
+	if !m.scrubPending {
+		return nil
+	}
+	return m.scrub(ctx, 0)
+}
+
+// retryScrub is RetryScrub after a batch, at most every scrubRetryEvery
+// while readers keep it from succeeding.
+func (m *Model) retryScrub(ctx context.Context) {
+	if m.scrubPending && time.Since(m.scrubTried) >= m.scrubRetryEvery {
+		_ = m.scrub(ctx, 0)
+	}
+}
+
+// scrub removes what erased rows left in the file: secure_delete (on for
 // every connection) zeroed the freed cells, VACUUM writes the database
 // afresh, and a truncating checkpoint empties the WAL, which held the
-// pages as they were. Readers that hold a snapshot delay the checkpoint;
-// it is retried for a while.
-func (m *Model) Scrub(ctx context.Context) error {
-	if _, err := m.w.ExecContext(ctx, `VACUUM`); err != nil {
-		return fmt.Errorf("readmodel: vacuum: %w", err)
+// pages as they were, and writes the pages back to the file. Readers that
+// hold a snapshot keep the checkpoint from completing; it is tried again
+// every 50 ms for up to wait, then the scrub stays pending (the checkpoint
+// row says so, so that a restart scrubs too) and a later try needs only
+// the checkpoint. It is done once the pending flag is cleared.
+func (m *Model) scrub(ctx context.Context, wait time.Duration) error {
+	m.scrubTried = time.Now()
+	if !m.vacuumed {
+		if _, err := m.w.ExecContext(ctx, `VACUUM`); err != nil {
+			return fmt.Errorf("readmodel: vacuum: %w", err)
+		}
+		m.vacuumed = true
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	if err := m.checkpointWAL(ctx, wait); err != nil {
+		return err
+	}
+	if _, err := m.w.ExecContext(ctx, `UPDATE checkpoint SET scrub = 0 WHERE id = 1`); err != nil {
+		return fmt.Errorf("readmodel: scrubbed: %w", err)
+	}
+	m.scrubPending, m.vacuumed = false, false
+	return nil
+}
+
+// errWALBusy: readers kept the WAL from being emptied.
+var errWALBusy = errors.New("readmodel: checkpoint: readers kept the WAL busy")
+
+// checkpointWAL runs a truncating checkpoint on the writer's connection,
+// tried again every 50 ms for up to wait while readers keep it busy. Each
+// try is made without the connection's busy timeout, so that wait bounds
+// how long the applier is held.
+func (m *Model) checkpointWAL(ctx context.Context, wait time.Duration) (err error) {
+	c, err := m.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := c.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = `+strconv.Itoa(busyTimeoutMS)); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	deadline := time.Now().Add(wait)
 	for {
 		var busy, logged, done int
-		if err := m.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &done); err != nil {
+		if err := c.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &done); err != nil {
 			return fmt.Errorf("readmodel: checkpoint: %w", err)
 		}
 		if busy == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("readmodel: checkpoint: readers kept the WAL busy")
+		if !time.Now().Before(deadline) {
+			return errWALBusy
 		}
 		select {
 		case <-ctx.Done():

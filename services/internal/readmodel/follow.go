@@ -220,6 +220,10 @@ func (f *Follower) session(ctx context.Context) error {
 			start := time.Now()
 			flush := fl.Due(m, end)
 			res, aerr := m.Apply(ctx, b, ApplyOptions{AllowGap: first, Flush: flush})
+			if res.Scrub != nil {
+				f.o.Log.Warn("readmodel: an erasure is applied, but readers kept its old text from being scrubbed from the files; it is retried after later batches",
+					"position", res.Last, "err", res.Scrub)
+			}
 			if aerr == nil && flush {
 				fl.Done(start)
 			}

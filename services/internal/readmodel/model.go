@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 
@@ -102,6 +103,13 @@ ALTER TABLE timeline ADD COLUMN stored_type TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE families ADD COLUMN consents TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE checkpoint ADD COLUMN fold INTEGER NOT NULL DEFAULT 1;
+`,
+	// 5: scrub is set by the batch that erases a family and cleared once
+	// the erased text has left the file and its WAL (Model.scrub), so
+	// that a scrub readers kept from finishing is finished after a
+	// restart too.
+	`
+ALTER TABLE checkpoint ADD COLUMN scrub INTEGER NOT NULL DEFAULT 0;
 `,
 }
 
@@ -239,6 +247,14 @@ type Model struct {
 	complete bool
 	// bulk is set while the timeline's secondary indexes are dropped.
 	bulk bool
+	// scrubPending is set from the commit of an erasure until its scrub
+	// succeeds, as the checkpoint row's scrub column is; vacuumed once
+	// the scrub's VACUUM is done and only its checkpoint remains.
+	// scrubTried is when the scrub was last tried; scrubWait and
+	// scrubRetryEvery are scrubWait and scrubRetryEvery but in tests.
+	scrubPending, vacuumed     bool
+	scrubTried                 time.Time
+	scrubWait, scrubRetryEvery time.Duration
 
 	mu     sync.RWMutex
 	closed bool
@@ -253,11 +269,15 @@ type Model struct {
 // would without a map.
 const readerMmap = 2 << 30
 
+// busyTimeoutMS is how long a connection waits for a lock, in
+// milliseconds.
+const busyTimeoutMS = 10000
+
 // dsn builds a modernc.org/sqlite data source name with pragmas that every
 // connection runs when it opens.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "busy_timeout("+strconv.Itoa(busyTimeoutMS)+")")
 	q.Add("_pragma", "journal_mode(WAL)")
 	// NORMAL in WAL mode: a commit is not fsynced, a checkpoint is. A power
 	// cut can lose the last commits, never corrupt the file; the lost
@@ -299,7 +319,8 @@ func Open(ctx context.Context, path string) (*Model, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	m := &Model{path: path, w: w, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{}}
+	m := &Model{path: path, w: w, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{},
+		scrubWait: scrubWait, scrubRetryEvery: scrubRetryEvery}
 	fail := func(err error) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("readmodel: read model %s: %w", filepath.Base(path), err)
@@ -310,7 +331,7 @@ func Open(ctx context.Context, path string) (*Model, error) {
 	if err := refold(ctx, m.w); err != nil {
 		return fail(err)
 	}
-	if err := m.w.QueryRowContext(ctx, `SELECT sequence, overviews FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint, &m.consistent); err != nil {
+	if err := m.w.QueryRowContext(ctx, `SELECT sequence, overviews, scrub FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint, &m.consistent, &m.scrubPending); err != nil {
 		return fail(err)
 	}
 	m.repair = m.consistent < m.checkpoint
@@ -360,6 +381,10 @@ func Open(ctx context.Context, path string) (*Model, error) {
 			return fail(err)
 		}
 	}
+	// An erasure whose scrub had not finished when the model was last
+	// closed: finish it now if readers let it; if not, later batches and
+	// RetryScrub do.
+	_ = m.RetryScrub(ctx)
 	return m, nil
 }
 

@@ -101,7 +101,15 @@ const (
 
 // get finds the session of id and marks it used; an expired one is
 // removed.
-func (s *sessions) get(id string) (*session, lookupResult) {
+func (s *sessions) get(id string) (*session, lookupResult) { return s.lookup(id, true) }
+
+// peek is get without marking the session used: for the requests the
+// page's script makes by itself, which are not the person's activity.
+func (s *sessions) peek(id string) (*session, lookupResult) { return s.lookup(id, false) }
+
+// lookup finds the session of id, marking it used when used is set; an
+// expired one is removed.
+func (s *sessions) lookup(id string, used bool) (*session, lookupResult) {
 	if id == "" {
 		return nil, noSession
 	}
@@ -117,7 +125,9 @@ func (s *sessions) get(id string) (*session, lookupResult) {
 		delete(s.byID, key)
 		return nil, expiredSession
 	}
-	ss.lastSeen = now
+	if used {
+		ss.lastSeen = now
+	}
 	return ss, validSession
 }
 

@@ -28,7 +28,8 @@
 //
 // Sessions live on the server (a random 256-bit id in an HttpOnly,
 // SameSite=Lax cookie, Secure behind TLS); they end after 8 hours, after
-// 30 minutes idle, and at logout (which also ends the IdP's session where
+// 30 minutes idle (the live view's own requests are not activity), and at
+// logout (which also ends the IdP's session where
 // it supports RP-initiated logout), and the id is new at every login.
 // Every POST carries a CSRF token.
 package webapp
@@ -175,7 +176,7 @@ func (a *App) Routes() []service.Route {
 		page("GET", "/app/families", a.withSession(a.noAnalyst(a.handleFamilies))),
 		page("GET", "/app/families/{familyId}", a.withSession(a.noAnalyst(a.handleFamily))),
 		page("POST", "/app/families/{familyId}/purpose", a.handlePurpose),
-		page("GET", "/app/families/{familyId}/live", a.withSession(a.noAnalyst(a.handleLive))),
+		page("GET", "/app/families/{familyId}/live", a.withScriptSession(a.noAnalyst(a.handleLive))),
 		page("GET", "/app/families/{familyId}/access-log", a.withSession(a.noAnalyst(a.handleAccessLog))),
 		page("GET", "/app/evaluation", a.withSession(a.evaluationOnly(a.handleEvaluation))),
 		page("GET", "/app/evaluation/series.csv", a.withSession(a.evaluationOnly(a.handleEvaluationCSV))),
@@ -218,23 +219,38 @@ func (a *App) secure(next http.Handler) http.Handler {
 
 type ctxKey struct{}
 
-// sessionFrom is the request's session (set by withSession).
+// sessionFrom is the request's session (set by withSession or
+// withScriptSession).
 func sessionFrom(ctx context.Context) *session {
 	s, _ := ctx.Value(ctxKey{}).(*session)
 	return s
 }
 
 // withSession lets only signed-in persons through; others go to the login
-// page, which brings them back here afterwards.
+// page, which brings them back here afterwards. The request is the
+// person's activity: it keeps the session from going idle.
 func (a *App) withSession(next func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ss, res := a.sessions.get(cookieValue(r, a.sessionCookieName()))
 		if res != validSession {
-			if strings.HasSuffix(r.URL.Path, "/live") {
-				http.Error(w, "session udløbet", http.StatusUnauthorized)
-				return
-			}
 			a.toLogin(w, r, res == expiredSession, r.URL.RequestURI())
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ss)))
+	}
+}
+
+// withScriptSession is withSession for what the page's script requests
+// by itself, with nobody at the page: the live view's connects, and the
+// reconnects its EventSource makes after a dropped stream. Such a request
+// is not the person's activity, so that an unattended page goes idle
+// after SessionIdle like any other; without a session it is answered 401,
+// not sent to the login page.
+func (a *App) withScriptSession(next func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ss, res := a.sessions.peek(cookieValue(r, a.sessionCookieName()))
+		if res != validSession {
+			http.Error(w, "session udløbet", http.StatusUnauthorized)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ss)))

@@ -259,15 +259,22 @@ func (p *Projector) storedAfter(ctx context.Context, familyID string, after uint
 // stillAllowed re-checks a coordinator's assignment before live entries
 // are sent, so that a stream ends with the assignment.
 func (p *Projector) stillAllowed(ctx context.Context, pr auth.Principal, familyID string) bool {
+	return p.allowed(ctx, pr, familyID) == nil
+}
+
+// allowed is stillAllowed with its reason: nil, authorize's problem (403)
+// once a coordinator is no longer assigned, or another error when the
+// read model could not tell.
+func (p *Projector) allowed(ctx context.Context, pr auth.Principal, familyID string) error {
 	if pr.Kind != auth.Coordinator {
-		return true
+		return nil
 	}
 	m, release, err := p.acquire()
 	if err != nil {
-		return false
+		return err
 	}
 	defer release()
-	return authorize(ctx, m, pr, familyID) == nil
+	return authorize(ctx, m, pr, familyID)
 }
 
 // writeEvent sends one entry, or, when the consent gate hides it, an

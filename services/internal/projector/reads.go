@@ -283,9 +283,10 @@ func (l *Live) Stored(ctx context.Context, after uint64, show func([]readmodel.E
 // client reconnects.
 func (l *Live) Dropped() <-chan struct{} { return l.sub.dropped }
 
-// StillAllowed re-checks a coordinator's assignment, so that a live view
-// ends with it.
-func (l *Live) StillAllowed(ctx context.Context) bool { return l.p.stillAllowed(ctx, l.pr, l.fam) }
+// Allowed re-checks a coordinator's assignment, so that a live view ends
+// with it: nil while it lasts, a problem with status 403 once it ended,
+// another error when the read model could not tell.
+func (l *Live) Allowed(ctx context.Context) error { return l.p.allowed(ctx, l.pr, l.fam) }
 
 // Close ends the subscription.
 func (l *Live) Close() { l.p.subs.unsubscribe(l.sub) }

@@ -12,6 +12,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/audit"
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
@@ -38,9 +39,13 @@ var liveHeartbeat = 15 * time.Second
 // (applied between the page and the stream, or while it reconnected) are
 // sent first, through the same consent gate, then the new ones, each
 // once. Without either, the stream starts at the position it subscribed
-// at. It ends with the session or the coordinator's assignment, and as
-// soon as the process begins to stop (live.Dropped), so that it does not
-// hold the graceful stop.
+// at. It ends with the session or the coordinator's assignment, and
+// says so first: an event "expired" when the session ended (logout, idle,
+// lifetime), "forbidden" when the coordinator is no longer assigned,
+// before anything more of the family is sent; the page stops its live view
+// and tells the person, instead of reconnecting into a 401 or 403. It also
+// ends as soon as the process begins to stop (live.Dropped), so that it
+// does not hold the graceful stop; the page then reconnects.
 func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
 	fam := r.PathValue("familyId")
@@ -68,7 +73,19 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprint(w, "retry: 3000\n\n"); err != nil || rc.Flush() != nil {
 		return
 	}
+	id := cookieValue(r, a.sessionCookieName())
+	// end tells the page why its live view ends; it does not reconnect.
+	end := func(event string) {
+		_, _ = fmt.Fprintf(w, "event: %s\ndata: {}\n\n", event)
+		_ = rc.Flush()
+	}
+	// send writes entries while the session lives: also those stored after
+	// the page, which may be read a moment after the connect was let in.
 	send := func(shown []readmodel.Entry) error {
+		if !a.sessions.alive(id) {
+			end("expired")
+			return errSessionEnded
+		}
 		for _, e := range shown {
 			b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
 				Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
@@ -83,7 +100,6 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id := cookieValue(r, a.sessionCookieName())
 	tick := time.NewTicker(liveHeartbeat)
 	defer tick.Stop()
 	for {
@@ -94,15 +110,20 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 			if !a.sessions.alive(id) {
-				_, _ = fmt.Fprint(w, "event: expired\ndata: {}\n\n")
-				_ = rc.Flush()
+				end("expired")
 				return
 			}
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
 				return
 			}
 		case es := <-live.Entries():
-			if !live.StillAllowed(r.Context()) || !a.sessions.alive(id) {
+			if err := live.Allowed(r.Context()); err != nil {
+				var pr *problem.Problem
+				if errors.As(err, &pr) && pr.Status == http.StatusForbidden {
+					end("forbidden")
+				}
+				// Otherwise the read model could not tell: the page
+				// reconnects and is authorized afresh.
 				return
 			}
 			shown, _ := live.Shown(es)
@@ -112,6 +133,9 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// errSessionEnded ends a live view whose session ended.
+var errSessionEnded = errors.New("webapp: the session ended")
 
 // liveAfter is the sequence after which a live view starts: the
 // Last-Event-ID of a reconnect, else the page's ?after=. Each, when

@@ -77,8 +77,29 @@
     region.textContent = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
     if (!insert) { region.textContent += " – vis de nyeste for at se dem"; }
   });
-  es.addEventListener("expired", function () {
+  // stop ends the live view for good and says so in the live region: the
+  // page still shows what it showed, but nothing new comes.
+  var ended = false;
+  function stop(text) {
+    ended = true;
     es.close();
-    region.textContent = "Din session er udløbet. Genindlæs siden for at logge ind igen.";
+    list.removeAttribute("data-live-open");
+    region.textContent = text;
+  }
+  // The server ends the stream with a reason: the session ended (logout,
+  // idle, lifetime), or the person is no longer assigned to the family.
+  es.addEventListener("expired", function () {
+    stop("Din session er udløbet. Genindlæs siden for at logge ind igen.");
   });
+  es.addEventListener("forbidden", function () {
+    stop("Du har ikke længere adgang til familien, og siden opdateres ikke længere. Gå til Mine familier.");
+  });
+  // After a dropped stream the browser reconnects by itself (CONNECTING).
+  // It gives up (CLOSED) when a reconnect is refused: 401 once the session
+  // has ended, 403, an error page. The page is then no longer live.
+  es.onerror = function () {
+    if (!ended && es.readyState === EventSource.CLOSED) {
+      stop("Siden opdateres ikke længere. Genindlæs siden for at se nye hændelser.");
+    }
+  };
 })();

@@ -8,6 +8,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +258,110 @@ func TestLiveSaysWhenConnectRefused(t *testing.T) {
 	_ = chromedp.Run(ctx, chromedp.Evaluate(`document.getElementById('live').textContent`, &region))
 	if err != nil {
 		t.Errorf("the live view's connect was refused; the live region says %q, want that the page is no longer live", region)
+	}
+}
+
+// setVisibility makes the page hidden or visible to its script, as
+// switching tabs does (headless Chromium keeps every tab visible): it
+// overrides document.visibilityState and document.hidden and dispatches
+// visibilitychange.
+func setVisibility(hidden bool) chromedp.Action {
+	state := "visible"
+	if hidden {
+		state = "hidden"
+	}
+	return chromedp.Evaluate(`Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'});
+		Object.defineProperty(document, 'hidden', {configurable: true, get: () => `+strconv.FormatBool(hidden)+`});
+		document.dispatchEvent(new Event('visibilitychange')); true`, nil)
+}
+
+// TestLiveHiddenTabsFreeConnections: every open family page holds one
+// EventSource while it is visible. Over HTTP/1.1 (the standalone, make
+// run, and deploy/lb's plain listener) a browser keeps at most 6
+// connections per host, so 6 family pages holding their streams would
+// keep a 7th tab from loading any page of the app. A hidden page closes
+// its stream: with 6 family tabs open, 5 of them in the background, a
+// 7th tab loads.
+func TestLiveHiddenTabsFreeConnections(t *testing.T) {
+	ctx := newPlainBrowser(t)
+	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
+	const fam = "FAM-TABS"
+	e.enrol(fam, "E1001")
+	base := e.sa.URL()
+	if err := chromedp.Run(ctx, chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		tab, cancel := chromedp.NewContext(ctx)
+		t.Cleanup(cancel)
+		if err := chromedp.Run(tab, chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
+			chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery)); err != nil {
+			t.Fatalf("tab %d: %v", i+1, err)
+		}
+		if i < 5 { // the person moves on to the next tab
+			if err := chromedp.Run(tab, setVisibility(true),
+				chromedp.Poll(`!document.getElementById('tidslinje').hasAttribute('data-live-open')`, nil,
+					chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+				t.Fatalf("tab %d hidden: its live view did not close: %v", i+1, err)
+			}
+		}
+	}
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	tctx, cancel2 := context.WithTimeout(tab, 15*time.Second)
+	defer cancel2()
+	if err := chromedp.Run(tctx, chromedp.Navigate(base+"/app/families"), chromedp.WaitVisible("h1", chromedp.ByQuery)); err != nil {
+		t.Errorf("with 6 family pages open, 5 of them hidden, a 7th tab cannot load /app/families within 15 s: %v", err)
+	}
+}
+
+// TestLiveHiddenPageCatchesUp: a family page that was hidden, and so held
+// no stream, receives the entries applied meanwhile once it is visible
+// again, each once, and announces them as new.
+func TestLiveHiddenPageCatchesUp(t *testing.T) {
+	ctx := newPlainBrowser(t)
+	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
+	const fam = "FAM-BACK"
+	e.enrol(fam, "E1001")
+	base := e.sa.URL()
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("family", chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
+		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
+	// One entry while visible, so that the stream's position is past the
+	// page's: the catch-up resumes after it, not after the page.
+	first := e.post(events.SOF, fam, &events.GoalSet{GoalID: "G2", Title: "Mål to", Domain: "education", ExpressedBy: "family"})
+	run("live", chromedp.WaitReady("#e"+strconv.FormatUint(first, 10), chromedp.ByQuery))
+	run("hide", setVisibility(true), chromedp.Poll(`!document.getElementById('tidslinje').hasAttribute('data-live-open')`, nil,
+		chromedp.WithPollingTimeout(5*time.Second)))
+	hidden := e.post(events.SOF, fam, &events.GoalSet{GoalID: "G3", Title: "Mål tre", Domain: "education", ExpressedBy: "family"})
+	e.waitApplied(hidden)
+	time.Sleep(500 * time.Millisecond)
+	var shown bool
+	run("while hidden", chromedp.Evaluate(`!!document.getElementById('e`+strconv.FormatUint(hidden, 10)+`')`, &shown))
+	if shown {
+		t.Errorf("a hidden page received entry %d: its stream is still open", hidden)
+	}
+	run("show", setVisibility(false), chromedp.WaitReady("#e"+strconv.FormatUint(hidden, 10), chromedp.ByQuery),
+		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
+	var ids []string
+	var region string
+	run("after", chromedp.Evaluate(`Array.from(document.querySelectorAll('#tidslinje li.new')).map(li => li.id)`, &ids),
+		chromedp.Evaluate(`document.getElementById('live').textContent`, &region))
+	want := []string{"e" + strconv.FormatUint(hidden, 10), "e" + strconv.FormatUint(first, 10)}
+	if !slices.Equal(ids, want) {
+		t.Errorf("new entries after the page was visible again %v, want %v (each once)", ids, want)
+	}
+	if region != "2 nye hændelser" {
+		t.Errorf("live region %q, want %q", region, "2 nye hændelser")
 	}
 }

@@ -14,9 +14,55 @@
   var seen = {};
   // The stream resumes after what the page shows (its URL's ?after=, then
   // the browser's Last-Event-ID); an entry the page shows anyway is not
-  // added again.
-  var es = new EventSource(url);
-  es.onopen = function () { list.setAttribute("data-live-open", "1"); };
+  // added again. last is the sequence of the last entry received: a stream
+  // opened again resumes after it.
+  var es = null, last = null, ended = false;
+  // A hidden page (another tab, a minimized window) holds no stream: a
+  // browser keeps at most 6 connections to a host over HTTP/1.1, so six
+  // family tabs would otherwise block every other page of the app. The
+  // stream is opened again when the page is visible, after the last entry
+  // received, so nothing is missed or added twice.
+  function connect() {
+    if (es || ended || document.visibilityState === "hidden") { return; }
+    var u = url;
+    if (last !== null) {
+      u = /[?&]after=\d+/.test(url) ? url.replace(/([?&]after=)\d+/, "$1" + last) :
+        url + (url.indexOf("?") < 0 ? "?" : "&") + "after=" + last;
+    }
+    es = new EventSource(u);
+    es.onopen = function () { list.setAttribute("data-live-open", "1"); };
+    es.addEventListener("entry", onEntry);
+    // The server ends the stream with a reason: the session ended (logout,
+    // idle, lifetime), or the person is no longer assigned to the family.
+    es.addEventListener("expired", function () {
+      stop("Din session er udløbet. Genindlæs siden for at logge ind igen.");
+    });
+    es.addEventListener("forbidden", function () {
+      stop("Du har ikke længere adgang til familien, og siden opdateres ikke længere. Gå til Mine familier.");
+    });
+    // After a dropped stream the browser reconnects by itself
+    // (CONNECTING). It gives up (CLOSED) when a reconnect is refused: 401
+    // once the session has ended, 403, an error page. The page is then no
+    // longer live.
+    es.onerror = function () {
+      if (es && es.readyState === EventSource.CLOSED) {
+        stop("Siden opdateres ikke længere. Genindlæs siden for at se nye hændelser.");
+      }
+    };
+  }
+  function disconnect() {
+    if (!es) { return; }
+    es.close();
+    es = null;
+    list.removeAttribute("data-live-open");
+  }
+  // stop ends the live view for good and says so in the live region: the
+  // page still shows what it showed, but nothing new comes.
+  function stop(text) {
+    ended = true;
+    disconnect();
+    region.textContent = text;
+  }
   // key is an entry's place in the timeline, which is sorted by time, then
   // sequence, newest first.
   function key(li) {
@@ -46,9 +92,10 @@
     }
     return true;
   }
-  es.addEventListener("entry", function (ev) {
+  function onEntry(ev) {
     var e;
     try { e = JSON.parse(ev.data); } catch (err) { return; }
+    if (typeof e.sequence === "number" && (last === null || e.sequence > last)) { last = e.sequence; }
     if (seen[e.sequence] || document.getElementById("e" + e.sequence)) { return; }
     seen[e.sequence] = true;
     count++;
@@ -76,30 +123,13 @@
     }
     region.textContent = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
     if (!insert) { region.textContent += " – vis de nyeste for at se dem"; }
-  });
-  // stop ends the live view for good and says so in the live region: the
-  // page still shows what it showed, but nothing new comes.
-  var ended = false;
-  function stop(text) {
-    ended = true;
-    es.close();
-    list.removeAttribute("data-live-open");
-    region.textContent = text;
   }
-  // The server ends the stream with a reason: the session ended (logout,
-  // idle, lifetime), or the person is no longer assigned to the family.
-  es.addEventListener("expired", function () {
-    stop("Din session er udløbet. Genindlæs siden for at logge ind igen.");
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") { disconnect(); } else { connect(); }
   });
-  es.addEventListener("forbidden", function () {
-    stop("Du har ikke længere adgang til familien, og siden opdateres ikke længere. Gå til Mine familier.");
-  });
-  // After a dropped stream the browser reconnects by itself (CONNECTING).
-  // It gives up (CLOSED) when a reconnect is refused: 401 once the session
-  // has ended, 403, an error page. The page is then no longer live.
-  es.onerror = function () {
-    if (!ended && es.readyState === EventSource.CLOSED) {
-      stop("Siden opdateres ikke længere. Genindlæs siden for at se nye hændelser.");
-    }
-  };
+  // Leaving the page (also into the back/forward cache) ends the stream; a
+  // page shown again from that cache opens it again.
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) { connect(); } });
+  connect();
 })();

@@ -74,6 +74,12 @@ type Index struct {
 	cache    map[string]*list.Element
 	lru      list.List
 	capacity int
+	// loading holds the families being loaded from the store, which are
+	// not cached meanwhile (acquire).
+	loading map[string]*familyLoad
+	// loaded, when set (by tests), is called after a load of a family has
+	// read the store and before it takes mu.
+	loaded func(familyID string)
 	// pending are ids the consumer applied that are not committed yet.
 	pending map[idKey]idEntry
 
@@ -184,7 +190,7 @@ func NewIndex(log *slog.Logger) *Index {
 // system) is an error too, as a rebuild would not help.
 func OpenIndex(o IndexOptions) (*Index, error) {
 	x := &Index{log: o.Log, dir: o.Dir, Keys: o.Keys, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
-		capacity: o.CacheFamilies}
+		loading: map[string]*familyLoad{}, capacity: o.CacheFamilies}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -591,6 +597,7 @@ func (x *Index) reset() error {
 func (x *Index) forget() {
 	x.cache = map[string]*list.Element{}
 	x.lru.Init()
+	x.loading = map[string]*familyLoad{}
 	x.pending = map[idKey]idEntry{}
 	x.stored.Store(0)
 	x.applied.Set(0)
@@ -742,16 +749,79 @@ func (x *Index) StoredAll(ids []string, hashes [][32]byte) ([]IDState, error) {
 
 // acquire returns the family's entry, loaded from the store when it is not
 // cached, and holds it (release lets it go).
+//
+// A family is loaded by one caller at a time; the others wait for it
+// (x.loading). That keeps the invariant the cache rests on: the store's
+// state of a family changes only while the family is cached and held
+// (flush writes the consumer's held entries, and releases them after the
+// commit), so a load, during which the family is not cached, reads its
+// latest state. Two loads of one family at once would break it: the
+// consumer could load the family too, fold a newer message in, flush and
+// release it, and have it evicted before the first load takes x.mu; that
+// load's older state would then become the family's entry, later messages
+// would be folded onto it, and writes would be checked against a state
+// missing a message at the last sequence the stream expects.
 func (x *Index) acquire(id string) (*familyEntry, error) {
 	x.mu.Lock()
-	if el, ok := x.cache[id]; ok {
-		x.lru.MoveToFront(el)
-		fe := el.Value.(*familyEntry)
+	for {
+		if el, ok := x.cache[id]; ok {
+			x.lru.MoveToFront(el)
+			fe := el.Value.(*familyEntry)
+			fe.refs++
+			x.mu.Unlock()
+			return fe, nil
+		}
+		ld, loading := x.loading[id]
+		if !loading {
+			ld = &familyLoad{done: make(chan struct{})}
+			x.loading[id] = ld
+		}
+		x.mu.Unlock()
+		if loading {
+			// Another caller loads it: its entry is then cached, unless
+			// evicted again (or the load failed), and is looked for again.
+			<-ld.done
+			x.mu.Lock()
+			continue
+		}
+		fe, err := x.load(id)
+		if x.loaded != nil {
+			x.loaded(id)
+		}
+		x.mu.Lock()
+		// forget (the store emptied for a rebuild) drops the loads under
+		// way: what this one read is of the store before.
+		mine := x.loading[id] == ld
+		if mine {
+			delete(x.loading, id)
+		}
+		close(ld.done)
+		if err != nil {
+			x.mu.Unlock()
+			return nil, err
+		}
+		if !mine {
+			continue
+		}
+		x.cache[id] = x.lru.PushFront(fe)
+		// Held before evicting, so that the entry being handed out stays
+		// the family's one entry.
 		fe.refs++
+		x.evict()
 		x.mu.Unlock()
 		return fe, nil
 	}
-	x.mu.Unlock()
+}
+
+// familyLoad is a load of a family from the store under way (acquire):
+// done is closed when it has ended, its entry cached or not.
+type familyLoad struct {
+	done chan struct{}
+}
+
+// load reads the family's entry from the store: a new family when the
+// store has none.
+func (x *Index) load(id string) (*familyEntry, error) {
 	fe := &familyEntry{id: id}
 	v, c, err := x.db.Get(append([]byte{prefixFamily}, id...))
 	switch {
@@ -775,19 +845,6 @@ func (x *Index) acquire(id string) (*familyEntry, error) {
 		}
 		fe.state = st
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if el, ok := x.cache[id]; ok {
-		// Loaded meanwhile by another caller: theirs is the one.
-		x.lru.MoveToFront(el)
-		fe = el.Value.(*familyEntry)
-	} else {
-		x.cache[id] = x.lru.PushFront(fe)
-	}
-	// Held before evicting, so that the entry being handed out stays the
-	// family's one entry.
-	fe.refs++
-	x.evict()
 	return fe, nil
 }
 

@@ -73,6 +73,14 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		}
 		return 0, "rejected", err
 	}
+	// Every answer from here on, a refusal as much as a success, is an
+	// answer to the events sent: it carries their deprecation (decode has
+	// set it for a body that does not parse).
+	types := make([]string, len(ces))
+	for i, ce := range ces {
+		types[i] = ce.Type()
+	}
+	s.deprecation(w.Header(), types)
 	// Whether the department may send these events at all is decided
 	// before their content: a department has no business learning what
 	// another one's events must hold. (For a body that does not parse,
@@ -84,7 +92,6 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	}
 	items := make([]Item, len(ces))
 	ids := make(map[string]int, len(ces))
-	var earlier []events.Spec
 	// The events of versions past their sunset, refused unless their ids
 	// are stored already (sunsetRefusal), and the first event refused
 	// otherwise: the batch is refused for whichever comes first.
@@ -125,11 +132,8 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 			break
 		}
 		ids[ce.ID()] = i
-		if !env.Spec.IsLatest() {
-			if s.sunset(env.Spec) != nil {
-				sunset = append(sunset, i)
-			}
-			earlier = append(earlier, env.Spec)
+		if !env.Spec.IsLatest() && s.sunset(env.Spec) != nil {
+			sunset = append(sunset, i)
 		}
 	}
 	if len(sunset) > 0 {
@@ -163,7 +167,6 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 		status, outcome = http.StatusCreated, "stored"
 	}
 	w.Header().Set("X-Position", strconv.FormatUint(resp.Position, 10))
-	s.deprecation(w.Header(), earlier)
 	return len(ces), outcome, service.JSON(w, status, resp)
 }
 
@@ -195,9 +198,19 @@ func foreign(heads []events.Head, dept events.Department, batch bool, err error)
 	return err
 }
 
+// typesOf is the types of heads, as far as they could be read.
+func typesOf(heads []events.Head) []string {
+	types := make([]string, len(heads))
+	for i, h := range heads {
+		types[i] = h.Type
+	}
+	return types
+}
+
 // decode reads the body in the request's CloudEvents mode. A body that is
 // readable but does not parse is refused for an event dept may not send
-// (403) before its problems (400) are reported.
+// (403) before its problems (400) are reported; either answer carries the
+// deprecation of the events whose types can be read.
 func (s *Service) decode(w http.ResponseWriter, r *http.Request, dept events.Department) ([]cloudevents.Event, bool, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -231,6 +244,7 @@ func (s *Service) decode(w http.ResponseWriter, r *http.Request, dept events.Dep
 		ev, err := events.ParseStructured(body)
 		if err != nil {
 			heads, _ := events.Heads(body, false)
+			s.deprecation(w.Header(), typesOf(heads))
 			return nil, false, foreign(heads, dept, false, eventsProblem(err, 0, false))
 		}
 		return []cloudevents.Event{ev}, false, nil
@@ -238,6 +252,7 @@ func (s *Service) decode(w http.ResponseWriter, r *http.Request, dept events.Dep
 		evs, err := events.ParseBatch(body)
 		if err != nil {
 			heads, _ := events.Heads(body, true)
+			s.deprecation(w.Header(), typesOf(heads))
 			return nil, true, foreign(heads, dept, true, eventsProblem(err, -1, true))
 		}
 		return evs, true, nil
@@ -254,7 +269,9 @@ func (s *Service) decode(w http.ResponseWriter, r *http.Request, dept events.Dep
 			}
 		}
 		if err != nil {
-			return nil, false, foreign([]events.Head{events.BinaryHead(r.Header)}, dept, false, err)
+			head := events.BinaryHead(r.Header)
+			s.deprecation(w.Header(), []string{head.Type})
+			return nil, false, foreign([]events.Head{head}, dept, false, err)
 		}
 		return []cloudevents.Event{ev}, false, nil
 	}

@@ -15,10 +15,10 @@ import (
 // read everywhere as the latest version, until the sunset configured for
 // it; after it, an event of that version is refused unless its id is
 // stored already (a re-send of one stored before, answered as any
-// re-send). Its answer says so in the headers a client library can act
-// on: Deprecation (RFC 9745), Link to the successor's schema
-// (rel="successor-version", RFC 5829) and, once one is configured, Sunset
-// (RFC 8594).
+// re-send). Every answer to it, a refusal too, says so in the headers a
+// client library can act on: Deprecation (RFC 9745), Link to the
+// successor's schema (rel="successor-version", RFC 5829) and, once one is
+// configured, Sunset (RFC 8594).
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -59,9 +59,18 @@ func (s *Service) sunsetRefusal(items []Item, sunset []int) (int, *problem.Probl
 	return 0, nil, nil
 }
 
-// deprecation sets the headers of an answer to events of earlier versions:
-// one Link per successor, and the earliest Deprecation and Sunset of them.
-func (s *Service) deprecation(h http.Header, earlier []events.Spec) {
+// deprecation sets the headers of an answer to a request whose events are
+// of types (as sent; types the catalog does not know are passed over):
+// when any is of an earlier version, one Link per successor, and the
+// earliest Deprecation and Sunset of them. Every answer to such a request
+// carries them, a refusal as much as a success.
+func (s *Service) deprecation(h http.Header, types []string) {
+	var earlier []events.Spec
+	for _, typ := range types {
+		if spec, ok := events.ByType(typ); ok && !spec.IsLatest() {
+			earlier = append(earlier, spec)
+		}
+	}
 	if len(earlier) == 0 {
 		return
 	}

@@ -5,6 +5,8 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"slices"
@@ -208,6 +210,8 @@ var (
 	byGo = map[reflect.Type]Spec{}
 	// current is the newest version of each type, in catalog order.
 	current []Spec
+	// newestFingerprint is NewestFingerprint, made once at init.
+	newestFingerprint string
 )
 
 func init() {
@@ -237,7 +241,32 @@ func init() {
 			current = append(current, s)
 		}
 	}
+	newestFingerprint = fingerprint(current)
 	checkUpcasters()
+}
+
+// NewestFingerprint names the newest version of every type of the
+// catalog: what every read path presents an event as. It changes whenever
+// a type gains a version (or the catalog a type). A store that keeps events
+// or state made of them as the newest versions (the read model's rows and
+// overviews, ingest's family states) records it, and one that recorded
+// another is made again from the stream: its contents have the shapes of
+// another catalog.
+func NewestFingerprint() string { return newestFingerprint }
+
+// fingerprint is the hex SHA-256 of the types of specs, sorted, one a
+// line: the same whatever the catalog's order.
+func fingerprint(specs []Spec) string {
+	types := make([]string, len(specs))
+	for i, s := range specs {
+		types[i] = s.Type()
+	}
+	slices.Sort(types)
+	h := sha256.New()
+	for _, t := range types {
+		h.Write([]byte(t + "\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Catalog returns the newest version of every event type, in catalog order:

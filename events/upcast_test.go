@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,33 @@ func TestCatalogVersions(t *testing.T) {
 	}
 	if got := UnknownVersion("dk.kk.jobogfamilie.nope.v1"); got != "" {
 		t.Errorf("UnknownVersion of an unknown name = %q", got)
+	}
+}
+
+// TestNewestFingerprint: the fingerprint is of the newest versions alone,
+// whatever their order, and a new version of any type changes it.
+func TestNewestFingerprint(t *testing.T) {
+	t.Parallel()
+	cur := Catalog()
+	if NewestFingerprint() != fingerprint(cur) || len(NewestFingerprint()) != 64 {
+		t.Fatalf("NewestFingerprint %q, of the catalog %q", NewestFingerprint(), fingerprint(cur))
+	}
+	if fingerprint(AllVersions()) == NewestFingerprint() {
+		t.Error("the earlier versions change nothing: the fingerprint is not of the newest alone")
+	}
+	reversed := slices.Clone(cur)
+	slices.Reverse(reversed)
+	if fingerprint(reversed) != NewestFingerprint() {
+		t.Error("the fingerprint depends on the catalog's order")
+	}
+	next := slices.Clone(cur)
+	for i, s := range next {
+		if s.Name == "goal.set" {
+			next[i].Version, next[i].typ = s.Version+1, ""
+		}
+	}
+	if fingerprint(next) == NewestFingerprint() {
+		t.Error("a new version of goal.set leaves the fingerprint as it was")
 	}
 }
 

@@ -257,7 +257,14 @@ same ` + "`seq`" + ` and owners, its own ` + "`go`" + ` name, and in its ` + "`\
 ` + "`upcast`" + ` text and ` + "`since`" + ` (the day it is published, from which the version before is deprecated); then one upcaster from the version before in ` + "`events/upcast.go`" + ` (the
 package refuses to start without it, and a test holds every valid example of the
 version before, upcast, to the new schema) and the read paths' code for the new
-shape, which the compiler points to.
+shape, which the compiler points to. What is kept as the newest versions needs
+nothing more: the read model (each event as the newest version of its type, the
+overviews folded from them) and ingest's index (the families' states) record
+` + "`events.NewestFingerprint()`" + `, of the newest version of every type, and the first
+start of a build whose catalog differs (a new version, or a new type) empties them
+and replays the stream, as a new ` + "`family.SnapshotVersion`" + ` does: no migration is
+written for it, and ingest answers 503 until its index has caught up. Raise
+` + "`family.SnapshotVersion`" + ` (` + "`events/family/snapshot.go`" + `) only when the fold itself changes.
 3. Run ` + "`go generate ./...`" + ` in ` + "`events`" + `. It writes the payload struct
    (` + "`events/payloads_gen.go`" + `), the catalog entry, titles and department constants
    (` + "`events/catalog_gen.go`" + `), the per-department counts

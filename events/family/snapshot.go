@@ -11,6 +11,9 @@ import (
 // snapshots (ingest's index) made under another version is folded again
 // from the events: raise it whenever Apply folds an event differently or
 // State gains a field that older snapshots cannot supply by its zero value.
+// A new version of an event type needs no raise for that alone: the stores
+// record events.NewestFingerprint too, and one of another catalog is folded
+// again likewise.
 //
 // Version 3 keeps every decision about a consent or a team member, in time
 // order (snapshot.Team and Consents), where version 2 kept only the time of

@@ -116,6 +116,11 @@ type Index struct {
 	gate   sync.RWMutex
 	closed bool
 
+	// catalog is this build's events.NewestFingerprint: a store whose
+	// family states were folded from the newest versions of another
+	// catalog is rebuilt (start).
+	catalog string
+
 	// Keys decrypt the events' personal fields (package shred), so that
 	// a re-sent event's content hash is that of the stored one.
 	Keys *shred.Keyring
@@ -154,11 +159,14 @@ var (
 
 // indexMeta says what the store covers: the stream sequence it is complete
 // up to, the stream (by its creation time, so a replaced stream is not
-// mistaken for it) and the fold the family states were made with.
+// mistaken for it), the fold the family states were made with and the
+// catalog whose newest versions the fold read the events as
+// (events.NewestFingerprint; none in a store of an earlier build).
 type indexMeta struct {
 	Sequence      uint64    `json:"sequence"`
 	StreamCreated time.Time `json:"streamCreated"`
 	Fold          int       `json:"fold"`
+	Catalog       string    `json:"catalog,omitempty"`
 }
 
 // IndexOptions configure OpenIndex.
@@ -190,7 +198,7 @@ func NewIndex(log *slog.Logger) *Index {
 // system) is an error too, as a rebuild would not help.
 func OpenIndex(o IndexOptions) (*Index, error) {
 	x := &Index{log: o.Log, dir: o.Dir, Keys: o.Keys, cache: map[string]*list.Element{}, pending: map[idKey]idEntry{},
-		loading: map[string]*familyLoad{}, capacity: o.CacheFamilies}
+		loading: map[string]*familyLoad{}, capacity: o.CacheFamilies, catalog: events.NewestFingerprint()}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -1189,10 +1197,10 @@ func subjectFamily(subject string) string {
 }
 
 // start checks the store against the stream and says where to read from:
-// a store of another stream, of another fold, or past the stream's end is
-// emptied and rebuilt.
+// a store of another stream, of another fold or catalog, or past the
+// stream's end is emptied and rebuilt.
 func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
-	want := indexMeta{StreamCreated: info.Created.UTC(), Fold: family.SnapshotVersion}
+	want := indexMeta{StreamCreated: info.Created.UTC(), Fold: family.SnapshotVersion, Catalog: x.catalog}
 	m, ok, err := x.meta()
 	var empty bool
 	if err == nil && !ok {
@@ -1212,6 +1220,11 @@ func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
 		why = "the store was made from another stream"
 	case m.Fold != want.Fold:
 		why = fmt.Sprintf("the store's family states are of fold %d, this build's of %d", m.Fold, want.Fold)
+	case m.Catalog != want.Catalog:
+		// The states were folded from the events read as the newest
+		// versions of another catalog: what they hold of an event may
+		// not be what this build's upcasts make of it.
+		why = "the store's family states were folded from another catalog's newest versions of the event types"
 	case !x.topFound:
 		// Every flush of this build stores the top with the meta or
 		// after it: this store is an earlier build's, whose entries

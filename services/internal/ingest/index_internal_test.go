@@ -19,6 +19,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 )
 
@@ -47,7 +48,7 @@ func writeStore(t *testing.T, dir string, n int) {
 			_ = b.Set(idDBKey(keyOf(fmt.Sprintf("id-%d", i))), idValue(idEntry{seq: uint64(i + 1)}), nil)
 		}
 		if half == 1 {
-			m, _ := json.Marshal(indexMeta{Sequence: uint64(n), StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+			m, _ := json.Marshal(indexMeta{Sequence: uint64(n), StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()})
 			_ = b.Set(metaKey, m, nil)
 			_ = b.Set(topKey, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
 		}
@@ -264,7 +265,7 @@ func TestIndexRebuildsStoreWhoseMetaCannotBeRead(t *testing.T) {
 	_ = b.Set(append([]byte{prefixFamily}, "F1"...), append(binary.BigEndian.AppendUint64(nil, 2000), st...), nil)
 	commitFlushed(t, x, b)
 	b = x.db.NewBatch()
-	m, _ := json.Marshal(indexMeta{Sequence: 2000, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	m, _ := json.Marshal(indexMeta{Sequence: 2000, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()})
 	_ = b.Set(metaKey, m, nil)
 	commitFlushed(t, x, b)
 	x.Close()
@@ -449,7 +450,7 @@ func TestIndexUndecodableFamilyMarksStoreForRebuild(t *testing.T) {
 	}
 	b := x.db.NewBatch()
 	_ = b.Set(append([]byte{prefixFamily}, "F1"...), []byte{1, 2, 3}, nil)
-	m, _ := json.Marshal(indexMeta{Sequence: 3, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	m, _ := json.Marshal(indexMeta{Sequence: 3, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()})
 	_ = b.Set(metaKey, m, nil)
 	commitFlushed(t, x, b)
 	MarkReady(x)
@@ -477,7 +478,7 @@ func storeAhead(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	cs := &consumerState{dirty: map[string]*familyEntry{}, batch: x.db.NewBatch(),
-		meta: indexMeta{StreamCreated: testStreamCreated, Fold: family.SnapshotVersion}}
+		meta: indexMeta{StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()}}
 	for i := range 8 {
 		if err := x.rememberID(cs, uint64(i+1), stored{id: fmt.Sprintf("id-%d", i+1)}); err != nil {
 			t.Fatal(err)
@@ -576,7 +577,7 @@ func TestIndexRebuildsStoreWithoutTop(t *testing.T) {
 	_ = b.Set(idDBKey(keyOf("ahead")), idValue(idEntry{seq: 10}), nil)
 	st, _ := family.New("F1").MarshalBinary()
 	_ = b.Set(append([]byte{prefixFamily}, "F1"...), append(binary.BigEndian.AppendUint64(nil, 10), st...), nil)
-	m, _ := json.Marshal(indexMeta{Sequence: 8, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion})
+	m, _ := json.Marshal(indexMeta{Sequence: 8, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()})
 	_ = b.Set(metaKey, m, nil)
 	commitFlushed(t, x, b)
 	x.Close()
@@ -628,5 +629,29 @@ func TestIndexEmptiedAtOpenReportsRebuilding(t *testing.T) {
 				t.Errorf("Progress() = %q; want it to begin %q", p, c.prefix)
 			}
 		})
+	}
+}
+
+// A store whose family states were folded from the newest versions of
+// another catalog (another events.NewestFingerprint: a type gained a
+// version since) is rebuilt, as one of another fold is; one of the same
+// catalog is trusted.
+func TestIndexRebuildsStoreOfAnotherCatalog(t *testing.T) {
+	dir := t.TempDir()
+	writeStore(t, dir, 100)
+	for _, c := range []struct {
+		catalog string
+		want    uint64
+	}{{events.NewestFingerprint(), 100}, {"another catalog", 0}} {
+		x, err := OpenIndex(IndexOptions{Dir: dir, Log: discardLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.catalog = c.catalog
+		m, err := x.start(streamInfo(100))
+		x.Close()
+		if err != nil || m.Sequence != c.want || m.Catalog != c.catalog {
+			t.Fatalf("catalog %q: start = %+v, %v; want the store trusted up to %d", c.catalog, m, err, c.want)
+		}
 	}
 }

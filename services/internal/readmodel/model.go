@@ -13,6 +13,7 @@ import (
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 )
 
@@ -110,6 +111,15 @@ ALTER TABLE checkpoint ADD COLUMN fold INTEGER NOT NULL DEFAULT 1;
 	// restart too.
 	`
 ALTER TABLE checkpoint ADD COLUMN scrub INTEGER NOT NULL DEFAULT 0;
+`,
+	// 6: catalog, the events.NewestFingerprint the rows were read with: a
+	// row holds its event as the newest version of its type, and an
+	// overview the fold of such rows, so a model made under another
+	// catalog is emptied on open and replayed, as one of another fold is
+	// (see refold). A model made before records none, and is replayed
+	// once.
+	`
+ALTER TABLE checkpoint ADD COLUMN catalog TEXT NOT NULL DEFAULT '';
 `,
 }
 
@@ -311,6 +321,12 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating it if needed) and migrates the read model at
 // path.
 func Open(ctx context.Context, path string) (*Model, error) {
+	return open(ctx, path, events.NewestFingerprint())
+}
+
+// open is Open for a build whose catalog's newest versions are catalog
+// (events.NewestFingerprint).
+func open(ctx context.Context, path, catalog string) (*Model, error) {
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err
@@ -328,7 +344,7 @@ func Open(ctx context.Context, path string) (*Model, error) {
 	if err := migrate(ctx, m.w); err != nil {
 		return fail(err)
 	}
-	if err := refold(ctx, m.w); err != nil {
+	if err := refold(ctx, m.w, catalog); err != nil {
 		return fail(err)
 	}
 	if err := m.w.QueryRowContext(ctx, `SELECT sequence, overviews, scrub FROM checkpoint WHERE id = 1`).Scan(&m.checkpoint, &m.consistent, &m.scrubPending); err != nil {
@@ -388,17 +404,21 @@ func Open(ctx context.Context, path string) (*Model, error) {
 	return m, nil
 }
 
-// refold empties a model whose families' rows were folded with another
-// family.SnapshotVersion than this build's (as migration 3 empties it): the
-// overviews, access and consents follow the fold's rules, so the projector
-// replays the stream from its start, as a rebuild does. The stream holds
-// everything the model is made of.
-func refold(ctx context.Context, c *sql.DB) error {
+// refold empties a model whose rows were made with another fold or
+// another catalog than this build's (as migration 3 empties it): with
+// another family.SnapshotVersion the overviews, access and consents follow
+// another fold's rules; with another catalog (its newest versions, catalog:
+// events.NewestFingerprint) the rows hold their events as other versions
+// than every read path now presents, and the overviews are folded from
+// them. The projector then replays the stream from its start, as a rebuild
+// does; the stream holds everything the model is made of.
+func refold(ctx context.Context, c *sql.DB, catalog string) error {
 	var fold int
-	if err := c.QueryRowContext(ctx, `SELECT fold FROM checkpoint WHERE id = 1`).Scan(&fold); err != nil {
+	var made string
+	if err := c.QueryRowContext(ctx, `SELECT fold, catalog FROM checkpoint WHERE id = 1`).Scan(&fold, &made); err != nil {
 		return err
 	}
-	if fold == family.SnapshotVersion {
+	if fold == family.SnapshotVersion && made == catalog {
 		return nil
 	}
 	tx, err := c.BeginTx(ctx, nil)
@@ -411,7 +431,8 @@ func refold(ctx context.Context, c *sql.DB) error {
 			return fmt.Errorf("refold: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET sequence = 0, overviews = 0, fold = ? WHERE id = 1`, family.SnapshotVersion); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET sequence = 0, overviews = 0, fold = ?, catalog = ? WHERE id = 1`,
+		family.SnapshotVersion, catalog); err != nil {
 		return fmt.Errorf("refold: %w", err)
 	}
 	return tx.Commit()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 )
 
 // mixedVersions is the golden fixture: a stored stream in which one family's
@@ -499,5 +500,77 @@ func TestRedriveAfterAFailedBatch(t *testing.T) {
 	if d, err := m.Digest(ctx); err != nil || d != wantDigest {
 		diff, _ := firstDifference(ctx, m.rdb, want.rdb)
 		t.Errorf("model differs from a replay: %+v", diff)
+	}
+}
+
+// TestRefoldOnAnotherCatalog: a model whose rows were read as the newest
+// versions of another catalog (another events.NewestFingerprint) is
+// emptied when it is opened, as one of another fold is, and the replay
+// makes the same model again; one of the same catalog is kept as it is.
+func TestRefoldOnAnotherCatalog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lines := readFixture(t)
+	decoded := func() []Message {
+		batch := make([]Message, len(lines))
+		for i, l := range lines {
+			batch[i] = Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event}
+		}
+		DecodeAll(batch, nil)
+		return batch
+	}
+	path := filepath.Join(t.TempDir(), ModelName(1))
+	reopen := func(m *Model, catalog string) *Model {
+		t.Helper()
+		if m != nil {
+			m.Close()
+		}
+		m, err := open(ctx, path, catalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	state := func(m *Model) (rows int, fold int, catalog string) {
+		t.Helper()
+		if err := m.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM timeline) + (SELECT count(*) FROM families), fold, catalog FROM checkpoint`).Scan(&rows, &fold, &catalog); err != nil {
+			t.Fatal(err)
+		}
+		return rows, fold, catalog
+	}
+	m := reopen(nil, "catalog-a")
+	defer func() { m.Close() }()
+	if _, err := m.Apply(ctx, decoded(), ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := m.Checkpoint()
+
+	m = reopen(m, "catalog-a")
+	if rows, _, catalog := state(m); m.Checkpoint() != last || rows == 0 || catalog != "catalog-a" {
+		t.Fatalf("reopened with the same catalog: checkpoint %d, %d rows, catalog %q; want it kept at %d", m.Checkpoint(), rows, catalog, last)
+	}
+
+	m = reopen(m, "catalog-b")
+	if rows, fold, catalog := state(m); m.Checkpoint() != 0 || m.Consistent() != 0 || rows != 0 || fold != family.SnapshotVersion || catalog != "catalog-b" {
+		t.Fatalf("reopened with another catalog: checkpoint %d, %d rows, fold %d, catalog %q; want an empty model of catalog-b", m.Checkpoint(), rows, fold, catalog)
+	}
+	if _, err := m.Apply(ctx, decoded(), ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Digest(ctx); err != nil || got != want {
+		t.Fatalf("replayed after the refold: digest %s, %v; want %s", got, err, want)
+	}
+
+	// This build's catalog is neither.
+	m.Close()
+	if m, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, catalog := state(m); rows != 0 || catalog != events.NewestFingerprint() {
+		t.Fatalf("opened by this build: %d rows, catalog %q; want an empty model of %q", rows, catalog, events.NewestFingerprint())
 	}
 }

@@ -245,21 +245,24 @@ func init() {
 	checkUpcasters()
 }
 
-// NewestFingerprint names the newest version of every type of the
-// catalog: what every read path presents an event as. It changes whenever
-// a type gains a version (or the catalog a type). A store that keeps events
+// NewestFingerprint names the newest version of every type that has more
+// than one: what every read path converts an earlier version to. It changes
+// whenever a type gains a version; a new type, at its first version, is
+// stored as read and changes nothing. A store that keeps events
 // or state made of them as the newest versions (the read model's rows and
 // overviews, ingest's family states) records it, and one that recorded
 // another is made again from the stream: its contents have the shapes of
 // another catalog.
 func NewestFingerprint() string { return newestFingerprint }
 
-// fingerprint is the hex SHA-256 of the types of specs, sorted, one a
-// line: the same whatever the catalog's order.
+// fingerprint is the hex SHA-256 of the types of specs past their first
+// version, sorted, one a line: the same whatever the catalog's order.
 func fingerprint(specs []Spec) string {
-	types := make([]string, len(specs))
-	for i, s := range specs {
-		types[i] = s.Type()
+	var types []string
+	for _, s := range specs {
+		if s.Version > 1 {
+			types = append(types, s.Type())
+		}
 	}
 	slices.Sort(types)
 	h := sha256.New()

@@ -260,8 +260,8 @@ version before, upcast, to the new schema) and the read paths' code for the new
 shape, which the compiler points to. What is kept as the newest versions needs
 nothing more: the read model (each event as the newest version of its type, the
 overviews folded from them) and ingest's index (the families' states) record
-` + "`events.NewestFingerprint()`" + `, of the newest version of every type, and the first
-start of a build whose catalog differs (a new version, or a new type) empties them
+` + "`events.NewestFingerprint()`" + `, of the newest version of every type past its first, and
+the first start of a build where a type has gained a version empties them
 and replays the stream, as a new ` + "`family.SnapshotVersion`" + ` does: no migration is
 written for it, and ingest answers 503 until its index has caught up. Raise
 ` + "`family.SnapshotVersion`" + ` (` + "`events/family/snapshot.go`" + `) only when the fold itself changes.

@@ -245,6 +245,12 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 	if err := m.foldEvents(ctx, tx, fresh); err != nil {
 		return res, err
 	}
+	if !o.Flush && o.Wants != nil && m.accessChanged(fresh, o.Wants) {
+		// A live stream is about to be handed this batch's entries, and
+		// it checks its reader's access against the access rows: they
+		// must not be a flush behind the entries.
+		o.Flush = true
+	}
 	if err := m.writeRows(rowCtx, insTimeline, insQuarantine, fresh, o.Wants, &res); err != nil {
 		return res, err
 	}
@@ -357,6 +363,22 @@ func (m *Model) foldEvents(ctx context.Context, tx *sql.Tx, msgs []Message) erro
 		d.last = msg.seq
 	}
 	return nil
+}
+
+// accessChanged reports whether msgs change who is assigned to a family
+// that wants its entries (one a live stream follows) from what its access
+// rows say.
+func (m *Model) accessChanged(msgs []Message, wants func(string) bool) bool {
+	for i := range msgs {
+		id := msgs[i].env.FamilyID
+		if msgs[i].reason != "" || !wants(id) {
+			continue
+		}
+		if d, st := m.dirty[id], m.states[id]; d != nil && st != nil && (d.force || !slices.Equal(d.before, st.Assigned())) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeRows inserts the timeline row of every valid event of msgs and the

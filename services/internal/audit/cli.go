@@ -65,6 +65,9 @@ func Command(ctx context.Context, name string, args []string, getenv func(string
 		err = verifyExportCommand(args, stdout, stderr)
 	case "erase-due":
 		err = eraseDueCommand(ctx, args, getenv, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stderr, Usage)
+		return 0
 	default:
 		fmt.Fprintln(stderr, Usage)
 		return 2

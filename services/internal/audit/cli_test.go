@@ -12,7 +12,7 @@ import (
 // TestCommandUsageExitCode: Command documents "2 usage"; an unknown flag
 // or a malformed flag value is a usage error, like a missing -out, for
 // every subcommand, and the flag package's message says which. -h prints
-// the subcommand's flags and exits 0.
+// the subcommand's flags, or audit's usage, and exits 0.
 func TestCommandUsageExitCode(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
@@ -38,6 +38,7 @@ func TestCommandUsageExitCode(t *testing.T) {
 		{"export", []string{"-h"}, 0, "-from-seq"},
 		{"verify-export", []string{"-h"}, 0, "usage: audit verify-export DIR"},
 		{"erase-due", []string{"-h"}, 0, "-archive"},
+		{"-h", nil, 0, "usage:"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := audit.Command(context.Background(), c.cmd, c.args, func(string) string { return "" }, &stdout, &stderr)

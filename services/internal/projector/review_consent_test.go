@@ -1,0 +1,86 @@
+package projector_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
+)
+
+// reviewFamily is an enrolled family read by dev-coordinator (E1001).
+func reviewFamily(t *testing.T, s *system, fam string, base time.Time) {
+	t.Helper()
+	at := func(min int) events.BuildOption { return events.WithTime(base.Add(time.Duration(min) * time.Minute)) }
+	s.post(events.SOF, fam, testenv.Enrolment(), at(0))
+	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}, at(1))
+}
+
+// TestReviewFutureConsentShownNow: a data-sharing consent.given dated
+// in the future (ingest accepts up to 24 h ahead) is not in force at the
+// read, yet the gate shows the child's BUF events at once, because the
+// gate takes the latest decision in time, not the one in force now.
+func TestReviewFutureConsentShownNow(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-REV-FUT"
+	now := time.Now().UTC().Truncate(time.Second)
+	reviewFamily(t, s, fam, now.Add(-time.Hour))
+	s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14}, events.WithTime(now.Add(-30*time.Minute)))
+	last := s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, events.WithTime(now.Add(12*time.Hour)))
+	s.WaitApplied(last)
+	p := s.timeline(fam, "order=asc", "dev-coordinator", nil)
+	if slices.Contains(names(p), "wellbeing.measured") || p.HiddenByConsent != 1 {
+		t.Errorf("consent dated %s is not in force at the read (%s), yet the coordinator sees %v, %d hidden",
+			now.Add(12*time.Hour).Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339), names(p), p.HiddenByConsent)
+	}
+}
+
+// TestReviewFilterRevealsHiddenEntries: a coordinator without consent
+// learns which hidden entries exist (type and time) by filtering:
+// hiddenByConsent counts within the filter, so type= and from=/to=
+// pinpoint each hidden health event.
+func TestReviewFilterRevealsHiddenEntries(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-REV-LEAK"
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	reviewFamily(t, s, fam, base)
+	last := s.post(events.SUF, fam, &events.HealthReferred{PersonID: "P1", To: "psychiatry"}, events.WithTime(base.Add(10*time.Minute)))
+	s.WaitApplied(last)
+	referred := s.timeline(fam, "type=health.referred", "dev-coordinator", nil).HiddenByConsent
+	assessed := s.timeline(fam, "type=health.assessed", "dev-coordinator", nil).HiddenByConsent
+	window := s.timeline(fam, "type=health.referred&from="+base.Add(9*time.Minute).Format(time.RFC3339)+
+		"&to="+base.Add(11*time.Minute).Format(time.RFC3339), "dev-coordinator", nil).HiddenByConsent
+	if referred != assessed {
+		t.Errorf("hiddenByConsent tells which: type=health.referred %d, type=health.assessed %d, and within a 2-minute window %d",
+			referred, assessed, window)
+	}
+}
+
+// TestReviewGoalProgressOfHiddenGoal: a SUF goal about a parent without
+// consent is hidden (and the overview drops the goal), but the goal's
+// goal.progressed and goal.closed, with their free-text note, reach the
+// coordinator: health information about that person without consent.
+func TestReviewGoalProgressOfHiddenGoal(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-REV-GOAL"
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	reviewFamily(t, s, fam, base)
+	at := func(min int) events.BuildOption { return events.WithTime(base.Add(time.Duration(min) * time.Minute)) }
+	s.post(events.SUF, fam, &events.GoalSet{GoalID: "G-H1", Title: "Behandling for depression", Domain: "health", PersonID: "P1", ExpressedBy: "professional"}, at(5))
+	s.post(events.SUF, fam, &events.GoalProgressed{GoalID: "G-H1", Achievement: "worsening", Note: "Har stoppet medicinen"}, at(6))
+	last := s.post(events.SUF, fam, &events.GoalClosed{GoalID: "G-H1", Outcome: "not-achieved"}, at(7))
+	s.WaitApplied(last)
+	p := s.timeline(fam, "order=asc", "dev-coordinator", nil)
+	if got := names(p); slices.Contains(got, "goal.progressed") || slices.Contains(got, "goal.closed") {
+		for _, e := range p.Entries {
+			if e.Department == "suf" {
+				t.Logf("shown without P1's consent: %s %q %s", e.Type, e.Title, e.Data)
+			}
+		}
+		t.Errorf("goal.set about P1 is hidden (%d hidden) but its progress and close are shown: %v", p.HiddenByConsent, got)
+	}
+}

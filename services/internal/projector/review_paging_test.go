@@ -1,0 +1,77 @@
+package projector_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// TestReviewPagingHiddenTies: entries sharing one time, hidden ones among
+// them at every page boundary, both orders, with and without a filter:
+// the pages are the one-page answer, and hidden counts add up.
+func TestReviewPagingHiddenTies(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-REV-PAGE"
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	reviewFamily(t, s, fam, base)
+	tie := events.WithTime(base.Add(5 * time.Minute))
+	var last uint64
+	for i := range 9 {
+		switch i % 3 {
+		case 0:
+			last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i)}, tie)
+		case 1:
+			last = s.post(events.BUF, fam, &events.MeetingHeld{Kind: "family"}, tie)
+		default:
+			last = s.post(events.BIF, fam, &events.EducationStarted{PersonID: "P1", Programme: fmt.Sprint("p", i)}, tie)
+		}
+	}
+	// Backfilled (earlier time, later sequence).
+	last = s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 99}, events.WithTime(base.Add(3*time.Minute)))
+	s.WaitApplied(last)
+	for _, q := range []string{"order=asc", "order=desc", "order=asc&department=buf", "order=desc&department=buf"} {
+		whole := s.timeline(fam, q+"&limit=500", "dev-coordinator", nil)
+		for limit := 1; limit <= 4; limit++ {
+			got, hidden := s.allPages(fam, fmt.Sprintf("%s&limit=%d", q, limit), "dev-coordinator")
+			if len(got) != len(whole.Entries) || hidden != whole.HiddenByConsent {
+				t.Errorf("%s limit %d: %d entries %d hidden; one page: %d, %d", q, limit, len(got), hidden, len(whole.Entries), whole.HiddenByConsent)
+				continue
+			}
+			for i := range got {
+				if got[i].Sequence != whole.Entries[i].Sequence {
+					t.Errorf("%s limit %d: entry %d is %d, want %d", q, limit, i, got[i].Sequence, whole.Entries[i].Sequence)
+				}
+			}
+		}
+	}
+	for _, c := range []string{"x", "!!", base64.RawURLEncoding.EncodeToString([]byte(`{"v":1,"fam":"OTHER","o":"asc","p":{"t":0,"s":0}}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"v":1,"fam":"` + fam + `","o":"asc","p":{"t":0,"s":-1}}`))} {
+		if r := s.Get("/v1/families/"+fam+"/timeline?cursor="+c, "dev-coordinator", nil); r.Status != 400 {
+			t.Errorf("cursor %s: %d %s", c, r.Status, r.Raw)
+		}
+	}
+}
+
+// TestReviewForgedCursorFilters: a cursor's filters are not validated as
+// the parameters are (department=zz is 400), so a forged cursor with an
+// unknown department or type is answered 200 with an empty last page.
+func TestReviewForgedCursorFilters(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const fam = "FAM-REV-CUR"
+	reviewFamily(t, s, fam, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	s.WaitApplied(s.post(events.BUF, fam, &events.MeetingHeld{Kind: "family"}))
+	if r := s.Get("/v1/families/"+fam+"/timeline?department=zz", "dev-coordinator", nil); r.Status != 400 {
+		t.Fatalf("department=zz: %d", r.Status)
+	}
+	for _, c := range []string{`{"v":1,"fam":"` + fam + `","o":"asc","d":["zz"],"p":{"t":0,"s":0}}`,
+		`{"v":1,"fam":"` + fam + `","o":"asc","y":["zz"],"p":{"t":0,"s":0}}`} {
+		if r := s.Get("/v1/families/"+fam+"/timeline?cursor="+base64.RawURLEncoding.EncodeToString([]byte(c)), "dev-coordinator", nil); r.Status != 400 {
+			t.Errorf("forged cursor %s: %d %s", c, r.Status, r.Raw)
+		}
+	}
+}

@@ -9,24 +9,25 @@ import (
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
-// reviewFamily is an enrolled family read by dev-coordinator (E1001).
-func reviewFamily(t *testing.T, s *system, fam string, base time.Time) {
+// coordinatedFamily enrols a family whose caseworker is dev-coordinator
+// (E1001).
+func coordinatedFamily(t *testing.T, s *system, fam string, base time.Time) {
 	t.Helper()
 	at := func(min int) events.BuildOption { return events.WithTime(base.Add(time.Duration(min) * time.Minute)) }
 	s.post(events.SOF, fam, testenv.Enrolment(), at(0))
 	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}, at(1))
 }
 
-// TestReviewFutureConsentShownNow: a data-sharing consent.given dated
+// TestConsentGateFutureConsent: a data-sharing consent.given dated
 // in the future (ingest accepts up to 24 h ahead) is not in force at the
 // read, yet the gate shows the child's BUF events at once, because the
 // gate takes the latest decision in time, not the one in force now.
-func TestReviewFutureConsentShownNow(t *testing.T) {
+func TestConsentGateFutureConsent(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	const fam = "FAM-REV-FUT"
+	const fam = "FAM-CG-FUT"
 	now := time.Now().UTC().Truncate(time.Second)
-	reviewFamily(t, s, fam, now.Add(-time.Hour))
+	coordinatedFamily(t, s, fam, now.Add(-time.Hour))
 	s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14}, events.WithTime(now.Add(-30*time.Minute)))
 	last := s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, events.WithTime(now.Add(12*time.Hour)))
 	s.WaitApplied(last)
@@ -37,16 +38,16 @@ func TestReviewFutureConsentShownNow(t *testing.T) {
 	}
 }
 
-// TestReviewFilterRevealsHiddenEntries: a coordinator without consent
+// TestConsentGateFilterRevealsNothing: a coordinator without consent
 // learns which hidden entries exist (type and time) by filtering:
 // hiddenByConsent counts within the filter, so type= and from=/to=
 // pinpoint each hidden health event.
-func TestReviewFilterRevealsHiddenEntries(t *testing.T) {
+func TestConsentGateFilterRevealsNothing(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	const fam = "FAM-REV-LEAK"
+	const fam = "FAM-CG-LEAK"
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	reviewFamily(t, s, fam, base)
+	coordinatedFamily(t, s, fam, base)
 	last := s.post(events.SUF, fam, &events.HealthReferred{PersonID: "P1", To: "psychiatry"}, events.WithTime(base.Add(10*time.Minute)))
 	s.WaitApplied(last)
 	referred := s.timeline(fam, "type=health.referred", "dev-coordinator", nil).HiddenByConsent
@@ -59,16 +60,16 @@ func TestReviewFilterRevealsHiddenEntries(t *testing.T) {
 	}
 }
 
-// TestReviewGoalProgressOfHiddenGoal: a SUF goal about a parent without
+// TestConsentGateGoalFollowUps: a SUF goal about a parent without
 // consent is hidden (and the overview drops the goal), but the goal's
 // goal.progressed and goal.closed, with their free-text note, reach the
 // coordinator: health information about that person without consent.
-func TestReviewGoalProgressOfHiddenGoal(t *testing.T) {
+func TestConsentGateGoalFollowUps(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	const fam = "FAM-REV-GOAL"
+	const fam = "FAM-CG-GOAL"
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	reviewFamily(t, s, fam, base)
+	coordinatedFamily(t, s, fam, base)
 	at := func(min int) events.BuildOption { return events.WithTime(base.Add(time.Duration(min) * time.Minute)) }
 	s.post(events.SUF, fam, &events.GoalSet{GoalID: "G-H1", Title: "Behandling for depression", Domain: "health", PersonID: "P1", ExpressedBy: "professional"}, at(5))
 	s.post(events.SUF, fam, &events.GoalProgressed{GoalID: "G-H1", Achievement: "worsening", Note: "Har stoppet medicinen"}, at(6))

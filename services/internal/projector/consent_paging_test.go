@@ -9,15 +9,15 @@ import (
 	"kk.dk/jobogfamilie/events"
 )
 
-// TestReviewPagingHiddenTies: entries sharing one time, hidden ones among
+// TestConsentGatePagingTies: entries sharing one time, hidden ones among
 // them at every page boundary, both orders, with and without a filter:
 // the pages are the one-page answer, and hidden counts add up.
-func TestReviewPagingHiddenTies(t *testing.T) {
+func TestConsentGatePagingTies(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	const fam = "FAM-REV-PAGE"
+	const fam = "FAM-CG-PAGE"
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	reviewFamily(t, s, fam, base)
+	coordinatedFamily(t, s, fam, base)
 	tie := events.WithTime(base.Add(5 * time.Minute))
 	var last uint64
 	for i := range 9 {
@@ -56,14 +56,14 @@ func TestReviewPagingHiddenTies(t *testing.T) {
 	}
 }
 
-// TestReviewForgedCursorFilters: a cursor's filters are not validated as
+// TestTimelineForgedCursorFilters: a cursor's filters are not validated as
 // the parameters are (department=zz is 400), so a forged cursor with an
 // unknown department or type is answered 200 with an empty last page.
-func TestReviewForgedCursorFilters(t *testing.T) {
+func TestTimelineForgedCursorFilters(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
-	const fam = "FAM-REV-CUR"
-	reviewFamily(t, s, fam, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
+	const fam = "FAM-CG-CUR"
+	coordinatedFamily(t, s, fam, time.Now().UTC().Add(-time.Hour).Truncate(time.Second))
 	s.WaitApplied(s.post(events.BUF, fam, &events.MeetingHeld{Kind: "family"}))
 	if r := s.Get("/v1/families/"+fam+"/timeline?department=zz", "dev-coordinator", nil); r.Status != 400 {
 		t.Fatalf("department=zz: %d", r.Status)

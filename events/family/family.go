@@ -385,19 +385,37 @@ func (s *State) Apply(e events.Envelope) {
 	// the timeline only; they are counted above and change no state.
 }
 
-// ConsentDecisions are the latest consent decision of every person and
-// scope a consent event named, sorted; never nil.
+// ConsentDecisions are every consent decision of every person and scope a
+// consent event named: by person and scope, then in time order (of two at
+// one time, the later stored last, as in the fold); never nil. The whole
+// history is kept, not only the latest decision, because a decision may be
+// dated ahead of the moment it is read at (ingest accepts times up to
+// events.MaxFuture ahead): the consent in force at a read is the last
+// decision not later than the read's moment (ConsentInForce).
 func (s *State) ConsentDecisions() []ConsentDecision {
+	keys := slices.SortedFunc(maps.Keys(s.consents), func(a, b consentKey) int {
+		return cmp.Or(cmp.Compare(a.personID, b.personID), cmp.Compare(a.scope, b.scope))
+	})
 	out := []ConsentDecision{}
-	for k, h := range s.consents {
-		if d, ok := h.last(); ok {
+	for _, k := range keys {
+		for _, d := range s.consents[k] {
 			out = append(out, ConsentDecision{PersonID: k.personID, Scope: k.scope, InForce: d.On, At: d.At})
 		}
 	}
-	slices.SortFunc(out, func(a, b ConsentDecision) int {
-		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Scope, b.Scope))
-	})
 	return out
+}
+
+// ConsentInForce reports, of decisions of one person and scope in time
+// order (as ConsentDecisions lists them), whether the one in force at t,
+// the last not later than t, left the consent in force. A decision dated
+// after t is not in force yet.
+func ConsentInForce(decisions []ConsentDecision, t time.Time) bool {
+	for i := len(decisions) - 1; i >= 0; i-- {
+		if !t.Before(decisions[i].At) {
+			return decisions[i].InForce
+		}
+	}
+	return false
 }
 
 // Copenhagen is the time zone of the pilot's days. A date (courseStart, a

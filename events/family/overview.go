@@ -33,7 +33,10 @@ type Overview struct {
 	// Caseworker is the current caseworker's employeeId.
 	Caseworker string       `json:"caseworker,omitempty"`
 	Team       []TeamMember `json:"team"`
-	// Consents are those in force (given and not withdrawn since).
+	// Consents are those whose latest decision in time is a
+	// consent.given. A decision may be dated ahead of a read (up to
+	// events.MaxFuture), so the projector's reads replace them with those
+	// in force at the read's moment (ConsentInForce).
 	Consents []Consent `json:"consents"`
 	// ChildCases, Measures, Benefits, Praktik, WageSubsidies and
 	// LanguageCourses are those open or active now.
@@ -85,9 +88,10 @@ type Consent struct {
 	Scope    string `json:"scope"`
 }
 
-// ConsentDecision is the latest consent event in time of a person and
-// scope: whether it left the consent in force, and when it happened. A
-// consent event dated before it changes nothing (see the package comment).
+// ConsentDecision is one consent event of a person and scope as the fold
+// keeps it: whether it left the consent in force, and when it happened.
+// Of a person's and scope's decisions, the one in force at a moment is the
+// last not later than it (see the package comment and ConsentInForce).
 type ConsentDecision struct {
 	PersonID string    `json:"personId"`
 	Scope    string    `json:"scope"`

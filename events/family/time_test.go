@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
@@ -152,5 +153,28 @@ func TestNeedsCourseFromItsStart(t *testing.T) {
 	}
 	if err := s.Check(at(goalSet("G9"), "g9", "2024-03-15T09:00:00Z")); err != nil {
 		t.Errorf("goal.set dated after the previous course ended, before the enrolment was recorded: %v", err)
+	}
+}
+
+// TestConsentInForceAtAMoment: the decisions list every consent event of
+// a person and scope in time order, and the one in force at a moment is
+// the last not later than it, so a decision dated ahead is not in force
+// until its time.
+func TestConsentInForceAtAMoment(t *testing.T) {
+	st := fold(t, enrolled(),
+		at(consent("P1", events.ScopeDataSharing), "g", "2024-01-10T09:00:00Z"),
+		at(withdraw("P1", events.ScopeDataSharing), "w", "2024-06-01T09:00:00Z"))
+	ds := st.ConsentDecisions()
+	if len(ds) != 2 || !ds[0].InForce || ds[1].InForce {
+		t.Fatalf("decisions %+v; want the consent.given, then the withdrawal", ds)
+	}
+	for _, c := range []struct {
+		at   string
+		want bool
+	}{{"2024-01-10T08:59:59Z", false}, {"2024-01-10T09:00:00Z", true}, {"2024-05-31T23:59:59Z", true}, {"2024-06-01T09:00:00Z", false}} {
+		m, _ := time.Parse(time.RFC3339, c.at)
+		if got := family.ConsentInForce(ds, m); got != c.want {
+			t.Errorf("in force at %s: %v, want %v", c.at, got, c.want)
+		}
 	}
 }

@@ -5,12 +5,16 @@
 // timeline, its stream, the family list and the web app); auditors are
 // not gated.
 //
-// The rule is judged now: what counts is the consent in force when the
-// entry is read, not when the event happened. Withdrawing a consent hides
-// the person's gated events from then on; giving it again shows them again.
+// The rule is judged now: what counts is the consent in force at the
+// moment the entry is read, not when the event happened. Withdrawing a
+// consent hides the person's gated events from then on; giving it again
+// shows them again. A consent event dated after the read's moment (ingest
+// accepts times a little ahead) is not in force at that read yet; a read
+// after its time judges by it.
 package consent
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,16 +69,19 @@ func ruleOf(policy []Rule, d string) (string, error) {
 
 type key struct{ person, scope string }
 
-// Gate is the policy applied to one family's consents in force: it says
-// of each entry whether it is hidden.
+// Gate is the policy applied to one family's consents in force at one
+// moment: it says of each entry whether it is hidden.
 type Gate struct {
-	policy  []Rule
+	policy []Rule
+	// decisions are the consent decisions folded of each person and
+	// scope, in time order (family.State.ConsentDecisions).
+	decisions map[key][]family.ConsentDecision
+	// at is the moment the gate judges at; inForce holds the consents in
+	// force then.
+	at      time.Time
 	inForce map[key]bool
-	// decidedAt is the time of the latest consent event folded of each
-	// person and scope.
-	decidedAt map[key]time.Time
-	closed    bool
-	through   uint64
+	closed  bool
+	through uint64
 }
 
 // ConsentEvent is a consent.given or consent.withdrawn of the family, as
@@ -84,7 +91,8 @@ type ConsentEvent struct {
 	Type     string
 	Data     []byte
 	// Time is the event's time: of a person's consent events of one
-	// scope, the latest in time decides, as in the family's fold.
+	// scope, the latest in time not after the gate's moment decides, as in
+	// the family's fold.
 	Time time.Time
 }
 
@@ -104,23 +112,26 @@ func typeOf(name string) string {
 // IsConsentType reports whether t (a CloudEvents type) changes consents.
 func IsConsentType(t string) bool { return t == typeGiven || t == typeWithdrawn }
 
-// New folds the family's consents: its consent decisions at a position
-// (as its row holds them, family.State.ConsentDecisions) and the consent
-// events stored after it, in stream order. As in the family's fold, a
-// consent event dated before the decision on its person and scope changes
-// nothing, so a backfilled consent.given cannot bring back a consent
-// withdrawn after it. through is the last sequence the caller read
-// consent events up to: a gated entry stored after it is hidden, since the
-// consents it would be judged by are not known yet. An event that cannot
-// be read is an error, and the gate it returns is closed.
+// New is NewAt judging at the present moment.
 func New(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64) (*Gate, error) {
-	g := &Gate{policy: policy, inForce: map[key]bool{}, decidedAt: map[key]time.Time{}, through: through}
+	return NewAt(policy, decided, later, through, time.Now())
+}
+
+// NewAt folds the family's consents and judges them at the moment at (the
+// read's): its consent decisions at a position (as its row holds them,
+// family.State.ConsentDecisions, in time order) and the consent events
+// stored after it, in stream order. As in the family's fold, the decision
+// in force is the latest in time not later than at, so a backfilled
+// consent.given cannot bring back a consent withdrawn after it, and a
+// decision dated after at is not in force yet. through is the last
+// sequence the caller read consent events up to: a gated entry stored
+// after it is hidden, since the consents it would be judged by are not
+// known yet. An event that cannot be read is an error, and the gate it
+// returns is closed.
+func NewAt(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64, at time.Time) (*Gate, error) {
+	g := &Gate{policy: policy, decisions: map[key][]family.ConsentDecision{}, at: at, inForce: map[key]bool{}, through: through}
 	for _, d := range decided {
-		k := key{d.PersonID, d.Scope}
-		g.decidedAt[k] = d.At
-		if d.InForce {
-			g.inForce[k] = true
-		}
+		g.decide(d)
 	}
 	for _, e := range later {
 		if err := g.fold(e); err != nil {
@@ -144,20 +155,64 @@ func (g *Gate) fold(e ConsentEvent) error {
 	if err := json.Unmarshal(e.Data, &d); err != nil || d.PersonID == "" || d.Scope == "" {
 		return fmt.Errorf("consent: event %d cannot be read", e.Sequence)
 	}
-	k := key{d.PersonID, d.Scope}
 	if e.Type != typeGiven && e.Type != typeWithdrawn {
 		return fmt.Errorf("consent: event %d is a %s, not a consent", e.Sequence, e.Type)
 	}
-	if at, ok := g.decidedAt[k]; ok && e.Time.Before(at) {
-		return nil // an older decision than the one in force
+	g.decide(family.ConsentDecision{PersonID: d.PersonID, Scope: d.Scope, InForce: e.Type == typeGiven, At: e.Time})
+	return nil
+}
+
+// decide places d after every decision of its person and scope not later
+// than it (of two at one time the later stored is the later decision, as
+// in the family's fold), and judges that consent at the gate's moment.
+func (g *Gate) decide(d family.ConsentDecision) {
+	k := key{d.PersonID, d.Scope}
+	ds := g.decisions[k]
+	i := len(ds)
+	for i > 0 && d.At.Before(ds[i-1].At) {
+		i--
 	}
-	g.decidedAt[k] = e.Time
-	if e.Type == typeGiven {
+	ds = slices.Insert(ds, i, d)
+	g.decisions[k] = ds
+	g.judge(k)
+}
+
+// judge sets whether the consent k is in force at the gate's moment.
+func (g *Gate) judge(k key) {
+	if family.ConsentInForce(g.decisions[k], g.at) {
 		g.inForce[k] = true
 	} else {
 		delete(g.inForce, k)
 	}
-	return nil
+}
+
+// JudgeAt moves the moment the gate judges at to t, for a read that lasts
+// (a stream): a decision dated between the former moment and t is in
+// force from then on.
+func (g *Gate) JudgeAt(t time.Time) {
+	if g.closed || !t.After(g.at) {
+		return
+	}
+	g.at = t
+	for k := range g.decisions {
+		g.judge(k)
+	}
+}
+
+// InForce are the consents in force at the gate's moment, by person then
+// scope; none when the gate is closed.
+func (g *Gate) InForce() []family.Consent {
+	out := []family.Consent{}
+	if g.closed {
+		return out
+	}
+	for k := range g.inForce {
+		out = append(out, family.Consent{PersonID: k.person, Scope: k.scope})
+	}
+	slices.SortFunc(out, func(a, b family.Consent) int {
+		return cmp.Or(cmp.Compare(a.PersonID, b.PersonID), cmp.Compare(a.Scope, b.Scope))
+	})
+	return out
 }
 
 // Observe moves the gate on over one more event of the family, stored

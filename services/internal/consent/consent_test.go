@@ -331,3 +331,36 @@ func inForce(cs ...family.Consent) []family.ConsentDecision {
 	}
 	return out
 }
+
+// TestJudgedAtTheReadsMoment: a consent decision dated after the read's
+// moment is not in force at that read; a gate made at a later moment, or
+// moved on to it (a stream), judges by it.
+func TestJudgedAtTheReadsMoment(t *testing.T) {
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	absence := []byte(`{"childId":"C1"}`)
+	given := ce("consent.given", `{"personId":"C1","scope":"data-sharing"}`)
+	given.Sequence, given.Time = 2, now.Add(12*time.Hour)
+	decided := []family.ConsentDecision{{PersonID: "P1", Scope: "data-sharing", InForce: true, At: now.Add(-time.Hour)},
+		{PersonID: "P1", Scope: "data-sharing", InForce: false, At: now.Add(6 * time.Hour)}}
+	g, err := consent.NewAt(consent.Policy, decided, []consent.ConsentEvent{given}, 10, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.HiddenEntry("buf", absence, 1) || g.HiddenEntry("suf", []byte(`{"personId":"P1"}`), 1) {
+		t.Errorf("at %s: C1 given from %s, P1 withdrawn from %s; shown %v", now, given.Time, now.Add(6*time.Hour), g.Shown("data-sharing"))
+	}
+	if got := g.InForce(); len(got) != 1 || got[0].PersonID != "P1" {
+		t.Errorf("in force at the read: %+v, want P1's only", got)
+	}
+	for _, later := range []*consent.Gate{
+		func() *consent.Gate {
+			g, _ := consent.NewAt(consent.Policy, decided, []consent.ConsentEvent{given}, 10, now.Add(13*time.Hour))
+			return g
+		}(),
+		func() *consent.Gate { g.JudgeAt(now.Add(13 * time.Hour)); return g }(),
+	} {
+		if later.HiddenEntry("buf", absence, 1) || !later.HiddenEntry("suf", []byte(`{"personId":"P1"}`), 1) {
+			t.Errorf("after both times: shown %v, want C1's events shown and P1's hidden", later.Shown("data-sharing"))
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -15,30 +16,57 @@ import (
 // through gateFor, which folds the family's consents (consent.New) and
 // hands the reads a gate for what they decode in Go (the overview, the
 // stream) and a readmodel.Hide for what SQL selects (the timeline, its
-// counts and pages). Auditors are not gated. A gate that cannot be made
+// counts and pages). Auditors are not gated, but their overview too
+// shows the consents in force at the read. A gate that cannot be made
 // fails closed: it hides every entry of a gated department, and the
 // error is logged and counted.
+//
+// The consents are judged at the read's moment (p.now): a consent event
+// dated ahead of it is not in force at that read, and a later read, or a
+// stream once the moment has come, judges by it.
 
-// gate is a coordinator read's consent gate; nil for an auditor's read.
+// gate is a read's consent gate; an auditor's (ungated) hides nothing.
 type gate struct {
 	g    *consent.Gate
 	hide *readmodel.Hide
+	// ungated is an auditor's read: nothing is hidden, and g only says
+	// which consents are in force (nil when they could not be read).
+	ungated bool
+	// now is the read's clock, by which a lasting read (a stream) moves
+	// the moment its gate judges at.
+	now func() time.Time
 	// failed logs and counts a live gate that closes.
 	failed func(error)
 }
 
+// gates reports whether the read is gated (a coordinator's).
+func (gt *gate) gates() bool { return gt != nil && !gt.ungated }
+
+// now is the clock reads judge consents by.
+func (p *Projector) now() time.Time {
+	if c := p.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
+}
+
 // gateFor is the gate of pr's read of the family on m.
 func (p *Projector) gateFor(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) *gate {
-	if pr.Kind == auth.Auditor {
-		return nil
-	}
 	g, err := p.foldConsents(ctx, m, familyID)
+	if pr.Kind == auth.Auditor {
+		if err != nil {
+			p.log.Error("projector: the consents in force could not be read; the overview shows the fold's", "family", familyID, "err", err)
+			g = nil
+		}
+		return &gate{g: g, ungated: true, now: p.now}
+	}
 	if err != nil {
 		p.metrics.consentErrors.Inc()
 		p.log.Error("projector: consent gate failed; hiding every entry it gates", "family", familyID, "err", err)
 		g = consent.Closed(p.policy())
 	}
 	gt := newGate(g)
+	gt.now = p.now
 	gt.failed = func(err error) {
 		p.metrics.consentErrors.Inc()
 		p.log.Error("projector: consent gate of a stream failed; hiding every entry it gates from now on", "family", familyID, "err", err)
@@ -65,7 +93,7 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	for i, r := range cr.Later {
 		later[i] = consent.ConsentEvent{Sequence: r.Sequence, Type: r.Type, Data: r.Data, Time: r.Time}
 	}
-	return consent.New(p.policy(), cr.Decided, later, cr.Through)
+	return consent.NewAt(p.policy(), cr.Decided, later, cr.Through, p.now())
 }
 
 func newGate(g *consent.Gate) *gate {
@@ -80,7 +108,13 @@ func newGate(g *consent.Gate) *gate {
 // observe advances a live gate over an entry in stream order: a consent
 // event changes what is shown from then on. An unreadable one closes it.
 func (gt *gate) observe(e readmodel.Entry) {
-	if gt == nil || gt.g.IsClosed() || e.Sequence <= gt.g.Through() {
+	if !gt.gates() || gt.g.IsClosed() {
+		return
+	}
+	if gt.now != nil {
+		gt.g.JudgeAt(gt.now())
+	}
+	if e.Sequence <= gt.g.Through() {
 		return
 	}
 	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data, Time: e.Time}); err != nil {
@@ -93,7 +127,7 @@ func (gt *gate) observe(e readmodel.Entry) {
 
 // hidden reports whether the entry is hidden (after observing it).
 func (gt *gate) hidden(e readmodel.Entry) bool {
-	if gt == nil {
+	if !gt.gates() {
 		return false
 	}
 	gt.observe(e)
@@ -101,31 +135,34 @@ func (gt *gate) hidden(e readmodel.Entry) bool {
 }
 
 // overview is the family's overview JSON as pr may see it, with
-// hiddenByConsent; the count is returned too.
+// hiddenByConsent; the count is returned too. Its consents are those in
+// force at the read's moment, not the fold's (the latest decision in time,
+// which may be dated ahead of the read).
 func (gt *gate) overview(ctx context.Context, m *readmodel.Model, familyID string) ([]byte, int, error) {
 	ov, last, err := m.OverviewAt(ctx, familyID)
 	if err != nil {
 		return nil, 0, err
 	}
-	if gt == nil {
-		return withHidden(ov, 0), 0, nil
-	}
-	rows, _, lastTime, _, err := m.Hidden(ctx, familyID, last, gt.hide)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(rows) == 0 {
+	if gt == nil || gt.g == nil {
 		return withHidden(ov, 0), 0, nil
 	}
 	var o family.Overview
 	if err := json.Unmarshal(ov, &o); err != nil {
 		return nil, 0, err
 	}
-	hidden := make([]consent.Entry, len(rows))
-	for i, r := range rows {
-		hidden[i] = consent.Entry{Department: r.Department, Type: r.Type, Data: r.Data}
+	o.Consents = gt.g.InForce()
+	n := 0
+	if gt.gates() {
+		rows, _, lastTime, _, err := m.Hidden(ctx, familyID, last, gt.hide)
+		if err != nil {
+			return nil, 0, err
+		}
+		hidden := make([]consent.Entry, len(rows))
+		for i, r := range rows {
+			hidden[i] = consent.Entry{Department: r.Department, Type: r.Type, Data: r.Data}
+		}
+		n = consent.FilterOverview(&o, hidden, lastTime)
 	}
-	n := consent.FilterOverview(&o, hidden, lastTime)
 	b, err := json.Marshal(o)
 	if err != nil {
 		return nil, 0, err

@@ -1,11 +1,13 @@
 package projector_test
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -18,10 +20,10 @@ func coordinatedFamily(t *testing.T, s *system, fam string, base time.Time) {
 	s.post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"}, at(1))
 }
 
-// TestConsentGateFutureConsent: a data-sharing consent.given dated
-// in the future (ingest accepts up to 24 h ahead) is not in force at the
-// read, yet the gate shows the child's BUF events at once, because the
-// gate takes the latest decision in time, not the one in force now.
+// TestConsentGateFutureConsent: a data-sharing consent.given dated ahead
+// (ingest accepts up to 24 h ahead) is not in force at a read before its
+// time: the child's BUF events stay hidden and the overview holds no
+// consent in force. A read after its time shows them.
 func TestConsentGateFutureConsent(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -31,10 +33,33 @@ func TestConsentGateFutureConsent(t *testing.T) {
 	s.post(events.BUF, fam, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: 14}, events.WithTime(now.Add(-30*time.Minute)))
 	last := s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing}, events.WithTime(now.Add(12*time.Hour)))
 	s.WaitApplied(last)
+	consents := func(token string) string {
+		r := s.Get("/v1/families/"+fam, token, nil)
+		var o struct {
+			Consents json.RawMessage `json:"consents"`
+		}
+		if err := json.Unmarshal([]byte(r.Raw), &o); r.Status != 200 || err != nil {
+			t.Fatalf("overview: %d %s", r.Status, r.Raw)
+		}
+		return string(o.Consents)
+	}
 	p := s.timeline(fam, "order=asc", "dev-coordinator", nil)
 	if slices.Contains(names(p), "wellbeing.measured") || p.HiddenByConsent != 1 {
 		t.Errorf("consent dated %s is not in force at the read (%s), yet the coordinator sees %v, %d hidden",
 			now.Add(12*time.Hour).Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339), names(p), p.HiddenByConsent)
+	}
+	for _, token := range []string{"dev-coordinator", "dev-auditor"} {
+		if got := consents(token); got != `[]` {
+			t.Errorf("%s: the overview holds %s in force before its time", token, got)
+		}
+	}
+	projector.SetClock(s.SA.Projector, func() time.Time { return time.Now().Add(13 * time.Hour) })
+	p = s.timeline(fam, "order=asc", "dev-coordinator", nil)
+	if !slices.Contains(names(p), "wellbeing.measured") || p.HiddenByConsent != 0 {
+		t.Errorf("a read after the consent's time: %v, %d hidden; want wellbeing.measured shown", names(p), p.HiddenByConsent)
+	}
+	if got := consents("dev-coordinator"); got != `[{"personId":"C1","scope":"data-sharing"}]` {
+		t.Errorf("a read after the consent's time: the overview holds %s in force", got)
 	}
 }
 

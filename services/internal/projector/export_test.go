@@ -113,6 +113,16 @@ func SetConsentPolicy(p *Projector, policy []consent.Rule) {
 	p.consentPolicy.Store(&policy)
 }
 
+// SetClock replaces the clock reads judge consents by (nil restores
+// time.Now).
+func SetClock(p *Projector, now func() time.Time) {
+	if now == nil {
+		p.clock.Store(nil)
+		return
+	}
+	p.clock.Store(&now)
+}
+
 // ConsentGateErrors is the count of jf_projector_consent_gate_errors_total.
 func ConsentGateErrors(p *Projector) float64 {
 	return testutil.ToFloat64(p.metrics.consentErrors)

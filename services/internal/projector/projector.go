@@ -143,6 +143,9 @@ type Projector struct {
 	consentFail atomic.Pointer[error]
 	// consentPolicy replaces consent.Policy (tests); nil is the policy.
 	consentPolicy atomic.Pointer[[]consent.Rule]
+	// clock replaces time.Now as the moment reads judge consents at
+	// (tests); nil is time.Now.
+	clock atomic.Pointer[func() time.Time]
 	// heartbeat is the SSE comment interval, in nanoseconds.
 	heartbeat atomic.Int64
 	// streamWriteTimeout is the deadline of each SSE write, in

@@ -116,8 +116,7 @@ type FamilyRead struct {
 	ctx      context.Context
 	m        *readmodel.Model
 	familyID string
-	// gate is the consent gate of a coordinator's read; nil for an
-	// auditor's.
+	// gate is the read's consent gate; an auditor's is ungated.
 	gate *gate
 	// hidden is the number of the family's entries the gate hides, once
 	// the overview has been read.
@@ -167,7 +166,7 @@ func (fr *FamilyRead) HiddenByConsent() int { return fr.hidden }
 // LastSequence is the stream sequence of the family's latest event that
 // the read shows.
 func (fr *FamilyRead) LastSequence() (uint64, error) {
-	if fr.gate == nil {
+	if !fr.gate.gates() {
 		return fr.m.LastSequence(fr.ctx, fr.familyID)
 	}
 	_, last, err := fr.m.OverviewAt(fr.ctx, fr.familyID)
@@ -207,7 +206,7 @@ func (fr *FamilyRead) Count(tq readmodel.TimelineQuery) (int, error) {
 
 // gated is tq without what the read's consent gate hides.
 func (fr *FamilyRead) gated(tq readmodel.TimelineQuery) readmodel.TimelineQuery {
-	if fr.gate == nil {
+	if !fr.gate.gates() {
 		return tq
 	}
 	return tq.WithHide(fr.gate.hide)

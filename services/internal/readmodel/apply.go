@@ -439,8 +439,8 @@ type familyRow struct {
 	overview []byte
 	events   int
 	assigned []string
-	// consents are the family's consent decisions (those in force, and
-	// when each was last decided), in a column of their own: the consent
+	// consents are the family's consent decisions (every one, in time
+	// order per person and scope), in a column of their own: the consent
 	// gate reads them at every coordinator read, and a long history's
 	// overview is large.
 	consents []byte

@@ -213,10 +213,15 @@ func TestDigestCoversConsents(t *testing.T) {
 // inForce are the consents cr's decisions leave in force.
 func inForce(cr ConsentRead) []family.Consent {
 	var out []family.Consent
-	for _, d := range cr.Decided {
-		if d.InForce {
-			out = append(out, family.Consent{PersonID: d.PersonID, Scope: d.Scope})
+	for i := 0; i < len(cr.Decided); {
+		j := i + 1
+		for j < len(cr.Decided) && cr.Decided[j].PersonID == cr.Decided[i].PersonID && cr.Decided[j].Scope == cr.Decided[i].Scope {
+			j++
 		}
+		if family.ConsentInForce(cr.Decided[i:j], time.Now()) {
+			out = append(out, family.Consent{PersonID: cr.Decided[i].PersonID, Scope: cr.Decided[i].Scope})
+		}
+		i = j
 	}
 	return out
 }

@@ -92,8 +92,8 @@ func simpleField(f string) bool {
 	return true
 }
 
-// ConsentRead is what a gate is folded from: the consents in force as the
-// family's overview holds them at the family's last flush, and the consent
+// ConsentRead is what a gate is folded from: the family's consent
+// decisions as its row holds them at the family's last flush, and the consent
 // events stored after it, up to Through, the family's last sequence when
 // they were read.
 type ConsentRead struct {

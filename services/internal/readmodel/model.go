@@ -121,6 +121,18 @@ ALTER TABLE checkpoint ADD COLUMN scrub INTEGER NOT NULL DEFAULT 0;
 	`
 ALTER TABLE checkpoint ADD COLUMN catalog TEXT NOT NULL DEFAULT '';
 `,
+	// 7: consents holds every consent decision of the family, not only
+	// the latest of each person and scope: a decision may be dated ahead
+	// of a read, and the read judges by the one in force at its moment.
+	// Rows written before hold the latest only: the model is emptied and
+	// the projector replays the stream from its start, as for migration 3.
+	`
+DELETE FROM timeline;
+DELETE FROM families;
+DELETE FROM family_access;
+DELETE FROM quarantine;
+UPDATE checkpoint SET sequence = 0, overviews = 0;
+`,
 }
 
 // timelineIndexes are the timeline's secondary indexes as migration 1

@@ -56,9 +56,9 @@ func TestConsentGatePagingTies(t *testing.T) {
 	}
 }
 
-// TestTimelineForgedCursorFilters: a cursor's filters are not validated as
-// the parameters are (department=zz is 400), so a forged cursor with an
-// unknown department or type is answered 200 with an empty last page.
+// TestTimelineForgedCursorFilters: a cursor's filters are checked as the
+// parameters are: as department=zz is a 400, so is a forged cursor with an
+// unknown department or type.
 func TestTimelineForgedCursorFilters(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)

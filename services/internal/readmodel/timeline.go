@@ -120,31 +120,14 @@ func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
 		return bad("from must lie before to")
 	}
 	if v := q.Get("department"); v != "" {
-		for _, d := range strings.Split(v, ",") {
-			if _, ok := events.ParseDepartment(strings.TrimSpace(d)); !ok {
-				return bad("unknown department " + strconv.Quote(d) + "; one of " + events.DepartmentCodes)
-			}
-			tq.departments = append(tq.departments, strings.TrimSpace(d))
+		if tq.departments, err = parseDepartments(strings.Split(v, ",")); err != nil {
+			return TimelineQuery{}, err
 		}
-		slices.Sort(tq.departments)
-		tq.departments = slices.Compact(tq.departments)
 	}
 	if v := q.Get("type"); v != "" {
-		for _, t := range strings.Split(v, ",") {
-			t = strings.TrimSpace(t)
-			spec, ok := events.ByType(t)
-			if !ok {
-				spec, ok = events.ByName(t)
-			}
-			if !ok {
-				return bad("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
-			}
-			// Rows hold the latest version of each type: a filter on
-			// any version selects the type's events, however stored.
-			tq.types = append(tq.types, spec.Latest().Type())
+		if tq.types, err = parseTypes(strings.Split(v, ",")); err != nil {
+			return TimelineQuery{}, err
 		}
-		slices.Sort(tq.types)
-		tq.types = slices.Compact(tq.types)
 	}
 	if v := q.Get("cursor"); v != "" {
 		c, ok := decodeCursor(v)
@@ -160,11 +143,58 @@ func ParseTimeline(familyID string, q url.Values) (TimelineQuery, error) {
 		if mismatch {
 			return bad("cursor was issued for another order or other filters; repeat them unchanged or leave them out")
 		}
-		tq.desc, tq.from, tq.to, tq.departments, tq.types = c.Order == "desc", c.From, c.To, c.Depts, c.Types
+		// A cursor is outside input like the parameters: its filters
+		// are checked as they are, so a forged one is a 400 too.
+		tq.desc, tq.from, tq.to = c.Order == "desc", c.From, c.To
+		if tq.from != nil && tq.to != nil && *tq.from >= *tq.to {
+			return bad("from must lie before to")
+		}
+		if tq.departments, err = parseDepartments(c.Depts); err != nil {
+			return TimelineQuery{}, err
+		}
+		if tq.types, err = parseTypes(c.Types); err != nil {
+			return TimelineQuery{}, err
+		}
 		pos := c.Pos
 		tq.after = &pos
 	}
 	return tq, nil
+}
+
+// parseDepartments checks department filters (of the parameter or a
+// cursor) and returns them sorted and without repeats; nil for none.
+func parseDepartments(vals []string) ([]string, error) {
+	var out []string
+	for _, d := range vals {
+		if _, ok := events.ParseDepartment(strings.TrimSpace(d)); !ok {
+			return nil, problem.BadRequest("unknown department " + strconv.Quote(d) + "; one of " + events.DepartmentCodes)
+		}
+		out = append(out, strings.TrimSpace(d))
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// parseTypes checks type filters (of the parameter or a cursor), catalog
+// names or CloudEvents types, and returns the latest version of each,
+// sorted and without repeats; nil for none. Rows hold the latest version
+// of each type: a filter on any version selects the type's events,
+// however stored.
+func parseTypes(vals []string) ([]string, error) {
+	var out []string
+	for _, t := range vals {
+		t = strings.TrimSpace(t)
+		spec, ok := events.ByType(t)
+		if !ok {
+			spec, ok = events.ByName(t)
+		}
+		if !ok {
+			return nil, problem.BadRequest("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
+		}
+		out = append(out, spec.Latest().Type())
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func equalPtr(a, b *int64) bool {

@@ -2,7 +2,6 @@ package readmodel
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -34,7 +33,8 @@ type TimelineQuery struct {
 }
 
 // WithHide is the query without the entries h hides (a coordinator's
-// read); its count of them is the page's HiddenByConsent.
+// read); the page's HiddenByConsent is how many of the family's entries h
+// hides (Model.HiddenCount).
 func (tq TimelineQuery) WithHide(h *Hide) TimelineQuery {
 	tq.hide = h
 	return tq
@@ -304,18 +304,22 @@ type TimelinePage struct {
 	FamilyID   string  `json:"familyId"`
 	Entries    []Entry `json:"entries"`
 	NextCursor *string `json:"nextCursor"`
-	// HiddenByConsent is how many entries the query's Hide left out of
-	// this page: those between the previous page's last entry and this
-	// page's last (to the end on the last page), so that the pages' counts
-	// add up to all the query hides.
+	// HiddenByConsent is how many of the family's entries the query's
+	// Hide hides at the read: the whole family's, the same on every page
+	// and whatever the filters, so that it tells how many, never which.
 	HiddenByConsent int `json:"hiddenByConsent"`
 }
 
 // Timeline reads one page of a family's timeline; NextCursor is set when
 // more entries follow.
 func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
+	hidden := 0
 	if tq.hide != nil {
-		return m.timelineHidden(ctx, tq)
+		n, err := m.HiddenCount(ctx, tq.familyID, tq.hide)
+		if err != nil {
+			return TimelinePage{}, err
+		}
+		hidden = n
 	}
 	query, args, err := tq.sql()
 	if err != nil {
@@ -325,7 +329,7 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 	if err != nil {
 		return TimelinePage{}, err
 	}
-	out := TimelinePage{FamilyID: tq.familyID, Entries: entries}
+	out := TimelinePage{FamilyID: tq.familyID, Entries: entries, HiddenByConsent: hidden}
 	if len(entries) > tq.limit {
 		out.Entries = entries[:tq.limit]
 		last := out.Entries[tq.limit-1]
@@ -337,76 +341,18 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 	return out, nil
 }
 
-// timelineHidden is Timeline with the query's Hide: one pass over the
-// filtered rows in page order, in which SQL says of each row whether it is
-// hidden; hidden rows are counted and dropped (their data is not read),
-// until the page and the one entry after it are found. The hidden rows
-// counted are those up to the page's last entry, or all on the last page.
-func (m *Model) timelineHidden(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
-	h := tq.hide
-	tq.hide = nil
-	where, args, err := tq.where()
-	if err != nil {
-		return TimelinePage{}, err
-	}
+// HiddenCount is how many of the family's entries h hides: all of them,
+// whatever a query's filters, page or cursor, so that the number says
+// nothing about which entries are hidden. It counts the family's rows
+// (the family's index) once per read.
+func (m *Model) HiddenCount(ctx context.Context, familyID string, h *Hide) (int, error) {
 	x, xargs, err := h.expr()
 	if err != nil {
-		return TimelinePage{}, err
+		return 0, err
 	}
-	dir := "ASC"
-	if tq.desc {
-		dir = "DESC"
-	}
-	query := `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, CASE WHEN h THEN NULL ELSE data END, actor, stored_type, h FROM (
-		SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type, ` + x + ` AS h FROM timeline WHERE ` +
-		where + ` ORDER BY time_ns ` + dir + `, sequence ` + dir + `)`
-	rows, err := m.query(ctx, query, append(xargs, args...)...)
-	if err != nil {
-		return TimelinePage{}, err
-	}
-	defer rows.Close()
-	out := TimelinePage{FamilyID: tq.familyID, Entries: []Entry{}}
-	var (
-		seq, tns, rns int64
-		raw           sql.RawBytes
-		hidden        bool
-		more          bool
-		atLast        int // hidden rows before the page's last entry
-	)
-	for rows.Next() {
-		var e Entry
-		if err := rows.Scan(&seq, &e.ID, &tns, &rns, &e.Department, &e.Type, &e.Title, &raw, &e.Actor, &e.StoredType, &hidden); err != nil {
-			return TimelinePage{}, err
-		}
-		if hidden {
-			out.HiddenByConsent++
-			continue
-		}
-		if len(out.Entries) == tq.limit {
-			more = true
-			break
-		}
-		e.Sequence = uint64(seq)
-		e.Time = time.Unix(0, tns).UTC()
-		e.RecordedAt = time.Unix(0, rns).UTC()
-		e.Data = json.RawMessage(slices.Clone(raw))
-		e.markErased()
-		out.Entries = append(out.Entries, e)
-		atLast = out.HiddenByConsent
-	}
-	if err := rows.Err(); err != nil {
-		return TimelinePage{}, err
-	}
-	if more {
-		// Hidden rows after the page's last entry belong to the next page.
-		out.HiddenByConsent = atLast
-		last := out.Entries[len(out.Entries)-1]
-		c := cursor{V: 1, Family: tq.familyID, Order: tq.order(), From: tq.from, To: tq.to,
-			Depts: tq.departments, Types: tq.types, Pos: cursorPos{T: last.Time.UnixNano(), S: last.Sequence}}
-		s := c.encode()
-		out.NextCursor = &s
-	}
-	return out, nil
+	var n int
+	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
+	return n, err
 }
 
 // TimelineCount is how many entries the query's filters keep, on all its

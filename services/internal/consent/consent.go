@@ -46,6 +46,15 @@ var Policy = []Rule{
 // the event is about.
 var PersonFields = []string{"personId", "childId"}
 
+// ReferenceFields are the members of an event's data that name, by its
+// id, what an earlier event about a person began: a follow-up names its
+// goal, case, measure, praktik, subsidy or course and often no person
+// (goal.progressed and goal.closed name only the goalId, yet their note
+// and outcome are about the goal's person). Such an entry is judged as
+// the event it refers to, the first that names the id and a person: it is
+// hidden exactly when that one is.
+var ReferenceFields = []string{"goalId", "caseId", "measureId", "praktikId", "subsidyId", "courseId"}
+
 // ErrPolicy is a policy that cannot be evaluated for a department: no
 // rule, or more than one.
 var ErrPolicy = errors.New("consent: the policy has no single rule for the department")
@@ -69,6 +78,17 @@ func ruleOf(policy []Rule, d string) (string, error) {
 
 type key struct{ person, scope string }
 
+// ref is an id in one of ReferenceFields.
+type ref struct{ field, id string }
+
+// owner is what the event that a ref names was about: its department,
+// persons and sequence.
+type owner struct {
+	dept    string
+	persons []string
+	seq     uint64
+}
+
 // Gate is the policy applied to one family's consents in force at one
 // moment: it says of each entry whether it is hidden.
 type Gate struct {
@@ -80,6 +100,9 @@ type Gate struct {
 	// force then.
 	at      time.Time
 	inForce map[key]bool
+	// owners are, of each id a follow-up may name, the event it refers
+	// to (Refer).
+	owners  map[ref]owner
 	closed  bool
 	through uint64
 }
@@ -129,7 +152,7 @@ func New(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, 
 // known yet. An event that cannot be read is an error, and the gate it
 // returns is closed.
 func NewAt(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64, at time.Time) (*Gate, error) {
-	g := &Gate{policy: policy, decisions: map[key][]family.ConsentDecision{}, at: at, inForce: map[key]bool{}, through: through}
+	g := &Gate{policy: policy, decisions: map[key][]family.ConsentDecision{}, at: at, inForce: map[key]bool{}, owners: map[ref]owner{}, through: through}
 	for _, d := range decided {
 		g.decide(d)
 	}
@@ -233,6 +256,44 @@ func (g *Gate) Observe(e ConsentEvent) error {
 	return nil
 }
 
+// Refer records what an event of the family names in ReferenceFields, when
+// it also names a person (a goal.set about P1): a later entry that names
+// the same id and no person is judged as this event. The first event
+// (in stream order) to name an id with a person keeps it. The caller
+// hands the gate every such event up to what it knows (readmodel's
+// References), then, on a stream, each entry as it comes.
+func (g *Gate) Refer(dept string, data []byte, seq uint64) {
+	persons, ok := personsOf(data)
+	if !ok || len(persons) == 0 {
+		return
+	}
+	for _, r := range refsOf(data) {
+		if o, known := g.owners[r]; known && o.seq <= seq {
+			continue
+		}
+		if g.owners == nil {
+			g.owners = map[ref]owner{}
+		}
+		g.owners[r] = owner{dept: dept, persons: persons, seq: seq}
+	}
+}
+
+// HiddenReferences are, by field of ReferenceFields, the ids whose event
+// (Refer) is hidden now: the entries that name one and no person are
+// hidden too (readmodel.Hide.Refs).
+func (g *Gate) HiddenReferences() map[string][]string {
+	out := map[string][]string{}
+	for r, o := range g.owners {
+		if g.hiddenAbout(o.dept, o.persons, o.seq) {
+			out[r.field] = append(out[r.field], r.id)
+		}
+	}
+	for _, ids := range out {
+		slices.Sort(ids)
+	}
+	return out
+}
+
 // Policy is the table the gate applies.
 func (g *Gate) Policy() []Rule { return g.policy }
 
@@ -316,11 +377,44 @@ func (g *Gate) Groups() (groups []Group, whole []string) {
 // an entry of a department it cannot judge is hidden. An entry of an
 // emitter outside the policy, which is no department (the service's own
 // family.erased), is never hidden by consent, as Groups leaves it out of
-// what a query hides.
+// what a query hides. An entry that names no person but names, in
+// ReferenceFields, what an earlier event about a person began is hidden
+// when that event is (whatever department the follow-up came from); when
+// the gate is closed, or the entry was stored after what the gate knows,
+// every such follow-up is hidden.
 func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
 	if _, ok := events.ParseDepartment(dept); !ok {
 		return false
 	}
+	persons, ok := personsOf(data)
+	if ok && len(persons) == 0 {
+		if refs := refsOf(data); len(refs) > 0 {
+			if g.closed || seq > g.through {
+				return true
+			}
+			for _, r := range refs {
+				if o, known := g.owners[r]; known && g.hiddenAbout(o.dept, o.persons, seq) {
+					return true
+				}
+			}
+		}
+	}
+	if !ok {
+		persons = nil
+	}
+	return g.hiddenAbout(dept, persons, seq) || (!ok && g.gated(dept))
+}
+
+// gated reports whether dept's events about a person need a consent (or
+// dept has no single rule).
+func (g *Gate) gated(dept string) bool {
+	scope, err := ruleOf(g.policy, dept)
+	return err != nil || scope != ""
+}
+
+// hiddenAbout reports whether an entry of department dept about persons,
+// stored at sequence seq, is hidden now.
+func (g *Gate) hiddenAbout(dept string, persons []string, seq uint64) bool {
 	scope, err := ruleOf(g.policy, dept)
 	if err != nil {
 		return true
@@ -331,16 +425,29 @@ func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
 	if g.closed {
 		return true
 	}
-	persons, ok := personsOf(data)
-	if !ok {
-		return true
-	}
 	for _, p := range persons {
 		if seq > g.through || !g.inForce[key{p, scope}] {
 			return true
 		}
 	}
 	return false
+}
+
+// refsOf reads the ReferenceFields of an event's data that hold a
+// non-empty string.
+func refsOf(data []byte) []ref {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil
+	}
+	var out []ref
+	for _, f := range ReferenceFields {
+		var s string
+		if raw, ok := m[f]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
+			out = append(out, ref{f, s})
+		}
+	}
+	return out
 }
 
 // personsOf reads the PersonFields of an event's data; ok is false when

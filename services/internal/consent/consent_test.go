@@ -364,3 +364,40 @@ func TestJudgedAtTheReadsMoment(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowUpJudgedAsItsGoal: an entry that names a goalId and no person
+// is hidden exactly when the goal.set it refers to is, whatever department
+// sent it; one stored after what the gate knows, or under a closed gate,
+// is hidden; one naming an id of no event about a person is judged alone.
+func TestFollowUpJudgedAsItsGoal(t *testing.T) {
+	g, err := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P2", Scope: "data-sharing"}), nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Refer("suf", []byte(`{"goalId":"G1","personId":"P1","title":"x"}`), 3)
+	g.Refer("suf", []byte(`{"goalId":"G2","personId":"P2","title":"x"}`), 4)
+	g.Refer("sof", []byte(`{"goalId":"G3","personId":"P1","title":"x"}`), 5)
+	for _, c := range []struct {
+		dept, data string
+		seq        uint64
+		hidden     bool
+	}{
+		{"suf", `{"goalId":"G1","note":"x"}`, 6, true},
+		{"sof", `{"goalId":"G1","outcome":"achieved"}`, 6, true},
+		{"suf", `{"goalId":"G2","note":"x"}`, 6, false},
+		{"suf", `{"goalId":"G3","note":"x"}`, 6, false},
+		{"sof", `{"goalId":"G9","note":"x"}`, 6, false},
+		{"sof", `{"goalId":"G2","note":"x"}`, 11, true},
+		{"sof", `{"measureId":"M1"}`, 6, false},
+	} {
+		if got := g.HiddenEntry(c.dept, []byte(c.data), c.seq); got != c.hidden {
+			t.Errorf("%s %s at %d: hidden %v, want %v", c.dept, c.data, c.seq, got, c.hidden)
+		}
+	}
+	if got := g.HiddenReferences(); !reflect.DeepEqual(got, map[string][]string{"goalId": {"G1"}}) {
+		t.Errorf("hidden references %v, want G1's", got)
+	}
+	if !consent.Closed(consent.Policy).HiddenEntry("sof", []byte(`{"caseId":"K1"}`), 1) {
+		t.Error("a closed gate shows a follow-up it cannot judge")
+	}
+}

@@ -28,8 +28,10 @@ var (
 // that the overview a coordinator sees is the fold of the entries shown:
 // the counts per department and the total, the latest event time (which
 // becomes lastShown, the latest time of an entry shown), a child's school
-// absence, and a goal whose goal.set is hidden. An open gate hides only
-// events about a person, and of those only these change the overview. A
+// absence, and a goal whose goal.set is hidden (its goal.progressed and
+// goal.closed are hidden with it). An open gate hides only events about a
+// person and the follow-ups that refer to them, and of those only these
+// change the overview. A
 // closed gate hides events about no person too; for them FilterOverview
 // leaves out more than they may have put in: the referral reason when a
 // family.referred is hidden, the latest achievement or outcome of a goal

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/consent"
@@ -93,12 +94,35 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	for i, r := range cr.Later {
 		later[i] = consent.ConsentEvent{Sequence: r.Sequence, Type: r.Type, Data: r.Data, Time: r.Time}
 	}
-	return consent.NewAt(p.policy(), cr.Decided, later, cr.Through, p.now())
+	g, err := consent.NewAt(p.policy(), cr.Decided, later, cr.Through, p.now())
+	if err != nil {
+		return nil, err
+	}
+	// What follow-ups (a goal.progressed) refer to: they are judged as
+	// the event about a person that they name.
+	refs, err := m.References(ctx, familyID, cr.Through, consent.ReferenceFields, consent.PersonFields)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		g.Refer(r.Department, r.Data, r.Sequence)
+	}
+	return g, nil
 }
+
+// departments are the policy's departments as the read model names them.
+var departments = func() []string {
+	out := make([]string, len(events.Departments))
+	for i, d := range events.Departments {
+		out[i] = string(d)
+	}
+	return out
+}()
 
 func newGate(g *consent.Gate) *gate {
 	groups, whole := g.Groups()
-	h := &readmodel.Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through()}
+	h := &readmodel.Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through(),
+		Departments: departments, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(), AllRefs: g.IsClosed()}
 	for _, gr := range groups {
 		h.Groups = append(h.Groups, readmodel.HideGroup{Departments: gr.Departments, Shown: gr.Shown})
 	}
@@ -117,6 +141,7 @@ func (gt *gate) observe(e readmodel.Entry) {
 	if e.Sequence <= gt.g.Through() {
 		return
 	}
+	gt.g.Refer(e.Department, e.Data, e.Sequence)
 	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data, Time: e.Time}); err != nil {
 		gt.g = consent.Closed(gt.g.Policy())
 		if gt.failed != nil {

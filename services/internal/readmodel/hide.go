@@ -21,13 +21,22 @@ import (
 // Hide is what a query leaves out: every entry of Whole, and the entries
 // of each group's departments whose data names, in one of Fields, a person
 // not in the group's Shown, or that were stored after Through (their
-// consents were not read yet). An entry that names no person in Fields is
-// kept unless its department is in Whole.
+// consents were not read yet). An entry of a department (Departments)
+// that names no person in Fields but names an id in one of RefFields is
+// left out when Refs holds that id under that field (the event it refers
+// to is hidden), when it was stored after Through, or, with AllRefs, in
+// any case (a closed gate). Any other entry that names no person in
+// Fields is kept unless its department is in Whole.
 type Hide struct {
 	Groups  []HideGroup
 	Whole   []string
 	Fields  []string
 	Through uint64
+
+	Departments []string
+	RefFields   []string
+	Refs        map[string][]string
+	AllRefs     bool
 }
 
 // HideGroup is one consent scope: its departments and the persons who
@@ -73,6 +82,33 @@ func (h *Hide) expr() (string, []any, error) {
 			x := `json_extract(data, '$.` + f + `')`
 			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` NOT IN (SELECT value FROM json_each(?))))`)
 			args = append(args, int64(h.Through), string(shown))
+		}
+		b.WriteString(`))`)
+	}
+	if len(h.RefFields) > 0 && len(h.Departments) > 0 {
+		for _, f := range append(slices.Clone(h.Fields), h.RefFields...) {
+			if !simpleField(f) {
+				return "", nil, fmt.Errorf("readmodel: field %q", f)
+			}
+		}
+		b.WriteString(` OR (`)
+		in(h.Departments)
+		for _, f := range h.Fields {
+			b.WriteString(` AND json_extract(data, '$.` + f + `') IS NULL`)
+		}
+		b.WriteString(` AND (0`)
+		for _, f := range h.RefFields {
+			x := `json_extract(data, '$.` + f + `')`
+			ids, err := json.Marshal(append([]string{}, h.Refs[f]...))
+			if err != nil {
+				return "", nil, err
+			}
+			if h.AllRefs {
+				b.WriteString(` OR ` + x + ` IS NOT NULL`)
+				continue
+			}
+			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` IN (SELECT value FROM json_each(?))))`)
+			args = append(args, int64(h.Through), string(ids))
 		}
 		b.WriteString(`))`)
 	}
@@ -182,6 +218,61 @@ func (m *Model) consentDecisions(ctx context.Context, familyID string) (int64, [
 		return 0, nil, fmt.Errorf("readmodel: the family's consents: %w", err)
 	}
 	return last, decided, nil
+}
+
+// RefRow is a stored event that names a person and an id a later event
+// may refer to.
+type RefRow struct {
+	Sequence   uint64
+	Department string
+	Data       []byte
+}
+
+// References reads, in stream order, the family's events up to sequence
+// through whose data names a person in one of personFields and an id in
+// one of refFields: what the consent gate judges the follow-ups naming
+// those ids by.
+func (m *Model) References(ctx context.Context, familyID string, through uint64, refFields, personFields []string) ([]RefRow, error) {
+	cond := func(fields []string) (string, error) {
+		var parts []string
+		for _, f := range fields {
+			if !simpleField(f) {
+				return "", fmt.Errorf("readmodel: field %q", f)
+			}
+			parts = append(parts, `json_extract(data, '$.`+f+`') IS NOT NULL`)
+		}
+		if len(parts) == 0 {
+			return "0", nil
+		}
+		return `(` + strings.Join(parts, ` OR `) + `)`, nil
+	}
+	refs, err := cond(refFields)
+	if err != nil {
+		return nil, err
+	}
+	persons, err := cond(personFields)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := m.query(ctx, `SELECT sequence, department, data FROM timeline WHERE family_id = ? AND sequence <= ? AND `+refs+` AND `+persons+` ORDER BY sequence`,
+		familyID, int64(through))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RefRow
+	for rows.Next() {
+		var (
+			r   RefRow
+			seq int64
+		)
+		if err := rows.Scan(&seq, &r.Department, &r.Data); err != nil {
+			return nil, err
+		}
+		r.Sequence = uint64(seq)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // HiddenRow is a hidden timeline row as the overview's filter needs it.

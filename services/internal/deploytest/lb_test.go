@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 // TestLoadBalancer runs deploy/lb/nginx.conf with the nginx on this machine
 // (.ci/run installs it; skipped without one outside CI), its two upstream
 // replicas played by two HTTP servers that name themselves: API reads go to
-// both, to the other while one is down, and the web app's requests of one
+// both, to the other while one is down or answers 503 (not ready), and the
+// web app's requests of one
 // session stay on one replica. nginx runs as a process of the test's own,
 // with its prefix, pid file, temporary files and error log in the test's
 // temporary directory: no nginx service is needed, nor started.
@@ -29,12 +31,20 @@ func TestLoadBalancer(t *testing.T) {
 	if bin == "" {
 		testenv.SkipUnlessCI(t, "no nginx on this machine: deploy/lb/nginx.conf not run")
 	}
-	replica := func(name string) *httptest.Server {
+	// A replica whose read model is not ready answers family reads 503
+	// (the projector's ErrNotReady).
+	var aNotReady atomic.Bool
+	replica := func(name string, notReady *atomic.Bool) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if notReady != nil && notReady.Load() && strings.HasPrefix(r.URL.Path, "/v1/") {
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, name+" not ready", http.StatusServiceUnavailable)
+				return
+			}
 			fmt.Fprint(w, name)
 		}))
 	}
-	a, b := replica("a"), replica("b")
+	a, b := replica("a", &aNotReady), replica("b", nil)
 	defer a.Close() // closed below, to take it down; a second Close is harmless
 	defer b.Close()
 	dir := t.TempDir()
@@ -116,6 +126,14 @@ func TestLoadBalancer(t *testing.T) {
 		}
 		if spread["a"] == 0 || spread["b"] == 0 {
 			t.Errorf("16 sessions with cookie %q went to %v: the balancer does not hash the session cookie", cookie, spread)
+		}
+	}
+	// A replica not ready yet (loading its read model): the reads go to
+	// the other.
+	aNotReady.Store(true)
+	for i := range 6 {
+		if who, err := get("/v1/families/F1/timeline", ""); err != nil || who != "b" {
+			t.Errorf("read %d with a not ready: %q, %v; want b", i, who, err)
 		}
 	}
 	a.Close()

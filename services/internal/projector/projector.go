@@ -127,6 +127,15 @@ type Projector struct {
 
 	consumerReady atomic.Bool
 	streamLast    atomic.Uint64
+	// upToDate is set once the read model has applied what the stream
+	// held when the projector started (catchUpTo, its last sequence
+	// then); until then the projector is not ready and serves no family
+	// data: a model still loading would answer an assigned coordinator
+	// "not assigned".
+	upToDate  atomic.Bool
+	catchUpTo atomic.Uint64
+	// catchUpSet: catchUpTo is taken (by the consumer goroutine only).
+	catchUpSet bool
 
 	subs    *subscribers
 	metrics *metrics
@@ -280,9 +289,12 @@ func (p *Projector) Close() error {
 	return p.runErr
 }
 
-// Ready is nil once the read model is open and migrated and a consumer
+// Ready is nil once the read model is open and migrated, a consumer
 // session has begun (with the durable consumer, or an ordered one while
-// catching up a backlog).
+// catching up a backlog) and the model has applied the stream as it was
+// when the projector started: a restart with a model a little behind is
+// ready after its first batches, and later writes do not make it unready.
+// While Ready is not nil the family data reads answer 503 (servable).
 func (p *Projector) Ready(context.Context) error {
 	if !p.consumerReady.Load() {
 		return errors.New("consumer not yet created")
@@ -293,7 +305,32 @@ func (p *Projector) Ready(context.Context) error {
 	if p.loading.Load() {
 		return fmt.Errorf("loading the read model from scratch: at %d of %d", p.Position(), p.streamLast.Load())
 	}
+	if !p.upToDate.Load() {
+		return fmt.Errorf("catching up: at %d of %d, the stream's last sequence at start", p.Position(), p.catchUpTo.Load())
+	}
 	return nil
+}
+
+// noteCatchUp takes, at the first consumer session, the position the read
+// model must reach to be up to date: the stream's last sequence then.
+func (p *Projector) noteCatchUp(streamLast uint64) {
+	if !p.catchUpSet {
+		p.catchUpSet = true
+		p.catchUpTo.Store(streamLast)
+	}
+	p.checkUpToDate(false)
+}
+
+// checkUpToDate sets upToDate once the model has applied catchUpTo, or
+// the consumer has nothing more to deliver (drained; the stream's last
+// messages may be deleted ones, which are never delivered).
+func (p *Projector) checkUpToDate(drained bool) {
+	if p.upToDate.Load() || !p.catchUpSet {
+		return
+	}
+	if drained || p.Position() >= p.catchUpTo.Load() {
+		p.upToDate.Store(true)
+	}
 }
 
 // Position is the last stream sequence the read model has applied.
@@ -314,7 +351,7 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error { return p.ap
 // Digest is a SHA-256 over the whole read model (see readmodel.Model.Digest):
 // equal digests mean equal projections.
 func (p *Projector) Digest(ctx context.Context) (string, error) {
-	m, release, err := p.acquire()
+	m, release, err := p.acquireModel()
 	if err != nil {
 		return "", err
 	}
@@ -322,8 +359,17 @@ func (p *Projector) Digest(ctx context.Context) (string, error) {
 	return m.Digest(ctx)
 }
 
-// acquire takes the current read model for one read.
+// acquire takes the current read model for one read of family data:
+// refused (503, ErrNotReady) while the projector is not ready.
 func (p *Projector) acquire() (*readmodel.Model, func(), error) {
+	if err := p.servable(); err != nil {
+		return nil, nil, err
+	}
+	return p.acquireModel()
+}
+
+// acquireModel takes the current read model, ready or not.
+func (p *Projector) acquireModel() (*readmodel.Model, func(), error) {
 	for range 1000 {
 		m := p.model.Load()
 		if m.Acquire() {
@@ -500,6 +546,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	streamLast := stream.CachedInfo().State.LastSeq
 	p.noteStreamLast(streamLast)
+	p.noteCatchUp(streamLast)
 	p.applyMu.Lock()
 	m := p.model.Load()
 	cp := m.Checkpoint()
@@ -533,6 +580,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.setApplied(res.Consistent)
 	}
 	p.applyMu.Unlock()
+	p.checkUpToDate(false)
 	if catchUp {
 		p.preloadKeys(ctx)
 	}
@@ -544,6 +592,11 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
+	}
+	if !catchUp {
+		if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			p.checkUpToDate(true)
+		}
 	}
 	p.consumerReady.Store(true)
 	// Prefetch several batches, so that the server's delivery overlaps
@@ -645,6 +698,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
+		p.checkUpToDate(caughtUp && !m.Bulk())
 		first = false
 		// AckAll: acknowledging the last message acknowledges the batch.
 		if !catchUp {

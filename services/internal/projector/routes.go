@@ -108,11 +108,17 @@ func (p *Projector) reader(r *http.Request) (auth.Principal, error) {
 	return auth.Principal{}, problem.Forbidden("only coordinators and auditors read family data")
 }
 
-// waitMinPosition honours X-Min-Position: the read waits (up to
+// waitMinPosition refuses every read while the projector is not ready
+// (503) and honours X-Min-Position: the read waits (up to
 // MinPositionWait) until the read model has applied that sequence, so that
 // a client reads its own writes. It comes before authorization, because the
 // awaited event may be the assignment that grants access.
 func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) error {
+	// A replica that is not ready answers at once, rather than after the
+	// wait, so that the balancer passes the read on (servable).
+	if err := p.servable(); err != nil {
+		return err
+	}
 	v := r.Header.Get(HeaderMinPosition)
 	if v == "" {
 		return nil

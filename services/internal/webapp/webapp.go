@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -369,6 +370,13 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, ss *session, err erro
 	if errors.As(err, &pr) {
 		switch pr.Status {
 		case http.StatusServiceUnavailable:
+			if pr.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(pr.RetryAfter))
+			}
+			if errors.Is(err, projector.ErrNotReady) {
+				a.errorPage(w, r, ss, pr.Status, "Systemet er ved at indlæse data og kan ikke vise dem endnu. Prøv igen om lidt.")
+				return
+			}
 			a.errorPage(w, r, ss, pr.Status, "Adgangsloggen kunne ikke skrives, og familiens data vises aldrig uden at adgangen er logget. Prøv igen om lidt.")
 		case http.StatusNotFound:
 			a.errorPage(w, r, ss, pr.Status, "Der findes ingen familie med det id.")

@@ -158,7 +158,7 @@ const subscribeProbe = "subscribe "
 // unanswered are the probes' subjects that no stream and no service
 // answers: whether a publish there is allowed is whether the server
 // reports a violation (tryPublish).
-var unanswered = map[string]bool{unansweredSubject: true, inboxSubject: true}
+var unanswered = map[string]bool{unansweredSubject: true, inboxSubject: true, claimSubject: true}
 
 const (
 	// unansweredSubject is no stream's: a user that may publish it may,
@@ -168,6 +168,9 @@ const (
 	// publish there can answer another client's request in the
 	// account, JetStream's API and publish acks included.
 	inboxSubject = "_INBOX.deploytest.x"
+	// claimSubject is where the projector processes of the consumer
+	// projector-a claim it, so that no two run on it at once.
+	claimSubject = "jf.projector.claim.projector-a"
 )
 
 // probe is one request of the least-privilege tables. A subject may name
@@ -301,13 +304,15 @@ func probes(replicas int, consumers []string) []probe {
 	// another client waits for its reply.
 	ps = append(ps,
 		probe{"publish adm.x", unansweredSubject, func(*testing.T) []byte { return []byte("probe") }},
-		probe{"publish _INBOX.x", inboxSubject, func(*testing.T) []byte { return []byte("probe") }})
+		probe{"publish _INBOX.x", inboxSubject, func(*testing.T) []byte { return []byte("probe") }},
+		probe{"publish projector claim", claimSubject, func(*testing.T) []byte { return []byte("{}") }})
 	// Subscriptions: replies and pulled messages arrive on _INBOX.>, and
 	// nothing else is for any user to receive; a subscriber to
 	// families.> would receive every event as it is published.
 	ps = append(ps,
 		probe{subscribeProbe + "_INBOX.>", "_INBOX.>", nil},
-		probe{subscribeProbe + "families.>", "families.>", nil})
+		probe{subscribeProbe + "families.>", "families.>", nil},
+		probe{subscribeProbe + "projector claim", claimSubject, nil})
 	// The system account: the reports `nats server report|list|info`
 	// ask for, and what changes the cluster or a stream, which JetStream
 	// answers from the system account only. Each request that changes
@@ -428,6 +433,10 @@ var deployTable = map[string][]string{
 	// Every user subscribes to _INBOX.> only, admin and sys included.
 	"subscribe _INBOX.>":   {"sof", "bif", "buf", "suf", "sof-system", "bif-system", "buf-system", "suf-system", "projector", "audit", "admin", "sys"},
 	"subscribe families.>": nil,
+	// Each projector process claims its consumer on its claim subject,
+	// and hears the others' claims there; nobody else may.
+	"publish projector claim":   {"projector"},
+	"subscribe projector claim": {"projector"},
 	// Erasure runs in audit serve: it records family.erased, then
 	// destroys the key (a secure message delete and a delete marker).
 	"publish family.erased": {"audit"},
@@ -504,6 +513,9 @@ var standaloneTable = map[string][]string{
 	"publish _INBOX.x":               nil,
 	"subscribe _INBOX.>":             {"operator", "audit", "sof", "bif", "buf", "suf"},
 	"subscribe families.>":           nil,
+	// The claim of the projector's consumer is the service's own.
+	"publish projector claim":   nil,
+	"subscribe projector claim": nil,
 	// The operator and the audit CLI read the wrapped keys (audit
 	// export); the departments' direct publishers reach nothing of the
 	// bucket.

@@ -127,6 +127,17 @@ func ProjectorConsumer(instance string) string {
 	return "projector-" + instance
 }
 
+// ProjectorClaimSubjects are the core NATS subjects on which projector
+// processes claim their durable consumers, one subject per consumer
+// (ProjectorClaimSubject); no stream holds them. Only the projector may
+// publish or subscribe there.
+const ProjectorClaimSubjects = "jf.projector.claim.*"
+
+// ProjectorClaimSubject is where the processes of the durable consumer
+// named consumer (ProjectorConsumer) claim it, so that no two run on it
+// at once (package projector, claim.go).
+func ProjectorClaimSubject(consumer string) string { return "jf.projector.claim." + consumer }
+
 // notTheProjectorsConsumer keeps everyone but the service from creating
 // (and so changing) the projector's durable consumer named consumer, and
 // from pulling from it: a pull takes the messages it gets from the
@@ -182,6 +193,7 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 			"$JS.API.CONSUMER.INFO." + FamilyStream + "." + projectorConsumer,
 			"$JS.API.CONSUMER.DELETE." + FamilyStream + "." + projectorConsumer,
 			"$JS.ACK." + FamilyStream + "." + projectorConsumer + ".>",
+			ProjectorClaimSubject(projectorConsumer),
 		}
 		for _, s := range streams {
 			pub = append(pub,
@@ -201,7 +213,9 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 			"$JS.API.STREAM.MSG.DELETE."+KeyStream,
 			"$JS.API.CONSUMER.CREATE."+KeyStream, "$JS.API.CONSUMER.CREATE."+KeyStream+".>",
 			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
-		return perms(pub, nil, inbox), nil
+		// The projector's claim of its consumer (ProjectorClaimSubject)
+		// is heard on its subject, besides the replies on the inbox.
+		return perms(pub, nil, append(slices.Clone(inbox), ProjectorClaimSubject(projectorConsumer))), nil
 	case RoleOperator:
 		return perms(OperatorSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
 	case RoleAudit:

@@ -27,6 +27,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/dirlock"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
@@ -261,26 +262,21 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 }
 
 // lockFile is the file in the store's directory that Pebble locks.
-const lockFile = "LOCK"
+const lockFile = dirlock.File
 
 // lockStore locks the store's directory, as Pebble's Open would; taken
 // before the store is opened, the lock also covers emptying an unreadable
 // store, so that a store in use is never removed.
 func lockStore(dir string) (*pebble.Lock, error) {
-	l, err := pebble.LockDirectory(dir, vfs.Default)
-	if err == nil {
-		return l, nil
-	}
-	// fcntl answers EAGAIN (EACCES on some systems) for a lock another
-	// process holds; Pebble itself refuses a second lock in one process.
-	var errno syscall.Errno
-	var perr *os.PathError
-	if !errors.As(err, &perr) && errors.As(err, &errno) && (errno == syscall.EAGAIN || errno == syscall.EACCES) ||
-		strings.Contains(err.Error(), "held by current process") {
+	l, err := dirlock.Lock(dir)
+	if errors.Is(err, dirlock.ErrHeld) {
 		return nil, fmt.Errorf("ingest index: the store %s is in use by another process (or another index of this one): "+
 			"each ingest process needs a data directory of its own; the store is left as it is: %w", dir, err)
 	}
-	return nil, fmt.Errorf("ingest index: locking the store %s: %w", dir, err)
+	if err != nil {
+		return nil, fmt.Errorf("ingest index: locking the store %s: %w", dir, err)
+	}
+	return l, nil
 }
 
 // unlock releases the store's directory lock, once the store is closed.

@@ -26,7 +26,14 @@
 // Several projector processes may run on one NATS deployment (read
 // replicas behind a load balancer), each with its own read model and its
 // own durable consumer: Options.Instance names them (see
-// eventstore.ProjectorConsumer). Each replica owns its consumer alone.
+// eventstore.ProjectorConsumer). Each replica owns its consumer alone:
+// two processes on one consumer would each delete and create it again at
+// their checkpoints, and stall each other. A process locks its read
+// model's directory (lockDir), so that a second one on the same machine
+// and data directory refuses at start, and claims its consumer on NATS
+// (claim.go), so that a second one elsewhere refuses at start too, or,
+// when both started at once, one of them stops consuming and reports not
+// ready.
 //
 // # Read model
 //
@@ -47,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"kk.dk/jobogfamilie/services/internal/consent"
 	"log/slog"
 	"os"
@@ -113,6 +121,10 @@ type Projector struct {
 	log  *slog.Logger
 	// consumer is the durable consumer's name.
 	consumer string
+	// lock holds dir for this process alone (lockDir).
+	lock io.Closer
+	// claim is this process's claim of the consumer on NATS (claim.go).
+	claim claim
 
 	// model is the read model the API reads; swapped by a rebuild.
 	model atomic.Pointer[readmodel.Model]
@@ -201,8 +213,13 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	n, err := readmodel.Current(dir)
 	if err != nil {
+		_ = lock.Close()
 		return nil, err
 	}
 	if err := readmodel.RemoveStale(dir, n); err != nil {
@@ -210,10 +227,11 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	m, err := readmodel.Open(ctx, filepath.Join(dir, readmodel.ModelName(n)))
 	if err != nil {
+		_ = lock.Close()
 		return nil, err
 	}
 	p := &Projector{
-		opts: o, dir: dir, log: o.Log, modelNo: n, consumer: eventstore.ProjectorConsumer(o.Instance),
+		opts: o, dir: dir, log: o.Log, modelNo: n, consumer: eventstore.ProjectorConsumer(o.Instance), lock: lock,
 		subs:          newSubscribers(),
 		metrics:       newMetrics(),
 		bulkThreshold: 10_000,
@@ -282,6 +300,7 @@ func (p *Projector) Close() error {
 		p.applyMu.Lock()
 		defer p.applyMu.Unlock()
 		_ = p.model.Load().Retire(false)
+		_ = p.lock.Close()
 	})
 	if errors.Is(p.runErr, context.Canceled) {
 		return nil
@@ -296,6 +315,9 @@ func (p *Projector) Close() error {
 // ready after its first batches, and later writes do not make it unready.
 // While Ready is not nil the family data reads answer 503 (servable).
 func (p *Projector) Ready(context.Context) error {
+	if err := p.claimLost(); err != nil {
+		return err
+	}
 	if !p.consumerReady.Load() {
 		return errors.New("consumer not yet created")
 	}

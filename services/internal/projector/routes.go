@@ -32,7 +32,9 @@ const (
 )
 
 // NewService is the projector service on p: it opens the read model
-// under <data>/projector (<data>/projector-<instance> with -instance), starts consuming until ctx ends or Stop, and
+// under <data>/projector (<data>/projector-<instance> with -instance),
+// claims its consumer for this process (Claim: it fails when another
+// process holds it), starts consuming until ctx ends or Stop, and
 // registers its metrics and what it reads of the stream with the guard.
 func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	log := p.Log
@@ -42,6 +44,10 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, Instance: p.Config.Instance, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log, Keys: p.Keys,
 		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold})
 	if err != nil {
+		return nil, err
+	}
+	if err := pj.Claim(ctx); err != nil {
+		_ = pj.Close()
 		return nil, err
 	}
 	pj.Start(ctx)

@@ -26,6 +26,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/demo"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
@@ -95,11 +96,13 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 	fmt.Fprintf(os.Stderr, "  coordinator  %s/v1/families\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  auditor      %s/v1/audit/events\n", s.URL())
 	fmt.Fprintf(os.Stderr, "  operations   %s/healthz  /readyz  /metrics  /openapi.json\n", s.URL())
+	// An external NATS's URL may carry this process's password.
+	natsURL := eventstore.RedactURL(s.Store.ClientURL)
 	if s.Store.OperatorKey != "" {
-		fmt.Fprintf(os.Stderr, "  NATS         %s  (read-only: nats --server %s --nkey %s stream info FAMILY_EVENTS)\n", s.Store.ClientURL, s.Store.ClientURL, s.Store.OperatorKey)
+		fmt.Fprintf(os.Stderr, "  NATS         %s  (read-only: nats --server %s --nkey %s stream info FAMILY_EVENTS)\n", natsURL, natsURL, s.Store.OperatorKey)
 		fmt.Fprintf(os.Stderr, "  NATS keys    %s  (operator.nk reads; audit.nk reads and records the audit CLI's reads in the access log; sof.nk, bif.nk, buf.nk, suf.nk publish their department's events)\n", filepath.Dir(s.Store.OperatorKey))
-	} else if s.Store.ClientURL != "" {
-		fmt.Fprintf(os.Stderr, "  NATS         %s\n", s.Store.ClientURL)
+	} else if natsURL != "" {
+		fmt.Fprintf(os.Stderr, "  NATS         %s\n", natsURL)
 	} else {
 		fmt.Fprintf(os.Stderr, "  NATS         in-process only (-nats-listen off)\n")
 	}
@@ -108,7 +111,7 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		fmt.Fprintf(os.Stderr, "  WARNING      dev tokens accepted: %v\n               never expose this process; pass -config with your own token hashes\n", auth.DevTokens)
 	}
 	fmt.Fprintln(os.Stderr)
-	log.Info("standalone running", "http", s.URL(), "nats", s.Store.ClientURL, "nats_nkey", s.Store.OperatorKey, "data", cfg.DataDir)
+	log.Info("standalone running", "http", s.URL(), "nats", natsURL, "nats_nkey", s.Store.OperatorKey, "data", cfg.DataDir)
 	if df.load {
 		// The demo goes through the HTTP API like any department system,
 		// so it exercises what a newcomer will use; the server keeps

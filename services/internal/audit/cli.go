@@ -153,6 +153,29 @@ func apiError(resp *http.Response) error {
 	return fmt.Errorf("%s %s: %d %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, strings.TrimSpace(string(b)))
 }
 
+// natsURLVar defines -nats-url, JF_NATS_URL by default. The usage
+// shows that default without the password the URL may carry.
+func natsURLVar(fs *flag.FlagSet, getenv func(string) string, usage string) *string {
+	v := getenv("JF_NATS_URL")
+	fs.Var(natsURLFlag{&v}, "nats-url", usage)
+	return &v
+}
+
+// natsURLFlag is -nats-url's value; it prints itself redacted.
+type natsURLFlag struct{ s *string }
+
+func (f natsURLFlag) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return eventstore.RedactURL(*f.s)
+}
+
+func (f natsURLFlag) Set(v string) error {
+	*f.s = v
+	return nil
+}
+
 // connect opens a NATS connection for a CLI command; the streams must
 // exist (nothing is created).
 func connect(natsURL, nkey string) (*nats.Conn, jetstream.JetStream, error) {
@@ -182,7 +205,7 @@ func connect(natsURL, nkey string) (*nats.Conn, jetstream.JetStream, error) {
 func replayCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsURL := natsURLVar(fs, getenv, "NATS URL (JF_NATS_URL)")
 	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
@@ -283,7 +306,7 @@ func problemDetail(err error) string {
 func verifyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsURL := natsURLVar(fs, getenv, "NATS URL (JF_NATS_URL)")
 	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	var api apiFlags
 	api.bind(fs, getenv)
@@ -396,7 +419,7 @@ func verifyRemote(ctx context.Context, api apiFlags, progress func(readmodel.Ver
 func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL (JF_NATS_URL)")
+	natsURL := natsURLVar(fs, getenv, "NATS URL (JF_NATS_URL)")
 	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url, e.g. <data>/nats/operator.nk of a standalone (JF_NATS_NKEY)")
 	out := fs.String("out", "", "directory to write the archive to (created; must not hold one)")
 	var o ExportOptions

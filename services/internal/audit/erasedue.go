@@ -53,7 +53,7 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 	yes := fs.Bool("yes", false, "archive and erase the families listed; without it nothing is changed")
 	reason := fs.String("reason", "", "the legal ground recorded in each family.erased (with -yes)")
 	archive := fs.String("archive", "", "directory that receives one archive per family, <archive>/<familyId> (with -yes)")
-	natsURL := fs.String("nats-url", getenv("JF_NATS_URL"), "NATS URL the archives are read from (JF_NATS_URL)")
+	natsURL := natsURLVar(fs, getenv, "NATS URL the archives are read from (JF_NATS_URL)")
 	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url (JF_NATS_NKEY)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: the archives hold the plaintext (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	if err := parseFlags(fs, args); err != nil {

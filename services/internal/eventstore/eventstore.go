@@ -377,7 +377,8 @@ func Connect(url string, ns *server.Server, name string, extra ...nats.Option) (
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: connect %s: %w", url, err)
+		// A malformed URL's parse error quotes it, password and all.
+		return nil, fmt.Errorf("eventstore: connect %s: %w", RedactURL(url), RedactURLError(err, url))
 	}
 	return nc, nil
 }

@@ -202,6 +202,6 @@ func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	}
 	// With an embedded server that listens, nats_nkey is the operator's
 	// read-only key: nats --server <nats> --nkey <nats_nkey> stream info FAMILY_EVENTS.
-	log.Info(name+" listening", "http", run.URL(), "nats", run.Store.ClientURL, "nats_nkey", run.Store.OperatorKey, "data", cfg.DataDir)
+	log.Info(name+" listening", "http", run.URL(), "nats", eventstore.RedactURL(run.Store.ClientURL), "nats_nkey", run.Store.OperatorKey, "data", cfg.DataDir)
 	return run.Wait()
 }

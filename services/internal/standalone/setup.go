@@ -76,7 +76,7 @@ func SetupStreams(ctx context.Context, cfg config.Config, out io.Writer) error {
 	}
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return fmt.Errorf("connect: %w", eventstore.RedactURLError(err, cfg.NATSURL))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -87,7 +87,8 @@ func parse(args []string) (config.Config, demoFlags, error) {
 
 func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Logger) error {
 	s, err := standalone.Start(ctx, cfg, log)
-	if err != nil {
+	if err != nil || s.Interrupted() {
+		// Interrupted: SIGINT or SIGTERM during the start, a clean stop.
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "\nJob og Familie standalone\n")

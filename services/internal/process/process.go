@@ -54,11 +54,17 @@ type Running struct {
 	// be called again (a test's Stop and its cleanup's) and answer alike.
 	waitOnce sync.Once
 	waitErr  error
+	// interrupted: ctx ended during Start (Interrupted).
+	interrupted bool
 }
 
 // Start opens the store, builds the services in order on the same parts,
 // and starts serving HTTP. Wait returns when ctx ends (or Stop is called)
-// and everything has stopped.
+// and everything has stopped. When ctx ends while Start is still starting
+// (SIGINT or SIGTERM during the start), that is a stop asked for, not a
+// failed start: Start stops what it had started, logs "stopped during
+// start" and returns a Running that is Interrupted, whose Wait returns
+// nil at once.
 func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger, builds ...service.Build) (*Running, error) {
 	if log == nil {
 		log = slog.Default()
@@ -88,13 +94,30 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 		return nil, err
 	}
 	opts.Guard = guard
+	stop := ctx
 	ctx, cancel := context.WithCancel(ctx)
+	run := &Running{Name: name, Guard: guard, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	// fail undoes what was started. It is decided by whether the stop
+	// was asked for, not by what err says: a step that failed after
+	// ctx ended was cut short by the stop (err, often a context
+	// cancellation, is logged with it).
+	fail := func(err error) (*Running, error) {
+		run.abort()
+		if stop.Err() == nil {
+			return nil, err
+		}
+		run.interrupted = true
+		log.Info("stopped during start", "err", err)
+		return run, nil
+	}
+	if err := stop.Err(); err != nil {
+		return fail(err)
+	}
 	store, err := eventstore.Open(ctx, opts)
 	if err != nil {
-		cancel()
-		return nil, err
+		return fail(err)
 	}
-	run := &Running{Name: name, Store: store, Guard: guard, Auth: authn, Log: log, cancel: cancel, served: make(chan error, 1)}
+	run.Store = store
 	ops := server.NewOps()
 	ops.AddCheck("eventstore", store.Ready)
 	ops.AddCheck("store-integrity", guard.Ready)
@@ -102,8 +125,7 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	guard.Seen(eventstore.AccessLogStream, "access log entries acknowledged", func() uint64 { return accesslog.Acknowledged(store.JS) })
 	master, err := cfg.LoadMasterKey(authn.UsesDevTokens())
 	if err != nil {
-		run.abort()
-		return nil, err
+		return fail(err)
 	}
 	keys := shred.New(store.JS, master)
 	keys.Required = cfg.Encryption
@@ -116,10 +138,12 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	parts := service.Parts{Config: cfg, Store: store, Auth: authn, Guard: guard, Metrics: ops.Registry, Log: log, Keys: keys}
 	api := []openapi.Fragment{openapi.Ops()}
 	for _, build := range builds {
+		if err := stop.Err(); err != nil {
+			return fail(err)
+		}
 		svc, err := build(ctx, parts)
 		if err != nil {
-			run.abort()
-			return nil, err
+			return fail(err)
 		}
 		run.services = append(run.services, svc)
 		checks := svc.Checks()
@@ -129,8 +153,7 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 		api = append(api, svc.API())
 	}
 	if run.OpenAPI, err = openapi.Document(name, api...); err != nil {
-		run.abort()
-		return nil, err
+		return fail(err)
 	}
 	run.stopGuard = guard.Start(ctx, store.JS)
 	mux := http.NewServeMux()
@@ -142,8 +165,7 @@ func Start(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	served, pages, fallback := service.Mount(mux, log, run.services...)
 	run.Routes, run.Pages = append(run.Routes, served...), pages
 	if run.HTTP, err = server.Listen(cfg.HTTPAddr, problem.MuxWith(mux, fallback)); err != nil {
-		run.abort()
-		return nil, err
+		return fail(err)
 	}
 	go func() { run.served <- run.HTTP.Serve(ctx) }()
 	return run, nil
@@ -164,15 +186,30 @@ func (r *Running) stop() {
 	for _, svc := range slices.Backward(r.services) {
 		svc.Stop()
 	}
-	r.Store.Close()
+	if r.Store != nil {
+		r.Store.Close()
+	}
 }
 
-// URL is the HTTP base URL.
-func (r *Running) URL() string { return r.HTTP.URL() }
+// Interrupted reports whether ctx ended while Start was starting: what
+// had started is stopped again, nothing serves (URL is "", Store may be
+// nil), and Wait returns nil.
+func (r *Running) Interrupted() bool { return r.interrupted }
+
+// URL is the HTTP base URL ("" when Interrupted).
+func (r *Running) URL() string {
+	if r.HTTP == nil {
+		return ""
+	}
+	return r.HTTP.URL()
+}
 
 // Wait blocks until the HTTP server stopped (after ctx ended, or Stop),
 // then stops the services and closes the store.
 func (r *Running) Wait() error {
+	if r.interrupted {
+		return nil
+	}
 	r.waitOnce.Do(func() {
 		err := <-r.served
 		r.once.Do(func() {
@@ -197,7 +234,7 @@ func (r *Running) Stop() error {
 // ctx ends.
 func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger, builds ...service.Build) error {
 	run, err := Start(ctx, cfg, name, log, builds...)
-	if err != nil {
+	if err != nil || run.Interrupted() {
 		return err
 	}
 	// With an embedded server that listens, nats_nkey is the operator's

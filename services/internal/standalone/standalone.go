@@ -38,7 +38,9 @@ type Standalone struct {
 // Start opens the store (embedded unless cfg.NATSURL is set), builds the
 // three services and the web app on the same parts (the audit API on the
 // projector's read model, the web app through the projector's reads) and
-// starts serving HTTP. Stop (or ending ctx) shuts it down.
+// starts serving HTTP. Stop (or ending ctx) shuts it down. A ctx that
+// ends during the start stops it there: Start returns a Standalone that
+// is Interrupted (process.Start), whose Wait returns nil.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalone, error) {
 	if log == nil {
 		log = slog.Default()

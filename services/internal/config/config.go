@@ -317,6 +317,11 @@ func (c Config) Check() error {
 	if c.RetentionYears < 1 {
 		return fmt.Errorf("config: retention-years must be at least 1, not %d", c.RetentionYears)
 	}
+	// FamilyStreamConfig takes a zero window for its default: refused
+	// here, a zero or negative one would not be used, yet not be refused.
+	if c.Dedupe <= 0 {
+		return fmt.Errorf("config: dedupe-window must be positive, not %s", c.Dedupe)
+	}
 	if c.StoreCheckInterval <= 0 {
 		return fmt.Errorf("config: store-check-interval must be positive, not %s", c.StoreCheckInterval)
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -159,8 +160,12 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		if p > 0 {
 			// The server would only log this and never become ready.
 			l, err := net.Listen("tcp", net.JoinHostPort(host, port))
-			if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
 				return nil, fmt.Errorf("NATS port %s is in use: %w", o.Listen, err)
+			}
+			if err != nil {
+				// An invalid port, an address not of this host, …
+				return nil, fmt.Errorf("eventstore: NATS cannot listen on %s: %w", o.Listen, err)
 			}
 			_ = l.Close()
 		}

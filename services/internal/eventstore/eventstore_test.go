@@ -256,6 +256,22 @@ func TestNATSPortInUseIsReportedAtOnce(t *testing.T) {
 	}
 }
 
+// TestNATSListenErrorSaysWhy: only a port in use is reported as in use;
+// any other listen error is reported as what it is.
+func TestNATSListenErrorSaysWhy(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"127.0.0.1:99999": "invalid port",
+		// TEST-NET-1: an address of no host, this one neither.
+		"192.0.2.1:4222": "listen tcp 192.0.2.1:4222",
+	} {
+		_, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{StoreDir: t.TempDir(), Listen: addr})
+		if err == nil || strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), want) {
+			t.Errorf("-nats-listen %s: err %v, want one that says %q and not \"in use\"", addr, err, want)
+		}
+	}
+}
+
 // TestNoAnonymousClients: the embedded server refuses a client without a
 // key, and the in-process connection works with the service key only.
 func TestNoAnonymousClients(t *testing.T) {

@@ -31,14 +31,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := realMain(ctx, os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var ue usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return
-	}
-	if err != nil {
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a flag refused: exit code 2, as the servers' bad flags.
+type usageError struct{ error }
 
 func realMain(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -53,10 +60,16 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 		deptURLs[d] = fs.String(string(d)+"-url", "", "base URL of "+string(d)+"'s ingest service, if not -url")
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("demo: unexpected arguments %v", fs.Args())
+		return usageError{fmt.Errorf("demo: unexpected arguments %v", fs.Args())}
+	}
+	if o.Families < 1 {
+		return usageError{fmt.Errorf("demo: -families must be at least 1, not %d", o.Families)}
 	}
 	for d, u := range deptURLs {
 		if *u != "" {

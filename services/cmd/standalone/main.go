@@ -82,6 +82,9 @@ func parse(args []string) (config.Config, demoFlags, error) {
 	if fs.NArg() > 0 {
 		return cfg, df, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
+	if df.families < 1 {
+		return cfg, df, fmt.Errorf("-demo-families must be at least 1, not %d", df.families)
+	}
 	return cfg, df, nil
 }
 

@@ -40,3 +40,16 @@ func TestParseChecksSettings(t *testing.T) {
 		t.Error("JF_REPLICAS=three accepted")
 	}
 }
+
+// TestParseRefusesNoDemoFamilies: -demo-families 0 or less is refused,
+// not turned into the default.
+func TestParseRefusesNoDemoFamilies(t *testing.T) {
+	for _, v := range []string{"0", "-3"} {
+		if _, _, err := parse([]string{"-demo", "-demo-families", v}); err == nil {
+			t.Errorf("-demo-families %s accepted", v)
+		}
+	}
+	if _, df, err := parse([]string{"-demo-families", "7"}); err != nil || df.families != 7 {
+		t.Errorf("-demo-families 7: %d, %v", df.families, err)
+	}
+}

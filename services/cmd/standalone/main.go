@@ -61,10 +61,13 @@ func main() {
 	log := cfg.Logger().With("service", "standalone")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// As process.Main ends the other binaries: "stopped", an error with it
+	// when the run failed.
 	if err := realMain(ctx, cfg, df, log); err != nil {
 		log.Error("stopped", "err", err)
 		os.Exit(1)
 	}
+	log.Info("stopped")
 }
 
 // parse is config.Parse plus the standalone's own -demo flags.

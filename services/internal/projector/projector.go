@@ -57,7 +57,6 @@ import (
 	"io"
 	"kk.dk/jobogfamilie/services/internal/consent"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -210,7 +209,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 		o.BatchSize = DefaultBatchSize
 	}
 	dir := filepath.Join(o.DataDir, eventstore.ProjectorConsumer(o.Instance))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := readmodel.MakeDir(dir); err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
 	lock, err := lockDir(dir)

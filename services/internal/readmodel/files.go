@@ -17,6 +17,49 @@ import (
 
 const currentFile = "CURRENT"
 
+// A read model holds the families' personal text decrypted: its files
+// are the process user's alone, as the keys are, 0600 in directories
+// made 0700.
+const (
+	// DirMode is the mode read model directories are made with.
+	DirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+)
+
+// MakeDir makes dir, with its parents, for read models.
+func MakeDir(dir string) error { return os.MkdirAll(dir, DirMode) }
+
+// createPrivate makes the model file at path, if it is missing, 0600,
+// before SQLite opens it, and takes group and other access away from
+// one that exists and from its -wal, -shm and -journal files. SQLite's
+// unix VFS creates a database file 0644 (less the umask) and gives each
+// of those files the mode of the database file, so made here first they
+// are all 0600.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&^fileMode != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&fileMode); err != nil {
+				return fmt.Errorf("readmodel: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // ModelName is the file name of model n.
 func ModelName(n int) string { return fmt.Sprintf("readmodel-%d.db", n) }
 

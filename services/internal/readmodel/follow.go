@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -67,7 +66,7 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+	if err := MakeDir(o.Dir); err != nil {
 		return nil, fmt.Errorf("readmodel: follower: %w", err)
 	}
 	m, err := Open(ctx, filepath.Join(o.Dir, FollowerFile))

@@ -339,6 +339,9 @@ func Open(ctx context.Context, path string) (*Model, error) {
 // open is Open for a build whose catalog's newest versions are catalog
 // (events.NewestFingerprint).
 func open(ctx context.Context, path, catalog string) (*Model, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err

@@ -16,6 +16,9 @@ type RawTimeline struct {
 
 // OpenRawTimeline creates and migrates a read model file at path.
 func OpenRawTimeline(ctx context.Context, path string) (*RawTimeline, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, err

@@ -180,7 +180,7 @@ func verifySnapshot(ctx context.Context, js jetstream.JetStream, live *sql.Tx, c
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := MakeDir(dir); err != nil {
 		return VerifyResult{}, err
 	}
 	tmp, err := os.MkdirTemp(dir, "verify-*")

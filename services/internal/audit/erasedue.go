@@ -198,7 +198,7 @@ func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyr
 	if parent == "" {
 		parent = "."
 	}
-	if err := os.MkdirAll(parent, 0o750); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return Manifest{}, err
 	}
 	tmp, err := os.MkdirTemp(parent, "."+base+".new-")
@@ -207,7 +207,7 @@ func exportArchive(ctx context.Context, js jetstream.JetStream, keys *shred.Keyr
 	}
 	// After the swap tmp holds the archive replaced, or nothing.
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o750); err != nil {
+	if err := os.Chmod(tmp, 0o700); err != nil {
 		return Manifest{}, err
 	}
 	m, err := Export(ctx, js, tmp, ExportOptions{Family: family, Keys: keys, Plaintext: true})

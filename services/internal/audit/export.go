@@ -148,18 +148,20 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if o.Family != "" && !events.ValidID(o.Family) {
 		return Manifest{}, fmt.Errorf("audit: export: family %q is not an id (%s)", o.Family, events.IDPattern)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// An archive holds family data, in the clear when decrypted with the
+	// master key: only its owner reads it, as the read model's files.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Manifest{}, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return Manifest{}, fmt.Errorf("audit: export: %s already holds an archive", dir)
 	}
-	ev, err := os.Create(filepath.Join(dir, EventsFile))
+	ev, err := createPrivate(filepath.Join(dir, EventsFile))
 	if err != nil {
 		return Manifest{}, err
 	}
 	defer ev.Close()
-	ch, err := os.Create(filepath.Join(dir, ChainFile))
+	ch, err := createPrivate(filepath.Join(dir, ChainFile))
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -251,8 +253,14 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	return m, nil
 }
 
+// createPrivate creates or truncates a file of an archive, readable by its
+// owner only.
+func createPrivate(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
 func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
+	f, err := createPrivate(path)
 	if err != nil {
 		return err
 	}

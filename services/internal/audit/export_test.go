@@ -241,6 +241,19 @@ func TestExportPlaintext(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, audit.EventsFile)); !strings.Contains(string(b), reason) {
 		t.Errorf("the archive lacks the plaintext: %s", b)
 	}
+	// Whatever the umask, only the archive's owner reads it.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the archive's directory: %v, %v; want 0700", fi.Mode(), err)
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("archive file %s: %v, %v; want 0600", e.Name(), fi.Mode(), err)
+		}
+	}
 }
 
 // TestFamilyExportOfDirectPublishes: a family's archive of an untouched

@@ -207,7 +207,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 		x.capacity = DefaultCacheFamilies
 	}
 	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("ingest index: %w", err)
 		}
 		lock, err := lockStore(o.Dir)
@@ -458,7 +458,7 @@ func openStore(dir string, lock *pebble.Lock, background func(error)) (db *pebbl
 	}
 	if dir == "" {
 		o.FS = vfs.NewMem()
-	} else if err := os.MkdirAll(dir, 0o750); err != nil {
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	return pebble.Open(dir, o)

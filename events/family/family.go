@@ -42,6 +42,7 @@ package family
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -433,6 +434,25 @@ var Copenhagen = func() *time.Location {
 // ParseDay is the first moment in Copenhagen of the date s (YYYY-MM-DD).
 func ParseDay(s string) (time.Time, error) {
 	return time.ParseInLocation(time.DateOnly, s, Copenhagen)
+}
+
+// ParseMoment reads a query's moment: a date, the first moment of that day
+// in Copenhagen (ParseDay), or an RFC 3339 time with its own offset,
+// within the years 1900–2200. Every read path's from, to and asOf that
+// take a date read it so: the coordinator timeline, the evaluation and
+// the audit service.
+func ParseMoment(s string) (time.Time, error) {
+	t, err := ParseDay(s)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339Nano, s)
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.Year() < 1900 || t.Year() > 2200 {
+		return time.Time{}, fmt.Errorf("%s is not within the years 1900–2200", s)
+	}
+	return t, nil
 }
 
 // CourseBegan is when a course enrolled at t began: at t or, if earlier,

@@ -42,11 +42,8 @@ func checkParams(q url.Values, allowed ...string) error {
 // from and to of the audit service (events, access log, access report)
 // is read by it.
 func ParseTime(name, v string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := family.ParseMoment(v)
 	if err != nil {
-		t, err = family.ParseDay(v)
-	}
-	if err != nil || t.Year() < 1900 || t.Year() > 2200 {
 		return time.Time{}, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01, a day in Copenhagen)")
 	}
 	return t.UTC(), nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
@@ -316,11 +317,8 @@ func parseMoment(name, v string, def time.Time) (time.Time, error) {
 		}
 		return def, nil
 	}
-	t, err := evaluation.ParseDay(v)
+	t, err := family.ParseMoment(v)
 	if err != nil {
-		t, err = time.Parse(time.RFC3339Nano, v)
-	}
-	if err != nil || !evaluation.InRange(t) {
 		return t, problem.BadRequest(name + " must be a date (YYYY-MM-DD) or an RFC 3339 time within the years 1900–2200")
 	}
 	return t, nil

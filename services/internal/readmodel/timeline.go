@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
@@ -210,12 +210,9 @@ func timeParam(q url.Values, name string) (*int64, error) {
 	if v == "" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := family.ParseMoment(v)
 	if err != nil {
-		t, err = time.Parse(time.DateOnly, v)
-	}
-	if err != nil || t.Year() < 1900 || t.Year() > 2200 {
-		return nil, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01)")
+		return nil, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01, a day in Copenhagen)")
 	}
 	ns := t.UnixNano()
 	return &ns, nil

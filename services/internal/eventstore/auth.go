@@ -142,13 +142,16 @@ func ProjectorClaimSubject(consumer string) string { return "jf.projector.claim.
 // (and so changing) the projector's durable consumer named consumer, and
 // from pulling from it: a pull takes the messages it gets from the
 // projector, which then sees a gap and starts over from its checkpoint.
-func notTheProjectorsConsumer(consumer string) []string {
-	return []string{
-		"$JS.API.CONSUMER.CREATE.*." + consumer,
-		"$JS.API.CONSUMER.CREATE.*." + consumer + ".>",
-		"$JS.API.CONSUMER.DURABLE.CREATE.*." + consumer,
-		"$JS.API.CONSUMER.MSG.NEXT.*." + consumer,
+func notTheProjectorsConsumers(consumers []string) []string {
+	var deny []string
+	for _, c := range consumers {
+		deny = append(deny,
+			"$JS.API.CONSUMER.CREATE.*."+c,
+			"$JS.API.CONSUMER.CREATE.*."+c+".>",
+			"$JS.API.CONSUMER.DURABLE.CREATE.*."+c,
+			"$JS.API.CONSUMER.MSG.NEXT.*."+c)
 	}
+	return deny
 }
 
 func perms(pub, deny, sub []string) *server.Permissions {
@@ -174,10 +177,10 @@ func Permissions(role string) (*server.Permissions, error) {
 	return PermissionsFor(role, ProjectorConsumer(""))
 }
 
-// PermissionsFor is Permissions on a server whose projector reads through
-// the durable consumer projectorConsumer (a read replica's,
+// PermissionsFor is Permissions on a server whose projectors read through
+// the durable consumers projectorConsumers (a read replica's,
 // ProjectorConsumer(instance)).
-func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error) {
+func PermissionsFor(role string, projectorConsumers ...string) (*server.Permissions, error) {
 	streams := []string{FamilyStream, AccessLogStream}
 	var pub []string
 	switch role {
@@ -188,12 +191,15 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 		}
 		return perms(pub, nil, inbox), nil
 	case RoleService:
-		pub = []string{
-			FamilySubjects, AccessSubjects,
-			"$JS.API.CONSUMER.INFO." + FamilyStream + "." + projectorConsumer,
-			"$JS.API.CONSUMER.DELETE." + FamilyStream + "." + projectorConsumer,
-			"$JS.ACK." + FamilyStream + "." + projectorConsumer + ".>",
-			ProjectorClaimSubject(projectorConsumer),
+		pub = []string{FamilySubjects, AccessSubjects}
+		var claims []string
+		for _, c := range projectorConsumers {
+			pub = append(pub,
+				"$JS.API.CONSUMER.INFO."+FamilyStream+"."+c,
+				"$JS.API.CONSUMER.DELETE."+FamilyStream+"."+c,
+				"$JS.ACK."+FamilyStream+"."+c+".>",
+				ProjectorClaimSubject(c))
+			claims = append(claims, ProjectorClaimSubject(c))
 		}
 		for _, s := range streams {
 			pub = append(pub,
@@ -215,14 +221,14 @@ func PermissionsFor(role, projectorConsumer string) (*server.Permissions, error)
 			"$JS.API.CONSUMER.MSG.NEXT."+KeyStream+".*")
 		// The projector's claim of its consumer (ProjectorClaimSubject)
 		// is heard on its subject, besides the replies on the inbox.
-		return perms(pub, nil, append(slices.Clone(inbox), ProjectorClaimSubject(projectorConsumer))), nil
+		return perms(pub, nil, append(slices.Clone(inbox), claims...)), nil
 	case RoleOperator:
-		return perms(OperatorSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
+		return perms(OperatorSubjects(), notTheProjectorsConsumers(projectorConsumers), inbox), nil
 	case RoleAudit:
 		// The audit CLI's key reads as the operator's does, from an
 		// account of its own (AuditAccount), and records its reads in the
 		// access log.
-		return perms(AuditSubjects(), notTheProjectorsConsumer(projectorConsumer), inbox), nil
+		return perms(AuditSubjects(), notTheProjectorsConsumers(projectorConsumers), inbox), nil
 	}
 	if isDepartment(role) {
 		// A JetStream publish needs only its subject and the inbox where
@@ -359,8 +365,8 @@ func writeSecret(path string, b []byte) error {
 }
 
 // nkeyUser is a user of the embedded server.
-func nkeyUser(id Identity, role, projectorConsumer string) (*server.NkeyUser, error) {
-	p, err := PermissionsFor(role, projectorConsumer)
+func nkeyUser(id Identity, role string, projectorConsumers []string) (*server.NkeyUser, error) {
+	p, err := PermissionsFor(role, projectorConsumers...)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +417,7 @@ func isDepartment(role string) bool { return slices.Contains(Departments, role) 
 // which name their consumers (OperatorSubjects says why that matters).
 // The audit CLI's key likewise, with the access log's subjects besides. No accounts (nil) when there is no outer key:
 // all users are then in the global account.
-func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server.NkeyUser, []*server.Account, error) {
+func embeddedUsers(ids map[string]Identity, projectorConsumers []string) ([]*server.NkeyUser, []*server.Account, error) {
 	services := server.NewAccount(ServicesAccount)
 	var users []*server.NkeyUser
 	var outer []*server.Account
@@ -428,7 +434,7 @@ func embeddedUsers(ids map[string]Identity, projectorConsumer string) ([]*server
 		}
 	}
 	for _, role := range slices.Sorted(maps.Keys(ids)) {
-		u, err := nkeyUser(ids[role], role, projectorConsumer)
+		u, err := nkeyUser(ids[role], role, projectorConsumers)
 		if err != nil {
 			return nil, nil, err
 		}

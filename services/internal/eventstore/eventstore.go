@@ -100,6 +100,10 @@ type EmbeddedOptions struct {
 	// this server serves (ProjectorConsumer(instance)): only the service
 	// key may create, change or delete it. Empty is "projector".
 	ProjectorConsumer string
+	// MoreProjectors are the durable consumers of further projector
+	// processes on this server (tests that run several standalones on
+	// one server), held as ProjectorConsumer is.
+	MoreProjectors []string
 }
 
 // Embedded is a running embedded server and the keys of its users.
@@ -211,7 +215,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		// No permissions: everything is allowed.
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: o.Admin.Public()})
 	}
-	users, accounts, err := embeddedUsers(ids, cmp.Or(o.ProjectorConsumer, ProjectorConsumer("")))
+	users, accounts, err := embeddedUsers(ids, append([]string{cmp.Or(o.ProjectorConsumer, ProjectorConsumer(""))}, o.MoreProjectors...))
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ func TestLegalEventAcceptedWhileFamiliesAreEvicted(t *testing.T) {
 	cfg := a.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
+	cfg.Instance = otherInstance // a projector of its own beside a's
 	cfg.MasterKeyFile = a.masterKeyFile()
 	cfg.IngestCacheFamilies = 20000
 	bs, err := standalone.Start(context.Background(), cfg, quietLog())

@@ -185,6 +185,7 @@ func TestIngestRestartKeepsIdempotency(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.sa.Config
 	cfg.DataDir = t.TempDir()
+	cfg.Instance = otherInstance // a projector of its own beside h's
 	cfg.IngestCacheFamilies = 1
 	var p *harness
 	start := func() {

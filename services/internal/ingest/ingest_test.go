@@ -36,6 +36,10 @@ type harness struct {
 
 var quietLog = testenv.QuietLog
 
+// otherInstance is the -instance of a second process on a test's server:
+// each process's projector holds a consumer of its own.
+const otherInstance = "other"
+
 // masterKeyFile is the dev master key h's process made in its data
 // directory: another process on the same stream needs it to read the data
 // keys that h's process wrapped.
@@ -48,6 +52,7 @@ func startNATS(t *testing.T, dir string, port int) *server.Server {
 	admin := testenv.AdminKey()
 	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedOptions{
 		StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), ServiceSeed: testenv.ServiceSeed(), Admin: &admin,
+		MoreProjectors: []string{eventstore.ProjectorConsumer(otherInstance)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +458,8 @@ func TestConflictingWritesAcrossProcesses(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.DataDir = t.TempDir()    // a process of its own, with its own index store
+	cfg.Instance = otherInstance // and a projector of its own beside h's
 	cfg.MasterKeyFile = h.masterKeyFile()
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
@@ -510,7 +516,8 @@ func TestIdempotentAfterDedupeWindow(t *testing.T) {
 	// A fresh process, whose index knows the id only from the stream.
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.DataDir = t.TempDir()    // a process of its own, with its own index store
+	cfg.Instance = otherInstance // and a projector of its own beside h's
 	cfg.MasterKeyFile = h.masterKeyFile()
 	fresh, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {
@@ -755,7 +762,8 @@ func TestCrossDepartmentWriteRightAfterAnother(t *testing.T) {
 	h := newHarness(t)
 	cfg := h.sa.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir() // a process of its own, with its own index store
+	cfg.DataDir = t.TempDir()    // a process of its own, with its own index store
+	cfg.Instance = otherInstance // and a projector of its own beside h's
 	cfg.MasterKeyFile = h.masterKeyFile()
 	other, err := standalone.Start(context.Background(), cfg, quietLog())
 	if err != nil {

@@ -218,6 +218,7 @@ func secondProcess(t *testing.T, h *harness) *harness {
 	cfg := config.Defaults()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
+	cfg.Instance = otherInstance // a projector of its own beside h's
 	cfg.MasterKeyFile = h.masterKeyFile()
 	cfg.NATSURL = h.ns.ClientURL()
 	cfg.NATSNKey = testenv.ServiceKeyFile(t)

@@ -449,11 +449,16 @@ func ParseMoment(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if t.Year() < 1900 || t.Year() > 2200 {
+	if !InRange(t) {
 		return time.Time{}, fmt.Errorf("%s is not within the years 1900–2200", s)
 	}
 	return t, nil
 }
+
+// InRange reports whether t is within the years 1900 to 2200, the moments
+// a query may name: outside them a time's nanoseconds since 1970 do not
+// fit the 64 bits the read model and the evaluation compare.
+func InRange(t time.Time) bool { return t.Year() >= 1900 && t.Year() <= 2200 }
 
 // CourseBegan is when a course enrolled at t began: at t or, if earlier,
 // at the first moment in Copenhagen of its courseStart day (an enrolment

@@ -142,10 +142,9 @@ const MaxPoints = 240
 // ErrSeries: a series' bounds or step are wrong.
 var ErrSeries = errors.New("evaluation: a series needs from ≤ to within the years 1900–2200, step month or quarter, and at most 240 moments")
 
-// InRange reports whether t is a moment the evaluation can fold at: the
-// years 1900 to 2200 (outside them a time's nanoseconds since 1970 do not
-// fit the 64 bits the fold compares).
-func InRange(t time.Time) bool { return t.Year() >= 1900 && t.Year() <= 2200 }
+// InRange reports whether t is a moment the evaluation can fold at
+// (family.InRange).
+var InRange = family.InRange
 
 // Moments are the moments of a series: from, then every step after it,
 // up to and including to. A day that a month lacks is that month's last

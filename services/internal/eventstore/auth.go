@@ -127,15 +127,11 @@ func ProjectorConsumer(instance string) string {
 	return "projector-" + instance
 }
 
-// ProjectorClaimSubjects are the core NATS subjects on which projector
-// processes claim their durable consumers, one subject per consumer
-// (ProjectorClaimSubject); no stream holds them. Only the projector may
-// publish or subscribe there.
-const ProjectorClaimSubjects = "jf.projector.claim.*"
-
-// ProjectorClaimSubject is where the processes of the durable consumer
-// named consumer (ProjectorConsumer) claim it, so that no two run on it
-// at once (package projector, claim.go).
+// ProjectorClaimSubject is the core NATS subject where the processes of
+// the durable consumer named consumer (ProjectorConsumer) claim it, so
+// that no two run on it at once (package projector, claim.go). No stream
+// holds it; only the projector may publish or subscribe there
+// (jf.projector.claim.* in deploy/nats/accounts.conf).
 func ProjectorClaimSubject(consumer string) string { return "jf.projector.claim." + consumer }
 
 // notTheProjectorsConsumer keeps everyone but the service from creating

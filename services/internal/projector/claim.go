@@ -77,7 +77,6 @@ type claim struct {
 	mu      sync.Mutex
 	subject string
 	me      claimMsg
-	sub     *nats.Subscription
 	warned  map[string]bool
 	// lostTo is the claim this process gave way to.
 	lostTo atomic.Pointer[claimMsg]
@@ -135,7 +134,6 @@ func (p *Projector) Claim(ctx context.Context) error {
 		return fmt.Errorf("projector: claiming the consumer %s on %s: %w", p.consumer, c.subject, err)
 	}
 	c.mu.Lock()
-	c.sub = sub
 	err = p.announce()
 	c.mu.Unlock()
 	if err == nil {

@@ -769,16 +769,16 @@ func (p *Projector) noteStreamLast(last uint64) {
 	}
 }
 
-// scrubRetryEvery is how often a pending erasure scrub is tried again
+// idleScrubEvery is how often a pending erasure scrub is tried again
 // while no batch comes to try it.
-const scrubRetryEvery = 10 * time.Second
+const idleScrubEvery = 10 * time.Second
 
 // retryScrubs tries the live model's pending erasure scrub (see
-// readmodel.Model.ScrubPending) every scrubRetryEvery, between batches,
+// readmodel.Model.ScrubPending) every idleScrubEvery, between batches,
 // until it succeeds: a reader that held a snapshot (a verify) kept it from
 // finishing, and an idle projector has no batch after which to try it.
 func (p *Projector) retryScrubs(ctx context.Context) {
-	t := time.NewTicker(scrubRetryEvery)
+	t := time.NewTicker(idleScrubEvery)
 	defer t.Stop()
 	for {
 		select {

@@ -81,7 +81,9 @@ func (p *Projector) Routes() []service.Route {
 	return service.Positioned(routes, HeaderPosition, p.Position)
 }
 
-// Checks: ready once the read model is open and a consumer runs.
+// Checks: ready once the read model is open, a consumer runs, the model
+// has caught up with the stream as it was at start, and this process
+// holds its consumer (Ready).
 func (p *Projector) Checks() map[string]service.Check {
 	return map[string]service.Check{"projector": p.Ready}
 }

@@ -14,6 +14,7 @@ import (
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/problem"
+	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
 
 // HeaderLastSequence is on every JSON Lines response: the stream sequence
@@ -54,13 +55,9 @@ func ParseTime(name, v string) (time.Time, error) {
 func ParseTypes(v string) ([]events.Spec, error) {
 	var out []events.Spec
 	for _, t := range strings.Split(v, ",") {
-		t = strings.TrimSpace(t)
-		spec, ok := events.ByType(t)
-		if !ok {
-			spec, ok = events.ByName(t)
-		}
-		if !ok {
-			return nil, problem.BadRequest("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
+		spec, err := readmodel.ParseType(t)
+		if err != nil {
+			return nil, err
 		}
 		if !slices.ContainsFunc(out, func(s events.Spec) bool { return s.Name == spec.Name }) {
 			out = append(out, spec)

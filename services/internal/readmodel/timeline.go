@@ -183,18 +183,28 @@ func parseDepartments(vals []string) ([]string, error) {
 func parseTypes(vals []string) ([]string, error) {
 	var out []string
 	for _, t := range vals {
-		t = strings.TrimSpace(t)
-		spec, ok := events.ByType(t)
-		if !ok {
-			spec, ok = events.ByName(t)
-		}
-		if !ok {
-			return nil, problem.BadRequest("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
+		spec, err := ParseType(t)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, spec.Latest().Type())
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// ParseType reads a type filter's value: a catalog name (praktik.started)
+// or a CloudEvents type; an unknown one is a 400 problem.
+func ParseType(t string) (events.Spec, error) {
+	t = strings.TrimSpace(t)
+	spec, ok := events.ByType(t)
+	if !ok {
+		spec, ok = events.ByName(t)
+	}
+	if !ok {
+		return spec, problem.BadRequest("unknown type " + strconv.Quote(t) + "; give a catalog name (praktik.started) or a CloudEvents type")
+	}
+	return spec, nil
 }
 
 func equalPtr(a, b *int64) bool {

@@ -47,33 +47,7 @@ func TestLoadBalancer(t *testing.T) {
 	a, b := replica("a", &aNotReady), replica("b", nil)
 	defer a.Close() // closed below, to take it down; a second Close is harmless
 	defer b.Close()
-	dir := t.TempDir()
-	// nginx's port is in its config, picked before it starts: another
-	// process may take it meanwhile, and then nginx starts again on another.
-	var base string
-	testenv.RetryAddrInUse(t, 3, func(attempt int) error {
-		port := testenv.FreePorts(t, 1)[0]
-		conf := strings.NewReplacer(
-			"server projector-a:8080", "server "+a.Listener.Addr().String(),
-			"server projector-b:8080", "server "+b.Listener.Addr().String(),
-			"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
-			"/tmp/", dir+"/",
-		).Replace(read(t, "deploy", "lb", "nginx.conf"))
-		if strings.Count(conf, "server 127.0.0.1:") != 4 {
-			t.Fatalf("nginx.conf's upstreams are not the two replicas of compose twice:\n%s", conf)
-		}
-		path := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// -p and -e: nothing of the package's own prefix (/etc/nginx,
-		// /var/log/nginx) is read or written.
-		if out, err := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-t", "-c", path).CombinedOutput(); err != nil {
-			t.Fatalf("nginx -t: %v\n%s", err, out)
-		}
-		base = fmt.Sprintf("http://127.0.0.1:%d", port)
-		return startNginx(t, bin, dir, path, fmt.Sprintf("nginx-%d.log", attempt), base)
-	})
+	base := startLoadBalancer(t, bin, a, b)
 	// A timeout only so that a hung nginx fails the test, not to time it.
 	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(path, cookie string) (string, error) {
@@ -142,6 +116,41 @@ func TestLoadBalancer(t *testing.T) {
 			t.Errorf("read %d with a down: %q, %v; want b", i, who, err)
 		}
 	}
+}
+
+// startLoadBalancer runs deploy/lb/nginx.conf until the test ends, its
+// upstreams a and b, each pair of replace (old, new) applied to the config
+// too, and returns its base URL. nginx's port is in its config, picked
+// before it starts: another process may take it meanwhile, and then nginx
+// starts again on another.
+func startLoadBalancer(t *testing.T, bin string, a, b *httptest.Server, replace ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var base string
+	testenv.RetryAddrInUse(t, 3, func(attempt int) error {
+		port := testenv.FreePorts(t, 1)[0]
+		conf := strings.NewReplacer(append([]string{
+			"server projector-a:8080", "server " + a.Listener.Addr().String(),
+			"server projector-b:8080", "server " + b.Listener.Addr().String(),
+			"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
+			"/tmp/", dir + "/",
+		}, replace...)...).Replace(read(t, "deploy", "lb", "nginx.conf"))
+		if strings.Count(conf, "server 127.0.0.1:") != 4 {
+			t.Fatalf("nginx.conf's upstreams are not the two replicas of compose twice:\n%s", conf)
+		}
+		path := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// -p and -e: nothing of the package's own prefix (/etc/nginx,
+		// /var/log/nginx) is read or written.
+		if out, err := exec.Command(bin, "-p", dir+"/", "-e", "stderr", "-t", "-c", path).CombinedOutput(); err != nil {
+			t.Fatalf("nginx -t: %v\n%s", err, out)
+		}
+		base = fmt.Sprintf("http://127.0.0.1:%d", port)
+		return startNginx(t, bin, dir, path, fmt.Sprintf("nginx-%d.log", attempt), base)
+	})
+	return base
 }
 
 // startNginx runs nginx with the config at path, in dir, until the test

@@ -3,17 +3,16 @@ package projector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/sse"
 )
 
 // handleStream is GET /v1/families/{familyId}/timeline/stream: Server-Sent
@@ -27,7 +26,7 @@ import (
 // disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
 // never slows the projector or other clients. A client that stops reading
 // altogether is disconnected too: every write has a deadline
-// (streamWriteTimeout), and a write still blocked when the stream is
+// (sse.WriteTimeout), and a write still blocked when the stream is
 // dropped or the projector stops is cut off at once. The stream also ends
 // when the coordinator's assignment to the family ends.
 func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
@@ -72,30 +71,17 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	// The server's write timeout is for ordinary requests; a stream lives
-	// as long as the client wants it, but each of its writes has a
-	// deadline of its own.
-	sw := &streamWriter{rc: http.NewResponseController(w), timeout: time.Duration(p.streamWriteTimeout.Load())}
-	// A dropped stream, or one open as the projector stops, ends now,
-	// even when its handler is blocked writing to a client that no
-	// longer reads.
-	ended := make(chan struct{})
-	defer close(ended)
-	go func() {
-		select {
-		case <-sub.dropped:
-		case <-p.ctx.Done():
-		case <-ended:
-			return
-		}
-		sw.interrupt()
-	}()
+	// Each write has a deadline of its own (sse.Writer). A dropped stream,
+	// or one open as the projector stops, ends now, even when its handler
+	// is blocked writing to a client that no longer reads.
+	sw := sse.NewWriter(w, time.Duration(p.streamWriteTimeout.Load()))
+	defer sw.InterruptOn(sub.dropped, p.ctx.Done())()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	p.setPosition(w)
-	if err := sw.write(func() error {
+	if err := sw.Write(func() error {
 		w.WriteHeader(http.StatusOK)
 		_, err := fmt.Fprintf(w, "retry: 2000\n: timeline of %s from sequence %d\n\n", familyID, after)
 		return err
@@ -120,7 +106,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		case <-sub.dropped:
 			return nil
 		case <-heartbeat.C:
-			if err := sw.write(func() error {
+			if err := sw.Write(func() error {
 				_, err := fmt.Fprintf(w, ": heartbeat %d\n\n", p.Position())
 				return err
 			}); err != nil {
@@ -130,7 +116,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 			if !p.stillAllowed(ctx, pr, familyID) {
 				return nil
 			}
-			if err := sw.write(func() error {
+			if err := sw.Write(func() error {
 				for _, e := range es {
 					if e.Sequence <= last {
 						continue
@@ -148,73 +134,11 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// streamWriteTimeout is how long one write of a timeline stream (an
-// event, a page of stored entries, a heartbeat) may take before the
-// client is taken to have stopped reading and is disconnected; it resumes
-// with Last-Event-ID. A client that reads at all drains a write in far
-// less; without the deadline, a write to a client that stopped reading
-// would block its handler, holding the connection and the server's
-// graceful shutdown, for as long as the client stays connected.
-const streamWriteTimeout = 20 * time.Second
-
-// errStreamEnded: the stream was ended (dropped, or the projector stops)
-// before a write began.
-var errStreamEnded = errors.New("projector: the stream has ended")
-
-// streamWriter writes a stream's responses, each under a deadline, and
-// lets the stream be ended while a write blocks.
-type streamWriter struct {
-	rc      *http.ResponseController
-	timeout time.Duration
-
-	mu      sync.Mutex
-	writing bool // a write runs
-	ended   bool // interrupt was called
-}
-
-// write runs fn, which writes to the response, and flushes, with the
-// connection's write deadline timeout from now. It fails once the stream
-// has ended, and when the deadline passes or interrupt cuts it off.
-func (s *streamWriter) write(fn func() error) error {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return errStreamEnded
-	}
-	err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	s.writing = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.writing = false
-		s.mu.Unlock()
-	}()
-	if err != nil {
-		return err
-	}
-	if err := fn(); err != nil {
-		return err
-	}
-	return s.rc.Flush()
-}
-
-// interrupt ends the stream: a write that runs fails at once, and no
-// other begins. A stream not writing ends at its handler's next select,
-// with the response finished as usual.
-func (s *streamWriter) interrupt() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ended = true
-	if s.writing {
-		_ = s.rc.SetWriteDeadline(time.Now())
-	}
-}
-
 // sendStored sends the family's stored entries after sequence after, in
 // stream order, page by page, and returns the last sequence sent.
-func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, sw *streamWriter, familyID string, after uint64, gt *gate) (uint64, error) {
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, sw *sse.Writer, familyID string, after uint64, gt *gate) (uint64, error) {
 	return p.storedAfter(ctx, familyID, after, func(es []readmodel.Entry) error {
-		return sw.write(func() error {
+		return sw.Write(func() error {
 			for _, e := range es {
 				if err := writeEvent(w, e, gt); err != nil {
 					return err

@@ -70,6 +70,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/shred"
+	"kk.dk/jobogfamilie/services/internal/sse"
 )
 
 // ConsumerName is the durable consumer's identity on FAMILY_EVENTS of the
@@ -169,7 +170,7 @@ type Projector struct {
 	// heartbeat is the SSE comment interval, in nanoseconds.
 	heartbeat atomic.Int64
 	// streamWriteTimeout is the deadline of each SSE write, in
-	// nanoseconds (streamWriteTimeout).
+	// nanoseconds (sse.WriteTimeout).
 	streamWriteTimeout atomic.Int64
 	// ahead is set when the read model has applied more than the stream
 	// holds: the stream was replaced, and only a rebuild can fix that.
@@ -239,7 +240,7 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	p.model.Store(m)
 	p.eval.start(m)
 	p.heartbeat.Store(int64(15 * time.Second))
-	p.streamWriteTimeout.Store(int64(streamWriteTimeout))
+	p.streamWriteTimeout.Store(int64(sse.WriteTimeout))
 	p.applied.Set(m.Consistent())
 	p.metrics.applied.Set(float64(m.Consistent()))
 	p.subs.dropped, p.subs.gauge = p.metrics.sseDropped, p.metrics.sseClients

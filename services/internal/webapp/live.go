@@ -15,6 +15,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
+	"kk.dk/jobogfamilie/services/internal/sse"
 )
 
 // liveEntry is what the page's script receives of a new entry: the same
@@ -45,7 +46,11 @@ var liveHeartbeat = 15 * time.Second
 // before anything more of the family is sent; the page stops its live view
 // and tells the person, instead of reconnecting into a 401 or 403. It also
 // ends as soon as the process begins to stop (live.Dropped), so that it
-// does not hold the graceful stop; the page then reconnects.
+// does not hold the graceful stop; the page then reconnects. A browser
+// that stops reading is disconnected too, as on the API's timeline
+// stream: every write has a deadline (sse.WriteTimeout), and a write
+// still blocked when the stream is dropped or the process begins to stop
+// is cut off at once.
 func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 	ss := sessionFrom(r.Context())
 	fam := r.PathValue("familyId")
@@ -65,19 +70,27 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer live.Close()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
+	// Each write has a deadline of its own, and one blocked on a browser
+	// that stopped reading is cut off when the stream is dropped or the
+	// process begins to stop (sse.Writer).
+	sw := sse.NewWriter(w, time.Duration(a.liveWriteTimeout.Load()))
+	defer sw.InterruptOn(live.Dropped())()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := fmt.Fprint(w, "retry: 3000\n\n"); err != nil || rc.Flush() != nil {
+	if sw.Write(func() error {
+		w.WriteHeader(http.StatusOK)
+		_, err := fmt.Fprint(w, "retry: 3000\n\n")
+		return err
+	}) != nil {
 		return
 	}
 	id := cookieValue(r, a.sessionCookieName())
 	// end tells the page why its live view ends; it does not reconnect.
 	end := func(event string) {
-		_, _ = fmt.Fprintf(w, "event: %s\ndata: {}\n\n", event)
-		_ = rc.Flush()
+		_ = sw.Write(func() error {
+			_, err := fmt.Fprintf(w, "event: %s\ndata: {}\n\n", event)
+			return err
+		})
 	}
 	// send writes entries while the session lives: also those stored after
 	// the page, which may be read a moment after the connect was let in.
@@ -86,14 +99,16 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			end("expired")
 			return errSessionEnded
 		}
-		for _, e := range shown {
-			b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
-				Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Sequence, b); err != nil {
-				return err
+		return sw.Write(func() error {
+			for _, e := range shown {
+				b, _ := json.Marshal(liveEntry{Sequence: e.Sequence, Title: e.Title, Department: departmentName(e.Department),
+					Time: dateTime(e.Time), DateTime: e.Time.Format(time.RFC3339)})
+				if _, err := fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Sequence, b); err != nil {
+					return err
+				}
 			}
-		}
-		return rc.Flush()
+			return nil
+		})
 	}
 	if resume {
 		if live.Stored(r.Context(), after, send) != nil {
@@ -113,7 +128,10 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 				end("expired")
 				return
 			}
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+			if sw.Write(func() error {
+				_, err := fmt.Fprint(w, ": heartbeat\n\n")
+				return err
+			}) != nil {
 				return
 			}
 		case es := <-live.Entries():

@@ -47,6 +47,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,6 +58,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/sse"
 )
 
 //go:embed templates/*.html
@@ -98,6 +100,9 @@ type App struct {
 	oidc       *oidcClient
 	tokenLogin bool
 	csp        string
+	// liveWriteTimeout is the deadline of each write of a live view, in
+	// nanoseconds (sse.WriteTimeout).
+	liveWriteTimeout atomic.Int64
 }
 
 // New makes the app.
@@ -118,6 +123,7 @@ func New(o Options) (*App, error) {
 	static, _ := fs.Sub(staticFS, "static")
 	a := &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)),
 		logins: newLoginLimiter(o.Now), static: static, tokenLogin: true, csp: csp}
+	a.liveWriteTimeout.Store(int64(sse.WriteTimeout))
 	if o.OIDC != nil {
 		if a.oidc, err = newOIDCClient(*o.OIDC); err != nil {
 			return nil, err

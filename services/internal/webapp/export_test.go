@@ -1,0 +1,7 @@
+package webapp
+
+import "time"
+
+// SetLiveWriteTimeout changes the deadline of each write of a's live
+// views; call it before serving.
+func SetLiveWriteTimeout(a *App, d time.Duration) { a.liveWriteTimeout.Store(int64(d)) }

@@ -55,7 +55,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"kk.dk/jobogfamilie/services/internal/consent"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -66,6 +65,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/consent"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"

@@ -51,9 +51,38 @@ var PersonFields = []string{"personId", "childId"}
 // goal, case, measure, praktik, subsidy or course and often no person
 // (goal.progressed and goal.closed name only the goalId, yet their note
 // and outcome are about the goal's person). Such an entry is judged as
-// the event it refers to, the first that names the id and a person: it is
-// hidden exactly when that one is.
+// the event it refers to (Openers): it is hidden exactly when that one
+// is, and hidden when the family has no such event the gate can judge by
+// (quarantined, say), unless the policy shows every department's events
+// of that kind (Gate.HidesUnknown).
 var ReferenceFields = []string{"goalId", "caseId", "measureId", "praktikId", "subsidyId", "courseId"}
+
+// Openers are, by field of ReferenceFields, the catalog name of the event
+// that begins what the id names: the event a follow-up naming the id is
+// judged as.
+var Openers = map[string]string{
+	"goalId":    "goal.set",
+	"caseId":    "childcase.opened",
+	"measureId": "measure.started",
+	"praktikId": "praktik.started",
+	"subsidyId": "wagesubsidy.started",
+	"courseId":  "languagecourse.started",
+}
+
+// OpenerTypes are the CloudEvents types of Openers as the read model
+// stores them (the latest version of each), sorted.
+var OpenerTypes = func() []string {
+	var out []string
+	for _, f := range ReferenceFields {
+		s, ok := events.ByName(Openers[f])
+		if !ok {
+			panic("consent: no catalog type " + Openers[f])
+		}
+		out = append(out, s.Latest().Type())
+	}
+	slices.Sort(out)
+	return out
+}()
 
 // ErrPolicy is a policy that cannot be evaluated for a department: no
 // rule, or more than one.
@@ -82,11 +111,13 @@ type key struct{ person, scope string }
 type ref struct{ field, id string }
 
 // owner is what the event that a ref names was about: its department,
-// persons and sequence.
+// persons (none when it is about no one) and sequence; unreadable when
+// its person fields cannot be read.
 type owner struct {
-	dept    string
-	persons []string
-	seq     uint64
+	dept       string
+	persons    []string
+	unreadable bool
+	seq        uint64
 }
 
 // Gate is the policy applied to one family's consents in force at one
@@ -256,26 +287,46 @@ func (g *Gate) Observe(e ConsentEvent) error {
 	return nil
 }
 
-// Refer records what an event of the family names in ReferenceFields, when
-// it also names a person (a goal.set about P1): a later entry that names
-// the same id and no person is judged as this event. The first event
-// (in stream order) to name an id with a person keeps it. The caller
-// hands the gate every such event up to what it knows (readmodel's
-// References), then, on a stream, each entry as it comes.
-func (g *Gate) Refer(dept string, data []byte, seq uint64) {
-	persons, ok := personsOf(data)
-	if !ok || len(persons) == 0 {
+// Refer records an event of the family of type typ (a CloudEvents type)
+// that begins what it names in ReferenceFields (Openers: a goal.set, about
+// a person or not): a later entry that names the same id and no person is
+// judged as this event. The first event (in stream order) to open an id
+// keeps it. Events of other types are ignored. The caller hands the gate
+// every such event up to what it knows (readmodel's References), then, on
+// a stream, each entry as it comes.
+func (g *Gate) Refer(typ, dept string, data []byte, seq uint64) {
+	spec, ok := events.ByType(typ)
+	if !ok {
 		return
 	}
+	var fields []string
+	for _, f := range ReferenceFields {
+		if Openers[f] == spec.Name {
+			fields = append(fields, f)
+		}
+	}
+	if len(fields) == 0 {
+		return
+	}
+	persons, ok := personsOf(data)
 	for _, r := range refsOf(data) {
+		if !slices.Contains(fields, r.field) {
+			continue
+		}
 		if o, known := g.owners[r]; known && o.seq <= seq {
 			continue
 		}
 		if g.owners == nil {
 			g.owners = map[ref]owner{}
 		}
-		g.owners[r] = owner{dept: dept, persons: persons, seq: seq}
+		g.owners[r] = owner{dept: dept, persons: persons, unreadable: !ok, seq: seq}
 	}
+}
+
+// ownerHidden reports whether the event o is hidden now, judged at
+// sequence seq.
+func (g *Gate) ownerHidden(o owner, seq uint64) bool {
+	return g.hiddenAbout(o.dept, o.persons, seq) || (o.unreadable && g.gated(o.dept))
 }
 
 // HiddenReferences are, by field of ReferenceFields, the ids whose event
@@ -284,7 +335,7 @@ func (g *Gate) Refer(dept string, data []byte, seq uint64) {
 func (g *Gate) HiddenReferences() map[string][]string {
 	out := map[string][]string{}
 	for r, o := range g.owners {
-		if g.hiddenAbout(o.dept, o.persons, o.seq) {
+		if g.ownerHidden(o, o.seq) {
 			out[r.field] = append(out[r.field], r.id)
 		}
 	}
@@ -292,6 +343,50 @@ func (g *Gate) HiddenReferences() map[string][]string {
 		slices.Sort(ids)
 	}
 	return out
+}
+
+// KnownReferences are, by field of ReferenceFields, the ids whose event
+// the gate knows (Refer), sorted (readmodel.Hide.Known).
+func (g *Gate) KnownReferences() map[string][]string {
+	out := map[string][]string{}
+	for r := range g.owners {
+		out[r.field] = append(out[r.field], r.id)
+	}
+	for _, ids := range out {
+		slices.Sort(ids)
+	}
+	return out
+}
+
+// HidesUnknown are the fields of ReferenceFields whose follow-ups are
+// hidden when the gate knows no event that opened their id: those whose
+// opener some department may emit whose events the policy gates (or that
+// has no single rule), and every one when the gate is closed. A follow-up
+// whose event cannot be read (quarantined) may be about anyone.
+func (g *Gate) HidesUnknown() []string {
+	var out []string
+	for _, f := range ReferenceFields {
+		if g.hidesUnknown(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (g *Gate) hidesUnknown(field string) bool {
+	if g.closed {
+		return true
+	}
+	spec, ok := events.ByName(Openers[field])
+	if !ok {
+		return true
+	}
+	for _, d := range spec.Owners {
+		if g.gated(string(d)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Policy is the table the gate applies.
@@ -378,10 +473,11 @@ func (g *Gate) Groups() (groups []Group, whole []string) {
 // emitter outside the policy, which is no department (the service's own
 // family.erased), is never hidden by consent, as Groups leaves it out of
 // what a query hides. An entry that names no person but names, in
-// ReferenceFields, what an earlier event about a person began is hidden
-// when that event is (whatever department the follow-up came from); when
-// the gate is closed, or the entry was stored after what the gate knows,
-// every such follow-up is hidden.
+// ReferenceFields, what an earlier event began is hidden when that event
+// is (whatever department the follow-up came from), and when the gate
+// knows no such event and the policy gates some department that may emit
+// one (HidesUnknown); when the gate is closed, or the entry was stored
+// after what the gate knows, every such follow-up is hidden.
 func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
 	if _, ok := events.ParseDepartment(dept); !ok {
 		return false
@@ -393,7 +489,8 @@ func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
 				return true
 			}
 			for _, r := range refs {
-				if o, known := g.owners[r]; known && g.hiddenAbout(o.dept, o.persons, seq) {
+				o, known := g.owners[r]
+				if known && g.ownerHidden(o, seq) || !known && g.hidesUnknown(r.field) {
 					return true
 				}
 			}

@@ -220,6 +220,7 @@ func TestFilterOverview(t *testing.T) {
 		data, _ := json.Marshal(it.p)
 		env := events.Envelope{Spec: spec, Department: it.d, FamilyID: "F1", Data: it.p, Event: e}
 		all.Apply(env)
+		g.Refer(spec.Type(), string(it.d), data, uint64(i+1))
 		if g.HiddenEntry(string(it.d), data, uint64(i+1)) {
 			hidden = append(hidden, consent.Entry{Department: string(it.d), Type: spec.Type(), Data: data})
 			continue
@@ -229,11 +230,11 @@ func TestFilterOverview(t *testing.T) {
 			last = tm
 		}
 	}
-	if len(hidden) != 4 {
-		t.Fatalf("%d hidden, want C1's absence, goal and well-being and P1's health", len(hidden))
+	if len(hidden) != 5 {
+		t.Fatalf("%d hidden, want C1's absence, goal, its progress and well-being and P1's health", len(hidden))
 	}
 	got := all.Overview()
-	if n := consent.FilterOverview(&got, hidden, last); n != 4 {
+	if n := consent.FilterOverview(&got, hidden, last); n != 5 {
 		t.Errorf("took out %d", n)
 	}
 	if want := shown.Overview(); !reflect.DeepEqual(got, want) {
@@ -368,15 +369,21 @@ func TestJudgedAtTheReadsMoment(t *testing.T) {
 // TestFollowUpJudgedAsItsGoal: an entry that names a goalId and no person
 // is hidden exactly when the goal.set it refers to is, whatever department
 // sent it; one stored after what the gate knows, or under a closed gate,
-// is hidden; one naming an id of no event about a person is judged alone.
+// is hidden; one of a goal about no one is shown; one naming an id the
+// gate knows no goal.set of (quarantined) is hidden, since a gated
+// department may have set it, and one naming a measure or praktik it knows
+// no start of is shown, since only SOF and BIF start them.
 func TestFollowUpJudgedAsItsGoal(t *testing.T) {
+	goalSet := "dk.kk.jobogfamilie.goal.set.v2"
 	g, err := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P2", Scope: "data-sharing"}), nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Refer("suf", []byte(`{"goalId":"G1","personId":"P1","title":"x"}`), 3)
-	g.Refer("suf", []byte(`{"goalId":"G2","personId":"P2","title":"x"}`), 4)
-	g.Refer("sof", []byte(`{"goalId":"G3","personId":"P1","title":"x"}`), 5)
+	g.Refer(goalSet, "suf", []byte(`{"goalId":"G1","personId":"P1","title":"x"}`), 3)
+	g.Refer(goalSet, "suf", []byte(`{"goalId":"G2","personId":"P2","title":"x"}`), 4)
+	g.Refer(goalSet, "sof", []byte(`{"goalId":"G3","personId":"P1","title":"x"}`), 5)
+	g.Refer(goalSet, "bif", []byte(`{"goalId":"G4","title":"x"}`), 5)
+	g.Refer("dk.kk.jobogfamilie.goal.progressed.v1", "suf", []byte(`{"goalId":"G9","note":"x"}`), 5)
 	for _, c := range []struct {
 		dept, data string
 		seq        uint64
@@ -386,9 +393,11 @@ func TestFollowUpJudgedAsItsGoal(t *testing.T) {
 		{"sof", `{"goalId":"G1","outcome":"achieved"}`, 6, true},
 		{"suf", `{"goalId":"G2","note":"x"}`, 6, false},
 		{"suf", `{"goalId":"G3","note":"x"}`, 6, false},
-		{"sof", `{"goalId":"G9","note":"x"}`, 6, false},
+		{"sof", `{"goalId":"G9","note":"x"}`, 6, true},
+		{"sof", `{"goalId":"G4","note":"x"}`, 6, false},
 		{"sof", `{"goalId":"G2","note":"x"}`, 11, true},
 		{"sof", `{"measureId":"M1"}`, 6, false},
+		{"bif", `{"praktikId":"X1","outcome":"completed"}`, 6, false},
 	} {
 		if got := g.HiddenEntry(c.dept, []byte(c.data), c.seq); got != c.hidden {
 			t.Errorf("%s %s at %d: hidden %v, want %v", c.dept, c.data, c.seq, got, c.hidden)
@@ -396,6 +405,12 @@ func TestFollowUpJudgedAsItsGoal(t *testing.T) {
 	}
 	if got := g.HiddenReferences(); !reflect.DeepEqual(got, map[string][]string{"goalId": {"G1"}}) {
 		t.Errorf("hidden references %v, want G1's", got)
+	}
+	if got := g.KnownReferences(); !reflect.DeepEqual(got, map[string][]string{"goalId": {"G1", "G2", "G3", "G4"}}) {
+		t.Errorf("known references %v, want G1 to G4", got)
+	}
+	if got := g.HidesUnknown(); !slices.Equal(got, []string{"goalId"}) {
+		t.Errorf("fields whose unknown ids are hidden %v, want goalId", got)
 	}
 	if !consent.Closed(consent.Policy).HiddenEntry("sof", []byte(`{"caseId":"K1"}`), 1) {
 		t.Error("a closed gate shows a follow-up it cannot judge")

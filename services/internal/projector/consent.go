@@ -100,12 +100,12 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	}
 	// What follow-ups (a goal.progressed) refer to: they are judged as
 	// the event about a person that they name.
-	refs, err := m.References(ctx, familyID, cr.Through, consent.ReferenceFields, consent.PersonFields)
+	refs, err := m.References(ctx, familyID, cr.Through, consent.OpenerTypes)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range refs {
-		g.Refer(r.Department, r.Data, r.Sequence)
+		g.Refer(r.Type, r.Department, r.Data, r.Sequence)
 	}
 	return g, nil
 }
@@ -122,7 +122,8 @@ var departments = func() []string {
 func newGate(g *consent.Gate) *gate {
 	groups, whole := g.Groups()
 	h := &readmodel.Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through(),
-		Departments: departments, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(), AllRefs: g.IsClosed()}
+		Departments: departments, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(),
+		Known: g.KnownReferences(), HideUnknown: g.HidesUnknown(), AllRefs: g.IsClosed()}
 	for _, gr := range groups {
 		h.Groups = append(h.Groups, readmodel.HideGroup{Departments: gr.Departments, Shown: gr.Shown})
 	}
@@ -141,7 +142,7 @@ func (gt *gate) observe(e readmodel.Entry) {
 	if e.Sequence <= gt.g.Through() {
 		return
 	}
-	gt.g.Refer(e.Department, e.Data, e.Sequence)
+	gt.g.Refer(e.Type, e.Department, e.Data, e.Sequence)
 	if err := gt.g.Observe(consent.ConsentEvent{Sequence: e.Sequence, Type: e.Type, Data: e.Data, Time: e.Time}); err != nil {
 		gt.g = consent.Closed(gt.g.Policy())
 		if gt.failed != nil {

@@ -24,9 +24,11 @@ import (
 // consents were not read yet). An entry of a department (Departments)
 // that names no person in Fields but names an id in one of RefFields is
 // left out when Refs holds that id under that field (the event it refers
-// to is hidden), when it was stored after Through, or, with AllRefs, in
-// any case (a closed gate). Any other entry that names no person in
-// Fields is kept unless its department is in Whole.
+// to is hidden), when Known does not hold it and the field is in
+// HideUnknown (no event it refers to can be judged), when it was stored
+// after Through, or, with AllRefs, in any case (a closed gate). Any other
+// entry that names no person in Fields is kept unless its department is
+// in Whole.
 type Hide struct {
 	Groups  []HideGroup
 	Whole   []string
@@ -36,6 +38,8 @@ type Hide struct {
 	Departments []string
 	RefFields   []string
 	Refs        map[string][]string
+	Known       map[string][]string
+	HideUnknown []string
 	AllRefs     bool
 }
 
@@ -107,8 +111,17 @@ func (h *Hide) expr() (string, []any, error) {
 				b.WriteString(` OR ` + x + ` IS NOT NULL`)
 				continue
 			}
-			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` IN (SELECT value FROM json_each(?))))`)
+			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` IN (SELECT value FROM json_each(?))`)
 			args = append(args, int64(h.Through), string(ids))
+			if slices.Contains(h.HideUnknown, f) {
+				known, err := json.Marshal(append([]string{}, h.Known[f]...))
+				if err != nil {
+					return "", nil, err
+				}
+				b.WriteString(` OR ` + x + ` NOT IN (SELECT value FROM json_each(?))`)
+				args = append(args, string(known))
+			}
+			b.WriteString(`))`)
 		}
 		b.WriteString(`))`)
 	}
@@ -220,42 +233,28 @@ func (m *Model) consentDecisions(ctx context.Context, familyID string) (int64, [
 	return last, decided, nil
 }
 
-// RefRow is a stored event that names a person and an id a later event
-// may refer to.
+// RefRow is a stored event that begins what a later event may refer to.
 type RefRow struct {
 	Sequence   uint64
+	Type       string
 	Department string
 	Data       []byte
 }
 
 // References reads, in stream order, the family's events up to sequence
-// through whose data names a person in one of personFields and an id in
-// one of refFields: what the consent gate judges the follow-ups naming
-// those ids by.
-func (m *Model) References(ctx context.Context, familyID string, through uint64, refFields, personFields []string) ([]RefRow, error) {
-	cond := func(fields []string) (string, error) {
-		var parts []string
-		for _, f := range fields {
-			if !simpleField(f) {
-				return "", fmt.Errorf("readmodel: field %q", f)
-			}
-			parts = append(parts, `json_extract(data, '$.`+f+`') IS NOT NULL`)
-		}
-		if len(parts) == 0 {
-			return "0", nil
-		}
-		return `(` + strings.Join(parts, ` OR `) + `)`, nil
+// through of the types (CloudEvents types, as rows hold them) that begin
+// what a follow-up refers to: what the consent gate judges the follow-ups
+// by.
+func (m *Model) References(ctx context.Context, familyID string, through uint64, types []string) ([]RefRow, error) {
+	if len(types) == 0 {
+		return nil, nil
 	}
-	refs, err := cond(refFields)
-	if err != nil {
-		return nil, err
+	args := []any{familyID, int64(through)}
+	for _, t := range types {
+		args = append(args, t)
 	}
-	persons, err := cond(personFields)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.query(ctx, `SELECT sequence, department, data FROM timeline WHERE family_id = ? AND sequence <= ? AND `+refs+` AND `+persons+` ORDER BY sequence`,
-		familyID, int64(through))
+	rows, err := m.query(ctx, `SELECT sequence, type, department, data FROM timeline WHERE family_id = ? AND sequence <= ? AND type IN (?`+
+		strings.Repeat(`, ?`, len(types)-1)+`) ORDER BY sequence`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +265,7 @@ func (m *Model) References(ctx context.Context, familyID string, through uint64,
 			r   RefRow
 			seq int64
 		)
-		if err := rows.Scan(&seq, &r.Department, &r.Data); err != nil {
+		if err := rows.Scan(&seq, &r.Type, &r.Department, &r.Data); err != nil {
 			return nil, err
 		}
 		r.Sequence = uint64(seq)

@@ -53,7 +53,7 @@ func (p *Projector) now() time.Time {
 
 // gateFor is the gate of pr's read of the family on m.
 func (p *Projector) gateFor(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) *gate {
-	g, err := p.foldConsents(ctx, m, familyID)
+	g, err := p.foldConsents(ctx, m, familyID, pr.Kind != auth.Auditor)
 	if pr.Kind == auth.Auditor {
 		if err != nil {
 			p.log.Error("projector: the consents in force could not be read; the overview shows the fold's", "family", familyID, "err", err)
@@ -82,7 +82,9 @@ func (p *Projector) policy() []consent.Rule {
 	return consent.Policy
 }
 
-func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, familyID string) (*consent.Gate, error) {
+// foldConsents folds the family's consents into a gate; with refs, it
+// also reads what follow-ups refer to, which only a gated read judges by.
+func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, familyID string, refs bool) (*consent.Gate, error) {
 	if err := p.consentFail.Load(); err != nil {
 		return nil, *err
 	}
@@ -98,13 +100,16 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	if err != nil {
 		return nil, err
 	}
+	if !refs {
+		return g, nil
+	}
 	// What follow-ups (a goal.progressed) refer to: they are judged as
-	// the event about a person that they name.
-	refs, err := m.References(ctx, familyID, cr.Through, consent.OpenerTypes)
+	// the event that opened the id they name.
+	openers, err := m.References(ctx, familyID, cr.Through, consent.OpenerTypes)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range refs {
+	for _, r := range openers {
 		g.Refer(r.Type, r.Department, r.Data, r.Sequence)
 	}
 	return g, nil
@@ -160,40 +165,60 @@ func (gt *gate) hidden(e readmodel.Entry) bool {
 	return gt.g.HiddenEntry(e.Department, e.Data, e.Sequence)
 }
 
-// overview is the family's overview JSON as pr may see it, with
-// hiddenByConsent; the count is returned too. Its consents are those in
-// force at the read's moment, not the fold's (the latest decision in time,
-// which may be dated ahead of the read).
-func (gt *gate) overview(ctx context.Context, m *readmodel.Model, familyID string) ([]byte, int, error) {
-	ov, last, err := m.OverviewAt(ctx, familyID)
-	if err != nil {
-		return nil, 0, err
+// scan is what a read of the family's overview reads through its gate:
+// the overview as stored, the sequence it was folded up to, and, for a
+// gated read, the hidden rows up to it with how many of the family's rows
+// are hidden (readmodel.Model.Hidden, one statement).
+type scan struct {
+	ov   []byte
+	last uint64
+	hs   readmodel.HiddenScan
+}
+
+// scan reads the family's overview and, for a gated read, its rows
+// through the gate.
+func (gt *gate) scan(ctx context.Context, m *readmodel.Model, familyID string) (scan, error) {
+	var (
+		s   scan
+		err error
+	)
+	if s.ov, s.last, err = m.OverviewAt(ctx, familyID); err != nil {
+		return s, err
 	}
+	if gt.gates() {
+		s.hs, err = m.Hidden(ctx, familyID, s.last, gt.hide)
+	}
+	return s, err
+}
+
+// overview is the family's overview JSON as the read may see it, with
+// hiddenByConsent: how many of the family's stored entries the gate hides
+// (the same number as the read's timeline carries). Its consents are those
+// in force at the read's moment, not the fold's (the latest decision in
+// time, which may be dated ahead of the read).
+func (gt *gate) overview(s scan) ([]byte, error) {
 	if gt == nil || gt.g == nil {
-		return withHidden(ov, 0), 0, nil
+		return withHidden(s.ov, 0), nil
 	}
 	var o family.Overview
-	if err := json.Unmarshal(ov, &o); err != nil {
-		return nil, 0, err
+	if err := json.Unmarshal(s.ov, &o); err != nil {
+		return nil, err
 	}
 	o.Consents = gt.g.InForce()
 	n := 0
 	if gt.gates() {
-		rows, _, lastTime, _, err := m.Hidden(ctx, familyID, last, gt.hide)
-		if err != nil {
-			return nil, 0, err
-		}
-		hidden := make([]consent.Entry, len(rows))
-		for i, r := range rows {
+		hidden := make([]consent.Entry, len(s.hs.Rows))
+		for i, r := range s.hs.Rows {
 			hidden[i] = consent.Entry{Department: r.Department, Type: r.Type, Data: r.Data}
 		}
-		n = consent.FilterOverview(&o, hidden, lastTime)
+		consent.FilterOverview(&o, hidden, s.hs.LastTime)
+		n = len(s.hs.Rows)
 	}
 	b, err := json.Marshal(o)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return withHidden(b, n), n, nil
+	return withHidden(b, n), nil
 }
 
 // withHidden adds "hiddenByConsent": n to an overview object.

@@ -125,7 +125,7 @@ func (p *Projector) handleTimeline(w http.ResponseWriter, r *http.Request) error
 	}
 	var body []byte
 	err = p.ReadFamily(r, pr, familyID, why, func(fr *FamilyRead) error {
-		page, err := fr.Timeline(tq)
+		page, err := fr.CountedTimeline(tq)
 		body = page.AppendJSON(nil)
 		return err
 	})

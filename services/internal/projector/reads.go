@@ -67,13 +67,14 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 	for i := range out {
 		f := &out[i]
 		gt := p.gateFor(ctx, m, pr, f.FamilyID)
-		rows, shown, _, lastSeq, err := m.Hidden(ctx, f.FamilyID, f.LastSequence, gt.hide)
+		hs, err := m.Hidden(ctx, f.FamilyID, f.LastSequence, gt.hide)
 		if err != nil {
 			return nil, err
 		}
-		f.Events, f.LastSequence, f.HiddenByConsent = shown, lastSeq, len(rows)
-		if overviews && len(rows) > 0 {
-			if f.Overview, _, err = gt.overview(ctx, m, f.FamilyID); err != nil {
+		s := scan{ov: f.Overview, last: f.LastSequence, hs: hs}
+		f.Events, f.LastSequence, f.HiddenByConsent = hs.Shown, hs.LastSeq, len(hs.Rows)
+		if overviews && len(hs.Rows) > 0 {
+			if f.Overview, err = gt.overview(s); err != nil {
 				return nil, err
 			}
 		}
@@ -116,11 +117,38 @@ type FamilyRead struct {
 	ctx      context.Context
 	m        *readmodel.Model
 	familyID string
-	// gate is the read's consent gate; an auditor's is ungated.
-	gate *gate
-	// hidden is the number of the family's entries the gate hides, once
-	// the overview has been read.
-	hidden int
+	// gateOf makes the read's consent gate (an auditor's is ungated),
+	// once, when the read first needs it: a read that only authorizes
+	// and logs (a stream's, whose gate is read once subscribed) makes
+	// none.
+	gateOf func() *gate
+	gt     *gate
+	// scanned is the read's one scan of the family through its gate
+	// (the overview, the last sequence and the hidden count); hidden is
+	// the count, once known, from the scan or a timeline page.
+	scanned *scan
+	hidden  *int
+}
+
+// gate is the read's consent gate.
+func (fr *FamilyRead) gate() *gate {
+	if fr.gt == nil {
+		fr.gt = fr.gateOf()
+	}
+	return fr.gt
+}
+
+// scan is the read's scan of the family through its gate, read once.
+func (fr *FamilyRead) scan() (scan, error) {
+	if fr.scanned != nil {
+		return *fr.scanned, nil
+	}
+	s, err := fr.gate().scan(fr.ctx, fr.m, fr.familyID)
+	if err != nil {
+		return s, err
+	}
+	fr.scanned = &s
+	return s, nil
 }
 
 // ReadFamily authorizes pr for the family, refuses a query string the
@@ -141,8 +169,8 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 		return err
 	}
 	logged := p.startAccessLog(r, pr, familyID, purpose)
-	gt := p.gateFor(r.Context(), m, pr, familyID)
-	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID, gate: gt})
+	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID,
+		gateOf: func() *gate { return p.gateFor(r.Context(), m, pr, familyID) }})
 	if err := logged(); err != nil {
 		return err
 	}
@@ -154,27 +182,38 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 // gate hides (consent.FilterOverview) and with how many entries it hid;
 // for an auditor whole, with 0.
 func (fr *FamilyRead) OverviewJSON() ([]byte, error) {
-	b, n, err := fr.gate.overview(fr.ctx, fr.m, fr.familyID)
-	fr.hidden = n
-	return b, err
+	s, err := fr.scan()
+	if err != nil {
+		return nil, err
+	}
+	return fr.gate().overview(s)
 }
 
-// HiddenByConsent is how many of the family's entries the consent gate
-// hides from this read, as of the overview read last.
-func (fr *FamilyRead) HiddenByConsent() int { return fr.hidden }
+// HiddenByConsent is how many of the family's stored entries the consent
+// gate hides from this read (0 for an auditor): the overview's and every
+// timeline page's hiddenByConsent. It is counted once per read.
+func (fr *FamilyRead) HiddenByConsent() (int, error) {
+	if !fr.gate().gates() {
+		return 0, nil
+	}
+	if fr.hidden == nil {
+		n, err := fr.m.HiddenCount(fr.ctx, fr.familyID, fr.gate().hide)
+		if err != nil {
+			return 0, err
+		}
+		fr.hidden = &n
+	}
+	return *fr.hidden, nil
+}
 
 // LastSequence is the stream sequence of the family's latest event that
 // the read shows.
 func (fr *FamilyRead) LastSequence() (uint64, error) {
-	if !fr.gate.gates() {
+	if !fr.gate().gates() {
 		return fr.m.LastSequence(fr.ctx, fr.familyID)
 	}
-	_, last, err := fr.m.OverviewAt(fr.ctx, fr.familyID)
-	if err != nil {
-		return 0, err
-	}
-	_, _, _, seq, err := fr.m.Hidden(fr.ctx, fr.familyID, last, fr.gate.hide)
-	return seq, err
+	s, err := fr.scan()
+	return s.hs.LastSeq, err
 }
 
 // Overview is the family overview, decoded.
@@ -188,12 +227,34 @@ func (fr *FamilyRead) Overview() (family.Overview, error) {
 }
 
 // Timeline runs the query (readmodel.ParseTimeline); the query's family
-// must be the read's.
+// must be the read's. The page's HiddenByConsent is 0: a read that
+// answers with it asks CountedTimeline.
 func (fr *FamilyRead) Timeline(tq readmodel.TimelineQuery) (readmodel.TimelinePage, error) {
 	if tq.FamilyID() != fr.familyID {
 		return readmodel.TimelinePage{}, problem.BadRequest("the timeline query is for another family")
 	}
 	return fr.m.Timeline(fr.ctx, fr.gated(tq))
+}
+
+// CountedTimeline is Timeline whose page carries HiddenByConsent, the
+// read's count (HiddenByConsent): counted with the page, in one read
+// transaction, unless the read has counted already.
+func (fr *FamilyRead) CountedTimeline(tq readmodel.TimelineQuery) (readmodel.TimelinePage, error) {
+	if tq.FamilyID() != fr.familyID {
+		return readmodel.TimelinePage{}, problem.BadRequest("the timeline query is for another family")
+	}
+	if !fr.gate().gates() || fr.hidden != nil {
+		page, err := fr.m.Timeline(fr.ctx, fr.gated(tq))
+		if fr.hidden != nil {
+			page.HiddenByConsent = *fr.hidden
+		}
+		return page, err
+	}
+	page, err := fr.m.Timeline(fr.ctx, fr.gated(tq).WithHiddenCount())
+	if err == nil {
+		fr.hidden = &page.HiddenByConsent
+	}
+	return page, err
 }
 
 // Count is how many entries the query's filters keep (all pages).
@@ -206,10 +267,10 @@ func (fr *FamilyRead) Count(tq readmodel.TimelineQuery) (int, error) {
 
 // gated is tq without what the read's consent gate hides.
 func (fr *FamilyRead) gated(tq readmodel.TimelineQuery) readmodel.TimelineQuery {
-	if !fr.gate.gates() {
+	if !fr.gate().gates() {
 		return tq
 	}
-	return tq.WithHide(fr.gate.hide)
+	return tq.WithHide(fr.gate().hide)
 }
 
 // Live is a subscription to a family's timeline entries: with Stored,

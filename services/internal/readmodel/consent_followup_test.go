@@ -9,7 +9,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 )
 
-func gateModel(t *testing.T) *Model {
+func gateModel(t testing.TB) *Model {
 	t.Helper()
 	m, err := Open(context.Background(), filepath.Join(t.TempDir(), ModelName(1)))
 	if err != nil {

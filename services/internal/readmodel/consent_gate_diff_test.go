@@ -33,7 +33,7 @@ func gateHide(g *consent.Gate) *Hide {
 }
 
 // foldGate folds the family's gate as projector.foldConsents does.
-func foldGate(t *testing.T, m *Model, fam string, now time.Time) *consent.Gate {
+func foldGate(t testing.TB, m *Model, fam string, now time.Time) *consent.Gate {
 	t.Helper()
 	ctx := context.Background()
 	cr, err := m.Consents(ctx, fam, consent.IsConsentType)

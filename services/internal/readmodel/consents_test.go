@@ -13,7 +13,7 @@ import (
 )
 
 // eventAt is the decoded message of an event of fam stored at seq.
-func eventAt(t *testing.T, fam string, seq uint64, d events.Department, p events.Payload, at time.Time) Message {
+func eventAt(t testing.TB, fam string, seq uint64, d events.Department, p events.Payload, at time.Time) Message {
 	t.Helper()
 	ce, err := events.Build(d, fam, p, events.WithTime(at))
 	if err != nil {

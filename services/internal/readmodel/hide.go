@@ -280,18 +280,35 @@ type HiddenRow struct {
 	Data             []byte
 }
 
-// Hidden reads the family's hidden rows up to sequence until, and the
-// latest time, sequence and number of the rows shown up to it.
-func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hide) (hidden []HiddenRow, shown int, lastTime time.Time, lastSeq uint64, err error) {
+// HiddenScan is one read of a family's rows through a Hide.
+type HiddenScan struct {
+	// Rows are the hidden rows up to the scan's sequence (the overview's,
+	// whose fold they are taken out of).
+	Rows []HiddenRow
+	// Shown, LastTime and LastSeq are the number, latest time and
+	// latest sequence of the rows shown up to that sequence.
+	Shown    int
+	LastTime time.Time
+	LastSeq  uint64
+	// Total is how many of all the family's stored rows are hidden: the
+	// read's hiddenByConsent, as HiddenCount counts it.
+	Total int
+}
+
+// Hidden reads, in one statement, the family's rows through h: the hidden
+// rows up to sequence until, the rows shown up to it, and how many of all
+// its rows are hidden.
+func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hide) (HiddenScan, error) {
+	var out HiddenScan
 	x, xargs, err := h.expr()
 	if err != nil {
-		return nil, 0, time.Time{}, 0, err
+		return out, err
 	}
-	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h THEN data END, h, time_ns, sequence FROM (
-		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ? AND sequence <= ?)`,
-		append(xargs, familyID, int64(until))...)
+	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
+		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ?)`,
+		append(append([]any{int64(until)}, xargs...), familyID)...)
 	if err != nil {
-		return nil, 0, time.Time{}, 0, err
+		return out, err
 	}
 	defer rows.Close()
 	var maxT int64
@@ -302,22 +319,28 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 			tns, seq int64
 		)
 		if err := rows.Scan(&r.Department, &r.Type, &r.Data, &isHidden, &tns, &seq); err != nil {
-			return nil, 0, time.Time{}, 0, err
+			return out, err
 		}
 		if isHidden {
-			hidden = append(hidden, r)
+			out.Total++
+		}
+		if uint64(seq) > until {
 			continue
 		}
-		shown++
-		if shown == 1 || tns > maxT {
+		if isHidden {
+			out.Rows = append(out.Rows, r)
+			continue
+		}
+		out.Shown++
+		if out.Shown == 1 || tns > maxT {
 			maxT = tns
 		}
-		lastSeq = max(lastSeq, uint64(seq))
+		out.LastSeq = max(out.LastSeq, uint64(seq))
 	}
-	if shown > 0 {
-		lastTime = time.Unix(0, maxT).UTC()
+	if out.Shown > 0 {
+		out.LastTime = time.Unix(0, maxT).UTC()
 	}
-	return hidden, shown, lastTime, lastSeq, rows.Err()
+	return out, rows.Err()
 }
 
 // Persons lists, sorted, the persons a family's data is about: the

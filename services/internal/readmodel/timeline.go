@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -30,13 +31,23 @@ type TimelineQuery struct {
 	types       []string // CloudEvents types
 	after       *cursorPos
 	hide        *Hide
+	count       bool
 }
 
 // WithHide is the query without the entries h hides (a coordinator's
-// read); the page's HiddenByConsent is how many of the family's entries h
-// hides (Model.HiddenCount).
+// read). The page's HiddenByConsent is 0 unless WithHiddenCount asks for
+// it.
 func (tq TimelineQuery) WithHide(h *Hide) TimelineQuery {
 	tq.hide = h
+	return tq
+}
+
+// WithHiddenCount is the query whose page carries, in HiddenByConsent,
+// how many of the family's entries its Hide hides (Model.HiddenCount),
+// counted in the same read transaction as the page. The count scans the
+// whole family: a read asks for it once, where its answer carries it.
+func (tq TimelineQuery) WithHiddenCount() TimelineQuery {
+	tq.count = true
 	return tq
 }
 
@@ -318,21 +329,22 @@ type TimelinePage struct {
 }
 
 // Timeline reads one page of a family's timeline; NextCursor is set when
-// more entries follow.
+// more entries follow. With WithHiddenCount, the page and its count are
+// read in one transaction, of one state of the model.
 func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, error) {
-	hidden := 0
-	if tq.hide != nil {
-		n, err := m.HiddenCount(ctx, tq.familyID, tq.hide)
-		if err != nil {
-			return TimelinePage{}, err
-		}
-		hidden = n
-	}
 	query, args, err := tq.sql()
 	if err != nil {
 		return TimelinePage{}, err
 	}
-	entries, err := m.entries(ctx, query, args...)
+	var (
+		entries []Entry
+		hidden  int
+	)
+	if tq.hide != nil && tq.count {
+		entries, hidden, err = m.countedPage(ctx, tq, query, args)
+	} else {
+		entries, err = m.entries(ctx, query, args...)
+	}
 	if err != nil {
 		return TimelinePage{}, err
 	}
@@ -348,17 +360,51 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 	return out, nil
 }
 
+// countedPage reads the page's entries and the family's hidden count in
+// one read transaction.
+func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string, args []any) ([]Entry, int, error) {
+	tx, err := m.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	n, err := hiddenCount(ctx, tx, tq.familyID, tq.hide)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, done, err := m.stmt(ctx, query)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	entries, err := scanEntries(rows, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	return entries, n, tx.Commit()
+}
+
 // HiddenCount is how many of the family's entries h hides: all of them,
 // whatever a query's filters, page or cursor, so that the number says
-// nothing about which entries are hidden. It counts the family's rows
-// (the family's index) once per read.
+// nothing about which entries are hidden. It scans the family's rows: a
+// read counts once.
 func (m *Model) HiddenCount(ctx context.Context, familyID string, h *Hide) (int, error) {
+	return hiddenCount(ctx, m.rdb, familyID, h)
+}
+
+func hiddenCount(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, familyID string, h *Hide) (int, error) {
 	x, xargs, err := h.expr()
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
+	err = q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
 	return n, err
 }
 

@@ -415,7 +415,9 @@ func (a *App) handleFamily(w http.ResponseWriter, r *http.Request) {
 		if ov, err = fr.Overview(); err != nil {
 			return err
 		}
-		byConsent = fr.HiddenByConsent()
+		if byConsent, err = fr.HiddenByConsent(); err != nil {
+			return err
+		}
 		if page, err = fr.Timeline(tq); err != nil {
 			return err
 		}

@@ -1,0 +1,58 @@
+package readmodel
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// BenchmarkConsentTimelinePage reads a 1-entry page of a family of 20000
+// entries, one in ten of them hidden by consent: as an auditor reads it
+// (no Hide), as a coordinator's page that carries no count (the web app's
+// goal and absence lists), and as one that carries the family's
+// hiddenByConsent (the API's page), which scans the whole family.
+func BenchmarkConsentTimelinePage(b *testing.B) {
+	ctx := context.Background()
+	const fam = "F-BIG"
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	m := gateModel(b)
+	var msgs []Message
+	for seq := uint64(1); seq <= 20000; seq++ {
+		var p events.Payload = &events.MeetingHeld{Kind: "team"}
+		d := events.SOF
+		if seq%10 == 0 {
+			d, p = events.SUF, &events.HealthReferred{PersonID: "P1", To: "x"}
+		}
+		msgs = append(msgs, eventAt(b, fam, seq, d, p, base.Add(time.Duration(seq)*time.Minute)))
+		if len(msgs) == 1000 {
+			if _, err := m.Apply(ctx, msgs, ApplyOptions{Flush: true}); err != nil {
+				b.Fatal(err)
+			}
+			msgs = nil
+		}
+	}
+	h := gateHide(foldGate(b, m, fam, base.Add(100*24*time.Hour)))
+	tq, err := ParseTimeline(fam, url.Values{"limit": {"1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		tq   TimelineQuery
+	}{
+		{"ungated", tq},
+		{"gated", tq.WithHide(h)},
+		{"gated+count", tq.WithHide(h).WithHiddenCount()},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Timeline(ctx, c.tq); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -212,7 +212,7 @@ func (gt *gate) overview(s scan) ([]byte, error) {
 			hidden[i] = consent.Entry{Department: r.Department, Type: r.Type, Data: r.Data}
 		}
 		consent.FilterOverview(&o, hidden, s.hs.LastTime)
-		n = len(s.hs.Rows)
+		n = s.hs.Total
 	}
 	b, err := json.Marshal(o)
 	if err != nil {

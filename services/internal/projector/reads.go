@@ -72,8 +72,8 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 			return nil, err
 		}
 		s := scan{ov: f.Overview, last: f.LastSequence, hs: hs}
-		f.Events, f.LastSequence, f.HiddenByConsent = hs.Shown, hs.LastSeq, len(hs.Rows)
-		if overviews && len(hs.Rows) > 0 {
+		f.Events, f.LastSequence, f.HiddenByConsent = hs.Shown, hs.LastSeq, hs.Total
+		if overviews && hs.Total > 0 {
 			if f.Overview, err = gt.overview(s); err != nil {
 				return nil, err
 			}
@@ -148,6 +148,9 @@ func (fr *FamilyRead) scan() (scan, error) {
 		return s, err
 	}
 	fr.scanned = &s
+	if fr.gate().gates() {
+		fr.hidden = &s.hs.Total
+	}
 	return s, nil
 }
 

@@ -166,11 +166,6 @@ func typeOf(name string) string {
 // IsConsentType reports whether t (a CloudEvents type) changes consents.
 func IsConsentType(t string) bool { return t == typeGiven || t == typeWithdrawn }
 
-// New is NewAt judging at the present moment.
-func New(policy []Rule, decided []family.ConsentDecision, later []ConsentEvent, through uint64) (*Gate, error) {
-	return NewAt(policy, decided, later, through, time.Now())
-}
-
 // NewAt folds the family's consents and judges them at the moment at (the
 // read's): its consent decisions at a position (as its row holds them,
 // family.State.ConsentDecisions, in time order) and the consent events
@@ -308,8 +303,8 @@ func (g *Gate) Refer(typ, dept string, data []byte, seq uint64) {
 	if len(fields) == 0 {
 		return
 	}
-	persons, ok := personsOf(data)
-	for _, r := range refsOf(data) {
+	persons, refs, ok := fieldsOf(data)
+	for _, r := range refs {
 		if !slices.Contains(fields, r.field) {
 			continue
 		}
@@ -420,18 +415,6 @@ func (g *Gate) Shown(scope string) []string {
 	return out
 }
 
-// Hidden are the persons among members whose events of departments that
-// need scope are hidden now.
-func (g *Gate) Hidden(scope string, members []string) []string {
-	var out []string
-	for _, p := range members {
-		if g.closed || !g.inForce[key{p, scope}] {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // Group is one scope of the policy as a query applies it: entries of
 // Departments that name a person not in Shown are hidden.
 type Group struct {
@@ -482,9 +465,9 @@ func (g *Gate) HiddenEntry(dept string, data []byte, seq uint64) bool {
 	if _, ok := events.ParseDepartment(dept); !ok {
 		return false
 	}
-	persons, ok := personsOf(data)
+	persons, refs, ok := fieldsOf(data)
 	if ok && len(persons) == 0 {
-		if refs := refsOf(data); len(refs) > 0 {
+		if len(refs) > 0 {
 			if g.closed || seq > g.through {
 				return true
 			}
@@ -530,31 +513,14 @@ func (g *Gate) hiddenAbout(dept string, persons []string, seq uint64) bool {
 	return false
 }
 
-// refsOf reads the ReferenceFields of an event's data that hold a
-// non-empty string.
-func refsOf(data []byte) []ref {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil
-	}
-	var out []ref
-	for _, f := range ReferenceFields {
-		var s string
-		if raw, ok := m[f]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
-			out = append(out, ref{f, s})
-		}
-	}
-	return out
-}
-
-// personsOf reads the PersonFields of an event's data; ok is false when
-// the data is not a JSON object or one of them is not a string.
-func personsOf(data []byte) ([]string, bool) {
+// fieldsOf reads, parsing the data once, its PersonFields and the
+// ReferenceFields that hold a non-empty string; ok is false when the data
+// is not a JSON object or one of PersonFields is not a string.
+func fieldsOf(data []byte) (persons []string, refs []ref, ok bool) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return nil, false
+		return nil, nil, false
 	}
-	var out []string
 	for _, f := range PersonFields {
 		raw, ok := m[f]
 		if !ok {
@@ -562,9 +528,15 @@ func personsOf(data []byte) ([]string, bool) {
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, false
+			return nil, nil, false
 		}
-		out = append(out, s)
+		persons = append(persons, s)
 	}
-	return out, true
+	for _, f := range ReferenceFields {
+		var s string
+		if raw, ok := m[f]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
+			refs = append(refs, ref{f, s})
+		}
+	}
+	return persons, refs, true
 }

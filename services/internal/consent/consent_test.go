@@ -52,7 +52,7 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("rule %s needs %q, the issue says %q", rule.Department, rule.Scope, want)
 		}
 		for _, st := range states {
-			g, err := consent.New(consent.Policy, nil, st.later, 10)
+			g, err := newGate(consent.Policy, nil, st.later, 10)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,9 +74,9 @@ func TestPolicyTable(t *testing.T) {
 }
 
 // TestConsentsInForce starts from the overview's consents and folds
-// later events; Shown and Hidden say the same.
+// later events; Shown and HiddenEntry say the same.
 func TestConsentsInForce(t *testing.T) {
-	g, err := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}, family.Consent{PersonID: "C1", Scope: "data-sharing"}),
+	g, err := newGate(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}, family.Consent{PersonID: "C1", Scope: "data-sharing"}),
 		[]consent.ConsentEvent{ce("consent.withdrawn", `{"personId":"C1","scope":"data-sharing"}`), ce("consent.given", `{"personId":"P2","scope":"gp-cooperation"}`)}, 9)
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +84,10 @@ func TestConsentsInForce(t *testing.T) {
 	if got := g.Shown("data-sharing"); !slices.Equal(got, []string{"P1"}) {
 		t.Errorf("shown %v", got)
 	}
-	if got := g.Hidden("data-sharing", []string{"P1", "P2", "C1"}); !slices.Equal(got, []string{"P2", "C1"}) {
-		t.Errorf("hidden %v", got)
+	for p, hidden := range map[string]bool{"P1": false, "P2": true, "C1": true} {
+		if got := g.HiddenEntry("suf", []byte(`{"personId":"`+p+`"}`), 1); got != hidden {
+			t.Errorf("%s's entry hidden %v, want %v", p, got, hidden)
+		}
 	}
 	groups, whole := g.Groups()
 	if len(whole) != 0 || len(groups) != 1 || !slices.Equal(groups[0].Departments, []string{"buf", "suf"}) || !slices.Equal(groups[0].Shown, []string{"P1"}) {
@@ -114,7 +116,7 @@ func TestFailsClosed(t *testing.T) {
 	}
 	for _, c := range cases {
 		given := []family.Consent{{PersonID: "P1", Scope: "data-sharing"}}
-		g, err := consent.New(c.policy, inForce(given...), c.later, 10)
+		g, err := newGate(c.policy, inForce(given...), c.later, 10)
 		if err == nil || !g.IsClosed() {
 			t.Errorf("%s: err %v, closed %v", c.name, err, g.IsClosed())
 			continue
@@ -139,7 +141,7 @@ func TestFailsClosed(t *testing.T) {
 	}
 	// Data that is not an object, or a person field that is not a
 	// string, cannot be judged: hidden.
-	g, _ := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}), nil, 10)
+	g, _ := newGate(consent.Policy, inForce(family.Consent{PersonID: "P1", Scope: "data-sharing"}), nil, 10)
 	for _, data := range []string{`[1]`, `{"personId":7}`, `not json`} {
 		if !g.HiddenEntry("suf", []byte(data), 1) {
 			t.Errorf("%s shown", data)
@@ -152,7 +154,7 @@ func TestFailsClosed(t *testing.T) {
 // nor a closed one hides it, and no group or whole department of the
 // query's Hide names it, so the stream and the timeline agree on it.
 func TestServiceOutsidePolicy(t *testing.T) {
-	open, err := consent.New(consent.Policy, nil, nil, 10)
+	open, err := newGate(consent.Policy, nil, nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestServiceOutsidePolicy(t *testing.T) {
 		}
 	}
 	// A department of the policy's list without a rule is still hidden.
-	g, _ := consent.New(consent.Policy[:3], nil, nil, 10)
+	g, _ := newGate(consent.Policy[:3], nil, nil, 10)
 	if !g.HiddenEntry("suf", []byte(`{"kind":"x"}`), 1) {
 		t.Error("a department without a rule is shown")
 	}
@@ -204,7 +206,7 @@ func TestFilterOverview(t *testing.T) {
 		{events.SUF, &events.HealthAssessed{PersonID: "P1", BarrierToWork: true}, "2024-03-01T09:00:00Z"},
 		{events.BUF, &events.MeetingHeld{Kind: "family"}, "2024-02-05T09:00:00Z"},
 	}
-	g, err := consent.New(consent.Policy, nil, []consent.ConsentEvent{ce("consent.given", `{"personId":"C2","scope":"data-sharing"}`)}, 100)
+	g, err := newGate(consent.Policy, nil, []consent.ConsentEvent{ce("consent.given", `{"personId":"C2","scope":"data-sharing"}`)}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,14 +297,14 @@ func TestGateDecidesByTime(t *testing.T) {
 	}
 	absence := []byte(`{"childId":"C1","periodStart":"2024-08-01","periodEnd":"2024-08-31","schoolDays":20,"absentDays":5,"unauthorisedDays":3}`)
 	later := consent.ConsentEvent{Sequence: 3, Type: backfill.Spec.Type(), Data: []byte(`{"personId":"C1","scope":"data-sharing"}`), Time: backfill.Time()}
-	read, err := consent.New(consent.Policy, decided, []consent.ConsentEvent{later}, 4)
+	read, err := newGate(consent.Policy, decided, []consent.ConsentEvent{later}, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !read.HiddenEntry("buf", absence, 4) {
 		t.Error("a read's gate shows C1's BUF entry after a backfilled consent.given older than the withdrawal")
 	}
-	live, err := consent.New(consent.Policy, decided, nil, 2)
+	live, err := newGate(consent.Policy, decided, nil, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +377,7 @@ func TestJudgedAtTheReadsMoment(t *testing.T) {
 // no start of is shown, since only SOF and BIF start them.
 func TestFollowUpJudgedAsItsGoal(t *testing.T) {
 	goalSet := "dk.kk.jobogfamilie.goal.set.v2"
-	g, err := consent.New(consent.Policy, inForce(family.Consent{PersonID: "P2", Scope: "data-sharing"}), nil, 10)
+	g, err := newGate(consent.Policy, inForce(family.Consent{PersonID: "P2", Scope: "data-sharing"}), nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,4 +417,9 @@ func TestFollowUpJudgedAsItsGoal(t *testing.T) {
 	if !consent.Closed(consent.Policy).HiddenEntry("sof", []byte(`{"caseId":"K1"}`), 1) {
 		t.Error("a closed gate shows a follow-up it cannot judge")
 	}
+}
+
+// newGate is consent.NewAt judging at the present moment.
+func newGate(policy []consent.Rule, decided []family.ConsentDecision, later []consent.ConsentEvent, through uint64) (*consent.Gate, error) {
+	return consent.NewAt(policy, decided, later, through, time.Now())
 }

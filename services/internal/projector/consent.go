@@ -14,7 +14,7 @@ import (
 )
 
 // The consent gate: every read of family data by a coordinator passes
-// through gateFor, which folds the family's consents (consent.New) and
+// through gateFor, which folds the family's consents (consent.NewAt) and
 // hands the reads a gate for what they decode in Go (the overview, the
 // stream) and a readmodel.Hide for what SQL selects (the timeline, its
 // counts and pages). Auditors are not gated, but their overview too

@@ -63,6 +63,11 @@ func (h *Hide) expr() (string, []any, error) {
 			args = append(args, v)
 		}
 	}
+	for _, f := range append(slices.Clone(h.Fields), h.RefFields...) {
+		if !simpleField(f) {
+			return "", nil, fmt.Errorf("readmodel: field %q", f)
+		}
+	}
 	b.WriteString(`(0`)
 	if len(h.Whole) > 0 {
 		b.WriteString(` OR `)
@@ -80,9 +85,6 @@ func (h *Hide) expr() (string, []any, error) {
 		in(g.Departments)
 		b.WriteString(` AND (0`)
 		for _, f := range h.Fields {
-			if !simpleField(f) {
-				return "", nil, fmt.Errorf("readmodel: person field %q", f)
-			}
 			x := `json_extract(data, '$.` + f + `')`
 			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` NOT IN (SELECT value FROM json_each(?))))`)
 			args = append(args, int64(h.Through), string(shown))
@@ -90,11 +92,6 @@ func (h *Hide) expr() (string, []any, error) {
 		b.WriteString(`))`)
 	}
 	if len(h.RefFields) > 0 && len(h.Departments) > 0 {
-		for _, f := range append(slices.Clone(h.Fields), h.RefFields...) {
-			if !simpleField(f) {
-				return "", nil, fmt.Errorf("readmodel: field %q", f)
-			}
-		}
 		b.WriteString(` OR (`)
 		in(h.Departments)
 		for _, f := range h.Fields {

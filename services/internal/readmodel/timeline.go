@@ -361,8 +361,15 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 }
 
 // countedPage reads the page's entries and the family's hidden count in
-// one read transaction.
+// one read transaction. The page's statement is taken before the
+// transaction: preparing one may wait for a free connection while holding
+// the statements' lock, and a transaction holds a connection.
 func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string, args []any) ([]Entry, int, error) {
+	st, done, err := m.stmt(ctx, query)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
 	tx, err := m.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
@@ -372,11 +379,6 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 	if err != nil {
 		return nil, 0, err
 	}
-	st, done, err := m.stmt(ctx, query)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer done()
 	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, 0, err

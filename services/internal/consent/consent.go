@@ -111,13 +111,13 @@ type key struct{ person, scope string }
 type ref struct{ field, id string }
 
 // owner is what the event that a ref names was about: its department,
-// persons (none when it is about no one) and sequence; unreadable when
-// its person fields cannot be read.
+// persons (none when it is about no one) and sequence. An opener whose
+// fields cannot be read is no owner: its follow-ups are of an unknown id
+// (hidesUnknown).
 type owner struct {
-	dept       string
-	persons    []string
-	unreadable bool
-	seq        uint64
+	dept    string
+	persons []string
+	seq     uint64
 }
 
 // Gate is the policy applied to one family's consents in force at one
@@ -303,7 +303,7 @@ func (g *Gate) Refer(typ, dept string, data []byte, seq uint64) {
 	if len(fields) == 0 {
 		return
 	}
-	persons, refs, ok := fieldsOf(data)
+	persons, refs, _ := fieldsOf(data)
 	for _, r := range refs {
 		if !slices.Contains(fields, r.field) {
 			continue
@@ -314,14 +314,14 @@ func (g *Gate) Refer(typ, dept string, data []byte, seq uint64) {
 		if g.owners == nil {
 			g.owners = map[ref]owner{}
 		}
-		g.owners[r] = owner{dept: dept, persons: persons, unreadable: !ok, seq: seq}
+		g.owners[r] = owner{dept: dept, persons: persons, seq: seq}
 	}
 }
 
 // ownerHidden reports whether the event o is hidden now, judged at
 // sequence seq.
 func (g *Gate) ownerHidden(o owner, seq uint64) bool {
-	return g.hiddenAbout(o.dept, o.persons, seq) || (o.unreadable && g.gated(o.dept))
+	return g.hiddenAbout(o.dept, o.persons, seq)
 }
 
 // HiddenReferences are, by field of ReferenceFields, the ids whose event

@@ -211,8 +211,9 @@ type in the ` + "`jfstoredtype`" + ` attribute).
 Ingest accepts every version. An event of an earlier version is answered as
 before, plus the headers ` + "`Deprecation`" + ` (RFC 9745, the date it was deprecated),
 ` + "`Link: <next version's schema>; rel=\"successor-version\"`" + ` and, once an end is configured,
-` + "`Sunset`" + ` (RFC 8594); every answer to a request holding one carries them, a refusal
-(400, 403, 409, 422, 503) as much as a success. After that date (` + "`-sunset-<name>.v<version>`" + ` or ` + "`-sunset-file`" + `) it is refused
+` + "`Sunset`" + ` (RFC 8594); every answer to a request holding one carries them once its body
+is read, a refusal (400, 403, 409, 422, 503) as much as a success (a refused token, or a
+503 before the body is read, carries none). After that date (` + "`-sunset-<name>.v<version>`" + ` or ` + "`-sunset-file`" + `) it is refused
 with 422, naming the version to send instead. A stored event of a version this build
 does not know is quarantined with that reason; after a deploy that knows it,
 ` + "`POST /v1/admin/quarantine/redrive`" + ` applies it.

@@ -317,8 +317,8 @@ func (c Config) Check() error {
 	if c.RetentionYears < 1 {
 		return fmt.Errorf("config: retention-years must be at least 1, not %d", c.RetentionYears)
 	}
-	// FamilyStreamConfig takes a zero window for its default: refused
-	// here, a zero or negative one would not be used, yet not be refused.
+	// FamilyStreamConfig would take a zero window as its 24h default, so
+	// a window that is not positive is refused.
 	if c.Dedupe <= 0 {
 		return fmt.Errorf("config: dedupe-window must be positive, not %s", c.Dedupe)
 	}

@@ -92,7 +92,7 @@ func lockDir(dir string) (*lockCloser, error) {
 	l, err := dirlock.Lock(dir)
 	if errors.Is(err, dirlock.ErrHeld) {
 		return nil, fmt.Errorf("projector: the read model directory %s is in use by another process: "+
-			"each projector process needs a data directory and an -instance of its own: %w", dir, err)
+			"two projector processes on one data directory need an -instance each: %w", dir, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("projector: locking the read model directory %s: %w", dir, err)

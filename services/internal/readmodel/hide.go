@@ -172,8 +172,8 @@ func (m *Model) OverviewAt(ctx context.Context, familyID string) ([]byte, uint64
 // ErrNoFamily is a family the model holds no overview of.
 var ErrNoFamily = errors.New("readmodel: no such family")
 
-// Consents reads the family's consents: the overview's, then the events
-// stored since its flush that isConsent picks.
+// Consents reads the family's consents: every decision kept in its row,
+// then the events stored since its flush that isConsent picks.
 func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(typ string) bool) (ConsentRead, error) {
 	var out ConsentRead
 	last, decided, err := m.consentDecisions(ctx, familyID)

@@ -424,7 +424,7 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 // another family.SnapshotVersion the overviews, access and consents follow
 // another fold's rules; with another catalog (its newest versions, catalog:
 // events.NewestFingerprint) the rows hold their events as other versions
-// than every read path now presents, and the overviews are folded from
+// than the read paths present, and the overviews are folded from
 // them. The projector then replays the stream from its start, as a rebuild
 // does; the stream holds everything the model is made of.
 func refold(ctx context.Context, c *sql.DB, catalog string) error {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,7 @@ var ErrInstanceTaken = errors.New("projector: another process holds this project
 
 // lockDir locks the read model's directory for this process (package
 // dirlock, as ingest's index store does).
-func lockDir(dir string) (*lockCloser, error) {
+func lockDir(dir string) (io.Closer, error) {
 	l, err := dirlock.Lock(dir)
 	if errors.Is(err, dirlock.ErrHeld) {
 		return nil, fmt.Errorf("projector: the read model directory %s is in use by another process: "+
@@ -97,19 +98,7 @@ func lockDir(dir string) (*lockCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projector: locking the read model directory %s: %w", dir, err)
 	}
-	return &lockCloser{l: l}, nil
-}
-
-// lockCloser releases a directory lock once.
-type lockCloser struct {
-	once sync.Once
-	l    interface{ Close() error }
-}
-
-func (c *lockCloser) Close() error {
-	var err error
-	c.once.Do(func() { err = c.l.Close() })
-	return err
+	return l, nil
 }
 
 // Claim claims the projector's consumer on NATS for this process, before

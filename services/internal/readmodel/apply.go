@@ -368,19 +368,19 @@ func (m *Model) foldEvents(ctx context.Context, tx *sql.Tx, msgs []Message) erro
 // accessChanged reports whether msgs change who is assigned to a family
 // that wants its entries (one a live stream follows) from what its access
 // rows say.
-// Each family is looked at once, however many of its messages the batch
-// holds.
+// Each followed family is looked at once, however many of its messages
+// the batch holds; with no stream open, nothing is kept.
 func (m *Model) accessChanged(msgs []Message, wants func(string) bool) bool {
-	seen := map[string]bool{}
+	var seen map[string]bool
 	for i := range msgs {
 		id := msgs[i].env.FamilyID
-		if msgs[i].reason != "" || seen[id] {
+		if msgs[i].reason != "" || seen[id] || !wants(id) {
 			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
 		}
 		seen[id] = true
-		if !wants(id) {
-			continue
-		}
 		if d, st := m.dirty[id], m.states[id]; d != nil && st != nil && (d.force || !slices.Equal(d.before, st.Assigned())) {
 			return true
 		}

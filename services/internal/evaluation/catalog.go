@@ -72,10 +72,12 @@ var Relations = buildRelations()
 // counts, always: the aggregate's count is that figure again, so it is
 // suppressed whenever that count is.
 var SameUnits = map[string]string{
-	"measures.openPerFamily.atEnrolment": "families.enrolled",
-	"measures.openPerFamily.atEnd":       "families.ended",
-	"caseworker.changesPerFamily":        "families.enrolled",
-	"makkerpar.changesPerFamily":         "families.enrolled",
+	"measures.openPerFamily.atEnrolment":   "families.enrolled",
+	"measures.openPerFamily.atEnd":         "families.ended",
+	"childCases.openPerFamily.atEnrolment": "families.enrolled",
+	"childCases.openPerFamily.atEnd":       "families.ended",
+	"caseworker.changesPerFamily":          "families.enrolled",
+	"makkerpar.changesPerFamily":           "families.enrolled",
 }
 
 func buildCatalog() []Definition {
@@ -110,6 +112,15 @@ func buildCatalog() []Definition {
 		{"measures.openPerFamily.atEnd", PerFamily, Aggregate, "families",
 			"Gennemsnitligt antal åbne foranstaltninger pr. familie ved afslutningen af det seneste forløb, for afsluttede familier.",
 			"Mean number of open measures per family at the end of its latest course, over ended families."},
+		{"childCases.openPerFamily.atEnrolment", PerFamily, Aggregate, "families",
+			"Gennemsnitligt antal åbne børnesager (childcase.opened eller nævnt ved indskrivningen, ikke lukket) pr. familie lige efter indskrivningen i det seneste forløb.",
+			"Mean number of open child cases (childcase.opened or named at enrolment, not closed) per family just after the enrolment of its latest course."},
+		{"childCases.openPerFamily.midway", PerFamily, Aggregate, "families",
+			"Gennemsnitligt antal åbne børnesager pr. familie midtvejs i det seneste forløb (som for foranstaltningerne), for familier, hvis forløb har nået midtvejs og ikke er afsluttet før.",
+			"Mean number of open child cases per family midway through its latest course (the moment the measures' midway uses), over families whose course has reached midway without ending before it."},
+		{"childCases.openPerFamily.atEnd", PerFamily, Aggregate, "families",
+			"Gennemsnitligt antal åbne børnesager pr. familie ved afslutningen af det seneste forløb, for afsluttede familier.",
+			"Mean number of open child cases per family at the end of its latest course, over ended families."},
 	}
 	parentShare := func(name, da, en string) Definition {
 		return Definition{"parents." + name + ".share", Share, Proportion, "parents",

@@ -81,6 +81,9 @@ type course struct {
 	measuresMidway  int
 	midwayTaken     bool
 	measuresAtEnd   int
+	// childCasesAtStart, childCasesMidway and childCasesAtEnd are the
+	// family's open child cases at the same three moments.
+	childCasesAtStart, childCasesMidway, childCasesAtEnd int
 }
 
 type goal struct {
@@ -286,12 +289,12 @@ func (p *person) covered(from, to, now int64) int64 {
 	return d
 }
 
-// advanceTo takes the snapshots due before time t: the open measures
-// midway through the course, when t passes it.
+// advanceTo takes the snapshots due before time t: the open measures and
+// child cases midway through the course, when t passes it.
 func (f *familyFold) advanceTo(t int64) {
 	c := &f.course
 	if f.status == statusEnrolled && !c.midwayTaken && t > c.midway {
-		c.midwayTaken, c.measuresMidway = true, len(f.measures)
+		c.midwayTaken, c.measuresMidway, c.childCasesMidway = true, len(f.measures), len(f.childCases)
 	}
 }
 
@@ -340,11 +343,12 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 		for _, b := range d.ParentBenefits {
 			f.person(b.PersonID).grantFrom(b.Benefit, start)
 		}
-		c.measuresAtStart = len(f.measures)
+		c.measuresAtStart, c.childCasesAtStart = len(f.measures), len(f.childCases)
 	case *events.CourseEnded:
 		if f.status == statusEnrolled {
 			f.status = statusEnded
 			c.ended, c.end, c.endDate, c.measuresAtEnd = true, t, dateOf(t), len(f.measures)
+			c.childCasesAtEnd = len(f.childCases)
 			f.lastEnd = t
 		}
 	case *events.CaseworkerAssigned:

@@ -93,6 +93,8 @@ var (
 	mReferred, mEnrolled, mActive, mEnded = at("families.referred"), at("families.enrolled"), at("families.active"), at("families.ended")
 	mChildCases, mMedianDays              = at("childCases.open"), at("referralToEnrolment.medianDays")
 	mAtEnrolment, mMidway, mAtEnd         = at("measures.openPerFamily.atEnrolment"), at("measures.openPerFamily.midway"), at("measures.openPerFamily.atEnd")
+	mCasesAtEnrolment, mCasesMidway       = at("childCases.openPerFamily.atEnrolment"), at("childCases.openPerFamily.midway")
+	mCasesAtEnd                           = at("childCases.openPerFamily.atEnd")
 	mCaseworker, mMakkerpar               = at("caseworker.changesPerFamily"), at("makkerpar.changesPerFamily")
 	mSatisfaction, mWellbeing             = at("satisfaction.family.mean"), at("wellbeing.child.mean")
 	mPraktik, mSubsidy, mCourse           = at("parents.praktik.share"), at("parents.wageSubsidy.share"), at("parents.languageCourse.share")
@@ -219,13 +221,17 @@ func (a *acc) course(f *familyFold, at int64) {
 		a.from(mMedianDays, seenUnit)
 	}
 	a.mean(mAtEnrolment, float64(c.measuresAtStart))
+	a.mean(mCasesAtEnrolment, float64(c.childCasesAtStart))
 	if c.midwayTaken {
 		a.mean(mMidway, float64(c.measuresMidway))
+		a.mean(mCasesMidway, float64(c.childCasesMidway))
 	} else if c.midway <= at && f.status == statusEnrolled {
 		a.mean(mMidway, float64(len(f.measures)))
+		a.mean(mCasesMidway, float64(len(f.childCases)))
 	}
 	if c.ended {
 		a.mean(mAtEnd, float64(c.measuresAtEnd))
+		a.mean(mCasesAtEnd, float64(c.childCasesAtEnd))
 	}
 	end := at
 	if c.ended {

@@ -155,19 +155,25 @@ func referenceFull(all []stored, asOf, knownAt time.Time) map[string]*float64 {
 			until = c.end
 		}
 		inCourse := func(t time.Time) bool { return !t.Before(c.start) && !t.After(until) }
-		// Open measures at enrolment, midway and at the end: the family
-		// model's open measures over the events up to each moment.
-		mean("measures.openPerFamily.atEnrolment", float64(len(stateBefore(id, evs, c.enrolAt+1).Measures)))
+		// Open measures and child cases at enrolment, midway and at the
+		// end: the family model's over the events up to each moment.
+		atEnrolment := stateBefore(id, evs, c.enrolAt+1)
+		mean("measures.openPerFamily.atEnrolment", float64(len(atEnrolment.Measures)))
+		mean("childCases.openPerFamily.atEnrolment", float64(len(atEnrolment.ChildCases)))
 		if !c.midway.After(asOf) && (!c.ended || c.end.After(c.midway)) {
 			n := slices.IndexFunc(evs, func(s stored) bool { return s.env.Time().After(c.midway) })
 			if n < 0 {
 				n = len(evs)
 			}
-			mean("measures.openPerFamily.midway", float64(len(stateBefore(id, evs, n).Measures)))
+			midway := stateBefore(id, evs, n)
+			mean("measures.openPerFamily.midway", float64(len(midway.Measures)))
+			mean("childCases.openPerFamily.midway", float64(len(midway.ChildCases)))
 		}
 		if c.ended {
 			n := slices.IndexFunc(evs, func(s stored) bool { _, ok := s.env.Data.(*events.CourseEnded); return ok && s.env.Time().Equal(c.end) })
-			mean("measures.openPerFamily.atEnd", float64(len(stateBefore(id, evs, n).Measures)))
+			atEnd := stateBefore(id, evs, n)
+			mean("measures.openPerFamily.atEnd", float64(len(atEnd.Measures)))
+			mean("childCases.openPerFamily.atEnd", float64(len(atEnd.ChildCases)))
 		}
 		var caseworkers, makkerpar int
 		for _, s := range evs {

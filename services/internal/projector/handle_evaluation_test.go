@@ -295,7 +295,8 @@ func TestEvaluationAgreesWithReplay(t *testing.T) {
 				for _, m := range []string{"parents.job.share", "parents.praktik.share", "parents.wageSubsidy.share", "parents.languageCourse.share",
 					"parents.education.share", "wellbeing.child.mean", "satisfaction.family.mean",
 					"referralToEnrolment.medianDays", "measures.openPerFamily.atEnrolment", "measures.openPerFamily.midway",
-					"measures.openPerFamily.atEnd", "benefitExits.employment", "publicSupport.before.fullTimePersons",
+					"measures.openPerFamily.atEnd", "childCases.openPerFamily.atEnrolment", "childCases.openPerFamily.midway",
+					"childCases.openPerFamily.atEnd", "benefitExits.employment", "publicSupport.before.fullTimePersons",
 					"publicSupport.during.fullTimePersons", "children.absence.before.meanShare", "children.absence.during.meanShare",
 					"goals.achieved.expressedBy.family", "goals.achieved.expressedBy.professional", "caseworker.changesPerFamily",
 					"makkerpar.changesPerFamily"} {

@@ -32,7 +32,8 @@ charts with their tables and CSV, always suppressed.
   at Copenhagen's midnights in winter and in summer; a day a month lacks is its last
   (from 31 January: 29 February, 31 March). The web app's dates are Copenhagen's days
   too, and its default period (24 months) ends today, Copenhagen's day.
-- **knownAt** (RFC 3339, from 1900 to 2200, default now): only events recorded (JetStream timestamp) by
+- **knownAt** (RFC 3339, from 1900 to 2200, default now; a knownAt after now is now, as
+  the answer gives it): only events recorded (JetStream timestamp) by
   then count, so a published figure can be computed again, identically, after later
   backfills. ` + "`position`" + ` is the stream sequence the read model had applied.
 - **The course** began, as events/family has it, at the earlier of its

@@ -267,8 +267,8 @@ func (p *Projector) evaluationOptions(suppress bool) evaluation.Options {
 	return o
 }
 
-// parseEvalParams reads knownAt, suppress and format and refuses any
-// parameter not in allowed.
+// parseEvalParams reads knownAt (now when it is after now), suppress and
+// format and refuses any parameter not in allowed.
 func parseEvalParams(q url.Values, now time.Time, allowed ...string) (evalParams, error) {
 	ep := evalParams{knownAt: now, suppress: true}
 	known := map[string]bool{"knownAt": true, "suppress": true, "format": true}
@@ -288,7 +288,12 @@ func parseEvalParams(q url.Values, now time.Time, allowed ...string) (evalParams
 		if err != nil || !evaluation.InRange(t) {
 			return ep, problem.BadRequest("knownAt must be an RFC 3339 time within the years 1900–2200")
 		}
-		ep.knownAt = t
+		// Not after now: what is recorded later would change the figures
+		// at the same knownAt, which the answer gives so that they can be
+		// computed again.
+		if t.Before(now) {
+			ep.knownAt = t
+		}
 	}
 	switch q.Get("suppress") {
 	case "", "true":

@@ -35,7 +35,10 @@ charts with their tables and CSV, always suppressed.
 - **knownAt** (RFC 3339, from 1900 to 2200, default now; a knownAt after now is now, as
   the answer gives it): only events recorded (JetStream timestamp) by
   then count, so a published figure can be computed again, identically, after later
-  backfills. ` + "`position`" + ` is the stream sequence the read model had applied.
+  backfills. ` + "`position`" + ` is the stream sequence the read model had applied. One
+  exception: an event the projector quarantined, and an operator re-drives later, counts
+  from its own recording, so a figure at a knownAt between the two changes with the
+  re-drive.
 - **The course** began, as events/family has it, at the earlier of its
   ` + "`family.enrolled`" + `'s time and the first moment in Copenhagen of its ` + "`courseStart`" + `
   day (an enrolment recorded after the course began), never before the previous course

@@ -120,23 +120,25 @@ func Parse(b []byte) (*Authenticator, error) {
 		return nil, errors.New("auth: config has no principals")
 	}
 	a := &Authenticator{}
-	seen := map[string]bool{}
+	// Hashes are compared as bytes: one written in upper and in lower
+	// case is the same hash.
+	seen := map[[sha256.Size]byte]bool{}
 	for i, p := range cfg.Principals {
 		raw, err := hex.DecodeString(p.TokenSHA256)
 		if err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("auth: principal %d (%s): tokenSha256 must be 64 hex digits", i, p.Name)
 		}
-		if seen[p.TokenSHA256] {
+		copy(p.hash[:], raw)
+		if seen[p.hash] {
 			return nil, fmt.Errorf("auth: principal %d (%s): token hash used twice", i, p.Name)
 		}
-		seen[p.TokenSHA256] = true
+		seen[p.hash] = true
 		switch name := strings.ToLower(strings.TrimSpace(p.Name)); {
 		case strings.HasPrefix(name, OIDCPrefix):
 			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is an IdP user's; choose another name", i, p.Name, OIDCPrefix)
 		case strings.HasPrefix(name, CLIPrefix):
 			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is a command-line tool's reader in the access log; choose another name", i, p.Name, CLIPrefix)
 		}
-		copy(p.hash[:], raw)
 		switch p.Kind {
 		case Department:
 			if _, ok := events.ParseDepartment(string(p.Department)); !ok {

@@ -122,7 +122,7 @@ func Parse(b []byte) (*Authenticator, error) {
 	a := &Authenticator{}
 	// Hashes are compared as bytes: one written in upper and in lower
 	// case is the same hash.
-	seen := map[[sha256.Size]byte]bool{}
+	seen, names := map[[sha256.Size]byte]bool{}, map[string]int{}
 	for i, p := range cfg.Principals {
 		raw, err := hex.DecodeString(p.TokenSHA256)
 		if err != nil || len(raw) != sha256.Size {
@@ -133,7 +133,18 @@ func Parse(b []byte) (*Authenticator, error) {
 			return nil, fmt.Errorf("auth: principal %d (%s): token hash used twice", i, p.Name)
 		}
 		seen[p.hash] = true
-		switch name := strings.ToLower(strings.TrimSpace(p.Name)); {
+		// The access log records who read by name: every principal has
+		// one of its own, compared as people read it, without case or
+		// surrounding spaces.
+		name := strings.ToLower(strings.TrimSpace(p.Name))
+		if name == "" {
+			return nil, fmt.Errorf("auth: principal %d: a name is required: the access log records who read by it", i)
+		}
+		if j, ok := names[name]; ok {
+			return nil, fmt.Errorf("auth: principal %d (%s): principal %d has the same name; the access log could not tell them apart", i, p.Name, j)
+		}
+		names[name] = i
+		switch {
 		case strings.HasPrefix(name, OIDCPrefix):
 			return nil, fmt.Errorf("auth: principal %d (%s): a name beginning with %q is an IdP user's; choose another name", i, p.Name, OIDCPrefix)
 		case strings.HasPrefix(name, CLIPrefix):

@@ -19,3 +19,24 @@ func TestConfigHashCase(t *testing.T) {
 		t.Fatalf("one hash in two cases: %v", err)
 	}
 }
+
+// TestConfigNames: the access log records a static principal by its
+// name, so every principal has one, and no two share it.
+func TestConfigNames(t *testing.T) {
+	t.Parallel()
+	a, b := auth.Hash("secret-a"), auth.Hash("secret-b")
+	for name, cfg := range map[string]string{
+		"empty name": `{"principals":[{"name":"","kind":"auditor","tokenSha256":"` + a + `"}]}`,
+		"blank name": `{"principals":[{"name":"  ","kind":"auditor","tokenSha256":"` + a + `"}]}`,
+		"same name twice": `{"principals":[{"name":"auditor","kind":"auditor","tokenSha256":"` + a + `"},
+			{"name":"auditor","kind":"dpo","tokenSha256":"` + b + `"}]}`,
+		"same name, other case and spaces": `{"principals":[{"name":"Auditor","kind":"auditor","tokenSha256":"` + a + `"},
+			{"name":" auditor ","kind":"auditor","tokenSha256":"` + b + `"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := auth.Parse([]byte(cfg)); err == nil {
+				t.Fatalf("accepted %s", cfg)
+			}
+		})
+	}
+}

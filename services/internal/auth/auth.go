@@ -163,6 +163,14 @@ func Parse(b []byte) (*Authenticator, error) {
 		default:
 			return nil, fmt.Errorf("auth: principal %d (%s): unknown kind %q", i, p.Name, p.Kind)
 		}
+		// A field of another kind is a mistake, not a grant: the access
+		// log would record a stray employeeId as the employee who read.
+		if p.Kind != Department && p.Department != "" {
+			return nil, fmt.Errorf("auth: principal %d (%s): department is for kind department only, not %s", i, p.Name, p.Kind)
+		}
+		if p.Kind != Coordinator && p.EmployeeID != "" {
+			return nil, fmt.Errorf("auth: principal %d (%s): employeeId is for kind coordinator only, not %s", i, p.Name, p.Kind)
+		}
 		a.principals = append(a.principals, p)
 	}
 	for _, t := range DevTokens {

@@ -40,3 +40,23 @@ func TestConfigNames(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigFieldsOfKind: a field that belongs to another kind of
+// principal is refused: the access log would record an auditor's stray
+// employeeId as the employee who read.
+func TestConfigFieldsOfKind(t *testing.T) {
+	t.Parallel()
+	h := auth.Hash("secret")
+	for name, cfg := range map[string]string{
+		"auditor with employeeId":     `{"principals":[{"name":"x","kind":"auditor","employeeId":"E1001","tokenSha256":"` + h + `"}]}`,
+		"department with employeeId":  `{"principals":[{"name":"x","kind":"department","department":"sof","employeeId":"E1001","tokenSha256":"` + h + `"}]}`,
+		"coordinator with department": `{"principals":[{"name":"x","kind":"coordinator","employeeId":"E1001","department":"sof","tokenSha256":"` + h + `"}]}`,
+		"dpo with department":         `{"principals":[{"name":"x","kind":"dpo","department":"sof","tokenSha256":"` + h + `"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := auth.Parse([]byte(cfg)); err == nil {
+				t.Fatalf("accepted %s", cfg)
+			}
+		})
+	}
+}

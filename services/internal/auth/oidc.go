@@ -73,6 +73,7 @@ type Verifier struct {
 	keys        jose.JSONWebKeySet
 	fetched     time.Time // when keys were fetched; zero: never
 	lastRefresh time.Time // the last fetch an unknown key id triggered
+	failed      time.Time // the last fetch that failed; zero after a success
 	fetches     int
 }
 
@@ -330,12 +331,19 @@ func claimAt(claims map[string]any, name string) any {
 // keysFor returns the keys that may have signed a token with kid (every
 // key when kid is empty). Keys older than the lifetime are fetched again;
 // an unknown kid triggers one fetch, at most one per RefreshInterval.
+// After a failed fetch the issuer is not asked again within
+// RefreshInterval either: until then tokens are answered
+// ErrKeysUnavailable at once, so that a failing issuer is not asked once
+// per request.
 func (v *Verifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.opts.Now()
 	fresh := false
 	if v.fetched.IsZero() || now.Sub(v.fetched) >= v.opts.JWKSLifetime {
+		if !v.failed.IsZero() && now.Sub(v.failed) < v.opts.RefreshInterval {
+			return nil, fmt.Errorf("%w: the last fetch failed %s ago", ErrKeysUnavailable, now.Sub(v.failed).Round(time.Millisecond))
+		}
 		if err := v.fetch(ctx); err != nil {
 			return nil, err
 		}
@@ -358,8 +366,18 @@ func (v *Verifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, 
 	return keys, nil
 }
 
-// fetch reads discovery (once) and the JWKS; v.mu is held.
+// fetch reads discovery (once) and the JWKS, noting a failure; v.mu is
+// held.
 func (v *Verifier) fetch(ctx context.Context) error {
+	if err := v.fetchKeys(ctx); err != nil {
+		v.failed = v.opts.Now()
+		return err
+	}
+	v.failed = time.Time{}
+	return nil
+}
+
+func (v *Verifier) fetchKeys(ctx context.Context) error {
 	if v.jwksURI == "" {
 		var doc struct {
 			Issuer  string `json:"issuer"`

@@ -287,6 +287,12 @@ func TestOIDCKeysUnavailable(t *testing.T) {
 		t.Fatal("the problem echoes the token")
 	}
 	idp.SetDown(false)
+	// Within the refresh interval of the failure the IdP is not asked
+	// again; after it, it is.
+	if _, err := authenticate(a, tok); !errors.Is(err, auth.ErrKeysUnavailable) {
+		t.Fatalf("IdP back within the interval: want ErrKeysUnavailable, got %v", err)
+	}
+	clk.Add(auth.DefaultJWKSRefreshInterval)
 	if _, err := authenticate(a, tok); err != nil {
 		t.Fatalf("IdP back: %v", err)
 	}
@@ -370,5 +376,46 @@ func TestOIDCPrincipalName(t *testing.T) {
 	// A static principal is its name.
 	if p := (auth.Principal{Name: "coordinator E1001", Kind: auth.Coordinator}); p.Key() != p.Name {
 		t.Errorf("static principal's key %q", p.Key())
+	}
+}
+
+// TestOIDCFailingIdPNotFlooded: while discovery or the JWKS fails, the
+// tokens that keep coming (junk ones too) ask the issuer again at most
+// once every refresh interval, as unknown key ids do.
+func TestOIDCFailingIdPNotFlooded(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	hits := 0
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return hits }
+	clk := &clock{t: time.Now()}
+	v, err := auth.NewVerifier(auth.OIDCOptions{Issuer: failing.URL, Audience: audience, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := auth.Load("")
+	a.UseOIDC(v)
+	signer := idptest.New(t, audience)
+	tok := signer.AccessToken(t, map[string]any{"roles": "auditor", "iss": failing.URL})
+	for range 20 {
+		if _, err := authenticate(a, tok); !errors.Is(err, auth.ErrKeysUnavailable) {
+			t.Fatalf("want ErrKeysUnavailable, got %v", err)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("20 tokens asked the failing issuer %d times, want 1", n)
+	}
+	clk.Add(auth.DefaultJWKSRefreshInterval)
+	if _, err := authenticate(a, tok); !errors.Is(err, auth.ErrKeysUnavailable) {
+		t.Fatalf("want ErrKeysUnavailable, got %v", err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("after the interval the issuer was asked %d times in all, want 2", n)
 	}
 }

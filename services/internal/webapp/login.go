@@ -151,6 +151,18 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 	id := cookieValue(r, a.sessionCookieName())
 	ss, res := a.sessions.get(id)
 	if res != validSession {
+		// The session here has ended (idle or too old), but the person
+		// may still be signed in at the IdP, whose single sign-on would
+		// sign the next person at the computer in as them: logout ends
+		// it there too. The cookie says this browser had a session, and,
+		// SameSite=Lax, that the form came from this site.
+		if res == expiredSession {
+			if end := a.endSessionURL(r, ""); end != "" {
+				a.setCookie(w, a.sessionCookieName(), "", -1)
+				http.Redirect(w, r, end, http.StatusSeeOther)
+				return
+			}
+		}
 		a.toLogin(w, r, res == expiredSession, "")
 		return
 	}
@@ -162,9 +174,11 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 	a.setCookie(w, a.sessionCookieName(), "", -1)
 	// After a login through the IdP, its session ends too where it
 	// supports RP-initiated logout; it sends the browser back here.
-	if end := a.endSessionURL(r, ss.idToken); end != "" {
-		http.Redirect(w, r, end, http.StatusSeeOther)
-		return
+	if ss.idToken != "" {
+		if end := a.endSessionURL(r, ss.idToken); end != "" {
+			http.Redirect(w, r, end, http.StatusSeeOther)
+			return
+		}
 	}
 	http.Redirect(w, r, "/app/login?out=1", http.StatusSeeOther)
 }

@@ -243,9 +243,11 @@ func (a *App) oidcPrincipal(ctx context.Context, p *oidc.Provider, tok *oauth2.T
 }
 
 // endSessionURL is where logout sends the browser when the IdP supports
-// RP-initiated logout; empty otherwise.
+// RP-initiated logout; empty otherwise. idToken, the hint, is empty for a
+// session that ended here before the logout: the client id names the
+// client then.
 func (a *App) endSessionURL(r *http.Request, idToken string) string {
-	if a.oidc == nil || idToken == "" {
+	if a.oidc == nil {
 		return ""
 	}
 	_, end, err := a.oidc.discover()
@@ -257,7 +259,9 @@ func (a *App) endSessionURL(r *http.Request, idToken string) string {
 		return ""
 	}
 	q := u.Query()
-	q.Set("id_token_hint", idToken)
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
 	q.Set("client_id", a.oidc.cfg.ClientID)
 	q.Set("post_logout_redirect_uri", a.baseURL(r)+"/app/login?out=1")
 	u.RawQuery = q.Encode()

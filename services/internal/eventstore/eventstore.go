@@ -529,6 +529,12 @@ func classify(err error) error {
 			// or staged past its timeout), or refused outright: nothing
 			// of it is stored, and the same ids may be sent again.
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case 10174:
+			// Atomic publish is off: FAMILY_EVENTS, set up with it
+			// (FamilyStreamConfig), was updated without it. The whole
+			// batch is refused, nothing of it is stored, and no batch
+			// can be written until the setup step restores the stream.
+			return fmt.Errorf("%w: FAMILY_EVENTS takes no atomic batch (run the setup step): %w", ErrUnavailable, err)
 		}
 		if apiErr.Code >= 500 || apiErr.Code == 408 {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)

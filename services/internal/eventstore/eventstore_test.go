@@ -462,3 +462,37 @@ func TestDepartmentAccountsKeepTheServicesStreams(t *testing.T) {
 		t.Errorf("%s: %d connections, want bif.nk's", acc.Name, n)
 	}
 }
+
+// A client allowed to update streams turns off atomic publishing on
+// FAMILY_EVENTS. The stream then refuses every batch whole, and nothing
+// of it is stored: a write the caller may retry once an operator has
+// restored the stream, as it may while the store is unreachable, not an
+// error of the request.
+func TestBatchRefusedForAtomicPublishOffIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s, admin := openDamageable(t)
+	ctx := context.Background()
+	cfg := eventstore.FamilyStreamConfig(eventstore.StreamOptions{})
+	cfg.AllowAtomicPublish = false
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := eventstore.NewPublisher(s.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := []eventstore.Message{
+		{Subject: "families.A.bif.x", Data: []byte(`{}`), MsgID: "1"},
+		{Subject: "families.A.bif.x", Data: []byte(`{}`), MsgID: "2"},
+	}
+	if _, err := pub.PublishBatch(ctx, ms); !errors.Is(err, eventstore.ErrUnavailable) {
+		t.Fatalf("batch on a stream without atomic publish: %v, want ErrUnavailable", err)
+	}
+	st, err := s.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 0 {
+		t.Fatalf("the refused batch stored %d messages", n)
+	}
+}

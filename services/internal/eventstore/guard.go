@@ -34,6 +34,12 @@ const (
 	// replace a key, or every key at once. (The event streams deny
 	// purges, without which the server allows no rollups.)
 	CheckRollup = "rollup"
+	// CheckWriteOnce: the data keys' bucket holds one message a key and
+	// refuses a second (MaxMsgsPerSubject 1, DiscardNewPerSubject), or
+	// is in a master key rotation's state (RotationKeysPerSubject, the
+	// rule lifted); any other state lets a user that may write a key's
+	// subject replace the key, and drops the replaced one.
+	CheckWriteOnce = "write-once"
 	// CheckRetention: limits retention; interest or work-queue retention
 	// deletes messages once consumed.
 	CheckRetention = "retention"
@@ -79,12 +85,14 @@ var eventChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyD
 // message, then a delete marker), and a master key rotation replaces
 // each key, lifting the one message a key (MaxMsgsPerSubject 1,
 // DiscardNewPerSubject) while it runs, and until it is run again when
-// it was interrupted. So neither deny delete or purge, nor its sequences,
-// nor the write-once rule are checked: only the settings by which keys
-// would go without an erasure (limits, rollups, retention), or come from
-// elsewhere than a key's subject (subjects, transform, sources, mirror),
-// or be copied elsewhere (republish), and its replicas and seal.
-var keyChecks = []string{CheckPresent, CheckLimits, CheckRollup, CheckRetention, CheckSubjects, CheckSources, CheckRePublish,
+// it was interrupted. So neither deny delete or purge nor its sequences
+// are checked, and the write-once rule only for being either set or in
+// the rotation's state: the settings by which keys would go without an
+// erasure or be replaced (limits, rollups, the write-once rule,
+// retention), or come from elsewhere than a key's subject (subjects,
+// transform, sources, mirror), or be copied elsewhere (republish), and
+// its replicas and seal.
+var keyChecks = []string{CheckPresent, CheckLimits, CheckRollup, CheckWriteOnce, CheckRetention, CheckSubjects, CheckSources, CheckRePublish,
 	CheckReplicas, CheckSealed}
 
 // eventStreams are the streams whose history a Guard checks as well as
@@ -133,7 +141,8 @@ type GuardOptions struct {
 // limit and so truncate it, or delete and recreate it; the Guard notices
 // whatever credential did it. It checks the data keys' bucket
 // (KV_JF_KEYS) too, for what applies to it (keyChecks): present,
-// without limits that delete keys or rollups, with limits retention,
+// without limits that delete keys or rollups, its keys written once
+// (or in a master key rotation's state), with limits retention,
 // its subjects, replicas, no transform, source, mirror or republish,
 // and not sealed. While a check fails, Ready and Refusal report it; the
 // next passing run clears it.
@@ -448,6 +457,14 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 	}
 	if keys && cfg.AllowRollup {
 		out = append(out, miss(CheckRollup, "allows rollups: a rollup message replaces a data key, or every key at once"))
+	}
+	if keys {
+		set := cfg.MaxMsgsPerSubject == 1 && cfg.DiscardNewPerSubject
+		rotating := cfg.MaxMsgsPerSubject == RotationKeysPerSubject && !cfg.DiscardNewPerSubject
+		if !set && !rotating {
+			out = append(out, miss(CheckWriteOnce, "keys are not written once (MaxMsgsPerSubject=%d, DiscardNewPerSubject=%v): a second write on a key's subject replaces the key",
+				cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject))
+		}
 	}
 	if cfg.Retention != jetstream.LimitsPolicy {
 		out = append(out, miss(CheckRetention, "retention is %s, not limits: consumed messages are deleted", cfg.Retention))

@@ -280,7 +280,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 					c.MaxMsgs, c.Discard, c.DiscardNewPerSubject = 1, jetstream.DiscardOld, false
 				})
 			},
-			want:   []string{"KV_JF_KEYS/limits"},
+			want:   []string{"KV_JF_KEYS/limits", "KV_JF_KEYS/write-once"},
 			detail: "KV_JF_KEYS has limits that delete data keys, each an erasure of its family that nothing records: MaxMsgs=1",
 		},
 		{
@@ -354,7 +354,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 				}
 			},
 			want: []string{"KV_JF_KEYS/limits", "KV_JF_KEYS/present", "KV_JF_KEYS/replicas", "KV_JF_KEYS/republish", "KV_JF_KEYS/retention",
-				"KV_JF_KEYS/rollup", "KV_JF_KEYS/sealed", "KV_JF_KEYS/sources", "KV_JF_KEYS/subjects"},
+				"KV_JF_KEYS/rollup", "KV_JF_KEYS/sealed", "KV_JF_KEYS/sources", "KV_JF_KEYS/subjects", "KV_JF_KEYS/write-once"},
 			detail: "KV_JF_KEYS is missing: no family's data key, and so no personal field, can be read",
 		},
 		{
@@ -790,7 +790,7 @@ func TestGuardPassesKeyErasureAndRotation(t *testing.T) {
 		}
 	}
 	slices.Sort(keyGauges)
-	if want := []string{"limits", "present", "replicas", "republish", "retention", "rollup", "sealed", "sources", "subjects"}; !slices.Equal(keyGauges, want) {
+	if want := []string{"limits", "present", "replicas", "republish", "retention", "rollup", "sealed", "sources", "subjects", "write-once"}; !slices.Equal(keyGauges, want) {
 		t.Errorf("the key bucket's gauges are %v, want %v", keyGauges, want)
 	}
 	mfs, err := reg.Gather()
@@ -854,4 +854,71 @@ func TestGuardPassesKeyErasureAndRotation(t *testing.T) {
 	check("after the rotation")
 	erase("F4")
 	check("after an erasure after the rotation")
+}
+
+// The data keys' bucket holds one message a key, and refuses a second
+// (MaxMsgsPerSubject 1, DiscardNewPerSubject): a master key rotation
+// lifts that to two a key (RotationKeysPerSubject), and nothing else
+// does. With the rule lifted otherwise, a user that may write a key's
+// subject (ingest, erasure) replaces a family's key, and with one
+// message a key the server drops the key it replaced: the family's
+// erasure, with no record. The guard finds such a bucket.
+func TestGuardFindsTheKeysWriteOnceRuleLifted(t *testing.T) {
+	t.Parallel()
+	s, admin := openDamageable(t)
+	ctx := context.Background()
+	g, err := eventstore.NewGuard(eventstore.GuardOptions{Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := s.JS.KeyValue(ctx, eventstore.KeyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, shred.KeyID("F1"), []byte("v1:F1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(ctx, s.JS); err != nil {
+		t.Fatalf("intact bucket: %v", err)
+	}
+	for _, c := range []struct {
+		perSubject int64
+		discardNew bool
+	}{{1, false}, {-1, false}, {3, false}} {
+		cfg := eventstore.KeyStreamConfig(eventstore.StreamOptions{})
+		cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject = c.perSubject, c.discardNew
+		if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		err := g.Check(ctx, s.JS)
+		if !errors.Is(err, eventstore.ErrIntegrity) || !strings.Contains(err.Error(), "KV_JF_KEYS") {
+			t.Errorf("MaxMsgsPerSubject %d, DiscardNewPerSubject %v: guard %v, want ErrIntegrity", c.perSubject, c.discardNew, err)
+		}
+	}
+	// What the guard reports: the service replaces F1's key, and the
+	// bucket drops the one it held.
+	cfg := eventstore.KeyStreamConfig(eventstore.StreamOptions{})
+	cfg.DiscardNewPerSubject = false
+	if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, shred.KeyID("F1"), []byte("v1:other")); err != nil {
+		t.Fatalf("replacing a key with the rule lifted: %v", err)
+	}
+	if e, err := kv.Get(ctx, shred.KeyID("F1")); err != nil || string(e.Value()) != "v1:other" {
+		t.Fatalf("F1's key after the replacement: %v", err)
+	}
+	// The setup step and a rotation's state pass.
+	for _, cfg := range []jetstream.StreamConfig{eventstore.KeyStreamConfig(eventstore.StreamOptions{}), func() jetstream.StreamConfig {
+		c := eventstore.KeyStreamConfig(eventstore.StreamOptions{})
+		c.MaxMsgsPerSubject, c.DiscardNewPerSubject = eventstore.RotationKeysPerSubject, false
+		return c
+	}()} {
+		if _, err := admin.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Check(ctx, s.JS); err != nil {
+			t.Errorf("MaxMsgsPerSubject %d, DiscardNewPerSubject %v: %v", cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject, err)
+		}
+	}
 }

@@ -479,3 +479,35 @@ func TestResumeWithNothingToResume(t *testing.T) {
 		t.Errorf("Resume took %v to find nothing; want it at once", took)
 	}
 }
+
+// TestEraseRefusesAmbiguousBody: an erasure cannot be undone, so its body
+// is one JSON object and nothing after it, within the limit: a second
+// object, trailing text or a body cut off at the limit is refused as a
+// whole, and nothing is erased.
+func TestEraseRefusesAmbiguousBody(t *testing.T) {
+	s := testenv.StartSystem(t)
+	p := s.Post(events.SOF, "F-BODY", &events.FamilyReferred{Reason: "bliver"})
+	s.WaitApplied(p.Sequence)
+	long := `{"reason":"Art. 17"}` + strings.Repeat(" ", 8<<10) + `{"reason":"x"}`
+	for _, c := range []struct {
+		body   string
+		status int
+	}{
+		{`{"reason":"Art. 17"} {"reason":"Art. 6"}`, 400},
+		{`{"reason":"Art. 17"} x`, 400},
+		{`{"reason":"Art. 17"}]`, 400},
+		{long, 413},
+	} {
+		r := s.Do("POST", "/v1/privacy/families/F-BODY/erase", dpo, []byte(c.body), map[string]string{"Content-Type": "application/json"})
+		if r.Status != c.status || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("erase with body %.40q: %d %s, want %d", c.body, r.Status, r.Raw, c.status)
+		}
+	}
+	if ok, err := s.SA.Keys.KeyExists(context.Background(), "F-BODY"); err != nil || !ok {
+		t.Fatalf("a refused request destroyed the key (%v)", err)
+	}
+	// One object, white space after it: erased.
+	if r := s.Do("POST", "/v1/privacy/families/F-BODY/erase", dpo, []byte("{\"reason\":\"Art. 17\"}\n"), nil); r.Status != 201 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+}

@@ -1,12 +1,14 @@
 package erasure
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +104,9 @@ func (s *Service) dpo(r *http.Request) (auth.Principal, error) {
 	return pr, nil
 }
 
+// maxEraseBody bounds the body of an erasure request.
+const maxEraseBody = 8 << 10
+
 // handleErase is POST /v1/privacy/families/{familyId}/erase.
 func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.dpo(r); err != nil {
@@ -111,18 +116,28 @@ func (s *Service) handleErase(w http.ResponseWriter, r *http.Request) error {
 	if !events.ValidID(id) {
 		return problem.BadRequest("familyId must match " + events.IDPattern)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<10))
+	// An erasure cannot be undone: the body is read whole, and is one
+	// JSON object with nothing after it, or nothing is done.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxEraseBody+1))
 	if err != nil {
 		return problem.BadRequest("reading the body: " + err.Error())
+	}
+	if len(body) > maxEraseBody {
+		return problem.New(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+			"the body of an erasure is at most "+strconv.Itoa(maxEraseBody)+" bytes")
 	}
 	var req struct {
 		Reason       string  `json:"reason"`
 		LastSequence *uint64 `json:"lastSequence"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	const shape = `the body is {"reason": "<the legal ground>"}, optionally with "lastSequence": <the last sequence archived>`
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return problem.BadRequest(`the body is {"reason": "<the legal ground>"}, optionally with "lastSequence": <the last sequence archived>: ` + err.Error())
+		return problem.BadRequest(shape + ": " + err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return problem.BadRequest(shape + ", and nothing after it")
 	}
 	var last uint64
 	if req.LastSequence != nil {

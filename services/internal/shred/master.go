@@ -79,33 +79,93 @@ func DevMasterKeyFile(dataDir string) string { return filepath.Join(dataDir, "ke
 // LoadOrCreateDevMasterKey reads the dev master key file, making it (mode
 // 0600, its directory 0700) when it does not exist. Only the dev
 // configuration does this: a production operator provides the key.
+//
+// The key opens every data key: a file or directory found with wider
+// modes is taken to the owner's alone. The file is written whole, then
+// linked into its place, so that a stop part way leaves no key file at
+// all, never an empty one; an empty file (which holds no key anyone
+// used) is made again.
 func LoadOrCreateDevMasterKey(dataDir string) (MasterKey, error) {
 	path := DevMasterKeyFile(dataDir)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return MasterKey{}, err
-		}
-		text, err := NewMasterKeyText()
-		if err != nil {
-			return MasterKey{}, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return MasterKey{}, err
+	}
+	if err := ownerOnly(dir, 0o700); err != nil {
+		return MasterKey{}, err
+	}
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		if err := os.Remove(path); err != nil {
 			return MasterKey{}, fmt.Errorf("shred: dev master key: %w", err)
 		}
-		if _, err := f.WriteString(text + "\n"); err != nil {
-			f.Close()
-			return MasterKey{}, err
+		err = os.ErrNotExist
+	}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := createDevMasterKey(dir, path); err != nil {
+			return MasterKey{}, fmt.Errorf("shred: dev master key: %w", err)
 		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return MasterKey{}, err
-		}
-		if err := f.Close(); err != nil {
-			return MasterKey{}, err
-		}
+	case err != nil:
+		return MasterKey{}, fmt.Errorf("shred: dev master key: %w", err)
+	}
+	if err := ownerOnly(path, 0o600); err != nil {
+		return MasterKey{}, err
 	}
 	return LoadMasterKeyFile(path)
+}
+
+// createDevMasterKey writes a fresh key to a file of its own in dir and
+// links it to path; a key another start put there first is kept.
+func createDevMasterKey(dir, path string) error {
+	text, err := NewMasterKeyText()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".master.key-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(text + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ownerOnly takes group and other access away from path.
+func ownerOnly(path string, mode os.FileMode) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("shred: dev master key: %w", err)
+	}
+	if fi.Mode().Perm()&^mode != 0 {
+		if err := os.Chmod(path, fi.Mode().Perm()&mode); err != nil {
+			return fmt.Errorf("shred: dev master key: %w", err)
+		}
+	}
+	return nil
 }
 
 // wrap seals a data key under the master key, bound to its key id.

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
@@ -75,8 +76,9 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	fmt.Fprintf(stdout, "%d families due for erasure\n", len(due))
+	// The dates are days in Copenhagen, as the retention rule counts them.
 	for _, d := range due {
-		fmt.Fprintf(stdout, "  %s  %s since %s, due %s\n", d.FamilyID, d.Basis, d.Since.Format(time.DateOnly), d.DueAt.Format(time.DateOnly))
+		fmt.Fprintf(stdout, "  %s  %s since %s, due %s\n", d.FamilyID, d.Basis, d.Since.In(family.Copenhagen).Format(time.DateOnly), d.DueAt.In(family.Copenhagen).Format(time.DateOnly))
 	}
 	if !*yes || len(due) == 0 {
 		if len(due) > 0 {

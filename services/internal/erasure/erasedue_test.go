@@ -390,3 +390,35 @@ func masterKey(t *testing.T, s *testenv.System) shred.MasterKey {
 	}
 	return m
 }
+
+// TestDueOnCopenhagenCalendar: the retention period ends on the same day
+// of the year in Copenhagen as it began, and the list and erase-due name
+// those days. A referral at 00:30 on 1 March 2020 in Copenhagen (29
+// February, 23:30 UTC) is due at 00:30 on 1 March 2025 there, not a day
+// later, as counting the years on the UTC calendar from 29 February gives.
+func TestDueOnCopenhagenCalendar(t *testing.T) {
+	s := testenv.StartSystem(t, func(c *config.Config) { c.RetentionYears = 5 })
+	cph, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2020, 3, 1, 0, 30, 0, 0, cph)
+	s.WaitApplied(s.Post(events.SOF, "F-LEAP", &events.FamilyReferred{Reason: "skudår"}, events.WithTime(at)).Sequence)
+	r := s.Get("/v1/privacy/due", dpo, nil)
+	if r.Status != 200 {
+		t.Fatalf("due: %d %s", r.Status, r.Raw)
+	}
+	fams, _ := r.Body["families"].([]any)
+	if len(fams) != 1 {
+		t.Fatalf("due: %s", r.Raw)
+	}
+	got, _ := time.Parse(time.RFC3339, fams[0].(map[string]any)["dueAt"].(string))
+	if want := time.Date(2025, 3, 1, 0, 30, 0, 0, cph); !got.Equal(want) {
+		t.Errorf("dueAt %s (%s in Copenhagen), want %s", got, got.In(cph), want)
+	}
+	var out, errOut bytes.Buffer
+	code := audit.Command(context.Background(), "erase-due", []string{"-url", s.SA.URL(), "-token", dpo}, func(string) string { return "" }, &out, &errOut)
+	if want := "F-LEAP  last-event since 2020-03-01, due 2025-03-01"; code != 0 || !strings.Contains(out.String(), want) {
+		t.Errorf("erase-due: %d %s %s, want the line %q", code, out.String(), errOut.String(), want)
+	}
+}

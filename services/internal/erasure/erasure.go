@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -214,7 +215,9 @@ type Due struct {
 
 // DueFamilies are the families, not erased yet, whose data is kept
 // longer than years after their course ended, or after their last event
-// when they never were enrolled. A family in a course is never due.
+// when they never were enrolled, the years counted in Copenhagen (from 1
+// March 2020 00:30 there to 1 March 2025 00:30). A family in a course is
+// never due.
 func DueFamilies(ctx context.Context, v *readmodel.View, years int, now time.Time) ([]Due, error) {
 	fams, err := v.RetentionFamilies(ctx)
 	if err != nil {
@@ -232,7 +235,9 @@ func DueFamilies(ctx context.Context, v *readmodel.View, years int, now time.Tim
 		if d.Since.IsZero() {
 			continue
 		}
-		d.DueAt = d.Since.AddDate(years, 0, 0)
+		// Years are counted on the Copenhagen calendar, where the dates
+		// of the course and of the list are: the same day of the year.
+		d.DueAt = d.Since.In(family.Copenhagen).AddDate(years, 0, 0).UTC()
 		if !d.DueAt.After(now) {
 			out = append(out, d)
 		}

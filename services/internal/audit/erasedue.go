@@ -20,25 +20,10 @@ import (
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/config"
+	"kk.dk/jobogfamilie/services/internal/erasure"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
-
-// dueFamily is one family of GET /v1/privacy/due.
-type dueFamily struct {
-	FamilyID string    `json:"familyId"`
-	Status   string    `json:"status"`
-	Basis    string    `json:"basis"`
-	Since    time.Time `json:"since"`
-	DueAt    time.Time `json:"dueAt"`
-}
-
-// eraseResult is the answer of POST /v1/privacy/families/{id}/erase.
-type eraseResult struct {
-	Sequence     uint64 `json:"sequence"`
-	Recorded     bool   `json:"recorded"`
-	KeyDestroyed bool   `json:"keyDestroyed"`
-}
 
 // eraseDueCommand is `audit erase-due`: it lists the families whose
 // retention period has ended (GET /v1/privacy/due) and, only when the
@@ -292,7 +277,8 @@ func checkArchive(dir string) error {
 	return nil
 }
 
-// privacyAPI is the data protection officer's side of a running API.
+// privacyAPI is the data protection officer's side of a running API, read
+// with the API's own types (package erasure).
 type privacyAPI struct {
 	base, token string
 }
@@ -319,9 +305,9 @@ func (a privacyAPI) do(ctx context.Context, method, path string, body []byte, in
 	return apiError(resp)
 }
 
-func (a privacyAPI) due(ctx context.Context) ([]dueFamily, error) {
+func (a privacyAPI) due(ctx context.Context) ([]erasure.Due, error) {
 	var res struct {
-		Families []dueFamily `json:"families"`
+		Families []erasure.Due `json:"families"`
 	}
 	if err := a.do(ctx, http.MethodGet, "/v1/privacy/due", nil, &res, http.StatusOK); err != nil {
 		return nil, err
@@ -329,12 +315,12 @@ func (a privacyAPI) due(ctx context.Context) ([]dueFamily, error) {
 	return res.Families, nil
 }
 
-func (a privacyAPI) erase(ctx context.Context, family, reason string, lastSequence uint64) (eraseResult, error) {
+func (a privacyAPI) erase(ctx context.Context, family, reason string, lastSequence uint64) (erasure.Result, error) {
 	body, err := json.Marshal(map[string]any{"reason": reason, "lastSequence": lastSequence})
 	if err != nil {
-		return eraseResult{}, err
+		return erasure.Result{}, err
 	}
-	var res eraseResult
+	var res erasure.Result
 	err = a.do(ctx, http.MethodPost, "/v1/privacy/families/"+family+"/erase", body, &res, http.StatusCreated, http.StatusOK)
 	if err == nil && !res.KeyDestroyed {
 		err = errors.New("the API recorded the erasure but did not destroy the key yet; it resumes on its restart")

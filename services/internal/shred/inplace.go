@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	"kk.dk/jobogfamilie/events"
@@ -320,18 +319,6 @@ func eraseTokens(ms []member, spec events.Spec) ([]edit, []string) {
 		}
 	}
 	return edits, names
-}
-
-// personalName is the name of m, a member of an event's data, when it is
-// one of spec's personal fields: spec's own string, which costs no
-// allocation, as string(m.name) would.
-func personalName(spec events.Spec, m member) (string, bool) {
-	for _, p := range spec.Personal {
-		if name := strings.TrimPrefix(p, "/"); name == string(m.name) {
-			return name, true
-		}
-	}
-	return "", false
 }
 
 // plainToken reports whether the inside of a JSON string token reads as

@@ -153,6 +153,9 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Manifest{}, err
 	}
+	if err := os.Chmod(dir, 0o700); err != nil { // one made beforehand too
+		return Manifest{}, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return Manifest{}, fmt.Errorf("audit: export: %s already holds an archive", dir)
 	}
@@ -254,9 +257,17 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 }
 
 // createPrivate creates or truncates a file of an archive, readable by its
-// owner only.
+// owner only, whatever mode a file left there had.
 func createPrivate(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func writeFileSync(path string, b []byte) error {

@@ -254,6 +254,31 @@ func TestExportPlaintext(t *testing.T) {
 			t.Errorf("archive file %s: %v, %v; want 0600", e.Name(), fi.Mode(), err)
 		}
 	}
+
+	// A directory made beforehand, and a file left in it by an interrupted
+	// export, are narrowed to the owner too.
+	dir = filepath.Join(t.TempDir(), "made-before")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, audit.EventsFile), []byte("left\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, audit.EventsFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam, Keys: s.SA.Keys, Plaintext: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("a directory made beforehand: %v, %v; want 0700", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, audit.EventsFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a file left beforehand: %v, %v; want 0600", fi.Mode(), err)
+	}
 }
 
 // TestFamilyExportOfDirectPublishes: a family's archive of an untouched

@@ -292,7 +292,8 @@ var (
 	reportTmpl = template.Must(template.New("accessreport.html").Funcs(template.FuncMap{
 		"endpoint": endpointDanish,
 		"when":     danishTime,
-		"date":     func(t *time.Time) string { return danishDate(*t) },
+		"from":     func(t *time.Time) string { return periodFrom(*t) },
+		"to":       func(t *time.Time) string { return periodTo(*t) },
 		"css":      func() template.CSS { return template.CSS(reportCSS) },
 	}).ParseFS(reportFiles, "report/accessreport.html"))
 	// The page's only style is inline; the policy allows exactly it.
@@ -305,6 +306,30 @@ var danishMonths = []string{"jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.
 func danishTime(t time.Time) string {
 	t = t.In(family.Copenhagen)
 	return danishDate(t) + fmt.Sprintf(" kl. %02d.%02d", t.Hour(), t.Minute())
+}
+
+// periodFrom is the report period's first day ("Fra 1. mar. 2024"), or
+// its first moment when that is not a Copenhagen midnight.
+func periodFrom(t time.Time) string {
+	if midnight(t) {
+		return "Fra " + danishDate(t)
+	}
+	return "Fra " + danishTime(t)
+}
+
+// periodTo names the report period's last day, inclusive ("til og med 31.
+// mar. 2024" for to=2024-04-01, which the period excludes), or its end
+// when that is not a Copenhagen midnight ("til 1. apr. 2024 kl. 12.00").
+func periodTo(t time.Time) string {
+	if midnight(t) {
+		return "til og med " + danishDate(t.In(family.Copenhagen).AddDate(0, 0, -1))
+	}
+	return "til " + danishTime(t)
+}
+
+func midnight(t time.Time) bool {
+	t = t.In(family.Copenhagen)
+	return t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0
 }
 
 func danishDate(t time.Time) string {

@@ -11,7 +11,8 @@ import (
 // TestReportPeriodIsCopenhagenDays: the citizen's access report shows its
 // period and every read in Copenhagen time ("Fra 1. mar. 2024", "1. mar.
 // 2024 kl. 00.30"), so from=2024-03-01 begins at 00:00 in Copenhagen (a
-// read then is in the report) and to=2024-04-01, exclusive, ends before
+// read then is in the report) and to=2024-04-01, exclusive ("til og med
+// 31. mar. 2024"), ends before
 // 00:00 there on 1 April (in summer time, two hours before UTC). The
 // times are fixed, so the test holds whenever it runs.
 func TestReportPeriodIsCopenhagenDays(t *testing.T) {
@@ -26,16 +27,25 @@ func TestReportPeriodIsCopenhagenDays(t *testing.T) {
 	beforeFirst := time.Date(2024, 2, 29, 23, 30, 0, 0, family.Copenhagen)
 	last := time.Date(2024, 3, 31, 23, 30, 0, 0, family.Copenhagen)    // 2024-03-31T21:30Z
 	afterLast := time.Date(2024, 4, 1, 1, 30, 0, 0, family.Copenhagen) // 2024-03-31T23:30Z
-	if danishDate(from) != "1. mar. 2024" || danishDate(to) != "1. apr. 2024" {
-		t.Errorf("page period: Fra %s til %s", danishDate(from), danishDate(to))
+	// The page names the last day the period holds, not the day after it.
+	if periodFrom(from) != "Fra 1. mar. 2024" || periodTo(to) != "til og med 31. mar. 2024" {
+		t.Errorf("page period: %s %s", periodFrom(from), periodTo(to))
+	}
+	// A time that is not a Copenhagen midnight is shown as the time.
+	at := time.Date(2024, 4, 1, 12, 0, 0, 0, family.Copenhagen)
+	if got := periodTo(at); got != "til 1. apr. 2024 kl. 12.00" {
+		t.Errorf("period to %s: %s", at, got)
+	}
+	if got := periodFrom(at); got != "Fra 1. apr. 2024 kl. 12.00" {
+		t.Errorf("period from %s: %s", at, got)
 	}
 	for _, c := range []struct {
 		at   time.Time
 		want bool
 	}{{beforeFirst, false}, {first, true}, {last, true}, {afterLast, false}} {
 		if in(c.at) != c.want {
-			t.Errorf("a read at %s (%s): in the report Fra %s til %s is %v, want %v",
-				danishTime(c.at), c.at.UTC().Format(time.RFC3339), danishDate(from), danishDate(to), in(c.at), c.want)
+			t.Errorf("a read at %s (%s): in the report %s %s is %v, want %v",
+				danishTime(c.at), c.at.UTC().Format(time.RFC3339), periodFrom(from), periodTo(to), in(c.at), c.want)
 		}
 	}
 }

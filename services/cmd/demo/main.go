@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/demo"
 )
 
@@ -54,7 +55,9 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.BaseURL, "url", envOr("JF_DEMO_URL", "http://127.0.0.1:8080"), "base URL of the ingest API, e.g. the standalone's (JF_DEMO_URL)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic data; the same seed gives the same events")
 	fs.IntVar(&o.Families, "families", demo.DefaultFamilies, "number of families")
-	fs.StringVar(&o.DPOToken, "dpo-token", envOr("JF_DEMO_DPO_TOKEN", "dev-dpo"), "data protection officer's token that erases one demo family at -url; '' erases none (JF_DEMO_DPO_TOKEN)")
+	// JF_DEMO_DPO_TOKEN is read after parsing: as a default, the usage
+	// would print it.
+	fs.StringVar(&o.DPOToken, "dpo-token", "dev-dpo", "data protection officer's token that erases one demo family at -url; '' erases none (JF_DEMO_DPO_TOKEN)")
 	deptURLs := map[events.Department]*string{}
 	for _, d := range events.Departments {
 		deptURLs[d] = fs.String(string(d)+"-url", "", "base URL of "+string(d)+"'s ingest service, if not -url")
@@ -63,6 +66,9 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
+		return usageError{err}
+	}
+	if err := config.FromEnvironment(fs, os.Getenv, map[string]string{"dpo-token": "JF_DEMO_DPO_TOKEN"}); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {

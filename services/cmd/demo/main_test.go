@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -20,5 +22,19 @@ func TestFamiliesMustBePositive(t *testing.T) {
 	var ue usageError
 	if err := realMain(context.Background(), []string{"-no-such-flag"}, io.Discard); !errors.As(err, &ue) {
 		t.Errorf("-no-such-flag: %v, want a usage error", err)
+	}
+}
+
+// TestDPOTokenIsNotPrinted: -dpo-token comes from JF_DEMO_DPO_TOKEN when
+// not given, and the usage (-h, or a bad flag) does not print it.
+func TestDPOTokenIsNotPrinted(t *testing.T) {
+	const secret = "tok-dpo-5d21"
+	t.Setenv("JF_DEMO_DPO_TOKEN", secret)
+	for _, args := range [][]string{{"-h"}, {"-no-such-flag"}} {
+		var out bytes.Buffer
+		_ = realMain(context.Background(), args, &out)
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("demo %v printed JF_DEMO_DPO_TOKEN:\n%s", args, out.String())
+		}
 	}
 }

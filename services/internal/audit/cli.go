@@ -107,14 +107,26 @@ func (e flagError) Unwrap() error { return e.err }
 
 // parseFlags parses a subcommand's flags; every subcommand parses its
 // flags through it, so that Command exits 2 (usage) for any error in them.
-// -h is flag.ErrHelp, as fs.Parse returns it.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// -h is flag.ErrHelp, as fs.Parse returns it. The flags that hold a secret
+// (secretFlags) are read from the environment (getenv, nil for none)
+// after parsing, so that the usage never prints the secret as a default.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	return flagError{err}
+	if err != nil {
+		return flagError{err}
+	}
+	if getenv == nil {
+		return nil
+	}
+	return config.FromEnvironment(fs, getenv, secretFlags)
 }
+
+// secretFlags are the subcommands' flags whose environment variable holds
+// a secret: each is read after parsing (parseFlags), never a default.
+var secretFlags = map[string]string{"token": "JF_TOKEN"}
 
 // errFound: a check ran and found a difference (already reported).
 var errFound = errors.New("audit: difference found")
@@ -133,7 +145,7 @@ type apiFlags struct {
 
 func (a *apiFlags) bind(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&a.url, "url", getenv("JF_AUDIT_URL"), "base URL of a running audit API, instead of NATS (JF_AUDIT_URL)")
-	fs.StringVar(&a.token, "token", getenv("JF_TOKEN"), "auditor bearer token for -url (JF_TOKEN)")
+	fs.StringVar(&a.token, "token", "", "auditor bearer token for -url (JF_TOKEN)")
 }
 
 func (a apiFlags) request(ctx context.Context, method, path string) (*http.Response, error) {
@@ -216,7 +228,7 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 	after := fs.Uint64("after", 0, "only events after this stream sequence")
 	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log: sent as X-Purpose with -url; required with -master-key-file")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY); without, encrypted events are unreadable lines")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -313,7 +325,7 @@ func verifyCommand(ctx context.Context, args []string, getenv func(string) strin
 	model := fs.String("model", envOr(getenv, "JF_DATA_DIR", "./data"), "the live read model: a projector's data directory (its CURRENT model) or a model file (JF_DATA_DIR)")
 	tmp := fs.String("tmp", "", "where the temporary projection is built (default: the system's temporary directory)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file, with -model: the replay decrypts personal fields as the projector did (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -429,7 +441,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.StringVar(&o.Family, "family", "", "export only this family's events (its archive before erasure)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: decrypt personal fields into the archive, a read recorded in the access log with -purpose (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
 	why := fs.String("purpose", "", "why the families' data is read, recorded with the read in the access log; required with -master-key-file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *out == "" {
@@ -515,7 +527,7 @@ func verifyExportCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit verify-export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), "usage: audit verify-export DIR") }
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, nil); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

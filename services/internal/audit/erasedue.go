@@ -35,14 +35,14 @@ func eraseDueCommand(ctx context.Context, args []string, getenv func(string) str
 	fs := flag.NewFlagSet("audit erase-due", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", getenv("JF_PRIVACY_URL"), "base URL of the API that serves /v1/privacy (JF_PRIVACY_URL)")
-	token := fs.String("token", getenv("JF_TOKEN"), "the data protection officer's bearer token (JF_TOKEN)")
+	token := fs.String("token", "", "the data protection officer's bearer token (JF_TOKEN)")
 	yes := fs.Bool("yes", false, "archive and erase the families listed; without it nothing is changed")
 	reason := fs.String("reason", "", "the legal ground recorded in each family.erased (with -yes)")
 	archive := fs.String("archive", "", "directory that receives one archive per family, <archive>/<familyId> (with -yes)")
 	natsURL := natsURLVar(fs, getenv, "NATS URL the archives are read from (JF_NATS_URL)")
 	natsNKey := fs.String("nats-nkey", getenv("JF_NATS_NKEY"), "NKey seed file for -nats-url (JF_NATS_NKEY)")
 	masterFile := fs.String("master-key-file", getenv("JF_MASTER_KEY_FILE"), "master key file: the archives hold the plaintext (JF_MASTER_KEY_FILE, or the key in JF_MASTER_KEY)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	switch {

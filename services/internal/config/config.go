@@ -244,15 +244,25 @@ func (f *Flags) Parse(args []string) error {
 
 // environment sets the flags not given from their environment variables.
 func (f *Flags) environment() error {
+	return FromEnvironment(f.FlagSet, f.getenv, envFallbacks)
+}
+
+// FromEnvironment sets each flag of the parsed fs that its arguments did
+// not give from its environment variable in vars (flag name → variable),
+// when that is set, as the flag would be (a value the flag refuses is an
+// error naming the variable). Read after parsing, a variable never becomes
+// a flag's default, which the flag package prints in the usage (-h, or a
+// bad flag): a variable holding a secret (a token) stays out of it.
+func FromEnvironment(fs *flag.FlagSet, getenv func(string) string, vars map[string]string) error {
 	given := map[string]bool{}
-	f.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	var errs []error
-	f.VisitAll(func(fl *flag.Flag) {
-		key, ok := envFallbacks[fl.Name]
+	fs.VisitAll(func(fl *flag.Flag) {
+		key, ok := vars[fl.Name]
 		if !ok || given[fl.Name] {
 			return
 		}
-		if v := f.getenv(key); v != "" {
+		if v := getenv(key); v != "" {
 			if err := fl.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("config: %s: invalid value %q for -%s: %w", key, v, fl.Name, err))
 			}

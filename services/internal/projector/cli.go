@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"kk.dk/jobogfamilie/services/internal/config"
 )
 
 // RebuildCommand is `projector rebuild -url URL -token TOKEN`: it asks a
@@ -20,12 +22,17 @@ func RebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("projector rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", envOr(getenv, "JF_PROJECTOR_URL", "http://127.0.0.1:8080"), "base URL of the projector's API (JF_PROJECTOR_URL)")
-	token := fs.String("token", getenv("JF_TOKEN"), "operator bearer token (JF_TOKEN)")
+	// JF_TOKEN is read after parsing: as a default, the usage would print it.
+	token := fs.String("token", "", "operator bearer token (JF_TOKEN)")
 	every := fs.Duration("interval", 500*time.Millisecond, "how often to report progress")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if err := config.FromEnvironment(fs, getenv, map[string]string{"token": "JF_TOKEN"}); err != nil {
+		fmt.Fprintln(stderr, "projector rebuild:", err)
 		return 2
 	}
 	if fs.NArg() > 0 || *token == "" {

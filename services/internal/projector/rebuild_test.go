@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -402,5 +405,46 @@ func TestFarBehindCatchesUpBeforeTheDurableConsumer(t *testing.T) {
 	durable(5, last)
 	if err := p.Ready(ctx); err != nil {
 		t.Errorf("not ready: %v", err)
+	}
+}
+
+// TestRebuildCommandToken: -token comes from JF_TOKEN when not given,
+// and the usage (-h, or a bad flag) does not print it.
+func TestRebuildCommandToken(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-operator-77ab"
+	getenv := func(k string) string {
+		if k == "JF_TOKEN" {
+			return secret
+		}
+		return ""
+	}
+	for _, args := range [][]string{{"-h"}, {"-no-such-flag"}} {
+		var out, errOut bytes.Buffer
+		projector.RebuildCommand(context.Background(), args, getenv, &out, &errOut)
+		if strings.Contains(out.String()+errOut.String(), secret) {
+			t.Errorf("projector rebuild %v printed JF_TOKEN:\n%s%s", args, out.String(), errOut.String())
+		}
+	}
+	var (
+		mu   sync.Mutex
+		auth []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"state":"done"}`)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	if code := projector.RebuildCommand(context.Background(), []string{"-url", srv.URL}, getenv, &out, &errOut); code != 0 {
+		t.Fatalf("rebuild with JF_TOKEN: exit %d: %s", code, errOut.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(auth) != 1 || auth[0] != "Bearer "+secret {
+		t.Errorf("sent Authorization %q; want JF_TOKEN's", auth)
 	}
 }

@@ -770,33 +770,20 @@ func (p *Projector) noteStreamLast(last uint64) {
 	}
 }
 
-// idleScrubEvery is how often a pending erasure scrub is tried again
-// while no batch comes to try it.
-const idleScrubEvery = 10 * time.Second
-
-// retryScrubs tries the live model's pending erasure scrub (see
-// readmodel.Model.ScrubPending) every idleScrubEvery, between batches,
-// until it succeeds: a reader that held a snapshot (a verify) kept it from
-// finishing, and an idle projector has no batch after which to try it.
+// retryScrubs tries the live model's pending erasure scrub every
+// readmodel.IdleScrubEvery, between batches, until it succeeds
+// (readmodel.RetryScrubs), keeping jf_projector_erasure_scrub_pending up
+// to date.
 func (p *Projector) retryScrubs(ctx context.Context) {
-	t := time.NewTicker(idleScrubEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	readmodel.RetryScrubs(ctx, readmodel.IdleScrubEvery, func() (*readmodel.Model, func()) {
 		p.applyMu.Lock()
-		m := p.model.Load()
-		if m.ScrubPending() {
-			if err := m.RetryScrub(ctx); err == nil {
-				p.log.Info("projector: the pending erasure scrub is done")
-			}
+		return p.model.Load(), p.applyMu.Unlock
+	}, func(m *readmodel.Model, finished bool) {
+		if finished {
+			p.log.Info("projector: the pending erasure scrub is done")
 		}
 		p.noteScrub(m)
-		p.applyMu.Unlock()
-	}
+	})
 }
 
 // noteScrub sets jf_projector_erasure_scrub_pending from m, the live

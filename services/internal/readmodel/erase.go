@@ -123,6 +123,37 @@ func (m *Model) RetryScrub(ctx context.Context) error {
 	return m.scrub(ctx, 0)
 }
 
+// IdleScrubEvery is how often RetryScrubs tries a pending scrub while no
+// batch comes to try it.
+const IdleScrubEvery = 10 * time.Second
+
+// RetryScrubs tries the live model's pending erasure scrub every `every`
+// until ctx ends: a reader that held a snapshot (a verify) kept it from
+// finishing, and an applier with no new events has no batch after which
+// to try it, so the erased text would stay in the files until the next
+// event or restart. live shuts the applier out and returns the model it
+// applies to with the function that lets it in again; tried, when not
+// nil, is called under that lock after each tick with the model and
+// whether this tick finished the scrub. The projector and the audit
+// follower run it beside their appliers.
+func RetryScrubs(ctx context.Context, every time.Duration, live func() (*Model, func()), tried func(m *Model, finished bool)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m, unlock := live()
+		finished := m.ScrubPending() && m.RetryScrub(ctx) == nil
+		if tried != nil {
+			tried(m, finished)
+		}
+		unlock()
+	}
+}
+
 // retryScrub is RetryScrub after a batch, at most every scrubRetryEvery
 // while readers keep it from succeeding.
 func (m *Model) retryScrub(ctx context.Context) {

@@ -35,6 +35,10 @@ type FollowerOptions struct {
 	BatchSize int
 	// Keys decrypt the events' personal fields (package shred).
 	Keys *shred.Keyring
+
+	// idleScrub and scrubWait shorten IdleScrubEvery and the model's
+	// scrubWait in tests.
+	idleScrub, scrubWait time.Duration
 }
 
 // Follower keeps a read model up to date with FAMILY_EVENTS.
@@ -73,6 +77,12 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.scrubWait > 0 {
+		m.scrubWait = o.scrubWait
+	}
+	if o.idleScrub <= 0 {
+		o.idleScrub = IdleScrubEvery
+	}
 	f := &Follower{o: o, m: m, done: make(chan struct{})}
 	f.applied.Set(m.consistent)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -81,9 +91,29 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	go func() {
 		defer close(f.done)
 		defer stop()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.retryScrubs(bg)
+		}()
 		f.run(bg)
+		wg.Wait()
 	}()
 	return f, nil
+}
+
+// retryScrubs tries a pending erasure scrub while no batch comes to try
+// it (RetryScrubs), as the projector does for its model.
+func (f *Follower) retryScrubs(ctx context.Context) {
+	RetryScrubs(ctx, f.o.idleScrub, func() (*Model, func()) {
+		f.applyMu.Lock()
+		return f.m, f.applyMu.Unlock
+	}, func(_ *Model, finished bool) {
+		if finished {
+			f.o.Log.Info("readmodel: the pending erasure scrub is done")
+		}
+	})
 }
 
 // Close stops following and closes the model.
@@ -220,7 +250,7 @@ func (f *Follower) session(ctx context.Context) error {
 			flush := fl.Due(m, end)
 			res, aerr := m.Apply(ctx, b, ApplyOptions{AllowGap: first, Flush: flush})
 			if res.Scrub != nil {
-				f.o.Log.Warn("readmodel: an erasure is applied, but readers kept its old text from being scrubbed from the files; it is retried after later batches",
+				f.o.Log.Warn("readmodel: an erasure is applied, but readers kept its old text from being scrubbed from the files; it is retried after later batches and while idle",
 					"position", res.Last, "err", res.Scrub)
 			}
 			if aerr == nil && flush {

@@ -99,10 +99,11 @@ type Index struct {
 	decodeErr atomic.Uint64
 	// damaged is set once a read found the store damaged (markDamaged).
 	damaged atomic.Bool
-	// emptied is set when OpenIndex emptied the store for a rebuild (it
-	// was marked damaged, or could not be read): until Run reads the
-	// stream, Progress says the index is being rebuilt.
-	emptied atomic.Bool
+	// rebuilding is set when OpenIndex emptied the store for a rebuild (it
+	// was marked damaged, or could not be read) or found one a stop
+	// interrupted (indexMeta.Rebuilding): until Run reads the stream,
+	// Progress says the index is being rebuilt.
+	rebuilding atomic.Bool
 
 	// topMu orders the commits that carry the top key (commitTop); top is
 	// the highest sequence committed with it, or the meta's sequence if
@@ -163,11 +164,16 @@ var (
 // mistaken for it), the fold the family states were made with and the
 // catalog whose newest versions the fold read the events as
 // (events.NewestFingerprint; none in a store of an earlier build).
+// Rebuilding is set while a rebuild from the stream's start has not
+// reached the stream's end: a rebuild that a stop interrupted resumes
+// from Sequence at the next start and is still reported as a rebuild,
+// not as a catch-up of a store that was complete.
 type indexMeta struct {
 	Sequence      uint64    `json:"sequence"`
 	StreamCreated time.Time `json:"streamCreated"`
 	Fold          int       `json:"fold"`
 	Catalog       string    `json:"catalog,omitempty"`
+	Rebuilding    bool      `json:"rebuilding,omitempty"`
 }
 
 // IndexOptions configure OpenIndex.
@@ -221,7 +227,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 				x.unlock()
 				return nil, fmt.Errorf("ingest index: removing the damaged store %s: %w", o.Dir, err)
 			}
-			x.emptied.Store(true)
+			x.rebuilding.Store(true)
 		}
 	}
 	db, err := x.openStore()
@@ -231,7 +237,7 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: removing the unreadable store %s: %w", o.Dir, rerr)
 		}
-		x.emptied.Store(true)
+		x.rebuilding.Store(true)
 		db, err = x.openStore()
 	}
 	if err != nil {
@@ -250,12 +256,15 @@ func OpenIndex(o IndexOptions) (*Index, error) {
 			x.unlock()
 			return nil, fmt.Errorf("ingest index: emptying the unreadable store %s: %w", o.Dir, err)
 		}
-		x.emptied.Store(true)
+		x.rebuilding.Store(true)
 		return x, nil
 	}
 	if ok {
 		x.stored.Store(m.Sequence)
 		x.applied.Set(m.Sequence)
+		if m.Rebuilding {
+			x.rebuilding.Store(true)
+		}
 	}
 	x.top = max(top, m.Sequence)
 	return x, nil
@@ -500,6 +509,18 @@ func (x *Index) meta() (m indexMeta, ok bool, err error) {
 		return indexMeta{}, false, fmt.Errorf("ingest index: the meta %q: %w", v, err)
 	}
 	return m, true, nil
+}
+
+// putMeta writes the store's meta on its own.
+func (x *Index) putMeta(m indexMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := x.db.Set(metaKey, b, pebble.Sync); err != nil {
+		return fmt.Errorf("writing the meta: %w", err)
+	}
+	return nil
 }
 
 // storedTop reads the top key; ok is false when the store has none (an
@@ -986,7 +1007,8 @@ func (x *Index) Applied() uint64 { return x.applied.Load() }
 func (x *Index) Seen() uint64 { return max(x.applied.Load(), x.acked.Load()) }
 
 // Read is the number of messages read from the stream since the start: the
-// tail after the store's sequence, or the whole stream in a rebuild.
+// tail after the store's sequence (the whole stream in a rebuild of an
+// emptied store).
 func (x *Index) Read() uint64 { return x.read.Load() }
 
 // StoredSequence is the stream sequence the local store is complete up to.
@@ -1001,7 +1023,7 @@ func (x *Index) Progress() string {
 		return *p
 	}
 	what := "catching up with the event store"
-	if x.emptied.Load() {
+	if x.rebuilding.Load() {
 		what = "rebuilding the index from the event store"
 	}
 	return fmt.Sprintf("%s (at sequence %d)", what, x.Applied())
@@ -1237,7 +1259,7 @@ func (x *Index) start(info *jetstream.StreamInfo) (indexMeta, error) {
 		// sequence the stream never reaches.
 		why = fmt.Sprintf("the store holds ids or family states of sequences up to %d, past the stream's last %d", x.topSequence(), info.State.LastSeq)
 	default:
-		want.Sequence = m.Sequence
+		want.Sequence, want.Rebuilding = m.Sequence, m.Rebuilding
 		return want, nil
 	}
 	x.log.Warn("ingest index: rebuilding the local store from the stream", "reason", why, "dir", x.dir)
@@ -1290,14 +1312,25 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 		return fmt.Errorf("ingest index: %w", err)
 	}
 	from, target := meta.Sequence, info.State.LastSeq
-	rebuilding := from == 0 && target > 0
+	// A rebuild is one of an empty store, or one a stop interrupted.
+	rebuilding := (from == 0 && target > 0) || meta.Rebuilding
 	if from >= target {
+		if meta.Rebuilding {
+			// Interrupted after its last commit reached the stream's end.
+			meta.Rebuilding = false
+			if err := x.putMeta(meta); err != nil {
+				return fmt.Errorf("ingest index: %w", err)
+			}
+		}
+		x.rebuilding.Store(false)
 		x.ready.Store(true)
 		x.log.Info("ingest index: ready from the local store", "sequence", from)
 	} else {
-		x.log.Info("ingest index: reading the stream", "from", from+1, "to", target, "rebuilding", rebuilding)
+		meta.Rebuilding = rebuilding
+		x.rebuilding.Store(rebuilding)
 		s := newProgress(from, target, rebuilding).line(from, 0)
 		x.progress.Store(&s)
+		x.log.Info("ingest index: "+s, "from", from+1, "to", target, "rebuilding", rebuilding, "resumed", rebuilding && from > 0)
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{eventstore.FamilySubjects}, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 0 {
@@ -1383,12 +1416,20 @@ func (x *Index) Run(ctx context.Context, js jetstream.JetStream) error {
 				}
 				if !x.ready.Load() {
 					if j.seq >= target {
+						// The commit that reaches the end says the store
+						// is complete: no rebuild to resume.
+						cs.meta.Rebuilding = false
 						if failed == nil {
 							failed = x.flush(cs)
 						}
+						x.rebuilding.Store(false)
 						x.ready.Store(true)
 						x.progress.Store(nil)
-						x.log.Info("ingest index: caught up", "sequence", j.seq, "read", j.seq-from, "took", time.Since(prog.start).Round(time.Millisecond))
+						done := "ingest index: caught up"
+						if rebuilding {
+							done = "ingest index: rebuilt from the stream"
+						}
+						x.log.Info(done, "sequence", j.seq, "read", j.seq-from, "took", time.Since(prog.start).Round(time.Millisecond))
 					} else if s, ok := prog.at(j.seq); ok {
 						x.progress.Store(&s)
 						x.log.Info("ingest index: " + s)
@@ -1451,7 +1492,9 @@ func (x *Index) appliedFor(familyID string, seq uint64) bool {
 }
 
 // progress reports a long read of the stream every five seconds: events
-// read, their rate and the time left.
+// read, their rate and the time left. A rebuild counts the events of the
+// whole stream, also one resumed from a sequence a stop left it at; a
+// catch-up counts those of the tail after from.
 type progress struct {
 	from, target uint64
 	rebuilding   bool
@@ -1461,6 +1504,14 @@ type progress struct {
 func newProgress(from, target uint64, rebuilding bool) *progress {
 	now := time.Now()
 	return &progress{from: from, target: target, rebuilding: rebuilding, start: now, next: now.Add(5 * time.Second)}
+}
+
+// base is the sequence the events read are counted from.
+func (p *progress) base() uint64 {
+	if p.rebuilding {
+		return 0
+	}
+	return p.from
 }
 
 func (p *progress) at(seq uint64) (string, bool) {
@@ -1478,7 +1529,7 @@ func (p *progress) line(seq uint64, rate float64) string {
 	if p.rebuilding {
 		what = "rebuilding the index from the event store"
 	}
-	s := fmt.Sprintf("%s: %d of %d events read", what, seq-p.from, p.target-p.from)
+	s := fmt.Sprintf("%s: %d of %d events read", what, seq-p.base(), p.target-p.base())
 	if rate > 0 {
 		left := time.Duration(float64(p.target-seq) / rate * float64(time.Second)).Round(time.Second)
 		s += fmt.Sprintf(" (%.0f/s, about %s left)", rate, left)

@@ -75,6 +75,28 @@ func (p *Projector) gateFor(ctx context.Context, m *readmodel.Model, pr auth.Pri
 	return gt
 }
 
+// gateNow is a stream's consent gate for the entries it is about to
+// judge: gt, or, once a re-drive moved entries of the family
+// (subscriber.regate), the gate read again, as a stream opened now would
+// read it. A gate that cannot be read again fails closed.
+func (p *Projector) gateNow(ctx context.Context, sub *subscriber, pr auth.Principal, familyID string, gt *gate) *gate {
+	if !sub.regate.Swap(false) {
+		return gt
+	}
+	m, release, err := p.acquire()
+	if err != nil {
+		if gt.gates() && !gt.g.IsClosed() {
+			gt.g = consent.Closed(gt.g.Policy())
+			if gt.failed != nil {
+				gt.failed(err)
+			}
+		}
+		return gt
+	}
+	defer release()
+	return p.gateFor(ctx, m, pr, familyID)
+}
+
 func (p *Projector) policy() []consent.Rule {
 	if pol := p.consentPolicy.Load(); pol != nil {
 		return *pol

@@ -170,3 +170,33 @@ func EvaluationCacheHolds(p *Projector, text string) (bool, error) {
 	})
 	return found, err
 }
+
+// TamperModel runs stmt on the current read model's file between two
+// batches, as someone with access to the disk (or an older build) could
+// have left it; it returns how many rows it changed.
+func TamperModel(ctx context.Context, p *Projector, stmt string, args ...any) (int64, error) {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	m, release, err := p.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	db, err := sql.Open("sqlite", "file:"+m.Path()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	res, err := db.ExecContext(ctx, stmt, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// ModelValue is the one value query selects on the current read model.
+func ModelValue(ctx context.Context, p *Projector, query string) (string, error) {
+	var v string
+	err := queryModel(ctx, p, query, func(rows *sql.Rows) error { return rows.Scan(&v) })
+	return v, err
+}

@@ -12,7 +12,10 @@ import (
 // The operator sees no family data, so the answer says how many moved and
 // how many did not, each by its sequence, and why each that did not
 // stays, with no family or value named (readmodel.RedriveResult.Report):
-// no family, subject or event type.
+// no family, subject or event type. An open stream of a family whose
+// entries moved reads its consent gate again before it judges another
+// entry: a re-driven consent event changes what it shows, as it changes
+// what a page read shows.
 func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error {
 	if err := p.operator(r); err != nil {
 		return err
@@ -25,6 +28,13 @@ func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error 
 	}
 	defer release()
 	res, err := m.Redrive(r.Context(), p.opts.Keys)
+	if len(res.Moved) > 0 {
+		moved := map[string]bool{}
+		for _, mv := range res.Moved {
+			moved[mv.FamilyID] = true
+		}
+		p.subs.regate(moved)
+	}
 	if len(res.Moved) > 0 || err != nil {
 		// The evaluation's cache holds no event of the moved rows.
 		p.eval.drop()

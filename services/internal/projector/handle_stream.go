@@ -21,7 +21,9 @@ import (
 // sent first, then the live ones. For a coordinator, an entry the consent
 // gate hides is an "event: hidden" with its id and no content; a consent
 // withdrawn while the stream is open hides the person's entries that
-// arrive after it. A comment line is sent every 15 s so
+// arrive after it, and one a re-drive of the quarantine moves to the
+// timeline changes what the stream shows from its next entry on, as it
+// changes a page read. A comment line is sent every 15 s so
 // that proxies keep the connection open. A client that cannot keep up is
 // disconnected (its buffer is bounded) and resumes with Last-Event-ID; it
 // never slows the projector or other clients. A client that stops reading
@@ -89,6 +91,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctx := r.Context()
+	gt = p.gateNow(ctx, sub, pr, familyID, gt)
 	last, err := p.sendStored(ctx, w, sw, familyID, after, gt)
 	if err != nil {
 		return nil
@@ -116,6 +119,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 			if !p.stillAllowed(ctx, pr, familyID) {
 				return nil
 			}
+			gt = p.gateNow(ctx, sub, pr, familyID, gt)
 			if err := sw.Write(func() error {
 				for _, e := range es {
 					if e.Sequence <= last {

@@ -307,6 +307,7 @@ func (l *Live) Shown(es []readmodel.Entry) ([]readmodel.Entry, int) {
 // entries at or below after; it returns the last sequence it looked at
 // (after when it looked at none) and how many entries the gate hid.
 func (l *Live) pass(es []readmodel.Entry, after uint64) ([]readmodel.Entry, uint64, int) {
+	l.gate = l.p.gateNow(l.p.ctx, l.sub, l.pr, l.fam, l.gate)
 	out := make([]readmodel.Entry, 0, len(es))
 	hidden := 0
 	for _, e := range es {

@@ -2,6 +2,7 @@ package projector
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,6 +21,12 @@ type subscriber struct {
 	// dropped is closed when the subscriber fell behind or the projector
 	// began to stop; the stream then ends.
 	dropped chan struct{}
+	// regate is set when a re-drive of the quarantine moved entries of
+	// the family to its timeline: the stream's consent gate, folded
+	// before, knows nothing of them (they are history, below what it
+	// observes), so it is read again before the next entry is judged
+	// (Projector.gateNow).
+	regate atomic.Bool
 }
 
 // subscribers are the open timeline streams by family. The applier only
@@ -86,6 +93,18 @@ func (s *subscribers) has(familyID string) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.byFam[familyID]) > 0
+}
+
+// regate marks the streams of the families for their consent gate to be
+// read again (subscriber.regate).
+func (s *subscribers) regate(families map[string]bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for fam := range families {
+		for sub := range s.byFam[fam] {
+			sub.regate.Store(true)
+		}
+	}
 }
 
 // publish hands each family's new entries to its streams, dropping those

@@ -509,16 +509,21 @@ func TestDataRulesThroughValidate(t *testing.T) {
 	}
 }
 
-// TestEveryCatalogTypeHasACompilingSchema is skipped per type until its
-// schema lands; it proves the loader and compiler settings accept them.
+// TestEveryCatalogTypeHasACompilingSchema: every version of every catalog
+// type has a schema, and the loader and compiler settings accept it.
 func TestEveryCatalogTypeHasACompilingSchema(t *testing.T) {
 	t.Parallel()
-	for _, spec := range Catalog() {
+	specs := AllVersions()
+	if len(specs) < len(Catalog()) || len(specs) == 0 {
+		t.Fatalf("%d versions for %d catalog types", len(specs), len(Catalog()))
+	}
+	for _, spec := range specs {
 		if _, ok := schemas.Lookup(spec.Type()); !ok {
+			t.Errorf("%s: no schema for %s", spec.Key(), spec.Type())
 			continue
 		}
 		if _, err := compiledSchema(spec.Type()); err != nil {
-			t.Errorf("%s: %v", spec.Name, err)
+			t.Errorf("%s: %v", spec.Key(), err)
 		}
 	}
 }

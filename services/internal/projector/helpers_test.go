@@ -1,11 +1,9 @@
 package projector_test
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -90,24 +88,17 @@ func (s *system) enrol(fam, emp string) uint64 {
 }
 
 // accessEntries are the ACCESS_LOG entries on subject (a filter: "access.>"
-// is every entry), in order.
+// is every entry), in order: every entry stored when it is called, read to
+// the last (an entry is stored before the read it logs is answered).
 func (s *system) accessEntries(subject string) []accesslog.Entry {
 	s.T.Helper()
-	cons, err := s.js.OrderedConsumer(context.Background(), eventstore.AccessLogStream,
-		jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		s.T.Fatal(err)
-	}
 	var out []accesslog.Entry
-	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
-		if err != nil {
-			return out
-		}
+	for _, data := range testenv.StreamMessages(s.T, s.js, eventstore.AccessLogStream, subject) {
 		var e accesslog.Entry
-		if err := json.Unmarshal(m.Data(), &e); err != nil {
+		if err := json.Unmarshal(data, &e); err != nil {
 			s.T.Fatal(err)
 		}
 		out = append(out, e)
 	}
+	return out
 }

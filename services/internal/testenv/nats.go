@@ -148,3 +148,34 @@ func (n *NATS) Use(t testing.TB, cfg *config.Config) {
 	cfg.NATSURL = n.ClientURL()
 	cfg.NATSNKey = ServiceKeyFile(t)
 }
+
+// StreamMessages are the data of stream's messages on subject (a
+// filter), in order: each message the stream held when it is called, read
+// to the last. A read that stops short of the last, when the server is
+// slow, fails t rather than returning fewer.
+func StreamMessages(t testing.TB, js jetstream.JetStream, stream, subject string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := cons.CachedInfo()
+	if info == nil {
+		t.Fatalf("%s %s: the ordered consumer has no information", stream, subject)
+	}
+	var out [][]byte
+	for left := info.NumPending; left > 0; {
+		m, err := cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+		if err != nil {
+			t.Fatalf("%s %s: %d of %d messages read: %v", stream, subject, len(out), info.NumPending, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m.Data())
+		left = md.NumPending
+	}
+	return out
+}

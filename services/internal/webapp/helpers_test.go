@@ -1,7 +1,6 @@
 package webapp_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
@@ -203,24 +200,18 @@ func (b *browser) open(fam, purpose string) page {
 	return b.get(r.Location)
 }
 
-// accessLog is the family's ACCESS_LOG entries.
+// accessLog is the family's ACCESS_LOG entries: every entry stored when it
+// is called, read to the last (an entry is stored before the read it logs
+// is answered).
 func (e *env) accessLog(fam string) []map[string]any {
 	e.t.Helper()
-	ctx := context.Background()
-	cons, err := e.sa.Store.JS.OrderedConsumer(ctx, eventstore.AccessLogStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"access." + fam}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []map[string]any
-	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
-		if err != nil {
-			return out
-		}
+	for _, data := range testenv.StreamMessages(e.t, e.sa.Store.JS, eventstore.AccessLogStream, "access."+fam) {
 		var v map[string]any
-		if err := json.Unmarshal(m.Data(), &v); err != nil {
+		if err := json.Unmarshal(data, &v); err != nil {
 			e.t.Fatal(err)
 		}
 		out = append(out, v)
 	}
+	return out
 }

@@ -115,7 +115,7 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tick := time.NewTicker(liveHeartbeat)
+	tick := time.NewTicker(time.Duration(a.heartbeat.Load()))
 	defer tick.Stop()
 	for {
 		select {

@@ -103,6 +103,9 @@ type App struct {
 	// liveWriteTimeout is the deadline of each write of a live view, in
 	// nanoseconds (sse.WriteTimeout).
 	liveWriteTimeout atomic.Int64
+	// heartbeat is the interval of a live view's heartbeats, in
+	// nanoseconds (liveHeartbeat).
+	heartbeat atomic.Int64
 }
 
 // New makes the app.
@@ -124,6 +127,7 @@ func New(o Options) (*App, error) {
 	a := &App{opts: o, sessions: newSessions(o.Now), pages: pages, loginKey: []byte(random(32)),
 		logins: newLoginLimiter(o.Now), static: static, tokenLogin: true, csp: csp}
 	a.liveWriteTimeout.Store(int64(sse.WriteTimeout))
+	a.heartbeat.Store(int64(liveHeartbeat))
 	if o.OIDC != nil {
 		if a.oidc, err = newOIDCClient(*o.OIDC); err != nil {
 			return nil, err

@@ -380,6 +380,9 @@ func TestNoUnloggedPages(t *testing.T) {
 func TestLiveViewsEndAtStop(t *testing.T) {
 	t.Parallel()
 	e := start(t, false)
+	// No heartbeat comes first to end a live view whose session the stop
+	// has ended: only the stop itself ends the views.
+	webapp.SetLiveHeartbeat(e.sa.App, time.Hour)
 	e.enrol("FAM-L", "E1001")
 	b := e.browser()
 	b.base = e.sa.URL() // the app as the standalone itself serves it
@@ -425,10 +428,14 @@ func TestLiveViewsEndAtStop(t *testing.T) {
 		stream("/v1/families/FAM-L/timeline/stream", map[string]string{
 			"Authorization": "Bearer dev-coordinator", "X-Purpose": "Akut henvendelse"}),
 	}
+	// A stream that the stop does not end holds the stop until the
+	// server's shutdown timeout, and Stop then fails with it: the error,
+	// not the stop's duration, is what is checked.
 	begun := time.Now()
 	err := e.sa.Stop()
-	if took := time.Since(begun); err != nil || took > 5*time.Second {
-		t.Errorf("graceful stop with open live streams: took %s, err %v", took, err)
+	t.Logf("graceful stop with open live streams: %s", time.Since(begun).Round(time.Millisecond))
+	if err != nil {
+		t.Errorf("graceful stop with open live streams: %v", err)
 	}
 	for i, ended := range views {
 		select {

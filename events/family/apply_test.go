@@ -166,6 +166,24 @@ func TestStatus(t *testing.T) {
 			}
 		})
 	}
+	// The referral that led to a course, recorded after the course ended,
+	// is no new referral: at its time the family had not yet been
+	// enrolled. A referral dated after the end is one.
+	t.Run("backfilled referral dated before the course ended keeps it ended", func(t *testing.T) {
+		t.Parallel()
+		s := fold(t,
+			at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+			at(ended(), "x1", "2024-06-01T09:00:00Z"),
+			at(referred(), "r0", "2023-11-01T09:00:00Z"),
+		)
+		if s.Status() != family.StatusEnded {
+			t.Fatalf("status = %s, want %s", s.Status(), family.StatusEnded)
+		}
+		s.Apply(at(referred(), "r1", "2024-08-01T09:00:00Z"))
+		if s.Status() != family.StatusReferred {
+			t.Fatalf("status after a referral dated after the end = %s, want %s", s.Status(), family.StatusReferred)
+		}
+	})
 	t.Run("course end reason is cleared by a new enrolment", func(t *testing.T) {
 		t.Parallel()
 		if r := fold(t, enrolled(), ended(), enrolled()).Overview().CourseEndReason; r != "" {

@@ -21,12 +21,13 @@
 // itself about time does the time win over arrival: LastEventTime is the
 // latest event time seen; the latest school absence of a child is the
 // period that ends last, so backfilling an older period does not hide a
-// newer one; and who is assigned (the caseworker, the makkerpar, each team
-// member) and which consents are in force are decided by the latest event
-// in time about each (of two at the same time, the later stored), so a
-// backfilled assignment or consent.given older than the latest decision
-// changes nothing: it cannot give back access or a consent that was ended
-// after it.
+// newer one; a family.referred makes a family whose course ended referred
+// again only when it is dated after that end; and who is assigned (the
+// caseworker, the makkerpar, each team member) and which consents are in
+// force are decided by the latest event in time about each (of two at the
+// same time, the later stored), so a backfilled assignment or
+// consent.given older than the latest decision changes nothing: it cannot
+// give back access or a consent that was ended after it.
 //
 // Check judges an event as of its time, where the fold places it. For each
 // consent (person and scope) and each team member the state keeps every
@@ -291,8 +292,10 @@ func (s *State) Apply(e events.Envelope) {
 	switch d := e.Data.(type) {
 	case *events.FamilyReferred:
 		// A referral during an active course changes nothing; after a course
-		// ended it starts a new referral.
-		if s.status != StatusEnrolled {
+		// ended it starts a new referral. One dated before the last course
+		// ended (the referral that led to a course, recorded late) is no
+		// new referral: the family stays ended.
+		if s.status != StatusEnrolled && !t.Before(s.courseEnded) {
 			s.status = StatusReferred
 		}
 		s.referralReason = d.Reason

@@ -18,8 +18,9 @@ import (
 // Version 3 keeps every decision about a consent or a team member, in time
 // order (snapshot.Team and Consents), where version 2 kept only the time of
 // the latest (in Decided) and who and what was in force; Check needs them
-// all to judge an event as of its time.
-const SnapshotVersion = 3
+// all to judge an event as of its time. Version 4 leaves a family whose
+// course ended ended when a family.referred dated before that end arrives.
+const SnapshotVersion = 4
 
 // snapshot is State as stored: every field, exported for encoding/json.
 // Decoding ignores members it does not know and leaves missing ones at

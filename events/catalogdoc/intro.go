@@ -177,8 +177,9 @@ A rule is judged as of the event's ` + "`time`" + `, where the event falls among
 events, so that a backfill is held to what was true then: a ` + "`consent.withdrawn`" + ` needs
 the consent in force at its time, a ` + "`team.member-left`" + ` the member in the team then, a
 ` + "`gp.consultation-held`" + ` the person's ` + "`gp-cooperation`" + ` consent then, an event that needs
-an active course a course that had begun by then, and a ` + "`family.enrolled`" + ` a time no
-earlier than the end of the previous course. A backfilled episode that was consistent at
+an active course a course that had begun by then, an ` + "`evaluation.recorded`" + ` a first
+course that had begun by then, and a ` + "`family.enrolled`" + ` a time no earlier than the end
+of the previous course. A backfilled episode that was consistent at
 its time is accepted (a consent given and withdrawn in January, while one given in
 February was withdrawn in June), and an ending dated before what it would end is refused
 (a withdrawal dated seconds before the consent): send it again with its right time. An

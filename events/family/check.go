@@ -40,7 +40,7 @@ const (
 	RuleParentAndChild        = "members-parent-and-child" // family.enrolled without a parent or a child
 	RuleFamilyErased          = "family-erased"            // any event after family.erased
 	RuleNotEnrolled           = "not-enrolled"             // needs an active course, from its start
-	RuleNeverEnrolled         = "never-enrolled"           // evaluation.recorded before any course
+	RuleNeverEnrolled         = "never-enrolled"           // evaluation.recorded before any course, or dated before the first began
 	RuleConsentNotInForce     = "consent-not-in-force"     // consent.withdrawn of a consent not in force
 	RuleGPConsentMissing      = "gp-consent-missing"       // gp.consultation-held without gp-cooperation consent
 	RuleMemberNotInTeam       = "member-not-in-team"       // team.member-left of someone not in the team
@@ -243,6 +243,12 @@ func (s *State) Check(e events.Envelope) error {
 		if s.status != StatusEnrolled && s.status != StatusEnded && s.enrolments == 0 {
 			return refuse(RuleNeverEnrolled, "/subject",
 				"family %s has never been enrolled in a course (status %s)", s.familyID, s.status)
+		}
+		// At its time the family must have been enrolled or ended: a
+		// course must have begun by then.
+		if t := e.Time(); t.Before(s.firstBegan) {
+			return refuse(RuleNeverEnrolled, "/time", "the evaluation is dated %s, before family %s's first course began (%s)",
+				stamp(e), s.familyID, s.firstBegan.Format(time.RFC3339))
 		}
 	}
 	return nil

@@ -38,7 +38,8 @@
 // rather than stored and then ignored by the fold. Check refuses an event
 // that needs an active course and is dated before the course began, a
 // family.enrolled dated before the previous course ended (the two would
-// overlap), and every event about an erased family.
+// overlap), an evaluation.recorded dated before the first course began,
+// and every event about an erased family.
 package family
 
 import (
@@ -100,6 +101,9 @@ type State struct {
 	// courseStart it names (an enrolment recorded after the course began),
 	// but never before the previous course ended (courseEnded).
 	courseBegan, courseEnded time.Time
+	// firstBegan is when the first course began (courseBegan of the first
+	// enrolment): an evaluation needs a course begun by its time.
+	firstBegan time.Time
 	// erased: family.erased is applied; no event may follow it.
 	erased bool
 
@@ -582,8 +586,11 @@ func (s *State) count(e events.Envelope) {
 // open, and an already open child case keeps what childcase.opened said.
 func (s *State) enrol(d *events.FamilyEnrolled, t time.Time) {
 	s.status = StatusEnrolled
-	s.enrolments++
 	s.courseBegan = CourseBegan(t, d.CourseStart, s.courseEnded)
+	if s.enrolments == 0 {
+		s.firstBegan = s.courseBegan
+	}
+	s.enrolments++
 	s.courseStart, s.plannedEnd, s.courseEndReason = d.CourseStart, d.PlannedEnd, ""
 	members := make([]Member, 0, len(d.Members))
 	for _, m := range d.Members {

@@ -19,7 +19,9 @@ import (
 // order (snapshot.Team and Consents), where version 2 kept only the time of
 // the latest (in Decided) and who and what was in force; Check needs them
 // all to judge an event as of its time. Version 4 leaves a family whose
-// course ended ended when a family.referred dated before that end arrives.
+// course ended ended when a family.referred dated before that end arrives,
+// and keeps when the first course began (FirstBegan), which older
+// snapshots lack.
 const SnapshotVersion = 4
 
 // snapshot is State as stored: every field, exported for encoding/json.
@@ -38,6 +40,7 @@ type snapshot struct {
 	Members         []Member  `json:"members,omitempty"`
 	CourseBegan     time.Time `json:"courseBegan,omitzero"`
 	CourseEnded     time.Time `json:"courseEnded,omitzero"`
+	FirstBegan      time.Time `json:"firstBegan,omitzero"`
 	Erased          bool      `json:"erased,omitempty"`
 	Caseworker      string    `json:"caseworker,omitempty"`
 	Makkerpar       Makkerpar `json:"makkerpar,omitzero"`
@@ -80,7 +83,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	p := snapshot{
 		V: SnapshotVersion, FamilyID: s.familyID, Status: s.status, Enrolments: s.enrolments,
 		ReferralReason: s.referralReason, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
-		CourseEndReason: s.courseEndReason, Members: s.members, CourseBegan: s.courseBegan, CourseEnded: s.courseEnded, Erased: s.erased,
+		CourseEndReason: s.courseEndReason, Members: s.members, CourseBegan: s.courseBegan, CourseEnded: s.courseEnded, FirstBegan: s.firstBegan,
+		Erased:     s.erased,
 		Caseworker: s.caseworker, Makkerpar: s.makkerpar, Decided: s.decided, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
 		Praktik: s.praktik, Subsidies: s.subsidies, Courses: s.courses, Goals: s.goals,
 		Absence: s.absence, Employments: s.employments.all(), Educations: s.educations.all(),
@@ -126,7 +130,8 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	*s = State{
 		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason,
 		courseStart: p.CourseStart, plannedEnd: p.PlannedEnd, courseEndReason: p.CourseEndReason,
-		members: p.Members, courseBegan: p.CourseBegan, courseEnded: p.CourseEnded, erased: p.Erased, caseworker: p.Caseworker,
+		members: p.Members, courseBegan: p.CourseBegan, courseEnded: p.CourseEnded, firstBegan: p.FirstBegan,
+		erased: p.Erased, caseworker: p.Caseworker,
 		makkerpar: p.Makkerpar, decided: p.Decided, team: p.Team,
 		childCases: p.ChildCases, measures: p.Measures, praktik: p.Praktik, subsidies: p.Subsidies,
 		courses: p.Courses, goals: p.Goals, absence: p.Absence,

@@ -81,7 +81,7 @@ func TestSnapshotCoversState(t *testing.T) {
 		"makkerpar": true, "team": true, "consents": true, "benefits": true, "childCases": true, "measures": true,
 		"praktik": true, "subsidies": true, "courses": true, "goals": true, "absence": true, "employments": true,
 		"educations": true, "evaluations": true, "perDept": true, "total": true, "lastTime": true,
-		"courseBegan": true, "courseEnded": true, "erased": true, "decided": true,
+		"courseBegan": true, "courseEnded": true, "firstBegan": true, "erased": true, "decided": true,
 		"shared": true, // copy-on-write bookkeeping, not state
 	}
 	st := reflect.TypeFor[family.State]()

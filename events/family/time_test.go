@@ -178,3 +178,42 @@ func TestConsentInForceAtAMoment(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluationNotBeforeFirstCourse: evaluation.recorded needs the family
+// "enrolled or ended" at its time: an evaluation dated before the first
+// course began is of a family that had never been enrolled then, however
+// the family stands now. One dated between two courses evaluates the
+// first.
+func TestEvaluationNotBeforeFirstCourse(t *testing.T) {
+	s := fold(t, at(enrolled(), "e1", "2024-03-01T09:00:00Z")) // courseStart 2024-01-01
+	err := s.Check(at(evaluation(), "v0", "2023-06-01T09:00:00Z"))
+	var ie *family.InvariantError
+	if !errors.As(err, &ie) || ie.Rule != family.RuleNeverEnrolled || ie.Pointer != "/time" {
+		t.Errorf("evaluation.recorded dated before the course began: %v, want %s at /time", err, family.RuleNeverEnrolled)
+	}
+	if err := s.Check(at(evaluation(), "v1", "2024-01-01T09:00:00Z")); err != nil {
+		t.Errorf("evaluation.recorded dated on the courseStart day: %v", err)
+	}
+	s.Apply(at(ended(), "x1", "2024-06-01T09:00:00Z"))
+	s.Apply(at(referred(), "r1", "2024-07-01T09:00:00Z"))
+	s.Apply(at(enrolled(), "e2", "2024-09-01T09:00:00Z"))
+	if err := s.Check(at(evaluation(), "v2", "2024-07-15T09:00:00Z")); err != nil {
+		t.Errorf("evaluation.recorded dated between two courses: %v", err)
+	}
+	if err := s.Check(at(evaluation(), "v3", "2023-12-31T22:59:59Z")); rule(err) != family.RuleNeverEnrolled {
+		t.Errorf("evaluation.recorded dated before the first course, with a second one active: %v", err)
+	}
+	// Ingest keeps states as snapshots: the first course's beginning
+	// survives one.
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r family.State
+	if err := r.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(at(evaluation(), "v3", "2023-12-31T22:59:59Z")); rule(err) != family.RuleNeverEnrolled {
+		t.Errorf("after a snapshot, evaluation.recorded dated before the first course: %v", err)
+	}
+}

@@ -229,6 +229,23 @@ func TestStreamOrder(t *testing.T) {
 			t.Fatalf("absence = %+v", o.SchoolAbsence)
 		}
 	})
+	t.Run("backfilled older progress does not replace the latest achievement", func(t *testing.T) {
+		t.Parallel()
+		s := fold(t,
+			at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+			at(goalSet("G1"), "g1", "2024-02-01T09:00:00Z"),
+			at(goalProgressed("G1", "improving"), "p2", "2024-05-01T09:00:00Z"),
+			at(goalProgressed("G1", "worsening"), "p1", "2024-03-01T09:00:00Z"), // backfill
+		)
+		g := s.Overview().Goals[0]
+		if g.LatestAchievement != "improving" || !g.LatestAchievementAt.Equal(time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) {
+			t.Fatalf("goal = %+v, want the achievement of 1 May", g)
+		}
+		s.Apply(at(goalProgressed("G1", "achieved"), "p3", "2024-05-01T09:00:00Z"))
+		if g := s.Overview().Goals[0]; g.LatestAchievement != "achieved" {
+			t.Fatalf("progress at the same time stored later: %+v, want achieved", g)
+		}
+	})
 	t.Run("last event time is the latest time, not the last applied", func(t *testing.T) {
 		t.Parallel()
 		o := fold(t, newer, older, other).Overview()

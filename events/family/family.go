@@ -21,7 +21,8 @@
 // itself about time does the time win over arrival: LastEventTime is the
 // latest event time seen; the latest school absence of a child is the
 // period that ends last, so backfilling an older period does not hide a
-// newer one; a family.referred makes a family whose course ended referred
+// newer one; a goal's latest achievement is that of its latest progress
+// in time; a family.referred makes a family whose course ended referred
 // again only when it is dated after that end; and who is assigned (the
 // caseworker, the makkerpar, each team member) and which consents are in
 // force are decided by the latest event in time about each (of two at the
@@ -340,9 +341,12 @@ func (s *State) Apply(e events.Envelope) {
 	case *events.GoalProgressed:
 		// Progress on a goal never set is dropped: there is no goal to show
 		// it on, and inventing one would make its later goal.set look like
-		// a duplicate. Progress on a closed goal is still recorded.
-		if g, ok := s.goals[d.GoalID]; ok {
-			g.LatestAchievement = d.Achievement
+		// a duplicate. Progress on a closed goal is still recorded. The
+		// latest achievement is that of the latest progress in time (of two
+		// at the same time, the later stored): a backfilled older one does
+		// not replace it.
+		if g, ok := s.goals[d.GoalID]; ok && !t.Before(g.LatestAchievementAt) {
+			g.LatestAchievement, g.LatestAchievementAt = d.Achievement, t
 			own(s, &s.goals, sharedGoals)[d.GoalID] = g
 		}
 	case *events.GoalClosed:

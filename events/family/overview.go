@@ -172,10 +172,13 @@ type Goal struct {
 	PersonID    string `json:"personId,omitempty"`
 	Due         string `json:"due,omitempty"`
 	ExpressedBy string `json:"expressedBy"`
-	// LatestAchievement is that of the last goal.progressed applied.
-	LatestAchievement string `json:"latestAchievement,omitempty"`
-	Closed            bool   `json:"closed"`
-	Outcome           string `json:"outcome,omitempty"`
+	// LatestAchievement is that of the latest goal.progressed in time (of
+	// two at the same time, the later stored), and LatestAchievementAt its
+	// time, in UTC: a backfilled older follow-up does not replace it.
+	LatestAchievement   string    `json:"latestAchievement,omitempty"`
+	LatestAchievementAt time.Time `json:"latestAchievementAt,omitzero"`
+	Closed              bool      `json:"closed"`
+	Outcome             string    `json:"outcome,omitempty"`
 }
 
 // SchoolAbsence is a child's latest absence period.

@@ -20,8 +20,9 @@ import (
 // the latest (in Decided) and who and what was in force; Check needs them
 // all to judge an event as of its time. Version 4 leaves a family whose
 // course ended ended when a family.referred dated before that end arrives,
-// and keeps when the first course began (FirstBegan), which older
-// snapshots lack.
+// keeps when the first course began (FirstBegan), which older snapshots
+// lack, and takes a goal's latest achievement from its latest progress in
+// time.
 const SnapshotVersion = 4
 
 // snapshot is State as stored: every field, exported for encoding/json.

@@ -251,7 +251,8 @@ func TestFilterOverview(t *testing.T) {
 // achievement and outcome.
 func TestFilterOverviewClosed(t *testing.T) {
 	o := family.Overview{ReferralReason: "Bekymring fra skolen", TotalEvents: 4, EventsPerDepartment: family.EventCounts{SOF: 1, BUF: 3},
-		Goals: []family.Goal{{GoalID: "G1", LatestAchievement: "partly", Closed: true, Outcome: "achieved"}}}
+		Goals: []family.Goal{{GoalID: "G1", LatestAchievement: "partly", LatestAchievementAt: time.Date(2024, 2, 3, 9, 0, 0, 0, time.UTC),
+			Closed: true, Outcome: "achieved"}}}
 	hidden := []consent.Entry{
 		{Department: "buf", Type: events.TypeOf("family.referred", 1), Data: []byte(`{"reason":"Bekymring fra skolen"}`)},
 		{Department: "buf", Type: events.TypeOf("goal.progressed", 1), Data: []byte(`{"goalId":"G1","achievement":"partly"}`)},
@@ -260,7 +261,8 @@ func TestFilterOverviewClosed(t *testing.T) {
 	if n := consent.FilterOverview(&o, hidden, time.Time{}); n != 3 {
 		t.Errorf("took out %d", n)
 	}
-	if o.ReferralReason != "" || o.Goals[0].LatestAchievement != "" || o.Goals[0].Outcome != "" || o.TotalEvents != 1 || o.EventsPerDepartment.BUF != 0 {
+	if o.ReferralReason != "" || o.Goals[0].LatestAchievement != "" || !o.Goals[0].LatestAchievementAt.IsZero() ||
+		o.Goals[0].Outcome != "" || o.TotalEvents != 1 || o.EventsPerDepartment.BUF != 0 {
 		t.Errorf("closed gate's overview: %+v", o)
 	}
 }

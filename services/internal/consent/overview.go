@@ -31,12 +31,11 @@ var (
 // absence, and a goal whose goal.set is hidden (its goal.progressed and
 // goal.closed are hidden with it). An open gate hides only events about a
 // person and the follow-ups that refer to them, and of those only these
-// change the overview. A
-// closed gate hides events about no person too; for them FilterOverview
-// leaves out more than they may have put in: the referral reason when a
-// family.referred is hidden, the latest achievement or outcome of a goal
-// when a goal.progressed or goal.closed of it is. It returns how many
-// entries it took out.
+// change the overview. A closed gate hides events about no person too;
+// for them FilterOverview leaves out more than they may have put in: the
+// referral reason when a family.referred is hidden, the latest achievement
+// (and its time) or outcome of a goal when a goal.progressed or
+// goal.closed of it is. It returns how many entries it took out.
 func FilterOverview(o *family.Overview, hidden []Entry, lastShown time.Time) int {
 	if len(hidden) == 0 {
 		return 0
@@ -72,7 +71,7 @@ func FilterOverview(o *family.Overview, hidden []Entry, lastShown time.Time) int
 			for i := range o.Goals {
 				if o.Goals[i].GoalID == d.GoalID {
 					if e.Type == typeGoalProgressed {
-						o.Goals[i].LatestAchievement = ""
+						o.Goals[i].LatestAchievement, o.Goals[i].LatestAchievementAt = "", time.Time{}
 					} else {
 						o.Goals[i].Outcome = ""
 					}

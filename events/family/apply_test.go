@@ -190,6 +190,12 @@ func TestStatus(t *testing.T) {
 			t.Fatalf("reason = %q", r)
 		}
 	})
+	t.Run("course end reason stays while referred again", func(t *testing.T) {
+		t.Parallel()
+		if r := fold(t, enrolled(), ended(), referred()).Overview().CourseEndReason; r != "completed" {
+			t.Fatalf("reason = %q, want completed", r)
+		}
+	})
 }
 
 // TestStreamOrder: events are folded in the order they arrive, but the

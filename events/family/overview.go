@@ -24,7 +24,9 @@ type Overview struct {
 	// CourseStart and PlannedEnd are from the latest enrolment.
 	CourseStart string `json:"courseStart,omitempty"`
 	PlannedEnd  string `json:"plannedEnd,omitempty"`
-	// CourseEndReason is set while the status is ended.
+	// CourseEndReason is why the latest course ended: set from its
+	// course.ended until the next enrolment, so also while a family whose
+	// course ended is referred again; empty while a course is active.
 	CourseEndReason string `json:"courseEndReason,omitempty"`
 	// Members are those named by the latest enrolment, by personId.
 	Members []Member `json:"members"`

@@ -25,7 +25,11 @@ const (
 // the schemas, so it is the same on every run and machine.
 func Render() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(intro())
+	in, err := intro()
+	if err != nil {
+		return nil, err
+	}
+	b.WriteString(in)
 	writeIndex(&b)
 	for _, spec := range events.Catalog() {
 		if err := writeType(&b, spec); err != nil {

@@ -2,6 +2,7 @@ package catalogdoc
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -105,5 +106,44 @@ func TestAnchor(t *testing.T) {
 		if got := anchor(in); got != want {
 			t.Errorf("anchor(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBinaryModeExample sends the document's binary-mode curl example, its
+// ce-* headers and its body, through ingest's own binary-mode parser and
+// validator, so that the one example that is not a type's section is held
+// to the catalog as well.
+func TestBinaryModeExample(t *testing.T) {
+	t.Parallel()
+	doc, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "# binary mode\n")
+	if !ok {
+		t.Fatal("no binary mode example in the document")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	h := http.Header{}
+	var body string
+	for _, line := range strings.Split(block, "\n") {
+		line = strings.TrimSuffix(strings.TrimSpace(line), ` \`)
+		if v, ok := strings.CutPrefix(line, "-H '"); ok {
+			k, v, _ := strings.Cut(strings.TrimSuffix(v, "'"), ": ")
+			h.Add(k, v)
+		}
+		if v, ok := strings.CutPrefix(line, "--data-binary '"); ok {
+			body = strings.TrimSuffix(v, "'")
+		}
+	}
+	if body == "" || h.Get("ce-type") == "" {
+		t.Fatalf("the binary mode example has no body or no ce-type:\n%s", block)
+	}
+	ev, err := events.FromBinary(h, []byte(body))
+	if err != nil {
+		t.Fatalf("ingest would not parse the binary mode example: %v", err)
+	}
+	if _, err := events.Validate(ev); err != nil {
+		t.Fatalf("ingest would refuse the binary mode example: %v", err)
 	}
 }

@@ -1,16 +1,23 @@
 package catalogdoc
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/schemas"
 )
 
 // intro is the part of the document that holds for every type: how an event
 // is wrapped, sent and refused. It repeats CONTRACT.md on purpose, so that a
 // department developer needs this one document.
-func intro() string {
+func intro() (string, error) {
+	binType, binData, err := binaryExample()
+	if err != nil {
+		return "", err
+	}
 	r := strings.NewReplacer(
 		"{prefix}", events.TypePrefix,
 		"{suffix}", events.VersionSeparator+"<version>",
@@ -24,8 +31,29 @@ func intro() string {
 		"{depts}", orList(events.Departments, "`", "`"),
 		"{devtokens}", andList(events.Departments, "`dev-", "`"),
 		"{versiontable}", versionTable(),
+		"{binarytype}", binType,
+		"{binarydata}", binData,
 	)
-	return r.Replace(introTemplate)
+	return r.Replace(introTemplate), nil
+}
+
+// binaryExample is the type and the compact data of the binary-mode example:
+// the latest praktik.started and its schema's first valid example, the data of
+// that type's structured example, so that the body matches the ce-type header.
+func binaryExample() (typ, data string, err error) {
+	spec, ok := events.ByName("praktik.started")
+	if !ok {
+		return "", "", fmt.Errorf("catalogdoc: no praktik.started in the catalog")
+	}
+	raw, ok := schemas.Example(spec.Key())
+	if !ok {
+		return "", "", fmt.Errorf("catalogdoc: no valid example in schemas/testdata/%s", spec.Key())
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return "", "", fmt.Errorf("catalogdoc: %s example: %w", spec.Key(), err)
+	}
+	return spec.Type(), b.String(), nil
 }
 
 // versionTable is a row per type with more than one version.
@@ -147,10 +175,10 @@ curl -X POST http://127.0.0.1:8080/departments/bif/v1/events \
   -H 'ce-specversion: 1.0' \
   -H 'ce-id: bif-praktik.started-0001' \
   -H 'ce-source: /departments/bif' \
-  -H 'ce-type: {prefix}praktik.started.v2' \
+  -H 'ce-type: {binarytype}' \
   -H 'ce-subject: {family}' \
   -H 'ce-time: {time}' \
-  --data-binary '{"praktikId":"PR-3310","personId":"P-mor-01","employer":"12345678","hoursPerWeek":12.5}'
+  --data-binary '{binarydata}'
 ` + "```" + `
 
 A stored event answers ` + "`201 Created`" + ` with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -233,7 +234,7 @@ func (p *Projector) Evaluation(ctx context.Context, asOf, knownAt time.Time, sup
 func (p *Projector) EvaluationSeries(ctx context.Context, from, to time.Time, step string, knownAt time.Time, suppress bool) (results []evaluation.Result, err error) {
 	moments, err := evaluation.Moments(from, to, step)
 	if err != nil {
-		return nil, seriesProblem()
+		return nil, seriesProblem(from.Format(time.RFC3339), to.Format(time.RFC3339), from, to, step)
 	}
 	err = p.evaluate(ctx, func(x *evaluation.Index, upTo uint64) {
 		results = x.ComputeSeries(moments, knownAt, p.evaluationOptions(suppress))
@@ -244,9 +245,23 @@ func (p *Projector) EvaluationSeries(ctx context.Context, from, to time.Time, st
 	return results, err
 }
 
-func seriesProblem() *problem.Problem {
-	return problem.BadRequest("from must not be after to, step must be month or quarter, and a series has at most " +
-		strconv.Itoa(evaluation.MaxPoints) + " moments")
+// seriesProblem is the 400 for a series evaluation.Moments refused, naming
+// the rule the request broke: fromArg and toArg are from and to as the
+// request gave them.
+func seriesProblem(fromArg, toArg string, from, to time.Time, step string) *problem.Problem {
+	switch {
+	case step != evaluation.StepMonth && step != evaluation.StepQuarter:
+		return problem.BadRequest(fmt.Sprintf("step must be month or quarter, not %q", step))
+	case to.Before(from):
+		return problem.BadRequest(fmt.Sprintf("from (%s) is after to (%s)", fromArg, toArg))
+	case !evaluation.InRange(from) || !evaluation.InRange(to):
+		return problem.BadRequest("from and to must be within the years 1900–2200")
+	}
+	hint := "give a shorter period"
+	if step == evaluation.StepMonth {
+		hint += ", or step=quarter"
+	}
+	return problem.BadRequest("a series has at most " + strconv.Itoa(evaluation.MaxPoints) + " moments: " + hint)
 }
 
 // evalParams are the query parameters both endpoints share.
@@ -402,7 +417,7 @@ func (p *Projector) handleEvaluationSeries(w http.ResponseWriter, r *http.Reques
 		step = evaluation.StepMonth
 	}
 	if _, err := evaluation.Moments(from, to, step); err != nil {
-		return seriesProblem()
+		return seriesProblem(q.Get("from"), q.Get("to"), from, to, step)
 	}
 	if err := p.waitMinPosition(w, r); err != nil {
 		return err

@@ -494,3 +494,41 @@ func TestEvaluationMomentsInRange(t *testing.T) {
 		t.Errorf("CSV records do not all end with CRLF: %q", c.Raw)
 	}
 }
+
+// TestEvaluationSeriesProblemNamesTheFault: a series that cannot be made is
+// a 400 whose detail says which of its rules the request broke, not every
+// rule at once, so that a client sees what to change.
+func TestEvaluationSeriesProblemNamesTheFault(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	for q, want := range map[string]string{
+		"from=2024-01-01&to=2024-12-01&step=week":           "step must be month or quarter, not \"week\"",
+		"from=2024-12-01&to=2024-01-01":                     "from (2024-12-01) is after to (2024-01-01)",
+		"from=1901-01-01&to=2100-01-01&step=month":          "a series has at most 240 moments",
+		"from=1901-01-01&to=2100-01-01&step=quarter":        "a series has at most 240 moments",
+		"from=2024-01-01&to=2024-12-01&step=":               "",
+		"from=2024-01-01&to=2024-12-01&step=quarter":        "",
+		"from=2024-01-01T00:00:00Z&to=2024-01-01T00:00:00Z": "",
+	} {
+		r := s.Get("/v1/evaluation/series?"+q, "dev-analyst", nil)
+		if want == "" {
+			if r.Status != 200 {
+				t.Errorf("%s: %d, want 200: %s", q, r.Status, r.Raw)
+			}
+			continue
+		}
+		var p struct{ Detail string }
+		if err := json.Unmarshal([]byte(r.Raw), &p); err != nil || r.Status != 400 {
+			t.Errorf("%s: %d %s, want a 400 problem", q, r.Status, r.Raw)
+			continue
+		}
+		if !strings.HasPrefix(p.Detail, want) {
+			t.Errorf("%s: detail %q, want it to begin %q", q, p.Detail, want)
+		}
+		for _, other := range []string{"step must be", "is after to", "at most 240"} {
+			if !strings.HasPrefix(want, other) && !strings.Contains(want, other) && strings.Contains(p.Detail, other) {
+				t.Errorf("%s: detail %q names a rule the request kept (%q)", q, p.Detail, other)
+			}
+		}
+	}
+}

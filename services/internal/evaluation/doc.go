@@ -16,8 +16,8 @@ func Markdown() string {
      UPDATE_EVALUATION_DOC=1 go test ./internal/evaluation/; do not edit. -->
 
 ` + "`GET /v1/evaluation?asOf=&knownAt=&suppress=&format=json|csv`" + ` (analysts and auditors) answers
-every measure below at one moment, ` + "`GET /v1/evaluation/series?from=&to=&step=month|quarter`" + `
-at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (at most ` + fmt.Sprint(MaxPoints) + ` moments). The web app's
+every measure below at one moment, ` + "`GET /v1/evaluation/series?from=&to=&step=month|quarter&knownAt=&suppress=&format=json|csv`" + `
+at every month or quarter from ` + "`from`" + ` to ` + "`to`" + ` (both required; ` + "`step`" + ` month by default; at most ` + fmt.Sprint(MaxPoints) + ` moments). The web app's
 ` + "`/app/evaluation`" + ` shows analysts and auditors the main measures month by month as
 charts with their tables and CSV, always suppressed.
 

@@ -19,6 +19,10 @@ import (
 type Overview struct {
 	FamilyID string `json:"familyId"`
 	Status   Status `json:"status"`
+	// Erased is set once family.erased is applied: every personal text
+	// field of the overview then reads as the tombstone "[slettet]"
+	// (package shred), as the erased entries of the timeline do.
+	Erased bool `json:"erased,omitempty"`
 	// ReferralReason is the reason of the latest family.referred.
 	ReferralReason string `json:"referralReason,omitempty"`
 	// CourseStart and PlannedEnd are from the latest enrolment.
@@ -218,6 +222,7 @@ func (s *State) Overview() Overview {
 	o := Overview{
 		FamilyID:            s.familyID,
 		Status:              s.status,
+		Erased:              s.erased,
 		ReferralReason:      s.referralReason,
 		CourseStart:         s.courseStart,
 		PlannedEnd:          s.plannedEnd,

@@ -22,8 +22,9 @@ import (
 // course ended ended when a family.referred dated before that end arrives,
 // keeps when the first course began (FirstBegan), which older snapshots
 // lack, and takes a goal's latest achievement from its latest progress in
-// time.
-const SnapshotVersion = 4
+// time. Version 5 marks an erased family's overview (Overview.Erased),
+// which read models folded before lack.
+const SnapshotVersion = 5
 
 // snapshot is State as stored: every field, exported for encoding/json.
 // Decoding ignores members it does not know and leaves missing ones at

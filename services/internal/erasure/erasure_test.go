@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,6 +159,7 @@ func TestEraseEndToEnd(t *testing.T) {
 	if r := s.Do("POST", "/v1/privacy/families/NOPE/erase", dpo, []byte(`{"reason":"Art. 17"}`), nil); r.Status != 404 {
 		t.Fatalf("erase of an unknown family: %d", r.Status)
 	}
+	beforeErase := time.Now().UTC()
 	r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", dpo, []byte(`{"reason":"Anmodning efter GDPR art. 17"}`), nil)
 	if r.Status != 201 || r.Body["keyDestroyed"] != true {
 		t.Fatalf("erase: %d %s", r.Status, r.Raw)
@@ -183,9 +185,21 @@ func TestEraseEndToEnd(t *testing.T) {
 	if !strings.Contains(tl.Raw, `"erasedFields":["title"]`) {
 		t.Errorf("timeline: goal.set's title not named erased: %s", tl.Raw)
 	}
-	check("overview", s.Get("/v1/families/"+fam, coord, nil).Raw, "")
+	check("overview", s.Get("/v1/families/"+fam, coord, nil).Raw, `"erased":true`)
 	check("audit replay", s.Get("/v1/audit/events?family="+fam, auditor, nil).Raw, `"jferased":"reason,note"`)
 	check("as-of", s.Get("/v1/audit/families/"+fam+"/timeline?asOf="+time.Now().UTC().Format(time.RFC3339Nano), auditor, nil).Raw, `"erased":true`)
+	// The as-of overview says so too, also as of a moment before the
+	// erasure: its text fields read as the tombstone as well.
+	for what, u := range map[string]string{
+		"as-of overview now":    "/v1/audit/families/" + fam + "/timeline",
+		"as-of overview before": "/v1/audit/families/" + fam + "/timeline?asOf=" + url.QueryEscape(beforeErase.Format(time.RFC3339Nano)),
+	} {
+		r := s.Get(u, auditor, nil)
+		ov, _ := r.Body["overview"].(map[string]any)
+		if r.Status != 200 || ov["erased"] != true {
+			t.Errorf("%s: overview not marked erased: %d %v", what, r.Status, ov)
+		}
+	}
 	if r := s.Do("POST", "/v1/audit/verify", auditor, nil, nil); r.Status != 200 || r.Body["match"] != true {
 		t.Fatalf("verify after erasure: %d %s", r.Status, r.Raw)
 	}

@@ -284,6 +284,15 @@ func (v *View) AsOf(ctx context.Context, familyID string, t time.Time) (AsOfView
 		return AsOfView{}, err
 	}
 	out.Overview = st.Overview()
+	// A view of an erased family as of a moment before its erasure
+	// reads the tombstones too (the rows were rewritten): its overview
+	// says so as the entries do.
+	for i := range entries {
+		if entries[i].Erased {
+			out.Overview.Erased = true
+			break
+		}
+	}
 	out.Entries = entries
 	out.encoded = encoded
 	return out, nil

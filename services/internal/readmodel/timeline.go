@@ -225,7 +225,8 @@ func equalPtr(a, b *int64) bool {
 	return *a == *b
 }
 
-// timeParam reads an RFC 3339 time or a date (midnight UTC).
+// timeParam reads an RFC 3339 time or a date, which is that day at 00:00
+// in Copenhagen (family.ParseMoment), as the OpenAPI document says.
 func timeParam(q url.Values, name string) (*int64, error) {
 	v := q.Get(name)
 	if v == "" {

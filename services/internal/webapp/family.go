@@ -334,7 +334,7 @@ type familyView struct {
 // The form's dates are days in Copenhagen, as the page shows every time:
 // "from" is the start of its day there and "to", a day included, the
 // start of the next (the API's is exclusive), each as an RFC 3339 time,
-// since the API reads a bare date as midnight UTC. A day is not always 24
+// so that the API's query names the instants themselves. A day is not always 24
 // hours long: the next day is the calendar's. The same form gives the
 // same instants, so a page's cursor agrees with the filters it is
 // repeated with.

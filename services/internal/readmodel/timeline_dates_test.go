@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -34,6 +35,29 @@ func TestTimelineDatesAreCopenhagenDays(t *testing.T) {
 	for _, bad := range []string{"2024-13-01", "1850-01-01", "yesterday"} {
 		if _, err := ParseTimeline("F1", url.Values{"from": {bad}}); err == nil {
 			t.Errorf("from=%s accepted", bad)
+		}
+	}
+}
+
+// TestTimelineDefaults: without parameters a page is the newest 100
+// entries first (CONTRACT.md: default order=desc, limit=100), and limit
+// takes 1 to 500.
+func TestTimelineDefaults(t *testing.T) {
+	tq, err := ParseTimeline("F1", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tq.Limit() != 100 || tq.order() != "desc" || tq.Filtered() {
+		t.Fatalf("defaults: limit %d, order %s, filtered %v; want 100, desc, none", tq.Limit(), tq.order(), tq.Filtered())
+	}
+	for _, ok := range []string{"1", "500"} {
+		if tq, err := ParseTimeline("F1", url.Values{"limit": {ok}}); err != nil || strconv.Itoa(tq.Limit()) != ok {
+			t.Errorf("limit=%s: %v, %d", ok, err, tq.Limit())
+		}
+	}
+	for _, bad := range []string{"0", "501", "-1", "ten"} {
+		if _, err := ParseTimeline("F1", url.Values{"limit": {bad}}); err == nil {
+			t.Errorf("limit=%s accepted", bad)
 		}
 	}
 }

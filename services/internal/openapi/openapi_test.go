@@ -107,6 +107,14 @@ func (s *spec) check(name, op string, status int, header http.Header, body []byt
 		return
 	}
 	resp, ptr := s.deref(raw, "/paths/"+escape(path)+"/"+method+"/responses/"+code)
+	// The positions an answer documents are always sent (the others, a
+	// deprecation's or a Location, only when they apply).
+	documented, _ := resp["headers"].(map[string]any)
+	for _, h := range []string{"X-Position", "X-Last-Sequence"} {
+		if _, ok := documented[h]; ok && header.Get(h) == "" {
+			s.t.Errorf("%s: %s %d: documented header %s missing", name, op, status, h)
+		}
+	}
 	content, _ := resp["content"].(map[string]any)
 	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
 	media, ok := content[mt].(map[string]any)

@@ -217,7 +217,11 @@ judged against the family's state now.
 
 Department systems with NATS credentials may instead publish the structured CloudEvent
 to their own subjects (` + "`{subjectroot}.*.<dept>.>`" + `) on the stream ` + "`FAMILY_EVENTS`" + `, with the
-header ` + "`Nats-Msg-Id`" + ` set to the event ` + "`id`" + `.
+header ` + "`Nats-Msg-Id`" + ` set to the event ` + "`id`" + `. JetStream drops a message whose
+` + "`Nats-Msg-Id`" + ` it stored within the stream's duplicate window (` + "`-dedupe-window`" + `, 24 h);
+a direct publish sent again after it, or without the header, is stored again and
+shows twice on the timeline. Only ingest keeps ids apart forever (a re-sent event is
+answered as a duplicate, and an id reused with other content is refused).
 
 ` + versions + addingType
 

@@ -366,11 +366,16 @@ func (v *Verifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, 
 	return keys, nil
 }
 
-// fetch reads discovery (once) and the JWKS, noting a failure; v.mu is
-// held.
+// fetch reads discovery (once) and the JWKS, noting a failure of the
+// issuer; v.mu is held. A fetch canceled with its own request (the
+// client went away) says nothing of the issuer and is not noted: it
+// would refuse every other token for RefreshInterval. One that ran out
+// the request's deadline is noted: the issuer was that slow.
 func (v *Verifier) fetch(ctx context.Context) error {
 	if err := v.fetchKeys(ctx); err != nil {
-		v.failed = v.opts.Now()
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			v.failed = v.opts.Now()
+		}
 		return err
 	}
 	v.failed = time.Time{}

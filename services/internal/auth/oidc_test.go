@@ -419,3 +419,20 @@ func TestOIDCFailingIdPNotFlooded(t *testing.T) {
 		t.Fatalf("after the interval the issuer was asked %d times in all, want 2", n)
 	}
 }
+
+// TestOIDCCanceledRequestIsNoFailingIdP: a request that ends (its client
+// went away) while the keys are fetched is no failure of the issuer: the
+// next token is verified at once, not refused for the refresh interval.
+func TestOIDCCanceledRequestIsNoFailingIdP(t *testing.T) {
+	t.Parallel()
+	idp, a, v, _ := setup(t)
+	tok := idp.AccessToken(t, map[string]any{"roles": "auditor"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := v.Verify(ctx, tok); err == nil {
+		t.Fatal("a canceled request verified a token")
+	}
+	if _, err := authenticate(a, tok); err != nil {
+		t.Fatalf("after a canceled request, with the IdP up: %v", err)
+	}
+}

@@ -153,11 +153,13 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Manifest{}, err
 	}
-	if err := os.Chmod(dir, 0o700); err != nil { // one made beforehand too
-		return Manifest{}, err
-	}
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return Manifest{}, fmt.Errorf("audit: export: %s already holds an archive", dir)
+	}
+	// One made beforehand too; a directory holding an archive is left as
+	// it is.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return Manifest{}, err
 	}
 	ev, err := createPrivate(filepath.Join(dir, EventsFile))
 	if err != nil {

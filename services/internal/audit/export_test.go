@@ -68,9 +68,16 @@ func TestExport(t *testing.T) {
 	if code, out, errOut := run("verify-export", dir); code != 0 || !strings.Contains(out, `"ok": true`) {
 		t.Fatalf("verify-export of an intact archive: %d %s %s", code, out, errOut)
 	}
-	// An archive is never overwritten.
+	// An archive is never overwritten, nor is its directory changed by
+	// the export refused.
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, errOut := run("export", "-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", dir); code != 1 || !strings.Contains(errOut, "already holds") {
 		t.Errorf("export over an archive: %d %s", code, errOut)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("a refused export changed the archive's directory: %v, %v; want 0750 as it was", fi.Mode(), err)
 	}
 
 	// A range.

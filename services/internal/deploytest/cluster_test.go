@@ -247,6 +247,17 @@ func (c *cluster) connect(t *testing.T, user string) (*nats.Conn, <-chan error) 
 	return nc, errs
 }
 
+// jetStreamAs is a JetStream context connected as user.
+func (c *cluster) jetStreamAs(t *testing.T, user string) jetstream.JetStream {
+	t.Helper()
+	nc, _ := c.connect(t, user)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // runService runs a service's Run with cfg until the test ends, on the
 // port it picks itself (127.0.0.1:0), and returns cfg with HTTPAddr where
 // it listens: no other process can take that port first.

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"kk.dk/jobogfamilie/services/internal/shred"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
@@ -28,22 +26,14 @@ func TestProjectorPreloadsDataKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jsAs := func(user string) jetstream.JetStream {
-		nc, _ := c.connect(t, user)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
-	sof := shred.New(jsAs("sof"), master)
+	sof := shred.New(c.jetStreamAs(t, "sof"), master)
 	for _, fam := range []string{"FPRELOAD1", "FPRELOAD2"} {
 		sealFamily(t, sof, fam)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	n, err := shred.New(jsAs("projector"), master).Preload(pctx)
+	n, err := shred.New(c.jetStreamAs(t, "projector"), master).Preload(pctx)
 	if err != nil || n != 2 {
 		t.Fatalf("the projector's preload: %d keys in %s, %v; want both", n, time.Since(start).Round(time.Millisecond), err)
 	}

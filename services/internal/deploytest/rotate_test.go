@@ -37,18 +37,10 @@ func TestRotateMasterKeyAsAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jsAs := func(user string) jetstream.JetStream {
-		nc, _ := c.connect(t, user)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return js
-	}
 
 	// The families' keys, made as ingest makes them, by the sof user.
 	const marker = "MARKER-deploy-rotation"
-	sof := shred.New(jsAs("sof"), old)
+	sof := shred.New(c.jetStreamAs(t, "sof"), old)
 	fams := []string{"FROT1", "FROT2"}
 	type sealedEvent struct {
 		subject string
@@ -82,7 +74,7 @@ func TestRotateMasterKeyAsAdmin(t *testing.T) {
 		sealed[fam] = sealedEvent{subject, raw}
 	}
 
-	admin := jsAs("admin")
+	admin := c.jetStreamAs(t, "admin")
 	kv, err := admin.KeyValue(ctx, eventstore.KeyBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +139,7 @@ func TestRotateMasterKeyAsAdmin(t *testing.T) {
 	}
 
 	// The projector's user reads with the new key, and not with the old.
-	pjs := jsAs("projector")
+	pjs := c.jetStreamAs(t, "projector")
 	for _, fam := range fams {
 		ev := sealed[fam]
 		checkFor(t, 5*time.Second, func() error {

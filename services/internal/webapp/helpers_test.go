@@ -50,10 +50,17 @@ type env struct {
 
 func start(t *testing.T, secure bool, mutate ...func(*config.Config)) *env {
 	t.Helper()
-	sa := testenv.Start(t, testenv.Config(t, mutate...))
+	return serveApp(t, testenv.Start(t, testenv.Config(t, mutate...)), webapp.Options{SecureCookie: secure})
+}
+
+// serveApp runs an app with o, reading through sa, with a test clock on
+// its own server.
+func serveApp(t *testing.T, sa *standalone.Standalone, o webapp.Options) *env {
+	t.Helper()
 	c := &clock{t: time.Now()}
-	a, err := webapp.New(webapp.Options{Projector: sa.Projector, Auth: sa.Auth, NC: sa.Store.NC, JS: sa.Store.JS,
-		SecureCookie: secure, Now: c.Now, Log: testenv.QuietLog()})
+	o.Projector, o.Auth, o.NC, o.JS = sa.Projector, sa.Auth, sa.Store.NC, sa.Store.JS
+	o.Now, o.Log = c.Now, testenv.QuietLog()
+	a, err := webapp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,11 @@
 package webapp_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"kk.dk/jobogfamilie/services/internal/idptest"
-	"kk.dk/jobogfamilie/services/internal/problem"
-	"kk.dk/jobogfamilie/services/internal/service"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 	"kk.dk/jobogfamilie/services/internal/webapp"
 )
@@ -23,19 +18,9 @@ import (
 func TestLogoutAfterIdleEndsIdPSession(t *testing.T) {
 	t.Parallel()
 	idp := idptest.New(t, apiAudience)
-	sa := testenv.Start(t, testenv.Config(t))
-	c := &clock{t: time.Now()}
-	a, err := webapp.New(webapp.Options{Projector: sa.Projector, Auth: sa.Auth, NC: sa.Store.NC, JS: sa.Store.JS,
-		OIDC: &webapp.OIDCLogin{Issuer: idp.URL, ClientID: "jf-app", ClientSecret: "app-secret"},
-		Now:  c.Now, Log: testenv.QuietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	service.Mount(mux, testenv.QuietLog(), a)
-	srv := httptest.NewServer(problem.Mux(mux))
-	t.Cleanup(srv.Close)
-	e := &env{t: t, sa: sa, clock: c, app: srv.URL}
+	e := serveApp(t, testenv.Start(t, testenv.Config(t)),
+		webapp.Options{OIDC: &webapp.OIDCLogin{Issuer: idp.URL, ClientID: "jf-app", ClientSecret: "app-secret"}})
+	c := e.clock
 	idp.AddClient(idptest.Client{ID: "jf-app", Secret: "app-secret", RedirectURIs: []string{e.app + "/app/login/callback"}})
 	idp.SetUser(map[string]any{"sub": "mj", "roles": []string{"auditor"}})
 

@@ -73,12 +73,20 @@ const (
 	// CheckSealed: the stream is not sealed, which refuses every write,
 	// for good.
 	CheckSealed = "sealed"
+	// CheckAtomicPublish: FAMILY_EVENTS takes atomic batches, as it is
+	// set up (FamilyStreamConfig); without, it refuses every batch whole
+	// until the setup step restores it.
+	CheckAtomicPublish = "atomic-publish"
 )
 
 // eventChecks are the checks of the event streams, which keep every
 // message they store.
 var eventChecks = []string{CheckPresent, CheckLimits, CheckRetention, CheckDenyDelete, CheckDenyPurge, CheckFirstSequence, CheckLastSequence,
 	CheckContiguous, CheckSubjects, CheckSources, CheckRePublish, CheckReplicas, CheckSealed}
+
+// familyChecks are FAMILY_EVENTS's: an event stream's, and the atomic
+// batches its writers send.
+var familyChecks = append(slices.Clip(eventChecks), CheckAtomicPublish)
 
 // keyChecks are the checks of the data keys' bucket. Its messages are
 // deleted by design: erasure destroys a key (a secure delete of its
@@ -106,8 +114,11 @@ var guardedStreams = append(slices.Clip(eventStreams), KeyStream)
 
 // checksOf are the checks that apply to the guarded stream name.
 func checksOf(name string) []string {
-	if name == KeyStream {
+	switch name {
+	case KeyStream:
 		return keyChecks
+	case FamilyStream:
+		return familyChecks
 	}
 	return eventChecks
 }
@@ -516,6 +527,9 @@ func inspect(name string, info *jetstream.StreamInfo, want jetstream.StreamConfi
 	}
 	if cfg.Sealed {
 		out = append(out, miss(CheckSealed, "is sealed: it refuses every write, for good"))
+	}
+	if want.AllowAtomicPublish && !cfg.AllowAtomicPublish {
+		out = append(out, miss(CheckAtomicPublish, "takes no atomic batch (atomic publish is off): it refuses every batch until the setup step restores it"))
 	}
 	return out
 }

@@ -118,6 +118,18 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 		detail string
 	}{
 		{
+			// Every batch is refused whole (ErrUnavailable) until the
+			// setup step restores the stream: /readyz says why.
+			name: "atomic publish turned off",
+			damage: func(t *testing.T, js jetstream.JetStream) {
+				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
+					c.AllowAtomicPublish = false
+				})
+			},
+			want:   []string{"FAMILY_EVENTS/atomic-publish"},
+			detail: "FAMILY_EVENTS takes no atomic batch",
+		},
+		{
 			name: "MaxMsgs lowered truncates the stream",
 			damage: func(t *testing.T, js jetstream.JetStream) {
 				testenv.UpdateStream(t, js, eventstore.FamilyStream, func(c *jetstream.StreamConfig) {
@@ -167,7 +179,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
+			want: []string{"FAMILY_EVENTS/atomic-publish", "FAMILY_EVENTS/contiguous", "FAMILY_EVENTS/deny-delete", "FAMILY_EVENTS/deny-purge", "FAMILY_EVENTS/first-sequence",
 				"FAMILY_EVENTS/last-sequence", "FAMILY_EVENTS/limits", "FAMILY_EVENTS/present", "FAMILY_EVENTS/replicas",
 				"FAMILY_EVENTS/republish", "FAMILY_EVENTS/retention", "FAMILY_EVENTS/sealed", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
 			detail: "FAMILY_EVENTS is missing, but this process has seen it hold sequence 20 (test reader): it is not created again empty",
@@ -242,7 +254,7 @@ func TestGuardFindsEachKindOfDamage(t *testing.T) {
 					c.Subjects, c.AllowAtomicPublish, c.Mirror = nil, false, &jetstream.StreamSource{Name: "ELSEWHERE"}
 				})(t, js)
 			},
-			want:   []string{"FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
+			want:   []string{"FAMILY_EVENTS/atomic-publish", "FAMILY_EVENTS/sources", "FAMILY_EVENTS/subjects"},
 			detail: `FAMILY_EVENTS mirrors {"name":"ELSEWHERE"`,
 		},
 		{

@@ -156,10 +156,16 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return Manifest{}, fmt.Errorf("audit: export: %s already holds an archive", dir)
 	}
-	// One made beforehand too; a directory holding an archive is left as
-	// it is.
-	if err := os.Chmod(dir, 0o700); err != nil {
+	// One made beforehand for the archive too (empty, or holding what an
+	// interrupted export left). A directory that holds anything else
+	// (-out . or /tmp) keeps its mode: the archive's files are the
+	// owner's alone all the same.
+	if own, err := archiveOnly(dir); err != nil {
 		return Manifest{}, err
+	} else if own {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return Manifest{}, err
+		}
 	}
 	ev, err := createPrivate(filepath.Join(dir, EventsFile))
 	if err != nil {
@@ -256,6 +262,20 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 		return Manifest{}, err
 	}
 	return m, nil
+}
+
+// archiveOnly reports whether dir holds nothing but an archive's files.
+func archiveOnly(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != EventsFile && n != ChainFile {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // createPrivate creates or truncates a file of an archive, readable by its

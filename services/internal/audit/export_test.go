@@ -286,6 +286,28 @@ func TestExportPlaintext(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, audit.EventsFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("a file left beforehand: %v, %v; want 0600", fi.Mode(), err)
 	}
+
+	// A directory that holds other files (-out . or /tmp) keeps its mode,
+	// sticky bit and all; the archive's files are the owner's alone.
+	dir = filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Export(ctx, s.SA.Store.JS, dir, audit.ExportOptions{Family: fam, Keys: s.SA.Keys, Plaintext: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode()&(os.ModePerm|os.ModeSticky) != 0o777|os.ModeSticky {
+		t.Errorf("a directory holding other files: %v, %v; want its mode kept", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, audit.EventsFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the archive's file in a shared directory: %v, %v; want 0600", fi.Mode(), err)
+	}
 }
 
 // TestFamilyExportOfDirectPublishes: a family's archive of an untouched

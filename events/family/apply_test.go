@@ -184,6 +184,31 @@ func TestStatus(t *testing.T) {
 			t.Fatalf("status after a referral dated after the end = %s, want %s", s.Status(), family.StatusReferred)
 		}
 	})
+	t.Run("the referral's reason is the latest referral's in time", func(t *testing.T) {
+		t.Parallel()
+		reason := func(r string) events.Envelope { return ev(&events.FamilyReferred{Reason: r}) }
+		s := fold(t,
+			at(enrolled(), "e1", "2024-01-01T09:00:00Z"),
+			at(ended(), "x1", "2024-06-01T09:00:00Z"),
+			at(reason("ny henvisning"), "r1", "2024-08-01T09:00:00Z"),
+			at(reason("første henvisning"), "r0", "2023-11-01T09:00:00Z"), // recorded late
+		)
+		if got := s.Overview().ReferralReason; got != "ny henvisning" {
+			t.Fatalf("referral reason = %q, want the August referral's", got)
+		}
+		var back family.State
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := back.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		back.Apply(at(reason("ældre"), "r2", "2024-07-01T09:00:00Z"))
+		if got := back.Overview().ReferralReason; got != "ny henvisning" {
+			t.Fatalf("referral reason after a snapshot = %q, want the August referral's", got)
+		}
+	})
 	t.Run("course end reason is cleared by a new enrolment", func(t *testing.T) {
 		t.Parallel()
 		if r := fold(t, enrolled(), ended(), enrolled()).Overview().CourseEndReason; r != "" {

@@ -88,8 +88,11 @@ type State struct {
 	status   Status
 	// enrolments counts family.enrolled events, so that a course that has
 	// ended is still known once the family has been referred again.
-	enrolments     int
+	enrolments int
+	// referralReason is the reason of the latest family.referred in time
+	// (of two at the same time, the later stored), referredAt its time.
 	referralReason string
+	referredAt     time.Time
 
 	courseStart, plannedEnd, courseEndReason string
 
@@ -303,7 +306,9 @@ func (s *State) Apply(e events.Envelope) {
 		if s.status != StatusEnrolled && !t.Before(s.courseEnded) {
 			s.status = StatusReferred
 		}
-		s.referralReason = d.Reason
+		if !t.Before(s.referredAt) {
+			s.referralReason, s.referredAt = d.Reason, t
+		}
 	case *events.FamilyEnrolled:
 		s.enrol(d, t)
 	case *events.FamilyErased:

@@ -23,7 +23,7 @@ type Overview struct {
 	// field of the overview then reads as the tombstone "[slettet]"
 	// (package shred), as the erased entries of the timeline do.
 	Erased bool `json:"erased,omitempty"`
-	// ReferralReason is the reason of the latest family.referred.
+	// ReferralReason is the reason of the latest family.referred in time.
 	ReferralReason string `json:"referralReason,omitempty"`
 	// CourseStart and PlannedEnd are from the latest enrolment.
 	CourseStart string `json:"courseStart,omitempty"`

@@ -23,7 +23,8 @@ import (
 // keeps when the first course began (FirstBegan), which older snapshots
 // lack, and takes a goal's latest achievement from its latest progress in
 // time. Version 5 marks an erased family's overview (Overview.Erased),
-// which read models folded before lack.
+// which read models folded before lack, and takes the referral's reason
+// from the latest family.referred in time (ReferredAt).
 const SnapshotVersion = 5
 
 // snapshot is State as stored: every field, exported for encoding/json.
@@ -36,6 +37,7 @@ type snapshot struct {
 	Status          Status    `json:"status"`
 	Enrolments      int       `json:"enrolments,omitempty"`
 	ReferralReason  string    `json:"referralReason,omitempty"`
+	ReferredAt      time.Time `json:"referredAt,omitzero"`
 	CourseStart     string    `json:"courseStart,omitempty"`
 	PlannedEnd      string    `json:"plannedEnd,omitempty"`
 	CourseEndReason string    `json:"courseEndReason,omitempty"`
@@ -84,7 +86,7 @@ type consentHistory struct {
 func (s *State) MarshalBinary() ([]byte, error) {
 	p := snapshot{
 		V: SnapshotVersion, FamilyID: s.familyID, Status: s.status, Enrolments: s.enrolments,
-		ReferralReason: s.referralReason, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
+		ReferralReason: s.referralReason, ReferredAt: s.referredAt, CourseStart: s.courseStart, PlannedEnd: s.plannedEnd,
 		CourseEndReason: s.courseEndReason, Members: s.members, CourseBegan: s.courseBegan, CourseEnded: s.courseEnded, FirstBegan: s.firstBegan,
 		Erased:     s.erased,
 		Caseworker: s.caseworker, Makkerpar: s.makkerpar, Decided: s.decided, Team: s.team, ChildCases: s.childCases, Measures: s.measures,
@@ -130,7 +132,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("family: snapshot of version %d, newer than %d", p.V, SnapshotVersion)
 	}
 	*s = State{
-		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason,
+		familyID: p.FamilyID, status: p.Status, enrolments: p.Enrolments, referralReason: p.ReferralReason, referredAt: p.ReferredAt,
 		courseStart: p.CourseStart, plannedEnd: p.PlannedEnd, courseEndReason: p.CourseEndReason,
 		members: p.Members, courseBegan: p.CourseBegan, courseEnded: p.CourseEnded, firstBegan: p.FirstBegan,
 		erased: p.Erased, caseworker: p.Caseworker,

@@ -76,7 +76,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 // does not carry: a field added to State must be added to snapshot (and
 // to this list), or SnapshotVersion raised.
 func TestSnapshotCoversState(t *testing.T) {
-	covered := map[string]bool{"familyID": true, "status": true, "enrolments": true, "referralReason": true,
+	covered := map[string]bool{"familyID": true, "status": true, "enrolments": true, "referralReason": true, "referredAt": true,
 		"courseStart": true, "plannedEnd": true, "courseEndReason": true, "members": true, "caseworker": true,
 		"makkerpar": true, "team": true, "consents": true, "benefits": true, "childCases": true, "measures": true,
 		"praktik": true, "subsidies": true, "courses": true, "goals": true, "absence": true, "employments": true,

@@ -478,9 +478,17 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 	}
 	start := time.Now()
-	o.Progress = func(done, total uint64) {
-		rate := float64(done) / max(time.Since(start).Seconds(), 1e-3)
-		fmt.Fprintf(stderr, "export: %d of %d events (%.0f%%), %.0f/s\n", done, total, 100*float64(done)/float64(max(total, 1)), rate)
+	o.Progress = func(p ExportProgress) {
+		pct := 100 * float64(p.Scanned) / float64(max(p.Positions, 1))
+		rate := float64(p.Scanned) / max(time.Since(start).Seconds(), 1e-3)
+		if o.Family == "" {
+			fmt.Fprintf(stderr, "export: %d of %d events (%.0f%%), %.0f/s\n", p.Written, p.Positions, pct, rate)
+			return
+		}
+		// The family's events are few among the positions the filtered
+		// read passes: what is written, and how far through the range.
+		fmt.Fprintf(stderr, "export: %d events of family %s written; stream positions %d of %d scanned (%.0f%%), %.0f/s\n",
+			p.Written, o.Family, p.Scanned, p.Positions, pct, rate)
 	}
 	m, err := Export(ctx, js, *out, o)
 	if err != nil {

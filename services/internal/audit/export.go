@@ -102,8 +102,8 @@ type ExportOptions struct {
 	// LinkEvery is how often the manifest records a link; 0 is
 	// DefaultLinkEvery.
 	LinkEvery int
-	// Progress, when set, is called about once a second.
-	Progress func(done, total uint64)
+	// Progress, when set, is called about once a second and at the end.
+	Progress func(ExportProgress)
 	// Keys, when set, decrypt the personal fields as a replay does (an
 	// erased family's read as the tombstone, named in jferased); without,
 	// encrypted events are written as unreadable lines, as stored, with
@@ -117,6 +117,18 @@ type ExportOptions struct {
 	// open, rather than write it as an unreadable line: the archive made
 	// before an erasure must hold the plaintext the erasure removes.
 	Plaintext bool
+}
+
+// ExportProgress is how far an export has come. Of a whole range, every
+// stream position is a line: Written and Scanned are equal. Of a family,
+// Written counts the family's events, Scanned the stream positions its
+// filtered read has passed, the other families' included.
+type ExportProgress struct {
+	// Written is the lines written to events.jsonl.
+	Written uint64
+	// Scanned is the stream positions of the range read through, of
+	// Positions, the range's size.
+	Scanned, Positions uint64
 }
 
 // ErrCiphertext: an export with Plaintext met an event it cannot
@@ -222,8 +234,7 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 			m.Chain.Links = append(m.Chain.Links, Link{Line: m.Count, Sequence: s.Sequence, Hash: c.hex()})
 		}
 		if o.Progress != nil && time.Since(tick) >= time.Second {
-			// A family's export reports its place in the range.
-			o.Progress(min(max(m.Count, s.Sequence-from+1), total), total)
+			o.Progress(ExportProgress{Written: m.Count, Scanned: s.Sequence - from + 1, Positions: total})
 			tick = time.Now()
 		}
 		return true, nil
@@ -250,7 +261,7 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 		}
 	}
 	if o.Progress != nil {
-		o.Progress(total, total)
+		o.Progress(ExportProgress{Written: m.Count, Scanned: total, Positions: total})
 	}
 	m.Chain.Final = c.hex()
 	m.CreatedAt = time.Now().UTC()

@@ -447,3 +447,30 @@ func TestDirectPlaintextOnAnotherSubjectIsErased(t *testing.T) {
 		}
 	}
 }
+
+// TestExportProgressCountsWhatIsDone: a whole stream's export counts its
+// events; a family's counts the family's events it wrote and, apart, the
+// stream positions scanned for them, never the stream's size as events.
+func TestExportProgressCountsWhatIsDone(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	for i := range 7 {
+		s.Post(events.SOF, fmt.Sprintf("FAM-P%d", i%3), &events.MeetingHeld{Kind: "family", Participants: []string{"E1001"}})
+	}
+	export := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append([]string{"-nats-url", s.SA.Store.ClientURL, "-nats-nkey", s.SA.Store.OperatorKey, "-out", filepath.Join(t.TempDir(), "a")}, args...)
+		if code := audit.Command(context.Background(), "export", args, func(string) string { return "" }, &out, &errOut); code != 0 {
+			t.Fatalf("export %v: %d %s %s", args, code, out.String(), errOut.String())
+		}
+		return errOut.String()
+	}
+	if got := export(); !strings.Contains(got, "export: 7 of 7 events (100%)") {
+		t.Errorf("the whole stream's progress: %s", got)
+	}
+	got := export("-family", "FAM-P1")
+	if strings.Contains(got, "7 of 7 events") || !strings.Contains(got, "export: 2 events of family FAM-P1 written; stream positions 7 of 7 scanned (100%)") {
+		t.Errorf("a family's progress: %s", got)
+	}
+}

@@ -94,9 +94,8 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "demo: done in %s: %d events of %d families (%d new, %d already stored) in %d requests\n",
 		time.Since(start).Round(100*time.Millisecond), st.Events, st.Families, st.Stored(), st.Duplicates, st.Requests)
-	if st.Erased != "" {
-		fmt.Fprintf(out, "demo: family %s is erased: its personal text reads [slettet] (docs/PRIVACY.md)\n", st.Erased)
-	}
+	// The erasure, or finding it done by an earlier load, was reported
+	// as it happened (Options.Progress is out).
 	if len(o.DepartmentURLs) == 0 {
 		fmt.Fprintf(out, "demo: try  curl -s -H 'Authorization: Bearer dev-coordinator' %s/v1/families\n", o.BaseURL)
 	}

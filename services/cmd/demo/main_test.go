@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	"kk.dk/jobogfamilie/services/internal/demo"
 )
 
 // TestFamiliesMustBePositive: -families 0 or less is a usage error (exit
@@ -35,6 +41,70 @@ func TestDPOTokenIsNotPrinted(t *testing.T) {
 		_ = realMain(context.Background(), args, &out)
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("demo %v printed JF_DEMO_DPO_TOKEN:\n%s", args, out.String())
+		}
+	}
+}
+
+// fakeSystem answers /readyz, ingest's batches (each event stored the
+// first time its id is posted, a duplicate after) and the erasure, which
+// is recorded the first time only, as the services answer.
+func fakeSystem(t *testing.T) *httptest.Server {
+	t.Helper()
+	var mu sync.Mutex
+	stored, erased := map[string]bool{}, false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.URL.Path == "/readyz":
+		case strings.HasSuffix(r.URL.Path, "/erase"):
+			_ = json.NewEncoder(w).Encode(map[string]bool{"recorded": !erased, "keyDestroyed": true})
+			erased = true
+		default:
+			var batch []struct {
+				ID string `json:"id"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			type answer struct {
+				ID        string `json:"id"`
+				Duplicate bool   `json:"duplicate"`
+			}
+			var res struct {
+				Events []answer `json:"events"`
+			}
+			for _, e := range batch {
+				res.Events = append(res.Events, answer{e.ID, stored[e.ID]})
+				stored[e.ID] = true
+			}
+			_ = json.NewEncoder(w).Encode(res)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestErasureIsReportedOnce: the demo reports its one erasure once, and a
+// second load, which erases nothing more, says the family was already
+// erased.
+func TestErasureIsReportedOnce(t *testing.T) {
+	srv := fakeSystem(t)
+	erased := demo.ErasedFamily(1, 12)
+	for i, want := range []string{"erased", "already erased"} {
+		var out bytes.Buffer
+		if err := realMain(context.Background(), []string{"-url", srv.URL, "-families", "12"}, &out); err != nil {
+			t.Fatalf("load %d: %v\n%s", i+1, err, out.String())
+		}
+		var lines []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.Contains(l, erased) {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], "family "+erased+" "+want) {
+			t.Errorf("load %d names %s in %d lines, want one saying %q:\n%s", i+1, erased, len(lines), want, strings.Join(lines, "\n"))
 		}
 	}
 }

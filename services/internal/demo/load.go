@@ -167,9 +167,9 @@ func (l *loader) erase(ctx context.Context, familyID string) error {
 			}
 			l.stats.Erased, l.stats.ErasureRecorded = familyID, r.Recorded
 			if r.Recorded {
-				l.progress("demo: family %s erased (its personal text now reads [slettet])", familyID)
+				l.progress("demo: family %s erased: its personal text now reads [slettet] (docs/PRIVACY.md)", familyID)
 			} else {
-				l.progress("demo: family %s was erased before", familyID)
+				l.progress("demo: family %s already erased by an earlier load: nothing more erased", familyID)
 			}
 			return nil
 		case err == nil && status != http.StatusServiceUnavailable:

@@ -27,6 +27,7 @@ import (
 	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/demo"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/standalone"
 )
 
@@ -118,7 +119,7 @@ func realMain(ctx context.Context, cfg config.Config, df demoFlags, log *slog.Lo
 		fmt.Fprintf(os.Stderr, "  WARNING      dev tokens accepted: %v\n               never expose this process; pass -config with your own token hashes\n", auth.DevTokens)
 	}
 	fmt.Fprintln(os.Stderr)
-	log.Info("standalone running", "http", s.URL(), "nats", natsURL, "nats_nkey", s.Store.OperatorKey, "data", cfg.DataDir)
+	log.Info("standalone running", "http", s.URL(), "nats", natsURL, "nats_nkey", process.LoggedNKey(cfg, s.Store), "data", cfg.DataDir)
 	if df.load {
 		// The demo goes through the HTTP API like any department system,
 		// so it exercises what a newcomer will use; the server keeps

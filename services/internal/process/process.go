@@ -230,6 +230,21 @@ func (r *Running) Stop() error {
 	return r.Wait()
 }
 
+// LoggedNKey is the NKey seed file a process names in its start's log
+// (its path; the seed stays in the file): with an embedded server that
+// listens, the operator's read-only key (nats --server <nats> --nkey
+// <nats_nkey> stream info FAMILY_EVENTS); with -nats-url, the -nats-nkey
+// the process authenticates with; "" when there is neither.
+func LoggedNKey(cfg config.Config, store *eventstore.Store) string {
+	if store != nil && store.OperatorKey != "" {
+		return store.OperatorKey
+	}
+	if cfg.NATSURL != "" {
+		return cfg.NATSNKey
+	}
+	return ""
+}
+
 // Serve runs a process named name with the services builds make, until
 // ctx ends.
 func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger, builds ...service.Build) error {
@@ -237,8 +252,6 @@ func Serve(ctx context.Context, cfg config.Config, name string, log *slog.Logger
 	if err != nil || run.Interrupted() {
 		return err
 	}
-	// With an embedded server that listens, nats_nkey is the operator's
-	// read-only key: nats --server <nats> --nkey <nats_nkey> stream info FAMILY_EVENTS.
-	log.Info(name+" listening", "http", run.URL(), "nats", eventstore.RedactURL(run.Store.ClientURL), "nats_nkey", run.Store.OperatorKey, "data", cfg.DataDir)
+	log.Info(name+" listening", "http", run.URL(), "nats", eventstore.RedactURL(run.Store.ClientURL), "nats_nkey", LoggedNKey(cfg, run.Store), "data", cfg.DataDir)
 	return run.Wait()
 }

@@ -26,7 +26,7 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	code := process.Main(ctx, "audit", os.Args[2:], audit.Run)
+	code := process.MainCommand(ctx, "audit", "audit serve", os.Args[2:], audit.Run)
 	stop()
 	os.Exit(code)
 }

@@ -22,12 +22,24 @@ type Run func(ctx context.Context, cfg config.Config, log *slog.Logger) error
 // environment fallbacks, the logger, then run until ctx ends. It returns
 // the exit code: 0, 1 when run failed, 2 for bad flags.
 func Main(ctx context.Context, name string, args []string, run Run) int {
-	cfg, err := config.Parse(name, args, os.Getenv, os.Stderr)
+	return mainWith(ctx, name, name, args, os.Stderr, run)
+}
+
+// MainCommand is Main for a server that is a subcommand of its binary
+// (audit serve): command, the binary and the subcommand, heads the flags'
+// usage and names the errors in them; name is still the service's.
+func MainCommand(ctx context.Context, name, command string, args []string, run Run) int {
+	return mainWith(ctx, name, command, args, os.Stderr, run)
+}
+
+// mainWith is Main, the usage and the flags' errors written to stderr.
+func mainWith(ctx context.Context, name, command string, args []string, stderr io.Writer, run Run) int {
+	cfg, err := config.Parse(command, args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n", command, err)
 		return 2
 	}
 	log := cfg.Logger().With("service", name)

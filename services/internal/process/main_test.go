@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"kk.dk/jobogfamilie/services/internal/config"
@@ -45,5 +46,28 @@ func TestMainWritesTheProfilesAsked(t *testing.T) {
 	}
 	if len(kept) != 1000 {
 		t.Fatal("the run did not run")
+	}
+}
+
+// TestUsageNamesTheCommand: a server that is a subcommand of its binary
+// (audit serve) heads its flags' usage with the command, as the binary's
+// other subcommands do, and its flag errors name it.
+func TestUsageNamesTheCommand(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		code      int
+		want, not string
+	}{
+		{[]string{"-h"}, 0, "Usage of audit serve:\n", "Usage of audit:"},
+		{[]string{"-no-such-flag"}, 2, "audit serve: flag provided but not defined: -no-such-flag", "audit: flag"},
+	} {
+		var out bytes.Buffer
+		code := mainWith(context.Background(), "audit", "audit serve", c.args, &out, func(context.Context, config.Config, *slog.Logger) error {
+			t.Error("the run ran")
+			return nil
+		})
+		if code != c.code || !strings.Contains(out.String(), c.want) || strings.Contains(out.String(), c.not) {
+			t.Errorf("audit serve %v: exit %d, want %d, saying %q: %s", c.args, code, c.code, c.want, out.String())
+		}
 	}
 }

@@ -299,7 +299,7 @@ func Parse(name string, args []string, getenv func(string) string, out io.Writer
 		return c, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%s: unexpected arguments %v", name, fs.Args())
+		return c, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
 	return c, nil
 }

@@ -60,6 +60,7 @@ func TestUsageNamesTheCommand(t *testing.T) {
 	}{
 		{[]string{"-h"}, 0, "Usage of audit serve:\n", "Usage of audit:"},
 		{[]string{"-no-such-flag"}, 2, "audit serve: flag provided but not defined: -no-such-flag", "audit: flag"},
+		{[]string{"extra"}, 2, "audit serve: unexpected arguments [extra]\n", "audit serve: audit serve:"},
 	} {
 		var out bytes.Buffer
 		code := mainWith(context.Background(), "audit", "audit serve", c.args, &out, func(context.Context, config.Config, *slog.Logger) error {

@@ -28,14 +28,15 @@ import (
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
 
-// Usage is the audit binary's synopsis.
+// Usage is the audit binary's synopsis. Each subcommand's line gives
+// every flag its -h lists (TestUsageListsEveryFlag holds them together).
 const Usage = `usage:
   audit serve [-http ADDR] [-data DIR] [-nats-url URL] …   the auditor API (flags as every binary)
   audit replay -nats-url URL [-nats-nkey FILE] [-master-key-file FILE -purpose TEXT] [-family ID] [-type T] [-from T] [-to T] [-after SEQ]
   audit replay -url http://host:port -token TOKEN [same filters] [-purpose TEXT]
-  audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-tmp DIR]
+  audit verify -nats-url URL [-nats-nkey FILE] [-model FILE|DATADIR] [-master-key-file FILE] [-tmp DIR]
   audit verify -url http://host:port -token TOKEN
-  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-master-key-file FILE -purpose TEXT]
+  audit export -nats-url URL [-nats-nkey FILE] -out DIR [-from-seq N] [-to-seq M] [-family ID] [-link-every N] [-master-key-file FILE -purpose TEXT]
   audit verify-export DIR
   audit erase-due -url http://host:port -token DPO_TOKEN [-yes -reason TEXT -archive DIR -nats-url URL [-nats-nkey FILE] -master-key-file FILE]
 

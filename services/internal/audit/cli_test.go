@@ -3,6 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,6 +46,35 @@ func TestCommandUsageExitCode(t *testing.T) {
 		code := audit.Command(context.Background(), c.cmd, c.args, func(string) string { return "" }, &stdout, &stderr)
 		if code != c.code || !strings.Contains(stderr.String(), c.say) {
 			t.Errorf("audit %s %v: exit %d, want %d, and stderr saying %q: %s", c.cmd, c.args, code, c.code, c.say, stderr.String())
+		}
+	}
+}
+
+// TestUsageListsEveryFlag: audit's usage (no or an unknown subcommand)
+// gives each subcommand every flag that its -h lists, so that the two
+// cannot disagree.
+func TestUsageListsEveryFlag(t *testing.T) {
+	t.Parallel()
+	synopsis := map[string]string{}
+	for _, line := range strings.Split(audit.Usage, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "audit" {
+			synopsis[f[1]] += line + "\n"
+		}
+	}
+	flagLine := regexp.MustCompile(`(?m)^  (-[a-z-]+)`)
+	for _, cmd := range []string{"replay", "verify", "export", "verify-export", "erase-due"} {
+		if synopsis[cmd] == "" {
+			t.Errorf("the usage has no line for audit %s", cmd)
+			continue
+		}
+		var stderr bytes.Buffer
+		if code := audit.Command(context.Background(), cmd, []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+			t.Fatalf("audit %s -h: exit %d", cmd, code)
+		}
+		for _, m := range flagLine.FindAllStringSubmatch(stderr.String(), -1) {
+			if !regexp.MustCompile(`(^|[\s\[])` + regexp.QuoteMeta(m[1]) + `[\s\]]`).MatchString(synopsis[cmd]) {
+				t.Errorf("audit %s -h lists %s, the usage does not:\n%s", cmd, m[1], synopsis[cmd])
+			}
 		}
 	}
 }

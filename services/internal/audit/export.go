@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/durable"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
@@ -269,7 +270,9 @@ func Export(ctx context.Context, js jetstream.JetStream, dir string, o ExportOpt
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := writeFileSync(filepath.Join(dir, ManifestFile), append(b, '\n')); err != nil {
+	// The manifest comes last and whole: an archive without one is
+	// unfinished, and none is half written.
+	if err := durable.WriteFile(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o600); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil
@@ -301,22 +304,6 @@ func createPrivate(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := createPrivate(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // ExportCheck is the outcome of VerifyExport.

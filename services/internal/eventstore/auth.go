@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"kk.dk/jobogfamilie/services/internal/durable"
 )
 
 // The embedded server accepts no anonymous client: every connection is an
@@ -342,22 +344,7 @@ func LoadOrCreateKeys(dir string) (map[string]Identity, error) {
 
 // writeSecret writes b to path with mode 0600, replacing it atomically.
 func writeSecret(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".nk-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	_, werr := tmp.Write(b)
-	serr := tmp.Sync()
-	if err := errors.Join(werr, serr, tmp.Close()); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
+	return durable.WriteFile(path, b, 0o600)
 }
 
 // nkeyUser is a user of the embedded server.

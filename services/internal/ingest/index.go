@@ -28,6 +28,7 @@ import (
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/dirlock"
+	"kk.dk/jobogfamilie/services/internal/durable"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/shred"
 )
@@ -397,26 +398,7 @@ func (x *Index) backgroundError(err error) {
 // writeMarker writes text to path, durably: the marker must outlive a
 // crash that comes before the next start.
 func writeMarker(path, text string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text + "\n")
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(path, []byte(text+"\n"), 0o600)
 }
 
 // The index store's memtable size, and the block cache beyond the memtables'

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"kk.dk/jobogfamilie/services/internal/durable"
 )
 
 // Files: the projector's read models live in <data>/projector as
@@ -94,31 +96,7 @@ func Current(dir string) (int, error) {
 
 // SetCurrent points CURRENT at model n, durably.
 func SetCurrent(dir string, n int) error {
-	tmp := filepath.Join(dir, currentFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(ModelName(n) + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, currentFile)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(filepath.Join(dir, currentFile), []byte(ModelName(n)+"\n"), 0o600)
 }
 
 // RemoveStale deletes read model files other than model keep: the remains

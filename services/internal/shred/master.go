@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/durable"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
@@ -103,7 +104,7 @@ func LoadOrCreateDevMasterKey(dataDir string) (MasterKey, error) {
 	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := createDevMasterKey(dir, path); err != nil {
+		if err := createDevMasterKey(path); err != nil {
 			return MasterKey{}, fmt.Errorf("shred: dev master key: %w", err)
 		}
 	case err != nil:
@@ -115,43 +116,17 @@ func LoadOrCreateDevMasterKey(dataDir string) (MasterKey, error) {
 	return LoadMasterKeyFile(path)
 }
 
-// createDevMasterKey writes a fresh key to a file of its own in dir and
-// links it to path; a key another start put there first is kept.
-func createDevMasterKey(dir, path string) error {
+// createDevMasterKey writes a fresh key to path; a key another start put
+// there first is kept.
+func createDevMasterKey(path string) error {
 	text, err := NewMasterKeyText()
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".master.key-")
-	if err != nil {
+	if err := durable.CreateFile(path, []byte(text+"\n"), 0o600); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(text + "\n"); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // ownerOnly takes group and other access away from path.

@@ -1,0 +1,48 @@
+// Package durable writes the small files a process keeps beside its data
+// (markers, pointers, keys, marks): whole or not at all, and on disk once
+// the call returns. The content goes to a file of its own in the same
+// directory, which is synced, then renamed (or linked) into place, and the
+// directory is synced so that the new name outlives a power cut too. A
+// crash leaves the old file or the new one, never a torn one.
+package durable
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile replaces path with data, mode perm.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, os.Rename)
+}
+
+// CreateFile writes path with data, mode perm, unless path exists: then it
+// fails with an error that errors.Is os.ErrExist, and the file there is
+// kept as it is (another process's, say).
+func CreateFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, os.Link)
+}
+
+func write(path string, data []byte, perm os.FileMode, place func(tmp, path string) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a rename there is nothing left to remove
+	_, werr := f.Write(data)
+	if err := errors.Join(f.Chmod(perm), werr, f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	if err := place(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

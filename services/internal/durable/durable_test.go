@@ -1,0 +1,65 @@
+package durable_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"kk.dk/jobogfamilie/services/internal/durable"
+)
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mark")
+	for _, text := range []string{"first", "second"} {
+		if err := durable.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != text {
+			t.Fatalf("after writing %q: %q, %v", text, b, err)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, %v; want 0600 whatever the umask", fi.Mode(), err)
+	}
+	onlyFile(t, dir, "mark")
+}
+
+func TestCreateFileKeepsWhatIsThere(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := durable.CreateFile(path, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.CreateFile(path, []byte("theirs"), 0o600); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("a second create: %v, want os.ErrExist", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "mine" {
+		t.Fatalf("the file there: %q, %v; want it kept", b, err)
+	}
+	onlyFile(t, dir, "key")
+}
+
+func TestWriteFileInAMissingDirectory(t *testing.T) {
+	if err := durable.WriteFile(filepath.Join(t.TempDir(), "no", "mark"), []byte("x"), 0o600); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%v, want os.ErrNotExist", err)
+	}
+}
+
+// onlyFile fails when dir holds anything but name: no temporary file is
+// left behind.
+func onlyFile(t *testing.T, dir, name string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != name {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("%s holds %v, want only %s", dir, names, name)
+	}
+}

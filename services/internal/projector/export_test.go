@@ -200,3 +200,11 @@ func ModelValue(ctx context.Context, p *Projector, query string) (string, error)
 	err := queryModel(ctx, p, query, func(rows *sql.Rows) error { return rows.Scan(&v) })
 	return v, err
 }
+
+// HoldModel takes the current read model for one long read, as an audit
+// verify's pin holds it for its whole replay, until the returned function
+// is called.
+func HoldModel(p *Projector) (func(), error) {
+	_, release, err := p.acquireModel()
+	return release, err
+}

@@ -75,7 +75,12 @@ func (p *Projector) beginRebuild() error {
 	return nil
 }
 
-func (p *Projector) endRebuild(err error) {
+// endRebuild reports the rebuild's outcome and then retires old, the model
+// a successful rebuild replaced: its status says done as soon as the new
+// model is live, while a long read of the old one (an audit verify pins it
+// for its whole replay) still holds the old file open.
+func (p *Projector) endRebuild(err error, old *readmodel.Model) {
+	defer p.rebuild.wg.Done()
 	now := time.Now().UTC()
 	p.rebuild.update(func(s *RebuildStatus) {
 		s.FinishedAt = &now
@@ -93,20 +98,25 @@ func (p *Projector) endRebuild(err error) {
 		p.log.Info("projector: rebuild swapped in", "model", p.RebuildStatus().Model, "position", p.Position())
 	}
 	p.metrics.rebuilds.WithLabelValues(outcome).Inc()
-	p.rebuild.wg.Done()
+	if old == nil {
+		return
+	}
+	if err := old.Retire(true); err != nil {
+		p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.Path()), "err", err)
+	}
 }
 
 // Rebuild builds a fresh read model from sequence 1 beside the live one and,
 // once it has caught up with the live model, swaps it in atomically: the
 // API reads the old model until the swap and the new one after it, without
 // a failed read, and the live consumer continues on the new model. The old
-// file is removed. It blocks until done.
+// file is removed once no read uses it. It blocks until then.
 func (p *Projector) Rebuild(ctx context.Context) error {
 	if err := p.beginRebuild(); err != nil {
 		return err
 	}
-	err := p.rebuildModel(ctx)
-	p.endRebuild(err)
+	old, err := p.rebuildModel(ctx)
+	p.endRebuild(err, old)
 	return err
 }
 
@@ -116,22 +126,27 @@ func (p *Projector) StartRebuild() (RebuildStatus, error) {
 	if err := p.beginRebuild(); err != nil {
 		return p.RebuildStatus(), err
 	}
-	go func() { p.endRebuild(p.rebuildModel(p.ctx)) }()
+	go func() {
+		old, err := p.rebuildModel(p.ctx)
+		p.endRebuild(err, old)
+	}()
 	return p.RebuildStatus(), nil
 }
 
-func (p *Projector) rebuildModel(ctx context.Context) error {
+// rebuildModel builds and swaps in the new model, and returns the model it
+// replaced, for the caller to retire.
+func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) {
 	p.applyMu.Lock()
 	n := p.modelNo + 1
 	p.applyMu.Unlock()
 	path := filepath.Join(p.dir, readmodel.ModelName(n))
 	if err := readmodel.RemoveFiles(path); err != nil {
-		return err
+		return nil, err
 	}
 	p.rebuild.update(func(s *RebuildStatus) { s.Model = readmodel.ModelName(n) })
 	m, err := readmodel.Open(ctx, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	swapped := false
 	defer func() {
@@ -143,14 +158,14 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 
 	stream, err := p.opts.JS.Stream(ctx, eventstore.FamilyStream)
 	if err != nil {
-		return fmt.Errorf("projector: rebuild: stream: %w", err)
+		return nil, fmt.Errorf("projector: rebuild: stream: %w", err)
 	}
 	p.preloadKeys(ctx)
 	// An ordered consumer is ephemeral: nothing is left on the server when
 	// the rebuild ends, however it ends.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
-		return fmt.Errorf("projector: rebuild: consumer: %w", err)
+		return nil, fmt.Errorf("projector: rebuild: consumer: %w", err)
 	}
 	var it jetstream.MessagesContext
 	defer func() {
@@ -163,7 +178,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	var fl readmodel.Flusher
 	if t := p.Position(); t >= p.bulkThreshold {
 		if err := m.SetBulk(ctx, true); err != nil {
-			return fmt.Errorf("projector: rebuild: %w", err)
+			return nil, fmt.Errorf("projector: rebuild: %w", err)
 		}
 	}
 	// applyUpTo applies the stream to m up to sequence target, in batches,
@@ -224,12 +239,12 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 	for {
 		target, err := liveTarget()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p.rebuild.update(func(s *RebuildStatus) { s.Target = target })
 		if m.Checkpoint() < target {
 			if err := applyUpTo(target); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -238,7 +253,7 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 			// live applier's lock, which then waits only for what arrived
 			// meanwhile.
 			if _, err := m.EndBulk(ctx); err != nil {
-				return fmt.Errorf("projector: rebuild: %w", err)
+				return nil, fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue
 		}
@@ -247,23 +262,23 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		p.applyMu.Lock()
 		if target, err = liveTarget(); err != nil {
 			p.applyMu.Unlock()
-			return err
+			return nil, err
 		}
 		if err := applyUpTo(target); err != nil {
 			p.applyMu.Unlock()
-			return err
+			return nil, err
 		}
 		if _, err := m.Apply(ctx, nil, readmodel.ApplyOptions{Flush: true}); err != nil {
 			p.applyMu.Unlock()
-			return fmt.Errorf("projector: rebuild: %w", err)
+			return nil, fmt.Errorf("projector: rebuild: %w", err)
 		}
 		if m.Checkpoint() != target || m.Consistent() != target {
 			p.applyMu.Unlock()
-			return fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.Checkpoint(), m.Consistent(), target)
+			return nil, fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.Checkpoint(), m.Consistent(), target)
 		}
 		if err := readmodel.SetCurrent(p.dir, n); err != nil {
 			p.applyMu.Unlock()
-			return fmt.Errorf("projector: rebuild: swap: %w", err)
+			return nil, fmt.Errorf("projector: rebuild: swap: %w", err)
 		}
 		old := p.model.Swap(m)
 		p.modelNo = n
@@ -276,9 +291,6 @@ func (p *Projector) rebuildModel(ctx context.Context) error {
 		// From here on m belongs to the live applier.
 		p.applyMu.Unlock()
 		p.rebuild.update(func(s *RebuildStatus) { s.Applied, s.Target = target, target })
-		if err := old.Retire(true); err != nil {
-			p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.Path()), "err", err)
-		}
-		return nil
+		return old, nil
 	}
 }

@@ -128,9 +128,13 @@ func TestRebuildSwap(t *testing.T) {
 	if newFile == oldFile {
 		t.Fatalf("still on %s", oldFile)
 	}
-	if _, err := os.Stat(oldFile); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("old read model %s not removed: %v", oldFile, err)
-	}
+	// The old file goes once the reads that used it have ended.
+	checkFor(t, 10*time.Second, func() error {
+		if _, err := os.Stat(oldFile); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("old read model %s not removed: %v", oldFile, err)
+		}
+		return nil
+	})
 	cur, err := os.ReadFile(filepath.Join(filepath.Dir(newFile), "CURRENT"))
 	if err != nil || strings.TrimSpace(string(cur)) != filepath.Base(newFile) {
 		t.Errorf("CURRENT says %q, model is %s (%v)", cur, newFile, err)

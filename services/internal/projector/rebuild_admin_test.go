@@ -1,0 +1,58 @@
+package projector_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/services/internal/projector"
+)
+
+// TestRebuildDoneWhileOldModelIsRead: a long read of the old model (an
+// audit verify pins it for its whole replay) does not hold the rebuild
+// back once the new model is swapped in: the status says done, a second
+// rebuild may start, and the old file goes once the read ends.
+func TestRebuildDoneWhileOldModelIsRead(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	defer p.Close()
+	waitPosition(t, p, publish(t, st, 0, 30))
+	oldFile := projector.ModelFile(p)
+	release, err := projector.HoldModel(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	if _, err := p.StartRebuild(); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		if s := p.RebuildStatus(); s.State != projector.RebuildDone {
+			return fmt.Errorf("status %+v while the old model is read", s)
+		}
+		return nil
+	})
+	if f := projector.ModelFile(p); f == oldFile {
+		t.Fatalf("still on %s", f)
+	}
+	if err := p.Rebuild(context.Background()); err != nil {
+		t.Errorf("a second rebuild: %v", err)
+	}
+	release()
+	released = true
+	checkFor(t, 10*time.Second, func() error {
+		if _, err := os.Stat(oldFile); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("old read model %s not removed: %v", oldFile, err)
+		}
+		return nil
+	})
+}

@@ -146,6 +146,8 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 	p.rebuild.update(func(s *RebuildStatus) { s.Model = readmodel.ModelName(n) })
 	m, err := readmodel.Open(ctx, path)
 	if err != nil {
+		// Open made the file before it failed.
+		_ = readmodel.RemoveFiles(path)
 		return nil, err
 	}
 	swapped := false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -55,4 +56,28 @@ func TestRebuildDoneWhileOldModelIsRead(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRebuildThatFailsAtOpenLeavesNoFile: a rebuild stopped while it
+// opens its new model (the projector stopping) leaves no file of it
+// behind, as one stopped later does.
+func TestRebuildThatFailsAtOpenLeavesNoFile(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	dir := t.TempDir()
+	p := newProjector(t, st, dir, 0, nil)
+	defer p.Close()
+	waitPosition(t, p, publish(t, st, 0, 10))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Rebuild(ctx); err == nil {
+		t.Fatal("a rebuild with its context ended succeeded")
+	}
+	if s := p.RebuildStatus(); s.State != projector.RebuildFailed {
+		t.Errorf("status %+v", s)
+	}
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(projector.ModelFile(p)), "readmodel-2.db*"))
+	if err != nil || len(files) > 0 {
+		t.Errorf("the failed rebuild left %v (%v)", files, err)
+	}
 }

@@ -29,7 +29,8 @@ type RebuildStatus struct {
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	// Applied is the sequence the new read model has reached; Target is
-	// the live read model's position it must reach before the swap.
+	// what the live read model has applied (its checkpoint), which the new
+	// one must reach before the swap.
 	Applied uint64 `json:"applied"`
 	Target  uint64 `json:"target"`
 	// Model is the file being built, or the one swapped in.
@@ -175,10 +176,33 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			it.Stop()
 		}
 	}()
+	// What the new model must reach: the live model's checkpoint, or, when
+	// the live model is ahead of a replaced stream, the stream's end. The
+	// checkpoint, not the published position, which trails it between two
+	// flushes (and during a whole bulk load): a model swapped in at the
+	// published position would be behind what the live consumer applied,
+	// and its next batch would not follow on. locked: the caller holds the
+	// apply lock.
+	liveTarget := func(locked bool) (uint64, error) {
+		if !p.ahead.Load() {
+			if !locked {
+				p.applyMu.Lock()
+				defer p.applyMu.Unlock()
+			}
+			return p.model.Load().Checkpoint(), nil
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("projector: rebuild: stream: %w", err)
+		}
+		return info.State.LastSeq, nil
+	}
 	var pending []readmodel.Message
 	first := true
 	var fl readmodel.Flusher
-	if t := p.Position(); t >= p.bulkThreshold {
+	if t, err := liveTarget(false); err != nil {
+		return nil, err
+	} else if t >= p.bulkThreshold {
 		if err := m.SetBulk(ctx, true); err != nil {
 			return nil, fmt.Errorf("projector: rebuild: %w", err)
 		}
@@ -226,20 +250,8 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 		return nil
 	}
 
-	// The live position, or, when the live model is ahead of a replaced
-	// stream, the stream's end.
-	liveTarget := func() (uint64, error) {
-		if !p.ahead.Load() {
-			return p.Position(), nil
-		}
-		info, err := stream.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("projector: rebuild: stream: %w", err)
-		}
-		return info.State.LastSeq, nil
-	}
 	for {
-		target, err := liveTarget()
+		target, err := liveTarget(false)
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +274,7 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 		// Caught up: hold the live applier between two batches, apply what
 		// it committed meanwhile, and swap.
 		p.applyMu.Lock()
-		if target, err = liveTarget(); err != nil {
+		if target, err = liveTarget(true); err != nil {
 			p.applyMu.Unlock()
 			return nil, err
 		}
@@ -285,10 +297,15 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 		old := p.model.Swap(m)
 		p.modelNo = n
 		swapped = true
+		p.loading.Store(false)
 		if p.ahead.Swap(false) {
 			// The live consumer waits beyond the old model's checkpoint.
 			p.setApplied(m.Consistent())
 			p.reposition()
+		} else if m.Consistent() > p.Position() {
+			// The live model was between two flushes: the new one is
+			// consistent up to its checkpoint.
+			p.setApplied(m.Consistent())
 		}
 		// From here on m belongs to the live applier.
 		p.applyMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,4 +81,38 @@ func TestRebuildThatFailsAtOpenLeavesNoFile(t *testing.T) {
 	if err != nil || len(files) > 0 {
 		t.Errorf("the failed rebuild left %v (%v)", files, err)
 	}
+}
+
+// TestRebuildDuringLoadKeepsWhatTheLiveModelApplied: a rebuild asked for
+// while the live model is loading a backlog (its published position
+// trails what it applied until it flushes) swaps in a model at least as
+// far as the live one got, not one at the position last published.
+func TestRebuildDuringLoadKeepsWhatTheLiveModelApplied(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	last := publish(t, st, 0, 990)
+	var committed atomic.Uint64
+	p := newProjector(t, st, t.TempDir(), 2, func(p *projector.Projector) {
+		projector.SetBulkThreshold(p, 10)
+		projector.SetHooks(p, nil, func(seq uint64) error {
+			committed.Store(seq)
+			time.Sleep(3 * time.Millisecond)
+			return nil
+		})
+	})
+	defer p.Close()
+	checkFor(t, time.Minute, func() error {
+		if c := committed.Load(); c < 200 {
+			return fmt.Errorf("live model at %d", c)
+		}
+		return nil
+	})
+	before := committed.Load()
+	if err := p.Rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.RebuildStatus(); s.Applied < before {
+		t.Errorf("the rebuild swapped in a model at %d; the live model had applied %d when it began", s.Applied, before)
+	}
+	waitPosition(t, p, last)
 }

@@ -39,6 +39,10 @@ func RebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintln(stderr, "usage: projector rebuild -url http://127.0.0.1:8080 -token <operator token>")
 		return 2
 	}
+	if *every <= 0 {
+		fmt.Fprintln(stderr, "projector rebuild: -interval must be positive")
+		return 2
+	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	url := strings.TrimRight(*base, "/") + "/v1/admin/rebuild"
 	st, code, err := rebuildCall(ctx, c, http.MethodPost, url, *token)
@@ -53,7 +57,17 @@ func RebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 		return 1
 	}
 	start := time.Now()
+	// The rebuild followed, by when it started: a status without one, or
+	// with another, is not of this rebuild.
+	var followed *time.Time
 	for {
+		if why := lost(st, followed); why != "" {
+			fmt.Fprintf(stderr, "projector rebuild: %s answers %s; the rebuild's outcome is in that projector's log\n", url, why)
+			return 1
+		}
+		if followed == nil {
+			followed = st.StartedAt
+		}
 		if st.State != "" {
 			fmt.Fprintf(stdout, "%-8s %s applied %d of %d (%s)\n", st.State, st.Model, st.Applied, st.Target, time.Since(start).Round(time.Millisecond))
 		}
@@ -77,6 +91,22 @@ func RebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 			return 1
 		}
 	}
+}
+
+// lost says why st is not the status of the rebuild that started at
+// followed (nil: the one running when the command asked, not yet seen),
+// or "" when it is: a projector that answers "idle" has no rebuild (it
+// restarted, and the rebuild ended with it), and one whose rebuild
+// started at another time is another rebuild (another replica behind a
+// balancer answered).
+func lost(st RebuildStatus, followed *time.Time) string {
+	switch {
+	case st.State == RebuildIdle:
+		return "that no rebuild has run since it started (it restarted, or another replica answered)"
+	case followed != nil && (st.StartedAt == nil || !st.StartedAt.Equal(*followed)):
+		return "the status of another rebuild (it restarted, or another replica answered)"
+	}
+	return ""
 }
 
 func rebuildCall(ctx context.Context, c *http.Client, method, url, token string) (RebuildStatus, int, error) {

@@ -1,11 +1,16 @@
 package projector_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,4 +120,62 @@ func TestRebuildDuringLoadKeepsWhatTheLiveModelApplied(t *testing.T) {
 		t.Errorf("the rebuild swapped in a model at %d; the live model had applied %d when it began", s.Applied, before)
 	}
 	waitPosition(t, p, last)
+}
+
+// TestRebuildCommandLosesTheRebuild: the CLI follows the rebuild it
+// started; when the projector answers with no rebuild (it restarted) or
+// with another one (another replica behind the balancer answered), it
+// says so and fails, rather than follow it forever or report another
+// rebuild's outcome as its own.
+func TestRebuildCommandLosesTheRebuild(t *testing.T) {
+	t.Parallel()
+	started := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for name, status := range map[string]string{
+		"idle":    `{"state":"idle","applied":0,"target":0}`,
+		"another": `{"state":"done","startedAt":"2026-01-01T00:00:00Z","applied":9,"target":9}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					w.WriteHeader(http.StatusAccepted)
+					fmt.Fprintf(w, `{"state":"running","startedAt":%q,"applied":0,"target":0}`, started.Format(time.RFC3339Nano))
+					return
+				}
+				_, _ = io.WriteString(w, status)
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			code := projector.RebuildCommand(ctx, []string{"-url", srv.URL, "-token", "t", "-interval", "10ms"}, func(string) string { return "" }, &out, &errOut)
+			if code != 1 || ctx.Err() != nil || strings.Contains(out.String(), "rebuild done") {
+				t.Errorf("exit %d (context: %v)\nstdout: %s\nstderr: %s", code, ctx.Err(), out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+// TestRebuildCommandInterval: an -interval that is not positive is a
+// usage error, not a loop that asks the projector as fast as it can.
+func TestRebuildCommandInterval(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusAccepted)
+		}
+		_, _ = io.WriteString(w, `{"state":"running"}`)
+	}))
+	defer srv.Close()
+	for _, iv := range []string{"0s", "-1s"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		var out, errOut bytes.Buffer
+		code := projector.RebuildCommand(ctx, []string{"-url", srv.URL, "-token", "t", "-interval", iv}, func(string) string { return "" }, &out, &errOut)
+		cancel()
+		if code != 2 {
+			t.Errorf("-interval %s: exit %d after %d requests", iv, code, calls.Load())
+		}
+	}
 }

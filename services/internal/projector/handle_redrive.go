@@ -28,6 +28,10 @@ func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error 
 	}
 	defer release()
 	res, err := m.Redrive(r.Context(), p.opts.Keys)
+	if res.Scrub != nil {
+		p.log.Warn("projector: a re-driven erasure is applied, but readers kept its old text from being scrubbed from the read model's files; retrying", "err", res.Scrub)
+	}
+	p.noteScrub(m)
 	if len(res.Moved) > 0 {
 		moved := map[string]bool{}
 		for _, mv := range res.Moved {

@@ -23,6 +23,10 @@ type RedriveResult struct {
 	NotMoved []Redriven
 	// Position is the model's checkpoint, unchanged by a re-drive.
 	Position uint64
+	// Erased: a re-driven family.erased erased its family; Scrub is as
+	// BatchResult.Scrub.
+	Erased bool
+	Scrub  error
 }
 
 // Redriven is one quarantined message.
@@ -144,7 +148,8 @@ func idChar(c byte) bool {
 // replay of the stream would have written them: each family they belong to
 // is folded again from all its rows in stream order, and its overview and
 // access written, in the same transaction. So verify, which compares with
-// such a replay, matches afterwards. Messages that still do not decode
+// such a replay, matches afterwards. A re-driven family.erased erases its
+// family as Apply does. Messages that still do not decode
 // stay, with this build's reason. keys decrypt the personal fields, as
 // the projector's apply does. The caller holds the apply lock; live
 // subscribers are not sent the moved entries (they are history).
@@ -201,6 +206,20 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		committed = true
 		return res, nil
 	}
+	// A re-driven family.erased erases its family as applying it does: the
+	// rows before it, re-driven ones included, are rewritten, and the old
+	// text leaves the file with the scrub after the commit.
+	erased := erasures(msgs)
+	for id, seq := range erased {
+		if err := m.eraseFamily(ctx, tx, id, seq, nil); err != nil {
+			return res, err
+		}
+	}
+	if len(erased) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET scrub = 1 WHERE id = 1`); err != nil {
+			return res, fmt.Errorf("erase: %w", err)
+		}
+	}
 	// Every dirty family is written, the re-driven ones folded afresh from
 	// all their rows, so the model is consistent up to its checkpoint. A
 	// failed batch left the families changed since the last consistent
@@ -235,6 +254,11 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 	committed = true
 	m.consistent, m.repair = m.checkpoint, false
 	m.dirty = map[string]*dirtyFamily{}
+	if len(erased) > 0 {
+		res.Erased = true
+		m.scrubPending, m.vacuumed = true, false
+		res.Scrub = m.scrub(ctx, m.scrubWait)
+	}
 	return res, nil
 }
 

@@ -11,7 +11,7 @@ import (
 // handleRebuildStart starts a rebuild (operators only): 202 with its
 // status, 409 while one runs.
 func (p *Projector) handleRebuildStart(w http.ResponseWriter, r *http.Request) error {
-	if err := p.operator(r); err != nil {
+	if err := p.operator(r, "rebuilds the read model"); err != nil {
 		return err
 	}
 	st, err := p.StartRebuild()
@@ -24,19 +24,21 @@ func (p *Projector) handleRebuildStart(w http.ResponseWriter, r *http.Request) e
 
 // handleRebuildStatus reports the latest rebuild (operators only).
 func (p *Projector) handleRebuildStatus(w http.ResponseWriter, r *http.Request) error {
-	if err := p.operator(r); err != nil {
+	if err := p.operator(r, "follows a rebuild"); err != nil {
 		return err
 	}
 	return service.JSON(w, http.StatusOK, p.RebuildStatus())
 }
 
-func (p *Projector) operator(r *http.Request) error {
+// operator authenticates a request of the admin API: the operator only;
+// does says what the request does, for the refusal.
+func (p *Projector) operator(r *http.Request, does string) error {
 	pr, err := p.opts.Auth.Authenticate(r)
 	if err != nil {
 		return err
 	}
 	if pr.Kind != auth.Operator {
-		return problem.Forbidden("only the operator rebuilds the read model")
+		return problem.Forbidden("only the operator " + does)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // entry: a re-driven consent event changes what it shows, as it changes
 // what a page read shows.
 func (p *Projector) handleRedrive(w http.ResponseWriter, r *http.Request) error {
-	if err := p.operator(r); err != nil {
+	if err := p.operator(r, "re-drives the quarantine"); err != nil {
 		return err
 	}
 	p.applyMu.Lock()

@@ -179,3 +179,19 @@ func TestRebuildCommandInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRefusalSaysWhat: a principal other than the operator is
+// refused each admin function with an answer that names that function.
+func TestAdminRefusalSaysWhat(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	for path, what := range map[string]string{
+		"/v1/admin/rebuild":            "rebuild",
+		"/v1/admin/quarantine/redrive": "re-drive",
+	} {
+		r := s.Do("POST", path, "dev-coordinator", nil, nil)
+		if r.Status != 403 || !strings.Contains(r.Raw, what) {
+			t.Errorf("POST %s as a coordinator: %d %s", path, r.Status, r.Raw)
+		}
+	}
+}

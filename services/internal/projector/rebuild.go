@@ -86,7 +86,8 @@ func (p *Projector) endRebuild(err error, old *readmodel.Model) {
 	p.rebuild.update(func(s *RebuildStatus) {
 		s.FinishedAt = &now
 		if err != nil {
-			s.State, s.Error = RebuildFailed, err.Error()
+			// The operator sees no family data: the log has the error whole.
+			s.State, s.Error = RebuildFailed, readmodel.OperatorError(err)
 		} else {
 			s.State = RebuildDone
 		}

@@ -457,11 +457,11 @@ func familyRowOf(id string, st *family.State) (familyRow, error) {
 	o := st.Overview()
 	ov, err := json.Marshal(o)
 	if err != nil {
-		return familyRow{}, fmt.Errorf("overview of %s: %w", id, err)
+		return familyRow{}, familyErr("overview of", id, err)
 	}
 	cs, err := json.Marshal(st.ConsentDecisions())
 	if err != nil {
-		return familyRow{}, fmt.Errorf("consents of %s: %w", id, err)
+		return familyRow{}, familyErr("consents of", id, err)
 	}
 	return familyRow{string(st.Status()), ov, st.Events(), st.Assigned(), cs}, nil
 }
@@ -501,18 +501,18 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 			}
 		}
 		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events, r.consents); err != nil {
-			return fmt.Errorf("family %s: %w", id, err)
+			return familyErr("family", id, err)
 		}
 		after := r.assigned
 		if !d.force && slices.Equal(after, d.before) {
 			continue
 		}
 		if _, err := delAccess.ExecContext(rowCtx, id); err != nil {
-			return fmt.Errorf("access of %s: %w", id, err)
+			return familyErr("access of", id, err)
 		}
 		for _, emp := range after {
 			if _, err := insAccess.ExecContext(rowCtx, id, emp); err != nil {
-				return fmt.Errorf("access of %s: %w", id, err)
+				return familyErr("access of", id, err)
 			}
 		}
 	}
@@ -533,7 +533,7 @@ func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State
 	st := family.New(id)
 	if !m.complete {
 		if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), id, st); err != nil {
-			return nil, fmt.Errorf("refold %s: %w", id, err)
+			return nil, familyErr("refold", id, err)
 		}
 	}
 	m.states[id] = st

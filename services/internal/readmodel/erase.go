@@ -83,7 +83,7 @@ func (m *Model) eraseFamily(ctx context.Context, tx *sql.Tx, familyID string, se
 	}
 	st := family.New(familyID)
 	if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), familyID, st); err != nil {
-		return fmt.Errorf("erase: refold %s: %w", familyID, err)
+		return fmt.Errorf("erase: %w", familyErr("refold", familyID, err))
 	}
 	m.states[familyID] = st
 	d, ok := m.dirty[familyID]

@@ -233,7 +233,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 	for id := range families {
 		st := family.New(id)
 		if err := m.fold(ctx, rows, id, st); err != nil {
-			return res, fmt.Errorf("refold %s: %w", id, err)
+			return res, familyErr("refold", id, err)
 		}
 		var last int64
 		if err := tx.QueryRowContext(ctx, `SELECT max(sequence) FROM timeline WHERE family_id = ?`, id).Scan(&last); err != nil {

@@ -21,8 +21,9 @@ import (
 func RebuildCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("projector rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	base := fs.String("url", envOr(getenv, "JF_PROJECTOR_URL", "http://127.0.0.1:8080"), "base URL of the projector's API (JF_PROJECTOR_URL)")
-	// JF_TOKEN is read after parsing: as a default, the usage would print it.
+	// The environment is read after parsing (config.FromEnvironment): as a
+	// default, the usage would print JF_TOKEN.
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the projector's API (JF_PROJECTOR_URL)")
 	token := fs.String("token", "", "operator bearer token (JF_TOKEN)")
 	every := fs.Duration("interval", 500*time.Millisecond, "how often to report progress")
 	if err := fs.Parse(args); err != nil {
@@ -31,7 +32,7 @@ func RebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return 2
 	}
-	if err := config.FromEnvironment(fs, getenv, map[string]string{"token": "JF_TOKEN"}); err != nil {
+	if err := config.FromEnvironment(fs, getenv, map[string]string{"url": "JF_PROJECTOR_URL", "token": "JF_TOKEN"}); err != nil {
 		fmt.Fprintln(stderr, "projector rebuild:", err)
 		return 2
 	}
@@ -133,11 +134,4 @@ func rebuildCall(ctx context.Context, c *http.Client, method, url, token string)
 		return st, resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return st, resp.StatusCode, nil
-}
-
-func envOr(getenv func(string) string, key, def string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return def
 }

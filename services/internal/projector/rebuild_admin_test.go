@@ -195,3 +195,23 @@ func TestAdminRefusalSaysWhat(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildCommandURLFromEnvironment: -url falls back to
+// JF_PROJECTOR_URL.
+func TestRebuildCommandURLFromEnvironment(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"state":"done"}`)
+	}))
+	defer srv.Close()
+	getenv := func(k string) string {
+		return map[string]string{"JF_PROJECTOR_URL": srv.URL, "JF_TOKEN": "t"}[k]
+	}
+	var out, errOut bytes.Buffer
+	if code := projector.RebuildCommand(context.Background(), nil, getenv, &out, &errOut); code != 0 || calls.Load() != 1 {
+		t.Errorf("exit %d after %d requests: %s", code, calls.Load(), errOut.String())
+	}
+}

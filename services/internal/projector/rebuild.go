@@ -103,6 +103,14 @@ func (p *Projector) endRebuild(err error, old *readmodel.Model) {
 	if old == nil {
 		return
 	}
+	// The evaluation's index holds the old model's events: read the new
+	// model's in the background, as after a start.
+	p.eval.drop()
+	p.rebuild.wg.Add(1)
+	go func() {
+		defer p.rebuild.wg.Done()
+		p.warmEvaluation(p.ctx)
+	}()
 	if err := old.Retire(true); err != nil {
 		p.log.Warn("projector: could not remove the old read model", "file", filepath.Base(old.Path()), "err", err)
 	}

@@ -215,3 +215,25 @@ func TestRebuildCommandURLFromEnvironment(t *testing.T) {
 		t.Errorf("exit %d after %d requests: %s", code, calls.Load(), errOut.String())
 	}
 }
+
+// TestRebuildWarmsEvaluation: the evaluation's index, which a rebuild
+// empties, is read again from the new model's rows in the background, as
+// after a start, an erasure or a re-drive (docs/EVALUATION.md), not by the
+// first evaluation that comes.
+func TestRebuildWarmsEvaluation(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	defer p.Close()
+	waitPosition(t, p, publish(t, st, 0, 40))
+	before := projector.EvaluationRowsRead(p)
+	if err := p.Rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if n := projector.EvaluationRowsRead(p); n <= before {
+			return fmt.Errorf("%d events read from the rows, %d before the rebuild", n, before)
+		}
+		return nil
+	})
+}

@@ -300,6 +300,12 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			return nil, fmt.Errorf("projector: rebuild: at %d (consistent %d), not at the live position %d", m.Checkpoint(), m.Consistent(), target)
 		}
 		if err := readmodel.SetCurrent(p.dir, n); err != nil {
+			// CURRENT may name the new model already (the rename done, its
+			// directory's sync failed), which is about to be removed: name
+			// the live one again, so that a start opens it.
+			if rerr := readmodel.SetCurrent(p.dir, p.modelNo); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			p.applyMu.Unlock()
 			return nil, fmt.Errorf("projector: rebuild: swap: %w", err)
 		}

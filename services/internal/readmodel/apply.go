@@ -140,7 +140,8 @@ type BatchResult struct {
 	// yet be scrubbed from the file and its WAL (readers held a snapshot
 	// too long): the batch is committed all the same, and the scrub stays
 	// pending (Model.ScrubPending) and is tried again after later
-	// batches, by RetryScrub and at the next open.
+	// batches, by RetryScrub and at the next open. A deferred scrub
+	// (Model.DeferScrub) is pending with no error.
 	Scrub error
 }
 
@@ -194,9 +195,10 @@ type dirtyFamily struct {
 // dropped, to be folded again from the stored rows: memory never runs
 // ahead of the file. Once the transaction is committed the batch is
 // applied, and only a test hook's error fails it: a batch that erases a
-// family scrubs the old text from the file after the commit, and a scrub
-// that readers keep from finishing is reported in BatchResult.Scrub and
-// finished later (see scrub).
+// family scrubs the old text from the file after the commit (unless the
+// scrub is deferred for a bulk load, DeferScrub), and a scrub that readers
+// keep from finishing is reported in BatchResult.Scrub and finished later
+// (see scrub).
 func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res BatchResult, err error) {
 	cp := m.checkpoint
 	res.Last, res.Consistent = cp, m.consistent
@@ -295,8 +297,7 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 		evaluated(fresh, o.Evaluated)
 	}
 	if res.Erased {
-		m.scrubPending, m.vacuumed = true, false
-		res.Scrub = m.scrub(ctx, m.scrubWait)
+		res.Scrub = m.erased(ctx)
 	} else {
 		m.retryScrub(ctx)
 	}

@@ -109,18 +109,58 @@ const (
 )
 
 // ScrubPending reports whether an erasure's old text may still be in the
-// model's files: its scrub has not yet succeeded. It is tried again after
-// later batches, at open and by RetryScrub. Only the applier may ask.
+// model's files: its scrub has not yet succeeded (or is deferred). It is
+// tried again after later batches, at open and by RetryScrub. Only the
+// applier may ask.
 func (m *Model) ScrubPending() bool { return m.scrubPending }
 
 // RetryScrub tries a pending scrub once, without waiting for readers; nil
-// when none is pending or it succeeded. It is for the applier, between
-// batches.
+// when none is pending, it is deferred (DeferScrub) or it succeeded. It is
+// for the applier, between batches.
 func (m *Model) RetryScrub(ctx context.Context) error {
-	if !m.scrubPending {
+	if !m.scrubPending || m.scrubDeferred {
 		return nil
 	}
 	return m.scrub(ctx, 0)
+}
+
+// DeferScrub defers (on) the scrub of the erasures the model applies, or
+// ends the deferral (off) and runs the scrub then pending, waiting up to
+// scrubWait for readers as the batch of an erasure does. It is for a
+// model loaded in bulk that serves no family reads: a rebuild's model
+// until it is swapped in, and a catching-up model until its projector or
+// follower is ready. A VACUUM rewrites the whole file, and while loading
+// one per family.erased of the stream would cost more than the load; the
+// one at the end removes the text of every erasure before it. Meanwhile
+// the checkpoint row records the scrub as pending, as it does for an
+// erasure whose scrub readers held up, so that a load that stops before
+// it ends is scrubbed when the model is opened again (a model is opened
+// with no deferral). Off returns the scrub's error; the scrub then stays
+// pending and is retried as any other. Only the applier may call it.
+func (m *Model) DeferScrub(ctx context.Context, on bool) error {
+	m.scrubDeferred = on
+	if on || !m.scrubPending {
+		return nil
+	}
+	return m.scrub(ctx, m.scrubWait)
+}
+
+// ScrubDeferred reports whether the erasure scrub is deferred
+// (DeferScrub). Only the applier may ask.
+func (m *Model) ScrubDeferred() bool { return m.scrubDeferred }
+
+// Vacuums is how many times the erasure scrub has rewritten the model's
+// file (VACUUM) since it was opened. Only the applier may ask.
+func (m *Model) Vacuums() int { return m.vacuums }
+
+// erased is called after the commit of a batch that erased a family: the
+// old text is to be scrubbed, now unless the scrub is deferred.
+func (m *Model) erased(ctx context.Context) error {
+	m.scrubPending, m.vacuumed = true, false
+	if m.scrubDeferred {
+		return nil
+	}
+	return m.scrub(ctx, m.scrubWait)
 }
 
 // IdleScrubEvery is how often RetryScrubs tries a pending scrub while no
@@ -146,7 +186,7 @@ func RetryScrubs(ctx context.Context, every time.Duration, live func() (*Model, 
 		case <-t.C:
 		}
 		m, unlock := live()
-		finished := m.ScrubPending() && m.RetryScrub(ctx) == nil
+		finished := m.ScrubPending() && m.RetryScrub(ctx) == nil && !m.ScrubPending()
 		if tried != nil {
 			tried(m, finished)
 		}
@@ -157,7 +197,7 @@ func RetryScrubs(ctx context.Context, every time.Duration, live func() (*Model, 
 // retryScrub is RetryScrub after a batch, at most every scrubRetryEvery
 // while readers keep it from succeeding.
 func (m *Model) retryScrub(ctx context.Context) {
-	if m.scrubPending && time.Since(m.scrubTried) >= m.scrubRetryEvery {
+	if m.scrubPending && !m.scrubDeferred && time.Since(m.scrubTried) >= m.scrubRetryEvery {
 		_ = m.scrub(ctx, 0)
 	}
 }
@@ -177,6 +217,7 @@ func (m *Model) scrub(ctx context.Context, wait time.Duration) error {
 			return fmt.Errorf("readmodel: vacuum: %w", err)
 		}
 		m.vacuumed = true
+		m.vacuums++
 	}
 	if err := m.checkpointWAL(ctx, wait); err != nil {
 		return err

@@ -143,3 +143,138 @@ func TestPendingScrubIsFinishedAtOpen(t *testing.T) {
 		t.Errorf("RetryScrub with nothing pending: %v", err)
 	}
 }
+
+// deferredErasures applies, with the scrub deferred, referrals of two more
+// families whose reasons hold erasedSecret and erasures of all three
+// families of erasureModel and those, each batch of its own, and checks
+// that no batch scrubbed.
+func deferredErasures(t *testing.T, m *Model, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := m.DeferScrub(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	erase := func() events.Payload { return &events.FamilyErased{Reason: "Formål ophørt"} }
+	batches := []Message{
+		eventAt(t, "F-ERASE2", 2, events.SOF, &events.FamilyReferred{Reason: erasedSecret + "-2"}, at),
+		eventAt(t, "F-ERASE", 3, events.Service, erase(), at.Add(time.Hour)),
+		eventAt(t, "F-ERASE3", 4, events.SOF, &events.FamilyReferred{Reason: erasedSecret + "-3"}, at),
+		eventAt(t, "F-ERASE2", 5, events.Service, erase(), at.Add(time.Hour)),
+		eventAt(t, "F-ERASE3", 6, events.Service, erase(), at.Add(time.Hour)),
+	}
+	erasures := 0
+	for _, msg := range batches {
+		res, err := m.Apply(ctx, []Message{msg}, ApplyOptions{Flush: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Erased {
+			erasures++
+			if res.Scrub != nil || !m.ScrubPending() {
+				t.Fatalf("deferred erasure at %d: scrub %v, pending %v", res.Last, res.Scrub, m.ScrubPending())
+			}
+		}
+	}
+	if erasures != 3 {
+		t.Fatalf("%d batches erased a family, want 3", erasures)
+	}
+	var flag int
+	if err := m.w.QueryRowContext(ctx, `SELECT scrub FROM checkpoint`).Scan(&flag); err != nil || flag != 1 {
+		t.Fatalf("deferred scrub not recorded as pending in the checkpoint row: %d %v", flag, err)
+	}
+	if err := m.RetryScrub(ctx); err != nil || !m.ScrubPending() {
+		t.Fatalf("RetryScrub while deferred: %v, pending %v", err, m.ScrubPending())
+	}
+	if n := m.Vacuums(); n != 0 {
+		t.Fatalf("%d VACUUMs while the scrub was deferred", n)
+	}
+}
+
+// TestDeferredScrubRunsOnce: while the scrub is deferred (a bulk load
+// that serves no reads), erasures in several batches mark it pending and
+// neither the batches after them nor RetryScrubs' ticks run it; ending the
+// deferral runs one VACUUM, which leaves the text of every erasure in
+// neither the file nor its WAL.
+func TestDeferredScrubRunsOnce(t *testing.T) {
+	ctx := context.Background()
+	m, path, at := erasureModel(t)
+	deferredErasures(t, m, at)
+	if len(secretOnDisk(path)) == 0 {
+		t.Fatal("the erased text is in neither file before the scrub: the test shows nothing")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	RetryScrubs(tctx, 10*time.Millisecond, func() (*Model, func()) { return m, func() {} }, func(_ *Model, finished bool) {
+		if finished {
+			t.Error("RetryScrubs reports a deferred scrub finished")
+		}
+	})
+	if n := m.Vacuums(); n != 0 || !m.ScrubPending() {
+		t.Fatalf("RetryScrubs while deferred: %d VACUUMs, pending %v", n, m.ScrubPending())
+	}
+
+	if err := m.DeferScrub(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Vacuums(); n != 1 || m.ScrubPending() {
+		t.Errorf("ending the deferral: %d VACUUMs, pending %v; want 1, not pending", n, m.ScrubPending())
+	}
+	if w := secretOnDisk(path); len(w) > 0 {
+		t.Errorf("after the deferred scrub, the erased text is still in %v", w)
+	}
+	var flag int
+	if err := m.w.QueryRowContext(ctx, `SELECT scrub FROM checkpoint`).Scan(&flag); err != nil || flag != 0 {
+		t.Errorf("scrub flag after the scrub: %d %v", flag, err)
+	}
+	// Not deferred any more: the next erasure scrubs at once.
+	ref := eventAt(t, "F-ERASE4", 7, events.SOF, &events.FamilyReferred{Reason: erasedSecret + "-4"}, at)
+	erase := eventAt(t, "F-ERASE4", 8, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, at.Add(time.Hour))
+	for _, msg := range []Message{ref, erase} {
+		if _, err := m.Apply(ctx, []Message{msg}, ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Vacuums(); n != 2 || m.ScrubPending() {
+		t.Errorf("an erasure after the deferral: %d VACUUMs in all, pending %v; want 2, not pending", n, m.ScrubPending())
+	}
+	if w := secretOnDisk(path); len(w) > 0 {
+		t.Errorf("after an erasure with no deferral, the erased text is still in %v", w)
+	}
+}
+
+// TestDeferredScrubIsFinishedAtOpen: a load that stops with its deferred
+// scrub pending (a crash before it ended) is scrubbed when the model is
+// opened again, with one VACUUM.
+func TestDeferredScrubIsFinishedAtOpen(t *testing.T) {
+	ctx := context.Background()
+	m, crashed, at := erasureModel(t)
+	deferredErasures(t, m, at)
+	// The files as a crash leaves them: a close would checkpoint the WAL
+	// into the file.
+	path := filepath.Join(filepath.Dir(crashed), ModelName(2))
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(crashed + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+	if len(secretOnDisk(path)) == 0 {
+		t.Fatal("the erased text is in neither file before the scrub: the test shows nothing")
+	}
+
+	m2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if m2.ScrubPending() || m2.ScrubDeferred() || m2.Vacuums() != 1 {
+		t.Errorf("at open: pending %v, deferred %v, %d VACUUMs; want the scrub done with one", m2.ScrubPending(), m2.ScrubDeferred(), m2.Vacuums())
+	}
+	if w := secretOnDisk(path); len(w) > 0 {
+		t.Errorf("after the model was opened again, the erased text is still in %v", w)
+	}
+}

@@ -277,6 +277,12 @@ type Model struct {
 	scrubPending, vacuumed     bool
 	scrubTried                 time.Time
 	scrubWait, scrubRetryEvery time.Duration
+	// scrubDeferred is set while the model is loaded in bulk and serves
+	// no family reads (DeferScrub): an erasure marks its scrub pending
+	// and nothing runs it until the deferral ends. vacuums counts the
+	// scrub's VACUUMs since the model was opened.
+	scrubDeferred bool
+	vacuums       int
 
 	mu     sync.RWMutex
 	closed bool

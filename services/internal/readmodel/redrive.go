@@ -256,8 +256,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 	m.dirty = map[string]*dirtyFamily{}
 	if len(erased) > 0 {
 		res.Erased = true
-		m.scrubPending, m.vacuumed = true, false
-		res.Scrub = m.scrub(ctx, m.scrubWait)
+		res.Scrub = m.erased(ctx)
 	}
 	return res, nil
 }

@@ -39,3 +39,10 @@ func PinSnapshot(ctx context.Context, path string) (release func(), err error) {
 	}
 	return func() { _ = tx.Rollback(); db.Close() }, nil
 }
+
+// FollowerVacuums is the follower model's Vacuums, asked as the applier.
+func FollowerVacuums(f *Follower) int {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	return f.m.Vacuums()
+}

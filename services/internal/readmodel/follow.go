@@ -116,6 +116,23 @@ func (f *Follower) retryScrubs(ctx context.Context) {
 	})
 }
 
+// markCaughtUp marks the model caught up, once the erasures it applied
+// while catching up are scrubbed from its files (but for a scrub that
+// fails, which stays pending and is retried as any other). The caller
+// does not hold the apply lock.
+func (f *Follower) markCaughtUp(ctx context.Context) {
+	if f.caughtUp.Load() {
+		return
+	}
+	f.applyMu.Lock()
+	err := f.m.DeferScrub(ctx, false)
+	f.applyMu.Unlock()
+	if err != nil {
+		f.o.Log.Warn("readmodel: caught up, but the erasures' old text could not yet be scrubbed from the files; it is retried after later batches and while idle", "err", err)
+	}
+	f.caughtUp.Store(true)
+}
+
 // Close stops following and closes the model.
 func (f *Follower) Close() error {
 	f.once.Do(func() {
@@ -209,6 +226,11 @@ func (f *Follower) session(ctx context.Context) error {
 		}
 	}
 	f.loading.Store(m.bulk)
+	if !f.caughtUp.Load() {
+		// Nothing reads the model until it has caught up: its erasures
+		// are scrubbed once then (markCaughtUp), not one VACUUM each.
+		_ = m.DeferScrub(ctx, true)
+	}
 	if m.consistent < cp {
 		res, err := m.Apply(ctx, nil, ApplyOptions{Flush: true})
 		if err != nil {
@@ -219,7 +241,7 @@ func (f *Follower) session(ctx context.Context) error {
 	}
 	f.applyMu.Unlock()
 	if last == cp {
-		f.caughtUp.Store(true)
+		f.markCaughtUp(ctx)
 	}
 	if last < cp {
 		// Wait for the operator; nothing the stream holds applies.
@@ -269,7 +291,7 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 			first = false
 			if end {
-				f.caughtUp.Store(true)
+				f.markCaughtUp(ctx)
 			}
 		}
 		if err != nil {

@@ -81,3 +81,53 @@ func TestFollowerRetriesScrubWhileIdle(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFollowerScrubsCatchUpOnceWhenReady: a follower that catches up
+// over a stream with several erasures, one batch each, scrubs once, when
+// it has caught up: by the time it is ready the erased text is in neither
+// its file nor its WAL.
+func TestFollowerScrubsCatchUpOnceWhenReady(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.OpenStore(t, nil)
+	const secret = "FollowerCatchUpSecretZK"
+	publish := func(fam string, dept events.Department, data events.Payload) {
+		t.Helper()
+		ev, err := events.Build(dept, fam, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := events.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := events.SpecOf(data)
+		if _, err := st.JS.Publish(ctx, events.Subject(fam, dept, spec.Name), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := []string{"F-CU1", "F-CU2", "F-CU3"}
+	for _, fam := range fams {
+		publish(fam, events.SOF, &events.FamilyReferred{Reason: secret + " " + fam})
+	}
+	for _, fam := range fams {
+		publish(fam, events.Service, &events.FamilyErased{Reason: "Formål ophørt"})
+	}
+	dir := t.TempDir()
+	f, err := readmodel.Follow(ctx, readmodel.FollowerOptions{Dir: dir, JS: st.JS, Log: testenv.QuietLog(), BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	testenv.CheckFor(t, 10*time.Second, func() error { return f.Ready(ctx) })
+	path := filepath.Join(dir, readmodel.FollowerFile)
+	for _, p := range []string{path, path + "-wal"} {
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("ready, yet the erased text is still in %s", filepath.Base(p))
+		}
+	}
+	if n := readmodel.FollowerVacuums(f); n != 1 || readmodel.FollowerScrubPending(f) {
+		t.Errorf("caught up over %d erasures: %d VACUUMs, pending %v; want 1, not pending", len(fams), n, readmodel.FollowerScrubPending(f))
+	}
+}

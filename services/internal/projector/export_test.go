@@ -208,3 +208,10 @@ func HoldModel(p *Projector) (func(), error) {
 	_, release, err := p.acquireModel()
 	return release, err
 }
+
+// ModelVacuums is the current read model's Vacuums, asked as the applier.
+func ModelVacuums(p *Projector) int {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	return p.model.Load().Vacuums()
+}

@@ -143,7 +143,8 @@ type Projector struct {
 	// held when the projector started (catchUpTo, its last sequence
 	// then); until then the projector is not ready and serves no family
 	// data: a model still loading would answer an assigned coordinator
-	// "not assigned".
+	// "not assigned". Until then the erasures' scrub is deferred
+	// (readmodel.Model.DeferScrub); it runs before upToDate is set.
 	upToDate  atomic.Bool
 	catchUpTo atomic.Uint64
 	// catchUpSet: catchUpTo is taken (by the consumer goroutine only).
@@ -335,24 +336,45 @@ func (p *Projector) Ready(context.Context) error {
 
 // noteCatchUp takes, at the first consumer session, the position the read
 // model must reach to be up to date: the stream's last sequence then.
-func (p *Projector) noteCatchUp(streamLast uint64) {
+func (p *Projector) noteCatchUp(ctx context.Context, streamLast uint64) {
 	if !p.catchUpSet {
 		p.catchUpSet = true
 		p.catchUpTo.Store(streamLast)
 	}
-	p.checkUpToDate(false)
+	p.checkUpToDate(ctx, false)
 }
 
 // checkUpToDate sets upToDate once the model has applied catchUpTo, or
 // the consumer has nothing more to deliver (drained; the stream's last
-// messages may be deleted ones, which are never delivered).
-func (p *Projector) checkUpToDate(drained bool) {
+// messages may be deleted ones, which are never delivered). The scrub of
+// the erasures applied while catching up runs first, so that the model
+// holds no erased text in its files when it serves family reads (but for
+// a scrub that fails, which stays pending and is retried as any other).
+// The caller does not hold the apply lock.
+func (p *Projector) checkUpToDate(ctx context.Context, drained bool) {
 	if p.upToDate.Load() || !p.catchUpSet {
 		return
 	}
 	if drained || p.Position() >= p.catchUpTo.Load() {
+		p.endScrubDeferral(ctx)
 		p.upToDate.Store(true)
 	}
+}
+
+// endScrubDeferral ends the live model's erasure scrub deferral of a
+// catch-up, running the pending scrub.
+func (p *Projector) endScrubDeferral(ctx context.Context) {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	m := p.model.Load()
+	pending := m.ScrubPending()
+	start := time.Now()
+	if err := m.DeferScrub(ctx, false); err != nil {
+		p.log.Warn("projector: caught up, but the erasures' old text could not yet be scrubbed from the read model's files; retrying", "err", err)
+	} else if pending {
+		p.log.Info("projector: caught up; the erasures' old text is scrubbed from the read model's files", "took", time.Since(start))
+	}
+	p.noteScrub(m)
 }
 
 // Position is the last stream sequence the read model has applied.
@@ -568,7 +590,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	streamLast := stream.CachedInfo().State.LastSeq
 	p.noteStreamLast(streamLast)
-	p.noteCatchUp(streamLast)
+	p.noteCatchUp(ctx, streamLast)
 	p.applyMu.Lock()
 	m := p.model.Load()
 	cp := m.Checkpoint()
@@ -591,6 +613,11 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 	}
 	p.loading.Store(m.Bulk())
+	if !p.upToDate.Load() {
+		// Nothing reads the model until it is up to date: its erasures
+		// are scrubbed once then (checkUpToDate), not one VACUUM each.
+		_ = m.DeferScrub(ctx, true)
+	}
 	if m.Consistent() < cp {
 		// The last session stopped between two flushes; the consumer
 		// starts after the checkpoint, so flush before new messages.
@@ -602,7 +629,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		p.setApplied(res.Consistent)
 	}
 	p.applyMu.Unlock()
-	p.checkUpToDate(false)
+	p.checkUpToDate(ctx, false)
 	if catchUp {
 		p.preloadKeys(ctx)
 	}
@@ -617,7 +644,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	}
 	if !catchUp {
 		if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
-			p.checkUpToDate(true)
+			p.checkUpToDate(ctx, true)
 		}
 	}
 	p.consumerReady.Store(true)
@@ -720,7 +747,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		p.checkUpToDate(caughtUp && !m.Bulk())
+		p.checkUpToDate(ctx, caughtUp && !m.Bulk())
 		first = false
 		// AckAll: acknowledging the last message acknowledges the batch.
 		if !catchUp {

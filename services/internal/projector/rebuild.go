@@ -209,6 +209,9 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 	var pending []readmodel.Message
 	first := true
 	var fl readmodel.Flusher
+	// The new model serves nothing until the swap: its erasures are
+	// scrubbed once, before it (below), not one VACUUM each.
+	_ = m.DeferScrub(ctx, true)
 	if t, err := liveTarget(false); err != nil {
 		return nil, err
 	} else if t >= p.bulkThreshold {
@@ -276,6 +279,17 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			// live applier's lock, which then waits only for what arrived
 			// meanwhile.
 			if _, err := m.EndBulk(ctx); err != nil {
+				return nil, fmt.Errorf("projector: rebuild: %w", err)
+			}
+			continue
+		}
+		if m.ScrubDeferred() {
+			// Scrub the erasures' old text from the file and its WAL
+			// before taking the live applier's lock: nothing reads the new
+			// model, so the scrub waits for no reader. What the last
+			// batches below erase is scrubbed as the live applier scrubs
+			// it.
+			if err := m.DeferScrub(ctx, false); err != nil {
 				return nil, fmt.Errorf("projector: rebuild: %w", err)
 			}
 			continue

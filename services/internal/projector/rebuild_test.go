@@ -452,3 +452,80 @@ func TestRebuildCommandToken(t *testing.T) {
 		t.Errorf("sent Authorization %q; want JF_TOKEN's", auth)
 	}
 }
+
+// TestBulkLoadsScrubErasuresOnce: a projector that bulk loads a stream
+// holding several erasures, one batch each, scrubs its model once, before
+// it is ready; a rebuild over the same stream scrubs its new model once,
+// before the swap. Either way the model that serves reads holds the
+// erased text in neither its file nor its WAL.
+func TestBulkLoadsScrubErasuresOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	const secret = "ProjectorBulkErasedSecretJV"
+	put := func(fam string, dept events.Department, data events.Payload) {
+		t.Helper()
+		ce, err := events.Build(dept, fam, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := events.Marshal(ce)
+		if _, err := st.JS.Publish(ctx, events.Subject(fam, dept, data.EventName()), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := []string{"F-BE1", "F-BE2", "F-BE3", "F-BE4"}
+	for _, fam := range fams {
+		put(fam, events.SOF, &events.FamilyReferred{Reason: secret + " " + fam})
+		put(fam, events.SOF, testenv.Enrolment())
+	}
+	for _, fam := range fams[:3] {
+		put(fam, events.Service, &events.FamilyErased{Reason: "Formål ophørt"})
+	}
+	last := publish(t, st, 0, 20)
+	inFiles := func(path string) []string {
+		var where []string
+		for _, p := range []string{path, path + "-wal"} {
+			b, _ := os.ReadFile(p)
+			if bytes.Contains(b, []byte(secret+" F-BE1")) || bytes.Contains(b, []byte(secret+" F-BE2")) || bytes.Contains(b, []byte(secret+" F-BE3")) {
+				where = append(where, filepath.Base(p))
+			}
+		}
+		return where
+	}
+
+	p := newProjector(t, st, t.TempDir(), 1, func(p *projector.Projector) { projector.SetBulkThreshold(p, 5) })
+	defer p.Close()
+	checkFor(t, time.Minute, func() error { return p.Ready(ctx) })
+	if p.Position() < last {
+		t.Fatalf("ready at %d, before the stream's end %d", p.Position(), last)
+	}
+	if n := projector.ModelVacuums(p); n != 1 {
+		t.Errorf("the bulk load over 3 erasures ran %d VACUUMs; want 1", n)
+	}
+	if w := inFiles(projector.ModelFile(p)); len(w) > 0 {
+		t.Errorf("ready after the bulk load, yet the erased text is in %v", w)
+	}
+
+	before, err := p.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := projector.ModelVacuums(p); n != 1 {
+		t.Errorf("the rebuild over 3 erasures ran %d VACUUMs on its model; want 1", n)
+	}
+	if w := inFiles(projector.ModelFile(p)); len(w) > 0 {
+		t.Errorf("the rebuilt model swapped in holds the erased text in %v", w)
+	}
+	if after, err := p.Digest(ctx); err != nil || after != before {
+		t.Errorf("digest %s before the rebuild, %s after (%v)", before, after, err)
+	}
+	// The family not erased keeps its text.
+	b, _ := os.ReadFile(projector.ModelFile(p))
+	if w, _ := os.ReadFile(projector.ModelFile(p) + "-wal"); !bytes.Contains(append(b, w...), []byte(secret+" F-BE4")) {
+		t.Error("the text of the family not erased is not in the rebuilt model")
+	}
+}

@@ -33,7 +33,9 @@
 // given the flushed one, so every read sees timeline, overviews and access
 // in agreement. An empty model far behind the stream is bulk loaded:
 // without the timeline's secondary indexes, which are built by one sort at
-// the end (SetBulk, EndBulk).
+// the end (SetBulk, EndBulk). A model that serves no family reads while it
+// loads (a rebuild's, a catch-up's) scrubs the erasures it applies once, at
+// the end, rather than after each (DeferScrub).
 //
 // # Family state
 //

@@ -63,7 +63,7 @@ func newMetrics() *metrics {
 			Name: "jf_projector_consent_gate_errors_total", Help: "Coordinator reads whose consent state or policy could not be evaluated; their gated entries were hidden.",
 		}),
 		scrubPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "jf_projector_erasure_scrub_pending", Help: "1 while an erased family's old text may remain in the read model's file or WAL: readers holding a snapshot kept the scrub from finishing; it is retried until it does.",
+			Name: "jf_projector_erasure_scrub_pending", Help: "1 while an erased family's old text may remain in the read model's file or WAL: readers holding a snapshot kept the scrub from finishing, and it is retried until it does; or the projector is catching up, and scrubs once before it is ready.",
 		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",

@@ -67,11 +67,13 @@ func Subject(familyID string) string { return Prefix + familyID }
 // Purpose reads X-Purpose: optional, at most MaxPurpose characters of
 // printable UTF-8 (400 otherwise), holding no CPR number and no control or
 // other invisible character (422, naming the header). It also vets the
-// query string, which Record stores with the endpoint: a parameter that
-// holds a CPR number or a control character is refused (422, naming
-// "?<parameter>"). Every read that records an access calls it first, so
-// nothing reaches the immutable log unchecked.
+// request as CheckQuery does: its method and the query string, which
+// Record stores with the endpoint. Every read that records an access
+// calls it first, so nothing reaches the immutable log unchecked.
 func Purpose(r *http.Request) (string, error) {
+	if err := checkMethod(r); err != nil {
+		return "", err
+	}
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
 	if err := CheckPurpose(HeaderPurpose, v); err != nil {
 		return "", err
@@ -99,9 +101,30 @@ func CheckPurpose(name, v string) error {
 	return nil
 }
 
-// CheckQuery is Purpose's check of the query string alone, for reads
-// whose purpose does not come in X-Purpose (the web app's).
-func CheckQuery(r *http.Request) error { return checkQuery(r) }
+// CheckQuery is Purpose's check of the request without X-Purpose, for
+// reads whose purpose does not come in it (the web app's): a read of
+// family data is a GET, and a HEAD is refused (405, Allow: GET) before
+// anything is read or recorded, since its answer would show nothing of
+// the family but the length of its data while the log recorded a read;
+// and a query parameter that holds a CPR number or a control character
+// is refused (422, naming "?<parameter>").
+func CheckQuery(r *http.Request) error {
+	if err := checkMethod(r); err != nil {
+		return err
+	}
+	return checkQuery(r)
+}
+
+// checkMethod refuses a HEAD (405, Allow: GET).
+func checkMethod(r *http.Request) error {
+	if r.Method != http.MethodHead {
+		return nil
+	}
+	p := problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+		"a read of family data is recorded in the access log and is a GET; HEAD reads nothing")
+	p.Allow = http.MethodGet
+	return p
+}
 
 // checkQuery refuses a query string whose parameters (names or values)
 // hold a CPR number or a control character. Values are not echoed.

@@ -37,6 +37,8 @@ type Problem struct {
 	Position uint64 `json:"position,omitempty"`
 	// RetryAfter, in seconds, is sent as the Retry-After header.
 	RetryAfter int `json:"-"`
+	// Allow is sent as the Allow header, for 405s.
+	Allow string `json:"-"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
@@ -134,6 +136,9 @@ func write(w http.ResponseWriter, p *Problem) {
 	}
 	if p.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="jobogfamilie"`)
+	}
+	if p.Allow != "" {
+		h.Set("Allow", p.Allow)
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -347,6 +347,11 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 		if v.Text == "" {
 			v.Text = "Adressen findes ikke i Job og Familie. Gå til forsiden og find familien der."
 		}
+	case http.StatusMethodNotAllowed:
+		v.Heading = "Forespørgslen blev afvist"
+		if v.Text == "" {
+			v.Text = "Siden kan kun hentes med GET: et opslag i en families oplysninger logges, og en HEAD-forespørgsel viser intet."
+		}
 	case http.StatusUnprocessableEntity:
 		v.Heading = "Forespørgslen blev afvist"
 		if v.Text == "" {
@@ -378,6 +383,9 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 func (a *App) fail(w http.ResponseWriter, r *http.Request, ss *session, err error) {
 	var pr *problem.Problem
 	if errors.As(err, &pr) {
+		if pr.Allow != "" {
+			w.Header().Set("Allow", pr.Allow)
+		}
 		switch pr.Status {
 		case http.StatusServiceUnavailable:
 			if pr.RetryAfter > 0 {

@@ -18,10 +18,8 @@ func (s *Service) handleAccessLog(w http.ResponseWriter, r *http.Request) error 
 		aq  AccessQuery
 		err error
 	)
-	if v := q.Get("family"); v != "" {
-		if aq.FamilyID, err = familyParam(v); err != nil {
-			return err
-		}
+	if aq.FamilyID, err = familyParam(q); err != nil {
+		return err
 	}
 	if aq.From, aq.To, err = parseRange(q); err != nil {
 		return err

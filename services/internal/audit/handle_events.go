@@ -66,9 +66,16 @@ func ParseTypes(v string) ([]events.Spec, error) {
 	return out, nil
 }
 
-func familyParam(v string) (string, error) {
+// familyParam reads the family parameter: "" when it is absent (every
+// family), and a familyId when given; given empty or malformed it is
+// refused, so that it never silently widens a query to every family.
+func familyParam(q url.Values) (string, error) {
+	if !q.Has("family") {
+		return "", nil
+	}
+	v := q.Get("family")
 	if !events.ValidID(v) {
-		return "", problem.BadRequest("family must be a familyId matching " + events.IDPattern)
+		return "", problem.BadRequest("family must be a familyId matching " + events.IDPattern + "; leave it out for every family")
 	}
 	return v, nil
 }
@@ -98,10 +105,8 @@ func ParseEventsQuery(q url.Values) (Query, error) {
 		return out, err
 	}
 	var err error
-	if v := q.Get("family"); v != "" {
-		if out.FamilyID, err = familyParam(v); err != nil {
-			return out, err
-		}
+	if out.FamilyID, err = familyParam(q); err != nil {
+		return out, err
 	}
 	if v := q.Get("type"); v != "" {
 		if out.Types, err = ParseTypes(v); err != nil {

@@ -64,8 +64,8 @@ type Entry struct {
 // Subject is the subject of a family's entries.
 func Subject(familyID string) string { return Prefix + familyID }
 
-// Purpose reads X-Purpose: optional, at most MaxPurpose characters of
-// printable UTF-8 (400 otherwise), holding no CPR number and no control or
+// Purpose reads X-Purpose: optional, given at most once, at most
+// MaxPurpose characters of printable UTF-8 (400 otherwise), holding no CPR number and no control or
 // other invisible character (422, naming the header). It also vets the
 // request as CheckQuery does: its method and the query string, which
 // Record stores with the endpoint. Every read that records an access
@@ -73,6 +73,9 @@ func Subject(familyID string) string { return Prefix + familyID }
 func Purpose(r *http.Request) (string, error) {
 	if err := checkMethod(r); err != nil {
 		return "", err
+	}
+	if len(r.Header.Values(HeaderPurpose)) > 1 {
+		return "", problem.BadRequest(HeaderPurpose + " given more than once; a read has one purpose")
 	}
 	v := strings.TrimSpace(r.Header.Get(HeaderPurpose))
 	if err := CheckPurpose(HeaderPurpose, v); err != nil {

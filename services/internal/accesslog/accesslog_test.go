@@ -106,3 +106,17 @@ func TestRecordCommandRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestPurposeGivenTwice: a request with two X-Purpose headers (a client's
+// and a proxy's, say) is refused (400): the log would keep one of them as
+// the read's purpose and drop the other unseen.
+func TestPurposeGivenTwice(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("GET", "/v1/families/F1", nil)
+	r.Header[accesslog.HeaderPurpose] = []string{"Forberedelse af netværksmøde", "Aktindsigt"}
+	got, err := accesslog.Purpose(r)
+	var p *problem.Problem
+	if !errors.As(err, &p) || p.Status != 400 || !strings.Contains(p.Detail, accesslog.HeaderPurpose) {
+		t.Fatalf("Purpose = %q, %v; want a 400 naming %s", got, err, accesslog.HeaderPurpose)
+	}
+}

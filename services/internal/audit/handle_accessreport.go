@@ -31,8 +31,9 @@ import (
 // C-579/21 has it, not the employee's identity, unless
 // includeEmployees=true asks for it for internal use. The report is itself
 // a read of the family's data and is logged, with its query, before it is
-// made: so it lists itself, and a report with employees shows that it was
-// asked for. JSON by default; Accept: text/html gives a printable Danish
+// made: so a report whose period reaches now lists itself, and every
+// later report of the family shows that one with employees was asked for.
+// JSON by default; Accept: text/html gives a printable Danish
 // page.
 
 // AccessReport is the JSON of the report.
@@ -116,7 +117,8 @@ func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) err
 		return problem.New(http.StatusNotFound, "unknown-person", "Unknown person",
 			"person "+strconv.Quote(person)+" is not a member of family "+strconv.Quote(fam)+" and no event of the family names them")
 	}
-	// Logged first, and acknowledged: the report lists this read too.
+	// Logged first, and acknowledged: a report whose period reaches now
+	// lists this read too.
 	if err := s.logAccess(r, pr, fam, why); err != nil {
 		return err
 	}

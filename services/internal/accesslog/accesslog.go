@@ -181,6 +181,12 @@ func Record(ctx context.Context, js jetstream.JetStream, r *http.Request, pr aut
 	return record(ctx, js, endpoint(r), pr, subject, fam, purpose)
 }
 
+// Unavailable is the answer to a read refused because its entry could not
+// be written (503): family data is never served unlogged.
+func Unavailable() *problem.Problem {
+	return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+}
+
 // CommandMethod stands in the endpoint of an entry for the HTTP method
 // when a command-line tool read the data: "CLI audit replay -family F1".
 const CommandMethod = "CLI"

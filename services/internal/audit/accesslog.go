@@ -14,7 +14,6 @@ import (
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
-	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // Access log subjects and the purpose header, as the coordinator API
@@ -37,7 +36,7 @@ func (s *Service) logAccess(r *http.Request, pr auth.Principal, familyID, why st
 	if err := accesslog.Record(r.Context(), s.reader.JS, r, pr, familyID, why); err != nil {
 		s.metrics.accessFail.Inc()
 		s.log.Warn("audit: access log unavailable, read refused", "family", familyID, "err", err)
-		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+		return accesslog.Unavailable()
 	}
 	return nil
 }

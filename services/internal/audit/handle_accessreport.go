@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if person != "" && !contains(persons, person) {
+	if person != "" && !slices.Contains(persons, person) {
 		return problem.New(http.StatusNotFound, "unknown-person", "Unknown person",
 			"person "+strconv.Quote(person)+" is not a member of family "+strconv.Quote(fam)+" and no event of the family names them")
 	}
@@ -161,15 +162,6 @@ func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) err
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(rep)
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // wantsHTML reports whether the request's Accept prefers text/html to

@@ -213,7 +213,7 @@ func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := accesslog.RecordEach(r.Context(), s.Eraser.JS, r, pr, ids, why); err != nil {
 		s.log.Warn("erasure: access log unavailable, due list refused", "families", len(ids), "err", err)
-		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+		return accesslog.Unavailable()
 	}
 	return service.JSON(w, http.StatusOK, map[string]any{"asOf": now, "retentionYears": s.years, "families": due})
 }

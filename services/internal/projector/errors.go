@@ -17,12 +17,6 @@ func notAppliedProblem(want, at uint64) *problem.Problem {
 	return pr
 }
 
-// accessLogProblem: a read is refused because the access log could not be
-// written.
-func accessLogProblem() *problem.Problem {
-	return problem.Unavailable("the access log could not be written; family data is never served unlogged")
-}
-
 // ErrRebuildRunning: a rebuild was asked for while one runs (409).
 var ErrRebuildRunning error = rebuildRunning{}
 

@@ -83,7 +83,7 @@ func (p *Projector) logList(r *http.Request, pr auth.Principal, list []FamilySum
 	if err := accesslog.RecordList(r.Context(), p.opts.JS, r, pr, ids, why); err != nil {
 		p.metrics.accessFail.Inc()
 		p.log.Warn("projector: access log unavailable, list refused", "families", len(list), "err", err)
-		return accessLogProblem()
+		return accesslog.Unavailable()
 	}
 	return nil
 }

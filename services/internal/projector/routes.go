@@ -152,7 +152,7 @@ func (p *Projector) logAccess(r *http.Request, pr auth.Principal, familyID, why 
 	if err := accesslog.Record(r.Context(), p.opts.JS, r, pr, familyID, why); err != nil {
 		p.metrics.accessFail.Inc()
 		p.log.Warn("projector: access log unavailable, read refused", "family", familyID, "err", err)
-		return accessLogProblem()
+		return accesslog.Unavailable()
 	}
 	return nil
 }

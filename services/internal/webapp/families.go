@@ -10,7 +10,6 @@ import (
 
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
-	"kk.dk/jobogfamilie/services/internal/problem"
 )
 
 // DueSoonDays is how many calendar days ahead a goal's due date counts
@@ -143,7 +142,7 @@ func (a *App) recordList(r *http.Request, ss *session, rows []familyRow) error {
 	}
 	if err := accesslog.RecordList(r.Context(), a.opts.JS, r, ss.principal, ids, ""); err != nil {
 		a.opts.Log.Warn("webapp: access log unavailable, list refused", "err", err)
-		return problem.Unavailable("the access log could not be written; family data is never served unlogged")
+		return accesslog.Unavailable()
 	}
 	return nil
 }

@@ -323,6 +323,13 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			p.applyMu.Unlock()
 			return nil, fmt.Errorf("projector: rebuild: swap: %w", err)
 		}
+		if p.model.Load().ScrubDeferred() {
+			// The projector still catches up, and the live model defers
+			// its scrub until it is up to date (endScrubDeferral, which
+			// ends the deferral of whichever model is live then): the new
+			// model defers in its place.
+			_ = m.DeferScrub(ctx, true)
+		}
 		old := p.model.Swap(m)
 		p.modelNo = n
 		swapped = true

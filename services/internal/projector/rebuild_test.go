@@ -529,3 +529,52 @@ func TestBulkLoadsScrubErasuresOnce(t *testing.T) {
 		t.Error("the text of the family not erased is not in the rebuilt model")
 	}
 }
+
+// TestRebuildDuringCatchUpKeepsScrubDeferred: a rebuild swapped in while
+// the projector still catches up takes over the live model's deferred
+// scrub. The erasures the catch-up applies after the swap are scrubbed
+// once, when the projector becomes ready, not one VACUUM each.
+func TestRebuildDuringCatchUpKeepsScrubDeferred(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	last := publish(t, st, 0, 150)
+	for _, fam := range []string{"F1", "F2", "F3"} {
+		data := &events.FamilyErased{Reason: "Formål ophørt"}
+		ce, err := events.Build(events.Service, fam, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := events.Marshal(ce)
+		if _, err := st.JS.Publish(ctx, events.Subject(fam, events.Service, data.EventName()), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The live applier is slowed down, one message a batch, so that the
+	// rebuild overtakes it long before it reaches the erasures.
+	var slow atomic.Bool
+	slow.Store(true)
+	p := newProjector(t, st, t.TempDir(), 1, func(p *projector.Projector) {
+		projector.SetHooks(p, func(uint64) error {
+			if slow.Load() {
+				time.Sleep(20 * time.Millisecond)
+			}
+			return nil
+		}, nil)
+	})
+	defer p.Close()
+	if err := p.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if at := p.Position(); at >= last {
+		t.Fatalf("the catch-up reached %d, the erasures, before the rebuild swapped in", at)
+	}
+	if p.Ready(ctx) == nil {
+		t.Fatal("ready before the catch-up's end")
+	}
+	slow.Store(false)
+	checkFor(t, time.Minute, func() error { return p.Ready(ctx) })
+	if n := projector.ModelVacuums(p); n != 1 {
+		t.Errorf("the catch-up applied 3 erasures to the rebuilt model with %d VACUUMs; want 1, when it became ready", n)
+	}
+}

@@ -125,6 +125,14 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	return config.FromEnvironment(fs, getenv, secretFlags)
 }
 
+// given reports whether the flag name was given on the command line,
+// empty included.
+func given(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
 // secretFlags are the subcommands' flags whose environment variable holds
 // a secret: each is read after parsing (parseFlags), never a default.
 var secretFlags = map[string]string{"token": "JF_TOKEN"}
@@ -243,6 +251,11 @@ func replayCommand(ctx context.Context, args []string, getenv func(string) strin
 		if v != "" {
 			params.Set(k, v)
 		}
+	}
+	if given(fs, "family") {
+		// Given empty, it is refused as family= is (ParseEventsQuery),
+		// not taken for every family.
+		params.Set("family", *family)
 	}
 	if *after > 0 {
 		params.Set("after", strconv.FormatUint(*after, 10))
@@ -447,6 +460,10 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	if fs.NArg() > 0 || *out == "" {
 		return usageError("give -out DIR")
+	}
+	if given(fs, "family") && !events.ValidID(o.Family) {
+		// Given empty too: an export of one family never widens to all.
+		return usageError(fmt.Sprintf("-family %q is not an id (%s)", o.Family, events.IDPattern))
 	}
 	if err := checkPurposeFlag(*why, decrypts(*masterFile, getenv)); err != nil {
 		return err

@@ -30,6 +30,11 @@ func TestCommandUsageExitCode(t *testing.T) {
 		{"verify", []string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"export", []string{"-from-seq", "x", "-out", out}, 2, `invalid value "x" for flag -from-seq`},
 		{"export", []string{}, 2, "give -out DIR"},
+		// Given empty, -family is refused, as family= is by the API: it
+		// would widen one family's read to every family's.
+		{"replay", []string{"-family", ""}, 2, "family must be a familyId"},
+		{"replay", []string{"-family="}, 2, "family must be a familyId"},
+		{"export", []string{"-family", "", "-out", out}, 2, "-family"},
 		{"verify-export", []string{"-bogus", out}, 2, "flag provided but not defined: -bogus"},
 		{"verify-export", []string{}, 2, "give the archive's directory"},
 		{"erase-due", []string{"-bogus"}, 2, "flag provided but not defined: -bogus"},

@@ -162,10 +162,15 @@ var ErrOtherMaster = errors.New("shred: data key wrapped by another master key")
 var errOtherMaster = ErrOtherMaster
 
 // otherMaster is ErrOtherMaster for the data key keyID, wrapped by the
-// master key whose id is wrappedBy.
+// master key whose id is wrappedBy; keyID "" is the bucket's newest key,
+// not named.
 func (m MasterKey) otherMaster(keyID, wrappedBy string) error {
-	return fmt.Errorf("%w: data key %s is wrapped by master key %s, this process has master key %s; "+
-		"give every process of the deployment the same -master-key-file (JF_MASTER_KEY_FILE)", errOtherMaster, keyID, wrappedBy, m.id)
+	what := "the newest data key of " + eventstore.KeyBucket
+	if keyID != "" {
+		what = "data key " + keyID
+	}
+	return fmt.Errorf("%w: %s is wrapped by master key %s, this process has master key %s; "+
+		"give every process of the deployment the same -master-key-file (JF_MASTER_KEY_FILE)", errOtherMaster, what, wrappedBy, m.id)
 }
 
 // wrappedBy is the id of the master key a wrapped data key names.
@@ -181,7 +186,9 @@ func wrappedBy(v []byte) (string, bool) {
 // ids, when the newest data key in the bucket is wrapped by another
 // master key than the keyring's, for then this process can open none of
 // the keys the others make. A bucket that does not exist yet, is empty,
-// or whose newest message is a destroyed key's marker passes.
+// or whose newest message is a destroyed key's marker passes. /readyz
+// answers without a token, so the error names no data key: a data key's
+// id is its family's id.
 func (k *Keyring) CheckMaster(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -207,8 +214,7 @@ func (k *Keyring) CheckMaster(ctx context.Context) error {
 	if !ok || id == k.master.id {
 		return nil
 	}
-	keyID, _ := strings.CutPrefix(msg.Subject, keySubjectPrefix)
-	return k.master.otherMaster(keyID, id)
+	return k.master.otherMaster("", id)
 }
 
 // unwrap opens a wrapped data key.

@@ -258,6 +258,12 @@ func TestOtherMasterKey(t *testing.T) {
 	if !errors.Is(err, shred.ErrOtherMaster) || !strings.Contains(err.Error(), ours) || !strings.Contains(err.Error(), theirs) {
 		t.Fatalf("readiness check with another master key: %v", err)
 	}
+	// /readyz answers anyone who reaches the port, the operator's probes
+	// included, who see no family data: the check names no data key, whose
+	// id is its family's.
+	if strings.Contains(err.Error(), "F-1") {
+		t.Errorf("readiness check names the family: %v", err)
+	}
 	// Nor does ingest seal with a key it cannot open.
 	env2, b2 := stored(t, events.BIF, "F-1", &events.FamilyReferred{Reason: marker}, "e2")
 	if _, err := wrong.Seal(ctx, env2, b2); !errors.Is(err, shred.ErrOtherMaster) {

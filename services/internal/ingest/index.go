@@ -835,7 +835,7 @@ func (x *Index) load(id string) (*familyEntry, error) {
 	case errors.Is(err, pebble.ErrNotFound):
 		fe.state = family.New(id)
 	case err != nil:
-		return nil, x.markDamaged(fmt.Errorf("ingest index: family %s: %w", id, err))
+		return nil, x.markDamaged(familyErr(id, err))
 	default:
 		st := &family.State{}
 		if len(v) < 8 {
@@ -848,7 +848,7 @@ func (x *Index) load(id string) (*familyEntry, error) {
 		if err != nil {
 			// The store holds no state this build cannot read (start
 			// rebuilds a store of another fold): the entry is damaged.
-			return nil, x.markDamaged(fmt.Errorf("ingest index: family %s: %w: %w", id, err, pebble.ErrCorruption))
+			return nil, x.markDamaged(familyErr(id, fmt.Errorf("%w: %w", err, pebble.ErrCorruption)))
 		}
 		fe.state = st
 	}
@@ -970,12 +970,43 @@ func (l *Locked) Unlock() {
 	l.x.leave()
 }
 
+// familyError is a failure of the store's entry of one family. Its text
+// names the family, for the log; operatorText leaves it out.
+type familyError struct {
+	id  string
+	err error
+}
+
+func (e *familyError) Error() string { return "ingest index: family " + e.id + ": " + e.err.Error() }
+func (e *familyError) Unwrap() error { return e.err }
+
+// familyErr is err, of the store's entry of family id.
+func familyErr(id string, err error) error { return &familyError{id: id, err: err} }
+
+// operatorText is err's text with each family a familyError in its chain
+// names left out: what failed, and why (a full disk, damage), is kept.
+func operatorText(err error) string {
+	s := err.Error()
+	for e := err; e != nil; {
+		var fe *familyError
+		if !errors.As(e, &fe) {
+			break
+		}
+		s = strings.ReplaceAll(s, "ingest index: family "+fe.id+": ", "ingest index: a family's entry: ")
+		e = fe.err
+	}
+	return s
+}
+
 // fail marks the index unusable: the local store failed.
 func (x *Index) fail(err error) {
 	x.log.Error("ingest index: the local store failed; writes are refused until a restart", "dir", x.dir, "err", err)
-	s := fmt.Sprintf("the local store failed (%v); restart the process", err)
+	// The progress is the readiness check, which /readyz answers without
+	// a token, and the detail of every department's 503: it names no
+	// family (operatorText); the log has the error whole.
+	s := fmt.Sprintf("the local store failed (%s); restart the process", operatorText(err))
 	if x.damaged.Load() {
-		s = fmt.Sprintf("the local store is damaged (%v); restart the process to rebuild it from the stream", err)
+		s = fmt.Sprintf("the local store is damaged (%s); restart the process to rebuild it from the stream", operatorText(err))
 	}
 	x.progress.Store(&s)
 	x.failed.Store(true)
@@ -1161,7 +1192,7 @@ func (x *Index) flush(cs *consumerState) error {
 		top = max(top, fe.lastSeq)
 		fe.mu.Unlock()
 		if err != nil {
-			return fmt.Errorf("ingest index: family %s: %w", id, err)
+			return familyErr(id, err)
 		}
 		_ = cs.batch.Set(append([]byte{prefixFamily}, id...), append(v, snap...), nil)
 	}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -464,6 +465,40 @@ func TestIndexUndecodableFamilyMarksStoreForRebuild(t *testing.T) {
 	x.Close()
 	if _, err := os.Stat(filepath.Join(dir, rebuildMarker)); err != nil {
 		t.Fatalf("the store is not marked for a rebuild: %v", err)
+	}
+}
+
+// The index's progress, when the store failed, is the readiness check
+// that /readyz answers anyone with, and the detail of the 503 every
+// department gets: it says what failed, and names no family; the log has
+// the error whole.
+func TestIndexFailureNamesNoFamily(t *testing.T) {
+	var logged bytes.Buffer
+	x, err := OpenIndex(IndexOptions{Dir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	const fam = "FAM-Q7-undecodable"
+	b := x.db.NewBatch()
+	_ = b.Set(append([]byte{prefixFamily}, fam...), []byte{1, 2, 3}, nil)
+	m, _ := json.Marshal(indexMeta{Sequence: 3, StreamCreated: testStreamCreated, Fold: family.SnapshotVersion, Catalog: events.NewestFingerprint()})
+	_ = b.Set(metaKey, m, nil)
+	commitFlushed(t, x, b)
+	MarkReady(x)
+	if l, err := x.Lock([]string{fam}); err == nil {
+		l.Unlock()
+		t.Fatal("a family entry of 3 bytes was loaded")
+	}
+	p := x.Progress()
+	if x.Ready() || !strings.Contains(p, "entry of 3 bytes") {
+		t.Fatalf("ready %v, %q", x.Ready(), p)
+	}
+	if strings.Contains(p, fam) {
+		t.Errorf("the index's progress names the family: %q", p)
+	}
+	if !strings.Contains(logged.String(), fam) {
+		t.Errorf("the log does not name the family: %s", logged.String())
 	}
 }
 

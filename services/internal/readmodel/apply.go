@@ -30,6 +30,9 @@ type Message struct {
 	title    string
 	actor    string // the event's source, written out once
 	reason   string // why it is quarantined; "" for a valid event
+	// opReason is reason with the names its pointers hold that are not
+	// the catalog's left out (operatorNames), for the operator.
+	opReason string
 	// row is the event's timeline row, its values boxed for the driver
 	// while decoding rather than on the applying goroutine.
 	row []any
@@ -63,6 +66,9 @@ func (m *Message) decode() {
 	if len(m.reason) > maxReason {
 		m.reason = m.reason[:maxReason]
 	}
+	if len(m.opReason) > maxReason {
+		m.opReason = m.opReason[:maxReason]
+	}
 	if m.reason == "" {
 		m.title = events.Title(m.env)
 		m.actor = m.env.Source()
@@ -88,6 +94,7 @@ func check(m *Message) string {
 		env, err = events.Upcast(env)
 	}
 	if err != nil {
+		m.opReason = operatorNames(err)
 		return err.Error()
 	}
 	m.env = env

@@ -38,6 +38,14 @@ type Redriven struct {
 	StoredType string // the type as stored, when it was upcast
 	// Reason is why the message stays in quarantine, as the model keeps it.
 	Reason string
+	// operatorReason is Reason with the names its pointers hold that are
+	// not the catalog's left out (operatorNames); "" when not known.
+	operatorReason string
+}
+
+// redriven is the Redriven of msg, decoded.
+func redriven(msg *Message) Redriven {
+	return Redriven{Sequence: msg.seq, Subject: msg.subject, Reason: msg.reason, operatorReason: msg.opReason}
 }
 
 // RedriveReport is the operator's answer to a re-drive: how many
@@ -68,7 +76,11 @@ func (res RedriveResult) Report() RedriveReport {
 		rep.Moved[i] = RedriveItem{Sequence: r.Sequence}
 	}
 	for i, r := range res.NotMoved {
-		rep.NotMoved[i] = RedriveItem{Sequence: r.Sequence, Reason: OperatorReason(r.Subject, r.Reason)}
+		reason := r.Reason
+		if r.operatorReason != "" {
+			reason = r.operatorReason
+		}
+		rep.NotMoved[i] = RedriveItem{Sequence: r.Sequence, Reason: OperatorReason(r.Subject, reason)}
 	}
 	return rep
 }
@@ -182,7 +194,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		msg := &msgs[i]
 		r := Redriven{Sequence: msg.seq, Subject: msg.subject}
 		if msg.reason != "" {
-			r.Reason = msg.reason
+			r = redriven(msg)
 			if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET reason = ? WHERE sequence = ?`, msg.reason, int64(msg.seq)); err != nil {
 				return res, err
 			}

@@ -84,6 +84,46 @@ func TestOperatorReason(t *testing.T) {
 	}
 }
 
+// TestOperatorReasonNamesNoMember: a message published directly may put
+// personal text where a member's name goes, in its data or beside its
+// attributes. The reason the log and the auditor get points at it by
+// name; the operator's says which rule was broken, at a pointer whose
+// names are the catalog's only.
+func TestOperatorReasonNamesNoMember(t *testing.T) {
+	t.Parallel()
+	const head = `{"specversion":"1.0","id":"direct-1","source":"/departments/sof","subject":"FAM-Q","time":"2024-05-01T09:00:00Z","datacontenttype":"application/json",`
+	msgs := []Message{
+		{seq: 1, subject: "families.FAM-Q.sof.family.referred", raw: []byte(head +
+			`"type":"dk.kk.jobogfamilie.family.referred.v1","data":{"reason":"x","Mor drikker og slår":"y"}}`)},
+		{seq: 2, subject: "families.FAM-Q.sof.family.referred", raw: []byte(head +
+			`"type":"dk.kk.jobogfamilie.family.referred.v1","Mor drikker og slår":"x","data":{"reason":"x"}}`)},
+		{seq: 3, subject: "families.FAM-Q.sof.family.enrolled", raw: []byte(head +
+			`"type":"dk.kk.jobogfamilie.family.enrolled.v1","data":{"members":[{"personId":"P1","role":"parent","Mor drikker og slår":1},{"personId":"C1","role":"child"}],` +
+			`"courseStart":"2024-05-01","childCaseIds":["S1"],"parentBenefits":[{"personId":"P1","benefit":"kontanthjaelp"}]}}`)},
+	}
+	for i := range msgs {
+		msgs[i].recorded = time.Now()
+	}
+	DecodeAll(msgs, nil)
+	for _, m := range msgs {
+		if !strings.Contains(m.reason, "Mor drikker og slår") {
+			t.Fatalf("message %d: the reason %q does not name the member; the test reads nothing", m.seq, m.reason)
+		}
+		res := RedriveResult{NotMoved: []Redriven{redriven(&m)}}
+		got := res.Report().NotMoved[0].Reason
+		if strings.Contains(got, "Mor") || strings.Contains(got, "slår") {
+			t.Errorf("message %d: the operator's reason %q names the member", m.seq, got)
+		}
+		if !strings.HasPrefix(got, "events: ") || !strings.Contains(got, "/"+Redacted) {
+			t.Errorf("message %d: the operator's reason %q no longer says why, or where", m.seq, got)
+		}
+	}
+	m := msgs[2]
+	if got := redriven(&m); !strings.Contains(OperatorReason(got.Subject, got.operatorReason), "/data/members/0/"+Redacted) {
+		t.Errorf("the catalog's names and the indexes are kept: %q", OperatorReason(got.Subject, got.operatorReason))
+	}
+}
+
 // TestRedriveReport: the operator's answer carries, for each message, its
 // sequence and, for one that stays, the reason without the family, and
 // the counts; never the subject, family or type.

@@ -79,7 +79,8 @@ func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) err
 	}
 	fam := r.PathValue("familyId")
 	if !events.ValidID(fam) {
-		return problem.NotFound("no family " + strconv.Quote(fam))
+		// Not repeated: what is no id may be a CPR number.
+		return problem.NotFound("no family: the family id is not an id (" + events.IDPattern + ", and no CPR number)")
 	}
 	q := r.URL.Query()
 	if err := checkParams(q, "personId", "from", "to", "includeEmployees"); err != nil {

@@ -24,7 +24,8 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	}
 	fam := r.PathValue("familyId")
 	if !events.ValidID(fam) {
-		return problem.NotFound("no family " + strconv.Quote(fam))
+		// Not repeated: what is no id may be a CPR number.
+		return problem.NotFound("no family: the family id is not an id (" + events.IDPattern + ", and no CPR number)")
 	}
 	q := r.URL.Query()
 	if err := checkParams(q, "asOf"); err != nil {

@@ -22,10 +22,12 @@ import (
 func authorize(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string) error {
 	switch pr.Kind {
 	case auth.Auditor:
-		if events.ValidID(familyID) {
-			if ok, err := m.HasFamily(ctx, familyID); ok || err != nil {
-				return err
-			}
+		if !events.ValidID(familyID) {
+			// Not repeated: what is no id may be a CPR number.
+			return problem.NotFound("no family: the family id is not an id (" + events.IDPattern + ", and no CPR number)")
+		}
+		if ok, err := m.HasFamily(ctx, familyID); ok || err != nil {
+			return err
 		}
 		return problem.NotFound("no events of family " + strconv.Quote(familyID) + " have been projected")
 	case auth.Coordinator:

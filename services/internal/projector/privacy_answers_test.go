@@ -34,3 +34,21 @@ func TestRedriveAnswerNamesNoMember(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedFamilyIDIsNotRepeated: a family id that looks like a CPR
+// number is refused wherever an id is expected; the 404 says so without
+// repeating it, as every refusal of a CPR number does.
+func TestRefusedFamilyIDIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	const cpr = "0101901234"
+	for _, path := range []string{"/v1/families/" + cpr, "/v1/families/" + cpr + "/timeline", "/v1/families/010190-1234/timeline/stream"} {
+		r := s.Do("GET", path, "dev-auditor", nil, map[string]string{"X-Purpose": "Tilsyn"})
+		if r.Status != 404 {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Raw)
+		}
+		if strings.Contains(r.Raw, "1234") {
+			t.Errorf("GET %s repeats the refused id: %s", path, r.Raw)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // tags matches an HTML tag, for reading a section's text.
@@ -82,5 +83,36 @@ func TestOverviewCountsWithoutConsent(t *testing.T) {
 	ov = section(t, ap.Body, "overblik", "plan")
 	if !strings.Contains(ov, "SOF: 2") || !strings.Contains(ov, "BUF: 2") || strings.Contains(ov, "skjult") {
 		t.Errorf("auditor's Overblik: %s", ov)
+	}
+}
+
+// TestOverviewErased: an erased family's page says at the top that its
+// personal data is erased, so that "[slettet]" in the fields is not read
+// as data; a family that is not erased says nothing of it.
+func TestOverviewErased(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	const fam = "FAM-ERASED"
+	e.enrol(fam, "E1001")
+	e.enrol("FAM-KEPT", "E1001")
+	r := testenv.Do(t, e.sa.URL(), "POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Opbevaringsfristen er udløbet"}`),
+		map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 && r.Status != 200 {
+		t.Fatalf("erase: %d %s", r.Status, r.Raw)
+	}
+	e.waitApplied(uint64(r.Body["sequence"].(float64)))
+	a := e.browser()
+	a.login("dev-auditor", "/app/")
+	fp := a.open(fam, "Tilsyn og revision")
+	if fp.Status != 200 {
+		t.Fatalf("erased family page: %d", fp.Status)
+	}
+	head := fp.Body[strings.Index(fp.Body, "<h1"):strings.Index(fp.Body, `id="overblik"`)]
+	if !strings.Contains(head, "Familiens personoplysninger er slettet") {
+		t.Errorf("the erased family's page does not say so before Overblik: %s", head)
+	}
+	kept := a.open("FAM-KEPT", "Tilsyn og revision")
+	if h := kept.Body[strings.Index(kept.Body, "<h1"):strings.Index(kept.Body, `id="overblik"`)]; strings.Contains(h, "slettet") {
+		t.Errorf("a family that is not erased is said to be: %s", h)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/testenv"
@@ -83,6 +84,30 @@ func TestOverviewCountsWithoutConsent(t *testing.T) {
 	ov = section(t, ap.Body, "overblik", "plan")
 	if !strings.Contains(ov, "SOF: 2") || !strings.Contains(ov, "BUF: 2") || strings.Contains(ov, "skjult") {
 		t.Errorf("auditor's Overblik: %s", ov)
+	}
+}
+
+// TestOverviewLatestAchievementTime: DOMAIN.md's overview has "goals with
+// their latest achievement"; Familiens Plan says when it was recorded
+// (latestAchievementAt), in Copenhagen's time: a follow-up at 22.30 UTC
+// on 31 March is 1 April at 00.30 there.
+func TestOverviewLatestAchievementTime(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	const fam = "FAM-ACH"
+	e.enrol(fam, "E1001")
+	e.waitApplied(e.post(events.SOF, fam, &events.GoalProgressed{GoalID: "G1", Achievement: "improving"},
+		events.WithTime(time.Date(2024, 3, 31, 22, 30, 0, 0, time.UTC))))
+	b := e.browser()
+	b.login("dev-coordinator", "/app/")
+	fp := b.open(fam, "Opfølgning på Familiens Plan")
+	// The goal's own lines, before its history (which lists every
+	// follow-up with its time anyway).
+	plan := section(t, fp.Body, "plan", "nu")
+	goal, _, _ := strings.Cut(fp.Body[strings.Index(fp.Body, `class="goal"`):], "<details")
+	if !strings.Contains(plan, "I bedring") || !strings.Contains(goal, "1. apr. 2024 kl. 00.30") ||
+		!strings.Contains(goal, `datetime="2024-03-31T22:30:00Z"`) {
+		t.Errorf("the goal lacks the time of its latest achievement in Copenhagen: %s", goal)
 	}
 }
 

@@ -1,6 +1,7 @@
 package webapp
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
@@ -199,17 +200,10 @@ func (a *App) handleEvaluationCSV(w http.ResponseWriter, r *http.Request) {
 	if keep != nil {
 		rows = slices.DeleteFunc(rows, func(row []string) bool { return row[3] != "measure" && !keep[row[3]] })
 	}
-	w.Header().Set("Content-Disposition", `attachment; filename="evaluering-`+strings.Join([]string{cmpOr(r.URL.Query().Get("chart"), "alle"), from.Format("2006-01"), to.Format("2006-01")}, "-")+`.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="evaluering-`+strings.Join([]string{cmp.Or(r.URL.Query().Get("chart"), "alle"), from.Format("2006-01"), to.Format("2006-01")}, "-")+`.csv"`)
 	if err := projector.WriteCSV(w, rows); err != nil {
 		a.fail(w, r, ss, err)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // value is a measure's figure at moment i, or nil (suppressed or none).

@@ -30,6 +30,8 @@ type familyRow struct {
 	// family; Seen is false when they never did.
 	New  int
 	Seen bool
+	// Erased: the family's personal data is erased (family.erased).
+	Erased bool
 }
 
 type familiesView struct {
@@ -93,7 +95,7 @@ func (a *App) handleFamilies(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		row := familyRow{FamilyID: f.FamilyID, Status: f.Status, CourseStart: ov.CourseStart, PlannedEnd: ov.PlannedEnd,
-			Caseworker: ov.Caseworker, Makkerpar: ov.Makkerpar}
+			Caseworker: ov.Caseworker, Makkerpar: ov.Makkerpar, Erased: ov.Erased}
 		for _, g := range ov.Goals {
 			switch dueState(g, today) {
 			case "overdue":

@@ -140,4 +140,15 @@ func TestOverviewErased(t *testing.T) {
 	if h := kept.Body[strings.Index(kept.Body, "<h1"):strings.Index(kept.Body, `id="overblik"`)]; strings.Contains(h, "slettet") {
 		t.Errorf("a family that is not erased is said to be: %s", h)
 	}
+	// The list says it too, in the family's row.
+	list := a.get("/app/families")
+	for _, row := range regexp.MustCompile(`(?s)<tr>.*?</tr>`).FindAllString(list.Body, -1) {
+		erased := strings.Contains(row, "Personoplysninger slettet")
+		switch {
+		case strings.Contains(row, ">"+fam+"<") && !erased:
+			t.Errorf("the erased family's row does not say so: %s", row)
+		case strings.Contains(row, ">FAM-KEPT<") && erased:
+			t.Errorf("a family that is not erased is said to be: %s", row)
+		}
+	}
 }

@@ -27,6 +27,9 @@ const (
 	detailAttrControl = "must not contain control characters"
 	detailControl     = "must not contain control characters (tab and newline are allowed)"
 	detailExponent    = "write numbers without exponent (10, not 1e1)"
+	// detailExtensionName starts the refusal of an extension's name, which
+	// is reported at the event: a pointer with the name would repeat it.
+	detailExtensionName = "an extension's name "
 )
 
 // attrProblem returns why an attribute's value is refused, or "".
@@ -70,7 +73,7 @@ func checkAttrContent(ps *problems, ev cloudevents.Event, src, schema string) ma
 	for _, name := range names {
 		if d := attrProblem(name); d != "" {
 			// At the event: a pointer with the name would repeat it.
-			ps.add(KindInvalid, "", "an extension's name "+d)
+			ps.add(KindInvalid, "", detailExtensionName+d)
 			continue
 		}
 		switch v := exts[name].(type) {

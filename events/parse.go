@@ -140,7 +140,9 @@ const contentTypeJSON = "application/json"
 // syntax, UTF-8, duplicate members, nesting depth, attribute JSON types, the
 // required attributes and that data is a JSON object. It does not apply the
 // catalog rules; call Validate for those. Every error is an *Error of
-// KindMalformed.
+// KindMalformed, or of KindInvalid when all it found is an attribute or an
+// extension's name that holds a CPR number or a control character (the
+// content rules, which Validate applies too).
 func ParseStructured(b []byte) (cloudevents.Event, error) {
 	var attrs attrSet
 	return parseStructured(b, &attrs)
@@ -315,16 +317,28 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 			continue
 		}
 		ptr := "/" + jsonscan.EscapeToken(name)
+		// A name that holds a CPR number or a control character is
+		// refused for that at the event, whatever else is wrong with the
+		// header: its pointer and details would repeat it. One that is
+		// otherwise acceptable is left to Validate, which refuses it with
+		// the event's other problems.
+		fail := func(detail string) {
+			if d := attrProblem(name); d != "" {
+				ps = append(ps, Problem{"", detailExtensionName + d})
+				return
+			}
+			ps = append(ps, Problem{ptr, detail})
+		}
 		vs := h[k]
 		if seen[name] || len(vs) != 1 {
-			ps = append(ps, Problem{ptr, "header ce-" + name + " must appear exactly once"})
+			fail("header ce-" + name + " must appear exactly once")
 			seen[name] = true
 			continue
 		}
 		seen[name] = true
 		v, err := url.PathUnescape(vs[0])
 		if err != nil || !utf8.ValidString(v) {
-			ps = append(ps, Problem{ptr, "header ce-" + name + " is not valid percent-encoded UTF-8"})
+			fail("header ce-" + name + " is not valid percent-encoded UTF-8")
 			continue
 		}
 		switch name {
@@ -334,11 +348,11 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 			ps = append(ps, Problem{ptr, "in binary mode the data content type is the Content-Type header, not ce-datacontenttype"})
 		default:
 			if detail := extensionNameProblem(name); detail != "" {
-				ps = append(ps, Problem{ptr, detail})
+				fail(detail)
 				continue
 			}
 			if len(v) > maxExtensionLength {
-				ps = append(ps, Problem{ptr, fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength)})
+				fail(fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength))
 				continue
 			}
 			exts[name] = v
@@ -436,7 +450,7 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet, op *
 			}
 			if name == attrDataContentType {
 				if !isJSONContentType(s) {
-					problem(name, Problem{ptr(), "must be application/json"})
+					problem(name, Problem{ptr(), contentOr(s, "must be application/json")})
 				}
 				continue
 			}
@@ -451,6 +465,14 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet, op *
 		default:
 			v, detail := extensionValue(name, raw)
 			if detail != "" {
+				if d := attrProblem(name); d != "" {
+					// A name that holds a CPR number or a control
+					// character is refused for that, at the event: a
+					// pointer with the name would repeat it. (One that
+					// is otherwise acceptable is Validate's.)
+					problem(name, Problem{prefix, detailExtensionName + d})
+					continue
+				}
 				problem(name, Problem{ptr(), detail})
 				continue
 			}
@@ -586,58 +608,67 @@ func assemble(prefix string, attrs *attrSet, exts map[string]any, data []byte) (
 		}
 		v := attrs.val[i]
 		ptr := func() string { return prefix + "/" + name }
+		// What an attribute holds is judged before its form, as Validate
+		// does: a value that fails a check below for its form is refused
+		// for a CPR number or a control character it holds (422), not for
+		// its form. A value whose form is right is left to Validate.
+		n := len(ps)
 		switch {
 		case v == "":
 			ps = append(ps, Problem{ptr(), "must not be empty"})
-			continue
 		case strings.TrimSpace(v) != v:
 			ps = append(ps, Problem{ptr(), "must not begin or end with white space"})
-			continue
+		default:
+			switch name {
+			case attrSpecVersion:
+				if v != cloudevents.VersionV1 {
+					ps = append(ps, Problem{ptr(), "must be \"1.0\""})
+				}
+			case attrTime:
+				var err error
+				if !rfc3339Shape(v) {
+					err = errors.New("not RFC 3339")
+				} else {
+					t, err = time.Parse(time.RFC3339Nano, upperTime(v))
+				}
+				switch {
+				case err != nil:
+					ps = append(ps, Problem{ptr(), "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
+				case t.IsZero() || t.UTC().Year() < 1:
+					// The SDK stores the zero time as "no time", and a time
+					// that is before year 1 in UTC cannot be written in RFC
+					// 3339 again; Validate would refuse both as too early.
+					ps = append(ps, Problem{ptr(), "must not be before " + minTime.Format(time.DateOnly)})
+				case t.UTC().Year() > 9999:
+					ps = append(ps, Problem{ptr(), "must not be more than 24 hours in the future"})
+				}
+			case attrSource:
+				// The SDK stores the parsed URI and writes it back in its own
+				// spelling ("//" becomes ""); a source it would rewrite could
+				// not be read back from the stream as it was sent.
+				if simplePath(v) {
+					source = url.URL{Path: v} // what url.Parse makes of it
+					break
+				}
+				u, err := url.Parse(v)
+				if err != nil || u.String() != v {
+					ps = append(ps, Problem{ptr(), "must be a URI reference, e.g. /departments/bif"})
+					break
+				}
+				source = *u
+			case attrDataSchema:
+				u, ok := absoluteURI(v)
+				if !ok {
+					ps = append(ps, Problem{ptr(), "must be an absolute URI"})
+					break
+				}
+				schema, hasSchema = u, true
+			}
 		}
-		switch name {
-		case attrSpecVersion:
-			if v != cloudevents.VersionV1 {
-				ps = append(ps, Problem{ptr(), "must be \"1.0\""})
+		if len(ps) > n && contentRuled(name) {
+			if d := attrProblem(v); d != "" {
+				ps = append(ps[:n], Problem{ptr(), d})
 			}
-		case attrTime:
-			var err error
-			if !rfc3339Shape(v) {
-				err = errors.New("not RFC 3339")
-			} else {
-				t, err = time.Parse(time.RFC3339Nano, upperTime(v))
-			}
-			switch {
-			case err != nil:
-				ps = append(ps, Problem{ptr(), "must be an RFC 3339 timestamp, e.g. 2024-05-01T09:30:00Z"})
-			case t.IsZero() || t.UTC().Year() < 1:
-				// The SDK stores the zero time as "no time", and a time
-				// that is before year 1 in UTC cannot be written in RFC
-				// 3339 again; Validate would refuse both as too early.
-				ps = append(ps, Problem{ptr(), "must not be before " + minTime.Format(time.DateOnly)})
-			case t.UTC().Year() > 9999:
-				ps = append(ps, Problem{ptr(), "must not be more than 24 hours in the future"})
-			}
-		case attrSource:
-			// The SDK stores the parsed URI and writes it back in its own
-			// spelling ("//" becomes ""); a source it would rewrite could
-			// not be read back from the stream as it was sent.
-			if simplePath(v) {
-				source = url.URL{Path: v} // what url.Parse makes of it
-				break
-			}
-			u, err := url.Parse(v)
-			if err != nil || u.String() != v {
-				ps = append(ps, Problem{ptr(), "must be a URI reference, e.g. /departments/bif"})
-				break
-			}
-			source = *u
-		case attrDataSchema:
-			u, ok := absoluteURI(v)
-			if !ok {
-				ps = append(ps, Problem{ptr(), "must be an absolute URI"})
-				break
-			}
-			schema, hasSchema = u, true
 		}
 	}
 	if len(ps) > 0 {
@@ -879,6 +910,38 @@ func jsonString(raw []byte) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
+// malformed is the error of a parse that found ps: KindMalformed, unless
+// every one of them is a content rule's (contentProblem), which refuses
+// what the event holds, not its form: KindInvalid, as Validate has it.
 func malformed(ps []Problem) *Error {
+	if len(ps) > 0 && !slices.ContainsFunc(ps, func(p Problem) bool { return !contentProblem(p) }) {
+		return &Error{Kind: KindInvalid, Detail: detailFor(KindInvalid), Problems: ps}
+	}
 	return &Error{Kind: KindMalformed, Detail: "malformed CloudEvent", Problems: ps}
+}
+
+// contentOr is detail, the problem of v's form, unless v holds a CPR
+// number or a control character: then that, which the content rules refuse
+// (422) whatever else is wrong with it.
+func contentOr(v, detail string) string {
+	if d := attrProblem(v); d != "" {
+		return d
+	}
+	return detail
+}
+
+// contentRuled says whether the content rules (attrProblem) apply to the
+// string attribute name, as checkAttrContent applies them.
+func contentRuled(name string) bool {
+	switch name {
+	case attrID, attrSource, attrType, attrSubject, attrDataSchema, attrDataContentType:
+		return true
+	}
+	return false
+}
+
+// contentProblem reports whether p is a content rule's refusal of an
+// attribute or an extension's name.
+func contentProblem(p Problem) bool {
+	return p.Detail == detailCPR || p.Detail == detailAttrControl || strings.HasPrefix(p.Detail, detailExtensionName)
 }

@@ -62,10 +62,11 @@ func sourceDepartment(src string) (string, bool) {
 // (Validate does that). Ingest uses it to refuse another department's
 // events before it looks at anything else.
 func SourceDepartment(src string) (Department, bool) {
-	name, ok := sourceDepartment(src)
+	rest, ok := strings.CutPrefix(src, "/departments/")
 	if !ok {
 		return "", false
 	}
+	name, _, _ := strings.Cut(rest, "/")
 	return ParseDepartment(name)
 }
 

@@ -352,7 +352,7 @@ func FromBinary(h http.Header, body []byte) (cloudevents.Event, error) {
 				continue
 			}
 			if len(v) > maxExtensionLength {
-				fail(fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength))
+				fail(contentOr(v, fmt.Sprintf("extension value longer than %d bytes", maxExtensionLength)))
 				continue
 			}
 			exts[name] = v
@@ -473,7 +473,13 @@ func parseMembers(members []jsonscan.Member, prefix string, attrs *attrSet, op *
 					problem(name, Problem{prefix, detailExtensionName + d})
 					continue
 				}
-				problem(name, Problem{ptr(), detail})
+				// So is a value that holds one, whatever else is wrong
+				// with it (a number beyond 32 bits, a string too long).
+				text, ok := jsonString(raw)
+				if !ok {
+					text = string(raw)
+				}
+				problem(name, Problem{ptr(), contentOr(text, detail)})
 				continue
 			}
 			if exts == nil {

@@ -76,19 +76,17 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, dept events.Depa
 	// Every answer from here on, a refusal as much as a success, is an
 	// answer to the events sent: it carries their deprecation (decode has
 	// set it for a body that does not parse).
-	types := make([]string, len(ces))
+	heads := make([]events.Head, len(ces))
 	for i, ce := range ces {
-		types[i] = ce.Type()
+		heads[i] = events.Head{Type: ce.Type(), Source: ce.Source()}
 	}
-	s.deprecation(w.Header(), types)
+	s.deprecation(w.Header(), typesOf(heads))
 	// Whether the department may send these events at all is decided
 	// before their content: a department has no business learning what
 	// another one's events must hold. (For a body that does not parse,
-	// decode has decided it.)
-	for i, ce := range ces {
-		if err := owned(ce.Type(), ce.Source(), dept); err != nil {
-			return len(ces), "forbidden", indexed(err, i, batch)
-		}
+	// decode has decided it, by the same rule.)
+	if err := foreign(heads, dept, batch, nil); err != nil {
+		return len(ces), "forbidden", err
 	}
 	items := make([]Item, len(ces))
 	ids := make(map[string]int, len(ces))
@@ -184,11 +182,12 @@ func owned(typ, source string, dept events.Department) *problem.Problem {
 	return nil
 }
 
-// foreign is owned for the events of a body that does not parse, by the
-// type and source that can be read of each (events.Heads): the first event
-// dept may not send is refused (403) before whatever else is wrong with the
-// body's events, which would tell what another department's events hold.
-// err, the parse error, is answered when every event may be sent.
+// foreign is owned for the events of a request, by the type and source of
+// each (of a body that does not parse, as far as events.Heads can read
+// them): the first event dept may not send is refused (403) before
+// whatever else is wrong with the body's events, which would tell what
+// another department's events hold. err is answered when every event may
+// be sent (the parse error of a body that does not parse, nil otherwise).
 func foreign(heads []events.Head, dept events.Department, batch bool, err error) error {
 	for i, h := range heads {
 		if p := owned(h.Type, h.Source, dept); p != nil {

@@ -141,8 +141,8 @@ const contentTypeJSON = "application/json"
 // required attributes and that data is a JSON object. It does not apply the
 // catalog rules; call Validate for those. Every error is an *Error of
 // KindMalformed, or of KindInvalid when all it found is an attribute or an
-// extension's name that holds a CPR number or a control character (the
-// content rules, which Validate applies too).
+// extension (its name or its value) that holds a CPR number or a control
+// character (the content rules, which Validate applies too).
 func ParseStructured(b []byte) (cloudevents.Event, error) {
 	var attrs attrSet
 	return parseStructured(b, &attrs)

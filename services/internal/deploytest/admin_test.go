@@ -178,17 +178,38 @@ func restore(t *testing.T, nc *nats.Conn, req server.JSApiStreamRestoreRequest, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := nc.Request("$JS.API.STREAM.RESTORE."+req.Config.Name, b, 10*time.Second)
-	if err != nil {
-		t.Fatalf("restore of %s: %v", req.Config.Name, err)
-	}
+	// A cluster just started may not yet count all its peers online:
+	// the restore is refused for want of peers to place it on (10005),
+	// and asked again until they are.
 	var resp server.JSApiStreamRestoreResponse
-	if err := json.Unmarshal(m.Data, &resp); err != nil || resp.Error != nil || resp.DeliverSubject == "" {
-		t.Fatalf("restore of %s: %v: %s", req.Config.Name, err, m.Data)
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		m, err := nc.Request("$JS.API.STREAM.RESTORE."+req.Config.Name, b, 10*time.Second)
+		if err != nil {
+			t.Fatalf("restore of %s: %v", req.Config.Name, err)
+		}
+		resp = server.JSApiStreamRestoreResponse{}
+		err = json.Unmarshal(m.Data, &resp)
+		if err == nil && resp.Error != nil && resp.Error.ErrCode == 10005 && time.Since(start) < 30*time.Second {
+			continue
+		}
+		if err != nil || resp.Error != nil || resp.DeliverSubject == "" {
+			t.Fatalf("restore of %s: %v: %s", req.Config.Name, err, m.Data)
+		}
+		break
 	}
 	for off := 0; off < len(data); off += snapshotChunk {
 		chunk := data[off:min(off+snapshotChunk, len(data))]
 		r, err := nc.Request(resp.DeliverSubject, chunk, 10*time.Second)
+		// On a cluster the server that took the restore may be another
+		// than the client's, and its interest in DeliverSubject reaches
+		// the client's server a moment later: until then a chunk finds
+		// no responder and is not delivered, so it is sent again (as
+		// `nats stream restore` does not need to: it waits for the
+		// interest before its first chunk).
+		for tries := 0; errors.Is(err, nats.ErrNoResponders) && off == 0 && tries < 50; tries++ {
+			time.Sleep(100 * time.Millisecond)
+			r, err = nc.Request(resp.DeliverSubject, chunk, 10*time.Second)
+		}
 		if err != nil {
 			t.Fatalf("restore of %s at byte %d: %v", req.Config.Name, off, err)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,11 +11,9 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/service"
-	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -30,25 +26,7 @@ func TestSameInstanceTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	nodes := startCluster(t)
-	var urls []string
-	for _, n := range nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
-	}
-	cfg := config.Defaults()
-	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
-	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
-	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
-		t.Fatalf("setup-streams: %v", err)
-	}
-	ing, err := process.Start(context.Background(), cfg, "ingest", testenv.QuietLog(), func(ctx context.Context, p service.Parts) (service.Service, error) {
-		return ingest.NewService(ctx, p, events.Departments)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ing.Stop() })
-	testenv.WaitReady(t, ing.URL())
+	cfg, ing := startDeployment(t)
 
 	const fam = "SAME-1"
 	var written []string

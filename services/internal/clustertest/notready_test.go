@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,12 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/config"
-	"kk.dk/jobogfamilie/services/internal/ingest"
 	"kk.dk/jobogfamilie/services/internal/process"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/service"
-	"kk.dk/jobogfamilie/services/internal/standalone"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -34,30 +30,12 @@ func TestNotReadyReplicaRefusesReads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	nodes := startCluster(t)
-	var urls []string
-	for _, n := range nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
-	}
-	cfg := config.Defaults()
-	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
-	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
-	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
-		t.Fatalf("setup-streams: %v", err)
-	}
-	ing, err := process.Start(context.Background(), cfg, "ingest", testenv.QuietLog(), func(ctx context.Context, p service.Parts) (service.Service, error) {
-		return ingest.NewService(ctx, p, events.Departments)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ing.Stop() })
-	testenv.WaitReady(t, ing.URL())
+	cfg, ing := startDeployment(t)
 
 	// History: 4,000 referrals of other families, published straight
 	// to the stream (quicker than through ingest; the projector reads
 	// them alike).
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, err := nats.Connect(cfg.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}

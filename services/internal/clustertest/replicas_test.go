@@ -88,6 +88,34 @@ func (b *balancer) get(t *testing.T, path string, hdr map[string]string) (int, [
 	return 0, nil, ""
 }
 
+// startDeployment starts the three-node cluster, makes its streams as the
+// setup step does, and starts ingest on it. cfg configures every process
+// of the deployment: the cluster's URLs, three replicas and one master key,
+// so that the projectors open the data keys ingest wrapped.
+func startDeployment(t *testing.T) (config.Config, *process.Running) {
+	t.Helper()
+	nodes := startCluster(t)
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
+	}
+	cfg := config.Defaults()
+	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
+	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
+	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
+		t.Fatalf("setup-streams: %v", err)
+	}
+	ing, err := process.Start(context.Background(), cfg, "ingest", testenv.QuietLog(), func(ctx context.Context, p service.Parts) (service.Service, error) {
+		return ingest.NewService(ctx, p, events.Departments)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ing.Stop() })
+	testenv.WaitReady(t, ing.URL())
+	return cfg, ing
+}
+
 // startProjector runs a projector process of instance on the cluster.
 func startProjector(t *testing.T, cfg config.Config, instance, dataDir string) *process.Running {
 	t.Helper()
@@ -113,27 +141,7 @@ func TestReadReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test skipped in -short mode")
 	}
-	nodes := startCluster(t)
-	var urls []string
-	for _, n := range nodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", n.port))
-	}
-	cfg := config.Defaults()
-	cfg.HTTPAddr, cfg.DataDir, cfg.NATSURL, cfg.Replicas = "127.0.0.1:0", t.TempDir(), strings.Join(urls, ","), 3
-	// The processes of one deployment share its master key: the replicas
-	// open the data keys that ingest wrapped.
-	cfg.MasterKeyFile = testenv.MasterKeyFile(t)
-	if err := standalone.SetupStreams(context.Background(), cfg, io.Discard); err != nil {
-		t.Fatalf("setup-streams: %v", err)
-	}
-	ing, err := process.Start(context.Background(), cfg, "ingest", testenv.QuietLog(), func(ctx context.Context, p service.Parts) (service.Service, error) {
-		return ingest.NewService(ctx, p, events.Departments)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ing.Stop() })
-	testenv.WaitReady(t, ing.URL())
+	cfg, ing := startDeployment(t)
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startProjector(t, cfg, "a", dirA)
@@ -224,7 +232,7 @@ func TestReadReplicas(t *testing.T) {
 
 	// Each replica reads through its own durable consumer; there is no
 	// consumer of the single projector's name.
-	nc, err := nats.Connect(strings.Join(urls, ","))
+	nc, err := nats.Connect(cfg.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -363,8 +364,10 @@ func TestNoUnloggedPages(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "Adgangsloggen kunne ikke skrives") {
 		t.Fatalf("%d %.400s", r.Status, r.Body)
 	}
+	// The logout form's CSRF token is random text, which may hold "P1".
+	page := regexp.MustCompile(`name="csrf" value="[^"]*"`).ReplaceAllString(r.Body, `name="csrf"`)
 	for _, leak := range []string{"Arbejde 10 timer", "P1", "Kontanthjælp", "<svg"} {
-		if strings.Contains(r.Body, leak) {
+		if strings.Contains(page, leak) {
 			t.Errorf("503 page shows %q", leak)
 		}
 	}

@@ -235,8 +235,23 @@ func ownerNames(s events.Spec) string {
 func code(s string) string { return "`" + s + "`" }
 
 // cell makes text safe in a table cell: GitHub splits cells at every
-// unescaped pipe, even inside code spans.
-func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// unescaped pipe, even inside code spans; and outside code spans a "<"
+// is escaped, so that a placeholder such as <cvr> in a rule's text shows
+// as written instead of being read as an HTML tag.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	if !strings.Contains(s, "<") {
+		return s
+	}
+	// Between backticks is code; after an unpaired one, text again.
+	parts := strings.Split(s, "`")
+	for i := range parts {
+		if i%2 == 0 || i == len(parts)-1 {
+			parts[i] = strings.ReplaceAll(parts[i], "<", `\<`)
+		}
+	}
+	return strings.Join(parts, "`")
+}
 
 // anchor is the id GitHub gives a heading: lower case, punctuation other
 // than hyphens and underscores dropped.

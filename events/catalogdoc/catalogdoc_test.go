@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,5 +146,39 @@ func TestBinaryModeExample(t *testing.T) {
 	}
 	if _, err := events.Validate(ev); err != nil {
 		t.Fatalf("ingest would refuse the binary mode example: %v", err)
+	}
+}
+
+// htmlTag is what CommonMark reads as raw HTML, an open or closing tag
+// (spec 0.31, section 6.6), which GitHub drops or renders as markup.
+var htmlTag = regexp.MustCompile(`</?[A-Za-z][A-Za-z0-9-]*(\s+[A-Za-z_:][^<>]*)?\s*/?>`)
+
+// TestNoRawHTMLInProse holds the document's text outside code to what a
+// Markdown renderer shows as written: a placeholder such as <cvr> in a
+// type's change or upcast rule would be taken for an HTML tag and vanish
+// from the rendered page.
+func TestNoRawHTMLInProse(t *testing.T) {
+	t.Parallel()
+	doc, err := Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeSpan := regexp.MustCompile("`[^`]*`")
+	autolink := regexp.MustCompile(`<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*>`)
+	fence := false
+	for i, line := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(line, "```") {
+			fence = !fence
+			continue
+		}
+		if fence || strings.HasPrefix(line, "<!--") {
+			continue
+		}
+		prose := autolink.ReplaceAllString(codeSpan.ReplaceAllString(line, ""), "")
+		// A backslash-escaped "<" is text (an escaped backslash is not an escape).
+		prose = strings.ReplaceAll(strings.ReplaceAll(prose, `\\`, ""), `\<`, "")
+		if tag := htmlTag.FindString(prose); tag != "" {
+			t.Errorf("line %d: %s reads as an HTML tag: %s", i+1, tag, line)
+		}
 	}
 }

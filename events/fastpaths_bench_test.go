@@ -27,7 +27,7 @@ func benchExamples(b *testing.B) []benchExample {
 	b.Helper()
 	var exs []benchExample
 	for _, spec := range Catalog() {
-		data, ok := schemas.Example(spec.Name)
+		data, ok := schemas.Example(spec.Key())
 		if !ok {
 			b.Fatalf("no example of %s", spec.Name)
 		}

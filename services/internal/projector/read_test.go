@@ -29,6 +29,9 @@ func TestPaginationWhileAppending(t *testing.T) {
 	s := startSystem(t)
 	const fam = "FAM-PAGE"
 	s.enrol(fam, "E1001")
+	// The entries are the child's BUF events: the coordinator sees them
+	// only under the child's data-sharing consent.
+	s.post(events.SOF, fam, &events.ConsentGiven{PersonID: "C1", Scope: events.ScopeDataSharing})
 	base := time.Now().UTC().Add(-48 * time.Hour)
 	var last uint64
 	for i := range 120 {
@@ -39,6 +42,9 @@ func TestPaginationWhileAppending(t *testing.T) {
 	before := map[uint64]bool{}
 	for _, e := range s.timeline(fam, "limit=500", "dev-coordinator", nil).Entries {
 		before[e.Sequence] = true
+	}
+	if len(before) < 120 {
+		t.Fatalf("the coordinator sees %d entries before the walk, not the 120 posted: the walk would page through nothing", len(before))
 	}
 
 	for _, order := range []string{"desc", "asc"} {

@@ -327,8 +327,8 @@ type errorView struct {
 	Text    string
 }
 
-// errorPage shows a Danish error page. err, when given, decides the
-// status (problems keep theirs); detail adds a line.
+// errorPage shows a Danish error page with the status (a 4xx or 5xx;
+// anything else is a 500); detail, when given, is its text.
 func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, status int, detail string) {
 	v := errorView{page: a.pageOf(r, ss, ""), Status: status, Text: detail}
 	switch status {
@@ -357,10 +357,25 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 		if v.Text == "" {
 			v.Text = "Adressen indeholder noget, der ligner et CPR-nummer, eller et kontroltegn. Adressen gemmes i adgangsloggen og må ikke indeholde det. Fjern det, og prøv igen."
 		}
+	case http.StatusUnauthorized:
+		v.Heading = "Du er ikke logget ind"
+		if v.Text == "" {
+			v.Text = "Log ind, og prøv igen."
+		}
+	case http.StatusConflict:
+		v.Heading = "Forespørgslen kunne ikke gennemføres"
+		if v.Text == "" {
+			v.Text = "Den strider mod noget, der er i gang lige nu. Prøv igen om lidt."
+		}
+	case http.StatusRequestEntityTooLarge:
+		v.Heading = "Forespørgslen er for stor"
+		if v.Text == "" {
+			v.Text = "Det, du har sendt, fylder for meget. Forkort teksten, og prøv igen."
+		}
 	case http.StatusTooManyRequests:
 		v.Heading = "For mange forsøg"
 		if v.Text == "" {
-			v.Text = "Der er forsøgt at logge ind med forkerte nøgler for mange gange fra din computer. Vent lidt, og prøv igen."
+			v.Text = "Der er sendt for mange forespørgsler på kort tid. Vent lidt, og prøv igen."
 		}
 	case http.StatusServiceUnavailable:
 		v.Heading = "Systemet kan ikke vise data lige nu"
@@ -368,7 +383,18 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 			v.Text = "Prøv igen om lidt."
 		}
 	default:
-		v.Status = http.StatusInternalServerError
+		// Any other refusal keeps its status: a request the server
+		// refuses is not the server's fault.
+		if status >= 400 && status < 500 {
+			v.Heading = "Forespørgslen blev afvist"
+			if v.Text == "" {
+				v.Text = "Job og Familie kunne ikke gøre det, du bad om. Gå til forsiden, og prøv igen derfra."
+			}
+			break
+		}
+		if status < 500 || status > 599 {
+			v.Status = http.StatusInternalServerError
+		}
 		v.Heading = "Der opstod en fejl"
 		if v.Text == "" {
 			v.Text = "Prøv igen om lidt. Hvis fejlen bliver ved, så kontakt IT-support."
@@ -386,11 +412,11 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, ss *session, err erro
 		if pr.Allow != "" {
 			w.Header().Set("Allow", pr.Allow)
 		}
+		if pr.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(pr.RetryAfter))
+		}
 		switch pr.Status {
 		case http.StatusServiceUnavailable:
-			if pr.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(pr.RetryAfter))
-			}
 			if errors.Is(err, projector.ErrNotReady) {
 				a.errorPage(w, r, ss, pr.Status, "Systemet er ved at indlæse data og kan ikke vise dem endnu. Prøv igen om lidt.")
 				return

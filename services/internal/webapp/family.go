@@ -157,7 +157,7 @@ func (a *App) handlePurpose(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	fam := r.PathValue("familyId")
 	if err := r.ParseForm(); err != nil {
-		a.errorPage(w, r, nil, http.StatusBadRequest, "")
+		a.formFailed(w, r, nil, err)
 		return
 	}
 	purpose := composePurpose(r.PostForm.Get("choice"), r.PostForm.Get("text"))

@@ -89,7 +89,7 @@ func (a *App) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		a.errorPage(w, r, nil, http.StatusBadRequest, "")
+		a.formFailed(w, r, nil, err)
 		return
 	}
 	nonce := cookieValue(r, a.loginCookieName())

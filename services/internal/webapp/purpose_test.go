@@ -194,3 +194,25 @@ func TestPurposeQueryFromAnotherSite(t *testing.T) {
 		}
 	}
 }
+
+// TestFormTooLarge: a form larger than the app reads (16 KiB) is answered
+// 413 with the app's page saying so, at login and at the purpose form,
+// not 400 as if what was typed could not be understood.
+func TestFormTooLarge(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-BIG", "E1001")
+	b := e.browser()
+	huge := strings.Repeat("ø", 20<<10)
+	lf := b.get("/app/login")
+	if r := b.do("POST", "/app/login", url.Values{"csrf": {csrf(t, lf)}, "token": {huge}}); r.Status != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(r.Body, "Forespørgslen er for stor") {
+		t.Errorf("login with a %d-byte form: %d %.300s", len(huge), r.Status, r.Body)
+	}
+	b.login("dev-coordinator", "/app/")
+	form := b.get("/app/families/FAM-BIG")
+	r := b.do("POST", "/app/families/FAM-BIG/purpose", url.Values{"csrf": {csrf(t, form)}, "choice": {"Andet"}, "text": {huge}})
+	if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "Forespørgslen er for stor") {
+		t.Errorf("purpose with a %d-byte form: %d %.300s", len(huge), r.Status, r.Body)
+	}
+}

@@ -404,6 +404,17 @@ func (a *App) errorPage(w http.ResponseWriter, r *http.Request, ss *session, sta
 	a.render(w, v.Status, "error", v)
 }
 
+// formFailed shows the error page for a form ParseForm refused: 413 when
+// it is larger than the handler reads (http.MaxBytesReader), else 400.
+func (a *App) formFailed(w http.ResponseWriter, r *http.Request, ss *session, err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		a.errorPage(w, r, ss, http.StatusRequestEntityTooLarge, "")
+		return
+	}
+	a.errorPage(w, r, ss, http.StatusBadRequest, "")
+}
+
 // fail shows the error page for err: problems keep their status, with a
 // Danish text; anything else is logged and shown as a 500.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, ss *session, err error) {

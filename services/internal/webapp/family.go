@@ -204,16 +204,21 @@ func (a *App) handlePurpose(w http.ResponseWriter, r *http.Request) {
 // otherwise choose the purpose the person's reads are logged with for the
 // rest of the session. Such a request gets the purpose form with the
 // value filled in, which the person submits (with its CSRF token) or
-// changes; nothing is read or logged until then.
+// changes; nothing is read or logged until then. So does ?suggest=, the
+// ?purpose= of a login page another site linked to (suggestedNext).
 func (a *App) purposeOf(w http.ResponseWriter, r *http.Request, ss *session, fam string) (purpose string, done bool) {
 	q := r.URL.Query()
-	if q.Has("purpose") {
-		typed := q.Get("purpose")
+	if q.Has("purpose") || q.Has(suggestParam) {
+		typed, suggested := q.Get("purpose"), false
+		if q.Has(suggestParam) {
+			typed, suggested = q.Get(suggestParam), true
+		}
 		q.Del("purpose")
+		q.Del(suggestParam)
 		u := *r.URL
 		u.RawQuery = q.Encode()
 		checked, err := checkPurpose(composePurpose("", typed))
-		if err == nil && checked != "" && !fromOtherSite(r) {
+		if err == nil && checked != "" && !suggested && !fromOtherSite(r) {
 			a.sessions.setPurpose(ss, fam, checked)
 			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 			return "", true
@@ -238,6 +243,29 @@ func (a *App) purposeOf(w http.ResponseWriter, r *http.Request, ss *session, fam
 	}
 	a.showPurpose(w, r, ss, http.StatusOK, purposeView{FamilyID: fam, Next: r.URL.RequestURI()})
 	return "", true
+}
+
+// suggestParam is ?purpose= as the login page passes it on when another
+// site linked to it (suggestedNext): after the login the redirect to the
+// family page comes from the app's own form, so the purpose form, filled
+// in, asks the person to confirm it.
+const suggestParam = "suggest"
+
+// suggestedNext is next with its ?purpose= made a suggestion
+// (suggestParam).
+func suggestedNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil {
+		return next
+	}
+	q := u.Query()
+	if !q.Has("purpose") {
+		return next
+	}
+	q.Set(suggestParam, q.Get("purpose"))
+	q.Del("purpose")
+	u.RawQuery = q.Encode()
+	return u.RequestURI()
 }
 
 // fromOtherSite is whether the browser says another site started the

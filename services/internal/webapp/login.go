@@ -58,8 +58,14 @@ func (a *App) showLogin(w http.ResponseWriter, r *http.Request, status int, v lo
 
 func (a *App) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	next := safeNext(q.Get("next"))
+	if fromOtherSite(r) {
+		// Another site's link does not choose the purpose of the reads
+		// after the login, as it does not on the family page itself.
+		next = suggestedNext(next)
+	}
 	a.showLogin(w, r, http.StatusOK, loginView{
-		Next: safeNext(q.Get("next")), Expired: q.Get("expired") == "1", Out: q.Get("out") == "1",
+		Next: next, Expired: q.Get("expired") == "1", Out: q.Get("out") == "1",
 	})
 }
 

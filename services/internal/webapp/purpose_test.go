@@ -2,9 +2,11 @@ package webapp_test
 
 import (
 	"cmp"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,5 +216,52 @@ func TestFormTooLarge(t *testing.T) {
 	r := b.do("POST", "/app/families/FAM-BIG/purpose", url.Values{"csrf": {csrf(t, form)}, "choice": {"Andet"}, "text": {huge}})
 	if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "Forespørgslen er for stor") {
 		t.Errorf("purpose with a %d-byte form: %d %.300s", len(huge), r.Status, r.Body)
+	}
+}
+
+// TestPurposeThroughLoginFromAnotherSite: a link on another site to the
+// login page, with a family page and its ?purpose= as next, does not
+// choose the purpose either: after the login (a POST from the app's own
+// form, so the browser's redirect to next says same-origin) the person
+// gets the purpose form with the value filled in, and nothing is read or
+// logged until they submit it. The login page opened from the app itself
+// (a purpose typed as the session expired) still carries it through.
+func TestPurposeThroughLoginFromAnotherSite(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-LX", "E1001")
+	purpose := "Akut henvendelse: valgt af en anden side"
+	next := "/app/families/FAM-LX?purpose=" + url.QueryEscape(purpose)
+	for _, site := range []string{"cross-site", "same-origin"} {
+		b := e.browser()
+		lf := b.navigate(site, "/app/login?next="+url.QueryEscape(next))
+		if lf.Status != 200 {
+			t.Fatalf("%s: login page: %d", site, lf.Status)
+		}
+		m := regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(lf.Body)
+		if m == nil {
+			t.Fatalf("%s: the login form has no next", site)
+		}
+		r := b.do("POST", "/app/login", url.Values{"csrf": {csrf(t, lf)}, "token": {"dev-coordinator"}, "next": {html.UnescapeString(m[1])}})
+		if r.Status != 303 {
+			t.Fatalf("%s: login: %d", site, r.Status)
+		}
+		logged := len(e.accessLog("FAM-LX"))
+		p := b.navigate("same-origin", r.Location)
+		if p.Status == 303 {
+			p = b.navigate("same-origin", p.Location)
+		}
+		if site == "same-origin" {
+			if p.Status != 200 || !strings.Contains(p.Body, "Din årsag til opslaget: <strong>"+purpose) {
+				t.Errorf("login from the app: %d, want the family page with the purpose", p.Status)
+			}
+			continue
+		}
+		if p.Status != 200 || !strings.Contains(p.Body, "Hvorfor åbner du") || !strings.Contains(p.Body, ">valgt af en anden side</textarea>") {
+			t.Errorf("login linked from another site: %d %.300s, want the purpose form filled in", p.Status, p.shown())
+		}
+		if got := len(e.accessLog("FAM-LX")) - logged; got != 0 {
+			t.Errorf("a purpose another site chose through the login is in the access log (%d entries)", got)
+		}
 	}
 }

@@ -116,3 +116,23 @@ func TestFamilyListUnlogged(t *testing.T) {
 		}
 	}
 }
+
+// TestFamilyListEmpty: a coordinator assigned to no family is told so,
+// not that no family matches a filter they did not set; with a filter
+// that leaves every family out, the page says that.
+func TestFamilyListEmpty(t *testing.T) {
+	t.Parallel()
+	e := start(t, false)
+	e.enrol("FAM-E", "E1001") // dev-coordinator's, not dev-coordinator-2's
+	other := e.browser()
+	other.login("dev-coordinator-2", "")
+	r := other.get("/app/")
+	if r.Status != 200 || strings.Contains(r.Body, "passer til filteret") || !strings.Contains(r.Body, "Du er ikke tilknyttet nogen familie") {
+		t.Errorf("a coordinator without families: %d %.800s", r.Status, r.shown())
+	}
+	coord := e.browser()
+	coord.login("dev-coordinator", "")
+	if r := coord.get("/app/families?status=ended"); r.Status != 200 || !strings.Contains(r.Body, "Ingen familier passer til filteret.") {
+		t.Errorf("a filter that leaves every family out: %d %.800s", r.Status, r.shown())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,48 @@ func TestBrowser(t *testing.T) {
 	checkA11y(t, ctx, axe, "evaluation")
 	run("404", chromedp.Navigate(base+"/app/nothing"), chromedp.WaitVisible("h1", chromedp.ByQuery))
 	checkA11y(t, ctx, axe, "error page")
+}
+
+// TestBrowserLiveOnOlderPage: on the first page of a timeline longer than
+// a page, a live entry whose time puts it below the page's last entry
+// (a backfill) belongs to an older page and is not added to this one;
+// the live region says where it is instead of announcing an entry the
+// person cannot find.
+func TestBrowserLiveOnOlderPage(t *testing.T) {
+	ctx, _ := newBrowser(t)
+	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
+	e.enrol("FAM-OLD", "E1001")
+	var last uint64
+	for range 55 {
+		last = e.post(events.SOF, "FAM-OLD", &events.MeetingHeld{Kind: "network"})
+	}
+	e.waitApplied(last)
+	base := e.sa.URL()
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible(`a[href="/app/families/FAM-OLD"]`, chromedp.ByQuery))
+	run("family", chromedp.Navigate(base+"/app/families/FAM-OLD?purpose=Akut%20henvendelse"),
+		chromedp.WaitVisible(`.pager a[rel="next"]`, chromedp.ByQuery), chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
+	var before int
+	run("count", chromedp.Evaluate(`document.querySelectorAll('#tidslinje li').length`, &before))
+	seq := e.post(events.SOF, "FAM-OLD", &events.MeetingHeld{Kind: "family"}, events.WithTime(time.Date(2023, 5, 1, 9, 0, 0, 0, time.UTC)))
+	var region string
+	run("live", chromedp.Poll(`document.getElementById('live').textContent !== ''`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#live", &region, chromedp.ByID))
+	var after int
+	var present bool
+	run("count after", chromedp.Evaluate(`document.querySelectorAll('#tidslinje li').length`, &after),
+		chromedp.Evaluate(`!!document.getElementById('e`+strconv.FormatUint(seq, 10)+`')`, &present))
+	if present || after != before {
+		t.Errorf("the older entry was added to the first page (%d entries, then %d)", before, after)
+	}
+	if !strings.Contains(region, "ældre side") {
+		t.Errorf("live region %q does not say the entry is on an older page", region)
+	}
 }

@@ -10,6 +10,9 @@
   var url = list.getAttribute("data-live");
   var insert = !list.hasAttribute("data-static");
   var count = 0;
+  // older counts the new entries whose place is on an older page of the
+  // timeline: they are announced, but not added to this one.
+  var older = 0;
   // Sequences counted already: a reconnect may send an entry again.
   var seen = {};
   // The stream resumes after what the page shows (its URL's ?after=, then
@@ -119,10 +122,16 @@
       m.appendChild(tm);
       li.appendChild(t);
       li.appendChild(m);
-      place(li, { t: Date.parse(e.datetime), s: e.sequence });
+      if (!place(li, { t: Date.parse(e.datetime), s: e.sequence })) { older++; }
     }
-    region.textContent = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
-    if (!insert) { region.textContent += " – vis de nyeste for at se dem"; }
+    var text = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
+    if (!insert) {
+      text += " – vis de nyeste for at se dem";
+    } else if (older > 0) {
+      text += count === 1 ? " – den står på en ældre side af tidslinjen" :
+        " – " + (older === 1 ? "1 af dem står" : older + " af dem står") + " på en ældre side af tidslinjen";
+    }
+    region.textContent = text;
   }
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") { disconnect(); } else { connect(); }

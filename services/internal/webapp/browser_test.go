@@ -234,3 +234,32 @@ func TestBrowserLiveOnOlderPage(t *testing.T) {
 		t.Errorf("live region %q does not say the entry is on an older page", region)
 	}
 }
+
+// TestBrowserLiveFiltered: a filtered timeline is not added to live (the
+// stream is the family's, not the filter's); the live region counts the
+// new entries and tells the person to reset the filter to see them, the
+// page having no link to the newest entries but "Nulstil filter".
+func TestBrowserLiveFiltered(t *testing.T) {
+	ctx, _ := newBrowser(t)
+	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
+	e.enrol("FAM-FLT", "E1001")
+	base := e.sa.URL()
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible(`a[href="/app/families/FAM-FLT"]`, chromedp.ByQuery))
+	run("family", chromedp.Navigate(base+"/app/families/FAM-FLT?department=buf&purpose=Akut%20henvendelse"),
+		chromedp.WaitVisible("#skjult", chromedp.ByID), chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
+	e.post(events.SOF, "FAM-FLT", &events.MeetingHeld{Kind: "family"})
+	var region string
+	run("live", chromedp.Poll(`document.getElementById('live').textContent !== ''`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#live", &region, chromedp.ByID))
+	if !strings.HasPrefix(region, "1 ny hændelse") || !strings.Contains(region, "nulstil filteret") {
+		t.Errorf("live region on a filtered page: %q", region)
+	}
+}

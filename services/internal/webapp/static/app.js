@@ -8,7 +8,10 @@
   var region = document.getElementById("live");
   if (!list || !region || !window.EventSource) { return; }
   var url = list.getAttribute("data-live");
+  // A filtered page ("filter") or an older page ("page") is not added
+  // to: the stream is the family's newest entries, unfiltered.
   var insert = !list.hasAttribute("data-static");
+  var filtered = list.getAttribute("data-static") === "filter";
   var count = 0;
   // older counts the new entries whose place is on an older page of the
   // timeline: they are announced, but not added to this one.
@@ -126,7 +129,7 @@
     }
     var text = count === 1 ? "1 ny hændelse" : count + " nye hændelser";
     if (!insert) {
-      text += " – vis de nyeste for at se dem";
+      text += filtered ? " – nulstil filteret for at se dem" : " – vis de nyeste for at se dem";
     } else if (older > 0) {
       text += count === 1 ? " – den står på en ældre side af tidslinjen" :
         " – " + (older === 1 ? "1 af dem står" : older + " af dem står") + " på en ældre side af tidslinjen";

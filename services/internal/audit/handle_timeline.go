@@ -33,7 +33,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	}
 	asOf := time.Now().UTC()
 	if v := q.Get("asOf"); v != "" {
-		if asOf, err = time.Parse(time.RFC3339Nano, v); err != nil || asOf.Year() < 1900 || asOf.Year() > 2200 {
+		if asOf, err = time.Parse(time.RFC3339Nano, queryOffset(v)); err != nil || asOf.Year() < 1900 || asOf.Year() > 2200 {
 			return problem.BadRequest("asOf must be an RFC 3339 time from 1900 to 2200, e.g. 2024-05-01T09:30:00Z")
 		}
 	}

@@ -1,0 +1,54 @@
+package audit_test
+
+import (
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/testenv"
+)
+
+// TestAsOfCopenhagenOffsetUnencoded: a time at Copenhagen's offset
+// written into the query as it is, +01:00 unencoded, arrives as a space
+// (a '+' in a query string is one); it is read as the '+' it was, by the
+// as-of timeline and by the from and to of the other audit reads.
+func TestAsOfCopenhagenOffsetUnencoded(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam = "FAM-CPH"
+	a := s.Post(events.SOF, fam, testenv.Enrolment())
+	s.WaitApplied(a.Sequence)
+	cph, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := s.lines("/v1/audit/events?family=" + fam)
+	at := recordedAtOf(t, objs[0]).Truncate(time.Second).Add(time.Second).In(cph)
+	checkFor(t, 3*time.Second, func() error {
+		if time.Now().After(at) {
+			return nil
+		}
+		return errNotYet
+	})
+	plain := at.Format(time.RFC3339) // e.g. 2024-01-15T10:00:00+01:00, never Z
+	r := s.Get("/v1/audit/families/"+fam+"/timeline?asOf="+plain, "dev-auditor", nil)
+	if r.Status != 200 {
+		t.Fatalf("asOf=%s: %d %s", plain, r.Status, r.Raw)
+	}
+	if got, _ := time.Parse(time.RFC3339Nano, r.Body["asOf"].(string)); !got.Equal(at) {
+		t.Errorf("asOf=%s answered asOf %v", plain, r.Body["asOf"])
+	}
+	if entries, _ := r.Body["entries"].([]any); len(entries) != 1 {
+		t.Errorf("asOf=%s: %d entries: %s", plain, len(entries), r.Raw)
+	}
+	from := at.Add(-time.Hour).Format(time.RFC3339)
+	if objs, _ := s.lines("/v1/audit/events?family=" + fam + "&from=" + from + "&to=" + plain); len(objs) != 1 {
+		t.Errorf("events from=%s to=%s: %d lines", from, plain, len(objs))
+	}
+	// A space anywhere else is still no time.
+	for _, bad := range []string{"2024-01-15 10:00:00Z", "2024-01-15T10:00:00 0100", "2024-01-15T10:00:00%2001:00%20"} {
+		if r := s.Get("/v1/audit/families/"+fam+"/timeline?asOf="+bad, "dev-auditor", nil); r.Status != 400 {
+			t.Errorf("asOf=%s: %d %s", bad, r.Status, r.Raw)
+		}
+	}
+}

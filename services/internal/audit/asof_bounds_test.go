@@ -52,3 +52,31 @@ func TestAsOfCopenhagenOffsetUnencoded(t *testing.T) {
 		}
 	}
 }
+
+// TestAsOfFutureIsNow: what is known of a moment still to come is what is
+// known now. An asOf after the request is answered as of the request,
+// and the answer says so, so that the same view is had again later by
+// asking for the asOf it gives; events recorded after the request are in
+// no view of it.
+func TestAsOfFutureIsNow(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, false)
+	const fam = "FAM-FUT"
+	a := s.Post(events.SOF, fam, testenv.Enrolment())
+	s.WaitApplied(a.Sequence)
+	future := "2199-01-01T00:00:00Z"
+	v := s.asOf(fam, time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC))
+	answered := time.Now().UTC()
+	if v.AsOf.After(answered) {
+		t.Fatalf("asOf=%s answered as of %s, after the answer came (%s)", future, v.AsOf, answered)
+	}
+	if len(v.Entries) != 1 {
+		t.Fatalf("asOf=%s: %+v", future, v.Entries)
+	}
+	b := s.Post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"})
+	s.WaitApplied(b.Sequence)
+	again := s.asOf(fam, v.AsOf)
+	if len(again.Entries) != len(v.Entries) || again.Overview.TotalEvents != v.Overview.TotalEvents {
+		t.Errorf("as of %s again, after a later event: %d entries, was %d", v.AsOf, len(again.Entries), len(v.Entries))
+	}
+}

@@ -16,7 +16,11 @@ import (
 
 // handleTimeline is GET /v1/audit/families/{familyId}/timeline?asOf=T:
 // the family's timeline and overview as they were known at T (default:
-// now), from the events recorded (JetStream timestamp) up to T.
+// now), from the events recorded (JetStream timestamp) up to T. What is
+// known of a moment still to come is what is known now: a T after the
+// request is the request's now, and the answer gives it, so that asking
+// again for the asOf answered gives the same view however much is
+// recorded later.
 func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	pr, err := s.auditor(r)
 	if err != nil {
@@ -31,10 +35,14 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err := checkParams(q, "asOf"); err != nil {
 		return err
 	}
-	asOf := time.Now().UTC()
+	now := time.Now().UTC()
+	asOf := now
 	if v := q.Get("asOf"); v != "" {
 		if asOf, err = time.Parse(time.RFC3339Nano, queryOffset(v)); err != nil || asOf.Year() < 1900 || asOf.Year() > 2200 {
 			return problem.BadRequest("asOf must be an RFC 3339 time from 1900 to 2200, e.g. 2024-05-01T09:30:00Z")
+		}
+		if asOf.After(now) {
+			asOf = now
 		}
 	}
 	why, err := accesslog.Purpose(r)

@@ -78,7 +78,75 @@ type Difference struct {
 // o.Dir with the projector's own decode and apply code, and compares the
 // digests; on a mismatch it walks both models to the first difference.
 // The live model keeps applying meanwhile; the pin only holds its snapshot.
+//
+// A family erased while the replay runs is the one difference that is no
+// fault: the pinned model still holds the text that the replay, its key
+// destroyed, reads as the tombstone. When the digests differ and a
+// family.erased is stored after the checkpoint, the verification runs
+// again on a model that has applied it (verifyAttempts in all).
 func (v *View) Verify(ctx context.Context, js jetstream.JetStream, o VerifyOptions) (VerifyResult, error) {
+	return verifyAgainAfterErasures(ctx, js, func(atLeast uint64) (VerifyResult, error) {
+		if atLeast > 0 {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := v.WaitFor(wctx, atLeast)
+			cancel()
+			if err != nil {
+				return VerifyResult{}, fmt.Errorf("readmodel: verify: the read model has not applied the erasures recorded meanwhile (up to %d): %w", atLeast, err)
+			}
+		}
+		return v.verifyOnce(ctx, js, o)
+	})
+}
+
+// verifyAttempts bounds the verifications Verify and VerifyFile run while
+// erasures recorded during each explain its difference.
+const verifyAttempts = 3
+
+// verifyAgainAfterErasures runs verify (atLeast 0) and, while its answer is a
+// difference and a family.erased is stored after the checkpoint it
+// pinned, runs it again on a model that has applied the stream up to atLeast,
+// the stream's last sequence then.
+func verifyAgainAfterErasures(ctx context.Context, js jetstream.JetStream, verify func(atLeast uint64) (VerifyResult, error)) (VerifyResult, error) {
+	var atLeast uint64
+	for attempt := 1; ; attempt++ {
+		res, err := verify(atLeast)
+		if err != nil || res.Match {
+			return res, err
+		}
+		erased, last, err := erasedAfter(ctx, js, res.Events)
+		if err != nil || !erased {
+			return res, err
+		}
+		if attempt == verifyAttempts {
+			return VerifyResult{}, fmt.Errorf("readmodel: verify: families were erased during each of %d verifications, which the replay reads erased and the pinned model did not yet; verify again later", attempt)
+		}
+		atLeast = last
+	}
+}
+
+// erasedAfter reports whether a family.erased is stored after sequence
+// cp and, if so, the stream's last sequence, which is at or after it.
+func erasedAfter(ctx context.Context, js jetstream.JetStream, cp uint64) (bool, uint64, error) {
+	stream, err := js.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return false, 0, fmt.Errorf("readmodel: verify: stream: %w", err)
+	}
+	_, err = stream.GetMsg(ctx, cp+1, jetstream.WithGetMsgSubject(shred.ErasedSubject("*")))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("readmodel: verify: erasures after %d: %w", cp, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return false, 0, fmt.Errorf("readmodel: verify: stream: %w", err)
+	}
+	return true, info.State.LastSeq, nil
+}
+
+// verifyOnce is one verification of Verify.
+func (v *View) verifyOnce(ctx context.Context, js jetstream.JetStream, o VerifyOptions) (VerifyResult, error) {
 	report(o, VerifyProgress{Phase: PhasePin})
 	// The apply lock first, then the model: the order Projector.Close
 	// takes them in. Under the lock the model acquired is the live one (a
@@ -131,7 +199,18 @@ func (v *View) pin(ctx context.Context, m *Model) (*sql.Tx, uint64, error) {
 // projector) owns, opened read-only: the snapshot is taken at a moment
 // when the file is consistent up to its checkpoint, which it is after
 // every flush; the wait for one is bounded.
+//
+// As Verify, it verifies again when a family erased meanwhile explains a
+// difference, on a snapshot taken once the file has applied the erasure.
 func VerifyFile(ctx context.Context, js jetstream.JetStream, path string, o VerifyOptions) (VerifyResult, error) {
+	return verifyAgainAfterErasures(ctx, js, func(atLeast uint64) (VerifyResult, error) {
+		return verifyFileOnce(ctx, js, path, atLeast, o)
+	})
+}
+
+// verifyFileOnce is one verification of VerifyFile, of a snapshot at a
+// checkpoint at or after atLeast.
+func verifyFileOnce(ctx context.Context, js jetstream.JetStream, path string, atLeast uint64, o VerifyOptions) (VerifyResult, error) {
 	report(o, VerifyProgress{Phase: PhasePin})
 	if _, err := os.Stat(path); err != nil {
 		return VerifyResult{}, fmt.Errorf("readmodel: read model: %w", err)
@@ -152,12 +231,15 @@ func VerifyFile(ctx context.Context, js jetstream.JetStream, path string, o Veri
 			_ = tx.Rollback()
 			return VerifyResult{}, fmt.Errorf("readmodel: %s is not a read model: %w", path, err)
 		}
-		if cp == consistent {
+		if cp == consistent && uint64(cp) >= atLeast {
 			defer func() { _ = tx.Rollback() }()
 			return verifySnapshot(ctx, js, tx, uint64(cp), o)
 		}
 		_ = tx.Rollback()
 		if time.Now().After(deadline) {
+			if cp == consistent {
+				return VerifyResult{}, fmt.Errorf("readmodel: %s did not apply the erasures recorded meanwhile (it is at %d, they are up to %d) within 30s", path, cp, atLeast)
+			}
 			return VerifyResult{}, fmt.Errorf("readmodel: %s stayed between two flushes (at %d, consistent to %d) for 30s", path, cp, consistent)
 		}
 		select {

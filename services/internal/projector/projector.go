@@ -138,7 +138,13 @@ type Projector struct {
 	applied eventstore.Position
 
 	consumerReady atomic.Bool
-	streamLast    atomic.Uint64
+	// down is set when a consumer session fails (run), and cleared when a
+	// session applies a batch or begins with nothing pending (consume):
+	// a projector that has not consumed for consumerGrace since is not
+	// ready. A session that begins and fails again before it applies
+	// anything keeps the time of the first failure.
+	down       atomic.Pointer[consumerDown]
+	streamLast atomic.Uint64
 	// upToDate is set once the read model has applied what the stream
 	// held when the projector started (catchUpTo, its last sequence
 	// then); until then the projector is not ready and serves no family
@@ -314,13 +320,19 @@ func (p *Projector) Close() error {
 // catching up a backlog) and the model has applied the stream as it was
 // when the projector started: a restart with a model a little behind is
 // ready after its first batches, and later writes do not make it unready.
-// While Ready is not nil the family data reads answer 503 (servable).
+// It is not ready again while no consumer session has consumed for
+// consumerGrace after one failed (down). While Ready is not nil the
+// family data reads answer 503 (servable).
 func (p *Projector) Ready(context.Context) error {
 	if err := p.claimLost(); err != nil {
 		return err
 	}
 	if !p.consumerReady.Load() {
 		return errors.New("consumer not yet created")
+	}
+	if d := p.down.Load(); d != nil && time.Since(d.since) >= consumerGrace {
+		return fmt.Errorf("not consuming the stream since %s (the read model is at %d): %v",
+			d.since.UTC().Format(time.RFC3339), p.Position(), d.err)
 	}
 	if p.ahead.Load() {
 		return fmt.Errorf("the read model (at %d) is ahead of the stream (at %d): the stream was replaced; run projector rebuild", p.Position(), p.streamLast.Load())
@@ -457,6 +469,11 @@ func (p *Projector) run(ctx context.Context) error {
 			return err
 		}
 		p.log.Warn("projector: consumer interrupted, positioning again from the checkpoint", "err", err, "checkpoint", p.Position())
+		d := &consumerDown{since: time.Now(), err: err}
+		if old := p.down.Load(); old != nil {
+			d.since = old.since
+		}
+		p.down.Store(d)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -464,6 +481,21 @@ func (p *Projector) run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// consumerGrace is how long a projector whose consumer session failed
+// may go without one and stay ready: a NATS leader change or reconnect
+// takes a moment, and the reads meanwhile are a moment behind. A
+// projector that cannot consume for longer (its consumer not permitted
+// on NATS, NATS out of reach) serves a read model that no longer moves:
+// it reports not ready, so that its reads answer 503 and a balancer
+// sends them to another replica.
+const consumerGrace = 10 * time.Second
+
+// consumerDown is since when, and why, no consumer session runs.
+type consumerDown struct {
+	since time.Time
+	err   error
 }
 
 // errStopped wraps an error of a test hook: the projector stops as if the
@@ -645,6 +677,7 @@ func (p *Projector) consume(ctx context.Context) error {
 	if !catchUp {
 		if info := cons.CachedInfo(); info != nil && info.NumPending == 0 && info.NumAckPending == 0 {
 			p.checkUpToDate(ctx, true)
+			p.down.Store(nil)
 		}
 	}
 	p.consumerReady.Store(true)
@@ -747,6 +780,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
+		p.down.Store(nil)
 		p.checkUpToDate(ctx, caughtUp && !m.Bulk())
 		first = false
 		// AckAll: acknowledging the last message acknowledges the batch.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile replaces path with data, mode perm.
@@ -45,4 +46,36 @@ func write(path string, data []byte, perm os.FileMode, place func(tmp, path stri
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// RemoveTemps removes what writes of path cut short by a crash left in
+// its directory (the ".<name>-*" files WriteFile and CreateFile write
+// before the rename), so that they do not accumulate. Call it only while
+// no other process writes path: at the start of the process that owns the
+// directory.
+func RemoveTemps(path string) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if IsTemp(e.Name(), base) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsTemp reports whether the file name is one a write of the file base
+// writes before its rename.
+func IsTemp(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, "."+base+"-")
+	return ok && rest != "" && !strings.ContainsAny(rest, "./")
 }

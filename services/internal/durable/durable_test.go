@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"kk.dk/jobogfamilie/services/internal/durable"
@@ -61,5 +62,31 @@ func onlyFile(t *testing.T, dir, name string) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("%s holds %v, want only %s", dir, names, name)
+	}
+}
+
+// TestRemoveTemps: what a write cut short left is removed; the file, and
+// files of other names, are kept.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "CURRENT")
+	if err := durable.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{".CURRENT-123", ".CURRENT-9876", ".OTHER-1", "CURRENT-1"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := durable.RemoveTemps(path); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != ".OTHER-1 CURRENT CURRENT-1" {
+		t.Errorf("left %s", got)
 	}
 }

@@ -101,13 +101,14 @@ func SetCurrent(dir string, n int) error {
 
 // RemoveStale deletes read model files other than model keep: the remains
 // of a rebuild that did not finish, or of a swap whose old file was not yet
-// deleted.
+// deleted; and the temporary files of a CURRENT write that a crash cut
+// short. Call it with the directory's lock held.
 func RemoveStale(dir string, keep int) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	var errs []error
+	errs := []error{durable.RemoveTemps(filepath.Join(dir, currentFile))}
 	for _, e := range entries {
 		name := e.Name()
 		base := name

@@ -63,7 +63,8 @@ func TestMigrations(t *testing.T) {
 }
 
 // TestModelFiles: CURRENT names the model in use; without it, model 1;
-// stale files of other models are removed.
+// stale files of other models are removed, and so are the temporary
+// files of a CURRENT write a crash cut short.
 func TestModelFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -76,7 +77,7 @@ func TestModelFiles(t *testing.T) {
 	if n, err := Current(dir); err != nil || n != 7 {
 		t.Fatalf("CURRENT: %d %v", n, err)
 	}
-	for _, f := range []string{"readmodel-6.db", "readmodel-6.db-wal", "readmodel-7.db", "readmodel-8.db-shm", "other.db"} {
+	for _, f := range []string{"readmodel-6.db", "readmodel-6.db-wal", "readmodel-7.db", "readmodel-8.db-shm", "other.db", ".CURRENT-123456789"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -84,10 +85,13 @@ func TestModelFiles(t *testing.T) {
 	if err := RemoveStale(dir, 7); err != nil {
 		t.Fatal(err)
 	}
-	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, l := range left {
-		names = append(names, filepath.Base(l))
+		names = append(names, l.Name())
 	}
 	if strings.Join(names, " ") != "CURRENT other.db readmodel-7.db" {
 		t.Errorf("left %v", names)

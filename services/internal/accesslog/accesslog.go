@@ -118,6 +118,11 @@ func CheckQuery(r *http.Request) error {
 	return checkQuery(r)
 }
 
+// CheckMethod refuses a HEAD of a read of family data (405, Allow: GET),
+// as Purpose does; a handler calls it first, so that the refusal comes
+// at once, before authentication or a wait for X-Min-Position.
+func CheckMethod(r *http.Request) error { return checkMethod(r) }
+
 // checkMethod refuses a HEAD (405, Allow: GET).
 func checkMethod(r *http.Request) error {
 	if r.Method != http.MethodHead {

@@ -50,6 +50,9 @@ type FamilySummary = readmodel.FamilySummary
 // consent counts, so it is in the access log, as the web app's list of the
 // same families is, before it is sent (logList), with X-Purpose.
 func (p *Projector) handleFamilies(w http.ResponseWriter, r *http.Request) error {
+	if err := accesslog.CheckMethod(r); err != nil {
+		return err
+	}
 	pr, err := p.reader(r)
 	if err != nil {
 		return err

@@ -18,8 +18,11 @@ import (
 // acknowledgement, before any data is handed back.
 
 // openRead is the common start of the API's reads of one family:
-// authenticate, honour X-Min-Position, read X-Purpose.
+// refuse a HEAD, authenticate, honour X-Min-Position, read X-Purpose.
 func (p *Projector) openRead(w http.ResponseWriter, r *http.Request) (auth.Principal, string, error) {
+	if err := accesslog.CheckMethod(r); err != nil {
+		return auth.Principal{}, "", err
+	}
 	pr, err := p.reader(r)
 	if err != nil {
 		return pr, "", err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/sse"
@@ -30,7 +31,11 @@ import (
 // altogether is disconnected too: every write has a deadline
 // (sse.WriteTimeout), and a write still blocked when the stream is
 // dropped or the projector stops is cut off at once. The stream also ends
-// when the coordinator's assignment to the family ends.
+// when the coordinator's assignment to the family ends. When a rebuild
+// swaps in a read model behind what the stream followed (the stream was
+// replaced), every open stream ends with an "event: reset", and so does
+// one opened with a Last-Event-ID beyond the stream's end: the client
+// starts again from the new stream (beyondStream, writeReset).
 func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 	pr, why, err := p.openRead(w, r)
 	if err != nil {
@@ -91,6 +96,10 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctx := r.Context()
+	if resume && p.beyondStream(ctx, after) {
+		_ = sw.Write(func() error { return writeReset(w, p.Position()) })
+		return nil
+	}
 	gt = p.gateNow(ctx, sub, pr, familyID, gt)
 	last, err := p.sendStored(ctx, w, sw, familyID, after, gt)
 	if err != nil {
@@ -107,6 +116,9 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 			// client resumes elsewhere with Last-Event-ID.
 			return nil
 		case <-sub.dropped:
+			if sub.reset.Load() {
+				_ = sw.Write(func() error { return writeReset(w, p.Position()) })
+			}
 			return nil
 		case <-heartbeat.C:
 			if err := sw.Write(func() error {
@@ -203,6 +215,33 @@ func (p *Projector) allowed(ctx context.Context, pr auth.Principal, familyID str
 	}
 	defer release()
 	return authorize(ctx, m, pr, familyID)
+}
+
+// beyondStream reports whether sequence after, a client's Last-Event-ID,
+// lies beyond both the read model's position and the stream's end: the
+// stream was replaced by a shorter one and the read model rebuilt over it,
+// and the client, resuming after a sequence the new stream has not
+// reached, would wait for entries that never come. A client ahead of a
+// projector that merely lags (after within the stream) is not beyond it.
+// When the stream cannot be asked, it is not.
+func (p *Projector) beyondStream(ctx context.Context, after uint64) bool {
+	if after <= p.Position() {
+		return false
+	}
+	s, err := p.opts.JS.Stream(ctx, eventstore.FamilyStream)
+	if err != nil {
+		return false
+	}
+	return s.CachedInfo().State.LastSeq < after
+}
+
+// writeReset sends an event "reset" with the position the stream starts
+// from again; its empty id: clears the client's last id, so that a client
+// that reconnects without acting on it receives the new entries, not
+// silence. A client that shows the timeline reads it again.
+func writeReset(w http.ResponseWriter, position uint64) error {
+	_, err := fmt.Fprintf(w, "id:\nevent: reset\ndata: {\"position\":%d}\n\n", position)
+	return err
 }
 
 // writeEvent sends one entry, or, when the consent gate hides it, an

@@ -122,14 +122,20 @@ type sseEvent struct {
 // returned channel, which closes when the stream ends.
 func (s *system) openStream(ctx context.Context, fam, token, lastID string) (*http.Response, <-chan sseEvent, <-chan string) {
 	s.T.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.SA.URL()+"/v1/families/"+fam+"/timeline/stream", nil)
+	return openStreamAt(s.T, ctx, s.SA.URL(), fam, token, lastID)
+}
+
+// openStreamAt is openStream on the server at base.
+func openStreamAt(t testing.TB, ctx context.Context, base, fam, token, lastID string) (*http.Response, <-chan sseEvent, <-chan string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/families/"+fam+"/timeline/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.T.Fatal(err)
+		t.Fatal(err)
 	}
 	ch := make(chan sseEvent, 100)
 	comments := make(chan string, 100)
@@ -159,7 +165,7 @@ func (s *system) openStream(ctx context.Context, fam, token, lastID string) (*ht
 				case comments <- line:
 				default:
 				}
-			case line == "" && ev.id != 0:
+			case line == "" && (ev.id != 0 || ev.kind != ""):
 				ch <- ev
 				ev = sseEvent{}
 			}

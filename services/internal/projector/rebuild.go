@@ -338,6 +338,8 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			// The live consumer waits beyond the old model's checkpoint.
 			p.setApplied(m.Consistent())
 			p.reposition()
+			// So do the open streams: each is told to start again.
+			p.subs.resetAll()
 		} else if m.Consistent() > p.Position() {
 			// The live model was between two flushes: the new one is
 			// consistent up to its checkpoint.

@@ -27,6 +27,11 @@ type subscriber struct {
 	// observes), so it is read again before the next entry is judged
 	// (Projector.gateNow).
 	regate atomic.Bool
+	// reset is set before dropped is closed when a rebuild swapped in a
+	// read model behind the one the stream followed (the stream was
+	// replaced): the client's last id names nothing of the new stream, and
+	// resuming after it would wait for entries it never gets.
+	reset atomic.Bool
 }
 
 // subscribers are the open timeline streams by family. The applier only
@@ -126,6 +131,20 @@ func (s *subscribers) publish(entries map[string][]readmodel.Entry) {
 					s.dropped.Inc()
 				}
 			}
+		}
+	}
+}
+
+// resetAll ends every stream, marked reset (subscriber.reset); streams
+// opened later are not affected.
+func (s *subscribers) resetAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range s.byFam {
+		for sub := range set {
+			s.removeLocked(sub)
+			sub.reset.Store(true)
+			close(sub.dropped)
 		}
 	}
 }

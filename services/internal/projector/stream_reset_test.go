@@ -1,0 +1,93 @@
+package projector_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/service"
+	"kk.dk/jobogfamilie/services/internal/testenv"
+)
+
+// TestStreamResetAfterReplacedStream: a rebuild over a replaced, shorter
+// stream ends the open timeline streams with an event "reset", and a
+// stream resumed with a Last-Event-ID beyond the new stream's end is
+// answered the same, instead of waiting silently for sequences the new
+// stream has not reached. A stream opened after the reset without a
+// Last-Event-ID gets the new entries.
+func TestStreamResetAfterReplacedStream(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNATS(t)
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		URL: n.ClientURL(), NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	defer p.Close()
+	mux := http.NewServeMux()
+	service.Mount(mux, slog.New(slog.DiscardHandler), p)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	// The streams end before the server closes, which waits for them.
+	defer cancel()
+
+	waitPosition(t, p, publish(t, st, 0, 30))
+	// F1's entries of the first stream end at sequence 27.
+	_, ch, _ := openStreamAt(t, ctx, srv.URL, "F1", "dev-auditor", "0")
+	var lastID uint64
+	for _, ev := range receive(t, ch, 5) {
+		lastID = ev.id
+	}
+	if lastID != 27 {
+		t.Fatalf("last entry of F1: %d, want 27", lastID)
+	}
+
+	if err := n.Admin.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, st, 0, 12)
+	checkFor(t, 20*time.Second, func() error {
+		if p.Ready(ctx) == nil {
+			return fmt.Errorf("still ready at %d", p.Position())
+		}
+		return nil
+	})
+	if err := p.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := receive(t, ch, 1)[0]; ev.kind != "reset" || ev.raw != `{"position":12}` {
+		t.Errorf("the open stream after the rebuild: %+v, want a reset at position 12", ev)
+	}
+
+	// A client that resumes after its last id is told too.
+	_, ch2, _ := openStreamAt(t, ctx, srv.URL, "F1", "dev-auditor", fmt.Sprint(lastID))
+	if ev := receive(t, ch2, 1)[0]; ev.kind != "reset" || ev.raw != `{"position":12}` {
+		t.Errorf("a stream resumed after %d: %+v, want a reset at position 12", lastID, ev)
+	}
+
+	// Started again, it follows the new stream.
+	_, ch3, _ := openStreamAt(t, ctx, srv.URL, "F1", "dev-auditor", "")
+	ce, _ := events.Build(events.SOF, "F1", &events.MeetingHeld{Kind: "team"})
+	b, _ := events.Marshal(ce)
+	ack, err := st.JS.Publish(ctx, events.Subject("F1", events.SOF, "meeting.held"), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := receive(t, ch3, 1)[0]; ev.id != ack.Sequence {
+		t.Errorf("a new stream after the reset: %+v, want the entry at %d", ev, ack.Sequence)
+	}
+}

@@ -116,9 +116,9 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 			// client resumes elsewhere with Last-Event-ID.
 			return nil
 		case <-sub.dropped:
-			if sub.reset.Load() {
-				_ = sw.Write(func() error { return writeReset(w, p.Position()) })
-			}
+			return nil
+		case <-sub.reset:
+			_ = sw.Write(func() error { return writeReset(w, p.Position()) })
 			return nil
 		case <-heartbeat.C:
 			if err := sw.Write(func() error {

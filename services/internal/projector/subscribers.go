@@ -27,11 +27,12 @@ type subscriber struct {
 	// observes), so it is read again before the next entry is judged
 	// (Projector.gateNow).
 	regate atomic.Bool
-	// reset is set before dropped is closed when a rebuild swapped in a
-	// read model behind the one the stream followed (the stream was
-	// replaced): the client's last id names nothing of the new stream, and
-	// resuming after it would wait for entries it never gets.
-	reset atomic.Bool
+	// reset is closed when a rebuild swapped in a read model behind the
+	// one the stream followed (the stream was replaced): the client's last
+	// id names nothing of the new stream, and resuming after it would wait
+	// for entries it never gets. Unlike dropped it does not cut off the
+	// stream's writes, so that the stream can still say so.
+	reset chan struct{}
 }
 
 // subscribers are the open timeline streams by family. The applier only
@@ -51,7 +52,7 @@ func newSubscribers() *subscribers {
 }
 
 func (s *subscribers) subscribe(familyID string) *subscriber {
-	sub := &subscriber{familyID: familyID, ch: make(chan []readmodel.Entry, subscriberBuffer), dropped: make(chan struct{})}
+	sub := &subscriber{familyID: familyID, ch: make(chan []readmodel.Entry, subscriberBuffer), dropped: make(chan struct{}), reset: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -135,7 +136,7 @@ func (s *subscribers) publish(entries map[string][]readmodel.Entry) {
 	}
 }
 
-// resetAll ends every stream, marked reset (subscriber.reset); streams
+// resetAll ends every stream with a reset (subscriber.reset); streams
 // opened later are not affected.
 func (s *subscribers) resetAll() {
 	s.mu.Lock()
@@ -143,8 +144,7 @@ func (s *subscribers) resetAll() {
 	for _, set := range s.byFam {
 		for sub := range set {
 			s.removeLocked(sub)
-			sub.reset.Store(true)
-			close(sub.dropped)
+			close(sub.reset)
 		}
 	}
 }

@@ -146,13 +146,13 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 // Routes are the auditor API.
 func (s *Service) Routes() []service.Route {
 	routes := []service.Route{
-		{Method: "GET", Pattern: "/v1/audit/events", Handle: s.handleEvents},
-		{Method: "GET", Pattern: "/v1/audit/families/{familyId}/timeline", Handle: s.handleTimeline},
+		{Method: "GET", Pattern: "/v1/audit/events", Handle: s.handleEvents, GetOnly: true},
+		{Method: "GET", Pattern: "/v1/audit/families/{familyId}/timeline", Handle: s.handleTimeline, GetOnly: true},
 		{Method: "GET", Pattern: "/v1/audit/access-log", Handle: s.handleAccessLog},
 		{Method: "POST", Pattern: "/v1/audit/verify", Handle: s.handleVerify},
 		{Method: "GET", Pattern: "/v1/audit/verify", Handle: s.handleVerifyStatus},
 		// Privacy (the data protection officer).
-		{Method: "GET", Pattern: "/v1/privacy/families/{familyId}/access-report", Handle: s.handleAccessReport},
+		{Method: "GET", Pattern: "/v1/privacy/families/{familyId}/access-report", Handle: s.handleAccessReport, GetOnly: true},
 	}
 	return service.Positioned(routes, readmodel.HeaderPosition, s.view.Position)
 }

@@ -80,7 +80,7 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 func (s *Service) Routes() []service.Route {
 	return []service.Route{
 		{Method: "POST", Pattern: "/v1/privacy/families/{familyId}/erase", Handle: s.handleErase},
-		{Method: "GET", Pattern: "/v1/privacy/due", Handle: s.handleDue},
+		{Method: "GET", Pattern: "/v1/privacy/due", Handle: s.handleDue, GetOnly: true},
 	}
 }
 

@@ -152,7 +152,8 @@ func Mux(mux *http.ServeMux) http.Handler { return MuxWith(mux, nil) }
 
 // MuxWith is Mux whose 404 and 405 answers also carry the headers that
 // headers, when not nil, sets for the request: those that the routes at
-// or above the request's path carry on every answer.
+// or above the request's path carry on every answer. It sees the 405's
+// Allow, the mux's, and may narrow it.
 func MuxWith(mux *http.ServeMux, headers func(http.Header, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
@@ -164,15 +165,18 @@ func MuxWith(mux *http.ServeMux, headers func(http.Header, *http.Request)) http.
 		// methods it allows); it is small, so it is held, not streamed.
 		rec := &recorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+		}
 		if headers != nil && (rec.status == http.StatusNotFound || rec.status == http.StatusMethodNotAllowed) {
+			// They may narrow the 405's Allow too.
 			headers(w.Header(), r)
 		}
 		switch rec.status {
 		case http.StatusNotFound:
 			write(w, New(http.StatusNotFound, "not-found", "Not found", "no resource at "+r.URL.Path+"; GET /openapi.json lists this server's API"))
 		case http.StatusMethodNotAllowed:
-			allow := rec.header.Get("Allow")
-			w.Header().Set("Allow", allow)
+			allow := w.Header().Get("Allow")
 			write(w, New(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
 				r.Method+" is not served at "+r.URL.Path+"; allowed: "+allow))
 		default:

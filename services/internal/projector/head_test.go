@@ -20,3 +20,23 @@ func TestHeadRefusedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongMethodAllowsGetAlone: the 405 for another method at a family
+// read names GET alone in Allow, since a HEAD there is refused too; where
+// HEAD is served, Allow names it.
+func TestWrongMethodAllowsGetAlone(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t)
+	for path, want := range map[string]string{
+		"/v1/families":                    "GET",
+		"/v1/families/F1":                 "GET",
+		"/v1/families/F1/timeline":        "GET",
+		"/v1/families/F1/timeline/stream": "GET",
+		"/v1/evaluation/series":           "GET, HEAD",
+	} {
+		r := s.Do("DELETE", path, "dev-coordinator", nil, nil)
+		if r.Status != 405 || r.Header.Get("Allow") != want {
+			t.Errorf("DELETE %s: %d, Allow %q; want 405, Allow %q", path, r.Status, r.Header.Get("Allow"), want)
+		}
+	}
+}

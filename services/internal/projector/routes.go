@@ -64,10 +64,10 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 func (p *Projector) Routes() []service.Route {
 	routes := []service.Route{
 		// Coordinator API.
-		{Method: "GET", Pattern: "/v1/families", Handle: p.handleFamilies},
-		{Method: "GET", Pattern: "/v1/families/{familyId}", Handle: p.handleOverview},
-		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline", Handle: p.handleTimeline},
-		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline/stream", Handle: p.handleStream},
+		{Method: "GET", Pattern: "/v1/families", Handle: p.handleFamilies, GetOnly: true},
+		{Method: "GET", Pattern: "/v1/families/{familyId}", Handle: p.handleOverview, GetOnly: true},
+		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline", Handle: p.handleTimeline, GetOnly: true},
+		{Method: "GET", Pattern: "/v1/families/{familyId}/timeline/stream", Handle: p.handleStream, GetOnly: true},
 		// Admin API.
 		{Method: "POST", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStart},
 		{Method: "GET", Pattern: "/v1/admin/rebuild", Handle: p.handleRebuildStatus},

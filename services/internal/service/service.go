@@ -56,6 +56,10 @@ type Route struct {
 	// route's path or beneath it carries: the server's own answers there
 	// too, 404 and 405 (see Mount). Positioned sets it.
 	Headers func(http.Header)
+	// GetOnly marks a GET that refuses HEAD (a read of family data, which
+	// is recorded, is a GET): the server's 405 at its path names GET
+	// alone in Allow (see Mount).
+	GetOnly bool
 }
 
 // Check is one readiness condition; nil means ready.
@@ -82,9 +86,10 @@ type Build func(ctx context.Context, p Parts) (Service, error)
 // the API's operations and, apart, the pages of browser apps. fallback
 // sets, on an answer the server gives itself where no route answers
 // (problem.MuxWith's 404 and 405), the Headers of every route whose path
-// is the request's or above it.
+// is the request's or above it, and takes HEAD out of a 405's Allow at
+// the path of a GetOnly route.
 func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []string, fallback func(http.Header, *http.Request)) {
-	var above []headed
+	var above, getOnly []headed
 	for _, s := range svcs {
 		for _, r := range s.Routes() {
 			p := r.Pattern
@@ -100,6 +105,9 @@ func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []
 			if r.Headers != nil {
 				above = append(above, headed{segments(r.Pattern), r.Headers})
 			}
+			if r.GetOnly {
+				getOnly = append(getOnly, headed{pattern: segments(r.Pattern)})
+			}
 		}
 	}
 	return api, pages, func(h http.Header, r *http.Request) {
@@ -109,7 +117,25 @@ func Mount(mux *http.ServeMux, log *slog.Logger, svcs ...Service) (api, pages []
 				a.set(h)
 			}
 		}
+		if allow := h.Get("Allow"); allow != "" {
+			for _, g := range getOnly {
+				if len(g.pattern) == len(path) && g.covers(path) {
+					h.Set("Allow", withoutHead(allow))
+				}
+			}
+		}
 	}
+}
+
+// withoutHead is the Allow list allow without HEAD.
+func withoutHead(allow string) string {
+	var out []string
+	for _, m := range strings.Split(allow, ",") {
+		if m = strings.TrimSpace(m); m != "" && m != http.MethodHead {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // headed is a route's path, as segments, and its Headers.

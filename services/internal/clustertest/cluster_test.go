@@ -69,6 +69,10 @@ func (n *node) stop() {
 
 func startCluster(t *testing.T) []*node {
 	t.Helper()
+	// A cluster test that hangs says where, before go test's -timeout
+	// (the report's timer is stopped by the test's last cleanup, so a
+	// hang in a cleanup is reported too).
+	testenv.HangReport(t, 10*time.Minute)
 	// Ports are chosen before the servers start, because each node's
 	// routes name the others'; with every package's tests running at once,
 	// another process may take one meanwhile. Then the cluster starts again
@@ -193,7 +197,9 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 				}
 				body, _ := events.Marshal(ce)
 				// A client retries with the same id until it gets an answer;
-				// that is what makes a lost acknowledgement harmless.
+				// that is what makes a lost acknowledgement harmless. A
+				// system that gives none for two minutes fails the test.
+				first := time.Now()
 				for attempt := 0; !ended.Load(); attempt++ {
 					status, rule := post(client, sa.URL(), body)
 					if status == 201 || status == 200 {
@@ -212,8 +218,9 @@ func TestClusterKeepsEveryAcknowledgedEventThroughNodeFailures(t *testing.T) {
 						t.Errorf("event %s: status %d %s", id, status, rule)
 						return
 					}
-					if attempt > 300 {
-						t.Errorf("event %s: no answer after %d attempts", id, attempt)
+					if time.Since(first) > 2*time.Minute {
+						t.Errorf("event %s: no answer in %v, after %d attempts; the last: status %d %s",
+							id, time.Since(first).Round(time.Second), attempt+1, status, rule)
 						return
 					}
 					time.Sleep(100 * time.Millisecond)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/services/internal/auth"
-	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -20,13 +19,7 @@ import (
 func TestReplicaThatCannotConsumeIsNotReady(t *testing.T) {
 	t.Parallel()
 	n := testenv.StartNATS(t)
-	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		URL: n.ClientURL(), NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := n.Open(t)
 	first := publish(t, st, 0, 30)
 	authn, err := auth.Load("")
 	if err != nil {

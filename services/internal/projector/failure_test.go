@@ -56,13 +56,7 @@ func TestNoUnloggedReads(t *testing.T) {
 func TestStreamReplaced(t *testing.T) {
 	t.Parallel()
 	n := testenv.StartNATS(t)
-	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		URL: n.ClientURL(), NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := n.Open(t)
 	ctx := context.Background()
 	p := newProjector(t, st, t.TempDir(), 0, nil)
 	defer p.Close()

@@ -24,13 +24,7 @@ import (
 func TestStreamResetAfterReplacedStream(t *testing.T) {
 	t.Parallel()
 	n := testenv.StartNATS(t)
-	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
-		URL: n.ClientURL(), NKeyFile: testenv.ServiceKeyFile(t), Name: "test", Log: quietLog(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := n.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := newProjector(t, st, t.TempDir(), 0, nil)

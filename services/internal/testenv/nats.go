@@ -149,6 +149,20 @@ func (n *NATS) Use(t testing.TB, cfg *config.Config) {
 	cfg.NATSNKey = ServiceKeyFile(t)
 }
 
+// Open opens an event store on the server as the service key, as a
+// service process does, closed at t's end.
+func (n *NATS) Open(t testing.TB) *eventstore.Store {
+	t.Helper()
+	st, err := eventstore.Open(context.Background(), eventstore.OpenOptions{
+		URL: n.ClientURL(), NKeyFile: ServiceKeyFile(t), Name: "test", Log: QuietLog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
 // StreamMessages are the data of stream's messages on subject (a
 // filter), in order: each message the stream held when it is called, read
 // to the last. A read that stops short of the last, when the server is

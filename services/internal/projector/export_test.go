@@ -215,3 +215,13 @@ func ModelVacuums(p *Projector) int {
 	defer p.applyMu.Unlock()
 	return p.model.Load().Vacuums()
 }
+
+// SetAfterGate has each family read call hook once it has read its
+// consent gate and before it reads what the gate judges; nil removes it.
+func SetAfterGate(p *Projector, hook func()) {
+	if hook == nil {
+		p.hooks.afterGate.Store(nil)
+		return
+	}
+	p.hooks.afterGate.Store(&hook)
+}

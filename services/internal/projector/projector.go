@@ -166,6 +166,9 @@ type Projector struct {
 	// there, as a crash would.
 	hooks struct {
 		beforeCommit, afterCommit func(last uint64) error
+		// afterGate is called once a family read has read its consent
+		// gate, before it reads what the gate judges.
+		afterGate atomic.Pointer[func()]
 	}
 	// consentFail, when set, fails every consent gate's read (tests).
 	consentFail atomic.Pointer[error]

@@ -55,6 +55,14 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 		return nil, err
 	}
 	defer release()
+	// The list, each family's gate and its hidden rows are read in one
+	// state of the model: a row applied between a family's gate and its
+	// count would be counted as hidden by a consent that does not hide it.
+	m, end, err := m.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	var out []FamilySummary
 	if overviews {
 		out, err = m.FamilyOverviews(ctx, pr.EmployeeID, pr.Kind == auth.Auditor)
@@ -70,6 +78,7 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 	for i := range out {
 		f := &out[i]
 		gt := p.gateFor(ctx, m, pr, f.FamilyID)
+		p.afterGate()
 		hs, err := m.Hidden(ctx, f.FamilyID, f.LastSequence, gt.hide)
 		if err != nil {
 			return nil, err
@@ -83,6 +92,13 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 		}
 	}
 	return out, nil
+}
+
+// afterGate runs the test hook between a read's gate and its reads.
+func (p *Projector) afterGate() {
+	if h := p.hooks.afterGate.Load(); h != nil {
+		(*h)()
+	}
 }
 
 // Authorize tells whether pr may read the family, without reading or
@@ -115,7 +131,10 @@ func (p *Projector) authorized(ctx context.Context, pr auth.Principal, familyID 
 }
 
 // FamilyRead is one logged read of one family: its queries run on one
-// read model, under one authorization and one access-log entry.
+// read model, under one authorization and one access-log entry, and in
+// one state of it (readmodel.Model.Snapshot): the consent gate and what
+// it judges (the overview, the hidden count, the timeline's pages) are of
+// the same rows, whatever batches are applied during the read.
 type FamilyRead struct {
 	ctx      context.Context
 	m        *readmodel.Model
@@ -175,12 +194,28 @@ func (p *Projector) ReadFamily(r *http.Request, pr auth.Principal, familyID, pur
 		return err
 	}
 	logged := p.startAccessLog(r, pr, familyID, purpose)
-	rerr := read(&FamilyRead{ctx: r.Context(), m: m, familyID: familyID,
-		gateOf: func() *gate { return p.gateFor(r.Context(), m, pr, familyID) }})
+	rerr := p.readSnapshot(r.Context(), m, pr, familyID, read)
 	if err := logged(); err != nil {
 		return err
 	}
 	return rerr
+}
+
+// readSnapshot runs read on a snapshot of m, ended before it returns:
+// the access log's acknowledgement is waited for with no connection
+// held.
+func (p *Projector) readSnapshot(ctx context.Context, m *readmodel.Model, pr auth.Principal, familyID string, read func(*FamilyRead) error) error {
+	snap, end, err := m.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	return read(&FamilyRead{ctx: ctx, m: snap, familyID: familyID,
+		gateOf: func() *gate {
+			gt := p.gateFor(ctx, snap, pr, familyID)
+			p.afterGate()
+			return gt
+		}})
 }
 
 // OverviewJSON is the family overview as stored (family.State.Overview),

@@ -28,12 +28,7 @@ var evaluationRows = func() string {
 // rows were validated when stored; a row that cannot be decoded fails the
 // read, as it fails the fold of Apply.
 func (m *Model) EvaluationEvents(ctx context.Context, after, upTo uint64, fn func(evaluation.Event)) error {
-	q, done, err := m.stmt(ctx, evaluationRows)
-	if err != nil {
-		return err
-	}
-	defer done()
-	rows, err := q.QueryContext(ctx, after, upTo)
+	rows, err := m.query(ctx, evaluationRows, after, upTo)
 	if err != nil {
 		return err
 	}

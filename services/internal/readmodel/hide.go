@@ -165,7 +165,7 @@ func (m *Model) OverviewAt(ctx context.Context, familyID string) ([]byte, uint64
 		ov   []byte
 		last uint64
 	)
-	err := m.rdb.QueryRowContext(ctx, `SELECT overview, last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&ov, &last)
+	err := m.db().QueryRowContext(ctx, `SELECT overview, last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&ov, &last)
 	return ov, last, err
 }
 
@@ -208,16 +208,11 @@ func (m *Model) Consents(ctx context.Context, familyID string, isConsent func(ty
 // decisions at it, in one statement, so that both are of the same write of
 // the row.
 func (m *Model) consentDecisions(ctx context.Context, familyID string) (int64, []family.ConsentDecision, error) {
-	st, done, err := m.stmt(ctx, `SELECT last_sequence, consents FROM families WHERE family_id = ?`)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer done()
 	var (
 		last int64
 		raw  []byte
 	)
-	if err := st.QueryRowContext(ctx, familyID).Scan(&last, &raw); err != nil {
+	if err := m.queryRow(ctx, `SELECT last_sequence, consents FROM families WHERE family_id = ?`, familyID).Scan(&last, &raw); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil, ErrNoFamily
 		}

@@ -289,6 +289,13 @@ type Model struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // reader statements by SQL text
+
+	// tx is set on a Snapshot: the read transaction its reads run in, on
+	// a connection of base's pool. missed are the queries it ran that
+	// the pool had no statement of yet.
+	tx     *sql.Tx
+	base   *Model
+	missed []string
 }
 
 // readerMmap is the most of a read model a reader connection maps: address
@@ -539,21 +546,32 @@ func (m *Model) Release() { m.mu.RUnlock() }
 // maxStmts bounds the reader statements a model keeps prepared.
 const maxStmts = 512
 
-// stmt returns a reader statement for query, and done, to call once the
-// statement is used. The statements of the first maxStmts distinct
-// queries are prepared once per model and kept until it closes; any other
-// query's (the timeline's filters make many distinct queries) is closed
-// by done, so they never pile up. Rows read from a statement outlive its
-// close: it takes effect once they are closed.
+// stmt returns a reader statement for query on the pool, and done, to
+// call once the statement is used. The statements of the first maxStmts
+// distinct queries are prepared once per model and kept until it closes;
+// any other query's (the timeline's filters make many distinct queries)
+// is closed by done, so they never pile up. Rows read from a statement
+// outlive its close: it takes effect once they are closed. A statement
+// is prepared without the statements' lock held: preparing may wait for
+// a free connection, and a Snapshot, which holds one, takes the lock to
+// look its statements up. A Snapshot's reads go through query and
+// queryRow, never through stmt.
 func (m *Model) stmt(ctx context.Context, query string) (st *sql.Stmt, done func(), err error) {
-	m.stmtMu.Lock()
-	defer m.stmtMu.Unlock()
-	if s, ok := m.stmts[query]; ok {
+	if m.tx != nil {
+		return nil, keep, fmt.Errorf("readmodel: a snapshot prepares no statement on the pool")
+	}
+	if s := m.cached(query); s != nil {
 		return s, keep, nil
 	}
 	s, err := m.rdb.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, keep, err
+	}
+	m.stmtMu.Lock()
+	defer m.stmtMu.Unlock()
+	if kept, ok := m.stmts[query]; ok {
+		_ = s.Close()
+		return kept, keep, nil
 	}
 	if len(m.stmts) < maxStmts {
 		m.stmts[query] = s

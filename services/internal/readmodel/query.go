@@ -47,9 +47,9 @@ func (m *Model) families(ctx context.Context, employee string, all, overviews bo
 		err  error
 	)
 	if all {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT `+cols+` FROM families f ORDER BY f.family_id`)
+		rows, err = m.db().QueryContext(ctx, `SELECT `+cols+` FROM families f ORDER BY f.family_id`)
 	} else {
-		rows, err = m.rdb.QueryContext(ctx, `SELECT `+cols+`
+		rows, err = m.db().QueryContext(ctx, `SELECT `+cols+`
 			FROM family_access a JOIN families f ON f.family_id = a.family_id
 			WHERE a.employee_id = ? ORDER BY f.family_id`, employee)
 	}
@@ -76,7 +76,7 @@ func (m *Model) families(ctx context.Context, employee string, all, overviews bo
 // (family.State.Overview), stored at the last flush.
 func (m *Model) Overview(ctx context.Context, familyID string) ([]byte, error) {
 	var ov []byte
-	err := m.rdb.QueryRowContext(ctx, `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
+	err := m.db().QueryRowContext(ctx, `SELECT overview FROM families WHERE family_id = ?`, familyID).Scan(&ov)
 	return ov, err
 }
 
@@ -84,7 +84,7 @@ func (m *Model) Overview(ctx context.Context, familyID string) ([]byte, error) {
 // the last flush.
 func (m *Model) LastSequence(ctx context.Context, familyID string) (uint64, error) {
 	var n uint64
-	err := m.rdb.QueryRowContext(ctx, `SELECT last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&n)
+	err := m.db().QueryRowContext(ctx, `SELECT last_sequence FROM families WHERE family_id = ?`, familyID).Scan(&n)
 	return n, err
 }
 
@@ -100,13 +100,8 @@ func (m *Model) HasAccess(ctx context.Context, familyID, employee string) (bool,
 
 // exists runs a query of one row, prepared once per model.
 func (m *Model) exists(ctx context.Context, query string, args ...any) (bool, error) {
-	st, done, err := m.stmt(ctx, query)
-	if err != nil {
-		return false, err
-	}
-	defer done()
 	var one int
-	err = st.QueryRowContext(ctx, args...).Scan(&one)
+	err := m.queryRow(ctx, query, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -129,8 +124,15 @@ func (m *Model) entries(ctx context.Context, query string, args ...any) ([]Entry
 	return scanEntries(rows, nil)
 }
 
-// query runs a query on the reader pool, prepared once per model.
+// query runs a query on the reader pool (or a Snapshot's transaction),
+// prepared once per model.
 func (m *Model) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if m.tx != nil {
+		if st := m.snapStmt(ctx, query); st != nil {
+			return st.QueryContext(ctx, args...)
+		}
+		return m.tx.QueryContext(ctx, query, args...)
+	}
 	st, done, err := m.stmt(ctx, query)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package readmodel
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -341,9 +340,15 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 		entries []Entry
 		hidden  int
 	)
-	if tq.hide != nil && tq.count {
+	switch {
+	case tq.hide != nil && tq.count && m.tx != nil:
+		// A snapshot's reads are of one state already.
+		if hidden, err = hiddenCount(ctx, m.tx, tq.familyID, tq.hide); err == nil {
+			entries, err = m.entries(ctx, query, args...)
+		}
+	case tq.hide != nil && tq.count:
 		entries, hidden, err = m.countedPage(ctx, tq, query, args)
-	} else {
+	default:
 		entries, err = m.entries(ctx, query, args...)
 	}
 	if err != nil {
@@ -396,12 +401,10 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 // nothing about which entries are hidden. It scans the family's rows: a
 // read counts once.
 func (m *Model) HiddenCount(ctx context.Context, familyID string, h *Hide) (int, error) {
-	return hiddenCount(ctx, m.rdb, familyID, h)
+	return hiddenCount(ctx, m.db(), familyID, h)
 }
 
-func hiddenCount(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, familyID string, h *Hide) (int, error) {
+func hiddenCount(ctx context.Context, q querier, familyID string, h *Hide) (int, error) {
 	x, xargs, err := h.expr()
 	if err != nil {
 		return 0, err
@@ -420,7 +423,7 @@ func (m *Model) TimelineCount(ctx context.Context, tq TimelineQuery) (int, error
 		return 0, err
 	}
 	var n int
-	err = m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE `+where, args...).Scan(&n)
+	err = m.db().QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE `+where, args...).Scan(&n)
 	return n, err
 }
 

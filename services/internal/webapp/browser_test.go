@@ -112,12 +112,7 @@ func TestBrowser(t *testing.T) {
 		}
 		return s
 	}
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 
 	run("login page", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID))
 	checkA11y(t, ctx, axe, "login")
@@ -191,6 +186,17 @@ func TestBrowser(t *testing.T) {
 	checkA11y(t, ctx, axe, "error page")
 }
 
+// runner runs a test's browser steps in ctx: run(step, actions...) fails
+// the test, naming the step, when one of its actions fails.
+func runner(t *testing.T, ctx context.Context) func(step string, actions ...chromedp.Action) {
+	return func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+}
+
 // TestBrowserLiveOnOlderPage: on the first page of a timeline longer than
 // a page, a live entry whose time puts it below the page's last entry
 // (a backfill) belongs to an older page and is not added to this one;
@@ -206,12 +212,7 @@ func TestBrowserLiveOnOlderPage(t *testing.T) {
 	}
 	e.waitApplied(last)
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/FAM-OLD"]`, chromedp.ByQuery))
@@ -244,12 +245,7 @@ func TestBrowserLiveFiltered(t *testing.T) {
 	e := &env{t: t, sa: testenv.Start(t, testenv.Config(t))}
 	e.enrol("FAM-FLT", "E1001")
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/FAM-FLT"]`, chromedp.ByQuery))

@@ -194,12 +194,7 @@ func TestLiveSaysWhenSessionEnds(t *testing.T) {
 	const fam = "FAM-GONE"
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
@@ -233,12 +228,7 @@ func TestLiveSaysWhenConnectRefused(t *testing.T) {
 	const fam = "FAM-DROP"
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
@@ -326,12 +316,7 @@ func TestLiveHiddenPageCatchesUp(t *testing.T) {
 	const fam = "FAM-BACK"
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))

@@ -205,12 +205,7 @@ func TestLiveScriptOrder(t *testing.T) {
 	goal := e.post(events.SOF, fam, &events.GoalSet{GoalID: "G1", Title: "Arbejde", Domain: "employment", ExpressedBy: "family"}, at(2*time.Hour))
 	e.waitApplied(goal)
 	base := e.sa.URL()
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
 		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))

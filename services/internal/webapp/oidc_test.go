@@ -267,12 +267,7 @@ func TestBrowserOIDC(t *testing.T) {
 	e, idp := startOIDC(t, true)
 	e.enrol("FAM-UI", "E1001")
 	idp.SetUser(map[string]any{"sub": "mj", "preferred_username": "mette.jensen@kk.dk", "roles": []string{"coordinator"}, "employee_id": "E1001"})
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login page", chromedp.Navigate(e.app+"/app/"), chromedp.WaitVisible("#oidc-login", chromedp.ByID))
 	// The dev config keeps the token form beside the IdP's login.
 	run("token form", chromedp.WaitVisible("#token", chromedp.ByID))
@@ -319,12 +314,7 @@ func TestBrowserDex(t *testing.T) {
 		t.Fatalf("standalone at %s, not %s", e.app, app)
 	}
 	e.enrol("FAM-DEX", "E1001")
-	run := func(step string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
+	run := runner(t, ctx)
 	run("login page", chromedp.Navigate(app+"/app/"), chromedp.WaitVisible("#oidc-login", chromedp.ByID),
 		chromedp.Click("#oidc-login", chromedp.ByID), chromedp.WaitVisible("#password", chromedp.ByID))
 	var at string

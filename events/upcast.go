@@ -231,8 +231,14 @@ func splitType(ceType string) (string, int, bool) {
 	if !ok || i <= 0 {
 		return "", 0, false
 	}
-	v, err := strconv.Atoi(rest[i+len(VersionSeparator):])
-	if err != nil || v < 1 {
+	digits := rest[i+len(VersionSeparator):]
+	// A version is written in decimal digits alone, without a leading
+	// zero: "v+3" and "v03" name no version.
+	if digits == "" || digits[0] == '0' || strings.TrimLeft(digits, "0123456789") != "" {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(digits)
+	if err != nil {
 		return "", 0, false
 	}
 	return rest[:i], v, true

@@ -192,6 +192,16 @@ func TestCatalogVersions(t *testing.T) {
 	if got := UnknownVersion("dk.kk.jobogfamilie.nope.v1"); got != "" {
 		t.Errorf("UnknownVersion of an unknown name = %q", got)
 	}
+	// A version is decimal digits without a sign or a leading zero: these
+	// name no version of goal.set, known or not.
+	for _, v := range []string{"+3", "03", "-3", "3 ", "", "0", "3a", "99999999999999999999"} {
+		if got := UnknownVersion("dk.kk.jobogfamilie.goal.set.v" + v); got != "" {
+			t.Errorf("UnknownVersion of goal.set.v%q = %q, want none", v, got)
+		}
+		if s, ok := ByKey("goal.set.v" + v); ok {
+			t.Errorf("ByKey(goal.set.v%q) = %s", v, s.Key())
+		}
+	}
 }
 
 // TestNewestFingerprint: the fingerprint is of the newest versions alone,

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/consent"
@@ -137,25 +136,9 @@ func (p *Projector) foldConsents(ctx context.Context, m *readmodel.Model, family
 	return g, nil
 }
 
-// departments are the policy's departments as the read model names them.
-var departments = func() []string {
-	out := make([]string, len(events.Departments))
-	for i, d := range events.Departments {
-		out[i] = string(d)
-	}
-	return out
-}()
-
-func newGate(g *consent.Gate) *gate {
-	groups, whole := g.Groups()
-	h := &readmodel.Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through(),
-		Departments: departments, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(),
-		Known: g.KnownReferences(), HideUnknown: g.HidesUnknown(), AllRefs: g.IsClosed()}
-	for _, gr := range groups {
-		h.Groups = append(h.Groups, readmodel.HideGroup{Departments: gr.Departments, Shown: gr.Shown})
-	}
-	return &gate{g: g, hide: h}
-}
+// newGate is a gate of g, with what it leaves out of the read model's
+// queries.
+func newGate(g *consent.Gate) *gate { return &gate{g: g, hide: readmodel.HideOf(g)} }
 
 // observe advances a live gate over an entry in stream order: a consent
 // event changes what is shown from then on. An unreadable one closes it.

@@ -34,7 +34,7 @@ func BenchmarkConsentTimelinePage(b *testing.B) {
 			msgs = nil
 		}
 	}
-	h := gateHide(foldGate(b, m, fam, base.Add(100*24*time.Hour)))
+	h := HideOf(foldGate(b, m, fam, base.Add(100*24*time.Hour)))
 	tq, err := ParseTimeline(fam, url.Values{"limit": {"1"}})
 	if err != nil {
 		b.Fatal(err)

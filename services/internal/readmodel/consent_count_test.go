@@ -24,7 +24,7 @@ func TestHiddenCountOneNumber(t *testing.T) {
 	if _, err := m.Apply(ctx, []Message{eventAt(t, fam, 2, events.SUF, &events.HealthReferred{PersonID: "P1", To: "x"}, base.Add(time.Hour))}, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h := gateHide(foldGate(t, m, fam, base.Add(24*time.Hour)))
+	h := HideOf(foldGate(t, m, fam, base.Add(24*time.Hour)))
 	_, last, err := m.OverviewAt(ctx, fam)
 	if err != nil {
 		t.Fatal(err)

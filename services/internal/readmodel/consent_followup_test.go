@@ -41,7 +41,7 @@ func TestQuarantinedGoalFollowUpHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := foldGate(t, m, fam, base.Add(24*time.Hour))
-	for _, r := range gateRows(t, m, fam, gateHide(g)) {
+	for _, r := range gateRows(t, m, fam, HideOf(g)) {
 		want := r.seq == 3
 		if goHidden := g.HiddenEntry(r.dept, r.data, r.seq); r.sqlHidden != want || goHidden != want {
 			t.Errorf("%d %s %s: SQL hidden=%v, Go hidden=%v, want %v", r.seq, r.typ, r.data, r.sqlHidden, goHidden, want)

@@ -16,22 +16,6 @@ import (
 	"kk.dk/jobogfamilie/services/internal/consent"
 )
 
-// gateHide is the projector's newGate (services/internal/projector/consent.go).
-func gateHide(g *consent.Gate) *Hide {
-	groups, whole := g.Groups()
-	var depts []string
-	for _, d := range events.Departments {
-		depts = append(depts, string(d))
-	}
-	h := &Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through(),
-		Departments: depts, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(),
-		Known: g.KnownReferences(), HideUnknown: g.HidesUnknown(), AllRefs: g.IsClosed()}
-	for _, gr := range groups {
-		h.Groups = append(h.Groups, HideGroup{Departments: gr.Departments, Shown: gr.Shown})
-	}
-	return h
-}
-
 // foldGate folds the family's gate as projector.foldConsents does.
 func foldGate(t testing.TB, m *Model, fam string, now time.Time) *consent.Gate {
 	t.Helper()
@@ -177,7 +161,7 @@ func TestConsentGateGoAgreesWithSQL(t *testing.T) {
 			msgs = msgs[k:]
 		}
 		g := foldGate(t, m, fam, now)
-		rows := gateRows(t, m, fam, gateHide(g))
+		rows := gateRows(t, m, fam, HideOf(g))
 		// A stream opened before the family's first event, observing it
 		// all (as projector's gate.observe does).
 		sg, _ := consent.NewAt(consent.Policy, nil, nil, 0, now)

@@ -27,7 +27,7 @@ func TestCountedPagesKeepThePoolFree(t *testing.T) {
 	}, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)
 	}
-	h := gateHide(foldGate(t, m, fam, base.Add(24*time.Hour)))
+	h := HideOf(foldGate(t, m, fam, base.Add(24*time.Hour)))
 	tq, err := ParseTimeline(fam, url.Values{"department": {"sof"}})
 	if err != nil {
 		t.Fatal(err)

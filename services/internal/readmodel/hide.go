@@ -15,8 +15,34 @@ import (
 	"strings"
 	"time"
 
+	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
+	"kk.dk/jobogfamilie/services/internal/consent"
 )
+
+// HideOf is what the consent gate g leaves out of a query: its groups,
+// the departments it hides whole, the references it hides or does not
+// know, and everything stored after what it has read (Through).
+func HideOf(g *consent.Gate) *Hide {
+	groups, whole := g.Groups()
+	h := &Hide{Whole: whole, Fields: consent.PersonFields, Through: g.Through(),
+		Departments: policyDepartments, RefFields: consent.ReferenceFields, Refs: g.HiddenReferences(),
+		Known: g.KnownReferences(), HideUnknown: g.HidesUnknown(), AllRefs: g.IsClosed()}
+	for _, gr := range groups {
+		h.Groups = append(h.Groups, HideGroup{Departments: gr.Departments, Shown: gr.Shown})
+	}
+	return h
+}
+
+// policyDepartments are the consent policy's departments as the read
+// model names them.
+var policyDepartments = func() []string {
+	out := make([]string, len(events.Departments))
+	for i, d := range events.Departments {
+		out[i] = string(d)
+	}
+	return out
+}()
 
 // Hide is what a query leaves out: every entry of Whole, and the entries
 // of each group's departments whose data names, in one of Fields, a person

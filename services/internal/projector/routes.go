@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
@@ -19,14 +17,14 @@ import (
 
 // Headers of the coordinator API.
 const (
-	HeaderPosition    = readmodel.HeaderPosition // on every response: the sequence the read model has applied
-	HeaderMinPosition = "X-Min-Position"         // on a request: wait until the read model applied it
-	HeaderPurpose     = accesslog.HeaderPurpose  // on a request: why the family is read, for the access log
+	HeaderPosition    = readmodel.HeaderPosition    // on every response: the sequence the read model has applied
+	HeaderMinPosition = readmodel.HeaderMinPosition // on a request: wait until the read model applied it
+	HeaderPurpose     = accesslog.HeaderPurpose     // on a request: why the family is read, for the access log
 )
 
 const (
 	// MinPositionWait is how long a read waits for X-Min-Position.
-	MinPositionWait = 5 * time.Second
+	MinPositionWait = readmodel.MinPositionWait
 	// MaxPurpose is the longest X-Purpose accepted, in characters.
 	MaxPurpose = accesslog.MaxPurpose
 )
@@ -127,21 +125,7 @@ func (p *Projector) waitMinPosition(w http.ResponseWriter, r *http.Request) erro
 	if err := p.servable(); err != nil {
 		return err
 	}
-	v := r.Header.Get(HeaderMinPosition)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-	if err != nil {
-		return problem.BadRequest(HeaderMinPosition + " must be a stream sequence (a non-negative integer)")
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), MinPositionWait)
-	defer cancel()
-	if err := p.WaitFor(ctx, n); err != nil {
-		return notAppliedProblem(n, p.Position())
-	}
-	p.setPosition(w)
-	return nil
+	return readmodel.WaitMinPosition(w, r, p)
 }
 
 // logAccess appends the read to ACCESS_LOG and waits for JetStream's

@@ -70,6 +70,12 @@ type AccessRead struct {
 const maxReportReads = 100_000
 
 func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) error {
+	// The family is checked in the read model: X-Min-Position waits for
+	// it, so that a report asked for right after a family's first event
+	// finds the family.
+	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+		return err
+	}
 	pr, err := s.auth.Authenticate(r)
 	if err != nil {
 		return err

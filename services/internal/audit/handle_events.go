@@ -146,7 +146,18 @@ func ParseEventsQuery(q url.Values) (Query, error) {
 // handleEvents is GET /v1/audit/events: the stored CloudEvents q selects,
 // in stream order, as JSON Lines, streamed; with upcast=true, each as the
 // latest version of its type (AppendUpcastLine).
+//
+// The read covers the stream up to its last sequence at the request
+// (X-Last-Sequence; a family's read waits for the read model to reach it,
+// waitIndex), so it holds every write acknowledged before the request:
+// an X-Min-Position within that is met without waiting for it. One beyond it is waited for as on every read of the API
+// (readmodel.AwaitPosition, then 503): once the read model has applied
+// it the stream holds it, and the read covers the stream up to there.
 func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
+	minPos, hasMin, err := readmodel.MinPosition(r)
+	if err != nil {
+		return err
+	}
 	pr, err := s.auditor(r)
 	if err != nil {
 		return err
@@ -160,8 +171,18 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	until := q.Until
 	if q, err = s.reader.Resolve(ctx, q); err != nil {
 		return storeProblem(err)
+	}
+	if hasMin && minPos > q.Until {
+		if err := readmodel.AwaitPosition(ctx, w, s.view, minPos); err != nil {
+			return err
+		}
+		q.Until = until
+		if q, err = s.reader.Resolve(ctx, q); err != nil {
+			return storeProblem(err)
+		}
 	}
 	if q.FamilyID != "" {
 		if err := s.waitIndex(ctx, q.Until); err != nil {

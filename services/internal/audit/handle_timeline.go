@@ -22,6 +22,9 @@ import (
 // again for the asOf answered gives the same view however much is
 // recorded later.
 func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+		return err
+	}
 	pr, err := s.auditor(r)
 	if err != nil {
 		return err

@@ -76,12 +76,13 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 	return s, nil
 }
 
-// Routes are the erasure and retention API.
+// Routes are the erasure and retention API. Every answer carries
+// X-Position, the position of the read model the due list is read from.
 func (s *Service) Routes() []service.Route {
-	return []service.Route{
+	return service.Positioned([]service.Route{
 		{Method: "POST", Pattern: "/v1/privacy/families/{familyId}/erase", Handle: s.handleErase},
 		{Method: "GET", Pattern: "/v1/privacy/due", Handle: s.handleDue, GetOnly: true},
-	}
+	}, readmodel.HeaderPosition, s.view.Position)
 }
 
 // Checks: none of its own.
@@ -186,8 +187,12 @@ const DuePurpose = "Opbevaringsfristen: listen over familier, der skal slettes"
 // access log before it is sent, one entry on access.<familyId> for each
 // family listed (a family's access report lists it), with X-Purpose or
 // DuePurpose; an empty list is no read of a family. Without an access
-// log the answer is 503.
+// log the answer is 503. X-Min-Position waits for the read model as on
+// the coordinator API.
 func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
+	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+		return err
+	}
 	pr, err := s.dpo(r)
 	if err != nil {
 		return err

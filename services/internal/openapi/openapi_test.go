@@ -336,11 +336,12 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "redrive no token", op: redrive, path: "/v1/admin/quarantine/redrive", status: 401},
 		{name: "redrive auditor", op: redrive, path: "/v1/admin/quarantine/redrive", token: "dev-auditor", status: 403},
 
-		{name: "audit events", op: aEvents, path: "/v1/audit/events?family=F1", token: "dev-auditor", status: 200},
+		{name: "audit events", op: aEvents, path: "/v1/audit/events?family=F1", token: "dev-auditor", hdr: min, status: 200},
+		{name: "audit events position", op: aEvents, path: "/v1/audit/events", token: "dev-auditor", hdr: map[string]string{"X-Min-Position": "soon"}, status: 400},
 		{name: "audit events param", op: aEvents, path: "/v1/audit/events?nope=1", token: "dev-auditor", status: 400},
 		{name: "audit events no token", op: aEvents, path: "/v1/audit/events", status: 401},
 		{name: "audit events coordinator", op: aEvents, path: "/v1/audit/events", token: "dev-coordinator", status: 403},
-		{name: "audit timeline", op: aTimeline, path: "/v1/audit/families/F1/timeline", token: "dev-auditor", status: 200},
+		{name: "audit timeline", op: aTimeline, path: "/v1/audit/families/F1/timeline", token: "dev-auditor", hdr: min, status: 200},
 		{name: "audit timeline asOf", op: aTimeline, path: "/v1/audit/families/F1/timeline?asOf=yesterday", token: "dev-auditor", status: 400},
 		{name: "audit timeline no token", op: aTimeline, path: "/v1/audit/families/F1/timeline", status: 401},
 		{name: "audit timeline coordinator", op: aTimeline, path: "/v1/audit/families/F1/timeline", token: "dev-coordinator", status: 403},
@@ -370,7 +371,7 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "evaluation series no token", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", status: 401},
 		{name: "evaluation series coordinator", op: evalSer, path: "/v1/evaluation/series?from=2024-01-01&to=2024-12-01", token: "dev-coordinator", status: 403},
 
-		{name: "access report", op: report, path: "/v1/privacy/families/F1/access-report?personId=P1", token: "dev-dpo", status: 200},
+		{name: "access report", op: report, path: "/v1/privacy/families/F1/access-report?personId=P1", token: "dev-dpo", hdr: min, status: 200},
 		{name: "access report html", op: report, path: "/v1/privacy/families/F1/access-report", token: "dev-dpo", hdr: map[string]string{"Accept": "text/html"}, status: 200},
 		{name: "access report person", op: report, path: "/v1/privacy/families/F1/access-report?personId=NOPE", token: "dev-dpo", status: 404},
 		{name: "access report param", op: report, path: "/v1/privacy/families/F1/access-report?includeEmployees=1", token: "dev-dpo", status: 400},
@@ -380,7 +381,9 @@ func TestDocumentMatchesTheStandalone(t *testing.T) {
 		{name: "access report purpose", op: report, path: "/v1/privacy/families/F1/access-report", token: "dev-dpo", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
 
 		// Due before erased: once erased, F9 is no longer due.
-		{name: "due", op: due, path: "/v1/privacy/due", token: "dev-dpo", status: 200},
+		{name: "due", op: due, path: "/v1/privacy/due", token: "dev-dpo", hdr: min, status: 200},
+		{name: "due position", op: due, path: "/v1/privacy/due", token: "dev-dpo", hdr: map[string]string{"X-Min-Position": "soon"}, status: 400},
+		{name: "due not applied", op: due, path: "/v1/privacy/due", token: "dev-dpo", hdr: map[string]string{"X-Min-Position": "999999999"}, status: 503},
 		{name: "due query", op: due, path: "/v1/privacy/due?years=1", token: "dev-dpo", status: 400},
 		{name: "due purpose", op: due, path: "/v1/privacy/due", token: "dev-dpo", hdr: map[string]string{"X-Purpose": "cpr 010101-1234"}, status: 422},
 		{name: "due no token", op: due, path: "/v1/privacy/due", status: 401},

@@ -385,6 +385,18 @@ func (l *Live) Stored(ctx context.Context, after uint64, show func([]readmodel.E
 // client reconnects.
 func (l *Live) Dropped() <-chan struct{} { return l.sub.dropped }
 
+// Reset is closed when a rebuild swapped in a read model over a replaced,
+// shorter stream: the positions the view showed name nothing of the new
+// stream, and no entry comes any more. The client reads the family again.
+func (l *Live) Reset() <-chan struct{} { return l.sub.reset }
+
+// Beyond reports whether sequence after, a position the client showed,
+// lies beyond the read model's position and the stream's end (the stream
+// was replaced and the read model rebuilt over it): resuming after it
+// would wait for entries that never come, so the client reads the family
+// again instead, as on Reset.
+func (l *Live) Beyond(ctx context.Context, after uint64) bool { return l.p.beyondStream(ctx, after) }
+
 // Allowed re-checks a coordinator's assignment, so that a live view ends
 // with it: nil while it lasts, a problem with status 403 once it ended,
 // another error when the read model could not tell.

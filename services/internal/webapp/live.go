@@ -44,8 +44,12 @@ var liveHeartbeat = 15 * time.Second
 // says so first: an event "expired" when the session ended (logout, idle,
 // lifetime), "forbidden" when the coordinator is no longer assigned,
 // before anything more of the family is sent; the page stops its live view
-// and tells the person, instead of reconnecting into a 401 or 403. It also
-// ends as soon as the process begins to stop (live.Dropped), so that it
+// and tells the person, instead of reconnecting into a 401 or 403. When a
+// rebuild swapped in a read model over a replaced, shorter stream
+// (live.Reset), or the view resumes after a position beyond the stream's
+// end (live.Beyond), it ends with an event "reset": the page's entries are
+// of the old stream, and the page says to reload it. It also ends as soon
+// as the process begins to stop (live.Dropped), so that it
 // does not hold the graceful stop; the page then reconnects. A browser
 // that stops reading is disconnected too, as on the API's timeline
 // stream: every write has a deadline (sse.WriteTimeout), and a write
@@ -110,6 +114,19 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 			return nil
 		})
 	}
+	// reset ends a view whose positions name nothing of the stream, which
+	// was replaced and the read model rebuilt over it: the page reads the
+	// family again. Its empty id clears the browser's Last-Event-ID.
+	reset := func() {
+		_ = sw.Write(func() error {
+			_, err := fmt.Fprint(w, "id:\nevent: reset\ndata: {}\n\n")
+			return err
+		})
+	}
+	if resume && live.Beyond(r.Context(), after) {
+		reset()
+		return
+	}
 	if resume {
 		if live.Stored(r.Context(), after, send) != nil {
 			return
@@ -122,6 +139,9 @@ func (a *App) handleLive(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-live.Dropped():
+			return
+		case <-live.Reset():
+			reset()
 			return
 		case <-tick.C:
 			if !a.sessions.alive(id) {

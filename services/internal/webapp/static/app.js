@@ -46,6 +46,12 @@
     es.addEventListener("forbidden", function () {
       stop("Du har ikke længere adgang til familien, og siden opdateres ikke længere. Gå til Mine familier.");
     });
+    // The stream was replaced and the timeline read again from it on the
+    // server: what the page shows, and the position it resumes after, are
+    // of the old one, and nothing more comes on this view.
+    es.addEventListener("reset", function () {
+      stop("Tidslinjen er indlæst forfra på serveren, og siden opdateres ikke længere. Genindlæs siden for at se den.");
+    });
     // After a dropped stream the browser reconnects by itself
     // (CONNECTING). It gives up (CLOSED) when a reconnect is refused: 401
     // once the session has ended, 403, an error page. The page is then no

@@ -225,3 +225,13 @@ func SetAfterGate(p *Projector, hook func()) {
 	}
 	p.hooks.afterGate.Store(&hook)
 }
+
+// SetBeforeSubscribe has each timeline stream call hook once its read is
+// logged and before it subscribes; nil removes it.
+func SetBeforeSubscribe(p *Projector, hook func()) {
+	if hook == nil {
+		p.hooks.beforeSubscribe.Store(nil)
+		return
+	}
+	p.hooks.beforeSubscribe.Store(&hook)
+}

@@ -58,16 +58,22 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	if !resume {
-		// Live from here on: what is applied now is not new.
-		after = p.Position()
-	}
+	p.beforeSubscribe()
 	// Subscribe before reading what is stored after `after`, so that
 	// nothing committed in between is missed; entries that come both ways
 	// are sent once, by sequence. The applier collects entries only for
 	// families with subscribers, so subscribe between two batches: a
 	// batch either sees the subscriber or is committed before the read.
+	// A stream without Last-Event-ID is live from the position it
+	// subscribes at (what is applied then is not new), read in the same
+	// lock: a rebuild that swaps in a model over a replaced stream
+	// either resets the subscriber or is done before the position is
+	// read, never in between, when the stream would skip the new
+	// stream's entries up to the old position.
 	p.applyMu.Lock()
+	if !resume {
+		after = p.Position()
+	}
 	sub := p.subs.subscribe(familyID)
 	p.applyMu.Unlock()
 	defer p.subs.unsubscribe(sub)

@@ -169,6 +169,9 @@ type Projector struct {
 		// afterGate is called once a family read has read its consent
 		// gate, before it reads what the gate judges.
 		afterGate atomic.Pointer[func()]
+		// beforeSubscribe is called by a timeline stream once its read
+		// is logged, before it subscribes.
+		beforeSubscribe atomic.Pointer[func()]
 	}
 	// consentFail, when set, fails every consent gate's read (tests).
 	consentFail atomic.Pointer[error]

@@ -94,6 +94,14 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 	return out, nil
 }
 
+// beforeSubscribe runs the test hook of a timeline stream between its
+// access-log entry and its subscription.
+func (p *Projector) beforeSubscribe() {
+	if h := p.hooks.beforeSubscribe.Load(); h != nil {
+		(*h)()
+	}
+}
+
 // afterGate runs the test hook between a read's gate and its reads.
 func (p *Projector) afterGate() {
 	if h := p.hooks.afterGate.Load(); h != nil {

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
+	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/service"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -83,5 +85,64 @@ func TestStreamResetAfterReplacedStream(t *testing.T) {
 	}
 	if ev := receive(t, ch3, 1)[0]; ev.id != ack.Sequence {
 		t.Errorf("a new stream after the reset: %+v, want the entry at %d", ev, ack.Sequence)
+	}
+}
+
+// TestStreamSubscribedAcrossRebuild: a stream opened without Last-Event-ID
+// whose read is logged before a rebuild swaps in a model over a replaced,
+// shorter stream, and which subscribes after the swap, follows the new
+// stream from its position: it does not skip the new stream's entries up
+// to the old position.
+func TestStreamSubscribedAcrossRebuild(t *testing.T) {
+	t.Parallel()
+	n := testenv.StartNATS(t)
+	st := n.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	defer p.Close()
+	mux := http.NewServeMux()
+	service.Mount(mux, slog.New(slog.DiscardHandler), p)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer cancel()
+	waitPosition(t, p, publish(t, st, 0, 30))
+
+	// Between the stream's access-log entry and its subscription: the
+	// stream replaced by one of 12 events, and the read model rebuilt
+	// over it.
+	var once sync.Once
+	projector.SetBeforeSubscribe(p, func() {
+		once.Do(func() {
+			if err := n.Admin.DeleteStream(ctx, eventstore.FamilyStream); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := eventstore.EnsureStreams(ctx, n.Admin, eventstore.StreamOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+			publish(t, st, 0, 12)
+			for p.Ready(ctx) == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := p.Rebuild(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	_, ch, _ := openStreamAt(t, ctx, srv.URL, "F1", "dev-auditor", "")
+	projector.SetBeforeSubscribe(p, nil)
+	if p.Position() != 12 {
+		t.Fatalf("rebuilt at %d, want 12", p.Position())
+	}
+	ce, _ := events.Build(events.SOF, "F1", &events.MeetingHeld{Kind: "team"})
+	b, _ := events.Marshal(ce)
+	ack, err := st.JS.Publish(ctx, events.Subject("F1", events.SOF, "meeting.held"), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := receive(t, ch, 1)[0]; ev.id != ack.Sequence {
+		t.Errorf("the stream subscribed after the rebuild: %+v, want the entry at %d", ev, ack.Sequence)
 	}
 }

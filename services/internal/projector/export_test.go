@@ -235,3 +235,13 @@ func SetBeforeSubscribe(p *Projector, hook func()) {
 	}
 	p.hooks.beforeSubscribe.Store(&hook)
 }
+
+// SetBeforeStoredPage has each stream call hook before it reads a page
+// of the entries stored after its position; nil removes it.
+func SetBeforeStoredPage(p *Projector, hook func()) {
+	if hook == nil {
+		p.hooks.beforeStoredPage.Store(nil)
+		return
+	}
+	p.hooks.beforeStoredPage.Store(&hook)
+}

@@ -106,8 +106,13 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		_ = sw.Write(func() error { return writeReset(w, p.Position()) })
 		return nil
 	}
-	gt = p.gateNow(ctx, sub, pr, familyID, gt)
-	last, err := p.sendStored(ctx, w, sw, familyID, after, gt)
+	// Each stored page is judged by the gate as it is once the page is
+	// read: a re-drive that moved a consent event in while the pages were
+	// being read has marked the stream by then (gateNow).
+	last, err := p.sendStored(ctx, w, sw, familyID, after, func() *gate {
+		gt = p.gateNow(ctx, sub, pr, familyID, gt)
+		return gt
+	})
 	if err != nil {
 		return nil
 	}
@@ -157,9 +162,11 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sendStored sends the family's stored entries after sequence after, in
-// stream order, page by page, and returns the last sequence sent.
-func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, sw *sse.Writer, familyID string, after uint64, gt *gate) (uint64, error) {
+// stream order, page by page, each judged by the gate gateOf gives once
+// the page is read, and returns the last sequence sent.
+func (p *Projector) sendStored(ctx context.Context, w http.ResponseWriter, sw *sse.Writer, familyID string, after uint64, gateOf func() *gate) (uint64, error) {
 	return p.storedAfter(ctx, familyID, after, func(es []readmodel.Entry) error {
+		gt := gateOf()
 		return sw.Write(func() error {
 			for _, e := range es {
 				if err := writeEvent(w, e, gt); err != nil {
@@ -181,6 +188,7 @@ const storedPage = 500
 func (p *Projector) storedAfter(ctx context.Context, familyID string, after uint64, page func([]readmodel.Entry) error) (uint64, error) {
 	last := after
 	for {
+		p.beforeStoredPage()
 		m, release, err := p.acquire()
 		if err != nil {
 			return last, err

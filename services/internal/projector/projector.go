@@ -172,6 +172,9 @@ type Projector struct {
 		// beforeSubscribe is called by a timeline stream once its read
 		// is logged, before it subscribes.
 		beforeSubscribe atomic.Pointer[func()]
+		// beforeStoredPage is called by a stream before it reads a page
+		// of the entries stored after its position.
+		beforeStoredPage atomic.Pointer[func()]
 	}
 	// consentFail, when set, fails every consent gate's read (tests).
 	consentFail atomic.Pointer[error]

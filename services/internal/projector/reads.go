@@ -102,6 +102,14 @@ func (p *Projector) beforeSubscribe() {
 	}
 }
 
+// beforeStoredPage runs the test hook before a stream reads a page of
+// stored entries.
+func (p *Projector) beforeStoredPage() {
+	if h := p.hooks.beforeStoredPage.Load(); h != nil {
+		(*h)()
+	}
+}
+
 // afterGate runs the test hook between a read's gate and its reads.
 func (p *Projector) afterGate() {
 	if h := p.hooks.afterGate.Load(); h != nil {

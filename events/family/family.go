@@ -49,6 +49,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Copenhagen also where the system has no zone files
 
@@ -453,22 +454,48 @@ func ParseDay(s string) (time.Time, error) {
 }
 
 // ParseMoment reads a query's moment: a date, the first moment of that day
-// in Copenhagen (ParseDay), or an RFC 3339 time with its own offset,
-// within the years 1900–2200. Every read path's from, to and asOf that
-// take a date read it so: the coordinator timeline, the evaluation and
-// the audit service.
+// in Copenhagen (ParseDay), or an RFC 3339 time with its own offset
+// (ParseInstant), within the years 1900–2200. Every read path's from, to
+// and asOf that take a date read it so: the coordinator timeline, the
+// evaluation and the audit service.
 func ParseMoment(s string) (time.Time, error) {
-	t, err := ParseDay(s)
-	if err != nil {
-		t, err = time.Parse(time.RFC3339Nano, s)
+	if t, err := ParseDay(s); err == nil {
+		return inRange(s, t)
 	}
+	return ParseInstant(s)
+}
+
+// ParseInstant reads a query's time: an RFC 3339 time with its own
+// offset, within the years 1900–2200, where the '+' of the offset may
+// have been left unencoded (queryOffset). Every read path's time that
+// takes no date reads it so: the evaluation's knownAt and the audit
+// timeline's asOf.
+func ParseInstant(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, queryOffset(s))
 	if err != nil {
 		return time.Time{}, err
 	}
+	return inRange(s, t)
+}
+
+func inRange(s string, t time.Time) (time.Time, error) {
 	if !InRange(t) {
 		return time.Time{}, fmt.Errorf("%s is not within the years 1900–2200", s)
 	}
 	return t, nil
+}
+
+// queryOffset gives back the '+' of a time's offset that a query string
+// turned into a space: in application/x-www-form-urlencoded a '+' is a
+// space, so Copenhagen's 2024-05-01T11:30:00+02:00 written into a URL
+// as it is arrives as "2024-05-01T11:30:00 02:00". No RFC 3339 time holds
+// a space, so one just before a trailing hh:mm, and nowhere else, can
+// only have been that '+'.
+func queryOffset(v string) string {
+	if i := len(v) - len(" 00:00"); i > 0 && v[i] == ' ' && strings.IndexByte(v[:i], ' ') < 0 {
+		return v[:i] + "+" + v[i+1:]
+	}
+	return v
 }
 
 // InRange reports whether t is within the years 1900 to 2200, the moments

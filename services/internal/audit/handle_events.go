@@ -43,23 +43,11 @@ func checkParams(q url.Values, allowed ...string) error {
 // from and to of the audit service (events, access log, access report)
 // is read by it.
 func ParseTime(name, v string) (time.Time, error) {
-	t, err := family.ParseMoment(queryOffset(v))
+	t, err := family.ParseMoment(v)
 	if err != nil {
 		return time.Time{}, problem.BadRequest(name + " must be an RFC 3339 time (2024-05-01T09:30:00Z) or a date (2024-05-01, a day in Copenhagen)")
 	}
 	return t.UTC(), nil
-}
-
-// queryOffset gives back the '+' of a time's offset that a query string
-// turned into a space: in application/x-www-form-urlencoded a '+' is a
-// space, so Copenhagen's 2024-05-01T11:30:00+02:00 written into a URL
-// as it is arrives as "2024-05-01T11:30:00 02:00". No RFC 3339 time holds
-// a space, so one just before a trailing hh:mm can only have been that '+'.
-func queryOffset(v string) string {
-	if i := len(v) - len(" 00:00"); i > 0 && v[i] == ' ' && strings.IndexByte(v[:i], ' ') < 0 {
-		return v[:i] + "+" + v[i+1:]
-	}
-	return v
 }
 
 // ParseTypes reads comma-separated catalog names (praktik.started) or

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/problem"
@@ -41,7 +42,7 @@ func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	now := time.Now().UTC()
 	asOf := now
 	if v := q.Get("asOf"); v != "" {
-		if asOf, err = time.Parse(time.RFC3339Nano, queryOffset(v)); err != nil || asOf.Year() < 1900 || asOf.Year() > 2200 {
+		if asOf, err = family.ParseInstant(v); err != nil {
 			return problem.BadRequest("asOf must be an RFC 3339 time from 1900 to 2200, e.g. 2024-05-01T09:30:00Z")
 		}
 		if asOf.After(now) {

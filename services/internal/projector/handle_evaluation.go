@@ -299,8 +299,8 @@ func parseEvalParams(q url.Values, now time.Time, allowed ...string) (evalParams
 		}
 	}
 	if v := q.Get("knownAt"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil || !evaluation.InRange(t) {
+		t, err := family.ParseInstant(v)
+		if err != nil {
 			return ep, problem.BadRequest("knownAt must be an RFC 3339 time within the years 1900–2200")
 		}
 		// Not after now: what is recorded later would change the figures

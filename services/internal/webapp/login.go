@@ -172,7 +172,11 @@ func (a *App) handleLogout(w http.ResponseWriter, r *http.Request) {
 		a.toLogin(w, r, res == expiredSession, "")
 		return
 	}
-	if err := r.ParseForm(); err != nil || !validCSRF(ss.csrf, r.PostForm.Get("csrf")) {
+	if err := r.ParseForm(); err != nil {
+		a.formFailed(w, r, ss, err)
+		return
+	}
+	if !validCSRF(ss.csrf, r.PostForm.Get("csrf")) {
 		a.errorPage(w, r, ss, http.StatusForbidden, "Formularen kom ikke fra Job og Familie.")
 		return
 	}

@@ -198,8 +198,9 @@ func TestPurposeQueryFromAnotherSite(t *testing.T) {
 }
 
 // TestFormTooLarge: a form larger than the app reads (16 KiB) is answered
-// 413 with the app's page saying so, at login and at the purpose form,
-// not 400 as if what was typed could not be understood.
+// 413 with the app's page saying so, at login, at the purpose form and at
+// logout, not 400 as if what was typed could not be understood, nor 403
+// as if the form had come from another site.
 func TestFormTooLarge(t *testing.T) {
 	t.Parallel()
 	e := start(t, false)
@@ -216,6 +217,11 @@ func TestFormTooLarge(t *testing.T) {
 	r := b.do("POST", "/app/families/FAM-BIG/purpose", url.Values{"csrf": {csrf(t, form)}, "choice": {"Andet"}, "text": {huge}})
 	if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "Forespørgslen er for stor") {
 		t.Errorf("purpose with a %d-byte form: %d %.300s", len(huge), r.Status, r.Body)
+	}
+	list := b.get("/app/")
+	if r := b.do("POST", "/app/logout", url.Values{"csrf": {csrf(t, list)}, "pad": {huge}}); r.Status != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(r.Body, "Forespørgslen er for stor") {
+		t.Errorf("logout with a %d-byte form: %d %.300s", len(huge), r.Status, r.Body)
 	}
 }
 

@@ -287,8 +287,9 @@ type Model struct {
 	mu     sync.RWMutex
 	closed bool
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // reader statements by SQL text
+	stmtMu   sync.Mutex
+	stmts    map[string]*sql.Stmt // reader statements by SQL text
+	prepared int                  // statements stmt prepared on the pool, kept or not
 
 	// tx is set on a Snapshot: the read transaction its reads run in, on
 	// a connection of base's pool. missed are the queries it ran that
@@ -569,6 +570,7 @@ func (m *Model) stmt(ctx context.Context, query string) (st *sql.Stmt, done func
 	}
 	m.stmtMu.Lock()
 	defer m.stmtMu.Unlock()
+	m.prepared++
 	if kept, ok := m.stmts[query]; ok {
 		_ = s.Close()
 		return kept, keep, nil

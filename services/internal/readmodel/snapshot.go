@@ -33,8 +33,13 @@ func (m *Model) Snapshot(ctx context.Context) (snap *Model, end func(), err erro
 	return s, func() {
 		_ = tx.Rollback()
 		// The statements it could not take from the pool's, prepared
-		// there now that its connection is free, for the next read.
+		// there now that its connection is free, for the next read; not
+		// one the pool would not keep (its statements are maxStmts), which
+		// would be prepared only to be closed at once.
 		for _, q := range s.missed {
+			if !m.wouldKeep(q) {
+				continue
+			}
 			_, done, err := m.stmt(context.WithoutCancel(ctx), q)
 			if err == nil {
 				done()
@@ -58,6 +63,15 @@ func (m *Model) cached(query string) *sql.Stmt {
 	m.stmtMu.Lock()
 	defer m.stmtMu.Unlock()
 	return m.stmts[query]
+}
+
+// wouldKeep reports whether stmt would prepare query's statement and keep
+// it: the pool has none yet and room for it.
+func (m *Model) wouldKeep(query string) bool {
+	m.stmtMu.Lock()
+	defer m.stmtMu.Unlock()
+	_, ok := m.stmts[query]
+	return !ok && len(m.stmts) < maxStmts
 }
 
 // snapStmt is the statement of query in a snapshot's transaction: the

@@ -145,16 +145,13 @@ type Projector struct {
 	// anything keeps the time of the first failure.
 	down       atomic.Pointer[consumerDown]
 	streamLast atomic.Uint64
-	// upToDate is set once the read model has applied what the stream
-	// held when the projector started (catchUpTo, its last sequence
-	// then); until then the projector is not ready and serves no family
-	// data: a model still loading would answer an assigned coordinator
-	// "not assigned". Until then the erasures' scrub is deferred
-	// (readmodel.Model.DeferScrub); it runs before upToDate is set.
-	upToDate  atomic.Bool
-	catchUpTo atomic.Uint64
-	// catchUpSet: catchUpTo is taken (by the consumer goroutine only).
-	catchUpSet bool
+	// catchUp is done once the read model has applied what the stream
+	// held when the projector started (its last sequence then); until
+	// then the projector is not ready and serves no family data: a model
+	// still loading would answer an assigned coordinator "not assigned".
+	// Until then the erasures' scrub is deferred
+	// (readmodel.Model.DeferScrub); it runs before catchUp is done.
+	catchUp readmodel.CatchUp
 
 	subs    *subscribers
 	metrics *metrics
@@ -349,36 +346,26 @@ func (p *Projector) Ready(context.Context) error {
 	if p.loading.Load() {
 		return fmt.Errorf("loading the read model from scratch: at %d of %d", p.Position(), p.streamLast.Load())
 	}
-	if !p.upToDate.Load() {
-		return fmt.Errorf("catching up: at %d of %d, the stream's last sequence at start", p.Position(), p.catchUpTo.Load())
-	}
-	return nil
+	return p.catchUp.Err(p.Position())
 }
 
 // noteCatchUp takes, at the first consumer session, the position the read
 // model must reach to be up to date: the stream's last sequence then.
 func (p *Projector) noteCatchUp(ctx context.Context, streamLast uint64) {
-	if !p.catchUpSet {
-		p.catchUpSet = true
-		p.catchUpTo.Store(streamLast)
-	}
+	p.catchUp.Note(streamLast)
 	p.checkUpToDate(ctx, false)
 }
 
-// checkUpToDate sets upToDate once the model has applied catchUpTo, or
-// the consumer has nothing more to deliver (drained; the stream's last
-// messages may be deleted ones, which are never delivered). The scrub of
-// the erasures applied while catching up runs first, so that the model
-// holds no erased text in its files when it serves family reads (but for
-// a scrub that fails, which stays pending and is retried as any other).
+// checkUpToDate marks catchUp done once it is due (readmodel.CatchUp.Due).
+// The scrub of the erasures applied while catching up runs first, so that
+// the model holds no erased text in its files when it serves family reads
+// (but for a scrub that fails, which stays pending and is retried as any
+// other).
 // The caller does not hold the apply lock.
 func (p *Projector) checkUpToDate(ctx context.Context, drained bool) {
-	if p.upToDate.Load() || !p.catchUpSet {
-		return
-	}
-	if drained || p.Position() >= p.catchUpTo.Load() {
+	if p.catchUp.Due(p.Position(), drained) {
 		p.endScrubDeferral(ctx)
-		p.upToDate.Store(true)
+		p.catchUp.Done()
 	}
 }
 
@@ -452,6 +439,7 @@ func (p *Projector) AuditView() *readmodel.View { return readmodel.NewView(viewS
 type viewSource struct{ p *Projector }
 
 func (s viewSource) Acquire() (*readmodel.Model, func(), error) { return s.p.acquire() }
+func (s viewSource) Ready(ctx context.Context) error            { return s.p.Ready(ctx) }
 
 func (s viewSource) LockApply() func() {
 	s.p.applyMu.Lock()
@@ -654,7 +642,7 @@ func (p *Projector) consume(ctx context.Context) error {
 		}
 	}
 	p.loading.Store(m.Bulk())
-	if !p.upToDate.Load() {
+	if !p.catchUp.UpToDate() {
 		// Nothing reads the model until it is up to date: its erasures
 		// are scrubbed once then (checkUpToDate), not one VACUUM each.
 		_ = m.DeferScrub(ctx, true)

@@ -72,7 +72,11 @@ const maxReportReads = 100_000
 func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) error {
 	// The family is checked in the read model: X-Min-Position waits for
 	// it, so that a report asked for right after a family's first event
-	// finds the family.
+	// finds the family; a read model that has not caught up would not
+	// find it, and the report is refused at once (503) until it has.
+	if err := s.view.Servable(r.Context()); err != nil {
+		return err
+	}
 	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
 		return err
 	}

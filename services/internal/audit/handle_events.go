@@ -173,6 +173,12 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if q.FamilyID != "" {
+		// A family's read is found in the read model's index: refused
+		// at once while the model is not ready. The whole stream's is
+		// read from the stream alone, and served.
+		if err := s.view.Servable(ctx); err != nil {
+			return err
+		}
 		if err := s.waitIndex(ctx, q.Until); err != nil {
 			return err
 		}

@@ -23,6 +23,11 @@ import (
 // again for the asOf answered gives the same view however much is
 // recorded later.
 func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
+	// A read model that has not caught up would answer with a timeline
+	// short of events: refused at once (503) until it has.
+	if err := s.view.Servable(r.Context()); err != nil {
+		return err
+	}
 	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
 		return err
 	}

@@ -188,8 +188,14 @@ const DuePurpose = "Opbevaringsfristen: listen over familier, der skal slettes"
 // family listed (a family's access report lists it), with X-Purpose or
 // DuePurpose; an empty list is no read of a family. Without an access
 // log the answer is 503. X-Min-Position waits for the read model as on
-// the coordinator API.
+// the coordinator API. A read model that has not applied the stream as it
+// was when its process started would list too few families, or a family
+// as due whose later events it has not applied: the list is refused at
+// once (503 with Retry-After, readmodel.NotReady) until it has.
 func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
+	if err := s.view.Servable(r.Context()); err != nil {
+		return err
+	}
 	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 type modelSource struct{ m *Model }
 
 func (s modelSource) Acquire() (*Model, func(), error)      { return s.m, func() {}, nil }
+func (s modelSource) Ready(context.Context) error           { return nil }
 func (s modelSource) LockApply() func()                     { return func() {} }
 func (s modelSource) SetApplied(uint64)                     {}
 func (s modelSource) Position() uint64                      { return s.m.consistent }

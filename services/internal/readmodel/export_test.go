@@ -13,6 +13,12 @@ func FollowQuickScrub(ctx context.Context, o FollowerOptions, idle, wait time.Du
 	return Follow(ctx, o)
 }
 
+// FollowHooked is Follow with before called before each batch is applied.
+func FollowHooked(ctx context.Context, o FollowerOptions, before func()) (*Follower, error) {
+	o.beforeApply = before
+	return Follow(ctx, o)
+}
+
 // FollowerScrubPending is the follower model's ScrubPending, asked as the
 // applier.
 func FollowerScrubPending(f *Follower) bool {

@@ -39,6 +39,9 @@ type FollowerOptions struct {
 	// idleScrub and scrubWait shorten IdleScrubEvery and the model's
 	// scrubWait in tests.
 	idleScrub, scrubWait time.Duration
+	// beforeApply, when set, is called before each batch is applied
+	// (tests).
+	beforeApply func()
 }
 
 // Follower keeps a read model up to date with FAMILY_EVENTS.
@@ -49,9 +52,12 @@ type Follower struct {
 	applyMu sync.Mutex
 	applied eventstore.Position
 
-	caughtUp atomic.Bool // has reached the stream's end once
-	loading  atomic.Bool // bulk loading without the timeline indexes
-	ahead    atomic.Bool // the model is beyond the stream: it was replaced
+	// catchUp is done once the model has applied the stream as it was
+	// when the follower started; until then the model serves no reads
+	// (Ready, followerSource.Acquire).
+	catchUp CatchUp
+	loading atomic.Bool // bulk loading without the timeline indexes
+	ahead   atomic.Bool // the model is beyond the stream: it was replaced
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -116,12 +122,13 @@ func (f *Follower) retryScrubs(ctx context.Context) {
 	})
 }
 
-// markCaughtUp marks the model caught up, once the erasures it applied
-// while catching up are scrubbed from its files (but for a scrub that
-// fails, which stays pending and is retried as any other). The caller
-// does not hold the apply lock.
-func (f *Follower) markCaughtUp(ctx context.Context) {
-	if f.caughtUp.Load() {
+// checkCaughtUp marks the model caught up once it is due
+// (CatchUp.Due), after the erasures it applied while catching up are
+// scrubbed from its files (but for a scrub that fails, which stays
+// pending and is retried as any other). The caller does not hold the
+// apply lock.
+func (f *Follower) checkCaughtUp(ctx context.Context, drained bool) {
+	if !f.catchUp.Due(f.Position(), drained) {
 		return
 	}
 	f.applyMu.Lock()
@@ -130,7 +137,7 @@ func (f *Follower) markCaughtUp(ctx context.Context) {
 	if err != nil {
 		f.o.Log.Warn("readmodel: caught up, but the erasures' old text could not yet be scrubbed from the files; it is retried after later batches and while idle", "err", err)
 	}
-	f.caughtUp.Store(true)
+	f.catchUp.Done()
 }
 
 // Close stops following and closes the model.
@@ -145,15 +152,18 @@ func (f *Follower) Close() error {
 	return nil
 }
 
-// Ready is nil once the model has caught up with the stream.
+// Ready is nil once the model has applied the stream as it was when the
+// follower started (CatchUp), unless the stream was replaced since. While
+// Ready is not nil the model serves no reads: they answer 503
+// (NotReady).
 func (f *Follower) Ready(context.Context) error {
 	switch {
 	case f.ahead.Load():
 		return fmt.Errorf("the read model (at %d) is ahead of the stream: the stream was replaced; remove %s", f.Position(), f.m.path)
-	case f.loading.Load() || !f.caughtUp.Load():
-		return fmt.Errorf("catching up with the stream: at %d", f.Position())
+	case f.loading.Load():
+		return fmt.Errorf("loading the read model from scratch: at %d of %d", f.Position(), f.catchUp.Target())
 	}
-	return nil
+	return f.catchUp.Err(f.Position())
 }
 
 // View is the audit service's access to the follower's model.
@@ -170,7 +180,11 @@ func (f *Follower) setApplied(seq uint64) { f.applied.Advance(seq) }
 // followerSource is the follower as a View's Source.
 type followerSource struct{ f *Follower }
 
+// Acquire refuses (NotReady) while the follower is not ready.
 func (s followerSource) Acquire() (*Model, func(), error) {
+	if err := s.f.Ready(context.Background()); err != nil {
+		return nil, nil, NotReady(err)
+	}
 	if !s.f.m.Acquire() {
 		return nil, nil, errors.New("readmodel: follower closed")
 	}
@@ -182,6 +196,7 @@ func (s followerSource) LockApply() func() {
 	return s.f.applyMu.Unlock
 }
 
+func (s followerSource) Ready(ctx context.Context) error               { return s.f.Ready(ctx) }
 func (s followerSource) SetApplied(seq uint64)                         { s.f.setApplied(seq) }
 func (s followerSource) Position() uint64                              { return s.f.Position() }
 func (s followerSource) WaitFor(ctx context.Context, seq uint64) error { return s.f.WaitFor(ctx, seq) }
@@ -212,6 +227,7 @@ func (f *Follower) session(ctx context.Context) error {
 		return fmt.Errorf("stream: %w", err)
 	}
 	last := stream.CachedInfo().State.LastSeq
+	f.catchUp.Note(last)
 	f.applyMu.Lock()
 	m := f.m
 	cp := m.checkpoint
@@ -226,9 +242,9 @@ func (f *Follower) session(ctx context.Context) error {
 		}
 	}
 	f.loading.Store(m.bulk)
-	if !f.caughtUp.Load() {
+	if !f.catchUp.UpToDate() {
 		// Nothing reads the model until it has caught up: its erasures
-		// are scrubbed once then (markCaughtUp), not one VACUUM each.
+		// are scrubbed once then (checkCaughtUp), not one VACUUM each.
 		_ = m.DeferScrub(ctx, true)
 	}
 	if m.consistent < cp {
@@ -240,14 +256,12 @@ func (f *Follower) session(ctx context.Context) error {
 		f.setApplied(res.Consistent)
 	}
 	f.applyMu.Unlock()
-	if last == cp {
-		f.markCaughtUp(ctx)
-	}
 	if last < cp {
 		// Wait for the operator; nothing the stream holds applies.
 		<-ctx.Done()
 		return ctx.Err()
 	}
+	f.checkCaughtUp(ctx, last == cp)
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if cp > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, cp+1
@@ -267,6 +281,9 @@ func (f *Follower) session(ctx context.Context) error {
 		b, err := ReadBatch(ctx, it, f.o.BatchSize, f.o.Keys)
 		if len(b) > 0 {
 			end := b[len(b)-1].pending == 0
+			if f.o.beforeApply != nil {
+				f.o.beforeApply()
+			}
 			f.applyMu.Lock()
 			start := time.Now()
 			flush := fl.Due(m, end)
@@ -290,9 +307,7 @@ func (f *Follower) session(ctx context.Context) error {
 				return fmt.Errorf("apply: %w", aerr)
 			}
 			first = false
-			if end {
-				f.markCaughtUp(ctx)
-			}
+			f.checkCaughtUp(ctx, end && !m.bulk)
 		}
 		if err != nil {
 			return err

@@ -28,7 +28,12 @@ type View struct {
 // Source is a read model someone applies the stream to: the projector's
 // (in the standalone) or a Follower's (for `audit serve`).
 type Source interface {
-	// Acquire takes the model in use for one read; the function releases it.
+	// Ready is nil while the model may serve reads: once it has applied
+	// the stream as it was when its process started (CatchUp), and while
+	// it keeps up with it.
+	Ready(ctx context.Context) error
+	// Acquire takes the model in use for one read, refused (NotReady)
+	// while it is not ready; the function releases it.
 	Acquire() (*Model, func(), error)
 	// LockApply holds the applier between two batches until the returned
 	// function is called.
@@ -46,6 +51,17 @@ func NewView(src Source) *View { return &View{src: src} }
 
 // Position is the stream sequence up to which the model is consistent.
 func (v *View) Position() uint64 { return v.src.Position() }
+
+// Servable is nil while the model may serve reads, and otherwise the
+// refusal of a read (NotReady): 503 with Retry-After. Every read of the
+// model is refused so; a handler asks first, to answer at once rather
+// than after waiting for a position.
+func (v *View) Servable(ctx context.Context) error {
+	if err := v.src.Ready(ctx); err != nil {
+		return NotReady(err)
+	}
+	return nil
+}
 
 // WaitFor blocks until the model has applied sequence seq.
 func (v *View) WaitFor(ctx context.Context, seq uint64) error { return v.src.WaitFor(ctx, seq) }

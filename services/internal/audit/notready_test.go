@@ -1,17 +1,13 @@
 package audit_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"kk.dk/jobogfamilie/events"
-	"kk.dk/jobogfamilie/services/internal/audit"
-	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
@@ -29,7 +25,6 @@ func TestServeNotReadyRefusesReads(t *testing.T) {
 	s := startSystem(t, true)
 	// History: referrals of other families, published straight to the
 	// stream; enough for a bulk load.
-	ctx := context.Background()
 	js := s.SA.Store.JS
 	wait := func() {
 		select {
@@ -59,24 +54,7 @@ func TestServeNotReadyRefusesReads(t *testing.T) {
 	s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
 	last := s.Post(events.BIF, fam, &events.BenefitGranted{PersonID: "P1", Benefit: "integrationsydelse"})
 
-	cfg := config.Defaults()
-	cfg.HTTPAddr = freeAddr(t)
-	cfg.DataDir = t.TempDir()
-	cfg.NATSURL = s.SA.Store.ClientURL
-	cfg.NATSNKey = filepath.Join(t.TempDir(), "service.nk")
-	if err := s.SA.Store.Embedded.Service.WriteSeedFile(cfg.NATSNKey); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- audit.Run(rctx, cfg, quietLog()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("audit serve: %v", err)
-		}
-	})
-	base := "http://" + cfg.HTTPAddr
+	base := runServe(t, s)
 	checkFor(t, 20*time.Second, func() error {
 		_, err := testenv.Try(base, "GET", "/healthz", "", nil, nil)
 		return err

@@ -27,16 +27,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestServe runs `audit serve` alone against the event store of a running
-// system: it keeps a read model of its own, which agrees with the
-// projector's digest for digest, and serves the same answers.
-func TestServe(t *testing.T) {
-	t.Parallel()
-	s := startSystem(t, true)
-	const fam = "FAM-S"
-	s.Post(events.SOF, fam, testenv.Enrolment())
-	s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
-
+// runServe runs `audit serve` with a data directory of its own against
+// the event store of s, stopped at t's end, and returns its base URL; it
+// does not wait for it to listen.
+func runServe(t *testing.T, s *system) string {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.HTTPAddr = freeAddr(t)
 	cfg.DataDir = t.TempDir()
@@ -56,7 +51,20 @@ func TestServe(t *testing.T) {
 			t.Errorf("audit serve: %v", err)
 		}
 	})
-	base := "http://" + cfg.HTTPAddr
+	return "http://" + cfg.HTTPAddr
+}
+
+// TestServe runs `audit serve` alone against the event store of a running
+// system: it keeps a read model of its own, which agrees with the
+// projector's digest for digest, and serves the same answers.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, true)
+	const fam = "FAM-S"
+	s.Post(events.SOF, fam, testenv.Enrolment())
+	s.Post(events.SOF, fam, &events.CaseworkerAssigned{EmployeeID: "E1001"})
+
+	base := runServe(t, s)
 	get := func(path string) (int, []byte) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer dev-auditor")

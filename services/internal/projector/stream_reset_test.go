@@ -25,18 +25,7 @@ import (
 // Last-Event-ID gets the new entries.
 func TestStreamResetAfterReplacedStream(t *testing.T) {
 	t.Parallel()
-	n := testenv.StartNATS(t)
-	st := n.Open(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := newProjector(t, st, t.TempDir(), 0, nil)
-	defer p.Close()
-	mux := http.NewServeMux()
-	service.Mount(mux, slog.New(slog.DiscardHandler), p)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	// The streams end before the server closes, which waits for them.
-	defer cancel()
+	n, st, p, srv, ctx := serveStreams(t)
 
 	waitPosition(t, p, publish(t, st, 0, 30))
 	// F1's entries of the first stream end at sequence 27.
@@ -95,17 +84,7 @@ func TestStreamResetAfterReplacedStream(t *testing.T) {
 // to the old position.
 func TestStreamSubscribedAcrossRebuild(t *testing.T) {
 	t.Parallel()
-	n := testenv.StartNATS(t)
-	st := n.Open(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := newProjector(t, st, t.TempDir(), 0, nil)
-	defer p.Close()
-	mux := http.NewServeMux()
-	service.Mount(mux, slog.New(slog.DiscardHandler), p)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	defer cancel()
+	n, st, p, srv, ctx := serveStreams(t)
 	waitPosition(t, p, publish(t, st, 0, 30))
 
 	// Between the stream's access-log entry and its subscription: the
@@ -145,4 +124,23 @@ func TestStreamSubscribedAcrossRebuild(t *testing.T) {
 	if ev := receive(t, ch, 1)[0]; ev.id != ack.Sequence {
 		t.Errorf("the stream subscribed after the rebuild: %+v, want the entry at %d", ev, ack.Sequence)
 	}
+}
+
+// serveStreams starts a NATS server whose stream a test may replace, a
+// projector on it and an HTTP server of its API, and returns them with a
+// context for the test's streams, canceled at its end before the servers
+// close (the HTTP server's close waits for open streams).
+func serveStreams(t *testing.T) (*testenv.NATS, *eventstore.Store, *projector.Projector, *httptest.Server, context.Context) {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	st := n.Open(t)
+	p := newProjector(t, st, t.TempDir(), 0, nil)
+	t.Cleanup(func() { _ = p.Close() })
+	mux := http.NewServeMux()
+	service.Mount(mux, slog.New(slog.DiscardHandler), p)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return n, st, p, srv, ctx
 }

@@ -186,6 +186,14 @@ func TestBrowser(t *testing.T) {
 	checkA11y(t, ctx, axe, "error page")
 }
 
+// loginAs is the steps of a login on the page at url with token, done
+// once the family list links family fam.
+func loginAs(url, token, fam string) []chromedp.Action {
+	return []chromedp.Action{chromedp.Navigate(url), chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SendKeys("#token", token, chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
+		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery)}
+}
+
 // runner runs a test's browser steps in ctx: run(step, actions...) fails
 // the test, naming the step, when one of its actions fails.
 func runner(t *testing.T, ctx context.Context) func(step string, actions ...chromedp.Action) {
@@ -213,9 +221,7 @@ func TestBrowserLiveOnOlderPage(t *testing.T) {
 	e.waitApplied(last)
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/FAM-OLD"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/login", "dev-coordinator", "FAM-OLD")...)
 	run("family", chromedp.Navigate(base+"/app/families/FAM-OLD?purpose=Akut%20henvendelse"),
 		chromedp.WaitVisible(`.pager a[rel="next"]`, chromedp.ByQuery), chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 	var before int
@@ -246,9 +252,7 @@ func TestBrowserLiveFiltered(t *testing.T) {
 	e.enrol("FAM-FLT", "E1001")
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/login"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/FAM-FLT"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/login", "dev-coordinator", "FAM-FLT")...)
 	run("family", chromedp.Navigate(base+"/app/families/FAM-FLT?department=buf&purpose=Akut%20henvendelse"),
 		chromedp.WaitVisible("#skjult", chromedp.ByID), chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 	e.post(events.SOF, "FAM-FLT", &events.MeetingHeld{Kind: "family"})

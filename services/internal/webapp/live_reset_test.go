@@ -98,9 +98,7 @@ func TestLiveSaysWhenReset(t *testing.T) {
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/", "dev-coordinator", fam)...)
 	run("family", chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
 		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 	replaceStream(t, e, n, fam)

@@ -195,9 +195,7 @@ func TestLiveSaysWhenSessionEnds(t *testing.T) {
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/", "dev-coordinator", fam)...)
 	run("family", chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
 		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 	// Logged out in another tab (same cookie): the page stays as it is.
@@ -229,9 +227,7 @@ func TestLiveSaysWhenConnectRefused(t *testing.T) {
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/", "dev-coordinator", fam)...)
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
 			go func() {
@@ -317,9 +313,7 @@ func TestLiveHiddenPageCatchesUp(t *testing.T) {
 	e.enrol(fam, "E1001")
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/", "dev-coordinator", fam)...)
 	run("family", chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
 		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 	// One entry while visible, so that the stream's position is past the

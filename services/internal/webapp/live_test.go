@@ -206,9 +206,7 @@ func TestLiveScriptOrder(t *testing.T) {
 	e.waitApplied(goal)
 	base := e.sa.URL()
 	run := runner(t, ctx)
-	run("login", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible("#token", chromedp.ByID),
-		chromedp.SendKeys("#token", "dev-coordinator", chromedp.ByID), chromedp.Submit("#token", chromedp.ByID),
-		chromedp.WaitVisible(`a[href="/app/families/`+fam+`"]`, chromedp.ByQuery))
+	run("login", loginAs(base+"/app/", "dev-coordinator", fam)...)
 	run("family", chromedp.Navigate(base+"/app/families/"+fam+"?purpose=Akut+henvendelse"),
 		chromedp.WaitReady("#tidslinje[data-live-open]", chromedp.ByQuery))
 

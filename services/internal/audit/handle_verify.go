@@ -91,6 +91,11 @@ func (s *Service) handleVerify(w http.ResponseWriter, r *http.Request) error {
 	if len(r.URL.Query()) > 0 {
 		return problem.BadRequest("POST /v1/audit/verify takes no query parameters")
 	}
+	// A read model still catching up is refused at once, as its reads
+	// are: the verification is neither run nor recorded as failed.
+	if err := s.view.Servable(r.Context()); err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})

@@ -72,6 +72,7 @@ func TestServeNotReadyRefusesReads(t *testing.T) {
 		refused++
 		return true
 	}
+	verified := false
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		rep := testenv.Do(t, base, "GET", "/v1/privacy/families/"+fam+"/access-report", "dev-dpo", nil, hdr)
@@ -99,6 +100,19 @@ func TestServeNotReadyRefusesReads(t *testing.T) {
 			}
 			if ev := testenv.Do(t, base, "GET", fmt.Sprintf("/v1/audit/events?after=%d", last.Sequence-1), "dev-auditor", nil, hdr); ev.Status != 200 || !strings.Contains(ev.Raw, fmt.Sprintf(`"jfsequence":"%d"`, last.Sequence)) {
 				t.Fatalf("not ready, the stream's replay answered %d %s", ev.Status, ev.Raw)
+			}
+			// A verification asked for meanwhile is refused as the reads
+			// are, not run and recorded as a failed verification (the
+			// read model may have caught up since: then it runs).
+			if !verified {
+				verified = true
+				vr := testenv.Do(t, base, "POST", "/v1/audit/verify", "dev-auditor", nil, nil)
+				if !notReady("verify", vr) && vr.Status != 200 {
+					t.Fatalf("verify while not ready: %d %s", vr.Status, vr.Raw)
+				}
+				if st := testenv.Do(t, base, "GET", "/v1/audit/verify", "dev-auditor", nil, nil); st.Body["state"] == "failed" {
+					t.Fatalf("a verify asked for while not ready is recorded as failed: %s", st.Raw)
+				}
 			}
 			time.Sleep(10 * time.Millisecond)
 			continue

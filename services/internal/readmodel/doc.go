@@ -10,7 +10,8 @@
 // connection, a pool of readers). Its schema is created by versioned
 // migrations (schema_migrations). Tables: timeline (one row per valid
 // event: family, sequence, id, time, recordedAt = the JetStream
-// timestamp, department, type, Danish title, data, actor = source),
+// timestamp, department, type, Danish title, data, actor = source, and
+// the members of data the consent gate reads in stored generated columns),
 // families (status and the overview JSON from family.State.Overview, the
 // only place domain rules live), family_access (the employees
 // family.State.Assigned names), quarantine and checkpoint. The timeline's

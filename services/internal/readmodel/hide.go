@@ -111,7 +111,7 @@ func (h *Hide) expr() (string, []any, error) {
 		in(g.Departments)
 		b.WriteString(` AND (0`)
 		for _, f := range h.Fields {
-			x := `json_extract(data, '$.` + f + `')`
+			x := fieldExpr(f)
 			b.WriteString(` OR (` + x + ` IS NOT NULL AND (sequence > ? OR ` + x + ` NOT IN (SELECT value FROM json_each(?))))`)
 			args = append(args, int64(h.Through), string(shown))
 		}
@@ -121,11 +121,11 @@ func (h *Hide) expr() (string, []any, error) {
 		b.WriteString(` OR (`)
 		in(h.Departments)
 		for _, f := range h.Fields {
-			b.WriteString(` AND json_extract(data, '$.` + f + `') IS NULL`)
+			b.WriteString(` AND ` + fieldExpr(f) + ` IS NULL`)
 		}
 		b.WriteString(` AND (0`)
 		for _, f := range h.RefFields {
-			x := `json_extract(data, '$.` + f + `')`
+			x := fieldExpr(f)
 			ids, err := json.Marshal(append([]string{}, h.Refs[f]...))
 			if err != nil {
 				return "", nil, err
@@ -150,6 +150,16 @@ func (h *Hide) expr() (string, []any, error) {
 	}
 	b.WriteString(`)`)
 	return b.String(), args, nil
+}
+
+// fieldExpr is the SQL value of member f of a timeline row's data: its
+// generated column (fieldColumns), or, for a member without one, the
+// member read from the data. f must be a simpleField.
+func fieldExpr(f string) string {
+	if c, ok := fieldColumns[f]; ok {
+		return c
+	}
+	return `json_extract(data, '$.` + f + `')`
 }
 
 func simpleField(f string) bool {

@@ -133,10 +133,56 @@ DELETE FROM family_access;
 DELETE FROM quarantine;
 UPDATE checkpoint SET sequence = 0, overviews = 0;
 `,
+	// 8: the members of a row's data that the consent gate reads
+	// (consent.PersonFields and consent.ReferenceFields) in generated
+	// columns of their own (fieldColumns), stored with the row and
+	// computed again when its data is rewritten (an erasure), so that a
+	// gated read compares columns rather than parsing each row's data.
+	// SQLite adds no stored column to a table, so the table is made again
+	// and its rows copied. The columns have no type: they hold what
+	// json_extract returns, unconverted.
+	`
+CREATE TABLE timeline_v8 (
+	sequence    INTEGER PRIMARY KEY,
+	family_id   TEXT    NOT NULL,
+	event_id    TEXT    NOT NULL,
+	time_ns     INTEGER NOT NULL,
+	recorded_ns INTEGER NOT NULL,
+	department  TEXT    NOT NULL,
+	type        TEXT    NOT NULL,
+	title       TEXT    NOT NULL,
+	data        TEXT    NOT NULL,
+	actor       TEXT    NOT NULL,
+	stored_type TEXT    NOT NULL DEFAULT '',
+	f_personId  AS (json_extract(data, '$.personId')) STORED,
+	f_childId   AS (json_extract(data, '$.childId')) STORED,
+	f_goalId    AS (json_extract(data, '$.goalId')) STORED,
+	f_caseId    AS (json_extract(data, '$.caseId')) STORED,
+	f_measureId AS (json_extract(data, '$.measureId')) STORED,
+	f_praktikId AS (json_extract(data, '$.praktikId')) STORED,
+	f_subsidyId AS (json_extract(data, '$.subsidyId')) STORED,
+	f_courseId  AS (json_extract(data, '$.courseId')) STORED
+);
+INSERT INTO timeline_v8 (sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type)
+	SELECT sequence, family_id, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type FROM timeline;
+DROP TABLE timeline;
+ALTER TABLE timeline_v8 RENAME TO timeline;
+CREATE INDEX timeline_family_time ON timeline (family_id, time_ns, sequence);
+CREATE INDEX timeline_family_seq ON timeline (family_id, sequence);
+`,
 }
 
-// timelineIndexes are the timeline's secondary indexes as migration 1
-// creates them. A bulk load drops them and creates them again at its end:
+// fieldColumns are the timeline's generated columns (migration 8) by the
+// member of the row's data each holds, as json_extract(data, '$.<member>')
+// reads it.
+var fieldColumns = map[string]string{
+	"personId": "f_personId", "childId": "f_childId",
+	"goalId": "f_goalId", "caseId": "f_caseId", "measureId": "f_measureId",
+	"praktikId": "f_praktikId", "subsidyId": "f_subsidyId", "courseId": "f_courseId",
+}
+
+// timelineIndexes are the timeline's secondary indexes as migrations 1 and 8
+// create them. A bulk load drops them and creates them again at its end:
 // building an index by sorting once is far cheaper than inserting every
 // row into two B-trees keyed by family, where each batch dirties a page per
 // family.
@@ -470,6 +516,11 @@ func refold(ctx context.Context, c *sql.DB, catalog string) error {
 // migrate brings the schema to SchemaVersion, one transaction per
 // migration, so that a crash leaves the file at some whole version.
 func migrate(ctx context.Context, c *sql.DB) error {
+	return migrateTo(ctx, c, len(migrations))
+}
+
+// migrateTo is migrate up to version through.
+func migrateTo(ctx context.Context, c *sql.DB, through int) error {
 	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))`); err != nil {
@@ -482,7 +533,7 @@ func migrate(ctx context.Context, c *sql.DB) error {
 	if have > len(migrations) {
 		return fmt.Errorf("schema version %d is newer than this binary's %d; run a rebuild with this binary", have, len(migrations))
 	}
-	for v := have + 1; v <= len(migrations); v++ {
+	for v := have + 1; v <= through; v++ {
 		tx, err := c.BeginTx(ctx, nil)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package readmodel
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,11 +16,7 @@ import (
 func TestAccessRowsKeepUpWithWatchedFamilies(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 	watched := func(id string) bool { return id == "F-WATCHED" }
 	var seq uint64

@@ -75,11 +75,7 @@ func referenceAsOf(t *testing.T, m *Model, fam string, at time.Time) AsOfView {
 func TestAsOfMatchesReference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 
 	payloads := []events.Payload{
 		&events.FamilyEnrolled{Members: []events.Member{{PersonID: "P1", Role: "parent"}, {PersonID: "C1", Role: "child"}},

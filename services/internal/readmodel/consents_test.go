@@ -41,11 +41,7 @@ func TestConsentsUnderConcurrentFlushes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const fam = "F-FLUSHED"
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 	at := func(seq uint64) time.Time { return base.Add(time.Duration(seq) * time.Minute) }
 	given := eventAt(t, fam, 1, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, at(1))
@@ -101,11 +97,7 @@ func TestRedriveWithdrawnConsent(t *testing.T) {
 	}
 	// As an older build judged the withdrawal.
 	batch[2].reason = "events: invalid: the event breaks the rules of the catalog; /type: not an event type of the catalog"
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +178,7 @@ func TestDigestCoversConsents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const fam = "F-DIGEST"
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	batch := []Message{eventAt(t, fam, 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))}
 	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)

@@ -24,11 +24,7 @@ var gateFields = append(slices.Clone(consent.PersonFields), consent.ReferenceFie
 func TestGateFieldsHaveStoredColumns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	rows, err := m.rdb.QueryContext(ctx, `SELECT name, hidden FROM pragma_table_xinfo('timeline')`)
 	if err != nil {
 		t.Fatal(err)

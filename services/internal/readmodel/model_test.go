@@ -106,11 +106,7 @@ func TestModelFiles(t *testing.T) {
 func TestDistinctQueriesCloseStatements(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	const rows = 3
 	for seq := 1; seq <= rows; seq++ {
 		if _, err := m.w.ExecContext(ctx, insertRawTimeline, seq, "F1", "e"+strconv.Itoa(seq), seq, seq, "sof", "t", "title", `{}`, "a"); err != nil {
@@ -165,11 +161,7 @@ func TestBulkOnlyForAnEmptyModel(t *testing.T) {
 		t.Fatalf("an empty model: bulk %v, %d indexes, %v", empty.Bulk(), indexes(empty), err)
 	}
 
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	batch := []Message{eventAt(t, "F1", 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))}
 	if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
 		t.Fatal(err)
@@ -177,4 +169,16 @@ func TestBulkOnlyForAnEmptyModel(t *testing.T) {
 	if err := m.SetBulk(ctx, true); err != nil || m.Bulk() || indexes(m) != len(timelineIndexes) {
 		t.Fatalf("a model that holds rows: bulk %v, %d indexes, %v", m.Bulk(), indexes(m), err)
 	}
+}
+
+// openModel opens a new model in t's temporary directory, closed at t's
+// end.
+func openModel(t testing.TB) *Model {
+	t.Helper()
+	m, err := Open(context.Background(), filepath.Join(t.TempDir(), ModelName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
 }

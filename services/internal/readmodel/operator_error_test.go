@@ -2,7 +2,6 @@ package readmodel
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +15,7 @@ import (
 // who sees no family data (a failed rebuild's status), gets it without.
 func TestOperatorErrorNamesNoFamily(t *testing.T) {
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 	const fam = "F-FULLDISK"
 	var batch []Message
@@ -38,7 +33,7 @@ func TestOperatorErrorNamesNoFamily(t *testing.T) {
 	if _, err := m.w.ExecContext(ctx, `PRAGMA max_page_count = `+itoa(pages)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Apply(ctx, nil, ApplyOptions{Flush: true})
+	_, err := m.Apply(ctx, nil, ApplyOptions{Flush: true})
 	if err == nil || !strings.Contains(err.Error(), fam) {
 		t.Fatalf("a flush on a full disk: %v", err)
 	}

@@ -2,7 +2,6 @@ package readmodel
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -15,11 +14,7 @@ import (
 func TestSnapshotPreparesOnlyWhatThePoolKeeps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	if _, err := m.w.ExecContext(ctx, insertRawTimeline, 1, "F1", "e1", 1, 1, "sof", "t", "title", `{}`, "a"); err != nil {
 		t.Fatal(err)
 	}

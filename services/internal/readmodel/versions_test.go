@@ -247,11 +247,7 @@ func TestRedrive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	lines := readFixture(t)
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	batch := make([]Message, 0, len(lines)+1)
 	for _, l := range lines {
 		batch = append(batch, Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event})
@@ -356,11 +352,7 @@ func TestVersionsReadPaths(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	lines := readFixture(t)
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	batch := make([]Message, len(lines))
 	for i, l := range lines {
 		batch[i] = Message{seq: l.Seq, subject: l.Subject, recorded: l.Recorded, raw: l.Event}
@@ -471,11 +463,7 @@ func TestRedriveAfterAFailedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := Open(ctx, filepath.Join(t.TempDir(), ModelName(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := openModel(t)
 	msgs := mk()
 	msgs[1].reason = "as an older build judged it" // quarantined, re-drivable
 	if _, err := m.Apply(ctx, msgs[:2], ApplyOptions{Flush: true}); err != nil {

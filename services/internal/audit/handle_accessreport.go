@@ -74,10 +74,7 @@ func (s *Service) handleAccessReport(w http.ResponseWriter, r *http.Request) err
 	// it, so that a report asked for right after a family's first event
 	// finds the family; a read model that has not caught up would not
 	// find it, and the report is refused at once (503) until it has.
-	if err := s.view.Servable(r.Context()); err != nil {
-		return err
-	}
-	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+	if err := s.view.Await(w, r); err != nil {
 		return err
 	}
 	pr, err := s.auth.Authenticate(r)

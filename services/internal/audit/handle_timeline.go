@@ -25,10 +25,7 @@ import (
 func (s *Service) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	// A read model that has not caught up would answer with a timeline
 	// short of events: refused at once (503) until it has.
-	if err := s.view.Servable(r.Context()); err != nil {
-		return err
-	}
-	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+	if err := s.view.Await(w, r); err != nil {
 		return err
 	}
 	pr, err := s.auditor(r)

@@ -193,10 +193,7 @@ const DuePurpose = "Opbevaringsfristen: listen over familier, der skal slettes"
 // as due whose later events it has not applied: the list is refused at
 // once (503 with Retry-After, readmodel.NotReady) until it has.
 func (s *Service) handleDue(w http.ResponseWriter, r *http.Request) error {
-	if err := s.view.Servable(r.Context()); err != nil {
-		return err
-	}
-	if err := readmodel.WaitMinPosition(w, r, s.view); err != nil {
+	if err := s.view.Await(w, r); err != nil {
 		return err
 	}
 	pr, err := s.dpo(r)

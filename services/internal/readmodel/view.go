@@ -3,6 +3,7 @@ package readmodel
 import (
 	"cmp"
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -61,6 +62,17 @@ func (v *View) Servable(ctx context.Context) error {
 		return NotReady(err)
 	}
 	return nil
+}
+
+// Await is where a read of the model begins: refused at once while the
+// model may not serve reads (Servable), rather than after a wait, and
+// then X-Min-Position honoured (WaitMinPosition), as the projector's
+// reads do.
+func (v *View) Await(w http.ResponseWriter, r *http.Request) error {
+	if err := v.Servable(r.Context()); err != nil {
+		return err
+	}
+	return WaitMinPosition(w, r, v)
 }
 
 // WaitFor blocks until the model has applied sequence seq.

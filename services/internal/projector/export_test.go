@@ -218,30 +218,12 @@ func ModelVacuums(p *Projector) int {
 
 // SetAfterGate has each family read call hook once it has read its
 // consent gate and before it reads what the gate judges; nil removes it.
-func SetAfterGate(p *Projector, hook func()) {
-	if hook == nil {
-		p.hooks.afterGate.Store(nil)
-		return
-	}
-	p.hooks.afterGate.Store(&hook)
-}
+func SetAfterGate(p *Projector, hook func()) { p.hooks.afterGate.set(hook) }
 
 // SetBeforeSubscribe has each timeline stream call hook once its read is
 // logged and before it subscribes; nil removes it.
-func SetBeforeSubscribe(p *Projector, hook func()) {
-	if hook == nil {
-		p.hooks.beforeSubscribe.Store(nil)
-		return
-	}
-	p.hooks.beforeSubscribe.Store(&hook)
-}
+func SetBeforeSubscribe(p *Projector, hook func()) { p.hooks.beforeSubscribe.set(hook) }
 
 // SetBeforeStoredPage has each stream call hook before it reads a page
 // of the entries stored after its position; nil removes it.
-func SetBeforeStoredPage(p *Projector, hook func()) {
-	if hook == nil {
-		p.hooks.beforeStoredPage.Store(nil)
-		return
-	}
-	p.hooks.beforeStoredPage.Store(&hook)
-}
+func SetBeforeStoredPage(p *Projector, hook func()) { p.hooks.beforeStoredPage.set(hook) }

@@ -58,7 +58,7 @@ func (p *Projector) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	p.beforeSubscribe()
+	p.hooks.beforeSubscribe.run()
 	// Subscribe before reading what is stored after `after`, so that
 	// nothing committed in between is missed; entries that come both ways
 	// are sent once, by sequence. The applier collects entries only for
@@ -188,7 +188,7 @@ const storedPage = 500
 func (p *Projector) storedAfter(ctx context.Context, familyID string, after uint64, page func([]readmodel.Entry) error) (uint64, error) {
 	last := after
 	for {
-		p.beforeStoredPage()
+		p.hooks.beforeStoredPage.run()
 		m, release, err := p.acquire()
 		if err != nil {
 			return last, err

@@ -165,13 +165,13 @@ type Projector struct {
 		beforeCommit, afterCommit func(last uint64) error
 		// afterGate is called once a family read has read its consent
 		// gate, before it reads what the gate judges.
-		afterGate atomic.Pointer[func()]
+		afterGate hook
 		// beforeSubscribe is called by a timeline stream once its read
 		// is logged, before it subscribes.
-		beforeSubscribe atomic.Pointer[func()]
+		beforeSubscribe hook
 		// beforeStoredPage is called by a stream before it reads a page
 		// of the entries stored after its position.
-		beforeStoredPage atomic.Pointer[func()]
+		beforeStoredPage hook
 	}
 	// consentFail, when set, fails every consent gate's read (tests).
 	consentFail atomic.Pointer[error]
@@ -493,6 +493,26 @@ const consumerGrace = 10 * time.Second
 type consumerDown struct {
 	since time.Time
 	err   error
+}
+
+// hook is a test's function the projector calls at one point of its
+// work, when one is set.
+type hook struct{ f atomic.Pointer[func()] }
+
+// run calls the function, if one is set.
+func (h *hook) run() {
+	if f := h.f.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// set sets the function; nil removes it.
+func (h *hook) set(f func()) {
+	if f == nil {
+		h.f.Store(nil)
+		return
+	}
+	h.f.Store(&f)
 }
 
 // errStopped wraps an error of a test hook: the projector stops as if the

@@ -78,7 +78,7 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 	for i := range out {
 		f := &out[i]
 		gt := p.gateFor(ctx, m, pr, f.FamilyID)
-		p.afterGate()
+		p.hooks.afterGate.run()
 		hs, err := m.Hidden(ctx, f.FamilyID, f.LastSequence, gt.hide)
 		if err != nil {
 			return nil, err
@@ -92,29 +92,6 @@ func (p *Projector) families(ctx context.Context, pr auth.Principal, overviews b
 		}
 	}
 	return out, nil
-}
-
-// beforeSubscribe runs the test hook of a timeline stream between its
-// access-log entry and its subscription.
-func (p *Projector) beforeSubscribe() {
-	if h := p.hooks.beforeSubscribe.Load(); h != nil {
-		(*h)()
-	}
-}
-
-// beforeStoredPage runs the test hook before a stream reads a page of
-// stored entries.
-func (p *Projector) beforeStoredPage() {
-	if h := p.hooks.beforeStoredPage.Load(); h != nil {
-		(*h)()
-	}
-}
-
-// afterGate runs the test hook between a read's gate and its reads.
-func (p *Projector) afterGate() {
-	if h := p.hooks.afterGate.Load(); h != nil {
-		(*h)()
-	}
 }
 
 // Authorize tells whether pr may read the family, without reading or
@@ -229,7 +206,7 @@ func (p *Projector) readSnapshot(ctx context.Context, m *readmodel.Model, pr aut
 	return read(&FamilyRead{ctx: ctx, m: snap, familyID: familyID,
 		gateOf: func() *gate {
 			gt := p.gateFor(ctx, snap, pr, familyID)
-			p.afterGate()
+			p.hooks.afterGate.run()
 			return gt
 		}})
 }

@@ -56,9 +56,9 @@ func ProjectorDefaults() ProjectorOptions {
 //     dataschema, and the headers every reader receives);
 //   - raw JetStream fetch: an ordered consumer reads the preloaded stream;
 //   - raw batched SQLite insert: the timeline rows, 1000 a transaction, into
-//     the read model's timeline table with its two indexes in place; for
+//     the read model's timeline table with its secondary indexes in place; for
 //     comparison also into the table with only its primary key, alone and
-//     followed by building the two indexes (the path of the projector's
+//     followed by building the secondary indexes (the path of the projector's
 //     bulk load);
 //   - catch-up: a projector process with an empty read model reads the
 //     whole stream until it has applied it all and is ready, its indexes
@@ -104,8 +104,8 @@ func Projector(ctx context.Context, o ProjectorOptions) error {
 	if err != nil {
 		return err
 	}
-	p("raw batched SQLite insert into the read model's timeline, its two indexes in place (limit): %.0f rows/s", insert.indexed)
-	p("raw batched SQLite insert, primary key only: %.0f rows/s; then the two indexes built: %.0f rows/s", insert.plain, insert.plainBuilt)
+	p("raw batched SQLite insert into the read model's timeline, its secondary indexes in place (limit): %.0f rows/s", insert.indexed)
+	p("raw batched SQLite insert, primary key only: %.0f rows/s; then the secondary indexes built: %.0f rows/s", insert.plain, insert.plainBuilt)
 	limit := min(fetch, insert.indexed)
 
 	exe := o.Projector
@@ -183,10 +183,10 @@ func Projector(ctx context.Context, o ProjectorOptions) error {
 type insertRates struct {
 	// indexed is the "raw batched SQLite insert": the rows inserted
 	// into the timeline table as the read model's migrations make it, with
-	// its two secondary indexes in place. This is the limit.
+	// its secondary indexes in place. This is the limit.
 	indexed float64
 	// plain is the same insert into the table with only its primary key,
-	// and plainBuilt that insert followed by building the two indexes on
+	// and plainBuilt that insert followed by building the secondary indexes on
 	// it: the path the projector's bulk load takes, the cheapest way for
 	// SQLite to hold the rows as the read model needs them. Printed for
 	// comparison; they are not the limit.

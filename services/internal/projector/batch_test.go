@@ -43,7 +43,7 @@ func TestBatchSizeDoesNotChangeTheProjection(t *testing.T) {
 			if err != nil {
 				return fmt.Errorf("indexes after batches of %d (bulk load %v): %w", batch, bulk, err)
 			}
-			if len(idx) != 3 {
+			if len(idx) != 4 {
 				t.Fatalf("indexes after batches of %d (bulk load %v): %v", batch, bulk, idx)
 			}
 			return nil

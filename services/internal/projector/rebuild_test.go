@@ -338,7 +338,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if idx, _ := projector.Indexes(context.Background(), p); len(idx) != 3 {
+	if idx, _ := projector.Indexes(context.Background(), p); len(idx) != 4 {
 		t.Errorf("indexes after crashes during a bulk load: %v", idx)
 	}
 	// One projector owns the durable consumer at a time.
@@ -367,7 +367,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Error("no poison message quarantined")
 	}
 	idx, err := projector.Indexes(context.Background(), clean)
-	if err != nil || !slices.Equal(idx, []string{"family_access_employee", "timeline_family_seq", "timeline_family_time"}) {
+	if err != nil || !slices.Equal(idx, []string{"family_access_employee", "timeline_family_seq", "timeline_family_time", "timeline_family_type"}) {
 		t.Errorf("indexes after bulk load and rebuild: %v %v", idx, err)
 	}
 	if err := clean.Ready(context.Background()); err != nil {

@@ -153,7 +153,7 @@ func TestMigrationKeepsRowsAndFillsFieldColumns(t *testing.T) {
 		t.Errorf("rows %d, personId %v, goalId %v, caseId %#v", n, person, goal, cs)
 	}
 	checkFieldColumns(t, m)
-	if err := m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'timeline' AND name IN ('timeline_family_time', 'timeline_family_seq')`).Scan(&n); err != nil || n != 2 {
+	if err := m.rdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'timeline' AND name IN ('timeline_family_time', 'timeline_family_seq', 'timeline_family_type')`).Scan(&n); err != nil || n != 3 {
 		t.Errorf("the timeline's indexes after the migration: %d %v", n, err)
 	}
 }

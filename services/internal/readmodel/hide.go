@@ -6,6 +6,7 @@ package readmodel
 // projector turns its gate into a Hide.
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -261,6 +262,12 @@ func (m *Model) consentDecisions(ctx context.Context, familyID string) (int64, [
 	return last, decided, nil
 }
 
+// referencesQuery is References' statement for n types.
+func referencesQuery(n int) string {
+	return `SELECT sequence, type, department, data FROM timeline WHERE family_id = ? AND sequence <= ? AND type IN (?` +
+		strings.Repeat(`, ?`, n-1) + `)`
+}
+
 // RefRow is a stored event that begins what a later event may refer to.
 type RefRow struct {
 	Sequence   uint64
@@ -272,7 +279,9 @@ type RefRow struct {
 // References reads, in stream order, the family's events up to sequence
 // through of the types (CloudEvents types, as rows hold them) that begin
 // what a follow-up refers to: what the consent gate judges the follow-ups
-// by.
+// by. The rows are found by type (timeline_family_type), which
+// visits only them, and put in stream order here: ordered by sequence,
+// SQLite would walk every row of the family instead.
 func (m *Model) References(ctx context.Context, familyID string, through uint64, types []string) ([]RefRow, error) {
 	if len(types) == 0 {
 		return nil, nil
@@ -281,8 +290,7 @@ func (m *Model) References(ctx context.Context, familyID string, through uint64,
 	for _, t := range types {
 		args = append(args, t)
 	}
-	rows, err := m.query(ctx, `SELECT sequence, type, department, data FROM timeline WHERE family_id = ? AND sequence <= ? AND type IN (?`+
-		strings.Repeat(`, ?`, len(types)-1)+`) ORDER BY sequence`, args...)
+	rows, err := m.query(ctx, referencesQuery(len(types)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +307,11 @@ func (m *Model) References(ctx context.Context, familyID string, through uint64,
 		r.Sequence = uint64(seq)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b RefRow) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	return out, nil
 }
 
 // HiddenRow is a hidden timeline row as the overview's filter needs it.

@@ -170,6 +170,15 @@ ALTER TABLE timeline_v8 RENAME TO timeline;
 CREATE INDEX timeline_family_time ON timeline (family_id, time_ns, sequence);
 CREATE INDEX timeline_family_seq ON timeline (family_id, sequence);
 `,
+	// 9: a family's events of some types, found without visiting its
+	// other rows: the consent gate reads a family's openers
+	// (consent.OpenerTypes) on every coordinator's read. redriven counts
+	// the re-drives that moved rows into the timeline, the only writes
+	// that add a row below a family's last sequence (gateCounts).
+	`
+CREATE INDEX timeline_family_type ON timeline (family_id, type, sequence);
+ALTER TABLE checkpoint ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // fieldColumns are the timeline's generated columns (migration 8) by the
@@ -181,18 +190,20 @@ var fieldColumns = map[string]string{
 	"praktikId": "f_praktikId", "subsidyId": "f_subsidyId", "courseId": "f_courseId",
 }
 
-// timelineIndexes are the timeline's secondary indexes as migrations 1 and 8
-// create them. A bulk load drops them and creates them again at its end:
+// timelineIndexes are the timeline's secondary indexes as migrations 1, 8
+// and 9 create them. A bulk load drops them and creates them again at its end:
 // building an index by sorting once is far cheaper than inserting every
-// row into two B-trees keyed by family, where each batch dirties a page per
+// row into three B-trees keyed by family, where each batch dirties a page per
 // family.
 var timelineIndexes = []string{
 	`CREATE INDEX IF NOT EXISTS timeline_family_time ON timeline (family_id, time_ns, sequence)`,
 	`CREATE INDEX IF NOT EXISTS timeline_family_seq ON timeline (family_id, sequence)`,
+	`CREATE INDEX IF NOT EXISTS timeline_family_type ON timeline (family_id, type, sequence)`,
 }
 
 // dropTimelineIndexes drops timelineIndexes for a bulk load.
-var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`}
+var dropTimelineIndexes = []string{`DROP INDEX IF EXISTS timeline_family_time`, `DROP INDEX IF EXISTS timeline_family_seq`,
+	`DROP INDEX IF EXISTS timeline_family_type`}
 
 // insertTimeline inserts one timeline row; insertRawTimeline one without
 // a stored type (RawTimeline's rows are of the latest versions).
@@ -343,6 +354,9 @@ type Model struct {
 	tx     *sql.Tx
 	base   *Model
 	missed []string
+
+	// gateCounts are the hidden counts kept for snapshots' reads.
+	gateCounts gateCounts
 }
 
 // readerMmap is the most of a read model a reader connection maps: address

@@ -227,6 +227,9 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 			return res, err
 		}
 	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET redriven = redriven + 1 WHERE id = 1`); err != nil {
+		return res, fmt.Errorf("re-drive: %w", err)
+	}
 	if len(erased) > 0 {
 		if _, err := tx.ExecContext(ctx, `UPDATE checkpoint SET scrub = 1 WHERE id = 1`); err != nil {
 			return res, fmt.Errorf("erase: %w", err)

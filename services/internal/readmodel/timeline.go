@@ -343,7 +343,7 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 	switch {
 	case tq.hide != nil && tq.count && m.tx != nil:
 		// A snapshot's reads are of one state already.
-		if hidden, err = hiddenCount(ctx, m.tx, tq.familyID, tq.hide); err == nil {
+		if hidden, err = m.hiddenCount(ctx, m.tx, tq.familyID, tq.hide); err == nil {
 			entries, err = m.entries(ctx, query, args...)
 		}
 	case tq.hide != nil && tq.count:
@@ -381,7 +381,7 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 		return nil, 0, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	n, err := hiddenCount(ctx, tx, tq.familyID, tq.hide)
+	n, err := m.hiddenCount(ctx, tx, tq.familyID, tq.hide)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -399,19 +399,10 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 // HiddenCount is how many of the family's entries h hides: all of them,
 // whatever a query's filters, page or cursor, so that the number says
 // nothing about which entries are hidden. It scans the family's rows: a
-// read counts once.
+// read counts once. On a Snapshot, a count kept from an earlier read of
+// the same rows through the same gate answers (gateCounts).
 func (m *Model) HiddenCount(ctx context.Context, familyID string, h *Hide) (int, error) {
-	return hiddenCount(ctx, m.db(), familyID, h)
-}
-
-func hiddenCount(ctx context.Context, q querier, familyID string, h *Hide) (int, error) {
-	x, xargs, err := h.expr()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	err = q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
-	return n, err
+	return m.hiddenCount(ctx, m.db(), familyID, h)
 }
 
 // TimelineCount is how many entries the query's filters keep, on all its

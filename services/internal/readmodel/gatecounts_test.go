@@ -1,0 +1,90 @@
+package readmodel
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+)
+
+// TestGateCountKeptWhileRowsAndGateHold: a snapshot's hidden count is
+// kept while the family's rows and the gate stay as they were, and
+// counted again when either changes: a row added, a row re-driven below
+// the family's last sequence, an erasure's rewrite, a new gate. Each
+// answer equals a count made afresh on the reader pool.
+func TestGateCountKeptWhileRowsAndGateHold(t *testing.T) {
+	ctx := context.Background()
+	const fam = "F-KEPT"
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	m := gateModel(t)
+	apply := func(msgs ...Message) {
+		t.Helper()
+		if _, err := m.Apply(ctx, msgs, ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hidden := func(seq uint64) Message { // hidden: no consent of P1's
+		return eventAt(t, fam, seq, events.SUF, &events.HealthReferred{PersonID: "P1", To: "x"}, base.Add(time.Duration(seq)*time.Hour))
+	}
+	shown := func(seq uint64) Message {
+		return eventAt(t, fam, seq, events.SOF, &events.MeetingHeld{Kind: "team"}, base.Add(time.Duration(seq)*time.Hour))
+	}
+	check := func(step string, h *Hide, want int, wantKept bool) {
+		t.Helper()
+		snap, end, err := m.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits := m.gateCounts.hits
+		got, err := snap.HiddenCount(ctx, fam, h)
+		end()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := m.HiddenCount(ctx, fam, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || fresh != want {
+			t.Errorf("%s: the snapshot's count %d, counted afresh %d; want %d", step, got, fresh, want)
+		}
+		if kept := m.gateCounts.hits > hits; kept != wantKept {
+			t.Errorf("%s: answered by a kept count: %v, want %v", step, kept, wantKept)
+		}
+	}
+
+	apply(shown(1), hidden(2), shown(3))
+	h := HideOf(foldGate(t, m, fam, base.Add(100*time.Hour)))
+	check("first read", h, 1, false)
+	check("the same rows and gate", h, 1, true)
+
+	apply(hidden(4))
+	check("a row added", h, 2, false)
+
+	// A hidden event quarantined at 5 and re-driven after 6: the family's
+	// last sequence stays 6, its rows grow by one.
+	q := hidden(5)
+	q.reason = "events: invalid: /type: not an event type of the catalog" // as an older build judged it
+	apply(q, shown(6))
+	check("before the re-drive", h, 2, false)
+	if res, err := m.Redrive(ctx, nil); err != nil || len(res.Moved) != 1 {
+		t.Fatalf("re-drive: %+v, %v", res, err)
+	}
+	check("a row re-driven below the last sequence", h, 3, false)
+	check("the same rows and gate after the re-drive", h, 3, true)
+
+	// A gate that shows P1's SUF entries (consent given) hides none.
+	apply(eventAt(t, fam, 7, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, base.Add(7*time.Hour)))
+	check("the old gate after the consent's row", h, 3, false)
+	h2 := HideOf(foldGate(t, m, fam, base.Add(100*time.Hour)))
+	check("a new gate", h2, 0, false)
+	check("the new gate again", h2, 0, true)
+
+	apply(eventAt(t, fam, 8, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, base.Add(8*time.Hour)))
+	n, err := m.HiddenCount(ctx, fam, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("an erasure", h, n, false)
+}

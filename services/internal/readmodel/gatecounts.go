@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"slices"
 	"sync"
 )
 
-// gateCounts keeps, per family, how many of its rows one gate hides, so
-// that a gated read of a large family does not judge every row again
-// while neither its rows nor the gate have changed. Counting judges each
+// gateCounts keeps, per family, how many of its rows one gate hides and
+// the overview's scan of them (Hidden), so that a gated read of a large
+// family does not judge every row again while neither its rows nor the
+// gate have changed. Counting judges each
 // of the family's rows through the gate's expression (about 0.5 µs a
 // row); finding that a kept count still holds takes two lookups.
 //
@@ -33,7 +35,9 @@ import (
 type gateCounts struct {
 	mu sync.Mutex
 	m  map[string]gateCount
-	// hits counts the reads a kept count answered (for tests).
+	// scanBytes is the size of the kept scans' rows (gateCount.size).
+	scanBytes int
+	// hits counts the reads a kept count or scan answered (for tests).
 	hits int
 }
 
@@ -41,12 +45,23 @@ type gateCount struct {
 	gate     [sha256.Size]byte
 	last     int64
 	redriven int64
-	hidden   int
+
+	hidden int
+	// scan, when set, is Hidden's answer up to scanUntil; size is the
+	// size of its rows.
+	scan      *HiddenScan
+	scanUntil uint64
+	size      int
 }
 
-// maxGateCounts bounds the families whose counts are kept (about 100
-// bytes each); a new count beyond it replaces one chosen at random.
-const maxGateCounts = 10000
+// Bounds of what gateCounts keeps: the families (about 100 bytes each
+// without a scan), the rows of one family's scan, and of all scans. A new
+// entry beyond them replaces entries chosen at random.
+const (
+	maxGateCounts   = 10000
+	maxScanBytes    = 1 << 20
+	maxAllScanBytes = 64 << 20
+)
 
 // gateKey hashes a gate's expression and arguments.
 func gateKey(x string, args []any) ([sha256.Size]byte, error) {
@@ -63,30 +78,82 @@ func gateKey(x string, args []any) ([sha256.Size]byte, error) {
 	return k, nil
 }
 
-func (c *gateCounts) get(familyID string, want gateCount) (int, bool) {
+func (k gateCount) names(o gateCount) bool {
+	return k.gate == o.gate && k.last == o.last && k.redriven == o.redriven
+}
+
+// count is the kept count under key.
+func (c *gateCounts) count(familyID string, key gateCount) (int, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	got, ok := c.m[familyID]
-	if !ok || got.gate != want.gate || got.last != want.last || got.redriven != want.redriven {
+	if !ok || !got.names(key) {
 		return 0, false
 	}
 	c.hits++
 	return got.hidden, true
 }
 
-func (c *gateCounts) put(familyID string, gc gateCount) {
+// scanOf is the kept scan up to until under key. Its rows are shared
+// with every read it answers, which only read them.
+func (c *gateCounts) scanOf(familyID string, key gateCount, until uint64) (HiddenScan, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got, ok := c.m[familyID]
+	if !ok || !got.names(key) || got.scan == nil || got.scanUntil != until {
+		return HiddenScan{}, false
+	}
+	c.hits++
+	out := *got.scan
+	out.Rows = slices.Clone(out.Rows)
+	return out, true
+}
+
+// put keeps e, with its scan when it has one that fits the bounds.
+func (c *gateCounts) put(familyID string, e gateCount) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[string]gateCount{}
 	}
-	if _, ok := c.m[familyID]; !ok && len(c.m) >= maxGateCounts {
-		for k := range c.m {
-			delete(c.m, k)
-			break
+	if old, ok := c.m[familyID]; ok {
+		c.scanBytes -= old.size
+		delete(c.m, familyID)
+		if e.scan == nil && old.names(e) {
+			e.scan, e.scanUntil, e.size = old.scan, old.scanUntil, old.size
 		}
 	}
-	c.m[familyID] = gc
+	if e.scan != nil && e.size > maxScanBytes {
+		e.scan, e.scanUntil, e.size = nil, 0, 0
+	}
+	for k, old := range c.m {
+		if len(c.m) < maxGateCounts && c.scanBytes+e.size <= maxAllScanBytes {
+			break
+		}
+		c.scanBytes -= old.size
+		delete(c.m, k)
+	}
+	c.scanBytes += e.size
+	c.m[familyID] = e
+}
+
+// kept is where a read on q keeps its counts and the key that names
+// what it reads there: nil for a read outside a snapshot, which counts
+// afresh.
+func (m *Model) kept(ctx context.Context, q querier, familyID, x string, xargs []any) (*gateCounts, gateCount, error) {
+	var key gateCount
+	if m.tx == nil || q != m.tx || m.base == nil {
+		return nil, key, nil
+	}
+	var err error
+	if key.gate, err = gateKey(x, xargs); err != nil {
+		return nil, key, err
+	}
+	if err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT max(sequence) FROM timeline WHERE family_id = ?), 0),
+		(SELECT redriven FROM checkpoint WHERE id = 1)`, familyID).Scan(&key.last, &key.redriven); err != nil {
+		return nil, key, err
+	}
+	return &m.base.gateCounts, key, nil
 }
 
 // hiddenCount is how many of the family's rows h hides, read on q: the
@@ -102,19 +169,14 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 		err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
 		return n, err
 	}
-	if m.tx == nil || q != m.tx || m.base == nil {
+	c, key, err := m.kept(ctx, q, familyID, x, xargs)
+	if err != nil {
+		return 0, err
+	}
+	if c == nil {
 		return count()
 	}
-	key := gateCount{}
-	if key.gate, err = gateKey(x, xargs); err != nil {
-		return 0, err
-	}
-	if err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT max(sequence) FROM timeline WHERE family_id = ?), 0),
-		(SELECT redriven FROM checkpoint WHERE id = 1)`, familyID).Scan(&key.last, &key.redriven); err != nil {
-		return 0, err
-	}
-	c := &m.base.gateCounts
-	if n, ok := c.get(familyID, key); ok {
+	if n, ok := c.count(familyID, key); ok {
 		return n, nil
 	}
 	if key.hidden, err = count(); err != nil {
@@ -122,4 +184,15 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 	}
 	c.put(familyID, key)
 	return key.hidden, nil
+}
+
+// keepScan keeps hs, Hidden's answer up to until, under key.
+func (c *gateCounts) keepScan(familyID string, key gateCount, until uint64, hs HiddenScan) {
+	hs.Rows = slices.Clone(hs.Rows)
+	key.hidden = hs.Total
+	key.scan, key.scanUntil = &hs, until
+	for _, r := range hs.Rows {
+		key.size += len(r.Data) + len(r.Department) + len(r.Type) + 64
+	}
+	c.put(familyID, key)
 }

@@ -337,13 +337,33 @@ type HiddenScan struct {
 
 // Hidden reads, in one statement, the family's rows through h: the hidden
 // rows up to sequence until, the rows shown up to it, and how many of all
-// its rows are hidden.
+// its rows are hidden. On a Snapshot, a scan kept from an earlier read of
+// the same rows through the same gate answers (gateCounts); its rows'
+// data is shared and only to be read.
 func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hide) (HiddenScan, error) {
-	var out HiddenScan
 	x, xargs, err := h.expr()
 	if err != nil {
-		return out, err
+		return HiddenScan{}, err
 	}
+	c, key, err := m.kept(ctx, m.db(), familyID, x, xargs)
+	if err != nil {
+		return HiddenScan{}, err
+	}
+	if c != nil {
+		if hs, ok := c.scanOf(familyID, key, until); ok {
+			return hs, nil
+		}
+	}
+	hs, err := m.hiddenScan(ctx, familyID, until, x, xargs)
+	if err == nil && c != nil {
+		c.keepScan(familyID, key, until, hs)
+	}
+	return hs, err
+}
+
+// hiddenScan is Hidden's statement, through the gate's expression x.
+func (m *Model) hiddenScan(ctx context.Context, familyID string, until uint64, x string, xargs []any) (HiddenScan, error) {
+	var out HiddenScan
 	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
 		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ?)`,
 		append(append([]any{int64(until)}, xargs...), familyID)...)

@@ -154,8 +154,10 @@ func (m *Model) ScrubDeferred() bool { return m.scrubDeferred }
 func (m *Model) Vacuums() int { return m.vacuums }
 
 // erased is called after the commit of a batch that erased a family: the
-// old text is to be scrubbed, now unless the scrub is deferred.
+// old text is to be scrubbed, now unless the scrub is deferred, and the
+// kept consent scans, which may hold it, are dropped (gateCounts.forget).
 func (m *Model) erased(ctx context.Context) error {
+	m.gateCounts.forget()
 	m.scrubPending, m.vacuumed = true, false
 	if m.scrubDeferred {
 		return nil

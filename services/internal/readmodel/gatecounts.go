@@ -32,11 +32,20 @@ import (
 //
 // A snapshot's reads use its base model's counts. Reads outside a
 // snapshot count afresh, as their statements may see different states.
+//
+// A kept scan holds the data of hidden rows. An erasure drops every kept
+// entry once it is committed (forget), and a snapshot begun before that
+// keeps nothing: the old text is then in no kept scan, as the scrub makes
+// sure it is in no file.
 type gateCounts struct {
 	mu sync.Mutex
 	m  map[string]gateCount
 	// scanBytes is the size of the kept scans' rows (gateCount.size).
 	scanBytes int
+	// erasures counts forget's calls; a snapshot keeps nothing unless
+	// none came after it began (Snapshot reads it before its first
+	// statement).
+	erasures uint64
 	// hits counts the reads a kept count or scan answered (for tests).
 	hits int
 }
@@ -109,10 +118,29 @@ func (c *gateCounts) scanOf(familyID string, key gateCount, until uint64) (Hidde
 	return out, true
 }
 
-// put keeps e, with its scan when it has one that fits the bounds.
-func (c *gateCounts) put(familyID string, e gateCount) {
+// forget drops every kept entry, after an erasure's commit.
+func (c *gateCounts) forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.m, c.scanBytes = nil, 0
+	c.erasures++
+}
+
+// generation is forget's count now.
+func (c *gateCounts) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.erasures
+}
+
+// put keeps e, with its scan when it has one that fits the bounds, unless
+// an erasure came after the snapshot it was read in began (gen).
+func (c *gateCounts) put(familyID string, e gateCount, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.erasures {
+		return
+	}
 	if c.m == nil {
 		c.m = map[string]gateCount{}
 	}
@@ -182,17 +210,18 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 	if key.hidden, err = count(); err != nil {
 		return 0, err
 	}
-	c.put(familyID, key)
+	c.put(familyID, key, m.erasures)
 	return key.hidden, nil
 }
 
-// keepScan keeps hs, Hidden's answer up to until, under key.
-func (c *gateCounts) keepScan(familyID string, key gateCount, until uint64, hs HiddenScan) {
+// keepScan keeps hs, Hidden's answer up to until, under key, read in a
+// snapshot begun at erasure count gen.
+func (c *gateCounts) keepScan(familyID string, key gateCount, until uint64, hs HiddenScan, gen uint64) {
 	hs.Rows = slices.Clone(hs.Rows)
 	key.hidden = hs.Total
 	key.scan, key.scanUntil = &hs, until
 	for _, r := range hs.Rows {
 		key.size += len(r.Data) + len(r.Department) + len(r.Type) + 64
 	}
-	c.put(familyID, key)
+	c.put(familyID, key, gen)
 }

@@ -139,3 +139,75 @@ func TestGateCountKeptWhileRowsAndGateHold(t *testing.T) {
 		t.Errorf("the snapshot's scan up to 4: %+v; scanned afresh %+v, with 2 hidden rows", hs, fresh)
 	}
 }
+
+// TestErasureForgetsKeptScans: a kept scan holds the data of the rows the
+// gate hides. An erasure drops every kept entry once committed, and a
+// snapshot begun before it keeps nothing it reads after: the erased text
+// stays in no kept scan, as it stays in no file.
+func TestErasureForgetsKeptScans(t *testing.T) {
+	ctx := context.Background()
+	const fam = "F-ERASE"
+	m, _, at := erasureModel(t)
+	if _, err := m.Apply(ctx, []Message{eventAt(t, fam, 2, events.SUF, &events.HealthReferred{PersonID: "P1", To: "x"}, at.Add(time.Hour))}, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	h := HideOf(foldGate(t, m, fam, at.Add(24*time.Hour)))
+	_, until, err := m.OverviewAt(ctx, fam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := func() int {
+		m.gateCounts.mu.Lock()
+		defer m.gateCounts.mu.Unlock()
+		return len(m.gateCounts.m)
+	}
+	read := func(snap *Model) {
+		t.Helper()
+		hs, err := snap.Hidden(ctx, fam, until, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hs.Total != 1 {
+			t.Fatalf("hidden %d, want the health referral", hs.Total)
+		}
+	}
+	snap, end, err := m.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(snap)
+	end()
+	if kept() != 1 {
+		t.Fatalf("%d families kept before the erasure, want 1", kept())
+	}
+
+	early, endEarly, err := m.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer endEarly()
+	if _, _, err := early.OverviewAt(ctx, fam); err != nil { // the snapshot's state is taken
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(ctx, []Message{eventAt(t, fam, 3, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, at.Add(2*time.Hour))}, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	if kept() != 0 {
+		t.Errorf("%d families kept after the erasure, want none", kept())
+	}
+	read(early)
+	endEarly()
+	if kept() != 0 {
+		t.Errorf("a snapshot begun before the erasure kept its scan")
+	}
+
+	later, endLater, err := m.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(later)
+	endLater()
+	if kept() != 1 {
+		t.Errorf("%d families kept by a snapshot begun after the erasure, want 1", kept())
+	}
+}

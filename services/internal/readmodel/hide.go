@@ -356,7 +356,7 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 	}
 	hs, err := m.hiddenScan(ctx, familyID, until, x, xargs)
 	if err == nil && c != nil {
-		c.keepScan(familyID, key, until, hs)
+		c.keepScan(familyID, key, until, hs, m.erasures)
 	}
 	return hs, err
 }

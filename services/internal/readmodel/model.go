@@ -355,8 +355,11 @@ type Model struct {
 	base   *Model
 	missed []string
 
-	// gateCounts are the hidden counts kept for snapshots' reads.
+	// gateCounts are the hidden counts kept for snapshots' reads; a
+	// snapshot's erasures is its base's gateCounts.erasures when it
+	// began.
 	gateCounts gateCounts
+	erasures   uint64
 }
 
 // readerMmap is the most of a read model a reader connection maps: address

@@ -25,11 +25,14 @@ func (m *Model) Snapshot(ctx context.Context) (snap *Model, end func(), err erro
 	if m.tx != nil {
 		return m, func() {}, nil
 	}
+	// Read before the transaction's first statement, which takes the
+	// state it reads.
+	gen := m.gateCounts.generation()
 	tx, err := m.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Model{path: m.path, rdb: m.rdb, tx: tx, base: m}
+	s := &Model{path: m.path, rdb: m.rdb, tx: tx, base: m, erasures: gen}
 	return s, func() {
 		_ = tx.Rollback()
 		// The statements it could not take from the pool's, prepared

@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -209,5 +210,39 @@ func TestErasureForgetsKeptScans(t *testing.T) {
 	endLater()
 	if kept() != 1 {
 		t.Errorf("%d families kept by a snapshot begun after the erasure, want 1", kept())
+	}
+}
+
+// TestGateCountsBounded: what gateCounts keeps stays within its bounds: the
+// number of families, one family's scan (a larger one keeps only its
+// count) and all scans together.
+func TestGateCountsBounded(t *testing.T) {
+	var c gateCounts
+	for i := range maxGateCounts + 10 {
+		c.put(fmt.Sprintf("F-%d", i), gateCount{last: 1, hidden: 1}, 0)
+	}
+	if len(c.m) != maxGateCounts {
+		t.Errorf("%d families kept, want %d", len(c.m), maxGateCounts)
+	}
+
+	c = gateCounts{}
+	big := make([]byte, maxScanBytes)
+	c.keepScan("F-BIG", gateCount{last: 1}, 1, HiddenScan{Rows: []HiddenRow{{Data: big}}, Total: 1}, 0)
+	if e := c.m["F-BIG"]; e.scan != nil || e.hidden != 1 || c.scanBytes != 0 {
+		t.Errorf("a scan over the bound of one family: kept %v, count %d, %d bytes counted", e.scan != nil, e.hidden, c.scanBytes)
+	}
+	part := big[:maxScanBytes/2]
+	for i := range 2 * maxAllScanBytes / len(part) {
+		c.keepScan(fmt.Sprintf("F-%d", i), gateCount{last: 1}, 1, HiddenScan{Rows: []HiddenRow{{Data: part}}, Total: 1}, 0)
+		if c.scanBytes > maxAllScanBytes {
+			t.Fatalf("after %d scans, %d bytes kept, over %d", i+1, c.scanBytes, maxAllScanBytes)
+		}
+	}
+	sum := 0
+	for _, e := range c.m {
+		sum += e.size
+	}
+	if sum != c.scanBytes || sum < maxAllScanBytes/2 {
+		t.Errorf("kept scans of %d bytes, counted %d; want the count right and the bound used", sum, c.scanBytes)
 	}
 }

@@ -104,7 +104,7 @@ func foldRows(ctx context.Context, familyID string, parts ...*sql.Rows) ([]Entry
 	scan := func(p int) {
 		_, errs[p] = scanEntries(parts[p], func(entries []Entry) {
 			partFutures[p] = append(partFutures[p], work(entries))
-		})
+		}, 0)
 	}
 	var wg sync.WaitGroup
 	for p := 1; p < len(parts); p++ {

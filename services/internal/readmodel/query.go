@@ -111,17 +111,18 @@ func (m *Model) exists(ctx context.Context, query string, args ...any) (bool, er
 // EntriesAfter reads at most limit of the family's entries after sequence
 // after, in stream order.
 func (m *Model) EntriesAfter(ctx context.Context, familyID string, after uint64, limit int) ([]Entry, error) {
-	return m.entries(ctx, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type
+	return m.entries(ctx, limit, `SELECT sequence, event_id, time_ns, recorded_ns, department, type, title, data, actor, stored_type
 		FROM timeline WHERE family_id = ? AND sequence > ? ORDER BY sequence LIMIT ?`, familyID, int64(after), limit)
 }
 
-// entries runs a query of timeline rows (the columns scanEntries reads).
-func (m *Model) entries(ctx context.Context, query string, args ...any) ([]Entry, error) {
+// entries runs a query of timeline rows (the columns scanEntries reads)
+// that returns at most size of them.
+func (m *Model) entries(ctx context.Context, size int, query string, args ...any) ([]Entry, error) {
 	rows, err := m.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanEntries(rows, nil)
+	return scanEntries(rows, nil, size)
 }
 
 // query runs a query on the reader pool (or a Snapshot's transaction),

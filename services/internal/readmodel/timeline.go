@@ -344,12 +344,12 @@ func (m *Model) Timeline(ctx context.Context, tq TimelineQuery) (TimelinePage, e
 	case tq.hide != nil && tq.count && m.tx != nil:
 		// A snapshot's reads are of one state already.
 		if hidden, err = m.hiddenCount(ctx, m.tx, tq.familyID, tq.hide); err == nil {
-			entries, err = m.entries(ctx, query, args...)
+			entries, err = m.entries(ctx, tq.limit+1, query, args...)
 		}
 	case tq.hide != nil && tq.count:
 		entries, hidden, err = m.countedPage(ctx, tq, query, args)
 	default:
-		entries, err = m.entries(ctx, query, args...)
+		entries, err = m.entries(ctx, tq.limit+1, query, args...)
 	}
 	if err != nil {
 		return TimelinePage{}, err
@@ -389,7 +389,7 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 	if err != nil {
 		return nil, 0, err
 	}
-	entries, err := scanEntries(rows, nil)
+	entries, err := scanEntries(rows, nil, tq.limit+1)
 	if err != nil {
 		return nil, 0, err
 	}

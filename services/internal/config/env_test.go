@@ -38,6 +38,7 @@ func TestEnvironmentIsReadAsItsFlag(t *testing.T) {
 		{"evaluation-target", "JF_EVALUATION_TARGET", "fifty", "60", func(c config.Config) any { return c.EvaluationTarget }, 60},
 		{"evaluation-threshold", "JF_EVALUATION_THRESHOLD", "5x", "7", func(c config.Config) any { return c.EvaluationThreshold }, 7},
 		{"ingest-cache-families", "JF_INGEST_CACHE_FAMILIES", "20k", "500", func(c config.Config) any { return c.IngestCacheFamilies }, 500},
+		{"projector-cache-families", "JF_PROJECTOR_CACHE_FAMILIES", "1k", "300", func(c config.Config) any { return c.ProjectorCacheFamilies }, 300},
 		{"oidc-jwks-lifetime", "JF_OIDC_JWKS_LIFETIME", "10", "5m", func(c config.Config) any { return c.OIDC.JWKSLifetime }, 5 * time.Minute},
 		{"app-secure-cookie", "JF_APP_SECURE_COOKIE", "yes", "true", func(c config.Config) any { return c.AppSecureCookie }, true},
 		{"encryption", "JF_ENCRYPTION", "off", "false", func(c config.Config) any { return c.Encryption }, false},

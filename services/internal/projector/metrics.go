@@ -26,6 +26,9 @@ type metrics struct {
 	// scrubPending is 1 while an erasure's old text may still be in the
 	// read model's files (readmodel.Model.ScrubPending).
 	scrubPending prometheus.Gauge
+	// cachedFamilies are the folded family states the read model holds
+	// (readmodel.Model.States).
+	cachedFamilies prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -65,6 +68,9 @@ func newMetrics() *metrics {
 		scrubPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jf_projector_erasure_scrub_pending", Help: "1 while an erased family's old text may remain in the read model's file or WAL: readers holding a snapshot kept the scrub from finishing, and it is retried until it does; or the projector is catching up, and scrubs once before it is ready.",
 		}),
+		cachedFamilies: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_cached_families", Help: "Folded family states the read model holds in memory (bounded by -projector-cache-families once caught up).",
+		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",
 		}, []string{"outcome"}),
@@ -74,7 +80,7 @@ func newMetrics() *metrics {
 // Register adds the projector's metrics to reg.
 func (p *Projector) Register(reg prometheus.Registerer) {
 	m := p.metrics
-	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending)
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending, m.cachedFamilies)
 }
 
 func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {

@@ -112,6 +112,10 @@ type Options struct {
 	EvaluationTarget, EvaluationThreshold int
 	// Keys decrypt the events' personal fields (package shred).
 	Keys *shred.Keyring
+	// CacheFamilies bounds the folded family states the read model keeps
+	// in memory once caught up (readmodel.Model.TrimStates; 0:
+	// readmodel.DefaultStateLimit).
+	CacheFamilies int
 }
 
 // Projector is the projector and its coordinator API.
@@ -221,6 +225,9 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.CacheFamilies <= 0 {
+		o.CacheFamilies = readmodel.DefaultStateLimit
 	}
 	dir := filepath.Join(o.DataDir, eventstore.ProjectorConsumer(o.Instance))
 	if err := readmodel.MakeDir(dir); err != nil {
@@ -788,6 +795,13 @@ func (p *Projector) consume(ctx context.Context) error {
 				p.log.Info("projector: bulk load done, indexes built", "position", res.Last, "took", time.Since(start))
 			}
 		}
+		if err == nil && caughtUp {
+			// Caught up, the states of families without recent events
+			// are dropped; while catching up, every family's is needed
+			// again soon.
+			m.TrimStates(p.opts.CacheFamilies)
+		}
+		p.metrics.cachedFamilies.Set(float64(m.States()))
 		if res.Consistent > p.Position() {
 			// Also when a hook stopped it after the commit.
 			p.setApplied(res.Consistent)

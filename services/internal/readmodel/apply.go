@@ -230,7 +230,7 @@ func (m *Model) Apply(ctx context.Context, batch []Message, o ApplyOptions) (res
 			return
 		}
 		_ = tx.Rollback()
-		m.states = map[string]*family.State{}
+		m.dropStates()
 		m.dirty = map[string]*dirtyFamily{}
 		m.repair, m.complete = true, false
 	}()
@@ -427,7 +427,7 @@ func (m *Model) writeRows(ctx context.Context, insTimeline, insQuarantine *sql.S
 // and every family with timeline rows after the consistent position is
 // marked dirty, to be refolded from its rows and written at the next flush.
 func (m *Model) markRepair(ctx context.Context, tx *sql.Tx) error {
-	m.states = map[string]*family.State{}
+	m.dropStates()
 	m.dirty = map[string]*dirtyFamily{}
 	rows, err := tx.QueryContext(ctx, `SELECT family_id, max(sequence) FROM timeline WHERE sequence > ? GROUP BY family_id`, int64(m.consistent))
 	if err != nil {
@@ -536,6 +536,7 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 // process lifetime, and none at all while the model is complete.
 func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
 	if st, ok := m.states[id]; ok {
+		m.touch(id)
 		return st, nil
 	}
 	st := family.New(id)
@@ -544,7 +545,7 @@ func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State
 			return nil, familyErr("refold", id, err)
 		}
 	}
-	m.states[id] = st
+	m.keepState(id, st)
 	return st, nil
 }
 

@@ -85,7 +85,7 @@ func (m *Model) eraseFamily(ctx context.Context, tx *sql.Tx, familyID string, se
 	if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), familyID, st); err != nil {
 		return fmt.Errorf("erase: %w", familyErr("refold", familyID, err))
 	}
-	m.states[familyID] = st
+	m.keepState(familyID, st)
 	d, ok := m.dirty[familyID]
 	if !ok {
 		d = &dirtyFamily{before: st.Assigned()}

@@ -315,6 +315,10 @@ type Model struct {
 	checkpoint, consistent uint64
 	states                 map[string]*family.State
 	dirty                  map[string]*dirtyFamily
+	// used is when each held state was last used, in ticks of tick
+	// (TrimStates drops the least recently used).
+	used map[string]uint64
+	tick uint64
 	// repair is set when the in-memory states and dirty set are not to be
 	// trusted (after a failed batch, or a stop between two flushes): the
 	// next flush first refolds every family with rows after consistent.
@@ -427,7 +431,7 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	m := &Model{path: path, w: w, states: map[string]*family.State{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{},
+	m := &Model{path: path, w: w, states: map[string]*family.State{}, used: map[string]uint64{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{},
 		scrubWait: scrubWait, scrubRetryEvery: scrubRetryEvery}
 	fail := func(err error) (*Model, error) {
 		m.Close()

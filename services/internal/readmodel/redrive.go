@@ -179,7 +179,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		_ = tx.Rollback()
 		// The in-memory states may have been refolded with rows that
 		// were rolled back: fold them again from the file.
-		m.states = map[string]*family.State{}
+		m.dropStates()
 		m.dirty = map[string]*dirtyFamily{}
 		m.repair, m.complete = true, false
 	}()
@@ -254,7 +254,7 @@ func (m *Model) Redrive(ctx context.Context, keys *shred.Keyring) (res RedriveRe
 		if err := tx.QueryRowContext(ctx, `SELECT max(sequence) FROM timeline WHERE family_id = ?`, id).Scan(&last); err != nil {
 			return res, err
 		}
-		m.states[id] = st
+		m.keepState(id, st)
 		m.dirty[id] = &dirtyFamily{last: uint64(last), force: true}
 	}
 	if err := m.flush(ctx, tx, nil); err != nil {

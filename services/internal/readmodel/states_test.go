@@ -1,0 +1,129 @@
+package readmodel
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/demo"
+)
+
+// demoMessages are the demo's events of the given number of families as
+// the stream holds them, decoded, in the order of their times: the
+// families' events interleave as departments would send them.
+func demoMessages(t testing.TB, families int) []Message {
+	t.Helper()
+	evs := demo.Generate(1, families)
+	slices.SortStableFunc(evs, func(a, b demo.Event) int { return a.Time.Compare(b.Time) })
+	var msgs []Message
+	for i, e := range evs {
+		ce, err := events.ParseStructured(e.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events.StampSchema(&ce)
+		b, err := events.Marshal(ce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, Message{seq: uint64(i + 1), subject: events.Subject(e.FamilyID, e.Department, e.Type),
+			recorded: e.Time.Add(time.Minute), raw: b})
+	}
+	DecodeAll(msgs, nil)
+	for i := range msgs {
+		if msgs[i].reason != "" {
+			t.Fatalf("demo event %d: %s", msgs[i].seq, msgs[i].reason)
+		}
+	}
+	return msgs
+}
+
+// TestTrimmedStatesFoldAgainFromRows: a model that keeps only a few
+// family states in memory writes the same rows as one that keeps them
+// all. Each family whose state was dropped is folded again from its rows
+// when its next event arrives, and the fold goes on from there.
+func TestTrimmedStatesFoldAgainFromRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const families, limit, batch = 12, 3, 25
+	kept, trimmed := openModel(t), openModel(t)
+	keptMsgs, trimmedMsgs := demoMessages(t, families), demoMessages(t, families)
+	dropped := 0
+	for lo := 0; lo < len(keptMsgs); lo += batch {
+		hi := min(lo+batch, len(keptMsgs))
+		if _, err := kept.Apply(ctx, keptMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := trimmed.Apply(ctx, trimmedMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+		dropped += trimmed.TrimStates(limit)
+		if n := trimmed.States(); n > limit {
+			t.Fatalf("after batch ending at %d: %d states held, limit %d", hi, n, limit)
+		}
+	}
+	if kept.States() != families {
+		t.Fatalf("the untrimmed model holds %d states, want %d", kept.States(), families)
+	}
+	if dropped < families {
+		t.Fatalf("%d states dropped over %d events of %d families: the test does not exercise folding again", dropped, len(keptMsgs), families)
+	}
+	want, err := kept.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := trimmed.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("trimmed model's digest %v, want the untrimmed model's %v", got, want)
+	}
+}
+
+// TestTrimKeepsRecentlyUsedStates: the states dropped are those used
+// least recently, and a trim leaves room below the limit so that the next
+// batches need none. A limit below 1 keeps every state.
+func TestTrimKeepsRecentlyUsedStates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := openModel(t)
+	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	fam := func(n int) string { return "F-TRIM-" + itoa(n) }
+	var seq uint64
+	apply := func(ids ...int) {
+		t.Helper()
+		var b []Message
+		for _, n := range ids {
+			seq++
+			b = append(b, eventAt(t, fam(n), seq, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, at.Add(time.Duration(seq)*time.Minute)))
+		}
+		if _, err := m.Apply(ctx, b, ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range 16 {
+		apply(n)
+	}
+	apply(0, 1) // used again: now the most recent
+	if n := m.TrimStates(0); n != 0 || m.States() != 16 {
+		t.Fatalf("limit 0 dropped %d, %d held; want none dropped", n, m.States())
+	}
+	if n := m.TrimStates(16); n != 0 {
+		t.Fatalf("at the limit, %d dropped", n)
+	}
+	// 16 held, limit 8: down to 7 (an eighth below the limit).
+	if n := m.TrimStates(8); n != 9 || m.States() != 7 {
+		t.Fatalf("dropped %d, %d held; want 9 dropped and 7 held", n, m.States())
+	}
+	for _, n := range []int{0, 1, 11, 12, 13, 14, 15} {
+		if _, ok := m.states[fam(n)]; !ok {
+			t.Errorf("%s, among the 7 used last, was dropped", fam(n))
+		}
+	}
+	if m.complete {
+		t.Error("the model still counts itself complete after dropping states")
+	}
+}

@@ -160,6 +160,15 @@ func TestBulkOnlyForAnEmptyModel(t *testing.T) {
 	if err := empty.SetBulk(ctx, true); err != nil || !empty.Bulk() || indexes(empty) != 0 {
 		t.Fatalf("an empty model: bulk %v, %d indexes, %v", empty.Bulk(), indexes(empty), err)
 	}
+	// The index build runs on a smaller cache; the writer gets its own
+	// back.
+	if err := empty.SetBulk(ctx, false); err != nil || empty.Bulk() || indexes(empty) != len(timelineIndexes) {
+		t.Fatalf("the bulk load ended: bulk %v, %d indexes, %v", empty.Bulk(), indexes(empty), err)
+	}
+	var cache int
+	if err := empty.w.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil || cache != writerCache {
+		t.Fatalf("the writer's cache_size after the index build: %d, %v; want %d", cache, err, writerCache)
+	}
 
 	m := openModel(t)
 	batch := []Message{eventAt(t, "F1", 1, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC))}

@@ -161,6 +161,7 @@ func Projector(ctx context.Context, o ProjectorOptions) error {
 	p("catch-up of %d events (process start to applied and ready, indexes built): %s = %.0f events/s = %.2f x the lower raw limit (target >= 0.7); %.2f x the primary-key-only insert then the index build, %.2f x the primary-key-only insert",
 		o.Events, took.Round(time.Millisecond), rate, rate/limit, rate/insert.plainBuilt, rate/insert.plain)
 	p("projector peak RSS while catching up: %d MB (target <= 300)", peak>>20)
+	anonPeak := peakOf(cmd.Process.Pid, "RssAnon")
 
 	lat, err := timelineLatency(ctx, base, o.Queries)
 	if err != nil {
@@ -176,7 +177,33 @@ func Projector(ctx context.Context, o ProjectorOptions) error {
 	slices.Sort(lat)
 	p("read-your-writes (JetStream write as ingest does it, then GET with X-Min-Position, %d times): p50 %s, p99 %s (target p99 <= 25ms)",
 		o.Writes, pct(lat, 50), pct(lat, 99))
+	p("projector peak RSS over the whole run: %d MB; after it was ready, its anonymous memory peaked at %d MB (the rest is file pages: the binary, and the read model's file as its readers map it)",
+		rssOf(cmd.Process.Pid, "VmHWM")>>20, anonPeak()>>20)
 	return nil
+}
+
+// peakOf samples a size field of the process's /proc status (rssOf) until
+// the returned function is called, which returns the largest value seen.
+func peakOf(pid int, field string) func() int64 {
+	stop, done := make(chan struct{}), make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, rssOf(pid, field))
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-done
+	}
 }
 
 // insertRates are the raw SQLite rates, in rows a second.
@@ -265,7 +292,7 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// rssOf reads a size field (VmRSS, VmHWM) of /proc/<pid>/status in bytes.
+// rssOf reads a size field (VmRSS, VmHWM, RssAnon) of /proc/<pid>/status in bytes.
 func rssOf(pid int, field string) int64 {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {

@@ -188,7 +188,7 @@ func peakOf(pid int, field string) func() int64 {
 	stop, done := make(chan struct{}), make(chan int64, 1)
 	go func() {
 		var peak int64
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			peak = max(peak, rssOf(pid, field))

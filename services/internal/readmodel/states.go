@@ -12,7 +12,7 @@ import (
 // keeps in memory unless configured otherwise (TrimStates). A state takes
 // a few kilobytes (about 7 KB for a family of 100 events), so the default
 // holds them in about 7 MB; a family not held is folded again from its
-// rows, at about a microsecond a row, when its next event arrives.
+// rows, one indexed read, when its next event arrives.
 const DefaultStateLimit = 1000
 
 // keepState holds st as the family's folded state, used now.

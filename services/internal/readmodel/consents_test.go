@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/consent"
@@ -19,18 +21,24 @@ func eventAt(t testing.TB, fam string, seq uint64, d events.Department, p events
 	if err != nil {
 		t.Fatal(err)
 	}
-	events.StampSchema(&ce)
-	b, err := events.Marshal(ce)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec, _ := events.SpecOf(p)
-	msgs := []Message{{seq: seq, subject: events.Subject(fam, d, spec.Name), recorded: at.Add(time.Second), raw: b}}
+	msgs := []Message{{seq: seq, subject: events.Subject(fam, d, spec.Name), recorded: at.Add(time.Second), raw: stored(t, ce)}}
 	DecodeAll(msgs, nil)
 	if msgs[0].reason != "" {
 		t.Fatal(msgs[0].reason)
 	}
 	return msgs[0]
+}
+
+// stored is ce as ingest stores it: its dataschema stamped, encoded.
+func stored(t testing.TB, ce cloudevents.Event) []byte {
+	t.Helper()
+	events.StampSchema(&ce)
+	b, err := events.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestConsentsUnderConcurrentFlushes: Consents, which every coordinator's

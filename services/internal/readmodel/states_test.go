@@ -23,13 +23,8 @@ func demoMessages(t testing.TB, families int) []Message {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events.StampSchema(&ce)
-		b, err := events.Marshal(ce)
-		if err != nil {
-			t.Fatal(err)
-		}
 		msgs = append(msgs, Message{seq: uint64(i + 1), subject: events.Subject(e.FamilyID, e.Department, e.Type),
-			recorded: e.Time.Add(time.Minute), raw: b})
+			recorded: e.Time.Add(time.Minute), raw: stored(t, ce)})
 	}
 	DecodeAll(msgs, nil)
 	for i := range msgs {

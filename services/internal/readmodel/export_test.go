@@ -52,3 +52,19 @@ func FollowerVacuums(f *Follower) int {
 	defer f.applyMu.Unlock()
 	return f.m.Vacuums()
 }
+
+// FollowerStates is how many folded family states the follower's model
+// holds.
+func FollowerStates(f *Follower) int {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	return f.m.States()
+}
+
+// FollowerFamilyEvents is the events count of the family's overview row
+// in the follower's model.
+func FollowerFamilyEvents(ctx context.Context, f *Follower, fam string) (int, error) {
+	var n int
+	err := f.m.w.QueryRowContext(ctx, `SELECT events FROM families WHERE family_id = ?`, fam).Scan(&n)
+	return n, err
+}

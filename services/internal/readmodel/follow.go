@@ -35,6 +35,9 @@ type FollowerOptions struct {
 	BatchSize int
 	// Keys decrypt the events' personal fields (package shred).
 	Keys *shred.Keyring
+	// CacheFamilies bounds the folded family states the model keeps in
+	// memory once caught up (Model.TrimStates; 0: DefaultStateLimit).
+	CacheFamilies int
 
 	// idleScrub and scrubWait shorten IdleScrubEvery and the model's
 	// scrubWait in tests.
@@ -75,6 +78,9 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.CacheFamilies <= 0 {
+		o.CacheFamilies = DefaultStateLimit
 	}
 	if err := MakeDir(o.Dir); err != nil {
 		return nil, fmt.Errorf("readmodel: follower: %w", err)
@@ -297,6 +303,9 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 			if aerr == nil && m.bulk && end {
 				res, aerr = m.EndBulk(ctx)
+			}
+			if aerr == nil && end {
+				m.TrimStates(f.o.CacheFamilies)
 			}
 			f.loading.Store(m.bulk)
 			f.applyMu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/events/family"
 	"kk.dk/jobogfamilie/services/internal/demo"
 )
 
@@ -121,4 +122,53 @@ func TestTrimKeepsRecentlyUsedStates(t *testing.T) {
 	if m.complete {
 		t.Error("the model still counts itself complete after dropping states")
 	}
+}
+
+// BenchmarkRefold is folding a family of 10,000 events again from its
+// rows, as the applier does at the next event of a family whose state
+// TrimStates dropped (or after a restart).
+//
+//	go test ./internal/readmodel/ -run '^$' -bench Refold
+func BenchmarkRefold(b *testing.B) {
+	const fam, n = "F-BIG", 10_000
+	ctx := context.Background()
+	m := openModel(b)
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batch []Message
+	for i := range n {
+		seq := uint64(i + 1)
+		var d events.Department
+		var p events.Payload
+		switch {
+		case i == 0:
+			d, p = events.SOF, &events.FamilyReferred{Reason: "Bekymring"}
+		case i%2 == 0:
+			d, p = events.SOF, &events.MeetingHeld{Kind: "team"}
+		default:
+			d, p = events.BUF, &events.WellbeingMeasured{ChildID: "C1", Instrument: "SDQ", Score: float64(i % 40)}
+		}
+		batch = append(batch, eventAt(b, fam, seq, d, p, at.Add(time.Duration(i)*time.Minute)))
+		if len(batch) == DefaultBatchSize || i == n-1 {
+			if _, err := m.Apply(ctx, batch, ApplyOptions{Flush: true}); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	for b.Loop() {
+		tx, err := m.w.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := family.New(fam)
+		err = m.fold(ctx, tx.StmtContext(ctx, m.familyRows), fam, st)
+		_ = tx.Rollback()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Events() != n {
+			b.Fatalf("folded %d events, want %d", st.Events(), n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n/1000, "µs/row")
 }

@@ -30,6 +30,11 @@ import (
 //     which change whenever a consent, a reference or the gate's
 //     sequence does.
 //
+// Rows added after a kept entry's last sequence, with the re-drive count
+// and the gate unchanged, leave every row it counted as it was: a read of
+// the family then judges only the rows after that sequence and adds them
+// to what was kept (extends).
+//
 // A snapshot's reads use its base model's counts. Reads outside a
 // snapshot count afresh, as their statements may see different states.
 //
@@ -46,8 +51,9 @@ type gateCounts struct {
 	// none came after it began (Snapshot reads it before its first
 	// statement).
 	erasures uint64
-	// hits counts the reads a kept count or scan answered (for tests).
-	hits int
+	// hits counts the reads a kept count or scan answered, extended the
+	// reads that added to one (for tests).
+	hits, extended int
 }
 
 type gateCount struct {
@@ -89,6 +95,40 @@ func gateKey(x string, args []any) ([sha256.Size]byte, error) {
 
 func (k gateCount) names(o gateCount) bool {
 	return k.gate == o.gate && k.last == o.last && k.redriven == o.redriven
+}
+
+// extends reports whether o is k's family after rows were added: the same
+// gate and re-drive count, and a later last sequence.
+func (k gateCount) extends(o gateCount) bool {
+	return k.gate == o.gate && k.redriven == o.redriven && k.last < o.last
+}
+
+// before is the kept entry of the family that key extends (a count over
+// fewer rows through the same gate).
+func (c *gateCounts) before(familyID string, key gateCount) (gateCount, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got, ok := c.m[familyID]
+	if !ok || !got.extends(key) {
+		return gateCount{}, false
+	}
+	c.extended++
+	return got, true
+}
+
+// scanBefore is the kept entry of the family whose scan Hidden's scan up
+// to until under key goes on from: through the same gate, over the same
+// rows or fewer, up to an earlier sequence or the same one. Its scan's
+// rows are shared and only to be read.
+func (c *gateCounts) scanBefore(familyID string, key gateCount, until uint64) (gateCount, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got, ok := c.m[familyID]
+	if !ok || got.scan == nil || got.scanUntil > until || !(got.extends(key) || got.names(key) && got.scanUntil < until) {
+		return gateCount{}, false
+	}
+	c.extended++
+	return got, true
 }
 
 // count is the kept count under key.
@@ -147,8 +187,12 @@ func (c *gateCounts) put(familyID string, e gateCount, gen uint64) {
 	if old, ok := c.m[familyID]; ok {
 		c.scanBytes -= old.size
 		delete(c.m, familyID)
-		if e.scan == nil && old.names(e) {
-			e.scan, e.scanUntil, e.size = old.scan, old.scanUntil, old.size
+		if e.scan == nil && (old.names(e) || old.extends(e)) && old.scan != nil {
+			// The scan's rows are still the family's up to its
+			// sequence; its total is the count's.
+			sc := *old.scan
+			sc.Total = e.hidden
+			e.scan, e.scanUntil, e.size = &sc, old.scanUntil, old.size
 		}
 	}
 	if e.scan != nil && e.size > maxScanBytes {
@@ -207,7 +251,14 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 	if n, ok := c.count(familyID, key); ok {
 		return n, nil
 	}
-	if key.hidden, err = count(); err != nil {
+	if old, ok := c.before(familyID, key); ok {
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND sequence > ? AND `+x,
+			append([]any{familyID, old.last}, xargs...)...).Scan(&n); err != nil {
+			return 0, err
+		}
+		key.hidden = old.hidden + n
+	} else if key.hidden, err = count(); err != nil {
 		return 0, err
 	}
 	c.put(familyID, key, m.erasures)

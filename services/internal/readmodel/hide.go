@@ -353,6 +353,13 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 		if hs, ok := c.scanOf(familyID, key, until); ok {
 			return hs, nil
 		}
+		if old, ok := c.scanBefore(familyID, key, until); ok {
+			hs, err := m.extendScan(ctx, familyID, until, x, xargs, old)
+			if err == nil {
+				c.keepScan(familyID, key, until, hs, m.erasures)
+			}
+			return hs, err
+		}
 	}
 	hs, err := m.hiddenScan(ctx, familyID, until, x, xargs)
 	if err == nil && c != nil {
@@ -361,11 +368,58 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 	return hs, err
 }
 
-// hiddenScan is Hidden's statement, through the gate's expression x.
+// extendScan is Hidden's answer from a kept scan of the family through
+// the same gate, old, up to an earlier sequence or before rows were added
+// (gateCounts.scanBefore): only the rows after its sequence are read.
+// Those up to until join its rows, and those after its last sequence its
+// total.
+func (m *Model) extendScan(ctx context.Context, familyID string, until uint64, x string, xargs []any, old gateCount) (HiddenScan, error) {
+	out := *old.scan
+	out.Rows = slices.Clip(out.Rows) // shared: appending copies them
+	out.Total = old.hidden
+	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
+		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ? AND sequence > ?)
+		ORDER BY sequence`,
+		append(append([]any{int64(until)}, xargs...), familyID, int64(old.scanUntil))...)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r        HiddenRow
+			isHidden bool
+			tns, seq int64
+		)
+		if err := rows.Scan(&r.Department, &r.Type, &r.Data, &isHidden, &tns, &seq); err != nil {
+			return out, err
+		}
+		if isHidden && seq > old.last {
+			out.Total++
+		}
+		if uint64(seq) > until {
+			continue
+		}
+		if isHidden {
+			out.Rows = append(out.Rows, r)
+			continue
+		}
+		out.Shown++
+		if t := time.Unix(0, tns).UTC(); out.Shown == 1 || t.After(out.LastTime) {
+			out.LastTime = t
+		}
+		out.LastSeq = max(out.LastSeq, uint64(seq))
+	}
+	return out, rows.Err()
+}
+
+// hiddenScan is Hidden's statement, through the gate's expression x. Its
+// rows come in stream order, as extendScan adds to them.
 func (m *Model) hiddenScan(ctx context.Context, familyID string, until uint64, x string, xargs []any) (HiddenScan, error) {
 	var out HiddenScan
 	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
-		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ?)`,
+		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ?)
+		ORDER BY sequence`,
 		append(append([]any{int64(until)}, xargs...), familyID)...)
 	if err != nil {
 		return out, err

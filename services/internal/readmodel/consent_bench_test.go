@@ -13,7 +13,9 @@ import (
 // entries, one in ten of them hidden by consent: as an auditor reads it
 // (no Hide), as a coordinator's page that carries no count (the web app's
 // goal and absence lists), and as one that carries the family's
-// hiddenByConsent (the API's page), which scans the whole family.
+// hiddenByConsent (the API's page), which scans the whole family; and the
+// count alone on a snapshot after each new event of the family, which
+// adds the new row to the count kept from the read before.
 func BenchmarkConsentTimelinePage(b *testing.B) {
 	ctx := context.Background()
 	const fam = "F-BIG"
@@ -39,6 +41,29 @@ func BenchmarkConsentTimelinePage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A coordinator's read of the count on a snapshot after each new
+	// event of the family: the kept count is extended by the new row.
+	b.Run("count after a new event", func(b *testing.B) {
+		seq := uint64(20000)
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			seq++
+			msg := eventAt(b, fam, seq, events.SOF, &events.MeetingHeld{Kind: "team"}, base.Add(time.Duration(seq)*time.Minute))
+			if _, err := m.Apply(ctx, []Message{msg}, ApplyOptions{Flush: true}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			snap, end, err := m.Snapshot(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := snap.HiddenCount(ctx, fam, h)
+			end()
+			if err != nil || n != 2000 {
+				b.Fatalf("hidden %d, %v; want 2000", n, err)
+			}
+		}
+	})
 	for _, c := range []struct {
 		name string
 		tq   TimelineQuery

@@ -27,13 +27,15 @@ import (
 //     states of a family with the same last sequence and re-drive count
 //     hold the same rows, as they were written;
 //   - the gate, by a hash of its expression and arguments (Hide.expr),
-//     which change whenever a consent, a reference or the gate's
-//     sequence does.
+//     which change whenever a consent or a reference does, and by its
+//     sequence (Hide.Through: rows after it are hidden as unknown to the
+//     gate), which is the family's last sequence when it was read.
 //
 // Rows added after a kept entry's last sequence, with the re-drive count
-// and the gate unchanged, leave every row it counted as it was: a read of
-// the family then judges only the rows after that sequence and adds them
-// to what was kept (extends).
+// and the gate but for its sequence unchanged, leave every row it counted
+// judged as it was: a row at or below both gates' sequences is judged
+// alike by both. A read of the family then judges only the rows after
+// the entry's last sequence and adds them to what was kept (extends).
 //
 // A snapshot's reads use its base model's counts. Reads outside a
 // snapshot count afresh, as their statements may see different states.
@@ -57,7 +59,9 @@ type gateCounts struct {
 }
 
 type gateCount struct {
+	// gate hashes the gate but for its sequence, through.
 	gate     [sha256.Size]byte
+	through  uint64
 	last     int64
 	redriven int64
 
@@ -78,29 +82,39 @@ const (
 	maxAllScanBytes = 64 << 20
 )
 
-// gateKey hashes a gate's expression and arguments.
-func gateKey(x string, args []any) ([sha256.Size]byte, error) {
+// gateKey hashes a gate's expression and arguments, but for its
+// sequence (gateCount.through).
+func gateKey(h *Hide) ([sha256.Size]byte, error) {
+	n := *h
+	n.Through = 0
+	x, args, err := n.expr()
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
 	b, err := json.Marshal(args)
 	if err != nil {
 		return [sha256.Size]byte{}, err
 	}
-	h := sha256.New()
-	h.Write([]byte(x))
-	h.Write([]byte{0})
-	h.Write(b)
+	sum := sha256.New()
+	sum.Write([]byte(x))
+	sum.Write([]byte{0})
+	sum.Write(b)
 	var k [sha256.Size]byte
-	h.Sum(k[:0])
+	sum.Sum(k[:0])
 	return k, nil
 }
 
 func (k gateCount) names(o gateCount) bool {
-	return k.gate == o.gate && k.last == o.last && k.redriven == o.redriven
+	return k.gate == o.gate && k.through == o.through && k.last == o.last && k.redriven == o.redriven
 }
 
 // extends reports whether o is k's family after rows were added: the same
-// gate and re-drive count, and a later last sequence.
+// gate and re-drive count, a later last sequence, and a gate's sequence
+// that leaves every row k counted judged alike: the same one, or one at
+// or above k's, which is at or above every row k counted.
 func (k gateCount) extends(o gateCount) bool {
-	return k.gate == o.gate && k.redriven == o.redriven && k.last < o.last
+	return k.gate == o.gate && k.redriven == o.redriven && k.last < o.last &&
+		(k.through == o.through || k.last >= 0 && uint64(k.last) <= k.through && k.through <= o.through)
 }
 
 // before is the kept entry of the family that key extends (a count over
@@ -212,15 +226,16 @@ func (c *gateCounts) put(familyID string, e gateCount, gen uint64) {
 // kept is where a read on q keeps its counts and the key that names
 // what it reads there: nil for a read outside a snapshot, which counts
 // afresh.
-func (m *Model) kept(ctx context.Context, q querier, familyID, x string, xargs []any) (*gateCounts, gateCount, error) {
+func (m *Model) kept(ctx context.Context, q querier, familyID string, h *Hide) (*gateCounts, gateCount, error) {
 	var key gateCount
 	if m.tx == nil || q != m.tx || m.base == nil {
 		return nil, key, nil
 	}
 	var err error
-	if key.gate, err = gateKey(x, xargs); err != nil {
+	if key.gate, err = gateKey(h); err != nil {
 		return nil, key, err
 	}
+	key.through = h.Through
 	if err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT max(sequence) FROM timeline WHERE family_id = ?), 0),
 		(SELECT redriven FROM checkpoint WHERE id = 1)`, familyID).Scan(&key.last, &key.redriven); err != nil {
 		return nil, key, err
@@ -241,7 +256,7 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 		err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
 		return n, err
 	}
-	c, key, err := m.kept(ctx, q, familyID, x, xargs)
+	c, key, err := m.kept(ctx, q, familyID, h)
 	if err != nil {
 		return 0, err
 	}

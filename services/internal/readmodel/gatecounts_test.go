@@ -11,10 +11,11 @@ import (
 )
 
 // TestGateCountKeptWhileRowsAndGateHold: a snapshot's hidden count is
-// kept while the family's rows and the gate stay as they were, and
-// counted again when either changes: a row added, a row re-driven below
-// the family's last sequence, an erasure's rewrite, a new gate. Each
-// answer equals a count made afresh on the reader pool.
+// kept while the family's rows and the gate stay as they were; rows added
+// after it, through the same gate read after them, are judged and added
+// to it; and it is counted again when anything else changes: a row
+// re-driven below the family's last sequence, an erasure's rewrite, a new
+// gate. Each answer equals a count made afresh on the reader pool.
 func TestGateCountKeptWhileRowsAndGateHold(t *testing.T) {
 	ctx := context.Background()
 	const fam = "F-KEPT"
@@ -105,53 +106,64 @@ func TestGateCountKeptWhileRowsAndGateHold(t *testing.T) {
 		}
 	}
 
+	// A read folds the family's gate afresh, as the projector's reads
+	// do: its sequence is the family's last.
+	gate := func() *Hide { return HideOf(foldGate(t, m, fam, base.Add(100*time.Hour))) }
 	apply(shown(1), hidden(2), shown(3))
-	h := HideOf(foldGate(t, m, fam, base.Add(100*time.Hour)))
-	check("first read", h, 1, scanned)
-	check("the same rows and gate", h, 1, kept)
+	check("first read", gate(), 1, scanned)
+	check("the same rows and gate", gate(), 1, kept)
 
 	apply(hidden(4))
-	check("a row added", h, 2, extended)
+	check("a row added", gate(), 2, extended)
 	// The timeline's read counts without the overview's scan: the scan
 	// kept goes on with the count, and extends after it.
 	apply(shown(5), hidden(6))
 	countFirst = true
-	check("rows added, counted before the scan", h, 3, extended)
+	check("rows added, counted before the scan", gate(), 3, extended)
 	countFirst = false
-	check("the same rows and gate, once more", h, 3, kept)
+	check("the same rows and gate, once more", gate(), 3, kept)
+	h := gate()
 
 	// A hidden event quarantined at 7 and re-driven after 8: the family's
 	// last sequence stays 8, its rows grow by one.
 	q := hidden(7)
 	q.reason = "events: invalid: /type: not an event type of the catalog" // as an older build judged it
 	apply(q, shown(8))
-	check("before the re-drive", h, 3, extended)
+	check("before the re-drive", gate(), 3, extended)
 	if res, err := m.Redrive(ctx, nil); err != nil || len(res.Moved) != 1 {
 		t.Fatalf("re-drive: %+v, %v", res, err)
 	}
-	check("a row re-driven below the last sequence", h, 4, scanned)
-	check("the same rows and gate after the re-drive", h, 4, kept)
+	check("a row re-driven below the last sequence", gate(), 4, scanned)
+	check("the same rows and gate after the re-drive", gate(), 4, kept)
 
-	// A gate that shows P1's SUF entries (consent given) hides none.
+	// A gate that shows P1's SUF entries (consent given) hides none. The
+	// gate read before the consent (at 6) hides the re-driven row 7 as
+	// well, stored after it.
 	apply(eventAt(t, fam, 9, events.SOF, &events.ConsentGiven{PersonID: "P1", Scope: events.ScopeDataSharing}, base.Add(9*time.Hour)))
-	check("the old gate after the consent's row", h, 4, extended)
-	h2 := HideOf(foldGate(t, m, fam, base.Add(100*time.Hour)))
-	check("a new gate", h2, 0, scanned)
-	check("the new gate again", h2, 0, kept)
+	check("a gate read before the last rows", h, 4, scanned)
+	check("a new gate", gate(), 0, scanned)
+	check("the new gate again", gate(), 0, kept)
 
-	apply(eventAt(t, fam, 10, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, base.Add(10*time.Hour)))
-	n, err := m.HiddenCount(ctx, fam, h)
+	// P2 gave no consent: their SUF entries are hidden.
+	hiddenP2 := func(seq uint64) Message {
+		return eventAt(t, fam, seq, events.SUF, &events.HealthReferred{PersonID: "P2", To: "x"}, base.Add(time.Duration(seq)*time.Hour))
+	}
+	apply(hiddenP2(10))
+	check("a row of another person added", gate(), 1, extended)
+
+	apply(eventAt(t, fam, 11, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, base.Add(11*time.Hour)))
+	n, err := m.HiddenCount(ctx, fam, gate())
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("an erasure", h, n, scanned)
+	check("an erasure", gate(), n, scanned)
 
 	// A row added and not yet flushed: the overview's scan is up to the
 	// same sequence as before, of other rows.
-	if _, err := m.Apply(ctx, []Message{hidden(11)}, ApplyOptions{}); err != nil {
+	if _, err := m.Apply(ctx, []Message{hiddenP2(12)}, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	check("a row added, not flushed", h, n+1, extended)
+	check("a row added, not flushed", gate(), n+1, extended)
 
 	// A scan up to another sequence is made afresh.
 	snap, end, err := m.Snapshot(ctx)
@@ -169,6 +181,54 @@ func TestGateCountKeptWhileRowsAndGateHold(t *testing.T) {
 	}
 	if !reflect.DeepEqual(hs, fresh) || len(hs.Rows) != 2 {
 		t.Errorf("the snapshot's scan up to 4: %+v; scanned afresh %+v, with 2 hidden rows", hs, fresh)
+	}
+}
+
+// TestGateCountExtendsOnlyOverRowsTheGateKnew: a kept count is not
+// extended for a gate read before some of the rows it counted: the gate
+// hides those rows as stored after it, where the count judged them
+// through a later gate that knew them.
+func TestGateCountExtendsOnlyOverRowsTheGateKnew(t *testing.T) {
+	ctx := context.Background()
+	const fam = "F-THROUGH"
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	m := gateModel(t)
+	at := func(seq uint64) time.Time { return base.Add(time.Duration(seq) * time.Hour) }
+	apply := func(msgs ...Message) {
+		t.Helper()
+		if _, err := m.Apply(ctx, msgs, ApplyOptions{Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consented := func(seq uint64) Message { // shown once the gate knows it
+		return eventAt(t, fam, seq, events.SUF, &events.HealthReferred{PersonID: "P3", To: "x"}, at(seq))
+	}
+	counted := func(h *Hide) int {
+		t.Helper()
+		snap, end, err := m.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer end()
+		n, err := snap.HiddenCount(ctx, fam, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	apply(eventAt(t, fam, 1, events.SOF, &events.ConsentGiven{PersonID: "P3", Scope: events.ScopeDataSharing}, at(1)), consented(2))
+	early := HideOf(foldGate(t, m, fam, at(100)))
+	apply(consented(3))
+	if n := counted(HideOf(foldGate(t, m, fam, at(100)))); n != 0 {
+		t.Fatalf("through a gate that knows every row: %d hidden, want 0", n)
+	}
+	apply(eventAt(t, fam, 4, events.SOF, &events.MeetingHeld{Kind: "team"}, at(4)))
+	fresh, err := m.HiddenCount(ctx, fam, early)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(early); n != fresh || n != 1 {
+		t.Errorf("through the gate read before row 3: %d hidden, counted afresh %d; want 1", n, fresh)
 	}
 }
 

@@ -345,7 +345,7 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 	if err != nil {
 		return HiddenScan{}, err
 	}
-	c, key, err := m.kept(ctx, m.db(), familyID, x, xargs)
+	c, key, err := m.kept(ctx, m.db(), familyID, h)
 	if err != nil {
 		return HiddenScan{}, err
 	}

@@ -26,20 +26,7 @@ func TestFollowerRefusesReadsUntilCaughtUp(t *testing.T) {
 	const fam = "F-READY"
 	var last uint64
 	for _, data := range []events.Payload{&events.FamilyReferred{Reason: "x"}, &events.CaseworkerAssigned{EmployeeID: "E1001"}} {
-		ev, err := events.Build(events.SOF, fam, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := events.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec, _ := events.SpecOf(data)
-		ack, err := st.JS.Publish(ctx, events.Subject(fam, events.SOF, spec.Name), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = ack.Sequence
+		last = publishEvent(t, st.JS, fam, events.SOF, data)
 	}
 	held, hold := make(chan struct{}, 1), make(chan struct{})
 	f, err := readmodel.FollowHooked(ctx, readmodel.FollowerOptions{Dir: t.TempDir(), JS: st.JS, Log: testenv.QuietLog()}, func() {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/testenv"
@@ -18,23 +20,7 @@ func TestFollowerBoundsFamilyStates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.OpenStore(t, nil)
-	publish := func(fam string, data events.Payload) uint64 {
-		t.Helper()
-		ev, err := events.Build(events.SOF, fam, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := events.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec, _ := events.SpecOf(data)
-		ack, err := st.JS.Publish(ctx, events.Subject(fam, events.SOF, spec.Name), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
-	}
+	publish := func(fam string, data events.Payload) uint64 { return publishEvent(t, st.JS, fam, events.SOF, data) }
 	f, err := readmodel.Follow(ctx, readmodel.FollowerOptions{Dir: t.TempDir(), JS: st.JS, Log: testenv.QuietLog(), CacheFamilies: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -58,4 +44,24 @@ func TestFollowerBoundsFamilyStates(t *testing.T) {
 	if n, err := readmodel.FollowerFamilyEvents(ctx, f, fams[0]); err != nil || n != 3 {
 		t.Fatalf("%s's overview counts %d events (%v), want 3", fams[0], n, err)
 	}
+}
+
+// publishEvent stores an event of fam on the stream, as a department
+// system's is stored, and returns its sequence.
+func publishEvent(t testing.TB, js jetstream.JetStream, fam string, dept events.Department, data events.Payload) uint64 {
+	t.Helper()
+	ev, err := events.Build(dept, fam, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := events.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := events.SpecOf(data)
+	ack, err := js.Publish(context.Background(), events.Subject(fam, dept, spec.Name), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
 }

@@ -25,21 +25,7 @@ func TestFollowerRetriesScrubWhileIdle(t *testing.T) {
 	st := testenv.OpenStore(t, nil)
 	const secret = "FollowerErasedSecretQW"
 	publish := func(dept events.Department, data events.Payload) uint64 {
-		t.Helper()
-		ev, err := events.Build(dept, "F-ERASE", data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := events.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec, _ := events.SpecOf(data)
-		ack, err := st.JS.Publish(ctx, events.Subject("F-ERASE", dept, spec.Name), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+		return publishEvent(t, st.JS, "F-ERASE", dept, data)
 	}
 	ref := publish(events.SOF, &events.FamilyReferred{Reason: secret})
 	dir := t.TempDir()
@@ -91,21 +77,7 @@ func TestFollowerScrubsCatchUpOnceWhenReady(t *testing.T) {
 	ctx := context.Background()
 	st := testenv.OpenStore(t, nil)
 	const secret = "FollowerCatchUpSecretZK"
-	publish := func(fam string, dept events.Department, data events.Payload) {
-		t.Helper()
-		ev, err := events.Build(dept, fam, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := events.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		spec, _ := events.SpecOf(data)
-		if _, err := st.JS.Publish(ctx, events.Subject(fam, dept, spec.Name), b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publish := func(fam string, dept events.Department, data events.Payload) { publishEvent(t, st.JS, fam, dept, data) }
 	fams := []string{"F-CU1", "F-CU2", "F-CU3"}
 	for _, fam := range fams {
 		publish(fam, events.SOF, &events.FamilyReferred{Reason: secret + " " + fam})

@@ -361,7 +361,7 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 			return hs, err
 		}
 	}
-	hs, err := m.hiddenScan(ctx, familyID, until, x, xargs)
+	hs, err := m.hiddenScan(ctx, familyID, until, x, xargs, 0, 0, HiddenScan{})
 	if err == nil && c != nil {
 		c.keepScan(familyID, key, until, hs, m.erasures)
 	}
@@ -371,16 +371,23 @@ func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hi
 // extendScan is Hidden's answer from a kept scan of the family through
 // the same gate, old, up to an earlier sequence or before rows were added
 // (gateCounts.scanBefore): only the rows after its sequence are read.
-// Those up to until join its rows, and those after its last sequence its
-// total.
 func (m *Model) extendScan(ctx context.Context, familyID string, until uint64, x string, xargs []any, old gateCount) (HiddenScan, error) {
 	out := *old.scan
 	out.Rows = slices.Clip(out.Rows) // shared: appending copies them
 	out.Total = old.hidden
+	return m.hiddenScan(ctx, familyID, until, x, xargs, old.scanUntil, uint64(old.last), out)
+}
+
+// hiddenScan is Hidden's statement, through the gate's expression x, over
+// the family's rows after sequence from, added to out: those up to until
+// join its rows, and the hidden ones after totalFrom its total. A scan of
+// every row starts from 0 with nothing in out; extendScan goes on from a
+// kept one. The rows come in stream order, as an extension appends them.
+func (m *Model) hiddenScan(ctx context.Context, familyID string, until uint64, x string, xargs []any, from, totalFrom uint64, out HiddenScan) (HiddenScan, error) {
 	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
 		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ? AND sequence > ?)
 		ORDER BY sequence`,
-		append(append([]any{int64(until)}, xargs...), familyID, int64(old.scanUntil))...)
+		append(append([]any{int64(until)}, xargs...), familyID, int64(from))...)
 	if err != nil {
 		return out, err
 	}
@@ -394,7 +401,7 @@ func (m *Model) extendScan(ctx context.Context, familyID string, until uint64, x
 		if err := rows.Scan(&r.Department, &r.Type, &r.Data, &isHidden, &tns, &seq); err != nil {
 			return out, err
 		}
-		if isHidden && seq > old.last {
+		if isHidden && uint64(seq) > totalFrom {
 			out.Total++
 		}
 		if uint64(seq) > until {
@@ -409,50 +416,6 @@ func (m *Model) extendScan(ctx context.Context, familyID string, until uint64, x
 			out.LastTime = t
 		}
 		out.LastSeq = max(out.LastSeq, uint64(seq))
-	}
-	return out, rows.Err()
-}
-
-// hiddenScan is Hidden's statement, through the gate's expression x. Its
-// rows come in stream order, as extendScan adds to them.
-func (m *Model) hiddenScan(ctx context.Context, familyID string, until uint64, x string, xargs []any) (HiddenScan, error) {
-	var out HiddenScan
-	rows, err := m.query(ctx, `SELECT department, type, CASE WHEN h AND sequence <= ? THEN data END, h, time_ns, sequence FROM (
-		SELECT department, type, data, time_ns, sequence, `+x+` AS h FROM timeline WHERE family_id = ?)
-		ORDER BY sequence`,
-		append(append([]any{int64(until)}, xargs...), familyID)...)
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	var maxT int64
-	for rows.Next() {
-		var (
-			r        HiddenRow
-			isHidden bool
-			tns, seq int64
-		)
-		if err := rows.Scan(&r.Department, &r.Type, &r.Data, &isHidden, &tns, &seq); err != nil {
-			return out, err
-		}
-		if isHidden {
-			out.Total++
-		}
-		if uint64(seq) > until {
-			continue
-		}
-		if isHidden {
-			out.Rows = append(out.Rows, r)
-			continue
-		}
-		out.Shown++
-		if out.Shown == 1 || tns > maxT {
-			maxT = tns
-		}
-		out.LastSeq = max(out.LastSeq, uint64(seq))
-	}
-	if out.Shown > 0 {
-		out.LastTime = time.Unix(0, maxT).UTC()
 	}
 	return out, rows.Err()
 }

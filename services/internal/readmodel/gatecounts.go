@@ -251,9 +251,11 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 	if err != nil {
 		return 0, err
 	}
-	count := func() (int, error) {
+	// count is how many of the family's rows after sequence after h hides.
+	count := func(after int64) (int, error) {
 		var n int
-		err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND `+x, append([]any{familyID}, xargs...)...).Scan(&n)
+		err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND sequence > ? AND `+x,
+			append([]any{familyID, after}, xargs...)...).Scan(&n)
 		return n, err
 	}
 	c, key, err := m.kept(ctx, q, familyID, h)
@@ -261,21 +263,20 @@ func (m *Model) hiddenCount(ctx context.Context, q querier, familyID string, h *
 		return 0, err
 	}
 	if c == nil {
-		return count()
+		return count(0)
 	}
 	if n, ok := c.count(familyID, key); ok {
 		return n, nil
 	}
+	var after int64
 	if old, ok := c.before(familyID, key); ok {
-		var n int
-		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE family_id = ? AND sequence > ? AND `+x,
-			append([]any{familyID, old.last}, xargs...)...).Scan(&n); err != nil {
-			return 0, err
-		}
-		key.hidden = old.hidden + n
-	} else if key.hidden, err = count(); err != nil {
+		after, key.hidden = old.last, old.hidden
+	}
+	n, err := count(after)
+	if err != nil {
 		return 0, err
 	}
+	key.hidden += n
 	c.put(familyID, key, m.erasures)
 	return key.hidden, nil
 }

@@ -399,8 +399,9 @@ func (m *Model) countedPage(ctx context.Context, tq TimelineQuery, query string,
 // HiddenCount is how many of the family's entries h hides: all of them,
 // whatever a query's filters, page or cursor, so that the number says
 // nothing about which entries are hidden. It scans the family's rows: a
-// read counts once. On a Snapshot, a count kept from an earlier read of
-// the same rows through the same gate answers (gateCounts).
+// read counts once. On a Snapshot, a count kept from an earlier read
+// through the same gate answers, with only the rows added since counted
+// (gateCounts).
 func (m *Model) HiddenCount(ctx context.Context, familyID string, h *Hide) (int, error) {
 	return m.hiddenCount(ctx, m.db(), familyID, h)
 }

@@ -337,9 +337,9 @@ type HiddenScan struct {
 
 // Hidden reads, in one statement, the family's rows through h: the hidden
 // rows up to sequence until, the rows shown up to it, and how many of all
-// its rows are hidden. On a Snapshot, a scan kept from an earlier read of
-// the same rows through the same gate answers (gateCounts); its rows'
-// data is shared and only to be read.
+// its rows are hidden. On a Snapshot, a scan kept from an earlier read
+// through the same gate answers, with only the rows after it read
+// (gateCounts); its rows' data is shared and only to be read.
 func (m *Model) Hidden(ctx context.Context, familyID string, until uint64, h *Hide) (HiddenScan, error) {
 	x, xargs, err := h.expr()
 	if err != nil {

@@ -112,7 +112,7 @@ func TestPendingScrubIsFinishedAtOpen(t *testing.T) {
 	ctx := context.Background()
 	m, path, at := erasureModel(t)
 	// Another connection's snapshot, which outlives the model's own.
-	other, err := sql.Open("sqlite", dsn(path, true))
+	other, err := sql.Open("sqlite", dsn(path, readerConn))
 	if err != nil {
 		t.Fatal(err)
 	}

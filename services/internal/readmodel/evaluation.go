@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -28,7 +29,14 @@ var evaluationRows = func() string {
 // rows were validated when stored; a row that cannot be decoded fails the
 // read, as it fails the fold of Apply.
 func (m *Model) EvaluationEvents(ctx context.Context, after, upTo uint64, fn func(evaluation.Event)) error {
-	rows, err := m.query(ctx, evaluationRows, after, upTo)
+	// The first read of a model reads every row: a scan (scanConn).
+	var rows *sql.Rows
+	var err error
+	if m.tx != nil {
+		rows, err = m.query(ctx, evaluationRows, after, upTo)
+	} else {
+		rows, err = m.sdb.QueryContext(ctx, evaluationRows, after, upTo)
+	}
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func FollowerScrubPending(f *Follower) bool {
 // PinSnapshot holds a read snapshot of the model file at path on a
 // connection of its own, as a verify does, until release.
 func PinSnapshot(ctx context.Context, path string) (release func(), err error) {
-	db, err := sql.Open("sqlite", dsn(path, true))
+	db, err := sql.Open("sqlite", dsn(path, scanConn))
 	if err != nil {
 		return nil, err
 	}

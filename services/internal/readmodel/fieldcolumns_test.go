@@ -113,7 +113,7 @@ func TestMigrationKeepsRowsAndFillsFieldColumns(t *testing.T) {
 	if err := createPrivate(path); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open("sqlite", dsn(path, writerConn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,6 +313,7 @@ type Model struct {
 	// batch of a few events.
 	w   *sql.DB
 	rdb *sql.DB // readers
+	sdb *sql.DB // whole-file scans (scanConn)
 
 	// Prepared on w; used inside each batch's transaction.
 	insTimeline, upsFamily, delAccess, insAccess, insQuarantine, setCheckpoint, familyRows *sql.Stmt
@@ -396,9 +397,27 @@ const (
 // milliseconds.
 const busyTimeoutMS = 10000
 
+// connKind is what a connection is for; each kind has its own pragmas
+// (dsn).
+type connKind int
+
+const (
+	// writerConn applies events: the model's one writer.
+	writerConn connKind = iota
+	// readerConn serves the API's reads, through a map of the file.
+	readerConn
+	// scanConn reads the whole file once (the evaluation's events, a
+	// verify's digest), without the map: a reader's map would keep every
+	// page of the file in the process's resident memory for as long as
+	// the connection lives, while the pages a scan reads are needed once.
+	// They are read into the connection's own bounded page cache and
+	// stay in the kernel's page cache, outside the process.
+	scanConn
+)
+
 // dsn builds a modernc.org/sqlite data source name with pragmas that every
-// connection runs when it opens.
-func dsn(path string, readOnly bool) string {
+// connection of the kind runs when it opens.
+func dsn(path string, kind connKind) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.Itoa(busyTimeoutMS)+")")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -410,21 +429,26 @@ func dsn(path string, readOnly bool) string {
 	// Deleted and overwritten content is zeroed: an erased family's
 	// rows leave nothing behind in free pages (Scrub).
 	q.Add("_pragma", "secure_delete(ON)")
-	if readOnly {
+	switch kind {
+	case readerConn, scanConn:
 		// Readers sort little (the family list); the writer's index
 		// builds after a bulk load sort a million keys, which may spill
 		// to a temporary file rather than into the process's memory.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "query_only(1)")
 		q.Add("_pragma", "cache_size(-8000)")
-		// Readers read the file through a memory map rather than a
-		// pread per page: a family's rows lie one per page of the
-		// timeline, so an as-of view of a long history reads ten
-		// thousand pages, and the system calls were a third of its
-		// time. The map is of the page cache the kernel keeps anyway;
-		// pages in the WAL are still read from the WAL.
-		q.Add("_pragma", "mmap_size("+strconv.Itoa(readerMmap)+")")
-	} else {
+		mmap := 0
+		if kind == readerConn {
+			// Readers read the file through a memory map rather than a
+			// pread per page: a family's rows lie one per page of the
+			// timeline, so an as-of view of a long history reads ten
+			// thousand pages, and the system calls were a third of its
+			// time. The map is of the page cache the kernel keeps
+			// anyway; pages in the WAL are still read from the WAL.
+			mmap = readerMmap
+		}
+		q.Add("_pragma", "mmap_size("+strconv.Itoa(mmap)+")")
+	default:
 		q.Add("_pragma", "cache_size("+strconv.Itoa(writerCache)+")")
 		q.Set("_txlock", "immediate")
 	}
@@ -443,7 +467,7 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open("sqlite", dsn(path, writerConn))
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +521,7 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 			return fail(err)
 		}
 	}
-	if m.rdb, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+	if m.rdb, err = sql.Open("sqlite", dsn(path, readerConn)); err != nil {
 		return fail(err)
 	}
 	m.rdb.SetMaxOpenConns(8)
@@ -506,6 +530,13 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 	if err := m.rdb.PingContext(ctx); err != nil {
 		return fail(err)
 	}
+	// Scans are few and long: a verify's digest and the evaluation's
+	// read may overlap, and an idle scanner keeps its page cache.
+	if m.sdb, err = sql.Open("sqlite", dsn(path, scanConn)); err != nil {
+		return fail(err)
+	}
+	m.sdb.SetMaxOpenConns(4)
+	m.sdb.SetMaxIdleConns(1)
 	if m.repair {
 		// A stop between two flushes: bring overviews and access up to
 		// the timeline before anything is served.
@@ -606,6 +637,9 @@ func (m *Model) Close() {
 	if m.rdb != nil {
 		_ = m.rdb.Close()
 	}
+	if m.sdb != nil {
+		_ = m.sdb.Close()
+	}
 	if m.w != nil {
 		_ = m.w.Close()
 	}
@@ -679,7 +713,7 @@ func keep() {}
 
 // Digest is a SHA-256 over everything the model holds (see digest.go):
 // equal digests mean equal projections.
-func (m *Model) Digest(ctx context.Context) (string, error) { return digest(ctx, m.rdb) }
+func (m *Model) Digest(ctx context.Context) (string, error) { return digest(ctx, m.sdb) }
 
 // Path is the model's file.
 func (m *Model) Path() string { return m.path }

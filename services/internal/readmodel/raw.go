@@ -19,7 +19,7 @@ func OpenRawTimeline(ctx context.Context, path string) (*RawTimeline, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open("sqlite", dsn(path, writerConn))
 	if err != nil {
 		return nil, err
 	}

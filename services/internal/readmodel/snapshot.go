@@ -32,7 +32,7 @@ func (m *Model) Snapshot(ctx context.Context) (snap *Model, end func(), err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Model{path: m.path, rdb: m.rdb, tx: tx, base: m, erasures: gen}
+	s := &Model{path: m.path, rdb: m.rdb, sdb: m.sdb, tx: tx, base: m, erasures: gen}
 	return s, func() {
 		_ = tx.Rollback()
 		// The statements it could not take from the pool's, prepared

@@ -179,7 +179,7 @@ func (v *View) pin(ctx context.Context, m *Model) (*sql.Tx, uint64, error) {
 		}
 		v.src.SetApplied(res.Consistent)
 	}
-	tx, err := m.rdb.BeginTx(ctx, nil)
+	tx, err := m.sdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -215,7 +215,7 @@ func verifyFileOnce(ctx context.Context, js jetstream.JetStream, path string, at
 	if _, err := os.Stat(path); err != nil {
 		return VerifyResult{}, fmt.Errorf("readmodel: read model: %w", err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, true))
+	db, err := sql.Open("sqlite", dsn(path, scanConn))
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -294,7 +294,7 @@ func verifySnapshot(ctx context.Context, js jetstream.JetStream, live *sql.Tx, c
 	}
 	defer rm.Close()
 	report(o, VerifyProgress{Phase: PhaseDigest, Applied: cp, Target: cp})
-	replaySum, err := digest(ctx, rm.rdb)
+	replaySum, err := digest(ctx, rm.sdb)
 	if err != nil {
 		_, _ = waitLive()
 		return VerifyResult{}, err
@@ -306,7 +306,7 @@ func verifySnapshot(ctx context.Context, js jetstream.JetStream, live *sql.Tx, c
 	res := VerifyResult{Events: cp, Live: liveSum, Replay: replaySum, Match: liveSum == replaySum}
 	if !res.Match {
 		report(o, VerifyProgress{Phase: PhaseDiff, Applied: cp, Target: cp})
-		if res.FirstDifference, err = firstDifference(ctx, live, rm.rdb); err != nil {
+		if res.FirstDifference, err = firstDifference(ctx, live, rm.sdb); err != nil {
 			return res, err
 		}
 		if res.FirstDifference == nil {

@@ -73,6 +73,11 @@ type Config struct {
 	// model's rows when their next event arrives
 	// (-projector-cache-families / JF_PROJECTOR_CACHE_FAMILIES).
 	ProjectorCacheFamilies int
+	// ProjectorCatchUpFamilies bounds the folded family states a projector
+	// keeps in memory while it catches up, rebuilds or verifies; the rest
+	// wait in a temporary file until their next event
+	// (-projector-catchup-families / JF_PROJECTOR_CATCHUP_FAMILIES).
+	ProjectorCatchUpFamilies int
 	// MasterKeyFile holds the master key that wraps the families' data
 	// keys (-master-key-file / JF_MASTER_KEY_FILE); JF_MASTER_KEY, read
 	// from the environment only, holds the key itself instead. With
@@ -139,10 +144,11 @@ func Defaults() Config {
 
 		StoreCheckInterval: eventstore.DefaultCheckInterval,
 
-		EvaluationTarget:       evaluation.DefaultTarget,
-		EvaluationThreshold:    evaluation.DefaultThreshold,
-		IngestCacheFamilies:    20000,
-		ProjectorCacheFamilies: readmodel.DefaultStateLimit,
+		EvaluationTarget:         evaluation.DefaultTarget,
+		EvaluationThreshold:      evaluation.DefaultThreshold,
+		IngestCacheFamilies:      20000,
+		ProjectorCacheFamilies:   readmodel.DefaultStateLimit,
+		ProjectorCatchUpFamilies: readmodel.DefaultSpillLimit,
 
 		Encryption:     true,
 		RetentionYears: 5,
@@ -152,35 +158,36 @@ func Defaults() Config {
 // envFallbacks name each flag's environment variable, which is read when
 // the flag is not given, exactly as the flag would be.
 var envFallbacks = map[string]string{
-	"http":                     "JF_HTTP_ADDR",
-	"data":                     "JF_DATA_DIR",
-	"nats-url":                 "JF_NATS_URL",
-	"nats-nkey":                "JF_NATS_NKEY",
-	"nats-listen":              "JF_NATS_LISTEN",
-	"config":                   "JF_CONFIG",
-	"nats-sync":                "JF_NATS_SYNC",
-	"replicas":                 "JF_REPLICAS",
-	"dedupe-window":            "JF_DEDUPE_WINDOW",
-	"log-level":                "JF_LOG_LEVEL",
-	"app-secure-cookie":        "JF_APP_SECURE_COOKIE",
-	"app-trusted-proxies":      "JF_APP_TRUSTED_PROXIES",
-	"store-check-interval":     "JF_STORE_CHECK_INTERVAL",
-	"evaluation-target":        "JF_EVALUATION_TARGET",
-	"evaluation-threshold":     "JF_EVALUATION_THRESHOLD",
-	"oidc-issuer":              "JF_OIDC_ISSUER",
-	"oidc-audience":            "JF_OIDC_AUDIENCE",
-	"oidc-role-claim":          "JF_OIDC_ROLE_CLAIM",
-	"oidc-employee-claim":      "JF_OIDC_EMPLOYEE_CLAIM",
-	"oidc-client-id":           "JF_OIDC_CLIENT_ID",
-	"oidc-client-secret":       "JF_OIDC_CLIENT_SECRET",
-	"oidc-jwks-lifetime":       "JF_OIDC_JWKS_LIFETIME",
-	"instance":                 "JF_INSTANCE",
-	"sunset-file":              "JF_SUNSET_FILE",
-	"ingest-cache-families":    "JF_INGEST_CACHE_FAMILIES",
-	"projector-cache-families": "JF_PROJECTOR_CACHE_FAMILIES",
-	"master-key-file":          "JF_MASTER_KEY_FILE",
-	"encryption":               "JF_ENCRYPTION",
-	"retention-years":          "JF_RETENTION_YEARS",
+	"http":                       "JF_HTTP_ADDR",
+	"data":                       "JF_DATA_DIR",
+	"nats-url":                   "JF_NATS_URL",
+	"nats-nkey":                  "JF_NATS_NKEY",
+	"nats-listen":                "JF_NATS_LISTEN",
+	"config":                     "JF_CONFIG",
+	"nats-sync":                  "JF_NATS_SYNC",
+	"replicas":                   "JF_REPLICAS",
+	"dedupe-window":              "JF_DEDUPE_WINDOW",
+	"log-level":                  "JF_LOG_LEVEL",
+	"app-secure-cookie":          "JF_APP_SECURE_COOKIE",
+	"app-trusted-proxies":        "JF_APP_TRUSTED_PROXIES",
+	"store-check-interval":       "JF_STORE_CHECK_INTERVAL",
+	"evaluation-target":          "JF_EVALUATION_TARGET",
+	"evaluation-threshold":       "JF_EVALUATION_THRESHOLD",
+	"oidc-issuer":                "JF_OIDC_ISSUER",
+	"oidc-audience":              "JF_OIDC_AUDIENCE",
+	"oidc-role-claim":            "JF_OIDC_ROLE_CLAIM",
+	"oidc-employee-claim":        "JF_OIDC_EMPLOYEE_CLAIM",
+	"oidc-client-id":             "JF_OIDC_CLIENT_ID",
+	"oidc-client-secret":         "JF_OIDC_CLIENT_SECRET",
+	"oidc-jwks-lifetime":         "JF_OIDC_JWKS_LIFETIME",
+	"instance":                   "JF_INSTANCE",
+	"sunset-file":                "JF_SUNSET_FILE",
+	"ingest-cache-families":      "JF_INGEST_CACHE_FAMILIES",
+	"projector-cache-families":   "JF_PROJECTOR_CACHE_FAMILIES",
+	"projector-catchup-families": "JF_PROJECTOR_CATCHUP_FAMILIES",
+	"master-key-file":            "JF_MASTER_KEY_FILE",
+	"encryption":                 "JF_ENCRYPTION",
+	"retention-years":            "JF_RETENTION_YEARS",
 }
 
 // Flags are a Config's flags (FlagSet), to which a process may add its
@@ -226,6 +233,8 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *Flags {
 		"family states an ingest process keeps in memory (JF_INGEST_CACHE_FAMILIES)")
 	fs.IntVar(&c.ProjectorCacheFamilies, "projector-cache-families", d.ProjectorCacheFamilies,
 		"family states a caught-up projector keeps in memory (JF_PROJECTOR_CACHE_FAMILIES)")
+	fs.IntVar(&c.ProjectorCatchUpFamilies, "projector-catchup-families", d.ProjectorCatchUpFamilies,
+		"family states a projector keeps in memory while it catches up, rebuilds or verifies (JF_PROJECTOR_CATCHUP_FAMILIES)")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
 		"file holding the master key that wraps the data keys (JF_MASTER_KEY_FILE; or the key itself in JF_MASTER_KEY)")
 	c.MasterKey = getenv("JF_MASTER_KEY")
@@ -336,6 +345,9 @@ func (c Config) Check() error {
 	}
 	if c.ProjectorCacheFamilies < 1 {
 		return fmt.Errorf("config: projector-cache-families must be at least 1, not %d", c.ProjectorCacheFamilies)
+	}
+	if c.ProjectorCatchUpFamilies < 1 {
+		return fmt.Errorf("config: projector-catchup-families must be at least 1, not %d", c.ProjectorCatchUpFamilies)
 	}
 	if c.RetentionYears < 1 {
 		return fmt.Errorf("config: retention-years must be at least 1, not %d", c.RetentionYears)

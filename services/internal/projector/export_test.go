@@ -227,3 +227,9 @@ func SetBeforeSubscribe(p *Projector, hook func()) { p.hooks.beforeSubscribe.set
 // SetBeforeStoredPage has each stream call hook before it reads a page
 // of the entries stored after its position; nil removes it.
 func SetBeforeStoredPage(p *Projector, hook func()) { p.hooks.beforeStoredPage.set(hook) }
+
+// SetCatchUpFamilies changes Options.CatchUpFamilies; call it before Start.
+func SetCatchUpFamilies(p *Projector, n int) { p.opts.CatchUpFamilies = n }
+
+// SpilledFamilies is the jf_projector_spilled_families gauge.
+func SpilledFamilies(p *Projector) float64 { return testutil.ToFloat64(p.metrics.spilledFamilies) }

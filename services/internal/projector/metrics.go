@@ -29,6 +29,9 @@ type metrics struct {
 	// cachedFamilies are the folded family states the read model holds
 	// (readmodel.Model.States).
 	cachedFamilies prometheus.Gauge
+	// spilledFamilies are those it keeps in its spill instead
+	// (readmodel.Model.Spilled).
+	spilledFamilies prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -71,6 +74,9 @@ func newMetrics() *metrics {
 		cachedFamilies: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jf_projector_cached_families", Help: "Folded family states the read model holds in memory (bounded by -projector-cache-families once caught up).",
 		}),
+		spilledFamilies: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jf_projector_spilled_families", Help: "Folded family states the read model keeps in a temporary file rather than in memory (beyond -projector-catchup-families while catching up).",
+		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jf_projector_rebuilds_total", Help: "Read model rebuilds by outcome.",
 		}, []string{"outcome"}),
@@ -80,7 +86,7 @@ func newMetrics() *metrics {
 // Register adds the projector's metrics to reg.
 func (p *Projector) Register(reg prometheus.Registerer) {
 	m := p.metrics
-	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending, m.cachedFamilies)
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending, m.cachedFamilies, m.spilledFamilies)
 }
 
 func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {

@@ -116,6 +116,9 @@ type Options struct {
 	// in memory once caught up (readmodel.Model.TrimStates; 0:
 	// readmodel.DefaultStateLimit).
 	CacheFamilies int
+	// CatchUpFamilies bounds them while the model catches up or is
+	// rebuilt (readmodel.Model.SpillStates; 0: readmodel.DefaultSpillLimit).
+	CatchUpFamilies int
 }
 
 // Projector is the projector and its coordinator API.
@@ -228,6 +231,9 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	if o.CacheFamilies <= 0 {
 		o.CacheFamilies = readmodel.DefaultStateLimit
+	}
+	if o.CatchUpFamilies <= 0 {
+		o.CatchUpFamilies = readmodel.DefaultSpillLimit
 	}
 	dir := filepath.Join(o.DataDir, eventstore.ProjectorConsumer(o.Instance))
 	if err := readmodel.MakeDir(dir); err != nil {
@@ -798,10 +804,15 @@ func (p *Projector) consume(ctx context.Context) error {
 		if err == nil && caughtUp {
 			// Caught up, the states of families without recent events
 			// are dropped; while catching up, every family's is needed
-			// again soon.
+			// again soon, and those beyond the bound wait in the spill.
 			m.TrimStates(p.opts.CacheFamilies)
+		} else if err == nil {
+			if _, serr := m.SpillStates(ctx, p.opts.CatchUpFamilies); serr != nil {
+				p.log.Warn("projector: family states could not be spilled; they stay in memory", "err", readmodel.OperatorError(serr))
+			}
 		}
 		p.metrics.cachedFamilies.Set(float64(m.States()))
+		p.metrics.spilledFamilies.Set(float64(m.Spilled()))
 		if res.Consistent > p.Position() {
 			// Also when a hook stopped it after the commit.
 			p.setApplied(res.Consistent)

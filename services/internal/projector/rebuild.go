@@ -255,6 +255,9 @@ func (p *Projector) rebuildModel(ctx context.Context) (*readmodel.Model, error) 
 			if flush {
 				fl.Done(t0)
 			}
+			if _, err := m.SpillStates(ctx, p.opts.CatchUpFamilies); err != nil {
+				return fmt.Errorf("projector: rebuild: %w", err)
+			}
 			first = false
 			pending = pending[k:]
 			p.rebuild.update(func(s *RebuildStatus) { s.Applied = m.Checkpoint() })

@@ -500,7 +500,7 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 	for id, d := range m.dirty {
 		r, ok := prepared[id]
 		if !ok {
-			st, err := m.state(ctx, tx, id)
+			st, err := m.flushState(ctx, tx, id)
 			if err != nil {
 				return err
 			}
@@ -539,6 +539,9 @@ func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State
 		m.touch(id)
 		return st, nil
 	}
+	if _, ok := m.spilled[id]; ok {
+		return m.unspill(ctx, tx, id)
+	}
 	st := family.New(id)
 	if !m.complete {
 		if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), id, st); err != nil {
@@ -547,6 +550,18 @@ func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State
 	}
 	m.keepState(id, st)
 	return st, nil
+}
+
+// flushState is the family's folded state for a flush: a spilled state
+// is read but stays spilled, so that a flush of every family waiting
+// during a bulk load does not bring them all back into memory.
+func (m *Model) flushState(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
+	if _, ok := m.states[id]; !ok {
+		if _, ok := m.spilled[id]; ok {
+			return m.spilledState(ctx, tx, id)
+		}
+	}
+	return m.state(ctx, tx, id)
 }
 
 // fold applies the family's stored rows to st.

@@ -85,6 +85,10 @@ func (m *Model) eraseFamily(ctx context.Context, tx *sql.Tx, familyID string, se
 	if err := m.fold(ctx, tx.StmtContext(ctx, m.familyRows), familyID, st); err != nil {
 		return fmt.Errorf("erase: %w", familyErr("refold", familyID, err))
 	}
+	// A state spilled before the erasure holds the old text.
+	if _, err := tx.StmtContext(ctx, m.delSpill).ExecContext(ctx, familyID); err != nil {
+		return fmt.Errorf("erase: %w", familyErr("spilled state of", familyID, err))
+	}
 	m.keepState(familyID, st)
 	d, ok := m.dirty[familyID]
 	if !ok {

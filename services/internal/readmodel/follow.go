@@ -38,6 +38,9 @@ type FollowerOptions struct {
 	// CacheFamilies bounds the folded family states the model keeps in
 	// memory once caught up (Model.TrimStates; 0: DefaultStateLimit).
 	CacheFamilies int
+	// CatchUpFamilies bounds them while the model catches up
+	// (Model.SpillStates; 0: DefaultSpillLimit).
+	CatchUpFamilies int
 
 	// idleScrub and scrubWait shorten IdleScrubEvery and the model's
 	// scrubWait in tests.
@@ -81,6 +84,9 @@ func Follow(ctx context.Context, o FollowerOptions) (*Follower, error) {
 	}
 	if o.CacheFamilies <= 0 {
 		o.CacheFamilies = DefaultStateLimit
+	}
+	if o.CatchUpFamilies <= 0 {
+		o.CatchUpFamilies = DefaultSpillLimit
 	}
 	if err := MakeDir(o.Dir); err != nil {
 		return nil, fmt.Errorf("readmodel: follower: %w", err)
@@ -306,6 +312,10 @@ func (f *Follower) session(ctx context.Context) error {
 			}
 			if aerr == nil && end {
 				m.TrimStates(f.o.CacheFamilies)
+			} else if aerr == nil {
+				if _, err := m.SpillStates(ctx, f.o.CatchUpFamilies); err != nil {
+					f.o.Log.Warn("readmodel: family states could not be spilled; they stay in memory", "err", OperatorError(err))
+				}
 			}
 			f.loading.Store(m.bulk)
 			f.applyMu.Unlock()

@@ -317,6 +317,8 @@ type Model struct {
 
 	// Prepared on w; used inside each batch's transaction.
 	insTimeline, upsFamily, delAccess, insAccess, insQuarantine, setCheckpoint, familyRows *sql.Stmt
+	// Prepared on w: the spill's statements (SpillStates).
+	putSpill, getSpill, delSpill *sql.Stmt
 
 	// Owned by the applier (the goroutine that holds the apply lock).
 	//
@@ -332,6 +334,9 @@ type Model struct {
 	// (TrimStates drops the least recently used).
 	used map[string]uint64
 	tick uint64
+	// spilled are the families whose state SpillStates moved to the
+	// spill, where it is still the family's latest.
+	spilled map[string]struct{}
 	// repair is set when the in-memory states and dirty set are not to be
 	// trusted (after a failed batch, or a stop between two flushes): the
 	// next flush first refolds every family with rows after consistent.
@@ -475,7 +480,7 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	m := &Model{path: path, w: w, states: map[string]*family.State{}, used: map[string]uint64{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{},
+	m := &Model{path: path, w: w, states: map[string]*family.State{}, used: map[string]uint64{}, spilled: map[string]struct{}{}, dirty: map[string]*dirtyFamily{}, stmts: map[string]*sql.Stmt{},
 		scrubWait: scrubWait, scrubRetryEvery: scrubRetryEvery}
 	fail := func(err error) (*Model, error) {
 		m.Close()
@@ -502,6 +507,12 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 			return fail(err)
 		}
 	}
+	// The spill (SpillStates) lives as long as the writer's connection.
+	for _, q := range []string{`PRAGMA temp.secure_delete = ON`, createSpill} {
+		if _, err := m.w.ExecContext(ctx, q); err != nil {
+			return fail(err)
+		}
+	}
 	for _, s := range []struct {
 		dst **sql.Stmt
 		sql string
@@ -516,6 +527,9 @@ func open(ctx context.Context, path, catalog string) (*Model, error) {
 		{&m.setCheckpoint, `UPDATE checkpoint SET sequence = ?, overviews = ? WHERE id = 1`},
 		{&m.familyRows, `SELECT sequence, event_id, time_ns, department, type, data, actor FROM timeline
 			WHERE family_id = ? ORDER BY sequence`},
+		{&m.putSpill, putSpill},
+		{&m.getSpill, getSpill},
+		{&m.delSpill, delSpill},
 	} {
 		if *s.dst, err = m.w.PrepareContext(ctx, s.sql); err != nil {
 			return fail(err)

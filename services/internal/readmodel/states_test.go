@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -171,4 +172,102 @@ func BenchmarkRefold(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n/1000, "µs/row")
+}
+
+// TestSpilledStatesComeBack: a model loaded in bulk that keeps only a few
+// family states in memory, spilling the rest, writes the same rows as one
+// that keeps them all. It stays a bulk load throughout (a spill needs no
+// family index), and each spilled state comes back at its family's next
+// event and is folded on from there. Flushed only at the end, as a bulk
+// load is, every family waits for the flush when it is spilled, and the
+// flush reads the spilled states without taking them back into memory.
+func TestSpilledStatesComeBack(t *testing.T) {
+	t.Parallel()
+	for _, flushEach := range []bool{true, false} {
+		t.Run(fmt.Sprintf("flush each batch %v", flushEach), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			const families, limit, batch = 12, 3, 25
+			kept, spilling := openModel(t), openModel(t)
+			keptMsgs, spillingMsgs := demoMessages(t, families), demoMessages(t, families)
+			if err := spilling.SetBulk(ctx, true); err != nil || !spilling.Bulk() {
+				t.Fatalf("bulk load: %v, %v", spilling.Bulk(), err)
+			}
+			spilled := 0
+			for lo := 0; lo < len(keptMsgs); lo += batch {
+				hi := min(lo+batch, len(keptMsgs))
+				if _, err := kept.Apply(ctx, keptMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := spilling.Apply(ctx, spillingMsgs[lo:hi], ApplyOptions{Flush: flushEach}); err != nil {
+					t.Fatal(err)
+				}
+				n, err := spilling.SpillStates(ctx, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spilled += n
+				if held := spilling.States(); held > limit || held+spilling.Spilled() > families {
+					t.Fatalf("after batch ending at %d: %d states held and %d spilled, limit %d", hi, held, spilling.Spilled(), limit)
+				}
+			}
+			if spilled < families {
+				t.Fatalf("%d states spilled over %d events of %d families: the test does not exercise the spill", spilled, len(keptMsgs), families)
+			}
+			if _, err := spilling.Apply(ctx, nil, ApplyOptions{Flush: true}); err != nil {
+				t.Fatal(err)
+			}
+			if held := spilling.States(); held > limit {
+				t.Fatalf("the flush took spilled states back: %d held, limit %d", held, limit)
+			}
+			if !spilling.Bulk() || !spilling.complete {
+				t.Fatalf("after the spills: bulk %v, complete %v; want both", spilling.Bulk(), spilling.complete)
+			}
+			if err := spilling.SetBulk(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			want, err := kept.Digest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := spilling.Digest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("spilling model's digest %v, want the other model's %v", got, want)
+			}
+		})
+	}
+}
+
+// TestErasureLeavesNoSpilledState: the spill holds a family's text until
+// the family is erased, and no row of it after.
+func TestErasureLeavesNoSpilledState(t *testing.T) {
+	ctx := context.Background()
+	m, _, at := erasureModel(t)
+	other := eventAt(t, "F-OTHER", 2, events.SOF, &events.FamilyReferred{Reason: "Bekymring"}, at)
+	if _, err := m.Apply(ctx, []Message{other}, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	holding := func() int {
+		var n int
+		if err := m.w.QueryRowContext(ctx, `SELECT count(*) FROM temp.state_spill WHERE family_id = 'F-ERASE' OR instr(state, ?) > 0`, erasedSecret).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n, err := m.SpillStates(ctx, 1); err != nil || n != 1 || m.Spilled() != 1 {
+		t.Fatalf("spilled %d (%d in the spill), %v; want F-ERASE's state, used least recently", n, m.Spilled(), err)
+	}
+	if n := holding(); n != 1 {
+		t.Fatalf("%d spill rows of F-ERASE before its erasure, want 1", n)
+	}
+	erase := eventAt(t, "F-ERASE", 3, events.Service, &events.FamilyErased{Reason: "Formål ophørt"}, at.Add(time.Hour))
+	if _, err := m.Apply(ctx, []Message{erase}, ApplyOptions{Flush: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := holding(); n != 0 || m.Spilled() != 0 {
+		t.Fatalf("after the erasure: %d spill rows of F-ERASE, %d states spilled; want none", n, m.Spilled())
+	}
 }

@@ -383,6 +383,9 @@ func replayModel(ctx context.Context, js jetstream.JetStream, path string, targe
 		if _, err := m.Apply(ctx, b[:k], ApplyOptions{AllowGap: first, Flush: fl.Due(m, false)}); err != nil {
 			return nil, fmt.Errorf("readmodel: verify: %w", err)
 		}
+		if _, err := m.SpillStates(ctx, DefaultSpillLimit); err != nil {
+			return nil, fmt.Errorf("readmodel: verify: %w", err)
+		}
 		first = false
 		if time.Since(last) >= 200*time.Millisecond || m.checkpoint >= target {
 			report(o, VerifyProgress{Phase: PhaseReplay, Applied: m.checkpoint, Target: target})

@@ -67,16 +67,23 @@ func TestTrimmedStatesFoldAgainFromRows(t *testing.T) {
 	if dropped < families {
 		t.Fatalf("%d states dropped over %d events of %d families: the test does not exercise folding again", dropped, len(keptMsgs), families)
 	}
-	want, err := kept.Digest(ctx)
+	sameDigest(t, trimmed, kept, "the trimmed model")
+}
+
+// sameDigest fails t unless got and want digest alike; what names got.
+func sameDigest(t *testing.T, got, want *Model, what string) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := want.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := trimmed.Digest(ctx)
+	g, err := got.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != want {
-		t.Fatalf("trimmed model's digest %v, want the untrimmed model's %v", got, want)
+	if g != w {
+		t.Fatalf("%s digests %v, want %v", what, g, w)
 	}
 }
 
@@ -226,17 +233,7 @@ func TestSpilledStatesComeBack(t *testing.T) {
 			if err := spilling.SetBulk(ctx, false); err != nil {
 				t.Fatal(err)
 			}
-			want, err := kept.Digest(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := spilling.Digest(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != want {
-				t.Fatalf("spilling model's digest %v, want the other model's %v", got, want)
-			}
+			sameDigest(t, spilling, kept, "the spilling model")
 		})
 	}
 }

@@ -43,31 +43,46 @@ func demoMessages(t testing.TB, families int) []Message {
 // when its next event arrives, and the fold goes on from there.
 func TestTrimmedStatesFoldAgainFromRows(t *testing.T) {
 	t.Parallel()
+	const families, limit = 12, 3
+	trimmed := openModel(t)
+	kept, dropped := inStep(t, families, trimmed, true, func(hi int) int {
+		n := trimmed.TrimStates(limit)
+		if held := trimmed.States(); held > limit {
+			t.Fatalf("after batch ending at %d: %d states held, limit %d", hi, held, limit)
+		}
+		return n
+	})
+	if kept.States() != families {
+		t.Fatalf("the untrimmed model holds %d states, want %d", kept.States(), families)
+	}
+	if dropped < families {
+		t.Fatalf("%d states dropped over the events of %d families: the test does not exercise folding again", dropped, families)
+	}
+	sameDigest(t, trimmed, kept, "the trimmed model")
+}
+
+// inStep applies the demo's events of families, 25 at a time, to a new
+// model that keeps every state and flushes each batch, and to other,
+// which flushes each batch only when flush is set. After each batch it
+// calls bound (with the end of the batch), which bounds other's states and
+// returns how many left memory. It returns the new model and the sum.
+func inStep(t *testing.T, families int, other *Model, flush bool, bound func(hi int) int) (kept *Model, moved int) {
+	t.Helper()
+	const batch = 25
 	ctx := context.Background()
-	const families, limit, batch = 12, 3, 25
-	kept, trimmed := openModel(t), openModel(t)
-	keptMsgs, trimmedMsgs := demoMessages(t, families), demoMessages(t, families)
-	dropped := 0
+	kept = openModel(t)
+	keptMsgs, otherMsgs := demoMessages(t, families), demoMessages(t, families)
 	for lo := 0; lo < len(keptMsgs); lo += batch {
 		hi := min(lo+batch, len(keptMsgs))
 		if _, err := kept.Apply(ctx, keptMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := trimmed.Apply(ctx, trimmedMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
+		if _, err := other.Apply(ctx, otherMsgs[lo:hi], ApplyOptions{Flush: flush}); err != nil {
 			t.Fatal(err)
 		}
-		dropped += trimmed.TrimStates(limit)
-		if n := trimmed.States(); n > limit {
-			t.Fatalf("after batch ending at %d: %d states held, limit %d", hi, n, limit)
-		}
+		moved += bound(hi)
 	}
-	if kept.States() != families {
-		t.Fatalf("the untrimmed model holds %d states, want %d", kept.States(), families)
-	}
-	if dropped < families {
-		t.Fatalf("%d states dropped over %d events of %d families: the test does not exercise folding again", dropped, len(keptMsgs), families)
-	}
-	sameDigest(t, trimmed, kept, "the trimmed model")
+	return kept, moved
 }
 
 // sameDigest fails t unless got and want digest alike; what names got.
@@ -194,32 +209,23 @@ func TestSpilledStatesComeBack(t *testing.T) {
 		t.Run(fmt.Sprintf("flush each batch %v", flushEach), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			const families, limit, batch = 12, 3, 25
-			kept, spilling := openModel(t), openModel(t)
-			keptMsgs, spillingMsgs := demoMessages(t, families), demoMessages(t, families)
+			const families, limit = 12, 3
+			spilling := openModel(t)
 			if err := spilling.SetBulk(ctx, true); err != nil || !spilling.Bulk() {
 				t.Fatalf("bulk load: %v, %v", spilling.Bulk(), err)
 			}
-			spilled := 0
-			for lo := 0; lo < len(keptMsgs); lo += batch {
-				hi := min(lo+batch, len(keptMsgs))
-				if _, err := kept.Apply(ctx, keptMsgs[lo:hi], ApplyOptions{Flush: true}); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := spilling.Apply(ctx, spillingMsgs[lo:hi], ApplyOptions{Flush: flushEach}); err != nil {
-					t.Fatal(err)
-				}
+			kept, spilled := inStep(t, families, spilling, flushEach, func(hi int) int {
 				n, err := spilling.SpillStates(ctx, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
-				spilled += n
 				if held := spilling.States(); held > limit || held+spilling.Spilled() > families {
 					t.Fatalf("after batch ending at %d: %d states held and %d spilled, limit %d", hi, held, spilling.Spilled(), limit)
 				}
-			}
+				return n
+			})
 			if spilled < families {
-				t.Fatalf("%d states spilled over %d events of %d families: the test does not exercise the spill", spilled, len(keptMsgs), families)
+				t.Fatalf("%d states spilled over the events of %d families: the test does not exercise the spill", spilled, families)
 			}
 			if _, err := spilling.Apply(ctx, nil, ApplyOptions{Flush: true}); err != nil {
 				t.Fatal(err)

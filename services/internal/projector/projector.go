@@ -801,13 +801,8 @@ func (p *Projector) consume(ctx context.Context) error {
 				p.log.Info("projector: bulk load done, indexes built", "position", res.Last, "took", time.Since(start))
 			}
 		}
-		if err == nil && caughtUp {
-			// Caught up, the states of families without recent events
-			// are dropped; while catching up, every family's is needed
-			// again soon, and those beyond the bound wait in the spill.
-			m.TrimStates(p.opts.CacheFamilies)
-		} else if err == nil {
-			if _, serr := m.SpillStates(ctx, p.opts.CatchUpFamilies); serr != nil {
+		if err == nil {
+			if serr := m.BoundStates(ctx, caughtUp, p.opts.CacheFamilies, p.opts.CatchUpFamilies); serr != nil {
 				p.log.Warn("projector: family states could not be spilled; they stay in memory", "err", readmodel.OperatorError(serr))
 			}
 		}

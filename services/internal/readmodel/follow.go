@@ -310,10 +310,8 @@ func (f *Follower) session(ctx context.Context) error {
 			if aerr == nil && m.bulk && end {
 				res, aerr = m.EndBulk(ctx)
 			}
-			if aerr == nil && end {
-				m.TrimStates(f.o.CacheFamilies)
-			} else if aerr == nil {
-				if _, err := m.SpillStates(ctx, f.o.CatchUpFamilies); err != nil {
+			if aerr == nil {
+				if err := m.BoundStates(ctx, end, f.o.CacheFamilies, f.o.CatchUpFamilies); err != nil {
 					f.o.Log.Warn("readmodel: family states could not be spilled; they stay in memory", "err", OperatorError(err))
 				}
 			}

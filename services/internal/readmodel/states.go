@@ -184,6 +184,19 @@ func (m *Model) unspill(ctx context.Context, tx *sql.Tx, id string) (*family.Sta
 	return st, nil
 }
 
+// BoundStates bounds the folded family states held in memory between two
+// batches of a consumer: once caught up to cached (TrimStates), while
+// catching up to catchingUp (SpillStates). A spill that fails leaves the
+// states in memory; its error is for a warning.
+func (m *Model) BoundStates(ctx context.Context, caughtUp bool, cached, catchingUp int) error {
+	if caughtUp {
+		m.TrimStates(cached)
+		return nil
+	}
+	_, err := m.SpillStates(ctx, catchingUp)
+	return err
+}
+
 // TrimStates bounds the folded family states held in memory: when more
 // than limit are held, those used least recently are dropped until about
 // an eighth fewer than limit remain (so that trimming is not needed again

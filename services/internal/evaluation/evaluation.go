@@ -220,7 +220,17 @@ type Index struct {
 
 type familyEvents struct {
 	id  string
-	evs []Event
+	evs []entry
+}
+
+// entry is an Event as the index holds it. Its family is the one it is
+// filed under: an Event's FamilyID may be a slice of its whole decoded
+// envelope (the id, subject and time share one allocation), which the
+// index would otherwise keep alive for every event it holds.
+type entry struct {
+	seq            uint64
+	time, recorded int64
+	data           events.Payload
 }
 
 // NewIndex is an empty index.
@@ -250,18 +260,27 @@ func (x *Index) add(e Event) {
 	i, ok := x.ids[e.FamilyID]
 	if !ok {
 		i = len(x.families)
-		x.ids[e.FamilyID] = i
-		x.families = append(x.families, familyEvents{id: e.FamilyID})
+		id := strings.Clone(e.FamilyID)
+		x.ids[id] = i
+		x.families = append(x.families, familyEvents{id: id})
 		x.order = append(x.order, i)
 		x.sorted = false
 	}
 	f := &x.families[i]
-	less := func(a, b Event) int { return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Sequence, b.Sequence)) }
-	if n := len(f.evs); n == 0 || less(f.evs[n-1], e) < 0 {
-		f.evs = append(f.evs, e)
+	en := entry{seq: e.Sequence, time: e.Time, recorded: e.Recorded, data: e.Data}
+	less := func(a, b entry) int { return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq)) }
+	if n := len(f.evs); n == cap(f.evs) {
+		// An eighth more room, not append's double: a family's events
+		// are most of the index, and are kept for the process's life.
+		grown := make([]entry, n, n+n/8+4)
+		copy(grown, f.evs)
+		f.evs = grown
+	}
+	if n := len(f.evs); n == 0 || less(f.evs[n-1], en) < 0 {
+		f.evs = append(f.evs, en)
 	} else {
-		at, _ := slices.BinarySearchFunc(f.evs, e, less)
-		f.evs = slices.Insert(f.evs, at, e)
+		at, _ := slices.BinarySearchFunc(f.evs, en, less)
+		f.evs = slices.Insert(f.evs, at, en)
 	}
 	x.n++
 }
@@ -273,7 +292,7 @@ func (x *Index) All() iter.Seq[Event] {
 		defer x.mu.RUnlock()
 		for _, f := range x.families {
 			for _, e := range f.evs {
-				if !yield(e) {
+				if !yield(Event{Sequence: e.seq, FamilyID: f.id, Time: e.time, Recorded: e.recorded, Data: e.data}) {
 					return
 				}
 			}
@@ -322,9 +341,9 @@ func (x *Index) ComputeSeries(moments []time.Time, knownAt time.Time, o Options)
 		f.reset()
 		next := 0
 		for i, at := range ats {
-			for ; next < len(fe) && fe[next].Time <= at; next++ {
-				if fe[next].Recorded <= known {
-					f.apply(fe[next].Time, fe[next].Data)
+			for ; next < len(fe) && fe[next].time <= at; next++ {
+				if fe[next].recorded <= known {
+					f.apply(fe[next].time, fe[next].data)
 				}
 			}
 			f.advanceTo(at)

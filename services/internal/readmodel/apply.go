@@ -495,8 +495,7 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 	if len(m.dirty) == 0 {
 		return nil
 	}
-	upsFamily, delAccess, insAccess := tx.StmtContext(ctx, m.upsFamily), tx.StmtContext(ctx, m.delAccess), tx.StmtContext(ctx, m.insAccess)
-	rowCtx := rowContext(ctx)
+	w := m.familyWriter(ctx, tx)
 	for id, d := range m.dirty {
 		r, ok := prepared[id]
 		if !ok {
@@ -508,20 +507,38 @@ func (m *Model) flush(ctx context.Context, tx *sql.Tx, prepared map[string]famil
 				return err
 			}
 		}
-		if _, err := upsFamily.ExecContext(rowCtx, id, r.status, r.overview, int64(d.last), r.events, r.consents); err != nil {
-			return familyErr("family", id, err)
+		if err := w.write(id, d, r); err != nil {
+			return err
 		}
-		after := r.assigned
-		if !d.force && slices.Equal(after, d.before) {
-			continue
-		}
-		if _, err := delAccess.ExecContext(rowCtx, id); err != nil {
+	}
+	return nil
+}
+
+// familyWriter writes families and access rows in one transaction.
+type familyWriter struct {
+	ctx                             context.Context
+	upsFamily, delAccess, insAccess *sql.Stmt
+}
+
+func (m *Model) familyWriter(ctx context.Context, tx *sql.Tx) familyWriter {
+	return familyWriter{rowContext(ctx), tx.StmtContext(ctx, m.upsFamily), tx.StmtContext(ctx, m.delAccess), tx.StmtContext(ctx, m.insAccess)}
+}
+
+// write writes r, the rows of the dirty family d: its families row, and
+// its access rows when who is assigned changed.
+func (w familyWriter) write(id string, d *dirtyFamily, r familyRow) error {
+	if _, err := w.upsFamily.ExecContext(w.ctx, id, r.status, r.overview, int64(d.last), r.events, r.consents); err != nil {
+		return familyErr("family", id, err)
+	}
+	if !d.force && slices.Equal(r.assigned, d.before) {
+		return nil
+	}
+	if _, err := w.delAccess.ExecContext(w.ctx, id); err != nil {
+		return familyErr("access of", id, err)
+	}
+	for _, emp := range r.assigned {
+		if _, err := w.insAccess.ExecContext(w.ctx, id, emp); err != nil {
 			return familyErr("access of", id, err)
-		}
-		for _, emp := range after {
-			if _, err := insAccess.ExecContext(rowCtx, id, emp); err != nil {
-				return familyErr("access of", id, err)
-			}
 		}
 	}
 	return nil
@@ -553,8 +570,9 @@ func (m *Model) state(ctx context.Context, tx *sql.Tx, id string) (*family.State
 }
 
 // flushState is the family's folded state for a flush: a spilled state
-// is read but stays spilled, so that a flush of every family waiting
-// during a bulk load does not bring them all back into memory.
+// is read but stays spilled, so that a flush of many waiting families
+// does not bring them all back into memory. (A bulk load writes a
+// family's rows with its spill, SpillStates.)
 func (m *Model) flushState(ctx context.Context, tx *sql.Tx, id string) (*family.State, error) {
 	if _, ok := m.states[id]; !ok {
 		if _, ok := m.spilled[id]; ok {

@@ -112,11 +112,15 @@ func (m *Model) forget(ids []string) {
 // from, and the model still holds every family's state. A limit below 1
 // keeps every state in memory.
 //
-// A family whose overview waits for a flush may be spilled too: during a
-// bulk load every family waits, until many do or the load ends, and the
-// flush reads a spilled state without taking it back into memory
-// (spilledState). An erasure deletes the family's row: the state of an
-// erased family is folded again from its rewritten rows (eraseFamily).
+// A family whose overview waits for a flush may be spilled too. During a
+// bulk load, when nobody reads the model, its families and access rows
+// are written with its spill, ahead of the consistent position (a repair
+// writes them again, should the load stop before its end): a flush would
+// otherwise read the state back, and in a bulk load every family waits
+// for one, until many do or the load ends. Otherwise the flush reads a
+// spilled state without taking it back into memory (spilledState). An
+// erasure deletes the family's row: the state of an erased family is
+// folded again from its rewritten rows (eraseFamily).
 // Only the applier may call it, between batches; a failure leaves every
 // state in memory.
 func (m *Model) SpillStates(ctx context.Context, limit int) (n int, err error) {
@@ -137,8 +141,24 @@ func (m *Model) SpillStates(ctx context.Context, limit int) (n int, err error) {
 		}
 	}()
 	put := tx.StmtContext(ctx, m.putSpill)
+	var written []string
+	var w familyWriter
+	if m.bulk {
+		w = m.familyWriter(ctx, tx)
+	}
 	for _, id := range ids {
-		b, err := m.states[id].MarshalBinary()
+		st := m.states[id]
+		if d := m.dirty[id]; d != nil && m.bulk {
+			r, err := familyRowOf(id, st)
+			if err != nil {
+				return 0, err
+			}
+			if err := w.write(id, d, r); err != nil {
+				return 0, err
+			}
+			written = append(written, id)
+		}
+		b, err := st.MarshalBinary()
 		if err != nil {
 			return 0, familyErr("spill of", id, err)
 		}
@@ -148,6 +168,9 @@ func (m *Model) SpillStates(ctx context.Context, limit int) (n int, err error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
+	}
+	for _, id := range written {
+		delete(m.dirty, id)
 	}
 	m.forget(ids)
 	for _, id := range ids {

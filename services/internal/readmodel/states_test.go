@@ -222,6 +222,13 @@ func TestSpilledStatesComeBack(t *testing.T) {
 				if held := spilling.States(); held > limit || held+spilling.Spilled() > families {
 					t.Fatalf("after batch ending at %d: %d states held and %d spilled, limit %d", hi, held, spilling.Spilled(), limit)
 				}
+				// A bulk load writes a family's rows with its spill, so
+				// that no flush reads its state back.
+				for id := range spilling.spilled {
+					if spilling.dirty[id] != nil {
+						t.Fatalf("after batch ending at %d: spilled family %s waits for a flush", hi, id)
+					}
+				}
 				return n
 			})
 			if spilled < families {

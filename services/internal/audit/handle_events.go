@@ -138,9 +138,12 @@ func ParseEventsQuery(q url.Values) (Query, error) {
 // The read covers the stream up to its last sequence at the request
 // (X-Last-Sequence; a family's read waits for the read model to reach it,
 // waitIndex), so it holds every write acknowledged before the request:
-// an X-Min-Position within that is met without waiting for it. One beyond it is waited for as on every read of the API
+// an X-Min-Position within that is met without waiting for it. One
+// beyond it is waited for as on every read of the API
 // (readmodel.AwaitPosition, then 503): once the read model has applied
-// it the stream holds it, and the read covers the stream up to there.
+// it the stream holds it, and the read covers the stream up to there. A
+// family's read also waits for the read model to reach the read's end,
+// and its X-Position says where the model then is.
 func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	minPos, hasMin, err := readmodel.MinPosition(r)
 	if err != nil {
@@ -182,6 +185,9 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		if err := s.waitIndex(ctx, q.Until); err != nil {
 			return err
 		}
+		// The answer is the model's index at where it now is, not at
+		// where it was when the request came.
+		w.Header().Set(readmodel.HeaderPosition, strconv.FormatUint(s.view.Position(), 10))
 	}
 	if err := s.logAccess(r, pr, q.FamilyID, why); err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/audit"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -28,34 +30,79 @@ func minPos(n uint64) map[string]string {
 
 // TestMinPosition: the reads of the auditor and privacy APIs that are
 // served from the read model honour X-Min-Position as the coordinator
-// API does: a read with the position of a write just made holds it, a
-// malformed value is a 400, and a position the stream never reaches is
-// the coordinator's 503 (with Retry-After and the position) after the
-// wait; every answer carries X-Position.
+// API does: a read with the position of a write not yet applied waits
+// for it and then holds it, a malformed value is a 400, and a position
+// the stream never reaches is the coordinator's 503 (with Retry-After and
+// the position) after the wait; every answer carries X-Position.
 func TestMinPosition(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t, false)
+	// NATS of its own, with the admin key: a service may not pause a
+	// consumer.
+	n := testenv.StartNATS(t)
+	s := testenv.StartSystem(t, func(c *config.Config) { n.Use(t, c) })
 
-	// Each family's first event, read at once with its position: the
-	// access report checks the family in the read model.
+	// Each family's first event, read with its position while the
+	// projector's consumer is paused, so that the event is not yet applied
+	// when the reads arrive. The reads served from the read model must
+	// wait for it, and answer once the consumer is resumed: one that did
+	// not wait would answer without the event (the access report, 404).
+	// The whole stream's read is the stream's alone: it holds the write
+	// at once, the read model paused or not (X-Last-Sequence).
 	for i := range 5 {
 		fam := fmt.Sprintf("FAM-MP-%d", i)
+		resume := n.PauseProjector(t, s.SA.Config.Instance)
 		p := s.Post(events.SOF, fam, testenv.Enrolment())
-		r := s.Get("/v1/privacy/families/"+fam+"/access-report", "dev-dpo", minPos(p.Sequence))
-		if r.Status != 200 || !strings.Contains(r.Raw, `"familyId":"`+fam+`"`) {
-			t.Fatalf("access report of %s with X-Min-Position %d: %d %s", fam, p.Sequence, r.Status, r.Raw)
+		seq := strconv.FormatUint(p.Sequence, 10)
+		checks := []struct {
+			path, token, want string
+			waits             bool
+		}{
+			{"/v1/privacy/families/" + fam + "/access-report", "dev-dpo", `"familyId":"` + fam + `"`, true},
+			{"/v1/audit/families/" + fam + "/timeline", "dev-auditor", `"sequence":` + seq, true},
+			{"/v1/audit/events?family=" + fam, "dev-auditor", `"jfsequence":"` + seq + `"`, true},
+			{"/v1/audit/events?after=" + strconv.FormatUint(p.Sequence-1, 10), "dev-auditor", `"jfsequence":"` + seq + `"`, false},
 		}
-		if pos, _ := strconv.ParseUint(r.Header.Get("X-Position"), 10, 64); pos < p.Sequence {
-			t.Errorf("access report of %s: X-Position %q, want at least %d", fam, r.Header.Get("X-Position"), p.Sequence)
+		replies := make([]testenv.Reply, len(checks))
+		errs := make([]error, len(checks))
+		done := make([]chan struct{}, len(checks))
+		for j, c := range checks {
+			done[j] = make(chan struct{})
+			go func() {
+				defer close(done[j])
+				replies[j], errs[j] = s.TryGet(c.path, c.token, minPos(p.Sequence))
+			}()
 		}
-		r = s.Get("/v1/audit/families/"+fam+"/timeline", "dev-auditor", minPos(p.Sequence))
-		if r.Status != 200 || !strings.Contains(r.Raw, `"sequence":`+strconv.FormatUint(p.Sequence, 10)) {
-			t.Fatalf("as-of timeline of %s with X-Min-Position %d: %d %s", fam, p.Sequence, r.Status, r.Raw)
+		// While paused: the stream's read answers; a little later, no read
+		// of the read model has (each waits up to MinPositionWait).
+		for j, c := range checks {
+			if !c.waits {
+				<-done[j]
+			}
 		}
-		for _, path := range []string{"/v1/audit/events?family=" + fam, "/v1/audit/events?after=" + strconv.FormatUint(p.Sequence-1, 10)} {
-			r = s.Get(path, "dev-auditor", minPos(p.Sequence))
-			if r.Status != 200 || !strings.Contains(r.Raw, `"jfsequence":"`+strconv.FormatUint(p.Sequence, 10)+`"`) {
-				t.Fatalf("%s with X-Min-Position %d: %d %s", path, p.Sequence, r.Status, r.Raw)
+		time.Sleep(300 * time.Millisecond)
+		for j, c := range checks {
+			select {
+			case <-done[j]:
+				if c.waits {
+					t.Errorf("%s with X-Min-Position %d answered while the event was not applied: %d %s",
+						c.path, p.Sequence, replies[j].Status, short(replies[j].Raw))
+				}
+			default:
+			}
+		}
+		resume()
+		for j, c := range checks {
+			<-done[j]
+			r := replies[j]
+			if errs[j] != nil || r.Status != 200 || !strings.Contains(r.Raw, c.want) {
+				t.Fatalf("%s with X-Min-Position %d: %v %d %s, want %s", c.path, p.Sequence, errs[j], r.Status, short(r.Raw), c.want)
+			}
+			posHeader := "X-Position"
+			if !c.waits {
+				posHeader = audit.HeaderLastSequence
+			}
+			if pos, _ := strconv.ParseUint(r.Header.Get(posHeader), 10, 64); pos < p.Sequence {
+				t.Errorf("%s: %s %q, want at least %d", c.path, posHeader, r.Header.Get(posHeader), p.Sequence)
 			}
 		}
 	}

@@ -15,20 +15,27 @@ import (
 )
 
 // TestDueMinPosition: GET /v1/privacy/due honours X-Min-Position as the
-// coordinator API does: a family whose period ended, stored just before,
-// is listed by a read with its position; a malformed value is a 400; a
-// position the stream never reaches is the coordinator's 503 after the
-// wait; every answer of the API carries X-Position.
+// coordinator API does: a family whose period ended, stored while the
+// projector's consumer is paused, is listed by a read with its position,
+// which waits until it is applied; a malformed value is a 400; a position
+// the stream never reaches is the coordinator's 503 after the wait; every
+// answer of the API carries X-Position.
 func TestDueMinPosition(t *testing.T) {
 	t.Parallel()
-	s := testenv.StartSystem(t, func(c *config.Config) { c.RetentionYears = 1 })
+	n := testenv.StartNATS(t)
+	s := testenv.StartSystem(t, func(c *config.Config) { c.RetentionYears = 1; n.Use(t, c) })
 	old := time.Now().UTC().AddDate(-2, 0, 0)
 	for i := range 5 {
 		fam := fmt.Sprintf("F-DUE-%d", i)
-		p := s.Post(events.SOF, fam, &events.FamilyReferred{Reason: "henvisning"}, events.WithTime(old))
-		r := s.Get("/v1/privacy/due", dpo, map[string]string{readmodel.HeaderMinPosition: strconv.FormatUint(p.Sequence, 10)})
-		if r.Status != 200 || !strings.Contains(r.Raw, `"familyId":"`+fam+`"`) {
-			t.Fatalf("due with X-Min-Position %d: %d %s, want %s listed", p.Sequence, r.Status, r.Raw, fam)
+		var p testenv.Posted
+		r, err := n.ReadWaiting(t, "", func() uint64 {
+			p = s.Post(events.SOF, fam, &events.FamilyReferred{Reason: "henvisning"}, events.WithTime(old))
+			return p.Sequence
+		}, func(pos uint64) (testenv.Reply, error) {
+			return s.TryGet("/v1/privacy/due", dpo, map[string]string{readmodel.HeaderMinPosition: strconv.FormatUint(pos, 10)})
+		})
+		if err != nil || r.Status != 200 || !strings.Contains(r.Raw, `"familyId":"`+fam+`"`) {
+			t.Fatalf("due with X-Min-Position %d: %v %d %s, want %s listed", p.Sequence, err, r.Status, r.Raw, fam)
 		}
 		if pos, _ := strconv.ParseUint(r.Header.Get("X-Position"), 10, 64); pos < p.Sequence {
 			t.Errorf("due: X-Position %q, want at least %d", r.Header.Get("X-Position"), p.Sequence)

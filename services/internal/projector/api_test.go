@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/config"
 	"kk.dk/jobogfamilie/services/internal/projector"
 	"kk.dk/jobogfamilie/services/internal/testenv"
 )
@@ -143,16 +144,32 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // TestReadYourWrites: a GET with the position a POST returned sees the
-// event; a position never reached is a 503 after the wait.
+// event, waiting for it while the projector has not applied it; a
+// position never reached is a 503 after the wait.
 func TestReadYourWrites(t *testing.T) {
 	t.Parallel()
-	s := startSystem(t)
+	// NATS of its own, whose admin pauses the projector's consumer.
+	n := testenv.StartNATS(t)
+	ts := testenv.StartSystem(t, func(c *config.Config) { n.Use(t, c) })
+	s := &system{System: ts, js: ts.SA.Store.JS}
 	s.enrol("FAM-RYW", "E1001")
 	for i := range 5 {
-		pos := s.post(events.BIF, "FAM-RYW", &events.EmploymentStarted{PersonID: "P1", Kind: "small-job", HoursPerWeek: float64(5 + i)})
-		p := s.timeline("FAM-RYW", "limit=1&order=desc", "dev-coordinator", minPos(pos))
+		var pos uint64
+		r, err := n.ReadWaiting(t, "", func() uint64 {
+			pos = s.post(events.BIF, "FAM-RYW", &events.EmploymentStarted{PersonID: "P1", Kind: "small-job", HoursPerWeek: float64(5 + i)})
+			return pos
+		}, func(pos uint64) (testenv.Reply, error) {
+			return s.TryGet("/v1/families/FAM-RYW/timeline?limit=1&order=desc", "dev-coordinator", minPos(pos))
+		})
+		var p page
+		if err != nil || r.Status != 200 || json.Unmarshal([]byte(r.Raw), &p) != nil {
+			t.Fatalf("the read with X-Min-Position %d: %v %d %s", pos, err, r.Status, r.Raw)
+		}
 		if len(p.Entries) != 1 || p.Entries[0].Sequence != pos {
 			t.Fatalf("after POST at %d the newest entry is %+v", pos, p.Entries)
+		}
+		if at, _ := strconv.ParseUint(r.Header.Get("X-Position"), 10, 64); at < pos {
+			t.Errorf("after POST at %d: X-Position %q", pos, r.Header.Get("X-Position"))
 		}
 	}
 	// The read waits MinPositionWait before its 503: the client, which

@@ -193,3 +193,48 @@ func StreamMessages(t testing.TB, js jetstream.JetStream, stream, subject string
 	}
 	return out
 }
+
+// PauseProjector pauses the durable consumer of the projector instance
+// ("" for the only one) on n until resume is called, or for a minute at
+// most: the events stored meanwhile are not applied, so that a read which
+// must wait for one can be seen waiting.
+func (n *NATS) PauseProjector(t testing.TB, instance string) (resume func()) {
+	t.Helper()
+	ctx := context.Background()
+	consumer := eventstore.ProjectorConsumer(instance)
+	if _, err := n.Admin.PauseConsumer(ctx, eventstore.FamilyStream, consumer, time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("pausing the projector's consumer %s: %v", consumer, err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := n.Admin.ResumeConsumer(ctx, eventstore.FamilyStream, consumer); err != nil {
+			t.Fatalf("resuming the projector's consumer %s: %v", consumer, err)
+		}
+	}
+}
+
+// ReadWaiting stores an event with store while the projector instance's
+// consumer is paused (PauseProjector), and reads with read at the
+// position store returns. The read must not answer while the event is
+// not applied: an answer in the first 300 ms fails t. The consumer is
+// then resumed, and read's answer returned.
+func (n *NATS) ReadWaiting(t testing.TB, instance string, store func() uint64, read func(pos uint64) (Reply, error)) (Reply, error) {
+	t.Helper()
+	resume := n.PauseProjector(t, instance)
+	pos := store()
+	var r Reply
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r, err = read(pos)
+	}()
+	select {
+	case <-done:
+		t.Errorf("the read at position %d answered before the event was applied: %d %s", pos, r.Status, r.Raw)
+	case <-time.After(300 * time.Millisecond):
+	}
+	resume()
+	<-done
+	return r, err
+}

@@ -17,6 +17,7 @@ package evaluation
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"iter"
 	"slices"
@@ -207,6 +208,11 @@ func indexOf(evs []Event) *Index {
 // that an evaluation is one pass over them: nothing is grouped or sorted
 // per request. It is safe for concurrent use; Add waits for evaluations
 // under way.
+//
+// It holds of each event only what the fold reads (a fact, facts.go):
+// its kind, and up to three strings or lists of strings, kept once each
+// in the index's texts, or numbers. An enrolment, which the fold reads
+// more of, keeps its payload in its family's side list.
 type Index struct {
 	mu       sync.RWMutex
 	ids      map[string]int
@@ -216,21 +222,23 @@ type Index struct {
 	order  []int
 	sorted bool
 	n      int
+	txt    texts
 }
 
 type familyEvents struct {
-	id  string
-	evs []entry
+	id   string
+	evs  []entry
+	side []events.Payload
 }
 
-// entry is an Event as the index holds it. Its family is the one it is
+// entry is an event as the index holds it. Its family is the one it is
 // filed under: an Event's FamilyID may be a slice of its whole decoded
 // envelope (the id, subject and time share one allocation), which the
 // index would otherwise keep alive for every event it holds.
 type entry struct {
 	seq            uint64
 	time, recorded int64
-	data           events.Payload
+	fact
 }
 
 // NewIndex is an empty index.
@@ -267,7 +275,11 @@ func (x *Index) add(e Event) {
 		x.sorted = false
 	}
 	f := &x.families[i]
-	en := entry{seq: e.Sequence, time: e.Time, recorded: e.Recorded, data: e.Data}
+	fc, ok := x.factOf(e.Data, f)
+	if !ok {
+		return
+	}
+	en := entry{seq: e.Sequence, time: e.Time, recorded: e.Recorded, fact: fc}
 	less := func(a, b entry) int { return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq)) }
 	if n := len(f.evs); n == cap(f.evs) {
 		// An eighth more room, not append's double: a family's events
@@ -285,19 +297,37 @@ func (x *Index) add(e Event) {
 	x.n++
 }
 
-// All yields the events held, family by family in fold order.
-func (x *Index) All() iter.Seq[Event] {
-	return func(yield func(Event) bool) {
+// Families yields each family's id with the number of its events held.
+func (x *Index) Families() iter.Seq2[string, int] {
+	return func(yield func(string, int) bool) {
 		x.mu.RLock()
 		defer x.mu.RUnlock()
 		for _, f := range x.families {
-			for _, e := range f.evs {
-				if !yield(Event{Sequence: e.seq, FamilyID: f.id, Time: e.time, Recorded: e.recorded, Data: e.data}) {
-					return
-				}
+			if !yield(f.id, len(f.evs)) {
+				return
 			}
 		}
 	}
+}
+
+// Holds tells whether text is in anything the index holds of the events'
+// data: a string a fact names, or a kept payload.
+func (x *Index) Holds(text string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, s := range x.txt.strs {
+		if strings.Contains(s, text) {
+			return true
+		}
+	}
+	for _, f := range x.families {
+		for _, d := range f.side {
+			if b, err := json.Marshal(d); err == nil && strings.Contains(string(b), text) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Len is the number of events held.
@@ -343,7 +373,7 @@ func (x *Index) ComputeSeries(moments []time.Time, knownAt time.Time, o Options)
 		for i, at := range ats {
 			for ; next < len(fe) && fe[next].time <= at; next++ {
 				if fe[next].recorded <= known {
-					f.apply(fe[next].time, fe[next].data)
+					f.apply(fe[next].time, fe[next].fact, &x.txt, x.families[fi].side)
 				}
 			}
 			f.advanceTo(at)

@@ -298,18 +298,24 @@ func (f *familyFold) advanceTo(t int64) {
 	}
 }
 
-// apply folds one event of the family at time t (Unix nanoseconds).
-// Like events/family, it never fails: what cannot be folded is ignored.
-func (f *familyFold) apply(t int64, d events.Payload) {
+// apply folds one event of the family at time t (Unix nanoseconds), its
+// fact k, whose texts are in tx and kept payloads in side. Like
+// events/family, it never fails: what cannot be folded is ignored.
+func (f *familyFold) apply(t int64, k fact, tx *texts, side []events.Payload) {
+	strs := tx.strs
 	f.advanceTo(t)
 	c := &f.course
-	switch d := d.(type) {
-	case *events.FamilyReferred:
+	switch k.kind {
+	case kindReferred:
 		if f.status != statusEnrolled {
 			f.status = statusReferred
 		}
 		f.referral = t
-	case *events.FamilyEnrolled:
+	case kindEnrolled:
+		d, _ := side[k.a].(*events.FamilyEnrolled)
+		if d == nil {
+			return
+		}
 		if f.courses == 0 {
 			f.firstEnrolment = t
 			if f.referral != 0 {
@@ -344,73 +350,74 @@ func (f *familyFold) apply(t int64, d events.Payload) {
 			f.person(b.PersonID).grantFrom(b.Benefit, start)
 		}
 		c.measuresAtStart, c.childCasesAtStart = len(f.measures), len(f.childCases)
-	case *events.CourseEnded:
+	case kindCourseEnded:
 		if f.status == statusEnrolled {
 			f.status = statusEnded
 			c.ended, c.end, c.endDate, c.measuresAtEnd = true, t, dateOf(t), len(f.measures)
 			c.childCasesAtEnd = len(f.childCases)
 			f.lastEnd = t
 		}
-	case *events.CaseworkerAssigned:
+	case kindCaseworker:
 		f.assigned[0] = append(f.assigned[0], t)
-	case *events.MakkerparAssigned:
+	case kindMakkerpar:
 		f.assigned[1] = append(f.assigned[1], t)
-	case *events.ChildCaseOpened:
-		f.childCases[d.CaseID] = struct{}{}
-	case *events.ChildCaseClosed:
-		delete(f.childCases, d.CaseID)
-	case *events.MeasureStarted:
-		f.measures[d.MeasureID] = struct{}{}
-	case *events.MeasureEnded:
-		delete(f.measures, d.MeasureID)
-	case *events.BenefitGranted:
-		f.person(d.PersonID).grant(d.Benefit, t)
-	case *events.BenefitEnded:
-		f.person(d.PersonID).end(d.Benefit, d.Reason, t)
-	case *events.PraktikStartedV2:
-		p := f.person(d.PersonID)
+	case kindChildCaseOpened:
+		f.childCases[strs[k.a]] = struct{}{}
+	case kindChildCaseClosed:
+		delete(f.childCases, strs[k.a])
+	case kindMeasureStarted:
+		f.measures[strs[k.a]] = struct{}{}
+	case kindMeasureEnded:
+		delete(f.measures, strs[k.a])
+	case kindBenefitGranted:
+		f.person(strs[k.a]).grant(strs[k.b], t)
+	case kindBenefitEnded:
+		f.person(strs[k.a]).end(strs[k.b], strs[k.c], t)
+	case kindPraktik:
+		p := f.person(strs[k.a])
 		p.praktik = append(p.praktik, t)
-	case *events.WageSubsidyStarted:
-		p := f.person(d.PersonID)
+	case kindWageSubsidy:
+		p := f.person(strs[k.a])
 		p.subsidies = append(p.subsidies, t)
-	case *events.LanguageCourseStarted:
-		p := f.person(d.PersonID)
+	case kindLanguageCourse:
+		p := f.person(strs[k.a])
 		p.courses = append(p.courses, t)
-	case *events.EmploymentStarted:
-		p := f.person(d.PersonID)
-		p.jobs = append(p.jobs, start{t, d.Kind})
-	case *events.EducationStarted:
-		p := f.person(d.PersonID)
+	case kindEmployment:
+		p := f.person(strs[k.a])
+		p.jobs = append(p.jobs, start{t, strs[k.b]})
+	case kindEducation:
+		p := f.person(strs[k.a])
 		p.educations = append(p.educations, t)
-	case *events.SchoolAbsenceNoted:
+	case kindSchoolAbsence:
+		p := f.person(strs[k.a])
+		p.absences = append(p.absences, absenceOf(k, tx))
+	case kindAbsenceKept:
+		d, _ := side[k.a].(*events.SchoolAbsenceNoted)
+		if d == nil {
+			return
+		}
 		p := f.person(d.ChildID)
 		a := d.AbsentDays
 		p.absences = append(p.absences, absence{d.PeriodStart, d.PeriodEnd, d.SchoolDays,
 			a.Sickness + a.Authorised + a.Unauthorised, a.Unauthorised})
-	case *events.GoalSetV2:
-		g := goal{domains: d.Domains, expressedBy: d.ExpressedBy}
-		if i, ok := f.goalAt[d.GoalID]; ok {
+	case kindGoalSet:
+		g := goal{domains: tx.lists[k.c], expressedBy: strs[k.b]}
+		if i, ok := f.goalAt[strs[k.a]]; ok {
 			f.goals[i] = g
 		} else {
-			f.goalAt[d.GoalID] = len(f.goals)
+			f.goalAt[strs[k.a]] = len(f.goals)
 			f.goals = append(f.goals, g)
 		}
-	case *events.GoalClosed:
-		if i, ok := f.goalAt[d.GoalID]; ok {
-			f.goals[i].achieved = d.Outcome == "achieved"
+	case kindGoalClosed:
+		if i, ok := f.goalAt[strs[k.a]]; ok {
+			f.goals[i].achieved = k.b == 1
 		}
-	case *events.EvaluationRecorded:
-		if d.FamilySatisfaction != 0 {
-			f.satisfaction = d.FamilySatisfaction
+	case kindEvaluation:
+		if v := int(int32(k.a)); v != 0 {
+			f.satisfaction = v
 		}
-		if d.ChildWellbeing != 0 {
-			f.wellbeing = d.ChildWellbeing
-		}
-	case *events.GoalSet, *events.PraktikStarted:
-		// An earlier version (the read model's rows and FromEnvelope
-		// hold the latest): read as the latest, as every fold does.
-		if up, err := events.UpcastPayload(d); err == nil {
-			f.apply(t, up)
+		if v := int(int32(k.b)); v != 0 {
+			f.wellbeing = v
 		}
 	}
 }

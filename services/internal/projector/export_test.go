@@ -3,8 +3,6 @@ package projector
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -160,13 +158,7 @@ func EvaluationFromRows(ctx context.Context, p *Projector, asOf, knownAt time.Ti
 func EvaluationCacheHolds(p *Projector, text string) (bool, error) {
 	found := false
 	err := p.evaluate(context.Background(), func(x *evaluation.Index, _ uint64) {
-		for e := range x.All() {
-			b, _ := json.Marshal(e.Data)
-			if strings.Contains(string(b), text) {
-				found = true
-				return
-			}
-		}
+		found = x.Holds(text)
 	})
 	return found, err
 }

@@ -409,8 +409,9 @@ func show(v *float64) any {
 // TestEvaluationCacheFollowsTheConsumer: a projector that starts on an
 // empty read model has the evaluation's events fed by its consumer, batch
 // by batch, and reads none from the timeline's rows; its figures are
-// those computed from the rows. An erasure drops the cache, which is read
-// again from the rewritten rows and holds the erased text no more.
+// those computed from the rows. The cache holds what the measures read
+// (a person's id), never a personal free text (a programme's name). An
+// erasure drops the cache, which is read again from the rewritten rows.
 func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -418,9 +419,9 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	if _, err := demo.Load(context.Background(), demo.Options{BaseURL: s.SA.URL(), Seed: 3, Families: 20}); err != nil {
 		t.Fatal(err)
 	}
-	const fam, marker = "EVAL-CACHE-1", "Programme-MARKER-4711"
+	const fam, person, marker = "EVAL-CACHE-1", "P-EVAL-CACHE-4711", "Programme-MARKER-4711"
 	s.enrol(fam, "E1001")
-	last := s.post(events.BIF, fam, &events.EducationStarted{PersonID: "P1", Programme: marker})
+	last := s.post(events.BIF, fam, &events.EducationStarted{PersonID: person, Programme: marker})
 	s.WaitApplied(last)
 
 	// agree compares every exact figure of the API with the figures of
@@ -452,8 +453,11 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	if n := projector.EvaluationRowsRead(p); n != 0 {
 		t.Errorf("%d events read from the rows; the consumer should have fed them all", n)
 	}
-	if held, err := projector.EvaluationCacheHolds(p, marker); err != nil || !held {
-		t.Fatalf("the cache does not hold the family's programme (%v): the test would test nothing", err)
+	if held, err := projector.EvaluationCacheHolds(p, person); err != nil || !held {
+		t.Fatalf("the cache does not hold the person's id (%v): the test would test nothing", err)
+	}
+	if held, err := projector.EvaluationCacheHolds(p, marker); err != nil || held {
+		t.Errorf("the cache holds the family's programme, a personal text no measure reads (%v)", err)
 	}
 
 	r := s.Do("POST", "/v1/privacy/families/"+fam+"/erase", "dev-dpo", []byte(`{"reason":"Anmodning efter GDPR art. 17"}`), nil)

@@ -34,10 +34,12 @@ import (
 // timeline's rows: in the background as soon as the projector is ready
 // (warmEvaluation), or by the first evaluation that needs it.
 //
-// An erasure or a redrive rewrites rows that the index holds, and a
-// failed batch may have been rolled back: each drops the cache, and the
-// rows are read again. A rebuild swaps the model, and the cache starts
-// again on the new one.
+// A redrive rewrites rows that the index holds, and a failed batch may
+// have been rolled back: each drops the cache, and the rows are read
+// again. An erasure rewrites only the personal fields of a family's rows,
+// which the index does not hold (an evaluation.Index keeps no personal
+// text), so the cache stays. A rebuild swaps the model, and the cache
+// starts again on the new one.
 type evalCache struct {
 	// read is held by an evaluation, and by the consumer while it adds to
 	// the index (TryLock: the consumer never waits for an evaluation). It
@@ -84,7 +86,7 @@ func (c *evalCache) applied(m *readmodel.Model, before uint64, res readmodel.Bat
 	if c.model != m || c.index == nil {
 		return
 	}
-	if err != nil || res.Erased {
+	if err != nil {
 		c.reset(nil)
 		return
 	}

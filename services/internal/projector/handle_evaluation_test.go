@@ -410,8 +410,9 @@ func show(v *float64) any {
 // empty read model has the evaluation's events fed by its consumer, batch
 // by batch, and reads none from the timeline's rows; its figures are
 // those computed from the rows. The cache holds what the measures read
-// (a person's id), never a personal free text (a programme's name). An
-// erasure drops the cache, which is read again from the rewritten rows.
+// (a person's id), never a personal free text (a programme's name). So an
+// erasure, which rewrites only personal fields, keeps the cache: its
+// figures are still those of the rewritten rows, and none is read again.
 func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	t.Parallel()
 	s := startSystem(t)
@@ -467,11 +468,8 @@ func TestEvaluationCacheFollowsTheConsumer(t *testing.T) {
 	erasedAt := uint64(r.Body["sequence"].(float64))
 	s.WaitApplied(erasedAt)
 	agree(erasedAt)
-	if held, err := projector.EvaluationCacheHolds(p, marker); err != nil || held {
-		t.Errorf("after the erasure the cache holds the erased programme (%v)", err)
-	}
-	if n := projector.EvaluationRowsRead(p); n == 0 {
-		t.Errorf("after the erasure nothing was read again from the rows")
+	if n := projector.EvaluationRowsRead(p); n != 0 {
+		t.Errorf("after the erasure %d events were read again from the rows; the cache holds nothing an erasure changes", n)
 	}
 }
 

@@ -826,9 +826,6 @@ func (p *Projector) consume(ctx context.Context) error {
 				p.log.Warn("projector: ack failed; the batch will be skipped when redelivered", "err", err)
 			}
 		}
-		if res.Erased {
-			p.rewarmEvaluation() // the cache was dropped
-		}
 		p.metrics.observe(res, time.Since(start))
 		p.subs.publish(res.Entries)
 		clear(b) // what it refers to is garbage now

@@ -83,11 +83,16 @@ How the figures are computed:
 - The projector holds the events of the types the measures below name, as its read
   model's timeline stores them (so ` + "`audit verify`" + ` covers what they rest on), in an
   index in memory: family by family, each family's events in the order the fold reads
-  them. Its consumer adds each batch's events once the batch is committed. What the
-  index lacks (after a start on a read model that already holds rows, a rebuild, an
-  erasure or a redrive, each of which empties it) is read from the timeline's rows in
+  them. Of each event it holds only what the measures read (its kind, ids, dates and
+  day counts), never a personal free text such as a goal's title. Its consumer adds
+  each batch's events once the batch is committed. A projector that stops keeps the
+  index in a file beside its read model, and its next start reads it back, then only
+  the rows after it (when the file was written from the same model, whose rows up to
+  there are unchanged). What the index lacks (after a start without such a file, a
+  rebuild or a redrive, each of which empties it) is read from the timeline's rows in
   the background once the projector is ready, or by the first request that needs it.
-  An evaluation is one pass over the index; a series folds each family once for all
+  An erasure rewrites only personal fields, which the index does not hold, so it keeps
+  the index. An evaluation is one pass over the index; a series folds each family once for all
   its moments. ` + "`position`" + ` is the last sequence the index holds.
 - The figures are checked against a second computation, independent of the fold, over
   a replay of the stream (the demo's families, and families enrolled days after their

@@ -57,6 +57,9 @@ type evalCache struct {
 	// that are not in the index yet. fedTo is 0 until a batch is fed.
 	fed            []evaluation.Event
 	fedFrom, fedTo uint64
+	// kept is set once the index kept by the last stop has been looked
+	// for (loadEvaluation); guarded by read.
+	kept bool
 }
 
 // start makes an empty cache for m, which the consumer feeds from its next
@@ -133,6 +136,22 @@ func (p *Projector) evaluate(ctx context.Context, fn func(x *evaluation.Index, u
 			c.reset(m)
 		}
 		x, upTo = c.index, c.upTo
+		fresh := upTo == 0 && x.Len() == 0
+		c.mu.Unlock()
+		if fresh && !c.kept {
+			// The index the last stop kept, for this model: then only
+			// the rows after it are read.
+			c.kept = true
+			if kept, keptTo := p.loadEvaluation(ctx, m); kept != nil {
+				c.mu.Lock()
+				if c.index == x && c.upTo == 0 {
+					c.index, c.upTo = kept, keptTo
+				}
+				x, upTo = c.index, c.upTo
+				c.mu.Unlock()
+			}
+		}
+		c.mu.Lock()
 		fed, fedFrom, fedTo := c.fed, c.fedFrom, c.fedTo
 		c.fed, c.fedFrom = nil, fedTo
 		c.mu.Unlock()

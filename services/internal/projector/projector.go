@@ -325,6 +325,7 @@ func (p *Projector) Close() error {
 		p.subs.closeAll()
 		p.applyMu.Lock()
 		defer p.applyMu.Unlock()
+		p.saveEvaluation(context.Background(), p.model.Load())
 		_ = p.model.Load().Retire(false)
 		_ = p.lock.Close()
 	})

@@ -59,3 +59,28 @@ func (m *Model) EvaluationEvents(ctx context.Context, after, upTo uint64, fn fun
 	}
 	return rows.Err()
 }
+
+// EvaluationMark names what the model holds of the events up to seq,
+// as far as an evaluation reads them: the re-drives it has applied and
+// its last timeline row at or below seq (sequence and event id). An
+// index of the evaluation's events up to seq, kept apart from the model
+// (the projector's, across a restart), still holds for the model while
+// its mark at seq is unchanged: its rows up to seq change only by a
+// re-drive, or by an erasure, which changes nothing the index holds. It
+// is "" when the model has not applied seq.
+func (m *Model) EvaluationMark(ctx context.Context, seq uint64) (string, error) {
+	var applied, redriven int64
+	var last sql.NullInt64
+	var id sql.NullString
+	err := m.sdb.QueryRowContext(ctx, `SELECT sequence, redriven,
+		(SELECT sequence FROM timeline WHERE sequence <= ? ORDER BY sequence DESC LIMIT 1),
+		(SELECT event_id FROM timeline WHERE sequence <= ? ORDER BY sequence DESC LIMIT 1)
+		FROM checkpoint WHERE id = 1`, int64(seq), int64(seq)).Scan(&applied, &redriven, &last, &id)
+	if err != nil {
+		return "", err
+	}
+	if uint64(applied) < seq {
+		return "", nil
+	}
+	return fmt.Sprintf("%d redriven; row %d %s", redriven, last.Int64, id.String), nil
+}

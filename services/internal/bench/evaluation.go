@@ -125,9 +125,9 @@ func Evaluation(ctx context.Context, o EvaluationOptions) error {
 	}
 	p("evaluation: families enrolled by 2024-12-31: %s", n)
 
-	// A restart on the same read model: the index is in memory only, so
-	// the restarted projector reads it from the timeline's rows once
-	// ready, and the first evaluation waits for that read.
+	// A restart on the same read model: the stop kept the index in a
+	// file, which the first evaluation after the restart reads back,
+	// then the rows after it (the timeline's rows, without the file).
 	proc.stop()
 	if proc, err = startEvaluationProjector(ctx, o.Projector, st, dataDir, logf, uint64(total)); err != nil {
 		return err
@@ -142,7 +142,7 @@ func Evaluation(ctx context.Context, o EvaluationOptions) error {
 	if err != nil {
 		return err
 	}
-	p("evaluation: restarted on its read model: ready in %s; one asOf first %s (waits for the index to be read from the rows), then %s; RSS %d MB",
+	p("evaluation: restarted on its read model: ready in %s; one asOf first %s (waits for the index kept at the stop to be read), then %s; RSS %d MB",
 		proc.ready.Round(time.Millisecond), first.Round(time.Millisecond), again.Round(time.Millisecond), rssOf(proc.pid, "VmRSS")>>20)
 	return nil
 }

@@ -103,7 +103,7 @@ func TestEvaluationBenchSmall(t *testing.T) {
 		`one asOf +cold \(first after ready\) [^;]+; warm 2 runs: p50 [^,]+, max \S+ \(target <= 2s\)`,
 		`24-month series +cold \(first after ready\) [^;]+; warm 2 runs: p50 [^,]+, max \S+ \(target <= 10s\)`,
 		`projector RSS (\d+) MB, peak (\d+) MB`,
-		`restarted on its read model: ready in \S+; one asOf first \S+ \(waits for the index to be read from the rows\), then \S+; RSS (\d+) MB`,
+		`restarted on its read model: ready in \S+; one asOf first \S+ \(waits for the index kept at the stop to be read\), then \S+; RSS (\d+) MB`,
 	} {
 		if !regexp.MustCompile(pattern).MatchString(text) {
 			t.Errorf("no line matches %q", pattern)

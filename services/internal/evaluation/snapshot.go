@@ -35,14 +35,16 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	sum := crc32.NewIEEE()
-	cw := &countWriter{w: io.MultiWriter(w, sum)}
-	bw := bufio.NewWriterSize(cw, 1<<16)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 1<<16)
+	// n counts what is written; a failed write stays in bw (Flush).
+	var n int64
+	put := func(b []byte) { k, _ := bw.Write(b); n += int64(k) }
 	var buf [binary.MaxVarintLen64]byte
-	uv := func(v uint64) { bw.Write(buf[:binary.PutUvarint(buf[:], v)]) }
-	sv := func(v int64) { bw.Write(buf[:binary.PutVarint(buf[:], v)]) }
-	str := func(s string) { uv(uint64(len(s))); bw.WriteString(s) }
+	uv := func(v uint64) { put(buf[:binary.PutUvarint(buf[:], v)]) }
+	sv := func(v int64) { put(buf[:binary.PutVarint(buf[:], v)]) }
+	str := func(s string) { uv(uint64(len(s))); k, _ := bw.WriteString(s); n += int64(k) }
 
-	bw.WriteString(snapshotMagic)
+	put([]byte(snapshotMagic))
 	uv(FactsVersion)
 	uv(uint64(len(x.txt.strs)))
 	for _, s := range x.txt.strs {
@@ -63,7 +65,8 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 			uv(e.seq)
 			sv(e.time)
 			sv(e.recorded)
-			bw.WriteByte(byte(e.kind))
+			_ = bw.WriteByte(byte(e.kind))
+			n++
 			uv(uint64(e.a))
 			uv(uint64(e.b))
 			uv(uint64(e.c))
@@ -72,19 +75,19 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 		for _, d := range f.side {
 			b, err := json.Marshal(d)
 			if err != nil {
-				return cw.n, err
+				return n, err
 			}
 			str(d.EventName())
 			str(string(b))
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return cw.n, err
+		return n, err
 	}
 	var tail [4]byte
 	binary.LittleEndian.PutUint32(tail[:], sum.Sum32())
-	n, err := w.Write(tail[:])
-	return cw.n + int64(n), err
+	k, err := w.Write(tail[:])
+	return n + int64(k), err
 }
 
 // ReadIndex reads an index that WriteTo wrote. A damaged or cut one is
@@ -277,15 +280,4 @@ func (s *sumReader) ReadByte() (byte, error) {
 		s.sum.Write(s.one[:])
 	}
 	return b, err
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

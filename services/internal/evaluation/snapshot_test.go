@@ -35,8 +35,8 @@ func demoEvents(t testing.TB, n int, recorded time.Time) []evaluation.Event {
 func writeRead(t *testing.T, x *evaluation.Index) *evaluation.Index {
 	t.Helper()
 	var buf bytes.Buffer
-	if _, err := x.WriteTo(&buf); err != nil {
-		t.Fatal(err)
+	if n, err := x.WriteTo(&buf); err != nil || n != int64(buf.Len()) {
+		t.Fatalf("WriteTo: %d bytes, %v; wrote %d", n, err, buf.Len())
 	}
 	y, err := evaluation.ReadIndex(bytes.NewReader(buf.Bytes()))
 	if err != nil {

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // factsOfVersion is, for each FactsVersion, the SHA-256 of the index of
@@ -32,15 +31,7 @@ func TestFactsVersion(t *testing.T) {
 		if !evaluation.Relevant(spec.Name) {
 			continue
 		}
-		dir := spec.Name
-		if spec.Version > 1 {
-			dir += fmt.Sprintf(".v%d", spec.Version)
-		}
-		files, err := filepath.Glob(filepath.Join("..", "..", "..", "schemas", "testdata", dir, "valid-*.json"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("no example of %s: %v", spec.Type(), err)
-		}
-		for _, f := range files {
+		for _, f := range testenv.ExampleFiles(t, spec) {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

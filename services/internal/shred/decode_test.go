@@ -14,6 +14,7 @@ import (
 
 	"kk.dk/jobogfamilie/events"
 	"kk.dk/jobogfamilie/services/internal/shred"
+	"kk.dk/jobogfamilie/services/internal/testenv"
 )
 
 // sameEnvelope fails t unless got, what Decode read, is want, what
@@ -73,15 +74,7 @@ func TestDecodeAsPlain(t *testing.T) {
 		if len(spec.Personal) == 0 {
 			continue
 		}
-		dir := spec.Name
-		if spec.Version > 1 {
-			dir += fmt.Sprintf(".v%d", spec.Version)
-		}
-		files, err := filepath.Glob(filepath.Join("..", "..", "..", "schemas", "testdata", dir, "valid-*.json"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("no example of %s: %v", spec.Type(), err)
-		}
-		for _, f := range files {
+		for _, f := range testenv.ExampleFiles(t, spec) {
 			data, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

@@ -168,8 +168,11 @@ func ReadIndex(r io.Reader) (*Index, error) {
 		if _, dup := x.ids[id]; dup {
 			fail(fmt.Errorf("family %q twice", id))
 		}
-		f := familyEvents{id: id, evs: make([]entry, 0, min(count(), 1<<20))}
-		for m := cap(f.evs); m > 0 && err == nil; m-- {
+		m := count()
+		// Room for what an honest index holds; a damaged count fails at
+		// the read that runs out, not at an allocation.
+		f := familyEvents{id: id, evs: make([]entry, 0, min(m, 1<<16))}
+		for ; m > 0 && err == nil; m-- {
 			e := entry{seq: uv(), time: sv(), recorded: sv()}
 			k, e2 := br.ReadByte()
 			fail(e2)

@@ -113,3 +113,23 @@ func TestIndexReadRefusesDamage(t *testing.T) {
 		t.Fatalf("another version: %v, want ErrSnapshotVersion", err)
 	}
 }
+
+// A family of more events than ReadIndex makes room for at first is read
+// back whole.
+func TestIndexReadBackLargeFamily(t *testing.T) {
+	const n = 70_000
+	x := evaluation.NewIndex()
+	for i := range n {
+		x.Add(evaluation.Event{Sequence: uint64(i + 1), FamilyID: "BIG", Time: int64(i), Recorded: int64(i),
+			Data: &events.EmploymentStarted{PersonID: "P1", Kind: "small-job"}})
+	}
+	y := writeRead(t, x)
+	for id, got := range y.Families() {
+		if id != "BIG" || got != n {
+			t.Errorf("read back %s with %d events, want BIG with %d", id, got, n)
+		}
+	}
+	if y.Len() != n {
+		t.Errorf("read back %d events, want %d", y.Len(), n)
+	}
+}

@@ -1,5 +1,5 @@
-// Package durable writes the small files a process keeps beside its data
-// (markers, pointers, keys, marks): whole or not at all, and on disk once
+// Package durable writes the files a process keeps beside its data
+// (markers, pointers, keys, marks, a kept index): whole or not at all, and on disk once
 // the call returns. The content goes to a file of its own in the same
 // directory, which is synced, then renamed (or linked) into place, and the
 // directory is synced so that the new name outlives a power cut too. A
@@ -8,6 +8,7 @@ package durable
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,17 +16,31 @@ import (
 
 // WriteFile replaces path with data, mode perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return write(path, data, perm, os.Rename)
+	return write(path, bytesOf(data), perm, os.Rename)
+}
+
+// WriteFileFrom replaces path with what fill writes, mode perm: for a file
+// too large to hold in memory first. A fill that fails leaves path as it
+// was.
+func WriteFileFrom(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(path, fill, perm, os.Rename)
+}
+
+func bytesOf(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}
 }
 
 // CreateFile writes path with data, mode perm, unless path exists: then it
 // fails with an error that errors.Is os.ErrExist, and the file there is
 // kept as it is (another process's, say).
 func CreateFile(path string, data []byte, perm os.FileMode) error {
-	return write(path, data, perm, os.Link)
+	return write(path, bytesOf(data), perm, os.Link)
 }
 
-func write(path string, data []byte, perm os.FileMode, place func(tmp, path string) error) error {
+func write(path string, fill func(io.Writer) error, perm os.FileMode, place func(tmp, path string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
@@ -33,7 +48,7 @@ func write(path string, data []byte, perm os.FileMode, place func(tmp, path stri
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after a rename there is nothing left to remove
-	_, werr := f.Write(data)
+	werr := fill(f)
 	if err := errors.Join(f.Chmod(perm), werr, f.Sync(), f.Close()); err != nil {
 		return err
 	}

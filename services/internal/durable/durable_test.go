@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,4 +90,36 @@ func TestRemoveTemps(t *testing.T) {
 	if got := strings.Join(names, " "); got != ".OTHER-1 CURRENT CURRENT-1" {
 		t.Errorf("left %s", got)
 	}
+}
+
+// WriteFileFrom writes what its fill writes; a fill that fails leaves the
+// file as it was, and no temporary file behind.
+func TestWriteFileFrom(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "index")
+	fill := func(parts ...string) func(io.Writer) error {
+		return func(w io.Writer) error {
+			for _, p := range parts {
+				if _, err := io.WriteString(w, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	if err := durable.WriteFileFrom(path, 0o600, fill("a ", "large ", "file")); err != nil {
+		t.Fatal(err)
+	}
+	cut := errors.New("cut")
+	err := durable.WriteFileFrom(path, 0o600, func(w io.Writer) error {
+		_ = fill("half of ")(w)
+		return cut
+	})
+	if !errors.Is(err, cut) {
+		t.Fatalf("a failed fill: %v, want its error", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "a large file" {
+		t.Fatalf("after a failed fill: %q, %v; want the file as it was", b, err)
+	}
+	onlyFile(t, dir, "index")
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"kk.dk/jobogfamilie/services/internal/durable"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 )
@@ -70,38 +72,21 @@ func (p *Projector) saveEvaluation(ctx context.Context, m *readmodel.Model) {
 }
 
 // writeEvaluationFile writes h and x to path, whole or not at all.
-func writeEvaluationFile(path string, h evaluationHeader, x *evaluation.Index) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), evaluationFile+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
+func writeEvaluationFile(path string, h evaluationHeader, x *evaluation.Index) error {
 	line, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if _, err := w.Write(append(line, '\n')); err != nil {
-		return err
-	}
-	if _, err := x.WriteTo(w); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return durable.WriteFileFrom(path, 0o600, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 1<<20)
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return err
+		}
+		if _, err := x.WriteTo(w); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 }
 
 // loadEvaluation reads the index kept in the projector's directory, when

@@ -66,6 +66,7 @@ import (
 
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/consent"
+	"kk.dk/jobogfamilie/services/internal/durable"
 	"kk.dk/jobogfamilie/services/internal/evaluation"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
@@ -250,6 +251,9 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	}
 	if err := readmodel.RemoveStale(dir, n); err != nil {
 		o.Log.Warn("projector: could not remove stale read model files", "err", err)
+	}
+	if err := durable.RemoveTemps(filepath.Join(dir, evaluationFile)); err != nil {
+		o.Log.Warn("projector: could not remove a cut write of the kept evaluation index", "err", err)
 	}
 	m, err := readmodel.Open(ctx, filepath.Join(dir, readmodel.ModelName(n)))
 	if err != nil {

@@ -29,10 +29,12 @@ import (
 // evaluation events go into the index (or, while an evaluation holds the
 // index, into fed, which the next evaluation adds). So a projector that
 // caught up from an empty read model holds them all when it is ready.
-// What the index lacks, because the projector started on a model that
-// already held rows or because the cache was dropped, is read from the
-// timeline's rows: in the background as soon as the projector is ready
-// (warmEvaluation), or by the first evaluation that needs it.
+// A projector started on a model that already held rows first takes the
+// index its last stop kept, when it holds for the model
+// (evaluation_file.go). What the index lacks then, or because the cache
+// was dropped, is read from the timeline's rows: in the background as
+// soon as the projector is ready (warmEvaluation), or by the first
+// evaluation that needs it.
 //
 // A redrive rewrites rows that the index holds, and a failed batch may
 // have been rolled back: each drops the cache, and the rows are read

@@ -42,6 +42,17 @@ const (
 	kindEvaluation      // a: FamilySatisfaction, b: ChildWellbeing (int32)
 )
 
+// words says, of each kind, what its words a, b and c are: 's' a string
+// and 'l' a list (their numbers in the index's texts), 'p' a kept payload
+// (its place in the family's side list), '-' a number or nothing.
+var words = [...]string{
+	kindReferred: "---", kindEnrolled: "p--", kindCourseEnded: "---", kindCaseworker: "---", kindMakkerpar: "---",
+	kindChildCaseOpened: "s--", kindChildCaseClosed: "s--", kindMeasureStarted: "s--", kindMeasureEnded: "s--",
+	kindBenefitGranted: "ss-", kindBenefitEnded: "sss",
+	kindPraktik: "s--", kindWageSubsidy: "s--", kindLanguageCourse: "s--", kindEmployment: "ss-", kindEducation: "s--",
+	kindSchoolAbsence: "ss-", kindAbsenceKept: "p--", kindGoalSet: "ssl", kindGoalClosed: "s--", kindEvaluation: "---",
+}
+
 // factOf is the fact of payload d of family f, with its strings interned
 // in x and its kept payload appended to f's side list; ok is false for a
 // payload the fold does not read.

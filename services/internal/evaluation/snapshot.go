@@ -207,41 +207,28 @@ func ReadIndex(r io.Reader) (*Index, error) {
 	return x, nil
 }
 
-// check tells whether every fact names strings, lists and kept payloads
-// the index has, as the fold needs them.
+// check tells whether every fact is of a kind and names strings, lists
+// and kept payloads the index has (words), as the fold needs them.
 func (x *Index) check() error {
 	for _, f := range x.families {
 		for _, e := range f.evs {
-			var strs, lists, side []uint32
-			switch e.kind {
-			case kindReferred, kindCourseEnded, kindCaseworker, kindMakkerpar, kindEvaluation:
-			case kindEnrolled, kindAbsenceKept:
-				side = []uint32{e.a}
-			case kindChildCaseOpened, kindChildCaseClosed, kindMeasureStarted, kindMeasureEnded,
-				kindPraktik, kindWageSubsidy, kindLanguageCourse, kindEducation, kindGoalClosed:
-				strs = []uint32{e.a}
-			case kindBenefitGranted, kindEmployment, kindSchoolAbsence:
-				strs = []uint32{e.a, e.b}
-			case kindBenefitEnded:
-				strs = []uint32{e.a, e.b, e.c}
-			case kindGoalSet:
-				strs, lists = []uint32{e.a, e.b}, []uint32{e.c}
-			default:
+			if int(e.kind) >= len(words) || words[e.kind] == "" {
 				return fmt.Errorf("family %q: a fact of no kind (%d)", f.id, e.kind)
 			}
-			for _, n := range strs {
-				if int(n) >= len(x.txt.strs) {
-					return fmt.Errorf("family %q: a fact names no string", f.id)
+			for i, w := range [3]uint32{e.a, e.b, e.c} {
+				var have int
+				switch words[e.kind][i] {
+				case 's':
+					have = len(x.txt.strs)
+				case 'l':
+					have = len(x.txt.lists)
+				case 'p':
+					have = len(f.side)
+				default:
+					continue
 				}
-			}
-			for _, n := range lists {
-				if int(n) >= len(x.txt.lists) {
-					return fmt.Errorf("family %q: a fact names no list", f.id)
-				}
-			}
-			for _, n := range side {
-				if int(n) >= len(f.side) {
-					return fmt.Errorf("family %q: a fact names no kept payload", f.id)
+				if int(w) >= have {
+					return fmt.Errorf("family %q: a fact of kind %d names no %c %d", f.id, e.kind, words[e.kind][i], w)
 				}
 			}
 		}

@@ -72,10 +72,9 @@ func (m *Model) EvaluationMark(ctx context.Context, seq uint64) (string, error) 
 	var applied, redriven int64
 	var last sql.NullInt64
 	var id sql.NullString
-	err := m.sdb.QueryRowContext(ctx, `SELECT sequence, redriven,
-		(SELECT sequence FROM timeline WHERE sequence <= ? ORDER BY sequence DESC LIMIT 1),
-		(SELECT event_id FROM timeline WHERE sequence <= ? ORDER BY sequence DESC LIMIT 1)
-		FROM checkpoint WHERE id = 1`, int64(seq), int64(seq)).Scan(&applied, &redriven, &last, &id)
+	err := m.sdb.QueryRowContext(ctx, `SELECT c.sequence, c.redriven, t.sequence, t.event_id FROM checkpoint c
+		LEFT JOIN (SELECT sequence, event_id FROM timeline WHERE sequence <= ? ORDER BY sequence DESC LIMIT 1) t
+		WHERE c.id = 1`, int64(seq)).Scan(&applied, &redriven, &last, &id)
 	if err != nil {
 		return "", err
 	}

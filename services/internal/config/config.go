@@ -50,6 +50,11 @@ type Config struct {
 	// smallest count a suppressed evaluation shows
 	// (-evaluation-threshold / JF_EVALUATION_THRESHOLD).
 	EvaluationTarget, EvaluationThreshold int
+	// EvaluationKeepEvery is how often a projector writes the
+	// evaluation's index beside its read model, so that a start after a
+	// crash reads only the rows after it; 0 writes it only at a stop
+	// (-evaluation-keep-every / JF_EVALUATION_KEEP_EVERY).
+	EvaluationKeepEvery time.Duration
 	// Sunsets end the acceptance of earlier versions of event types
 	// (-sunset-<name>.v<version>, -sunset-file / JF_SUNSET_FILE; see
 	// sunset.go).
@@ -146,6 +151,7 @@ func Defaults() Config {
 
 		EvaluationTarget:         evaluation.DefaultTarget,
 		EvaluationThreshold:      evaluation.DefaultThreshold,
+		EvaluationKeepEvery:      10 * time.Minute,
 		IngestCacheFamilies:      20000,
 		ProjectorCacheFamilies:   readmodel.DefaultStateLimit,
 		ProjectorCatchUpFamilies: readmodel.DefaultSpillLimit,
@@ -173,6 +179,7 @@ var envFallbacks = map[string]string{
 	"store-check-interval":       "JF_STORE_CHECK_INTERVAL",
 	"evaluation-target":          "JF_EVALUATION_TARGET",
 	"evaluation-threshold":       "JF_EVALUATION_THRESHOLD",
+	"evaluation-keep-every":      "JF_EVALUATION_KEEP_EVERY",
 	"oidc-issuer":                "JF_OIDC_ISSUER",
 	"oidc-audience":              "JF_OIDC_AUDIENCE",
 	"oidc-role-claim":            "JF_OIDC_ROLE_CLAIM",
@@ -225,6 +232,8 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *Flags {
 	fs.IntVar(&c.EvaluationTarget, "evaluation-target", d.EvaluationTarget, "the evaluation's target number of families in the course (JF_EVALUATION_TARGET)")
 	fs.IntVar(&c.EvaluationThreshold, "evaluation-threshold", d.EvaluationThreshold,
 		"the smallest count a suppressed evaluation shows; fewer units are suppressed (JF_EVALUATION_THRESHOLD)")
+	fs.DurationVar(&c.EvaluationKeepEvery, "evaluation-keep-every", d.EvaluationKeepEvery,
+		"how often a projector writes the evaluation's index beside its read model, for a start after a crash; 0: only at a stop (JF_EVALUATION_KEEP_EVERY)")
 	c.OIDC.flags(fs)
 	fs.StringVar(&c.Instance, "instance", "",
 		"this projector's name among several on one NATS (read replicas): consumer projector-<instance>, data <data>/projector-<instance> (JF_INSTANCE)")
@@ -336,6 +345,9 @@ func (c Config) Check() error {
 	}
 	if c.EvaluationThreshold < 2 {
 		return fmt.Errorf("config: evaluation-threshold must be at least 2, not %d", c.EvaluationThreshold)
+	}
+	if c.EvaluationKeepEvery < 0 {
+		return fmt.Errorf("config: evaluation-keep-every must not be negative, not %s", c.EvaluationKeepEvery)
 	}
 	if c.Instance != "" && !instanceName.MatchString(c.Instance) {
 		return fmt.Errorf("config: instance must be 1 to 32 lower-case letters, digits and inner dashes, not %q", c.Instance)

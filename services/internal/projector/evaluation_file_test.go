@@ -21,7 +21,8 @@ import (
 // events up to the index's position again before it is ready. A file
 // that does not hold for the model (a damaged one, or one written from
 // other rows) is not used: the rows are read, and the figures are still
-// the rows'. The first evaluation removes the file it looked at.
+// the rows'. The first evaluation removes a file it does not use and
+// keeps one it does.
 func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -31,7 +32,7 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	kept := filepath.Join(pdir, "evaluation-index")
 	asOf, knownAt := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
 	// check evaluates with p and compares every figure with the rows'.
-	check := func(what string, p *projector.Projector) {
+	check := func(what string, p *projector.Projector, used bool) {
 		t.Helper()
 		got, err := p.Evaluation(ctx, asOf, knownAt, false)
 		if err != nil {
@@ -46,8 +47,10 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 		if !bytes.Equal(g, w) || got.Position != want.Position {
 			t.Fatalf("%s: at %d the figures are\n%s\nand from the rows, at %d,\n%s", what, got.Position, g, want.Position, w)
 		}
-		if _, err := os.Stat(kept); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: the kept index is still there after the evaluation (%v)", what, err)
+		if _, err := os.Stat(kept); used && err != nil {
+			t.Errorf("%s: the kept index used is gone after the evaluation (%v)", what, err)
+		} else if !used && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the kept index not used is still there after the evaluation (%v)", what, err)
 		}
 	}
 	restart := func(p *projector.Projector, from, n int) *projector.Projector {
@@ -66,10 +69,10 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 
 	p := newProjector(t, st, dir, 0, nil)
 	waitPosition(t, p, publish(t, st, 0, 300))
-	check("fed by the consumer", p)
+	check("fed by the consumer", p, false)
 
 	p = restart(p, 300, 40)
-	check("restarted", p)
+	check("restarted", p, true)
 	if n := projector.EvaluationRowsRead(p); n != 0 {
 		t.Errorf("restarted with the kept index: %d events read from the rows", n)
 	}
@@ -88,7 +91,7 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	}
 	p = newProjector(t, st, dir, 0, nil)
 	waitPosition(t, p, publish(t, st, 340, 10))
-	check("restarted on a damaged index", p)
+	check("restarted on a damaged index", p, false)
 	if n := projector.EvaluationRowsRead(p); n == 0 {
 		t.Errorf("restarted on a damaged index: no event read from the rows")
 	}
@@ -98,7 +101,7 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	old := t.TempDir()
 	copyModel(t, p, pdir, old)
 	waitPosition(t, p, publish(t, st, 350, 30))
-	check("before the copy is restored", p)
+	check("before the copy is restored", p, false)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	restoreModel(t, old, pdir)
 	p = newProjector(t, st, dir, 0, nil)
 	waitPosition(t, p, publish(t, st, 380, 5))
-	check("restarted on an older model", p)
+	check("restarted on an older model", p, true)
 
 	// A header that names other rows: as after a re-drive while the
 	// index was kept.
@@ -132,7 +135,7 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	p = newProjector(t, st, dir, 0, nil)
 	defer p.Close()
 	waitPosition(t, p, publish(t, st, 385, 5))
-	check("restarted on an index of other rows", p)
+	check("restarted on an index of other rows", p, false)
 	if n := projector.EvaluationRowsRead(p); n == 0 {
 		t.Errorf("restarted on an index of other rows: no event read from the rows")
 	}
@@ -179,5 +182,91 @@ func copyModelFiles(t *testing.T, src, dst string) {
 		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestEvaluationIndexKeptWhileRunning: a running projector writes the
+// evaluation's index beside its model as the index grows, without a
+// stop, and not again while it does not grow. A start on a model that
+// went on after the last such write, as after a crash, reads that file
+// and only the rows after its position; its figures are the rows'.
+func TestEvaluationIndexKeptWhileRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "projector", "evaluation-index")
+	p := newProjector(t, st, dir, 0, func(p *projector.Projector) {
+		projector.SetEvaluationKeepEvery(p, 20*time.Millisecond)
+	})
+	last := publish(t, st, 0, 500)
+	waitPosition(t, p, last)
+	waitKept(t, kept, last)
+	crashed, err := os.ReadFile(kept) // the file a crash after here leaves
+	if err != nil {
+		t.Fatal(err)
+	}
+	last = publish(t, st, 500, 60)
+	waitPosition(t, p, last)
+	waitKept(t, kept, last)
+	before, err := os.Stat(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // ten rounds, and nothing new
+	if after, err := os.Stat(kept); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the index was written again without growing: %v, %v (%v)", before.ModTime(), after.ModTime(), err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, crashed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	p = newProjector(t, st, dir, 0, nil)
+	defer p.Close()
+	waitPosition(t, p, publish(t, st, 560, 5))
+	asOf, knownAt := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
+	got, err := p.Evaluation(ctx, asOf, knownAt, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := projector.EvaluationFromRows(ctx, p, asOf, knownAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := json.Marshal(got.Measures)
+	w, _ := json.Marshal(want.Measures)
+	if !bytes.Equal(g, w) || got.Position != want.Position {
+		t.Fatalf("at %d the figures are\n%s\nand from the rows, at %d,\n%s", got.Position, g, want.Position, w)
+	}
+	// The file covers the first 500 events: at most the 65 after it are
+	// read from the rows.
+	if n := projector.EvaluationRowsRead(p); n == 0 || n > 65 {
+		t.Errorf("started on an index written before the model went on: %d events read from the rows, want 1 to 65", n)
+	}
+}
+
+// waitKept waits until the kept evaluation index at path covers upTo.
+func waitKept(t *testing.T, path string, upTo uint64) {
+	t.Helper()
+	var h struct {
+		UpTo uint64 `json:"upTo"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			line, _, _ := bytes.Cut(b, []byte("\n"))
+			err = json.Unmarshal(line, &h)
+		}
+		if err == nil && h.UpTo == upTo {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the evaluation's index was not kept up to %d while running: %d (%v)", upTo, h.UpTo, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

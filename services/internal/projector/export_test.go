@@ -225,3 +225,7 @@ func SetCatchUpFamilies(p *Projector, n int) { p.opts.CatchUpFamilies = n }
 
 // SpilledFamilies is the jf_projector_spilled_families gauge.
 func SpilledFamilies(p *Projector) float64 { return testutil.ToFloat64(p.metrics.spilledFamilies) }
+
+// SetEvaluationKeepEvery sets Options.EvaluationKeepEvery; call it before
+// Start.
+func SetEvaluationKeepEvery(p *Projector, d time.Duration) { p.opts.EvaluationKeepEvery = d }

@@ -62,6 +62,10 @@ type evalCache struct {
 	// kept is set once the index kept by the last stop has been looked
 	// for (loadEvaluation); guarded by read.
 	kept bool
+	// savedModel and savedTo: the kept file holds savedModel's index up
+	// to savedTo (saveEvaluation, loadEvaluation); guarded by read.
+	savedModel *readmodel.Model
+	savedTo    uint64
 }
 
 // start makes an empty cache for m, which the consumer feeds from its next
@@ -102,10 +106,18 @@ func (c *evalCache) applied(m *readmodel.Model, before uint64, res readmodel.Bat
 		c.fed, c.fedFrom = nil, before
 	}
 	c.fed, c.fedTo = append(c.fed, evs...), res.Last
-	if c.upTo == c.fedFrom && c.read.TryLock() {
+	if c.read.TryLock() {
+		c.addFed()
+		c.read.Unlock()
+	}
+}
+
+// addFed adds the events fed so far to the index, when they follow it;
+// c.read and c.mu are held.
+func (c *evalCache) addFed() {
+	if c.index != nil && c.fedTo > c.upTo && c.upTo == c.fedFrom {
 		c.index.AddAll(c.fed)
 		c.upTo, c.fed, c.fedFrom = c.fedTo, nil, c.fedTo
-		c.read.Unlock()
 	}
 }
 

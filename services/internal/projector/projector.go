@@ -111,6 +111,11 @@ type Options struct {
 	// EvaluationThreshold the smallest count the evaluation shows when it
 	// suppresses (0: evaluation.DefaultThreshold).
 	EvaluationTarget, EvaluationThreshold int
+	// EvaluationKeepEvery is how often the evaluation's index is written
+	// beside the read model while the projector runs, so that a start
+	// after a crash reads only the rows after it (evaluation_file.go); 0
+	// writes it only at a stop.
+	EvaluationKeepEvery time.Duration
 	// Keys decrypt the events' personal fields (package shred).
 	Keys *shred.Keyring
 	// CacheFamilies bounds the folded family states the read model keeps
@@ -304,6 +309,13 @@ func (p *Projector) Start(ctx context.Context) {
 		defer p.wg.Done()
 		p.retryScrubs(p.ctx)
 	}()
+	if d := p.opts.EvaluationKeepEvery; d > 0 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.keepEvaluation(p.ctx, d)
+		}()
+	}
 	p.rewarmEvaluation()
 }
 
@@ -327,9 +339,9 @@ func (p *Projector) Close() error {
 		p.wg.Wait()
 		p.rebuild.wait()
 		p.subs.closeAll()
+		p.saveEvaluation(context.Background())
 		p.applyMu.Lock()
 		defer p.applyMu.Unlock()
-		p.saveEvaluation(context.Background(), p.model.Load())
 		_ = p.model.Load().Retire(false)
 		_ = p.lock.Close()
 	})

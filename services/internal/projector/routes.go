@@ -40,7 +40,8 @@ func NewService(ctx context.Context, p service.Parts) (*Projector, error) {
 		log = slog.Default()
 	}
 	pj, err := New(ctx, Options{DataDir: p.Config.DataDir, Instance: p.Config.Instance, NC: p.Store.NC, JS: p.Store.JS, Auth: p.Auth, Log: log, Keys: p.Keys,
-		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold, CacheFamilies: p.Config.ProjectorCacheFamilies,
+		EvaluationTarget: p.Config.EvaluationTarget, EvaluationThreshold: p.Config.EvaluationThreshold,
+		EvaluationKeepEvery: p.Config.EvaluationKeepEvery, CacheFamilies: p.Config.ProjectorCacheFamilies,
 		CatchUpFamilies: p.Config.ProjectorCatchUpFamilies})
 	if err != nil {
 		return nil, err

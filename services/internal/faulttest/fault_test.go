@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/demo"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/loadtest"
 	"kk.dk/jobogfamilie/services/internal/testenv"
@@ -507,5 +508,87 @@ func TestUnwritableDataDirIsNamed(t *testing.T) {
 				t.Fatalf("the error does not say %q:\n%s", want, out)
 			}
 		})
+	}
+}
+
+// TestKill9KeepsTheEvaluationIndex: the index of the events the
+// evaluation reads, written while the standalone runs, outlives a kill
+// -9: the next start's first evaluation reads it rather than the rows,
+// and the exact figures are those before the kill.
+func TestKill9KeepsTheEvaluationIndex(t *testing.T) {
+	data := t.TempDir()
+	p := start(t, data, "-evaluation-keep-every", "100ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := demo.Load(ctx, demo.Options{BaseURL: p.url, Seed: 5, Families: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	knownAt := time.Now().UTC().Format(time.RFC3339Nano)
+	position := uint64(st.Stored()) // the stream's last event
+	waitLogged(t, p, "projector: the evaluation's index kept for the next start", position)
+	before, at := exactEvaluation(t, p.url, knownAt)
+	if at != position {
+		t.Fatalf("the evaluation is at %d, not at the stream's last event, %d", at, position)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+
+	p = start(t, data)
+	after, at := exactEvaluation(t, p.url, knownAt)
+	if after != before || at != position {
+		t.Errorf("after the kill, at %d:\n%s\nbefore it, at %d:\n%s", at, after, position, before)
+	}
+	waitLogged(t, p, "projector: the kept evaluation index read", position)
+	if strings.Contains(p.logs.String(), "the kept evaluation index is not used") {
+		t.Errorf("the index kept before the kill was not used:\n%s", p.logs)
+	}
+}
+
+// exactEvaluation is an analyst's exact figures at a fixed asOf, as known
+// at knownAt, and the position they rest on.
+func exactEvaluation(t *testing.T, url, knownAt string) (string, uint64) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/v1/evaluation?asOf=2026-06-30&suppress=false&knownAt="+knownAt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer dev-analyst")
+	req.Header.Set("X-Purpose", "evaluation")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Position uint64
+		Measures json.RawMessage
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 || len(res.Measures) < 100 {
+		t.Fatalf("evaluation: %d %v %s", resp.StatusCode, err, res.Measures)
+	}
+	return string(res.Measures), res.Position
+}
+
+// waitLogged waits until p has logged msg with the position at.
+func waitLogged(t *testing.T, p *proc, msg string, at uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for line := range strings.Lines(p.logs.String()) {
+			var rec struct {
+				Msg      string
+				Position uint64
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg && rec.Position == at {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q at %d logged:\n%s", msg, at, p.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -51,7 +51,8 @@ func EvaluationDefaults() EvaluationOptions {
 // process that has caught up with a stream of o.Events events over
 // o.Families families: the first request of each after the projector is
 // ready (cold) and o.Runs more (warm, p50 and max), with the process's
-// RSS; then the first evaluation after a restart on the same read model.
+// RSS; then the first evaluation after a restart on the same read model,
+// and after a crash (SIGKILL) and a start on it.
 // The events are published straight onto JetStream, not through ingest:
 // first the filling events, then the demo families' own.
 func Evaluation(ctx context.Context, o EvaluationOptions) error {
@@ -144,6 +145,23 @@ func Evaluation(ctx context.Context, o EvaluationOptions) error {
 	}
 	p("evaluation: restarted on its read model: ready in %s; one asOf first %s (waits for the index kept at the stop to be read), then %s; RSS %d MB",
 		proc.ready.Round(time.Millisecond), first.Round(time.Millisecond), again.Round(time.Millisecond), rssOf(proc.pid, "VmRSS")>>20)
+
+	// A crash: the process is killed, and a start on its read model reads
+	// the index last kept (here, at the stop above) and the rows after it.
+	proc.kill()
+	if proc, err = startEvaluationProjector(ctx, o.Projector, st, dataDir, logf, uint64(total)); err != nil {
+		return err
+	}
+	defer proc.stop()
+	one = proc.base + "/v1/evaluation?asOf=2024-12-31"
+	if first, err = timedGet(ctx, one); err != nil {
+		return err
+	}
+	if again, err = timedGet(ctx, one); err != nil {
+		return err
+	}
+	p("evaluation: started after a crash (SIGKILL): ready in %s; one asOf first %s (waits for the index last kept to be read), then %s; RSS %d MB",
+		proc.ready.Round(time.Millisecond), first.Round(time.Millisecond), again.Round(time.Millisecond), rssOf(proc.pid, "VmRSS")>>20)
 	return nil
 }
 
@@ -152,7 +170,8 @@ type evaluationProjector struct {
 	base  string
 	pid   int
 	ready time.Duration // from its start to applied and ready
-	stop  func()
+	stop  func()        // SIGTERM, and wait for the exit
+	kill  func()        // SIGKILL, and wait for the exit
 }
 
 // startEvaluationProjector runs the projector binary on st with its read
@@ -164,7 +183,7 @@ func startEvaluationProjector(ctx context.Context, bin string, st *benchdata.Sto
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-http", addr, "-nats-url", st.URL, "-nats-nkey", st.NKey,
-		"-data", dataDir, "-log-level", "warn")
+		"-data", dataDir, "-log-level", "info")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()
 	start := time.Now()
@@ -174,12 +193,15 @@ func startEvaluationProjector(ctx context.Context, bin string, st *benchdata.Sto
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-exited
-		})
+	signal := func(sig os.Signal) func() {
+		return func() {
+			once.Do(func() {
+				_ = cmd.Process.Signal(sig)
+				<-exited
+			})
+		}
 	}
+	stop := signal(syscall.SIGTERM)
 	base := "http://" + addr
 	for {
 		if pos, _ := position(base); pos >= total && ready(base) == nil {
@@ -196,7 +218,7 @@ func startEvaluationProjector(ctx context.Context, bin string, st *benchdata.Sto
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return &evaluationProjector{base: base, pid: cmd.Process.Pid, ready: time.Since(start), stop: stop}, nil
+	return &evaluationProjector{base: base, pid: cmd.Process.Pid, ready: time.Since(start), stop: stop, kill: signal(syscall.SIGKILL)}, nil
 }
 
 // publishDemo stores the demo's events as ingest would, without the

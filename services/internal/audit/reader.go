@@ -59,6 +59,9 @@ type Reader struct {
 	// one (the CLI against NATS alone), by a consumer filtered on the
 	// family's subjects, which is slower: the server scans the stream.
 	View *readmodel.View
+	// Access is the access log's index (AccessIndex); nil reads a
+	// family's access log by a consumer filtered on its subjects.
+	Access *AccessIndex
 	// Workers is how many direct gets are in flight for a family read.
 	Workers int
 	// Keys decrypt the events' personal fields (package shred): a replay

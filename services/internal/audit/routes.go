@@ -16,6 +16,12 @@
 // messages. The read model must have applied the stream up to the end of
 // the read; a read waits for that up to IndexWait, then answers 503.
 //
+// One family's access log (the auditor's access log, the data protection
+// officer's access report) is found the same way, in an index of
+// ACCESS_LOG that the service keeps in <data>/audit/access-index.db
+// (AccessIndex); the entries logged after the index's last are read from
+// the log by a consumer from there on.
+//
 // # Access
 //
 // Only auditor tokens are accepted (401 without a known token, 403 for
@@ -37,6 +43,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -78,6 +85,8 @@ type Service struct {
 
 	// follower keeps the read model of `audit serve`; nil on another's.
 	follower *readmodel.Follower
+	// stopAccess ends the access log's index (indexAccess).
+	stopAccess func()
 
 	verifyMu sync.Mutex
 	verify   VerifyStatus
@@ -134,6 +143,10 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 		return nil, err
 	}
 	s.follower = follower
+	if err := s.indexAccess(ctx, filepath.Join(p.Config.DataDir, "audit"), p.Store.JS); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	if p.Metrics != nil {
 		s.Register(p.Metrics)
 	}
@@ -168,11 +181,40 @@ func (s *Service) Checks() map[string]service.Check {
 // API is the OpenAPI description of Routes.
 func (s *Service) API() openapi.Fragment { return openapi.Audit() }
 
-// Stop closes the service's own read model, if it has one.
+// Stop closes the service's own read model, if it has one, and the
+// access log's index.
 func (s *Service) Stop() {
+	if s.stopAccess != nil {
+		s.stopAccess()
+	}
 	if s.follower != nil {
 		s.follower.Close()
 	}
+}
+
+// indexAccess opens the access log's index in dir and follows the log
+// with it until Stop.
+func (s *Service) indexAccess(ctx context.Context, dir string, js jetstream.JetStream) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	x, err := OpenAccessIndex(ctx, filepath.Join(dir, "access-index.db"), s.log)
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.Follow(fctx, js)
+	}()
+	s.reader.Access = x
+	s.stopAccess = func() {
+		cancel()
+		<-done
+		_ = x.Close()
+	}
+	return nil
 }
 
 // auditor authenticates the request: auditors only.

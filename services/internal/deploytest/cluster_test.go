@@ -778,6 +778,23 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		fam := "FDEPLOY1"
 		auditCfg := runService(t, "audit", serviceConfig(t, c, "audit"), audit.Run)
 		waitReady(t, auditCfg.HTTPAddr)
+		// Its access log's index follows ACCESS_LOG as the audit user.
+		checkFor(t, 10*time.Second, func() error {
+			st, err := ajs.Stream(ctx, eventstore.AccessLogStream)
+			if err != nil {
+				return err
+			}
+			want := fmt.Sprintf("jf_audit_access_index_position %d\n", st.CachedInfo().State.LastSeq)
+			resp, err := http.Get("http://" + auditCfg.HTTPAddr + "/metrics")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if b, _ := io.ReadAll(resp.Body); !bytes.Contains(b, []byte(want)) {
+				return fmt.Errorf("no %q in the metrics", want)
+			}
+			return nil
+		})
 		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
 		if err != nil {
 			t.Fatal(err)

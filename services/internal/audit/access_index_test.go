@@ -49,7 +49,7 @@ func logAccess(t *testing.T, st *eventstore.Store, prefix string, families, from
 }
 
 // follow runs x.Follow on st until the test ends or the returned stop.
-func follow(t *testing.T, x *audit.AccessIndex, st *eventstore.Store) (stop func()) {
+func follow(t *testing.T, x *accesslog.Index, st *eventstore.Store) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); x.Follow(ctx, st.JS) }()
@@ -59,7 +59,7 @@ func follow(t *testing.T, x *audit.AccessIndex, st *eventstore.Store) (stop func
 }
 
 // waitIndexed waits until x holds the log up to last.
-func waitIndexed(t *testing.T, x *audit.AccessIndex, last uint64) {
+func waitIndexed(t *testing.T, x *accesslog.Index, last uint64) {
 	t.Helper()
 	testenv.CheckFor(t, 20*time.Second, func() error {
 		if got := x.Last(); got != last {
@@ -93,7 +93,7 @@ func TestAccessIndexReadsAsTheLog(t *testing.T) {
 	t.Parallel()
 	st := testenv.OpenStore(t, nil)
 	path := filepath.Join(t.TempDir(), "access-index.db")
-	x, err := audit.OpenAccessIndex(context.Background(), path, testenv.QuietLog())
+	x, err := accesslog.OpenIndex(context.Background(), path, testenv.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestAccessIndexReadsAsTheLog(t *testing.T) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if x, err = audit.OpenAccessIndex(context.Background(), path, testenv.QuietLog()); err != nil {
+	if x, err = accesslog.OpenIndex(context.Background(), path, testenv.QuietLog()); err != nil {
 		t.Fatal(err)
 	}
 	indexed.Access = x
@@ -156,7 +156,7 @@ func TestAccessIndexReadsAsTheLog(t *testing.T) {
 func TestAccessIndexOfAReplacedLog(t *testing.T) {
 	t.Parallel()
 	old, st := testenv.OpenStore(t, nil), testenv.OpenStore(t, nil)
-	x, err := audit.OpenAccessIndex(context.Background(), filepath.Join(t.TempDir(), "access-index.db"), testenv.QuietLog())
+	x, err := accesslog.OpenIndex(context.Background(), filepath.Join(t.TempDir(), "access-index.db"), testenv.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func BenchmarkAccessLogOfOneFamily(b *testing.B) {
 		}
 	}
 	<-st.JS.PublishAsyncComplete()
-	x, err := audit.OpenAccessIndex(context.Background(), filepath.Join(b.TempDir(), "access-index.db"), testenv.QuietLog())
+	x, err := accesslog.OpenIndex(context.Background(), filepath.Join(b.TempDir(), "access-index.db"), testenv.QuietLog())
 	if err != nil {
 		b.Fatal(err)
 	}

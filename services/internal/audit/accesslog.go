@@ -137,7 +137,7 @@ const denseAccess = 20
 
 // AccessLog calls emit with the entries of ACCESS_LOG that q selects, in
 // the order they were logged. One family's are its own subject's,
-// access.<familyId>, and BulkAccessSubject's. With an AccessIndex they are
+// access.<familyId>, and BulkAccessSubject's. With an index (Reader.Access) they are
 // found in the index and fetched by sequence, and those after the index's
 // last are read by a consumer filtered on the two subjects from there on.
 // Without one, that consumer reads from the log's start (from From, by
@@ -157,7 +157,7 @@ func (r *Reader) AccessLog(ctx context.Context, q AccessQuery, emit func(Stored)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
 	}
 	if q.FamilyID != "" && r.Access != nil {
-		seqs, upTo, err := r.Access.sequences(ctx, cfg.FilterSubjects, q.From, q.To, last)
+		seqs, upTo, err := r.Access.Sequences(ctx, cfg.FilterSubjects, q.From, q.To, last)
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var a *Service
 	return process.Serve(ctx, cfg, "audit", log,
 		func(ctx context.Context, p service.Parts) (service.Service, error) {
-			svc, err := NewService(ctx, p, nil)
+			svc, err := NewService(ctx, p, nil, nil)
 			a = svc
 			return svc, err
 		},

@@ -25,9 +25,7 @@ func newMetrics() *metrics {
 // Register adds the service's metrics to reg.
 func (s *Service) Register(reg prometheus.Registerer) {
 	reg.MustRegister(s.metrics.lines, s.metrics.verifies, s.metrics.accessFail)
-	if x := s.reader.Access; x != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "jf_audit_access_index_position", Help: "The last sequence of ACCESS_LOG in the access log's index, which finds one family's entries; the entries after it are read from the log.",
-		}, func() float64 { return float64(x.Last()) }))
+	if s.stopAccess != nil { // its own index
+		reg.MustRegister(s.reader.Access.Metric())
 	}
 }

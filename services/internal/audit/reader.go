@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"kk.dk/jobogfamilie/events"
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/readmodel"
 	"kk.dk/jobogfamilie/services/internal/shred"
@@ -59,9 +60,9 @@ type Reader struct {
 	// one (the CLI against NATS alone), by a consumer filtered on the
 	// family's subjects, which is slower: the server scans the stream.
 	View *readmodel.View
-	// Access is the access log's index (AccessIndex); nil reads a
+	// Access is the access log's index (accesslog.Index); nil reads a
 	// family's access log by a consumer filtered on its subjects.
-	Access *AccessIndex
+	Access *accesslog.Index
 	// Workers is how many direct gets are in flight for a family read.
 	Workers int
 	// Keys decrypt the events' personal fields (package shred): a replay

@@ -18,9 +18,10 @@
 //
 // One family's access log (the auditor's access log, the data protection
 // officer's access report) is found the same way, in an index of
-// ACCESS_LOG that the service keeps in <data>/audit/access-index.db
-// (AccessIndex); the entries logged after the index's last are read from
-// the log by a consumer from there on.
+// ACCESS_LOG (accesslog.Index): the projector's in the standalone, and one
+// `audit serve` keeps in <data>/audit/access-index.db; the entries logged
+// after the index's last are read from the log by a consumer from there
+// on.
 //
 // # Access
 //
@@ -50,6 +51,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 	"kk.dk/jobogfamilie/services/internal/openapi"
@@ -85,7 +87,8 @@ type Service struct {
 
 	// follower keeps the read model of `audit serve`; nil on another's.
 	follower *readmodel.Follower
-	// stopAccess ends the access log's index (indexAccess).
+	// stopAccess ends the access log's index of the service's own
+	// (indexAccess); nil with another's.
 	stopAccess func()
 
 	verifyMu sync.Mutex
@@ -118,9 +121,10 @@ func New(o Options) (*Service, error) {
 }
 
 // NewService is the auditor API on p. With view nil it keeps a read model
-// of its own under <data>/audit, fed by a readmodel.Follower, and Stop
-// closes it; the standalone passes its projector's view instead.
-func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Service, error) {
+// of its own under <data>/audit, fed by a readmodel.Follower, and with
+// access nil an index of the access log there too; Stop closes them. The
+// standalone passes its projector's view and index instead.
+func NewService(ctx context.Context, p service.Parts, view *readmodel.View, access *accesslog.Index) (*Service, error) {
 	log := p.Log
 	if log == nil {
 		log = slog.Default()
@@ -143,9 +147,12 @@ func NewService(ctx context.Context, p service.Parts, view *readmodel.View) (*Se
 		return nil, err
 	}
 	s.follower = follower
-	if err := s.indexAccess(ctx, filepath.Join(p.Config.DataDir, "audit"), p.Store.JS); err != nil {
-		s.Stop()
-		return nil, err
+	s.reader.Access = access
+	if access == nil {
+		if err := s.indexAccess(ctx, filepath.Join(p.Config.DataDir, "audit"), p.Store.JS); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	if p.Metrics != nil {
 		s.Register(p.Metrics)
@@ -181,8 +188,8 @@ func (s *Service) Checks() map[string]service.Check {
 // API is the OpenAPI description of Routes.
 func (s *Service) API() openapi.Fragment { return openapi.Audit() }
 
-// Stop closes the service's own read model, if it has one, and the
-// access log's index.
+// Stop closes the service's own read model and access log's index, if it
+// has them.
 func (s *Service) Stop() {
 	if s.stopAccess != nil {
 		s.stopAccess()
@@ -192,13 +199,13 @@ func (s *Service) Stop() {
 	}
 }
 
-// indexAccess opens the access log's index in dir and follows the log
-// with it until Stop.
+// indexAccess opens an index of the access log of the service's own in
+// dir and follows the log with it until Stop.
 func (s *Service) indexAccess(ctx context.Context, dir string, js jetstream.JetStream) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	x, err := OpenAccessIndex(ctx, filepath.Join(dir, "access-index.db"), s.log)
+	x, err := accesslog.OpenIndex(ctx, filepath.Join(dir, accesslog.IndexFile), s.log)
 	if err != nil {
 		return err
 	}

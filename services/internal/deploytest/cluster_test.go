@@ -778,23 +778,26 @@ func TestClusterFromDeployConfigs(t *testing.T) {
 		fam := "FDEPLOY1"
 		auditCfg := runService(t, "audit", serviceConfig(t, c, "audit"), audit.Run)
 		waitReady(t, auditCfg.HTTPAddr)
-		// Its access log's index follows ACCESS_LOG as the audit user.
-		checkFor(t, 10*time.Second, func() error {
-			st, err := ajs.Stream(ctx, eventstore.AccessLogStream)
-			if err != nil {
-				return err
-			}
-			want := fmt.Sprintf("jf_audit_access_index_position %d\n", st.CachedInfo().State.LastSeq)
-			resp, err := http.Get("http://" + auditCfg.HTTPAddr + "/metrics")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if b, _ := io.ReadAll(resp.Body); !bytes.Contains(b, []byte(want)) {
-				return fmt.Errorf("no %q in the metrics", want)
-			}
-			return nil
-		})
+		// The index of the access log that audit serve and the
+		// projector keep follows ACCESS_LOG as each one's NATS user.
+		for _, addr := range []string{auditCfg.HTTPAddr, projCfg.HTTPAddr} {
+			checkFor(t, 10*time.Second, func() error {
+				st, err := ajs.Stream(ctx, eventstore.AccessLogStream)
+				if err != nil {
+					return err
+				}
+				want := fmt.Sprintf("jf_access_index_position %d\n", st.CachedInfo().State.LastSeq)
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err != nil {
+					return err
+				}
+				defer resp.Body.Close()
+				if b, _ := io.ReadAll(resp.Body); want == "jf_access_index_position 0\n" || !bytes.Contains(b, []byte(want)) {
+					return fmt.Errorf("%s: no %q in the metrics", addr, want)
+				}
+				return nil
+			})
+		}
 		kv, err := ajs.KeyValue(ctx, eventstore.KeyBucket)
 		if err != nil {
 			t.Fatal(err)

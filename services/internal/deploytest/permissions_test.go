@@ -243,6 +243,8 @@ func probes(replicas int, consumers []string) []probe {
 		{"STREAM.MSG.DELETE ACCESS_LOG", "$JS.API.STREAM.MSG.DELETE." + acc, jsonBody(map[string]any{"seq": 1})},
 		{"STREAM.MSG.GET FAMILY_EVENTS", "$JS.API.STREAM.MSG.GET." + fam, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS", "$JS.API.DIRECT.GET." + fam, jsonBody(map[string]any{"seq": 1})},
+		{"STREAM.MSG.GET ACCESS_LOG", "$JS.API.STREAM.MSG.GET." + acc, jsonBody(map[string]any{"seq": 1})},
+		{"DIRECT.GET ACCESS_LOG", "$JS.API.DIRECT.GET." + acc, jsonBody(map[string]any{"seq": 1})},
 		{"DIRECT.GET FAMILY_EVENTS last by subject", "$JS.API.DIRECT.GET." + fam + ".families." + permFamily + ".>", nil},
 		{"CONSUMER.CREATE ephemeral", "$JS.API.CONSUMER.CREATE." + fam + ".probe", jsonBody(ephemeralCfg)},
 		// Whoever may create a consumer may change one of the same name:
@@ -396,6 +398,8 @@ var deployTable = map[string][]string{
 	"STREAM.MSG.DELETE ACCESS_LOG":             nil,
 	"STREAM.MSG.GET FAMILY_EVENTS":             {"audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS":                 {"sof", "bif", "buf", "suf", "audit", "admin"},
+	"STREAM.MSG.GET ACCESS_LOG":                {"projector", "audit", "admin"},
+	"DIRECT.GET ACCESS_LOG":                    {"projector", "audit", "admin"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"sof", "bif", "buf", "suf", "audit", "admin"},
 	"CONSUMER.CREATE ephemeral":                {"sof", "bif", "buf", "suf", "projector", "audit", "admin"},
 	"CONSUMER.NAMES FAMILY_EVENTS":             {"admin"},
@@ -486,6 +490,8 @@ var standaloneTable = map[string][]string{
 	"STREAM.MSG.DELETE ACCESS_LOG":             nil,
 	"STREAM.MSG.GET FAMILY_EVENTS":             {"operator", "audit"},
 	"DIRECT.GET FAMILY_EVENTS":                 {"operator", "audit"},
+	"STREAM.MSG.GET ACCESS_LOG":                {"operator", "audit"},
+	"DIRECT.GET ACCESS_LOG":                    {"operator", "audit"},
 	"DIRECT.GET FAMILY_EVENTS last by subject": {"operator", "audit"},
 	"CONSUMER.CREATE ephemeral":                {"operator", "audit"},
 	// The operator and the audit CLI learn no consumer's name this way:

@@ -475,7 +475,7 @@ func TestEachServerDocumentsItsRoutes(t *testing.T) {
 			return projector.NewService(ctx, p)
 		},
 		"audit": func(ctx context.Context, p service.Parts) (service.Service, error) {
-			return audit.NewService(ctx, p, nil)
+			return audit.NewService(ctx, p, nil, nil)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

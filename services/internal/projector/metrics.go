@@ -86,7 +86,8 @@ func newMetrics() *metrics {
 // Register adds the projector's metrics to reg.
 func (p *Projector) Register(reg prometheus.Registerer) {
 	m := p.metrics
-	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending, m.cachedFamilies, m.spilledFamilies)
+	reg.MustRegister(m.lag, m.applied, m.events, m.quarantined, m.batch, m.batchSize, m.sseClients, m.sseDropped, m.accessFail, m.consentErrors, m.rebuilds, m.scrubPending, m.cachedFamilies, m.spilledFamilies,
+		p.access.Metric())
 }
 
 func (m *metrics) observe(res readmodel.BatchResult, d time.Duration) {

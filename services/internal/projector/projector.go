@@ -64,6 +64,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"kk.dk/jobogfamilie/services/internal/accesslog"
 	"kk.dk/jobogfamilie/services/internal/auth"
 	"kk.dk/jobogfamilie/services/internal/consent"
 	"kk.dk/jobogfamilie/services/internal/durable"
@@ -136,6 +137,9 @@ type Projector struct {
 	consumer string
 	// lock holds dir for this process alone (lockDir).
 	lock io.Closer
+	// access is the index of ACCESS_LOG, which the web app's access-log
+	// page reads a family's entries by (AccessIndex).
+	access *accesslog.Index
 	// claim is this process's claim of the consumer on NATS (claim.go).
 	claim claim
 
@@ -260,13 +264,19 @@ func New(ctx context.Context, o Options) (*Projector, error) {
 	if err := durable.RemoveTemps(filepath.Join(dir, evaluationFile)); err != nil {
 		o.Log.Warn("projector: could not remove a cut write of the kept evaluation index", "err", err)
 	}
-	m, err := readmodel.Open(ctx, filepath.Join(dir, readmodel.ModelName(n)))
+	access, err := accesslog.OpenIndex(ctx, filepath.Join(dir, accesslog.IndexFile), o.Log)
 	if err != nil {
 		_ = lock.Close()
 		return nil, err
 	}
+	m, err := readmodel.Open(ctx, filepath.Join(dir, readmodel.ModelName(n)))
+	if err != nil {
+		_ = access.Close()
+		_ = lock.Close()
+		return nil, err
+	}
 	p := &Projector{
-		opts: o, dir: dir, log: o.Log, modelNo: n, consumer: eventstore.ProjectorConsumer(o.Instance), lock: lock,
+		opts: o, dir: dir, log: o.Log, modelNo: n, consumer: eventstore.ProjectorConsumer(o.Instance), lock: lock, access: access,
 		subs:          newSubscribers(),
 		metrics:       newMetrics(),
 		bulkThreshold: 10_000,
@@ -309,6 +319,11 @@ func (p *Projector) Start(ctx context.Context) {
 		defer p.wg.Done()
 		p.retryScrubs(p.ctx)
 	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.access.Follow(p.ctx, p.opts.JS)
+	}()
 	if d := p.opts.EvaluationKeepEvery; d > 0 {
 		p.wg.Add(1)
 		go func() {
@@ -329,6 +344,10 @@ func (p *Projector) rewarmEvaluation() {
 	}()
 }
 
+// AccessIndex is the index of ACCESS_LOG the projector keeps up to date
+// while it runs: a family's entries are found in it.
+func (p *Projector) AccessIndex() *accesslog.Index { return p.access }
+
 // Done is closed when the consumer has stopped.
 func (p *Projector) Done() <-chan struct{} { return p.done }
 
@@ -343,6 +362,7 @@ func (p *Projector) Close() error {
 		p.applyMu.Lock()
 		defer p.applyMu.Unlock()
 		_ = p.model.Load().Retire(false)
+		_ = p.access.Close()
 		_ = p.lock.Close()
 	})
 	if errors.Is(p.runErr, context.Canceled) {

@@ -60,7 +60,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Standalon
 		},
 		func(ctx context.Context, p service.Parts) (service.Service, error) {
 			p.Log = log.With("component", "audit")
-			svc, err := audit.NewService(ctx, p, s.Projector.AuditView())
+			svc, err := audit.NewService(ctx, p, s.Projector.AuditView(), s.Projector.AccessIndex())
 			s.Audit = svc
 			return svc, err
 		},

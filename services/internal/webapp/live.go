@@ -241,7 +241,7 @@ func (a *App) handleAccessLog(w http.ResponseWriter, r *http.Request) {
 	var rows []accessRow
 	err := a.opts.Projector.ReadFamily(r, ss.principal, fam, purpose, func(*projector.FamilyRead) error { return nil })
 	if err == nil {
-		rd := &audit.Reader{NC: a.opts.NC, JS: a.opts.JS}
+		rd := &audit.Reader{NC: a.opts.NC, JS: a.opts.JS, Access: a.opts.Projector.AccessIndex()}
 		err = rd.AccessLog(r.Context(), audit.AccessQuery{FamilyID: fam}, func(s audit.Stored) error {
 			var e audit.AccessEntry
 			if json.Unmarshal(s.Data, &e) != nil {

@@ -1,4 +1,4 @@
-package audit
+package accesslog
 
 import (
 	"context"
@@ -12,31 +12,35 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 
 	"kk.dk/jobogfamilie/services/internal/eventstore"
 )
 
-// AccessIndex keeps, in a SQLite file of its own, the subject and time of
-// every entry of ACCESS_LOG by sequence, so that one family's entries are
-// found by an index lookup and fetched by sequence. A consumer filtered on
-// a family's subjects makes the server read every block of the log, and
-// the log grows with every read of family data: one family's report took
-// about 1 s a million entries.
+// Index keeps, in a SQLite file of its own, the subject and time of every
+// entry of ACCESS_LOG by sequence, so that one family's entries are found
+// by an index lookup and fetched by sequence. A consumer filtered on a
+// family's subjects makes the server read every block of the log, and the
+// log grows with every read of family data.
 //
 // Follow keeps it up to date with an ordered consumer; a read takes what
 // the index holds and reads the entries after it from the log
-// (Reader.AccessLog). The file holds no family data: subjects name
+// (audit.Reader.AccessLog). The file holds no family data: subjects name
 // families by their pseudonymous ids, as the log does.
-type AccessIndex struct {
+type Index struct {
 	db   *sql.DB
 	log  *slog.Logger
 	last atomic.Uint64 // the last sequence indexed
 }
 
-// accessIndexSchema: entries by subject, then sequence; state holds the
+// IndexFile is the index's file name in a process's directory.
+const IndexFile = "access-index.db"
+
+// indexSchema: entries by subject, then sequence; state holds the
 // last sequence indexed and its time, by which a replaced log (a restored
 // backup) is recognised.
-const accessIndexSchema = `
+const indexSchema = `
 CREATE TABLE IF NOT EXISTS entries (
 	subject  TEXT NOT NULL,
 	sequence INTEGER NOT NULL,
@@ -50,8 +54,8 @@ CREATE TABLE IF NOT EXISTS state (
 );
 INSERT OR IGNORE INTO state (id, last, time_ns) VALUES (1, 0, 0);`
 
-// OpenAccessIndex opens (or makes) the index file at path.
-func OpenAccessIndex(ctx context.Context, path string, log *slog.Logger) (*AccessIndex, error) {
+// OpenIndex opens (or makes) the index file at path.
+func OpenIndex(ctx context.Context, path string, log *slog.Logger) (*Index, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -65,11 +69,11 @@ func OpenAccessIndex(ctx context.Context, path string, log *slog.Logger) (*Acces
 		return nil, err
 	}
 	db.SetMaxOpenConns(4)
-	if _, err := db.ExecContext(ctx, accessIndexSchema); err != nil {
+	if _, err := db.ExecContext(ctx, indexSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("audit: the access index %s: %w", path, err)
+		return nil, fmt.Errorf("accesslog: the index %s: %w", path, err)
 	}
-	x := &AccessIndex{db: db, log: log}
+	x := &Index{db: db, log: log}
 	var last int64
 	if err := db.QueryRowContext(ctx, `SELECT last FROM state WHERE id = 1`).Scan(&last); err != nil {
 		db.Close()
@@ -79,22 +83,30 @@ func OpenAccessIndex(ctx context.Context, path string, log *slog.Logger) (*Acces
 	return x, nil
 }
 
+// Metric is the gauge jf_access_index_position, the last sequence the
+// index holds; the process that follows with it registers it.
+func (x *Index) Metric() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jf_access_index_position", Help: "The last sequence of ACCESS_LOG in the process's index of it, by which one family's entries are found; the entries after it are read from the log.",
+	}, func() float64 { return float64(x.Last()) })
+}
+
 // Close closes the file; Follow must have returned.
-func (x *AccessIndex) Close() error { return x.db.Close() }
+func (x *Index) Close() error { return x.db.Close() }
 
 // Last is the last sequence of ACCESS_LOG the index holds.
-func (x *AccessIndex) Last() uint64 { return x.last.Load() }
+func (x *Index) Last() uint64 { return x.last.Load() }
 
 // Follow indexes ACCESS_LOG as it grows, until ctx ends. A failure is
 // logged and the follow starts again a second later, from the last entry
 // indexed.
-func (x *AccessIndex) Follow(ctx context.Context, js jetstream.JetStream) {
+func (x *Index) Follow(ctx context.Context, js jetstream.JetStream) {
 	for ctx.Err() == nil {
 		err := x.follow(ctx, js)
 		if ctx.Err() != nil {
 			return
 		}
-		x.log.Warn("audit: the access log's index stopped; it starts again", "err", err)
+		x.log.Warn("accesslog: the index of the access log stopped; it starts again", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -102,10 +114,10 @@ func (x *AccessIndex) Follow(ctx context.Context, js jetstream.JetStream) {
 	}
 }
 
-// accessBatch is the most entries indexed in one transaction.
-const accessBatch = 1000
+// indexBatch is the most entries indexed in one transaction.
+const indexBatch = 1000
 
-func (x *AccessIndex) follow(ctx context.Context, js jetstream.JetStream) error {
+func (x *Index) follow(ctx context.Context, js jetstream.JetStream) error {
 	s, err := js.Stream(ctx, eventstore.AccessLogStream)
 	if err != nil {
 		return err
@@ -113,17 +125,20 @@ func (x *AccessIndex) follow(ctx context.Context, js jetstream.JetStream) error 
 	if err := x.checkLast(ctx, s); err != nil {
 		return err
 	}
+	// A bounded number of attempts to make the consumer again (after a
+	// lost stream, say): the iterator's Next does not return while it
+	// tries, whatever its context, so that Follow ends when ctx does.
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: x.Last() + 1})
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: x.Last() + 1, MaxResetAttempts: 3})
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(eventstore.Pull(accessBatch)...)
+	it, err := cons.Messages(eventstore.Pull(indexBatch)...)
 	if err != nil {
 		return err
 	}
 	defer it.Stop()
-	var batch []accessRow
+	var batch []indexRow
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -133,8 +148,8 @@ func (x *AccessIndex) follow(ctx context.Context, js jetstream.JetStream) error 
 		if err != nil {
 			return err
 		}
-		batch = append(batch, accessRow{msg.Subject(), md.Sequence.Stream, md.Timestamp.UnixNano()})
-		if md.NumPending == 0 || len(batch) == accessBatch {
+		batch = append(batch, indexRow{msg.Subject(), md.Sequence.Stream, md.Timestamp.UnixNano()})
+		if md.NumPending == 0 || len(batch) == indexBatch {
 			if err := x.add(ctx, batch); err != nil {
 				return err
 			}
@@ -143,8 +158,8 @@ func (x *AccessIndex) follow(ctx context.Context, js jetstream.JetStream) error 
 	}
 }
 
-// accessRow is one entry of the index.
-type accessRow struct {
+// indexRow is one entry of the index.
+type indexRow struct {
 	subject  string
 	sequence uint64
 	timeNS   int64
@@ -152,7 +167,7 @@ type accessRow struct {
 
 // add indexes rows, which follow the last entry indexed, in one
 // transaction.
-func (x *AccessIndex) add(ctx context.Context, rows []accessRow) error {
+func (x *Index) add(ctx context.Context, rows []indexRow) error {
 	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -181,7 +196,7 @@ func (x *AccessIndex) add(ctx context.Context, rows []accessRow) error {
 // checkLast empties the index when the log does not hold, at the last
 // sequence indexed, the entry indexed there: the log was replaced (a
 // restored backup), and its sequences name other entries.
-func (x *AccessIndex) checkLast(ctx context.Context, s jetstream.Stream) error {
+func (x *Index) checkLast(ctx context.Context, s jetstream.Stream) error {
 	last := x.Last()
 	if last == 0 {
 		return nil
@@ -197,7 +212,7 @@ func (x *AccessIndex) checkLast(ctx context.Context, s jetstream.Stream) error {
 	case err != nil && !errors.Is(err, jetstream.ErrMsgNotFound):
 		return err
 	}
-	x.log.Warn("audit: the access log is not the one indexed; it is indexed again", "last", last)
+	x.log.Warn("accesslog: the access log is not the one indexed; it is indexed again", "last", last)
 	if _, err := x.db.ExecContext(ctx, `DELETE FROM entries; UPDATE state SET last = 0, time_ns = 0 WHERE id = 1`); err != nil {
 		return err
 	}
@@ -205,10 +220,10 @@ func (x *AccessIndex) checkLast(ctx context.Context, s jetstream.Stream) error {
 	return nil
 }
 
-// sequences are the sequences of the entries on subjects recorded in
+// Sequences are the sequences of the entries on subjects recorded in
 // [from, to) (a zero bound is open), in order, up to the last sequence
 // indexed or until, whichever is lower, which it returns too.
-func (x *AccessIndex) sequences(ctx context.Context, subjects []string, from, to time.Time, until uint64) ([]uint64, uint64, error) {
+func (x *Index) Sequences(ctx context.Context, subjects []string, from, to time.Time, until uint64) ([]uint64, uint64, error) {
 	upTo := min(x.Last(), until)
 	lo, hi := int64(-1<<63), int64(1<<63-1)
 	if !from.IsZero() {

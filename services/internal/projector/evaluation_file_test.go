@@ -25,28 +25,14 @@ import (
 // keeps one it does.
 func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	st := newStore(t)
 	dir := t.TempDir()
 	pdir := filepath.Join(dir, "projector")
 	kept := filepath.Join(pdir, "evaluation-index")
-	asOf, knownAt := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
 	// check evaluates with p and compares every figure with the rows'.
 	check := func(what string, p *projector.Projector, used bool) {
 		t.Helper()
-		got, err := p.Evaluation(ctx, asOf, knownAt, false)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		want, err := projector.EvaluationFromRows(ctx, p, asOf, knownAt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, _ := json.Marshal(got.Measures)
-		w, _ := json.Marshal(want.Measures)
-		if !bytes.Equal(g, w) || got.Position != want.Position {
-			t.Fatalf("%s: at %d the figures are\n%s\nand from the rows, at %d,\n%s", what, got.Position, g, want.Position, w)
-		}
+		agreesWithRows(t, what, p)
 		if _, err := os.Stat(kept); used && err != nil {
 			t.Errorf("%s: the kept index used is gone after the evaluation (%v)", what, err)
 		} else if !used && !errors.Is(err, os.ErrNotExist) {
@@ -141,6 +127,27 @@ func TestEvaluationIndexKeptAcrossRestart(t *testing.T) {
 	}
 }
 
+// agreesWithRows evaluates with p (exact figures, at one asOf) and
+// compares every figure and the position with those of the rows alone.
+func agreesWithRows(t *testing.T, what string, p *projector.Projector) {
+	t.Helper()
+	ctx := context.Background()
+	asOf, knownAt := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
+	got, err := p.Evaluation(ctx, asOf, knownAt, false)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	want, err := projector.EvaluationFromRows(ctx, p, asOf, knownAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := json.Marshal(got.Measures)
+	w, _ := json.Marshal(want.Measures)
+	if !bytes.Equal(g, w) || got.Position != want.Position {
+		t.Fatalf("%s: at %d the figures are\n%s\nand from the rows, at %d,\n%s", what, got.Position, g, want.Position, w)
+	}
+}
+
 // copyModel checkpoints p's read model into its file and copies its
 // files to dst; p applies nothing meanwhile (nothing is published).
 func copyModel(t *testing.T, p *projector.Projector, pdir, dst string) {
@@ -192,7 +199,6 @@ func copyModelFiles(t *testing.T, src, dst string) {
 // and only the rows after its position; its figures are the rows'.
 func TestEvaluationIndexKeptWhileRunning(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	st := newStore(t)
 	dir := t.TempDir()
 	kept := filepath.Join(dir, "projector", "evaluation-index")
@@ -227,20 +233,7 @@ func TestEvaluationIndexKeptWhileRunning(t *testing.T) {
 	p = newProjector(t, st, dir, 0, nil)
 	defer p.Close()
 	waitPosition(t, p, publish(t, st, 560, 5))
-	asOf, knownAt := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), time.Now().Add(time.Hour)
-	got, err := p.Evaluation(ctx, asOf, knownAt, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := projector.EvaluationFromRows(ctx, p, asOf, knownAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := json.Marshal(got.Measures)
-	w, _ := json.Marshal(want.Measures)
-	if !bytes.Equal(g, w) || got.Position != want.Position {
-		t.Fatalf("at %d the figures are\n%s\nand from the rows, at %d,\n%s", got.Position, g, want.Position, w)
-	}
+	agreesWithRows(t, "started on an older index", p)
 	// The file covers the first 500 events: at most the 65 after it are
 	// read from the rows.
 	if n := projector.EvaluationRowsRead(p); n == 0 || n > 65 {
